@@ -1,0 +1,1 @@
+"""The composition root: the Starlette application and the dpo CLI."""

@@ -1,0 +1,1 @@
+"""The core every entrypoint uses: settings, database, services, chain, bus, auth."""

@@ -1,0 +1,1 @@
+"""Database: models, sessions, unit of work."""

@@ -1,0 +1,282 @@
+"""The one settings object, read from the runbook's environment variables."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from dpo.chain_ids import NETWORKS
+
+# Values the runbook shows as examples; in the environment they mean "not configured yet".
+PLACEHOLDER = re.compile(r"^(your-[\w.-]*|0x\.\.\.|changeme|change-me|\.\.\.)$", re.IGNORECASE)
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+PRIVATE_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
+CONTRACT_VARS = (
+    "ISSUANCE_CONTRACT_ADDRESS",
+    "STO_CONTRACT_ADDRESS",
+    "DERIVATIVES_REPORTER_CONTRACT_ADDRESS",
+    "EUROCLEAR_BRIDGE_CONTRACT_ADDRESS",
+)
+_RATE_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased as one line naming the variable."""
+
+
+def is_placeholder(value: str | None) -> bool:
+    """Tell whether a value is one of the runbook's example placeholders."""
+    return value is not None and bool(PLACEHOLDER.match(value.strip()))
+
+
+def parse_rate(value: str) -> tuple[int, int]:
+    """Parse `100/min` into (requests, seconds)."""
+    match = RATE.match(value)
+    if not match:
+        raise ValueError(f"must look like 100/min (N per s, min, hour or day), got {value!r}")
+    return int(match.group(1)), _RATE_PERIODS[match.group(2)[0]]
+
+
+class Settings(BaseSettings):
+    """Every variable of the runbook under its own name, plus ours."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # Core (Django names keep working).
+    secret_key: SecretStr = Field(
+        default=SecretStr(""), validation_alias=AliasChoices("DJANGO_SECRET_KEY", "SECRET_KEY")
+    )
+    django_settings_module: str | None = Field(default=None, alias="DJANGO_SETTINGS_MODULE")
+    debug: bool = Field(default=False, alias="DEBUG")
+    allowed_hosts: CommaList = Field(default_factory=list, alias="ALLOWED_HOSTS")
+    environment: Literal["development", "test", "staging", "production"] = Field(
+        default="development", alias="ENVIRONMENT"
+    )
+    port: int = Field(default=8000, ge=1, le=65535, alias="PORT")
+    database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
+    redis_url: SecretStr | None = Field(default=None, alias="REDIS_URL")
+    data_dir: Path = Field(default=Path(".dpo"), alias="DPO_DATA_DIR")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", alias="LOG_LEVEL"
+    )
+
+    # Security.
+    secure_ssl_redirect: bool = Field(default=False, alias="SECURE_SSL_REDIRECT")
+    secure_hsts_seconds: int = Field(default=0, ge=0, alias="SECURE_HSTS_SECONDS")
+    cors_allowed_origins: CommaList = Field(default_factory=list, alias="CORS_ALLOWED_ORIGINS")
+    webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
+    api_hmac_secret: SecretStr | None = Field(default=None, alias="API_HMAC_SECRET")
+    rate_limit_user: str = Field(default="100/min", alias="RATE_LIMIT_USER")
+    rate_limit_anon: str = Field(default="20/min", alias="RATE_LIMIT_ANON")
+
+    # Email (Omnisend).
+    omnisend_api_key: SecretStr | None = Field(default=None, alias="OMNISEND_API_KEY")
+    omnisend_api_base: str = Field(default="https://api.omnisend.com/v3", alias="OMNISEND_API_BASE")
+    default_from_email: str = Field(default="noreply@dtcc-sto.com", alias="DEFAULT_FROM_EMAIL")
+
+    # Payments (BillBitts).
+    billbitts_api_key: SecretStr | None = Field(default=None, alias="BILLBITTS_API_KEY")
+    billbitts_api_url: str = Field(default="https://api.billbitcoins.com", alias="BILLBITTS_API_URL")
+    billbitts_private_key_path: Path | None = Field(
+        default=None, alias="BILLBITTS_PRIVATE_KEY_PATH"
+    )
+
+    # Blockchain.
+    quicknode_url: SecretStr | None = Field(default=None, alias="QUICKNODE_URL")
+    blockchain_rpc_url: SecretStr | None = Field(default=None, alias="BLOCKCHAIN_RPC_URL")
+    blockchain_network: str = Field(default="anvil", alias="BLOCKCHAIN_NETWORK")
+    start_block_number: int = Field(default=0, ge=0, alias="START_BLOCK_NUMBER")
+    issuance_contract_address: str | None = Field(default=None, alias="ISSUANCE_CONTRACT_ADDRESS")
+    sto_contract_address: str | None = Field(default=None, alias="STO_CONTRACT_ADDRESS")
+    derivatives_reporter_contract_address: str | None = Field(
+        default=None, alias="DERIVATIVES_REPORTER_CONTRACT_ADDRESS"
+    )
+    euroclear_bridge_contract_address: str | None = Field(
+        default=None, alias="EUROCLEAR_BRIDGE_CONTRACT_ADDRESS"
+    )
+    wallet_private_key: SecretStr | None = Field(default=None, alias="WALLET_PRIVATE_KEY")
+
+    # Listener knobs.
+    listener_confirmations: int = Field(default=0, ge=0, le=10_000, alias="LISTENER_CONFIRMATIONS")
+    listener_use_finalized: bool = Field(default=False, alias="LISTENER_USE_FINALIZED")
+    listener_poll_interval: float = Field(default=1.0, gt=0, le=300, alias="LISTENER_POLL_INTERVAL")
+    listener_batch_blocks: int = Field(default=2_000, ge=1, alias="LISTENER_BATCH_BLOCKS")
+    listener_max_batch_blocks: int = Field(default=50_000, ge=1, alias="LISTENER_MAX_BATCH_BLOCKS")
+    listener_reorg_window: int = Field(default=128, ge=1, le=10_000, alias="LISTENER_REORG_WINDOW")
+    listener_concurrency: int = Field(default=4, ge=1, le=64, alias="LISTENER_CONCURRENCY")
+    rpc_timeout: float = Field(default=15.0, gt=0, le=300, alias="RPC_TIMEOUT")
+
+    # Financial market APIs.
+    euroclear_api_base: str = Field(default="https://api.euroclear.com", alias="EUROCLEAR_API_BASE")
+    euroclear_api_key: SecretStr | None = Field(default=None, alias="EUROCLEAR_API_KEY")
+    euroclear_timeout: float = Field(default=30, gt=0, le=600, alias="EUROCLEAR_TIMEOUT")
+    clearstream_pmi_base: str = Field(
+        default="https://api.clearstream.com", alias="CLEARSTREAM_PMI_BASE"
+    )
+    clearstream_pmi_key: SecretStr | None = Field(default=None, alias="CLEARSTREAM_PMI_KEY")
+    clearstream_participant_id: str | None = Field(default=None, alias="CLEARSTREAM_PARTICIPANT_ID")
+    clearstream_timeout: float = Field(default=30, gt=0, le=600, alias="CLEARSTREAM_TIMEOUT")
+    xetra_api_base: str = Field(default="https://api.xetra.com", alias="XETRA_API_BASE")
+    xetra_api_key: SecretStr | None = Field(default=None, alias="XETRA_API_KEY")
+    xetra_participant_id: str | None = Field(default=None, alias="XETRA_PARTICIPANT_ID")
+    xetra_timeout: float = Field(default=30, gt=0, le=600, alias="XETRA_TIMEOUT")
+
+    @field_validator("allowed_hosts", "cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator(
+        "database_url", "redis_url", "quicknode_url", "blockchain_rpc_url",
+        "issuance_contract_address", "sto_contract_address",
+        "derivatives_reporter_contract_address", "euroclear_bridge_contract_address",
+        "wallet_private_key", "webhook_secret", "api_hmac_secret", "omnisend_api_key",
+        "billbitts_api_key", "euroclear_api_key", "clearstream_pmi_key", "xetra_api_key",
+        "clearstream_participant_id", "xetra_participant_id", "billbitts_private_key_path",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # Placeholders from the runbook and empty strings mean "not configured".
+        if isinstance(value, str) and (not value.strip() or is_placeholder(value)):
+            return None
+        return value
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value()
+        parts = urlsplit(url)
+        if parts.scheme.split("+")[0] not in ("postgres", "postgresql"):
+            raise ValueError("must be a postgres:// or postgresql:// URL")
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError("has no host")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        return value
+
+    @field_validator("redis_url", mode="after")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        return value
+
+    @field_validator("quicknode_url", "blockchain_rpc_url", mode="after")
+    @classmethod
+    def _check_rpc_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+            raise ValueError("must be an http(s):// or ws(s):// URL")
+        return value
+
+    @field_validator(
+        "issuance_contract_address", "sto_contract_address",
+        "derivatives_reporter_contract_address", "euroclear_bridge_contract_address",
+        mode="after",
+    )
+    @classmethod
+    def _check_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not ADDRESS.match(value.strip()):
+            raise ValueError(f"must be a 0x-prefixed 20-byte hex address, got {value!r}")
+        return value.strip()
+
+    @field_validator("wallet_private_key", mode="after")
+    @classmethod
+    def _check_private_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not PRIVATE_KEY.match(value.get_secret_value().strip()):
+            raise ValueError("must be a 32-byte hex private key")
+        return value
+
+    @field_validator("blockchain_network", mode="after")
+    @classmethod
+    def _check_network(cls, value: str) -> str:
+        if value not in NETWORKS and not value.isdigit():
+            known = ", ".join(sorted(NETWORKS))
+            raise ValueError(f"unknown network {value!r}; use one of {known} or a chain id")
+        return value
+
+    @field_validator("rate_limit_user", "rate_limit_anon", mode="after")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    @property
+    def chain_id(self) -> int:
+        """The chain id BLOCKCHAIN_NETWORK stands for."""
+        return NETWORKS.get(self.blockchain_network) or int(self.blockchain_network)
+
+    @property
+    def is_production(self) -> bool:
+        """Tell whether this is a production environment."""
+        return self.environment == "production"
+
+    def contract_addresses(self) -> dict[str, str | None]:
+        """The four contract addresses by their variable name."""
+        return {name: getattr(self, name.lower()) for name in CONTRACT_VARS}
+
+    def rpc_urls(self) -> list[str]:
+        """The RPC endpoints in failover order, without duplicates."""
+        urls: list[str] = []
+        for secret in (self.quicknode_url, self.blockchain_rpc_url):
+            if secret is not None and secret.get_secret_value() not in urls:
+                urls.append(secret.get_secret_value())
+        return urls
+
+
+def describe(error: ValidationError) -> list[str]:
+    """One line per invalid variable, never echoing a secret."""
+    lines = []
+    for item in error.errors():
+        name = str(item["loc"][0]) if item["loc"] else "configuration"
+        field = Settings.model_fields.get(name)
+        if field is not None and isinstance(field.validation_alias, AliasChoices):
+            name = "DJANGO_SECRET_KEY"
+        elif field is not None and field.alias:
+            name = field.alias
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{name}: {message}")
+    return lines
+
+
+def load() -> Settings:
+    """Read the settings, raising ConfigError with one line per invalid variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigError("; ".join(describe(error))) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load()

@@ -1,0 +1,1 @@
+"""Scheduled jobs: one module per job, plus the registry."""

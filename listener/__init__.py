@@ -1,0 +1,1 @@
+"""The chain follower: head tracking, logs, decoding, reorgs, checkpoints."""

@@ -1,0 +1,1 @@
+"""Local simulators of the external APIs, for development and tests only."""

@@ -1,0 +1,1 @@
+"""Strawberry types, inputs, scalars and the Schema object."""
