@@ -1,0 +1,84 @@
+"""A local chain: anvil from the npm package @foundry-rs/anvil, installed in the project."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import urllib.request
+from pathlib import Path
+
+from dpo.embedded.process import ChildServer, ServerError
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Anvil's first well-known development account; never valid outside a local chain.
+DEV_PRIVATE_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+def anvil_binary() -> Path:
+    """The anvil executable `make` installs under node_modules."""
+    # The platform package holds the real binary; running it directly (not through the
+    # node wrapper in .bin) means our stop signal reaches anvil itself.
+    for path in sorted(PROJECT_ROOT.glob("node_modules/@foundry-rs/anvil-*/bin/anvil")):
+        return path
+    raise ServerError("anvil is not installed: run `make setup` (npm install)")
+
+
+def rpc_call(url: str, method: str, params: list[object] | None = None) -> object:
+    """One JSON-RPC call over plain HTTP, for readiness checks."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
+    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - local URL
+        return json.loads(response.read())["result"]
+
+
+class EmbeddedAnvil:
+    """Start an anvil chain on 127.0.0.1:port, keeping its state in `folder` if asked."""
+
+    def __init__(self, folder: Path, port: int, *, chain_id: int = 31337,
+                 block_time: float | None = None, persist: bool = True) -> None:
+        self.folder = folder.resolve()
+        self.port = port
+        self.chain_id = chain_id
+        self.block_time = block_time
+        self.persist = persist
+        self.server: ChildServer | None = None
+
+    @property
+    def url(self) -> str:
+        """The chain's JSON-RPC URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _answers(self) -> bool:
+        try:
+            return rpc_call(self.url, "eth_chainId") is not None
+        except OSError:
+            return False
+
+    def start(self) -> str:
+        """Start anvil unless a chain already answers on the port; return its URL."""
+        if self._answers():
+            logger.info("reusing the chain already answering on port %s", self.port)
+            return self.url
+        self.folder.mkdir(parents=True, exist_ok=True)
+        argv = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(self.port),
+                "--chain-id", str(self.chain_id)]
+        if self.block_time:
+            argv += ["--block-time", str(self.block_time)]
+        if self.persist:
+            # The chain survives restarts, so deployed contracts and history stay put.
+            argv += ["--state", str(self.folder / "state.json")]
+        self.server = ChildServer("anvil", argv, log_path=self.folder / "anvil.log",
+                                  stop_signal=signal.SIGTERM)
+        self.server.start()
+        self.server.wait_ready(self._answers)
+        logger.info("anvil listening on %s", self.url)
+        return self.url
+
+    def stop(self) -> None:
+        """Stop anvil if this object started it (it writes its state on the way out)."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
