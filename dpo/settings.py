@@ -87,7 +87,9 @@ class Settings(BaseSettings):
 
     # Payments (BillBitts).
     billbitts_api_key: SecretStr | None = Field(default=None, alias="BILLBITTS_API_KEY")
-    billbitts_api_url: str = Field(default="https://api.billbitcoins.com", alias="BILLBITTS_API_URL")
+    billbitts_api_url: str = Field(
+        default="https://api.billbitcoins.com", alias="BILLBITTS_API_URL"
+    )
     billbitts_private_key_path: Path | None = Field(
         default=None, alias="BILLBITTS_PRIVATE_KEY_PATH"
     )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
-import urllib.request
 from pathlib import Path
+
+import httpx
 
 from dpo.embedded.process import ChildServer, ServerError
 
@@ -28,10 +28,10 @@ def anvil_binary() -> Path:
 
 def rpc_call(url: str, method: str, params: list[object] | None = None) -> object:
     """One JSON-RPC call over plain HTTP, for readiness checks."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
-    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - local URL
-        return json.loads(response.read())["result"]
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+    response = httpx.post(url, json=body, timeout=2)
+    response.raise_for_status()
+    return response.json()["result"]
 
 
 class EmbeddedAnvil:
@@ -54,7 +54,7 @@ class EmbeddedAnvil:
     def _answers(self) -> bool:
         try:
             return rpc_call(self.url, "eth_chainId") is not None
-        except OSError:
+        except (OSError, httpx.HTTPError):
             return False
 
     def start(self) -> str:

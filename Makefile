@@ -1,0 +1,36 @@
+# One command to run the system, one to test it; both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup run test lint pytest clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## make run: embedded PostgreSQL + Redis + anvil, web (GraphiQL), listener, scheduler.
+run: setup
+	$(BIN)/dpo up --demo
+
+## make test: lint, type-check, then the whole suite on real servers.
+test: setup lint pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) node_modules .dpo .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,111 @@
+"""The `dpo` command: every service and operator task of the platform."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from app import cli_db, cli_up
+from app.common import not_available, settings
+from dpo.settings import ConfigError
+
+logger = logging.getLogger(__name__)
+
+JOB_NAMES = ("sync_fx_rates", "sync_csd", "reconcile_positions")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """DPO platform back end: web, listener, jobs and operator commands."""
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to bind (default: 0.0.0.0 in production).")
+@click.option("--port", type=int, default=None, help="Port (default: $PORT or 8000).")
+@click.option("--migrate/--no-migrate", default=False, help="Apply migrations before serving.")
+def web(host: str | None, port: int | None, migrate: bool) -> None:
+    """Serve the GraphQL API, health and readiness over HTTP and WebSocket."""
+    import uvicorn
+    from dpo.db.migrate import upgrade
+
+    from app.web import create_app
+    from dpo.embedded.stack import ensure_services
+
+    config = settings()
+    services = ensure_services(config)
+    try:
+        if migrate:
+            upgrade(services.database_url)
+        application = create_app(config, database_url=services.database_url,
+                                 redis_url=services.redis_url)
+        uvicorn.run(application, host=host or ("0.0.0.0" if config.is_production  # noqa: S104
+                                                else "127.0.0.1"),
+                    port=port or config.port, log_level=config.log_level.lower(),
+                    proxy_headers=True, forwarded_allow_ips="*" if config.is_production else None,
+                    timeout_graceful_shutdown=10)
+    finally:
+        services.stop()
+
+
+@cli.command()
+def listener() -> None:
+    """Follow the chain and feed the database and subscribers."""
+    settings()
+    not_available("the chain listener")
+
+
+@cli.group()
+def jobs() -> None:
+    """Scheduled jobs: run one now, or run the scheduler."""
+
+
+@jobs.command("run")
+@click.argument("name")
+def jobs_run(name: str) -> None:
+    """Run one job now (sync_fx_rates, sync_csd, reconcile_positions)."""
+    if name not in JOB_NAMES:
+        raise click.BadParameter(f"unknown job {name!r}; jobs are {', '.join(JOB_NAMES)}",
+                                 param_hint="NAME")
+    settings()
+    not_available(f"the {name} job")
+
+
+@jobs.command("schedule")
+def jobs_schedule() -> None:
+    """Run the scheduler: each job on its interval, one run at a time."""
+    settings()
+    not_available("the job scheduler")
+
+
+@cli.command()
+@click.option("--deploy", is_flag=True, help="Check the configuration for a production deploy.")
+def check(deploy: bool) -> None:
+    """Check the configuration; with --deploy, list what production must fix."""
+    import os
+
+    from dpo.deploy_checks import check_deploy, check_environment, format_problems
+
+    loaded, problems = check_environment(os.environ)
+    if deploy and loaded is not None:
+        problems += check_deploy(loaded, os.environ)
+    if problems:
+        click.echo(format_problems(problems))
+        sys.exit(1)
+    click.echo("System check identified no issues." if deploy else "Configuration is valid.")
+
+
+for command in (cli_db.migrate, cli_db.showmigrations, cli_db.makemigrations,
+                cli_db.create_admin, cli_up.up):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: configuration errors end in one clear line and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="dpo", standalone_mode=True)
+    except ConfigError as error:
+        click.echo(f"configuration error: {error}", err=True)
+        sys.exit(2)
+

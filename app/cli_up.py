@@ -1,0 +1,78 @@
+"""`dpo up`: the whole system on a laptop, stopped cleanly by Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+import click
+
+from app.common import NOT_AVAILABLE, settings
+from dpo.embedded.stack import ensure_services
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    click.echo(f"  starting {name}")
+    return subprocess.Popen([sys.executable, "-m", "app", *args], env=env)
+
+
+@click.command()
+@click.option("--port", type=int, default=None, help="Web port (default: $PORT or 8000).")
+@click.option("--demo", is_flag=True, help="Also deploy the contracts and make demo activity.")
+def up(port: int | None, demo: bool) -> None:
+    """Start embedded servers, a local chain, web, listener and scheduler."""
+    from dpo.db.migrate import upgrade
+
+    config = settings()
+    services = ensure_services(config, chain=True)
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        upgrade(services.database_url)
+        env = {**os.environ, "DATABASE_URL": services.database_url,
+               "REDIS_URL": services.redis_url, "DEBUG": os.environ.get("DEBUG", "true")}
+        if services.rpc_url:
+            env["BLOCKCHAIN_RPC_URL"] = services.rpc_url
+        web_port = port or config.port
+        children["web"] = _spawn("web", ["web", "--port", str(web_port)], env)
+        children["listener"] = _spawn("listener", ["listener"], env)
+        children["scheduler"] = _spawn("scheduler", ["jobs", "schedule"], env)
+        click.echo(f"\nGraphiQL   http://127.0.0.1:{web_port}/graphql\n"
+                   f"Health     http://127.0.0.1:{web_port}/api/health/\n"
+                   f"PostgreSQL {services.database_url}\nRedis      {services.redis_url}\n"
+                   f"Chain RPC  {services.rpc_url}\nPress Ctrl-C to stop.\n")
+        while not stopping:
+            for name, child in list(children.items()):
+                code = child.poll()
+                if code is None:
+                    continue
+                del children[name]
+                if code == NOT_AVAILABLE:
+                    click.echo(f"  {name}: not available yet in this version")
+                elif name == "web":
+                    raise click.ClickException(f"web exited with {code}")
+                else:
+                    click.echo(f"  {name} exited with {code}", err=True)
+            time.sleep(0.2)
+    finally:
+        click.echo("stopping…")
+        for child in children.values():
+            child.send_signal(signal.SIGTERM)
+        for child in children.values():
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        services.stop()
+        click.echo("stopped")

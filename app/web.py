@@ -1,0 +1,83 @@
+"""The Starlette application: GraphQL, health and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from dpo.health import probe_database, probe_redis
+from dpo.runtime import Runtime
+from dpo.settings import Settings
+from resolvers.context import Context
+from schema.root import schema
+
+logger = logging.getLogger(__name__)
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI view with our context."""
+
+    def __init__(self, runtime_of: Any, *, debug: bool) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if debug else None)
+        self._runtime_of = runtime_of
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        """Give resolvers the request and the shared resources."""
+        return Context(request=request, runtime=self._runtime_of(request))
+
+
+def _runtime(request: Request | WebSocket) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def health(request: Request) -> Response:
+    """Liveness, with the state of the database and Redis (the runbook's health path)."""
+    runtime = _runtime(request)
+    database, redis = await asyncio.gather(probe_database(runtime.engine),
+                                           probe_redis(runtime.redis))
+    status = "ok" if database.ok and redis.ok else "degraded"
+    return JSONResponse({"status": status, "database": database.as_dict(),
+                         "redis": redis.as_dict()})
+
+
+async def ready(request: Request) -> Response:
+    """Readiness: 200 only when the database and Redis answer."""
+    runtime = _runtime(request)
+    database, redis = await asyncio.gather(probe_database(runtime.engine),
+                                           probe_redis(runtime.redis))
+    ok = database.ok and redis.ok
+    return JSONResponse({"status": "ready" if ok else "not ready",
+                         "database": database.as_dict(), "redis": redis.as_dict()},
+                        status_code=200 if ok else 503)
+
+
+def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Starlette:
+    """Build the application for the given settings and server URLs."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.runtime = Runtime.open(settings, database_url=database_url, redis_url=redis_url)
+        try:
+            yield
+        finally:
+            await app.state.runtime.close()
+
+    graphql = GraphQLApp(_runtime, debug=settings.debug)
+    routes = [
+        Route("/api/health/", health, methods=["GET", "HEAD"]),
+        Route("/api/ready", ready, methods=["GET", "HEAD"]),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
+    return Starlette(debug=False, routes=routes, lifespan=lifespan)

@@ -1,0 +1,1 @@
+"""Authentication: staff passwords, wallet sign-in, API keys."""

@@ -1,0 +1,62 @@
+"""Probes of the things the services depend on, for health and readiness endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+logger = logging.getLogger(__name__)
+PROBE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One dependency's state."""
+
+    name: str
+    ok: bool
+    latency_ms: float
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {"status": "ok" if self.ok else "down", "latency_ms": round(self.latency_ms, 2),
+                **({"error": self.error} if self.error else {})}
+
+
+async def _timed(name: str, check: Callable[[], Awaitable[object]]) -> Probe:
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(PROBE_SECONDS):
+            await check()
+    except Exception as error:
+        # The class name is enough for an operator and never carries a credential.
+        logger.warning("%s probe failed: %s", name, type(error).__name__)
+        return Probe(name, False, (time.perf_counter() - start) * 1000, type(error).__name__)
+    return Probe(name, True, (time.perf_counter() - start) * 1000)
+
+
+async def probe_database(engine: AsyncEngine) -> Probe:
+    """Whether PostgreSQL answers a query."""
+
+    async def select_one() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    return await _timed("database", select_one)
+
+
+async def probe_redis(client: aioredis.Redis) -> Probe:
+    """Whether Redis answers PING."""
+
+    async def ping() -> None:
+        await client.ping()
+
+    return await _timed("redis", ping)

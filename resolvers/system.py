@@ -1,0 +1,24 @@
+"""Resolvers of the service's own state."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+import strawberry
+
+from dpo.health import probe_database, probe_redis
+from resolvers.context import Context
+from schema.system import DependencyStatus, ServiceStatus
+
+
+async def resolve_status(info: strawberry.Info[Context, None]) -> ServiceStatus:
+    """Version, environment and the state of the database and Redis."""
+    runtime = info.context.runtime
+    probes = [await probe_database(runtime.engine), await probe_redis(runtime.redis)]
+    return ServiceStatus(
+        version=version("dpo-platform"),
+        environment=runtime.settings.environment,
+        chain_id=runtime.settings.chain_id,
+        dependencies=[DependencyStatus(name=p.name, ok=p.ok, latency_ms=p.latency_ms)
+                      for p in probes],
+    )
