@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
     redis_url: SecretStr | None = Field(default=None, alias="REDIS_URL")
     data_dir: Path = Field(default=Path(".dpo"), alias="DPO_DATA_DIR")
+    # Fixed local ports, so a second start finds and reuses the first one's servers.
+    embedded_pg_port: int = Field(default=54320, ge=1024, le=65535, alias="DPO_PG_PORT")
+    embedded_redis_port: int = Field(default=63790, ge=1024, le=65535, alias="DPO_REDIS_PORT")
+    embedded_anvil_port: int = Field(default=8545, ge=1024, le=65535, alias="DPO_ANVIL_PORT")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", alias="LOG_LEVEL"
     )

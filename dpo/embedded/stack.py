@@ -13,11 +13,6 @@ from dpo.settings import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
 
-# Fixed local ports, so a second start finds and reuses the first one's servers.
-PG_PORT = 54320
-REDIS_PORT = 63790
-ANVIL_PORT = 8545
-
 
 @dataclass
 class Services:
@@ -47,20 +42,21 @@ def ensure_services(settings: Settings, *, chain: bool = False) -> Services:
         if settings.database_url is not None:
             services.database_url = settings.database_url.get_secret_value()
         else:
-            postgres = EmbeddedPostgres(folder / "pg", PG_PORT)
+            postgres = EmbeddedPostgres(folder / "pg", settings.embedded_pg_port)
             services.database_url = postgres.start()
             services.started.append(postgres)
         if settings.redis_url is not None:
             services.redis_url = settings.redis_url.get_secret_value()
         else:
-            redis = EmbeddedRedis(folder / "redis", REDIS_PORT)
+            redis = EmbeddedRedis(folder / "redis", settings.embedded_redis_port)
             services.redis_url = redis.start()
             services.started.append(redis)
         rpc_urls = settings.rpc_urls()
         if rpc_urls:
             services.rpc_url = rpc_urls[0]
         elif chain:
-            anvil = EmbeddedAnvil(folder / "anvil", ANVIL_PORT, chain_id=settings.chain_id)
+            anvil = EmbeddedAnvil(folder / "anvil", settings.embedded_anvil_port,
+                                  chain_id=settings.chain_id)
             services.rpc_url = anvil.start()
             services.started.append(anvil)
     except BaseException:
