@@ -1,0 +1,1 @@
+"""Chain access: the contracts' compiled artefacts and their deployment."""
