@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from sqlalchemy import BigInteger, DateTime, MetaData, Numeric, String, func
+from sqlalchemy import BigInteger, DateTime, Dialect, MetaData, Numeric, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so migrations can refer to them up and down.
 NAMING = {
@@ -18,8 +19,33 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+
+class IntNumeric(TypeDecorator[int]):
+    """NUMERIC(p, 0) read and written as Python int, so uint256 never passes through Decimal."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int = 78) -> None:
+        super().__init__(precision, 0, asdecimal=True)
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """Accept ints (and integral Decimals); refuse anything that would round."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+            raise TypeError(f"expected an int, got {type(value).__name__}")
+        if isinstance(value, Decimal) and value != value.to_integral_value():
+            raise ValueError(f"expected an integral value, got {value}")
+        return int(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        """Decimal from the driver to int."""
+        return None if value is None else int(value)
+
+
 # uint256 needs 78 decimal digits; money keeps 18 fractional digits for token-priced assets.
-UINT256 = Numeric(78, 0, asdecimal=True)
+UINT256 = IntNumeric(78)
 MONEY = Numeric(38, 18, asdecimal=True)
 RATE = Numeric(24, 12, asdecimal=True)
 

@@ -1,0 +1,94 @@
+"""Every table of the domain; importing this package registers them on Base.metadata."""
+
+from dpo.db.base import Base
+from dpo.db.models.auth import ApiKey, AuthNonce, User
+from dpo.db.models.chain import (
+    LIVE_EVENT_KEY,
+    LIVE_EVENT_WHERE,
+    ChainEvent,
+    FeedSequence,
+    ListenerBlock,
+    ListenerCheckpoint,
+)
+from dpo.db.models.csd import BridgeTransfer, CsdHolding, SettlementInstruction
+from dpo.db.models.enums import (
+    AccreditationStatus,
+    BreakKind,
+    BreakStatus,
+    BridgeDirection,
+    BridgeStatus,
+    Csd,
+    InvestmentState,
+    KycStatus,
+    Location,
+    MatchingStatus,
+    OfferingStatus,
+    ProcessingStatus,
+    Regulation,
+    ReportAction,
+    Role,
+    RunStatus,
+    SecurityType,
+    SettlementDirection,
+    SettlementStatus,
+    WebhookStatus,
+)
+from dpo.db.models.investors import Investment, Investor, InvestorWallet
+from dpo.db.models.issuance import Issuer, Offering
+from dpo.db.models.market import FxRate
+from dpo.db.models.ops import AuditLog, JobRun, WebhookDelivery
+from dpo.db.models.positions import Position
+from dpo.db.models.reconciliation import ReconciliationBreak, ReconciliationRun
+from dpo.db.models.reporting import DerivativeReport
+
+metadata = Base.metadata
+
+__all__ = [
+    "LIVE_EVENT_KEY",
+    "LIVE_EVENT_WHERE",
+    "AccreditationStatus",
+    "ApiKey",
+    "AuditLog",
+    "AuthNonce",
+    "Base",
+    "BreakKind",
+    "BreakStatus",
+    "BridgeDirection",
+    "BridgeStatus",
+    "BridgeTransfer",
+    "ChainEvent",
+    "Csd",
+    "CsdHolding",
+    "DerivativeReport",
+    "FeedSequence",
+    "FxRate",
+    "Investment",
+    "InvestmentState",
+    "Investor",
+    "InvestorWallet",
+    "Issuer",
+    "JobRun",
+    "KycStatus",
+    "ListenerBlock",
+    "ListenerCheckpoint",
+    "Location",
+    "MatchingStatus",
+    "Offering",
+    "OfferingStatus",
+    "Position",
+    "ProcessingStatus",
+    "ReconciliationBreak",
+    "ReconciliationRun",
+    "Regulation",
+    "ReportAction",
+    "Role",
+    "RunStatus",
+    "SecurityType",
+    "SettlementDirection",
+    "SettlementInstruction",
+    "SettlementStatus",
+    "User",
+    "WebhookDelivery",
+    "WebhookStatus",
+    "metadata",
+]

@@ -1,0 +1,118 @@
+"""Investors, their wallets and their orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dpo.db.base import MONEY, UINT256, Base, Timestamped
+from dpo.db.models import checks
+from dpo.db.models.enums import AccreditationStatus, InvestmentState, KycStatus
+
+if TYPE_CHECKING:
+    from dpo.db.models.issuance import Offering
+
+
+class Investor(Timestamped, Base):
+    """A person or entity that subscribes to offerings."""
+
+    __tablename__ = "investors"
+    __table_args__ = (
+        checks.one_of("kyc_status", KycStatus),
+        checks.one_of("accreditation_status", AccreditationStatus),
+        checks.matches("country", checks.COUNTRY_RE),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), unique=True
+    )
+    full_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    country: Mapped[str] = mapped_column(CHAR(2))
+    is_us_person: Mapped[bool] = mapped_column(server_default=text("false"))
+    kyc_status: Mapped[str] = mapped_column(
+        String(16), server_default=KycStatus.PENDING.value, index=True
+    )
+    kyc_updated_at: Mapped[datetime | None]
+    accreditation_status: Mapped[str] = mapped_column(
+        String(16), server_default=AccreditationStatus.NONE.value
+    )
+    accreditation_expires_at: Mapped[datetime | None]
+
+    wallets: Mapped[list[InvestorWallet]] = relationship(
+        back_populates="investor", lazy="raise", passive_deletes=True
+    )
+
+
+class InvestorWallet(Base):
+    """An address an investor controls; verified once they signed with it."""
+
+    __tablename__ = "investor_wallets"
+    __table_args__ = (
+        checks.address("address"),
+        checks.positive("chain_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    investor_id: Mapped[int] = mapped_column(
+        ForeignKey("investors.id", ondelete="CASCADE"), index=True
+    )
+    address: Mapped[str] = mapped_column(String(42), unique=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    verified_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    investor: Mapped[Investor] = relationship(back_populates="wallets", lazy="raise")
+
+
+class Investment(Timestamped, Base):
+    """An investor's order in an offering."""
+
+    __tablename__ = "investments"
+    __table_args__ = (
+        checks.one_of("state", InvestmentState),
+        checks.matches("currency", checks.CURRENCY_RE),
+        checks.positive("amount"),
+        checks.uint256("units"),
+        checks.hash32("onchain_reference"),
+        checks.hash32("tx_hash"),
+        Index("ix_investments_offering_id_state", "offering_id", "state"),
+        Index("ix_investments_investor_id_created_at", "investor_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    investor_id: Mapped[int] = mapped_column(ForeignKey("investors.id", ondelete="RESTRICT"))
+    offering_id: Mapped[int] = mapped_column(ForeignKey("offerings.id", ondelete="RESTRICT"))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(CHAR(3))
+    units: Mapped[int] = mapped_column(UINT256, server_default=text("0"))
+    state: Mapped[str] = mapped_column(
+        String(16), server_default=InvestmentState.PENDING_PAYMENT.value, index=True
+    )
+    payment_reference: Mapped[str] = mapped_column(String(64), unique=True)
+    # bytes32 the STO contract knows the order by.
+    onchain_reference: Mapped[str | None] = mapped_column(String(66), unique=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    paid_at: Mapped[datetime | None]
+    issued_at: Mapped[datetime | None]
+
+    investor: Mapped[Investor] = relationship(lazy="raise")
+    offering: Mapped[Offering] = relationship(lazy="raise")
+
+
+# Emails compare case-insensitively, as citext would.
+Index("uq_investors_email_lower", func.lower(Investor.email), unique=True)

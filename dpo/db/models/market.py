@@ -1,0 +1,42 @@
+"""Foreign-exchange reference rates."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dpo.db.base import RATE, Base
+from dpo.db.models import checks
+
+
+class FxRate(Base):
+    """How many units of `quote` one unit of `base` buys on a day, per source."""
+
+    __tablename__ = "fx_rates"
+    __table_args__ = (
+        UniqueConstraint("base", "quote", "as_of", "source"),
+        checks.matches("base", checks.CURRENCY_RE),
+        checks.matches("quote", checks.CURRENCY_RE),
+        checks.positive("rate"),
+        CheckConstraint("base <> quote", name="distinct_currencies"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    base: Mapped[str] = mapped_column(CHAR(3))
+    quote: Mapped[str] = mapped_column(CHAR(3))
+    rate: Mapped[Decimal] = mapped_column(RATE)
+    as_of: Mapped[date] = mapped_column(Date, index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
