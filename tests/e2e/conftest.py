@@ -1,0 +1,75 @@
+"""Helpers that run the real `dpo` command and a real uvicorn server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dpo.embedded.process import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+# Variables a developer's shell or .env might set that would change what a test sees.
+_CLEARED = ("DATABASE_URL", "REDIS_URL", "DEBUG", "ENVIRONMENT", "PORT", "BLOCKCHAIN_RPC_URL",
+            "QUICKNODE_URL", "START_BLOCK_NUMBER")
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without our variables, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+    env.update(extra)
+    return env
+
+
+def run_dpo(*args: str, env: dict[str, str], stdin: str | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run `python -m app ARGS` from a folder with no .env and capture its output."""
+    return subprocess.run([sys.executable, "-m", "app", *args], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT / "tests",
+                          check=False)
+
+
+def wait_http(url: str, timeout: float = 30) -> httpx.Response:
+    """Poll a URL until it answers at all."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@contextmanager
+def web_server(env: dict[str, str]) -> Iterator[str]:
+    """A real `dpo web` process on a free port; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "app", "web", "--port", str(port)],
+                               env=env, cwd=ROOT / "tests", stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/api/health/")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+@pytest.fixture
+def web(migrated_url: str, redis_url: str) -> Callable[..., object]:
+    """Start `dpo web` on the test database and Redis, with extra variables."""
+
+    def start(**extra: str) -> object:
+        env = base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url, **extra)
+        return web_server(env)
+
+    return start
