@@ -17,7 +17,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dpo.db.base import UINT256, Base, IntNumeric
 from dpo.db.models import checks
@@ -100,3 +100,5 @@ class ReconciliationBreak(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     resolved_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
+
+    run: Mapped[ReconciliationRun] = relationship(lazy="raise")
