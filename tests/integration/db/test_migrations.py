@@ -23,6 +23,7 @@ from dpo.db.migrate import (
     upgrade_async,
 )
 from dpo.db.models import metadata
+from dpo.db.session import create_engine
 from dpo.db.urls import libpq_url
 
 HEAD = ScriptDirectory.from_config(alembic_config("postgresql://unused/")).get_current_head()
@@ -112,6 +113,21 @@ async def test_sync_api_inside_event_loop_is_refused(empty_database: str) -> Non
     with pytest.raises(RuntimeError, match="upgrade_async"):
         upgrade(empty_database)
     assert await current_async(empty_database) is None
+
+
+async def test_migrations_run_on_a_given_connection(empty_database: str) -> None:
+    def run(connection: Connection) -> None:
+        config = alembic_config(empty_database)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    engine = create_engine(empty_database, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(run)
+    finally:
+        await engine.dispose()
+    assert await current_async(empty_database) == HEAD
 
 
 def test_offline_mode_renders_sql() -> None:
