@@ -85,11 +85,16 @@ def check(deploy: bool) -> None:
     """Check the configuration; with --deploy, list what production must fix."""
     import os
 
+    from dotenv import dotenv_values
+
     from dpo.deploy_checks import check_deploy, check_environment, format_problems
 
-    loaded, problems = check_environment(os.environ)
+    # The same sources the services read: .env, overridden by the real environment.
+    environ = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    environ.update(os.environ)
+    loaded, problems = check_environment(environ)
     if deploy and loaded is not None:
-        problems += check_deploy(loaded, os.environ)
+        problems += check_deploy(loaded, environ)
     if problems:
         click.echo(format_problems(problems))
         sys.exit(1)

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     """Every variable of the runbook under its own name, plus ours."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
     # Core (Django names keep working).
@@ -157,8 +157,9 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # Placeholders from the runbook and empty strings mean "not configured".
-        if isinstance(value, str) and (not value.strip() or is_placeholder(value)):
-            return None
+        if isinstance(value, str):
+            value = value.strip()
+            return None if not value or is_placeholder(value) else value
         return value
 
     @field_validator("database_url", mode="after")

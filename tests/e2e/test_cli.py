@@ -63,3 +63,81 @@ def test_manage_py_keeps_the_runbook_command_names() -> None:
     assert explained.returncode == 2
     assert "dpo makemigrations -m" in explained.stdout
     assert _manage("no_such_command").returncode == 2
+
+
+RUNBOOK = {
+    "DJANGO_SETTINGS_MODULE": "config.settings",
+    "DJANGO_SECRET_KEY": "$(openssl rand -hex 32)",
+    "DEBUG": "False",
+    "ALLOWED_HOSTS": ".railway.app",
+    "ENVIRONMENT": "production",
+    "SECURE_SSL_REDIRECT": "True",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "CORS_ALLOWED_ORIGINS": "https://www.directprivateoffers.net,https://directprivateoffers.net",
+    "OMNISEND_API_KEY": "your-omnisend-api-key",
+    "BILLBITTS_API_KEY": "your-billbitts-api-key",
+    "BILLBITTS_PRIVATE_KEY_PATH": "/app/keys/billbitts.pem",
+    "QUICKNODE_URL": "your-quicknode-url",
+    "BLOCKCHAIN_RPC_URL": "your-quicknode-url",
+    "BLOCKCHAIN_NETWORK": "arbitrum-nova",
+    "START_BLOCK_NUMBER": "12345678",
+    "ISSUANCE_CONTRACT_ADDRESS": "0x...",
+    "STO_CONTRACT_ADDRESS": "0x...",
+    "DERIVATIVES_REPORTER_CONTRACT_ADDRESS": "0x...",
+    "EUROCLEAR_BRIDGE_CONTRACT_ADDRESS": "0x...",
+    "WALLET_PRIVATE_KEY": "0x...",
+    "EUROCLEAR_API_KEY": "your-euroclear-key",
+    "CLEARSTREAM_PMI_KEY": "your-clearstream-key",
+    "CLEARSTREAM_PARTICIPANT_ID": "your-participant-id",
+    "XETRA_API_KEY": "your-xetra-key",
+    "XETRA_PARTICIPANT_ID": "your-participant-id",
+}
+
+
+def test_check_deploy_with_the_runbook_values_lists_what_to_fix() -> None:
+    for command in (["check", "--deploy"],):
+        result = run_dpo(*command, env=base_env(**RUNBOOK))
+        assert result.returncode == 1
+        for variable in ("DJANGO_SECRET_KEY", "QUICKNODE_URL", "STO_CONTRACT_ADDRESS",
+                         "WALLET_PRIVATE_KEY", "DATABASE_URL", "REDIS_URL",
+                         "BILLBITTS_PRIVATE_KEY_PATH", "XETRA_PARTICIPANT_ID"):
+            assert variable in result.stdout, variable
+    via_manage = subprocess.run([sys.executable, str(ROOT / "manage.py"), "check", "--deploy"],
+                                env=base_env(**RUNBOOK), capture_output=True, text=True,
+                                timeout=60, cwd=ROOT / "tests", check=False)
+    assert via_manage.returncode == 1
+    assert "QUICKNODE_URL" in via_manage.stdout
+
+
+def test_check_deploy_passes_a_proper_production_config(tmp_path: object) -> None:
+    import secrets
+    from pathlib import Path
+
+    key_file = Path(str(tmp_path)) / "billbitts.pem"
+    key_file.write_text("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n")
+    good = {
+        **RUNBOOK,
+        "DJANGO_SECRET_KEY": secrets.token_hex(32),
+        "WEBHOOK_SECRET": secrets.token_hex(32),
+        "API_HMAC_SECRET": secrets.token_hex(32),
+        "OMNISEND_API_KEY": secrets.token_hex(16),
+        "BILLBITTS_API_KEY": secrets.token_hex(16),
+        "BILLBITTS_PRIVATE_KEY_PATH": str(key_file),
+        "QUICKNODE_URL": "https://nova.example-rpc.net/" + secrets.token_hex(8),
+        "BLOCKCHAIN_RPC_URL": "https://nova.arbitrum.io/rpc",
+        "ISSUANCE_CONTRACT_ADDRESS": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        "STO_CONTRACT_ADDRESS": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+        "DERIVATIVES_REPORTER_CONTRACT_ADDRESS": "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
+        "EUROCLEAR_BRIDGE_CONTRACT_ADDRESS": "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
+        "WALLET_PRIVATE_KEY": "0x" + secrets.token_hex(32),
+        "EUROCLEAR_API_KEY": secrets.token_hex(16),
+        "CLEARSTREAM_PMI_KEY": secrets.token_hex(16),
+        "CLEARSTREAM_PARTICIPANT_ID": "CS12345",
+        "XETRA_API_KEY": secrets.token_hex(16),
+        "XETRA_PARTICIPANT_ID": "XE98765",
+        "DATABASE_URL": "postgresql://app:pw@db.internal:5432/dpo",
+        "REDIS_URL": "rediss://default:pw@redis.internal:6379/0",
+    }
+    result = run_dpo("check", "--deploy", env=base_env(**good))
+    assert result.returncode == 0, result.stdout
+    assert "no issues" in result.stdout
