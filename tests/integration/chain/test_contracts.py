@@ -6,8 +6,6 @@ import os
 from typing import Any
 
 import pytest
-from eth_abi import decode
-from eth_utils import keccak
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.contract import AsyncContract
 from web3.exceptions import ContractCustomError
@@ -46,7 +44,8 @@ class Chain:
         self.by_address: dict[str, AsyncContract] = {}
         contracts: dict[str, AsyncContract] = {}
         for var, name in CONTRACT_ARTIFACTS.items():
-            contract = w3.eth.contract(address=addresses[var], abi=load_artifact(name).abi)
+            address = AsyncWeb3.to_checksum_address(addresses[var])
+            contract = w3.eth.contract(address=address, abi=load_artifact(name).abi)
             contracts[name] = contract
             self.by_address[contract.address] = contract
         self.token = contracts["Issuance"]
@@ -60,7 +59,7 @@ class Chain:
             for item in load_artifact(name).abi:
                 if item["type"] == "error":
                     types = [i["type"] for i in item["inputs"]]
-                    selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
+                    selector = AsyncWeb3.keccak(text=f"{item['name']}({','.join(types)})")[:4]
                     self.errors[selector] = (item["name"], types)
 
     async def account(self) -> str:
@@ -95,10 +94,9 @@ class Chain:
         if args:
             assert self.error_args(types, data[4:]) == args
 
-    @staticmethod
-    def error_args(types: list[str], data: bytes) -> tuple[Any, ...]:
+    def error_args(self, types: list[str], data: bytes) -> tuple[Any, ...]:
         """Decode a custom error's arguments, addresses checksummed like web3's events."""
-        values = decode(types, data)
+        values = self.w3.codec.decode(types, data)
         return tuple(
             AsyncWeb3.to_checksum_address(v) if t == "address" else v
             for t, v in zip(types, values, strict=True)
@@ -111,7 +109,7 @@ class Chain:
             if item["type"] != "event":
                 continue
             signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
-            if log["topics"][0] == keccak(text=signature):
+            if log["topics"][0] == AsyncWeb3.keccak(text=signature):
                 event = contract.events[item["name"]]().process_log(log)
                 return event["event"], dict(event["args"])
         raise AssertionError(f"unknown log {log}")
@@ -143,7 +141,7 @@ async def test_deploy_all_returns_checksummed_addresses_and_wires_roles(
     assert len(set(deployed.values())) == 4
     for address in deployed.values():
         assert address == AsyncWeb3.to_checksum_address(address)
-        assert len(await chain.w3.eth.get_code(address)) > 0
+        assert len(await chain.w3.eth.get_code(AsyncWeb3.to_checksum_address(address))) > 0
     for contract in (chain.token, chain.sto, chain.reporter, chain.bridge):
         assert await contract.functions.owner().call() == chain.admin
         assert await contract.functions.isAgent(chain.admin).call() is True
