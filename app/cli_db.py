@@ -68,7 +68,7 @@ def makemigrations(message: str) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_admin(email: str, password_stdin: bool) -> None:
     """Create a staff user with the admin role (the runbook's createsuperuser)."""
-    from dpo.auth.staff import AdminExists, create_admin_user
+    from dpo.auth.staff import UserExistsError, create_admin_user
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -80,7 +80,7 @@ def create_admin(email: str, password_stdin: bool) -> None:
     try:
         user_id = asyncio.run(create_admin_user(services.database_url, email=email,
                                                 password=password))
-    except AdminExists as error:
+    except UserExistsError as error:
         raise click.ClickException(str(error)) from None
     except ValueError as error:
         raise click.BadParameter(str(error)) from None

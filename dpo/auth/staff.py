@@ -15,7 +15,7 @@ from dpo.db.session import create_engine, session_factory, unit_of_work
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class AdminExists(Exception):
+class UserExistsError(Exception):
     """A user with that e-mail exists already."""
 
 
@@ -28,7 +28,7 @@ async def create_staff_user(session: AsyncSession, *, email: str, password: str,
     validate_password(password)
     taken = await session.scalar(select(User.id).where(func.lower(User.email) == email.lower()))
     if taken is not None:
-        raise AdminExists(f"a user with e-mail {email} exists already")
+        raise UserExistsError(f"a user with e-mail {email} exists already")
     user = User(email=email, password_hash=hash_password(password), role=role.value)
     session.add(user)
     await session.flush()

