@@ -28,9 +28,9 @@ def cli() -> None:
 def web(host: str | None, port: int | None, migrate: bool) -> None:
     """Serve the GraphQL API, health and readiness over HTTP and WebSocket."""
     import uvicorn
-    from dpo.db.migrate import upgrade
 
     from app.web import create_app
+    from dpo.db.migrate import upgrade
     from dpo.embedded.stack import ensure_services
 
     config = settings()
