@@ -1,0 +1,63 @@
+"""`dpo up` (what `make run` calls): the whole stack up, healthy, and gone after Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+
+from dpo.embedded.process import free_port
+from tests.e2e.conftest import ROOT, base_env, wait_http
+
+
+def _leftovers(folder: Path) -> list[str]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        with_args = " ".join(process.info["cmdline"] or [])
+        if str(folder) in with_args:
+            found.append(with_args)
+    return found
+
+
+def _up_once(folder: Path, ports: dict[str, str], web_port: int) -> dict[str, object]:
+    env = base_env(DPO_DATA_DIR=str(folder), **ports)
+    process = subprocess.Popen([sys.executable, "-m", "app", "up", "--port", str(web_port)],
+                               env=env, cwd=ROOT / "tests", stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        health = wait_http(f"http://127.0.0.1:{web_port}/api/health/", timeout=90)
+        graphiql = httpx.get(f"http://127.0.0.1:{web_port}/graphql",
+                             headers={"Accept": "text/html"}, timeout=5)
+        chain = httpx.post(f"http://127.0.0.1:{ports['DPO_ANVIL_PORT']}",
+                           json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=5)
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    return {"health": health.json(), "graphiql": graphiql.text, "chain": chain.json(),
+            "code": process.returncode, "output": output}
+
+
+def test_up_serves_then_stops_everything_and_restarts_on_the_same_data(run_dir: Path) -> None:
+    folder = run_dir / "up"
+    ports = {"DPO_PG_PORT": str(free_port()), "DPO_REDIS_PORT": str(free_port()),
+             "DPO_ANVIL_PORT": str(free_port())}
+    first = _up_once(folder, ports, free_port())
+    health = first["health"]
+    assert isinstance(health, dict)
+    assert (health["status"], health["database"]["status"], health["redis"]["status"]) == (
+        "ok", "ok", "ok")
+    assert "graphiql" in str(first["graphiql"]).lower()
+    assert first["chain"] == {"jsonrpc": "2.0", "id": 1, "result": hex(31337)}
+    assert "Running upgrade" in str(first["output"])
+    assert first["code"] == 0, first["output"]
+    assert _leftovers(folder) == []
+
+    second = _up_once(folder, ports, free_port())
+    assert second["code"] == 0, second["output"]
+    # The data folder was reused: the schema was already at head, nothing to migrate.
+    assert "Running upgrade" not in str(second["output"])
+    assert _leftovers(folder) == []
