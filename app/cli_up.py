@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from types import FrameType
 import click
 
 from app.common import NOT_AVAILABLE, settings
+from dpo.chain.local import ensure_local_contracts
 from dpo.embedded.stack import ensure_services
 
 
@@ -22,7 +24,7 @@ def _spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[
 
 @click.command()
 @click.option("--port", type=int, default=None, help="Web port (default: $PORT or 8000).")
-@click.option("--demo", is_flag=True, help="Also deploy the contracts and make demo activity.")
+@click.option("--demo", is_flag=True, help="Demo mode (DEBUG on, GraphiQL served).")
 def up(port: int | None, demo: bool) -> None:
     """Start embedded servers, a local chain, web, listener and scheduler."""
     from dpo.db.migrate import upgrade
@@ -41,9 +43,14 @@ def up(port: int | None, demo: bool) -> None:
     try:
         upgrade(services.database_url)
         env = {**os.environ, "DATABASE_URL": services.database_url,
-               "REDIS_URL": services.redis_url, "DEBUG": os.environ.get("DEBUG", "true")}
+               "REDIS_URL": services.redis_url,
+               "DEBUG": "true" if demo else os.environ.get("DEBUG", "false")}
         if services.rpc_url:
             env["BLOCKCHAIN_RPC_URL"] = services.rpc_url
+        if services.local_chain and services.rpc_url:
+            # Our own local chain: deploy the contracts once and hand their addresses over.
+            env.update(asyncio.run(ensure_local_contracts(
+                services.rpc_url, config.data_dir / "contracts.env")))
         web_port = port or config.port
         children["web"] = _spawn("web", ["web", "--port", str(web_port)], env)
         children["listener"] = _spawn("listener", ["listener"], env)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from dpo.db.session import create_engine
 from dpo.db.urls import libpq_url, redacted, with_database
+from dpo.embedded.anvil import EmbeddedAnvil
 from dpo.embedded.postgres import EmbeddedPostgres
 from dpo.embedded.process import free_port
 from dpo.embedded.redis import EmbeddedRedis
@@ -148,6 +149,17 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="module")
+def anvil_url(run_dir: Path) -> Iterator[str]:
+    """A fresh local chain for one test module, stopped after it."""
+    chain = EmbeddedAnvil(run_dir / f"anvil-{uuid.uuid4().hex[:8]}", free_port(), persist=False)
+    url = chain.start()
+    try:
+        yield url
+    finally:
+        chain.stop()
 
 
 @pytest.fixture

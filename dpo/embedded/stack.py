@@ -22,6 +22,8 @@ class Services:
     redis_url: str
     rpc_url: str | None = None
     started: list[EmbeddedPostgres | EmbeddedRedis | EmbeddedAnvil] = field(default_factory=list)
+    # True when the chain is our local anvil (started or reused), not a configured RPC.
+    local_chain: bool = False
 
     def stop(self) -> None:
         """Stop what we started, newest first."""
@@ -44,13 +46,15 @@ def ensure_services(settings: Settings, *, chain: bool = False) -> Services:
         else:
             postgres = EmbeddedPostgres(folder / "pg", settings.embedded_pg_port)
             services.database_url = postgres.start()
-            services.started.append(postgres)
+            if postgres.server is not None:
+                services.started.append(postgres)
         if settings.redis_url is not None:
             services.redis_url = settings.redis_url.get_secret_value()
         else:
             redis = EmbeddedRedis(folder / "redis", settings.embedded_redis_port)
             services.redis_url = redis.start()
-            services.started.append(redis)
+            if redis.server is not None:
+                services.started.append(redis)
         rpc_urls = settings.rpc_urls()
         if rpc_urls:
             services.rpc_url = rpc_urls[0]
@@ -58,7 +62,9 @@ def ensure_services(settings: Settings, *, chain: bool = False) -> Services:
             anvil = EmbeddedAnvil(folder / "anvil", settings.embedded_anvil_port,
                                   chain_id=settings.chain_id)
             services.rpc_url = anvil.start()
-            services.started.append(anvil)
+            services.local_chain = True
+            if anvil.server is not None:
+                services.started.append(anvil)
     except BaseException:
         services.stop()
         raise

@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from dpo.chain.artifacts import CONTRACT_ARTIFACTS
+from dpo.chain.local import recorded_contracts
 from dpo.embedded.process import free_port
 from tests.e2e.conftest import ROOT, base_env, wait_http
 
@@ -25,20 +27,26 @@ def _leftovers(folder: Path) -> list[str]:
 
 def _up_once(folder: Path, ports: dict[str, str], web_port: int) -> dict[str, object]:
     env = base_env(DPO_DATA_DIR=str(folder), **ports)
-    process = subprocess.Popen([sys.executable, "-m", "app", "up", "--port", str(web_port)],
-                               env=env, cwd=ROOT / "tests", stdout=subprocess.PIPE,
+    argv = [sys.executable, "-m", "app", "up", "--demo", "--port", str(web_port)]
+    process = subprocess.Popen(argv, env=env, cwd=ROOT / "tests", stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:
         health = wait_http(f"http://127.0.0.1:{web_port}/api/health/", timeout=90)
         graphiql = httpx.get(f"http://127.0.0.1:{web_port}/graphql",
                              headers={"Accept": "text/html"}, timeout=5)
-        chain = httpx.post(f"http://127.0.0.1:{ports['DPO_ANVIL_PORT']}",
-                           json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=5)
+        rpc = f"http://127.0.0.1:{ports['DPO_ANVIL_PORT']}"
+        chain = httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
+                           timeout=5)
+        contracts = recorded_contracts(folder / "contracts.env")
+        code = {name: httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getCode",
+                                            "params": [address, "latest"]}, timeout=5).json()
+                ["result"] for name, address in contracts.items()}
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
     return {"health": health.json(), "graphiql": graphiql.text, "chain": chain.json(),
-            "code": process.returncode, "output": output}
+            "contracts": contracts, "code": code,
+            "exit": process.returncode, "output": output}
 
 
 def test_up_serves_then_stops_everything_and_restarts_on_the_same_data(run_dir: Path) -> None:
@@ -53,11 +61,17 @@ def test_up_serves_then_stops_everything_and_restarts_on_the_same_data(run_dir: 
     assert "graphiql" in str(first["graphiql"]).lower()
     assert first["chain"] == {"jsonrpc": "2.0", "id": 1, "result": hex(31337)}
     assert "Running upgrade" in str(first["output"])
-    assert first["code"] == 0, first["output"]
+    assert first["exit"] == 0, first["output"]
+    contracts = first["contracts"]
+    assert isinstance(contracts, dict)
+    assert sorted(contracts) == sorted(CONTRACT_ARTIFACTS)
+    assert all(len(str(code)) > 100 for code in first["code"].values())  # type: ignore[attr-defined]
     assert _leftovers(folder) == []
 
     second = _up_once(folder, ports, free_port())
-    assert second["code"] == 0, second["output"]
+    assert second["exit"] == 0, second["output"]
+    # The chain kept its state, so the same contracts are reused, not deployed again.
+    assert second["contracts"] == contracts
     # The data folder was reused: the schema was already at head, nothing to migrate.
     assert "Running upgrade" not in str(second["output"])
     assert _leftovers(folder) == []

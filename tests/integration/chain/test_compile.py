@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.chain.conftest import ROOT, in_ci
+from tests.conftest import ROOT
 
 NODE_MODULES = ROOT / "node_modules"
 CONTRACTS = ROOT / "contracts"
@@ -17,16 +17,13 @@ CONTRACTS = ROOT / "contracts"
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    """The node executable, with the npm solc installed; a skip only outside CI."""
+    """The node executable, with the npm solc `make setup` installs; missing is a failure."""
     node = shutil.which("node")
     missing = [] if node else ["node"]
     if not (NODE_MODULES / "solc").is_dir():
         missing.append("node_modules/solc (run `npm ci`)")
     if missing:
-        message = "missing " + ", ".join(missing)
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+        pytest.fail("missing " + ", ".join(missing))
     assert node is not None
     return node
 
