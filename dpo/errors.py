@@ -1,0 +1,70 @@
+"""Domain errors with the stable codes clients see in `extensions.code`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """The stable error codes of the API."""
+
+    NOT_FOUND = "NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    VALIDATION = "VALIDATION"
+    CONFLICT = "CONFLICT"
+    RATE_LIMITED = "RATE_LIMITED"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+    INTERNAL = "INTERNAL"
+
+
+class DomainError(Exception):
+    """An expected failure a client can act on; never carries secrets."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFoundError(DomainError):
+    """The thing asked for does not exist, or the caller may not know it exists."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+class ForbiddenError(DomainError):
+    """The caller is known but may not do this."""
+
+    code = ErrorCode.FORBIDDEN
+
+
+class UnauthenticatedError(DomainError):
+    """The caller must sign in first, or their credentials are invalid or expired."""
+
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class ValidationError(DomainError):
+    """The input breaks a rule; `details` may name the field."""
+
+    code = ErrorCode.VALIDATION
+
+
+class ConflictError(DomainError):
+    """The request clashes with the current state (wrong status, duplicate)."""
+
+    code = ErrorCode.CONFLICT
+
+
+class RateLimitedError(DomainError):
+    """Too many requests; retry after `retry_after` seconds."""
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
