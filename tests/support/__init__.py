@@ -1,0 +1,1 @@
+"""Test helpers shared by several suites (a fault-injecting JSON-RPC proxy)."""
