@@ -1,0 +1,87 @@
+"""Adaptive block ranges for eth_getLogs: grow on success, shrink when the provider refuses.
+
+Pure logic, no I/O. The invariant every caller relies on: the ranges handed out for a span
+[first, last] are contiguous and inclusive and cover every block exactly once, whatever the
+provider refuses along the way (a range's first and last blocks are where indexers lose or
+double events).
+"""
+
+from __future__ import annotations
+
+
+class RangeSizer:
+    """The current range size: starts at `initial`, doubles after success up to `maximum`."""
+
+    def __init__(self, *, initial: int, maximum: int) -> None:
+        if initial < 1 or maximum < 1:
+            raise ValueError(f"range sizes must be >= 1, got {initial} and {maximum}")
+        self.maximum = maximum
+        self.size = min(initial, maximum)
+
+    def succeeded(self, span: int) -> None:
+        """A range of `span` blocks was accepted: grow, unless it was a short tail range."""
+        if span >= self.size:
+            self.size = min(self.maximum, self.size * 2)
+
+    def refused(self, first: int, last: int, suggested: tuple[int, int] | None = None) -> int:
+        """The range [first, last] was refused; shrink and return the new size (>= 1).
+
+        A provider's suggestion is taken when it starts at `first` and is shorter than the
+        refused range; otherwise the size halves.
+        """
+        span = last - first + 1
+        if suggested is not None and suggested[0] == first and first <= suggested[1] < last:
+            new = suggested[1] - first + 1
+        else:
+            new = max(1, span // 2)
+        self.size = max(1, min(self.size, new))
+        return self.size
+
+    def take(self, start: int, target: int) -> tuple[int, int] | None:
+        """The next range from `start`, ending at `target` at the latest; None when done."""
+        if start > target:
+            return None
+        return start, min(target, start + self.size - 1)
+
+
+class RangeCursor:
+    """Walks [first, last] one accepted range at a time, splitting refused ranges.
+
+    `current` is the range to fetch next; call `accept()` when it succeeded or
+    `refuse(suggested)` when the provider refused it. A refused single block cannot be split
+    and raises ValueError.
+    """
+
+    def __init__(self, first: int, last: int, sizer: RangeSizer) -> None:
+        if first > last:
+            raise ValueError(f"empty span {first}..{last}")
+        self.last = last
+        self.sizer = sizer
+        self.next_block = first
+
+    @property
+    def done(self) -> bool:
+        """Tell whether every block of the span has been accepted."""
+        return self.next_block > self.last
+
+    @property
+    def current(self) -> tuple[int, int]:
+        """The range to fetch now."""
+        taken = self.sizer.take(self.next_block, self.last)
+        if taken is None:
+            raise ValueError("the span is done")
+        return taken
+
+    def accept(self) -> tuple[int, int]:
+        """The current range was fetched; return it and move past it."""
+        first, last = self.current
+        self.sizer.succeeded(last - first + 1)
+        self.next_block = last + 1
+        return first, last
+
+    def refuse(self, suggested: tuple[int, int] | None = None) -> None:
+        """The current range was refused; shrink so the next `current` is smaller."""
+        first, last = self.current
+        if first == last:
+            raise ValueError(f"the provider refused the single block {first}")
+        self.sizer.refused(first, last, suggested)
