@@ -58,6 +58,9 @@ class RangeCursor:
         self.last = last
         self.sizer = sizer
         self.next_block = first
+        # The range handed out by `current`, fixed until accepted or refused: the sizer may be
+        # shared with other cursors and change size in between.
+        self._out: tuple[int, int] | None = None
 
     @property
     def done(self) -> bool:
@@ -67,16 +70,19 @@ class RangeCursor:
     @property
     def current(self) -> tuple[int, int]:
         """The range to fetch now."""
-        taken = self.sizer.take(self.next_block, self.last)
-        if taken is None:
-            raise ValueError("the span is done")
-        return taken
+        if self._out is None:
+            taken = self.sizer.take(self.next_block, self.last)
+            if taken is None:
+                raise ValueError("the span is done")
+            self._out = taken
+        return self._out
 
     def accept(self) -> tuple[int, int]:
         """The current range was fetched; return it and move past it."""
         first, last = self.current
         self.sizer.succeeded(last - first + 1)
         self.next_block = last + 1
+        self._out = None
         return first, last
 
     def refuse(self, suggested: tuple[int, int] | None = None) -> None:
@@ -85,3 +91,4 @@ class RangeCursor:
         if first == last:
             raise ValueError(f"the provider refused the single block {first}")
         self.sizer.refused(first, last, suggested)
+        self._out = None

@@ -132,3 +132,25 @@ def test_random_refusals_and_suggestions_always_cover_exactly_once() -> None:
         ranges = walk(first, last, sizer, chaos)
         assert_exact_cover(ranges, first, last)
         assert 1 <= sizer.size <= max(sizer.maximum, 1)
+
+
+def test_a_shared_sizer_changing_between_current_and_accept_keeps_coverage() -> None:
+    sizer = RangeSizer(initial=4, maximum=64)
+    a, b = RangeCursor(0, 99, sizer), RangeCursor(100, 199, sizer)
+    accepted: list[tuple[int, int]] = []
+    while not (a.done and b.done):
+        for cursor, other in ((a, b), (b, a)):
+            if cursor.done:
+                continue
+            lo, hi = cursor.current
+            # The other cursor's outcome changes the shared size in between.
+            if not other.done:
+                other_lo, other_hi = other.current
+                if other_hi > other_lo and (other_lo + lo) % 3 == 0:
+                    other.refuse()
+                else:
+                    accepted.append(other.accept())
+            if not cursor.done:
+                assert cursor.current == (lo, hi)
+                accepted.append(cursor.accept())
+    assert_exact_cover(sorted(accepted), 0, 199)
