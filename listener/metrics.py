@@ -1,0 +1,31 @@
+"""Prometheus metrics of the listener, registered once in the default registry."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Kinds of RPC failure, the label values of RPC_ERRORS.
+RPC_ERROR_KINDS = (
+    "timeout", "transport", "http_5xx", "http_4xx", "rate_limited", "bad_body", "rpc_error",
+    "range",
+)
+
+RPC_ERRORS = Counter(
+    "dpo_listener_rpc_errors_total", "Failed JSON-RPC attempts by kind of failure.", ["kind"],
+)
+RPC_REQUESTS = Counter(
+    "dpo_listener_rpc_requests_total", "JSON-RPC requests sent (every attempt).", ["method"],
+)
+RPC_SECONDS = Histogram(
+    "dpo_listener_rpc_seconds", "Duration of one JSON-RPC attempt.", ["method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+HEAD_BLOCK = Gauge("dpo_listener_head_block", "Latest block number the provider reported.")
+PROCESSED_BLOCK = Gauge("dpo_listener_processed_block", "Last block committed to the database.")
+LAG_BLOCKS = Gauge("dpo_listener_lag_blocks", "Head block minus processed block.")
+EVENTS = Counter("dpo_listener_events_total", "Chain events stored.")
+REORGS = Counter("dpo_listener_reorgs_total", "Chain reorganisations handled.")
+
+for _kind in RPC_ERROR_KINDS:
+    # Export every kind at zero so dashboards and alerts see the series before a failure.
+    RPC_ERRORS.labels(kind=_kind)

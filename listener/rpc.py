@@ -1,0 +1,280 @@
+"""Resilient JSON-RPC client over HTTP: timeouts, jittered retries, Retry-After, failover."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from dpo.chain_ids import NETWORKS
+from listener import metrics
+from listener.ports import RangeTooLargeError, Rpc, RpcError
+from listener.rpc_policy import (
+    Verdict,
+    backoff_delay,
+    classify_rpc_error,
+    endpoint_label,
+    parse_range_hint,
+    parse_retry_after,
+    scrub,
+)
+
+if TYPE_CHECKING:
+    from dpo.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class ChainMismatchError(RpcError):
+    """The RPC endpoint serves another chain than BLOCKCHAIN_NETWORK names."""
+
+
+class LogRangeError(RangeTooLargeError):
+    """eth_getLogs range refusal that may also state the provider's block-range limit."""
+
+    def __init__(self, message: str, *, suggested: tuple[int, int] | None = None,
+                 max_range: int | None = None, code: int | None = None) -> None:
+        super().__init__(message, suggested=suggested, code=code)
+        self.max_range = max_range
+
+
+class _AttemptError(Exception):
+    """One attempt failed in a way another attempt may fix."""
+
+    def __init__(self, kind: str, detail: str, *, delay: float | None = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.delay = delay
+
+
+class RpcClient:
+    """`listener.ports.Rpc` over HTTP JSON-RPC with one shared keep-alive connection pool.
+
+    Each attempt has a total deadline of `timeout` seconds. Transport errors, timeouts, HTTP
+    5xx/4xx, HTTP 429 (waiting for Retry-After, capped), unparsable bodies and retryable
+    JSON-RPC errors are retried with full-jitter exponential backoff; `failover_after`
+    consecutive failures on one URL switch to the next, and the primary is tried again once
+    `cooldown` seconds have passed. `max_attempts` bounds the attempts of one call across all
+    URLs; then RpcError(retryable=True) names the endpoints by scheme://host only.
+    """
+
+    def __init__(self, *, urls: Sequence[str], timeout: float, max_attempts: int = 8,
+                 backoff_base: float = 0.25, backoff_cap: float = 10.0,
+                 retry_after_cap: float = 30.0, failover_after: int = 2, cooldown: float = 60.0,
+                 max_connections: int = 16, rng: random.Random | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not urls:
+            raise ValueError("no RPC URL: set QUICKNODE_URL or BLOCKCHAIN_RPC_URL")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._urls = tuple(urls)
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._base = backoff_base
+        self._cap = backoff_cap
+        self._retry_after_cap = retry_after_cap
+        self._failover_after = max(1, failover_after)
+        self._cooldown = cooldown
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._sleep = sleep
+        self._clock = clock
+        self._ids = itertools.count(1)
+        self._active = 0
+        self._streak = 0
+        self._switched_at = 0.0
+        #: HTTP 429s and rate-limit errors seen: a caller may lower its concurrency on growth.
+        self.pressure = 0
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=max_connections,
+                                max_keepalive_connections=max_connections),
+            headers={"Content-Type": "application/json"},
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> RpcClient:
+        """A client of the configured endpoints (QUICKNODE_URL first) with RPC_TIMEOUT."""
+        return cls(urls=settings.rpc_urls(), timeout=settings.rpc_timeout, **options)
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The endpoints as scheme://host, in failover order."""
+        return [endpoint_label(url) for url in self._urls]
+
+    @property
+    def active_endpoint(self) -> str:
+        """The endpoint the next call goes to, as scheme://host."""
+        return endpoint_label(self._urls[self._pick()])
+
+    async def chain_id(self) -> int:
+        """eth_chainId as an int."""
+        return int(await self.call("eth_chainId", []), 16)
+
+    async def block_number(self) -> int:
+        """eth_blockNumber as an int."""
+        return int(await self.call("eth_blockNumber", []), 16)
+
+    async def get_block(self, block: int | str) -> dict[str, Any] | None:
+        """The header (no transactions) or None; number/timestamp as ints, hashes as 0x-hex."""
+        tag = hex(block) if isinstance(block, int) else block
+        raw = await self.call("eth_getBlockByNumber", [tag, False])
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            raise RpcError(f"eth_getBlockByNumber returned {type(raw).__name__}, not a block")
+        raw["number"] = int(raw["number"], 16)
+        raw["timestamp"] = int(raw["timestamp"], 16)
+        return raw
+
+    async def get_logs(self, from_block: int, to_block: int,
+                       addresses: Sequence[str]) -> list[dict[str, Any]]:
+        """Raw logs (hex fields as sent) of an inclusive range; LogRangeError when refused."""
+        params = [{"fromBlock": hex(from_block), "toBlock": hex(to_block),
+                   "address": list(addresses)}]
+        logs: list[dict[str, Any]] = await self.call("eth_getLogs", params)
+        return logs
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    def _pick(self) -> int:
+        if self._active != 0 and self._clock() - self._switched_at >= self._cooldown:
+            logger.info("RPC cool-down over, back to %s", endpoint_label(self._urls[0]))
+            self._active, self._streak = 0, 0
+        return self._active
+
+    def _record_failure(self, index: int) -> None:
+        if index != self._active:
+            return  # a concurrent call already moved on
+        self._streak += 1
+        if len(self._urls) > 1 and self._streak >= self._failover_after:
+            self._active = (index + 1) % len(self._urls)
+            self._streak = 0
+            self._switched_at = self._clock()
+            logger.warning("RPC failover from %s to %s", endpoint_label(self._urls[index]),
+                           endpoint_label(self._urls[self._active]))
+
+    async def call(self, method: str, params: list[Any]) -> Any:
+        """One JSON-RPC call with retries and failover; its `result`."""
+        last: _AttemptError | None = None
+        tried: list[str] = []
+        for attempt in range(self._max_attempts):
+            index = self._pick()
+            label = endpoint_label(self._urls[index])
+            if label not in tried:
+                tried.append(label)
+            try:
+                return await self._attempt(index, method, params)
+            except _AttemptError as failure:
+                last = failure
+                metrics.RPC_ERRORS.labels(kind=failure.kind).inc()
+                if failure.kind == "rate_limited":
+                    self.pressure += 1
+                self._record_failure(index)
+                if attempt + 1 == self._max_attempts:
+                    break
+                delay = failure.delay
+                if delay is None:
+                    delay = backoff_delay(attempt, base=self._base, cap=self._cap, rng=self._rng)
+                logger.warning("RPC %s on %s failed (%s: %s); retry %d in %.2fs", method, label,
+                               failure.kind, failure.detail, attempt + 1, delay)
+                await self._sleep(delay)
+        assert last is not None
+        raise RpcError(
+            f"{method} failed after {self._max_attempts} attempts on {', '.join(tried)}; "
+            f"last error {last.kind}: {last.detail}", retryable=True,
+        )
+
+    async def _attempt(self, index: int, method: str, params: list[Any]) -> Any:
+        url = self._urls[index]
+        request_id = next(self._ids)
+        body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        metrics.RPC_REQUESTS.labels(method=method).inc()
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._http.post(url, content=json.dumps(body))
+                content = response.content
+        except (TimeoutError, httpx.TimeoutException):
+            raise _AttemptError("timeout", f"no answer within {self._timeout:g}s") from None
+        except httpx.HTTPError as error:
+            raise _AttemptError("transport", type(error).__name__) from None
+        finally:
+            metrics.RPC_SECONDS.labels(method=method).observe(time.perf_counter() - started)
+        return self._result(response, content, method, request_id)
+
+    def _result(self, response: httpx.Response, content: bytes, method: str,
+                request_id: int) -> Any:
+        status = response.status_code
+        if status == 429:
+            wait = parse_retry_after(response.headers.get("Retry-After"),
+                                     cap=self._retry_after_cap)
+            raise _AttemptError("rate_limited", "HTTP 429", delay=wait)
+        try:
+            payload = json.loads(content)
+        except ValueError:
+            payload = None
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(error, dict):
+            self._raise_rpc_error(error, method)
+        if status >= 500:
+            raise _AttemptError("http_5xx", f"HTTP {status}")
+        if status >= 400:
+            raise _AttemptError("http_4xx", f"HTTP {status}")
+        if not isinstance(payload, dict) or "result" not in payload:
+            raise _AttemptError("bad_body", f"unparsable JSON-RPC body ({len(content)} bytes)")
+        if payload.get("id") != request_id:
+            raise _AttemptError("bad_body", "response id does not match the request")
+        result = payload["result"]
+        if method == "eth_getLogs" and not isinstance(result, list):
+            raise _AttemptError("bad_body", "eth_getLogs result is not a list")
+        return result
+
+    def _raise_rpc_error(self, error: dict[str, Any], method: str) -> None:
+        code = error.get("code") if isinstance(error.get("code"), int) else None
+        message = scrub(str(error.get("message", "")), self._urls)[:500]
+        verdict = classify_rpc_error(code, message, method)
+        if verdict is Verdict.RANGE:
+            metrics.RPC_ERRORS.labels(kind="range").inc()
+            hint = parse_range_hint(message)
+            raise LogRangeError(f"{method} range refused: {message}", suggested=hint.suggested,
+                                max_range=hint.max_range, code=code)
+        if verdict is Verdict.FATAL:
+            metrics.RPC_ERRORS.labels(kind="rpc_error").inc()
+            raise RpcError(f"{method} refused ({code}): {message}", code=code, retryable=False)
+        lowered = message.lower()
+        if code in (-32005, 429) or "rate" in lowered or "too many requests" in lowered:
+            raise _AttemptError("rate_limited", f"JSON-RPC {code}: {message}")
+        raise _AttemptError("rpc_error", f"JSON-RPC {code}: {message}")
+
+
+def network_name(chain_id: int) -> str:
+    """A known network's name for a chain id, else 'chain <id>'."""
+    for name, number in NETWORKS.items():
+        if number == chain_id:
+            return name
+    return f"chain {chain_id}"
+
+
+async def verify_chain(rpc: Rpc, expected_chain_id: int) -> None:
+    """Refuse an endpoint whose eth_chainId differs from what BLOCKCHAIN_NETWORK names."""
+    actual = await rpc.chain_id()
+    if actual != expected_chain_id:
+        raise ChainMismatchError(
+            f"BLOCKCHAIN_NETWORK is {network_name(expected_chain_id)} (chain id "
+            f"{expected_chain_id}) but the RPC endpoint reports chain id {actual} "
+            f"({network_name(actual)}). The listener refuses to run so that another chain's "
+            "events never reach our tables: point QUICKNODE_URL / BLOCKCHAIN_RPC_URL at a "
+            f"{network_name(expected_chain_id)} node, or correct BLOCKCHAIN_NETWORK.",
+            retryable=False,
+        )
