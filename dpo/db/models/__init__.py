@@ -1,7 +1,7 @@
 """Every table of the domain; importing this package registers them on Base.metadata."""
 
 from dpo.db.base import Base
-from dpo.db.models.auth import ApiKey, AuthNonce, User
+from dpo.db.models.auth import ApiKey, AuthNonce, RefreshToken, User
 from dpo.db.models.chain import (
     LIVE_EVENT_KEY,
     LIVE_EVENT_WHERE,
@@ -79,6 +79,7 @@ __all__ = [
     "ProcessingStatus",
     "ReconciliationBreak",
     "ReconciliationRun",
+    "RefreshToken",
     "Regulation",
     "ReportAction",
     "Role",

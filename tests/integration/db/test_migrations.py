@@ -26,7 +26,9 @@ from dpo.db.models import metadata
 from dpo.db.session import create_engine
 from dpo.db.urls import libpq_url
 
-HEAD = ScriptDirectory.from_config(alembic_config("postgresql://unused/")).get_current_head()
+SCRIPTS = ScriptDirectory.from_config(alembic_config("postgresql://unused/"))
+HEAD = SCRIPTS.get_current_head()
+REVISIONS = len(list(SCRIPTS.walk_revisions()))
 
 
 async def fetch(url: str, sql: str) -> list[Any]:
@@ -61,20 +63,23 @@ INDEX_NAMES = """
 async def test_upgrade_downgrade_upgrade(empty_database: str) -> None:
     url = empty_database
     assert await current_async(url) is None
-    assert [applied for _, _, applied in await history_async(url)] == [False]
+    assert [applied for _, _, applied in await history_async(url)] == [False] * REVISIONS
 
     await upgrade_async(url)
     assert await current_async(url) == HEAD
     assert set(await fetch(url, TABLES)) == {*metadata.tables, "alembic_version"}
     assert await fetch(url, "SELECT id || ':' || last_value FROM feed_sequence") == ["1:0"]
-    assert await history_async(url) == [(HEAD, "Initial schema: the whole domain.", True)]
+    history = await history_async(url)
+    assert history[0] == ("0001", "Initial schema: the whole domain.", True)
+    assert history[-1][0] == HEAD
+    assert all(applied for _, _, applied in history)
 
     await downgrade_async(url, "base")
     assert await current_async(url) is None
     assert await fetch(url, TABLES) == ["alembic_version"]
     assert await fetch(url, TYPES) == []
     assert await fetch(url, SEQUENCES) == []
-    assert [applied for _, _, applied in await history_async(url)] == [False]
+    assert [applied for _, _, applied in await history_async(url)] == [False] * REVISIONS
 
     await upgrade_async(url)
     assert await current_async(url) == HEAD
