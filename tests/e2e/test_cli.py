@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tests.e2e.conftest import ROOT, base_env, run_dpo
+from tests.runbook import RUNBOOK as RUNBOOK_VARIABLES
 
 
 @pytest.mark.parametrize(
@@ -65,33 +66,8 @@ def test_manage_py_keeps_the_runbook_command_names() -> None:
     assert _manage("no_such_command").returncode == 2
 
 
-RUNBOOK = {
-    "DJANGO_SETTINGS_MODULE": "config.settings",
-    "DJANGO_SECRET_KEY": "$(openssl rand -hex 32)",
-    "DEBUG": "False",
-    "ALLOWED_HOSTS": ".railway.app",
-    "ENVIRONMENT": "production",
-    "SECURE_SSL_REDIRECT": "True",
-    "SECURE_HSTS_SECONDS": "31536000",
-    "CORS_ALLOWED_ORIGINS": "https://www.directprivateoffers.net,https://directprivateoffers.net",
-    "OMNISEND_API_KEY": "your-omnisend-api-key",
-    "BILLBITTS_API_KEY": "your-billbitts-api-key",
-    "BILLBITTS_PRIVATE_KEY_PATH": "/app/keys/billbitts.pem",
-    "QUICKNODE_URL": "your-quicknode-url",
-    "BLOCKCHAIN_RPC_URL": "your-quicknode-url",
-    "BLOCKCHAIN_NETWORK": "arbitrum-nova",
-    "START_BLOCK_NUMBER": "12345678",
-    "ISSUANCE_CONTRACT_ADDRESS": "0x...",
-    "STO_CONTRACT_ADDRESS": "0x...",
-    "DERIVATIVES_REPORTER_CONTRACT_ADDRESS": "0x...",
-    "EUROCLEAR_BRIDGE_CONTRACT_ADDRESS": "0x...",
-    "WALLET_PRIVATE_KEY": "0x...",
-    "EUROCLEAR_API_KEY": "your-euroclear-key",
-    "CLEARSTREAM_PMI_KEY": "your-clearstream-key",
-    "CLEARSTREAM_PARTICIPANT_ID": "your-participant-id",
-    "XETRA_API_KEY": "your-xetra-key",
-    "XETRA_PARTICIPANT_ID": "your-participant-id",
-}
+# As pasted from the runbook, with the secret key's shell substitution never run.
+RUNBOOK = {**RUNBOOK_VARIABLES, "DJANGO_SECRET_KEY": "$(openssl rand -hex 32)"}
 
 
 def test_check_deploy_with_the_runbook_values_lists_what_to_fix() -> None:

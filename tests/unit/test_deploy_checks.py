@@ -22,6 +22,7 @@ from dpo.deploy_checks import (
     format_problems,
 )
 from dpo.settings import CONTRACT_VARS
+from tests.runbook import RUNBOOK
 
 ANVIL_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ANVIL_KEY_1 = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
@@ -35,47 +36,6 @@ ADDRESSES = {
 API_KEYS = ("OMNISEND_API_KEY", "BILLBITTS_API_KEY", "EUROCLEAR_API_KEY", "CLEARSTREAM_PMI_KEY",
             "XETRA_API_KEY")
 
-# The runbook's "Complete Environment Variables", with a real generated secret key.
-RUNBOOK = {
-    "DJANGO_SETTINGS_MODULE": "config.settings",
-    "DJANGO_SECRET_KEY": "9c1d4e7f2a5b8c3d6e9f0a1b4c7d2e5f8a3b6c9d0e1f4a7b2c5d8e3f6a9b0c1d",
-    "DEBUG": "False",
-    "ALLOWED_HOSTS": ".railway.app",
-    "ENVIRONMENT": "production",
-    "SECURE_SSL_REDIRECT": "True",
-    "SECURE_HSTS_SECONDS": "31536000",
-    "CORS_ALLOWED_ORIGINS": "https://www.directprivateoffers.net,https://directprivateoffers.net",
-    "WEBHOOK_SECRET": OPENSSL,
-    "API_HMAC_SECRET": OPENSSL,
-    "OMNISEND_API_KEY": "your-omnisend-api-key",
-    "OMNISEND_API_BASE": "https://api.omnisend.com/v3",
-    "DEFAULT_FROM_EMAIL": "noreply@dtcc-sto.com",
-    "BILLBITTS_API_KEY": "your-billbitts-api-key",
-    "BILLBITTS_API_URL": "https://api.billbitcoins.com",
-    "BILLBITTS_PRIVATE_KEY_PATH": "/app/keys/billbitts.pem",
-    "QUICKNODE_URL": "your-quicknode-url",
-    "BLOCKCHAIN_RPC_URL": "your-quicknode-url",
-    "BLOCKCHAIN_NETWORK": "arbitrum-nova",
-    "START_BLOCK_NUMBER": "12345678",
-    "ISSUANCE_CONTRACT_ADDRESS": "0x...",
-    "STO_CONTRACT_ADDRESS": "0x...",
-    "DERIVATIVES_REPORTER_CONTRACT_ADDRESS": "0x...",
-    "EUROCLEAR_BRIDGE_CONTRACT_ADDRESS": "0x...",
-    "WALLET_PRIVATE_KEY": "0x...",
-    "EUROCLEAR_API_BASE": "https://api.euroclear.com",
-    "EUROCLEAR_API_KEY": "your-euroclear-key",
-    "EUROCLEAR_TIMEOUT": "30",
-    "CLEARSTREAM_PMI_BASE": "https://api.clearstream.com",
-    "CLEARSTREAM_PMI_KEY": "your-clearstream-key",
-    "CLEARSTREAM_PARTICIPANT_ID": "your-participant-id",
-    "CLEARSTREAM_TIMEOUT": "30",
-    "XETRA_API_BASE": "https://api.xetra.com",
-    "XETRA_API_KEY": "your-xetra-key",
-    "XETRA_PARTICIPANT_ID": "your-participant-id",
-    "XETRA_TIMEOUT": "30",
-    "RATE_LIMIT_USER": "100/min",
-    "RATE_LIMIT_ANON": "20/min",
-}
 RUNBOOK_PROBLEMS = {
     "QUICKNODE_URL", "BLOCKCHAIN_RPC_URL", *CONTRACT_VARS, "WALLET_PRIVATE_KEY", *API_KEYS,
     "BILLBITTS_PRIVATE_KEY_PATH", "CLEARSTREAM_PARTICIPANT_ID", "XETRA_PARTICIPANT_ID",
