@@ -1,0 +1,121 @@
+"""Reorg decisions: common ancestor, lagging node, deep reorg, header linkage; progress lines."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from listener.progress import Progress, format_eta
+from listener.reorg import DeepReorgError, Header, linked, walk_back, window
+
+
+def h(tag: str, n: int) -> str:
+    """A fake block hash of fork `tag` at height n."""
+    return "0x" + (f"{tag}{n}".encode().hex()).rjust(64, "0")
+
+
+def fork(stored_tip: int, fork_at: int, chain_tip: int) -> tuple[dict[int, str], dict[int, str]]:
+    """Stored blocks 0..stored_tip on fork 'a'; the chain has 'a' up to fork_at, then 'b'."""
+    stored = {n: h("a", n) for n in range(stored_tip + 1)}
+    chain = {n: h("a", n) if n <= fork_at else h("b", n) for n in range(chain_tip + 1)}
+    return stored, chain
+
+
+def fetcher(chain: dict[int, str]):  # type: ignore[no-untyped-def]
+    asked: list[int] = []
+
+    async def chain_hash(number: int) -> str | None:
+        asked.append(number)
+        return chain.get(number)
+
+    return chain_hash, asked
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3, 7])
+async def test_the_ancestor_is_the_highest_block_still_on_the_chain(depth: int) -> None:
+    stored, chain = fork(20, 20 - depth, 21)
+    chain_hash, asked = fetcher(chain)
+    verdict = await walk_back(chain_id=1, stored=window(stored, 20, 10), chain_hash=chain_hash)
+    assert verdict.ancestor == 20 - depth
+    assert not verdict.lagging
+    # Walked newest first and stopped at the ancestor.
+    assert asked == list(range(20, 20 - depth - 1, -1))
+
+
+async def test_a_node_behind_us_is_lagging_not_a_reorg() -> None:
+    stored, chain = fork(20, 20, 17)
+    chain_hash, _ = fetcher(chain)
+    verdict = await walk_back(chain_id=1, stored=window(stored, 20, 10), chain_hash=chain_hash)
+    assert verdict.lagging
+    assert verdict.ancestor is None
+
+
+async def test_a_reorg_deeper_than_the_window_raises_with_an_instruction() -> None:
+    stored, chain = fork(20, 14, 21)
+    chain_hash, _ = fetcher(chain)
+    kept = window(stored, 20, 2)
+    assert sorted(kept) == [18, 19, 20]
+    with pytest.raises(DeepReorgError) as info:
+        await walk_back(chain_id=31337, stored=kept, chain_hash=chain_hash)
+    message = str(info.value)
+    assert "chain 31337" in message
+    assert "18 to 20" in message
+    assert "dpo listener --rewind 17" in message
+    assert (info.value.lowest, info.value.highest) == (18, 20)
+
+
+async def test_a_reorg_of_exactly_the_window_is_still_handled() -> None:
+    stored, chain = fork(20, 18, 21)
+    chain_hash, _ = fetcher(chain)
+    verdict = await walk_back(chain_id=1, stored=window(stored, 20, 2), chain_hash=chain_hash)
+    assert verdict.ancestor == 18
+
+
+async def test_sparse_stored_blocks_give_the_highest_matching_one() -> None:
+    stored, chain = fork(100, 60, 101)
+    sparse = {n: stored[n] for n in (40, 50, 70, 100)}
+    chain_hash, _ = fetcher(chain)
+    verdict = await walk_back(chain_id=1, stored=sparse, chain_hash=chain_hash)
+    assert verdict.ancestor == 50
+
+
+async def test_nothing_stored_means_nothing_to_compare() -> None:
+    chain_hash, asked = fetcher({})
+    verdict = await walk_back(chain_id=1, stored={}, chain_hash=chain_hash)
+    assert verdict.ancestor is None
+    assert not verdict.lagging
+    assert asked == []
+
+
+def test_headers_must_chain_by_parent_hash() -> None:
+    good = [Header(n, h("a", n), h("a", n - 1)) for n in range(5, 10)]
+    assert linked(good)
+    broken = [*good[:2], Header(7, h("b", 7), h("b", 6)), *good[3:]]
+    assert not linked(broken)
+    # A gap is not a break: only neighbours are compared.
+    assert linked([good[0], good[2]])
+    assert linked([])
+
+
+def test_progress_reports_rate_and_eta_as_log_lines_off_a_terminal() -> None:
+    now = [0.0]
+    progress = Progress(stream=io.StringIO(), every=10.0, clock=lambda: now[0])
+    assert progress.update(100, 1100) is None
+    now[0] = 5.0
+    assert progress.update(300, 1100) is None  # within the reporting interval
+    now[0] = 10.0
+    line = progress.update(600, 1100)
+    assert line is not None
+    assert "block 600/1100" in line
+    assert "50.0 blocks/s" in line
+    assert "eta 0:00:10" in line
+    now[0] = 11.0
+    final = progress.update(1100, 1100)  # reaching the target always reports
+    assert final is not None
+    assert "eta 0:00:00" in final
+
+
+def test_eta_formatting() -> None:
+    assert format_eta(None) == "?"
+    assert format_eta(3725.9) == "1:02:05"
