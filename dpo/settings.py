@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     api_hmac_secret: SecretStr | None = Field(default=None, alias="API_HMAC_SECRET")
     rate_limit_user: str = Field(default="100/min", alias="RATE_LIMIT_USER")
     rate_limit_anon: str = Field(default="20/min", alias="RATE_LIMIT_ANON")
+    # The domain Sign-In with Ethereum messages must name; defaults to ALLOWED_HOSTS[0].
+    siwe_domain: str | None = Field(default=None, alias="SIWE_DOMAIN")
 
     # Email (Omnisend).
     omnisend_api_key: SecretStr | None = Field(default=None, alias="OMNISEND_API_KEY")
