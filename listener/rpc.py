@@ -21,6 +21,7 @@ from listener.rpc_policy import (
     backoff_delay,
     classify_rpc_error,
     endpoint_label,
+    http_url,
     parse_range_hint,
     parse_retry_after,
     scrub,
@@ -30,6 +31,22 @@ if TYPE_CHECKING:
     from dpo.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+class _RedactUrls(logging.Filter):
+    """Shorten the URLs httpx logs ("HTTP Request: POST <url>") to scheme://host."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(endpoint_label(str(arg)) if isinstance(arg, httpx.URL) else arg
+                                for arg in record.args)
+        return True
+
+
+# httpx logs every request's full URL at INFO, and provider URLs carry their API token.
+_HTTPX_LOGGER = logging.getLogger("httpx")
+if not any(isinstance(f, _RedactUrls) for f in _HTTPX_LOGGER.filters):
+    _HTTPX_LOGGER.addFilter(_RedactUrls())
 
 
 class ChainMismatchError(RpcError):
@@ -63,7 +80,8 @@ class RpcClient:
     JSON-RPC errors are retried with full-jitter exponential backoff; `failover_after`
     consecutive failures on one URL switch to the next, and the primary is tried again once
     `cooldown` seconds have passed. `max_attempts` bounds the attempts of one call across all
-    URLs; then RpcError(retryable=True) names the endpoints by scheme://host only.
+    URLs; then RpcError(retryable=True) names the endpoints by scheme://host only. A ws(s)://
+    URL is called over HTTP(S) on the same host and path, as providers serve both there.
     """
 
     def __init__(self, *, urls: Sequence[str], timeout: float, max_attempts: int = 8,
@@ -76,7 +94,7 @@ class RpcClient:
             raise ValueError("no RPC URL: set QUICKNODE_URL or BLOCKCHAIN_RPC_URL")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        self._urls = tuple(urls)
+        self._urls = tuple(http_url(url) for url in urls)
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._base = backoff_base

@@ -69,6 +69,10 @@ _TRANSIENT_TEXTS = (
     "overloaded", "busy", "capacity", "request limit", "daily request count", "backend",
     "upstream", "connection", "not synced", "syncing", "internal error", "unknown block",
 )
+# A node behind its load-balanced peers refuses blocks it has not seen yet; a peer may have.
+_LAGGING_TEXTS = ("header not found", "unknown block", "blockoutofrange", "block height is",
+                  "beyond current head", "greater than latest", "future block",
+                  "after last accepted block")
 _FATAL_TEXTS = ("execution reverted", "invalid argument", "invalid params", "method not found",
                 "does not exist/is not available", "not supported", "unsupported method")
 
@@ -109,6 +113,8 @@ def classify_rpc_error(code: int | None, message: str, method: str) -> Verdict:
         return Verdict.RANGE
     if code == 3 or "execution reverted" in text:
         return Verdict.FATAL
+    if any(fragment in text for fragment in _LAGGING_TEXTS):
+        return Verdict.RETRY
     if code in (-32601, -32602, -32600, -32700):
         return Verdict.FATAL
     if any(fragment in text for fragment in _FATAL_TEXTS):
@@ -162,6 +168,13 @@ def endpoint_label(url: str) -> str:
         port = None
     scheme = parts.scheme or "unknown"
     return f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"
+
+
+def http_url(url: str) -> str:
+    """The HTTP form of a ws(s):// RPC URL (providers serve both on one path); others as is."""
+    scheme, separator, rest = url.partition("://")
+    mapped = {"ws": "http", "wss": "https"}.get(scheme.lower())
+    return f"{mapped}{separator}{rest}" if mapped else url
 
 
 def scrub(text: str, urls: list[str] | tuple[str, ...]) -> str:

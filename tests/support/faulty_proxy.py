@@ -59,6 +59,7 @@ class FaultyProxy:
         self._server: asyncio.Server | None = None
         self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         #: Faults injected so far, by kind ("500", "429", "timeout", "truncate", ...).
         self.faults_injected: Counter[str] = Counter()
         #: Requests received so far, by JSON-RPC method ("batch" for batches).
@@ -119,10 +120,14 @@ class FaultyProxy:
         """Stop listening and drop open connections."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
+        for writer in list(self._writers):
+            writer.close()  # idle keep-alive connections see EOF and end
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            _, busy = await asyncio.wait(set(self._tasks), timeout=1.0)
+            for task in busy:
+                task.cancel()
+            if busy:
+                await asyncio.wait(busy)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -154,13 +159,18 @@ class FaultyProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._writers.add(writer)
         try:
             while await self._one(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, httpx.HTTPError):
+            pass
+        except asyncio.CancelledError:
+            # Only stop() cancels: end quietly, or asyncio reports the callback's cancellation.
             pass
         finally:
             self._tasks.discard(task)
+            self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

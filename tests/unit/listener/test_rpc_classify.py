@@ -85,6 +85,8 @@ def test_final_errors(code: int | None, text: str) -> None:
     (-32603, "internal error"),
     (-32000, "header not found"),
     (-32000, "missing trie node 0xabc (path ) <nil>"),
+    (-32602, "BlockOutOfRangeError: block height is 6 but requested was 7"),
+    (-32000, "requested block 90 after last accepted block 89"),
     (-32000, "request timed out"),
     (-32000, "some brand new transient node problem"),
     (-32011, "backend unhealthy"),
