@@ -1,18 +1,65 @@
-"""The Schema object: root types assembled from the feature modules."""
+"""The Schema object: root types merged from the feature modules.
+
+Add a feature with a one-line edit of QUERY_TYPES or MUTATION_TYPES.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
 import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from resolvers.system import resolve_status
+from schema.errors import ErrorFormatter, log_errors
+from schema.relay import NodeQuery
+from schema.scalars import SCALARS
 from schema.system import ServiceStatus
 
 
 @strawberry.type
-class Query:
+class SystemQuery:
     status: ServiceStatus = strawberry.field(
         resolver=resolve_status, description="The service's version and dependencies."
     )
 
 
-schema = strawberry.Schema(query=Query)
+QUERY_TYPES: tuple[type, ...] = (
+    SystemQuery,
+    NodeQuery,
+)
+
+MUTATION_TYPES: tuple[type, ...] = (
+)
+
+
+class DpoSchema(strawberry.Schema):
+    """Logs only unexpected errors, with the request id; the client's mistakes are not noise."""
+
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        """Replace Strawberry's log-everything default."""
+        log_errors(errors, execution_context.context if execution_context else None)
+
+
+def build_schema(*, debug: bool,
+                 extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = ()
+                 ) -> strawberry.Schema:
+    """The API's schema; `extensions` (classes or factories) see errors already formatted."""
+    query: Any = merge_types("Query", QUERY_TYPES)
+    mutation: Any = merge_types("Mutation", MUTATION_TYPES) if MUTATION_TYPES else None
+    return DpoSchema(
+        query=query,
+        mutation=mutation,
+        extensions=[*extensions, partial(ErrorFormatter, debug=debug)],
+        config=StrawberryConfig(scalar_map=SCALARS),
+    )
+
+
+schema = build_schema(debug=False)

@@ -1,0 +1,1 @@
+"""Application services: keyword-only use cases over a session and a principal."""

@@ -1,0 +1,158 @@
+"""Keyset pagination over SQLAlchemy selects, with opaque cursors stable under inserts.
+
+A cursor is the base64 of the last row's sort-key values plus the ordering's name, so a page
+never shifts when rows are inserted before it, and a cursor from another ordering is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import decimal
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpo.errors import DomainError, ErrorCode, ValidationError
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+class PageSizeExceededError(DomainError):
+    """`first` is above the maximum page size."""
+
+    code = ErrorCode.LIMIT_EXCEEDED
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One column of an ordering; the last key of an ordering must be unique (the id)."""
+
+    expression: ColumnElement[Any]
+    descending: bool = False
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """A named, total order: the name goes into cursors."""
+
+    name: str
+    keys: tuple[SortKey, ...]
+
+
+@dataclass(frozen=True)
+class Page:
+    """Rows of one page with one cursor per row."""
+
+    rows: list[Any]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+def page_size(first: int | None) -> int:
+    """`first` checked against the limits, or the default."""
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if first < 0:
+        raise ValidationError("first must not be negative", field="first")
+    if first > MAX_PAGE_SIZE:
+        raise PageSizeExceededError(f"first must be at most {MAX_PAGE_SIZE}", field="first",
+                                    limit=MAX_PAGE_SIZE)
+    return first
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, decimal.Decimal):
+        return {"d": str(value)}
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"t"}:
+        return dt.datetime.fromisoformat(value["t"])
+    if isinstance(value, dict) and set(value) == {"d"}:
+        return decimal.Decimal(value["d"])
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    raise ValueError("bad cursor value")
+
+
+def encode_cursor(ordering: str, values: Sequence[Any]) -> str:
+    """The opaque cursor of a row's sort-key values."""
+    payload = json.dumps({"o": ordering, "k": [_to_json(v) for v in values]},
+                         separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode()
+
+
+def decode_cursor(ordering: Ordering, cursor: str) -> list[Any]:
+    """The sort-key values a cursor holds; ValidationError if it is not one of ours."""
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if payload["o"] != ordering.name or len(payload["k"]) != _width(ordering):
+            raise ValueError("cursor of another ordering")
+        return [_from_json(v) for v in payload["k"]]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise ValidationError("after is not a valid cursor for this ordering",
+                              field="after") from None
+
+
+def _width(ordering: Ordering) -> int:
+    return sum(2 if key.nullable else 1 for key in ordering.keys)
+
+
+def _expanded(ordering: Ordering) -> list[tuple[ColumnElement[Any], bool]]:
+    # A nullable key sorts on "is null" first, so NULLs come last ascending, first descending.
+    keys: list[tuple[ColumnElement[Any], bool]] = []
+    for key in ordering.keys:
+        if key.nullable:
+            keys.append((key.expression.is_(None), key.descending))
+        keys.append((key.expression, key.descending))
+    return keys
+
+
+def _after(keys: list[tuple[ColumnElement[Any], bool]], values: list[Any]) -> ColumnElement[bool]:
+    clauses: list[ColumnElement[bool]] = []
+    for i, (expression, descending) in enumerate(keys):
+        equal = [keys[j][0].is_not_distinct_from(values[j]) for j in range(i)]
+        if values[i] is None:
+            # Nothing sorts strictly past NULL within its "is null" group.
+            continue
+        beyond = expression < values[i] if descending else expression > values[i]
+        clauses.append(and_(*equal, beyond))
+    return or_(false(), *clauses)
+
+
+async def paginate(session: AsyncSession, statement: Select[Any], *, ordering: Ordering,
+                   first: int | None, after: str | None) -> Page:
+    """One page of `statement` (selecting one entity) in `ordering`, after a cursor."""
+    size = page_size(first)
+    keys = _expanded(ordering)
+    if after is not None:
+        statement = statement.where(_after(keys, decode_cursor(ordering, after)))
+    ordered = statement.order_by(*(e.desc() if d else e.asc() for e, d in keys))
+    key_columns = [e.label(f"_k{i}") for i, (e, _) in enumerate(keys)]
+    result = await session.execute(ordered.add_columns(*key_columns).limit(size + 1))
+    rows = result.all()
+    page_rows = rows[:size]
+    return Page(
+        rows=[row[0] for row in page_rows],
+        cursors=[encode_cursor(ordering.name, list(row[1:])) for row in page_rows],
+        has_next_page=len(rows) > size,
+        has_previous_page=after is not None,
+    )
+
+
+async def count(session: AsyncSession, statement: Select[Any]) -> int:
+    """How many rows `statement` selects in all."""
+    total = await session.scalar(select(func.count()).select_from(statement.subquery()))
+    return int(total or 0)

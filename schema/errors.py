@@ -1,0 +1,92 @@
+"""One error style everywhere: `extensions.code` from dpo.errors, unexpected errors masked.
+
+Document errors (syntax, validation, variables that fail to coerce, including bad scalar
+input) get code VALIDATION with graphql-core's message. Domain errors keep their message and
+put their code and details in `extensions`. Anything else is logged with the request id and,
+unless DEBUG, reaches the client as "Internal server error" with code INTERNAL.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from dpo.errors import DomainError, ErrorCode
+from schema.scalars import ScalarError
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_MESSAGE = "Internal server error"
+
+
+def _unwrap(error: GraphQLError) -> BaseException | None:
+    original: BaseException | None = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    return original
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """Whether the error comes from a bug or an outage rather than the request."""
+    original = _unwrap(error)
+    if original is None or isinstance(original, (DomainError, ScalarError, GraphQLError)):
+        return False
+    # Errors raised before execution (coercing variables) are the client's.
+    return error.path is not None
+
+
+def request_id_of(context: Any) -> str | None:
+    """The request id the web layer attached, if any."""
+    request = getattr(context, "request", None)
+    state = getattr(request, "state", None)
+    request_id = getattr(state, "request_id", None) if state is not None else None
+    if request_id is None and request is not None:
+        request_id = request.headers.get("x-request-id")
+    return str(request_id) if request_id else None
+
+
+def format_error(error: GraphQLError, *, debug: bool) -> GraphQLError:
+    """The client's view of one error."""
+    original = _unwrap(error)
+    extensions: dict[str, Any] = dict(error.extensions or {})
+    message = error.message
+    if isinstance(original, DomainError):
+        extensions.update(original.details)
+        extensions["code"] = original.code.value
+        message = original.message
+    elif is_unexpected(error):
+        extensions["code"] = ErrorCode.INTERNAL.value
+        if not debug:
+            message = INTERNAL_MESSAGE
+    else:
+        extensions.setdefault("code", ErrorCode.VALIDATION.value)
+    return GraphQLError(message, nodes=error.nodes, source=error.source,
+                        positions=error.positions, path=error.path,
+                        original_error=None, extensions=extensions)
+
+
+class ErrorFormatter(MaskErrors):
+    """Rewrites every error of a result into the API's one style."""
+
+    def __init__(self, *, debug: bool = False) -> None:
+        super().__init__(should_mask_error=lambda _: True, error_message=INTERNAL_MESSAGE)
+        self.debug = debug
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        """Format instead of blanket masking."""
+        return format_error(error, debug=self.debug)
+
+
+def log_errors(errors: list[GraphQLError], context: Any) -> None:
+    """Log unexpected errors with their traceback; the client's own mistakes at debug."""
+    request_id = request_id_of(context)
+    for error in errors:
+        if is_unexpected(error):
+            original = _unwrap(error)
+            logger.error("unexpected error in %s (request %s)", error.path, request_id,
+                         exc_info=original)
+        else:
+            logger.debug("request %s refused: %s", request_id, error.message)

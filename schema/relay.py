@@ -1,0 +1,107 @@
+"""Relay-style connections, global ids and the `node(id)` query.
+
+Global ids are base64 of "Type:dbid". `first` defaults to 20; above 100 is refused with code
+LIMIT_EXCEEDED; a cursor that is not ours is refused with VALIDATION.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import strawberry
+
+from dpo.errors import ValidationError
+from dpo.services.pagination import Page
+from resolvers.context import Context
+
+T = TypeVar("T")
+NodeResolver = Callable[[strawberry.Info[Context, None], int], Awaitable[Any]]
+
+# Type name -> loader of one node by database id; features register theirs at import.
+_NODE_RESOLVERS: dict[str, NodeResolver] = {}
+
+
+def to_global_id(type_name: str, db_id: int) -> strawberry.ID:
+    """The opaque global id of a row."""
+    return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{db_id}".encode()).decode())
+
+
+def from_global_id(global_id: str, *, expect: str | None = None,
+                   field: str = "id") -> tuple[str, int]:
+    """(type name, database id) of a global id; ValidationError if malformed or of another type."""
+    try:
+        type_name, _, raw = base64.urlsafe_b64decode(global_id.encode()).decode().partition(":")
+        db_id = int(raw)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise ValidationError(f"{field} is not a valid id", field=field) from None
+    if not type_name or db_id <= 0 or (expect is not None and type_name != expect):
+        raise ValidationError(f"{field} is not a valid {expect or 'node'} id", field=field)
+    return type_name, db_id
+
+
+def register_node(type_name: str, resolver: NodeResolver) -> None:
+    """Make `node(id)` able to load `type_name`; the resolver enforces its own permissions."""
+    _NODE_RESOLVERS[type_name] = resolver
+
+
+@strawberry.interface(description="An object with a global id.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type(description="Where a page starts and ends.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+async def _total_count(root: Any) -> int:
+    # Counted only when asked for: the count is the most expensive part of a page.
+    total: int = await root.count_total()
+    return total
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    count_total: strawberry.Private[Callable[[], Awaitable[int]]]
+    total_count: int = strawberry.field(resolver=_total_count,
+                                        description="How many nodes match, over all pages.")
+
+
+def connection_of(page: Page, nodes: list[T], count_total: Callable[[], Awaitable[int]]
+                  ) -> Connection[T]:
+    """A connection from a service page and the mapped nodes, in the same order."""
+    edges = [Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)]
+    info = PageInfo(has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
+                    start_cursor=page.cursors[0] if page.cursors else None,
+                    end_cursor=page.cursors[-1] if page.cursors else None)
+    return Connection(edges=edges, page_info=info, count_total=count_total)
+
+
+async def resolve_node(info: strawberry.Info[Context, None], id: strawberry.ID) -> Node | None:
+    """Any node by global id; null when unknown or not visible to the caller."""
+    type_name, db_id = from_global_id(id)
+    resolver = _NODE_RESOLVERS.get(type_name)
+    if resolver is None:
+        return None
+    node: Node | None = await resolver(info, db_id)
+    return node
+
+
+@strawberry.type
+class NodeQuery:
+    node: Node | None = strawberry.field(resolver=resolve_node,
+                                         description="Any object by its global id.")
