@@ -1,0 +1,66 @@
+"""The history of the chain event feed, read with the live subscription's cursor.
+
+Chain events are public data (anyone can read them from the chain), so reading the feed needs
+no sign-in. The cursor is the feed sequence (`chain_events.id`): "after N" returns items with
+id > N in id order, removals included, exactly as the subscription replays them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import exists, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpo.db.models import ChainEvent, Offering
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which feed items to return; every field given must match."""
+
+    contract: str | None = None
+    event_name: str | None = None
+    offering_id: int | None = None
+    address: str | None = None
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    filter: EventFilter | None = None,
+    after: int | None = None,
+    first: int = 50,
+) -> Sequence[ChainEvent]:
+    """Feed items with id > after, in feed order, at most `first` of them."""
+    spec = filter or EventFilter()
+    query = select(ChainEvent).order_by(ChainEvent.id).limit(first)
+    if after is not None:
+        query = query.where(ChainEvent.id > after)
+    if spec.contract is not None:
+        # A contract is named by its address or by its name (e.g. "STO").
+        query = query.where(or_(func.lower(ChainEvent.contract_address) == spec.contract.lower(),
+                                ChainEvent.contract_name == spec.contract))
+    if spec.event_name is not None:
+        query = query.where(ChainEvent.event_name == spec.event_name)
+    if spec.address is not None:
+        # Any argument equal to the address: sender, receiver, investor, agent...
+        value = func.jsonb_each_text(ChainEvent.args).table_valued("key", "value")
+        query = query.where(exists().select_from(value)
+                            .where(func.lower(value.c.value) == spec.address.lower()))
+    if spec.offering_id is not None:
+        offering = await session.get(Offering, spec.offering_id)
+        matches = []
+        # An unknown offering matches nothing rather than failing, so ids cannot be probed.
+        if offering is not None and offering.onchain_offering_id is not None:
+            matches.append(ChainEvent.args["offeringId"].astext
+                           == str(offering.onchain_offering_id))
+        if offering is not None and offering.token_address is not None:
+            matches.append(func.lower(ChainEvent.contract_address)
+                           == offering.token_address.lower())
+        query = query.where(or_(*matches) if matches else text("false"))
+    return list((await session.scalars(query)).all())

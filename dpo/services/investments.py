@@ -1,0 +1,267 @@
+"""Investments: an investor's orders in offerings, checked against every subscription rule.
+
+Decisions:
+- The order's currency must equal the offering's; converting through FX rates would make the
+  amount the investor pays depend on the day's rate, which the payment flow does not carry yet.
+- Units are whole: an amount that is not a multiple of the unit price is refused rather than
+  floored, so the money received and the units issued always agree with no leftover to refund.
+- The hard cap counts every live order (pending payment, paid, issued). The offering row is
+  locked FOR UPDATE while checking and inserting, so concurrent orders queue and can never
+  commit a total above the cap together.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpo.auth.principal import Principal
+from dpo.db.base import utcnow
+from dpo.db.models import Investment, Investor, Offering
+from dpo.db.models.enums import (
+    AccreditationStatus,
+    InvestmentState,
+    KycStatus,
+    OfferingStatus,
+    Regulation,
+    Role,
+)
+from dpo.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from dpo.services import audit
+from dpo.services.policy import STAFF_READERS, require_authenticated
+
+logger = logging.getLogger(__name__)
+
+LIVE_STATES = (InvestmentState.PENDING_PAYMENT, InvestmentState.PAID, InvestmentState.ISSUED)
+# Crockford's base32: no I, L, O or U, so a reference read out on the phone is unambiguous.
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def snapshot(investment: Investment) -> dict[str, Any]:
+    """The audit-log form of an investment."""
+    return {
+        "investor_id": investment.investor_id,
+        "offering_id": investment.offering_id,
+        "amount": str(investment.amount),
+        "currency": investment.currency,
+        "units": str(investment.units),
+        "state": investment.state,
+        "payment_reference": investment.payment_reference,
+    }
+
+
+def new_payment_reference() -> str:
+    """A random reference like DPO-7K3M-Q9XA (40 bits) for bank transfers."""
+    chars = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+    return f"DPO-{chars[:4]}-{chars[4:]}"
+
+
+async def _unique_payment_reference(session: AsyncSession) -> str:
+    for _ in range(5):
+        reference = new_payment_reference()
+        taken = await session.scalar(
+            select(Investment.id).where(Investment.payment_reference == reference)
+        )
+        if taken is None:
+            return reference
+    raise ConflictError("could not allocate a payment reference; try again",
+                        reason="reference_exhausted")
+
+
+def _check_amount(offering: Offering, amount: Decimal, currency: str) -> int:
+    """Validate the amount against the offering's terms; return the units it buys."""
+    try:
+        finite = amount.is_finite()
+    except (AttributeError, InvalidOperation):
+        finite = False
+    if not finite or amount <= 0:
+        raise ValidationError("the amount must be positive", field="amount",
+                              reason="amount_not_positive")
+    if currency != offering.currency:
+        raise ValidationError(f"this offering takes {offering.currency} only", field="currency",
+                              reason="currency_mismatch", expected=offering.currency)
+    if offering.min_ticket is not None and amount < offering.min_ticket:
+        raise ValidationError(f"the minimum ticket is {offering.min_ticket}", field="amount",
+                              reason="below_min_ticket", min_ticket=str(offering.min_ticket))
+    if offering.max_ticket is not None and amount > offering.max_ticket:
+        raise ValidationError(f"the maximum ticket is {offering.max_ticket}", field="amount",
+                              reason="above_max_ticket", max_ticket=str(offering.max_ticket))
+    units, remainder = divmod(amount, offering.unit_price)
+    if remainder != 0:
+        raise ValidationError(
+            f"the amount must be a whole number of units of {offering.unit_price}",
+            field="amount", reason="fractional_units", unit_price=str(offering.unit_price),
+        )
+    return int(units)
+
+
+def _check_window(offering: Offering, now: datetime) -> None:
+    if offering.status != OfferingStatus.OPEN:
+        raise ConflictError("the offering is not open for subscription",
+                            reason="offering_not_open", status=offering.status)
+    if offering.opens_at is not None and now < offering.opens_at:
+        raise ConflictError("the offering has not opened yet", reason="not_yet_open",
+                            opens_at=offering.opens_at.isoformat())
+    if offering.closes_at is not None and now >= offering.closes_at:
+        raise ConflictError("the offering has closed", reason="closed",
+                            closes_at=offering.closes_at.isoformat())
+
+
+def _check_investor(investor: Investor, offering: Offering, now: datetime) -> None:
+    if investor.kyc_status != KycStatus.APPROVED:
+        raise ForbiddenError("your KYC check is not approved", reason="kyc_not_approved",
+                             kyc_status=investor.kyc_status)
+    if offering.regulation == Regulation.REG_D_506C:
+        expires = investor.accreditation_expires_at
+        if investor.accreditation_status != AccreditationStatus.VERIFIED or (
+            expires is not None and expires <= now
+        ):
+            raise ForbiddenError("this Reg D 506(c) offering needs a valid accreditation",
+                                 reason="accreditation_required")
+    if offering.regulation == Regulation.REG_S and investor.is_us_person:
+        raise ForbiddenError("this Reg S offering is closed to US persons", reason="us_person")
+    if offering.allowed_countries and investor.country not in offering.allowed_countries:
+        raise ForbiddenError("this offering is not available in your country",
+                             reason="country_not_allowed", country=investor.country)
+
+
+async def committed_total(session: AsyncSession, offering_id: int) -> Decimal:
+    """The sum of the offering's live orders."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(Investment.amount), 0)).where(
+            Investment.offering_id == offering_id,
+            Investment.state.in_([state.value for state in LIVE_STATES]),
+        )
+    )
+    return Decimal(total or 0)
+
+
+async def submit_investment(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    offering_id: int,
+    amount: Decimal,
+    currency: str,
+    now: datetime | None = None,
+) -> Investment:
+    """Place an order for the calling investor, or refuse it with the rule it breaks."""
+    require_authenticated(principal)
+    if principal.investor_id is None:
+        raise ForbiddenError("register as an investor first", reason="not_registered")
+    now = now or utcnow()
+    # The lock serialises orders in one offering, so the cap check below stays true to commit.
+    offering = await session.scalar(
+        select(Offering).where(Offering.id == offering_id).with_for_update()
+    )
+    if offering is None or offering.status == OfferingStatus.DRAFT:
+        raise NotFoundError("no such offering", id=offering_id)
+    _check_window(offering, now)
+    units = _check_amount(offering, amount, currency.strip().upper())
+    investor = await session.get(Investor, principal.investor_id)
+    if investor is None:
+        raise ForbiddenError("register as an investor first", reason="not_registered")
+    _check_investor(investor, offering, now)
+    if offering.hard_cap is not None:
+        committed = await committed_total(session, offering.id)
+        if committed + amount > offering.hard_cap:
+            raise ConflictError("this order would exceed the offering's hard cap",
+                                reason="hard_cap_exceeded",
+                                available=str(max(offering.hard_cap - committed, Decimal(0))))
+    investment = Investment(
+        investor_id=investor.id, offering_id=offering.id, amount=amount,
+        currency=offering.currency, units=units, state=InvestmentState.PENDING_PAYMENT.value,
+        payment_reference=await _unique_payment_reference(session),
+    )
+    session.add(investment)
+    await session.flush()
+    await audit.record(session, principal=principal, action="investment.submit",
+                       entity_type="investment", entity_id=str(investment.id), before=None,
+                       after=snapshot(investment))
+    return investment
+
+
+async def cancel_investment(session: AsyncSession, *, principal: Principal,
+                            investment_id: int) -> Investment:
+    """Cancel the caller's own order while it still awaits payment."""
+    require_authenticated(principal)
+    investment = await session.scalar(
+        select(Investment).where(Investment.id == investment_id).with_for_update()
+    )
+    if investment is None or principal.investor_id is None or (
+        investment.investor_id != principal.investor_id
+    ):
+        raise ForbiddenError("you may only cancel your own orders", reason="not_yours")
+    if investment.state != InvestmentState.PENDING_PAYMENT:
+        raise ConflictError("only an order awaiting payment can be cancelled",
+                            reason="not_pending_payment", state=investment.state)
+    before = snapshot(investment)
+    investment.state = InvestmentState.CANCELLED.value
+    await session.flush()
+    await audit.record(session, principal=principal, action="investment.cancel",
+                       entity_type="investment", entity_id=str(investment.id),
+                       before=before, after=snapshot(investment))
+    return investment
+
+
+def _visible(principal: Principal) -> Any:
+    """The WHERE clause limiting investments to what the caller may see."""
+    if principal.role in STAFF_READERS:
+        return None
+    if principal.role == Role.ISSUER.value and principal.issuer_id is not None:
+        return Investment.offering_id.in_(
+            select(Offering.id).where(Offering.issuer_id == principal.issuer_id)
+        )
+    if principal.investor_id is not None:
+        return Investment.investor_id == principal.investor_id
+    raise ForbiddenError("you may not see investments", reason="not_allowed")
+
+
+async def get_investment(session: AsyncSession, *, principal: Principal,
+                         investment_id: int) -> Investment:
+    """One order the caller may see."""
+    require_authenticated(principal)
+    query = select(Investment).where(Investment.id == investment_id)
+    clause = _visible(principal)
+    if clause is not None:
+        query = query.where(clause)
+    investment = await session.scalar(query)
+    if investment is None:
+        if clause is None:
+            raise NotFoundError("no such investment", id=investment_id)
+        raise ForbiddenError("you may not see this investment", reason="not_yours")
+    return investment
+
+
+async def list_investments(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    offering_id: int | None = None,
+    investor_id: int | None = None,
+    state: InvestmentState | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> Sequence[Investment]:
+    """Orders in id order: investors their own, issuers their offerings', staff all."""
+    require_authenticated(principal)
+    query = select(Investment).order_by(Investment.id).limit(limit)
+    clause = _visible(principal)
+    if clause is not None:
+        query = query.where(clause)
+    if offering_id is not None:
+        query = query.where(Investment.offering_id == offering_id)
+    if investor_id is not None:
+        query = query.where(Investment.investor_id == investor_id)
+    if state is not None:
+        query = query.where(Investment.state == state.value)
+    if after_id is not None:
+        query = query.where(Investment.id > after_id)
+    return list((await session.scalars(query)).all())

@@ -1,0 +1,277 @@
+"""Investors: self-registration by wallet, profiles, KYC and accreditation decisions."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpo.auth.principal import Kind, Principal
+from dpo.db.base import utcnow
+from dpo.db.models import Investment, Investor, InvestorWallet, Offering
+from dpo.db.models.enums import AccreditationStatus, KycStatus, Role
+from dpo.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    ValidationError,
+)
+from dpo.services import audit
+from dpo.services.policy import ADMIN, STAFF_READERS, require_authenticated, require_role
+
+logger = logging.getLogger(__name__)
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+# Which KYC decisions may follow which; re-screening starts again from pending.
+KYC_TRANSITIONS: dict[str, frozenset[str]] = {
+    KycStatus.PENDING: frozenset({KycStatus.APPROVED, KycStatus.REJECTED}),
+    KycStatus.APPROVED: frozenset({KycStatus.EXPIRED, KycStatus.REJECTED}),
+    KycStatus.EXPIRED: frozenset({KycStatus.PENDING, KycStatus.APPROVED, KycStatus.REJECTED}),
+    KycStatus.REJECTED: frozenset({KycStatus.PENDING}),
+}
+
+
+def snapshot(investor: Investor) -> dict[str, Any]:
+    """The audit-log form of an investor."""
+    expires = investor.accreditation_expires_at
+    return {
+        "full_name": investor.full_name,
+        "email": investor.email,
+        "country": investor.country,
+        "is_us_person": investor.is_us_person,
+        "kyc_status": investor.kyc_status,
+        "accreditation_status": investor.accreditation_status,
+        "accreditation_expires_at": expires.isoformat() if expires else None,
+    }
+
+
+def _clean_name(full_name: str) -> str:
+    name = full_name.strip()
+    if not name or len(name) > 200:
+        raise ValidationError("full name must be 1 to 200 characters", field="fullName")
+    return name
+
+
+def _clean_email(email: str) -> str:
+    value = email.strip()
+    if len(value) > 320 or not EMAIL.match(value):
+        raise ValidationError("not an e-mail address", field="email")
+    return value
+
+
+def _clean_country(country: str) -> str:
+    value = country.strip().upper()
+    if not COUNTRY.match(value):
+        raise ValidationError("country must be an ISO 3166-1 alpha-2 code", field="country")
+    return value
+
+
+async def _email_taken(session: AsyncSession, email: str, *, other_than: int | None) -> bool:
+    query = select(Investor.id).where(func.lower(Investor.email) == email.lower())
+    if other_than is not None:
+        query = query.where(Investor.id != other_than)
+    return (await session.scalar(query)) is not None
+
+
+async def _load(session: AsyncSession, investor_id: int, *, lock: bool = False) -> Investor:
+    query = select(Investor).where(Investor.id == investor_id)
+    if lock:
+        query = query.with_for_update()
+    investor = await session.scalar(query)
+    if investor is None:
+        raise NotFoundError("no such investor", id=investor_id)
+    return investor
+
+
+async def register_investor(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    full_name: str,
+    email: str,
+    country: str,
+    is_us_person: bool,
+    chain_id: int,
+) -> Investor:
+    """Create the investor behind a signed-in wallet, with that wallet verified."""
+    require_authenticated(principal)
+    if principal.kind is not Kind.WALLET or principal.address is None:
+        raise ForbiddenError("sign in with your wallet to register", reason="wallet_required")
+    if principal.investor_id is not None:
+        raise ConflictError("this wallet is registered already", reason="already_registered")
+    name, address = _clean_name(full_name), principal.address
+    clean_email, clean_country = _clean_email(email), _clean_country(country)
+    taken = await session.scalar(
+        select(InvestorWallet.id).where(func.lower(InvestorWallet.address) == address.lower())
+    )
+    if taken is not None:
+        raise ConflictError("this wallet is registered already", reason="already_registered")
+    if await _email_taken(session, clean_email, other_than=None):
+        raise ConflictError("an investor with this e-mail exists already", reason="email_taken")
+    investor = Investor(full_name=name, email=clean_email, country=clean_country,
+                        is_us_person=is_us_person, kyc_status=KycStatus.PENDING.value,
+                        accreditation_status=AccreditationStatus.NONE.value)
+    session.add(investor)
+    await session.flush()
+    session.add(InvestorWallet(investor_id=investor.id, address=address, chain_id=chain_id,
+                               verified_at=utcnow()))
+    await session.flush()
+    await audit.record(session, principal=principal, action="investor.register",
+                       entity_type="investor", entity_id=str(investor.id), before=None,
+                       after={**snapshot(investor), "wallet": address})
+    return investor
+
+
+async def update_profile(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    full_name: str | None = None,
+    email: str | None = None,
+    country: str | None = None,
+    is_us_person: bool | None = None,
+) -> Investor:
+    """Change the caller's own profile; a new country or US-person flag reopens KYC."""
+    require_authenticated(principal)
+    if principal.investor_id is None:
+        raise ForbiddenError("register as an investor first", reason="not_registered")
+    investor = await _load(session, principal.investor_id, lock=True)
+    before = snapshot(investor)
+    if full_name is not None:
+        investor.full_name = _clean_name(full_name)
+    if email is not None:
+        clean = _clean_email(email)
+        if await _email_taken(session, clean, other_than=investor.id):
+            raise ConflictError("an investor with this e-mail exists already",
+                                reason="email_taken")
+        investor.email = clean
+    # KYC vouched for the residence and US status; changing them needs a fresh review.
+    rescreen = False
+    if country is not None:
+        clean_country = _clean_country(country)
+        rescreen |= clean_country != investor.country
+        investor.country = clean_country
+    if is_us_person is not None:
+        rescreen |= is_us_person != investor.is_us_person
+        investor.is_us_person = is_us_person
+    if rescreen and investor.kyc_status != KycStatus.PENDING:
+        investor.kyc_status = KycStatus.PENDING.value
+        investor.kyc_updated_at = utcnow()
+    after = snapshot(investor)
+    if after != before:
+        await session.flush()
+        await audit.record(session, principal=principal, action="investor.update_profile",
+                           entity_type="investor", entity_id=str(investor.id),
+                           before=before, after=after)
+    return investor
+
+
+def _issuer_investors(issuer_id: int) -> Any:
+    """Whether the investor has an order in one of the issuer's offerings (a correlated EXISTS)."""
+    return exists().where(
+        Investment.investor_id == Investor.id,
+        Investment.offering_id == Offering.id,
+        Offering.issuer_id == issuer_id,
+    )
+
+
+async def get_investor(session: AsyncSession, *, principal: Principal,
+                       investor_id: int) -> Investor:
+    """One investor: the caller themself, an issuer's own investors, or anyone for staff."""
+    require_authenticated(principal)
+    if principal.role in STAFF_READERS or principal.investor_id == investor_id:
+        return await _load(session, investor_id)
+    if principal.role == Role.ISSUER.value and principal.issuer_id is not None:
+        found = await session.scalar(
+            select(Investor).where(Investor.id == investor_id,
+                                   _issuer_investors(principal.issuer_id))
+        )
+        if found is not None:
+            return found
+    # Same answer whether or not the id exists, so ids cannot be probed.
+    raise ForbiddenError("you may not see this investor", reason="not_yours")
+
+
+async def get_me(session: AsyncSession, *, principal: Principal) -> Investor | None:
+    """The caller's own investor profile, or None when the caller is not an investor."""
+    require_authenticated(principal)
+    if principal.investor_id is None:
+        return None
+    return await session.get(Investor, principal.investor_id)
+
+
+async def list_investors(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    kyc_status: KycStatus | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> Sequence[Investor]:
+    """Investors in id order: all for admin/ops, an issuer's own, only oneself for investors."""
+    require_authenticated(principal)
+    query = select(Investor).order_by(Investor.id).limit(limit)
+    if principal.role in STAFF_READERS:
+        pass
+    elif principal.role == Role.ISSUER.value and principal.issuer_id is not None:
+        query = query.where(_issuer_investors(principal.issuer_id))
+    elif principal.investor_id is not None:
+        query = query.where(Investor.id == principal.investor_id)
+    else:
+        raise ForbiddenError("you may not list investors", reason="not_allowed")
+    if kyc_status is not None:
+        query = query.where(Investor.kyc_status == kyc_status.value)
+    if after_id is not None:
+        query = query.where(Investor.id > after_id)
+    return list((await session.scalars(query)).all())
+
+
+async def approve_kyc(session: AsyncSession, *, principal: Principal, investor_id: int,
+                      status: KycStatus = KycStatus.APPROVED) -> Investor:
+    """Record a KYC decision (admin only), following the KYC state machine."""
+    require_role(principal, ADMIN)
+    investor = await _load(session, investor_id, lock=True)
+    allowed = KYC_TRANSITIONS[KycStatus(investor.kyc_status)]
+    if status not in allowed:
+        raise ConflictError(f"KYC cannot go from {investor.kyc_status} to {status.value}",
+                            reason="invalid_transition", current=investor.kyc_status)
+    before = snapshot(investor)
+    investor.kyc_status = status.value
+    investor.kyc_updated_at = utcnow()
+    await session.flush()
+    await audit.record(session, principal=principal, action="investor.kyc",
+                       entity_type="investor", entity_id=str(investor.id),
+                       before=before, after=snapshot(investor))
+    return investor
+
+
+async def set_accreditation(session: AsyncSession, *, principal: Principal, investor_id: int,
+                            status: AccreditationStatus,
+                            expires_at: datetime | None = None) -> Investor:
+    """Record an accreditation outcome (admin only); a verified one needs a future expiry."""
+    require_role(principal, ADMIN)
+    if status is AccreditationStatus.VERIFIED:
+        if expires_at is None or expires_at.tzinfo is None:
+            raise ValidationError("a verified accreditation needs a UTC expiry time",
+                                  field="expiresAt")
+        if expires_at <= utcnow():
+            raise ValidationError("the expiry time is in the past", field="expiresAt")
+    elif expires_at is not None:
+        raise ValidationError("only a verified accreditation has an expiry time",
+                              field="expiresAt")
+    investor = await _load(session, investor_id, lock=True)
+    before = snapshot(investor)
+    investor.accreditation_status = status.value
+    investor.accreditation_expires_at = expires_at
+    await session.flush()
+    await audit.record(session, principal=principal, action="investor.accreditation",
+                       entity_type="investor", entity_id=str(investor.id),
+                       before=before, after=snapshot(investor))
+    return investor

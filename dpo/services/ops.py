@@ -1,0 +1,107 @@
+"""Operations: reconciliation breaks and job runs, for ops staff and admins."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpo.auth.principal import Principal
+from dpo.db.base import utcnow
+from dpo.db.models import JobRun, ReconciliationBreak
+from dpo.db.models.enums import BreakStatus, RunStatus
+from dpo.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from dpo.services import audit
+from dpo.services.policy import STAFF_READERS, require_authenticated
+
+logger = logging.getLogger(__name__)
+
+
+def require_ops(principal: Principal) -> None:
+    """Refuse everyone but ops staff and admins."""
+    require_authenticated(principal)
+    if principal.role not in STAFF_READERS:
+        raise ForbiddenError("only ops staff and admins may do this", reason="ops_only")
+
+
+def _break_snapshot(item: ReconciliationBreak) -> dict[str, Any]:
+    return {
+        "status": item.status,
+        "resolved_by": item.resolved_by,
+        "resolved_at": item.resolved_at.isoformat() if item.resolved_at else None,
+        "note": item.note,
+    }
+
+
+async def list_breaks(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    status: BreakStatus | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> Sequence[ReconciliationBreak]:
+    """Reconciliation breaks in id order, optionally of one status."""
+    require_ops(principal)
+    query = select(ReconciliationBreak).order_by(ReconciliationBreak.id).limit(limit)
+    if status is not None:
+        query = query.where(ReconciliationBreak.status == status.value)
+    if after_id is not None:
+        query = query.where(ReconciliationBreak.id > after_id)
+    return list((await session.scalars(query)).all())
+
+
+async def resolve_break(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    break_id: int,
+    status: BreakStatus = BreakStatus.RESOLVED,
+    note: str | None = None,
+) -> ReconciliationBreak:
+    """Close an open break as resolved or ignored, with who did it and why."""
+    require_ops(principal)
+    if status is BreakStatus.OPEN:
+        raise ValidationError("a break can only be closed as resolved or ignored",
+                              field="status")
+    if note is not None and len(note) > 2000:
+        raise ValidationError("the note is longer than 2000 characters", field="note")
+    item = await session.scalar(
+        select(ReconciliationBreak).where(ReconciliationBreak.id == break_id).with_for_update()
+    )
+    if item is None:
+        raise NotFoundError("no such reconciliation break", id=break_id)
+    if item.status != BreakStatus.OPEN:
+        raise ConflictError("this break is closed already", reason="not_open",
+                            status=item.status)
+    before = _break_snapshot(item)
+    item.status = status.value
+    item.resolved_by = principal.actor
+    item.resolved_at = utcnow()
+    item.note = note
+    await session.flush()
+    await audit.record(session, principal=principal, action="reconciliation_break.resolve",
+                       entity_type="reconciliation_break", entity_id=str(item.id),
+                       before=before, after=_break_snapshot(item))
+    return item
+
+
+async def list_job_runs(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    job: str | None = None,
+    status: RunStatus | None = None,
+    limit: int = 50,
+) -> Sequence[JobRun]:
+    """The latest job runs first, optionally of one job."""
+    require_ops(principal)
+    query = select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit)
+    if job is not None:
+        query = query.where(JobRun.job == job)
+    if status is not None:
+        query = query.where(JobRun.status == status.value)
+    return list((await session.scalars(query)).all())

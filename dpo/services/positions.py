@@ -1,0 +1,93 @@
+"""Positions: holdings per (holder, instrument, location), with totals per location."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpo.auth.principal import Principal
+from dpo.db.models import InvestorWallet, Offering, Position
+from dpo.db.models.enums import Location, Role
+from dpo.errors import ForbiddenError
+from dpo.services.policy import STAFF_READERS, require_authenticated
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PositionList:
+    """A page of positions and the quantity totals per location over the whole filter."""
+
+    positions: list[Position]
+    totals: dict[str, int]
+
+
+def _visible(principal: Principal) -> Any:
+    """The WHERE clause limiting positions to what the caller may see; None for staff."""
+    if principal.role in STAFF_READERS:
+        return None
+    if principal.role == Role.ISSUER.value and principal.issuer_id is not None:
+        return Position.offering_id.in_(
+            select(Offering.id).where(Offering.issuer_id == principal.issuer_id)
+        )
+    if principal.investor_id is not None:
+        own_wallets = select(func.lower(InvestorWallet.address)).where(
+            InvestorWallet.investor_id == principal.investor_id
+        )
+        return or_(Position.investor_id == principal.investor_id,
+                   func.lower(Position.holder_address).in_(own_wallets))
+    raise ForbiddenError("you may not see positions", reason="not_allowed")
+
+
+async def _check_holder(session: AsyncSession, principal: Principal, holder: str) -> None:
+    """Refuse an investor asking for an address that is not one of their wallets."""
+    if principal.role in STAFF_READERS or principal.role == Role.ISSUER.value:
+        return
+    own = await session.scalar(
+        select(InvestorWallet.id).where(
+            InvestorWallet.investor_id == principal.investor_id,
+            func.lower(InvestorWallet.address) == holder.lower(),
+        )
+    )
+    if own is None:
+        raise ForbiddenError("you may only see your own wallets' positions", reason="not_yours")
+
+
+async def list_positions(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    holder: str | None = None,
+    offering_id: int | None = None,
+    location: Location | None = None,
+    after_id: int | None = None,
+    limit: int = 100,
+) -> PositionList:
+    """The positions the caller may see under the filters, and their totals per location."""
+    require_authenticated(principal)
+    conditions: list[Any] = []
+    clause = _visible(principal)
+    if clause is not None:
+        conditions.append(clause)
+    if holder is not None:
+        await _check_holder(session, principal, holder)
+        conditions.append(func.lower(Position.holder_address) == holder.lower())
+    if offering_id is not None:
+        conditions.append(Position.offering_id == offering_id)
+    if location is not None:
+        conditions.append(Position.location == location.value)
+    page = select(Position).where(*conditions).order_by(Position.id).limit(limit)
+    if after_id is not None:
+        page = page.where(Position.id > after_id)
+    totals_query = (
+        select(Position.location, func.sum(Position.quantity))
+        .where(*conditions)
+        .group_by(Position.location)
+    )
+    positions = list((await session.scalars(page)).all())
+    totals = {str(row[0]): int(row[1]) for row in (await session.execute(totals_query)).all()}
+    return PositionList(positions=positions, totals=totals)
