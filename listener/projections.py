@@ -1,0 +1,80 @@
+"""Read models kept from chain events, applied and reverted inside the ingestion transaction.
+
+`apply_events` takes events in chain order; `revert_events` takes them newest first and undoes
+each exactly (see the modules for what each event changes):
+- `projections_positions`: Issuance Transfer / TokensFrozen / TokensUnfrozen → positions;
+- `projections_sto`: STO InvestmentReceived / InvestmentRefunded / OfferingClosed /
+  OfferingCancelled → offering totals and status, investments; Issuance Issued → investments;
+- `projections_reports`: DerivativesReporter TradeReported → derivative_reports; bridge
+  TokensLocked / TokensReleased / TransferStatusChanged → bridge_transfers.
+Other events (OfferingCreated, Redeemed — its Transfer moves the position —, AddressFrozen,
+roles, pause) live in the feed only. An event that matches no row of ours counts as skipped.
+A ProjectionError (or any database error) rolls the whole batch back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from listener import projections_reports, projections_sto
+from listener.projections_common import ProjectionError, ProjectionStats, StoredEvent
+from listener.projections_positions import POSITION_EVENTS, project_positions
+
+__all__ = [
+    "ProjectionError",
+    "ProjectionStats",
+    "StoredEvent",
+    "apply_events",
+    "revert_events",
+]
+
+Handler = Callable[[AsyncConnection, StoredEvent, bool], Awaitable[bool]]
+
+HANDLERS: dict[tuple[str, str], Handler] = {
+    ("STO", "InvestmentReceived"): projections_sto.investment_received,
+    ("STO", "InvestmentRefunded"): projections_sto.investment_refunded,
+    ("STO", "OfferingClosed"): projections_sto.offering_closed,
+    ("STO", "OfferingCancelled"): projections_sto.offering_cancelled,
+    ("Issuance", "Issued"): projections_sto.issued,
+    ("DerivativesReporter", "TradeReported"): projections_reports.trade_reported,
+    ("EuroclearBridge", "TokensLocked"): projections_reports.bridge_opened,
+    ("EuroclearBridge", "TokensReleased"): projections_reports.bridge_opened,
+    ("EuroclearBridge", "TransferStatusChanged"): projections_reports.transfer_status_changed,
+}
+
+
+def is_projected(contract_name: str, event_name: str) -> bool:
+    """Tell whether an event changes a read model."""
+    return (contract_name, event_name) in HANDLERS or (
+        contract_name == "Issuance" and event_name in POSITION_EVENTS
+    )
+
+
+async def _project(connection: AsyncConnection, events: Sequence[StoredEvent],
+                   revert: bool) -> ProjectionStats:
+    stats = ProjectionStats()
+    for event in events:
+        handler = HANDLERS.get((event.log.contract_name, event.log.event_name))
+        if handler is None:
+            continue
+        if await handler(connection, event, revert):
+            stats.applied += 1
+        else:
+            stats.skipped += 1
+    # Positions are summed over the batch; their order relative to the others is irrelevant.
+    await project_positions(connection, events, revert=revert, stats=stats)
+    return stats
+
+
+async def apply_events(connection: AsyncConnection,
+                       events: Sequence[StoredEvent]) -> ProjectionStats:
+    """Apply the projections of events given in chain order."""
+    return await _project(connection, events, revert=False)
+
+
+async def revert_events(connection: AsyncConnection,
+                        events: Sequence[StoredEvent]) -> ProjectionStats:
+    """Undo the projections of events given newest first."""
+    return await _project(connection, events, revert=True)

@@ -1,0 +1,369 @@
+"""Exactly-once ingestion: events, projections, reorg window and checkpoint in one transaction.
+
+`ingest_batch` drops the logs already stored (live key), reserves exactly as many feed numbers
+as new rows (the feed stays gap-free: subscribers detect lost pub/sub messages by gaps), COPYs
+the events in (block, log index) order with ascending ids, applies the projections, keeps the
+batch's block headers for the reorg window and moves the checkpoint, all in one transaction.
+The feed numbers are taken as late as possible because they lock the feed until commit; the
+projections come after them only because their rows reference the event ids.
+
+`revert_to` undoes everything above a common ancestor in one transaction. Removal items are
+appended newest first (the reverse of the original order), so a subscriber applying them one
+by one walks its state back in exactly the reverse order it was built. Callers publish to
+Redis (`listener.publish`) only after these functions return, i.e. after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+
+from dpo.db.feed import next_feed_sequences
+from listener.decode import DecodedLog
+from listener.projections import ProjectionStats, StoredEvent, apply_events, revert_events
+
+logger = logging.getLogger(__name__)
+
+EVENT_COLUMNS = (
+    "id", "chain_id", "contract_address", "contract_name", "event_name", "block_number",
+    "block_hash", "block_timestamp", "tx_hash", "tx_index", "log_index", "args", "removed",
+    "removed_at", "removes_id",
+)
+
+
+class StoreError(Exception):
+    """A batch or revert that must not be applied as given; nothing was changed."""
+
+
+class ReorgDetectedError(StoreError):
+    """The batch does not extend the checkpoint's chain: the follower must revert first."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    """A block's number, hash, parent hash (lowercase 0x-hex) and Unix timestamp."""
+
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+
+
+@dataclass
+class Batch:
+    """Decoded logs of [from_block, to_block] and the headers known for that range.
+
+    The header of `to_block` is required: the checkpoint records its hash.
+    """
+
+    chain_id: int
+    from_block: int
+    to_block: int
+    blocks: list[BlockHeader]
+    logs: list[DecodedLog]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What a batch stored; first/last_seq bound the feed ids to publish (None if none)."""
+
+    inserted: int
+    first_seq: int | None
+    last_seq: int | None
+    skipped_duplicates: int
+    projections: ProjectionStats = field(default_factory=ProjectionStats)
+
+
+@dataclass(frozen=True)
+class RevertResult:
+    """How many events a revert removed and the feed ids of the removal items."""
+
+    removed: int
+    first_seq: int | None
+    last_seq: int | None
+    projections: ProjectionStats = field(default_factory=ProjectionStats)
+
+
+def _time(seconds: int | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+async def _raw(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's transaction (for COPY)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+async def checkpoint(
+    sessions: async_sessionmaker[AsyncSession], chain_id: int
+) -> tuple[int, str] | None:
+    """The last processed block (number, hash) of a chain, or None before the first batch."""
+    async with sessions() as session:
+        row = (await session.execute(
+            text("SELECT last_processed_block, last_processed_hash FROM listener_checkpoints "
+                 "WHERE chain_id = :c"), {"c": chain_id},
+        )).first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+async def recent_blocks(
+    sessions: async_sessionmaker[AsyncSession], chain_id: int, limit: int
+) -> list[BlockHeader]:
+    """The newest kept block headers of a chain, newest first."""
+    async with sessions() as session:
+        rows = (await session.execute(
+            text("SELECT number, hash, parent_hash, timestamp FROM listener_blocks "
+                 "WHERE chain_id = :c ORDER BY number DESC LIMIT :n"),
+            {"c": chain_id, "n": limit},
+        )).all()
+    return [BlockHeader(int(r[0]), str(r[1]), str(r[2]), int(r[3].timestamp())) for r in rows]
+
+
+def _reorg_window(value: int | None) -> int:
+    if value is not None:
+        return value
+    from dpo.settings import get_settings
+
+    return get_settings().listener_reorg_window
+
+
+def _check_batch(batch: Batch) -> dict[int, BlockHeader]:
+    if batch.from_block > batch.to_block or batch.from_block < 0:
+        raise StoreError(f"invalid block range {batch.from_block}..{batch.to_block}")
+    headers = {b.number: b for b in batch.blocks}
+    if batch.to_block not in headers:
+        raise StoreError(f"the batch lacks the header of its last block {batch.to_block}")
+    for log in batch.logs:
+        if log.chain_id != batch.chain_id:
+            raise StoreError(f"a log of chain {log.chain_id} in a batch of {batch.chain_id}")
+        if not batch.from_block <= log.block_number <= batch.to_block:
+            raise StoreError(f"log of block {log.block_number} outside the batch range")
+        header = headers.get(log.block_number)
+        if header is not None and header.hash != log.block_hash:
+            raise ReorgDetectedError(f"block {log.block_number}: log and header hashes differ")
+    return headers
+
+
+async def _already_applied(
+    connection: AsyncConnection, batch: Batch, headers: dict[int, BlockHeader]
+) -> bool:
+    """True if the checkpoint covers the batch; raises if it covers another chain's blocks."""
+    row = (await connection.execute(
+        text("SELECT last_processed_block, last_processed_hash FROM listener_checkpoints "
+             "WHERE chain_id = :c FOR UPDATE"), {"c": batch.chain_id},
+    )).first()
+    if row is None:
+        return False
+    number, hash_ = int(row[0]), str(row[1])
+    last = headers[batch.to_block]
+    if number >= batch.to_block:
+        known = hash_ if number == batch.to_block else (await connection.execute(
+            text("SELECT hash FROM listener_blocks WHERE chain_id = :c AND number = :n"),
+            {"c": batch.chain_id, "n": batch.to_block},
+        )).scalar_one_or_none()
+        if known is not None and known != last.hash:
+            raise ReorgDetectedError(
+                f"block {batch.to_block} was processed with hash {known}, the batch has {last.hash}"
+            )
+        return True
+    if batch.from_block > number + 1:
+        raise StoreError(f"gap: checkpoint at {number}, batch starts at {batch.from_block}")
+    first = headers.get(number + 1)
+    if first is not None and first.parent_hash != hash_:
+        raise ReorgDetectedError(
+            f"block {number + 1}'s parent {first.parent_hash} is not the checkpoint {hash_}"
+        )
+    return False
+
+
+async def _existing_keys(
+    connection: AsyncConnection, batch: Batch
+) -> set[tuple[str, str, int]]:
+    rows = await connection.execute(
+        text("SELECT block_hash, tx_hash, log_index FROM chain_events WHERE chain_id = :c "
+             "AND NOT removed AND block_number BETWEEN :a AND :b"),
+        {"c": batch.chain_id, "a": batch.from_block, "b": batch.to_block},
+    )
+    return {(str(r[0]), str(r[1]), int(r[2])) for r in rows}
+
+
+def _event_record(event: StoredEvent, removes_id: int | None = None,
+                  removed_at: datetime | None = None) -> tuple[Any, ...]:
+    log = event.log
+    return (
+        event.id, log.chain_id, log.contract_address, log.contract_name, log.event_name,
+        log.block_number, log.block_hash, event.block_time, log.tx_hash, log.tx_index,
+        log.log_index, json.dumps(log.args, separators=(",", ":")), removed_at is not None,
+        removed_at, removes_id,
+    )
+
+
+async def ingest_batch(
+    sessions: async_sessionmaker[AsyncSession], batch: Batch, *, reorg_window: int | None = None
+) -> IngestResult:
+    """Store a batch exactly once with its projections and checkpoint, in one transaction."""
+    headers = _check_batch(batch)
+    window = _reorg_window(reorg_window)
+    async with sessions() as session, session.begin():
+        connection = await session.connection()
+        if await _already_applied(connection, batch, headers):
+            return IngestResult(0, None, None, len(batch.logs))
+        existing = await _existing_keys(connection, batch)
+        fresh: list[DecodedLog] = []
+        for log in sorted(batch.logs, key=lambda item: (item.block_number, item.log_index)):
+            key = (log.block_hash, log.tx_hash, log.log_index)
+            if key not in existing:
+                existing.add(key)
+                fresh.append(log)
+        await _keep_blocks(connection, batch, window)
+        # Late: the reservation locks the feed for every writer until this transaction ends.
+        ids = await next_feed_sequences(session, len(fresh))
+        events = [
+            StoredEvent(
+                id=seq, log=log,
+                block_time=_time(headers[log.block_number].timestamp
+                                 if log.block_number in headers else log.block_timestamp),
+            )
+            for seq, log in zip(ids, fresh, strict=True)
+        ]
+        if events:
+            await (await _raw(session)).copy_records_to_table(
+                "chain_events", records=[_event_record(e) for e in events],
+                columns=EVENT_COLUMNS,
+            )
+        stats = await apply_events(connection, events)
+        last = headers[batch.to_block]
+        await connection.execute(
+            text("INSERT INTO listener_checkpoints AS c (chain_id, last_processed_block, "
+                 "last_processed_hash) VALUES (:c, :n, :h) ON CONFLICT (chain_id) DO UPDATE "
+                 "SET last_processed_block = :n, last_processed_hash = :h, updated_at = now()"),
+            {"c": batch.chain_id, "n": last.number, "h": last.hash},
+        )
+    logger.info(
+        "stored blocks %d..%d: %d events (%d duplicates)", batch.from_block, batch.to_block,
+        len(events), len(batch.logs) - len(events),
+    )
+    return IngestResult(
+        inserted=len(events),
+        first_seq=ids[0] if events else None,
+        last_seq=ids[-1] if events else None,
+        skipped_duplicates=len(batch.logs) - len(events),
+        projections=stats,
+    )
+
+
+async def _keep_blocks(connection: AsyncConnection, batch: Batch, window: int) -> None:
+    if batch.blocks:
+        await connection.execute(
+            text("INSERT INTO listener_blocks (chain_id, number, hash, parent_hash, timestamp) "
+                 "SELECT :c, * FROM unnest(CAST(:n AS bigint[]), CAST(:h AS varchar[]), "
+                 "CAST(:p AS varchar[]), CAST(:t AS timestamptz[])) "
+                 "ON CONFLICT (chain_id, number) DO UPDATE SET hash = excluded.hash, "
+                 "parent_hash = excluded.parent_hash, timestamp = excluded.timestamp"),
+            {
+                "c": batch.chain_id,
+                "n": [b.number for b in batch.blocks],
+                "h": [b.hash for b in batch.blocks],
+                "p": [b.parent_hash for b in batch.blocks],
+                "t": [_time(b.timestamp) for b in batch.blocks],
+            },
+        )
+    await connection.execute(
+        text("DELETE FROM listener_blocks WHERE chain_id = :c AND number <= :n"),
+        {"c": batch.chain_id, "n": batch.to_block - window},
+    )
+
+
+def _stored(row: Any) -> StoredEvent:
+    args = row["args"]
+    log = DecodedLog(
+        chain_id=int(row["chain_id"]), contract_address=row["contract_address"],
+        contract_name=row["contract_name"], event_name=row["event_name"],
+        block_number=int(row["block_number"]), block_hash=row["block_hash"],
+        tx_hash=row["tx_hash"], tx_index=int(row["tx_index"]), log_index=int(row["log_index"]),
+        args=json.loads(args) if isinstance(args, str) else dict(args),
+    )
+    return StoredEvent(id=int(row["id"]), log=log, block_time=row["block_timestamp"])
+
+
+async def revert_to(
+    sessions: async_sessionmaker[AsyncSession], *, chain_id: int, ancestor_number: int,
+    ancestor_hash: str | None = None,
+) -> RevertResult:
+    """Remove every live event above the ancestor, revert projections, rewind the checkpoint.
+
+    The ancestor's hash comes from `ancestor_hash` or the kept block headers.
+    """
+    async with sessions() as session, session.begin():
+        connection = await session.connection()
+        current = (await connection.execute(
+            text("SELECT last_processed_block FROM listener_checkpoints WHERE chain_id = :c "
+                 "FOR UPDATE"), {"c": chain_id},
+        )).scalar_one_or_none()
+        if current is None or int(current) <= ancestor_number:
+            return RevertResult(0, None, None)
+        if ancestor_hash is None:
+            ancestor_hash = (await connection.execute(
+                text("SELECT hash FROM listener_blocks WHERE chain_id = :c AND number = :n"),
+                {"c": chain_id, "n": ancestor_number},
+            )).scalar_one_or_none()
+            if ancestor_hash is None:
+                raise StoreError(f"block {ancestor_number} is not in the kept reorg window")
+        raw = await _raw(session)
+        rows = await raw.fetch(
+            "SELECT id, chain_id, contract_address, contract_name, event_name, block_number, "
+            "block_hash, block_timestamp, tx_hash, tx_index, log_index, args "
+            "FROM chain_events WHERE chain_id = $1 AND block_number > $2 AND NOT removed "
+            "ORDER BY block_number DESC, log_index DESC FOR UPDATE",
+            chain_id, ancestor_number,
+        )
+        events = [_stored(row) for row in rows]
+        stats = await revert_events(connection, events)
+        ids = await next_feed_sequences(session, len(events))
+        if events:
+            now = (await raw.fetchval("SELECT now()"))
+            await raw.execute(
+                "UPDATE chain_events SET removed = true, removed_at = $2 WHERE id = ANY($1)",
+                [e.id for e in events], now,
+            )
+            await raw.copy_records_to_table(
+                "chain_events",
+                records=[
+                    _event_record(StoredEvent(seq, e.log, e.block_time), e.id, now)
+                    for seq, e in zip(ids, events, strict=True)
+                ],
+                columns=EVENT_COLUMNS,
+            )
+        await connection.execute(
+            text("DELETE FROM listener_blocks WHERE chain_id = :c AND number > :n"),
+            {"c": chain_id, "n": ancestor_number},
+        )
+        await connection.execute(
+            text("UPDATE listener_checkpoints SET last_processed_block = :n, "
+                 "last_processed_hash = :h, updated_at = now() WHERE chain_id = :c"),
+            {"c": chain_id, "n": ancestor_number, "h": ancestor_hash},
+        )
+    logger.warning(
+        "reverted chain %d to block %d: %d events removed", chain_id, ancestor_number, len(events)
+    )
+    return RevertResult(
+        removed=len(events),
+        first_seq=ids[0] if events else None,
+        last_seq=ids[-1] if events else None,
+        projections=stats,
+    )
+
+
+def feed_range(result: IngestResult | RevertResult) -> Sequence[int]:
+    """The feed ids a result produced (empty if none)."""
+    if result.first_seq is None or result.last_seq is None:
+        return range(0)
+    return range(result.first_seq, result.last_seq + 1)
