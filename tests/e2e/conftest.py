@@ -18,12 +18,16 @@ from dpo.embedded.process import free_port
 ROOT = Path(__file__).resolve().parents[2]
 # Variables a developer's shell or .env might set that would change what a test sees.
 _CLEARED = ("DATABASE_URL", "REDIS_URL", "DEBUG", "ENVIRONMENT", "PORT", "BLOCKCHAIN_RPC_URL",
-            "QUICKNODE_URL", "START_BLOCK_NUMBER")
+            "QUICKNODE_URL", "START_BLOCK_NUMBER", "RATE_LIMIT_ANON", "RATE_LIMIT_USER")
+# Every e2e request comes from 127.0.0.1 and shares one Redis: tests of the rate limit
+# set their own, the others must not trip over the production defaults.
+_DEFAULTS = {"RATE_LIMIT_ANON": "1000000/min", "RATE_LIMIT_USER": "1000000/min"}
 
 
 def base_env(**extra: str) -> dict[str, str]:
     """The test process's environment without our variables, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+    env.update(_DEFAULTS)
     env.update(extra)
     return env
 
