@@ -1,0 +1,91 @@
+"""Per-client rate limiting of the API in front of GraphQL, as pure ASGI."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.middleware import header
+from dpo.errors import ErrorCode
+from dpo.ratelimit import RateLimiter
+
+logger = logging.getLogger(__name__)
+
+# Resolves a verified caller key such as "user:42" from the request, or None if anonymous.
+Identify = Callable[[Scope], Awaitable[str | None]]
+LIMITED_PATHS = ("/graphql",)
+
+
+def client_address(scope: Scope, *, trust_forwarded: bool) -> str:
+    """The caller's address; from `X-Forwarded-For` only behind a trusted proxy.
+
+    Behind Railway's proxy the last entry of X-Forwarded-For is the one the proxy appended
+    (entries before it are whatever the client sent), so that is the one used. Elsewhere
+    the ASGI client address, which uvicorn has already rewritten for loopback proxies.
+    """
+    if trust_forwarded:
+        forwarded = header(scope, "x-forwarded-for")
+        if forwarded:
+            last = forwarded.split(",")[-1].strip()
+            if last:
+                return last
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def rate_limited_body(retry_after: int) -> bytes:
+    """The GraphQL-shaped error body of a 429."""
+    return json.dumps({"data": None, "errors": [{
+        "message": f"Too many requests; retry in {retry_after} s.",
+        "extensions": {"code": ErrorCode.RATE_LIMITED.value, "retryAfter": retry_after},
+    }]}).encode()
+
+
+class RateLimitMiddleware:
+    """Count API requests per user (RATE_LIMIT_USER) or per address (RATE_LIMIT_ANON)."""
+
+    def __init__(self, app: ASGIApp, *, user_rate: tuple[int, int], anon_rate: tuple[int, int],
+                 trust_forwarded: bool, identify: Identify | None = None) -> None:
+        self.app = app
+        self.user_rate = user_rate
+        self.anon_rate = anon_rate
+        self.trust_forwarded = trust_forwarded
+        self.identify = identify
+        self._limiter: RateLimiter | None = None
+
+    def _limiter_for(self, scope: Scope) -> RateLimiter | None:
+        if self._limiter is None:
+            runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
+            if runtime is not None:
+                self._limiter = RateLimiter(runtime.redis)
+        return self._limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope.get("method") == "OPTIONS"
+                or scope.get("path") not in LIMITED_PATHS):
+            await self.app(scope, receive, send)
+            return
+        limiter = self._limiter_for(scope)
+        if limiter is None:
+            await self.app(scope, receive, send)
+            return
+        user = await self.identify(scope) if self.identify is not None else None
+        if user is not None:
+            decision = await limiter.hit(f"user:{user}", rate=self.user_rate)
+        else:
+            address = client_address(scope, trust_forwarded=self.trust_forwarded)
+            decision = await limiter.hit(f"anon:{address}", rate=self.anon_rate)
+        if decision.allowed:
+            await self.app(scope, receive, send)
+            return
+        logger.info("rate limit exceeded; retry after %d s", decision.retry_after)
+        body = rate_limited_body(decision.retry_after)
+        await send({"type": "http.response.start", "status": 429, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(decision.retry_after).encode()),
+        ]})
+        await send({"type": "http.response.body", "body": body})

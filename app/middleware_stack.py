@@ -1,0 +1,36 @@
+"""The order the middleware runs in, built from the settings."""
+
+from __future__ import annotations
+
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from app.middleware_ratelimit import Identify, RateLimitMiddleware
+from app.middleware_security import HttpsMiddleware, TrustedHostMiddleware, effective_allowed_hosts
+from dpo.settings import Settings, parse_rate
+
+CORS_MAX_AGE = 600  # seconds a browser may cache a preflight answer
+CORS_HEADERS = ["Authorization", "Content-Type", "X-Request-ID", "X-Api-Key", "X-Signature",
+                "X-Timestamp"]
+
+
+def build_middleware(settings: Settings, *, identify: Identify | None = None) -> list[Middleware]:
+    """Outermost first: the request id wraps everything so refusals are logged with it."""
+    hosts = effective_allowed_hosts(settings.allowed_hosts, debug=settings.debug,
+                                    production=settings.is_production)
+    return [
+        Middleware(RequestIdMiddleware),
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+        Middleware(HttpsMiddleware, redirect=settings.secure_ssl_redirect,
+                   hsts_seconds=settings.secure_hsts_seconds),
+        Middleware(CORSMiddleware, allow_origins=settings.cors_allowed_origins,
+                   allow_credentials=True, allow_methods=["GET", "POST", "OPTIONS"],
+                   allow_headers=CORS_HEADERS, expose_headers=["X-Request-ID", "Retry-After"],
+                   max_age=CORS_MAX_AGE),
+        Middleware(RateLimitMiddleware, user_rate=parse_rate(settings.rate_limit_user),
+                   anon_rate=parse_rate(settings.rate_limit_anon),
+                   trust_forwarded=settings.is_production, identify=identify),
+        Middleware(BodySizeLimitMiddleware),
+    ]

@@ -1,0 +1,85 @@
+"""A GCRA rate limiter in Redis: one atomic Lua script, shared by every replica."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+# GCRA keeps one number per key, the "theoretical arrival time" (TAT) in milliseconds.
+# Redis's own clock is used, so replicas with drifting clocks still agree.
+_GCRA = """
+local interval = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - period
+if now < allow_at then
+  return {0, allow_at - now, 0}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+return {1, 0, math.floor((now - allow_at) / interval)}
+"""
+# A slow Redis must not hold requests up: past this the request is let through.
+REDIS_TIMEOUT = 0.5
+_WARN_EVERY = 30.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on one request."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: int  # whole seconds, >= 1 when refused
+
+    @property
+    def degraded(self) -> bool:
+        """Whether no verdict was reached (Redis unreachable) and the request let through."""
+        return self.remaining < 0
+
+
+class RateLimiter:
+    """Count requests per key under `requests per seconds` limits (GCRA, burst = limit)."""
+
+    def __init__(self, redis: aioredis.Redis, *, prefix: str = "dpo:ratelimit:") -> None:
+        self._script = redis.register_script(_GCRA)
+        self._prefix = prefix
+        self._last_warning = 0.0
+
+    async def hit(self, key: str, *, rate: tuple[int, int]) -> Decision:
+        """Count one request for `key`; `rate` is (requests, seconds) as from parse_rate."""
+        requests, seconds = rate
+        period_ms = seconds * 1000
+        interval_ms = max(1, period_ms // max(1, requests))
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                allowed, wait_ms, remaining = await self._script(
+                    keys=[self._prefix + key], args=[interval_ms, interval_ms * requests])
+        except (RedisError, OSError, TimeoutError) as error:
+            # Availability over strictness: a Redis outage must not take the API down.
+            self._warn(error)
+            return Decision(allowed=True, limit=requests, remaining=-1, retry_after=0)
+        if int(allowed):
+            return Decision(allowed=True, limit=requests, remaining=int(remaining),
+                            retry_after=0)
+        return Decision(allowed=False, limit=requests, remaining=0,
+                        retry_after=max(1, math.ceil(int(wait_ms) / 1000)))
+
+    def _warn(self, error: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last_warning >= _WARN_EVERY:
+            self._last_warning = now
+            logger.warning("rate limiter unavailable, letting requests through: %s",
+                           type(error).__name__)
