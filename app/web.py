@@ -15,6 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from app.middleware_stack import build_middleware
 from dpo.health import probe_database, probe_redis
 from dpo.runtime import Runtime
 from dpo.settings import Settings
@@ -80,4 +81,5 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]
-    return Starlette(debug=False, routes=routes, lifespan=lifespan)
+    return Starlette(debug=False, routes=routes, lifespan=lifespan,
+                     middleware=build_middleware(settings))
