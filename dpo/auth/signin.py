@@ -1,0 +1,116 @@
+"""Sign-in services: wallet (SIWE), staff password, refresh and sign-out.
+
+A wallet whose address belongs to no investor still signs in: the principal is a wallet
+principal with role 'investor' and investor_id None, so it can register as an investor. After
+registering, a refresh picks the investor up, since refresh looks the principal up afresh.
+Staff sign-in serves admin, issuer and ops users; investors sign in with their wallet.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dpo.auth import siwe
+from dpo.auth.passwords import hash_password, verify_password
+from dpo.auth.principal import Kind, Principal
+from dpo.auth.tokens import TokenPair, issue_tokens, rotate_refresh_token
+from dpo.db.models import InvestorWallet, User
+from dpo.db.models.enums import Role
+from dpo.errors import UnauthenticatedError
+from dpo.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+BAD_CREDENTIALS = "wrong e-mail or password"
+STAFF_ROLES = frozenset({Role.ADMIN.value, Role.ISSUER.value, Role.OPS.value})
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Verifying against this keeps an unknown e-mail as slow as a wrong password.
+    return hash_password(secrets.token_urlsafe(24))
+
+
+def principal_for_user(user: User) -> Principal:
+    """The staff principal of a user."""
+    return Principal(kind=Kind.STAFF, role=user.role, user_id=user.id, issuer_id=user.issuer_id)
+
+
+async def principal_for_wallet(session: AsyncSession, *, address: str) -> Principal:
+    """The wallet principal of an address, with its investor if one holds the wallet."""
+    investor_id = await session.scalar(
+        select(InvestorWallet.investor_id)
+        .where(func.lower(InvestorWallet.address) == address.lower())
+    )
+    return Principal(kind=Kind.WALLET, role=Role.INVESTOR.value, investor_id=investor_id,
+                     address=address)
+
+
+async def staff_sign_in(session: AsyncSession, *, email: str, password: str,
+                        settings: Settings) -> TokenPair:
+    """Check a staff user's password and issue tokens; the caller commits."""
+    user = await session.scalar(
+        select(User).where(func.lower(User.email) == email.strip().lower())
+    )
+    if user is None or user.password_hash is None:
+        verify_password(_dummy_hash(), password)
+        raise UnauthenticatedError(BAD_CREDENTIALS)
+    if not verify_password(user.password_hash, password):
+        raise UnauthenticatedError(BAD_CREDENTIALS)
+    # Checked after the password, so these answers tell nothing to someone guessing.
+    if not user.is_active or user.role not in STAFF_ROLES:
+        raise UnauthenticatedError("this account cannot sign in")
+    user.last_login_at = datetime.now(UTC)
+    await session.flush()
+    return await issue_tokens(session, principal=principal_for_user(user), settings=settings)
+
+
+async def wallet_sign_in(session: AsyncSession, *, message: str, signature: str, domain: str,
+                         settings: Settings) -> TokenPair:
+    """Verify a SIWE message and signature, consume its nonce and issue tokens."""
+    signed = await siwe.verify_sign_in(session, text=message, signature=signature,
+                                       domain=domain, chain_id=settings.chain_id)
+    # Signing proves control of the wallet: a registered, unverified one becomes verified.
+    await session.execute(
+        update(InvestorWallet)
+        .where(func.lower(InvestorWallet.address) == signed.address.lower(),
+               InvestorWallet.verified_at.is_(None))
+        .values(verified_at=datetime.now(UTC))
+    )
+    principal = await principal_for_wallet(session, address=signed.address)
+    return await issue_tokens(session, principal=principal, settings=settings)
+
+
+async def refresh(session: AsyncSession, *, refresh_token: str, settings: Settings) -> TokenPair:
+    """Rotate a refresh token and issue a new pair; commit even if it raises (see tokens)."""
+    subject = await rotate_refresh_token(session, refresh_token=refresh_token)
+    if subject.kind is Kind.STAFF and subject.user_id is not None:
+        user = await session.get(User, subject.user_id)
+        if user is None or not user.is_active or user.role not in STAFF_ROLES:
+            raise UnauthenticatedError("this account cannot sign in")
+        principal = principal_for_user(user)
+    elif subject.kind is Kind.WALLET and subject.address is not None:
+        principal = await principal_for_wallet(session, address=subject.address)
+    else:
+        raise UnauthenticatedError("refresh token is invalid or expired; sign in again")
+    return await issue_tokens(session, principal=principal, settings=settings,
+                              family=subject.family)
+
+
+async def refresh_in_own_transaction(sessions: async_sessionmaker[AsyncSession], *,
+                                     refresh_token: str, settings: Settings) -> TokenPair:
+    """`refresh` committed in its own transaction, keeping a reuse's revocation."""
+    async with sessions() as session:
+        try:
+            pair = await refresh(session, refresh_token=refresh_token, settings=settings)
+        except UnauthenticatedError:
+            await session.commit()
+            raise
+        await session.commit()
+        return pair
