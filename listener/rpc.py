@@ -49,6 +49,13 @@ if not any(isinstance(f, _RedactUrls) for f in _HTTPX_LOGGER.filters):
     _HTTPX_LOGGER.addFilter(_RedactUrls())
 
 
+# The shape of each result we rely on; a node answering otherwise is broken, so retry.
+_RESULT_TYPES: dict[str, type | tuple[type, ...]] = {
+    "eth_chainId": str, "eth_blockNumber": str, "eth_getLogs": list,
+    "eth_getBlockByNumber": (dict, type(None)),
+}
+
+
 class ChainMismatchError(RpcError):
     """The RPC endpoint serves another chain than BLOCKCHAIN_NETWORK names."""
 
@@ -183,7 +190,7 @@ class RpcClient:
                            endpoint_label(self._urls[self._active]))
 
     async def call(self, method: str, params: list[Any]) -> Any:
-        """One JSON-RPC call with retries and failover; its `result`."""
+        """One JSON-RPC call with retries and failover; its `result` (any method)."""
         last: _AttemptError | None = None
         tried: list[str] = []
         for attempt in range(self._max_attempts):
@@ -254,8 +261,9 @@ class RpcClient:
         if payload.get("id") != request_id:
             raise _AttemptError("bad_body", "response id does not match the request")
         result = payload["result"]
-        if method == "eth_getLogs" and not isinstance(result, list):
-            raise _AttemptError("bad_body", "eth_getLogs result is not a list")
+        expected = _RESULT_TYPES.get(method)
+        if expected is not None and not isinstance(result, expected):
+            raise _AttemptError("bad_body", f"{method} result is {type(result).__name__}")
         return result
 
     def _raise_rpc_error(self, error: dict[str, Any], method: str) -> None:

@@ -22,6 +22,8 @@ Faults (the counter key is the part before the first colon; "ok" is never counte
   cut                forward, then send the headers and half the body and close the connection
   delay:<s>          wait <s> seconds, then forward
   rpc:<code>:<msg>   answer 200 with a JSON-RPC error object {code, message} for the request id
+  null               answer 200 with `"result": null` for the request id
+  wrongid            forward, then answer with another request id
 """
 
 from __future__ import annotations
@@ -221,12 +223,19 @@ class FaultyProxy:
                      "error": {"code": int(code), "message": message}}
             await _send(writer, 200, json.dumps(error).encode())
             return True
+        if kind == "null":
+            request_id = request.get("id") if isinstance(request, dict) else None
+            await _send(writer, 200, json.dumps(
+                {"jsonrpc": "2.0", "id": request_id, "result": None}).encode())
+            return True
         if kind == "delay":
             await asyncio.sleep(float(argument))
         status, answer = await self._forward(body)
         if kind == "truncate":
             await _send(writer, status, answer[: len(answer) // 2])
             return True
+        if kind == "wrongid":
+            answer = json.dumps({**json.loads(answer), "id": 987654321}).encode()
         if kind == "cut":
             head = _head(status, len(answer), {})
             writer.write(head + answer[: len(answer) // 2])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
@@ -81,7 +82,7 @@ async def anvil_head(anvil_url: str) -> int:
     ("rpc:-32000:header not found", "rpc_error"), ("rpc:-32603:internal error", "rpc_error"),
     ("rpc:-32000:missing trie node 0xabc", "rpc_error"),
     ("rpc:-32602:BlockOutOfRangeError: block height is 6 but requested was 7", "rpc_error"),
-    ("rpc:-32005:limit exceeded", "rate_limited"),
+    ("rpc:-32005:limit exceeded", "rate_limited"), ("null", "bad_body"), ("wrongid", "bad_body"),
 ])
 async def test_every_fault_kind_is_retried_and_the_call_succeeds(
     proxy: FaultyProxy, anvil_url: str, fault: str, kind: str,
@@ -311,3 +312,25 @@ async def test_from_settings_uses_both_urls_in_order(
         assert await rpc.chain_id() == 31337
     finally:
         await rpc.aclose()
+
+
+async def test_concurrent_calls_under_random_faults_all_return_the_right_answer(
+    proxy: FaultyProxy, w3: AsyncWeb3[AsyncHTTPProvider], deployed: dict[str, str],
+) -> None:
+    head = int(await w3.eth.block_number)
+    addresses = list(deployed.values())
+    expected = [await w3.eth.get_block(n) for n in range(head + 1)]
+    proxy.set_rates({"500": 0.1, "429": 0.1, "timeout": 0.03, "truncate": 0.1, "cut": 0.05,
+                     "rpc:-32000:header not found": 0.05}, seed=11)
+    rpc = client([proxy.url], Sleeps(), max_attempts=20)
+    try:
+        blocks = await asyncio.gather(*(rpc.get_block(n) for n in range(head + 1)))
+        logs = await asyncio.gather(*(rpc.get_logs(n, n, addresses) for n in range(head + 1)))
+    finally:
+        await rpc.aclose()
+    assert [block["hash"] if block else None for block in blocks] == [
+        "0x" + bytes(block["hash"]).hex() for block in expected]
+    assert sum(len(entries) for entries in logs) > 0
+    assert all(int(log["blockNumber"], 16) == n for n, entries in enumerate(logs)
+               for log in entries)
+    assert sum(proxy.faults_injected.values()) > 0
