@@ -11,10 +11,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, or_, select, text
+from sqlalchemy import Select, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.db.models import ChainEvent, Offering
+from dpo.services.pagination import count
 
 logger = logging.getLogger(__name__)
 
@@ -29,18 +30,11 @@ class EventFilter:
     address: str | None = None
 
 
-async def list_events(
-    session: AsyncSession,
-    *,
-    filter: EventFilter | None = None,
-    after: int | None = None,
-    first: int = 50,
-) -> Sequence[ChainEvent]:
-    """Feed items with id > after, in feed order, at most `first` of them."""
+async def events_statement(session: AsyncSession, *,
+                           filter: EventFilter | None = None) -> Select[ChainEvent]:
+    """Feed items matching the filter, unordered and unlimited."""
     spec = filter or EventFilter()
-    query = select(ChainEvent).order_by(ChainEvent.id).limit(first)
-    if after is not None:
-        query = query.where(ChainEvent.id > after)
+    query = select(ChainEvent)
     if spec.contract is not None:
         # A contract is named by its address or by its name (e.g. "STO").
         query = query.where(or_(func.lower(ChainEvent.contract_address) == spec.contract.lower(),
@@ -63,4 +57,23 @@ async def list_events(
             matches.append(func.lower(ChainEvent.contract_address)
                            == offering.token_address.lower())
         query = query.where(or_(*matches) if matches else text("false"))
+    return query
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    filter: EventFilter | None = None,
+    after: int | None = None,
+    first: int = 50,
+) -> Sequence[ChainEvent]:
+    """Feed items with id > after, in feed order, at most `first` of them."""
+    query = (await events_statement(session, filter=filter)).order_by(ChainEvent.id).limit(first)
+    if after is not None:
+        query = query.where(ChainEvent.id > after)
     return list((await session.scalars(query)).all())
+
+
+async def count_events(session: AsyncSession, *, filter: EventFilter | None = None) -> int:
+    """How many feed items match the filter, over all pages."""
+    return await count(session, await events_statement(session, filter=filter))

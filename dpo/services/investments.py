@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import Principal
@@ -35,6 +34,7 @@ from dpo.db.models.enums import (
 )
 from dpo.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from dpo.services import audit
+from dpo.services.pagination import Ordering, Page, SortKey, count, paginate
 from dpo.services.policy import STAFF_READERS, require_authenticated
 
 logger = logging.getLogger(__name__)
@@ -240,19 +240,19 @@ async def get_investment(session: AsyncSession, *, principal: Principal,
     return investment
 
 
-async def list_investments(
-    session: AsyncSession,
+BY_ID = Ordering("investments_by_id", (SortKey(Investment.id.expression),))
+
+
+def investments_statement(
     *,
     principal: Principal,
     offering_id: int | None = None,
     investor_id: int | None = None,
     state: InvestmentState | None = None,
-    after_id: int | None = None,
-    limit: int = 50,
-) -> Sequence[Investment]:
-    """Orders in id order: investors their own, issuers their offerings', staff all."""
+) -> Select[Investment]:
+    """The orders the caller may see: investors their own, issuers their offerings', staff all."""
     require_authenticated(principal)
-    query = select(Investment).order_by(Investment.id).limit(limit)
+    query = select(Investment)
     clause = _visible(principal)
     if clause is not None:
         query = query.where(clause)
@@ -262,6 +262,33 @@ async def list_investments(
         query = query.where(Investment.investor_id == investor_id)
     if state is not None:
         query = query.where(Investment.state == state.value)
-    if after_id is not None:
-        query = query.where(Investment.id > after_id)
-    return list((await session.scalars(query)).all())
+    return query
+
+
+async def list_investments(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    offering_id: int | None = None,
+    investor_id: int | None = None,
+    state: InvestmentState | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> Page:
+    """A page of the orders the caller may see, in id order."""
+    statement = investments_statement(principal=principal, offering_id=offering_id,
+                                      investor_id=investor_id, state=state)
+    return await paginate(session, statement, ordering=BY_ID, first=first, after=after)
+
+
+async def count_investments(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    offering_id: int | None = None,
+    investor_id: int | None = None,
+    state: InvestmentState | None = None,
+) -> int:
+    """How many orders list_investments would page through."""
+    return await count(session, investments_statement(
+        principal=principal, offering_id=offering_id, investor_id=investor_id, state=state))

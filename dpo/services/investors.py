@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import Kind, Principal
@@ -22,6 +21,7 @@ from dpo.errors import (
     ValidationError,
 )
 from dpo.services import audit
+from dpo.services.pagination import Ordering, Page, SortKey, count, paginate
 from dpo.services.policy import ADMIN, STAFF_READERS, require_authenticated, require_role
 
 logger = logging.getLogger(__name__)
@@ -207,17 +207,14 @@ async def get_me(session: AsyncSession, *, principal: Principal) -> Investor | N
     return await session.get(Investor, principal.investor_id)
 
 
-async def list_investors(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    kyc_status: KycStatus | None = None,
-    after_id: int | None = None,
-    limit: int = 50,
-) -> Sequence[Investor]:
-    """Investors in id order: all for admin/ops, an issuer's own, only oneself for investors."""
+BY_ID = Ordering("investors_by_id", (SortKey(Investor.id.expression),))
+
+
+def investors_statement(*, principal: Principal,
+                        kyc_status: KycStatus | None = None) -> Select[Investor]:
+    """The investors the caller may list: all for admin/ops, an issuer's own, else oneself."""
     require_authenticated(principal)
-    query = select(Investor).order_by(Investor.id).limit(limit)
+    query = select(Investor)
     if principal.role in STAFF_READERS:
         pass
     elif principal.role == Role.ISSUER.value and principal.issuer_id is not None:
@@ -228,9 +225,21 @@ async def list_investors(
         raise ForbiddenError("you may not list investors", reason="not_allowed")
     if kyc_status is not None:
         query = query.where(Investor.kyc_status == kyc_status.value)
-    if after_id is not None:
-        query = query.where(Investor.id > after_id)
-    return list((await session.scalars(query)).all())
+    return query
+
+
+async def list_investors(session: AsyncSession, *, principal: Principal,
+                         kyc_status: KycStatus | None = None, first: int | None = None,
+                         after: str | None = None) -> Page:
+    """A page of the investors the caller may see, in id order."""
+    statement = investors_statement(principal=principal, kyc_status=kyc_status)
+    return await paginate(session, statement, ordering=BY_ID, first=first, after=after)
+
+
+async def count_investors(session: AsyncSession, *, principal: Principal,
+                          kyc_status: KycStatus | None = None) -> int:
+    """How many investors list_investors would page through."""
+    return await count(session, investors_statement(principal=principal, kyc_status=kyc_status))
 
 
 async def approve_kyc(session: AsyncSession, *, principal: Principal, investor_id: int,

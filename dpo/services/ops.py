@@ -15,9 +15,13 @@ from dpo.db.models import JobRun, ReconciliationBreak
 from dpo.db.models.enums import BreakStatus, RunStatus
 from dpo.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from dpo.services import audit
+from dpo.services.pagination import Ordering, Page, SortKey, page_size, paginate
 from dpo.services.policy import STAFF_READERS, require_authenticated
 
 logger = logging.getLogger(__name__)
+
+
+BREAKS_BY_ID = Ordering("breaks_by_id", (SortKey(ReconciliationBreak.id.expression),))
 
 
 def require_ops(principal: Principal) -> None:
@@ -41,17 +45,15 @@ async def list_breaks(
     *,
     principal: Principal,
     status: BreakStatus | None = None,
-    after_id: int | None = None,
-    limit: int = 50,
-) -> Sequence[ReconciliationBreak]:
-    """Reconciliation breaks in id order, optionally of one status."""
+    first: int | None = None,
+    after: str | None = None,
+) -> Page:
+    """A page of reconciliation breaks in id order, optionally of one status."""
     require_ops(principal)
-    query = select(ReconciliationBreak).order_by(ReconciliationBreak.id).limit(limit)
+    query = select(ReconciliationBreak)
     if status is not None:
         query = query.where(ReconciliationBreak.status == status.value)
-    if after_id is not None:
-        query = query.where(ReconciliationBreak.id > after_id)
-    return list((await session.scalars(query)).all())
+    return await paginate(session, query, ordering=BREAKS_BY_ID, first=first, after=after)
 
 
 async def resolve_break(
@@ -95,11 +97,12 @@ async def list_job_runs(
     principal: Principal,
     job: str | None = None,
     status: RunStatus | None = None,
-    limit: int = 50,
+    first: int | None = None,
 ) -> Sequence[JobRun]:
     """The latest job runs first, optionally of one job."""
     require_ops(principal)
-    query = select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit)
+    query = (select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc())
+             .limit(page_size(first)))
     if job is not None:
         query = query.where(JobRun.job == job)
     if status is not None:

@@ -13,17 +13,26 @@ from dpo.auth.principal import Principal
 from dpo.db.models import InvestorWallet, Offering, Position
 from dpo.db.models.enums import Location, Role
 from dpo.errors import ForbiddenError
+from dpo.services.pagination import Ordering, Page, SortKey, paginate
 from dpo.services.policy import STAFF_READERS, require_authenticated
 
 logger = logging.getLogger(__name__)
+
+
+BY_ID = Ordering("positions_by_id", (SortKey(Position.id.expression),))
 
 
 @dataclass(frozen=True)
 class PositionList:
     """A page of positions and the quantity totals per location over the whole filter."""
 
-    positions: list[Position]
+    page: Page
     totals: dict[str, int]
+
+    @property
+    def positions(self) -> list[Position]:
+        """The page's rows."""
+        return list(self.page.rows)
 
 
 def _visible(principal: Principal) -> Any:
@@ -64,8 +73,8 @@ async def list_positions(
     holder: str | None = None,
     offering_id: int | None = None,
     location: Location | None = None,
-    after_id: int | None = None,
-    limit: int = 100,
+    first: int | None = None,
+    after: str | None = None,
 ) -> PositionList:
     """The positions the caller may see under the filters, and their totals per location."""
     require_authenticated(principal)
@@ -80,14 +89,12 @@ async def list_positions(
         conditions.append(Position.offering_id == offering_id)
     if location is not None:
         conditions.append(Position.location == location.value)
-    page = select(Position).where(*conditions).order_by(Position.id).limit(limit)
-    if after_id is not None:
-        page = page.where(Position.id > after_id)
     totals_query = (
         select(Position.location, func.sum(Position.quantity))
         .where(*conditions)
         .group_by(Position.location)
     )
-    positions = list((await session.scalars(page)).all())
+    page = await paginate(session, select(Position).where(*conditions), ordering=BY_ID,
+                          first=first, after=after)
     totals = {str(row[0]): int(row[1]) for row in (await session.execute(totals_query)).all()}
-    return PositionList(positions=positions, totals=totals)
+    return PositionList(page=page, totals=totals)

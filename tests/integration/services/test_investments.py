@@ -216,17 +216,19 @@ async def test_reads_per_role(db: AsyncSession) -> None:
                                             amount=Decimal("100"), currency="USD")
     b = await investments.submit_investment(db, principal=bob, offering_id=theirs.id,
                                             amount=Decimal("100"), currency="USD")
-    seen = await investments.list_investments(db, principal=alice)
+    seen = (await investments.list_investments(db, principal=alice)).rows
     assert [i.id for i in seen] == [a.id]
     with pytest.raises(ForbiddenError):
         await investments.get_investment(db, principal=alice, investment_id=b.id)
     assert (await investments.get_investment(db, principal=bob, investment_id=b.id)).id == b.id
     issuer = issuer_staff(mine.issuer_id)
-    assert [i.id for i in await investments.list_investments(db, principal=issuer)] == [a.id]
+    listed = await investments.list_investments(db, principal=issuer)
+    assert [i.id for i in listed.rows] == [a.id]
+    assert await investments.count_investments(db, principal=issuer) == 1
     with pytest.raises(ForbiddenError):
         await investments.get_investment(db, principal=issuer, investment_id=b.id)
-    everyone = await investments.list_investments(db, principal=admin(),
-                                                  offering_id=theirs.id)
+    everyone = (await investments.list_investments(db, principal=admin(),
+                                                  offering_id=theirs.id)).rows
     assert [i.id for i in everyone] == [b.id]
     with pytest.raises(NotFoundError):
         await investments.get_investment(db, principal=admin(), investment_id=10**12)

@@ -102,7 +102,8 @@ async def test_reading_investors_per_role(db: AsyncSession) -> None:
     issuer = issuer_staff(offering.issuer_id)
     # Self
     assert (await investors.get_investor(db, principal=alice_p, investor_id=alice.id)) is alice
-    assert [i.id for i in await investors.list_investors(db, principal=alice_p)] == [alice.id]
+    own = await investors.list_investors(db, principal=alice_p)
+    assert [i.id for i in own.rows] == [alice.id]
     me = await investors.get_me(db, principal=alice_p)
     assert me is not None
     assert me.id == alice.id
@@ -115,9 +116,11 @@ async def test_reading_investors_per_role(db: AsyncSession) -> None:
     assert (await investors.get_investor(db, principal=issuer, investor_id=alice.id)) is alice
     with pytest.raises(ForbiddenError):
         await investors.get_investor(db, principal=issuer, investor_id=bob.id)
-    assert [i.id for i in await investors.list_investors(db, principal=issuer)] == [alice.id]
+    theirs = await investors.list_investors(db, principal=issuer)
+    assert [i.id for i in theirs.rows] == [alice.id]
+    assert await investors.count_investors(db, principal=issuer) == 1
     # Staff: everyone.
-    listed = {i.id for i in await investors.list_investors(db, principal=ops(), limit=1000)}
+    listed = {i.id for i in (await investors.list_investors(db, principal=ops(), first=100)).rows}
     assert {alice.id, bob.id} <= listed
     with pytest.raises(NotFoundError):
         await investors.get_investor(db, principal=admin(), investor_id=10**12)

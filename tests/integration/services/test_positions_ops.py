@@ -106,8 +106,8 @@ async def test_breaks_resolve_and_job_runs(db: AsyncSession) -> None:
             await ops.resolve_break(db, principal=who, break_id=item.id)
         with pytest.raises(ForbiddenError):
             await ops.list_job_runs(db, principal=who)
-    listed = await ops.list_breaks(db, principal=ops_principal(), status=BreakStatus.OPEN,
-                                   limit=1000)
+    listed = (await ops.list_breaks(db, principal=ops_principal(), status=BreakStatus.OPEN,
+                                   first=100)).rows
     assert item.id in [b.id for b in listed]
     await ops.resolve_break(db, principal=ops_principal(), break_id=item.id, note="booked")
     assert item.status == "resolved"
@@ -165,3 +165,5 @@ async def test_event_history_filters_and_cursor(db: AsyncSession) -> None:
     unknown = await chain_events.list_events(
         db, after=start, filter=chain_events.EventFilter(offering_id=10**12))
     assert unknown == []
+    assert await chain_events.count_events(
+        db, filter=chain_events.EventFilter(offering_id=offering.id)) == 1
