@@ -1,0 +1,53 @@
+"""The GCRA limiter against a real Redis."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from dpo.embedded.process import free_port
+from dpo.ratelimit import RateLimiter
+
+
+async def test_burst_up_to_the_limit_then_refused(redis_client: aioredis.Redis) -> None:
+    limiter = RateLimiter(redis_client)
+    decisions = [await limiter.hit("anon:1.2.3.4", rate=(5, 60)) for _ in range(6)]
+    assert [d.allowed for d in decisions] == [True] * 5 + [False]
+    assert [d.remaining for d in decisions[:5]] == [4, 3, 2, 1, 0]
+    assert 1 <= decisions[5].retry_after <= 12
+    assert not decisions[0].degraded
+
+
+async def test_keys_are_independent_and_expire(redis_client: aioredis.Redis) -> None:
+    limiter = RateLimiter(redis_client)
+    for _ in range(2):
+        assert (await limiter.hit("anon:a", rate=(2, 60))).allowed
+    assert not (await limiter.hit("anon:a", rate=(2, 60))).allowed
+    assert (await limiter.hit("anon:b", rate=(2, 60))).allowed
+    ttl = await redis_client.pttl("dpo:ratelimit:anon:a")
+    assert 0 < ttl <= 60_000
+
+
+async def test_two_limiters_share_the_count(redis_client: aioredis.Redis,
+                                            redis_url: str) -> None:
+    other = aioredis.from_url(redis_url)
+    try:
+        first, second = RateLimiter(redis_client), RateLimiter(other)
+        results = [await (first if i % 2 else second).hit("user:7", rate=(4, 60))
+                   for i in range(5)]
+    finally:
+        await other.aclose()
+    assert [r.allowed for r in results] == [True] * 4 + [False]
+
+
+async def test_redis_down_lets_requests_through(caplog: pytest.LogCaptureFixture) -> None:
+    dead = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        decision = await RateLimiter(dead).hit("anon:x", rate=(1, 60))
+        again = await RateLimiter(dead).hit("anon:x", rate=(1, 60))
+    finally:
+        await dead.aclose()
+    assert decision.allowed
+    assert again.allowed
+    assert decision.degraded
+    assert "rate limiter unavailable" in caplog.text
