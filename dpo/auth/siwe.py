@@ -104,8 +104,10 @@ def parse_message(text: str) -> SiweMessage:
     if len(text) > MAX_MESSAGE_LENGTH:
         raise _bad("too long")
     lines = text.split("\n")
-    if len(lines) < 9 or not lines[0].endswith(_HEADER):
+    if not lines[0].endswith(_HEADER):
         raise _bad("the first line must end with" + _HEADER)
+    if len(lines) < 5:
+        raise _bad("too short")
     origin = lines[0][: -len(_HEADER)]
     scheme, _, domain = origin.rpartition("://")
     if (scheme and not _SCHEME.match(scheme)) or not _DOMAIN.match(domain):
