@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.errors import DomainError, ErrorCode, ValidationError
@@ -127,7 +127,9 @@ def _after(keys: list[tuple[ColumnElement[Any], bool]], values: list[Any]) -> Co
         if values[i] is None:
             # Nothing sorts strictly past NULL within its "is null" group.
             continue
-        beyond = expression < values[i] if descending else expression > values[i]
+        # A bound literal: SQLAlchemy refuses < and > against bare True/False.
+        value = literal(values[i])
+        beyond = expression < value if descending else expression > value
         clauses.append(and_(*equal, beyond))
     return or_(false(), *clauses)
 

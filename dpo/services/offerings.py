@@ -1,0 +1,342 @@
+"""Offerings: who may see them, their life cycle draft → open → closed → settled | cancelled.
+
+Visibility: anonymous callers and investors see open offerings (investors also closed and
+settled ones, where their positions live); issuer staff see their own plus open ones; admin
+and ops see everything. An offering the caller may not see is reported as not found.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, distinct, func, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpo.auth.principal import Principal
+from dpo.db.models import Investment, Issuer, Offering
+from dpo.db.models.enums import InvestmentState, OfferingStatus, Regulation, SecurityType
+from dpo.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from dpo.services import audit, codes, policy
+from dpo.services.pagination import Ordering, Page, SortKey, count, paginate
+
+logger = logging.getLogger(__name__)
+
+ENTITY = "offering"
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,15}$")
+COMMITTED_STATES = (InvestmentState.PENDING_PAYMENT, InvestmentState.PAID, InvestmentState.ISSUED)
+INVESTOR_STATUSES = (OfferingStatus.OPEN, OfferingStatus.CLOSED, OfferingStatus.SETTLED)
+TRANSITIONS: dict[str, frozenset[str]] = {
+    OfferingStatus.DRAFT: frozenset({OfferingStatus.OPEN, OfferingStatus.CANCELLED}),
+    OfferingStatus.OPEN: frozenset({OfferingStatus.CLOSED, OfferingStatus.CANCELLED}),
+    OfferingStatus.CLOSED: frozenset({OfferingStatus.SETTLED, OfferingStatus.CANCELLED}),
+    OfferingStatus.SETTLED: frozenset(),
+    OfferingStatus.CANCELLED: frozenset(),
+}
+# The columns a caller may set; status, totals and on-chain ids are the system's.
+EDITABLE = ("isin", "name", "symbol", "description", "security_type", "regulation", "currency",
+            "unit_price", "min_ticket", "max_ticket", "soft_cap", "hard_cap", "opens_at",
+            "closes_at", "allowed_countries")
+REQUIRED = ("isin", "name", "symbol", "security_type", "regulation", "currency", "unit_price")
+
+
+class OfferingSort(StrEnum):
+    """The orders a list of offerings can come in."""
+
+    CREATED_AT = "created_at"
+    OPENS_AT = "opens_at"
+    NAME = "name"
+
+
+@dataclass(frozen=True)
+class OfferingFilter:
+    """Conditions that all must hold; None means any."""
+
+    status: str | None = None
+    issuer_id: int | None = None
+    regulation: str | None = None
+    currency: str | None = None
+    search: str | None = None
+
+
+@dataclass(frozen=True)
+class OfferingTotals:
+    """What investors have committed to one offering."""
+
+    investments_count: int
+    investors_count: int
+    amount_committed: Decimal
+
+
+def ordering(sort: OfferingSort, *, descending: bool) -> Ordering:
+    """The keyset ordering for a sort, the id breaking ties."""
+    columns: dict[OfferingSort, ColumnElement[Any]] = {
+        OfferingSort.CREATED_AT: Offering.created_at.expression,
+        OfferingSort.OPENS_AT: Offering.opens_at.expression,
+        OfferingSort.NAME: Offering.name.expression,
+    }
+    column = columns[sort]
+    return Ordering(name=f"offering:{sort.value}:{'desc' if descending else 'asc'}",
+                    keys=(SortKey(column, descending, nullable=sort is OfferingSort.OPENS_AT),
+                          SortKey(Offering.id.expression, descending)))
+
+
+def visible(principal: Principal) -> ColumnElement[bool]:
+    """The condition selecting the offerings the caller may see."""
+    if policy.can_read_everything(principal):
+        return true()
+    if policy.has_role(principal, policy.ISSUER) and principal.issuer_id is not None:
+        return or_(Offering.status == OfferingStatus.OPEN,
+                   Offering.issuer_id == principal.issuer_id)
+    if policy.has_role(principal, policy.INVESTOR):
+        return Offering.status.in_(INVESTOR_STATUSES)
+    return Offering.status == OfferingStatus.OPEN
+
+
+def _filtered(principal: Principal, where: OfferingFilter | None) -> Select[Any]:
+    statement = select(Offering).where(visible(principal))
+    if where is None:
+        return statement
+    if where.status is not None:
+        statement = statement.where(Offering.status == where.status)
+    if where.issuer_id is not None:
+        statement = statement.where(Offering.issuer_id == where.issuer_id)
+    if where.regulation is not None:
+        statement = statement.where(Offering.regulation == where.regulation)
+    if where.currency is not None:
+        statement = statement.where(Offering.currency == where.currency)
+    if where.search:
+        pattern = "%" + where.search.strip().replace("\\", "\\\\").replace("%", "\\%") \
+            .replace("_", "\\_") + "%"
+        statement = statement.where(or_(Offering.name.ilike(pattern, escape="\\"),
+                                        Offering.isin.ilike(pattern, escape="\\")))
+    return statement
+
+
+async def list_offerings(session: AsyncSession, *, principal: Principal,
+                         filter: OfferingFilter | None = None,
+                         order_by: OfferingSort = OfferingSort.CREATED_AT,
+                         descending: bool = False, first: int | None = None,
+                         after: str | None = None) -> Page:
+    """One page of the offerings the caller may see."""
+    statement = _filtered(principal, filter)
+    return await paginate(session, statement, ordering=ordering(order_by, descending=descending),
+                          first=first, after=after)
+
+
+async def count_offerings(session: AsyncSession, *, principal: Principal,
+                          filter: OfferingFilter | None = None
+                          ) -> int:
+    """How many offerings the caller may see match the filter."""
+    return await count(session, _filtered(principal, filter))
+
+
+async def get_offering(session: AsyncSession, *, principal: Principal, id: int | None = None,
+                       isin: str | None = None) -> Offering:
+    """One offering by id or ISIN; NotFoundError if absent or hidden from the caller."""
+    if (id is None) == (isin is None):
+        raise ValidationError("give exactly one of id and isin", field="id")
+    key = Offering.id == id if id is not None else Offering.isin == isin
+    offering = await session.scalar(select(Offering).where(key, visible(principal)))
+    if offering is None:
+        raise NotFoundError("no such offering")
+    return offering
+
+
+async def list_issuers_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, Issuer]:
+    """Issuers by id, for batch loading."""
+    rows = await session.scalars(select(Issuer).where(Issuer.id.in_(ids)))
+    return {issuer.id: issuer for issuer in rows}
+
+
+async def list_offering_totals(session: AsyncSession, *, offering_ids: Sequence[int]
+                               ) -> dict[int, OfferingTotals]:
+    """Committed investments per offering in one statement; offerings with none get zeros."""
+    statement = (
+        select(Investment.offering_id, func.count(Investment.id),
+               func.count(distinct(Investment.investor_id)), func.sum(Investment.amount))
+        .where(Investment.offering_id.in_(offering_ids),
+               Investment.state.in_(COMMITTED_STATES))
+        .group_by(Investment.offering_id)
+    )
+    found = {row[0]: OfferingTotals(int(row[1]), int(row[2]), Decimal(row[3] or 0))
+             for row in await session.execute(statement)}
+    empty = OfferingTotals(0, 0, Decimal(0))
+    return {offering_id: found.get(offering_id, empty) for offering_id in offering_ids}
+
+
+def _check(values: Mapping[str, Any]) -> None:
+    """Every rule an offering's editable fields must satisfy, naming the first broken field."""
+    for name in REQUIRED:
+        if values.get(name) is None:
+            raise ValidationError(f"{name} is required", field=name)
+    if not codes.is_valid_isin(values["isin"]):
+        raise ValidationError("isin is not a valid ISIN", field="isin")
+    name = values["name"]
+    if not name.strip() or len(name) > 200:
+        raise ValidationError("name must be 1 to 200 characters", field="name")
+    if not SYMBOL_RE.match(values["symbol"]):
+        raise ValidationError("symbol must be 1 to 16 of A-Z, 0-9, '.', '-'", field="symbol")
+    description = values.get("description")
+    if description is not None and len(description) > 10_000:
+        raise ValidationError("description is too long", field="description")
+    if values["security_type"] not in set(SecurityType):
+        raise ValidationError("security_type is not known", field="security_type")
+    if values["regulation"] not in set(Regulation):
+        raise ValidationError("regulation is not one we offer under", field="regulation")
+    if not codes.is_currency(values["currency"]):
+        raise ValidationError("currency is not an ISO 4217 code", field="currency")
+    _check_amounts(values)
+    _check_window(values.get("opens_at"), values.get("closes_at"))
+    for country in values.get("allowed_countries") or ():
+        if not COUNTRY_RE.match(country):
+            raise ValidationError("allowed_countries holds ISO 3166 alpha-2 codes",
+                                  field="allowed_countries")
+
+
+def _check_amounts(values: Mapping[str, Any]) -> None:
+    if values["unit_price"] <= 0:
+        raise ValidationError("unit_price must be positive", field="unit_price")
+    for name in ("min_ticket", "max_ticket", "soft_cap", "hard_cap"):
+        if values.get(name) is not None and values[name] < 0:
+            raise ValidationError(f"{name} must not be negative", field=name)
+    # Each pair is checked where both ends are given: min <= max <= hard cap, soft <= hard.
+    for low, high in (("min_ticket", "max_ticket"), ("max_ticket", "hard_cap"),
+                      ("min_ticket", "hard_cap"), ("soft_cap", "hard_cap")):
+        if values.get(low) is not None and values.get(high) is not None \
+                and values[low] > values[high]:
+            raise ValidationError(f"{low} must not exceed {high}", field=low)
+
+
+def _check_window(opens_at: datetime | None, closes_at: datetime | None) -> None:
+    for name, moment in (("opens_at", opens_at), ("closes_at", closes_at)):
+        if moment is not None and moment.tzinfo is None:
+            raise ValidationError(f"{name} must carry a time zone", field=name)
+    if opens_at is not None and closes_at is not None and opens_at >= closes_at:
+        raise ValidationError("opens_at must be before closes_at", field="opens_at")
+
+
+async def _ensure_isin_free(session: AsyncSession, isin: str, *, except_id: int | None) -> None:
+    taken = await session.scalar(select(Offering.id).where(Offering.isin == isin))
+    if taken is not None and taken != except_id:
+        raise ConflictError("an offering with this ISIN exists", field="isin")
+
+
+async def create_offering(session: AsyncSession, *, principal: Principal, issuer_id: int,
+                          fields: Mapping[str, Any], request_id: str | None = None) -> Offering:
+    """A new draft offering of an issuer; admin or that issuer's staff."""
+    policy.require_role(principal, policy.ADMIN, policy.ISSUER)
+    if not policy.is_admin(principal) and not policy.is_issuer_staff_of(principal, issuer_id):
+        raise ForbiddenError("you may only create offerings for your own issuer")
+    unknown = set(fields) - set(EDITABLE)
+    if unknown:
+        raise ValidationError(f"{sorted(unknown)[0]} cannot be set", field=sorted(unknown)[0])
+    values = {name: fields.get(name) for name in EDITABLE}
+    values["allowed_countries"] = list(values["allowed_countries"] or [])
+    _check(values)
+    if await session.get(Issuer, issuer_id) is None:
+        raise ValidationError("no such issuer", field="issuer_id")
+    await _ensure_isin_free(session, str(values["isin"]), except_id=None)
+    offering = Offering(issuer_id=issuer_id, status=OfferingStatus.DRAFT.value, **values)
+    session.add(offering)
+    await session.flush()
+    await session.refresh(offering)
+    await audit.record(session, principal=principal, action="offering.create",
+                       entity_type=ENTITY, entity_id=offering.id, before=None,
+                       after=audit.snapshot(offering), request_id=request_id)
+    return offering
+
+
+async def _managed(session: AsyncSession, principal: Principal, offering_id: int) -> Offering:
+    """The offering, locked, if the caller may change it; hidden ones are not found."""
+    policy.require_role(principal, policy.ADMIN, policy.ISSUER)
+    offering = await session.scalar(
+        select(Offering).where(Offering.id == offering_id, visible(principal))
+        .with_for_update())
+    if offering is None:
+        raise NotFoundError("no such offering")
+    policy.require_manage_offering(principal, offering)
+    return offering
+
+
+async def update_offering(session: AsyncSession, *, principal: Principal, offering_id: int,
+                          changes: Mapping[str, Any], request_id: str | None = None) -> Offering:
+    """Change a draft's fields; ConflictError once it has left draft."""
+    offering = await _managed(session, principal, offering_id)
+    if offering.status != OfferingStatus.DRAFT:
+        raise ConflictError("only a draft offering can be edited", status=offering.status)
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise ValidationError(f"{sorted(unknown)[0]} cannot be set", field=sorted(unknown)[0])
+    before = audit.snapshot(offering)
+    values = {name: getattr(offering, name) for name in EDITABLE}
+    values.update(changes)
+    if values["allowed_countries"] is None:
+        values["allowed_countries"] = []
+    _check(values)
+    if "isin" in changes:
+        await _ensure_isin_free(session, values["isin"], except_id=offering.id)
+    for name in changes:
+        setattr(offering, name, values[name])
+    await session.flush()
+    await session.refresh(offering)
+    await audit.record(session, principal=principal, action="offering.update",
+                       entity_type=ENTITY, entity_id=offering.id, before=before,
+                       after=audit.snapshot(offering), request_id=request_id)
+    return offering
+
+
+async def _transition(session: AsyncSession, *, principal: Principal, offering_id: int,
+                      to: OfferingStatus, request_id: str | None) -> Offering:
+    offering = await _managed(session, principal, offering_id)
+    if to not in TRANSITIONS[offering.status]:
+        raise ConflictError(f"a {offering.status} offering cannot become {to.value}",
+                            status=offering.status)
+    if to is OfferingStatus.OPEN and (offering.opens_at is None or offering.closes_at is None
+                                      or offering.hard_cap is None):
+        missing = next(n for n in ("opens_at", "closes_at", "hard_cap")
+                       if getattr(offering, n) is None)
+        raise ValidationError(f"{missing} must be set before opening", field=missing)
+    before = audit.snapshot(offering)
+    offering.status = to.value
+    await session.flush()
+    await session.refresh(offering)
+    await audit.record(session, principal=principal, action=f"offering.{to.value}",
+                       entity_type=ENTITY, entity_id=offering.id, before=before,
+                       after=audit.snapshot(offering), request_id=request_id)
+    return offering
+
+
+async def open_offering(session: AsyncSession, *, principal: Principal, offering_id: int,
+                        request_id: str | None = None) -> Offering:
+    """Draft → open, once its window and hard cap are set."""
+    return await _transition(session, principal=principal, offering_id=offering_id,
+                             to=OfferingStatus.OPEN, request_id=request_id)
+
+
+async def close_offering(session: AsyncSession, *, principal: Principal, offering_id: int,
+                         request_id: str | None = None) -> Offering:
+    """Open → closed: no more subscriptions."""
+    return await _transition(session, principal=principal, offering_id=offering_id,
+                             to=OfferingStatus.CLOSED, request_id=request_id)
+
+
+async def cancel_offering(session: AsyncSession, *, principal: Principal, offering_id: int,
+                          request_id: str | None = None) -> Offering:
+    """Draft, open or closed → cancelled."""
+    return await _transition(session, principal=principal, offering_id=offering_id,
+                             to=OfferingStatus.CANCELLED, request_id=request_id)
+
+
+async def settle_offering(session: AsyncSession, *, principal: Principal, offering_id: int,
+                          request_id: str | None = None) -> Offering:
+    """Closed → settled, once the units are issued."""
+    return await _transition(session, principal=principal, offering_id=offering_id,
+                             to=OfferingStatus.SETTLED, request_id=request_id)
