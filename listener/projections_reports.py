@@ -105,11 +105,13 @@ async def transfer_status_changed(connection: AsyncConnection, event: StoredEven
                                   revert: bool) -> bool:
     """Move a bridge transfer from the old status to the new (or back)."""
     args = event.log.args
+    if int(args["oldStatus"]) == 0:
+        # The creation: the TokensLocked / TokensReleased row (next log) records it.
+        return True
     old, new = BRIDGE_STATUSES.get(int(args["oldStatus"])), BRIDGE_STATUSES.get(
         int(args["newStatus"]))
     if old is None or new is None:
-        # oldStatus 0 is the creation, which the TokensLocked / TokensReleased row records.
-        return False
+        return _skip(event, f"unknown status {args['oldStatus']} -> {args['newStatus']}")
     before, after = (new, old) if revert else (old, new)
     # Settled sets settled_at (forward) or clears it (revert); other statuses leave it.
     result = await connection.execute(
