@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from types import TracebackType
 from typing import Any
 
@@ -104,8 +104,8 @@ class NewHeads:
         return int(params["result"]["number"], 16)
 
 
-async def subscribe_new_heads(url: str, *, timeout: float = 10.0) -> AsyncIterator[int]:
+async def subscribe_new_heads(url: str, *, open_timeout: float = 10.0) -> AsyncGenerator[int]:
     """Block numbers of new heads from a ws(s):// endpoint until the connection fails."""
-    async with NewHeads(url, timeout=timeout) as heads:
+    async with NewHeads(url, timeout=open_timeout) as heads:
         async for number in heads:
             yield number

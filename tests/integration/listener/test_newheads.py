@@ -42,7 +42,7 @@ async def test_subscribe_new_heads_generator(
     start = int(await w3.eth.block_number)
 
     async def first() -> int:
-        async with aclosing(subscribe_new_heads(ws_url(anvil_url), timeout=5)) as heads:
+        async with aclosing(subscribe_new_heads(ws_url(anvil_url), open_timeout=5)) as heads:
             async for number in heads:
                 return number
         raise AssertionError("no head")
