@@ -1,0 +1,293 @@
+"""The chain follower: backfill to the safe head, then follow it, reverting reorgs.
+
+Every range of blocks becomes one batch that commits its events, projections and checkpoint
+in one transaction (listener.store); the feed is published to Redis only after the commit.
+Fetches of several ranges run concurrently, but batches are applied strictly in block order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from listener import metrics, store
+from listener.decode import Decoder
+from listener.ports import RangeTooLargeError, Rpc
+from listener.progress import Progress
+from listener.publish import publish_feed
+from listener.ranges import RangeCursor, RangeSizer
+from listener.reorg import Header, linked, walk_back, window
+from listener.rpc import verify_chain
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+# Block headers fetched at once for one range.
+HEADER_FETCHES = 16
+
+
+class Fence(Protocol):
+    """Proof that we are still the active listener; raises when we are not."""
+
+    async def check(self) -> None:
+        """Raise if leadership was lost."""
+        ...
+
+
+class ChainMovedError(Exception):
+    """The chain changed while a range was fetched; the range is fetched again."""
+
+
+class StoppedError(Exception):
+    """The stop event was set while waiting."""
+
+
+@dataclass(frozen=True)
+class FollowerConfig:
+    """What the follower needs from the settings."""
+
+    chain_id: int
+    start_block: int = 0
+    confirmations: int = 0
+    use_finalized: bool = False
+    poll_interval: float = 1.0
+    reorg_window: int = 128
+    concurrency: int = 4
+    batch_blocks: int = 2_000
+    max_batch_blocks: int = 50_000
+
+
+@dataclass
+class Fetched:
+    """One range's logs and the headers fetched for it, ready to apply."""
+
+    first: int
+    last: int
+    logs: list[dict[str, Any]]
+    headers: list[Header] = field(default_factory=list)
+    timestamps: dict[int, int] = field(default_factory=dict)
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else int(str(value), 16)
+
+
+def _hex(value: Any) -> str:
+    return value.lower() if isinstance(value, str) else "0x" + bytes(value).hex()
+
+
+class Follower:
+    """Follows one chain into the database; `run` returns when `stop` is set."""
+
+    def __init__(self, *, rpc: Rpc, sessions: async_sessionmaker[AsyncSession],
+                 redis: Redis | None, decoder: Decoder, config: FollowerConfig,
+                 fence: Fence | None = None, progress: Progress | None = None) -> None:
+        self.rpc = rpc
+        self.sessions = sessions
+        self.redis = redis
+        self.decoder = decoder
+        self.config = config
+        self.fence = fence
+        self.progress = progress or Progress()
+        self.sizer = RangeSizer(initial=config.batch_blocks, maximum=config.max_batch_blocks)
+        self.next_block = config.start_block
+        self.tip: tuple[int, str] | None = None
+        self.addresses = decoder.addresses
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Verify the chain, resume from the checkpoint and follow until `stop` is set."""
+        await verify_chain(self.rpc, self.config.chain_id)
+        await self.resume()
+        logger.info("listener for chain %s starts at block %s", self.config.chain_id,
+                    self.next_block)
+        with contextlib.suppress(StoppedError):
+            while not stop.is_set():
+                if not await self.step(stop):
+                    await self._until(stop, asyncio.sleep(self.config.poll_interval))
+
+    async def resume(self) -> None:
+        """Continue after the checkpoint, or from the start block."""
+        checkpoint = await store.checkpoint(self.sessions, self.config.chain_id)
+        if checkpoint is None:
+            self.next_block, self.tip = self.config.start_block, None
+        else:
+            self.next_block, self.tip = checkpoint[0] + 1, checkpoint
+
+    async def step(self, stop: asyncio.Event) -> bool:
+        """One pass: check our tip, then sync up to the safe head; False when idle."""
+        head = await self.rpc.block_number()
+        metrics.HEAD_BLOCK.set(head)
+        if self.tip is not None and head >= self.tip[0] and await self.check_reorg():
+            return True
+        safe = await self.safe_head(head)
+        if safe < self.next_block:
+            if self.tip is not None:
+                metrics.LAG_BLOCKS.set(max(0, head - self.tip[0]))
+            return False
+        try:
+            await self.sync(safe, head, stop)
+        except (ChainMovedError, store.ReorgDetectedError) as moved:
+            logger.info("chain moved during a fetch (%s); fetching again", moved)
+        return True
+
+    async def safe_head(self, head: int) -> int:
+        """The highest block we may process: finalized, or head minus confirmations."""
+        if self.config.use_finalized:
+            block = await self.rpc.get_block("finalized")
+            return -1 if block is None else _int(block["number"])
+        return head - self.config.confirmations
+
+    async def check_reorg(self) -> bool:
+        """Compare our stored blocks with the chain; revert a reorg. True if one was reverted."""
+        assert self.tip is not None
+        tip_number, tip_hash = self.tip
+        current = await self._hash(tip_number)
+        if current is None or current == tip_hash:
+            return False  # in sync, or a lagging node: never a reorg
+        recent = await store.recent_blocks(self.sessions, self.config.chain_id,
+                                           self.config.reorg_window + 1)
+        stored = window({b.number: b.hash for b in recent}, tip_number, self.config.reorg_window)
+        stored.setdefault(tip_number, tip_hash)
+        verdict = await walk_back(chain_id=self.config.chain_id, stored=stored,
+                                  chain_hash=self._hash)
+        if verdict.lagging or verdict.ancestor is None or verdict.ancestor == tip_number:
+            return False
+        ancestor = verdict.ancestor
+        if self.fence is not None:
+            await self.fence.check()
+        result = await store.revert_to(self.sessions, chain_id=self.config.chain_id,
+                                       ancestor_number=ancestor, ancestor_hash=stored[ancestor])
+        metrics.REORGS.inc()
+        logger.warning("reorg on chain %s: blocks %s..%s replaced; reverted to block %s, "
+                       "%s events removed", self.config.chain_id, ancestor + 1, tip_number,
+                       ancestor, result.removed)
+        await self._publish(result.first_seq, result.last_seq)
+        self.next_block, self.tip = ancestor + 1, (ancestor, stored[ancestor])
+        metrics.PROCESSED_BLOCK.set(ancestor)
+        return True
+
+    async def sync(self, safe: int, head: int, stop: asyncio.Event) -> None:
+        """Fetch ranges up to `safe` concurrently and apply them in block order."""
+        window_start = safe - self.config.reorg_window + 1
+        pending: deque[asyncio.Task[Fetched]] = deque()
+        planned = self.next_block
+        try:
+            while (planned <= safe or pending) and not stop.is_set():
+                while len(pending) < self.config.concurrency and planned <= safe:
+                    taken = self.sizer.take(planned, safe)
+                    assert taken is not None
+                    pending.append(asyncio.create_task(self.fetch(*taken, window_start)))
+                    planned = taken[1] + 1
+                fetched = await self._until(stop, pending.popleft())
+                await self.apply(fetched, safe, head)
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def fetch(self, first: int, last: int, window_start: int) -> Fetched:
+        """The logs of [first, last], split as the provider demands, and the needed headers."""
+        logs: list[dict[str, Any]] = []
+        cursor = RangeCursor(first, last, self.sizer)
+        while not cursor.done:
+            lo, hi = cursor.current
+            try:
+                part = await self.rpc.get_logs(lo, hi, self.addresses)
+            except RangeTooLargeError as error:
+                if lo == hi:
+                    raise
+                logger.info("provider refused blocks %s..%s; shrinking the range", lo, hi)
+                cursor.refuse(error.suggested)
+                continue
+            cursor.accept()
+            logs.extend(part)
+        # Headers: all in the reorg window, the range's last block, and blocks with events
+        # (their timestamps).
+        wanted = {last, *range(max(first, window_start), last + 1)}
+        wanted.update(_int(log["blockNumber"]) for log in logs)
+        limit = asyncio.Semaphore(HEADER_FETCHES)
+
+        async def one(number: int) -> dict[str, Any]:
+            async with limit:
+                block = await self.rpc.get_block(number)
+            if block is None:
+                raise ChainMovedError(f"the node has no block {number}")
+            return block
+
+        blocks = await asyncio.gather(*(one(n) for n in sorted(wanted)))
+        headers = [Header(_int(b["number"]), _hex(b["hash"]), _hex(b["parentHash"]))
+                   for b in blocks]
+        timestamps = {_int(b["number"]): _int(b["timestamp"]) for b in blocks}
+        return Fetched(first, last, logs, headers, timestamps)
+
+    async def apply(self, fetched: Fetched, safe: int, head: int) -> None:
+        """Check the range against the chain we know, then commit it as one batch."""
+        hashes = {h.number: h.hash for h in fetched.headers}
+        if not linked(fetched.headers):
+            raise ChainMovedError(f"headers of {fetched.first}..{fetched.last} do not chain")
+        for log in fetched.logs:
+            if log.get("removed") or hashes.get(_int(log["blockNumber"])) != _hex(
+                    log["blockHash"]):
+                raise ChainMovedError(f"a log of block {_int(log['blockNumber'])} is orphaned")
+        first_header = fetched.headers[0]
+        if (self.tip is not None and first_header.number == self.tip[0] + 1
+                and first_header.parent_hash != self.tip[1]):
+            raise ChainMovedError(f"block {first_header.number} does not follow our tip")
+        if self.fence is not None:
+            await self.fence.check()
+        batch = store.Batch(
+            chain_id=self.config.chain_id, from_block=fetched.first, to_block=fetched.last,
+            blocks=[store.BlockHeader(number=h.number, hash=h.hash, parent_hash=h.parent_hash,
+                                      timestamp=fetched.timestamps[h.number])
+                    for h in fetched.headers],
+            logs=self.decoder.decode_all(fetched.logs),
+        )
+        # The store keeps window + 1 headers: a reorg of `reorg_window` blocks still finds
+        # its common ancestor among them.
+        result = await store.ingest_batch(self.sessions, batch,
+                                          reorg_window=self.config.reorg_window + 1)
+        self.next_block, self.tip = fetched.last + 1, (fetched.last, hashes[fetched.last])
+        await self._publish(result.first_seq, result.last_seq)
+        metrics.PROCESSED_BLOCK.set(fetched.last)
+        metrics.LAG_BLOCKS.set(max(0, head - fetched.last))
+        metrics.EVENTS.inc(result.inserted)
+        logger.debug("blocks %s..%s: %s events stored, %s already there", fetched.first,
+                     fetched.last, result.inserted, result.skipped_duplicates)
+        self.progress.update(fetched.last, safe, events=result.inserted)
+
+    async def _hash(self, number: int) -> str | None:
+        block = await self.rpc.get_block(number)
+        return None if block is None else _hex(block["hash"])
+
+    async def _publish(self, first_seq: int | None, last_seq: int | None) -> None:
+        if self.redis is None or first_seq is None or last_seq is None:
+            return
+        try:
+            await publish_feed(self.redis, chain_id=self.config.chain_id, first_seq=first_seq,
+                               last_seq=last_seq)
+        except Exception:  # Redis is only a doorbell: subscribers catch up from PostgreSQL.
+            logger.warning("could not publish feed items %s..%s", first_seq, last_seq,
+                           exc_info=True)
+
+    @staticmethod
+    async def _until(stop: asyncio.Event, awaitable: Awaitable[T]) -> T:
+        """Await `awaitable`, raising StoppedError as soon as `stop` is set."""
+        task = asyncio.ensure_future(awaitable)
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise StoppedError

@@ -1,0 +1,368 @@
+"""The follower on a real anvil and PostgreSQL: backfill, live events, reorgs, lagging nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from web3 import AsyncHTTPProvider, AsyncWeb3
+
+from dpo.chain.artifacts import CONTRACT_ARTIFACTS
+from dpo.db.migrate import upgrade_async
+from dpo.db.session import create_engine, session_factory
+from listener import store
+from listener.decode import Decoder
+from listener.follower import Follower, FollowerConfig
+from listener.publish import FEED_CHANNEL
+from listener.reorg import DeepReorgError
+from listener.rpc import RpcClient
+from tests.conftest import _create_database, _drop_database
+from tests.integration.chain.test_contracts import Chain, ref
+from tests.integration.db import factories
+
+pytestmark = pytest.mark.needs_chain
+
+ANVIL_CHAIN_ID = 31337
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture(scope="module")
+async def chain(w3: AsyncWeb3[AsyncHTTPProvider], deployed: dict[str, str]) -> Chain:
+    """The module's deployed contracts."""
+    return Chain(w3, deployed)
+
+
+@pytest.fixture
+async def databases(pg_server_url: str) -> AsyncIterator[Callable[[], Awaitable[Sessions]]]:
+    """Make migrated databases with an offering on the Issuance token; dropped after."""
+    made: list[tuple[str, Any]] = []
+
+    async def make() -> Sessions:
+        url = await _create_database(pg_server_url)
+        await upgrade_async(url)
+        engine = create_engine(url, pool_size=4)
+        made.append((url, engine))
+        return session_factory(engine)
+
+    yield make
+    # A failed test may leave followers running: stop them before dropping their databases.
+    while Running.started:
+        running = Running.started.pop()
+        running.task.cancel()
+        await asyncio.gather(running.task, return_exceptions=True)
+    for url, engine in made:
+        await engine.dispose()
+        await _drop_database(pg_server_url, url)
+
+
+async def with_offering(sessions: Sessions, deployed: dict[str, str]) -> Sessions:
+    """Give the database the offering whose token is the Issuance contract."""
+    async with sessions() as session, session.begin():
+        session.add(factories.offering(token_address=deployed["ISSUANCE_CONTRACT_ADDRESS"]))
+    return sessions
+
+
+def make_follower(anvil_url: str, deployed: dict[str, str], sessions: Sessions,
+                  redis: aioredis.Redis | None = None, rpc: Any = None,
+                  **config: Any) -> Follower:
+    """A follower of the module's anvil with small batches."""
+    decoder = Decoder(ANVIL_CHAIN_ID, {deployed[var]: name
+                                       for var, name in CONTRACT_ARTIFACTS.items()})
+    settings: dict[str, Any] = {"chain_id": ANVIL_CHAIN_ID, "poll_interval": 0.05,
+                                "batch_blocks": 3, "max_batch_blocks": 3, "concurrency": 3,
+                                "reorg_window": 16}
+    settings.update(config)
+    return Follower(rpc=rpc or RpcClient(urls=[anvil_url], timeout=10), sessions=sessions,
+                    redis=redis, decoder=decoder, config=FollowerConfig(**settings))
+
+
+class Running:
+    """A follower running in a task until stopped."""
+
+    started: list[Running] = []
+
+    def __init__(self, follower: Follower) -> None:
+        self.follower = follower
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(follower.run(self.stop))
+        Running.started.append(self)
+
+    async def reach(self, block: int, *, hash_: str | None = None, within: float = 60) -> None:
+        """Wait until the checkpoint is at `block` or beyond (with that hash, if given)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            if self.task.done():
+                self.task.result()
+                raise AssertionError("the follower stopped early")
+            point = await store.checkpoint(self.follower.sessions, ANVIL_CHAIN_ID)
+            if point is not None and point[0] >= block and (hash_ is None or (
+                    point[0] == block and point[1] == hash_)):
+                return
+            assert loop.time() < deadline, f"checkpoint {point} never reached block {block}"
+            await asyncio.sleep(0.05)
+
+    async def finish(self) -> None:
+        """Stop the follower and wait for it."""
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+async def head(w3: AsyncWeb3[AsyncHTTPProvider]) -> tuple[int, str]:
+    """The chain head's number and hash."""
+    block = await w3.eth.get_block("latest")
+    return int(block["number"]), block["hash"].to_0x_hex()
+
+
+async def mine(w3: AsyncWeb3[AsyncHTTPProvider], blocks: int) -> None:
+    """Mine empty blocks."""
+    await w3.provider.make_request("anvil_mine", [hex(blocks)])
+
+
+async def history(chain: Chain, rounds: int) -> int:
+    """Token activity spread over many blocks; returns the number of events emitted."""
+    events = 0
+    holders = [await chain.investor() for _ in range(3)]
+    for i in range(rounds):
+        a, b = holders[i % 3], holders[(i + 1) % 3]
+        events += len(await chain.send(chain.token.functions.issue(a, 10 + i, 0, ref())))
+        await mine(chain.w3, i % 4)
+        events += len(await chain.send(chain.token.functions.transfer(b, 3), a))
+        if i % 5 == 0:
+            events += len(await chain.send(chain.token.functions.freezePartialTokens(b, 1)))
+        await mine(chain.w3, (i * 7) % 5)
+    return events
+
+
+async def live_events(sessions: Sessions) -> list[tuple[Any, ...]]:
+    """The live events, without feed ids."""
+    async with sessions() as session:
+        rows = (await session.execute(text(
+            "SELECT block_number, block_hash, tx_hash, log_index, contract_name, event_name, "
+            "args::text FROM chain_events WHERE NOT removed ORDER BY block_number, log_index"
+        ))).all()
+    return [tuple(r) for r in rows]
+
+
+async def state(sessions: Sessions) -> dict[str, Any]:
+    """What a clean run over the same chain must give: live events and projections."""
+    async with sessions() as session:
+        positions = (await session.execute(text(
+            "SELECT holder_address, location, quantity, frozen_quantity FROM positions "
+            "ORDER BY holder_address, location"))).all()
+    return {"events": await live_events(sessions), "positions": [tuple(p) for p in positions]}
+
+
+async def feed(sessions: Sessions) -> list[tuple[int, bool, int | None]]:
+    """Every feed item: (id, removed, removes_id)."""
+    async with sessions() as session:
+        rows = (await session.execute(text(
+            "SELECT id, removed, removes_id FROM chain_events ORDER BY id"))).all()
+    return [(int(r[0]), bool(r[1]), r[2]) for r in rows]
+
+
+async def clean_run(anvil_url: str, deployed: dict[str, str],
+                    databases: Callable[[], Awaitable[Sessions]],
+                    w3: AsyncWeb3[AsyncHTTPProvider]) -> dict[str, Any]:
+    """Backfill the current chain into a fresh database and return its state."""
+    sessions = await with_offering(await databases(), deployed)
+    running = Running(make_follower(anvil_url, deployed, sessions, batch_blocks=50,
+                                    max_batch_blocks=50))
+    number, hash_ = await head(w3)
+    await running.reach(number, hash_=hash_)
+    await running.finish()
+    return await state(sessions)
+
+
+async def test_backfill_stores_every_event_exactly_once_across_range_boundaries(
+    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    databases: Callable[[], Awaitable[Sessions]], redis_client: aioredis.Redis,
+) -> None:
+    emitted = await history(chain, 16)
+    number, hash_ = await head(chain.w3)
+    # What the chain holds, read directly: the expected events.
+    addresses = [AsyncWeb3.to_checksum_address(a) for a in chain.by_address]
+    raw = await chain.w3.eth.get_logs({"fromBlock": 0, "toBlock": number, "address": addresses})
+    expected = sorted((log["blockNumber"], log["transactionHash"].to_0x_hex(), log["logIndex"])
+                      for log in raw)
+    assert len(expected) >= emitted > 40
+    sessions = await with_offering(await databases(), deployed)
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(FEED_CHANNEL)
+    running = Running(make_follower(anvil_url, deployed, sessions, redis=redis_client))
+    await running.reach(number, hash_=hash_)
+    await running.finish()
+
+    events = await live_events(sessions)
+    assert sorted((e[0], e[2], e[3]) for e in events) == expected
+    items = await feed(sessions)
+    assert [i[0] for i in items] == list(range(1, len(expected) + 1))  # gap-free feed
+    # The doorbell rang for exactly the committed feed ids.
+    announced: list[int] = []
+    for _ in range(200):  # None also stands for a skipped subscribe confirmation
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
+        if message is not None:
+            body = json.loads(message["data"])
+            announced.extend(range(body["first"], body["last"] + 1))
+        elif len(announced) >= len(expected):
+            break
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert announced == list(range(1, len(expected) + 1))
+    # Positions add up to what the token says.
+    positions = (await state(sessions))["positions"]
+    for holder, _, quantity, frozen in positions:
+        assert quantity == await chain.token.functions.balanceOf(holder).call()
+        assert frozen == await chain.token.functions.getFrozenTokens(holder).call()
+
+
+async def test_live_events_arrive_while_the_follower_runs(
+    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    databases: Callable[[], Awaitable[Sessions]],
+) -> None:
+    sessions = await with_offering(await databases(), deployed)
+    running = Running(make_follower(anvil_url, deployed, sessions))
+    number, _ = await head(chain.w3)
+    await running.reach(number)
+    investor = await chain.investor()
+    tx_hash = await chain.token.functions.issue(investor, 42, 0, ref()).transact(
+        {"from": chain.admin})
+    await chain.w3.eth.wait_for_transaction_receipt(tx_hash)
+    number, hash_ = await head(chain.w3)
+    await running.reach(number, hash_=hash_)
+    await running.finish()
+    names = sorted(e[5] for e in await live_events(sessions) if e[2] == tx_hash.to_0x_hex())
+    assert names == ["Issued", "Transfer"]
+    assert (await clean_run(anvil_url, deployed, databases, chain.w3)) == await state(sessions)
+
+
+async def reorg(chain: Chain, depth: int, replacement: Sequence[tuple[str, Any]]) -> None:
+    """anvil_reorg: replace the last `depth` blocks, putting these calls in the first one."""
+    pairs = [[{"from": chain.admin, "to": address, "data": data, "gas": hex(500_000)}, 0]
+             for address, data in replacement]
+    response = await chain.w3.provider.make_request(
+        "anvil_reorg", [depth, pairs])
+    assert "error" not in response, response
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+async def test_a_reorg_reverts_orphaned_events_and_matches_a_clean_run(
+    depth: int, anvil_url: str, deployed: dict[str, str], chain: Chain,
+    databases: Callable[[], Awaitable[Sessions]],
+) -> None:
+    sessions = await with_offering(await databases(), deployed)
+    holder = await chain.investor(tokens=100)
+    other = await chain.investor()
+    running = Running(make_follower(anvil_url, deployed, sessions))
+    # Events in each of the last `depth` blocks, then follow them.
+    for _ in range(depth):
+        await chain.send(chain.token.functions.issue(holder, 5, 0, ref()))
+    number, hash_ = await head(chain.w3)
+    await running.reach(number, hash_=hash_)
+    orphaned = {e for e in await live_events(sessions) if e[0] > number - depth}
+    assert orphaned
+    data = chain.token.encode_abi("issue", args=[other, 77, 0, ref()])
+    await reorg(chain, depth, [(chain.token.address, data)])
+    new_number, new_hash = await head(chain.w3)
+    assert new_number == number
+    assert new_hash != hash_
+    await running.reach(new_number, hash_=new_hash)
+    await running.finish()
+
+    after = await live_events(sessions)
+    assert not orphaned & set(after)
+    assert any(e[0] == number - depth + 1 and e[5] == "Issued" for e in after)
+    items = await feed(sessions)
+    removals = [i for i in items if i[2] is not None]
+    assert len(removals) == len(orphaned)
+    assert [i[0] for i in items] == list(range(1, len(items) + 1))
+    assert (await clean_run(anvil_url, deployed, databases, chain.w3)) == await state(sessions)
+
+
+async def test_a_reorg_deeper_than_the_window_stops_loudly_and_changes_nothing(
+    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    databases: Callable[[], Awaitable[Sessions]],
+) -> None:
+    sessions = await with_offering(await databases(), deployed)
+    holder = await chain.investor(tokens=100)
+    for _ in range(5):
+        await chain.send(chain.token.functions.issue(holder, 1, 0, ref()))
+    running = Running(make_follower(anvil_url, deployed, sessions, reorg_window=2))
+    number, hash_ = await head(chain.w3)
+    await running.reach(number, hash_=hash_)
+    before = await state(sessions)
+    items = await feed(sessions)
+    await reorg(chain, 5, [])
+    with pytest.raises(DeepReorgError, match=r"dpo listener --rewind") as info:
+        await asyncio.wait_for(running.task, 30)
+    assert info.value.highest == number
+    assert await state(sessions) == before
+    assert await feed(sessions) == items
+    assert await store.checkpoint(sessions, ANVIL_CHAIN_ID) == (number, hash_)
+
+
+class LaggingRpc:
+    """A provider double whose head lags behind the real node while `lagging` is set."""
+
+    def __init__(self, inner: RpcClient, behind: int) -> None:
+        self.inner = inner
+        self.behind = behind
+        self.lagging = False
+        self.lagged_answers = 0
+        self.lagged_enough = asyncio.Event()
+
+    async def chain_id(self) -> int:
+        return await self.inner.chain_id()
+
+    async def block_number(self) -> int:
+        number = await self.inner.block_number()
+        if self.lagging:
+            self.lagged_answers += 1
+            if self.lagged_answers >= 10:
+                self.lagged_enough.set()
+            return number - self.behind
+        return number
+
+    async def get_block(self, block: int | str) -> dict[str, Any] | None:
+        # The lagging node does not have the newest blocks at all.
+        if (self.lagging and isinstance(block, int)
+                and block > await self.inner.block_number() - self.behind):
+            return None
+        return await self.inner.get_block(block)
+
+    async def get_logs(self, from_block: int, to_block: int,
+                       addresses: Sequence[str]) -> list[dict[str, Any]]:
+        return await self.inner.get_logs(from_block, to_block, addresses)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_lagging_node_is_not_a_reorg(
+    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    databases: Callable[[], Awaitable[Sessions]],
+) -> None:
+    sessions = await with_offering(await databases(), deployed)
+    rpc = LaggingRpc(RpcClient(urls=[anvil_url], timeout=10), behind=4)
+    running = Running(make_follower(anvil_url, deployed, sessions, rpc=rpc))
+    holder = await chain.investor(tokens=10)
+    number, hash_ = await head(chain.w3)
+    await running.reach(number, hash_=hash_)
+    items = await feed(sessions)
+    rpc.lagging = True
+    await asyncio.wait_for(rpc.lagged_enough.wait(), 30)
+    assert await feed(sessions) == items  # nothing removed, nothing added
+    assert await store.checkpoint(sessions, ANVIL_CHAIN_ID) == (number, hash_)
+    rpc.lagging = False
+    await chain.send(chain.token.functions.issue(holder, 1, 0, ref()))
+    number, hash_ = await head(chain.w3)
+    await running.reach(number, hash_=hash_)
+    await running.finish()
+    assert all(removes is None for _, _, removes in await feed(sessions))
+    assert (await clean_run(anvil_url, deployed, databases, chain.w3)) == await state(sessions)
+
