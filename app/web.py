@@ -20,7 +20,7 @@ from dpo.health import probe_database, probe_redis
 from dpo.runtime import Runtime
 from dpo.settings import Settings
 from resolvers.context import Context
-from schema.root import schema
+from schema.root import build_schema
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context."""
 
     def __init__(self, runtime_of: Any, *, debug: bool) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if debug else None)
+        super().__init__(build_schema(debug=debug), graphql_ide="graphiql" if debug else None)
         self._runtime_of = runtime_of
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
