@@ -89,6 +89,11 @@ class RpcClient:
     `cooldown` seconds have passed. `max_attempts` bounds the attempts of one call across all
     URLs; then RpcError(retryable=True) names the endpoints by scheme://host only. A ws(s)://
     URL is called over HTTP(S) on the same host and path, as providers serve both there.
+
+    Results: get_block returns the node's header dict with `number` and `timestamp` as ints
+    (`hash`, `parentHash` and the rest stay 0x-hex strings); get_logs returns the node's raw
+    log dicts (hex `blockNumber`, `logIndex`, ...). Range refusals raise LogRangeError (a
+    RangeTooLargeError with `suggested` and `max_range`) at once, without retrying.
     """
 
     def __init__(self, *, urls: Sequence[str], timeout: float, max_attempts: int = 8,
