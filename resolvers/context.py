@@ -9,6 +9,7 @@ from starlette.websockets import WebSocket
 
 from dpo.auth.principal import ANONYMOUS, Principal
 from dpo.runtime import Runtime
+from resolvers.loaders import Loaders
 
 
 @dataclass
@@ -18,3 +19,7 @@ class Context:
     request: Request | WebSocket
     runtime: Runtime
     principal: Principal = field(default=ANONYMOUS)
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.runtime.sessions)
