@@ -182,6 +182,7 @@ async def submit_investment(
     )
     session.add(investment)
     await session.flush()
+    await session.refresh(investment)
     await audit.record(session, principal=principal, action="investment.submit",
                        entity_type="investment", entity_id=str(investment.id), before=None,
                        after=snapshot(investment))

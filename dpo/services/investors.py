@@ -123,6 +123,7 @@ async def register_investor(
     session.add(InvestorWallet(investor_id=investor.id, address=address, chain_id=chain_id,
                                verified_at=utcnow()))
     await session.flush()
+    await session.refresh(investor)
     await audit.record(session, principal=principal, action="investor.register",
                        entity_type="investor", entity_id=str(investor.id), before=None,
                        after={**snapshot(investor), "wallet": address})

@@ -15,7 +15,7 @@ from dpo.db.models import JobRun, ReconciliationBreak
 from dpo.db.models.enums import BreakStatus, RunStatus
 from dpo.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from dpo.services import audit
-from dpo.services.pagination import Ordering, Page, SortKey, page_size, paginate
+from dpo.services.pagination import Ordering, Page, SortKey, count, page_size, paginate
 from dpo.services.policy import STAFF_READERS, require_authenticated
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,16 @@ async def list_breaks(
     if status is not None:
         query = query.where(ReconciliationBreak.status == status.value)
     return await paginate(session, query, ordering=BREAKS_BY_ID, first=first, after=after)
+
+
+async def count_breaks(session: AsyncSession, *, principal: Principal,
+                       status: BreakStatus | None = None) -> int:
+    """How many breaks list_breaks would page through."""
+    require_ops(principal)
+    query = select(ReconciliationBreak)
+    if status is not None:
+        query = query.where(ReconciliationBreak.status == status.value)
+    return await count(session, query)
 
 
 async def resolve_break(

@@ -28,6 +28,7 @@ class PositionList:
 
     page: Page
     totals: dict[str, int]
+    counts: dict[str, int]
 
     @property
     def positions(self) -> list[Position]:
@@ -90,11 +91,12 @@ async def list_positions(
     if location is not None:
         conditions.append(Position.location == location.value)
     totals_query = (
-        select(Position.location, func.sum(Position.quantity))
+        select(Position.location, func.sum(Position.quantity), func.count())
         .where(*conditions)
         .group_by(Position.location)
     )
     page = await paginate(session, select(Position).where(*conditions), ordering=BY_ID,
                           first=first, after=after)
-    totals = {str(row[0]): int(row[1]) for row in (await session.execute(totals_query)).all()}
-    return PositionList(page=page, totals=totals)
+    groups = (await session.execute(totals_query)).all()
+    return PositionList(page=page, totals={str(row[0]): int(row[1]) for row in groups},
+                        counts={str(row[0]): int(row[2]) for row in groups})

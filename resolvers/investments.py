@@ -1,0 +1,105 @@
+"""Investment queries and mutations: thin wrappers over dpo.services.investments."""
+
+from __future__ import annotations
+
+import strawberry
+
+from dpo.db.models import Investment
+from dpo.db.models.enums import InvestmentState as CoreState
+from dpo.db.session import unit_of_work
+from dpo.errors import DomainError
+from dpo.services import investments
+from resolvers.context import Context
+from schema.investments import InvestmentState, InvestmentType, SubmitInvestmentInput
+from schema.relay import Connection, connection_of, from_global_id, register_node, to_global_id
+from schema.scalars import BigInt, Bytes32, CurrencyCode
+
+Info = strawberry.Info[Context, None]
+
+
+def investment_node(row: Investment) -> InvestmentType:
+    """The API view of an order."""
+    return InvestmentType(
+        id=to_global_id("Investment", row.id),
+        investor_id=to_global_id("Investor", row.investor_id),
+        offering_id=to_global_id("Offering", row.offering_id), amount=row.amount,
+        currency=CurrencyCode(row.currency), units=BigInt(row.units),
+        state=InvestmentState(row.state), payment_reference=row.payment_reference,
+        tx_hash=Bytes32(row.tx_hash) if row.tx_hash else None, paid_at=row.paid_at,
+        issued_at=row.issued_at, created_at=row.created_at,
+    )
+
+
+def _optional_id(value: strawberry.ID | None, expect: str, field: str) -> int | None:
+    return None if value is None else from_global_id(value, expect=expect, field=field)[1]
+
+
+async def resolve_investment_node(info: Info, db_id: int) -> InvestmentType | None:
+    """`node(id)` for orders: null when unknown or not visible."""
+    async with info.context.runtime.sessions() as session:
+        try:
+            row = await investments.get_investment(session, principal=info.context.principal,
+                                                   investment_id=db_id)
+        except DomainError:
+            return None
+        return investment_node(row)
+
+
+register_node("Investment", resolve_investment_node)
+
+
+async def resolve_investments(info: Info, offering_id: strawberry.ID | None = None,
+                              investor_id: strawberry.ID | None = None,
+                              state: InvestmentState | None = None, first: int | None = None,
+                              after: str | None = None) -> Connection[InvestmentType]:
+    principal, sessions = info.context.principal, info.context.runtime.sessions
+    offering = _optional_id(offering_id, "Offering", "offeringId")
+    investor = _optional_id(investor_id, "Investor", "investorId")
+    core_state = CoreState(state.value) if state else None
+    async with sessions() as session:
+        page = await investments.list_investments(
+            session, principal=principal, offering_id=offering, investor_id=investor,
+            state=core_state, first=first, after=after)
+
+    async def total() -> int:
+        async with sessions() as session:
+            return await investments.count_investments(
+                session, principal=principal, offering_id=offering, investor_id=investor,
+                state=core_state)
+
+    return connection_of(page, [investment_node(r) for r in page.rows], total)
+
+
+@strawberry.type
+class InvestmentQuery:
+    investments: Connection[InvestmentType] = strawberry.field(
+        resolver=resolve_investments,
+        description="Orders: your own, your offerings' (issuers), or all (staff).")
+
+
+async def resolve_submit_investment(info: Info, input: SubmitInvestmentInput
+                                    ) -> InvestmentType:
+    offering = from_global_id(input.offering_id, expect="Offering", field="offeringId")[1]
+    async with unit_of_work(info.context.runtime.sessions) as session:
+        row = await investments.submit_investment(
+            session, principal=info.context.principal, offering_id=offering,
+            amount=input.amount, currency=input.currency)
+    return investment_node(row)
+
+
+async def resolve_cancel_investment(info: Info, id: strawberry.ID) -> InvestmentType:
+    target = from_global_id(id, expect="Investment")[1]
+    async with unit_of_work(info.context.runtime.sessions) as session:
+        row = await investments.cancel_investment(session, principal=info.context.principal,
+                                                  investment_id=target)
+    return investment_node(row)
+
+
+@strawberry.type
+class InvestmentMutation:
+    submit_investment: InvestmentType = strawberry.mutation(
+        resolver=resolve_submit_investment,
+        description="Place an order; refused with the rule it breaks.")
+    cancel_investment: InvestmentType = strawberry.mutation(
+        resolver=resolve_cancel_investment,
+        description="Cancel your own order while it awaits payment.")

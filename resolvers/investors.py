@@ -1,0 +1,152 @@
+"""Investor queries and mutations: thin wrappers over dpo.services.investors."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import strawberry
+
+from dpo.db.models import Investor
+from dpo.db.models.enums import AccreditationStatus as CoreAccreditation
+from dpo.db.models.enums import KycStatus as CoreKyc
+from dpo.db.session import unit_of_work
+from dpo.errors import DomainError
+from dpo.services import investors
+from resolvers.context import Context
+from schema.investors import (
+    AccreditationStatus,
+    InvestorType,
+    KycStatus,
+    RegisterInvestorInput,
+    UpdateProfileInput,
+)
+from schema.relay import Connection, connection_of, from_global_id, register_node, to_global_id
+
+Info = strawberry.Info[Context, None]
+
+
+def investor_node(row: Investor) -> InvestorType:
+    """The API view of an investor."""
+    return InvestorType(
+        id=to_global_id("Investor", row.id), full_name=row.full_name, email=row.email,
+        country=row.country, is_us_person=row.is_us_person,
+        kyc_status=KycStatus(row.kyc_status), kyc_updated_at=row.kyc_updated_at,
+        accreditation_status=AccreditationStatus(row.accreditation_status),
+        accreditation_expires_at=row.accreditation_expires_at, created_at=row.created_at,
+    )
+
+
+def investor_id(value: strawberry.ID, field: str = "id") -> int:
+    """The database id of an Investor global id."""
+    return from_global_id(value, expect="Investor", field=field)[1]
+
+
+async def resolve_investor_node(info: Info, db_id: int) -> InvestorType | None:
+    """`node(id)` for investors: null when unknown or not visible."""
+    async with info.context.runtime.sessions() as session:
+        try:
+            row = await investors.get_investor(session, principal=info.context.principal,
+                                               investor_id=db_id)
+        except DomainError:
+            return None
+        return investor_node(row)
+
+
+register_node("Investor", resolve_investor_node)
+
+
+async def resolve_investors(info: Info, kyc_status: KycStatus | None = None,
+                            first: int | None = None, after: str | None = None
+                            ) -> Connection[InvestorType]:
+    principal, sessions = info.context.principal, info.context.runtime.sessions
+    status = CoreKyc(kyc_status.value) if kyc_status else None
+    async with sessions() as session:
+        page = await investors.list_investors(session, principal=principal,
+                                              kyc_status=status, first=first, after=after)
+
+    async def total() -> int:
+        async with sessions() as session:
+            return await investors.count_investors(session, principal=principal,
+                                                   kyc_status=status)
+
+    return connection_of(page, [investor_node(r) for r in page.rows], total)
+
+
+async def resolve_investor(info: Info, id: strawberry.ID) -> InvestorType:
+    async with info.context.runtime.sessions() as session:
+        row = await investors.get_investor(session, principal=info.context.principal,
+                                           investor_id=investor_id(id))
+        return investor_node(row)
+
+
+async def resolve_me(info: Info) -> InvestorType | None:
+    async with info.context.runtime.sessions() as session:
+        row = await investors.get_me(session, principal=info.context.principal)
+        return investor_node(row) if row is not None else None
+
+
+@strawberry.type
+class InvestorQuery:
+    investors: Connection[InvestorType] = strawberry.field(
+        resolver=resolve_investors,
+        description="Investors you may see: all for staff, your own otherwise.")
+    investor: InvestorType = strawberry.field(
+        resolver=resolve_investor,
+        description="One investor by id.")
+    me: InvestorType | None = strawberry.field(
+        resolver=resolve_me,
+        description="Your investor profile; null until your wallet registers.")
+
+
+async def resolve_register_investor(info: Info, input: RegisterInvestorInput) -> InvestorType:
+    runtime = info.context.runtime
+    async with unit_of_work(runtime.sessions) as session:
+        row = await investors.register_investor(
+            session, principal=info.context.principal, full_name=input.full_name,
+            email=input.email, country=input.country, is_us_person=input.is_us_person,
+            chain_id=runtime.settings.chain_id)
+    return investor_node(row)
+
+
+async def resolve_update_profile(info: Info, input: UpdateProfileInput) -> InvestorType:
+    async with unit_of_work(info.context.runtime.sessions) as session:
+        row = await investors.update_profile(
+            session, principal=info.context.principal, full_name=input.full_name,
+            email=input.email, country=input.country, is_us_person=input.is_us_person)
+    return investor_node(row)
+
+
+async def resolve_approve_kyc(info: Info, investor_id: strawberry.ID,
+                              status: KycStatus = KycStatus.APPROVED) -> InvestorType:
+    target = from_global_id(investor_id, expect="Investor", field="investorId")[1]
+    async with unit_of_work(info.context.runtime.sessions) as session:
+        row = await investors.approve_kyc(session, principal=info.context.principal,
+                                          investor_id=target, status=CoreKyc(status.value))
+    return investor_node(row)
+
+
+async def resolve_set_accreditation(info: Info, investor_id: strawberry.ID,
+                                    status: AccreditationStatus,
+                                    expires_at: dt.datetime | None = None) -> InvestorType:
+    target = from_global_id(investor_id, expect="Investor", field="investorId")[1]
+    async with unit_of_work(info.context.runtime.sessions) as session:
+        row = await investors.set_accreditation(
+            session, principal=info.context.principal, investor_id=target,
+            status=CoreAccreditation(status.value), expires_at=expires_at)
+    return investor_node(row)
+
+
+@strawberry.type
+class InvestorMutation:
+    register_investor: InvestorType = strawberry.mutation(
+        resolver=resolve_register_investor,
+        description="Register the signed-in wallet as an investor.")
+    update_profile: InvestorType = strawberry.mutation(
+        resolver=resolve_update_profile,
+        description="Change your own profile.")
+    approve_kyc: InvestorType = strawberry.mutation(
+        resolver=resolve_approve_kyc,
+        description="Record a KYC decision (admin).")
+    set_accreditation: InvestorType = strawberry.mutation(
+        resolver=resolve_set_accreditation,
+        description="Record an accreditation outcome (admin).")

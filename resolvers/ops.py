@@ -1,0 +1,160 @@
+"""FX rates, reconciliation breaks, job runs and the feed history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import strawberry
+from strawberry.scalars import JSON
+
+from dpo.db.models import ChainEvent as ChainEventRow
+from dpo.db.models import FxRate as FxRateRow
+from dpo.db.models import JobRun as JobRunRow
+from dpo.db.models import ReconciliationBreak
+from dpo.db.models.enums import BreakStatus as CoreBreakStatus
+from dpo.db.session import unit_of_work
+from dpo.errors import ValidationError
+from dpo.services import chain_events, market, ops
+from dpo.services.pagination import page_size
+from resolvers.context import Context
+from schema.ops import (
+    BreakStatus,
+    ChainEvent,
+    ChainEventConnection,
+    ChainEventEdge,
+    EventFilter,
+    FxRate,
+    JobRun,
+    ReconciliationBreakType,
+)
+from schema.relay import Connection, connection_of, from_global_id, to_global_id
+from schema.scalars import ISIN, Address, BigInt, Bytes32, CurrencyCode
+
+Info = strawberry.Info[Context, None]
+_SEQUENCE = re.compile(r"^[0-9]{1,19}$")
+
+
+def fx_rate_node(row: FxRateRow) -> FxRate:
+    """The API view of an FX rate."""
+    return FxRate(base=CurrencyCode(row.base), quote=CurrencyCode(row.quote), rate=row.rate,
+                  as_of=row.as_of, source=row.source)
+
+
+def break_node(row: ReconciliationBreak) -> ReconciliationBreakType:
+    """The API view of a reconciliation break."""
+    def big(value: int | None) -> BigInt | None:
+        return None if value is None else BigInt(value)
+
+    return ReconciliationBreakType(
+        id=to_global_id("ReconciliationBreak", row.id), isin=ISIN(row.isin), holder=row.holder,
+        ledger_qty=big(row.ledger_qty), chain_qty=big(row.chain_qty), csd_qty=big(row.csd_qty),
+        difference=BigInt(row.difference), kind=row.kind, status=BreakStatus(row.status),
+        first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at,
+        resolved_by=row.resolved_by, resolved_at=row.resolved_at, note=row.note,
+    )
+
+
+def job_run_node(row: JobRunRow) -> JobRun:
+    """The API view of a job run."""
+    return JobRun(id=to_global_id("JobRun", row.id), job=row.job, status=row.status,
+                  started_at=row.started_at, finished_at=row.finished_at, counts=JSON(row.counts),
+                  error=row.error)
+
+
+def event_node(row: ChainEventRow) -> ChainEvent:
+    """The API view of a feed item."""
+    return ChainEvent(
+        sequence=BigInt(row.id), chain_id=BigInt(row.chain_id),
+        contract_address=Address(row.contract_address), contract_name=row.contract_name,
+        event_name=row.event_name, block_number=BigInt(row.block_number),
+        block_hash=Bytes32(row.block_hash), tx_hash=Bytes32(row.tx_hash),
+        log_index=row.log_index, args=JSON(row.args), removed=row.removed,
+        removes_sequence=BigInt(row.removes_id) if row.removes_id is not None else None,
+        block_timestamp=row.block_timestamp,
+    )
+
+
+async def resolve_fx_rates(info: Info, base: CurrencyCode | None = None,
+                           quote: CurrencyCode | None = None,
+                           on: dt.date | None = None) -> list[FxRate]:
+    async with info.context.runtime.sessions() as session:
+        rows = await market.list_fx_rates(session, base=base, quote=quote, on=on)
+    return [fx_rate_node(r) for r in rows]
+
+
+async def resolve_reconciliation_breaks(info: Info, status: BreakStatus | None = None,
+                                        first: int | None = None, after: str | None = None
+                                        ) -> Connection[ReconciliationBreakType]:
+    principal, sessions = info.context.principal, info.context.runtime.sessions
+    core = CoreBreakStatus(status.value) if status else None
+    async with sessions() as session:
+        page = await ops.list_breaks(session, principal=principal, status=core, first=first,
+                                     after=after)
+
+    async def total() -> int:
+        async with sessions() as session:
+            return await ops.count_breaks(session, principal=principal, status=core)
+
+    return connection_of(page, [break_node(r) for r in page.rows], total)
+
+
+async def resolve_job_runs(info: Info, job: str | None = None,
+                           first: int | None = None) -> list[JobRun]:
+    async with info.context.runtime.sessions() as session:
+        rows = await ops.list_job_runs(session, principal=info.context.principal, job=job,
+                                       first=first)
+    return [job_run_node(r) for r in rows]
+
+
+async def resolve_events(info: Info, filter: EventFilter | None = None,
+                         first: int | None = None, after: str | None = None
+                         ) -> ChainEventConnection:
+    if after is not None and not _SEQUENCE.match(after):
+        raise ValidationError("after must be a feed sequence (digits)", field="after")
+    size = page_size(first)
+    spec = chain_events.EventFilter()
+    if filter is not None:
+        offering = (None if filter.offering_id is None else
+                    from_global_id(filter.offering_id, expect="Offering", field="offeringId")[1])
+        spec = chain_events.EventFilter(contract=filter.contract, event_name=filter.event_name,
+                                        offering_id=offering, address=filter.address)
+    async with info.context.runtime.sessions() as session:
+        rows = await chain_events.list_events(session, filter=spec,
+                                              after=int(after) if after else None,
+                                              first=size + 1)
+    edges = [ChainEventEdge(cursor=str(r.id), node=event_node(r)) for r in rows[:size]]
+    return ChainEventConnection(edges=edges, has_next_page=len(rows) > size,
+                                end_cursor=edges[-1].cursor if edges else after)
+
+
+@strawberry.type
+class OpsQuery:
+    fx_rates: list[FxRate] = strawberry.field(
+        resolver=resolve_fx_rates,
+        description="The rate in force on a day (the latest without `on`) per pair and source.")
+    reconciliation_breaks: Connection[ReconciliationBreakType] = strawberry.field(
+        resolver=resolve_reconciliation_breaks, description="Reconciliation breaks (ops, admin).")
+    job_runs: list[JobRun] = strawberry.field(
+        resolver=resolve_job_runs, description="The latest job runs first (ops, admin).")
+    events: ChainEventConnection = strawberry.field(
+        resolver=resolve_events,
+        description="Chain event feed history after a cursor; public, as the chain is.")
+
+
+async def resolve_resolve_break(info: Info, id: strawberry.ID,
+                                status: BreakStatus = BreakStatus.RESOLVED,
+                                note: str | None = None) -> ReconciliationBreakType:
+    target = from_global_id(id, expect="ReconciliationBreak")[1]
+    async with unit_of_work(info.context.runtime.sessions) as session:
+        row = await ops.resolve_break(session, principal=info.context.principal,
+                                      break_id=target, status=CoreBreakStatus(status.value),
+                                      note=note)
+        return break_node(row)
+
+
+@strawberry.type
+class OpsMutation:
+    resolve_break: ReconciliationBreakType = strawberry.mutation(
+        resolver=resolve_resolve_break,
+        description="Close a break as resolved or ignored (ops, admin).")

@@ -1,0 +1,63 @@
+"""The positions query: holdings with totals per location."""
+
+from __future__ import annotations
+
+import strawberry
+
+from dpo.db.models import Position
+from dpo.db.models.enums import Location as CoreLocation
+from dpo.services import positions
+from resolvers.context import Context
+from schema.positions import Location, LocationTotal, PositionConnection, PositionType
+from schema.relay import Edge, PageInfo, from_global_id, to_global_id
+from schema.scalars import Address, BigInt
+
+Info = strawberry.Info[Context, None]
+
+
+def position_node(row: Position) -> PositionType:
+    """The API view of a position."""
+    return PositionType(
+        id=to_global_id("Position", row.id), holder=Address(row.holder_address),
+        offering_id=to_global_id("Offering", row.offering_id), location=Location(row.location),
+        quantity=BigInt(row.quantity), frozen_quantity=BigInt(row.frozen_quantity),
+        as_of_block=BigInt(row.as_of_block) if row.as_of_block is not None else None,
+        as_of_time=row.as_of_time,
+    )
+
+
+async def resolve_positions(info: Info, holder: Address | None = None,
+                            offering_id: strawberry.ID | None = None,
+                            location: Location | None = None, first: int | None = None,
+                            after: str | None = None) -> PositionConnection:
+    offering = (None if offering_id is None
+                else from_global_id(offering_id, expect="Offering", field="offeringId")[1])
+    async with info.context.runtime.sessions() as session:
+        listed = await positions.list_positions(
+            session, principal=info.context.principal, holder=holder, offering_id=offering,
+            location=CoreLocation(location.value) if location else None,
+            first=first, after=after)
+    page = listed.page
+    totals = [LocationTotal(location=Location(name), quantity=BigInt(quantity))
+              for name, quantity in sorted(listed.totals.items())]
+    # Every matching position sits at one location, so the count is the sum of the groups.
+    matching = sum(listed.counts.values())
+
+    async def total() -> int:
+        return matching
+
+    return PositionConnection(
+        edges=[Edge(cursor=c, node=position_node(r)) for c, r in
+               zip(page.cursors, page.rows, strict=True)],
+        page_info=PageInfo(has_next_page=page.has_next_page,
+                           has_previous_page=page.has_previous_page,
+                           start_cursor=page.cursors[0] if page.cursors else None,
+                           end_cursor=page.cursors[-1] if page.cursors else None),
+        count_total=total, totals=totals)
+
+
+@strawberry.type
+class PositionQuery:
+    positions: PositionConnection = strawberry.field(
+        resolver=resolve_positions,
+        description="Positions you may see, with the totals per location over all pages.")

@@ -1,0 +1,45 @@
+"""Investment (order) types and inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from enum import Enum
+
+import strawberry
+
+from schema.relay import Node
+from schema.scalars import BigInt, Bytes32, CurrencyCode
+
+
+@strawberry.enum(description="An order's life: pending_payment → paid → issued | cancelled.")
+class InvestmentState(Enum):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    ISSUED = "issued"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+@strawberry.type(name="Investment", description="An investor's order in an offering.")
+class InvestmentType(Node):
+    id: strawberry.ID
+    investor_id: strawberry.ID
+    offering_id: strawberry.ID
+    amount: decimal.Decimal
+    currency: CurrencyCode
+    units: BigInt
+    state: InvestmentState
+    payment_reference: str = strawberry.field(
+        description="Quote it with the bank transfer so the payment is matched to the order.")
+    tx_hash: Bytes32 | None
+    paid_at: dt.datetime | None
+    issued_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+@strawberry.input(description="An order: whole units only, in the offering's currency.")
+class SubmitInvestmentInput:
+    offering_id: strawberry.ID
+    amount: decimal.Decimal
+    currency: CurrencyCode

@@ -1,0 +1,57 @@
+"""Investor types and inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+
+import strawberry
+
+from schema.relay import Node
+
+
+@strawberry.enum(description="Outcome of the know-your-customer check.")
+class KycStatus(Enum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+@strawberry.enum(description="Outcome of the accredited-investor verification.")
+class AccreditationStatus(Enum):
+    NONE = "none"
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+@strawberry.type(name="Investor", description="A person or entity that subscribes to offerings.")
+class InvestorType(Node):
+    id: strawberry.ID
+    full_name: str
+    email: str | None
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2 country of residence.")
+    is_us_person: bool
+    kyc_status: KycStatus
+    kyc_updated_at: dt.datetime | None
+    accreditation_status: AccreditationStatus
+    accreditation_expires_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+@strawberry.input(description="The profile of a wallet registering as an investor.")
+class RegisterInvestorInput:
+    full_name: str
+    email: str
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2, e.g. GB.")
+    is_us_person: bool
+
+
+@strawberry.input(description="Profile fields to change; a new country or US status reopens KYC.")
+class UpdateProfileInput:
+    full_name: str | None = None
+    email: str | None = None
+    country: str | None = None
+    is_us_person: bool | None = None

@@ -1,0 +1,101 @@
+"""Market data, operations and the chain event feed history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from enum import Enum
+
+import strawberry
+from strawberry.scalars import JSON
+
+from schema.relay import Node
+from schema.scalars import ISIN, Address, BigInt, Bytes32, CurrencyCode
+
+
+@strawberry.type(description="How many units of quote one unit of base buys on a day.")
+class FxRate:
+    base: CurrencyCode
+    quote: CurrencyCode
+    rate: decimal.Decimal
+    as_of: dt.date
+    source: str
+
+
+@strawberry.enum(description="A reconciliation break's life.")
+class BreakStatus(Enum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+    IGNORED = "ignored"
+
+
+@strawberry.type(name="ReconciliationBreak",
+                 description="A disagreement between ledger, chain and CSD for one holder.")
+class ReconciliationBreakType(Node):
+    id: strawberry.ID
+    isin: ISIN
+    holder: str = strawberry.field(description="An address, or a CSD account.")
+    ledger_qty: BigInt | None
+    chain_qty: BigInt | None
+    csd_qty: BigInt | None
+    difference: BigInt
+    kind: str
+    status: BreakStatus
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+    resolved_by: str | None
+    resolved_at: dt.datetime | None
+    note: str | None
+
+
+@strawberry.type(description="One run of a scheduled job.")
+class JobRun:
+    id: strawberry.ID
+    job: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    counts: JSON
+    error: str | None
+
+
+@strawberry.type(description="One item of the chain event feed; `sequence` is its cursor.")
+class ChainEvent:
+    sequence: BigInt
+    chain_id: BigInt
+    contract_address: Address
+    contract_name: str
+    event_name: str
+    block_number: BigInt
+    block_hash: Bytes32
+    tx_hash: Bytes32
+    log_index: int
+    args: JSON = strawberry.field(description="Decoded arguments; integers as strings.")
+    removed: bool
+    removes_sequence: BigInt | None = strawberry.field(
+        description="On a removal item: the sequence of the event a reorg orphaned.")
+    block_timestamp: dt.datetime | None
+
+
+@strawberry.type(description="A page of feed items; cursors are feed sequences.")
+class ChainEventEdge:
+    cursor: str
+    node: ChainEvent
+
+
+@strawberry.type(description="Feed history after a cursor, in feed order.")
+class ChainEventConnection:
+    edges: list[ChainEventEdge]
+    has_next_page: bool
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` here, or to the live subscription, to continue.")
+
+
+@strawberry.input(description="Feed filters; every one given must match.")
+class EventFilter:
+    contract: str | None = strawberry.field(default=None,
+                                            description="A contract address or name.")
+    event_name: str | None = None
+    offering_id: strawberry.ID | None = None
+    address: Address | None = strawberry.field(
+        default=None, description="Matches events with any argument equal to this address.")

@@ -1,0 +1,42 @@
+"""Position types: holdings per location, with totals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+
+import strawberry
+
+from schema.relay import Connection, Node
+from schema.scalars import Address, BigInt
+
+
+@strawberry.enum(description="Where a position is held.")
+class Location(Enum):
+    ONCHAIN = "onchain"
+    EUROCLEAR = "euroclear"
+    CLEARSTREAM = "clearstream"
+    LEDGER = "ledger"
+
+
+@strawberry.type(name="Position", description="A holding of one instrument at one location.")
+class PositionType(Node):
+    id: strawberry.ID
+    holder: Address
+    offering_id: strawberry.ID
+    location: Location
+    quantity: BigInt
+    frozen_quantity: BigInt
+    as_of_block: BigInt | None
+    as_of_time: dt.datetime
+
+
+@strawberry.type(description="The summed quantity at one location over every matching position.")
+class LocationTotal:
+    location: Location
+    quantity: BigInt
+
+
+@strawberry.type(description="A page of positions and the totals per location over all pages.")
+class PositionConnection(Connection[PositionType]):
+    totals: list[LocationTotal]
