@@ -16,6 +16,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from resolvers.investments import InvestmentMutation, InvestmentQuery
+from resolvers.investors import InvestorMutation, InvestorQuery
+from resolvers.ops import OpsMutation, OpsQuery
+from resolvers.positions import PositionQuery
 from resolvers.system import resolve_status
 from schema.errors import ErrorFormatter, log_errors
 from schema.relay import NodeQuery
@@ -33,9 +37,16 @@ class SystemQuery:
 QUERY_TYPES: tuple[type, ...] = (
     SystemQuery,
     NodeQuery,
+    InvestorQuery,
+    InvestmentQuery,
+    PositionQuery,
+    OpsQuery,
 )
 
 MUTATION_TYPES: tuple[type, ...] = (
+    InvestorMutation,
+    InvestmentMutation,
+    OpsMutation,
 )
 
 
