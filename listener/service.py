@@ -1,0 +1,148 @@
+"""The listener service: everything built from the settings, leadership, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from redis.asyncio import Redis
+
+from dpo.db.session import create_engine, session_factory
+from dpo.settings import CONTRACT_VARS, ConfigError, Settings
+from listener import store
+from listener.decode import Decoder
+from listener.follower import Follower, FollowerConfig
+from listener.leader import Leader, LeadershipLostError
+from listener.publish import publish_feed
+from listener.rpc import RpcClient
+
+logger = logging.getLogger(__name__)
+
+# After a stop signal, how long the current batch may take to commit before it is abandoned
+# (its transaction rolls back; the next start replays it).
+STOP_GRACE_SECONDS = 10.0
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse to start without the four contract addresses and an RPC URL."""
+    missing = [name for name in CONTRACT_VARS if not settings.contract_addresses()[name]]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)}: required by the listener (not set)")
+    if not settings.rpc_urls():
+        raise ConfigError("BLOCKCHAIN_RPC_URL or QUICKNODE_URL: required by the listener "
+                          "(not set)")
+
+
+def follower_config(settings: Settings) -> FollowerConfig:
+    """The follower's knobs from the settings."""
+    return FollowerConfig(
+        chain_id=settings.chain_id,
+        start_block=settings.start_block_number,
+        confirmations=settings.listener_confirmations,
+        use_finalized=settings.listener_use_finalized,
+        poll_interval=settings.listener_poll_interval,
+        reorg_window=settings.listener_reorg_window,
+        concurrency=settings.listener_concurrency,
+        batch_blocks=settings.listener_batch_blocks,
+        max_batch_blocks=max(settings.listener_max_batch_blocks, 1),
+    )
+
+
+async def rewind(follower: Follower, redis: Redis, block: int) -> None:
+    """Remove everything above `block` (an operator's re-sync after a deep reorg)."""
+    header = await follower.rpc.get_block(block)
+    if header is None:
+        raise ConfigError(f"--rewind: the node has no block {block}")
+    result = await store.revert_to(follower.sessions, chain_id=follower.config.chain_id,
+                                   ancestor_number=block,
+                                   ancestor_hash=str(header["hash"]).lower())
+    logger.warning("rewound chain %s to block %s: %s events removed",
+                   follower.config.chain_id, block, result.removed)
+    if result.first_seq is not None and result.last_seq is not None:
+        await publish_feed(redis, chain_id=follower.config.chain_id,
+                           first_seq=result.first_seq, last_seq=result.last_seq)
+
+
+async def run_listener(settings: Settings, *, database_url: str, redis_url: str,
+                       stop: asyncio.Event, rewind_to: int | None = None) -> None:
+    """Wait for the chain's listener lock, then follow the chain until `stop` is set.
+
+    Raises LeadershipLostError if the lock is lost while active, DeepReorgError on a reorg
+    deeper than the window, and the RPC's errors when the chain cannot be reached for good.
+    """
+    check_settings(settings)
+    engine = create_engine(database_url, pool_size=max(2, settings.listener_concurrency))
+    redis = Redis.from_url(redis_url)
+    rpc = RpcClient.from_settings(settings)
+    leader = Leader(database_url=database_url, chain_id=settings.chain_id)
+    try:
+        follower = Follower(rpc=rpc, sessions=session_factory(engine), redis=redis,
+                            decoder=Decoder.from_settings(settings),
+                            config=follower_config(settings), fence=leader)
+        await lead(follower, leader, stop, rewind_to=rewind_to)
+    finally:
+        await rpc.aclose()
+        await redis.aclose()
+        await engine.dispose()
+
+
+async def lead(follower: Follower, leader: Leader, stop: asyncio.Event, *,
+               rewind_to: int | None = None) -> None:
+    """Stand by until `leader` holds the lock, then follow until stop or lost leadership."""
+    try:
+        if not await leader.acquire(stop):
+            return
+        if rewind_to is not None and follower.redis is not None:
+            await rewind(follower, follower.redis, rewind_to)
+        await _follow(follower, leader, stop)
+    finally:
+        await leader.release()
+
+
+async def _follow(follower: Follower, leader: Leader, stop: asyncio.Event) -> None:
+    """Run the follower until stop or lost leadership; give a committing batch a grace."""
+    inner = asyncio.Event()
+    task = asyncio.create_task(follower.run(inner))
+    stopped = asyncio.create_task(stop.wait())
+    lost = asyncio.create_task(leader.lost.wait())
+    try:
+        await asyncio.wait({task, stopped, lost}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            inner.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
+            except TimeoutError:
+                logger.warning("the current batch did not finish in %ss; abandoning it",
+                               STOP_GRACE_SECONDS)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                return
+        task.result()
+        if leader.lost.is_set() and not stop.is_set():
+            raise LeadershipLostError(f"the listener lock of chain {leader.chain_id} was lost")
+    finally:
+        for waiter in (stopped, lost):
+            waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def serve(settings: Settings, *, database_url: str, redis_url: str,
+          rewind_to: int | None = None) -> None:
+    """Run the listener in this process; SIGTERM and SIGINT stop it cleanly."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_listener(settings, database_url=database_url, redis_url=redis_url,
+                           stop=stop, rewind_to=rewind_to)
+        logger.info("listener stopped")
+
+    asyncio.run(main())
