@@ -54,7 +54,7 @@ async def test_accepted_order_gets_units_reference_and_audit(db: AsyncSession) -
     assert row.actor == me.actor
     assert row.before is None
     assert row.after is not None
-    assert row.after["amount"] == "1500"
+    assert Decimal(row.after["amount"]) == Decimal("1500")
     assert row.after["units"] == "150"
 
 
