@@ -1,0 +1,101 @@
+"""GraphQL limits after the OWASP GraphQL cheat sheet, as Strawberry extensions.
+
+Depth, aliases and tokens are refused before execution; execution is cut off after a time
+limit; introspection and "Did you mean" suggestions are off in production. Every refusal
+carries `extensions.code` LIMIT_EXCEEDED. Batching stays off (Strawberry's default), so a
+request carries exactly one operation; `first` is capped in the Relay helpers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.types import ExecutionResult
+
+from dpo.errors import ErrorCode
+
+# The messages of Strawberry's and graphql-core's limit rules (pinned versions; tests
+# break if they change).
+_LIMIT_MESSAGES = re.compile(
+    r"exceeds maximum operation depth of \d+$"
+    r"|^\d+ aliases found\. Allowed: \d+$"
+    r"|^Syntax Error: Document contains more than \d+ tokens\.",
+)
+_SUGGESTION = re.compile(r"\s*Did you mean .*\?\s*$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The numbers; the defaults are the production values."""
+
+    max_depth: int = 10
+    max_aliases: int = 15
+    max_tokens: int = 2_000
+    execution_seconds: float = 10.0
+
+
+class ExecutionTimeLimit(SchemaExtension):
+    """Stop an operation's execution after `seconds` with LIMIT_EXCEEDED."""
+
+    def __init__(self, *, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        """Run the execution under a deadline."""
+        try:
+            async with asyncio.timeout(self.seconds):
+                yield
+        except TimeoutError:
+            # Raised out of the operation, so Strawberry returns it as the only error.
+            raise GraphQLError(
+                f"The operation took longer than {self.seconds:g} s and was stopped.",
+                extensions={"code": ErrorCode.LIMIT_EXCEEDED.value},
+            ) from None
+
+
+class LimitErrors(SchemaExtension):
+    """Give the limit rules' errors code LIMIT_EXCEEDED; drop field suggestions if asked."""
+
+    def __init__(self, *, hide_suggestions: bool) -> None:
+        self.hide_suggestions = hide_suggestions
+
+    def on_operation(self) -> Iterator[None]:
+        """Rewrite the errors of the finished operation (already formatted)."""
+        yield
+        result = self.execution_context.result
+        if not isinstance(result, (GraphQLExecutionResult, ExecutionResult)):
+            return
+        for error in result.errors or ():
+            if _LIMIT_MESSAGES.search(error.message):
+                error.extensions = {**(error.extensions or {}),
+                                    "code": ErrorCode.LIMIT_EXCEEDED.value}
+            if self.hide_suggestions:
+                error.message = _SUGGESTION.sub("", error.message)
+
+
+def limit_extensions(*, production: bool,
+                     limits: Limits = Limits()) -> list[Callable[[], SchemaExtension]]:
+    """Factories of the limit extensions, for build_schema(extensions=...)."""
+    factories: list[Callable[[], SchemaExtension]] = [
+        partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
+        partial(QueryDepthLimiter, max_depth=limits.max_depth),
+        partial(MaxAliasesLimiter, max_alias_count=limits.max_aliases),
+        partial(ExecutionTimeLimit, seconds=limits.execution_seconds),
+        partial(LimitErrors, hide_suggestions=production),
+    ]
+    if production:
+        factories.append(DisableIntrospection)
+    return factories
