@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,12 +14,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.extensions import SchemaExtension
 
 from app.middleware_stack import build_middleware
 from dpo.health import probe_database, probe_redis
 from dpo.runtime import Runtime
 from dpo.settings import Settings
 from resolvers.context import Context
+from schema.limits import limit_extensions
 from schema.root import build_schema
 
 logger = logging.getLogger(__name__)
@@ -28,8 +30,10 @@ logger = logging.getLogger(__name__)
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context."""
 
-    def __init__(self, runtime_of: Any, *, debug: bool) -> None:
-        super().__init__(build_schema(debug=debug), graphql_ide="graphiql" if debug else None)
+    def __init__(self, runtime_of: Any, *, debug: bool,
+                 extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> None:
+        super().__init__(build_schema(debug=debug, extensions=extensions),
+                         graphql_ide="graphiql" if debug else None)
         self._runtime_of = runtime_of
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -74,7 +78,8 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
         finally:
             await app.state.runtime.close()
 
-    graphql = GraphQLApp(_runtime, debug=settings.debug)
+    graphql = GraphQLApp(_runtime, debug=settings.debug,
+                         extensions=limit_extensions(production=settings.is_production))
     routes = [
         Route("/api/health/", health, methods=["GET", "HEAD"]),
         Route("/api/ready", ready, methods=["GET", "HEAD"]),
