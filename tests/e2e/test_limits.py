@@ -50,3 +50,68 @@ def test_limit_is_shared_by_two_web_processes(migrated_url: str, redis_url: str)
         codes = [httpx.post((first, second)[i % 2] + "/graphql", json=QUERY, headers=me)
                  .status_code for i in range(5)]
     assert codes == [200, 200, 200, 200, 429]
+
+
+def errors_of(response: httpx.Response) -> list[dict[str, object]]:
+    errors: list[dict[str, object]] = response.json()["errors"]
+    return errors
+
+
+def codes(response: httpx.Response) -> set[object]:
+    return {error["extensions"]["code"] for error in errors_of(response)}  # type: ignore[index]
+
+
+def test_depth_alias_and_token_limits(migrated_url: str, redis_url: str) -> None:
+    deep = "{ status " + "{ a " * 11 + "{ b }" + " }" * 12
+    aliases = "{ " + " ".join(f"s{i}: status {{ version }}" for i in range(16)) + " }"
+    fifteen = "{ " + " ".join(f"s{i}: status {{ version }}" for i in range(15)) + " }"
+    tokens = "{ status { " + "version " * 2100 + "} }"
+    with web_server(env_for(migrated_url, redis_url)) as base:
+        too_deep = httpx.post(base + "/graphql", json={"query": deep})
+        too_many_aliases = httpx.post(base + "/graphql", json={"query": aliases})
+        allowed_aliases = httpx.post(base + "/graphql", json={"query": fifteen})
+        too_many_tokens = httpx.post(base + "/graphql", json={"query": tokens})
+    assert "LIMIT_EXCEEDED" in codes(too_deep)
+    assert any("depth" in str(e["message"]) for e in errors_of(too_deep))
+    assert codes(too_many_aliases) == {"LIMIT_EXCEEDED"}
+    assert "errors" not in allowed_aliases.json()
+    assert codes(too_many_tokens) == {"LIMIT_EXCEEDED"}
+
+
+def test_get_runs_queries_only_and_batches_are_refused(migrated_url: str, redis_url: str) -> None:
+    with web_server(env_for(migrated_url, redis_url)) as base:
+        query = httpx.get(base + "/graphql", params={"query": "{ status { version } }"})
+        mutation = httpx.get(base + "/graphql", params={"query": "mutation { status }"})
+        batch = httpx.post(base + "/graphql", json=[QUERY, QUERY])
+    assert query.status_code == 200
+    assert query.json()["data"]["status"]["version"]
+    assert mutation.status_code == 400
+    assert "not allowed when using GET" in mutation.text
+    assert batch.status_code == 400
+
+
+INTROSPECT = {"query": "{ __schema { queryType { name } } }"}
+TYPO = {"query": "{ status { versoin } }"}
+
+
+def test_introspection_and_suggestions_in_debug(migrated_url: str, redis_url: str) -> None:
+    with web_server(env_for(migrated_url, redis_url, DEBUG="true")) as base:
+        introspection = httpx.post(base + "/graphql", json=INTROSPECT)
+        typo = httpx.post(base + "/graphql", json=TYPO)
+    assert introspection.json()["data"]["__schema"]["queryType"]["name"] == "Query"
+    assert "Did you mean" in str(errors_of(typo)[0]["message"])
+
+
+def test_no_introspection_nor_suggestions_in_production(migrated_url: str, redis_url: str) -> None:
+    env = env_for(migrated_url, redis_url, ENVIRONMENT="production", DJANGO_SECRET_KEY="k" * 64,
+                  ALLOWED_HOSTS="127.0.0.1")
+    with web_server(env) as base:
+        introspection = httpx.post(base + "/graphql", json=INTROSPECT)
+        typo = httpx.post(base + "/graphql", json=TYPO)
+        status = httpx.post(base + "/graphql", json=QUERY)
+    assert introspection.json()["data"] is None
+    assert codes(introspection) == {"VALIDATION"}
+    message = str(errors_of(typo)[0]["message"])
+    assert "versoin" in message
+    assert "Did you mean" not in message
+    assert status.json()["data"]["status"]["version"]
