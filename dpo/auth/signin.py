@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dpo.auth import siwe
 from dpo.auth.passwords import hash_password, verify_password
 from dpo.auth.principal import Kind, Principal
-from dpo.auth.tokens import TokenPair, issue_tokens, rotate_refresh_token
+from dpo.auth.tokens import TokenPair, issue_tokens, revoke_refresh_token, rotate_refresh_token
 from dpo.db.models import InvestorWallet, User
 from dpo.db.models.enums import Role
 from dpo.errors import UnauthenticatedError
+from dpo.services import audit
 from dpo.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -67,8 +68,10 @@ async def staff_sign_in(session: AsyncSession, *, email: str, password: str,
     if not user.is_active or user.role not in STAFF_ROLES:
         raise UnauthenticatedError("this account cannot sign in")
     user.last_login_at = datetime.now(UTC)
-    await session.flush()
-    return await issue_tokens(session, principal=principal_for_user(user), settings=settings)
+    principal = principal_for_user(user)
+    await audit.record(session, principal=principal, action="auth.sign_in", entity_type="user",
+                       entity_id=user.id, before=None, after={"method": "password"})
+    return await issue_tokens(session, principal=principal, settings=settings)
 
 
 async def wallet_sign_in(session: AsyncSession, *, message: str, signature: str, domain: str,
@@ -84,6 +87,9 @@ async def wallet_sign_in(session: AsyncSession, *, message: str, signature: str,
         .values(verified_at=datetime.now(UTC))
     )
     principal = await principal_for_wallet(session, address=signed.address)
+    await audit.record(session, principal=principal, action="auth.sign_in",
+                       entity_type="wallet", entity_id=signed.address, before=None,
+                       after={"method": "siwe", "investor_id": principal.investor_id})
     return await issue_tokens(session, principal=principal, settings=settings)
 
 
@@ -99,8 +105,22 @@ async def refresh(session: AsyncSession, *, refresh_token: str, settings: Settin
         principal = await principal_for_wallet(session, address=subject.address)
     else:
         raise UnauthenticatedError("refresh token is invalid or expired; sign in again")
+    await audit.record(session, principal=principal, action="auth.refresh",
+                       entity_type="refresh_token_family", entity_id=subject.family,
+                       before=None, after=None)
     return await issue_tokens(session, principal=principal, settings=settings,
                               family=subject.family)
+
+
+async def sign_out(session: AsyncSession, *, refresh_token: str, principal: Principal) -> bool:
+    """Revoke the refresh token's family; False when the token is unknown."""
+    family = await revoke_refresh_token(session, refresh_token=refresh_token)
+    if family is None:
+        return False
+    await audit.record(session, principal=principal, action="auth.sign_out",
+                       entity_type="refresh_token_family", entity_id=family, before=None,
+                       after={"revoked": True})
+    return True
 
 
 async def refresh_in_own_transaction(sessions: async_sessionmaker[AsyncSession], *,

@@ -204,13 +204,12 @@ async def revoke_family(session: AsyncSession, *, family: str,
     return len(result.all())
 
 
-async def revoke_refresh_token(session: AsyncSession, *, refresh_token: str) -> bool:
-    """Sign out: revoke the token's family; False when the token is unknown."""
+async def revoke_refresh_token(session: AsyncSession, *, refresh_token: str) -> str | None:
+    """Sign out: revoke the token's family and return it; None when the token is unknown."""
     family = await session.scalar(
         select(RefreshToken.family)
         .where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
     )
-    if family is None:
-        return False
-    await revoke_family(session, family=family)
-    return True
+    if family is not None:
+        await revoke_family(session, family=family)
+    return family

@@ -16,7 +16,7 @@ from dpo.auth.principal import Kind
 from dpo.auth.signin import wallet_sign_in
 from dpo.auth.siwe import SiweMessage, create_nonce
 from dpo.auth.tokens import verify_access_token
-from dpo.db.models import AuthNonce, InvestorWallet, RefreshToken
+from dpo.db.models import AuditLog, AuthNonce, InvestorWallet, RefreshToken
 from dpo.db.session import session_factory
 from dpo.errors import UnauthenticatedError, ValidationError
 from dpo.settings import Settings
@@ -175,5 +175,7 @@ async def test_race_on_one_nonce_lets_exactly_one_in(engine: AsyncEngine,
     finally:
         async with sessions() as session, session.begin():
             await session.execute(delete(AuthNonce).where(AuthNonce.nonce == nonce))
+            await session.execute(delete(AuditLog).where(
+                AuditLog.actor == f"wallet:{account.address}"))
             await session.execute(delete(RefreshToken).where(
                 RefreshToken.address == account.address))

@@ -13,6 +13,7 @@ from dpo.auth.signin import (
     principal_for_user,
     refresh,
     refresh_in_own_transaction,
+    sign_out,
     staff_sign_in,
 )
 from dpo.auth.staff import create_staff_user
@@ -38,6 +39,9 @@ async def test_staff_sign_in(db: AsyncSession, staff: User, settings: Settings) 
     principal = verify_access_token(pair.access_token, settings=settings)
     assert (principal.kind, principal.role, principal.user_id) == (Kind.STAFF, "admin", staff.id)
     assert await db.scalar(last_login) is not None
+    assert await db.scalar(select(AuditLog.actor).where(
+        AuditLog.action == "auth.sign_in", AuditLog.entity_id == str(staff.id))) == \
+        f"user:{staff.id}"
     stored = await db.scalar(select(RefreshToken).where(
         RefreshToken.token_hash == hash_refresh_token(pair.refresh_token)))
     assert stored is not None
@@ -122,8 +126,10 @@ async def test_refresh_of_deactivated_staff_is_refused(db: AsyncSession, staff: 
 
 async def test_sign_out_revokes(db: AsyncSession, staff: User, settings: Settings) -> None:
     pair = await staff_sign_in(db, email=staff.email, password=PASSWORD, settings=settings)
-    assert await revoke_refresh_token(db, refresh_token=pair.refresh_token) is True
-    assert await revoke_refresh_token(db, refresh_token="unknown") is False
+    assert await sign_out(db, refresh_token=pair.refresh_token, principal=pair.principal)
+    assert await revoke_refresh_token(db, refresh_token="unknown") is None
+    audit = await db.scalar(select(AuditLog.actor).where(AuditLog.action == "auth.sign_out"))
+    assert audit == f"user:{staff.id}"
     with pytest.raises(UnauthenticatedError):
         await refresh(db, refresh_token=pair.refresh_token, settings=settings)
 
@@ -171,6 +177,7 @@ async def test_concurrent_refresh_lets_one_through(engine: AsyncEngine,
 
 async def _delete_user(sessions: async_sessionmaker[AsyncSession], user_id: int) -> None:
     async with sessions() as session:
+        await session.execute(delete(AuditLog).where(AuditLog.actor == f"user:{user_id}"))
         await session.execute(delete(AuditLog).where(AuditLog.entity_type == "user",
                                                      AuditLog.entity_id == str(user_id)))
         await session.execute(delete(User).where(User.id == user_id))
