@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     api_hmac_secret: SecretStr | None = Field(default=None, alias="API_HMAC_SECRET")
     rate_limit_user: str = Field(default="100/min", alias="RATE_LIMIT_USER")
     rate_limit_anon: str = Field(default="20/min", alias="RATE_LIMIT_ANON")
+    # Bearer token for /metrics from outside the private network (unset: private only).
+    metrics_token: SecretStr | None = Field(default=None, alias="METRICS_TOKEN")
     # The domain Sign-In with Ethereum messages must name; defaults to ALLOWED_HOSTS[0].
     siwe_domain: str | None = Field(default=None, alias="SIWE_DOMAIN")
 
@@ -152,6 +154,7 @@ class Settings(BaseSettings):
         "issuance_contract_address", "sto_contract_address",
         "derivatives_reporter_contract_address", "euroclear_bridge_contract_address",
         "wallet_private_key", "webhook_secret", "api_hmac_secret", "omnisend_api_key",
+        "metrics_token",
         "billbitts_api_key", "euroclear_api_key", "clearstream_pmi_key", "xetra_api_key",
         "clearstream_participant_id", "xetra_participant_id", "billbitts_private_key_path",
         mode="before",
