@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -45,6 +46,12 @@ def from_global_id(global_id: str, *, expect: str | None = None,
 def register_node(type_name: str, resolver: NodeResolver) -> None:
     """Make `node(id)` able to load `type_name`; the resolver enforces its own permissions."""
     _NODE_RESOLVERS[type_name] = resolver
+
+
+@strawberry.enum(description="Ascending or descending.")
+class SortDirection(Enum):
+    ASC = "asc"
+    DESC = "desc"
 
 
 @strawberry.interface(description="An object with a global id.")

@@ -18,6 +18,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.investments import InvestmentMutation, InvestmentQuery
 from resolvers.investors import InvestorMutation, InvestorQuery
+from resolvers.offerings import OfferingMutation, OfferingQuery
 from resolvers.ops import OpsMutation, OpsQuery
 from resolvers.positions import PositionQuery
 from resolvers.system import resolve_status
@@ -37,6 +38,7 @@ class SystemQuery:
 QUERY_TYPES: tuple[type, ...] = (
     SystemQuery,
     NodeQuery,
+    OfferingQuery,
     InvestorQuery,
     InvestmentQuery,
     PositionQuery,
@@ -44,6 +46,7 @@ QUERY_TYPES: tuple[type, ...] = (
 )
 
 MUTATION_TYPES: tuple[type, ...] = (
+    OfferingMutation,
     InvestorMutation,
     InvestmentMutation,
     OpsMutation,

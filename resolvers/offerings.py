@@ -1,0 +1,174 @@
+"""Offering queries and mutations: parse the input, call dpo.services.offerings, map the result."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import strawberry
+
+from dpo.db.models import Offering
+from dpo.db.session import unit_of_work
+from dpo.errors import DomainError, ValidationError
+from dpo.services import offerings
+from resolvers.context import Context
+from schema.errors import request_id_of
+from schema.offerings import (
+    CreateOfferingInput,
+    IssuerNode,
+    OfferingFilter,
+    OfferingNode,
+    OfferingOrderBy,
+    UpdateOfferingInput,
+    issuer_node,
+    offering_node,
+)
+from schema.relay import Connection, SortDirection, connection_of, from_global_id, register_node
+from schema.scalars import ISIN
+
+Info = strawberry.Info[Context, None]
+
+
+def _core_filter(where: OfferingFilter | None) -> offerings.OfferingFilter | None:
+    if where is None:
+        return None
+    issuer_id = (from_global_id(where.issuer_id, expect="Issuer", field="issuerId")[1]
+                 if where.issuer_id is not None else None)
+    return offerings.OfferingFilter(
+        status=where.status.value if where.status else None, issuer_id=issuer_id,
+        regulation=where.regulation.value if where.regulation else None,
+        currency=where.currency, search=where.search)
+
+
+async def resolve_offerings(info: Info, filter: OfferingFilter | None = None,
+                            order_by: OfferingOrderBy | None = None, first: int | None = None,
+                            after: str | None = None) -> Connection[OfferingNode]:
+    """A page of the offerings the caller may see."""
+    principal, sessions = info.context.principal, info.context.runtime.sessions
+    where = _core_filter(filter)
+    order = order_by or OfferingOrderBy()
+    async with sessions() as session:
+        page = await offerings.list_offerings(
+            session, principal=principal, filter=where,
+            order_by=offerings.OfferingSort(order.field.value),
+            descending=order.direction is SortDirection.DESC, first=first, after=after)
+
+    async def total() -> int:
+        async with sessions() as session:
+            return await offerings.count_offerings(session, principal=principal, filter=where)
+
+    return connection_of(page, [offering_node(row) for row in page.rows], total)
+
+
+async def resolve_offering(info: Info, id: strawberry.ID | None = None,
+                           isin: ISIN | None = None) -> OfferingNode | None:
+    """One offering by global id or ISIN; NOT_FOUND when absent or hidden."""
+    db_id = from_global_id(id, expect="Offering")[1] if id is not None else None
+    async with info.context.runtime.sessions() as session:
+        row = await offerings.get_offering(session, principal=info.context.principal,
+                                           id=db_id, isin=isin)
+    return offering_node(row)
+
+
+async def resolve_offering_node(info: Info, db_id: int) -> OfferingNode | None:
+    """`node(id)` for offerings: null when unknown or hidden."""
+    async with info.context.runtime.sessions() as session:
+        try:
+            row = await offerings.get_offering(session, principal=info.context.principal,
+                                               id=db_id)
+        except DomainError:
+            return None
+    return offering_node(row)
+
+
+async def resolve_issuer_node(info: Info, db_id: int) -> IssuerNode | None:
+    """`node(id)` for issuers: null when unknown or hidden."""
+    async with info.context.runtime.sessions() as session:
+        try:
+            row = await offerings.get_issuer(session, principal=info.context.principal,
+                                             issuer_id=db_id)
+        except DomainError:
+            return None
+    return issuer_node(row)
+
+
+register_node("Offering", resolve_offering_node)
+register_node("Issuer", resolve_issuer_node)
+
+
+@strawberry.type
+class OfferingQuery:
+    offerings: Connection[OfferingNode] = strawberry.field(
+        resolver=resolve_offerings,
+        description="Offerings you may see: open ones, plus your own (issuers), or all (staff).")
+    offering: OfferingNode | None = strawberry.field(
+        resolver=resolve_offering, description="One offering by id or ISIN (give exactly one).")
+
+
+def _fields(data: object, *, skip: tuple[str, ...]) -> dict[str, Any]:
+    """Input fields that were given, enums as their values."""
+    given: dict[str, Any] = {}
+    for name, value in vars(data).items():
+        if name in skip or value is strawberry.UNSET:
+            continue
+        given[name] = getattr(value, "value", value) if not isinstance(value, str) else value
+    return given
+
+
+async def _mutate(info: Info, run: Callable[..., Awaitable[Offering]], **kwargs: Any
+                  ) -> OfferingNode:
+    async with unit_of_work(info.context.runtime.sessions) as session:
+        row = await run(session, principal=info.context.principal,
+                        request_id=request_id_of(info.context), **kwargs)
+    return offering_node(row)
+
+
+async def resolve_create_offering(info: Info, input: CreateOfferingInput
+                                  ) -> OfferingNode:
+    """A new draft offering."""
+    issuer_id = from_global_id(input.issuer_id, expect="Issuer", field="issuerId")[1]
+    return await _mutate(info, offerings.create_offering, issuer_id=issuer_id,
+                         fields=_fields(input, skip=("issuer_id",)))
+
+
+async def resolve_update_offering(info: Info, input: UpdateOfferingInput
+                                  ) -> OfferingNode:
+    """Change a draft."""
+    offering_id = from_global_id(input.id, expect="Offering")[1]
+    changes = _fields(input, skip=("id",))
+    if not changes:
+        raise ValidationError("nothing to change", field="input")
+    return await _mutate(info, offerings.update_offering, offering_id=offering_id,
+                         changes=changes)
+
+
+async def resolve_open_offering(info: Info, id: strawberry.ID) -> OfferingNode:
+    """Draft → open."""
+    return await _mutate(info, offerings.open_offering,
+                         offering_id=from_global_id(id, expect="Offering")[1])
+
+
+async def resolve_close_offering(info: Info, id: strawberry.ID) -> OfferingNode:
+    """Open → closed."""
+    return await _mutate(info, offerings.close_offering,
+                         offering_id=from_global_id(id, expect="Offering")[1])
+
+
+async def resolve_cancel_offering(info: Info, id: strawberry.ID) -> OfferingNode:
+    """Draft, open or closed → cancelled."""
+    return await _mutate(info, offerings.cancel_offering,
+                         offering_id=from_global_id(id, expect="Offering")[1])
+
+
+@strawberry.type
+class OfferingMutation:
+    create_offering: OfferingNode = strawberry.mutation(
+        resolver=resolve_create_offering, description="Issuer staff or admin: a new draft.")
+    update_offering: OfferingNode = strawberry.mutation(
+        resolver=resolve_update_offering, description="Change a draft; refused once opened.")
+    open_offering: OfferingNode = strawberry.mutation(
+        resolver=resolve_open_offering, description="Start taking subscriptions.")
+    close_offering: OfferingNode = strawberry.mutation(
+        resolver=resolve_close_offering, description="Stop taking subscriptions.")
+    cancel_offering: OfferingNode = strawberry.mutation(
+        resolver=resolve_cancel_offering, description="Call the offering off.")

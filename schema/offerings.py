@@ -1,0 +1,192 @@
+"""Offering and issuer types, filters, orderings and mutation inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from enum import Enum
+
+import strawberry
+
+from dpo.db.models import Issuer, Offering
+from resolvers.context import Context
+from schema.relay import Node, SortDirection, to_global_id
+from schema.scalars import ISIN, Address, BigInt, CurrencyCode
+
+
+@strawberry.enum(description="An offering's life: draft → open → closed → settled | cancelled.")
+class OfferingStatus(Enum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+    SETTLED = "settled"
+    CANCELLED = "cancelled"
+
+
+@strawberry.enum(description="The exemption or regime an offering is made under.")
+class Regulation(Enum):
+    REG_D_506B = "reg_d_506b"
+    REG_D_506C = "reg_d_506c"
+    REG_S = "reg_s"
+    REG_CF = "reg_cf"
+    REG_A = "reg_a"
+
+
+@strawberry.enum(description="What kind of security an offering sells.")
+class SecurityType(Enum):
+    EQUITY = "equity"
+    DEBT = "debt"
+    CONVERTIBLE = "convertible"
+    FUND = "fund"
+    REVENUE_SHARE = "revenue_share"
+    REAL_ESTATE = "real_estate"
+    OTHER = "other"
+
+
+@strawberry.enum(description="What offerings can be sorted by; the id breaks ties.")
+class OfferingSortField(Enum):
+    CREATED_AT = "created_at"
+    OPENS_AT = "opens_at"
+    NAME = "name"
+
+
+@strawberry.type(description="What investors have committed to an offering so far.")
+class OfferingTotals:
+    investments_count: int
+    investors_count: int
+    amount_committed: decimal.Decimal
+
+
+@strawberry.input(description="Conditions that must all hold.")
+class OfferingFilter:
+    status: OfferingStatus | None = None
+    issuer_id: strawberry.ID | None = None
+    regulation: Regulation | None = None
+    currency: CurrencyCode | None = None
+    search: str | None = strawberry.field(
+        default=None, description="Part of the name or ISIN, case-insensitive.")
+
+
+@strawberry.input(description="How to sort offerings.")
+class OfferingOrderBy:
+    field: OfferingSortField = OfferingSortField.CREATED_AT
+    direction: SortDirection = SortDirection.ASC
+
+
+@strawberry.input(description="A new offering; it starts as a draft.")
+class CreateOfferingInput:
+    issuer_id: strawberry.ID
+    isin: ISIN
+    name: str
+    symbol: str
+    security_type: SecurityType
+    regulation: Regulation
+    currency: CurrencyCode
+    unit_price: decimal.Decimal
+    description: str | None = None
+    min_ticket: decimal.Decimal | None = None
+    max_ticket: decimal.Decimal | None = None
+    soft_cap: decimal.Decimal | None = None
+    hard_cap: decimal.Decimal | None = None
+    opens_at: dt.datetime | None = None
+    closes_at: dt.datetime | None = None
+    allowed_countries: list[str] | None = None
+
+
+@strawberry.input(description="Changes to a draft offering; omitted fields stay as they are.")
+class UpdateOfferingInput:
+    id: strawberry.ID
+    isin: ISIN | None = strawberry.UNSET
+    name: str | None = strawberry.UNSET
+    symbol: str | None = strawberry.UNSET
+    security_type: SecurityType | None = strawberry.UNSET
+    regulation: Regulation | None = strawberry.UNSET
+    currency: CurrencyCode | None = strawberry.UNSET
+    unit_price: decimal.Decimal | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    min_ticket: decimal.Decimal | None = strawberry.UNSET
+    max_ticket: decimal.Decimal | None = strawberry.UNSET
+    soft_cap: decimal.Decimal | None = strawberry.UNSET
+    hard_cap: decimal.Decimal | None = strawberry.UNSET
+    opens_at: dt.datetime | None = strawberry.UNSET
+    closes_at: dt.datetime | None = strawberry.UNSET
+    allowed_countries: list[str] | None = strawberry.UNSET
+
+
+@strawberry.type(name="Issuer", description="A company raising money through offerings.")
+class IssuerNode(Node):
+    id: strawberry.ID
+    name: str
+    country: str | None
+    website: str | None
+
+
+async def _issuer(root: OfferingNode, info: strawberry.Info[Context, None]) -> IssuerNode:
+    row = await info.context.loaders.issuer.load(root.issuer_db_id)
+    if row is None:  # the foreign key makes this a bug, not a client error
+        raise LookupError(f"issuer {root.issuer_db_id} of offering {root.db_id} is missing")
+    return issuer_node(row)
+
+
+async def _totals(root: OfferingNode, info: strawberry.Info[Context, None]) -> OfferingTotals:
+    totals = await info.context.loaders.offering_totals.load(root.db_id)
+    return OfferingTotals(investments_count=totals.investments_count,
+                          investors_count=totals.investors_count,
+                          amount_committed=totals.amount_committed)
+
+
+@strawberry.type(name="Offering", description="A security offered for subscription.")
+class OfferingNode(Node):
+    id: strawberry.ID
+    isin: ISIN
+    name: str
+    symbol: str
+    description: str | None
+    security_type: SecurityType
+    regulation: Regulation
+    currency: CurrencyCode
+    unit_price: decimal.Decimal
+    min_ticket: decimal.Decimal | None
+    max_ticket: decimal.Decimal | None
+    soft_cap: decimal.Decimal | None
+    hard_cap: decimal.Decimal | None
+    opens_at: dt.datetime | None
+    closes_at: dt.datetime | None
+    status: OfferingStatus
+    token_address: Address | None
+    onchain_offering_id: BigInt | None
+    amount_raised: decimal.Decimal
+    units_sold: BigInt
+    allowed_countries: list[str]
+    created_at: dt.datetime
+    db_id: strawberry.Private[int]
+    issuer_db_id: strawberry.Private[int]
+    issuer: IssuerNode = strawberry.field(resolver=_issuer,
+                                          description="The company making the offering.")
+    totals: OfferingTotals = strawberry.field(
+        resolver=_totals, description="Investments committed so far, cancelled excluded.")
+
+
+def issuer_node(row: Issuer) -> IssuerNode:
+    """The API view of an issuer."""
+    return IssuerNode(id=to_global_id("Issuer", row.id), name=row.name, country=row.country,
+                      website=row.website)
+
+
+def offering_node(row: Offering) -> OfferingNode:
+    """The API view of an offering; the ORM object never leaves the resolvers."""
+    return OfferingNode(
+        id=to_global_id("Offering", row.id), isin=ISIN(row.isin), name=row.name,
+        symbol=row.symbol, description=row.description,
+        security_type=SecurityType(row.security_type), regulation=Regulation(row.regulation),
+        currency=CurrencyCode(row.currency), unit_price=row.unit_price,
+        min_ticket=row.min_ticket, max_ticket=row.max_ticket, soft_cap=row.soft_cap,
+        hard_cap=row.hard_cap, opens_at=row.opens_at, closes_at=row.closes_at,
+        status=OfferingStatus(row.status),
+        token_address=Address(row.token_address) if row.token_address else None,
+        onchain_offering_id=(BigInt(row.onchain_offering_id)
+                             if row.onchain_offering_id is not None else None),
+        amount_raised=row.amount_raised, units_sold=BigInt(row.units_sold),
+        allowed_countries=list(row.allowed_countries), created_at=row.created_at,
+        db_id=row.id, issuer_db_id=row.issuer_id,
+    )
