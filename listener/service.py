@@ -15,6 +15,7 @@ from listener import store
 from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
 from listener.leader import Leader, LeadershipLostError
+from listener.ports import RpcError
 from listener.publish import publish_feed
 from listener.rpc import RpcClient
 
@@ -146,3 +147,29 @@ def serve(settings: Settings, *, database_url: str, redis_url: str,
         logger.info("listener stopped")
 
     asyncio.run(main())
+
+
+def main(settings: Settings, *, rewind_to: int | None = None) -> int:
+    """The `dpo listener` command: start what is missing, run, and map failures to exit codes.
+
+    0 after a clean stop, 2 for configuration problems (including the wrong chain), 1 when
+    the listener had to stop (deep reorg, lost leadership, provider gone).
+    """
+    from dpo.embedded.stack import ensure_services
+    from listener.reorg import DeepReorgError
+    from listener.rpc import ChainMismatchError
+
+    check_settings(settings)
+    services = ensure_services(settings)
+    try:
+        serve(settings, database_url=services.database_url, redis_url=services.redis_url,
+              rewind_to=rewind_to)
+    except ChainMismatchError as error:
+        logger.error("%s", error)
+        return 2
+    except (DeepReorgError, LeadershipLostError, RpcError) as error:
+        logger.critical("listener stopped: %s", error)
+        return 1
+    finally:
+        services.stop()
+    return 0
