@@ -50,10 +50,13 @@ def web(host: str | None, port: int | None, migrate: bool) -> None:
 
 
 @cli.command()
-def listener() -> None:
+@click.option("--rewind", type=click.IntRange(min=0), default=None, metavar="BLOCK",
+              help="First remove everything above BLOCK and re-sync from there.")
+def listener(rewind: int | None) -> None:
     """Follow the chain and feed the database and subscribers."""
-    settings()
-    not_available("the chain listener")
+    from listener.service import main as run_listener
+
+    sys.exit(run_listener(settings(), rewind_to=rewind))
 
 
 @cli.group()
