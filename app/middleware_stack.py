@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from app.metrics import HttpMetricsMiddleware
 from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from app.middleware_ratelimit import Identify, RateLimitMiddleware
 from app.middleware_security import HttpsMiddleware, TrustedHostMiddleware, effective_allowed_hosts
@@ -21,6 +22,7 @@ def build_middleware(settings: Settings, *, identify: Identify | None = None) ->
                                     production=settings.is_production)
     return [
         Middleware(RequestIdMiddleware),
+        Middleware(HttpMetricsMiddleware),
         Middleware(SecurityHeadersMiddleware),
         Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
         Middleware(HttpsMiddleware, redirect=settings.secure_ssl_redirect,

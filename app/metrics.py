@@ -1,0 +1,165 @@
+"""Prometheus metrics of the web service: HTTP requests, GraphQL operations and errors."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import GraphQLError
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult
+
+from app.middleware_ratelimit import client_address
+
+REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)
+
+HTTP_REQUESTS = Counter("dpo_http_requests_total", "HTTP requests served.",
+                        ["method", "route", "status"], registry=REGISTRY)
+HTTP_SECONDS = Histogram("dpo_http_request_seconds", "HTTP request latency.", ["route"],
+                         registry=REGISTRY)
+OPERATIONS = Counter("dpo_graphql_operations_total", "GraphQL operations executed.",
+                     ["operation_name", "operation_type"], registry=REGISTRY)
+OPERATION_SECONDS = Histogram("dpo_graphql_operation_seconds", "GraphQL operation latency.",
+                              ["operation_name"], registry=REGISTRY)
+ERRORS = Counter("dpo_graphql_errors_total", "GraphQL errors by extensions.code.", ["code"],
+                 registry=REGISTRY)
+
+METHODS = frozenset({"GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"})
+# Operation names come from clients: only this many distinct names get their own series.
+MAX_OPERATION_NAMES = 200
+_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]{0,63}$")
+_KNOWN_CODES = frozenset({"NOT_FOUND", "FORBIDDEN", "UNAUTHENTICATED", "VALIDATION", "CONFLICT",
+                          "RATE_LIMITED", "LIMIT_EXCEEDED", "INTERNAL"})
+
+
+class NameBudget:
+    """First-come label values up to a cap; the rest become "other"."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.seen: set[str] = set()
+
+    def label(self, name: str | None) -> str:
+        """The label for an operation name."""
+        if not name:
+            return "anonymous"
+        if not _NAME.match(name):
+            return "other"
+        if name in self.seen:
+            return name
+        if len(self.seen) >= self.cap:
+            return "other"
+        self.seen.add(name)
+        return name
+
+
+OPERATION_NAMES = NameBudget(MAX_OPERATION_NAMES)
+
+
+def error_code(error: GraphQLError) -> str:
+    """The error's code as a bounded label."""
+    code = (error.extensions or {}).get("code")
+    return code if isinstance(code, str) and code in _KNOWN_CODES else "OTHER"
+
+
+class GraphQLMetrics(SchemaExtension):
+    """Count each operation by name and type, its latency, and its errors by code."""
+
+    def on_operation(self) -> Iterator[None]:
+        """Measure the whole operation, parse to result."""
+        start = time.perf_counter()
+        raised: GraphQLError | None = None
+        try:
+            yield
+        except GraphQLError as error:
+            raised = error
+            raise
+        finally:
+            self._record(time.perf_counter() - start, raised)
+
+    def _record(self, seconds: float, raised: GraphQLError | None) -> None:
+        context = self.execution_context
+        name = OPERATION_NAMES.label(context.operation_name)
+        try:
+            kind = context.operation_type.value
+        except (RuntimeError, AttributeError, KeyError):
+            kind = "unknown"  # the document did not parse
+        OPERATIONS.labels(name, kind).inc()
+        OPERATION_SECONDS.labels(name).observe(seconds)
+        result = context.result
+        errors = [raised] if raised is not None else (
+            result.errors or [] if isinstance(result, (GraphQLExecutionResult, ExecutionResult))
+            else [])
+        for error in errors:
+            ERRORS.labels(error_code(error)).inc()
+
+
+class HttpMetricsMiddleware:
+    """Count HTTP requests by method, route and status, and time them by route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"] if scope["method"] in METHODS else "OTHER"
+        status = 500
+        start = time.perf_counter()
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            # The router's template ("/x/{id}"), not the raw path: bounded label values.
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_SECONDS.labels(route).observe(time.perf_counter() - start)
+
+
+def is_private(address: str) -> bool:
+    """Whether an address is loopback or on a private network."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private
+
+
+def metrics_endpoint(*, token: str | None,
+                     trust_forwarded: bool) -> Callable[[Request], Awaitable[Response]]:
+    """The /metrics view: from a private address, or anywhere with the bearer token."""
+
+    async def metrics(request: Request) -> Response:
+        """Prometheus text exposition."""
+        given = request.headers.get("authorization", "")
+        authorised = token is not None and hmac.compare_digest(
+            given.encode(), f"Bearer {token}".encode())
+        address = client_address(request.scope, trust_forwarded=trust_forwarded)
+        if not authorised and not is_private(address):
+            return PlainTextResponse("Forbidden\n", status_code=403)
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
