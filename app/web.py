@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
 
+from app.metrics import GraphQLMetrics, metrics_endpoint
 from app.middleware_stack import build_middleware
 from dpo.health import probe_database, probe_redis
 from dpo.runtime import Runtime
@@ -79,10 +80,13 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
             await app.state.runtime.close()
 
     graphql = GraphQLApp(_runtime, debug=settings.debug,
-                         extensions=limit_extensions(production=settings.is_production))
+                         extensions=[GraphQLMetrics,
+                                     *limit_extensions(production=settings.is_production)])
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     routes = [
         Route("/api/health/", health, methods=["GET", "HEAD"]),
         Route("/api/ready", ready, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics_endpoint(token=token, trust_forwarded=settings.is_production)),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]
