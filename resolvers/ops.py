@@ -14,7 +14,7 @@ from dpo.db.models import JobRun as JobRunRow
 from dpo.db.models import ReconciliationBreak
 from dpo.db.models.enums import BreakStatus as CoreBreakStatus
 from dpo.db.session import unit_of_work
-from dpo.errors import ValidationError
+from dpo.errors import DomainError, ValidationError
 from dpo.services import chain_events, market, ops
 from dpo.services.pagination import page_size
 from resolvers.context import Context
@@ -28,7 +28,7 @@ from schema.ops import (
     JobRun,
     ReconciliationBreakType,
 )
-from schema.relay import Connection, connection_of, from_global_id, to_global_id
+from schema.relay import Connection, connection_of, from_global_id, register_node, to_global_id
 from schema.scalars import ISIN, Address, BigInt, Bytes32, CurrencyCode
 
 Info = strawberry.Info[Context, None]
@@ -73,6 +73,19 @@ def event_node(row: ChainEventRow) -> ChainEvent:
         removes_sequence=BigInt(row.removes_id) if row.removes_id is not None else None,
         block_timestamp=row.block_timestamp,
     )
+
+
+async def resolve_break_node(info: Info, db_id: int) -> ReconciliationBreakType | None:
+    """`node(id)` for breaks: null when unknown or not visible."""
+    async with info.context.runtime.sessions() as session:
+        try:
+            row = await ops.get_break(session, principal=info.context.principal, break_id=db_id)
+        except DomainError:
+            return None
+        return break_node(row)
+
+
+register_node("ReconciliationBreak", resolve_break_node)
 
 
 async def resolve_fx_rates(info: Info, base: CurrencyCode | None = None,

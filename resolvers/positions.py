@@ -6,10 +6,11 @@ import strawberry
 
 from dpo.db.models import Position
 from dpo.db.models.enums import Location as CoreLocation
+from dpo.errors import DomainError
 from dpo.services import positions
 from resolvers.context import Context
 from schema.positions import Location, LocationTotal, PositionConnection, PositionType
-from schema.relay import Edge, PageInfo, from_global_id, to_global_id
+from schema.relay import Edge, PageInfo, from_global_id, register_node, to_global_id
 from schema.scalars import Address, BigInt
 
 Info = strawberry.Info[Context, None]
@@ -24,6 +25,20 @@ def position_node(row: Position) -> PositionType:
         as_of_block=BigInt(row.as_of_block) if row.as_of_block is not None else None,
         as_of_time=row.as_of_time,
     )
+
+
+async def resolve_position_node(info: Info, db_id: int) -> PositionType | None:
+    """`node(id)` for positions: null when unknown or not visible."""
+    async with info.context.runtime.sessions() as session:
+        try:
+            row = await positions.get_position(session, principal=info.context.principal,
+                                               position_id=db_id)
+        except DomainError:
+            return None
+        return position_node(row)
+
+
+register_node("Position", resolve_position_node)
 
 
 async def resolve_positions(info: Info, holder: Address | None = None,

@@ -56,6 +56,16 @@ async def list_breaks(
     return await paginate(session, query, ordering=BREAKS_BY_ID, first=first, after=after)
 
 
+async def get_break(session: AsyncSession, *, principal: Principal,
+                    break_id: int) -> ReconciliationBreak:
+    """One reconciliation break (ops, admin)."""
+    require_ops(principal)
+    item = await session.get(ReconciliationBreak, break_id)
+    if item is None:
+        raise NotFoundError("no such reconciliation break", id=break_id)
+    return item
+
+
 async def count_breaks(session: AsyncSession, *, principal: Principal,
                        status: BreakStatus | None = None) -> int:
     """How many breaks list_breaks would page through."""

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dpo.auth.principal import Principal
 from dpo.db.models import InvestorWallet, Offering, Position
 from dpo.db.models.enums import Location, Role
-from dpo.errors import ForbiddenError
+from dpo.errors import ForbiddenError, NotFoundError
 from dpo.services.pagination import Ordering, Page, SortKey, paginate
 from dpo.services.policy import STAFF_READERS, require_authenticated
 
@@ -51,6 +51,22 @@ def _visible(principal: Principal) -> Any:
         return or_(Position.investor_id == principal.investor_id,
                    func.lower(Position.holder_address).in_(own_wallets))
     raise ForbiddenError("you may not see positions", reason="not_allowed")
+
+
+async def get_position(session: AsyncSession, *, principal: Principal,
+                       position_id: int) -> Position:
+    """One position the caller may see."""
+    require_authenticated(principal)
+    query = select(Position).where(Position.id == position_id)
+    clause = _visible(principal)
+    if clause is not None:
+        query = query.where(clause)
+    position = await session.scalar(query)
+    if position is None:
+        if clause is None:
+            raise NotFoundError("no such position", id=position_id)
+        raise ForbiddenError("you may not see this position", reason="not_yours")
+    return position
 
 
 async def _check_holder(session: AsyncSession, principal: Principal, holder: str) -> None:

@@ -58,6 +58,13 @@ async def test_positions_with_totals_per_role(gql: Execute, db: AsyncSession) ->
     assert code(await gql(POSITIONS, me, holder="0x123")) == "VALIDATION"
     issuer = (await gql(POSITIONS, issuer_staff(offering.issuer_id)))["data"]["positions"]
     assert issuer["totalCount"] == 3
+    node = "query($id: ID!) { node(id: $id) { ... on Position { quantity } } }"
+    stranger_row = await db.scalar(select(Position.id).where(Position.holder_address == stranger))
+    assert stranger_row is not None
+    stranger_id = to_global_id("Position", stranger_row)
+    assert (await gql(node, me, id=stranger_id))["data"] == {"node": None}
+    assert (await gql(node, ANONYMOUS, id=stranger_id))["data"] == {"node": None}
+    assert (await gql(node, admin(), id=stranger_id))["data"] == {"node": {"quantity": "1"}}
     theirs = (await gql(POSITIONS, admin(), holder=stranger))["data"]["positions"]
     assert theirs["edges"][0]["node"]["holder"] != stranger  # checksummed on output
     assert theirs["edges"][0]["node"]["holder"].lower() == stranger
@@ -102,6 +109,9 @@ async def test_breaks_and_job_runs_for_ops_only(gql: Execute, db: AsyncSession) 
     assert done["data"]["resolveBreak"] == {"status": "IGNORED", "resolvedBy": "user:2",
                                             "note": "dust"}
     assert code(await gql(resolve, admin(), id=break_id)) == "CONFLICT"
+    node = "query($id: ID!) { node(id: $id) { ... on ReconciliationBreak { status } } }"
+    assert (await gql(node, investor, id=break_id))["data"] == {"node": None}
+    assert (await gql(node, ops(), id=break_id))["data"] == {"node": {"status": "IGNORED"}}
     runs = await gql('{ jobRuns(job: "api_test_job") { job status error counts } }', admin())
     assert runs["data"]["jobRuns"] == [{"job": "api_test_job", "status": "failed",
                                         "error": "boom", "counts": {}}]
