@@ -1,0 +1,120 @@
+"""Sign-in queries and mutations: thin wrappers over dpo.auth."""
+
+from __future__ import annotations
+
+import strawberry
+
+from dpo.auth import siwe
+from dpo.auth.principal import Principal
+from dpo.auth.signin import (
+    refresh_in_own_transaction,
+    sign_out,
+    staff_sign_in,
+    wallet_sign_in,
+)
+from dpo.auth.tokens import TokenPair
+from dpo.db.session import unit_of_work
+from dpo.errors import ValidationError
+from resolvers.context import Context
+from schema.auth import AuthPayload, NonceType, PrincipalKind, ViewerType
+from schema.relay import to_global_id
+from schema.scalars import Address
+
+Info = strawberry.Info[Context, None]
+
+MAX_SECRET_INPUT = 1024
+
+
+def _limit(value: str, field: str, limit: int = MAX_SECRET_INPUT) -> str:
+    # Bounded before hashing, so a huge input costs nothing.
+    if len(value) > limit:
+        raise ValidationError(f"{field} is too long", field=field)
+    return value
+
+
+def viewer_of(principal: Principal) -> ViewerType:
+    """The API view of a principal."""
+    def global_id(type_name: str, db_id: int | None) -> strawberry.ID | None:
+        return None if db_id is None else to_global_id(type_name, db_id)
+
+    return ViewerType(kind=PrincipalKind(principal.kind.value), role=principal.role,
+                      address=Address(principal.address) if principal.address else None,
+                      investor_id=global_id("Investor", principal.investor_id),
+                      issuer_id=global_id("Issuer", principal.issuer_id),
+                      user_id=global_id("User", principal.user_id))
+
+
+def payload_of(pair: TokenPair) -> AuthPayload:
+    """The API view of a token pair."""
+    return AuthPayload(access_token=pair.access_token, refresh_token=pair.refresh_token,
+                       expires_at=pair.expires_at, refresh_expires_at=pair.refresh_expires_at,
+                       principal=viewer_of(pair.principal))
+
+
+async def resolve_nonce(info: Info, address: Address | None = None) -> NonceType:
+    async with unit_of_work(info.context.runtime.sessions) as session:
+        nonce = await siwe.create_nonce(session, address=address)
+    return NonceType(value=nonce.nonce, expires_at=nonce.expires_at)
+
+
+def resolve_viewer(info: Info) -> ViewerType:
+    return viewer_of(info.context.principal)
+
+
+@strawberry.type
+class AuthQuery:
+    nonce: NonceType = strawberry.field(
+        resolver=resolve_nonce,
+        description="A nonce to put in a Sign-In with Ethereum message; valid 10 minutes.")
+    viewer: ViewerType = strawberry.field(
+        resolver=resolve_viewer, description="Who you are signed in as.")
+
+
+async def resolve_sign_in(info: Info, message: str, signature: str) -> AuthPayload:
+    runtime = info.context.runtime
+    domain = siwe.expected_domain(runtime.settings,
+                                  request_host=info.context.request.headers.get("host"))
+    async with unit_of_work(runtime.sessions) as session:
+        pair = await wallet_sign_in(session, message=message,
+                                    signature=_limit(signature, "signature"), domain=domain,
+                                    settings=runtime.settings)
+    return payload_of(pair)
+
+
+async def resolve_staff_sign_in(info: Info, email: str, password: str) -> AuthPayload:
+    runtime = info.context.runtime
+    async with unit_of_work(runtime.sessions) as session:
+        pair = await staff_sign_in(session, email=_limit(email, "email", 320),
+                                   password=_limit(password, "password"),
+                                   settings=runtime.settings)
+    return payload_of(pair)
+
+
+async def resolve_refresh_token(info: Info, refresh_token: str) -> AuthPayload:
+    runtime = info.context.runtime
+    pair = await refresh_in_own_transaction(
+        runtime.sessions, refresh_token=_limit(refresh_token, "refreshToken"),
+        settings=runtime.settings)
+    return payload_of(pair)
+
+
+async def resolve_sign_out(info: Info, refresh_token: str) -> bool:
+    async with unit_of_work(info.context.runtime.sessions) as session:
+        return await sign_out(session, refresh_token=_limit(refresh_token, "refreshToken"),
+                              principal=info.context.principal)
+
+
+@strawberry.type
+class AuthMutation:
+    sign_in: AuthPayload = strawberry.mutation(
+        resolver=resolve_sign_in,
+        description="Sign in with an EIP-4361 message and its wallet signature.")
+    staff_sign_in: AuthPayload = strawberry.mutation(
+        resolver=resolve_staff_sign_in,
+        description="Sign in as staff (admin, issuer, ops) with e-mail and password.")
+    refresh_token: AuthPayload = strawberry.mutation(
+        resolver=resolve_refresh_token,
+        description="Exchange a refresh token for a new pair; each token works once.")
+    sign_out: bool = strawberry.mutation(
+        resolver=resolve_sign_out,
+        description="Revoke a refresh token and every token refreshed from the same sign-in.")
