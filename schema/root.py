@@ -16,6 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from resolvers.auth import AuthMutation, AuthQuery
 from resolvers.investments import InvestmentMutation, InvestmentQuery
 from resolvers.investors import InvestorMutation, InvestorQuery
 from resolvers.offerings import OfferingMutation, OfferingQuery
@@ -38,6 +39,7 @@ class SystemQuery:
 QUERY_TYPES: tuple[type, ...] = (
     SystemQuery,
     NodeQuery,
+    AuthQuery,
     OfferingQuery,
     InvestorQuery,
     InvestmentQuery,
@@ -46,6 +48,7 @@ QUERY_TYPES: tuple[type, ...] = (
 )
 
 MUTATION_TYPES: tuple[type, ...] = (
+    AuthMutation,
     OfferingMutation,
     InvestorMutation,
     InvestmentMutation,
