@@ -13,16 +13,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
 from dpo.chain.artifacts import CONTRACT_ARTIFACTS, load_artifact
 from dpo.settings import Settings
+from listener.abi_values import (
+    WordDecoder,
+    canonical_type,
+    checksum,
+    event_topic,
+    fixed_text,
+    is_dynamic,
+    json_value,
+    word_decoder,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,26 +67,9 @@ class _EventSpec:
     event_name: str
     inputs: tuple[_Input, ...]
     data_types: tuple[str, ...]
-
-
-def canonical_type(item: Mapping[str, Any]) -> str:
-    """The canonical ABI type of an input, tuples spelled out as (t1,t2,...)."""
-    abi_type = str(item["type"])
-    if abi_type.startswith("tuple"):
-        inner = ",".join(canonical_type(c) for c in item.get("components", []))
-        return f"({inner}){abi_type[len('tuple'):]}"
-    return abi_type
-
-
-def event_topic(event: Mapping[str, Any]) -> str:
-    """topic0 of an event ABI entry, as lowercase 0x-hex."""
-    signature = f"{event['name']}({','.join(canonical_type(i) for i in event['inputs'])})"
-    return "0x" + keccak(text=signature).hex()
-
-
-@lru_cache(maxsize=65536)
-def _checksum(address: str) -> str:
-    return str(to_checksum_address(address))
+    # Word decoders of the data when every data type is static (the common case), else None.
+    data_words: tuple[WordDecoder, ...] | None
+    topic_words: tuple[WordDecoder | None, ...]
 
 
 def _int(value: Any) -> int:
@@ -103,54 +93,6 @@ def _bytes(value: Any) -> bytes:
     return bytes.fromhex(str(value).removeprefix("0x").removeprefix("0X"))
 
 
-def ascii_text(raw: bytes) -> str | None:
-    """Left-aligned printable ASCII padded with NULs, as text; None otherwise."""
-    stripped = raw.rstrip(b"\0")
-    if not stripped or any(b < 0x20 or b > 0x7E for b in stripped):
-        return None
-    return stripped.decode("ascii")
-
-
-def json_value(abi_type: str, value: Any) -> Any:
-    """A decoded ABI value as JSON without precision loss."""
-    if abi_type.endswith("]"):
-        element = abi_type[: abi_type.rindex("[")]
-        return [json_value(element, v) for v in value]
-    if abi_type.startswith("("):
-        parts = _split_tuple(abi_type)
-        return [json_value(t, v) for t, v in zip(parts, value, strict=True)]
-    if abi_type.startswith(("uint", "int")):
-        return str(int(value))
-    if abi_type == "address":
-        return _checksum(str(value))
-    if abi_type == "bool":
-        return bool(value)
-    if abi_type.startswith("bytes"):
-        return "0x" + bytes(value).hex()
-    if abi_type == "string":
-        return str(value).replace("\0", "")
-    return str(value)
-
-
-def _split_tuple(abi_type: str) -> list[str]:
-    inner, depth, parts, start = abi_type[1:-1], 0, [], 0
-    for i, ch in enumerate(inner):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(inner[start:i])
-            start = i + 1
-    if inner:
-        parts.append(inner[start:])
-    return parts
-
-
-def _is_dynamic(abi_type: str) -> bool:
-    return abi_type in ("string", "bytes") or abi_type.endswith("]") or abi_type.startswith("(")
-
-
 class Decoder:
     """Decodes the logs of known contracts; `skipped` counts the logs it could not decode."""
 
@@ -160,7 +102,7 @@ class Decoder:
         self.skipped = 0
         self._specs: dict[tuple[str, str], _EventSpec] = {}
         for address, name in contracts.items():
-            checksummed = _checksum(address)
+            checksummed = checksum(address)
             for item in load_artifact(name).abi:
                 if item.get("type") != "event" or item.get("anonymous"):
                     continue
@@ -169,12 +111,19 @@ class Decoder:
                            bool(i.get("indexed")))
                     for n, i in enumerate(item["inputs"])
                 )
+                data_types = tuple(i.abi_type for i in inputs if not i.indexed)
+                words = tuple(word_decoder(t) for t in data_types)
                 spec = _EventSpec(
                     contract_address=checksummed,
                     contract_name=name,
                     event_name=str(item["name"]),
                     inputs=inputs,
-                    data_types=tuple(i.abi_type for i in inputs if not i.indexed),
+                    data_types=data_types,
+                    data_words=None if None in words else words,  # type: ignore[arg-type]
+                    topic_words=tuple(
+                        None if is_dynamic(i.abi_type) else word_decoder(i.abi_type)
+                        for i in inputs if i.indexed
+                    ),
                 )
                 self._specs[(address.lower(), event_topic(item))] = spec
 
@@ -235,25 +184,36 @@ class Decoder:
         return [d for d in decoded if d is not None]
 
     def _args(self, spec: _EventSpec, topics: list[Any], data: bytes) -> dict[str, Any]:
-        indexed = [i for i in spec.inputs if i.indexed]
-        if len(topics) != len(indexed):
-            raise ValueError(f"expected {len(indexed)} indexed topics, got {len(topics)}")
-        values = iter(abi_decode(list(spec.data_types), data))
-        by_topic = iter(topics)
+        if len(topics) != len(spec.topic_words):
+            raise ValueError(f"expected {len(spec.topic_words)} indexed topics, got {len(topics)}")
+        if spec.data_words is not None:
+            if len(data) < 32 * len(spec.data_words):
+                raise DecodingError("data is shorter than the event's arguments")
+            values: Iterable[Any] = iter(
+                fn(data[32 * n: 32 * n + 32]) for n, fn in enumerate(spec.data_words)
+            )
+        else:
+            values = iter(
+                (json_value(t, v), fixed_text(t, v))
+                for t, v in zip(spec.data_types, abi_decode(list(spec.data_types), data),
+                                strict=True)
+            )
+        by_topic = iter(zip(topics, spec.topic_words, strict=True))
         args: dict[str, Any] = {}
         for item in spec.inputs:
             if item.indexed:
-                raw = _bytes(next(by_topic))
-                if _is_dynamic(item.abi_type):
+                raw, topic_word = next(by_topic)
+                word = _bytes(raw)
+                if len(word) != 32:
+                    raise DecodingError("a topic is not 32 bytes")
+                if topic_word is None:
                     # Indexed dynamic values are only their keccak hash.
-                    args[item.name] = "0x" + raw.hex()
+                    args[item.name] = "0x" + word.hex()
                     continue
-                value = abi_decode([item.abi_type], raw)[0]
+                value, text = topic_word(word)
             else:
-                value = next(values)
-            args[item.name] = json_value(item.abi_type, value)
-            if item.abi_type.startswith("bytes") and item.abi_type != "bytes":
-                text = ascii_text(bytes(value))
-                if text is not None:
-                    args[f"{item.name}_text"] = text
+                value, text = next(values)  # type: ignore[call-overload]
+            args[item.name] = value
+            if text is not None:
+                args[f"{item.name}_text"] = text
         return args

@@ -77,11 +77,14 @@ async def project_positions(
         log = event.log
         if log.contract_name != "Issuance" or log.event_name not in POSITION_EVENTS:
             continue
+        known = log.contract_address in offerings
         offering_id = await _offering_of(connection, log.contract_address, offerings)
         if offering_id is None:
             stats.skipped += 1
-            logger.warning("no offering has token %s; %s in tx %s not projected",
-                           log.contract_address, log.event_name, log.tx_hash)
+            if not known:
+                # Once per token and batch: a backfill would otherwise log every transfer.
+                logger.warning("no offering has token %s: its positions are not projected",
+                               log.contract_address)
             continue
         args = log.args
         if log.event_name == "Transfer":

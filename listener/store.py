@@ -15,91 +15,44 @@ Redis (`listener.publish`) only after these functions return, i.e. after the com
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from dpo.db.feed import next_feed_sequences
 from listener.decode import DecodedLog
-from listener.projections import ProjectionStats, StoredEvent, apply_events, revert_events
-
-logger = logging.getLogger(__name__)
-
-EVENT_COLUMNS = (
-    "id", "chain_id", "contract_address", "contract_name", "event_name", "block_number",
-    "block_hash", "block_timestamp", "tx_hash", "tx_index", "log_index", "args", "removed",
-    "removed_at", "removes_id",
+from listener.projections import StoredEvent, apply_events, revert_events
+from listener.store_types import (
+    EVENT_COLUMNS,
+    Batch,
+    BlockHeader,
+    IngestResult,
+    ReorgDetectedError,
+    RevertResult,
+    StoreError,
+    event_record,
+    feed_range,
+    raw_connection,
+    stored_event,
+    time_of,
 )
 
+__all__ = [
+    "Batch",
+    "BlockHeader",
+    "IngestResult",
+    "ReorgDetectedError",
+    "RevertResult",
+    "StoreError",
+    "checkpoint",
+    "feed_range",
+    "ingest_batch",
+    "recent_blocks",
+    "revert_to",
+]
 
-class StoreError(Exception):
-    """A batch or revert that must not be applied as given; nothing was changed."""
-
-
-class ReorgDetectedError(StoreError):
-    """The batch does not extend the checkpoint's chain: the follower must revert first."""
-
-
-@dataclass(frozen=True, slots=True)
-class BlockHeader:
-    """A block's number, hash, parent hash (lowercase 0x-hex) and Unix timestamp."""
-
-    number: int
-    hash: str
-    parent_hash: str
-    timestamp: int
-
-
-@dataclass
-class Batch:
-    """Decoded logs of [from_block, to_block] and the headers known for that range.
-
-    The header of `to_block` is required: the checkpoint records its hash.
-    """
-
-    chain_id: int
-    from_block: int
-    to_block: int
-    blocks: list[BlockHeader]
-    logs: list[DecodedLog]
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """What a batch stored; first/last_seq bound the feed ids to publish (None if none)."""
-
-    inserted: int
-    first_seq: int | None
-    last_seq: int | None
-    skipped_duplicates: int
-    projections: ProjectionStats = field(default_factory=ProjectionStats)
-
-
-@dataclass(frozen=True)
-class RevertResult:
-    """How many events a revert removed and the feed ids of the removal items."""
-
-    removed: int
-    first_seq: int | None
-    last_seq: int | None
-    projections: ProjectionStats = field(default_factory=ProjectionStats)
-
-
-def _time(seconds: int | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-
-async def _raw(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session's transaction (for COPY)."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
+logger = logging.getLogger(__name__)
 
 
 async def checkpoint(
@@ -195,17 +148,6 @@ async def _existing_keys(
     return {(str(r[0]), str(r[1]), int(r[2])) for r in rows}
 
 
-def _event_record(event: StoredEvent, removes_id: int | None = None,
-                  removed_at: datetime | None = None) -> tuple[Any, ...]:
-    log = event.log
-    return (
-        event.id, log.chain_id, log.contract_address, log.contract_name, log.event_name,
-        log.block_number, log.block_hash, event.block_time, log.tx_hash, log.tx_index,
-        log.log_index, json.dumps(log.args, separators=(",", ":")), removed_at is not None,
-        removed_at, removes_id,
-    )
-
-
 async def ingest_batch(
     sessions: async_sessionmaker[AsyncSession], batch: Batch, *, reorg_window: int | None = None
 ) -> IngestResult:
@@ -229,14 +171,14 @@ async def ingest_batch(
         events = [
             StoredEvent(
                 id=seq, log=log,
-                block_time=_time(headers[log.block_number].timestamp
+                block_time=time_of(headers[log.block_number].timestamp
                                  if log.block_number in headers else log.block_timestamp),
             )
             for seq, log in zip(ids, fresh, strict=True)
         ]
         if events:
-            await (await _raw(session)).copy_records_to_table(
-                "chain_events", records=[_event_record(e) for e in events],
+            await (await raw_connection(session)).copy_records_to_table(
+                "chain_events", records=[event_record(e) for e in events],
                 columns=EVENT_COLUMNS,
             )
         stats = await apply_events(connection, events)
@@ -273,25 +215,13 @@ async def _keep_blocks(connection: AsyncConnection, batch: Batch, window: int) -
                 "n": [b.number for b in batch.blocks],
                 "h": [b.hash for b in batch.blocks],
                 "p": [b.parent_hash for b in batch.blocks],
-                "t": [_time(b.timestamp) for b in batch.blocks],
+                "t": [time_of(b.timestamp) for b in batch.blocks],
             },
         )
     await connection.execute(
         text("DELETE FROM listener_blocks WHERE chain_id = :c AND number <= :n"),
         {"c": batch.chain_id, "n": batch.to_block - window},
     )
-
-
-def _stored(row: Any) -> StoredEvent:
-    args = row["args"]
-    log = DecodedLog(
-        chain_id=int(row["chain_id"]), contract_address=row["contract_address"],
-        contract_name=row["contract_name"], event_name=row["event_name"],
-        block_number=int(row["block_number"]), block_hash=row["block_hash"],
-        tx_hash=row["tx_hash"], tx_index=int(row["tx_index"]), log_index=int(row["log_index"]),
-        args=json.loads(args) if isinstance(args, str) else dict(args),
-    )
-    return StoredEvent(id=int(row["id"]), log=log, block_time=row["block_timestamp"])
 
 
 async def revert_to(
@@ -317,7 +247,7 @@ async def revert_to(
             )).scalar_one_or_none()
             if ancestor_hash is None:
                 raise StoreError(f"block {ancestor_number} is not in the kept reorg window")
-        raw = await _raw(session)
+        raw = await raw_connection(session)
         rows = await raw.fetch(
             "SELECT id, chain_id, contract_address, contract_name, event_name, block_number, "
             "block_hash, block_timestamp, tx_hash, tx_index, log_index, args "
@@ -325,7 +255,7 @@ async def revert_to(
             "ORDER BY block_number DESC, log_index DESC FOR UPDATE",
             chain_id, ancestor_number,
         )
-        events = [_stored(row) for row in rows]
+        events = [stored_event(row) for row in rows]
         stats = await revert_events(connection, events)
         ids = await next_feed_sequences(session, len(events))
         if events:
@@ -337,7 +267,7 @@ async def revert_to(
             await raw.copy_records_to_table(
                 "chain_events",
                 records=[
-                    _event_record(StoredEvent(seq, e.log, e.block_time), e.id, now)
+                    event_record(StoredEvent(seq, e.log, e.block_time), e.id, now)
                     for seq, e in zip(ids, events, strict=True)
                 ],
                 columns=EVENT_COLUMNS,
@@ -362,8 +292,3 @@ async def revert_to(
     )
 
 
-def feed_range(result: IngestResult | RevertResult) -> Sequence[int]:
-    """The feed ids a result produced (empty if none)."""
-    if result.first_seq is None or result.last_seq is None:
-        return range(0)
-    return range(result.first_seq, result.last_seq + 1)

@@ -11,7 +11,8 @@ from eth_abi.abi import encode
 from eth_utils.address import to_checksum_address
 
 from dpo.chain.artifacts import ABI_DIR_ENV, load_artifact
-from listener.decode import Decoder, ascii_text, canonical_type, event_topic, json_value
+from listener.abi_values import ascii_text, canonical_type, event_topic, json_value, word_decoder
+from listener.decode import Decoder
 
 STO = "0x00000000000000000000000000000000000000a1"
 TOKEN = "0x00000000000000000000000000000000000000b2"
@@ -163,3 +164,53 @@ def test_json_values_of_arrays_tuples_strings_and_text_detection() -> None:
     assert ascii_text(b"LEI12345\0\0") == "LEI12345"
     assert ascii_text(b"\0\0") is None
     assert ascii_text(b"\x01abc") is None
+
+
+@pytest.mark.parametrize(("abi_type", "value"), [
+    ("uint256", MAX), ("uint256", 0), ("uint8", 255), ("uint64", 2**64 - 1),
+    ("int256", -(2**255)), ("int8", -1), ("int32", 2**31 - 1),
+    ("address", "0x" + "ab" * 20), ("bool", True), ("bool", False),
+    ("bytes3", b"EUR"), ("bytes32", bytes(range(32))), ("bytes12", b"DE000A1B2C35"),
+])
+def test_fast_word_decoders_agree_with_eth_abi(abi_type: str, value: Any) -> None:
+    from eth_abi.abi import decode
+
+    fast = word_decoder(abi_type)
+    assert fast is not None
+    word = encode([abi_type], [value])
+    assert fast(word)[0] == json_value(abi_type, decode([abi_type], word)[0])
+
+
+@pytest.mark.parametrize(("abi_type", "word"), [
+    ("address", b"\x01" + b"\0" * 31),
+    ("bool", b"\0" * 31 + b"\x02"),
+    ("uint8", b"\0" * 30 + b"\x01\x00"),
+    ("int8", b"\0" * 31 + b"\x80"),
+    ("bytes3", b"EUR" + b"\x01" + b"\0" * 28),
+])
+def test_fast_word_decoders_refuse_bad_padding(abi_type: str, word: bytes) -> None:
+    from eth_abi.exceptions import DecodingError
+
+    fast = word_decoder(abi_type)
+    assert fast is not None
+    with pytest.raises(DecodingError):
+        fast(word)
+
+
+def test_dynamic_data_falls_back_to_the_general_decoder() -> None:
+    reporter = "0x00000000000000000000000000000000000000d4"
+    decoder = Decoder(1, {reporter: "DerivativesReporter"})
+    data = encode(["uint32", "string", "uint256", "bytes3", "bytes32", "bytes32"],
+                  [2, "IRS", 5, b"USD", b"A" * 32, b"\xff" * 32])
+    log = raw_log(reporter, [topic_of("DerivativesReporter", "TradeReported"),
+                             word(b"UTI-1".ljust(32, b"\0")), word(b"\x02"),
+                             word(bytes.fromhex(INVESTOR[2:]))], data)
+    decoded = decoder.decode(log)
+    assert decoded is not None
+    assert decoded.args["uti_text"] == "UTI-1"
+    assert decoded.args["product"] == "IRS"
+    assert (decoded.args["version"], decoded.args["action"]) == ("2", "2")
+    assert decoded.args["currency_text"] == "USD"
+    assert decoded.args["counterpartyA_text"] == "A" * 32
+    assert "counterpartyB_text" not in decoded.args
+    assert word_decoder("string") is None
