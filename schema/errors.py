@@ -32,9 +32,10 @@ def _unwrap(error: GraphQLError) -> BaseException | None:
 def is_unexpected(error: GraphQLError) -> bool:
     """Whether the error comes from a bug or an outage rather than the request."""
     original = _unwrap(error)
-    if original is None or isinstance(original, (DomainError, ScalarError, GraphQLError)):
+    if isinstance(original, (DomainError, ScalarError)) or (error.extensions or {}).get("code"):
         return False
-    # Errors raised before execution (coercing variables) are the client's.
+    # Errors before execution (syntax, validation, coercing variables) are the client's; during
+    # execution, anything but a domain error (a raise, a null in a non-null field) is ours.
     return error.path is not None
 
 
@@ -57,6 +58,8 @@ def format_error(error: GraphQLError, *, debug: bool) -> GraphQLError:
         extensions.update(original.details)
         extensions["code"] = original.code.value
         message = original.message
+    elif extensions.get("code"):
+        pass  # already classified where it was raised (e.g. a limit)
     elif is_unexpected(error):
         extensions["code"] = ErrorCode.INTERNAL.value
         if not debug:

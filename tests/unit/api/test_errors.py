@@ -8,6 +8,7 @@ from functools import partial
 
 import pytest
 import strawberry
+from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 
 from dpo.errors import ConflictError
@@ -25,6 +26,14 @@ class Probe:
     @strawberry.field
     def boom(self) -> int:
         raise RuntimeError("SELECT secret FROM vault -- password=hunter2")
+
+    @strawberry.field
+    def missing(self) -> int:
+        return None  # type: ignore[return-value]
+
+    @strawberry.field
+    def limited(self) -> int:
+        raise GraphQLError("too deep", extensions={"code": "LIMIT_EXCEEDED"})
 
     @strawberry.field
     def isin(self, value: ISIN) -> str:
@@ -102,3 +111,17 @@ async def test_node_with_malformed_id_is_validation() -> None:
     assert result.errors is not None
     assert result.errors[0].extensions is not None
     assert result.errors[0].extensions["code"] == "VALIDATION"
+
+
+async def test_null_in_non_null_field_is_internal() -> None:
+    result = await probe_schema(debug=False).execute("{ missing }")
+    assert result.errors is not None
+    assert result.errors[0].extensions == {"code": "INTERNAL"}
+    assert result.errors[0].message == "Internal server error"
+
+
+async def test_error_already_carrying_a_code_keeps_it() -> None:
+    result = await probe_schema(debug=False).execute("{ limited }")
+    assert result.errors is not None
+    assert result.errors[0].extensions == {"code": "LIMIT_EXCEEDED"}
+    assert result.errors[0].message == "too deep"
