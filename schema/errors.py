@@ -15,6 +15,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from dpo.errors import DomainError, ErrorCode
+from dpo.logs import request_id_var
 from schema.scalars import ScalarError
 
 logger = logging.getLogger(__name__)
@@ -40,12 +41,11 @@ def is_unexpected(error: GraphQLError) -> bool:
 
 
 def request_id_of(context: Any) -> str | None:
-    """The request id the web layer attached, if any."""
-    request = getattr(context, "request", None)
-    state = getattr(request, "state", None)
+    """The request id the web layer's middleware assigned (already sanitised), if any."""
+    state = getattr(getattr(context, "request", None), "state", None)
     request_id = getattr(state, "request_id", None) if state is not None else None
-    if request_id is None and request is not None:
-        request_id = request.headers.get("x-request-id")
+    if request_id is None and request_id_var.get() != "-":
+        request_id = request_id_var.get()
     return str(request_id) if request_id else None
 
 
