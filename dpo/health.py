@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import httpx
 import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -60,3 +61,17 @@ async def probe_redis(client: aioredis.Redis) -> Probe:
         await client.ping()
 
     return await _timed("redis", ping)
+
+
+async def probe_rpc(url: str) -> Probe:
+    """Whether the JSON-RPC endpoint answers eth_chainId (the URL may hold a key: never logged)."""
+
+    async def chain_id() -> None:
+        async with httpx.AsyncClient(timeout=PROBE_SECONDS) as client:
+            response = await client.post(url, json={"jsonrpc": "2.0", "id": 1,
+                                                    "method": "eth_chainId", "params": []})
+            response.raise_for_status()
+            if not isinstance(response.json().get("result"), str):
+                raise ValueError("no chain id in the answer")
+
+    return await _timed("rpc", chain_id)
