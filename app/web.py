@@ -12,13 +12,16 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
 
+from app.graphql_auth import principal_of, unauthenticated_response
 from app.metrics import GraphQLMetrics, metrics_endpoint
 from app.middleware_stack import build_middleware
-from dpo.health import probe_database, probe_redis
+from dpo.errors import UnauthenticatedError
+from dpo.health import probe_database, probe_redis, probe_rpc
 from dpo.runtime import Runtime
 from dpo.settings import Settings
 from resolvers.context import Context
@@ -38,8 +41,17 @@ class GraphQLApp(GraphQL[Context, None]):
         self._runtime_of = runtime_of
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        """Give resolvers the request and the shared resources."""
-        return Context(request=request, runtime=self._runtime_of(request))
+        """Give resolvers the request, its caller and the shared resources."""
+        runtime = self._runtime_of(request)
+        return Context(request=request, runtime=runtime,
+                       principal=await principal_of(request, runtime))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A bad credential answers 401 before anything runs (get_context raises it)."""
+        try:
+            await super().__call__(scope, receive, send)
+        except UnauthenticatedError as error:
+            await unauthenticated_response(error)(scope, receive, send)
 
 
 def _runtime(request: Request | WebSocket) -> Runtime:
@@ -58,14 +70,22 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """Readiness: 200 only when the database and Redis answer."""
+    """Readiness: 200 only when the database and Redis answer; the RPC is reported only.
+
+    The web service serves from PostgreSQL and Redis; a chain outage must not take every
+    replica out of rotation, so the RPC's state is in the body but never fails readiness.
+    """
     runtime = _runtime(request)
-    database, redis = await asyncio.gather(probe_database(runtime.engine),
-                                           probe_redis(runtime.redis))
+    rpc_urls = [url for url in runtime.settings.rpc_urls() if url.startswith("http")]
+    database, redis, *rpc = await asyncio.gather(
+        probe_database(runtime.engine), probe_redis(runtime.redis),
+        *([probe_rpc(rpc_urls[0])] if rpc_urls else []))
     ok = database.ok and redis.ok
-    return JSONResponse({"status": "ready" if ok else "not ready",
-                         "database": database.as_dict(), "redis": redis.as_dict()},
-                        status_code=200 if ok else 503)
+    body: dict[str, object] = {"status": "ready" if ok else "not ready",
+                               "database": database.as_dict(), "redis": redis.as_dict()}
+    if rpc:
+        body["rpc"] = rpc[0].as_dict()
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Starlette:
