@@ -1,0 +1,178 @@
+"""`dpo listener` as a real process against anvil, PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from web3 import AsyncHTTPProvider, AsyncWeb3
+
+from dpo.db.migrate import upgrade_async
+from dpo.db.session import create_engine, session_factory
+from listener import store
+from tests.conftest import _create_database, _drop_database
+from tests.e2e.conftest import ROOT, base_env, run_dpo
+from tests.integration.chain.conftest import deployed, w3
+from tests.integration.chain.test_contracts import Chain, ref
+from tests.integration.listener.test_follower import (
+    ANVIL_CHAIN_ID,
+    Sessions,
+    feed,
+    head,
+    history,
+    state,
+    with_offering,
+)
+
+pytestmark = pytest.mark.needs_chain
+
+__all__ = ["deployed", "w3"]
+
+
+@pytest.fixture(scope="module")
+async def chain(w3: AsyncWeb3[AsyncHTTPProvider], deployed: dict[str, str]) -> Chain:
+    """The module's deployed contracts."""
+    return Chain(w3, deployed)
+
+
+@pytest.fixture
+async def databases(pg_server_url: str) -> AsyncIterator[Callable[[], Awaitable[tuple[str,
+                                                                                     Sessions]]]]:
+    """Make migrated databases with the Issuance offering; dropped after the test."""
+    made: list[tuple[str, Any]] = []
+
+    async def make() -> tuple[str, Sessions]:
+        url = await _create_database(pg_server_url)
+        await upgrade_async(url)
+        engine = create_engine(url, pool_size=2)
+        made.append((url, engine))
+        return url, session_factory(engine)
+
+    yield make
+    for url, engine in made:
+        await engine.dispose()
+        await _drop_database(pg_server_url, url)
+
+
+def listener_env(database_url: str, redis_url: str, anvil_url: str, deployed: dict[str, str],
+                 **extra: str) -> dict[str, str]:
+    """The listener's environment: the runbook's names only."""
+    values = {"DATABASE_URL": database_url, "REDIS_URL": redis_url,
+              "BLOCKCHAIN_RPC_URL": anvil_url, "BLOCKCHAIN_NETWORK": "anvil",
+              "START_BLOCK_NUMBER": "0", "LISTENER_POLL_INTERVAL": "0.1", **deployed}
+    values.update(extra)
+    return base_env(**values)
+
+
+def start(env: dict[str, str]) -> subprocess.Popen[str]:
+    """`python -m app listener` from a folder without .env."""
+    return subprocess.Popen([sys.executable, "-m", "app", "listener"], env=env,
+                            cwd=ROOT / "tests", stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+async def reach(process: subprocess.Popen[str], sessions: Sessions, number: int, hash_: str,
+                within: float = 90) -> None:
+    """Wait until the process committed block `number` with `hash_`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while await store.checkpoint(sessions, ANVIL_CHAIN_ID) != (number, hash_):
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"the listener exited with {process.returncode}:\n{output}")
+        assert loop.time() < deadline, "the listener never reached the head"
+        await asyncio.sleep(0.1)
+
+
+async def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    """SIGTERM, then wait (without blocking the loop) for the exit code and output."""
+    process.send_signal(signal.SIGTERM)
+    output, _ = await asyncio.to_thread(process.communicate, timeout=30)
+    return process.returncode, output
+
+
+async def test_the_listener_process_follows_the_chain_and_stops_on_sigterm(
+    anvil_url: str, redis_url: str, deployed: dict[str, str], chain: Chain,
+    databases: Callable[[], Awaitable[tuple[str, Sessions]]],
+) -> None:
+    url, sessions = await databases()
+    await with_offering(sessions, deployed)
+    process = start(listener_env(url, redis_url, anvil_url, deployed))
+    try:
+        number, hash_ = await head(chain.w3)
+        await reach(process, sessions, number, hash_)
+        # Live events while it runs.
+        holder = await chain.investor()
+        await chain.send(chain.token.functions.issue(holder, 5, 0, ref()))
+        number, hash_ = await head(chain.w3)
+        await reach(process, sessions, number, hash_)
+    finally:
+        code, output = await stop(process)
+    assert code == 0, output
+    assert "listener stopped" in output
+    items = await feed(sessions)
+    assert [i[0] for i in items] == list(range(1, len(items) + 1))
+    assert any(e[5] == "Issued" for e in (await state(sessions))["events"])
+
+
+async def test_kill_9_mid_backfill_then_restart_equals_an_uninterrupted_run(
+    anvil_url: str, redis_url: str, deployed: dict[str, str], chain: Chain,
+    databases: Callable[[], Awaitable[tuple[str, Sessions]]],
+) -> None:
+    await history(chain, 30)
+    number, hash_ = await head(chain.w3)
+    small = {"LISTENER_BATCH_BLOCKS": "2", "LISTENER_MAX_BATCH_BLOCKS": "2"}
+
+    url, sessions = await databases()
+    await with_offering(sessions, deployed)
+    env = listener_env(url, redis_url, anvil_url, deployed, **small)
+    for kill_at in (number // 3, 2 * number // 3):
+        process = start(env)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 90
+        while ((await store.checkpoint(sessions, ANVIL_CHAIN_ID)) or (-1, ""))[0] < kill_at:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert loop.time() < deadline, "the listener never got that far"
+            await asyncio.sleep(0.01)
+        process.kill()
+        process.wait(10)
+    assert ((await store.checkpoint(sessions, ANVIL_CHAIN_ID)) or (-1, ""))[0] < number
+    process = start(env)
+    try:
+        await reach(process, sessions, number, hash_)
+    finally:
+        code, output = await stop(process)
+    assert code == 0, output
+
+    clean_url, clean = await databases()
+    await with_offering(clean, deployed)
+    process = start(listener_env(clean_url, redis_url, anvil_url, deployed, **small))
+    try:
+        await reach(process, clean, number, hash_)
+    finally:
+        await stop(process)
+    assert await state(sessions) == await state(clean)
+    assert await feed(sessions) == await feed(clean)
+
+
+def test_the_listener_refuses_to_start_without_an_rpc_url(deployed: dict[str, str]) -> None:
+    result = run_dpo("listener", env=base_env(BLOCKCHAIN_NETWORK="anvil", **deployed))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "BLOCKCHAIN_RPC_URL" in lines[0]
+
+
+def test_the_listener_refuses_the_wrong_chain(anvil_url: str, deployed: dict[str, str],
+                                              migrated_url: str, redis_url: str) -> None:
+    env = listener_env(migrated_url, redis_url, anvil_url, deployed,
+                       BLOCKCHAIN_NETWORK="arbitrum-nova")
+    result = run_dpo("listener", env=env)
+    assert result.returncode == 2
+    assert "42170" in result.stderr
+    assert "31337" in result.stderr
