@@ -95,6 +95,8 @@ def _check_batch(batch: Batch) -> dict[int, BlockHeader]:
     if batch.to_block not in headers:
         raise StoreError(f"the batch lacks the header of its last block {batch.to_block}")
     for log in batch.logs:
+        if log.removed:
+            raise ReorgDetectedError(f"a removed log in block {log.block_number}")
         if log.chain_id != batch.chain_id:
             raise StoreError(f"a log of chain {log.chain_id} in a batch of {batch.chain_id}")
         if not batch.from_block <= log.block_number <= batch.to_block:

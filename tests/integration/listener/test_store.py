@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -211,6 +212,9 @@ async def test_a_batch_must_extend_the_checkpoint(
         await ingest_batch(sessions, batch(5, 6, []), reorg_window=10)
     with pytest.raises(ReorgDetectedError):
         await ingest_batch(sessions, batch(3, 3, [], fork=2, parent_fork=2), reorg_window=10)
+    removed = replace(transfer(3, 0, ZERO, BOB, 1), removed=True)
+    with pytest.raises(ReorgDetectedError, match="removed"):
+        await ingest_batch(sessions, batch(3, 3, [removed]), reorg_window=10)
     with pytest.raises(StoreError, match="header"):
         await ingest_batch(sessions, Batch(CHAIN, 3, 4, [header(3)], []), reorg_window=10)
     assert await state(sessions) == before

@@ -214,3 +214,19 @@ def test_dynamic_data_falls_back_to_the_general_decoder() -> None:
     assert decoded.args["counterpartyA_text"] == "A" * 32
     assert "counterpartyB_text" not in decoded.args
     assert word_decoder("string") is None
+
+
+def test_decoder_from_settings_knows_the_configured_contracts_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dpo.settings import Settings
+
+    for var in ("DERIVATIVES_REPORTER_CONTRACT_ADDRESS", "EUROCLEAR_BRIDGE_CONTRACT_ADDRESS"):
+        monkeypatch.delenv(var, raising=False)
+    settings = Settings(
+        _env_file=None, ISSUANCE_CONTRACT_ADDRESS=TOKEN, STO_CONTRACT_ADDRESS=STO,
+        BLOCKCHAIN_NETWORK="arbitrum-nova",
+    )
+    decoder = Decoder.from_settings(settings)
+    assert decoder.chain_id == 42170
+    assert decoder.addresses == sorted([to_checksum_address(STO), to_checksum_address(TOKEN)])
