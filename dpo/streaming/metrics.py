@@ -1,0 +1,24 @@
+"""Prometheus metrics of live subscriptions, registered once in the default registry."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONNECTIONS = Gauge("dpo_ws_connections", "Open GraphQL WebSocket connections.")
+SUBSCRIPTIONS = Gauge("dpo_feed_subscriptions", "Active feed subscribers in this process.")
+DELIVERY_SECONDS = Histogram(
+    "dpo_feed_delivery_seconds",
+    "From the listener's insert of a feed item to its frame being handed to the socket.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+OVERFLOWS = Counter(
+    "dpo_feed_subscriber_overflows_total",
+    "Live items dropped from a full subscriber queue (the subscriber re-reads them from the DB).",
+)
+SLOW_CLOSES = Counter("dpo_feed_slow_consumer_closes_total",
+                      "Subscribers closed because they stopped consuming.")
+GAPS = Counter("dpo_feed_doorbell_gaps_total",
+               "Doorbells that skipped feed ids (a lost pub/sub message), filled from the DB.")
+HUB_READS = Counter("dpo_feed_hub_reads_total", "Reads of new feed items by the hub.", ["cause"])
+REDIS_RECONNECTS = Counter("dpo_feed_redis_reconnects_total",
+                           "Re-subscriptions to the feed channel after a Redis failure.")
