@@ -208,10 +208,12 @@ class Follower:
                 continue
             cursor.accept()
             logs.extend(part)
-        # Headers: all in the reorg window, the range's last block, and blocks with events
-        # (their timestamps).
+        # Headers: all in the reorg window and the range's last block (the checkpoint's hash);
+        # below the window only blocks whose logs lack `blockTimestamp` — one call per block
+        # with events would dominate a long backfill.
         wanted = {last, *range(max(first, window_start), last + 1)}
-        wanted.update(_int(log["blockNumber"]) for log in logs)
+        wanted.update(_int(log["blockNumber"]) for log in logs
+                      if log.get("blockTimestamp") is None)
         limit = asyncio.Semaphore(HEADER_FETCHES)
 
         async def one(number: int) -> dict[str, Any]:
@@ -233,8 +235,8 @@ class Follower:
         if not linked(fetched.headers):
             raise ChainMovedError(f"headers of {fetched.first}..{fetched.last} do not chain")
         for log in fetched.logs:
-            if log.get("removed") or hashes.get(_int(log["blockNumber"])) != _hex(
-                    log["blockHash"]):
+            known = hashes.get(_int(log["blockNumber"]))
+            if log.get("removed") or (known is not None and known != _hex(log["blockHash"])):
                 raise ChainMovedError(f"a log of block {_int(log['blockNumber'])} is orphaned")
         first_header = fetched.headers[0]
         if (self.tip is not None and first_header.number == self.tip[0] + 1
