@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from listener import projections_reports, projections_sto
-from listener.projections_common import ProjectionError, ProjectionStats, StoredEvent
+from listener.projections_common import Known, ProjectionError, ProjectionStats, StoredEvent
 from listener.projections_positions import POSITION_EVENTS, project_positions
 
 __all__ = [
@@ -30,7 +30,7 @@ __all__ = [
     "revert_events",
 ]
 
-Handler = Callable[[AsyncConnection, StoredEvent, bool], Awaitable[bool]]
+Handler = Callable[[AsyncConnection, StoredEvent, bool, Known], Awaitable[bool]]
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("STO", "InvestmentReceived"): projections_sto.investment_received,
@@ -55,11 +55,12 @@ def is_projected(contract_name: str, event_name: str) -> bool:
 async def _project(connection: AsyncConnection, events: Sequence[StoredEvent],
                    revert: bool) -> ProjectionStats:
     stats = ProjectionStats()
+    known = await projections_sto.load_known(connection, events)
     for event in events:
         handler = HANDLERS.get((event.log.contract_name, event.log.event_name))
         if handler is None:
             continue
-        if await handler(connection, event, revert):
+        if await handler(connection, event, revert, known):
             stats.applied += 1
         else:
             stats.skipped += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -34,6 +34,18 @@ class StoredEvent:
     def time(self) -> datetime:
         """The block time, or now when the block's header was not fetched."""
         return self.block_time or datetime.now(UTC)
+
+
+@dataclass
+class Known:
+    """Rows a batch's events could touch, read once so unmatched events cost no round trip.
+
+    `offerings` maps linked on-chain offering ids to (offering id, currency);
+    `investment_refs` holds the investmentRefs (lowercase 0x-hex) we have an investment for.
+    """
+
+    offerings: dict[int, tuple[int, str]] = field(default_factory=dict)
+    investment_refs: set[str] = field(default_factory=set)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dpo.db.models.checks import CURRENCY_RE, ISIN_RE
-from listener.projections_common import StoredEvent, minor_to_decimal
+from listener.projections_common import Known, StoredEvent, minor_to_decimal
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ def _party(args: dict[str, str], name: str) -> str:
     return args.get(f"{name}_text") or args[name].removeprefix("0x")
 
 
-async def trade_reported(connection: AsyncConnection, event: StoredEvent, revert: bool) -> bool:
+async def trade_reported(connection: AsyncConnection, event: StoredEvent, revert: bool,
+                         known: Known) -> bool:
     """A derivative_reports row per TradeReported."""
     if revert:
         result = await connection.execute(
@@ -74,7 +75,8 @@ async def trade_reported(connection: AsyncConnection, event: StoredEvent, revert
     return bool(getattr(result, "rowcount", 0)) or _skip(event, "already reported")
 
 
-async def bridge_opened(connection: AsyncConnection, event: StoredEvent, revert: bool) -> bool:
+async def bridge_opened(connection: AsyncConnection, event: StoredEvent, revert: bool,
+                        known: Known) -> bool:
     """A bridge_transfers row per TokensLocked / TokensReleased, starting pending."""
     if revert:
         result = await connection.execute(
@@ -102,7 +104,7 @@ async def bridge_opened(connection: AsyncConnection, event: StoredEvent, revert:
 
 
 async def transfer_status_changed(connection: AsyncConnection, event: StoredEvent,
-                                  revert: bool) -> bool:
+                                  revert: bool, known: Known) -> bool:
     """Move a bridge transfer from the old status to the new (or back)."""
     args = event.log.args
     if int(args["oldStatus"]) == 0:

@@ -15,12 +15,13 @@ investment was. Offering status: open → closed / cancelled, and back on revert
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from listener.projections_common import StoredEvent, minor_to_decimal
+from listener.projections_common import Known, StoredEvent, minor_to_decimal
 
 logger = logging.getLogger(__name__)
 
@@ -30,70 +31,68 @@ async def _run(connection: AsyncConnection, sql: str, params: dict[str, Any]) ->
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _totals(connection: AsyncConnection, event: StoredEvent, sign: int) -> int:
+async def _totals(connection: AsyncConnection, event: StoredEvent, sign: int,
+                  known: Known) -> int:
     args = event.log.args
-    row = (await connection.execute(
-        text("SELECT id, currency FROM offerings WHERE onchain_offering_id = :o FOR UPDATE"),
-        {"o": int(args["offeringId"])},
-    )).first()
-    if row is None:
+    offering = known.offerings.get(int(args["offeringId"]))
+    if offering is None:
         return 0
-    amount = minor_to_decimal(args["amount"], str(row[1])) * sign
+    offering_id, currency = offering
+    amount = minor_to_decimal(args["amount"], currency) * sign
     return await _run(
         connection,
         "UPDATE offerings SET amount_raised = amount_raised + :a, "
         "units_sold = units_sold + :u, updated_at = now() WHERE id = :id",
-        {"a": amount, "u": int(args["units"]) * sign, "id": row[0]},
+        {"a": amount, "u": int(args["units"]) * sign, "id": offering_id},
     )
 
 
+_PAID = (
+    "UPDATE investments SET state = 'paid', paid_at = :t, tx_hash = :tx, updated_at = now() "
+    "WHERE onchain_reference = :r AND state = 'pending_payment'"
+)
+_UNPAID = (
+    "UPDATE investments SET state = 'pending_payment', paid_at = NULL, tx_hash = NULL, "
+    "updated_at = now() WHERE onchain_reference = :r AND state = 'paid' AND tx_hash = :tx"
+)
+_REFUNDED = (
+    "UPDATE investments SET state = 'refunded', updated_at = now() "
+    "WHERE onchain_reference = :r AND state IN ('paid', 'issued')"
+)
+# Back to where the forward steps had taken it, read from the timestamps they set.
+_UNREFUNDED = (
+    "UPDATE investments SET state = CASE WHEN issued_at IS NOT NULL THEN 'issued' "
+    "WHEN paid_at IS NOT NULL THEN 'paid' ELSE 'pending_payment' END, updated_at = now() "
+    "WHERE onchain_reference = :r AND state = 'refunded'"
+)
+
+
 async def investment_received(connection: AsyncConnection, event: StoredEvent,
-                              revert: bool) -> bool:
+                              revert: bool, known: Known) -> bool:
     """Offering raised/units += the investment; the matching investment becomes paid."""
     ref = event.log.args["investmentRef"]
-    changed = await _totals(connection, event, -1 if revert else 1)
-    if revert:
-        changed += await _run(
-            connection,
-            "UPDATE investments SET state = 'pending_payment', paid_at = NULL, tx_hash = NULL, "
-            "updated_at = now() WHERE onchain_reference = :r AND state = 'paid' AND tx_hash = :tx",
-            {"r": ref, "tx": event.log.tx_hash},
-        )
-    else:
-        changed += await _run(
-            connection,
-            "UPDATE investments SET state = 'paid', paid_at = :t, tx_hash = :tx, "
-            "updated_at = now() WHERE onchain_reference = :r AND state = 'pending_payment'",
-            {"r": ref, "tx": event.log.tx_hash, "t": event.time},
-        )
+    changed = await _totals(connection, event, -1 if revert else 1, known)
+    if ref in known.investment_refs:
+        changed += await _run(connection, _UNPAID if revert else _PAID,
+                              {"r": ref, "tx": event.log.tx_hash, "t": event.time})
     return changed > 0
 
 
 async def investment_refunded(connection: AsyncConnection, event: StoredEvent,
-                              revert: bool) -> bool:
+                              revert: bool, known: Known) -> bool:
     """Offering raised/units -= the investment; the matching investment becomes refunded."""
     ref = event.log.args["investmentRef"]
-    changed = await _totals(connection, event, 1 if revert else -1)
-    if revert:
-        changed += await _run(
-            connection,
-            "UPDATE investments SET state = CASE WHEN issued_at IS NOT NULL THEN 'issued' "
-            "WHEN paid_at IS NOT NULL THEN 'paid' ELSE 'pending_payment' END, "
-            "updated_at = now() WHERE onchain_reference = :r AND state = 'refunded'",
-            {"r": ref},
-        )
-    else:
-        changed += await _run(
-            connection,
-            "UPDATE investments SET state = 'refunded', updated_at = now() "
-            "WHERE onchain_reference = :r AND state IN ('paid', 'issued')",
-            {"r": ref},
-        )
+    changed = await _totals(connection, event, 1 if revert else -1, known)
+    if ref in known.investment_refs:
+        changed += await _run(connection, _UNREFUNDED if revert else _REFUNDED, {"r": ref})
     return changed > 0
 
 
-async def issued(connection: AsyncConnection, event: StoredEvent, revert: bool) -> bool:
+async def issued(connection: AsyncConnection, event: StoredEvent, revert: bool,
+                 known: Known) -> bool:
     """The investment with this investmentRef becomes issued (tx hash kept if already set)."""
+    if event.log.args["investmentRef"] not in known.investment_refs:
+        return False
     params = {"r": event.log.args["investmentRef"], "tx": event.log.tx_hash, "t": event.time}
     if revert:
         sql = (
@@ -112,7 +111,9 @@ async def issued(connection: AsyncConnection, event: StoredEvent, revert: bool) 
 
 
 async def _status(connection: AsyncConnection, event: StoredEvent, revert: bool,
-                  status: str) -> bool:
+                  known: Known, status: str) -> bool:
+    if int(event.log.args["offeringId"]) not in known.offerings:
+        return False
     before, after = (status, "open") if revert else ("open", status)
     return await _run(
         connection,
@@ -122,12 +123,41 @@ async def _status(connection: AsyncConnection, event: StoredEvent, revert: bool,
     ) > 0
 
 
-async def offering_closed(connection: AsyncConnection, event: StoredEvent, revert: bool) -> bool:
+async def offering_closed(connection: AsyncConnection, event: StoredEvent, revert: bool,
+                          known: Known) -> bool:
     """An open offering becomes closed."""
-    return await _status(connection, event, revert, "closed")
+    return await _status(connection, event, revert, known, "closed")
 
 
 async def offering_cancelled(connection: AsyncConnection, event: StoredEvent,
-                             revert: bool) -> bool:
+                             revert: bool, known: Known) -> bool:
     """An open offering becomes cancelled."""
-    return await _status(connection, event, revert, "cancelled")
+    return await _status(connection, event, revert, known, "cancelled")
+
+
+async def load_known(connection: AsyncConnection, events: Sequence[StoredEvent]) -> Known:
+    """Read the linked offerings and known investment refs the events mention (two queries)."""
+    known = Known()
+    offering_ids: set[int] = set()
+    refs: set[str] = set()
+    for event in events:
+        args = event.log.args
+        if event.log.contract_name == "STO" and "offeringId" in args:
+            offering_ids.add(int(args["offeringId"]))
+        if "investmentRef" in args:
+            refs.add(str(args["investmentRef"]))
+    if offering_ids:
+        rows = await connection.execute(
+            text("SELECT onchain_offering_id, id, currency FROM offerings "
+                 "WHERE onchain_offering_id = ANY(CAST(:ids AS numeric[]))"),
+            {"ids": sorted(offering_ids)},
+        )
+        known.offerings = {int(r[0]): (int(r[1]), str(r[2])) for r in rows}
+    if refs:
+        rows = await connection.execute(
+            text("SELECT onchain_reference FROM investments "
+                 "WHERE onchain_reference = ANY(CAST(:refs AS varchar[]))"),
+            {"refs": sorted(refs)},
+        )
+        known.investment_refs = {str(r[0]) for r in rows}
+    return known
