@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from listener import metrics, store
 from listener.decode import Decoder
-from listener.ports import RangeTooLargeError, Rpc
+from listener.ports import RangeTooLargeError, Rpc, RpcError
 from listener.progress import Progress
 from listener.publish import publish_feed
 from listener.ranges import RangeCursor, RangeSizer
@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # Block headers fetched at once for one range.
 HEADER_FETCHES = 16
+# Longest wait between attempts while the provider is unavailable, in seconds.
+MAX_BACKOFF = 30.0
 
 
 class Fence(Protocol):
@@ -107,9 +109,23 @@ class Follower:
         await self.resume()
         logger.info("listener for chain %s starts at block %s", self.config.chain_id,
                     self.next_block)
+        failures = 0
         with contextlib.suppress(StoppedError):
             while not stop.is_set():
-                if not await self.step(stop):
+                try:
+                    busy = await self.step(stop)
+                except RpcError as error:
+                    if not error.retryable:
+                        raise
+                    # The client already retried and failed over: back off, then resume from
+                    # what is committed (nothing uncommitted is kept across this).
+                    failures += 1
+                    delay = min(MAX_BACKOFF, self.config.poll_interval * 2 ** min(failures, 8))
+                    logger.warning("RPC unavailable (%s); retrying in %.1fs", error, delay)
+                    await self._until(stop, asyncio.sleep(delay))
+                    continue
+                failures = 0
+                if not busy:
                     await self._until(stop, asyncio.sleep(self.config.poll_interval))
 
     async def resume(self) -> None:
@@ -202,9 +218,14 @@ class Follower:
                 part = await self.rpc.get_logs(lo, hi, self.addresses)
             except RangeTooLargeError as error:
                 if lo == hi:
-                    raise
+                    raise RpcError(f"the provider refused eth_getLogs of the single block {lo}: "
+                                   f"{error}", retryable=True) from error
+                suggested = error.suggested
+                max_range = getattr(error, "max_range", None)
+                if suggested is None and isinstance(max_range, int) and max_range > 0:
+                    suggested = (lo, lo + max_range - 1)
                 logger.info("provider refused blocks %s..%s; shrinking the range", lo, hi)
-                cursor.refuse(error.suggested)
+                cursor.refuse(suggested)
                 continue
             cursor.accept()
             logs.extend(part)

@@ -25,6 +25,7 @@ from listener.rpc import RpcClient
 from tests.conftest import _create_database, _drop_database
 from tests.integration.chain.test_contracts import Chain, ref
 from tests.integration.db import factories
+from tests.support.faulty_proxy import FaultyProxy
 
 pytestmark = pytest.mark.needs_chain
 
@@ -366,3 +367,31 @@ async def test_a_lagging_node_is_not_a_reorg(
     assert all(removes is None for _, _, removes in await feed(sessions))
     assert (await clean_run(anvil_url, deployed, databases, chain.w3)) == await state(sessions)
 
+
+
+async def test_provider_faults_lose_nothing_and_duplicate_nothing(
+    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    databases: Callable[[], Awaitable[Sessions]],
+) -> None:
+    await history(chain, 6)
+    number, hash_ = await head(chain.w3)
+    sessions = await with_offering(await databases(), deployed)
+    async with FaultyProxy(anvil_url, seed=11) as proxy:
+        proxy.set_plan(["500", "429:0", "truncate", "cut", "timeout", "reset"])
+        proxy.set_plan(["rpc:-32000:block range is too wide", "500", "truncate"],
+                       method="eth_getLogs")
+        proxy.set_rates({"500": 0.08, "429:0": 0.05, "truncate": 0.05, "cut": 0.04,
+                         "timeout": 0.02, "reset": 0.03}, seed=11)
+        rpc = RpcClient(urls=[proxy.url], timeout=0.5, backoff_base=0.01, backoff_cap=0.05)
+        running = Running(make_follower(anvil_url, deployed, sessions, rpc=rpc,
+                                        batch_blocks=8, max_batch_blocks=32))
+        await running.reach(number, hash_=hash_, within=120)
+        await running.finish()
+        await rpc.aclose()
+        injected = sum(proxy.faults_injected.values())
+        assert proxy.faults_injected["rpc"] == 1  # the range refusal was met
+    assert injected >= 10
+    assert (await clean_run(anvil_url, deployed, databases, chain.w3)) == await state(sessions)
+    items = await feed(sessions)
+    assert [i[0] for i in items] == list(range(1, len(items) + 1))
+    assert all(removes is None for _, _, removes in items)
