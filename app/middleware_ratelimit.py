@@ -9,12 +9,15 @@ from collections.abc import Awaitable, Callable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.middleware import header
-from dpo.errors import ErrorCode
+from dpo.auth.tokens import verify_access_token
+from dpo.errors import DomainError, ErrorCode
 from dpo.ratelimit import RateLimiter
+from dpo.settings import ConfigError
 
 logger = logging.getLogger(__name__)
 
 # Resolves a verified caller key such as "user:42" from the request, or None if anonymous.
+# Keys of callers never start with "anon:", so users and addresses never share a bucket.
 Identify = Callable[[Scope], Awaitable[str | None]]
 LIMITED_PATHS = ("/graphql",)
 
@@ -34,6 +37,27 @@ def client_address(scope: Scope, *, trust_forwarded: bool) -> str:
                 return last
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
+
+
+async def bearer_identity(scope: Scope) -> str | None:
+    """The verified caller of a bearer-token request, e.g. "user:42"; None otherwise.
+
+    Access tokens verify without I/O, so checking one here is cheap. API-key requests are
+    counted per address: their signature covers the body and a single-use nonce, which only
+    the GraphQL view may consume. A bad token is counted per address too (it gets a 401).
+    """
+    authorization = header(scope, "authorization")
+    runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
+    if not authorization or runtime is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        principal = verify_access_token(token.strip(), settings=runtime.settings)
+    except (DomainError, ConfigError):
+        return None
+    return principal.actor if principal.is_authenticated else None
 
 
 def rate_limited_body(retry_after: int) -> bytes:
@@ -74,7 +98,7 @@ class RateLimitMiddleware:
             return
         user = await self.identify(scope) if self.identify is not None else None
         if user is not None:
-            decision = await limiter.hit(f"user:{user}", rate=self.user_rate)
+            decision = await limiter.hit(user, rate=self.user_rate)
         else:
             address = client_address(scope, trust_forwarded=self.trust_forwarded)
             decision = await limiter.hit(f"anon:{address}", rate=self.anon_rate)

@@ -7,7 +7,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app.metrics import HttpMetricsMiddleware
 from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
-from app.middleware_ratelimit import Identify, RateLimitMiddleware
+from app.middleware_ratelimit import Identify, RateLimitMiddleware, bearer_identity
 from app.middleware_security import HttpsMiddleware, TrustedHostMiddleware, effective_allowed_hosts
 from dpo.settings import Settings, parse_rate
 
@@ -33,6 +33,7 @@ def build_middleware(settings: Settings, *, identify: Identify | None = None) ->
                    max_age=CORS_MAX_AGE),
         Middleware(RateLimitMiddleware, user_rate=parse_rate(settings.rate_limit_user),
                    anon_rate=parse_rate(settings.rate_limit_anon),
-                   trust_forwarded=settings.is_production, identify=identify),
+                   trust_forwarded=settings.is_production,
+                   identify=identify or bearer_identity),
         Middleware(BodySizeLimitMiddleware),
     ]

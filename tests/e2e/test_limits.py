@@ -6,6 +6,9 @@ import uuid
 
 import httpx
 
+from dpo.auth.principal import Kind, Principal
+from dpo.auth.tokens import create_access_token
+from dpo.settings import Settings
 from tests.e2e.conftest import base_env, web_server
 
 QUERY = {"query": "{ status { version } }"}
@@ -115,3 +118,29 @@ def test_no_introspection_nor_suggestions_in_production(migrated_url: str, redis
     assert "versoin" in message
     assert "Did you mean" not in message
     assert status.json()["data"]["status"]["version"]
+
+
+def test_signed_in_users_have_their_own_limit(migrated_url: str, redis_url: str) -> None:
+    secret = "s" * 48
+    settings = Settings(DJANGO_SECRET_KEY=secret)
+
+    def bearer(user_id: int) -> dict[str, str]:
+        principal = Principal(kind=Kind.STAFF, role="admin", user_id=user_id)
+        token = create_access_token(principal, settings=settings).token
+        return {"Authorization": f"Bearer {token}"}
+
+    alice, bob = bearer(uuid.uuid4().int % 10**9), bearer(uuid.uuid4().int % 10**9 + 1)
+    address = client(fresh_address())
+    env = env_for(migrated_url, redis_url, DJANGO_SECRET_KEY=secret, RATE_LIMIT_USER="3/min",
+                  RATE_LIMIT_ANON="100/min")
+    with web_server(env) as base:
+        codes = [httpx.post(base + "/graphql", json=QUERY, headers={**address, **alice})
+                 .status_code for _ in range(4)]
+        other_user = httpx.post(base + "/graphql", json=QUERY, headers={**address, **bob})
+        anonymous = httpx.post(base + "/graphql", json=QUERY, headers=address)
+        forged = httpx.post(base + "/graphql", json=QUERY,
+                            headers={**address, "Authorization": "Bearer forged"})
+    assert codes == [200, 200, 200, 429]
+    assert other_user.status_code == 200
+    assert anonymous.status_code == 200
+    assert forged.status_code == 401
