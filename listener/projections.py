@@ -38,17 +38,16 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("STO", "OfferingClosed"): projections_sto.offering_closed,
     ("STO", "OfferingCancelled"): projections_sto.offering_cancelled,
     ("Issuance", "Issued"): projections_sto.issued,
-    ("DerivativesReporter", "TradeReported"): projections_reports.trade_reported,
-    ("EuroclearBridge", "TokensLocked"): projections_reports.bridge_opened,
-    ("EuroclearBridge", "TokensReleased"): projections_reports.bridge_opened,
     ("EuroclearBridge", "TransferStatusChanged"): projections_reports.transfer_status_changed,
 }
 
 
 def is_projected(contract_name: str, event_name: str) -> bool:
     """Tell whether an event changes a read model."""
-    return (contract_name, event_name) in HANDLERS or (
-        contract_name == "Issuance" and event_name in POSITION_EVENTS
+    return (
+        (contract_name, event_name) in HANDLERS
+        or (contract_name, event_name) in projections_reports.ROW_EVENTS
+        or (contract_name == "Issuance" and event_name in POSITION_EVENTS)
     )
 
 
@@ -56,6 +55,9 @@ async def _project(connection: AsyncConnection, events: Sequence[StoredEvent],
                    revert: bool) -> ProjectionStats:
     stats = ProjectionStats()
     known = await projections_sto.load_known(connection, events)
+    if not revert:
+        # Rows first: the status changes below may concern transfers created in this batch.
+        await projections_reports.project_rows(connection, events, revert=False, stats=stats)
     for event in events:
         handler = HANDLERS.get((event.log.contract_name, event.log.event_name))
         if handler is None:
@@ -64,6 +66,9 @@ async def _project(connection: AsyncConnection, events: Sequence[StoredEvent],
             stats.applied += 1
         else:
             stats.skipped += 1
+    if revert:
+        # Rows last: the status changes above are undone while their transfers still exist.
+        await projections_reports.project_rows(connection, events, revert=True, stats=stats)
     # Positions are summed over the batch; their order relative to the others is irrelevant.
     await project_positions(connection, events, revert=revert, stats=stats)
     return stats

@@ -73,7 +73,7 @@ async def history(w3: AsyncWeb3[AsyncHTTPProvider], deployed: dict[str, str]) ->
     token, sto, reporter, bridge = (chain.token.functions, chain.sto.functions,
                                     chain.reporter.functions, chain.bridge.functions)
     alice, bob = await chain.investor(), await chain.investor()
-    refs = {name: "0x" + ref().hex() for name in ("alice", "bob", "lock", "jpy")}
+    refs = {name: "0x" + ref().hex() for name in ("alice", "bob", "lock", "jpy", "bad")}
     raw = {name: bytes.fromhex(value[2:]) for name, value in refs.items()}
     txs: dict[str, str] = {}
 
@@ -109,6 +109,11 @@ async def history(w3: AsyncWeb3[AsyncHTTPProvider], deployed: dict[str, str]) ->
         await send(f"report{action}", reporter.report(
             padded(UTI), "IRS", notional, b"EUR", padded("529900T8BM49AURSDO55"),
             padded("5493001KJTIIGC8Y1R12"), action))
+    # An instrument code that is not a valid ISIN (check digit position holds a letter).
+    await send("register_bad", bridge.registerInstrument(b"XS12345678AB", chain.token.address))
+    await send("approve_bob", token.approve(chain.bridge.address, 1), bob)
+    await send("lock_bad", bridge.lock(b"XS12345678AB", 1, padded("EC-ACCOUNT-2"), raw["bad"]),
+               bob)
     await send("freeze_bob", token.setAddressFrozen(bob, True))
     last_block = await w3.eth.get_block_number()
 
@@ -214,8 +219,9 @@ async def test_projections_of_the_scenario(
 ) -> None:
     result = await ingest_batch(sessions, history.batch(0, history.last_block), reorg_window=500)
     assert result.inserted == len(history.logs)
-    # The JPY investment has no investment row, but its offering is ours.
-    assert result.projections.skipped == 0
+    # The JPY investment has no investment row, but its offering is ours; the lock under an
+    # invalid ISIN cannot become a bridge transfer.
+    assert result.projections.skipped == 1
     tables = await snapshot(sessions)
     assert sorted(tables["offerings"]) == [
         (1, "closed", Decimal("30.000000000000000000"), 3, history.token),
@@ -231,8 +237,8 @@ async def test_projections_of_the_scenario(
     assert [row[4] is not None for row in sorted(tables["investments"])] == [True, False]
     assert sorted(tables["positions"]) == sorted([
         (history.alice, 1, "onchain", 1, 1),
-        (history.bob, 1, "onchain", 1, 0),
-        (history.bridge, 1, "onchain", 1, 0),
+        (history.bob, 1, "onchain", 0, 0),
+        (history.bridge, 1, "onchain", 2, 0),
     ])
     reports = sorted(tables["derivative_reports"], key=lambda r: r[2])
     assert [(r[0], r[1], r[2], r[4]) for r in reports] == [
