@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,8 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import delete, func, select
 
+from dpo.auth.principal import Kind, Principal
+from dpo.auth.tokens import create_access_token
 from dpo.db.models import AuditLog, Investment, Investor, InvestorWallet, Issuer, Offering
 from dpo.db.session import create_engine, session_factory, unit_of_work
+from dpo.settings import get_settings
 from schema.relay import to_global_id
 from tests.e2e.conftest import base_env, web_server
 
@@ -117,3 +120,45 @@ def test_anonymous_reads_public_data_and_is_refused_the_rest(
     assert error_code(submit) == "UNAUTHENTICATED"
     assert error_code(bad_scalar) == "VALIDATION"
     assert asyncio.run(_investments(migrated_url, seeded["offering"])) == 0
+
+
+def test_investor_submits_and_cancels_with_a_bearer_token(
+        migrated_url: str, redis_url: str, seeded: dict[str, Any],
+        env: Callable[..., None]) -> None:
+    env(DJANGO_SECRET_KEY=SECRET)
+    settings = get_settings()
+    investor = Principal(kind=Kind.WALLET, role="investor", investor_id=seeded["investor"],
+                         address=seeded["address"])
+    other = Principal(kind=Kind.WALLET, role="investor", address="0x" + "12" * 20)
+    token = create_access_token(investor, settings=settings).token
+    stranger = create_access_token(other, settings=settings).token
+    order = {"offeringId": to_global_id("Offering", seeded["offering"]), "amount": "50",
+             "currency": "EUR"}
+    cancel = "mutation($id: ID!) { cancelInvestment(id: $id) { state } }"
+    server_env = base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url,
+                          DJANGO_SECRET_KEY=SECRET)
+    with web_server(server_env) as base:
+        me = post(base, "{ me { id kycStatus } }", token)
+        placed = post(base, SUBMIT, token, input=order)
+        too_big = post(base, SUBMIT, token, input={**order, "amount": "505"})
+        unregistered = post(base, SUBMIT, stranger, input=order)
+        made = placed["data"]["submitInvestment"]
+        theirs = post(base, cancel, stranger, id=made["id"])
+        listed = post(base, "{ investments { totalCount } }", token)
+        cancelled = post(base, cancel, token, id=made["id"])
+        forged = httpx.post(base + "/graphql", json={"query": "{ me { id } }"}, timeout=30,
+                            headers={"Authorization": f"Bearer {token[:-4]}AAAA"})
+    assert me["data"]["me"] == {"id": to_global_id("Investor", seeded["investor"]),
+                                "kycStatus": "APPROVED"}
+    assert made["state"] == "PENDING_PAYMENT"
+    assert made["units"] == "10"
+    assert made["paymentReference"].startswith("DPO-")
+    assert error_code(too_big) == "VALIDATION"
+    assert too_big["errors"][0]["extensions"]["reason"] == "above_max_ticket"
+    assert error_code(unregistered) == "FORBIDDEN"
+    assert error_code(theirs) == "FORBIDDEN"
+    assert listed["data"]["investments"]["totalCount"] == 1
+    assert cancelled["data"]["cancelInvestment"]["state"] == "CANCELLED"
+    assert forged.status_code == 401
+    assert error_code(forged.json()) == "UNAUTHENTICATED"
+    assert asyncio.run(_investments(migrated_url, seeded["offering"])) == 1
