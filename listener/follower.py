@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from redis.asyncio import Redis
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from listener import metrics, store
@@ -24,13 +25,15 @@ from listener.ports import RangeTooLargeError, Rpc, RpcError
 from listener.progress import Progress
 from listener.publish import publish_feed
 from listener.ranges import RangeCursor, RangeSizer
-from listener.reorg import Header, linked, walk_back, window
+from listener.reorg import DeepReorgError, Header, linked, walk_back, window
 from listener.rpc import verify_chain
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # Block headers fetched at once for one range.
 HEADER_FETCHES = 16
+# Blocks with events compared with the chain to suggest a rewind point after a deep reorg.
+REWIND_SEARCH = 256
 # Longest wait between attempts while the provider is unavailable, in seconds.
 MAX_BACKOFF = 30.0
 
@@ -171,8 +174,13 @@ class Follower:
                                            self.config.reorg_window + 1)
         stored = window({b.number: b.hash for b in recent}, tip_number, self.config.reorg_window)
         stored.setdefault(tip_number, tip_hash)
-        verdict = await walk_back(chain_id=self.config.chain_id, stored=stored,
-                                  chain_hash=self._hash)
+        try:
+            verdict = await walk_back(chain_id=self.config.chain_id, stored=stored,
+                                      chain_hash=self._hash)
+        except DeepReorgError as error:
+            raise DeepReorgError(chain_id=error.chain_id, lowest=error.lowest,
+                                 highest=error.highest,
+                                 rewind_to=await self.rewind_point(error.lowest)) from None
         if verdict.lagging or verdict.ancestor is None or verdict.ancestor == tip_number:
             return False
         ancestor = verdict.ancestor
@@ -188,6 +196,18 @@ class Follower:
         self.next_block, self.tip = ancestor + 1, (ancestor, stored[ancestor])
         metrics.PROCESSED_BLOCK.set(ancestor)
         return True
+
+    async def rewind_point(self, below: int) -> int | None:
+        """The newest block below `below` whose stored events the chain still has, if any."""
+        async with self.sessions() as session:
+            rows = (await session.execute(text(
+                "SELECT DISTINCT block_number, block_hash FROM chain_events WHERE chain_id = :c "
+                "AND NOT removed AND block_number < :n ORDER BY block_number DESC LIMIT :l"),
+                {"c": self.config.chain_id, "n": below, "l": REWIND_SEARCH})).all()
+        for number, block_hash in rows:
+            if await self._hash(int(number)) == block_hash:
+                return int(number)
+        return None
 
     async def sync(self, safe: int, head: int, stop: asyncio.Event) -> None:
         """Fetch ranges up to `safe` concurrently and apply them in block order."""

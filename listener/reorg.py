@@ -10,23 +10,23 @@ from dataclasses import dataclass
 class DeepReorgError(RuntimeError):
     """The chain replaced every block we kept: continuing could corrupt the database."""
 
-    def __init__(self, *, chain_id: int, lowest: int, highest: int) -> None:
+    def __init__(self, *, chain_id: int, lowest: int, highest: int,
+                 rewind_to: int | None = None) -> None:
         self.chain_id = chain_id
         self.lowest = lowest
         self.highest = highest
-        rewind_to = max(0, lowest - 1)
+        # A block known to be on the chain (its stored events still are), else a guess.
+        self.rewind_to = max(0, lowest - 1) if rewind_to is None else rewind_to
+        where = ("the newest block below them whose stored events are still on the chain"
+                 if rewind_to is not None else "a block before the fork")
         super().__init__(
             f"chain {chain_id} reorganised deeper than the kept reorg window: every stored block "
             f"from {lowest} to {highest} is no longer on the chain, so no common ancestor is "
             f"known. The listener stopped and changed nothing. Check the RPC provider points at "
-            f"the right chain, then re-sync from a block before the fork with "
-            f"`dpo listener --rewind {rewind_to}` (or a lower block), and consider raising "
+            f"the right chain, then re-sync from {where} with "
+            f"`dpo listener --rewind {self.rewind_to}` (or a lower block), and consider raising "
             f"LISTENER_REORG_WINDOW."
         )
-
-
-class ChainMismatchError(RuntimeError):
-    """The RPC serves another chain than BLOCKCHAIN_NETWORK names."""
 
 
 @dataclass(frozen=True)

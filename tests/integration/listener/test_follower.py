@@ -22,6 +22,7 @@ from listener.follower import Follower, FollowerConfig
 from listener.publish import FEED_CHANNEL
 from listener.reorg import DeepReorgError
 from listener.rpc import RpcClient
+from listener.service import rewind
 from tests.conftest import _create_database, _drop_database
 from tests.integration.chain.test_contracts import Chain, ref
 from tests.integration.db import factories
@@ -287,7 +288,7 @@ async def test_a_reorg_reverts_orphaned_events_and_matches_a_clean_run(
 
 async def test_a_reorg_deeper_than_the_window_stops_loudly_and_changes_nothing(
     anvil_url: str, deployed: dict[str, str], chain: Chain,
-    databases: Callable[[], Awaitable[Sessions]],
+    databases: Callable[[], Awaitable[Sessions]], redis_client: aioredis.Redis,
 ) -> None:
     sessions = await with_offering(await databases(), deployed)
     holder = await chain.investor(tokens=100)
@@ -305,6 +306,18 @@ async def test_a_reorg_deeper_than_the_window_stops_loudly_and_changes_nothing(
     assert await state(sessions) == before
     assert await feed(sessions) == items
     assert await store.checkpoint(sessions, ANVIL_CHAIN_ID) == (number, hash_)
+    # The suggested block is the newest one whose events survived: below the 5 replaced.
+    assert info.value.rewind_to == number - 5
+    assert f"--rewind {number - 5}" in str(info.value)
+
+    # The operator's way out: rewind there and follow again.
+    follower = make_follower(anvil_url, deployed, sessions, reorg_window=2)
+    await rewind(follower, redis_client, info.value.rewind_to)
+    running = Running(follower)
+    number, hash_ = await head(chain.w3)
+    await running.reach(number, hash_=hash_)
+    await running.finish()
+    assert (await clean_run(anvil_url, deployed, databases, chain.w3)) == await state(sessions)
 
 
 class LaggingRpc:
