@@ -37,7 +37,8 @@ def _core_filter(where: OfferingFilter | None) -> offerings.OfferingFilter | Non
     return offerings.OfferingFilter(
         status=where.status.value if where.status else None, issuer_id=issuer_id,
         regulation=where.regulation.value if where.regulation else None,
-        currency=where.currency, search=where.search)
+        currency=where.currency, search=where.search, token_address=where.token_address,
+        onchain_offering_id=where.onchain_offering_id)
 
 
 async def resolve_offerings(info: Info, filter: OfferingFilter | None = None,

@@ -65,6 +65,8 @@ class OfferingFilter:
     currency: CurrencyCode | None = None
     search: str | None = strawberry.field(
         default=None, description="Part of the name or ISIN, case-insensitive.")
+    token_address: Address | None = None
+    onchain_offering_id: BigInt | None = None
 
 
 @strawberry.input(description="How to sort offerings.")

@@ -64,6 +64,8 @@ class OfferingFilter:
     regulation: str | None = None
     currency: str | None = None
     search: str | None = None
+    token_address: str | None = None
+    onchain_offering_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,12 @@ def _filtered(principal: Principal, where: OfferingFilter | None) -> Select[Any]
         statement = statement.where(Offering.regulation == where.regulation)
     if where.currency is not None:
         statement = statement.where(Offering.currency == where.currency)
+    if where.token_address is not None:
+        # Stored as the listener saw it; addresses compare without case.
+        statement = statement.where(func.lower(Offering.token_address)
+                                    == where.token_address.lower())
+    if where.onchain_offering_id is not None:
+        statement = statement.where(Offering.onchain_offering_id == where.onchain_offering_id)
     if where.search:
         pattern = "%" + where.search.strip().replace("\\", "\\\\").replace("%", "\\%") \
             .replace("_", "\\_") + "%"

@@ -24,6 +24,7 @@ LIST = """query($f: OfferingFilter, $after: String) {
     edges { node { id name status unitPrice opensAt onchainOfferingId unitsSold
                    tokenAddress issuer { name } totals { investmentsCount amountCommitted } } }
   } }"""
+TOKEN = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 CREATE = """mutation($input: CreateOfferingInput!) { createOffering(input: $input) { id } }"""
 
 
@@ -51,7 +52,7 @@ async def world(api: Api) -> dict[str, Any]:
                 security_type="fund", regulation="reg_s", currency="EUR",
                 unit_price=Decimal("1.25"), status=status, units_sold=2**200,
                 onchain_offering_id=2**70 + i,
-                token_address="0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed",
+                token_address=TOKEN,
                 opens_at=datetime(2026, 1, 1, tzinfo=UTC),
                 closes_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=400)))
         session.add_all(rows)
@@ -96,6 +97,13 @@ async def test_offerings_over_http(api: Api, world: dict[str, Any], redis_url: s
             bad_time = await post(client, CREATE, input={**valid, "opensAt": "2030-01-01"})
             bad_literal = await post(client, '{ offering(isin: "DE000BASF112") { id } }')
             too_many = await post(client, "{ offerings(first: 500) { totalCount } }")
+            by_token = await post(client, LIST, f={"tokenAddress": TOKEN.lower(),
+                                                   "onchainOfferingId": str(2**70 + 1)})
+            by_int = await post(client, LIST, f={"onchainOfferingId": 2**70 + 2})
+            bad_filters = [await post(client, LIST, f=f) for f in (
+                {"tokenAddress": TOKEN.replace("aA", "Aa", 1)}, {"tokenAddress": "0x1234"},
+                {"onchainOfferingId": "1.5"}, {"onchainOfferingId": 1.0},
+                {"onchainOfferingId": str(2**256)}, {"currency": "EURO"}, {"currency": "XXY"})]
     page = first["data"]["offerings"]
     assert page["totalCount"] == 3
     assert page["pageInfo"]["hasNextPage"] is True
@@ -105,7 +113,7 @@ async def test_offerings_over_http(api: Api, world: dict[str, Any], redis_url: s
     assert node["opensAt"] == "2026-01-01T00:00:00Z"
     assert node["unitsSold"] == str(2**200)
     assert node["onchainOfferingId"] == str(2**70)
-    assert node["tokenAddress"] == "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+    assert node["tokenAddress"] == TOKEN
     assert node["issuer"] == {"name": "Http Capital"}
     assert node["totals"] == {"investmentsCount": 0, "amountCommitted": "0"}
     assert [e["node"]["name"] for e in second["data"]["offerings"]["edges"]] == ["Gamma"]
@@ -116,4 +124,7 @@ async def test_offerings_over_http(api: Api, world: dict[str, Any], redis_url: s
         assert code(refused) == "VALIDATION"
     assert "check digit" in bad_isin["errors"][0]["message"]
     assert code(too_many) == "LIMIT_EXCEEDED"
+    assert [e["node"]["name"] for e in by_token["data"]["offerings"]["edges"]] == ["Beta"]
+    assert [e["node"]["name"] for e in by_int["data"]["offerings"]["edges"]] == ["Gamma"]
+    assert [code(b) for b in bad_filters] == ["VALIDATION"] * 7
     assert await counts(api) == before
