@@ -177,8 +177,14 @@ async def test_revert_removes_appends_removals_newest_first_and_restores_project
         (1, False, None), (2, False, None), (3, True, None), (4, True, None),
         (5, True, 4), (6, True, 3),
     ]
-    # Removal items repeat the removed event's block, log index and hash.
-    assert events[4][1:4] == events[3][1:4]
+    # Removal items repeat every field of the removed event, so filters apply to them too.
+    same = ("SELECT chain_id, contract_address, contract_name, event_name, block_number, "
+            "block_hash, block_timestamp, tx_hash, tx_index, log_index, args FROM chain_events ")
+    originals = await rows(sessions, same + "WHERE id IN (4, 3) ORDER BY id DESC")
+    removals = await rows(sessions, same + "WHERE id IN (5, 6) ORDER BY id")
+    assert removals == originals
+    assert all(r[0] is not None for r in await rows(
+        sessions, "SELECT removed_at FROM chain_events WHERE removed"))
     after = await state(sessions)
     assert after["positions"] == before["positions"]
     assert after["checkpoint"] == before["checkpoint"] == (2, block_hash(2))
