@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import Kind, Principal
@@ -118,11 +119,17 @@ async def register_investor(
     investor = Investor(full_name=name, email=clean_email, country=clean_country,
                         is_us_person=is_us_person, kyc_status=KycStatus.PENDING.value,
                         accreditation_status=AccreditationStatus.NONE.value)
-    session.add(investor)
-    await session.flush()
-    session.add(InvestorWallet(investor_id=investor.id, address=address, chain_id=chain_id,
-                               verified_at=utcnow()))
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(investor)
+            await session.flush()
+            session.add(InvestorWallet(investor_id=investor.id, address=address,
+                                       chain_id=chain_id, verified_at=utcnow()))
+            await session.flush()
+    except IntegrityError:
+        # A concurrent registration of the same wallet or e-mail committed first.
+        raise ConflictError("this wallet or e-mail is registered already",
+                            reason="already_registered") from None
     await session.refresh(investor)
     await audit.record(session, principal=principal, action="investor.register",
                        entity_type="investor", entity_id=str(investor.id), before=None,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from dpo.auth.principal import ANONYMOUS, Kind, Principal
-from dpo.db.models import Investor, InvestorWallet
+from dpo.db.models import AuditLog, Investor, InvestorWallet
 from dpo.db.models.enums import AccreditationStatus, KycStatus
 from dpo.errors import (
     ConflictError,
@@ -175,3 +177,40 @@ async def test_accreditation(db: AsyncSession) -> None:
     assert investor.accreditation_expires_at == later
     [row] = await audit_rows(db, "investor", investor.id)
     assert row.action == "investor.accreditation"
+
+
+async def test_concurrent_registrations_of_one_email_conflict(engine: AsyncEngine) -> None:
+    """The second of two racing registrations waits on the unique index, then gets CONFLICT."""
+    email = f"race{secrets.token_hex(6)}@example.com"
+    first, second = wallet(address()), wallet(address())
+    try:
+        async with AsyncSession(engine) as a, AsyncSession(engine) as b:
+            await _register(a, first, email=email)
+            pid = await b.scalar(text("SELECT pg_backend_pid()"))
+            racing = asyncio.create_task(_register(b, second, email=email))
+            async with AsyncSession(engine) as watcher:
+                while True:
+                    waiting = await watcher.scalar(text(
+                        "SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"
+                    ), {"pid": pid})
+                    await watcher.rollback()
+                    if waiting == "Lock":
+                        break
+                    assert not racing.done(), "the second registration did not wait"
+                    await asyncio.sleep(0.01)
+            await a.commit()
+            with pytest.raises(ConflictError):
+                await racing
+            await b.rollback()
+        async with AsyncSession(engine) as check:
+            count = await check.scalar(select(func.count()).select_from(Investor)
+                                       .where(Investor.email == email))
+            assert count == 1
+    finally:
+        async with AsyncSession(engine) as cleanup, cleanup.begin():
+            ids = (await cleanup.scalars(select(Investor.id)
+                                         .where(Investor.email == email))).all()
+            await cleanup.execute(delete(AuditLog).where(
+                AuditLog.entity_type == "investor",
+                AuditLog.entity_id.in_([str(i) for i in ids])))
+            await cleanup.execute(delete(Investor).where(Investor.id.in_(ids)))
