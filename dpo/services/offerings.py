@@ -8,29 +8,27 @@ and ops see everything. An offering the caller may not see is reported as not fo
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, distinct, func, or_, select, true
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import Principal
 from dpo.db.models import Investment, Issuer, Offering
-from dpo.db.models.enums import InvestmentState, OfferingStatus, Regulation, SecurityType
+from dpo.db.models.enums import InvestmentState, OfferingStatus
 from dpo.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
-from dpo.services import audit, codes, policy
+from dpo.services import audit, policy
+from dpo.services.offering_rules import EDITABLE, check_offering
 from dpo.services.pagination import Ordering, Page, SortKey, count, paginate
 
 logger = logging.getLogger(__name__)
 
 ENTITY = "offering"
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,15}$")
 COMMITTED_STATES = (InvestmentState.PENDING_PAYMENT, InvestmentState.PAID, InvestmentState.ISSUED)
 INVESTOR_STATUSES = (OfferingStatus.OPEN, OfferingStatus.CLOSED, OfferingStatus.SETTLED)
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -40,11 +38,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     OfferingStatus.SETTLED: frozenset(),
     OfferingStatus.CANCELLED: frozenset(),
 }
-# The columns a caller may set; status, totals and on-chain ids are the system's.
-EDITABLE = ("isin", "name", "symbol", "description", "security_type", "regulation", "currency",
-            "unit_price", "min_ticket", "max_ticket", "soft_cap", "hard_cap", "opens_at",
-            "closes_at", "allowed_countries")
-REQUIRED = ("isin", "name", "symbol", "security_type", "regulation", "currency", "unit_price")
 
 
 class OfferingSort(StrEnum):
@@ -180,61 +173,20 @@ async def list_offering_totals(session: AsyncSession, *, offering_ids: Sequence[
     return {offering_id: found.get(offering_id, empty) for offering_id in offering_ids}
 
 
-def _check(values: Mapping[str, Any]) -> None:
-    """Every rule an offering's editable fields must satisfy, naming the first broken field."""
-    for name in REQUIRED:
-        if values.get(name) is None:
-            raise ValidationError(f"{name} is required", field=name)
-    if not codes.is_valid_isin(values["isin"]):
-        raise ValidationError("isin is not a valid ISIN", field="isin")
-    name = values["name"]
-    if not name.strip() or len(name) > 200:
-        raise ValidationError("name must be 1 to 200 characters", field="name")
-    if not SYMBOL_RE.match(values["symbol"]):
-        raise ValidationError("symbol must be 1 to 16 of A-Z, 0-9, '.', '-'", field="symbol")
-    description = values.get("description")
-    if description is not None and len(description) > 10_000:
-        raise ValidationError("description is too long", field="description")
-    if values["security_type"] not in set(SecurityType):
-        raise ValidationError("security_type is not known", field="security_type")
-    if values["regulation"] not in set(Regulation):
-        raise ValidationError("regulation is not one we offer under", field="regulation")
-    if not codes.is_currency(values["currency"]):
-        raise ValidationError("currency is not an ISO 4217 code", field="currency")
-    _check_amounts(values)
-    _check_window(values.get("opens_at"), values.get("closes_at"))
-    for country in values.get("allowed_countries") or ():
-        if not COUNTRY_RE.match(country):
-            raise ValidationError("allowed_countries holds ISO 3166 alpha-2 codes",
-                                  field="allowed_countries")
-
-
-def _check_amounts(values: Mapping[str, Any]) -> None:
-    if values["unit_price"] <= 0:
-        raise ValidationError("unit_price must be positive", field="unit_price")
-    for name in ("min_ticket", "max_ticket", "soft_cap", "hard_cap"):
-        if values.get(name) is not None and values[name] < 0:
-            raise ValidationError(f"{name} must not be negative", field=name)
-    # Each pair is checked where both ends are given: min <= max <= hard cap, soft <= hard.
-    for low, high in (("min_ticket", "max_ticket"), ("max_ticket", "hard_cap"),
-                      ("min_ticket", "hard_cap"), ("soft_cap", "hard_cap")):
-        if values.get(low) is not None and values.get(high) is not None \
-                and values[low] > values[high]:
-            raise ValidationError(f"{low} must not exceed {high}", field=low)
-
-
-def _check_window(opens_at: datetime | None, closes_at: datetime | None) -> None:
-    for name, moment in (("opens_at", opens_at), ("closes_at", closes_at)):
-        if moment is not None and moment.tzinfo is None:
-            raise ValidationError(f"{name} must carry a time zone", field=name)
-    if opens_at is not None and closes_at is not None and opens_at >= closes_at:
-        raise ValidationError("opens_at must be before closes_at", field="opens_at")
-
-
 async def _ensure_isin_free(session: AsyncSession, isin: str, *, except_id: int | None) -> None:
     taken = await session.scalar(select(Offering.id).where(Offering.isin == isin))
     if taken is not None and taken != except_id:
         raise ConflictError("an offering with this ISIN exists", field="isin")
+
+
+async def _flush_unique_isin(session: AsyncSession) -> None:
+    # A concurrent request may take the ISIN between our check and the insert.
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        if "uq_offerings_isin" not in str(error.orig):
+            raise
+        raise ConflictError("an offering with this ISIN exists", field="isin") from None
 
 
 async def create_offering(session: AsyncSession, *, principal: Principal, issuer_id: int,
@@ -248,13 +200,13 @@ async def create_offering(session: AsyncSession, *, principal: Principal, issuer
         raise ValidationError(f"{sorted(unknown)[0]} cannot be set", field=sorted(unknown)[0])
     values = {name: fields.get(name) for name in EDITABLE}
     values["allowed_countries"] = list(values["allowed_countries"] or [])
-    _check(values)
+    check_offering(values)
     if await session.get(Issuer, issuer_id) is None:
         raise ValidationError("no such issuer", field="issuer_id")
     await _ensure_isin_free(session, str(values["isin"]), except_id=None)
     offering = Offering(issuer_id=issuer_id, status=OfferingStatus.DRAFT.value, **values)
     session.add(offering)
-    await session.flush()
+    await _flush_unique_isin(session)
     await session.refresh(offering)
     await audit.record(session, principal=principal, action="offering.create",
                        entity_type=ENTITY, entity_id=offering.id, before=None,
@@ -288,12 +240,12 @@ async def update_offering(session: AsyncSession, *, principal: Principal, offeri
     values.update(changes)
     if values["allowed_countries"] is None:
         values["allowed_countries"] = []
-    _check(values)
+    check_offering(values)
     if "isin" in changes:
         await _ensure_isin_free(session, values["isin"], except_id=offering.id)
     for name in changes:
         setattr(offering, name, values[name])
-    await session.flush()
+    await _flush_unique_isin(session)
     await session.refresh(offering)
     await audit.record(session, principal=principal, action="offering.update",
                        entity_type=ENTITY, entity_id=offering.id, before=before,

@@ -291,3 +291,14 @@ async def test_totals_count_committed_investments(db: AsyncSession) -> None:
     totals = await svc.list_offering_totals(db, offering_ids=[offering.id, empty.id])
     assert totals[offering.id] == svc.OfferingTotals(3, 2, Decimal(600))
     assert totals[empty.id] == svc.OfferingTotals(0, 0, Decimal(0))
+
+
+async def test_isin_taken_between_check_and_insert_is_conflict(db: AsyncSession) -> None:
+    taken = await make_offering(db, isin=valid_isin())
+    # The row another request inserted after our check: the unique constraint decides.
+    db.add(Offering(issuer_id=taken.issuer_id, isin=taken.isin, name="Twin", symbol="TW",
+                    security_type="equity", regulation="reg_s", currency="EUR",
+                    unit_price=Decimal(1)))
+    with pytest.raises(ConflictError) as caught:
+        await svc._flush_unique_isin(db)
+    assert caught.value.details == {"field": "isin"}
