@@ -205,7 +205,10 @@ async def ingest_batch(
 
 
 async def _keep_blocks(connection: AsyncConnection, batch: Batch, window: int) -> None:
-    if batch.blocks:
+    oldest = batch.to_block - window
+    # A backfill range can span thousands of blocks; only the window's newest are kept.
+    kept = [b for b in batch.blocks if b.number > oldest]
+    if kept:
         await connection.execute(
             text("INSERT INTO listener_blocks (chain_id, number, hash, parent_hash, timestamp) "
                  "SELECT :c, * FROM unnest(CAST(:n AS bigint[]), CAST(:h AS varchar[]), "
@@ -214,15 +217,15 @@ async def _keep_blocks(connection: AsyncConnection, batch: Batch, window: int) -
                  "parent_hash = excluded.parent_hash, timestamp = excluded.timestamp"),
             {
                 "c": batch.chain_id,
-                "n": [b.number for b in batch.blocks],
-                "h": [b.hash for b in batch.blocks],
-                "p": [b.parent_hash for b in batch.blocks],
-                "t": [time_of(b.timestamp) for b in batch.blocks],
+                "n": [b.number for b in kept],
+                "h": [b.hash for b in kept],
+                "p": [b.parent_hash for b in kept],
+                "t": [time_of(b.timestamp) for b in kept],
             },
         )
     await connection.execute(
         text("DELETE FROM listener_blocks WHERE chain_id = :c AND number <= :n"),
-        {"c": batch.chain_id, "n": batch.to_block - window},
+        {"c": batch.chain_id, "n": oldest},
     )
 
 
