@@ -174,7 +174,12 @@ async def update_profile(
         investor.kyc_updated_at = utcnow()
     after = snapshot(investor)
     if after != before:
-        await session.flush()
+        try:
+            async with session.begin_nested():
+                await session.flush()
+        except IntegrityError:
+            raise ConflictError("an investor with this e-mail exists already",
+                                reason="email_taken") from None
         await audit.record(session, principal=principal, action="investor.update_profile",
                            entity_type="investor", entity_id=str(investor.id),
                            before=before, after=after)

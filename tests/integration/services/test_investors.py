@@ -89,6 +89,12 @@ async def test_update_own_profile_reopens_kyc_on_country_change(db: AsyncSession
     assert investor.kyc_status == "pending"
     actions = [row.action for row in await audit_rows(db, "investor", investor.id)]
     assert actions == ["investor.update_profile", "investor.update_profile"]
+    other, _ = await make_investor(db)
+    assert other.email is not None
+    with pytest.raises(ConflictError):
+        await investors.update_profile(db, principal=me, email=other.email.upper())
+    with pytest.raises(ValidationError):
+        await investors.update_profile(db, principal=me, country="France")
     with pytest.raises(ForbiddenError):
         await investors.update_profile(db, principal=admin(), full_name="X")
     with pytest.raises(ForbiddenError):
