@@ -93,7 +93,8 @@ class Follower:
 
     def __init__(self, *, rpc: Rpc, sessions: async_sessionmaker[AsyncSession],
                  redis: Redis | None, decoder: Decoder, config: FollowerConfig,
-                 fence: Fence | None = None, progress: Progress | None = None) -> None:
+                 fence: Fence | None = None, progress: Progress | None = None,
+                 wake: asyncio.Event | None = None) -> None:
         self.rpc = rpc
         self.sessions = sessions
         self.redis = redis
@@ -105,6 +106,8 @@ class Follower:
         self.next_block = config.start_block
         self.tip: tuple[int, str] | None = None
         self.addresses = decoder.addresses
+        # Set on each new head (newHeads over WebSocket) to end an idle wait early.
+        self.wake = wake
 
     async def run(self, stop: asyncio.Event) -> None:
         """Verify the chain, resume from the checkpoint and follow until `stop` is set."""
@@ -129,7 +132,7 @@ class Follower:
                     continue
                 failures = 0
                 if not busy:
-                    await self._until(stop, asyncio.sleep(self.config.poll_interval))
+                    await self._until(stop, self._idle())
 
     async def resume(self) -> None:
         """Continue after the checkpoint, or from the start block."""
@@ -141,6 +144,8 @@ class Follower:
 
     async def step(self, stop: asyncio.Event) -> bool:
         """One pass: check our tip, then sync up to the safe head; False when idle."""
+        if self.wake is not None:
+            self.wake.clear()  # before reading the head: a later head wakes the next wait
         head = await self.rpc.block_number()
         metrics.HEAD_BLOCK.set(head)
         if self.tip is not None and head >= self.tip[0] and await self.check_reorg():
@@ -304,6 +309,14 @@ class Follower:
         logger.debug("blocks %s..%s: %s events stored, %s already there", fetched.first,
                      fetched.last, result.inserted, result.skipped_duplicates)
         self.progress.update(fetched.last, safe, events=result.inserted)
+
+    async def _idle(self) -> None:
+        """Wait a poll interval, or less when a new head is announced."""
+        if self.wake is None:
+            await asyncio.sleep(self.config.poll_interval)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), self.config.poll_interval)
 
     async def _hash(self, number: int) -> str | None:
         block = await self.rpc.get_block(number)

@@ -15,9 +15,10 @@ from listener import store
 from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
 from listener.leader import Leader, LeadershipLostError
+from listener.newheads import subscribe_new_heads
 from listener.ports import RpcError
 from listener.publish import publish_feed
-from listener.rpc import RpcClient
+from listener.rpc import RpcClient, verify_chain
 
 logger = logging.getLogger(__name__)
 
@@ -78,21 +79,45 @@ async def run_listener(settings: Settings, *, database_url: str, redis_url: str,
     redis = Redis.from_url(redis_url)
     rpc = RpcClient.from_settings(settings)
     leader = Leader(database_url=database_url, chain_id=settings.chain_id)
+    wake = asyncio.Event()
+    ws_urls = [url for url in settings.rpc_urls() if url.lower().startswith(("ws://", "wss://"))]
+    heads = asyncio.create_task(watch_heads(ws_urls[0], wake)) if ws_urls else None
     try:
         follower = Follower(rpc=rpc, sessions=session_factory(engine), redis=redis,
                             decoder=Decoder.from_settings(settings),
-                            config=follower_config(settings), fence=leader)
+                            config=follower_config(settings), fence=leader,
+                            wake=wake if heads is not None else None)
         await lead(follower, leader, stop, rewind_to=rewind_to)
     finally:
+        if heads is not None:
+            heads.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heads
         await rpc.aclose()
         await redis.aclose()
         await engine.dispose()
+
+
+async def watch_heads(url: str, wake: asyncio.Event, *, retry_seconds: float = 5.0) -> None:
+    """Set `wake` on every new head pushed over WebSocket; resubscribe after failures.
+
+    Polling continues meanwhile, so a lost subscription only makes the listener slower.
+    """
+    while True:
+        try:
+            async for _ in subscribe_new_heads(url):
+                wake.set()
+        except RpcError as error:
+            logger.warning("newHeads subscription failed (%s); polling meanwhile", error)
+        await asyncio.sleep(retry_seconds)
 
 
 async def lead(follower: Follower, leader: Leader, stop: asyncio.Event, *,
                rewind_to: int | None = None) -> None:
     """Stand by until `leader` holds the lock, then follow until stop or lost leadership."""
     try:
+        # A wrong chain is refused at once, standby or not.
+        await verify_chain(follower.rpc, follower.config.chain_id)
         if not await leader.acquire(stop):
             return
         if rewind_to is not None and follower.redis is not None:

@@ -22,7 +22,7 @@ from listener.follower import Follower, FollowerConfig
 from listener.publish import FEED_CHANNEL
 from listener.reorg import DeepReorgError
 from listener.rpc import RpcClient
-from listener.service import rewind
+from listener.service import rewind, watch_heads
 from tests.conftest import _create_database, _drop_database
 from tests.integration.chain.test_contracts import Chain, ref
 from tests.integration.db import factories
@@ -408,3 +408,26 @@ async def test_provider_faults_lose_nothing_and_duplicate_nothing(
     items = await feed(sessions)
     assert [i[0] for i in items] == list(range(1, len(items) + 1))
     assert all(removes is None for _, _, removes in items)
+
+
+async def test_new_heads_over_websocket_wake_an_idle_follower(
+    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    databases: Callable[[], Awaitable[Sessions]],
+) -> None:
+    sessions = await with_offering(await databases(), deployed)
+    wake = asyncio.Event()
+    heads = asyncio.create_task(watch_heads(anvil_url.replace("http://", "ws://"), wake))
+    # Polling alone would take a minute to see the next block.
+    follower = make_follower(anvil_url, deployed, sessions, poll_interval=60.0)
+    follower.wake = wake
+    running = Running(follower)
+    try:
+        number, hash_ = await head(chain.w3)
+        await running.reach(number, hash_=hash_)
+        await chain.send(chain.token.functions.issue(await chain.investor(), 3, 0, ref()))
+        number, hash_ = await head(chain.w3)
+        await running.reach(number, hash_=hash_, within=20)
+        await running.finish()
+    finally:
+        heads.cancel()
+        await asyncio.gather(heads, return_exceptions=True)
