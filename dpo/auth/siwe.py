@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils.address import is_checksum_address
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.db.models import AuthNonce
@@ -255,3 +255,11 @@ async def verify_sign_in(session: AsyncSession, *, text: str, signature: str, do
     verify_signature(message, text, signature)
     await consume_nonce(session, nonce=message.nonce, address=message.address, now=now)
     return message
+
+
+async def purge_nonces(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """Delete nonces past their expiry, used or not (a job's housekeeping); return how many."""
+    result = await session.execute(
+        delete(AuthNonce).where(AuthNonce.expires_at <= (now or datetime.now(UTC)))
+        .returning(AuthNonce.id))
+    return len(result.all())

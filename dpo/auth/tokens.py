@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import Kind, Principal
@@ -119,8 +119,15 @@ def _optional_int(value: Any) -> int | None:
 
 
 def verify_access_token(token: str, *, settings: Settings) -> Principal:
-    """The principal an access token names; UnauthenticatedError if it is not valid now."""
-    key = signing_key(settings)
+    """The principal an access token names; UnauthenticatedError if it is not valid now.
+
+    Without a usable secret key no token can be valid: the caller is refused, not crashed.
+    """
+    try:
+        key = signing_key(settings)
+    except ConfigError as error:
+        logger.warning("refusing a bearer token: %s", error)
+        raise UnauthenticatedError("invalid access token") from None
     try:
         claims = jwt.decode(token, key, algorithms=[ALGORITHM], issuer=ISSUER,
                             options={"require": _REQUIRED})
@@ -213,3 +220,11 @@ async def revoke_refresh_token(session: AsyncSession, *, refresh_token: str) -> 
     if family is not None:
         await revoke_family(session, family=family)
     return family
+
+
+async def purge_refresh_tokens(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """Delete refresh tokens past their expiry (a job's housekeeping); return how many."""
+    result = await session.execute(
+        delete(RefreshToken).where(RefreshToken.expires_at <= (now or datetime.now(UTC)))
+        .returning(RefreshToken.id))
+    return len(result.all())

@@ -130,6 +130,12 @@ def test_short_secret_key_refuses_to_issue(key: str) -> None:
     assert isinstance(settings(key).secret_key, SecretStr)
 
 
+def test_without_a_key_every_token_is_refused() -> None:
+    token = create_access_token(WALLET, settings=settings()).token
+    with pytest.raises(UnauthenticatedError, match="invalid access token"):
+        verify_access_token(token, settings=settings(""))
+
+
 def test_anonymous_gets_no_token() -> None:
     with pytest.raises(ValueError, match="anonymous"):
         create_access_token(ANONYMOUS, settings=settings())
