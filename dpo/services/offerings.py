@@ -157,6 +157,13 @@ async def list_issuers_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> d
     return {issuer.id: issuer for issuer in rows}
 
 
+async def list_offerings_by_ids(session: AsyncSession, *, ids: Sequence[int]
+                                ) -> dict[int, Offering]:
+    """Offerings by id, for batch loading under records the caller may already see."""
+    rows = await session.scalars(select(Offering).where(Offering.id.in_(ids)))
+    return {offering.id: offering for offering in rows}
+
+
 async def list_offering_totals(session: AsyncSession, *, offering_ids: Sequence[int]
                                ) -> dict[int, OfferingTotals]:
     """Committed investments per offering in one statement; offerings with none get zeros."""
