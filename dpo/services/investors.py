@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -210,6 +211,20 @@ async def get_investor(session: AsyncSession, *, principal: Principal,
             return found
     # Same answer whether or not the id exists, so ids cannot be probed.
     raise ForbiddenError("you may not see this investor", reason="not_yours")
+
+
+async def list_wallets_by_investor_ids(session: AsyncSession, *, investor_ids: Sequence[int]
+                                       ) -> dict[int, list[str]]:
+    """Each investor's wallet addresses in registration order, for batch loading."""
+    rows = await session.execute(
+        select(InvestorWallet.investor_id, InvestorWallet.address)
+        .where(InvestorWallet.investor_id.in_(investor_ids))
+        .order_by(InvestorWallet.id)
+    )
+    found: dict[int, list[str]] = {investor_id: [] for investor_id in investor_ids}
+    for investor_id, address in rows:
+        found[investor_id].append(address)
+    return found
 
 
 async def get_me(session: AsyncSession, *, principal: Principal) -> Investor | None:
