@@ -73,7 +73,7 @@ async def history(w3: AsyncWeb3[AsyncHTTPProvider], deployed: dict[str, str]) ->
     token, sto, reporter, bridge = (chain.token.functions, chain.sto.functions,
                                     chain.reporter.functions, chain.bridge.functions)
     alice, bob = await chain.investor(), await chain.investor()
-    refs = {name: "0x" + ref().hex() for name in ("alice", "bob", "lock", "jpy", "bad")}
+    refs = {name: "0x" + ref().hex() for name in ("alice", "bob", "lock", "jpy", "bad", "redeem")}
     raw = {name: bytes.fromhex(value[2:]) for name, value in refs.items()}
     txs: dict[str, str] = {}
 
@@ -115,6 +115,8 @@ async def history(w3: AsyncWeb3[AsyncHTTPProvider], deployed: dict[str, str]) ->
     await send("lock_bad", bridge.lock(b"XS12345678AB", 1, padded("EC-ACCOUNT-2"), raw["bad"]),
                bob)
     await send("freeze_bob", token.setAddressFrozen(bob, True))
+    # Redeeming Alice's last, frozen token unfreezes it first (TokensUnfrozen, then Transfer).
+    await send("redeem", token.redeem(alice, 1, 1, raw["redeem"]))
     last_block = await w3.eth.get_block_number()
 
     addresses = list(deployed.values())
@@ -188,7 +190,7 @@ async def test_every_event_of_the_scenario_decodes_with_exact_values(history: Hi
     assert {"OfferingCreated", "InvestmentReceived", "InvestmentRefunded", "OfferingClosed",
             "OfferingCancelled", "Transfer", "Issued", "TokensFrozen", "TokensUnfrozen",
             "Approval", "AddressFrozen", "InstrumentRegistered", "TokensLocked",
-            "TransferStatusChanged", "TradeReported", "InvestorVerified", "AgentAdded",
+            "TransferStatusChanged", "TradeReported", "InvestorVerified", "AgentAdded", "Redeemed",
             "OwnershipTransferred"} <= names
     assert history.skipped == 0
     approval = events_named(history, "Approval")[0]
@@ -236,7 +238,7 @@ async def test_projections_of_the_scenario(
     assert all(row[3] is not None for row in tables["investments"])
     assert [row[4] is not None for row in sorted(tables["investments"])] == [True, False]
     assert sorted(tables["positions"]) == sorted([
-        (history.alice, 1, "onchain", 1, 1),
+        (history.alice, 1, "onchain", 0, 0),
         (history.bob, 1, "onchain", 0, 0),
         (history.bridge, 1, "onchain", 2, 0),
     ])
