@@ -245,3 +245,42 @@ async def test_api_key_request_over_http(server: str,
     finally:
         async with unit_of_work(sessions) as session:
             await session.execute(delete(ApiKey).where(ApiKey.id == key.id))
+
+
+async def test_bad_input_is_refused_and_changes_nothing(
+        server: str, sessions: async_sessionmaker[AsyncSession]) -> None:
+    async def counts() -> tuple[int, int, int]:
+        async with sessions() as session:
+            return (len((await session.scalars(select(AuthNonce.id))).all()),
+                    len((await session.scalars(select(RefreshToken.id))).all()),
+                    len((await session.scalars(select(AuditLog.id))).all()))
+
+    before = await counts()
+    bad_address = await gql(server, "query($a: Address) { nonce(address: $a) { value } }",
+                            a="0x123")
+    long_password = await gql(server, STAFF, e="a@example.com", p="x" * 2000)
+    long_signature = await gql(server, SIGN_IN, m="m", s="0x" + "ab" * 1000)
+    garbage_refresh = await gql(server, REFRESH, t="garbage")
+    unknown_sign_out = await gql(server, SIGN_OUT, t="garbage")
+    assert codes(bad_address) == ["VALIDATION"]
+    assert codes(long_password) == ["VALIDATION"]
+    assert codes(long_signature) == ["VALIDATION"]
+    assert codes(garbage_refresh) == ["UNAUTHENTICATED"]
+    assert unknown_sign_out.json()["data"] == {"signOut": False}
+    assert await counts() == before
+
+
+async def test_nonce_bound_to_an_address(server: str,
+                                         sessions: async_sessionmaker[AsyncSession]) -> None:
+    account, stranger = Account.create(), Account.create()
+    try:
+        bound = await gql(server, "query($a: Address) { nonce(address: $a) { value } }",
+                          a=account.address.lower())
+        nonce = bound.json()["data"]["nonce"]["value"]
+        text, signature = sign_in_message(server, stranger, nonce)
+        assert codes(await gql(server, SIGN_IN, m=text, s=signature)) == ["UNAUTHENTICATED"]
+        text, signature = sign_in_message(server, account, nonce)
+        ok = (await gql(server, SIGN_IN, m=text, s=signature)).json()["data"]["signIn"]
+        assert ok["principal"]["address"] == account.address
+    finally:
+        await forget_wallet(sessions, account.address)
