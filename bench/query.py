@@ -1,0 +1,227 @@
+"""Load generator: two GraphQL queries against one uvicorn worker with 10,000 offerings.
+
+Usage: .venv/bin/python bench/query.py [--seconds 10] [--concurrency 32] [--clients 2]
+
+Seeds a fresh `dpo_bench` database on the configured (or embedded) PostgreSQL, starts
+`dpo web` as a separate process, counts the SQL statements one request costs (in process,
+through the same application), then runs client processes for each query and prints
+requests/s, p50 and p99 latency, and one `RESULT {json}` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy import event, insert
+
+from dpo.auth.principal import Kind, Principal
+from dpo.auth.tokens import create_access_token
+from dpo.db.migrate import upgrade
+from dpo.db.models import Investment, Investor, Issuer, Offering, Position
+from dpo.db.session import create_engine
+from dpo.db.urls import with_database
+from dpo.embedded.process import free_port
+from dpo.embedded.stack import ensure_services
+from dpo.services.codes import isin_check_digit
+from dpo.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFERINGS = 10_000
+ISSUERS = 100
+INVESTORS = 200
+HOLDER = "0x" + "ab" * 20
+SECRET = "bench-secret-key-" + "x" * 32
+QUERIES = {
+    "offerings": "query Offerings { offerings(first: 20) { totalCount edges { node { id name "
+                 "isin status issuer { id name } totals { investmentsCount investorsCount "
+                 "amountCommitted } } } } }",
+    "positions": "query Positions($holder: Address!) { positions(holder: $holder, first: 20) "
+                 "{ totalCount totals { location quantity } edges { node { id quantity "
+                 "location } } } }",
+}
+
+
+def isin(number: int) -> str:
+    body = f"US{number:09d}"
+    return body + str(isin_check_digit(body))
+
+
+async def seed(url: str) -> None:
+    """Issuers, 10,000 open offerings with investments, and one holder's positions."""
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        await connection.execute(insert(Issuer), [
+            {"id": i, "name": f"Issuer {i}", "country": "DE"} for i in range(1, ISSUERS + 1)])
+        await connection.execute(insert(Offering), [{
+            "id": i, "issuer_id": i % ISSUERS + 1, "isin": isin(i), "name": f"Offering {i}",
+            "symbol": f"OF{i}", "security_type": "equity", "regulation": "reg_s",
+            "currency": "EUR", "unit_price": Decimal("10"), "status": "open",
+            "opens_at": now - timedelta(days=1), "closes_at": now + timedelta(days=30),
+            "allowed_countries": [],
+        } for i in range(1, OFFERINGS + 1)])
+        await connection.execute(insert(Investor), [{
+            "id": i, "full_name": f"Investor {i}", "country": "DE",
+        } for i in range(1, INVESTORS + 1)])
+        await connection.execute(insert(Investment), [{
+            "investor_id": n % INVESTORS + 1, "offering_id": n % OFFERINGS + 1,
+            "amount": Decimal("1000"), "currency": "EUR", "state": "paid",
+            "payment_reference": f"bench-{n}",
+        } for n in range(3 * OFFERINGS)])
+        await connection.execute(insert(Position), [{
+            "holder_address": HOLDER, "offering_id": i, "location": location,
+            "quantity": 100 * i,
+        } for i in range(1, 251) for location in ("onchain", "euroclear")])
+    await engine.dispose()
+
+
+async def fresh_database(server_url: str) -> str:
+    connection = await asyncpg.connect(server_url)
+    try:
+        await connection.execute('DROP DATABASE IF EXISTS "dpo_bench" WITH (FORCE)')
+        await connection.execute('CREATE DATABASE "dpo_bench"')
+    finally:
+        await connection.close()
+    return with_database(server_url, "dpo_bench")
+
+
+def payload(name: str) -> dict[str, Any]:
+    return {"query": QUERIES[name], "operationName": name.capitalize(),
+            "variables": {"holder": HOLDER} if name == "positions" else {}}
+
+
+async def statements_per_request(settings: Settings, database_url: str, redis_url: str,
+                                 headers: dict[str, str]) -> dict[str, int]:
+    """SQL statements of one request of each query, counted on the application's engine."""
+    from app.web import create_app
+
+    app = create_app(settings, database_url=database_url, redis_url=redis_url)
+    counts: dict[str, int] = {}
+    async with app.router.lifespan_context(app):
+        counter = {"n": 0}
+
+        def count(*_: object) -> None:
+            counter["n"] += 1
+
+        event.listen(app.state.runtime.engine.sync_engine, "before_cursor_execute", count)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            for name in QUERIES:
+                await client.post("/graphql", json=payload(name), headers=headers)  # warm-up
+                counter["n"] = 0
+                response = await client.post("/graphql", json=payload(name), headers=headers)
+                body = response.json()
+                if response.status_code != 200 or body.get("errors"):
+                    raise SystemExit(f"{name} failed: {response.status_code} {body}")
+                counts[name] = counter["n"]
+    return counts
+
+
+async def _load(base: str, name: str, headers: dict[str, str], seconds: float,
+                concurrency: int) -> list[float]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    body = json.dumps(payload(name)).encode()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30,
+                                 headers={**headers, "Content-Type": "application/json"}) as c:
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                response = await c.post("/graphql", content=body)
+                if response.status_code != 200:
+                    raise RuntimeError(f"HTTP {response.status_code}")
+                latencies.append(time.perf_counter() - start)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+def _client(args: tuple[str, str, dict[str, str], float, int]) -> list[float]:
+    return asyncio.run(_load(*args))
+
+
+def run_load(base: str, name: str, headers: dict[str, str], *, seconds: float,
+             concurrency: int, clients: int) -> dict[str, float]:
+    with multiprocessing.Pool(clients) as pool:
+        results = pool.map(_client, [(base, name, headers, seconds, concurrency)] * clients)
+    latencies = sorted(x for part in results for x in part)
+    quantiles = statistics.quantiles(latencies, n=100)
+    return {"requests": len(latencies), "rps": round(len(latencies) / seconds, 1),
+            "p50_ms": round(quantiles[49] * 1000, 2), "p99_ms": round(quantiles[98] * 1000, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=32, help="per client process")
+    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    args = parser.parse_args()
+
+    base_settings = Settings()
+    services = ensure_services(base_settings)
+    try:
+        database_url = asyncio.run(fresh_database(services.database_url))
+        upgrade(database_url)
+        asyncio.run(seed(database_url))
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": services.redis_url,
+               "DJANGO_SECRET_KEY": SECRET, "LOG_LEVEL": "WARNING",
+               "RATE_LIMIT_ANON": "100000000/min", "RATE_LIMIT_USER": "100000000/min"}
+        settings = Settings(DJANGO_SECRET_KEY=SECRET, DATABASE_URL=database_url,
+                            REDIS_URL=services.redis_url, RATE_LIMIT_USER="100000000/min",
+                            RATE_LIMIT_ANON="100000000/min", LOG_LEVEL="WARNING")
+        admin = Principal(kind=Kind.STAFF, role="admin", user_id=1)
+        headers = {"Authorization": "Bearer "
+                   + create_access_token(admin, settings=settings).token}
+        statements = asyncio.run(statements_per_request(settings, database_url,
+                                                        services.redis_url, headers))
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "app", "web", "--port", str(port)],
+                                  env=env, cwd=ROOT / "bench")
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(base + "/api/health/", timeout=2)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            results: dict[str, Any] = {}
+            for name in QUERIES:
+                run_load(base, name, headers, seconds=2, concurrency=args.concurrency,
+                         clients=args.clients)  # warm-up
+                figures = run_load(base, name, headers, seconds=args.seconds,
+                                   concurrency=args.concurrency, clients=args.clients)
+                results[name] = {**figures, "sql_per_request": statements[name]}
+                print(f"{name:10} {figures['rps']:8.1f} req/s  p50 {figures['p50_ms']:6.2f} ms"
+                      f"  p99 {figures['p99_ms']:6.2f} ms  SQL/request {statements[name]}")
+        finally:
+            server.terminate()
+            server.wait(20)
+        print("RESULT " + json.dumps({"bench": "query", "offering_rows": OFFERINGS,
+                                      "concurrency": args.concurrency * args.clients,
+                                      "seconds": args.seconds, **results}))
+    finally:
+        services.stop()
+
+
+if __name__ == "__main__":
+    main()
