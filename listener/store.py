@@ -31,6 +31,7 @@ from listener.store_types import (
     ReorgDetectedError,
     RevertResult,
     StoreError,
+    args_json,
     event_record,
     feed_range,
     raw_connection,
@@ -168,19 +169,20 @@ async def ingest_batch(
                 existing.add(key)
                 fresh.append(log)
         await _keep_blocks(connection, batch, window)
+        times = [time_of(headers[log.block_number].timestamp if log.block_number in headers
+                         else log.block_timestamp) for log in fresh]
+        payloads = [args_json(log) for log in fresh]
         # Late: the reservation locks the feed for every writer until this transaction ends.
         ids = await next_feed_sequences(session, len(fresh))
         events = [
-            StoredEvent(
-                id=seq, log=log,
-                block_time=time_of(headers[log.block_number].timestamp
-                                 if log.block_number in headers else log.block_timestamp),
-            )
-            for seq, log in zip(ids, fresh, strict=True)
+            StoredEvent(id=seq, log=log, block_time=when)
+            for seq, log, when in zip(ids, fresh, times, strict=True)
         ]
         if events:
             await (await raw_connection(session)).copy_records_to_table(
-                "chain_events", records=[event_record(e) for e in events],
+                "chain_events",
+                records=[event_record(e, args=payload)
+                         for e, payload in zip(events, payloads, strict=True)],
                 columns=EVENT_COLUMNS,
             )
         stats = await apply_events(connection, events)
@@ -191,7 +193,7 @@ async def ingest_batch(
                  "SET last_processed_block = :n, last_processed_hash = :h, updated_at = now()"),
             {"c": batch.chain_id, "n": last.number, "h": last.hash},
         )
-    logger.info(
+    logger.debug(
         "stored blocks %d..%d: %d events (%d duplicates)", batch.from_block, batch.to_block,
         len(events), len(batch.logs) - len(events),
     )

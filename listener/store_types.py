@@ -85,14 +85,19 @@ async def raw_connection(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
+def args_json(log: DecodedLog) -> str:
+    """The args as compact JSON text, as the jsonb column takes them over COPY."""
+    return json.dumps(log.args, separators=(",", ":"))
+
+
 def event_record(event: StoredEvent, removes_id: int | None = None,
-                 removed_at: datetime | None = None) -> tuple[Any, ...]:
+                 removed_at: datetime | None = None, *, args: str | None = None) -> tuple[Any, ...]:
     """A chain_events row for COPY, in EVENT_COLUMNS order (a removal item if removes_id)."""
     log = event.log
     return (
         event.id, log.chain_id, log.contract_address, log.contract_name, log.event_name,
         log.block_number, log.block_hash, event.block_time, log.tx_hash, log.tx_index,
-        log.log_index, json.dumps(log.args, separators=(",", ":")), removed_at is not None,
+        log.log_index, args_json(log) if args is None else args, removed_at is not None,
         removed_at, removes_id,
     )
 
