@@ -26,7 +26,7 @@ def investment_node(row: Investment) -> InvestmentType:
         currency=CurrencyCode(row.currency), units=BigInt(row.units),
         state=InvestmentState(row.state), payment_reference=row.payment_reference,
         tx_hash=Bytes32(row.tx_hash) if row.tx_hash else None, paid_at=row.paid_at,
-        issued_at=row.issued_at, created_at=row.created_at,
+        issued_at=row.issued_at, created_at=row.created_at, offering_db_id=row.offering_id,
     )
 
 

@@ -33,6 +33,7 @@ def investor_node(row: Investor) -> InvestorType:
         kyc_status=KycStatus(row.kyc_status), kyc_updated_at=row.kyc_updated_at,
         accreditation_status=AccreditationStatus(row.accreditation_status),
         accreditation_expires_at=row.accreditation_expires_at, created_at=row.created_at,
+        db_id=row.id,
     )
 
 

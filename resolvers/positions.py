@@ -23,7 +23,7 @@ def position_node(row: Position) -> PositionType:
         offering_id=to_global_id("Offering", row.offering_id), location=Location(row.location),
         quantity=BigInt(row.quantity), frozen_quantity=BigInt(row.frozen_quantity),
         as_of_block=BigInt(row.as_of_block) if row.as_of_block is not None else None,
-        as_of_time=row.as_of_time,
+        as_of_time=row.as_of_time, offering_db_id=row.offering_id,
     )
 
 

@@ -8,6 +8,8 @@ from enum import Enum
 
 import strawberry
 
+from resolvers.context import Context
+from schema.offerings import OfferingNode, offering_node
 from schema.relay import Node
 from schema.scalars import BigInt, Bytes32, CurrencyCode
 
@@ -19,6 +21,13 @@ class InvestmentState(Enum):
     ISSUED = "issued"
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
+
+
+async def _offering(root: InvestmentType, info: strawberry.Info[Context, None]) -> OfferingNode:
+    row = await info.context.loaders.offering.load(root.offering_db_id)
+    if row is None:  # the foreign key forbids it
+        raise LookupError(f"offering {root.offering_db_id} of an investment is missing")
+    return offering_node(row)
 
 
 @strawberry.type(name="Investment", description="An investor's order in an offering.")
@@ -36,6 +45,9 @@ class InvestmentType(Node):
     paid_at: dt.datetime | None
     issued_at: dt.datetime | None
     created_at: dt.datetime
+    offering_db_id: strawberry.Private[int]
+    offering: OfferingNode = strawberry.field(resolver=_offering,
+                                              description="The offering ordered in.")
 
 
 @strawberry.input(description="An order: whole units only, in the offering's currency.")

@@ -7,7 +7,9 @@ from enum import Enum
 
 import strawberry
 
+from resolvers.context import Context
 from schema.relay import Node
+from schema.scalars import Address
 
 
 @strawberry.enum(description="Outcome of the know-your-customer check.")
@@ -27,6 +29,10 @@ class AccreditationStatus(Enum):
     EXPIRED = "expired"
 
 
+async def _wallets(root: InvestorType, info: strawberry.Info[Context, None]) -> list[Address]:
+    return [Address(a) for a in await info.context.loaders.wallets.load(root.db_id)]
+
+
 @strawberry.type(name="Investor", description="A person or entity that subscribes to offerings.")
 class InvestorType(Node):
     id: strawberry.ID
@@ -39,6 +45,9 @@ class InvestorType(Node):
     accreditation_status: AccreditationStatus
     accreditation_expires_at: dt.datetime | None
     created_at: dt.datetime
+    db_id: strawberry.Private[int]
+    wallets: list[Address] = strawberry.field(resolver=_wallets,
+                                              description="The investor's wallet addresses.")
 
 
 @strawberry.input(description="The profile of a wallet registering as an investor.")

@@ -7,6 +7,8 @@ from enum import Enum
 
 import strawberry
 
+from resolvers.context import Context
+from schema.offerings import OfferingNode, offering_node
 from schema.relay import Connection, Node
 from schema.scalars import Address, BigInt
 
@@ -19,6 +21,13 @@ class Location(Enum):
     LEDGER = "ledger"
 
 
+async def _offering(root: PositionType, info: strawberry.Info[Context, None]) -> OfferingNode:
+    row = await info.context.loaders.offering.load(root.offering_db_id)
+    if row is None:  # the foreign key forbids it
+        raise LookupError(f"offering {root.offering_db_id} of a position is missing")
+    return offering_node(row)
+
+
 @strawberry.type(name="Position", description="A holding of one instrument at one location.")
 class PositionType(Node):
     id: strawberry.ID
@@ -29,6 +38,9 @@ class PositionType(Node):
     frozen_quantity: BigInt
     as_of_block: BigInt | None
     as_of_time: dt.datetime
+    offering_db_id: strawberry.Private[int]
+    offering: OfferingNode = strawberry.field(resolver=_offering,
+                                              description="The instrument held.")
 
 
 @strawberry.type(description="The summed quantity at one location over every matching position.")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from dpo.auth.principal import ANONYMOUS
 from dpo.db.models import AuditLog, Investment, Investor
@@ -194,3 +194,39 @@ async def test_investments_per_role(gql: Execute, db: AsyncSession) -> None:
     node = "query($id: ID!) { node(id: $id) { id } }"
     assert (await gql(node, bob, id=first))["data"] == {"node": None}
     assert (await gql(node, alice, id=first))["data"] == {"node": {"id": first}}
+
+
+NESTED = """{ investments(first: 50) { edges { node { id offering { id name } } } } }"""
+
+
+async def test_nested_offering_and_wallets_cost_constant_statements(
+        gql: Execute, db: AsyncSession, engine: AsyncEngine) -> None:
+    _, me = await make_investor(db)
+    assert me.address is not None
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sizes = []
+    for batch in (1, 5):
+        for _ in range(batch):
+            offering = await make_offering(db, name=f"Nested {batch}")
+            result = await gql(SUBMIT, me, input={"offeringId": gid("Offering", offering.id),
+                                                  "amount": "100", "currency": "USD"})
+            assert result["errors"] == []
+        statements.clear()
+        sync_engine = engine.sync_engine
+        event.listen(sync_engine, "before_cursor_execute", count)
+        try:
+            result = await gql(NESTED, me)
+        finally:
+            event.remove(sync_engine, "before_cursor_execute", count)
+        edges = result["data"]["investments"]["edges"]
+        assert {e["node"]["offering"]["name"] for e in edges} >= {f"Nested {batch}"}
+        sizes.append((len(edges), len([s for s in statements if "SAVEPOINT" not in s])))
+    assert sizes[0][0] == 1
+    assert sizes[1][0] == 6
+    assert sizes[0][1] == sizes[1][1]
+    wallets = await gql("{ me { wallets } }", me)
+    assert [w.lower() for w in wallets["data"]["me"]["wallets"]] == [me.address]

@@ -26,7 +26,7 @@ from tests.integration.services.support import (
 POSITIONS = """query($holder: Address, $location: Location) {
   positions(holder: $holder, location: $location) {
     totalCount totals { location quantity }
-    edges { node { holder quantity location offeringId } }
+    edges { node { holder quantity location offeringId offering { isin } } }
   }
 }"""
 
@@ -53,6 +53,7 @@ async def test_positions_with_totals_per_role(gql: Execute, db: AsyncSession) ->
     onchain = (await gql(POSITIONS, me, location="ONCHAIN"))["data"]["positions"]
     assert [e["node"]["quantity"] for e in onchain["edges"]] == [str(big)]
     assert onchain["edges"][0]["node"]["offeringId"] == to_global_id("Offering", offering.id)
+    assert onchain["edges"][0]["node"]["offering"] == {"isin": offering.isin}
     assert code(await gql(POSITIONS, me, holder=stranger)) == "FORBIDDEN"
     assert code(await gql(POSITIONS, ANONYMOUS)) == "UNAUTHENTICATED"
     assert code(await gql(POSITIONS, me, holder="0x123")) == "VALIDATION"
