@@ -12,8 +12,8 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -21,17 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from listener import metrics, store
 from listener.decode import Decoder
-from listener.ports import RangeTooLargeError, Rpc, RpcError
+from listener.fetch import ChainMovedError, Fetched, check_fetched, fetch_range, hex_str, to_int
+from listener.ports import Rpc, RpcError
 from listener.progress import Progress
 from listener.publish import publish_feed
-from listener.ranges import RangeCursor, RangeSizer
-from listener.reorg import DeepReorgError, Header, linked, walk_back, window
+from listener.ranges import RangeSizer
+from listener.reorg import DeepReorgError, walk_back, window
 from listener.rpc import verify_chain
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-# Block headers fetched at once for one range.
-HEADER_FETCHES = 16
 # Blocks with events compared with the chain to suggest a rewind point after a deep reorg.
 REWIND_SEARCH = 256
 # Longest wait between attempts while the provider is unavailable, in seconds.
@@ -44,10 +43,6 @@ class Fence(Protocol):
     async def check(self) -> None:
         """Raise if leadership was lost."""
         ...
-
-
-class ChainMovedError(Exception):
-    """The chain changed while a range was fetched; the range is fetched again."""
 
 
 class StoppedError(Exception):
@@ -67,25 +62,6 @@ class FollowerConfig:
     concurrency: int = 4
     batch_blocks: int = 2_000
     max_batch_blocks: int = 50_000
-
-
-@dataclass
-class Fetched:
-    """One range's logs and the headers fetched for it, ready to apply."""
-
-    first: int
-    last: int
-    logs: list[dict[str, Any]]
-    headers: list[Header] = field(default_factory=list)
-    timestamps: dict[int, int] = field(default_factory=dict)
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) else int(str(value), 16)
-
-
-def _hex(value: Any) -> str:
-    return value.lower() if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
 class Follower:
@@ -165,7 +141,7 @@ class Follower:
         """The highest block we may process: finalized, or head minus confirmations."""
         if self.config.use_finalized:
             block = await self.rpc.get_block("finalized")
-            return -1 if block is None else _int(block["number"])
+            return -1 if block is None else to_int(block["number"])
         return head - self.config.confirmations
 
     async def check_reorg(self) -> bool:
@@ -224,7 +200,8 @@ class Follower:
                 while len(pending) < self.config.concurrency and planned <= safe:
                     taken = self.sizer.take(planned, safe)
                     assert taken is not None
-                    pending.append(asyncio.create_task(self.fetch(*taken, window_start)))
+                    pending.append(asyncio.create_task(fetch_range(
+                        self.rpc, self.sizer, self.addresses, *taken, window_start)))
                     planned = taken[1] + 1
                 fetched = await self._until(stop, pending.popleft())
                 await self.apply(fetched, safe, head)
@@ -233,61 +210,10 @@ class Follower:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def fetch(self, first: int, last: int, window_start: int) -> Fetched:
-        """The logs of [first, last], split as the provider demands, and the needed headers."""
-        logs: list[dict[str, Any]] = []
-        cursor = RangeCursor(first, last, self.sizer)
-        while not cursor.done:
-            lo, hi = cursor.current
-            try:
-                part = await self.rpc.get_logs(lo, hi, self.addresses)
-            except RangeTooLargeError as error:
-                if lo == hi:
-                    raise RpcError(f"the provider refused eth_getLogs of the single block {lo}: "
-                                   f"{error}", retryable=True) from error
-                suggested = error.suggested
-                max_range = getattr(error, "max_range", None)
-                if suggested is None and isinstance(max_range, int) and max_range > 0:
-                    suggested = (lo, lo + max_range - 1)
-                logger.info("provider refused blocks %s..%s; shrinking the range", lo, hi)
-                cursor.refuse(suggested)
-                continue
-            cursor.accept()
-            logs.extend(part)
-        # Headers: all in the reorg window and the range's last block (the checkpoint's hash);
-        # below the window only blocks whose logs lack `blockTimestamp` — one call per block
-        # with events would dominate a long backfill.
-        wanted = {last, *range(max(first, window_start), last + 1)}
-        wanted.update(_int(log["blockNumber"]) for log in logs
-                      if log.get("blockTimestamp") is None)
-        limit = asyncio.Semaphore(HEADER_FETCHES)
-
-        async def one(number: int) -> dict[str, Any]:
-            async with limit:
-                block = await self.rpc.get_block(number)
-            if block is None:
-                raise ChainMovedError(f"the node has no block {number}")
-            return block
-
-        blocks = await asyncio.gather(*(one(n) for n in sorted(wanted)))
-        headers = [Header(_int(b["number"]), _hex(b["hash"]), _hex(b["parentHash"]))
-                   for b in blocks]
-        timestamps = {_int(b["number"]): _int(b["timestamp"]) for b in blocks}
-        return Fetched(first, last, logs, headers, timestamps)
-
     async def apply(self, fetched: Fetched, safe: int, head: int) -> None:
         """Check the range against the chain we know, then commit it as one batch."""
+        check_fetched(fetched, self.tip)
         hashes = {h.number: h.hash for h in fetched.headers}
-        if not linked(fetched.headers):
-            raise ChainMovedError(f"headers of {fetched.first}..{fetched.last} do not chain")
-        for log in fetched.logs:
-            known = hashes.get(_int(log["blockNumber"]))
-            if log.get("removed") or (known is not None and known != _hex(log["blockHash"])):
-                raise ChainMovedError(f"a log of block {_int(log['blockNumber'])} is orphaned")
-        first_header = fetched.headers[0]
-        if (self.tip is not None and first_header.number == self.tip[0] + 1
-                and first_header.parent_hash != self.tip[1]):
-            raise ChainMovedError(f"block {first_header.number} does not follow our tip")
         if self.fence is not None:
             await self.fence.check()
         batch = store.Batch(
@@ -320,7 +246,7 @@ class Follower:
 
     async def _hash(self, number: int) -> str | None:
         block = await self.rpc.get_block(number)
-        return None if block is None else _hex(block["hash"])
+        return None if block is None else hex_str(block["hash"])
 
     async def _publish(self, first_seq: int | None, last_seq: int | None) -> None:
         if self.redis is None or first_seq is None or last_seq is None:

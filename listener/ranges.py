@@ -8,20 +8,35 @@ double events).
 
 from __future__ import annotations
 
+# Successes in a row after which the size may grow past the last refused size again: limits
+# on the number of results depend on how dense the blocks are, so a learnt ceiling expires.
+PROBE_AFTER = 16
+
 
 class RangeSizer:
-    """The current range size: starts at `initial`, doubles after success up to `maximum`."""
+    """The current range size: starts at `initial`, doubles after success up to `maximum`.
+
+    A refusal also sets a ceiling, so that growth does not run into the same refusal after
+    every success; the ceiling lifts after PROBE_AFTER successes in a row.
+    """
 
     def __init__(self, *, initial: int, maximum: int) -> None:
         if initial < 1 or maximum < 1:
             raise ValueError(f"range sizes must be >= 1, got {initial} and {maximum}")
         self.maximum = maximum
         self.size = min(initial, maximum)
+        self.ceiling: int | None = None
+        self._streak = 0
 
     def succeeded(self, span: int) -> None:
         """A range of `span` blocks was accepted: grow, unless it was a short tail range."""
-        if span >= self.size:
-            self.size = min(self.maximum, self.size * 2)
+        if span < self.size:
+            return
+        self._streak += 1
+        if self._streak >= PROBE_AFTER:
+            self.ceiling = None
+        limit = self.maximum if self.ceiling is None else min(self.maximum, self.ceiling)
+        self.size = max(self.size, min(limit, self.size * 2))
 
     def refused(self, first: int, last: int, suggested: tuple[int, int] | None = None) -> int:
         """The range [first, last] was refused; shrink and return the new size (>= 1).
@@ -35,6 +50,8 @@ class RangeSizer:
         else:
             new = max(1, span // 2)
         self.size = max(1, min(self.size, new))
+        self.ceiling = self.size
+        self._streak = 0
         return self.size
 
     def take(self, start: int, target: int) -> tuple[int, int] | None:

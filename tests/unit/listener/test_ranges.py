@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from listener.ranges import RangeCursor, RangeSizer
+from listener.ranges import PROBE_AFTER, RangeCursor, RangeSizer
 
 Refusal = Callable[[int, int], tuple[bool, tuple[int, int] | None]]
 
@@ -154,3 +154,15 @@ def test_a_shared_sizer_changing_between_current_and_accept_keeps_coverage() -> 
                 assert cursor.current == (lo, hi)
                 accepted.append(cursor.accept())
     assert_exact_cover(sorted(accepted), 0, 199)
+
+
+def test_a_refusal_caps_growth_until_enough_successes_in_a_row() -> None:
+    sizer = RangeSizer(initial=64, maximum=1024)
+    sizer.refused(0, 63)
+    assert (sizer.size, sizer.ceiling) == (32, 32)
+    for _ in range(PROBE_AFTER - 1):
+        sizer.succeeded(sizer.size)
+        assert sizer.size == 32
+    sizer.succeeded(32)
+    assert sizer.ceiling is None
+    assert sizer.size == 64

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
+from listener.fetch import ChainMovedError, Fetched, check_fetched, fetch_range
+from listener.ports import RangeTooLargeError, RpcError
 from listener.progress import Progress, format_eta
+from listener.ranges import RangeSizer
 from listener.reorg import DeepReorgError, Header, linked, walk_back, window
 
 
@@ -119,3 +124,93 @@ def test_progress_reports_rate_and_eta_as_log_lines_off_a_terminal() -> None:
 def test_eta_formatting() -> None:
     assert format_eta(None) == "?"
     assert format_eta(3725.9) == "1:02:05"
+
+
+class RefusingRpc:
+    """A provider double with one log per block that refuses ranges over `limit` blocks."""
+
+    def __init__(self, limit: int, *, with_timestamps: bool = True) -> None:
+        self.limit = limit
+        self.with_timestamps = with_timestamps
+        self.blocks_asked: list[int] = []
+        self.refusals = 0
+
+    async def chain_id(self) -> int:
+        return 1
+
+    async def block_number(self) -> int:
+        return 10_000
+
+    async def get_block(self, block: int | str) -> dict[str, Any] | None:
+        assert isinstance(block, int)
+        self.blocks_asked.append(block)
+        return {"number": block, "hash": h("a", block), "parentHash": h("a", block - 1),
+                "timestamp": 1_700_000_000 + block}
+
+    async def get_logs(self, from_block: int, to_block: int,
+                       addresses: Sequence[str]) -> list[dict[str, Any]]:
+        if to_block - from_block + 1 > self.limit:
+            self.refusals += 1
+            raise RangeTooLargeError("block range is too wide")
+        logs: list[dict[str, Any]] = []
+        for n in range(from_block, to_block + 1):
+            log = {"blockNumber": hex(n), "blockHash": h("a", n), "logIndex": "0x0"}
+            if self.with_timestamps:
+                log["blockTimestamp"] = hex(1_700_000_000 + n)
+            logs.append(log)
+        return logs
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("first", "last", "limit"), [(0, 0, 1), (5, 40, 3), (1, 64, 7),
+                                                      (100, 163, 64)])
+async def test_a_fetched_range_has_every_blocks_logs_once_and_the_needed_headers(
+    first: int, last: int, limit: int,
+) -> None:
+    rpc = RefusingRpc(limit)
+    sizer = RangeSizer(initial=64, maximum=64)
+    fetched = await fetch_range(rpc, sizer, ["0x" + "11" * 20], first, last, last - 4)
+    assert [int(log["blockNumber"], 16) for log in fetched.logs] == list(range(first, last + 1))
+    # The window's headers and the last block's, no others (the logs carry timestamps).
+    assert sorted(rpc.blocks_asked) == list(range(max(first, last - 4), last + 1))
+    # The limit is learnt: a few refusals, not one after every success.
+    assert rpc.refusals <= 7
+    check_fetched(fetched, (first - 1, h("a", first - 1)))
+
+
+async def test_logs_without_timestamps_fetch_their_blocks_headers() -> None:
+    rpc = RefusingRpc(100, with_timestamps=False)
+    fetched = await fetch_range(rpc, RangeSizer(initial=8, maximum=8), [], 10, 20, 100)
+    assert sorted(rpc.blocks_asked) == list(range(10, 21))
+    assert fetched.timestamps[15] == 1_700_000_015
+
+
+def fetched_range(logs_hash: str = "a", tip_hash: str = "a") -> tuple[Fetched, tuple[int, str]]:
+    headers = [Header(n, h("a", n), h("a", n - 1)) for n in range(5, 8)]
+    logs = [{"blockNumber": hex(6), "blockHash": h(logs_hash, 6)}]
+    return Fetched(5, 7, logs, headers), (4, h(tip_hash, 4))
+
+
+def test_a_consistent_range_passes_and_inconsistent_ones_are_fetched_again() -> None:
+    check_fetched(*fetched_range())
+    with pytest.raises(ChainMovedError, match="orphaned"):
+        check_fetched(*fetched_range(logs_hash="b"))
+    with pytest.raises(ChainMovedError, match="does not follow our tip"):
+        check_fetched(*fetched_range(tip_hash="b"))
+    fetched, tip = fetched_range()
+    fetched.logs[0]["removed"] = True
+    with pytest.raises(ChainMovedError, match="orphaned"):
+        check_fetched(fetched, tip)
+    fetched, tip = fetched_range()
+    fetched.headers[1] = Header(6, h("b", 6), h("b", 5))
+    with pytest.raises(ChainMovedError, match="do not chain"):
+        check_fetched(fetched, tip)
+
+
+async def test_a_refused_single_block_is_a_retryable_provider_error() -> None:
+    rpc = RefusingRpc(0)
+    with pytest.raises(RpcError, match="single block 3") as info:
+        await fetch_range(rpc, RangeSizer(initial=4, maximum=4), [], 3, 6, 0)
+    assert info.value.retryable
