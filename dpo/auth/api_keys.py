@@ -37,8 +37,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import Kind, Principal
-from dpo.db.models import ApiKey, User
+from dpo.db.models import ApiKey, AuditLog, User
 from dpo.db.models.enums import Role
+from dpo.db.session import create_engine, session_factory, unit_of_work
 from dpo.errors import UnauthenticatedError, ValidationError
 from dpo.settings import ConfigError, Settings
 
@@ -167,3 +168,38 @@ async def verify_request(session: AsyncSession, redis: aioredis.Redis, *, settin
     )
     return Principal(kind=Kind.SERVICE, role=key.role, user_id=key.user_id,
                      issuer_id=issuer_id, api_key_prefix=prefix)
+
+
+async def create_api_key_in_database(database_url: str, *, name: str, role: Role,
+                                     settings: Settings, expires_at: datetime | None = None,
+                                     actor: str = "system:cli") -> str:
+    """Create a key in its own transaction, audited (the CLI's path); return the full key."""
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            full_key, key = await create_api_key(session, name=name, role=role,
+                                                 settings=settings, expires_at=expires_at)
+            session.add(AuditLog(actor=actor, action="api_key.create", entity_type="api_key",
+                                 entity_id=key.prefix, before=None,
+                                 after={"name": key.name, "role": key.role,
+                                        "expires_at": expires_at.isoformat()
+                                        if expires_at else None}))
+        return full_key
+    finally:
+        await engine.dispose()
+
+
+async def revoke_api_key_in_database(database_url: str, *, prefix: str,
+                                     actor: str = "system:cli") -> bool:
+    """Revoke a key in its own transaction, audited; False when no live key has the prefix."""
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            revoked = await revoke_api_key(session, prefix=prefix)
+            if revoked:
+                session.add(AuditLog(actor=actor, action="api_key.revoke",
+                                     entity_type="api_key", entity_id=prefix,
+                                     before={"revoked": False}, after={"revoked": True}))
+        return revoked
+    finally:
+        await engine.dispose()

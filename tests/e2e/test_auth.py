@@ -25,7 +25,7 @@ from dpo.db.models import ApiKey, AuditLog, AuthNonce, RefreshToken, User
 from dpo.db.models.enums import Role
 from dpo.db.session import create_engine, session_factory, unit_of_work
 from dpo.settings import Settings
-from tests.e2e.conftest import base_env, web_server
+from tests.e2e.conftest import base_env, run_dpo, web_server
 
 SECRET_KEY = "e2e-auth-" + secrets.token_hex(24)
 HMAC_SECRET = "e2e-hmac-" + secrets.token_hex(24)
@@ -284,3 +284,39 @@ async def test_nonce_bound_to_an_address(server: str,
         assert ok["principal"]["address"] == account.address
     finally:
         await forget_wallet(sessions, account.address)
+
+
+async def test_api_key_cli(server: str, migrated_url: str, redis_url: str,
+                           sessions: async_sessionmaker[AsyncSession]) -> None:
+    env = base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url, API_HMAC_SECRET=HMAC_SECRET)
+    created = run_dpo("api-key", "create", "--name", "cli test", "--role", "admin", env=env)
+    assert created.returncode == 0, created.stderr
+    full_key = created.stdout.strip()
+    prefix = full_key.partition(".")[0]
+    try:
+        body = httpx.Request("POST", server + "/graphql", json={"query": VIEWER}).content
+        async with httpx.AsyncClient() as client:
+            response = await client.post(server + "/graphql", content=body, headers={
+                "Content-Type": "application/json",
+                **signed_headers(full_key, method="POST", path="/graphql", body=body)})
+        assert response.json()["data"]["viewer"]["role"] == "admin"
+
+        revoked = run_dpo("api-key", "revoke", prefix, env=env)
+        assert revoked.returncode == 0, revoked.stderr
+        assert run_dpo("api-key", "revoke", prefix, env=env).returncode == 1
+        async with httpx.AsyncClient() as client:
+            refused = await client.post(server + "/graphql", content=body, headers={
+                "Content-Type": "application/json",
+                **signed_headers(full_key, method="POST", path="/graphql", body=body)})
+        assert refused.status_code == 401
+        bad_role = run_dpo("api-key", "create", "--name", "x", "--role", "root", env=env)
+        assert bad_role.returncode == 2
+        async with sessions() as session:
+            actions = list(await session.scalars(select(AuditLog.action).where(
+                AuditLog.entity_type == "api_key", AuditLog.entity_id == prefix)))
+        assert sorted(actions) == ["api_key.create", "api_key.revoke"]
+        assert full_key.partition(".")[2] not in created.stderr
+    finally:
+        async with unit_of_work(sessions) as session:
+            await session.execute(delete(AuditLog).where(AuditLog.entity_id == prefix))
+            await session.execute(delete(ApiKey).where(ApiKey.prefix == prefix))
