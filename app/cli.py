@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from app import cli_chain, cli_db, cli_up
+from app import cli_auth, cli_chain, cli_db, cli_up
 from app.common import not_available, settings
 from dpo.settings import ConfigError
 
@@ -105,7 +105,7 @@ def check(deploy: bool) -> None:
 
 
 for command in (cli_db.migrate, cli_db.showmigrations, cli_db.makemigrations,
-                cli_db.create_admin, cli_up.up, cli_chain.contracts):
+                cli_db.create_admin, cli_up.up, cli_chain.contracts, cli_auth.api_key):
     cli.add_command(command)
 
 
