@@ -7,7 +7,8 @@ jti and typ=access. It is verified without touching the database.
 A refresh token is 32 random bytes (URL-safe base64) valid 30 days; only its SHA-256 is
 stored. Each use marks it used and issues a successor in the same family. Presenting a token
 that was already used means it was copied: the whole family is revoked, so both the thief and
-the victim must sign in again.
+the victim must sign in again. Two concurrent refreshes with one token look the same, so a client
+must serialise its refreshes (one tab refreshes, the others wait for its result).
 """
 
 from __future__ import annotations
