@@ -23,6 +23,8 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         max_overflow=pool_size,
         pool_pre_ping=True,
         echo=echo,
+        # Bound values can hold personal data or secrets; errors and logs show only the SQL.
+        hide_parameters=True,
     )
 
 
