@@ -120,7 +120,7 @@ async def test_the_listener_process_follows_the_chain_and_stops_on_sigterm(
     assert any(e[5] == "Issued" for e in (await state(sessions))["events"])
 
 
-async def test_kill_9_mid_backfill_then_restart_equals_an_uninterrupted_run(
+async def test_sigterm_and_kill_9_mid_backfill_then_restart_equal_an_uninterrupted_run(
     anvil_url: str, redis_url: str, deployed: dict[str, str], chain: Chain,
     databases: Callable[[], Awaitable[tuple[str, Sessions]]],
 ) -> None:
@@ -131,7 +131,8 @@ async def test_kill_9_mid_backfill_then_restart_equals_an_uninterrupted_run(
     url, sessions = await databases()
     await with_offering(sessions, deployed)
     env = listener_env(url, redis_url, anvil_url, deployed, **small)
-    for kill_at in (number // 3, 2 * number // 3):
+    # Interrupted twice mid-backfill: first politely (SIGTERM), then brutally (kill -9).
+    for kill_at, brutal in ((number // 3, False), (2 * number // 3, True)):
         process = start(env)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 90
@@ -139,8 +140,12 @@ async def test_kill_9_mid_backfill_then_restart_equals_an_uninterrupted_run(
             assert process.poll() is None, process.stdout.read() if process.stdout else ""
             assert loop.time() < deadline, "the listener never got that far"
             await asyncio.sleep(0.01)
-        process.kill()
-        process.wait(10)
+        if brutal:
+            process.kill()
+            process.wait(10)
+        else:
+            code, output = await stop(process)
+            assert code == 0, output
     assert ((await store.checkpoint(sessions, ANVIL_CHAIN_ID)) or (-1, ""))[0] < number
     process = start(env)
     try:

@@ -16,7 +16,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from dpo.chain.artifacts import CONTRACT_ARTIFACTS
 from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
-from listener import store
+from listener import metrics, store
 from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
 from listener.publish import FEED_CHANNEL
@@ -203,6 +203,8 @@ async def test_backfill_stores_every_event_exactly_once_across_range_boundaries(
 
     events = await live_events(sessions)
     assert sorted((e[0], e[2], e[3]) for e in events) == expected
+    assert metrics.PROCESSED_BLOCK._value.get() == number
+    assert metrics.LAG_BLOCKS._value.get() >= 0
     items = await feed(sessions)
     assert [i[0] for i in items] == list(range(1, len(expected) + 1))  # gap-free feed
     # The doorbell rang for exactly the committed feed ids.
@@ -431,3 +433,40 @@ async def test_new_heads_over_websocket_wake_an_idle_follower(
     finally:
         heads.cancel()
         await asyncio.gather(heads, return_exceptions=True)
+
+
+class CountingRpc(LaggingRpc):
+    """A provider double that only counts head polls, and signals every `every` of them."""
+
+    def __init__(self, inner: RpcClient, every: int = 10) -> None:
+        super().__init__(inner, behind=0)
+        self.every = every
+        self.polls = 0
+        self.polled = asyncio.Event()
+
+    async def block_number(self) -> int:
+        self.polls += 1
+        if self.polls % self.every == 0:
+            self.polled.set()
+        return await self.inner.block_number()
+
+
+async def test_confirmations_hold_back_the_newest_blocks(
+    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    databases: Callable[[], Awaitable[Sessions]],
+) -> None:
+    sessions = await with_offering(await databases(), deployed)
+    await chain.send(chain.token.functions.issue(await chain.investor(), 2, 0, ref()))
+    number, _ = await head(chain.w3)
+    rpc = CountingRpc(RpcClient(urls=[anvil_url], timeout=10))
+    running = Running(make_follower(anvil_url, deployed, sessions, rpc=rpc, confirmations=3))
+    await running.reach(number - 3)
+    rpc.polled.clear()
+    await asyncio.wait_for(rpc.polled.wait(), 30)  # ten more polls of an unchanged head
+    assert (await store.checkpoint(sessions, ANVIL_CHAIN_ID) or (0, ""))[0] == number - 3
+    assert not any(e[0] > number - 3 for e in await live_events(sessions))
+    await mine(chain.w3, 3)
+    block = await chain.w3.eth.get_block(number)
+    await running.reach(number, hash_=block["hash"].to_0x_hex())
+    await running.finish()
+    assert (await store.checkpoint(sessions, ANVIL_CHAIN_ID) or (0, ""))[0] == number
