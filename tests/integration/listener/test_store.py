@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dpo.db.migrate import upgrade_async
@@ -250,3 +252,21 @@ async def test_publish_feed_sends_one_small_message_and_swallows_redis_failures(
     broken = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
     await publish_feed(broken, chain_id=CHAIN, first_seq=1, last_seq=1)
     await broken.aclose()
+
+
+async def test_racing_writers_of_one_batch_store_it_once_with_a_gap_free_feed(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await ingest_batch(sessions, batch(1, 1, history()[:2]), reorg_window=10)
+    racing = batch(2, 3, history()[2:])
+    results = await asyncio.gather(
+        *(ingest_batch(sessions, racing, reorg_window=10) for _ in range(3)),
+        return_exceptions=True,
+    )
+    stored = [r for r in results if not isinstance(r, BaseException)]
+    assert not [r for r in results if isinstance(r, BaseException)
+                and not isinstance(r, IntegrityError)]
+    assert sorted(r.inserted for r in stored)[-1] == 2
+    assert sum(r.inserted for r in stored) == 2
+    assert [e[0] for e in await rows(sessions, EVENTS)] == [1, 2, 3, 4]
+    assert await rows(sessions, "SELECT last_value FROM feed_sequence") == [(4,)]
