@@ -134,7 +134,10 @@ class Follower:
         try:
             await self.sync(safe, head, stop)
         except (ChainMovedError, store.ReorgDetectedError) as moved:
+            # Wait a poll interval: a provider balancing over nodes that disagree must not
+            # make us spin.
             logger.info("chain moved during a fetch (%s); fetching again", moved)
+            return False
         return True
 
     async def safe_head(self, head: int) -> int:
@@ -148,7 +151,7 @@ class Follower:
         """Compare our stored blocks with the chain; revert a reorg. True if one was reverted."""
         assert self.tip is not None
         tip_number, tip_hash = self.tip
-        current = await self._hash(tip_number)
+        current = await self.chain_hash(tip_number)
         if current is None or current == tip_hash:
             return False  # in sync, or a lagging node: never a reorg
         recent = await store.recent_blocks(self.sessions, self.config.chain_id,
@@ -157,7 +160,7 @@ class Follower:
         stored.setdefault(tip_number, tip_hash)
         try:
             verdict = await walk_back(chain_id=self.config.chain_id, stored=stored,
-                                      chain_hash=self._hash)
+                                      chain_hash=self.chain_hash)
         except DeepReorgError as error:
             raise DeepReorgError(chain_id=error.chain_id, lowest=error.lowest,
                                  highest=error.highest,
@@ -178,16 +181,20 @@ class Follower:
         metrics.PROCESSED_BLOCK.set(ancestor)
         return True
 
-    async def rewind_point(self, below: int) -> int | None:
-        """The newest block below `below` whose stored events the chain still has, if any."""
+    async def event_blocks(self, below: int) -> list[tuple[int, str]]:
+        """Blocks below `below` holding live events, newest first (up to REWIND_SEARCH)."""
         async with self.sessions() as session:
             rows = (await session.execute(text(
                 "SELECT DISTINCT block_number, block_hash FROM chain_events WHERE chain_id = :c "
                 "AND NOT removed AND block_number < :n ORDER BY block_number DESC LIMIT :l"),
                 {"c": self.config.chain_id, "n": below, "l": REWIND_SEARCH})).all()
-        for number, block_hash in rows:
-            if await self._hash(int(number)) == block_hash:
-                return int(number)
+        return [(int(number), str(block_hash)) for number, block_hash in rows]
+
+    async def rewind_point(self, below: int) -> int | None:
+        """The newest block below `below` whose stored events the chain still has, if any."""
+        for number, block_hash in await self.event_blocks(below):
+            if await self.chain_hash(number) == block_hash:
+                return number
         return None
 
     async def sync(self, safe: int, head: int, stop: asyncio.Event) -> None:
@@ -244,7 +251,8 @@ class Follower:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), self.config.poll_interval)
 
-    async def _hash(self, number: int) -> str | None:
+    async def chain_hash(self, number: int) -> str | None:
+        """The chain's hash of a block; None when the node does not have it."""
         block = await self.rpc.get_block(number)
         return None if block is None else hex_str(block["hash"])
 

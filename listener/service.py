@@ -57,6 +57,13 @@ async def rewind(follower: Follower, redis: Redis, block: int) -> None:
     header = await follower.rpc.get_block(block)
     if header is None:
         raise ConfigError(f"--rewind: the node has no block {block}")
+    stored = await follower.event_blocks(block + 1)
+    if stored and await follower.chain_hash(stored[0][0]) != stored[0][1]:
+        good = await follower.rewind_point(stored[0][0])
+        raise ConfigError(
+            f"--rewind {block}: block {stored[0][0]} holds events of a block no longer on the "
+            f"chain, so rewinding to {block} would keep them; rewind to "
+            f"{good if good is not None else 'an earlier block'} or lower")
     result = await store.revert_to(follower.sessions, chain_id=follower.config.chain_id,
                                    ancestor_number=block,
                                    ancestor_hash=str(header["hash"]).lower())

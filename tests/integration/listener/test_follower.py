@@ -16,6 +16,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from dpo.chain.artifacts import CONTRACT_ARTIFACTS
 from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
+from dpo.settings import ConfigError
 from listener import metrics, store
 from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
@@ -314,6 +315,9 @@ async def test_a_reorg_deeper_than_the_window_stops_loudly_and_changes_nothing(
 
     # The operator's way out: rewind there and follow again.
     follower = make_follower(anvil_url, deployed, sessions, reorg_window=2)
+    with pytest.raises(ConfigError, match=f"rewind to {number - 5} or lower"):
+        await rewind(follower, redis_client, number - 2)  # would keep orphaned events
+    assert await feed(sessions) == items
     await rewind(follower, redis_client, info.value.rewind_to)
     running = Running(follower)
     number, hash_ = await head(chain.w3)
