@@ -69,9 +69,9 @@ def listener_env(database_url: str, redis_url: str, anvil_url: str, deployed: di
     return base_env(**values)
 
 
-def start(env: dict[str, str]) -> subprocess.Popen[str]:
-    """`python -m app listener` from a folder without .env."""
-    return subprocess.Popen([sys.executable, "-m", "app", "listener"], env=env,
+def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """`python -m app listener ARGS` from a folder without .env."""
+    return subprocess.Popen([sys.executable, "-m", "app", "listener", *args], env=env,
                             cwd=ROOT / "tests", stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
@@ -181,3 +181,40 @@ def test_the_listener_refuses_the_wrong_chain(anvil_url: str, deployed: dict[str
     assert result.returncode == 2
     assert "42170" in result.stderr
     assert "31337" in result.stderr
+
+
+async def test_a_deep_reorg_stops_the_process_loudly_and_rewind_recovers(
+    anvil_url: str, redis_url: str, deployed: dict[str, str], chain: Chain,
+    databases: Callable[[], Awaitable[tuple[str, Sessions]]],
+) -> None:
+    holder = await chain.investor(tokens=10)
+    for _ in range(5):
+        await chain.send(chain.token.functions.issue(holder, 1, 0, ref()))
+    url, sessions = await databases()
+    await with_offering(sessions, deployed)
+    env = listener_env(url, redis_url, anvil_url, deployed, LISTENER_REORG_WINDOW="2")
+    process = start(env)
+    try:
+        number, hash_ = await head(chain.w3)
+        await reach(process, sessions, number, hash_)
+        before = await feed(sessions)
+        response = await chain.w3.provider.make_request("anvil_reorg", [5, []])
+        assert "error" not in response, response
+        output, _ = await asyncio.to_thread(process.communicate, timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert process.returncode == 1, output
+    assert f"dpo listener --rewind {number - 5}" in output
+    assert await feed(sessions) == before
+
+    rewound = start(env, "--rewind", str(number - 5))
+    try:
+        number, hash_ = await head(chain.w3)
+        await reach(rewound, sessions, number, hash_)
+    finally:
+        code, output = await stop(rewound)
+    assert code == 0, output
+    live = (await state(sessions))["events"]
+    assert not any(e[0] > number - 5 for e in live)  # the replaced blocks are empty
