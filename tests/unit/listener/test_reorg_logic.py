@@ -214,3 +214,27 @@ async def test_a_refused_single_block_is_a_retryable_provider_error() -> None:
     with pytest.raises(RpcError, match="single block 3") as info:
         await fetch_range(rpc, RangeSizer(initial=4, maximum=4), [], 3, 6, 0)
     assert info.value.retryable
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_draws_one_rewritten_line_on_a_terminal() -> None:
+    now = [0.0]
+    stream = Terminal()
+    progress = Progress(stream=stream, clock=lambda: now[0])
+    progress.update(0, 100)
+    now[0] = 1.0
+    progress.update(50, 100)
+    now[0] = 2.0
+    progress.update(100, 100)
+    output = stream.getvalue()
+    assert output.count("\r") == 2
+    assert output.endswith("\n")
+    assert output.count("\n") == 1
+    assert "[###############---------------] block 50/100" in output
+    assert "[##############################] block 100/100" in output
