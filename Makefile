@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint pytest clean
+.PHONY: setup run test lint pytest browser clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -29,8 +29,18 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-pytest: setup
+pytest: setup browser
 	$(BIN)/pytest -q
 
+## make browser: headless Chromium and GraphiQL's scripts for the GraphiQL browser test.
+GRAPHIQL := tests/e2e/graphiql
+browser: $(GRAPHIQL)/node_modules/.installed
+	command -v chromium >/dev/null || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+$(GRAPHIQL)/node_modules/.installed: $(GRAPHIQL)/package.json $(GRAPHIQL)/package-lock.json
+	npm ci --prefix $(GRAPHIQL) --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
 clean:
-	rm -rf $(VENV) node_modules .dpo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules $(GRAPHIQL)/node_modules .dpo .mypy_cache .ruff_cache .pytest_cache
