@@ -34,6 +34,7 @@ class Progress:
         self.first_block = 0
         self.last_report = float("-inf")
         self.rate = 0.0
+        self.caught_up = False
 
     def update(self, processed: int, target: int, *, events: int = 0) -> str | None:
         """Record that `processed` is committed and `target` is the goal; return any report."""
@@ -44,12 +45,16 @@ class Progress:
         elapsed = now - self.started_at
         if elapsed > 0:
             self.rate = (processed - self.first_block) / elapsed
-        if now - self.last_report < self.every and processed < target:
+        finished = processed >= target
+        # Catching up is reported at once; following the head only every `every` seconds.
+        first_finish = finished and not self.caught_up
+        self.caught_up = finished
+        if now - self.last_report < self.every and not first_finish:
             return None
         self.last_report = now
         line = self.line(processed, target)
         if self.tty:
-            self.stream.write("\r" + line + ("\n" if processed >= target else ""))
+            self.stream.write("\r" + line + "\x1b[K")
             self.stream.flush()
         else:
             logger.info("sync progress: %s", line)

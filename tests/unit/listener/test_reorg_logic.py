@@ -119,6 +119,10 @@ def test_progress_reports_rate_and_eta_as_log_lines_off_a_terminal() -> None:
     final = progress.update(1100, 1100)  # reaching the target always reports
     assert final is not None
     assert "eta 0:00:00" in final
+    now[0] = 12.0
+    assert progress.update(1101, 1101) is None  # then only every interval
+    now[0] = 22.0
+    assert progress.update(1110, 1110) is not None
 
 
 def test_eta_formatting() -> None:
@@ -232,9 +236,10 @@ def test_progress_draws_one_rewritten_line_on_a_terminal() -> None:
     progress.update(50, 100)
     now[0] = 2.0
     progress.update(100, 100)
+    now[0] = 2.1
+    assert progress.update(101, 101) is None  # following the head: not every block
     output = stream.getvalue()
     assert output.count("\r") == 2
-    assert output.endswith("\n")
-    assert output.count("\n") == 1
+    assert "\n" not in output
     assert "[###############---------------] block 50/100" in output
     assert "[##############################] block 100/100" in output
