@@ -137,6 +137,9 @@ class HttpMetricsMiddleware:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
             HTTP_SECONDS.labels(route).observe(time.perf_counter() - start)
+            if status == 429:
+                # Refused by the rate limiter before GraphQL ran; still a RATE_LIMITED error.
+                ERRORS.labels("RATE_LIMITED").inc()
 
 
 def is_private(address: str) -> bool:

@@ -36,6 +36,7 @@ def test_anonymous_limit_returns_429_with_retry_after(migrated_url: str, redis_u
                    for _ in range(6)]
         others = httpx.post(base + "/graphql", json=QUERY, headers=client(other))
         health = httpx.get(base + "/api/health/", headers=client(me))
+        metrics = httpx.get(base + "/metrics")
     assert [a.status_code for a in answers] == [200] * 5 + [429]
     refused = answers[5]
     assert 1 <= int(refused.headers["retry-after"]) <= 12
@@ -44,6 +45,7 @@ def test_anonymous_limit_returns_429_with_retry_after(migrated_url: str, redis_u
     assert error["extensions"]["retryAfter"] == int(refused.headers["retry-after"])
     assert others.status_code == 200
     assert health.status_code == 200
+    assert 'dpo_graphql_errors_total{code="RATE_LIMITED"} 1.0' in metrics.text
 
 
 def test_limit_is_shared_by_two_web_processes(migrated_url: str, redis_url: str) -> None:
