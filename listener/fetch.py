@@ -68,7 +68,7 @@ async def fetch_range(rpc: Rpc, sizer: RangeSizer, addresses: Sequence[str], fir
             logger.info("provider refused blocks %s..%s; shrinking the range", lo, hi)
             cursor.refuse(suggested)
             continue
-        cursor.accept()
+        cursor.accept(len(part))
         logs.extend(part)
     wanted = {last, *range(max(first, window_start), last + 1)}
     wanted.update(to_int(log["blockNumber"]) for log in logs

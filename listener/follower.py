@@ -62,6 +62,8 @@ class FollowerConfig:
     concurrency: int = 4
     batch_blocks: int = 2_000
     max_batch_blocks: int = 50_000
+    # Logs per range to stay under (ranges shrink in dense stretches): bounds memory.
+    max_batch_events: int = 20_000
 
 
 class Follower:
@@ -78,7 +80,8 @@ class Follower:
         self.config = config
         self.fence = fence
         self.progress = progress or Progress()
-        self.sizer = RangeSizer(initial=config.batch_blocks, maximum=config.max_batch_blocks)
+        self.sizer = RangeSizer(initial=config.batch_blocks, maximum=config.max_batch_blocks,
+                                max_results=config.max_batch_events)
         self.next_block = config.start_block
         self.tip: tuple[int, str] | None = None
         self.addresses = decoder.addresses

@@ -20,17 +20,26 @@ class RangeSizer:
     every success; the ceiling lifts after PROBE_AFTER successes in a row.
     """
 
-    def __init__(self, *, initial: int, maximum: int) -> None:
+    def __init__(self, *, initial: int, maximum: int, max_results: int | None = None) -> None:
         if initial < 1 or maximum < 1:
             raise ValueError(f"range sizes must be >= 1, got {initial} and {maximum}")
         self.maximum = maximum
+        # Logs per range we aim to stay under: bounds the memory of dense stretches.
+        self.max_results = max_results
         self.size = min(initial, maximum)
         self.ceiling: int | None = None
         self._streak = 0
 
-    def succeeded(self, span: int) -> None:
-        """A range of `span` blocks was accepted: grow, unless it was a short tail range."""
-        if span < self.size:
+    def succeeded(self, span: int, results: int = 0) -> None:
+        """A range of `span` blocks gave `results` logs: grow, or shrink if they were too many.
+
+        A short tail range (smaller than the current size) does not grow the size.
+        """
+        if self.max_results is not None and results > self.max_results:
+            self.size = max(1, min(self.size, span * self.max_results // results))
+            return
+        if span < self.size or (self.max_results is not None
+                                and results * 2 > self.max_results):
             return
         self._streak += 1
         if self._streak >= PROBE_AFTER:
@@ -94,10 +103,10 @@ class RangeCursor:
             self._out = taken
         return self._out
 
-    def accept(self) -> tuple[int, int]:
-        """The current range was fetched; return it and move past it."""
+    def accept(self, results: int = 0) -> tuple[int, int]:
+        """The current range was fetched (with `results` logs); return it and move past it."""
         first, last = self.current
-        self.sizer.succeeded(last - first + 1)
+        self.sizer.succeeded(last - first + 1, results)
         self.next_block = last + 1
         self._out = None
         return first, last

@@ -166,3 +166,22 @@ def test_a_refusal_caps_growth_until_enough_successes_in_a_row() -> None:
     sizer.succeeded(32)
     assert sizer.ceiling is None
     assert sizer.size == 64
+
+
+def test_dense_ranges_shrink_to_stay_under_the_result_target() -> None:
+    sizer = RangeSizer(initial=1000, maximum=1000, max_results=100)
+    sizer.succeeded(1000, results=400)  # four times too many: a quarter of the size
+    assert sizer.size == 250
+    sizer.succeeded(250, results=60)  # more than half the target: keep the size
+    assert sizer.size == 250
+    sizer.succeeded(250, results=10)  # sparse again: grow
+    assert sizer.size == 500
+    sizer.succeeded(500, results=100_000)
+    assert sizer.size == 1
+
+
+def test_a_cursor_reports_its_results_to_the_sizer() -> None:
+    sizer = RangeSizer(initial=100, maximum=100, max_results=10)
+    cursor = RangeCursor(0, 999, sizer)
+    assert cursor.accept(results=50) == (0, 99)
+    assert cursor.current == (100, 119)
