@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -9,6 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from dpo.embedded.process import free_port
 from tests.e2e.conftest import ROOT, base_env, wait_http, web_server
@@ -164,3 +168,22 @@ def test_request_id_echoed_and_in_every_log_line(migrated_url: str, redis_url: s
     access = [line for line in lines if "POST /graphql" in line]
     assert any("request_id=abc-123.x" in line for line in access), lines
     assert any(f"request_id={made.headers['x-request-id']}" in line for line in access)
+
+
+def test_websocket_with_a_disallowed_host_is_refused(migrated_url: str, redis_url: str) -> None:
+    env = env_for(migrated_url, redis_url, ALLOWED_HOSTS="api.example.com")
+    with web_server(env) as base:
+        port = int(base.rsplit(":", 1)[1])
+
+        def handshake(host: str) -> int:
+            # Connect to our server but name `host` in the Host header.
+            sock = socket.create_connection(("127.0.0.1", port))
+            try:
+                with connect(f"ws://{host}:{port}/graphql", sock=sock,
+                             subprotocols=[Subprotocol("graphql-transport-ws")]):
+                    return 101
+            except InvalidStatus as refused:
+                return refused.response.status_code
+
+        assert handshake("evil.example") == 403
+        assert handshake("api.example.com") == 101
