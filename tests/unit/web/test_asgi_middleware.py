@@ -1,0 +1,75 @@
+"""The ASGI middleware on a tiny echo app, without a server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.types import Message, Receive, Scope, Send
+
+from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from app.middleware_security import HttpsMiddleware
+from dpo.logs import request_id_var
+
+seen_ids: list[str] = []
+
+
+async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+    """Read the whole body, answer 200 with its length."""
+    seen_ids.append(request_id_var.get())
+    size = 0
+    while True:
+        message = await receive()
+        size += len(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(size).encode()})
+
+
+async def call(app: Any, *, method: str = "POST", scheme: str = "http",
+               headers: list[tuple[bytes, bytes]] | None = None,
+               chunks: list[bytes] | None = None) -> tuple[int, dict[str, str], bytes]:
+    pending = [{"type": "http.request", "body": chunk, "more_body": i < len(chunks or []) - 1}
+               for i, chunk in enumerate(chunks or [b""])]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return pending.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "scheme": scheme, "path": "/graphql",
+             "raw_path": b"/graphql", "query_string": b"a=1", "headers": headers or []}
+    await app(scope, receive, send)
+    start = sent[0]
+    response_headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    return start["status"], response_headers, b"".join(m.get("body", b"") for m in sent[1:])
+
+
+async def test_body_limit_counts_streamed_chunks() -> None:
+    app = BodySizeLimitMiddleware(echo, max_bytes=10)
+    assert (await call(app, chunks=[b"12345", b"12345"]))[0] == 200
+    assert (await call(app, chunks=[b"12345", b"12345", b"1"]))[0] == 413
+    declared = [(b"content-length", b"11")]
+    assert (await call(app, headers=declared, chunks=[b"1"]))[0] == 413
+
+
+async def test_redirect_keeps_path_and_query_and_method_semantics() -> None:
+    app = HttpsMiddleware(echo, redirect=True, hsts_seconds=60)
+    host = [(b"host", b"api.example.com")]
+    status, headers, _ = await call(app, method="GET", headers=host)
+    assert status == 301
+    assert headers["location"] == "https://api.example.com/graphql?a=1"
+    assert (await call(app, method="POST", headers=host))[0] == 308
+    status, headers, _ = await call(app, scheme="https", headers=host)
+    assert status == 200
+    assert headers["strict-transport-security"] == "max-age=60; includeSubDomains"
+
+
+async def test_request_id_is_set_for_the_app_and_reset_after() -> None:
+    app = RequestIdMiddleware(echo)
+    _, headers, _ = await call(app, headers=[(b"x-request-id", b"given-1")])
+    assert headers["x-request-id"] == "given-1"
+    assert seen_ids[-1] == "given-1"
+    assert request_id_var.get() == "-"
