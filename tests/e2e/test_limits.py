@@ -8,6 +8,7 @@ import httpx
 
 from dpo.auth.principal import Kind, Principal
 from dpo.auth.tokens import create_access_token
+from dpo.embedded.process import free_port
 from dpo.settings import Settings
 from tests.e2e.conftest import base_env, web_server
 
@@ -146,3 +147,11 @@ def test_signed_in_users_have_their_own_limit(migrated_url: str, redis_url: str)
     assert other_user.status_code == 200
     assert anonymous.status_code == 200
     assert forged.status_code == 401
+
+
+def test_redis_down_lets_requests_through(migrated_url: str) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    env = base_env(DATABASE_URL=migrated_url, REDIS_URL=dead_redis, RATE_LIMIT_ANON="1/min")
+    with web_server(env) as base:
+        codes = [httpx.post(base + "/graphql", json=QUERY).status_code for _ in range(3)]
+    assert codes == [200, 200, 200]
