@@ -474,3 +474,23 @@ async def test_confirmations_hold_back_the_newest_blocks(
     await running.reach(number, hash_=block["hash"].to_0x_hex())
     await running.finish()
     assert (await store.checkpoint(sessions, ANVIL_CHAIN_ID) or (0, ""))[0] == number
+
+
+async def test_use_finalized_follows_the_finalized_block_only(
+    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    databases: Callable[[], Awaitable[Sessions]],
+) -> None:
+    sessions = await with_offering(await databases(), deployed)
+    await mine(chain.w3, 80)
+    finalized = await chain.w3.eth.get_block("finalized")
+    number, _ = await head(chain.w3)
+    assert 0 < finalized["number"] < number  # anvil finalizes some blocks behind the head
+    rpc = CountingRpc(RpcClient(urls=[anvil_url], timeout=10))
+    running = Running(make_follower(anvil_url, deployed, sessions, rpc=rpc, use_finalized=True,
+                                    batch_blocks=50, max_batch_blocks=50))
+    await running.reach(finalized["number"], hash_=finalized["hash"].to_0x_hex())
+    rpc.polled.clear()
+    await asyncio.wait_for(rpc.polled.wait(), 30)
+    await running.finish()
+    assert await store.checkpoint(sessions, ANVIL_CHAIN_ID) == (
+        finalized["number"], finalized["hash"].to_0x_hex())
