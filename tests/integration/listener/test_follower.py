@@ -494,3 +494,24 @@ async def test_use_finalized_follows_the_finalized_block_only(
     await running.finish()
     assert await store.checkpoint(sessions, ANVIL_CHAIN_ID) == (
         finalized["number"], finalized["hash"].to_0x_hex())
+
+
+async def test_a_reorg_while_the_listener_was_down_is_reverted_at_start(
+    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    databases: Callable[[], Awaitable[Sessions]],
+) -> None:
+    sessions = await with_offering(await databases(), deployed)
+    holder = await chain.investor(tokens=20)
+    for _ in range(2):
+        await chain.send(chain.token.functions.issue(holder, 4, 0, ref()))
+    running = Running(make_follower(anvil_url, deployed, sessions))
+    number, hash_ = await head(chain.w3)
+    await running.reach(number, hash_=hash_)
+    await running.finish()
+    await reorg(chain, 2, [])
+    new_number, new_hash = await head(chain.w3)
+    running = Running(make_follower(anvil_url, deployed, sessions))
+    await running.reach(new_number, hash_=new_hash)
+    await running.finish()
+    assert sum(1 for _, removed, removes in await feed(sessions) if removes is not None) == 4
+    assert (await clean_run(anvil_url, deployed, databases, chain.w3)) == await state(sessions)
