@@ -54,6 +54,11 @@ def follower_config(settings: Settings) -> FollowerConfig:
 
 async def rewind(follower: Follower, redis: Redis, block: int) -> None:
     """Remove everything above `block` (an operator's re-sync after a deep reorg)."""
+    checkpoint = await store.checkpoint(follower.sessions, follower.config.chain_id)
+    if checkpoint is None or block >= checkpoint[0]:
+        # Moving the checkpoint forward would skip blocks: a rewind only ever goes back.
+        logger.info("--rewind %s: nothing stored above that block; nothing to rewind", block)
+        return
     header = await follower.rpc.get_block(block)
     if header is None:
         raise ConfigError(f"--rewind: the node has no block {block}")

@@ -315,6 +315,8 @@ async def test_a_reorg_deeper_than_the_window_stops_loudly_and_changes_nothing(
 
     # The operator's way out: rewind there and follow again.
     follower = make_follower(anvil_url, deployed, sessions, reorg_window=2)
+    await rewind(follower, redis_client, number)  # not below the checkpoint: nothing to do
+    assert await store.checkpoint(sessions, ANVIL_CHAIN_ID) == (number, hash_)
     with pytest.raises(ConfigError, match=f"rewind to {number - 5} or lower"):
         await rewind(follower, redis_client, number - 2)  # would keep orphaned events
     assert await feed(sessions) == items
