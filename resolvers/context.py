@@ -19,6 +19,8 @@ class Context:
     request: Request | WebSocket
     runtime: Runtime
     principal: Principal = field(default=ANONYMOUS)
+    # A WebSocket's connection_init payload (Strawberry sets it); None over HTTP.
+    connection_params: dict[str, object] | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
