@@ -1,0 +1,199 @@
+"""GraphQL over WebSocket: sign-in in connection_init, caps, token expiry, slow consumers.
+
+Both graphql-transport-ws and the legacy graphql-ws are served. The client sends its access
+token in the `connection_init` payload, as `{"authorization": "Bearer <token>"}` or
+`{"token": "<token>"}`; a missing or bad token is refused (graphql-transport-ws: close 4403;
+graphql-ws: `connection_error`, then close). Without `connection_init` within WS_INIT_TIMEOUT
+seconds the socket is closed with 4408. When the access token expires the socket is closed with
+4401: the client signs in again (refresh) and resumes each subscription from its last cursor.
+A consumer that stops reading is closed with 4413, also resumable from its cursor.
+
+Caps, counted per web process (replica): WS_MAX_CONNECTIONS_PER_ADDRESS sockets per client
+address (refused at the handshake, HTTP 403), WS_MAX_CONNECTIONS_PER_USER signed-in sockets per
+user (refused at connection_init like a bad token, with code LIMIT_EXCEEDED in the payload) and
+WS_MAX_SUBSCRIPTIONS_PER_CONNECTION operations per socket (the extra one gets an error).
+Keep-alive: uvicorn pings every socket at the WebSocket level; graphql-ws clients also get
+`ka` messages every WS_KEEPALIVE_INTERVAL seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
+
+from dpo.auth.authenticate import MAX_TOKEN_LENGTH
+from dpo.auth.tokens import verify_access_token
+from dpo.errors import UnauthenticatedError
+from dpo.streaming import metrics
+from dpo.streaming.config import get_streaming_settings
+from dpo.streaming.subscriber import FeedSubscription
+from resolvers.context import Context
+
+logger = logging.getLogger(__name__)
+
+TOKEN_EXPIRED = 4401
+SLOW_CONSUMER = 4413
+SCOPE_KEY = "dpo.ws"
+SLOW_KEY = "dpo.ws.close_slow"
+
+
+class ConnectionCaps:
+    """Open sockets per client address and per signed-in user, in this process."""
+
+    def __init__(self) -> None:
+        self.by_address: Counter[str] = Counter()
+        self.by_user: Counter[str] = Counter()
+
+    def take_address(self, address: str, cap: int) -> bool:
+        """Count a socket from the address unless it already has `cap`."""
+        if self.by_address[address] >= cap:
+            return False
+        self.by_address[address] += 1
+        return True
+
+    def take_user(self, user: str, cap: int) -> bool:
+        """Count a signed-in socket of the user unless they already have `cap`."""
+        if self.by_user[user] >= cap:
+            return False
+        self.by_user[user] += 1
+        return True
+
+    def release(self, counter: Counter[str], key: str) -> None:
+        """Give a counted socket back."""
+        counter[key] -= 1
+        if counter[key] <= 0:
+            del counter[key]
+
+
+CAPS = ConnectionCaps()
+
+
+class Connection:
+    """What one socket holds: its counted caps and its expiry timer."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.user: str | None = None
+        self.expiry: asyncio.Task[None] | None = None
+
+    def release(self) -> None:
+        """Give the caps back and stop the timer."""
+        CAPS.release(CAPS.by_address, self.address)
+        if self.user is not None:
+            CAPS.release(CAPS.by_user, self.user)
+            self.user = None
+        if self.expiry is not None:
+            self.expiry.cancel()
+
+
+def token_of(params: dict[str, object] | None) -> str | None:
+    """The access token in a connection_init payload, in either accepted form."""
+    if not params:
+        return None
+    for key in ("authorization", "Authorization"):
+        value = params.get(key)
+        if isinstance(value, str):
+            scheme, _, bearer = value.strip().partition(" ")
+            return bearer.strip() if scheme.lower() == "bearer" else None
+    plain = params.get("token")
+    return plain.strip() if isinstance(plain, str) else None
+
+
+def _refuse(code: str, message: str) -> ConnectionRejectionError:
+    return ConnectionRejectionError({"code": code, "message": message})
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    with suppress(RuntimeError, OSError):
+        await websocket.close(code=code, reason=reason)
+
+
+async def _expire(websocket: WebSocket, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    logger.info("closing a WebSocket whose access token expired")
+    await _close(websocket, TOKEN_EXPIRED, "access token expired")
+
+
+def _slow_closer(websocket: WebSocket) -> Any:
+    tasks: set[asyncio.Task[None]] = set()
+
+    def close_slow(subscription: FeedSubscription) -> None:
+        reason = f"slow consumer; resume after your last cursor ({subscription.delivered})"
+        task = asyncio.create_task(_close(websocket, SLOW_CONSUMER, reason))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    return close_slow
+
+
+class WebSocketSubscriptions:
+    """Mixed into the GraphQL ASGI view before Strawberry's class."""
+
+    connection_init_wait_timeout: timedelta
+    keep_alive: bool
+    keep_alive_interval: float | None
+    max_subscriptions_per_connection: int | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        knobs = get_streaming_settings()
+        self.connection_init_wait_timeout = timedelta(seconds=knobs.ws_init_timeout)
+        self.keep_alive = True
+        self.keep_alive_interval = knobs.ws_keepalive_interval
+        self.max_subscriptions_per_connection = knobs.ws_max_subscriptions_per_connection
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Count the socket against its address while it is open."""
+        if scope["type"] != "websocket":
+            await super().__call__(scope, receive, send)  # type: ignore[misc]
+            return
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        if not CAPS.take_address(address, get_streaming_settings()
+                                 .ws_max_connections_per_address):
+            logger.warning("refusing a WebSocket: too many from one address")
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        connection = Connection(address)
+        scope[SCOPE_KEY] = connection
+        metrics.CONNECTIONS.inc()
+        try:
+            await super().__call__(scope, receive, send)  # type: ignore[misc]
+        finally:
+            metrics.CONNECTIONS.dec()
+            connection.release()
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Sign the socket in with the access token of connection_init, or refuse it."""
+        token = token_of(context.connection_params)
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise _refuse("UNAUTHENTICATED", "send an access token in connection_init")
+        try:
+            principal = verify_access_token(token, settings=context.runtime.settings)
+        except UnauthenticatedError as error:
+            raise _refuse("UNAUTHENTICATED", error.message) from None
+        websocket = context.request
+        assert isinstance(websocket, WebSocket)
+        connection: Connection = websocket.scope[SCOPE_KEY]
+        if not CAPS.take_user(principal.actor,
+                              get_streaming_settings().ws_max_connections_per_user):
+            raise _refuse("LIMIT_EXCEEDED", "too many connections for this user")
+        connection.user = principal.actor
+        context.principal = principal
+        expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+        seconds = max(0.0, float(expires) - datetime.now(UTC).timestamp())
+        connection.expiry = asyncio.create_task(_expire(websocket, seconds))
+        websocket.scope[SLOW_KEY] = _slow_closer(websocket)
+        unset: UnsetType = UNSET
+        return unset

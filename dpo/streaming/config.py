@@ -1,0 +1,40 @@
+"""Knobs of live subscriptions, read from the environment (and .env) like the settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StreamingSettings(BaseSettings):
+    """Queue sizes, timeouts and caps of the WebSocket subscriptions.
+
+    The connection caps are counted per web process (a replica), not across replicas.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8",
+                                      extra="ignore")
+
+    subscriber_queue_size: int = Field(default=1000, ge=1, le=1_000_000,
+                                       alias="SUBSCRIBER_QUEUE_SIZE")
+    feed_poll_interval: float = Field(default=2.0, gt=0, le=60, alias="FEED_POLL_INTERVAL")
+    feed_page_size: int = Field(default=500, ge=1, le=10_000, alias="FEED_PAGE_SIZE")
+    slow_consumer_seconds: float = Field(default=30.0, gt=0, le=3600,
+                                         alias="SLOW_CONSUMER_SECONDS")
+    ws_init_timeout: float = Field(default=5.0, gt=0, le=300, alias="WS_INIT_TIMEOUT")
+    ws_keepalive_interval: float = Field(default=15.0, gt=0, le=300,
+                                         alias="WS_KEEPALIVE_INTERVAL")
+    ws_max_subscriptions_per_connection: int = Field(
+        default=20, ge=1, le=10_000, alias="WS_MAX_SUBSCRIPTIONS_PER_CONNECTION")
+    ws_max_connections_per_user: int = Field(default=20, ge=1, le=1_000_000,
+                                             alias="WS_MAX_CONNECTIONS_PER_USER")
+    ws_max_connections_per_address: int = Field(default=200, ge=1, le=1_000_000,
+                                                alias="WS_MAX_CONNECTIONS_PER_ADDRESS")
+
+
+@lru_cache(maxsize=1)
+def get_streaming_settings() -> StreamingSettings:
+    """The process's streaming settings, read once."""
+    return StreamingSettings()

@@ -1,0 +1,195 @@
+"""Live subscriptions: the chain event feed, offerings, positions and reconciliation breaks.
+
+Every stream is driven by the feed (dpo.streaming): items come from PostgreSQL in feed order,
+each once. `events` yields the same edges as the `events` history query, so `cursor` resumes
+either. The others re-read current state after feed items that touch it, coalescing a burst
+into one read. A slow consumer is closed by the transport (app.ws) with 4413.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+
+import strawberry
+from sqlalchemy import func, or_, select
+from strawberry.scalars import JSON
+
+from dpo.db.models import ReconciliationBreak
+from dpo.errors import ValidationError
+from dpo.services import chain_events, offerings, ops, positions
+from dpo.streaming import metrics
+from dpo.streaming.config import get_streaming_settings
+from dpo.streaming.hub import FeedHub
+from dpo.streaming.items import FeedItem, matcher_for
+from dpo.streaming.shared import get_hub
+from dpo.streaming.subscriber import FeedSubscription
+from resolvers.context import Context
+from resolvers.ops import break_node
+from resolvers.positions import position_node
+from schema.offerings import OfferingNode, offering_node
+from schema.ops import ChainEvent, ChainEventEdge, EventFilter, ReconciliationBreakType
+from schema.positions import PositionType
+from schema.relay import from_global_id
+from schema.scalars import Address, BigInt, Bytes32
+
+logger = logging.getLogger(__name__)
+
+Info = strawberry.Info[Context, None]
+_SEQUENCE = re.compile(r"^[0-9]{1,19}$")
+# Positions of one holder re-read per change: a holder with more is cut at this many.
+MAX_POSITIONS = 100
+
+
+def event_edge(item: FeedItem) -> ChainEventEdge:
+    """The history query's edge for a live item; `cursor` is its feed sequence."""
+    return ChainEventEdge(cursor=str(item.id), node=ChainEvent(
+        sequence=BigInt(item.id), chain_id=BigInt(item.chain_id),
+        contract_address=Address(item.contract_address), contract_name=item.contract_name,
+        event_name=item.event_name, block_number=BigInt(item.block_number),
+        block_hash=Bytes32(item.block_hash), tx_hash=Bytes32(item.tx_hash),
+        log_index=item.log_index, args=JSON(item.args), removed=item.removed,
+        removes_sequence=BigInt(item.removes_id) if item.removes_id is not None else None,
+        block_timestamp=item.block_timestamp))
+
+
+def _observe(item: FeedItem) -> None:
+    metrics.DELIVERY_SECONDS.observe(
+        max(0.0, (datetime.now(UTC) - item.created_at).total_seconds()))
+
+
+def _on_slow(info: Info) -> object:
+    """The transport's way of closing a slow consumer, if it offers one."""
+    closer = getattr(info.context.request, "scope", {}).get("dpo.ws.close_slow")
+    return closer
+
+
+async def _open(info: Info, spec: chain_events.EventFilter | None, after: int | None
+                ) -> tuple[FeedHub, FeedSubscription]:
+    hub = await get_hub(info.context.runtime)
+    async with info.context.runtime.sessions() as session:
+        matcher = await matcher_for(session, spec)
+    on_slow = _on_slow(info)
+    subscription = hub.subscribe(after=after, spec=spec, matcher=matcher,
+                                 on_slow=on_slow if callable(on_slow) else None)
+    return hub, subscription
+
+
+def _core_filter(filter: EventFilter | None) -> chain_events.EventFilter | None:
+    if filter is None:
+        return None
+    offering = (None if filter.offering_id is None else
+                from_global_id(filter.offering_id, expect="Offering", field="offeringId")[1])
+    return chain_events.EventFilter(contract=filter.contract, event_name=filter.event_name,
+                                    offering_id=offering, address=filter.address)
+
+
+async def subscribe_events(info: Info, filter: EventFilter | None = None,
+                           after: str | None = None) -> AsyncGenerator[ChainEventEdge]:
+    """Feed items after the cursor (from now on without one), in feed order, each once."""
+    if after is not None and not _SEQUENCE.match(after):
+        raise ValidationError("after must be a feed sequence (digits)", field="after")
+    _, subscription = await _open(info, _core_filter(filter), int(after) if after else None)
+    stream = subscription.items()
+    try:
+        async for item in stream:
+            _observe(item)
+            yield event_edge(item)
+    finally:
+        await stream.aclose()
+
+
+async def _changes(subscription: FeedSubscription) -> AsyncGenerator[FeedItem]:
+    """Matching items, skipping those followed by more already queued (one read per burst)."""
+    stream = subscription.items()
+    try:
+        async for item in stream:
+            if subscription.live and subscription.pending:
+                continue
+            yield item
+    finally:
+        await stream.aclose()
+
+
+async def subscribe_offering_updated(info: Info, id: strawberry.ID
+                                     ) -> AsyncGenerator[OfferingNode]:
+    """The offering now, then again after each feed item that touches it."""
+    db_id = from_global_id(id, expect="Offering")[1]
+    principal, sessions = info.context.principal, info.context.runtime.sessions
+    async with sessions() as session:
+        yield offering_node(await offerings.get_offering(session, principal=principal,
+                                                         id=db_id))
+    _, subscription = await _open(info, chain_events.EventFilter(offering_id=db_id), None)
+    async for item in _changes(subscription):
+        async with sessions() as session:
+            row = await offerings.get_offering(session, principal=principal, id=db_id)
+        _observe(item)
+        yield offering_node(row)
+
+
+async def subscribe_position_changed(info: Info, holder: Address
+                                     ) -> AsyncGenerator[list[PositionType]]:
+    """The holder's positions now, then again after each feed item naming the holder.
+
+    Investors may watch their own wallets only; issuers and staff as the positions query allows.
+    """
+    principal, sessions = info.context.principal, info.context.runtime.sessions
+
+    async def current() -> list[PositionType]:
+        async with sessions() as session:
+            listed = await positions.list_positions(session, principal=principal,
+                                                    holder=holder, first=MAX_POSITIONS)
+        return [position_node(row) for row in listed.page.rows]
+
+    yield await current()
+    _, subscription = await _open(info, chain_events.EventFilter(address=holder), None)
+    async for item in _changes(subscription):
+        _observe(item)
+        yield await current()
+
+
+async def subscribe_reconciliation_breaks(info: Info
+                                          ) -> AsyncGenerator[ReconciliationBreakType]:
+    """Breaks found, seen again or resolved from now on (ops, admin); polled, not on the feed."""
+    ops.require_ops(info.context.principal)
+    sessions = info.context.runtime.sessions
+    interval = get_streaming_settings().feed_poll_interval
+    async with sessions() as session:
+        mark = await session.scalar(select(func.now()))
+    while True:
+        await asyncio.sleep(interval)
+        async with sessions() as session:
+            # The clock is the database's, like the columns', so no change is missed.
+            now = await session.scalar(select(func.now()))
+            rows = (await session.scalars(
+                select(ReconciliationBreak).where(or_(
+                    ReconciliationBreak.first_seen_at > mark,
+                    ReconciliationBreak.last_seen_at > mark,
+                    ReconciliationBreak.resolved_at > mark))
+                .order_by(ReconciliationBreak.id))).all()
+        ops.require_ops(info.context.principal)
+        mark = now
+        for row in rows:
+            yield break_node(row)
+
+
+@strawberry.type
+class FeedSubscriptionRoot:
+    events: AsyncGenerator[ChainEventEdge] = strawberry.subscription(
+        resolver=subscribe_events,
+        description="Chain event feed items after `after` (a cursor from this subscription or "
+                    "the `events` query; from now on without it), in feed order, each once. "
+                    "Reorged events arrive as removal items (`removed`, `removesSequence`).")
+    offering_updated: AsyncGenerator[OfferingNode] = strawberry.subscription(
+        resolver=subscribe_offering_updated,
+        description="The offering (raised, units, status) now and after each on-chain change.")
+    position_changed: AsyncGenerator[list[PositionType]] = strawberry.subscription(
+        resolver=subscribe_position_changed,
+        description="A holder's positions now and after each on-chain change; your own "
+                    "wallets unless your role may see more.")
+    reconciliation_breaks: AsyncGenerator[ReconciliationBreakType] = strawberry.subscription(
+        resolver=subscribe_reconciliation_breaks,
+        description="Reconciliation breaks as they are found, seen again or resolved (ops).")
