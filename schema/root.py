@@ -22,6 +22,7 @@ from resolvers.investors import InvestorMutation, InvestorQuery
 from resolvers.offerings import OfferingMutation, OfferingQuery
 from resolvers.ops import OpsMutation, OpsQuery
 from resolvers.positions import PositionQuery
+from resolvers.subscriptions import FeedSubscriptionRoot
 from resolvers.system import resolve_status
 from schema.errors import ErrorFormatter, log_errors
 from schema.relay import NodeQuery
@@ -74,6 +75,7 @@ def build_schema(*, debug: bool,
     return DpoSchema(
         query=query,
         mutation=mutation,
+        subscription=merge_types("Subscription", (FeedSubscriptionRoot,)),
         extensions=[*extensions, partial(ErrorFormatter, debug=debug)],
         config=StrawberryConfig(scalar_map=SCALARS),
     )
