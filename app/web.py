@@ -20,10 +20,12 @@ from strawberry.extensions import SchemaExtension
 from app.graphql_auth import principal_of, unauthenticated_response
 from app.metrics import GraphQLMetrics, metrics_endpoint
 from app.middleware_stack import build_middleware
+from app.ws import WebSocketSubscriptions
 from dpo.errors import UnauthenticatedError
 from dpo.health import probe_database, probe_redis, probe_rpc
 from dpo.runtime import Runtime
 from dpo.settings import Settings
+from dpo.streaming.shared import close_hub
 from resolvers.context import Context
 from schema.limits import limit_extensions
 from schema.root import build_schema
@@ -31,8 +33,8 @@ from schema.root import build_schema
 logger = logging.getLogger(__name__)
 
 
-class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI view with our context."""
+class GraphQLApp(WebSocketSubscriptions, GraphQL[Context, None]):
+    """Strawberry's ASGI view with our context; subscriptions over WebSocket (app.ws)."""
 
     def __init__(self, runtime_of: Any, *, debug: bool,
                  extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> None:
@@ -97,6 +99,7 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
         try:
             yield
         finally:
+            await close_hub(app.state.runtime)
             await app.state.runtime.close()
 
     graphql = GraphQLApp(_runtime, debug=settings.debug,
