@@ -35,7 +35,7 @@ class GraphQLSocket:
 
     async def receive(self) -> dict[str, Any]:
         """The next message other than keep-alives."""
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(90):
             while True:
                 message: dict[str, Any] = json.loads(await self.ws.recv())
                 if message.get("type") not in ("ka", "ping", "pong"):
