@@ -31,6 +31,7 @@ from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
+from app.metrics import REGISTRY
 from dpo.auth.authenticate import MAX_TOKEN_LENGTH
 from dpo.auth.tokens import verify_access_token
 from dpo.errors import UnauthenticatedError
@@ -76,6 +77,10 @@ class ConnectionCaps:
 
 
 CAPS = ConnectionCaps()
+
+# /metrics serves the web app's registry: add the subscription metrics to it.
+for _collector in metrics.COLLECTORS:
+    REGISTRY.register(_collector)
 
 
 class Connection:

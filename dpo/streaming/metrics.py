@@ -22,3 +22,7 @@ GAPS = Counter("dpo_feed_doorbell_gaps_total",
 HUB_READS = Counter("dpo_feed_hub_reads_total", "Reads of new feed items by the hub.", ["cause"])
 REDIS_RECONNECTS = Counter("dpo_feed_redis_reconnects_total",
                            "Re-subscriptions to the feed channel after a Redis failure.")
+
+# For a web app that serves its own registry (app.metrics) as well as the default one.
+COLLECTORS = (CONNECTIONS, SUBSCRIPTIONS, DELIVERY_SECONDS, OVERFLOWS, SLOW_CLOSES, GAPS,
+              HUB_READS, REDIS_RECONNECTS)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +23,7 @@ from dpo.db.session import create_engine, session_factory
 from dpo.embedded.process import free_port
 from dpo.embedded.redis import EmbeddedRedis
 from dpo.settings import Settings
+from schema.relay import to_global_id
 from tests.conftest import _create_database, _drop_database
 from tests.e2e.conftest import base_env, web_server
 from tests.integration.streaming.support import ALICE, BOB, FakeChain, seed_offering
@@ -340,3 +342,28 @@ async def test_the_legacy_graphql_ws_protocol_works(
             got = cursors(await frames(sock, "1", 3))
             await sock.stop("1")
     assert got == [1, 2, 3]
+
+
+async def test_offering_updates_follow_its_events_and_metrics_count_them(
+        feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis) -> None:
+    url, sessions = feed_db
+    chain = FakeChain(sessions)
+    query = "subscription($id: ID!) { offeringUpdated(id: $id) { id status unitsSold } }"
+    offering = to_global_id("Offering", 1)
+    with web_server(server_env(url, redis_url)) as base:
+        async with open_socket(base) as sock:
+            await signed_in(sock)
+            await sock.subscribe("o", query, id=offering)
+            now = await sock.data("o")
+            await chain.emit(2, redis=redis)  # Transfers of the offering's token
+            again = await sock.data("o")
+            async with httpx.AsyncClient() as http:
+                metrics = (await http.get(base + "/metrics")).text
+    assert now == again
+    assert now["offeringUpdated"]["id"] == offering
+    assert now["offeringUpdated"]["status"] == "DRAFT"
+    samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in metrics.splitlines()
+               if line and not line.startswith("#")}
+    assert samples["dpo_ws_connections"] == 1
+    assert samples["dpo_feed_subscriptions"] == 1
+    assert samples["dpo_feed_delivery_seconds_count"] >= 1

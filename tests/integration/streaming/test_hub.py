@@ -20,7 +20,9 @@ from dpo.services.chain_events import EventFilter
 from dpo.streaming.hub import FeedHub
 from dpo.streaming.items import FeedItem, matcher_for
 from dpo.streaming.subscriber import FeedSubscription, SlowConsumerError
-from tests.integration.streaming.support import ALICE, BOB, OTHER, TOKEN, FakeChain
+from listener.publish import feed_message
+from listener.store import revert_to
+from tests.integration.streaming.support import ALICE, BOB, CHAIN, OTHER, TOKEN, FakeChain
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -219,3 +221,26 @@ async def test_a_redis_restart_mid_stream_loses_nothing(
         await client.aclose()
         server.stop()
     assert [i.id for i in got] == list(range(1, 16))
+
+
+async def test_reorged_events_arrive_as_removals_in_feed_order(
+        sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str) -> None:
+    await chain.emit(2)
+    async with running_hub(sessions, redis, channel) as hub:
+        stream = (await subscribe(hub, after=0)).items()
+        original = await take(stream, 2)
+        await chain.emit(3, redis=redis, channel=channel)  # block 2, about to be orphaned
+        live = await take(stream, 3)
+        result = await revert_to(sessions, chain_id=CHAIN, ancestor_number=1)
+        await redis.publish(channel, feed_message(chain_id=CHAIN, first_seq=result.first_seq or 0,
+                                                  last_seq=result.last_seq or 0))
+        removals = await take(stream, 3)
+        await stream.aclose()
+        # A subscriber resuming before the reorg sees the events and then their removals.
+        replayed = await take((await subscribe(hub, after=2)).items(), 6)
+    assert [i.id for i in original + live] == [1, 2, 3, 4, 5]
+    # Newest first, each pointing at the event it removes, with the same filters' fields.
+    assert [(i.id, i.removed, i.removes_id) for i in removals] == [
+        (6, True, 5), (7, True, 4), (8, True, 3)]
+    assert {(i.contract_address, i.event_name) for i in removals} == {(TOKEN, "Transfer")}
+    assert [i.id for i in replayed] == [3, 4, 5, 6, 7, 8]
