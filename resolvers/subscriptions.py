@@ -120,9 +120,13 @@ async def subscribe_offering_updated(info: Info, id: strawberry.ID
     db_id = from_global_id(id, expect="Offering")[1]
     principal, sessions = info.context.principal, info.context.runtime.sessions
     async with sessions() as session:
-        yield offering_node(await offerings.get_offering(session, principal=principal,
-                                                         id=db_id))
+        # Refuses an offering the caller may not see before anything is opened.
+        await offerings.get_offering(session, principal=principal, id=db_id)
+    # Opened before the state is read: a change in between is delivered, not lost.
     _, subscription = await _open(info, chain_events.EventFilter(offering_id=db_id), None)
+    async with sessions() as session:
+        first = await offerings.get_offering(session, principal=principal, id=db_id)
+    yield offering_node(first)
     async for item in _changes(subscription):
         async with sessions() as session:
             row = await offerings.get_offering(session, principal=principal, id=db_id)
@@ -144,8 +148,10 @@ async def subscribe_position_changed(info: Info, holder: Address
                                                     holder=holder, first=MAX_POSITIONS)
         return [position_node(row) for row in listed.page.rows]
 
-    yield await current()
+    await current()  # refuses other people's wallets before anything is opened
+    # Opened before the state is read: a change in between is delivered, not lost.
     _, subscription = await _open(info, chain_events.EventFilter(address=holder), None)
+    yield await current()
     async for item in _changes(subscription):
         _observe(item)
         yield await current()
