@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import random
 import time
@@ -12,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import orjson
 
 from dpo.chain_ids import NETWORKS
 from listener import metrics
@@ -233,7 +233,7 @@ class RpcClient:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._http.post(url, content=json.dumps(body))
+                response = await self._http.post(url, content=orjson.dumps(body))
                 content = response.content
         except (TimeoutError, httpx.TimeoutException):
             raise _AttemptError("timeout", f"no answer within {self._timeout:g}s") from None
@@ -251,7 +251,8 @@ class RpcClient:
                                      cap=self._retry_after_cap)
             raise _AttemptError("rate_limited", "HTTP 429", delay=wait)
         try:
-            payload = json.loads(content)
+            # orjson: a long backfill parses hundreds of MB of logs, ~3x faster than json.
+            payload = orjson.loads(content)
         except ValueError:
             payload = None
         error = payload.get("error") if isinstance(payload, dict) else None

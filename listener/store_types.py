@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from listener.decode import DecodedLog
@@ -87,7 +88,7 @@ async def raw_connection(session: AsyncSession) -> Any:
 
 def args_json(log: DecodedLog) -> str:
     """The args as compact JSON text, as the jsonb column takes them over COPY."""
-    return json.dumps(log.args, separators=(",", ":"))
+    return orjson.dumps(log.args).decode()
 
 
 def event_record(event: StoredEvent, removes_id: int | None = None,
