@@ -73,6 +73,8 @@ class _EventSpec:
 
 
 def _int(value: Any) -> int:
+    if type(value) is str and value[:2] == "0x":
+        return int(value, 16)
     if isinstance(value, int):
         return value
     if isinstance(value, str):
@@ -88,6 +90,8 @@ def _hex(value: Any) -> str:
 
 
 def _bytes(value: Any) -> bytes:
+    if type(value) is str and value[:2] == "0x":
+        return bytes.fromhex(value[2:])
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     return bytes.fromhex(str(value).removeprefix("0x").removeprefix("0X"))
@@ -101,6 +105,7 @@ class Decoder:
         self.chain_id = chain_id
         self.skipped = 0
         self._specs: dict[tuple[str, str], _EventSpec] = {}
+        self._seen: dict[tuple[str, str], _EventSpec] = {}
         for address, name in contracts.items():
             checksummed = checksum(address)
             for item in load_artifact(name).abi:
@@ -148,13 +153,19 @@ class Decoder:
         if not topics:
             self.skipped += 1
             return None
-        key = (str(log["address"]).lower(), _hex(topics[0]))
-        spec = self._specs.get(key)
+        address, topic0 = log["address"], topics[0]
+        # Providers spell address and topic the same way every time: skip normalising them.
+        spec = self._seen.get((address, topic0)) if isinstance(address, str) and isinstance(
+            topic0, str) else None
         if spec is None:
-            self.skipped += 1
-            return None
+            spec = self._specs.get((str(address).lower(), _hex(topic0)))
+            if spec is None:
+                self.skipped += 1
+                return None
+            if isinstance(address, str) and isinstance(topic0, str) and len(self._seen) < 4096:
+                self._seen[(address, topic0)] = spec
         try:
-            args = self._args(spec, topics[1:], _bytes(log.get("data") or b""))
+            args = self._args(spec, topics, _bytes(log.get("data") or b""))
         except (DecodingError, ValueError, TypeError, OverflowError) as error:
             self.skipped += 1
             logger.warning(
@@ -184,26 +195,27 @@ class Decoder:
         return [d for d in decoded if d is not None]
 
     def _args(self, spec: _EventSpec, topics: list[Any], data: bytes) -> dict[str, Any]:
-        if len(topics) != len(spec.topic_words):
-            raise ValueError(f"expected {len(spec.topic_words)} indexed topics, got {len(topics)}")
+        """The arguments by name; `topics` includes topic0."""
+        if len(topics) != len(spec.topic_words) + 1:
+            raise ValueError(
+                f"expected {len(spec.topic_words)} indexed topics, got {len(topics) - 1}")
         if spec.data_words is not None:
             if len(data) < 32 * len(spec.data_words):
                 raise DecodingError("data is shorter than the event's arguments")
-            values: Iterable[Any] = iter(
-                fn(data[32 * n: 32 * n + 32]) for n, fn in enumerate(spec.data_words)
-            )
+            values = [fn(data[32 * n: 32 * n + 32]) for n, fn in enumerate(spec.data_words)]
         else:
-            values = iter(
+            values = [
                 (json_value(t, v), fixed_text(t, v))
                 for t, v in zip(spec.data_types, abi_decode(list(spec.data_types), data),
                                 strict=True)
-            )
-        by_topic = iter(zip(topics, spec.topic_words, strict=True))
+            ]
         args: dict[str, Any] = {}
+        topic_at = value_at = 0
         for item in spec.inputs:
             if item.indexed:
-                raw, topic_word = next(by_topic)
-                word = _bytes(raw)
+                topic_word = spec.topic_words[topic_at]
+                topic_at += 1
+                word = _bytes(topics[topic_at])
                 if len(word) != 32:
                     raise DecodingError("a topic is not 32 bytes")
                 if topic_word is None:
@@ -212,7 +224,8 @@ class Decoder:
                     continue
                 value, text = topic_word(word)
             else:
-                value, text = next(values)  # type: ignore[call-overload]
+                value, text = values[value_at]
+                value_at += 1
             args[item.name] = value
             if text is not None:
                 args[f"{item.name}_text"] = text
