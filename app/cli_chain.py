@@ -8,8 +8,6 @@ from pathlib import Path
 import click
 
 from app.common import settings
-from dpo.chain.deploy import DeployError, deploy_all, write_env
-from dpo.embedded.anvil import DEV_PRIVATE_KEY
 
 
 @click.group()
@@ -24,6 +22,10 @@ def contracts() -> None:
 @click.option("--dev-key", is_flag=True, help="Sign with anvil's first development key.")
 def deploy(rpc_url: str | None, env_file: Path, dev_key: bool) -> None:
     """Deploy all four contracts and record their addresses where the settings read them."""
+    # web3 and eth-account take seconds to import: only this command pays for them.
+    from dpo.chain.deploy import DeployError, deploy_all, write_env
+    from dpo.embedded.anvil import DEV_PRIVATE_KEY
+
     config = settings()
     url = rpc_url or next(iter(config.rpc_urls()), None)
     if url is None:

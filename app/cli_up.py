@@ -13,7 +13,6 @@ from types import FrameType
 import click
 
 from app.common import NOT_AVAILABLE, settings
-from dpo.chain.local import ensure_local_contracts
 from dpo.embedded.stack import ensure_services
 
 
@@ -27,6 +26,7 @@ def _spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[
 @click.option("--demo", is_flag=True, help="Demo mode (DEBUG on, GraphiQL served).")
 def up(port: int | None, demo: bool) -> None:
     """Start embedded servers, a local chain, web, listener and scheduler."""
+    from dpo.chain.local import ensure_local_contracts
     from dpo.db.migrate import upgrade
 
     config = settings()
