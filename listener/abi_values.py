@@ -91,9 +91,11 @@ def word_decoder(abi_type: str) -> WordDecoder | None:
 def ascii_text(raw: bytes) -> str | None:
     """Left-aligned printable ASCII padded with NULs, as text; None otherwise."""
     stripped = raw.rstrip(b"\0")
-    if not stripped or any(b < 0x20 or b > 0x7E for b in stripped):
+    if not stripped or not stripped.isascii():
         return None
-    return stripped.decode("ascii")
+    text = stripped.decode("ascii")
+    # Within ASCII, printable is exactly 0x20..0x7E (no controls, no DEL).
+    return text if text.isprintable() else None
 
 
 def json_value(abi_type: str, value: Any) -> Any:
