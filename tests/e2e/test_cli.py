@@ -10,21 +10,26 @@ import pytest
 from tests.e2e.conftest import ROOT, base_env, run_dpo
 from tests.runbook import RUNBOOK as RUNBOOK_VARIABLES
 
+INVALID = [
+    ("DATABASE_URL", "mysql://admin:s3cret-pw@db:3306/x"),
+    ("DATABASE_URL", "postgres://admin:s3cret-pw@db:notaport/x"),
+    ("START_BLOCK_NUMBER", "twelve"),
+    ("ISSUANCE_CONTRACT_ADDRESS", "0x12345"),
+    ("STO_CONTRACT_ADDRESS", "0xZZ34567890123456789012345678901234567890"),
+    ("BLOCKCHAIN_NETWORK", "atlantis"),
+]
+# Every service reads the same settings object; each command is tried with one bad value
+# and each bad value with one command, so the matrix stays small.
+CASES = [(["web"], *case) for case in INVALID] + [
+    (["listener"], *INVALID[2]),
+    (["jobs", "run", "sync_csd"], *INVALID[3]),
+    (["up"], *INVALID[0]),
+]
 
-@pytest.mark.parametrize(
-    ("variable", "value"),
-    [
-        ("DATABASE_URL", "mysql://admin:s3cret-pw@db:3306/x"),
-        ("DATABASE_URL", "postgres://admin:s3cret-pw@db:notaport/x"),
-        ("START_BLOCK_NUMBER", "twelve"),
-        ("ISSUANCE_CONTRACT_ADDRESS", "0x12345"),
-        ("STO_CONTRACT_ADDRESS", "0xZZ34567890123456789012345678901234567890"),
-        ("BLOCKCHAIN_NETWORK", "atlantis"),
-    ],
-)
-@pytest.mark.parametrize("command", [["web"], ["listener"], ["jobs", "run", "sync_csd"]])
-def test_invalid_setting_stops_startup_with_one_line(variable: str, value: str,
-                                                     command: list[str]) -> None:
+
+@pytest.mark.parametrize(("command", "variable", "value"), CASES)
+def test_invalid_setting_stops_startup_with_one_line(command: list[str], variable: str,
+                                                     value: str) -> None:
     result = run_dpo(*command, env=base_env(**{variable: value}))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
