@@ -67,6 +67,9 @@ class FeedHub:
         self._tasks = [asyncio.create_task(self._listen(), name="feed-hub-listen"),
                        asyncio.create_task(self._read_loop(), name="feed-hub-read"),
                        asyncio.create_task(self._watch_stalls(), name="feed-hub-stalls")]
+        # Serve the first subscriber with the doorbell on; without Redis, the poll covers.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.subscribed.wait(), 5)
 
     async def stop(self) -> None:
         """Stop the tasks and close every subscriber's stream."""
