@@ -8,8 +8,11 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from app.common import settings
-from dpo.db.models.enums import Role
 from dpo.embedded.stack import ensure_services
+
+# Role names spelled out so `dpo --help` need not import the ORM models (a test keeps them
+# equal to dpo.db.models.enums.Role).
+ROLES = ("admin", "issuer", "ops", "investor")
 
 
 @click.group("api-key")
@@ -19,13 +22,14 @@ def api_key() -> None:
 
 @api_key.command("create")
 @click.option("--name", required=True, help="Who uses the key, e.g. 'job runner'.")
-@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.OPS.value,
+@click.option("--role", type=click.Choice(ROLES), default="ops",
               show_default=True, help="What the key may do.")
 @click.option("--expires-days", type=click.IntRange(min=1), default=None,
               help="Days until the key stops working (default: never).")
 def create(name: str, role: str, expires_days: int | None) -> None:
     """Create a key and print it once; only its hash is kept."""
     from dpo.auth.api_keys import create_api_key_in_database
+    from dpo.db.models.enums import Role
     from dpo.errors import ValidationError
 
     loaded = settings()
