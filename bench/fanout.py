@@ -84,29 +84,45 @@ async def _subscribers(base: str, token: str, count: int, expect: int, ready: An
     received: list[tuple[int, float]] = []
     connected = 0
 
+    attempts = 0
+
+    def attempted() -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts == count:
+            ready.put(connected)
+
     async def one() -> None:
         nonlocal connected
-        async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")],
-                           compression=None, open_timeout=120, ping_interval=None,
-                           close_timeout=1) as ws:
-            await ws.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
-            assert json.loads(await ws.recv())["type"] == "connection_ack"
-            await ws.send(json.dumps({"id": "1", "type": "subscribe",
-                                      "payload": {"query": SUBSCRIBE}}))
-            connected += 1
-            if connected == count:
-                ready.put(os.getpid())
-            got = 0
-            while got < expect and time.time() < deadline:
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), deadline - time.time())
-                except TimeoutError:
-                    return
-                now = time.time()
-                message = json.loads(raw)
-                if message.get("type") == "next":
-                    received.append((int(message["payload"]["data"]["events"]["cursor"]), now))
-                    got += 1
+        subscribed = False
+        try:
+            async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")],
+                               compression=None, open_timeout=120, ping_interval=None,
+                               close_timeout=1) as ws:
+                await ws.send(json.dumps({"type": "connection_init",
+                                          "payload": {"token": token}}))
+                assert json.loads(await ws.recv())["type"] == "connection_ack"
+                await ws.send(json.dumps({"id": "1", "type": "subscribe",
+                                          "payload": {"query": SUBSCRIBE}}))
+                connected += 1
+                subscribed = True
+                attempted()
+                got = 0
+                while got < expect and time.time() < deadline:
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), deadline - time.time())
+                    except TimeoutError:
+                        return
+                    now = time.time()
+                    message = json.loads(raw)
+                    if message.get("type") == "next":
+                        cursor = int(message["payload"]["data"]["events"]["cursor"])
+                        received.append((cursor, now))
+                        got += 1
+        except Exception as error:  # a failed subscriber is counted, not fatal
+            print(f"subscriber failed: {type(error).__name__}: {error}", file=sys.stderr)
+            if not subscribed:
+                attempted()
 
     # Connect in waves, so the handshake burst does not time out on a 2-core machine.
     tasks = []
@@ -209,8 +225,7 @@ def main() -> None:
                                                          until)) for n in per if n]
             for worker in workers:
                 worker.start()
-            for _ in workers:
-                ready.get(timeout=600)
+            connected = sum(ready.get(timeout=600) for _ in workers)
             time.sleep(2)
             rss_after = process.memory_info().rss
             committed = asyncio.run(produce(database_url, services.redis_url, rate=args.rate,
@@ -228,14 +243,16 @@ def main() -> None:
         quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
         span = max(r for _, r in frames) - min(committed.values()) if frames else 0
         figures = {
-            "subscribers": args.subscribers, "rate": args.rate, "seconds": args.seconds,
+            "subscribers": args.subscribers, "connected": connected, "rate": args.rate,
+            "seconds": args.seconds,
             "events": len(committed), "frames": len(frames),
             "expected_frames": len(committed) * args.subscribers,
             "p50_ms": round(quantiles[49] * 1000, 1), "p99_ms": round(quantiles[98] * 1000, 1),
             "frames_per_s": round(len(frames) / span, 1) if span else 0,
             "kb_per_subscriber": round((rss_after - rss_before) / 1024 / args.subscribers, 1),
         }
-        print(f"{figures['subscribers']} subscribers, {len(committed)} events: "
+        print(f"{figures['connected']}/{figures['subscribers']} subscribers, "
+              f"{len(committed)} events: "
               f"{figures['frames']}/{figures['expected_frames']} frames, "
               f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
               f"{figures['frames_per_s']} frames/s, "
