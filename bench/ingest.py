@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
+import pstats
 import resource
 import shutil
 import sys
@@ -236,6 +238,7 @@ def main() -> None:
     parser.add_argument("--batch-blocks", type=int, default=10)
     parser.add_argument("--max-batch-blocks", type=int, default=25)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--profile", type=Path, help="write cProfile stats of the backfill here")
     args = parser.parse_args()
 
     scratch = ROOT / ".dpo" / "bench" / f"ingest-{os.getpid()}"
@@ -266,18 +269,30 @@ def main() -> None:
               f"({args.events / emit_seconds:,.0f} events/s)", flush=True)
 
         rss_before = psutil.Process().memory_info().rss
+        cpu_before = psutil.Process().cpu_times()
         sampler = RssSampler()
         sampler.start()
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler is not None:
+            profiler.enable()
         figures = asyncio.run(backfill(rpc_url, database_url, redis_url, addresses, args))
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
         sampler.halt.set()
         sampler.join()
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        cpu_after = psutil.Process().cpu_times()
+        cpu_seconds = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
         rate = figures["stored"] / figures["seconds"]
         samples = sampler.samples
         step = max(1, len(samples) // 10)
         profile = [(round(t, 1), round(rss / 2**20)) for t, rss in samples[::step]]
         print(f"backfill: {figures['stored']:,} events in {figures['head'] + 1:,} blocks in "
               f"{figures['seconds']:.1f}s = {rate:,.0f} events/s")
+        print(f"listener CPU {cpu_seconds:.1f}s = {cpu_seconds / figures['stored'] * 1e6:.0f} "
+              f"us/event; load average {os.getloadavg()[0]:.1f}")
         print(f"peak RSS {peak_kb / 1024:.0f} MB (before backfill {rss_before / 2**20:.0f} MB); "
               f"RSS over time (s, MB): {profile}")
         if figures["stored"] < args.events * 0.99:
@@ -286,7 +301,8 @@ def main() -> None:
         print("RESULT " + json.dumps({
             "bench": "ingest", "events": figures["stored"], "blocks": figures["head"] + 1,
             "emit_seconds": round(emit_seconds, 2), "seconds": round(figures["seconds"], 2),
-            "events_per_s": round(rate), "peak_rss_mb": round(peak_kb / 1024),
+            "events_per_s": round(rate), "cpu_seconds": round(cpu_seconds, 2),
+            "load_average": round(os.getloadavg()[0], 2), "peak_rss_mb": round(peak_kb / 1024),
             "rss_before_backfill_mb": round(rss_before / 2**20),
             "rss_mb_samples": [mb for _, mb in profile],
             "concurrency": args.concurrency, "max_batch_blocks": args.max_batch_blocks,
