@@ -26,7 +26,7 @@ from dpo.streaming.config import get_streaming_settings
 from dpo.streaming.hub import FeedHub
 from dpo.streaming.items import FeedItem, matcher_for
 from dpo.streaming.shared import get_hub
-from dpo.streaming.subscriber import FeedSubscription
+from dpo.streaming.subscriber import FeedSubscription, SlowConsumerError
 from resolvers.context import Context
 from resolvers.ops import break_node
 from resolvers.positions import position_node
@@ -98,6 +98,9 @@ async def subscribe_events(info: Info, filter: EventFilter | None = None,
         async for item in stream:
             _observe(item)
             yield event_edge(item)
+    except SlowConsumerError:
+        # The transport closes the socket with 4413; an error frame would only add noise.
+        return
     finally:
         await stream.aclose()
 
@@ -110,6 +113,8 @@ async def _changes(subscription: FeedSubscription) -> AsyncGenerator[FeedItem]:
             if subscription.live and subscription.pending:
                 continue
             yield item
+    except SlowConsumerError:
+        return
     finally:
         await stream.aclose()
 
