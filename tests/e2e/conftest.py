@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,16 +57,18 @@ def wait_http(url: str, timeout: float = 30) -> httpx.Response:
 def web_server(env: dict[str, str]) -> Iterator[str]:
     """A real `dpo web` process on a free port; yields its base URL."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "app", "web", "--port", str(port)],
-                               env=env, cwd=ROOT / "tests", stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(base + "/api/health/")
-        yield base
-    finally:
-        process.terminate()
-        process.wait(20)
+    # Output goes to a file, not a pipe nobody reads: a chatty server would block on a full pipe.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen([sys.executable, "-m", "app", "web", "--port", str(port)],
+                                   env=env, cwd=ROOT / "tests", stdout=log,
+                                   stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(base + "/api/health/")
+            yield base
+        finally:
+            process.terminate()
+            process.wait(20)
 
 
 @pytest.fixture
