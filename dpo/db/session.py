@@ -21,7 +21,11 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip each); a connection the server dropped fails
+        # one statement and SQLAlchemy then invalidates the pool. Recycled before any
+        # idle timeout a proxy or server may apply.
+        pool_pre_ping=False,
+        pool_recycle=1800,
         echo=echo,
         # Bound values can hold personal data or secrets; errors and logs show only the SQL.
         hide_parameters=True,
