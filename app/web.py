@@ -45,8 +45,12 @@ class GraphQLApp(WebSocketSubscriptions, GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         """Give resolvers the request, its caller and the shared resources."""
         runtime = self._runtime_of(request)
-        return Context(request=request, runtime=runtime,
-                       principal=await principal_of(request, runtime))
+        http = isinstance(request, Request)
+        context = Context(request=request, runtime=runtime, share_session=http,
+                          principal=await principal_of(request, runtime))
+        if http:
+            request.state.graphql_context = context  # its session is closed in __call__
+        return context
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A bad credential answers 401 before anything runs (get_context raises it)."""
@@ -54,6 +58,10 @@ class GraphQLApp(WebSocketSubscriptions, GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
         except UnauthenticatedError as error:
             await unauthenticated_response(error)(scope, receive, send)
+        finally:
+            context = scope.get("state", {}).get("graphql_context")
+            if isinstance(context, Context):
+                await context.loaders.close()
 
 
 def _runtime(request: Request | WebSocket) -> Runtime:

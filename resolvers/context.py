@@ -21,7 +21,10 @@ class Context:
     principal: Principal = field(default=ANONYMOUS)
     # A WebSocket's connection_init payload (Strawberry sets it); None over HTTP.
     connection_params: dict[str, object] | None = None
+    # One session for all loader batches; whoever sets it closes `loaders` at the end
+    # (the HTTP view does); WebSocket connections and in-process callers leave it off.
+    share_session: bool = False
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.runtime.sessions)
+        self.loaders = Loaders(self.runtime.sessions, shared=self.share_session)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
@@ -13,32 +15,66 @@ from dpo.services.offerings import OfferingTotals
 
 
 class Loaders:
-    """The loaders of one request; each batch runs in its own short session."""
+    """The loaders of one request.
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    Shared (one HTTP request): every batch runs, one at a time, in one session opened on
+    first use, so a request checks out one connection and opens one transaction whatever
+    the number of batches; `close` ends it. Not shared (a WebSocket connection, which may
+    live for hours): each batch runs in its own short session, so no transaction stays open.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, shared: bool = False) -> None:
         self._sessions = sessions
+        self._shared = shared
+        self._session: AsyncSession | None = None
+        # An AsyncSession runs one statement at a time; batches of different loaders
+        # are dispatched concurrently.
+        self._lock = asyncio.Lock()
         self.issuer: DataLoader[int, Issuer | None] = DataLoader(load_fn=self._issuers)
         self.offering_totals: DataLoader[int, OfferingTotals] = DataLoader(
             load_fn=self._offering_totals)
         self.offering: DataLoader[int, Offering | None] = DataLoader(load_fn=self._offerings)
         self.wallets: DataLoader[int, list[str]] = DataLoader(load_fn=self._wallets)
 
+    @asynccontextmanager
+    async def _session_for_batch(self) -> AsyncIterator[AsyncSession]:
+        if not self._shared:
+            async with self._sessions() as session:
+                yield session
+            return
+        async with self._lock:
+            if self._session is None:
+                self._session = self._sessions()
+            try:
+                yield self._session
+            except Exception:
+                # A failed statement leaves the transaction unusable for the next batch.
+                await self._session.rollback()
+                raise
+
+    async def close(self) -> None:
+        """Give back the shared session's connection (a no-op if none was opened)."""
+        async with self._lock:
+            session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
     async def _issuers(self, ids: list[int]) -> Sequence[Issuer | None]:
-        async with self._sessions() as session:
+        async with self._session_for_batch() as session:
             found = await offerings.list_issuers_by_ids(session, ids=ids)
         return [found.get(i) for i in ids]
 
     async def _offering_totals(self, ids: list[int]) -> Sequence[OfferingTotals]:
-        async with self._sessions() as session:
+        async with self._session_for_batch() as session:
             totals = await offerings.list_offering_totals(session, offering_ids=ids)
         return [totals[i] for i in ids]
 
     async def _offerings(self, ids: list[int]) -> Sequence[Offering | None]:
-        async with self._sessions() as session:
+        async with self._session_for_batch() as session:
             found = await offerings.list_offerings_by_ids(session, ids=ids)
         return [found.get(i) for i in ids]
 
     async def _wallets(self, ids: list[int]) -> Sequence[list[str]]:
-        async with self._sessions() as session:
+        async with self._session_for_batch() as session:
             found = await investors.list_wallets_by_investor_ids(session, investor_ids=ids)
         return [found[i] for i in ids]

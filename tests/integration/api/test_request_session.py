@@ -1,0 +1,66 @@
+"""One HTTP request's loader batches share one session; closing it returns the connection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from starlette.requests import Request
+
+from dpo.auth.principal import ANONYMOUS
+from resolvers.context import Context
+from schema.root import schema
+from tests.integration.api.committed import Api, committed_api
+from tests.integration.api.test_statement_count import PAGE, seed
+
+
+@pytest.fixture(scope="module")
+async def api(pg_server_url: str) -> AsyncIterator[Api]:
+    async with committed_api(pg_server_url) as api:
+        await seed(api, 5)
+        yield api
+
+
+async def page(api: Api, *, share_session: bool) -> tuple[int, Context, dict[str, Any]]:
+    """Run a page of offerings; the pool checkouts it cost, its context and its data."""
+    checkouts: list[object] = []
+
+    def checkout(*_: Any) -> None:
+        checkouts.append(None)
+
+    pool = api.runtime.engine.sync_engine.pool
+    request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
+    context = Context(request=request, runtime=api.runtime, principal=ANONYMOUS,
+                      share_session=share_session)
+    event.listen(pool, "checkout", checkout)
+    try:
+        result = await schema.execute(PAGE, variable_values={"first": 10},
+                                      context_value=context)
+    finally:
+        event.remove(pool, "checkout", checkout)
+    assert result.errors is None
+    assert result.data is not None
+    return len(checkouts), context, result.data
+
+
+async def test_shared_session_costs_one_checkout_for_all_batches(api: Api) -> None:
+    separate, _, expected = await page(api, share_session=False)
+    shared, context, data = await page(api, share_session=True)
+    assert data == expected
+    assert len(data["offerings"]["edges"]) == 5
+    # Count and page each have their own session; issuers and totals share one.
+    assert shared == separate - 1
+    pool = api.runtime.engine.sync_engine.pool
+    assert pool.checkedout() == 1  # type: ignore[attr-defined]
+    await context.loaders.close()
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    await context.loaders.close()  # a second close is harmless
+
+
+async def test_closing_an_unused_shared_session_is_a_no_op(api: Api) -> None:
+    request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
+    context = Context(request=request, runtime=api.runtime, share_session=True)
+    await context.loaders.close()
+    assert api.runtime.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
