@@ -160,29 +160,6 @@ async def test_a_redis_restart_mid_stream_loses_nothing(
     assert got == list(range(1, 16))
 
 
-async def test_a_slow_consumer_is_cut_off_while_others_go_on(
-        feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis) -> None:
-    url, sessions = feed_db
-    chain = FakeChain(sessions)
-    env = server_env(url, redis_url, SUBSCRIBER_QUEUE_SIZE="10", SLOW_CONSUMER_SECONDS="1")
-    with web_server(env) as base:
-        async with open_socket(base, small_buffers=True) as slow, open_socket(base) as fast:
-            for sock in (slow, fast):
-                await signed_in(sock)
-                await sock.subscribe("s", EVENTS, after="0")
-            # 12 MB of incompressible frames: more than the kernel buffers (4 MB here) of a
-            # client that does not read, so the server's sends to it block.
-            for _ in range(30):
-                await chain.emit(50, memo=secrets.token_hex(4096), redis=redis)
-            assert cursors(await frames(fast, "s", 1500)) == list(range(1, 1501))
-            # More items waiting for the stuck consumer, even if it got stuck on the last one.
-            await chain.emit(3, redis=redis)
-            assert cursors(await frames(fast, "s", 3)) == [1501, 1502, 1503]
-            code, reason = await slow.closed_with()
-    assert code == 4413
-    assert "slow consumer" in reason
-
-
 async def test_filters_hold_over_the_socket(
         feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis) -> None:
     url, sessions = feed_db
