@@ -14,15 +14,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
+from graphql import ASTValidationRule, GraphQLError
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.types import ExecutionResult
 
 from dpo.errors import ErrorCode
@@ -88,14 +90,24 @@ class LimitErrors(SchemaExtension):
 
 def limit_extensions(*, production: bool,
                      limits: Limits = Limits()) -> list[Callable[[], SchemaExtension]]:
-    """Factories of the limit extensions, for build_schema(extensions=...)."""
+    """Factories of the limit extensions, for build_schema(extensions=...).
+
+    Validation results are cached (bounded LRU keyed by the document, compared by structure,
+    and the rules): a client's repeated operation is validated once. Parsing is not cached
+    (the token limit's error must come from the parser to keep its code). The depth and
+    alias rules are built here, once: Strawberry's limiters build a new rule class per
+    request, which no cache would ever hit.
+    """
+    rules: list[type[ASTValidationRule]] = [depth_rule(limits.max_depth, None),
+                                            aliases_rule(limits.max_aliases)]
     factories: list[Callable[[], SchemaExtension]] = [
         partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
-        partial(QueryDepthLimiter, max_depth=limits.max_depth),
-        partial(MaxAliasesLimiter, max_alias_count=limits.max_aliases),
+        partial(AddValidationRules, rules),
+        ValidationCache,
         partial(ExecutionTimeLimit, seconds=limits.execution_seconds),
         partial(LimitErrors, hide_suggestions=production),
     ]
     if production:
+        # Its rule joins the others in on_operation, before the (cached) validation runs.
         factories.append(DisableIntrospection)
     return factories

@@ -1,0 +1,34 @@
+"""A repeated operation is validated once; the limits still refuse what they refuse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from graphql import validate as real_validate
+
+from schema.limits import Limits
+from tests.unit.web.test_limits import make_schema
+
+
+async def test_repeated_operation_is_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[1])
+        return real_validate(*args, **kwargs)
+
+    # Strawberry calls graphql-core's validate through its own module's name.
+    monkeypatch.setattr("strawberry.schema.schema.validate", counting)
+    schema = make_schema(production=False, limits=Limits(max_depth=3))
+    query = "{ node { child { name } } }"
+    for _ in range(3):
+        result = await schema.execute(query)
+        assert result.errors is None
+    assert len(calls) == 1
+    # Too deep is refused on every request, cached or not.
+    deep = "{ node { child { child { child { child { name } } } } } }"
+    for _ in range(2):
+        result = await schema.execute(deep)
+        assert result.errors
+        assert "exceeds maximum operation depth" in result.errors[0].message
+    assert len(calls) == 2
