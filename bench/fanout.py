@@ -20,17 +20,16 @@ import json
 import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import psutil
 import redis.asyncio as aioredis
 from sqlalchemy import text
+from webserver import web_process  # bench/ is the script's folder
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
@@ -39,7 +38,6 @@ from dpo.auth.tokens import create_access_token
 from dpo.db.migrate import upgrade
 from dpo.db.session import create_engine, session_factory
 from dpo.db.urls import with_database
-from dpo.embedded.process import free_port
 from dpo.embedded.stack import ensure_services
 from dpo.settings import Settings
 from listener.decode import DecodedLog
@@ -191,20 +189,7 @@ def main() -> None:
         settings = Settings(DJANGO_SECRET_KEY=SECRET)
         token = create_access_token(Principal(kind=Kind.STAFF, role="admin", user_id=1),
                                     settings=settings).token
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "app", "web", "--port", str(port)],
-                                  env=env, cwd=ROOT / "bench")
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(base + "/api/health/", timeout=2)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+        with web_process(env, stop_timeout=30) as (server, base):
             process = psutil.Process(server.pid)
             # One subscriber first, so the hub and the schema are warm before the baseline.
             ctx = multiprocessing.get_context("spawn")
@@ -235,9 +220,6 @@ def main() -> None:
                 frames += results.get(timeout=600)
             for worker in [*workers, warm]:
                 worker.join(30)
-        finally:
-            server.terminate()
-            server.wait(30)
         latencies = sorted(received - committed[cursor] for cursor, received in frames
                            if cursor in committed)
         quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99

@@ -16,8 +16,6 @@ import json
 import multiprocessing
 import os
 import statistics
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +25,7 @@ from typing import Any
 import asyncpg
 import httpx
 from sqlalchemy import event, insert
+from webserver import web_process  # bench/ is the script's folder
 
 from dpo.auth.principal import Kind, Principal
 from dpo.auth.tokens import create_access_token
@@ -34,7 +33,6 @@ from dpo.db.migrate import upgrade
 from dpo.db.models import Investment, Investor, Issuer, Offering, Position
 from dpo.db.session import create_engine
 from dpo.db.urls import with_database
-from dpo.embedded.process import free_port
 from dpo.embedded.stack import ensure_services
 from dpo.services.codes import isin_check_digit
 from dpo.settings import Settings
@@ -190,20 +188,7 @@ def main() -> None:
                    + create_access_token(admin, settings=settings).token}
         statements = asyncio.run(statements_per_request(settings, database_url,
                                                         services.redis_url, headers))
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "app", "web", "--port", str(port)],
-                                  env=env, cwd=ROOT / "bench")
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(base + "/api/health/", timeout=2)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+        with web_process(env) as (_server, base):
             results: dict[str, Any] = {}
             for name in QUERIES:
                 run_load(base, name, headers, seconds=2, concurrency=args.concurrency,
@@ -213,9 +198,6 @@ def main() -> None:
                 results[name] = {**figures, "sql_per_request": statements[name]}
                 print(f"{name:10} {figures['rps']:8.1f} req/s  p50 {figures['p50_ms']:6.2f} ms"
                       f"  p99 {figures['p99_ms']:6.2f} ms  SQL/request {statements[name]}")
-        finally:
-            server.terminate()
-            server.wait(20)
         print("RESULT " + json.dumps({"bench": "query", "offering_rows": OFFERINGS,
                                       "concurrency": args.concurrency * args.clients,
                                       "seconds": args.seconds, **results}))

@@ -1,0 +1,41 @@
+"""A real `dpo web` process for benchmarks, started and awaited in one place."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from dpo.embedded.process import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def web_process(env: dict[str, str], *, timeout: float = 60,
+                stop_timeout: float = 20) -> Iterator[
+        tuple[subprocess.Popen[bytes], str]]:
+    """Start `dpo web` on a free port, wait until it answers; yield (process, base URL)."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "app", "web", "--port", str(port)],
+                              env=env, cwd=ROOT / "bench")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.get(base + "/api/health/", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield server, base
+    finally:
+        server.terminate()
+        server.wait(stop_timeout)
