@@ -17,9 +17,10 @@ from dpo.services.offerings import OfferingTotals
 class Loaders:
     """The loaders of one request.
 
-    Shared (one HTTP request): every batch runs, one at a time, in one session opened on
-    first use, so a request checks out one connection and opens one transaction whatever
-    the number of batches; `close` ends it. Not shared (a WebSocket connection, which may
+    Shared (one HTTP request): every batch, and every read a resolver makes through
+    `session()`, runs one at a time in one session opened on first use, so a request checks
+    out one connection and opens one transaction whatever the number of reads; `close` ends
+    it. Not shared (a WebSocket connection, which may
     live for hours): each batch runs in its own short session, so no transaction stays open.
     """
 
@@ -37,7 +38,8 @@ class Loaders:
         self.wallets: DataLoader[int, list[str]] = DataLoader(load_fn=self._wallets)
 
     @asynccontextmanager
-    async def _session_for_batch(self) -> AsyncIterator[AsyncSession]:
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session for one read: the request's shared one, or a short one of its own."""
         if not self._shared:
             async with self._sessions() as session:
                 yield session
@@ -60,21 +62,21 @@ class Loaders:
             await session.close()
 
     async def _issuers(self, ids: list[int]) -> Sequence[Issuer | None]:
-        async with self._session_for_batch() as session:
+        async with self.session() as session:
             found = await offerings.list_issuers_by_ids(session, ids=ids)
         return [found.get(i) for i in ids]
 
     async def _offering_totals(self, ids: list[int]) -> Sequence[OfferingTotals]:
-        async with self._session_for_batch() as session:
+        async with self.session() as session:
             totals = await offerings.list_offering_totals(session, offering_ids=ids)
         return [totals[i] for i in ids]
 
     async def _offerings(self, ids: list[int]) -> Sequence[Offering | None]:
-        async with self._session_for_batch() as session:
+        async with self.session() as session:
             found = await offerings.list_offerings_by_ids(session, ids=ids)
         return [found.get(i) for i in ids]
 
     async def _wallets(self, ids: list[int]) -> Sequence[list[str]]:
-        async with self._session_for_batch() as session:
+        async with self.session() as session:
             found = await investors.list_wallets_by_investor_ids(session, investor_ids=ids)
         return [found[i] for i in ids]

@@ -45,17 +45,18 @@ async def resolve_offerings(info: Info, filter: OfferingFilter | None = None,
                             order_by: OfferingOrderBy | None = None, first: int | None = None,
                             after: str | None = None) -> Connection[OfferingNode]:
     """A page of the offerings the caller may see."""
-    principal, sessions = info.context.principal, info.context.runtime.sessions
+    principal, loaders = info.context.principal, info.context.loaders
     where = _core_filter(filter)
     order = order_by or OfferingOrderBy()
-    async with sessions() as session:
+    # The request's shared session: page, count and loader batches use one connection.
+    async with loaders.session() as session:
         page = await offerings.list_offerings(
             session, principal=principal, filter=where,
             order_by=offerings.OfferingSort(order.field.value),
             descending=order.direction is SortDirection.DESC, first=first, after=after)
 
     async def total() -> int:
-        async with sessions() as session:
+        async with loaders.session() as session:
             return await offerings.count_offerings(session, principal=principal, filter=where)
 
     return connection_of(page, [offering_node(row) for row in page.rows], total)
