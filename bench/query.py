@@ -1,11 +1,14 @@
 """Load generator: two GraphQL queries against one uvicorn worker with 10,000 offerings.
 
-Usage: .venv/bin/python bench/query.py [--seconds 10] [--concurrency 32] [--clients 2]
+Usage: .venv/bin/python bench/query.py [--seconds 10] [--concurrency 8] [--clients 2]
+                                       [--modes uncached,cached]
 
-Seeds a fresh `dpo_bench` database on the configured (or embedded) PostgreSQL, starts
-`dpo web` as a separate process, counts the SQL statements one request costs (in process,
-through the same application), then runs client processes for each query and prints
-requests/s, p50 and p99 latency, and one `RESULT {json}` line.
+Seeds a fresh `dpo_bench` database on the configured (or embedded) PostgreSQL; then, for
+each mode (response cache off, on), starts `dpo web` as a separate process, counts the SQL
+statements one request costs (in process, through the same application; a repeated request
+with the cache on is a hit), drives each query from client processes (bench/loadgen.py:
+keep-alive HTTP/1.1 on raw asyncio streams) and prints requests/s, p50 and p99 latency,
+CPU per request of the server and of the generator, and one `RESULT {json}` line.
 """
 
 from __future__ import annotations
@@ -13,10 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
-import statistics
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,8 +24,9 @@ from typing import Any
 
 import asyncpg
 import httpx
+from loadgen import post_request, run_load  # bench/ is the script's folder
 from sqlalchemy import event, insert
-from webserver import web_process  # bench/ is the script's folder
+from webserver import web_process
 
 from dpo.auth.principal import Kind, Principal
 from dpo.auth.tokens import create_access_token
@@ -129,47 +130,50 @@ async def statements_per_request(settings: Settings, database_url: str, redis_ur
     return counts
 
 
-async def _load(base: str, name: str, headers: dict[str, str], seconds: float,
-                concurrency: int) -> list[float]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    body = json.dumps(payload(name)).encode()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30,
-                                 headers={**headers, "Content-Type": "application/json"}) as c:
-
-        async def worker() -> None:
-            while time.perf_counter() < deadline:
-                start = time.perf_counter()
-                response = await c.post("/graphql", content=body)
-                if response.status_code != 200:
-                    raise RuntimeError(f"HTTP {response.status_code}")
-                latencies.append(time.perf_counter() - start)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies
+def bench_settings(database_url: str, redis_url: str, *, cache: bool) -> dict[str, str]:
+    """The web process's environment: limits out of the way, the cache on or off."""
+    return {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "DJANGO_SECRET_KEY": SECRET,
+            "LOG_LEVEL": "WARNING", "RATE_LIMIT_ANON": "100000000/min",
+            "RATE_LIMIT_USER": "100000000/min", "RESPONSE_CACHE": "true" if cache else "false"}
 
 
-def _client(args: tuple[str, str, dict[str, str], float, int]) -> list[float]:
-    return asyncio.run(_load(*args))
-
-
-def run_load(base: str, name: str, headers: dict[str, str], *, seconds: float,
-             concurrency: int, clients: int) -> dict[str, float]:
-    with multiprocessing.Pool(clients) as pool:
-        results = pool.map(_client, [(base, name, headers, seconds, concurrency)] * clients)
-    latencies = sorted(x for part in results for x in part)
-    quantiles = statistics.quantiles(latencies, n=100)
-    return {"requests": len(latencies), "rps": round(len(latencies) / seconds, 1),
-            "p50_ms": round(quantiles[49] * 1000, 2), "p99_ms": round(quantiles[98] * 1000, 2)}
+def run_mode(mode: str, *, database_url: str, redis_url: str, headers: dict[str, str],
+             args: argparse.Namespace) -> dict[str, Any]:
+    """Serve with the cache on or off and measure both queries."""
+    variables = bench_settings(database_url, redis_url, cache=mode == "cached")
+    settings = Settings(**variables)  # type: ignore[arg-type]  # aliases
+    statements = asyncio.run(statements_per_request(settings, database_url, redis_url,
+                                                    headers))
+    results: dict[str, Any] = {}
+    with web_process({**os.environ, **variables}) as (server, base):
+        for name in QUERIES:
+            target = post_request(base, "/graphql", json.dumps(payload(name)).encode(),
+                                  headers)
+            run_load(target, seconds=2, connections=args.concurrency,
+                     clients=args.clients)  # warm-up
+            figures = run_load(target, seconds=args.seconds, connections=args.concurrency,
+                               clients=args.clients, server_pid=server.pid)
+            results[name] = {**figures, "sql_per_request": statements[name]}
+            print(f"{mode:9} {name:10} {figures['rps']:8.1f} req/s  "
+                  f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms  "
+                  f"server {figures['server_cpu_us_per_request']:7.1f} us CPU/request  "
+                  f"client {figures['client_cpu_us_per_request']:5.1f} us  "
+                  f"SQL/request {statements[name]}", flush=True)
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=32, help="per client process")
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="keep-alive connections per client process")
     parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument("--modes", default="uncached,cached",
+                        help="comma-separated: uncached (response cache off), cached")
     args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    if not modes or set(modes) - {"uncached", "cached"}:
+        parser.error("--modes takes uncached and/or cached")
 
     base_settings = Settings()
     services = ensure_services(base_settings)
@@ -177,30 +181,20 @@ def main() -> None:
         database_url = asyncio.run(fresh_database(services.database_url))
         upgrade(database_url)
         asyncio.run(seed(database_url))
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": services.redis_url,
-               "DJANGO_SECRET_KEY": SECRET, "LOG_LEVEL": "WARNING",
-               "RATE_LIMIT_ANON": "100000000/min", "RATE_LIMIT_USER": "100000000/min"}
-        settings = Settings(DJANGO_SECRET_KEY=SECRET, DATABASE_URL=database_url,
-                            REDIS_URL=services.redis_url, RATE_LIMIT_USER="100000000/min",
-                            RATE_LIMIT_ANON="100000000/min", LOG_LEVEL="WARNING")
+        settings = Settings(DJANGO_SECRET_KEY=SECRET)  # type: ignore[call-arg]
         admin = Principal(kind=Kind.STAFF, role="admin", user_id=1)
         headers = {"Authorization": "Bearer "
                    + create_access_token(admin, settings=settings).token}
-        statements = asyncio.run(statements_per_request(settings, database_url,
-                                                        services.redis_url, headers))
-        with web_process(env) as (_server, base):
-            results: dict[str, Any] = {}
-            for name in QUERIES:
-                run_load(base, name, headers, seconds=2, concurrency=args.concurrency,
-                         clients=args.clients)  # warm-up
-                figures = run_load(base, name, headers, seconds=args.seconds,
-                                   concurrency=args.concurrency, clients=args.clients)
-                results[name] = {**figures, "sql_per_request": statements[name]}
-                print(f"{name:10} {figures['rps']:8.1f} req/s  p50 {figures['p50_ms']:6.2f} ms"
-                      f"  p99 {figures['p99_ms']:6.2f} ms  SQL/request {statements[name]}")
+        load_before = Path("/proc/loadavg").read_text().split()[:3]
+        results = {mode: run_mode(mode, database_url=database_url,
+                                  redis_url=services.redis_url, headers=headers, args=args)
+                   for mode in modes}
+        load_after = Path("/proc/loadavg").read_text().split()[:3]
+        print(f"load average before {' '.join(load_before)}, after {' '.join(load_after)}")
         print("RESULT " + json.dumps({"bench": "query", "offering_rows": OFFERINGS,
-                                      "concurrency": args.concurrency * args.clients,
-                                      "seconds": args.seconds, **results}))
+                                      "connections": args.concurrency * args.clients,
+                                      "seconds": args.seconds, "load_before": load_before,
+                                      "load_after": load_after, **results}))
     finally:
         services.stop()
 
