@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 from dpo.db.models import Issuer, Offering
 from dpo.services import investors, offerings
 from dpo.services.offerings import OfferingTotals
+from resolvers.issuer_loaders import IssuerOfferingLoaders
 
 
 class Loaders:
@@ -36,6 +37,7 @@ class Loaders:
             load_fn=self._offering_totals)
         self.offering: DataLoader[int, Offering | None] = DataLoader(load_fn=self._offerings)
         self.wallets: DataLoader[int, list[str]] = DataLoader(load_fn=self._wallets)
+        self.issuer_offerings = IssuerOfferingLoaders(self.session)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -9,8 +9,10 @@ from enum import Enum
 import strawberry
 
 from dpo.db.models import Issuer, Offering
+from dpo.services.issuers import OfferingPageSpec
+from dpo.services.offerings import OfferingSort
 from resolvers.context import Context
-from schema.relay import Node, SortDirection, to_global_id
+from schema.relay import Connection, Node, SortDirection, connection_of, to_global_id
 from schema.scalars import ISIN, Address, BigInt, CurrencyCode
 
 
@@ -115,13 +117,6 @@ class UpdateOfferingInput:
     allowed_countries: list[str] | None = strawberry.UNSET
 
 
-@strawberry.type(name="Issuer", description="A company raising money through offerings.")
-class IssuerNode(Node):
-    id: strawberry.ID
-    name: str
-    country: str | None
-    website: str | None
-
 
 async def _issuer(root: OfferingNode, info: strawberry.Info[Context, None]) -> IssuerNode:
     row = await info.context.loaders.issuer.load(root.issuer_db_id)
@@ -169,10 +164,40 @@ class OfferingNode(Node):
         resolver=_totals, description="Investments committed so far, cancelled excluded.")
 
 
+async def _issuer_offerings(root: IssuerNode, info: strawberry.Info[Context, None],
+                            status: OfferingStatus | None = None,
+                            order_by: OfferingOrderBy | None = None, first: int | None = None,
+                            after: str | None = None) -> Connection[OfferingNode]:
+    order = order_by or OfferingOrderBy()
+    spec = OfferingPageSpec(status=status.value if status else None,
+                            order_by=OfferingSort(order.field.value),
+                            descending=order.direction is SortDirection.DESC,
+                            first=first, after=after)
+    loaders, principal = info.context.loaders.issuer_offerings, info.context.principal
+    page = await loaders.pages.load((root.db_id, spec, principal))
+
+    async def total() -> int:
+        return await loaders.counts.load((root.db_id, spec.status, principal))
+
+    return connection_of(page, [offering_node(row) for row in page.rows], total)
+
+
+@strawberry.type(name="Issuer", description="A company raising money through offerings.")
+class IssuerNode(Node):
+    id: strawberry.ID
+    name: str
+    country: str | None
+    website: str | None
+    db_id: strawberry.Private[int]
+    offerings: Connection[OfferingNode] = strawberry.field(
+        resolver=_issuer_offerings,
+        description="Its offerings you may see, as the `offerings` query shows them.")
+
+
 def issuer_node(row: Issuer) -> IssuerNode:
     """The API view of an issuer."""
     return IssuerNode(id=to_global_id("Issuer", row.id), name=row.name, country=row.country,
-                      website=row.website)
+                      website=row.website, db_id=row.id)
 
 
 def offering_node(row: Offering) -> OfferingNode:

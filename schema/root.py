@@ -19,6 +19,7 @@ from strawberry.types import ExecutionContext
 from resolvers.auth import AuthMutation, AuthQuery
 from resolvers.investments import InvestmentMutation, InvestmentQuery
 from resolvers.investors import InvestorMutation, InvestorQuery
+from resolvers.issuers import IssuerQuery, SettlementMutation
 from resolvers.offerings import OfferingMutation, OfferingQuery
 from resolvers.ops import OpsMutation, OpsQuery
 from resolvers.positions import PositionQuery
@@ -42,6 +43,7 @@ QUERY_TYPES: tuple[type, ...] = (
     NodeQuery,
     AuthQuery,
     OfferingQuery,
+    IssuerQuery,
     InvestorQuery,
     InvestmentQuery,
     PositionQuery,
@@ -51,6 +53,7 @@ QUERY_TYPES: tuple[type, ...] = (
 MUTATION_TYPES: tuple[type, ...] = (
     AuthMutation,
     OfferingMutation,
+    SettlementMutation,
     InvestorMutation,
     InvestmentMutation,
     OpsMutation,

@@ -25,6 +25,7 @@ from dpo.errors import ConflictError, ForbiddenError, NotFoundError, ValidationE
 from dpo.services import audit, policy
 from dpo.services.offering_rules import EDITABLE, check_offering
 from dpo.services.pagination import Ordering, Page, SortKey, count, paginate
+from dpo.services.settlement import check_settlement
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,8 @@ def visible(principal: Principal) -> ColumnElement[bool]:
     return Offering.status == OfferingStatus.OPEN
 
 
-def _filtered(principal: Principal, where: OfferingFilter | None) -> Select[Any]:
+def filtered(principal: Principal, where: OfferingFilter | None) -> Select[Any]:
+    """The visible offerings matching a filter, unordered."""
     statement = select(Offering).where(visible(principal))
     if where is None:
         return statement
@@ -127,7 +129,7 @@ async def list_offerings(session: AsyncSession, *, principal: Principal,
                          descending: bool = False, first: int | None = None,
                          after: str | None = None) -> Page:
     """One page of the offerings the caller may see."""
-    statement = _filtered(principal, filter)
+    statement = filtered(principal, filter)
     return await paginate(session, statement, ordering=ordering(order_by, descending=descending),
                           first=first, after=after)
 
@@ -136,7 +138,7 @@ async def count_offerings(session: AsyncSession, *, principal: Principal,
                           filter: OfferingFilter | None = None
                           ) -> int:
     """How many offerings the caller may see match the filter."""
-    return await count(session, _filtered(principal, filter))
+    return await count(session, filtered(principal, filter))
 
 
 async def get_offering(session: AsyncSession, *, principal: Principal, id: int | None = None,
@@ -266,6 +268,8 @@ async def _transition(session: AsyncSession, *, principal: Principal, offering_i
     if to not in TRANSITIONS[offering.status]:
         raise ConflictError(f"a {offering.status} offering cannot become {to.value}",
                             status=offering.status)
+    if to is OfferingStatus.SETTLED:
+        await check_settlement(session, offering)
     if to is OfferingStatus.OPEN and (offering.opens_at is None or offering.closes_at is None
                                       or offering.hard_cap is None):
         missing = next(n for n in ("opens_at", "closes_at", "hard_cap")
@@ -304,7 +308,7 @@ async def cancel_offering(session: AsyncSession, *, principal: Principal, offeri
 
 async def settle_offering(session: AsyncSession, *, principal: Principal, offering_id: int,
                           request_id: str | None = None) -> Offering:
-    """Closed → settled, once the units are issued."""
+    """Closed → settled, once every order it kept is matched to on-chain issuance."""
     return await _transition(session, principal=principal, offering_id=offering_id,
                              to=OfferingStatus.SETTLED, request_id=request_id)
 

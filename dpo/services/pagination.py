@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from dpo.errors import DomainError, ErrorCode, ValidationError
 
@@ -158,3 +159,39 @@ async def count(session: AsyncSession, statement: Select[Any]) -> int:
     """How many rows `statement` selects in all."""
     total = await session.scalar(select(func.count()).select_from(statement.subquery()))
     return int(total or 0)
+
+
+async def paginate_groups(session: AsyncSession, statement: Select[Any], *,
+                          group: ColumnElement[int], group_ids: Sequence[int],
+                          ordering: Ordering, first: int | None,
+                          after: str | None) -> dict[int, Page]:
+    """The first page of `statement` within each group, in one statement whatever the groups.
+
+    Rows are numbered per group (ROW_NUMBER() OVER (PARTITION BY group ...)) and cut at the
+    page size plus one, so a page of parents with their child pages costs one round trip.
+    """
+    size = page_size(first)
+    keys = _expanded(ordering)
+    statement = statement.where(group.in_(group_ids))
+    if after is not None:
+        statement = statement.where(_after(keys, decode_cursor(ordering, after)))
+    number = func.row_number().over(partition_by=group,
+                                    order_by=[e.desc() if d else e.asc() for e, d in keys])
+    inner = statement.add_columns(group.label("_g"), number.label("_n"),
+                                  *(e.label(f"_k{i}") for i, (e, _) in enumerate(keys)))
+    numbered = inner.subquery()
+    entity = aliased(statement.column_descriptions[0]["entity"], numbered)
+    outer = (select(entity, numbered.c._g,
+                    *(numbered.c[f"_k{i}"] for i in range(len(keys))))
+             .where(numbered.c._n <= size + 1).order_by(numbered.c._g, numbered.c._n))
+    grouped: dict[int, list[Any]] = {group_id: [] for group_id in group_ids}
+    for row in (await session.execute(outer)).all():
+        grouped[row[1]].append(row)
+    pages: dict[int, Page] = {}
+    for group_id, rows in grouped.items():
+        page_rows = rows[:size]
+        pages[group_id] = Page(
+            rows=[row[0] for row in page_rows],
+            cursors=[encode_cursor(ordering.name, list(row[2:])) for row in page_rows],
+            has_next_page=len(rows) > size, has_previous_page=after is not None)
+    return pages

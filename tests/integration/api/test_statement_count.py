@@ -85,3 +85,51 @@ async def test_page_cost_is_constant(api: Api) -> None:
     assert small == large
     # The page, its count, the issuers, the totals.
     assert 3 <= large <= 4
+
+
+ISSUERS = """
+query ($first: Int!) {
+  issuers(first: $first) {
+    totalCount
+    edges { node { id name
+      offerings(first: 5) { totalCount pageInfo { hasNextPage }
+        edges { node { id issuer { id } totals { investmentsCount } } } } } }
+  }
+}
+"""
+
+
+async def statements_for(api: Api, document: str, **variables: Any) -> tuple[int, dict[str, Any]]:
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    sync_engine = api.runtime.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", count)
+    try:
+        result = await api.run(document, **variables)
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", count)
+    assert result["errors"] == []
+    return len(statements), result["data"]
+
+
+async def test_issuers_with_their_offerings_cost_constant_statements(api: Api) -> None:
+    await seed(api, 100)
+    await statements_for(api, ISSUERS, first=100)
+    small, data = await statements_for(api, ISSUERS, first=5)
+    assert len(data["issuers"]["edges"]) == 5
+    large, data = await statements_for(api, ISSUERS, first=100)
+    edges = data["issuers"]["edges"]
+    assert len(edges) == 100
+    assert data["issuers"]["totalCount"] >= 100
+    for edge in edges:
+        page = edge["node"]["offerings"]
+        assert page["totalCount"] == len(page["edges"]) == 1
+        assert page["pageInfo"]["hasNextPage"] is False
+        assert page["edges"][0]["node"]["issuer"]["id"] == edge["node"]["id"]
+        assert page["edges"][0]["node"]["totals"] == {"investmentsCount": 2}
+    assert small == large
+    # The issuers, their count, the offering pages, their counts, the issuers again, totals.
+    assert large <= 6

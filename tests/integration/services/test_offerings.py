@@ -67,6 +67,20 @@ async def audit_count(db: AsyncSession) -> int:
     return int(await db.scalar(select(func.count()).select_from(AuditLog)) or 0)
 
 
+async def issue_on_chain(db: AsyncSession, offering: Offering) -> None:
+    """Link the offering on chain with one order issued there, as the listener records it."""
+    investor, _ = await make_investor(db)
+    offering.onchain_offering_id = secrets.randbelow(2**60)
+    offering.token_address = "0x" + secrets.token_hex(20)
+    offering.units_sold = 40
+    db.add(Investment(investor_id=investor.id, offering_id=offering.id, amount=Decimal(1000),
+                      currency="EUR", units=40, state="issued",
+                      payment_reference=secrets.token_hex(8),
+                      onchain_reference="0x" + secrets.token_hex(32),
+                      tx_hash="0x" + secrets.token_hex(32), issued_at=now()))
+    await db.flush()
+
+
 async def test_life_cycle_with_audit(db: AsyncSession) -> None:
     issuer = await new_issuer(db)
     staff = issuer_staff(issuer.id)
@@ -82,6 +96,7 @@ async def test_life_cycle_with_audit(db: AsyncSession) -> None:
         await svc.update_offering(db, principal=staff, offering_id=offering.id,
                                   changes={"name": "Too late"})
     await svc.close_offering(db, principal=admin(), offering_id=offering.id)
+    await issue_on_chain(db, offering)
     settled = await svc.settle_offering(db, principal=admin(), offering_id=offering.id)
     assert settled.status == "settled"
     rows = await audit_rows(db, "offering", offering.id)
