@@ -1,14 +1,16 @@
-"""The caller of a GraphQL request, and the 401 answer when their credential is bad."""
+"""The caller of a GraphQL request; the 401 when their credential is bad, the 429 of API keys."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
+from app.middleware_ratelimit import limit_api_key_call, rate_limited_body
+from dpo.auth.api_keys import has_api_key_headers
 from dpo.auth.authenticate import authenticate
 from dpo.auth.principal import ANONYMOUS, Principal
-from dpo.errors import UnauthenticatedError
+from dpo.errors import RateLimitedError, UnauthenticatedError
 from dpo.runtime import Runtime
 
 
@@ -24,8 +26,26 @@ async def principal_of(request: Request | WebSocket, runtime: Runtime) -> Princi
     """The caller of an HTTP request; WebSockets start anonymous and sign in on connection."""
     if isinstance(request, WebSocket):
         return ANONYMOUS
-    return await authenticate(request.headers, method=request.method, path=signed_path(request),
-                              runtime=runtime, body=request.body)
+    if not has_api_key_headers(request.headers) or "authorization" in request.headers:
+        return await authenticate(request.headers, method=request.method,
+                                  path=signed_path(request), runtime=runtime, body=request.body)
+    # An API-key call is counted here, once its signature is checked (the middleware cannot).
+    try:
+        principal = await authenticate(request.headers, method=request.method,
+                                       path=signed_path(request), runtime=runtime,
+                                       body=request.body)
+    except UnauthenticatedError:
+        await limit_api_key_call(request.scope, runtime, prefix=None)
+        raise
+    await limit_api_key_call(request.scope, runtime, prefix=principal.api_key_prefix)
+    return principal
+
+
+def rate_limited_response(error: RateLimitedError) -> Response:
+    """The 429 of an API-key call over its limit, shaped as the middleware's."""
+    return Response(rate_limited_body(error.retry_after), status_code=429,
+                    media_type="application/json",
+                    headers={"Retry-After": str(error.retry_after)})
 
 
 def unauthenticated_response(error: UnauthenticatedError) -> JSONResponse:

@@ -9,10 +9,12 @@ from collections.abc import Awaitable, Callable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.middleware import header
+from dpo.auth.api_keys import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from dpo.auth.tokens import verify_access_token
-from dpo.errors import DomainError, ErrorCode
+from dpo.errors import DomainError, ErrorCode, RateLimitedError
 from dpo.ratelimit import RateLimiter
-from dpo.settings import ConfigError
+from dpo.runtime import Runtime
+from dpo.settings import ConfigError, parse_rate
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +22,7 @@ logger = logging.getLogger(__name__)
 # Keys of callers never start with "anon:", so users and addresses never share a bucket.
 Identify = Callable[[Scope], Awaitable[str | None]]
 LIMITED_PATHS = ("/graphql",)
+API_KEY_HEADERS = {name.encode() for name in (KEY_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER)}
 
 
 def client_address(scope: Scope, *, trust_forwarded: bool) -> str:
@@ -43,8 +46,9 @@ async def bearer_identity(scope: Scope) -> str | None:
     """The verified caller of a bearer-token request, e.g. "user:42"; None otherwise.
 
     Access tokens verify without I/O, so checking one here is cheap. API-key requests are
-    counted per address: their signature covers the body and a single-use nonce, which only
-    the GraphQL view may consume. A bad token is counted per address too (it gets a 401).
+    not counted here: their signature covers the body and is single-use, so only the GraphQL
+    view can verify it; it counts them once verified (see limit_api_key_call). A bad token
+    is counted per address (it gets a 401).
     """
     authorization = header(scope, "authorization")
     runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
@@ -58,6 +62,31 @@ async def bearer_identity(scope: Scope) -> str | None:
     except (DomainError, ConfigError):
         return None
     return principal.actor if principal.is_authenticated else None
+
+
+def _has_api_key(scope: Scope) -> bool:
+    return any(name in API_KEY_HEADERS for name, _ in scope.get("headers", ()))
+
+
+async def limit_api_key_call(scope: Scope, runtime: Runtime, *, prefix: str | None) -> None:
+    """Count a request that carried an API key; RateLimitedError when over the limit.
+
+    A verified key (`prefix`) is counted against the key at RATE_LIMIT_USER, whatever the
+    address it calls from; a key that failed to verify (`prefix` None) against the client
+    address at RATE_LIMIT_ANON, so forged signatures are throttled like any anonymous caller.
+    """
+    limiter = RateLimiter(runtime.redis)  # registering the script is local work, no I/O
+    settings = runtime.settings
+    if prefix is not None:
+        decision = await limiter.hit(f"key:{prefix}", rate=parse_rate(settings.rate_limit_user))
+    else:
+        address = client_address(scope, trust_forwarded=settings.is_production)
+        decision = await limiter.hit(f"anon:{address}",
+                                     rate=parse_rate(settings.rate_limit_anon))
+    if not decision.allowed:
+        logger.info("rate limit exceeded; retry after %d s", decision.retry_after)
+        raise RateLimitedError(f"Too many requests; retry in {decision.retry_after} s.",
+                               retry_after=decision.retry_after)
 
 
 def rate_limited_body(retry_after: int) -> bytes:
@@ -94,6 +123,10 @@ class RateLimitMiddleware:
             return
         limiter = self._limiter_for(scope)
         if limiter is None:
+            await self.app(scope, receive, send)
+            return
+        if _has_api_key(scope) and header(scope, "authorization") is None:
+            # Counted against the key (or the address if it fails) once verified.
             await self.app(scope, receive, send)
             return
         user = await self.identify(scope) if self.identify is not None else None

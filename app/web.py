@@ -17,11 +17,11 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
 
-from app.graphql_auth import principal_of, unauthenticated_response
+from app.graphql_auth import principal_of, rate_limited_response, unauthenticated_response
 from app.metrics import GraphQLMetrics, metrics_endpoint
 from app.middleware_stack import build_middleware
 from app.ws import WebSocketSubscriptions
-from dpo.errors import UnauthenticatedError
+from dpo.errors import RateLimitedError, UnauthenticatedError
 from dpo.health import probe_database, probe_redis, probe_rpc
 from dpo.runtime import Runtime
 from dpo.settings import Settings
@@ -58,6 +58,8 @@ class GraphQLApp(WebSocketSubscriptions, GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
         except UnauthenticatedError as error:
             await unauthenticated_response(error)(scope, receive, send)
+        except RateLimitedError as error:
+            await rate_limited_response(error)(scope, receive, send)
         finally:
             context = scope.get("state", {}).get("graphql_context")
             if isinstance(context, Context):

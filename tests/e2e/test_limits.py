@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 
 import httpx
 
+from dpo.auth.api_keys import create_api_key, signed_headers
 from dpo.auth.principal import Kind, Principal
 from dpo.auth.tokens import create_access_token
+from dpo.db.models.enums import Role
+from dpo.db.session import create_engine, session_factory, unit_of_work
 from dpo.embedded.process import free_port
 from dpo.settings import Settings
 from tests.e2e.conftest import base_env, web_server
@@ -155,3 +160,50 @@ def test_redis_down_lets_requests_through(migrated_url: str) -> None:
     with web_server(env) as base:
         codes = [httpx.post(base + "/graphql", json=QUERY).status_code for _ in range(3)]
     assert codes == [200, 200, 200]
+
+
+async def _new_keys(url: str, settings: Settings, count: int) -> list[str]:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            return [(await create_api_key(session, name=f"limit {i}", role=Role.OPS,
+                                          settings=settings))[0] for i in range(count)]
+    finally:
+        await engine.dispose()
+
+
+def test_api_key_calls_count_against_the_key(migrated_url: str, redis_url: str) -> None:
+    hmac_secret = "h" * 40
+    settings = Settings.model_validate({"API_HMAC_SECRET": hmac_secret})
+    mine, theirs = asyncio.run(_new_keys(migrated_url, settings, 2))
+    calls = iter(range(1000))
+
+    def signed(key: str, address: str, *, forged: bool = False) -> httpx.Response:
+        # Each call differs, as a signature is accepted once.
+        body = json.dumps({"query": QUERY["query"] + f" # call {next(calls)}"}).encode()
+        headers = signed_headers(key, method="POST", path="/graphql", body=body)
+        if forged:
+            headers["X-Signature"] = "0" * 64
+        return httpx.post(base + "/graphql", content=body, headers={
+            "Content-Type": "application/json", **headers, **client(address)})
+
+    address, stranger = fresh_address(), fresh_address()
+    env = env_for(migrated_url, redis_url, API_HMAC_SECRET=hmac_secret,
+                  RATE_LIMIT_USER="3/min", RATE_LIMIT_ANON="2/min")
+    with web_server(env) as base:
+        own = [signed(mine, address) for _ in range(4)]
+        other_key = signed(theirs, address)
+        anonymous = [httpx.post(base + "/graphql", json=QUERY, headers=client(address))
+                     for _ in range(2)]
+        forged = [signed(mine, stranger, forged=True) for _ in range(3)]
+    # Three calls from an address whose anonymous limit is two: counted against the key.
+    assert [r.status_code for r in own] == [200, 200, 200, 429]
+    assert own[0].json()["data"]["status"]["version"]
+    refused = own[3]
+    assert 1 <= int(refused.headers["retry-after"]) <= 20
+    assert errors_of(refused)[0]["extensions"] == {
+        "code": "RATE_LIMITED", "retryAfter": int(refused.headers["retry-after"])}
+    assert other_key.status_code == 200
+    assert [r.status_code for r in anonymous] == [200, 200]
+    # A signature that fails is counted against the address, like any anonymous call.
+    assert [r.status_code for r in forged] == [401, 401, 429]
