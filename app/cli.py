@@ -30,6 +30,7 @@ def web(host: str | None, port: int | None, migrate: bool) -> None:
     import uvicorn
 
     from app.web import create_app
+    from app.ws_protocol import WebSocketProtocol
     from dpo.db.migrate import upgrade
     from dpo.embedded.stack import ensure_services
 
@@ -44,7 +45,8 @@ def web(host: str | None, port: int | None, migrate: bool) -> None:
                                                 else "127.0.0.1"),
                     port=port or config.port, log_level=config.log_level.lower(),
                     proxy_headers=True, forwarded_allow_ips="*" if config.is_production else None,
-                    timeout_graceful_shutdown=10, log_config=None, ws_max_size=1024 * 1024)
+                    timeout_graceful_shutdown=10, log_config=None, ws_max_size=1024 * 1024,
+                    ws=WebSocketProtocol)
     finally:
         services.stop()
 

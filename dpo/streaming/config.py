@@ -26,6 +26,8 @@ class StreamingSettings(BaseSettings):
     ws_init_timeout: float = Field(default=5.0, gt=0, le=300, alias="WS_INIT_TIMEOUT")
     ws_keepalive_interval: float = Field(default=15.0, gt=0, le=300,
                                          alias="WS_KEEPALIVE_INTERVAL")
+    # Seconds a closed socket's peer has to finish the close before the connection is reset.
+    ws_close_timeout: float = Field(default=5.0, gt=0, le=300, alias="WS_CLOSE_TIMEOUT")
     ws_max_subscriptions_per_connection: int = Field(
         default=20, ge=1, le=10_000, alias="WS_MAX_SUBSCRIPTIONS_PER_CONNECTION")
     ws_max_connections_per_user: int = Field(default=20, ge=1, le=1_000_000,

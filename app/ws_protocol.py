@@ -1,0 +1,93 @@
+"""uvicorn's sans-I/O WebSocket protocol, with a close that never waits on a peer not reading.
+
+uvicorn queues every frame, the close frame included, behind the data the peer has not read
+yet, waits for the write buffer to drain before it even writes the close frame, and ends a
+closing handshake with `transport.close()`, which itself waits for the buffer to drain. A
+peer that never reads again (a stalled consumer, a dead network path) would hold its socket,
+its buffers and its subscriptions for ever. Here:
+
+- a close while the write buffer is full is written at once (behind the unread data) instead
+  of waiting for room;
+- every close, ours or a keep-alive timeout, ends with an abort after WS_CLOSE_TIMEOUT
+  seconds unless the peer completed the handshake by then; the abort resets the connection
+  (SO_LINGER 0), so neither our buffer nor the kernel's outlives it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+from contextlib import suppress
+from typing import Any
+
+from prometheus_client import Counter
+from uvicorn._types import ASGISendEvent
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from app.metrics import REGISTRY
+from dpo.streaming.config import get_streaming_settings
+
+logger = logging.getLogger(__name__)
+
+ABORTS = Counter("dpo_ws_aborts_total",
+                 "WebSockets reset because the peer did not complete the closing handshake in "
+                 "time (it stopped reading).", registry=REGISTRY)
+_LINGER_ZERO = struct.pack("ii", 1, 0)
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """The protocol `dpo web` serves WebSockets with (uvicorn's `ws` option)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.close_timeout = get_streaming_settings().ws_close_timeout
+
+    async def send(self, message: ASGISendEvent) -> None:
+        """Send as uvicorn does, except a close that would wait for a peer that is not reading."""
+        closing = message["type"] == "websocket.close"
+        if closing and not self.writable.is_set() and self._open():
+            code, reason = message.get("code", 1000), message.get("reason")
+            self._close_behind_unread(code if isinstance(code, int) else 1000,
+                                      reason if isinstance(reason, str) else "")
+            return
+        await super().send(message)
+        if closing and self.close_timer is not None:
+            # uvicorn's timer would only call transport.close(), which waits for the drain.
+            self.close_timer.cancel()
+            self.close_timer = self.loop.call_later(self.close_timeout, self.abort)
+
+    def keepalive_timeout(self) -> None:
+        """uvicorn closes a peer that missed a pong; make sure the socket really goes."""
+        super().keepalive_timeout()
+        if not self.disconnected and self.close_timer is None:
+            self.close_timer = self.loop.call_later(self.close_timeout, self.abort)
+
+    def abort(self) -> None:
+        """Reset the connection now, dropping whatever the peer has not read."""
+        self.close_timer = None
+        if self.disconnected:
+            return
+        ABORTS.inc()
+        logger.info("resetting a WebSocket from %s whose peer did not complete the close in "
+                    "%.1fs", self.client[0] if self.client else "?", self.close_timeout)
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+        self.transport.abort()
+
+    def _open(self) -> bool:
+        return (self.handshake_complete and not self.close_sent and not self.disconnected
+                and self.initial_response is None)
+
+    def _close_behind_unread(self, code: int, reason: str) -> None:
+        # What uvicorn does for a close, minus waiting for room in the write buffer.
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.abort)
