@@ -13,6 +13,8 @@ import logging
 import re
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
+from functools import partial
+from typing import cast
 
 import strawberry
 from sqlalchemy import func, or_, select
@@ -35,6 +37,7 @@ from schema.ops import ChainEvent, ChainEventEdge, EventFilter, ReconciliationBr
 from schema.positions import PositionType
 from schema.relay import from_global_id
 from schema.scalars import Address, BigInt, Bytes32
+from schema.shared_events import SharedEvent, permission_scope
 
 logger = logging.getLogger(__name__)
 
@@ -93,11 +96,16 @@ async def subscribe_events(info: Info, filter: EventFilter | None = None,
     if after is not None and not _SEQUENCE.match(after):
         raise ValidationError("after must be a feed sequence (digits)", field="after")
     _, subscription = await _open(info, _core_filter(filter), int(after) if after else None)
+    scope = permission_scope(info.context.principal)
     stream = subscription.items()
     try:
         async for item in stream:
             _observe(item)
-            yield event_edge(item)
+            # The executor (schema.shared_events) builds and executes the edge once per
+            # operation and scope for every subscriber of this item, then reuses the result.
+            yield cast("ChainEventEdge", SharedEvent(memo=item.memo,
+                                                     build=partial(event_edge, item),
+                                                     scope=scope))
     except SlowConsumerError:
         # The transport closes the socket with 4413; an error frame would only add noise.
         return

@@ -28,6 +28,7 @@ from resolvers.system import resolve_status
 from schema.errors import ErrorFormatter, log_errors
 from schema.relay import NodeQuery
 from schema.scalars import SCALARS
+from schema.shared_events import SharedExecutor
 from schema.system import ServiceStatus
 
 
@@ -81,6 +82,7 @@ def build_schema(*, debug: bool,
         subscription=merge_types("Subscription", (FeedSubscriptionRoot,)),
         extensions=[*extensions, partial(ErrorFormatter, debug=debug)],
         config=StrawberryConfig(scalar_map=SCALARS),
+        execution_context_class=SharedExecutor,
     )
 
 

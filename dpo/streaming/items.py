@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,10 @@ from dpo.services.chain_events import EventFilter
 
 @dataclass(frozen=True, slots=True)
 class FeedItem:
-    """One row of `chain_events`, shared read-only by every subscriber it is fanned out to."""
+    """One row of `chain_events`, shared read-only by every subscriber it is fanned out to.
+
+    `memo` holds what is computed once per item for all of them (schema.shared_events).
+    """
 
     id: int
     chain_id: int
@@ -32,6 +36,7 @@ class FeedItem:
     removed: bool
     removes_id: int | None
     created_at: datetime
+    memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def item_of(row: ChainEvent) -> FeedItem:

@@ -22,7 +22,14 @@ GAPS = Counter("dpo_feed_doorbell_gaps_total",
 HUB_READS = Counter("dpo_feed_hub_reads_total", "Reads of new feed items by the hub.", ["cause"])
 REDIS_RECONNECTS = Counter("dpo_feed_redis_reconnects_total",
                            "Re-subscriptions to the feed channel after a Redis failure.")
+FRAME_EXECUTIONS = Counter(
+    "dpo_feed_frame_executions_total",
+    "Executions of a subscription's selection set for a feed item (once per operation, "
+    "permission scope and item; then shared).")
+SHARED_FRAMES = Counter(
+    "dpo_feed_shared_frames_total",
+    "Subscription results reused from another subscriber's execution of the same operation.")
 
 # For a web app that serves its own registry (app.metrics) as well as the default one.
 COLLECTORS = (CONNECTIONS, SUBSCRIPTIONS, DELIVERY_SECONDS, OVERFLOWS, SLOW_CLOSES, GAPS,
-              HUB_READS, REDIS_RECONNECTS)
+              HUB_READS, REDIS_RECONNECTS, FRAME_EXECUTIONS, SHARED_FRAMES)
