@@ -50,7 +50,8 @@ register_node("Investment", resolve_investment_node)
 
 async def resolve_investments(info: Info, offering_id: strawberry.ID | None = None,
                               investor_id: strawberry.ID | None = None,
-                              state: InvestmentState | None = None, first: int | None = None,
+                              state: InvestmentState | None = None,
+                              tx_hash: Bytes32 | None = None, first: int | None = None,
                               after: str | None = None) -> Connection[InvestmentType]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
     offering = _optional_id(offering_id, "Offering", "offeringId")
@@ -59,13 +60,13 @@ async def resolve_investments(info: Info, offering_id: strawberry.ID | None = No
     async with sessions() as session:
         page = await investments.list_investments(
             session, principal=principal, offering_id=offering, investor_id=investor,
-            state=core_state, first=first, after=after)
+            state=core_state, tx_hash=tx_hash, first=first, after=after)
 
     async def total() -> int:
         async with sessions() as session:
             return await investments.count_investments(
                 session, principal=principal, offering_id=offering, investor_id=investor,
-                state=core_state)
+                state=core_state, tx_hash=tx_hash)
 
     return connection_of(page, [investment_node(r) for r in page.rows], total)
 
@@ -74,7 +75,8 @@ async def resolve_investments(info: Info, offering_id: strawberry.ID | None = No
 class InvestmentQuery:
     investments: Connection[InvestmentType] = strawberry.field(
         resolver=resolve_investments,
-        description="Orders: your own, your offerings' (issuers), or all (staff).")
+        description="Orders: your own, your offerings' (issuers), or all (staff); `txHash` "
+                    "finds the order a transaction paid or issued.")
 
 
 async def resolve_submit_investment(info: Info, input: SubmitInvestmentInput

@@ -250,6 +250,7 @@ def investments_statement(
     offering_id: int | None = None,
     investor_id: int | None = None,
     state: InvestmentState | None = None,
+    tx_hash: str | None = None,
 ) -> Select[Investment]:
     """The orders the caller may see: investors their own, issuers their offerings', staff all."""
     require_authenticated(principal)
@@ -263,6 +264,8 @@ def investments_statement(
         query = query.where(Investment.investor_id == investor_id)
     if state is not None:
         query = query.where(Investment.state == state.value)
+    if tx_hash is not None:
+        query = query.where(Investment.tx_hash == tx_hash.lower())
     return query
 
 
@@ -273,12 +276,13 @@ async def list_investments(
     offering_id: int | None = None,
     investor_id: int | None = None,
     state: InvestmentState | None = None,
+    tx_hash: str | None = None,
     first: int | None = None,
     after: str | None = None,
 ) -> Page:
     """A page of the orders the caller may see, in id order."""
     statement = investments_statement(principal=principal, offering_id=offering_id,
-                                      investor_id=investor_id, state=state)
+                                      investor_id=investor_id, state=state, tx_hash=tx_hash)
     return await paginate(session, statement, ordering=BY_ID, first=first, after=after)
 
 
@@ -289,7 +293,9 @@ async def count_investments(
     offering_id: int | None = None,
     investor_id: int | None = None,
     state: InvestmentState | None = None,
+    tx_hash: str | None = None,
 ) -> int:
     """How many orders list_investments would page through."""
     return await count(session, investments_statement(
-        principal=principal, offering_id=offering_id, investor_id=investor_id, state=state))
+        principal=principal, offering_id=offering_id, investor_id=investor_id, state=state,
+        tx_hash=tx_hash))
