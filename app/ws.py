@@ -39,6 +39,7 @@ from dpo.streaming import metrics
 from dpo.streaming.config import get_streaming_settings
 from dpo.streaming.subscriber import FeedSubscription
 from resolvers.context import Context
+from schema.shared_events import encode_message
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +157,10 @@ class WebSocketSubscriptions:
         self.keep_alive = True
         self.keep_alive_interval = knobs.ws_keepalive_interval
         self.max_subscriptions_per_connection = knobs.ws_max_subscriptions_per_connection
+
+    def encode_json(self, data: object) -> str | bytes:
+        """Strawberry's JSON, except a shared subscription payload is spliced in, not re-encoded."""
+        return encode_message(data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Count the socket against its address while it is open."""

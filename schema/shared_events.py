@@ -9,6 +9,10 @@ reuse it. The memo lives on the feed item the hub hands to every live subscriber
 freed with the item; replayed items are each subscriber's own, and a result with errors is
 never shared. Per-subscriber state (cursor, filter, queue, permission checks at subscribe
 time) stays in the subscriber: only identical work is shared.
+
+A shared result's data is encoded to JSON once too (`EncodedData`); `encode_message`, the
+transport's encoder, splices it into each subscriber's frame, so only the operation id is
+encoded per subscriber.
 """
 
 from __future__ import annotations
@@ -23,6 +27,31 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from dpo.auth.principal import Principal
 from dpo.streaming import metrics
+
+SEPARATORS = (",", ":")
+
+
+class EncodedData(dict[str, Any]):
+    """A shared result's data, with its JSON text computed once."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__(data)
+        self.encoded = json.dumps(data, separators=SEPARATORS)
+
+
+def encode_message(message: object) -> str:
+    """JSON of a transport message; a shared payload's data is spliced in, not re-encoded."""
+    payload = message.get("payload") if isinstance(message, dict) else None
+    if isinstance(payload, dict) and len(payload) == 1:
+        data = payload.get("data")
+        if type(data) is EncodedData:
+            assert isinstance(message, dict)
+            head = "".join(f"{json.dumps(key)}:{json.dumps(value, separators=SEPARATORS)},"
+                           for key, value in message.items() if key != "payload")
+            return f'{{{head}"payload":{{"data":{data.encoded}}}}}'
+    return json.dumps(message, separators=SEPARATORS)
 
 
 class SharedEvent:
@@ -57,9 +86,15 @@ class SharedExecutor(StrawberryGraphQLCoreExecutionContext):
     share_key: str | None = None
 
     def build_per_event_executor(self, payload: Any) -> SharedExecutor:
-        """Compute the operation's key once, before the per-event copies are made."""
-        if isinstance(payload, SharedEvent) and self.share_key is None:
-            self.share_key = operation_key(self)
+        """The executor of one event; a shared event already executed needs no copy."""
+        if isinstance(payload, SharedEvent):
+            if self.share_key is None:
+                # Computed once, before the per-event copies are made.
+                self.share_key = operation_key(self)
+            done = payload.memo.get((self.share_key, payload.scope))
+            if done is not None:
+                metrics.SHARED_FRAMES.inc()
+                return _Done(done)
         executor = super().build_per_event_executor(payload)
         assert isinstance(executor, SharedExecutor)
         return executor
@@ -71,7 +106,7 @@ class SharedExecutor(StrawberryGraphQLCoreExecutionContext):
             return super().execute_operation(serially)
         key = (self.share_key, payload.scope)
         done = payload.memo.get(key)
-        if done is not None:
+        if done is not None:  # another subscriber finished it since this copy was made
             metrics.SHARED_FRAMES.inc()
             return done
         metrics.FRAME_EXECUTIONS.inc()
@@ -79,17 +114,32 @@ class SharedExecutor(StrawberryGraphQLCoreExecutionContext):
         result = super().execute_operation(serially)
         if self.is_awaitable(result):
             return _remember_later(result, payload.memo, key)
-        _remember(result, payload.memo, key)
+        return _remember(result, payload.memo, key)
+
+
+class _Done(SharedExecutor):
+    """The per-event executor of an event already executed: returns the shared result."""
+
+    def __init__(self, result: ExecutionResult) -> None:  # no super(): nothing to execute
+        self.result = result
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        """The shared result."""
+        return self.result
+
+
+def _remember(result: Any, memo: dict[Hashable, Any], key: Hashable) -> Any:
+    if not isinstance(result, ExecutionResult) or result.errors or result.data is None:
         return result
-
-
-def _remember(result: Any, memo: dict[Hashable, Any], key: Hashable) -> None:
-    if isinstance(result, ExecutionResult) and not result.errors:
-        memo[key] = result
+    try:
+        data = EncodedData(result.data)
+    except (TypeError, ValueError):  # not JSON: leave it to the transport, unshared
+        return result
+    shared = ExecutionResult(data, None, result.extensions)
+    memo[key] = shared
+    return shared
 
 
 async def _remember_later(pending: Awaitable[Any], memo: dict[Hashable, Any],
                           key: Hashable) -> Any:
-    result = await pending
-    _remember(result, memo, key)
-    return result
+    return _remember(await pending, memo, key)
