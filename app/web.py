@@ -27,7 +27,7 @@ from dpo.runtime import Runtime
 from dpo.settings import Settings
 from dpo.streaming.shared import close_hub
 from resolvers.context import Context
-from schema.limits import limit_extensions
+from schema.limits import Limits, limit_extensions
 from schema.root import build_schema
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,9 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
 
     graphql = GraphQLApp(_runtime, debug=settings.debug,
                          extensions=[GraphQLMetrics,
-                                     *limit_extensions(production=settings.is_production)])
+                                     *limit_extensions(production=settings.is_production,
+                                                       limits=Limits(execution_seconds=(
+                                                           settings.graphql_execution_seconds)))])
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     routes = [
         Route("/api/health/", health, methods=["GET", "HEAD"]),

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     api_hmac_secret: SecretStr | None = Field(default=None, alias="API_HMAC_SECRET")
     rate_limit_user: str = Field(default="100/min", alias="RATE_LIMIT_USER")
     rate_limit_anon: str = Field(default="20/min", alias="RATE_LIMIT_ANON")
+    # A GraphQL operation still executing after this long is stopped with LIMIT_EXCEEDED.
+    graphql_execution_seconds: float = Field(default=10.0, gt=0, le=300,
+                                             alias="GRAPHQL_EXECUTION_SECONDS")
     # Bearer token for /metrics from outside the private network (unset: private only).
     metrics_token: SecretStr | None = Field(default=None, alias="METRICS_TOKEN")
     # The domain Sign-In with Ethereum messages must name; defaults to ALLOWED_HOSTS[0].

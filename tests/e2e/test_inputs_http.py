@@ -6,12 +6,14 @@ are the interesting half: a refused document must not run any part of itself.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.e2e.http_world import Caller, World, code_of, fingerprint, new_isin, seed, serve
 from tests.integration.api.committed import Api, committed_api
@@ -194,3 +196,25 @@ async def test_production_hides_the_schema_and_suggestions(api: Api, world: Worl
     assert code_of(typed) == "VALIDATION"
     assert "totalCont" in typo.json()["errors"][0]["message"]
     assert "Did you mean" not in typo.text
+
+
+async def test_execution_time_limit_stops_work_and_changes_nothing(api: Api, world: World,
+                                                                   redis_url: str) -> None:
+    resolve = """mutation($id: ID!) { resolveBreak(id: $id) { status } }"""
+    async with serve(api, world, redis_url, GRAPHQL_EXECUTION_SECONDS="1") as callers:
+        ops = callers["ops"]
+        before = await fingerprint(api)
+        # Another transaction holds the table, so both operations wait past the limit.
+        async with api.runtime.engine.begin() as holder:
+            await holder.execute(text("LOCK TABLE reconciliation_breaks IN ACCESS EXCLUSIVE MODE"))
+            mutation, read = await asyncio.gather(
+                ops.post(resolve, id=world.gid("ReconciliationBreak", "break")),
+                ops.post("{ reconciliationBreaks { totalCount } }"))
+        after = await fingerprint(api)
+        quick = await ops.post("{ reconciliationBreaks { totalCount } }")
+    for response in (mutation, read):
+        assert code_of(response) == "LIMIT_EXCEEDED", response.text
+        assert "longer than 1 s" in response.json()["errors"][0]["message"]
+        assert response.json()["data"] is None
+    assert after == before
+    assert code_of(quick) is None
