@@ -98,6 +98,18 @@ CASES: dict[str, Case] = {
         "{ issuers(first: 100) { totalCount edges { node { name "
         "offerings(first: 10) { totalCount edges { node { name } } } } } } }",
         ISSUERS_BY_ROLE, issuer_map),
+    "issuers_search_paged": Case(
+        '{ issuers(search: "CM", first: 1) { totalCount pageInfo { hasNextPage } edges { node {'
+        " name offerings(first: 1, orderBy: {field: NAME, direction: DESC}) {"
+        " pageInfo { hasNextPage } edges { node { name } } } } } } }",
+        every(("Acme", False, ["Acme Open"], False),
+              but=dict.fromkeys(("investor", "other_investor", "issuer", *STAFF),
+                                ("Acme", False, ["Acme Unsettled"], True))),
+        lambda d: (d["issuers"]["edges"][0]["node"]["name"],
+                   d["issuers"]["pageInfo"]["hasNextPage"],
+                   [e["node"]["name"] for e in d["issuers"]["edges"][0]["node"]["offerings"]
+                    ["edges"]],
+                   d["issuers"]["edges"][0]["node"]["offerings"]["pageInfo"]["hasNextPage"])),
     "issuer_hidden": Case(
         "query($id: ID!) { issuer(id: $id) { name } }", staff("Ghost", others=NOT_FOUND),
         lambda d: d["issuer"]["name"], lambda w: {"id": w.gid("Issuer", "ghost")}),
