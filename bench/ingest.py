@@ -53,6 +53,7 @@ from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
 from listener.progress import Progress
 from listener.rpc import RpcClient, verify_chain
+from listener.service import freeze_heap
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAIN_ID = 31337
@@ -268,6 +269,7 @@ def main() -> None:
         print(f"emitted {args.events} events in {blocks} blocks in {emit_seconds:.1f}s "
               f"({args.events / emit_seconds:,.0f} events/s)", flush=True)
 
+        freeze_heap()  # as `dpo listener` does before it starts following
         rss_before = psutil.Process().memory_info().rss
         cpu_before = psutil.Process().cpu_times()
         sampler = RssSampler()

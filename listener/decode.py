@@ -20,6 +20,7 @@ from eth_abi.exceptions import DecodingError
 
 from dpo.chain.artifacts import CONTRACT_ARTIFACTS, load_artifact
 from dpo.settings import Settings
+from listener.abi_fast import ArgsPlan
 from listener.abi_values import (
     WordDecoder,
     canonical_type,
@@ -34,7 +35,7 @@ from listener.abi_values import (
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DecodedLog:
     """One decoded contract log; hashes are lowercase 0x-hex, addresses checksummed."""
 
@@ -70,6 +71,8 @@ class _EventSpec:
     # Word decoders of the data when every data type is static (the common case), else None.
     data_words: tuple[WordDecoder, ...] | None
     topic_words: tuple[WordDecoder | None, ...]
+    # The fast path of the common shapes; None when every log takes the general path.
+    plan: ArgsPlan | None
 
 
 def _int(value: Any) -> int:
@@ -106,6 +109,8 @@ class Decoder:
         self.skipped = 0
         self._specs: dict[tuple[str, str], _EventSpec] = {}
         self._seen: dict[tuple[str, str], _EventSpec] = {}
+        # The last block's raw hash, number and timestamp, and the three converted.
+        self._block: tuple[Any, Any, Any, int, str, int | None] = (None, None, None, 0, "", None)
         for address, name in contracts.items():
             checksummed = checksum(address)
             for item in load_artifact(name).abi:
@@ -129,6 +134,7 @@ class Decoder:
                         None if is_dynamic(i.abi_type) else word_decoder(i.abi_type)
                         for i in inputs if i.indexed
                     ),
+                    plan=ArgsPlan.of([(i.name, i.abi_type, i.indexed) for i in inputs]),
                 )
                 self._specs[(address.lower(), event_topic(item))] = spec
 
@@ -164,8 +170,11 @@ class Decoder:
                 return None
             if isinstance(address, str) and isinstance(topic0, str) and len(self._seen) < 4096:
                 self._seen[(address, topic0)] = spec
+        plan = spec.plan
+        args = None if plan is None else plan.decode(topics, log.get("data"))
         try:
-            args = self._args(spec, topics, _bytes(log.get("data") or b""))
+            if args is None:
+                args = self._args(spec, topics, _bytes(log.get("data") or b""))
         except (DecodingError, ValueError, TypeError, OverflowError) as error:
             self.skipped += 1
             logger.warning(
@@ -173,26 +182,27 @@ class Decoder:
                 spec.event_name, _hex(log["transactionHash"]), _int(log["logIndex"]), error,
             )
             return None
-        timestamp = log.get("blockTimestamp")
+        # Logs come grouped by block: convert a block's fields once.
+        raw_hash, raw_number = log["blockHash"], log["blockNumber"]
+        raw_time = log.get("blockTimestamp")
+        block = self._block
+        if block[0] != raw_hash or block[1] != raw_number or block[2] != raw_time:
+            block = (raw_hash, raw_number, raw_time, _int(raw_number), _hex(raw_hash),
+                     None if raw_time is None else _int(raw_time))
+            self._block = block
+        tx_hash = log["transactionHash"]
         return DecodedLog(
-            chain_id=self.chain_id,
-            contract_address=spec.contract_address,
-            contract_name=spec.contract_name,
-            event_name=spec.event_name,
-            block_number=_int(log["blockNumber"]),
-            block_hash=_hex(log["blockHash"]),
-            tx_hash=_hex(log["transactionHash"]),
-            tx_index=_int(log["transactionIndex"]),
-            log_index=_int(log["logIndex"]),
-            args=args,
-            removed=bool(log.get("removed", False)),
-            block_timestamp=None if timestamp is None else _int(timestamp),
+            self.chain_id, spec.contract_address, spec.contract_name, spec.event_name,
+            block[3], block[4],
+            tx_hash.lower() if type(tx_hash) is str and tx_hash[:2] == "0x" else _hex(tx_hash),
+            _int(log["transactionIndex"]), _int(log["logIndex"]), args,
+            bool(log.get("removed", False)), block[5],
         )
 
     def decode_all(self, logs: Iterable[Mapping[str, Any]]) -> list[DecodedLog]:
         """Decode many logs, dropping (and counting) the ones that are not ours."""
-        decoded = (self.decode(log) for log in logs)
-        return [d for d in decoded if d is not None]
+        decode = self.decode
+        return [d for d in map(decode, logs) if d is not None]
 
     def _args(self, spec: _EventSpec, topics: list[Any], data: bytes) -> dict[str, Any]:
         """The arguments by name; `topics` includes topic0."""

@@ -91,13 +91,29 @@ async def fetch_range(rpc: Rpc, sizer: RangeSizer, addresses: Sequence[str], fir
 
 def check_fetched(fetched: Fetched, tip: tuple[int, str] | None) -> None:
     """Raise ChainMovedError unless the range is one consistent extension of our tip."""
+    check_consistent(fetched)
+    check_follows(fetched, tip)
+
+
+def check_consistent(fetched: Fetched) -> None:
+    """Raise ChainMovedError unless the headers chain and every log is of those blocks."""
     hashes = {h.number: h.hash for h in fetched.headers}
     if not linked(fetched.headers):
         raise ChainMovedError(f"headers of {fetched.first}..{fetched.last} do not chain")
+    checked: tuple[Any, Any] | None = None
     for log in fetched.logs:
-        known = hashes.get(to_int(log["blockNumber"]))
-        if log.get("removed") or (known is not None and known != hex_str(log["blockHash"])):
-            raise ChainMovedError(f"a log of block {to_int(log['blockNumber'])} is orphaned")
+        block = (log["blockNumber"], log["blockHash"])
+        if block != checked:  # logs come grouped by block: compare each block once
+            known = hashes.get(to_int(block[0]))
+            if known is not None and known != hex_str(block[1]):
+                raise ChainMovedError(f"a log of block {to_int(block[0])} is orphaned")
+            checked = block
+        if log.get("removed"):
+            raise ChainMovedError(f"a log of block {to_int(block[0])} is orphaned")
+
+
+def check_follows(fetched: Fetched, tip: tuple[int, str] | None) -> None:
+    """Raise ChainMovedError unless the range's first block follows our tip."""
     first = fetched.headers[0]
     if tip is not None and first.number == tip[0] + 1 and first.parent_hash != tip[1]:
         raise ChainMovedError(f"block {first.number} does not follow our tip")

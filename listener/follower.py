@@ -20,8 +20,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from listener import metrics, store
-from listener.decode import Decoder
-from listener.fetch import ChainMovedError, Fetched, check_fetched, fetch_range, hex_str, to_int
+from listener.decode import DecodedLog, Decoder
+from listener.fetch import (
+    ChainMovedError,
+    Fetched,
+    check_consistent,
+    check_follows,
+    fetch_range,
+    hex_str,
+    to_int,
+)
 from listener.ports import Rpc, RpcError
 from listener.progress import Progress
 from listener.publish import publish_feed
@@ -43,6 +51,14 @@ class Fence(Protocol):
     async def check(self) -> None:
         """Raise if leadership was lost."""
         ...
+
+
+@dataclass
+class Prepared:
+    """A fetched range with its logs decoded (the raw logs already dropped)."""
+
+    fetched: Fetched
+    logs: list[DecodedLog]
 
 
 class StoppedError(Exception):
@@ -203,15 +219,14 @@ class Follower:
     async def sync(self, safe: int, head: int, stop: asyncio.Event) -> None:
         """Fetch ranges up to `safe` concurrently and apply them in block order."""
         window_start = safe - self.config.reorg_window + 1
-        pending: deque[asyncio.Task[Fetched]] = deque()
+        pending: deque[asyncio.Task[Prepared]] = deque()
         planned = self.next_block
         try:
             while (planned <= safe or pending) and not stop.is_set():
                 while len(pending) < self.config.concurrency and planned <= safe:
                     taken = self.sizer.take(planned, safe)
                     assert taken is not None
-                    pending.append(asyncio.create_task(fetch_range(
-                        self.rpc, self.sizer, self.addresses, *taken, window_start)))
+                    pending.append(asyncio.create_task(self.prepare(*taken, window_start)))
                     planned = taken[1] + 1
                 fetched = await self._until(stop, pending.popleft())
                 await self.apply(fetched, safe, head)
@@ -220,9 +235,23 @@ class Follower:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def apply(self, fetched: Fetched, safe: int, head: int) -> None:
+    async def prepare(self, first: int, last: int, window_start: int) -> Prepared:
+        """Fetch a range, check it is consistent in itself and decode its logs.
+
+        Runs in the range's fetch task, so decoding overlaps the database work of the
+        batches before it; the raw logs are dropped here (they are the bulk of the memory).
+        """
+        fetched = await fetch_range(self.rpc, self.sizer, self.addresses, first, last,
+                                    window_start)
+        check_consistent(fetched)
+        logs = self.decoder.decode_all(fetched.logs)
+        fetched.logs = []
+        return Prepared(fetched, logs)
+
+    async def apply(self, prepared: Prepared, safe: int, head: int) -> None:
         """Check the range against the chain we know, then commit it as one batch."""
-        check_fetched(fetched, self.tip)
+        fetched = prepared.fetched
+        check_follows(fetched, self.tip)
         hashes = {h.number: h.hash for h in fetched.headers}
         if self.fence is not None:
             await self.fence.check()
@@ -231,7 +260,7 @@ class Follower:
             blocks=[store.BlockHeader(number=h.number, hash=h.hash, parent_hash=h.parent_hash,
                                       timestamp=fetched.timestamps[h.number])
                     for h in fetched.headers],
-            logs=self.decoder.decode_all(fetched.logs),
+            logs=prepared.logs,
         )
         # The store keeps window + 1 headers: a reorg of `reorg_window` blocks still finds
         # its common ancestor among them.
