@@ -72,12 +72,19 @@ def permission_scope(principal: Principal) -> Principal:
 
 
 def operation_key(executor: StrawberryGraphQLCoreExecutionContext) -> str:
-    """The operation, its fragments and its coerced variables, in one canonical text."""
-    fragments = sorted(executor.fragment_definitions.items())
-    document = "\n".join([print_ast(executor.operation),
-                          *(print_ast(node) for _, node in fragments)])
+    """The document, the operation's name and its coerced variables, in one text."""
+    operation = executor.operation
+    loc = operation.loc
+    if loc is not None:
+        # The whole document as sent (it holds the operation and its fragments): cheap.
+        document = loc.source.body
+    else:
+        fragments = sorted(executor.fragment_definitions.items())
+        document = "\n".join([print_ast(operation),
+                              *(print_ast(node) for _, node in fragments)])
+    name = operation.name.value if operation.name is not None else ""
     variables = json.dumps(executor.variable_values.coerced, sort_keys=True, default=repr)
-    return f"{document}\n{variables}"
+    return f"{document}\n{name}\n{variables}"
 
 
 class SharedExecutor(StrawberryGraphQLCoreExecutionContext):
