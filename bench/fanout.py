@@ -5,10 +5,12 @@ Usage: .venv/bin/python bench/fanout.py [--subscribers 1000] [--rate 10] [--seco
 
 Seeds a fresh `dpo_bench_fanout` database on the configured (or embedded) PostgreSQL, starts
 `dpo web` (one uvicorn worker) as a separate process, connects the subscribers from separate
-load-generator processes (graphql-transport-ws, `events` subscription), measures the server's
-RSS before and after they connect (memory per idle subscriber), then stores events through the
-listener's path (ingest_batch, then the Redis doorbell) and measures the delivery latency from
-the commit to the client's receipt. Prints p50/p99, frames/s, memory per subscriber and one
+load-generator processes (graphql-transport-ws, `events` subscription, bench/wsload.py) and
+waits until the server runs them all, measures the server's RSS before and after they
+connect (memory per idle subscriber), then stores events through the listener's path
+(ingest_batch, then the Redis doorbell) and measures the delivery latency from the commit to
+the client's receipt. Prints p50/p99, frames/s, memory per subscriber, CPU per frame (server
+and load generators), selection-set executions per event, the load average and one
 `RESULT {json}` line.
 """
 
@@ -20,18 +22,17 @@ import json
 import multiprocessing
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import psutil
 import redis.asyncio as aioredis
 from sqlalchemy import text
 from webserver import web_process  # bench/ is the script's folder
-from websockets.asyncio.client import connect
-from websockets.typing import Subprotocol
+from wsload import subscribe_all
 
 from dpo.auth.principal import Kind, Principal
 from dpo.auth.tokens import create_access_token
@@ -76,64 +77,13 @@ async def seed(url: str) -> None:
 
 # ---- load generator (separate processes) ----
 
-async def _subscribers(base: str, token: str, count: int, expect: int, ready: Any,
-                       deadline: float) -> list[tuple[int, float]]:
-    url = base.replace("http://", "ws://") + "/graphql"
-    received: list[tuple[int, float]] = []
-    connected = 0
-
-    attempts = 0
-
-    def attempted() -> None:
-        nonlocal attempts
-        attempts += 1
-        if attempts == count:
-            ready.put(connected)
-
-    async def one() -> None:
-        nonlocal connected
-        subscribed = False
-        try:
-            async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")],
-                               compression=None, open_timeout=120, ping_interval=None,
-                               close_timeout=1) as ws:
-                await ws.send(json.dumps({"type": "connection_init",
-                                          "payload": {"token": token}}))
-                assert json.loads(await ws.recv())["type"] == "connection_ack"
-                await ws.send(json.dumps({"id": "1", "type": "subscribe",
-                                          "payload": {"query": SUBSCRIBE}}))
-                connected += 1
-                subscribed = True
-                attempted()
-                got = 0
-                while got < expect and time.time() < deadline:
-                    try:
-                        raw = await asyncio.wait_for(ws.recv(), deadline - time.time())
-                    except TimeoutError:
-                        return
-                    now = time.time()
-                    message = json.loads(raw)
-                    if message.get("type") == "next":
-                        cursor = int(message["payload"]["data"]["events"]["cursor"])
-                        received.append((cursor, now))
-                        got += 1
-        except Exception as error:  # a failed subscriber is counted, not fatal
-            print(f"subscriber failed: {type(error).__name__}: {error}", file=sys.stderr)
-            if not subscribed:
-                attempted()
-
-    # Connect in waves, so the handshake burst does not time out on a 2-core machine.
-    tasks = []
-    for start in range(0, count, 200):
-        tasks += [asyncio.create_task(one()) for _ in range(min(200, count - start))]
-        await asyncio.sleep(0.5)
-    await asyncio.gather(*tasks, return_exceptions=True)
-    return received
-
-
 def _worker(base: str, token: str, count: int, expect: int, ready: Any, results: Any,
             deadline: float) -> None:
-    results.put(asyncio.run(_subscribers(base, token, count, expect, ready, deadline)))
+    url = base.replace("http://", "ws://") + "/graphql"
+    received = asyncio.run(subscribe_all(url, token=token, query=SUBSCRIBE, count=count,
+                                         expect=expect, on_ready=ready.put,
+                                         deadline=deadline))
+    results.put((received, time.process_time()))
 
 
 # ---- producer: the listener's path ----
@@ -165,6 +115,18 @@ async def produce(database_url: str, redis_url: str, *, rate: float, seconds: fl
     await redis.aclose()
     await engine.dispose()
     return committed
+
+
+def _loadavg() -> float:
+    return os.getloadavg()[0]
+
+
+def _metric(base: str, name: str) -> float:
+    """A sample of the web process's /metrics (0 when absent)."""
+    for line in httpx.get(base + "/metrics", timeout=30).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split(" ")[1])
+    return 0.0
 
 
 def main() -> None:
@@ -211,13 +173,26 @@ def main() -> None:
             for worker in workers:
                 worker.start()
             connected = sum(ready.get(timeout=600) for _ in workers)
-            time.sleep(2)
+            # The clients sent their subscribe messages; wait until the server runs them all.
+            wait_until = time.monotonic() + 300
+            while (_metric(base, "dpo_feed_subscriptions") < connected
+                   and time.monotonic() < wait_until):
+                time.sleep(0.5)
+            time.sleep(1)
             rss_after = process.memory_info().rss
+            load_before = _loadavg()
+            cpu_before = sum(process.cpu_times()[:2])
             committed = asyncio.run(produce(database_url, services.redis_url, rate=args.rate,
                                             seconds=args.seconds))
             frames: list[tuple[int, float]] = []
+            client_cpu = 0.0
             for _ in workers:
-                frames += results.get(timeout=600)
+                received, cpu = results.get(timeout=600)
+                frames += received
+                client_cpu += cpu
+            server_cpu = sum(process.cpu_times()[:2]) - cpu_before
+            executions = _metric(base, "dpo_feed_frame_executions_total")
+            load_after = _loadavg()
             for worker in [*workers, warm]:
                 worker.join(30)
         latencies = sorted(received - committed[cursor] for cursor, received in frames
@@ -232,13 +207,23 @@ def main() -> None:
             "p50_ms": round(quantiles[49] * 1000, 1), "p99_ms": round(quantiles[98] * 1000, 1),
             "frames_per_s": round(len(frames) / span, 1) if span else 0,
             "kb_per_subscriber": round((rss_after - rss_before) / 1024 / args.subscribers, 1),
+            # CPU per delivered frame: the web process while events flowed; the load
+            # generators over their whole run (connecting included), an upper bound.
+            "server_us_per_frame": round(server_cpu / len(frames) * 1e6, 1) if frames else 0,
+            "client_us_per_frame": round(client_cpu / len(frames) * 1e6, 1) if frames else 0,
+            "loadavg_before": load_before, "loadavg_after": load_after,
+            "executions_per_event": round(executions / len(committed), 2) if committed else 0,
         }
         print(f"{figures['connected']}/{figures['subscribers']} subscribers, "
               f"{len(committed)} events: "
               f"{figures['frames']}/{figures['expected_frames']} frames, "
               f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
               f"{figures['frames_per_s']} frames/s, "
-              f"{figures['kb_per_subscriber']} KB per idle subscriber")
+              f"{figures['kb_per_subscriber']} KB per idle subscriber; CPU per frame: "
+              f"server {figures['server_us_per_frame']} us, "
+              f"load generators {figures['client_us_per_frame']} us; "
+              f"{figures['executions_per_event']} executions per event; "
+              f"load average {load_before} -> {load_after}")
         print("RESULT " + json.dumps({"bench": "fanout", **figures}))
     finally:
         services.stop()
