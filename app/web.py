@@ -18,9 +18,12 @@ from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
 
 from app.graphql_auth import principal_of, rate_limited_response, unauthenticated_response
+from app.graphql_cache import PRINCIPAL_STATE, ResponseCacheExtension, invalidation_of, serve_cached
 from app.metrics import GraphQLMetrics, metrics_endpoint
 from app.middleware_stack import build_middleware
+from app.response_cache import CacheInvalidation, ResponseCache
 from app.ws import WebSocketSubscriptions
+from dpo.auth.principal import Principal
 from dpo.errors import RateLimitedError, UnauthenticatedError
 from dpo.health import probe_database, probe_redis, probe_rpc
 from dpo.runtime import Runtime
@@ -46,8 +49,13 @@ class GraphQLApp(WebSocketSubscriptions, GraphQL[Context, None]):
         """Give resolvers the request, its caller and the shared resources."""
         runtime = self._runtime_of(request)
         http = isinstance(request, Request)
+        # The response cache authenticated the request already (an API-key call must be
+        # verified and counted once).
+        known = request.scope.get("state", {}).get(PRINCIPAL_STATE) if http else None
+        principal = known if isinstance(known, Principal) else await principal_of(request,
+                                                                                   runtime)
         context = Context(request=request, runtime=runtime, share_session=http,
-                          principal=await principal_of(request, runtime))
+                          principal=principal)
         if http:
             request.state.graphql_context = context  # its session is closed in __call__
         return context
@@ -55,7 +63,12 @@ class GraphQLApp(WebSocketSubscriptions, GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A bad credential answers 401 before anything runs (get_context raises it)."""
         try:
-            await super().__call__(scope, receive, send)
+            invalidation = invalidation_of(scope) if scope["type"] == "http" else None
+            if invalidation is None:
+                await super().__call__(scope, receive, send)
+            else:
+                await serve_cached(super().__call__, scope, receive, send,
+                                   invalidation=invalidation, runtime=scope["app"].state.runtime)
         except UnauthenticatedError as error:
             await unauthenticated_response(error)(scope, receive, send)
         except RateLimitedError as error:
@@ -106,9 +119,17 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.runtime = Runtime.open(settings, database_url=database_url, redis_url=redis_url)
+        if settings.response_cache:
+            app.state.response_cache = CacheInvalidation(ResponseCache(
+                max_age=settings.response_cache_max_age,
+                max_entries=settings.response_cache_max_entries,
+                max_bytes=settings.response_cache_max_bytes), app.state.runtime.redis)
+            app.state.response_cache.start()
         try:
             yield
         finally:
+            if settings.response_cache:
+                await app.state.response_cache.stop()
             await close_hub(app.state.runtime)
             await app.state.runtime.close()
 
@@ -116,7 +137,9 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
                          extensions=[GraphQLMetrics,
                                      *limit_extensions(production=settings.is_production,
                                                        limits=Limits(execution_seconds=(
-                                                           settings.graphql_execution_seconds)))])
+                                                           settings.graphql_execution_seconds))),
+                                     *([ResponseCacheExtension] if settings.response_cache
+                                       else [])])
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     routes = [
         Route("/api/health/", health, methods=["GET", "HEAD"]),

@@ -91,6 +91,16 @@ class Settings(BaseSettings):
     # The domain Sign-In with Ethereum messages must name; defaults to ALLOWED_HOSTS[0].
     siwe_domain: str | None = Field(default=None, alias="SIWE_DOMAIN")
 
+    # GraphQL response cache (app/response_cache.py): query answers per caller, dropped on
+    # every committed write; a lost invalidation can leave an answer stale at most this long.
+    response_cache: bool = Field(default=True, alias="RESPONSE_CACHE")
+    response_cache_max_age: float = Field(default=2.0, gt=0, le=60,
+                                          alias="RESPONSE_CACHE_MAX_AGE")
+    response_cache_max_entries: int = Field(default=10_000, ge=1, le=1_000_000,
+                                            alias="RESPONSE_CACHE_MAX_ENTRIES")
+    response_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024,
+                                          alias="RESPONSE_CACHE_MAX_BYTES")
+
     # Email (Omnisend).
     omnisend_api_key: SecretStr | None = Field(default=None, alias="OMNISEND_API_KEY")
     omnisend_api_base: str = Field(default="https://api.omnisend.com/v3", alias="OMNISEND_API_BASE")

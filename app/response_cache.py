@@ -1,0 +1,211 @@
+"""Encoded GraphQL query answers per caller, dropped whenever any committed write is announced.
+
+Validity is a local generation number. It moves on (and every entry is dropped) when this
+process runs a mutation — before the mutation's answer leaves, so a client reads its own
+writes — and when a message arrives on the invalidation channel (mutations of other
+replicas, jobs) or the feed doorbell (each listener commit). An answer is stored with the
+generation seen when its execution *started*, so a write that commits while it runs makes it
+unusable. Pub/sub can lose messages (a reconnect, a crash between commit and publish), so
+each entry also has a maximum age counted from the start of its execution: no answer is ever
+served more than RESPONSE_CACHE_MAX_AGE seconds after the data it shows was read. While the
+subscription is down the cache is bypassed; requests are then simply executed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+from redis.exceptions import RedisError
+
+from app.metrics import REGISTRY
+from dpo.invalidation import INVALIDATE_CHANNEL, announce_write
+from listener.publish import FEED_CHANNEL
+
+logger = logging.getLogger(__name__)
+
+LOOKUPS = Counter("dpo_graphql_response_cache_total",
+                  "GraphQL requests by response cache outcome (hit, miss, bypass).",
+                  ["result"], registry=REGISTRY)
+ENTRIES = Gauge("dpo_graphql_response_cache_entries", "Answers held by the response cache.",
+                registry=REGISTRY)
+INVALIDATIONS = Counter("dpo_graphql_response_cache_invalidations_total",
+                        "Times the response cache was emptied, by cause.", ["cause"],
+                        registry=REGISTRY)
+
+RETRY_SECONDS = 1.0  # between attempts to subscribe again
+PING_SECONDS = 5.0  # an idle subscription is pinged this often, so a dead link is noticed
+CHANNELS = (INVALIDATE_CHANNEL, FEED_CHANNEL)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """When an execution started: the generation it may be stored under, and its clock."""
+
+    generation: int
+    started: float
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An encoded answer and what it is valid for."""
+
+    generation: int
+    started: float
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+
+
+class ResponseCache:
+    """A size-capped LRU of answers, valid for one generation and a maximum age."""
+
+    def __init__(self, *, max_age: float, max_entries: int, max_bytes: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.generation = 0
+        # False until the invalidation channels are subscribed: unheard writes are possible.
+        self.healthy = False
+        self._clock = clock
+        self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def begin(self) -> Ticket:
+        """Call before executing a request whose answer may be stored."""
+        return Ticket(self.generation, self._clock())
+
+    def get(self, key: Hashable) -> Entry | None:
+        """The stored answer if still valid."""
+        if not self.healthy:
+            return None
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.generation != self.generation or self._clock() - entry.started > self.max_age:
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: Hashable, ticket: Ticket, *, status: int,
+            headers: tuple[tuple[bytes, bytes], ...], body: bytes) -> bool:
+        """Store an answer executed under `ticket`; False when it is already outdated."""
+        if not self.healthy or ticket.generation != self.generation:
+            return False
+        size = len(body)
+        if size > self.max_bytes // 4:
+            return False  # one huge answer must not flush everything else
+        self._drop(key)
+        self._entries[key] = Entry(ticket.generation, ticket.started, status, headers, body)
+        self._bytes += size
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= len(evicted.body)
+        ENTRIES.set(len(self._entries))
+        return True
+
+    def invalidate(self, cause: str) -> None:
+        """Data changed (or may have): nothing stored so far, or being executed, is valid."""
+        self.generation += 1
+        self._entries.clear()
+        self._bytes = 0
+        ENTRIES.set(0)
+        INVALIDATIONS.labels(cause).inc()
+
+    def _drop(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry.body)
+
+
+class CacheInvalidation:
+    """Keeps a ResponseCache in step with the writes of this and every other process."""
+
+    def __init__(self, cache: ResponseCache, redis: Any) -> None:
+        self.cache = cache
+        self.redis = redis
+        self.origin = uuid.uuid4().hex  # this process's own messages are not news to it
+        self._task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self.subscribed = asyncio.Event()
+
+    def start(self) -> None:
+        """Subscribe in the background; the cache serves nothing until subscribed."""
+        self._task = asyncio.create_task(self._run(), name="response-cache-invalidation")
+
+    async def stop(self) -> None:
+        """Stop listening and wait for pending announcements."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    def note_write(self) -> None:
+        """A write of this process committed: drop local answers now, tell the others."""
+        self.cache.invalidate("local")
+        task = asyncio.create_task(announce_write(self.redis, origin=self.origin))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _run(self) -> None:
+        failing = False
+        while True:
+            try:
+                await self._listen()
+            except (RedisError, OSError, TimeoutError) as error:
+                if not failing:
+                    logger.warning("response cache off: invalidation channel lost (%s)",
+                                   type(error).__name__)
+                failing = True
+            self.cache.healthy = False
+            self.subscribed.clear()
+            await asyncio.sleep(RETRY_SECONDS)
+
+    async def _listen(self) -> None:
+        pubsub = self.redis.pubsub()
+        try:
+            await pubsub.subscribe(*CHANNELS)
+            idle_since = time.monotonic()
+            while True:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is None:
+                    if time.monotonic() - idle_since > PING_SECONDS:
+                        await asyncio.wait_for(pubsub.ping(), PING_SECONDS)
+                        idle_since = time.monotonic()
+                    continue
+                idle_since = time.monotonic()
+                self._handle(message)
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "subscribe":
+            # (Re)subscribed: writes may have gone unheard before this point.
+            self.cache.invalidate("subscribed")
+            if message.get("data") == len(CHANNELS):  # both channels confirmed
+                self.cache.healthy = True
+                self.subscribed.set()
+                logger.info("response cache on")
+        elif kind == "message":
+            data = message.get("data")
+            if message.get("channel") in (INVALIDATE_CHANNEL, INVALIDATE_CHANNEL.encode()) and (
+                    data in (self.origin, self.origin.encode())):
+                return
+            self.cache.invalidate("remote")
