@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import replace
+from json.encoder import encode_basestring_ascii as encode_string
 from typing import Any
 
 from graphql import ExecutionResult, print_ast
@@ -29,6 +30,7 @@ from dpo.auth.principal import Principal
 from dpo.streaming import metrics
 
 SEPARATORS = (",", ":")
+FRAME_TYPES = frozenset({"next", "data"})
 
 
 class EncodedData(dict[str, Any]):
@@ -43,14 +45,15 @@ class EncodedData(dict[str, Any]):
 
 def encode_message(message: object) -> str:
     """JSON of a transport message; a shared payload's data is spliced in, not re-encoded."""
-    payload = message.get("payload") if isinstance(message, dict) else None
-    if isinstance(payload, dict) and len(payload) == 1:
-        data = payload.get("data")
-        if type(data) is EncodedData:
-            assert isinstance(message, dict)
-            head = "".join(f"{json.dumps(key)}:{json.dumps(value, separators=SEPARATORS)},"
-                           for key, value in message.items() if key != "payload")
-            return f'{{{head}"payload":{{"data":{data.encoded}}}}}'
+    if type(message) is dict and len(message) == 3:
+        payload, op_id, kind = message.get("payload"), message.get("id"), message.get("type")
+        if (type(payload) is dict and len(payload) == 1 and type(op_id) is str
+                and kind in FRAME_TYPES):
+            data = payload.get("data")
+            if type(data) is EncodedData:
+                # The frame of graphql-transport-ws (next) or graphql-ws (data).
+                return (f'{{"id":{encode_string(op_id)},"type":"{kind}",'
+                        f'"payload":{{"data":{data.encoded}}}}}')
     return json.dumps(message, separators=SEPARATORS)
 
 
