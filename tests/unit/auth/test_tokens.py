@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -145,3 +146,21 @@ def test_refresh_hash_is_stable_and_not_the_token() -> None:
     assert hash_refresh_token("abc") == hash_refresh_token("abc")
     assert hash_refresh_token("abc") != hash_refresh_token("abd")
     assert "abc" not in hash_refresh_token("abc")
+
+
+def test_a_token_verified_before_is_refused_once_expired() -> None:
+    soon = datetime.now(UTC) - ACCESS_TTL + timedelta(seconds=1.5)
+    token = create_access_token(WALLET, settings=settings(), now=soon)
+    assert verify_access_token(token.token, settings=settings()) == WALLET  # now remembered
+    expires = jwt.decode(token.token, KEY, algorithms=["HS256"], issuer="dpo")["exp"]
+    while time.time() < expires:
+        time.sleep(0.05)
+    with pytest.raises(UnauthenticatedError, match="expired"):
+        verify_access_token(token.token, settings=settings())
+
+
+def test_a_remembered_token_is_still_refused_under_another_key() -> None:
+    token = create_access_token(WALLET, settings=settings())
+    assert verify_access_token(token.token, settings=settings()) == WALLET
+    with pytest.raises(UnauthenticatedError, match="invalid access token"):
+        verify_access_token(token.token, settings=settings("z" * 40))
