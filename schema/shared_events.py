@@ -3,10 +3,12 @@
 Thousands of subscribers of the same operation receive the same feed item. Without sharing,
 each of them runs the operation's selection set (and builds the item's GraphQL object) for
 it. A resolver that yields a `SharedEvent` instead lets `SharedExecutor` run the selection set
-once per distinct (document, operation, variables, permission scope) and item: the first
-subscriber to reach the item executes it and stores the result in the item's memo, the others
-reuse it. The memo lives on the feed item the hub hands to every live subscriber, so it is
-freed with the item; replayed items are each subscriber's own, and a result with errors is
+once per distinct (document, operation, variables of the payload, permission scope) and item:
+the first subscriber to reach the item executes it and stores the result in the item's memo,
+the others reuse it. The root field's arguments (a filter, a cursor) only choose which items
+a subscriber gets, so subscribers that differ in them share the payloads of the items they
+have in common. The memo lives on the feed item the hub hands to every live subscriber, so it
+is freed with the item; replayed items are each subscriber's own, and a result with errors is
 never shared. Per-subscriber state (cursor, filter, queue, permission checks at subscribe
 time) stays in the subscriber: only identical work is shared.
 
@@ -23,7 +25,15 @@ from dataclasses import replace
 from json.encoder import encode_basestring_ascii as encode_string
 from typing import Any
 
-from graphql import ExecutionResult, print_ast
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    Node,
+    OperationDefinitionNode,
+    VariableNode,
+    print_ast,
+)
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from dpo.auth.principal import Principal
@@ -58,7 +68,12 @@ def encode_message(message: object) -> str:
 
 
 class SharedEvent:
-    """A subscription event whose root value is built and executed once per operation."""
+    """A subscription event whose root value is built and executed once per operation.
+
+    `build` must depend on nothing but the item whose `memo` this is and on `scope`: the
+    root field's arguments (a filter, a cursor) decide which items a subscriber gets, not
+    what an item's payload is, so subscribers that differ only in them share it.
+    """
 
     __slots__ = ("build", "memo", "scope")
 
@@ -75,7 +90,7 @@ def permission_scope(principal: Principal) -> Principal:
 
 
 def operation_key(executor: StrawberryGraphQLCoreExecutionContext) -> str:
-    """The document, the operation's name and its coerced variables, in one text."""
+    """The document, the operation's name and the variables its payload depends on."""
     operation = executor.operation
     loc = operation.loc
     if loc is not None:
@@ -86,8 +101,39 @@ def operation_key(executor: StrawberryGraphQLCoreExecutionContext) -> str:
         document = "\n".join([print_ast(operation),
                               *(print_ast(node) for _, node in fragments)])
     name = operation.name.value if operation.name is not None else ""
-    variables = json.dumps(executor.variable_values.coerced, sort_keys=True, default=repr)
+    coerced = executor.variable_values.coerced
+    used = payload_variables(operation, executor.fragment_definitions)
+    variables = json.dumps({key: value for key, value in coerced.items()
+                            if used is None or key in used}, sort_keys=True, default=repr)
     return f"{document}\n{name}\n{variables}"
+
+
+def payload_variables(operation: OperationDefinitionNode,
+                      fragments: dict[str, FragmentDefinitionNode]) -> set[str] | None:
+    """Variables used anywhere but in the root field's arguments (None: cannot tell)."""
+    roots = operation.selection_set.selections
+    if len(roots) != 1 or not isinstance(roots[0], FieldNode):
+        return None
+    root = roots[0]
+    used: set[str] = set()
+    _collect(operation.directives, used)
+    _collect(root.directives, used)
+    _collect(root.selection_set, used)
+    for fragment in fragments.values():
+        _collect(fragment, used)
+    return used
+
+
+def _collect(node: object, used: set[str]) -> None:
+    if isinstance(node, VariableNode):
+        used.add(node.name.value)
+    elif isinstance(node, Node):
+        for key in node.keys:
+            if key != "loc":
+                _collect(getattr(node, key), used)
+    elif isinstance(node, (list, tuple)):
+        for child in node:
+            _collect(child, used)
 
 
 class SharedExecutor(StrawberryGraphQLCoreExecutionContext):

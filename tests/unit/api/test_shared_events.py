@@ -65,7 +65,8 @@ class Subscription:
 
 schema = strawberry.Schema(query=Query, subscription=Subscription,
                            execution_context_class=SharedExecutor)
-QUERY = "subscription($n: [Int!]!) { items(numbers: $n) { id label checked } }"
+QUERY = ("subscription($n: [Int!]!, $label: Boolean! = true) { items(numbers: $n) "
+         "{ id label @include(if: $label) checked } }")
 
 
 async def run(query: str = QUERY, scope: str = "a", **variables: Any
@@ -89,12 +90,19 @@ async def test_subscribers_of_one_operation_share_each_item() -> None:
     assert all(isinstance(r.data, EncodedData) for r in first + second)
 
 
-async def test_other_variables_scopes_or_documents_execute_again() -> None:
+async def test_other_payload_variables_scopes_or_documents_execute_again() -> None:
     await run(n=[1, 2])
     await run(n=[1, 2], scope="b")  # another permission scope
-    await run(n=[1, 2, 9])  # other variables (9 is new; 1 and 2 again)
-    await run(QUERY.replace("label checked", "checked label"), n=[1, 2])  # another document
-    assert BUILT == [1, 2, 1, 2, 1, 2, 9, 1, 2]
+    await run(n=[1, 2], label=False)  # a variable of the payload
+    await run(QUERY.replace("checked }", "checked id }"), n=[1, 2])  # another document
+    assert BUILT == [1, 2] * 4
+
+
+async def test_root_arguments_choose_items_and_share_their_payloads() -> None:
+    first = await run(n=[1, 2])
+    second = await run(n=[2, 3])  # the root field's own arguments
+    assert BUILT == [1, 2, 3]
+    assert first[1].data == second[0].data
 
 
 async def test_results_with_errors_are_never_shared() -> None:
