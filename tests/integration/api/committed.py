@@ -6,6 +6,8 @@ of one request cannot use at the same time; a real pool can.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,17 +47,41 @@ class Api:
         return {"data": result.data, "errors": errors}
 
 
-@asynccontextmanager
-async def committed_api(pg_server_url: str) -> AsyncIterator[Api]:
-    """A fresh migrated database and a runtime on it; dropped afterwards."""
-    name = f"dpo_api_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server_url)
+# Server URL -> a migrated database of this process that is only ever cloned (never
+# connected to), so each committed_api copies it instead of running every migration again.
+_templates: dict[str, str] = {}
+
+
+async def _execute(server_url: str, statement: str) -> None:
+    admin = await asyncpg.connect(server_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(statement)
     finally:
         await admin.close()
+
+
+def _drop_template(server_url: str, name: str) -> None:
+    asyncio.run(_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _template(server_url: str) -> str:
+    name = _templates.get(server_url)
+    if name is None:
+        name = f"dpo_tmpl_{uuid.uuid4().hex[:12]}"
+        await _execute(server_url, f'CREATE DATABASE "{name}"')
+        await upgrade_async(with_database(server_url, name))
+        _templates[server_url] = name
+        atexit.register(_drop_template, server_url, name)
+    return name
+
+
+@asynccontextmanager
+async def committed_api(pg_server_url: str) -> AsyncIterator[Api]:
+    """A fresh migrated database (a copy of this process's template) and a runtime on it."""
+    name = f"dpo_api_{uuid.uuid4().hex[:12]}"
+    template = await _template(pg_server_url)
+    await _execute(pg_server_url, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     url = with_database(pg_server_url, name)
-    await upgrade_async(url)
     engine = create_engine(url, pool_size=5)
     runtime = Runtime(settings=Settings(), engine=engine, sessions=session_factory(engine),
                       redis=aioredis.Redis())
