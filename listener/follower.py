@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from listener import metrics, store
-from listener.decode import DecodedLog, Decoder
+from listener.decode import Decoder
 from listener.fetch import (
     ChainMovedError,
     Fetched,
@@ -36,6 +36,7 @@ from listener.publish import publish_feed
 from listener.ranges import RangeSizer
 from listener.reorg import DeepReorgError, walk_back, window
 from listener.rpc import verify_chain
+from listener.store_rows import PreparedBatch, prepare_batch
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,10 +56,11 @@ class Fence(Protocol):
 
 @dataclass
 class Prepared:
-    """A fetched range with its logs decoded (the raw logs already dropped)."""
+    """A fetched range decoded into its batch and rows (the raw logs already dropped)."""
 
     fetched: Fetched
-    logs: list[DecodedLog]
+    batch: store.Batch
+    rows: PreparedBatch
 
 
 class StoppedError(Exception):
@@ -236,17 +238,23 @@ class Follower:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def prepare(self, first: int, last: int, window_start: int) -> Prepared:
-        """Fetch a range, check it is consistent in itself and decode its logs.
+        """Fetch a range, check it is consistent in itself, decode it and build its rows.
 
-        Runs in the range's fetch task, so decoding overlaps the database work of the
+        Runs in the range's fetch task, so this work overlaps the database work of the
         batches before it; the raw logs are dropped here (they are the bulk of the memory).
         """
         fetched = await fetch_range(self.rpc, self.sizer, self.addresses, first, last,
                                     window_start)
         check_consistent(fetched)
-        logs = self.decoder.decode_all(fetched.logs)
+        batch = store.Batch(
+            chain_id=self.config.chain_id, from_block=fetched.first, to_block=fetched.last,
+            blocks=[store.BlockHeader(number=h.number, hash=h.hash, parent_hash=h.parent_hash,
+                                      timestamp=fetched.timestamps[h.number])
+                    for h in fetched.headers],
+            logs=self.decoder.decode_all(fetched.logs),
+        )
         fetched.logs = []
-        return Prepared(fetched, logs)
+        return Prepared(fetched, batch, prepare_batch(batch))
 
     async def apply(self, prepared: Prepared, safe: int, head: int) -> None:
         """Check the range against the chain we know, then commit it as one batch."""
@@ -255,17 +263,11 @@ class Follower:
         hashes = {h.number: h.hash for h in fetched.headers}
         if self.fence is not None:
             await self.fence.check()
-        batch = store.Batch(
-            chain_id=self.config.chain_id, from_block=fetched.first, to_block=fetched.last,
-            blocks=[store.BlockHeader(number=h.number, hash=h.hash, parent_hash=h.parent_hash,
-                                      timestamp=fetched.timestamps[h.number])
-                    for h in fetched.headers],
-            logs=prepared.logs,
-        )
         # The store keeps window + 1 headers: a reorg of `reorg_window` blocks still finds
         # its common ancestor among them.
-        result = await store.ingest_batch(self.sessions, batch,
-                                          reorg_window=self.config.reorg_window + 1)
+        result = await store.ingest_batch(self.sessions, prepared.batch,
+                                          reorg_window=self.config.reorg_window + 1,
+                                          prepared=prepared.rows)
         self.next_block, self.tip = fetched.last + 1, (fetched.last, hashes[fetched.last])
         await self._publish(result.first_seq, result.last_seq)
         metrics.PROCESSED_BLOCK.set(fetched.last)

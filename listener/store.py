@@ -21,8 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from dpo.db.feed import next_feed_sequences
-from listener.decode import DecodedLog
 from listener.projections import StoredEvent, apply_events, revert_events
+from listener.store_rows import PreparedBatch, prepare_batch
 from listener.store_types import (
     EVENT_COLUMNS,
     Batch,
@@ -31,7 +31,6 @@ from listener.store_types import (
     ReorgDetectedError,
     RevertResult,
     StoreError,
-    args_json,
     event_record,
     feed_range,
     raw_connection,
@@ -89,25 +88,6 @@ def _reorg_window(value: int | None) -> int:
     return get_settings().listener_reorg_window
 
 
-def _check_batch(batch: Batch) -> dict[int, BlockHeader]:
-    if batch.from_block > batch.to_block or batch.from_block < 0:
-        raise StoreError(f"invalid block range {batch.from_block}..{batch.to_block}")
-    headers = {b.number: b for b in batch.blocks}
-    if batch.to_block not in headers:
-        raise StoreError(f"the batch lacks the header of its last block {batch.to_block}")
-    for log in batch.logs:
-        if log.removed:
-            raise ReorgDetectedError(f"a removed log in block {log.block_number}")
-        if log.chain_id != batch.chain_id:
-            raise StoreError(f"a log of chain {log.chain_id} in a batch of {batch.chain_id}")
-        if not batch.from_block <= log.block_number <= batch.to_block:
-            raise StoreError(f"log of block {log.block_number} outside the batch range")
-        header = headers.get(log.block_number)
-        if header is not None and header.hash != log.block_hash:
-            raise ReorgDetectedError(f"block {log.block_number}: log and header hashes differ")
-    return headers
-
-
 async def _already_applied(
     connection: AsyncConnection, batch: Batch, headers: dict[int, BlockHeader]
 ) -> bool:
@@ -152,39 +132,42 @@ async def _existing_keys(
 
 
 async def ingest_batch(
-    sessions: async_sessionmaker[AsyncSession], batch: Batch, *, reorg_window: int | None = None
+    sessions: async_sessionmaker[AsyncSession], batch: Batch, *, reorg_window: int | None = None,
+    prepared: PreparedBatch | None = None,
 ) -> IngestResult:
-    """Store a batch exactly once with its projections and checkpoint, in one transaction."""
-    headers = _check_batch(batch)
+    """Store a batch exactly once with its projections and checkpoint, in one transaction.
+
+    `prepared` is `prepare_batch(batch)` when the caller built it ahead of time.
+    """
+    if prepared is None:
+        prepared = prepare_batch(batch)
+    headers = prepared.headers
     window = _reorg_window(reorg_window)
     async with sessions() as session, session.begin():
         connection = await session.connection()
         if await _already_applied(connection, batch, headers):
             return IngestResult(0, None, None, len(batch.logs))
         existing = await _existing_keys(connection, batch)
-        fresh: list[DecodedLog] = []
-        for log in sorted(batch.logs, key=lambda item: (item.block_number, item.log_index)):
-            key = (log.block_hash, log.tx_hash, log.log_index)
-            if key not in existing:
-                existing.add(key)
-                fresh.append(log)
+        fresh = range(len(prepared.logs)) if not existing else [
+            i for i, key in enumerate(prepared.keys) if key not in existing]
         await _keep_blocks(connection, batch, window)
-        times = [time_of(headers[log.block_number].timestamp if log.block_number in headers
-                         else log.block_timestamp) for log in fresh]
-        payloads = [args_json(log) for log in fresh]
         # Late: the reservation locks the feed for every writer until this transaction ends.
         ids = await next_feed_sequences(session, len(fresh))
-        events = [
-            StoredEvent(id=seq, log=log, block_time=when)
-            for seq, log, when in zip(ids, fresh, times, strict=True)
-        ]
-        if events:
+        if fresh:
+            tails = prepared.tails
             await (await raw_connection(session)).copy_records_to_table(
-                "chain_events",
-                records=[event_record(e, args=payload)
-                         for e, payload in zip(events, payloads, strict=True)],
+                "chain_events", records=[(seq, *tails[i]) for seq, i in zip(ids, fresh,
+                                                                             strict=True)],
                 columns=EVENT_COLUMNS,
             )
+        chosen = set(fresh) if existing else None
+        first_id = ids[0] if fresh else 0
+        position = dict(zip(fresh, ids, strict=True)) if existing else None
+        events = [
+            StoredEvent(id=first_id + i if position is None else position[i],
+                        log=prepared.logs[i], block_time=prepared.times[i])
+            for i in prepared.projected if chosen is None or i in chosen
+        ]
         stats = await apply_events(connection, events)
         last = headers[batch.to_block]
         await connection.execute(
@@ -193,15 +176,16 @@ async def ingest_batch(
                  "SET last_processed_block = :n, last_processed_hash = :h, updated_at = now()"),
             {"c": batch.chain_id, "n": last.number, "h": last.hash},
         )
+    inserted = len(fresh)
     logger.debug(
         "stored blocks %d..%d: %d events (%d duplicates)", batch.from_block, batch.to_block,
-        len(events), len(batch.logs) - len(events),
+        inserted, len(batch.logs) - inserted,
     )
     return IngestResult(
-        inserted=len(events),
-        first_seq=ids[0] if events else None,
-        last_seq=ids[-1] if events else None,
-        skipped_duplicates=len(batch.logs) - len(events),
+        inserted=inserted,
+        first_seq=ids[0] if inserted else None,
+        last_seq=ids[-1] if inserted else None,
+        skipped_duplicates=len(batch.logs) - inserted,
         projections=stats,
     )
 
