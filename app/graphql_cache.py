@@ -5,11 +5,14 @@ authenticated Principal (role, user, investor, issuer, wallet, API key, scopes),
 callers never share an answer. Only queries are stored, only when they ran without errors,
 and never when a root field has side effects or shows live values (NO_STORE_FIELDS).
 Mutations — over HTTP or WebSocket — invalidate when their operation ends, i.e. after their
-unit of work committed and before their answer is sent.
+unit of work committed and before their answer is sent. Identical requests that arrive while
+one is being executed wait for its answer (x-cache: coalesced), so an expiry under load costs
+one execution, not one per connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from strawberry.types.execution import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from app.graphql_auth import principal_of
-from app.response_cache import LOOKUPS, CacheInvalidation
+from app.response_cache import LOOKUPS, CacheInvalidation, Entry
 from dpo.runtime import Runtime
 
 # Root query fields whose answer must be fresh each time: `nonce` creates a single-use
@@ -137,33 +140,52 @@ async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
     principal = await principal_of(Request(scope, _replay(body, receive)), runtime)
     state = scope.setdefault("state", {})
     state[PRINCIPAL_STATE] = principal  # the view must not authenticate twice
-    entry = cache.get((principal, *key))
+    full = (principal, *key)
+    entry = cache.get(full)
     if entry is not None:
         LOOKUPS.labels("hit").inc()
-        await send({"type": "http.response.start", "status": entry.status,
-                    "headers": [*entry.headers, (CACHE_HEADER, b"hit")]})
-        await send({"type": "http.response.body", "body": entry.body})
+        await _send_entry(send, entry, b"hit")
         return
+    waiting = cache.join(full)
+    if waiting is not None:
+        # The same request is running: its answer, unless it turns out not storable.
+        entry = await asyncio.shield(waiting)
+        if entry is not None:
+            LOOKUPS.labels("coalesced").inc()
+            await _send_entry(send, entry, b"coalesced")
+            return
     LOOKUPS.labels("miss").inc()
     ticket, fill = cache.begin(), Fill()
     state[FILL_STATE] = fill
+    flight = cache.lead(full, ticket)
     messages: list[Message] = []
+    stored: Entry | None = None
 
     async def keep(message: Message) -> None:
         messages.append(message)
 
-    await app(scope, _replay(body, receive), keep)
-    start = messages[0] if messages and messages[0]["type"] == "http.response.start" else None
-    if start is not None:
-        headers = tuple((bytes(k), bytes(v)) for k, v in start.get("headers", ()))
-        answer = [m for m in messages[1:] if m["type"] == "http.response.body"]
-        if (fill.storable and start["status"] == 200 and len(answer) == len(messages) - 1
-                and not any(k == b"set-cookie" for k, _ in headers)):
-            cache.put((principal, *key), ticket, status=200, headers=headers,
-                      body=b"".join(m.get("body", b"") for m in answer))
-        start["headers"] = [*headers, (CACHE_HEADER, b"miss")]
+    try:
+        await app(scope, _replay(body, receive), keep)
+        start = messages[0] if messages and messages[0]["type"] == "http.response.start" \
+            else None
+        if start is not None:
+            headers = tuple((bytes(k), bytes(v)) for k, v in start.get("headers", ()))
+            answer = [m for m in messages[1:] if m["type"] == "http.response.body"]
+            if (fill.storable and start["status"] == 200 and len(answer) == len(messages) - 1
+                    and not any(k == b"set-cookie" for k, _ in headers)):
+                stored = cache.put(full, ticket, status=200, headers=headers,
+                                   body=b"".join(m.get("body", b"") for m in answer))
+            start["headers"] = [*headers, (CACHE_HEADER, b"miss")]
+    finally:
+        cache.land(full, flight, stored)
     for message in messages:
         await send(message)
+
+
+async def _send_entry(send: Send, entry: Entry, outcome: bytes) -> None:
+    await send({"type": "http.response.start", "status": entry.status,
+                "headers": [*entry.headers, (CACHE_HEADER, outcome)]})
+    await send({"type": "http.response.body", "body": entry.body})
 
 
 def _root_fields(execution: ExecutionContext) -> Iterator[FieldNode | None]:

@@ -33,7 +33,7 @@ from listener.publish import FEED_CHANNEL
 logger = logging.getLogger(__name__)
 
 LOOKUPS = Counter("dpo_graphql_response_cache_total",
-                  "GraphQL requests by response cache outcome (hit, miss, bypass).",
+                  "GraphQL requests by response cache outcome (hit, coalesced, miss, bypass).",
                   ["result"], registry=REGISTRY)
 ENTRIES = Gauge("dpo_graphql_response_cache_entries", "Answers held by the response cache.",
                 registry=REGISTRY)
@@ -79,6 +79,9 @@ class ResponseCache:
         self._clock = clock
         self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
         self._bytes = 0
+        # Keys being executed now, with the generation they started under: identical
+        # requests arriving meanwhile wait for that answer instead of running it again.
+        self._flights: dict[Hashable, tuple[int, asyncio.Future[Entry | None]]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -101,21 +104,44 @@ class ResponseCache:
         return entry
 
     def put(self, key: Hashable, ticket: Ticket, *, status: int,
-            headers: tuple[tuple[bytes, bytes], ...], body: bytes) -> bool:
-        """Store an answer executed under `ticket`; False when it is already outdated."""
+            headers: tuple[tuple[bytes, bytes], ...], body: bytes) -> Entry | None:
+        """Store an answer executed under `ticket`; None when it is already outdated."""
         if not self.healthy or ticket.generation != self.generation:
-            return False
+            return None
         size = len(body)
         if size > self.max_bytes // 4:
-            return False  # one huge answer must not flush everything else
+            return None  # one huge answer must not flush everything else
         self._drop(key)
-        self._entries[key] = Entry(ticket.generation, ticket.started, status, headers, body)
+        entry = Entry(ticket.generation, ticket.started, status, headers, body)
+        self._entries[key] = entry
         self._bytes += size
         while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
             _, evicted = self._entries.popitem(last=False)
             self._bytes -= len(evicted.body)
         ENTRIES.set(len(self._entries))
-        return True
+        return entry
+
+    def join(self, key: Hashable) -> asyncio.Future[Entry | None] | None:
+        """The answer for `key` being executed under the current generation, to wait for."""
+        flight = self._flights.get(key)
+        if flight is None or flight[0] != self.generation:
+            return None
+        return flight[1]
+
+    def lead(self, key: Hashable, ticket: Ticket) -> asyncio.Future[Entry | None]:
+        """Announce that `key` is being executed; `land` must follow."""
+        future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
+        self._flights[key] = (ticket.generation, future)
+        return future
+
+    def land(self, key: Hashable, future: asyncio.Future[Entry | None],
+             entry: Entry | None) -> None:
+        """Hand the stored answer (None: none) to those waiting for it."""
+        flight = self._flights.get(key)
+        if flight is not None and flight[1] is future:
+            del self._flights[key]
+        if not future.done():
+            future.set_result(entry)
 
     def invalidate(self, cause: str) -> None:
         """Data changed (or may have): nothing stored so far, or being executed, is valid."""

@@ -137,6 +137,19 @@ def bench_settings(database_url: str, redis_url: str, *, cache: bool) -> dict[st
             "RATE_LIMIT_USER": "100000000/min", "RESPONSE_CACHE": "true" if cache else "false"}
 
 
+def cache_counts(base: str) -> dict[str, float]:
+    """The server's response-cache counters (hits, misses, bypasses, invalidations)."""
+    counts: dict[str, float] = {}
+    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
+        for prefix in ("dpo_graphql_response_cache_total{result=",
+                       "dpo_graphql_response_cache_invalidations_total{cause="):
+            if line.startswith(prefix):
+                label, value = line[len(prefix):].split("} ")
+                name = label.strip('"') if "invalidations" not in prefix else "invalidated"
+                counts[name] = counts.get(name, 0) + float(value)
+    return counts
+
+
 def run_mode(mode: str, *, database_url: str, redis_url: str, headers: dict[str, str],
              args: argparse.Namespace) -> dict[str, Any]:
     """Serve with the cache on or off and measure both queries."""
@@ -151,14 +164,17 @@ def run_mode(mode: str, *, database_url: str, redis_url: str, headers: dict[str,
                                   headers)
             run_load(target, seconds=2, connections=args.concurrency,
                      clients=args.clients)  # warm-up
+            before = cache_counts(base)
             figures = run_load(target, seconds=args.seconds, connections=args.concurrency,
                                clients=args.clients, server_pid=server.pid)
-            results[name] = {**figures, "sql_per_request": statements[name]}
+            after = cache_counts(base)
+            cache = {k: int(after[k] - before.get(k, 0)) for k in after}
+            results[name] = {**figures, "sql_per_request": statements[name], "cache": cache}
             print(f"{mode:9} {name:10} {figures['rps']:8.1f} req/s  "
                   f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms  "
                   f"server {figures['server_cpu_us_per_request']:7.1f} us CPU/request  "
                   f"client {figures['client_cpu_us_per_request']:5.1f} us  "
-                  f"SQL/request {statements[name]}", flush=True)
+                  f"SQL/request {statements[name]}  cache {cache}", flush=True)
     return results
 
 

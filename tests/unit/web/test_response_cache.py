@@ -24,7 +24,7 @@ def cache(clock: Clock | None = None, **caps: int) -> ResponseCache:
 
 
 def put(store: ResponseCache, key: str, body: bytes) -> bool:
-    return store.put(key, store.begin(), status=200, headers=(), body=body)
+    return store.put(key, store.begin(), status=200, headers=(), body=body) is not None
 
 
 def test_an_answer_is_served_until_the_generation_moves() -> None:
@@ -42,7 +42,7 @@ def test_an_answer_executed_across_a_write_is_not_stored() -> None:
     store = cache()
     ticket = store.begin()
     store.invalidate("remote")  # a write committed while the query ran
-    assert not store.put("k", ticket, status=200, headers=(), body=b"old")
+    assert store.put("k", ticket, status=200, headers=(), body=b"old") is None
     assert store.get("k") is None
 
 
@@ -81,6 +81,28 @@ def test_least_recently_used_answers_go_first_when_over_a_cap() -> None:
     assert small.get("a") is None
     assert small.get("e") is not None
     assert not put(small, "huge", b"x" * 2000)  # over a quarter of the budget
+
+
+async def test_identical_requests_wait_for_the_one_running() -> None:
+    store = cache()
+    ticket = store.begin()
+    flight = store.lead("k", ticket)
+    assert store.join("k") is flight
+    assert store.join("other") is None
+    entry = store.put("k", ticket, status=200, headers=(), body=b"x")
+    store.land("k", flight, entry)
+    assert await flight is entry
+    assert store.join("k") is None  # landed: the next one finds the stored answer
+
+
+async def test_nobody_joins_an_execution_that_a_write_overtook() -> None:
+    store = cache()
+    ticket = store.begin()
+    flight = store.lead("k", ticket)
+    store.invalidate("local")
+    assert store.join("k") is None
+    store.land("k", flight, store.put("k", ticket, status=200, headers=(), body=b"old"))
+    assert await flight is None  # those who joined before the write run it themselves
 
 
 def scope(method: str, content_type: bytes = b"application/json", query: bytes = b"",
