@@ -92,20 +92,36 @@ def permission_scope(principal: Principal) -> Principal:
 def operation_key(executor: StrawberryGraphQLCoreExecutionContext) -> str:
     """The document, the operation's name and the variables its payload depends on."""
     operation = executor.operation
+    cached = _SHAPES.get(id(operation))
+    if cached is None or cached[0] is not operation:
+        if len(_SHAPES) >= SHAPES_CACHE_SIZE:
+            _SHAPES.clear()
+        cached = (operation, *_shape(operation, executor.fragment_definitions))
+        _SHAPES[id(operation)] = cached
+    _, shape, used = cached
+    coerced = executor.variable_values.coerced
+    variables = json.dumps({key: value for key, value in coerced.items()
+                            if used is None or key in used}, sort_keys=True, default=repr)
+    return f"{shape}\n{variables}"
+
+
+# Per parsed operation (the parser cache hands one document to every subscriber of a query
+# text): its text and payload variables, so a subscriber's first event does not walk the AST.
+SHAPES_CACHE_SIZE = 1024
+_SHAPES: dict[int, tuple[OperationDefinitionNode, str, set[str] | None]] = {}
+
+
+def _shape(operation: OperationDefinitionNode,
+           fragments: dict[str, FragmentDefinitionNode]) -> tuple[str, set[str] | None]:
     loc = operation.loc
     if loc is not None:
         # The whole document as sent (it holds the operation and its fragments): cheap.
         document = loc.source.body
     else:
-        fragments = sorted(executor.fragment_definitions.items())
         document = "\n".join([print_ast(operation),
-                              *(print_ast(node) for _, node in fragments)])
+                              *(print_ast(node) for _, node in sorted(fragments.items()))])
     name = operation.name.value if operation.name is not None else ""
-    coerced = executor.variable_values.coerced
-    used = payload_variables(operation, executor.fragment_definitions)
-    variables = json.dumps({key: value for key, value in coerced.items()
-                            if used is None or key in used}, sort_keys=True, default=repr)
-    return f"{document}\n{name}\n{variables}"
+    return f"{document}\n{name}", payload_variables(operation, fragments)
 
 
 def payload_variables(operation: OperationDefinitionNode,
