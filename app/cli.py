@@ -46,7 +46,7 @@ def web(host: str | None, port: int | None, migrate: bool) -> None:
                     port=port or config.port, log_level=config.log_level.lower(),
                     proxy_headers=True, forwarded_allow_ips="*" if config.is_production else None,
                     timeout_graceful_shutdown=10, log_config=None, ws_max_size=1024 * 1024,
-                    ws=WebSocketProtocol)
+                    ws=WebSocketProtocol, ws_per_message_deflate=False)
     finally:
         services.stop()
 

@@ -85,12 +85,16 @@ for _collector in metrics.COLLECTORS:
 
 
 class Connection:
-    """What one socket holds: its counted caps and its expiry timer."""
+    """What one socket holds: its counted caps, its expiry timer and a way to close it."""
+
+    __slots__ = ("address", "expiry", "user", "websocket")
 
     def __init__(self, address: str) -> None:
         self.address = address
         self.user: str | None = None
-        self.expiry: asyncio.Task[None] | None = None
+        self.websocket: WebSocket | None = None
+        # A timer rather than a sleeping task: thousands of idle sockets each hold one.
+        self.expiry: asyncio.TimerHandle | None = None
 
     def release(self) -> None:
         """Give the caps back and stop the timer."""
@@ -100,6 +104,28 @@ class Connection:
             self.user = None
         if self.expiry is not None:
             self.expiry.cancel()
+        self.websocket = None
+
+    def close_in_background(self, code: int, reason: str) -> None:
+        """Close the socket from a synchronous caller (a timer, the hub)."""
+        if self.websocket is not None:
+            task = asyncio.create_task(_close(self.websocket, code, reason))
+            _CLOSING.add(task)
+            task.add_done_callback(_CLOSING.discard)
+
+    def expire(self) -> None:
+        """The access token ran out."""
+        logger.info("closing a WebSocket whose access token expired")
+        self.close_in_background(TOKEN_EXPIRED, "access token expired")
+
+    def close_slow(self, subscription: FeedSubscription) -> None:
+        """The hub found one of this socket's subscriptions stalled."""
+        reason = f"slow consumer; resume after your last cursor ({subscription.delivered})"
+        self.close_in_background(SLOW_CONSUMER, reason)
+
+
+# Closes in flight, held so they are not collected before they finish.
+_CLOSING: set[asyncio.Task[None]] = set()
 
 
 def token_of(params: dict[str, object] | None) -> str | None:
@@ -122,24 +148,6 @@ def _refuse(code: str, message: str) -> ConnectionRejectionError:
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
     with suppress(RuntimeError, OSError):
         await websocket.close(code=code, reason=reason)
-
-
-async def _expire(websocket: WebSocket, seconds: float) -> None:
-    await asyncio.sleep(seconds)
-    logger.info("closing a WebSocket whose access token expired")
-    await _close(websocket, TOKEN_EXPIRED, "access token expired")
-
-
-def _slow_closer(websocket: WebSocket) -> Any:
-    tasks: set[asyncio.Task[None]] = set()
-
-    def close_slow(subscription: FeedSubscription) -> None:
-        reason = f"slow consumer; resume after your last cursor ({subscription.delivered})"
-        task = asyncio.create_task(_close(websocket, SLOW_CONSUMER, reason))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    return close_slow
 
 
 class WebSocketSubscriptions:
@@ -203,7 +211,8 @@ class WebSocketSubscriptions:
         context.principal = principal
         expires = jwt.decode(token, options={"verify_signature": False})["exp"]
         seconds = max(0.0, float(expires) - datetime.now(UTC).timestamp())
-        connection.expiry = asyncio.create_task(_expire(websocket, seconds))
-        websocket.scope[SLOW_KEY] = _slow_closer(websocket)
+        connection.websocket = websocket
+        connection.expiry = asyncio.get_running_loop().call_later(seconds, connection.expire)
+        websocket.scope[SLOW_KEY] = connection.close_slow
         unset: UnsetType = UNSET
         return unset

@@ -15,6 +15,7 @@ its buffers and its subscriptions for ever. Here:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import struct
@@ -36,12 +37,97 @@ ABORTS = Counter("dpo_ws_aborts_total",
 _LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
+class Inbox:
+    """The part of asyncio.Queue uvicorn's protocol uses, without its four deques.
+
+    An idle socket holds its queue and its `writable` flag for hours: asyncio's Queue and
+    Event allocate ~3.5 KB of deques per socket; these hold a list, and a future per waiter.
+    """
+
+    __slots__ = ("_items", "_waiters")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def put_nowait(self, item: Any) -> None:
+        """Append an item and wake the longest waiting reader."""
+        self._items.append(item)
+        _wake(self._waiters, everyone=False)
+
+    def empty(self) -> bool:
+        """Whether nothing is waiting to be read."""
+        return not self._items
+
+    async def get(self) -> Any:
+        """The oldest item, waiting for one if need be."""
+        while not self._items:
+            try:
+                await _wait(self._waiters)
+            except asyncio.CancelledError:
+                if self._items:
+                    _wake(self._waiters, everyone=False)  # the item it was woken for
+                raise
+        if self._items[1:]:
+            _wake(self._waiters, everyone=False)  # more for the next reader
+        return self._items.pop(0)
+
+
+class Flag:
+    """asyncio.Event's set/clear/is_set/wait without its deque."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def is_set(self) -> bool:
+        """Whether the flag is up."""
+        return self._set
+
+    def set(self) -> None:
+        """Raise the flag and wake every waiter."""
+        self._set = True
+        _wake(self._waiters, everyone=True)
+
+    def clear(self) -> None:
+        """Lower the flag."""
+        self._set = False
+
+    async def wait(self) -> None:
+        """Return once the flag is up."""
+        while not self._set:
+            await _wait(self._waiters)
+
+
+async def _wait(waiters: list[asyncio.Future[None]]) -> None:
+    waiter = asyncio.get_running_loop().create_future()
+    waiters.append(waiter)
+    try:
+        await waiter
+    finally:
+        with suppress(ValueError):
+            waiters.remove(waiter)
+
+
+def _wake(waiters: list[asyncio.Future[None]], *, everyone: bool) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+            if not everyone:
+                return
+
+
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """The protocol `dpo web` serves WebSockets with (uvicorn's `ws` option)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.close_timeout = get_streaming_settings().ws_close_timeout
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Flag()  # type: ignore[assignment]
+        self.writable.set()
 
     async def send(self, message: ASGISendEvent) -> None:
         """Send as uvicorn does, except a close that would wait for a peer that is not reading."""
@@ -52,6 +138,9 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
                                       reason if isinstance(reason, str) else "")
             return
         await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # Only the handshake reads them; thousands of idle sockets would keep them.
+            del self.request, self.response
         if closing and self.close_timer is not None:
             # uvicorn's timer would only call transport.close(), which waits for the drain.
             self.close_timer.cancel()

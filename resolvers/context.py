@@ -24,7 +24,11 @@ class Context:
     # One session for all loader batches; whoever sets it closes `loaders` at the end
     # (the HTTP view does); WebSocket connections and in-process callers leave it off.
     share_session: bool = False
-    loaders: Loaders = field(init=False)
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.loaders = Loaders(self.runtime.sessions, shared=self.share_session)
+    @property
+    def loaders(self) -> Loaders:
+        """The loaders, built on first use: most WebSocket connections never need them."""
+        if self._loaders is None:
+            self._loaders = Loaders(self.runtime.sessions, shared=self.share_session)
+        return self._loaders

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
-from graphql import ASTValidationRule, GraphQLError
+from graphql import ASTValidationRule, DocumentNode, GraphQLError
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import (
     AddValidationRules,
@@ -37,6 +38,33 @@ _LIMIT_MESSAGES = re.compile(
     r"|^Syntax Error: Document contains more than \d+ tokens\.",
 )
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?\s*$")
+
+
+# Distinct query texts whose parsed documents are kept.
+PARSE_CACHE_SIZE = 512
+_DOCUMENTS: OrderedDict[tuple[str, frozenset[tuple[str, Hashable]]], DocumentNode] = OrderedDict()
+
+
+class ParseCache(SchemaExtension):
+    """Reuse the document of a text parsed before with the same options; Strawberry parses misses.
+
+    Only successful parses are stored, after Strawberry's own parse, so every parse error
+    (the token limit's included) still arises where it did and keeps its code.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        """Hand Strawberry a cached document, or store the one it parsed."""
+        context = self.execution_context
+        key = (context.query or "", frozenset(context.parse_options.items()))
+        cached = _DOCUMENTS.get(key)
+        if cached is not None:
+            _DOCUMENTS.move_to_end(key)
+            context.graphql_document = cached
+        yield
+        if cached is None and context.graphql_document is not None:
+            _DOCUMENTS[key] = context.graphql_document
+            if len(_DOCUMENTS) > PARSE_CACHE_SIZE:
+                _DOCUMENTS.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -93,8 +121,10 @@ def limit_extensions(*, production: bool,
     """Factories of the limit extensions, for build_schema(extensions=...).
 
     Validation results are cached (bounded LRU keyed by the document, compared by structure,
-    and the rules): a client's repeated operation is validated once. Parsing is not cached
-    (the token limit's error must come from the parser to keep its code). The depth and
+    and the rules): a client's repeated operation is validated once. Successful parses are
+    cached too (bounded LRU keyed by the text and the token limit; a failure is not cached,
+    so the token limit's error still comes from the parser): a thousand subscriptions of one
+    query share one document instead of holding ~5 KB of AST each. The depth and
     alias rules are built here, once: Strawberry's limiters build a new rule class per
     request, which no cache would ever hit.
     """
@@ -102,6 +132,7 @@ def limit_extensions(*, production: bool,
                                             aliases_rule(limits.max_aliases)]
     factories: list[Callable[[], SchemaExtension]] = [
         partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
+        ParseCache,
         partial(AddValidationRules, rules),
         ValidationCache,
         partial(ExecutionTimeLimit, seconds=limits.execution_seconds),
