@@ -111,6 +111,9 @@ async def statements_per_request(settings: Settings, database_url: str, redis_ur
     app = create_app(settings, database_url=database_url, redis_url=redis_url)
     counts: dict[str, int] = {}
     async with app.router.lifespan_context(app):
+        cache = getattr(app.state, "response_cache", None)
+        if cache is not None:  # serves nothing until subscribed to the invalidations
+            await asyncio.wait_for(cache.subscribed.wait(), 30)
         counter = {"n": 0}
 
         def count(*_: object) -> None:
