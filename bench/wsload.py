@@ -134,7 +134,8 @@ class Subscriber(asyncio.Protocol):
             self.done.set_exception(ConnectionError(f"connection lost: {exc}"))
 
     def close(self) -> None:
-        """Drop the socket."""
+        """Drop the socket (a subscriber still waiting is no failure: the run is over)."""
+        self.done.cancel()
         if self.transport is not None:
             self.transport.close()
 
