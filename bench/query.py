@@ -1,7 +1,7 @@
 """Load generator: two GraphQL queries against one uvicorn worker with 10,000 offerings.
 
 Usage: .venv/bin/python bench/query.py [--seconds 10] [--concurrency 8] [--clients 2]
-                                       [--modes uncached,cached]
+                                       [--modes uncached,cached] [--writes 0]
 
 Seeds a fresh `dpo_bench` database on the configured (or embedded) PostgreSQL; then, for
 each mode (response cache off, on), starts `dpo web` as a separate process, counts the SQL
@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import redis
 from loadgen import post_request, run_load  # bench/ is the script's folder
 from sqlalchemy import event, insert
 from webserver import web_process
@@ -35,6 +37,7 @@ from dpo.db.models import Investment, Investor, Issuer, Offering, Position
 from dpo.db.session import create_engine
 from dpo.db.urls import with_database
 from dpo.embedded.stack import ensure_services
+from dpo.invalidation import INVALIDATE_CHANNEL
 from dpo.services.codes import isin_check_digit
 from dpo.settings import Settings
 
@@ -153,6 +156,16 @@ def cache_counts(base: str) -> dict[str, float]:
     return counts
 
 
+def announce_writes(redis_url: str, rate: float, stop: threading.Event) -> None:
+    """Announce a committed write `rate` times a second (as mutations and the listener do)."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        while not stop.wait(1 / rate):
+            client.publish(INVALIDATE_CHANNEL, "bench")
+    finally:
+        client.close()
+
+
 def run_mode(mode: str, *, database_url: str, redis_url: str, headers: dict[str, str],
              args: argparse.Namespace) -> dict[str, Any]:
     """Serve with the cache on or off and measure both queries."""
@@ -168,8 +181,16 @@ def run_mode(mode: str, *, database_url: str, redis_url: str, headers: dict[str,
             run_load(target, seconds=2, connections=args.concurrency,
                      clients=args.clients)  # warm-up
             before = cache_counts(base)
-            figures = run_load(target, seconds=args.seconds, connections=args.concurrency,
-                               clients=args.clients, server_pid=server.pid)
+            stop = threading.Event()
+            writer = threading.Thread(target=announce_writes, daemon=True,
+                                      args=(redis_url, args.writes, stop))
+            if args.writes > 0:
+                writer.start()
+            try:
+                figures = run_load(target, seconds=args.seconds, connections=args.concurrency,
+                                   clients=args.clients, server_pid=server.pid)
+            finally:
+                stop.set()
             after = cache_counts(base)
             cache = {k: int(after[k] - before.get(k, 0)) for k in after}
             results[name] = {**figures, "sql_per_request": statements[name], "cache": cache}
@@ -187,6 +208,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8,
                         help="keep-alive connections per client process")
     parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument("--writes", type=float, default=0.0,
+                        help="committed writes announced per second during each run")
     parser.add_argument("--modes", default="uncached,cached",
                         help="comma-separated: uncached (response cache off), cached")
     args = parser.parse_args()
@@ -212,7 +235,8 @@ def main() -> None:
         print(f"load average before {' '.join(load_before)}, after {' '.join(load_after)}")
         print("RESULT " + json.dumps({"bench": "query", "offering_rows": OFFERINGS,
                                       "connections": args.concurrency * args.clients,
-                                      "seconds": args.seconds, "load_before": load_before,
+                                      "seconds": args.seconds, "writes_per_second": args.writes,
+                                      "load_before": load_before,
                                       "load_after": load_after, **results}))
     finally:
         services.stop()
