@@ -36,7 +36,7 @@ from listener.publish import publish_feed
 from listener.ranges import RangeSizer
 from listener.reorg import DeepReorgError, walk_back, window
 from listener.rpc import verify_chain
-from listener.store_rows import PreparedBatch, prepare_batch
+from listener.store_rows import PreparedBatch, join_batches, prepare_batch
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -230,12 +230,36 @@ class Follower:
                     assert taken is not None
                     pending.append(asyncio.create_task(self.prepare(*taken, window_start)))
                     planned = taken[1] + 1
-                fetched = await self._until(stop, pending.popleft())
-                await self.apply(fetched, safe, head)
+                ready = self._join_ready(await self._until(stop, pending.popleft()), pending)
+                await self.apply(ready, safe, head)
         finally:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+    def _join_ready(self, ready: Prepared, pending: deque[asyncio.Task[Prepared]]) -> Prepared:
+        """Join the ranges already prepared behind `ready` into one batch.
+
+        When the database is the bottleneck, prepared ranges queue up: committing them
+        together (up to max_batch_events) halves the per-transaction costs. A range that does
+        not follow on is left to fail on its own turn, as it would unjoined.
+        """
+        while pending and pending[0].done() and not pending[0].cancelled() \
+                and pending[0].exception() is None:
+            following = pending[0].result()
+            if len(ready.rows.logs) + len(following.rows.logs) > self.config.max_batch_events:
+                break
+            last = ready.fetched.headers[-1]
+            first = following.fetched.headers[0]
+            if last.number != ready.fetched.last or (
+                    first.number == last.number + 1 and first.parent_hash != last.hash):
+                break
+            pending.popleft()
+            a, b = ready.fetched, following.fetched
+            batch, rows = join_batches((ready.batch, ready.rows), (following.batch, following.rows))
+            ready = Prepared(Fetched(a.first, b.last, [], a.headers + b.headers,
+                                     a.timestamps | b.timestamps), batch, rows)
+        return ready
 
     async def prepare(self, first: int, last: int, window_start: int) -> Prepared:
         """Fetch a range, check it is consistent in itself, decode it and build its rows.

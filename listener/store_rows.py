@@ -98,3 +98,20 @@ def prepare_batch(batch: Batch) -> PreparedBatch:
             args_json(log), False, None, None,
         ))
     return PreparedBatch(headers, logs, keys, tails, times, projected)
+
+
+def join_batches(first: tuple[Batch, PreparedBatch],
+                 second: tuple[Batch, PreparedBatch]) -> tuple[Batch, PreparedBatch]:
+    """One batch of two consecutive ones (the second starts right after the first)."""
+    (a, rows_a), (b, rows_b) = first, second
+    if b.chain_id != a.chain_id or b.from_block != a.to_block + 1:
+        raise StoreError(f"batches {a.from_block}..{a.to_block} and {b.from_block}..{b.to_block}"
+                         " are not consecutive")
+    batch = Batch(a.chain_id, a.from_block, b.to_block, a.blocks + b.blocks, a.logs + b.logs)
+    offset = len(rows_a.logs)
+    return batch, PreparedBatch(
+        headers=rows_a.headers | rows_b.headers, logs=rows_a.logs + rows_b.logs,
+        keys=rows_a.keys + rows_b.keys, tails=rows_a.tails + rows_b.tails,
+        times=rows_a.times + rows_b.times,
+        projected=rows_a.projected + [offset + i for i in rows_b.projected],
+    )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from listener.decode import DecodedLog
-from listener.store_rows import prepare_batch
+from listener.store_rows import join_batches, prepare_batch
 from listener.store_types import Batch, BlockHeader, ReorgDetectedError, StoreError
 
 
@@ -58,3 +58,15 @@ def test_batches_that_must_not_be_applied_are_refused(batch: Batch,
                                                       error: type[Exception]) -> None:
     with pytest.raises(error):
         prepare_batch(batch)
+
+
+def test_consecutive_batches_join_into_one_with_rows_in_order() -> None:
+    first = Batch(7, 1, 2, [header(2)], [log(2, 0, "Paused"), log(1, 0)])
+    second = Batch(7, 3, 3, [header(3)], [log(3, 1), log(3, 0, "Paused")])
+    batch, rows = join_batches((first, prepare_batch(first)), (second, prepare_batch(second)))
+    whole = prepare_batch(Batch(7, 1, 3, [header(2), header(3)], first.logs + second.logs))
+    assert (batch.from_block, batch.to_block) == (1, 3)
+    assert rows == whole
+    assert rows.projected == [0, 3]
+    with pytest.raises(StoreError):
+        join_batches((second, prepare_batch(second)), (first, prepare_batch(first)))
