@@ -25,6 +25,7 @@ from typing import Any
 from prometheus_client import Counter
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
 
 from app.metrics import REGISTRY
 from dpo.streaming.config import get_streaming_settings
@@ -128,6 +129,15 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Flag()  # type: ignore[assignment]
         self.writable.set()
+
+    def handle_connect(self, event: Request) -> None:
+        """Start the handshake as uvicorn does, then empty the request's headers.
+
+        The scope has its own copy; the request itself stays referenced by the parser for the
+        connection's lifetime (~3 KB of headers per idle socket otherwise).
+        """
+        super().handle_connect(event)
+        event.headers.clear()
 
     async def send(self, message: ASGISendEvent) -> None:
         """Send as uvicorn does, except a close that would wait for a peer that is not reading."""
