@@ -8,7 +8,8 @@ afterwards) unless DATABASE_URL / REDIS_URL are set (a fresh `dpo_bench_ingest` 
 then created on that server), deploys the four contracts, emits the events (issue → Transfer +
 Issued, every tenth transaction a TradeReported with a string), then runs the listener's own
 backfill (RpcClient → Decoder → ingest_batch with projections) from block 0 to the head and
-prints events/s, the peak RSS and RSS samples over time, and one `RESULT {json}` line.
+prints events/s, the peak RSS and RSS samples over time, the CPU per event of the listener,
+PostgreSQL and anvil, and one `RESULT {json}` line.
 
 Ranges are capped at `--max-batch-blocks` blocks (default 25 blocks, about 9,500 events): anvil
 answers eth_getLogs of any size, where hosted providers refuse more than about 10,000 results.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import os
@@ -157,6 +159,30 @@ async def emit(url: str, addresses: dict[str, str], events: int, per_block: int)
     return blocks
 
 
+def tree_cpu(pid: int | None) -> float:
+    """CPU seconds of a process, its reaped children (PostgreSQL backends) and live ones."""
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        times = root.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in root.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child_times = child.cpu_times()
+                total += child_times.user + child_times.system
+    except psutil.Error:
+        return 0.0
+    return total
+
+
+def server_pid(server: Any) -> int | None:
+    """The pid of an embedded server this run started, else None."""
+    child = getattr(server, "server", None)
+    process = getattr(child, "process", None)
+    return None if process is None else int(process.pid)
+
+
 class RssSampler(threading.Thread):
     """Samples this process's RSS every `every` seconds."""
 
@@ -244,6 +270,7 @@ def main() -> None:
 
     scratch = ROOT / ".dpo" / "bench" / f"ingest-{os.getpid()}"
     started: list[Any] = []
+    postgres: EmbeddedPostgres | None = None
     try:
         database_url = os.environ.get("DATABASE_URL")
         redis_url = os.environ.get("REDIS_URL")
@@ -272,6 +299,8 @@ def main() -> None:
         freeze_heap()  # as `dpo listener` does before it starts following
         rss_before = psutil.Process().memory_info().rss
         cpu_before = psutil.Process().cpu_times()
+        pg_pid, anvil_pid = server_pid(postgres), server_pid(anvil)
+        pg_before, anvil_before = tree_cpu(pg_pid), tree_cpu(anvil_pid)
         sampler = RssSampler()
         sampler.start()
         profiler = cProfile.Profile() if args.profile else None
@@ -287,14 +316,18 @@ def main() -> None:
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         cpu_after = psutil.Process().cpu_times()
         cpu_seconds = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+        pg_cpu = tree_cpu(pg_pid) - pg_before if pg_pid is not None else None
+        anvil_cpu = tree_cpu(anvil_pid) - anvil_before
         rate = figures["stored"] / figures["seconds"]
         samples = sampler.samples
         step = max(1, len(samples) // 10)
         profile = [(round(t, 1), round(rss / 2**20)) for t, rss in samples[::step]]
         print(f"backfill: {figures['stored']:,} events in {figures['head'] + 1:,} blocks in "
               f"{figures['seconds']:.1f}s = {rate:,.0f} events/s")
-        print(f"listener CPU {cpu_seconds:.1f}s = {cpu_seconds / figures['stored'] * 1e6:.0f} "
-              f"us/event; load average {os.getloadavg()[0]:.1f}")
+        per_event = 1e6 / figures["stored"]
+        print(f"CPU per event: listener {cpu_seconds * per_event:.0f} us, PostgreSQL "
+              f"{'-' if pg_cpu is None else f'{pg_cpu * per_event:.0f}'} us, anvil "
+              f"{anvil_cpu * per_event:.0f} us; load average {os.getloadavg()[0]:.1f}")
         print(f"peak RSS {peak_kb / 1024:.0f} MB (before backfill {rss_before / 2**20:.0f} MB); "
               f"RSS over time (s, MB): {profile}")
         if figures["stored"] < args.events * 0.99:
@@ -304,6 +337,8 @@ def main() -> None:
             "bench": "ingest", "events": figures["stored"], "blocks": figures["head"] + 1,
             "emit_seconds": round(emit_seconds, 2), "seconds": round(figures["seconds"], 2),
             "events_per_s": round(rate), "cpu_seconds": round(cpu_seconds, 2),
+            "postgres_cpu_seconds": None if pg_cpu is None else round(pg_cpu, 2),
+            "anvil_cpu_seconds": round(anvil_cpu, 2),
             "load_average": round(os.getloadavg()[0], 2), "peak_rss_mb": round(peak_kb / 1024),
             "rss_before_backfill_mb": round(rss_before / 2**20),
             "rss_mb_samples": [mb for _, mb in profile],

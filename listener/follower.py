@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # Blocks with events compared with the chain to suggest a rewind point after a deep reorg.
 REWIND_SEARCH = 256
+# Logs decoded between two yields to the event loop (a few milliseconds of work).
+DECODE_CHUNK = 500
 # Longest wait between attempts while the provider is unavailable, in seconds.
 MAX_BACKOFF = 30.0
 
@@ -270,14 +272,20 @@ class Follower:
         fetched = await fetch_range(self.rpc, self.sizer, self.addresses, first, last,
                                     window_start)
         check_consistent(fetched)
+        raw, logs = fetched.logs, []
+        for start in range(0, len(raw), DECODE_CHUNK):
+            logs += self.decoder.decode_all(raw[start:start + DECODE_CHUNK])
+            # Let the batch being committed send its rows: the event loop must not be held
+            # for a whole range's decoding while PostgreSQL waits for the COPY data.
+            await asyncio.sleep(0)
+        fetched.logs = []
         batch = store.Batch(
             chain_id=self.config.chain_id, from_block=fetched.first, to_block=fetched.last,
             blocks=[store.BlockHeader(number=h.number, hash=h.hash, parent_hash=h.parent_hash,
                                       timestamp=fetched.timestamps[h.number])
                     for h in fetched.headers],
-            logs=self.decoder.decode_all(fetched.logs),
+            logs=logs,
         )
-        fetched.logs = []
         return Prepared(fetched, batch, prepare_batch(batch))
 
     async def apply(self, prepared: Prepared, safe: int, head: int) -> None:
