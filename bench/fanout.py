@@ -78,7 +78,7 @@ async def seed(url: str) -> None:
 # ---- load generator (separate processes) ----
 
 def _worker(base: str, token: str, count: int, expect: int, ready: Any, results: Any,
-            deadline: float) -> None:
+            deadline: float, release: Any) -> None:
     url = base.replace("http://", "ws://") + "/graphql"
     subscribed_at = [0.0]
 
@@ -86,10 +86,13 @@ def _worker(base: str, token: str, count: int, expect: int, ready: Any, results:
         subscribed_at[0] = time.process_time()  # CPU from here on is the frames'
         ready.put(connected)
 
-    received = asyncio.run(subscribe_all(url, token=token, query=SUBSCRIBE, count=count,
-                                         expect=expect, on_ready=subscribed,
-                                         deadline=deadline))
-    results.put((received, time.process_time() - subscribed_at[0]))
+    def report(received: list[tuple[int, float]]) -> None:
+        results.put((received, time.process_time() - subscribed_at[0]))
+        # Sockets stay open until the server's CPU is read: their closing is not delivery.
+        release.wait(120)
+
+    asyncio.run(subscribe_all(url, token=token, query=SUBSCRIBE, count=count, expect=expect,
+                              on_ready=subscribed, deadline=deadline, before_close=report))
 
 
 # ---- producer: the listener's path ----
@@ -161,9 +164,9 @@ def main() -> None:
             process = psutil.Process(server.pid)
             # One subscriber first, so the hub and the schema are warm before the baseline.
             ctx = multiprocessing.get_context("spawn")
-            warm_ready, warm_results = ctx.Queue(), ctx.Queue()
+            warm_ready, warm_results, release = ctx.Queue(), ctx.Queue(), ctx.Event()
             warm = ctx.Process(target=_worker, args=(base, token, 1, 1, warm_ready, warm_results,
-                                                     time.time() + 15))
+                                                     time.time() + 15, release))
             warm.start()
             warm_ready.get(timeout=60)
             time.sleep(1)
@@ -175,7 +178,7 @@ def main() -> None:
                    for i in range(args.processes)]
             until = time.time() + 600
             workers = [ctx.Process(target=_worker, args=(base, token, n, expect, ready, results,
-                                                         until)) for n in per if n]
+                                                         until, release)) for n in per if n]
             for worker in workers:
                 worker.start()
             connected = sum(ready.get(timeout=600) for _ in workers)
@@ -199,6 +202,7 @@ def main() -> None:
             server_cpu = sum(process.cpu_times()[:2]) - cpu_before
             executions = _metric(base, "dpo_feed_frame_executions_total")
             load_after = _loadavg()
+            release.set()
             for worker in [*workers, warm]:
                 worker.join(30)
         latencies = sorted(received - committed[cursor] for cursor, received in frames

@@ -146,8 +146,12 @@ def _same(subscriber: Subscriber) -> Subscriber:
 
 async def subscribe_all(url: str, *, token: str, query: str, count: int, expect: int,
                         on_ready: Callable[[int], None], deadline: float,
+                        before_close: Callable[[list[tuple[int, float]]], None] | None = None,
                         wave: int = 200, pause: float = 0.5) -> list[tuple[int, float]]:
-    """Connect `count` subscribers in waves; their (cursor, receipt time) until `deadline`."""
+    """Connect `count` subscribers in waves; their (cursor, receipt time) until `deadline`.
+
+    `before_close` gets them while every socket is still open.
+    """
     loop = asyncio.get_running_loop()
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -178,6 +182,8 @@ async def subscribe_all(url: str, *, token: str, query: str, count: int, expect:
     failures = [f.exception() for f in finished if f.exception() is not None]
     if failures:
         print(f"{len(failures)} subscribers failed, e.g. {failures[0]}")
+    if before_close is not None:
+        before_close(received)
     for subscriber in subscribers:
         subscriber.close()
     return received
