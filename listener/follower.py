@@ -36,7 +36,7 @@ from listener.publish import publish_feed
 from listener.ranges import RangeSizer
 from listener.reorg import DeepReorgError, walk_back, window
 from listener.rpc import verify_chain
-from listener.store_rows import PreparedBatch, join_batches, prepare_batch
+from listener.store_rows import PreparedBatch, concat_rows, join_batches, prepare_batch
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,6 +107,7 @@ class Follower:
         self.addresses = decoder.addresses
         # Set on each new head (newHeads over WebSocket) to end an idle wait early.
         self.wake = wake
+        self._decoding = asyncio.Lock()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Verify the chain, resume from the checkpoint and follow until `stop` is set."""
@@ -272,21 +273,25 @@ class Follower:
         fetched = await fetch_range(self.rpc, self.sizer, self.addresses, first, last,
                                     window_start)
         check_consistent(fetched)
-        raw, logs = fetched.logs, []
-        for start in range(0, len(raw), DECODE_CHUNK):
-            logs += self.decoder.decode_all(raw[start:start + DECODE_CHUNK])
-            # Let the batch being committed send its rows: the event loop must not be held
-            # for a whole range's decoding while PostgreSQL waits for the COPY data.
-            await asyncio.sleep(0)
+        blocks = [store.BlockHeader(number=h.number, hash=h.hash, parent_hash=h.parent_hash,
+                                    timestamp=fetched.timestamps[h.number])
+                  for h in fetched.headers]
+        raw, logs, parts = fetched.logs, [], []
         fetched.logs = []
-        batch = store.Batch(
-            chain_id=self.config.chain_id, from_block=fetched.first, to_block=fetched.last,
-            blocks=[store.BlockHeader(number=h.number, hash=h.hash, parent_hash=h.parent_hash,
-                                      timestamp=fetched.timestamps[h.number])
-                    for h in fetched.headers],
-            logs=logs,
-        )
-        return Prepared(fetched, batch, prepare_batch(batch))
+        # One range at a time, its raw logs freed as they are decoded: bounds the memory.
+        async with self._decoding:
+            while raw:
+                chunk = self.decoder.decode_all(raw[:DECODE_CHUNK])
+                del raw[:DECODE_CHUNK]
+                parts.append(prepare_batch(store.Batch(self.config.chain_id, fetched.first,
+                                                       fetched.last, blocks, chunk)))
+                logs += chunk
+                # Let the batch being committed go on: the event loop must not be held for a
+                # range's whole work while PostgreSQL waits for its COPY data or a statement.
+                await asyncio.sleep(0)
+        batch = store.Batch(self.config.chain_id, fetched.first, fetched.last, blocks, logs)
+        rows = concat_rows(parts) if parts else None
+        return Prepared(fetched, batch, rows or prepare_batch(batch))
 
     async def apply(self, prepared: Prepared, safe: int, head: int) -> None:
         """Check the range against the chain we know, then commit it as one batch."""

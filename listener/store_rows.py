@@ -100,6 +100,40 @@ def prepare_batch(batch: Batch) -> PreparedBatch:
     return PreparedBatch(headers, logs, keys, tails, times, projected)
 
 
+def _concat(parts: list[PreparedBatch]) -> PreparedBatch:
+    logs: list[DecodedLog] = []
+    keys: list[tuple[str, str, int]] = []
+    tails: list[Tail] = []
+    times: list[datetime | None] = []
+    projected: list[int] = []
+    headers: dict[int, BlockHeader] = {}
+    for part in parts:
+        projected += [len(logs) + i for i in part.projected]
+        logs += part.logs
+        keys += part.keys
+        tails += part.tails
+        times += part.times
+        headers |= part.headers
+    return PreparedBatch(headers, logs, keys, tails, times, projected)
+
+
+def concat_rows(parts: list[PreparedBatch]) -> PreparedBatch | None:
+    """The rows of consecutive slices of one batch's logs as one; None if out of order.
+
+    Providers return logs in (block, log index) order, so a batch can be prepared a slice
+    at a time; if the slices overlap or are out of order, prepare the whole batch instead.
+    """
+    last: tuple[int, int] | None = None
+    for part in parts:
+        if not part.logs:
+            continue
+        first = (part.logs[0].block_number, part.logs[0].log_index)
+        if last is not None and last >= first:
+            return None
+        last = (part.logs[-1].block_number, part.logs[-1].log_index)
+    return _concat(parts)
+
+
 def join_batches(first: tuple[Batch, PreparedBatch],
                  second: tuple[Batch, PreparedBatch]) -> tuple[Batch, PreparedBatch]:
     """One batch of two consecutive ones (the second starts right after the first)."""
@@ -108,10 +142,4 @@ def join_batches(first: tuple[Batch, PreparedBatch],
         raise StoreError(f"batches {a.from_block}..{a.to_block} and {b.from_block}..{b.to_block}"
                          " are not consecutive")
     batch = Batch(a.chain_id, a.from_block, b.to_block, a.blocks + b.blocks, a.logs + b.logs)
-    offset = len(rows_a.logs)
-    return batch, PreparedBatch(
-        headers=rows_a.headers | rows_b.headers, logs=rows_a.logs + rows_b.logs,
-        keys=rows_a.keys + rows_b.keys, tails=rows_a.tails + rows_b.tails,
-        times=rows_a.times + rows_b.times,
-        projected=rows_a.projected + [offset + i for i in rows_b.projected],
-    )
+    return batch, _concat([rows_a, rows_b])

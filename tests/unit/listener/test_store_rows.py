@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from listener.decode import DecodedLog
-from listener.store_rows import join_batches, prepare_batch
+from listener.store_rows import PreparedBatch, concat_rows, join_batches, prepare_batch
 from listener.store_types import Batch, BlockHeader, ReorgDetectedError, StoreError
 
 
@@ -70,3 +70,16 @@ def test_consecutive_batches_join_into_one_with_rows_in_order() -> None:
     assert rows.projected == [0, 3]
     with pytest.raises(StoreError):
         join_batches((second, prepare_batch(second)), (first, prepare_batch(first)))
+
+
+def test_slices_prepared_apart_concatenate_only_when_in_order() -> None:
+    logs = [log(1, 0), log(1, 1, "Paused"), log(2, 0), log(2, 3)]
+    batch = Batch(7, 1, 2, [header(1), header(2)], logs)
+
+    def part(*chosen: DecodedLog) -> PreparedBatch:
+        return prepare_batch(Batch(7, 1, 2, batch.blocks, list(chosen)))
+
+    whole = prepare_batch(batch)
+    assert concat_rows([part(*logs[:2]), part(), part(*logs[2:])]) == whole
+    assert concat_rows([part(*logs[2:]), part(), part(*logs[:2])]) is None
+    assert concat_rows([part(*logs[:3]), part(*logs[2:])]) is None  # overlapping slices
