@@ -2,8 +2,10 @@
 
 Every stream is driven by the feed (dpo.streaming): items come from PostgreSQL in feed order,
 each once. `events` yields the same edges as the `events` history query, so `cursor` resumes
-either. The others re-read current state after feed items that touch it, coalescing a burst
-into one read. A slow consumer is closed by the transport (app.ws) with 4413.
+either; its payload is executed once per operation and item for all subscribers
+(schema.shared_events). The others re-read current state after feed items that touch it,
+coalescing a burst into one read. A slow consumer is closed by the transport (app.ws) with
+4413.
 """
 
 from __future__ import annotations
