@@ -63,8 +63,8 @@ def _header(scope: Scope, name: bytes) -> bytes:
 def request_key(scope: Scope, body: bytes) -> tuple[Hashable, ...] | None:
     """(document hash, operationName, variables) of a single query request; None if not one."""
     accept = _header(scope, b"accept")
-    if b"multipart" in accept or b"text/html" in accept:
-        return None  # incremental delivery, or the GraphiQL page
+    if b"multipart" in accept or b"text/html" in accept or b"text/event-stream" in accept:
+        return None  # incremental delivery, the GraphiQL page, or a subscription (app.sse)
     fields: object
     if scope["method"] == "POST":
         if not _header(scope, b"content-type").startswith(b"application/json"):
