@@ -173,6 +173,11 @@ class WebSocketSubscriptions:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Count the socket against its address while it is open."""
         if scope["type"] != "websocket":
+            # app.sse uses this module's caps: imported here, not at the top, to avoid a cycle.
+            from app.sse import serve_event_stream, wants_event_stream
+            if scope["type"] == "http" and wants_event_stream(scope):
+                await serve_event_stream(self, scope, receive, send)
+                return
             await super().__call__(scope, receive, send)  # type: ignore[misc]
             return
         client = scope.get("client")

@@ -1,0 +1,223 @@
+"""Subscriptions over Server-Sent Events: graphql-sse's "distinct connections" mode on /graphql.
+
+A GET or POST to /graphql with `Accept: text/event-stream` runs one subscription and streams
+its results as `event: next` messages, then `event: complete`. Sign-in is the HTTP one (the
+Authorization header or an API key; anonymous callers get 401), with the same permissions
+and the same per-user and per-address connection caps as the WebSocket (app.ws). An item of
+`events` carries its feed sequence as the SSE `id:`; a client that reconnects with
+`Last-Event-ID` resumes after it (the value replaces the `$after` variable). A comment is
+sent every WS_KEEPALIVE_INTERVAL seconds; the stream ends when the access token expires and
+when the hub finds the consumer stalled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+from strawberry.http import process_result
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+
+from app.graphql_auth import principal_of
+from app.ws import CAPS, SLOW_KEY
+from dpo.auth.principal import Kind
+from dpo.errors import ErrorCode
+from dpo.streaming import metrics
+from dpo.streaming.config import get_streaming_settings
+from dpo.streaming.subscriber import FeedSubscription
+from resolvers.context import Context
+
+logger = logging.getLogger(__name__)
+
+_SEQUENCE = re.compile(r"^[0-9]{1,19}$")
+_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+
+
+def wants_event_stream(scope: Scope) -> bool:
+    """Whether an HTTP request to /graphql asks for Server-Sent Events."""
+    for name, value in scope.get("headers", ()):
+        if name == b"accept" and b"text/event-stream" in value:
+            return True
+    return False
+
+
+def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
+    return JSONResponse({"data": None, "errors": [
+        {"message": message, "extensions": {"code": code.value}}]}, status_code=status)
+
+
+async def _params(request: Request) -> dict[str, Any] | None:
+    """query, variables and operationName from the query string (GET) or the JSON body."""
+    if request.method == "GET":
+        raw: dict[str, Any] = dict(request.query_params)
+        if "variables" in raw:
+            try:
+                raw["variables"] = json.loads(raw["variables"])
+            except ValueError:
+                return None
+    else:
+        try:
+            raw = json.loads(await request.body())
+        except ValueError:
+            return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("query"), str):
+        return None
+    variables = raw.get("variables") or {}
+    name = raw.get("operationName")
+    if not isinstance(variables, dict) or not (name is None or isinstance(name, str)):
+        return None
+    return {"query": raw["query"], "variables": variables, "operation_name": name}
+
+
+def _event(result: dict[str, Any]) -> bytes:
+    """One `next` message; an `events` item's cursor becomes its id."""
+    data = result.get("data")
+    edge = data.get("events") if isinstance(data, dict) else None
+    cursor = edge.get("cursor") if isinstance(edge, dict) else None
+    head = f"id: {cursor}\n" if isinstance(cursor, str) else ""
+    return f"{head}event: next\ndata: {json.dumps(result, separators=(',', ':'))}\n\n".encode()
+
+
+def _seconds_left(request: Request) -> float | None:
+    """Until the bearer token expires (None for API keys)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    expires = jwt.decode(token.strip(), options={"verify_signature": False}).get("exp")
+    if not isinstance(expires, (int, float)):
+        return None
+    return max(0.0, float(expires) - datetime.now(UTC).timestamp())
+
+
+class _Stream:
+    """One SSE response: serialised sends, a keep-alive, and ways to end it early."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.lock = asyncio.Lock()
+        self.task: asyncio.Task[None] | None = None
+
+    async def write(self, body: bytes) -> None:
+        async with self.lock:
+            await self.send({"type": "http.response.body", "body": body, "more_body": True})
+
+    async def keep_alive(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.write(b": keep-alive\n\n")
+
+    def stop(self, why: str) -> None:
+        logger.info("ending an event stream: %s", why)
+        if self.task is not None:
+            self.task.cancel()
+
+    def close_slow(self, subscription: FeedSubscription) -> None:
+        self.stop(f"slow consumer at cursor {subscription.delivered}")
+
+
+async def serve_event_stream(view: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run one subscription as an SSE response (UnauthenticatedError leaves for the 401)."""
+    request = Request(scope, receive)
+    runtime = scope["app"].state.runtime
+    principal = await principal_of(request, runtime)
+    if principal.kind == Kind.ANONYMOUS:
+        await _error(401, ErrorCode.UNAUTHENTICATED, "sign in to subscribe")(scope, receive, send)
+        return
+    params = await _params(request)
+    if params is None:
+        await _error(400, ErrorCode.VALIDATION, "send a GraphQL subscription: query, "
+                     "variables (an object) and operationName")(scope, receive, send)
+        return
+    resume = request.headers.get("last-event-id")
+    if resume is not None and _SEQUENCE.match(resume.strip()):
+        params["variables"]["after"] = resume.strip()
+    knobs = get_streaming_settings()
+    client = scope.get("client")
+    address = client[0] if client else "unknown"
+    if not CAPS.take_address(address, knobs.ws_max_connections_per_address):
+        await _error(429, ErrorCode.LIMIT_EXCEEDED, "too many connections from this address"
+                     )(scope, receive, send)
+        return
+    try:
+        if not CAPS.take_user(principal.actor, knobs.ws_max_connections_per_user):
+            await _error(429, ErrorCode.LIMIT_EXCEEDED, "too many connections for this user"
+                         )(scope, receive, send)
+            return
+        try:
+            await _run(view, request, principal, params, send, receive)
+        finally:
+            CAPS.release(CAPS.by_user, principal.actor)
+    finally:
+        CAPS.release(CAPS.by_address, address)
+
+
+async def _run(view: Any, request: Request, principal: Any, params: dict[str, Any],
+               send: Send, receive: Receive) -> None:
+    stream = _Stream(send)
+    request.scope[SLOW_KEY] = stream.close_slow
+    context = Context(request=request, runtime=request.scope["app"].state.runtime,
+                      principal=principal)
+    knobs = get_streaming_settings()
+    await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+    pump = asyncio.create_task(_pump(view, context, params, stream))
+    stream.task = pump
+    expiry = _seconds_left(request)
+    timer = (asyncio.get_running_loop().call_later(expiry, stream.stop, "access token expired")
+             if expiry is not None else None)
+    helpers = [asyncio.create_task(stream.keep_alive(knobs.ws_keepalive_interval)),
+               asyncio.create_task(_watch_disconnect(receive, stream))]
+    metrics.CONNECTIONS.inc()
+    try:
+        await pump
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the server is stopping us, not the stream ending
+    finally:
+        metrics.CONNECTIONS.dec()
+        if timer is not None:
+            timer.cancel()
+        for helper in helpers:
+            helper.cancel()
+        # A peer that stopped reading would hold the last write for ever.
+        with suppress(OSError, RuntimeError, TimeoutError):
+            async with asyncio.timeout(knobs.ws_close_timeout), stream.lock:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _pump(view: Any, context: Context, params: dict[str, Any], stream: _Stream) -> None:
+    results = await view.schema.stream(
+        params["query"], variable_values=params["variables"], context_value=context,
+        operation_name=params["operation_name"],
+        allowed_operation_types=(OperationType.SUBSCRIPTION,))
+    async for body in _bodies(results):
+        await stream.write(body)
+    await stream.write(b"event: complete\ndata:\n\n")
+
+
+async def _bodies(results: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    try:
+        async for result in results:
+            if isinstance(result, ExecutionResult):
+                yield _event(dict(process_result(result)))
+    finally:
+        with suppress(Exception):
+            await results.aclose()  # type: ignore[attr-defined]
+
+
+async def _watch_disconnect(receive: Receive, stream: _Stream) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    stream.stop("client went away")
