@@ -37,6 +37,8 @@ NO_STORE_FIELDS = frozenset({"nonce", "status"})
 FILL_STATE = "response_cache_fill"
 PRINCIPAL_STATE = "graphql_principal"
 CACHE_HEADER = b"x-cache"
+_COUNTED = {outcome: LOOKUPS.labels(outcome.decode())
+            for outcome in (b"hit", b"coalesced", b"miss", b"bypass")}
 
 
 @dataclass(slots=True)
@@ -127,7 +129,7 @@ async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
     body = await _read_body(receive)
     key = request_key(scope, body) if cache.healthy else None
     if key is None:
-        LOOKUPS.labels("bypass").inc()
+        _COUNTED[b"bypass"].inc()
 
         async def marked(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -143,7 +145,7 @@ async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
     full = (principal, *key)
     entry = cache.get(full)
     if entry is not None:
-        LOOKUPS.labels("hit").inc()
+        _COUNTED[b"hit"].inc()
         await _send_entry(send, entry, b"hit")
         return
     waiting = cache.join(full)
@@ -151,10 +153,10 @@ async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
         # The same request is running: its answer, unless it turns out not storable.
         entry = await asyncio.shield(waiting)
         if entry is not None:
-            LOOKUPS.labels("coalesced").inc()
+            _COUNTED[b"coalesced"].inc()
             await _send_entry(send, entry, b"coalesced")
             return
-    LOOKUPS.labels("miss").inc()
+    _COUNTED[b"miss"].inc()
     ticket, fill = cache.begin(), Fill()
     state[FILL_STATE] = fill
     flight = cache.lead(full, ticket)
