@@ -183,6 +183,7 @@ async def test_offering_life_cycle_and_settlement(api: Api, world: World,
         row = await audited(api, "offering", oid)
         assert (row["actor"], row["action"]) == ("user:901", f"offering.{action}")
         assert row["after"]["status"] == action
+    assert code_of(await issuer.post(CANCEL, id=oid)) == C
     settle = world.gid("Offering", "acme_settle")
     response = await issuer.post(SETTLE, request_id="e2e-settle-1", id=settle)
     assert response.json() == {"data": {"settleOffering": {"status": "SETTLED"}}}
@@ -248,3 +249,19 @@ async def test_resolve_break_with_an_api_key(api: Api, world: World,
     assert (row["actor"], row["action"]) == (f"api_key:{prefix}", "reconciliation_break.resolve")
     assert (row["before"]["status"], row["after"]["status"]) == ("open", "resolved")
     assert code_of(await callers["ops"].post(RESOLVE, id=target)) == C
+
+
+async def test_admin_creates_for_any_issuer_and_ops_resolves(api: Api, world: World,
+                                                            callers: dict[str, Caller]) -> None:
+    created = (await callers["admin"].data(CREATE, **new_offering(world, "bolt")))
+    oid = created["createOffering"]["id"]
+    assert created["createOffering"]["status"] == "DRAFT"
+    row = await audited(api, "offering", oid)
+    assert (row["actor"], row["action"]) == ("user:903", "offering.create")
+    assert row["after"]["issuer_id"] == world.ids["bolt"]
+    target = world.gid("ReconciliationBreak", "other_break")
+    answer = await callers["ops"].data(RESOLVE, id=target, n="custodian confirmed")
+    assert answer["resolveBreak"]["status"] == "RESOLVED"
+    row = await audited(api, "reconciliation_break", target)
+    assert row["action"] == "reconciliation_break.resolve"
+    assert (row["before"]["status"], row["after"]["status"]) == ("open", "resolved")
