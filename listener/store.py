@@ -193,25 +193,24 @@ async def ingest_batch(
 async def _keep_blocks(connection: AsyncConnection, batch: Batch, window: int) -> None:
     oldest = batch.to_block - window
     # A backfill range can span thousands of blocks; only the window's newest are kept.
+    # One statement (one round trip): the deleted and the inserted numbers never overlap.
     kept = [b for b in batch.blocks if b.number > oldest]
-    if kept:
-        await connection.execute(
-            text("INSERT INTO listener_blocks (chain_id, number, hash, parent_hash, timestamp) "
-                 "SELECT :c, * FROM unnest(CAST(:n AS bigint[]), CAST(:h AS varchar[]), "
-                 "CAST(:p AS varchar[]), CAST(:t AS timestamptz[])) "
-                 "ON CONFLICT (chain_id, number) DO UPDATE SET hash = excluded.hash, "
-                 "parent_hash = excluded.parent_hash, timestamp = excluded.timestamp"),
-            {
-                "c": batch.chain_id,
-                "n": [b.number for b in kept],
-                "h": [b.hash for b in kept],
-                "p": [b.parent_hash for b in kept],
-                "t": [time_of(b.timestamp) for b in kept],
-            },
-        )
     await connection.execute(
-        text("DELETE FROM listener_blocks WHERE chain_id = :c AND number <= :n"),
-        {"c": batch.chain_id, "n": oldest},
+        text("WITH dropped AS (DELETE FROM listener_blocks WHERE chain_id = :c "
+             "AND number <= :o) "
+             "INSERT INTO listener_blocks (chain_id, number, hash, parent_hash, timestamp) "
+             "SELECT :c, * FROM unnest(CAST(:n AS bigint[]), CAST(:h AS varchar[]), "
+             "CAST(:p AS varchar[]), CAST(:t AS timestamptz[])) "
+             "ON CONFLICT (chain_id, number) DO UPDATE SET hash = excluded.hash, "
+             "parent_hash = excluded.parent_hash, timestamp = excluded.timestamp"),
+        {
+            "c": batch.chain_id,
+            "o": oldest,
+            "n": [b.number for b in kept],
+            "h": [b.hash for b in kept],
+            "p": [b.parent_hash for b in kept],
+            "t": [time_of(b.timestamp) for b in kept],
+        },
     )
 
 

@@ -236,6 +236,9 @@ async def test_blocks_older_than_the_window_are_pruned(
     with pytest.raises(StoreError, match="window"):
         await revert_to(sessions, chain_id=CHAIN, ancestor_number=2)
     assert await checkpoint(sessions, CHAIN) == (6, block_hash(6))
+    # The next batch's headers come in and the ones that left the window go.
+    await ingest_batch(sessions, batch(7, 8, []), reorg_window=3)
+    assert [b.number for b in await recent_blocks(sessions, CHAIN, 10)] == [8, 7, 6]
 
 
 async def test_publish_feed_sends_one_small_message_and_swallows_redis_failures(
