@@ -10,7 +10,7 @@ import strawberry
 from dpo.db.models import Offering
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError, ValidationError
-from dpo.services import offerings
+from dpo.services import issuers, offerings
 from resolvers.context import Context
 from schema.errors import request_id_of
 from schema.offerings import (
@@ -87,8 +87,8 @@ async def resolve_issuer_node(info: Info, db_id: int) -> IssuerNode | None:
     """`node(id)` for issuers: null when unknown or hidden."""
     async with info.context.runtime.sessions() as session:
         try:
-            row = await offerings.get_issuer(session, principal=info.context.principal,
-                                             issuer_id=db_id)
+            row = await issuers.get_issuer(session, principal=info.context.principal,
+                                           issuer_id=db_id)
         except DomainError:
             return None
     return issuer_node(row)

@@ -311,17 +311,3 @@ async def settle_offering(session: AsyncSession, *, principal: Principal, offeri
     """Closed → settled, once every order it kept is matched to on-chain issuance."""
     return await _transition(session, principal=principal, offering_id=offering_id,
                              to=OfferingStatus.SETTLED, request_id=request_id)
-
-
-async def get_issuer(session: AsyncSession, *, principal: Principal, issuer_id: int) -> Issuer:
-    """An issuer the caller may know of: staff, its own people, or one with a visible offering."""
-    issuer = await session.get(Issuer, issuer_id)
-    if issuer is None:
-        raise NotFoundError("no such issuer")
-    if policy.can_read_everything(principal) or policy.is_issuer_staff_of(principal, issuer_id):
-        return issuer
-    shown = await session.scalar(select(Offering.id).where(
-        Offering.issuer_id == issuer_id, visible(principal)).limit(1))
-    if shown is None:
-        raise NotFoundError("no such issuer")
-    return issuer
