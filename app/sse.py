@@ -30,7 +30,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from app.graphql_auth import principal_of
-from app.ws import CAPS, SLOW_KEY
+from app.ws import CAPS, SLOW_KEY, caps_redis
 from dpo.auth.principal import Kind
 from dpo.errors import ErrorCode
 from dpo.streaming import metrics
@@ -145,22 +145,25 @@ async def serve_event_stream(view: Any, scope: Scope, receive: Receive, send: Se
         params["variables"]["after"] = resume.strip()
     knobs = get_streaming_settings()
     client = scope.get("client")
-    address = client[0] if client else "unknown"
-    if not CAPS.take_address(address, knobs.ws_max_connections_per_address):
+    redis = caps_redis(scope)
+    address = await CAPS.take(redis, "address", client[0] if client else "unknown",
+                              knobs.ws_max_connections_per_address)
+    if address is None:
         await _error(429, ErrorCode.LIMIT_EXCEEDED, "too many connections from this address"
                      )(scope, receive, send)
         return
     try:
-        if not CAPS.take_user(principal.actor, knobs.ws_max_connections_per_user):
+        user = await CAPS.take(redis, "user", principal.actor, knobs.ws_max_connections_per_user)
+        if user is None:
             await _error(429, ErrorCode.LIMIT_EXCEEDED, "too many connections for this user"
                          )(scope, receive, send)
             return
         try:
             await _run(view, request, principal, params, send, receive)
         finally:
-            CAPS.release(CAPS.by_user, principal.actor)
+            await CAPS.release(user)
     finally:
-        CAPS.release(CAPS.by_address, address)
+        await CAPS.release(address)
 
 
 async def _run(view: Any, request: Request, principal: Any, params: dict[str, Any],

@@ -8,7 +8,8 @@ seconds the socket is closed with 4408. When the access token expires the socket
 4401: the client signs in again (refresh) and resumes each subscription from its last cursor.
 A consumer that stops reading is closed with 4413, also resumable from its cursor.
 
-Caps, counted per web process (replica): WS_MAX_CONNECTIONS_PER_ADDRESS sockets per client
+Caps, shared by every replica through Redis (app.ws_caps; this process's own counts while Redis
+is unreachable): WS_MAX_CONNECTIONS_PER_ADDRESS sockets per client
 address (refused at the handshake, HTTP 403), WS_MAX_CONNECTIONS_PER_USER signed-in sockets per
 user (refused at connection_init like a bad token, with code LIMIT_EXCEEDED in the payload) and
 WS_MAX_SUBSCRIPTIONS_PER_CONNECTION operations per socket (the extra one gets an error).
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +32,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.metrics import REGISTRY
+from app.ws_caps import ConnectionCaps, Lease
 from dpo.auth.authenticate import MAX_TOKEN_LENGTH
 from dpo.auth.tokens import verify_access_token
 from dpo.errors import UnauthenticatedError
@@ -49,35 +50,8 @@ SCOPE_KEY = "dpo.ws"
 SLOW_KEY = "dpo.ws.close_slow"
 
 
-class ConnectionCaps:
-    """Open sockets per client address and per signed-in user, in this process."""
-
-    def __init__(self) -> None:
-        self.by_address: Counter[str] = Counter()
-        self.by_user: Counter[str] = Counter()
-
-    def take_address(self, address: str, cap: int) -> bool:
-        """Count a socket from the address unless it already has `cap`."""
-        if self.by_address[address] >= cap:
-            return False
-        self.by_address[address] += 1
-        return True
-
-    def take_user(self, user: str, cap: int) -> bool:
-        """Count a signed-in socket of the user unless they already have `cap`."""
-        if self.by_user[user] >= cap:
-            return False
-        self.by_user[user] += 1
-        return True
-
-    def release(self, counter: Counter[str], key: str) -> None:
-        """Give a counted socket back."""
-        counter[key] -= 1
-        if counter[key] <= 0:
-            del counter[key]
-
-
-CAPS = ConnectionCaps()
+CAPS = ConnectionCaps(lease_seconds=get_streaming_settings().ws_caps_lease_seconds,
+                      prefix=get_streaming_settings().ws_caps_namespace)
 
 # /metrics serves the web app's registry: add the subscription metrics to it.
 for _collector in metrics.COLLECTORS:
@@ -89,22 +63,22 @@ class Connection:
 
     __slots__ = ("address", "expiry", "user", "websocket")
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: Lease) -> None:
         self.address = address
-        self.user: str | None = None
+        self.user: Lease | None = None
         self.websocket: WebSocket | None = None
         # A timer rather than a sleeping task: thousands of idle sockets each hold one.
         self.expiry: asyncio.TimerHandle | None = None
 
-    def release(self) -> None:
+    async def release(self) -> None:
         """Give the caps back and stop the timer."""
-        CAPS.release(CAPS.by_address, self.address)
-        if self.user is not None:
-            CAPS.release(CAPS.by_user, self.user)
-            self.user = None
         if self.expiry is not None:
             self.expiry.cancel()
         self.websocket = None
+        user, self.user = self.user, None
+        if user is not None:
+            await CAPS.release(user)
+        await CAPS.release(self.address)
 
     def close_in_background(self, code: int, reason: str) -> None:
         """Close the socket from a synchronous caller (a timer, the hub)."""
@@ -126,6 +100,13 @@ class Connection:
 
 # Closes in flight, held so they are not collected before they finish.
 _CLOSING: set[asyncio.Task[None]] = set()
+
+
+def caps_redis(scope: Scope) -> Any:
+    """The Redis client the caps are shared through (None: this process only)."""
+    app = scope.get("app")
+    runtime = getattr(app.state, "runtime", None) if app is not None else None
+    return getattr(runtime, "redis", None)
 
 
 def token_of(params: dict[str, object] | None) -> str | None:
@@ -181,9 +162,9 @@ class WebSocketSubscriptions:
             await super().__call__(scope, receive, send)  # type: ignore[misc]
             return
         client = scope.get("client")
-        address = client[0] if client else "unknown"
-        if not CAPS.take_address(address, get_streaming_settings()
-                                 .ws_max_connections_per_address):
+        address = await CAPS.take(caps_redis(scope), "address", client[0] if client else "unknown",
+                                  get_streaming_settings().ws_max_connections_per_address)
+        if address is None:
             logger.warning("refusing a WebSocket: too many from one address")
             await receive()
             await send({"type": "websocket.close", "code": 1008})
@@ -195,7 +176,7 @@ class WebSocketSubscriptions:
             await super().__call__(scope, receive, send)  # type: ignore[misc]
         finally:
             metrics.CONNECTIONS.dec()
-            connection.release()
+            await connection.release()
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Sign the socket in with the access token of connection_init, or refuse it."""
@@ -209,10 +190,11 @@ class WebSocketSubscriptions:
         websocket = context.request
         assert isinstance(websocket, WebSocket)
         connection: Connection = websocket.scope[SCOPE_KEY]
-        if not CAPS.take_user(principal.actor,
-                              get_streaming_settings().ws_max_connections_per_user):
+        user = await CAPS.take(caps_redis(websocket.scope), "user", principal.actor,
+                               get_streaming_settings().ws_max_connections_per_user)
+        if user is None:
             raise _refuse("LIMIT_EXCEEDED", "too many connections for this user")
-        connection.user = principal.actor
+        connection.user = user
         context.principal = principal
         expires = jwt.decode(token, options={"verify_signature": False})["exp"]
         seconds = max(0.0, float(expires) - datetime.now(UTC).timestamp())

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class StreamingSettings(BaseSettings):
     """Queue sizes, timeouts and caps of the WebSocket subscriptions.
 
-    The connection caps are counted per web process (a replica), not across replicas.
+    The connection caps are shared by the replicas through Redis (app.ws_caps).
     """
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8",
@@ -28,6 +28,12 @@ class StreamingSettings(BaseSettings):
                                          alias="WS_KEEPALIVE_INTERVAL")
     # Seconds a closed socket's peer has to finish the close before the connection is reset.
     ws_close_timeout: float = Field(default=5.0, gt=0, le=300, alias="WS_CLOSE_TIMEOUT")
+    # Lifetime of a connection's lease on the shared caps; renewed every third of it.
+    ws_caps_lease_seconds: float = Field(default=60.0, ge=1, le=3600,
+                                         alias="WS_CAPS_LEASE_SECONDS")
+    # Redis key prefix of the shared caps: replicas that count together share it.
+    ws_caps_namespace: str = Field(default="dpo:ws:caps", min_length=1, max_length=100,
+                                   alias="WS_CAPS_NAMESPACE")
     ws_max_subscriptions_per_connection: int = Field(
         default=20, ge=1, le=10_000, alias="WS_MAX_SUBSCRIPTIONS_PER_CONNECTION")
     ws_max_connections_per_user: int = Field(default=20, ge=1, le=1_000_000,

@@ -66,7 +66,9 @@ def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
     values = {"DATABASE_URL": database_url, "REDIS_URL": redis_url,
               "DJANGO_SECRET_KEY": SECRET_KEY, "FEED_POLL_INTERVAL": "1",
               # web_server never reads the server's output: keep it small.
-              "LOG_LEVEL": "WARNING", **extra}
+              "LOG_LEVEL": "WARNING",
+              # Caps are shared through Redis: each test's servers count among themselves.
+              "WS_CAPS_NAMESPACE": "dpo:ws:caps:" + secrets.token_hex(6), **extra}
     return base_env(**values)
 
 
