@@ -22,6 +22,8 @@ from redis.exceptions import RedisError
 logger = logging.getLogger(__name__)
 
 PREFIX = "dpo:ws:caps"
+# Redis calls of the caps in flight at once, per process.
+REDIS_CALLS = 16
 _TAKE = """
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -61,6 +63,8 @@ class ConnectionCaps:
         self._ids = itertools.count()
         self.local: Counter[str] = Counter()
         self.leases: dict[str, Lease] = {}
+        # A burst of connections must not take every connection of the shared Redis pool.
+        self._gate = asyncio.Semaphore(REDIS_CALLS)
         self._renewer: asyncio.Task[None] | None = None
 
     async def take(self, redis: Any, kind: str, key: str, cap: int) -> Lease | None:
@@ -69,7 +73,8 @@ class ConnectionCaps:
         member = f"{self.process}:{next(self._ids)}"
         if redis is not None:
             try:
-                taken = await redis.eval(_TAKE, 1, name, cap, self.lease_ms, member)
+                async with self._gate:
+                    taken = await redis.eval(_TAKE, 1, name, cap, self.lease_ms, member)
             except (RedisError, OSError) as error:
                 logger.warning("connection caps counted in this process only (%s)",
                                type(error).__name__)
@@ -94,7 +99,8 @@ class ConnectionCaps:
             return
         self.leases.pop(lease.member, None)
         with suppress(RedisError, OSError):
-            await lease.redis.zrem(lease.key, lease.member)
+            async with self._gate:
+                await lease.redis.zrem(lease.key, lease.member)
 
     def _start_renewing(self) -> None:
         if self._renewer is None or self._renewer.done():
