@@ -64,7 +64,10 @@ class EmbeddedAnvil:
             return self.url
         self.folder.mkdir(parents=True, exist_ok=True)
         argv = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(self.port),
-                "--chain-id", str(self.chain_id)]
+                "--chain-id", str(self.chain_id),
+                # Old block states past anvil's in-memory window would otherwise be written to
+                # ~/.foundry/anvil/tmp and never removed after a kill: long histories fill the disk.
+                "--max-persisted-states", "0"]
         if self.block_time:
             argv += ["--block-time", str(self.block_time)]
         if self.persist:
