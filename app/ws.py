@@ -29,10 +29,15 @@ import jwt
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.metrics import REGISTRY
 from app.ws_caps import ConnectionCaps, Lease
+from app.ws_frames import LegacyWSHandler, TransportWSHandler
 from dpo.auth.authenticate import MAX_TOKEN_LENGTH
 from dpo.auth.tokens import verify_access_token
 from dpo.errors import UnauthenticatedError
@@ -136,6 +141,10 @@ class WebSocketSubscriptions:
 
     connection_init_wait_timeout: timedelta
     keep_alive: bool
+    # Shared frames go to the socket directly (app.ws_frames).
+    graphql_transport_ws_handler_class: type[BaseGraphQLTransportWSHandler[Context, None]] = (
+        TransportWSHandler)
+    graphql_ws_handler_class: type[BaseGraphQLWSHandler[Context, None]] = LegacyWSHandler
     keep_alive_interval: float | None
     max_subscriptions_per_connection: int | None
 

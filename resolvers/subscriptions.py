@@ -16,9 +16,10 @@ import re
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 import strawberry
+from graphql.execution.values import VariableValues
 from sqlalchemy import func, or_, select
 from strawberry.scalars import JSON
 
@@ -39,7 +40,13 @@ from schema.ops import ChainEvent, ChainEventEdge, EventFilter, ReconciliationBr
 from schema.positions import PositionType
 from schema.relay import from_global_id
 from schema.scalars import Address, BigInt, Bytes32
-from schema.shared_events import SharedEvent, permission_scope
+from schema.shared_events import (
+    FRAME_SINK,
+    SharedEvent,
+    operation_key,
+    permission_scope,
+    shared_data,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +106,24 @@ async def subscribe_events(info: Info, filter: EventFilter | None = None,
         raise ValidationError("after must be a feed sequence (digits)", field="after")
     _, subscription = await _open(info, _core_filter(filter), int(after) if after else None)
     scope = permission_scope(info.context.principal)
+    # Over WebSocket, an item whose payload another subscriber of this operation already
+    # executed goes to the socket as a finished frame (app.ws_frames), past the per-result path.
+    sink = FRAME_SINK.get()
+    raw = info._raw_info
+    # The coerced values: a dict here at run time, a VariableValues in graphql-core's types.
+    values: Any = raw.variable_values
+    variables: dict[str, Any] = values.coerced if isinstance(values, VariableValues) else values
+    key = (operation_key(raw.operation, raw.fragments, variables), scope)
     stream = subscription.items()
     try:
         async for item in stream:
+            data = shared_data(item.memo, key) if sink is not None else None
+            if data is not None and sink is not None:
+                if await sink.send(data):
+                    metrics.SHARED_FRAMES.inc()
+                    _observe(item)
+                # else the operation is over: its task is being cancelled.
+                continue
             _observe(item)
             # The executor (schema.shared_events) builds and executes the edge once per
             # operation and scope for every subscriber of this item, then reuses the result.

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Hashable
+from contextvars import ContextVar
 from dataclasses import replace
 from json.encoder import encode_basestring_ascii as encode_string
-from typing import Any
+from typing import Any, Protocol
 
 from graphql import (
     ExecutionResult,
@@ -61,10 +62,43 @@ def encode_message(message: object) -> str:
                 and kind in FRAME_TYPES):
             data = payload.get("data")
             if type(data) is EncodedData:
-                # The frame of graphql-transport-ws (next) or graphql-ws (data).
-                return (f'{{"id":{encode_string(op_id)},"type":"{kind}",'
-                        f'"payload":{{"data":{data.encoded}}}}}')
+                return frame_prefix(op_id, kind) + data.encoded + "}}"
     return json.dumps(message, separators=SEPARATORS)
+
+
+def frame_prefix(op_id: str, kind: str) -> str:
+    """A result frame up to its data, keys in the order json.dumps writes the transport's dict.
+
+    graphql-transport-ws sends `{"id", "type": "next", "payload"}`, graphql-ws
+    `{"type": "data", "id", "payload"}`; the frame is the prefix, the data and `}}`.
+    """
+    if kind == "next":
+        return f'{{"id":{encode_string(op_id)},"type":"next","payload":{{"data":'
+    return f'{{"type":"{kind}","id":{encode_string(op_id)},"payload":{{"data":'
+
+
+class FrameSink(Protocol):
+    """Where a subscription operation's shared frames go without Strawberry's per-result path.
+
+    Set by the WebSocket transport (app.ws_frames) in each operation's task; `send` returns
+    False, sending nothing, once the operation is over (completed, stopped, socket gone).
+    """
+
+    async def send(self, data: EncodedData) -> bool:
+        """Write the operation's frame of this shared data to its socket."""
+        ...
+
+
+FRAME_SINK: ContextVar[FrameSink | None] = ContextVar("dpo_frame_sink", default=None)
+
+
+def shared_data(memo: dict[Hashable, Any], key: Hashable) -> EncodedData | None:
+    """The encoded data of an item's shared result for this key, if one was computed."""
+    done = memo.get(key)
+    if done is None or done.extensions:
+        return None
+    data = done.data
+    return data if type(data) is EncodedData else None
 
 
 class SharedEvent:
@@ -89,20 +123,20 @@ def permission_scope(principal: Principal) -> Principal:
     return replace(principal, user_id=None, api_key_prefix=None)
 
 
-def operation_key(executor: StrawberryGraphQLCoreExecutionContext) -> str:
-    """The document, the operation's name and the variables its payload depends on."""
-    operation = executor.operation
+def operation_key(operation: OperationDefinitionNode,
+                  fragments: dict[str, FragmentDefinitionNode],
+                  variables: dict[str, Any]) -> str:
+    """The document, the operation's name and the (coerced) variables its payload depends on."""
     cached = _SHAPES.get(id(operation))
     if cached is None or cached[0] is not operation:
         if len(_SHAPES) >= SHAPES_CACHE_SIZE:
             _SHAPES.clear()
-        cached = (operation, *_shape(operation, executor.fragment_definitions))
+        cached = (operation, *_shape(operation, fragments))
         _SHAPES[id(operation)] = cached
     _, shape, used = cached
-    coerced = executor.variable_values.coerced
-    variables = json.dumps({key: value for key, value in coerced.items()
-                            if used is None or key in used}, sort_keys=True, default=repr)
-    return f"{shape}\n{variables}"
+    payload = json.dumps({key: value for key, value in variables.items()
+                          if used is None or key in used}, sort_keys=True, default=repr)
+    return f"{shape}\n{payload}"
 
 
 # Per parsed operation (the parser cache hands one document to every subscriber of a query
@@ -162,7 +196,8 @@ class SharedExecutor(StrawberryGraphQLCoreExecutionContext):
         if isinstance(payload, SharedEvent):
             if self.share_key is None:
                 # Computed once, before the per-event copies are made.
-                self.share_key = operation_key(self)
+                self.share_key = operation_key(self.operation, self.fragment_definitions,
+                                               self.variable_values.coerced)
             done = payload.memo.get((self.share_key, payload.scope))
             if done is not None:
                 metrics.SHARED_FRAMES.inc()
