@@ -20,6 +20,7 @@ from dpo.embedded.anvil import EmbeddedAnvil
 from dpo.embedded.postgres import EmbeddedPostgres
 from dpo.embedded.process import free_port
 from dpo.embedded.redis import EmbeddedRedis
+from tests.integration.api.committed import Api, committed_api
 
 ROOT = Path(__file__).resolve().parents[1]
 # Each run gets its own folder so runs side by side never share (or stop) a server.
@@ -177,3 +178,10 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
 
     yield setter
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+async def api(pg_server_url: str) -> AsyncIterator[Api]:
+    """A migrated database of this module's own, with the app's runtime over it."""
+    async with committed_api(pg_server_url) as api:
+        yield api

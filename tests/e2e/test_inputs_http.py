@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.e2e.http_world import Caller, World, code_of, fingerprint, new_isin, seed, serve
-from tests.integration.api.committed import Api, committed_api
+from tests.integration.api.committed import Api
 
 CREATE = "mutation($i: CreateOfferingInput!) { createOffering(input: $i) { id } }"
 SUBMIT = "mutation($i: SubmitInvestmentInput!) { submitInvestment(input: $i) { id } }"
@@ -80,12 +80,6 @@ CONNECTIONS = [
     "events(first: {n}) {{ hasNextPage }}", "jobRuns(first: {n}) {{ job }}",
     "issuers {{ edges {{ node {{ offerings(first: {n}) {{ totalCount }} }} }} }}",
 ]
-
-
-@pytest.fixture(scope="module")
-async def api(pg_server_url: str) -> AsyncIterator[Api]:
-    async with committed_api(pg_server_url) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,7 +15,7 @@ from dpo.db.models import AuditLog, Issuer, Offering
 from dpo.services.codes import isin_check_digit
 from schema.relay import to_global_id
 from tests.e2e.conftest import base_env, web_server
-from tests.integration.api.committed import Api, committed_api
+from tests.integration.api.committed import Api
 
 LIST = """query($f: OfferingFilter, $after: String) {
   offerings(filter: $f, first: 2, after: $after, orderBy: {field: NAME}) {
@@ -31,12 +30,6 @@ CREATE = """mutation($input: CreateOfferingInput!) { createOffering(input: $inpu
 def new_isin() -> str:
     body = "XS" + secrets.token_hex(5).upper()[:9]
     return body + str(isin_check_digit(body))
-
-
-@pytest.fixture(scope="module")
-async def api(pg_server_url: str) -> AsyncIterator[Api]:
-    async with committed_api(pg_server_url) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from dpo.auth.principal import Kind, Principal
@@ -17,7 +15,7 @@ from dpo.services.codes import isin_check_digit
 from dpo.settings import Settings
 from schema.relay import to_global_id
 from tests.e2e.conftest import base_env, web_server
-from tests.integration.api.committed import Api, committed_api
+from tests.integration.api.committed import Api
 
 SECRET = "e2e-offerings-" + secrets.token_hex(32)
 CREATE = """mutation($input: CreateOfferingInput!) {
@@ -27,12 +25,6 @@ CREATE = """mutation($input: CreateOfferingInput!) {
 def new_isin() -> str:
     body = "XS" + secrets.token_hex(5).upper()[:9]
     return body + str(isin_check_digit(body))
-
-
-@pytest.fixture(scope="module")
-async def api(pg_server_url: str) -> AsyncIterator[Api]:
-    async with committed_api(pg_server_url) as api:
-        yield api
 
 
 async def issuers(api: Api) -> tuple[int, int]:

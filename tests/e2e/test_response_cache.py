@@ -11,7 +11,7 @@ import asyncio
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,19 +28,13 @@ from dpo.embedded.redis import EmbeddedRedis
 from listener.publish import publish_feed
 from tests.e2e.conftest import base_env, web_server
 from tests.e2e.http_world import SECRET, World, new_isin, principals, seed, settings
-from tests.integration.api.committed import Api, committed_api
+from tests.integration.api.committed import Api
 from tests.integration.streaming.support import ALICE, CHAIN, TOKEN, FakeChain
 
 OFFERINGS = "query Offerings { offerings(first: 20) { totalCount edges { node { name } } } }"
 MINE = "{ me { fullName } positions(first: 5) { totalCount edges { node { quantity } } } }"
 HOLDER = "query Holder($h: Address!) { positions(holder: $h, first: 5) { totalCount } }"
 CREATE = "mutation($input: CreateOfferingInput!) { createOffering(input: $input) { id } }"
-
-
-@pytest.fixture(scope="module")
-async def api(pg_server_url: str) -> AsyncIterator[Api]:
-    async with committed_api(pg_server_url) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from tests.e2e.http_world import (
     seed,
     serve,
 )
-from tests.integration.api.committed import Api, committed_api
+from tests.integration.api.committed import Api
 
 CREATE = "mutation($i: CreateOfferingInput!) { createOffering(input: $i) { id status } }"
 UPDATE = "mutation($i: UpdateOfferingInput!) { updateOffering(input: $i) { name } }"
@@ -122,12 +122,6 @@ REFUSALS = [
              {"anonymous": U, "investor": F, "other_investor": F, "issuer": F,
               "other_issuer": F}),
 ]
-
-
-@pytest.fixture(scope="module")
-async def api(pg_server_url: str) -> AsyncIterator[Api]:
-    async with committed_api(pg_server_url) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from dpo.db.models import Investment
 from tests.e2e.http_world import ROLES, Caller, World, code_of, fingerprint, seed, serve
-from tests.integration.api.committed import Api, committed_api
+from tests.integration.api.committed import Api
 
 STAFF = ("admin", "ops", "api_key")
 ALL_OFFERINGS = {"Acme Open", "Acme Draft", "Acme Settle", "Acme Unsettled", "Bolt Open",
@@ -167,12 +167,6 @@ CASES: dict[str, Case] = {
     "node_break": node_case("ReconciliationBreak", "break", staff(True, others=False)),
     "node_issuer": node_case("Issuer", "ghost", staff(True, others=False)),
 }
-
-
-@pytest.fixture(scope="module")
-async def api(pg_server_url: str) -> AsyncIterator[Api]:
-    async with committed_api(pg_server_url) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

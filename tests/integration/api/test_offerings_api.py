@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,7 +14,7 @@ from sqlalchemy import func, select
 from dpo.auth.principal import ANONYMOUS, Kind, Principal
 from dpo.db.models import AuditLog, Issuer, Offering
 from dpo.services.codes import isin_check_digit
-from tests.integration.api.committed import Api, committed_api
+from tests.integration.api.committed import Api
 
 FIELDS = "id isin name status currency unitPrice opensAt issuer { id name }"
 
@@ -40,12 +39,6 @@ def staff(issuer_id: int) -> Principal:
 def investor() -> Principal:
     return Principal(kind=Kind.WALLET, role="investor", investor_id=99,
                      address="0x" + "11" * 20)
-
-
-@pytest.fixture(scope="module")
-async def api(pg_server_url: str) -> AsyncIterator[Api]:
-    async with committed_api(pg_server_url) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

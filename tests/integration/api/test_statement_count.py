@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy import event
 
 from dpo.db.models import Investment, Investor, Issuer, Offering
-from tests.integration.api.committed import Api, committed_api
+from tests.integration.api.committed import Api
 
 PAGE = """
 query ($first: Int!) {
@@ -24,12 +22,6 @@ query ($first: Int!) {
   }
 }
 """
-
-
-@pytest.fixture(scope="module")
-async def api(pg_server_url: str) -> AsyncIterator[Api]:
-    async with committed_api(pg_server_url) as api:
-        yield api
 
 
 async def seed(api: Api, count: int) -> None:
