@@ -282,7 +282,8 @@ def main() -> None:
             redis_server = EmbeddedRedis(scratch / "redis", free_port())
             redis_url = redis_server.start()
             started.append(redis_server)
-        anvil = EmbeddedAnvil(scratch / "anvil", free_port(), chain_id=CHAIN_ID, persist=False)
+        anvil = EmbeddedAnvil(scratch / "anvil", free_port(), chain_id=CHAIN_ID, persist=False,
+                              prune_history=True)
         rpc_url = anvil.start()
         started.append(anvil)
         database_url = asyncio.run(fresh_database(database_url))

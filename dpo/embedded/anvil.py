@@ -38,12 +38,14 @@ class EmbeddedAnvil:
     """Start an anvil chain on 127.0.0.1:port, keeping its state in `folder` if asked."""
 
     def __init__(self, folder: Path, port: int, *, chain_id: int = 31337,
-                 block_time: float | None = None, persist: bool = True) -> None:
+                 block_time: float | None = None, persist: bool = True,
+                 prune_history: bool = False) -> None:
         self.folder = folder.resolve()
         self.port = port
         self.chain_id = chain_id
         self.block_time = block_time
         self.persist = persist
+        self.prune_history = prune_history
         self.server: ChildServer | None = None
 
     @property
@@ -64,12 +66,16 @@ class EmbeddedAnvil:
             return self.url
         self.folder.mkdir(parents=True, exist_ok=True)
         argv = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(self.port),
-                "--chain-id", str(self.chain_id),
-                # Old block states past anvil's in-memory window would otherwise be written to
-                # ~/.foundry/anvil/tmp and never removed after a kill: long histories fill the disk.
-                "--max-persisted-states", "0"]
+                "--chain-id", str(self.chain_id)]
         if self.block_time:
             argv += ["--block-time", str(self.block_time)]
+        if self.prune_history:
+            # Only the newest state in memory (none on disk): a long emitted history fits in RAM.
+            argv += ["--prune-history"]
+        else:
+            # Old block states past anvil's in-memory window would otherwise be written to
+            # ~/.foundry/anvil/tmp and never removed after a kill: long histories fill the disk.
+            argv += ["--max-persisted-states", "0"]
         if self.persist:
             # The chain survives restarts, so deployed contracts and history stay put.
             argv += ["--state", str(self.folder / "state.json")]
