@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -61,7 +62,9 @@ async def _execute(server_url: str, statement: str) -> None:
 
 
 def _drop_template(server_url: str, name: str) -> None:
-    asyncio.run(_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    # The session's embedded server may have stopped first; the template went with its data.
+    with contextlib.suppress(OSError):
+        asyncio.run(_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _template(server_url: str) -> str:
