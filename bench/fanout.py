@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import psutil
 import redis.asyncio as aioredis
+from benchdb import fresh_database  # bench/ is the script's folder
 from sqlalchemy import text
 from webserver import web_process  # bench/ is the script's folder
 from wsload import subscribe_all
@@ -38,7 +38,6 @@ from dpo.auth.principal import Kind, Principal
 from dpo.auth.tokens import create_access_token
 from dpo.db.migrate import upgrade
 from dpo.db.session import create_engine, session_factory
-from dpo.db.urls import with_database
 from dpo.embedded.stack import ensure_services
 from dpo.settings import Settings
 from listener.decode import DecodedLog
@@ -52,16 +51,6 @@ ISSUANCE = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 HOLDER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 SUBSCRIBE = ('subscription { events { cursor node { sequence eventName blockNumber '
              'args } } }')
-
-
-async def fresh_database(server_url: str) -> str:
-    connection = await asyncpg.connect(server_url)
-    try:
-        await connection.execute('DROP DATABASE IF EXISTS "dpo_bench_fanout" WITH (FORCE)')
-        await connection.execute('CREATE DATABASE "dpo_bench_fanout"')
-    finally:
-        await connection.close()
-    return with_database(server_url, "dpo_bench_fanout")
 
 
 async def seed(url: str) -> None:
@@ -148,7 +137,7 @@ def main() -> None:
 
     services = ensure_services(Settings())
     try:
-        database_url = asyncio.run(fresh_database(services.database_url))
+        database_url = asyncio.run(fresh_database(services.database_url, "dpo_bench_fanout"))
         upgrade(database_url)
         asyncio.run(seed(database_url))
         cap = str(args.subscribers + 100)

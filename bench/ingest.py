@@ -34,9 +34,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import psutil
+from benchdb import fresh_database  # bench/ is the script's folder
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 from sqlalchemy import insert, text
@@ -46,7 +46,6 @@ from dpo.chain.deploy import deploy_all
 from dpo.db.migrate import upgrade
 from dpo.db.models import Issuer, Offering
 from dpo.db.session import create_engine, session_factory
-from dpo.db.urls import with_database
 from dpo.embedded.anvil import DEV_PRIVATE_KEY, EmbeddedAnvil
 from dpo.embedded.postgres import EmbeddedPostgres
 from dpo.embedded.process import free_port
@@ -248,16 +247,6 @@ async def seed(database_url: str, token: str) -> None:
     await engine.dispose()
 
 
-async def fresh_database(server_url: str) -> str:
-    connection = await asyncpg.connect(server_url)
-    try:
-        await connection.execute('DROP DATABASE IF EXISTS "dpo_bench_ingest" WITH (FORCE)')
-        await connection.execute('CREATE DATABASE "dpo_bench_ingest"')
-    finally:
-        await connection.close()
-    return with_database(server_url, "dpo_bench_ingest")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -286,7 +275,7 @@ def main() -> None:
                               prune_history=True)
         rpc_url = anvil.start()
         started.append(anvil)
-        database_url = asyncio.run(fresh_database(database_url))
+        database_url = asyncio.run(fresh_database(database_url, "dpo_bench_ingest"))
         upgrade(database_url)
         addresses = asyncio.run(deploy_all(rpc_url, DEV_PRIVATE_KEY))
         asyncio.run(seed(database_url, addresses["ISSUANCE_CONTRACT_ADDRESS"]))

@@ -23,9 +23,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import redis
+from benchdb import fresh_database  # bench/ is the script's folder
 from loadgen import post_request, run_load  # bench/ is the script's folder
 from sqlalchemy import event, insert
 from webserver import web_process
@@ -35,7 +35,6 @@ from dpo.auth.tokens import create_access_token
 from dpo.db.migrate import upgrade
 from dpo.db.models import Investment, Investor, Issuer, Offering, Position
 from dpo.db.session import create_engine
-from dpo.db.urls import with_database
 from dpo.embedded.stack import ensure_services
 from dpo.invalidation import INVALIDATE_CHANNEL
 from dpo.services.codes import isin_check_digit
@@ -89,16 +88,6 @@ async def seed(url: str) -> None:
             "quantity": 100 * i,
         } for i in range(1, 251) for location in ("onchain", "euroclear")])
     await engine.dispose()
-
-
-async def fresh_database(server_url: str) -> str:
-    connection = await asyncpg.connect(server_url)
-    try:
-        await connection.execute('DROP DATABASE IF EXISTS "dpo_bench" WITH (FORCE)')
-        await connection.execute('CREATE DATABASE "dpo_bench"')
-    finally:
-        await connection.close()
-    return with_database(server_url, "dpo_bench")
 
 
 def payload(name: str) -> dict[str, Any]:
@@ -220,7 +209,7 @@ def main() -> None:
     base_settings = Settings()
     services = ensure_services(base_settings)
     try:
-        database_url = asyncio.run(fresh_database(services.database_url))
+        database_url = asyncio.run(fresh_database(services.database_url, "dpo_bench"))
         upgrade(database_url)
         asyncio.run(seed(database_url))
         settings = Settings(DJANGO_SECRET_KEY=SECRET)  # type: ignore[call-arg]
