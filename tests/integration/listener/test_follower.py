@@ -217,7 +217,7 @@ async def test_backfill_stores_every_event_exactly_once_across_range_boundaries(
             announced.extend(range(body["first"], body["last"] + 1))
         elif len(announced) >= len(expected):
             break
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await pubsub.aclose()
     assert announced == list(range(1, len(expected) + 1))
     # Positions add up to what the token says.
     positions = (await state(sessions))["positions"]

@@ -251,7 +251,7 @@ async def test_publish_feed_sends_one_small_message_and_swallows_redis_failures(
     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
     assert message is not None
     assert json.loads(message["data"]) == {"chain_id": CHAIN, "first": 3, "last": 9}
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await pubsub.aclose()
     broken = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
     await publish_feed(broken, chain_id=CHAIN, first_seq=1, last_seq=1)
     await broken.aclose()
