@@ -8,13 +8,12 @@ import sys
 
 import click
 
-from app import cli_auth, cli_chain, cli_db, cli_up
-from app.common import not_available, settings
+from app import cli_auth, cli_chain, cli_db, cli_jobs, cli_up
+from app.common import settings
 from dpo.settings import ConfigError
 
 logger = logging.getLogger(__name__)
 
-JOB_NAMES = ("sync_fx_rates", "sync_csd", "reconcile_positions")
 GC_GEN0_THRESHOLD = 7000  # Python's default is 700
 
 
@@ -71,29 +70,6 @@ def listener(rewind: int | None) -> None:
     sys.exit(run_listener(settings(), rewind_to=rewind))
 
 
-@cli.group()
-def jobs() -> None:
-    """Scheduled jobs: run one now, or run the scheduler."""
-
-
-@jobs.command("run")
-@click.argument("name")
-def jobs_run(name: str) -> None:
-    """Run one job now (sync_fx_rates, sync_csd, reconcile_positions)."""
-    if name not in JOB_NAMES:
-        raise click.BadParameter(f"unknown job {name!r}; jobs are {', '.join(JOB_NAMES)}",
-                                 param_hint="NAME")
-    settings()
-    not_available(f"the {name} job")
-
-
-@jobs.command("schedule")
-def jobs_schedule() -> None:
-    """Run the scheduler: each job on its interval, one run at a time."""
-    settings()
-    not_available("the job scheduler")
-
-
 @cli.command()
 @click.option("--deploy", is_flag=True, help="Check the configuration for a production deploy.")
 def check(deploy: bool) -> None:
@@ -117,7 +93,8 @@ def check(deploy: bool) -> None:
 
 
 for command in (cli_db.migrate, cli_db.showmigrations, cli_db.makemigrations,
-                cli_db.create_admin, cli_up.up, cli_chain.contracts, cli_auth.api_key):
+                cli_db.create_admin, cli_up.up, cli_chain.contracts, cli_auth.api_key,
+                cli_jobs.jobs):
     cli.add_command(command)
 
 

@@ -1,0 +1,1 @@
+"""Running jobs: one at a time per job (an advisory lock), each run recorded in `job_runs`."""
