@@ -23,7 +23,8 @@ def _spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[
 
 @click.command()
 @click.option("--port", type=int, default=None, help="Web port (default: $PORT or 8000).")
-@click.option("--demo", is_flag=True, help="Demo mode (DEBUG on, GraphiQL served).")
+@click.option("--demo", is_flag=True,
+              help="Demo mode: DEBUG on (GraphiQL), providers simulated by `dpo sandbox`.")
 def up(port: int | None, demo: bool) -> None:
     """Start embedded servers, a local chain, web, listener and scheduler."""
     from dpo.chain.local import ensure_local_contracts
@@ -51,6 +52,15 @@ def up(port: int | None, demo: bool) -> None:
             # Our own local chain: deploy the contracts once and hand their addresses over.
             env.update(asyncio.run(ensure_local_contracts(
                 services.rpc_url, config.data_dir / "contracts.env")))
+        if demo:
+            # The outside world simulated on 127.0.0.1, and every provider setting aimed at it.
+            from dpo.embedded.process import free_port
+            from sandbox.server import environment
+
+            sandbox_port = free_port()
+            children["sandbox"] = _spawn("sandbox", ["sandbox", "--port", str(sandbox_port)],
+                                         env)
+            env.update(environment(f"http://127.0.0.1:{sandbox_port}"))
         web_port = port or config.port
         children["web"] = _spawn("web", ["web", "--port", str(web_port)], env)
         children["listener"] = _spawn("listener", ["listener"], env)
@@ -58,7 +68,10 @@ def up(port: int | None, demo: bool) -> None:
         click.echo(f"\nGraphiQL   http://127.0.0.1:{web_port}/graphql\n"
                    f"Health     http://127.0.0.1:{web_port}/api/health/\n"
                    f"PostgreSQL {services.database_url}\nRedis      {services.redis_url}\n"
-                   f"Chain RPC  {services.rpc_url}\nPress Ctrl-C to stop.\n")
+                   f"Chain RPC  {services.rpc_url}\n"
+                   + (f"Sandbox    {env['EUROCLEAR_API_BASE'].rsplit('/', 1)[0]}\n"
+                      if demo else "")
+                   + "Press Ctrl-C to stop.\n")
         while not stopping:
             for name, child in list(children.items()):
                 code = child.poll()

@@ -25,6 +25,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
 from app.middleware_ratelimit import client_address
+from dpo.errors import ErrorCode
+from dpo.providers import metrics as provider_metrics
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -33,6 +35,9 @@ HTTP_REQUESTS = Counter("dpo_http_requests_total", "HTTP requests served.",
                         ["method", "route", "status"], registry=REGISTRY)
 HTTP_SECONDS = Histogram("dpo_http_request_seconds", "HTTP request latency.", ["route"],
                          registry=REGISTRY)
+# Provider calls made by this process (the runJob mutation): the shared provider series.
+for _collector in provider_metrics.COLLECTORS:
+    REGISTRY.register(_collector)
 OPERATIONS = Counter("dpo_graphql_operations_total", "GraphQL operations executed.",
                      ["operation_name", "operation_type"], registry=REGISTRY)
 OPERATION_SECONDS = Histogram("dpo_graphql_operation_seconds", "GraphQL operation latency.",
@@ -44,8 +49,7 @@ METHODS = frozenset({"GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"}
 # Operation names come from clients: only this many distinct names get their own series.
 MAX_OPERATION_NAMES = 200
 _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]{0,63}$")
-_KNOWN_CODES = frozenset({"NOT_FOUND", "FORBIDDEN", "UNAUTHENTICATED", "VALIDATION", "CONFLICT",
-                          "RATE_LIMITED", "LIMIT_EXCEEDED", "INTERNAL"})
+_KNOWN_CODES = frozenset(code.value for code in ErrorCode)
 
 
 class NameBudget:

@@ -25,7 +25,8 @@ from app.response_cache import CacheInvalidation, ResponseCache
 from app.ws import WebSocketSubscriptions
 from dpo.auth.principal import Principal
 from dpo.errors import RateLimitedError, UnauthenticatedError
-from dpo.health import probe_database, probe_redis, probe_rpc
+from dpo.health import probe_database, probe_redis, probe_rpc, provider_circuits
+from dpo.providers.factory import PROVIDERS, breakers_for
 from dpo.runtime import Runtime
 from dpo.settings import Settings
 from dpo.streaming.shared import close_hub
@@ -87,11 +88,13 @@ def _runtime(request: Request | WebSocket) -> Runtime:
 async def health(request: Request) -> Response:
     """Liveness, with the state of the database and Redis (the runbook's health path)."""
     runtime = _runtime(request)
-    database, redis = await asyncio.gather(probe_database(runtime.engine),
-                                           probe_redis(runtime.redis))
+    database, redis, circuits = await asyncio.gather(
+        probe_database(runtime.engine), probe_redis(runtime.redis),
+        provider_circuits(request.app.state.breakers, PROVIDERS))
     status = "ok" if database.ok and redis.ok else "degraded"
+    # A provider's open circuit is reported, never a reason to restart the web service.
     return JSONResponse({"status": status, "database": database.as_dict(),
-                         "redis": redis.as_dict()})
+                         "redis": redis.as_dict(), "providers": circuits})
 
 
 async def ready(request: Request) -> Response:
@@ -119,6 +122,8 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.runtime = Runtime.open(settings, database_url=database_url, redis_url=redis_url)
+        # The breakers' shared state (in Redis), as the services calling providers left it.
+        app.state.breakers = breakers_for(settings, redis_url=redis_url)
         if settings.response_cache:
             app.state.response_cache = CacheInvalidation(ResponseCache(
                 max_age=settings.response_cache_max_age,

@@ -17,6 +17,9 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     INTERNAL = "INTERNAL"
+    PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
+    PROVIDER_REJECTED = "PROVIDER_REJECTED"
+    PROVIDER_MALFORMED = "PROVIDER_MALFORMED"
 
 
 class DomainError(Exception):
@@ -68,3 +71,32 @@ class RateLimitedError(DomainError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+class ProviderError(DomainError):
+    """An outside provider (ECB, Xetra, a CSD, Omnisend) failed us; `provider` names it.
+
+    Messages are ours, never the provider's body, a URL or a header, so no secret can leak.
+    """
+
+    def __init__(self, provider: str, message: str, **details: Any) -> None:
+        super().__init__(f"{provider}: {message}", provider=provider, **details)
+        self.provider = provider
+
+
+class ProviderUnavailable(ProviderError):  # noqa: N818 (the names of the vocabulary)
+    """The provider did not answer usefully (down, 5xx, 429, timeout, circuit open); retry later."""
+
+    code = ErrorCode.PROVIDER_UNAVAILABLE
+
+
+class ProviderRejected(ProviderError):  # noqa: N818
+    """The provider refused our request (4xx other than 429): retrying the same will not help."""
+
+    code = ErrorCode.PROVIDER_REJECTED
+
+
+class ProviderMalformed(ProviderError):  # noqa: N818
+    """The provider answered, but not in the format we expect (bad syntax or wrong schema)."""
+
+    code = ErrorCode.PROVIDER_MALFORMED

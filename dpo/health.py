@@ -13,6 +13,8 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dpo.providers.breaker import Breakers
+
 logger = logging.getLogger(__name__)
 PROBE_SECONDS = 2.0
 
@@ -75,3 +77,20 @@ async def probe_rpc(url: str) -> Probe:
                 raise ValueError("no chain id in the answer")
 
     return await _timed("rpc", chain_id)
+
+
+async def provider_circuits(breakers: Breakers, providers: tuple[str, ...]) -> dict[str, object]:
+    """Each provider's circuit breaker (closed, open, half-open), as the cron service left it.
+
+    Read from where the breakers keep their state (Redis); when that cannot be read in
+    time, every provider says "unknown" rather than failing the health answer.
+    """
+    async def read() -> dict[str, object]:
+        return {name: (await breakers.state(name)).as_dict() for name in providers}
+
+    try:
+        async with asyncio.timeout(PROBE_SECONDS):
+            return await read()
+    except Exception as error:
+        logger.warning("provider circuits unreadable: %s", type(error).__name__)
+        return {name: {"circuit": "unknown"} for name in providers}

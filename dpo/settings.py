@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     omnisend_api_key: SecretStr | None = Field(default=None, alias="OMNISEND_API_KEY")
     omnisend_api_base: str = Field(default="https://api.omnisend.com/v3", alias="OMNISEND_API_BASE")
     default_from_email: str = Field(default="noreply@dtcc-sto.com", alias="DEFAULT_FROM_EMAIL")
+    omnisend_timeout: float = Field(default=30, gt=0, le=600, alias="OMNISEND_TIMEOUT")
 
     # Payments (BillBitts).
     billbitts_api_key: SecretStr | None = Field(default=None, alias="BILLBITTS_API_KEY")
@@ -154,6 +155,31 @@ class Settings(BaseSettings):
     xetra_api_key: SecretStr | None = Field(default=None, alias="XETRA_API_KEY")
     xetra_participant_id: str | None = Field(default=None, alias="XETRA_PARTICIPANT_ID")
     xetra_timeout: float = Field(default=30, gt=0, le=600, alias="XETRA_TIMEOUT")
+    # The ECB's daily euro reference rates (public, no key).
+    ecb_fx_url: str = Field(
+        default="https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml",
+        alias="ECB_FX_URL",
+    )
+    ecb_timeout: float = Field(default=30, gt=0, le=600, alias="ECB_TIMEOUT")
+
+    # Every provider call (dpo/providers/http.py): retries with backoff and jitter on 5xx,
+    # 429 and connection errors, within a total budget; then a circuit breaker per provider.
+    provider_retry_attempts: int = Field(default=4, ge=1, le=20, alias="PROVIDER_RETRY_ATTEMPTS")
+    provider_retry_seconds: float = Field(default=60, gt=0, le=3600,
+                                          alias="PROVIDER_RETRY_SECONDS")
+    provider_retry_wait_initial: float = Field(default=0.5, ge=0, le=60,
+                                               alias="PROVIDER_RETRY_WAIT_INITIAL")
+    provider_retry_wait_max: float = Field(default=10, ge=0, le=600,
+                                           alias="PROVIDER_RETRY_WAIT_MAX")
+    provider_retry_after_max: float = Field(default=30, ge=0, le=3600,
+                                            alias="PROVIDER_RETRY_AFTER_MAX")
+    provider_breaker_threshold: int = Field(default=5, ge=1, le=1000,
+                                            alias="PROVIDER_BREAKER_THRESHOLD")
+    provider_breaker_reset_seconds: float = Field(default=60, gt=0, le=86_400,
+                                                  alias="PROVIDER_BREAKER_RESET_SECONDS")
+    provider_max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024,
+                                             le=1024 * 1024 * 1024,
+                                             alias="PROVIDER_MAX_RESPONSE_BYTES")
 
     @field_validator("allowed_hosts", "cors_allowed_origins", mode="before")
     @classmethod
