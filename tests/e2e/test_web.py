@@ -54,25 +54,34 @@ def test_graphiql_only_in_debug(migrated_url: str, redis_url: str) -> None:
         assert "graphiql" not in httpx.get(base + "/graphql", headers=accept).text.lower()
 
 
-async def test_health_shows_a_circuit_the_cron_service_opened(migrated_url: str,
-                                                               redis_url: str) -> None:
+
+def test_health_shows_a_circuit_the_cron_service_opened(migrated_url: str,
+                                                         redis_url: str) -> None:
+    import asyncio
+
+    import redis.asyncio as aioredis
+
     from dpo.providers.breaker import Breakers
 
-    cron = Breakers(threshold=1, reset_seconds=600, redis_url=redis_url)
-    try:
-        async with await cron.guard("clearstream"):
-            raise RuntimeError("clearstream down")
-    except RuntimeError:
-        pass
+    async def trip() -> None:
+        cron = Breakers(threshold=1, reset_seconds=600, redis_url=redis_url)
+        try:
+            async with await cron.guard("clearstream"):
+                raise RuntimeError("clearstream down")
+        except RuntimeError:
+            pass
+
+    async def forget() -> None:  # not open for the next test
+        client = aioredis.from_url(redis_url)
+        await client.delete(*[key async for key in client.scan_iter("dpo:breaker:*")])
+        await client.aclose()
+
+    asyncio.run(trip())
     try:
         with web_server(base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url)) as base:
             health = httpx.get(base + "/api/health/").json()
     finally:
-        import redis.asyncio as aioredis
-
-        client = aioredis.from_url(redis_url)  # not open for the next test
-        await client.delete(*[key async for key in client.scan_iter("dpo:breaker:*")])
-        await client.aclose()
+        asyncio.run(forget())
     assert health["status"] == "ok"
     assert health["providers"]["clearstream"]["circuit"] == "open"
     assert health["providers"]["clearstream"]["retry_in_seconds"] > 0
