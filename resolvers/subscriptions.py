@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import strawberry
 from graphql.execution.values import VariableValues
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select, tuple_
 from strawberry.scalars import JSON
 
 from dpo.db.models import ReconciliationBreak
@@ -54,6 +54,8 @@ Info = strawberry.Info[Context, None]
 _SEQUENCE = re.compile(r"^[0-9]{1,19}$")
 # Positions of one holder re-read per change: a holder with more is cut at this many.
 MAX_POSITIONS = 100
+# Break changes read per poll; a bigger backlog continues at the next poll.
+BREAKS_PAGE = 1000
 
 
 def event_edge(item: FeedItem) -> ChainEventEdge:
@@ -196,26 +198,30 @@ async def subscribe_position_changed(info: Info, holder: Address
 
 async def subscribe_reconciliation_breaks(info: Info
                                           ) -> AsyncGenerator[ReconciliationBreakType]:
-    """Breaks found, seen again or resolved from now on (ops, admin); polled, not on the feed."""
+    """Breaks opened, changed or closed from now on (ops, admin), in revision order.
+
+    Every change stamps the break with a revision that becomes visible in order
+    (dpo.reconciliation.revision), so following `revision > N` misses none, however long the
+    transaction that made it. Polled every FEED_POLL_INTERVAL seconds.
+    """
     ops.require_ops(info.context.principal)
     sessions = info.context.runtime.sessions
     interval = get_streaming_settings().feed_poll_interval
     async with sessions() as session:
-        mark = await session.scalar(select(func.now()))
+        # (revision, id) of the last change delivered: everything up to now counts as seen.
+        mark = ((await session.scalar(select(func.max(ReconciliationBreak.revision)))) or 0,
+                2**62)
+    cursor = tuple_(ReconciliationBreak.revision, ReconciliationBreak.id)
     while True:
         await asyncio.sleep(interval)
         async with sessions() as session:
-            # The clock is the database's, like the columns', so no change is missed.
-            now = await session.scalar(select(func.now()))
             rows = (await session.scalars(
-                select(ReconciliationBreak).where(or_(
-                    ReconciliationBreak.first_seen_at > mark,
-                    ReconciliationBreak.last_seen_at > mark,
-                    ReconciliationBreak.resolved_at > mark))
-                .order_by(ReconciliationBreak.id))).all()
+                select(ReconciliationBreak).where(cursor > tuple_(*mark))
+                .order_by(ReconciliationBreak.revision, ReconciliationBreak.id)
+                .limit(BREAKS_PAGE))).all()
         ops.require_ops(info.context.principal)
-        mark = now
         for row in rows:
+            mark = (row.revision, row.id)
             yield break_node(row)
 
 

@@ -14,6 +14,7 @@ from dpo.db.base import utcnow
 from dpo.db.models import JobRun, ReconciliationBreak
 from dpo.db.models.enums import BreakStatus, RunStatus
 from dpo.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from dpo.reconciliation.revision import next_break_revision
 from dpo.services import audit
 from dpo.services.pagination import Ordering, Page, SortKey, count, page_size, paginate
 from dpo.services.policy import STAFF_READERS, require_authenticated
@@ -104,6 +105,7 @@ async def resolve_break(
     item.resolved_by = principal.actor
     item.resolved_at = utcnow()
     item.note = note
+    item.revision = await next_break_revision(session)
     await session.flush()
     await audit.record(session, principal=principal, action="reconciliation_break.resolve",
                        entity_type="reconciliation_break", entity_id=str(item.id),

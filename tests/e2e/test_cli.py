@@ -63,10 +63,14 @@ def test_manage_py_keeps_the_runbook_command_names() -> None:
     listener = _manage("run_blockchain_listener")
     assert listener.returncode == 2  # the listener, refusing to start without its contracts
     assert "ISSUANCE_CONTRACT_ADDRESS" in listener.stderr
-    for job in ("sync_csd", "sync_fx_rates", "reconcile_positions"):
+    for job in ("sync_csd", "sync_fx_rates"):
         result = _manage(job)
         assert result.returncode == 3
         assert job in result.stderr
+    # Built: runs through `dpo jobs run` (tests/e2e/test_jobs_cli.py runs it for real).
+    reconcile = _manage("reconcile_positions", "--help")
+    assert reconcile.returncode == 0
+    assert "Usage: dpo jobs run [OPTIONS] NAME" in reconcile.stdout
     explained = _manage("makemigrations")
     assert explained.returncode == 2
     assert "dpo makemigrations -m" in explained.stdout

@@ -10,7 +10,7 @@ from dpo.db.models.chain import (
     ListenerBlock,
     ListenerCheckpoint,
 )
-from dpo.db.models.csd import BridgeTransfer, CsdHolding, SettlementInstruction
+from dpo.db.models.csd import BridgeTransfer, CsdAccount, CsdHolding, SettlementInstruction
 from dpo.db.models.enums import (
     AccreditationStatus,
     BreakKind,
@@ -38,7 +38,11 @@ from dpo.db.models.issuance import Issuer, Offering
 from dpo.db.models.market import FxRate
 from dpo.db.models.ops import AuditLog, JobRun, WebhookDelivery
 from dpo.db.models.positions import Position
-from dpo.db.models.reconciliation import ReconciliationBreak, ReconciliationRun
+from dpo.db.models.reconciliation import (
+    BreakRevision,
+    ReconciliationBreak,
+    ReconciliationRun,
+)
 from dpo.db.models.reporting import DerivativeReport
 
 metadata = Base.metadata
@@ -52,12 +56,14 @@ __all__ = [
     "AuthNonce",
     "Base",
     "BreakKind",
+    "BreakRevision",
     "BreakStatus",
     "BridgeDirection",
     "BridgeStatus",
     "BridgeTransfer",
     "ChainEvent",
     "Csd",
+    "CsdAccount",
     "CsdHolding",
     "DerivativeReport",
     "FeedSequence",

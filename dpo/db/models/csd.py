@@ -57,6 +57,24 @@ class CsdHolding(Base):
     )
 
 
+class CsdAccount(Base):
+    """Whose position a CSD safekeeping account carries: how holdings meet chain holders."""
+
+    __tablename__ = "csd_accounts"
+    __table_args__ = (
+        checks.one_of("csd", Csd),
+        checks.address("holder_address"),
+        Index("ix_csd_accounts_holder_address", "holder_address"),
+    )
+
+    csd: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account: Mapped[str] = mapped_column(String(35), primary_key=True)
+    holder_address: Mapped[str] = mapped_column(String(42))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
 class SettlementInstruction(Timestamped, Base):
     """A sese.023 instruction we sent, with the latest sese.024 status."""
 

@@ -132,6 +132,8 @@ class BreakKind(StrEnum):
     MISSING_ON_CHAIN = "missing_on_chain"
     MISSING_AT_CSD = "missing_at_csd"
     FROZEN_MISMATCH = "frozen_mismatch"
+    # reconcile_positions --full: the listener's projection disagrees with its own events.
+    PROJECTION_MISMATCH = "projection_mismatch"
 
 
 class BreakStatus(StrEnum):

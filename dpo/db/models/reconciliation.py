@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     func,
@@ -100,5 +101,21 @@ class ReconciliationBreak(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     resolved_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
+    # The change counter's value when this break last changed (opened, updated, closed):
+    # subscribers follow `revision > N`, which, unlike a timestamp, is visible in order.
+    revision: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), index=True)
 
     run: Mapped[ReconciliationRun] = relationship(lazy="raise")
+
+
+class BreakRevision(Base):
+    """The single row holding the last break revision handed out (see dpo.reconciliation)."""
+
+    __tablename__ = "break_revision"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        checks.non_negative("last_value"),
+    )
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    last_value: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))

@@ -1,0 +1,1 @@
+"""Reconciliation of positions: the ledger against the chain against the depositories."""

@@ -1,0 +1,139 @@
+"""`dpo jobs run` as cron runs it: one run at a time, and kill -9 leaves nothing half-written."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from dpo.db.urls import libpq_url
+from tests.e2e.conftest import ROOT, base_env, run_dpo
+from tests.integration.api.committed import committed_api
+from tests.support.book import PLANT, expected_breaks
+
+HOLDERS = 5000
+
+
+@pytest.fixture
+async def book_url(pg_server_url: str) -> AsyncIterator[str]:
+    """A database of its own holding the synthetic book."""
+    async with committed_api(pg_server_url) as api:
+        connection = await asyncpg.connect(libpq_url(api.url))
+        try:
+            for statement in PLANT:
+                await connection.execute(statement.replace(":n", str(HOLDERS)))
+        finally:
+            await connection.close()
+        yield api.url
+
+
+async def _wait_blocked(url: str) -> None:
+    """Until a job's transaction waits on the break_revision row we hold."""
+    # A connection of its own: statistics views are a snapshot per transaction.
+    connection = await asyncpg.connect(libpq_url(url))
+    try:
+        await _poll_blocked(connection)
+    finally:
+        await connection.close()
+
+
+async def _poll_blocked(connection: asyncpg.Connection) -> None:
+    for _ in range(600):
+        waiting = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE '%break_revision%'")
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the job never reached the break revision")
+
+
+def _start(url: str, redis_url: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "jobs", "run", "reconcile_positions", *args],
+        env=base_env(DATABASE_URL=url, REDIS_URL=redis_url), cwd=ROOT / "tests",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+
+async def _state(connection: asyncpg.Connection) -> tuple[dict[str, int], list[str], list[str]]:
+    kinds = {r["kind"]: r["n"] for r in await connection.fetch(
+        "SELECT kind, count(*) AS n FROM reconciliation_breaks WHERE status = 'open' "
+        "GROUP BY kind")}
+    jobs = [r["status"] for r in await connection.fetch(
+        "SELECT status FROM job_runs WHERE job = 'reconcile_positions' ORDER BY id")]
+    runs = [r["status"] for r in await connection.fetch(
+        "SELECT status FROM reconciliation_runs ORDER BY id")]
+    return kinds, jobs, runs
+
+
+async def test_overlapping_runs_skip_and_kill_9_leaves_nothing_half_written(
+        book_url: str, redis_url: str) -> None:
+    blocker = await asyncpg.connect(libpq_url(book_url))
+    try:
+        # Hold the counter row: the job's transaction stops after its comparison, mid-pass.
+        holding = blocker.transaction()
+        await holding.start()
+        await blocker.execute("UPDATE break_revision SET last_value = last_value")
+        first = _start(book_url, redis_url)
+        await _wait_blocked(book_url)
+        second = await asyncio.to_thread(
+            run_dpo, "jobs", "run", "reconcile_positions",
+            env=base_env(DATABASE_URL=book_url, REDIS_URL=redis_url))
+        assert second.returncode == 0, second.stderr
+        assert "reconcile_positions is already running (run 1); this run was skipped" \
+            in second.stdout
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        await holding.rollback()
+        kinds, jobs, runs = await _state(blocker)
+        assert (kinds, jobs, runs) == ({}, ["running"], ["running"])  # nothing half-written
+        rerun = await asyncio.to_thread(
+            run_dpo, "jobs", "run", "reconcile_positions",
+            env=base_env(DATABASE_URL=book_url, REDIS_URL=redis_url))
+        assert rerun.returncode == 0, rerun.stderr
+        assert "run 2 succeeded" in rerun.stdout
+        kinds, jobs, runs = await _state(blocker)
+        assert kinds == expected_breaks(HOLDERS)
+        assert (jobs, runs) == (["failed", "succeeded"], ["failed", "succeeded"])
+        error = await blocker.fetchval("SELECT error FROM job_runs WHERE id = 1")
+        assert error.startswith("interrupted")
+        # A clean repeat: the same breaks, nothing opened or closed.
+        repeat = await asyncio.to_thread(  # by the runbook's name
+            subprocess.run, [sys.executable, str(ROOT / "manage.py"), "reconcile_positions"],
+            env=base_env(DATABASE_URL=book_url, REDIS_URL=redis_url), capture_output=True,
+            text=True, timeout=60, cwd=ROOT / "tests", check=False)
+        assert repeat.returncode == 0, repeat.stderr
+        assert "'breaks_opened': 0" in repeat.stdout
+        assert "'breaks_resolved': 0" in repeat.stdout
+        assert (await _state(blocker))[0] == expected_breaks(HOLDERS)
+    finally:
+        await blocker.close()
+
+
+async def test_sigterm_stops_a_run_cleanly(book_url: str, redis_url: str) -> None:
+    blocker = await asyncpg.connect(libpq_url(book_url))
+    try:
+        holding = blocker.transaction()
+        await holding.start()
+        await blocker.execute("UPDATE break_revision SET last_value = last_value")
+        process = _start(book_url, redis_url)
+        await _wait_blocked(book_url)
+        process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        await holding.rollback()
+        _, stderr = await asyncio.to_thread(process.communicate, timeout=30)
+        assert process.returncode == 1, stderr
+        assert "stopped by a signal" in stderr
+        row = await blocker.fetchrow("SELECT status, error FROM job_runs")
+        assert row is not None
+        assert row["status"] == "failed"
+        assert row["error"].startswith("stopped")
+        assert await blocker.fetchval("SELECT count(*) FROM reconciliation_breaks") == 0
+    finally:
+        await blocker.close()
