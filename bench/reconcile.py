@@ -1,4 +1,4 @@
-"""Reconciliation benchmark: `reconcile_positions` over N holders × 3 locations.
+"""Reconciliation benchmark: `reconcile_positions` over N holders x 3 locations.
 
 Usage: .venv/bin/python bench/reconcile.py [--holders 10000,100000] [--passes 2]
 
@@ -37,7 +37,7 @@ from dpo.embedded.process import free_port  # noqa: E402
 from dpo.embedded.redis import EmbeddedRedis  # noqa: E402
 from tests.support.book import PLANT, expected_breaks  # noqa: E402
 
-# Stated in issue 11: 100,000 holders × 3 locations within 10 s and 300 MB peak RSS.
+# Stated in issue 11: 100,000 holders x 3 locations within 10 s and 300 MB peak RSS.
 TARGET_SECONDS, TARGET_RSS_MB = 10.0, 300
 
 
@@ -100,7 +100,7 @@ def main() -> None:
         for holders in (int(size) for size in args.holders.split(",")):
             url = asyncio.run(fresh_database(server_url, "dpo_bench_reconcile"))
             plant = asyncio.run(_plant(url, holders))
-            print(f"{holders:,} holders × 3 locations planted in {plant:.1f} s")
+            print(f"{holders:,} holders x 3 locations planted in {plant:.1f} s")
             for number in range(1, args.passes + 1):
                 wall, rss, code = _run_job(url, redis_url)
                 run = asyncio.run(_last_run(url))
