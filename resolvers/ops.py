@@ -16,6 +16,7 @@ from dpo.db.models.enums import BreakStatus as CoreBreakStatus
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError, ValidationError
 from dpo.services import chain_events, market, ops
+from dpo.services.fx_calendar import is_stale
 from dpo.services.pagination import page_size
 from resolvers.context import Context
 from schema.ops import (
@@ -35,10 +36,11 @@ Info = strawberry.Info[Context, None]
 _SEQUENCE = re.compile(r"^[0-9]{1,19}$")
 
 
-def fx_rate_node(row: FxRateRow) -> FxRate:
-    """The API view of an FX rate."""
+def fx_rate_node(row: FxRateRow, *, on: dt.date | None = None) -> FxRate:
+    """The API view of an FX rate, stale or not as of `on` (today when None)."""
     return FxRate(base=CurrencyCode(row.base), quote=CurrencyCode(row.quote), rate=row.rate,
-                  as_of=row.as_of, source=row.source)
+                  as_of=row.as_of, source=row.source,
+                  stale=is_stale(row.as_of, on or dt.datetime.now(dt.UTC).date()))
 
 
 def break_node(row: ReconciliationBreak) -> ReconciliationBreakType:
@@ -93,7 +95,7 @@ async def resolve_fx_rates(info: Info, base: CurrencyCode | None = None,
                            on: dt.date | None = None) -> list[FxRate]:
     async with info.context.runtime.sessions() as session:
         rows = await market.list_fx_rates(session, base=base, quote=quote, on=on)
-    return [fx_rate_node(r) for r in rows]
+    return [fx_rate_node(r, on=on) for r in rows]
 
 
 async def resolve_reconciliation_breaks(info: Info, status: BreakStatus | None = None,

@@ -9,6 +9,7 @@ A plan is a queue of faults for the next requests, then `always` (or a normal an
     "wrong_schema"          200 with well-formed JSON/XML of the wrong shape
     "reset"                 headers and part of the body, then the connection is dropped
     "401"/"404"/...         any other status: a refusal
+    "ok"                    a normal answer (to fault a later request of a sequence)
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Faults:
     def take(self) -> str | None:
         """The fault for the request arriving now, if any."""
         fault = self.plan.popleft() if self.plan else self.always
+        if fault == "ok":
+            return None
         if fault is not None:
             self.injected[fault.split(":", 1)[0]] += 1
         return fault

@@ -20,6 +20,9 @@ class FxRate:
     rate: decimal.Decimal
     as_of: dt.date
     source: str
+    stale: bool = strawberry.field(description=(
+        "More than 4 working days (TARGET calendar) passed since as_of, counted up to the "
+        "day asked for (today when none): the source has stopped publishing."))
 
 
 @strawberry.enum(description="A reconciliation break's life.")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from purgatory import (
     AsyncCircuitBreakerFactory,
@@ -55,12 +55,16 @@ class Breakers:
     """The circuit breakers of all providers."""
 
     def __init__(self, *, threshold: int, reset_seconds: float, redis_url: str | None = None,
-                 namespace: str = NAMESPACE) -> None:
+                 redis: Any = None, namespace: str = NAMESPACE) -> None:
         uow: AsyncRedisUnitOfWork | AsyncInMemoryUnitOfWork
-        if redis_url:
-            uow = AsyncRedisUnitOfWork(redis_url)
+        if redis_url or redis is not None:
+            # purgatory makes its own client from a URL (lazily: no connection yet); a
+            # process that has a client already (a job's runtime) lends it instead.
+            uow = AsyncRedisUnitOfWork(redis_url or "redis://127.0.0.1")
             assert isinstance(uow.contexts, AsyncRedisRepository)
             uow.contexts.prefix = namespace
+            if redis is not None:
+                uow.contexts.redis = redis
         else:
             uow = AsyncInMemoryUnitOfWork()
         self._factory = AsyncCircuitBreakerFactory(

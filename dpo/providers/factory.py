@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -19,10 +20,12 @@ from dpo.settings import Settings
 PROVIDERS = ("ecb", "xetra", "euroclear", "clearstream", "omnisend")
 
 
-def breakers_for(settings: Settings, *, redis_url: str | None) -> Breakers:
+def breakers_for(settings: Settings, *, redis_url: str | None = None,
+                 redis: Any = None) -> Breakers:
     """The circuit breakers the PROVIDER_BREAKER_* settings describe (in Redis when given)."""
     return Breakers(threshold=settings.provider_breaker_threshold,
-                    reset_seconds=settings.provider_breaker_reset_seconds, redis_url=redis_url)
+                    reset_seconds=settings.provider_breaker_reset_seconds, redis_url=redis_url,
+                    redis=redis)
 
 
 def _split(url: str) -> tuple[str, str]:
