@@ -29,6 +29,7 @@ from strawberry.types.graphql import OperationType
 from app.graphql_auth import principal_of
 from app.response_cache import LOOKUPS, CacheInvalidation, Entry
 from dpo.runtime import Runtime
+from dpo.safe_json import loads
 
 # Root query fields whose answer must be fresh each time: `nonce` creates a single-use
 # nonce, `status` probes the database and Redis. A new query with side effects or live
@@ -72,15 +73,15 @@ def request_key(scope: Scope, body: bytes) -> tuple[Hashable, ...] | None:
         if not _header(scope, b"content-type").startswith(b"application/json"):
             return None
         try:
-            fields = orjson.loads(body)
-        except orjson.JSONDecodeError:
+            fields = loads(body)
+        except ValueError:
             return None
     elif scope["method"] == "GET":
         params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         try:
-            fields = {name: values[0] if name != "variables" else orjson.loads(values[0])
+            fields = {name: values[0] if name != "variables" else loads(values[0])
                       for name, values in params.items() if len(values) == 1}
-        except orjson.JSONDecodeError:
+        except ValueError:
             return None
     else:
         return None
@@ -92,8 +93,12 @@ def request_key(scope: Scope, body: bytes) -> tuple[Hashable, ...] | None:
             or not (variables is None or isinstance(variables, dict))
             or fields.get("extensions")):
         return None
-    document = hashlib.blake2b(query.encode(), digest_size=16).digest()
-    return document, name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+    try:
+        encoded = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return None  # integers past 64 bits, lone surrogates: executed, never cached
+    document = hashlib.blake2b(query.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return document, name, encoded
 
 
 async def _read_body(receive: Receive) -> bytes:

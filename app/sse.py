@@ -30,9 +30,11 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from app.graphql_auth import principal_of
+from app.graphql_input import too_deep
 from app.ws import CAPS, SLOW_KEY, caps_redis
 from dpo.auth.principal import Kind
 from dpo.errors import ErrorCode
+from dpo.safe_json import JSONTooDeepError, loads
 from dpo.streaming import metrics
 from dpo.streaming.config import get_streaming_settings
 from dpo.streaming.subscriber import FeedSubscription
@@ -59,17 +61,24 @@ def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
 
 
 async def _params(request: Request) -> dict[str, Any] | None:
-    """query, variables and operationName from the query string (GET) or the JSON body."""
+    """query, variables and operationName from the query string (GET) or the JSON body.
+
+    LimitExceededError when the JSON nests too deep (the view answers it with a 400).
+    """
     if request.method == "GET":
         raw: dict[str, Any] = dict(request.query_params)
         if "variables" in raw:
             try:
-                raw["variables"] = json.loads(raw["variables"])
+                raw["variables"] = loads(raw["variables"])
+            except JSONTooDeepError as error:
+                raise too_deep(error) from None
             except ValueError:
                 return None
     else:
         try:
-            raw = json.loads(await request.body())
+            raw = loads(await request.body())
+        except JSONTooDeepError as error:
+            raise too_deep(error) from None
         except ValueError:
             return None
     if not isinstance(raw, dict) or not isinstance(raw.get("query"), str):

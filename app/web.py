@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,15 +20,18 @@ from strawberry.extensions import SchemaExtension
 
 from app.graphql_auth import principal_of, rate_limited_response, unauthenticated_response
 from app.graphql_cache import PRINCIPAL_STATE, ResponseCacheExtension, invalidation_of, serve_cached
+from app.graphql_input import BoundedWebSocketAdapter, error_response, too_deep
 from app.metrics import GraphQLMetrics, metrics_endpoint
 from app.middleware_stack import build_middleware
 from app.response_cache import CacheInvalidation, ResponseCache
 from app.ws import WebSocketSubscriptions
 from dpo.auth.principal import Principal
-from dpo.errors import RateLimitedError, UnauthenticatedError
+from dpo.errors import LimitExceededError, RateLimitedError, UnauthenticatedError
 from dpo.health import probe_database, probe_redis, probe_rpc, provider_circuits
 from dpo.providers.factory import PROVIDERS, breakers_for
+from dpo.recursion import RECURSION_LIMIT, restore_recursion_limit
 from dpo.runtime import Runtime
+from dpo.safe_json import JSONTooDeepError, loads
 from dpo.settings import Settings
 from dpo.streaming.shared import close_hub
 from resolvers.context import Context
@@ -38,13 +42,31 @@ logger = logging.getLogger(__name__)
 
 
 class GraphQLApp(WebSocketSubscriptions, GraphQL[Context, None]):
-    """Strawberry's ASGI view with our context; subscriptions over WebSocket (app.ws)."""
+    """Strawberry's ASGI view with our context; subscriptions over WebSocket (app.ws).
+
+    Every body, GET parameter and frame is decoded with a bound on nesting (app.graphql_input).
+    """
+
+    websocket_adapter_class = BoundedWebSocketAdapter
 
     def __init__(self, runtime_of: Any, *, debug: bool,
                  extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> None:
         super().__init__(build_schema(debug=debug, extensions=extensions),
                          graphql_ide="graphiql" if debug else None)
         self._runtime_of = runtime_of
+
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON with the nesting bound (dpo.safe_json), never the recursive decoder."""
+        return loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request's JSON; nested too deep, LimitExceededError (answered 400 in __call__)."""
+        try:
+            return loads(data)
+        except JSONTooDeepError as error:
+            raise too_deep(error) from None
+        except ValueError:
+            return super().parse_json(data)  # Strawberry's 400 for bad JSON
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         """Give resolvers the request, its caller and the shared resources."""
@@ -74,6 +96,8 @@ class GraphQLApp(WebSocketSubscriptions, GraphQL[Context, None]):
             await unauthenticated_response(error)(scope, receive, send)
         except RateLimitedError as error:
             await rate_limited_response(error)(scope, receive, send)
+        except LimitExceededError as error:
+            await error_response(error, 400)(scope, receive, send)
         finally:
             context = scope.get("state", {}).get("graphql_context")
             if isinstance(context, Context):
@@ -119,8 +143,16 @@ async def ready(request: Request) -> Response:
 def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Starlette:
     """Build the application for the given settings and server URLs."""
 
+    # Before anything can decode a request: see dpo.recursion.
+    restore_recursion_limit()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if sys.getrecursionlimit() != RECURSION_LIMIT:
+            # Something imported since create_app raised it again (dpo.recursion).
+            logger.warning("recursion limit was raised to %d; setting it back to %d",
+                           sys.getrecursionlimit(), RECURSION_LIMIT)
+            sys.setrecursionlimit(RECURSION_LIMIT)
         app.state.runtime = Runtime.open(settings, database_url=database_url, redis_url=redis_url)
         # The breakers' shared state (in Redis), as the services calling providers left it.
         app.state.breakers = breakers_for(settings, redis_url=redis_url)

@@ -100,3 +100,9 @@ class ProviderMalformed(ProviderError):  # noqa: N818
     """The provider answered, but not in the format we expect (bad syntax or wrong schema)."""
 
     code = ErrorCode.PROVIDER_MALFORMED
+
+
+class LimitExceededError(DomainError):
+    """The request is over one of the API's limits (size, nesting, cost)."""
+
+    code = ErrorCode.LIMIT_EXCEEDED

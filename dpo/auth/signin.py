@@ -9,15 +9,13 @@ Staff sign-in serves admin, issuer and ops users; investors sign in with their w
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import UTC, datetime
-from functools import lru_cache
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dpo.auth import siwe
-from dpo.auth.passwords import hash_password, verify_password
+from dpo.auth.passwords import check_password
 from dpo.auth.principal import Kind, Principal
 from dpo.auth.tokens import TokenPair, issue_tokens, revoke_refresh_token, rotate_refresh_token
 from dpo.db.models import InvestorWallet, User
@@ -30,12 +28,6 @@ logger = logging.getLogger(__name__)
 
 BAD_CREDENTIALS = "wrong e-mail or password"
 STAFF_ROLES = frozenset({Role.ADMIN.value, Role.ISSUER.value, Role.OPS.value})
-
-
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    # Verifying against this keeps an unknown e-mail as slow as a wrong password.
-    return hash_password(secrets.token_urlsafe(24))
 
 
 def principal_for_user(user: User) -> Principal:
@@ -60,9 +52,9 @@ async def staff_sign_in(session: AsyncSession, *, email: str, password: str,
         select(User).where(func.lower(User.email) == email.strip().lower())
     )
     if user is None or user.password_hash is None:
-        verify_password(_dummy_hash(), password)
+        await check_password(None, password)  # as slow as a wrong password
         raise UnauthenticatedError(BAD_CREDENTIALS)
-    if not verify_password(user.password_hash, password):
+    if not await check_password(user.password_hash, password):
         raise UnauthenticatedError(BAD_CREDENTIALS)
     # Checked after the password, so these answers tell nothing to someone guessing.
     if not user.is_active or user.role not in STAFF_ROLES:

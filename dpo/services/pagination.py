@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, s
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from dpo import safe_json
 from dpo.errors import DomainError, ErrorCode, ValidationError
 
 DEFAULT_PAGE_SIZE = 20
@@ -98,7 +99,7 @@ def encode_cursor(ordering: str, values: Sequence[Any]) -> str:
 def decode_cursor(ordering: Ordering, cursor: str) -> list[Any]:
     """The sort-key values a cursor holds; ValidationError if it is not one of ours."""
     try:
-        payload = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        payload = safe_json.loads(base64.urlsafe_b64decode(cursor.encode()))
         if payload["o"] != ordering.name or len(payload["k"]) != _width(ordering):
             raise ValueError("cursor of another ordering")
         return [_from_json(v) for v in payload["k"]]
