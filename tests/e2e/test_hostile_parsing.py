@@ -1,8 +1,8 @@
 """One hostile request must not take `dpo web` down: deep JSON on every transport, sign-in storms.
 
-Each payload goes to one real server, which must answer the next request afterwards. A body nested 100,000 deep used to kill the process
-with SIGSEGV (py_ecc raises the recursion limit to 100,000, so the recursive JSON decoder
-overflowed the C stack before it could raise).
+Each payload goes to one real server, which must answer the next request afterwards. A body
+nested 100,000 deep used to kill the process with SIGSEGV (py_ecc raises the recursion limit to
+100,000, so the recursive JSON decoder overflowed the C stack before it could raise).
 """
 
 from __future__ import annotations
