@@ -41,10 +41,14 @@ def loads(data: Document, *, max_depth: int = MAX_DEPTH) -> Any:
     """The decoded document.
 
     JSONTooDeepError past `max_depth`; json.JSONDecodeError for anything else that is not JSON
-    (text that is not UTF-8 included).
+    (text that is not UTF-8 included). Text whose brackets do not pair up never reaches the
+    decoder either: it would recurse into every opening bracket before noticing.
     """
-    if nesting_exceeds(data, max_depth):
-        raise JSONTooDeepError(max_depth)
+    left = _unpaired(_skeleton(data), max_depth)
+    if left:
+        if _balanced(left):
+            raise JSONTooDeepError(max_depth)
+        raise json.JSONDecodeError("brackets do not pair up", "", 0)
     try:
         return json.loads(data.tobytes() if isinstance(data, memoryview) else data)
     except UnicodeDecodeError as error:
@@ -52,21 +56,33 @@ def loads(data: Document, *, max_depth: int = MAX_DEPTH) -> Any:
 
 
 def nesting_exceeds(document: Document, max_depth: int) -> bool:
-    """Whether the brackets of a JSON document nest deeper than `max_depth`.
+    """Whether the brackets of a JSON document nest deeper than `max_depth` (or do not pair up).
 
     Works on the text, at C speed and without recursion: strings are cut out, everything but
     brackets dropped, then each pass removes the innermost pairs; brackets left after
-    `max_depth` passes nest deeper (or do not pair up: not JSON either way). A 1 MiB body takes
-    a few milliseconds, up to ~150 ms for thousands of chains just under the limit (about what
-    decoding such a body costs).
+    `max_depth` passes nest deeper. A 1 MiB body takes a few milliseconds, up to ~150 ms for
+    thousands of chains just under the limit (about what decoding such a body costs).
     """
+    return bool(_unpaired(_skeleton(document), max_depth))
+
+
+def _skeleton(document: Document) -> bytes:
     raw = (document.encode("utf-8", "surrogatepass") if isinstance(document, str)
            else bytes(document))
-    skeleton = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    return _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+
+
+def _unpaired(skeleton: bytes, max_depth: int) -> bytes:
+    """The brackets left once `max_depth` levels of pairs are removed."""
     if re.search(rb"[\[{]{%d}" % (max_depth + 1), skeleton):
-        return True  # that many openers in a row: no need to pair them up
+        return skeleton  # that many openers in a row: no need to pair them up
     for _ in range(max_depth):
         if not skeleton:
-            return False
+            break
         skeleton = skeleton.replace(b"[]", b"").replace(b"{}", b"")
-    return bool(skeleton)
+    return skeleton
+
+
+def _balanced(skeleton: bytes) -> bool:
+    return (skeleton.count(b"[") == skeleton.count(b"]")
+            and skeleton.count(b"{") == skeleton.count(b"}"))

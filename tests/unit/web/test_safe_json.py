@@ -71,3 +71,10 @@ def test_deep_json_cannot_crash_the_interpreter_even_with_a_huge_recursion_limit
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "JSONTooDeepError"
+
+
+@pytest.mark.parametrize("text", ["{", "[" * 100_000, "[" * 100 + "}" * 100, '{"a": [}'])
+def test_brackets_that_do_not_pair_up_are_bad_json_not_too_deep(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError) as raised:
+        loads(text)
+    assert not isinstance(raised.value, JSONTooDeepError)
