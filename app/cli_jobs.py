@@ -80,11 +80,28 @@ def jobs_run(name: str, full: bool) -> None:
     sys.exit(code)
 
 
+async def _schedule(config: Settings, database_url: str, redis_url: str) -> int:
+    from jobs.scheduler import Scheduler
+
+    runtime = Runtime.open(config, database_url=database_url, redis_url=redis_url)
+    try:
+        scheduler = Scheduler(runtime, database_url)
+        scheduler.install_signals()
+        return await scheduler.run()
+    finally:
+        await runtime.close()
+
+
 @jobs.command("schedule")
 def jobs_schedule() -> None:
-    """Run the scheduler: each job on its interval, one run at a time."""
-    settings()
-    not_available("the job scheduler")
+    """Run the scheduler: each job on its interval (JOBS_SCHEDULE), one run at a time."""
+    config = settings()
+    services = ensure_services(config)
+    try:
+        code = asyncio.run(_schedule(config, services.database_url, services.redis_url))
+    finally:
+        services.stop()
+    sys.exit(code)
 
 
 __all__ = ["JOBS", "jobs"]

@@ -181,6 +181,13 @@ class Settings(BaseSettings):
                                              le=1024 * 1024 * 1024,
                                              alias="PROVIDER_MAX_RESPONSE_BYTES")
 
+    # The cron service (jobs/scheduler.py): the runbook's intervals, or short ones for demos;
+    # on SIGTERM a running job gets this long to finish before it is stopped (Railway drains 30 s).
+    jobs_schedule: Literal["runbook", "demo"] = Field(default="runbook", alias="JOBS_SCHEDULE")
+    jobs_stop_seconds: float = Field(default=20, ge=0, le=3600, alias="JOBS_STOP_SECONDS")
+    # Where ops notifications (new breaks, failed jobs) go; unset: they wait in the outbox.
+    ops_email: str | None = Field(default=None, alias="OPS_EMAIL")
+
     @field_validator("allowed_hosts", "cors_allowed_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:

@@ -40,7 +40,7 @@ def test_invalid_setting_stops_startup_with_one_line(command: list[str], variabl
 
 
 def test_unbuilt_capabilities_exit_non_zero_and_say_so() -> None:
-    for args in (["jobs", "run", "sync_fx_rates"], ["jobs", "schedule"]):
+    for args in (["jobs", "run", "sync_fx_rates"], ["jobs", "run", "sync_csd"]):
         result = run_dpo(*args, env=base_env())
         assert result.returncode == 3, args
         assert "not available yet" in result.stderr

@@ -6,7 +6,9 @@ import asyncio
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
+from typing import IO
 
 import asyncpg
 import pytest
@@ -137,3 +139,66 @@ async def test_sigterm_stops_a_run_cleanly(book_url: str, redis_url: str) -> Non
         assert await blocker.fetchval("SELECT count(*) FROM reconciliation_breaks") == 0
     finally:
         await blocker.close()
+
+
+def _scheduler(url: str, redis_url: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "app", "jobs", "schedule"],
+                            env=base_env(DATABASE_URL=url, REDIS_URL=redis_url,
+                                         JOBS_SCHEDULE="demo"),
+                            cwd=ROOT / "tests", stdout=log, stderr=subprocess.STDOUT)
+
+
+async def _until_logged(log: IO[bytes], text: str, seconds: float = 30) -> None:
+    for _ in range(int(seconds / 0.1)):
+        log.seek(0)
+        if text in log.read().decode():
+            return
+        await asyncio.sleep(0.1)
+    log.seek(0)
+    raise AssertionError(f"{text!r} not logged:\n{log.read().decode()[-3000:]}")
+
+
+async def _pair(connection: asyncpg.Connection, query: str) -> tuple[int, int]:
+    row = await connection.fetchrow(query)
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+async def test_one_scheduler_across_two_processes_and_a_takeover_after_kill_9(
+        book_url: str, redis_url: str) -> None:
+    with tempfile.TemporaryFile() as log_a, tempfile.TemporaryFile() as log_b:
+        active = _scheduler(book_url, redis_url, log_a)
+        standby: subprocess.Popen[bytes] | None = None
+        try:
+            await _until_logged(log_a, "this scheduler is active")
+            standby = _scheduler(book_url, redis_url, log_b)
+            await _until_logged(log_b, "another scheduler is active; standing by")
+            connection = await asyncpg.connect(libpq_url(book_url))
+            succeeded = ("SELECT count(*) FILTER (WHERE counts ? 'full'), "
+                         "count(*) FILTER (WHERE NOT counts ? 'full') "
+                         "FROM job_runs WHERE status = 'succeeded'")
+            try:
+                for _ in range(300):
+                    if sum(await _pair(connection, succeeded)) >= 1:
+                        break
+                    await asyncio.sleep(0.1)
+                active.send_signal(signal.SIGKILL)
+                active.wait(10)
+                await _until_logged(log_b, "this scheduler is active")
+                # The new leader runs what the old one had not finished, and nothing twice.
+                for _ in range(300):
+                    if await _pair(connection, succeeded) == (1, 1):
+                        break
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(1.0)
+                counts = await _pair(connection, succeeded)
+            finally:
+                await connection.close()
+            assert counts == (1, 1)
+            standby.send_signal(signal.SIGTERM)
+            assert standby.wait(30) == 0
+        finally:
+            for process in (active, standby):
+                if process is not None and process.poll() is None:
+                    process.kill()
+                    process.wait(10)
