@@ -1,25 +1,53 @@
-"""Fetching one block range: its logs (split as the provider demands) and the headers it needs."""
+"""Fetching one block range: its logs (split as the provider demands), proven, and its headers.
+
+A load-balanced provider answers consecutive calls from different nodes, and a node that has
+not imported a block (or lost its receipts) answers `eth_getLogs` for it with nothing rather
+than an error. So an answer only counts once every block of it is proven (docs/ARCHITECTURE.md,
+"Proof of range"): a block with logs in the answer was seen by the node that answered; a block
+without must have a header (from any node) whose logsBloom excludes our addresses, or a
+`blockHash`-pinned `eth_getLogs` (EIP-234: a node lacking the block errs) that is empty too.
+An answer failing that is refused, counted and asked again; it is never committed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from listener import metrics
+from listener.bloom import AddressBloom, parse_bloom
 from listener.ports import RangeTooLargeError, Rpc, RpcError
 from listener.ranges import RangeCursor, RangeSizer
 from listener.reorg import Header, linked
 
 logger = logging.getLogger(__name__)
 
-# Block headers fetched at once for one range.
+# Block headers (or pinned eth_getLogs) fetched at once for one range.
 HEADER_FETCHES = 16
+# Refused answers of one range asked again in place (each after a growing pause) before the
+# follower backs off as a whole.
+REFUSAL_RETRIES = 4
+REFUSAL_PAUSE = 0.1
+# Attempts at a header the answering node does not have (a node behind its peers).
+HEADER_ATTEMPTS = 3
 
 
 class ChainMovedError(Exception):
-    """The chain changed while a range was fetched; the range is fetched again."""
+    """The chain changed, or a node's answer could not be trusted; the range is fetched again.
+
+    `reason` is the label of `dpo_rpc_inconsistent_total`.
+    """
+
+    def __init__(self, message: str, *, reason: str = "chain_moved") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class RefusedAnswerError(ChainMovedError):
+    """An eth_getLogs answer that the proof of range refused (a node behind the chain)."""
 
 
 @dataclass
@@ -43,16 +71,97 @@ def hex_str(value: Any) -> str:
     return value.lower() if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
-async def fetch_range(rpc: Rpc, sizer: RangeSizer, addresses: Sequence[str], first: int,
-                      last: int, window_start: int) -> Fetched:
-    """The logs of [first, last], split as the provider demands, and the needed headers.
+def refuse(error: ChainMovedError) -> ChainMovedError:
+    """Count a refused answer (`dpo_rpc_inconsistent_total{reason}`) and return the error."""
+    metrics.RPC_INCONSISTENT.labels(reason=error.reason).inc()
+    return error
 
-    Headers: every block from `window_start` on (the reorg window) and the range's last block
-    (the checkpoint's hash); below the window only blocks whose logs lack `blockTimestamp`,
-    since one call per block with events would dominate a long backfill.
+
+@dataclass
+class _Blocks:
+    """Headers fetched for one range, by number, with their blooms and timestamps."""
+
+    rpc: Rpc
+    headers: dict[int, Header] = field(default_factory=dict)
+    blooms: dict[int, int | None] = field(default_factory=dict)
+    timestamps: dict[int, int] = field(default_factory=dict)
+
+    async def fetch(self, numbers: Sequence[int],
+                    pause: Callable[[float], Awaitable[None]]) -> None:
+        limit = asyncio.Semaphore(HEADER_FETCHES)
+
+        async def one(number: int) -> None:
+            for attempt in range(HEADER_ATTEMPTS):
+                async with limit:
+                    block = await self.rpc.get_block(number)
+                if block is not None:
+                    break
+                self.rpc.report_inconsistent()
+                await pause(REFUSAL_PAUSE * 2 ** attempt)
+            else:
+                raise refuse(ChainMovedError(f"the node has no block {number}",
+                                             reason="missing_block"))
+            self.headers[number] = Header(to_int(block["number"]), hex_str(block["hash"]),
+                                          hex_str(block["parentHash"]))
+            self.blooms[number] = parse_bloom(block.get("logsBloom"))
+            self.timestamps[number] = to_int(block["timestamp"])
+
+        await asyncio.gather(*(one(n) for n in numbers if n not in self.headers))
+
+
+async def prove(rpc: Rpc, addresses: Sequence[str], bloom: AddressBloom, blocks: _Blocks,
+                logs: list[dict[str, Any]], lo: int, hi: int,
+                pause: Callable[[float], Awaitable[None]]) -> None:
+    """Raise RefusedAnswerError unless the answer for [lo, hi] is proven complete, block by block.
+
+    Fetches the headers of the blocks without logs in the answer, and a pinned eth_getLogs of
+    each whose bloom admits one of our addresses (or that has no bloom).
     """
+    seen: set[int] = set()
+    for log in logs:
+        number = to_int(log["blockNumber"])
+        if not lo <= number <= hi:
+            raise refuse(RefusedAnswerError(
+                f"eth_getLogs of blocks {lo}..{hi} answered with a log of block {number}",
+                reason="out_of_range"))
+        seen.add(number)
+    await blocks.fetch([n for n in range(lo, hi + 1) if n not in seen], pause)
+    suspects = []
+    for number in range(lo, hi + 1):
+        if number in seen:
+            continue
+        block_bloom = blocks.blooms.get(number)
+        if block_bloom is None or bloom.may_log(block_bloom):
+            suspects.append(number)
+    limit = asyncio.Semaphore(HEADER_FETCHES)
+
+    async def pinned(number: int) -> bool:
+        async with limit:
+            return bool(await rpc.get_logs_at(blocks.headers[number].hash, addresses))
+
+    found = await asyncio.gather(*(pinned(n) for n in suspects))
+    missing = [n for n, has in zip(suspects, found, strict=True) if has]
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        raise refuse(RefusedAnswerError(
+            f"eth_getLogs of blocks {lo}..{hi} lacked the logs of block(s) {shown} (the "
+            f"answering node was behind or had lost them)", reason="missing_logs"))
+
+
+async def fetch_range(rpc: Rpc, sizer: RangeSizer, addresses: Sequence[str], first: int,
+                      last: int, window_start: int, *,
+                      pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> Fetched:
+    """The proven logs of [first, last], split as the provider demands, and the needed headers.
+
+    Headers: every block from `window_start` on (the reorg window), the range's last block
+    (the checkpoint's hash), blocks whose logs lack `blockTimestamp`, and those the proof of
+    range needs (blocks without logs). A range dense with events needs few beyond the window.
+    """
+    bloom = AddressBloom(addresses)
+    blocks = _Blocks(rpc)
     logs: list[dict[str, Any]] = []
     cursor = RangeCursor(first, last, sizer)
+    refusals = 0
     while not cursor.done:
         lo, hi = cursor.current
         try:
@@ -68,25 +177,26 @@ async def fetch_range(rpc: Rpc, sizer: RangeSizer, addresses: Sequence[str], fir
             logger.info("provider refused blocks %s..%s; shrinking the range", lo, hi)
             cursor.refuse(suggested)
             continue
+        try:
+            await prove(rpc, addresses, bloom, blocks, part, lo, hi, pause)
+        except RefusedAnswerError as refused:
+            refusals += 1
+            rpc.report_inconsistent()  # the client prefers its other URL after a few
+            if refusals > REFUSAL_RETRIES:
+                raise
+            delay = REFUSAL_PAUSE * 2 ** (refusals - 1)
+            logger.warning("refused an answer: %s; asking again in %.1fs", refused, delay)
+            await pause(delay)
+            continue
         cursor.accept(len(part))
         logs.extend(part)
     wanted = {last, *range(max(first, window_start), last + 1)}
     wanted.update(to_int(log["blockNumber"]) for log in logs
                   if log.get("blockTimestamp") is None)
-    limit = asyncio.Semaphore(HEADER_FETCHES)
-
-    async def one(number: int) -> dict[str, Any]:
-        async with limit:
-            block = await rpc.get_block(number)
-        if block is None:
-            raise ChainMovedError(f"the node has no block {number}")
-        return block
-
-    blocks = await asyncio.gather(*(one(n) for n in sorted(wanted)))
-    headers = [Header(to_int(b["number"]), hex_str(b["hash"]), hex_str(b["parentHash"]))
-               for b in blocks]
-    timestamps = {to_int(b["number"]): to_int(b["timestamp"]) for b in blocks}
-    return Fetched(first, last, logs, headers, timestamps)
+    await blocks.fetch(sorted(wanted), pause)
+    numbers = sorted(blocks.headers)
+    return Fetched(first, last, logs, [blocks.headers[n] for n in numbers],
+                   {n: blocks.timestamps[n] for n in numbers})
 
 
 def check_fetched(fetched: Fetched, tip: tuple[int, str] | None) -> None:
@@ -99,17 +209,20 @@ def check_consistent(fetched: Fetched) -> None:
     """Raise ChainMovedError unless the headers chain and every log is of those blocks."""
     hashes = {h.number: h.hash for h in fetched.headers}
     if not linked(fetched.headers):
-        raise ChainMovedError(f"headers of {fetched.first}..{fetched.last} do not chain")
+        raise refuse(ChainMovedError(f"headers of {fetched.first}..{fetched.last} do not chain",
+                                     reason="unlinked_headers"))
     checked: tuple[Any, Any] | None = None
     for log in fetched.logs:
         block = (log["blockNumber"], log["blockHash"])
         if block != checked:  # logs come grouped by block: compare each block once
             known = hashes.get(to_int(block[0]))
             if known is not None and known != hex_str(block[1]):
-                raise ChainMovedError(f"a log of block {to_int(block[0])} is orphaned")
+                raise refuse(ChainMovedError(f"a log of block {to_int(block[0])} is orphaned",
+                                             reason="orphaned_log"))
             checked = block
         if log.get("removed"):
-            raise ChainMovedError(f"a log of block {to_int(block[0])} is orphaned")
+            raise refuse(ChainMovedError(f"a log of block {to_int(block[0])} is orphaned",
+                                         reason="orphaned_log"))
 
 
 def check_follows(fetched: Fetched, tip: tuple[int, str] | None) -> None:

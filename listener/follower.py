@@ -11,39 +11,35 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from redis.asyncio import Redis
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from listener import metrics, store
+from listener import tip as tips
 from listener.decode import Decoder
 from listener.fetch import (
     ChainMovedError,
-    Fetched,
     check_consistent,
     check_follows,
     fetch_range,
     hex_str,
     to_int,
 )
-from listener.ports import Rpc, RpcError
+from listener.ports import Rpc
+from listener.prepare import Prepared, decode_range, join_ready, keep_headers
 from listener.progress import Progress
 from listener.publish import publish_feed
 from listener.ranges import RangeSizer
-from listener.reorg import DeepReorgError, walk_back, window
+from listener.reorg import DeepReorgError, walk_back
 from listener.rpc import verify_chain
-from listener.store_rows import PreparedBatch, concat_rows, join_batches, prepare_batch
+from listener.waiting import StoppedError, retry_reason, until
+
+__all__ = ["Fence", "Follower", "FollowerConfig", "Prepared", "StoppedError"]
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-# Blocks with events compared with the chain to suggest a rewind point after a deep reorg.
-REWIND_SEARCH = 256
-# Logs decoded between two yields to the event loop (a few milliseconds of work).
-DECODE_CHUNK = 500
 # Longest wait between attempts while the provider is unavailable, in seconds.
 MAX_BACKOFF = 30.0
 
@@ -54,19 +50,6 @@ class Fence(Protocol):
     async def check(self) -> None:
         """Raise if leadership was lost."""
         ...
-
-
-@dataclass
-class Prepared:
-    """A fetched range decoded into its batch and rows (the raw logs already dropped)."""
-
-    fetched: Fetched
-    batch: store.Batch
-    rows: PreparedBatch
-
-
-class StoppedError(Exception):
-    """The stop event was set while waiting."""
 
 
 @dataclass(frozen=True)
@@ -110,29 +93,45 @@ class Follower:
         self._decoding = asyncio.Lock()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Verify the chain, resume from the checkpoint and follow until `stop` is set."""
+        """Verify the chain, resume from the checkpoint and follow until `stop` is set.
+
+        Provider outages, refused answers and transient database errors (a terminated
+        connection, a statement timeout) are retried here with backoff; after a database
+        error the follower resumes from the committed checkpoint, as a restart would.
+        """
         await verify_chain(self.rpc, self.config.chain_id)
-        await self.resume()
-        logger.info("listener for chain %s starts at block %s", self.config.chain_id,
-                    self.next_block)
         failures = 0
+        resumed = halt_cleared = False
         with contextlib.suppress(StoppedError):
             while not stop.is_set():
                 try:
+                    if not resumed:
+                        await self.resume()
+                        resumed = True
                     busy = await self.step(stop)
-                except RpcError as error:
-                    if not error.retryable:
+                    if not halt_cleared:  # our tip is on the chain again (after a rewind)
+                        await tips.set_halt(self.sessions, self.config.chain_id, None)
+                        halt_cleared = True
+                except Exception as error:
+                    what = retry_reason(error)
+                    if what is None:
                         raise
-                    # The client already retried and failed over: back off, then resume from
-                    # what is committed (nothing uncommitted is kept across this).
+                    # Nothing uncommitted is kept across this. After a database error the
+                    # COMMIT's outcome may be unknown: resume from the checkpoint, as a restart
+                    # would, without exiting.
+                    resumed = resumed and not what.startswith("database")
                     failures += 1
-                    delay = min(MAX_BACKOFF, self.config.poll_interval * 2 ** min(failures, 8))
-                    logger.warning("RPC unavailable (%s); retrying in %.1fs", error, delay)
-                    await self._until(stop, asyncio.sleep(delay))
+                    delay = self._backoff(failures)
+                    logger.warning("%s; retrying in %.1fs", what, delay)
+                    await until(stop, asyncio.sleep(delay))
                     continue
                 failures = 0
                 if not busy:
-                    await self._until(stop, self._idle())
+                    await until(stop, self._idle())
+
+    def _backoff(self, failures: int) -> float:
+        """Seconds to wait after `failures` failures in a row."""
+        return float(min(MAX_BACKOFF, self.config.poll_interval * 2 ** min(failures, 8)))
 
     async def resume(self) -> None:
         """Continue after the checkpoint, or from the start block."""
@@ -141,6 +140,8 @@ class Follower:
             self.next_block, self.tip = self.config.start_block, None
         else:
             self.next_block, self.tip = checkpoint[0] + 1, checkpoint
+        logger.info("listener for chain %s resumes at block %s", self.config.chain_id,
+                    self.next_block)
 
     async def step(self, stop: asyncio.Event) -> bool:
         """One pass: check our tip, then sync up to the safe head; False when idle."""
@@ -158,8 +159,9 @@ class Follower:
         try:
             await self.sync(safe, head, stop)
         except (ChainMovedError, store.ReorgDetectedError) as moved:
-            # Wait a poll interval: a provider balancing over nodes that disagree must not
-            # make us spin.
+            if isinstance(moved, ChainMovedError) and moved.reason != "chain_moved":
+                raise  # a node's answers could not be trusted: `run` backs off
+            # Wait a poll interval: the next pass checks our tip against the chain.
             logger.info("chain moved during a fetch (%s); fetching again", moved)
             return False
         return True
@@ -178,27 +180,28 @@ class Follower:
         current = await self.chain_hash(tip_number)
         if current is None or current == tip_hash:
             return False  # in sync, or a lagging node: never a reorg
-        recent = await store.recent_blocks(self.sessions, self.config.chain_id,
-                                           self.config.reorg_window + 1)
-        stored = window({b.number: b.hash for b in recent}, tip_number, self.config.reorg_window)
-        stored.setdefault(tip_number, tip_hash)
+        chain_id = self.config.chain_id
+        stored = await tips.stored_window(self.sessions, chain_id, self.tip,
+                                         self.config.reorg_window)
         try:
-            verdict = await walk_back(chain_id=self.config.chain_id, stored=stored,
+            verdict = await walk_back(chain_id=chain_id, stored=stored,
                                       chain_hash=self.chain_hash)
         except DeepReorgError as error:
-            raise DeepReorgError(chain_id=error.chain_id, lowest=error.lowest,
-                                 highest=error.highest,
-                                 rewind_to=await self.rewind_point(error.lowest)) from None
+            deep = DeepReorgError(chain_id=error.chain_id, lowest=error.lowest,
+                                  highest=error.highest,
+                                  rewind_to=await self.rewind_point(error.lowest))
+            await tips.set_halt(self.sessions, chain_id, str(deep))
+            raise deep from None
         if verdict.lagging or verdict.ancestor is None or verdict.ancestor == tip_number:
             return False
         ancestor = verdict.ancestor
         if self.fence is not None:
             await self.fence.check()
-        result = await store.revert_to(self.sessions, chain_id=self.config.chain_id,
+        result = await store.revert_to(self.sessions, chain_id=chain_id,
                                        ancestor_number=ancestor, ancestor_hash=stored[ancestor])
         metrics.REORGS.inc()
         logger.warning("reorg on chain %s: blocks %s..%s replaced; reverted to block %s, "
-                       "%s events removed", self.config.chain_id, ancestor + 1, tip_number,
+                       "%s events removed", chain_id, ancestor + 1, tip_number,
                        ancestor, result.removed)
         await self._publish(result.first_seq, result.last_seq)
         self.next_block, self.tip = ancestor + 1, (ancestor, stored[ancestor])
@@ -206,24 +209,18 @@ class Follower:
         return True
 
     async def event_blocks(self, below: int) -> list[tuple[int, str]]:
-        """Blocks below `below` holding live events, newest first (up to REWIND_SEARCH)."""
-        async with self.sessions() as session:
-            rows = (await session.execute(text(
-                "SELECT DISTINCT block_number, block_hash FROM chain_events WHERE chain_id = :c "
-                "AND NOT removed AND block_number < :n ORDER BY block_number DESC LIMIT :l"),
-                {"c": self.config.chain_id, "n": below, "l": REWIND_SEARCH})).all()
-        return [(int(number), str(block_hash)) for number, block_hash in rows]
+        """Blocks below `below` holding live events, newest first."""
+        return await tips.event_blocks(self.sessions, self.config.chain_id, below)
 
     async def rewind_point(self, below: int) -> int | None:
         """The newest block below `below` whose stored events the chain still has, if any."""
-        for number, block_hash in await self.event_blocks(below):
-            if await self.chain_hash(number) == block_hash:
-                return number
-        return None
+        return await tips.rewind_point(self.sessions, self.config.chain_id, below,
+                                      self.chain_hash)
 
     async def sync(self, safe: int, head: int, stop: asyncio.Event) -> None:
         """Fetch ranges up to `safe` concurrently and apply them in block order."""
-        window_start = safe - self.config.reorg_window + 1
+        # Window + 1 headers: a reorg exactly `reorg_window` deep finds its ancestor among them.
+        window_start = safe - self.config.reorg_window
         pending: deque[asyncio.Task[Prepared]] = deque()
         planned = self.next_block
         try:
@@ -233,7 +230,7 @@ class Follower:
                     assert taken is not None
                     pending.append(asyncio.create_task(self.prepare(*taken, window_start)))
                     planned = taken[1] + 1
-                ready = self._join_ready(await self._until(stop, pending.popleft()), pending)
+                ready = self._join_ready(await until(stop, pending.popleft()), pending)
                 await self.apply(ready, safe, head)
         finally:
             for task in pending:
@@ -241,31 +238,11 @@ class Follower:
             await asyncio.gather(*pending, return_exceptions=True)
 
     def _join_ready(self, ready: Prepared, pending: deque[asyncio.Task[Prepared]]) -> Prepared:
-        """Join the ranges already prepared behind `ready` into one batch.
-
-        When the database is the bottleneck, prepared ranges queue up: committing them
-        together (up to max_batch_events) halves the per-transaction costs. A range that does
-        not follow on is left to fail on its own turn, as it would unjoined.
-        """
-        while pending and pending[0].done() and not pending[0].cancelled() \
-                and pending[0].exception() is None:
-            following = pending[0].result()
-            if len(ready.rows.logs) + len(following.rows.logs) > self.config.max_batch_events:
-                break
-            last = ready.fetched.headers[-1]
-            first = following.fetched.headers[0]
-            if last.number != ready.fetched.last or (
-                    first.number == last.number + 1 and first.parent_hash != last.hash):
-                break
-            pending.popleft()
-            a, b = ready.fetched, following.fetched
-            batch, rows = join_batches((ready.batch, ready.rows), (following.batch, following.rows))
-            ready = Prepared(Fetched(a.first, b.last, [], a.headers + b.headers,
-                                     a.timestamps | b.timestamps), batch, rows)
-        return ready
+        """Join the ranges already prepared behind `ready` into one batch (prepare.join_ready)."""
+        return join_ready(ready, pending, self.config.max_batch_events)
 
     async def prepare(self, first: int, last: int, window_start: int) -> Prepared:
-        """Fetch a range, check it is consistent in itself, decode it and build its rows.
+        """Fetch and prove a range, check it is consistent in itself, decode it.
 
         Runs in the range's fetch task, so this work overlaps the database work of the
         batches before it; the raw logs are dropped here (they are the bulk of the memory).
@@ -273,25 +250,10 @@ class Follower:
         fetched = await fetch_range(self.rpc, self.sizer, self.addresses, first, last,
                                     window_start)
         check_consistent(fetched)
-        blocks = [store.BlockHeader(number=h.number, hash=h.hash, parent_hash=h.parent_hash,
-                                    timestamp=fetched.timestamps[h.number])
-                  for h in fetched.headers]
-        raw, logs, parts = fetched.logs, [], []
-        fetched.logs = []
-        # One range at a time, its raw logs freed as they are decoded: bounds the memory.
-        async with self._decoding:
-            while raw:
-                chunk = self.decoder.decode_all(raw[:DECODE_CHUNK])
-                del raw[:DECODE_CHUNK]
-                parts.append(prepare_batch(store.Batch(self.config.chain_id, fetched.first,
-                                                       fetched.last, blocks, chunk)))
-                logs += chunk
-                # Let the batch being committed go on: the event loop must not be held for a
-                # range's whole work while PostgreSQL waits for its COPY data or a statement.
-                await asyncio.sleep(0)
-        batch = store.Batch(self.config.chain_id, fetched.first, fetched.last, blocks, logs)
-        rows = concat_rows(parts) if parts else None
-        return Prepared(fetched, batch, rows or prepare_batch(batch))
+        keep_headers(fetched, window_start)
+        batch, rows = await decode_range(self.decoder, self.config.chain_id, fetched,
+                                         self._decoding)
+        return Prepared(fetched, batch, rows)
 
     async def apply(self, prepared: Prepared, safe: int, head: int) -> None:
         """Check the range against the chain we know, then commit it as one batch."""
@@ -336,19 +298,3 @@ class Follower:
         except Exception:  # Redis is only a doorbell: subscribers catch up from PostgreSQL.
             logger.warning("could not publish feed items %s..%s", first_seq, last_seq,
                            exc_info=True)
-
-    @staticmethod
-    async def _until(stop: asyncio.Event, awaitable: Awaitable[T]) -> T:
-        """Await `awaitable`, raising StoppedError as soon as `stop` is set."""
-        task = asyncio.ensure_future(awaitable)
-        stopper = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopper.cancel()
-        if task.done():
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        raise StoppedError

@@ -25,7 +25,24 @@ PROCESSED_BLOCK = Gauge("dpo_listener_processed_block", "Last block committed to
 LAG_BLOCKS = Gauge("dpo_listener_lag_blocks", "Head block minus processed block.")
 EVENTS = Counter("dpo_listener_events_total", "Chain events stored.")
 REORGS = Counter("dpo_listener_reorgs_total", "Chain reorganisations handled.")
+# Why answers were refused: a node behind the chain, or answers that disagree.
+INCONSISTENT_REASONS = ("missing_logs", "out_of_range", "missing_block", "unlinked_headers",
+                        "orphaned_log")
+RPC_INCONSISTENT = Counter(
+    "dpo_rpc_inconsistent_total",
+    "RPC answers refused by the listener's checks (never committed), by reason.", ["reason"],
+)
+DB_RETRIES = Counter(
+    "dpo_listener_db_retries_total",
+    "Transient database errors (lost connection, statement timeout) retried in process.",
+)
+HALTED = Gauge(
+    "dpo_listener_halted",
+    "1 while the listener is stopped by a reorg deeper than its window (needs --rewind).",
+)
 
+for _reason in INCONSISTENT_REASONS:
+    RPC_INCONSISTENT.labels(reason=_reason)
 for _kind in RPC_ERROR_KINDS:
     # Export every kind at zero so dashboards and alerts see the series before a failure.
     RPC_ERRORS.labels(kind=_kind)

@@ -44,6 +44,15 @@ class Rpc(Protocol):
         """eth_getLogs over an inclusive block range; raises RangeTooLargeError when refused."""
         ...
 
+    async def get_logs_at(self, block_hash: str,
+                          addresses: Sequence[str]) -> list[dict[str, Any]]:
+        """eth_getLogs of one block pinned by its hash (EIP-234); a node without it errs."""
+        ...
+
+    def report_inconsistent(self) -> None:
+        """The last answers could not be trusted: prefer another endpoint soon."""
+        ...
+
     async def aclose(self) -> None:
         """Close connections."""
         ...

@@ -173,6 +173,17 @@ class RpcClient:
         logs: list[dict[str, Any]] = await self.call("eth_getLogs", params)
         return logs
 
+    async def get_logs_at(self, block_hash: str,
+                          addresses: Sequence[str]) -> list[dict[str, Any]]:
+        """Raw logs of the block with this hash (EIP-234); a node without the block errs."""
+        logs: list[dict[str, Any]] = await self.call(
+            "eth_getLogs", [{"blockHash": block_hash, "address": list(addresses)}])
+        return logs
+
+    def report_inconsistent(self) -> None:
+        """The caller refused an answer: count it like a failure of the active endpoint."""
+        self._record_failure(self._active)
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()

@@ -24,6 +24,10 @@ Faults (the counter key is the part before the first colon; "ok" is never counte
   rpc:<code>:<msg>   answer 200 with a JSON-RPC error object {code, message} for the request id
   null               answer 200 with `"result": null` for the request id
   wrongid            forward, then answer with another request id
+  lag:<n>            answer as a node <n> blocks behind the upstream: older head, no header
+                     above it, eth_getLogs clamped to it (partial or empty), an error for a
+                     blockHash-pinned eth_getLogs above it (tests/support/lagging_node.py)
+  empty              eth_getLogs of a range answered with [] (a node that lost its receipts)
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+
+from tests.support.lagging_node import lagging_answer
 
 _REASONS = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error",
             502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
@@ -230,6 +236,14 @@ class FaultyProxy:
             return True
         if kind == "delay":
             await asyncio.sleep(float(argument))
+        if kind in ("lag", "empty"):
+            assert self._client is not None, "the proxy is not started"
+            lagged, request = await lagging_answer(self._client, self.upstream, request, kind,
+                                                   argument)
+            if lagged is not None:
+                await _send(writer, 200, lagged)
+                return True
+            body = json.dumps(request).encode()
         status, answer = await self._forward(body)
         if kind == "truncate":
             await _send(writer, status, answer[: len(answer) // 2])

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    Text,
     func,
     text,
 )
@@ -131,6 +132,10 @@ class ListenerCheckpoint(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # Set while the listener is stopped by a reorg deeper than its window (the operator's
+    # `dpo listener --rewind` clears it): shown by /api/health/ and the metrics.
+    halted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    halted_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class ListenerBlock(Base):

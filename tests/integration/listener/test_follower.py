@@ -361,6 +361,13 @@ class LaggingRpc:
                        addresses: Sequence[str]) -> list[dict[str, Any]]:
         return await self.inner.get_logs(from_block, to_block, addresses)
 
+    async def get_logs_at(self, block_hash: str,
+                          addresses: Sequence[str]) -> list[dict[str, Any]]:
+        return await self.inner.get_logs_at(block_hash, addresses)
+
+    def report_inconsistent(self) -> None:
+        self.inner.report_inconsistent()
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 

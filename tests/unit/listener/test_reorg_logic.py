@@ -164,6 +164,13 @@ class RefusingRpc:
             logs.append(log)
         return logs
 
+    async def get_logs_at(self, block_hash: str,
+                          addresses: Sequence[str]) -> list[dict[str, Any]]:
+        raise AssertionError("every block has a log: no pinned query is needed")
+
+    def report_inconsistent(self) -> None:
+        raise AssertionError("no answer of this double is refused")
+
     async def aclose(self) -> None:
         return None
 

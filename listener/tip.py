@@ -1,0 +1,59 @@
+"""Our tip against the chain: the stored window, the rewind point, the halt after a deep reorg.
+
+A reorg deeper than the kept window stops the listener (exit 1) and changes nothing, since no
+common ancestor is known. The stop is recorded on the chain's checkpoint row (`halted_at`,
+`halted_reason`) so that /api/health/ shows it from any web replica, and in
+`dpo_listener_halted`; `dpo listener --rewind` clears it. See docs/LISTENER.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from listener import metrics, store
+from listener.reorg import window
+
+Sessions = async_sessionmaker[AsyncSession]
+# Blocks with events compared with the chain to suggest a rewind point after a deep reorg.
+REWIND_SEARCH = 256
+
+
+async def stored_window(sessions: Sessions, chain_id: int, tip: tuple[int, str],
+                        size: int) -> dict[int, str]:
+    """Our kept hashes a reorg may replace: the tip and the `size` blocks below it."""
+    recent = await store.recent_blocks(sessions, chain_id, size + 1)
+    stored = window({b.number: b.hash for b in recent}, tip[0], size)
+    stored.setdefault(tip[0], tip[1])
+    return stored
+
+
+async def event_blocks(sessions: Sessions, chain_id: int, below: int) -> list[tuple[int, str]]:
+    """Blocks below `below` holding live events, newest first (up to REWIND_SEARCH)."""
+    async with sessions() as session:
+        rows = (await session.execute(text(
+            "SELECT DISTINCT block_number, block_hash FROM chain_events WHERE chain_id = :c "
+            "AND NOT removed AND block_number < :n ORDER BY block_number DESC LIMIT :l"),
+            {"c": chain_id, "n": below, "l": REWIND_SEARCH})).all()
+    return [(int(number), str(block_hash)) for number, block_hash in rows]
+
+
+async def rewind_point(sessions: Sessions, chain_id: int, below: int,
+                       chain_hash: Callable[[int], Awaitable[str | None]]) -> int | None:
+    """The newest block below `below` whose stored events the chain still has, if any."""
+    for number, block_hash in await event_blocks(sessions, chain_id, below):
+        if await chain_hash(number) == block_hash:
+            return number
+    return None
+
+
+async def set_halt(sessions: Sessions, chain_id: int, reason: str | None) -> None:
+    """Record (or, with None, clear) the stop after a deep reorg on the checkpoint row."""
+    async with sessions() as session, session.begin():
+        await session.execute(text(
+            "UPDATE listener_checkpoints SET halted_at = CASE WHEN CAST(:r AS text) IS NULL "
+            "THEN NULL ELSE now() END, halted_reason = :r WHERE chain_id = :c "
+            "AND halted_reason IS DISTINCT FROM :r"), {"c": chain_id, "r": reason})
+    metrics.HALTED.set(0 if reason is None else 1)
