@@ -14,6 +14,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     ProcessCollector,
     generate_latest,
@@ -26,6 +27,7 @@ from strawberry.types import ExecutionResult
 
 from app.middleware_ratelimit import client_address
 from dpo.errors import ErrorCode
+from dpo.health import listener_state
 from dpo.providers import metrics as provider_metrics
 
 REGISTRY = CollectorRegistry()
@@ -146,6 +148,27 @@ class HttpMetricsMiddleware:
                 ERRORS.labels("RATE_LIMITED").inc()
 
 
+# The listener runs in its own process (and exits on a deep reorg): every web replica reports
+# its state from PostgreSQL at scrape time, so an alert does not depend on the listener being up.
+LISTENER_HALTED = Gauge("dpo_listener_halted", "1 while a chain's listener is stopped by a reorg "
+                        "deeper than its window (recover with dpo listener --rewind).",
+                        ["chain_id"], registry=REGISTRY)
+LISTENER_CHECKPOINT = Gauge("dpo_listener_checkpoint_block",
+                            "Last block the chain's listener committed.", ["chain_id"],
+                            registry=REGISTRY)
+
+
+async def refresh_listener_gauges(request: Request) -> None:
+    """Set the listener gauges from the checkpoints in PostgreSQL (skipped if unreadable)."""
+    state = await listener_state(request.app.state.runtime.engine)
+    chains = state["chains"] if state is not None else []
+    assert isinstance(chains, list)
+    for chain in chains:
+        label = str(chain["chain_id"])
+        LISTENER_HALTED.labels(chain_id=label).set(1 if "halted_at" in chain else 0)
+        LISTENER_CHECKPOINT.labels(chain_id=label).set(chain["last_block"])
+
+
 def is_private(address: str) -> bool:
     """Whether an address is loopback or on a private network."""
     try:
@@ -155,9 +178,13 @@ def is_private(address: str) -> bool:
     return ip.is_loopback or ip.is_private
 
 
-def metrics_endpoint(*, token: str | None,
-                     trust_forwarded: bool) -> Callable[[Request], Awaitable[Response]]:
-    """The /metrics view: from a private address, or anywhere with the bearer token."""
+def metrics_endpoint(*, token: str | None, trust_forwarded: bool,
+                     refresh: Callable[[Request], Awaitable[None]] | None = None,
+                     ) -> Callable[[Request], Awaitable[Response]]:
+    """The /metrics view: from a private address, or anywhere with the bearer token.
+
+    `refresh` updates gauges read from the database before each scrape.
+    """
 
     async def metrics(request: Request) -> Response:
         """Prometheus text exposition."""
@@ -167,6 +194,8 @@ def metrics_endpoint(*, token: str | None,
         address = client_address(request.scope, trust_forwarded=trust_forwarded)
         if not authorised and not is_private(address):
             return PlainTextResponse("Forbidden\n", status_code=403)
+        if refresh is not None:
+            await refresh(request)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return metrics

@@ -21,13 +21,19 @@ from strawberry.extensions import SchemaExtension
 from app.graphql_auth import principal_of, rate_limited_response, unauthenticated_response
 from app.graphql_cache import PRINCIPAL_STATE, ResponseCacheExtension, invalidation_of, serve_cached
 from app.graphql_input import BoundedWebSocketAdapter, error_response, too_deep
-from app.metrics import GraphQLMetrics, metrics_endpoint
+from app.metrics import GraphQLMetrics, metrics_endpoint, refresh_listener_gauges
 from app.middleware_stack import build_middleware
 from app.response_cache import CacheInvalidation, ResponseCache
 from app.ws import WebSocketSubscriptions
 from dpo.auth.principal import Principal
 from dpo.errors import LimitExceededError, RateLimitedError, UnauthenticatedError
-from dpo.health import probe_database, probe_redis, probe_rpc, provider_circuits
+from dpo.health import (
+    listener_state,
+    probe_database,
+    probe_redis,
+    probe_rpc,
+    provider_circuits,
+)
 from dpo.providers.factory import PROVIDERS, breakers_for
 from dpo.recursion import RECURSION_LIMIT, restore_recursion_limit
 from dpo.runtime import Runtime
@@ -112,13 +118,18 @@ def _runtime(request: Request | WebSocket) -> Runtime:
 async def health(request: Request) -> Response:
     """Liveness, with the state of the database and Redis (the runbook's health path)."""
     runtime = _runtime(request)
-    database, redis, circuits = await asyncio.gather(
+    database, redis, circuits, listener = await asyncio.gather(
         probe_database(runtime.engine), probe_redis(runtime.redis),
-        provider_circuits(request.app.state.breakers, PROVIDERS))
-    status = "ok" if database.ok and redis.ok else "degraded"
+        provider_circuits(request.app.state.breakers, PROVIDERS),
+        listener_state(runtime.engine))
+    halted = listener is not None and listener["status"] == "halted"
+    status = "ok" if database.ok and redis.ok and not halted else "degraded"
     # A provider's open circuit is reported, never a reason to restart the web service.
-    return JSONResponse({"status": status, "database": database.as_dict(),
-                         "redis": redis.as_dict(), "providers": circuits})
+    body: dict[str, object] = {"status": status, "database": database.as_dict(),
+                               "redis": redis.as_dict(), "providers": circuits}
+    if listener is not None:
+        body["listener"] = listener  # a halt after a deep reorg: docs/LISTENER.md
+    return JSONResponse(body)
 
 
 async def ready(request: Request) -> Response:
@@ -181,7 +192,8 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
     routes = [
         Route("/api/health/", health, methods=["GET", "HEAD"]),
         Route("/api/ready", ready, methods=["GET", "HEAD"]),
-        Route("/metrics", metrics_endpoint(token=token, trust_forwarded=settings.is_production)),
+        Route("/metrics", metrics_endpoint(token=token, trust_forwarded=settings.is_production,
+                                           refresh=refresh_listener_gauges)),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]

@@ -94,3 +94,28 @@ async def provider_circuits(breakers: Breakers, providers: tuple[str, ...]) -> d
     except Exception as error:
         logger.warning("provider circuits unreadable: %s", type(error).__name__)
         return {name: {"circuit": "unknown"} for name in providers}
+
+
+async def listener_state(engine: AsyncEngine) -> dict[str, object] | None:
+    """Each chain's listener checkpoint and its halt after a deep reorg; None if unreadable.
+
+    Read from PostgreSQL, so every web replica reports what the one active listener recorded.
+    """
+    try:
+        async with asyncio.timeout(PROBE_SECONDS), engine.connect() as connection:
+            rows = (await connection.execute(text(
+                "SELECT chain_id, last_processed_block, updated_at, halted_at, halted_reason "
+                "FROM listener_checkpoints ORDER BY chain_id"))).all()
+    except Exception as error:
+        logger.warning("listener state unreadable: %s", type(error).__name__)
+        return None
+    chains = []
+    for chain_id, block, updated_at, halted_at, reason in rows:
+        chain: dict[str, object] = {"chain_id": int(chain_id), "last_block": int(block),
+                                    "updated_at": updated_at.isoformat()}
+        if halted_at is not None:
+            chain["halted_at"] = halted_at.isoformat()
+            chain["halted_reason"] = reason
+        chains.append(chain)
+    halted = any("halted_at" in chain for chain in chains)
+    return {"status": "halted" if halted else "ok", "chains": chains}

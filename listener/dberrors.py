@@ -44,8 +44,12 @@ def is_transient_db_error(error: BaseException) -> bool:
 
 
 def describe(error: BaseException) -> str:
-    """A short description for the log: class and SQLSTATE, never parameters or credentials."""
-    states = [s for s in (_sqlstate(error), _sqlstate(getattr(error, "orig", error)),
-                          _sqlstate(error.__cause__ or error)) if s]
-    name = type(getattr(error, "orig", None) or error).__name__
-    return f"{name} (SQLSTATE {states[0]})" if states else name
+    """The driver's error class and SQLSTATE for the log; never parameters or credentials."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and len(chain) < 8:
+        chain.append(current)
+        current = getattr(current, "orig", None) or current.__cause__
+    state = next((s for s in map(_sqlstate, reversed(chain)) if s), None)
+    name = type(chain[-1]).__name__
+    return f"{name} (SQLSTATE {state})" if state else name

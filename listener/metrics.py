@@ -36,10 +36,6 @@ DB_RETRIES = Counter(
     "dpo_listener_db_retries_total",
     "Transient database errors (lost connection, statement timeout) retried in process.",
 )
-HALTED = Gauge(
-    "dpo_listener_halted",
-    "1 while the listener is stopped by a reorg deeper than its window (needs --rewind).",
-)
 
 for _reason in INCONSISTENT_REASONS:
     RPC_INCONSISTENT.labels(reason=_reason)

@@ -7,9 +7,10 @@ token no offering points at are skipped and counted. A batch's changes are summe
 (holder, offering) and written with one read and one upsert, so big backfills stay fast.
 Holder addresses are checksummed. A reverted change that leaves a position at zero deletes
 the row (unless linked to an investor): for the on-chain location a zero row and no row both
-mean "holds nothing". On revert `as_of_block` becomes the block before the earliest reverted
-change (the quantity is valid as of that block). `AddressFrozen` has no column to land in
-and stays in the event feed only.
+mean "holds nothing". On revert `as_of_block`/`as_of_time` go back to those of the holder's
+last change that is still live (what a clean run of the new chain gives); without one, the
+block before the earliest reverted change. `AddressFrozen` has no column to land in and stays
+in the event feed only.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class _Delta:
     block: int = 0
     time: datetime | None = None
     first_block: int | None = None
+    token: str = ""
+    chain_id: int = 0
 
 
 async def _offering_of(connection: AsyncConnection, token: str,
@@ -55,7 +58,8 @@ async def _offering_of(connection: AsyncConnection, token: str,
 
 def _add(deltas: dict[tuple[str, int], _Delta], key: tuple[str, int], event: StoredEvent,
          quantity: int = 0, frozen: int = 0) -> None:
-    delta = deltas.setdefault(key, _Delta())
+    delta = deltas.setdefault(key, _Delta(token=event.log.contract_address,
+                                          chain_id=event.log.chain_id))
     delta.quantity += quantity
     delta.frozen += frozen
     block = event.log.block_number
@@ -103,6 +107,30 @@ async def project_positions(
         await _write(connection, deltas, revert=revert)
 
 
+async def _last_changes(connection: AsyncConnection, deltas: dict[tuple[str, int], _Delta],
+                        ) -> dict[tuple[str, int], tuple[int, datetime | None]]:
+    """Per reverted key: block and time of the holder's newest live change below the revert.
+
+    Runs before the reverted events are marked removed, hence `block_number < first_block`.
+    Reverts are rare; each key walks the chain's events down from there.
+    """
+    keys = list(deltas)
+    rows = await connection.execute(
+        text("SELECT u.i, e.block_number, e.block_timestamp FROM unnest("
+             "CAST(:h AS varchar[]), CAST(:t AS varchar[]), CAST(:c AS bigint[]), "
+             "CAST(:f AS bigint[]), CAST(:i AS int[])) AS u(h, t, c, f, i) "
+             "CROSS JOIN LATERAL (SELECT block_number, block_timestamp FROM chain_events "
+             "WHERE chain_id = u.c AND block_number < u.f AND contract_address = u.t "
+             "AND NOT removed AND event_name IN ('Transfer', 'TokensFrozen', 'TokensUnfrozen') "
+             "AND u.h IN (args->>'from', args->>'to', args->>'userAddress') "
+             "ORDER BY block_number DESC, log_index DESC LIMIT 1) AS e"),
+        {"h": [k[0] for k in keys], "t": [deltas[k].token for k in keys],
+         "c": [deltas[k].chain_id for k in keys],
+         "f": [deltas[k].first_block for k in keys], "i": list(range(len(keys)))},
+    )
+    return {keys[int(r[0])]: (int(r[1]), r[2]) for r in rows}
+
+
 async def _write(connection: AsyncConnection, deltas: dict[tuple[str, int], _Delta], *,
                  revert: bool) -> None:
     keys = list(deltas)
@@ -113,6 +141,7 @@ async def _write(connection: AsyncConnection, deltas: dict[tuple[str, int], _Del
         {"h": [k[0] for k in keys], "o": [k[1] for k in keys]},
     )
     current = {(str(r[0]), int(r[1])): (int(r[2]), int(r[3])) for r in rows}
+    last_real = await _last_changes(connection, deltas) if revert else {}
     holders: list[str] = []
     offering_ids: list[int] = []
     quantities: list[int] = []
@@ -135,8 +164,9 @@ async def _write(connection: AsyncConnection, deltas: dict[tuple[str, int], _Del
         frozens.append(frozen)
         if revert:
             assert delta.first_block is not None
-            blocks.append(max(delta.first_block - 1, 0))
-            times.append(None)
+            block, when = last_real.get(key, (max(delta.first_block - 1, 0), None))
+            blocks.append(block)
+            times.append(when)
         else:
             blocks.append(delta.block)
             times.append(delta.time)

@@ -2,8 +2,9 @@
 
 A reorg deeper than the kept window stops the listener (exit 1) and changes nothing, since no
 common ancestor is known. The stop is recorded on the chain's checkpoint row (`halted_at`,
-`halted_reason`) so that /api/health/ shows it from any web replica, and in
-`dpo_listener_halted`; `dpo listener --rewind` clears it. See docs/LISTENER.md.
+`halted_reason`) so that every web replica shows it (/api/health/ and `dpo_listener_halted`
+on /metrics) while the listener is down; it is cleared once the listener's tip is on the chain
+again (after `dpo listener --rewind`). See docs/LISTENER.md.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from listener import metrics, store
+from listener import store
 from listener.reorg import window
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -56,4 +57,3 @@ async def set_halt(sessions: Sessions, chain_id: int, reason: str | None) -> Non
             "UPDATE listener_checkpoints SET halted_at = CASE WHEN CAST(:r AS text) IS NULL "
             "THEN NULL ELSE now() END, halted_reason = :r WHERE chain_id = :c "
             "AND halted_reason IS DISTINCT FROM :r"), {"c": chain_id, "r": reason})
-    metrics.HALTED.set(0 if reason is None else 1)

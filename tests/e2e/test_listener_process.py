@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
@@ -16,7 +17,7 @@ from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
 from listener import store
 from tests.conftest import _create_database, _drop_database
-from tests.e2e.conftest import ROOT, base_env, run_dpo
+from tests.e2e.conftest import ROOT, base_env, run_dpo, web_server
 from tests.integration.chain.conftest import deployed, w3
 from tests.integration.chain.test_contracts import Chain, ref
 from tests.integration.listener.test_follower import (
@@ -87,6 +88,14 @@ async def reach(process: subprocess.Popen[str], sessions: Sessions, number: int,
             raise AssertionError(f"the listener exited with {process.returncode}:\n{output}")
         assert loop.time() < deadline, "the listener never reached the head"
         await asyncio.sleep(0.1)
+
+
+def web_health(database_url: str, redis_url: str) -> tuple[dict[str, Any], str]:
+    """/api/health/ and /metrics of a `dpo web` process on the database."""
+    with web_server(base_env(DATABASE_URL=database_url, REDIS_URL=redis_url)) as base:
+        body: dict[str, Any] = httpx.get(base + "/api/health/").json()
+        metrics = httpx.get(base + "/metrics").text
+    return body, metrics
 
 
 async def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
@@ -208,6 +217,13 @@ async def test_a_deep_reorg_stops_the_process_loudly_and_rewind_recovers(
     assert process.returncode == 1, output
     assert f"dpo listener --rewind {number - 5}" in output
     assert await feed(sessions) == before
+    # Where operators look: /api/health/ of any web replica says so, with the way out.
+    health, metrics = await asyncio.to_thread(web_health, url, redis_url)
+    assert f'dpo_listener_halted{{chain_id="{ANVIL_CHAIN_ID}"}} 1.0' in metrics
+    assert health["status"] == "degraded"
+    assert health["listener"]["status"] == "halted"
+    (halted,) = health["listener"]["chains"]
+    assert f"--rewind {number - 5}" in halted["halted_reason"]
 
     rewound = start(env, "--rewind", str(number - 5))
     try:
@@ -216,5 +232,10 @@ async def test_a_deep_reorg_stops_the_process_loudly_and_rewind_recovers(
     finally:
         code, output = await stop(rewound)
     assert code == 0, output
+    health, metrics = await asyncio.to_thread(web_health, url, redis_url)
+    assert f'dpo_listener_halted{{chain_id="{ANVIL_CHAIN_ID}"}} 0.0' in metrics
+    assert health["status"] == "ok"
+    assert health["listener"]["status"] == "ok"
+    assert "halted_at" not in health["listener"]["chains"][0]
     live = (await state(sessions))["events"]
     assert not any(e[0] > number - 5 for e in live)  # the replaced blocks are empty

@@ -16,13 +16,13 @@ from sqlalchemy import text
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from listener import metrics
+from listener.bloom import AddressBloom, parse_bloom
 from listener.rpc import RpcClient
 from tests.integration.chain.test_contracts import Chain, ref
 from tests.integration.listener.test_follower import (
     Running,
     Sessions,
     chain,
-    clean_run,
     databases,
     head,
     history,
@@ -59,18 +59,21 @@ async def every_table(sessions: Sessions) -> dict[str, list[tuple[str, ...]]]:
         for table, names in by_table.items():
             where = " WHERE NOT removed AND removes_id IS NULL" if table == "chain_events" else ""
             listed = ", ".join(f'"{n}"::text' for n in names)
-            rows = (await session.execute(text(f'SELECT {listed} FROM "{table}"{where}'))).all()
+            # Names from information_schema, quoted: not input.
+            query = f'SELECT {listed} FROM "{table}"{where}'  # noqa: S608
+            rows = (await session.execute(text(query))).all()
             tables[table] = sorted(tuple(str(v) for v in row) for row in rows)
     return tables
 
 
 async def clean_tables(anvil_url: str, deployed: dict[str, str],
                        databases: Callable[[], Awaitable[Sessions]],
-                       w3: AsyncWeb3[AsyncHTTPProvider]) -> dict[str, list[tuple[str, ...]]]:
-    """Every table after a clean backfill of the current chain."""
+                       w3: AsyncWeb3[AsyncHTTPProvider],
+                       **config: Any) -> dict[str, list[tuple[str, ...]]]:
+    """Every table after a clean backfill of the current chain (follower `config` as given)."""
     sessions = await with_offering(await databases(), deployed)
     running = Running(make_follower(anvil_url, deployed, sessions, batch_blocks=50,
-                                    max_batch_blocks=50))
+                                    max_batch_blocks=50, **config))
     number, hash_ = await head(w3)
     await running.reach(number, hash_=hash_)
     await running.finish()
@@ -173,3 +176,25 @@ async def test_one_url_lagging_5_to_50_blocks_across_failover(
         assert fallback.requests_seen["eth_getLogs"] > 0
     assert await every_table(sessions) == await clean_tables(anvil_url, deployed, databases,
                                                              chain.w3)
+
+
+async def test_our_bloom_bits_are_the_nodes(
+    deployed: dict[str, str], chain: Chain,
+) -> None:
+    """Every block with a log of ours has its address in the header's logsBloom."""
+    await history(chain, 2)
+    number, _ = await head(chain.w3)
+    ours = [a.lower() for a in deployed.values()]
+    with_logs = 0
+    for n in range(number + 1):
+        block = await chain.w3.eth.get_block(n)
+        bloom = parse_bloom(bytes(block["logsBloom"]))
+        assert bloom is not None
+        logs = await chain.w3.eth.get_logs({"fromBlock": n, "toBlock": n})
+        for address in {str(log["address"]).lower() for log in logs}:
+            assert AddressBloom([address]).may_log(bloom), (n, address)
+            with_logs += 1
+        if not logs:
+            assert bloom == 0
+            assert not AddressBloom(ours).may_log(bloom)
+    assert with_logs > 5
