@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -19,6 +22,9 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: aioredis.Redis
+    # Work started by a request that outlives it (a job run started by `runJob`): cancelled
+    # at close, which records each run as stopped.
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
     def open(cls, settings: Settings, *, database_url: str, redis_url: str) -> Runtime:
@@ -28,6 +34,15 @@ class Runtime:
                    redis=aioredis.from_url(redis_url, health_check_interval=30))
 
     async def close(self) -> None:
-        """Close the pools."""
+        """Stop background work, then close the pools."""
+        tasks = list(self.background)
+        # One loop turn first: a task cancelled before it ever ran would skip its own
+        # clean-up (a job run records itself stopped and releases its lock).
+        await asyncio.sleep(0)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await self.redis.aclose()
         await self.engine.dispose()

@@ -15,10 +15,13 @@ from dpo.db.models import ReconciliationBreak
 from dpo.db.models.enums import BreakStatus as CoreBreakStatus
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError, ValidationError
+from dpo.runs.launch import launch, require_job_starter
 from dpo.services import chain_events, market, ops
 from dpo.services.fx_calendar import is_stale
 from dpo.services.pagination import page_size
+from jobs.registry import job_named
 from resolvers.context import Context
+from schema.errors import request_id_of
 from schema.ops import (
     BreakStatus,
     ChainEvent,
@@ -168,8 +171,20 @@ async def resolve_resolve_break(info: Info, id: strawberry.ID,
         return break_node(row)
 
 
+async def resolve_run_job(info: Info, name: str, full: bool = False) -> JobRun:
+    require_job_starter(info.context.principal)  # before the name says anything
+    row = await launch(job_named(name), full=full, principal=info.context.principal,
+                       runtime=info.context.runtime, request_id=request_id_of(info.context))
+    return job_run_node(row)
+
+
 @strawberry.type
 class OpsMutation:
     resolve_break: ReconciliationBreakType = strawberry.mutation(
         resolver=resolve_resolve_break,
         description="Close a break as resolved or ignored (ops, admin).")
+    run_job: JobRun = strawberry.mutation(
+        resolver=resolve_run_job,
+        description="Start a job now (admins, admin or ops service API keys) and return its "
+                    "run, `running`; follow it in `jobRuns`. CONFLICT while a run of the job "
+                    "is in progress. `full`: reconcile_positions' full reconciliation.")
