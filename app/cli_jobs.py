@@ -81,11 +81,12 @@ def jobs_run(name: str, full: bool) -> None:
 
 
 async def _schedule(config: Settings, database_url: str, redis_url: str) -> int:
+    from jobs.notifications import deliver_notifications
     from jobs.scheduler import Scheduler
 
     runtime = Runtime.open(config, database_url=database_url, redis_url=redis_url)
     try:
-        scheduler = Scheduler(runtime, database_url)
+        scheduler = Scheduler(runtime, database_url, companions=[deliver_notifications])
         scheduler.install_signals()
         return await scheduler.run()
     finally:

@@ -1,12 +1,9 @@
-"""`sync_csd` (every 30 minutes): holdings and settlement statuses from Euroclear and Clearstream.
-
-Not built yet: the provider clients come with the integrations work; until then the job
-reports itself unavailable (exit 3) instead of pretending to run.
-"""
+"""`sync_csd` (every 30 minutes): holdings and settlement statuses (dpo.services.csd_sync)."""
 
 from __future__ import annotations
 
 from dpo.runs.runner import JobSpec
+from dpo.services.sync_jobs import run_sync_csd
 
-SPEC = JobSpec(name="sync_csd", run=None,
+SPEC = JobSpec(name="sync_csd", run=run_sync_csd,
                description="CSD holdings and settlement statuses (Euroclear, Clearstream)")

@@ -1,12 +1,9 @@
-"""`sync_fx_rates` (every 15 minutes): the ECB's reference rates and Xetra prices.
-
-Not built yet: the provider clients come with the integrations work; until then the job
-reports itself unavailable (exit 3) instead of pretending to run.
-"""
+"""`sync_fx_rates` (every 15 minutes): the ECB's reference rates (dpo.services.fx)."""
 
 from __future__ import annotations
 
 from dpo.runs.runner import JobSpec
+from dpo.services.sync_jobs import run_sync_fx_rates
 
-SPEC = JobSpec(name="sync_fx_rates", run=None,
-               description="FX reference rates (ECB) and instrument prices (Xetra)")
+SPEC = JobSpec(name="sync_fx_rates", run=run_sync_fx_rates,
+               description="FX reference rates (ECB), cross rates derived")

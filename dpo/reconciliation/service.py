@@ -9,7 +9,6 @@ process is marked failed by the next pass, which runs under the job's advisory l
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import text, update
@@ -19,6 +18,7 @@ from dpo.db.base import utcnow
 from dpo.db.models import ReconciliationRun
 from dpo.db.models.enums import BreakKind, RunStatus
 from dpo.db.session import unit_of_work
+from dpo.notifications.outbox import notify_ops
 from dpo.reconciliation import sql
 from dpo.reconciliation.revision import next_break_revision
 
@@ -28,8 +28,6 @@ ACTOR = "system:reconcile_positions"
 REGULAR_KINDS = (BreakKind.MISSING_IN_LEDGER, BreakKind.MISSING_ON_CHAIN,
                  BreakKind.MISSING_AT_CSD, BreakKind.QUANTITY_MISMATCH)
 PROJECTION_KINDS = (BreakKind.PROJECTION_MISMATCH, BreakKind.FROZEN_MISMATCH)
-# Called in the pass's transaction when it opened breaks (the ops notification goes there).
-OpenedHook = Callable[[AsyncSession, int, int], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -74,8 +72,8 @@ async def compare_and_apply(session: AsyncSession, *, run_id: int, full: bool) -
                       breaks_resolved=int(resolved), projections_checked=projections)
 
 
-async def run_pass(sessions: async_sessionmaker[AsyncSession], *, full: bool = False,
-                   on_opened: OpenedHook | None = None) -> PassResult:
+async def run_pass(sessions: async_sessionmaker[AsyncSession], *, full: bool = False
+                   ) -> PassResult:
     """A whole pass: the run row, the comparison with its breaks, the run's outcome."""
     async with unit_of_work(sessions) as session:
         await session.execute(
@@ -95,8 +93,12 @@ async def run_pass(sessions: async_sessionmaker[AsyncSession], *, full: bool = F
                         positions_checked=result.positions_checked,
                         breaks_opened=result.breaks_opened,
                         breaks_resolved=result.breaks_resolved))
-            if result.breaks_opened and on_opened is not None:
-                await on_opened(session, run_id, result.breaks_opened)
+            if result.breaks_opened:
+                # One message per pass, not per break: 10,000 new breaks are one e-mail.
+                await notify_ops(session, key=f"breaks_opened:run:{run_id}",
+                                 event="breaks_opened",
+                                 fields={"run_id": run_id, "opened": result.breaks_opened,
+                                         "open_found": result.breaks_found})
     except Exception as error:
         async with unit_of_work(sessions) as session:
             await session.execute(

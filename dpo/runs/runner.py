@@ -26,6 +26,7 @@ from dpo.db.models import JobRun
 from dpo.db.models.enums import RunStatus
 from dpo.db.session import unit_of_work
 from dpo.invalidation import announce_write
+from dpo.notifications.outbox import notify_ops
 from dpo.runs.lock import AdvisoryLock
 from dpo.settings import Settings
 
@@ -127,11 +128,19 @@ class StartedRun:
             row.status, row.error = status.value, error
             row.finished_at = utcnow()
             row.counts = dict(self.context.counts)
-            if status is RunStatus.FAILED and self.on_failure is not None:
-                await self.on_failure(session, row)
+            if status is RunStatus.FAILED:
+                await _notify_failed(session, row)
+                if self.on_failure is not None:
+                    await self.on_failure(session, row)
         self.row = row
         await self.context.committed()
         logger.info("job %s run %d %s %s", self.spec.name, row.id, row.status, row.counts)
+
+
+async def _notify_failed(session: AsyncSession, row: JobRun) -> None:
+    """Tell ops, in the transaction that records the failure (once per run)."""
+    await notify_ops(session, key=f"job_failed:{row.id}", event="job_failed",
+                     fields={"job": row.job, "run_id": row.id, "error": row.error or ""})
 
 
 async def running_run(sessions: async_sessionmaker[AsyncSession], name: str) -> int | None:
@@ -158,14 +167,16 @@ async def start_run(spec: JobSpec, *, settings: Settings,
                 update(JobRun)
                 .where(JobRun.job == spec.name, JobRun.status == RunStatus.RUNNING.value)
                 .values(status=RunStatus.FAILED.value, finished_at=utcnow(), error=INTERRUPTED)
-                .returning(JobRun.id))).all()
+                .returning(JobRun))).all()
             row = JobRun(job=spec.name, status=RunStatus.RUNNING.value, counts=counts,
                          started_at=utcnow())
             session.add(row)
             await session.flush()
-        for run_id in stale:
+            for stale_row in stale:
+                await _notify_failed(session, stale_row)
+        for stale_row in stale:
             logger.warning("job %s run %d was interrupted (its process died); marked failed",
-                           spec.name, run_id)
+                           spec.name, stale_row.id)
         context = JobContext(name=spec.name, run_id=row.id, settings=settings,
                              sessions=sessions, redis=redis, full=full, counts=dict(counts))
         logger.info("job %s run %d started%s", spec.name, row.id, " (full)" if full else "")

@@ -13,6 +13,7 @@ from dpo.db.models.chain import (
 from dpo.db.models.csd import BridgeTransfer, CsdAccount, CsdHolding, SettlementInstruction
 from dpo.db.models.enums import (
     AccreditationStatus,
+    Audience,
     BreakKind,
     BreakStatus,
     BridgeDirection,
@@ -22,6 +23,7 @@ from dpo.db.models.enums import (
     KycStatus,
     Location,
     MatchingStatus,
+    NotificationStatus,
     OfferingStatus,
     ProcessingStatus,
     Regulation,
@@ -36,6 +38,7 @@ from dpo.db.models.enums import (
 from dpo.db.models.investors import Investment, Investor, InvestorWallet
 from dpo.db.models.issuance import Issuer, Offering
 from dpo.db.models.market import FxRate
+from dpo.db.models.notifications import Notification
 from dpo.db.models.ops import AuditLog, JobRun, WebhookDelivery
 from dpo.db.models.positions import Position
 from dpo.db.models.reconciliation import (
@@ -52,6 +55,7 @@ __all__ = [
     "LIVE_EVENT_WHERE",
     "AccreditationStatus",
     "ApiKey",
+    "Audience",
     "AuditLog",
     "AuthNonce",
     "Base",
@@ -79,6 +83,8 @@ __all__ = [
     "ListenerCheckpoint",
     "Location",
     "MatchingStatus",
+    "Notification",
+    "NotificationStatus",
     "Offering",
     "OfferingStatus",
     "Position",

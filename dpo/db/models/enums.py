@@ -185,3 +185,19 @@ class Role(StrEnum):
     ISSUER = "issuer"
     OPS = "ops"
     INVESTOR = "investor"
+
+
+class Audience(StrEnum):
+    """Who a notification is for."""
+
+    OPS = "ops"
+    INVESTOR = "investor"
+
+
+class NotificationStatus(StrEnum):
+    """An outbox message's life: pending → sending → sent | failed (pending again on retry)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from dpo.db.models import JobRun
+from dpo.db.models import JobRun, Notification
 from dpo.db.session import session_factory, unit_of_work
 from dpo.runs.lock import AdvisoryLock
 from dpo.runs.runner import (
@@ -45,6 +45,14 @@ async def _rows(sessions: async_sessionmaker[AsyncSession], name: str) -> list[J
     async with sessions() as session:
         return list((await session.scalars(
             select(JobRun).where(JobRun.job == name).order_by(JobRun.id))).all())
+
+
+async def _notified(sessions: async_sessionmaker[AsyncSession], run_id: int
+                    ) -> dict[str, object] | None:
+    """The fields of the ops notification of a failed run, if one was written."""
+    async with sessions() as session:
+        return await session.scalar(select(Notification.fields)
+                                    .where(Notification.key == f"job_failed:{run_id}"))
 
 
 async def test_two_concurrent_runs_one_runs_one_skips(
@@ -102,6 +110,8 @@ async def test_a_failure_is_recorded_with_its_counts_and_the_lock_released(
     assert (row.status, row.counts, row.error) == ("failed", {"units": 2},
                                                    "RuntimeError: depository said no")
     assert hooked == [row.id]
+    assert await _notified(sessions, row.id) == {"job": name, "run_id": row.id,
+                                                 "error": "RuntimeError: depository said no"}
     lock = AdvisoryLock(migrated_url, name)
     assert await lock.acquire()
     await lock.release()
@@ -124,6 +134,8 @@ async def test_a_dead_runs_row_is_marked_interrupted_by_the_next_run(
     assert [(r.status, r.error) for r in rows] == [("failed", INTERRUPTED),
                                                    ("succeeded", None)]
     assert rows[1].id == row.id
+    assert (await _notified(sessions, rows[0].id) or {}).get("error") == INTERRUPTED
+    assert await _notified(sessions, rows[1].id) is None
 
 
 async def test_cancelling_a_run_records_it_stopped_and_frees_the_lock(

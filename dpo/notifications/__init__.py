@@ -1,0 +1,1 @@
+"""Notifications: an outbox written with the change that causes it, and its delivery."""
