@@ -63,6 +63,7 @@ def up(port: int | None, demo: bool) -> None:
             env.update(environment(f"http://127.0.0.1:{sandbox_port}"))
             # Short intervals, so every job shows in `jobRuns` within the first minute.
             env.setdefault("JOBS_SCHEDULE", "demo")
+            env.setdefault("OPS_EMAIL", "ops@example.com")  # the sandbox's Omnisend keeps it
         web_port = port or config.port
         children["web"] = _spawn("web", ["web", "--port", str(web_port)], env)
         children["listener"] = _spawn("listener", ["listener"], env)

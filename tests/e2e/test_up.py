@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import httpx
 import psutil
 
@@ -25,6 +28,23 @@ def _leftovers(folder: Path) -> list[str]:
     return found
 
 
+async def _jobs_ran(pg_port: int, seconds: float = 60) -> set[str]:
+    """The jobs with a succeeded run, once all three have one (or after `seconds`)."""
+    ran: set[str] = set()
+    for _ in range(int(seconds / 0.5)):
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{pg_port}/postgres")
+            try:
+                ran = {row["job"] for row in await connection.fetch(
+                    "SELECT DISTINCT job FROM job_runs WHERE status = 'succeeded'")}
+            finally:
+                await connection.close()
+        if len(ran) == 3:
+            break
+        await asyncio.sleep(0.5)
+    return ran
+
+
 def _up_once(folder: Path, ports: dict[str, str], web_port: int) -> dict[str, object]:
     env = base_env(DPO_DATA_DIR=str(folder), **ports)
     argv = [sys.executable, "-m", "app", "up", "--demo", "--port", str(web_port)]
@@ -37,6 +57,7 @@ def _up_once(folder: Path, ports: dict[str, str], web_port: int) -> dict[str, ob
         rpc = f"http://127.0.0.1:{ports['DPO_ANVIL_PORT']}"
         chain = httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
                            timeout=5)
+        jobs = asyncio.run(_jobs_ran(int(ports["DPO_PG_PORT"])))
         contracts = recorded_contracts(folder / "contracts.env")
         code = {name: httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getCode",
                                             "params": [address, "latest"]}, timeout=5).json()
@@ -45,7 +66,7 @@ def _up_once(folder: Path, ports: dict[str, str], web_port: int) -> dict[str, ob
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
     return {"health": health.json(), "graphiql": graphiql.text, "chain": chain.json(),
-            "contracts": contracts, "code": code,
+            "contracts": contracts, "code": code, "jobs": jobs,
             "exit": process.returncode, "output": output}
 
 
@@ -62,6 +83,8 @@ def test_up_serves_then_stops_everything_and_restarts_on_the_same_data(run_dir: 
     assert first["chain"] == {"jsonrpc": "2.0", "id": 1, "result": hex(31337)}
     assert "Running upgrade" in str(first["output"])
     assert first["exit"] == 0, first["output"]
+    # `make run` runs every job against the sandbox within the first minute.
+    assert first["jobs"] == {"sync_fx_rates", "sync_csd", "reconcile_positions"}
     contracts = first["contracts"]
     assert isinstance(contracts, dict)
     assert sorted(contracts) == sorted(CONTRACT_ARTIFACTS)
