@@ -12,7 +12,7 @@ from app.middleware import header
 from dpo.auth.api_keys import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from dpo.auth.tokens import verify_access_token
 from dpo.errors import DomainError, ErrorCode, RateLimitedError
-from dpo.ratelimit import RateLimiter
+from dpo.ratelimit import COUNTED_STATE, RateLimiter
 from dpo.runtime import Runtime
 from dpo.settings import ConfigError, parse_rate
 
@@ -26,11 +26,11 @@ API_KEY_HEADERS = {name.encode() for name in (KEY_HEADER, TIMESTAMP_HEADER, SIGN
 
 
 def client_address(scope: Scope, *, trust_forwarded: bool) -> str:
-    """The caller's address; from `X-Forwarded-For` only behind a trusted proxy.
+    """The caller's address: the ASGI scope's client, set from a trusted proxy's headers by
+    app.forwarded (the application's outermost middleware).
 
-    Behind Railway's proxy the last entry of X-Forwarded-For is the one the proxy appended
-    (entries before it are whatever the client sent), so that is the one used. Elsewhere
-    the ASGI client address, which uvicorn has already rewritten for loopback proxies.
+    `trust_forwarded` reads the last `X-Forwarded-For` entry here instead, for a scope that did
+    not pass through that middleware (the web app always passes False).
     """
     if trust_forwarded:
         forwarded = header(scope, "x-forwarded-for")
@@ -80,7 +80,7 @@ async def limit_api_key_call(scope: Scope, runtime: Runtime, *, prefix: str | No
     if prefix is not None:
         decision = await limiter.hit(f"key:{prefix}", rate=parse_rate(settings.rate_limit_user))
     else:
-        address = client_address(scope, trust_forwarded=settings.is_production)
+        address = client_address(scope, trust_forwarded=False)
         decision = await limiter.hit(f"anon:{address}",
                                      rate=parse_rate(settings.rate_limit_anon))
     if not decision.allowed:
@@ -131,10 +131,12 @@ class RateLimitMiddleware:
             return
         user = await self.identify(scope) if self.identify is not None else None
         if user is not None:
-            decision = await limiter.hit(user, rate=self.user_rate)
+            key, rate = user, self.user_rate
         else:
             address = client_address(scope, trust_forwarded=self.trust_forwarded)
-            decision = await limiter.hit(f"anon:{address}", rate=self.anon_rate)
+            key, rate = f"anon:{address}", self.anon_rate
+        decision = await limiter.hit(key, rate=rate)
+        scope.setdefault("state", {})[COUNTED_STATE] = key
         if decision.allowed:
             await self.app(scope, receive, send)
             return

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 from collections.abc import Iterable
 
 from starlette.datastructures import MutableHeaders
@@ -17,17 +19,44 @@ HEALTH_PATH = "/api/health/"
 LOCAL_HOSTS = (".localhost", "127.0.0.1", "[::1]")
 
 
+# RFC 3986 `host [ ":" port ]` as a Host header may carry it: a DNS name (letters, digits,
+# hyphens, dots; a trailing dot allowed), an IPv4 address or a bracketed IPv6 literal. No
+# userinfo (`a@b`), no path, no spaces; `127.0.0.1:8113@evil.example` is not a host.
+_HOST = re.compile(r"^(?P<host>\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+                   r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.?)(?::(?P<port>[0-9]{1,5}))?$")
+
+
+def parse_host(value: str) -> tuple[str, int | None] | None:
+    """(host in lower case without a trailing dot, port) of a valid Host header, else None."""
+    match = _HOST.match(value.strip().lower()) if len(value) <= 260 else None
+    if match is None:
+        return None
+    host, port = match.group("host"), match.group("port")
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return None
+    else:
+        host = host.rstrip(".")
+        if len(host) > 253 or any(len(label) > 63 for label in host.split(".")):
+            return None
+    if port is not None and not 0 < int(port) <= 65535:
+        return None
+    return host, (int(port) if port is not None else None)
+
+
 def split_host(value: str) -> str:
-    """The host name of a Host header, lower case, without port or trailing dot."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        end = value.find("]")
-        return value[: end + 1] if end != -1 else ""
-    return value.rsplit(":", 1)[0].rstrip(".") if value.count(":") <= 1 else value
+    """The host name of a Host header, lower case, without port or trailing dot ("" if invalid)."""
+    parsed = parse_host(value)
+    return parsed[0] if parsed is not None else ""
 
 
 def host_allowed(host: str, allowed: Iterable[str]) -> bool:
-    """Django's rule: `*` anything, `.example.com` the domain and its subdomains, else exact."""
+    """Django's rule: `*` anything, `.example.com` the domain and its subdomains, else exact.
+
+    A Host header that is not a valid `host[:port]` is never allowed, not even by `*`.
+    """
     host = split_host(host)
     if not host:
         return False
@@ -68,7 +97,9 @@ class TrustedHostMiddleware:
         if scope["type"] not in ("http", "websocket") or scope.get("path") == HEALTH_PATH:
             await self.app(scope, receive, send)
             return
-        host = header(scope, "host") or ""
+        hosts = [value for name, value in scope.get("headers", ()) if name == b"host"]
+        # RFC 9112: a request with more than one Host is refused (it would be ambiguous).
+        host = bytes(hosts[0]).decode("latin-1") if len(hosts) == 1 else ""
         if host_allowed(host, self.allowed_hosts):
             await self.app(scope, receive, send)
             return
@@ -114,9 +145,17 @@ class HttpsMiddleware:
         await self.app(scope, receive, send_with_hsts)
 
     async def _redirect(self, scope: Scope, send: Send) -> None:
-        host = header(scope, "host") or "localhost"
+        # Built from the parsed host only (TrustedHostMiddleware has refused invalid ones;
+        # the health path, which it lets through, is never redirected).
+        parsed = parse_host(header(scope, "host") or "")
+        if parsed is None:
+            await plain_response(send, 400, "Bad Request: invalid Host header.\n")
+            return
+        name, port = parsed
+        authority = name if port is None else f"{name}:{port}"
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string") or b""
-        location = b"https://" + host.encode("latin-1") + path + (b"?" + query if query else b"")
+        location = (b"https://" + authority.encode("ascii") + path
+                    + (b"?" + query if query else b""))
         status = 301 if scope.get("method") in ("GET", "HEAD") else 308
         await plain_response(send, status, "Use HTTPS.\n", [(b"location", location)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from app.forwarded import ProxyHeadersMiddleware, ProxyTrust
 from app.metrics import HttpMetricsMiddleware
 from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from app.middleware_ratelimit import Identify, RateLimitMiddleware, bearer_identity
@@ -17,10 +18,18 @@ CORS_HEADERS = ["Authorization", "Content-Type", "X-Request-ID", "X-Api-Key", "X
 
 
 def build_middleware(settings: Settings, *, identify: Identify | None = None) -> list[Middleware]:
-    """Outermost first: the request id wraps everything so refusals are logged with it."""
+    """Outermost first: the request id wraps everything so refusals are logged with it.
+
+    The proxy's headers are read first, so every later step and the access log see the
+    client's address and scheme.
+    """
     hosts = effective_allowed_hosts(settings.allowed_hosts, debug=settings.debug,
                                     production=settings.is_production)
+    trust = ProxyTrust.from_settings(settings.trusted_proxies,
+                                     hops=settings.forwarded_proxy_count,
+                                     header=settings.forwarded_for_header)
     return [
+        Middleware(ProxyHeadersMiddleware, trust=trust),
         Middleware(RequestIdMiddleware),
         Middleware(HttpMetricsMiddleware),
         Middleware(SecurityHeadersMiddleware),
@@ -33,7 +42,7 @@ def build_middleware(settings: Settings, *, identify: Identify | None = None) ->
                    max_age=CORS_MAX_AGE),
         Middleware(RateLimitMiddleware, user_rate=parse_rate(settings.rate_limit_user),
                    anon_rate=parse_rate(settings.rate_limit_anon),
-                   trust_forwarded=settings.is_production,
+                   trust_forwarded=False,  # the scope's client is already the proxy's
                    identify=identify or bearer_identity),
         Middleware(BodySizeLimitMiddleware),
     ]

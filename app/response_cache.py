@@ -27,8 +27,8 @@ from prometheus_client import Counter, Gauge
 from redis.exceptions import RedisError
 
 from app.metrics import REGISTRY
-from dpo.invalidation import INVALIDATE_CHANNEL, announce_write
-from listener.publish import FEED_CHANNEL
+from dpo.channels import Channels
+from dpo.invalidation import announce_write
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,9 @@ INVALIDATIONS = Counter("dpo_graphql_response_cache_invalidations_total",
 
 RETRY_SECONDS = 1.0  # between attempts to subscribe again
 PING_SECONDS = 5.0  # an idle subscription is pinged this often, so a dead link is noticed
-CHANNELS = (INVALIDATE_CHANNEL, FEED_CHANNEL)
+# Stopping waits at most this long for the listening task (a cancellation that lands
+# inside redis-py's read timeout can be swallowed; the task then ends at its next check).
+STOP_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +162,12 @@ class ResponseCache:
 class CacheInvalidation:
     """Keeps a ResponseCache in step with the writes of this and every other process."""
 
-    def __init__(self, cache: ResponseCache, redis: Any) -> None:
+    def __init__(self, cache: ResponseCache, redis: Any, *, channels: Channels) -> None:
         self.cache = cache
         self.redis = redis
+        # The invalidation channel and the listener's feed doorbell (dpo.channels).
+        self.channels = channels
+        self._stopping = False
         self.origin = uuid.uuid4().hex  # this process's own messages are not news to it
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
@@ -174,23 +179,25 @@ class CacheInvalidation:
 
     async def stop(self) -> None:
         """Stop listening and wait for pending announcements."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded: a stop must never hang the process's shutdown.
+            await asyncio.wait([self._task], timeout=STOP_SECONDS)
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
     def note_write(self) -> None:
         """A write of this process committed: drop local answers now, tell the others."""
         self.cache.invalidate("local")
-        task = asyncio.create_task(announce_write(self.redis, origin=self.origin))
+        task = asyncio.create_task(announce_write(self.redis, channel=self.channels.invalidate,
+                                                  origin=self.origin))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
     async def _run(self) -> None:
         failing = False
-        while True:
+        while not self._stopping:
             try:
                 await self._listen()
             except (RedisError, OSError, TimeoutError) as error:
@@ -205,9 +212,9 @@ class CacheInvalidation:
     async def _listen(self) -> None:
         pubsub = self.redis.pubsub()
         try:
-            await pubsub.subscribe(*CHANNELS)
+            await pubsub.subscribe(*self.channels.all)
             idle_since = time.monotonic()
-            while True:
+            while not self._stopping:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is None:
                     if time.monotonic() - idle_since > PING_SECONDS:
@@ -225,13 +232,14 @@ class CacheInvalidation:
         if kind == "subscribe":
             # (Re)subscribed: writes may have gone unheard before this point.
             self.cache.invalidate("subscribed")
-            if message.get("data") == len(CHANNELS):  # both channels confirmed
+            if message.get("data") == len(self.channels.all):  # both channels confirmed
                 self.cache.healthy = True
                 self.subscribed.set()
                 logger.info("response cache on")
         elif kind == "message":
             data = message.get("data")
-            if message.get("channel") in (INVALIDATE_CHANNEL, INVALIDATE_CHANNEL.encode()) and (
+            invalidate = self.channels.invalidate
+            if message.get("channel") in (invalidate, invalidate.encode()) and (
                     data in (self.origin, self.origin.encode())):
                 return
             self.cache.invalidate("remote")

@@ -171,7 +171,8 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
             app.state.response_cache = CacheInvalidation(ResponseCache(
                 max_age=settings.response_cache_max_age,
                 max_entries=settings.response_cache_max_entries,
-                max_bytes=settings.response_cache_max_bytes), app.state.runtime.redis)
+                max_bytes=settings.response_cache_max_bytes), app.state.runtime.redis,
+                channels=app.state.runtime.channels)
             app.state.response_cache.start()
         try:
             yield
@@ -192,7 +193,8 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
     routes = [
         Route("/api/health/", health, methods=["GET", "HEAD"]),
         Route("/api/ready", ready, methods=["GET", "HEAD"]),
-        Route("/metrics", metrics_endpoint(token=token, trust_forwarded=settings.is_production,
+        # The scope's client is already the one our proxy reported (app.forwarded).
+        Route("/metrics", metrics_endpoint(token=token, trust_forwarded=False,
                                            refresh=refresh_listener_gauges)),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),

@@ -28,6 +28,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from app.metrics import REGISTRY
+from app.ws_limits import operation_refusal
 from resolvers.context import Context
 from schema.shared_events import FRAME_SINK, EncodedData, frame_prefix
 
@@ -105,7 +106,15 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws, with a frame sink in each operation's task."""
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
-        """Run the operation as Strawberry does, its shared frames going through the sink."""
+        """Run the operation as Strawberry does, its shared frames going through the sink.
+
+        Counted first (app.ws_limits): over the limit, the operation ends with an `error`
+        message and the socket stays open.
+        """
+        refused = await operation_refusal(self.context)
+        if refused is not None:
+            await operation.send_initial_errors([refused])
+            return
         FRAME_SINK.set(_TransportSink(self, operation))
         await super().run_operation(operation)
 
@@ -116,6 +125,19 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     async def handle_async_results(self, operation_id: str, query: str,
                                    operation_name: str | None,
                                    variables: dict[str, object] | None) -> None:
-        """Run the operation as Strawberry does, its shared frames going through the sink."""
+        """Run the operation as Strawberry does, its shared frames going through the sink.
+
+        Counted first (app.ws_limits): over the limit, the operation ends with an `error`
+        message (as Strawberry's for a refused document) and the socket stays open.
+        """
+        refused = await operation_refusal(self.context)
+        if refused is not None:
+            try:
+                await self.send_message({"type": "error", "id": operation_id,
+                                         "payload": refused.formatted})
+            finally:
+                self.subscriptions.pop(operation_id, None)
+                self.tasks.pop(operation_id, None)
+            return
         FRAME_SINK.set(_LegacySink(self, operation_id, asyncio.current_task()))
         await super().handle_async_results(operation_id, query, operation_name, variables)

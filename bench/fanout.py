@@ -36,6 +36,7 @@ from wsload import subscribe_all
 
 from dpo.auth.principal import Kind, Principal
 from dpo.auth.tokens import create_access_token
+from dpo.channels import channels_for
 from dpo.db.migrate import upgrade
 from dpo.db.session import create_engine, session_factory
 from dpo.embedded.stack import ensure_services
@@ -107,8 +108,8 @@ async def produce(database_url: str, redis_url: str, *, rate: float, seconds: fl
                                     reorg_window=1000)
         if result.last_seq is not None:
             committed[result.last_seq] = time.time()
-        await publish_feed(redis, chain_id=CHAIN, first_seq=result.first_seq,
-                           last_seq=result.last_seq)
+        await publish_feed(redis, channel=channels_for(redis_url).feed, chain_id=CHAIN,
+                           first_seq=result.first_seq, last_seq=result.last_seq)
         await asyncio.sleep(max(0.0, started + (n + 1) * interval - time.monotonic()))
     await redis.aclose()
     await engine.dispose()

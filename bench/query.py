@@ -32,11 +32,11 @@ from webserver import web_process
 
 from dpo.auth.principal import Kind, Principal
 from dpo.auth.tokens import create_access_token
+from dpo.channels import channels_for
 from dpo.db.migrate import upgrade
 from dpo.db.models import Investment, Investor, Issuer, Offering, Position
 from dpo.db.session import create_engine
 from dpo.embedded.stack import ensure_services
-from dpo.invalidation import INVALIDATE_CHANNEL
 from dpo.services.codes import isin_check_digit
 from dpo.settings import Settings
 
@@ -150,7 +150,7 @@ def announce_writes(redis_url: str, rate: float, stop: threading.Event) -> None:
     client = redis.Redis.from_url(redis_url)
     try:
         while not stop.wait(1 / rate):
-            client.publish(INVALIDATE_CHANNEL, "bench")
+            client.publish(channels_for(redis_url).invalidate, "bench")
     finally:
         client.close()
 

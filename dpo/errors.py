@@ -69,7 +69,8 @@ class RateLimitedError(DomainError):
     code = ErrorCode.RATE_LIMITED
 
     def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message, retry_after=retry_after)
+        # As in the HTTP 429's body: extensions {"code": "RATE_LIMITED", "retryAfter": N}.
+        super().__init__(message, retryAfter=retry_after)
         self.retry_after = retry_after
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import time
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from dpo.errors import RateLimitedError
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,9 @@ end
 redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
 return {1, 0, math.floor((now - allow_at) / interval)}
 """
+# The ASGI scope's state key under which the HTTP middleware records the bucket it counted
+# the request in (e.g. "anon:203.0.113.9"), so a sign-in is never counted twice in one bucket.
+COUNTED_STATE = "dpo.ratelimit.counted"
 # A slow Redis must not hold requests up: past this the request is let through.
 REDIS_TIMEOUT = 0.5
 _WARN_EVERY = 30.0
@@ -83,3 +89,29 @@ class RateLimiter:
             self._last_warning = now
             logger.warning("rate limiter unavailable, letting requests through: %s",
                            type(error).__name__)
+
+
+def refusal(decision: Decision) -> RateLimitedError:
+    """The error of a request over its limit (extensions.code RATE_LIMITED, retryAfter)."""
+    return RateLimitedError(f"Too many requests; retry in {decision.retry_after} s.",
+                            retry_after=decision.retry_after)
+
+
+async def limit_sign_in(limiter: RateLimiter, *, address: str, account: str | None,
+                        counted: str | None, rate: tuple[int, int]) -> None:
+    """Count one sign-in step against the address and the account; RateLimitedError if over.
+
+    The address bucket is the HTTP middleware's anonymous one (`anon:<address>`), so password
+    guesses cost the same whichever transport carries them: skipped when the middleware
+    already counted this request there (`counted`). `account` (a staff e-mail) has a bucket
+    of its own at the same rate, so guesses spread over many addresses are slowed too.
+    """
+    keys = [] if counted == f"anon:{address}" else [f"anon:{address}"]
+    if account:
+        digest = hashlib.blake2b(account.strip().lower().encode(), digest_size=16).hexdigest()
+        keys.append(f"signin:{digest}")
+    for key in keys:
+        decision = await limiter.hit(key, rate=rate)
+        if not decision.allowed:
+            logger.info("sign-in rate limit exceeded; retry after %d s", decision.retry_after)
+            raise refusal(decision)

@@ -10,6 +10,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from dpo.channels import Channels, channels_for
 from dpo.db.session import create_engine, session_factory
 from dpo.settings import Settings
 
@@ -25,13 +26,16 @@ class Runtime:
     # Work started by a request that outlives it (a job run started by `runJob`): cancelled
     # at close, which records each run as stopped.
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    # The pub/sub channel names of this deployment (its Redis database and prefix).
+    channels: Channels = field(default_factory=Channels)
 
     @classmethod
     def open(cls, settings: Settings, *, database_url: str, redis_url: str) -> Runtime:
         """Create the pools; connections are made lazily on first use."""
         engine = create_engine(database_url)
         return cls(settings=settings, engine=engine, sessions=session_factory(engine),
-                   redis=aioredis.from_url(redis_url, health_check_interval=30))
+                   redis=aioredis.from_url(redis_url, health_check_interval=30),
+                   channels=channels_for(redis_url, settings.redis_channel_prefix))
 
     async def close(self) -> None:
         """Stop background work, then close the pools."""

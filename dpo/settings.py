@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -66,6 +67,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, alias="PORT")
     database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
     redis_url: SecretStr | None = Field(default=None, alias="REDIS_URL")
+    # Pub/sub channels are shared by every database of a Redis server: names carry this
+    # prefix and the URL's database number (dpo/channels.py).
+    redis_channel_prefix: str = Field(default="dpo", pattern=r"^[A-Za-z0-9._-]{1,64}$",
+                                      alias="REDIS_CHANNEL_PREFIX")
     data_dir: Path = Field(default=Path(".dpo"), alias="DPO_DATA_DIR")
     # Fixed local ports, so a second start finds and reuses the first one's servers.
     embedded_pg_port: int = Field(default=54320, ge=1024, le=65535, alias="DPO_PG_PORT")
@@ -83,6 +88,16 @@ class Settings(BaseSettings):
     api_hmac_secret: SecretStr | None = Field(default=None, alias="API_HMAC_SECRET")
     rate_limit_user: str = Field(default="100/min", alias="RATE_LIMIT_USER")
     rate_limit_anon: str = Field(default="20/min", alias="RATE_LIMIT_ANON")
+    # Peers whose X-Forwarded-For/-Proto are read (app/forwarded.py): IPs or networks, or `*`;
+    # empty: `*` in production (Railway's edge, whose addresses are not published), loopback
+    # elsewhere. The client is the entry FORWARDED_PROXY_COUNT places from the right.
+    forwarded_allow_ips: CommaList = Field(default_factory=list, alias="FORWARDED_ALLOW_IPS")
+    forwarded_proxy_count: int = Field(default=1, ge=1, le=10, alias="FORWARDED_PROXY_COUNT")
+    forwarded_for_header: Literal["X-Forwarded-For", "X-Real-IP"] = Field(
+        default="X-Forwarded-For", alias="FORWARDED_FOR_HEADER")
+    # Slow clients (slowloris): seconds to send a request's headers, then its body.
+    http_header_timeout: float = Field(default=10.0, gt=0, le=300, alias="HTTP_HEADER_TIMEOUT")
+    http_body_timeout: float = Field(default=30.0, gt=0, le=3600, alias="HTTP_BODY_TIMEOUT")
     # A GraphQL operation still executing after this long is stopped with LIMIT_EXCEEDED.
     graphql_execution_seconds: float = Field(default=10.0, gt=0, le=300,
                                              alias="GRAPHQL_EXECUTION_SECONDS")
@@ -188,7 +203,8 @@ class Settings(BaseSettings):
     # Where ops notifications (new breaks, failed jobs) go; unset: they wait in the outbox.
     ops_email: str | None = Field(default=None, alias="OPS_EMAIL")
 
-    @field_validator("allowed_hosts", "cors_allowed_origins", mode="before")
+    @field_validator("allowed_hosts", "cors_allowed_origins", "forwarded_allow_ips",
+                     mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -282,6 +298,17 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown network {value!r}; use one of {known} or a chain id")
         return value
 
+    @field_validator("forwarded_allow_ips", mode="after")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address, a network or *") from None
+        return value
+
     @field_validator("rate_limit_user", "rate_limit_anon", mode="after")
     @classmethod
     def _check_rate(cls, value: str) -> str:
@@ -297,6 +324,13 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         """Tell whether this is a production environment."""
         return self.environment == "production"
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        """FORWARDED_ALLOW_IPS as served: `*` in production and loopback elsewhere when unset."""
+        if self.forwarded_allow_ips:
+            return list(self.forwarded_allow_ips)
+        return ["*"] if self.is_production else ["127.0.0.1", "::1"]
 
     def contract_addresses(self) -> dict[str, str | None]:
         """The four contract addresses by their variable name."""

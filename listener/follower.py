@@ -17,6 +17,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dpo.channels import Channels
 from listener import metrics, store
 from listener import tip as tips
 from listener.decode import Decoder
@@ -67,6 +68,8 @@ class FollowerConfig:
     max_batch_blocks: int = 50_000
     # Logs per range to stay under (ranges shrink in dense stretches): bounds memory.
     max_batch_events: int = 20_000
+    # The deployment's doorbell channel (dpo.channels); the default is database 0's.
+    feed_channel: str = Channels().feed
 
 
 class Follower:
@@ -293,7 +296,8 @@ class Follower:
         if self.redis is None or first_seq is None or last_seq is None:
             return
         try:
-            await publish_feed(self.redis, chain_id=self.config.chain_id, first_seq=first_seq,
+            await publish_feed(self.redis, channel=self.config.feed_channel,
+                               chain_id=self.config.chain_id, first_seq=first_seq,
                                last_seq=last_seq)
         except Exception:  # Redis is only a doorbell: subscribers catch up from PostgreSQL.
             logger.warning("could not publish feed items %s..%s", first_seq, last_seq,

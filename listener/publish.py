@@ -1,6 +1,7 @@
 """The Redis doorbell rung after a commit that added feed items.
 
-Channel `dpo:feed`, one JSON message per committed batch or revert:
+Channel `Channels.feed` of dpo.channels (`dpo:<db>:feed`), one JSON message per committed
+batch or revert:
 `{"chain_id": 42170, "first": 1201, "last": 1350}` (inclusive feed ids). Redis is only a
 doorbell: subscribers read the items from PostgreSQL ("id > cursor") and notice a missed
 message by a gap, so a failed publish is logged and swallowed.
@@ -16,8 +17,6 @@ from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
-FEED_CHANNEL = "dpo:feed"
-
 
 def feed_message(*, chain_id: int, first_seq: int, last_seq: int) -> str:
     """The message announcing feed ids first..last of a chain."""
@@ -25,13 +24,13 @@ def feed_message(*, chain_id: int, first_seq: int, last_seq: int) -> str:
                       separators=(",", ":"))
 
 
-async def publish_feed(redis: Any, *, chain_id: int, first_seq: int | None,
+async def publish_feed(redis: Any, *, channel: str, chain_id: int, first_seq: int | None,
                        last_seq: int | None) -> None:
     """Announce committed feed ids; a no-op when there are none, never raises for Redis."""
     if first_seq is None or last_seq is None:
         return
     try:
-        await redis.publish(FEED_CHANNEL, feed_message(
+        await redis.publish(channel, feed_message(
             chain_id=chain_id, first_seq=first_seq, last_seq=last_seq))
     except (RedisError, OSError) as error:
         logger.warning("feed publish of %d..%d failed (subscribers catch up): %s",

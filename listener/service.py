@@ -10,6 +10,7 @@ import signal
 
 from redis.asyncio import Redis
 
+from dpo.channels import channels_for
 from dpo.db.session import create_engine, session_factory
 from dpo.settings import CONTRACT_VARS, ConfigError, Settings
 from listener import store
@@ -38,10 +39,11 @@ def check_settings(settings: Settings) -> None:
                           "(not set)")
 
 
-def follower_config(settings: Settings) -> FollowerConfig:
-    """The follower's knobs from the settings."""
+def follower_config(settings: Settings, *, redis_url: str) -> FollowerConfig:
+    """The follower's knobs from the settings; the doorbell channel from the Redis URL too."""
     return FollowerConfig(
         chain_id=settings.chain_id,
+        feed_channel=channels_for(redis_url, settings.redis_channel_prefix).feed,
         start_block=settings.start_block_number,
         confirmations=settings.listener_confirmations,
         use_finalized=settings.listener_use_finalized,
@@ -76,7 +78,8 @@ async def rewind(follower: Follower, redis: Redis, block: int) -> None:
     logger.warning("rewound chain %s to block %s: %s events removed",
                    follower.config.chain_id, block, result.removed)
     if result.first_seq is not None and result.last_seq is not None:
-        await publish_feed(redis, chain_id=follower.config.chain_id,
+        await publish_feed(redis, channel=follower.config.feed_channel,
+                           chain_id=follower.config.chain_id,
                            first_seq=result.first_seq, last_seq=result.last_seq)
 
 
@@ -98,7 +101,7 @@ async def run_listener(settings: Settings, *, database_url: str, redis_url: str,
     try:
         follower = Follower(rpc=rpc, sessions=session_factory(engine), redis=redis,
                             decoder=Decoder.from_settings(settings),
-                            config=follower_config(settings), fence=leader,
+                            config=follower_config(settings, redis_url=redis_url), fence=leader,
                             wake=wake if heads is not None else None)
         await lead(follower, leader, stop, rewind_to=rewind_to)
     finally:

@@ -15,6 +15,8 @@ from dpo.auth.signin import (
 from dpo.auth.tokens import TokenPair
 from dpo.db.session import unit_of_work
 from dpo.errors import ValidationError
+from dpo.ratelimit import COUNTED_STATE, RateLimiter, limit_sign_in
+from dpo.settings import parse_rate
 from resolvers.context import Context
 from schema.auth import AuthPayload, NonceType, PrincipalKind, ViewerType
 from schema.relay import to_global_id
@@ -30,6 +32,22 @@ def _limit(value: str, field: str, limit: int = MAX_SECRET_INPUT) -> str:
     if len(value) > limit:
         raise ValidationError(f"{field} is too long", field=field)
     return value
+
+
+async def _sign_in_gate(info: Info, *, account: str | None = None) -> None:
+    """The per-address (and per-account) limit of sign-in steps, the same on every transport.
+
+    Over HTTP an anonymous request was already counted in its address's bucket by the
+    middleware; over WebSocket (a socket signed in as some wallet, sending staffSignIn) or
+    with a bearer token it was not, so it is counted here (dpo.ratelimit.limit_sign_in).
+    """
+    runtime = info.context.runtime
+    scope = info.context.request.scope
+    client = scope.get("client")
+    await limit_sign_in(RateLimiter(runtime.redis),
+                        address=str(client[0]) if client else "unknown", account=account,
+                        counted=scope.get("state", {}).get(COUNTED_STATE),
+                        rate=parse_rate(runtime.settings.rate_limit_anon))
 
 
 def viewer_of(principal: Principal) -> ViewerType:
@@ -52,6 +70,7 @@ def payload_of(pair: TokenPair) -> AuthPayload:
 
 
 async def resolve_nonce(info: Info, address: Address | None = None) -> NonceType:
+    await _sign_in_gate(info)  # each nonce is a row: as limited as the sign-in it starts
     async with unit_of_work(info.context.runtime.sessions) as session:
         nonce = await siwe.create_nonce(session, address=address)
     return NonceType(value=nonce.nonce, expires_at=nonce.expires_at)
@@ -71,6 +90,7 @@ class AuthQuery:
 
 
 async def resolve_sign_in(info: Info, message: str, signature: str) -> AuthPayload:
+    await _sign_in_gate(info)
     runtime = info.context.runtime
     domain = siwe.expected_domain(runtime.settings,
                                   request_host=info.context.request.headers.get("host"))
@@ -82,6 +102,7 @@ async def resolve_sign_in(info: Info, message: str, signature: str) -> AuthPaylo
 
 
 async def resolve_staff_sign_in(info: Info, email: str, password: str) -> AuthPayload:
+    await _sign_in_gate(info, account=_limit(email, "email", 320))
     runtime = info.context.runtime
     async with unit_of_work(runtime.sessions) as session:
         pair = await staff_sign_in(session, email=_limit(email, "email", 320),

@@ -3,7 +3,10 @@
 Document errors (syntax, validation, variables that fail to coerce, including bad scalar
 input) get code VALIDATION with graphql-core's message. Domain errors keep their message and
 put their code and details in `extensions`. Anything else is logged with the request id and,
-unless DEBUG, reaches the client as "Internal server error" with code INTERNAL.
+unless DEBUG, reaches the client as "Internal server error" with code INTERNAL and the
+request id in `extensions.requestId` (over WebSocket and SSE there is no response header to
+carry it). This holds on every transport: an exception escaping a subscription's stream, which
+Strawberry wraps without a path, is as unexpected as one in a resolver.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from dpo.errors import DomainError, ErrorCode
 from dpo.logs import request_id_var
@@ -21,6 +25,8 @@ from schema.scalars import ScalarError
 logger = logging.getLogger(__name__)
 
 INTERNAL_MESSAGE = "Internal server error"
+# Exceptions Strawberry raises about the request itself (wrong operation type for the transport).
+_CLIENT_EXCEPTIONS = (CannotGetOperationTypeError, InvalidOperationTypeError)
 
 
 def _unwrap(error: GraphQLError) -> BaseException | None:
@@ -37,7 +43,13 @@ def is_unexpected(error: GraphQLError) -> bool:
         return False
     # Errors before execution (syntax, validation, coercing variables) are the client's; during
     # execution, anything but a domain error (a raise, a null in a non-null field) is ours.
-    return error.path is not None
+    if error.path is not None:
+        return True
+    # Without a path: graphql-core's own errors, and coercion errors naming the document node
+    # they concern, are the client's. A bare exception with neither escaped a subscription's
+    # source stream (Strawberry wraps it without path or nodes): ours.
+    return (original is not None and not isinstance(original, GraphQLError)
+            and not isinstance(original, _CLIENT_EXCEPTIONS) and not error.nodes)
 
 
 def request_id_of(context: Any) -> str | None:
@@ -49,8 +61,9 @@ def request_id_of(context: Any) -> str | None:
     return str(request_id) if request_id else None
 
 
-def format_error(error: GraphQLError, *, debug: bool) -> GraphQLError:
-    """The client's view of one error."""
+def format_error(error: GraphQLError, *, debug: bool,
+                 request_id: str | None = None) -> GraphQLError:
+    """The client's view of one error; an INTERNAL one names the request to look up."""
     original = _unwrap(error)
     extensions: dict[str, Any] = dict(error.extensions or {})
     message = error.message
@@ -62,6 +75,8 @@ def format_error(error: GraphQLError, *, debug: bool) -> GraphQLError:
         pass  # already classified where it was raised (e.g. a limit)
     elif is_unexpected(error):
         extensions["code"] = ErrorCode.INTERNAL.value
+        if request_id is not None:
+            extensions["requestId"] = request_id
         if not debug:
             message = INTERNAL_MESSAGE
     else:
@@ -80,7 +95,8 @@ class ErrorFormatter(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         """Format instead of blanket masking."""
-        return format_error(error, debug=self.debug)
+        context = getattr(getattr(self, "execution_context", None), "context", None)
+        return format_error(error, debug=self.debug, request_id=request_id_of(context))
 
     def _process_result(self, result: Any) -> None:
         # As MaskErrors does, minus its runtime Protocol isinstance check: that costs more

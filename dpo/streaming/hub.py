@@ -1,6 +1,7 @@
 """The per-process hub: one Redis doorbell subscription, one database read per doorbell.
 
-Redis only rings: a message `{"chain_id", "first", "last"}` on `dpo:feed` wakes the hub, which
+Redis only rings: a message `{"chain_id", "first", "last"}` on the feed channel
+(`Channels.feed`, dpo.channels) wakes the hub, which
 reads `id > head` from PostgreSQL once and hands the same immutable items to every subscriber
 at the head. Nothing depends on the message's content, so a lost message costs latency only: a
 safety poll every `poll_interval` seconds reads anyway, and a Redis failure is followed by a
@@ -31,8 +32,10 @@ from dpo.streaming.subscriber import FeedSubscription
 
 logger = logging.getLogger(__name__)
 
-FEED_CHANNEL = "dpo:feed"
 MAX_BACKOFF = 5.0
+# Stopping waits at most this long for the tasks: a cancellation that lands inside redis-py's
+# read timeout can be swallowed, and a shutdown must never hang on it.
+STOP_SECONDS = 2.0
 # Retries of a read that found a hole in the ids before accepting it (never expected).
 HOLE_RETRIES = 20
 
@@ -41,7 +44,7 @@ class FeedHub:
     """Fans the feed out to the subscribers of one process."""
 
     def __init__(self, *, sessions: async_sessionmaker[AsyncSession], redis: Any,
-                 channel: str = FEED_CHANNEL, poll_interval: float = 2.0, page_size: int = 500,
+                 channel: str, poll_interval: float = 2.0, page_size: int = 500,
                  queue_size: int = 1000, slow_after: float = 30.0) -> None:
         self.sessions = sessions
         self.redis = redis
@@ -57,6 +60,7 @@ class FeedHub:
         self._all: set[FeedSubscription] = set()
         self._ring = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
         self.subscribed = asyncio.Event()
 
     async def start(self) -> None:
@@ -73,11 +77,11 @@ class FeedHub:
 
     async def stop(self) -> None:
         """Stop the tasks and close every subscriber's stream."""
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
         self._tasks = []
 
     @property
@@ -131,7 +135,7 @@ class FeedHub:
 
     async def _listen(self) -> None:
         backoff, connected_before = 0.1, False
-        while True:
+        while not self._stopping:
             pubsub = self.redis.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
@@ -143,7 +147,7 @@ class FeedHub:
                 self.subscribed.set()
                 # Anything committed while we were away is read now, not at the next poll.
                 self._ring.set()
-                while True:
+                while not self._stopping:
                     message = await pubsub.get_message(ignore_subscribe_messages=True,
                                                        timeout=1.0)
                     if message is not None and message.get("type") == "message":

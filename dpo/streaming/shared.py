@@ -25,6 +25,7 @@ async def get_hub(runtime: Runtime) -> FeedHub:
         if hub is None:
             knobs = get_streaming_settings()
             hub = FeedHub(sessions=runtime.sessions, redis=runtime.redis,
+                          channel=runtime.channels.feed,
                           poll_interval=knobs.feed_poll_interval,
                           page_size=knobs.feed_page_size,
                           queue_size=knobs.subscriber_queue_size,

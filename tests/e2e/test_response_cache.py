@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import update
 
 from dpo.auth.tokens import create_access_token
+from dpo.channels import channels_for
 from dpo.db.models import Issuer, Offering
 from dpo.embedded.process import free_port
 from dpo.embedded.redis import EmbeddedRedis
@@ -186,7 +187,8 @@ async def test_a_listener_commit_invalidates(api: Api, world: World,
                 assert empty.json()["data"]["positions"]["totalCount"] == 0
                 # The listener's own steps: ingest_batch commits, then the doorbell rings.
                 first, last = await chain.emit(1, to=ALICE)
-                await publish_feed(redis, chain_id=CHAIN, first_seq=first, last_seq=last)
+                await publish_feed(redis, channel=channels_for(own_redis.url).feed,
+                                   chain_id=CHAIN, first_seq=first, last_seq=last)
                 deadline = time.monotonic() + 10
                 while True:
                     outcome, response = await ask(client, HOLDER, admin, h=ALICE)

@@ -20,7 +20,6 @@ from dpo.settings import ConfigError
 from listener import metrics, store
 from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
-from listener.publish import FEED_CHANNEL
 from listener.reorg import DeepReorgError
 from listener.rpc import RpcClient
 from listener.service import rewind, watch_heads
@@ -197,7 +196,7 @@ async def test_backfill_stores_every_event_exactly_once_across_range_boundaries(
     assert len(expected) >= emitted > 40
     sessions = await with_offering(await databases(), deployed)
     pubsub = redis_client.pubsub()
-    await pubsub.subscribe(FEED_CHANNEL)
+    await pubsub.subscribe(FollowerConfig(chain_id=1).feed_channel)
     running = Running(make_follower(anvil_url, deployed, sessions, redis=redis_client))
     await running.reach(number, hash_=hash_)
     await running.finish()

@@ -14,11 +14,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dpo.channels import Channels
 from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
 from listener.decode import DecodedLog
 from listener.projections import ProjectionError
-from listener.publish import FEED_CHANNEL, publish_feed
+from listener.publish import publish_feed
 from listener.store import (
     Batch,
     BlockHeader,
@@ -244,16 +245,17 @@ async def test_blocks_older_than_the_window_are_pruned(
 async def test_publish_feed_sends_one_small_message_and_swallows_redis_failures(
     redis_client: aioredis.Redis,
 ) -> None:
+    channel = Channels().feed
     pubsub = redis_client.pubsub()
-    await pubsub.subscribe(FEED_CHANNEL)
+    await pubsub.subscribe(channel)
     await pubsub.get_message(timeout=5)
-    await publish_feed(redis_client, chain_id=CHAIN, first_seq=3, last_seq=9)
+    await publish_feed(redis_client, channel=channel, chain_id=CHAIN, first_seq=3, last_seq=9)
     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
     assert message is not None
     assert json.loads(message["data"]) == {"chain_id": CHAIN, "first": 3, "last": 9}
     await pubsub.aclose()
     broken = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
-    await publish_feed(broken, chain_id=CHAIN, first_seq=1, last_seq=1)
+    await publish_feed(broken, channel=channel, chain_id=CHAIN, first_seq=1, last_seq=1)
     await broken.aclose()
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dpo.channels import Channels
 from listener.decode import DecodedLog
 from listener.publish import feed_message
 from listener.store import Batch, BlockHeader, ingest_batch
@@ -54,7 +55,7 @@ class FakeChain:
 
     async def emit(self, count: int, *, to: str = ALICE, memo: str | None = None,
                    contract: str = TOKEN, event: str = "Transfer", redis: Any = None,
-                   channel: str = "dpo:feed") -> tuple[int, int]:
+                   channel: str | None = None) -> tuple[int, int]:
         """Store `count` Transfers in one new block; ring the doorbell when given Redis."""
         number = self.next_block
         self.next_block += 1
@@ -67,7 +68,9 @@ class FakeChain:
         assert result.last_seq is not None
         span = (result.first_seq, result.last_seq)
         if redis is not None:
-            await redis.publish(channel, feed_message(chain_id=CHAIN, first_seq=span[0],
-                                                      last_seq=span[1]))
+            # By default the channel a deployment on this client's database listens to.
+            db = int(redis.connection_pool.connection_kwargs.get("db") or 0)
+            await redis.publish(channel or Channels(db=db).feed, feed_message(
+                chain_id=CHAIN, first_seq=span[0], last_seq=span[1]))
         self.published.append(span)
         return span

@@ -1,0 +1,62 @@
+"""How `dpo web` runs uvicorn: on a socket bound up front, with our protocols and timeouts."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+
+from starlette.types import ASGIApp
+
+from dpo.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+WS_MAX_BYTES = 1024 * 1024  # the same cap as HTTP bodies (docs/WEB.md)
+KEEP_ALIVE_SECONDS = 5  # idle time between two requests of one connection
+GRACEFUL_SECONDS = 10
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port; OSError (e.g. EADDRINUSE) if it cannot be had.
+
+    Bound before the embedded servers and the application start, so a taken port ends
+    `dpo web` at once with one line instead of after start-up (where uvicorn's failure path
+    waited on the application's shutdown).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # As uvicorn and asyncio do: reuse a port whose old connections are in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(application: ASGIApp, sock: socket.socket, settings: Settings) -> int:
+    """Serve until SIGTERM/SIGINT; the exit code (1 when the server never started)."""
+    import uvicorn
+
+    from app.http_protocol import with_deadlines
+    from app.ws_protocol import WebSocketProtocol
+
+    config = uvicorn.Config(
+        application, log_level=settings.log_level.lower(), log_config=None,
+        # Forwarded headers are read by app.forwarded, from trusted proxies only.
+        proxy_headers=False,
+        http=with_deadlines(header_timeout=settings.http_header_timeout,
+                            body_timeout=settings.http_body_timeout),
+        timeout_keep_alive=KEEP_ALIVE_SECONDS, timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        ws=WebSocketProtocol, ws_max_size=WS_MAX_BYTES, ws_per_message_deflate=False)
+    server = uvicorn.Server(config)
+    host, port = sock.getsockname()[:2]
+    logger.info("dpo web listening on %s:%s", host, port)
+    # uvicorn re-raises the Ctrl-C it handled after shutting down; uvicorn.run ignores it too.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    return 0 if server.started else 1
