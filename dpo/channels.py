@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from redis.connection import parse_url
 
@@ -59,3 +60,10 @@ def channels_for(redis_url: str, prefix: str | None = None) -> Channels:
     if not PREFIX.match(chosen):
         raise ValueError(f"channel prefix must be 1-64 of A-Z a-z 0-9 . _ -, got {chosen!r}")
     return Channels(prefix=chosen, db=redis_db(redis_url))
+
+
+def channels_of(redis: Any, prefix: str | None = None) -> Channels:
+    """The channels of the deployment a Redis client belongs to (its selected database)."""
+    kwargs = getattr(getattr(redis, "connection_pool", None), "connection_kwargs", {})
+    chosen = prefix or DEFAULT_PREFIX
+    return Channels(prefix=chosen, db=int(kwargs.get("db") or 0))

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dpo.channels import channels_of
 from dpo.db.base import utcnow
 from dpo.db.models import JobRun
 from dpo.db.models.enums import RunStatus
@@ -51,7 +52,8 @@ class JobContext:
 
     async def committed(self) -> None:
         """Tell the response caches that a unit of work of this run committed."""
-        await announce_write(self.redis, origin=f"job:{self.name}")
+        channels = channels_of(self.redis, self.settings.redis_channel_prefix)
+        await announce_write(self.redis, channel=channels.invalidate, origin=f"job:{self.name}")
 
 
 JobFunction = Callable[[JobContext], Awaitable[None]]
