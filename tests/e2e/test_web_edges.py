@@ -178,3 +178,18 @@ def test_a_taken_port_ends_dpo_web_with_one_line(migrated_url: str, redis_url: s
     assert result.stderr.strip().splitlines() == [
         f"dpo web: cannot listen on 127.0.0.1:{port}: Address already in use"]
     assert time.monotonic() - started < 60
+
+
+def test_check_deploy_lists_each_problem_once() -> None:
+    from tests.e2e.conftest import run_dpo
+    from tests.e2e.test_cli import RUNBOOK
+
+    result = run_dpo("check", "--deploy", env=base_env(**RUNBOOK))
+    lines = result.stdout.strip().splitlines()
+    assert result.returncode == 1
+    assert len(lines) > 10
+    assert len(set(lines)) == len(lines), result.stdout
+    assert lines[-1].startswith(f"Deployment check found {len(lines) - 1} problems")
+    # Without --deploy only invalid variables count.
+    plain = run_dpo("check", env=base_env(**RUNBOOK))
+    assert plain.returncode == 0, plain.stdout
