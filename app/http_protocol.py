@@ -89,7 +89,7 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
         """Headers in: the body's deadline starts (a WebSocket upgrade ends them here)."""
         super().on_headers_complete()
         self._headers_in = True
-        if self.parser.should_upgrade():
+        if self.parser.should_upgrade() and self._should_upgrade():  # a WebSocket handshake
             self._disarm()
         else:
             self._arm("body", self.body_timeout)
