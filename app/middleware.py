@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request id, security headers and the request body limit.
+"""Pure ASGI middleware: request id, security headers, the 500 answer and the body limit.
 
 Pure ASGI (not BaseHTTPMiddleware) so WebSockets and streamed responses pass untouched.
 """
@@ -12,6 +12,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dpo.inputs import is_ascii_digits
 from dpo.logs import request_id_var
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,47 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+INTERNAL_BODY = b'{"data":null,"errors":[{"message":"Internal server error",' \
+    b'"extensions":{"code":"INTERNAL"}}]}'
+
+
+class ErrorBoundaryMiddleware:
+    """An error escaping the application becomes a GraphQL-shaped JSON 500, logged once.
+
+    It sits inside the request id, metrics and security headers, so the 500 carries
+    `X-Request-ID` and the headers like any answer, and is counted; the rate limit inside it
+    has already counted the request. Starlette's own last-resort handler (outermost) would
+    answer plain text without any of them. Nothing of the error reaches the client.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            logger.exception("unhandled error in %s %s (request %s)", scope.get("method"),
+                             scope.get("path"), request_id_var.get())
+            if started:
+                raise  # too late for an answer: the server drops the connection
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(INTERNAL_BODY)).encode())]})
+            await send({"type": "http.response.body", "body": INTERNAL_BODY})
+
+
 class BodyTooLargeError(Exception):
     """The request body passed the limit while it was being read."""
 
@@ -118,7 +160,7 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = header(scope, "content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and is_ascii_digits(declared) and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
         received = 0

@@ -7,7 +7,12 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app.forwarded import ProxyHeadersMiddleware, ProxyTrust
 from app.metrics import HttpMetricsMiddleware
-from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from app.middleware import (
+    BodySizeLimitMiddleware,
+    ErrorBoundaryMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
 from app.middleware_ratelimit import Identify, RateLimitMiddleware, bearer_identity
 from app.middleware_security import HttpsMiddleware, TrustedHostMiddleware, effective_allowed_hosts
 from dpo.settings import Settings, parse_rate
@@ -33,6 +38,7 @@ def build_middleware(settings: Settings, *, identify: Identify | None = None) ->
         Middleware(RequestIdMiddleware),
         Middleware(HttpMetricsMiddleware),
         Middleware(SecurityHeadersMiddleware),
+        Middleware(ErrorBoundaryMiddleware),
         Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
         Middleware(HttpsMiddleware, redirect=settings.secure_ssl_redirect,
                    hsts_seconds=settings.secure_hsts_seconds),

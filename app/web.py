@@ -20,6 +20,7 @@ from strawberry.extensions import SchemaExtension
 
 from app.graphql_auth import principal_of, rate_limited_response, unauthenticated_response
 from app.graphql_cache import PRINCIPAL_STATE, ResponseCacheExtension, invalidation_of, serve_cached
+from app.graphql_http import CheckedHttpRequests, json_object
 from app.graphql_input import BoundedWebSocketAdapter, error_response, too_deep
 from app.metrics import GraphQLMetrics, metrics_endpoint, refresh_listener_gauges
 from app.middleware_stack import build_middleware
@@ -47,10 +48,11 @@ from schema.root import build_schema
 logger = logging.getLogger(__name__)
 
 
-class GraphQLApp(WebSocketSubscriptions, GraphQL[Context, None]):
+class GraphQLApp(WebSocketSubscriptions, CheckedHttpRequests, GraphQL[Context, None]):
     """Strawberry's ASGI view with our context; subscriptions over WebSocket (app.ws).
 
-    Every body, GET parameter and frame is decoded with a bound on nesting (app.graphql_input).
+    Every body, GET parameter and frame is decoded with a bound on nesting (app.graphql_input);
+    the request's shape is checked before Strawberry reads it (app.graphql_http).
     """
 
     websocket_adapter_class = BoundedWebSocketAdapter
@@ -68,11 +70,12 @@ class GraphQLApp(WebSocketSubscriptions, GraphQL[Context, None]):
     def parse_json(self, data: str | bytes) -> Any:
         """A request's JSON; nested too deep, LimitExceededError (answered 400 in __call__)."""
         try:
-            return loads(data)
+            value = loads(data)
         except JSONTooDeepError as error:
             raise too_deep(error) from None
         except ValueError:
-            return super().parse_json(data)  # Strawberry's 400 for bad JSON
+            return super().parse_json(data)  # a 400 for bad JSON (app.graphql_http)
+        return json_object(value)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         """Give resolvers the request, its caller and the shared resources."""

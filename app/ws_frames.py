@@ -29,6 +29,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from app.metrics import REGISTRY
 from app.ws_limits import operation_refusal
+from app.ws_messages import INVALID_MESSAGE, message_problem
 from resolvers.context import Context
 from schema.shared_events import FRAME_SINK, EncodedData, frame_prefix
 
@@ -105,6 +106,14 @@ class _LegacySink:
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws, with a frame sink in each operation's task."""
 
+    async def handle_message(self, message: Any) -> None:
+        """Close an invalid message with 4400 (app.ws_messages); else as Strawberry does."""
+        problem = message_problem(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
+
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         """Run the operation as Strawberry does, its shared frames going through the sink.
 
@@ -121,6 +130,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     """graphql-ws, with a frame sink in each operation's task."""
+
+    async def handle_message(self, message: Any) -> None:
+        """Close an invalid message with 4400 (app.ws_messages); else as Strawberry does."""
+        problem = message_problem(message)
+        if problem is not None:
+            await self.websocket.close(code=INVALID_MESSAGE, reason=problem)
+            return
+        await super().handle_message(message)
 
     async def handle_async_results(self, operation_id: str, query: str,
                                    operation_name: str | None,

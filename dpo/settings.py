@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dpo.chain_ids import NETWORKS
+from dpo.inputs import is_ascii_digits
 
 # Values the runbook shows as examples; in the environment they mean "not configured yet".
 PLACEHOLDER = re.compile(r"^(your-[\w.-]*|0x\.\.\.|changeme|change-me|\.\.\.)$", re.IGNORECASE)
@@ -293,7 +294,7 @@ class Settings(BaseSettings):
     @field_validator("blockchain_network", mode="after")
     @classmethod
     def _check_network(cls, value: str) -> str:
-        if value not in NETWORKS and not value.isdigit():
+        if value not in NETWORKS and not is_ascii_digits(value):
             known = ", ".join(sorted(NETWORKS))
             raise ValueError(f"unknown network {value!r}; use one of {known} or a chain id")
         return value

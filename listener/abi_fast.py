@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from dpo.inputs import is_ascii_digits
 from listener.abi_values import ascii_text, checksum
 
 # How a value is read: from a topic, a data head word, or the data tail a head word points to.
@@ -39,11 +40,11 @@ def _op(abi_type: str, indexed: bool) -> tuple[int, int] | None:
         return (STRING if abi_type == "string" else BYTES), 0
     for prefix, op in (("uint", UINT), ("int", INT)):
         bits = abi_type[len(prefix):]
-        if abi_type.startswith(prefix) and bits.isdigit():
+        if abi_type.startswith(prefix) and is_ascii_digits(bits):
             size = int(bits)
             return (op, size) if 8 <= size <= 256 and size % 8 == 0 else None
     size_text = abi_type[len("bytes"):]
-    if abi_type.startswith("bytes") and size_text.isdigit():
+    if abi_type.startswith("bytes") and is_ascii_digits(size_text):
         size = int(size_text)
         return (FIXED, size) if 1 <= size <= 32 else None
     return None

@@ -10,6 +10,8 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from dpo.inputs import is_ascii_digits
+
 # A static ABI type's decoder: one 32-byte word to its JSON value (and text, for bytesN).
 WordDecoder = Callable[[bytes], tuple[Any, str | None]]
 
@@ -65,7 +67,7 @@ def word_decoder(abi_type: str) -> WordDecoder | None:
         return boolean
     for prefix, signed in (("uint", False), ("int", True)):
         bits_text = abi_type[len(prefix):]
-        if abi_type.startswith(prefix) and bits_text.isdigit():
+        if abi_type.startswith(prefix) and is_ascii_digits(bits_text):
             bits = int(bits_text)
 
             def integer(word: bytes, bits: int = bits,
@@ -77,7 +79,7 @@ def word_decoder(abi_type: str) -> WordDecoder | None:
                 return str(value), None
             return integer
     size_text = abi_type[len("bytes"):]
-    if abi_type.startswith("bytes") and size_text.isdigit():
+    if abi_type.startswith("bytes") and is_ascii_digits(size_text):
         size = int(size_text)
 
         def fixed(word: bytes, size: int = size) -> tuple[Any, str | None]:
@@ -136,7 +138,7 @@ def _split_tuple(abi_type: str) -> list[str]:
 
 def fixed_text(abi_type: str, value: Any) -> str | None:
     """The ASCII text of a bytesN value, if it is text."""
-    if abi_type.startswith("bytes") and abi_type[len("bytes"):].isdigit():
+    if abi_type.startswith("bytes") and is_ascii_digits(abi_type[len("bytes"):]):
         return ascii_text(bytes(value))
     return None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import strawberry
 from strawberry.scalars import JSON
@@ -14,11 +13,11 @@ from dpo.db.models import JobRun as JobRunRow
 from dpo.db.models import ReconciliationBreak
 from dpo.db.models.enums import BreakStatus as CoreBreakStatus
 from dpo.db.session import unit_of_work
-from dpo.errors import DomainError, ValidationError
+from dpo.errors import DomainError
 from dpo.runs.launch import launch, require_job_starter
 from dpo.services import chain_events, market, ops
 from dpo.services.fx_calendar import is_stale
-from dpo.services.pagination import page_size
+from dpo.services.pagination import decode_sequence, page_size
 from jobs.registry import job_named
 from resolvers.context import Context
 from schema.errors import request_id_of
@@ -36,7 +35,6 @@ from schema.relay import Connection, connection_of, from_global_id, register_nod
 from schema.scalars import ISIN, Address, BigInt, Bytes32, CurrencyCode
 
 Info = strawberry.Info[Context, None]
-_SEQUENCE = re.compile(r"^[0-9]{1,19}$")
 
 
 def fx_rate_node(row: FxRateRow, *, on: dt.date | None = None) -> FxRate:
@@ -128,8 +126,7 @@ async def resolve_job_runs(info: Info, job: str | None = None,
 async def resolve_events(info: Info, filter: EventFilter | None = None,
                          first: int | None = None, after: str | None = None
                          ) -> ChainEventConnection:
-    if after is not None and not _SEQUENCE.match(after):
-        raise ValidationError("after must be a feed sequence (digits)", field="after")
+    sequence = None if after is None else decode_sequence(after)
     size = page_size(first)
     spec = chain_events.EventFilter()
     if filter is not None:
@@ -139,7 +136,7 @@ async def resolve_events(info: Info, filter: EventFilter | None = None,
                                         offering_id=offering, address=filter.address)
     async with info.context.runtime.sessions() as session:
         rows = await chain_events.list_events(session, filter=spec,
-                                              after=int(after) if after else None,
+                                              after=sequence,
                                               first=size + 1)
     edges = [ChainEventEdge(cursor=str(r.id), node=event_node(r)) for r in rows[:size]]
     return ChainEventConnection(edges=edges, has_next_page=len(rows) > size,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from functools import partial
@@ -24,8 +23,8 @@ from sqlalchemy import func, select, tuple_
 from strawberry.scalars import JSON
 
 from dpo.db.models import ReconciliationBreak
-from dpo.errors import ValidationError
 from dpo.services import chain_events, offerings, ops, positions
+from dpo.services.pagination import decode_sequence
 from dpo.streaming import metrics
 from dpo.streaming.config import get_streaming_settings
 from dpo.streaming.hub import FeedHub
@@ -51,7 +50,6 @@ from schema.shared_events import (
 logger = logging.getLogger(__name__)
 
 Info = strawberry.Info[Context, None]
-_SEQUENCE = re.compile(r"^[0-9]{1,19}$")
 # Positions of one holder re-read per change: a holder with more is cut at this many.
 MAX_POSITIONS = 100
 # Break changes read per poll; a bigger backlog continues at the next poll.
@@ -104,9 +102,8 @@ def _core_filter(filter: EventFilter | None) -> chain_events.EventFilter | None:
 async def subscribe_events(info: Info, filter: EventFilter | None = None,
                            after: str | None = None) -> AsyncGenerator[ChainEventEdge]:
     """Feed items after the cursor (from now on without one), in feed order, each once."""
-    if after is not None and not _SEQUENCE.match(after):
-        raise ValidationError("after must be a feed sequence (digits)", field="after")
-    _, subscription = await _open(info, _core_filter(filter), int(after) if after else None)
+    sequence = None if after is None else decode_sequence(after)
+    _, subscription = await _open(info, _core_filter(filter), sequence)
     scope = permission_scope(info.context.principal)
     # Over WebSocket, an item whose payload another subscriber of this operation already
     # executed goes to the socket as a finished frame (app.ws_frames), past the per-result path.

@@ -15,10 +15,13 @@ from typing import Any, Generic, TypeVar
 import strawberry
 
 from dpo.errors import ValidationError
+from dpo.inputs import parse_ascii_int
 from dpo.services.pagination import Page
 from resolvers.context import Context
 
 T = TypeVar("T")
+# Ours are under 40 characters; a longer one is refused before it is decoded.
+MAX_GLOBAL_ID_LENGTH = 200
 NodeResolver = Callable[[strawberry.Info[Context, None], int], Awaitable[Any]]
 
 # Type name -> loader of one node by database id; features register theirs at import.
@@ -32,11 +35,17 @@ def to_global_id(type_name: str, db_id: int) -> strawberry.ID:
 
 def from_global_id(global_id: str, *, expect: str | None = None,
                    field: str = "id") -> tuple[str, int]:
-    """(type name, database id) of a global id; ValidationError if malformed or of another type."""
+    """(type name, database id) of a global id; ValidationError if malformed or of another type.
+
+    The id must be ours exactly: ASCII digits, 1 to 2**63 - 1 (PostgreSQL's BIGINT), so a
+    forged one is refused here and never reaches the database.
+    """
     try:
+        if len(global_id) > MAX_GLOBAL_ID_LENGTH:
+            raise ValueError("too long")
         type_name, _, raw = base64.urlsafe_b64decode(global_id.encode()).decode().partition(":")
-        db_id = int(raw)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        db_id = parse_ascii_int(raw)
+    except (ValueError, UnicodeError, binascii.Error):
         raise ValidationError(f"{field} is not a valid id", field=field) from None
     if not type_name or db_id <= 0 or (expect is not None and type_name != expect):
         raise ValidationError(f"{field} is not a valid {expect or 'node'} id", field=field)

@@ -26,6 +26,7 @@ from resolvers.positions import PositionQuery
 from resolvers.subscriptions import FeedSubscriptionRoot
 from resolvers.system import resolve_status
 from schema.errors import ErrorFormatter, log_errors
+from schema.inputs import TextVariables
 from schema.relay import NodeQuery
 from schema.scalars import SCALARS
 from schema.shared_events import SharedExecutor
@@ -80,7 +81,7 @@ def build_schema(*, debug: bool,
         query=query,
         mutation=mutation,
         subscription=merge_types("Subscription", (FeedSubscriptionRoot,)),
-        extensions=[*extensions, partial(ErrorFormatter, debug=debug)],
+        extensions=[*extensions, TextVariables, partial(ErrorFormatter, debug=debug)],
         config=StrawberryConfig(scalar_map=SCALARS),
         execution_context_class=SharedExecutor,
     )

@@ -41,6 +41,7 @@ from dpo.db.models import ApiKey, AuditLog, User
 from dpo.db.models.enums import Role
 from dpo.db.session import create_engine, session_factory, unit_of_work
 from dpo.errors import UnauthenticatedError, ValidationError
+from dpo.inputs import is_ascii_digits
 from dpo.settings import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ async def verify_request(session: AsyncSession, redis: aioredis.Redis, *, settin
     signature = headers.get(SIGNATURE_HEADER, "").lower()
     if not prefix or not stamp or not signature:
         raise UnauthenticatedError("X-Api-Key, X-Timestamp and X-Signature are all required")
-    if not stamp.isdigit() or len(stamp) > 12:
+    if not is_ascii_digits(stamp) or len(stamp) > 12:
         raise UnauthenticatedError("X-Timestamp must be unix time in seconds")
     current = time.time() if now is None else now
     if abs(current - int(stamp)) > REPLAY_WINDOW:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.db.models import AuthNonce
 from dpo.errors import UnauthenticatedError, ValidationError
+from dpo.inputs import is_ascii_digits
 from dpo.settings import ConfigError, Settings
 
 NONCE_TTL = timedelta(minutes=10)
@@ -147,7 +148,7 @@ def parse_message(text: str) -> SiweMessage:
         raise _bad("missing " + ", ".join(missing))
     if values["Version"] != "1":
         raise _bad("Version must be 1")
-    if not values["Chain ID"].isdigit():
+    if not is_ascii_digits(values["Chain ID"]) or len(values["Chain ID"]) > 20:
         raise _bad("Chain ID must be a number")
     if not _NONCE.match(values["Nonce"]):
         raise _bad("Nonce must be 8 or more letters and digits")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 LIVE_STATES = (InvestmentState.PENDING_PAYMENT, InvestmentState.PAID, InvestmentState.ISSUED)
 # Crockford's base32: no I, L, O or U, so a reference read out on the phone is unambiguous.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+UNITS_PRECISION = 80  # digits for NUMERIC(38, 18) ÷ NUMERIC(38, 18), exactly
 
 
 def snapshot(investment: Investment) -> dict[str, Any]:
@@ -93,7 +94,9 @@ def _check_amount(offering: Offering, amount: Decimal, currency: str) -> int:
     if offering.max_ticket is not None and amount > offering.max_ticket:
         raise ValidationError(f"the maximum ticket is {offering.max_ticket}", field="amount",
                               reason="above_max_ticket", max_ticket=str(offering.max_ticket))
-    units, remainder = divmod(amount, offering.unit_price)
+    # Decimal's default 28 digits cannot hold 10**20 ÷ 10**-18 units: compute exactly.
+    with localcontext(prec=UNITS_PRECISION):
+        units, remainder = divmod(amount, offering.unit_price)
     if remainder != 0:
         raise ValidationError(
             f"the amount must be a whole number of units of {offering.unit_price}",

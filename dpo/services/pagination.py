@@ -21,9 +21,12 @@ from sqlalchemy.orm import aliased
 
 from dpo import safe_json
 from dpo.errors import DomainError, ErrorCode, ValidationError
+from dpo.inputs import BIGINT_MAX, parse_ascii_int, text_problem
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# Our cursors are well under this; a longer one is refused before it is decoded.
+MAX_CURSOR_LENGTH = 1024
 
 
 class PageSizeExceededError(DomainError):
@@ -80,13 +83,49 @@ def _to_json(value: Any) -> Any:
 
 
 def _from_json(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"t"}:
+    if isinstance(value, dict) and set(value) == {"t"} and isinstance(value["t"], str):
         return dt.datetime.fromisoformat(value["t"])
-    if isinstance(value, dict) and set(value) == {"d"}:
+    if isinstance(value, dict) and set(value) == {"d"} and isinstance(value["d"], str):
         return decimal.Decimal(value["d"])
     if value is None or isinstance(value, (bool, int, str)):
         return value
     raise ValueError("bad cursor value")
+
+
+def _python_type(expression: ColumnElement[Any]) -> type:
+    try:
+        kind: type = expression.type.python_type
+    except NotImplementedError:
+        return object
+    return kind
+
+
+def _checked(value: Any, expected: type, *, nullable: bool) -> Any:
+    """`value` if it has the type its key's column holds and fits that column, else ValueError.
+
+    A cursor comes back from the client: a value of another type, or one PostgreSQL cannot
+    hold (an integer past BIGINT, a NUL in text), would otherwise fail in the driver.
+    """
+    if value is None:
+        if nullable:
+            return value
+        raise ValueError("null in a key that holds none")
+    if expected is bool:
+        ok = isinstance(value, bool)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and \
+            -BIGINT_MAX - 1 <= value <= BIGINT_MAX
+    elif expected is str:
+        ok = isinstance(value, str) and text_problem(value) is None
+    elif expected is dt.datetime:
+        ok = isinstance(value, dt.datetime) and value.tzinfo is not None
+    elif expected is decimal.Decimal:
+        ok = isinstance(value, decimal.Decimal) and value.is_finite()
+    else:
+        ok = not isinstance(value, (dt.datetime, decimal.Decimal))
+    if not ok:
+        raise ValueError("cursor value of the wrong type")
+    return value
 
 
 def encode_cursor(ordering: str, values: Sequence[Any]) -> str:
@@ -97,15 +136,41 @@ def encode_cursor(ordering: str, values: Sequence[Any]) -> str:
 
 
 def decode_cursor(ordering: Ordering, cursor: str) -> list[Any]:
-    """The sort-key values a cursor holds; ValidationError if it is not one of ours."""
+    """The sort-key values a cursor holds; ValidationError if it is not one of ours.
+
+    Each value must have its key's type (checked against the column), so a forged cursor is
+    refused here rather than by the database.
+    """
     try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError("cursor too long")
         payload = safe_json.loads(base64.urlsafe_b64decode(cursor.encode()))
         if payload["o"] != ordering.name or len(payload["k"]) != _width(ordering):
             raise ValueError("cursor of another ordering")
-        return [_from_json(v) for v in payload["k"]]
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        return [_checked(_from_json(v), expected, nullable=nullable)
+                for v, (expected, nullable) in zip(payload["k"], _slots(ordering), strict=True)]
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
         raise ValidationError("after is not a valid cursor for this ordering",
                               field="after") from None
+
+
+def decode_sequence(cursor: str, *, field: str = "after") -> int:
+    """A feed cursor (a `chain_events` sequence number): ASCII digits, at most BIGINT."""
+    try:
+        return parse_ascii_int(cursor)
+    except ValueError:
+        raise ValidationError(f"{field} must be a feed sequence (digits, below 2**63)",
+                              field=field) from None
+
+
+def _slots(ordering: Ordering) -> list[tuple[type, bool]]:
+    # (type, may be null) per cursor value, as _expanded lays the keys out.
+    slots: list[tuple[type, bool]] = []
+    for key in ordering.keys:
+        if key.nullable:
+            slots.append((bool, False))
+        slots.append((_python_type(key.expression), key.nullable))
+    return slots
 
 
 def _width(ordering: Ordering) -> int:

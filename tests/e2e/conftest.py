@@ -54,11 +54,15 @@ def wait_http(url: str, timeout: float = 30) -> httpx.Response:
 
 
 @contextmanager
-def web_server(env: dict[str, str]) -> Iterator[str]:
-    """A real `dpo web` process on a free port; yields its base URL."""
+def web_server(env: dict[str, str], *, log_path: Path | None = None) -> Iterator[str]:
+    """A real `dpo web` process on a free port; yields its base URL.
+
+    Its output goes to `log_path` when given (a test reads what the server logged), else to
+    a temporary file: never to a pipe nobody reads, where a chatty server would block.
+    """
     port = free_port()
-    # Output goes to a file, not a pipe nobody reads: a chatty server would block on a full pipe.
-    with tempfile.TemporaryFile() as log:
+    with (log_path.open("wb") if log_path is not None
+          else tempfile.TemporaryFile()) as log:
         process = subprocess.Popen([sys.executable, "-m", "app", "web", "--port", str(port)],
                                    env=env, cwd=ROOT / "tests", stdout=log,
                                    stderr=subprocess.STDOUT)

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -242,12 +243,15 @@ def code_of(response: httpx.Response) -> str | None:
 
 
 @asynccontextmanager
-async def serve(api: Api, world: World, redis_url: str,
+async def serve(api: Api, world: World, redis_url: str, *, log_path: Path | None = None,
                 **extra: str) -> AsyncIterator[dict[str, Caller]]:
-    """Start the server; yield a caller per role (and `new_wallet`, an unregistered one)."""
+    """Start the server; yield a caller per role (and `new_wallet`, an unregistered one).
+
+    With `log_path`, the server's output goes there (see `error_lines`).
+    """
     env = base_env(DATABASE_URL=api.url, REDIS_URL=redis_url, DJANGO_SECRET_KEY=SECRET,
                    API_HMAC_SECRET=HMAC_SECRET, **extra)
-    with web_server(env) as base:
+    with web_server(env, log_path=log_path) as base:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             callers = {"anonymous": Caller(client, {}),
                        "api_key": Caller(client, {}, api_key=world.addresses["api_key"])}
@@ -279,3 +283,12 @@ async def audit_rows(api: Api, entity_type: str, entity_id: int) -> list[Mapping
             "FROM audit_log WHERE entity_type = :t AND entity_id = :i ORDER BY id"),
             {"t": entity_type, "i": str(entity_id)})
         return [dict(row._mapping) for row in rows]
+
+
+def error_lines(log_path: Path, start: int = 0) -> list[str]:
+    """Lines the server logged at ERROR or worse (tracebacks included) after byte `start`."""
+    with log_path.open("rb") as log:
+        log.seek(start)
+        text = log.read().decode(errors="replace")
+    return [line for line in text.splitlines()
+            if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")]
