@@ -372,8 +372,9 @@ async def test_api_key_timestamp_of_superscript_digits_is_401(callers: dict[str,
     client = callers["anonymous"].client
     for stamp in ("\u00b2", "\u0661\u0662", "1" * 5000):
         response = await client.post("/graphql", json={"query": "{ viewer { kind } }"},
-                                     headers={"X-Api-Key": "abc", "X-Signature": "00" * 32,
-                                              "X-Timestamp": stamp.encode()})
+                                     headers={b"X-Api-Key": b"abc",
+                                              b"X-Signature": b"00" * 32,
+                                              b"X-Timestamp": stamp.encode()})
         assert response.status_code == 401, (stamp, response.text)
         assert code_of(response) == "UNAUTHENTICATED"
 
