@@ -157,6 +157,8 @@ def text_fields(bad: str) -> dict[str, tuple[str, str, Vars]]:
                             " { hasNextPage } }", lambda w: {"c": bad}),
         "events.eventName": ("anonymous", "query($c: String) { events(filter: {eventName: $c})"
                              " { hasNextPage } }", lambda w: {"c": bad}),
+        "runJob.name": ("admin", "mutation($n: String!) { runJob(name: $n) { id } }",
+                        lambda w: {"n": bad}),
         "resolveBreak.note": ("ops", "mutation($id: ID!, $n: String) { resolveBreak(id: $id, "
                               "note: $n) { status } }",
                               lambda w: {"id": w.gid("ReconciliationBreak", "break"), "n": bad}),
