@@ -110,19 +110,22 @@ def _checked(value: Any, expected: type, *, nullable: bool) -> Any:
         if nullable:
             return value
         raise ValueError("null in a key that holds none")
-    if expected is bool:
+    if expected is object:  # a column of no known type: any decoded value of fitting size
+        ok = True
+    elif expected is bool:
         ok = isinstance(value, bool)
     elif expected is int:
-        ok = isinstance(value, int) and not isinstance(value, bool) and \
-            -BIGINT_MAX - 1 <= value <= BIGINT_MAX
-    elif expected is str:
-        ok = isinstance(value, str) and text_problem(value) is None
+        ok = isinstance(value, int) and not isinstance(value, bool)
     elif expected is dt.datetime:
         ok = isinstance(value, dt.datetime) and value.tzinfo is not None
-    elif expected is decimal.Decimal:
-        ok = isinstance(value, decimal.Decimal) and value.is_finite()
     else:
-        ok = not isinstance(value, (dt.datetime, decimal.Decimal))
+        ok = isinstance(value, expected)
+    if isinstance(value, int) and not isinstance(value, bool):
+        ok = ok and -BIGINT_MAX - 1 <= value <= BIGINT_MAX
+    elif isinstance(value, str):
+        ok = ok and text_problem(value) is None
+    elif isinstance(value, decimal.Decimal):
+        ok = ok and value.is_finite()
     if not ok:
         raise ValueError("cursor value of the wrong type")
     return value
