@@ -80,7 +80,6 @@ class OfferingOrderBy:
 @strawberry.input(description="A new offering; it starts as a draft.")
 class CreateOfferingInput:
     issuer_id: strawberry.ID
-    isin: ISIN
     name: str
     symbol: str
     security_type: SecurityType
@@ -95,6 +94,9 @@ class CreateOfferingInput:
     opens_at: dt.datetime | None = None
     closes_at: dt.datetime | None = None
     allowed_countries: list[str] | None = None
+    isin: ISIN | None = strawberry.field(default=None, description=(
+        "Leave out to have one requested from Clearstream's primary-market issuance desk "
+        "(the sync_csd job); an offering opens only once it has one."))
 
 
 @strawberry.input(description="Changes to a draft offering; omitted fields stay as they are.")
@@ -135,7 +137,8 @@ async def _totals(root: OfferingNode, info: strawberry.Info[Context, None]) -> O
 @strawberry.type(name="Offering", description="A security offered for subscription.")
 class OfferingNode(Node):
     id: strawberry.ID
-    isin: ISIN
+    isin: ISIN | None = strawberry.field(description=(
+        "Null until Clearstream allocates one (requested by the sync_csd job)."))
     name: str
     symbol: str
     description: str | None
@@ -203,7 +206,8 @@ def issuer_node(row: Issuer) -> IssuerNode:
 def offering_node(row: Offering) -> OfferingNode:
     """The API view of an offering; the ORM object never leaves the resolvers."""
     return OfferingNode(
-        id=to_global_id("Offering", row.id), isin=ISIN(row.isin), name=row.name,
+        id=to_global_id("Offering", row.id), isin=ISIN(row.isin) if row.isin else None,
+        name=row.name,
         symbol=row.symbol, description=row.description,
         security_type=SecurityType(row.security_type), regulation=Regulation(row.regulation),
         currency=CurrencyCode(row.currency), unit_price=row.unit_price,

@@ -17,7 +17,8 @@ SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,15}$")
 EDITABLE = ("isin", "name", "symbol", "description", "security_type", "regulation", "currency",
             "unit_price", "min_ticket", "max_ticket", "soft_cap", "hard_cap", "opens_at",
             "closes_at", "allowed_countries")
-REQUIRED = ("isin", "name", "symbol", "security_type", "regulation", "currency", "unit_price")
+# isin may be left out: Clearstream PMI allocates one (sync_csd); opening needs it.
+REQUIRED = ("name", "symbol", "security_type", "regulation", "currency", "unit_price")
 
 
 def check_offering(values: Mapping[str, Any]) -> None:
@@ -25,7 +26,7 @@ def check_offering(values: Mapping[str, Any]) -> None:
     for name in REQUIRED:
         if values.get(name) is None:
             raise ValidationError(f"{name} is required", field=name)
-    if not codes.is_valid_isin(values["isin"]):
+    if values.get("isin") is not None and not codes.is_valid_isin(values["isin"]):
         raise ValidationError("isin is not a valid ISIN", field="isin")
     name = values["name"]
     if not name.strip() or len(name) > 200:

@@ -212,7 +212,8 @@ async def create_offering(session: AsyncSession, *, principal: Principal, issuer
     check_offering(values)
     if await session.get(Issuer, issuer_id) is None:
         raise ValidationError("no such issuer", field="issuer_id")
-    await _ensure_isin_free(session, str(values["isin"]), except_id=None)
+    if values["isin"] is not None:
+        await _ensure_isin_free(session, str(values["isin"]), except_id=None)
     offering = Offering(issuer_id=issuer_id, status=OfferingStatus.DRAFT.value, **values)
     session.add(offering)
     await _flush_unique_isin(session)
@@ -250,7 +251,7 @@ async def update_offering(session: AsyncSession, *, principal: Principal, offeri
     if values["allowed_countries"] is None:
         values["allowed_countries"] = []
     check_offering(values)
-    if "isin" in changes:
+    if changes.get("isin") is not None:
         await _ensure_isin_free(session, values["isin"], except_id=offering.id)
     for name in changes:
         setattr(offering, name, values[name])
@@ -270,10 +271,9 @@ async def _transition(session: AsyncSession, *, principal: Principal, offering_i
                             status=offering.status)
     if to is OfferingStatus.SETTLED:
         await check_settlement(session, offering)
-    if to is OfferingStatus.OPEN and (offering.opens_at is None or offering.closes_at is None
-                                      or offering.hard_cap is None):
-        missing = next(n for n in ("opens_at", "closes_at", "hard_cap")
-                       if getattr(offering, n) is None)
+    required = ("isin", "opens_at", "closes_at", "hard_cap")
+    if to is OfferingStatus.OPEN and any(getattr(offering, n) is None for n in required):
+        missing = next(n for n in required if getattr(offering, n) is None)
         raise ValidationError(f"{missing} must be set before opening", field=missing)
     before = audit.snapshot(offering)
     offering.status = to.value

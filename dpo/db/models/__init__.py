@@ -36,8 +36,8 @@ from dpo.db.models.enums import (
     WebhookStatus,
 )
 from dpo.db.models.investors import Investment, Investor, InvestorWallet
-from dpo.db.models.issuance import Issuer, Offering
-from dpo.db.models.market import FxRate
+from dpo.db.models.issuance import IsinRequest, Issuer, Offering
+from dpo.db.models.market import FxRate, InstrumentPrice
 from dpo.db.models.notifications import Notification
 from dpo.db.models.ops import AuditLog, JobRun, WebhookDelivery
 from dpo.db.models.positions import Position
@@ -72,10 +72,12 @@ __all__ = [
     "DerivativeReport",
     "FeedSequence",
     "FxRate",
+    "InstrumentPrice",
     "Investment",
     "InvestmentState",
     "Investor",
     "InvestorWallet",
+    "IsinRequest",
     "Issuer",
     "JobRun",
     "KycStatus",

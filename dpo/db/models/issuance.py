@@ -76,7 +76,8 @@ class Offering(Timestamped, Base):
     issuer_id: Mapped[int] = mapped_column(
         ForeignKey("issuers.id", ondelete="RESTRICT"), index=True
     )
-    isin: Mapped[str] = mapped_column(CHAR(12), unique=True)
+    # None until Clearstream's primary-market issuance desk allocates one (IsinRequest).
+    isin: Mapped[str | None] = mapped_column(CHAR(12), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     symbol: Mapped[str] = mapped_column(String(16))
     description: Mapped[str | None] = mapped_column(Text)
@@ -100,3 +101,23 @@ class Offering(Timestamped, Base):
     )
 
     issuer: Mapped[Issuer] = relationship(back_populates="offerings", lazy="raise")
+
+
+class IsinRequest(Timestamped, Base):
+    """Our request to Clearstream PMI for an offering's ISIN, keyed by our reference."""
+
+    __tablename__ = "isin_requests"
+    __table_args__ = (
+        checks.matches("isin", checks.ISIN_RE),
+        CheckConstraint("status IN ('pending', 'allocated', 'rejected')", name="status_valid"),
+        CheckConstraint("(status = 'allocated') = (isin IS NOT NULL)", name="isin_iff_allocated"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    offering_id: Mapped[int] = mapped_column(
+        ForeignKey("offerings.id", ondelete="CASCADE"), unique=True)
+    # What Clearstream de-duplicates on: asking again never allocates a second ISIN.
+    request_ref: Mapped[str] = mapped_column(String(35), unique=True)
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    isin: Mapped[str | None] = mapped_column(CHAR(12))
+    reason: Mapped[str | None] = mapped_column(Text)

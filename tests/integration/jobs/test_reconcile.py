@@ -40,6 +40,7 @@ async def test_every_kind_is_found_then_closed_once_fixed(world: World) -> None:
 
     first = await run_pass(world.sessions)
     i = mirrored.isin
+    assert i is not None
     expected = {
         (i, short): ("quantity_mismatch", 100, 90, 90, -10),
         (i, csd_short): ("quantity_mismatch", 50, 50, 40, -10),
@@ -124,6 +125,7 @@ async def test_full_finds_a_projection_planted_wrong(world: World) -> None:
     await run_pass(world.sessions, full=True)
     found = await world.breaks()
     i = offering.isin
+    assert i is not None
     assert found[(i, alice)] == ("quantity_mismatch", 100, 90, None, -10)
     projection = {key: value for key, value in (await _by_kind(world)).items()
                   if key[2] in {"projection_mismatch", "frozen_mismatch"}}
