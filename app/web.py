@@ -183,6 +183,7 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
             if settings.response_cache:
                 await app.state.response_cache.stop()
             await close_hub(app.state.runtime)
+            await app.state.breakers.aclose()
             await app.state.runtime.close()
 
     graphql = GraphQLApp(_runtime, debug=settings.debug,

@@ -57,6 +57,7 @@ class Breakers:
     def __init__(self, *, threshold: int, reset_seconds: float, redis_url: str | None = None,
                  redis: Any = None, namespace: str = NAMESPACE) -> None:
         uow: AsyncRedisUnitOfWork | AsyncInMemoryUnitOfWork
+        self._owned_redis: Any = None
         if redis_url or redis is not None:
             # purgatory makes its own client from a URL (lazily: no connection yet); a
             # process that has a client already (a job's runtime) lends it instead.
@@ -65,6 +66,8 @@ class Breakers:
             uow.contexts.prefix = namespace
             if redis is not None:
                 uow.contexts.redis = redis
+            else:
+                self._owned_redis = uow.contexts.redis
         else:
             uow = AsyncInMemoryUnitOfWork()
         self._factory = AsyncCircuitBreakerFactory(
@@ -72,6 +75,11 @@ class Breakers:
             exclude=[ProviderRejected], uow=uow)
         self._factory.add_listener(_record_state)
         self._ready = False
+
+    async def aclose(self) -> None:
+        """Close the Redis client made from `redis_url` (a lent client stays its owner's)."""
+        if self._owned_redis is not None:
+            await self._owned_redis.aclose()
 
     async def _initialize(self) -> None:
         if not self._ready:
