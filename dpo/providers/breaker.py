@@ -70,6 +70,7 @@ class Breakers:
                 self._owned_redis = uow.contexts.redis
         else:
             uow = AsyncInMemoryUnitOfWork()
+        self._threshold, self._reset_seconds = threshold, reset_seconds
         self._factory = AsyncCircuitBreakerFactory(
             default_threshold=threshold, default_ttl=reset_seconds,
             exclude=[ProviderRejected], uow=uow)
@@ -89,7 +90,12 @@ class Breakers:
     async def guard(self, provider: str) -> AsyncCircuitBreaker:
         """The breaker to enter around one call; entering raises CircuitOpen when open."""
         await self._initialize()
-        return await self._factory.get_breaker(provider)
+        breaker = await self._factory.get_breaker(provider)
+        # A circuit registered in Redis keeps the threshold and TTL of whoever registered it
+        # first; ours (this process's settings) decide for the calls we make.
+        breaker.context.threshold = self._threshold
+        breaker.context.ttl = self._reset_seconds
+        return breaker
 
     async def state(self, provider: str) -> CircuitState:
         """The provider's circuit now (closed with no failures if never used)."""

@@ -73,9 +73,11 @@ def test_health_shows_a_circuit_the_cron_service_opened(migrated_url: str,
 
     async def forget() -> None:  # not open for the next test
         client = aioredis.from_url(redis_url)
-        await client.delete(*[key async for key in client.scan_iter("dpo:breaker:*")])
+        for key in [key async for key in client.scan_iter("dpo:breaker:*")]:
+            await client.delete(key)
         await client.aclose()
 
+    asyncio.run(forget())  # a circuit another test left behind
     asyncio.run(trip())
     try:
         with web_server(base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url)) as base:

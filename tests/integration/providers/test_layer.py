@@ -163,3 +163,16 @@ async def test_the_circuit_is_shared_through_redis(redis_url: str) -> None:
     assert state.state == "open"
     assert state.as_dict()["circuit"] == "open"
     assert (await web.state("clearstream")).state == "closed"
+
+
+async def test_our_threshold_applies_to_a_circuit_registered_by_another(redis_url: str) -> None:
+    first = Breakers(threshold=50, reset_seconds=600, redis_url=redis_url, namespace="t:th:")
+    async with await first.guard("xetra"):
+        pass  # registered in Redis with threshold 50
+    ours = Breakers(threshold=1, reset_seconds=600, redis_url=redis_url, namespace="t:th:")
+    with pytest.raises(RuntimeError):
+        async with await ours.guard("xetra"):
+            raise RuntimeError("down")
+    assert (await ours.state("xetra")).state == "open"
+    await first.aclose()
+    await ours.aclose()
