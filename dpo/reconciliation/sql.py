@@ -12,6 +12,8 @@ Sources, all keyed by (ISIN, lower-case holder):
   its holder through `csd_accounts` (`<csd>:<account>` when unmapped). The CSD column applies
   only to ISINs some depository reports on: an instrument not mirrored anywhere has no
   `missing_at_csd` breaks.
+Offerings still waiting for their ISIN (Clearstream PMI) are left out: nothing is keyed by
+an ISIN before it exists.
 
 One (ISIN, holder) has at most one break per pass, the first that applies:
 missing_in_ledger (held on chain or at a CSD, not booked), missing_on_chain (booked, not
@@ -43,12 +45,12 @@ WITH wallet AS (
            sum(i.units) AS qty
     FROM investments i JOIN offerings o ON o.id = i.offering_id
     LEFT JOIN wallet w ON w.investor_id = i.investor_id
-    WHERE i.state = 'issued' AND i.units > 0
+    WHERE i.state = 'issued' AND i.units > 0 AND o.isin IS NOT NULL
     GROUP BY 1, 2
 ), chain AS (
     SELECT o.isin, lower(p.holder_address) AS holder, sum(p.quantity) AS qty
     FROM positions p JOIN offerings o ON o.id = p.offering_id
-    WHERE p.location = 'onchain' AND p.quantity > 0
+    WHERE p.location = 'onchain' AND p.quantity > 0 AND o.isin IS NOT NULL
     GROUP BY 1, 2
 ), latest AS (
     SELECT csd, isin, max(statement_date) AS statement_date
@@ -100,7 +102,8 @@ SELECT (SELECT count(*) FROM classified) AS checked, (SELECT count(*) FROM inser
 COMPARE_PROJECTION = """
 WITH token AS (
     SELECT DISTINCT ON (lower(token_address)) lower(token_address) AS token, id, isin
-    FROM offerings WHERE token_address IS NOT NULL ORDER BY lower(token_address), id
+    FROM offerings WHERE token_address IS NOT NULL AND isin IS NOT NULL
+    ORDER BY lower(token_address), id
 ), events AS (
     SELECT lower(e.contract_address) AS token, e.event_name, e.args
     FROM chain_events e
@@ -127,7 +130,7 @@ WITH token AS (
     SELECT o.isin, lower(p.holder_address) AS holder, p.quantity AS qty,
            p.frozen_quantity AS frozen
     FROM positions p JOIN offerings o ON o.id = p.offering_id
-    WHERE p.location = 'onchain'
+    WHERE p.location = 'onchain' AND o.isin IS NOT NULL
 ), joined AS (
     SELECT coalesce(d.isin, p.isin) AS isin, coalesce(d.holder, p.holder) AS holder,
            coalesce(d.qty, 0) AS dq, coalesce(d.frozen, 0) AS df,

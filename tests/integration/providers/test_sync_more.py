@@ -185,3 +185,19 @@ async def test_the_job_entry_points_record_partial_success(
     with pytest.raises(Exception, match="PROVIDER_UNAVAILABLE"):
         await run_sync_fx_rates(JobContext(name="sync_fx_rates", run_id=0, settings=settings,
                                            sessions=sessions, redis=redis))
+
+
+async def test_reconciliation_leaves_out_an_offering_still_without_isin(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    from dpo.db.models import Position, ReconciliationBreak
+    from dpo.reconciliation.service import run_pass
+
+    [waiting] = await _offerings(sessions, None)
+    async with sessions() as session:
+        session.add(Position(holder_address="0x" + "ab" * 20, offering_id=waiting,
+                             location="onchain", quantity=5))
+        await session.commit()
+    await run_pass(sessions)
+    await run_pass(sessions, full=True)
+    async with sessions() as session:
+        assert list(await session.scalars(select(ReconciliationBreak))) == []
