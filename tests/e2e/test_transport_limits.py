@@ -28,6 +28,7 @@ from tests.e2e.test_subscriptions import server_env, token
 from tests.integration.streaming.support import seed_offering
 from tests.integration.streaming.wsclient import LEGACY_WS, TRANSPORT_WS, GraphQLSocket, open_socket
 
+NONCE = "query { nonce { value } }"
 STAFF = """mutation($e: String!, $p: String!) { staffSignIn(email: $e, password: $p) {
   accessToken } }"""
 VIEWER = "query { viewer { kind } }"
@@ -119,6 +120,22 @@ async def test_staff_password_guesses_over_websocket_hit_the_http_limit(
     assert code_of({"type": "next", "payload": fresh.json()}) == "RATE_LIMITED"
 
 
+async def test_nonces_over_a_socket_are_limited_per_address(server: str,
+                                                            database: tuple[str, Sessions]) -> None:
+    _, sessions = database
+    async with sessions() as session:
+        before = await session.scalar(text("SELECT count(*) FROM auth_nonces"))
+    async with open_socket(server, additional_headers={"X-Forwarded-For": address()}) as sock:
+        assert (await sock.init({"authorization": f"Bearer {token(user(801))}"}))[
+            "type"] == "connection_ack"
+        outcomes = [await operation(sock, f"n{i}", NONCE) for i in range(9)]
+    async with sessions() as session:
+        after = await session.scalar(text("SELECT count(*) FROM auth_nonces"))
+    # Each nonce is a row: only as many as the address may start sign-ins (5 a minute).
+    assert outcomes == ["OK"] * 5 + ["RATE_LIMITED"] * 4
+    assert after - before == 5
+
+
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
 async def test_every_websocket_operation_counts_in_the_callers_http_bucket(
         server: str, protocol: str) -> None:
@@ -132,10 +149,14 @@ async def test_every_websocket_operation_counts_in_the_callers_http_bucket(
                 "type"] == "connection_ack"
             outcomes = [await operation(sock, f"q{i}", VIEWER) for i in range(10)]
             after = await client.post("/graphql", json={"query": VIEWER})
+            # A subscription over Server-Sent Events is an HTTP request in the same bucket.
+            sse = await client.post("/graphql", json={"query": OFFERING, "variables": {
+                "id": to_global_id("Offering", 1)}}, headers={"Accept": "text/event-stream"})
     # The legacy protocol serves subscriptions only: its refusal is still an operation counted.
     served = "OK" if protocol == TRANSPORT_WS else "VALIDATION"
     assert outcomes == [served] * 8 + ["RATE_LIMITED"] * 2
     assert after.status_code == 429
+    assert sse.status_code == 429
 
 
 async def test_unexpected_subscription_errors_are_masked_on_websocket_and_sse(
