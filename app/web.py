@@ -20,6 +20,7 @@ from strawberry.extensions import SchemaExtension
 
 from app.graphql_auth import principal_of, rate_limited_response, unauthenticated_response
 from app.graphql_cache import PRINCIPAL_STATE, ResponseCacheExtension, invalidation_of, serve_cached
+from app.graphql_cost import cost_meter
 from app.graphql_http import CheckedHttpRequests, json_object
 from app.graphql_input import BoundedWebSocketAdapter, error_response, too_deep
 from app.metrics import GraphQLMetrics, metrics_endpoint, refresh_listener_gauges
@@ -154,6 +155,12 @@ async def ready(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
+def limits_of(settings: Settings) -> Limits:
+    """The GraphQL limits the settings choose (the rest are schema.limits' defaults)."""
+    return Limits(execution_seconds=settings.graphql_execution_seconds,
+                  max_cost=settings.graphql_max_cost)
+
+
 def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Starlette:
     """Build the application for the given settings and server URLs."""
 
@@ -189,8 +196,8 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
     graphql = GraphQLApp(_runtime, debug=settings.debug,
                          extensions=[GraphQLMetrics,
                                      *limit_extensions(production=settings.is_production,
-                                                       limits=Limits(execution_seconds=(
-                                                           settings.graphql_execution_seconds))),
+                                                       limits=limits_of(settings),
+                                                       meter=cost_meter(settings)),
                                      *([ResponseCacheExtension] if settings.response_cache
                                        else [])])
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None

@@ -17,20 +17,23 @@ from dpo.errors import RateLimitedError
 logger = logging.getLogger(__name__)
 
 # GCRA keeps one number per key, the "theoretical arrival time" (TAT) in milliseconds.
-# Redis's own clock is used, so replicas with drifting clocks still agree.
+# Redis's own clock is used, so replicas with drifting clocks still agree. A request may weigh
+# more than one unit (ARGV[3], a query's cost): it moves the TAT on by that many intervals, which
+# may be fractions of a millisecond.
 _GCRA = """
 local interval = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
+local weight = tonumber(ARGV[3] or '1')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local new_tat = tat + interval
+local new_tat = tat + interval * weight
 local allow_at = new_tat - period
 if now < allow_at then
-  return {0, allow_at - now, 0}
+  return {0, math.ceil(allow_at - now), math.floor((period - (tat - now)) / interval)}
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil(new_tat - now)))
 return {1, 0, math.floor((now - allow_at) / interval)}
 """
 # The ASGI scope's state key under which the HTTP middleware records the bucket it counted
@@ -81,6 +84,29 @@ class RateLimiter:
             return Decision(allowed=True, limit=requests, remaining=int(remaining),
                             retry_after=0)
         return Decision(allowed=False, limit=requests, remaining=0,
+                        retry_after=max(1, math.ceil(int(wait_ms) / 1000)))
+
+    async def spend(self, key: str, *, budget: tuple[int, int], weight: int) -> Decision:
+        """Take `weight` units of `budget` (units, seconds) for `key`, all or nothing.
+
+        Refused when fewer than `weight` units are left; `remaining` is then what is left, and
+        `retry_after` when enough will be. Redis unreachable: allowed, remaining -1 (degraded).
+        """
+        units, seconds = budget
+        period_ms = seconds * 1000
+        interval_ms = period_ms / max(1, units)
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                allowed, wait_ms, remaining = await self._script(
+                    keys=[self._prefix + key],
+                    args=[repr(interval_ms), period_ms, max(0, weight)])
+        except (RedisError, OSError, TimeoutError) as error:
+            self._warn(error)
+            return Decision(allowed=True, limit=units, remaining=-1, retry_after=0)
+        left = max(0, min(units, int(remaining)))
+        if int(allowed):
+            return Decision(allowed=True, limit=units, remaining=left, retry_after=0)
+        return Decision(allowed=False, limit=units, remaining=left,
                         retry_after=max(1, math.ceil(int(wait_ms) / 1000)))
 
     def _warn(self, error: BaseException) -> None:

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dpo.chain_ids import NETWORKS
@@ -102,6 +109,11 @@ class Settings(BaseSettings):
     # A GraphQL operation still executing after this long is stopped with LIMIT_EXCEEDED.
     graphql_execution_seconds: float = Field(default=10.0, gt=0, le=300,
                                              alias="GRAPHQL_EXECUTION_SECONDS")
+    # Query cost (schema/cost.py): objects an operation may return, estimated before it runs;
+    # refused over GRAPHQL_MAX_COST, or once the caller spent GRAPHQL_COST_PER_MINUTE (Redis).
+    graphql_max_cost: int = Field(default=5_000, ge=1, le=10**9, alias="GRAPHQL_MAX_COST")
+    graphql_cost_per_minute: int = Field(default=50_000, ge=1, le=10**12,
+                                         alias="GRAPHQL_COST_PER_MINUTE")
     # Bearer token for /metrics from outside the private network (unset: private only).
     metrics_token: SecretStr | None = Field(default=None, alias="METRICS_TOKEN")
     # The domain Sign-In with Ethereum messages must name; defaults to ALLOWED_HOSTS[0].
@@ -228,6 +240,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = value.strip()
             return None if not value or is_placeholder(value) else value
+        return value
+
+    @field_validator("graphql_cost_per_minute", mode="after")
+    @classmethod
+    def _check_cost_budget(cls, value: int, info: ValidationInfo) -> int:
+        most = info.data.get("graphql_max_cost")
+        if isinstance(most, int) and value < most:
+            raise ValueError(f"must be at least GRAPHQL_MAX_COST ({most}), or no request of "
+                             "that cost could ever run")
         return value
 
     @field_validator("database_url", mode="after")

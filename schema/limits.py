@@ -1,9 +1,12 @@
 """GraphQL limits after the OWASP GraphQL cheat sheet, as Strawberry extensions.
 
-Depth, aliases and tokens are refused before execution; execution is cut off after a time
-limit; introspection and "Did you mean" suggestions are off in production. Every refusal
-carries `extensions.code` LIMIT_EXCEEDED. Batching stays off (Strawberry's default), so a
-request carries exactly one operation; `first` is capped in the Relay helpers.
+Tokens are refused by the parser; the document's expanded size and its estimated cost
+(schema.cost, fragments measured once) before validation runs; depth and aliases by validation
+rules measured the same way; the caller's cost per minute (a Meter the web layer gives) before
+execution; execution is cut off after a time limit; introspection and "Did you mean"
+suggestions are off in production. Every refusal carries `extensions.code` LIMIT_EXCEEDED.
+Batching stays off (Strawberry's default), so a request carries exactly one operation; `first`
+is capped in the Relay helpers.
 """
 
 from __future__ import annotations
@@ -15,27 +18,27 @@ from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, ValidationContext
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
     MaxTokensLimiter,
     SchemaExtension,
-    ValidationCache,
 )
-from strawberry.extensions.max_aliases import create_validator as aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.types import ExecutionResult
 
 from dpo.errors import ErrorCode
+from schema.budget import Meter, QueryBudget
+from schema.cost import shape
 
 # The messages of Strawberry's and graphql-core's limit rules (pinned versions; tests
 # break if they change).
 _LIMIT_MESSAGES = re.compile(
     r"exceeds maximum operation depth of \d+$"
     r"|^\d+ aliases found\. Allowed: \d+$"
-    r"|^Syntax Error: Document contains more than \d+ tokens\.",
+    r"|^Syntax Error: Document contains more than \d+ tokens\."
+    r"|^Syntax Error: Document is nested too deeply\.",
 )
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?\s*$")
 
@@ -74,7 +77,34 @@ class Limits:
     max_depth: int = 10
     max_aliases: int = 15
     max_tokens: int = 2_000
+    # Fields once every fragment is written out: what 2,000 tokens could spell out, with room
+    # for fragments reused a few times; bounds what validation and execution walk.
+    max_selections: int = 5_000
+    # Estimated objects per operation (schema.cost); GRAPHQL_MAX_COST.
+    max_cost: int = 5_000
     execution_seconds: float = 10.0
+
+
+def shape_rule(max_depth: int, max_aliases: int) -> type[ASTValidationRule]:
+    """Depth and alias limits, with Strawberry's messages, fragments measured once.
+
+    Strawberry's own limiters follow every spread anew: 2ⁿ steps for n chained fragments that
+    each spread the next twice.
+    """
+
+    class ShapeLimits(ASTValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            measured = shape(context.document)
+            for name, depth in measured.depths.items():
+                if depth > max_depth:
+                    context.report_error(GraphQLError(
+                        f"'{name}' exceeds maximum operation depth of {max_depth}"))
+            if measured.aliases > max_aliases:
+                context.report_error(GraphQLError(
+                    f"{measured.aliases} aliases found. Allowed: {max_aliases}"))
+
+    return ShapeLimits
 
 
 class ExecutionTimeLimit(SchemaExtension):
@@ -116,8 +146,8 @@ class LimitErrors(SchemaExtension):
                 error.message = _SUGGESTION.sub("", error.message)
 
 
-def limit_extensions(*, production: bool,
-                     limits: Limits = Limits()) -> list[Callable[[], SchemaExtension]]:
+def limit_extensions(*, production: bool, limits: Limits = Limits(),
+                     meter: Meter | None = None) -> list[Callable[[], SchemaExtension]]:
     """Factories of the limit extensions, for build_schema(extensions=...).
 
     Validation results are cached (bounded LRU keyed by the document, compared by structure,
@@ -125,16 +155,16 @@ def limit_extensions(*, production: bool,
     cached too (bounded LRU keyed by the text and the token limit; a failure is not cached,
     so the token limit's error still comes from the parser): a thousand subscriptions of one
     query share one document instead of holding ~5 KB of AST each. The depth and
-    alias rules are built here, once: Strawberry's limiters build a new rule class per
-    request, which no cache would ever hit.
+    alias rule is built here, once, so the cache hits (a new rule class per request would
+    never). `meter` charges each operation's cost to its caller (schema.budget).
     """
-    rules: list[type[ASTValidationRule]] = [depth_rule(limits.max_depth, None),
-                                            aliases_rule(limits.max_aliases)]
+    rules: list[type[ASTValidationRule]] = [shape_rule(limits.max_depth, limits.max_aliases)]
     factories: list[Callable[[], SchemaExtension]] = [
         partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
         ParseCache,
         partial(AddValidationRules, rules),
-        ValidationCache,
+        partial(QueryBudget, max_selections=limits.max_selections, max_cost=limits.max_cost,
+                meter=meter),
         partial(ExecutionTimeLimit, seconds=limits.execution_seconds),
         partial(LimitErrors, hide_suggestions=production),
     ]

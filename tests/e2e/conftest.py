@@ -19,10 +19,12 @@ from dpo.embedded.process import free_port
 ROOT = Path(__file__).resolve().parents[2]
 # Variables a developer's shell or .env might set that would change what a test sees.
 _CLEARED = ("DATABASE_URL", "REDIS_URL", "DEBUG", "ENVIRONMENT", "PORT", "BLOCKCHAIN_RPC_URL",
-            "QUICKNODE_URL", "START_BLOCK_NUMBER", "RATE_LIMIT_ANON", "RATE_LIMIT_USER")
-# Every e2e request comes from 127.0.0.1 and shares one Redis: tests of the rate limit
-# set their own, the others must not trip over the production defaults.
-_DEFAULTS = {"RATE_LIMIT_ANON": "1000000/min", "RATE_LIMIT_USER": "1000000/min"}
+            "QUICKNODE_URL", "START_BLOCK_NUMBER", "RATE_LIMIT_ANON", "RATE_LIMIT_USER",
+            "GRAPHQL_MAX_COST", "GRAPHQL_COST_PER_MINUTE")
+# Every e2e request comes from 127.0.0.1 and shares one Redis: tests of the rate limit and of
+# the query budget set their own, the others must not trip over the production defaults.
+_DEFAULTS = {"RATE_LIMIT_ANON": "1000000/min", "RATE_LIMIT_USER": "1000000/min",
+             "GRAPHQL_COST_PER_MINUTE": "1000000000"}
 
 
 def base_env(**extra: str) -> dict[str, str]:

@@ -51,3 +51,26 @@ async def test_redis_down_lets_requests_through(caplog: pytest.LogCaptureFixture
     assert again.allowed
     assert decision.degraded
     assert "rate limiter unavailable" in caplog.text
+
+
+async def test_spend_takes_weighted_units_all_or_nothing(redis_client: aioredis.Redis) -> None:
+    limiter = RateLimiter(redis_client, prefix="dpo:test-cost:")
+    budget = (1000, 60)
+    first = await limiter.spend("user:9", budget=budget, weight=600)
+    second = await limiter.spend("user:9", budget=budget, weight=300)
+    too_much = await limiter.spend("user:9", budget=budget, weight=200)
+    small = await limiter.spend("user:9", budget=budget, weight=50)
+    other = await limiter.spend("user:10", budget=budget, weight=1000)
+    assert (first.allowed, second.allowed, too_much.allowed, small.allowed) == \
+        (True, True, False, True)
+    assert 399 <= first.remaining <= 401
+    assert 99 <= second.remaining <= 101
+    assert 99 <= too_much.remaining <= 102  # refused: nothing taken
+    assert 1 <= too_much.retry_after <= 7  # 100 more units flow back in 6 s
+    assert 49 <= small.remaining <= 52
+    assert other.allowed
+    assert other.remaining == 0
+    assert not (await limiter.spend("user:10", budget=budget, weight=1)).allowed
+    assert (await limiter.spend("user:10", budget=budget, weight=0)).allowed
+    # Plain hits keep their meaning next to weighted spends.
+    assert (await RateLimiter(redis_client).hit("anon:spend", rate=(1, 60))).allowed

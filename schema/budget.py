@@ -1,0 +1,133 @@
+"""The query budget: a document's size and cost checked before validation, the caller charged.
+
+In on_validate, before graphql-core's rules run:
+
+1. the document's selections once every fragment is written out (schema.cost.shape, linear in
+   the text) over `max_selections` is refused: validation and execution walk the expansion;
+2. the operation's estimated objects (schema.cost.estimate_nodes) over `max_cost` is refused;
+3. otherwise the document is validated (an LRU cache keyed by document and rules: a repeated
+   operation is validated once);
+4. a valid operation is charged to its caller's budget per minute through `meter` (the web
+   layer's, shared by replicas through Redis); a caller who spent it is refused.
+
+Refusals carry code LIMIT_EXCEEDED, and nothing runs. Query answers and every refusal carry
+`extensions.cost`: {"requested", "maximum", "remaining", "perMinute"} (remaining and perMinute
+are null without a meter or while Redis is unreachable). Mutations are charged but their answer
+carries no figures (it is the mutation's result); subscriptions are charged once, when they
+start, and their events carry none either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from graphql import DocumentNode, GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
+
+from dpo.errors import ErrorCode
+from schema.cost import estimate_nodes, shape
+
+VALIDATION_CACHE_SIZE = 128
+_validate = lru_cache(maxsize=VALIDATION_CACHE_SIZE)(validate_document)
+
+
+@dataclass(frozen=True)
+class Spent:
+    """The meter's verdict on one operation."""
+
+    allowed: bool
+    remaining: int | None  # units left this minute; None when not known (Redis unreachable)
+    per_minute: int
+    retry_after: int = 0
+
+
+# Charges `cost` units to the caller of the operation.
+Meter = Callable[[ExecutionContext, int], Awaitable[Spent]]
+
+
+def _refusal(message: str, **extensions: Any) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": ErrorCode.LIMIT_EXCEEDED.value,
+                                             **extensions})
+
+
+class QueryBudget(SchemaExtension):
+    """Size and cost limits before validation, cached validation, the caller's budget."""
+
+    def __init__(self, *, max_selections: int, max_cost: int, meter: Meter | None = None) -> None:
+        self.max_selections = max_selections
+        self.max_cost = max_cost
+        self.meter = meter
+        self.requested: int | None = None
+        self.spent: Spent | None = None
+        self.refused = False
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        """Refuse, or validate and charge; Strawberry skips its own validation either way."""
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None:
+            errors = self._over_limits(context, document)
+            if errors is None:
+                errors = list(_validate(context.schema._schema, document,
+                                        context.validation_rules))
+                if not errors and self.meter is not None:
+                    errors = await self._charge(context)
+            context.pre_execution_errors = errors
+        yield
+
+    def _over_limits(self, context: ExecutionContext,
+                     document: DocumentNode) -> list[GraphQLError] | None:
+        try:
+            selections = shape(document).selections
+            if selections > self.max_selections:
+                self.refused = True
+                return [_refusal(
+                    f"The document expands to {selections:,} fields once its fragments are "
+                    f"written out; at most {self.max_selections:,} are allowed.")]
+            self.requested = estimate_nodes(document, context.schema._schema,
+                                            operation_name=context.operation_name,
+                                            variables=context.variables)
+        except RecursionError:
+            self.refused = True
+            return [_refusal("The document nests too deeply.")]
+        if self.requested > self.max_cost:
+            self.refused = True
+            return [_refusal(
+                f"The operation may return about {self.requested:,} objects; at most "
+                f"{self.max_cost:,} are allowed. Ask for smaller pages (first/last) or fewer "
+                "nested lists.")]
+        return None
+
+    async def _charge(self, context: ExecutionContext) -> list[GraphQLError]:
+        assert self.meter is not None
+        self.spent = spent = await self.meter(context, self.requested or 0)
+        if spent.allowed:
+            return []
+        self.refused = True
+        return [_refusal(f"The query budget of {spent.per_minute:,} objects per minute is "
+                         f"spent; retry in {spent.retry_after} s.",
+                         retryAfter=spent.retry_after)]
+
+    def get_results(self) -> dict[str, Any]:
+        """`extensions.cost` of query answers and refusals."""
+        if self.requested is None and not self.refused:
+            return {}
+        if not self.refused and _operation_type(self.execution_context) != OperationType.QUERY:
+            return {}
+        spent = self.spent
+        return {"cost": {"requested": self.requested, "maximum": self.max_cost,
+                         "remaining": spent.remaining if spent else None,
+                         "perMinute": spent.per_minute if spent else None}}
+
+
+def _operation_type(context: ExecutionContext) -> OperationType | None:
+    try:
+        return context.operation_type
+    except (RuntimeError, AttributeError, KeyError):
+        return None
