@@ -1,9 +1,11 @@
-"""Decoding GraphQL requests and WebSocket frames with a bound on nesting (dpo.safe_json).
+"""GraphQL requests and WebSocket frames: nesting bound (dpo.safe_json), query length bound.
 
 Strawberry decodes bodies, GET parameters and frames with the standard library's recursive
-decoder; GraphQLApp routes all of them through `decode`. Past the bound an HTTP request gets
-400 with a GraphQL-shaped LIMIT_EXCEEDED error, and a WebSocket (either protocol, signed in or
-not) is closed with 4400. Other bad JSON keeps Strawberry's answers.
+decoder; GraphQLApp routes all of them through dpo.safe_json. The query text is bounded too
+(MAX_QUERY_CHARS): graphql-core's lexer reads a document character by character in Python, so
+a 1 MiB string literal (one token) held the event loop for about a second. Past either bound an
+HTTP request gets 400 with a GraphQL-shaped LIMIT_EXCEEDED error, and a WebSocket (either
+protocol, signed in or not) is closed with 4400. Other bad JSON keeps Strawberry's answers.
 """
 
 from __future__ import annotations
@@ -19,11 +21,29 @@ from dpo.errors import DomainError, LimitExceededError
 from dpo.safe_json import JSONTooDeepError, loads
 
 BAD_REQUEST = 4400
+# 2,000 tokens fit in a few kilobytes; long values belong in variables (decoded at C speed).
+# Lexing this much takes a few milliseconds.
+MAX_QUERY_CHARS = 32_768
+_OPERATION_FRAMES = frozenset({"subscribe", "start"})
 
 
 def too_deep(error: JSONTooDeepError) -> LimitExceededError:
     """The domain error of a document nested past the bound."""
     return LimitExceededError(f"The request nests deeper than {error.max_depth} levels.")
+
+
+def check_query_length(query: object) -> None:
+    """LimitExceededError when a query text is longer than MAX_QUERY_CHARS."""
+    if isinstance(query, str) and len(query) > MAX_QUERY_CHARS:
+        raise LimitExceededError(f"The query is longer than {MAX_QUERY_CHARS:,} characters; "
+                                 "pass long values as variables.")
+
+
+def _frame_query(message: object) -> object:
+    if isinstance(message, dict) and message.get("type") in _OPERATION_FRAMES:
+        payload = message.get("payload")
+        return payload.get("query") if isinstance(payload, dict) else None
+    return None
 
 
 def error_response(error: DomainError, status: int) -> JSONResponse:
@@ -36,8 +56,9 @@ def error_response(error: DomainError, status: int) -> JSONResponse:
 class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
     """Strawberry's adapter, decoding frames with the nesting bound.
 
-    A frame nested too deep closes the socket with 4400 on both protocols (graphql-ws would
-    otherwise ignore it as it ignores any frame that is not JSON).
+    A frame nested too deep, or an operation whose query is too long, closes the socket with
+    4400 on both protocols (graphql-ws would otherwise ignore it as it ignores any frame that
+    is not JSON).
     """
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False
@@ -48,8 +69,12 @@ class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
                 text = await self.ws.receive_text()
                 try:
                     message = loads(text)
+                    check_query_length(_frame_query(message))
                 except JSONTooDeepError as error:
                     await self.close(BAD_REQUEST, too_deep(error).message)
+                    return
+                except LimitExceededError as error:
+                    await self.close(BAD_REQUEST, error.message)
                     return
                 except ValueError as error:
                     if not ignore_parsing_errors:

@@ -30,7 +30,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from app.graphql_auth import principal_of
-from app.graphql_input import too_deep
+from app.graphql_input import check_query_length, too_deep
 from app.ws import CAPS, SLOW_KEY, caps_redis
 from dpo.auth.principal import Kind
 from dpo.errors import ErrorCode
@@ -63,7 +63,8 @@ def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
 async def _params(request: Request) -> dict[str, Any] | None:
     """query, variables and operationName from the query string (GET) or the JSON body.
 
-    LimitExceededError when the JSON nests too deep (the view answers it with a 400).
+    LimitExceededError when the JSON nests too deep or the query is too long (the view answers
+    it with a 400).
     """
     if request.method == "GET":
         raw: dict[str, Any] = dict(request.query_params)
@@ -83,6 +84,7 @@ async def _params(request: Request) -> dict[str, Any] | None:
             return None
     if not isinstance(raw, dict) or not isinstance(raw.get("query"), str):
         return None
+    check_query_length(raw["query"])
     variables = raw.get("variables") or {}
     name = raw.get("operationName")
     if not isinstance(variables, dict) or not (name is None or isinstance(name, str)):

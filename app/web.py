@@ -22,7 +22,12 @@ from app.graphql_auth import principal_of, rate_limited_response, unauthenticate
 from app.graphql_cache import PRINCIPAL_STATE, ResponseCacheExtension, invalidation_of, serve_cached
 from app.graphql_cost import cost_meter
 from app.graphql_http import CheckedHttpRequests, json_object
-from app.graphql_input import BoundedWebSocketAdapter, error_response, too_deep
+from app.graphql_input import (
+    BoundedWebSocketAdapter,
+    check_query_length,
+    error_response,
+    too_deep,
+)
 from app.metrics import GraphQLMetrics, metrics_endpoint, refresh_listener_gauges
 from app.middleware_stack import build_middleware
 from app.response_cache import CacheInvalidation, ResponseCache
@@ -77,6 +82,13 @@ class GraphQLApp(WebSocketSubscriptions, CheckedHttpRequests, GraphQL[Context, N
         except ValueError:
             return super().parse_json(data)  # a 400 for bad JSON (app.graphql_http)
         return json_object(value)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        """Strawberry's request data; LimitExceededError when the query text is too long."""
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            check_query_length(item.query)
+        return data
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         """Give resolvers the request, its caller and the shared resources."""

@@ -192,3 +192,38 @@ async def test_health_stays_fast_while_staff_sign_in_is_hammered(server: str) ->
     # health check waited behind every queued hash (p50 1.7 s, max 2.2 s); now p50 ~50 ms.
     assert statistics.median(busy) < 0.5
     assert max(busy) < 3.0
+
+
+LONG_QUERY = '{ status { version } offerings(search: "' + "a" * 1_000_000 + '") { totalCount } }'
+
+
+def assert_too_long(response: httpx.Response) -> None:
+    assert response.status_code == 400, response.text[:300]
+    body = response.json()
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["LIMIT_EXCEEDED"]
+    assert "longer than 32,768 characters" in body["errors"][0]["message"]
+
+
+def test_a_query_text_too_long_to_lex_quickly_is_refused_before_parsing(server: str) -> None:
+    """graphql-core lexes in Python: a 1 MB string literal held the event loop for ~1 s."""
+    posted = httpx.post(server + "/graphql", json={"query": LONG_QUERY}, timeout=30)
+    streamed = httpx.post(server + "/graphql", json={"query": LONG_QUERY}, timeout=30,
+                          headers={"Accept": "text/event-stream",
+                                   "Authorization": f"Bearer {token()}"})
+    fetched = httpx.get(server + "/graphql", params={"query": "{ status { version } }"
+                                                     + " " * 40_000}, timeout=30)
+    for response in (posted, streamed, fetched):
+        assert_too_long(response)
+    still_serving(server)
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_a_query_text_too_long_closes_the_socket_with_4400(server: str,
+                                                                 protocol: str) -> None:
+    async with open_socket(server, protocol=protocol) as socket:
+        await socket.init({"authorization": f"Bearer {token()}"})
+        await socket.subscribe("1", LONG_QUERY)
+        code, reason = await socket.closed_with()
+    assert code == 4400
+    assert "longer than 32,768 characters" in reason
+    still_serving(server)
