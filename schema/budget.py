@@ -6,7 +6,11 @@ In on_validate, before graphql-core's rules run:
    the text) over `max_selections` is refused: validation and execution walk the expansion;
 2. the operation's estimated objects (schema.cost.estimate_nodes) over `max_cost` is refused;
 3. otherwise the document is validated (an LRU cache keyed by document and rules: a repeated
-   operation is validated once);
+   operation is validated once). graphql-core's rules can still cost seconds within those
+   bounds (OverlappingFieldsCanBeMerged is quadratic in fields sharing a response name: 200
+   copies of `status { version }` take about a second), so a document not in the cache is
+   validated in a worker thread, one at a time: the event loop keeps serving (it gets the GIL
+   back every few milliseconds) and validation cannot take more than one core;
 4. a valid operation is charged to its caller's budget per minute through `meter` (the web
    layer's, shared by replicas through Redis); a caller who spent it is refused.
 
@@ -19,12 +23,14 @@ start, and their events carry none either.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
@@ -34,7 +40,26 @@ from dpo.errors import ErrorCode
 from schema.cost import estimate_nodes, shape
 
 VALIDATION_CACHE_SIZE = 128
-_validate = lru_cache(maxsize=VALIDATION_CACHE_SIZE)(validate_document)
+VALIDATION_THREADS = 1
+_VALIDATIONS: OrderedDict[Hashable, list[GraphQLError]] = OrderedDict()
+# Threads start on first use.
+_POOL = ThreadPoolExecutor(max_workers=VALIDATION_THREADS, thread_name_prefix="graphql-validate")
+
+
+async def validated(schema: GraphQLSchema, document: DocumentNode,
+                    rules: tuple[type[ASTValidationRule], ...]) -> list[GraphQLError]:
+    """The validation errors of a document: from the cache, or computed in the worker thread."""
+    key = (schema, document, rules)
+    known = _VALIDATIONS.get(key)
+    if known is not None:
+        _VALIDATIONS.move_to_end(key)
+        return list(known)
+    errors = await asyncio.get_running_loop().run_in_executor(
+        _POOL, validate_document, schema, document, rules)
+    _VALIDATIONS[key] = errors
+    if len(_VALIDATIONS) > VALIDATION_CACHE_SIZE:
+        _VALIDATIONS.popitem(last=False)
+    return list(errors)
 
 
 @dataclass(frozen=True)
@@ -74,8 +99,8 @@ class QueryBudget(SchemaExtension):
         if document is not None:
             errors = self._over_limits(context, document)
             if errors is None:
-                errors = list(_validate(context.schema._schema, document,
-                                        context.validation_rules))
+                errors = await validated(context.schema._schema, document,
+                                         context.validation_rules)
                 if not errors and self.meter is not None:
                     errors = await self._charge(context)
             context.pre_execution_errors = errors
