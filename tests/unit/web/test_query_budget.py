@@ -113,3 +113,10 @@ async def test_invalid_documents_are_not_charged() -> None:
     result = await make(meter).execute("{ item { nope { name } } }")
     assert codes(result) == ["VALIDATION"]
     assert meter.charged == []
+
+
+async def test_a_document_nested_past_the_parsers_guard_is_a_limit() -> None:
+    result = await make(Meter(10)).execute("{ item " + "{ children " * 400 + "{ name }"
+                                            + " }" * 401)
+    assert codes(result) == ["LIMIT_EXCEEDED"]
+    assert "nested too deeply" in result.errors[0].message  # type: ignore[index]
