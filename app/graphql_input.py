@@ -40,9 +40,12 @@ def check_query_length(query: object) -> None:
 
 
 def _frame_query(message: object) -> object:
-    if isinstance(message, dict) and message.get("type") in _OPERATION_FRAMES:
-        payload = message.get("payload")
-        return payload.get("query") if isinstance(payload, dict) else None
+    """The query of a subscribe (graphql-transport-ws) or start (graphql-ws) frame."""
+    if not isinstance(message, dict):
+        return None
+    kind, payload = message.get("type"), message.get("payload")
+    if isinstance(kind, str) and kind in _OPERATION_FRAMES and isinstance(payload, dict):
+        return payload.get("query")
     return None
 
 
