@@ -116,8 +116,12 @@ def tx(to: str, data: str, nonce: int) -> tuple[str, list[Any]]:
                                      "gasPrice": GAS_PRICE, "nonce": hex(nonce)}])
 
 
-async def emit(url: str, addresses: dict[str, str], events: int, per_block: int) -> int:
-    """Emit at least `events` events, `per_block` transactions per mined block; return blocks."""
+async def emit(url: str, addresses: dict[str, str], events: int, per_block: int,
+               empty_blocks: int = 0) -> int:
+    """Emit at least `events` events, `per_block` transactions per mined block; return blocks.
+
+    `empty_blocks` empty blocks follow each block of events (a sparse chain).
+    """
     chain = Chain(url)
     issuance = addresses["ISSUANCE_CONTRACT_ADDRESS"].lower()
     reporter = addresses["DERIVATIVES_REPORTER_CONTRACT_ADDRESS"].lower()
@@ -150,6 +154,9 @@ async def emit(url: str, addresses: dict[str, str], events: int, per_block: int)
         await chain.batch(calls)
         await chain.call("evm_mine")
         blocks += 1
+        if empty_blocks:
+            await chain.call("anvil_mine", [hex(empty_blocks)])
+            blocks += empty_blocks
     last = await chain.call("eth_getBlockByNumber", ["latest", False])
     receipt = await chain.call("eth_getTransactionReceipt", [last["transactions"][-1]])
     if receipt["status"] != "0x1":
@@ -231,6 +238,19 @@ async def backfill(rpc_url: str, database_url: str, redis_url: str,
     return {"head": head, "seconds": seconds, "stored": int(stored)}
 
 
+def rpc_requests() -> dict[str, int]:
+    """JSON-RPC requests the listener sent, by method (its Prometheus counter)."""
+    from prometheus_client import REGISTRY
+
+    counts: dict[str, int] = {}
+    for metric in REGISTRY.collect():
+        if metric.name == "dpo_listener_rpc_requests":
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    counts[sample.labels["method"]] = int(sample.value)
+    return counts
+
+
 async def seed(database_url: str, token: str) -> None:
     """One offering of the deployed token, so that positions are projected."""
     engine = create_engine(database_url)
@@ -254,6 +274,8 @@ def main() -> None:
     parser.add_argument("--batch-blocks", type=int, default=10)
     parser.add_argument("--max-batch-blocks", type=int, default=25)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--empty-blocks", type=int, default=0,
+                        help="empty blocks after each block of events (a sparse chain)")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the backfill here")
     args = parser.parse_args()
 
@@ -281,7 +303,8 @@ def main() -> None:
         asyncio.run(seed(database_url, addresses["ISSUANCE_CONTRACT_ADDRESS"]))
 
         t0 = time.perf_counter()
-        blocks = asyncio.run(emit(rpc_url, addresses, args.events, args.tx_per_block))
+        blocks = asyncio.run(emit(rpc_url, addresses, args.events, args.tx_per_block,
+                                  args.empty_blocks))
         emit_seconds = time.perf_counter() - t0
         print(f"emitted {args.events} events in {blocks} blocks in {emit_seconds:.1f}s "
               f"({args.events / emit_seconds:,.0f} events/s)", flush=True)
@@ -318,6 +341,7 @@ def main() -> None:
         print(f"CPU per event: listener {cpu_seconds * per_event:.0f} us, PostgreSQL "
               f"{'-' if pg_cpu is None else f'{pg_cpu * per_event:.0f}'} us, anvil "
               f"{anvil_cpu * per_event:.0f} us; load average {os.getloadavg()[0]:.1f}")
+        print(f"RPC requests by method: {rpc_requests()}")
         print(f"peak RSS {peak_kb / 1024:.0f} MB (before backfill {rss_before / 2**20:.0f} MB); "
               f"RSS over time (s, MB): {profile}")
         if figures["stored"] < args.events * 0.99:
@@ -333,7 +357,8 @@ def main() -> None:
             "rss_before_backfill_mb": round(rss_before / 2**20),
             "rss_mb_samples": [mb for _, mb in profile],
             "concurrency": args.concurrency, "max_batch_blocks": args.max_batch_blocks,
-            "tx_per_block": args.tx_per_block,
+            "tx_per_block": args.tx_per_block, "empty_blocks": args.empty_blocks,
+            "rpc_requests": rpc_requests(),
         }))
     finally:
         while started:

@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
 from dpo.channels import channels_for
@@ -184,10 +185,23 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
+def serve_metrics(settings: Settings) -> None:
+    """Serve the listener's Prometheus metrics on LISTENER_METRICS_PORT (0: not served).
+
+    Bound to every interface in production (a scraper on the private network), else to
+    127.0.0.1. The metrics carry no secrets: endpoints appear as scheme://host only.
+    """
+    if settings.listener_metrics_port:
+        host = "0.0.0.0" if settings.is_production else "127.0.0.1"  # noqa: S104
+        start_http_server(settings.listener_metrics_port, addr=host)
+        logger.info("listener metrics on %s:%s/metrics", host, settings.listener_metrics_port)
+
+
 def serve(settings: Settings, *, database_url: str, redis_url: str,
           rewind_to: int | None = None) -> None:
     """Run the listener in this process; SIGTERM and SIGINT stop it cleanly."""
     freeze_heap()
+    serve_metrics(settings)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -15,6 +15,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
+from dpo.embedded.process import free_port
 from listener import store
 from tests.conftest import _create_database, _drop_database
 from tests.e2e.conftest import ROOT, base_env, run_dpo, web_server
@@ -111,7 +112,9 @@ async def test_the_listener_process_follows_the_chain_and_stops_on_sigterm(
 ) -> None:
     url, sessions = await databases()
     await with_offering(sessions, deployed)
-    process = start(listener_env(url, redis_url, anvil_url, deployed))
+    port = free_port()
+    process = start(listener_env(url, redis_url, anvil_url, deployed,
+                                 LISTENER_METRICS_PORT=str(port)))
     try:
         number, hash_ = await head(chain.w3)
         await reach(process, sessions, number, hash_)
@@ -120,6 +123,11 @@ async def test_the_listener_process_follows_the_chain_and_stops_on_sigterm(
         await chain.send(chain.token.functions.issue(holder, 5, 0, ref()))
         number, hash_ = await head(chain.w3)
         await reach(process, sessions, number, hash_)
+        # Its own metrics, the refusals of lagging answers among them.
+        async with httpx.AsyncClient() as client:
+            metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        assert 'dpo_rpc_inconsistent_total{reason="missing_logs"} 0.0' in metrics
+        assert f"dpo_listener_processed_block {number}.0" in metrics
     finally:
         code, output = await stop(process)
     assert code == 0, output
