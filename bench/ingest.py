@@ -120,7 +120,7 @@ async def emit(url: str, addresses: dict[str, str], events: int, per_block: int,
                empty_blocks: int = 0) -> int:
     """Emit at least `events` events, `per_block` transactions per mined block; return blocks.
 
-    `empty_blocks` empty blocks follow each block of events (a sparse chain).
+    `empty_blocks` empty blocks come before each block of events (a sparse chain).
     """
     chain = Chain(url)
     issuance = addresses["ISSUANCE_CONTRACT_ADDRESS"].lower()
@@ -151,12 +151,12 @@ async def emit(url: str, addresses: dict[str, str], events: int, per_block: int,
                 emitted += 2
             nonce += 1
             sent += 1
-        await chain.batch(calls)
-        await chain.call("evm_mine")
-        blocks += 1
         if empty_blocks:
             await chain.call("anvil_mine", [hex(empty_blocks)])
             blocks += empty_blocks
+        await chain.batch(calls)
+        await chain.call("evm_mine")
+        blocks += 1
     last = await chain.call("eth_getBlockByNumber", ["latest", False])
     receipt = await chain.call("eth_getTransactionReceipt", [last["transactions"][-1]])
     if receipt["status"] != "0x1":
@@ -275,7 +275,7 @@ def main() -> None:
     parser.add_argument("--max-batch-blocks", type=int, default=25)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--empty-blocks", type=int, default=0,
-                        help="empty blocks after each block of events (a sparse chain)")
+                        help="empty blocks before each block of events (a sparse chain)")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the backfill here")
     args = parser.parse_args()
 
