@@ -64,7 +64,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.faulty_proxy import FaultyProxy  # noqa: E402 - the repository's root
 
 VOLATILE = {"id", "removes_id", "created_at", "updated_at", "removed_at", "chain_event_id",
-            "event_id", "received_at", "halted_at"}
+            "event_id", "received_at", "halted_at", "opens_at", "closes_at"}
 
 
 class World:
@@ -79,6 +79,12 @@ class World:
         self.window = window
         self.databases = 0
         self.rng = random.Random(7)  # noqa: S311 - chaos timing, not cryptography
+        self.sent = 0
+
+    async def emit(self, events: int, per_block: int) -> None:
+        """More events (bench/ingest.py's emitter, with references never used before)."""
+        self.sent += 10 * events
+        await emit(self.rpc_url, self.addresses, events, per_block, start=self.sent)
 
     async def database(self) -> str:
         """A fresh migrated database with the bench's offering."""
@@ -116,8 +122,13 @@ class World:
         return int(block["number"], 16), str(block["hash"])
 
 
+async def connect(url: str) -> asyncpg.Connection:
+    """The bench's own connection, immune to the statement timeouts it imposes on the listener."""
+    return await asyncpg.connect(libpq_url(url), server_settings={"statement_timeout": "0"})
+
+
 async def checkpoint(url: str) -> tuple[int, str] | None:
-    connection = await asyncpg.connect(libpq_url(url))
+    connection = await connect(url)
     try:
         row = await connection.fetchrow(
             "SELECT last_processed_block, last_processed_hash FROM listener_checkpoints")
@@ -183,10 +194,15 @@ async def clean(world: World) -> dict[str, set[tuple[str, ...]]]:
 async def diff(world: World, url: str) -> dict[str, int]:
     """Rows lost and rows extra (duplicated or wrong) against a clean run, over every table."""
     mine, reference = await every_table(url), await clean(world)
-    lost = sum(len(reference[t] - mine.get(t, set())) for t in reference)
-    extra = sum(len(mine[t] - reference.get(t, set())) for t in mine)
-    events = len(reference["chain_events"])
-    return {"events": events, "rows_lost": lost, "rows_extra": extra}
+    lost = {t: len(reference[t] - mine.get(t, set())) for t in reference}
+    extra = {t: len(mine[t] - reference.get(t, set())) for t in mine}
+    differing = sorted(t for t in set(lost) | set(extra) if lost.get(t) or extra.get(t))
+    if differing:
+        for table in differing:
+            print(f"  {table}: lost {sorted(reference[table] - mine.get(table, set()))[:3]} "
+                  f"extra {sorted(mine.get(table, set()) - reference[table])[:3]}")
+    return {"events": len(reference["chain_events"]), "rows_lost": sum(lost.values()),
+            "rows_extra": sum(extra.values()), "tables_differing": differing}
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:
@@ -205,7 +221,7 @@ async def kill9(world: World, args: argparse.Namespace, log: Path) -> dict[str, 
         process = world.start(env, log)
         await asyncio.sleep(world.rng.uniform(0.8, 2.5))  # start-up, then some batches
         if (await checkpoint(url) or (-1, ""))[0] >= target:
-            await emit(world.rpc_url, world.addresses, 400, 40)  # more to backfill
+            await world.emit(400, 40)  # more to backfill
             target, _ = await world.head()
         process.kill()
         process.wait(10)
@@ -241,7 +257,7 @@ async def reorgs(world: World, args: argparse.Namespace, log: Path) -> dict[str,
         if process.poll() is not None:
             exits += 1
             process = world.start(env, log)
-        await emit(world.rpc_url, world.addresses, 60, 20)
+        await world.emit(60, 20)
         await wait_for_head(world, url)
     exits += stop(process) != 0
     return {"scenario": "reorgs", "reorgs": len(depths), "window": world.window,
@@ -251,7 +267,7 @@ async def reorgs(world: World, args: argparse.Namespace, log: Path) -> dict[str,
 
 async def lock_holder(url: str) -> tuple[int, int] | None:
     """The backend pid and client port of the connection holding the listener lock."""
-    connection = await asyncpg.connect(libpq_url(url))
+    connection = await connect(url)
     try:
         row = await connection.fetchrow(
             "SELECT l.pid, a.client_port FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
@@ -285,7 +301,7 @@ async def leader(world: World, args: argparse.Namespace, log: Path) -> dict[str,
     await wait_for_head(world, url)
     takeovers: list[float] = []
     for _ in range(args.takeovers):
-        await emit(world.rpc_url, world.addresses, 100, 20)
+        await world.emit(100, 20)
         held = await lock_holder(url)
         active = None if held is None else holding(processes, held[1])
         while held is None or active is None:
@@ -319,7 +335,7 @@ async def dbfaults(world: World, args: argparse.Namespace, log: Path) -> dict[st
     process = world.start(world.env(url), log)
     killed = exits = 0
     try:
-        await emit(world.rpc_url, world.addresses, 2000, 40)
+        await world.emit(2000, 40)
         deadline = time.monotonic() + 120
         while killed < args.db_kills and time.monotonic() < deadline:
             lock = await lock_holder(url)
@@ -332,12 +348,12 @@ async def dbfaults(world: World, args: argparse.Namespace, log: Path) -> dict[st
                 exits += 1
                 process = world.start(world.env(url), log)
             if (await checkpoint(url) or (-1, ""))[0] >= (await world.head())[0]:
-                await emit(world.rpc_url, world.addresses, 400, 40)
+                await world.emit(400, 40)
             await asyncio.sleep(0.02)
         await admin.execute(f'ALTER DATABASE "{name}" SET statement_timeout = 5')
         await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
                             "datname = $1 AND pid <> $2", name, await lock_pid(url))
-        await emit(world.rpc_url, world.addresses, 400, 40)
+        await world.emit(400, 40)
         await asyncio.sleep(3)
         await admin.execute(f'ALTER DATABASE "{name}" RESET statement_timeout')
         await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
@@ -359,7 +375,7 @@ async def lag(world: World, args: argparse.Namespace, log: Path) -> dict[str, An
         process = world.start(world.env(url, rpc_url=proxy.url), log)
         until = time.monotonic() + args.lag_seconds
         while time.monotonic() < until:
-            await emit(world.rpc_url, world.addresses, 200, 20)
+            await world.emit(200, 20)
             await asyncio.sleep(0.3)
         proxy.clear()
         await wait_for_head(world, url)
@@ -372,14 +388,18 @@ async def run(args: argparse.Namespace, server_url: str, redis_url: str, rpc_url
               scratch: Path) -> None:
     addresses = await deploy_all(rpc_url, DEV_PRIVATE_KEY)
     world = World(server_url, redis_url, rpc_url, addresses, args.window)
-    await emit(rpc_url, addresses, args.events, 100)
+    await world.emit(args.events, 100)
     log = scratch / "listener.log"
     for scenario in (kill9, reorgs, leader, dbfaults, lag):
         started = time.monotonic()
         result = await scenario(world, args, log)
         result["seconds"] = round(time.monotonic() - started, 1)
         print("RESULT " + json.dumps(result), flush=True)
-    print(f"listener output: {log} ({log.stat().st_size} bytes; kept until exit)")
+    lines = log.read_text(errors="replace").splitlines()
+    counts = {what: sum(what in line for line in lines) for what in (
+        "refused an answer", "refused the provider's answers", "database error", "CRITICAL",
+        "Traceback")}
+    print("listener log lines: " + json.dumps(counts))
 
 
 def main() -> None:

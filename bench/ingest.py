@@ -117,10 +117,11 @@ def tx(to: str, data: str, nonce: int) -> tuple[str, list[Any]]:
 
 
 async def emit(url: str, addresses: dict[str, str], events: int, per_block: int,
-               empty_blocks: int = 0) -> int:
+               empty_blocks: int = 0, start: int = 0) -> int:
     """Emit at least `events` events, `per_block` transactions per mined block; return blocks.
 
-    `empty_blocks` empty blocks come before each block of events (a sparse chain).
+    `empty_blocks` empty blocks come before each block of events (a sparse chain). Calls
+    after the first pass a `start` above the transactions sent before (references are unique).
     """
     chain = Chain(url)
     issuance = addresses["ISSUANCE_CONTRACT_ADDRESS"].lower()
@@ -133,7 +134,7 @@ async def emit(url: str, addresses: dict[str, str], events: int, per_block: int,
         nonce += 1
     await chain.batch(setup)
     await chain.call("evm_mine")
-    emitted, blocks, sent = 0, 1, 0
+    emitted, blocks, sent = 0, 1, start
     while emitted < events:
         calls: list[tuple[str, list[Any]]] = []
         while len(calls) < per_block and emitted < events:
