@@ -80,11 +80,15 @@ class World:
         self.databases = 0
         self.rng = random.Random(7)  # noqa: S311 - chaos timing, not cryptography
         self.sent = 0
+        self.reverted_emits = 0
 
     async def emit(self, events: int, per_block: int) -> None:
         """More events (bench/ingest.py's emitter, with references never used before)."""
         self.sent += 10 * events
-        await emit(self.rpc_url, self.addresses, events, per_block, start=self.sent)
+        try:
+            await emit(self.rpc_url, self.addresses, events, per_block, start=self.sent)
+        except RuntimeError:  # a reorg took a verification away; the diff covers what landed
+            self.reverted_emits += 1
 
     async def database(self) -> str:
         """A fresh migrated database with the bench's offering."""
@@ -294,11 +298,26 @@ def holding(processes: list[subprocess.Popen[bytes]], port: int) -> int | None:
     return None
 
 
+async def standing_by(process: subprocess.Popen[bytes], pg_port: int) -> None:
+    """Wait until a started listener has a PostgreSQL connection (it polls for the lock)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(psutil.Error):
+            if any(c.raddr and c.raddr.port == pg_port
+                   for c in psutil.Process(process.pid).net_connections("tcp")):
+                return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the standby never connected to PostgreSQL")
+
+
 async def leader(world: World, args: argparse.Namespace, log: Path) -> dict[str, Any]:
     url = await world.database()
     env = world.env(url)
     processes = [world.start(env, log), world.start(env, log)]
     await wait_for_head(world, url)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    for process in processes:
+        await standing_by(process, port)
     takeovers: list[float] = []
     for _ in range(args.takeovers):
         await world.emit(100, 20)
@@ -319,6 +338,7 @@ async def leader(world: World, args: argparse.Namespace, log: Path) -> dict[str,
             now = await lock_holder(url)
         takeovers.append(time.monotonic() - killed_at)
         processes[active] = world.start(env, log)  # the new standby
+        await standing_by(processes[active], port)
         await wait_for_head(world, url)
     for process in processes:
         stop(process)
@@ -390,10 +410,12 @@ async def run(args: argparse.Namespace, server_url: str, redis_url: str, rpc_url
     world = World(server_url, redis_url, rpc_url, addresses, args.window)
     await world.emit(args.events, 100)
     log = scratch / "listener.log"
-    for scenario in (kill9, reorgs, leader, dbfaults, lag):
+    chosen = args.scenarios.split(",")
+    for scenario in (s for s in (kill9, reorgs, leader, dbfaults, lag) if s.__name__ in chosen):
         started = time.monotonic()
         result = await scenario(world, args, log)
         result["seconds"] = round(time.monotonic() - started, 1)
+        result["emits_with_a_reverted_last_tx"] = world.reverted_emits
         print("RESULT " + json.dumps(result), flush=True)
     lines = log.read_text(errors="replace").splitlines()
     counts = {what: sum(what in line for line in lines) for what in (
@@ -411,6 +433,7 @@ def main() -> None:
     parser.add_argument("--db-kills", type=int, default=20)
     parser.add_argument("--lag-seconds", type=float, default=20)
     parser.add_argument("--window", type=int, default=8)
+    parser.add_argument("--scenarios", default="kill9,reorgs,leader,dbfaults,lag")
     args = parser.parse_args()
     scratch = ROOT / ".dpo" / "bench" / f"chaos-{os.getpid()}"
     started: list[Any] = []
