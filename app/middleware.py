@@ -13,7 +13,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dpo.inputs import is_ascii_digits
-from dpo.logs import request_id_var
+from dpo.logs import client_address_var, request_id_var
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,11 @@ async def plain_response(send: Send, status: int, text: str,
 
 
 class RequestIdMiddleware:
-    """Give each request an id: in the log context and in the `X-Request-ID` response header."""
+    """Give each request an id: in the log context and in the `X-Request-ID` response header.
+
+    It also puts the client's address (the scope's, which app.forwarded set from a trusted
+    proxy) in context, so every audit row records both (dpo.services.audit).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,6 +67,8 @@ class RequestIdMiddleware:
         request_id = sane_request_id(header(scope, REQUEST_ID_HEADER))
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
+        client = scope.get("client")
+        address_token = client_address_var.set(str(client[0])[:64] if client else None)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -73,6 +79,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+            client_address_var.reset(address_token)
 
 
 class SecurityHeadersMiddleware:

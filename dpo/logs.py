@@ -10,6 +10,9 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message
 
 # The id of the HTTP request being served; "-" outside a request (jobs, start-up).
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+# The caller's address as the web layer sees it (the trusted proxy's view; docs/WEB.md); None
+# outside a request. The audit log records both with every row (dpo.services.audit).
+client_address_var: ContextVar[str | None] = ContextVar("client_address", default=None)
 
 
 class RequestIdFilter(logging.Filter):

@@ -7,10 +7,10 @@ import strawberry
 from dpo.auth import siwe
 from dpo.auth.principal import Principal
 from dpo.auth.signin import (
+    audited_staff_sign_in,
+    audited_wallet_sign_in,
     refresh_in_own_transaction,
     sign_out,
-    staff_sign_in,
-    wallet_sign_in,
 )
 from dpo.auth.tokens import TokenPair
 from dpo.db.session import unit_of_work
@@ -94,20 +94,18 @@ async def resolve_sign_in(info: Info, message: str, signature: str) -> AuthPaylo
     runtime = info.context.runtime
     domain = siwe.expected_domain(runtime.settings,
                                   request_host=info.context.request.headers.get("host"))
-    async with unit_of_work(runtime.sessions) as session:
-        pair = await wallet_sign_in(session, message=message,
-                                    signature=_limit(signature, "signature"), domain=domain,
-                                    settings=runtime.settings)
+    pair = await audited_wallet_sign_in(runtime.sessions, message=message,
+                                        signature=_limit(signature, "signature"), domain=domain,
+                                        settings=runtime.settings)
     return payload_of(pair)
 
 
 async def resolve_staff_sign_in(info: Info, email: str, password: str) -> AuthPayload:
     await _sign_in_gate(info, account=_limit(email, "email", 320))
     runtime = info.context.runtime
-    async with unit_of_work(runtime.sessions) as session:
-        pair = await staff_sign_in(session, email=_limit(email, "email", 320),
-                                   password=_limit(password, "password"),
-                                   settings=runtime.settings)
+    pair = await audited_staff_sign_in(runtime.sessions, email=_limit(email, "email", 320),
+                                       password=_limit(password, "password"),
+                                       settings=runtime.settings)
     return payload_of(pair)
 
 

@@ -4,6 +4,13 @@ A wallet whose address belongs to no investor still signs in: the principal is a
 principal with role 'investor' and investor_id None, so it can register as an investor. After
 registering, a refresh picks the investor up, since refresh looks the principal up afresh.
 Staff sign-in serves admin, issuer and ops users; investors sign in with their wallet.
+
+A refused staff sign-in gives one message whatever the cause (unknown e-mail, wrong password,
+deactivated account, non-staff role), after the same password check, so the answer tells a
+guesser nothing. Every refused sign-in, staff or wallet, is audited (`auth.sign_in_refused`)
+in a transaction of its own, with the internal reason and no secret: never the password,
+the signature or the nonce; the e-mail only when it looks like one (a password typed into the
+e-mail field must not end up in the log).
 """
 
 from __future__ import annotations
@@ -16,11 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dpo.auth import siwe
 from dpo.auth.passwords import check_password
-from dpo.auth.principal import Kind, Principal
+from dpo.auth.principal import ANONYMOUS, Kind, Principal
+from dpo.auth.staff import EMAIL
 from dpo.auth.tokens import TokenPair, issue_tokens, revoke_refresh_token, rotate_refresh_token
 from dpo.db.models import InvestorWallet, User
 from dpo.db.models.enums import Role
-from dpo.errors import UnauthenticatedError
+from dpo.db.session import unit_of_work
+from dpo.errors import DomainError, UnauthenticatedError
 from dpo.services import audit
 from dpo.settings import Settings
 
@@ -28,6 +37,15 @@ logger = logging.getLogger(__name__)
 
 BAD_CREDENTIALS = "wrong e-mail or password"
 STAFF_ROLES = frozenset({Role.ADMIN.value, Role.ISSUER.value, Role.OPS.value})
+
+
+class SignInRefusedError(UnauthenticatedError):
+    """A refused staff sign-in; `reason` and `user_id` are for the audit log, never the client."""
+
+    def __init__(self, reason: str, *, user_id: int | None = None) -> None:
+        super().__init__(BAD_CREDENTIALS)
+        self.reason = reason
+        self.user_id = user_id
 
 
 def principal_for_user(user: User) -> Principal:
@@ -53,12 +71,14 @@ async def staff_sign_in(session: AsyncSession, *, email: str, password: str,
     )
     if user is None or user.password_hash is None:
         await check_password(None, password)  # as slow as a wrong password
-        raise UnauthenticatedError(BAD_CREDENTIALS)
+        raise SignInRefusedError("unknown_email", user_id=user.id if user else None)
     if not await check_password(user.password_hash, password):
-        raise UnauthenticatedError(BAD_CREDENTIALS)
-    # Checked after the password, so these answers tell nothing to someone guessing.
-    if not user.is_active or user.role not in STAFF_ROLES:
-        raise UnauthenticatedError("this account cannot sign in")
+        raise SignInRefusedError("wrong_password", user_id=user.id)
+    # Checked after the password, with the same answer: a guesser learns nothing.
+    if not user.is_active:
+        raise SignInRefusedError("inactive", user_id=user.id)
+    if user.role not in STAFF_ROLES:
+        raise SignInRefusedError("not_staff", user_id=user.id)
     user.last_login_at = datetime.now(UTC)
     principal = principal_for_user(user)
     await audit.record(session, principal=principal, action="auth.sign_in", entity_type="user",
@@ -126,3 +146,46 @@ async def refresh_in_own_transaction(sessions: async_sessionmaker[AsyncSession],
             raise
         await session.commit()
         return pair
+
+
+def _auditable_email(email: str) -> str | None:
+    value = email.strip()[:320]
+    return value if EMAIL.match(value) else None
+
+
+async def audited_staff_sign_in(sessions: async_sessionmaker[AsyncSession], *, email: str,
+                                password: str, settings: Settings) -> TokenPair:
+    """`staff_sign_in` in its own transaction; a refusal is audited apart, then re-raised."""
+    try:
+        async with unit_of_work(sessions) as session:
+            return await staff_sign_in(session, email=email, password=password,
+                                       settings=settings)
+    except SignInRefusedError as error:
+        await audit.record_apart(
+            sessions, principal=ANONYMOUS, action="auth.sign_in_refused", entity_type="user",
+            entity_id=error.user_id if error.user_id is not None else "unknown",
+            after={"method": "password", "reason": error.reason,
+                   "email": _auditable_email(email)})
+        raise
+
+
+def _claimed_address(message: str) -> str:
+    try:
+        return siwe.parse_message(message).address
+    except DomainError:
+        return "unknown"
+
+
+async def audited_wallet_sign_in(sessions: async_sessionmaker[AsyncSession], *, message: str,
+                                 signature: str, domain: str, settings: Settings) -> TokenPair:
+    """`wallet_sign_in` in its own transaction; a refusal is audited apart, then re-raised."""
+    try:
+        async with unit_of_work(sessions) as session:
+            return await wallet_sign_in(session, message=message, signature=signature,
+                                        domain=domain, settings=settings)
+    except DomainError as error:
+        await audit.record_apart(
+            sessions, principal=ANONYMOUS, action="auth.sign_in_refused", entity_type="wallet",
+            entity_id=_claimed_address(message),
+            after={"method": "siwe", "code": error.code.value, "reason": error.message[:200]})
+        raise

@@ -75,13 +75,6 @@ def _clean_country(country: str) -> str:
     return value
 
 
-async def _email_taken(session: AsyncSession, email: str, *, other_than: int | None) -> bool:
-    query = select(Investor.id).where(func.lower(Investor.email) == email.lower())
-    if other_than is not None:
-        query = query.where(Investor.id != other_than)
-    return (await session.scalar(query)) is not None
-
-
 async def _load(session: AsyncSession, investor_id: int, *, lock: bool = False) -> Investor:
     query = select(Investor).where(Investor.id == investor_id)
     if lock:
@@ -115,8 +108,6 @@ async def register_investor(
     )
     if taken is not None:
         raise ConflictError("this wallet is registered already", reason="already_registered")
-    if await _email_taken(session, clean_email, other_than=None):
-        raise ConflictError("an investor with this e-mail exists already", reason="email_taken")
     investor = Investor(full_name=name, email=clean_email, country=clean_country,
                         is_us_person=is_us_person, kyc_status=KycStatus.PENDING.value,
                         accreditation_status=AccreditationStatus.NONE.value)
@@ -128,8 +119,8 @@ async def register_investor(
                                        chain_id=chain_id, verified_at=utcnow()))
             await session.flush()
     except IntegrityError:
-        # A concurrent registration of the same wallet or e-mail committed first.
-        raise ConflictError("this wallet or e-mail is registered already",
+        # A concurrent registration of the same wallet committed first.
+        raise ConflictError("this wallet is registered already",
                             reason="already_registered") from None
     await session.refresh(investor)
     await audit.record(session, principal=principal, action="investor.register",
@@ -147,22 +138,25 @@ async def update_profile(
     country: str | None = None,
     is_us_person: bool | None = None,
 ) -> Investor:
-    """Change the caller's own profile; a new country or US-person flag reopens KYC."""
+    """Change the caller's own profile; a new name, country or US-person flag reopens KYC.
+
+    KYC vouched for who the investor is: an approved investor renamed to anyone else must not
+    stay approved, so a real change of name (not of spacing) puts KYC back to pending review,
+    as a new residence or US status does. The e-mail is contact data and is not unique (the
+    answer never tells whether another investor has it).
+    """
     require_authenticated(principal)
     if principal.investor_id is None:
         raise ForbiddenError("register as an investor first", reason="not_registered")
     investor = await _load(session, principal.investor_id, lock=True)
     before = snapshot(investor)
-    if full_name is not None:
-        investor.full_name = _clean_name(full_name)
-    if email is not None:
-        clean = _clean_email(email)
-        if await _email_taken(session, clean, other_than=investor.id):
-            raise ConflictError("an investor with this e-mail exists already",
-                                reason="email_taken")
-        investor.email = clean
-    # KYC vouched for the residence and US status; changing them needs a fresh review.
     rescreen = False
+    if full_name is not None:
+        clean_name = _clean_name(full_name)
+        rescreen |= clean_name != investor.full_name
+        investor.full_name = clean_name
+    if email is not None:
+        investor.email = _clean_email(email)
     if country is not None:
         clean_country = _clean_country(country)
         rescreen |= clean_country != investor.country
@@ -175,12 +169,7 @@ async def update_profile(
         investor.kyc_updated_at = utcnow()
     after = snapshot(investor)
     if after != before:
-        try:
-            async with session.begin_nested():
-                await session.flush()
-        except IntegrityError:
-            raise ConflictError("an investor with this e-mail exists already",
-                                reason="email_taken") from None
+        await session.flush()
         await audit.record(session, principal=principal, action="investor.update_profile",
                            entity_type="investor", entity_id=str(investor.id),
                            before=before, after=after)

@@ -93,3 +93,5 @@ class AuditLog(Base):
         DateTime(timezone=True), server_default=func.now(), index=True
     )
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # Where the request came from (IPv6 fits in 45); None for jobs and the CLI.
+    client_address: Mapped[str | None] = mapped_column(String(64))

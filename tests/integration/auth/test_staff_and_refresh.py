@@ -69,7 +69,8 @@ async def test_inactive_staff_is_refused(db: AsyncSession, staff: User,
                                          settings: Settings) -> None:
     staff.is_active = False
     await db.flush()
-    with pytest.raises(UnauthenticatedError, match="cannot sign in"):
+    # The right password of a deactivated account gets the wrong password's answer (issue 9).
+    with pytest.raises(UnauthenticatedError, match=r"^wrong e-mail or password$"):
         await staff_sign_in(db, email=staff.email, password=PASSWORD, settings=settings)
     assert staff.last_login_at is None
 
@@ -78,7 +79,7 @@ async def test_investor_user_cannot_use_staff_sign_in(db: AsyncSession,
                                                       settings: Settings) -> None:
     user = await create_staff_user(db, email="inv@example.com", password=PASSWORD,
                                    role=Role.INVESTOR, actor="test")
-    with pytest.raises(UnauthenticatedError, match="cannot sign in"):
+    with pytest.raises(UnauthenticatedError, match=r"^wrong e-mail or password$"):
         await staff_sign_in(db, email=user.email, password=PASSWORD, settings=settings)
 
 
