@@ -82,7 +82,8 @@ async def _params(request: Request) -> dict[str, Any] | None:
             raise too_deep(error) from None
         except ValueError:
             return None
-    if not isinstance(raw, dict) or not isinstance(raw.get("query"), str):
+    if not isinstance(raw, dict) or not isinstance(raw.get("query"), str) or \
+            not raw["query"].strip():
         return None
     check_query_length(raw["query"])
     variables = raw.get("variables") or {}

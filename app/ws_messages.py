@@ -9,9 +9,10 @@ message, on both protocols.
 
 The shapes (graphql-transport-ws; the legacy graphql-ws's `start`/`stop` take the same):
 every message an object with a string `type`; `subscribe`/`start`: a string `id` and a
-`payload` object whose `query` is a string, `variables` and `extensions` objects or null, and
-`operationName` a string or null; `complete`/`stop`: a string `id`; `connection_init`:
-`payload` an object or null (Strawberry's own check).
+`payload` object whose `query` is a non-empty string (Strawberry raised on an empty one),
+`variables` and `extensions` objects or null, and `operationName` a string or null;
+`complete`/`stop`: a string `id`; `connection_init`: `payload` an object or null (Strawberry's
+own check).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def _id_problem(message: dict[object, object]) -> str | None:
 def _payload_problem(payload: object) -> str | None:
     if not isinstance(payload, dict):
         return "`payload` must be an object"
-    if not isinstance(payload.get("query"), str):
-        return "`payload.query` must be a string"
+    query = payload.get("query")
+    if not isinstance(query, str) or not query.strip():
+        return "`payload.query` must be a non-empty string"
     for name in ("variables", "extensions"):
         if not isinstance(payload.get(name), (dict, type(None))):
             return f"`payload.{name}` must be an object or null"

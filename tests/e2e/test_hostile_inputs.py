@@ -437,6 +437,15 @@ async def test_bodies_that_are_not_an_object_get_400(callers: dict[str, Caller],
     assert response.headers["x-request-id"]
 
 
+async def test_empty_selection_set_is_validation(callers: dict[str, Caller],
+                                                 unchanged: None) -> None:
+    """`{}` parses; Strawberry's depth rule failed on it (found by tests/e2e/test_fuzz.py)."""
+    client = callers["anonymous"].client
+    for response in (await callers["anonymous"].post("{}"),
+                     await client.get("/graphql", params={"query": "{}"})):
+        assert "empty" in refused(response)
+
+
 # --- WebSocket messages of the wrong shape ----------------------------------------------------
 
 FRAMES: dict[str, Any] = {
@@ -448,6 +457,7 @@ SUBSCRIBE_FRAMES: dict[str, Any] = {
     "payload-list": {"id": "1", "payload": []},
     "payload-missing": {"id": "1"},
     "query-number": {"id": "1", "payload": {"query": 5}},
+    "query-empty": {"id": "1", "payload": {"query": ""}},
     "variables-list": {"id": "1", "payload": {"query": "{ viewer { kind } }", "variables": []}},
     "operationName-object": {"id": "1", "payload": {"query": "{ viewer { kind } }",
                                                     "operationName": {}}},

@@ -121,6 +121,8 @@ def test_feed_sequence() -> None:
     {"type": "subscribe", "id": "", "payload": {"query": ""}},
     {"type": "subscribe", "id": "x" * 257, "payload": {"query": ""}},
     {"type": "start", "id": "1", "payload": {"query": 5}},
+    {"type": "subscribe", "id": "1", "payload": {"query": ""}},
+    {"type": "subscribe", "id": "1", "payload": {"query": " \n"}},
     {"type": "start", "id": "1", "payload": {"query": "", "variables": []}},
     {"type": "subscribe", "id": "1", "payload": {"query": "", "operationName": {}}},
     {"type": "subscribe", "id": "1", "payload": {"query": "", "extensions": "x"}},
