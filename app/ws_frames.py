@@ -21,6 +21,7 @@ from typing import Any
 
 from prometheus_client import Counter
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -113,6 +114,25 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.handle_invalid_message(problem)
             return
         await super().handle_message(message)
+
+    def forget_id(self, id: str) -> None:
+        """Forget a finished operation; the client's `complete` or the socket's end may have.
+
+        Strawberry's `del` raised KeyError (logged at ERROR) when the client completed the
+        operation, or closed the socket, while its errors were being sent.
+        """
+        self.operations.pop(id, None)
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        """A peer that closed while its operation was answering is not a server error.
+
+        Strawberry logs every exception of an operation's task with its traceback at ERROR,
+        including the disconnection a client causes by closing its socket mid-operation.
+        """
+        if isinstance(error, WebSocketDisconnected):
+            logger.info("a WebSocket closed while one of its operations was answering")
+            return
+        await super().handle_task_exception(error)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         """Run the operation as Strawberry does, its shared frames going through the sink.
