@@ -26,7 +26,7 @@ from dpo.inputs import is_ascii_digits
 PLACEHOLDER = re.compile(r"^(your-[\w.-]*|0x\.\.\.|changeme|change-me|\.\.\.)$", re.IGNORECASE)
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 PRIVATE_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
-RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
+RATE = re.compile(r"^\s*([0-9]+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
 CONTRACT_VARS = (
     "ISSUANCE_CONTRACT_ADDRESS",
     "STO_CONTRACT_ADDRESS",

@@ -33,7 +33,9 @@ _NONCE = re.compile(r"^[A-Za-z0-9]{8,64}$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
-_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+# ASCII digits only: \d would also match '٢' (dpo.inputs).
+_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                   r"(Z|[+-][0-9]{2}:[0-9]{2})$")
 _FIELDS = ("URI", "Version", "Chain ID", "Nonce", "Issued At", "Expiration Time",
            "Not Before", "Request ID")
 _OPTIONAL = frozenset({"Expiration Time", "Not Before", "Request ID"})

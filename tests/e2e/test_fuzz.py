@@ -11,6 +11,7 @@ instead of the default, for a long local run.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -243,8 +244,10 @@ def _exchange(socket: ClientConnection, frame: Any, protocol: str) -> None:
         "type": "start", "id": "probe", "payload": {"query": "{ viewer { kind } }"}}
     ended: ConnectionClosed | None = None
     rejected = False
-    try:
+    # The server may have closed already; its last messages are still read below.
+    with contextlib.suppress(ConnectionClosed):
         socket.send(json.dumps(probe))
+    try:
         while True:
             message = json.loads(socket.recv(timeout=10))
             rejected |= message.get("type") == "connection_error"

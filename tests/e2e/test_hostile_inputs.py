@@ -22,6 +22,7 @@ import httpx
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from sqlalchemy import text
 
 from dpo.db.models import Offering
 from tests.e2e.http_world import (
@@ -79,13 +80,28 @@ def log_size(path: Path) -> int:
     return path.stat().st_size
 
 
+async def _audit_actions_after(api: Api, last_id: int) -> list[str]:
+    async with api.runtime.sessions() as session:
+        return list((await session.scalars(text(
+            "SELECT action FROM audit_log WHERE id > :i ORDER BY id"), {"i": last_id})).all())
+
+
 @pytest.fixture
 async def unchanged(api: Api, log_path: Path) -> AsyncIterator[None]:
-    """The test changes no table and the server logs nothing at ERROR meanwhile."""
+    """The test changes no table and the server logs nothing at ERROR meanwhile.
+
+    The one row a refusal may add is the audit of a refused sign-in (auth.sign_in_refused).
+    """
     before = await fingerprint(api)
+    async with api.runtime.sessions() as session:
+        last_audit = int(await session.scalar(text("SELECT coalesce(max(id), 0) FROM audit_log"))
+                         or 0)
     start = log_size(log_path)
     yield
-    assert await fingerprint(api) == before
+    after = await fingerprint(api)
+    assert {t: h for t, h in after.items() if t != "audit_log"} == \
+        {t: h for t, h in before.items() if t != "audit_log"}
+    assert set(await _audit_actions_after(api, last_audit)) <= {"auth.sign_in_refused"}
     assert error_lines(log_path, start) == []
 
 
