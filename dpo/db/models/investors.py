@@ -115,5 +115,5 @@ class Investment(Timestamped, Base):
 
 
 # Emails compare case-insensitively, as citext would.
-# Not unique: an e-mail is contact data, not an identity (migration 0007 says why).
+# Not unique: an e-mail is contact data, not an identity (migration 0008 says why).
 Index("ix_investors_email_lower", func.lower(Investor.email))

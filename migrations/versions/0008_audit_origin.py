@@ -7,8 +7,8 @@
   unique e-mail let anyone with a fresh wallet learn whether an address belongs to a customer
   (registerInvestor / updateProfile answered CONFLICT) and squat a victim's address.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-04
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -34,7 +34,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Back to 0006 (fails if two investors now share an e-mail: resolve those first)."""
+    """Back to 0007 (fails if two investors now share an e-mail: resolve those first)."""
     op.drop_index("ix_investors_email_lower", table_name="investors")
     op.create_index("uq_investors_email_lower", "investors", [sa.text("lower(email)")],
                     unique=True)
