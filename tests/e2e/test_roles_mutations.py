@@ -100,7 +100,9 @@ REFUSALS = [
         "anonymous": U, "investor": C, "issuer": F, "admin": F, "ops": F, "api_key": F}),
     *refused(PROFILE, lambda w: {"i": {"fullName": "Eve"}}, {
         "anonymous": U, "new_wallet": F, "issuer": F, "admin": F, "ops": F, "api_key": F}),
-    *refused(PROFILE, lambda w: {"i": {"email": "taken@example.com"}}, {"investor": C}),
+    # Another investor's e-mail is accepted (e-mails are not unique, issue 9); a malformed one
+    # is refused.
+    *refused(PROFILE, lambda w: {"i": {"email": "not-an-email"}}, {"investor": V}),
     *refused(KYC, investor("pending_investor", s="APPROVED"),
              outsiders(others=F, issuer=F)),
     *refused(KYC, investor("investor", s="APPROVED"), {"admin": C}),
@@ -203,6 +205,9 @@ async def test_investor_register_profile_kyc_accreditation(api: Api, world: Worl
     row = await audited(api, "investor", world.gid("Investor", "investor"))
     assert row["action"] == "investor.update_profile"
     assert (row["before"]["full_name"], row["after"]["full_name"]) == ("Ada", "Ada L.")
+    # A new name goes back to KYC review (issue 9); the admin approves it again.
+    assert (row["before"]["kyc_status"], row["after"]["kyc_status"]) == ("approved", "pending")
+    await callers["admin"].data(KYC, id=world.gid("Investor", "investor"), s="APPROVED")
     pending = world.gid("Investor", "pending_investor")
     await callers["admin"].data(KYC, id=pending, s="APPROVED")
     row = await audited(api, "investor", pending)
