@@ -36,13 +36,11 @@ from listener.publish import publish_feed
 from listener.ranges import RangeSizer
 from listener.reorg import DeepReorgError, walk_back
 from listener.rpc import verify_chain
-from listener.waiting import StoppedError, retry_reason, until
+from listener.waiting import StoppedError, backoff, retry_reason, until
 
 __all__ = ["Fence", "Follower", "FollowerConfig", "Prepared", "StoppedError"]
 
 logger = logging.getLogger(__name__)
-# Longest wait between attempts while the provider is unavailable, in seconds.
-MAX_BACKOFF = 30.0
 
 
 class Fence(Protocol):
@@ -124,17 +122,13 @@ class Follower:
                     # would, without exiting.
                     resumed = resumed and not what.startswith("database")
                     failures += 1
-                    delay = self._backoff(failures)
+                    delay = backoff(self.config.poll_interval, failures)
                     logger.warning("%s; retrying in %.1fs", what, delay)
                     await until(stop, asyncio.sleep(delay))
                     continue
                 failures = 0
                 if not busy:
                     await until(stop, self._idle())
-
-    def _backoff(self, failures: int) -> float:
-        """Seconds to wait after `failures` failures in a row."""
-        return float(min(MAX_BACKOFF, self.config.poll_interval * 2 ** min(failures, 8)))
 
     async def resume(self) -> None:
         """Continue after the checkpoint, or from the start block."""

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
-from dpo.chain_ids import NETWORKS
 from listener import metrics
-from listener.ports import RangeTooLargeError, Rpc, RpcError
+from listener.chain_check import ChainMismatchError, network_name, verify_chain
+from listener.ports import RangeTooLargeError, RpcError
 from listener.rpc_policy import (
     Verdict,
     backoff_delay,
@@ -29,6 +29,8 @@ from listener.rpc_policy import (
 
 if TYPE_CHECKING:
     from dpo.settings import Settings
+
+__all__ = ["ChainMismatchError", "LogRangeError", "RpcClient", "network_name", "verify_chain"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +56,6 @@ _RESULT_TYPES: dict[str, type | tuple[type, ...]] = {
     "eth_chainId": str, "eth_blockNumber": str, "eth_getLogs": list,
     "eth_getBlockByNumber": (dict, type(None)),
 }
-
-
-class ChainMismatchError(RpcError):
-    """The RPC endpoint serves another chain than BLOCKCHAIN_NETWORK names."""
 
 
 class LogRangeError(RangeTooLargeError):
@@ -299,25 +297,3 @@ class RpcClient:
         if code in (-32005, 429) or "rate" in lowered or "too many requests" in lowered:
             raise _AttemptError("rate_limited", f"JSON-RPC {code}: {message}")
         raise _AttemptError("rpc_error", f"JSON-RPC {code}: {message}")
-
-
-def network_name(chain_id: int) -> str:
-    """A known network's name for a chain id, else 'chain <id>'."""
-    for name, number in NETWORKS.items():
-        if number == chain_id:
-            return name
-    return f"chain {chain_id}"
-
-
-async def verify_chain(rpc: Rpc, expected_chain_id: int) -> None:
-    """Refuse an endpoint whose eth_chainId differs from what BLOCKCHAIN_NETWORK names."""
-    actual = await rpc.chain_id()
-    if actual != expected_chain_id:
-        raise ChainMismatchError(
-            f"BLOCKCHAIN_NETWORK is {network_name(expected_chain_id)} (chain id "
-            f"{expected_chain_id}) but the RPC endpoint reports chain id {actual} "
-            f"({network_name(actual)}). The listener refuses to run so that another chain's "
-            "events never reach our tables: point QUICKNODE_URL / BLOCKCHAIN_RPC_URL at a "
-            f"{network_name(expected_chain_id)} node, or correct BLOCKCHAIN_NETWORK.",
-            retryable=False,
-        )

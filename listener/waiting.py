@@ -13,6 +13,8 @@ from listener.fetch import ChainMovedError
 from listener.ports import RpcError
 
 T = TypeVar("T")
+# Longest wait between attempts while the provider or the database is unavailable, in seconds.
+MAX_BACKOFF = 30.0
 
 
 class StoppedError(Exception):
@@ -46,3 +48,8 @@ def retry_reason(error: Exception) -> str | None:
         metrics.DB_RETRIES.inc()
         return f"database error ({describe(error)}); resuming from the checkpoint"
     return None
+
+
+def backoff(poll_interval: float, failures: int) -> float:
+    """Seconds to wait after `failures` failures in a row: doubling from the poll interval."""
+    return float(min(MAX_BACKOFF, poll_interval * 2 ** min(failures, 8)))
