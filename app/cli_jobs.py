@@ -6,7 +6,9 @@ import asyncio
 import signal
 import sys
 
+import asyncpg
 import click
+from sqlalchemy.exc import ProgrammingError, SQLAlchemyError
 
 from app.common import not_available, settings
 from dpo.db.models.enums import RunStatus
@@ -40,6 +42,15 @@ async def run_once(name: str, config: Settings, *, database_url: str, redis_url:
         except RunSkippedError as skipped:
             click.echo(f"{skipped}")
             return 0
+        except ProgrammingError:
+            click.echo(f"{name}: cannot start, the database is not migrated "
+                       "(run `dpo migrate`)", err=True)
+            return 1
+        except (OSError, TimeoutError, asyncpg.PostgresError, SQLAlchemyError) as error:
+            # Unreachable or refusing database: one line, no traceback, nothing started.
+            click.echo(f"{name}: cannot start, the database is unavailable "
+                       f"({type(error).__name__})", err=True)
+            return 1
         click.echo(f"{name}: run {started.row.id} started")
         try:
             row = await started.execute()

@@ -207,3 +207,12 @@ async def test_one_scheduler_across_two_processes_and_a_takeover_after_kill_9(
                 if process is not None and process.poll() is None:
                     process.kill()
                     process.wait(10)
+
+
+def test_an_unreachable_database_is_one_line_and_exit_1(redis_url: str) -> None:
+    result = run_dpo("jobs", "run", "reconcile_positions", env=base_env(
+        DATABASE_URL="postgresql://dpo:s3cret-pw@127.0.0.1:9/dpo", REDIS_URL=redis_url))
+    assert result.returncode == 1, result.stderr
+    assert "reconcile_positions: cannot start, the database is unavailable" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "s3cret-pw" not in result.stdout + result.stderr
