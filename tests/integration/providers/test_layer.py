@@ -176,3 +176,22 @@ async def test_our_threshold_applies_to_a_circuit_registered_by_another(redis_ur
     assert (await ours.state("xetra")).state == "open"
     await first.aclose()
     await ours.aclose()
+
+
+async def test_a_refused_connection_is_retried_even_for_a_send(
+        sandbox: Sandbox, waits: list[float]) -> None:
+    # Nothing listens there: the request surely never arrived, so even a send is retried.
+    from dpo.embedded.process import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = settings_for(sandbox, OMNISEND_API_BASE=dead, EUROCLEAR_API_BASE=dead)
+    clients = Providers.from_settings(settings, breakers=Breakers(threshold=9, reset_seconds=1))
+    try:
+        with pytest.raises(ProviderUnavailable, match="connection failed"):
+            await clients.omnisend.send_event("tokens_issued", email="a@example.com", fields={})
+        assert len(waits) == 2  # PROVIDER_RETRY_ATTEMPTS=3
+        with pytest.raises(ProviderUnavailable, match="connection failed"):
+            [page async for page in clients.euroclear.holdings()]
+        assert len(waits) == 4
+    finally:
+        await clients.aclose()
