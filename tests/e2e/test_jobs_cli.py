@@ -12,6 +12,7 @@ from typing import IO
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 
 from dpo.db.urls import libpq_url
 from tests.e2e.conftest import ROOT, base_env, run_dpo
@@ -162,6 +163,17 @@ async def _until_logged(log: IO[bytes], text: str, seconds: float = 30) -> None:
     raise AssertionError(f"{text!r} not logged:\n{log.read().decode()[-3000:]}")
 
 
+async def _forget_breakers(redis_url: str) -> None:
+    """The sync jobs opened circuits in the shared Redis; later tests expect them closed."""
+    client = aioredis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter("dpo:breaker:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
 async def _pair(connection: asyncpg.Connection, query: str) -> tuple[int, int]:
     row = await connection.fetchrow(query)
     assert row is not None
@@ -207,6 +219,7 @@ async def test_one_scheduler_across_two_processes_and_a_takeover_after_kill_9(
                 if process is not None and process.poll() is None:
                     process.kill()
                     process.wait(10)
+            await _forget_breakers(redis_url)
 
 
 def test_an_unreachable_database_is_one_line_and_exit_1(redis_url: str) -> None:
