@@ -25,7 +25,7 @@ from listener.reorg import Header, linked
 
 logger = logging.getLogger(__name__)
 
-# Block headers (or pinned eth_getLogs) fetched at once for one range.
+# Pinned eth_getLogs fetched at once for one range (headers come in batches: get_blocks).
 HEADER_FETCHES = 16
 # Refused answers of one range asked again in place (each after a growing pause) before the
 # follower backs off as a whole.
@@ -88,25 +88,25 @@ class _Blocks:
 
     async def fetch(self, numbers: Sequence[int],
                     pause: Callable[[float], Awaitable[None]]) -> None:
-        limit = asyncio.Semaphore(HEADER_FETCHES)
-
-        async def one(number: int) -> None:
-            for attempt in range(HEADER_ATTEMPTS):
-                async with limit:
-                    block = await self.rpc.get_block(number)
+        todo = [n for n in numbers if n not in self.headers]
+        for attempt in range(HEADER_ATTEMPTS):
+            if not todo:
+                return
+            # In JSON-RPC batches (listener/rpc_batch.py): one request per ~100 headers.
+            blocks = await self.rpc.get_blocks(todo)
+            for number, block in zip(todo, blocks, strict=True):
                 if block is not None:
-                    break
+                    self.headers[number] = Header(to_int(block["number"]), hex_str(block["hash"]),
+                                                  hex_str(block["parentHash"]))
+                    self.blooms[number] = parse_bloom(block.get("logsBloom"))
+                    self.timestamps[number] = to_int(block["timestamp"])
+            todo = [n for n in todo if n not in self.headers]
+            if todo:  # the answering node is behind its peers: ask again, prefer another URL
                 self.rpc.report_inconsistent()
                 await pause(REFUSAL_PAUSE * 2 ** attempt)
-            else:
-                raise refuse(ChainMovedError(f"the node has no block {number}",
-                                             reason="missing_block"))
-            self.headers[number] = Header(to_int(block["number"]), hex_str(block["hash"]),
-                                          hex_str(block["parentHash"]))
-            self.blooms[number] = parse_bloom(block.get("logsBloom"))
-            self.timestamps[number] = to_int(block["timestamp"])
-
-        await asyncio.gather(*(one(n) for n in numbers if n not in self.headers))
+        if todo:
+            raise refuse(ChainMovedError(f"the node has no block {todo[0]}",
+                                         reason="missing_block"))
 
 
 async def prove(rpc: Rpc, addresses: Sequence[str], bloom: AddressBloom, blocks: _Blocks,

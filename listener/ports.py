@@ -39,6 +39,10 @@ class Rpc(Protocol):
         """eth_getBlockByNumber without transactions ('latest', 'finalized' or a number)."""
         ...
 
+    async def get_blocks(self, numbers: Sequence[int]) -> list[dict[str, Any] | None]:
+        """get_block of each number, in order (None where the node lacks it); may batch."""
+        ...
+
     async def get_logs(self, from_block: int, to_block: int,
                        addresses: Sequence[str]) -> list[dict[str, Any]]:
         """eth_getLogs over an inclusive block range; raises RangeTooLargeError when refused."""

@@ -16,7 +16,10 @@ import orjson
 from listener import metrics
 from listener.chain_check import ChainMismatchError, network_name, verify_chain
 from listener.ports import RangeTooLargeError, RpcError
+from listener.rpc_batch import BatchCalls, to_header
 from listener.rpc_policy import (
+    AttemptError,
+    RedactUrls,
     Verdict,
     backoff_delay,
     classify_rpc_error,
@@ -35,20 +38,10 @@ __all__ = ["ChainMismatchError", "LogRangeError", "RpcClient", "network_name", "
 logger = logging.getLogger(__name__)
 
 
-class _RedactUrls(logging.Filter):
-    """Shorten the URLs httpx logs ("HTTP Request: POST <url>") to scheme://host."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(endpoint_label(str(arg)) if isinstance(arg, httpx.URL) else arg
-                                for arg in record.args)
-        return True
-
-
 # httpx logs every request's full URL at INFO, and provider URLs carry their API token.
 _HTTPX_LOGGER = logging.getLogger("httpx")
-if not any(isinstance(f, _RedactUrls) for f in _HTTPX_LOGGER.filters):
-    _HTTPX_LOGGER.addFilter(_RedactUrls())
+if not any(isinstance(f, RedactUrls) for f in _HTTPX_LOGGER.filters):
+    _HTTPX_LOGGER.addFilter(RedactUrls())
 
 
 # The shape of each result we rely on; a node answering otherwise is broken, so retry.
@@ -67,17 +60,7 @@ class LogRangeError(RangeTooLargeError):
         self.max_range = max_range
 
 
-class _AttemptError(Exception):
-    """One attempt failed in a way another attempt may fix."""
-
-    def __init__(self, kind: str, detail: str, *, delay: float | None = None) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-        self.delay = delay
-
-
-class RpcClient:
+class RpcClient(BatchCalls):
     """`listener.ports.Rpc` over HTTP JSON-RPC with one shared keep-alive connection pool.
 
     Each attempt has a total deadline of `timeout` seconds. Transport errors, timeouts, HTTP
@@ -92,12 +75,15 @@ class RpcClient:
     (`hash`, `parentHash` and the rest stay 0x-hex strings); get_logs returns the node's raw
     log dicts (hex `blockNumber`, `logIndex`, ...). Range refusals raise LogRangeError (a
     RangeTooLargeError with `suggested` and `max_range`) at once, without retrying.
+    get_blocks fetches many headers in JSON-RPC batches of up to `header_batch`
+    (listener/rpc_batch.py).
     """
 
     def __init__(self, *, urls: Sequence[str], timeout: float, max_attempts: int = 8,
                  backoff_base: float = 0.25, backoff_cap: float = 10.0,
                  retry_after_cap: float = 30.0, failover_after: int = 2, cooldown: float = 60.0,
-                 max_connections: int = 16, rng: random.Random | None = None,
+                 max_connections: int = 16, header_batch: int = 100,
+                 rng: random.Random | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if not urls:
@@ -116,6 +102,7 @@ class RpcClient:
         self._sleep = sleep
         self._clock = clock
         self._ids = itertools.count(1)
+        self._batch_limit = max(1, header_batch)
         self._active = 0
         self._streak = 0
         self._switched_at = 0.0
@@ -131,6 +118,7 @@ class RpcClient:
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> RpcClient:
         """A client of the configured endpoints (QUICKNODE_URL first) with RPC_TIMEOUT."""
+        options.setdefault("header_batch", settings.listener_header_batch)
         return cls(urls=settings.rpc_urls(), timeout=settings.rpc_timeout, **options)
 
     @property
@@ -154,14 +142,7 @@ class RpcClient:
     async def get_block(self, block: int | str) -> dict[str, Any] | None:
         """The header (no transactions) or None; number/timestamp as ints, hashes as 0x-hex."""
         tag = hex(block) if isinstance(block, int) else block
-        raw = await self.call("eth_getBlockByNumber", [tag, False])
-        if raw is None:
-            return None
-        if not isinstance(raw, dict):
-            raise RpcError(f"eth_getBlockByNumber returned {type(raw).__name__}, not a block")
-        raw["number"] = int(raw["number"], 16)
-        raw["timestamp"] = int(raw["timestamp"], 16)
-        return raw
+        return to_header(await self.call("eth_getBlockByNumber", [tag, False]))
 
     async def get_logs(self, from_block: int, to_block: int,
                        addresses: Sequence[str]) -> list[dict[str, Any]]:
@@ -205,7 +186,11 @@ class RpcClient:
 
     async def call(self, method: str, params: list[Any]) -> Any:
         """One JSON-RPC call with retries and failover; its `result` (any method)."""
-        last: _AttemptError | None = None
+        return await self._retrying(method, lambda index: self._attempt(index, method, params))
+
+    async def _retrying(self, method: str, once: Callable[[int], Awaitable[Any]]) -> Any:
+        """`once(url index)` with retries, backoff and failover until one succeeds."""
+        last: AttemptError | None = None
         tried: list[str] = []
         for attempt in range(self._max_attempts):
             index = self._pick()
@@ -213,8 +198,8 @@ class RpcClient:
             if label not in tried:
                 tried.append(label)
             try:
-                return await self._attempt(index, method, params)
-            except _AttemptError as failure:
+                return await once(index)
+            except AttemptError as failure:
                 last = failure
                 metrics.RPC_ERRORS.labels(kind=failure.kind).inc()
                 if failure.kind == "rate_limited":
@@ -235,30 +220,32 @@ class RpcClient:
         )
 
     async def _attempt(self, index: int, method: str, params: list[Any]) -> Any:
-        url = self._urls[index]
         request_id = next(self._ids)
         body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         metrics.RPC_REQUESTS.labels(method=method).inc()
+        response, content = await self._post(index, method, orjson.dumps(body))
+        return self._result(response, content, method, request_id)
+
+    async def _post(self, index: int, method: str, body: bytes) -> tuple[httpx.Response, bytes]:
+        """POST one body with the per-attempt deadline; a transport failure is an attempt's."""
+        url = self._urls[index]
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._http.post(url, content=orjson.dumps(body))
+                response = await self._http.post(url, content=body)
                 content = response.content
         except (TimeoutError, httpx.TimeoutException):
-            raise _AttemptError("timeout", f"no answer within {self._timeout:g}s") from None
+            raise AttemptError("timeout", f"no answer within {self._timeout:g}s") from None
         except httpx.HTTPError as error:
-            raise _AttemptError("transport", type(error).__name__) from None
+            raise AttemptError("transport", type(error).__name__) from None
         finally:
             metrics.RPC_SECONDS.labels(method=method).observe(time.perf_counter() - started)
-        return self._result(response, content, method, request_id)
+        return response, content
 
     def _result(self, response: httpx.Response, content: bytes, method: str,
                 request_id: int) -> Any:
         status = response.status_code
-        if status == 429:
-            wait = parse_retry_after(response.headers.get("Retry-After"),
-                                     cap=self._retry_after_cap)
-            raise _AttemptError("rate_limited", "HTTP 429", delay=wait)
+        self._check_rate_limit(response)
         try:
             # orjson: a long backfill parses hundreds of MB of logs, ~3x faster than json.
             payload = orjson.loads(content)
@@ -268,18 +255,24 @@ class RpcClient:
         if isinstance(error, dict):
             self._raise_rpc_error(error, method)
         if status >= 500:
-            raise _AttemptError("http_5xx", f"HTTP {status}")
+            raise AttemptError("http_5xx", f"HTTP {status}")
         if status >= 400:
-            raise _AttemptError("http_4xx", f"HTTP {status}")
+            raise AttemptError("http_4xx", f"HTTP {status}")
         if not isinstance(payload, dict) or "result" not in payload:
-            raise _AttemptError("bad_body", f"unparsable JSON-RPC body ({len(content)} bytes)")
+            raise AttemptError("bad_body", f"unparsable JSON-RPC body ({len(content)} bytes)")
         if payload.get("id") != request_id:
-            raise _AttemptError("bad_body", "response id does not match the request")
+            raise AttemptError("bad_body", "response id does not match the request")
         result = payload["result"]
         expected = _RESULT_TYPES.get(method)
         if expected is not None and not isinstance(result, expected):
-            raise _AttemptError("bad_body", f"{method} result is {type(result).__name__}")
+            raise AttemptError("bad_body", f"{method} result is {type(result).__name__}")
         return result
+
+    def _check_rate_limit(self, response: httpx.Response) -> None:
+        if response.status_code == 429:
+            wait = parse_retry_after(response.headers.get("Retry-After"),
+                                     cap=self._retry_after_cap)
+            raise AttemptError("rate_limited", "HTTP 429", delay=wait)
 
     def _raise_rpc_error(self, error: dict[str, Any], method: str) -> None:
         code = error.get("code") if isinstance(error.get("code"), int) else None
@@ -295,5 +288,5 @@ class RpcClient:
             raise RpcError(f"{method} refused ({code}): {message}", code=code, retryable=False)
         lowered = message.lower()
         if code in (-32005, 429) or "rate" in lowered or "too many requests" in lowered:
-            raise _AttemptError("rate_limited", f"JSON-RPC {code}: {message}")
-        raise _AttemptError("rpc_error", f"JSON-RPC {code}: {message}")
+            raise AttemptError("rate_limited", f"JSON-RPC {code}: {message}")
+        raise AttemptError("rpc_error", f"JSON-RPC {code}: {message}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from urllib.parse import parse_qsl, urlsplit
+
+import httpx
 
 
 class Verdict(Enum):
@@ -188,3 +191,23 @@ def scrub(text: str, urls: list[str] | tuple[str, ...]) -> str:
             if len(secret) > 1:
                 text = text.replace(secret, "***")
     return text
+
+
+class AttemptError(Exception):
+    """One attempt failed in a way another attempt may fix."""
+
+    def __init__(self, kind: str, detail: str, *, delay: float | None = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.delay = delay
+
+
+class RedactUrls(logging.Filter):
+    """Shorten the URLs httpx logs ("HTTP Request: POST <url>") to scheme://host."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(endpoint_label(str(arg)) if isinstance(arg, httpx.URL) else arg
+                                for arg in record.args)
+        return True

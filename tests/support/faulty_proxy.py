@@ -28,6 +28,10 @@ Faults (the counter key is the part before the first colon; "ok" is never counte
                      above it, eth_getLogs clamped to it (partial or empty), an error for a
                      blockHash-pinned eth_getLogs above it (tests/support/lagging_node.py)
   empty              eth_getLogs of a range answered with [] (a node that lost its receipts)
+
+A batch (a JSON array of calls) is one request of method "batch" with one fault for the whole
+answer; `lag` and `empty` answer each item as that node would; tests/support/batch_faults.py
+has the faults for batches only (nobatch, drop, itemerror, object).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.batch_faults import BATCH_FAULTS, batch_answer
 from tests.support.lagging_node import lagging_answer
 
 _REASONS = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error",
@@ -236,6 +241,11 @@ class FaultyProxy:
             return True
         if kind == "delay":
             await asyncio.sleep(float(argument))
+        if isinstance(request, list) and kind in BATCH_FAULTS:
+            assert self._client is not None, "the proxy is not started"
+            await _send(writer, *await batch_answer(self._client, self.upstream, self._forward,
+                                                    kind, argument, request))
+            return True
         if kind in ("lag", "empty"):
             assert self._client is not None, "the proxy is not started"
             lagged, request = await lagging_answer(self._client, self.upstream, request, kind,

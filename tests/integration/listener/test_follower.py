@@ -356,6 +356,9 @@ class LaggingRpc:
             return None
         return await self.inner.get_block(block)
 
+    async def get_blocks(self, numbers: Sequence[int]) -> list[dict[str, Any] | None]:
+        return [await self.get_block(n) for n in numbers]
+
     async def get_logs(self, from_block: int, to_block: int,
                        addresses: Sequence[str]) -> list[dict[str, Any]]:
         return await self.inner.get_logs(from_block, to_block, addresses)

@@ -57,6 +57,9 @@ class Chain:
         return {"number": block, "hash": h(block), "parentHash": h(block - 1),
                 "timestamp": 1000 + block, "logsBloom": bloom}
 
+    async def get_blocks(self, numbers: Sequence[int]) -> list[dict[str, Any] | None]:
+        return [await self.get_block(n) for n in numbers]
+
     async def get_logs(self, from_block: int, to_block: int,
                        addresses: Sequence[str]) -> list[dict[str, Any]]:
         last = to_block

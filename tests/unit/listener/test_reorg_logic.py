@@ -151,6 +151,9 @@ class RefusingRpc:
         return {"number": block, "hash": h("a", block), "parentHash": h("a", block - 1),
                 "timestamp": 1_700_000_000 + block}
 
+    async def get_blocks(self, numbers: Sequence[int]) -> list[dict[str, Any] | None]:
+        return [await self.get_block(n) for n in numbers]
+
     async def get_logs(self, from_block: int, to_block: int,
                        addresses: Sequence[str]) -> list[dict[str, Any]]:
         if to_block - from_block + 1 > self.limit:
