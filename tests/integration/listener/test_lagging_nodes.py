@@ -104,6 +104,7 @@ async def test_a_lagging_answer_in_backfill_is_refused_and_nothing_is_lost(
         # The case first (the first ranges answered by a node 2 blocks behind, then
         # by one without receipts), then lagging and empty answers mixed with other faults.
         proxy.set_plan(["lag:2", "empty", "lag:6", "empty"], method="eth_getLogs")
+        proxy.set_plan(["lag:6", "lag:2"], method="batch")  # header batches from that node
         proxy.set_rates({"lag:2": 0.15, "lag:9": 0.1, "empty": 0.1, "500": 0.04,
                          "truncate": 0.03, "429:0": 0.03}, seed=3)
         rpc = fast_client(proxy.url)
@@ -114,6 +115,8 @@ async def test_a_lagging_answer_in_backfill_is_refused_and_nothing_is_lost(
         await rpc.aclose()
         assert proxy.faults_injected["lag"] >= 4
         assert proxy.faults_injected["empty"] >= 2
+        assert proxy.requests_seen["batch"] >= 2
+        assert proxy.pending == 0
     assert await every_table(sessions) == await clean_tables(anvil_url, deployed, databases,
                                                              chain.w3)
     assert refused("missing_logs") > missing_before

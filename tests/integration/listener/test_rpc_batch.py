@@ -77,7 +77,7 @@ async def test_the_setting_sizes_the_batches(proxy: FaultyProxy, expected: list[
     from dpo.settings import Settings
 
     monkeypatch.setenv("LISTENER_HEADER_BATCH", "16")
-    settings = Settings(_env_file=None, BLOCKCHAIN_RPC_URL=proxy.url)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, BLOCKCHAIN_RPC_URL=proxy.url)
     rpc = RpcClient.from_settings(settings)
     assert rpc.header_batch == 16
     assert await fetch(rpc, list(range(BLOCKS))) == expected
@@ -105,7 +105,7 @@ async def test_a_batch_answered_badly_every_time_fails_like_a_call(
 ) -> None:
     proxy.set_default("object")  # never an array: a broken node, not a refusal of batches
     rpc = client([proxy.url], Sleeps(), header_batch=BLOCKS, max_attempts=3)
-    with pytest.raises(RpcError, match="after 3 attempts.*not an array") as raised:
+    with pytest.raises(RpcError, match=r"after 3 attempts.*not an array") as raised:
         await fetch(rpc, list(range(BLOCKS)))
     assert raised.value.retryable
     assert proxy.requests_seen["batch"] == 3
@@ -144,3 +144,16 @@ async def test_a_provider_refusing_batches_gets_single_calls(
     assert rpc.header_batch == 1
     assert 2 <= proxy.requests_seen["batch"] <= 8  # each refused (up to 4 in flight)
     assert proxy.requests_seen["eth_getBlockByNumber"] == BLOCKS
+
+
+async def test_a_lagging_node_answers_a_batch_item_by_item(
+    proxy: FaultyProxy, expected: list[str],
+) -> None:
+    rpc = client([proxy.url], Sleeps(), header_batch=BLOCKS)
+    head = await rpc.block_number()
+    proxy.set_plan(["lag:3"], method="batch")
+    numbers = list(range(head - 5, head + 1))
+    hashes = await fetch(rpc, numbers)
+    assert [hash_ is None for hash_ in hashes] == [False, False, False, True, True, True]
+    assert proxy.faults_injected["lag"] == 1
+    assert proxy.requests_seen["batch"] == 1
