@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,14 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dpo.auth.principal import Kind, Principal
 from dpo.auth.staff import create_staff_user
-from dpo.db.migrate import upgrade_async
 from dpo.db.models.enums import Role
-from dpo.db.session import create_engine, session_factory
 from schema.relay import to_global_id
-from tests.conftest import _create_database, _drop_database
+from tests.e2e import test_subscriptions as subscriptions
 from tests.e2e.conftest import web_server
 from tests.e2e.test_subscriptions import server_env, token
-from tests.integration.streaming.support import seed_offering
 from tests.integration.streaming.wsclient import LEGACY_WS, TRANSPORT_WS, GraphQLSocket, open_socket
 
 NONCE = "query { nonce { value } }"
@@ -35,6 +32,8 @@ VIEWER = "query { viewer { kind } }"
 PASSWORD = "the right staff password"
 OFFERING = "subscription($id: ID!) { offeringUpdated(id: $id) { id status } }"
 Sessions = async_sessionmaker[AsyncSession]
+
+feed_db = subscriptions.feed_db  # the seeded database fixture
 
 
 def address() -> str:
@@ -46,20 +45,8 @@ def user(n: int) -> Principal:
 
 
 @pytest.fixture
-async def database(pg_server_url: str) -> AsyncIterator[tuple[str, Sessions]]:
-    url = await _create_database(pg_server_url)
-    await upgrade_async(url)
-    engine = create_engine(url, pool_size=2)
-    sessions = session_factory(engine)
-    await seed_offering(sessions)
-    yield url, sessions
-    await engine.dispose()
-    await _drop_database(pg_server_url, url)
-
-
-@pytest.fixture
-def server(database: tuple[str, Sessions], redis_url: str) -> Iterator[str]:
-    env = server_env(database[0], redis_url, RATE_LIMIT_ANON="5/min", RATE_LIMIT_USER="12/min")
+def server(feed_db: tuple[str, Sessions], redis_url: str) -> Iterator[str]:
+    env = server_env(feed_db[0], redis_url, RATE_LIMIT_ANON="5/min", RATE_LIMIT_USER="12/min")
     with web_server(env) as base:
         yield base
 
@@ -84,8 +71,8 @@ async def operation(sock: GraphQLSocket, op_id: str, query: str, **variables: An
 
 
 async def test_staff_password_guesses_over_websocket_hit_the_http_limit(
-        server: str, database: tuple[str, Sessions]) -> None:
-    _, sessions = database
+        server: str, feed_db: tuple[str, Sessions]) -> None:
+    _, sessions = feed_db
     http_email, ws_email = (f"{kind}-{secrets.token_hex(4)}@example.com" for kind in "hw")
     async with sessions() as session, session.begin():
         for email in (http_email, ws_email):
@@ -121,8 +108,8 @@ async def test_staff_password_guesses_over_websocket_hit_the_http_limit(
 
 
 async def test_nonces_over_a_socket_are_limited_per_address(server: str,
-                                                            database: tuple[str, Sessions]) -> None:
-    _, sessions = database
+                                                            feed_db: tuple[str, Sessions]) -> None:
+    _, sessions = feed_db
     async with sessions() as session:
         before = await session.scalar(text("SELECT count(*) FROM auth_nonces"))
     async with open_socket(server, additional_headers={"X-Forwarded-For": address()}) as sock:
@@ -160,8 +147,8 @@ async def test_every_websocket_operation_counts_in_the_callers_http_bucket(
 
 
 async def test_unexpected_subscription_errors_are_masked_on_websocket_and_sse(
-        server: str, database: tuple[str, Sessions]) -> None:
-    _, sessions = database
+        server: str, feed_db: tuple[str, Sessions]) -> None:
+    _, sessions = feed_db
     caller = user(700 + secrets.randbelow(10_000))
     huge = to_global_id("Offering", 10**30)
     # A database fault inside the subscription's stream: the offerings table is gone.
