@@ -114,6 +114,21 @@ INTERNAL_BODY = b'{"data":null,"errors":[{"message":"Internal server error",' \
     b'"extensions":{"code":"INTERNAL"}}]}'
 
 
+class ResponseStarted:
+    """A `send` that remembers whether the response has started (too late for another answer)."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class ErrorBoundaryMiddleware:
     """An error escaping the application becomes a GraphQL-shaped JSON 500, logged once.
 
@@ -130,20 +145,13 @@ class ErrorBoundaryMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        sent = ResponseStarted(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, sent)
         except Exception:
             logger.exception("unhandled error in %s %s (request %s)", scope.get("method"),
                              scope.get("path"), request_id_var.get())
-            if started:
+            if sent.started:
                 raise  # too late for an answer: the server drops the connection
             await send({"type": "http.response.start", "status": 500,
                         "headers": [(b"content-type", b"application/json"),
@@ -171,7 +179,6 @@ class BodySizeLimitMiddleware:
             await self._refuse(send)
             return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -183,16 +190,11 @@ class BodySizeLimitMiddleware:
                     raise BodyTooLargeError
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        sent = ResponseStarted(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, sent)
         except BodyTooLargeError:
-            if started:
+            if sent.started:
                 raise
             await self._refuse(send)
 
