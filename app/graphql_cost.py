@@ -20,13 +20,13 @@ from schema.budget import Meter, Spent
 PREFIX = "dpo:cost:"
 
 
-def caller_key(context: Context, settings: Settings) -> str:
+def caller_key(context: Context) -> str:
     """Whose budget an operation draws on."""
     principal = context.principal
     if principal.is_authenticated:
         return principal.actor
-    return "anon:" + client_address(context.request.scope,
-                                    trust_forwarded=settings.is_production)
+    # The scope's client is already the proxy's entry (app.forwarded), as for the rate limiter.
+    return "anon:" + client_address(context.request.scope, trust_forwarded=False)
 
 
 def cost_meter(settings: Settings) -> Meter:
@@ -38,7 +38,7 @@ def cost_meter(settings: Settings) -> Meter:
         if not isinstance(context, Context):  # only our views execute operations
             return Spent(allowed=True, remaining=None, per_minute=budget[0])
         limiter = RateLimiter(context.runtime.redis, prefix=PREFIX)
-        decision = await limiter.spend(caller_key(context, settings), budget=budget,
+        decision = await limiter.spend(caller_key(context), budget=budget,
                                        weight=cost)
         return Spent(allowed=decision.allowed,
                      remaining=None if decision.degraded else decision.remaining,
