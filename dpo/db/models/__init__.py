@@ -19,6 +19,8 @@ from dpo.db.models.enums import (
     BridgeDirection,
     BridgeStatus,
     Csd,
+    IntentKind,
+    IntentState,
     InvestmentState,
     KycStatus,
     Location,
@@ -47,6 +49,7 @@ from dpo.db.models.reconciliation import (
     ReconciliationRun,
 )
 from dpo.db.models.reporting import DerivativeReport
+from dpo.db.models.sender import ChainIntent, ChainTransaction
 
 metadata = Base.metadata
 
@@ -66,6 +69,8 @@ __all__ = [
     "BridgeStatus",
     "BridgeTransfer",
     "ChainEvent",
+    "ChainIntent",
+    "ChainTransaction",
     "Csd",
     "CsdAccount",
     "CsdHolding",
@@ -73,6 +78,8 @@ __all__ = [
     "FeedSequence",
     "FxRate",
     "InstrumentPrice",
+    "IntentKind",
+    "IntentState",
     "Investment",
     "InvestmentState",
     "Investor",

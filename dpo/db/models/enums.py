@@ -201,3 +201,25 @@ class NotificationStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+
+
+class IntentKind(StrEnum):
+    """What a chain intent does: record an order (STO.invest), issue its tokens
+    (Issuance.issue), record its refund (STO.refund), or fill a nonce nothing else needs."""
+
+    INVEST = "invest"
+    ISSUE = "issue"
+    REFUND = "refund"
+    FILL = "fill"
+
+
+class IntentState(StrEnum):
+    """A chain intent's life: pending → in_flight → succeeded | reverted; pending → failed
+    (could not be built: ops must look) | cancelled (no longer needed)."""
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    SUCCEEDED = "succeeded"
+    REVERTED = "reverted"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
