@@ -3,10 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The GraphQL clients the e2e tests run against a real server (tests/e2e/test_clients.py).
+CLIENTS := tests/clients
 
 .PHONY: setup run test lint pytest browser clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(CLIENTS)/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +18,10 @@ $(VENV)/.installed: pyproject.toml
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CLIENTS)/node_modules/.installed: $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	npm ci --prefix $(CLIENTS) --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
 ## make run: embedded PostgreSQL + Redis + anvil, web (GraphiQL), listener, scheduler.
@@ -43,4 +49,4 @@ $(GRAPHIQL)/node_modules/.installed: $(GRAPHIQL)/package.json $(GRAPHIQL)/packag
 	touch $@
 
 clean:
-	rm -rf $(VENV) node_modules $(GRAPHIQL)/node_modules .dpo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules $(CLIENTS)/node_modules $(GRAPHIQL)/node_modules .dpo .mypy_cache .ruff_cache .pytest_cache
