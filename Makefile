@@ -6,15 +6,31 @@ BIN := $(VENV)/bin
 # The GraphQL clients the e2e tests run against a real server (tests/e2e/test_clients.py).
 CLIENTS := tests/clients
 
-.PHONY: setup run test lint pytest browser clean
+# uv installs exactly what uv.lock records (versions and hashes); this pin is the one tool
+# version outside the lock (the Dockerfile's UV_VERSION must match; a test checks).
+UV_VERSION := 0.13.9
+UV_DIR := .tools/uv-$(UV_VERSION)
+UV := $(UV_DIR)/bin/uv
+# The machine's Python, never one downloaded by uv.
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: setup run test lint lock pytest browser clean
 
 setup: $(VENV)/.installed node_modules/.installed $(CLIENTS)/node_modules/.installed
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+$(UV):
+	$(PYTHON) -m pip install -q --disable-pip-version-check --no-warn-script-location \
+	  --target $(UV_DIR) uv==$(UV_VERSION)
+
+## The locked versions with the dev and embedded extras; --locked stops if uv.lock no longer
+## matches pyproject.toml (run `make lock`). Re-runs only when either file changes.
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --extra dev --python $(PYTHON) --quiet
 	touch $@
+
+## make lock: re-resolve every dependency to the newest versions pyproject.toml allows.
+lock: $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -32,6 +48,7 @@ run: setup
 test: setup lint pytest
 
 lint: setup
+	$(UV) lock --check --python $(PYTHON)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
@@ -49,4 +66,4 @@ $(GRAPHIQL)/node_modules/.installed: $(GRAPHIQL)/package.json $(GRAPHIQL)/packag
 	touch $@
 
 clean:
-	rm -rf $(VENV) node_modules $(CLIENTS)/node_modules $(GRAPHIQL)/node_modules .dpo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .tools node_modules $(CLIENTS)/node_modules $(GRAPHIQL)/node_modules .dpo .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,42 @@
+"""Helpers for the install tests: the project's pinned uv and copies of the project files."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def uv_version() -> str:
+    """The uv version the Makefile pins."""
+    match = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert match, "Makefile: no UV_VERSION"
+    return match.group(1)
+
+
+@pytest.fixture(scope="session")
+def uv() -> Path:
+    """The uv `make setup` installs; missing means setup did not run, which is a failure."""
+    path = ROOT / ".tools" / f"uv-{uv_version()}" / "bin" / "uv"
+    assert path.exists(), f"{path} is missing: run `make setup`"
+    return path
+
+
+def run_uv(uv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run uv with the machine's Python (and PyPI, as `make` does)."""
+    return subprocess.run([str(uv), *args, "--python", shutil.which("python3")
+                           or "python3"], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          check=False, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+
+
+def project_copy(tmp_path: Path) -> Path:
+    """pyproject.toml, uv.lock and README.md (the metadata's readme) in a fresh folder."""
+    for name in ("pyproject.toml", "uv.lock", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
