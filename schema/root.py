@@ -17,6 +17,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from resolvers.auth import AuthMutation, AuthQuery
+from resolvers.csd import CsdMutation, CsdQuery
 from resolvers.investments import InvestmentMutation, InvestmentQuery
 from resolvers.investors import InvestorMutation, InvestorQuery
 from resolvers.issuers import IssuerQuery, SettlementMutation
@@ -50,6 +51,7 @@ QUERY_TYPES: tuple[type, ...] = (
     InvestmentQuery,
     PositionQuery,
     OpsQuery,
+    CsdQuery,
 )
 
 MUTATION_TYPES: tuple[type, ...] = (
@@ -59,6 +61,7 @@ MUTATION_TYPES: tuple[type, ...] = (
     InvestorMutation,
     InvestmentMutation,
     OpsMutation,
+    CsdMutation,
 )
 
 

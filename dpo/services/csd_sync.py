@@ -24,6 +24,7 @@ from dpo.db.models.enums import ProcessingStatus, SettlementStatus
 from dpo.db.session import unit_of_work
 from dpo.errors import ProviderError, ProviderMalformed
 from dpo.providers.csd import Balance, CsdAdapter
+from dpo.services.csd_accounts import unmapped_accounts
 
 logger = logging.getLogger(__name__)
 FINAL_PROCESSING = (ProcessingStatus.REJECTED.value, ProcessingStatus.CANCELLED.value)
@@ -37,6 +38,9 @@ class CsdSyncResult:
     holdings: dict[str, int] = field(default_factory=dict)
     removed: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
+    # Accounts in the latest statements no csd_accounts mapping covers: their lines cannot
+    # meet a chain holder, so reconciliation reports them as missing_in_ledger.
+    unmapped: dict[str, int] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, Any]:
@@ -45,6 +49,7 @@ class CsdSyncResult:
             "partial" if self.errors else "complete")
         return {"outcome": outcome, "statements": self.statements, "holdings": self.holdings,
                 "removed": self.removed, "statuses": self.statuses,
+                "unmapped_accounts": self.unmapped,
                 **({"errors": self.errors} if self.errors else {})}
 
 
@@ -130,6 +135,12 @@ async def sync_depository(sessions: async_sessionmaker[AsyncSession], csd: CsdAd
         async with unit_of_work(sessions) as session:
             written, removed = await store_statement(session, csd.name, statement_id,
                                                      statement_date, balances)
+            unmapped, some = await unmapped_accounts(session, csd.name)
+        result.unmapped[csd.name] = unmapped
+        if unmapped:
+            logger.warning("sync_csd: %d %s account(s) are not mapped to a holder (e.g. %s); "
+                           "map them with mapCsdAccount or `dpo csd map`", unmapped, csd.name,
+                           ", ".join(some[:5]))
         result.statements[csd.name] = statement_date.isoformat()
         result.holdings[csd.name], result.removed[csd.name] = written, removed
         result.statuses[csd.name] = await sync_statuses(sessions, csd)

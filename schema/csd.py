@@ -1,0 +1,33 @@
+"""CSD safekeeping accounts and the holders they are mapped to."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+
+import strawberry
+
+from schema.scalars import Address
+
+
+@strawberry.enum(description="A central securities depository we mirror positions at.")
+class CsdName(Enum):
+    EUROCLEAR = "euroclear"
+    CLEARSTREAM = "clearstream"
+
+
+@strawberry.type(description=(
+    "A safekeeping account at a depository and the holder (chain address) whose position it "
+    "carries; reconciliation compares the account's statement lines with that holder."))
+class CsdAccount:
+    csd: CsdName
+    account: str
+    holder: Address
+    created_at: dt.datetime
+
+
+@strawberry.type(description="The mapping after mapCsdAccount, and whether the call changed it.")
+class CsdAccountMapping:
+    mapping: CsdAccount
+    changed: bool = strawberry.field(description=(
+        "False when the account was already mapped to this holder (nothing written)."))
