@@ -18,8 +18,8 @@ from dpo.errors import ValidationError
 from dpo.ratelimit import COUNTED_STATE, RateLimiter, limit_sign_in
 from dpo.settings import parse_rate
 from resolvers.context import Context
-from schema.auth import AuthPayload, NonceType, PrincipalKind, ViewerType
-from schema.relay import to_global_id
+from schema.auth import AuthPayload, NonceType, PrincipalKind, ViewerType, load_user
+from schema.relay import register_node, to_global_id
 from schema.scalars import Address
 
 Info = strawberry.Info[Context, None]
@@ -59,7 +59,11 @@ def viewer_of(principal: Principal) -> ViewerType:
                       address=Address(principal.address) if principal.address else None,
                       investor_id=global_id("Investor", principal.investor_id),
                       issuer_id=global_id("Issuer", principal.issuer_id),
-                      user_id=global_id("User", principal.user_id))
+                      user_id=global_id("User", principal.user_id),
+                      user_db_id=principal.user_id)
+
+
+register_node("User", load_user)
 
 
 def payload_of(pair: TokenPair) -> AuthPayload:

@@ -52,7 +52,8 @@ async def resolve_investments(info: Info, offering_id: strawberry.ID | None = No
                               investor_id: strawberry.ID | None = None,
                               state: InvestmentState | None = None,
                               tx_hash: Bytes32 | None = None, first: int | None = None,
-                              after: str | None = None) -> Connection[InvestmentType]:
+                              after: str | None = None, last: int | None = None,
+                              before: str | None = None) -> Connection[InvestmentType]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
     offering = _optional_id(offering_id, "Offering", "offeringId")
     investor = _optional_id(investor_id, "Investor", "investorId")
@@ -60,7 +61,8 @@ async def resolve_investments(info: Info, offering_id: strawberry.ID | None = No
     async with sessions() as session:
         page = await investments.list_investments(
             session, principal=principal, offering_id=offering, investor_id=investor,
-            state=core_state, tx_hash=tx_hash, first=first, after=after)
+            state=core_state, tx_hash=tx_hash, first=first, after=after, last=last,
+            before=before)
 
     async def total() -> int:
         async with sessions() as session:

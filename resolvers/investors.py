@@ -57,13 +57,15 @@ register_node("Investor", resolve_investor_node)
 
 
 async def resolve_investors(info: Info, kyc_status: KycStatus | None = None,
-                            first: int | None = None, after: str | None = None
+                            first: int | None = None, after: str | None = None,
+                            last: int | None = None, before: str | None = None
                             ) -> Connection[InvestorType]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
     status = CoreKyc(kyc_status.value) if kyc_status else None
     async with sessions() as session:
         page = await investors.list_investors(session, principal=principal,
-                                              kyc_status=status, first=first, after=after)
+                                              kyc_status=status, first=first, after=after,
+                                              last=last, before=before)
 
     async def total() -> int:
         async with sessions() as session:

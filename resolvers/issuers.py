@@ -15,12 +15,14 @@ Info = strawberry.Info[Context, None]
 
 
 async def resolve_issuers(info: Info, search: str | None = None, first: int | None = None,
-                          after: str | None = None) -> Connection[IssuerNode]:
+                          after: str | None = None, last: int | None = None,
+                          before: str | None = None) -> Connection[IssuerNode]:
     """A page of the issuers the caller may know of, by name."""
     principal, loaders = info.context.principal, info.context.loaders
     async with loaders.session() as session:
         page = await issuers.list_issuers(session, principal=principal, search=search,
-                                          first=first, after=after)
+                                          first=first, after=after, last=last,
+                                          before=before)
 
     async def total() -> int:
         async with loaders.session() as session:

@@ -43,7 +43,8 @@ def _core_filter(where: OfferingFilter | None) -> offerings.OfferingFilter | Non
 
 async def resolve_offerings(info: Info, filter: OfferingFilter | None = None,
                             order_by: OfferingOrderBy | None = None, first: int | None = None,
-                            after: str | None = None) -> Connection[OfferingNode]:
+                            after: str | None = None, last: int | None = None,
+                            before: str | None = None) -> Connection[OfferingNode]:
     """A page of the offerings the caller may see."""
     principal, loaders = info.context.principal, info.context.loaders
     where = _core_filter(filter)
@@ -53,7 +54,8 @@ async def resolve_offerings(info: Info, filter: OfferingFilter | None = None,
         page = await offerings.list_offerings(
             session, principal=principal, filter=where,
             order_by=offerings.OfferingSort(order.field.value),
-            descending=order.direction is SortDirection.DESC, first=first, after=after)
+            descending=order.direction is SortDirection.DESC, first=first, after=after,
+            last=last, before=before)
 
     async def total() -> int:
         async with loaders.session() as session:

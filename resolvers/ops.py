@@ -17,7 +17,6 @@ from dpo.errors import DomainError
 from dpo.runs.launch import launch, require_job_starter
 from dpo.services import chain_events, market, ops
 from dpo.services.fx_calendar import is_stale
-from dpo.services.pagination import decode_sequence, page_size
 from jobs.registry import job_named
 from resolvers.context import Context
 from schema.errors import request_id_of
@@ -31,7 +30,14 @@ from schema.ops import (
     JobRun,
     ReconciliationBreakType,
 )
-from schema.relay import Connection, connection_of, from_global_id, register_node, to_global_id
+from schema.relay import (
+    Connection,
+    PageInfo,
+    connection_of,
+    from_global_id,
+    register_node,
+    to_global_id,
+)
 from schema.scalars import ISIN, Address, BigInt, Bytes32, CurrencyCode
 
 Info = strawberry.Info[Context, None]
@@ -68,7 +74,8 @@ def job_run_node(row: JobRunRow) -> JobRun:
 def event_node(row: ChainEventRow) -> ChainEvent:
     """The API view of a feed item."""
     return ChainEvent(
-        sequence=BigInt(row.id), chain_id=BigInt(row.chain_id),
+        id=to_global_id("ChainEvent", row.id), sequence=BigInt(row.id),
+        chain_id=BigInt(row.chain_id),
         contract_address=Address(row.contract_address), contract_name=row.contract_name,
         event_name=row.event_name, block_number=BigInt(row.block_number),
         block_hash=Bytes32(row.block_hash), tx_hash=Bytes32(row.tx_hash),
@@ -88,7 +95,26 @@ async def resolve_break_node(info: Info, db_id: int) -> ReconciliationBreakType 
         return break_node(row)
 
 
+async def resolve_job_run_node(info: Info, db_id: int) -> JobRun | None:
+    """`node(id)` for job runs: ops and admins, as `jobRuns`; null otherwise."""
+    async with info.context.runtime.sessions() as session:
+        try:
+            row = await ops.get_job_run(session, principal=info.context.principal, run_id=db_id)
+        except DomainError:
+            return None
+        return job_run_node(row)
+
+
+async def resolve_event_node(info: Info, db_id: int) -> ChainEvent | None:
+    """`node(id)` for feed items: public, as `events` is."""
+    async with info.context.runtime.sessions() as session:
+        row = await chain_events.get_event(session, db_id)
+        return None if row is None else event_node(row)
+
+
 register_node("ReconciliationBreak", resolve_break_node)
+register_node("JobRun", resolve_job_run_node)
+register_node("ChainEvent", resolve_event_node)
 
 
 async def resolve_fx_rates(info: Info, base: CurrencyCode | None = None,
@@ -100,13 +126,14 @@ async def resolve_fx_rates(info: Info, base: CurrencyCode | None = None,
 
 
 async def resolve_reconciliation_breaks(info: Info, status: BreakStatus | None = None,
-                                        first: int | None = None, after: str | None = None
+                                        first: int | None = None, after: str | None = None,
+                                        last: int | None = None, before: str | None = None
                                         ) -> Connection[ReconciliationBreakType]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
     core = CoreBreakStatus(status.value) if status else None
     async with sessions() as session:
         page = await ops.list_breaks(session, principal=principal, status=core, first=first,
-                                     after=after)
+                                     after=after, last=last, before=before)
 
     async def total() -> int:
         async with sessions() as session:
@@ -124,23 +151,32 @@ async def resolve_job_runs(info: Info, job: str | None = None,
 
 
 async def resolve_events(info: Info, filter: EventFilter | None = None,
-                         first: int | None = None, after: str | None = None
+                         first: int | None = None, after: str | None = None,
+                         last: int | None = None, before: str | None = None
                          ) -> ChainEventConnection:
-    sequence = None if after is None else decode_sequence(after)
-    size = page_size(first)
     spec = chain_events.EventFilter()
     if filter is not None:
         offering = (None if filter.offering_id is None else
                     from_global_id(filter.offering_id, expect="Offering", field="offeringId")[1])
         spec = chain_events.EventFilter(contract=filter.contract, event_name=filter.event_name,
                                         offering_id=offering, address=filter.address)
-    async with info.context.runtime.sessions() as session:
-        rows = await chain_events.list_events(session, filter=spec,
-                                              after=sequence,
-                                              first=size + 1)
-    edges = [ChainEventEdge(cursor=str(r.id), node=event_node(r)) for r in rows[:size]]
-    return ChainEventConnection(edges=edges, has_next_page=len(rows) > size,
-                                end_cursor=edges[-1].cursor if edges else after)
+    sessions = info.context.runtime.sessions
+    async with sessions() as session:
+        page = await chain_events.page_events(session, filter=spec, first=first, after=after,
+                                              last=last, before=before)
+    edges = [ChainEventEdge(cursor=str(r.id), node=event_node(r)) for r in page.items]
+    start, end = (edges[0].cursor, edges[-1].cursor) if edges else (None, None)
+
+    async def total() -> int:
+        async with sessions() as session:
+            return await chain_events.count_events(session, filter=spec)
+
+    return ChainEventConnection(
+        edges=edges, page_info=PageInfo(has_next_page=page.has_next_page,
+                                        has_previous_page=page.has_previous_page,
+                                        start_cursor=start, end_cursor=end),
+        count_total=total, has_next_page=page.has_next_page,
+        end_cursor=end if edges else after)
 
 
 @strawberry.type

@@ -44,14 +44,15 @@ register_node("Position", resolve_position_node)
 async def resolve_positions(info: Info, holder: Address | None = None,
                             offering_id: strawberry.ID | None = None,
                             location: Location | None = None, first: int | None = None,
-                            after: str | None = None) -> PositionConnection:
+                            after: str | None = None, last: int | None = None,
+                            before: str | None = None) -> PositionConnection:
     offering = (None if offering_id is None
                 else from_global_id(offering_id, expect="Offering", field="offeringId")[1])
     async with info.context.runtime.sessions() as session:
         listed = await positions.list_positions(
             session, principal=info.context.principal, holder=holder, offering_id=offering,
             location=CoreLocation(location.value) if location else None,
-            first=first, after=after)
+            first=first, after=after, last=last, before=before)
     page = listed.page
     totals = [LocationTotal(location=Location(name), quantity=BigInt(quantity))
               for name, quantity in sorted(listed.totals.items())]

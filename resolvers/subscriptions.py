@@ -37,7 +37,7 @@ from resolvers.positions import position_node
 from schema.offerings import OfferingNode, offering_node
 from schema.ops import ChainEvent, ChainEventEdge, EventFilter, ReconciliationBreakType
 from schema.positions import PositionType
-from schema.relay import from_global_id
+from schema.relay import from_global_id, to_global_id
 from schema.scalars import Address, BigInt, Bytes32
 from schema.shared_events import (
     FRAME_SINK,
@@ -59,7 +59,8 @@ BREAKS_PAGE = 1000
 def event_edge(item: FeedItem) -> ChainEventEdge:
     """The history query's edge for a live item; `cursor` is its feed sequence."""
     return ChainEventEdge(cursor=str(item.id), node=ChainEvent(
-        sequence=BigInt(item.id), chain_id=BigInt(item.chain_id),
+        id=to_global_id("ChainEvent", item.id), sequence=BigInt(item.id),
+        chain_id=BigInt(item.chain_id),
         contract_address=Address(item.contract_address), contract_name=item.contract_name,
         event_name=item.event_name, block_number=BigInt(item.block_number),
         block_hash=Bytes32(item.block_hash), tx_hash=Bytes32(item.tx_hash),

@@ -7,6 +7,11 @@ from enum import Enum
 
 import strawberry
 
+from dpo.db.models import User
+from dpo.errors import NotFoundError
+from dpo.services import users
+from resolvers.context import Context
+from schema.relay import Node, to_global_id
 from schema.scalars import Address
 
 
@@ -18,6 +23,42 @@ class PrincipalKind(Enum):
     SERVICE = "service"
 
 
+@strawberry.type(name="User", description=(
+    "Someone who signs in with a password (admin, issuer staff, ops) or owns an API key; "
+    "you see yourself, admins see everyone."))
+class UserType(Node):
+    id: strawberry.ID
+    email: str
+    role: str
+    issuer_id: strawberry.ID | None
+    is_active: bool
+    created_at: dt.datetime
+    last_login_at: dt.datetime | None
+
+
+def user_node(row: User) -> UserType:
+    """The API view of a user; never the password hash."""
+    return UserType(id=to_global_id("User", row.id), email=row.email, role=row.role,
+                    issuer_id=None if row.issuer_id is None else to_global_id("Issuer",
+                                                                              row.issuer_id),
+                    is_active=row.is_active, created_at=row.created_at,
+                    last_login_at=row.last_login_at)
+
+
+async def load_user(info: strawberry.Info[Context, None], db_id: int) -> UserType | None:
+    """A user the caller may see (dpo.services.users), else None."""
+    async with info.context.runtime.sessions() as session:
+        try:
+            row = await users.get_user(session, principal=info.context.principal, user_id=db_id)
+        except NotFoundError:
+            return None
+        return user_node(row)
+
+
+async def _viewer_user(root: ViewerType, info: strawberry.Info[Context, None]) -> UserType | None:
+    return None if root.user_db_id is None else await load_user(info, root.user_db_id)
+
+
 @strawberry.type(name="Viewer", description="Who the caller is, as every permission sees it.")
 class ViewerType:
     kind: PrincipalKind
@@ -26,7 +67,11 @@ class ViewerType:
     investor_id: strawberry.ID | None = strawberry.field(
         description="The caller's investor; null for a wallet that has not registered yet.")
     issuer_id: strawberry.ID | None
-    user_id: strawberry.ID | None
+    user_id: strawberry.ID | None = strawberry.field(
+        description="The signed-in user's global id (`user`, or `node(id:)`); null for wallets.")
+    user_db_id: strawberry.Private[int | None]
+    user: UserType | None = strawberry.field(resolver=_viewer_user,
+                                             description="The signed-in user, if any.")
 
 
 @strawberry.type(name="Nonce", description="A single-use Sign-In with Ethereum nonce.")
@@ -44,3 +89,11 @@ class AuthPayload:
     expires_at: dt.datetime = strawberry.field(description="When the access token expires.")
     refresh_expires_at: dt.datetime
     principal: ViewerType
+
+
+@strawberry.type(description="A single-use credential for opening one event stream.")
+class StreamTicket:
+    ticket: str = strawberry.field(
+        description="Pass as `?ticket=` on the event stream's URL; opaque, used once.")
+    expires_at: dt.datetime = strawberry.field(
+        description="Open the stream before this (60 seconds after it was issued).")

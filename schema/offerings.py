@@ -170,12 +170,13 @@ class OfferingNode(Node):
 async def _issuer_offerings(root: IssuerNode, info: strawberry.Info[Context, None],
                             status: OfferingStatus | None = None,
                             order_by: OfferingOrderBy | None = None, first: int | None = None,
-                            after: str | None = None) -> Connection[OfferingNode]:
+                            after: str | None = None, last: int | None = None,
+                            before: str | None = None) -> Connection[OfferingNode]:
     order = order_by or OfferingOrderBy()
     spec = OfferingPageSpec(status=status.value if status else None,
                             order_by=OfferingSort(order.field.value),
                             descending=order.direction is SortDirection.DESC,
-                            first=first, after=after)
+                            first=first, after=after, last=last, before=before)
     loaders, principal = info.context.loaders.issuer_offerings, info.context.principal
     page = await loaders.pages.load((root.db_id, spec, principal))
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from collections.abc import Awaitable, Callable
 from enum import Enum
 
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.relay import Node
+from schema.relay import Node, PageInfo
 from schema.scalars import ISIN, Address, BigInt, Bytes32, CurrencyCode
 
 
@@ -52,7 +53,7 @@ class ReconciliationBreakType(Node):
 
 
 @strawberry.type(description="One run of a scheduled job.")
-class JobRun:
+class JobRun(Node):
     id: strawberry.ID
     job: str
     status: str
@@ -63,7 +64,9 @@ class JobRun:
 
 
 @strawberry.type(description="One item of the chain event feed; `sequence` is its cursor.")
-class ChainEvent:
+class ChainEvent(Node):
+    id: strawberry.ID = strawberry.field(
+        description="Global id (`node(id:)` finds it), stable for the feed item.")
     sequence: BigInt
     chain_id: BigInt
     contract_address: Address
@@ -86,12 +89,25 @@ class ChainEventEdge:
     node: ChainEvent
 
 
-@strawberry.type(description="Feed history after a cursor, in feed order.")
+async def _event_count(root: ChainEventConnection) -> int:
+    total: int = await root.count_total()
+    return total
+
+
+@strawberry.type(description="Feed history between cursors, in feed order.")
 class ChainEventConnection:
     edges: list[ChainEventEdge]
-    has_next_page: bool
+    page_info: PageInfo = strawberry.field(description=(
+        "`endCursor` continues here (`after`) or in the live subscription; `startCursor` "
+        "pages back (`last` with `before`)."))
+    count_total: strawberry.Private[Callable[[], Awaitable[int]]]
+    total_count: int = strawberry.field(resolver=_event_count,
+                                        description="How many items match, over all pages.")
+    has_next_page: bool = strawberry.field(
+        deprecation_reason="Use pageInfo { hasNextPage }.")
     end_cursor: str | None = strawberry.field(
-        description="Pass as `after` here, or to the live subscription, to continue.")
+        description="The last edge's cursor, or the `after` given when the page is empty.",
+        deprecation_reason="Use pageInfo { endCursor } (null on an empty page).")
 
 
 @strawberry.input(description="Feed filters; every one given must match.")

@@ -1,7 +1,8 @@
 """Relay-style connections, global ids and the `node(id)` query.
 
-Global ids are base64 of "Type:dbid". `first` defaults to 20; above 100 is refused with code
-LIMIT_EXCEEDED; a cursor that is not ours is refused with VALIDATION.
+Global ids are base64 of "Type:dbid". Connections take `first`/`after` and `last`/`before`
+(dpo.services.page_window): 20 items by default; above 100 is refused with code
+LIMIT_EXCEEDED, `first` with `last` and a cursor that is not ours with VALIDATION.
 """
 
 from __future__ import annotations

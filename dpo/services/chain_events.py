@@ -15,7 +15,8 @@ from sqlalchemy import Select, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.db.models import ChainEvent, Offering
-from dpo.services.pagination import count
+from dpo.services.page_window import Slice, settle, window
+from dpo.services.pagination import count, decode_sequence
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,39 @@ async def list_events(
     if after is not None:
         query = query.where(ChainEvent.id > after)
     return list((await session.scalars(query)).all())
+
+
+async def page_events(session: AsyncSession, *, filter: EventFilter | None = None,
+                      first: int | None = None, after: str | None = None,
+                      last: int | None = None, before: str | None = None
+                      ) -> Slice[ChainEvent]:
+    """A page of feed items between two feed cursors, in feed order, with its pageInfo flags.
+
+    The cursors are feed sequences, as in the subscription; `first`/`after` page forwards,
+    `last`/`before` backwards (dpo.services.page_window).
+    """
+    win = window(first=first, after=after, last=last, before=before)
+    low = None if after is None else decode_sequence(after)
+    high = None if before is None else decode_sequence(before, field="before")
+    base = await events_statement(session, filter=filter)
+    query = base
+    if low is not None:
+        query = query.where(ChainEvent.id > low)
+    if high is not None:
+        query = query.where(ChainEvent.id < high)
+    query = query.order_by(ChainEvent.id.desc() if win.backward else ChainEvent.id)
+    rows = list((await session.scalars(query.limit(win.size + 1))).all())
+    beyond = False
+    if win.backward and high is not None:
+        beyond = bool(await session.scalar(select(exists(base.where(ChainEvent.id >= high)))))
+    elif not win.backward and low is not None:
+        beyond = bool(await session.scalar(select(exists(base.where(ChainEvent.id <= low)))))
+    return settle(win, rows, beyond=beyond)
+
+
+async def get_event(session: AsyncSession, sequence: int) -> ChainEvent | None:
+    """One feed item by its sequence (public, as the chain is); None if there is none."""
+    return await session.get(ChainEvent, sequence)
 
 
 async def count_events(session: AsyncSession, *, filter: EventFilter | None = None) -> int:

@@ -282,11 +282,14 @@ async def list_investments(
     tx_hash: str | None = None,
     first: int | None = None,
     after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Page:
     """A page of the orders the caller may see, in id order."""
     statement = investments_statement(principal=principal, offering_id=offering_id,
                                       investor_id=investor_id, state=state, tx_hash=tx_hash)
-    return await paginate(session, statement, ordering=BY_ID, first=first, after=after)
+    return await paginate(session, statement, ordering=BY_ID, first=first, after=after,
+                          last=last, before=before)
 
 
 async def count_investments(

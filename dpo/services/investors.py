@@ -247,10 +247,12 @@ def investors_statement(*, principal: Principal,
 
 async def list_investors(session: AsyncSession, *, principal: Principal,
                          kyc_status: KycStatus | None = None, first: int | None = None,
-                         after: str | None = None) -> Page:
+                         after: str | None = None, last: int | None = None,
+                         before: str | None = None) -> Page:
     """A page of the investors the caller may see, in id order."""
     statement = investors_statement(principal=principal, kyc_status=kyc_status)
-    return await paginate(session, statement, ordering=BY_ID, first=first, after=after)
+    return await paginate(session, statement, ordering=BY_ID, first=first, after=after,
+                          last=last, before=before)
 
 
 async def count_investors(session: AsyncSession, *, principal: Principal,

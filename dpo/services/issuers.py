@@ -40,6 +40,8 @@ class OfferingPageSpec:
     descending: bool = False
     first: int | None = None
     after: str | None = None
+    last: int | None = None
+    before: str | None = None
 
 
 def visible_issuers(principal: Principal) -> ColumnElement[bool]:
@@ -63,10 +65,11 @@ def _issuers(principal: Principal, search: str | None) -> Select[Any]:
 
 async def list_issuers(session: AsyncSession, *, principal: Principal,
                        search: str | None = None, first: int | None = None,
-                       after: str | None = None) -> Page:
+                       after: str | None = None, last: int | None = None,
+                       before: str | None = None) -> Page:
     """One page of the issuers the caller may know of, by name."""
     return await paginate(session, _issuers(principal, search), ordering=ISSUER_ORDERING,
-                          first=first, after=after)
+                          first=first, after=after, last=last, before=before)
 
 
 async def count_issuers(session: AsyncSession, *, principal: Principal,
@@ -92,7 +95,7 @@ async def list_offering_pages(session: AsyncSession, *, principal: Principal,
     return await paginate_groups(
         session, statement, group=Offering.issuer_id.expression, group_ids=issuer_ids,
         ordering=ordering(spec.order_by, descending=spec.descending), first=spec.first,
-        after=spec.after)
+        after=spec.after, last=spec.last, before=spec.before)
 
 
 async def count_offerings_by_issuer(session: AsyncSession, *, principal: Principal,

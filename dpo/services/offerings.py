@@ -127,11 +127,12 @@ async def list_offerings(session: AsyncSession, *, principal: Principal,
                          filter: OfferingFilter | None = None,
                          order_by: OfferingSort = OfferingSort.CREATED_AT,
                          descending: bool = False, first: int | None = None,
-                         after: str | None = None) -> Page:
+                         after: str | None = None, last: int | None = None,
+                         before: str | None = None) -> Page:
     """One page of the offerings the caller may see."""
     statement = filtered(principal, filter)
     return await paginate(session, statement, ordering=ordering(order_by, descending=descending),
-                          first=first, after=after)
+                          first=first, after=after, last=last, before=before)
 
 
 async def count_offerings(session: AsyncSession, *, principal: Principal,

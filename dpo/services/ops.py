@@ -48,13 +48,16 @@ async def list_breaks(
     status: BreakStatus | None = None,
     first: int | None = None,
     after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Page:
     """A page of reconciliation breaks in id order, optionally of one status."""
     require_ops(principal)
     query = select(ReconciliationBreak)
     if status is not None:
         query = query.where(ReconciliationBreak.status == status.value)
-    return await paginate(session, query, ordering=BREAKS_BY_ID, first=first, after=after)
+    return await paginate(session, query, ordering=BREAKS_BY_ID, first=first, after=after,
+                          last=last, before=before)
 
 
 async def get_break(session: AsyncSession, *, principal: Principal,
@@ -130,3 +133,12 @@ async def list_job_runs(
     if status is not None:
         query = query.where(JobRun.status == status.value)
     return list((await session.scalars(query)).all())
+
+
+async def get_job_run(session: AsyncSession, *, principal: Principal, run_id: int) -> JobRun:
+    """One job run (ops, admin), as `list_job_runs` shows them."""
+    require_ops(principal)
+    run = await session.get(JobRun, run_id)
+    if run is None:
+        raise NotFoundError("no such job run", id=run_id)
+    return run

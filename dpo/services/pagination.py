@@ -2,6 +2,8 @@
 
 A cursor is the base64 of the last row's sort-key values plus the ordering's name, so a page
 never shifts when rows are inserted before it, and a cursor from another ordering is refused.
+`first`/`after` page forwards, `last`/`before` backwards over the same cursors; which rows a
+window holds and its pageInfo are decided in dpo.services.page_window (pure).
 """
 
 from __future__ import annotations
@@ -15,24 +17,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from dpo import safe_json
-from dpo.errors import DomainError, ErrorCode, ValidationError
+from dpo.errors import ValidationError
 from dpo.inputs import BIGINT_MAX, parse_ascii_int, text_problem
+from dpo.services.page_window import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    PageSizeExceededError,
+    Window,
+    page_size,
+    settle,
+    window,
+)
 
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
 # Our cursors are well under this; a longer one is refused before it is decoded.
 MAX_CURSOR_LENGTH = 1024
-
-
-class PageSizeExceededError(DomainError):
-    """`first` is above the maximum page size."""
-
-    code = ErrorCode.LIMIT_EXCEEDED
+__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "PageSizeExceededError", "page_size"]
 
 
 @dataclass(frozen=True)
@@ -60,18 +64,6 @@ class Page:
     cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
-
-
-def page_size(first: int | None) -> int:
-    """`first` checked against the limits, or the default."""
-    if first is None:
-        return DEFAULT_PAGE_SIZE
-    if first < 0:
-        raise ValidationError("first must not be negative", field="first")
-    if first > MAX_PAGE_SIZE:
-        raise PageSizeExceededError(f"first must be at most {MAX_PAGE_SIZE}", field="first",
-                                    limit=MAX_PAGE_SIZE)
-    return first
 
 
 def _to_json(value: Any) -> Any:
@@ -138,7 +130,7 @@ def encode_cursor(ordering: str, values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(payload.encode()).decode()
 
 
-def decode_cursor(ordering: Ordering, cursor: str) -> list[Any]:
+def decode_cursor(ordering: Ordering, cursor: str, *, field: str = "after") -> list[Any]:
     """The sort-key values a cursor holds; ValidationError if it is not one of ours.
 
     Each value must have its key's type (checked against the column), so a forged cursor is
@@ -153,8 +145,8 @@ def decode_cursor(ordering: Ordering, cursor: str) -> list[Any]:
         return [_checked(_from_json(v), expected, nullable=nullable)
                 for v, (expected, nullable) in zip(payload["k"], _slots(ordering), strict=True)]
     except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
-        raise ValidationError("after is not a valid cursor for this ordering",
-                              field="after") from None
+        raise ValidationError(f"{field} is not a valid cursor for this ordering",
+                              field=field) from None
 
 
 def decode_sequence(cursor: str, *, field: str = "after") -> int:
@@ -204,24 +196,61 @@ def _after(keys: list[tuple[ColumnElement[Any], bool]], values: list[Any]) -> Co
     return or_(false(), *clauses)
 
 
+def _bounded(statement: Select[Any], keys: list[tuple[ColumnElement[Any], bool]],
+             ordering: Ordering, win: Window) -> Select[Any]:
+    """`statement` limited to the rows strictly between the window's cursors."""
+    if win.after is not None:
+        statement = statement.where(_after(keys, decode_cursor(ordering, win.after)))
+    if win.before is not None:
+        values = decode_cursor(ordering, win.before, field="before")
+        statement = statement.where(_after(_flipped(keys), values))
+    return statement
+
+
+def _flipped(keys: list[tuple[ColumnElement[Any], bool]]) -> list[tuple[ColumnElement[Any], bool]]:
+    return [(expression, not descending) for expression, descending in keys]
+
+
+def _reading_order(keys: list[tuple[ColumnElement[Any], bool]],
+                   win: Window) -> list[ColumnElement[Any]]:
+    # A backward window reads from its end: the order flipped, turned back by `settle`.
+    return [e.desc() if d != win.backward else e.asc() for e, d in keys]
+
+
+def _beyond_clause(keys: list[tuple[ColumnElement[Any], bool]], ordering: Ordering,
+                   win: Window) -> ColumnElement[bool] | None:
+    """Rows on the far side of the window's reverse-side cursor, or None if it has none.
+
+    Forwards: rows at or before `after` (not strictly after it); backwards: rows at or after
+    `before`. The cursors were decoded once already; a bad one never gets here.
+    """
+    cursor = win.reverse_side
+    if cursor is None:
+        return None
+    field = "before" if win.backward else "after"
+    values = decode_cursor(ordering, cursor, field=field)
+    strictly = _after(_flipped(keys) if win.backward else keys, values)
+    return not_(func.coalesce(strictly, false()))
+
+
 async def paginate(session: AsyncSession, statement: Select[Any], *, ordering: Ordering,
-                   first: int | None, after: str | None) -> Page:
-    """One page of `statement` (selecting one entity) in `ordering`, after a cursor."""
-    size = page_size(first)
+                   first: int | None, after: str | None, last: int | None = None,
+                   before: str | None = None) -> Page:
+    """One page of `statement` (selecting one entity) in `ordering`, between cursors."""
+    win = window(first=first, after=after, last=last, before=before)
     keys = _expanded(ordering)
-    if after is not None:
-        statement = statement.where(_after(keys, decode_cursor(ordering, after)))
-    ordered = statement.order_by(*(e.desc() if d else e.asc() for e, d in keys))
+    bounded = _bounded(statement, keys, ordering, win)
     key_columns = [e.label(f"_k{i}") for i, (e, _) in enumerate(keys)]
-    result = await session.execute(ordered.add_columns(*key_columns).limit(size + 1))
-    rows = result.all()
-    page_rows = rows[:size]
-    return Page(
-        rows=[row[0] for row in page_rows],
-        cursors=[encode_cursor(ordering.name, list(row[1:])) for row in page_rows],
-        has_next_page=len(rows) > size,
-        has_previous_page=after is not None,
-    )
+    result = await session.execute(bounded.order_by(*_reading_order(keys, win))
+                                   .add_columns(*key_columns).limit(win.size + 1))
+    beyond = False
+    clause = _beyond_clause(keys, ordering, win)
+    if clause is not None:
+        beyond = bool(await session.scalar(select(exists(statement.where(clause)))))
+    sliced = settle(win, result.all(), beyond=beyond)
+    return Page(rows=[row[0] for row in sliced.items],
+                cursors=[encode_cursor(ordering.name, list(row[1:])) for row in sliced.items],
+                has_next_page=sliced.has_next_page, has_previous_page=sliced.has_previous_page)
 
 
 async def count(session: AsyncSession, statement: Select[Any]) -> int:
@@ -233,34 +262,40 @@ async def count(session: AsyncSession, statement: Select[Any]) -> int:
 async def paginate_groups(session: AsyncSession, statement: Select[Any], *,
                           group: ColumnElement[int], group_ids: Sequence[int],
                           ordering: Ordering, first: int | None,
-                          after: str | None) -> dict[int, Page]:
-    """The first page of `statement` within each group, in one statement whatever the groups.
+                          after: str | None, last: int | None = None,
+                          before: str | None = None) -> dict[int, Page]:
+    """The page of `statement` within each group, in one statement whatever the groups.
 
     Rows are numbered per group (ROW_NUMBER() OVER (PARTITION BY group ...)) and cut at the
-    page size plus one, so a page of parents with their child pages costs one round trip.
+    page size plus one, so a page of parents with their child pages costs one round trip
+    (and one more, for all the groups, when a cursor asks what lies beyond it).
     """
-    size = page_size(first)
+    win = window(first=first, after=after, last=last, before=before)
     keys = _expanded(ordering)
     statement = statement.where(group.in_(group_ids))
-    if after is not None:
-        statement = statement.where(_after(keys, decode_cursor(ordering, after)))
-    number = func.row_number().over(partition_by=group,
-                                    order_by=[e.desc() if d else e.asc() for e, d in keys])
-    inner = statement.add_columns(group.label("_g"), number.label("_n"),
-                                  *(e.label(f"_k{i}") for i, (e, _) in enumerate(keys)))
+    bounded = _bounded(statement, keys, ordering, win)
+    number = func.row_number().over(partition_by=group, order_by=_reading_order(keys, win))
+    inner = bounded.add_columns(group.label("_g"), number.label("_n"),
+                                *(e.label(f"_k{i}") for i, (e, _) in enumerate(keys)))
     numbered = inner.subquery()
     entity = aliased(statement.column_descriptions[0]["entity"], numbered)
     outer = (select(entity, numbered.c._g,
                     *(numbered.c[f"_k{i}"] for i in range(len(keys))))
-             .where(numbered.c._n <= size + 1).order_by(numbered.c._g, numbered.c._n))
+             .where(numbered.c._n <= win.size + 1).order_by(numbered.c._g, numbered.c._n))
     grouped: dict[int, list[Any]] = {group_id: [] for group_id in group_ids}
     for row in (await session.execute(outer)).all():
         grouped[row[1]].append(row)
+    beyond: set[int] = set()
+    clause = _beyond_clause(keys, ordering, win)
+    if clause is not None:
+        found = await session.scalars(statement.where(clause).with_only_columns(group)
+                                      .distinct())
+        beyond = set(found.all())
     pages: dict[int, Page] = {}
     for group_id, rows in grouped.items():
-        page_rows = rows[:size]
+        sliced = settle(win, rows, beyond=group_id in beyond)
         pages[group_id] = Page(
-            rows=[row[0] for row in page_rows],
-            cursors=[encode_cursor(ordering.name, list(row[2:])) for row in page_rows],
-            has_next_page=len(rows) > size, has_previous_page=after is not None)
+            rows=[row[0] for row in sliced.items],
+            cursors=[encode_cursor(ordering.name, list(row[2:])) for row in sliced.items],
+            has_next_page=sliced.has_next_page, has_previous_page=sliced.has_previous_page)
     return pages

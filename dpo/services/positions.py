@@ -92,6 +92,8 @@ async def list_positions(
     location: Location | None = None,
     first: int | None = None,
     after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> PositionList:
     """The positions the caller may see under the filters, and their totals per location."""
     require_authenticated(principal)
@@ -112,7 +114,7 @@ async def list_positions(
         .group_by(Position.location)
     )
     page = await paginate(session, select(Position).where(*conditions), ordering=BY_ID,
-                          first=first, after=after)
+                          first=first, after=after, last=last, before=before)
     groups = (await session.execute(totals_query)).all()
     return PositionList(page=page, totals={str(row[0]): int(row[1]) for row in groups},
                         counts={str(row[0]): int(row[2]) for row in groups})
