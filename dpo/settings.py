@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     billbitts_private_key_path: Path | None = Field(
         default=None, alias="BILLBITTS_PRIVATE_KEY_PATH"
     )
+    billbitts_timeout: float = Field(default=10, gt=0, le=600, alias="BILLBITTS_TIMEOUT")
+    # How long an investor has to pay an order on BillBitts' page before it expires.
+    payment_expiry_seconds: int = Field(default=86_400, ge=300, le=30 * 86_400,
+                                        alias="PAYMENT_EXPIRY_SECONDS")
 
     # Blockchain.
     quicknode_url: SecretStr | None = Field(default=None, alias="QUICKNODE_URL")

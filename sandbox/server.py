@@ -13,6 +13,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from sandbox.billbitts import BillBittsSim
 from sandbox.csd import ClearstreamSim, CsdSim
 from sandbox.ecb import EcbSim
 from sandbox.faults import ConnectionDropped
@@ -22,7 +23,8 @@ from sandbox.xetra import XetraSim
 # Keys the demo configures and the simulators expect (not secrets: sandbox only).
 DEMO_KEYS = {"EUROCLEAR_API_KEY": "sandbox-euroclear-key",
              "CLEARSTREAM_PMI_KEY": "sandbox-clearstream-key",
-             "XETRA_API_KEY": "sandbox-xetra-key", "OMNISEND_API_KEY": "sandbox-omnisend-key"}
+             "XETRA_API_KEY": "sandbox-xetra-key", "OMNISEND_API_KEY": "sandbox-omnisend-key",
+             "BILLBITTS_API_KEY": "sandbox-billbitts-key"}
 
 
 @dataclass
@@ -37,6 +39,7 @@ class World:
         self.euroclear = CsdSim("euroclear", api_key=self.keys.get("EUROCLEAR_API_KEY"))
         self.clearstream = ClearstreamSim(api_key=self.keys.get("CLEARSTREAM_PMI_KEY"))
         self.omnisend = OmnisendSim(api_key=self.keys.get("OMNISEND_API_KEY"))
+        self.billbitts = BillBittsSim(api_key=self.keys.get("BILLBITTS_API_KEY"))
 
     def app(self) -> Starlette:
         """One app with each simulator under its prefix."""
@@ -44,11 +47,13 @@ class World:
             Mount("/ecb", app=self.ecb.app()), Mount("/xetra", app=self.xetra.app()),
             Mount("/euroclear", app=self.euroclear.app()),
             Mount("/clearstream", app=self.clearstream.app()),
-            Mount("/omnisend/v3", app=self.omnisend.app())])
+            Mount("/omnisend/v3", app=self.omnisend.app()),
+            Mount("/billbitts", app=self.billbitts.app())])
 
     def reset(self) -> None:
         """Initial state, no faults, empty logs, everywhere."""
-        for sim in (self.ecb, self.xetra, self.euroclear, self.clearstream, self.omnisend):
+        for sim in (self.ecb, self.xetra, self.euroclear, self.clearstream, self.omnisend,
+                    self.billbitts):
             sim.faults.clear()
             sim.requests.clear()
             sim.reset_state()
@@ -60,7 +65,7 @@ def environment(base_url: str, keys: dict[str, str] | None = None) -> dict[str, 
     return {"ECB_FX_URL": f"{base}/ecb/eurofxref-daily.xml", "XETRA_API_BASE": f"{base}/xetra",
             "EUROCLEAR_API_BASE": f"{base}/euroclear",
             "CLEARSTREAM_PMI_BASE": f"{base}/clearstream",
-            "OMNISEND_API_BASE": f"{base}/omnisend/v3",
+            "OMNISEND_API_BASE": f"{base}/omnisend/v3", "BILLBITTS_API_URL": f"{base}/billbitts",
             "CLEARSTREAM_PARTICIPANT_ID": "SANDBOX1", "XETRA_PARTICIPANT_ID": "SANDBOX1",
             **(keys if keys is not None else DEMO_KEYS)}
 

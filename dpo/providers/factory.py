@@ -8,6 +8,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from dpo.providers.billbitts import BillBittsClient
+from dpo.providers.billbitts_signing import KeyFileSigner
 from dpo.providers.breaker import Breakers, CircuitState
 from dpo.providers.clearstream import Clearstream
 from dpo.providers.csd import CsdAdapter, JsonCsd
@@ -17,7 +19,7 @@ from dpo.providers.omnisend import OmnisendClient
 from dpo.providers.xetra import XetraClient
 from dpo.settings import Settings
 
-PROVIDERS = ("ecb", "xetra", "euroclear", "clearstream", "omnisend")
+PROVIDERS = ("ecb", "xetra", "euroclear", "clearstream", "omnisend", "billbitts")
 
 
 def breakers_for(settings: Settings, *, redis_url: str | None = None,
@@ -48,6 +50,7 @@ class Providers:
     euroclear: JsonCsd
     clearstream: Clearstream
     omnisend: OmnisendClient
+    billbitts: BillBittsClient
     breakers: Breakers
     _https: tuple[ProviderHttp, ...]
 
@@ -74,10 +77,16 @@ class Providers:
         omnisend = http(Endpoint("omnisend", settings.omnisend_api_base,
                                  settings.omnisend_timeout, settings.omnisend_api_key,
                                  key_header="X-API-KEY", key_prefix=""))
+        key_path = settings.billbitts_private_key_path
+        billbitts = http(Endpoint(
+            "billbitts", settings.billbitts_api_url, settings.billbitts_timeout,
+            settings.billbitts_api_key,
+            signer=KeyFileSigner(key_path, provider="billbitts") if key_path else None))
         return cls(ecb=EcbClient(ecb, path=ecb_path), xetra=XetraClient(xetra),
                    euroclear=JsonCsd("euroclear", euroclear), clearstream=Clearstream(clearstream),
                    omnisend=OmnisendClient(omnisend, from_email=settings.default_from_email),
-                   breakers=breakers, _https=(ecb, xetra, euroclear, clearstream, omnisend))
+                   billbitts=BillBittsClient(billbitts), breakers=breakers,
+                   _https=(ecb, xetra, euroclear, clearstream, omnisend, billbitts))
 
     def depositories(self) -> list[CsdAdapter]:
         """The CSDs sync_csd reads, in a fixed order."""

@@ -14,6 +14,7 @@ quote a URL), only the provider name, method, path template, status and our requ
 from __future__ import annotations
 
 import email.utils
+import json as json_module
 import logging
 import re
 import time
@@ -70,6 +71,9 @@ class Endpoint:
     key_header: str = "Authorization"
     key_prefix: str = "Bearer "
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Extra headers signing each attempt: (method, URL path, body) -> headers (BillBitts).
+    signer: Callable[[str, str, bytes], Mapping[str, str]] | None = field(default=None,
+                                                                          repr=False)
 
 
 class _TransientError(Exception):
@@ -192,9 +196,19 @@ class ProviderHttp:
     async def _attempt(self, method: str, path: str, request_id: str, *,
                        params: Mapping[str, str | int] | None,
                        json: Any) -> tuple[httpx.Response, bytes]:
+        headers = self._headers(request_id)
+        content: bytes | None = None
+        if self.endpoint.signer is not None:
+            # The signature covers the exact bytes sent, so we encode the body ourselves.
+            if json is not None:
+                content = json_module.dumps(json, separators=(",", ":")).encode()
+                headers["Content-Type"] = "application/json"
+            url_path = self._client.base_url.join(path.lstrip("/")).path
+            headers.update(self.endpoint.signer(method, url_path, content or b""))
+            json = None
         try:
             async with self._client.stream(method, path.lstrip("/"), params=params, json=json,
-                                           headers=self._headers(request_id)) as response:
+                                           content=content, headers=headers) as response:
                 status = response.status_code
                 if status == 429 or status >= 500:
                     metrics.ATTEMPTS.labels(self.provider, "429" if status == 429 else "5xx").inc()

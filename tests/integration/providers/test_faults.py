@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from dpo.errors import ProviderMalformed, ProviderRejected, ProviderUnavailable
+from dpo.providers.billbitts import PaymentRequest
 from dpo.providers.clearstream import IsinRequest
 from dpo.providers.factory import Providers
 from sandbox.base import Simulator
@@ -45,10 +47,16 @@ async def _omnisend(p: Providers) -> Any:
                                 fields={"offering": "Acme 2030", "units": 10})
 
 
+async def _billbitts(p: Providers) -> Any:
+    return await p.billbitts.create_payment(PaymentRequest(
+        reference="DPO-FALT-0001", amount=Decimal("100.00"), currency="EUR",
+        description="Acme 2030", expires_in_seconds=3600, investment_id=1))
+
+
 CLIENTS: dict[str, tuple[str, Call]] = {
     "ecb": ("ecb", _ecb), "xetra": ("xetra", _xetra), "euroclear": ("euroclear", _euroclear),
     "clearstream": ("clearstream", _clearstream), "pmi": ("clearstream", _pmi),
-    "omnisend": ("omnisend", _omnisend)}
+    "omnisend": ("omnisend", _omnisend), "billbitts": ("billbitts", _billbitts)}
 IDEMPOTENT = [name for name in CLIENTS if name != "omnisend"]
 
 

@@ -1,0 +1,82 @@
+"""BillBitts: hosted payment requests for orders (assumed wire format: docs/INTEGRATIONS.md).
+
+`POST /v1/payment-requests` creates the request for one order, keyed by the order's payment
+reference, which BillBitts de-duplicates: sending it again
+(a retry, a worker after a crash, two replicas at once) returns the same request, never a
+second one. So the POST is retried like a read. Requests are signed with our private key
+(dpo.providers.billbitts_signing) besides the API key.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AwareDatetime, Field, StringConstraints, field_validator
+
+from dpo.errors import ProviderMalformed
+from dpo.providers.csd import _Strict
+from dpo.providers.http import ProviderHttp
+from dpo.providers.wire import decode
+
+PROVIDER = "billbitts"
+PATH = "v1/payment-requests"
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+PaymentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")]
+
+
+class PaymentRequest(_Strict):
+    """What we ask BillBitts for: a hosted page where the investor pays one order."""
+
+    reference: Reference
+    amount: Decimal = Field(gt=0, allow_inf_nan=False)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    description: Annotated[str, StringConstraints(max_length=200)]
+    expires_in_seconds: int = Field(alias="expiresInSeconds", ge=60, le=30 * 86400)
+    investment_id: int = Field(alias="investmentId", ge=1)
+
+    def wire(self) -> dict[str, object]:
+        """The JSON body (amounts as decimal strings: no float rounding)."""
+        return {"reference": self.reference, "amount": str(self.amount),
+                "currency": self.currency, "description": self.description,
+                "expiresInSeconds": self.expires_in_seconds,
+                "metadata": {"investmentId": str(self.investment_id)}}
+
+
+class Payment(_Strict):
+    """BillBitts' payment request: its id, the hosted page and when it expires."""
+
+    id: PaymentId
+    reference: Reference
+    status: Literal["pending", "paid", "failed", "expired", "refunded"]
+    url: Annotated[str, StringConstraints(max_length=2048)]
+    expires_at: AwareDatetime = Field(alias="expiresAt")
+    amount: Decimal = Field(gt=0, allow_inf_nan=False)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+    @field_validator("url")
+    @classmethod
+    def _web_page(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("not a web page address")
+        return value
+
+
+class BillBittsClient:
+    """Creates (or finds again) the payment request of an order."""
+
+    def __init__(self, http: ProviderHttp) -> None:
+        self.http = http
+
+    async def create_payment(self, request: PaymentRequest) -> Payment:
+        """The payment request for `request.reference`, created now or earlier."""
+        payment = await self.http.call(
+            "POST", PATH, lambda response, body: decode(PROVIDER, Payment, body),
+            json=request.wire(), idempotent=True)
+        if payment.reference != request.reference:
+            raise ProviderMalformed(PROVIDER, "answer is for another reference")
+        if payment.currency != request.currency or payment.amount != request.amount:
+            raise ProviderMalformed(PROVIDER, "answer is for another amount")
+        return payment
