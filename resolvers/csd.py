@@ -23,13 +23,15 @@ def account_node(row: CsdAccountRow) -> CsdAccount:
 
 
 async def resolve_csd_accounts(info: Info, csd: CsdName | None = None,
-                               first: int | None = None, after: str | None = None
+                               first: int | None = None, after: str | None = None,
+                               last: int | None = None, before: str | None = None
                                ) -> Connection[CsdAccount]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
     core = Csd(csd.value) if csd else None
     async with sessions() as session:
         page = await csd_accounts.list_accounts(session, principal=principal, csd=core,
-                                                first=first, after=after)
+                                                first=first, after=after, last=last,
+                                                before=before)
 
     async def total() -> int:
         async with sessions() as session:

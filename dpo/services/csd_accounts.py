@@ -162,13 +162,15 @@ async def unmap_account_as(session: AsyncSession, *, actor: str, csd: Csd,
 
 async def list_accounts(session: AsyncSession, *, principal: Principal,
                         csd: Csd | None = None, first: int | None = None,
-                        after: str | None = None) -> Page:
+                        after: str | None = None, last: int | None = None,
+                        before: str | None = None) -> Page:
     """Mapped accounts in (csd, account) order (ops, admin)."""
     require_ops(principal)
     query = select(CsdAccount)
     if csd is not None:
         query = query.where(CsdAccount.csd == csd.value)
-    return await paginate(session, query, ordering=ACCOUNTS_BY_KEY, first=first, after=after)
+    return await paginate(session, query, ordering=ACCOUNTS_BY_KEY, first=first, after=after,
+                          last=last, before=before)
 
 
 async def count_accounts(session: AsyncSession, *, principal: Principal,

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import ANONYMOUS, Kind, Principal
 from dpo.db.feed import next_feed_sequences
-from dpo.db.models import Issuer, JobRun, Position, ReconciliationRun, User
+from dpo.db.models import CsdAccount, Issuer, JobRun, Position, ReconciliationRun, User
 from dpo.services.pagination import encode_cursor
 from schema.relay import to_global_id
 from tests.integration.api.conftest import Execute, code
@@ -44,6 +44,9 @@ CONNECTIONS: dict[str, str] = {
     "positions": f"positions({ARGS}) {{ {PAGE} }}",
     "reconciliationBreaks": f"reconciliationBreaks({ARGS}) {{ {PAGE} }}",
     "events": f"events({ARGS}) {{ {PAGE} }}",
+    # No global id (the csd and account are its key): the account stands in for it here.
+    "csdAccounts":
+        f"csdAccounts({ARGS}) {{ {PAGE.replace('node { id }', 'node { id: account }')} }}",
 }
 
 
@@ -68,6 +71,8 @@ async def seed(db: AsyncSession) -> dict[str, Any]:
     db.add(run)
     db.add_all([factories.reconciliation_break(run, holder=address()) for _ in range(7)])
     db.add_all([factories.chain_event(i) for i in await next_feed_sequences(db, 7)])
+    db.add_all([CsdAccount(csd=("euroclear", "clearstream")[i % 2], account=f"ACC-{6 - i}",
+                           holder_address=address()) for i in range(7)])
     await db.flush()
     return {"issuer": issuer, "offerings": offerings, "investors": investors}
 
