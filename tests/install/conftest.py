@@ -28,11 +28,13 @@ def uv() -> Path:
     return path
 
 
-def run_uv(uv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_uv(uv: Path, *args: str, cwd: Path,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run uv with the machine's Python (and PyPI, as `make` does)."""
-    return subprocess.run([str(uv), *args, "--python", shutil.which("python3")
-                           or "python3"], cwd=cwd, capture_output=True, text=True, timeout=120,
-                          check=False, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+    python = shutil.which("python3") or "python3"
+    return subprocess.run([str(uv), *args, "--python", python], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, check=False,
+                          env={**os.environ, "UV_PYTHON_DOWNLOADS": "never", **(env or {})})
 
 
 def project_copy(tmp_path: Path) -> Path:
