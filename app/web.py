@@ -42,6 +42,7 @@ from dpo.health import (
     provider_circuits,
 )
 from dpo.providers.factory import PROVIDERS, breakers_for
+from dpo.reconciliation.bell import close_bell
 from dpo.recursion import RECURSION_LIMIT, restore_recursion_limit
 from dpo.runtime import Runtime
 from dpo.safe_json import JSONTooDeepError, loads
@@ -202,6 +203,7 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
             if settings.response_cache:
                 await app.state.response_cache.stop()
             await close_hub(app.state.runtime)
+            await close_bell(app.state.runtime.redis)
             await app.state.breakers.aclose()
             await app.state.runtime.close()
 

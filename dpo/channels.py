@@ -5,9 +5,9 @@ Redis server hears every channel, whatever database it selected. Two deployments
 server on different database numbers (staging on /1, production on /0) would otherwise
 ring each other's subscribers and flush each other's response caches. So every channel name
 carries the database number of the Redis URL and a prefix (REDIS_CHANNEL_PREFIX, default
-`dpo`): `dpo:0:feed`, `dpo:0:invalidate`. Every publisher and subscriber takes its names
-from here; the web service and the listener of one deployment must share both the Redis URL's
-database and the prefix (they do when they share the variables).
+`dpo`): `dpo:0:feed`, `dpo:0:invalidate`, `dpo:0:breaks`. Every publisher and subscriber
+takes its names from here; the web service, the listener and the jobs of one deployment must
+share both the Redis URL's database and the prefix (they do when they share the variables).
 """
 
 from __future__ import annotations
@@ -40,9 +40,14 @@ class Channels:
         return f"{self.prefix}:{self.db}:invalidate"
 
     @property
+    def breaks(self) -> str:
+        """Reconciliation breaks changed (a pass, resolveBreak): subscribers read them now."""
+        return f"{self.prefix}:{self.db}:breaks"
+
+    @property
     def all(self) -> tuple[str, ...]:
-        """Every channel, for tests and tools."""
-        return (self.feed, self.invalidate)
+        """Every channel, for tests and tools (response caches hear every one of them)."""
+        return (self.feed, self.invalidate, self.breaks)
 
 
 def redis_db(url: str) -> int:

@@ -14,6 +14,7 @@ from dpo.db.models import ReconciliationBreak
 from dpo.db.models.enums import BreakStatus as CoreBreakStatus
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
+from dpo.reconciliation.bell import ring_breaks
 from dpo.runs.launch import launch, require_job_starter
 from dpo.services import chain_events, market, ops
 from dpo.services.fx_calendar import is_stale
@@ -197,11 +198,15 @@ async def resolve_resolve_break(info: Info, id: strawberry.ID,
                                 status: BreakStatus = BreakStatus.RESOLVED,
                                 note: str | None = None) -> ReconciliationBreakType:
     target = from_global_id(id, expect="ReconciliationBreak")[1]
-    async with unit_of_work(info.context.runtime.sessions) as session:
+    runtime = info.context.runtime
+    async with unit_of_work(runtime.sessions) as session:
         row = await ops.resolve_break(session, principal=info.context.principal,
                                       break_id=target, status=CoreBreakStatus(status.value),
                                       note=note)
-        return break_node(row)
+        node = break_node(row)
+    # Committed: subscribers read the change now rather than at their next poll.
+    await ring_breaks(runtime.redis, channel=runtime.channels.breaks, revision=row.revision)
+    return node
 
 
 async def resolve_run_job(info: Info, name: str, full: bool = False) -> JobRun:

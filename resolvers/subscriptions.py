@@ -10,7 +10,6 @@ coalescing a burst into one read. A slow consumer is closed by the transport (ap
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from sqlalchemy import func, select, tuple_
 from strawberry.scalars import JSON
 
 from dpo.db.models import ReconciliationBreak
+from dpo.reconciliation.bell import get_bell
 from dpo.services import chain_events, offerings, ops, positions
 from dpo.services.pagination import decode_sequence
 from dpo.streaming import metrics
@@ -200,18 +200,23 @@ async def subscribe_reconciliation_breaks(info: Info
 
     Every change stamps the break with a revision that becomes visible in order
     (dpo.reconciliation.revision), so following `revision > N` misses none, however long the
-    transaction that made it. Polled every FEED_POLL_INTERVAL seconds.
+    transaction that made it. Woken by the break doorbell (dpo.reconciliation.bell) after
+    each committed change; read every FEED_POLL_INTERVAL seconds anyway, should a ring be lost.
     """
     ops.require_ops(info.context.principal)
-    sessions = info.context.runtime.sessions
+    runtime = info.context.runtime
+    sessions = runtime.sessions
     interval = get_streaming_settings().feed_poll_interval
+    bell = await get_bell(runtime.redis, runtime.channels.breaks)
     async with sessions() as session:
         # (revision, id) of the last change delivered: everything up to now counts as seen.
         mark = ((await session.scalar(select(func.max(ReconciliationBreak.revision)))) or 0,
                 2**62)
     cursor = tuple_(ReconciliationBreak.revision, ReconciliationBreak.id)
+    seen = bell.generation
     while True:
-        await asyncio.sleep(interval)
+        # Returns at once when a ring came after `seen` (taken before the last read).
+        seen = await bell.wait(seen, interval)
         async with sessions() as session:
             rows = (await session.scalars(
                 select(ReconciliationBreak).where(cursor > tuple_(*mark))
@@ -221,6 +226,8 @@ async def subscribe_reconciliation_breaks(info: Info
         for row in rows:
             mark = (row.revision, row.id)
             yield break_node(row)
+        if len(rows) == BREAKS_PAGE:
+            seen = -1  # more are waiting: read again without waiting
 
 
 @strawberry.type
