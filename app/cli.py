@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from app import cli_auth, cli_chain, cli_csd, cli_db, cli_jobs, cli_sandbox, cli_up
+from app import cli_auth, cli_chain, cli_csd, cli_db, cli_jobs, cli_sandbox, cli_sender, cli_up
 from app.common import settings
 from dpo.settings import ConfigError
 
@@ -101,7 +101,7 @@ def check(deploy: bool) -> None:
 
 for command in (cli_db.migrate, cli_db.showmigrations, cli_db.makemigrations,
                 cli_db.create_admin, cli_up.up, cli_chain.contracts, cli_auth.api_key,
-                cli_jobs.jobs, cli_sandbox.sandbox, cli_csd.csd):
+                cli_jobs.jobs, cli_sandbox.sandbox, cli_csd.csd, cli_sender.sender):
     cli.add_command(command)
 
 

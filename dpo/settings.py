@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -174,6 +175,24 @@ class Settings(BaseSettings):
     listener_header_batch: int = Field(default=100, ge=1, le=1_000, alias="LISTENER_HEADER_BATCH")
     listener_metrics_port: int = Field(default=0, ge=0, le=65_535, alias="LISTENER_METRICS_PORT")
     rpc_timeout: float = Field(default=15.0, gt=0, le=300, alias="RPC_TIMEOUT")
+
+    # The platform wallet's transaction sender (docs/SENDER.md).
+    sender_poll_interval: float = Field(default=1.0, gt=0, le=300, alias="SENDER_POLL_INTERVAL")
+    sender_max_in_flight: int = Field(default=64, ge=1, le=10_000, alias="SENDER_MAX_IN_FLIGHT")
+    sender_replace_after: float = Field(default=60.0, gt=0, le=86_400,
+                                        alias="SENDER_REPLACE_AFTER")
+    sender_resend_after: float = Field(default=15.0, gt=0, le=86_400, alias="SENDER_RESEND_AFTER")
+    sender_nonce_taken_after: float = Field(default=30.0, ge=0, le=86_400,
+                                            alias="SENDER_NONCE_TAKEN_AFTER")
+    sender_max_fee_gwei: Decimal = Field(default=Decimal(100), gt=0, le=1_000_000,
+                                         alias="SENDER_MAX_FEE_GWEI")
+    sender_max_priority_fee_gwei: Decimal = Field(default=Decimal(5), ge=0, le=1_000_000,
+                                                  alias="SENDER_MAX_PRIORITY_FEE_GWEI")
+    sender_fee_bump_percent: int = Field(default=12, ge=10, le=1_000,
+                                         alias="SENDER_FEE_BUMP_PERCENT")
+    sender_gas_headroom_percent: int = Field(default=20, ge=0, le=1_000,
+                                             alias="SENDER_GAS_HEADROOM_PERCENT")
+    sender_metrics_port: int = Field(default=0, ge=0, le=65_535, alias="SENDER_METRICS_PORT")
 
     # Financial market APIs.
     euroclear_api_base: str = Field(default="https://api.euroclear.com", alias="EUROCLEAR_API_BASE")

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 
+from dpo.money import MINOR_UNITS, minor_to_decimal
 from listener.decode import DecodedLog
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
-# ISO 4217 minor units where they are not 2; on-chain amounts are integers in minor units.
-MINOR_UNITS: dict[str, int] = {
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
-    "PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-}
+__all__ = ["MINOR_UNITS", "ZERO_ADDRESS", "Known", "ProjectionError", "ProjectionStats",
+           "StoredEvent", "minor_to_decimal"]
 
 
 class ProjectionError(Exception):
@@ -54,8 +50,3 @@ class ProjectionStats:
 
     applied: int = 0
     skipped: int = 0
-
-
-def minor_to_decimal(amount: int | str, currency: str) -> Decimal:
-    """An integer amount in the currency's minor unit as a Decimal in major units."""
-    return Decimal(int(amount)).scaleb(-MINOR_UNITS.get(currency.upper(), 2))

@@ -17,6 +17,9 @@ Faults (the counter key is the part before the first colon; "ok" is never counte
   429[:<s>]          answer 429 with `Retry-After: <s>` (seconds) when given
   429:date:<s>       answer 429 with Retry-After as an HTTP date <s> seconds ahead
   timeout            read the request and never answer (until the client hangs up)
+  swallow            forward, then never answer: the upstream acted, the client never hears
+  lost[:<status>]    forward, then answer that HTTP status (500 unless given): the upstream
+                     acted, the client sees a failure
   reset              close the connection without an answer
   truncate           forward, then answer 200 with only the first half of the JSON body
   cut                forward, then send the headers and half the body and close the connection
@@ -257,6 +260,13 @@ class FaultyProxy:
         status, answer = await self._forward(body)
         if kind == "truncate":
             await _send(writer, status, answer[: len(answer) // 2])
+            return True
+        if kind == "swallow":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reader.read(), self._hang)
+            return False
+        if kind == "lost":
+            await _send(writer, int(argument or 500), b"injected failure after forwarding")
             return True
         if kind == "wrongid":
             answer = json.dumps({**json.loads(answer), "id": 987654321}).encode()

@@ -1,0 +1,139 @@
+"""What the sender asks the chain, as typed answers (no decisions here)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from dpo.sender.calls import Contracts
+from dpo.sender.policy import Order
+from dpo.sender.rpc import Rpc, RpcCallError
+
+# Node messages (geth, anvil, erigon, nitro) meaning "this transaction is already in hand".
+_KNOWN = ("already known", "known transaction", "already imported", "already exists",
+          "transaction already")
+_NONCE_USED = ("nonce too low", "nonce has already been used", "old nonce")
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStatus:
+    """Our account's nonces and the fee market, read at the start of a pass."""
+
+    mined_nonce: int
+    pending_nonce: int
+    base_fee: int
+    tip: int
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The parts of a receipt the sender needs."""
+
+    tx_hash: str
+    status: int
+    block_number: int
+    gas_used: int
+
+
+class Sent(Enum):
+    """How a broadcast went."""
+
+    ACCEPTED = "accepted"
+    KNOWN = "known"            # the node already has it (a resend, or a crash's broadcast)
+    NONCE_USED = "nonce_used"  # mined already (ours) or taken: the receipts will tell
+    REFUSED = "refused"
+
+
+def is_revert(error: RpcCallError) -> bool:
+    """Whether a node's error means the call reverts (as opposed to a node problem)."""
+    return error.code == 3 or error.data is not None or "revert" in error.message.lower()
+
+
+class Chain:
+    """The JSON-RPC questions of the sender, for one account."""
+
+    def __init__(self, rpc: Rpc, contracts: Contracts, address: str) -> None:
+        self.rpc = rpc
+        self.contracts = contracts
+        self.address = address
+
+    async def chain_id(self) -> int:
+        """eth_chainId."""
+        return int(await self.rpc.call("eth_chainId", []), 16)
+
+    async def status(self) -> ChainStatus:
+        """Mined and pending nonce of our account, latest base fee, suggested tip."""
+        mined, pending, block = await asyncio.gather(
+            self.rpc.call("eth_getTransactionCount", [self.address, "latest"]),
+            self.rpc.call("eth_getTransactionCount", [self.address, "pending"]),
+            self.rpc.call("eth_getBlockByNumber", ["latest", False]))
+        try:
+            tip = int(await self.rpc.call("eth_maxPriorityFeePerGas", []), 16)
+        except RpcCallError:
+            tip = 0  # a node without the method (EIP-1559 fee history only): no tip
+        base = int(block.get("baseFeePerGas") or "0x0", 16) if isinstance(block, dict) else 0
+        return ChainStatus(int(mined, 16), int(pending, 16), base, tip)
+
+    async def receipt(self, tx_hash: str) -> Receipt | None:
+        """The receipt, or None while the transaction is not mined (as this node sees it)."""
+        raw = await self.rpc.call("eth_getTransactionReceipt", [tx_hash])
+        if not isinstance(raw, dict) or raw.get("blockNumber") is None:
+            return None
+        return Receipt(tx_hash, int(raw.get("status") or "0x0", 16), int(raw["blockNumber"], 16),
+                       int(raw.get("gasUsed") or "0x0", 16))
+
+    async def known(self, tx_hash: str) -> bool:
+        """Whether the node has the transaction (in its pool or mined)."""
+        return await self.rpc.call("eth_getTransactionByHash", [tx_hash]) is not None
+
+    async def _view(self, to: str, data: str) -> Any:
+        return await self.rpc.call("eth_call", [{"to": to, "data": data}, "latest"])
+
+    async def recorded(self, reference: str) -> Order | None:
+        """STO.getInvestment(ref), or None when the STO knows no such reference."""
+        try:
+            result = await self._view(self.contracts.sto_address,
+                                      self.contracts.get_investment_data(reference))
+        except RpcCallError as error:
+            if self.contracts.is_unknown_investment(error.data) or (
+                    error.data is None and "UnknownInvestment" in error.message):
+                return None
+            raise
+        return self.contracts.decode_investment(str(result))
+
+    async def issued(self, reference: str, token: str | None = None) -> bool:
+        """Issuance.isIssuedRef(ref) on the token (the configured Issuance by default)."""
+        result = await self._view(token or self.contracts.issuance_address,
+                                  self.contracts.is_issued_data(reference))
+        return self.contracts.decode_bool(str(result))
+
+    async def estimate(self, to: str, data: str) -> int:
+        """eth_estimateGas from our account; RpcCallError (is_revert) when it would revert."""
+        return int(await self.rpc.call(
+            "eth_estimateGas", [{"from": self.address, "to": to, "data": data}]), 16)
+
+    async def replay_reason(self, to: str, data: str, block_number: int) -> str:
+        """Why a mined call reverted: the same call replayed on the state after its block
+        (which holds whatever earlier transaction of the block made it fail), then before."""
+        for block in (block_number, max(block_number - 1, 0)):
+            try:
+                await self.rpc.call("eth_call", [{"from": self.address, "to": to,
+                                                  "data": data}, hex(block)])
+            except RpcCallError as error:
+                return self.contracts.reason(error.data, error.message)
+        return "reverted on chain (a replay succeeds: out of gas?)"
+
+    async def broadcast(self, raw_tx: str) -> tuple[Sent, str]:
+        """eth_sendRawTransaction; the node's message when it refused."""
+        try:
+            await self.rpc.call("eth_sendRawTransaction", [raw_tx])
+        except RpcCallError as error:
+            text = error.message.lower()
+            if any(fragment in text for fragment in _KNOWN):
+                return Sent.KNOWN, error.message
+            if any(fragment in text for fragment in _NONCE_USED):
+                return Sent.NONCE_USED, error.message
+            return Sent.REFUSED, error.message
+        return Sent.ACCEPTED, ""

@@ -1,0 +1,229 @@
+"""The sender's decisions, free of I/O: fees, replacement, nonces and what an answer means.
+
+Everything here is a pure function of what the sender last read from the chain and the
+database, so the risky rules (never reuse a nonce, never issue twice, when to replace, when
+to give up) are tested exhaustively in tests/unit/sender without a chain.
+
+- Fees (EIP-1559): a first attempt offers `2 * base fee + tip` as its fee cap, so it stays
+  includable while the base fee doubles; the tip is the node's suggestion. Both are clipped
+  to the configured caps. A replacement must raise BOTH the fee cap and the tip by at least
+  10% (the rule geth, anvil and Arbitrum's sequencer apply to a same-nonce replacement); we
+  raise by `bump_percent` (at least 10), and at least to what the current base fee needs.
+  When the caps leave no room for a valid bump, the transaction keeps waiting at its fee and
+  is reported as stuck: a nonce is never skipped, since every later one would wait behind it.
+- Nonces: the next nonce is the higher of the chain's pending count and one past the highest
+  nonce we recorded. Every nonce we assign is written (with its signed transaction) before
+  the broadcast, so after a crash the records say what may be on chain.
+- An in-flight transaction whose nonce the chain has used is looked up by its receipts (of
+  every version we signed); none found for `nonce_taken_after` seconds means another sender
+  used our key's nonce: the intent goes back to pending and the chain check decides again.
+- A revert is final for the intent (recorded with its reason, surfaced to ops); it is never
+  retried on its own, because the same call would fail the same way or, worse, succeed
+  twice. An operator retries it (`dpo sender retry`) once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+MIN_BUMP_PERCENT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    """EIP-1559 fee fields of one signed transaction, in wei."""
+
+    max_fee: int
+    tip: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeeCaps:
+    """The most we pay per gas, and how much each replacement raises the fees."""
+
+    max_fee: int
+    tip: int
+    bump_percent: int = 12
+
+
+def _raised(value: int, percent: int) -> int:
+    """`value` raised by `percent`, rounded up (0 stays 0)."""
+    return -(-value * (100 + percent) // 100)
+
+
+def initial_fees(base_fee: int, suggested_tip: int, caps: FeeCaps) -> Fees:
+    """The fees of a first attempt: the suggested tip, room for the base fee to double."""
+    tip = min(max(suggested_tip, 0), caps.tip)
+    max_fee = min(2 * max(base_fee, 0) + tip, caps.max_fee)
+    return Fees(max_fee=max_fee, tip=min(tip, max_fee))
+
+
+def bumped_fees(old: Fees, base_fee: int, suggested_tip: int, caps: FeeCaps) -> Fees | None:
+    """The fees of a replacement, or None when the caps leave no valid replacement."""
+    percent = max(caps.bump_percent, MIN_BUMP_PERCENT)
+    tip = max(_raised(old.tip, percent), old.tip + 1, min(max(suggested_tip, 0), caps.tip))
+    max_fee = max(_raised(old.max_fee, percent), 2 * max(base_fee, 0) + tip)
+    tip, max_fee = min(tip, caps.tip), min(max_fee, caps.max_fee)
+    tip = min(tip, max_fee)
+    if tip < _raised(old.tip, MIN_BUMP_PERCENT) or max_fee < _raised(old.max_fee,
+                                                                     MIN_BUMP_PERCENT):
+        return None
+    if max_fee <= old.max_fee:
+        return None
+    return Fees(max_fee=max_fee, tip=tip)
+
+
+def next_nonce(chain_pending: int, recorded_max: int | None) -> int:
+    """The nonce the next new transaction gets."""
+    recorded_next = 0 if recorded_max is None else recorded_max + 1
+    return max(chain_pending, recorded_next)
+
+
+def nonce_gaps(mined: int, upcoming: int, carried: set[int]) -> list[int]:
+    """Nonces in [mined, upcoming) that none of our in-flight transactions carries."""
+    return [nonce for nonce in range(mined, upcoming) if nonce not in carried]
+
+
+class Step(Enum):
+    """What to do with an in-flight transaction on this pass."""
+
+    WAIT = "wait"
+    RECEIPT = "receipt"          # its nonce is used on chain: find which version was mined
+    BROADCAST = "broadcast"      # written but never broadcast (a crash came in between)
+    CHECK_POOL = "check_pool"    # not seen for a while: resend it if the node lost it
+    REPLACE = "replace"          # not mined in time: same nonce, higher fees
+
+
+@dataclass(frozen=True, slots=True)
+class Flight:
+    """An in-flight intent as the decision sees it (times in seconds on one clock)."""
+
+    nonce: int
+    signed_at: float
+    broadcast_at: float | None
+    checked_at: float | None = None
+
+
+def flight_step(flight: Flight, *, mined_nonce: int, now: float, replace_after: float,
+                resend_after: float) -> Step:
+    """Decide the next step for one in-flight transaction (its latest signed version)."""
+    if flight.nonce < mined_nonce:
+        return Step.RECEIPT
+    if flight.broadcast_at is None:
+        return Step.BROADCAST
+    if now - flight.signed_at >= replace_after:
+        return Step.REPLACE
+    last_seen = max(flight.broadcast_at, flight.checked_at or flight.broadcast_at)
+    if now - last_seen >= resend_after:
+        return Step.CHECK_POOL
+    return Step.WAIT
+
+
+class Outcome(Enum):
+    """What the receipts of an intent's versions say once its nonce is used."""
+
+    SUCCEEDED = "succeeded"
+    REVERTED = "reverted"
+    NONCE_TAKEN = "nonce_taken"
+    NOT_YET = "not_yet"
+
+
+def receipt_outcome(statuses: list[int | None], *, missing_for: float,
+                    nonce_taken_after: float) -> Outcome:
+    """Read the receipts (status per signed version, None = no receipt) of a used nonce.
+
+    At most one version can be mined. No receipt at all is normal for a moment (a node
+    behind the one that counted the nonce); only after `nonce_taken_after` seconds is the
+    nonce taken to be someone else's.
+    """
+    if 1 in statuses:
+        return Outcome.SUCCEEDED
+    if 0 in statuses:
+        return Outcome.REVERTED
+    if missing_for >= nonce_taken_after:
+        return Outcome.NONCE_TAKEN
+    return Outcome.NOT_YET
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as STO.getInvestment returns it (or as we expect it to be)."""
+
+    offering_id: int
+    investor: str
+    amount: int
+    units: int
+    refunded: bool = False
+
+    def same_order(self, other: Order) -> bool:
+        """Same offering, investor (any case), amount and units."""
+        return (self.offering_id, self.investor.lower(), self.amount, self.units) == (
+            other.offering_id, other.investor.lower(), other.amount, other.units)
+
+
+class Verdict(Enum):
+    """What the chain check before sending decides."""
+
+    SEND = "send"
+    DONE = "done"            # the chain already has it: succeeded, nothing sent
+    CANCEL = "cancel"        # nothing to do on chain any more
+    FAIL = "fail"            # cannot be sent as it is: ops must look
+    WAIT = "wait"            # its dependency has not succeeded yet
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A verdict and the note recorded with it."""
+
+    verdict: Verdict
+    note: str = ""
+
+
+def dependency_decision(kind: str, dependency_state: str | None) -> Decision:
+    """May an intent go, given the state of the intent it depends on (None: no dependency)?"""
+    if dependency_state in (None, "succeeded"):
+        return Decision(Verdict.SEND)
+    if dependency_state in ("pending", "in_flight"):
+        return Decision(Verdict.WAIT)
+    if kind == "refund":
+        return Decision(Verdict.CANCEL, f"the order's record ended {dependency_state}: "
+                                        "nothing on chain to refund")
+    return Decision(Verdict.FAIL, f"the intent it depends on ended {dependency_state}")
+
+
+def chain_decision(kind: str, expected: Order, recorded: Order | None,
+                   issued: bool) -> Decision:
+    """The exactly-once check: what the chain already holds for this reference decides."""
+    if recorded is not None and not recorded.same_order(expected):
+        return Decision(Verdict.FAIL, "the reference is recorded on chain for another order")
+    if kind == "invest":
+        if recorded is not None:
+            return Decision(Verdict.DONE, "already recorded on chain")
+        return Decision(Verdict.SEND)
+    if kind == "issue":
+        if issued:
+            return Decision(Verdict.DONE, "already issued on chain")
+        if recorded is None:
+            return Decision(Verdict.FAIL, "the order is not recorded on chain")
+        if recorded.refunded:
+            return Decision(Verdict.CANCEL, "the order was refunded on chain")
+        return Decision(Verdict.SEND)
+    if kind == "refund":
+        if recorded is None:
+            return Decision(Verdict.CANCEL, "nothing recorded on chain to refund")
+        if recorded.refunded:
+            return Decision(Verdict.DONE, "already refunded on chain")
+        return Decision(Verdict.SEND)
+    return Decision(Verdict.FAIL, f"unknown intent kind {kind!r}")
+
+
+def after_revert(kind: str, recorded: Order | None, issued: bool) -> Decision:
+    """A mined version reverted: did the chain get what we wanted some other way?"""
+    if kind == "invest" and recorded is not None:
+        return Decision(Verdict.DONE, "reverted, but the order is recorded on chain")
+    if kind == "issue" and issued:
+        return Decision(Verdict.DONE, "reverted, but the tokens are issued on chain")
+    if kind == "refund" and recorded is not None and recorded.refunded:
+        return Decision(Verdict.DONE, "reverted, but the order is refunded on chain")
+    return Decision(Verdict.FAIL)

@@ -1,0 +1,293 @@
+"""The sender's reads and writes of chain_intents and chain_transactions.
+
+Each function is one short transaction. The write that assigns nonces takes the intents it
+signs FOR UPDATE and only those still pending, so an `enqueue_refund` cancelling them at the
+same moment either waits for the signature (and then owes a refund) or wins (and nothing is
+signed); the unique (chain, sender, nonce) key stops a second sender from reusing a nonce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from dpo.db.models import ChainIntent, ChainTransaction, Investment, InvestorWallet, Offering
+from dpo.db.models.enums import IntentState
+from dpo.money import decimal_to_minor
+from dpo.sender.policy import Fees, Order, next_nonce
+
+OPEN = (IntentState.PENDING.value, IntentState.IN_FLIGHT.value)
+FINAL = (IntentState.SUCCEEDED.value, IntentState.REVERTED.value, IntentState.FAILED.value,
+         IntentState.CANCELLED.value)
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One signed version of an intent's call."""
+
+    id: int
+    tx_hash: str
+    raw_tx: str
+    gas_limit: int
+    fees: Fees
+    signed_at: datetime
+    broadcast_at: datetime | None
+
+
+@dataclass(slots=True)
+class InFlight:
+    """An intent whose transaction is signed (and maybe broadcast), with every version."""
+
+    id: int
+    kind: str
+    nonce: int
+    reference: str | None
+    call: dict[str, Any]
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def latest(self) -> Attempt:
+        """The version signed last (the one with the highest fees)."""
+        return self.attempts[-1]
+
+
+@dataclass(slots=True)
+class Ready:
+    """A pending intent whose dependency is no longer open, with what its call needs."""
+
+    id: int
+    kind: str
+    dependency_state: str | None
+    reference: str | None
+    amount: Decimal | None
+    currency: str | None
+    units: int | None
+    onchain_offering_id: int | None
+    token_address: str | None
+    wallet: str | None
+
+    def order(self, chain_id: int) -> tuple[Order | None, str]:
+        """The order as the chain must record it, or None and why it cannot be built."""
+        if self.reference is None or self.amount is None or self.currency is None:
+            return None, "the intent has no investment with an on-chain reference"
+        if self.onchain_offering_id is None:
+            return None, "the offering is not linked to its on-chain offering"
+        if self.wallet is None:
+            return None, f"the investor has no verified wallet on chain {chain_id}"
+        try:
+            amount = decimal_to_minor(self.amount, self.currency)
+        except ValueError as error:
+            return None, str(error)
+        return Order(self.onchain_offering_id, self.wallet, amount, int(self.units or 0)), ""
+
+
+@dataclass(slots=True)
+class Signed:
+    """What the nonce-assigning write stores for one intent."""
+
+    intent_id: int
+    nonce: int
+    tx_hash: str
+    raw_tx: str
+    gas_limit: int
+    fees: Fees
+    call: dict[str, Any]
+
+
+async def in_flight(sessions: async_sessionmaker[AsyncSession], chain_id: int,
+                    sender: str) -> list[InFlight]:
+    """Our in-flight intents on this chain, lowest nonce first, with their versions."""
+    async with sessions() as session:
+        rows = (await session.execute(
+            select(ChainIntent.id, ChainIntent.kind, ChainIntent.nonce,
+                   Investment.onchain_reference, ChainIntent.call)
+            .outerjoin(Investment, Investment.id == ChainIntent.investment_id)
+            .where(ChainIntent.state == IntentState.IN_FLIGHT.value,
+                   ChainIntent.chain_id == chain_id, ChainIntent.sender_address == sender)
+            .order_by(ChainIntent.nonce))).all()
+        flights = {row[0]: InFlight(int(row[0]), row[1], int(row[2]), row[3], dict(row[4]))
+                   for row in rows}
+        if not flights:
+            return []
+        attempts = await session.scalars(
+            select(ChainTransaction).where(ChainTransaction.intent_id.in_(list(flights)))
+            .order_by(ChainTransaction.id))
+        for tx in attempts:
+            flights[tx.intent_id].attempts.append(Attempt(
+                tx.id, tx.tx_hash, tx.raw_tx, tx.gas_limit,
+                Fees(tx.max_fee_per_gas, tx.max_priority_fee_per_gas), tx.signed_at,
+                tx.broadcast_at))
+    return [flight for flight in flights.values() if flight.attempts]
+
+
+async def ready(sessions: async_sessionmaker[AsyncSession], chain_id: int,
+                limit: int) -> list[Ready]:
+    """Up to `limit` pending intents, oldest first, whose dependency is no longer open."""
+    dependency = aliased(ChainIntent)
+    wallet = (select(InvestorWallet.address)
+              .where(InvestorWallet.investor_id == Investment.investor_id,
+                     InvestorWallet.verified_at.is_not(None),
+                     InvestorWallet.chain_id == chain_id)
+              .order_by(InvestorWallet.verified_at, InvestorWallet.id).limit(1)
+              .correlate(Investment).scalar_subquery())
+    query = (
+        select(ChainIntent.id, ChainIntent.kind, dependency.state, Investment.onchain_reference,
+               Investment.amount, Investment.currency, Investment.units,
+               Offering.onchain_offering_id, Offering.token_address, wallet)
+        .outerjoin(dependency, dependency.id == ChainIntent.depends_on_id)
+        .outerjoin(Investment, Investment.id == ChainIntent.investment_id)
+        .outerjoin(Offering, Offering.id == Investment.offering_id)
+        .where(ChainIntent.state == IntentState.PENDING.value,
+               ChainIntent.nonce.is_(None),
+               (dependency.id.is_(None)) | (dependency.state.not_in(OPEN)))
+        .order_by(ChainIntent.id).limit(limit))
+    async with sessions() as session:
+        rows = (await session.execute(query)).all()
+    return [Ready(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+            for r in rows]
+
+
+async def finish(sessions: async_sessionmaker[AsyncSession], intent_id: int, state: str, *,
+                 note: str | None = None, tx_hash: str | None = None,
+                 block_number: int | None = None, revert_reason: str | None = None,
+                 call: dict[str, Any] | None = None) -> bool:
+    """Move an open intent to a final state; False if it was no longer open."""
+    values: dict[str, Any] = {"state": state, "finished_at": func.now(),
+                              "updated_at": func.now()}
+    if note is not None:
+        values["last_error"] = note[:2000]
+    if tx_hash is not None:
+        values["tx_hash"] = tx_hash
+    if block_number is not None:
+        values["block_number"] = block_number
+    if revert_reason is not None:
+        values["revert_reason"] = revert_reason[:2000]
+    if call is not None:
+        values["call"] = call
+    async with sessions() as session, session.begin():
+        result = await session.execute(
+            update(ChainIntent).where(ChainIntent.id == intent_id, ChainIntent.state.in_(OPEN))
+            .values(**values))
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def back_to_pending(sessions: async_sessionmaker[AsyncSession], intent_id: int,
+                          note: str) -> None:
+    """An in-flight intent whose nonce someone else used: pending again, without a nonce."""
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(ChainIntent).where(ChainIntent.id == intent_id,
+                                      ChainIntent.state == IntentState.IN_FLIGHT.value)
+            .values(state=IntentState.PENDING.value, nonce=None, chain_id=None,
+                    sender_address=None, last_error=note, updated_at=func.now()))
+
+
+async def note(sessions: async_sessionmaker[AsyncSession], intent_id: int, text: str) -> None:
+    """Record the latest trouble of an intent that stays open."""
+    async with sessions() as session, session.begin():
+        await session.execute(update(ChainIntent).where(ChainIntent.id == intent_id)
+                              .values(last_error=text[:2000], updated_at=func.now()))
+
+
+async def sign_and_record(
+    sessions: async_sessionmaker[AsyncSession], *, chain_id: int, sender: str,
+    intent_ids: list[int], chain_pending: int,
+    sign: Callable[[int, int], Signed | None],
+) -> list[Signed]:
+    """Assign nonces to the intents still pending, sign each (`sign(intent_id, nonce)`) and
+    store the signed transactions, all in one transaction, before anything is broadcast."""
+    out: list[Signed] = []
+    async with sessions() as session, session.begin():
+        still = list(await session.scalars(
+            select(ChainIntent.id).where(ChainIntent.id.in_(intent_ids),
+                                         ChainIntent.state == IntentState.PENDING.value)
+            .order_by(ChainIntent.id).with_for_update()))
+        if not still:
+            return []
+        recorded = await session.scalar(select(func.max(ChainIntent.nonce)).where(
+            ChainIntent.chain_id == chain_id, ChainIntent.sender_address == sender))
+        nonce = next_nonce(chain_pending, None if recorded is None else int(recorded))
+        for intent_id in still:
+            signed = sign(intent_id, nonce)
+            if signed is None:
+                continue
+            session.add(ChainTransaction(
+                intent_id=intent_id, nonce=nonce, tx_hash=signed.tx_hash, raw_tx=signed.raw_tx,
+                gas_limit=signed.gas_limit, max_fee_per_gas=signed.fees.max_fee,
+                max_priority_fee_per_gas=signed.fees.tip))
+            await session.execute(
+                update(ChainIntent).where(ChainIntent.id == intent_id)
+                .values(state=IntentState.IN_FLIGHT.value, chain_id=chain_id,
+                        sender_address=sender, nonce=nonce, call=signed.call,
+                        updated_at=func.now()))
+            out.append(signed)
+            nonce += 1
+    return out
+
+
+async def add_version(sessions: async_sessionmaker[AsyncSession], flight: InFlight,
+                      signed: Signed) -> None:
+    """Store a replacement (same nonce, higher fees) before it is broadcast."""
+    async with sessions() as session, session.begin():
+        session.add(ChainTransaction(
+            intent_id=flight.id, nonce=flight.nonce, tx_hash=signed.tx_hash,
+            raw_tx=signed.raw_tx, gas_limit=signed.gas_limit,
+            max_fee_per_gas=signed.fees.max_fee, max_priority_fee_per_gas=signed.fees.tip))
+        await session.execute(
+            update(ChainIntent).where(ChainIntent.id == flight.id)
+            .values(replacements=ChainIntent.replacements + 1, updated_at=func.now()))
+
+
+async def broadcast_done(sessions: async_sessionmaker[AsyncSession],
+                         done: list[tuple[int, str]]) -> None:
+    """Record broadcasts: (intent id, transaction hash) pairs."""
+    if not done:
+        return
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(ChainTransaction)
+            .where(ChainTransaction.tx_hash.in_([tx for _, tx in done]))
+            .values(broadcast_at=func.coalesce(ChainTransaction.broadcast_at, func.now())))
+        await session.execute(
+            update(ChainIntent).where(ChainIntent.id.in_([intent for intent, _ in done]))
+            .values(sends=ChainIntent.sends + 1,
+                    sent_at=func.coalesce(ChainIntent.sent_at, func.now()),
+                    updated_at=func.now()))
+
+
+async def counts(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    """Intents by state."""
+    async with sessions() as session:
+        rows = (await session.execute(
+            select(ChainIntent.state, func.count()).group_by(ChainIntent.state))).all()
+    return {str(state): int(n) for state, n in rows}
+
+
+
+async def retry(sessions: async_sessionmaker[AsyncSession], intent_id: int) -> str | None:
+    """An operator's retry of a reverted or failed intent: pending again, without a nonce.
+
+    Returns the state it left, or None when the intent is not reverted or failed. The chain
+    check runs again before anything is sent, so a retry never repeats what happened.
+    """
+    async with sessions() as session, session.begin():
+        row = await session.scalar(select(ChainIntent).where(ChainIntent.id == intent_id)
+                                   .with_for_update())
+        if row is None or row.state not in (IntentState.REVERTED.value,
+                                            IntentState.FAILED.value):
+            return None
+        before = row.state
+        reason = row.revert_reason or row.last_error or ""
+        row.state = IntentState.PENDING.value
+        row.nonce = row.chain_id = row.sender_address = None
+        row.finished_at = None
+        row.revert_reason = None
+        row.last_error = f"retried by an operator after: {reason}"[:2000]
+    return before

@@ -1,0 +1,301 @@
+"""One pass of the sender: tend what is in flight, then sign and send what is ready.
+
+The order inside a pass is what makes a crash harmless anywhere:
+1. the chain's view first (our mined and pending nonce, the fee market);
+2. every in-flight intent: receipts once its nonce is used, a broadcast if a crash came
+   between the write and the broadcast, a resend if the node lost it, a replacement if it
+   waits too long (policy.flight_step);
+3. new intents: the dependency and the chain check (policy.chain_decision: the chain's
+   `getInvestment` / `isIssuedRef` say whether it already happened), a gas estimate (a revert
+   here is recorded with its reason and nothing is sent), then nonces are assigned, the
+   transactions signed and stored in one database transaction, and only then broadcast.
+
+So a signed transaction always exists in the database before any node sees it; a restart
+finds it in flight and broadcasts the same bytes again (the same transaction, mined once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dpo.sender import metrics, store
+from dpo.sender.chain import Chain, ChainStatus, Sent, is_revert
+from dpo.sender.policy import (
+    FeeCaps,
+    Fees,
+    Flight,
+    Order,
+    Outcome,
+    Step,
+    Verdict,
+    after_revert,
+    bumped_fees,
+    chain_decision,
+    dependency_decision,
+    flight_step,
+    initial_fees,
+    receipt_outcome,
+)
+from dpo.sender.rpc import RpcCallError
+
+logger = logging.getLogger(__name__)
+
+CHECK_CONCURRENCY = 16
+FINAL_STATE = {Verdict.DONE: "succeeded", Verdict.CANCEL: "cancelled", Verdict.FAIL: "failed"}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The sender's knobs (from SENDER_* settings)."""
+
+    max_in_flight: int
+    replace_after: float
+    resend_after: float
+    nonce_taken_after: float
+    caps: FeeCaps
+    gas_headroom_percent: int
+
+
+class Worker:
+    """The passes of one sender (one account on one chain)."""
+
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], chain: Chain,
+                 account: LocalAccount, chain_id: int, config: Config,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.sessions = sessions
+        self.chain = chain
+        self.contracts = chain.contracts
+        self._account = account
+        self.address = account.address
+        self.chain_id = chain_id
+        self.config = config
+        self.clock = clock
+        self._checked: dict[int, float] = {}
+        self._missing_since: dict[int, float] = {}
+
+    def _sign(self, to: str, data: str, gas: int, fees: Fees, nonce: int) -> tuple[str, str]:
+        signed = self._account.sign_transaction({
+            "type": 2, "chainId": self.chain_id, "nonce": nonce, "to": HexStr(to),
+            "data": HexStr(data),
+            "value": 0, "gas": gas, "maxFeePerGas": fees.max_fee,
+            "maxPriorityFeePerGas": fees.tip})
+        return signed.hash.to_0x_hex(), signed.raw_transaction.to_0x_hex()
+
+    async def run_pass(self) -> int:
+        """One pass; returns how many intents it moved or sent."""
+        status = await self.chain.status()
+        flights = await store.in_flight(self.sessions, self.chain_id, self.address)
+        carried = {flight.nonce for flight in flights}
+        upcoming = max([status.pending_nonce, *(n + 1 for n in carried)])
+        metrics.NONCE_GAP.set(max(0, upcoming - status.pending_nonce))
+        stuck = 0
+        moved = 0
+        for flight in flights:
+            done, was_stuck = await self._tend(flight, status)
+            moved += done
+            stuck += was_stuck
+        metrics.STUCK.set(stuck)
+        room = self.config.max_in_flight - (len(flights) - moved)
+        if room > 0:
+            moved += await self._send_new(status, room)
+        for state, count in (await store.counts(self.sessions)).items():
+            metrics.INTENTS.labels(state=state).set(count)
+        return moved
+
+    # ---- in flight ----
+
+    async def _tend(self, flight: store.InFlight, status: ChainStatus) -> tuple[int, int]:
+        now = self.clock()
+        latest = flight.latest
+        step = flight_step(
+            Flight(flight.nonce, latest.signed_at.timestamp(),
+                   latest.broadcast_at.timestamp() if latest.broadcast_at else None,
+                   self._checked.get(flight.id)),
+            mined_nonce=status.mined_nonce, now=now, replace_after=self.config.replace_after,
+            resend_after=self.config.resend_after)
+        if step is Step.RECEIPT:
+            return await self._settle(flight, now), 0
+        if step is Step.BROADCAST:
+            await self._broadcast(flight.id, latest.tx_hash, latest.raw_tx, first=True)
+            return 0, 0
+        if step is Step.REPLACE:
+            fees = bumped_fees(latest.fees, status.base_fee, status.tip, self.config.caps)
+            if fees is not None:
+                await self._replace(flight, fees)
+                return 0, 0
+            step = Step.CHECK_POOL
+        if step is Step.CHECK_POOL:
+            self._checked[flight.id] = now
+            if not await self.chain.known(latest.tx_hash):
+                metrics.RESENDS.inc()
+                logger.info("intent %s: nonce %s no longer known to the node; resending",
+                            flight.id, flight.nonce)
+                await self._broadcast(flight.id, latest.tx_hash, latest.raw_tx, first=False)
+            return 0, int(now - latest.signed_at.timestamp() >= self.config.replace_after)
+        return 0, 0
+
+    async def _replace(self, flight: store.InFlight, fees: Fees) -> None:
+        call = flight.call
+        tx_hash, raw = self._sign(call["to"], call["data"], flight.latest.gas_limit, fees,
+                                  flight.nonce)
+        signed = store.Signed(flight.id, flight.nonce, tx_hash, raw, flight.latest.gas_limit,
+                              fees, call)
+        await store.add_version(self.sessions, flight, signed)
+        metrics.REPLACEMENTS.inc()
+        logger.info("intent %s: nonce %s not mined in %ss; replaced with max fee %s, tip %s",
+                    flight.id, flight.nonce, self.config.replace_after, fees.max_fee, fees.tip)
+        await self._broadcast(flight.id, tx_hash, raw, first=False)
+
+    async def _broadcast(self, intent_id: int, tx_hash: str, raw: str, *, first: bool) -> bool:
+        outcome, message = await self.chain.broadcast(raw)
+        if outcome is Sent.REFUSED:
+            logger.warning("intent %s: the node refused transaction %s: %s", intent_id,
+                           tx_hash, message)
+            await store.note(self.sessions, intent_id, f"broadcast refused: {message}")
+        await store.broadcast_done(self.sessions, [(intent_id, tx_hash)])
+        return outcome is not Sent.REFUSED
+
+    async def _settle(self, flight: store.InFlight, now: float) -> int:
+        receipts = await asyncio.gather(*(self.chain.receipt(a.tx_hash)
+                                          for a in flight.attempts))
+        statuses = [r.status if r is not None else None for r in receipts]
+        missing_for = 0.0
+        if all(status is None for status in statuses):
+            missing_for = now - self._missing_since.setdefault(flight.id, now)
+        outcome = receipt_outcome(statuses, missing_for=missing_for,
+                                  nonce_taken_after=self.config.nonce_taken_after)
+        if outcome is Outcome.NOT_YET:
+            return 0
+        self._missing_since.pop(flight.id, None)
+        self._checked.pop(flight.id, None)
+        if outcome is Outcome.NONCE_TAKEN:
+            logger.warning("intent %s: nonce %s was used by a transaction not ours; pending "
+                           "again (the chain check decides before it is sent)", flight.id,
+                           flight.nonce)
+            await store.back_to_pending(self.sessions, flight.id,
+                                        f"nonce {flight.nonce} used by another transaction")
+            return 1
+        mined = next(r for r in receipts if r is not None)
+        if outcome is Outcome.SUCCEEDED:
+            mined = next(r for r in receipts if r is not None and r.status == 1)
+            await store.finish(self.sessions, flight.id, "succeeded", tx_hash=mined.tx_hash,
+                               block_number=mined.block_number)
+            metrics.FINISHED.labels(kind=flight.kind, state="succeeded").inc()
+            return 1
+        recorded, issued = await self._facts(flight.kind, flight.reference,
+                                             flight.call.get("to"))
+        decision = after_revert(flight.kind, recorded, issued)
+        if decision.verdict is Verdict.DONE:
+            await store.finish(self.sessions, flight.id, "succeeded", note=decision.note,
+                               tx_hash=None, block_number=mined.block_number)
+            metrics.FINISHED.labels(kind=flight.kind, state="succeeded").inc()
+            return 1
+        reason = await self.chain.replay_reason(flight.call["to"], flight.call["data"],
+                                                mined.block_number)
+        await self._reverted(flight.id, flight.kind, reason, tx_hash=mined.tx_hash,
+                             block_number=mined.block_number)
+        return 1
+
+    async def _reverted(self, intent_id: int, kind: str, reason: str, *,
+                        tx_hash: str | None = None, block_number: int | None = None,
+                        call: dict[str, Any] | None = None) -> None:
+        logger.warning("intent %s (%s) reverted: %s; not retried (dpo sender retry %s once "
+                       "the cause is fixed)", intent_id, kind, reason, intent_id)
+        await store.finish(self.sessions, intent_id, "reverted", revert_reason=reason,
+                           tx_hash=tx_hash, block_number=block_number, call=call)
+        metrics.REVERTS.labels(kind=kind).inc()
+        metrics.FINISHED.labels(kind=kind, state="reverted").inc()
+
+    async def _facts(self, kind: str, reference: str | None,
+                     token: str | None) -> tuple[Order | None, bool]:
+        if reference is None:
+            return None, False
+        recorded = await self.chain.recorded(reference)
+        issued = await self.chain.issued(reference, token) if kind == "issue" else False
+        return recorded, issued
+
+    # ---- new intents ----
+
+    async def _send_new(self, status: ChainStatus, room: int) -> int:
+        readies = await store.ready(self.sessions, self.chain_id, room)
+        if not readies:
+            return 0
+        gate = asyncio.Semaphore(CHECK_CONCURRENCY)
+
+        async def prepare(ready: store.Ready) -> tuple[int, dict[str, Any], int] | None:
+            async with gate:
+                return await self._prepare(ready)
+
+        prepared = [p for p in await asyncio.gather(*(prepare(r) for r in readies))
+                    if p is not None]
+        finished = len(readies) - len(prepared)
+        if not prepared:
+            return finished
+        fees = initial_fees(status.base_fee, status.tip, self.config.caps)
+        by_id = {intent_id: (call, gas) for intent_id, call, gas in prepared}
+
+        def sign(intent_id: int, nonce: int) -> store.Signed:
+            call, gas = by_id[intent_id]
+            tx_hash, raw = self._sign(call["to"], call["data"], gas, fees, nonce)
+            return store.Signed(intent_id, nonce, tx_hash, raw, gas, fees, call)
+
+        signed = await store.sign_and_record(
+            self.sessions, chain_id=self.chain_id, sender=self.address,
+            intent_ids=sorted(by_id), chain_pending=status.pending_nonce, sign=sign)
+        done: list[tuple[int, str]] = []
+        for item in signed:  # nonce order: a node may refuse a nonce beyond a gap
+            outcome, message = await self.chain.broadcast(item.raw_tx)
+            if outcome is Sent.REFUSED:
+                logger.warning("intent %s: the node refused transaction %s: %s",
+                               item.intent_id, item.tx_hash, message)
+                await store.note(self.sessions, item.intent_id, f"broadcast refused: {message}")
+            kind = by_id[item.intent_id][0].get("kind", "")
+            metrics.SENDS.labels(kind=kind).inc()
+            done.append((item.intent_id, item.tx_hash))
+        await store.broadcast_done(self.sessions, done)
+        return finished + len(signed)
+
+    async def _prepare(self, ready: store.Ready) -> tuple[int, dict[str, Any], int] | None:
+        """Decide a ready intent: finished here (None) or its call and gas limit."""
+        decision = dependency_decision(ready.kind, ready.dependency_state)
+        if decision.verdict is Verdict.WAIT:
+            return None
+        if decision.verdict is not Verdict.SEND:
+            await self._finish(ready, decision.verdict, decision.note)
+            return None
+        expected, problem = ready.order(self.chain_id)
+        if expected is None or ready.reference is None:
+            await self._finish(ready, Verdict.FAIL, problem)
+            return None
+        recorded, issued = await self._facts(ready.kind, ready.reference, ready.token_address)
+        decision = chain_decision(ready.kind, expected, recorded, issued)
+        if decision.verdict is not Verdict.SEND:
+            await self._finish(ready, decision.verdict, decision.note)
+            return None
+        call = self.contracts.call_for(ready.kind, expected, ready.reference, ready.token_address)
+        record = {**call.as_record(), "data": call.data, "kind": ready.kind}
+        try:
+            gas = await self.chain.estimate(call.to, call.data)
+        except RpcCallError as error:
+            if not is_revert(error):
+                raise
+            reason = self.contracts.reason(error.data, error.message)
+            await self._reverted(ready.id, ready.kind, reason, call=record)
+            return None
+        return ready.id, record, gas * (100 + self.config.gas_headroom_percent) // 100
+
+    async def _finish(self, ready: store.Ready, verdict: Verdict, note: str) -> None:
+        state = FINAL_STATE[verdict]
+        if verdict is Verdict.FAIL:
+            logger.warning("intent %s (%s) failed: %s", ready.id, ready.kind, note)
+        await store.finish(self.sessions, ready.id, state, note=note)
+        metrics.FINISHED.labels(kind=ready.kind, state=state).inc()
