@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 from eth_account import Account
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from web3 import Web3
 
@@ -98,22 +99,31 @@ async def seed(sessions: async_sessionmaker[AsyncSession], world: World, count: 
                units: int = 3, wallet: str | None = None) -> list[int]:
     """An offering linked to on-chain offering 1, an investor, `count` paid orders with their
     intents enqueued (one transaction, as the paid transition does)."""
+    address = (wallet or world.investors[0]).lower()
     async with sessions() as session, session.begin():
-        offering = Offering(
-            issuer=Issuer(name="Acme AG", country="CH"), name="Acme A", symbol="ACME",
-            security_type="equity", regulation="reg_s", currency="EUR",
-            unit_price=Decimal("10"), status="open",
-            onchain_offering_id=world.offering_id, token_address=world.issuance.lower())
-        investor = Investor(full_name="Ada", country="GB")
-        session.add_all([offering, investor])
+        offering = await session.scalar(select(Offering).where(
+            Offering.onchain_offering_id == world.offering_id))
+        if offering is None:
+            offering = Offering(
+                issuer=Issuer(name="Acme AG", country="CH"), name="Acme A", symbol="ACME",
+                security_type="equity", regulation="reg_s", currency="EUR",
+                unit_price=Decimal("10"), status="open",
+                onchain_offering_id=world.offering_id, token_address=world.issuance.lower())
+            session.add(offering)
+        investor_id = await session.scalar(select(InvestorWallet.investor_id).where(
+            InvestorWallet.address == address))
+        if investor_id is None:
+            investor = Investor(full_name="Ada", country="GB")
+            session.add(investor)
+            await session.flush()
+            investor_id = investor.id
+            session.add(InvestorWallet(investor_id=investor_id, chain_id=31337, address=address,
+                                       verified_at=datetime.now(UTC)))
         await session.flush()
-        session.add(InvestorWallet(investor_id=investor.id, chain_id=31337,
-                                   address=(wallet or world.investors[0]).lower(),
-                                   verified_at=datetime.now(UTC)))
         ids = []
         for _ in range(count):
             investment = Investment(
-                investor_id=investor.id, offering_id=offering.id, amount=Decimal(10 * units),
+                investor_id=investor_id, offering_id=offering.id, amount=Decimal(10 * units),
                 currency="EUR", units=units, state="paid",
                 payment_reference=f"PAY-{uuid.uuid4().hex[:16]}")
             session.add(investment)
