@@ -95,6 +95,7 @@ async def _schedule(config: Settings, database_url: str, redis_url: str) -> int:
     from jobs.notifications import deliver_notifications
     from jobs.scheduler import Scheduler
 
+    serve_metrics(config)
     runtime = Runtime.open(config, database_url=database_url, redis_url=redis_url)
     try:
         scheduler = Scheduler(runtime, database_url, companions=[deliver_notifications])
@@ -102,6 +103,36 @@ async def _schedule(config: Settings, database_url: str, redis_url: str) -> int:
         return await scheduler.run()
     finally:
         await runtime.close()
+
+
+def serve_metrics(config: Settings) -> None:
+    """The scheduler's Prometheus metrics on JOBS_METRICS_PORT (0: not served).
+
+    Job runs (dpo.runs.metrics), the outbox (dpo.notifications.metrics), provider calls and
+    the process; bound to every interface in production (a scraper on the
+    private network), else to 127.0.0.1. Nothing secret is in them.
+    """
+    if not config.jobs_metrics_port:
+        return
+    from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+
+    from dpo.notifications import metrics as outbox_metrics
+    from dpo.providers import metrics as provider_metrics
+    from dpo.runs import metrics as job_metrics
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    for collector in (*job_metrics.COLLECTORS, *outbox_metrics.COLLECTORS,
+                      *provider_metrics.COLLECTORS):
+        registry.register(collector)
+    host = "0.0.0.0" if config.is_production else "127.0.0.1"  # noqa: S104
+    try:
+        start_http_server(config.jobs_metrics_port, addr=host, registry=registry)
+    except OSError as error:
+        click.echo(f"dpo jobs schedule: cannot serve metrics on {host}:"
+                   f"{config.jobs_metrics_port}: {error.strerror or error}", err=True)
+        sys.exit(1)
+    click.echo(f"scheduler metrics on {host}:{config.jobs_metrics_port}/metrics")
 
 
 @jobs.command("schedule")

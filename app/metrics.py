@@ -29,6 +29,7 @@ from app.middleware_ratelimit import client_address
 from dpo.errors import ErrorCode
 from dpo.health import listener_state
 from dpo.providers import metrics as provider_metrics
+from dpo.runs import metrics as job_metrics
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -37,8 +38,8 @@ HTTP_REQUESTS = Counter("dpo_http_requests_total", "HTTP requests served.",
                         ["method", "route", "status"], registry=REGISTRY)
 HTTP_SECONDS = Histogram("dpo_http_request_seconds", "HTTP request latency.", ["route"],
                          registry=REGISTRY)
-# Provider calls made by this process (the runJob mutation): the shared provider series.
-for _collector in provider_metrics.COLLECTORS:
+# Provider calls and job runs of this process (the runJob mutation): the shared series.
+for _collector in (*provider_metrics.COLLECTORS, *job_metrics.COLLECTORS):
     REGISTRY.register(_collector)
 OPERATIONS = Counter("dpo_graphql_operations_total", "GraphQL operations executed.",
                      ["operation_name", "operation_type"], registry=REGISTRY)

@@ -238,6 +238,8 @@ class Settings(BaseSettings):
     # on SIGTERM a running job gets this long to finish before it is stopped (Railway drains 30 s).
     jobs_schedule: Literal["runbook", "demo"] = Field(default="runbook", alias="JOBS_SCHEDULE")
     jobs_stop_seconds: float = Field(default=20, ge=0, le=3600, alias="JOBS_STOP_SECONDS")
+    # Serve the scheduler's Prometheus metrics (job runs, the outbox) on this port; 0 = off.
+    jobs_metrics_port: int = Field(default=0, ge=0, le=65_535, alias="JOBS_METRICS_PORT")
     # Where ops notifications (new breaks, failed jobs) go; unset: they wait in the outbox.
     ops_email: str | None = Field(default=None, alias="OPS_EMAIL")
 

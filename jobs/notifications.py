@@ -14,6 +14,7 @@ import logging
 from sqlalchemy.exc import SQLAlchemyError
 
 from dpo.notifications.delivery import deliver_due
+from dpo.notifications.metrics import refresh_backlog
 from dpo.notifications.notifier import Notifier, OmnisendNotifier
 from dpo.providers.factory import Providers, breakers_for
 from dpo.runtime import Runtime
@@ -34,6 +35,7 @@ async def deliver_loop(runtime: Runtime, notifier: Notifier, stopping: asyncio.E
         try:
             done = await deliver_due(runtime.sessions, notifier, ops_email=ops_email,
                                      limit=BATCH)
+            await refresh_backlog(runtime.sessions)
             if done.sent or done.failed or done.retrying or done.recovered:
                 logger.info("notifications: %d sent, %d retrying, %d failed, %d recovered",
                             done.sent, done.retrying, done.failed, done.recovered)

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dpo.db.session import unit_of_work
 from dpo.errors import ProviderRejected, ValidationError
+from dpo.notifications import metrics
 from dpo.notifications.notifier import Message, Notifier
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ async def deliver_due(sessions: async_sessionmaker[AsyncSession], notifier: Noti
                            row.attempts, _describe(error))
             continue
         done.sent += await _execute(sessions, _SENT, id=row.id, attempts=row.attempts)
+    metrics.count(sent=done.sent, retrying=done.retrying, failed=done.failed,
+                  recovered=done.recovered)
     return done
 
 

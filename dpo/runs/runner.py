@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from dpo.db.models.enums import RunStatus
 from dpo.db.session import unit_of_work
 from dpo.invalidation import announce_write
 from dpo.notifications.outbox import notify_ops
+from dpo.runs import metrics
 from dpo.runs.lock import AdvisoryLock
 from dpo.settings import Settings
 
@@ -101,6 +103,8 @@ class StartedRun:
     lock: AdvisoryLock
     row: JobRun
     on_failure: FailureHook | None = None
+    # When the lock was taken (monotonic), for the run's duration metric.
+    began: float = field(default_factory=time.monotonic)
 
     async def execute(self) -> JobRun:
         """Run the job, then record how it ended and release the lock (always)."""
@@ -121,6 +125,9 @@ class StartedRun:
                 await asyncio.shield(self._finish(status, error or None))
             finally:
                 await self.lock.release()
+                outcome = ("stopped" if error == STOPPED else status.value)
+                metrics.observe(self.spec.name, outcome, time.monotonic() - self.began,
+                                time.time())
         return self.row
 
     async def _finish(self, status: RunStatus, error: str | None) -> None:
@@ -161,6 +168,7 @@ async def start_run(spec: JobSpec, *, settings: Settings,
         raise JobNotAvailableError(f"the {spec.name} job is not available yet in this version")
     lock = AdvisoryLock(database_url, spec.name)
     if not await lock.acquire():
+        metrics.skipped(spec.name)
         raise RunSkippedError(spec.name, await running_run(sessions, spec.name))
     try:
         counts: dict[str, Any] = {"full": True} if full else {}
