@@ -86,7 +86,8 @@ def test_channel_names_carry_the_database_and_prefix() -> None:
     assert redis_db("redis://h:6379/3") == 3
     assert redis_db("rediss://u:p@h:6379?db=5") == 5
     assert redis_db("redis://h:6379") == 0
-    assert channels_for("redis://h/0").all == ("dpo:0:feed", "dpo:0:invalidate")
+    assert channels_for("redis://h/0").all == ("dpo:0:feed", "dpo:0:invalidate", "dpo:0:breaks")
+    assert channels_for("redis://h/1", "staging").breaks == "staging:1:breaks"
     assert channels_for("redis://h/1", "staging").feed == "staging:1:feed"
     assert channels_for("redis://h/1").all != channels_for("redis://h/2").all
     with pytest.raises(ValueError, match="prefix"):
