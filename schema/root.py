@@ -21,6 +21,7 @@ from resolvers.csd import CsdMutation, CsdQuery
 from resolvers.investments import InvestmentMutation, InvestmentQuery
 from resolvers.investors import InvestorMutation, InvestorQuery
 from resolvers.issuers import IssuerQuery, SettlementMutation
+from resolvers.market import MarketQuery
 from resolvers.offerings import OfferingMutation, OfferingQuery
 from resolvers.ops import OpsMutation, OpsQuery
 from resolvers.positions import PositionQuery
@@ -52,6 +53,7 @@ QUERY_TYPES: tuple[type, ...] = (
     PositionQuery,
     OpsQuery,
     CsdQuery,
+    MarketQuery,
 )
 
 MUTATION_TYPES: tuple[type, ...] = (

@@ -8,6 +8,7 @@ rows to the same items, with the spec's pageInfo; hostile paging arguments get s
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,7 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import ANONYMOUS, Kind, Principal
 from dpo.db.feed import next_feed_sequences
-from dpo.db.models import CsdAccount, Issuer, JobRun, Position, ReconciliationRun, User
+from dpo.db.models import (
+    CsdAccount,
+    InstrumentPrice,
+    IsinRequest,
+    Issuer,
+    JobRun,
+    Position,
+    ReconciliationRun,
+    User,
+)
 from dpo.services.pagination import encode_cursor
 from schema.relay import to_global_id
 from tests.integration.api.conftest import Execute, code
@@ -47,6 +57,8 @@ CONNECTIONS: dict[str, str] = {
     # No global id (the csd and account are its key): the account stands in for it here.
     "csdAccounts":
         f"csdAccounts({ARGS}) {{ {PAGE.replace('node { id }', 'node { id: account }')} }}",
+    "instrumentPrices": f"instrumentPrices({ARGS}) {{ {PAGE} }}",
+    "isinRequests": f"isinRequests({ARGS}) {{ {PAGE} }}",
 }
 
 
@@ -73,6 +85,13 @@ async def seed(db: AsyncSession) -> dict[str, Any]:
     db.add_all([factories.chain_event(i) for i in await next_feed_sequences(db, 7)])
     db.add_all([CsdAccount(csd=("euroclear", "clearstream")[i % 2], account=f"ACC-{6 - i}",
                            holder_address=address()) for i in range(7)])
+    await db.flush()
+    # Prices that tie on their time (newest first, then by id) and requests of each offering.
+    db.add_all([InstrumentPrice(isin=offerings[i % 2].isin, source="xetra", venue="XETR",
+                                currency="EUR", price=Decimal(100 + i),
+                                as_of=now() - timedelta(hours=i // 2)) for i in range(7)])
+    db.add_all([IsinRequest(offering_id=o.id, request_ref=f"DPO-OFFERING-{o.id}",
+                            status="pending") for o in offerings])
     await db.flush()
     return {"issuer": issuer, "offerings": offerings, "investors": investors}
 
@@ -259,6 +278,10 @@ async def test_node_finds_every_type_only_where_its_query_would(gql: Execute,
         "Investor": to_global_id("Investor", investor.id),
         "Offering": to_global_id("Offering", draft.id),
         "Issuer": to_global_id("Issuer", world["issuer"].id),
+        "InstrumentPrice": (await _page(gql, "instrumentPrices", ANONYMOUS, first=1))[
+            "edges"][0]["node"]["id"],
+        "IsinRequest": (await _page(gql, "isinRequests", admin(), first=1))[
+            "edges"][0]["node"]["id"],
     }
     seen_by = {  # type -> the callers who may see that object (the others get null)
         "ChainEvent": {"anonymous", "me", "stranger", "issuer", "ops", "admin", "someone"},
@@ -270,6 +293,9 @@ async def test_node_finds_every_type_only_where_its_query_would(gql: Execute,
         "Investor": {"me", "issuer", "ops", "admin", "someone"},  # issuer: it invested there
         "Offering": {"issuer", "ops", "admin", "someone"},
         "Issuer": {"anonymous", "me", "stranger", "issuer", "ops", "admin", "someone"},
+        "InstrumentPrice": {"anonymous", "me", "stranger", "issuer", "ops", "admin",
+                            "someone"},
+        "IsinRequest": {"issuer", "ops", "admin", "someone"},  # of the issuer's offering
     }
     callers = {"anonymous": ANONYMOUS, "me": me, "stranger": stranger,
                "issuer": issuer_staff(world["issuer"].id), "ops": ops_self, "admin": admin(),

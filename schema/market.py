@@ -1,0 +1,45 @@
+"""Market data and what Clearstream PMI answered: instrument prices and ISIN requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from enum import Enum
+
+import strawberry
+
+from schema.relay import Node
+from schema.scalars import ISIN, CurrencyCode
+
+
+@strawberry.type(description="A price of an instrument at a time, from a market data source "
+                             "(Xetra), synced by sync_fx_rates.")
+class InstrumentPrice(Node):
+    id: strawberry.ID
+    isin: ISIN
+    source: str
+    venue: str = strawberry.field(description="The trading venue's MIC, e.g. XETR.")
+    currency: CurrencyCode
+    price: decimal.Decimal
+    as_of: dt.datetime
+    fetched_at: dt.datetime
+
+
+@strawberry.enum(description="Where an ISIN request to Clearstream PMI stands.")
+class IsinRequestStatus(Enum):
+    PENDING = "pending"
+    ALLOCATED = "allocated"
+    REJECTED = "rejected"
+
+
+@strawberry.type(description="Our request to Clearstream PMI for an offering's ISIN "
+                             "(sync_csd asks for every draft offering without one).")
+class IsinRequest(Node):
+    id: strawberry.ID
+    offering_id: strawberry.ID
+    request_ref: str = strawberry.field(description="What PMI de-duplicates on.")
+    status: IsinRequestStatus
+    isin: ISIN | None = strawberry.field(description="Set once allocated.")
+    reason: str | None = strawberry.field(description="PMI's reason for a rejection.")
+    created_at: dt.datetime
+    updated_at: dt.datetime
