@@ -51,6 +51,7 @@ async def test_prices_are_public_newest_first_and_filtered(gql: Execute,
     assert every["totalCount"] == 3
     assert [(e["node"]["isin"], e["node"]["price"]) for e in every["edges"]] == [
         (one.isin, "102.5"), (two.isin, "7"), (one.isin, "101.25")]
+    assert one.isin is not None
     mine = (await gql(PRICES, ANONYMOUS, isin=one.isin.lower()))["data"]["instrumentPrices"]
     assert [e["node"]["price"] for e in mine["edges"]] == ["102.5", "101.25"]
     assert mine["edges"][0]["node"]["venue"] == "XETR"
