@@ -21,8 +21,17 @@ def not_available(what: str) -> NoReturn:
     sys.exit(NOT_AVAILABLE)
 
 
+def service_name() -> str:
+    """The running command as the `service` of log lines: `web`, `listener`, `jobs schedule`…"""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return "dpo"
+    return context.command_path.partition(" ")[2] or context.command_path
+
+
 def settings() -> Settings:
-    """The settings, with logging configured from them."""
+    """The settings, with logging configured from them (format, service, secrets to redact)."""
     loaded = get_settings()
-    configure_logging(loaded.log_level)
+    configure_logging(loaded.log_level, json=loaded.log_json, service=service_name(),
+                      secrets=loaded.secret_values())
     return loaded
