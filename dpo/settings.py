@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", alias="LOG_LEVEL"
     )
+    # One JSON object per line (Railway's log explorer parses them) or plain text; unset: JSON
+    # in production, text elsewhere (dpo/logs.py).
+    log_format: Literal["json", "text"] | None = Field(default=None, alias="LOG_FORMAT")
 
     # Security.
     secure_ssl_redirect: bool = Field(default=False, alias="SECURE_SSL_REDIRECT")
@@ -107,6 +110,15 @@ class Settings(BaseSettings):
     # Slow clients (slowloris): seconds to send a request's headers, then its body.
     http_header_timeout: float = Field(default=10.0, gt=0, le=300, alias="HTTP_HEADER_TIMEOUT")
     http_body_timeout: float = Field(default=30.0, gt=0, le=3600, alias="HTTP_BODY_TIMEOUT")
+    # Idle seconds a kept-alive connection stays open. Railway's edge proxy keeps its idle
+    # upstream connections 60 s: closing ours first (uvicorn's default is 5 s) races a request
+    # the proxy is sending on it, which the client sees as a 502. Above 60, the proxy closes first.
+    http_keep_alive_seconds: int = Field(default=65, ge=1, le=3600,
+                                         alias="HTTP_KEEP_ALIVE_SECONDS")
+    # On SIGTERM `dpo web` stops accepting, closes WebSockets (1001) and SSE streams at once, and
+    # gives in-flight HTTP requests this long to finish; it must stay below the service's
+    # drainingSeconds (railway.toml), after which Railway sends SIGKILL (docs/RUNBOOK.md).
+    web_drain_seconds: int = Field(default=10, ge=0, le=3600, alias="WEB_DRAIN_SECONDS")
     # A GraphQL operation still executing after this long is stopped with LIMIT_EXCEEDED.
     graphql_execution_seconds: float = Field(default=10.0, gt=0, le=300,
                                              alias="GRAPHQL_EXECUTION_SECONDS")
@@ -259,6 +271,7 @@ class Settings(BaseSettings):
         "metrics_token",
         "billbitts_api_key", "euroclear_api_key", "clearstream_pmi_key", "xetra_api_key",
         "clearstream_participant_id", "xetra_participant_id", "billbitts_private_key_path",
+        "log_format",
         mode="before",
     )
     @classmethod
@@ -368,6 +381,29 @@ class Settings(BaseSettings):
     def chain_id(self) -> int:
         """The chain id BLOCKCHAIN_NETWORK stands for."""
         return NETWORKS.get(self.blockchain_network) or int(self.blockchain_network)
+
+    @property
+    def log_json(self) -> bool:
+        """Whether log lines are JSON objects: LOG_FORMAT, or JSON in production when unset."""
+        return self.log_format == "json" if self.log_format else self.is_production
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret as it could appear in a log line (logs redact them).
+
+        The SecretStr values, and the passwords inside the server URLs (a driver's error may
+        quote a URL).
+        """
+        values: set[str] = set()
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.add(value.get_secret_value())
+                password = urlsplit(value.get_secret_value()).password if "://" in (
+                    value.get_secret_value()) else None
+                if password:
+                    values.add(password)
+        # Short values would redact ordinary words; no real secret is this short.
+        return sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
 
     @property
     def is_production(self) -> bool:
