@@ -57,7 +57,7 @@ def web(host: str | None, port: int | None, migrate: bool) -> None:
         # Young collections 10x less often: with 1,000 sockets, 1 full collection instead of 8
         # per bench/fanout run, the longest 0.08 s instead of 0.15 s (docs/BENCHMARKS.md).
         gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
-        code = serve(application, sock, config)
+        code = serve(application, sock, config, on_shutdown=application.state.drain.begin)
     finally:
         sock.close()
         services.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+from collections.abc import Callable
 
 from starlette.types import ASGIApp
 
@@ -13,8 +14,6 @@ from dpo.settings import Settings
 logger = logging.getLogger(__name__)
 
 WS_MAX_BYTES = 1024 * 1024  # the same cap as HTTP bodies (docs/WEB.md)
-KEEP_ALIVE_SECONDS = 5  # idle time between two requests of one connection
-GRACEFUL_SECONDS = 10
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -38,12 +37,23 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(application: ASGIApp, sock: socket.socket, settings: Settings) -> int:
-    """Serve until SIGTERM/SIGINT; the exit code (1 when the server never started)."""
+def serve(application: ASGIApp, sock: socket.socket, settings: Settings, *,
+          on_shutdown: Callable[[], None] = lambda: None) -> int:
+    """Serve until SIGTERM/SIGINT; the exit code (1 when the server never started).
+
+    On SIGTERM (a deploy's old replica, docs/RUNBOOK.md): stop accepting, close idle
+    connections, close WebSockets with 1001, call `on_shutdown` (it ends the event streams,
+    app.drain), give requests in flight WEB_DRAIN_SECONDS, then run the lifespan's shutdown.
+    """
     import uvicorn
 
     from app.http_protocol import with_deadlines
     from app.ws_protocol import WebSocketProtocol
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            on_shutdown()
+            await super().shutdown(sockets)
 
     config = uvicorn.Config(
         application, log_level=settings.log_level.lower(), log_config=None,
@@ -51,9 +61,11 @@ def serve(application: ASGIApp, sock: socket.socket, settings: Settings) -> int:
         proxy_headers=False,
         http=with_deadlines(header_timeout=settings.http_header_timeout,
                             body_timeout=settings.http_body_timeout),
-        timeout_keep_alive=KEEP_ALIVE_SECONDS, timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        # Longer than Railway's edge keeps an idle connection (settings.py says why).
+        timeout_keep_alive=settings.http_keep_alive_seconds,
+        timeout_graceful_shutdown=settings.web_drain_seconds,
         ws=WebSocketProtocol, ws_max_size=WS_MAX_BYTES, ws_per_message_deflate=False)
-    server = uvicorn.Server(config)
+    server = Server(config)
     host, port = sock.getsockname()[:2]
     logger.info("dpo web listening on %s:%s", host, port)
     # uvicorn re-raises the Ctrl-C it handled after shutting down; uvicorn.run ignores it too.

@@ -193,6 +193,9 @@ async def _run(view: Any, request: Request, principal: Any, params: dict[str, An
              if expiry is not None else None)
     helpers = [asyncio.create_task(stream.keep_alive(knobs.ws_keepalive_interval)),
                asyncio.create_task(_watch_disconnect(receive, stream))]
+    # On SIGTERM the stream ends at once (app.drain): the client resumes on another replica.
+    unregister = request.scope["app"].state.drain.register(
+        lambda: stream.stop("server shutting down"))
     metrics.CONNECTIONS.inc()
     try:
         await pump
@@ -201,6 +204,7 @@ async def _run(view: Any, request: Request, principal: Any, params: dict[str, An
         if task is not None and task.cancelling():
             raise  # the server is stopping us, not the stream ending
     finally:
+        unregister()
         metrics.CONNECTIONS.dec()
         if timer is not None:
             timer.cancel()

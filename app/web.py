@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
 
+from app.drain import Drain
 from app.graphql_auth import principal_of, rate_limited_response, unauthenticated_response
 from app.graphql_cache import PRINCIPAL_STATE, ResponseCacheExtension, invalidation_of, serve_cached
 from app.graphql_cost import cost_meter
@@ -224,5 +225,7 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]
-    return Starlette(debug=False, routes=routes, lifespan=lifespan,
-                     middleware=build_middleware(settings))
+    app = Starlette(debug=False, routes=routes, lifespan=lifespan,
+                    middleware=build_middleware(settings))
+    app.state.drain = Drain()  # event streams end at once on SIGTERM (app.drain)
+    return app

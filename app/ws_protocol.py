@@ -36,6 +36,8 @@ ABORTS = Counter("dpo_ws_aborts_total",
                  "WebSockets reset because the peer did not complete the closing handshake in "
                  "time (it stopped reading).", registry=REGISTRY)
 _LINGER_ZERO = struct.pack("ii", 1, 0)
+GOING_AWAY = 1001
+SHUTDOWN_REASON = "server shutting down; reconnect and resume from your last cursor"
 
 
 class Inbox:
@@ -155,6 +157,20 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             # uvicorn's timer would only call transport.close(), which waits for the drain.
             self.close_timer.cancel()
             self.close_timer = self.loop.call_later(self.close_timeout, self.abort)
+
+    def shutdown(self) -> None:
+        """The server is stopping (SIGTERM): close with 1001, going away, not uvicorn's 1012.
+
+        1001 tells a client this endpoint is going away, so it reconnects (Railway routes it to
+        another replica) and resumes each subscription from its last cursor. A peer that does
+        not answer the close is reset after WS_CLOSE_TIMEOUT, as for any close of ours.
+        """
+        if not self._open():  # no handshake yet (uvicorn answers 500), or already closing
+            super().shutdown()
+            return
+        self.stop_keepalive()
+        # Written at once, behind any data the peer has not read yet; abort timer armed.
+        self._close_behind_unread(GOING_AWAY, SHUTDOWN_REASON)
 
     def keepalive_timeout(self) -> None:
         """uvicorn closes a peer that missed a pong; make sure the socket really goes."""
