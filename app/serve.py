@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import socket
 from collections.abc import Callable
+from types import FrameType
 
 from starlette.types import ASGIApp
 
@@ -54,6 +56,14 @@ def serve(application: ASGIApp, sock: socket.socket, settings: Settings, *,
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             on_shutdown()
             await super().shutdown(sockets)
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn raises a SIGTERM again once it has shut down, so the process dies of it
+            # (exit -15) before `dpo web` closes its socket and embedded servers. A drained
+            # server has stopped cleanly: exit 0 instead.
+            while signal.SIGTERM in self._captured_signals:
+                self._captured_signals.remove(signal.SIGTERM)
 
     config = uvicorn.Config(
         application, log_level=settings.log_level.lower(), log_config=None,

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from contextvars import ContextVar
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 FORMAT = ("%(asctime)s %(levelname)s %(name)s service=%(service)s request_id=%(request_id)s "
@@ -68,7 +69,9 @@ class JsonLineFormatter(JsonFormatter):
     def __init__(self, secrets: Sequence[str] = ()) -> None:
         super().__init__(["levelname", "name", "message", "request_id", "service"],
                          rename_fields={"levelname": "level", "name": "logger"},
-                         timestamp="time", json_ensure_ascii=False)
+                         timestamp="time", json_ensure_ascii=False,
+                         # uvicorn's copy of its message with terminal colour codes.
+                         reserved_attrs=[*RESERVED_ATTRS, "color_message"])
         escaped = (jsonlib.dumps(secret, ensure_ascii=False)[1:-1] for secret in secrets)
         # A secret with a character JSON escapes appears escaped in the line.
         self.secrets = tuple(sorted({*secrets, *escaped}, key=len, reverse=True))
