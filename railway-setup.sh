@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The runbook's steps 2-4 as one reviewed script: PostgreSQL, Redis, the three services and
+# The runbook's steps 2-4 as one reviewed script: PostgreSQL, Redis, the four services and
 # the variables they share, with the secrets generated here (the runbook's `openssl rand`).
 # Run it once per Railway environment, after `railway login` and `railway link`:
 #
@@ -7,7 +7,7 @@
 #
 # Then set the operator's values (provider keys, RPC URLs, contract addresses, the wallet key;
 # docs/RUNBOOK.md, "Variables") and deploy. How each service is built and started is not
-# here: that is railway.toml, railway.listener.toml and railway.cron.toml.
+# here: that is railway.toml, railway.listener.toml, railway.cron.toml and railway.sender.toml.
 #
 # The same values go to every service (the Railway CLI sets service variables; the
 # dashboard's shared variables would do the same). Secrets are passed on stdin, never on a
@@ -15,7 +15,7 @@
 set -euo pipefail
 
 railway=${RAILWAY:-railway}
-readonly services=(web listener cron)
+readonly services=(web listener cron sender)
 
 "$railway" add --database postgres --database redis
 for service in "${services[@]}"; do

@@ -18,12 +18,14 @@ import pytest
 from starlette.routing import Route
 
 from app.web import create_app
+from dpo.sender.service import STOP_SECONDS as SENDER_STOP_SECONDS
 from dpo.settings import Settings
 from listener.service import STOP_GRACE_SECONDS
 from tests.support.cron_rules import railway_problems
 
 ROOT = Path(__file__).resolve().parents[3]
-FILES = {"web": "railway.toml", "listener": "railway.listener.toml", "cron": "railway.cron.toml"}
+FILES = {"web": "railway.toml", "listener": "railway.listener.toml", "cron": "railway.cron.toml",
+         "sender": "railway.sender.toml"}
 TOP = {"$schema", "build", "deploy", "environments"}
 BUILD = {"builder", "watchPatterns", "buildCommand", "dockerfilePath", "railpackVersion",
          "nixpacksConfigPath", "nixpacksPlan", "nixpacksVersion"}
@@ -128,6 +130,7 @@ def test_the_health_path_is_a_route_of_the_app() -> None:
     assert "GET" in (routes[0].methods or set())
     assert "healthcheckPath" not in deploy("listener")  # no HTTP port there
     assert "healthcheckPath" not in deploy("cron")
+    assert "healthcheckPath" not in deploy("sender")
 
 
 def test_replicas() -> None:
@@ -138,6 +141,9 @@ def test_replicas() -> None:
     assert sum(region["numReplicas"] for region in listener.values()) == 2
     assert deploy("listener")["restartPolicyType"] == "ALWAYS"
     assert deploy("cron")["restartPolicyType"] == "ALWAYS"
+    sender = deploy("sender")["multiRegionConfig"]
+    assert sum(region["numReplicas"] for region in sender.values()) == 2  # active + standby
+    assert deploy("sender")["restartPolicyType"] == "ALWAYS"
 
 
 def test_draining_outlasts_each_service_own_stop() -> None:
@@ -145,6 +151,7 @@ def test_draining_outlasts_each_service_own_stop() -> None:
     assert deploy("web")["drainingSeconds"] >= settings.web_drain_seconds + MARGIN
     assert deploy("listener")["drainingSeconds"] >= STOP_GRACE_SECONDS + MARGIN
     assert deploy("cron")["drainingSeconds"] >= settings.jobs_stop_seconds + MARGIN
+    assert deploy("sender")["drainingSeconds"] >= SENDER_STOP_SECONDS + MARGIN
 
 
 def test_keep_alive_outlasts_railway_edge() -> None:

@@ -20,7 +20,7 @@ import pytest
 from dpo.deploy_checks import check_environment
 
 ROOT = Path(__file__).resolve().parents[3]
-SERVICES = ("web", "listener", "cron")
+SERVICES = ("web", "listener", "cron", "sender")
 SECRETS = ("DJANGO_SECRET_KEY", "WEBHOOK_SECRET", "API_HMAC_SECRET")
 RECORDER = """#!{python}
 import json, os, sys
@@ -97,9 +97,8 @@ def operator_values(tmp_path: Path) -> dict[str, str]:
 
 def test_creates_the_databases_and_services(tmp_path: Path) -> None:
     argvs = [call["argv"] for call in _run_setup(tmp_path)]
-    assert argvs[:4] == [["add", "--database", "postgres", "--database", "redis"],
-                         ["add", "--service", "web"], ["add", "--service", "listener"],
-                         ["add", "--service", "cron"]]
+    assert argvs[:5] == [["add", "--database", "postgres", "--database", "redis"],
+                         *(["add", "--service", service] for service in SERVICES)]
 
 
 def test_secrets_are_generated_shared_and_fresh(tmp_path: Path) -> None:
@@ -116,7 +115,7 @@ def test_secrets_are_generated_shared_and_fresh(tmp_path: Path) -> None:
 
 def test_every_service_gets_the_same_variables(tmp_path: Path) -> None:
     found = _variables(_run_setup(tmp_path))
-    assert found["web"] == found["listener"] == found["cron"]
+    assert found["web"] == found["listener"] == found["cron"] == found["sender"]
     assert found["web"]["DATABASE_URL"] == "${{Postgres.DATABASE_URL}}"
     assert found["web"]["REDIS_URL"] == "${{Redis.REDIS_URL}}"
 
