@@ -91,7 +91,11 @@ def check(deploy: bool) -> None:
     # check_environment already runs the deploy checks; without --deploy only invalid
     # variables count.
     _, problems = check_environment(environ)
-    if not deploy:
+    if deploy:
+        from dpo.deploy_install import check_install
+
+        problems += check_install()
+    else:
         problems = [problem for problem in problems if problem.id == INVALID]
     if problems:
         click.echo(format_problems(problems))

@@ -123,16 +123,21 @@ def installed_versions() -> dict[str, str]:
             if dist.metadata["Name"]}
 
 
-def mismatches(locked: Mapping[str, str], installed: Mapping[str, str]) -> list[str]:
-    """One line per locked package that is missing or installed at another version."""
-    lines = []
+def drift(locked: Mapping[str, str], installed: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(name, what is wrong) for each locked package missing or installed at another version."""
+    found = []
     for name in sorted(locked):
         have = installed.get(name)
         if have is None:
-            lines.append(f"{name} is not installed (uv.lock has {locked[name]})")
+            found.append((name, f"is not installed (uv.lock has {locked[name]})"))
         elif have != locked[name]:
-            lines.append(f"{name} {have} is installed, uv.lock has {locked[name]}")
-    return lines
+            found.append((name, f"{have} is installed, uv.lock has {locked[name]}"))
+    return found
+
+
+def mismatches(locked: Mapping[str, str], installed: Mapping[str, str]) -> list[str]:
+    """One line per locked package that is missing or installed at another version."""
+    return [f"{name} {message}" for name, message in drift(locked, installed)]
 
 
 def development_only(lock: Mapping[str, Any]) -> dict[str, str]:

@@ -7,6 +7,8 @@ carries it out here), so the embedded servers and test tools are absent, not hid
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import shlex
 import subprocess
 import tomllib
@@ -17,6 +19,7 @@ import pytest
 from dpo.lockfile import installed_versions, locked_versions, read_lock
 from tests.e2e.conftest import base_env
 from tests.install.conftest import ROOT
+from tests.runbook import RUNBOOK
 
 CONTRACTS = {
     "ISSUANCE_CONTRACT_ADDRESS": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
@@ -24,8 +27,11 @@ CONTRACTS = {
     "DERIVATIVES_REPORTER_CONTRACT_ADDRESS": "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
     "EUROCLEAR_BRIDGE_CONTRACT_ADDRESS": "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
     "QUICKNODE_URL": "https://nova.example-rpc.net/key",
+    # Not a real key: the sender reads it, and stops before it is used.
+    "WALLET_PRIVATE_KEY": "0x" + "11" * 32,
 }
-SERVICES = [["web"], ["listener"], ["jobs", "run", "sync_fx_rates"], ["jobs", "schedule"]]
+SERVICES = [["web"], ["listener"], ["jobs", "run", "sync_fx_rates"], ["jobs", "schedule"],
+            ["sender"], ["sender", "status"]]
 # Every module of the packages the image runs (tests and migrations are not packages of it).
 IMPORT_ALL = """
 import importlib, json, pkgutil, sys
@@ -141,3 +147,45 @@ def test_every_railway_command_runs_in_the_image(image_app: Path, production: Pa
                                 check=False)
         assert result.returncode == 0, (command, result.stderr)
         assert "Usage:" in result.stdout, command
+
+
+def _production_environment(tmp_path: Path) -> dict[str, str]:
+    key_file = tmp_path / "billbitts.pem"
+    key_file.write_text("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n")
+    secrets_ = {name: secrets.token_hex(32) for name in (
+        "DJANGO_SECRET_KEY", "WEBHOOK_SECRET", "API_HMAC_SECRET", "OMNISEND_API_KEY",
+        "BILLBITTS_API_KEY", "EUROCLEAR_API_KEY", "CLEARSTREAM_PMI_KEY", "XETRA_API_KEY")}
+    return base_env(**{**RUNBOOK, **CONTRACTS, **secrets_,
+        "BILLBITTS_PRIVATE_KEY_PATH": str(key_file),
+        "QUICKNODE_URL": "https://nova.example-rpc.net/" + secrets.token_hex(8),
+        "BLOCKCHAIN_RPC_URL": "https://nova.arbitrum.io/rpc",
+        "WALLET_PRIVATE_KEY": "0x" + secrets.token_hex(32),
+        "CLEARSTREAM_PARTICIPANT_ID": "CS12345",
+        "XETRA_PARTICIPANT_ID": "XE98765",
+        "DATABASE_URL": "postgresql://app:pw@db.internal:5432/dpo",
+        "REDIS_URL": "rediss://default:pw@redis.internal:6379/0"})
+
+
+def test_check_deploy_passes_in_the_image_and_names_what_drifted(
+        image_app: Path, production: Path, tmp_path: Path) -> None:
+    env = _production_environment(tmp_path)
+    result = _dpo(production, ["check", "--deploy"], env, tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.strip() == "System check identified no issues."
+    lock = image_app / "uv.lock"
+    text = lock.read_text()
+    redis = re.search(r'\nname = "redis"\nversion = "([^"]+)"', text)
+    assert redis
+    try:
+        lock.write_text(text.replace(redis.group(0), '\nname = "redis"\nversion = "7.0.0"'))
+        drifted = _dpo(production, ["check", "--deploy"], env, tmp_path)
+        assert drifted.returncode == 1
+        assert (f"redis: {redis.group(1)} is installed, uv.lock has 7.0.0: reinstall from the "
+                "lock (make setup, or rebuild the image) [dpo.E020]") in drifted.stdout
+        lock.unlink()
+        missing = _dpo(production, ["check", "--deploy"], env, tmp_path)
+        assert missing.returncode == 1
+        assert ("uv.lock: does not exist: the install is not reproducible [dpo.E019]"
+                in missing.stdout)
+    finally:
+        lock.write_text(text)
