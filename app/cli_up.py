@@ -21,6 +21,32 @@ def _spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[
     return subprocess.Popen([sys.executable, "-m", "app", *args], env=env)
 
 
+def _seed_demo(database_url: str, rpc_url: str, token: str, sandbox_url: str) -> None:
+    """The demo's book (sandbox/demo.py), once the sandbox answers; before the listener starts,
+    so it finds the offering when it reads the issuance."""
+    import httpx
+
+    from sandbox.demo import seed_demo
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{sandbox_url}/ecb/_sandbox/requests", timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                click.echo("  demo book not planted: the sandbox did not start", err=True)
+                return
+            time.sleep(0.1)
+    try:
+        asyncio.run(seed_demo(database_url=database_url, rpc_url=rpc_url, token=token,
+                              sandbox_url=sandbox_url))
+    except Exception as error:  # the demo runs on without its book, and says why
+        click.echo(f"  demo book not planted: {type(error).__name__}: {error}"[:500], err=True)
+        return
+    click.echo("  demo book planted (one deliberate reconciliation break at Clearstream)")
+
+
 @click.command()
 @click.option("--port", type=int, default=None, help="Web port (default: $PORT or 8000).")
 @click.option("--demo", is_flag=True,
@@ -64,6 +90,9 @@ def up(port: int | None, demo: bool) -> None:
             # Short intervals, so every job shows in `jobRuns` within the first minute.
             env.setdefault("JOBS_SCHEDULE", "demo")
             env.setdefault("OPS_EMAIL", "ops@example.com")  # the sandbox's Omnisend keeps it
+            if services.local_chain and services.rpc_url:
+                _seed_demo(services.database_url, services.rpc_url,
+                           env["ISSUANCE_CONTRACT_ADDRESS"], f"http://127.0.0.1:{sandbox_port}")
         web_port = port or config.port
         children["web"] = _spawn("web", ["web", "--port", str(web_port)], env)
         children["listener"] = _spawn("listener", ["listener"], env)

@@ -12,11 +12,20 @@ from pathlib import Path
 import asyncpg
 import httpx
 import psutil
+import pytest
 
 from dpo.chain.artifacts import CONTRACT_ARTIFACTS
 from dpo.chain.local import recorded_contracts
 from dpo.embedded.process import free_port
+from sandbox.demo import HOLDERS, SHORT
+from sandbox.demo import ISIN as DEMO_ISIN
 from tests.e2e.conftest import ROOT, base_env, wait_http
+
+# Two whole `dpo up` runs, the first waiting for a reconciliation after the CSD sync.
+pytestmark = pytest.mark.timeout(480)
+# Clearstream's statement lacks SHORT units of the third holder's: CSD minus chain.
+EXPECTED_BREAKS = [(DEMO_ISIN, HOLDERS[2].wallet.lower(), "quantity_mismatch", HOLDERS[2].units,
+                    HOLDERS[2].units, HOLDERS[2].units - SHORT, -SHORT)]
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -45,6 +54,30 @@ async def _jobs_ran(pg_port: int, seconds: float = 60) -> set[str]:
     return ran
 
 
+async def _demo_book(pg_port: int, seconds: float = 150) -> dict[str, object]:
+    """The open breaks and the demo ISIN's prices, once the one deliberate break is all that
+    is open (the first pass may run before the listener projected the issuance)."""
+    found: dict[str, object] = {}
+    for _ in range(int(seconds / 0.5)):
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{pg_port}/postgres")
+            try:
+                found = {
+                    "breaks": [tuple(row) for row in await connection.fetch(
+                        "SELECT isin, holder, kind, ledger_qty, chain_qty, csd_qty, difference "
+                        "FROM reconciliation_breaks WHERE status = 'open' ORDER BY id")],
+                    "prices": await connection.fetchval(
+                        "SELECT count(*) FROM instrument_prices WHERE isin = $1", DEMO_ISIN),
+                    "positions": await connection.fetchval(
+                        "SELECT count(*) FROM positions WHERE location = 'onchain'")}
+            finally:
+                await connection.close()
+            if found["breaks"] == EXPECTED_BREAKS and found["prices"]:
+                break
+        await asyncio.sleep(0.5)
+    return found
+
+
 def _up_once(folder: Path, ports: dict[str, str], web_port: int) -> dict[str, object]:
     env = base_env(DPO_DATA_DIR=str(folder), **ports)
     argv = [sys.executable, "-m", "app", "up", "--demo", "--port", str(web_port)]
@@ -58,6 +91,7 @@ def _up_once(folder: Path, ports: dict[str, str], web_port: int) -> dict[str, ob
         chain = httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
                            timeout=5)
         jobs = asyncio.run(_jobs_ran(int(ports["DPO_PG_PORT"])))
+        book = asyncio.run(_demo_book(int(ports["DPO_PG_PORT"])))
         contracts = recorded_contracts(folder / "contracts.env")
         code = {name: httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getCode",
                                             "params": [address, "latest"]}, timeout=5).json()
@@ -66,7 +100,7 @@ def _up_once(folder: Path, ports: dict[str, str], web_port: int) -> dict[str, ob
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
     return {"health": health.json(), "graphiql": graphiql.text, "chain": chain.json(),
-            "contracts": contracts, "code": code, "jobs": jobs,
+            "contracts": contracts, "code": code, "jobs": jobs, "book": book,
             "exit": process.returncode, "output": output}
 
 
@@ -85,6 +119,10 @@ def test_up_serves_then_stops_everything_and_restarts_on_the_same_data(run_dir: 
     assert first["exit"] == 0, first["output"]
     # `make run` runs every job against the sandbox within the first minute.
     assert first["jobs"] == {"sync_fx_rates", "sync_csd", "reconcile_positions"}
+    # The demo book: three holders on chain, mirrored at the CSDs, one deliberate break.
+    book = first["book"]
+    assert isinstance(book, dict)
+    assert (book["breaks"], book["positions"], book["prices"]) == (EXPECTED_BREAKS, 3, 1), book
     contracts = first["contracts"]
     assert isinstance(contracts, dict)
     assert sorted(contracts) == sorted(CONTRACT_ARTIFACTS)
@@ -93,6 +131,9 @@ def test_up_serves_then_stops_everything_and_restarts_on_the_same_data(run_dir: 
 
     second = _up_once(folder, ports, free_port())
     assert second["exit"] == 0, second["output"]
+    second_book = second["book"]
+    assert isinstance(second_book, dict)
+    assert second_book["breaks"] == EXPECTED_BREAKS  # planted once, the same break again
     # The chain kept its state, so the same contracts are reused, not deployed again.
     assert second["contracts"] == contracts
     # The data folder was reused: the schema was already at head, nothing to migrate.
