@@ -10,6 +10,7 @@ from app.middleware_ratelimit import limit_api_key_call, rate_limited_body
 from dpo.auth.api_keys import has_api_key_headers
 from dpo.auth.authenticate import authenticate
 from dpo.auth.principal import ANONYMOUS, Principal
+from dpo.auth.stream_tickets import refuse_ticket
 from dpo.errors import RateLimitedError, UnauthenticatedError
 from dpo.runtime import Runtime
 
@@ -26,6 +27,8 @@ async def principal_of(request: Request | WebSocket, runtime: Runtime) -> Princi
     """The caller of an HTTP request; WebSockets start anonymous and sign in on connection."""
     if isinstance(request, WebSocket):
         return ANONYMOUS
+    # Event streams redeem tickets before this (app.stream_auth); anywhere else one is refused.
+    refuse_ticket(request.scope.get("query_string", b""))
     if not has_api_key_headers(request.headers) or "authorization" in request.headers:
         return await authenticate(request.headers, method=request.method,
                                   path=signed_path(request), runtime=runtime, body=request.body)
@@ -50,7 +53,9 @@ def rate_limited_response(error: RateLimitedError) -> Response:
 
 def unauthenticated_response(error: UnauthenticatedError) -> JSONResponse:
     """A GraphQL-shaped 401, so clients read the code where they read every other one."""
+    extensions = {"code": error.code.value}
+    if isinstance(error.details.get("reason"), str):
+        extensions["reason"] = error.details["reason"]  # e.g. why a stream ticket was refused
     return JSONResponse(
-        {"data": None,
-         "errors": [{"message": error.message, "extensions": {"code": error.code.value}}]},
+        {"data": None, "errors": [{"message": error.message, "extensions": extensions}]},
         status_code=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})

@@ -2,8 +2,9 @@
 
 A GET or POST to /graphql with `Accept: text/event-stream` runs one subscription and streams
 its results as `event: next` messages, then `event: complete`. Sign-in is the HTTP one (the
-Authorization header or an API key; anonymous callers get 401), with the same permissions
-and the same per-user and per-address connection caps as the WebSocket (app.ws). An item of
+Authorization header or an API key), or a stream ticket in `?ticket=` for a browser's
+EventSource (app.stream_auth); anonymous callers get 401. The same permissions
+and per-user and per-address connection caps apply as on the WebSocket (app.ws). An item of
 `events` carries its feed sequence as the SSE `id:`; a client that reconnects with
 `Last-Event-ID` resumes after it (the value replaces the `$after` variable). A comment is
 sent every WS_KEEPALIVE_INTERVAL seconds; the stream ends when the access token expires and
@@ -21,7 +22,6 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
@@ -29,8 +29,8 @@ from strawberry.http import process_result
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from app.graphql_auth import principal_of
 from app.graphql_input import check_query_length, too_deep
+from app.stream_auth import stream_caller
 from app.ws import CAPS, SLOW_KEY, caps_redis
 from dpo.auth.principal import Kind
 from dpo.errors import ErrorCode
@@ -102,17 +102,6 @@ def _event(result: dict[str, Any]) -> bytes:
     return f"{head}event: next\ndata: {json.dumps(result, separators=(',', ':'))}\n\n".encode()
 
 
-def _seconds_left(request: Request) -> float | None:
-    """Until the bearer token expires (None for API keys)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    expires = jwt.decode(token.strip(), options={"verify_signature": False}).get("exp")
-    if not isinstance(expires, (int, float)):
-        return None
-    return max(0.0, float(expires) - datetime.now(UTC).timestamp())
-
-
 class _Stream:
     """One SSE response: serialised sends, a keep-alive, and ways to end it early."""
 
@@ -143,7 +132,7 @@ async def serve_event_stream(view: Any, scope: Scope, receive: Receive, send: Se
     """Run one subscription as an SSE response (UnauthenticatedError leaves for the 401)."""
     request = Request(scope, receive)
     runtime = scope["app"].state.runtime
-    principal = await principal_of(request, runtime)
+    principal, ends_at = await stream_caller(request, runtime)
     if principal.kind == Kind.ANONYMOUS:
         await _error(401, ErrorCode.UNAUTHENTICATED, "sign in to subscribe")(scope, receive, send)
         return
@@ -171,7 +160,7 @@ async def serve_event_stream(view: Any, scope: Scope, receive: Receive, send: Se
                          )(scope, receive, send)
             return
         try:
-            await _run(view, request, principal, params, send, receive)
+            await _run(view, request, principal, params, send, receive, ends_at=ends_at)
         finally:
             await CAPS.release(user)
     finally:
@@ -179,7 +168,7 @@ async def serve_event_stream(view: Any, scope: Scope, receive: Receive, send: Se
 
 
 async def _run(view: Any, request: Request, principal: Any, params: dict[str, Any],
-               send: Send, receive: Receive) -> None:
+               send: Send, receive: Receive, *, ends_at: float | None) -> None:
     stream = _Stream(send)
     request.scope[SLOW_KEY] = stream.close_slow
     context = Context(request=request, runtime=request.scope["app"].state.runtime,
@@ -188,7 +177,8 @@ async def _run(view: Any, request: Request, principal: Any, params: dict[str, An
     await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
     pump = asyncio.create_task(_pump(view, context, params, stream))
     stream.task = pump
-    expiry = _seconds_left(request)
+    # The access token's expiry (the one that asked for the ticket, with a ticket).
+    expiry = None if ends_at is None else max(0.0, ends_at - datetime.now(UTC).timestamp())
     timer = (asyncio.get_running_loop().call_later(expiry, stream.stop, "access token expired")
              if expiry is not None else None)
     helpers = [asyncio.create_task(stream.keep_alive(knobs.ws_keepalive_interval)),

@@ -4,16 +4,20 @@ Both formats carry the same facts: time, level, logger, message, request id and 
 (python-json-logger) is one object per line, which Railway's log explorer parses into
 searchable attributes (`@level:error`, `@request_id:…`); text is for people at a terminal.
 Every line goes through one redaction step: a configured secret that reaches a message (a
-driver quoting a URL, an exception carrying a key) is replaced by `***` before it is written.
+driver quoting a URL, an exception carrying a key) is replaced by `***` before it is written,
+and so is the value of any `ticket` query parameter (a stream ticket, dpo.auth.stream_tickets:
+uvicorn's access log prints each request's query string).
 """
 
 from __future__ import annotations
 
 import json as jsonlib
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from contextvars import ContextVar
+from urllib.parse import unquote_plus
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
@@ -43,8 +47,24 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# A query parameter in a URL; its name may be percent-encoded (`%74icket` is read as `ticket`).
+_PARAMETER = re.compile(r"([?&])([^=&\s\"'?]*)=([^&\s\"']*)")
+
+
+def _blank_ticket(match: re.Match[str]) -> str:
+    if unquote_plus(match.group(2)).strip().lower() != "ticket":
+        return match.group(0)
+    return f"{match.group(1)}{match.group(2)}={REDACTED}"
+
+
+def redact_tickets(text: str) -> str:
+    """The text with the value of every `ticket` query parameter replaced by `***`."""
+    return _PARAMETER.sub(_blank_ticket, text) if "=" in text else text
+
+
 def redact(text: str, secrets: Sequence[str]) -> str:
-    """The text with every secret replaced by `***` (longest first, so none is half-cut)."""
+    """The text with stream tickets and every secret replaced by `***` (longest first)."""
+    text = redact_tickets(text)
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)

@@ -25,6 +25,7 @@ from resolvers.market import MarketQuery
 from resolvers.offerings import OfferingMutation, OfferingQuery
 from resolvers.ops import OpsMutation, OpsQuery
 from resolvers.positions import PositionQuery
+from resolvers.streams import StreamMutation
 from resolvers.subscriptions import FeedSubscriptionRoot
 from resolvers.system import resolve_status
 from schema.errors import ErrorFormatter, log_errors
@@ -58,6 +59,7 @@ QUERY_TYPES: tuple[type, ...] = (
 
 MUTATION_TYPES: tuple[type, ...] = (
     AuthMutation,
+    StreamMutation,
     OfferingMutation,
     SettlementMutation,
     InvestorMutation,
