@@ -14,7 +14,7 @@ UV := $(UV_DIR)/bin/uv
 # The machine's Python, never one downloaded by uv.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test lint lock pytest browser clean
+.PHONY: setup run test lint lock relock pytest browser clean
 
 setup: $(VENV)/.installed node_modules/.installed $(CLIENTS)/node_modules/.installed
 
@@ -31,6 +31,10 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 ## make lock: re-resolve every dependency to the newest versions pyproject.toml allows.
 lock: $(UV)
 	$(UV) lock --upgrade --python $(PYTHON)
+
+## make relock: record a change to pyproject.toml, keeping every other version as locked.
+relock: $(UV)
+	$(UV) lock --python $(PYTHON)
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

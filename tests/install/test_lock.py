@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from dpo.lockfile import DEV_EXTRAS, installed_versions, locked_versions, mismatches, read_lock
-from tests.install.conftest import ROOT, project_copy, run_uv
+from tests.install.conftest import ROOT, project_copy, run_uv, uv_version
 
 # Each edit makes pyproject.toml ask for something uv.lock does not record.
 PLANTED = [
@@ -62,3 +66,34 @@ def test_the_production_set_has_no_development_servers_or_tools() -> None:
         assert name not in production
     assert {"uvicorn", "asyncpg", "redis", "web3"} <= set(production)
     assert (ROOT / "uv.lock").read_text().startswith("version = 1")
+
+
+def _make_dry_run(project: Path) -> str:
+    result = subprocess.run(["make", "-n", "setup"], cwd=project, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_make_setup_reinstalls_only_when_the_lock_or_pyproject_changes(tmp_path: Path) -> None:
+    # The Makefile with every input and stamp of `setup`, stamps newer than their inputs.
+    inputs = ["Makefile", "pyproject.toml", "uv.lock", "package.json", "package-lock.json",
+              "tests/clients/package.json", "tests/clients/package-lock.json"]
+    for name in inputs:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    uv = tmp_path / ".tools" / f"uv-{uv_version()}" / "bin" / "uv"
+    stamps = [uv, tmp_path / ".venv/.installed", tmp_path / "node_modules/.installed",
+              tmp_path / "tests/clients/node_modules/.installed"]
+    for stamp in stamps:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+    later = time.time() + 60
+    for stamp in stamps:
+        os.utime(stamp, (later, later))
+    assert "uv sync" not in _make_dry_run(tmp_path)
+    for changed in ("uv.lock", "pyproject.toml"):
+        os.utime(tmp_path / changed, (later + 60, later + 60))
+        assert "uv sync --locked --extra dev" in _make_dry_run(tmp_path), changed
+        os.utime(tmp_path / ".venv/.installed", (later + 120, later + 120))
+        later += 120
