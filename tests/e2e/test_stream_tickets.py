@@ -6,6 +6,7 @@ URL; the ticket works once, for 60 seconds, for event streams only, and never re
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -155,3 +156,20 @@ async def test_a_ticket_stream_ends_when_the_access_token_behind_it_expires(
                 got = [message async for message in messages(response.aiter_lines())]
     # The stream ended by itself (no item arrived; the server closed it).
     assert all(m.get("event") != "next" for m in got)
+
+
+async def test_of_two_concurrent_uses_of_one_ticket_exactly_one_opens_a_stream(
+        feed_db: tuple[str, Sessions], redis_url: str) -> None:
+    url, _ = feed_db
+    with web_server(server_env(url, redis_url)) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            for _ in range(5):
+                ticket = (await mint(http))["ticket"]
+
+                async def use(value: str = ticket) -> int:
+                    async with http.stream("GET", "/graphql", params=stream_params(value),
+                                           headers=STREAM) as response:
+                        return response.status_code
+
+                statuses = sorted(await asyncio.gather(use(), use(), use()))
+                assert statuses == [200, 401, 401]
