@@ -32,6 +32,8 @@ from app.graphql_input import (
 from app.metrics import GraphQLMetrics, metrics_endpoint, refresh_listener_gauges
 from app.middleware_stack import build_middleware
 from app.response_cache import CacheInvalidation, ResponseCache
+from app.webhooks import PATH as BILLBITTS_WEBHOOK
+from app.webhooks import billbitts_webhook
 from app.ws import WebSocketSubscriptions
 from dpo.auth.principal import Principal
 from dpo.errors import LimitExceededError, RateLimitedError, UnauthenticatedError
@@ -224,6 +226,8 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
                                            refresh=refresh_listener_gauges)),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
+        # Signed by BillBitts (WEBHOOK_SECRET), so not rate-limited per address (app.webhooks).
+        Route(BILLBITTS_WEBHOOK, billbitts_webhook, methods=["POST"]),
     ]
     app = Starlette(debug=False, routes=routes, lifespan=lifespan,
                     middleware=build_middleware(settings))

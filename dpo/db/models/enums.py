@@ -66,6 +66,16 @@ class InvestmentState(StrEnum):
     REFUNDED = "refunded"
 
 
+class PaymentStatus(StrEnum):
+    """The payment provider's view of an order's payment (the last event applied)."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+
+
 class Location(StrEnum):
     """Where a position is held."""
 

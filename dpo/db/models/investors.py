@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     func,
     text,
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dpo.db.base import MONEY, UINT256, Base, Timestamped
 from dpo.db.models import checks
-from dpo.db.models.enums import AccreditationStatus, InvestmentState, KycStatus
+from dpo.db.models.enums import AccreditationStatus, InvestmentState, KycStatus, PaymentStatus
 
 if TYPE_CHECKING:
     from dpo.db.models.issuance import Offering
@@ -92,6 +93,11 @@ class Investment(Timestamped, Base):
         checks.hash32("tx_hash"),
         Index("ix_investments_offering_id_state", "offering_id", "state"),
         Index("ix_investments_investor_id_created_at", "investor_id", "created_at"),
+        checks.one_of("payment_status", PaymentStatus),
+        checks.non_negative("payment_attempts"),
+        # The orders still owed a payment request (dpo.payments.requests), soonest first.
+        Index("ix_investments_payment_due", "payment_next_attempt_at",
+              postgresql_where=text("payment_id IS NULL AND state = 'pending_payment'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -109,6 +115,16 @@ class Investment(Timestamped, Base):
     tx_hash: Mapped[str | None] = mapped_column(String(66))
     paid_at: Mapped[datetime | None]
     issued_at: Mapped[datetime | None]
+    # The BillBitts payment request: its id, hosted page and expiry, once it exists.
+    payment_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    payment_url: Mapped[str | None] = mapped_column(String(2048))
+    payment_expires_at: Mapped[datetime | None]
+    payment_status: Mapped[str | None] = mapped_column(String(16))
+    # Asking for the request again after BillBitts was unreachable (dpo.payments.requests).
+    payment_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    payment_next_attempt_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    payment_error: Mapped[str | None] = mapped_column(String(300))
 
     investor: Mapped[Investor] = relationship(lazy="raise")
     offering: Mapped[Offering] = relationship(lazy="raise")
