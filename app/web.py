@@ -44,7 +44,7 @@ from dpo.health import (
     probe_rpc,
     provider_circuits,
 )
-from dpo.providers.factory import PROVIDERS, breakers_for
+from dpo.providers.factory import PROVIDERS, billbitts_client, breakers_for
 from dpo.reconciliation.bell import close_bell
 from dpo.recursion import RECURSION_LIMIT, restore_recursion_limit
 from dpo.runtime import Runtime
@@ -193,6 +193,11 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
         app.state.runtime = Runtime.open(settings, database_url=database_url, redis_url=redis_url)
         # The breakers' shared state (in Redis), as the services calling providers left it.
         app.state.breakers = breakers_for(settings, redis_url=redis_url)
+        # submitInvestment asks BillBitts for the payment request (dpo.payments.requests);
+        # without BILLBITTS_API_KEY orders wait for it (the worker asks once it is set).
+        if settings.billbitts_api_key is not None:
+            app.state.runtime.billbitts = billbitts_client(settings,
+                                                           breakers=app.state.breakers)
         if settings.response_cache:
             app.state.response_cache = CacheInvalidation(ResponseCache(
                 max_age=settings.response_cache_max_age,

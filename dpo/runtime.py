@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dpo.channels import Channels, channels_for
 from dpo.db.session import create_engine, session_factory
+from dpo.providers.billbitts import BillBittsClient
 from dpo.settings import Settings
 
 
@@ -28,6 +29,9 @@ class Runtime:
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     # The pub/sub channel names of this deployment (its Redis database and prefix).
     channels: Channels = field(default_factory=Channels)
+    # The payment provider's client, for processes that ask for payment requests (web);
+    # closed with the runtime.
+    billbitts: BillBittsClient | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, database_url: str, redis_url: str) -> Runtime:
@@ -48,5 +52,7 @@ class Runtime:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.billbitts is not None:
+            await self.billbitts.http.aclose()
         await self.redis.aclose()
         await self.engine.dispose()

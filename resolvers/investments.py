@@ -8,9 +8,15 @@ from dpo.db.models import Investment
 from dpo.db.models.enums import InvestmentState as CoreState
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
+from dpo.payments.requests import request_now
 from dpo.services import investments
 from resolvers.context import Context
-from schema.investments import InvestmentState, InvestmentType, SubmitInvestmentInput
+from schema.investments import (
+    InvestmentState,
+    InvestmentType,
+    PaymentStatus,
+    SubmitInvestmentInput,
+)
 from schema.relay import Connection, connection_of, from_global_id, register_node, to_global_id
 from schema.scalars import BigInt, Bytes32, CurrencyCode
 
@@ -27,6 +33,9 @@ def investment_node(row: Investment) -> InvestmentType:
         state=InvestmentState(row.state), payment_reference=row.payment_reference,
         tx_hash=Bytes32(row.tx_hash) if row.tx_hash else None, paid_at=row.paid_at,
         issued_at=row.issued_at, created_at=row.created_at, offering_db_id=row.offering_id,
+        payment_id=row.payment_id, payment_url=row.payment_url,
+        payment_expires_at=row.payment_expires_at,
+        payment_status=PaymentStatus(row.payment_status) if row.payment_status else None,
     )
 
 
@@ -84,11 +93,17 @@ class InvestmentQuery:
 async def resolve_submit_investment(info: Info, input: SubmitInvestmentInput
                                     ) -> InvestmentType:
     offering = from_global_id(input.offering_id, expect="Offering", field="offeringId")[1]
-    async with unit_of_work(info.context.runtime.sessions) as session:
+    runtime = info.context.runtime
+    async with unit_of_work(runtime.sessions) as session:
         row = await investments.submit_investment(
             session, principal=info.context.principal, offering_id=offering,
             amount=input.amount, currency=input.currency)
-    return investment_node(row)
+    # The order is committed; its payment page follows now, or later (dpo.payments.requests).
+    await request_now(runtime.sessions, runtime.billbitts, row.id,
+                      expiry_seconds=runtime.settings.payment_expiry_seconds)
+    async with runtime.sessions() as session:
+        fresh = await session.get(Investment, row.id)
+    return investment_node(fresh or row)
 
 
 async def resolve_cancel_investment(info: Info, id: strawberry.ID) -> InvestmentType:

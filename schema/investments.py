@@ -23,6 +23,15 @@ class InvestmentState(Enum):
     REFUNDED = "refunded"
 
 
+@strawberry.enum(description="BillBitts' view of an order's payment (the last event applied).")
+class PaymentStatus(Enum):
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+
+
 async def _offering(root: InvestmentType, info: strawberry.Info[Context, None]) -> OfferingNode:
     row = await info.context.loaders.offering.load(root.offering_db_id)
     if row is None:  # the foreign key forbids it
@@ -45,6 +54,16 @@ class InvestmentType(Node):
     paid_at: dt.datetime | None
     issued_at: dt.datetime | None
     created_at: dt.datetime
+    payment_id: str | None = strawberry.field(
+        description="BillBitts' id of the payment request; null until it exists.")
+    payment_url: str | None = strawberry.field(
+        description="The hosted page where the order is paid; null until the payment request "
+                    "exists (BillBitts unreachable at submit time: it follows, and "
+                    "subscribers are told).")
+    payment_expires_at: dt.datetime | None = strawberry.field(
+        description="When the payment page expires (the order is then cancelled).")
+    payment_status: PaymentStatus | None = strawberry.field(
+        description="BillBitts' view of the payment; null until the payment request exists.")
     offering_db_id: strawberry.Private[int]
     offering: OfferingNode = strawberry.field(resolver=_offering,
                                               description="The offering ordered in.")

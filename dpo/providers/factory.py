@@ -30,6 +30,22 @@ def breakers_for(settings: Settings, *, redis_url: str | None = None,
                     redis=redis)
 
 
+def billbitts_endpoint(settings: Settings) -> Endpoint:
+    """BillBitts: the API key plus a signature by the PEM key (when one is configured)."""
+    key_path = settings.billbitts_private_key_path
+    return Endpoint("billbitts", settings.billbitts_api_url, settings.billbitts_timeout,
+                    settings.billbitts_api_key,
+                    signer=KeyFileSigner(key_path, provider="billbitts") if key_path else None)
+
+
+def billbitts_client(settings: Settings, *, breakers: Breakers,
+                     transport: httpx.AsyncBaseTransport | None = None) -> BillBittsClient:
+    """A BillBitts client alone (the web service needs no other provider)."""
+    return BillBittsClient(ProviderHttp(billbitts_endpoint(settings),
+                                        policy=RetryPolicy.from_settings(settings),
+                                        breakers=breakers, transport=transport))
+
+
 def _split(url: str) -> tuple[str, str]:
     # A full document URL (the ECB feed) becomes a base and a last segment.
     parts = urlsplit(url)
@@ -77,11 +93,7 @@ class Providers:
         omnisend = http(Endpoint("omnisend", settings.omnisend_api_base,
                                  settings.omnisend_timeout, settings.omnisend_api_key,
                                  key_header="X-API-KEY", key_prefix=""))
-        key_path = settings.billbitts_private_key_path
-        billbitts = http(Endpoint(
-            "billbitts", settings.billbitts_api_url, settings.billbitts_timeout,
-            settings.billbitts_api_key,
-            signer=KeyFileSigner(key_path, provider="billbitts") if key_path else None))
+        billbitts = http(billbitts_endpoint(settings))
         return cls(ecb=EcbClient(ecb, path=ecb_path), xetra=XetraClient(xetra),
                    euroclear=JsonCsd("euroclear", euroclear), clearstream=Clearstream(clearstream),
                    omnisend=OmnisendClient(omnisend, from_email=settings.default_from_email),
