@@ -7,7 +7,8 @@ currency's minor unit and are converted by the offering's currency.
 
 Investments are matched by `onchain_reference` (the bytes32 investmentRef, lowercase 0x-hex).
 Transitions the chain drives: pending_payment → paid (InvestmentReceived), pending_payment |
-paid → issued (Issued), paid | issued → refunded (InvestmentRefunded). A revert recomputes the
+paid → issued (Issued, with the investor's `tokens_issued` message in the outbox), paid |
+issued → refunded (InvestmentRefunded). A revert recomputes the
 state from the timestamps the forward steps set (issued_at, paid_at), so it lands where the
 investment was. Offering status: open → closed / cancelled, and back on revert.
 """
@@ -107,7 +108,26 @@ async def issued(connection: AsyncConnection, event: StoredEvent, revert: bool,
             "tx_hash = coalesce(tx_hash, :tx), updated_at = now() "
             "WHERE onchain_reference = :r AND state IN ('pending_payment', 'paid')"
         )
-    return await _run(connection, sql, params) > 0
+    changed = await _run(connection, sql, params) > 0
+    if changed and not revert:
+        # The investor hears of it from the same commit; the key makes a replay (a revert
+        # and the block back, a rewind) add no second message.
+        await _run(connection, _TOKENS_ISSUED, {"r": params["r"]})
+    return changed
+
+
+# The notification outbox's row (dpo.notifications.outbox), written in SQL like the rest of
+# the ingestion transaction; investors without an e-mail get none.
+_TOKENS_ISSUED = (
+    "INSERT INTO notifications (key, audience, event, email, fields) "
+    "SELECT 'tokens_issued:inv:' || i.id, 'investor', 'tokens_issued', v.email, "
+    "jsonb_build_object('reference', i.payment_reference, 'units', i.units::text, "
+    "'offering', o.name) "
+    "FROM investments i JOIN investors v ON v.id = i.investor_id "
+    "JOIN offerings o ON o.id = i.offering_id "
+    "WHERE i.onchain_reference = :r AND v.email IS NOT NULL "
+    "ON CONFLICT (key) DO NOTHING"
+)
 
 
 async def _status(connection: AsyncConnection, event: StoredEvent, revert: bool,

@@ -275,3 +275,24 @@ async def test_revert_restores_every_projection_and_replay_gives_the_same_state(
     assert await snapshot(sessions) == full
     await revert_to(sessions, chain_id=history.chain_id, ancestor_number=history.first_block - 1)
     assert await snapshot(sessions) == start
+
+
+async def test_the_investor_is_told_of_issued_tokens_once_whatever_is_replayed(
+    sessions: async_sessionmaker[AsyncSession], history: History
+) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(text(
+            "UPDATE investors SET email = 'alice@example.com' WHERE id = 1"))
+
+    async def messages() -> list[tuple[Any, ...]]:
+        async with sessions() as session:
+            return [tuple(r) for r in (await session.execute(text(
+                "SELECT key, event, email, fields->>'units', fields->>'reference' "
+                "FROM notifications ORDER BY id"))).all()]
+
+    await ingest_batch(sessions, history.batch(0, history.last_block), reorg_window=500)
+    once = [("tokens_issued:inv:1", "tokens_issued", "alice@example.com", "3", "PAY-1")]
+    assert await messages() == once  # bob has no e-mail, and his order was refunded
+    await revert_to(sessions, chain_id=history.chain_id, ancestor_number=history.first_block - 1)
+    await ingest_batch(sessions, history.batch(0, history.last_block), reorg_window=500)
+    assert await messages() == once
