@@ -8,12 +8,38 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
 import click
 
 from app.common import NOT_AVAILABLE, settings
+from dpo.embedded.anvil import DEV_PRIVATE_KEY
 from dpo.embedded.stack import ensure_services
+
+
+def demo_payments(env: dict[str, str], data_dir: Path) -> dict[str, str]:
+    """The demo's BillBitts secrets (sandbox only): a webhook secret and a signing key file.
+
+    Kept as given when the environment sets them; the key is made once under DPO_DATA_DIR.
+    """
+    values = {"WEBHOOK_SECRET": env.get("WEBHOOK_SECRET") or "sandbox-webhook-secret"}
+    if env.get("BILLBITTS_PRIVATE_KEY_PATH"):
+        return values
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    path = data_dir / "billbitts-sandbox.pem"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption())
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(key)
+    values["BILLBITTS_PRIVATE_KEY_PATH"] = str(path.resolve())
+    return values
 
 
 def _spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -78,14 +104,17 @@ def up(port: int | None, demo: bool) -> None:
             # Our own local chain: deploy the contracts once and hand their addresses over.
             env.update(asyncio.run(ensure_local_contracts(
                 services.rpc_url, config.data_dir / "contracts.env")))
+        web_port = port or config.port
         if demo:
             # The outside world simulated on 127.0.0.1, and every provider setting aimed at it.
             from dpo.embedded.process import free_port
             from sandbox.server import environment
 
             sandbox_port = free_port()
-            children["sandbox"] = _spawn("sandbox", ["sandbox", "--port", str(sandbox_port)],
-                                         env)
+            env.update(demo_payments(env, config.data_dir))
+            children["sandbox"] = _spawn("sandbox", [
+                "sandbox", "--port", str(sandbox_port),
+                "--webhook-url", f"http://127.0.0.1:{web_port}/webhooks/billbitts"], env)
             env.update(environment(f"http://127.0.0.1:{sandbox_port}"))
             # Short intervals, so every job shows in `jobRuns` within the first minute.
             env.setdefault("JOBS_SCHEDULE", "demo")
@@ -93,9 +122,13 @@ def up(port: int | None, demo: bool) -> None:
             if services.local_chain and services.rpc_url:
                 _seed_demo(services.database_url, services.rpc_url,
                            env["ISSUANCE_CONTRACT_ADDRESS"], f"http://127.0.0.1:{sandbox_port}")
-        web_port = port or config.port
         children["web"] = _spawn("web", ["web", "--port", str(web_port)], env)
         children["listener"] = _spawn("listener", ["listener"], env)
+        if services.local_chain and services.rpc_url:
+            # Our chain's deployer is an agent of the contracts: it signs the platform's
+            # transactions (record and issue paid orders) unless a key is configured.
+            env.setdefault("WALLET_PRIVATE_KEY", DEV_PRIVATE_KEY)
+            children["sender"] = _spawn("sender", ["sender"], env)
         children["scheduler"] = _spawn("scheduler", ["jobs", "schedule"], env)
         click.echo(f"\nGraphiQL   http://127.0.0.1:{web_port}/graphql\n"
                    f"Health     http://127.0.0.1:{web_port}/api/health/\n"
