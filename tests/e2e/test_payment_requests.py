@@ -64,10 +64,15 @@ def settings_env(sandbox: Sandbox, key_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def web_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("payments-web") / "web.log"
+
+
+@pytest.fixture(scope="module")
 async def callers(api: Api, world: World, redis_url: str, sandbox: Sandbox,
-                  key_path: Path) -> AsyncIterator[dict[str, Caller]]:
+                  key_path: Path, web_log: Path) -> AsyncIterator[dict[str, Caller]]:
     extra = settings_env(sandbox, key_path)
-    async with serve(api, world, redis_url, log_path=None, **extra) as callers:
+    async with serve(api, world, redis_url, log_path=web_log, **extra) as callers:
         base = str(callers["investor"].client.base_url).rstrip("/")
         sandbox.world.billbitts.plant({"webhook": {
             "url": f"{base}/webhooks/billbitts", "secrets": [WEBHOOK_SECRET],
@@ -174,3 +179,22 @@ async def test_paying_on_the_sandbox_page_makes_the_order_paid_through_the_webho
     statuses = [d["status"] for d in sandbox.world.billbitts.webhooks.log]
     assert 401 in statuses  # the forged and stale first attempts were refused
     assert statuses.count(200) == 3  # three copies, one stored
+
+
+async def test_no_secret_in_the_log_answers_or_metrics(
+        callers: dict[str, Caller], world: World, sandbox: Sandbox, key_path: Path,
+        web_log: Path) -> None:
+    sandbox.world.billbitts.faults.set(always="401")  # BillBitts refuses: errors are logged
+    answer = await callers["investor"].post(SUBMIT, input={
+        "offeringId": world.gid("Offering", "acme_open"), "amount": "100", "currency": "EUR"})
+    sandbox.world.billbitts.faults.clear()
+    metrics = await callers["anonymous"].client.get("/metrics")
+    assert 'dpo_provider_calls_total{outcome="rejected",provider="billbitts"}' in metrics.text
+    pem, log = await asyncio.to_thread(lambda: (key_path.read_text(),
+                                               web_log.read_text(errors="replace")))
+    body = "".join(pem.splitlines()[1:-1])
+    for seen in (log, metrics.text, answer.text):
+        assert sandbox.world.keys["BILLBITTS_API_KEY"] not in seen
+        assert WEBHOOK_SECRET not in seen
+        assert body not in seen
+        assert str(key_path) not in seen
