@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dpo.notifications import investors as notices
 from listener.projections_common import Known, StoredEvent, minor_to_decimal
 
 logger = logging.getLogger(__name__)
@@ -145,8 +146,12 @@ async def _status(connection: AsyncConnection, event: StoredEvent, revert: bool,
 
 async def offering_closed(connection: AsyncConnection, event: StoredEvent, revert: bool,
                           known: Known) -> bool:
-    """An open offering becomes closed."""
-    return await _status(connection, event, revert, known, "closed")
+    """An open offering becomes closed; its investors are told (not again on a re-close)."""
+    changed = await _status(connection, event, revert, known, "closed")
+    if changed and not revert:
+        await notices.offering_closed_onchain(
+            connection, onchain_offering_id=int(event.log.args["offeringId"]))
+    return changed
 
 
 async def offering_cancelled(connection: AsyncConnection, event: StoredEvent,

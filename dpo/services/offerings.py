@@ -22,6 +22,7 @@ from dpo.auth.principal import Principal
 from dpo.db.models import Investment, Issuer, Offering
 from dpo.db.models.enums import InvestmentState, OfferingStatus
 from dpo.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from dpo.notifications import investors as notices
 from dpo.services import audit, policy
 from dpo.services.offering_rules import EDITABLE, check_offering
 from dpo.services.pagination import Ordering, Page, SortKey, count, paginate
@@ -283,6 +284,8 @@ async def _transition(session: AsyncSession, *, principal: Principal, offering_i
     await audit.record(session, principal=principal, action=f"offering.{to.value}",
                        entity_type=ENTITY, entity_id=offering.id, before=before,
                        after=audit.snapshot(offering), request_id=request_id)
+    if to is OfferingStatus.CLOSED:
+        await notices.offering_closed(session, offering_id=offering.id)
     return offering
 
 
