@@ -291,7 +291,10 @@ async def test_the_investor_is_told_of_issued_tokens_once_whatever_is_replayed(
                 "FROM notifications ORDER BY id"))).all()]
 
     await ingest_batch(sessions, history.batch(0, history.last_block), reorg_window=500)
-    once = [("tokens_issued:inv:1", "tokens_issued", "alice@example.com", "3", "PAY-1")]
+    once = [("tokens_issued:inv:1", "tokens_issued", "alice@example.com", "3", "PAY-1"),
+            # The STO closes the offering too: Alice, with an order it kept, hears of it.
+            ("offering_closed:1:investor:1", "offering_closed", "alice@example.com", None,
+             None)]
     assert await messages() == once  # bob has no e-mail, and his order was refunded
     await revert_to(sessions, chain_id=history.chain_id, ancestor_number=history.first_block - 1)
     await ingest_batch(sessions, history.batch(0, history.last_block), reorg_window=500)
