@@ -1,7 +1,8 @@
 """Ingest benchmark: N events emitted on anvil through the contracts, then backfilled.
 
 Usage: .venv/bin/python bench/ingest.py [--events 100000] [--tx-per-block 200]
-       [--batch-blocks 10] [--max-batch-blocks 25] [--concurrency 4]
+       [--batch-blocks 10] [--max-batch-blocks 25] [--concurrency 4] [--empty-blocks 0]
+       [--header-batch 100] [--baseline-header-batch 1]
 
 Starts its own PostgreSQL, Redis and anvil in a scratch folder under .dpo/bench/ (removed
 afterwards) unless DATABASE_URL / REDIS_URL are set (a fresh `dpo_bench_ingest` database is
@@ -9,7 +10,12 @@ then created on that server), deploys the four contracts, emits the events (issu
 Issued, every tenth transaction a TradeReported with a string), then runs the listener's own
 backfill (RpcClient → Decoder → ingest_batch with projections) from block 0 to the head and
 prints events/s, the peak RSS and RSS samples over time, the CPU per event of the listener,
-PostgreSQL and anvil, and one `RESULT {json}` line.
+PostgreSQL and anvil, and one `RESULT {json}` line per backfill.
+
+`--baseline-header-batch N` backfills the same emitted chain twice, each into a fresh
+database: first with N headers per JSON-RPC batch (1: one request per header, the listener
+before batching), then with `--header-batch`, and prints both side by side; `--rounds R`
+alternates the two R times.
 
 Ranges are capped at `--max-batch-blocks` blocks (default 25 blocks, about 9,500 events): anvil
 answers eth_getLogs of any size, where hosted providers refuse more than about 10,000 results.
@@ -25,145 +31,28 @@ import json
 import os
 import pstats
 import resource
-import shutil
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 from benchdb import fresh_database  # bench/ is the script's folder
-from eth_abi.abi import encode
-from eth_utils.crypto import keccak
-from sqlalchemy import insert, text
+from emitter import emit, seed
+from sqlalchemy import text
+from stack import CHAIN_ID, Stack, bench_stack, pid_of
 
 from dpo.chain.artifacts import CONTRACT_ARTIFACTS
 from dpo.chain.deploy import deploy_all
 from dpo.db.migrate import upgrade
-from dpo.db.models import Issuer, Offering
 from dpo.db.session import create_engine, session_factory
-from dpo.embedded.anvil import DEV_PRIVATE_KEY, EmbeddedAnvil
-from dpo.embedded.postgres import EmbeddedPostgres
-from dpo.embedded.process import free_port
-from dpo.embedded.redis import EmbeddedRedis
+from dpo.embedded.anvil import DEV_PRIVATE_KEY
 from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
 from listener.progress import Progress
 from listener.rpc import RpcClient, verify_chain
 from listener.service import freeze_heap
-
-ROOT = Path(__file__).resolve().parents[1]
-CHAIN_ID = 31337
-DEV_ADDRESS = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
-INVESTORS = 50
-OFFERINGS = 20
-LEI_A = b"5493001KJTIIGC8Y1R12".ljust(32, b"\0")
-LEI_B = b"529900T8BM49AURSDO55".ljust(32, b"\0")
-GAS = hex(400_000)
-GAS_PRICE = hex(20 * 10**9)
-
-
-def selector(signature: str) -> str:
-    return keccak(text=signature)[:4].hex()
-
-
-ISSUE = selector("issue(address,uint256,uint256,bytes32)")
-VERIFY = selector("verifyInvestor(address)")
-REPORT = selector("report(bytes32,string,uint256,bytes3,bytes32,bytes32,uint8)")
-
-
-def word(value: int) -> str:
-    return f"{value:064x}"
-
-
-def investor(n: int) -> str:
-    return "0x" + f"{0xbe000 + n:040x}"
-
-
-class Chain:
-    """JSON-RPC to anvil with batched requests."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http = httpx.AsyncClient(timeout=120)
-        self.ids = 0
-
-    async def call(self, method: str, params: list[Any] | None = None) -> Any:
-        return (await self.batch([(method, params or [])]))[0]
-
-    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        body = []
-        for method, params in calls:
-            self.ids += 1
-            body.append({"jsonrpc": "2.0", "id": self.ids, "method": method, "params": params})
-        answers = (await self.http.post(self.url, json=body)).json()
-        by_id = {a["id"]: a for a in answers}
-        out = []
-        for request in body:
-            answer = by_id[request["id"]]
-            if "error" in answer:
-                raise RuntimeError(f"{request['method']}: {answer['error']}")
-            out.append(answer["result"])
-        return out
-
-
-def tx(to: str, data: str, nonce: int) -> tuple[str, list[Any]]:
-    return ("eth_sendTransaction", [{"from": DEV_ADDRESS, "to": to, "data": data, "gas": GAS,
-                                     "gasPrice": GAS_PRICE, "nonce": hex(nonce)}])
-
-
-async def emit(url: str, addresses: dict[str, str], events: int, per_block: int,
-               empty_blocks: int = 0, start: int = 0) -> int:
-    """Emit at least `events` events, `per_block` transactions per mined block; return blocks.
-
-    `empty_blocks` empty blocks come before each block of events (a sparse chain). Calls
-    after the first pass a `start` above the transactions sent before (references are unique).
-    """
-    chain = Chain(url)
-    issuance = addresses["ISSUANCE_CONTRACT_ADDRESS"].lower()
-    reporter = addresses["DERIVATIVES_REPORTER_CONTRACT_ADDRESS"].lower()
-    nonce = int(await chain.call("eth_getTransactionCount", [DEV_ADDRESS, "pending"]), 16)
-    await chain.call("evm_setAutomine", [False])
-    setup = []
-    for n in range(INVESTORS):
-        setup.append(tx(issuance, "0x" + VERIFY + word(int(investor(n), 16)), nonce))
-        nonce += 1
-    await chain.batch(setup)
-    await chain.call("evm_mine")
-    emitted, blocks, sent = 0, 1, start
-    while emitted < events:
-        calls: list[tuple[str, list[Any]]] = []
-        while len(calls) < per_block and emitted < events:
-            if sent % 10 == 9:
-                data = "0x" + REPORT + encode(
-                    ["bytes32", "string", "uint256", "bytes3", "bytes32", "bytes32", "uint8"],
-                    [f"UTI{sent:020d}".encode().ljust(32, b"\0"), "IRS-EUR-10Y",
-                     10**6 + sent, b"EUR", LEI_A, LEI_B, 1]).hex()
-                calls.append(tx(reporter, data, nonce))
-                emitted += 1
-            else:
-                data = ("0x" + ISSUE + word(int(investor(sent % INVESTORS), 16))
-                        + word(100 + sent % 7) + word(1 + sent % OFFERINGS) + word(sent + 1))
-                calls.append(tx(issuance, data, nonce))
-                emitted += 2
-            nonce += 1
-            sent += 1
-        if empty_blocks:
-            await chain.call("anvil_mine", [hex(empty_blocks)])
-            blocks += empty_blocks
-        await chain.batch(calls)
-        await chain.call("evm_mine")
-        blocks += 1
-    last = await chain.call("eth_getBlockByNumber", ["latest", False])
-    receipt = await chain.call("eth_getTransactionReceipt", [last["transactions"][-1]])
-    if receipt["status"] != "0x1":
-        raise RuntimeError("the last emitted transaction reverted")
-    await chain.http.aclose()
-    return blocks
 
 
 def tree_cpu(pid: int | None) -> float:
@@ -181,13 +70,6 @@ def tree_cpu(pid: int | None) -> float:
     except psutil.Error:
         return 0.0
     return total
-
-
-def server_pid(server: Any) -> int | None:
-    """The pid of an embedded server this run started, else None."""
-    child = getattr(server, "server", None)
-    process = getattr(child, "process", None)
-    return None if process is None else int(process.pid)
 
 
 class RssSampler(threading.Thread):
@@ -208,13 +90,14 @@ class RssSampler(threading.Thread):
 
 
 async def backfill(rpc_url: str, database_url: str, redis_url: str,
-                   addresses: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+                   addresses: dict[str, str], args: argparse.Namespace,
+                   header_batch: int) -> dict[str, Any]:
     """The listener's backfill from block 0 to the head; its time and events."""
     from redis.asyncio import Redis
 
     engine = create_engine(database_url, pool_size=max(2, args.concurrency))
     redis = Redis.from_url(redis_url)
-    rpc = RpcClient(urls=[rpc_url], timeout=60)
+    rpc = RpcClient(urls=[rpc_url], timeout=60, header_batch=header_batch)
     decoder = Decoder(CHAIN_ID, {address: CONTRACT_ARTIFACTS[var]
                                  for var, address in addresses.items()})
     config = FollowerConfig(chain_id=CHAIN_ID, concurrency=args.concurrency,
@@ -252,20 +135,78 @@ def rpc_requests() -> dict[str, int]:
     return counts
 
 
-async def seed(database_url: str, token: str) -> None:
-    """One offering of the deployed token, so that positions are projected."""
-    engine = create_engine(database_url)
-    now = datetime.now(UTC)
-    async with engine.begin() as connection:
-        await connection.execute(insert(Issuer), [{"id": 1, "name": "Issuer", "country": "DE"}])
-        await connection.execute(insert(Offering), [{
-            "id": 1, "issuer_id": 1, "isin": "US0378331005", "name": "Bench offering",
-            "symbol": "BNCH", "security_type": "equity", "regulation": "reg_s",
-            "currency": "EUR", "unit_price": Decimal("10"), "status": "open",
-            "opens_at": now - timedelta(days=1), "closes_at": now + timedelta(days=30),
-            "allowed_countries": [], "token_address": token, "onchain_offering_id": 1,
-        }])
-    await engine.dispose()
+def measure(stack: Stack, addresses: dict[str, str], args: argparse.Namespace,
+            header_batch: int, label: str) -> dict[str, Any]:
+    """One backfill of the emitted chain into a fresh database; its figures, printed too."""
+    database_url = asyncio.run(fresh_database(stack.database_url, "dpo_bench_ingest"))
+    upgrade(database_url)
+    asyncio.run(seed(database_url, addresses["ISSUANCE_CONTRACT_ADDRESS"]))
+    freeze_heap()  # as `dpo listener` does before it starts following
+    rss_before = psutil.Process().memory_info().rss
+    cpu_before = psutil.Process().cpu_times()
+    requests_before = rpc_requests()
+    pg_pid, anvil_pid = pid_of(stack.postgres), pid_of(stack.anvil)
+    pg_before, anvil_before = tree_cpu(pg_pid), tree_cpu(anvil_pid)
+    sampler = RssSampler()
+    sampler.start()
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler is not None:
+        profiler.enable()
+    figures = asyncio.run(backfill(stack.rpc_url, database_url, stack.redis_url, addresses,
+                                   args, header_batch))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    sampler.halt.set()
+    sampler.join()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu_after = psutil.Process().cpu_times()
+    cpu_seconds = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+    pg_cpu = tree_cpu(pg_pid) - pg_before if pg_pid is not None else None
+    anvil_cpu = tree_cpu(anvil_pid) - anvil_before
+    rate = figures["stored"] / figures["seconds"]
+    step = max(1, len(sampler.samples) // 10)
+    profile = [(round(t, 1), round(rss / 2**20)) for t, rss in sampler.samples[::step]]
+    requests = {method: count - requests_before.get(method, 0)
+                for method, count in rpc_requests().items()}
+    per_event = 1e6 / figures["stored"]
+    print(f"[{label}, header batch {header_batch}] backfill: {figures['stored']:,} events in "
+          f"{figures['head'] + 1:,} blocks in {figures['seconds']:.1f}s = {rate:,.0f} events/s")
+    print(f"CPU per event: listener {cpu_seconds * per_event:.0f} us, PostgreSQL "
+          f"{'-' if pg_cpu is None else f'{pg_cpu * per_event:.0f}'} us, anvil "
+          f"{anvil_cpu * per_event:.0f} us; load average {os.getloadavg()[0]:.1f}")
+    print(f"RPC requests by method: {requests}")
+    print(f"peak RSS {peak_kb / 1024:.0f} MB so far (before backfill {rss_before / 2**20:.0f} "
+          f"MB); RSS over time (s, MB): {profile}", flush=True)
+    if figures["stored"] < args.events * 0.99:
+        print(f"WARNING: {figures['stored']} events stored, {args.events} emitted",
+              file=sys.stderr)
+    return {"bench": "ingest", "run": label, "header_batch": header_batch,
+            "events": figures["stored"], "blocks": figures["head"] + 1,
+            "seconds": round(figures["seconds"], 2), "events_per_s": round(rate),
+            "cpu_seconds": round(cpu_seconds, 2),
+            "postgres_cpu_seconds": None if pg_cpu is None else round(pg_cpu, 2),
+            "anvil_cpu_seconds": round(anvil_cpu, 2),
+            "load_average": round(os.getloadavg()[0], 2), "peak_rss_mb": round(peak_kb / 1024),
+            "rss_before_backfill_mb": round(rss_before / 2**20),
+            "rss_mb_samples": [mb for _, mb in profile],
+            "concurrency": args.concurrency, "max_batch_blocks": args.max_batch_blocks,
+            "tx_per_block": args.tx_per_block, "empty_blocks": args.empty_blocks,
+            "rpc_requests": requests}
+
+
+def side_by_side(results: list[dict[str, Any]]) -> None:
+    """The runs of one chain in one table (the baseline first)."""
+    print(f"{'run':<10} {'header batch':>12} {'events':>9} {'blocks':>7} {'seconds':>8} "
+          f"{'events/s':>9} {'HTTP for headers':>16} {'headers':>8} {'CPU s':>6} {'load':>5}")
+    for r in results:
+        requests = r["rpc_requests"]
+        headers = requests.get("eth_getBlockByNumber", 0)
+        http = requests.get("batch", 0) + (headers if r["header_batch"] <= 1 else 0)
+        print(f"{r['run']:<10} {r['header_batch']:>12} {r['events']:>9,} {r['blocks']:>7,} "
+              f"{r['seconds']:>8.2f} {r['events_per_s']:>9,} {http:>16,} {headers:>8,} "
+              f"{r['cpu_seconds']:>6.2f} {r['load_average']:>5.1f}")
 
 
 def main() -> None:
@@ -277,94 +218,31 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--empty-blocks", type=int, default=0,
                         help="empty blocks before each block of events (a sparse chain)")
+    parser.add_argument("--header-batch", type=int, default=100,
+                        help="headers per JSON-RPC batch request (LISTENER_HEADER_BATCH)")
+    parser.add_argument("--baseline-header-batch", type=int, default=0,
+                        help="first backfill the same chain with this header batch (1: one "
+                             "request per header, as before batching) and print both")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="backfills of each kind, alternating (the load changes over time)")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the backfill here")
     args = parser.parse_args()
 
-    scratch = ROOT / ".dpo" / "bench" / f"ingest-{os.getpid()}"
-    started: list[Any] = []
-    postgres: EmbeddedPostgres | None = None
-    try:
-        database_url = os.environ.get("DATABASE_URL")
-        redis_url = os.environ.get("REDIS_URL")
-        if database_url is None:
-            postgres = EmbeddedPostgres(scratch / "pg", free_port())
-            database_url = postgres.start()
-            started.append(postgres)
-        if redis_url is None:
-            redis_server = EmbeddedRedis(scratch / "redis", free_port())
-            redis_url = redis_server.start()
-            started.append(redis_server)
-        anvil = EmbeddedAnvil(scratch / "anvil", free_port(), chain_id=CHAIN_ID, persist=False,
-                              prune_history=True)
-        rpc_url = anvil.start()
-        started.append(anvil)
-        database_url = asyncio.run(fresh_database(database_url, "dpo_bench_ingest"))
-        upgrade(database_url)
-        addresses = asyncio.run(deploy_all(rpc_url, DEV_PRIVATE_KEY))
-        asyncio.run(seed(database_url, addresses["ISSUANCE_CONTRACT_ADDRESS"]))
-
+    with bench_stack("ingest", prune_history=True) as stack:
+        addresses = asyncio.run(deploy_all(stack.rpc_url, DEV_PRIVATE_KEY))
         t0 = time.perf_counter()
-        blocks = asyncio.run(emit(rpc_url, addresses, args.events, args.tx_per_block,
+        blocks = asyncio.run(emit(stack.rpc_url, addresses, args.events, args.tx_per_block,
                                   args.empty_blocks))
         emit_seconds = time.perf_counter() - t0
         print(f"emitted {args.events} events in {blocks} blocks in {emit_seconds:.1f}s "
               f"({args.events / emit_seconds:,.0f} events/s)", flush=True)
-
-        freeze_heap()  # as `dpo listener` does before it starts following
-        rss_before = psutil.Process().memory_info().rss
-        cpu_before = psutil.Process().cpu_times()
-        pg_pid, anvil_pid = server_pid(postgres), server_pid(anvil)
-        pg_before, anvil_before = tree_cpu(pg_pid), tree_cpu(anvil_pid)
-        sampler = RssSampler()
-        sampler.start()
-        profiler = cProfile.Profile() if args.profile else None
-        if profiler is not None:
-            profiler.enable()
-        figures = asyncio.run(backfill(rpc_url, database_url, redis_url, addresses, args))
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(args.profile)
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
-        sampler.halt.set()
-        sampler.join()
-        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        cpu_after = psutil.Process().cpu_times()
-        cpu_seconds = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
-        pg_cpu = tree_cpu(pg_pid) - pg_before if pg_pid is not None else None
-        anvil_cpu = tree_cpu(anvil_pid) - anvil_before
-        rate = figures["stored"] / figures["seconds"]
-        samples = sampler.samples
-        step = max(1, len(samples) // 10)
-        profile = [(round(t, 1), round(rss / 2**20)) for t, rss in samples[::step]]
-        print(f"backfill: {figures['stored']:,} events in {figures['head'] + 1:,} blocks in "
-              f"{figures['seconds']:.1f}s = {rate:,.0f} events/s")
-        per_event = 1e6 / figures["stored"]
-        print(f"CPU per event: listener {cpu_seconds * per_event:.0f} us, PostgreSQL "
-              f"{'-' if pg_cpu is None else f'{pg_cpu * per_event:.0f}'} us, anvil "
-              f"{anvil_cpu * per_event:.0f} us; load average {os.getloadavg()[0]:.1f}")
-        print(f"RPC requests by method: {rpc_requests()}")
-        print(f"peak RSS {peak_kb / 1024:.0f} MB (before backfill {rss_before / 2**20:.0f} MB); "
-              f"RSS over time (s, MB): {profile}")
-        if figures["stored"] < args.events * 0.99:
-            print(f"WARNING: {figures['stored']} events stored, {args.events} emitted",
-                  file=sys.stderr)
-        print("RESULT " + json.dumps({
-            "bench": "ingest", "events": figures["stored"], "blocks": figures["head"] + 1,
-            "emit_seconds": round(emit_seconds, 2), "seconds": round(figures["seconds"], 2),
-            "events_per_s": round(rate), "cpu_seconds": round(cpu_seconds, 2),
-            "postgres_cpu_seconds": None if pg_cpu is None else round(pg_cpu, 2),
-            "anvil_cpu_seconds": round(anvil_cpu, 2),
-            "load_average": round(os.getloadavg()[0], 2), "peak_rss_mb": round(peak_kb / 1024),
-            "rss_before_backfill_mb": round(rss_before / 2**20),
-            "rss_mb_samples": [mb for _, mb in profile],
-            "concurrency": args.concurrency, "max_batch_blocks": args.max_batch_blocks,
-            "tx_per_block": args.tx_per_block, "empty_blocks": args.empty_blocks,
-            "rpc_requests": rpc_requests(),
-        }))
-    finally:
-        while started:
-            started.pop().stop()
-        shutil.rmtree(scratch, ignore_errors=True)
+        runs = ([("baseline", args.baseline_header_batch)] if args.baseline_header_batch else [])
+        runs.append(("current", args.header_batch))
+        results = [measure(stack, addresses, args, size, label)
+                   for _ in range(args.rounds) for label, size in runs]
+        side_by_side(results)
+        for result in results:
+            print("RESULT " + json.dumps({**result, "emit_seconds": round(emit_seconds, 2)}))
 
 
 if __name__ == "__main__":
