@@ -15,7 +15,7 @@ PostgreSQL and anvil, and one `RESULT {json}` line per backfill.
 `--baseline-header-batch N` backfills the same emitted chain twice, each into a fresh
 database: first with N headers per JSON-RPC batch (1: one request per header, the listener
 before batching), then with `--header-batch`, and prints both side by side; `--rounds R`
-alternates the two R times.
+runs R pairs in alternating order (ABBA...). Each backfill starts after a CHECKPOINT.
 
 Ranges are capped at `--max-batch-blocks` blocks (default 25 blocks, about 9,500 events): anvil
 answers eth_getLogs of any size, where hosted providers refuse more than about 10,000 results.
@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import psutil
 from benchdb import fresh_database  # bench/ is the script's folder
 from emitter import emit, seed
@@ -135,12 +136,22 @@ def rpc_requests() -> dict[str, int]:
     return counts
 
 
+async def checkpoint(server_url: str) -> None:
+    """Write out what earlier runs left dirty, so that no run pays for another's writes."""
+    connection = await asyncpg.connect(server_url)
+    try:
+        await connection.execute("CHECKPOINT")
+    finally:
+        await connection.close()
+
+
 def measure(stack: Stack, addresses: dict[str, str], args: argparse.Namespace,
             header_batch: int, label: str) -> dict[str, Any]:
     """One backfill of the emitted chain into a fresh database; its figures, printed too."""
     database_url = asyncio.run(fresh_database(stack.database_url, "dpo_bench_ingest"))
     upgrade(database_url)
     asyncio.run(seed(database_url, addresses["ISSUANCE_CONTRACT_ADDRESS"]))
+    asyncio.run(checkpoint(stack.database_url))
     freeze_heap()  # as `dpo listener` does before it starts following
     rss_before = psutil.Process().memory_info().rss
     cpu_before = psutil.Process().cpu_times()
@@ -238,8 +249,10 @@ def main() -> None:
               f"({args.events / emit_seconds:,.0f} events/s)", flush=True)
         runs = ([("baseline", args.baseline_header_batch)] if args.baseline_header_batch else [])
         runs.append(("current", args.header_batch))
+        # Alternating order (ABBA...): a drift over the runs weighs on both kinds alike.
         results = [measure(stack, addresses, args, size, label)
-                   for _ in range(args.rounds) for label, size in runs]
+                   for round_ in range(args.rounds)
+                   for label, size in (runs if round_ % 2 == 0 else runs[::-1])]
         side_by_side(results)
         for result in results:
             print("RESULT " + json.dumps({**result, "emit_seconds": round(emit_seconds, 2)}))
