@@ -111,7 +111,8 @@ class Follower:
                         resumed = True
                     busy = await self.step(stop)
                     if not halt_cleared:  # our tip is on the chain again (after a rewind)
-                        await tips.set_halt(self.sessions, self.config.chain_id, None)
+                        await tips.set_halt(self.sessions, self.config.chain_id, None,
+                                            redis=self.redis, channel=self.config.feed_channel)
                         halt_cleared = True
                 except Exception as error:
                     what = retry_reason(error)
@@ -187,7 +188,8 @@ class Follower:
             deep = DeepReorgError(chain_id=error.chain_id, lowest=error.lowest,
                                   highest=error.highest,
                                   rewind_to=await self.rewind_point(error.lowest))
-            await tips.set_halt(self.sessions, chain_id, str(deep))
+            await tips.set_halt(self.sessions, chain_id, str(deep), redis=self.redis,
+                                channel=self.config.feed_channel)
             raise deep from None
         if verdict.lagging or verdict.ancestor is None or verdict.ancestor == tip_number:
             return False
@@ -204,10 +206,6 @@ class Follower:
         self.next_block, self.tip = ancestor + 1, (ancestor, stored[ancestor])
         metrics.PROCESSED_BLOCK.set(ancestor)
         return True
-
-    async def event_blocks(self, below: int) -> list[tuple[int, str]]:
-        """Blocks below `below` holding live events, newest first."""
-        return await tips.event_blocks(self.sessions, self.config.chain_id, below)
 
     async def rewind_point(self, below: int) -> int | None:
         """The newest block below `below` whose stored events the chain still has, if any."""

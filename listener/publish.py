@@ -5,6 +5,10 @@ batch or revert:
 `{"chain_id": 42170, "first": 1201, "last": 1350}` (inclusive feed ids). Redis is only a
 doorbell: subscribers read the items from PostgreSQL ("id > cursor") and notice a missed
 message by a gap, so a failed publish is logged and swallowed.
+
+When the listener halts after a deep reorg or resumes after the re-sync, the same channel
+carries `{"chain_id": 42170, "status": "halted"}` (or `"live"`): the web processes re-read the
+checkpoint row for `feedStatus` (dpo.streaming.status) at once instead of at their next poll.
 """
 
 from __future__ import annotations
@@ -35,3 +39,17 @@ async def publish_feed(redis: Any, *, channel: str, chain_id: int, first_seq: in
     except (RedisError, OSError) as error:
         logger.warning("feed publish of %d..%d failed (subscribers catch up): %s",
                        first_seq, last_seq, type(error).__name__)
+
+
+def status_message(*, chain_id: int, status: str) -> str:
+    """The message announcing that a chain's listener halted or resumed."""
+    return json.dumps({"chain_id": chain_id, "status": status}, separators=(",", ":"))
+
+
+async def publish_status(redis: Any, *, channel: str, chain_id: int, status: str) -> None:
+    """Announce a halt or a resumption; never raises for Redis (the web processes poll too)."""
+    try:
+        await redis.publish(channel, status_message(chain_id=chain_id, status=status))
+    except (RedisError, OSError) as error:
+        logger.warning("feed status publish failed (subscribers poll): %s",
+                       type(error).__name__)

@@ -15,6 +15,7 @@ from dpo.channels import channels_for
 from dpo.db.session import create_engine, session_factory
 from dpo.settings import CONTRACT_VARS, ConfigError, Settings
 from listener import store
+from listener import tip as tips
 from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
 from listener.leader import Leader, LeadershipLostError
@@ -66,7 +67,7 @@ async def rewind(follower: Follower, redis: Redis, block: int) -> None:
     header = await follower.rpc.get_block(block)
     if header is None:
         raise ConfigError(f"--rewind: the node has no block {block}")
-    stored = await follower.event_blocks(block + 1)
+    stored = await tips.event_blocks(follower.sessions, follower.config.chain_id, block + 1)
     if stored and await follower.chain_hash(stored[0][0]) != stored[0][1]:
         good = await follower.rewind_point(stored[0][0])
         raise ConfigError(

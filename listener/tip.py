@@ -3,18 +3,21 @@
 A reorg deeper than the kept window stops the listener (exit 1) and changes nothing, since no
 common ancestor is known. The stop is recorded on the chain's checkpoint row (`halted_at`,
 `halted_reason`) so that every web replica shows it (/api/health/ and `dpo_listener_halted`
-on /metrics) while the listener is down; it is cleared once the listener's tip is on the chain
-again (after `dpo listener --rewind`). See docs/LISTENER.md.
+on /metrics) while the listener is down, and GraphQL's `feedStatus` subscribers are told on the
+feed channel; it is cleared once the listener's tip is on the chain again (after `dpo listener
+--rewind`). See docs/LISTENER.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from listener import store
+from listener.publish import publish_status
 from listener.reorg import window
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -50,10 +53,20 @@ async def rewind_point(sessions: Sessions, chain_id: int, below: int,
     return None
 
 
-async def set_halt(sessions: Sessions, chain_id: int, reason: str | None) -> None:
-    """Record (or, with None, clear) the stop after a deep reorg on the checkpoint row."""
+async def set_halt(sessions: Sessions, chain_id: int, reason: str | None, *,
+                   redis: Redis | None = None, channel: str = "") -> bool:
+    """Record (or, with None, clear) the stop after a deep reorg; whether the row changed.
+
+    A change is announced on the feed channel (`redis`, `channel`) so that `feedStatus`
+    subscribers hear of it at once.
+    """
     async with sessions() as session, session.begin():
-        await session.execute(text(
+        result = await session.execute(text(
             "UPDATE listener_checkpoints SET halted_at = CASE WHEN CAST(:r AS text) IS NULL "
             "THEN NULL ELSE now() END, halted_reason = :r WHERE chain_id = :c "
             "AND halted_reason IS DISTINCT FROM :r"), {"c": chain_id, "r": reason})
+    changed = bool(getattr(result, "rowcount", 0))
+    if changed and redis is not None:
+        await publish_status(redis, channel=channel, chain_id=chain_id,
+                             status="live" if reason is None else "halted")
+    return changed

@@ -8,11 +8,12 @@ import strawberry
 
 from dpo.health import probe_database, probe_redis
 from resolvers.context import Context
+from resolvers.feed_status import read_feed
 from schema.system import DependencyStatus, ServiceStatus
 
 
 async def resolve_status(info: strawberry.Info[Context, None]) -> ServiceStatus:
-    """Version, environment and the state of the database and Redis."""
+    """Version, environment, the state of the database and Redis, and the feed's."""
     runtime = info.context.runtime
     probes = [await probe_database(runtime.engine), await probe_redis(runtime.redis)]
     return ServiceStatus(
@@ -21,4 +22,5 @@ async def resolve_status(info: strawberry.Info[Context, None]) -> ServiceStatus:
         chain_id=runtime.settings.chain_id,
         dependencies=[DependencyStatus(name=p.name, ok=p.ok, latency_ms=p.latency_ms)
                       for p in probes],
+        feed=await read_feed(info) if probes[0].ok else None,
     )

@@ -18,6 +18,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.auth import AuthMutation, AuthQuery
 from resolvers.csd import CsdMutation, CsdQuery
+from resolvers.feed_status import FeedStatusSubscriptionRoot
 from resolvers.investments import InvestmentMutation, InvestmentQuery
 from resolvers.investors import InvestorMutation, InvestorQuery
 from resolvers.issuers import IssuerQuery, SettlementMutation
@@ -87,7 +88,8 @@ def build_schema(*, debug: bool,
     return DpoSchema(
         query=query,
         mutation=mutation,
-        subscription=merge_types("Subscription", (FeedSubscriptionRoot,)),
+        subscription=merge_types("Subscription", (FeedSubscriptionRoot,
+                                                  FeedStatusSubscriptionRoot)),
         extensions=[*extensions, TextVariables, partial(ErrorFormatter, debug=debug)],
         config=StrawberryConfig(scalar_map=SCALARS),
         execution_context_class=SharedExecutor,

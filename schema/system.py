@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from enum import Enum
+
 import strawberry
+
+from schema.scalars import BigInt
 
 
 @strawberry.type(description="A dependency of the service and whether it answers.")
@@ -18,3 +23,30 @@ class ServiceStatus:
     environment: str
     chain_id: int
     dependencies: list[DependencyStatus]
+    feed: FeedStatus | None = strawberry.field(
+        description="The chain event feed of this chain (the listener's state, not a "
+                    "dependency of this service: a halted feed leaves the API answering); "
+                    "null when the database cannot be read.")
+
+
+@strawberry.enum(description="Whether the chain event feed follows the chain.")
+class FeedState(Enum):
+    LIVE = "live"
+    HALTED = "halted"
+    NOT_STARTED = "not_started"
+
+
+@strawberry.type(description="The chain event feed's state: live, or halted by a reorg deeper "
+                             "than the listener keeps until an operator re-syncs it "
+                             "(docs/SUBSCRIPTIONS.md).")
+class FeedStatus:
+    chain_id: int
+    state: FeedState
+    last_block: BigInt | None = strawberry.field(
+        description="The newest block the feed holds; while HALTED, the block it stopped at.")
+    updated_at: dt.datetime | None = strawberry.field(
+        description="When the listener last committed (or re-checked) its checkpoint.")
+    halted_at: dt.datetime | None
+    reason: str | None = strawberry.field(
+        description="While HALTED: the listener's own account, with the operator's way out.")
+    message: str = strawberry.field(description="What the state means for a consumer.")

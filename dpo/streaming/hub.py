@@ -28,6 +28,7 @@ from dpo.db.models import ChainEvent
 from dpo.services.chain_events import EventFilter
 from dpo.streaming import metrics
 from dpo.streaming.items import FeedItem, FeedMatcher, item_of
+from dpo.streaming.status import StatusWatch, is_status_message
 from dpo.streaming.subscriber import FeedSubscription
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,11 @@ class FeedHub:
 
     def __init__(self, *, sessions: async_sessionmaker[AsyncSession], redis: Any,
                  channel: str, poll_interval: float = 2.0, page_size: int = 500,
-                 queue_size: int = 1000, slow_after: float = 30.0) -> None:
+                 queue_size: int = 1000, slow_after: float = 30.0,
+                 status: StatusWatch | None = None) -> None:
         self.sessions = sessions
+        # The listener's state for `feedStatus` (dpo.streaming.status), rung by the doorbell.
+        self.status = status
         self.redis = redis
         self.channel = channel
         self.poll_interval = poll_interval
@@ -71,6 +75,8 @@ class FeedHub:
         self._tasks = [asyncio.create_task(self._listen(), name="feed-hub-listen"),
                        asyncio.create_task(self._read_loop(), name="feed-hub-read"),
                        asyncio.create_task(self._watch_stalls(), name="feed-hub-stalls")]
+        if self.status is not None:
+            self.status.start()
         # Serve the first subscriber with the doorbell on; without Redis, the poll covers.
         with suppress(TimeoutError):
             await asyncio.wait_for(self.subscribed.wait(), 5)
@@ -78,6 +84,8 @@ class FeedHub:
     async def stop(self) -> None:
         """Stop the tasks and close every subscriber's stream."""
         self._stopping = True
+        if self.status is not None:
+            await self.status.stop()
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -121,6 +129,10 @@ class FeedHub:
         """Handle one doorbell; its content only counts gaps, the rows come from the DB."""
         try:
             message = json.loads(data)
+            if is_status_message(message):  # the listener halted or resumed: no feed ids
+                if self.status is not None:
+                    self.status.ring()
+                return
             first, last = int(message["first"]), int(message["last"])
         except (ValueError, TypeError, KeyError):
             logger.warning("ignoring a malformed feed doorbell")

@@ -8,6 +8,7 @@ import logging
 from dpo.runtime import Runtime
 from dpo.streaming.config import get_streaming_settings
 from dpo.streaming.hub import FeedHub
+from dpo.streaming.status import StatusWatch
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,10 @@ async def get_hub(runtime: Runtime) -> FeedHub:
                           poll_interval=knobs.feed_poll_interval,
                           page_size=knobs.feed_page_size,
                           queue_size=knobs.subscriber_queue_size,
-                          slow_after=knobs.slow_consumer_seconds)
+                          slow_after=knobs.slow_consumer_seconds,
+                          status=StatusWatch(sessions=runtime.sessions,
+                                             chain_id=runtime.settings.chain_id,
+                                             poll_interval=knobs.feed_poll_interval))
             await hub.start()
             _HUBS[id(runtime)] = hub
             logger.info("feed hub started at feed id %d", hub.head)

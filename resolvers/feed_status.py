@@ -1,0 +1,69 @@
+"""The chain event feed's state for its consumers: the `feedStatus` subscription and `status.feed`.
+
+A reorg deeper than the listener's window halts the feed until an operator re-syncs it; an
+`events` subscriber only sees silence then. `feedStatus` gives the state now and every change
+(HALTED at block N and why, LIVE again after the re-sync), from the process's StatusWatch
+(dpo.streaming.status), so a thousand subscribers cost one read per change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator
+
+import strawberry
+from sqlalchemy.exc import SQLAlchemyError
+
+from dpo.health import PROBE_SECONDS
+from dpo.streaming import status as feed
+from dpo.streaming.shared import get_hub
+from resolvers.context import Context
+from schema.scalars import BigInt
+from schema.system import FeedState, FeedStatus
+
+logger = logging.getLogger(__name__)
+Info = strawberry.Info[Context, None]
+
+
+def feed_status_type(status: feed.FeedStatus) -> FeedStatus:
+    """The GraphQL object of a feed state."""
+    return FeedStatus(
+        chain_id=status.chain_id, state=FeedState(status.state.value),
+        last_block=None if status.last_block is None else BigInt(status.last_block),
+        updated_at=status.updated_at, halted_at=status.halted_at, reason=status.reason,
+        message=status.message)
+
+
+async def read_feed(info: Info) -> FeedStatus | None:
+    """The feed's state now (the `status` query); None when it cannot be read in time."""
+    runtime = info.context.runtime
+    try:
+        async with asyncio.timeout(PROBE_SECONDS):
+            status = await feed.read_status(runtime.sessions, runtime.settings.chain_id)
+    except (SQLAlchemyError, OSError, TimeoutError) as error:
+        logger.warning("feed status unreadable: %s", type(error).__name__)
+        return None
+    return feed_status_type(status)
+
+
+async def subscribe_feed_status(info: Info) -> AsyncGenerator[FeedStatus]:
+    """The feed's state now, then each change."""
+    hub = await get_hub(info.context.runtime)
+    if hub.status is None:  # every hub of the web process has one (dpo.streaming.shared)
+        raise RuntimeError("the feed hub has no status watch")
+    stream = hub.status.changes()
+    try:
+        async for status in stream:
+            yield feed_status_type(status)
+    finally:
+        await stream.aclose()
+
+
+@strawberry.type
+class FeedStatusSubscriptionRoot:
+    feed_status: AsyncGenerator[FeedStatus] = strawberry.subscription(
+        resolver=subscribe_feed_status,
+        description="The chain event feed's state now, then each change: HALTED (at block N, "
+                    "why) after a reorg deeper than the listener keeps, LIVE again once an "
+                    "operator re-synced it. Subscribe beside `events`.")
