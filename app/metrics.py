@@ -26,10 +26,12 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
 from app.middleware_ratelimit import client_address
+from dpo.db.models.enums import IntentState
 from dpo.errors import ErrorCode
 from dpo.health import listener_state
 from dpo.providers import metrics as provider_metrics
 from dpo.runs import metrics as job_metrics
+from dpo.sender.health import sender_state
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -168,6 +170,36 @@ async def refresh_listener_gauges(request: Request) -> None:
         label = str(chain["chain_id"])
         LISTENER_HALTED.labels(chain_id=label).set(1 if "halted_at" in chain else 0)
         LISTENER_CHECKPOINT.labels(chain_id=label).set(chain["last_block"])
+
+
+# The sender's intents, read from PostgreSQL at scrape time like the listener's state
+# (dpo/sender/health.py): reverted or failed intents need a person; old open ones mean a
+# sender that is down or stuck at its fee cap.
+SENDER_INTENTS = Gauge("dpo_sender_intents", "Chain intents of the platform wallet by state.",
+                       ["state"], registry=REGISTRY)
+SENDER_OLDEST_OPEN = Gauge("dpo_sender_oldest_open_seconds",
+                           "Age of the oldest pending or in-flight chain intent (0: none).",
+                           registry=REGISTRY)
+
+
+async def refresh_sender_gauges(request: Request) -> None:
+    """Set the sender gauges from chain_intents (skipped if unreadable)."""
+    state = await sender_state(request.app.state.runtime.engine)
+    if state is None:
+        return
+    counts = state["intents"]
+    assert isinstance(counts, dict)
+    for name in IntentState:
+        SENDER_INTENTS.labels(state=name.value).set(counts.get(name.value, 0))
+    oldest = state["oldest_open_seconds"]
+    assert isinstance(oldest, float)
+    SENDER_OLDEST_OPEN.set(oldest)
+
+
+async def refresh_database_gauges(request: Request) -> None:
+    """The gauges every replica reads from PostgreSQL before a scrape."""
+    await refresh_listener_gauges(request)
+    await refresh_sender_gauges(request)
 
 
 def is_private(address: str) -> bool:

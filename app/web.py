@@ -29,7 +29,7 @@ from app.graphql_input import (
     error_response,
     too_deep,
 )
-from app.metrics import GraphQLMetrics, metrics_endpoint, refresh_listener_gauges
+from app.metrics import GraphQLMetrics, metrics_endpoint, refresh_database_gauges
 from app.middleware_stack import build_middleware
 from app.response_cache import CacheInvalidation, ResponseCache
 from app.webhooks import PATH as BILLBITTS_WEBHOOK
@@ -49,6 +49,7 @@ from dpo.reconciliation.bell import close_bell
 from dpo.recursion import RECURSION_LIMIT, restore_recursion_limit
 from dpo.runtime import Runtime
 from dpo.safe_json import JSONTooDeepError, loads
+from dpo.sender.health import sender_state
 from dpo.settings import Settings
 from dpo.streaming.shared import close_hub
 from resolvers.context import Context
@@ -138,10 +139,10 @@ def _runtime(request: Request | WebSocket) -> Runtime:
 async def health(request: Request) -> Response:
     """Liveness, with the state of the database and Redis (the runbook's health path)."""
     runtime = _runtime(request)
-    database, redis, circuits, listener = await asyncio.gather(
+    database, redis, circuits, listener, sender = await asyncio.gather(
         probe_database(runtime.engine), probe_redis(runtime.redis),
         provider_circuits(request.app.state.breakers, PROVIDERS),
-        listener_state(runtime.engine))
+        listener_state(runtime.engine), sender_state(runtime.engine))
     halted = listener is not None and listener["status"] == "halted"
     status = "ok" if database.ok and redis.ok and not halted else "degraded"
     # A provider's open circuit is reported, never a reason to restart the web service.
@@ -149,6 +150,9 @@ async def health(request: Request) -> Response:
                                "redis": redis.as_dict(), "providers": circuits}
     if listener is not None:
         body["listener"] = listener  # a halt after a deep reorg: docs/LISTENER.md
+    if sender is not None:
+        # Reverted or failed intents need a person; not a reason to restart web: docs/SENDER.md
+        body["sender"] = sender
     return JSONResponse(body)
 
 
@@ -228,7 +232,7 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
         Route("/api/ready", ready, methods=["GET", "HEAD"]),
         # The scope's client is already the one our proxy reported (app.forwarded).
         Route("/metrics", metrics_endpoint(token=token, trust_forwarded=False,
-                                           refresh=refresh_listener_gauges)),
+                                           refresh=refresh_database_gauges)),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         # Signed by BillBitts (WEBHOOK_SECRET), so not rate-limited per address (app.webhooks).

@@ -136,3 +136,30 @@ async def test_one_active_sender_per_account(
     assert "standing by" in output
     assert standby.returncode == 0
     await assert_once(sessions, world)
+
+
+async def test_a_revert_is_surfaced_on_every_web_replica(
+        world: World, sessions: async_sessionmaker[AsyncSession], sender_db: str,
+        redis_url: str) -> None:
+    from tests.e2e.conftest import web_server
+    from tests.integration.sender.test_sender import all_final
+    from tests.integration.sender.world import drive, make_worker
+
+    await seed(sessions, world, 1, wallet="0x" + "5a" * 20)  # not verified on the token
+    await drive(make_worker(sessions, world, world.url), all_final(sessions))
+    env = base_env(DATABASE_URL=sender_db, REDIS_URL=redis_url, WALLET_PRIVATE_KEY=SENDER_KEY)
+    with web_server(env) as base:
+        async with httpx.AsyncClient(timeout=30) as client:
+            health = (await client.get(f"{base}/api/health/")).json()
+            metrics = (await client.get(f"{base}/metrics")).text
+    sender = health["sender"]
+    assert sender["status"] == "attention"
+    assert sender["intents"] == {"reverted": 1, "failed": 1}
+    reverted = [item for item in sender["needs_ops"] if item["state"] == "reverted"]
+    assert reverted[0]["kind"] == "invest"
+    assert reverted[0]["reason"].startswith("InvestorNotVerified(investor=")
+    assert health["status"] == "ok"  # the web service itself is fine
+    assert 'dpo_sender_intents{state="reverted"} 1.0' in metrics
+    assert 'dpo_sender_intents{state="failed"} 1.0' in metrics
+    assert 'dpo_sender_intents{state="succeeded"} 0.0' in metrics
+    assert_no_secret(str(health) + metrics)
