@@ -134,3 +134,38 @@ async def test_a_revert_on_chain_is_recorded_from_its_receipt(
     assert all(i.tx_hash is not None for i in invests)
     assert {i.state for i in rows if i.kind == "issue"} == {"failed"}
     assert issued_refs(world.url, world.issuance) == {}
+
+
+async def test_a_refund_is_recorded_on_chain_once_where_the_order_was(
+        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    from dpo.sender.intents import enqueue_refund
+    from tests.integration.sender.world import rpc
+
+    (recorded,) = await seed(sessions, world, 1)
+    worker = make_worker(sessions, world, world.url)
+    rpc(world.url, "evm_setAutomine", False)
+    await worker.run_pass()  # its invest signed and sent, not mined yet
+    (unsent,) = await seed(sessions, world, 1)  # paid, its intents not signed yet
+    async with sessions() as session, session.begin():
+        for investment_id in (recorded, unsent):
+            investment = await session.get(Investment, investment_id)
+            assert investment is not None
+            await enqueue_refund(session, investment)
+            await enqueue_refund(session, investment)  # a repeated refund webhook
+    rpc(world.url, "evm_setAutomine", True)
+    rpc(world.url, "evm_mine")
+    await drive(worker, all_final(sessions))
+
+    states = {(i.investment_id, i.kind): i.state for i in await intents(sessions)}
+    assert states == {(recorded, "invest"): "succeeded", (recorded, "issue"): "cancelled",
+                      (recorded, "refund"): "succeeded",
+                      (unsent, "invest"): "cancelled", (unsent, "issue"): "cancelled"}
+    refs = await references(sessions)
+    topic = "0x" + __import__("web3").Web3.keccak(
+        text="InvestmentRefunded(uint256,address,uint256,uint256,bytes32)").hex().removeprefix(
+        "0x")
+    logs = rpc(world.url, "eth_getLogs", {"fromBlock": "0x0", "toBlock": "latest",
+                                          "address": world.sto, "topics": [topic]})
+    assert ["0x" + log["data"][-64:] for log in logs] == [refs[0]]
+    assert issued_refs(world.url, world.issuance) == {}
+    await assert_contiguous_nonces(sessions, world)
