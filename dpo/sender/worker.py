@@ -97,13 +97,16 @@ class Worker:
         carried = {flight.nonce for flight in flights}
         upcoming = max([status.pending_nonce, *(n + 1 for n in carried)])
         metrics.NONCE_GAP.set(max(0, upcoming - status.pending_nonce))
-        stuck = 0
-        moved = 0
-        for flight in flights:
-            done, was_stuck = await self._tend(flight, status)
-            moved += done
-            stuck += was_stuck
-        metrics.STUCK.set(stuck)
+        gate = asyncio.Semaphore(CHECK_CONCURRENCY)
+
+        async def tend(flight: store.InFlight) -> tuple[int, int]:
+            async with gate:
+                return await self._tend(flight, status)
+
+        # Concurrently: each flight touches only its own rows; replacements keep their nonce.
+        results = await asyncio.gather(*(tend(flight) for flight in flights))
+        moved = sum(done for done, _ in results)
+        metrics.STUCK.set(sum(stuck for _, stuck in results))
         room = self.config.max_in_flight - (len(flights) - moved)
         if room > 0:
             moved += await self._send_new(status, room)
