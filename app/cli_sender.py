@@ -23,7 +23,7 @@ def sender(ctx: click.Context) -> None:
 async def _with_sessions(action: str, intent_id: int | None) -> int:
     from dpo.db.session import create_engine, session_factory
     from dpo.embedded.stack import ensure_services
-    from dpo.sender import store
+    from dpo.sender import ops
 
     services = ensure_services(settings())
     engine = create_engine(services.database_url, pool_size=1)
@@ -31,14 +31,14 @@ async def _with_sessions(action: str, intent_id: int | None) -> int:
         sessions = session_factory(engine)
         if action == "retry":
             assert intent_id is not None
-            before = await store.retry(sessions, intent_id)
+            before = await ops.retry(sessions, intent_id)
             if before is None:
                 click.echo(f"intent {intent_id}: not reverted or failed; nothing done", err=True)
                 return 1
             click.echo(f"intent {intent_id}: {before} -> pending (checked on chain again "
                        "before it is sent)")
             return 0
-        for state, count in sorted((await store.counts(sessions)).items()):
+        for state, count in sorted((await ops.counts(sessions)).items()):
             click.echo(f"{state}: {count}")
         return 0
     finally:

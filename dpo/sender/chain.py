@@ -76,43 +76,80 @@ class Chain:
         base = int(block.get("baseFeePerGas") or "0x0", 16) if isinstance(block, dict) else 0
         return ChainStatus(int(mined, 16), int(pending, 16), base, tip)
 
-    async def receipt(self, tx_hash: str) -> Receipt | None:
-        """The receipt, or None while the transaction is not mined (as this node sees it)."""
-        raw = await self.rpc.call("eth_getTransactionReceipt", [tx_hash])
-        if not isinstance(raw, dict) or raw.get("blockNumber") is None:
-            return None
-        return Receipt(tx_hash, int(raw.get("status") or "0x0", 16), int(raw["blockNumber"], 16),
-                       int(raw.get("gasUsed") or "0x0", 16))
+    async def receipts(self, hashes: list[str]) -> dict[str, Receipt | None]:
+        """Receipts by hash (None while not mined, as this node sees it), in batches."""
+        answers = await self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        out: dict[str, Receipt | None] = {}
+        for tx_hash, raw in zip(hashes, answers, strict=True):
+            if isinstance(raw, RpcCallError):
+                raise raw
+            if not isinstance(raw, dict) or raw.get("blockNumber") is None:
+                out[tx_hash] = None
+                continue
+            out[tx_hash] = Receipt(tx_hash, int(raw.get("status") or "0x0", 16),
+                                   int(raw["blockNumber"], 16),
+                                   int(raw.get("gasUsed") or "0x0", 16))
+        return out
 
     async def known(self, tx_hash: str) -> bool:
         """Whether the node has the transaction (in its pool or mined)."""
         return await self.rpc.call("eth_getTransactionByHash", [tx_hash]) is not None
 
-    async def _view(self, to: str, data: str) -> Any:
-        return await self.rpc.call("eth_call", [{"to": to, "data": data}, "latest"])
+    def _view(self, to: str, data: str) -> tuple[str, list[Any]]:
+        return "eth_call", [{"to": to, "data": data}, "latest"]
 
-    async def recorded(self, reference: str) -> Order | None:
-        """STO.getInvestment(ref), or None when the STO knows no such reference."""
-        try:
-            result = await self._view(self.contracts.sto_address,
-                                      self.contracts.get_investment_data(reference))
-        except RpcCallError as error:
-            if self.contracts.is_unknown_investment(error.data) or (
-                    error.data is None and "UnknownInvestment" in error.message):
-                return None
-            raise
-        return self.contracts.decode_investment(str(result))
+    async def orders(self, references: list[str]) -> dict[str, Order | None]:
+        """STO.getInvestment of each reference (None: the STO knows no such reference)."""
+        answers = await self.rpc.batch([
+            self._view(self.contracts.sto_address, self.contracts.get_investment_data(r))
+            for r in references])
+        out: dict[str, Order | None] = {}
+        for reference, answer in zip(references, answers, strict=True):
+            if isinstance(answer, RpcCallError):
+                if self.contracts.is_unknown_investment(answer.data) or (
+                        answer.data is None and "UnknownInvestment" in answer.message):
+                    out[reference] = None
+                    continue
+                raise answer
+            out[reference] = self.contracts.decode_investment(str(answer))
+        return out
 
-    async def issued(self, reference: str, token: str | None = None) -> bool:
-        """Issuance.isIssuedRef(ref) on the token (the configured Issuance by default)."""
-        result = await self._view(token or self.contracts.issuance_address,
-                                  self.contracts.is_issued_data(reference))
-        return self.contracts.decode_bool(str(result))
+    async def issued(self, items: list[tuple[str, str | None]]) -> dict[str, bool]:
+        """Issuance.isIssuedRef of each (reference, token; None = the configured Issuance)."""
+        answers = await self.rpc.batch([
+            self._view(token or self.contracts.issuance_address,
+                       self.contracts.is_issued_data(reference)) for reference, token in items])
+        out: dict[str, bool] = {}
+        for (reference, _), answer in zip(items, answers, strict=True):
+            if isinstance(answer, RpcCallError):
+                raise answer
+            out[reference] = self.contracts.decode_bool(str(answer))
+        return out
 
-    async def estimate(self, to: str, data: str) -> int:
-        """eth_estimateGas from our account; RpcCallError (is_revert) when it would revert."""
-        return int(await self.rpc.call(
-            "eth_estimateGas", [{"from": self.address, "to": to, "data": data}]), 16)
+    async def facts(self, kind: str, reference: str | None,
+                    token: str | None) -> tuple[Order | None, bool]:
+        """What the chain holds for one reference: its order, and (for issue) whether issued."""
+        if reference is None:
+            return None, False
+        recorded = (await self.orders([reference]))[reference]
+        issued = kind == "issue" and (await self.issued([(reference, token)]))[reference]
+        return recorded, issued
+
+    async def estimates(self, calls: list[tuple[str, str]]) -> list[int | RpcCallError]:
+        """eth_estimateGas of each (to, data) from our account; a revert comes back as its
+        RpcCallError (is_revert), any other node error is raised."""
+        answers = await self.rpc.batch([
+            ("eth_estimateGas", [{"from": self.address, "to": to, "data": data}])
+            for to, data in calls])
+        out: list[int | RpcCallError] = []
+        for answer in answers:
+            if isinstance(answer, RpcCallError):
+                if not is_revert(answer):
+                    raise answer
+                out.append(answer)
+            else:
+                out.append(int(answer, 16))
+        return out
 
     async def replay_reason(self, to: str, data: str, block_number: int) -> str:
         """Why a mined call reverted: the same call replayed on the state after its block

@@ -26,6 +26,7 @@ import orjson
 from dpo.sender import metrics
 
 logger = logging.getLogger(__name__)
+BATCH_SIZE = 100
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
@@ -104,10 +105,45 @@ class Rpc:
         logger.warning("RPC %s failed %d times; last: %s", method, self._attempts, last)
         raise RpcUnavailableError(f"{method} failed {self._attempts} times; last: {last}")
 
+    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Many calls in JSON-RPC batches of BATCH_SIZE: each item's result, or its
+        RpcCallError (returned, not raised). A batch is retried whole like one call; a node
+        that refuses batches gets the calls one by one."""
+        out: list[Any] = []
+        for start in range(0, len(calls), BATCH_SIZE):
+            chunk = calls[start:start + BATCH_SIZE]
+            try:
+                out.extend(await self.call("batch", [chunk]))
+            except RpcCallError:  # batches refused: one call each
+                out.extend(await asyncio.gather(*(self._one_or_error(m, p) for m, p in chunk)))
+        return out
+
+    async def _one_or_error(self, method: str, params: list[Any]) -> Any:
+        try:
+            return await self.call(method, params)
+        except RpcCallError as error:
+            return error
+
     async def _once(self, url: str, method: str, params: list[Any]) -> Any:
+        if method == "batch":
+            return await self._batch_once(url, params[0])
         request_id = next(self._ids)
-        body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": method,
-                             "params": params})
+        payload = await self._post(url, orjson.dumps(
+            {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}))
+        if not isinstance(payload, dict) or payload.get("id") != request_id:
+            raise _AttemptError("bad_body")
+        error = payload.get("error")
+        if isinstance(error, dict):
+            code = error.get("code") if isinstance(error.get("code"), int) else None
+            if code in (-32005, 429):
+                raise _AttemptError("rate_limited")
+            message = self._scrub(str(error.get("message", ""))[:500])
+            raise RpcCallError(method, code, message, _revert_data(error))
+        if "result" not in payload:
+            raise _AttemptError("bad_body")
+        return payload["result"]
+
+    async def _post(self, url: str, body: bytes) -> Any:
         try:
             async with asyncio.timeout(self._timeout):
                 response = await self._http.post(url, content=body)
@@ -120,23 +156,42 @@ class Rpc:
         if response.status_code >= 400:
             raise _AttemptError("http_error")
         try:
-            payload = orjson.loads(response.content)
+            return orjson.loads(response.content)
         except orjson.JSONDecodeError:
             raise _AttemptError("bad_body") from None
-        if not isinstance(payload, dict) or payload.get("id") != request_id:
+
+    async def _batch_once(self, url: str, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        ids = [next(self._ids) for _ in calls]
+        body = orjson.dumps([{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+                             for i, (m, p) in zip(ids, calls, strict=True)])
+        payload = await self._post(url, body)
+        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            raise RpcCallError("batch", None, "batch refused", None)
+        if not isinstance(payload, list):
             raise _AttemptError("bad_body")
-        error = payload.get("error")
-        if isinstance(error, dict):
-            code = error.get("code") if isinstance(error.get("code"), int) else None
-            message = str(error.get("message", ""))[:500]
-            for known in self._urls:
-                message = message.replace(known, endpoint_label(known))
-            if code in (-32005, 429):
-                raise _AttemptError("rate_limited")
-            raise RpcCallError(method, code, message, _revert_data(error))
-        if "result" not in payload:
-            raise _AttemptError("bad_body")
-        return payload["result"]
+        by_id = {item.get("id"): item for item in payload if isinstance(item, dict)}
+        results: list[Any] = []
+        for request_id, (method, _) in zip(ids, calls, strict=True):
+            item = by_id.get(request_id)
+            if item is None:
+                raise _AttemptError("bad_body")  # a missing answer: the batch is asked again
+            error = item.get("error")
+            if isinstance(error, dict):
+                code = error.get("code") if isinstance(error.get("code"), int) else None
+                if code in (-32005, 429):
+                    raise _AttemptError("rate_limited")
+                message = self._scrub(str(error.get("message", ""))[:500])
+                results.append(RpcCallError(method, code, message, _revert_data(error)))
+            elif "result" in item:
+                results.append(item["result"])
+            else:
+                raise _AttemptError("bad_body")
+        return results
+
+    def _scrub(self, message: str) -> str:
+        for known in self._urls:
+            message = message.replace(known, endpoint_label(known))
+        return message
 
 
 class _AttemptError(Exception):

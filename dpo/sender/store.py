@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -178,6 +178,24 @@ async def finish(sessions: async_sessionmaker[AsyncSession], intent_id: int, sta
     return bool(getattr(result, "rowcount", 0))
 
 
+async def succeeded_many(sessions: async_sessionmaker[AsyncSession],
+                         mined: list[tuple[int, str, int]]) -> None:
+    """In-flight intents whose transaction succeeded: (intent id, tx hash, block), one
+    statement for all of them."""
+    if not mined:
+        return
+    table = cast(Table, ChainIntent.__table__)
+    statement = (update(table)
+                 .where(table.c.id == bindparam("b_id"),
+                        table.c.state == IntentState.IN_FLIGHT.value)
+                 .values(state=IntentState.SUCCEEDED.value, tx_hash=bindparam("b_tx"),
+                         block_number=bindparam("b_block"), finished_at=func.now(),
+                         updated_at=func.now()))
+    async with sessions() as session, session.begin():
+        await session.execute(statement, [{"b_id": i, "b_tx": tx, "b_block": block}
+                                          for i, tx, block in mined])
+
+
 async def back_to_pending(sessions: async_sessionmaker[AsyncSession], intent_id: int,
                           note: str) -> None:
     """An in-flight intent whose nonce someone else used: pending again, without a nonce."""
@@ -199,7 +217,7 @@ async def note(sessions: async_sessionmaker[AsyncSession], intent_id: int, text:
 async def sign_and_record(
     sessions: async_sessionmaker[AsyncSession], *, chain_id: int, sender: str,
     intent_ids: list[int], chain_pending: int,
-    sign: Callable[[int, int], Signed | None],
+    sign: Callable[[int, int], Signed],
 ) -> list[Signed]:
     """Assign nonces to the intents still pending, sign each (`sign(intent_id, nonce)`) and
     store the signed transactions, all in one transaction, before anything is broadcast."""
@@ -216,19 +234,16 @@ async def sign_and_record(
         nonce = next_nonce(chain_pending, None if recorded is None else int(recorded))
         for intent_id in still:
             signed = sign(intent_id, nonce)
-            if signed is None:
-                continue
-            session.add(ChainTransaction(
-                intent_id=intent_id, nonce=nonce, tx_hash=signed.tx_hash, raw_tx=signed.raw_tx,
-                gas_limit=signed.gas_limit, max_fee_per_gas=signed.fees.max_fee,
-                max_priority_fee_per_gas=signed.fees.tip))
-            await session.execute(
-                update(ChainIntent).where(ChainIntent.id == intent_id)
-                .values(state=IntentState.IN_FLIGHT.value, chain_id=chain_id,
-                        sender_address=sender, nonce=nonce, call=signed.call,
-                        updated_at=func.now()))
             out.append(signed)
             nonce += 1
+        # Two statements for the whole batch, whatever its size.
+        await session.execute(insert(ChainTransaction), [
+            {"intent_id": s.intent_id, "nonce": s.nonce, "tx_hash": s.tx_hash,
+             "raw_tx": s.raw_tx, "gas_limit": s.gas_limit, "max_fee_per_gas": s.fees.max_fee,
+             "max_priority_fee_per_gas": s.fees.tip} for s in out])
+        await session.execute(update(ChainIntent), [
+            {"id": s.intent_id, "state": IntentState.IN_FLIGHT.value, "chain_id": chain_id,
+             "sender_address": sender, "nonce": s.nonce, "call": s.call} for s in out])
     return out
 
 
@@ -260,34 +275,3 @@ async def broadcast_done(sessions: async_sessionmaker[AsyncSession],
             .values(sends=ChainIntent.sends + 1,
                     sent_at=func.coalesce(ChainIntent.sent_at, func.now()),
                     updated_at=func.now()))
-
-
-async def counts(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
-    """Intents by state."""
-    async with sessions() as session:
-        rows = (await session.execute(
-            select(ChainIntent.state, func.count()).group_by(ChainIntent.state))).all()
-    return {str(state): int(n) for state, n in rows}
-
-
-
-async def retry(sessions: async_sessionmaker[AsyncSession], intent_id: int) -> str | None:
-    """An operator's retry of a reverted or failed intent: pending again, without a nonce.
-
-    Returns the state it left, or None when the intent is not reverted or failed. The chain
-    check runs again before anything is sent, so a retry never repeats what happened.
-    """
-    async with sessions() as session, session.begin():
-        row = await session.scalar(select(ChainIntent).where(ChainIntent.id == intent_id)
-                                   .with_for_update())
-        if row is None or row.state not in (IntentState.REVERTED.value,
-                                            IntentState.FAILED.value):
-            return None
-        before = row.state
-        reason = row.revert_reason or row.last_error or ""
-        row.state = IntentState.PENDING.value
-        row.nonce = row.chain_id = row.sender_address = None
-        row.finished_at = None
-        row.revert_reason = None
-        row.last_error = f"retried by an operator after: {reason}"[:2000]
-    return before

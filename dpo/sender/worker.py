@@ -1,17 +1,12 @@
-"""One pass of the sender: tend what is in flight, then sign and send what is ready.
+"""One pass of the sender: tend what is in flight, then check, sign and send what is ready.
 
-The order inside a pass is what makes a crash harmless anywhere:
-1. the chain's view first (our mined and pending nonce, the fee market);
-2. every in-flight intent: receipts once its nonce is used, a broadcast if a crash came
-   between the write and the broadcast, a resend if the node lost it, a replacement if it
-   waits too long (policy.flight_step);
-3. new intents: the dependency and the chain check (policy.chain_decision: the chain's
-   `getInvestment` / `isIssuedRef` say whether it already happened), a gas estimate (a revert
-   here is recorded with its reason and nothing is sent), then nonces are assigned, the
-   transactions signed and stored in one database transaction, and only then broadcast.
-
-So a signed transaction always exists in the database before any node sees it; a restart
-finds it in flight and broadcasts the same bytes again (the same transaction, mined once).
+1. The chain's view: our mined and pending nonce, the fee market.
+2. In flight (policy.flight_step): receipts once the nonce is used, a broadcast if a crash came
+   between the write and the broadcast, a resend if the node lost it, a replacement if late.
+3. New intents: the dependency, the exactly-once chain check (getInvestment / isIssuedRef), a
+   gas estimate (a revert is recorded with its reason, nothing sent); then nonces assigned and
+   transactions signed and stored in one database transaction, and only then broadcast. So a
+   restart finds every signed transaction in flight and broadcasts the same bytes again.
 """
 
 from __future__ import annotations
@@ -27,8 +22,8 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dpo.sender import metrics, store
-from dpo.sender.chain import Chain, ChainStatus, Sent, is_revert
+from dpo.sender import metrics, ops, store
+from dpo.sender.chain import Chain, ChainStatus, Receipt, Sent
 from dpo.sender.policy import (
     FeeCaps,
     Fees,
@@ -49,7 +44,7 @@ from dpo.sender.rpc import RpcCallError
 
 logger = logging.getLogger(__name__)
 
-CHECK_CONCURRENCY = 16
+CHECK_CONCURRENCY = 16  # in-flight intents tended at once
 FINAL_STATE = {Verdict.DONE: "succeeded", Verdict.CANCEL: "cancelled", Verdict.FAIL: "failed"}
 
 
@@ -67,20 +62,19 @@ class Config:
 
 class Worker:
     """The passes of one sender (one account on one chain)."""
-
     def __init__(self, *, sessions: async_sessionmaker[AsyncSession], chain: Chain,
                  account: LocalAccount, chain_id: int, config: Config,
                  clock: Callable[[], float] = time.time) -> None:
         self.sessions = sessions
         self.chain = chain
         self.contracts = chain.contracts
-        self._account = account
-        self.address = account.address
+        self._account, self.address = account, account.address
         self.chain_id = chain_id
         self.config = config
         self.clock = clock
         self._checked: dict[int, float] = {}
         self._missing_since: dict[int, float] = {}
+        self._mined: list[tuple[int, str, int]] = []
 
     def _sign(self, to: str, data: str, gas: int, fees: Fees, nonce: int) -> tuple[str, str]:
         signed = self._account.sign_transaction({
@@ -97,26 +91,33 @@ class Worker:
         carried = {flight.nonce for flight in flights}
         upcoming = max([status.pending_nonce, *(n + 1 for n in carried)])
         metrics.NONCE_GAP.set(max(0, upcoming - status.pending_nonce))
+        # Receipts of every version whose nonce the chain used, in batches.
+        receipts = await self.chain.receipts([
+            attempt.tx_hash for flight in flights if flight.nonce < status.mined_nonce
+            for attempt in flight.attempts])
         gate = asyncio.Semaphore(CHECK_CONCURRENCY)
 
         async def tend(flight: store.InFlight) -> tuple[int, int]:
             async with gate:
-                return await self._tend(flight, status)
+                return await self._tend(flight, status, receipts)
 
         # Concurrently: each flight touches only its own rows; replacements keep their nonce.
+        self._mined = []
         results = await asyncio.gather(*(tend(flight) for flight in flights))
+        await store.succeeded_many(self.sessions, self._mined)  # the common case, in one go
         moved = sum(done for done, _ in results)
         metrics.STUCK.set(sum(stuck for _, stuck in results))
         room = self.config.max_in_flight - (len(flights) - moved)
         if room > 0:
             moved += await self._send_new(status, room)
-        for state, count in (await store.counts(self.sessions)).items():
+        for state, count in (await ops.counts(self.sessions)).items():
             metrics.INTENTS.labels(state=state).set(count)
         return moved
 
     # ---- in flight ----
 
-    async def _tend(self, flight: store.InFlight, status: ChainStatus) -> tuple[int, int]:
+    async def _tend(self, flight: store.InFlight, status: ChainStatus,
+                    receipts: dict[str, Receipt | None]) -> tuple[int, int]:
         now = self.clock()
         latest = flight.latest
         step = flight_step(
@@ -126,7 +127,8 @@ class Worker:
             mined_nonce=status.mined_nonce, now=now, replace_after=self.config.replace_after,
             resend_after=self.config.resend_after)
         if step is Step.RECEIPT:
-            return await self._settle(flight, now), 0
+            return await self._settle(flight, now, [receipts.get(a.tx_hash)
+                                                    for a in flight.attempts]), 0
         if step is Step.BROADCAST:
             await self._broadcast(flight.id, latest.tx_hash, latest.raw_tx, first=True)
             return 0, 0
@@ -167,9 +169,8 @@ class Worker:
         await store.broadcast_done(self.sessions, [(intent_id, tx_hash)])
         return outcome is not Sent.REFUSED
 
-    async def _settle(self, flight: store.InFlight, now: float) -> int:
-        receipts = await asyncio.gather(*(self.chain.receipt(a.tx_hash)
-                                          for a in flight.attempts))
+    async def _settle(self, flight: store.InFlight, now: float,
+                      receipts: list[Receipt | None]) -> int:
         statuses = [r.status if r is not None else None for r in receipts]
         missing_for = 0.0
         if all(status is None for status in statuses):
@@ -190,12 +191,11 @@ class Worker:
         mined = next(r for r in receipts if r is not None)
         if outcome is Outcome.SUCCEEDED:
             mined = next(r for r in receipts if r is not None and r.status == 1)
-            await store.finish(self.sessions, flight.id, "succeeded", tx_hash=mined.tx_hash,
-                               block_number=mined.block_number)
+            self._mined.append((flight.id, mined.tx_hash, mined.block_number))
             metrics.FINISHED.labels(kind=flight.kind, state="succeeded").inc()
             return 1
-        recorded, issued = await self._facts(flight.kind, flight.reference,
-                                             flight.call.get("to"))
+        recorded, issued = await self.chain.facts(flight.kind, flight.reference,
+                                                  flight.call.get("to"))
         decision = after_revert(flight.kind, recorded, issued)
         if decision.verdict is Verdict.DONE:
             await store.finish(self.sessions, flight.id, "succeeded", note=decision.note,
@@ -218,28 +218,13 @@ class Worker:
         metrics.REVERTS.labels(kind=kind).inc()
         metrics.FINISHED.labels(kind=kind, state="reverted").inc()
 
-    async def _facts(self, kind: str, reference: str | None,
-                     token: str | None) -> tuple[Order | None, bool]:
-        if reference is None:
-            return None, False
-        recorded = await self.chain.recorded(reference)
-        issued = await self.chain.issued(reference, token) if kind == "issue" else False
-        return recorded, issued
-
     # ---- new intents ----
 
     async def _send_new(self, status: ChainStatus, room: int) -> int:
         readies = await store.ready(self.sessions, self.chain_id, room)
         if not readies:
             return 0
-        gate = asyncio.Semaphore(CHECK_CONCURRENCY)
-
-        async def prepare(ready: store.Ready) -> tuple[int, dict[str, Any], int] | None:
-            async with gate:
-                return await self._prepare(ready)
-
-        prepared = [p for p in await asyncio.gather(*(prepare(r) for r in readies))
-                    if p is not None]
+        prepared = await self._prepare(readies)
         finished = len(readies) - len(prepared)
         if not prepared:
             return finished
@@ -261,40 +246,51 @@ class Worker:
                 logger.warning("intent %s: the node refused transaction %s: %s",
                                item.intent_id, item.tx_hash, message)
                 await store.note(self.sessions, item.intent_id, f"broadcast refused: {message}")
-            kind = by_id[item.intent_id][0].get("kind", "")
-            metrics.SENDS.labels(kind=kind).inc()
+            metrics.SENDS.labels(kind=str(item.call.get("kind", ""))).inc()
             done.append((item.intent_id, item.tx_hash))
         await store.broadcast_done(self.sessions, done)
         return finished + len(signed)
 
-    async def _prepare(self, ready: store.Ready) -> tuple[int, dict[str, Any], int] | None:
-        """Decide a ready intent: finished here (None) or its call and gas limit."""
-        decision = dependency_decision(ready.kind, ready.dependency_state)
-        if decision.verdict is Verdict.WAIT:
-            return None
-        if decision.verdict is not Verdict.SEND:
-            await self._finish(ready, decision.verdict, decision.note)
-            return None
-        expected, problem = ready.order(self.chain_id)
-        if expected is None or ready.reference is None:
-            await self._finish(ready, Verdict.FAIL, problem)
-            return None
-        recorded, issued = await self._facts(ready.kind, ready.reference, ready.token_address)
-        decision = chain_decision(ready.kind, expected, recorded, issued)
-        if decision.verdict is not Verdict.SEND:
-            await self._finish(ready, decision.verdict, decision.note)
-            return None
-        call = self.contracts.call_for(ready.kind, expected, ready.reference, ready.token_address)
-        record = {**call.as_record(), "data": call.data, "kind": ready.kind}
-        try:
-            gas = await self.chain.estimate(call.to, call.data)
-        except RpcCallError as error:
-            if not is_revert(error):
-                raise
-            reason = self.contracts.reason(error.data, error.message)
-            await self._reverted(ready.id, ready.kind, reason, call=record)
-            return None
-        return ready.id, record, gas * (100 + self.config.gas_headroom_percent) // 100
+    async def _prepare(self, readies: list[store.Ready]) -> list[tuple[int, dict[str, Any], int]]:
+        """Decide the ready intents: those to send, with their call and gas limit; the rest
+        are finished here (or wait for their dependency)."""
+        checked: list[tuple[store.Ready, Order, str]] = []
+        for ready in readies:
+            decision = dependency_decision(ready.kind, ready.dependency_state)
+            if decision.verdict is Verdict.WAIT:
+                continue
+            if decision.verdict is not Verdict.SEND:
+                await self._finish(ready, decision.verdict, decision.note)
+                continue
+            expected, problem = ready.order(self.chain_id)
+            if expected is None or ready.reference is None:
+                await self._finish(ready, Verdict.FAIL, problem)
+                continue
+            checked.append((ready, expected, ready.reference))
+        # The exactly-once check, for all of them in batches.
+        orders = await self.chain.orders([reference for _, _, reference in checked])
+        issued = await self.chain.issued([(reference, ready.token_address)
+                                          for ready, _, reference in checked
+                                          if ready.kind == "issue"])
+        to_send: list[tuple[store.Ready, dict[str, Any]]] = []
+        for ready, expected, reference in checked:
+            decision = chain_decision(ready.kind, expected, orders[reference],
+                                      issued.get(reference, False))
+            if decision.verdict is not Verdict.SEND:
+                await self._finish(ready, decision.verdict, decision.note)
+                continue
+            call = self.contracts.call_for(ready.kind, expected, reference, ready.token_address)
+            to_send.append((ready, {**call.as_record(), "data": call.data, "kind": ready.kind}))
+        gases = await self.chain.estimates([(record["to"], record["data"])
+                                            for _, record in to_send])
+        out: list[tuple[int, dict[str, Any], int]] = []
+        for (ready, record), gas in zip(to_send, gases, strict=True):
+            if isinstance(gas, RpcCallError):  # it would revert: record why, send nothing
+                reason = self.contracts.reason(gas.data, gas.message)
+                await self._reverted(ready.id, ready.kind, reason, call=record)
+                continue
+            out.append((ready.id, record, gas * (100 + self.config.gas_headroom_percent) // 100))
+        return out
 
     async def _finish(self, ready: store.Ready, verdict: Verdict, note: str) -> None:
         state = FINAL_STATE[verdict]
