@@ -173,6 +173,12 @@ def text_fields(bad: str) -> dict[str, tuple[str, str, Vars]]:
                             " { hasNextPage } }", lambda w: {"c": bad}),
         "events.eventName": ("anonymous", "query($c: String) { events(filter: {eventName: $c})"
                              " { hasNextPage } }", lambda w: {"c": bad}),
+        "mapCsdAccount.account": ("ops", "mutation($a: String!) { mapCsdAccount(csd: "
+                                  "EUROCLEAR, account: $a, holder: \"0x" + "ab" * 20 + "\") "
+                                  "{ changed } }", lambda w: {"a": f"A{bad}"}),
+        "unmapCsdAccount.account": ("ops", "mutation($a: String!) { unmapCsdAccount(csd: "
+                                    "EUROCLEAR, account: $a) { account } }",
+                                    lambda w: {"a": f"A{bad}"}),
         "runJob.name": ("admin", "mutation($n: String!) { runJob(name: $n) { id } }",
                         lambda w: {"n": bad}),
         "resolveBreak.note": ("ops", "mutation($id: ID!, $n: String) { resolveBreak(id: $id, "

@@ -44,6 +44,9 @@ SUBMIT = """mutation($i: SubmitInvestmentInput!) { submitInvestment(input: $i) {
 CANCEL_ORDER = "mutation($id: ID!) { cancelInvestment(id: $id) { state } }"
 RESOLVE = """mutation($id: ID!, $n: String) { resolveBreak(id: $id, note: $n) {
   status resolvedBy } }"""
+MAP = """mutation($a: String!, $h: Address) { mapCsdAccount(csd: EUROCLEAR, account: $a,
+  holder: $h) { changed } }"""
+UNMAP = "mutation($a: String!) { unmapCsdAccount(csd: EUROCLEAR, account: $a) { account } }"
 U, F, N, C, V = "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "CONFLICT", "VALIDATION"
 Vars = Callable[[World], dict[str, Any]]
 
@@ -120,6 +123,13 @@ REFUSALS = [
     *refused(CANCEL_ORDER, lambda w: {"id": w.gid("Investment", "issued")}, {"investor": C}),
     *refused(RESOLVE, lambda w: {"id": w.gid("ReconciliationBreak", "break"), "n": "x" * 2001},
              {"ops": V}),
+    *refused(MAP, lambda w: {"a": "EC-1", "h": w.addresses["investor"]},
+             {"anonymous": U, "investor": F, "other_investor": F, "issuer": F,
+              "other_issuer": F}),
+    *refused(MAP, lambda w: {"a": " EC-1", "h": w.addresses["investor"]}, {"ops": V}),
+    *refused(MAP, lambda w: {"a": "EC-1"}, {"admin": V}),
+    *refused(UNMAP, lambda w: {"a": "EC-1"}, {"anonymous": U, "investor": F, "issuer": F,
+                                             "ops": N}),
     *refused(RESOLVE, lambda w: {"id": w.gid("ReconciliationBreak", "break")},
              {"anonymous": U, "investor": F, "other_investor": F, "issuer": F,
               "other_issuer": F}),
