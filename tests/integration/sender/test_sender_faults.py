@@ -18,6 +18,7 @@ from tests.integration.sender.test_sender import (
 from tests.integration.sender.world import (
     Clock,
     World,
+    chain_nonce,
     drive,
     issued_refs,
     make_worker,
@@ -139,3 +140,44 @@ async def test_provider_faults_during_sends_and_receipt_polling(
         assert proxy.faults_injected["timeout"] >= 2
         assert proxy.faults_injected["500"] >= 2
     await assert_once(sessions, world)
+
+
+async def test_a_nonce_used_by_another_transaction_of_our_key_is_given_up_and_resent(
+        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    from eth_account import Account
+
+    from tests.integration.sender.world import SENDER, SENDER_KEY
+
+    await seed(sessions, world, 1)
+    clock = Clock()
+    worker = make_worker(sessions, world, world.url, clock=clock, nonce_taken_after=5,
+                         replace_after=600, resend_after=600)
+    rpc(world.url, "evm_setAutomine", False)
+    await worker.run_pass()
+    (ours,) = await versions(sessions)
+    # Someone else signs with the platform's key at the same nonce and outbids us.
+    rpc(world.url, "anvil_dropTransaction", ours.tx_hash)
+    foreign = Account.from_key(SENDER_KEY).sign_transaction({
+        "type": 2, "chainId": 31337, "nonce": ours.nonce, "to": SENDER, "value": 0,
+        "gas": 21000, "maxFeePerGas": ours.max_fee_per_gas * 2,
+        "maxPriorityFeePerGas": ours.max_priority_fee_per_gas * 2})
+    rpc(world.url, "eth_sendRawTransaction", foreign.raw_transaction.to_0x_hex())
+    rpc(world.url, "evm_mine")
+    rpc(world.url, "evm_setAutomine", True)
+
+    await worker.run_pass()  # the nonce is used, no receipt of ours yet: wait
+    invest = (await intents(sessions))[0]
+    assert invest.state == "in_flight"
+    clock.offset += 10
+    await drive(worker, all_final(sessions))
+
+    rows = await intents(sessions)
+    assert rows[0].nonce != ours.nonce
+    assert rows[0].last_error == f"nonce {ours.nonce} used by another transaction"
+    # The foreign transaction holds the old nonce; ours follow it with no hole.
+    assert sorted(int(i.nonce or 0) for i in rows) == [ours.nonce + 1, ours.nonce + 2]
+    assert chain_nonce(world.url) == chain_nonce(world.url, "pending") == ours.nonce + 3
+    refs = await references(sessions)
+    assert issued_refs(world.url, world.issuance) == dict.fromkeys(refs, 1)
+    assert recorded_refs(world.url, world.sto) == dict.fromkeys(refs, 1)
+    assert {i.state for i in rows} == {"succeeded"}
