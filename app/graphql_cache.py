@@ -27,6 +27,7 @@ from strawberry.types.execution import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from app.graphql_auth import principal_of
+from app.negotiation import json_media_type
 from app.response_cache import LOOKUPS, CacheInvalidation, Entry
 from dpo.runtime import Runtime
 from dpo.safe_json import loads
@@ -38,6 +39,9 @@ NO_STORE_FIELDS = frozenset({"nonce", "status"})
 FILL_STATE = "response_cache_fill"
 PRINCIPAL_STATE = "graphql_principal"
 CACHE_HEADER = b"x-cache"
+# Extensions that name the client, not what to run (Apollo Client 4's client awareness).
+IGNORED_EXTENSIONS = frozenset({"clientLibrary"})
+_JSON_PARAMS = frozenset({"variables", "extensions"})
 _COUNTED = {outcome: LOOKUPS.labels(outcome.decode())
             for outcome in (b"hit", b"coalesced", b"miss", b"bypass")}
 
@@ -64,10 +68,15 @@ def _header(scope: Scope, name: bytes) -> bytes:
 
 
 def request_key(scope: Scope, body: bytes) -> tuple[Hashable, ...] | None:
-    """(document hash, operationName, variables) of a single query request; None if not one."""
-    accept = _header(scope, b"accept")
-    if b"multipart" in accept or b"text/html" in accept or b"text/event-stream" in accept:
-        return None  # incremental delivery, the GraphiQL page, or a subscription (app.sse)
+    """(document hash, operationName, variables) of a single query request; None if not one.
+
+    Extensions that only name the client (IGNORED_EXTENSIONS: Apollo Client 4 sends
+    `clientLibrary` in every body) are left out of the key; a request with any other
+    extension is executed, never answered from the cache (it may change the result).
+    """
+    accept = _header(scope, b"accept").decode("latin-1")
+    if "text/html" in accept or json_media_type(accept) is None:
+        return None  # the GraphiQL page, or an answer that is not JSON
     fields: object
     if scope["method"] == "POST":
         if not _header(scope, b"content-type").startswith(b"application/json"):
@@ -79,7 +88,7 @@ def request_key(scope: Scope, body: bytes) -> tuple[Hashable, ...] | None:
     elif scope["method"] == "GET":
         params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         try:
-            fields = {name: values[0] if name != "variables" else loads(values[0])
+            fields = {name: values[0] if name not in _JSON_PARAMS else loads(values[0])
                       for name, values in params.items() if len(values) == 1}
         except ValueError:
             return None
@@ -88,10 +97,11 @@ def request_key(scope: Scope, body: bytes) -> tuple[Hashable, ...] | None:
     if not isinstance(fields, dict):
         return None  # a batch
     query, name = fields.get("query"), fields.get("operationName")
-    variables = fields.get("variables")
+    variables, extensions = fields.get("variables"), fields.get("extensions")
     if (not isinstance(query, str) or not (name is None or isinstance(name, str))
             or not (variables is None or isinstance(variables, dict))
-            or fields.get("extensions")):
+            or not (extensions is None or isinstance(extensions, dict))
+            or any(key not in IGNORED_EXTENSIONS for key in extensions or ())):
         return None
     try:
         encoded = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
@@ -101,7 +111,8 @@ def request_key(scope: Scope, body: bytes) -> tuple[Hashable, ...] | None:
     return document, name, encoded
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body (the body-size limit applies as it is read)."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
@@ -113,25 +124,25 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
     """A receive that gives `body` once, then whatever the client sends (its disconnect)."""
     sent = False
 
-    async def replay() -> Message:
+    async def once() -> Message:
         nonlocal sent
         if sent:
             return await receive()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return replay
+    return once
 
 
 async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send, *,
                        invalidation: CacheInvalidation, runtime: Runtime) -> None:
     """Answer from the cache, or run `app` and store its answer when allowed."""
     cache = invalidation.cache
-    body = await _read_body(receive)
+    body = await read_body(receive)
     key = request_key(scope, body) if cache.healthy else None
     if key is None:
         _COUNTED[b"bypass"].inc()
@@ -141,10 +152,10 @@ async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
                 message["headers"] = [*message.get("headers", ()), (CACHE_HEADER, b"bypass")]
             await send(message)
 
-        await app(scope, _replay(body, receive), marked)
+        await app(scope, replay(body, receive), marked)
         return
     # Raises UnauthenticatedError (and refusals) for the view to answer, as without cache.
-    principal = await principal_of(Request(scope, _replay(body, receive)), runtime)
+    principal = await principal_of(Request(scope, replay(body, receive)), runtime)
     state = scope.setdefault("state", {})
     state[PRINCIPAL_STATE] = principal  # the view must not authenticate twice
     full = (principal, *key)
@@ -172,7 +183,7 @@ async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
         messages.append(message)
 
     try:
-        await app(scope, _replay(body, receive), keep)
+        await app(scope, replay(body, receive), keep)
         start = messages[0] if messages and messages[0]["type"] == "http.response.start" \
             else None
         if start is not None:

@@ -17,11 +17,16 @@ from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from dpo.errors import ErrorCode
+from app.negotiation import is_subscription
+from dpo.errors import ErrorCode, UnsupportedTransportError
 
 _CODES = {404: ErrorCode.NOT_FOUND, 429: ErrorCode.RATE_LIMITED}
+SUBSCRIPTION_TRANSPORTS = (
+    "Subscriptions run over a WebSocket at /graphql (graphql-transport-ws or graphql-ws) or as "
+    "Server-Sent Events (a request with Accept: text/event-stream), not as a JSON answer.")
 
 
 def error_response(status: int, message: str) -> JSONResponse:
@@ -57,6 +62,20 @@ class CheckedHttpRequests:
             if not (item.operation_name is None or isinstance(item.operation_name, str)):
                 raise HTTPException(400, "operationName must be a string or null")
         return parsed
+
+    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any,
+                             context: Any, root_value: Any,
+                             request_data: GraphQLRequestData) -> ExecutionResult:
+        """Strawberry's, except a subscription is refused: it cannot run as one JSON answer.
+
+        Strawberry executed it as a query (INTERNAL "Cannot return null for non-nullable field
+        Subscription.events" and a traceback in the log).
+        """
+        if is_subscription(request_data.query, request_data.operation_name):
+            raise UnsupportedTransportError(SUBSCRIPTION_TRANSPORTS)
+        result: ExecutionResult = await super().execute_single(  # type: ignore[misc]
+            request, request_adapter, sub_response, context, root_value, request_data)
+        return result
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """Strawberry's run, its HTTP refusals as JSON."""

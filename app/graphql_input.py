@@ -17,10 +17,12 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 
+from app.ws_auth import REJECT_KEY
 from dpo.errors import DomainError, LimitExceededError
 from dpo.safe_json import JSONTooDeepError, loads
 
 BAD_REQUEST = 4400
+REFUSED = 4403  # graphql-transport-ws: connection_init refused
 # 2,000 tokens fit in a few kilobytes; long values belong in variables (decoded at C speed).
 # Lexing this much takes a few milliseconds.
 MAX_QUERY_CHARS = 32_768
@@ -63,6 +65,12 @@ class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
     4400 on both protocols (graphql-ws would otherwise ignore it as it ignores any frame that
     is not JSON).
     """
+
+    async def close(self, code: int, reason: str) -> None:
+        """Strawberry's close; a refused connection_init says why (app.ws_auth), not "Forbidden"."""
+        if code == REFUSED:
+            reason = self.ws.scope.pop(REJECT_KEY, reason)
+        await super().close(code, reason)
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False
                         ) -> AsyncGenerator[object, None]:

@@ -5,6 +5,7 @@ Pure ASGI (not BaseHTTPMiddleware) so WebSockets and streamed responses pass unt
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -199,6 +200,13 @@ class BodySizeLimitMiddleware:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
+        """A GraphQL-shaped 413, like every other refusal of /graphql."""
         logger.info("request body over %d bytes refused", self.max_bytes)
-        await plain_response(send, 413, f"Request body over {self.max_bytes} bytes.\n",
-                             [(b"connection", b"close")])
+        body = json.dumps({"data": None, "errors": [
+            {"message": f"Request body over {self.max_bytes} bytes.",
+             "extensions": {"code": "LIMIT_EXCEEDED"}}]}, separators=(",", ":")).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})

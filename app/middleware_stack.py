@@ -13,13 +13,18 @@ from app.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
+from app.middleware_media import GraphQLMediaTypeMiddleware
 from app.middleware_ratelimit import Identify, RateLimitMiddleware, bearer_identity
 from app.middleware_security import HttpsMiddleware, TrustedHostMiddleware, effective_allowed_hosts
 from dpo.settings import Settings, parse_rate
 
 CORS_MAX_AGE = 600  # seconds a browser may cache a preflight answer
-CORS_HEADERS = ["Authorization", "Content-Type", "X-Request-ID", "X-Api-Key", "X-Signature",
-                "X-Timestamp"]
+# What browsers' GraphQL clients send: Apollo Client's client awareness and CSRF-prevention
+# headers, the last event id a fetch-based SSE client resumes with, graphql-sse's stream token.
+CORS_HEADERS = ["Accept", "Authorization", "Content-Type", "X-Request-ID", "X-Api-Key",
+                "X-Signature", "X-Timestamp", "Apollographql-Client-Name",
+                "Apollographql-Client-Version", "Apollo-Require-Preflight", "Last-Event-ID",
+                "X-GraphQL-Event-Stream-Token"]
 
 
 def build_middleware(settings: Settings, *, identify: Identify | None = None) -> list[Middleware]:
@@ -38,13 +43,16 @@ def build_middleware(settings: Settings, *, identify: Identify | None = None) ->
         Middleware(RequestIdMiddleware),
         Middleware(HttpMetricsMiddleware),
         Middleware(SecurityHeadersMiddleware),
+        # Every JSON answer of /graphql, the error boundary's 500 included (app.middleware_media).
+        Middleware(GraphQLMediaTypeMiddleware),
         Middleware(ErrorBoundaryMiddleware),
         Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
         Middleware(HttpsMiddleware, redirect=settings.secure_ssl_redirect,
                    hsts_seconds=settings.secure_hsts_seconds),
         Middleware(CORSMiddleware, allow_origins=settings.cors_allowed_origins,
                    allow_credentials=True, allow_methods=["GET", "POST", "OPTIONS"],
-                   allow_headers=CORS_HEADERS, expose_headers=["X-Request-ID", "Retry-After"],
+                   allow_headers=CORS_HEADERS,
+                   expose_headers=["X-Request-ID", "Retry-After", "X-Cache"],
                    max_age=CORS_MAX_AGE),
         Middleware(RateLimitMiddleware, user_rate=parse_rate(settings.rate_limit_user),
                    anon_rate=parse_rate(settings.rate_limit_anon),

@@ -14,7 +14,6 @@ when the hub finds the consumer stalled.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -29,8 +28,11 @@ from strawberry.http import process_result
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from app.graphql_auth import principal_of
 from app.graphql_input import check_query_length, too_deep
 from app.stream_auth import stream_caller
+from app.negotiation import is_subscription
+from app.sse_route import SSE_HEADERS, encode_next, run_once
 from app.ws import CAPS, SLOW_KEY, caps_redis
 from dpo.auth.principal import Kind
 from dpo.errors import ErrorCode
@@ -43,16 +45,6 @@ from resolvers.context import Context
 logger = logging.getLogger(__name__)
 
 _SEQUENCE = re.compile(r"^[0-9]{1,19}$")
-_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
-            (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
-
-
-def wants_event_stream(scope: Scope) -> bool:
-    """Whether an HTTP request to /graphql asks for Server-Sent Events."""
-    for name, value in scope.get("headers", ()):
-        if name == b"accept" and b"text/event-stream" in value:
-            return True
-    return False
 
 
 def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
@@ -76,6 +68,8 @@ async def _params(request: Request) -> dict[str, Any] | None:
             except ValueError:
                 return None
     else:
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            return None
         try:
             raw = loads(await request.body())
         except JSONTooDeepError as error:
@@ -87,19 +81,22 @@ async def _params(request: Request) -> dict[str, Any] | None:
         return None
     check_query_length(raw["query"])
     variables = raw.get("variables") or {}
-    name = raw.get("operationName")
-    if not isinstance(variables, dict) or not (name is None or isinstance(name, str)):
-        return None
+    name, extensions = raw.get("operationName"), raw.get("extensions")
+    if not isinstance(variables, dict) or not (name is None or isinstance(name, str)) or \
+            not (extensions is None or isinstance(extensions, (dict, str))):
+        return None  # (a GET's extensions are JSON text, not read)
     return {"query": raw["query"], "variables": variables, "operation_name": name}
 
 
-def _event(result: dict[str, Any]) -> bytes:
-    """One `next` message; an `events` item's cursor becomes its id."""
-    data = result.get("data")
-    edge = data.get("events") if isinstance(data, dict) else None
-    cursor = edge.get("cursor") if isinstance(edge, dict) else None
-    head = f"id: {cursor}\n" if isinstance(cursor, str) else ""
-    return f"{head}event: next\ndata: {json.dumps(result, separators=(',', ':'))}\n\n".encode()
+def _seconds_left(request: Request) -> float | None:
+    """Until the bearer token expires (None for API keys)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    expires = jwt.decode(token.strip(), options={"verify_signature": False}).get("exp")
+    if not isinstance(expires, (int, float)):
+        return None
+    return max(0.0, float(expires) - datetime.now(UTC).timestamp())
 
 
 class _Stream:
@@ -129,17 +126,24 @@ class _Stream:
 
 
 async def serve_event_stream(view: Any, scope: Scope, receive: Receive, send: Send) -> None:
-    """Run one subscription as an SSE response (UnauthenticatedError leaves for the 401)."""
+    """Run one operation as an SSE response (UnauthenticatedError leaves for the 401).
+
+    A subscription streams until it ends; a query or a mutation is one `next` (app.sse_route).
+    """
     request = Request(scope, receive)
     runtime = scope["app"].state.runtime
+    params = await _params(request)
+    if params is not None and not is_subscription(params["query"], params["operation_name"]):
+        # The HTTP credential: a stream ticket never stands in for it (principal_of refuses it).
+        await run_once(view, request, await principal_of(request, runtime), params, send)
+        return
     principal, ends_at = await stream_caller(request, runtime)
+    if params is None:
+        await _error(400, ErrorCode.VALIDATION, "send a GraphQL operation: query, "
+                     "variables (an object) and operationName")(scope, receive, send)
+        return
     if principal.kind == Kind.ANONYMOUS:
         await _error(401, ErrorCode.UNAUTHENTICATED, "sign in to subscribe")(scope, receive, send)
-        return
-    params = await _params(request)
-    if params is None:
-        await _error(400, ErrorCode.VALIDATION, "send a GraphQL subscription: query, "
-                     "variables (an object) and operationName")(scope, receive, send)
         return
     resume = request.headers.get("last-event-id")
     if resume is not None and _SEQUENCE.match(resume.strip()):
@@ -174,7 +178,7 @@ async def _run(view: Any, request: Request, principal: Any, params: dict[str, An
     context = Context(request=request, runtime=request.scope["app"].state.runtime,
                       principal=principal)
     knobs = get_streaming_settings()
-    await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
     pump = asyncio.create_task(_pump(view, context, params, stream))
     stream.task = pump
     # The access token's expiry (the one that asked for the ticket, with a ticket).
@@ -220,7 +224,7 @@ async def _bodies(results: AsyncIterator[Any]) -> AsyncIterator[bytes]:
     try:
         async for result in results:
             if isinstance(result, ExecutionResult):
-                yield _event(dict(process_result(result)))
+                yield encode_next(dict(process_result(result)))
     finally:
         with suppress(Exception):
             await results.aclose()  # type: ignore[attr-defined]

@@ -32,11 +32,18 @@ from app.graphql_input import (
 from app.metrics import GraphQLMetrics, metrics_endpoint, refresh_database_gauges
 from app.middleware_stack import build_middleware
 from app.response_cache import CacheInvalidation, ResponseCache
+from app.sse import serve_event_stream
+from app.sse_route import choose_stream
 from app.webhooks import PATH as BILLBITTS_WEBHOOK
 from app.webhooks import billbitts_webhook
 from app.ws import WebSocketSubscriptions
 from dpo.auth.principal import Principal
-from dpo.errors import LimitExceededError, RateLimitedError, UnauthenticatedError
+from dpo.errors import (
+    LimitExceededError,
+    RateLimitedError,
+    UnauthenticatedError,
+    UnsupportedTransportError,
+)
 from dpo.health import (
     listener_state,
     probe_database,
@@ -111,8 +118,17 @@ class GraphQLApp(WebSocketSubscriptions, CheckedHttpRequests, GraphQL[Context, N
         return context
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A bad credential answers 401 before anything runs (get_context raises it)."""
+        """A bad credential answers 401 before anything runs (get_context raises it).
+
+        A request that streams (app.sse_route) is served by app.sse, the others as JSON,
+        through the response cache.
+        """
         try:
+            if scope["type"] == "http":
+                stream, receive = await choose_stream(scope, receive)
+                if stream:
+                    await serve_event_stream(self, scope, receive, send)
+                    return
             invalidation = invalidation_of(scope) if scope["type"] == "http" else None
             if invalidation is None:
                 await super().__call__(scope, receive, send)
@@ -123,7 +139,7 @@ class GraphQLApp(WebSocketSubscriptions, CheckedHttpRequests, GraphQL[Context, N
             await unauthenticated_response(error)(scope, receive, send)
         except RateLimitedError as error:
             await rate_limited_response(error)(scope, receive, send)
-        except LimitExceededError as error:
+        except (LimitExceededError, UnsupportedTransportError) as error:
             await error_response(error, 400)(scope, receive, send)
         finally:
             context = scope.get("state", {}).get("graphql_context")

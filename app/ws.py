@@ -1,11 +1,12 @@
 """GraphQL over WebSocket: sign-in in connection_init, caps, token expiry, slow consumers.
 
 Both graphql-transport-ws and the legacy graphql-ws are served. The client sends its access
-token in the `connection_init` payload, as `{"authorization": "Bearer <token>"}` or
-`{"token": "<token>"}`; a missing or bad token is refused (graphql-transport-ws: close 4403;
-graphql-ws: `connection_error`, then close). Without `connection_init` within WS_INIT_TIMEOUT
-seconds the socket is closed with 4408. When the access token expires the socket is closed with
-4401: the client signs in again (refresh) and resumes each subscription from its last cursor.
+token in the `connection_init` payload, as `{"authorization": "Bearer <token>"}` or another
+common shape (app.ws_auth); a missing or bad token is refused (graphql-transport-ws: close 4403
+with a reason saying what is expected; graphql-ws: `connection_error`, then close). Without
+`connection_init` within WS_INIT_TIMEOUT seconds the socket is closed with 4408. When the access
+token expires the socket is closed with 4401: the client signs in again (refresh) and resumes
+each subscription from its last cursor.
 A consumer that stops reading is closed with 4413, also resumable from its cursor.
 
 Caps, shared by every replica through Redis (app.ws_caps; this process's own counts while Redis
@@ -36,6 +37,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.metrics import REGISTRY
+from app.ws_auth import EXPECTED, REJECT_KEY, rejection_reason, token_of
 from app.ws_caps import ConnectionCaps, Lease
 from app.ws_frames import LegacyWSHandler, TransportWSHandler
 from dpo.auth.authenticate import MAX_TOKEN_LENGTH
@@ -114,20 +116,9 @@ def caps_redis(scope: Scope) -> Any:
     return getattr(runtime, "redis", None)
 
 
-def token_of(params: dict[str, object] | None) -> str | None:
-    """The access token in a connection_init payload, in either accepted form."""
-    if not params:
-        return None
-    for key in ("authorization", "Authorization"):
-        value = params.get(key)
-        if isinstance(value, str):
-            scheme, _, bearer = value.strip().partition(" ")
-            return bearer.strip() if scheme.lower() == "bearer" else None
-    plain = params.get("token")
-    return plain.strip() if isinstance(plain, str) else None
-
-
-def _refuse(code: str, message: str) -> ConnectionRejectionError:
+def _refuse(context: Context, code: str, message: str) -> ConnectionRejectionError:
+    """The refusal of a connection_init; graphql-transport-ws closes with its reason."""
+    context.request.scope[REJECT_KEY] = rejection_reason(code, message)
     return ConnectionRejectionError({"code": code, "message": message})
 
 
@@ -163,11 +154,6 @@ class WebSocketSubscriptions:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Count the socket against its address while it is open."""
         if scope["type"] != "websocket":
-            # app.sse uses this module's caps: imported here, not at the top, to avoid a cycle.
-            from app.sse import serve_event_stream, wants_event_stream
-            if scope["type"] == "http" and wants_event_stream(scope):
-                await serve_event_stream(self, scope, receive, send)
-                return
             await super().__call__(scope, receive, send)  # type: ignore[misc]
             return
         client = scope.get("client")
@@ -191,18 +177,18 @@ class WebSocketSubscriptions:
         """Sign the socket in with the access token of connection_init, or refuse it."""
         token = token_of(context.connection_params)
         if not token or len(token) > MAX_TOKEN_LENGTH:
-            raise _refuse("UNAUTHENTICATED", "send an access token in connection_init")
+            raise _refuse(context, "UNAUTHENTICATED", EXPECTED)
         try:
             principal = verify_access_token(token, settings=context.runtime.settings)
         except UnauthenticatedError as error:
-            raise _refuse("UNAUTHENTICATED", error.message) from None
+            raise _refuse(context, "UNAUTHENTICATED", error.message) from None
         websocket = context.request
         assert isinstance(websocket, WebSocket)
         connection: Connection = websocket.scope[SCOPE_KEY]
         user = await CAPS.take(caps_redis(websocket.scope), "user", principal.actor,
                                get_streaming_settings().ws_max_connections_per_user)
         if user is None:
-            raise _refuse("LIMIT_EXCEEDED", "too many connections for this user")
+            raise _refuse(context, "LIMIT_EXCEEDED", "too many connections for this user")
         connection.user = user
         context.principal = principal
         expires = jwt.decode(token, options={"verify_signature": False})["exp"]

@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     RATE_LIMITED = "RATE_LIMITED"
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+    UNSUPPORTED_TRANSPORT = "UNSUPPORTED_TRANSPORT"
     INTERNAL = "INTERNAL"
     PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
     PROVIDER_REJECTED = "PROVIDER_REJECTED"
@@ -107,3 +108,9 @@ class LimitExceededError(DomainError):
     """The request is over one of the API's limits (size, nesting, cost)."""
 
     code = ErrorCode.LIMIT_EXCEEDED
+
+
+class UnsupportedTransportError(DomainError):
+    """The operation cannot run over the transport it came by (a subscription over plain HTTP)."""
+
+    code = ErrorCode.UNSUPPORTED_TRANSPORT

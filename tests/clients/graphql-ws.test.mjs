@@ -27,8 +27,7 @@ const SHAPES = {
 };
 
 for (const [shape, params] of Object.entries(SHAPES)) {
-  const todo = ['authorization', 'Authorization', 'token'].includes(shape) ? {} : { todo: 'issue 13' };
-  test(`connection_init with ${shape} signs in`, todo, async () => {
+  test(`connection_init with ${shape} signs in`, async () => {
     const ws = client(params());
     try {
       const result = await once(ws, { query: WATCH, variables: { id: IDS.openOffering } });
@@ -39,7 +38,7 @@ for (const [shape, params] of Object.entries(SHAPES)) {
   });
 }
 
-test('connection_init without a token is closed with a reason saying what to send', { todo: 'issue 13' }, async () => {
+test('connection_init without a token is closed with a reason saying what to send', async () => {
   let event;
   const ws = client({ jwt: TOKENS.admin }, (e) => { event = e; });
   try {
