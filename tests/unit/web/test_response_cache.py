@@ -133,3 +133,28 @@ def test_requests_that_are_not_one_plain_query_have_no_key() -> None:
     assert request_key(scope("GET", accept=b"text/html"), b"") is None
     assert request_key(scope("POST", accept=b"multipart/mixed"), b'{"query": "{ a }"}') is None
     assert request_key(scope("PUT"), b'{"query": "{ a }"}') is None
+
+
+def test_the_client_name_extension_is_not_part_of_the_key() -> None:
+    plain = request_key(scope("POST"), b'{"query": "{ a }"}')
+    apollo = request_key(scope("POST", accept=b"application/graphql-response+json,"
+                                              b"application/json;q=0.9"),
+                         b'{"query": "{ a }", "extensions": {"clientLibrary": '
+                         b'{"name": "@apollo/client", "version": "4.3.8"}}}')
+    urql = request_key(scope("POST", accept=b"application/graphql-response+json, "
+                                            b"application/graphql+json, application/json, "
+                                            b"text/event-stream, multipart/mixed"),
+                       b'{"query": "{ a }"}')
+    assert plain is not None
+    assert plain == apollo == urql
+    persisted = b'{"query": "{ a }", "extensions": {"clientLibrary": {}, "persistedQuery": {}}}'
+    assert request_key(scope("POST"), persisted) is None  # may change what runs
+
+
+def test_extensions_of_the_wrong_type_have_no_key() -> None:
+    # Looked up, they would be answered from the cache without the view's 400.
+    for extensions in (b"0", b"false", b'"x"', b"[]", b"[1]"):
+        assert request_key(scope("POST"), b'{"query": "{ a }", "extensions": ' + extensions
+                           + b"}") is None
+    assert request_key(scope("GET", query=b"query=%7B%20a%20%7D&extensions=0"), b"") is None
+    assert request_key(scope("POST", accept=b"text/event-stream"), b'{"query": "{ a }"}') is None
