@@ -60,9 +60,11 @@ async def _params(request: Request) -> dict[str, Any] | None:
     """
     if request.method == "GET":
         raw: dict[str, Any] = dict(request.query_params)
-        if "variables" in raw:
+        for field in ("variables", "extensions"):
+            if field not in raw:
+                continue
             try:
-                raw["variables"] = loads(raw["variables"])
+                raw[field] = loads(raw[field])
             except JSONTooDeepError as error:
                 raise too_deep(error) from None
             except ValueError:
@@ -83,8 +85,8 @@ async def _params(request: Request) -> dict[str, Any] | None:
     variables = raw.get("variables") or {}
     name, extensions = raw.get("operationName"), raw.get("extensions")
     if not isinstance(variables, dict) or not (name is None or isinstance(name, str)) or \
-            not (extensions is None or isinstance(extensions, (dict, str))):
-        return None  # (a GET's extensions are JSON text, not read)
+            not (extensions is None or isinstance(extensions, dict)):
+        return None
     return {"query": raw["query"], "variables": variables, "operation_name": name}
 
 

@@ -62,7 +62,8 @@ def assert_limit_exceeded(response: httpx.Response) -> None:
     # application/graphql-response+json: a request error has no data entry (the spec's rule).
     graphql_response = response.headers["content-type"].startswith(
         "application/graphql-response+json")
-    assert body.get("data") is None and ("data" in body) is not graphql_response
+    assert body.get("data") is None
+    assert ("data" in body) is not graphql_response
     assert [e["extensions"]["code"] for e in body["errors"]] == ["LIMIT_EXCEEDED"]
     assert "nests deeper than 64 levels" in body["errors"][0]["message"]
 

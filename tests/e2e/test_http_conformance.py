@@ -40,10 +40,12 @@ ENVIRONMENTS = {
     "development": {},
     "production": {"ENVIRONMENT": "production", "ALLOWED_HOSTS": "127.0.0.1"},
 }
-# Audit items that may fail, per environment, and why. None today: introspection is off in
-# production, but the one audit that asks for `__type` (BF61) only checks that a UTF-8 body is
-# accepted (200), which a refused introspection still is.
-ACCEPTED: dict[str, dict[str, str]] = {"development": {}, "production": {}}
+# Audit items that may fail, per environment, and why. BF61 asks for `__type` too, but only
+# checks that a UTF-8 body is accepted (200), which a refused introspection still is.
+_INTROSPECTION = ("asks `__type` with variables; introspection is refused in production "
+                  "(docs/WEB.md), so the answer carries a VALIDATION error")
+ACCEPTED: dict[str, dict[str, str]] = {"development": {}, "production": {
+    "28B9": _INTROSPECTION, "2EA1": _INTROSPECTION}}
 
 
 @dataclass
@@ -68,7 +70,7 @@ async def server(request: pytest.FixtureRequest, api: Api, world: World, redis_u
     name: str = request.param
     log = tmp_path_factory.mktemp(name) / "web.log"
     # Rate limits low enough to reach with the ops caller (each user has their own bucket).
-    async with serve(api, world, redis_url, log_path=log, RATE_LIMIT_USER="5/min",
+    async with serve(api, world, redis_url, log_path=log, RATE_LIMIT_USER="10/min",
                      CORS_ALLOWED_ORIGINS=ORIGIN, **ENVIRONMENTS[name]) as callers:
         base = str(callers["anonymous"].client.base_url).rstrip("/")
         yield Server(name, base, callers, world, log)
@@ -121,7 +123,7 @@ ROWS: dict[tuple[str, str], Row] = {
     ("VALIDATION", "not a GraphQL request"): Row(
         "anonymous", lambda w: {"query": "{ __typename }", "operationName": 5}),
     ("VALIDATION", "a field's input breaks a rule"): Row(
-        "admin", lambda w: {"query": SETTLE, "variables": {"id": "not-an-id"}}),
+        "issuer", lambda w: {"query": SETTLE, "variables": {"id": "not-an-id"}}),
     ("NOT_FOUND", "raised by a field"): Row(
         "anonymous", lambda w: {"query": "query($id: ID!) { issuer(id: $id) { name } }",
                                 "variables": {"id": w.gid("Issuer", "ghost")}}),
@@ -133,7 +135,7 @@ ROWS: dict[tuple[str, str], Row] = {
         "anonymous", lambda w: {"query": "{ reconciliationBreaks { totalCount } }"}),
     ("UNAUTHENTICATED", "a bad, expired or foreign credential"): Row(
         "forged", lambda w: {"query": "{ __typename }"}),
-    ("RATE_LIMITED", "over"): Row("ops", lambda w: {"query": "{ __typename }"}, repeat=8),
+    ("RATE_LIMITED", "over"): Row("ops", lambda w: {"query": "{ __typename }"}, repeat=12),
     ("LIMIT_EXCEEDED", "the body is over 1 MiB"): Row(
         "anonymous", lambda w: None,
         content=b'{"query": "{ __typename }"' + b" " * (1024 * 1024) + b"}"),
@@ -145,8 +147,9 @@ ROWS: dict[tuple[str, str], Row] = {
     ("LIMIT_EXCEEDED", "a page size"): Row(
         "anonymous", lambda w: {"query": "{ offerings(first: 101) { edges { node { id } } } }"}),
     ("UNSUPPORTED_TRANSPORT", "a subscription as a JSON request"): Row(
-        "admin", lambda w: {"query": "subscription($id: ID!) { offeringUpdated(id: $id) { id } }",
-                            "variables": {"id": w.gid("Offering", "acme_open")}}),
+        "other_issuer", lambda w: {
+            "query": "subscription($id: ID!) { offeringUpdated(id: $id) { id } }",
+            "variables": {"id": w.gid("Offering", "acme_open")}}),
 }
 # Rows not made here, and where they are tested.
 ELSEWHERE = {
@@ -238,8 +241,8 @@ ACCEPTS = [None, JSON, GRAPHQL_JSON, "*/*", "text/event-stream",
 CODES = {code.value for code in ErrorCode}
 
 
-def check_answer(response: httpx.Response) -> None:
-    """JSON, no 500, and every error with a known `extensions.code`."""
+def check_answer(response: httpx.Response) -> list[dict[str, Any]]:
+    """JSON, no 500, and every error with a known `extensions.code`; the GraphQL responses."""
     where = f"{response.status_code} {response.headers.get('content-type')} {response.text[:300]}"
     assert response.status_code < 500, where
     media = response.headers.get("content-type", "")
@@ -260,6 +263,7 @@ def check_answer(response: httpx.Response) -> None:
             assert error["extensions"]["code"] != "INTERNAL", where
         if response.status_code >= 400:
             assert errors, where
+    return bodies
 
 
 MALFORMED: list[tuple[str, bytes | None, str | None]] = [
@@ -281,7 +285,6 @@ MALFORMED: list[tuple[str, bytes | None, str | None]] = [
     ("POST", b'{"query": "{ __typename }"}', "application/x-www-form-urlencoded"),
     ("POST", b'{"query": "{ __typename }"}', "multipart/form-data; boundary=x"),
     ("POST", b"\xff\xfe{\x00}\x00", JSON),
-    ("POST", '{"query": "{ __typename }"}'.encode("utf-16"), "application/json; charset=utf-16"),
     ("POST", b"", JSON),
     ("POST", b"null", JSON),
     ("POST", b'"query"', JSON),
@@ -308,9 +311,13 @@ def test_malformed_requests_get_json_with_a_code(server: Server, client: httpx.C
     for method, body, media in MALFORMED:
         for accept in ACCEPTS:
             response = _request(client, method, body, media, accept)
-            check_answer(response)
-            assert 400 <= response.status_code < 500 or response.json().get("errors"), (
+            answers = check_answer(response)
+            assert response.status_code >= 400 or any(a.get("errors") for a in answers), (
                 method, body, accept, response.text[:200])
+    # Another encoding than UTF-8 (the decoder recognises UTF-16 and UTF-32): served, in JSON.
+    for accept in ACCEPTS:
+        check_answer(_request(client, "POST", '{"query": "{ __typename }"}'.encode("utf-16"),
+                              "application/json; charset=utf-16", accept))
 
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
@@ -349,8 +356,8 @@ def test_fuzz_malformed_bodies(server: Server, client: httpx.Client) -> None:
                                     "application/graphql"]),
            st.sampled_from(ACCEPTS[:-1]), st.booleans())
     def run(body: bytes, media: str | None, accept: str | None, as_get: bool) -> None:
-        if as_get:
-            query = b"query=" + quote_from_bytes(body).encode()
+        if as_get:  # a URL is bounded by the server's header limit
+            query = b"query=" + quote_from_bytes(body[:2000]).encode()
             response = _request(client, "GET", query, None, accept)
         else:
             response = _request(client, "POST", body, media, accept)
