@@ -30,9 +30,9 @@ from strawberry.types.graphql import OperationType
 
 from app.graphql_auth import principal_of
 from app.graphql_input import check_query_length, too_deep
-from app.stream_auth import stream_caller
 from app.negotiation import is_subscription
 from app.sse_route import SSE_HEADERS, encode_next, run_once
+from app.stream_auth import stream_caller
 from app.ws import CAPS, SLOW_KEY, caps_redis
 from dpo.auth.principal import Kind
 from dpo.errors import ErrorCode
@@ -88,17 +88,6 @@ async def _params(request: Request) -> dict[str, Any] | None:
             not (extensions is None or isinstance(extensions, dict)):
         return None
     return {"query": raw["query"], "variables": variables, "operation_name": name}
-
-
-def _seconds_left(request: Request) -> float | None:
-    """Until the bearer token expires (None for API keys)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    expires = jwt.decode(token.strip(), options={"verify_signature": False}).get("exp")
-    if not isinstance(expires, (int, float)):
-        return None
-    return max(0.0, float(expires) - datetime.now(UTC).timestamp())
 
 
 class _Stream:
