@@ -53,6 +53,7 @@ test: setup lint pytest
 
 lint: setup
 	$(UV) lock --check --python $(PYTHON)
+	$(BIN)/hadolint Dockerfile
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
