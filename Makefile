@@ -23,9 +23,11 @@ $(UV):
 	  --target $(UV_DIR) uv==$(UV_VERSION)
 
 ## The locked versions with the dev and embedded extras; --locked stops if uv.lock no longer
-## matches pyproject.toml (run `make lock`). Re-runs only when either file changes.
+## matches pyproject.toml (run `make relock`). Re-runs only when either file changes.
+## --compile-bytecode: uv writes no .pyc by itself (pip did), and with PYTHONDONTWRITEBYTECODE
+## set every process would compile its imports again (a `dpo web` start took over 30 s).
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --extra dev --python $(PYTHON) --quiet
+	$(UV) sync --locked --extra dev --compile-bytecode --python $(PYTHON) --quiet
 	touch $@
 
 ## make lock: re-resolve every dependency to the newest versions pyproject.toml allows.
