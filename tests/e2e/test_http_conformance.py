@@ -382,3 +382,30 @@ def test_cors_preflight_allows_what_clients_send(server: Server, client: httpx.C
                .split(",")}
     assert set(CLIENT_HEADERS) <= allowed
     assert response.headers["access-control-allow-origin"] == ORIGIN
+
+
+# --- stream tickets open subscriptions only -------------------------------------------------
+
+MINT = "mutation { streamTicket { ticket } }"
+
+
+def test_a_stream_ticket_never_runs_a_query_or_a_mutation(server: Server,
+                                                          client: httpx.Client) -> None:
+    """Queries and mutations over the stream take the HTTP credential: a ticket is refused
+    there, unspent, and still opens its subscription afterwards."""
+    minted = client.post("/graphql", json={"query": MINT},
+                         headers=server.callers["investor"].headers)
+    ticket = minted.json()["data"]["streamTicket"]["ticket"]
+    for query in ("{ viewer { role } }", 'mutation { signOut(refreshToken: "x") }'):
+        refused = client.get("/graphql", params={"query": query, "ticket": ticket},
+                             headers={"Accept": "text/event-stream"})
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    subscription = "subscription($id: ID!) { offeringUpdated(id: $id) { name } }"
+    with client.stream("GET", "/graphql", headers={"Accept": "text/event-stream"}, params={
+            "query": subscription, "ticket": ticket,
+            "variables": json.dumps({"id": server.world.gid("Offering", "acme_open")})}
+            ) as opened:
+        assert opened.status_code == 200
+        first = next(line for line in opened.iter_lines() if line.startswith("data: "))
+    assert json.loads(first[len("data: "):])["data"]["offeringUpdated"]["name"] == "Acme Open"
