@@ -35,6 +35,7 @@ from app.sse_route import SSE_HEADERS, encode_next, run_once
 from app.stream_auth import stream_caller
 from app.ws import CAPS, SLOW_KEY, caps_redis
 from dpo.auth.principal import Kind
+from dpo.auth.stream_tickets import ticket_of
 from dpo.errors import ErrorCode
 from dpo.safe_json import JSONTooDeepError, loads
 from dpo.streaming import metrics
@@ -128,11 +129,14 @@ async def serve_event_stream(view: Any, scope: Scope, receive: Receive, send: Se
         # The HTTP credential: a stream ticket never stands in for it (principal_of refuses it).
         await run_once(view, request, await principal_of(request, runtime), params, send)
         return
-    principal, ends_at = await stream_caller(request, runtime)
     if params is None:
+        # A bad credential is still a 401 first; a stream ticket is left unspent.
+        if ticket_of(scope.get("query_string", b"")) is None:
+            await principal_of(request, runtime)
         await _error(400, ErrorCode.VALIDATION, "send a GraphQL operation: query, "
                      "variables (an object) and operationName")(scope, receive, send)
         return
+    principal, ends_at = await stream_caller(request, runtime)
     if principal.kind == Kind.ANONYMOUS:
         await _error(401, ErrorCode.UNAUTHENTICATED, "sign in to subscribe")(scope, receive, send)
         return

@@ -173,3 +173,9 @@ async def test_of_two_concurrent_uses_of_one_ticket_exactly_one_opens_a_stream(
 
                 statuses = sorted(await asyncio.gather(use(), use(), use()))
                 assert statuses == [200, 401, 401]
+            # A malformed request is refused without spending the ticket it carries.
+            ticket = (await mint(http))["ticket"]
+            bad = await http.get("/graphql", headers=STREAM, params={
+                "query": EVENTS, "variables": "[1]", "ticket": ticket})
+            assert bad.status_code == 400
+            assert await use(ticket) == 200
