@@ -69,6 +69,9 @@ async def run(args: argparse.Namespace, stack: Stack) -> None:
         print("RESULT " + json.dumps(result), flush=True)
     print("listener log lines: " + json.dumps(marks(log)))
     print("web log lines: " + json.dumps(marks(web_log)))
+    if web_log.exists() and "Traceback" in (text := web_log.read_text(errors="replace")):
+        start = text.index("Traceback")
+        print("first web traceback:\n" + text[max(0, start - 300):start + 4000])
 
 
 def main() -> None:

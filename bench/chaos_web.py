@@ -134,8 +134,9 @@ class Web:
                 with contextlib.suppress(httpx.TransportError):
                     await http.get(self.base + "/api/health/")
                     return
-                if time.monotonic() > deadline:
-                    raise RuntimeError("dpo web did not start")
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    tail = self.log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"dpo web did not start; its log ends:\n{tail}")
                 await asyncio.sleep(0.2)
 
     def kill(self) -> None:
@@ -178,15 +179,17 @@ async def webredis(world: World, args: argparse.Namespace, log: Path, *, stack: 
     url = await world.database()
     listener = world.start(world.env(url), log)
     web = Web(world, url, web_log)
-    await web.start()
     token = create_access_token(Principal(kind=Kind.STAFF, role="admin", user_id=1),
                                 settings=Settings(DJANGO_SECRET_KEY=SECRET)).token
     subs = [Subscriber() for _ in range(args.subscribers)]
     ws_url = web.base.replace("http://", "ws://") + "/graphql"
-    tasks = [asyncio.create_task(follow(s, ws_url, token, random.Random(i)))  # noqa: S311
-             for i, s in enumerate(subs)]
+    tasks: list[asyncio.Task[None]] = []
     faults = {"web_kill9": 0, "redis_restart": 0, "redis_freeze": 0, "reorgs": 0}
+    caught_up = -1.0
     try:
+        await web.start()
+        tasks = [asyncio.create_task(follow(s, ws_url, token, random.Random(i)))  # noqa: S311
+                 for i, s in enumerate(subs)]
         for round_ in range(args.web_rounds):
             await all_connected(subs)  # every fault hits every subscriber
             emission = asyncio.create_task(world.emit(300, 30))
@@ -211,23 +214,32 @@ async def webredis(world: World, args: argparse.Namespace, log: Path, *, stack: 
                 faults["reorgs"] += 1
         await wait_for_head(world, url)
         expected, head = await feed_state(url)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if all(s.cursor >= head for s in subs):
-                break
-            await asyncio.sleep(0.2)
+        started = time.monotonic()
+        # Replayed items are executed per subscriber: on a loaded machine catching up takes
+        # minutes. Wait while they progress; a minute without a delivery is a stall.
+        progress, stalled_at = -1, time.monotonic()
+        while not all(s.cursor >= head for s in subs) and time.monotonic() - stalled_at < 60:
+            delivered = sum(s.deliveries for s in subs)
+            if delivered != progress:
+                progress, stalled_at = delivered, time.monotonic()
+            await asyncio.sleep(0.5)
+        caught_up = time.monotonic() - started
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if web.process is not None and web.process.poll() is None:
-            web.process.terminate()
-            web.process.wait(20)
+            web.process.terminate()  # drains for WEB_DRAIN_SECONDS
+            try:
+                web.process.wait(60)
+            except subprocess.TimeoutExpired:
+                web.kill()
         code = stop(listener)
     return {"scenario": "webredis", "subscribers": len(subs), **faults,
             "feed_items": head, "deliveries": sum(s.deliveries for s in subs),
             "connections": sum(s.connections for s in subs),
             "subscribers_behind": sum(s.cursor < head for s in subs),
+            "catch_up_s": round(caught_up, 1),
             "items_lost": sum(s.lost for s in subs),
             "items_duplicated": sum(s.duplicated for s in subs),
             "subscribers_wrong_state": sum(s.live != expected for s in subs),
