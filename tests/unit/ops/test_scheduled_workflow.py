@@ -76,6 +76,17 @@ def test_every_command_exists_in_our_cli() -> None:
             assert "Usage:" in done.stdout
 
 
+def test_installs_exactly_the_lock() -> None:
+    # The same uv as `make setup` and the Dockerfile, and only what uv.lock pins.
+    version = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert version is not None
+    for job in workflow()["jobs"].values():
+        script = "\n".join(step.get("run", "") for step in job["steps"])
+        assert f'"uv=={version.group(1)}"' in script
+        assert "uv sync --locked" in script
+        assert "pip install --disable-pip-version-check ." not in script
+
+
 def test_the_token_is_a_secret() -> None:
     for job in workflow()["jobs"].values():
         assert job["env"]["RAILWAY_TOKEN"] == "${{ secrets.RAILWAY_TOKEN }}"
