@@ -202,3 +202,8 @@ def test_defaults_without_environment() -> None:
     assert settings.database_url is None
     assert settings.redis_url is None
     assert settings.secret_key.get_secret_value() == ""
+
+
+@pytest.mark.parametrize("value", ["-1", "65536", "80.5", "eighty", "٨٠"])
+def test_jobs_metrics_port_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    assert _load_error(monkeypatch, "JOBS_METRICS_PORT", value).startswith("JOBS_METRICS_PORT: ")
