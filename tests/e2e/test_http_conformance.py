@@ -153,8 +153,8 @@ ROWS: dict[tuple[str, str], Row] = {
 }
 # Rows not made here, and where they are tested.
 ELSEWHERE = {
-    ("INTERNAL", "a field failed unexpectedly"): "test_subscriptions.py renames a table",
-    ("INTERNAL", "an error escaped the application"): "unit/web/test_asgi_middleware.py",
+    ("INTERNAL", "a field failed unexpectedly"): "test_transport_limits.py renames a table",
+    ("INTERNAL", "an error escaped the application"): "integration/web/test_error_boundary.py",
     ("PROVIDER_UNAVAILABLE, PROVIDER_REJECTED, PROVIDER_MALFORMED", "raised by a field"):
         "no query calls a provider today; tests/integration/providers",
 }
