@@ -2,7 +2,10 @@
 
 A terminated connection, a server restart or fail-over, a statement or lock timeout, a
 serialization failure or deadlock: the transaction was rolled back (or its COMMIT's outcome is
-unknown) and the same work can be done again from the checkpoint. Everything else (a
+unknown) and the same work can be done again from the checkpoint. asyncpg's InternalClientError
+("cannot switch to state N; another operation is in progress") is the client side of the same
+fault: a connection terminated while an operation was in flight is left in a state no further
+statement can use, and a fresh connection does the work. Everything else (a
 constraint, a ProjectionError, a bug) is not retried: it would fail the same way.
 """
 
@@ -35,7 +38,8 @@ def is_transient_db_error(error: BaseException) -> bool:
         state = _sqlstate(current)
         if state is not None and (state[:2] in TRANSIENT_CLASSES or state in TRANSIENT_CODES):
             return True
-        if isinstance(current, (asyncpg.InterfaceError, ConnectionError, TimeoutError)):
+        if isinstance(current, (asyncpg.InterfaceError, asyncpg.InternalClientError,
+                                ConnectionError, TimeoutError)):
             return True
         if isinstance(current, OSError) and not isinstance(current, FileNotFoundError):
             return True

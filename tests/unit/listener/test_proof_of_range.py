@@ -189,6 +189,8 @@ def test_transient_database_errors_are_told_from_the_others() -> None:
     for error in (terminated, timed_out, asyncpg.exceptions.DeadlockDetectedError("d"),
                   asyncpg.exceptions.ConnectionDoesNotExistError("closed"),
                   asyncpg.InterfaceError("connection is closed"), ConnectionResetError(),
+                  asyncpg.InternalClientError(
+                      "cannot switch to state 12; another operation (2) is in progress"),
                   DBAPIError("SELECT 1", None, timed_out)):
         assert is_transient_db_error(error), error
     wrapped = RuntimeError("while committing")
