@@ -21,6 +21,10 @@ class StreamingSettings(BaseSettings):
                                        alias="SUBSCRIBER_QUEUE_SIZE")
     feed_poll_interval: float = Field(default=2.0, gt=0, le=60, alias="FEED_POLL_INTERVAL")
     feed_page_size: int = Field(default=500, ge=1, le=10_000, alias="FEED_PAGE_SIZE")
+    # Replay pages read at once per web process: below the connection pool (10 + 10 overflow)
+    # so queries keep their connections while a crowd of subscribers resumes.
+    feed_replay_concurrency: int = Field(default=4, ge=1, le=100,
+                                         alias="FEED_REPLAY_CONCURRENCY")
     slow_consumer_seconds: float = Field(default=30.0, gt=0, le=3600,
                                          alias="SLOW_CONSUMER_SECONDS")
     ws_init_timeout: float = Field(default=5.0, gt=0, le=300, alias="WS_INIT_TIMEOUT")

@@ -47,8 +47,13 @@ class FeedHub:
     def __init__(self, *, sessions: async_sessionmaker[AsyncSession], redis: Any,
                  channel: str, poll_interval: float = 2.0, page_size: int = 500,
                  queue_size: int = 1000, slow_after: float = 30.0,
+                 replay_concurrency: int = 4,
                  status: StatusWatch | None = None) -> None:
         self.sessions = sessions
+        # Replaying subscribers read at most this many pages at once, so a crowd resuming
+        # together (every client after a restart) queues here, without a deadline, instead of
+        # at the connection pool, whose checkout times out and fails the stream.
+        self.replay_slots = asyncio.Semaphore(replay_concurrency)
         # The listener's state for `feedStatus` (dpo.streaming.status), rung by the doorbell.
         self.status = status
         self.redis = redis

@@ -31,6 +31,7 @@ async def get_hub(runtime: Runtime) -> FeedHub:
                           page_size=knobs.feed_page_size,
                           queue_size=knobs.subscriber_queue_size,
                           slow_after=knobs.slow_consumer_seconds,
+                          replay_concurrency=knobs.feed_replay_concurrency,
                           status=StatusWatch(sessions=runtime.sessions,
                                              chain_id=runtime.settings.chain_id,
                                              poll_interval=knobs.feed_poll_interval))

@@ -121,7 +121,7 @@ class FeedSubscription:
 
     async def _replay_page(self, sessions: async_sessionmaker[AsyncSession], bound: int
                            ) -> list[FeedItem]:
-        async with sessions() as session:
+        async with self.hub.replay_slots, sessions() as session:
             query = (await events_statement(session, filter=self.spec))
             query = (query.where(ChainEvent.id > self.position, ChainEvent.id <= bound)
                      .order_by(ChainEvent.id).limit(self.hub.page_size))

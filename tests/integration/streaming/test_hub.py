@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dpo.embedded.process import free_port
@@ -244,3 +245,35 @@ async def test_reorged_events_arrive_as_removals_in_feed_order(
         (6, True, 5), (7, True, 4), (8, True, 3)]
     assert {(i.contract_address, i.event_name) for i in removals} == {(TOKEN, "Transfer")}
     assert [i.id for i in replayed] == [3, 4, 5, 6, 7, 8]
+
+
+async def test_a_crowd_resuming_at_once_reads_through_a_few_connections_and_misses_nothing(
+        sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str) -> None:
+    """Fifty clients resuming together after a restart must not drain the pool (whose
+    checkout times out and fails the stream): replay pages queue for a few slots instead."""
+    await chain.emit(60)
+    engine = sessions.kw["bind"]
+    out = {"now": 0, "most": 0}
+
+    def checkout(*_: Any) -> None:
+        out["now"] += 1
+        out["most"] = max(out["most"], out["now"])
+
+    def checkin(*_: Any) -> None:
+        out["now"] -= 1
+
+    async with running_hub(sessions, redis, channel, page_size=5,
+                           replay_concurrency=2) as hub:
+        streams = [(await subscribe(hub, after=0)).items() for _ in range(50)]
+        event.listen(engine.sync_engine.pool, "checkout", checkout)
+        event.listen(engine.sync_engine.pool, "checkin", checkin)
+        try:
+            got = await asyncio.gather(*(take(stream, 60) for stream in streams))
+        finally:
+            event.remove(engine.sync_engine.pool, "checkout", checkout)
+            event.remove(engine.sync_engine.pool, "checkin", checkin)
+            for stream in streams:
+                await stream.aclose()
+    assert all([i.id for i in items] == list(range(1, 61)) for items in got)
+    # Two replay slots, plus the hub's own read of the head.
+    assert out["most"] <= 3, out
