@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dpo.db.models import JobRun
 from dpo.db.models.enums import RunStatus
-from dpo.runs.lock import AdvisoryLock
+from dpo.runs.lock import AdvisoryLock, stand_by
 from dpo.runs.runner import INTERRUPTED, STOPPED, JobSpec, RunSkippedError, start_run
 from dpo.runtime import Runtime
 from jobs.registry import JOBS
@@ -119,21 +119,11 @@ class Scheduler:
             self.running.discard(task)
 
     async def _wait_for_leadership(self) -> bool:
-        announced = False
-        while not self.stopping.is_set():
-            try:
-                if await self.leader.acquire():
-                    logger.info("scheduler lock acquired; this scheduler is active")
-                    return True
-            except (OSError, TimeoutError) as error:
-                logger.warning("cannot reach PostgreSQL for the scheduler lock: %s",
-                               type(error).__name__)
-            if not announced:
-                logger.info("another scheduler is active; standing by")
-                announced = True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), STANDBY_RETRY)
-        return False
+        if not await stand_by(self.leader, self.stopping, name="scheduler", retry=STANDBY_RETRY,
+                              others="another scheduler is active"):
+            return False
+        logger.info("scheduler lock acquired; this scheduler is active")
+        return True
 
     async def _schedule(self, scheduler: AsyncIOScheduler) -> None:
         now = datetime.now(UTC)

@@ -8,6 +8,7 @@ timeout, and finds the dead run's `job_runs` row still `running` (it marks it fa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -83,3 +84,24 @@ class AdvisoryLock:
 async def _close(connection: asyncpg.Connection) -> None:
     with contextlib.suppress(Exception):
         await connection.close(timeout=STATEMENT_TIMEOUT)
+
+
+async def stand_by(lock: AdvisoryLock, stop: asyncio.Event, *, name: str, others: str,
+                   retry: float) -> bool:
+    """Wait until `lock` is ours (True) or `stop` is set (False): the standby of a process
+    that runs one active across replicas. Says once that `others` hold it; an unreachable
+    PostgreSQL is a WARNING and another try, never an exit."""
+    told = False
+    while not stop.is_set():
+        try:
+            if await lock.acquire():
+                return True
+        except (OSError, TimeoutError) as error:
+            logger.warning("cannot reach PostgreSQL for the %s lock: %s", name,
+                           type(error).__name__)
+        if not told:
+            logger.info("%s; standing by", others)
+            told = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), retry)
+    return False

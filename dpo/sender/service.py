@@ -25,7 +25,7 @@ from prometheus_client import start_http_server
 from sqlalchemy.exc import DBAPIError
 
 from dpo.db.session import create_engine, session_factory
-from dpo.runs.lock import AdvisoryLock
+from dpo.runs.lock import AdvisoryLock, stand_by
 from dpo.sender.calls import Contracts
 from dpo.sender.chain import Chain
 from dpo.sender.policy import FeeCaps
@@ -94,7 +94,8 @@ async def run_sender(settings: Settings, *, database_url: str, stop: asyncio.Eve
             raise ConfigError(f"BLOCKCHAIN_NETWORK: the RPC serves chain {chain_id}, not "
                               f"{settings.chain_id}")
         lock = AdvisoryLock(database_url, f"sender:{chain_id}:{account.address.lower()}")
-        if not await _acquire(lock, stop):
+        if not await stand_by(lock, stop, name="sender", retry=1.0,
+                              others="another sender of this account is active"):
             return
         logger.info("sender of %s on chain %s active", account.address, chain_id)
         worker = Worker(sessions=session_factory(engine), chain=chain, account=account,
@@ -117,22 +118,6 @@ async def _chain_id(chain: Chain, stop: asyncio.Event) -> int | None:
             await _wait(stop, delay)
             delay = min(MAX_BACKOFF, delay * 2)
     return None
-
-
-async def _acquire(lock: AdvisoryLock, stop: asyncio.Event) -> bool:
-    told = False
-    while not stop.is_set():
-        try:
-            if await lock.acquire():
-                return True
-        except (OSError, TimeoutError) as error:
-            logger.warning("cannot reach PostgreSQL for the sender lock: %s",
-                           type(error).__name__)
-        if not told:
-            logger.info("another sender of this account is active; standing by")
-            told = True
-        await _wait(stop, 1.0)
-    return False
 
 
 async def _loop(worker: Worker, lock: AdvisoryLock, stop: asyncio.Event,
