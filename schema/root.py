@@ -29,6 +29,7 @@ from resolvers.positions import PositionQuery
 from resolvers.streams import StreamMutation
 from resolvers.subscriptions import FeedSubscriptionRoot
 from resolvers.system import resolve_status
+from resolvers.webhooks import WebhookQuery
 from schema.errors import ErrorFormatter, log_errors
 from schema.inputs import TextVariables
 from schema.relay import NodeQuery
@@ -54,6 +55,7 @@ QUERY_TYPES: tuple[type, ...] = (
     InvestmentQuery,
     PositionQuery,
     OpsQuery,
+    WebhookQuery,
     CsdQuery,
     MarketQuery,
 )

@@ -25,6 +25,7 @@ from dpo.db.models import (
     Position,
     ReconciliationRun,
     User,
+    WebhookDelivery,
 )
 from dpo.services.pagination import encode_cursor
 from schema.relay import to_global_id
@@ -59,6 +60,7 @@ CONNECTIONS: dict[str, str] = {
         f"csdAccounts({ARGS}) {{ {PAGE.replace('node { id }', 'node { id: account }')} }}",
     "instrumentPrices": f"instrumentPrices({ARGS}) {{ {PAGE} }}",
     "isinRequests": f"isinRequests({ARGS}) {{ {PAGE} }}",
+    "webhookDeliveries": f"webhookDeliveries({ARGS}) {{ {PAGE} }}",
 }
 
 
@@ -92,6 +94,9 @@ async def seed(db: AsyncSession) -> dict[str, Any]:
                                 as_of=now() - timedelta(hours=i // 2)) for i in range(7)])
     db.add_all([IsinRequest(offering_id=o.id, request_ref=f"DPO-OFFERING-{o.id}",
                             status="pending") for o in offerings])
+    db.add_all([WebhookDelivery(provider="billbitts", delivery_id=f"evt_relay_{i}",
+                                event_type="payment.paid", payload={"id": f"evt_relay_{i}"},
+                                status=("processed", "failed")[i % 2]) for i in range(7)])
     await db.flush()
     return {"issuer": issuer, "offerings": offerings, "investors": investors}
 
@@ -282,6 +287,8 @@ async def test_node_finds_every_type_only_where_its_query_would(gql: Execute,
             "edges"][0]["node"]["id"],
         "IsinRequest": (await _page(gql, "isinRequests", admin(), first=1))[
             "edges"][0]["node"]["id"],
+        "WebhookDelivery": (await _page(gql, "webhookDeliveries", ops(), first=1))[
+            "edges"][0]["node"]["id"],
     }
     seen_by = {  # type -> the callers who may see that object (the others get null)
         "ChainEvent": {"anonymous", "me", "stranger", "issuer", "ops", "admin", "someone"},
@@ -296,6 +303,7 @@ async def test_node_finds_every_type_only_where_its_query_would(gql: Execute,
         "InstrumentPrice": {"anonymous", "me", "stranger", "issuer", "ops", "admin",
                             "someone"},
         "IsinRequest": {"issuer", "ops", "admin", "someone"},  # of the issuer's offering
+        "WebhookDelivery": {"ops", "admin", "someone"},
     }
     callers = {"anonymous": ANONYMOUS, "me": me, "stranger": stranger,
                "issuer": issuer_staff(world["issuer"].id), "ops": ops_self, "admin": admin(),
