@@ -14,8 +14,8 @@ from strawberry.types import ExecutionContext
 from app.middleware_ratelimit import client_address
 from dpo.ratelimit import RateLimiter
 from dpo.settings import Settings
-from resolvers.context import Context
 from schema.budget import Meter, Spent
+from schema.context import Context
 
 PREFIX = "dpo:cost:"
 

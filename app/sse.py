@@ -41,7 +41,8 @@ from dpo.safe_json import JSONTooDeepError, loads
 from dpo.streaming import metrics
 from dpo.streaming.config import get_streaming_settings
 from dpo.streaming.subscriber import FeedSubscription
-from resolvers.context import Context
+from resolvers.loaders import RequestLoaders
+from schema.context import Context
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ async def _run(view: Any, request: Request, principal: Any, params: dict[str, An
     stream = _Stream(send)
     request.scope[SLOW_KEY] = stream.close_slow
     context = Context(request=request, runtime=request.scope["app"].state.runtime,
-                      principal=principal)
+                      make_loaders=RequestLoaders, principal=principal)
     knobs = get_streaming_settings()
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
     pump = asyncio.create_task(_pump(view, context, params, stream))

@@ -28,7 +28,8 @@ from app.negotiation import accepts_event_stream, is_subscription, json_media_ty
 from dpo.auth.principal import Principal
 from dpo.errors import ErrorCode
 from dpo.safe_json import loads
-from resolvers.context import Context
+from resolvers.loaders import RequestLoaders
+from schema.context import Context
 
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
                (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
@@ -81,7 +82,7 @@ async def run_once(view: Any, request: Request, principal: Principal, params: di
     allowed = {OperationType.QUERY} | (
         {OperationType.MUTATION} if request.method == "POST" else set())
     context = Context(request=request, runtime=request.scope["app"].state.runtime,
-                      principal=principal)
+                      make_loaders=RequestLoaders, principal=principal)
     try:
         result = await view.schema.execute(
             params["query"], variable_values=params["variables"], context_value=context,

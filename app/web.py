@@ -29,6 +29,7 @@ from app.graphql_input import (
     error_response,
     too_deep,
 )
+from app.graphql_schema import build_schema
 from app.metrics import GraphQLMetrics, metrics_endpoint, refresh_database_gauges
 from app.middleware_stack import build_middleware
 from app.response_cache import CacheInvalidation, ResponseCache
@@ -59,9 +60,9 @@ from dpo.safe_json import JSONTooDeepError, loads
 from dpo.sender.health import sender_state
 from dpo.settings import Settings
 from dpo.streaming.shared import close_hub
-from resolvers.context import Context
+from resolvers.loaders import RequestLoaders
+from schema.context import Context
 from schema.limits import Limits, limit_extensions
-from schema.root import build_schema
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ class GraphQLApp(WebSocketSubscriptions, CheckedHttpRequests, GraphQL[Context, N
         known = request.scope.get("state", {}).get(PRINCIPAL_STATE) if http else None
         principal = known if isinstance(known, Principal) else await principal_of(request,
                                                                                    runtime)
-        context = Context(request=request, runtime=runtime, share_session=http,
+        context = Context(request=request, runtime=runtime, make_loaders=RequestLoaders,
+                          share_session=http,
                           principal=principal)
         if http:
             request.state.graphql_context = context  # its session is closed in __call__

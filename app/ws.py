@@ -46,7 +46,7 @@ from dpo.errors import UnauthenticatedError
 from dpo.streaming import metrics
 from dpo.streaming.config import get_streaming_settings
 from dpo.streaming.subscriber import FeedSubscription
-from resolvers.context import Context
+from schema.context import Context
 from schema.shared_events import encode_message
 
 logger = logging.getLogger(__name__)

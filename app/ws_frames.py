@@ -31,7 +31,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from app.metrics import REGISTRY
 from app.ws_limits import operation_refusal
 from app.ws_messages import INVALID_MESSAGE, message_problem
-from resolvers.context import Context
+from schema.context import Context
 from schema.shared_events import FRAME_SINK, EncodedData, frame_prefix
 
 logger = logging.getLogger(__name__)

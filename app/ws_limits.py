@@ -18,7 +18,7 @@ from app.metrics import ERRORS
 from dpo.errors import ErrorCode
 from dpo.ratelimit import RateLimiter
 from dpo.settings import parse_rate
-from resolvers.context import Context
+from schema.context import Context
 
 
 async def operation_refusal(context: Context) -> GraphQLError | None:

@@ -17,12 +17,10 @@ from dpo.db.session import unit_of_work
 from dpo.errors import ValidationError
 from dpo.ratelimit import COUNTED_STATE, RateLimiter, limit_sign_in
 from dpo.settings import parse_rate
-from resolvers.context import Context
 from schema.auth import AuthPayload, NonceType, PrincipalKind, ViewerType, load_user
+from schema.context import Info
 from schema.relay import register_node, to_global_id
 from schema.scalars import Address
-
-Info = strawberry.Info[Context, None]
 
 MAX_SECRET_INPUT = 1024
 

@@ -8,12 +8,10 @@ from dpo.db.models import CsdAccount as CsdAccountRow
 from dpo.db.models.enums import Csd
 from dpo.db.session import unit_of_work
 from dpo.services import csd_accounts
-from resolvers.context import Context
+from schema.context import Info
 from schema.csd import CsdAccount, CsdAccountMapping, CsdName
 from schema.relay import Connection, connection_of, from_global_id
 from schema.scalars import Address
-
-Info = strawberry.Info[Context, None]
 
 
 def account_node(row: CsdAccountRow) -> CsdAccount:

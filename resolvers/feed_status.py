@@ -18,13 +18,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from dpo.health import PROBE_SECONDS
 from dpo.streaming import status as feed
 from dpo.streaming.shared import get_hub
-from resolvers.context import Context
+from schema.context import Info
 from schema.scalars import BigInt
 from schema.system import FeedState, FeedStatus
 
 logger = logging.getLogger(__name__)
-Info = strawberry.Info[Context, None]
-
 
 def feed_status_type(status: feed.FeedStatus) -> FeedStatus:
     """The GraphQL object of a feed state."""

@@ -10,7 +10,7 @@ from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
 from dpo.payments.requests import request_now
 from dpo.services import investments
-from resolvers.context import Context
+from schema.context import Info
 from schema.investments import (
     InvestmentState,
     InvestmentType,
@@ -19,8 +19,6 @@ from schema.investments import (
 )
 from schema.relay import Connection, connection_of, from_global_id, register_node, to_global_id
 from schema.scalars import BigInt, Bytes32, CurrencyCode
-
-Info = strawberry.Info[Context, None]
 
 
 def investment_node(row: Investment) -> InvestmentType:

@@ -12,7 +12,7 @@ from dpo.db.models.enums import KycStatus as CoreKyc
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
 from dpo.services import investors
-from resolvers.context import Context
+from schema.context import Info
 from schema.investors import (
     AccreditationStatus,
     InvestorType,
@@ -21,8 +21,6 @@ from schema.investors import (
     UpdateProfileInput,
 )
 from schema.relay import Connection, connection_of, from_global_id, register_node, to_global_id
-
-Info = strawberry.Info[Context, None]
 
 
 def investor_node(row: Investor) -> InvestorType:

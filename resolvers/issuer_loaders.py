@@ -17,14 +17,13 @@ from dpo.auth.principal import Principal
 from dpo.services import issuers
 from dpo.services.issuers import OfferingPageSpec
 from dpo.services.pagination import Page
+from schema.context import CountKey, PageKey
 
-PageKey = tuple[int, OfferingPageSpec, Principal]
-CountKey = tuple[int, str | None, Principal]
 SessionOf = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 class IssuerOfferingLoaders:
-    """Offering pages and counts per issuer for one request."""
+    """Offering pages and counts per issuer for one request (schema.context.IssuerOfferingLoads)."""
 
     def __init__(self, session: SessionOf) -> None:
         self._session = session

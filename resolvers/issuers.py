@@ -6,12 +6,10 @@ import strawberry
 
 from dpo.db.session import unit_of_work
 from dpo.services import issuers, offerings
-from resolvers.context import Context
+from schema.context import Info
 from schema.errors import request_id_of
 from schema.offerings import IssuerNode, OfferingNode, issuer_node, offering_node
 from schema.relay import Connection, connection_of, from_global_id
-
-Info = strawberry.Info[Context, None]
 
 
 async def resolve_issuers(info: Info, search: str | None = None, first: int | None = None,

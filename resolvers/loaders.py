@@ -15,8 +15,8 @@ from dpo.services.offerings import OfferingTotals
 from resolvers.issuer_loaders import IssuerOfferingLoaders
 
 
-class Loaders:
-    """The loaders of one request.
+class RequestLoaders:
+    """The loaders of one request (schema.context.Loaders).
 
     Shared (one HTTP request): every batch, and every read a resolver makes through
     `session()`, runs one at a time in one session opened on first use, so a request checks

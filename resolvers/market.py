@@ -8,12 +8,10 @@ from dpo.db.models import InstrumentPrice as PriceRow
 from dpo.db.models import IsinRequest as RequestRow
 from dpo.errors import DomainError
 from dpo.services import market_data
-from resolvers.context import Context
+from schema.context import Info
 from schema.market import InstrumentPrice, IsinRequest, IsinRequestStatus
 from schema.relay import Connection, connection_of, register_node, to_global_id
 from schema.scalars import ISIN, CurrencyCode
-
-Info = strawberry.Info[Context, None]
 
 
 def price_node(row: PriceRow) -> InstrumentPrice:

@@ -11,7 +11,7 @@ from dpo.db.models import Offering
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError, ValidationError
 from dpo.services import issuers, offerings
-from resolvers.context import Context
+from schema.context import Info
 from schema.errors import request_id_of
 from schema.offerings import (
     CreateOfferingInput,
@@ -25,8 +25,6 @@ from schema.offerings import (
 )
 from schema.relay import Connection, SortDirection, connection_of, from_global_id, register_node
 from schema.scalars import ISIN
-
-Info = strawberry.Info[Context, None]
 
 
 def _core_filter(where: OfferingFilter | None) -> offerings.OfferingFilter | None:

@@ -19,7 +19,7 @@ from dpo.runs.launch import launch, require_job_starter
 from dpo.services import chain_events, market, ops
 from dpo.services.fx_calendar import is_stale
 from jobs.registry import job_named
-from resolvers.context import Context
+from schema.context import Info
 from schema.errors import request_id_of
 from schema.ops import (
     BreakStatus,
@@ -40,8 +40,6 @@ from schema.relay import (
     to_global_id,
 )
 from schema.scalars import ISIN, Address, BigInt, Bytes32, CurrencyCode
-
-Info = strawberry.Info[Context, None]
 
 
 def fx_rate_node(row: FxRateRow, *, on: dt.date | None = None) -> FxRate:

@@ -8,12 +8,10 @@ from dpo.db.models import Position
 from dpo.db.models.enums import Location as CoreLocation
 from dpo.errors import DomainError
 from dpo.services import positions
-from resolvers.context import Context
+from schema.context import Info
 from schema.positions import Location, LocationTotal, PositionConnection, PositionType
 from schema.relay import Edge, PageInfo, from_global_id, register_node, to_global_id
 from schema.scalars import Address, BigInt
-
-Info = strawberry.Info[Context, None]
 
 
 def position_node(row: Position) -> PositionType:

@@ -14,10 +14,8 @@ from starlette.requests import Request
 from dpo.auth import stream_tickets
 from dpo.auth.tokens import signing_key
 from dpo.errors import ValidationError
-from resolvers.context import Context
 from schema.auth import StreamTicket
-
-Info = strawberry.Info[Context, None]
+from schema.context import Info
 
 
 async def resolve_stream_ticket(info: Info) -> StreamTicket:

@@ -31,9 +31,9 @@ from dpo.streaming.hub import FeedHub
 from dpo.streaming.items import FeedItem, matcher_for
 from dpo.streaming.shared import get_hub
 from dpo.streaming.subscriber import FeedSubscription, SlowConsumerError
-from resolvers.context import Context
 from resolvers.ops import break_node
 from resolvers.positions import position_node
+from schema.context import Info
 from schema.offerings import OfferingNode, offering_node
 from schema.ops import ChainEvent, ChainEventEdge, EventFilter, ReconciliationBreakType
 from schema.positions import PositionType
@@ -49,7 +49,6 @@ from schema.shared_events import (
 
 logger = logging.getLogger(__name__)
 
-Info = strawberry.Info[Context, None]
 # Positions of one holder re-read per change: a holder with more is cut at this many.
 MAX_POSITIONS = 100
 # Break changes read per poll; a bigger backlog continues at the next poll.

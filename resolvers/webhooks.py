@@ -7,11 +7,9 @@ import strawberry
 from dpo.db.models.enums import WebhookStatus
 from dpo.errors import DomainError
 from dpo.services import webhook_deliveries as deliveries
-from resolvers.context import Context
+from schema.context import Info
 from schema.relay import Connection, connection_of, register_node, to_global_id
 from schema.webhooks import WebhookDelivery, WebhookDeliveryStatus
-
-Info = strawberry.Info[Context, None]
 
 
 def delivery_node(row: deliveries.DeliveryView) -> WebhookDelivery:

@@ -10,7 +10,7 @@ import strawberry
 from dpo.db.models import User
 from dpo.errors import NotFoundError
 from dpo.services import users
-from resolvers.context import Context
+from schema.context import Info
 from schema.relay import Node, to_global_id
 from schema.scalars import Address
 
@@ -45,7 +45,7 @@ def user_node(row: User) -> UserType:
                     last_login_at=row.last_login_at)
 
 
-async def load_user(info: strawberry.Info[Context, None], db_id: int) -> UserType | None:
+async def load_user(info: Info, db_id: int) -> UserType | None:
     """A user the caller may see (dpo.services.users), else None."""
     async with info.context.runtime.sessions() as session:
         try:
@@ -55,7 +55,7 @@ async def load_user(info: strawberry.Info[Context, None], db_id: int) -> UserTyp
         return user_node(row)
 
 
-async def _viewer_user(root: ViewerType, info: strawberry.Info[Context, None]) -> UserType | None:
+async def _viewer_user(root: ViewerType, info: Info) -> UserType | None:
     return None if root.user_db_id is None else await load_user(info, root.user_db_id)
 
 

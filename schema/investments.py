@@ -8,7 +8,7 @@ from enum import Enum
 
 import strawberry
 
-from resolvers.context import Context
+from schema.context import Info
 from schema.offerings import OfferingNode, offering_node
 from schema.relay import Node
 from schema.scalars import BigInt, Bytes32, CurrencyCode
@@ -32,7 +32,7 @@ class PaymentStatus(Enum):
     REFUNDED = "refunded"
 
 
-async def _offering(root: InvestmentType, info: strawberry.Info[Context, None]) -> OfferingNode:
+async def _offering(root: InvestmentType, info: Info) -> OfferingNode:
     row = await info.context.loaders.offering.load(root.offering_db_id)
     if row is None:  # the foreign key forbids it
         raise LookupError(f"offering {root.offering_db_id} of an investment is missing")

@@ -7,7 +7,7 @@ from enum import Enum
 
 import strawberry
 
-from resolvers.context import Context
+from schema.context import Info
 from schema.relay import Node
 from schema.scalars import Address
 
@@ -29,7 +29,7 @@ class AccreditationStatus(Enum):
     EXPIRED = "expired"
 
 
-async def _wallets(root: InvestorType, info: strawberry.Info[Context, None]) -> list[Address]:
+async def _wallets(root: InvestorType, info: Info) -> list[Address]:
     return [Address(a) for a in await info.context.loaders.wallets.load(root.db_id)]
 
 

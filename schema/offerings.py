@@ -11,7 +11,7 @@ import strawberry
 from dpo.db.models import Issuer, Offering
 from dpo.services.issuers import OfferingPageSpec
 from dpo.services.offerings import OfferingSort
-from resolvers.context import Context
+from schema.context import Info
 from schema.relay import Connection, Node, SortDirection, connection_of, to_global_id
 from schema.scalars import ISIN, Address, BigInt, CurrencyCode
 
@@ -120,14 +120,14 @@ class UpdateOfferingInput:
 
 
 
-async def _issuer(root: OfferingNode, info: strawberry.Info[Context, None]) -> IssuerNode:
+async def _issuer(root: OfferingNode, info: Info) -> IssuerNode:
     row = await info.context.loaders.issuer.load(root.issuer_db_id)
     if row is None:  # the foreign key makes this a bug, not a client error
         raise LookupError(f"issuer {root.issuer_db_id} of offering {root.db_id} is missing")
     return issuer_node(row)
 
 
-async def _totals(root: OfferingNode, info: strawberry.Info[Context, None]) -> OfferingTotals:
+async def _totals(root: OfferingNode, info: Info) -> OfferingTotals:
     totals = await info.context.loaders.offering_totals.load(root.db_id)
     return OfferingTotals(investments_count=totals.investments_count,
                           investors_count=totals.investors_count,
@@ -167,7 +167,7 @@ class OfferingNode(Node):
         resolver=_totals, description="Investments committed so far, cancelled excluded.")
 
 
-async def _issuer_offerings(root: IssuerNode, info: strawberry.Info[Context, None],
+async def _issuer_offerings(root: IssuerNode, info: Info,
                             status: OfferingStatus | None = None,
                             order_by: OfferingOrderBy | None = None, first: int | None = None,
                             after: str | None = None, last: int | None = None,

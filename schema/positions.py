@@ -7,7 +7,7 @@ from enum import Enum
 
 import strawberry
 
-from resolvers.context import Context
+from schema.context import Info
 from schema.offerings import OfferingNode, offering_node
 from schema.relay import Connection, Node
 from schema.scalars import Address, BigInt
@@ -21,7 +21,7 @@ class Location(Enum):
     LEDGER = "ledger"
 
 
-async def _offering(root: PositionType, info: strawberry.Info[Context, None]) -> OfferingNode:
+async def _offering(root: PositionType, info: Info) -> OfferingNode:
     row = await info.context.loaders.offering.load(root.offering_db_id)
     if row is None:  # the foreign key forbids it
         raise LookupError(f"offering {root.offering_db_id} of a position is missing")

@@ -18,12 +18,12 @@ import strawberry
 from dpo.errors import ValidationError
 from dpo.inputs import parse_ascii_int
 from dpo.services.pagination import Page
-from resolvers.context import Context
+from schema.context import Info
 
 T = TypeVar("T")
 # Ours are under 40 characters; a longer one is refused before it is decoded.
 MAX_GLOBAL_ID_LENGTH = 200
-NodeResolver = Callable[[strawberry.Info[Context, None], int], Awaitable[Any]]
+NodeResolver = Callable[[Info, int], Awaitable[Any]]
 
 # Type name -> loader of one node by database id; features register theirs at import.
 _NODE_RESOLVERS: dict[str, NodeResolver] = {}
@@ -108,7 +108,7 @@ def connection_of(page: Page, nodes: list[T], count_total: Callable[[], Awaitabl
     return Connection(edges=edges, page_info=info, count_total=count_total)
 
 
-async def resolve_node(info: strawberry.Info[Context, None], id: strawberry.ID) -> Node | None:
+async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
     """Any node by global id; null when unknown or not visible to the caller."""
     type_name, db_id = from_global_id(id)
     resolver = _NODE_RESOLVERS.get(type_name)

@@ -1,6 +1,7 @@
-"""The Schema object: root types merged from the feature modules.
+"""The Schema class and how a schema is put together from root types.
 
-Add a feature with a one-line edit of QUERY_TYPES or MUTATION_TYPES.
+Which root types make up the API is decided where the app is composed (app.graphql_schema):
+schema/ declares types and never imports resolvers/.
 """
 
 from __future__ import annotations
@@ -16,60 +17,12 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from resolvers.auth import AuthMutation, AuthQuery
-from resolvers.csd import CsdMutation, CsdQuery
-from resolvers.feed_status import FeedStatusSubscriptionRoot
-from resolvers.investments import InvestmentMutation, InvestmentQuery
-from resolvers.investors import InvestorMutation, InvestorQuery
-from resolvers.issuers import IssuerQuery, SettlementMutation
-from resolvers.market import MarketQuery
-from resolvers.offerings import OfferingMutation, OfferingQuery
-from resolvers.ops import OpsMutation, OpsQuery
-from resolvers.positions import PositionQuery
-from resolvers.streams import StreamMutation
-from resolvers.subscriptions import FeedSubscriptionRoot
-from resolvers.system import resolve_status
-from resolvers.webhooks import WebhookQuery
 from schema.errors import ErrorFormatter, log_errors
 from schema.inputs import TextVariables
-from schema.relay import NodeQuery
 from schema.scalars import SCALARS
 from schema.shared_events import SharedExecutor
-from schema.system import ServiceStatus
 
-
-@strawberry.type
-class SystemQuery:
-    status: ServiceStatus = strawberry.field(
-        resolver=resolve_status, description="The service's version and dependencies."
-    )
-
-
-QUERY_TYPES: tuple[type, ...] = (
-    SystemQuery,
-    NodeQuery,
-    AuthQuery,
-    OfferingQuery,
-    IssuerQuery,
-    InvestorQuery,
-    InvestmentQuery,
-    PositionQuery,
-    OpsQuery,
-    WebhookQuery,
-    CsdQuery,
-    MarketQuery,
-)
-
-MUTATION_TYPES: tuple[type, ...] = (
-    AuthMutation,
-    StreamMutation,
-    OfferingMutation,
-    SettlementMutation,
-    InvestorMutation,
-    InvestmentMutation,
-    OpsMutation,
-    CsdMutation,
-)
+Extensions = Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]]
 
 
 class DpoSchema(strawberry.Schema):
@@ -81,21 +34,21 @@ class DpoSchema(strawberry.Schema):
         log_errors(errors, execution_context.context if execution_context else None)
 
 
-def build_schema(*, debug: bool,
-                 extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = ()
-                 ) -> strawberry.Schema:
-    """The API's schema; `extensions` (classes or factories) see errors already formatted."""
-    query: Any = merge_types("Query", QUERY_TYPES)
-    mutation: Any = merge_types("Mutation", MUTATION_TYPES) if MUTATION_TYPES else None
+def assemble(*, query: Sequence[type], mutation: Sequence[type], subscription: Sequence[type],
+             debug: bool, extensions: Extensions = ()) -> strawberry.Schema:
+    """A schema whose root types merge the given ones (their fields in this order).
+
+    `extensions` (classes or factories) see errors already formatted.
+    """
+    roots: dict[str, Any] = {
+        name: merge_types(name, tuple(types)) if types else None
+        for name, types in (("Query", query), ("Mutation", mutation),
+                            ("Subscription", subscription))}
     return DpoSchema(
-        query=query,
-        mutation=mutation,
-        subscription=merge_types("Subscription", (FeedSubscriptionRoot,
-                                                  FeedStatusSubscriptionRoot)),
+        query=roots["Query"],
+        mutation=roots["Mutation"],
+        subscription=roots["Subscription"],
         extensions=[*extensions, TextVariables, partial(ErrorFormatter, debug=debug)],
         config=StrawberryConfig(scalar_map=SCALARS),
         execution_context_class=SharedExecutor,
     )
-
-
-schema = build_schema(debug=False)

@@ -19,14 +19,17 @@ import asyncpg
 import redis.asyncio as aioredis
 from starlette.requests import Request
 
+from app.graphql_schema import build_schema
 from dpo.auth.principal import ANONYMOUS, Principal
 from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
 from dpo.db.urls import with_database
 from dpo.runtime import Runtime
 from dpo.settings import Settings
-from resolvers.context import Context
-from schema.root import schema
+from resolvers.loaders import RequestLoaders
+from schema.context import Context
+
+schema = build_schema(debug=False)
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Api:
         result = await schema.execute(document, variable_values=variables,
                                       context_value=Context(request=request,
                                                             runtime=self.runtime,
+                                                            make_loaders=RequestLoaders,
                                                             principal=principal))
         errors = [{"message": e.message, **(e.extensions or {})} for e in result.errors or []]
         return {"data": result.data, "errors": errors}

@@ -10,11 +10,14 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
+from app.graphql_schema import build_schema
 from dpo.auth.principal import ANONYMOUS, Principal
 from dpo.runtime import Runtime
 from dpo.settings import Settings
-from resolvers.context import Context
-from schema.root import schema
+from resolvers.loaders import RequestLoaders
+from schema.context import Context
+
+schema = build_schema(debug=False)
 
 Execute = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -33,6 +36,7 @@ def gql(db: AsyncSession) -> Execute:
                       **variables: Any) -> dict[str, Any]:
         result = await schema.execute(document, variable_values=variables,
                                       context_value=Context(request=request, runtime=runtime,
+                                                            make_loaders=RequestLoaders,
                                                             principal=principal))
         errors = [{"message": e.message, **(e.extensions or {})} for e in result.errors or []]
         return {"data": result.data, "errors": errors}

@@ -9,11 +9,14 @@ import pytest
 from sqlalchemy import event
 from starlette.requests import Request
 
+from app.graphql_schema import build_schema
 from dpo.auth.principal import ANONYMOUS
-from resolvers.context import Context
-from schema.root import schema
+from resolvers.loaders import RequestLoaders
+from schema.context import Context
 from tests.integration.api.committed import Api, committed_api
 from tests.integration.api.test_statement_count import PAGE, seed
+
+schema = build_schema(debug=False)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,8 @@ async def page(api: Api, *, share_session: bool) -> tuple[int, Context, dict[str
 
     pool = api.runtime.engine.sync_engine.pool
     request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
-    context = Context(request=request, runtime=api.runtime, principal=ANONYMOUS,
+    context = Context(request=request, runtime=api.runtime, make_loaders=RequestLoaders,
+                      principal=ANONYMOUS,
                       share_session=share_session)
     event.listen(pool, "checkout", checkout)
     try:
@@ -62,6 +66,7 @@ async def test_shared_session_costs_one_checkout_for_all_batches(api: Api) -> No
 
 async def test_closing_an_unused_shared_session_is_a_no_op(api: Api) -> None:
     request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
-    context = Context(request=request, runtime=api.runtime, share_session=True)
+    context = Context(request=request, runtime=api.runtime, make_loaders=RequestLoaders,
+                      share_session=True)
     await context.loaders.close()
     assert api.runtime.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]

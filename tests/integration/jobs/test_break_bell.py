@@ -16,17 +16,20 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.requests import Request
 
+from app.graphql_schema import build_schema
 from dpo.channels import channels_for
 from dpo.reconciliation import bell as bell_module
 from dpo.runs.runner import start_run
 from dpo.runtime import Runtime
 from dpo.settings import Settings
 from jobs.registry import JOBS
-from resolvers.context import Context
-from schema.root import schema
+from resolvers.loaders import RequestLoaders
+from schema.context import Context
 from tests.integration.api.committed import committed_api
 from tests.integration.jobs.world import World, address
 from tests.integration.services.support import ops
+
+schema = build_schema(debug=False)
 
 BREAKS = "subscription { reconciliationBreaks { id holder kind status } }"
 RESOLVE = "mutation($id: ID!) { resolveBreak(id: $id) { status } }"
@@ -77,6 +80,7 @@ async def test_a_new_break_wakes_the_subscriber_through_redis(
     await world.chain(offering, holder, 9)
     request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
     stream = await schema.subscribe(BREAKS, context_value=Context(request=request, runtime=rt,
+                                                                  make_loaders=RequestLoaders,
                                                                   principal=ops()))
     iterator: Any = stream
     next_result = asyncio.ensure_future(iterator.__anext__())
@@ -102,6 +106,7 @@ async def test_a_new_break_wakes_the_subscriber_through_redis(
         await _waiting(rt.redis)
         answer = await schema.execute(RESOLVE, variable_values={"id": found["id"]},
                                       context_value=Context(request=request, runtime=rt,
+                                                            make_loaders=RequestLoaders,
                                                             principal=ops()))
         assert not answer.errors, answer.errors
         closed = await asyncio.wait_for(next_result, 60)

@@ -11,9 +11,10 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 
+from app.graphql_schema import build_schema
 from dpo.errors import ConflictError
 from schema.errors import ErrorFormatter
-from schema.root import DpoSchema, build_schema
+from schema.root import DpoSchema
 from schema.scalars import ISIN, SCALARS
 
 

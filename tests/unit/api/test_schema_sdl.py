@@ -11,7 +11,7 @@ import difflib
 import os
 from pathlib import Path
 
-from schema.root import build_schema
+from app.graphql_schema import build_schema
 
 SNAPSHOT = Path(__file__).with_name("schema.graphql")
 

@@ -1,0 +1,94 @@
+"""What every field of the API receives: the request's context, its loaders' interface, `Info`.
+
+schema/ declares the types and resolvers/ the root fields; both read the context, so it
+lives here, in the inner of the two packages, and resolvers/ builds on schema/, never the
+other way round. The loaders are an interface: fields of types (an offering's issuer, its
+totals) load through it and so never open a session themselves; the implementation
+(resolvers.loaders.RequestLoaders, DataLoaders over dpo.services) is handed in by whoever
+builds the context (app/ for the transports, tests for in-process calls). dpo/ knows
+nothing of Strawberry or Starlette, so the context cannot live there.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+from strawberry.dataloader import DataLoader
+
+from dpo.auth.principal import ANONYMOUS, Principal
+from dpo.db.models import Issuer, Offering
+from dpo.runtime import Runtime
+from dpo.services.issuers import OfferingPageSpec
+from dpo.services.offerings import OfferingTotals
+from dpo.services.pagination import Page
+
+# Keys of the issuers' offering loaders: every issuer asked with the same arguments (and
+# the same caller, who decides what is visible) shares one statement.
+PageKey = tuple[int, OfferingPageSpec, Principal]
+CountKey = tuple[int, str | None, Principal]
+
+
+class IssuerOfferingLoads(Protocol):
+    """Offering pages and counts per issuer, batched across a page of issuers."""
+
+    pages: DataLoader[PageKey, Page]
+    counts: DataLoader[CountKey, int]
+
+
+class Loaders(Protocol):
+    """The loaders of one request, and the session its root fields read through."""
+
+    issuer: DataLoader[int, Issuer | None]
+    offering: DataLoader[int, Offering | None]
+    offering_totals: DataLoader[int, OfferingTotals]
+    wallets: DataLoader[int, list[str]]
+
+    @property
+    def issuer_offerings(self) -> IssuerOfferingLoads:
+        """Offering pages and counts per issuer."""
+
+    def session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session for one read: the request's shared one, or a short one of its own."""
+
+    async def close(self) -> None:
+        """Give back the shared session's connection (a no-op if none was opened)."""
+
+
+class MakeLoaders(Protocol):
+    """Builds a request's loaders; `shared`: one session for all of them (one HTTP request)."""
+
+    def __call__(self, sessions: async_sessionmaker[AsyncSession], *, shared: bool) -> Loaders:
+        """The loaders of one request."""
+
+
+@dataclass
+class Context:
+    """The request, the caller and the process's shared resources."""
+
+    request: Request | WebSocket
+    runtime: Runtime
+    make_loaders: MakeLoaders
+    principal: Principal = field(default=ANONYMOUS)
+    # A WebSocket's connection_init payload (Strawberry sets it); None over HTTP.
+    connection_params: dict[str, object] | None = None
+    # One session for all loader batches; whoever sets it closes `loaders` at the end
+    # (the HTTP view does); WebSocket connections and in-process callers leave it off.
+    share_session: bool = False
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
+
+    @property
+    def loaders(self) -> Loaders:
+        """The loaders, built on first use: most WebSocket connections never need them."""
+        if self._loaders is None:
+            self._loaders = self.make_loaders(self.runtime.sessions, shared=self.share_session)
+        return self._loaders
+
+
+Info = strawberry.Info[Context, None]
+"""What a field's resolver receives as `info`."""
