@@ -59,8 +59,12 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+## The suite mostly waits (servers starting, chains mining, clients reconnecting), so it runs
+## in parallel workers, one test file per worker at a time (--dist loadfile keeps a module's
+## servers in one process). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 3
 pytest: setup browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 ## make browser: headless Chromium and GraphiQL's scripts for the GraphiQL browser test.
 GRAPHIQL := tests/e2e/graphiql

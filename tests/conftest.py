@@ -8,12 +8,14 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from dpo.channels import redis_db
 from dpo.db.session import create_engine
 from dpo.db.urls import libpq_url, redacted, with_database
 from dpo.embedded.anvil import EmbeddedAnvil
@@ -124,12 +126,38 @@ async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
             await transaction.rollback()
 
 
+def worker_index() -> int:
+    """This process's number among parallel test workers (pytest-xdist's gwN; 0 alone)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+
+
+def worker_redis_url(url: str, index: int) -> str:
+    """The worker's own Redis database: the named one, then the ones below it.
+
+    Every test flushes its database and every channel name carries the database number
+    (dpo/channels.py), so workers on different numbers never see each other's keys or
+    messages. Redis has 16 databases: more workers than the number below the named one
+    is refused rather than shared.
+    """
+    parsed = urlsplit(url)
+    base = redis_db(url)
+    if index == 0:
+        return url
+    if index > base:
+        raise RuntimeError(f"TEST_REDIS_URL selects database {base}: too few below it "
+                           f"for worker {index}; name a higher database number")
+    query = "&".join(part for part in parsed.query.split("&")
+                     if part and not part.startswith("db="))
+    return urlunsplit((parsed.scheme, parsed.netloc, f"/{base - index}", query, ""))
+
+
 @pytest.fixture(scope="session")
 def redis_url(run_dir: Path) -> Iterator[str]:
-    """A Redis server's URL: the named one or an embedded one."""
+    """A Redis server's URL: the named one (this worker's database of it) or an embedded one."""
     configured = os.environ.get("TEST_REDIS_URL")
     if configured:
-        yield configured
+        yield worker_redis_url(configured, worker_index())
         return
     server = EmbeddedRedis(run_dir / "redis", free_port())
     url = server.start()
