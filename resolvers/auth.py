@@ -17,7 +17,7 @@ from dpo.db.session import unit_of_work
 from dpo.errors import ValidationError
 from dpo.ratelimit import COUNTED_STATE, RateLimiter, limit_sign_in
 from dpo.settings import parse_rate
-from schema.auth import AuthPayload, NonceType, PrincipalKind, ViewerType, load_user
+from schema.auth import AuthPayload, NonceType, ViewerType, load_user
 from schema.context import Info
 from schema.relay import register_node, to_global_id
 from schema.scalars import Address
@@ -53,7 +53,7 @@ def viewer_of(principal: Principal) -> ViewerType:
     def global_id(type_name: str, db_id: int | None) -> strawberry.ID | None:
         return None if db_id is None else to_global_id(type_name, db_id)
 
-    return ViewerType(kind=PrincipalKind(principal.kind.value), role=principal.role,
+    return ViewerType(kind=principal.kind, role=principal.role,
                       address=Address(principal.address) if principal.address else None,
                       investor_id=global_id("Investor", principal.investor_id),
                       issuer_id=global_id("Issuer", principal.issuer_id),

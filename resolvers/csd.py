@@ -5,11 +5,11 @@ from __future__ import annotations
 import strawberry
 
 from dpo.db.models import CsdAccount as CsdAccountRow
-from dpo.db.models.enums import Csd
 from dpo.db.session import unit_of_work
 from dpo.services import csd_accounts
 from schema.context import Info
-from schema.csd import CsdAccount, CsdAccountMapping, CsdName
+from schema.csd import CsdAccount, CsdAccountMapping
+from schema.enums import CsdName
 from schema.relay import Connection, connection_of, from_global_id
 from schema.scalars import Address
 
@@ -25,7 +25,7 @@ async def resolve_csd_accounts(info: Info, csd: CsdName | None = None,
                                last: int | None = None, before: str | None = None
                                ) -> Connection[CsdAccount]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
-    core = Csd(csd.value) if csd else None
+    core = csd
     async with sessions() as session:
         page = await csd_accounts.list_accounts(session, principal=principal, csd=core,
                                                 first=first, after=after, last=last,
@@ -46,7 +46,7 @@ async def resolve_map_csd_account(info: Info, csd: CsdName, account: str,
                 from_global_id(investor_id, expect="Investor", field="investorId")[1])
     async with unit_of_work(info.context.runtime.sessions) as session:
         mapped = await csd_accounts.map_account(
-            session, principal=info.context.principal, csd=Csd(csd.value), account=account,
+            session, principal=info.context.principal, csd=csd, account=account,
             holder=holder, investor_id=investor)
         return CsdAccountMapping(mapping=account_node(mapped.row), changed=mapped.changed)
 
@@ -54,7 +54,7 @@ async def resolve_map_csd_account(info: Info, csd: CsdName, account: str,
 async def resolve_unmap_csd_account(info: Info, csd: CsdName, account: str) -> CsdAccount:
     async with unit_of_work(info.context.runtime.sessions) as session:
         row = await csd_accounts.unmap_account(session, principal=info.context.principal,
-                                               csd=Csd(csd.value), account=account)
+                                               csd=csd, account=account)
         return account_node(row)
 
 

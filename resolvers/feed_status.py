@@ -20,14 +20,14 @@ from dpo.streaming import status as feed
 from dpo.streaming.shared import get_hub
 from schema.context import Info
 from schema.scalars import BigInt
-from schema.system import FeedState, FeedStatus
+from schema.system import FeedStatus
 
 logger = logging.getLogger(__name__)
 
 def feed_status_type(status: feed.FeedStatus) -> FeedStatus:
     """The GraphQL object of a feed state."""
     return FeedStatus(
-        chain_id=status.chain_id, state=FeedState(status.state.value),
+        chain_id=status.chain_id, state=status.state,
         last_block=None if status.last_block is None else BigInt(status.last_block),
         updated_at=status.updated_at, halted_at=status.halted_at, reason=status.reason,
         message=status.message)

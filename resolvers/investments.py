@@ -5,16 +5,14 @@ from __future__ import annotations
 import strawberry
 
 from dpo.db.models import Investment
-from dpo.db.models.enums import InvestmentState as CoreState
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
 from dpo.payments.requests import request_now
 from dpo.services import investments
 from schema.context import Info
+from schema.enums import InvestmentState, PaymentStatus
 from schema.investments import (
-    InvestmentState,
     InvestmentType,
-    PaymentStatus,
     SubmitInvestmentInput,
 )
 from schema.relay import Connection, connection_of, from_global_id, register_node, to_global_id
@@ -64,18 +62,17 @@ async def resolve_investments(info: Info, offering_id: strawberry.ID | None = No
     principal, sessions = info.context.principal, info.context.runtime.sessions
     offering = _optional_id(offering_id, "Offering", "offeringId")
     investor = _optional_id(investor_id, "Investor", "investorId")
-    core_state = CoreState(state.value) if state else None
     async with sessions() as session:
         page = await investments.list_investments(
             session, principal=principal, offering_id=offering, investor_id=investor,
-            state=core_state, tx_hash=tx_hash, first=first, after=after, last=last,
+            state=state, tx_hash=tx_hash, first=first, after=after, last=last,
             before=before)
 
     async def total() -> int:
         async with sessions() as session:
             return await investments.count_investments(
                 session, principal=principal, offering_id=offering, investor_id=investor,
-                state=core_state, tx_hash=tx_hash)
+                state=state, tx_hash=tx_hash)
 
     return connection_of(page, [investment_node(r) for r in page.rows], total)
 

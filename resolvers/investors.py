@@ -7,16 +7,13 @@ import datetime as dt
 import strawberry
 
 from dpo.db.models import Investor
-from dpo.db.models.enums import AccreditationStatus as CoreAccreditation
-from dpo.db.models.enums import KycStatus as CoreKyc
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
 from dpo.services import investors
 from schema.context import Info
+from schema.enums import AccreditationStatus, KycStatus
 from schema.investors import (
-    AccreditationStatus,
     InvestorType,
-    KycStatus,
     RegisterInvestorInput,
     UpdateProfileInput,
 )
@@ -59,7 +56,7 @@ async def resolve_investors(info: Info, kyc_status: KycStatus | None = None,
                             last: int | None = None, before: str | None = None
                             ) -> Connection[InvestorType]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
-    status = CoreKyc(kyc_status.value) if kyc_status else None
+    status = kyc_status
     async with sessions() as session:
         page = await investors.list_investors(session, principal=principal,
                                               kyc_status=status, first=first, after=after,
@@ -122,7 +119,7 @@ async def resolve_approve_kyc(info: Info, investor_id: strawberry.ID,
     target = from_global_id(investor_id, expect="Investor", field="investorId")[1]
     async with unit_of_work(info.context.runtime.sessions) as session:
         row = await investors.approve_kyc(session, principal=info.context.principal,
-                                          investor_id=target, status=CoreKyc(status.value))
+                                          investor_id=target, status=status)
     return investor_node(row)
 
 
@@ -133,7 +130,7 @@ async def resolve_set_accreditation(info: Info, investor_id: strawberry.ID,
     async with unit_of_work(info.context.runtime.sessions) as session:
         row = await investors.set_accreditation(
             session, principal=info.context.principal, investor_id=target,
-            status=CoreAccreditation(status.value), expires_at=expires_at)
+            status=status, expires_at=expires_at)
     return investor_node(row)
 
 

@@ -51,7 +51,7 @@ async def resolve_offerings(info: Info, filter: OfferingFilter | None = None,
     async with loaders.session() as session:
         page = await offerings.list_offerings(
             session, principal=principal, filter=where,
-            order_by=offerings.OfferingSort(order.field.value),
+            order_by=order.field,
             descending=order.direction is SortDirection.DESC, first=first, after=after,
             last=last, before=before)
 

@@ -11,7 +11,6 @@ from dpo.db.models import ChainEvent as ChainEventRow
 from dpo.db.models import FxRate as FxRateRow
 from dpo.db.models import JobRun as JobRunRow
 from dpo.db.models import ReconciliationBreak
-from dpo.db.models.enums import BreakStatus as CoreBreakStatus
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
 from dpo.reconciliation.bell import ring_breaks
@@ -20,9 +19,9 @@ from dpo.services import chain_events, market, ops
 from dpo.services.fx_calendar import is_stale
 from jobs.registry import job_named
 from schema.context import Info
+from schema.enums import BreakStatus
 from schema.errors import request_id_of
 from schema.ops import (
-    BreakStatus,
     ChainEvent,
     ChainEventConnection,
     ChainEventEdge,
@@ -129,7 +128,7 @@ async def resolve_reconciliation_breaks(info: Info, status: BreakStatus | None =
                                         last: int | None = None, before: str | None = None
                                         ) -> Connection[ReconciliationBreakType]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
-    core = CoreBreakStatus(status.value) if status else None
+    core = status
     async with sessions() as session:
         page = await ops.list_breaks(session, principal=principal, status=core, first=first,
                                      after=after, last=last, before=before)
@@ -199,7 +198,7 @@ async def resolve_resolve_break(info: Info, id: strawberry.ID,
     runtime = info.context.runtime
     async with unit_of_work(runtime.sessions) as session:
         row = await ops.resolve_break(session, principal=info.context.principal,
-                                      break_id=target, status=CoreBreakStatus(status.value),
+                                      break_id=target, status=status,
                                       note=note)
         node = break_node(row)
     # Committed: subscribers read the change now rather than at their next poll.

@@ -5,11 +5,11 @@ from __future__ import annotations
 import strawberry
 
 from dpo.db.models import Position
-from dpo.db.models.enums import Location as CoreLocation
 from dpo.errors import DomainError
 from dpo.services import positions
 from schema.context import Info
-from schema.positions import Location, LocationTotal, PositionConnection, PositionType
+from schema.enums import Location
+from schema.positions import LocationTotal, PositionConnection, PositionType
 from schema.relay import Edge, PageInfo, from_global_id, register_node, to_global_id
 from schema.scalars import Address, BigInt
 
@@ -49,7 +49,7 @@ async def resolve_positions(info: Info, holder: Address | None = None,
     async with info.context.runtime.sessions() as session:
         listed = await positions.list_positions(
             session, principal=info.context.principal, holder=holder, offering_id=offering,
-            location=CoreLocation(location.value) if location else None,
+            location=location,
             first=first, after=after, last=last, before=before)
     page = listed.page
     totals = [LocationTotal(location=Location(name), quantity=BigInt(quantity))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
 
 import strawberry
 
@@ -11,16 +10,9 @@ from dpo.db.models import User
 from dpo.errors import NotFoundError
 from dpo.services import users
 from schema.context import Info
+from schema.enums import PrincipalKind
 from schema.relay import Node, to_global_id
 from schema.scalars import Address
-
-
-@strawberry.enum(description="How the caller authenticated.")
-class PrincipalKind(Enum):
-    ANONYMOUS = "anonymous"
-    WALLET = "wallet"
-    STAFF = "staff"
-    SERVICE = "service"
 
 
 @strawberry.type(name="User", description=(

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
 
 import strawberry
 
+from schema.enums import CsdName
 from schema.scalars import Address
-
-
-@strawberry.enum(description="A central securities depository we mirror positions at.")
-class CsdName(Enum):
-    EUROCLEAR = "euroclear"
-    CLEARSTREAM = "clearstream"
 
 
 @strawberry.type(description=(

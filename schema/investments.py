@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from enum import Enum
 
 import strawberry
 
 from schema.context import Info
+from schema.enums import InvestmentState, PaymentStatus
 from schema.offerings import OfferingNode, offering_node
 from schema.relay import Node
 from schema.scalars import BigInt, Bytes32, CurrencyCode
-
-
-@strawberry.enum(description="An order's life: pending_payment → paid → issued | cancelled.")
-class InvestmentState(Enum):
-    PENDING_PAYMENT = "pending_payment"
-    PAID = "paid"
-    ISSUED = "issued"
-    CANCELLED = "cancelled"
-    REFUNDED = "refunded"
-
-
-@strawberry.enum(description="BillBitts' view of an order's payment (the last event applied).")
-class PaymentStatus(Enum):
-    PENDING = "pending"
-    PAID = "paid"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    REFUNDED = "refunded"
 
 
 async def _offering(root: InvestmentType, info: Info) -> OfferingNode:

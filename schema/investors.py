@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
 
 import strawberry
 
 from schema.context import Info
+from schema.enums import AccreditationStatus, KycStatus
 from schema.relay import Node
 from schema.scalars import Address
-
-
-@strawberry.enum(description="Outcome of the know-your-customer check.")
-class KycStatus(Enum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-
-
-@strawberry.enum(description="Outcome of the accredited-investor verification.")
-class AccreditationStatus(Enum):
-    NONE = "none"
-    PENDING = "pending"
-    VERIFIED = "verified"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
 
 
 async def _wallets(root: InvestorType, info: Info) -> list[Address]:

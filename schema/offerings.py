@@ -4,52 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from enum import Enum
 
 import strawberry
 
 from dpo.db.models import Issuer, Offering
 from dpo.services.issuers import OfferingPageSpec
-from dpo.services.offerings import OfferingSort
 from schema.context import Info
+from schema.enums import OfferingSortField, OfferingStatus, Regulation, SecurityType
 from schema.relay import Connection, Node, SortDirection, connection_of, to_global_id
 from schema.scalars import ISIN, Address, BigInt, CurrencyCode
-
-
-@strawberry.enum(description="An offering's life: draft → open → closed → settled | cancelled.")
-class OfferingStatus(Enum):
-    DRAFT = "draft"
-    OPEN = "open"
-    CLOSED = "closed"
-    SETTLED = "settled"
-    CANCELLED = "cancelled"
-
-
-@strawberry.enum(description="The exemption or regime an offering is made under.")
-class Regulation(Enum):
-    REG_D_506B = "reg_d_506b"
-    REG_D_506C = "reg_d_506c"
-    REG_S = "reg_s"
-    REG_CF = "reg_cf"
-    REG_A = "reg_a"
-
-
-@strawberry.enum(description="What kind of security an offering sells.")
-class SecurityType(Enum):
-    EQUITY = "equity"
-    DEBT = "debt"
-    CONVERTIBLE = "convertible"
-    FUND = "fund"
-    REVENUE_SHARE = "revenue_share"
-    REAL_ESTATE = "real_estate"
-    OTHER = "other"
-
-
-@strawberry.enum(description="What offerings can be sorted by; the id breaks ties.")
-class OfferingSortField(Enum):
-    CREATED_AT = "created_at"
-    OPENS_AT = "opens_at"
-    NAME = "name"
 
 
 @strawberry.type(description="What investors have committed to an offering so far.")
@@ -174,7 +137,7 @@ async def _issuer_offerings(root: IssuerNode, info: Info,
                             before: str | None = None) -> Connection[OfferingNode]:
     order = order_by or OfferingOrderBy()
     spec = OfferingPageSpec(status=status.value if status else None,
-                            order_by=OfferingSort(order.field.value),
+                            order_by=order.field,
                             descending=order.direction is SortDirection.DESC,
                             first=first, after=after, last=last, before=before)
     loaders, principal = info.context.loaders.issuer_offerings, info.context.principal

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Awaitable, Callable
-from enum import Enum
 
 import strawberry
 from strawberry.scalars import JSON
 
+from schema.enums import BreakStatus
 from schema.relay import Node, PageInfo
 from schema.scalars import ISIN, Address, BigInt, Bytes32, CurrencyCode
 
@@ -24,13 +24,6 @@ class FxRate:
     stale: bool = strawberry.field(description=(
         "More than 4 working days (TARGET calendar) passed since as_of, counted up to the "
         "day asked for (today when none): the source has stopped publishing."))
-
-
-@strawberry.enum(description="A reconciliation break's life.")
-class BreakStatus(Enum):
-    OPEN = "open"
-    RESOLVED = "resolved"
-    IGNORED = "ignored"
 
 
 @strawberry.type(name="ReconciliationBreak",

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
 
 import strawberry
 
 from schema.context import Info
+from schema.enums import Location
 from schema.offerings import OfferingNode, offering_node
 from schema.relay import Connection, Node
 from schema.scalars import Address, BigInt
-
-
-@strawberry.enum(description="Where a position is held.")
-class Location(Enum):
-    ONCHAIN = "onchain"
-    EUROCLEAR = "euroclear"
-    CLEARSTREAM = "clearstream"
-    LEDGER = "ledger"
 
 
 async def _offering(root: PositionType, info: Info) -> OfferingNode:

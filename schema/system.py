@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
 
 import strawberry
 
+from schema.enums import FeedState
 from schema.scalars import BigInt
 
 
@@ -27,13 +27,6 @@ class ServiceStatus:
         description="The chain event feed of this chain (the listener's state, not a "
                     "dependency of this service: a halted feed leaves the API answering); "
                     "null when the database cannot be read.")
-
-
-@strawberry.enum(description="Whether the chain event feed follows the chain.")
-class FeedState(Enum):
-    LIVE = "live"
-    HALTED = "halted"
-    NOT_STARTED = "not_started"
 
 
 @strawberry.type(description="The chain event feed's state: live, or halted by a reorg deeper "
