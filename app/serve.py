@@ -50,7 +50,7 @@ def serve(application: ASGIApp, sock: socket.socket, settings: Settings, *,
     import uvicorn
 
     from app.http_protocol import with_deadlines
-    from app.ws_protocol import WebSocketProtocol
+    from app.ws_protocol import with_close_timeout
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
@@ -74,7 +74,8 @@ def serve(application: ASGIApp, sock: socket.socket, settings: Settings, *,
         # Longer than Railway's edge keeps an idle connection (settings.py says why).
         timeout_keep_alive=settings.http_keep_alive_seconds,
         timeout_graceful_shutdown=settings.web_drain_seconds,
-        ws=WebSocketProtocol, ws_max_size=WS_MAX_BYTES, ws_per_message_deflate=False)
+        ws=with_close_timeout(settings.ws_close_timeout), ws_max_size=WS_MAX_BYTES,
+        ws_per_message_deflate=False)
     server = Server(config)
     host, port = sock.getsockname()[:2]
     logger.info("dpo web listening on %s:%s", host, port)

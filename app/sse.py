@@ -33,13 +33,12 @@ from app.graphql_input import check_query_length, too_deep
 from app.negotiation import is_subscription
 from app.sse_route import SSE_HEADERS, encode_next, run_once
 from app.stream_auth import stream_caller
-from app.ws import CAPS, SLOW_KEY, caps_redis
+from app.ws import SLOW_KEY, caps_of, caps_redis
 from dpo.auth.principal import Kind
 from dpo.auth.stream_tickets import ticket_of
 from dpo.errors import ErrorCode
 from dpo.safe_json import JSONTooDeepError, loads
 from dpo.streaming import metrics
-from dpo.streaming.config import get_streaming_settings
 from dpo.streaming.subscriber import FeedSubscription
 from resolvers.loaders import RequestLoaders
 from schema.context import Context
@@ -144,17 +143,17 @@ async def serve_event_stream(view: Any, scope: Scope, receive: Receive, send: Se
     resume = request.headers.get("last-event-id")
     if resume is not None and _SEQUENCE.match(resume.strip()):
         params["variables"]["after"] = resume.strip()
-    knobs = get_streaming_settings()
+    knobs = runtime.settings
     client = scope.get("client")
-    redis = caps_redis(scope)
-    address = await CAPS.take(redis, "address", client[0] if client else "unknown",
+    redis, caps = caps_redis(scope), caps_of(scope)
+    address = await caps.take(redis, "address", client[0] if client else "unknown",
                               knobs.ws_max_connections_per_address)
     if address is None:
         await _error(429, ErrorCode.LIMIT_EXCEEDED, "too many connections from this address"
                      )(scope, receive, send)
         return
     try:
-        user = await CAPS.take(redis, "user", principal.actor, knobs.ws_max_connections_per_user)
+        user = await caps.take(redis, "user", principal.actor, knobs.ws_max_connections_per_user)
         if user is None:
             await _error(429, ErrorCode.LIMIT_EXCEEDED, "too many connections for this user"
                          )(scope, receive, send)
@@ -162,9 +161,9 @@ async def serve_event_stream(view: Any, scope: Scope, receive: Receive, send: Se
         try:
             await _run(view, request, principal, params, send, receive, ends_at=ends_at)
         finally:
-            await CAPS.release(user)
+            await caps.release(user)
     finally:
-        await CAPS.release(address)
+        await caps.release(address)
 
 
 async def _run(view: Any, request: Request, principal: Any, params: dict[str, Any],
@@ -173,7 +172,7 @@ async def _run(view: Any, request: Request, principal: Any, params: dict[str, An
     request.scope[SLOW_KEY] = stream.close_slow
     context = Context(request=request, runtime=request.scope["app"].state.runtime,
                       make_loaders=RequestLoaders, principal=principal)
-    knobs = get_streaming_settings()
+    knobs = context.runtime.settings
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
     pump = asyncio.create_task(_pump(view, context, params, stream))
     stream.task = pump

@@ -38,6 +38,7 @@ from app.sse_route import choose_stream
 from app.webhooks import PATH as BILLBITTS_WEBHOOK
 from app.webhooks import billbitts_webhook
 from app.ws import WebSocketSubscriptions
+from app.ws_caps import ConnectionCaps
 from dpo.auth.principal import Principal
 from dpo.errors import (
     LimitExceededError,
@@ -59,7 +60,7 @@ from dpo.runtime import Runtime
 from dpo.safe_json import JSONTooDeepError, loads
 from dpo.sender.health import sender_state
 from dpo.settings import Settings
-from dpo.streaming.shared import close_hub
+from dpo.settings.streaming import StreamingSettings
 from resolvers.loaders import RequestLoaders
 from schema.context import Context
 from schema.limits import Limits, limit_extensions
@@ -76,10 +77,10 @@ class GraphQLApp(WebSocketSubscriptions, CheckedHttpRequests, GraphQL[Context, N
 
     websocket_adapter_class = BoundedWebSocketAdapter
 
-    def __init__(self, runtime_of: Any, *, debug: bool,
+    def __init__(self, runtime_of: Any, *, debug: bool, knobs: StreamingSettings,
                  extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> None:
         super().__init__(build_schema(debug=debug, extensions=extensions),
-                         graphql_ide="graphiql" if debug else None)
+                         graphql_ide="graphiql" if debug else None, knobs=knobs)
         self._runtime_of = runtime_of
 
     def decode_json(self, data: str | bytes) -> object:
@@ -213,6 +214,9 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
                            sys.getrecursionlimit(), RECURSION_LIMIT)
             sys.setrecursionlimit(RECURSION_LIMIT)
         app.state.runtime = Runtime.open(settings, database_url=database_url, redis_url=redis_url)
+        # Shared by the replicas through Redis (app.ws_caps); the feed hub is the runtime's.
+        app.state.caps = ConnectionCaps(lease_seconds=settings.ws_caps_lease_seconds,
+                                        prefix=settings.ws_caps_namespace)
         # The breakers' shared state (in Redis), as the services calling providers left it.
         app.state.breakers = breakers_for(settings, redis_url=redis_url)
         # submitInvestment asks BillBitts for the payment request (dpo.payments.requests);
@@ -232,12 +236,12 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
         finally:
             if settings.response_cache:
                 await app.state.response_cache.stop()
-            await close_hub(app.state.runtime)
+            app.state.caps.stop_renewing()
             await close_bell(app.state.runtime.redis)
             await app.state.breakers.aclose()
             await app.state.runtime.close()
 
-    graphql = GraphQLApp(_runtime, debug=settings.debug,
+    graphql = GraphQLApp(_runtime, debug=settings.debug, knobs=settings,
                          extensions=[GraphQLMetrics,
                                      *limit_extensions(production=settings.is_production,
                                                        limits=limits_of(settings),

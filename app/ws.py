@@ -43,8 +43,8 @@ from app.ws_frames import LegacyWSHandler, TransportWSHandler
 from dpo.auth.authenticate import MAX_TOKEN_LENGTH
 from dpo.auth.tokens import verify_access_token
 from dpo.errors import UnauthenticatedError
+from dpo.settings.streaming import StreamingSettings
 from dpo.streaming import metrics
-from dpo.streaming.config import get_streaming_settings
 from dpo.streaming.subscriber import FeedSubscription
 from schema.context import Context
 from schema.shared_events import encode_message
@@ -57,9 +57,6 @@ SCOPE_KEY = "dpo.ws"
 SLOW_KEY = "dpo.ws.close_slow"
 
 
-CAPS = ConnectionCaps(lease_seconds=get_streaming_settings().ws_caps_lease_seconds,
-                      prefix=get_streaming_settings().ws_caps_namespace)
-
 # /metrics serves the web app's registry: add the subscription metrics to it.
 for _collector in metrics.COLLECTORS:
     REGISTRY.register(_collector)
@@ -68,9 +65,10 @@ for _collector in metrics.COLLECTORS:
 class Connection:
     """What one socket holds: its counted caps, its expiry timer and a way to close it."""
 
-    __slots__ = ("address", "expiry", "user", "websocket")
+    __slots__ = ("address", "caps", "expiry", "user", "websocket")
 
-    def __init__(self, address: Lease) -> None:
+    def __init__(self, caps: ConnectionCaps, address: Lease) -> None:
+        self.caps = caps
         self.address = address
         self.user: Lease | None = None
         self.websocket: WebSocket | None = None
@@ -84,8 +82,8 @@ class Connection:
         self.websocket = None
         user, self.user = self.user, None
         if user is not None:
-            await CAPS.release(user)
-        await CAPS.release(self.address)
+            await self.caps.release(user)
+        await self.caps.release(self.address)
 
     def close_in_background(self, code: int, reason: str) -> None:
         """Close the socket from a synchronous caller (a timer, the hub)."""
@@ -107,6 +105,13 @@ class Connection:
 
 # Closes in flight, held so they are not collected before they finish.
 _CLOSING: set[asyncio.Task[None]] = set()
+
+
+def caps_of(scope: Scope) -> ConnectionCaps:
+    """The application's connection caps (built in its lifespan, app.web)."""
+    caps = scope["app"].state.caps
+    assert isinstance(caps, ConnectionCaps)
+    return caps
 
 
 def caps_redis(scope: Scope) -> Any:
@@ -139,9 +144,9 @@ class WebSocketSubscriptions:
     keep_alive_interval: float | None
     max_subscriptions_per_connection: int | None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, knobs: StreamingSettings, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        knobs = get_streaming_settings()
+        self.knobs = knobs
         self.connection_init_wait_timeout = timedelta(seconds=knobs.ws_init_timeout)
         self.keep_alive = True
         self.keep_alive_interval = knobs.ws_keepalive_interval
@@ -157,14 +162,15 @@ class WebSocketSubscriptions:
             await super().__call__(scope, receive, send)  # type: ignore[misc]
             return
         client = scope.get("client")
-        address = await CAPS.take(caps_redis(scope), "address", client[0] if client else "unknown",
-                                  get_streaming_settings().ws_max_connections_per_address)
+        caps = caps_of(scope)
+        address = await caps.take(caps_redis(scope), "address", client[0] if client else "unknown",
+                                  self.knobs.ws_max_connections_per_address)
         if address is None:
             logger.warning("refusing a WebSocket: too many from one address")
             await receive()
             await send({"type": "websocket.close", "code": 1008})
             return
-        connection = Connection(address)
+        connection = Connection(caps, address)
         scope[SCOPE_KEY] = connection
         metrics.CONNECTIONS.inc()
         try:
@@ -185,8 +191,8 @@ class WebSocketSubscriptions:
         websocket = context.request
         assert isinstance(websocket, WebSocket)
         connection: Connection = websocket.scope[SCOPE_KEY]
-        user = await CAPS.take(caps_redis(websocket.scope), "user", principal.actor,
-                               get_streaming_settings().ws_max_connections_per_user)
+        user = await connection.caps.take(caps_redis(websocket.scope), "user", principal.actor,
+                                          self.knobs.ws_max_connections_per_user)
         if user is None:
             raise _refuse(context, "LIMIT_EXCEEDED", "too many connections for this user")
         connection.user = user

@@ -28,7 +28,6 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 
 from app.metrics import REGISTRY
-from dpo.streaming.config import get_streaming_settings
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +124,12 @@ def _wake(waiters: list[asyncio.Future[None]], *, everyone: bool) -> None:
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """The protocol `dpo web` serves WebSockets with (uvicorn's `ws` option)."""
 
+    # Seconds a closed socket's peer has to finish the close (WS_CLOSE_TIMEOUT, with_close_timeout).
+    CLOSE_TIMEOUT = 5.0
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.close_timeout = get_streaming_settings().ws_close_timeout
+        self.close_timeout = self.CLOSE_TIMEOUT
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Flag()  # type: ignore[assignment]
         self.writable.set()
@@ -206,3 +208,8 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.read_paused = False
             self.transport.resume_reading()
         self.close_timer = self.loop.call_later(self.close_timeout, self.abort)
+
+
+def with_close_timeout(seconds: float) -> type[WebSocketProtocol]:
+    """The protocol class `dpo web` hands uvicorn, with WS_CLOSE_TIMEOUT."""
+    return type("ConfiguredWebSocketProtocol", (WebSocketProtocol,), {"CLOSE_TIMEOUT": seconds})

@@ -14,6 +14,7 @@ from dpo.channels import Channels, channels_for
 from dpo.db.session import create_engine, session_factory
 from dpo.providers.billbitts import BillBittsClient
 from dpo.settings import Settings
+from dpo.streaming.shared import SharedHub
 
 
 @dataclass
@@ -32,6 +33,13 @@ class Runtime:
     # The payment provider's client, for processes that ask for payment requests (web);
     # closed with the runtime.
     billbitts: BillBittsClient | None = None
+    # The feed hub of this process's subscriptions, started by the first one (web only).
+    feed: SharedHub = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.feed = SharedHub(sessions=self.sessions, redis=self.redis,
+                              channel=self.channels.feed, chain_id=self.settings.chain_id,
+                              knobs=self.settings)
 
     @classmethod
     def open(cls, settings: Settings, *, database_url: str, redis_url: str) -> Runtime:
@@ -52,6 +60,7 @@ class Runtime:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.feed.close()
         if self.billbitts is not None:
             await self.billbitts.http.aclose()
         await self.redis.aclose()

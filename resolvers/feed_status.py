@@ -17,7 +17,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dpo.health import PROBE_SECONDS
 from dpo.streaming import status as feed
-from dpo.streaming.shared import get_hub
 from schema.context import Info
 from schema.scalars import BigInt
 from schema.system import FeedStatus
@@ -47,7 +46,7 @@ async def read_feed(info: Info) -> FeedStatus | None:
 
 async def subscribe_feed_status(info: Info) -> AsyncGenerator[FeedStatus]:
     """The feed's state now, then each change."""
-    hub = await get_hub(info.context.runtime)
+    hub = await info.context.runtime.feed.get()
     if hub.status is None:  # every hub of the web process has one (dpo.streaming.shared)
         raise RuntimeError("the feed hub has no status watch")
     stream = hub.status.changes()

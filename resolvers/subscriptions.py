@@ -26,10 +26,8 @@ from dpo.reconciliation.bell import get_bell
 from dpo.services import chain_events, offerings, ops, positions
 from dpo.services.pagination import decode_sequence
 from dpo.streaming import metrics
-from dpo.streaming.config import get_streaming_settings
 from dpo.streaming.hub import FeedHub
 from dpo.streaming.items import FeedItem, matcher_for
-from dpo.streaming.shared import get_hub
 from dpo.streaming.subscriber import FeedSubscription, SlowConsumerError
 from resolvers.ops import break_node
 from resolvers.positions import position_node
@@ -81,7 +79,7 @@ def _on_slow(info: Info) -> object:
 
 async def _open(info: Info, spec: chain_events.EventFilter | None, after: int | None
                 ) -> tuple[FeedHub, FeedSubscription]:
-    hub = await get_hub(info.context.runtime)
+    hub = await info.context.runtime.feed.get()
     async with info.context.runtime.sessions() as session:
         matcher = await matcher_for(session, spec)
     on_slow = _on_slow(info)
@@ -205,7 +203,7 @@ async def subscribe_reconciliation_breaks(info: Info
     ops.require_ops(info.context.principal)
     runtime = info.context.runtime
     sessions = runtime.sessions
-    interval = get_streaming_settings().feed_poll_interval
+    interval = runtime.settings.feed_poll_interval
     bell = await get_bell(runtime.redis, runtime.channels.breaks)
     async with sessions() as session:
         # (revision, id) of the last change delivered: everything up to now counts as seen.

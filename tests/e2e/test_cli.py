@@ -39,6 +39,30 @@ def test_invalid_setting_stops_startup_with_one_line(command: list[str], variabl
     assert "s3cret-pw" not in result.stderr + result.stdout
 
 
+# The subscription transports' settings are part of the same object: a bad one stops every
+# command the same way, before anything starts (they used to be read on first use).
+STREAMING_CASES = [
+    (["web"], "WS_INIT_TIMEOUT", "abc"),
+    (["listener"], "WS_INIT_TIMEOUT", "abc"),
+    (["jobs", "run", "sync_csd"], "WS_INIT_TIMEOUT", "abc"),
+    (["web"], "SUBSCRIBER_QUEUE_SIZE", "0"),
+    (["web"], "FEED_POLL_INTERVAL", "-1"),
+    (["web"], "WS_MAX_CONNECTIONS_PER_USER", "9" * 400),
+    (["web"], "WS_CAPS_NAMESPACE", "x" * 101),
+    (["web"], "WS_CLOSE_TIMEOUT", "nan"),
+]
+
+
+@pytest.mark.parametrize(("command", "variable", "value"), STREAMING_CASES)
+def test_invalid_streaming_setting_stops_startup_with_one_line(
+        command: list[str], variable: str, value: str) -> None:
+    result = run_dpo(*command, env=base_env(**{variable: value}))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"configuration error: {variable}: "), lines[0]
+    assert "Traceback" not in result.stderr
+
 def test_every_job_of_the_runbook_is_known() -> None:
     for job in ("sync_fx_rates", "sync_csd", "reconcile_positions"):
         result = run_dpo("jobs", "run", job, "--help", env=base_env())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -72,8 +71,7 @@ async def _reconcile(runtime: Runtime, url: str) -> dict[str, Any]:
 async def test_a_new_break_wakes_the_subscriber_through_redis(
         runtime: tuple[Runtime, str], monkeypatch: pytest.MonkeyPatch) -> None:
     rt, url = runtime
-    monkeypatch.setattr("resolvers.subscriptions.get_streaming_settings",
-                        lambda: SimpleNamespace(feed_poll_interval=NEVER))
+    monkeypatch.setattr(rt.settings, "feed_poll_interval", NEVER)
     world = World(rt.sessions)
     offering, holder = await world.offering(), address()
     await world.ledger(offering, holder, 10)

@@ -1,21 +1,15 @@
-"""Knobs of live subscriptions, read from the environment (and .env) like the settings."""
+"""Live subscriptions: queue sizes, timeouts and caps of the WebSocket and SSE streams."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
 
 
-class StreamingSettings(BaseSettings):
-    """Queue sizes, timeouts and caps of the WebSocket subscriptions.
+class StreamingSettings(BaseModel):
+    """The feed hub's knobs and the subscription transports' timeouts and caps.
 
-    The connection caps are shared by the replicas through Redis (app.ws_caps).
+    The connection caps are shared by the replicas through Redis (docs/SUBSCRIPTIONS.md).
     """
-
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8",
-                                      extra="ignore")
 
     subscriber_queue_size: int = Field(default=1000, ge=1, le=1_000_000,
                                        alias="SUBSCRIBER_QUEUE_SIZE")
@@ -44,9 +38,3 @@ class StreamingSettings(BaseSettings):
                                              alias="WS_MAX_CONNECTIONS_PER_USER")
     ws_max_connections_per_address: int = Field(default=200, ge=1, le=1_000_000,
                                                 alias="WS_MAX_CONNECTIONS_PER_ADDRESS")
-
-
-@lru_cache(maxsize=1)
-def get_streaming_settings() -> StreamingSettings:
-    """The process's streaming settings, read once."""
-    return StreamingSettings()
