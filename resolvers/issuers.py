@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from dpo.db.session import unit_of_work
-from dpo.services import issuers, offerings
+from dpo.services import issuers, offering_changes
 from schema.context import Info
 from schema.errors import request_id_of
 from schema.offerings import IssuerNode, OfferingNode, issuer_node, offering_node
@@ -52,7 +52,7 @@ async def resolve_settle_offering(info: Info, id: strawberry.ID) -> OfferingNode
     """Closed → settled, once its orders match on-chain issuance."""
     offering_id = from_global_id(id, expect="Offering")[1]
     async with unit_of_work(info.context.runtime.sessions) as session:
-        row = await offerings.settle_offering(session, principal=info.context.principal,
+        row = await offering_changes.settle_offering(session, principal=info.context.principal,
                                               offering_id=offering_id,
                                               request_id=request_id_of(info.context))
     return offering_node(row)

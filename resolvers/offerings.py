@@ -10,7 +10,7 @@ import strawberry
 from dpo.db.models import Offering
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError, ValidationError
-from dpo.services import issuers, offerings
+from dpo.services import issuers, offering_changes, offerings
 from schema.context import Info
 from schema.errors import request_id_of
 from schema.offerings import (
@@ -129,7 +129,7 @@ async def resolve_create_offering(info: Info, input: CreateOfferingInput
                                   ) -> OfferingNode:
     """A new draft offering."""
     issuer_id = from_global_id(input.issuer_id, expect="Issuer", field="issuerId")[1]
-    return await _mutate(info, offerings.create_offering, issuer_id=issuer_id,
+    return await _mutate(info, offering_changes.create_offering, issuer_id=issuer_id,
                          fields=_fields(input, skip=("issuer_id",)))
 
 
@@ -140,25 +140,25 @@ async def resolve_update_offering(info: Info, input: UpdateOfferingInput
     changes = _fields(input, skip=("id",))
     if not changes:
         raise ValidationError("nothing to change", field="input")
-    return await _mutate(info, offerings.update_offering, offering_id=offering_id,
+    return await _mutate(info, offering_changes.update_offering, offering_id=offering_id,
                          changes=changes)
 
 
 async def resolve_open_offering(info: Info, id: strawberry.ID) -> OfferingNode:
     """Draft → open."""
-    return await _mutate(info, offerings.open_offering,
+    return await _mutate(info, offering_changes.open_offering,
                          offering_id=from_global_id(id, expect="Offering")[1])
 
 
 async def resolve_close_offering(info: Info, id: strawberry.ID) -> OfferingNode:
     """Open → closed."""
-    return await _mutate(info, offerings.close_offering,
+    return await _mutate(info, offering_changes.close_offering,
                          offering_id=from_global_id(id, expect="Offering")[1])
 
 
 async def resolve_cancel_offering(info: Info, id: strawberry.ID) -> OfferingNode:
     """Draft, open or closed → cancelled."""
-    return await _mutate(info, offerings.cancel_offering,
+    return await _mutate(info, offering_changes.cancel_offering,
                          offering_id=from_global_id(id, expect="Offering")[1])
 
 

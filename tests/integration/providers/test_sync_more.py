@@ -15,7 +15,7 @@ from dpo.errors import ValidationError
 from dpo.providers.clearstream import IsinRequest as PmiRequest
 from dpo.providers.factory import Providers
 from dpo.runs.runner import JobContext
-from dpo.services import offerings
+from dpo.services import offering_changes
 from dpo.services.isin_requests import reference, request_isins
 from dpo.services.prices import sync_prices
 from dpo.services.sync_jobs import run_sync_csd, run_sync_fx_rates
@@ -143,14 +143,14 @@ async def test_an_offering_opens_only_with_an_isin(sessions: async_sessionmaker[
         issuer = factories.offering().issuer
         session.add(issuer)
         await session.flush()
-        row = await offerings.create_offering(session, principal=admin(), issuer_id=issuer.id,
-                                              fields={
+        row = await offering_changes.create_offering(
+            session, principal=admin(), issuer_id=issuer.id, fields={
             "name": "Acme 2030", "symbol": "ACME30", "security_type": "equity",
             "regulation": "reg_d_506c", "currency": "EUR", "unit_price": Decimal(10),
             "opens_at": now, "closes_at": now + timedelta(days=9), "hard_cap": Decimal(1000)})
         assert row.isin is None
         with pytest.raises(ValidationError, match="isin must be set before opening"):
-            await offerings.open_offering(session, principal=admin(), offering_id=row.id)
+            await offering_changes.open_offering(session, principal=admin(), offering_id=row.id)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.db.models import Notification
 from dpo.notifications import investors as notices
-from dpo.services.offerings import close_offering
+from dpo.services.offering_changes import close_offering
 from tests.integration.db import factories
 from tests.integration.services.support import admin, make_investor, make_offering
 

@@ -21,6 +21,7 @@ from dpo.errors import (
     UnauthenticatedError,
     ValidationError,
 )
+from dpo.services import offering_changes as lifecycle
 from dpo.services import offerings as svc
 from dpo.services.codes import isin_check_digit
 from dpo.services.pagination import PageSizeExceededError
@@ -84,20 +85,20 @@ async def issue_on_chain(db: AsyncSession, offering: Offering) -> None:
 async def test_life_cycle_with_audit(db: AsyncSession) -> None:
     issuer = await new_issuer(db)
     staff = issuer_staff(issuer.id)
-    offering = await svc.create_offering(db, principal=staff, issuer_id=issuer.id,
+    offering = await lifecycle.create_offering(db, principal=staff, issuer_id=issuer.id,
                                          fields=fields())
     assert offering.status == "draft"
     assert offering.created_at is not None
-    offering = await svc.update_offering(db, principal=staff, offering_id=offering.id,
+    offering = await lifecycle.update_offering(db, principal=staff, offering_id=offering.id,
                                          changes={"name": "Bolt Series B2"})
     assert offering.name == "Bolt Series B2"
-    await svc.open_offering(db, principal=staff, offering_id=offering.id)
+    await lifecycle.open_offering(db, principal=staff, offering_id=offering.id)
     with pytest.raises(ConflictError):
-        await svc.update_offering(db, principal=staff, offering_id=offering.id,
+        await lifecycle.update_offering(db, principal=staff, offering_id=offering.id,
                                   changes={"name": "Too late"})
-    await svc.close_offering(db, principal=admin(), offering_id=offering.id)
+    await lifecycle.close_offering(db, principal=admin(), offering_id=offering.id)
     await issue_on_chain(db, offering)
-    settled = await svc.settle_offering(db, principal=admin(), offering_id=offering.id)
+    settled = await lifecycle.settle_offering(db, principal=admin(), offering_id=offering.id)
     assert settled.status == "settled"
     rows = await audit_rows(db, "offering", offering.id)
     assert [r.action for r in rows] == ["offering.create", "offering.update", "offering.open",
@@ -115,9 +116,10 @@ async def test_life_cycle_with_audit(db: AsyncSession) -> None:
 
 
 @pytest.mark.parametrize(("start", "action"), [
-    ("draft", svc.close_offering), ("open", svc.open_offering), ("closed", svc.open_offering),
-    ("settled", svc.cancel_offering), ("cancelled", svc.open_offering),
-    ("cancelled", svc.cancel_offering), ("draft", svc.settle_offering),
+    ("draft", lifecycle.close_offering), ("open", lifecycle.open_offering),
+    ("closed", lifecycle.open_offering),
+    ("settled", lifecycle.cancel_offering), ("cancelled", lifecycle.open_offering),
+    ("cancelled", lifecycle.cancel_offering), ("draft", lifecycle.settle_offering),
 ])
 async def test_invalid_transitions_conflict_and_change_nothing(
         db: AsyncSession, start: str, action: Any) -> None:
@@ -134,7 +136,7 @@ async def test_invalid_transitions_conflict_and_change_nothing(
 async def test_cancel_from_draft_open_and_closed(db: AsyncSession) -> None:
     for start in ("draft", "open", "closed"):
         offering = await make_offering(db, status=start)
-        cancelled = await svc.cancel_offering(db, principal=admin(), offering_id=offering.id)
+        cancelled = await lifecycle.cancel_offering(db, principal=admin(), offering_id=offering.id)
         assert cancelled.status == "cancelled"
 
 
@@ -162,7 +164,7 @@ async def test_rules_name_the_field_and_write_nothing(
     count_before = await db.scalar(select(func.count()).select_from(Offering))
     audit_before = await audit_count(db)
     with pytest.raises(ValidationError) as caught:
-        await svc.create_offering(db, principal=admin(), issuer_id=issuer.id,
+        await lifecycle.create_offering(db, principal=admin(), issuer_id=issuer.id,
                                   fields=fields(**changes))
     assert caught.value.details["field"] == field
     assert await db.scalar(select(func.count()).select_from(Offering)) == count_before
@@ -172,7 +174,7 @@ async def test_rules_name_the_field_and_write_nothing(
 async def test_update_checks_the_merged_state(db: AsyncSession) -> None:
     offering = await make_offering(db, status="draft", isin=valid_isin())
     with pytest.raises(ValidationError) as caught:
-        await svc.update_offering(db, principal=admin(), offering_id=offering.id,
+        await lifecycle.update_offering(db, principal=admin(), offering_id=offering.id,
                                   changes={"min_ticket": Decimal("6000")})
     assert caught.value.details["field"] == "min_ticket"
     await db.refresh(offering)
@@ -182,16 +184,16 @@ async def test_update_checks_the_merged_state(db: AsyncSession) -> None:
 async def test_duplicate_isin_conflicts(db: AsyncSession) -> None:
     issuer = await new_issuer(db)
     first = fields()
-    await svc.create_offering(db, principal=admin(), issuer_id=issuer.id, fields=first)
+    await lifecycle.create_offering(db, principal=admin(), issuer_id=issuer.id, fields=first)
     with pytest.raises(ConflictError):
-        await svc.create_offering(db, principal=admin(), issuer_id=issuer.id,
+        await lifecycle.create_offering(db, principal=admin(), issuer_id=issuer.id,
                                   fields=fields(isin=first["isin"]))
 
 
 async def test_open_needs_window_and_cap(db: AsyncSession) -> None:
     offering = await make_offering(db, status="draft", hard_cap=None, soft_cap=None)
     with pytest.raises(ValidationError) as caught:
-        await svc.open_offering(db, principal=admin(), offering_id=offering.id)
+        await lifecycle.open_offering(db, principal=admin(), offering_id=offering.id)
     assert caught.value.details["field"] == "hard_cap"
 
 
@@ -201,25 +203,26 @@ async def test_permissions_per_role(db: AsyncSession) -> None:
     draft = await make_offering(db, issuer=theirs, status="draft")
     _, investor = await make_investor(db)
     with pytest.raises(UnauthenticatedError):
-        await svc.create_offering(db, principal=ANONYMOUS, issuer_id=mine.id, fields=fields())
+        await lifecycle.create_offering(db, principal=ANONYMOUS, issuer_id=mine.id, fields=fields())
     for caller in (investor, ops()):
         with pytest.raises(ForbiddenError):
-            await svc.create_offering(db, principal=caller, issuer_id=mine.id, fields=fields())
+            await lifecycle.create_offering(db, principal=caller, issuer_id=mine.id,
+                                            fields=fields())
         with pytest.raises(ForbiddenError):
-            await svc.open_offering(db, principal=caller, offering_id=draft.id)
+            await lifecycle.open_offering(db, principal=caller, offering_id=draft.id)
     staff = issuer_staff(mine.id)
     with pytest.raises(ForbiddenError):
-        await svc.create_offering(db, principal=staff, issuer_id=theirs.id, fields=fields())
+        await lifecycle.create_offering(db, principal=staff, issuer_id=theirs.id, fields=fields())
     # Another issuer's draft is invisible to this staff: not found, not forbidden.
     with pytest.raises(NotFoundError):
-        await svc.open_offering(db, principal=staff, offering_id=draft.id)
+        await lifecycle.open_offering(db, principal=staff, offering_id=draft.id)
     with pytest.raises(UnauthenticatedError):
-        await svc.cancel_offering(db, principal=ANONYMOUS, offering_id=draft.id)
+        await lifecycle.cancel_offering(db, principal=ANONYMOUS, offering_id=draft.id)
     await db.refresh(draft)
     assert draft.status == "draft"
     open_theirs = await make_offering(db, issuer=theirs, status="open")
     with pytest.raises(ForbiddenError):
-        await svc.close_offering(db, principal=staff, offering_id=open_theirs.id)
+        await lifecycle.close_offering(db, principal=staff, offering_id=open_theirs.id)
 
 
 async def test_visibility_per_role(db: AsyncSession) -> None:
@@ -315,5 +318,5 @@ async def test_isin_taken_between_check_and_insert_is_conflict(db: AsyncSession)
                     security_type="equity", regulation="reg_s", currency="EUR",
                     unit_price=Decimal(1)))
     with pytest.raises(ConflictError) as caught:
-        await svc._flush_unique_isin(db)
+        await lifecycle._flush_unique_isin(db)
     assert caught.value.details == {"field": "isin"}

@@ -15,7 +15,7 @@ from dpo.auth.principal import ANONYMOUS, Principal
 from dpo.db.models import AuditLog, Investment, Issuer, Offering
 from dpo.errors import ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError
 from dpo.services import issuers
-from dpo.services import offerings as svc
+from dpo.services import offering_changes as lifecycle
 from dpo.services.issuers import OfferingPageSpec
 from tests.integration.services.support import (
     admin,
@@ -64,7 +64,7 @@ async def test_settles_when_every_order_is_issued_on_chain(db: AsyncSession) -> 
     await order(db, offering, state="issued", units=20)
     await order(db, offering, state="cancelled", units=5, matched=False)
     await order(db, offering, state="refunded", units=7)
-    settled = await svc.settle_offering(db, principal=issuer_staff(offering.issuer_id),
+    settled = await lifecycle.settle_offering(db, principal=issuer_staff(offering.issuer_id),
                                         offering_id=offering.id, request_id="r-1")
     assert settled.status == "settled"
     [row] = list(await audit_rows(db, "offering", offering.id))
@@ -91,7 +91,7 @@ async def test_settlement_refusals_change_nothing(db: AsyncSession, case: str,
         await order(db, offering, state="pending_payment" if case == "pending" else "paid")
     before = await audit_count(db)
     with pytest.raises(ConflictError) as caught:
-        await svc.settle_offering(db, principal=admin(), offering_id=offering.id)
+        await lifecycle.settle_offering(db, principal=admin(), offering_id=offering.id)
     assert caught.value.details["reason"] == reason
     await db.refresh(offering)
     assert offering.status == "closed"
@@ -107,7 +107,7 @@ async def test_settlement_needs_the_issuer_or_an_admin(db: AsyncSession, princip
     offering = await closed_linked(db)
     await order(db, offering, state="issued", units=30)
     with pytest.raises(error):
-        await svc.settle_offering(db, principal=principal, offering_id=offering.id)
+        await lifecycle.settle_offering(db, principal=principal, offering_id=offering.id)
     await db.refresh(offering)
     assert offering.status == "closed"
 
