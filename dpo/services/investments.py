@@ -1,10 +1,7 @@
 """Investments: an investor's orders in offerings, checked against every subscription rule.
 
+The rules an order must meet (amount, window, investor) are dpo.services.subscription_rules.
 Decisions:
-- The order's currency must equal the offering's; converting through FX rates would make the
-  amount the investor pays depend on the day's rate, which the payment flow does not carry yet.
-- Units are whole: an amount that is not a multiple of the unit price is refused rather than
-  floored, so the money received and the units issued always agree with no leftover to refund.
 - The hard cap counts every live order (pending payment, paid, issued). The offering row is
   locked FOR UPDATE while checking and inserting, so concurrent orders queue and can never
   commit a total above the cap together.
@@ -15,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -25,15 +22,13 @@ from dpo.auth.principal import Principal
 from dpo.db.base import utcnow
 from dpo.db.models import Investment, Investor, Offering
 from dpo.db.models.enums import (
-    AccreditationStatus,
     InvestmentState,
-    KycStatus,
     OfferingStatus,
-    Regulation,
     Role,
 )
-from dpo.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from dpo.errors import ConflictError, ForbiddenError, NotFoundError
 from dpo.services import audit
+from dpo.services import subscription_rules as rules
 from dpo.services.pagination import Ordering, Page, SortKey, count, paginate
 from dpo.services.policy import STAFF_READERS, require_authenticated
 
@@ -42,7 +37,6 @@ logger = logging.getLogger(__name__)
 LIVE_STATES = (InvestmentState.PENDING_PAYMENT, InvestmentState.PAID, InvestmentState.ISSUED)
 # Crockford's base32: no I, L, O or U, so a reference read out on the phone is unambiguous.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-UNITS_PRECISION = 80  # digits for NUMERIC(38, 18) ÷ NUMERIC(38, 18), exactly
 
 
 def snapshot(investment: Investment) -> dict[str, Any]:
@@ -76,65 +70,6 @@ async def _unique_payment_reference(session: AsyncSession) -> str:
                         reason="reference_exhausted")
 
 
-def _check_amount(offering: Offering, amount: Decimal, currency: str) -> int:
-    """Validate the amount against the offering's terms; return the units it buys."""
-    try:
-        finite = amount.is_finite()
-    except (AttributeError, InvalidOperation):
-        finite = False
-    if not finite or amount <= 0:
-        raise ValidationError("the amount must be positive", field="amount",
-                              reason="amount_not_positive")
-    if currency != offering.currency:
-        raise ValidationError(f"this offering takes {offering.currency} only", field="currency",
-                              reason="currency_mismatch", expected=offering.currency)
-    if offering.min_ticket is not None and amount < offering.min_ticket:
-        raise ValidationError(f"the minimum ticket is {offering.min_ticket}", field="amount",
-                              reason="below_min_ticket", min_ticket=str(offering.min_ticket))
-    if offering.max_ticket is not None and amount > offering.max_ticket:
-        raise ValidationError(f"the maximum ticket is {offering.max_ticket}", field="amount",
-                              reason="above_max_ticket", max_ticket=str(offering.max_ticket))
-    # Decimal's default 28 digits cannot hold 10**20 ÷ 10**-18 units: compute exactly.
-    with localcontext(prec=UNITS_PRECISION):
-        units, remainder = divmod(amount, offering.unit_price)
-    if remainder != 0:
-        raise ValidationError(
-            f"the amount must be a whole number of units of {offering.unit_price}",
-            field="amount", reason="fractional_units", unit_price=str(offering.unit_price),
-        )
-    return int(units)
-
-
-def _check_window(offering: Offering, now: datetime) -> None:
-    if offering.status != OfferingStatus.OPEN:
-        raise ConflictError("the offering is not open for subscription",
-                            reason="offering_not_open", status=offering.status)
-    if offering.opens_at is not None and now < offering.opens_at:
-        raise ConflictError("the offering has not opened yet", reason="not_yet_open",
-                            opens_at=offering.opens_at.isoformat())
-    if offering.closes_at is not None and now >= offering.closes_at:
-        raise ConflictError("the offering has closed", reason="closed",
-                            closes_at=offering.closes_at.isoformat())
-
-
-def _check_investor(investor: Investor, offering: Offering, now: datetime) -> None:
-    if investor.kyc_status != KycStatus.APPROVED:
-        raise ForbiddenError("your KYC check is not approved", reason="kyc_not_approved",
-                             kyc_status=investor.kyc_status)
-    if offering.regulation == Regulation.REG_D_506C:
-        expires = investor.accreditation_expires_at
-        if investor.accreditation_status != AccreditationStatus.VERIFIED or (
-            expires is not None and expires <= now
-        ):
-            raise ForbiddenError("this Reg D 506(c) offering needs a valid accreditation",
-                                 reason="accreditation_required")
-    if offering.regulation == Regulation.REG_S and investor.is_us_person:
-        raise ForbiddenError("this Reg S offering is closed to US persons", reason="us_person")
-    if offering.allowed_countries and investor.country not in offering.allowed_countries:
-        raise ForbiddenError("this offering is not available in your country",
-                             reason="country_not_allowed", country=investor.country)
-
-
 async def committed_total(session: AsyncSession, offering_id: int) -> Decimal:
     """The sum of the offering's live orders."""
     total = await session.scalar(
@@ -166,12 +101,12 @@ async def submit_investment(
     )
     if offering is None or offering.status == OfferingStatus.DRAFT:
         raise NotFoundError("no such offering", id=offering_id)
-    _check_window(offering, now)
-    units = _check_amount(offering, amount, currency.strip().upper())
+    rules.check_window(offering, now)
+    units = rules.check_amount(offering, amount, currency.strip().upper())
     investor = await session.get(Investor, principal.investor_id)
     if investor is None:
         raise ForbiddenError("register as an investor first", reason="not_registered")
-    _check_investor(investor, offering, now)
+    rules.check_investor(investor, offering, now)
     if offering.hard_cap is not None:
         committed = await committed_total(session, offering.id)
         if committed + amount > offering.hard_cap:

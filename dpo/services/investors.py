@@ -1,9 +1,12 @@
-"""Investors: self-registration by wallet, profiles, KYC and accreditation decisions."""
+"""Investors: self-registration by wallet, profiles, KYC and accreditation decisions.
+
+What a profile field must look like and which KYC decision may follow which are
+dpo.services.investor_rules (pure).
+"""
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -23,21 +26,12 @@ from dpo.errors import (
     ValidationError,
 )
 from dpo.services import audit
+from dpo.services import investor_rules as rules
 from dpo.services.pagination import Ordering, Page, SortKey, count, paginate
 from dpo.services.policy import ADMIN, STAFF_READERS, require_authenticated, require_role
 
 logger = logging.getLogger(__name__)
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-# Which KYC decisions may follow which; re-screening starts again from pending.
-KYC_TRANSITIONS: dict[str, frozenset[str]] = {
-    KycStatus.PENDING: frozenset({KycStatus.APPROVED, KycStatus.REJECTED}),
-    KycStatus.APPROVED: frozenset({KycStatus.EXPIRED, KycStatus.REJECTED}),
-    KycStatus.EXPIRED: frozenset({KycStatus.PENDING, KycStatus.APPROVED, KycStatus.REJECTED}),
-    KycStatus.REJECTED: frozenset({KycStatus.PENDING}),
-}
 
 
 def snapshot(investor: Investor) -> dict[str, Any]:
@@ -52,27 +46,6 @@ def snapshot(investor: Investor) -> dict[str, Any]:
         "accreditation_status": investor.accreditation_status,
         "accreditation_expires_at": expires.isoformat() if expires else None,
     }
-
-
-def _clean_name(full_name: str) -> str:
-    name = full_name.strip()
-    if not name or len(name) > 200:
-        raise ValidationError("full name must be 1 to 200 characters", field="fullName")
-    return name
-
-
-def _clean_email(email: str) -> str:
-    value = email.strip()
-    if len(value) > 320 or not EMAIL.match(value):
-        raise ValidationError("not an e-mail address", field="email")
-    return value
-
-
-def _clean_country(country: str) -> str:
-    value = country.strip().upper()
-    if not COUNTRY.match(value):
-        raise ValidationError("country must be an ISO 3166-1 alpha-2 code", field="country")
-    return value
 
 
 async def _load(session: AsyncSession, investor_id: int, *, lock: bool = False) -> Investor:
@@ -101,8 +74,8 @@ async def register_investor(
         raise ForbiddenError("sign in with your wallet to register", reason="wallet_required")
     if principal.investor_id is not None:
         raise ConflictError("this wallet is registered already", reason="already_registered")
-    name, address = _clean_name(full_name), principal.address
-    clean_email, clean_country = _clean_email(email), _clean_country(country)
+    name, address = rules.clean_name(full_name), principal.address
+    clean_email, clean_country = rules.clean_email(email), rules.clean_country(country)
     taken = await session.scalar(
         select(InvestorWallet.id).where(func.lower(InvestorWallet.address) == address.lower())
     )
@@ -152,13 +125,13 @@ async def update_profile(
     before = snapshot(investor)
     rescreen = False
     if full_name is not None:
-        clean_name = _clean_name(full_name)
+        clean_name = rules.clean_name(full_name)
         rescreen |= clean_name != investor.full_name
         investor.full_name = clean_name
     if email is not None:
-        investor.email = _clean_email(email)
+        investor.email = rules.clean_email(email)
     if country is not None:
-        clean_country = _clean_country(country)
+        clean_country = rules.clean_country(country)
         rescreen |= clean_country != investor.country
         investor.country = clean_country
     if is_us_person is not None:
@@ -266,7 +239,7 @@ async def approve_kyc(session: AsyncSession, *, principal: Principal, investor_i
     """Record a KYC decision (admin only), following the KYC state machine."""
     require_role(principal, ADMIN)
     investor = await _load(session, investor_id, lock=True)
-    allowed = KYC_TRANSITIONS[KycStatus(investor.kyc_status)]
+    allowed = rules.KYC_TRANSITIONS[KycStatus(investor.kyc_status)]
     if status not in allowed:
         raise ConflictError(f"KYC cannot go from {investor.kyc_status} to {status.value}",
                             reason="invalid_transition", current=investor.kyc_status)
