@@ -30,6 +30,7 @@ from dpo.db.urls import libpq_url
 from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
 from listener.rpc import RpcClient
+from listener.store import PgStore
 
 VOLATILE = {"id", "removes_id", "created_at", "updated_at", "removed_at", "chain_event_id",
             "event_id", "received_at", "halted_at", "opens_at", "closes_at"}
@@ -150,7 +151,7 @@ async def clean(world: World) -> dict[str, set[tuple[str, ...]]]:
     engine = create_engine(url)
     rpc = RpcClient(urls=[world.rpc_url], timeout=30)
     decoder = Decoder(CHAIN_ID, {a: CONTRACT_ARTIFACTS[v] for v, a in world.addresses.items()})
-    follower = Follower(rpc=rpc, sessions=session_factory(engine), redis=None, decoder=decoder,
+    follower = Follower(rpc=rpc, store=PgStore(session_factory(engine)), decoder=decoder,
                         config=FollowerConfig(chain_id=CHAIN_ID, reorg_window=world.window,
                                               batch_blocks=50, max_batch_blocks=50))
     try:

@@ -54,6 +54,7 @@ from listener.follower import Follower, FollowerConfig
 from listener.progress import Progress
 from listener.rpc import RpcClient, verify_chain
 from listener.service import freeze_heap
+from listener.store import PgStore
 
 
 def tree_cpu(pid: int | None) -> float:
@@ -104,7 +105,7 @@ async def backfill(rpc_url: str, database_url: str, redis_url: str,
     config = FollowerConfig(chain_id=CHAIN_ID, concurrency=args.concurrency,
                             batch_blocks=args.batch_blocks,
                             max_batch_blocks=args.max_batch_blocks)
-    follower = Follower(rpc=rpc, sessions=session_factory(engine), redis=redis,
+    follower = Follower(rpc=rpc, store=PgStore(session_factory(engine), redis=redis),
                         decoder=decoder, config=config, progress=Progress(every=5.0))
     try:
         await verify_chain(rpc, CHAIN_ID)

@@ -1,8 +1,10 @@
 """The chain follower: backfill to the safe head, then follow it, reverting reorgs.
 
 Every range of blocks becomes one batch that commits its events, projections and checkpoint
-in one transaction (listener.store); the feed is published to Redis only after the commit.
-Fetches of several ranges run concurrently, but batches are applied strictly in block order.
+in one transaction; the feed is published to Redis only after the commit. Both happen behind
+the Store port, the chain behind the Rpc port (listener.ports): the follower holds the loop and
+the decisions, no SQL. Fetches of several ranges run concurrently (listener.prepare), but
+batches are applied strictly in block order.
 """
 
 from __future__ import annotations
@@ -14,28 +16,17 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from dpo.channels import Channels
-from listener import metrics, store
+from listener import metrics
 from listener import tip as tips
 from listener.decode import Decoder
-from listener.fetch import (
-    ChainMovedError,
-    check_consistent,
-    check_follows,
-    fetch_range,
-    hex_str,
-    to_int,
-)
-from listener.ports import Rpc
-from listener.prepare import Prepared, decode_range, join_ready, keep_headers
+from listener.fetch import ChainMovedError, check_follows, hex_str, to_int
+from listener.ports import Rpc, Store
+from listener.prepare import Prepared, RangeSource, join_ready, prepare_range
 from listener.progress import Progress
-from listener.publish import publish_feed
 from listener.ranges import RangeSizer
 from listener.reorg import DeepReorgError, walk_back
 from listener.rpc import verify_chain
+from listener.store_types import ReorgDetectedError, RevertResult
 from listener.waiting import StoppedError, backoff, retry_reason, until
 
 __all__ = ["Fence", "Follower", "FollowerConfig", "Prepared", "StoppedError"]
@@ -66,20 +57,16 @@ class FollowerConfig:
     max_batch_blocks: int = 50_000
     # Logs per range to stay under (ranges shrink in dense stretches): bounds memory.
     max_batch_events: int = 20_000
-    # The deployment's doorbell channel (dpo.channels); the default is database 0's.
-    feed_channel: str = Channels().feed
 
 
 class Follower:
     """Follows one chain into the database; `run` returns when `stop` is set."""
 
-    def __init__(self, *, rpc: Rpc, sessions: async_sessionmaker[AsyncSession],
-                 redis: Redis | None, decoder: Decoder, config: FollowerConfig,
+    def __init__(self, *, rpc: Rpc, store: Store, decoder: Decoder, config: FollowerConfig,
                  fence: Fence | None = None, progress: Progress | None = None,
                  wake: asyncio.Event | None = None) -> None:
         self.rpc = rpc
-        self.sessions = sessions
-        self.redis = redis
+        self.store = store
         self.decoder = decoder
         self.config = config
         self.fence = fence
@@ -88,10 +75,10 @@ class Follower:
                                 max_results=config.max_batch_events)
         self.next_block = config.start_block
         self.tip: tuple[int, str] | None = None
-        self.addresses = decoder.addresses
         # Set on each new head (newHeads over WebSocket) to end an idle wait early.
         self.wake = wake
-        self._decoding = asyncio.Lock()
+        self.source = RangeSource(rpc, self.sizer, decoder, decoder.addresses, config.chain_id,
+                                  asyncio.Lock())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Verify the chain, resume from the checkpoint and follow until `stop` is set.
@@ -111,8 +98,7 @@ class Follower:
                         resumed = True
                     busy = await self.step(stop)
                     if not halt_cleared:  # our tip is on the chain again (after a rewind)
-                        await tips.set_halt(self.sessions, self.config.chain_id, None,
-                                            redis=self.redis, channel=self.config.feed_channel)
+                        await self.store.set_halt(self.config.chain_id, None)
                         halt_cleared = True
                 except Exception as error:
                     what = retry_reason(error)
@@ -133,7 +119,7 @@ class Follower:
 
     async def resume(self) -> None:
         """Continue after the checkpoint, or from the start block."""
-        checkpoint = await store.checkpoint(self.sessions, self.config.chain_id)
+        checkpoint = await self.store.checkpoint(self.config.chain_id)
         if checkpoint is None:
             self.next_block, self.tip = self.config.start_block, None
         else:
@@ -156,7 +142,7 @@ class Follower:
             return False
         try:
             await self.sync(safe, head, stop)
-        except (ChainMovedError, store.ReorgDetectedError) as moved:
+        except (ChainMovedError, ReorgDetectedError) as moved:
             if isinstance(moved, ChainMovedError) and moved.reason != "chain_moved":
                 raise  # a node's answers could not be trusted: `run` backs off
             # Wait a poll interval: the next pass checks our tip against the chain.
@@ -179,7 +165,7 @@ class Follower:
         if current is None or current == tip_hash:
             return False  # in sync, or a lagging node: never a reorg
         chain_id = self.config.chain_id
-        stored = await tips.stored_window(self.sessions, chain_id, self.tip,
+        stored = await tips.stored_window(self.store, chain_id, self.tip,
                                          self.config.reorg_window)
         try:
             verdict = await walk_back(chain_id=chain_id, stored=stored,
@@ -188,28 +174,35 @@ class Follower:
             deep = DeepReorgError(chain_id=error.chain_id, lowest=error.lowest,
                                   highest=error.highest,
                                   rewind_to=await self.rewind_point(error.lowest))
-            await tips.set_halt(self.sessions, chain_id, str(deep), redis=self.redis,
-                                channel=self.config.feed_channel)
+            await self.store.set_halt(chain_id, str(deep))
             raise deep from None
         if verdict.lagging or verdict.ancestor is None or verdict.ancestor == tip_number:
             return False
         ancestor = verdict.ancestor
-        if self.fence is not None:
-            await self.fence.check()
-        result = await store.revert_to(self.sessions, chain_id=chain_id,
-                                       ancestor_number=ancestor, ancestor_hash=stored[ancestor])
+        result = await self.revert(ancestor, stored[ancestor])
         metrics.REORGS.inc()
         logger.warning("reorg on chain %s: blocks %s..%s replaced; reverted to block %s, "
                        "%s events removed", chain_id, ancestor + 1, tip_number,
                        ancestor, result.removed)
-        await self._publish(result.first_seq, result.last_seq)
-        self.next_block, self.tip = ancestor + 1, (ancestor, stored[ancestor])
-        metrics.PROCESSED_BLOCK.set(ancestor)
         return True
+
+    async def revert(self, number: int, block_hash: str) -> RevertResult:
+        """Revert to block `number` (hash `block_hash`) and continue after it.
+
+        The one revert-and-publish sequence, for a reorg (check_reorg) and for an operator's
+        `--rewind` (listener.service.rewind): still the active listener, then one transaction
+        whose removal items are announced after the commit (Store.revert).
+        """
+        if self.fence is not None:
+            await self.fence.check()
+        result = await self.store.revert(self.config.chain_id, number, block_hash)
+        self.next_block, self.tip = number + 1, (number, block_hash)
+        metrics.PROCESSED_BLOCK.set(number)
+        return result
 
     async def rewind_point(self, below: int) -> int | None:
         """The newest block below `below` whose stored events the chain still has, if any."""
-        return await tips.rewind_point(self.sessions, self.config.chain_id, below,
+        return await tips.rewind_point(self.store, self.config.chain_id, below,
                                       self.chain_hash)
 
     async def sync(self, safe: int, head: int, stop: asyncio.Event) -> None:
@@ -223,7 +216,8 @@ class Follower:
                 while len(pending) < self.config.concurrency and planned <= safe:
                     taken = self.sizer.take(planned, safe)
                     assert taken is not None
-                    pending.append(asyncio.create_task(self.prepare(*taken, window_start)))
+                    pending.append(asyncio.create_task(
+                        prepare_range(self.source, *taken, window_start)))
                     planned = taken[1] + 1
                 ready = self._join_ready(await until(stop, pending.popleft()), pending)
                 await self.apply(ready, safe, head)
@@ -236,20 +230,6 @@ class Follower:
         """Join the ranges already prepared behind `ready` into one batch (prepare.join_ready)."""
         return join_ready(ready, pending, self.config.max_batch_events)
 
-    async def prepare(self, first: int, last: int, window_start: int) -> Prepared:
-        """Fetch and prove a range, check it is consistent in itself, decode it.
-
-        Runs in the range's fetch task, so this work overlaps the database work of the
-        batches before it; the raw logs are dropped here (they are the bulk of the memory).
-        """
-        fetched = await fetch_range(self.rpc, self.sizer, self.addresses, first, last,
-                                    window_start)
-        check_consistent(fetched)
-        keep_headers(fetched, window_start)
-        batch, rows = await decode_range(self.decoder, self.config.chain_id, fetched,
-                                         self._decoding)
-        return Prepared(fetched, batch, rows)
-
     async def apply(self, prepared: Prepared, safe: int, head: int) -> None:
         """Check the range against the chain we know, then commit it as one batch."""
         fetched = prepared.fetched
@@ -258,12 +238,10 @@ class Follower:
         if self.fence is not None:
             await self.fence.check()
         # The store keeps window + 1 headers: a reorg of `reorg_window` blocks still finds
-        # its common ancestor among them.
-        result = await store.ingest_batch(self.sessions, prepared.batch,
-                                          reorg_window=self.config.reorg_window + 1,
-                                          prepared=prepared.rows)
+        # its common ancestor among them. It announces the feed ids after the commit.
+        result = await self.store.ingest(prepared.batch, prepared.rows,
+                                         reorg_window=self.config.reorg_window + 1)
         self.next_block, self.tip = fetched.last + 1, (fetched.last, hashes[fetched.last])
-        await self._publish(result.first_seq, result.last_seq)
         metrics.PROCESSED_BLOCK.set(fetched.last)
         metrics.LAG_BLOCKS.set(max(0, head - fetched.last))
         metrics.EVENTS.inc(result.inserted)
@@ -283,14 +261,3 @@ class Follower:
         """The chain's hash of a block; None when the node does not have it."""
         block = await self.rpc.get_block(number)
         return None if block is None else hex_str(block["hash"])
-
-    async def _publish(self, first_seq: int | None, last_seq: int | None) -> None:
-        if self.redis is None or first_seq is None or last_seq is None:
-            return
-        try:
-            await publish_feed(self.redis, channel=self.config.feed_channel,
-                               chain_id=self.config.chain_id, first_seq=first_seq,
-                               last_seq=last_seq)
-        except Exception:  # Redis is only a doorbell: subscribers catch up from PostgreSQL.
-            logger.warning("could not publish feed items %s..%s", first_seq, last_seq,
-                           exc_info=True)

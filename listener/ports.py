@@ -1,9 +1,17 @@
-"""What the listener needs from a JSON-RPC provider; implemented by listener.rpc.RpcClient."""
+"""The follower's two ports: the chain (`Rpc`, listener.rpc.RpcClient) and its `Store`.
+
+The follower (listener.follower) holds the decisions and the loop; everything it asks of the
+outside goes through these, so the loop runs unchanged against in-memory fakes of both
+(tests/unit/listener/fakes.py) as it does against a node, PostgreSQL and Redis.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Protocol
+
+from listener.store_rows import PreparedBatch
+from listener.store_types import Batch, BlockHeader, IngestResult, RevertResult
 
 
 class RpcError(Exception):
@@ -59,4 +67,42 @@ class Rpc(Protocol):
 
     async def aclose(self) -> None:
         """Close connections."""
+        ...
+
+
+class Store(Protocol):
+    """What the follower keeps of a chain; implemented by listener.store.PgStore.
+
+    Each write is one transaction; its feed ids are announced (the Redis doorbell) only
+    after it committed. Block hashes are lowercase 0x-hex strings.
+    """
+
+    async def checkpoint(self, chain_id: int) -> tuple[int, str] | None:
+        """The last committed block (number, hash), or None before the first batch."""
+        ...
+
+    async def recent_blocks(self, chain_id: int, limit: int) -> list[BlockHeader]:
+        """The newest kept block headers (the reorg window), newest first."""
+        ...
+
+    async def event_blocks(self, chain_id: int, below: int) -> list[tuple[int, str]]:
+        """Blocks below `below` holding live events (number, hash), newest first; bounded."""
+        ...
+
+    async def ingest(self, batch: Batch, rows: PreparedBatch, *,
+                     reorg_window: int) -> IngestResult:
+        """Store a batch exactly once with its projections, kept headers and checkpoint.
+
+        Raises ReorgDetectedError (listener.store_types) if the batch does not extend the
+        checkpoint's chain; nothing is changed then.
+        """
+        ...
+
+    async def revert(self, chain_id: int, ancestor_number: int,
+                     ancestor_hash: str) -> RevertResult:
+        """Remove every live event above the ancestor, undo projections, move the checkpoint."""
+        ...
+
+    async def set_halt(self, chain_id: int, reason: str | None) -> bool:
+        """Record (None: clear) the stop after a deep reorg; whether anything changed."""
         ...

@@ -1,15 +1,22 @@
-"""A fetched, proven range decoded into its batch and rows, off the database's critical path."""
+"""A range fetched, proven and decoded into its batch and rows, off the database's critical path.
+
+`prepare_range` runs in the range's fetch task (listener.follower.Follower.sync), so this work
+overlaps the database work of the batches before it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from listener import store
 from listener.decode import Decoder
-from listener.fetch import Fetched, to_int
+from listener.fetch import Fetched, check_consistent, fetch_range, to_int
+from listener.ports import Rpc
+from listener.ranges import RangeSizer
 from listener.store_rows import PreparedBatch, concat_rows, join_batches, prepare_batch
+from listener.store_types import Batch, BlockHeader
 
 # Logs decoded between two yields to the event loop (a few milliseconds of work).
 DECODE_CHUNK = 500
@@ -20,8 +27,36 @@ class Prepared:
     """A fetched range decoded into its batch and rows (the raw logs already dropped)."""
 
     fetched: Fetched
-    batch: store.Batch
+    batch: Batch
     rows: PreparedBatch
+
+
+@dataclass(frozen=True)
+class RangeSource:
+    """Where ranges come from and how they are decoded: one follower's fixed parts."""
+
+    rpc: Rpc
+    sizer: RangeSizer
+    decoder: Decoder
+    addresses: Sequence[str]
+    chain_id: int
+    # One range decodes at a time (decode_range): bounds the memory of raw logs.
+    decoding: asyncio.Lock
+
+
+async def prepare_range(source: RangeSource, first: int, last: int,
+                        window_start: int) -> Prepared:
+    """Fetch and prove a range, check it is consistent in itself, decode it.
+
+    The raw logs are dropped here (they are the bulk of the memory).
+    """
+    fetched = await fetch_range(source.rpc, source.sizer, source.addresses, first, last,
+                                window_start)
+    check_consistent(fetched)
+    keep_headers(fetched, window_start)
+    batch, rows = await decode_range(source.decoder, source.chain_id, fetched,
+                                     source.decoding)
+    return Prepared(fetched, batch, rows)
 
 
 def join_ready(ready: Prepared, pending: deque[asyncio.Task[Prepared]],
@@ -64,9 +99,9 @@ def keep_headers(fetched: Fetched, window_start: int) -> None:
 
 
 async def decode_range(decoder: Decoder, chain_id: int, fetched: Fetched,
-                       lock: asyncio.Lock) -> tuple[store.Batch, PreparedBatch]:
+                       lock: asyncio.Lock) -> tuple[Batch, PreparedBatch]:
     """Decode a range's raw logs into its batch and rows, freeing the raw logs as it goes."""
-    blocks = [store.BlockHeader(number=h.number, hash=h.hash, parent_hash=h.parent_hash,
+    blocks = [BlockHeader(number=h.number, hash=h.hash, parent_hash=h.parent_hash,
                                 timestamp=fetched.timestamps[h.number])
               for h in fetched.headers]
     raw, logs, parts = fetched.logs, [], []
@@ -76,12 +111,12 @@ async def decode_range(decoder: Decoder, chain_id: int, fetched: Fetched,
         while raw:
             chunk = decoder.decode_all(raw[:DECODE_CHUNK])
             del raw[:DECODE_CHUNK]
-            parts.append(prepare_batch(store.Batch(chain_id, fetched.first, fetched.last,
+            parts.append(prepare_batch(Batch(chain_id, fetched.first, fetched.last,
                                                    blocks, chunk)))
             logs += chunk
             # Let the batch being committed go on: the event loop must not be held for a
             # range's whole work while PostgreSQL waits for its COPY data or a statement.
             await asyncio.sleep(0)
-    batch = store.Batch(chain_id, fetched.first, fetched.last, blocks, logs)
+    batch = Batch(chain_id, fetched.first, fetched.last, blocks, logs)
     rows = concat_rows(parts) if parts else None
     return batch, rows or prepare_batch(batch)

@@ -14,15 +14,13 @@ from redis.asyncio import Redis
 from dpo.channels import channels_for
 from dpo.db.session import create_engine, session_factory
 from dpo.settings import CONTRACT_VARS, ConfigError, Settings
-from listener import store
-from listener import tip as tips
 from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
 from listener.leader import Leader, LeadershipLostError
 from listener.newheads import subscribe_new_heads
 from listener.ports import RpcError
-from listener.publish import publish_feed
 from listener.rpc import RpcClient, verify_chain
+from listener.store import PgStore
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +39,10 @@ def check_settings(settings: Settings) -> None:
                           "(not set)")
 
 
-def follower_config(settings: Settings, *, redis_url: str) -> FollowerConfig:
-    """The follower's knobs from the settings; the doorbell channel from the Redis URL too."""
+def follower_config(settings: Settings) -> FollowerConfig:
+    """The follower's knobs from the settings."""
     return FollowerConfig(
         chain_id=settings.chain_id,
-        feed_channel=channels_for(redis_url, settings.redis_channel_prefix).feed,
         start_block=settings.start_block_number,
         confirmations=settings.listener_confirmations,
         use_finalized=settings.listener_use_finalized,
@@ -57,9 +54,10 @@ def follower_config(settings: Settings, *, redis_url: str) -> FollowerConfig:
     )
 
 
-async def rewind(follower: Follower, redis: Redis, block: int) -> None:
+async def rewind(follower: Follower, block: int) -> None:
     """Remove everything above `block` (an operator's re-sync after a deep reorg)."""
-    checkpoint = await store.checkpoint(follower.sessions, follower.config.chain_id)
+    chain_id, store = follower.config.chain_id, follower.store
+    checkpoint = await store.checkpoint(chain_id)
     if checkpoint is None or block >= checkpoint[0]:
         # Moving the checkpoint forward would skip blocks: a rewind only ever goes back.
         logger.info("--rewind %s: nothing stored above that block; nothing to rewind", block)
@@ -67,22 +65,16 @@ async def rewind(follower: Follower, redis: Redis, block: int) -> None:
     header = await follower.rpc.get_block(block)
     if header is None:
         raise ConfigError(f"--rewind: the node has no block {block}")
-    stored = await tips.event_blocks(follower.sessions, follower.config.chain_id, block + 1)
+    stored = await store.event_blocks(chain_id, block + 1)
     if stored and await follower.chain_hash(stored[0][0]) != stored[0][1]:
         good = await follower.rewind_point(stored[0][0])
         raise ConfigError(
             f"--rewind {block}: block {stored[0][0]} holds events of a block no longer on the "
             f"chain, so rewinding to {block} would keep them; rewind to "
             f"{good if good is not None else 'an earlier block'} or lower")
-    result = await store.revert_to(follower.sessions, chain_id=follower.config.chain_id,
-                                   ancestor_number=block,
-                                   ancestor_hash=str(header["hash"]).lower())
-    logger.warning("rewound chain %s to block %s: %s events removed",
-                   follower.config.chain_id, block, result.removed)
-    if result.first_seq is not None and result.last_seq is not None:
-        await publish_feed(redis, channel=follower.config.feed_channel,
-                           chain_id=follower.config.chain_id,
-                           first_seq=result.first_seq, last_seq=result.last_seq)
+    result = await follower.revert(block, str(header["hash"]).lower())
+    logger.warning("rewound chain %s to block %s: %s events removed", chain_id, block,
+                   result.removed)
 
 
 async def run_listener(settings: Settings, *, database_url: str, redis_url: str,
@@ -101,9 +93,11 @@ async def run_listener(settings: Settings, *, database_url: str, redis_url: str,
     ws_urls = [url for url in settings.rpc_urls() if url.lower().startswith(("ws://", "wss://"))]
     heads = asyncio.create_task(watch_heads(ws_urls[0], wake)) if ws_urls else None
     try:
-        follower = Follower(rpc=rpc, sessions=session_factory(engine), redis=redis,
-                            decoder=Decoder.from_settings(settings),
-                            config=follower_config(settings, redis_url=redis_url), fence=leader,
+        # The doorbell channel of the deployment: the Redis URL's database and the prefix.
+        store = PgStore(session_factory(engine), redis=redis,
+                        channel=channels_for(redis_url, settings.redis_channel_prefix).feed)
+        follower = Follower(rpc=rpc, store=store, decoder=Decoder.from_settings(settings),
+                            config=follower_config(settings), fence=leader,
                             wake=wake if heads is not None else None)
         await lead(follower, leader, stop, rewind_to=rewind_to)
     finally:
@@ -138,8 +132,8 @@ async def lead(follower: Follower, leader: Leader, stop: asyncio.Event, *,
         await verify_chain(follower.rpc, follower.config.chain_id)
         if not await leader.acquire(stop):
             return
-        if rewind_to is not None and follower.redis is not None:
-            await rewind(follower, follower.redis, rewind_to)
+        if rewind_to is not None:
+            await rewind(follower, rewind_to)
         await _follow(follower, leader, stop)
     finally:
         await leader.release()

@@ -1,28 +1,34 @@
-"""Exactly-once ingestion: events, projections, reorg window and checkpoint in one transaction.
+"""The listener's Store on PostgreSQL: exactly-once ingestion, reverts, and the feed's doorbell.
+
+`PgStore` is the follower's Store port (listener.ports.Store). Its writes commit first and
+ring the Redis doorbell (listener.publish) after, so a subscriber told of feed ids can always
+read them; Redis is only a doorbell (subscribers catch up from PostgreSQL), so a failed publish
+is logged and never undoes or repeats a commit.
 
 `ingest_batch` drops the logs already stored (live key), reserves exactly as many feed numbers
 as new rows (the feed stays gap-free: subscribers detect lost pub/sub messages by gaps), COPYs
 the events in (block, log index) order with ascending ids, applies the projections, keeps the
 batch's block headers for the reorg window and moves the checkpoint, all in one transaction.
 The feed numbers are taken as late as possible because they lock the feed until commit; the
-projections come after them only because their rows reference the event ids.
-
-`revert_to` undoes everything above a common ancestor in one transaction. Removal items are
-appended newest first (the reverse of the original order), so a subscriber applying them one
-by one walks its state back in exactly the reverse order it was built. Callers publish to
-Redis (`listener.publish`) only after these functions return, i.e. after the commit.
+projections come after them only because their rows reference the event ids. Reverts are
+listener.store_revert's, the tip's reads and the halt listener.store_tip's.
 """
 
 from __future__ import annotations
 
 import logging
 
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from dpo.channels import Channels
 from dpo.db.feed import next_feed_sequences
-from listener.projections import StoredEvent, apply_events, revert_events
+from listener.projections import StoredEvent, apply_events
+from listener.publish import publish_feed
+from listener.store_revert import revert_to
 from listener.store_rows import PreparedBatch, prepare_batch
+from listener.store_tip import checkpoint, event_blocks, recent_blocks, set_halt
 from listener.store_types import (
     EVENT_COLUMNS,
     Batch,
@@ -31,10 +37,8 @@ from listener.store_types import (
     ReorgDetectedError,
     RevertResult,
     StoreError,
-    event_record,
     feed_range,
     raw_connection,
-    stored_event,
     time_of,
 )
 
@@ -42,6 +46,7 @@ __all__ = [
     "Batch",
     "BlockHeader",
     "IngestResult",
+    "PgStore",
     "ReorgDetectedError",
     "RevertResult",
     "StoreError",
@@ -50,34 +55,66 @@ __all__ = [
     "ingest_batch",
     "recent_blocks",
     "revert_to",
+    "set_halt",
 ]
 
 logger = logging.getLogger(__name__)
+Sessions = async_sessionmaker[AsyncSession]
 
 
-async def checkpoint(
-    sessions: async_sessionmaker[AsyncSession], chain_id: int
-) -> tuple[int, str] | None:
-    """The last processed block (number, hash) of a chain, or None before the first batch."""
-    async with sessions() as session:
-        row = (await session.execute(
-            text("SELECT last_processed_block, last_processed_hash FROM listener_checkpoints "
-                 "WHERE chain_id = :c"), {"c": chain_id},
-        )).first()
-    return None if row is None else (int(row[0]), str(row[1]))
+class PgStore:
+    """The Store port on PostgreSQL; `redis` None publishes nothing (tools, tests)."""
 
+    def __init__(self, sessions: Sessions, *, redis: Redis | None = None,
+                 channel: str = Channels().feed) -> None:
+        self.sessions = sessions
+        self.redis = redis
+        # The deployment's doorbell channel (dpo.channels); the default is database 0's.
+        self.channel = channel
 
-async def recent_blocks(
-    sessions: async_sessionmaker[AsyncSession], chain_id: int, limit: int
-) -> list[BlockHeader]:
-    """The newest kept block headers of a chain, newest first."""
-    async with sessions() as session:
-        rows = (await session.execute(
-            text("SELECT number, hash, parent_hash, timestamp FROM listener_blocks "
-                 "WHERE chain_id = :c ORDER BY number DESC LIMIT :n"),
-            {"c": chain_id, "n": limit},
-        )).all()
-    return [BlockHeader(int(r[0]), str(r[1]), str(r[2]), int(r[3].timestamp())) for r in rows]
+    async def checkpoint(self, chain_id: int) -> tuple[int, str] | None:
+        """The last committed block (number, hash), or None before the first batch."""
+        return await checkpoint(self.sessions, chain_id)
+
+    async def recent_blocks(self, chain_id: int, limit: int) -> list[BlockHeader]:
+        """The newest kept block headers, newest first."""
+        return await recent_blocks(self.sessions, chain_id, limit)
+
+    async def event_blocks(self, chain_id: int, below: int) -> list[tuple[int, str]]:
+        """Blocks below `below` holding live events, newest first (a bounded search)."""
+        return await event_blocks(self.sessions, chain_id, below)
+
+    async def ingest(self, batch: Batch, rows: PreparedBatch, *,
+                     reorg_window: int) -> IngestResult:
+        """Commit a batch (ingest_batch), then announce its feed ids."""
+        result = await ingest_batch(self.sessions, batch, reorg_window=reorg_window,
+                                    prepared=rows)
+        await self.announce(batch.chain_id, result)
+        return result
+
+    async def revert(self, chain_id: int, ancestor_number: int,
+                     ancestor_hash: str) -> RevertResult:
+        """Commit a revert to the ancestor (revert_to), then announce its removal items."""
+        result = await revert_to(self.sessions, chain_id=chain_id,
+                                 ancestor_number=ancestor_number, ancestor_hash=ancestor_hash)
+        await self.announce(chain_id, result)
+        return result
+
+    async def set_halt(self, chain_id: int, reason: str | None) -> bool:
+        """Record or clear the halt after a deep reorg, announced if it changed."""
+        return await set_halt(self.sessions, chain_id, reason, redis=self.redis,
+                              channel=self.channel)
+
+    async def announce(self, chain_id: int, result: IngestResult | RevertResult) -> None:
+        """Ring the doorbell for a committed result's feed ids (none: nothing is sent)."""
+        if self.redis is None or result.first_seq is None or result.last_seq is None:
+            return
+        try:
+            await publish_feed(self.redis, channel=self.channel, chain_id=chain_id,
+                               first_seq=result.first_seq, last_seq=result.last_seq)
+        except Exception:  # Redis is only a doorbell: subscribers catch up from PostgreSQL.
+            logger.warning("could not publish feed items %s..%s", result.first_seq,
+                           result.last_seq, exc_info=True)
 
 
 def _reorg_window(value: int | None) -> int:
@@ -212,73 +249,3 @@ async def _keep_blocks(connection: AsyncConnection, batch: Batch, window: int) -
             "t": [time_of(b.timestamp) for b in kept],
         },
     )
-
-
-async def revert_to(
-    sessions: async_sessionmaker[AsyncSession], *, chain_id: int, ancestor_number: int,
-    ancestor_hash: str | None = None,
-) -> RevertResult:
-    """Remove every live event above the ancestor, revert projections, rewind the checkpoint.
-
-    The ancestor's hash comes from `ancestor_hash` or the kept block headers.
-    """
-    async with sessions() as session, session.begin():
-        connection = await session.connection()
-        current = (await connection.execute(
-            text("SELECT last_processed_block FROM listener_checkpoints WHERE chain_id = :c "
-                 "FOR UPDATE"), {"c": chain_id},
-        )).scalar_one_or_none()
-        if current is None or int(current) <= ancestor_number:
-            return RevertResult(0, None, None)
-        if ancestor_hash is None:
-            ancestor_hash = (await connection.execute(
-                text("SELECT hash FROM listener_blocks WHERE chain_id = :c AND number = :n"),
-                {"c": chain_id, "n": ancestor_number},
-            )).scalar_one_or_none()
-            if ancestor_hash is None:
-                raise StoreError(f"block {ancestor_number} is not in the kept reorg window")
-        raw = await raw_connection(session)
-        rows = await raw.fetch(
-            "SELECT id, chain_id, contract_address, contract_name, event_name, block_number, "
-            "block_hash, block_timestamp, tx_hash, tx_index, log_index, args "
-            "FROM chain_events WHERE chain_id = $1 AND block_number > $2 AND NOT removed "
-            "ORDER BY block_number DESC, log_index DESC FOR UPDATE",
-            chain_id, ancestor_number,
-        )
-        events = [stored_event(row) for row in rows]
-        stats = await revert_events(connection, events)
-        ids = await next_feed_sequences(session, len(events))
-        if events:
-            now = (await raw.fetchval("SELECT now()"))
-            await raw.execute(
-                "UPDATE chain_events SET removed = true, removed_at = $2 WHERE id = ANY($1)",
-                [e.id for e in events], now,
-            )
-            await raw.copy_records_to_table(
-                "chain_events",
-                records=[
-                    event_record(StoredEvent(seq, e.log, e.block_time), e.id, now)
-                    for seq, e in zip(ids, events, strict=True)
-                ],
-                columns=EVENT_COLUMNS,
-            )
-        await connection.execute(
-            text("DELETE FROM listener_blocks WHERE chain_id = :c AND number > :n"),
-            {"c": chain_id, "n": ancestor_number},
-        )
-        await connection.execute(
-            text("UPDATE listener_checkpoints SET last_processed_block = :n, "
-                 "last_processed_hash = :h, updated_at = now() WHERE chain_id = :c"),
-            {"c": chain_id, "n": ancestor_number, "h": ancestor_hash},
-        )
-    logger.warning(
-        "reverted chain %d to block %d: %d events removed", chain_id, ancestor_number, len(events)
-    )
-    return RevertResult(
-        removed=len(events),
-        first_seq=ids[0] if events else None,
-        last_seq=ids[-1] if events else None,
-        projections=stats,
-    )
-
-

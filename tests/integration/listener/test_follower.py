@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from dpo.chain.artifacts import CONTRACT_ARTIFACTS
+from dpo.channels import Channels
 from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
 from dpo.settings import ConfigError
@@ -23,6 +24,7 @@ from listener.follower import Follower, FollowerConfig
 from listener.reorg import DeepReorgError
 from listener.rpc import RpcClient
 from listener.service import rewind, watch_heads
+from listener.store import PgStore
 from tests.conftest import _create_database, _drop_database
 from tests.integration.chain.test_contracts import Chain, ref
 from tests.integration.db import factories
@@ -80,8 +82,9 @@ def make_follower(anvil_url: str, deployed: dict[str, str], sessions: Sessions,
                                 "batch_blocks": 3, "max_batch_blocks": 3, "concurrency": 3,
                                 "reorg_window": 16}
     settings.update(config)
-    return Follower(rpc=rpc or RpcClient(urls=[anvil_url], timeout=10), sessions=sessions,
-                    redis=redis, decoder=decoder, config=FollowerConfig(**settings))
+    return Follower(rpc=rpc or RpcClient(urls=[anvil_url], timeout=10),
+                    store=PgStore(sessions, redis=redis), decoder=decoder,
+                    config=FollowerConfig(**settings))
 
 
 class Running:
@@ -103,7 +106,7 @@ class Running:
             if self.task.done():
                 self.task.result()
                 raise AssertionError("the follower stopped early")
-            point = await store.checkpoint(self.follower.sessions, ANVIL_CHAIN_ID)
+            point = await self.follower.store.checkpoint(ANVIL_CHAIN_ID)
             if point is not None and point[0] >= block and (hash_ is None or (
                     point[0] == block and point[1] == hash_)):
                 return
@@ -196,7 +199,7 @@ async def test_backfill_stores_every_event_exactly_once_across_range_boundaries(
     assert len(expected) >= emitted > 40
     sessions = await with_offering(await databases(), deployed)
     pubsub = redis_client.pubsub()
-    await pubsub.subscribe(FollowerConfig(chain_id=1).feed_channel)
+    await pubsub.subscribe(Channels().feed)
     running = Running(make_follower(anvil_url, deployed, sessions, redis=redis_client))
     await running.reach(number, hash_=hash_)
     await running.finish()
@@ -313,13 +316,13 @@ async def test_a_reorg_deeper_than_the_window_stops_loudly_and_changes_nothing(
     assert f"--rewind {number - 5}" in str(info.value)
 
     # The operator's way out: rewind there and follow again.
-    follower = make_follower(anvil_url, deployed, sessions, reorg_window=2)
-    await rewind(follower, redis_client, number)  # not below the checkpoint: nothing to do
+    follower = make_follower(anvil_url, deployed, sessions, redis_client, reorg_window=2)
+    await rewind(follower, number)  # not below the checkpoint: nothing to do
     assert await store.checkpoint(sessions, ANVIL_CHAIN_ID) == (number, hash_)
     with pytest.raises(ConfigError, match=f"rewind to {number - 5} or lower"):
-        await rewind(follower, redis_client, number - 2)  # would keep orphaned events
+        await rewind(follower, number - 2)  # would keep orphaned events
     assert await feed(sessions) == items
-    await rewind(follower, redis_client, info.value.rewind_to)
+    await rewind(follower, info.value.rewind_to)
     running = Running(follower)
     number, hash_ = await head(chain.w3)
     await running.reach(number, hash_=hash_)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dpo.streaming.hub import FeedHub
 from dpo.streaming.status import FeedState, FeedStatus, StatusWatch
 from listener.publish import feed_message
-from listener.tip import set_halt
+from listener.store import set_halt
 from tests.integration.streaming.support import CHAIN
 
 Sessions = async_sessionmaker[AsyncSession]

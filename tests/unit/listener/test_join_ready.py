@@ -30,7 +30,7 @@ def prepared(first: int, last: int, events: int, *, parent_tag: str = "b") -> Pr
 
 
 def follower(max_batch_events: int) -> Follower:
-    return Follower(rpc=object(), sessions=object(), redis=None,  # type: ignore[arg-type]
+    return Follower(rpc=object(), store=object(),  # type: ignore[arg-type]
                     decoder=Decoder(1, {}),
                     config=FollowerConfig(chain_id=1, max_batch_events=max_batch_events))
 
