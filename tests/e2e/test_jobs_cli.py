@@ -53,6 +53,7 @@ async def _poll_blocked(connection: asyncpg.Connection) -> None:
     for _ in range(600):
         waiting = await connection.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database() "
             "AND query LIKE '%break_revision%'")
         if waiting:
             return
