@@ -93,14 +93,14 @@ def jobs_run(name: str, full: bool) -> None:
 
 async def _schedule(config: Settings, database_url: str, redis_url: str) -> int:
     from jobs.notifications import deliver_notifications
-    from jobs.payments import request_payments
+    from jobs.payments import payment_worker
     from jobs.scheduler import Scheduler
 
     serve_metrics(config)
     runtime = Runtime.open(config, database_url=database_url, redis_url=redis_url)
     try:
         scheduler = Scheduler(runtime, database_url, companions=[deliver_notifications,
-                                                                request_payments])
+                                                                payment_worker])
         scheduler.install_signals()
         return await scheduler.run()
     finally:

@@ -7,7 +7,9 @@ import strawberry
 from dpo.db.models import Investment
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
+from dpo.payments.remote_cancel import cancel_now, owe_cancel
 from dpo.payments.requests import request_now
+from dpo.payments.webhooks import notify_order
 from dpo.services import investments
 from schema.context import Info
 from schema.enums import InvestmentState, PaymentStatus
@@ -103,9 +105,16 @@ async def resolve_submit_investment(info: Info, input: SubmitInvestmentInput
 
 async def resolve_cancel_investment(info: Info, id: strawberry.ID) -> InvestmentType:
     target = from_global_id(id, expect="Investment")[1]
-    async with unit_of_work(info.context.runtime.sessions) as session:
+    runtime = info.context.runtime
+    async with unit_of_work(runtime.sessions) as session:
         row = await investments.cancel_investment(session, principal=info.context.principal,
                                                   investment_id=target)
+        # With the cancel: its BillBitts page is owed a cancel, the investor a message.
+        remote = owe_cancel(row)
+        await notify_order(session, row, "investment_cancelled", reason="cancelled by you")
+    if remote and row.payment_id is not None:
+        # Committed; BillBitts follows now, or the payment worker retries (remote_cancel).
+        await cancel_now(runtime.sessions, runtime.billbitts, row.id, row.payment_id)
     return investment_node(row)
 
 

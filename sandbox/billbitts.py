@@ -1,10 +1,14 @@
 """BillBitts: payment requests, hosted payment pages that pay on request, signed webhooks.
 
     POST /v1/payment-requests          create, or return the request of the same reference
+    GET  /v1/payment-requests/{id}     the request as it stands (its status)
+    POST /v1/payment-requests/{id}/cancel  close a pending request (`cancelled`); an ended
+                                       one is returned unchanged
     GET  /pay/{id}                     the hosted page (a form with a Pay button)
     POST /pay/{id}                     pay it: status paid, `payment.paid` sent to our webhook
     POST /_sandbox/pay                 {"reference" | "id", "outcome": "paid" | "failed" |
                                         "expired" | "refunded"}: that event, as BillBitts would
+                                        (`"webhook": false`: the status changes, no event)
     POST /_sandbox/webhooks            webhook fault switches (sandbox/billbitts_webhooks.py)
     POST /_sandbox/webhooks/flush      send held events {"order": "fifo" | "reverse"}
     GET  /_sandbox/webhooks            every delivery attempt and its answer
@@ -96,9 +100,11 @@ class BillBittsSim(Simulator):
             return self.payments[key]
         return next((p for p in self.payments.values() if p["id"] == key), None)
 
-    def settle(self, payment: dict[str, Any], outcome: str) -> None:
-        """Move a payment to `outcome` and send the event."""
+    def settle(self, payment: dict[str, Any], outcome: str, *, webhook: bool = True) -> None:
+        """Move a payment to `outcome` and send the event (unless `webhook` is false)."""
         payment["status"] = outcome
+        if not webhook:
+            return
         data = {"paymentId": payment["id"], "reference": payment["reference"],
                 "amount": payment["amount"], "currency": payment["currency"]}
         self.webhooks.emit(encode(f"evt_sbx_{next(self._events)}", OUTCOMES[outcome],
@@ -107,6 +113,8 @@ class BillBittsSim(Simulator):
     def routes(self) -> list[BaseRoute]:
         """The API, the hosted pages and the sandbox's switches."""
         return [Route("/v1/payment-requests", self._create, methods=["POST"]),
+                Route("/v1/payment-requests/{id}", self._status, methods=["GET"]),
+                Route("/v1/payment-requests/{id}/cancel", self._cancel, methods=["POST"]),
                 Route("/pay/{id}", self._page, methods=["GET"]),
                 Route("/pay/{id}", self._pay, methods=["POST"]),
                 Route("/_sandbox/pay", self._admin_pay, methods=["POST"]),
@@ -150,6 +158,32 @@ class BillBittsSim(Simulator):
         self.payments[reference] = payment
         return JSONResponse(payment, status_code=201)
 
+    async def _checked(self, request: Request) -> tuple[dict[str, Any] | None, Response | None]:
+        """The payment a signed API call names, or the refusal to answer."""
+        if not self.authorised(request):
+            return None, self.refuse()
+        if not self.signed(request, await request.body()):
+            if self.requests:
+                self.requests[-1]["signed"] = False
+            return None, JSONResponse({"error": "bad request signature"}, status_code=401)
+        payment = self.find(request.path_params["id"])
+        if payment is None:
+            return None, JSONResponse({"error": "no such payment request"}, status_code=404)
+        return payment, None
+
+    async def _status(self, request: Request) -> Response:
+        payment, refusal = await self._checked(request)
+        return refusal or JSONResponse(payment)
+
+    async def _cancel(self, request: Request) -> Response:
+        payment, refusal = await self._checked(request)
+        if refusal is not None or payment is None:
+            return refusal or JSONResponse({}, status_code=404)
+        if payment["status"] == "pending":
+            payment["status"] = "cancelled"
+            payment["cancelledAt"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        return JSONResponse(payment)
+
     async def _page(self, request: Request) -> Response:
         payment = self.find(request.path_params["id"])
         if payment is None:
@@ -174,7 +208,7 @@ class BillBittsSim(Simulator):
         outcome = str(body.get("outcome", "paid"))
         if payment is None or outcome not in OUTCOMES:
             return JSONResponse({"error": "unknown payment or outcome"}, status_code=404)
-        self.settle(payment, outcome)
+        self.settle(payment, outcome, webhook=body.get("webhook", True) is not False)
         return JSONResponse({"ok": True, "payment": payment})
 
     async def _webhook_faults(self, request: Request) -> Response:

@@ -23,8 +23,8 @@ Field = str | int | bool
 _EVENT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 # Investor notifications the platform sends (the payments work enqueues them).
-INVESTOR_EVENTS = frozenset({"investment_received", "payment_confirmed", "tokens_issued",
-                             "offering_closed"})
+INVESTOR_EVENTS = frozenset({"investment_received", "payment_confirmed",
+                             "investment_cancelled", "tokens_issued", "offering_closed"})
 OPS_EVENTS = frozenset({"breaks_opened", "job_failed"})
 
 
@@ -56,8 +56,8 @@ async def notify_ops(session: AsyncSession, *, key: str, event: str,
 
 async def notify_investor(session: AsyncSession, *, key: str, event: str, email: str,
                           fields: Mapping[str, Field]) -> bool:
-    """A message to an investor: investment received, payment confirmed, tokens issued,
-    offering closed."""
+    """A message to an investor: investment received, payment confirmed, investment
+    cancelled, tokens issued, offering closed."""
     if event not in INVESTOR_EVENTS:
         raise ValidationError("not an investor notification", field="event")
     return await enqueue(session, key=key, audience=Audience.INVESTOR, event=event,

@@ -26,6 +26,10 @@ Decisions:
   then finds it refunded and does nothing, so nothing is issued for returned money.
 - A refund of an issued order cannot be undone by us alone (the tokens are out): ops.
 - An event whose amount or currency differs from the order's is not applied (ops).
+- An order past its payment's expiry (plus PAYMENT_EXPIRY_GRACE_SECONDS) that BillBitts never
+  announced is settled by asking BillBitts for the status and applying the event it amounts
+  to (`after_expiry`), so it goes through this same table: a late `paid` webhook after that
+  finds the order `cancelled by payment` and revives it, like any paid after an expiry.
 """
 
 from __future__ import annotations
@@ -119,3 +123,31 @@ def mismatch(*, amount: Decimal, currency: str, paid_amount: Decimal,
     if paid_amount != amount:
         return f"amount {paid_amount} differs from the order's {amount}"
     return None
+
+
+@dataclass(frozen=True)
+class AfterExpiry:
+    """What the expiry worker applies for BillBitts' answer about an expired order."""
+
+    event: PaymentEvent
+    close_remote: bool  # BillBitts still offers the page: cancel it there too
+
+
+# BillBitts' status of a request past its expiry and grace. Paid, failed, expired and refunded
+# are what its webhook would have said (late or lost): applied as that event, through the same
+# table, so a payment that did arrive is never cancelled. Pending means BillBitts never
+# expired it: we expire the order, as an `expired` event would, and close the page so nobody
+# pays it afterwards. Cancelled (by our own earlier call) ends the order the same way.
+_AFTER_EXPIRY = {
+    "pending": AfterExpiry(E.EXPIRED, close_remote=True),
+    "cancelled": AfterExpiry(E.EXPIRED, close_remote=False),
+    "expired": AfterExpiry(E.EXPIRED, close_remote=False),
+    "failed": AfterExpiry(E.FAILED, close_remote=False),
+    "paid": AfterExpiry(E.PAID, close_remote=False),
+    "refunded": AfterExpiry(E.REFUNDED, close_remote=False),
+}
+
+
+def after_expiry(remote_status: str) -> AfterExpiry:
+    """The event an expired order gets for BillBitts' `remote_status` (KeyError: unknown)."""
+    return _AFTER_EXPIRY[remote_status]

@@ -61,7 +61,7 @@ async def receive(session: AsyncSession, event: Event) -> Received:
         .returning(WebhookDelivery.id))
     if delivery_id is None:
         return Received(duplicate=True, status="duplicate", reason="event already received")
-    result = await _apply(session, event)
+    result = await apply_event(session, event)
     await session.execute(
         update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
         .values(status=result.status, error=result.reason[:1000] or None,
@@ -72,7 +72,12 @@ async def receive(session: AsyncSession, event: Event) -> Received:
     return result
 
 
-async def _apply(session: AsyncSession, event: Event) -> Received:
+async def apply_event(session: AsyncSession, event: Event) -> Received:
+    """Lock the order the event names and apply the state machine's decision; no commit.
+
+    Webhook deliveries come here after being stored; the expiry worker brings the event
+    BillBitts' status amounts to (dpo.payments.expiry), so both follow one table.
+    """
     if event.kind is None or event.payment is None:
         return Received(False, WebhookStatus.IGNORED.value, "event type not handled")
     payment = event.payment
@@ -127,9 +132,11 @@ async def _transition(session: AsyncSession, investment: Investment, decision: D
     await session.flush()
     if decision.action is Action.ISSUE:
         await enqueue_issuance(session, investment)
-        await _notify(session, investment, "payment_confirmed")
+        await notify_order(session, investment, "payment_confirmed")
     elif decision.action is Action.REFUND:
         await enqueue_refund(session, investment)
+    if decision.state is InvestmentState.CANCELLED:
+        await notify_order(session, investment, "investment_cancelled", reason=decision.reason)
 
 
 def _when(created: datetime) -> datetime:
@@ -137,12 +144,16 @@ def _when(created: datetime) -> datetime:
     return min(created, utcnow())
 
 
-async def _notify(session: AsyncSession, investment: Investment, event: str) -> None:
+async def notify_order(session: AsyncSession, investment: Investment, event: str, *,
+                       reason: str | None = None) -> None:
+    """Tell the order's investor (when they have an e-mail), once per order and event."""
     email = await session.scalar(select(Investor.email).where(
         Investor.id == investment.investor_id))
     if not email:
         return
+    fields = {"reference": investment.payment_reference, "amount": str(investment.amount),
+              "currency": investment.currency}
+    if reason is not None:
+        fields["reason"] = reason
     await notify_investor(session, key=f"{event}:inv:{investment.id}", event=event,
-                          email=email, fields={"reference": investment.payment_reference,
-                                               "amount": str(investment.amount),
-                                               "currency": investment.currency})
+                          email=email, fields=fields)

@@ -3,7 +3,10 @@
 `POST /v1/payment-requests` creates the request for one order, keyed by the order's payment
 reference, which BillBitts de-duplicates: sending it again
 (a retry, a worker after a crash, two replicas at once) returns the same request, never a
-second one. So the POST is retried like a read. Requests are signed with our private key
+second one. So the POST is retried like a read. `GET /v1/payment-requests/{id}` reads a
+request's status (the expiry worker asks before cancelling an order), and
+`POST /v1/payment-requests/{id}/cancel` closes its page; cancelling again returns the same
+answer, so it is retried like a read too. Requests are signed with our private key
 (dpo.providers.billbitts_signing) besides the API key.
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator
 
@@ -49,7 +52,8 @@ class Payment(_Strict):
 
     id: PaymentId
     reference: Reference
-    status: Literal["pending", "paid", "failed", "expired", "refunded"]
+    # `cancelled`: closed by our cancel call (nobody can pay it any more).
+    status: Literal["pending", "paid", "failed", "expired", "refunded", "cancelled"]
     url: Annotated[str, StringConstraints(max_length=2048)]
     expires_at: AwareDatetime = Field(alias="expiresAt")
     amount: Decimal = Field(gt=0, allow_inf_nan=False)
@@ -80,3 +84,31 @@ class BillBittsClient:
         if payment.currency != request.currency or payment.amount != request.amount:
             raise ProviderMalformed(PROVIDER, "answer is for another amount")
         return payment
+
+    async def payment_status(self, payment_id: str) -> Payment:
+        """The payment request as BillBitts sees it now."""
+        payment = await self.http.call(
+            "GET", _path_of(payment_id), lambda response, body: decode(PROVIDER, Payment, body))
+        return _same(payment, payment_id)
+
+    async def cancel_payment(self, payment_id: str) -> Payment:
+        """Close the request's page; the answer is the request as it now stands.
+
+        `cancelled`, or the status it had already ended in (paid, failed, expired, refunded),
+        in which case BillBitts changed nothing.
+        """
+        payment = await self.http.call(
+            "POST", f"{_path_of(payment_id)}/cancel",
+            lambda response, body: decode(PROVIDER, Payment, body), json={}, idempotent=True)
+        return _same(payment, payment_id)
+
+
+def _path_of(payment_id: str) -> str:
+    # Our ids came from BillBitts (PaymentId pattern); quoted anyway: a path, never a query.
+    return f"{PATH}/{quote(payment_id, safe='')}"
+
+
+def _same(payment: Payment, payment_id: str) -> Payment:
+    if payment.id != payment_id:
+        raise ProviderMalformed(PROVIDER, "answer is for another payment")
+    return payment

@@ -29,6 +29,10 @@ class PaymentSettings(BaseModel):
     # How long an investor has to pay an order on BillBitts' page before it expires.
     payment_expiry_seconds: int = Field(default=86_400, ge=300, le=30 * 86_400,
                                         alias="PAYMENT_EXPIRY_SECONDS")
+    # How long after a payment's expiry the order is checked with BillBitts and cancelled
+    # when BillBitts never said `expired` (its webhook may simply be late).
+    payment_expiry_grace_seconds: int = Field(default=900, ge=0, le=7 * 86_400,
+                                              alias="PAYMENT_EXPIRY_GRACE_SECONDS")
 
 
 class MarketSettings(BaseModel):

@@ -207,3 +207,18 @@ def test_defaults_without_environment() -> None:
 @pytest.mark.parametrize("value", ["-1", "65536", "80.5", "eighty", "٨٠"])
 def test_jobs_metrics_port_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     assert _load_error(monkeypatch, "JOBS_METRICS_PORT", value).startswith("JOBS_METRICS_PORT: ")
+
+
+@pytest.mark.parametrize("value", ["-1", "604801", "10**9", "900.5", "fifteen", "٩٠٠", "",
+                                   "9" * 5000])
+def test_payment_expiry_grace_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    message = _load_error(monkeypatch, "PAYMENT_EXPIRY_GRACE_SECONDS", value)
+    assert message.startswith("PAYMENT_EXPIRY_GRACE_SECONDS: ")
+    assert len(message) < 400
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", 0), ("900", 900), ("604800", 604800)])
+def test_payment_expiry_grace_accepted(monkeypatch: pytest.MonkeyPatch, value: str,
+                                       expected: int) -> None:
+    monkeypatch.setenv("PAYMENT_EXPIRY_GRACE_SECONDS", value)
+    assert Settings(_env_file=None).payment_expiry_grace_seconds == expected

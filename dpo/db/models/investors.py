@@ -98,6 +98,14 @@ class Investment(Timestamped, Base):
         # The orders still owed a payment request (dpo.payments.requests), soonest first.
         Index("ix_investments_payment_due", "payment_next_attempt_at",
               postgresql_where=text("payment_id IS NULL AND state = 'pending_payment'")),
+        checks.non_negative("payment_cancel_attempts"),
+        # Orders awaiting payment by expiry (dpo.payments.expiry).
+        Index("ix_investments_payment_expiring", "payment_expires_at",
+              postgresql_where=text(
+                  "state = 'pending_payment' AND payment_expires_at IS NOT NULL")),
+        # Payment requests still to be cancelled at BillBitts (dpo.payments.remote_cancel).
+        Index("ix_investments_payment_cancel_due", "payment_cancel_at",
+              postgresql_where=text("payment_cancel_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -125,6 +133,11 @@ class Investment(Timestamped, Base):
     payment_next_attempt_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), server_default=func.now())
     payment_error: Mapped[str | None] = mapped_column(String(300))
+    # When the expiry worker may ask BillBitts about this order again (a lease, a backoff).
+    payment_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The BillBitts request still to be cancelled there: next attempt, attempts so far.
+    payment_cancel_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    payment_cancel_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
     investor: Mapped[Investor] = relationship(lazy="raise")
     offering: Mapped[Offering] = relationship(lazy="raise")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from dpo.db.models.enums import InvestmentState as S
 from dpo.payments.events import PaymentEvent as E
-from dpo.payments.states import Action, Outcome, decide, mismatch
+from dpo.payments.states import Action, Outcome, after_expiry, decide, mismatch
 
 TABLE = [
     (S.PENDING_PAYMENT, E.PAID, Outcome.APPLIED, S.PAID, Action.ISSUE),
@@ -129,3 +129,28 @@ def test_money_must_match() -> None:
                                  paid_amount=Decimal("99.99"), paid_currency="EUR") or "")
     assert "currency" in (mismatch(amount=Decimal("100"), currency="EUR",
                                    paid_amount=Decimal("100"), paid_currency="USD") or "")
+
+
+@pytest.mark.parametrize(("remote", "event", "close"), [
+    ("pending", E.EXPIRED, True), ("cancelled", E.EXPIRED, False),
+    ("expired", E.EXPIRED, False), ("failed", E.FAILED, False),
+    ("paid", E.PAID, False), ("refunded", E.REFUNDED, False)])
+def test_an_expired_order_gets_the_event_billbitts_status_amounts_to(
+        remote: str, event: E, close: bool) -> None:
+    found = after_expiry(remote)
+    assert (found.event, found.close_remote) == (event, close)
+
+
+def test_paid_at_billbitts_never_cancels_a_pending_order() -> None:
+    decision = decide(S.PENDING_PAYMENT, after_expiry("paid").event)
+    assert decision.state is S.PAID
+    # And a pending request expired by us is revived by a paid that comes later.
+    expired = decide(S.PENDING_PAYMENT, after_expiry("pending").event)
+    assert expired.state is S.CANCELLED
+    revived = decide(S.CANCELLED, E.PAID, cancelled_by_payment=True)
+    assert revived.state is S.PAID
+
+
+def test_an_unknown_remote_status_is_refused() -> None:
+    with pytest.raises(KeyError):
+        after_expiry("on_hold")
