@@ -58,6 +58,7 @@ lint: setup
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo --no-cache
 
 ## The suite mostly waits (servers starting, chains mining, clients reconnecting), so it runs
 ## in parallel workers, one test file per worker at a time (--dist loadfile keeps a module's

@@ -20,7 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,9 +28,6 @@ from dpo.db.models import ChainEvent
 from dpo.services.chain_events import EventFilter, events_statement
 from dpo.streaming import metrics
 from dpo.streaming.items import FeedItem, FeedMatcher, item_of
-
-if TYPE_CHECKING:
-    from dpo.streaming.hub import FeedHub
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +40,34 @@ class SlowConsumerError(Exception):
         self.position = position
 
 
+class Feed(Protocol):
+    """What a subscriber needs of the hub that feeds it (dpo.streaming.hub.FeedHub).
+
+    Declared here so the subscriber does not import the hub that creates it.
+    """
+
+    sessions: async_sessionmaker[AsyncSession]
+    replay_slots: asyncio.Semaphore
+    page_size: int
+    head: int
+
+    def register(self, subscription: FeedSubscription) -> None:
+        """Count a subscription that has started."""
+
+    def unregister(self, subscription: FeedSubscription) -> None:
+        """Forget a subscription that has ended."""
+
+    def attach(self, subscription: FeedSubscription) -> None:
+        """Start handing the subscription live items."""
+
+    def detach(self, subscription: FeedSubscription) -> None:
+        """Stop handing the subscription live items."""
+
+
 class FeedSubscription:
     """An async iterator of the feed items after a cursor that match a filter."""
 
-    def __init__(self, hub: FeedHub, *, after: int, spec: EventFilter | None,
+    def __init__(self, hub: Feed, *, after: int, spec: EventFilter | None,
                  matcher: FeedMatcher, queue_size: int,
                  on_slow: Callable[[FeedSubscription], None] | None = None) -> None:
         self.hub = hub

@@ -53,10 +53,8 @@ from typing import Any
 import httpx
 
 from tests.support.batch_faults import BATCH_FAULTS, batch_answer
+from tests.support.http_answers import answer_head, parse_body, send_answer
 from tests.support.lagging_node import lagging_answer
-
-_REASONS = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error",
-            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 class FaultyProxy:
@@ -201,7 +199,7 @@ class FaultyProxy:
             name, _, value = header.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
         body = await reader.readexactly(int(headers.get("content-length", "0")))
-        request = _parse(body)
+        request = parse_body(body)
         method = "batch" if isinstance(request, list) else str(request.get("method", "?"))
         self.requests_seen[method] += 1
         fault = self._choose(method)
@@ -225,57 +223,58 @@ class FaultyProxy:
                 extra["Retry-After"] = format_datetime(when, usegmt=True)
             elif argument:
                 extra["Retry-After"] = argument
-            await _send(writer, 429, b"rate limited", extra)
+            await send_answer(writer, 429, b"rate limited", extra)
             return True
         if kind.isdigit():
-            await _send(writer, int(kind), b"injected failure")
+            await send_answer(writer, int(kind), b"injected failure")
             return True
         if kind == "rpc":
             code, _, message = argument.partition(":")
             request_id = request.get("id") if isinstance(request, dict) else None
             error = {"jsonrpc": "2.0", "id": request_id,
                      "error": {"code": int(code), "message": message}}
-            await _send(writer, 200, json.dumps(error).encode())
+            await send_answer(writer, 200, json.dumps(error).encode())
             return True
         if kind == "null":
             request_id = request.get("id") if isinstance(request, dict) else None
-            await _send(writer, 200, json.dumps(
+            await send_answer(writer, 200, json.dumps(
                 {"jsonrpc": "2.0", "id": request_id, "result": None}).encode())
             return True
         if kind == "delay":
             await asyncio.sleep(float(argument))
         if isinstance(request, list) and kind in BATCH_FAULTS:
             assert self._client is not None, "the proxy is not started"
-            await _send(writer, *await batch_answer(self._client, self.upstream, self._forward,
-                                                    kind, argument, request))
+            batch = await batch_answer(self._client, self.upstream, self._forward, kind,
+                                       argument, request)
+            await send_answer(writer, *batch)
             return True
         if kind in ("lag", "empty"):
             assert self._client is not None, "the proxy is not started"
             lagged, request = await lagging_answer(self._client, self.upstream, request, kind,
                                                    argument)
             if lagged is not None:
-                await _send(writer, 200, lagged)
+                await send_answer(writer, 200, lagged)
                 return True
             body = json.dumps(request).encode()
         status, answer = await self._forward(body)
         if kind == "truncate":
-            await _send(writer, status, answer[: len(answer) // 2])
+            await send_answer(writer, status, answer[: len(answer) // 2])
             return True
         if kind == "swallow":
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(reader.read(), self._hang)
             return False
         if kind == "lost":
-            await _send(writer, int(argument or 500), b"injected failure after forwarding")
+            await send_answer(writer, int(argument or 500), b"injected failure after forwarding")
             return True
         if kind == "wrongid":
             answer = json.dumps({**json.loads(answer), "id": 987654321}).encode()
         if kind == "cut":
-            head = _head(status, len(answer), {})
+            head = answer_head(status, len(answer), {})
             writer.write(head + answer[: len(answer) // 2])
             await writer.drain()
             return False
-        await _send(writer, status, answer)
+        await send_answer(writer, status, answer)
         return True
 
     async def _forward(self, body: bytes) -> tuple[int, bytes]:
@@ -285,23 +284,3 @@ class FaultyProxy:
         self.forwarded += 1
         return response.status_code, response.content
 
-
-def _parse(body: bytes) -> Any:
-    try:
-        request = json.loads(body)
-    except ValueError:
-        return {}
-    return request if isinstance(request, (dict, list)) else {}
-
-
-def _head(status: int, length: int, extra: Mapping[str, str]) -> bytes:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
-             "Content-Type: application/json", f"Content-Length: {length}",
-             "Connection: keep-alive", *(f"{name}: {value}" for name, value in extra.items())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-async def _send(writer: asyncio.StreamWriter, status: int, body: bytes,
-                extra: Mapping[str, str] | None = None) -> None:
-    writer.write(_head(status, len(body), extra or {}) + body)
-    await writer.drain()
