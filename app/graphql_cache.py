@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 import orjson
@@ -28,6 +27,7 @@ from strawberry.types.graphql import OperationType
 
 from app.graphql_auth import principal_of
 from app.negotiation import json_media_type
+from app.request_state import known_state, request_state
 from app.response_cache import LOOKUPS, CacheInvalidation, Entry
 from dpo.runtime import Runtime
 from dpo.safe_json import loads
@@ -36,21 +36,12 @@ from dpo.safe_json import loads
 # nonce, `status` probes the database and Redis. A new query with side effects or live
 # values belongs here.
 NO_STORE_FIELDS = frozenset({"nonce", "status"})
-FILL_STATE = "response_cache_fill"
-PRINCIPAL_STATE = "graphql_principal"
 CACHE_HEADER = b"x-cache"
 # Extensions that name the client, not what to run (Apollo Client 4's client awareness).
 IGNORED_EXTENSIONS = frozenset({"clientLibrary"})
 _JSON_PARAMS = frozenset({"variables", "extensions"})
 _COUNTED = {outcome: LOOKUPS.labels(outcome.decode())
             for outcome in (b"hit", b"coalesced", b"miss", b"bypass")}
-
-
-@dataclass(slots=True)
-class Fill:
-    """Set by the extension when the request's answer may be stored."""
-
-    storable: bool = False
 
 
 def invalidation_of(scope: Scope) -> CacheInvalidation | None:
@@ -156,8 +147,8 @@ async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
         return
     # Raises UnauthenticatedError (and refusals) for the view to answer, as without cache.
     principal = await principal_of(Request(scope, replay(body, receive)), runtime)
-    state = scope.setdefault("state", {})
-    state[PRINCIPAL_STATE] = principal  # the view must not authenticate twice
+    state = request_state(scope)
+    state.principal = principal  # the view must not authenticate twice
     full = (principal, *key)
     entry = cache.get(full)
     if entry is not None:
@@ -173,8 +164,8 @@ async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
             await _send_entry(send, entry, b"coalesced")
             return
     _COUNTED[b"miss"].inc()
-    ticket, fill = cache.begin(), Fill()
-    state[FILL_STATE] = fill
+    ticket = cache.begin()
+    state.storable = False  # until the extension finds the executed answer storable
     flight = cache.lead(full, ticket)
     messages: list[Message] = []
     stored: Entry | None = None
@@ -189,7 +180,7 @@ async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
         if start is not None:
             headers = tuple((bytes(k), bytes(v)) for k, v in start.get("headers", ()))
             answer = [m for m in messages[1:] if m["type"] == "http.response.body"]
-            if (fill.storable and start["status"] == 200 and len(answer) == len(messages) - 1
+            if (state.storable and start["status"] == 200 and len(answer) == len(messages) - 1
                     and not any(k == b"set-cookie" for k, _ in headers)):
                 stored = cache.put(full, ticket, status=200, headers=headers,
                                    body=b"".join(m.get("body", b"") for m in answer))
@@ -254,6 +245,6 @@ class ResponseCacheExtension(SchemaExtension):
                 if invalidation is not None:
                     invalidation.note_write()
             elif kind is OperationType.QUERY and completed:
-                fill = scope.get("state", {}).get(FILL_STATE)
-                if isinstance(fill, Fill):
-                    fill.storable = storable(execution)
+                state = known_state(scope)
+                if state is not None and state.storable is not None:
+                    state.storable = storable(execution)

@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.middleware import header
+from app.request_state import request_state
 from dpo.auth.api_keys import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from dpo.auth.tokens import verify_access_token
 from dpo.errors import DomainError, ErrorCode, RateLimitedError
-from dpo.ratelimit import COUNTED_STATE, RateLimiter
+from dpo.ratelimit import RateLimiter
 from dpo.runtime import Runtime
 from dpo.settings import ConfigError, parse_rate
 
@@ -136,7 +137,7 @@ class RateLimitMiddleware:
             address = client_address(scope, trust_forwarded=self.trust_forwarded)
             key, rate = f"anon:{address}", self.anon_rate
         decision = await limiter.hit(key, rate=rate)
-        scope.setdefault("state", {})[COUNTED_STATE] = key
+        request_state(scope).counted = key
         if decision.allowed:
             await self.app(scope, receive, send)
             return

@@ -31,9 +31,10 @@ from strawberry.types.graphql import OperationType
 from app.graphql_auth import principal_of
 from app.graphql_input import check_query_length, too_deep
 from app.negotiation import is_subscription
+from app.request_state import request_state
 from app.sse_route import SSE_HEADERS, encode_next, run_once
 from app.stream_auth import stream_caller
-from app.ws import SLOW_KEY, caps_of, caps_redis
+from app.ws import caps_of, caps_redis
 from dpo.auth.principal import Kind
 from dpo.auth.stream_tickets import ticket_of
 from dpo.errors import ErrorCode
@@ -169,9 +170,9 @@ async def serve_event_stream(view: Any, scope: Scope, receive: Receive, send: Se
 async def _run(view: Any, request: Request, principal: Any, params: dict[str, Any],
                send: Send, receive: Receive, *, ends_at: float | None) -> None:
     stream = _Stream(send)
-    request.scope[SLOW_KEY] = stream.close_slow
     context = Context(request=request, runtime=request.scope["app"].state.runtime,
-                      make_loaders=RequestLoaders, principal=principal)
+                      make_loaders=RequestLoaders, principal=principal,
+                      counted=request_state(request.scope).counted, on_slow=stream.close_slow)
     knobs = context.runtime.settings
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
     pump = asyncio.create_task(_pump(view, context, params, stream))

@@ -25,6 +25,7 @@ from strawberry.types.graphql import OperationType
 from app.graphql_cache import read_body, replay
 from app.middleware import header
 from app.negotiation import accepts_event_stream, is_subscription, json_media_type
+from app.request_state import request_state
 from dpo.auth.principal import Principal
 from dpo.errors import ErrorCode
 from dpo.safe_json import loads
@@ -82,7 +83,8 @@ async def run_once(view: Any, request: Request, principal: Principal, params: di
     allowed = {OperationType.QUERY} | (
         {OperationType.MUTATION} if request.method == "POST" else set())
     context = Context(request=request, runtime=request.scope["app"].state.runtime,
-                      make_loaders=RequestLoaders, principal=principal)
+                      make_loaders=RequestLoaders, principal=principal,
+                      counted=request_state(request.scope).counted)
     try:
         result = await view.schema.execute(
             params["query"], variable_values=params["variables"], context_value=context,

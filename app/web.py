@@ -20,7 +20,7 @@ from strawberry.extensions import SchemaExtension
 
 from app.drain import Drain
 from app.graphql_auth import principal_of, rate_limited_response, unauthenticated_response
-from app.graphql_cache import PRINCIPAL_STATE, ResponseCacheExtension, invalidation_of, serve_cached
+from app.graphql_cache import ResponseCacheExtension, invalidation_of, serve_cached
 from app.graphql_cost import cost_meter
 from app.graphql_http import CheckedHttpRequests, json_object
 from app.graphql_input import (
@@ -32,6 +32,7 @@ from app.graphql_input import (
 from app.graphql_schema import build_schema
 from app.metrics import GraphQLMetrics, metrics_endpoint, refresh_database_gauges
 from app.middleware_stack import build_middleware
+from app.request_state import known_state, request_state
 from app.response_cache import CacheInvalidation, ResponseCache
 from app.sse import serve_event_stream
 from app.sse_route import choose_stream
@@ -39,7 +40,6 @@ from app.webhooks import PATH as BILLBITTS_WEBHOOK
 from app.webhooks import billbitts_webhook
 from app.ws import WebSocketSubscriptions
 from app.ws_caps import ConnectionCaps
-from dpo.auth.principal import Principal
 from dpo.errors import (
     LimitExceededError,
     RateLimitedError,
@@ -107,17 +107,18 @@ class GraphQLApp(WebSocketSubscriptions, CheckedHttpRequests, GraphQL[Context, N
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         """Give resolvers the request, its caller and the shared resources."""
         runtime = self._runtime_of(request)
-        http = isinstance(request, Request)
+        if not isinstance(request, Request):
+            # A socket signs in at connection_init (app.ws), where its context gets its caller.
+            return Context(request=request, runtime=runtime, make_loaders=RequestLoaders)
+        state = request_state(request.scope)
         # The response cache authenticated the request already (an API-key call must be
         # verified and counted once).
-        known = request.scope.get("state", {}).get(PRINCIPAL_STATE) if http else None
-        principal = known if isinstance(known, Principal) else await principal_of(request,
-                                                                                   runtime)
+        principal = state.principal
+        if principal is None:
+            principal = await principal_of(request, runtime)
         context = Context(request=request, runtime=runtime, make_loaders=RequestLoaders,
-                          share_session=http,
-                          principal=principal)
-        if http:
-            request.state.graphql_context = context  # its session is closed in __call__
+                          share_session=True, principal=principal, counted=state.counted)
+        state.context = context  # its session is closed in __call__
         return context
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -145,9 +146,9 @@ class GraphQLApp(WebSocketSubscriptions, CheckedHttpRequests, GraphQL[Context, N
         except (LimitExceededError, UnsupportedTransportError) as error:
             await error_response(error, 400)(scope, receive, send)
         finally:
-            context = scope.get("state", {}).get("graphql_context")
-            if isinstance(context, Context):
-                await context.loaders.close()
+            state = known_state(scope)
+            if state is not None and state.context is not None:
+                await state.context.loaders.close()
 
 
 def _runtime(request: Request | WebSocket) -> Runtime:

@@ -54,7 +54,6 @@ logger = logging.getLogger(__name__)
 TOKEN_EXPIRED = 4401
 SLOW_CONSUMER = 4413
 SCOPE_KEY = "dpo.ws"
-SLOW_KEY = "dpo.ws.close_slow"
 
 
 # /metrics serves the web app's registry: add the subscription metrics to it.
@@ -201,6 +200,6 @@ class WebSocketSubscriptions:
         seconds = max(0.0, float(expires) - datetime.now(UTC).timestamp())
         connection.websocket = websocket
         connection.expiry = asyncio.get_running_loop().call_later(seconds, connection.expire)
-        websocket.scope[SLOW_KEY] = connection.close_slow
+        context.on_slow = connection.close_slow
         unset: UnsetType = UNSET
         return unset

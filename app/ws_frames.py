@@ -3,8 +3,8 @@
 Strawberry sends each subscription result through its stream generator, the extensions' result
 hooks and the protocol handler: ~60 µs per frame, paid once per subscriber per event. A result
 shared by every subscriber of an operation (schema.shared_events) needs none of that: its data
-is final and encoded. Each operation's task holds a `FrameSink` (a context variable set when the
-task starts) that writes such a frame, the pre-encoded data behind the operation's own prefix,
+is final and encoded. Each operation's task holds a `FrameSink` (Context.use_frame_sink, when
+the task starts) that writes such a frame, the pre-encoded data behind the operation's own prefix,
 byte for byte what Strawberry's handler would send. Everything else — subscribe, complete,
 errors, the first (executing) subscriber of an item, unshared results — stays with Strawberry.
 
@@ -32,7 +32,7 @@ from app.metrics import REGISTRY
 from app.ws_limits import operation_refusal
 from app.ws_messages import INVALID_MESSAGE, message_problem
 from schema.context import Context
-from schema.shared_events import FRAME_SINK, EncodedData, frame_prefix
+from schema.shared_events import EncodedData, frame_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if refused is not None:
             await operation.send_initial_errors([refused])
             return
-        FRAME_SINK.set(_TransportSink(self, operation))
+        self.context.use_frame_sink(_TransportSink(self, operation))
         await super().run_operation(operation)
 
 
@@ -176,5 +176,5 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 self.subscriptions.pop(operation_id, None)
                 self.tasks.pop(operation_id, None)
             return
-        FRAME_SINK.set(_LegacySink(self, operation_id, asyncio.current_task()))
+        self.context.use_frame_sink(_LegacySink(self, operation_id, asyncio.current_task()))
         await super().handle_async_results(operation_id, query, operation_name, variables)

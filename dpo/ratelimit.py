@@ -36,9 +36,6 @@ end
 redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil(new_tat - now)))
 return {1, 0, math.floor((now - allow_at) / interval)}
 """
-# The ASGI scope's state key under which the HTTP middleware records the bucket it counted
-# the request in (e.g. "anon:203.0.113.9"), so a sign-in is never counted twice in one bucket.
-COUNTED_STATE = "dpo.ratelimit.counted"
 # A slow Redis must not hold requests up: past this the request is let through.
 REDIS_TIMEOUT = 0.5
 _WARN_EVERY = 30.0

@@ -15,7 +15,7 @@ from dpo.auth.signin import (
 from dpo.auth.tokens import TokenPair
 from dpo.db.session import unit_of_work
 from dpo.errors import ValidationError
-from dpo.ratelimit import COUNTED_STATE, RateLimiter, limit_sign_in
+from dpo.ratelimit import RateLimiter, limit_sign_in
 from dpo.settings import parse_rate
 from schema.auth import AuthPayload, NonceType, ViewerType, load_user
 from schema.context import Info
@@ -44,7 +44,7 @@ async def _sign_in_gate(info: Info, *, account: str | None = None) -> None:
     client = scope.get("client")
     await limit_sign_in(RateLimiter(runtime.redis),
                         address=str(client[0]) if client else "unknown", account=account,
-                        counted=scope.get("state", {}).get(COUNTED_STATE),
+                        counted=info.context.counted,
                         rate=parse_rate(runtime.settings.rate_limit_anon))
 
 

@@ -38,7 +38,6 @@ from schema.positions import PositionType
 from schema.relay import from_global_id, to_global_id
 from schema.scalars import Address, BigInt, Bytes32
 from schema.shared_events import (
-    FRAME_SINK,
     SharedEvent,
     operation_key,
     permission_scope,
@@ -71,20 +70,13 @@ def _observe(item: FeedItem) -> None:
         max(0.0, (datetime.now(UTC) - item.created_at).total_seconds()))
 
 
-def _on_slow(info: Info) -> object:
-    """The transport's way of closing a slow consumer, if it offers one."""
-    closer = getattr(info.context.request, "scope", {}).get("dpo.ws.close_slow")
-    return closer
-
-
 async def _open(info: Info, spec: chain_events.EventFilter | None, after: int | None
                 ) -> tuple[FeedHub, FeedSubscription]:
     hub = await info.context.runtime.feed.get()
     async with info.context.runtime.sessions() as session:
         matcher = await matcher_for(session, spec)
-    on_slow = _on_slow(info)
     subscription = hub.subscribe(after=after, spec=spec, matcher=matcher,
-                                 on_slow=on_slow if callable(on_slow) else None)
+                                 on_slow=info.context.on_slow)
     return hub, subscription
 
 
@@ -105,7 +97,7 @@ async def subscribe_events(info: Info, filter: EventFilter | None = None,
     scope = permission_scope(info.context.principal)
     # Over WebSocket, an item whose payload another subscriber of this operation already
     # executed goes to the socket as a finished frame (app.ws_frames), past the per-result path.
-    sink = FRAME_SINK.get()
+    sink = info.context.frame_sink
     raw = info._raw_info
     # The coerced values: a dict here at run time, a VariableValues in graphql-core's types.
     values: Any = raw.variable_values

@@ -11,7 +11,9 @@ nothing of Strawberry or Starlette, so the context cannot live there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,6 +29,8 @@ from dpo.runtime import Runtime
 from dpo.services.issuers import OfferingPageSpec
 from dpo.services.offerings import OfferingTotals
 from dpo.services.pagination import Page
+from dpo.streaming.subscriber import FeedSubscription
+from schema.shared_events import FrameSink
 
 # Keys of the issuers' offering loaders: every issuer asked with the same arguments (and
 # the same caller, who decides what is visible) shares one statement.
@@ -80,6 +84,12 @@ class Context:
     # One session for all loader batches; whoever sets it closes `loaders` at the end
     # (the HTTP view does); WebSocket connections and in-process callers leave it off.
     share_session: bool = False
+    # The rate-limit bucket the HTTP middleware already counted this request in (e.g.
+    # "anon:203.0.113.9"), so a sign-in step is not counted twice there; None elsewhere.
+    counted: str | None = None
+    # How the transport ends a stream whose consumer stalled (the WebSocket closes with 4413,
+    # an event stream ends); the feed hub calls it. None: only the subscription stops.
+    on_slow: Callable[[FeedSubscription], None] | None = None
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
     @property
@@ -89,6 +99,22 @@ class Context:
             self._loaders = self.make_loaders(self.runtime.sessions, shared=self.share_session)
         return self._loaders
 
+    @property
+    def frame_sink(self) -> FrameSink | None:
+        """Where the running operation's shared frames go (schema.shared_events); None: none.
+
+        Per operation, not per context: the operations of one WebSocket share its context, so
+        the transport sets the sink in each operation's own task (`use_frame_sink`).
+        """
+        return _FRAME_SINK.get()
+
+    def use_frame_sink(self, sink: FrameSink) -> None:
+        """Send the shared frames of the operation running in this task to `sink`."""
+        _FRAME_SINK.set(sink)
+
+
+# Behind Context.frame_sink: a task's value, so each operation of a socket sees its own.
+_FRAME_SINK: ContextVar[FrameSink | None] = ContextVar("dpo_frame_sink", default=None)
 
 Info = strawberry.Info[Context, None]
 """What a field's resolver receives as `info`."""

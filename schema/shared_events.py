@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Hashable
-from contextvars import ContextVar
 from dataclasses import replace
 from json.encoder import encode_basestring_ascii as encode_string
 from typing import Any, Protocol
@@ -80,16 +79,14 @@ def frame_prefix(op_id: str, kind: str) -> str:
 class FrameSink(Protocol):
     """Where a subscription operation's shared frames go without Strawberry's per-result path.
 
-    Set by the WebSocket transport (app.ws_frames) in each operation's task; `send` returns
-    False, sending nothing, once the operation is over (completed, stopped, socket gone).
+    Handed to each operation by the WebSocket transport (app.ws_frames, through
+    Context.use_frame_sink); `send` returns False, sending nothing, once the operation is over
+    (completed, stopped, socket gone).
     """
 
     async def send(self, data: EncodedData) -> bool:
         """Write the operation's frame of this shared data to its socket."""
         ...
-
-
-FRAME_SINK: ContextVar[FrameSink | None] = ContextVar("dpo_frame_sink", default=None)
 
 
 def shared_data(memo: dict[Hashable, Any], key: Hashable) -> EncodedData | None:
