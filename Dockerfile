@@ -1,18 +1,39 @@
 # syntax=docker/dockerfile:1
-# The production image of web, listener and cron (one image, three start commands; see
+# The production image of web, listener, sender and cron (one image, four start commands; see
 # docs/DEPLOY.md). It holds exactly uv.lock's production set: no extras, so no embedded
-# servers and no test tools; no compiler in either stage (every locked package ships a wheel,
+# servers and no test tools; no compiler in any stage (every locked package ships a wheel,
 # and a source build would fail here instead of compiling); it runs as an unprivileged user.
 
-# The interpreter the test suite runs on, pinned by digest so a rebuild gets the same bytes.
-ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm@sha256:d11b9bd5e49ea7401753d78f4d3b56f3aec952b85b49bcae88981f0452818e0b
+# Debian's slim base, pinned by digest so a rebuild starts from the same bytes. The Python is
+# Debian's own 3.11 (the minor version the suite runs on), patched by Debian's security team:
+# why not python:3.11.x-slim, docs/DEPLOY.md, "The base and its Python".
+ARG DEBIAN_IMAGE=debian:bookworm-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251
 
-FROM ${PYTHON_IMAGE} AS build
-# The same uv as `make setup` (Makefile UV_VERSION); it stays in this stage.
+FROM ${DEBIAN_IMAGE} AS runtime
+# The interpreter and the CA certificates (TLS to the databases, the RPC nodes and the
+# providers), from bookworm and bookworm-security. Unpinned on purpose: Debian replaces a
+# version in its archive when it ships a fix, so a pinned one would stop the build instead
+# of taking the fix; the versions a build got are listed by `make image` (docs/DEPLOY.md).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates python3.11 \
+    && rm -rf /var/lib/apt/lists/*
+
+FROM runtime AS build
+# The same uv as `make setup` (Makefile UV_VERSION), installed by Debian's pip; both stay in
+# this stage.
 ARG UV_VERSION=0.13.9
-RUN pip install --no-cache-dir --root-user-action=ignore "uv==${UV_VERSION}"
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3-pip \
+    && rm -rf /var/lib/apt/lists/* \
+    && pip install --no-cache-dir --break-system-packages --root-user-action=ignore \
+       "uv==${UV_VERSION}"
+# UV_NATIVE_TLS: uv trusts Debian's CA bundle (updated with ca-certificates), as pip does,
+# instead of the roots compiled into it.
 ENV UV_PYTHON_DOWNLOADS=never \
-    UV_PYTHON=/usr/local/bin/python3 \
+    UV_PYTHON=/usr/bin/python3.11 \
+    UV_NATIVE_TLS=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy
@@ -34,7 +55,8 @@ COPY contracts/artifacts contracts/artifacts
 # read from /app.
 RUN uv sync --locked
 
-FROM ${PYTHON_IMAGE}
+# The runtime stage again, without pip and uv: the interpreter /app/.venv was made with.
+FROM runtime
 RUN groupadd --system --gid 10001 dpo \
     && useradd --system --uid 10001 --gid dpo --no-create-home --shell /usr/sbin/nologin dpo
 WORKDIR /app
@@ -46,5 +68,5 @@ ENV PATH=/app/.venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 EXPOSE 8000
-# Railway's start commands (railway*.toml) replace this for the listener and cron services.
+# Railway's start commands (railway*.toml) replace this for the other services.
 CMD ["python", "-m", "app", "web"]

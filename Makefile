@@ -14,7 +14,7 @@ UV := $(UV_DIR)/bin/uv
 # The machine's Python, never one downloaded by uv.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test lint lock relock pytest browser clean
+.PHONY: setup run test lint lock relock pytest browser image image-test debian-base clean
 
 setup: $(VENV)/.installed node_modules/.installed $(CLIENTS)/node_modules/.installed
 
@@ -76,6 +76,27 @@ browser: $(GRAPHIQL)/node_modules/.installed
 $(GRAPHIQL)/node_modules/.installed: $(GRAPHIQL)/package.json $(GRAPHIQL)/package-lock.json
 	npm ci --prefix $(GRAPHIQL) --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
+
+## make image: the production image, tagged $(IMAGE), with any Docker-compatible builder
+## (DOCKER=podman works). DEBIAN_IMAGE replaces the Dockerfile's base, e.g. the one
+## `make debian-base` makes where Docker Hub is out of reach (docs/DEPLOY.md).
+DOCKER ?= docker
+IMAGE ?= dpo:local
+DEBIAN_IMAGE ?=
+image:
+	$(DOCKER) build --network host -t $(IMAGE) \
+	  $(if $(DEBIAN_IMAGE),--build-arg DEBIAN_IMAGE=$(DEBIAN_IMAGE)) .
+
+## make image-test: build it, then run it (tests/image): its contents, its commands, and
+## `dpo web` serving /api/health/ with the test servers. Not part of `make test`: it needs a
+## container engine, which `make setup` does not install, and takes minutes.
+image-test: setup image
+	DPO_IMAGE=$(IMAGE) DOCKER=$(DOCKER) $(BIN)/pytest -q -p no:cacheprovider tests/image
+
+## make debian-base: debian:bookworm-slim's equivalent made from Debian's archive (root,
+## debootstrap), for a host that reaches deb.debian.org but not Docker Hub.
+debian-base:
+	DOCKER=$(DOCKER) ops/debian-base.sh dpo-debian:bookworm-slim
 
 clean:
 	rm -rf $(VENV) .tools node_modules $(CLIENTS)/node_modules $(GRAPHIQL)/node_modules .dpo .mypy_cache .ruff_cache .pytest_cache

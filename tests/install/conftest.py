@@ -51,10 +51,13 @@ def image_app(uv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.install.dockerfile import parse, run_build_stage
 
     _, stages = parse()
+    build = next(stage for stage in stages if stage.name == "build")
     app = tmp_path_factory.mktemp("image") / "app"
     app.mkdir()
     python = Path(sys.base_prefix) / "bin" / "python3"
     env = {**os.environ, "PATH": f"{uv.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    run_build_stage(stages[0], app, {"/app": str(app), "/usr/local/bin/python3": str(python)},
-                    skip=("pip install",), env=env)
+    # The machine's interpreter stands in for Debian's; uv is the one `make setup` installed.
+    debian = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    run_build_stage(build, app, {"/app": str(app), debian: str(python)}, skip=("apt-get",),
+                    env=env)
     return app

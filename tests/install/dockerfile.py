@@ -1,8 +1,9 @@
 """Read the Dockerfile's stages, and run its build stage on this machine.
 
-No container engine runs here, so the tests check the Dockerfile's text and carry out the
-build stage's own COPY, ENV, WORKDIR and RUN lines in a folder standing in for /app: the
-install a test then inspects is the one those lines make, not a copy of them.
+Building the image takes minutes and a container engine (`make image-test`, tests/image), so
+the tests that run everywhere check the Dockerfile's text and carry out the build stage's own
+COPY, ENV, WORKDIR and RUN lines in a folder standing in for /app: the install a test then
+inspects is the one those lines make, not a copy of them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The Dockerfile: two stages from one pinned slim Python, the lock only, no root at run time.
+"""The Dockerfile: Debian's slim base and Python, the lock only, no root at run time.
 
-No container engine runs on this machine (docs/DEPLOY.md), so its text is checked here and
-its build stage is carried out by tests/install/dockerfile.py for the production tests.
+tests/image runs the built image where a container engine is (`make image-test`); these
+check its text, and its build stage is carried out by tests/install/dockerfile.py for the
+production tests, in seconds and on every machine.
 """
 
 from __future__ import annotations
@@ -18,26 +19,32 @@ from tests.install.conftest import ROOT, uv_version
 from tests.install.dockerfile import dockerignore, ignored, instructions, parse
 
 ARGS, STAGES = parse()
-BUILD, FINAL = STAGES
+RUNTIME, BUILD, FINAL = STAGES
 HADOLINT = Path(sys.executable).parent / "hadolint"
+PYTHON = f"python{sys.version_info.major}.{sys.version_info.minor}"
+APT = "apt-get update && apt-get install -y --no-install-recommends"
 
 
-def test_two_stages_from_one_pinned_slim_python() -> None:
-    assert len(STAGES) == 2
-    assert BUILD.name == "build"
-    assert BUILD.base == FINAL.base == "${PYTHON_IMAGE}"
-    image = ARGS["PYTHON_IMAGE"]
-    match = re.fullmatch(r"python:(3\.\d+)\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", image)
-    assert match, image
-    # The minor version the suite runs on (and requires-python's floor).
-    assert match.group(1) == f"{sys.version_info.major}.{sys.version_info.minor}"
+def test_three_stages_from_one_pinned_debian_slim() -> None:
+    assert [(s.base, s.name) for s in STAGES] == [
+        ("${DEBIAN_IMAGE}", "runtime"), ("runtime", "build"), ("runtime", None)]
+    assert re.fullmatch(r"debian:bookworm-slim@sha256:[0-9a-f]{64}", ARGS["DEBIAN_IMAGE"])
+
+
+def test_the_runtime_is_debians_python_of_the_tested_minor_version() -> None:
+    # The minor version the suite runs on (and requires-python's floor), and the CA bundle;
+    # no compiler, no recommends, no apt lists left in the layer.
+    assert RUNTIME.all("RUN") == [
+        f"{APT} ca-certificates {PYTHON} && rm -rf /var/lib/apt/lists/*"]
+    assert [i.keyword for i in RUNTIME.instructions] == ["RUN"]
 
 
 def test_uv_is_the_version_make_setup_uses() -> None:
     assert [a for a in BUILD.all("ARG") if a.startswith("UV_VERSION")] == [
         f"UV_VERSION={uv_version()}"]
     assert BUILD.all("RUN")[0] == (
-        'pip install --no-cache-dir --root-user-action=ignore "uv==${UV_VERSION}"')
+        f"{APT} python3-pip && rm -rf /var/lib/apt/lists/* && pip install --no-cache-dir "
+        '--break-system-packages --root-user-action=ignore "uv==${UV_VERSION}"')
 
 
 def test_every_install_is_the_lock_without_extras() -> None:
@@ -46,8 +53,9 @@ def test_every_install_is_the_lock_without_extras() -> None:
     assert syncs == ["uv sync --locked --no-install-project", "uv sync --locked"]
     assert len(runs) == 3  # uv itself, the dependencies, the project
     env = " ".join(BUILD.all("ENV"))
-    assert "UV_PYTHON_DOWNLOADS=never" in env
-    assert "UV_PROJECT_ENVIRONMENT=/app/.venv" in env
+    for setting in ("UV_PYTHON_DOWNLOADS=never", f"UV_PYTHON=/usr/bin/{PYTHON}",
+                    "UV_PROJECT_ENVIRONMENT=/app/.venv", "UV_NATIVE_TLS=1"):
+        assert setting in env
 
 
 def test_the_final_stage_installs_nothing_and_runs_unprivileged() -> None:
