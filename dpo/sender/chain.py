@@ -19,12 +19,13 @@ _NONCE_USED = ("nonce too low", "nonce has already been used", "old nonce")
 
 @dataclass(frozen=True, slots=True)
 class ChainStatus:
-    """Our account's nonces and the fee market, read at the start of a pass."""
+    """Our account's nonces, the fee market and the head, read at the start of a pass."""
 
     mined_nonce: int
     pending_nonce: int
     base_fee: int
     tip: int
+    head: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class Receipt:
     status: int
     block_number: int
     gas_used: int
+    block_hash: str = ""
 
 
 class Sent(Enum):
@@ -73,8 +75,10 @@ class Chain:
             tip = int(await self.rpc.call("eth_maxPriorityFeePerGas", []), 16)
         except RpcCallError:
             tip = 0  # a node without the method (EIP-1559 fee history only): no tip
-        base = int(block.get("baseFeePerGas") or "0x0", 16) if isinstance(block, dict) else 0
-        return ChainStatus(int(mined, 16), int(pending, 16), base, tip)
+        block = block if isinstance(block, dict) else {}
+        base = int(block.get("baseFeePerGas") or "0x0", 16)
+        return ChainStatus(int(mined, 16), int(pending, 16), base, tip,
+                           int(block.get("number") or "0x0", 16))
 
     async def receipts(self, hashes: list[str]) -> dict[str, Receipt | None]:
         """Receipts by hash (None while not mined, as this node sees it), in batches."""
@@ -88,7 +92,21 @@ class Chain:
                 continue
             out[tx_hash] = Receipt(tx_hash, int(raw.get("status") or "0x0", 16),
                                    int(raw["blockNumber"], 16),
-                                   int(raw.get("gasUsed") or "0x0", 16))
+                                   int(raw.get("gasUsed") or "0x0", 16),
+                                   str(raw.get("blockHash") or "").lower())
+        return out
+
+    async def block_hashes(self, numbers: list[int]) -> dict[int, str | None]:
+        """The chain's block hash at each height (None: no such block yet), in batches."""
+        wanted = sorted(set(numbers))
+        answers = await self.rpc.batch([("eth_getBlockByNumber", [hex(n), False])
+                                        for n in wanted])
+        out: dict[int, str | None] = {}
+        for number, raw in zip(wanted, answers, strict=True):
+            if isinstance(raw, RpcCallError):
+                raise raw
+            out[number] = str(raw["hash"]).lower() if isinstance(raw, dict) and raw.get(
+                "hash") else None
         return out
 
     async def known(self, tx_hash: str) -> bool:

@@ -4,7 +4,8 @@
 reason (an intent that needs a person: fix the cause, then `dpo sender retry ID`); its
 `status` is `attention` while any exists. `/metrics` → `dpo_sender_intents{state}` and
 `dpo_sender_oldest_open_seconds` (alert on reverted/failed > 0, and on open intents that grow
-old: a sender that is down or stuck at its fee cap). Read from the database, so both are there
+old: a sender that is down or stuck at its fee cap, or a chain whose blocks stopped while
+intents wait for confirmations in `mined`). Read from the database, so both are there
 while the sender is down.
 """
 
@@ -31,7 +32,7 @@ async def sender_state(engine: AsyncEngine) -> dict[str, object] | None:
                 "SELECT state, count(*) FROM chain_intents GROUP BY state"))).all()
             oldest = await connection.scalar(text(
                 "SELECT extract(epoch FROM now() - min(created_at)) FROM chain_intents "
-                "WHERE state IN ('pending', 'in_flight')"))
+                "WHERE state IN ('pending', 'in_flight', 'mined')"))
             problems = (await connection.execute(text(
                 "SELECT id, kind, state, investment_id, coalesce(revert_reason, last_error), "
                 "updated_at FROM chain_intents WHERE state IN ('reverted', 'failed') "

@@ -87,5 +87,6 @@ async def enqueue_refund(session: AsyncSession, investment: Investment) -> None:
     if invest is None:
         return
     invest_id, invest_state = invest
-    if invest_state in (IntentState.IN_FLIGHT.value, IntentState.SUCCEEDED.value):
+    if invest_state in (IntentState.IN_FLIGHT.value, IntentState.MINED.value,
+                        IntentState.SUCCEEDED.value):
         await _insert(session, investment.id, IntentKind.REFUND, invest_id)

@@ -26,6 +26,9 @@ NONCE_GAP = Gauge("dpo_sender_nonce_gap",
                   "Our next nonce minus the node's pending nonce (> 0: transactions of ours the "
                   "node lacks, about to be resent).")
 STUCK = Gauge("dpo_sender_stuck", "In-flight transactions that the fee caps keep from replacing.")
+REORGED = Counter("dpo_sender_reorged_total",
+                  "Mined intents a reorg moved to another block or took (sent back to the chain "
+                  "check), by outcome.", ["outcome"])
 RPC_ERRORS = Counter("dpo_sender_rpc_errors_total", "Failed JSON-RPC attempts by kind.", ["kind"])
 
 for _state in IntentState:
@@ -33,5 +36,7 @@ for _state in IntentState:
 for _kind in IntentKind:
     SENDS.labels(kind=_kind.value)
     REVERTS.labels(kind=_kind.value)
+for _outcome in ("moved", "dropped"):
+    REORGED.labels(outcome=_outcome)
 for _error in ("timeout", "transport", "rate_limited", "http_error", "bad_body"):
     RPC_ERRORS.labels(kind=_error)

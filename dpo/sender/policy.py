@@ -1,8 +1,8 @@
 """The sender's decisions, free of I/O: fees, replacement, nonces and what an answer means.
 
-Everything here is a pure function of what the sender last read from the chain and the
-database, so the risky rules (never reuse a nonce, never issue twice, when to replace, when
-to give up) are tested exhaustively in tests/unit/sender without a chain.
+Pure functions of what the sender last read from chain and database, so the risky rules
+(never reuse a nonce, never issue twice, when to replace, when to give up, when a mined
+transaction is final) are tested exhaustively in tests/unit/sender without a chain.
 
 - Fees (EIP-1559): a first attempt offers `2 * base fee + tip` as its fee cap, so it stays
   includable while the base fee doubles; the tip is the node's suggestion. Both are clipped
@@ -11,8 +11,8 @@ to give up) are tested exhaustively in tests/unit/sender without a chain.
   raise by `bump_percent` (at least 10), and at least to what the current base fee needs.
   When the caps leave no room for a valid bump, the transaction keeps waiting at its fee and
   is reported as stuck: a nonce is never skipped, since every later one would wait behind it.
-- Nonces: the next nonce is the higher of the chain's pending count and one past the highest
-  nonce we recorded. Every nonce we assign is written (with its signed transaction) before
+- Nonces (`fresh_nonces`): a hole a reorg left first, then past the chain's pending count and
+  every nonce we hold. Every nonce we assign is written (with its signed transaction) before
   the broadcast, so after a crash the records say what may be on chain.
 - An in-flight transaction whose nonce the chain has used is looked up by its receipts (of
   every version we signed); none found for `nonce_taken_after` seconds means another sender
@@ -20,6 +20,9 @@ to give up) are tested exhaustively in tests/unit/sender without a chain.
 - A revert is final for the intent (recorded with its reason, surfaced to ops); it is never
   retried on its own, because the same call would fail the same way or, worse, succeed
   twice. An operator retries it (`dpo sender retry`) once the cause is fixed.
+- A receipt is not the end: a reorg can take its block. A mined intent is final once the
+  listener holds its event or its block is `confirmations` deep and still the chain's block
+  at that height (`mined_step`); a block that is gone sends it back to the chain check.
 """
 
 from __future__ import annotations
@@ -48,8 +51,7 @@ class FeeCaps:
 
 
 def _raised(value: int, percent: int) -> int:
-    """`value` raised by `percent`, rounded up (0 stays 0)."""
-    return -(-value * (100 + percent) // 100)
+    return -(-value * (100 + percent) // 100)  # rounded up (0 stays 0)
 
 
 def initial_fees(base_fee: int, suggested_tip: int, caps: FeeCaps) -> Fees:
@@ -74,15 +76,18 @@ def bumped_fees(old: Fees, base_fee: int, suggested_tip: int, caps: FeeCaps) -> 
     return Fees(max_fee=max_fee, tip=tip)
 
 
-def next_nonce(chain_pending: int, recorded_max: int | None) -> int:
-    """The nonce the next new transaction gets."""
-    recorded_next = 0 if recorded_max is None else recorded_max + 1
-    return max(chain_pending, recorded_next)
+def fresh_nonces(count: int, *, chain_mined: int, chain_pending: int,
+                 held: set[int]) -> list[int]:
+    """`count` nonces for new transactions, lowest first, gap-free.
 
-
-def nonce_gaps(mined: int, upcoming: int, carried: set[int]) -> list[int]:
-    """Nonces in [mined, upcoming) that none of our in-flight transactions carries."""
-    return [nonce for nonce in range(mined, upcoming) if nonce not in carried]
+    First the holes: nonces at or above the chain's mined count that no intent of ours holds
+    (a reorg took their transaction and its intent went back to the chain check); leaving one
+    empty would hold every later transaction back. Then the nonces past the chain's pending
+    count and everything we hold.
+    """
+    start = max([chain_pending, chain_mined, *(n + 1 for n in held)])
+    holes = [n for n in range(chain_mined, start) if n not in held]
+    return (holes + list(range(start, start + count)))[:count]
 
 
 class Step(Enum):
@@ -181,8 +186,13 @@ class Decision:
 
 
 def dependency_decision(kind: str, dependency_state: str | None) -> Decision:
-    """May an intent go, given the state of the intent it depends on (None: no dependency)?"""
-    if dependency_state in (None, "succeeded"):
+    """May an intent go, given the state of the intent it depends on (None: no dependency)?
+
+    A mined dependency is enough: an issue waits for the order's receipt, not for its
+    confirmations. Should a reorg take the order's block, it takes the issue's (a later
+    nonce) too, and both go back to the chain check.
+    """
+    if dependency_state in (None, "succeeded", "mined"):
         return Decision(Verdict.SEND)
     if dependency_state in ("pending", "in_flight"):
         return Decision(Verdict.WAIT)
@@ -192,9 +202,14 @@ def dependency_decision(kind: str, dependency_state: str | None) -> Decision:
     return Decision(Verdict.FAIL, f"the intent it depends on ended {dependency_state}")
 
 
-def chain_decision(kind: str, expected: Order, recorded: Order | None,
-                   issued: bool) -> Decision:
-    """The exactly-once check: what the chain already holds for this reference decides."""
+def chain_decision(kind: str, expected: Order, recorded: Order | None, issued: bool,
+                   dependency_state: str | None = None) -> Decision:
+    """The exactly-once check: what the chain already holds for this reference decides.
+
+    While the order's record is only mined (not final), its absence on chain means a reorg
+    took it and its intent is about to be sent again: wait for it rather than give up.
+    """
+    gone = Decision(Verdict.WAIT, "the order's record is not on chain (a reorg?)")
     if recorded is not None and not recorded.same_order(expected):
         return Decision(Verdict.FAIL, "the reference is recorded on chain for another order")
     if kind == "invest":
@@ -205,13 +220,15 @@ def chain_decision(kind: str, expected: Order, recorded: Order | None,
         if issued:
             return Decision(Verdict.DONE, "already issued on chain")
         if recorded is None:
-            return Decision(Verdict.FAIL, "the order is not recorded on chain")
+            return gone if dependency_state == "mined" else Decision(
+                Verdict.FAIL, "the order is not recorded on chain")
         if recorded.refunded:
             return Decision(Verdict.CANCEL, "the order was refunded on chain")
         return Decision(Verdict.SEND)
     if kind == "refund":
         if recorded is None:
-            return Decision(Verdict.CANCEL, "nothing recorded on chain to refund")
+            return gone if dependency_state == "mined" else Decision(
+                Verdict.CANCEL, "nothing recorded on chain to refund")
         if recorded.refunded:
             return Decision(Verdict.DONE, "already refunded on chain")
         return Decision(Verdict.SEND)
@@ -227,3 +244,56 @@ def after_revert(kind: str, recorded: Order | None, issued: bool) -> Decision:
     if kind == "refund" and recorded is not None and recorded.refunded:
         return Decision(Verdict.DONE, "reverted, but the order is refunded on chain")
     return Decision(Verdict.FAIL)
+
+
+class Mined(Enum):
+    """What to do with a mined intent on this pass."""
+
+    WAIT = "wait"          # not deep enough yet, or the node's answers disagree for a moment
+    FINAL = "final"        # confirmed: succeeded
+    MOVED = "moved"        # a reorg moved it to another block: record it, count again
+    RECHECK = "recheck"    # a reorg took it: back to the chain check, sent again if needed
+
+
+@dataclass(frozen=True, slots=True)
+class Inclusion:
+    """A block a transaction is in."""
+    block_number: int
+    block_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class MinedView:
+    """A mined intent as the decision sees it: where we saw it mined; where a successful
+    version's receipt is now (None: none); whether a version now reverted; the chain's hash
+    at the recorded height (None: unknown); whether the chain's mined count is past its nonce;
+    the block of the listener's live event for it, at or below its checkpoint (None: none)."""
+
+    recorded: Inclusion
+    receipt: Inclusion | None
+    reverted: bool
+    canonical_hash: str | None
+    nonce_used: bool
+    listener_block: int | None = None
+
+
+def mined_step(view: MinedView, *, head: int, confirmations: int, missing_for: float,
+               missing_after: float) -> Mined:
+    """Final: the listener holds the event `confirmations` deep (it removes what a reorg takes;
+    the same depth keeps one rule whatever its own setting), or our receipt's block is that
+    deep and still the chain's block at its height. No receipt while the chain no longer
+    counts our nonce: the block is gone. No receipt while the nonce is used: a lagging node or
+    another transaction took it; rechecked after `missing_after` seconds."""
+    if view.listener_block is not None and head - view.listener_block >= confirmations:
+        return Mined.FINAL
+    if view.receipt is None:
+        if view.reverted or not view.nonce_used or missing_for >= missing_after:
+            return Mined.RECHECK
+        return Mined.WAIT
+    if view.receipt != view.recorded:
+        return Mined.MOVED
+    if view.canonical_hash != view.recorded.block_hash:
+        return Mined.WAIT  # unknown, or the receipt and the block disagree: read again
+    if head - view.recorded.block_number >= confirmations:
+        return Mined.FINAL
+    return Mined.WAIT

@@ -30,7 +30,8 @@ from dpo.sender.calls import Contracts
 from dpo.sender.chain import Chain
 from dpo.sender.policy import FeeCaps
 from dpo.sender.rpc import Rpc, RpcCallError, RpcUnavailableError
-from dpo.sender.worker import Config, Worker
+from dpo.sender.tend import Config
+from dpo.sender.worker import Worker
 from dpo.settings import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ def config_of(settings: Settings) -> Config:
         caps=FeeCaps(max_fee=int(settings.sender_max_fee_gwei * GWEI),
                      tip=int(settings.sender_max_priority_fee_gwei * GWEI),
                      bump_percent=settings.sender_fee_bump_percent),
-        gas_headroom_percent=settings.sender_gas_headroom_percent)
+        gas_headroom_percent=settings.sender_gas_headroom_percent,
+        confirmations=settings.sender_confirmations)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

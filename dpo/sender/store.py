@@ -12,20 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from dpo.db.models import ChainIntent, ChainTransaction, Investment, InvestorWallet, Offering
 from dpo.db.models.enums import IntentState
 from dpo.money import decimal_to_minor
-from dpo.sender.policy import Fees, Order, next_nonce
+from dpo.sender.policy import Fees, Order, fresh_nonces
 
+# Not sent, or sent and not mined: what a dependant waits for, what `finish` may end.
 OPEN = (IntentState.PENDING.value, IntentState.IN_FLIGHT.value)
-FINAL = (IntentState.SUCCEEDED.value, IntentState.REVERTED.value, IntentState.FAILED.value,
-         IntentState.CANCELLED.value)
 
 
 @dataclass(slots=True)
@@ -178,24 +178,6 @@ async def finish(sessions: async_sessionmaker[AsyncSession], intent_id: int, sta
     return bool(getattr(result, "rowcount", 0))
 
 
-async def succeeded_many(sessions: async_sessionmaker[AsyncSession],
-                         mined: list[tuple[int, str, int]]) -> None:
-    """In-flight intents whose transaction succeeded: (intent id, tx hash, block), one
-    statement for all of them."""
-    if not mined:
-        return
-    table = cast(Table, ChainIntent.__table__)
-    statement = (update(table)
-                 .where(table.c.id == bindparam("b_id"),
-                        table.c.state == IntentState.IN_FLIGHT.value)
-                 .values(state=IntentState.SUCCEEDED.value, tx_hash=bindparam("b_tx"),
-                         block_number=bindparam("b_block"), finished_at=func.now(),
-                         updated_at=func.now()))
-    async with sessions() as session, session.begin():
-        await session.execute(statement, [{"b_id": i, "b_tx": tx, "b_block": block}
-                                          for i, tx, block in mined])
-
-
 async def back_to_pending(sessions: async_sessionmaker[AsyncSession], intent_id: int,
                           note: str) -> None:
     """An in-flight intent whose nonce someone else used: pending again, without a nonce."""
@@ -216,11 +198,14 @@ async def note(sessions: async_sessionmaker[AsyncSession], intent_id: int, text:
 
 async def sign_and_record(
     sessions: async_sessionmaker[AsyncSession], *, chain_id: int, sender: str,
-    intent_ids: list[int], chain_pending: int,
+    intent_ids: list[int], chain_mined: int, chain_pending: int,
     sign: Callable[[int, int], Signed],
 ) -> list[Signed]:
     """Assign nonces to the intents still pending, sign each (`sign(intent_id, nonce)`) and
-    store the signed transactions, all in one transaction, before anything is broadcast."""
+    store the signed transactions, all in one transaction, before anything is broadcast.
+
+    A nonce a reorg freed goes first (policy.fresh_nonces). Signed again with the same call
+    and fees, it is the same transaction as before: its row is kept, not inserted twice."""
     out: list[Signed] = []
     async with sessions() as session, session.begin():
         still = list(await session.scalars(
@@ -229,15 +214,15 @@ async def sign_and_record(
             .order_by(ChainIntent.id).with_for_update()))
         if not still:
             return []
-        recorded = await session.scalar(select(func.max(ChainIntent.nonce)).where(
-            ChainIntent.chain_id == chain_id, ChainIntent.sender_address == sender))
-        nonce = next_nonce(chain_pending, None if recorded is None else int(recorded))
-        for intent_id in still:
-            signed = sign(intent_id, nonce)
-            out.append(signed)
-            nonce += 1
+        held = {int(n or 0) for n in await session.scalars(select(ChainIntent.nonce).where(
+            ChainIntent.chain_id == chain_id, ChainIntent.sender_address == sender,
+            ChainIntent.nonce >= chain_mined))}
+        nonces = fresh_nonces(len(still), chain_mined=chain_mined, chain_pending=chain_pending,
+                              held=held)
+        out = [sign(intent_id, nonce) for intent_id, nonce in zip(still, nonces, strict=True)]
         # Two statements for the whole batch, whatever its size.
-        await session.execute(insert(ChainTransaction), [
+        await session.execute(insert(ChainTransaction).on_conflict_do_nothing(
+            index_elements=["tx_hash"]), [
             {"intent_id": s.intent_id, "nonce": s.nonce, "tx_hash": s.tx_hash,
              "raw_tx": s.raw_tx, "gas_limit": s.gas_limit, "max_fee_per_gas": s.fees.max_fee,
              "max_priority_fee_per_gas": s.fees.tip} for s in out])

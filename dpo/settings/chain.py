@@ -59,6 +59,8 @@ class ChainSettings(BaseModel):
     sender_gas_headroom_percent: int = Field(default=20, ge=0, le=1_000,
                                              alias="SENDER_GAS_HEADROOM_PERCENT")
     sender_metrics_port: int = Field(default=0, ge=0, le=65_535, alias="SENDER_METRICS_PORT")
+    # Blocks on top of a receipt's block before its intent is final (12: ~3 s on Arbitrum Nova).
+    sender_confirmations: int = Field(default=12, ge=0, le=10_000, alias="SENDER_CONFIRMATIONS")
 
     @field_validator("quicknode_url", "blockchain_rpc_url", mode="after")
     @classmethod

@@ -41,7 +41,7 @@ from tests.e2e.test_sender_process import start as start_sender
 from tests.e2e.test_subscriptions import bearer, server_env
 from tests.e2e.webhook_world import WEBHOOK_SECRET
 from tests.integration.sender.conftest import anvil, sender_db, sessions, world
-from tests.integration.sender.world import World, issued_refs, recorded_refs
+from tests.integration.sender.world import World, issued_refs, recorded_refs, rpc
 from tests.integration.streaming.wsclient import open_socket
 
 pytestmark = pytest.mark.needs_chain
@@ -161,6 +161,20 @@ async def test_submit_pay_issue_and_the_subscriber_sees_the_tokens(
                 return node if node["state"] == "ISSUED" else None
 
             node = await until(issued, "the order issued")
+
+            # The listener's Issued made the order issued; the sender's intents are final
+            # only once their blocks are SENDER_CONFIRMATIONS (12) deep.
+            async def confirmed() -> bool:
+                async with sessions() as session:
+                    states = set((await session.scalars(text(
+                        "SELECT state FROM chain_intents"))).all())
+                if states == {"succeeded"}:
+                    return True
+                assert states <= {"mined", "succeeded"}, states
+                rpc(world.url, "evm_mine")
+                return False
+
+            await until(confirmed, "the intents confirmed")
     assert node["txHash"]
     assert node["issuedAt"]
     async with sessions() as session:

@@ -18,7 +18,7 @@ from tests.e2e.conftest import ROOT, base_env
 from tests.integration.sender.conftest import anvil, sender_db, sessions, world
 from tests.integration.sender.test_sender import intents, references
 from tests.integration.sender.test_sender_faults import assert_once, versions
-from tests.integration.sender.world import SENDER_KEY, World, recorded_refs, seed
+from tests.integration.sender.world import SENDER_KEY, World, recorded_refs, rpc, seed
 from tests.support.faulty_proxy import FaultyProxy
 
 __all__ = ["anvil", "sender_db", "sessions", "world"]
@@ -83,6 +83,7 @@ async def test_kill_9_between_sending_and_recording_then_restart_issues_once(
                                      SENDER_METRICS_PORT=str(metrics_port)))
         try:
             async def finished() -> bool:
+                rpc(world.url, "evm_mine")  # blocks on top: SENDER_CONFIRMATIONS (12) deep
                 return all(i.state == "succeeded" for i in await intents(sessions))
             await wait_for(finished, "every intent to succeed")
             async with httpx.AsyncClient(timeout=10) as client:
@@ -113,6 +114,7 @@ async def test_one_active_sender_per_account(
         await seed(sessions, world, 1)
 
         async def finished() -> bool:
+            rpc(world.url, "evm_mine")
             rows = await intents(sessions)
             return bool(rows) and all(i.state == "succeeded" for i in rows)
         await wait_for(finished, "the first order")
@@ -163,3 +165,34 @@ async def test_a_revert_is_surfaced_on_every_web_replica(
     assert 'dpo_sender_intents{state="failed"} 1.0' in metrics
     assert 'dpo_sender_intents{state="succeeded"} 0.0' in metrics
     assert_no_secret(str(health) + metrics)
+
+
+async def test_intents_waiting_for_confirmations_are_shown_as_mined(
+        world: World, sessions: async_sessionmaker[AsyncSession], sender_db: str,
+        redis_url: str) -> None:
+    from tests.e2e.conftest import web_server
+    from tests.integration.sender.world import drive, make_worker
+
+    await seed(sessions, world, 1)
+
+    async def both_mined() -> bool:
+        return [i.state for i in await intents(sessions)] == ["mined", "mined"]
+    await drive(make_worker(sessions, world, world.url, confirmations=12), both_mined)
+    env = base_env(DATABASE_URL=sender_db, REDIS_URL=redis_url, WALLET_PRIVATE_KEY=SENDER_KEY)
+    status = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "app", "sender", "status"], env=env,
+        cwd=ROOT / "tests", capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.splitlines() == ["mined: 2"]
+    with web_server(env) as base:
+        async with httpx.AsyncClient(timeout=30) as client:
+            health = (await client.get(f"{base}/api/health/")).json()
+            metrics = (await client.get(f"{base}/metrics")).text
+    sender = health["sender"]
+    assert sender["status"] == "ok"  # waiting for confirmations needs nobody
+    assert sender["intents"] == {"mined": 2}
+    assert sender["needs_ops"] == []
+    assert isinstance(sender["oldest_open_seconds"], float)
+    assert sender["oldest_open_seconds"] >= 0
+    assert 'dpo_sender_intents{state="mined"} 2.0' in metrics
+    assert 'dpo_sender_intents{state="succeeded"} 0.0' in metrics

@@ -222,3 +222,19 @@ def test_payment_expiry_grace_accepted(monkeypatch: pytest.MonkeyPatch, value: s
                                        expected: int) -> None:
     monkeypatch.setenv("PAYMENT_EXPIRY_GRACE_SECONDS", value)
     assert Settings(_env_file=None).payment_expiry_grace_seconds == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "10001", "1.5", "twelve", "١٢", "", "9" * 400])
+def test_sender_confirmations_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    message = _load_error(monkeypatch, "SENDER_CONFIRMATIONS", value)
+    assert message.startswith("SENDER_CONFIRMATIONS: ")
+    assert len(message) < 400
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 12), ("0", 0), ("64", 64),
+                                                 (" 3 ", 3)])
+def test_sender_confirmations(monkeypatch: pytest.MonkeyPatch, value: str | None,
+                              expected: int) -> None:
+    if value is not None:
+        monkeypatch.setenv("SENDER_CONFIRMATIONS", value)
+    assert load().sender_confirmations == expected

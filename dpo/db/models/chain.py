@@ -80,6 +80,12 @@ class ChainEvent(Base):
             "removes_id",
             postgresql_where=text("removes_id IS NOT NULL"),
         ),
+        # The sender finds the listener's event of an intent by its investmentRef.
+        Index(
+            "ix_chain_events_investment_ref",
+            text("(args ->> 'investmentRef')"),
+            postgresql_where=text("args ? 'investmentRef'"),
+        ),
     )
 
     # Assigned by dpo.db.feed.next_feed_sequences, never by a column default.

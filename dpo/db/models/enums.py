@@ -224,11 +224,13 @@ class IntentKind(StrEnum):
 
 
 class IntentState(StrEnum):
-    """A chain intent's life: pending → in_flight → succeeded | reverted; pending → failed
-    (could not be built: ops must look) | cancelled (no longer needed)."""
+    """A chain intent's life: pending → in_flight → mined → succeeded (confirmed) | reverted;
+    mined → pending (a reorg took its block: checked on chain again); pending → failed (could
+    not be built: ops must look) | cancelled (no longer needed)."""
 
     PENDING = "pending"
     IN_FLIGHT = "in_flight"
+    MINED = "mined"
     SUCCEEDED = "succeeded"
     REVERTED = "reverted"
     FAILED = "failed"

@@ -40,6 +40,7 @@ class ChainIntent(Timestamped, Base):
         checks.one_of("state", IntentState),
         checks.address("sender_address"),
         checks.hash32("tx_hash"),
+        checks.hash32("block_hash"),
         checks.non_negative("nonce"),
         checks.non_negative("sends"),
         checks.non_negative("replacements"),
@@ -47,7 +48,7 @@ class ChainIntent(Timestamped, Base):
         # A nonce carries one intent of ours; a replacement is another transaction, not intent.
         UniqueConstraint("chain_id", "sender_address", "nonce"),
         Index("ix_chain_intents_open", "id",
-              postgresql_where=text("state IN ('pending', 'in_flight')")),
+              postgresql_where=text("state IN ('pending', 'in_flight', 'mined')")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -65,6 +66,8 @@ class ChainIntent(Timestamped, Base):
     call: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     tx_hash: Mapped[str | None] = mapped_column(String(66))
     block_number: Mapped[int | None] = mapped_column(BigInteger)
+    # The hash of the block its receipt was in: a reorg that takes or moves it shows here.
+    block_hash: Mapped[str | None] = mapped_column(String(66))
     revert_reason: Mapped[str | None] = mapped_column(Text)
     last_error: Mapped[str | None] = mapped_column(Text)
     sends: Mapped[int] = mapped_column(Integer, server_default=text("0"))

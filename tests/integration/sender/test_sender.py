@@ -27,7 +27,8 @@ async def intents(sessions: async_sessionmaker[AsyncSession]) -> list[ChainInten
 
 def all_final(sessions: async_sessionmaker[AsyncSession]) -> Any:
     async def check() -> bool:
-        return all(i.state not in ("pending", "in_flight") for i in await intents(sessions))
+        return all(i.state not in ("pending", "in_flight", "mined")
+                   for i in await intents(sessions))
     return check
 
 

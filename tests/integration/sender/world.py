@@ -26,7 +26,8 @@ from dpo.sender.chain import Chain
 from dpo.sender.intents import enqueue_issuance
 from dpo.sender.policy import FeeCaps
 from dpo.sender.rpc import Rpc, RpcCallError, RpcUnavailableError
-from dpo.sender.worker import Config, Worker
+from dpo.sender.tend import Config
+from dpo.sender.worker import Worker
 
 OWNER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil account 0 (deployer)
 # anvil account 1: the platform wallet in these tests, an agent of both contracts.
@@ -150,7 +151,7 @@ def make_worker(sessions: async_sessionmaker[AsyncSession], world: World, rpc_ur
     settings: dict[str, Any] = {
         "max_in_flight": 64, "replace_after": 60.0, "resend_after": 15.0,
         "nonce_taken_after": 5.0, "caps": FeeCaps(max_fee=500 * GWEI, tip=5 * GWEI),
-        "gas_headroom_percent": 20}
+        "gas_headroom_percent": 20, "confirmations": 0}
     settings.update(overrides)
     contracts = Contracts(sto=world.sto, issuance=world.issuance)
     chain = Chain(Rpc([rpc_url], timeout=timeout, attempts=4, backoff=0.05), contracts, SENDER)

@@ -11,6 +11,9 @@ from dpo.sender.policy import (
     FeeCaps,
     Fees,
     Flight,
+    Inclusion,
+    Mined,
+    MinedView,
     Order,
     Outcome,
     Step,
@@ -20,9 +23,9 @@ from dpo.sender.policy import (
     chain_decision,
     dependency_decision,
     flight_step,
+    fresh_nonces,
     initial_fees,
-    next_nonce,
-    nonce_gaps,
+    mined_step,
     receipt_outcome,
 )
 
@@ -102,19 +105,34 @@ def test_initial_fees_never_exceed_the_caps(base: int, suggested: int, cap_fee: 
 
 # ---- nonces ----
 
-@pytest.mark.parametrize(("pending", "recorded", "expected"), [
-    (0, None, 0),        # a fresh account
-    (5, None, 5),        # the key was used before us
-    (5, 7, 8),           # ours in flight (the node may have dropped some): never reuse 6..7
-    (9, 7, 9),           # someone else used the key since: skip what they took
+@pytest.mark.parametrize(("mined", "pending", "held", "count", "expected"), [
+    (0, 0, set(), 2, [0, 1]),            # a fresh account
+    (5, 5, set(), 1, [5]),               # the key was used before us
+    (5, 5, {5, 6, 7}, 1, [8]),           # ours in flight (the node may have dropped some)
+    (5, 9, {5, 6, 7}, 2, [8, 9]),        # pending beyond ours: 8 is pooled elsewhere (ours
+    (9, 9, {5, 6, 7}, 1, [9]),           # before a reorg, or someone's): the hole goes first
+    (5, 8, {6, 7}, 3, [5, 8, 9]),        # a reorg took 5: it is handed out again first
+    (5, 5, {5, 7, 9}, 4, [6, 8, 10, 11]),  # holes lowest first, then past everything
+    (5, 5, {7}, 1, [5]),                 # only the lowest hole when one is asked for
+    (5, 5, set(), 0, []),
 ])
-def test_next_nonce(pending: int, recorded: int | None, expected: int) -> None:
-    assert next_nonce(pending, recorded) == expected
+def test_fresh_nonces(mined: int, pending: int, held: set[int], count: int,
+                      expected: list[int]) -> None:
+    assert fresh_nonces(count, chain_mined=mined, chain_pending=pending, held=held) == expected
 
 
-def test_nonce_gaps() -> None:
-    assert nonce_gaps(3, 7, {3, 4, 6}) == [5]
-    assert nonce_gaps(3, 3, set()) == []
+@given(mined=st.integers(0, 50), extra=st.integers(0, 10), count=st.integers(0, 20),
+       held=st.sets(st.integers(0, 80), max_size=20))
+def test_fresh_nonces_never_reuse_and_leave_no_hole(mined: int, extra: int, count: int,
+                                                    held: set[int]) -> None:
+    held = {n for n in held if n >= mined}
+    nonces = fresh_nonces(count, chain_mined=mined, chain_pending=mined + extra, held=held)
+    assert len(nonces) == count == len(set(nonces))
+    assert nonces == sorted(nonces)
+    assert not set(nonces) & held
+    assert all(n >= mined for n in nonces)
+    if nonces:  # everything from the chain's count up to the last one handed out is ours
+        assert set(range(mined, nonces[-1] + 1)) <= held | set(nonces)
 
 
 # ---- in flight ----
@@ -157,6 +175,7 @@ def test_receipt_outcome(statuses: list[int | None], missing_for: float,
 def test_dependencies() -> None:
     assert dependency_decision("invest", None).verdict is Verdict.SEND
     assert dependency_decision("issue", "succeeded").verdict is Verdict.SEND
+    assert dependency_decision("issue", "mined").verdict is Verdict.SEND  # not its depth
     assert dependency_decision("issue", "in_flight").verdict is Verdict.WAIT
     assert dependency_decision("issue", "pending").verdict is Verdict.WAIT
     assert dependency_decision("issue", "reverted").verdict is Verdict.FAIL
@@ -179,6 +198,17 @@ def test_issue_is_sent_only_for_a_recorded_unissued_order() -> None:
     assert chain_decision("issue", ORDER, refunded, False).verdict is Verdict.CANCEL
 
 
+def test_a_record_a_reorg_took_is_waited_for_not_given_up() -> None:
+    # The invest is mined but the chain lacks the order: a reorg took it, it is sent again.
+    waited = chain_decision("issue", ORDER, None, False, "mined")
+    assert waited.verdict is Verdict.WAIT
+    assert chain_decision("refund", ORDER, None, False, "mined").verdict is Verdict.WAIT
+    assert chain_decision("issue", ORDER, None, False, "succeeded").verdict is Verdict.FAIL
+    assert chain_decision("refund", ORDER, None, False, "succeeded").verdict is Verdict.CANCEL
+    assert chain_decision("issue", ORDER, ORDER, False, "mined").verdict is Verdict.SEND
+    assert chain_decision("issue", ORDER, ORDER, True, "mined").verdict is Verdict.DONE
+
+
 def test_refund_only_of_what_is_recorded_and_not_refunded() -> None:
     assert chain_decision("refund", ORDER, ORDER, False).verdict is Verdict.SEND
     assert chain_decision("refund", ORDER, None, False).verdict is Verdict.CANCEL
@@ -198,3 +228,73 @@ def test_a_revert_that_lost_a_race_to_ourselves_is_success() -> None:
     refunded = Order(1, ORDER.investor, 3000, 3, refunded=True)
     assert after_revert("refund", refunded, False).verdict is Verdict.DONE
     assert after_revert("refund", ORDER, False).verdict is Verdict.FAIL
+
+
+# ---- mined: confirmations and reorgs ----
+
+HERE = Inclusion(100, "0x" + "aa" * 32)
+ELSEWHERE = Inclusion(101, "0x" + "bb" * 32)
+
+
+def view(**changes: object) -> MinedView:
+    fields: dict[str, object] = {"recorded": HERE, "receipt": HERE, "reverted": False,
+                                 "canonical_hash": HERE.block_hash, "nonce_used": True,
+                                 "listener_block": None}
+    fields.update(changes)
+    return MinedView(**fields)  # type: ignore[arg-type]
+
+
+def decide(mined: MinedView, head: int = 111, missing_for: float = 0.0) -> Mined:
+    return mined_step(mined, head=head, confirmations=12, missing_for=missing_for,
+                      missing_after=30)
+
+
+def test_a_receipt_is_final_only_at_depth_with_its_block_still_there() -> None:
+    assert decide(view(), head=111) is Mined.WAIT       # 11 blocks on top
+    assert decide(view(), head=112) is Mined.FINAL      # 12
+    assert decide(view(canonical_hash=None), head=112) is Mined.WAIT   # height unread
+    other = "0x" + "cc" * 32
+    assert decide(view(canonical_hash=other), head=500) is Mined.WAIT  # answers disagree
+
+
+def test_the_listeners_event_confirms_at_the_same_depth() -> None:
+    lagging = view(receipt=None)  # our node has no receipt yet
+    assert decide(lagging, head=112) is Mined.WAIT
+    assert decide(view(receipt=None, listener_block=100), head=112) is Mined.FINAL
+    assert decide(view(receipt=None, listener_block=105), head=112) is Mined.WAIT
+    # Confirmed by the listener even where our receipt is gone (another version did it).
+    assert decide(view(receipt=None, nonce_used=False, listener_block=90)) is Mined.FINAL
+
+
+def test_a_receipt_a_reorg_moved_is_followed_and_counted_again() -> None:
+    assert decide(view(receipt=ELSEWHERE), head=500) is Mined.MOVED
+    same_height = Inclusion(100, "0x" + "dd" * 32)
+    assert decide(view(receipt=same_height, canonical_hash=same_height.block_hash),
+                  head=500) is Mined.MOVED
+
+
+def test_a_receipt_a_reorg_took_goes_back_to_the_chain_check() -> None:
+    # The chain no longer counts our nonce: the block that held it is gone.
+    assert decide(view(receipt=None, nonce_used=False)) is Mined.RECHECK
+    assert decide(view(receipt=None, nonce_used=False, canonical_hash=None)) is Mined.RECHECK
+    # Re-included after the reorg, but now it reverts: checked again, not counted as done.
+    assert decide(view(receipt=None, reverted=True)) is Mined.RECHECK
+    # Nonce used, no receipt: a lagging node for a while, then someone else's transaction.
+    assert decide(view(receipt=None), missing_for=10) is Mined.WAIT
+    assert decide(view(receipt=None), missing_for=30) is Mined.RECHECK
+
+
+@given(depth=st.integers(0, 100), confirmations=st.integers(0, 64),
+       same_hash=st.booleans(), receipt_kept=st.booleans())
+def test_nothing_is_final_before_its_confirmations(depth: int, confirmations: int,
+                                                   same_hash: bool, receipt_kept: bool) -> None:
+    mined = view(receipt=HERE if receipt_kept else None,
+                 canonical_hash=HERE.block_hash if same_hash else "0x" + "ee" * 32)
+    step = mined_step(mined, head=HERE.block_number + depth, confirmations=confirmations,
+                      missing_for=0, missing_after=30)
+    if step is Mined.FINAL:
+        assert depth >= confirmations
+        assert same_hash
+        assert receipt_kept
+    if depth >= confirmations and same_hash and receipt_kept:
+        assert step is Mined.FINAL
