@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
 from app.middleware_ratelimit import limit_api_key_call, rate_limited_body
+from app.request_state import request_state
 from dpo.auth.api_keys import has_api_key_headers
 from dpo.auth.authenticate import authenticate
 from dpo.auth.principal import ANONYMOUS, Principal
@@ -24,11 +25,29 @@ def signed_path(request: Request) -> str:
 
 
 async def principal_of(request: Request | WebSocket, runtime: Runtime) -> Principal:
-    """The caller of an HTTP request; WebSockets start anonymous and sign in on connection."""
+    """The caller of an HTTP request; WebSockets start anonymous and sign in on connection.
+
+    Verified once per request: the outcome is kept in the request's state (app.request_state),
+    where the rate limiter may have put it already, and every later step reads it there.
+    """
     if isinstance(request, WebSocket):
         return ANONYMOUS
     # Event streams redeem tickets before this (app.stream_auth); anywhere else one is refused.
     refuse_ticket(request.scope.get("query_string", b""))
+    state = request_state(request.scope)
+    if state.refusal is not None:
+        raise state.refusal
+    if state.principal is not None:
+        return state.principal
+    try:
+        state.principal = await _verify(request, runtime)
+    except UnauthenticatedError as error:
+        state.refusal = error
+        raise
+    return state.principal
+
+
+async def _verify(request: Request, runtime: Runtime) -> Principal:
     if not has_api_key_headers(request.headers) or "authorization" in request.headers:
         return await authenticate(request.headers, method=request.method,
                                   path=signed_path(request), runtime=runtime, body=request.body)

@@ -148,7 +148,6 @@ async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
     # Raises UnauthenticatedError (and refusals) for the view to answer, as without cache.
     principal = await principal_of(Request(scope, replay(body, receive)), runtime)
     state = request_state(scope)
-    state.principal = principal  # the view must not authenticate twice
     full = (principal, *key)
     entry = cache.get(full)
     if entry is not None:

@@ -26,6 +26,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
 from app.middleware_ratelimit import client_address
+from dpo.auth import metrics as auth_metrics
 from dpo.db.models.enums import IntentState
 from dpo.errors import ErrorCode
 from dpo.health import listener_state
@@ -40,8 +41,9 @@ HTTP_REQUESTS = Counter("dpo_http_requests_total", "HTTP requests served.",
                         ["method", "route", "status"], registry=REGISTRY)
 HTTP_SECONDS = Histogram("dpo_http_request_seconds", "HTTP request latency.", ["route"],
                          registry=REGISTRY)
-# Provider calls and job runs of this process (the runJob mutation): the shared series.
-for _collector in (*provider_metrics.COLLECTORS, *job_metrics.COLLECTORS):
+# Provider calls, job runs (the runJob mutation) and token checks of this process.
+for _collector in (*provider_metrics.COLLECTORS, *job_metrics.COLLECTORS,
+                   *auth_metrics.COLLECTORS):
     REGISTRY.register(_collector)
 OPERATIONS = Counter("dpo_graphql_operations_total", "GraphQL operations executed.",
                      ["operation_name", "operation_type"], registry=REGISTRY)

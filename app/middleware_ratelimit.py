@@ -11,8 +11,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.middleware import header
 from app.request_state import request_state
 from dpo.auth.api_keys import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
-from dpo.auth.tokens import verify_access_token
-from dpo.errors import DomainError, ErrorCode, RateLimitedError
+from dpo.auth.authenticate import bearer_caller
+from dpo.errors import DomainError, ErrorCode, RateLimitedError, UnauthenticatedError
 from dpo.ratelimit import RateLimiter
 from dpo.runtime import Runtime
 from dpo.settings import ConfigError, parse_rate
@@ -46,22 +46,26 @@ def client_address(scope: Scope, *, trust_forwarded: bool) -> str:
 async def bearer_identity(scope: Scope) -> str | None:
     """The verified caller of a bearer-token request, e.g. "user:42"; None otherwise.
 
-    Access tokens verify without I/O, so checking one here is cheap. API-key requests are
-    not counted here: their signature covers the body and is single-use, so only the GraphQL
-    view can verify it; it counts them once verified (see limit_api_key_call). A bad token
-    is counted per address (it gets a 401).
+    Access tokens verify without I/O, so checking one here is cheap; the outcome, the caller or
+    the refusal, is kept in the request's state (app.request_state) for the GraphQL view, which
+    never verifies the token again. API-key requests are not counted here: their signature
+    covers the body and is single-use, so only the GraphQL view can verify it; it counts them
+    once verified (see limit_api_key_call). A bad token is counted per address (it gets a 401).
     """
     authorization = header(scope, "authorization")
     runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
     if not authorization or runtime is None:
         return None
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
     try:
-        principal = verify_access_token(token.strip(), settings=runtime.settings)
+        principal = bearer_caller(authorization, settings=runtime.settings)
+    except UnauthenticatedError as error:
+        if not _has_api_key(scope):  # with both, the view refuses the pair, not the token
+            request_state(scope).refusal = error
+        return None
     except (DomainError, ConfigError):
         return None
+    if not _has_api_key(scope):
+        request_state(scope).principal = principal
     return principal.actor if principal.is_authenticated else None
 
 

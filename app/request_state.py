@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from starlette.types import Scope
 
 from dpo.auth.principal import Principal
+from dpo.errors import UnauthenticatedError
 from schema.context import Context
 
 # Starlette's per-request state dict (scope["state"]) holds our one object under this name.
@@ -25,8 +26,11 @@ _KEY = "dpo.request"
 class RequestState:
     """One HTTP request's shared facts; every field starts unknown (None)."""
 
-    # The caller, once the response cache verified the request's credential.
+    # The caller, once a step verified the request's credential (app.graphql_auth): the rate
+    # limiter for a bearer token, else the first to ask; never verified a second time.
     principal: Principal | None = None
+    # The credential's refusal, once a step found it bad: the 401 without a second look.
+    refusal: UnauthenticatedError | None = None
     # The rate-limit bucket the middleware counted the request in (e.g. "anon:203.0.113.9").
     counted: str | None = None
     # Set by the response cache when it may store the answer (False), then by its extension:

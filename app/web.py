@@ -111,11 +111,8 @@ class GraphQLApp(WebSocketSubscriptions, CheckedHttpRequests, GraphQL[Context, N
             # A socket signs in at connection_init (app.ws), where its context gets its caller.
             return Context(request=request, runtime=runtime, make_loaders=RequestLoaders)
         state = request_state(request.scope)
-        # The response cache authenticated the request already (an API-key call must be
-        # verified and counted once).
-        principal = state.principal
-        if principal is None:
-            principal = await principal_of(request, runtime)
+        # Verified once per request (by the rate limiter or the response cache, if they did).
+        principal = await principal_of(request, runtime)
         context = Context(request=request, runtime=runtime, make_loaders=RequestLoaders,
                           share_session=True, principal=principal, counted=state.counted)
         state.context = context  # its session is closed in __call__

@@ -17,12 +17,26 @@ from dpo.auth.tokens import verify_access_token
 from dpo.db.session import unit_of_work
 from dpo.errors import UnauthenticatedError
 from dpo.runtime import Runtime
+from dpo.settings import Settings
 
 MAX_TOKEN_LENGTH = 4096
 
 
 async def _no_body() -> bytes:
     return b""
+
+
+def bearer_caller(authorization: str, *, settings: Settings) -> Principal:
+    """The caller an `Authorization: Bearer <access token>` header names (no I/O).
+
+    UnauthenticatedError for another scheme, a missing or oversized token, or a token that is
+    not valid now.
+    """
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise UnauthenticatedError("the Authorization header must be 'Bearer <token>'")
+    return verify_access_token(token, settings=settings)
 
 
 async def authenticate(request_headers: Mapping[str, str], *, method: str, path: str,
@@ -38,11 +52,7 @@ async def authenticate(request_headers: Mapping[str, str], *, method: str, path:
     if authorization is not None and with_key:
         raise UnauthenticatedError("send a bearer token or an API key, not both")
     if authorization is not None:
-        scheme, _, token = authorization.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
-            raise UnauthenticatedError("the Authorization header must be 'Bearer <token>'")
-        return verify_access_token(token, settings=runtime.settings)
+        return bearer_caller(authorization, settings=runtime.settings)
     if with_key:
         async with unit_of_work(runtime.sessions) as session:
             return await verify_request(session, runtime.redis, settings=runtime.settings,

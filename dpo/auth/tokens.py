@@ -26,6 +26,7 @@ import jwt
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dpo.auth.metrics import TOKEN_VERIFICATIONS
 from dpo.auth.principal import Kind, Principal
 from dpo.db.models import RefreshToken
 from dpo.errors import UnauthenticatedError
@@ -130,6 +131,7 @@ def verify_access_token(token: str, *, settings: Settings) -> Principal:
 
     Without a usable secret key no token can be valid: the caller is refused, not crashed.
     """
+    TOKEN_VERIFICATIONS.inc()
     try:
         key = signing_key(settings)
     except ConfigError as error:
