@@ -63,9 +63,15 @@ lint: setup
 ## The suite mostly waits (servers starting, chains mining, clients reconnecting), so it runs
 ## in parallel workers, one test file per worker at a time (--dist loadfile keeps a module's
 ## servers in one process). PYTEST_WORKERS=0 runs it in one process.
+## Coverage ([tool.coverage] in pyproject.toml: this process, the workers and the servers the
+## e2e tests start) is measured and its total printed after the suite; COVERAGE=0 skips it.
 PYTEST_WORKERS ?= 3
+COVERAGE ?= 1
 pytest: setup browser
-	$(BIN)/pytest -q $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+	$(BIN)/pytest -q $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile) \
+	  $(if $(filter 0,$(COVERAGE)),,--cov --cov-report=)
+	$(if $(filter 0,$(COVERAGE)),,@echo "coverage: $$($(BIN)/coverage report --format=total)% of \
+	  the lines of dpo, app, schema, resolvers, listener, jobs, sandbox ($(BIN)/coverage report -m)")
 
 ## make browser: headless Chromium and GraphiQL's scripts for the GraphiQL browser test.
 GRAPHIQL := tests/e2e/graphiql
@@ -99,4 +105,4 @@ debian-base:
 	DOCKER=$(DOCKER) ops/debian-base.sh dpo-debian:bookworm-slim
 
 clean:
-	rm -rf $(VENV) .tools node_modules $(CLIENTS)/node_modules $(GRAPHIQL)/node_modules .dpo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .tools node_modules $(CLIENTS)/node_modules $(GRAPHIQL)/node_modules .dpo .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.*
