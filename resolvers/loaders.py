@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from dpo.db.models import Issuer, Offering
-from dpo.services import investors, offerings
+from dpo.auth.principal import Principal
+from dpo.db.models import Issuer, Offering, User
+from dpo.errors import NotFoundError
+from dpo.services import investors, offerings, users
 from dpo.services.offerings import OfferingTotals
 from resolvers.issuer_loaders import IssuerOfferingLoaders
 
@@ -37,6 +39,8 @@ class RequestLoaders:
             load_fn=self._offering_totals)
         self.offering: DataLoader[int, Offering | None] = DataLoader(load_fn=self._offerings)
         self.wallets: DataLoader[int, list[str]] = DataLoader(load_fn=self._wallets)
+        self.user: DataLoader[tuple[int, Principal], User | None] = DataLoader(
+            load_fn=self._users)
         self.issuer_offerings = IssuerOfferingLoaders(self.session)
 
     @asynccontextmanager
@@ -82,3 +86,15 @@ class RequestLoaders:
         async with self.session() as session:
             found = await investors.list_wallets_by_investor_ids(session, investor_ids=ids)
         return [found[i] for i in ids]
+
+    async def _users(self, keys: list[tuple[int, Principal]]) -> Sequence[User | None]:
+        # Rarely more than one (the viewer, a node): read one by one, as the caller may see.
+        found: list[User | None] = []
+        async with self.session() as session:
+            for user_id, principal in keys:
+                try:
+                    found.append(await users.get_user(session, principal=principal,
+                                                      user_id=user_id))
+                except NotFoundError:
+                    found.append(None)
+        return found

@@ -7,8 +7,6 @@ import datetime as dt
 import strawberry
 
 from dpo.db.models import User
-from dpo.errors import NotFoundError
-from dpo.services import users
 from schema.context import Info
 from schema.enums import PrincipalKind
 from schema.relay import Node, to_global_id
@@ -39,12 +37,8 @@ def user_node(row: User) -> UserType:
 
 async def load_user(info: Info, db_id: int) -> UserType | None:
     """A user the caller may see (dpo.services.users), else None."""
-    async with info.context.runtime.sessions() as session:
-        try:
-            row = await users.get_user(session, principal=info.context.principal, user_id=db_id)
-        except NotFoundError:
-            return None
-        return user_node(row)
+    row = await info.context.loaders.user.load((db_id, info.context.principal))
+    return None if row is None else user_node(row)
 
 
 async def _viewer_user(root: ViewerType, info: Info) -> UserType | None:

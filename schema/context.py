@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
 from dpo.auth.principal import ANONYMOUS, Principal
-from dpo.db.models import Issuer, Offering
+from dpo.db.models import Issuer, Offering, User
 from dpo.runtime import Runtime
 from dpo.services.issuers import OfferingPageSpec
 from dpo.services.offerings import OfferingTotals
@@ -36,6 +36,8 @@ from schema.shared_events import FrameSink
 # the same caller, who decides what is visible) shares one statement.
 PageKey = tuple[int, OfferingPageSpec, Principal]
 CountKey = tuple[int, str | None, Principal]
+# A user as the caller may see them (absent or hidden alike: None).
+UserKey = tuple[int, Principal]
 
 
 class IssuerOfferingLoads(Protocol):
@@ -52,6 +54,7 @@ class Loaders(Protocol):
     offering: DataLoader[int, Offering | None]
     offering_totals: DataLoader[int, OfferingTotals]
     wallets: DataLoader[int, list[str]]
+    user: DataLoader[UserKey, User | None]
 
     @property
     def issuer_offerings(self) -> IssuerOfferingLoads:
