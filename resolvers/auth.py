@@ -17,7 +17,7 @@ from dpo.db.session import unit_of_work
 from dpo.errors import ValidationError
 from dpo.ratelimit import RateLimiter, limit_sign_in
 from dpo.settings import parse_rate
-from schema.auth import AuthPayload, NonceType, ViewerType, load_user
+from schema.auth import AuthPayload, Nonce, Viewer, load_user
 from schema.context import Info
 from schema.relay import register_node, to_global_id
 from schema.scalars import Address
@@ -48,12 +48,12 @@ async def _sign_in_gate(info: Info, *, account: str | None = None) -> None:
                         rate=parse_rate(runtime.settings.rate_limit_anon))
 
 
-def viewer_of(principal: Principal) -> ViewerType:
+def viewer_of(principal: Principal) -> Viewer:
     """The API view of a principal."""
     def global_id(type_name: str, db_id: int | None) -> strawberry.ID | None:
         return None if db_id is None else to_global_id(type_name, db_id)
 
-    return ViewerType(kind=principal.kind, role=principal.role,
+    return Viewer(kind=principal.kind, role=principal.role,
                       address=Address(principal.address) if principal.address else None,
                       investor_id=global_id("Investor", principal.investor_id),
                       issuer_id=global_id("Issuer", principal.issuer_id),
@@ -71,23 +71,23 @@ def payload_of(pair: TokenPair) -> AuthPayload:
                        principal=viewer_of(pair.principal))
 
 
-async def resolve_nonce(info: Info, address: Address | None = None) -> NonceType:
+async def resolve_nonce(info: Info, address: Address | None = None) -> Nonce:
     await _sign_in_gate(info)  # each nonce is a row: as limited as the sign-in it starts
     async with unit_of_work(info.context.runtime.sessions) as session:
         nonce = await siwe.create_nonce(session, address=address)
-    return NonceType(value=nonce.nonce, expires_at=nonce.expires_at)
+    return Nonce(value=nonce.nonce, expires_at=nonce.expires_at)
 
 
-def resolve_viewer(info: Info) -> ViewerType:
+def resolve_viewer(info: Info) -> Viewer:
     return viewer_of(info.context.principal)
 
 
 @strawberry.type
 class AuthQuery:
-    nonce: NonceType = strawberry.field(
+    nonce: Nonce = strawberry.field(
         resolver=resolve_nonce,
         description="A nonce to put in a Sign-In with Ethereum message; valid 10 minutes.")
-    viewer: ViewerType = strawberry.field(
+    viewer: Viewer = strawberry.field(
         resolver=resolve_viewer, description="Who you are signed in as.")
 
 

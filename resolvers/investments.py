@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from dpo.db.models import Investment
+from dpo.db.models import Investment as InvestmentRow
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
 from dpo.payments.remote_cancel import cancel_now, owe_cancel
@@ -14,16 +14,16 @@ from dpo.services import investments
 from schema.context import Info
 from schema.enums import InvestmentState, PaymentStatus
 from schema.investments import (
-    InvestmentType,
+    Investment,
     SubmitInvestmentInput,
 )
 from schema.relay import Connection, connection_of, from_global_id, register_node, to_global_id
 from schema.scalars import BigInt, Bytes32, CurrencyCode
 
 
-def investment_node(row: Investment) -> InvestmentType:
+def investment_node(row: InvestmentRow) -> Investment:
     """The API view of an order."""
-    return InvestmentType(
+    return Investment(
         id=to_global_id("Investment", row.id),
         investor_id=to_global_id("Investor", row.investor_id),
         offering_id=to_global_id("Offering", row.offering_id), amount=row.amount,
@@ -41,7 +41,7 @@ def _optional_id(value: strawberry.ID | None, expect: str, field: str) -> int | 
     return None if value is None else from_global_id(value, expect=expect, field=field)[1]
 
 
-async def resolve_investment_node(info: Info, db_id: int) -> InvestmentType | None:
+async def resolve_investment_node(info: Info, db_id: int) -> Investment | None:
     """`node(id)` for orders: null when unknown or not visible."""
     async with info.context.runtime.sessions() as session:
         try:
@@ -60,7 +60,7 @@ async def resolve_investments(info: Info, offering_id: strawberry.ID | None = No
                               state: InvestmentState | None = None,
                               tx_hash: Bytes32 | None = None, first: int | None = None,
                               after: str | None = None, last: int | None = None,
-                              before: str | None = None) -> Connection[InvestmentType]:
+                              before: str | None = None) -> Connection[Investment]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
     offering = _optional_id(offering_id, "Offering", "offeringId")
     investor = _optional_id(investor_id, "Investor", "investorId")
@@ -81,14 +81,14 @@ async def resolve_investments(info: Info, offering_id: strawberry.ID | None = No
 
 @strawberry.type
 class InvestmentQuery:
-    investments: Connection[InvestmentType] = strawberry.field(
+    investments: Connection[Investment] = strawberry.field(
         resolver=resolve_investments,
         description="Orders: your own, your offerings' (issuers), or all (staff); `txHash` "
                     "finds the order a transaction paid or issued.")
 
 
 async def resolve_submit_investment(info: Info, input: SubmitInvestmentInput
-                                    ) -> InvestmentType:
+                                    ) -> Investment:
     offering = from_global_id(input.offering_id, expect="Offering", field="offeringId")[1]
     runtime = info.context.runtime
     async with unit_of_work(runtime.sessions) as session:
@@ -99,11 +99,11 @@ async def resolve_submit_investment(info: Info, input: SubmitInvestmentInput
     await request_now(runtime.sessions, runtime.billbitts, row.id,
                       expiry_seconds=runtime.settings.payment_expiry_seconds)
     async with runtime.sessions() as session:
-        fresh = await session.get(Investment, row.id)
+        fresh = await session.get(InvestmentRow, row.id)
     return investment_node(fresh or row)
 
 
-async def resolve_cancel_investment(info: Info, id: strawberry.ID) -> InvestmentType:
+async def resolve_cancel_investment(info: Info, id: strawberry.ID) -> Investment:
     target = from_global_id(id, expect="Investment")[1]
     runtime = info.context.runtime
     async with unit_of_work(runtime.sessions) as session:
@@ -120,9 +120,9 @@ async def resolve_cancel_investment(info: Info, id: strawberry.ID) -> Investment
 
 @strawberry.type
 class InvestmentMutation:
-    submit_investment: InvestmentType = strawberry.mutation(
+    submit_investment: Investment = strawberry.mutation(
         resolver=resolve_submit_investment,
         description="Place an order; refused with the rule it breaks.")
-    cancel_investment: InvestmentType = strawberry.mutation(
+    cancel_investment: Investment = strawberry.mutation(
         resolver=resolve_cancel_investment,
         description="Cancel your own order while it awaits payment.")

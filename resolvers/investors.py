@@ -6,23 +6,23 @@ import datetime as dt
 
 import strawberry
 
-from dpo.db.models import Investor
+from dpo.db.models import Investor as InvestorRow
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
 from dpo.services import investors
 from schema.context import Info
 from schema.enums import AccreditationStatus, KycStatus
 from schema.investors import (
-    InvestorType,
+    Investor,
     RegisterInvestorInput,
     UpdateProfileInput,
 )
 from schema.relay import Connection, connection_of, from_global_id, register_node, to_global_id
 
 
-def investor_node(row: Investor) -> InvestorType:
+def investor_node(row: InvestorRow) -> Investor:
     """The API view of an investor."""
-    return InvestorType(
+    return Investor(
         id=to_global_id("Investor", row.id), full_name=row.full_name, email=row.email,
         country=row.country, is_us_person=row.is_us_person,
         kyc_status=KycStatus(row.kyc_status), kyc_updated_at=row.kyc_updated_at,
@@ -37,7 +37,7 @@ def investor_id(value: strawberry.ID, field: str = "id") -> int:
     return from_global_id(value, expect="Investor", field=field)[1]
 
 
-async def resolve_investor_node(info: Info, db_id: int) -> InvestorType | None:
+async def resolve_investor_node(info: Info, db_id: int) -> Investor | None:
     """`node(id)` for investors: null when unknown or not visible."""
     async with info.context.runtime.sessions() as session:
         try:
@@ -54,7 +54,7 @@ register_node("Investor", resolve_investor_node)
 async def resolve_investors(info: Info, kyc_status: KycStatus | None = None,
                             first: int | None = None, after: str | None = None,
                             last: int | None = None, before: str | None = None
-                            ) -> Connection[InvestorType]:
+                            ) -> Connection[Investor]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
     status = kyc_status
     async with sessions() as session:
@@ -70,14 +70,14 @@ async def resolve_investors(info: Info, kyc_status: KycStatus | None = None,
     return connection_of(page, [investor_node(r) for r in page.rows], total)
 
 
-async def resolve_investor(info: Info, id: strawberry.ID) -> InvestorType:
+async def resolve_investor(info: Info, id: strawberry.ID) -> Investor:
     async with info.context.runtime.sessions() as session:
         row = await investors.get_investor(session, principal=info.context.principal,
                                            investor_id=investor_id(id))
         return investor_node(row)
 
 
-async def resolve_me(info: Info) -> InvestorType | None:
+async def resolve_me(info: Info) -> Investor | None:
     async with info.context.runtime.sessions() as session:
         row = await investors.get_me(session, principal=info.context.principal)
         return investor_node(row) if row is not None else None
@@ -85,18 +85,18 @@ async def resolve_me(info: Info) -> InvestorType | None:
 
 @strawberry.type
 class InvestorQuery:
-    investors: Connection[InvestorType] = strawberry.field(
+    investors: Connection[Investor] = strawberry.field(
         resolver=resolve_investors,
         description="Investors you may see: all for staff, your own otherwise.")
-    investor: InvestorType = strawberry.field(
+    investor: Investor = strawberry.field(
         resolver=resolve_investor,
         description="One investor by id.")
-    me: InvestorType | None = strawberry.field(
+    me: Investor | None = strawberry.field(
         resolver=resolve_me,
         description="Your investor profile; null until your wallet registers.")
 
 
-async def resolve_register_investor(info: Info, input: RegisterInvestorInput) -> InvestorType:
+async def resolve_register_investor(info: Info, input: RegisterInvestorInput) -> Investor:
     runtime = info.context.runtime
     async with unit_of_work(runtime.sessions) as session:
         row = await investors.register_investor(
@@ -106,7 +106,7 @@ async def resolve_register_investor(info: Info, input: RegisterInvestorInput) ->
     return investor_node(row)
 
 
-async def resolve_update_profile(info: Info, input: UpdateProfileInput) -> InvestorType:
+async def resolve_update_profile(info: Info, input: UpdateProfileInput) -> Investor:
     async with unit_of_work(info.context.runtime.sessions) as session:
         row = await investors.update_profile(
             session, principal=info.context.principal, full_name=input.full_name,
@@ -115,7 +115,7 @@ async def resolve_update_profile(info: Info, input: UpdateProfileInput) -> Inves
 
 
 async def resolve_approve_kyc(info: Info, investor_id: strawberry.ID,
-                              status: KycStatus = KycStatus.APPROVED) -> InvestorType:
+                              status: KycStatus = KycStatus.APPROVED) -> Investor:
     target = from_global_id(investor_id, expect="Investor", field="investorId")[1]
     async with unit_of_work(info.context.runtime.sessions) as session:
         row = await investors.approve_kyc(session, principal=info.context.principal,
@@ -125,7 +125,7 @@ async def resolve_approve_kyc(info: Info, investor_id: strawberry.ID,
 
 async def resolve_set_accreditation(info: Info, investor_id: strawberry.ID,
                                     status: AccreditationStatus,
-                                    expires_at: dt.datetime | None = None) -> InvestorType:
+                                    expires_at: dt.datetime | None = None) -> Investor:
     target = from_global_id(investor_id, expect="Investor", field="investorId")[1]
     async with unit_of_work(info.context.runtime.sessions) as session:
         row = await investors.set_accreditation(
@@ -136,15 +136,15 @@ async def resolve_set_accreditation(info: Info, investor_id: strawberry.ID,
 
 @strawberry.type
 class InvestorMutation:
-    register_investor: InvestorType = strawberry.mutation(
+    register_investor: Investor = strawberry.mutation(
         resolver=resolve_register_investor,
         description="Register the signed-in wallet as an investor.")
-    update_profile: InvestorType = strawberry.mutation(
+    update_profile: Investor = strawberry.mutation(
         resolver=resolve_update_profile,
         description="Change your own profile.")
-    approve_kyc: InvestorType = strawberry.mutation(
+    approve_kyc: Investor = strawberry.mutation(
         resolver=resolve_approve_kyc,
         description="Record a KYC decision (admin).")
-    set_accreditation: InvestorType = strawberry.mutation(
+    set_accreditation: Investor = strawberry.mutation(
         resolver=resolve_set_accreditation,
         description="Record an accreditation outcome (admin).")

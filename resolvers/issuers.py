@@ -8,13 +8,13 @@ from dpo.db.session import unit_of_work
 from dpo.services import issuers, offering_changes
 from schema.context import Info
 from schema.errors import request_id_of
-from schema.offerings import IssuerNode, OfferingNode, issuer_node, offering_node
+from schema.offerings import Issuer, Offering, issuer_node, offering_node
 from schema.relay import Connection, connection_of, from_global_id
 
 
 async def resolve_issuers(info: Info, search: str | None = None, first: int | None = None,
                           after: str | None = None, last: int | None = None,
-                          before: str | None = None) -> Connection[IssuerNode]:
+                          before: str | None = None) -> Connection[Issuer]:
     """A page of the issuers the caller may know of, by name."""
     principal, loaders = info.context.principal, info.context.loaders
     async with loaders.session() as session:
@@ -29,7 +29,7 @@ async def resolve_issuers(info: Info, search: str | None = None, first: int | No
     return connection_of(page, [issuer_node(row) for row in page.rows], total)
 
 
-async def resolve_issuer(info: Info, id: strawberry.ID) -> IssuerNode:
+async def resolve_issuer(info: Info, id: strawberry.ID) -> Issuer:
     """One issuer by global id; NOT_FOUND when absent or hidden."""
     db_id = from_global_id(id, expect="Issuer")[1]
     async with info.context.loaders.session() as session:
@@ -40,15 +40,15 @@ async def resolve_issuer(info: Info, id: strawberry.ID) -> IssuerNode:
 
 @strawberry.type
 class IssuerQuery:
-    issuers: Connection[IssuerNode] = strawberry.field(
+    issuers: Connection[Issuer] = strawberry.field(
         resolver=resolve_issuers,
         description="Issuers you may know of: all (staff), your own and those with offerings "
                     "you may see.")
-    issuer: IssuerNode = strawberry.field(resolver=resolve_issuer,
+    issuer: Issuer = strawberry.field(resolver=resolve_issuer,
                                           description="One issuer by id.")
 
 
-async def resolve_settle_offering(info: Info, id: strawberry.ID) -> OfferingNode:
+async def resolve_settle_offering(info: Info, id: strawberry.ID) -> Offering:
     """Closed → settled, once its orders match on-chain issuance."""
     offering_id = from_global_id(id, expect="Offering")[1]
     async with unit_of_work(info.context.runtime.sessions) as session:
@@ -60,7 +60,7 @@ async def resolve_settle_offering(info: Info, id: strawberry.ID) -> OfferingNode
 
 @strawberry.type
 class SettlementMutation:
-    settle_offering: OfferingNode = strawberry.mutation(
+    settle_offering: Offering = strawberry.mutation(
         resolver=resolve_settle_offering,
         description="Issuer staff or admin: a closed offering whose orders were all issued on "
                     "chain becomes settled; CONFLICT with a reason otherwise.")

@@ -7,7 +7,7 @@ from typing import Any
 
 import strawberry
 
-from dpo.db.models import Offering
+from dpo.db.models import Offering as OfferingRow
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError, ValidationError
 from dpo.services import issuers, offering_changes, offerings
@@ -15,9 +15,9 @@ from schema.context import Info
 from schema.errors import request_id_of
 from schema.offerings import (
     CreateOfferingInput,
-    IssuerNode,
+    Issuer,
+    Offering,
     OfferingFilter,
-    OfferingNode,
     OfferingOrderBy,
     UpdateOfferingInput,
     issuer_node,
@@ -42,7 +42,7 @@ def _core_filter(where: OfferingFilter | None) -> offerings.OfferingFilter | Non
 async def resolve_offerings(info: Info, filter: OfferingFilter | None = None,
                             order_by: OfferingOrderBy | None = None, first: int | None = None,
                             after: str | None = None, last: int | None = None,
-                            before: str | None = None) -> Connection[OfferingNode]:
+                            before: str | None = None) -> Connection[Offering]:
     """A page of the offerings the caller may see."""
     principal, loaders = info.context.principal, info.context.loaders
     where = _core_filter(filter)
@@ -63,7 +63,7 @@ async def resolve_offerings(info: Info, filter: OfferingFilter | None = None,
 
 
 async def resolve_offering(info: Info, id: strawberry.ID | None = None,
-                           isin: ISIN | None = None) -> OfferingNode | None:
+                           isin: ISIN | None = None) -> Offering | None:
     """One offering by global id or ISIN; NOT_FOUND when absent or hidden."""
     db_id = from_global_id(id, expect="Offering")[1] if id is not None else None
     async with info.context.runtime.sessions() as session:
@@ -72,7 +72,7 @@ async def resolve_offering(info: Info, id: strawberry.ID | None = None,
     return offering_node(row)
 
 
-async def resolve_offering_node(info: Info, db_id: int) -> OfferingNode | None:
+async def resolve_offering_node(info: Info, db_id: int) -> Offering | None:
     """`node(id)` for offerings: null when unknown or hidden."""
     async with info.context.runtime.sessions() as session:
         try:
@@ -83,7 +83,7 @@ async def resolve_offering_node(info: Info, db_id: int) -> OfferingNode | None:
     return offering_node(row)
 
 
-async def resolve_issuer_node(info: Info, db_id: int) -> IssuerNode | None:
+async def resolve_issuer_node(info: Info, db_id: int) -> Issuer | None:
     """`node(id)` for issuers: null when unknown or hidden."""
     async with info.context.runtime.sessions() as session:
         try:
@@ -100,10 +100,10 @@ register_node("Issuer", resolve_issuer_node)
 
 @strawberry.type
 class OfferingQuery:
-    offerings: Connection[OfferingNode] = strawberry.field(
+    offerings: Connection[Offering] = strawberry.field(
         resolver=resolve_offerings,
         description="Offerings you may see: open ones, plus your own (issuers), or all (staff).")
-    offering: OfferingNode | None = strawberry.field(
+    offering: Offering | None = strawberry.field(
         resolver=resolve_offering, description="One offering by id or ISIN (give exactly one).")
 
 
@@ -117,8 +117,8 @@ def _fields(data: object, *, skip: tuple[str, ...]) -> dict[str, Any]:
     return given
 
 
-async def _mutate(info: Info, run: Callable[..., Awaitable[Offering]], **kwargs: Any
-                  ) -> OfferingNode:
+async def _mutate(info: Info, run: Callable[..., Awaitable[OfferingRow]], **kwargs: Any
+                  ) -> Offering:
     async with unit_of_work(info.context.runtime.sessions) as session:
         row = await run(session, principal=info.context.principal,
                         request_id=request_id_of(info.context), **kwargs)
@@ -126,7 +126,7 @@ async def _mutate(info: Info, run: Callable[..., Awaitable[Offering]], **kwargs:
 
 
 async def resolve_create_offering(info: Info, input: CreateOfferingInput
-                                  ) -> OfferingNode:
+                                  ) -> Offering:
     """A new draft offering."""
     issuer_id = from_global_id(input.issuer_id, expect="Issuer", field="issuerId")[1]
     return await _mutate(info, offering_changes.create_offering, issuer_id=issuer_id,
@@ -134,7 +134,7 @@ async def resolve_create_offering(info: Info, input: CreateOfferingInput
 
 
 async def resolve_update_offering(info: Info, input: UpdateOfferingInput
-                                  ) -> OfferingNode:
+                                  ) -> Offering:
     """Change a draft."""
     offering_id = from_global_id(input.id, expect="Offering")[1]
     changes = _fields(input, skip=("id",))
@@ -144,19 +144,19 @@ async def resolve_update_offering(info: Info, input: UpdateOfferingInput
                          changes=changes)
 
 
-async def resolve_open_offering(info: Info, id: strawberry.ID) -> OfferingNode:
+async def resolve_open_offering(info: Info, id: strawberry.ID) -> Offering:
     """Draft → open."""
     return await _mutate(info, offering_changes.open_offering,
                          offering_id=from_global_id(id, expect="Offering")[1])
 
 
-async def resolve_close_offering(info: Info, id: strawberry.ID) -> OfferingNode:
+async def resolve_close_offering(info: Info, id: strawberry.ID) -> Offering:
     """Open → closed."""
     return await _mutate(info, offering_changes.close_offering,
                          offering_id=from_global_id(id, expect="Offering")[1])
 
 
-async def resolve_cancel_offering(info: Info, id: strawberry.ID) -> OfferingNode:
+async def resolve_cancel_offering(info: Info, id: strawberry.ID) -> Offering:
     """Draft, open or closed → cancelled."""
     return await _mutate(info, offering_changes.cancel_offering,
                          offering_id=from_global_id(id, expect="Offering")[1])
@@ -164,13 +164,13 @@ async def resolve_cancel_offering(info: Info, id: strawberry.ID) -> OfferingNode
 
 @strawberry.type
 class OfferingMutation:
-    create_offering: OfferingNode = strawberry.mutation(
+    create_offering: Offering = strawberry.mutation(
         resolver=resolve_create_offering, description="Issuer staff or admin: a new draft.")
-    update_offering: OfferingNode = strawberry.mutation(
+    update_offering: Offering = strawberry.mutation(
         resolver=resolve_update_offering, description="Change a draft; refused once opened.")
-    open_offering: OfferingNode = strawberry.mutation(
+    open_offering: Offering = strawberry.mutation(
         resolver=resolve_open_offering, description="Start taking subscriptions.")
-    close_offering: OfferingNode = strawberry.mutation(
+    close_offering: Offering = strawberry.mutation(
         resolver=resolve_close_offering, description="Stop taking subscriptions.")
-    cancel_offering: OfferingNode = strawberry.mutation(
+    cancel_offering: Offering = strawberry.mutation(
         resolver=resolve_cancel_offering, description="Call the offering off.")

@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 from dpo.db.models import ChainEvent as ChainEventRow
 from dpo.db.models import FxRate as FxRateRow
 from dpo.db.models import JobRun as JobRunRow
-from dpo.db.models import ReconciliationBreak
+from dpo.db.models import ReconciliationBreak as ReconciliationBreakRow
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
 from dpo.reconciliation.bell import ring_breaks
@@ -28,7 +28,7 @@ from schema.ops import (
     EventFilter,
     FxRate,
     JobRun,
-    ReconciliationBreakType,
+    ReconciliationBreak,
 )
 from schema.relay import (
     Connection,
@@ -48,12 +48,12 @@ def fx_rate_node(row: FxRateRow, *, on: dt.date | None = None) -> FxRate:
                   stale=is_stale(row.as_of, on or dt.datetime.now(dt.UTC).date()))
 
 
-def break_node(row: ReconciliationBreak) -> ReconciliationBreakType:
+def break_node(row: ReconciliationBreakRow) -> ReconciliationBreak:
     """The API view of a reconciliation break."""
     def big(value: int | None) -> BigInt | None:
         return None if value is None else BigInt(value)
 
-    return ReconciliationBreakType(
+    return ReconciliationBreak(
         id=to_global_id("ReconciliationBreak", row.id), isin=ISIN(row.isin), holder=row.holder,
         ledger_qty=big(row.ledger_qty), chain_qty=big(row.chain_qty), csd_qty=big(row.csd_qty),
         difference=BigInt(row.difference), kind=row.kind, status=BreakStatus(row.status),
@@ -83,7 +83,7 @@ def event_node(row: ChainEventRow) -> ChainEvent:
     )
 
 
-async def resolve_break_node(info: Info, db_id: int) -> ReconciliationBreakType | None:
+async def resolve_break_node(info: Info, db_id: int) -> ReconciliationBreak | None:
     """`node(id)` for breaks: null when unknown or not visible."""
     async with info.context.runtime.sessions() as session:
         try:
@@ -126,7 +126,7 @@ async def resolve_fx_rates(info: Info, base: CurrencyCode | None = None,
 async def resolve_reconciliation_breaks(info: Info, status: BreakStatus | None = None,
                                         first: int | None = None, after: str | None = None,
                                         last: int | None = None, before: str | None = None
-                                        ) -> Connection[ReconciliationBreakType]:
+                                        ) -> Connection[ReconciliationBreak]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
     core = status
     async with sessions() as session:
@@ -182,7 +182,7 @@ class OpsQuery:
     fx_rates: list[FxRate] = strawberry.field(
         resolver=resolve_fx_rates,
         description="The rate in force on a day (the latest without `on`) per pair and source.")
-    reconciliation_breaks: Connection[ReconciliationBreakType] = strawberry.field(
+    reconciliation_breaks: Connection[ReconciliationBreak] = strawberry.field(
         resolver=resolve_reconciliation_breaks, description="Reconciliation breaks (ops, admin).")
     job_runs: list[JobRun] = strawberry.field(
         resolver=resolve_job_runs, description="The latest job runs first (ops, admin).")
@@ -193,7 +193,7 @@ class OpsQuery:
 
 async def resolve_resolve_break(info: Info, id: strawberry.ID,
                                 status: BreakStatus = BreakStatus.RESOLVED,
-                                note: str | None = None) -> ReconciliationBreakType:
+                                note: str | None = None) -> ReconciliationBreak:
     target = from_global_id(id, expect="ReconciliationBreak")[1]
     runtime = info.context.runtime
     async with unit_of_work(runtime.sessions) as session:
@@ -215,7 +215,7 @@ async def resolve_run_job(info: Info, name: str, full: bool = False) -> JobRun:
 
 @strawberry.type
 class OpsMutation:
-    resolve_break: ReconciliationBreakType = strawberry.mutation(
+    resolve_break: ReconciliationBreak = strawberry.mutation(
         resolver=resolve_resolve_break,
         description="Close a break as resolved or ignored (ops, admin).")
     run_job: JobRun = strawberry.mutation(

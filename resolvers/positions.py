@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import strawberry
 
-from dpo.db.models import Position
+from dpo.db.models import Position as PositionRow
 from dpo.errors import DomainError
 from dpo.services import positions
 from schema.context import Info
 from schema.enums import Location
-from schema.positions import LocationTotal, PositionConnection, PositionType
+from schema.positions import LocationTotal, Position, PositionConnection
 from schema.relay import Edge, PageInfo, from_global_id, register_node, to_global_id
 from schema.scalars import Address, BigInt
 
 
-def position_node(row: Position) -> PositionType:
+def position_node(row: PositionRow) -> Position:
     """The API view of a position."""
-    return PositionType(
+    return Position(
         id=to_global_id("Position", row.id), holder=Address(row.holder_address),
         offering_id=to_global_id("Offering", row.offering_id), location=Location(row.location),
         quantity=BigInt(row.quantity), frozen_quantity=BigInt(row.frozen_quantity),
@@ -25,7 +25,7 @@ def position_node(row: Position) -> PositionType:
     )
 
 
-async def resolve_position_node(info: Info, db_id: int) -> PositionType | None:
+async def resolve_position_node(info: Info, db_id: int) -> Position | None:
     """`node(id)` for positions: null when unknown or not visible."""
     async with info.context.runtime.sessions() as session:
         try:

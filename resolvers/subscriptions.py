@@ -21,7 +21,7 @@ from graphql.execution.values import VariableValues
 from sqlalchemy import func, select, tuple_
 from strawberry.scalars import JSON
 
-from dpo.db.models import ReconciliationBreak
+from dpo.db.models import ReconciliationBreak as ReconciliationBreakRow
 from dpo.reconciliation.bell import get_bell
 from dpo.services import chain_events, offerings, ops, positions
 from dpo.services.pagination import decode_sequence
@@ -32,9 +32,9 @@ from dpo.streaming.subscriber import FeedSubscription, SlowConsumerError
 from resolvers.ops import break_node
 from resolvers.positions import position_node
 from schema.context import Info
-from schema.offerings import OfferingNode, offering_node
-from schema.ops import ChainEvent, ChainEventEdge, EventFilter, ReconciliationBreakType
-from schema.positions import PositionType
+from schema.offerings import Offering, offering_node
+from schema.ops import ChainEvent, ChainEventEdge, EventFilter, ReconciliationBreak
+from schema.positions import Position
 from schema.relay import from_global_id, to_global_id
 from schema.scalars import Address, BigInt, Bytes32
 from schema.shared_events import (
@@ -141,7 +141,7 @@ async def _changes(subscription: FeedSubscription) -> AsyncGenerator[FeedItem]:
 
 
 async def subscribe_offering_updated(info: Info, id: strawberry.ID
-                                     ) -> AsyncGenerator[OfferingNode]:
+                                     ) -> AsyncGenerator[Offering]:
     """The offering now, then again after each feed item that touches it."""
     db_id = from_global_id(id, expect="Offering")[1]
     principal, sessions = info.context.principal, info.context.runtime.sessions
@@ -161,14 +161,14 @@ async def subscribe_offering_updated(info: Info, id: strawberry.ID
 
 
 async def subscribe_position_changed(info: Info, holder: Address
-                                     ) -> AsyncGenerator[list[PositionType]]:
+                                     ) -> AsyncGenerator[list[Position]]:
     """The holder's positions now, then again after each feed item naming the holder.
 
     Investors may watch their own wallets only; issuers and staff as the positions query allows.
     """
     principal, sessions = info.context.principal, info.context.runtime.sessions
 
-    async def current() -> list[PositionType]:
+    async def current() -> list[Position]:
         async with sessions() as session:
             listed = await positions.list_positions(session, principal=principal,
                                                     holder=holder, first=MAX_POSITIONS)
@@ -184,7 +184,7 @@ async def subscribe_position_changed(info: Info, holder: Address
 
 
 async def subscribe_reconciliation_breaks(info: Info
-                                          ) -> AsyncGenerator[ReconciliationBreakType]:
+                                          ) -> AsyncGenerator[ReconciliationBreak]:
     """Breaks opened, changed or closed from now on (ops, admin), in revision order.
 
     Every change stamps the break with a revision that becomes visible in order
@@ -199,17 +199,17 @@ async def subscribe_reconciliation_breaks(info: Info
     bell = await get_bell(runtime.redis, runtime.channels.breaks)
     async with sessions() as session:
         # (revision, id) of the last change delivered: everything up to now counts as seen.
-        mark = ((await session.scalar(select(func.max(ReconciliationBreak.revision)))) or 0,
+        mark = ((await session.scalar(select(func.max(ReconciliationBreakRow.revision)))) or 0,
                 2**62)
-    cursor = tuple_(ReconciliationBreak.revision, ReconciliationBreak.id)
+    cursor = tuple_(ReconciliationBreakRow.revision, ReconciliationBreakRow.id)
     seen = bell.generation
     while True:
         # Returns at once when a ring came after `seen` (taken before the last read).
         seen = await bell.wait(seen, interval)
         async with sessions() as session:
             rows = (await session.scalars(
-                select(ReconciliationBreak).where(cursor > tuple_(*mark))
-                .order_by(ReconciliationBreak.revision, ReconciliationBreak.id)
+                select(ReconciliationBreakRow).where(cursor > tuple_(*mark))
+                .order_by(ReconciliationBreakRow.revision, ReconciliationBreakRow.id)
                 .limit(BREAKS_PAGE))).all()
         ops.require_ops(info.context.principal)
         for row in rows:
@@ -226,13 +226,13 @@ class FeedSubscriptionRoot:
         description="Chain event feed items after `after` (a cursor from this subscription or "
                     "the `events` query; from now on without it), in feed order, each once. "
                     "Reorged events arrive as removal items (`removed`, `removesSequence`).")
-    offering_updated: AsyncGenerator[OfferingNode] = strawberry.subscription(
+    offering_updated: AsyncGenerator[Offering] = strawberry.subscription(
         resolver=subscribe_offering_updated,
         description="The offering (raised, units, status) now and after each on-chain change.")
-    position_changed: AsyncGenerator[list[PositionType]] = strawberry.subscription(
+    position_changed: AsyncGenerator[list[Position]] = strawberry.subscription(
         resolver=subscribe_position_changed,
         description="A holder's positions now and after each on-chain change; your own "
                     "wallets unless your role may see more.")
-    reconciliation_breaks: AsyncGenerator[ReconciliationBreakType] = strawberry.subscription(
+    reconciliation_breaks: AsyncGenerator[ReconciliationBreak] = strawberry.subscription(
         resolver=subscribe_reconciliation_breaks,
         description="Reconciliation breaks as they are found, seen again or resolved (ops).")

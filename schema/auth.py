@@ -6,17 +6,17 @@ import datetime as dt
 
 import strawberry
 
-from dpo.db.models import User
+from dpo.db.models import User as UserRow
 from schema.context import Info
 from schema.enums import PrincipalKind
 from schema.relay import Node, to_global_id
 from schema.scalars import Address
 
 
-@strawberry.type(name="User", description=(
+@strawberry.type(description=(
     "Someone who signs in with a password (admin, issuer staff, ops) or owns an API key; "
     "you see yourself, admins see everyone."))
-class UserType(Node):
+class User(Node):
     id: strawberry.ID
     email: str
     role: str
@@ -26,27 +26,27 @@ class UserType(Node):
     last_login_at: dt.datetime | None
 
 
-def user_node(row: User) -> UserType:
+def user_node(row: UserRow) -> User:
     """The API view of a user; never the password hash."""
-    return UserType(id=to_global_id("User", row.id), email=row.email, role=row.role,
+    return User(id=to_global_id("User", row.id), email=row.email, role=row.role,
                     issuer_id=None if row.issuer_id is None else to_global_id("Issuer",
                                                                               row.issuer_id),
                     is_active=row.is_active, created_at=row.created_at,
                     last_login_at=row.last_login_at)
 
 
-async def load_user(info: Info, db_id: int) -> UserType | None:
+async def load_user(info: Info, db_id: int) -> User | None:
     """A user the caller may see (dpo.services.users), else None."""
     row = await info.context.loaders.user.load((db_id, info.context.principal))
     return None if row is None else user_node(row)
 
 
-async def _viewer_user(root: ViewerType, info: Info) -> UserType | None:
+async def _viewer_user(root: Viewer, info: Info) -> User | None:
     return None if root.user_db_id is None else await load_user(info, root.user_db_id)
 
 
-@strawberry.type(name="Viewer", description="Who the caller is, as every permission sees it.")
-class ViewerType:
+@strawberry.type(description="Who the caller is, as every permission sees it.")
+class Viewer:
     kind: PrincipalKind
     role: str = strawberry.field(description="anonymous, investor, issuer, ops or admin.")
     address: Address | None = strawberry.field(description="The signed-in wallet, if any.")
@@ -56,12 +56,12 @@ class ViewerType:
     user_id: strawberry.ID | None = strawberry.field(
         description="The signed-in user's global id (`user`, or `node(id:)`); null for wallets.")
     user_db_id: strawberry.Private[int | None]
-    user: UserType | None = strawberry.field(resolver=_viewer_user,
+    user: User | None = strawberry.field(resolver=_viewer_user,
                                              description="The signed-in user, if any.")
 
 
-@strawberry.type(name="Nonce", description="A single-use Sign-In with Ethereum nonce.")
-class NonceType:
+@strawberry.type(description="A single-use Sign-In with Ethereum nonce.")
+class Nonce:
     value: str
     expires_at: dt.datetime
 
@@ -74,7 +74,7 @@ class AuthPayload:
         description="Exchange once with refreshToken for a new pair; valid 30 days.")
     expires_at: dt.datetime = strawberry.field(description="When the access token expires.")
     refresh_expires_at: dt.datetime
-    principal: ViewerType
+    principal: Viewer
 
 
 @strawberry.type(description="A single-use credential for opening one event stream.")

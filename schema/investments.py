@@ -9,20 +9,20 @@ import strawberry
 
 from schema.context import Info
 from schema.enums import InvestmentState, PaymentStatus
-from schema.offerings import OfferingNode, offering_node
+from schema.offerings import Offering, offering_node
 from schema.relay import Node
 from schema.scalars import BigInt, Bytes32, CurrencyCode
 
 
-async def _offering(root: InvestmentType, info: Info) -> OfferingNode:
+async def _offering(root: Investment, info: Info) -> Offering:
     row = await info.context.loaders.offering.load(root.offering_db_id)
     if row is None:  # the foreign key forbids it
         raise LookupError(f"offering {root.offering_db_id} of an investment is missing")
     return offering_node(row)
 
 
-@strawberry.type(name="Investment", description="An investor's order in an offering.")
-class InvestmentType(Node):
+@strawberry.type(description="An investor's order in an offering.")
+class Investment(Node):
     id: strawberry.ID
     investor_id: strawberry.ID
     offering_id: strawberry.ID
@@ -47,7 +47,7 @@ class InvestmentType(Node):
     payment_status: PaymentStatus | None = strawberry.field(
         description="BillBitts' view of the payment; null until the payment request exists.")
     offering_db_id: strawberry.Private[int]
-    offering: OfferingNode = strawberry.field(resolver=_offering,
+    offering: Offering = strawberry.field(resolver=_offering,
                                               description="The offering ordered in.")
 
 

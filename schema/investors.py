@@ -12,12 +12,12 @@ from schema.relay import Node
 from schema.scalars import Address
 
 
-async def _wallets(root: InvestorType, info: Info) -> list[Address]:
+async def _wallets(root: Investor, info: Info) -> list[Address]:
     return [Address(a) for a in await info.context.loaders.wallets.load(root.db_id)]
 
 
-@strawberry.type(name="Investor", description="A person or entity that subscribes to offerings.")
-class InvestorType(Node):
+@strawberry.type(description="A person or entity that subscribes to offerings.")
+class Investor(Node):
     id: strawberry.ID
     full_name: str
     email: str | None

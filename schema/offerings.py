@@ -7,7 +7,8 @@ import decimal
 
 import strawberry
 
-from dpo.db.models import Issuer, Offering
+from dpo.db.models import Issuer as IssuerRow
+from dpo.db.models import Offering as OfferingRow
 from dpo.services.issuers import OfferingPageSpec
 from schema.context import Info
 from schema.enums import OfferingSortField, OfferingStatus, Regulation, SecurityType
@@ -83,22 +84,22 @@ class UpdateOfferingInput:
 
 
 
-async def _issuer(root: OfferingNode, info: Info) -> IssuerNode:
+async def _issuer(root: Offering, info: Info) -> Issuer:
     row = await info.context.loaders.issuer.load(root.issuer_db_id)
     if row is None:  # the foreign key makes this a bug, not a client error
         raise LookupError(f"issuer {root.issuer_db_id} of offering {root.db_id} is missing")
     return issuer_node(row)
 
 
-async def _totals(root: OfferingNode, info: Info) -> OfferingTotals:
+async def _totals(root: Offering, info: Info) -> OfferingTotals:
     totals = await info.context.loaders.offering_totals.load(root.db_id)
     return OfferingTotals(investments_count=totals.investments_count,
                           investors_count=totals.investors_count,
                           amount_committed=totals.amount_committed)
 
 
-@strawberry.type(name="Offering", description="A security offered for subscription.")
-class OfferingNode(Node):
+@strawberry.type(description="A security offered for subscription.")
+class Offering(Node):
     id: strawberry.ID
     isin: ISIN | None = strawberry.field(description=(
         "Null until Clearstream allocates one (requested by the sync_csd job)."))
@@ -124,17 +125,17 @@ class OfferingNode(Node):
     created_at: dt.datetime
     db_id: strawberry.Private[int]
     issuer_db_id: strawberry.Private[int]
-    issuer: IssuerNode = strawberry.field(resolver=_issuer,
+    issuer: Issuer = strawberry.field(resolver=_issuer,
                                           description="The company making the offering.")
     totals: OfferingTotals = strawberry.field(
         resolver=_totals, description="Investments committed so far, cancelled excluded.")
 
 
-async def _issuer_offerings(root: IssuerNode, info: Info,
+async def _issuer_offerings(root: Issuer, info: Info,
                             status: OfferingStatus | None = None,
                             order_by: OfferingOrderBy | None = None, first: int | None = None,
                             after: str | None = None, last: int | None = None,
-                            before: str | None = None) -> Connection[OfferingNode]:
+                            before: str | None = None) -> Connection[Offering]:
     order = order_by or OfferingOrderBy()
     spec = OfferingPageSpec(status=status.value if status else None,
                             order_by=order.field,
@@ -149,27 +150,27 @@ async def _issuer_offerings(root: IssuerNode, info: Info,
     return connection_of(page, [offering_node(row) for row in page.rows], total)
 
 
-@strawberry.type(name="Issuer", description="A company raising money through offerings.")
-class IssuerNode(Node):
+@strawberry.type(description="A company raising money through offerings.")
+class Issuer(Node):
     id: strawberry.ID
     name: str
     country: str | None
     website: str | None
     db_id: strawberry.Private[int]
-    offerings: Connection[OfferingNode] = strawberry.field(
+    offerings: Connection[Offering] = strawberry.field(
         resolver=_issuer_offerings,
         description="Its offerings you may see, as the `offerings` query shows them.")
 
 
-def issuer_node(row: Issuer) -> IssuerNode:
+def issuer_node(row: IssuerRow) -> Issuer:
     """The API view of an issuer."""
-    return IssuerNode(id=to_global_id("Issuer", row.id), name=row.name, country=row.country,
+    return Issuer(id=to_global_id("Issuer", row.id), name=row.name, country=row.country,
                       website=row.website, db_id=row.id)
 
 
-def offering_node(row: Offering) -> OfferingNode:
+def offering_node(row: OfferingRow) -> Offering:
     """The API view of an offering; the ORM object never leaves the resolvers."""
-    return OfferingNode(
+    return Offering(
         id=to_global_id("Offering", row.id), isin=ISIN(row.isin) if row.isin else None,
         name=row.name,
         symbol=row.symbol, description=row.description,

@@ -26,9 +26,8 @@ class FxRate:
         "day asked for (today when none): the source has stopped publishing."))
 
 
-@strawberry.type(name="ReconciliationBreak",
-                 description="A disagreement between ledger, chain and CSD for one holder.")
-class ReconciliationBreakType(Node):
+@strawberry.type(description="A disagreement between ledger, chain and CSD for one holder.")
+class ReconciliationBreak(Node):
     id: strawberry.ID
     isin: ISIN
     holder: str = strawberry.field(description="An address, or a CSD account.")

@@ -8,20 +8,20 @@ import strawberry
 
 from schema.context import Info
 from schema.enums import Location
-from schema.offerings import OfferingNode, offering_node
+from schema.offerings import Offering, offering_node
 from schema.relay import Connection, Node
 from schema.scalars import Address, BigInt
 
 
-async def _offering(root: PositionType, info: Info) -> OfferingNode:
+async def _offering(root: Position, info: Info) -> Offering:
     row = await info.context.loaders.offering.load(root.offering_db_id)
     if row is None:  # the foreign key forbids it
         raise LookupError(f"offering {root.offering_db_id} of a position is missing")
     return offering_node(row)
 
 
-@strawberry.type(name="Position", description="A holding of one instrument at one location.")
-class PositionType(Node):
+@strawberry.type(description="A holding of one instrument at one location.")
+class Position(Node):
     id: strawberry.ID
     holder: Address
     offering_id: strawberry.ID
@@ -31,7 +31,7 @@ class PositionType(Node):
     as_of_block: BigInt | None
     as_of_time: dt.datetime
     offering_db_id: strawberry.Private[int]
-    offering: OfferingNode = strawberry.field(resolver=_offering,
+    offering: Offering = strawberry.field(resolver=_offering,
                                               description="The instrument held.")
 
 
@@ -42,5 +42,5 @@ class LocationTotal:
 
 
 @strawberry.type(description="A page of positions and the totals per location over all pages.")
-class PositionConnection(Connection[PositionType]):
+class PositionConnection(Connection[Position]):
     totals: list[LocationTotal]
