@@ -2,7 +2,7 @@
 
 The follower (listener.follower) holds the decisions and the loop; everything it asks of the
 outside goes through these, so the loop runs unchanged against in-memory fakes of both
-(tests/unit/listener/fakes.py) as it does against a node, PostgreSQL and Redis.
+(tests/unit/listener/fake_rpc.py, fake_store.py) as it does against a node, PostgreSQL and Redis.
 """
 
 from __future__ import annotations

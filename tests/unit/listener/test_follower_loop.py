@@ -18,7 +18,8 @@ from listener.follower import Follower, FollowerConfig
 from listener.ports import RpcError
 from listener.reorg import DeepReorgError
 from listener.service import rewind
-from tests.unit.listener.fakes import CHAIN_ID, TOKEN, FakeRpc, FakeStore
+from tests.unit.listener.fake_rpc import CHAIN_ID, TOKEN, FakeRpc
+from tests.unit.listener.fake_store import FakeStore
 
 WINDOW = 8
 
