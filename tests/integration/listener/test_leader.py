@@ -76,12 +76,17 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], within: float = 30)
 
 
 async def lock_holders(url: str) -> int:
-    """How many sessions hold the chain's listener lock."""
+    """How many sessions hold the chain's listener lock in this database.
+
+    Advisory locks are per database: a listener of the same chain on another database of the
+    server (another test running at the same time) holds a lock of its own.
+    """
     key = lock_key(ANVIL_CHAIN_ID)
     connection = await asyncpg.connect(libpq_url(url))
     try:
         return int(await connection.fetchval(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND ((classid::bigint << 32) | objid::bigint) = $1",
             key))
     finally:
