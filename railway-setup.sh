@@ -6,11 +6,14 @@
 #   ./railway-setup.sh
 #
 # Then set the operator's values (provider keys, RPC URLs, contract addresses, the wallet key;
-# docs/RUNBOOK.md, "Variables") and deploy. How each service is built and started is not
+# docs/RUNBOOK.md, "Variables") and deploy. WALLET_PRIVATE_KEY, if exported when the script
+# runs, is set on the sender (only there) as well. How each service is built and started is not
 # here: that is railway.toml, railway.listener.toml, railway.cron.toml and railway.sender.toml.
 #
-# The same values go to every service (the Railway CLI sets service variables; the
-# dashboard's shared variables would do the same). Secrets are passed on stdin, never on a
+# The same values go to every service (the Railway CLI sets service variables), except the
+# platform wallet's key: the sender alone signs, so only the sender gets it (least privilege;
+# `check --deploy` on any other service reports it). Railway's shared variables would give it
+# to every service, so none are used. Secrets are passed on stdin, never on a
 # command line where `ps` would show them. RAILWAY names the CLI (default: railway).
 set -euo pipefail
 
@@ -62,5 +65,14 @@ for service in "${services[@]}"; do
   done
 done
 
+if [[ -n "${WALLET_PRIVATE_KEY-}" ]]; then
+  printf '%s' "$WALLET_PRIVATE_KEY" |
+    "$railway" variable set --service sender --skip-deploys WALLET_PRIVATE_KEY --stdin
+  wallet="set on the sender"
+else
+  wallet="not set: set it on the sender only"
+fi
+
 echo "Created PostgreSQL, Redis and the services ${services[*]} with their variables."
+echo "WALLET_PRIVATE_KEY: $wallet."
 echo "Next: the operator's values (docs/RUNBOOK.md, \"Variables\"), then deploy."

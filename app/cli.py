@@ -10,6 +10,7 @@ import click
 
 from app import cli_auth, cli_chain, cli_csd, cli_db, cli_jobs, cli_sandbox, cli_sender, cli_up
 from app.common import settings
+from dpo.deploy_services import SERVICES
 from dpo.settings import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -77,20 +78,29 @@ def listener(rewind: int | None) -> None:
 
 @cli.command()
 @click.option("--deploy", is_flag=True, help="Check the configuration for a production deploy.")
-def check(deploy: bool) -> None:
+@click.option("--service", type=click.Choice(SERVICES), default=None,
+              help="With --deploy: judge this service's variables (default: "
+                   "$RAILWAY_SERVICE_NAME, as Railway sets it).")
+def check(deploy: bool, service: str | None) -> None:
     """Check the configuration; with --deploy, list what production must fix."""
     import os
 
     from dotenv import dotenv_values
 
-    from dpo.deploy_checks import INVALID, check_environment, format_problems
+    from dpo.deploy_environment import check_environment
+    from dpo.deploy_problems import INVALID, format_problems
+    from dpo.deploy_services import resolve_service
 
+    if service is not None and not deploy:
+        raise click.UsageError("--service applies to --deploy only")
     # The same sources the services read: .env, overridden by the real environment.
     environ = {k: v for k, v in dotenv_values(".env").items() if v is not None}
     environ.update(os.environ)
+    judged, problems = resolve_service(service, environ) if deploy else (None, [])
     # check_environment already runs the deploy checks; without --deploy only invalid
     # variables count.
-    _, problems = check_environment(environ)
+    _, found = check_environment(environ, judged)
+    problems += found
     if deploy:
         from dpo.deploy_install import check_install
 

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from eth_utils.address import is_checksum_address
-from pydantic import SecretStr, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsError,
-)
+from pydantic import SecretStr
 
 from dpo.chain_ids import NETWORKS
-from dpo.settings import Settings, describe, is_placeholder
+from dpo.deploy_problems import Problem, problem
+from dpo.deploy_services import wallet_key_problem
+from dpo.settings import Settings, is_placeholder
 
 ONE_YEAR = 31_536_000
 ZERO_ADDRESS = "0x" + "0" * 40
@@ -47,29 +40,6 @@ API_KEYS = ("OMNISEND_API_KEY", "BILLBITTS_API_KEY", "EUROCLEAR_API_KEY", "CLEAR
             "XETRA_API_KEY")
 API_BASES = ("OMNISEND_API_BASE", "BILLBITTS_API_URL", "EUROCLEAR_API_BASE",
              "CLEARSTREAM_PMI_BASE", "XETRA_API_BASE")
-INVALID = "dpo.E018"
-
-
-class Severity(StrEnum):
-    """How bad a problem is; any problem fails the check."""
-
-    ERROR = "error"
-    WARNING = "warning"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One misconfigured variable, phrased without its value."""
-
-    variable: str
-    message: str
-    id: str
-    severity: Severity
-
-
-def _problem(variable: str, problem_id: str, message: str) -> Problem:
-    severity = Severity.ERROR if problem_id.startswith("dpo.E") else Severity.WARNING
-    return Problem(variable, message, problem_id, severity)
 
 
 # Every variable Settings reads, DJANGO_SECRET_KEY and SECRET_KEY included.
@@ -111,7 +81,7 @@ class _Collector:
 
     def add(self, name: str, problem_id: str, message: str) -> None:
         """Record a problem for a variable."""
-        self.problems.append(_problem(name, problem_id, message))
+        self.problems.append(problem(name, problem_id, message))
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -181,7 +151,7 @@ def _check_http(c: _Collector, settings: Settings) -> None:
             _check_secret(c, name, _secret(getattr(settings, name.lower())), 32)
 
 
-def _check_chain(c: _Collector, settings: Settings) -> None:
+def _check_chain(c: _Collector, settings: Settings, service: str | None) -> None:
     urls = {"QUICKNODE_URL": _secret(settings.quicknode_url),
             "BLOCKCHAIN_RPC_URL": _secret(settings.blockchain_rpc_url)}
     for name, url in urls.items():
@@ -207,9 +177,11 @@ def _check_chain(c: _Collector, settings: Settings) -> None:
         elif not is_checksum_address(address):
             c.add(name, "dpo.E013", "is not EIP-55 checksummed (mistyped or all lower case)")
     key = _secret(settings.wallet_private_key)
-    if c.check("WALLET_PRIVATE_KEY") and key is not None:
-        digits = key.strip().lower().removeprefix("0x")
-        if digits in ANVIL_KEYS:
+    if c.check("WALLET_PRIVATE_KEY"):
+        digits = (key or "").strip().lower().removeprefix("0x")
+        if placed := wallet_key_problem(service, bool(digits)):
+            c.add("WALLET_PRIVATE_KEY", *placed)
+        elif digits in ANVIL_KEYS:
             c.add("WALLET_PRIVATE_KEY", "dpo.E014", "is a publicly known anvil development key")
 
 
@@ -234,8 +206,8 @@ def _check_services(c: _Collector, settings: Settings) -> None:
         if c.check(name) and getattr(settings, name.lower()) is None:
             c.add(name, "dpo.E003", "is not set")
     path = settings.billbitts_private_key_path
-    if c.check("BILLBITTS_PRIVATE_KEY_PATH") and (problem := _key_file_problem(path)):
-        c.add("BILLBITTS_PRIVATE_KEY_PATH", *problem)
+    if c.check("BILLBITTS_PRIVATE_KEY_PATH") and (found := _key_file_problem(path)):
+        c.add("BILLBITTS_PRIVATE_KEY_PATH", *found)
     for name in ("CLEARSTREAM_PARTICIPANT_ID", "XETRA_PARTICIPANT_ID"):
         c.check(name)
     for name in API_BASES:
@@ -243,96 +215,16 @@ def _check_services(c: _Collector, settings: Settings) -> None:
             c.add(name, "dpo.W006", "uses plain http:// to a remote host: the key goes unencrypted")
 
 
-def check_deploy(settings: Settings, environ: Mapping[str, str]) -> list[Problem]:
-    """List every production misconfiguration of these settings and this raw environment."""
+def check_deploy(settings: Settings, environ: Mapping[str, str],
+                 service: str | None = None) -> list[Problem]:
+    """List every production misconfiguration of these settings and this raw environment, as
+    the configuration of `service` (dpo.deploy_services.SERVICES; None: rules for all)."""
     c = _Collector(environ)
     _check_core(c, settings)
     _check_http(c, settings)
-    _check_chain(c, settings)
+    _check_chain(c, settings, service)
     _check_services(c, settings)
     # Whatever no rule looked at still gets the placeholder and shell-syntax checks.
     for name in sorted(c.raw):
         c.check(name)
     return c.problems
-
-
-class _MappingSource(EnvSettingsSource):
-    """Environment variables read from a given mapping instead of os.environ."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {(k if self.case_sensitive else k.lower()): v for k, v in self._environ.items()}
-
-
-# The mapping the next _FromMapping() reads; a context variable keeps concurrent calls apart.
-_ENVIRON: ContextVar[Mapping[str, str]] = ContextVar("_ENVIRON")
-
-
-class _FromMapping(Settings):
-    """Settings read from _ENVIRON only: not os.environ, .env files or secrets directories."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Read from the mapping set for this call only."""
-        return (_MappingSource(settings_cls, _ENVIRON.get()),)
-
-
-def _settings_from(environ: Mapping[str, str]) -> Settings:
-    token = _ENVIRON.set(environ)
-    try:
-        return _FromMapping()
-    finally:
-        _ENVIRON.reset(token)
-
-
-def check_environment(environ: Mapping[str, str]) -> tuple[Settings | None, list[Problem]]:
-    """Build Settings from this environment, reporting every invalid variable, then check it."""
-    remaining = dict(environ)
-    invalid: dict[str, Problem] = {}
-    while True:
-        try:
-            settings = _settings_from(remaining)
-        except ValidationError as error:
-            dropped = False
-            for item, line in zip(error.errors(), describe(error), strict=True):
-                variable, _, message = line.partition(": ")
-                invalid.setdefault(variable, _problem(variable, INVALID, f"is invalid: {message}"))
-                # Drop the offending variable so the next attempt can reach the others.
-                loc = str(item["loc"][0]).upper() if item["loc"] else ""
-                for key in [k for k in remaining if k.upper() == loc]:
-                    del remaining[key]
-                    dropped = True
-            if not dropped:
-                return None, list(invalid.values())
-            continue
-        except SettingsError as error:
-            # Raised before validation (e.g. undecodable JSON), so no variable can be dropped.
-            return None, [*invalid.values(), _problem("configuration", INVALID, str(error))]
-        deploy = [p for p in check_deploy(settings, environ) if p.variable not in invalid]
-        return settings, [*invalid.values(), *deploy]
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def format_problems(problems: Iterable[Problem]) -> str:
-    """One `VARIABLE: message [id]` line per problem, then a summary line."""
-    items = list(problems)
-    if not items:
-        return "Deployment check found no problems."
-    errors = sum(p.severity is Severity.ERROR for p in items)
-    lines = [f"{p.variable}: {p.message} [{p.id}]" for p in items]
-    lines.append(f"Deployment check found {_plural(len(items), 'problem')} "
-                 f"({_plural(errors, 'error')}, {_plural(len(items) - errors, 'warning')}).")
-    return "\n".join(lines)

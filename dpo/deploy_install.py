@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from dpo.deploy_checks import Problem, Severity
+from dpo.deploy_problems import Problem, Severity
 from dpo.lockfile import LOCK_FILE, LockError, drift, installed_versions, locked_versions, read_lock
 
 LOCK_PROBLEM = "dpo.E019"

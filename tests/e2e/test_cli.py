@@ -116,7 +116,7 @@ def test_check_deploy_with_the_runbook_values_lists_what_to_fix() -> None:
     assert "QUICKNODE_URL" in via_manage.stdout
 
 
-def test_check_deploy_passes_a_proper_production_config(tmp_path: object) -> None:
+def _proper_production_config(tmp_path: object) -> dict[str, str]:
     import secrets
     from pathlib import Path
 
@@ -145,6 +145,43 @@ def test_check_deploy_passes_a_proper_production_config(tmp_path: object) -> Non
         "DATABASE_URL": "postgresql://app:pw@db.internal:5432/dpo",
         "REDIS_URL": "rediss://default:pw@redis.internal:6379/0",
     }
-    result = run_dpo("check", "--deploy", env=base_env(**good))
+    return good
+
+
+def test_check_deploy_passes_a_proper_production_config(tmp_path: object) -> None:
+    result = run_dpo("check", "--deploy", env=base_env(**_proper_production_config(tmp_path)))
     assert result.returncode == 0, result.stdout
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_per_service_keeps_the_wallet_key_on_the_sender(tmp_path: object) -> None:
+    good = _proper_production_config(tmp_path)
+    key = good["WALLET_PRIVATE_KEY"]
+    without = {k: v for k, v in good.items() if k != "WALLET_PRIVATE_KEY"}
+    # As Railway runs it: the service named by RAILWAY_SERVICE_NAME.
+    on_web = run_dpo("check", "--deploy", env=base_env(**good, RAILWAY_SERVICE_NAME="web"))
+    assert on_web.returncode == 1
+    assert on_web.stdout.splitlines()[0] == (
+        "WALLET_PRIVATE_KEY: is set on the web service, which never signs: keep the platform's "
+        "key on the sender only (least privilege) [dpo.E021]")
+    assert key[2:] not in on_web.stdout + on_web.stderr
+    sender = run_dpo("check", "--deploy", "--service", "sender",
+                     env=base_env(**without, RAILWAY_SERVICE_NAME="web"))
+    assert sender.returncode == 1
+    assert "WALLET_PRIVATE_KEY: is not set: the sender signs" in sender.stdout
+    for service, env in (("sender", good), ("listener", without), ("cron", without)):
+        passed = run_dpo("check", "--deploy", "--service", service, env=base_env(**env))
+        assert passed.returncode == 0, (service, passed.stdout)
+    renamed = run_dpo("check", "--deploy", env=base_env(**good, RAILWAY_SERVICE_NAME="api"))
+    assert renamed.returncode == 1
+    assert "RAILWAY_SERVICE_NAME: is 'api', not one of web" in renamed.stdout
+
+
+@pytest.mark.parametrize("args", [["check", "--deploy", "--service", "worker"],
+                                  ["check", "--deploy", "--service", "x" * 10_000],
+                                  ["check", "--service", "web"]])
+def test_check_service_refuses_bad_usage(args: list[str]) -> None:
+    result = run_dpo(*args, env=base_env())
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Usage:" in result.stderr

@@ -33,7 +33,7 @@ MAX_LINES = 300
 NOT_COUNTED = ("migrations", "node_modules", "build", "__pycache__")
 # Modules over the limit whose split is under way elsewhere; each must be removed from here
 # when it is split (the test fails once one is under the limit, so this list only shrinks).
-OVER_THE_LIMIT: frozenset[str] = frozenset({"dpo/deploy_checks.py"})
+OVER_THE_LIMIT: frozenset[str] = frozenset()
 
 _CYCLES = """
 import json, sys

@@ -12,15 +12,10 @@ from eth_account import Account
 from eth_utils.crypto import keccak
 from pydantic_settings import SettingsError
 
-from dpo import deploy_checks
-from dpo.deploy_checks import (
-    ANVIL_KEYS,
-    Problem,
-    Severity,
-    check_deploy,
-    check_environment,
-    format_problems,
-)
+from dpo import deploy_environment
+from dpo.deploy_checks import ANVIL_KEYS, check_deploy
+from dpo.deploy_environment import check_environment
+from dpo.deploy_problems import Problem, Severity, format_problems
 from dpo.settings import CONTRACT_VARS
 from tests.runbook import RUNBOOK
 
@@ -291,7 +286,7 @@ def test_unparsable_environment_is_a_problem_not_a_crash(
     def refuse(environ: object) -> None:
         raise SettingsError('error parsing value for field "allowed_hosts"')
 
-    monkeypatch.setattr(deploy_checks, "_settings_from", refuse)
+    monkeypatch.setattr(deploy_environment, "_settings_from", refuse)
     settings, problems = check_environment(good)
     assert settings is None
     assert [(p.variable, p.id) for p in problems] == [("configuration", "dpo.E018")]

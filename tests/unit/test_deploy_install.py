@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dpo.deploy_checks import Severity, format_problems
 from dpo.deploy_install import check_install
+from dpo.deploy_problems import Severity, format_problems
 from dpo.lockfile import LOCK_FILE, locked_versions, read_lock
 
 

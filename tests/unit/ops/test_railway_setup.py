@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from dpo.deploy_checks import check_environment
+from dpo.deploy_environment import check_environment
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVICES = ("web", "listener", "cron", "sender")
@@ -34,7 +34,7 @@ RESOLVED = {"${{Postgres.DATABASE_URL}}": "postgresql://postgres:pg-pass-123@pos
             "${{Redis.REDIS_URL}}": "redis://default:redis-pass-123@redis.railway.internal:6379"}
 
 
-def _run_setup(tmp_path: Path) -> list[dict[str, Any]]:
+def _run_setup(tmp_path: Path, **extra: str) -> list[dict[str, Any]]:
     recorder = tmp_path / "railway"
     recorder.write_text(RECORDER.format(python=sys.executable))
     recorder.chmod(0o755)
@@ -43,8 +43,10 @@ def _run_setup(tmp_path: Path) -> list[dict[str, Any]]:
     done = subprocess.run([str(ROOT / "railway-setup.sh")], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, check=False,
                           env={"PATH": os.environ["PATH"], "RAILWAY": str(recorder),
-                               "RAILWAY_CALLS": str(calls)})
+                               "RAILWAY_CALLS": str(calls), **extra})
     assert done.returncode == 0, done.stderr
+    if key := extra.get("WALLET_PRIVATE_KEY"):
+        assert key not in done.stdout + done.stderr
     return [json.loads(line) for line in calls.read_text().splitlines()]
 
 
@@ -120,27 +122,70 @@ def test_every_service_gets_the_same_variables(tmp_path: Path) -> None:
     assert found["web"]["REDIS_URL"] == "${{Redis.REDIS_URL}}"
 
 
-def test_production_needs_nothing_more(tmp_path: Path) -> None:
-    given = _variables(_run_setup(tmp_path))["web"]
-    documented = operator_variables()
+def _service_values(tmp_path: Path, service: str) -> dict[str, str]:
+    """The operator's values as docs/RUNBOOK.md has them set on this service."""
     values = operator_values(tmp_path)
-    assert documented == set(values), "docs/RUNBOOK.md's operator variables changed"
-    assert not documented & set(given), "a variable is both generated and the operator's"
-    environ = {name: RESOLVED.get(value, value) for name, value in given.items()}
-    environ.update(values)
-    _, problems = check_environment(environ)
-    assert problems == []
+    if service != "sender":
+        del values["WALLET_PRIVATE_KEY"]
+    return values
+
+
+def test_production_needs_nothing_more(tmp_path: Path) -> None:
+    found = _variables(_run_setup(tmp_path))
+    documented = operator_variables()
+    assert documented == set(operator_values(tmp_path)), "docs/RUNBOOK.md's operator variables"
+    for service in SERVICES:
+        given = found[service]
+        assert not documented & set(given), "a variable is both generated and the operator's"
+        environ = {name: RESOLVED.get(value, value) for name, value in given.items()}
+        environ.update(_service_values(tmp_path, service))
+        _, problems = check_environment(environ, service)
+        assert problems == [], service
     # Without the operator's values, every one of them is reported, and nothing else.
-    _, missing = check_environment({name: RESOLVED.get(v, v) for name, v in given.items()})
+    given = found["sender"]
+    _, missing = check_environment({name: RESOLVED.get(v, v) for name, v in given.items()},
+                                   "sender")
     reported = {problem.variable for problem in missing}
     assert reported <= documented, reported - documented
-    assert reported, "the deploy checks no longer report missing provider keys"
+    assert "WALLET_PRIVATE_KEY" in reported
+
+
+def test_the_wallet_key_goes_to_the_sender_alone_through_stdin(tmp_path: Path) -> None:
+    key = "0x" + "5e" * 32
+    calls = _run_setup(tmp_path, WALLET_PRIVATE_KEY=key)
+    keyed = [call for call in calls if "WALLET_PRIVATE_KEY" in " ".join(call["argv"])]
+    assert [(call["argv"], call["stdin"]) for call in keyed] == [
+        (["variable", "set", "--service", "sender", "--skip-deploys", "WALLET_PRIVATE_KEY",
+          "--stdin"], key)]
+    assert all(key not in " ".join(call["argv"]) for call in calls)
+    found = _variables(calls)
+    assert found["sender"]["WALLET_PRIVATE_KEY"] == key
+    assert all("WALLET_PRIVATE_KEY" not in found[s] for s in SERVICES if s != "sender")
+    # Not exported: not set anywhere (the operator sets it on the sender later).
+    assert all("WALLET_PRIVATE_KEY" not in found_ for found_ in _variables(
+        _run_setup(tmp_path, WALLET_PRIVATE_KEY="")).values())
+
+
+def test_the_runbook_keeps_the_wallet_key_on_the_sender(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "RUNBOOK.md").read_text()
+    assert "| `WALLET_PRIVATE_KEY` | the platform's signing key: **sender only** |" in text
+    assert "railway variable set --service sender --skip-deploys WALLET_PRIVATE_KEY" in text
+    assert re.search(r"--service (web|listener|cron)\b[^\n]*WALLET_PRIVATE_KEY", text) is None
+    # With the key on any other service, the deploy check of that service names it.
+    found = _variables(_run_setup(tmp_path))
+    for service in SERVICES:
+        if service == "sender":
+            continue
+        environ = {n: RESOLVED.get(v, v) for n, v in found[service].items()}
+        environ.update(operator_values(tmp_path))
+        _, problems = check_environment(environ, service)
+        assert [(p.variable, p.id) for p in problems] == [("WALLET_PRIVATE_KEY", "dpo.E021")]
 
 
 @pytest.mark.parametrize("name", SECRETS)
 def test_a_placeholder_secret_is_refused(tmp_path: Path, name: str) -> None:
     environ = {n: RESOLVED.get(v, v) for n, v in _variables(_run_setup(tmp_path))["web"].items()}
-    environ.update(operator_values(tmp_path))
+    environ.update(_service_values(tmp_path, "web"))
     environ[name] = "$(openssl rand -hex 32)"  # the runbook's text pasted as is
     _, problems = check_environment(environ)
     assert [problem.variable for problem in problems] == [name]
