@@ -7,7 +7,9 @@ In order, each step refusing before the next costs anything:
 3. `BillBitts-Signature` checked with WEBHOOK_SECRET (dpo.payments.signature): 400 for a
    missing or malformed header, 401 for a forgery or a timestamp outside ±300 s;
 4. the body parsed (dpo.payments.events): 400 if it is not an event;
-5. one short transaction stores, de-duplicates and applies it (dpo.payments.webhooks).
+5. one short transaction applies, stores and de-duplicates it (dpo.payments.webhooks);
+6. the answer; caches are told of a change after it is sent (a background task), so the
+   Redis publish is not part of what BillBitts waits for.
 Answers: 200 `{"received": true, "duplicate": false, "status": "processed"}` (also for a
 duplicate, an unknown type or an order that needs ops: BillBitts must not retry those); 503
 when WEBHOOK_SECRET is unset or the database is unreachable (BillBitts retries later).
@@ -22,6 +24,7 @@ import time
 
 from prometheus_client import Counter
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -31,7 +34,7 @@ from dpo.inputs import is_ascii_digits
 from dpo.invalidation import announce_write
 from dpo.payments.events import MalformedEvent, parse
 from dpo.payments.signature import HEADER, SignatureError, verify
-from dpo.payments.webhooks import receive
+from dpo.payments.webhooks import DUPLICATE, DuplicateDelivery, receive
 from dpo.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -48,10 +51,11 @@ class _TooLargeError(Exception):
     pass
 
 
-def _answer(http_status: int, outcome: str, **body: object) -> Response:
+def _answer(http_status: int, outcome: str, *, background: BackgroundTask | None = None,
+            **body: object) -> Response:
     DELIVERIES.labels("billbitts", outcome).inc()
     return JSONResponse({"received": 200 <= http_status < 300, **body},
-                        status_code=http_status)
+                        status_code=http_status, background=background)
 
 
 async def _read_capped(request: Request) -> bytes:
@@ -98,12 +102,16 @@ async def billbitts_webhook(request: Request) -> Response:
     try:
         async with unit_of_work(runtime.sessions) as session:
             result = await receive(session, event)
+    except DuplicateDelivery:
+        result = DUPLICATE  # rolled back: the first delivery of this event stands
     except (OperationalError, DBAPIError, OSError) as error:
         logger.warning("billbitts webhook %s not stored (%s); BillBitts will retry", event.id,
                        type(error).__name__)
         return _answer(503, "unavailable", error="try again later")
-    if result.changed:
-        await announce_write(runtime.redis, channel=runtime.channels.invalidate)
     logger.info("billbitts webhook %s %s: %s %s", event.id, event.type, result.status,
                 result.reason)
-    return _answer(200, result.status, duplicate=result.duplicate, status=result.status)
+    # Committed: answers and subscribers refresh, after BillBitts has its answer.
+    tell = (BackgroundTask(announce_write, runtime.redis, channel=runtime.channels.invalidate)
+            if result.changed else None)
+    return _answer(200, result.status, background=tell, duplicate=result.duplicate,
+                   status=result.status)

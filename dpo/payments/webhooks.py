@@ -1,15 +1,28 @@
-"""A verified BillBitts delivery: stored, de-duplicated and applied in one short transaction.
+"""A verified BillBitts delivery: applied and stored, once per event id, in one short transaction.
 
 The handler (app/webhooks.py) has checked the signature and parsed the body; here, in the
 caller's transaction:
-1. the delivery is inserted into `webhook_deliveries`, unique on (provider, event id) with
-   ON CONFLICT DO NOTHING: a second delivery of the same event — sequential or concurrent
-   (the second insert waits for the first transaction, then conflicts) — changes nothing;
-2. the order is locked (FOR UPDATE) and the state machine (dpo.payments.states) decides;
-3. the transition, its chain intents (dpo.sender.intents: issuance on paid, refund on a
-   refund before issuance) and the investor's notification are written with it.
-So the state change, the chain work it needs and the message exist together or not at all,
-and the answer goes back as soon as this commits (no provider or chain call inside).
+1. the order the event names is locked (FOR UPDATE OF the order only, read together with the
+   investor's e-mail in the same statement) and the state machine (dpo.payments.states)
+   decides on the state as it now is;
+2. the transition, its chain intents (dpo.sender.intents: issuance on paid, refund on a
+   refund before issuance) and the investor's notification are written;
+3. the delivery is inserted into `webhook_deliveries` with its outcome, unique on (provider,
+   event id) with ON CONFLICT DO NOTHING. When the event id was stored before, nothing is
+   inserted and DuplicateDelivery is raised: the caller rolls the whole transaction back, so
+   a second delivery of the same event — sequential or concurrent — changes nothing.
+So the state change, the chain work it needs, the message and the stored delivery exist
+together or not at all, and the answer goes back as soon as this commits (no provider or
+chain call inside).
+
+Why this order (decision — the answer time): the delivery used to be inserted first and
+updated with its outcome last, and the e-mail read apart, which made a paid delivery eleven
+round trips to PostgreSQL with the order locked across most of them. Locking the order
+first costs nothing in correctness — two copies of one event queue on the order's lock, and
+the second finds the order moved (the table answers a repeated event with "ignored") and
+then the conflict — and leaves eight round trips (begin, lock + e-mail, the order's update,
+the two intents, the message, the delivery, commit). Copies of an event that names no order
+queue on the unique index instead, as before.
 """
 
 from __future__ import annotations
@@ -19,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +42,7 @@ from dpo.db.models.enums import InvestmentState, PaymentStatus, WebhookStatus
 from dpo.notifications.outbox import notify_investor
 from dpo.payments.events import Event, PaymentEvent
 from dpo.payments.states import Action, Decision, Outcome, decide, mismatch
-from dpo.sender.intents import enqueue_issuance, enqueue_refund
+from dpo.sender.intents import enqueue_issuance, enqueue_refund, new_onchain_reference
 from dpo.services.investments import committed_total
 
 logger = logging.getLogger(__name__)
@@ -51,21 +64,29 @@ class Received:
     changed: bool = False  # an order moved (caches and subscribers are told)
 
 
+class DuplicateDelivery(Exception):  # noqa: N818 (an outcome, not a failure)
+    """The event id is already stored: roll the caller's transaction back."""
+
+
+DUPLICATE = Received(duplicate=True, status="duplicate", reason="event already received")
+
+
 async def receive(session: AsyncSession, event: Event) -> Received:
-    """Store the delivery (once per event id) and apply it; no commit."""
-    delivery_id = await session.scalar(
+    """Apply the event and store the delivery with its outcome; no commit.
+
+    Raises DuplicateDelivery when this event id was stored before; the caller must then roll
+    back, which undoes whatever this call applied.
+    """
+    result = await apply_event(session, event)
+    stored = await session.scalar(
         insert(WebhookDelivery)
         .values(provider=PROVIDER, delivery_id=event.id, event_type=event.type,
-                payload=event.payload, status=WebhookStatus.RECEIVED.value, attempts=1)
+                payload=event.payload, status=result.status, attempts=1,
+                error=result.reason[:1000] or None, processed_at=func.now())
         .on_conflict_do_nothing(index_elements=["provider", "delivery_id"])
         .returning(WebhookDelivery.id))
-    if delivery_id is None:
-        return Received(duplicate=True, status="duplicate", reason="event already received")
-    result = await apply_event(session, event)
-    await session.execute(
-        update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-        .values(status=result.status, error=result.reason[:1000] or None,
-                processed_at=utcnow()))
+    if stored is None:
+        raise DuplicateDelivery
     if result.status == WebhookStatus.FAILED.value:
         logger.warning("billbitts event %s (%s) needs ops: %s", event.id, event.type,
                        result.reason)
@@ -81,11 +102,14 @@ async def apply_event(session: AsyncSession, event: Event) -> Received:
     if event.kind is None or event.payment is None:
         return Received(False, WebhookStatus.IGNORED.value, "event type not handled")
     payment = event.payment
-    investment = await session.scalar(
-        select(Investment).where(Investment.payment_reference == payment.reference)
-        .with_for_update())
-    if investment is None:
+    # The order alone is locked (never the investor: their other orders' events go on).
+    found = (await session.execute(
+        select(Investment, Investor.email).join(Investor, Investor.id == Investment.investor_id)
+        .where(Investment.payment_reference == payment.reference)
+        .with_for_update(of=Investment))).first()
+    if found is None:
         return Received(False, WebhookStatus.IGNORED.value, "no order with this reference")
+    investment, email = found
     if investment.payment_id is not None and investment.payment_id != payment.payment_id:
         return _needs_ops(investment, "the event's payment id is not the order's")
     state = InvestmentState(investment.state)
@@ -101,7 +125,7 @@ async def apply_event(session: AsyncSession, event: Event) -> Received:
             return _needs_ops(investment, "paid after expiry, but the hard cap is now full")
     if decision.outcome is not Outcome.APPLIED or decision.state is None:
         return Received(False, decision.outcome.value, decision.reason, investment.id)
-    await _transition(session, investment, decision, event)
+    await _transition(session, investment, decision, event, email)
     return Received(False, decision.outcome.value, decision.reason, investment.id, True)
 
 
@@ -119,7 +143,7 @@ async def _room_for(session: AsyncSession, investment: Investment) -> bool:
 
 
 async def _transition(session: AsyncSession, investment: Investment, decision: Decision,
-                      event: Event) -> None:
+                      event: Event, email: str | None) -> None:
     assert decision.state is not None
     assert event.kind is not None
     assert event.payment is not None
@@ -129,14 +153,18 @@ async def _transition(session: AsyncSession, investment: Investment, decision: D
         investment.payment_id = event.payment.payment_id
     if decision.state is InvestmentState.PAID:
         investment.paid_at = _when(event.created)
+    if decision.action is Action.ISSUE and investment.onchain_reference is None:
+        # Drawn here so the order's one UPDATE carries it (enqueue_issuance keeps it).
+        investment.onchain_reference = new_onchain_reference()
     await session.flush()
     if decision.action is Action.ISSUE:
         await enqueue_issuance(session, investment)
-        await notify_order(session, investment, "payment_confirmed")
+        await notify_order(session, investment, "payment_confirmed", email=email)
     elif decision.action is Action.REFUND:
         await enqueue_refund(session, investment)
     if decision.state is InvestmentState.CANCELLED:
-        await notify_order(session, investment, "investment_cancelled", reason=decision.reason)
+        await notify_order(session, investment, "investment_cancelled", reason=decision.reason,
+                           email=email)
 
 
 def _when(created: datetime) -> datetime:
@@ -144,11 +172,18 @@ def _when(created: datetime) -> datetime:
     return min(created, utcnow())
 
 
+_UNREAD = ""
+
+
 async def notify_order(session: AsyncSession, investment: Investment, event: str, *,
-                       reason: str | None = None) -> None:
-    """Tell the order's investor (when they have an e-mail), once per order and event."""
-    email = await session.scalar(select(Investor.email).where(
-        Investor.id == investment.investor_id))
+                       reason: str | None = None, email: str | None = _UNREAD) -> None:
+    """Tell the order's investor (when they have an e-mail), once per order and event.
+
+    `email`: the investor's address when the caller read it already (None: they have none).
+    """
+    if email == _UNREAD:
+        email = await session.scalar(select(Investor.email).where(
+            Investor.id == investment.investor_id))
     if not email:
         return
     fields = {"reference": investment.payment_reference, "amount": str(investment.amount),
