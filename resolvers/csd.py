@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import strawberry
 
-from dpo.db.models import CsdAccount as CsdAccountRow
 from dpo.db.session import unit_of_work
 from dpo.services import csd_accounts
 from schema.context import Info
@@ -12,12 +11,6 @@ from schema.csd import CsdAccount, CsdAccountMapping
 from schema.enums import CsdName
 from schema.relay import Connection, connection_of, from_global_id
 from schema.scalars import Address
-
-
-def account_node(row: CsdAccountRow) -> CsdAccount:
-    """The API view of a mapping."""
-    return CsdAccount(csd=CsdName(row.csd), account=row.account,
-                      holder=Address(row.holder_address), created_at=row.created_at)
 
 
 async def resolve_csd_accounts(info: Info, csd: CsdName | None = None,
@@ -35,7 +28,7 @@ async def resolve_csd_accounts(info: Info, csd: CsdName | None = None,
         async with sessions() as session:
             return await csd_accounts.count_accounts(session, principal=principal, csd=core)
 
-    return connection_of(page, [account_node(r) for r in page.rows], total)
+    return connection_of(page, [CsdAccount.from_row(r) for r in page.rows], total)
 
 
 async def resolve_map_csd_account(info: Info, csd: CsdName, account: str,
@@ -48,14 +41,14 @@ async def resolve_map_csd_account(info: Info, csd: CsdName, account: str,
         mapped = await csd_accounts.map_account(
             session, principal=info.context.principal, csd=csd, account=account,
             holder=holder, investor_id=investor)
-        return CsdAccountMapping(mapping=account_node(mapped.row), changed=mapped.changed)
+        return CsdAccountMapping(mapping=CsdAccount.from_row(mapped.row), changed=mapped.changed)
 
 
 async def resolve_unmap_csd_account(info: Info, csd: CsdName, account: str) -> CsdAccount:
     async with unit_of_work(info.context.runtime.sessions) as session:
         row = await csd_accounts.unmap_account(session, principal=info.context.principal,
                                                csd=csd, account=account)
-        return account_node(row)
+        return CsdAccount.from_row(row)
 
 
 @strawberry.type

@@ -18,19 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from dpo.health import PROBE_SECONDS
 from dpo.streaming import status as feed
 from schema.context import Info
-from schema.scalars import BigInt
 from schema.system import FeedStatus
 
 logger = logging.getLogger(__name__)
-
-def feed_status_type(status: feed.FeedStatus) -> FeedStatus:
-    """The GraphQL object of a feed state."""
-    return FeedStatus(
-        chain_id=status.chain_id, state=status.state,
-        last_block=None if status.last_block is None else BigInt(status.last_block),
-        updated_at=status.updated_at, halted_at=status.halted_at, reason=status.reason,
-        message=status.message)
-
 
 async def read_feed(info: Info) -> FeedStatus | None:
     """The feed's state now (the `status` query); None when it cannot be read in time."""
@@ -41,7 +31,7 @@ async def read_feed(info: Info) -> FeedStatus | None:
     except (SQLAlchemyError, OSError, TimeoutError) as error:
         logger.warning("feed status unreadable: %s", type(error).__name__)
         return None
-    return feed_status_type(status)
+    return FeedStatus.from_status(status)
 
 
 async def subscribe_feed_status(info: Info) -> AsyncGenerator[FeedStatus]:
@@ -52,7 +42,7 @@ async def subscribe_feed_status(info: Info) -> AsyncGenerator[FeedStatus]:
     stream = hub.status.changes()
     try:
         async for status in stream:
-            yield feed_status_type(status)
+            yield FeedStatus.from_status(status)
     finally:
         await stream.aclose()
 

@@ -12,29 +12,13 @@ from dpo.payments.requests import request_now
 from dpo.payments.webhooks import notify_order
 from dpo.services import investments
 from schema.context import Info
-from schema.enums import InvestmentState, PaymentStatus
+from schema.enums import InvestmentState
 from schema.investments import (
     Investment,
     SubmitInvestmentInput,
 )
-from schema.relay import Connection, connection_of, from_global_id, register_node, to_global_id
-from schema.scalars import BigInt, Bytes32, CurrencyCode
-
-
-def investment_node(row: InvestmentRow) -> Investment:
-    """The API view of an order."""
-    return Investment(
-        id=to_global_id("Investment", row.id),
-        investor_id=to_global_id("Investor", row.investor_id),
-        offering_id=to_global_id("Offering", row.offering_id), amount=row.amount,
-        currency=CurrencyCode(row.currency), units=BigInt(row.units),
-        state=InvestmentState(row.state), payment_reference=row.payment_reference,
-        tx_hash=Bytes32(row.tx_hash) if row.tx_hash else None, paid_at=row.paid_at,
-        issued_at=row.issued_at, created_at=row.created_at, offering_db_id=row.offering_id,
-        payment_id=row.payment_id, payment_url=row.payment_url,
-        payment_expires_at=row.payment_expires_at,
-        payment_status=PaymentStatus(row.payment_status) if row.payment_status else None,
-    )
+from schema.relay import Connection, connection_of, from_global_id, register_node
+from schema.scalars import Bytes32
 
 
 def _optional_id(value: strawberry.ID | None, expect: str, field: str) -> int | None:
@@ -49,7 +33,7 @@ async def resolve_investment_node(info: Info, db_id: int) -> Investment | None:
                                                    investment_id=db_id)
         except DomainError:
             return None
-        return investment_node(row)
+        return Investment.from_row(row)
 
 
 register_node("Investment", resolve_investment_node)
@@ -76,7 +60,7 @@ async def resolve_investments(info: Info, offering_id: strawberry.ID | None = No
                 session, principal=principal, offering_id=offering, investor_id=investor,
                 state=state, tx_hash=tx_hash)
 
-    return connection_of(page, [investment_node(r) for r in page.rows], total)
+    return connection_of(page, [Investment.from_row(r) for r in page.rows], total)
 
 
 @strawberry.type
@@ -100,7 +84,7 @@ async def resolve_submit_investment(info: Info, input: SubmitInvestmentInput
                       expiry_seconds=runtime.settings.payment_expiry_seconds)
     async with runtime.sessions() as session:
         fresh = await session.get(InvestmentRow, row.id)
-    return investment_node(fresh or row)
+    return Investment.from_row(fresh or row)
 
 
 async def resolve_cancel_investment(info: Info, id: strawberry.ID) -> Investment:
@@ -115,7 +99,7 @@ async def resolve_cancel_investment(info: Info, id: strawberry.ID) -> Investment
     if remote and row.payment_id is not None:
         # Committed; BillBitts follows now, or the payment worker retries (remote_cancel).
         await cancel_now(runtime.sessions, runtime.billbitts, row.id, row.payment_id)
-    return investment_node(row)
+    return Investment.from_row(row)
 
 
 @strawberry.type

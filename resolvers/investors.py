@@ -6,7 +6,6 @@ import datetime as dt
 
 import strawberry
 
-from dpo.db.models import Investor as InvestorRow
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
 from dpo.services import investors
@@ -17,19 +16,7 @@ from schema.investors import (
     RegisterInvestorInput,
     UpdateProfileInput,
 )
-from schema.relay import Connection, connection_of, from_global_id, register_node, to_global_id
-
-
-def investor_node(row: InvestorRow) -> Investor:
-    """The API view of an investor."""
-    return Investor(
-        id=to_global_id("Investor", row.id), full_name=row.full_name, email=row.email,
-        country=row.country, is_us_person=row.is_us_person,
-        kyc_status=KycStatus(row.kyc_status), kyc_updated_at=row.kyc_updated_at,
-        accreditation_status=AccreditationStatus(row.accreditation_status),
-        accreditation_expires_at=row.accreditation_expires_at, created_at=row.created_at,
-        db_id=row.id,
-    )
+from schema.relay import Connection, connection_of, from_global_id, register_node
 
 
 def investor_id(value: strawberry.ID, field: str = "id") -> int:
@@ -45,7 +32,7 @@ async def resolve_investor_node(info: Info, db_id: int) -> Investor | None:
                                                investor_id=db_id)
         except DomainError:
             return None
-        return investor_node(row)
+        return Investor.from_row(row)
 
 
 register_node("Investor", resolve_investor_node)
@@ -67,20 +54,20 @@ async def resolve_investors(info: Info, kyc_status: KycStatus | None = None,
             return await investors.count_investors(session, principal=principal,
                                                    kyc_status=status)
 
-    return connection_of(page, [investor_node(r) for r in page.rows], total)
+    return connection_of(page, [Investor.from_row(r) for r in page.rows], total)
 
 
 async def resolve_investor(info: Info, id: strawberry.ID) -> Investor:
     async with info.context.runtime.sessions() as session:
         row = await investors.get_investor(session, principal=info.context.principal,
                                            investor_id=investor_id(id))
-        return investor_node(row)
+        return Investor.from_row(row)
 
 
 async def resolve_me(info: Info) -> Investor | None:
     async with info.context.runtime.sessions() as session:
         row = await investors.get_me(session, principal=info.context.principal)
-        return investor_node(row) if row is not None else None
+        return Investor.from_row(row) if row is not None else None
 
 
 @strawberry.type
@@ -103,7 +90,7 @@ async def resolve_register_investor(info: Info, input: RegisterInvestorInput) ->
             session, principal=info.context.principal, full_name=input.full_name,
             email=input.email, country=input.country, is_us_person=input.is_us_person,
             chain_id=runtime.settings.chain_id)
-    return investor_node(row)
+    return Investor.from_row(row)
 
 
 async def resolve_update_profile(info: Info, input: UpdateProfileInput) -> Investor:
@@ -111,7 +98,7 @@ async def resolve_update_profile(info: Info, input: UpdateProfileInput) -> Inves
         row = await investors.update_profile(
             session, principal=info.context.principal, full_name=input.full_name,
             email=input.email, country=input.country, is_us_person=input.is_us_person)
-    return investor_node(row)
+    return Investor.from_row(row)
 
 
 async def resolve_approve_kyc(info: Info, investor_id: strawberry.ID,
@@ -120,7 +107,7 @@ async def resolve_approve_kyc(info: Info, investor_id: strawberry.ID,
     async with unit_of_work(info.context.runtime.sessions) as session:
         row = await investors.approve_kyc(session, principal=info.context.principal,
                                           investor_id=target, status=status)
-    return investor_node(row)
+    return Investor.from_row(row)
 
 
 async def resolve_set_accreditation(info: Info, investor_id: strawberry.ID,
@@ -131,7 +118,7 @@ async def resolve_set_accreditation(info: Info, investor_id: strawberry.ID,
         row = await investors.set_accreditation(
             session, principal=info.context.principal, investor_id=target,
             status=status, expires_at=expires_at)
-    return investor_node(row)
+    return Investor.from_row(row)
 
 
 @strawberry.type

@@ -8,7 +8,7 @@ from dpo.db.session import unit_of_work
 from dpo.services import issuers, offering_changes
 from schema.context import Info
 from schema.errors import request_id_of
-from schema.offerings import Issuer, Offering, issuer_node, offering_node
+from schema.offerings import Issuer, Offering
 from schema.relay import Connection, connection_of, from_global_id
 
 
@@ -26,7 +26,7 @@ async def resolve_issuers(info: Info, search: str | None = None, first: int | No
         async with loaders.session() as session:
             return await issuers.count_issuers(session, principal=principal, search=search)
 
-    return connection_of(page, [issuer_node(row) for row in page.rows], total)
+    return connection_of(page, [Issuer.from_row(row) for row in page.rows], total)
 
 
 async def resolve_issuer(info: Info, id: strawberry.ID) -> Issuer:
@@ -35,7 +35,7 @@ async def resolve_issuer(info: Info, id: strawberry.ID) -> Issuer:
     async with info.context.loaders.session() as session:
         row = await issuers.get_issuer(session, principal=info.context.principal,
                                        issuer_id=db_id)
-    return issuer_node(row)
+    return Issuer.from_row(row)
 
 
 @strawberry.type
@@ -55,7 +55,7 @@ async def resolve_settle_offering(info: Info, id: strawberry.ID) -> Offering:
         row = await offering_changes.settle_offering(session, principal=info.context.principal,
                                               offering_id=offering_id,
                                               request_id=request_id_of(info.context))
-    return offering_node(row)
+    return Offering.from_row(row)
 
 
 @strawberry.type

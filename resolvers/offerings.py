@@ -20,8 +20,6 @@ from schema.offerings import (
     OfferingFilter,
     OfferingOrderBy,
     UpdateOfferingInput,
-    issuer_node,
-    offering_node,
 )
 from schema.relay import Connection, SortDirection, connection_of, from_global_id, register_node
 from schema.scalars import ISIN
@@ -59,7 +57,7 @@ async def resolve_offerings(info: Info, filter: OfferingFilter | None = None,
         async with loaders.session() as session:
             return await offerings.count_offerings(session, principal=principal, filter=where)
 
-    return connection_of(page, [offering_node(row) for row in page.rows], total)
+    return connection_of(page, [Offering.from_row(row) for row in page.rows], total)
 
 
 async def resolve_offering(info: Info, id: strawberry.ID | None = None,
@@ -69,7 +67,7 @@ async def resolve_offering(info: Info, id: strawberry.ID | None = None,
     async with info.context.runtime.sessions() as session:
         row = await offerings.get_offering(session, principal=info.context.principal,
                                            id=db_id, isin=isin)
-    return offering_node(row)
+    return Offering.from_row(row)
 
 
 async def resolve_offering_node(info: Info, db_id: int) -> Offering | None:
@@ -80,7 +78,7 @@ async def resolve_offering_node(info: Info, db_id: int) -> Offering | None:
                                                id=db_id)
         except DomainError:
             return None
-    return offering_node(row)
+    return Offering.from_row(row)
 
 
 async def resolve_issuer_node(info: Info, db_id: int) -> Issuer | None:
@@ -91,7 +89,7 @@ async def resolve_issuer_node(info: Info, db_id: int) -> Issuer | None:
                                            issuer_id=db_id)
         except DomainError:
             return None
-    return issuer_node(row)
+    return Issuer.from_row(row)
 
 
 register_node("Offering", resolve_offering_node)
@@ -122,7 +120,7 @@ async def _mutate(info: Info, run: Callable[..., Awaitable[OfferingRow]], **kwar
     async with unit_of_work(info.context.runtime.sessions) as session:
         row = await run(session, principal=info.context.principal,
                         request_id=request_id_of(info.context), **kwargs)
-    return offering_node(row)
+    return Offering.from_row(row)
 
 
 async def resolve_create_offering(info: Info, input: CreateOfferingInput

@@ -5,18 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import strawberry
-from strawberry.scalars import JSON
 
-from dpo.db.models import ChainEvent as ChainEventRow
-from dpo.db.models import FxRate as FxRateRow
-from dpo.db.models import JobRun as JobRunRow
-from dpo.db.models import ReconciliationBreak as ReconciliationBreakRow
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
 from dpo.reconciliation.bell import ring_breaks
 from dpo.runs.launch import launch, require_job_starter
 from dpo.services import chain_events, market, ops
-from dpo.services.fx_calendar import is_stale
 from jobs.registry import job_named
 from schema.context import Info
 from schema.enums import BreakStatus
@@ -36,51 +30,8 @@ from schema.relay import (
     connection_of,
     from_global_id,
     register_node,
-    to_global_id,
 )
-from schema.scalars import ISIN, Address, BigInt, Bytes32, CurrencyCode
-
-
-def fx_rate_node(row: FxRateRow, *, on: dt.date | None = None) -> FxRate:
-    """The API view of an FX rate, stale or not as of `on` (today when None)."""
-    return FxRate(base=CurrencyCode(row.base), quote=CurrencyCode(row.quote), rate=row.rate,
-                  as_of=row.as_of, source=row.source,
-                  stale=is_stale(row.as_of, on or dt.datetime.now(dt.UTC).date()))
-
-
-def break_node(row: ReconciliationBreakRow) -> ReconciliationBreak:
-    """The API view of a reconciliation break."""
-    def big(value: int | None) -> BigInt | None:
-        return None if value is None else BigInt(value)
-
-    return ReconciliationBreak(
-        id=to_global_id("ReconciliationBreak", row.id), isin=ISIN(row.isin), holder=row.holder,
-        ledger_qty=big(row.ledger_qty), chain_qty=big(row.chain_qty), csd_qty=big(row.csd_qty),
-        difference=BigInt(row.difference), kind=row.kind, status=BreakStatus(row.status),
-        first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at,
-        resolved_by=row.resolved_by, resolved_at=row.resolved_at, note=row.note,
-    )
-
-
-def job_run_node(row: JobRunRow) -> JobRun:
-    """The API view of a job run."""
-    return JobRun(id=to_global_id("JobRun", row.id), job=row.job, status=row.status,
-                  started_at=row.started_at, finished_at=row.finished_at, counts=JSON(row.counts),
-                  error=row.error)
-
-
-def event_node(row: ChainEventRow) -> ChainEvent:
-    """The API view of a feed item."""
-    return ChainEvent(
-        id=to_global_id("ChainEvent", row.id), sequence=BigInt(row.id),
-        chain_id=BigInt(row.chain_id),
-        contract_address=Address(row.contract_address), contract_name=row.contract_name,
-        event_name=row.event_name, block_number=BigInt(row.block_number),
-        block_hash=Bytes32(row.block_hash), tx_hash=Bytes32(row.tx_hash),
-        log_index=row.log_index, args=JSON(row.args), removed=row.removed,
-        removes_sequence=BigInt(row.removes_id) if row.removes_id is not None else None,
-        block_timestamp=row.block_timestamp,
-    )
+from schema.scalars import CurrencyCode
 
 
 async def resolve_break_node(info: Info, db_id: int) -> ReconciliationBreak | None:
@@ -90,7 +41,7 @@ async def resolve_break_node(info: Info, db_id: int) -> ReconciliationBreak | No
             row = await ops.get_break(session, principal=info.context.principal, break_id=db_id)
         except DomainError:
             return None
-        return break_node(row)
+        return ReconciliationBreak.from_row(row)
 
 
 async def resolve_job_run_node(info: Info, db_id: int) -> JobRun | None:
@@ -100,14 +51,14 @@ async def resolve_job_run_node(info: Info, db_id: int) -> JobRun | None:
             row = await ops.get_job_run(session, principal=info.context.principal, run_id=db_id)
         except DomainError:
             return None
-        return job_run_node(row)
+        return JobRun.from_row(row)
 
 
 async def resolve_event_node(info: Info, db_id: int) -> ChainEvent | None:
     """`node(id)` for feed items: public, as `events` is."""
     async with info.context.runtime.sessions() as session:
         row = await chain_events.get_event(session, db_id)
-        return None if row is None else event_node(row)
+        return None if row is None else ChainEvent.from_row(row)
 
 
 register_node("ReconciliationBreak", resolve_break_node)
@@ -120,7 +71,7 @@ async def resolve_fx_rates(info: Info, base: CurrencyCode | None = None,
                            on: dt.date | None = None) -> list[FxRate]:
     async with info.context.runtime.sessions() as session:
         rows = await market.list_fx_rates(session, base=base, quote=quote, on=on)
-    return [fx_rate_node(r, on=on) for r in rows]
+    return [FxRate.from_row(r, on=on) for r in rows]
 
 
 async def resolve_reconciliation_breaks(info: Info, status: BreakStatus | None = None,
@@ -137,7 +88,7 @@ async def resolve_reconciliation_breaks(info: Info, status: BreakStatus | None =
         async with sessions() as session:
             return await ops.count_breaks(session, principal=principal, status=core)
 
-    return connection_of(page, [break_node(r) for r in page.rows], total)
+    return connection_of(page, [ReconciliationBreak.from_row(r) for r in page.rows], total)
 
 
 async def resolve_job_runs(info: Info, job: str | None = None,
@@ -145,7 +96,7 @@ async def resolve_job_runs(info: Info, job: str | None = None,
     async with info.context.runtime.sessions() as session:
         rows = await ops.list_job_runs(session, principal=info.context.principal, job=job,
                                        first=first)
-    return [job_run_node(r) for r in rows]
+    return [JobRun.from_row(r) for r in rows]
 
 
 async def resolve_events(info: Info, filter: EventFilter | None = None,
@@ -162,7 +113,7 @@ async def resolve_events(info: Info, filter: EventFilter | None = None,
     async with sessions() as session:
         page = await chain_events.page_events(session, filter=spec, first=first, after=after,
                                               last=last, before=before)
-    edges = [ChainEventEdge(cursor=str(r.id), node=event_node(r)) for r in page.items]
+    edges = [ChainEventEdge(cursor=str(r.id), node=ChainEvent.from_row(r)) for r in page.items]
     start, end = (edges[0].cursor, edges[-1].cursor) if edges else (None, None)
 
     async def total() -> int:
@@ -200,7 +151,7 @@ async def resolve_resolve_break(info: Info, id: strawberry.ID,
         row = await ops.resolve_break(session, principal=info.context.principal,
                                       break_id=target, status=status,
                                       note=note)
-        node = break_node(row)
+        node = ReconciliationBreak.from_row(row)
     # Committed: subscribers read the change now rather than at their next poll.
     await ring_breaks(runtime.redis, channel=runtime.channels.breaks, revision=row.revision)
     return node
@@ -210,7 +161,7 @@ async def resolve_run_job(info: Info, name: str, full: bool = False) -> JobRun:
     require_job_starter(info.context.principal)  # before the name says anything
     row = await launch(job_named(name), full=full, principal=info.context.principal,
                        runtime=info.context.runtime, request_id=request_id_of(info.context))
-    return job_run_node(row)
+    return JobRun.from_row(row)
 
 
 @strawberry.type

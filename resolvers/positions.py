@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import strawberry
 
-from dpo.db.models import Position as PositionRow
 from dpo.errors import DomainError
 from dpo.services import positions
 from schema.context import Info
 from schema.enums import Location
 from schema.positions import LocationTotal, Position, PositionConnection
-from schema.relay import Edge, PageInfo, from_global_id, register_node, to_global_id
+from schema.relay import Edge, PageInfo, from_global_id, register_node
 from schema.scalars import Address, BigInt
-
-
-def position_node(row: PositionRow) -> Position:
-    """The API view of a position."""
-    return Position(
-        id=to_global_id("Position", row.id), holder=Address(row.holder_address),
-        offering_id=to_global_id("Offering", row.offering_id), location=Location(row.location),
-        quantity=BigInt(row.quantity), frozen_quantity=BigInt(row.frozen_quantity),
-        as_of_block=BigInt(row.as_of_block) if row.as_of_block is not None else None,
-        as_of_time=row.as_of_time, offering_db_id=row.offering_id,
-    )
 
 
 async def resolve_position_node(info: Info, db_id: int) -> Position | None:
@@ -33,7 +21,7 @@ async def resolve_position_node(info: Info, db_id: int) -> Position | None:
                                                position_id=db_id)
         except DomainError:
             return None
-        return position_node(row)
+        return Position.from_row(row)
 
 
 register_node("Position", resolve_position_node)
@@ -61,7 +49,7 @@ async def resolve_positions(info: Info, holder: Address | None = None,
         return matching
 
     return PositionConnection(
-        edges=[Edge(cursor=c, node=position_node(r)) for c, r in
+        edges=[Edge(cursor=c, node=Position.from_row(r)) for c, r in
                zip(page.cursors, page.rows, strict=True)],
         page_info=PageInfo(has_next_page=page.has_next_page,
                            has_previous_page=page.has_previous_page,

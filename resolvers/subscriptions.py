@@ -29,10 +29,8 @@ from dpo.streaming import metrics
 from dpo.streaming.hub import FeedHub
 from dpo.streaming.items import FeedItem, matcher_for
 from dpo.streaming.subscriber import FeedSubscription, SlowConsumerError
-from resolvers.ops import break_node
-from resolvers.positions import position_node
 from schema.context import Info
-from schema.offerings import Offering, offering_node
+from schema.offerings import Offering
 from schema.ops import ChainEvent, ChainEventEdge, EventFilter, ReconciliationBreak
 from schema.positions import Position
 from schema.relay import from_global_id, to_global_id
@@ -152,12 +150,12 @@ async def subscribe_offering_updated(info: Info, id: strawberry.ID
     _, subscription = await _open(info, chain_events.EventFilter(offering_id=db_id), None)
     async with sessions() as session:
         first = await offerings.get_offering(session, principal=principal, id=db_id)
-    yield offering_node(first)
+    yield Offering.from_row(first)
     async for item in _changes(subscription):
         async with sessions() as session:
             row = await offerings.get_offering(session, principal=principal, id=db_id)
         _observe(item)
-        yield offering_node(row)
+        yield Offering.from_row(row)
 
 
 async def subscribe_position_changed(info: Info, holder: Address
@@ -172,7 +170,7 @@ async def subscribe_position_changed(info: Info, holder: Address
         async with sessions() as session:
             listed = await positions.list_positions(session, principal=principal,
                                                     holder=holder, first=MAX_POSITIONS)
-        return [position_node(row) for row in listed.page.rows]
+        return [Position.from_row(row) for row in listed.page.rows]
 
     await current()  # refuses other people's wallets before anything is opened
     # Opened before the state is read: a change in between is delivered, not lost.
@@ -214,7 +212,7 @@ async def subscribe_reconciliation_breaks(info: Info
         ops.require_ops(info.context.principal)
         for row in rows:
             mark = (row.revision, row.id)
-            yield break_node(row)
+            yield ReconciliationBreak.from_row(row)
         if len(rows) == BREAKS_PAGE:
             seen = -1  # more are waiting: read again without waiting
 

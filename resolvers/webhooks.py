@@ -8,20 +8,8 @@ from dpo.db.models.enums import WebhookStatus
 from dpo.errors import DomainError
 from dpo.services import webhook_deliveries as deliveries
 from schema.context import Info
-from schema.relay import Connection, connection_of, register_node, to_global_id
+from schema.relay import Connection, connection_of, register_node
 from schema.webhooks import WebhookDelivery, WebhookDeliveryStatus
-
-
-def delivery_node(row: deliveries.DeliveryView) -> WebhookDelivery:
-    """The API view of a delivery."""
-    return WebhookDelivery(
-        id=to_global_id("WebhookDelivery", row.id), provider=row.provider,
-        event_id=row.event_id, event_type=row.event_type,
-        status=WebhookDeliveryStatus(row.status), reason=row.reason,
-        received_at=row.received_at, processed_at=row.processed_at,
-        payment_reference=row.payment_reference,
-        investment_id=(None if row.investment_id is None
-                       else to_global_id("Investment", row.investment_id)))
 
 
 async def resolve_delivery_node(info: Info, db_id: int) -> WebhookDelivery | None:
@@ -32,7 +20,7 @@ async def resolve_delivery_node(info: Info, db_id: int) -> WebhookDelivery | Non
                                                 delivery_id=db_id)
         except DomainError:
             return None
-        return delivery_node(row)
+        return WebhookDelivery.from_view(row)
 
 
 register_node("WebhookDelivery", resolve_delivery_node)
@@ -53,7 +41,7 @@ async def resolve_webhook_deliveries(info: Info, status: WebhookDeliveryStatus |
         async with sessions() as session:
             return await deliveries.count_deliveries(session, principal=principal, status=core)
 
-    return connection_of(page, [delivery_node(r) for r in page.rows], total)
+    return connection_of(page, [WebhookDelivery.from_view(r) for r in page.rows], total)
 
 
 @strawberry.type

@@ -25,20 +25,20 @@ class User(Node):
     created_at: dt.datetime
     last_login_at: dt.datetime | None
 
-
-def user_node(row: UserRow) -> User:
-    """The API view of a user; never the password hash."""
-    return User(id=to_global_id("User", row.id), email=row.email, role=row.role,
-                    issuer_id=None if row.issuer_id is None else to_global_id("Issuer",
-                                                                              row.issuer_id),
-                    is_active=row.is_active, created_at=row.created_at,
-                    last_login_at=row.last_login_at)
+    @classmethod
+    def from_row(cls, row: UserRow) -> User:
+        """The API view of a user; never the password hash."""
+        return cls(id=to_global_id("User", row.id), email=row.email, role=row.role,
+                       issuer_id=None if row.issuer_id is None else to_global_id("Issuer",
+                                                                                 row.issuer_id),
+                       is_active=row.is_active, created_at=row.created_at,
+                       last_login_at=row.last_login_at)
 
 
 async def load_user(info: Info, db_id: int) -> User | None:
     """A user the caller may see (dpo.services.users), else None."""
     row = await info.context.loaders.user.load((db_id, info.context.principal))
-    return None if row is None else user_node(row)
+    return None if row is None else User.from_row(row)
 
 
 async def _viewer_user(root: Viewer, info: Info) -> User | None:

@@ -6,6 +6,7 @@ import datetime as dt
 
 import strawberry
 
+from dpo.db.models import CsdAccount as CsdAccountRow
 from schema.enums import CsdName
 from schema.scalars import Address
 
@@ -18,6 +19,12 @@ class CsdAccount:
     account: str
     holder: Address
     created_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, row: CsdAccountRow) -> CsdAccount:
+        """The API view of a mapping."""
+        return cls(csd=CsdName(row.csd), account=row.account,
+                   holder=Address(row.holder_address), created_at=row.created_at)
 
 
 @strawberry.type(description="The mapping after mapCsdAccount, and whether the call changed it.")

@@ -6,9 +6,10 @@ import datetime as dt
 
 import strawberry
 
+from dpo.db.models import Investor as InvestorRow
 from schema.context import Info
 from schema.enums import AccreditationStatus, KycStatus
-from schema.relay import Node
+from schema.relay import Node, to_global_id
 from schema.scalars import Address
 
 
@@ -31,6 +32,18 @@ class Investor(Node):
     db_id: strawberry.Private[int]
     wallets: list[Address] = strawberry.field(resolver=_wallets,
                                               description="The investor's wallet addresses.")
+
+    @classmethod
+    def from_row(cls, row: InvestorRow) -> Investor:
+        """The API view of an investor."""
+        return cls(
+            id=to_global_id("Investor", row.id), full_name=row.full_name, email=row.email,
+            country=row.country, is_us_person=row.is_us_person,
+            kyc_status=KycStatus(row.kyc_status), kyc_updated_at=row.kyc_updated_at,
+            accreditation_status=AccreditationStatus(row.accreditation_status),
+            accreditation_expires_at=row.accreditation_expires_at, created_at=row.created_at,
+            db_id=row.id,
+        )
 
 
 @strawberry.input(description="The profile of a wallet registering as an investor.")

@@ -8,7 +8,9 @@ from enum import Enum
 
 import strawberry
 
-from schema.relay import Node
+from dpo.db.models import InstrumentPrice as PriceRow
+from dpo.db.models import IsinRequest as RequestRow
+from schema.relay import Node, to_global_id
 from schema.scalars import ISIN, CurrencyCode
 
 
@@ -23,6 +25,14 @@ class InstrumentPrice(Node):
     price: decimal.Decimal
     as_of: dt.datetime
     fetched_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, row: PriceRow) -> InstrumentPrice:
+        """The API view of a price."""
+        return cls(id=to_global_id("InstrumentPrice", row.id), isin=ISIN(row.isin),
+                   source=row.source, venue=row.venue,
+                   currency=CurrencyCode(row.currency), price=row.price,
+                   as_of=row.as_of, fetched_at=row.fetched_at)
 
 
 @strawberry.enum(description="Where an ISIN request to Clearstream PMI stands.")
@@ -43,3 +53,12 @@ class IsinRequest(Node):
     reason: str | None = strawberry.field(description="PMI's reason for a rejection.")
     created_at: dt.datetime
     updated_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, row: RequestRow) -> IsinRequest:
+        """The API view of an ISIN request."""
+        return cls(id=to_global_id("IsinRequest", row.id),
+                   offering_id=to_global_id("Offering", row.offering_id),
+                   request_ref=row.request_ref, status=IsinRequestStatus(row.status),
+                   isin=ISIN(row.isin) if row.isin else None, reason=row.reason,
+                   created_at=row.created_at, updated_at=row.updated_at)

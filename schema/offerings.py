@@ -83,12 +83,11 @@ class UpdateOfferingInput:
     allowed_countries: list[str] | None = strawberry.UNSET
 
 
-
 async def _issuer(root: Offering, info: Info) -> Issuer:
     row = await info.context.loaders.issuer.load(root.issuer_db_id)
     if row is None:  # the foreign key makes this a bug, not a client error
         raise LookupError(f"issuer {root.issuer_db_id} of offering {root.db_id} is missing")
-    return issuer_node(row)
+    return Issuer.from_row(row)
 
 
 async def _totals(root: Offering, info: Info) -> OfferingTotals:
@@ -130,6 +129,26 @@ class Offering(Node):
     totals: OfferingTotals = strawberry.field(
         resolver=_totals, description="Investments committed so far, cancelled excluded.")
 
+    @classmethod
+    def from_row(cls, row: OfferingRow) -> Offering:
+        """The API view of an offering; the ORM object never leaves the resolvers."""
+        return cls(
+            id=to_global_id("Offering", row.id), isin=ISIN(row.isin) if row.isin else None,
+            name=row.name,
+            symbol=row.symbol, description=row.description,
+            security_type=SecurityType(row.security_type), regulation=Regulation(row.regulation),
+            currency=CurrencyCode(row.currency), unit_price=row.unit_price,
+            min_ticket=row.min_ticket, max_ticket=row.max_ticket, soft_cap=row.soft_cap,
+            hard_cap=row.hard_cap, opens_at=row.opens_at, closes_at=row.closes_at,
+            status=OfferingStatus(row.status),
+            token_address=Address(row.token_address) if row.token_address else None,
+            onchain_offering_id=(BigInt(row.onchain_offering_id)
+                                 if row.onchain_offering_id is not None else None),
+            amount_raised=row.amount_raised, units_sold=BigInt(row.units_sold),
+            allowed_countries=list(row.allowed_countries), created_at=row.created_at,
+            db_id=row.id, issuer_db_id=row.issuer_id,
+        )
+
 
 async def _issuer_offerings(root: Issuer, info: Info,
                             status: OfferingStatus | None = None,
@@ -147,7 +166,7 @@ async def _issuer_offerings(root: Issuer, info: Info,
     async def total() -> int:
         return await loaders.counts.load((root.db_id, spec.status, principal))
 
-    return connection_of(page, [offering_node(row) for row in page.rows], total)
+    return connection_of(page, [Offering.from_row(row) for row in page.rows], total)
 
 
 @strawberry.type(description="A company raising money through offerings.")
@@ -161,28 +180,8 @@ class Issuer(Node):
         resolver=_issuer_offerings,
         description="Its offerings you may see, as the `offerings` query shows them.")
 
-
-def issuer_node(row: IssuerRow) -> Issuer:
-    """The API view of an issuer."""
-    return Issuer(id=to_global_id("Issuer", row.id), name=row.name, country=row.country,
-                      website=row.website, db_id=row.id)
-
-
-def offering_node(row: OfferingRow) -> Offering:
-    """The API view of an offering; the ORM object never leaves the resolvers."""
-    return Offering(
-        id=to_global_id("Offering", row.id), isin=ISIN(row.isin) if row.isin else None,
-        name=row.name,
-        symbol=row.symbol, description=row.description,
-        security_type=SecurityType(row.security_type), regulation=Regulation(row.regulation),
-        currency=CurrencyCode(row.currency), unit_price=row.unit_price,
-        min_ticket=row.min_ticket, max_ticket=row.max_ticket, soft_cap=row.soft_cap,
-        hard_cap=row.hard_cap, opens_at=row.opens_at, closes_at=row.closes_at,
-        status=OfferingStatus(row.status),
-        token_address=Address(row.token_address) if row.token_address else None,
-        onchain_offering_id=(BigInt(row.onchain_offering_id)
-                             if row.onchain_offering_id is not None else None),
-        amount_raised=row.amount_raised, units_sold=BigInt(row.units_sold),
-        allowed_countries=list(row.allowed_countries), created_at=row.created_at,
-        db_id=row.id, issuer_db_id=row.issuer_id,
-    )
+    @classmethod
+    def from_row(cls, row: IssuerRow) -> Issuer:
+        """The API view of an issuer."""
+        return cls(id=to_global_id("Issuer", row.id), name=row.name, country=row.country,
+                       website=row.website, db_id=row.id)

@@ -9,8 +9,13 @@ from collections.abc import Awaitable, Callable
 import strawberry
 from strawberry.scalars import JSON
 
+from dpo.db.models import ChainEvent as ChainEventRow
+from dpo.db.models import FxRate as FxRateRow
+from dpo.db.models import JobRun as JobRunRow
+from dpo.db.models import ReconciliationBreak as ReconciliationBreakRow
+from dpo.services.fx_calendar import is_stale
 from schema.enums import BreakStatus
-from schema.relay import Node, PageInfo
+from schema.relay import Node, PageInfo, to_global_id
 from schema.scalars import ISIN, Address, BigInt, Bytes32, CurrencyCode
 
 
@@ -24,6 +29,13 @@ class FxRate:
     stale: bool = strawberry.field(description=(
         "More than 4 working days (TARGET calendar) passed since as_of, counted up to the "
         "day asked for (today when none): the source has stopped publishing."))
+
+    @classmethod
+    def from_row(cls, row: FxRateRow, *, on: dt.date | None = None) -> FxRate:
+        """The API view of an FX rate, stale or not as of `on` (today when None)."""
+        return cls(base=CurrencyCode(row.base), quote=CurrencyCode(row.quote), rate=row.rate,
+                   as_of=row.as_of, source=row.source,
+                   stale=is_stale(row.as_of, on or dt.datetime.now(dt.UTC).date()))
 
 
 @strawberry.type(description="A disagreement between ledger, chain and CSD for one holder.")
@@ -43,6 +55,20 @@ class ReconciliationBreak(Node):
     resolved_at: dt.datetime | None
     note: str | None
 
+    @classmethod
+    def from_row(cls, row: ReconciliationBreakRow) -> ReconciliationBreak:
+        """The API view of a reconciliation break."""
+        def big(value: int | None) -> BigInt | None:
+            return None if value is None else BigInt(value)
+
+        return cls(
+            id=to_global_id("ReconciliationBreak", row.id), isin=ISIN(row.isin), holder=row.holder,
+            ledger_qty=big(row.ledger_qty), chain_qty=big(row.chain_qty), csd_qty=big(row.csd_qty),
+            difference=BigInt(row.difference), kind=row.kind, status=BreakStatus(row.status),
+            first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at,
+            resolved_by=row.resolved_by, resolved_at=row.resolved_at, note=row.note,
+        )
+
 
 @strawberry.type(description="One run of a scheduled job.")
 class JobRun(Node):
@@ -53,6 +79,13 @@ class JobRun(Node):
     finished_at: dt.datetime | None
     counts: JSON
     error: str | None
+
+    @classmethod
+    def from_row(cls, row: JobRunRow) -> JobRun:
+        """The API view of a job run."""
+        return cls(id=to_global_id("JobRun", row.id), job=row.job, status=row.status,
+                   started_at=row.started_at, finished_at=row.finished_at,
+                   counts=JSON(row.counts), error=row.error)
 
 
 @strawberry.type(description="One item of the chain event feed; `sequence` is its cursor.")
@@ -73,6 +106,20 @@ class ChainEvent(Node):
     removes_sequence: BigInt | None = strawberry.field(
         description="On a removal item: the sequence of the event a reorg orphaned.")
     block_timestamp: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row: ChainEventRow) -> ChainEvent:
+        """The API view of a feed item."""
+        return cls(
+            id=to_global_id("ChainEvent", row.id), sequence=BigInt(row.id),
+            chain_id=BigInt(row.chain_id),
+            contract_address=Address(row.contract_address), contract_name=row.contract_name,
+            event_name=row.event_name, block_number=BigInt(row.block_number),
+            block_hash=Bytes32(row.block_hash), tx_hash=Bytes32(row.tx_hash),
+            log_index=row.log_index, args=JSON(row.args), removed=row.removed,
+            removes_sequence=BigInt(row.removes_id) if row.removes_id is not None else None,
+            block_timestamp=row.block_timestamp,
+        )
 
 
 @strawberry.type(description="A page of feed items; cursors are feed sequences.")

@@ -6,6 +6,7 @@ import datetime as dt
 
 import strawberry
 
+from dpo.streaming import status as feed
 from schema.enums import FeedState
 from schema.scalars import BigInt
 
@@ -43,3 +44,12 @@ class FeedStatus:
     reason: str | None = strawberry.field(
         description="While HALTED: the listener's own account, with the operator's way out.")
     message: str = strawberry.field(description="What the state means for a consumer.")
+
+    @classmethod
+    def from_status(cls, status: feed.FeedStatus) -> FeedStatus:
+        """The GraphQL object of a feed state."""
+        return cls(
+            chain_id=status.chain_id, state=status.state,
+            last_block=None if status.last_block is None else BigInt(status.last_block),
+            updated_at=status.updated_at, halted_at=status.halted_at, reason=status.reason,
+            message=status.message)

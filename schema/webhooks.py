@@ -7,7 +7,8 @@ from enum import Enum
 
 import strawberry
 
-from schema.relay import Node
+from dpo.services import webhook_deliveries as deliveries
+from schema.relay import Node, to_global_id
 
 
 @strawberry.enum(description="What became of a webhook delivery.")
@@ -36,3 +37,15 @@ class WebhookDelivery(Node):
         description="The order's payment reference the event names.")
     investment_id: strawberry.ID | None = strawberry.field(
         description="The order with that reference, when there is one.")
+
+    @classmethod
+    def from_view(cls, row: deliveries.DeliveryView) -> WebhookDelivery:
+        """The API view of a delivery."""
+        return cls(
+            id=to_global_id("WebhookDelivery", row.id), provider=row.provider,
+            event_id=row.event_id, event_type=row.event_type,
+            status=WebhookDeliveryStatus(row.status), reason=row.reason,
+            received_at=row.received_at, processed_at=row.processed_at,
+            payment_reference=row.payment_reference,
+            investment_id=(None if row.investment_id is None
+                           else to_global_id("Investment", row.investment_id)))
