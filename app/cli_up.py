@@ -128,6 +128,9 @@ def up(port: int | None, demo: bool) -> None:
             # Our chain's deployer is an agent of the contracts: it signs the platform's
             # transactions (record and issue paid orders) unless a key is configured.
             env.setdefault("WALLET_PRIVATE_KEY", DEV_PRIVATE_KEY)
+            # One node that mines only when a transaction comes: no reorg can happen, and the
+            # blocks that would confirm an intent might never come (docs/SENDER.md).
+            env.setdefault("SENDER_CONFIRMATIONS", "0")
             children["sender"] = _spawn("sender", ["sender"], env)
         children["scheduler"] = _spawn("scheduler", ["jobs", "schedule"], env)
         click.echo(f"\nGraphiQL   http://127.0.0.1:{web_port}/graphql\n"

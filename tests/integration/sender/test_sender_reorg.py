@@ -105,6 +105,22 @@ async def test_a_reorg_that_takes_the_issue_sends_it_again_once_in_its_nonce(
     await assert_issued_once(world, sessions)
 
 
+async def test_a_reorg_while_the_sender_is_down_is_found_by_the_next_one(
+        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    crashed = make_worker(sessions, world, world.url, confirmations=CONFIRMATIONS)
+    issue = await mined_issue(world, sessions, crashed)
+    rpc(world.url, "anvil_reorg", 1, [])
+    del crashed  # a new process: nothing remembered but the database
+    restarted = make_worker(sessions, world, world.url, confirmations=CONFIRMATIONS)
+    await finish(world, sessions, restarted)
+
+    final = (await by_kind(sessions))["issue"]
+    assert (final.nonce, final.sends) == (issue.nonce, 2)
+    (ref,) = await references(sessions)
+    assert issued_refs(world.url, world.issuance) == {ref: 1}
+    await assert_issued_once(world, sessions)
+
+
 async def test_a_revert_that_takes_the_order_and_the_issue_sends_both_again_in_order(
         world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
     # Deeper than this reorg: a reorg past the confirmations is beyond what they promise.
