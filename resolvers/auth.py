@@ -17,9 +17,9 @@ from dpo.db.session import unit_of_work
 from dpo.errors import ValidationError
 from dpo.ratelimit import RateLimiter, limit_sign_in
 from dpo.settings import parse_rate
-from schema.auth import AuthPayload, Nonce, Viewer, load_user
+from schema.auth import AuthPayload, Nonce, Viewer
 from schema.context import Info
-from schema.relay import register_node, to_global_id
+from schema.relay import to_global_id
 from schema.scalars import Address
 
 MAX_SECRET_INPUT = 1024
@@ -59,9 +59,6 @@ def viewer_of(principal: Principal) -> Viewer:
                       issuer_id=global_id("Issuer", principal.issuer_id),
                       user_id=global_id("User", principal.user_id),
                       user_db_id=principal.user_id)
-
-
-register_node("User", load_user)
 
 
 def payload_of(pair: TokenPair) -> AuthPayload:

@@ -17,7 +17,7 @@ from schema.investments import (
     Investment,
     SubmitInvestmentInput,
 )
-from schema.relay import Connection, connection_of, from_global_id, register_node
+from schema.relay import Connection, connection_of, from_global_id
 from schema.scalars import Bytes32
 
 
@@ -34,9 +34,6 @@ async def resolve_investment_node(info: Info, db_id: int) -> Investment | None:
         except DomainError:
             return None
         return Investment.from_row(row)
-
-
-register_node("Investment", resolve_investment_node)
 
 
 async def resolve_investments(info: Info, offering_id: strawberry.ID | None = None,

@@ -16,7 +16,7 @@ from schema.investors import (
     RegisterInvestorInput,
     UpdateProfileInput,
 )
-from schema.relay import Connection, connection_of, from_global_id, register_node
+from schema.relay import Connection, connection_of, from_global_id
 
 
 def investor_id(value: strawberry.ID, field: str = "id") -> int:
@@ -33,9 +33,6 @@ async def resolve_investor_node(info: Info, db_id: int) -> Investor | None:
         except DomainError:
             return None
         return Investor.from_row(row)
-
-
-register_node("Investor", resolve_investor_node)
 
 
 async def resolve_investors(info: Info, kyc_status: KycStatus | None = None,

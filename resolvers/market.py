@@ -8,7 +8,7 @@ from dpo.errors import DomainError
 from dpo.services import market_data
 from schema.context import Info
 from schema.market import InstrumentPrice, IsinRequest, IsinRequestStatus
-from schema.relay import Connection, connection_of, register_node
+from schema.relay import Connection, connection_of
 from schema.scalars import ISIN
 
 
@@ -29,10 +29,6 @@ async def resolve_request_node(info: Info, db_id: int) -> IsinRequest | None:
                 session, principal=info.context.principal, request_id=db_id))
         except DomainError:
             return None
-
-
-register_node("InstrumentPrice", resolve_price_node)
-register_node("IsinRequest", resolve_request_node)
 
 
 async def resolve_instrument_prices(info: Info, isin: ISIN | None = None,

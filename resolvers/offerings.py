@@ -21,7 +21,7 @@ from schema.offerings import (
     OfferingOrderBy,
     UpdateOfferingInput,
 )
-from schema.relay import Connection, SortDirection, connection_of, from_global_id, register_node
+from schema.relay import Connection, SortDirection, connection_of, from_global_id
 from schema.scalars import ISIN
 
 
@@ -90,10 +90,6 @@ async def resolve_issuer_node(info: Info, db_id: int) -> Issuer | None:
         except DomainError:
             return None
     return Issuer.from_row(row)
-
-
-register_node("Offering", resolve_offering_node)
-register_node("Issuer", resolve_issuer_node)
 
 
 @strawberry.type

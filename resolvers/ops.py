@@ -29,7 +29,6 @@ from schema.relay import (
     PageInfo,
     connection_of,
     from_global_id,
-    register_node,
 )
 from schema.scalars import CurrencyCode
 
@@ -59,11 +58,6 @@ async def resolve_event_node(info: Info, db_id: int) -> ChainEvent | None:
     async with info.context.runtime.sessions() as session:
         row = await chain_events.get_event(session, db_id)
         return None if row is None else ChainEvent.from_row(row)
-
-
-register_node("ReconciliationBreak", resolve_break_node)
-register_node("JobRun", resolve_job_run_node)
-register_node("ChainEvent", resolve_event_node)
 
 
 async def resolve_fx_rates(info: Info, base: CurrencyCode | None = None,

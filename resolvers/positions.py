@@ -9,7 +9,7 @@ from dpo.services import positions
 from schema.context import Info
 from schema.enums import Location
 from schema.positions import LocationTotal, Position, PositionConnection
-from schema.relay import Edge, PageInfo, from_global_id, register_node
+from schema.relay import Edge, PageInfo, from_global_id
 from schema.scalars import Address, BigInt
 
 
@@ -22,9 +22,6 @@ async def resolve_position_node(info: Info, db_id: int) -> Position | None:
         except DomainError:
             return None
         return Position.from_row(row)
-
-
-register_node("Position", resolve_position_node)
 
 
 async def resolve_positions(info: Info, holder: Address | None = None,

@@ -8,7 +8,7 @@ from dpo.db.models.enums import WebhookStatus
 from dpo.errors import DomainError
 from dpo.services import webhook_deliveries as deliveries
 from schema.context import Info
-from schema.relay import Connection, connection_of, register_node
+from schema.relay import Connection, connection_of
 from schema.webhooks import WebhookDelivery, WebhookDeliveryStatus
 
 
@@ -21,9 +21,6 @@ async def resolve_delivery_node(info: Info, db_id: int) -> WebhookDelivery | Non
         except DomainError:
             return None
         return WebhookDelivery.from_view(row)
-
-
-register_node("WebhookDelivery", resolve_delivery_node)
 
 
 async def resolve_webhook_deliveries(info: Info, status: WebhookDeliveryStatus | None = None,

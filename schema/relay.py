@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
@@ -24,9 +24,6 @@ T = TypeVar("T")
 # Ours are under 40 characters; a longer one is refused before it is decoded.
 MAX_GLOBAL_ID_LENGTH = 200
 NodeResolver = Callable[[Info, int], Awaitable[Any]]
-
-# Type name -> loader of one node by database id; features register theirs at import.
-_NODE_RESOLVERS: dict[str, NodeResolver] = {}
 
 
 def to_global_id(type_name: str, db_id: int) -> strawberry.ID:
@@ -51,11 +48,6 @@ def from_global_id(global_id: str, *, expect: str | None = None,
     if not type_name or db_id <= 0 or (expect is not None and type_name != expect):
         raise ValidationError(f"{field} is not a valid {expect or 'node'} id", field=field)
     return type_name, db_id
-
-
-def register_node(type_name: str, resolver: NodeResolver) -> None:
-    """Make `node(id)` able to load `type_name`; the resolver enforces its own permissions."""
-    _NODE_RESOLVERS[type_name] = resolver
 
 
 @strawberry.enum(description="Ascending or descending.")
@@ -108,17 +100,26 @@ def connection_of(page: Page, nodes: list[T], count_total: Callable[[], Awaitabl
     return Connection(edges=edges, page_info=info, count_total=count_total)
 
 
-async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
-    """Any node by global id; null when unknown or not visible to the caller."""
-    type_name, db_id = from_global_id(id)
-    resolver = _NODE_RESOLVERS.get(type_name)
-    if resolver is None:
-        return None
-    node: Node | None = await resolver(info, db_id)
-    return node
+def node_query(resolvers: Mapping[str, NodeResolver]) -> type:
+    """The `node(id)` root field, loading each type name through its resolver.
 
+    Which types `node` knows is decided where the schema is composed (app.graphql_schema);
+    each resolver enforces its own permissions.
+    """
+    known = dict(resolvers)
 
-@strawberry.type
-class NodeQuery:
-    node: Node | None = strawberry.field(resolver=resolve_node,
-                                         description="Any object by its global id.")
+    async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
+        """Any node by global id; null when unknown or not visible to the caller."""
+        type_name, db_id = from_global_id(id)
+        resolver = known.get(type_name)
+        if resolver is None:
+            return None
+        node: Node | None = await resolver(info, db_id)
+        return node
+
+    @strawberry.type
+    class NodeQuery:
+        node: Node | None = strawberry.field(resolver=resolve_node,
+                                             description="Any object by its global id.")
+
+    return NodeQuery

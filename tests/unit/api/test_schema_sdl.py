@@ -11,7 +11,9 @@ import difflib
 import os
 from pathlib import Path
 
-from app.graphql_schema import build_schema
+from graphql import GraphQLInterfaceType
+
+from app.graphql_schema import NODE_RESOLVERS, build_schema
 
 SNAPSHOT = Path(__file__).with_name("schema.graphql")
 
@@ -29,3 +31,10 @@ def test_the_schema_prints_the_reviewed_sdl() -> None:
 
 def test_debug_changes_nothing_a_client_sees() -> None:
     assert build_schema(debug=True).as_str() == build_schema(debug=False).as_str()
+
+
+def test_node_finds_every_type_with_a_global_id() -> None:
+    graphql = build_schema(debug=False)._schema
+    node = graphql.get_type("Node")
+    assert isinstance(node, GraphQLInterfaceType)
+    assert {t.name for t in graphql.get_possible_types(node)} == set(NODE_RESOLVERS)
