@@ -106,4 +106,6 @@ class InvestmentMutation:
         description="Place an order; refused with the rule it breaks.")
     cancel_investment: Investment = strawberry.mutation(
         resolver=resolve_cancel_investment,
-        description="Cancel your own order while it awaits payment.")
+        description="Cancel your own order while it awaits payment; its BillBitts payment "
+                    "page is closed too (later, by the payment worker, if BillBitts is down). "
+                    "CONFLICT once the order is paid.")
