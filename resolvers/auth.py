@@ -5,21 +5,18 @@ from __future__ import annotations
 import strawberry
 
 from dpo.auth import siwe
-from dpo.auth.principal import Principal
 from dpo.auth.signin import (
     audited_staff_sign_in,
     audited_wallet_sign_in,
     refresh_in_own_transaction,
     sign_out,
 )
-from dpo.auth.tokens import TokenPair
 from dpo.db.session import unit_of_work
 from dpo.errors import ValidationError
 from dpo.ratelimit import RateLimiter, limit_sign_in
 from dpo.settings import parse_rate
 from schema.auth import AuthPayload, Nonce, Viewer
 from schema.context import Info
-from schema.relay import to_global_id
 from schema.scalars import Address
 
 MAX_SECRET_INPUT = 1024
@@ -48,26 +45,6 @@ async def _sign_in_gate(info: Info, *, account: str | None = None) -> None:
                         rate=parse_rate(runtime.settings.rate_limit_anon))
 
 
-def viewer_of(principal: Principal) -> Viewer:
-    """The API view of a principal."""
-    def global_id(type_name: str, db_id: int | None) -> strawberry.ID | None:
-        return None if db_id is None else to_global_id(type_name, db_id)
-
-    return Viewer(kind=principal.kind, role=principal.role,
-                      address=Address(principal.address) if principal.address else None,
-                      investor_id=global_id("Investor", principal.investor_id),
-                      issuer_id=global_id("Issuer", principal.issuer_id),
-                      user_id=global_id("User", principal.user_id),
-                      user_db_id=principal.user_id)
-
-
-def payload_of(pair: TokenPair) -> AuthPayload:
-    """The API view of a token pair."""
-    return AuthPayload(access_token=pair.access_token, refresh_token=pair.refresh_token,
-                       expires_at=pair.expires_at, refresh_expires_at=pair.refresh_expires_at,
-                       principal=viewer_of(pair.principal))
-
-
 async def resolve_nonce(info: Info, address: Address | None = None) -> Nonce:
     await _sign_in_gate(info)  # each nonce is a row: as limited as the sign-in it starts
     async with unit_of_work(info.context.runtime.sessions) as session:
@@ -76,7 +53,7 @@ async def resolve_nonce(info: Info, address: Address | None = None) -> Nonce:
 
 
 def resolve_viewer(info: Info) -> Viewer:
-    return viewer_of(info.context.principal)
+    return Viewer.of(info.context.principal)
 
 
 @strawberry.type
@@ -96,7 +73,7 @@ async def resolve_sign_in(info: Info, message: str, signature: str) -> AuthPaylo
     pair = await audited_wallet_sign_in(runtime.sessions, message=message,
                                         signature=_limit(signature, "signature"), domain=domain,
                                         settings=runtime.settings)
-    return payload_of(pair)
+    return AuthPayload.of(pair)
 
 
 async def resolve_staff_sign_in(info: Info, email: str, password: str) -> AuthPayload:
@@ -105,7 +82,7 @@ async def resolve_staff_sign_in(info: Info, email: str, password: str) -> AuthPa
     pair = await audited_staff_sign_in(runtime.sessions, email=_limit(email, "email", 320),
                                        password=_limit(password, "password"),
                                        settings=runtime.settings)
-    return payload_of(pair)
+    return AuthPayload.of(pair)
 
 
 async def resolve_refresh_token(info: Info, refresh_token: str) -> AuthPayload:
@@ -113,7 +90,7 @@ async def resolve_refresh_token(info: Info, refresh_token: str) -> AuthPayload:
     pair = await refresh_in_own_transaction(
         runtime.sessions, refresh_token=_limit(refresh_token, "refreshToken"),
         settings=runtime.settings)
-    return payload_of(pair)
+    return AuthPayload.of(pair)
 
 
 async def resolve_sign_out(info: Info, refresh_token: str) -> bool:

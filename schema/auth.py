@@ -6,6 +6,8 @@ import datetime as dt
 
 import strawberry
 
+from dpo.auth.principal import Principal
+from dpo.auth.tokens import TokenPair
 from dpo.db.models import User as UserRow
 from schema.context import Info
 from schema.enums import PrincipalKind
@@ -57,7 +59,20 @@ class Viewer:
         description="The signed-in user's global id (`user`, or `node(id:)`); null for wallets.")
     user_db_id: strawberry.Private[int | None]
     user: User | None = strawberry.field(resolver=_viewer_user,
-                                             description="The signed-in user, if any.")
+                                         description="The signed-in user, if any.")
+
+    @classmethod
+    def of(cls, principal: Principal) -> Viewer:
+        """The API view of a principal."""
+        def global_id(type_name: str, db_id: int | None) -> strawberry.ID | None:
+            return None if db_id is None else to_global_id(type_name, db_id)
+
+        return cls(kind=principal.kind, role=principal.role,
+                   address=Address(principal.address) if principal.address else None,
+                   investor_id=global_id("Investor", principal.investor_id),
+                   issuer_id=global_id("Issuer", principal.issuer_id),
+                   user_id=global_id("User", principal.user_id),
+                   user_db_id=principal.user_id)
 
 
 @strawberry.type(description="A single-use Sign-In with Ethereum nonce.")
@@ -75,6 +90,13 @@ class AuthPayload:
     expires_at: dt.datetime = strawberry.field(description="When the access token expires.")
     refresh_expires_at: dt.datetime
     principal: Viewer
+
+    @classmethod
+    def of(cls, pair: TokenPair) -> AuthPayload:
+        """The API view of a token pair."""
+        return cls(access_token=pair.access_token, refresh_token=pair.refresh_token,
+                   expires_at=pair.expires_at, refresh_expires_at=pair.refresh_expires_at,
+                   principal=Viewer.of(pair.principal))
 
 
 @strawberry.type(description="A single-use credential for opening one event stream.")
