@@ -29,7 +29,12 @@ MAKEMIGRATIONS_HELP = (
 
 
 def run(argv: list[str]) -> None:
-    """Translate one runbook command line and run it."""
+    """Translate one runbook command line and run it.
+
+    A leading `--public-urls` is passed on to `dpo` (docs/RUNBOOK.md, "One-off commands").
+    """
+    options = argv[:1] if argv[:1] == ["--public-urls"] else []
+    argv = argv[len(options):]
     if not argv or argv[0] in ("help", "-h", "--help"):
         print("usage: manage.py <command> [options]\ncommands: " + ", ".join(
             [*COMMANDS, "collectstatic"]))
@@ -46,7 +51,7 @@ def run(argv: list[str]) -> None:
     if name not in COMMANDS:
         print(f"manage.py: unknown command {name!r}", file=sys.stderr)
         sys.exit(2)
-    main([*COMMANDS[name], *rest])
+    main([*options, *COMMANDS[name], *rest])
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ for service in "${services[@]}"; do
 done
 
 # The runbook's values, under the runbook's names. DATABASE_URL and REDIS_URL are Railway
-# references to the two databases, resolved by Railway at deploy time (single quotes: literal).
+# references to the two databases, resolved by Railway at deploy time (single quotes: literal);
+# the *_PUBLIC_URL ones are the databases' TCP proxy, for `railway run` on another machine
+# (`dpo --public-urls`, docs/RUNBOOK.md, "One-off commands").
 # shellcheck disable=SC2016
 readonly settings=(
   ENVIRONMENT=production
@@ -49,6 +51,8 @@ readonly settings=(
   RATE_LIMIT_ANON=20/min
   'DATABASE_URL=${{Postgres.DATABASE_URL}}'
   'REDIS_URL=${{Redis.REDIS_URL}}'
+  'DATABASE_PUBLIC_URL=${{Postgres.DATABASE_PUBLIC_URL}}'
+  'REDIS_PUBLIC_URL=${{Redis.REDIS_PUBLIC_URL}}'
 )
 readonly secrets=(DJANGO_SECRET_KEY WEBHOOK_SECRET API_HMAC_SECRET)
 

@@ -10,14 +10,20 @@
 # holds its lock exits 0 and counts as done (docs/JOBS.md).
 #
 # RAILWAY_RUN is the command each job runs under: by default `railway run --service web`
-# (the web service's variables, the command on this machine); set it to "" to run the jobs
-# directly where the variables are already set, e.g. inside a Railway container.
+# (the web service's variables, the command on this machine, which reaches the databases by
+# their public URLs: `manage.py --public-urls`); set it to "" to run the jobs directly where
+# the variables are already set, e.g. inside a Railway container (the private network).
 # The primary scheduler is the cron service (`dpo jobs schedule`, docs/RUNBOOK.md); this
 # script and .github/workflows/scheduled-tasks.yml are the runbook's fallbacks.
 set -euo pipefail
 
 readonly KNOWN="sync_fx_rates sync_csd reconcile_positions"
 read -r -a runner <<< "${RAILWAY_RUN-railway run --service web}"
+# Through a runner the job runs outside Railway, where *.railway.internal does not resolve.
+route=()
+if [[ ${#runner[@]} -gt 0 ]]; then
+  route=(--public-urls)
+fi
 
 if [[ $# -eq 0 ]]; then
   read -r -a jobs <<< "$KNOWN"
@@ -36,7 +42,7 @@ echo "Starting scheduled tasks: ${jobs[*]}"
 for job in "${jobs[@]}"; do
   echo "-> $job"
   status=0
-  "${runner[@]}" python manage.py "$job" || status=$?
+  "${runner[@]}" python manage.py "${route[@]}" "$job" || status=$?
   if [[ $status -ne 0 ]]; then
     echo "railway-tasks.sh: $job failed with exit code $status; the remaining tasks were not run" >&2
     exit "$status"

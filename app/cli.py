@@ -19,8 +19,14 @@ GC_GEN0_THRESHOLD = 7000  # Python's default is 700
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
+@click.option("--public-urls", is_flag=True,
+              help="Reach PostgreSQL and Redis by DATABASE_PUBLIC_URL and REDIS_PUBLIC_URL "
+                   "(Railway's TCP proxy): for `railway run`, which runs the command outside "
+                   "Railway, where the private network does not resolve.")
+def cli(public_urls: bool) -> None:
     """DPO platform back end: web, listener, jobs and operator commands."""
+    # --public-urls takes effect when the command reads its settings (app.common.settings),
+    # so `--help` needs no database variables.
 
 
 @cli.command()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import NoReturn
 
 import click
 
 from dpo.logs import configure_logging
+from dpo.railway_urls import public_urls
 from dpo.settings import Settings, get_settings
 
 # Exit code of a command whose capability is not built yet: distinct from failure (1)
@@ -29,8 +31,20 @@ def service_name() -> str:
     return context.command_path.partition(" ")[2] or context.command_path
 
 
+def public_urls_requested() -> bool:
+    """Whether the command line asked for the databases' public URLs (`dpo --public-urls`)."""
+    context = click.get_current_context(silent=True)
+    return bool(context is not None and context.find_root().params.get("public_urls"))
+
+
 def settings() -> Settings:
-    """The settings, with logging configured from them (format, service, secrets to redact)."""
+    """The settings, with logging configured from them (format, service, secrets to redact).
+
+    With `dpo --public-urls`, DATABASE_URL and REDIS_URL are first replaced by the public
+    URLs (dpo/railway_urls.py), in this process's environment, as if Railway had set them.
+    """
+    if public_urls_requested():
+        os.environ.update(public_urls(os.environ))
     loaded = get_settings()
     configure_logging(loaded.log_level, json=loaded.log_json, service=service_name(),
                       secrets=loaded.secret_values())

@@ -27,12 +27,18 @@ SCRIPT = ROOT / "railway-tasks.sh"
 BIN = Path(sys.executable).parent
 JOBS = ["sync_fx_rates", "sync_csd", "reconcile_positions"]
 # A stand-in for the Railway CLI: records its arguments, then runs what follows
-# `run --service NAME` here, as `railway run` does with the service's variables injected.
+# `run --service NAME` here, as `railway run` does with the service's variables injected:
+# DATABASE_URL and REDIS_URL name Railway's private network, which does not resolve here, and
+# the test's servers are the databases' public URLs.
 RAILWAY = """#!{python}
 import json, os, sys
 with open(os.environ["RAILWAY_CALLS"], "a") as calls:
     calls.write(json.dumps(sys.argv[1:]) + "\\n")
 assert sys.argv[1:3] == ["run", "--service"], sys.argv
+os.environ["DATABASE_PUBLIC_URL"] = os.environ["DATABASE_URL"]
+os.environ["REDIS_PUBLIC_URL"] = os.environ["REDIS_URL"]
+os.environ["DATABASE_URL"] = "postgresql://postgres:pw@postgres.railway.internal:5432/railway"
+os.environ["REDIS_URL"] = "redis://default:pw@redis.railway.internal:6379"
 os.execvp(sys.argv[4], sys.argv[4:])
 """
 
@@ -92,7 +98,8 @@ async def test_all_three_in_order_through_railway_run(
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert done.stdout.rstrip().endswith("All tasks completed")
     calls = [json.loads(line) for line in (tmp_path / "calls").read_text().splitlines()]
-    assert calls == [["run", "--service", "web", "python", "manage.py", job] for job in JOBS]
+    assert calls == [["run", "--service", "web", "python", "manage.py", "--public-urls", job]
+                     for job in JOBS]
     assert await _runs(database) == [(job, "succeeded") for job in JOBS]
 
 
@@ -104,7 +111,8 @@ async def test_stops_at_the_first_failure(
     assert "sync_fx_rates failed with exit code 1" in done.stderr
     assert "-> sync_csd" not in done.stdout
     calls = [json.loads(line) for line in (tmp_path / "calls").read_text().splitlines()]
-    assert calls == [["run", "--service", "web", "python", "manage.py", "sync_fx_rates"]]
+    assert calls == [["run", "--service", "web", "python", "manage.py", "--public-urls",
+                      "sync_fx_rates"]]
 
 
 async def test_a_later_failure_keeps_the_earlier_work(
@@ -126,3 +134,24 @@ def test_refuses_an_unknown_job(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "unknown job 'drop_everything'" in done.stderr
     assert "Starting" not in done.stdout  # nothing ran
+
+
+def test_without_the_public_urls_a_job_refuses_in_one_line(tmp_path: Path) -> None:
+    # What `railway run` gives when the databases' TCP proxy is off: the private URLs only.
+    env = base_env(DATABASE_URL="postgresql://postgres:Pg-Secret-77@postgres.railway.internal"
+                   ":5432/railway", REDIS_URL="redis://default:Rd-Secret-77@redis.railway"
+                   ".internal:6379", DATABASE_PUBLIC_URL="${{Postgres.DATABASE_PUBLIC_URL}}")
+    done = subprocess.run([sys.executable, str(ROOT / "manage.py"), "--public-urls",
+                           "sync_fx_rates"], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "configuration error: --public-urls: DATABASE_PUBLIC_URL: is a Railway reference that "
+        "did not resolve (the database service is not named as railway-setup.sh expects, or "
+        "its TCP proxy is off); REDIS_PUBLIC_URL: not set (enable the database's TCP proxy; "
+        "railway-setup.sh references it on every service)"]
+    assert "Secret-77" not in done.stdout + done.stderr
+    helped = subprocess.run([sys.executable, str(ROOT / "manage.py"), "--public-urls",
+                             "sync_fx_rates", "--help"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert helped.returncode == 0, helped.stderr

@@ -31,7 +31,11 @@ with open(os.environ["RAILWAY_CALLS"], "a") as calls:
 # What Railway resolves the references to (private network names, as on Railway).
 RESOLVED = {"${{Postgres.DATABASE_URL}}": "postgresql://postgres:pg-pass-123@postgres.railway"
             ".internal:5432/railway",
-            "${{Redis.REDIS_URL}}": "redis://default:redis-pass-123@redis.railway.internal:6379"}
+            "${{Redis.REDIS_URL}}": "redis://default:redis-pass-123@redis.railway.internal:6379",
+            "${{Postgres.DATABASE_PUBLIC_URL}}": "postgresql://postgres:pg-pass-123@roundhouse"
+            ".proxy.rlwy.net:11105/railway",
+            "${{Redis.REDIS_PUBLIC_URL}}": "redis://default:redis-pass-123@monorail.proxy.rlwy"
+            ".net:23145"}
 
 
 def _run_setup(tmp_path: Path, **extra: str) -> list[dict[str, Any]]:
@@ -120,6 +124,19 @@ def test_every_service_gets_the_same_variables(tmp_path: Path) -> None:
     assert found["web"] == found["listener"] == found["cron"] == found["sender"]
     assert found["web"]["DATABASE_URL"] == "${{Postgres.DATABASE_URL}}"
     assert found["web"]["REDIS_URL"] == "${{Redis.REDIS_URL}}"
+
+
+def test_every_service_references_the_public_urls_for_railway_run(tmp_path: Path) -> None:
+    from dpo.railway_urls import public_urls
+
+    found = _variables(_run_setup(tmp_path))
+    for service in SERVICES:
+        assert found[service]["DATABASE_PUBLIC_URL"] == "${{Postgres.DATABASE_PUBLIC_URL}}"
+        assert found[service]["REDIS_PUBLIC_URL"] == "${{Redis.REDIS_PUBLIC_URL}}"
+    # Resolved as Railway does, `dpo --public-urls` takes them; unresolved, it says so.
+    resolved = {name: RESOLVED.get(value, value) for name, value in found["web"].items()}
+    assert public_urls(resolved) == {"DATABASE_URL": RESOLVED["${{Postgres.DATABASE_PUBLIC_URL}}"],
+                                     "REDIS_URL": RESOLVED["${{Redis.REDIS_PUBLIC_URL}}"]}
 
 
 def _service_values(tmp_path: Path, service: str) -> dict[str, str]:

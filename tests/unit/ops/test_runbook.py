@@ -49,7 +49,9 @@ def ours(command: str) -> str | None:
         rest = words[2:]
         while rest and rest[0].startswith("-"):
             rest = rest[2:] if rest[0] in ("--service", "-s", "--environment", "-e") else rest[1:]
-        return shlex.join(rest)
+        # `manage.py --public-urls CMD` is CMD reaching the databases from outside Railway
+        # (tests/e2e/ops/test_railway_tasks.py runs it so).
+        return shlex.join(word for word in rest if word != "--public-urls")
     if words[0] == "railway" or "| railway " in command or words[:3] == ["npm", "install",
                                                                           "--global"]:
         return None

@@ -18,7 +18,8 @@ from tests.support.cron_rules import interval_minutes, railway_problems
 ROOT = Path(__file__).resolve().parents[3]
 WORKFLOW = ROOT / ".github" / "workflows" / "scheduled-tasks.yml"
 JOBS = {"sync_fx_rates", "sync_csd", "reconcile_positions"}
-RAILWAY_RUN = ["railway", "run", "--service", "web", "python", "manage.py"]
+# Outside Railway, so by the databases' public URLs (dpo/railway_urls.py).
+RAILWAY_RUN = ["railway", "run", "--service", "web", "python", "manage.py", "--public-urls"]
 
 
 def workflow() -> dict[Any, Any]:
