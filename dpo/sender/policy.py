@@ -78,16 +78,19 @@ def bumped_fees(old: Fees, base_fee: int, suggested_tip: int, caps: FeeCaps) -> 
 
 def fresh_nonces(count: int, *, chain_mined: int, chain_pending: int,
                  held: set[int]) -> list[int]:
-    """`count` nonces for new transactions, lowest first, gap-free.
-
-    First the holes: nonces at or above the chain's mined count that no intent of ours holds
-    (a reorg took their transaction and its intent went back to the chain check); leaving one
-    empty would hold every later transaction back. Then the nonces past the chain's pending
-    count and everything we hold.
-    """
+    """`count` nonces for new transactions, gap-free: first the holes at or above the chain's
+    mined count no intent of ours holds (a reorg freed them; one left empty holds every later
+    transaction back), then past the chain's pending count and everything we hold."""
     start = max([chain_pending, chain_mined, *(n + 1 for n in held)])
     holes = [n for n in range(chain_mined, start) if n not in held]
     return (holes + list(range(start, start + count)))[:count]
+
+
+def holes_behind(chain_mined: int, held: set[int]) -> list[int]:
+    """Nonces at or above the chain's mined count that nobody of ours holds, below one we
+    hold: each keeps our later transactions from being mined until something carries it."""
+    top = max(held, default=chain_mined)
+    return [n for n in range(chain_mined, top) if n not in held]
 
 
 class Step(Enum):
@@ -136,12 +139,9 @@ class Outcome(Enum):
 
 def receipt_outcome(statuses: list[int | None], *, missing_for: float,
                     nonce_taken_after: float) -> Outcome:
-    """Read the receipts (status per signed version, None = no receipt) of a used nonce.
-
-    At most one version can be mined. No receipt at all is normal for a moment (a node
-    behind the one that counted the nonce); only after `nonce_taken_after` seconds is the
-    nonce taken to be someone else's.
-    """
+    """Read the receipts (status per signed version, None = none) of a used nonce. At most one
+    version is mined. No receipt is normal for a moment (a node behind the one that counted
+    the nonce); after `nonce_taken_after` seconds the nonce is someone else's."""
     if 1 in statuses:
         return Outcome.SUCCEEDED
     if 0 in statuses:
@@ -187,11 +187,10 @@ class Decision:
 
 def dependency_decision(kind: str, dependency_state: str | None) -> Decision:
     """May an intent go, given the state of the intent it depends on (None: no dependency)?
-
-    A mined dependency is enough: an issue waits for the order's receipt, not for its
-    confirmations. Should a reorg take the order's block, it takes the issue's (a later
-    nonce) too, and both go back to the chain check.
-    """
+    A mined one is enough: a reorg that takes the order's block takes the issue's (a later
+    nonce) too, and both go back to the chain check."""
+    if kind == "fill":  # pending again (taken, or a reorg): its nonce is carried otherwise
+        return Decision(Verdict.CANCEL, "a fill only held a nonce; not sent again")
     if dependency_state in (None, "succeeded", "mined"):
         return Decision(Verdict.SEND)
     if dependency_state in ("pending", "in_flight"):
@@ -204,11 +203,8 @@ def dependency_decision(kind: str, dependency_state: str | None) -> Decision:
 
 def chain_decision(kind: str, expected: Order, recorded: Order | None, issued: bool,
                    dependency_state: str | None = None) -> Decision:
-    """The exactly-once check: what the chain already holds for this reference decides.
-
-    While the order's record is only mined (not final), its absence on chain means a reorg
-    took it and its intent is about to be sent again: wait for it rather than give up.
-    """
+    """The exactly-once check: what the chain already holds for this reference decides. An
+    order only mined yet absent on chain was taken by a reorg and is sent again: wait for it."""
     gone = Decision(Verdict.WAIT, "the order's record is not on chain (a reorg?)")
     if recorded is not None and not recorded.same_order(expected):
         return Decision(Verdict.FAIL, "the reference is recorded on chain for another order")

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from dpo.db.models import ChainIntent, ChainTransaction, Investment, InvestorWallet, Offering
-from dpo.db.models.enums import IntentState
+from dpo.db.models.enums import IntentKind, IntentState
 from dpo.money import decimal_to_minor
-from dpo.sender.policy import Fees, Order, fresh_nonces
+from dpo.sender.policy import Fees, Order, fresh_nonces, holes_behind
 
 # Not sent, or sent and not mined: what a dependant waits for, what `finish` may end.
 OPEN = (IntentState.PENDING.value, IntentState.IN_FLIGHT.value)
@@ -260,3 +260,27 @@ async def broadcast_done(sessions: async_sessionmaker[AsyncSession],
             .values(sends=ChainIntent.sends + 1,
                     sent_at=func.coalesce(ChainIntent.sent_at, func.now()),
                     updated_at=func.now()))
+
+
+async def fill_holes(sessions: async_sessionmaker[AsyncSession], *, chain_id: int, sender: str,
+                     chain_mined: int, sign: Callable[[int], Signed]) -> list[Signed]:
+    """Nonces a reorg freed that nothing took again while ours wait behind them: a `fill`
+    intent (a no-op self-transfer, `sign(nonce)`) each, written in flight before the
+    broadcast like any other. Run after the pass sent what was ready, which fills first."""
+    async with sessions() as session, session.begin():
+        held = {int(n or 0) for n in await session.scalars(select(ChainIntent.nonce).where(
+            ChainIntent.chain_id == chain_id, ChainIntent.sender_address == sender,
+            ChainIntent.nonce >= chain_mined))}
+        out = [sign(nonce) for nonce in holes_behind(chain_mined, held)]
+        for item in out:
+            intent = ChainIntent(kind=IntentKind.FILL.value, state=IntentState.IN_FLIGHT.value,
+                                 chain_id=chain_id, sender_address=sender, nonce=item.nonce,
+                                 call=item.call, last_error="fills a nonce a reorg freed")
+            session.add(intent)
+            await session.flush()
+            item.intent_id = intent.id
+            session.add(ChainTransaction(
+                intent_id=intent.id, nonce=item.nonce, tx_hash=item.tx_hash, raw_tx=item.raw_tx,
+                gas_limit=item.gas_limit, max_fee_per_gas=item.fees.max_fee,
+                max_priority_fee_per_gas=item.fees.tip))
+    return out

@@ -42,6 +42,7 @@ from dpo.sender.tend import Config, Tender
 logger = logging.getLogger(__name__)
 
 CHECK_CONCURRENCY = 16  # in-flight intents tended at once
+FILL_GAS = 21_000  # a plain transfer
 FINAL_STATE = {Verdict.DONE: "succeeded", Verdict.CANCEL: "cancelled", Verdict.FAIL: "failed"}
 
 
@@ -99,6 +100,7 @@ class Worker:
         room = self.config.max_in_flight - (len(flights) - tended)
         if room > 0:
             moved += await self._send_new(status, room)
+        moved += await self._fill_holes(status)
         for state, count in (await ops.counts(self.sessions)).items():
             metrics.INTENTS.labels(state=state).set(count)
         return moved
@@ -134,6 +136,26 @@ class Worker:
             done.append((item.intent_id, item.tx_hash))
         await store.broadcast_done(self.sessions, done)
         return finished + len(signed)
+
+    async def _fill_holes(self, status: ChainStatus) -> int:
+        """Carry the nonces a reorg freed that nothing else took (policy.holes_behind)."""
+        fees = initial_fees(status.base_fee, status.tip, self.config.caps)
+        call = {"to": self.address, "data": "0x", "kind": "fill", "function": "fill",
+                "args": {}}
+
+        def sign(nonce: int) -> store.Signed:
+            tx_hash, raw = self._sign(self.address, "0x", FILL_GAS, fees, nonce)
+            return store.Signed(0, nonce, tx_hash, raw, FILL_GAS, fees, call)
+
+        fills = await store.fill_holes(self.sessions, chain_id=self.chain_id,
+                                       sender=self.address, chain_mined=status.mined_nonce,
+                                       sign=sign)
+        for item in fills:
+            logger.warning("nonce %s freed by a reorg and not taken again: filled by intent %s "
+                           "(a no-op transfer to ourselves)", item.nonce, item.intent_id)
+            await self.tender.broadcast(item.intent_id, item.tx_hash, item.raw_tx)
+            metrics.SENDS.labels(kind="fill").inc()
+        return len(fills)
 
     async def _prepare(self, readies: list[store.Ready]) -> list[tuple[int, dict[str, Any], int]]:
         """Decide the ready intents: those to send, with their call and gas limit; the rest

@@ -121,6 +121,32 @@ async def test_a_reorg_while_the_sender_is_down_is_found_by_the_next_one(
     await assert_issued_once(world, sessions)
 
 
+async def test_a_freed_nonce_nothing_takes_again_is_filled_so_ours_behind_it_go(
+        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    worker = make_worker(sessions, world, world.url, confirmations=CONFIRMATIONS)
+    issue = await mined_issue(world, sessions, worker)  # order A: invest n, issue n + 1
+    freed = int(issue.nonce or 0)
+    await seed(sessions, world, 1)                      # order B
+    await worker.run_pass()                             # its invest sent at n + 2, not mined
+    invest_b = [i for i in await intents(sessions) if i.kind == "invest"][-1]
+    assert (invest_b.state, invest_b.nonce) == ("in_flight", freed + 1)
+
+    rpc(world.url, "anvil_reorg", 2, [])  # both blocks of order A gone
+    await worker.run_pass()
+    # A's invest takes n again; its issue waits for it, so n + 1 would hold B's invest back.
+    rows = await intents(sessions)
+    fills = [i for i in rows if i.kind == "fill"]
+    assert [(f.state, f.nonce, f.investment_id) for f in fills] == [
+        ("in_flight", freed, None)]
+    await finish(world, sessions, worker)
+
+    rows = await intents(sessions)
+    assert [i.state for i in rows if i.kind == "fill"] == ["succeeded"]
+    a_issue = next(i for i in rows if i.id == issue.id)
+    assert int(a_issue.nonce or 0) > freed  # a later one: its own was filled
+    await assert_issued_once(world, sessions)
+
+
 async def test_a_revert_that_takes_the_order_and_the_issue_sends_both_again_in_order(
         world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
     # Deeper than this reorg: a reorg past the confirmations is beyond what they promise.

@@ -24,6 +24,7 @@ from dpo.sender.policy import (
     dependency_decision,
     flight_step,
     fresh_nonces,
+    holes_behind,
     initial_fees,
     mined_step,
     receipt_outcome,
@@ -104,6 +105,21 @@ def test_initial_fees_never_exceed_the_caps(base: int, suggested: int, cap_fee: 
 
 
 # ---- nonces ----
+
+@pytest.mark.parametrize(("mined", "held", "expected"), [
+    (5, set(), []),
+    (5, {5, 6, 7}, []),
+    (5, {6, 7}, [5]),              # a reorg freed 5 and ours wait behind it
+    (5, {5, 8}, [6, 7]),
+    (5, {5}, []),                  # nothing waits behind the top: nothing to fill
+])
+def test_holes_behind(mined: int, held: set[int], expected: list[int]) -> None:
+    assert holes_behind(mined, held) == expected
+
+
+def test_a_fill_pending_again_is_not_sent_again() -> None:
+    assert dependency_decision("fill", None).verdict is Verdict.CANCEL
+
 
 @pytest.mark.parametrize(("mined", "pending", "held", "count", "expected"), [
     (0, 0, set(), 2, [0, 1]),            # a fresh account
