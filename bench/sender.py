@@ -1,6 +1,6 @@
 """Sender benchmark: issuances per second on anvil, the sender against a naive baseline.
 
-Usage: .venv/bin/python bench/sender.py [--orders 200] [--block-time 0]
+Usage: .venv/bin/python bench/sender.py [--orders 200] [--block-time 0] [--confirmations 0]
 
 Starts PostgreSQL (or uses DATABASE_URL) and anvil in a scratch folder under .dpo/bench/,
 deploys the contracts, makes anvil's second account an agent (the platform wallet), opens an
@@ -14,8 +14,9 @@ offering and verifies an investor. Then, on the same chain:
   every intent succeeded.
 
 Prints issuances/s and transactions/s of both side by side, the sender's p50/p99 time from
-enqueue to the issue's success, and one `RESULT {json}` line. `--block-time S` mines a block
-every S seconds instead of one per transaction (closer to a real chain).
+enqueue to the issue's success (confirmed: `--confirmations N` blocks on top, 0 by default), and
+one `RESULT {json}` line. `--block-time S` mines a block every S seconds instead of one per
+transaction (closer to a real chain; without it, N > 0 never confirms).
 """
 
 from __future__ import annotations
@@ -94,13 +95,15 @@ def baseline(url: str, contracts: Contracts, investor: str, orders: int) -> floa
         return time.perf_counter() - started
 
 
-async def with_sender(url: str, database_url: str, world: Any, orders: int) -> dict[str, Any]:
+async def with_sender(url: str, database_url: str, world: Any, orders: int,
+                      confirmations: int) -> dict[str, Any]:
     """The real worker's passes over N paid orders enqueued at once."""
     engine = create_engine(database_url, pool_size=5)
     sessions = session_factory(engine)
     try:
         await seed(sessions, world, orders)
-        worker = make_worker(sessions, world, url, max_in_flight=max(64, 2 * orders))
+        worker = make_worker(sessions, world, url, max_in_flight=max(64, 2 * orders),
+                             confirmations=confirmations)
         started = time.perf_counter()
         passes = 0
         while True:
@@ -108,7 +111,7 @@ async def with_sender(url: str, database_url: str, world: Any, orders: int) -> d
             await worker.run_pass()
             async with sessions() as session:
                 rows = list(await session.scalars(select(ChainIntent)))
-            if all(row.state not in ("pending", "in_flight") for row in rows):
+            if all(row.state not in ("pending", "in_flight", "mined") for row in rows):
                 break
         seconds = time.perf_counter() - started
         bad = [row.id for row in rows if row.state != "succeeded"]
@@ -125,6 +128,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--block-time", type=float, default=0.0)
+    parser.add_argument("--confirmations", type=int, default=0)
     args = parser.parse_args()
     shutil.rmtree(SCRATCH, ignore_errors=True)
     SCRATCH.mkdir(parents=True)
@@ -141,14 +145,15 @@ async def main() -> None:
         contracts = Contracts(sto=world.sto, issuance=world.issuance)
         base_seconds = await asyncio.to_thread(baseline, url, contracts, world.investors[0],
                                                args.orders)
-        ours = await with_sender(url, database_url, world, args.orders)
+        ours = await with_sender(url, database_url, world, args.orders, args.confirmations)
     finally:
         anvil.stop()
         postgres.stop()
         shutil.rmtree(SCRATCH, ignore_errors=True)
     n = args.orders
     print(f"orders: {n} (2 transactions each), block time: "
-          f"{args.block_time or 'one block per transaction'}")
+          f"{args.block_time or 'one block per transaction'}, confirmations: "
+          f"{args.confirmations}")
     print(f"{'':28}{'baseline':>12}{'sender':>12}")
     print(f"{'seconds':28}{base_seconds:12.2f}{ours['seconds']:12.2f}")
     print(f"{'issuances/s':28}{n / base_seconds:12.1f}{n / ours['seconds']:12.1f}")
@@ -156,7 +161,8 @@ async def main() -> None:
     print(f"sender: {ours['passes']} passes; enqueue -> issued p50 {ours['p50']:.2f}s, "
           f"p99 {ours['p99']:.2f}s; not succeeded: {len(ours['not_succeeded'])}")
     print("RESULT " + json.dumps({
-        "orders": n, "block_time": args.block_time, "baseline_seconds": round(base_seconds, 3),
+        "orders": n, "block_time": args.block_time, "confirmations": args.confirmations,
+        "baseline_seconds": round(base_seconds, 3),
         "sender_seconds": round(ours["seconds"], 3),
         "baseline_issuances_per_s": round(n / base_seconds, 1),
         "sender_issuances_per_s": round(n / ours["seconds"], 1),
