@@ -158,3 +158,28 @@ def test_web_serves_health_on_the_servers_and_stops_cleanly_on_sigterm(
     assert records
     assert all(r["service"] == "web" for r in records)
     assert any(r["message"] == "Application shutdown complete." for r in records)
+
+
+def test_check_deploy_judges_the_service_railway_names() -> None:
+    key = "0x" + "4c" * 32
+    result = _run("python", "manage.py", "check", "--deploy",
+                  env={"RAILWAY_SERVICE_NAME": "web", "WALLET_PRIVATE_KEY": key})
+    assert result.returncode == 1
+    assert ("WALLET_PRIVATE_KEY: is set on the web service, which never signs: keep the "
+            "platform's key on the sender only (least privilege) [dpo.E021]"
+            in result.stdout.splitlines())
+    assert key[2:] not in result.stdout + result.stderr
+
+
+def test_a_one_off_command_reaches_the_databases_by_their_public_urls(
+        empty_database: str, redis_url: str) -> None:
+    env = {"DATABASE_URL": "postgresql://postgres:pw@postgres.railway.internal:5432/railway",
+           "REDIS_URL": "redis://default:pw@redis.railway.internal:6379",
+           "DATABASE_PUBLIC_URL": empty_database, "REDIS_PUBLIC_URL": redis_url}
+    result = _run("python", "manage.py", "--public-urls", "migrate", "--noinput", env=env)
+    assert result.returncode == 0, result.stderr
+    shown = _run("python", "manage.py", "--public-urls", "showmigrations", env=env)
+    assert shown.returncode == 0, shown.stderr
+    # Every revision applied, in the public database.
+    assert "[X]" in shown.stdout
+    assert "[ ]" not in shown.stdout
