@@ -28,7 +28,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.metrics import REGISTRY
+from app.http.metrics import REGISTRY
 from dpo.db.session import unit_of_work
 from dpo.inputs import is_ascii_digits
 from dpo.invalidation import announce_write

@@ -4,8 +4,8 @@ Every stream is driven by the feed (dpo.streaming): items come from PostgreSQL i
 each once. `events` yields the same edges as the `events` history query, so `cursor` resumes
 either; its payload is executed once per operation and item for all subscribers
 (schema.shared_events). The others re-read current state after feed items that touch it,
-coalescing a burst into one read. A slow consumer is closed by the transport (app.ws) with
-4413.
+coalescing a burst into one read. A slow consumer is closed by the transport
+(app.subscriptions.ws) with 4413.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ async def subscribe_events(info: Info, filter: EventFilter | None = None,
     _, subscription = await _open(info, _core_filter(filter), sequence)
     scope = permission_scope(info.context.principal)
     # Over WebSocket, an item whose payload another subscriber of this operation already
-    # executed goes to the socket as a finished frame (app.ws_frames), past the per-result path.
+    # executed goes to the socket as a finished frame (app.subscriptions.ws_frames), past the
+    # per-result path.
     sink = info.context.frame_sink
     raw = info._raw_info
     # The coerced values: a dict here at run time, a VariableValues in graphql-core's types.

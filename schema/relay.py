@@ -103,7 +103,7 @@ def connection_of(page: Page, nodes: list[T], count_total: Callable[[], Awaitabl
 def node_query(resolvers: Mapping[str, NodeResolver]) -> type:
     """The `node(id)` root field, loading each type name through its resolver.
 
-    Which types `node` knows is decided where the schema is composed (app.graphql_schema);
+    Which types `node` knows is decided where the schema is composed (app.graphql.schema);
     each resolver enforces its own permissions.
     """
     known = dict(resolvers)

@@ -1,6 +1,6 @@
 """The Schema class and how a schema is put together from root types.
 
-Which root types make up the API is decided where the app is composed (app.graphql_schema):
+Which root types make up the API is decided where the app is composed (app.graphql.schema):
 schema/ declares types and never imports resolvers/.
 """
 

@@ -79,7 +79,7 @@ def frame_prefix(op_id: str, kind: str) -> str:
 class FrameSink(Protocol):
     """Where a subscription operation's shared frames go without Strawberry's per-result path.
 
-    Handed to each operation by the WebSocket transport (app.ws_frames, through
+    Handed to each operation by the WebSocket transport (app.subscriptions.ws_frames, through
     Context.use_frame_sink); `send` returns False, sending nothing, once the operation is over
     (completed, stopped, socket gone).
     """

@@ -10,5 +10,5 @@ TOKEN_VERIFICATIONS = Counter("dpo_access_token_verifications_total",
                               "Access tokens verified (signature and claims, or the cache of "
                               "verified tokens), valid or not.")
 
-# For a web app that serves its own registry (app.metrics) as well as the default one.
+# For a web app that serves its own registry (app.http.metrics) as well as the default one.
 COLLECTORS = (TOKEN_VERIFICATIONS,)

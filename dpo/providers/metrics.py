@@ -19,5 +19,5 @@ CIRCUIT = Gauge("dpo_provider_circuit_state",
 
 CIRCUIT_VALUES = {"closed": 0, "half-opened": 1, "opened": 2}
 
-# For a web app that serves its own registry (app.metrics) as well as the default one.
+# For a web app that serves its own registry (app.http.metrics) as well as the default one.
 COLLECTORS = (CALLS, CALL_SECONDS, ATTEMPTS, CIRCUIT)

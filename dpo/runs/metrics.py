@@ -1,6 +1,6 @@
 """Prometheus metrics of job runs, in the default registry (the scheduler's /metrics).
 
-The web process registers the same collectors in its own registry (app.metrics), since
+The web process registers the same collectors in its own registry (app.http.metrics), since
 `runJob` runs jobs there. Labels are job names from the registry and fixed outcomes only.
 """
 

@@ -21,7 +21,7 @@ class WebSettings(BaseModel):
     api_hmac_secret: SecretStr | None = Field(default=None, alias="API_HMAC_SECRET")
     rate_limit_user: str = Field(default="100/min", alias="RATE_LIMIT_USER")
     rate_limit_anon: str = Field(default="20/min", alias="RATE_LIMIT_ANON")
-    # Peers whose X-Forwarded-For/-Proto are read (app/forwarded.py): IPs or networks, or `*`;
+    # Peers whose X-Forwarded-For/-Proto are read (app/http/forwarded.py): IPs or networks, or `*`;
     # empty: `*` in production (Railway's edge, whose addresses are not published), loopback
     # elsewhere. The client is the entry FORWARDED_PROXY_COUNT places from the right.
     forwarded_allow_ips: CommaList = Field(default_factory=list, alias="FORWARDED_ALLOW_IPS")
@@ -53,7 +53,7 @@ class WebSettings(BaseModel):
     # The domain Sign-In with Ethereum messages must name; defaults to ALLOWED_HOSTS[0].
     siwe_domain: str | None = Field(default=None, alias="SIWE_DOMAIN")
 
-    # GraphQL response cache (app/response_cache.py): query answers per caller, dropped on
+    # GraphQL response cache (app/graphql/response_cache.py): query answers per caller, dropped on
     # every committed write; a lost invalidation can leave an answer stale at most this long.
     response_cache: bool = Field(default=True, alias="RESPONSE_CACHE")
     response_cache_max_age: float = Field(default=2.0, gt=0, le=60,

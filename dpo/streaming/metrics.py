@@ -30,6 +30,6 @@ SHARED_FRAMES = Counter(
     "dpo_feed_shared_frames_total",
     "Subscription results reused from another subscriber's execution of the same operation.")
 
-# For a web app that serves its own registry (app.metrics) as well as the default one.
+# For a web app that serves its own registry (app.http.metrics) as well as the default one.
 COLLECTORS = (CONNECTIONS, SUBSCRIPTIONS, DELIVERY_SECONDS, OVERFLOWS, SLOW_CLOSES, GAPS,
               HUB_READS, REDIS_RECONNECTS, FRAME_EXECUTIONS, SHARED_FRAMES)

@@ -1,7 +1,7 @@
 """A request's bearer token is verified once, counted by a real `dpo web` on its /metrics.
 
 The rate limiter verifies the token to pick the caller's bucket; the response cache and the
-GraphQL view read that outcome from the request's state (app.request_state) instead of
+GraphQL view read that outcome from the request's state (app.http.state) instead of
 verifying it again. `dpo_access_token_verifications_total` counts every verification.
 """
 
@@ -28,7 +28,7 @@ ADMIN = Principal(kind=Kind.STAFF, role="admin", user_id=1)
 COUNTER = "dpo_access_token_verifications_total"
 CACHED: dict[str, object] = {"query": "query Offerings { offerings(first: 2) { totalCount } }",
           "operationName": "Offerings"}
-# `status` is never stored: executed by the view on every request (app.graphql_cache).
+# `status` is never stored: executed by the view on every request (app.graphql.cache).
 EXECUTED: dict[str, object] = {"query": "query Status { status { version } }",
                                "operationName": "Status"}
 # An extension the cache does not know: the request bypasses the cache to the view.

@@ -159,7 +159,7 @@ def test_no_module_over_the_limit() -> None:
     ("dpo.planted", "import app.web\n", "dpo/ imports no outer package"),
     ("dpo.auth.planted", "from listener import store\n", "dpo/ imports no outer package"),
     ("schema.planted", "from resolvers import loaders\n", "schema/ imports neither"),
-    ("schema.planted", "import app.graphql_schema\n", "schema/ imports neither"),
+    ("schema.planted", "import app.graphql.schema\n", "schema/ imports neither"),
     ("jobs.planted", "import schema.context\n", "Dependencies point inward"),
     ("listener.planted", "import resolvers.system\n", "Dependencies point inward"),
 ])

@@ -1,6 +1,6 @@
 """The CLI's spelled-out role names stay those of the model."""
 
-from app.cli_auth import ROLES
+from app.cli.auth import ROLES
 from dpo.db.models.enums import Role
 
 

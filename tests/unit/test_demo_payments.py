@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from app.cli_up import demo_payments
+from app.cli.up import demo_payments
 from dpo.providers.billbitts_signing import read_private_key
 
 

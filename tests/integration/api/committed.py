@@ -19,7 +19,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from starlette.requests import Request
 
-from app.graphql_schema import build_schema
+from app.graphql.schema import build_schema
 from dpo.auth.principal import ANONYMOUS, Principal
 from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
-from app.graphql_schema import build_schema
+from app.graphql.schema import build_schema
 from dpo.auth.principal import ANONYMOUS, Principal
 from dpo.runtime import Runtime
 from dpo.settings import Settings

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event
 from starlette.requests import Request
 
-from app.graphql_schema import build_schema
+from app.graphql.schema import build_schema
 from dpo.auth.principal import ANONYMOUS
 from resolvers.loaders import RequestLoaders
 from schema.context import Context

@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.requests import Request
 
-from app.graphql_schema import build_schema
+from app.graphql.schema import build_schema
 from dpo.channels import channels_for
 from dpo.reconciliation import bell as bell_module
 from dpo.runs.runner import start_run

@@ -7,7 +7,7 @@ import secrets
 
 import redis.asyncio as aioredis
 
-from app.ws_caps import ConnectionCaps
+from app.subscriptions.ws_caps import ConnectionCaps
 
 
 def namespace() -> str:

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.middleware_stack import build_middleware
+from app.http.stack import build_middleware
 from dpo.embedded.process import free_port
 from dpo.settings import Settings
 

@@ -11,7 +11,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 
-from app.graphql_schema import build_schema
+from app.graphql.schema import build_schema
 from dpo.errors import ConflictError
 from schema.errors import ErrorFormatter
 from schema.root import DpoSchema

@@ -10,7 +10,7 @@ from graphql import parse, validate
 from strawberry.extensions.max_aliases import create_validator as strawberry_aliases
 from strawberry.extensions.query_depth_limiter import create_validator as strawberry_depth
 
-from app.graphql_schema import build_schema
+from app.graphql.schema import build_schema
 from schema.cost import CEILING, DEFAULT_LIST, estimate_nodes, shape
 
 schema = build_schema(debug=False)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from graphql import GraphQLInterfaceType
 
-from app.graphql_schema import NODE_RESOLVERS, build_schema
+from app.graphql.schema import NODE_RESOLVERS, build_schema
 
 SNAPSHOT = Path(__file__).with_name("schema.graphql")
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from app.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
-from app.middleware_security import HttpsMiddleware
+from app.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from app.http.security import HttpsMiddleware
 from dpo.logs import request_id_var
 
 seen_ids: list[str] = []

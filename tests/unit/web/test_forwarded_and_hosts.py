@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.forwarded import ProxyTrust, forwarded_client, forwarded_scheme, ip_of
-from app.middleware_security import host_allowed, parse_host
+from app.http.forwarded import ProxyTrust, forwarded_client, forwarded_scheme, ip_of
+from app.http.security import host_allowed, parse_host
 from dpo.channels import Channels, channels_for, channels_of, redis_db
 from dpo.settings import Settings
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.middleware import sane_request_id
-from app.middleware_ratelimit import client_address
-from app.middleware_security import effective_allowed_hosts, host_allowed, split_host
+from app.http.middleware import sane_request_id
+from app.http.ratelimit import client_address
+from app.http.security import effective_allowed_hosts, host_allowed, split_host
 
 
 @pytest.mark.parametrize(("host", "allowed"), [

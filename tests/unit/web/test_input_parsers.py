@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import BigInteger, DateTime, String, column
 
-from app.ws_messages import message_problem
+from app.subscriptions.ws_messages import message_problem
 from dpo.errors import ValidationError
 from dpo.inputs import BIGINT_MAX, find_bad_text, is_ascii_digits, parse_ascii_int, text_problem
 from dpo.services.pagination import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphql import GraphQLError
 
-from app.metrics import NameBudget, error_code, is_private
+from app.http.metrics import NameBudget, error_code, is_private
 
 
 def test_operation_names_are_capped() -> None:

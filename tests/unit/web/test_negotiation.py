@@ -1,4 +1,4 @@
-"""Content negotiation (app.negotiation) and the request-error rewrite (app.middleware_media)."""
+"""Content negotiation (app.http.negotiation) and the request-error rewrite (app.http.media)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from app.middleware_media import request_error_body
-from app.negotiation import (
+from app.http.media import request_error_body
+from app.http.negotiation import (
     GRAPHQL_JSON,
     JSON,
     accepts_event_stream,

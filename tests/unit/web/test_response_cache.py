@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.graphql_cache import request_key
-from app.response_cache import ResponseCache
+from app.graphql.cache import request_key
+from app.graphql.response_cache import ResponseCache
 
 JSON = [(b"content-type", b"application/json")]
 

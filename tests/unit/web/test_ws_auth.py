@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.ws_auth import EXPECTED, MAX_REASON_BYTES, rejection_reason, token_of
+from app.subscriptions.ws_auth import EXPECTED, MAX_REASON_BYTES, rejection_reason, token_of
 
 
 @pytest.mark.parametrize("params", [

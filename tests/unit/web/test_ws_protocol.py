@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from app.ws_protocol import Flag, Inbox
+from app.server.ws_protocol import Flag, Inbox
 
 
 async def test_the_inbox_hands_items_over_in_order_and_waits_for_them() -> None:

@@ -1,0 +1,89 @@
+"""The shape of a GraphQL HTTP request, checked before Strawberry reads it; refusals in JSON.
+
+Strawberry assumes a JSON body is an object (`data.get(...)`), decodes it without catching
+invalid UTF-8, and passes `operationName` on whatever its type: a body that is a JSON string,
+number or null, bytes that are not UTF-8, or an `operationName` of `[]` reached the server's
+error path (HTTP 500, a logged traceback). Here each is a 400. Strawberry's own refusals
+(`HTTPException`: bad JSON, unsupported content type, a mutation over GET, batches) come back as
+GraphQL-shaped JSON with `extensions.code`, like every other answer of /graphql, instead of
+plain text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
+
+from app.http.negotiation import is_subscription
+from dpo.errors import ErrorCode, UnsupportedTransportError
+
+_CODES = {404: ErrorCode.NOT_FOUND, 429: ErrorCode.RATE_LIMITED}
+SUBSCRIPTION_TRANSPORTS = (
+    "Subscriptions run over a WebSocket at /graphql (graphql-transport-ws or graphql-ws) or as "
+    "Server-Sent Events (a request with Accept: text/event-stream), not as a JSON answer.")
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    """A GraphQL-shaped refusal: `{"data": null, "errors": [{message, extensions.code}]}`."""
+    code = _CODES.get(status, ErrorCode.VALIDATION)
+    return JSONResponse({"data": None, "errors": [
+        {"message": message, "extensions": {"code": code.value}}]}, status_code=status)
+
+
+def json_object(value: object) -> Any:
+    """`value` if it is a JSON object or array (a batch, refused later); else a 400."""
+    if not isinstance(value, (dict, list)):
+        raise HTTPException(400, "The request body must be a JSON object")
+    return value
+
+
+class CheckedHttpRequests:
+    """Mixed into the GraphQL ASGI view before Strawberry's class."""
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A JSON object or array (a batch, refused later); anything else is a 400."""
+        try:
+            value = super().parse_json(data)  # type: ignore[misc]
+        except (ValueError, RecursionError):  # not UTF-8 (UnicodeDecodeError), too deep
+            raise HTTPException(400, "Unable to parse request body as JSON") from None
+        return json_object(value)
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry's parse, then the fields it does not check."""
+        parsed: GraphQLRequestData | list[GraphQLRequestData] = (
+            await super().parse_http_body(request))  # type: ignore[misc]
+        for item in parsed if isinstance(parsed, list) else [parsed]:
+            if not (item.operation_name is None or isinstance(item.operation_name, str)):
+                raise HTTPException(400, "operationName must be a string or null")
+        return parsed
+
+    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any,
+                             context: Any, root_value: Any,
+                             request_data: GraphQLRequestData) -> ExecutionResult:
+        """Strawberry's, except a subscription is refused: it cannot run as one JSON answer.
+
+        Strawberry executed it as a query (INTERNAL "Cannot return null for non-nullable field
+        Subscription.events" and a traceback in the log).
+        """
+        if is_subscription(request_data.query, request_data.operation_name):
+            raise UnsupportedTransportError(SUBSCRIPTION_TRANSPORTS)
+        result: ExecutionResult = await super().execute_single(  # type: ignore[misc]
+            request, request_adapter, sub_response, context, root_value, request_data)
+        return result
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Strawberry's run, its HTTP refusals as JSON."""
+        if not isinstance(request, Request):
+            return await super().run(request, context, root_value)  # type: ignore[misc]
+        try:
+            response: Response = await super().run(request, context,  # type: ignore[misc]
+                                                   root_value)
+        except HTTPException as error:
+            return error_response(error.status_code, error.reason)
+        return response

@@ -1,0 +1,212 @@
+"""Pure ASGI middleware: request id, security headers, the 500 answer and the body limit.
+
+Pure ASGI (not BaseHTTPMiddleware) so WebSockets and streamed responses pass untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dpo.inputs import is_ascii_digits
+from dpo.logs import client_address_var, request_id_var
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "x-request-id"
+# Incoming ids are echoed into logs and headers: accept only short, plain tokens.
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+def header(scope: Scope, name: str) -> str | None:
+    """The first value of a request header (name in lower case), or None."""
+    wanted = name.encode("latin-1")
+    for key, value in scope.get("headers", ()):
+        if key == wanted:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def sane_request_id(value: str | None) -> str:
+    """The caller's request id when it is a plain token, else a new one."""
+    if value is not None and _SANE_ID.match(value):
+        return value
+    return uuid.uuid4().hex
+
+
+async def plain_response(send: Send, status: int, text: str,
+                         headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Send a short text/plain response."""
+    body = text.encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestIdMiddleware:
+    """Give each request an id: in the log context and in the `X-Request-ID` response header.
+
+    It also puts the client's address (the scope's, which app.http.forwarded set from a trusted
+    proxy) in context, so every audit row records both (dpo.services.audit).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = sane_request_id(header(scope, REQUEST_ID_HEADER))
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        client = scope.get("client")
+        address_token = client_address_var.set(str(client[0])[:64] if client else None)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+            client_address_var.reset(address_token)
+
+
+class SecurityHeadersMiddleware:
+    """Headers every HTTP response carries: no sniffing, no framing, no referrer leaks."""
+
+    HEADERS = (
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.HEADERS:
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+INTERNAL_BODY = b'{"data":null,"errors":[{"message":"Internal server error",' \
+    b'"extensions":{"code":"INTERNAL"}}]}'
+
+
+class ResponseStarted:
+    """A `send` that remembers whether the response has started (too late for another answer)."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
+class ErrorBoundaryMiddleware:
+    """An error escaping the application becomes a GraphQL-shaped JSON 500, logged once.
+
+    It sits inside the request id, metrics and security headers, so the 500 carries
+    `X-Request-ID` and the headers like any answer, and is counted; the rate limit inside it
+    has already counted the request. Starlette's own last-resort handler (outermost) would
+    answer plain text without any of them. Nothing of the error reaches the client.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = ResponseStarted(send)
+        try:
+            await self.app(scope, receive, sent)
+        except Exception:
+            logger.exception("unhandled error in %s %s (request %s)", scope.get("method"),
+                             scope.get("path"), request_id_var.get())
+            if sent.started:
+                raise  # too late for an answer: the server drops the connection
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(INTERNAL_BODY)).encode())]})
+            await send({"type": "http.response.body", "body": INTERNAL_BODY})
+
+
+class BodyTooLargeError(Exception):
+    """The request body passed the limit while it was being read."""
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies over `max_bytes` with 413, counting bytes as they stream in."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = header(scope, "content-length")
+        if declared is not None and is_ascii_digits(declared) and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # Content-Length may lie or be absent (chunked): count what arrives.
+                    raise BodyTooLargeError
+            return message
+
+        sent = ResponseStarted(send)
+        try:
+            await self.app(scope, limited_receive, sent)
+        except BodyTooLargeError:
+            if sent.started:
+                raise
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        """A GraphQL-shaped 413, like every other refusal of /graphql."""
+        logger.info("request body over %d bytes refused", self.max_bytes)
+        body = json.dumps({"data": None, "errors": [
+            {"message": f"Request body over {self.max_bytes} bytes.",
+             "extensions": {"code": "LIMIT_EXCEEDED"}}]}, separators=(",", ":")).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
