@@ -43,13 +43,18 @@ def run_dpo(*args: str, env: dict[str, str], stdin: str | None = None,
                           check=False)
 
 
-def wait_http(url: str, timeout: float = 30) -> httpx.Response:
-    """Poll a URL until it answers at all."""
+def wait_http(url: str, timeout: float = 90,
+              process: subprocess.Popen[bytes] | None = None) -> httpx.Response:
+    """Poll a URL until it answers at all (a server starting on a busy machine can take tens
+    of seconds to import and bind); stop at once if its `process` has exited."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return httpx.get(url, timeout=2)
+            return httpx.get(url, timeout=5)
         except httpx.TransportError:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode} "
+                                   f"before {url} answered") from None
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
@@ -70,7 +75,7 @@ def web_server(env: dict[str, str], *, log_path: Path | None = None) -> Iterator
                                    stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_http(base + "/api/health/")
+            wait_http(base + "/api/health/", process=process)
             yield base
         finally:
             process.terminate()

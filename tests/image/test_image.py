@@ -1,9 +1,10 @@
 """The production image itself, built by `make image` and run here by a container engine.
 
-`make image-test` builds it and runs these with DPO_IMAGE naming it. Without DPO_IMAGE they
-are skipped, in CI too: the engine is not part of `make setup`, and CI checks the Dockerfile
-(tests/install) in seconds instead of building for minutes; the image runs here wherever an
-engine is (docs/DEPLOY.md, "Building it").
+`make image-test` builds it and runs these with DPO_IMAGE naming it. They are not among the
+suite's testpaths (pyproject.toml), so `make test` never collects them: a container engine is
+not part of `make setup`, and CI checks the Dockerfile (tests/install) in seconds instead of
+building for minutes. Asked for without DPO_IMAGE they fail rather than skip: a run that
+names these tests means to test an image (docs/DEPLOY.md, "Building it").
 """
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ from tests.install.test_production_install import CONTRACTS, _railway_commands
 
 IMAGE = os.environ.get("DPO_IMAGE", "")
 DOCKER = os.environ.get("DOCKER", "docker")
-pytestmark = pytest.mark.skipif(not IMAGE, reason="DPO_IMAGE names no built image "
-                                "(make image-test builds one)")
+
+
+@pytest.fixture(autouse=True)
+def _an_image_is_named() -> None:
+    if not IMAGE:
+        pytest.fail("DPO_IMAGE names no built image (make image-test builds one)")
+
 REFUSAL = ("configuration error: DATABASE_URL, REDIS_URL: required in production "
            "(embedded servers are for development only)")
 
