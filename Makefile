@@ -63,15 +63,19 @@ lint: setup
 ## The suite mostly waits (servers starting, chains mining, clients reconnecting), so it runs
 ## in parallel workers, one test file per worker at a time (--dist loadfile keeps a module's
 ## servers in one process). PYTEST_WORKERS=0 runs it in one process.
-## Coverage ([tool.coverage] in pyproject.toml: this process, the workers and the servers the
-## e2e tests start) is measured and its total printed after the suite; COVERAGE=0 skips it.
+## Coverage ([tool.coverage] in pyproject.toml: the code the test processes run) is measured
+## and its total printed after the suite. COVERAGE=full measures the servers the e2e tests
+## start too (tests/coverage-servers.toml; about twice as slow); COVERAGE=0 skips it.
 PYTEST_WORKERS ?= 3
 COVERAGE ?= 1
+COVERAGE_RC := $(if $(filter full,$(COVERAGE)),--rcfile=tests/coverage-servers.toml)
 pytest: setup browser
 	$(BIN)/pytest -q $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile) \
-	  $(if $(filter 0,$(COVERAGE)),,--cov --cov-report=)
-	$(if $(filter 0,$(COVERAGE)),,@echo "coverage: $$($(BIN)/coverage report --format=total)% of \
-	  the lines of dpo, app, schema, resolvers, listener, jobs, sandbox ($(BIN)/coverage report -m)")
+	  $(if $(filter 0,$(COVERAGE)),,--cov --cov-report= \
+	    $(if $(COVERAGE_RC),--cov-config=tests/coverage-servers.toml))
+	$(if $(filter 0,$(COVERAGE)),,@echo "coverage: $$($(BIN)/coverage report $(COVERAGE_RC) \
+	  --format=total)% of the lines of dpo, app, schema, resolvers, listener, jobs, sandbox \
+	  $(if $(COVERAGE_RC),(tests and servers),(test processes; COVERAGE=full adds the servers))")
 
 ## make browser: headless Chromium and GraphiQL's scripts for the GraphiQL browser test.
 GRAPHIQL := tests/e2e/graphiql
