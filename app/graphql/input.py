@@ -18,7 +18,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 
-from app.subscriptions.ws_auth import REJECT_KEY
+from app.subscriptions.ws import connection_of
 from dpo.errors import DomainError, LimitExceededError
 from dpo.safe_json import JSONTooDeepError, loads
 
@@ -69,8 +69,9 @@ class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
 
     async def close(self, code: int, reason: str) -> None:
         """Strawberry's close; a refused connection_init says why (subscriptions.ws_auth)."""
-        if code == REFUSED:
-            reason = self.ws.scope.pop(REJECT_KEY, reason)
+        connection = connection_of(self.ws.scope) if code == REFUSED else None
+        if connection is not None and connection.rejection is not None:
+            reason, connection.rejection = connection.rejection, None
         await super().close(code, reason)
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False

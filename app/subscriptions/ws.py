@@ -37,7 +37,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.http.metrics import REGISTRY
-from app.subscriptions.ws_auth import EXPECTED, REJECT_KEY, rejection_reason, token_of
+from app.subscriptions.ws_auth import EXPECTED, rejection_reason, token_of
 from app.subscriptions.ws_caps import ConnectionCaps, Lease, caps_of, caps_redis
 from app.subscriptions.ws_frames import LegacyWSHandler, TransportWSHandler
 from dpo.auth.authenticate import MAX_TOKEN_LENGTH
@@ -52,7 +52,8 @@ logger = logging.getLogger(__name__)
 
 TOKEN_EXPIRED = 4401
 SLOW_CONSUMER = 4413
-SCOPE_KEY = "dpo.ws"
+# The scope holds the socket's Connection under this name (connection_of reads it).
+_KEY = "dpo.ws"
 
 
 # /metrics serves the web app's registry: add the subscription metrics to it.
@@ -63,7 +64,7 @@ for _collector in metrics.COLLECTORS:
 class Connection:
     """What one socket holds: its counted caps, its expiry timer and a way to close it."""
 
-    __slots__ = ("address", "caps", "expiry", "user", "websocket")
+    __slots__ = ("address", "caps", "expiry", "rejection", "user", "websocket")
 
     def __init__(self, caps: ConnectionCaps, address: Lease) -> None:
         self.caps = caps
@@ -72,6 +73,8 @@ class Connection:
         self.websocket: WebSocket | None = None
         # A timer rather than a sleeping task: thousands of idle sockets each hold one.
         self.expiry: asyncio.TimerHandle | None = None
+        # Why connection_init was refused: the close frame's reason (app.graphql.input).
+        self.rejection: str | None = None
 
     async def release(self) -> None:
         """Give the caps back and stop the timer."""
@@ -105,9 +108,17 @@ class Connection:
 _CLOSING: set[asyncio.Task[None]] = set()
 
 
+def connection_of(scope: Scope) -> Connection | None:
+    """The socket's Connection (None for a scope serve_websocket did not open)."""
+    found = scope.get(_KEY)
+    return found if isinstance(found, Connection) else None
+
+
 def _refuse(context: Context, code: str, message: str) -> ConnectionRejectionError:
     """The refusal of a connection_init; graphql-transport-ws closes with its reason."""
-    context.request.scope[REJECT_KEY] = rejection_reason(code, message)
+    connection = connection_of(context.request.scope)
+    if connection is not None:
+        connection.rejection = rejection_reason(code, message)
     return ConnectionRejectionError({"code": code, "message": message})
 
 
@@ -150,7 +161,8 @@ class WebSocketSubscriptions:
             raise _refuse(context, "UNAUTHENTICATED", error.message) from None
         websocket = context.request
         assert isinstance(websocket, WebSocket)
-        connection: Connection = websocket.scope[SCOPE_KEY]
+        connection = connection_of(websocket.scope)
+        assert connection is not None  # serve_websocket opened it
         user = await connection.caps.take(caps_redis(websocket.scope), "user", principal.actor,
                                           self.knobs.ws_max_connections_per_user)
         if user is None:
@@ -179,7 +191,7 @@ async def serve_websocket(view: ASGIApp, knobs: StreamingSettings, scope: Scope,
         await send({"type": "websocket.close", "code": 1008})
         return
     connection = Connection(caps, address)
-    scope[SCOPE_KEY] = connection
+    scope[_KEY] = connection
     metrics.CONNECTIONS.inc()
     try:
         await view(scope, receive, send)

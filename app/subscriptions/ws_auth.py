@@ -15,7 +15,6 @@ from collections.abc import Mapping
 _BEARER_KEYS = ("authorization", "Authorization")
 _PLAIN_KEYS = ("token", "authToken")
 EXPECTED = 'send connection_init {"authorization": "Bearer <access token>"}'
-REJECT_KEY = "dpo.ws.rejection"
 MAX_REASON_BYTES = 123  # a close frame's reason (RFC 6455: 125 bytes of payload, 2 for the code)
 
 
