@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import json
 import os
 import pstats
 import resource
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ import asyncpg
 import psutil
 from benchdb import fresh_database  # bench/ is the script's folder
 from emitter import emit, seed
+from measure import RssSampler, tree_cpu
 from sqlalchemy import text
 from stack import CHAIN_ID, Stack, bench_stack, pid_of
 
@@ -55,40 +54,6 @@ from listener.progress import Progress
 from listener.rpc import RpcClient, verify_chain
 from listener.service import freeze_heap
 from listener.store import PgStore
-
-
-def tree_cpu(pid: int | None) -> float:
-    """CPU seconds of a process, its reaped children (PostgreSQL backends) and live ones."""
-    if pid is None:
-        return 0.0
-    try:
-        root = psutil.Process(pid)
-        times = root.cpu_times()
-        total = times.user + times.system + times.children_user + times.children_system
-        for child in root.children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                child_times = child.cpu_times()
-                total += child_times.user + child_times.system
-    except psutil.Error:
-        return 0.0
-    return total
-
-
-class RssSampler(threading.Thread):
-    """Samples this process's RSS every `every` seconds."""
-
-    def __init__(self, every: float = 0.5) -> None:
-        super().__init__(daemon=True)
-        self.every = every
-        self.samples: list[tuple[float, int]] = []
-        self.halt = threading.Event()
-        self.start_time = time.monotonic()
-
-    def run(self) -> None:
-        process = psutil.Process()
-        while not self.halt.is_set():
-            self.samples.append((time.monotonic() - self.start_time, process.memory_info().rss))
-            self.halt.wait(self.every)
 
 
 async def backfill(rpc_url: str, database_url: str, redis_url: str,

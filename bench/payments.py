@@ -40,6 +40,7 @@ from benchdb import fresh_database  # bench/ is the script's folder
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from billbitts import SECRET, delivery, pct, spawn, wait_up  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from dpo.chain.deploy import deploy_all  # noqa: E402
@@ -50,17 +51,9 @@ from dpo.embedded.anvil import DEV_PRIVATE_KEY, EmbeddedAnvil  # noqa: E402
 from dpo.embedded.postgres import EmbeddedPostgres  # noqa: E402
 from dpo.embedded.process import free_port  # noqa: E402
 from dpo.embedded.redis import EmbeddedRedis  # noqa: E402
-from dpo.payments.events import encode  # noqa: E402
-from dpo.payments.signature import HEADER, header_value  # noqa: E402
 from tests.integration.sender.world import SENDER_KEY, issued_refs, prepare_chain  # noqa: E402
 
 SCRATCH = ROOT / ".dpo" / "bench" / "payments"
-SECRET = "bench-webhook-" + secrets.token_hex(16)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 async def seed(sessions: Any, world: Any, orders: int) -> list[tuple[int, str]]:
@@ -88,30 +81,9 @@ async def seed(sessions: Any, world: Any, orders: int) -> list[tuple[int, str]]:
         return [(row.id, row.payment_reference) for row in rows]
 
 
-def spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    log = (logs / f"{name}.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "app", *args], env=env, cwd=ROOT / "bench",
-                            stdout=log, stderr=subprocess.STDOUT)
-
-
-async def wait_up(base: str) -> None:
-    async with httpx.AsyncClient(timeout=2) as client:
-        for _ in range(600):
-            try:
-                await client.get(base + "/api/health/")
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.2)
-    raise RuntimeError("dpo web did not start")
-
-
 async def pay(client: httpx.AsyncClient, reference: str, copies: int) -> float:
     """Deliver `payment.paid` (copies of one event); returns when the first was sent."""
-    body = encode(f"evt_bench_{secrets.token_hex(6)}", "payment.paid", int(time.time()),
-                  {"paymentId": f"pay_{reference.replace('-', '_')}", "reference": reference,
-                   "amount": "30", "currency": "EUR"})
-    headers = {HEADER: header_value([SECRET.encode()], int(time.time()), body),
-               "Content-Type": "application/json"}
+    body, headers = delivery(reference)
     sent = time.monotonic()
     answers = await asyncio.gather(*[client.post("/webhooks/billbitts", content=body,
                                                  headers=headers) for _ in range(copies)])
@@ -161,9 +133,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                "LISTENER_POLL_INTERVAL": "0.1", "SENDER_POLL_INTERVAL": "0.1",
                "SENDER_MAX_IN_FLIGHT": str(max(64, 2 * args.orders)), "LOG_LEVEL": "WARNING",
                "RATE_LIMIT_ANON": "1000000/min", **addresses}
-        children = [spawn("web", ["web", "--port", str(port)], env, SCRATCH / "logs"),
-                    spawn("listener", ["listener"], env, SCRATCH / "logs"),
-                    spawn("sender", ["sender"], env, SCRATCH / "logs")]
+        children = [spawn(["web", "--port", str(port)], env, SCRATCH / "logs"),
+                    spawn(["listener"], env, SCRATCH / "logs", name="listener"),
+                    spawn(["sender"], env, SCRATCH / "logs", name="sender")]
         base = f"http://127.0.0.1:{port}"
         await wait_up(base)
         limits = httpx.Limits(max_connections=args.orders * 2)

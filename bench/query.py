@@ -18,8 +18,6 @@ import asyncio
 import json
 import os
 import threading
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +25,18 @@ import httpx
 import redis
 from benchdb import fresh_database  # bench/ is the script's folder
 from loadgen import post_request, run_load  # bench/ is the script's folder
-from sqlalchemy import event, insert
+from query_seed import HOLDER, OFFERINGS, seed  # bench/ is the script's folder
+from sqlalchemy import event
 from webserver import web_process
 
 from dpo.auth.principal import Kind, Principal
 from dpo.auth.tokens import create_access_token
 from dpo.channels import channels_for
 from dpo.db.migrate import upgrade
-from dpo.db.models import Investment, Investor, Issuer, Offering, Position
-from dpo.db.session import create_engine
 from dpo.embedded.stack import ensure_services
-from dpo.services.codes import isin_check_digit
 from dpo.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-OFFERINGS = 10_000
-ISSUERS = 100
-INVESTORS = 200
-HOLDER = "0x" + "ab" * 20
 SECRET = "bench-secret-key-" + "x" * 32
 QUERIES = {
     "offerings": "query Offerings { offerings(first: 20) { totalCount edges { node { id name "
@@ -54,40 +46,6 @@ QUERIES = {
                  "{ totalCount totals { location quantity } edges { node { id quantity "
                  "location } } } }",
 }
-
-
-def isin(number: int) -> str:
-    body = f"US{number:09d}"
-    return body + str(isin_check_digit(body))
-
-
-async def seed(url: str) -> None:
-    """Issuers, 10,000 open offerings with investments, and one holder's positions."""
-    engine = create_engine(url)
-    now = datetime.now(UTC)
-    async with engine.begin() as connection:
-        await connection.execute(insert(Issuer), [
-            {"id": i, "name": f"Issuer {i}", "country": "DE"} for i in range(1, ISSUERS + 1)])
-        await connection.execute(insert(Offering), [{
-            "id": i, "issuer_id": i % ISSUERS + 1, "isin": isin(i), "name": f"Offering {i}",
-            "symbol": f"OF{i}", "security_type": "equity", "regulation": "reg_s",
-            "currency": "EUR", "unit_price": Decimal("10"), "status": "open",
-            "opens_at": now - timedelta(days=1), "closes_at": now + timedelta(days=30),
-            "allowed_countries": [],
-        } for i in range(1, OFFERINGS + 1)])
-        await connection.execute(insert(Investor), [{
-            "id": i, "full_name": f"Investor {i}", "country": "DE",
-        } for i in range(1, INVESTORS + 1)])
-        await connection.execute(insert(Investment), [{
-            "investor_id": n % INVESTORS + 1, "offering_id": n % OFFERINGS + 1,
-            "amount": Decimal("1000"), "currency": "EUR", "state": "paid",
-            "payment_reference": f"bench-{n}",
-        } for n in range(3 * OFFERINGS)])
-        await connection.execute(insert(Position), [{
-            "holder_address": HOLDER, "offering_id": i, "location": location,
-            "quantity": 100 * i,
-        } for i in range(1, 251) for location in ("onchain", "euroclear")])
-    await engine.dispose()
 
 
 def payload(name: str) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from dpo.embedded.anvil import DEV_PRIVATE_KEY, EmbeddedAnvil  # noqa: E402
 from dpo.embedded.postgres import EmbeddedPostgres  # noqa: E402
 from dpo.embedded.process import free_port  # noqa: E402
 from dpo.sender.calls import Contracts  # noqa: E402
-from dpo.sender.policy import Order  # noqa: E402
+from dpo.sender.verdicts import Order  # noqa: E402
 from tests.integration.sender.world import (  # noqa: E402
     SENDER,
     SENDER_KEY,

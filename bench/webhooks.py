@@ -44,6 +44,8 @@ from benchdb import fresh_database  # bench/ is the script's folder
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from billbitts import SECRET, delivery, pct, spawn, wait_up  # noqa: E402
+from previous import checkout, drop_checkout  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from dpo.db.migrate import upgrade_async  # noqa: E402
@@ -52,16 +54,8 @@ from dpo.db.session import create_engine, session_factory  # noqa: E402
 from dpo.embedded.postgres import EmbeddedPostgres  # noqa: E402
 from dpo.embedded.process import free_port  # noqa: E402
 from dpo.embedded.redis import EmbeddedRedis  # noqa: E402
-from dpo.payments.events import encode  # noqa: E402
-from dpo.payments.signature import HEADER, header_value  # noqa: E402
 
 SCRATCH = ROOT / ".dpo" / "bench" / "webhooks"
-SECRET = "bench-webhook-" + secrets.token_hex(16)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 async def seed(sessions: Any, orders: int) -> list[str]:
@@ -84,46 +78,6 @@ async def seed(sessions: Any, orders: int) -> list[str]:
         session.add_all(rows)
         await session.flush()
         return [row.payment_reference for row in rows]
-
-
-def spawn(args: list[str], env: dict[str, str], logs: Path, *, name: str = "web",
-          tree: Path | None = None) -> subprocess.Popen[bytes]:
-    """`dpo web`; from `tree` (first on sys.path as the working folder) when given."""
-    log = (logs / f"{name}.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "app", *args], env=env,
-                            cwd=tree or ROOT / "bench", stdout=log, stderr=subprocess.STDOUT)
-
-
-def checkout(ref: str) -> Path:
-    """The code of `ref` in a detached worktree under the scratch folder."""
-    tree = SCRATCH / "previous"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--force", "--detach",
-                    str(tree), ref], check=True, capture_output=True)
-    return tree
-
-
-def drop_checkout(tree: Path) -> None:
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                   check=False, capture_output=True)
-
-
-async def wait_up(base: str) -> None:
-    async with httpx.AsyncClient(timeout=2) as client:
-        for _ in range(600):
-            try:
-                await client.get(base + "/api/health/")
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.2)
-    raise RuntimeError("dpo web did not start")
-
-
-def delivery(reference: str) -> tuple[bytes, dict[str, str]]:
-    body = encode(f"evt_bench_{secrets.token_hex(6)}", "payment.paid", int(time.time()),
-                  {"paymentId": f"pay_{reference.replace('-', '_')}", "reference": reference,
-                   "amount": "30", "currency": "EUR"})
-    return body, {HEADER: header_value([SECRET.encode()], int(time.time()), body),
-                  "Content-Type": "application/json"}
 
 
 async def timed(request: Any) -> float:
@@ -163,7 +117,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     server = postgres.start()
     redis.start()
     children: list[subprocess.Popen[bytes]] = []
-    tree = checkout(args.compare) if args.compare else None
+    tree = checkout(args.compare, SCRATCH / "previous") if args.compare else None
     engine = None
     rounds: list[dict[str, float]] = []
     webs = 2 if tree else 1

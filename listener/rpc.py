@@ -15,19 +15,15 @@ import orjson
 
 from listener import metrics
 from listener.chain_check import ChainMismatchError, network_name, verify_chain
-from listener.ports import RangeTooLargeError, RpcError
+from listener.ports import RpcError
+from listener.rpc_answer import LogRangeError, check_rate_limit, raise_rpc_error, read_result
 from listener.rpc_batch import BatchCalls, to_header
 from listener.rpc_policy import (
     AttemptError,
     RedactUrls,
-    Verdict,
     backoff_delay,
-    classify_rpc_error,
     endpoint_label,
     http_url,
-    parse_range_hint,
-    parse_retry_after,
-    scrub,
 )
 
 if TYPE_CHECKING:
@@ -42,22 +38,6 @@ logger = logging.getLogger(__name__)
 _HTTPX_LOGGER = logging.getLogger("httpx")
 if not any(isinstance(f, RedactUrls) for f in _HTTPX_LOGGER.filters):
     _HTTPX_LOGGER.addFilter(RedactUrls())
-
-
-# The shape of each result we rely on; a node answering otherwise is broken, so retry.
-_RESULT_TYPES: dict[str, type | tuple[type, ...]] = {
-    "eth_chainId": str, "eth_blockNumber": str, "eth_getLogs": list,
-    "eth_getBlockByNumber": (dict, type(None)),
-}
-
-
-class LogRangeError(RangeTooLargeError):
-    """eth_getLogs range refusal that may also state the provider's block-range limit."""
-
-    def __init__(self, message: str, *, suggested: tuple[int, int] | None = None,
-                 max_range: int | None = None, code: int | None = None) -> None:
-        super().__init__(message, suggested=suggested, code=code)
-        self.max_range = max_range
 
 
 class RpcClient(BatchCalls):
@@ -244,49 +224,11 @@ class RpcClient(BatchCalls):
 
     def _result(self, response: httpx.Response, content: bytes, method: str,
                 request_id: int) -> Any:
-        status = response.status_code
-        self._check_rate_limit(response)
-        try:
-            # orjson: a long backfill parses hundreds of MB of logs, ~3x faster than json.
-            payload = orjson.loads(content)
-        except ValueError:
-            payload = None
-        error = payload.get("error") if isinstance(payload, dict) else None
-        if isinstance(error, dict):
-            self._raise_rpc_error(error, method)
-        if status >= 500:
-            raise AttemptError("http_5xx", f"HTTP {status}")
-        if status >= 400:
-            raise AttemptError("http_4xx", f"HTTP {status}")
-        if not isinstance(payload, dict) or "result" not in payload:
-            raise AttemptError("bad_body", f"unparsable JSON-RPC body ({len(content)} bytes)")
-        if payload.get("id") != request_id:
-            raise AttemptError("bad_body", "response id does not match the request")
-        result = payload["result"]
-        expected = _RESULT_TYPES.get(method)
-        if expected is not None and not isinstance(result, expected):
-            raise AttemptError("bad_body", f"{method} result is {type(result).__name__}")
-        return result
+        return read_result(response, content, method, request_id, urls=self._urls,
+                           retry_after_cap=self._retry_after_cap)
 
     def _check_rate_limit(self, response: httpx.Response) -> None:
-        if response.status_code == 429:
-            wait = parse_retry_after(response.headers.get("Retry-After"),
-                                     cap=self._retry_after_cap)
-            raise AttemptError("rate_limited", "HTTP 429", delay=wait)
+        check_rate_limit(response, retry_after_cap=self._retry_after_cap)
 
     def _raise_rpc_error(self, error: dict[str, Any], method: str) -> None:
-        code = error.get("code") if isinstance(error.get("code"), int) else None
-        message = scrub(str(error.get("message", "")), self._urls)[:500]
-        verdict = classify_rpc_error(code, message, method)
-        if verdict is Verdict.RANGE:
-            metrics.RPC_ERRORS.labels(kind="range").inc()
-            hint = parse_range_hint(message)
-            raise LogRangeError(f"{method} range refused: {message}", suggested=hint.suggested,
-                                max_range=hint.max_range, code=code)
-        if verdict is Verdict.FATAL:
-            metrics.RPC_ERRORS.labels(kind="rpc_error").inc()
-            raise RpcError(f"{method} refused ({code}): {message}", code=code, retryable=False)
-        lowered = message.lower()
-        if code in (-32005, 429) or "rate" in lowered or "too many requests" in lowered:
-            raise AttemptError("rate_limited", f"JSON-RPC {code}: {message}")
-        raise AttemptError("rpc_error", f"JSON-RPC {code}: {message}")
+        raise_rpc_error(error, method, urls=self._urls)

@@ -1,4 +1,5 @@
-"""Investor queries and mutations: thin wrappers over dpo.services.investors."""
+"""Investor queries and mutations: thin wrappers over dpo.services.investors and
+investor_queries."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import strawberry
 
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError
-from dpo.services import investors
+from dpo.services import investor_queries, investors
 from schema.context import Info
 from schema.enums import AccreditationStatus, KycStatus
 from schema.investors import (
@@ -28,7 +29,7 @@ async def resolve_investor_node(info: Info, db_id: int) -> Investor | None:
     """`node(id)` for investors: null when unknown or not visible."""
     async with info.context.runtime.sessions() as session:
         try:
-            row = await investors.get_investor(session, principal=info.context.principal,
+            row = await investor_queries.get_investor(session, principal=info.context.principal,
                                                investor_id=db_id)
         except DomainError:
             return None
@@ -42,13 +43,13 @@ async def resolve_investors(info: Info, kyc_status: KycStatus | None = None,
     principal, sessions = info.context.principal, info.context.runtime.sessions
     status = kyc_status
     async with sessions() as session:
-        page = await investors.list_investors(session, principal=principal,
+        page = await investor_queries.list_investors(session, principal=principal,
                                               kyc_status=status, first=first, after=after,
                                               last=last, before=before)
 
     async def total() -> int:
         async with sessions() as session:
-            return await investors.count_investors(session, principal=principal,
+            return await investor_queries.count_investors(session, principal=principal,
                                                    kyc_status=status)
 
     return connection_of(page, [Investor.from_row(r) for r in page.rows], total)
@@ -56,14 +57,14 @@ async def resolve_investors(info: Info, kyc_status: KycStatus | None = None,
 
 async def resolve_investor(info: Info, id: strawberry.ID) -> Investor:
     async with info.context.runtime.sessions() as session:
-        row = await investors.get_investor(session, principal=info.context.principal,
+        row = await investor_queries.get_investor(session, principal=info.context.principal,
                                            investor_id=investor_id(id))
         return Investor.from_row(row)
 
 
 async def resolve_me(info: Info) -> Investor | None:
     async with info.context.runtime.sessions() as session:
-        row = await investors.get_me(session, principal=info.context.principal)
+        row = await investor_queries.get_me(session, principal=info.context.principal)
         return Investor.from_row(row) if row is not None else None
 
 

@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader
 from dpo.auth.principal import Principal
 from dpo.db.models import Issuer, Offering, User
 from dpo.errors import NotFoundError
-from dpo.services import investors, offerings, users
+from dpo.services import investor_queries, offerings, users
 from dpo.services.offerings import OfferingTotals
 from resolvers.issuer_loaders import IssuerOfferingLoaders
 
@@ -84,7 +84,7 @@ class RequestLoaders:
 
     async def _wallets(self, ids: list[int]) -> Sequence[list[str]]:
         async with self.session() as session:
-            found = await investors.list_wallets_by_investor_ids(session, investor_ids=ids)
+            found = await investor_queries.list_wallets_by_investor_ids(session, investor_ids=ids)
         return [found[i] for i in ids]
 
     async def _users(self, keys: list[tuple[int, Principal]]) -> Sequence[User | None]:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dpo.auth import siwe
+from dpo.auth import siwe, siwe_message
 from dpo.auth.passwords import check_password
 from dpo.auth.principal import ANONYMOUS, Kind, Principal
 from dpo.auth.staff import EMAIL
@@ -171,7 +171,7 @@ async def audited_staff_sign_in(sessions: async_sessionmaker[AsyncSession], *, e
 
 def _claimed_address(message: str) -> str:
     try:
-        return siwe.parse_message(message).address
+        return siwe_message.parse_message(message).address
     except DomainError:
         return "unknown"
 

@@ -14,7 +14,8 @@ from dpo.providers.breaker import Breakers, CircuitState
 from dpo.providers.clearstream import Clearstream
 from dpo.providers.csd import CsdAdapter, JsonCsd
 from dpo.providers.ecb import EcbClient
-from dpo.providers.http import Endpoint, ProviderHttp, RetryPolicy
+from dpo.providers.endpoint import Endpoint, RetryPolicy
+from dpo.providers.http import ProviderHttp
 from dpo.providers.omnisend import OmnisendClient
 from dpo.providers.xetra import XetraClient
 from dpo.settings import Settings

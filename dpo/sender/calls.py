@@ -17,7 +17,7 @@ from eth_utils.address import to_checksum_address
 from web3 import Web3
 
 from dpo.chain.artifacts import load_artifact
-from dpo.sender.policy import Order
+from dpo.sender.verdicts import Order
 
 _PANIC = {0x01: "assertion failed", 0x11: "arithmetic overflow or underflow",
           0x12: "division by zero", 0x32: "array index out of bounds"}

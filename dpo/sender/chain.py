@@ -8,8 +8,8 @@ from enum import Enum
 from typing import Any
 
 from dpo.sender.calls import Contracts
-from dpo.sender.policy import Order
 from dpo.sender.rpc import Rpc, RpcCallError
+from dpo.sender.verdicts import Order
 
 # Node messages (geth, anvil, erigon, nitro) meaning "this transaction is already in hand".
 _KNOWN = ("already known", "known transaction", "already imported", "already exists",

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dpo.sender import metrics, store
+from dpo.sender import metrics, nonces, store
 from dpo.sender.chain import Chain, ChainStatus, Receipt, Sent
 from dpo.sender.policy import (
     FeeCaps,
@@ -18,12 +18,11 @@ from dpo.sender.policy import (
     Flight,
     Outcome,
     Step,
-    Verdict,
-    after_revert,
     bumped_fees,
     flight_step,
     receipt_outcome,
 )
+from dpo.sender.verdicts import Verdict, after_revert
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +95,9 @@ class Tender:
         call = flight.call
         tx_hash, raw = self.sign(call["to"], call["data"], flight.latest.gas_limit, fees,
                                  flight.nonce)
-        signed = store.Signed(flight.id, flight.nonce, tx_hash, raw, flight.latest.gas_limit,
+        signed = nonces.Signed(flight.id, flight.nonce, tx_hash, raw, flight.latest.gas_limit,
                               fees, call)
-        await store.add_version(self.sessions, flight, signed)
+        await nonces.add_version(self.sessions, flight, signed)
         metrics.REPLACEMENTS.inc()
         logger.info("intent %s: nonce %s not mined in %ss; replaced with max fee %s, tip %s",
                     flight.id, flight.nonce, self.config.replace_after, fees.max_fee, fees.tip)
@@ -111,7 +110,7 @@ class Tender:
             logger.warning("intent %s: the node refused transaction %s: %s", intent_id,
                            tx_hash, message)
             await store.note(self.sessions, intent_id, f"broadcast refused: {message}")
-        await store.broadcast_done(self.sessions, [(intent_id, tx_hash)])
+        await nonces.broadcast_done(self.sessions, [(intent_id, tx_hash)])
         return outcome is not Sent.REFUSED
 
     async def _settle(self, flight: store.InFlight, now: float,

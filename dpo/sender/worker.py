@@ -25,19 +25,13 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dpo.sender import metrics, mined, ops, store
+from dpo.sender import metrics, mined, nonces, ops, store
 from dpo.sender.chain import Chain, ChainStatus, Receipt, Sent
 from dpo.sender.confirm import Confirmer
-from dpo.sender.policy import (
-    Fees,
-    Order,
-    Verdict,
-    chain_decision,
-    dependency_decision,
-    initial_fees,
-)
+from dpo.sender.policy import Fees, initial_fees
 from dpo.sender.rpc import RpcCallError
 from dpo.sender.tend import Config, Tender
+from dpo.sender.verdicts import Order, Verdict, chain_decision, dependency_decision
 
 logger = logging.getLogger(__name__)
 
@@ -116,12 +110,12 @@ class Worker:
         fees = initial_fees(status.base_fee, status.tip, self.config.caps)
         by_id = {intent_id: (call, gas) for intent_id, call, gas in prepared}
 
-        def sign(intent_id: int, nonce: int) -> store.Signed:
+        def sign(intent_id: int, nonce: int) -> nonces.Signed:
             call, gas = by_id[intent_id]
             tx_hash, raw = self._sign(call["to"], call["data"], gas, fees, nonce)
-            return store.Signed(intent_id, nonce, tx_hash, raw, gas, fees, call)
+            return nonces.Signed(intent_id, nonce, tx_hash, raw, gas, fees, call)
 
-        signed = await store.sign_and_record(
+        signed = await nonces.sign_and_record(
             self.sessions, chain_id=self.chain_id, sender=self.address,
             intent_ids=sorted(by_id), chain_mined=status.mined_nonce,
             chain_pending=status.pending_nonce, sign=sign)
@@ -134,7 +128,7 @@ class Worker:
                 await store.note(self.sessions, item.intent_id, f"broadcast refused: {message}")
             metrics.SENDS.labels(kind=str(item.call.get("kind", ""))).inc()
             done.append((item.intent_id, item.tx_hash))
-        await store.broadcast_done(self.sessions, done)
+        await nonces.broadcast_done(self.sessions, done)
         return finished + len(signed)
 
     async def _fill_holes(self, status: ChainStatus) -> int:
@@ -143,11 +137,11 @@ class Worker:
         call = {"to": self.address, "data": "0x", "kind": "fill", "function": "fill",
                 "args": {}}
 
-        def sign(nonce: int) -> store.Signed:
+        def sign(nonce: int) -> nonces.Signed:
             tx_hash, raw = self._sign(self.address, "0x", FILL_GAS, fees, nonce)
-            return store.Signed(0, nonce, tx_hash, raw, FILL_GAS, fees, call)
+            return nonces.Signed(0, nonce, tx_hash, raw, FILL_GAS, fees, call)
 
-        fills = await store.fill_holes(self.sessions, chain_id=self.chain_id,
+        fills = await nonces.fill_holes(self.sessions, chain_id=self.chain_id,
                                        sender=self.address, chain_mined=status.mined_nonce,
                                        sign=sign)
         for item in fills:

@@ -1,34 +1,32 @@
 """Investors: self-registration by wallet, profiles, KYC and accreditation decisions.
 
 What a profile field must look like and which KYC decision may follow which are
-dpo.services.investor_rules (pure).
+dpo.services.investor_rules (pure); the reads are dpo.services.investor_queries.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import Kind, Principal
 from dpo.db.base import utcnow
-from dpo.db.models import Investment, Investor, InvestorWallet, Offering
-from dpo.db.models.enums import AccreditationStatus, KycStatus, Role
+from dpo.db.models import Investor, InvestorWallet
+from dpo.db.models.enums import AccreditationStatus, KycStatus
 from dpo.errors import (
     ConflictError,
     ForbiddenError,
-    NotFoundError,
     ValidationError,
 )
 from dpo.services import audit
 from dpo.services import investor_rules as rules
-from dpo.services.pagination import Ordering, Page, SortKey, count, paginate
-from dpo.services.policy import ADMIN, STAFF_READERS, require_authenticated, require_role
+from dpo.services.investor_queries import load_investor
+from dpo.services.policy import ADMIN, require_authenticated, require_role
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +44,6 @@ def snapshot(investor: Investor) -> dict[str, Any]:
         "accreditation_status": investor.accreditation_status,
         "accreditation_expires_at": expires.isoformat() if expires else None,
     }
-
-
-async def _load(session: AsyncSession, investor_id: int, *, lock: bool = False) -> Investor:
-    query = select(Investor).where(Investor.id == investor_id)
-    if lock:
-        query = query.with_for_update()
-    investor = await session.scalar(query)
-    if investor is None:
-        raise NotFoundError("no such investor", id=investor_id)
-    return investor
 
 
 async def register_investor(
@@ -121,7 +109,7 @@ async def update_profile(
     require_authenticated(principal)
     if principal.investor_id is None:
         raise ForbiddenError("register as an investor first", reason="not_registered")
-    investor = await _load(session, principal.investor_id, lock=True)
+    investor = await load_investor(session, principal.investor_id, lock=True)
     before = snapshot(investor)
     rescreen = False
     if full_name is not None:
@@ -149,96 +137,11 @@ async def update_profile(
     return investor
 
 
-def _issuer_investors(issuer_id: int) -> Any:
-    """Whether the investor has an order in one of the issuer's offerings (a correlated EXISTS)."""
-    return exists().where(
-        Investment.investor_id == Investor.id,
-        Investment.offering_id == Offering.id,
-        Offering.issuer_id == issuer_id,
-    )
-
-
-async def get_investor(session: AsyncSession, *, principal: Principal,
-                       investor_id: int) -> Investor:
-    """One investor: the caller themself, an issuer's own investors, or anyone for staff."""
-    require_authenticated(principal)
-    if principal.role in STAFF_READERS or principal.investor_id == investor_id:
-        return await _load(session, investor_id)
-    if principal.role == Role.ISSUER.value and principal.issuer_id is not None:
-        found = await session.scalar(
-            select(Investor).where(Investor.id == investor_id,
-                                   _issuer_investors(principal.issuer_id))
-        )
-        if found is not None:
-            return found
-    # Same answer whether or not the id exists, so ids cannot be probed.
-    raise ForbiddenError("you may not see this investor", reason="not_yours")
-
-
-async def list_wallets_by_investor_ids(session: AsyncSession, *, investor_ids: Sequence[int]
-                                       ) -> dict[int, list[str]]:
-    """Each investor's wallet addresses in registration order, for batch loading."""
-    rows = await session.execute(
-        select(InvestorWallet.investor_id, InvestorWallet.address)
-        .where(InvestorWallet.investor_id.in_(investor_ids))
-        .order_by(InvestorWallet.id)
-    )
-    found: dict[int, list[str]] = {investor_id: [] for investor_id in investor_ids}
-    for investor_id, address in rows:
-        found[investor_id].append(address)
-    return found
-
-
-async def get_me(session: AsyncSession, *, principal: Principal) -> Investor | None:
-    """The caller's own investor profile, or None when the caller is not an investor."""
-    require_authenticated(principal)
-    if principal.investor_id is None:
-        return None
-    return await session.get(Investor, principal.investor_id)
-
-
-BY_ID = Ordering("investors_by_id", (SortKey(Investor.id.expression),))
-
-
-def investors_statement(*, principal: Principal,
-                        kyc_status: KycStatus | None = None) -> Select[Investor]:
-    """The investors the caller may list: all for admin/ops, an issuer's own, else oneself."""
-    require_authenticated(principal)
-    query = select(Investor)
-    if principal.role in STAFF_READERS:
-        pass
-    elif principal.role == Role.ISSUER.value and principal.issuer_id is not None:
-        query = query.where(_issuer_investors(principal.issuer_id))
-    elif principal.investor_id is not None:
-        query = query.where(Investor.id == principal.investor_id)
-    else:
-        raise ForbiddenError("you may not list investors", reason="not_allowed")
-    if kyc_status is not None:
-        query = query.where(Investor.kyc_status == kyc_status.value)
-    return query
-
-
-async def list_investors(session: AsyncSession, *, principal: Principal,
-                         kyc_status: KycStatus | None = None, first: int | None = None,
-                         after: str | None = None, last: int | None = None,
-                         before: str | None = None) -> Page:
-    """A page of the investors the caller may see, in id order."""
-    statement = investors_statement(principal=principal, kyc_status=kyc_status)
-    return await paginate(session, statement, ordering=BY_ID, first=first, after=after,
-                          last=last, before=before)
-
-
-async def count_investors(session: AsyncSession, *, principal: Principal,
-                          kyc_status: KycStatus | None = None) -> int:
-    """How many investors list_investors would page through."""
-    return await count(session, investors_statement(principal=principal, kyc_status=kyc_status))
-
-
 async def approve_kyc(session: AsyncSession, *, principal: Principal, investor_id: int,
                       status: KycStatus = KycStatus.APPROVED) -> Investor:
     """Record a KYC decision (admin only), following the KYC state machine."""
     require_role(principal, ADMIN)
-    investor = await _load(session, investor_id, lock=True)
+    investor = await load_investor(session, investor_id, lock=True)
     allowed = rules.KYC_TRANSITIONS[KycStatus(investor.kyc_status)]
     if status not in allowed:
         raise ConflictError(f"KYC cannot go from {investor.kyc_status} to {status.value}",
@@ -267,7 +170,7 @@ async def set_accreditation(session: AsyncSession, *, principal: Principal, inve
     elif expires_at is not None:
         raise ValidationError("only a verified accreditation has an expiry time",
                               field="expiresAt")
-    investor = await _load(session, investor_id, lock=True)
+    investor = await load_investor(session, investor_id, lock=True)
     before = snapshot(investor)
     investor.accreditation_status = status.value
     investor.accreditation_expires_at = expires_at

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from tests.e2e.http_world import Caller, World
+from tests.e2e.http_seed import World
+from tests.e2e.http_world import Caller
 from tests.e2e.test_payment_requests import SUBMIT
 from tests.integration.api.committed import Api
 

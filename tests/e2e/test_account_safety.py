@@ -23,7 +23,8 @@ from sqlalchemy import text, update
 from dpo.auth.staff import create_staff_user
 from dpo.db.models import User
 from dpo.db.models.enums import Role
-from tests.e2e.http_world import Caller, World, code_of, seed, serve
+from tests.e2e.http_seed import World, seed
+from tests.e2e.http_world import Caller, code_of, serve
 from tests.integration.api.committed import Api
 
 pytestmark = pytest.mark.timeout(180)

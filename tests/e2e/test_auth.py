@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dpo.auth.api_keys import create_api_key, signed_headers
 from dpo.auth.principal import Kind, Principal
-from dpo.auth.siwe import SiweMessage
+from dpo.auth.siwe_message import SiweMessage
 from dpo.auth.staff import create_staff_user
 from dpo.auth.tokens import create_access_token
 from dpo.db.models import ApiKey, AuditLog, AuthNonce, RefreshToken, User

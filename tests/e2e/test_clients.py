@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from dpo.auth.tokens import ACCESS_TTL, create_access_token
-from tests.e2e.http_world import Caller, World, principals, seed, serve, settings
+from tests.e2e.http_seed import World, seed, settings
+from tests.e2e.http_world import Caller, principals, serve
 from tests.integration.api.committed import Api
 
 CLIENTS = Path(__file__).resolve().parents[1] / "clients"

@@ -26,7 +26,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from tests.e2e.http_world import Caller, World, error_lines, seed, serve
+from tests.e2e.http_seed import World, seed
+from tests.e2e.http_world import Caller, error_lines, serve
 from tests.integration.api.committed import Api
 
 pytestmark = pytest.mark.timeout(600)

@@ -25,16 +25,8 @@ from eth_account.messages import encode_defunct
 from sqlalchemy import text
 
 from dpo.db.models import Offering
-from tests.e2e.http_world import (
-    Caller,
-    World,
-    code_of,
-    error_lines,
-    fingerprint,
-    new_isin,
-    seed,
-    serve,
-)
+from tests.e2e.http_seed import World, new_isin, seed
+from tests.e2e.http_world import Caller, code_of, error_lines, fingerprint, serve
 from tests.integration.api.committed import Api
 from tests.integration.streaming.wsclient import LEGACY_WS, TRANSPORT_WS, open_socket
 

@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dpo.errors import ErrorCode
-from tests.e2e.http_world import Caller, World, error_lines, seed, serve
+from tests.e2e.http_seed import World, seed
+from tests.e2e.http_world import Caller, error_lines, serve
 from tests.e2e.test_clients import CLIENTS, node
 from tests.integration.api.committed import Api
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.e2e.http_world import Caller, World, code_of, fingerprint, new_isin, seed, serve
+from tests.e2e.http_seed import World, new_isin, seed
+from tests.e2e.http_world import Caller, code_of, fingerprint, serve
 from tests.integration.api.committed import Api
 
 CREATE = "mutation($i: CreateOfferingInput!) { createOffering(input: $i) { id } }"

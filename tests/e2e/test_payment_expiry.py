@@ -28,7 +28,8 @@ from dpo.settings import Settings
 from jobs.payments import payment_pass
 from sandbox.server import Sandbox
 from tests.e2e.billbitts_world import CANCEL, GRACE, due_now, expire, row, submit
-from tests.e2e.http_world import Caller, World, code_of, seed, serve
+from tests.e2e.http_seed import World, seed
+from tests.e2e.http_world import Caller, code_of, serve
 from tests.e2e.test_payment_requests import settings_env
 from tests.e2e.webhook_world import body_for, counts, post, signed
 from tests.integration.api.committed import Api

@@ -32,7 +32,7 @@ from dpo.db.models import Investor, InvestorWallet, Issuer, Offering
 from sandbox.server import Sandbox
 from schema.relay import to_global_id
 from tests.e2e.conftest import web_server
-from tests.e2e.http_world import new_isin
+from tests.e2e.http_seed import new_isin
 from tests.e2e.test_listener_process import listener_env
 from tests.e2e.test_listener_process import start as start_listener
 from tests.e2e.test_listener_process import stop as stop_process

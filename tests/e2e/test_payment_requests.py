@@ -23,7 +23,8 @@ from dpo.providers.breaker import Breakers
 from dpo.providers.factory import billbitts_client
 from dpo.settings import Settings
 from sandbox.server import Sandbox
-from tests.e2e.http_world import Caller, World, seed, serve
+from tests.e2e.http_seed import World, seed
+from tests.e2e.http_world import Caller, serve
 from tests.e2e.webhook_world import WEBHOOK_SECRET, counts
 from tests.integration.api.committed import Api
 

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from sandbox.server import Sandbox
 from tests.e2e.conftest import ROOT, base_env
-from tests.e2e.http_world import World, seed
+from tests.e2e.http_seed import World, seed
 from tests.e2e.webhook_world import counts, new_order
 from tests.integration.api.committed import Api
 

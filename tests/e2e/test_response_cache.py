@@ -28,7 +28,8 @@ from dpo.embedded.process import free_port
 from dpo.embedded.redis import EmbeddedRedis
 from listener.publish import publish_feed
 from tests.e2e.conftest import base_env, web_server
-from tests.e2e.http_world import SECRET, World, new_isin, principals, seed, settings
+from tests.e2e.http_seed import SECRET, World, new_isin, seed, settings
+from tests.e2e.http_world import principals
 from tests.integration.api.committed import Api
 from tests.integration.streaming.support import ALICE, CHAIN, TOKEN, FakeChain
 

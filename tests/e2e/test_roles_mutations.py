@@ -14,17 +14,8 @@ from sqlalchemy import update
 
 from dpo.db.models import Investor
 from schema.relay import from_global_id
-from tests.e2e.http_world import (
-    ROLES,
-    Caller,
-    World,
-    audit_rows,
-    code_of,
-    fingerprint,
-    new_isin,
-    seed,
-    serve,
-)
+from tests.e2e.http_seed import World, new_isin, seed
+from tests.e2e.http_world import ROLES, Caller, audit_rows, code_of, fingerprint, serve
 from tests.integration.api.committed import Api
 
 CREATE = "mutation($i: CreateOfferingInput!) { createOffering(input: $i) { id status } }"

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from dpo.db.models import Investment
-from tests.e2e.http_world import ROLES, Caller, World, code_of, fingerprint, seed, serve
+from tests.e2e.http_seed import World, seed
+from tests.e2e.http_world import ROLES, Caller, code_of, fingerprint, serve
 from tests.integration.api.committed import Api
 
 STAFF = ("admin", "ops", "api_key")

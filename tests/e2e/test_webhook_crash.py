@@ -16,7 +16,7 @@ import pytest
 
 from dpo.embedded.process import free_port
 from tests.e2e.conftest import ROOT, base_env, wait_http
-from tests.e2e.http_world import HMAC_SECRET, SECRET, World, seed
+from tests.e2e.http_seed import HMAC_SECRET, SECRET, World, seed
 from tests.e2e.webhook_world import WEBHOOK_SECRET, body_for, counts, new_order, post, signed
 from tests.integration.api.committed import Api
 

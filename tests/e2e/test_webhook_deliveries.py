@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.e2e.http_world import Caller, World, code_of, error_lines, fingerprint, seed, serve
+from tests.e2e.http_seed import World, seed
+from tests.e2e.http_world import Caller, code_of, error_lines, fingerprint, serve
 from tests.e2e.webhook_world import WEBHOOK_SECRET, body_for, new_order, post, signed
 from tests.integration.api.committed import Api
 

@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from dpo.payments.signature import HEADER, compute
 from tests.e2e.conftest import base_env, web_server
-from tests.e2e.http_world import HMAC_SECRET, SECRET, World, error_lines, fingerprint, seed
+from tests.e2e.http_seed import HMAC_SECRET, SECRET, World, seed
+from tests.e2e.http_world import error_lines, fingerprint
 from tests.e2e.webhook_world import (
     PATH,
     WEBHOOK_SECRET,

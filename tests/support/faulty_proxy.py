@@ -45,8 +45,6 @@ import json
 import random
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from types import TracebackType
 from typing import Any
 
@@ -55,6 +53,7 @@ import httpx
 from tests.support.batch_faults import BATCH_FAULTS, batch_answer
 from tests.support.http_answers import answer_head, parse_body, send_answer
 from tests.support.lagging_node import lagging_answer
+from tests.support.local_faults import local_answer
 
 
 class FaultyProxy:
@@ -210,36 +209,9 @@ class FaultyProxy:
 
     async def _apply(self, kind: str, argument: str, body: bytes, request: Any,
                      reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        if kind == "reset":
-            return False
-        if kind == "timeout":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(reader.read(), self._hang)
-            return False
-        if kind == "429":
-            extra = {}
-            if argument.startswith("date:"):
-                when = datetime.now(UTC) + timedelta(seconds=float(argument[5:]))
-                extra["Retry-After"] = format_datetime(when, usegmt=True)
-            elif argument:
-                extra["Retry-After"] = argument
-            await send_answer(writer, 429, b"rate limited", extra)
-            return True
-        if kind.isdigit():
-            await send_answer(writer, int(kind), b"injected failure")
-            return True
-        if kind == "rpc":
-            code, _, message = argument.partition(":")
-            request_id = request.get("id") if isinstance(request, dict) else None
-            error = {"jsonrpc": "2.0", "id": request_id,
-                     "error": {"code": int(code), "message": message}}
-            await send_answer(writer, 200, json.dumps(error).encode())
-            return True
-        if kind == "null":
-            request_id = request.get("id") if isinstance(request, dict) else None
-            await send_answer(writer, 200, json.dumps(
-                {"jsonrpc": "2.0", "id": request_id, "result": None}).encode())
-            return True
+        answered = await local_answer(kind, argument, request, reader, writer, hang=self._hang)
+        if answered is not None:
+            return answered
         if kind == "delay":
             await asyncio.sleep(float(argument))
         if isinstance(request, list) and kind in BATCH_FAULTS:

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from dpo.auth.principal import Kind
 from dpo.auth.signin import wallet_sign_in
-from dpo.auth.siwe import SiweMessage, create_nonce
+from dpo.auth.siwe import create_nonce
+from dpo.auth.siwe_message import SiweMessage
 from dpo.auth.tokens import verify_access_token
 from dpo.db.models import AuditLog, AuthNonce, InvestorWallet, RefreshToken
 from dpo.db.session import session_factory

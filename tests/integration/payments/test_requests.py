@@ -15,7 +15,7 @@ from dpo.providers.breaker import Breakers
 from dpo.providers.factory import billbitts_client
 from dpo.settings import Settings
 from sandbox.server import Sandbox
-from tests.e2e.http_world import World, seed
+from tests.e2e.http_seed import World, seed
 from tests.e2e.webhook_world import new_order
 from tests.integration.api.committed import Api
 

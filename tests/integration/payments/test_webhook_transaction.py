@@ -11,7 +11,7 @@ from sqlalchemy import text
 from dpo.db.session import unit_of_work
 from dpo.payments.events import parse
 from dpo.payments.webhooks import DuplicateDelivery, receive
-from tests.e2e.http_world import World, seed
+from tests.e2e.http_seed import World, seed
 from tests.e2e.webhook_world import body_for, counts, new_order
 from tests.integration.api.committed import Api
 

@@ -21,6 +21,7 @@ from dpo.errors import (
     ValidationError,
 )
 from dpo.services import investments, investors
+from dpo.services import investor_queries as queries
 from tests.integration.services.support import (
     CHAIN_ID,
     address,
@@ -111,34 +112,34 @@ async def test_reading_investors_per_role(db: AsyncSession) -> None:
                                         amount=Decimal("100"), currency="USD")
     issuer = issuer_staff(offering.issuer_id)
     # Self
-    assert (await investors.get_investor(db, principal=alice_p, investor_id=alice.id)) is alice
-    own = await investors.list_investors(db, principal=alice_p)
+    assert (await queries.get_investor(db, principal=alice_p, investor_id=alice.id)) is alice
+    own = await queries.list_investors(db, principal=alice_p)
     assert [i.id for i in own.rows] == [alice.id]
-    me = await investors.get_me(db, principal=alice_p)
+    me = await queries.get_me(db, principal=alice_p)
     assert me is not None
     assert me.id == alice.id
-    assert await investors.get_me(db, principal=wallet(address())) is None
+    assert await queries.get_me(db, principal=wallet(address())) is None
     # Another investor: refused whether or not the id exists.
     for target in (bob.id, 10**12):
         with pytest.raises(ForbiddenError):
-            await investors.get_investor(db, principal=alice_p, investor_id=target)
+            await queries.get_investor(db, principal=alice_p, investor_id=target)
     # Issuer: only investors with orders in its offerings.
-    assert (await investors.get_investor(db, principal=issuer, investor_id=alice.id)) is alice
+    assert (await queries.get_investor(db, principal=issuer, investor_id=alice.id)) is alice
     with pytest.raises(ForbiddenError):
-        await investors.get_investor(db, principal=issuer, investor_id=bob.id)
-    theirs = await investors.list_investors(db, principal=issuer)
+        await queries.get_investor(db, principal=issuer, investor_id=bob.id)
+    theirs = await queries.list_investors(db, principal=issuer)
     assert [i.id for i in theirs.rows] == [alice.id]
-    assert await investors.count_investors(db, principal=issuer) == 1
+    assert await queries.count_investors(db, principal=issuer) == 1
     # Staff: everyone.
-    listed = {i.id for i in (await investors.list_investors(db, principal=ops(), first=100)).rows}
+    listed = {i.id for i in (await queries.list_investors(db, principal=ops(), first=100)).rows}
     assert {alice.id, bob.id} <= listed
     with pytest.raises(NotFoundError):
-        await investors.get_investor(db, principal=admin(), investor_id=10**12)
+        await queries.get_investor(db, principal=admin(), investor_id=10**12)
     with pytest.raises(UnauthenticatedError):
-        await investors.list_investors(db, principal=ANONYMOUS)
+        await queries.list_investors(db, principal=ANONYMOUS)
     unregistered = Principal(kind=Kind.WALLET, role="investor", address=address())
     with pytest.raises(ForbiddenError):
-        await investors.list_investors(db, principal=unregistered)
+        await queries.list_investors(db, principal=unregistered)
     del bob_p
 
 

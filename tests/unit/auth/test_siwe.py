@@ -9,15 +9,8 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from dpo.auth.siwe import (
-    SiweMessage,
-    check_message,
-    expected_domain,
-    format_time,
-    parse_message,
-    recover_signer,
-    verify_signature,
-)
+from dpo.auth.siwe import check_message, expected_domain, recover_signer, verify_signature
+from dpo.auth.siwe_message import SiweMessage, format_time, parse_message
 from dpo.errors import UnauthenticatedError, ValidationError
 from dpo.settings import ConfigError, Settings
 

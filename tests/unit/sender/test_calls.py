@@ -7,7 +7,7 @@ from eth_utils.abi import function_signature_to_4byte_selector
 
 from dpo.money import decimal_to_minor
 from dpo.sender.calls import Contracts
-from dpo.sender.policy import Order
+from dpo.sender.verdicts import Order
 
 STO = "0x" + "11" * 20
 TOKEN = "0x" + "22" * 20

@@ -14,14 +14,9 @@ from dpo.sender.policy import (
     Inclusion,
     Mined,
     MinedView,
-    Order,
     Outcome,
     Step,
-    Verdict,
-    after_revert,
     bumped_fees,
-    chain_decision,
-    dependency_decision,
     flight_step,
     fresh_nonces,
     holes_behind,
@@ -29,6 +24,7 @@ from dpo.sender.policy import (
     mined_step,
     receipt_outcome,
 )
+from dpo.sender.verdicts import Order, Verdict, after_revert, chain_decision, dependency_decision
 
 GWEI = 10**9
 CAPS = FeeCaps(max_fee=100 * GWEI, tip=5 * GWEI, bump_percent=12)
