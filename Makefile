@@ -57,6 +57,7 @@ lint: setup
 	$(UV) lock --check --python $(PYTHON)
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo --no-cache
 

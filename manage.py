@@ -23,7 +23,7 @@ COMMANDS: dict[str, list[str]] = {
 
 MAKEMIGRATIONS_HELP = (
     "Migrations are Alembic revisions in migrations/versions/. The equivalent of "
-    "`makemigrations` is `dpo makemigrations -m \"what changed\"` (Alembic autogenerate "
+    '`makemigrations` is `dpo makemigrations -m "what changed"` (Alembic autogenerate '
     "against the database), after which the new file is reviewed by hand and committed."
 )
 
@@ -34,10 +34,12 @@ def run(argv: list[str]) -> None:
     A leading `--public-urls` is passed on to `dpo` (docs/RUNBOOK.md, "One-off commands").
     """
     options = argv[:1] if argv[:1] == ["--public-urls"] else []
-    argv = argv[len(options):]
+    argv = argv[len(options) :]
     if not argv or argv[0] in ("help", "-h", "--help"):
-        print("usage: manage.py <command> [options]\ncommands: " + ", ".join(
-            [*COMMANDS, "collectstatic"]))
+        print(
+            "usage: manage.py <command> [options]\ncommands: "
+            + ", ".join([*COMMANDS, "collectstatic"])
+        )
         sys.exit(0 if argv else 2)
     name, rest = argv[0], argv[1:]
     if name == "collectstatic":

@@ -64,5 +64,11 @@ class GraphQLEndpoint:
         if invalidation is None:
             await self.view(scope, receive, send)
         else:
-            await serve_cached(self.view, scope, receive, send, invalidation=invalidation,
-                               runtime=scope["app"].state.runtime)
+            await serve_cached(
+                self.view,
+                scope,
+                receive,
+                send,
+                invalidation=invalidation,
+                runtime=scope["app"].state.runtime,
+            )

@@ -39,8 +39,9 @@ logger = logging.getLogger(__name__)
 
 def limits_of(settings: Settings) -> Limits:
     """The GraphQL limits the settings choose (the rest are schema.limits' defaults)."""
-    return Limits(execution_seconds=settings.graphql_execution_seconds,
-                  max_cost=settings.graphql_max_cost)
+    return Limits(
+        execution_seconds=settings.graphql_execution_seconds, max_cost=settings.graphql_max_cost
+    )
 
 
 def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Starlette:
@@ -53,27 +54,34 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if sys.getrecursionlimit() != RECURSION_LIMIT:
             # Something imported since create_app raised it again (dpo.recursion).
-            logger.warning("recursion limit was raised to %d; setting it back to %d",
-                           sys.getrecursionlimit(), RECURSION_LIMIT)
+            logger.warning(
+                "recursion limit was raised to %d; setting it back to %d",
+                sys.getrecursionlimit(),
+                RECURSION_LIMIT,
+            )
             sys.setrecursionlimit(RECURSION_LIMIT)
         app.state.runtime = Runtime.open(settings, database_url=database_url, redis_url=redis_url)
         # Shared by the replicas through Redis (app.subscriptions.ws_caps); the feed hub is the
         # runtime's.
-        app.state.caps = ConnectionCaps(lease_seconds=settings.ws_caps_lease_seconds,
-                                        prefix=settings.ws_caps_namespace)
+        app.state.caps = ConnectionCaps(
+            lease_seconds=settings.ws_caps_lease_seconds, prefix=settings.ws_caps_namespace
+        )
         # The breakers' shared state (in Redis), as the services calling providers left it.
         app.state.breakers = breakers_for(settings, redis_url=redis_url)
         # submitInvestment asks BillBitts for the payment request (dpo.payments.requests);
         # without BILLBITTS_API_KEY orders wait for it (the worker asks once it is set).
         if settings.billbitts_api_key is not None:
-            app.state.runtime.billbitts = billbitts_client(settings,
-                                                           breakers=app.state.breakers)
+            app.state.runtime.billbitts = billbitts_client(settings, breakers=app.state.breakers)
         if settings.response_cache:
-            app.state.response_cache = CacheInvalidation(ResponseCache(
-                max_age=settings.response_cache_max_age,
-                max_entries=settings.response_cache_max_entries,
-                max_bytes=settings.response_cache_max_bytes), app.state.runtime.redis,
-                channels=app.state.runtime.channels)
+            app.state.response_cache = CacheInvalidation(
+                ResponseCache(
+                    max_age=settings.response_cache_max_age,
+                    max_entries=settings.response_cache_max_entries,
+                    max_bytes=settings.response_cache_max_bytes,
+                ),
+                app.state.runtime.redis,
+                channels=app.state.runtime.channels,
+            )
             app.state.response_cache.start()
         try:
             yield
@@ -85,27 +93,37 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
             await app.state.breakers.aclose()
             await app.state.runtime.close()
 
-    view = GraphQLView(runtime_of, debug=settings.debug, knobs=settings,
-                       extensions=[GraphQLMetrics,
-                                   *limit_extensions(production=settings.is_production,
-                                                     limits=limits_of(settings),
-                                                     meter=cost_meter(settings)),
-                                   *([ResponseCacheExtension] if settings.response_cache
-                                     else [])])
+    view = GraphQLView(
+        runtime_of,
+        debug=settings.debug,
+        knobs=settings,
+        extensions=[
+            GraphQLMetrics,
+            *limit_extensions(
+                production=settings.is_production,
+                limits=limits_of(settings),
+                meter=cost_meter(settings),
+            ),
+            *([ResponseCacheExtension] if settings.response_cache else []),
+        ],
+    )
     graphql = GraphQLEndpoint(view)
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     routes = [
         Route("/api/health/", health, methods=["GET", "HEAD"]),
         Route("/api/ready", ready, methods=["GET", "HEAD"]),
         # The scope's client is already the one our proxy reported (app.http.forwarded).
-        Route("/metrics", metrics_endpoint(token=token, trust_forwarded=False,
-                                           refresh=refresh_database_gauges)),
+        Route(
+            "/metrics",
+            metrics_endpoint(token=token, trust_forwarded=False, refresh=refresh_database_gauges),
+        ),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         # Signed by BillBitts (WEBHOOK_SECRET), so not rate-limited per address (app.webhooks).
         Route(BILLBITTS_WEBHOOK, billbitts_webhook, methods=["POST"]),
     ]
-    app = Starlette(debug=False, routes=routes, lifespan=lifespan,
-                    middleware=build_middleware(settings))
+    app = Starlette(
+        debug=False, routes=routes, lifespan=lifespan, middleware=build_middleware(settings)
+    )
     app.state.drain = Drain()  # event streams end at once on SIGTERM (app.server.drain)
     return app

@@ -41,21 +41,28 @@ logger = logging.getLogger(__name__)
 
 PATH = "/webhooks/billbitts"
 MAX_BODY_BYTES = 64 * 1024
-DELIVERIES = Counter("dpo_webhook_deliveries_total",
-                     "Webhook deliveries by provider and outcome (processed, ignored, failed, "
-                     "duplicate, or why they were refused).", ["provider", "outcome"],
-                     registry=REGISTRY)
+DELIVERIES = Counter(
+    "dpo_webhook_deliveries_total",
+    "Webhook deliveries by provider and outcome (processed, ignored, failed, "
+    "duplicate, or why they were refused).",
+    ["provider", "outcome"],
+    registry=REGISTRY,
+)
 
 
 class _TooLargeError(Exception):
     pass
 
 
-def _answer(http_status: int, outcome: str, *, background: BackgroundTask | None = None,
-            **body: object) -> Response:
+def _answer(
+    http_status: int, outcome: str, *, background: BackgroundTask | None = None, **body: object
+) -> Response:
     DELIVERIES.labels("billbitts", outcome).inc()
-    return JSONResponse({"received": 200 <= http_status < 300, **body},
-                        status_code=http_status, background=background)
+    return JSONResponse(
+        {"received": 200 <= http_status < 300, **body},
+        status_code=http_status,
+        background=background,
+    )
 
 
 async def _read_capped(request: Request) -> bytes:
@@ -88,12 +95,15 @@ async def billbitts_webhook(request: Request) -> Response:
         logger.info("billbitts webhook refused: body over %d bytes", MAX_BODY_BYTES)
         return _answer(413, "too_large", error=f"body over {MAX_BODY_BYTES} bytes")
     try:
-        verify(request.headers.get(HEADER), body,
-               secrets=[secret.get_secret_value().encode()], now=time.time())
+        verify(
+            request.headers.get(HEADER),
+            body,
+            secrets=[secret.get_secret_value().encode()],
+            now=time.time(),
+        )
     except SignatureError as error:
         logger.info("billbitts webhook refused: signature %s", error.reason)
-        return _answer(error.status, f"signature_{error.reason}",
-                       error=f"signature {error.reason}")
+        return _answer(error.status, f"signature_{error.reason}", error=f"signature {error.reason}")
     try:
         event = parse(body)
     except MalformedEvent as error:
@@ -105,13 +115,21 @@ async def billbitts_webhook(request: Request) -> Response:
     except DuplicateDelivery:
         result = DUPLICATE  # rolled back: the first delivery of this event stands
     except (OperationalError, DBAPIError, OSError) as error:
-        logger.warning("billbitts webhook %s not stored (%s); BillBitts will retry", event.id,
-                       type(error).__name__)
+        logger.warning(
+            "billbitts webhook %s not stored (%s); BillBitts will retry",
+            event.id,
+            type(error).__name__,
+        )
         return _answer(503, "unavailable", error="try again later")
-    logger.info("billbitts webhook %s %s: %s %s", event.id, event.type, result.status,
-                result.reason)
+    logger.info(
+        "billbitts webhook %s %s: %s %s", event.id, event.type, result.status, result.reason
+    )
     # Committed: answers and subscribers refresh, after BillBitts has its answer.
-    tell = (BackgroundTask(announce_write, runtime.redis, channel=runtime.channels.invalidate)
-            if result.changed else None)
-    return _answer(200, result.status, background=tell, duplicate=result.duplicate,
-                   status=result.status)
+    tell = (
+        BackgroundTask(announce_write, runtime.redis, channel=runtime.channels.invalidate)
+        if result.changed
+        else None
+    )
+    return _answer(
+        200, result.status, background=tell, duplicate=result.duplicate, status=result.status
+    )

@@ -28,12 +28,18 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-def spawn(args: list[str], env: dict[str, str], logs: Path, *, name: str = "web",
-          tree: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], env: dict[str, str], logs: Path, *, name: str = "web", tree: Path | None = None
+) -> subprocess.Popen[bytes]:
     """`dpo ARGS`; from `tree` (first on sys.path as the working folder) when given."""
     log = (logs / f"{name}.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "app", *args], env=env,
-                            cwd=tree or ROOT / "bench", stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        cwd=tree or ROOT / "bench",
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 async def wait_up(base: str) -> None:
@@ -49,8 +55,18 @@ async def wait_up(base: str) -> None:
 
 def delivery(reference: str) -> tuple[bytes, dict[str, str]]:
     """A signed `payment.paid` event (a fresh event id) paying the order `reference`."""
-    body = encode(f"evt_bench_{secrets.token_hex(6)}", "payment.paid", int(time.time()),
-                  {"paymentId": f"pay_{reference.replace('-', '_')}", "reference": reference,
-                   "amount": "30", "currency": "EUR"})
-    return body, {HEADER: header_value([SECRET.encode()], int(time.time()), body),
-                  "Content-Type": "application/json"}
+    body = encode(
+        f"evt_bench_{secrets.token_hex(6)}",
+        "payment.paid",
+        int(time.time()),
+        {
+            "paymentId": f"pay_{reference.replace('-', '_')}",
+            "reference": reference,
+            "amount": "30",
+            "currency": "EUR",
+        },
+    )
+    return body, {
+        HEADER: header_value([SECRET.encode()], int(time.time()), body),
+        "Content-Type": "application/json",
+    }

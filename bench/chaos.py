@@ -43,8 +43,14 @@ from stack import Stack, bench_stack
 from dpo.chain.deploy import deploy_all
 from dpo.embedded.anvil import DEV_PRIVATE_KEY
 
-LOG_MARKS = ("refused an answer", "refused the provider's answers", "database error",
-             "CRITICAL", "ERROR", "Traceback")
+LOG_MARKS = (
+    "refused an answer",
+    "refused the provider's answers",
+    "database error",
+    "CRITICAL",
+    "ERROR",
+    "Traceback",
+)
 
 
 def marks(log: Path) -> dict[str, int]:
@@ -58,9 +64,14 @@ async def run(args: argparse.Namespace, stack: Stack) -> None:
     world = World(stack.database_url, stack.redis_url, stack.rpc_url, addresses, args.window)
     await world.emit(args.events, 100)
     log, web_log = stack.scratch / "listener.log", stack.scratch / "web.log"
-    scenarios = {"kill9": kill9, "reorgs": reorgs, "leader": leader, "dbfaults": dbfaults,
-                 "lag": lag, "webredis": functools.partial(webredis, stack=stack,
-                                                           web_log=web_log)}
+    scenarios = {
+        "kill9": kill9,
+        "reorgs": reorgs,
+        "leader": leader,
+        "dbfaults": dbfaults,
+        "lag": lag,
+        "webredis": functools.partial(webredis, stack=stack, web_log=web_log),
+    }
     for name in args.scenarios.split(","):
         started = time.monotonic()
         result = await scenarios[name](world, args, log)
@@ -71,7 +82,7 @@ async def run(args: argparse.Namespace, stack: Stack) -> None:
     print("web log lines: " + json.dumps(marks(web_log)))
     if web_log.exists() and "Traceback" in (text := web_log.read_text(errors="replace")):
         start = text.index("Traceback")
-        print("first web traceback:\n" + text[max(0, start - 300):start + 4000])
+        print("first web traceback:\n" + text[max(0, start - 300) : start + 4000])
 
 
 def main() -> None:
@@ -84,8 +95,12 @@ def main() -> None:
     parser.add_argument("--lag-seconds", type=float, default=20)
     parser.add_argument("--window", type=int, default=8)
     parser.add_argument("--subscribers", type=int, default=50)
-    parser.add_argument("--web-rounds", type=int, default=9,
-                        help="faults of webredis: web kill -9, Redis restart, Redis freeze")
+    parser.add_argument(
+        "--web-rounds",
+        type=int,
+        default=9,
+        help="faults of webredis: web kill -9, Redis restart, Redis freeze",
+    )
     parser.add_argument("--scenarios", default="kill9,reorgs,leader,dbfaults,lag,webredis")
     args = parser.parse_args()
     # Always embedded: webredis restarts and freezes the Redis server.

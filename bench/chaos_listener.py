@@ -58,11 +58,20 @@ async def reorgs(world: World, args: argparse.Namespace, log: Path) -> dict[str,
         down = i % 5 == 4
         if down:
             exits += stop(process) != 0
-        data = ("0x" + ISSUE + word(int(investor(i % 50), 16)) + word(7 + i) + word(1)
-                + word(10**9 + i))
-        txs = [[{"from": "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
-                 "to": world.addresses["ISSUANCE_CONTRACT_ADDRESS"].lower(), "data": data,
-                 "gas": hex(500_000)}, 0]]
+        data = (
+            "0x" + ISSUE + word(int(investor(i % 50), 16)) + word(7 + i) + word(1) + word(10**9 + i)
+        )
+        txs = [
+            [
+                {
+                    "from": "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+                    "to": world.addresses["ISSUANCE_CONTRACT_ADDRESS"].lower(),
+                    "data": data,
+                    "gas": hex(500_000),
+                },
+                0,
+            ]
+        ]
         await world.call("anvil_reorg", [depth, txs])
         depths.append(depth)
         if down:
@@ -74,9 +83,15 @@ async def reorgs(world: World, args: argparse.Namespace, log: Path) -> dict[str,
         await world.emit(60, 20)
         await wait_for_head(world, url)
     exits += stop(process) != 0
-    return {"scenario": "reorgs", "reorgs": len(depths), "window": world.window,
-            "at_window_depth": depths.count(world.window), "max_depth": max(depths),
-            "unexpected_exits": exits, **await diff(world, url)}
+    return {
+        "scenario": "reorgs",
+        "reorgs": len(depths),
+        "window": world.window,
+        "at_window_depth": depths.count(world.window),
+        "max_depth": max(depths),
+        "unexpected_exits": exits,
+        **await diff(world, url),
+    }
 
 
 async def lock_holder(url: str) -> tuple[int, int] | None:
@@ -86,7 +101,9 @@ async def lock_holder(url: str) -> tuple[int, int] | None:
         row = await connection.fetchrow(
             "SELECT l.pid, a.client_port FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-            "AND ((l.classid::bigint << 32) | l.objid::bigint) = $1", lock_key(CHAIN_ID))
+            "AND ((l.classid::bigint << 32) | l.objid::bigint) = $1",
+            lock_key(CHAIN_ID),
+        )
     finally:
         await connection.close()
     return None if row is None else (int(row[0]), int(row[1]))
@@ -102,8 +119,10 @@ def holding(processes: list[subprocess.Popen[bytes]], port: int) -> int | None:
     """The index of the process with a connection from that local port."""
     for index, process in enumerate(processes):
         with contextlib.suppress(psutil.Error):
-            if any(c.laddr and c.laddr.port == port
-                   for c in psutil.Process(process.pid).net_connections("tcp")):
+            if any(
+                c.laddr and c.laddr.port == port
+                for c in psutil.Process(process.pid).net_connections("tcp")
+            ):
                 return index
     return None
 
@@ -113,8 +132,10 @@ async def standing_by(process: subprocess.Popen[bytes], pg_port: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with contextlib.suppress(psutil.Error):
-            if any(c.raddr and c.raddr.port == pg_port
-                   for c in psutil.Process(process.pid).net_connections("tcp")):
+            if any(
+                c.raddr and c.raddr.port == pg_port
+                for c in psutil.Process(process.pid).net_connections("tcp")
+            ):
                 return
         await asyncio.sleep(0.05)
     raise RuntimeError("the standby never connected to PostgreSQL")
@@ -152,10 +173,13 @@ async def leader(world: World, args: argparse.Namespace, log: Path) -> dict[str,
         await wait_for_head(world, url)
     for process in processes:
         stop(process)
-    return {"scenario": "leader", "takeovers": len(takeovers),
-            "takeover_s_max": round(max(takeovers), 3),
-            "takeover_s_median": round(statistics.median(takeovers), 3),
-            **await diff(world, url)}
+    return {
+        "scenario": "leader",
+        "takeovers": len(takeovers),
+        "takeover_s_max": round(max(takeovers), 3),
+        "takeover_s_median": round(statistics.median(takeovers), 3),
+        **await diff(world, url),
+    }
 
 
 async def dbfaults(world: World, args: argparse.Namespace, log: Path) -> dict[str, Any]:
@@ -170,9 +194,11 @@ async def dbfaults(world: World, args: argparse.Namespace, log: Path) -> dict[st
         while killed < args.db_kills and time.monotonic() < deadline:
             lock = await lock_holder(url)
             for row in await admin.fetch(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state IN "
-                    "('active', 'idle in transaction') AND pid <> $2", name,
-                    lock[0] if lock else 0):
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state IN "
+                "('active', 'idle in transaction') AND pid <> $2",
+                name,
+                lock[0] if lock else 0,
+            ):
                 killed += bool(await admin.fetchval("SELECT pg_terminate_backend($1)", row[0]))
             if process.poll() is not None:
                 exits += 1
@@ -181,27 +207,41 @@ async def dbfaults(world: World, args: argparse.Namespace, log: Path) -> dict[st
                 await world.emit(400, 40)
             await asyncio.sleep(0.02)
         await admin.execute(f'ALTER DATABASE "{name}" SET statement_timeout = 5')
-        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                            "datname = $1 AND pid <> $2", name, await lock_pid(url))
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+            "datname = $1 AND pid <> $2",
+            name,
+            await lock_pid(url),
+        )
         await world.emit(400, 40)
         await asyncio.sleep(3)
         await admin.execute(f'ALTER DATABASE "{name}" RESET statement_timeout')
-        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                            "datname = $1 AND pid <> $2", name, await lock_pid(url))
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+            "datname = $1 AND pid <> $2",
+            name,
+            await lock_pid(url),
+        )
         await wait_for_head(world, url)
         exits += process.poll() is not None
     finally:
         await admin.close()
         stop(process)
-    return {"scenario": "dbfaults", "terminated": killed, "process_exits": exits,
-            **await diff(world, url)}
+    return {
+        "scenario": "dbfaults",
+        "terminated": killed,
+        "process_exits": exits,
+        **await diff(world, url),
+    }
 
 
 async def lag(world: World, args: argparse.Namespace, log: Path) -> dict[str, Any]:
     url = await world.database()
     async with FaultyProxy(world.rpc_url, seed=11) as proxy:
-        proxy.set_rates({"lag:1": 0.1, "lag:5": 0.1, "lag:30": 0.1, "empty": 0.1, "500": 0.05,
-                         "cut": 0.02}, seed=11)
+        proxy.set_rates(
+            {"lag:1": 0.1, "lag:5": 0.1, "lag:30": 0.1, "empty": 0.1, "500": 0.05, "cut": 0.02},
+            seed=11,
+        )
         process = world.start(world.env(url, rpc_url=proxy.url), log)
         until = time.monotonic() + args.lag_seconds
         while time.monotonic() < until:

@@ -37,6 +37,8 @@ from dpo.embedded.process import free_port
 from dpo.settings import Settings
 
 SECRET = "bench-chaos-secret-" + "x" * 32
+
+
 class Web:
     """`dpo web` on a fixed port, killed and started again."""
 
@@ -46,18 +48,29 @@ class Web:
         self.log = log
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         caps = "1000000"
-        self.env = {**env, "DATABASE_URL": database_url, "REDIS_URL": world.redis_url,
-                    "DJANGO_SECRET_KEY": SECRET, "LOG_LEVEL": "WARNING",
-                    "WS_MAX_CONNECTIONS_PER_USER": caps, "WS_MAX_CONNECTIONS_PER_ADDRESS": caps,
-                    "RATE_LIMIT_USER": "100000000/min", "RATE_LIMIT_ANON": "100000000/min",
-                    "SLOW_CONSUMER_SECONDS": "300"}
+        self.env = {
+            **env,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": world.redis_url,
+            "DJANGO_SECRET_KEY": SECRET,
+            "LOG_LEVEL": "WARNING",
+            "WS_MAX_CONNECTIONS_PER_USER": caps,
+            "WS_MAX_CONNECTIONS_PER_ADDRESS": caps,
+            "RATE_LIMIT_USER": "100000000/min",
+            "RATE_LIMIT_ANON": "100000000/min",
+            "SLOW_CONSUMER_SECONDS": "300",
+        }
         self.process: subprocess.Popen[bytes] | None = None
 
     def spawn(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "app", "web", "--port", str(self.port)], env=self.env,
-                cwd=ROOT / "tests", stdout=out, stderr=subprocess.STDOUT)
+                [sys.executable, "-m", "app", "web", "--port", str(self.port)],
+                env=self.env,
+                cwd=ROOT / "tests",
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     async def start(self) -> None:
         """Start it and wait until it answers."""
@@ -92,7 +105,8 @@ async def feed_state(url: str) -> tuple[set[int], int]:
     connection = await connect(url)
     try:
         rows = await connection.fetch(
-            "SELECT id FROM chain_events WHERE NOT removed AND removes_id IS NULL")
+            "SELECT id FROM chain_events WHERE NOT removed AND removes_id IS NULL"
+        )
         head = await connection.fetchval("SELECT coalesce(max(id), 0) FROM chain_events")
     finally:
         await connection.close()
@@ -100,21 +114,38 @@ async def feed_state(url: str) -> tuple[set[int], int]:
 
 
 async def shallow_reorg(world: World, depth: int, n: int) -> None:
-    data = "0x" + ISSUE + word(int(investor(n % 50), 16)) + word(3 + n) + word(1) + word(
-        2 * 10**9 + n)
-    await world.call("anvil_reorg", [depth, [[{
-        "from": "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
-        "to": world.addresses["ISSUANCE_CONTRACT_ADDRESS"].lower(), "data": data,
-        "gas": hex(500_000)}, 0]]])
+    data = (
+        "0x" + ISSUE + word(int(investor(n % 50), 16)) + word(3 + n) + word(1) + word(2 * 10**9 + n)
+    )
+    await world.call(
+        "anvil_reorg",
+        [
+            depth,
+            [
+                [
+                    {
+                        "from": "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+                        "to": world.addresses["ISSUANCE_CONTRACT_ADDRESS"].lower(),
+                        "data": data,
+                        "gas": hex(500_000),
+                    },
+                    0,
+                ]
+            ],
+        ],
+    )
 
 
-async def webredis(world: World, args: argparse.Namespace, log: Path, *, stack: Stack,
-                   web_log: Path) -> dict[str, Any]:
+async def webredis(
+    world: World, args: argparse.Namespace, log: Path, *, stack: Stack, web_log: Path
+) -> dict[str, Any]:
     url = await world.database()
     listener = world.start(world.env(url), log)
     web = Web(world, url, web_log)
-    token = create_access_token(Principal(kind=Kind.STAFF, role="admin", user_id=1),
-                                settings=Settings(DJANGO_SECRET_KEY=SECRET)).token
+    token = create_access_token(
+        Principal(kind=Kind.STAFF, role="admin", user_id=1),
+        settings=Settings(DJANGO_SECRET_KEY=SECRET),
+    ).token
     subs = [Subscriber() for _ in range(args.subscribers)]
     ws_url = web.base.replace("http://", "ws://") + "/graphql"
     tasks: list[asyncio.Task[None]] = []
@@ -122,8 +153,10 @@ async def webredis(world: World, args: argparse.Namespace, log: Path, *, stack: 
     caught_up = -1.0
     try:
         await web.start()
-        tasks = [asyncio.create_task(follow(s, ws_url, token, random.Random(i)))  # noqa: S311
-                 for i, s in enumerate(subs)]
+        tasks = [
+            asyncio.create_task(follow(s, ws_url, token, random.Random(i)))  # noqa: S311
+            for i, s in enumerate(subs)
+        ]
         for round_ in range(args.web_rounds):
             await all_connected(subs)  # every fault hits every subscriber
             emission = asyncio.create_task(world.emit(300, 30))
@@ -169,14 +202,20 @@ async def webredis(world: World, args: argparse.Namespace, log: Path, *, stack: 
             except subprocess.TimeoutExpired:
                 web.kill()
         code = stop(listener)
-    return {"scenario": "webredis", "subscribers": len(subs), **faults,
-            "feed_items": head, "deliveries": sum(s.deliveries for s in subs),
-            "connections": sum(s.connections for s in subs),
-            "subscribers_behind": sum(s.cursor < head for s in subs),
-            "catch_up_s": round(caught_up, 1),
-            "items_lost": sum(s.lost for s in subs),
-            "items_duplicated": sum(s.duplicated for s in subs),
-            "subscribers_wrong_state": sum(s.live != expected for s in subs),
-            "stream_errors": sum(len(s.errors) for s in subs),
-            "first_error": next((e for s in subs for e in s.errors), None),
-            "listener_exit": code, **await diff(world, url)}
+    return {
+        "scenario": "webredis",
+        "subscribers": len(subs),
+        **faults,
+        "feed_items": head,
+        "deliveries": sum(s.deliveries for s in subs),
+        "connections": sum(s.connections for s in subs),
+        "subscribers_behind": sum(s.cursor < head for s in subs),
+        "catch_up_s": round(caught_up, 1),
+        "items_lost": sum(s.lost for s in subs),
+        "items_duplicated": sum(s.duplicated for s in subs),
+        "subscribers_wrong_state": sum(s.live != expected for s in subs),
+        "stream_errors": sum(len(s.errors) for s in subs),
+        "first_error": next((e for s in subs for e in s.errors), None),
+        "listener_exit": code,
+        **await diff(world, url),
+    }

@@ -32,15 +32,27 @@ from listener.follower import Follower, FollowerConfig
 from listener.rpc import RpcClient
 from listener.store import PgStore
 
-VOLATILE = {"id", "removes_id", "created_at", "updated_at", "removed_at", "chain_event_id",
-            "event_id", "received_at", "halted_at", "opens_at", "closes_at"}
+VOLATILE = {
+    "id",
+    "removes_id",
+    "created_at",
+    "updated_at",
+    "removed_at",
+    "chain_event_id",
+    "event_id",
+    "received_at",
+    "halted_at",
+    "opens_at",
+    "closes_at",
+}
 
 
 class World:
     """The servers, the contracts and the scratch databases of one chaos run."""
 
-    def __init__(self, server_url: str, redis_url: str, rpc_url: str,
-                 addresses: dict[str, str], window: int) -> None:
+    def __init__(
+        self, server_url: str, redis_url: str, rpc_url: str, addresses: dict[str, str], window: int
+    ) -> None:
         self.server_url = server_url
         self.redis_url = redis_url
         self.rpc_url = rpc_url
@@ -68,20 +80,38 @@ class World:
         return url
 
     def env(self, database_url: str, rpc_url: str | None = None, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("DATABASE_URL", "REDIS_URL", "QUICKNODE_URL", "BLOCKCHAIN_RPC_URL")}
-        env.update({"DATABASE_URL": database_url, "REDIS_URL": self.redis_url,
-                    "BLOCKCHAIN_RPC_URL": rpc_url or self.rpc_url, "BLOCKCHAIN_NETWORK": "anvil",
-                    "START_BLOCK_NUMBER": "0", "LISTENER_POLL_INTERVAL": "0.1",
-                    "LISTENER_BATCH_BLOCKS": "2", "LISTENER_MAX_BATCH_BLOCKS": "4",
-                    "LISTENER_REORG_WINDOW": str(self.window), "LOG_LEVEL": "WARNING",
-                    **self.addresses, **extra})
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "REDIS_URL", "QUICKNODE_URL", "BLOCKCHAIN_RPC_URL")
+        }
+        env.update(
+            {
+                "DATABASE_URL": database_url,
+                "REDIS_URL": self.redis_url,
+                "BLOCKCHAIN_RPC_URL": rpc_url or self.rpc_url,
+                "BLOCKCHAIN_NETWORK": "anvil",
+                "START_BLOCK_NUMBER": "0",
+                "LISTENER_POLL_INTERVAL": "0.1",
+                "LISTENER_BATCH_BLOCKS": "2",
+                "LISTENER_MAX_BATCH_BLOCKS": "4",
+                "LISTENER_REORG_WINDOW": str(self.window),
+                "LOG_LEVEL": "WARNING",
+                **self.addresses,
+                **extra,
+            }
+        )
         return env
 
     def start(self, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         with log.open("ab") as out:
-            return subprocess.Popen([sys.executable, "-m", "app", "listener"], env=env,
-                                    cwd=ROOT / "tests", stdout=out, stderr=subprocess.STDOUT)
+            return subprocess.Popen(
+                [sys.executable, "-m", "app", "listener"],
+                env=env,
+                cwd=ROOT / "tests",
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     async def call(self, method: str, params: list[Any]) -> Any:
         rpc = RpcClient(urls=[self.rpc_url], timeout=30)
@@ -104,7 +134,8 @@ async def checkpoint(url: str) -> tuple[int, str] | None:
     connection = await connect(url)
     try:
         row = await connection.fetchrow(
-            "SELECT last_processed_block, last_processed_hash FROM listener_checkpoints")
+            "SELECT last_processed_block, last_processed_hash FROM listener_checkpoints"
+        )
     finally:
         await connection.close()
     return None if row is None else (int(row[0]), str(row[1]))
@@ -126,16 +157,22 @@ async def every_table(url: str) -> dict[str, set[tuple[str, ...]]]:
     tables: dict[str, set[tuple[str, ...]]] = {}
     try:
         async with engine.connect() as connection:
-            columns = (await connection.execute(text(
-                "SELECT table_name, column_name FROM information_schema.columns WHERE "
-                "table_schema = 'public' ORDER BY table_name, ordinal_position"))).all()
+            columns = (
+                await connection.execute(
+                    text(
+                        "SELECT table_name, column_name FROM information_schema.columns WHERE "
+                        "table_schema = 'public' ORDER BY table_name, ordinal_position"
+                    )
+                )
+            ).all()
             by_table: dict[str, list[str]] = {}
             for table, column in columns:
                 if table not in ("alembic_version", "feed_sequence") and column not in VOLATILE:
                     by_table.setdefault(str(table), []).append(str(column))
             for table, names in by_table.items():
-                where = " WHERE NOT removed AND removes_id IS NULL" \
-                    if table == "chain_events" else ""
+                where = (
+                    " WHERE NOT removed AND removes_id IS NULL" if table == "chain_events" else ""
+                )
                 listed = ", ".join(f'"{n}"::text' for n in names)
                 query = f'SELECT {listed} FROM "{table}"{where}'  # noqa: S608 - catalogue names
                 rows = (await connection.execute(text(query))).all()
@@ -151,9 +188,14 @@ async def clean(world: World) -> dict[str, set[tuple[str, ...]]]:
     engine = create_engine(url)
     rpc = RpcClient(urls=[world.rpc_url], timeout=30)
     decoder = Decoder(CHAIN_ID, {a: CONTRACT_ARTIFACTS[v] for v, a in world.addresses.items()})
-    follower = Follower(rpc=rpc, store=PgStore(session_factory(engine)), decoder=decoder,
-                        config=FollowerConfig(chain_id=CHAIN_ID, reorg_window=world.window,
-                                              batch_blocks=50, max_batch_blocks=50))
+    follower = Follower(
+        rpc=rpc,
+        store=PgStore(session_factory(engine)),
+        decoder=decoder,
+        config=FollowerConfig(
+            chain_id=CHAIN_ID, reorg_window=world.window, batch_blocks=50, max_batch_blocks=50
+        ),
+    )
     try:
         number, _ = await world.head()
         await follower.resume()
@@ -172,10 +214,16 @@ async def diff(world: World, url: str) -> dict[str, int]:
     differing = sorted(t for t in set(lost) | set(extra) if lost.get(t) or extra.get(t))
     if differing:
         for table in differing:
-            print(f"  {table}: lost {sorted(reference[table] - mine.get(table, set()))[:3]} "
-                  f"extra {sorted(mine.get(table, set()) - reference[table])[:3]}")
-    return {"events": len(reference["chain_events"]), "rows_lost": sum(lost.values()),
-            "rows_extra": sum(extra.values()), "tables_differing": differing}
+            print(
+                f"  {table}: lost {sorted(reference[table] - mine.get(table, set()))[:3]} "
+                f"extra {sorted(mine.get(table, set()) - reference[table])[:3]}"
+            )
+    return {
+        "events": len(reference["chain_events"]),
+        "rows_lost": sum(lost.values()),
+        "rows_extra": sum(extra.values()),
+        "tables_differing": differing,
+    }
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:

@@ -43,7 +43,7 @@ def word(value: int) -> str:
 
 
 def investor(n: int) -> str:
-    return "0x" + f"{0xbe000 + n:040x}"
+    return "0x" + f"{0xBE000 + n:040x}"
 
 
 class Chain:
@@ -74,12 +74,29 @@ class Chain:
 
 
 def tx(to: str, data: str, nonce: int) -> tuple[str, list[Any]]:
-    return ("eth_sendTransaction", [{"from": DEV_ADDRESS, "to": to, "data": data, "gas": GAS,
-                                     "gasPrice": GAS_PRICE, "nonce": hex(nonce)}])
+    return (
+        "eth_sendTransaction",
+        [
+            {
+                "from": DEV_ADDRESS,
+                "to": to,
+                "data": data,
+                "gas": GAS,
+                "gasPrice": GAS_PRICE,
+                "nonce": hex(nonce),
+            }
+        ],
+    )
 
 
-async def emit(url: str, addresses: dict[str, str], events: int, per_block: int,
-               empty_blocks: int = 0, start: int = 0) -> int:
+async def emit(
+    url: str,
+    addresses: dict[str, str],
+    events: int,
+    per_block: int,
+    empty_blocks: int = 0,
+    start: int = 0,
+) -> int:
     """Emit at least `events` events, `per_block` transactions per mined block; return blocks.
 
     `empty_blocks` empty blocks come before each block of events (a sparse chain). Calls
@@ -101,15 +118,33 @@ async def emit(url: str, addresses: dict[str, str], events: int, per_block: int,
         calls: list[tuple[str, list[Any]]] = []
         while len(calls) < per_block and emitted < events:
             if sent % 10 == 9:
-                data = "0x" + REPORT + encode(
-                    ["bytes32", "string", "uint256", "bytes3", "bytes32", "bytes32", "uint8"],
-                    [f"UTI{sent:020d}".encode().ljust(32, b"\0"), "IRS-EUR-10Y",
-                     10**6 + sent, b"EUR", LEI_A, LEI_B, 1]).hex()
+                data = (
+                    "0x"
+                    + REPORT
+                    + encode(
+                        ["bytes32", "string", "uint256", "bytes3", "bytes32", "bytes32", "uint8"],
+                        [
+                            f"UTI{sent:020d}".encode().ljust(32, b"\0"),
+                            "IRS-EUR-10Y",
+                            10**6 + sent,
+                            b"EUR",
+                            LEI_A,
+                            LEI_B,
+                            1,
+                        ],
+                    ).hex()
+                )
                 calls.append(tx(reporter, data, nonce))
                 emitted += 1
             else:
-                data = ("0x" + ISSUE + word(int(investor(sent % INVESTORS), 16))
-                        + word(100 + sent % 7) + word(1 + sent % OFFERINGS) + word(sent + 1))
+                data = (
+                    "0x"
+                    + ISSUE
+                    + word(int(investor(sent % INVESTORS), 16))
+                    + word(100 + sent % 7)
+                    + word(1 + sent % OFFERINGS)
+                    + word(sent + 1)
+                )
                 calls.append(tx(issuance, data, nonce))
                 emitted += 2
             nonce += 1
@@ -134,11 +169,26 @@ async def seed(database_url: str, token: str) -> None:
     now = datetime.now(UTC)
     async with engine.begin() as connection:
         await connection.execute(insert(Issuer), [{"id": 1, "name": "Issuer", "country": "DE"}])
-        await connection.execute(insert(Offering), [{
-            "id": 1, "issuer_id": 1, "isin": "US0378331005", "name": "Bench offering",
-            "symbol": "BNCH", "security_type": "equity", "regulation": "reg_s",
-            "currency": "EUR", "unit_price": Decimal("10"), "status": "open",
-            "opens_at": now - timedelta(days=1), "closes_at": now + timedelta(days=30),
-            "allowed_countries": [], "token_address": token, "onchain_offering_id": 1,
-        }])
+        await connection.execute(
+            insert(Offering),
+            [
+                {
+                    "id": 1,
+                    "issuer_id": 1,
+                    "isin": "US0378331005",
+                    "name": "Bench offering",
+                    "symbol": "BNCH",
+                    "security_type": "equity",
+                    "regulation": "reg_s",
+                    "currency": "EUR",
+                    "unit_price": Decimal("10"),
+                    "status": "open",
+                    "opens_at": now - timedelta(days=1),
+                    "closes_at": now + timedelta(days=30),
+                    "allowed_countries": [],
+                    "token_address": token,
+                    "onchain_offering_id": 1,
+                }
+            ],
+        )
     await engine.dispose()

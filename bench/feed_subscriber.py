@@ -18,8 +18,10 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import WebSocketException
 from websockets.typing import Subprotocol
 
-EVENTS = ("subscription($after: String) { events(after: $after) { cursor node { sequence "
-          "removesSequence } } }")
+EVENTS = (
+    "subscription($after: String) { events(after: $after) { cursor node { sequence "
+    "removesSequence } } }"
+)
 
 
 @dataclass
@@ -52,18 +54,33 @@ async def follow(sub: Subscriber, url: str, token: str, rng: random.Random) -> N
     """Subscribe after the last cursor; again after every drop, until cancelled."""
     while True:
         with contextlib.suppress(OSError, WebSocketException, TimeoutError):
-            async with ws_connect(url, subprotocols=[Subprotocol("graphql-transport-ws")],
-                                  open_timeout=10, close_timeout=1, compression=None) as ws:
+            async with ws_connect(
+                url,
+                subprotocols=[Subprotocol("graphql-transport-ws")],
+                open_timeout=10,
+                close_timeout=1,
+                compression=None,
+            ) as ws:
                 sub.connections += 1
-                await ws.send(json.dumps({"type": "connection_init",
-                                          "payload": {"authorization": f"Bearer {token}"}}))
+                await ws.send(
+                    json.dumps(
+                        {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+                    )
+                )
                 async with asyncio.timeout(30):
                     ack = json.loads(await ws.recv())
                 if ack.get("type") != "connection_ack":
                     sub.errors.append(f"init: {ack}")
                     continue
-                await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-                    "query": EVENTS, "variables": {"after": str(sub.cursor)}}}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "id": "1",
+                            "type": "subscribe",
+                            "payload": {"query": EVENTS, "variables": {"after": str(sub.cursor)}},
+                        }
+                    )
+                )
                 sub.connected = True
                 async for raw in ws:
                     message = json.loads(raw)

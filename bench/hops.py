@@ -26,8 +26,10 @@ from types import FrameType
 from typing import Any
 
 OURS = ("app", "dpo", "schema", "resolvers")
-QUERY = {"query": "query Offerings { offerings(first: 20) { totalCount edges { node { id name"
-                  " } } } }", "operationName": "Offerings"}
+QUERY = {
+    "query": "query Offerings { offerings(first: 20) { totalCount edges { node { id name } } } }",
+    "operationName": "Offerings",
+}
 
 
 class Trace:
@@ -41,7 +43,7 @@ class Trace:
 
     def short(self, filename: str) -> str:
         if filename.startswith(self.root):
-            return filename[len(self.root):]
+            return filename[len(self.root) :]
         return filename.split("site-packages/")[-1]
 
     def ours(self, name: str) -> bool:
@@ -53,8 +55,11 @@ class Trace:
         name = self.short(frame.f_code.co_filename)
         if self.ours(name):
             self.files.add(name)
-        if (self.path is None and name.startswith("resolvers/")
-                and frame.f_code.co_name == "resolve_offerings"):
+        if (
+            self.path is None
+            and name.startswith("resolvers/")
+            and frame.f_code.co_name == "resolve_offerings"
+        ):
             stack: list[str] = []
             current: FrameType | None = frame
             while current is not None:
@@ -79,8 +84,9 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
     root = parser.parse_args().root.resolve()
     sys.path.insert(0, str(root))
-    os.environ.update(DJANGO_SECRET_KEY="bench-hops-" + "x" * 40, LOG_LEVEL="WARNING",
-                      RESPONSE_CACHE="false")
+    os.environ.update(
+        DJANGO_SECRET_KEY="bench-hops-" + "x" * 40, LOG_LEVEL="WARNING", RESPONSE_CACHE="false"
+    )
     import httpx
     import uvicorn
 
@@ -96,10 +102,8 @@ def main() -> None:
     trace = Trace(root)
     try:
         upgrade(services.database_url)
-        app = create_app(settings, database_url=services.database_url,
-                         redis_url=services.redis_url)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0,
-                                               log_level="warning"))
+        app = create_app(settings, database_url=services.database_url, redis_url=services.redis_url)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
 
         def serve() -> None:
             sys.setprofile(trace)
@@ -112,8 +116,11 @@ def main() -> None:
         port = server.servers[0].sockets[0].getsockname()[1]
         admin = Principal(kind=Kind.STAFF, role="admin", user_id=1)
         token = create_access_token(admin, settings=settings).token
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
-                          headers={"Authorization": f"Bearer {token}"}) as client:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=30,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client:
             client.post("/graphql", json=QUERY).raise_for_status()  # warm-up
             trace.on = True
             answer = client.post("/graphql", json=QUERY)
@@ -132,10 +139,20 @@ def main() -> None:
     print(f"path, our files: {len(ours) - 1} hops over {len(set(ours))} files")
     print(f"our files executed during the request: {len(trace.files)}")
     print("our path: " + " -> ".join(ours))
-    print("RESULT " + json.dumps({"bench": "hops", "root": str(root), "hops": len(path) - 1,
-                                  "files": len(set(path)), "our_hops": len(ours) - 1,
-                                  "our_files": len(set(ours)),
-                                  "our_files_executed": sorted(trace.files)}))
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "bench": "hops",
+                "root": str(root),
+                "hops": len(path) - 1,
+                "files": len(set(path)),
+                "our_hops": len(ours) - 1,
+                "our_files": len(set(ours)),
+                "our_files_executed": sorted(trace.files),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

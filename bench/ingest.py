@@ -56,22 +56,36 @@ from listener.service import freeze_heap
 from listener.store import PgStore
 
 
-async def backfill(rpc_url: str, database_url: str, redis_url: str,
-                   addresses: dict[str, str], args: argparse.Namespace,
-                   header_batch: int) -> dict[str, Any]:
+async def backfill(
+    rpc_url: str,
+    database_url: str,
+    redis_url: str,
+    addresses: dict[str, str],
+    args: argparse.Namespace,
+    header_batch: int,
+) -> dict[str, Any]:
     """The listener's backfill from block 0 to the head; its time and events."""
     from redis.asyncio import Redis
 
     engine = create_engine(database_url, pool_size=max(2, args.concurrency))
     redis = Redis.from_url(redis_url)
     rpc = RpcClient(urls=[rpc_url], timeout=60, header_batch=header_batch)
-    decoder = Decoder(CHAIN_ID, {address: CONTRACT_ARTIFACTS[var]
-                                 for var, address in addresses.items()})
-    config = FollowerConfig(chain_id=CHAIN_ID, concurrency=args.concurrency,
-                            batch_blocks=args.batch_blocks,
-                            max_batch_blocks=args.max_batch_blocks)
-    follower = Follower(rpc=rpc, store=PgStore(session_factory(engine), redis=redis),
-                        decoder=decoder, config=config, progress=Progress(every=5.0))
+    decoder = Decoder(
+        CHAIN_ID, {address: CONTRACT_ARTIFACTS[var] for var, address in addresses.items()}
+    )
+    config = FollowerConfig(
+        chain_id=CHAIN_ID,
+        concurrency=args.concurrency,
+        batch_blocks=args.batch_blocks,
+        max_batch_blocks=args.max_batch_blocks,
+    )
+    follower = Follower(
+        rpc=rpc,
+        store=PgStore(session_factory(engine), redis=redis),
+        decoder=decoder,
+        config=config,
+        progress=Progress(every=5.0),
+    )
     try:
         await verify_chain(rpc, CHAIN_ID)
         head = await rpc.block_number()
@@ -80,8 +94,11 @@ async def backfill(rpc_url: str, database_url: str, redis_url: str,
         await follower.sync(head, head, asyncio.Event())
         seconds = time.perf_counter() - started
         async with engine.connect() as connection:
-            stored = (await connection.execute(
-                text("SELECT count(*) FROM chain_events WHERE NOT removed"))).scalar_one()
+            stored = (
+                await connection.execute(
+                    text("SELECT count(*) FROM chain_events WHERE NOT removed")
+                )
+            ).scalar_one()
     finally:
         await rpc.aclose()
         await redis.aclose()
@@ -111,8 +128,9 @@ async def checkpoint(server_url: str) -> None:
         await connection.close()
 
 
-def measure(stack: Stack, addresses: dict[str, str], args: argparse.Namespace,
-            header_batch: int, label: str) -> dict[str, Any]:
+def measure(
+    stack: Stack, addresses: dict[str, str], args: argparse.Namespace, header_batch: int, label: str
+) -> dict[str, Any]:
     """One backfill of the emitted chain into a fresh database; its figures, printed too."""
     database_url = asyncio.run(fresh_database(stack.database_url, "dpo_bench_ingest"))
     upgrade(database_url)
@@ -129,8 +147,9 @@ def measure(stack: Stack, addresses: dict[str, str], args: argparse.Namespace,
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:
         profiler.enable()
-    figures = asyncio.run(backfill(stack.rpc_url, database_url, stack.redis_url, addresses,
-                                   args, header_batch))
+    figures = asyncio.run(
+        backfill(stack.rpc_url, database_url, stack.redis_url, addresses, args, header_batch)
+    )
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
@@ -145,45 +164,65 @@ def measure(stack: Stack, addresses: dict[str, str], args: argparse.Namespace,
     rate = figures["stored"] / figures["seconds"]
     step = max(1, len(sampler.samples) // 10)
     profile = [(round(t, 1), round(rss / 2**20)) for t, rss in sampler.samples[::step]]
-    requests = {method: count - requests_before.get(method, 0)
-                for method, count in rpc_requests().items()}
+    requests = {
+        method: count - requests_before.get(method, 0) for method, count in rpc_requests().items()
+    }
     per_event = 1e6 / figures["stored"]
-    print(f"[{label}, header batch {header_batch}] backfill: {figures['stored']:,} events in "
-          f"{figures['head'] + 1:,} blocks in {figures['seconds']:.1f}s = {rate:,.0f} events/s")
-    print(f"CPU per event: listener {cpu_seconds * per_event:.0f} us, PostgreSQL "
-          f"{'-' if pg_cpu is None else f'{pg_cpu * per_event:.0f}'} us, anvil "
-          f"{anvil_cpu * per_event:.0f} us; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"[{label}, header batch {header_batch}] backfill: {figures['stored']:,} events in "
+        f"{figures['head'] + 1:,} blocks in {figures['seconds']:.1f}s = {rate:,.0f} events/s"
+    )
+    print(
+        f"CPU per event: listener {cpu_seconds * per_event:.0f} us, PostgreSQL "
+        f"{'-' if pg_cpu is None else f'{pg_cpu * per_event:.0f}'} us, anvil "
+        f"{anvil_cpu * per_event:.0f} us; load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"RPC requests by method: {requests}")
-    print(f"peak RSS {peak_kb / 1024:.0f} MB so far (before backfill {rss_before / 2**20:.0f} "
-          f"MB); RSS over time (s, MB): {profile}", flush=True)
+    print(
+        f"peak RSS {peak_kb / 1024:.0f} MB so far (before backfill {rss_before / 2**20:.0f} "
+        f"MB); RSS over time (s, MB): {profile}",
+        flush=True,
+    )
     if figures["stored"] < args.events * 0.99:
-        print(f"WARNING: {figures['stored']} events stored, {args.events} emitted",
-              file=sys.stderr)
-    return {"bench": "ingest", "run": label, "header_batch": header_batch,
-            "events": figures["stored"], "blocks": figures["head"] + 1,
-            "seconds": round(figures["seconds"], 2), "events_per_s": round(rate),
-            "cpu_seconds": round(cpu_seconds, 2),
-            "postgres_cpu_seconds": None if pg_cpu is None else round(pg_cpu, 2),
-            "anvil_cpu_seconds": round(anvil_cpu, 2),
-            "load_average": round(os.getloadavg()[0], 2), "peak_rss_mb": round(peak_kb / 1024),
-            "rss_before_backfill_mb": round(rss_before / 2**20),
-            "rss_mb_samples": [mb for _, mb in profile],
-            "concurrency": args.concurrency, "max_batch_blocks": args.max_batch_blocks,
-            "tx_per_block": args.tx_per_block, "empty_blocks": args.empty_blocks,
-            "rpc_requests": requests}
+        print(f"WARNING: {figures['stored']} events stored, {args.events} emitted", file=sys.stderr)
+    return {
+        "bench": "ingest",
+        "run": label,
+        "header_batch": header_batch,
+        "events": figures["stored"],
+        "blocks": figures["head"] + 1,
+        "seconds": round(figures["seconds"], 2),
+        "events_per_s": round(rate),
+        "cpu_seconds": round(cpu_seconds, 2),
+        "postgres_cpu_seconds": None if pg_cpu is None else round(pg_cpu, 2),
+        "anvil_cpu_seconds": round(anvil_cpu, 2),
+        "load_average": round(os.getloadavg()[0], 2),
+        "peak_rss_mb": round(peak_kb / 1024),
+        "rss_before_backfill_mb": round(rss_before / 2**20),
+        "rss_mb_samples": [mb for _, mb in profile],
+        "concurrency": args.concurrency,
+        "max_batch_blocks": args.max_batch_blocks,
+        "tx_per_block": args.tx_per_block,
+        "empty_blocks": args.empty_blocks,
+        "rpc_requests": requests,
+    }
 
 
 def side_by_side(results: list[dict[str, Any]]) -> None:
     """The runs of one chain in one table (the baseline first)."""
-    print(f"{'run':<10} {'header batch':>12} {'events':>9} {'blocks':>7} {'seconds':>8} "
-          f"{'events/s':>9} {'HTTP for headers':>16} {'headers':>8} {'CPU s':>6} {'load':>5}")
+    print(
+        f"{'run':<10} {'header batch':>12} {'events':>9} {'blocks':>7} {'seconds':>8} "
+        f"{'events/s':>9} {'HTTP for headers':>16} {'headers':>8} {'CPU s':>6} {'load':>5}"
+    )
     for r in results:
         requests = r["rpc_requests"]
         headers = requests.get("eth_getBlockByNumber", 0)
         http = requests.get("batch", 0) + (headers if r["header_batch"] <= 1 else 0)
-        print(f"{r['run']:<10} {r['header_batch']:>12} {r['events']:>9,} {r['blocks']:>7,} "
-              f"{r['seconds']:>8.2f} {r['events_per_s']:>9,} {http:>16,} {headers:>8,} "
-              f"{r['cpu_seconds']:>6.2f} {r['load_average']:>5.1f}")
+        print(
+            f"{r['run']:<10} {r['header_batch']:>12} {r['events']:>9,} {r['blocks']:>7,} "
+            f"{r['seconds']:>8.2f} {r['events_per_s']:>9,} {http:>16,} {headers:>8,} "
+            f"{r['cpu_seconds']:>6.2f} {r['load_average']:>5.1f}"
+        )
 
 
 def main() -> None:
@@ -193,32 +232,54 @@ def main() -> None:
     parser.add_argument("--batch-blocks", type=int, default=10)
     parser.add_argument("--max-batch-blocks", type=int, default=25)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--empty-blocks", type=int, default=0,
-                        help="empty blocks before each block of events (a sparse chain)")
-    parser.add_argument("--header-batch", type=int, default=100,
-                        help="headers per JSON-RPC batch request (LISTENER_HEADER_BATCH)")
-    parser.add_argument("--baseline-header-batch", type=int, default=0,
-                        help="first backfill the same chain with this header batch (1: one "
-                             "request per header, as before batching) and print both")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="backfills of each kind, alternating (the load changes over time)")
+    parser.add_argument(
+        "--empty-blocks",
+        type=int,
+        default=0,
+        help="empty blocks before each block of events (a sparse chain)",
+    )
+    parser.add_argument(
+        "--header-batch",
+        type=int,
+        default=100,
+        help="headers per JSON-RPC batch request (LISTENER_HEADER_BATCH)",
+    )
+    parser.add_argument(
+        "--baseline-header-batch",
+        type=int,
+        default=0,
+        help="first backfill the same chain with this header batch (1: one "
+        "request per header, as before batching) and print both",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="backfills of each kind, alternating (the load changes over time)",
+    )
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the backfill here")
     args = parser.parse_args()
 
     with bench_stack("ingest", prune_history=True) as stack:
         addresses = asyncio.run(deploy_all(stack.rpc_url, DEV_PRIVATE_KEY))
         t0 = time.perf_counter()
-        blocks = asyncio.run(emit(stack.rpc_url, addresses, args.events, args.tx_per_block,
-                                  args.empty_blocks))
+        blocks = asyncio.run(
+            emit(stack.rpc_url, addresses, args.events, args.tx_per_block, args.empty_blocks)
+        )
         emit_seconds = time.perf_counter() - t0
-        print(f"emitted {args.events} events in {blocks} blocks in {emit_seconds:.1f}s "
-              f"({args.events / emit_seconds:,.0f} events/s)", flush=True)
-        runs = ([("baseline", args.baseline_header_batch)] if args.baseline_header_batch else [])
+        print(
+            f"emitted {args.events} events in {blocks} blocks in {emit_seconds:.1f}s "
+            f"({args.events / emit_seconds:,.0f} events/s)",
+            flush=True,
+        )
+        runs = [("baseline", args.baseline_header_batch)] if args.baseline_header_batch else []
         runs.append(("current", args.header_batch))
         # Alternating order (ABBA...): a drift over the runs weighs on both kinds alike.
-        results = [measure(stack, addresses, args, size, label)
-                   for round_ in range(args.rounds)
-                   for label, size in (runs if round_ % 2 == 0 else runs[::-1])]
+        results = [
+            measure(stack, addresses, args, size, label)
+            for round_ in range(args.rounds)
+            for label, size in (runs if round_ % 2 == 0 else runs[::-1])
+        ]
         side_by_side(results)
         for result in results:
             print("RESULT " + json.dumps({**result, "emit_seconds": round(emit_seconds, 2)}))

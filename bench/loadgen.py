@@ -38,11 +38,15 @@ def post_request(base: str, path: str, body: bytes, headers: dict[str, str]) -> 
     """A keep-alive POST of `body` to `base` + `path`, encoded once."""
     url = urlsplit(base)
     host, port = url.hostname or "127.0.0.1", url.port or 80
-    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive",
-             "Content-Type: application/json", f"Content-Length: {len(body)}",
-             *(f"{name}: {value}" for name, value in headers.items())]
-    return Target(host=host, port=port, request=("\r\n".join(lines) + "\r\n\r\n").encode()
-                  + body)
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Connection: keep-alive",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return Target(host=host, port=port, request=("\r\n".join(lines) + "\r\n\r\n").encode() + body)
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -53,7 +57,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     if start < 0:
         raise LoadError(f"answer without Content-Length: {head[:200]!r}")
     start += len(_CONTENT_LENGTH)
-    length = int(lowered[start:lowered.index(b"\r\n", start)])
+    length = int(lowered[start : lowered.index(b"\r\n", start)])
     return status, await reader.readexactly(length)
 
 
@@ -74,8 +78,7 @@ async def _connection(target: Target, deadline: float, latencies: list[float]) -
 async def _client(target: Target, seconds: float, connections: int) -> list[float]:
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
-    await asyncio.gather(*(_connection(target, deadline, latencies)
-                           for _ in range(connections)))
+    await asyncio.gather(*(_connection(target, deadline, latencies) for _ in range(connections)))
     return latencies
 
 
@@ -98,8 +101,9 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_load(target: Target, *, seconds: float, connections: int, clients: int,
-             server_pid: int | None = None) -> dict[str, float]:
+def run_load(
+    target: Target, *, seconds: float, connections: int, clients: int, server_pid: int | None = None
+) -> dict[str, float]:
     """Drive `target` from `clients` processes with `connections` each; the figures."""
     server_cpu = process_cpu_seconds(server_pid) if server_pid else 0.0
     with multiprocessing.Pool(clients) as pool:
@@ -109,10 +113,13 @@ def run_load(target: Target, *, seconds: float, connections: int, clients: int,
     client_cpu = sum(cpu for _, cpu in results)
     quantiles = statistics.quantiles(latencies, n=100)
     count = len(latencies)
-    figures = {"requests": count, "rps": round(count / seconds, 1),
-               "p50_ms": round(quantiles[49] * 1000, 2),
-               "p99_ms": round(quantiles[98] * 1000, 2),
-               "client_cpu_us_per_request": round(client_cpu / count * 1e6, 1)}
+    figures = {
+        "requests": count,
+        "rps": round(count / seconds, 1),
+        "p50_ms": round(quantiles[49] * 1000, 2),
+        "p99_ms": round(quantiles[98] * 1000, 2),
+        "client_cpu_us_per_request": round(client_cpu / count * 1e6, 1),
+    }
     if server_pid:
         figures["server_cpu_us_per_request"] = round(server_cpu / count * 1e6, 1)
     return figures

@@ -61,21 +61,44 @@ async def seed(sessions: Any, world: Any, orders: int) -> list[tuple[int, str]]:
     now = datetime.now(UTC)
     async with sessions() as session, session.begin():
         offering = Offering(
-            issuer=Issuer(name="Acme AG", country="CH"), name="Acme 2030", symbol="ACME",
-            security_type="equity", regulation="reg_s", currency="EUR",
-            unit_price=Decimal(10), opens_at=now - timedelta(days=1),
-            closes_at=now + timedelta(days=20), status="open", allowed_countries=[],
-            onchain_offering_id=world.offering_id, token_address=world.issuance.lower())
-        investor = Investor(full_name="Ada", country="DE", kyc_status="approved",
-                            email="ada@example.com")
+            issuer=Issuer(name="Acme AG", country="CH"),
+            name="Acme 2030",
+            symbol="ACME",
+            security_type="equity",
+            regulation="reg_s",
+            currency="EUR",
+            unit_price=Decimal(10),
+            opens_at=now - timedelta(days=1),
+            closes_at=now + timedelta(days=20),
+            status="open",
+            allowed_countries=[],
+            onchain_offering_id=world.offering_id,
+            token_address=world.issuance.lower(),
+        )
+        investor = Investor(
+            full_name="Ada", country="DE", kyc_status="approved", email="ada@example.com"
+        )
         session.add_all([offering, investor])
         await session.flush()
-        session.add(InvestorWallet(investor_id=investor.id, chain_id=31337, verified_at=now,
-                                   address=world.investors[0].lower()))
-        rows = [Investment(investor_id=investor.id, offering_id=offering.id,
-                           amount=Decimal(30), currency="EUR", units=3,
-                           payment_reference=f"DPO-B{n:04d}-{secrets.token_hex(2).upper()}")
-                for n in range(orders)]
+        session.add(
+            InvestorWallet(
+                investor_id=investor.id,
+                chain_id=31337,
+                verified_at=now,
+                address=world.investors[0].lower(),
+            )
+        )
+        rows = [
+            Investment(
+                investor_id=investor.id,
+                offering_id=offering.id,
+                amount=Decimal(30),
+                currency="EUR",
+                units=3,
+                payment_reference=f"DPO-B{n:04d}-{secrets.token_hex(2).upper()}",
+            )
+            for n in range(orders)
+        ]
         session.add_all(rows)
         await session.flush()
         return [(row.id, row.payment_reference) for row in rows]
@@ -85,8 +108,9 @@ async def pay(client: httpx.AsyncClient, reference: str, copies: int) -> float:
     """Deliver `payment.paid` (copies of one event); returns when the first was sent."""
     body, headers = delivery(reference)
     sent = time.monotonic()
-    answers = await asyncio.gather(*[client.post("/webhooks/billbitts", content=body,
-                                                 headers=headers) for _ in range(copies)])
+    answers = await asyncio.gather(
+        *[client.post("/webhooks/billbitts", content=body, headers=headers) for _ in range(copies)]
+    )
     if any(a.status_code != 200 for a in answers):
         raise RuntimeError(f"webhook refused: {[a.status_code for a in answers]}")
     return sent
@@ -98,9 +122,12 @@ async def watch(sessions: Any, ids: list[int], seconds: float = 900) -> dict[int
     deadline = time.monotonic() + seconds
     while len(seen) < len(ids) and time.monotonic() < deadline:
         async with sessions() as session:
-            issued = (await session.scalars(text(
-                "SELECT id FROM investments WHERE state = 'issued' AND id = ANY(:ids)"),
-                {"ids": ids})).all()
+            issued = (
+                await session.scalars(
+                    text("SELECT id FROM investments WHERE state = 'issued' AND id = ANY(:ids)"),
+                    {"ids": ids},
+                )
+            ).all()
         now = time.monotonic()
         for investment_id in issued:
             seen.setdefault(int(investment_id), now)
@@ -127,15 +154,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sessions = session_factory(engine)
         orders = await seed(sessions, world, args.orders + 1)
         port = free_port()
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis.url,
-               "BLOCKCHAIN_RPC_URL": chain, "BLOCKCHAIN_NETWORK": "anvil",
-               "WALLET_PRIVATE_KEY": SENDER_KEY, "WEBHOOK_SECRET": SECRET,
-               "LISTENER_POLL_INTERVAL": "0.1", "SENDER_POLL_INTERVAL": "0.1",
-               "SENDER_MAX_IN_FLIGHT": str(max(64, 2 * args.orders)), "LOG_LEVEL": "WARNING",
-               "RATE_LIMIT_ANON": "1000000/min", **addresses}
-        children = [spawn(["web", "--port", str(port)], env, SCRATCH / "logs"),
-                    spawn(["listener"], env, SCRATCH / "logs", name="listener"),
-                    spawn(["sender"], env, SCRATCH / "logs", name="sender")]
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis.url,
+            "BLOCKCHAIN_RPC_URL": chain,
+            "BLOCKCHAIN_NETWORK": "anvil",
+            "WALLET_PRIVATE_KEY": SENDER_KEY,
+            "WEBHOOK_SECRET": SECRET,
+            "LISTENER_POLL_INTERVAL": "0.1",
+            "SENDER_POLL_INTERVAL": "0.1",
+            "SENDER_MAX_IN_FLIGHT": str(max(64, 2 * args.orders)),
+            "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_ANON": "1000000/min",
+            **addresses,
+        }
+        children = [
+            spawn(["web", "--port", str(port)], env, SCRATCH / "logs"),
+            spawn(["listener"], env, SCRATCH / "logs", name="listener"),
+            spawn(["sender"], env, SCRATCH / "logs", name="sender"),
+        ]
         base = f"http://127.0.0.1:{port}"
         await wait_up(base)
         limits = httpx.Limits(max_connections=args.orders * 2)
@@ -156,15 +194,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.gather(*[one(i, r) for i, r in burst])
 
             started = time.monotonic()
-            seen, _ = await asyncio.gather(watch(sessions, [i for i, _ in burst]),
-                                           deliver_all())
+            seen, _ = await asyncio.gather(watch(sessions, [i for i, _ in burst]), deliver_all())
         async with sessions() as session:
-            deliveries = int(await session.scalar(text(
-                "SELECT count(*) FROM webhook_deliveries")) or 0)
-            refs: dict[int, str | None] = {int(r[0]): r[1] for r in (await session.execute(
-                text("SELECT id, onchain_reference FROM investments"))).all()}
-            not_issued = int(await session.scalar(text(
-                "SELECT count(*) FROM investments WHERE state <> 'issued'")) or 0)
+            deliveries = int(
+                await session.scalar(text("SELECT count(*) FROM webhook_deliveries")) or 0
+            )
+            refs: dict[int, str | None] = {
+                int(r[0]): r[1]
+                for r in (
+                    await session.execute(text("SELECT id, onchain_reference FROM investments"))
+                ).all()
+            }
+            not_issued = int(
+                await session.scalar(
+                    text("SELECT count(*) FROM investments WHERE state <> 'issued'")
+                )
+                or 0
+            )
         on_chain = issued_refs(chain, world.issuance)
     finally:
         for child in children:
@@ -182,16 +228,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     latencies = [seen[i] - sent[i] for i, _ in burst if i in seen]
     answers = [answered[i] - sent[i] for i, _ in burst]
     return {
-        "orders": args.orders, "alone_answer_s": alone_answer,
+        "orders": args.orders,
+        "alone_answer_s": alone_answer,
         "alone_issued_s": alone[alone_id] - start if alone_id in alone else None,
-        "burst_answer_p50_s": pct(answers, 0.5), "burst_answer_p99_s": pct(answers, 0.99),
+        "burst_answer_p50_s": pct(answers, 0.5),
+        "burst_answer_p99_s": pct(answers, 0.99),
         "burst_issued_p50_s": pct(latencies, 0.5) if latencies else None,
         "burst_issued_p99_s": pct(latencies, 0.99) if latencies else None,
         "burst_seconds": (max(seen.values()) - started) if seen else None,
-        "issued": len(seen), "not_issued": not_issued, "deliveries": deliveries,
+        "issued": len(seen),
+        "not_issued": not_issued,
+        "deliveries": deliveries,
         "issuances_on_chain": sum(on_chain[ref] for ref in refs.values() if ref),
-        "max_issuances_per_order": max((on_chain[ref] for ref in refs.values() if ref),
-                                       default=0),
+        "max_issuances_per_order": max((on_chain[ref] for ref in refs.values() if ref), default=0),
         "load": os.getloadavg()[0],
     }
 
@@ -203,21 +252,31 @@ def main() -> None:
     n = result["orders"]
     print(f"orders in the burst: {n} (each delivered twice), plus one paid alone first")
     print(f"{'':34}{'alone':>12}{'burst p50':>12}{'burst p99':>12}")
-    print(f"{'webhook answered (s)':34}{result['alone_answer_s']:12.3f}"
-          f"{result['burst_answer_p50_s']:12.3f}{result['burst_answer_p99_s']:12.3f}")
-    print(f"{'webhook -> issued (s)':34}{result['alone_issued_s'] or float('nan'):12.2f}"
-          f"{result['burst_issued_p50_s'] or float('nan'):12.2f}"
-          f"{result['burst_issued_p99_s'] or float('nan'):12.2f}")
+    print(
+        f"{'webhook answered (s)':34}{result['alone_answer_s']:12.3f}"
+        f"{result['burst_answer_p50_s']:12.3f}{result['burst_answer_p99_s']:12.3f}"
+    )
+    print(
+        f"{'webhook -> issued (s)':34}{result['alone_issued_s'] or float('nan'):12.2f}"
+        f"{result['burst_issued_p50_s'] or float('nan'):12.2f}"
+        f"{result['burst_issued_p99_s'] or float('nan'):12.2f}"
+    )
     if result["burst_seconds"]:
-        print(f"burst: {result['issued']}/{n} issued in {result['burst_seconds']:.1f} s = "
-              f"{result['issued'] / result['burst_seconds']:.1f} issuances/s "
-              f"({2 * result['issued'] / result['burst_seconds']:.1f} transactions/s)")
-    print(f"exactly once: {result['issuances_on_chain']} Issued events for {n + 1} orders, "
-          f"at most {result['max_issuances_per_order']} per order; "
-          f"{result['deliveries']} deliveries stored for {2 * n + 1} sent; "
-          f"{result['not_issued']} not issued; load average {result['load']:.1f}")
-    print("RESULT " + json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
-                                  for k, v in result.items()}))
+        print(
+            f"burst: {result['issued']}/{n} issued in {result['burst_seconds']:.1f} s = "
+            f"{result['issued'] / result['burst_seconds']:.1f} issuances/s "
+            f"({2 * result['issued'] / result['burst_seconds']:.1f} transactions/s)"
+        )
+    print(
+        f"exactly once: {result['issuances_on_chain']} Issued events for {n + 1} orders, "
+        f"at most {result['max_issuances_per_order']} per order; "
+        f"{result['deliveries']} deliveries stored for {2 * n + 1} sent; "
+        f"{result['not_issued']} not issued; load average {result['load']:.1f}"
+    )
+    print(
+        "RESULT "
+        + json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in result.items()})
+    )
 
 
 if __name__ == "__main__":

@@ -14,11 +14,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def checkout(ref: str, tree: Path) -> Path:
     """The code of `ref` in a detached worktree at `tree`."""
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--force", "--detach",
-                    str(tree), ref], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--force", "--detach", str(tree), ref],
+        check=True,
+        capture_output=True,
+    )
     return tree
 
 
 def drop_checkout(tree: Path) -> None:
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                   check=False, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+        check=False,
+        capture_output=True,
+    )

@@ -40,21 +40,25 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret-key-" + "x" * 32
 QUERIES = {
     "offerings": "query Offerings { offerings(first: 20) { totalCount edges { node { id name "
-                 "isin status issuer { id name } totals { investmentsCount investorsCount "
-                 "amountCommitted } } } } }",
+    "isin status issuer { id name } totals { investmentsCount investorsCount "
+    "amountCommitted } } } } }",
     "positions": "query Positions($holder: Address!) { positions(holder: $holder, first: 20) "
-                 "{ totalCount totals { location quantity } edges { node { id quantity "
-                 "location } } } }",
+    "{ totalCount totals { location quantity } edges { node { id quantity "
+    "location } } } }",
 }
 
 
 def payload(name: str) -> dict[str, Any]:
-    return {"query": QUERIES[name], "operationName": name.capitalize(),
-            "variables": {"holder": HOLDER} if name == "positions" else {}}
+    return {
+        "query": QUERIES[name],
+        "operationName": name.capitalize(),
+        "variables": {"holder": HOLDER} if name == "positions" else {},
+    }
 
 
-async def statements_per_request(settings: Settings, database_url: str, redis_url: str,
-                                 headers: dict[str, str]) -> dict[str, int]:
+async def statements_per_request(
+    settings: Settings, database_url: str, redis_url: str, headers: dict[str, str]
+) -> dict[str, int]:
     """SQL statements of one request of each query, counted on the application's engine."""
     from app.web import create_app
 
@@ -85,21 +89,29 @@ async def statements_per_request(settings: Settings, database_url: str, redis_ur
 
 def bench_settings(database_url: str, redis_url: str, *, cache: bool) -> dict[str, str]:
     """The web process's environment: limits out of the way, the cache on or off."""
-    return {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "DJANGO_SECRET_KEY": SECRET,
-            "LOG_LEVEL": "WARNING", "RATE_LIMIT_ANON": "100000000/min",
-            "RATE_LIMIT_USER": "100000000/min", "RESPONSE_CACHE": "true" if cache else "false",
-            # The query budget (50,000 objects a minute per caller) runs out within seconds.
-            "GRAPHQL_COST_PER_MINUTE": "1000000000"}
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DJANGO_SECRET_KEY": SECRET,
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMIT_ANON": "100000000/min",
+        "RATE_LIMIT_USER": "100000000/min",
+        "RESPONSE_CACHE": "true" if cache else "false",
+        # The query budget (50,000 objects a minute per caller) runs out within seconds.
+        "GRAPHQL_COST_PER_MINUTE": "1000000000",
+    }
 
 
 def cache_counts(base: str) -> dict[str, float]:
     """The server's response-cache counters (hits, misses, bypasses, invalidations)."""
     counts: dict[str, float] = {}
     for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
-        for prefix in ("dpo_graphql_response_cache_total{result=",
-                       "dpo_graphql_response_cache_invalidations_total{cause="):
+        for prefix in (
+            "dpo_graphql_response_cache_total{result=",
+            "dpo_graphql_response_cache_invalidations_total{cause=",
+        ):
             if line.startswith(prefix):
-                label, value = line[len(prefix):].split("} ")
+                label, value = line[len(prefix) :].split("} ")
                 name = label.strip('"') if "invalidations" not in prefix else "invalidated"
                 counts[name] = counts.get(name, 0) + float(value)
     return counts
@@ -115,52 +127,74 @@ def announce_writes(redis_url: str, rate: float, stop: threading.Event) -> None:
         client.close()
 
 
-def run_mode(mode: str, *, database_url: str, redis_url: str, headers: dict[str, str],
-             args: argparse.Namespace) -> dict[str, Any]:
+def run_mode(
+    mode: str,
+    *,
+    database_url: str,
+    redis_url: str,
+    headers: dict[str, str],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     """Serve with the cache on or off and measure both queries."""
     variables = bench_settings(database_url, redis_url, cache=mode == "cached")
     settings = Settings(**variables)  # type: ignore[arg-type]  # aliases
-    statements = asyncio.run(statements_per_request(settings, database_url, redis_url,
-                                                    headers))
+    statements = asyncio.run(statements_per_request(settings, database_url, redis_url, headers))
     results: dict[str, Any] = {}
     with web_process({**os.environ, **variables}) as (server, base):
         for name in QUERIES:
-            target = post_request(base, "/graphql", json.dumps(payload(name)).encode(),
-                                  headers)
-            run_load(target, seconds=2, connections=args.concurrency,
-                     clients=args.clients)  # warm-up
+            target = post_request(base, "/graphql", json.dumps(payload(name)).encode(), headers)
+            run_load(
+                target, seconds=2, connections=args.concurrency, clients=args.clients
+            )  # warm-up
             before = cache_counts(base)
             stop = threading.Event()
-            writer = threading.Thread(target=announce_writes, daemon=True,
-                                      args=(redis_url, args.writes, stop))
+            writer = threading.Thread(
+                target=announce_writes, daemon=True, args=(redis_url, args.writes, stop)
+            )
             if args.writes > 0:
                 writer.start()
             try:
-                figures = run_load(target, seconds=args.seconds, connections=args.concurrency,
-                                   clients=args.clients, server_pid=server.pid)
+                figures = run_load(
+                    target,
+                    seconds=args.seconds,
+                    connections=args.concurrency,
+                    clients=args.clients,
+                    server_pid=server.pid,
+                )
             finally:
                 stop.set()
             after = cache_counts(base)
             cache = {k: int(after[k] - before.get(k, 0)) for k in after}
             results[name] = {**figures, "sql_per_request": statements[name], "cache": cache}
-            print(f"{mode:9} {name:10} {figures['rps']:8.1f} req/s  "
-                  f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms  "
-                  f"server {figures['server_cpu_us_per_request']:7.1f} us CPU/request  "
-                  f"client {figures['client_cpu_us_per_request']:5.1f} us  "
-                  f"SQL/request {statements[name]}  cache {cache}", flush=True)
+            print(
+                f"{mode:9} {name:10} {figures['rps']:8.1f} req/s  "
+                f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms  "
+                f"server {figures['server_cpu_us_per_request']:7.1f} us CPU/request  "
+                f"client {figures['client_cpu_us_per_request']:5.1f} us  "
+                f"SQL/request {statements[name]}  cache {cache}",
+                flush=True,
+            )
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=8,
-                        help="keep-alive connections per client process")
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="keep-alive connections per client process"
+    )
     parser.add_argument("--clients", type=int, default=2, help="client processes")
-    parser.add_argument("--writes", type=float, default=0.0,
-                        help="committed writes announced per second during each run")
-    parser.add_argument("--modes", default="uncached,cached",
-                        help="comma-separated: uncached (response cache off), cached")
+    parser.add_argument(
+        "--writes",
+        type=float,
+        default=0.0,
+        help="committed writes announced per second during each run",
+    )
+    parser.add_argument(
+        "--modes",
+        default="uncached,cached",
+        help="comma-separated: uncached (response cache off), cached",
+    )
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     if not modes or set(modes) - {"uncached", "cached"}:
@@ -174,19 +208,35 @@ def main() -> None:
         asyncio.run(seed(database_url))
         settings = Settings(DJANGO_SECRET_KEY=SECRET)  # type: ignore[call-arg]
         admin = Principal(kind=Kind.STAFF, role="admin", user_id=1)
-        headers = {"Authorization": "Bearer "
-                   + create_access_token(admin, settings=settings).token}
+        headers = {"Authorization": "Bearer " + create_access_token(admin, settings=settings).token}
         load_before = Path("/proc/loadavg").read_text().split()[:3]
-        results = {mode: run_mode(mode, database_url=database_url,
-                                  redis_url=services.redis_url, headers=headers, args=args)
-                   for mode in modes}
+        results = {
+            mode: run_mode(
+                mode,
+                database_url=database_url,
+                redis_url=services.redis_url,
+                headers=headers,
+                args=args,
+            )
+            for mode in modes
+        }
         load_after = Path("/proc/loadavg").read_text().split()[:3]
         print(f"load average before {' '.join(load_before)}, after {' '.join(load_after)}")
-        print("RESULT " + json.dumps({"bench": "query", "offering_rows": OFFERINGS,
-                                      "connections": args.concurrency * args.clients,
-                                      "seconds": args.seconds, "writes_per_second": args.writes,
-                                      "load_before": load_before,
-                                      "load_after": load_after, **results}))
+        print(
+            "RESULT "
+            + json.dumps(
+                {
+                    "bench": "query",
+                    "offering_rows": OFFERINGS,
+                    "connections": args.concurrency * args.clients,
+                    "seconds": args.seconds,
+                    "writes_per_second": args.writes,
+                    "load_before": load_before,
+                    "load_after": load_after,
+                    **results,
+                }
+            )
+        )
     finally:
         services.stop()
 

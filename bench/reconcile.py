@@ -59,10 +59,14 @@ async def _last_run(url: str) -> dict[str, Any]:
     try:
         row = await connection.fetchrow(
             "SELECT status, extract(epoch FROM finished_at - started_at) AS seconds, counts "
-            "FROM job_runs ORDER BY id DESC LIMIT 1")
+            "FROM job_runs ORDER BY id DESC LIMIT 1"
+        )
         assert row is not None
-        return {"status": row["status"], "seconds": float(row["seconds"]),
-                "counts": json.loads(row["counts"])}
+        return {
+            "status": row["status"],
+            "seconds": float(row["seconds"]),
+            "counts": json.loads(row["counts"]),
+        }
     finally:
         await connection.close()
 
@@ -70,9 +74,12 @@ async def _last_run(url: str) -> dict[str, Any]:
 def _run_job(url: str, redis_url: str) -> tuple[float, float, int]:
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "app", "jobs", "run",
-                                "reconcile_positions"], env=env, cwd=ROOT,
-                               stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "jobs", "run", "reconcile_positions"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     return time.perf_counter() - started, usage.ru_maxrss / 1024, process.returncode
@@ -105,14 +112,24 @@ def main() -> None:
                 wall, rss, code = _run_job(url, redis_url)
                 run = asyncio.run(_last_run(url))
                 counts = run["counts"]
-                print(f"  pass {number}: job {run['seconds']:.2f} s (target ≤ "
-                      f"{TARGET_SECONDS:.0f} s), command {wall:.2f} s, peak RSS {rss:.0f} MB "
-                      f"(target ≤ {TARGET_RSS_MB} MB), checked {counts['positions_checked']:,},"
-                      f" opened {counts['breaks_opened']:,}, exit {code}")
-                results.append({"holders": holders, "pass": number, "job_seconds": run["seconds"],
-                                "wall_seconds": round(wall, 3), "peak_rss_mb": round(rss),
-                                "breaks_opened": counts["breaks_opened"],
-                                "breaks_found": counts["breaks_found"], "exit": code})
+                print(
+                    f"  pass {number}: job {run['seconds']:.2f} s (target ≤ "
+                    f"{TARGET_SECONDS:.0f} s), command {wall:.2f} s, peak RSS {rss:.0f} MB "
+                    f"(target ≤ {TARGET_RSS_MB} MB), checked {counts['positions_checked']:,},"
+                    f" opened {counts['breaks_opened']:,}, exit {code}"
+                )
+                results.append(
+                    {
+                        "holders": holders,
+                        "pass": number,
+                        "job_seconds": run["seconds"],
+                        "wall_seconds": round(wall, 3),
+                        "peak_rss_mb": round(rss),
+                        "breaks_opened": counts["breaks_opened"],
+                        "breaks_found": counts["breaks_found"],
+                        "exit": code,
+                    }
+                )
             assert sum(expected_breaks(holders).values()) == results[-1]["breaks_found"]
         print("RESULT " + json.dumps({"load": os.getloadavg()[0], "runs": results}))
     finally:

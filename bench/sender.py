@@ -61,8 +61,9 @@ SCRATCH = ROOT / ".dpo" / "bench" / "sender"
 
 
 def _rpc(client: httpx.Client, url: str, method: str, *params: Any) -> Any:
-    answer = client.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method,
-                                    "params": list(params)}).json()
+    answer = client.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+    ).json()
     if "error" in answer:
         raise RuntimeError(f"{method}: {answer['error']}")
     return answer["result"]
@@ -79,31 +80,51 @@ def baseline(url: str, contracts: Contracts, investor: str, orders: int) -> floa
             order = Order(offering_id=1, investor=investor, amount=3000, units=3)
             for kind in ("invest", "issue"):
                 call = contracts.call_for(kind, order, reference)
-                gas = int(_rpc(client, url, "eth_estimateGas",
-                               {"from": SENDER, "to": call.to, "data": call.data}), 16)
-                base = int(_rpc(client, url, "eth_getBlockByNumber", "latest",
-                                False)["baseFeePerGas"], 16)
-                signed = account.sign_transaction({
-                    "type": 2, "chainId": 31337, "nonce": nonce, "to": call.to,
-                    "data": call.data, "value": 0, "gas": gas * 12 // 10,
-                    "maxFeePerGas": 2 * base + 10**9, "maxPriorityFeePerGas": 10**9})
-                tx_hash = _rpc(client, url, "eth_sendRawTransaction",
-                               signed.raw_transaction.to_0x_hex())
+                gas = int(
+                    _rpc(
+                        client,
+                        url,
+                        "eth_estimateGas",
+                        {"from": SENDER, "to": call.to, "data": call.data},
+                    ),
+                    16,
+                )
+                base = int(
+                    _rpc(client, url, "eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16
+                )
+                signed = account.sign_transaction(
+                    {
+                        "type": 2,
+                        "chainId": 31337,
+                        "nonce": nonce,
+                        "to": call.to,
+                        "data": call.data,
+                        "value": 0,
+                        "gas": gas * 12 // 10,
+                        "maxFeePerGas": 2 * base + 10**9,
+                        "maxPriorityFeePerGas": 10**9,
+                    }
+                )
+                tx_hash = _rpc(
+                    client, url, "eth_sendRawTransaction", signed.raw_transaction.to_0x_hex()
+                )
                 nonce += 1
                 while _rpc(client, url, "eth_getTransactionReceipt", tx_hash) is None:
                     time.sleep(0.005)
         return time.perf_counter() - started
 
 
-async def with_sender(url: str, database_url: str, world: Any, orders: int,
-                      confirmations: int) -> dict[str, Any]:
+async def with_sender(
+    url: str, database_url: str, world: Any, orders: int, confirmations: int
+) -> dict[str, Any]:
     """The real worker's passes over N paid orders enqueued at once."""
     engine = create_engine(database_url, pool_size=5)
     sessions = session_factory(engine)
     try:
         await seed(sessions, world, orders)
-        worker = make_worker(sessions, world, url, max_in_flight=max(64, 2 * orders),
-                             confirmations=confirmations)
+        worker = make_worker(
+            sessions, world, url, max_in_flight=max(64, 2 * orders), confirmations=confirmations
+        )
         started = time.perf_counter()
         passes = 0
         while True:
@@ -115,13 +136,20 @@ async def with_sender(url: str, database_url: str, world: Any, orders: int,
                 break
         seconds = time.perf_counter() - started
         bad = [row.id for row in rows if row.state != "succeeded"]
-        latencies = sorted((row.finished_at - row.created_at).total_seconds()
-                           for row in rows if row.kind == "issue" and row.finished_at)
+        latencies = sorted(
+            (row.finished_at - row.created_at).total_seconds()
+            for row in rows
+            if row.kind == "issue" and row.finished_at
+        )
     finally:
         await engine.dispose()
-    return {"seconds": seconds, "passes": passes, "not_succeeded": bad,
-            "p50": statistics.median(latencies),
-            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+    return {
+        "seconds": seconds,
+        "passes": passes,
+        "not_succeeded": bad,
+        "p50": statistics.median(latencies),
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
 
 
 async def main() -> None:
@@ -133,8 +161,9 @@ async def main() -> None:
     shutil.rmtree(SCRATCH, ignore_errors=True)
     SCRATCH.mkdir(parents=True)
     postgres = EmbeddedPostgres(SCRATCH / "pg", free_port(), durable=False)
-    anvil = EmbeddedAnvil(SCRATCH / "anvil", free_port(), persist=False,
-                          block_time=args.block_time or None)
+    anvil = EmbeddedAnvil(
+        SCRATCH / "anvil", free_port(), persist=False, block_time=args.block_time or None
+    )
     server = postgres.start()
     url = anvil.start()
     try:
@@ -143,31 +172,46 @@ async def main() -> None:
         addresses = await deploy_all(url, DEV_PRIVATE_KEY, wait_seconds=120)
         world = prepare_chain(url, addresses)
         contracts = Contracts(sto=world.sto, issuance=world.issuance)
-        base_seconds = await asyncio.to_thread(baseline, url, contracts, world.investors[0],
-                                               args.orders)
+        base_seconds = await asyncio.to_thread(
+            baseline, url, contracts, world.investors[0], args.orders
+        )
         ours = await with_sender(url, database_url, world, args.orders, args.confirmations)
     finally:
         anvil.stop()
         postgres.stop()
         shutil.rmtree(SCRATCH, ignore_errors=True)
     n = args.orders
-    print(f"orders: {n} (2 transactions each), block time: "
-          f"{args.block_time or 'one block per transaction'}, confirmations: "
-          f"{args.confirmations}")
+    print(
+        f"orders: {n} (2 transactions each), block time: "
+        f"{args.block_time or 'one block per transaction'}, confirmations: "
+        f"{args.confirmations}"
+    )
     print(f"{'':28}{'baseline':>12}{'sender':>12}")
     print(f"{'seconds':28}{base_seconds:12.2f}{ours['seconds']:12.2f}")
     print(f"{'issuances/s':28}{n / base_seconds:12.1f}{n / ours['seconds']:12.1f}")
     print(f"{'transactions/s':28}{2 * n / base_seconds:12.1f}{2 * n / ours['seconds']:12.1f}")
-    print(f"sender: {ours['passes']} passes; enqueue -> issued p50 {ours['p50']:.2f}s, "
-          f"p99 {ours['p99']:.2f}s; not succeeded: {len(ours['not_succeeded'])}")
-    print("RESULT " + json.dumps({
-        "orders": n, "block_time": args.block_time, "confirmations": args.confirmations,
-        "baseline_seconds": round(base_seconds, 3),
-        "sender_seconds": round(ours["seconds"], 3),
-        "baseline_issuances_per_s": round(n / base_seconds, 1),
-        "sender_issuances_per_s": round(n / ours["seconds"], 1),
-        "sender_p50_s": round(ours["p50"], 3), "sender_p99_s": round(ours["p99"], 3),
-        "passes": ours["passes"], "not_succeeded": len(ours["not_succeeded"])}))
+    print(
+        f"sender: {ours['passes']} passes; enqueue -> issued p50 {ours['p50']:.2f}s, "
+        f"p99 {ours['p99']:.2f}s; not succeeded: {len(ours['not_succeeded'])}"
+    )
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "orders": n,
+                "block_time": args.block_time,
+                "confirmations": args.confirmations,
+                "baseline_seconds": round(base_seconds, 3),
+                "sender_seconds": round(ours["seconds"], 3),
+                "baseline_issuances_per_s": round(n / base_seconds, 1),
+                "sender_issuances_per_s": round(n / ours["seconds"], 1),
+                "sender_p50_s": round(ours["p50"], 3),
+                "sender_p99_s": round(ours["p99"], 3),
+                "passes": ours["passes"],
+                "not_succeeded": len(ours["not_succeeded"]),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

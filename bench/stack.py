@@ -52,8 +52,7 @@ def pid_of(server: Any) -> int | None:
 
 
 @contextlib.contextmanager
-def bench_stack(name: str, *, reuse: bool = True, prune_history: bool = False
-                ) -> Iterator[Stack]:
+def bench_stack(name: str, *, reuse: bool = True, prune_history: bool = False) -> Iterator[Stack]:
     """PostgreSQL, Redis and anvil for one run under .dpo/bench/<name>-<pid>/."""
     stack = Stack(scratch=ROOT / ".dpo" / "bench" / f"{name}-{os.getpid()}")
     try:
@@ -67,8 +66,13 @@ def bench_stack(name: str, *, reuse: bool = True, prune_history: bool = False
             stack.redis = EmbeddedRedis(stack.scratch / "redis", free_port())
             stack.redis_url = stack.redis.start()
             stack.started.append(stack.redis)
-        stack.anvil = EmbeddedAnvil(stack.scratch / "anvil", free_port(), chain_id=CHAIN_ID,
-                                    persist=False, prune_history=prune_history)
+        stack.anvil = EmbeddedAnvil(
+            stack.scratch / "anvil",
+            free_port(),
+            chain_id=CHAIN_ID,
+            persist=False,
+            prune_history=prune_history,
+        )
         stack.rpc_url = stack.anvil.start()
         stack.started.append(stack.anvil)
         yield stack

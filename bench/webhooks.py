@@ -63,18 +63,34 @@ async def seed(sessions: Any, orders: int) -> list[str]:
     now = datetime.now(UTC)
     async with sessions() as session, session.begin():
         offering = Offering(
-            issuer=Issuer(name="Acme AG", country="CH"), name="Acme 2030", symbol="ACME",
-            security_type="equity", regulation="reg_s", currency="EUR",
-            unit_price=Decimal(10), opens_at=now - timedelta(days=1),
-            closes_at=now + timedelta(days=20), status="open", allowed_countries=[])
-        investor = Investor(full_name="Ada", country="DE", kyc_status="approved",
-                            email="ada@example.com")
+            issuer=Issuer(name="Acme AG", country="CH"),
+            name="Acme 2030",
+            symbol="ACME",
+            security_type="equity",
+            regulation="reg_s",
+            currency="EUR",
+            unit_price=Decimal(10),
+            opens_at=now - timedelta(days=1),
+            closes_at=now + timedelta(days=20),
+            status="open",
+            allowed_countries=[],
+        )
+        investor = Investor(
+            full_name="Ada", country="DE", kyc_status="approved", email="ada@example.com"
+        )
         session.add_all([offering, investor])
         await session.flush()
-        rows = [Investment(investor_id=investor.id, offering_id=offering.id,
-                           amount=Decimal(30), currency="EUR", units=3,
-                           payment_reference=f"DPO-W{n:05d}-{secrets.token_hex(2).upper()}")
-                for n in range(orders)]
+        rows = [
+            Investment(
+                investor_id=investor.id,
+                offering_id=offering.id,
+                amount=Decimal(30),
+                currency="EUR",
+                units=3,
+                payment_reference=f"DPO-W{n:05d}-{secrets.token_hex(2).upper()}",
+            )
+            for n in range(orders)
+        ]
         session.add_all(rows)
         await session.flush()
         return [row.payment_reference for row in rows]
@@ -89,23 +105,33 @@ async def timed(request: Any) -> float:
 
 
 async def burst_health(client: httpx.AsyncClient, count: int) -> list[float]:
-    return list(await asyncio.gather(*[timed(client.get("/api/health/"))
-                                       for _ in range(count)]))
+    return list(await asyncio.gather(*[timed(client.get("/api/health/")) for _ in range(count)]))
 
 
 async def burst_webhooks(client: httpx.AsyncClient, references: list[str]) -> list[float]:
     signed = [delivery(reference) for reference in references]
-    return list(await asyncio.gather(*[
-        timed(client.post("/webhooks/billbitts", content=body, headers=headers))
-        for body, headers in signed for _ in range(2)]))
+    return list(
+        await asyncio.gather(
+            *[
+                timed(client.post("/webhooks/billbitts", content=body, headers=headers))
+                for body, headers in signed
+                for _ in range(2)
+            ]
+        )
+    )
 
 
 async def counters(sessions: Any) -> tuple[int, int]:
     """Committed transactions and rows written in this database so far."""
     async with sessions() as session:
-        row = (await session.execute(text(
-            "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted "
-            "FROM pg_stat_database WHERE datname = current_database()"))).one()
+        row = (
+            await session.execute(
+                text(
+                    "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted "
+                    "FROM pg_stat_database WHERE datname = current_database()"
+                )
+            )
+        ).one()
     return int(row[0]), int(row[1])
 
 
@@ -127,48 +153,64 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         engine = create_engine(database_url, pool_size=2)
         sessions = session_factory(engine)
         references = await seed(sessions, args.orders * args.rounds * webs)
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis.url,
-               "WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING",
-               "RATE_LIMIT_ANON": "1000000/min"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis.url,
+            "WEBHOOK_SECRET": SECRET,
+            "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_ANON": "1000000/min",
+        }
         ports = [free_port() for _ in range(webs)]
         children.append(spawn(["web", "--port", str(ports[0])], env, SCRATCH / "logs"))
         if tree is not None:
-            children.append(spawn(["web", "--port", str(ports[1])], env, SCRATCH / "logs",
-                                  name="previous", tree=tree))
+            children.append(
+                spawn(
+                    ["web", "--port", str(ports[1])],
+                    env,
+                    SCRATCH / "logs",
+                    name="previous",
+                    tree=tree,
+                )
+            )
         limits = httpx.Limits(max_connections=args.orders * 2 + 10)
-        clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=300,
-                                     limits=limits) for port in ports]
+        clients = [
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=300, limits=limits)
+            for port in ports
+        ]
         try:
             for client in clients:
                 await wait_up(str(client.base_url))
                 await burst_health(client, 20)  # warm: connections, imports, caches
             for n in range(args.rounds):
-                batch = references[n * args.orders * webs:(n + 1) * args.orders * webs]
+                batch = references[n * args.orders * webs : (n + 1) * args.orders * webs]
                 figures: dict[str, float] = {"load": os.getloadavg()[0]}
                 health = await burst_health(clients[0], 2 * args.orders)
                 # Which code goes first alternates, so neither always meets the other's tail.
                 order = [0, 1] if n % 2 == 0 else [1, 0]
                 for which in (w for w in order if w < len(clients)):
                     before = await counters(sessions)
-                    part = batch[which * args.orders:(which + 1) * args.orders]
+                    part = batch[which * args.orders : (which + 1) * args.orders]
                     hooks = await burst_webhooks(clients[which], part)
                     after = await counters(sessions)
                     name = "webhook" if which == 0 else "previous"
-                    figures |= {f"{name}_p50_s": pct(hooks, 0.5),
-                                f"{name}_p99_s": pct(hooks, 0.99),
-                                f"{name}_rows_per_paid": (after[1] - before[1]) / args.orders,
-                                f"{name}_commits_per_request":
-                                    (after[0] - before[0]) / (2 * args.orders)}
+                    figures |= {
+                        f"{name}_p50_s": pct(hooks, 0.5),
+                        f"{name}_p99_s": pct(hooks, 0.99),
+                        f"{name}_rows_per_paid": (after[1] - before[1]) / args.orders,
+                        f"{name}_commits_per_request": (after[0] - before[0]) / (2 * args.orders),
+                    }
                 figures |= {"health_p50_s": pct(health, 0.5), "health_p99_s": pct(health, 0.99)}
                 rounds.append(figures)
         finally:
             for client in clients:
                 await client.aclose()
         async with sessions() as session:
-            paid = int(await session.scalar(text(
-                "SELECT count(*) FROM investments WHERE state = 'paid'")) or 0)
-            stored = int(await session.scalar(text(
-                "SELECT count(*) FROM webhook_deliveries")) or 0)
+            paid = int(
+                await session.scalar(text("SELECT count(*) FROM investments WHERE state = 'paid'"))
+                or 0
+            )
+            stored = int(await session.scalar(text("SELECT count(*) FROM webhook_deliveries")) or 0)
             intents = int(await session.scalar(text("SELECT count(*) FROM chain_intents")) or 0)
     finally:
         for child in children:
@@ -184,9 +226,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             drop_checkout(tree)
         redis.stop()
         postgres.stop()
-    return {"orders": args.orders, "compare": args.compare, "rounds": rounds, "paid": paid,
-            "deliveries": stored, "intents": intents,
-            "expected": args.orders * args.rounds * webs}
+    return {
+        "orders": args.orders,
+        "compare": args.compare,
+        "rounds": rounds,
+        "paid": paid,
+        "deliveries": stored,
+        "intents": intents,
+        "expected": args.orders * args.rounds * webs,
+    }
 
 
 def main() -> None:
@@ -196,25 +244,32 @@ def main() -> None:
     parser.add_argument("--compare", help="also run this commit's `dpo web` (previous code)")
     result = asyncio.run(run(parser.parse_args()))
     n = result["orders"]
-    print(f"per round: {n} paid events, each delivered twice at once ({2 * n} requests), "
-          f"after {2 * n} concurrent health requests (the baseline)"
-          + (f"; then the same burst to {result['compare']}'s code" if result["compare"]
-             else ""))
-    print(f"{'round':>5}{'load':>6}{'health p50':>11}{'p99':>7}{'webhook p50':>12}{'p99':>7}"
-          f"{'previous p50':>13}{'p99':>7}{'rows/paid':>10}{'(prev)':>7}"
-          f"{'commits/req':>12}{'(prev)':>7}")
+    print(
+        f"per round: {n} paid events, each delivered twice at once ({2 * n} requests), "
+        f"after {2 * n} concurrent health requests (the baseline)"
+        + (f"; then the same burst to {result['compare']}'s code" if result["compare"] else "")
+    )
+    print(
+        f"{'round':>5}{'load':>6}{'health p50':>11}{'p99':>7}{'webhook p50':>12}{'p99':>7}"
+        f"{'previous p50':>13}{'p99':>7}{'rows/paid':>10}{'(prev)':>7}"
+        f"{'commits/req':>12}{'(prev)':>7}"
+    )
     nan = float("nan")
     for i, r in enumerate(result["rounds"], 1):
-        print(f"{i:>5}{r['load']:>6.1f}{r['health_p50_s']:>11.2f}{r['health_p99_s']:>7.2f}"
-              f"{r['webhook_p50_s']:>12.2f}{r['webhook_p99_s']:>7.2f}"
-              f"{r.get('previous_p50_s', nan):>13.2f}{r.get('previous_p99_s', nan):>7.2f}"
-              f"{r['webhook_rows_per_paid']:>10.1f}{r.get('previous_rows_per_paid', nan):>7.1f}"
-              f"{r['webhook_commits_per_request']:>12.2f}"
-              f"{r.get('previous_commits_per_request', nan):>7.2f}")
+        print(
+            f"{i:>5}{r['load']:>6.1f}{r['health_p50_s']:>11.2f}{r['health_p99_s']:>7.2f}"
+            f"{r['webhook_p50_s']:>12.2f}{r['webhook_p99_s']:>7.2f}"
+            f"{r.get('previous_p50_s', nan):>13.2f}{r.get('previous_p99_s', nan):>7.2f}"
+            f"{r['webhook_rows_per_paid']:>10.1f}{r.get('previous_rows_per_paid', nan):>7.1f}"
+            f"{r['webhook_commits_per_request']:>12.2f}"
+            f"{r.get('previous_commits_per_request', nan):>7.2f}"
+        )
     expected = result["expected"]
-    print(f"exactly once: {result['paid']}/{expected} orders paid, {result['deliveries']} "
-          f"deliveries stored for {expected} events ({2 * expected} sent), "
-          f"{result['intents']} chain intents (2 per order)")
+    print(
+        f"exactly once: {result['paid']}/{expected} orders paid, {result['deliveries']} "
+        f"deliveries stored for {expected} events ({2 * expected} sent), "
+        f"{result['intents']} chain intents (2 per order)"
+    )
     print("RESULT " + json.dumps(result))
 
 

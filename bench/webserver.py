@@ -17,13 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def web_process(env: dict[str, str], *, timeout: float = 60,
-                stop_timeout: float = 20) -> Iterator[
-        tuple[subprocess.Popen[bytes], str]]:
+def web_process(
+    env: dict[str, str], *, timeout: float = 60, stop_timeout: float = 20
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """Start `dpo web` on a free port, wait until it answers; yield (process, base URL)."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "app", "web", "--port", str(port)],
-                              env=env, cwd=ROOT / "bench")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app", "web", "--port", str(port)], env=env, cwd=ROOT / "bench"
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

@@ -33,17 +33,27 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
         header = bytes([0x80 | opcode, 0x80 | 127]) + size.to_bytes(8, "big")
     key = os.urandom(4)
     stream = (key * (size // 4 + 1))[:size]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(
-        size, "big") if size else b""
+    masked = (
+        (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(size, "big")
+        if size
+        else b""
+    )
     return header + key + masked
 
 
 class Subscriber(asyncio.Protocol):
     """One socket: handshake, connection_init, one subscription; calls `on_frame` per item."""
 
-    def __init__(self, url: str, *, token: str, query: str, expect: int,
-                 on_subscribed: Callable[[bool], None],
-                 on_frame: Callable[[int, float], None]) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str,
+        query: str,
+        expect: int,
+        on_subscribed: Callable[[bool], None],
+        on_frame: Callable[[int, float], None],
+    ) -> None:
         parts = urlsplit(url)
         self.host, self.path = parts.netloc, parts.path or "/"
         self.token, self.query, self.expect = token, query, expect
@@ -59,10 +69,14 @@ class Subscriber(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         key = base64.b64encode(os.urandom(16)).decode()
-        transport.write((f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\n"
-                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                         "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n").encode())
+        transport.write(
+            (
+                f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+            ).encode()
+        )
 
     def send(self, message: dict[str, object], opcode: int = TEXT) -> None:
         """Send one JSON message."""
@@ -80,7 +94,7 @@ class Subscriber(asyncio.Protocol):
             if not buffer.startswith(b"HTTP/1.1 101"):
                 self._fail(f"handshake refused: {bytes(buffer[:end]).decode(errors='replace')}")
                 return
-            del buffer[:end + 4]
+            del buffer[: end + 4]
             self.upgraded = True
             self.send({"type": "connection_init", "payload": {"token": self.token}})
         while len(buffer) >= 2:
@@ -95,8 +109,8 @@ class Subscriber(asyncio.Protocol):
                 size, start = int.from_bytes(buffer[2:10], "big"), 10
             if len(buffer) < start + size:
                 return
-            payload = bytes(buffer[start:start + size])
-            del buffer[:start + size]
+            payload = bytes(buffer[start : start + size])
+            del buffer[: start + size]
             self._frame(opcode, payload, now)
 
     def _frame(self, opcode: int, payload: bytes, now: float) -> None:
@@ -144,10 +158,19 @@ def _same(subscriber: Subscriber) -> Subscriber:
     return subscriber
 
 
-async def subscribe_all(url: str, *, token: str, query: str, count: int, expect: int,
-                        on_ready: Callable[[int], None], deadline: float,
-                        before_close: Callable[[list[tuple[int, float]]], None] | None = None,
-                        wave: int = 200, pause: float = 0.5) -> list[tuple[int, float]]:
+async def subscribe_all(
+    url: str,
+    *,
+    token: str,
+    query: str,
+    count: int,
+    expect: int,
+    on_ready: Callable[[int], None],
+    deadline: float,
+    before_close: Callable[[list[tuple[int, float]]], None] | None = None,
+    wave: int = 200,
+    pause: float = 0.5,
+) -> list[tuple[int, float]]:
     """Connect `count` subscribers in waves; their (cursor, receipt time) until `deadline`.
 
     `before_close` gets them while every socket is still open.
@@ -169,8 +192,14 @@ async def subscribe_all(url: str, *, token: str, query: str, count: int, expect:
     subscribers: list[Subscriber] = []
     for start in range(0, count, wave):
         for _ in range(min(wave, count - start)):
-            subscriber = Subscriber(url, token=token, query=query, expect=expect,
-                                    on_subscribed=subscribed, on_frame=frame)
+            subscriber = Subscriber(
+                url,
+                token=token,
+                query=query,
+                expect=expect,
+                on_subscribed=subscribed,
+                on_frame=frame,
+            )
             try:
                 await loop.create_connection(partial(_same, subscriber), host, port)
             except OSError:

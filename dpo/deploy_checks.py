@@ -18,28 +18,55 @@ from dpo.settings import Settings, is_placeholder
 ONE_YEAR = 31_536_000
 ZERO_ADDRESS = "0x" + "0" * 40
 # Keys of anvil's (and hardhat's) default accounts 0-9, from the public "test ... junk" mnemonic.
-ANVIL_KEYS = frozenset({
-    "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-    "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-    "8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
-    "92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
-    "4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
-    "dbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
-    "2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
-})
-KNOWN_DEFAULTS = frozenset({
-    "changeme", "change-me", "changeit", "secret", "secret-key", "secretkey", "your-secret-key",
-    "password", "default", "dev", "development", "insecure", "test", "testing", "example",
-})
+ANVIL_KEYS = frozenset(
+    {
+        "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+        "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+        "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+        "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+        "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+        "8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+        "92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+        "4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+        "dbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+        "2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+    }
+)
+KNOWN_DEFAULTS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "changeit",
+        "secret",
+        "secret-key",
+        "secretkey",
+        "your-secret-key",
+        "password",
+        "default",
+        "dev",
+        "development",
+        "insecure",
+        "test",
+        "testing",
+        "example",
+    }
+)
 # Shell syntax pasted unexpanded, e.g. the runbook's `$(openssl rand -hex 32)`.
 SHELL_SUBSTITUTION = re.compile(r"\$\(|\$\{|`")
-API_KEYS = ("OMNISEND_API_KEY", "BILLBITTS_API_KEY", "EUROCLEAR_API_KEY", "CLEARSTREAM_PMI_KEY",
-            "XETRA_API_KEY")
-API_BASES = ("OMNISEND_API_BASE", "BILLBITTS_API_URL", "EUROCLEAR_API_BASE",
-             "CLEARSTREAM_PMI_BASE", "XETRA_API_BASE")
+API_KEYS = (
+    "OMNISEND_API_KEY",
+    "BILLBITTS_API_KEY",
+    "EUROCLEAR_API_KEY",
+    "CLEARSTREAM_PMI_KEY",
+    "XETRA_API_KEY",
+)
+API_BASES = (
+    "OMNISEND_API_BASE",
+    "BILLBITTS_API_URL",
+    "EUROCLEAR_API_BASE",
+    "CLEARSTREAM_PMI_BASE",
+    "XETRA_API_BASE",
+)
 
 
 # Every variable Settings reads, DJANGO_SECRET_KEY and SECRET_KEY included.
@@ -74,8 +101,11 @@ class _Collector:
             self.add(name, "dpo.E004" if known else "dpo.W008", f"is a runbook placeholder{unread}")
             return False
         if known and SHELL_SUBSTITUTION.search(value):
-            self.add(name, "dpo.E005", "holds unexpanded shell syntax such as $(...); "
-                     "set the command's output instead")
+            self.add(
+                name,
+                "dpo.E005",
+                "holds unexpanded shell syntax such as $(...); set the command's output instead",
+            )
             return False
         return True
 
@@ -104,8 +134,12 @@ def _check_secret(c: _Collector, name: str, value: str | None, min_length: int) 
     elif value.startswith("django-insecure-"):
         c.add(name, "dpo.E007", "is a generated development key ('django-insecure-' prefix)")
     elif len(value) < min_length or len(set(value)) < 5:
-        c.add(name, "dpo.E007", f"is too weak: use at least {min_length} random characters "
-              "with at least 5 distinct ones")
+        c.add(
+            name,
+            "dpo.E007",
+            f"is too weak: use at least {min_length} random characters "
+            "with at least 5 distinct ones",
+        )
 
 
 def _check_core(c: _Collector, settings: Settings) -> None:
@@ -152,8 +186,10 @@ def _check_http(c: _Collector, settings: Settings) -> None:
 
 
 def _check_chain(c: _Collector, settings: Settings, service: str | None) -> None:
-    urls = {"QUICKNODE_URL": _secret(settings.quicknode_url),
-            "BLOCKCHAIN_RPC_URL": _secret(settings.blockchain_rpc_url)}
+    urls = {
+        "QUICKNODE_URL": _secret(settings.quicknode_url),
+        "BLOCKCHAIN_RPC_URL": _secret(settings.blockchain_rpc_url),
+    }
     for name, url in urls.items():
         others = [other for other, value in urls.items() if other != name and value is not None]
         if not c.check(name):
@@ -165,8 +201,12 @@ def _check_chain(c: _Collector, settings: Settings, service: str | None) -> None
         elif _plain_text_url(url):
             c.add(name, "dpo.W006", "uses plain http:// or ws:// to a remote host")
     if c.check("BLOCKCHAIN_NETWORK") and settings.chain_id == NETWORKS["anvil"]:
-        c.add("BLOCKCHAIN_NETWORK", "dpo.E011", f"is {settings.blockchain_network!r} "
-              f"(chain id {settings.chain_id}), a local development chain")
+        c.add(
+            "BLOCKCHAIN_NETWORK",
+            "dpo.E011",
+            f"is {settings.blockchain_network!r} "
+            f"(chain id {settings.chain_id}), a local development chain",
+        )
     for name, address in settings.contract_addresses().items():
         if not c.check(name):
             continue
@@ -215,8 +255,9 @@ def _check_services(c: _Collector, settings: Settings) -> None:
             c.add(name, "dpo.W006", "uses plain http:// to a remote host: the key goes unencrypted")
 
 
-def check_deploy(settings: Settings, environ: Mapping[str, str],
-                 service: str | None = None) -> list[Problem]:
+def check_deploy(
+    settings: Settings, environ: Mapping[str, str], service: str | None = None
+) -> list[Problem]:
     """List every production misconfiguration of these settings and this raw environment, as
     the configuration of `service` (dpo.deploy_services.SERVICES; None: rules for all)."""
     c = _Collector(environ)

@@ -62,8 +62,10 @@ def _settings_from(environ: Mapping[str, str]) -> Settings:
         _ENVIRON.reset(token)
 
 
-def check_environment(environ: Mapping[str, str], service: str | None = None,
-                      ) -> tuple[Settings | None, list[Problem]]:
+def check_environment(
+    environ: Mapping[str, str],
+    service: str | None = None,
+) -> tuple[Settings | None, list[Problem]]:
     """Build Settings from this environment, reporting every invalid variable, then check it
     as the configuration of `service` (one of dpo.deploy_services.SERVICES, or None: any)."""
     remaining = dict(environ)

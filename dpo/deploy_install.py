@@ -19,8 +19,9 @@ LOCK_PROBLEM = "dpo.E019"
 DRIFT = "dpo.E020"
 
 
-def check_install(lock_path: Path = LOCK_FILE,
-                  installed: Mapping[str, str] | None = None) -> list[Problem]:
+def check_install(
+    lock_path: Path = LOCK_FILE, installed: Mapping[str, str] | None = None
+) -> list[Problem]:
     """A problem for a missing or unusable lock, else one per package that differs from it."""
     try:
         locked = locked_versions(read_lock(lock_path))
@@ -28,5 +29,12 @@ def check_install(lock_path: Path = LOCK_FILE,
         message = str(error).removeprefix(f"{lock_path.name} ")
         return [Problem(lock_path.name, message, LOCK_PROBLEM, Severity.ERROR)]
     have = installed_versions() if installed is None else installed
-    return [Problem(name, f"{message}: reinstall from the lock (make setup, or rebuild the image)",
-                    DRIFT, Severity.ERROR) for name, message in drift(locked, have)]
+    return [
+        Problem(
+            name,
+            f"{message}: reinstall from the lock (make setup, or rebuild the image)",
+            DRIFT,
+            Severity.ERROR,
+        )
+        for name, message in drift(locked, have)
+    ]

@@ -43,6 +43,8 @@ def format_problems(problems: Iterable[Problem]) -> str:
         return "Deployment check found no problems."
     errors = sum(p.severity is Severity.ERROR for p in items)
     lines = [f"{p.variable}: {p.message} [{p.id}]" for p in items]
-    lines.append(f"Deployment check found {_plural(len(items), 'problem')} "
-                 f"({_plural(errors, 'error')}, {_plural(len(items) - errors, 'warning')}).")
+    lines.append(
+        f"Deployment check found {_plural(len(items), 'problem')} "
+        f"({_plural(errors, 'error')}, {_plural(len(items) - errors, 'warning')})."
+    )
     return "\n".join(lines)

@@ -25,8 +25,9 @@ KEY_WHERE_NOTHING_SIGNS = "dpo.E021"
 SHOWN = 40
 
 
-def resolve_service(explicit: str | None,
-                    environ: Mapping[str, str]) -> tuple[str | None, list[Problem]]:
+def resolve_service(
+    explicit: str | None, environ: Mapping[str, str]
+) -> tuple[str | None, list[Problem]]:
     """The service to judge: `explicit`, else RAILWAY_SERVICE_NAME when it is one of ours.
 
     None means no per-service rule runs; a RAILWAY_SERVICE_NAME that is not one of ours is
@@ -42,9 +43,14 @@ def resolve_service(explicit: str | None,
         return name, []
     shown = "".join(ch if ch.isprintable() else "?" for ch in name[:SHOWN])
     cut = "…" if len(name) > SHOWN else ""
-    return None, [problem(SERVICE_VARIABLE, UNKNOWN_SERVICE,
-                          f"is {shown + cut!r}, not one of {', '.join(SERVICES)}: the "
-                          "per-service checks were not run (pass --service)")]
+    return None, [
+        problem(
+            SERVICE_VARIABLE,
+            UNKNOWN_SERVICE,
+            f"is {shown + cut!r}, not one of {', '.join(SERVICES)}: the "
+            "per-service checks were not run (pass --service)",
+        )
+    ]
 
 
 def wallet_key_problem(service: str | None, present: bool) -> tuple[str, str] | None:
@@ -54,6 +60,9 @@ def wallet_key_problem(service: str | None, present: bool) -> tuple[str, str] | 
     if service in SIGNING and not present:
         return "dpo.E003", f"is not set: the {service} signs the platform's transactions with it"
     if service not in SIGNING and present:
-        return (KEY_WHERE_NOTHING_SIGNS, f"is set on the {service} service, which never signs: "
-                "keep the platform's key on the sender only (least privilege)")
+        return (
+            KEY_WHERE_NOTHING_SIGNS,
+            f"is set on the {service} service, which never signs: "
+            "keep the platform's key on the sender only (least privilege)",
+        )
     return None

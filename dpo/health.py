@@ -30,8 +30,11 @@ class Probe:
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form."""
-        return {"status": "ok" if self.ok else "down", "latency_ms": round(self.latency_ms, 2),
-                **({"error": self.error} if self.error else {})}
+        return {
+            "status": "ok" if self.ok else "down",
+            "latency_ms": round(self.latency_ms, 2),
+            **({"error": self.error} if self.error else {}),
+        }
 
 
 async def _timed(name: str, check: Callable[[], Awaitable[object]]) -> Probe:
@@ -70,8 +73,9 @@ async def probe_rpc(url: str) -> Probe:
 
     async def chain_id() -> None:
         async with httpx.AsyncClient(timeout=PROBE_SECONDS) as client:
-            response = await client.post(url, json={"jsonrpc": "2.0", "id": 1,
-                                                    "method": "eth_chainId", "params": []})
+            response = await client.post(
+                url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+            )
             response.raise_for_status()
             if not isinstance(response.json().get("result"), str):
                 raise ValueError("no chain id in the answer")
@@ -85,6 +89,7 @@ async def provider_circuits(breakers: Breakers, providers: tuple[str, ...]) -> d
     Read from where the breakers keep their state (Redis); when that cannot be read in
     time, every provider says "unknown" rather than failing the health answer.
     """
+
     async def read() -> dict[str, object]:
         return {name: (await breakers.state(name)).as_dict() for name in providers}
 
@@ -103,16 +108,25 @@ async def listener_state(engine: AsyncEngine) -> dict[str, object] | None:
     """
     try:
         async with asyncio.timeout(PROBE_SECONDS), engine.connect() as connection:
-            rows = (await connection.execute(text(
-                "SELECT chain_id, last_processed_block, updated_at, halted_at, halted_reason "
-                "FROM listener_checkpoints ORDER BY chain_id"))).all()
+            rows = (
+                await connection.execute(
+                    text(
+                        "SELECT chain_id, last_processed_block, updated_at, halted_at, "
+                        "halted_reason "
+                        "FROM listener_checkpoints ORDER BY chain_id"
+                    )
+                )
+            ).all()
     except Exception as error:
         logger.warning("listener state unreadable: %s", type(error).__name__)
         return None
     chains = []
     for chain_id, block, updated_at, halted_at, reason in rows:
-        chain: dict[str, object] = {"chain_id": int(chain_id), "last_block": int(block),
-                                    "updated_at": updated_at.isoformat()}
+        chain: dict[str, object] = {
+            "chain_id": int(chain_id),
+            "last_block": int(block),
+            "updated_at": updated_at.isoformat(),
+        }
         if halted_at is not None:
             chain["halted_at"] = halted_at.isoformat()
             chain["halted_reason"] = reason

@@ -29,5 +29,6 @@ async def announce_write(redis: Any, *, channel: str, origin: str = "") -> None:
     try:
         await asyncio.wait_for(redis.publish(channel, origin), PUBLISH_TIMEOUT)
     except (RedisError, OSError, TimeoutError) as error:
-        logger.warning("cache invalidation not published (answers expire by age): %s",
-                       type(error).__name__)
+        logger.warning(
+            "cache invalidation not published (answers expire by age): %s", type(error).__name__
+        )

@@ -58,8 +58,10 @@ def _entries(lock: Mapping[str, Any]) -> dict[str, list[_Entry]]:
             name=canonical(package["name"]),
             version=str(package.get("version", "")),
             dependencies=tuple(package.get("dependencies", [])),
-            optional={extra: tuple(deps)
-                      for extra, deps in package.get("optional-dependencies", {}).items()},
+            optional={
+                extra: tuple(deps)
+                for extra, deps in package.get("optional-dependencies", {}).items()
+            },
         )
         by_name.setdefault(entry.name, []).append(entry)
     return by_name
@@ -73,8 +75,12 @@ def _applies(dependency: Mapping[str, Any], environment: Mapping[str, str] | Non
     return Marker(marker).evaluate(env)
 
 
-def locked_versions(lock: Mapping[str, Any], extras: Iterable[str] = (), *,
-                    environment: Mapping[str, str] | None = None) -> dict[str, str]:
+def locked_versions(
+    lock: Mapping[str, Any],
+    extras: Iterable[str] = (),
+    *,
+    environment: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """Name -> version of each package the lock installs for the project with `extras`.
 
     Markers are evaluated for `environment` (this interpreter when None); the project itself
@@ -99,8 +105,9 @@ def locked_versions(lock: Mapping[str, Any], extras: Iterable[str] = (), *,
         name = canonical(dependency["name"])
         if name == PROJECT:
             # A self-reference such as dev = ["dpo-platform[embedded]"].
-            pending += [dep for extra in dependency.get("extra", [])
-                        for dep in root.optional.get(extra, ())]
+            pending += [
+                dep for extra in dependency.get("extra", []) for dep in root.optional.get(extra, ())
+            ]
             continue
         candidates = by_name.get(name, [])
         if "version" in dependency:
@@ -119,8 +126,11 @@ def locked_versions(lock: Mapping[str, Any], extras: Iterable[str] = (), *,
 
 def installed_versions() -> dict[str, str]:
     """Name -> version of every distribution this interpreter can import from."""
-    return {canonical(dist.metadata["Name"]): dist.version for dist in metadata.distributions()
-            if dist.metadata["Name"]}
+    return {
+        canonical(dist.metadata["Name"]): dist.version
+        for dist in metadata.distributions()
+        if dist.metadata["Name"]
+    }
 
 
 def drift(locked: Mapping[str, str], installed: Mapping[str, str]) -> list[tuple[str, str]]:

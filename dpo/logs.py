@@ -22,8 +22,9 @@ from urllib.parse import unquote_plus
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-FORMAT = ("%(asctime)s %(levelname)s %(name)s service=%(service)s request_id=%(request_id)s "
-          "%(message)s")
+FORMAT = (
+    "%(asctime)s %(levelname)s %(name)s service=%(service)s request_id=%(request_id)s %(message)s"
+)
 REDACTED = "***"
 
 # The id of the HTTP request being served; "-" outside a request (jobs, start-up).
@@ -87,11 +88,14 @@ class JsonLineFormatter(JsonFormatter):
     """One JSON object per record: time, level, logger, message, request_id, service, extras."""
 
     def __init__(self, secrets: Sequence[str] = ()) -> None:
-        super().__init__(["levelname", "name", "message", "request_id", "service"],
-                         rename_fields={"levelname": "level", "name": "logger"},
-                         timestamp="time", json_ensure_ascii=False,
-                         # uvicorn's copy of its message with terminal colour codes.
-                         reserved_attrs=[*RESERVED_ATTRS, "color_message"])
+        super().__init__(
+            ["levelname", "name", "message", "request_id", "service"],
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",
+            json_ensure_ascii=False,
+            # uvicorn's copy of its message with terminal colour codes.
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
+        )
         escaped = (jsonlib.dumps(secret, ensure_ascii=False)[1:-1] for secret in secrets)
         # A secret with a character JSON escapes appears escaped in the line.
         self.secrets = tuple(sorted({*secrets, *escaped}, key=len, reverse=True))
@@ -104,8 +108,9 @@ class JsonLineFormatter(JsonFormatter):
         return redact(super().format(record), self.secrets)
 
 
-def configure_logging(level: str = "INFO", *, json: bool = False, service: str = "dpo",
-                      secrets: Sequence[str] = ()) -> None:
+def configure_logging(
+    level: str = "INFO", *, json: bool = False, service: str = "dpo", secrets: Sequence[str] = ()
+) -> None:
     """Log to stderr, one line per event, in the chosen format, stamped and redacted."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLineFormatter(secrets) if json else TextFormatter(secrets))

@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 from dpo.settings import ConfigError
 
 # The variable each public URL replaces, and the schemes it may have.
-PUBLIC = {"DATABASE_PUBLIC_URL": ("DATABASE_URL", ("postgres", "postgresql")),
-          "REDIS_PUBLIC_URL": ("REDIS_URL", ("redis", "rediss"))}
+PUBLIC = {
+    "DATABASE_PUBLIC_URL": ("DATABASE_URL", ("postgres", "postgresql")),
+    "REDIS_PUBLIC_URL": ("REDIS_URL", ("redis", "rediss")),
+}
 PRIVATE_SUFFIX = ".railway.internal"
 MAX_LENGTH = 4096
 
@@ -27,8 +29,10 @@ def _unusable(value: str, schemes: tuple[str, ...]) -> str | None:
     if len(value) > MAX_LENGTH:
         return f"is longer than {MAX_LENGTH} characters"
     if "${{" in value:
-        return ("is a Railway reference that did not resolve (the database service is not "
-                "named as railway-setup.sh expects, or its TCP proxy is off)")
+        return (
+            "is a Railway reference that did not resolve (the database service is not "
+            "named as railway-setup.sh expects, or its TCP proxy is off)"
+        )
     try:
         parts = urlsplit(value)
         host = parts.hostname or ""
@@ -51,8 +55,10 @@ def public_urls(environ: Mapping[str, str]) -> dict[str, str]:
     for public, (private, schemes) in PUBLIC.items():
         value = environ.get(public, "").strip()
         if not value:
-            problems.append(f"{public}: not set (enable the database's TCP proxy; "
-                            "railway-setup.sh references it on every service)")
+            problems.append(
+                f"{public}: not set (enable the database's TCP proxy; "
+                "railway-setup.sh references it on every service)"
+            )
         elif reason := _unusable(value, schemes):
             problems.append(f"{public}: {reason}")
         else:

@@ -72,16 +72,20 @@ class RateLimiter:
         try:
             async with asyncio.timeout(REDIS_TIMEOUT):
                 allowed, wait_ms, remaining = await self._script(
-                    keys=[self._prefix + key], args=[interval_ms, interval_ms * requests])
+                    keys=[self._prefix + key], args=[interval_ms, interval_ms * requests]
+                )
         except (RedisError, OSError, TimeoutError) as error:
             # Availability over strictness: a Redis outage must not take the API down.
             self._warn(error)
             return Decision(allowed=True, limit=requests, remaining=-1, retry_after=0)
         if int(allowed):
-            return Decision(allowed=True, limit=requests, remaining=int(remaining),
-                            retry_after=0)
-        return Decision(allowed=False, limit=requests, remaining=0,
-                        retry_after=max(1, math.ceil(int(wait_ms) / 1000)))
+            return Decision(allowed=True, limit=requests, remaining=int(remaining), retry_after=0)
+        return Decision(
+            allowed=False,
+            limit=requests,
+            remaining=0,
+            retry_after=max(1, math.ceil(int(wait_ms) / 1000)),
+        )
 
     async def spend(self, key: str, *, budget: tuple[int, int], weight: int) -> Decision:
         """Take `weight` units of `budget` (units, seconds) for `key`, all or nothing.
@@ -95,33 +99,45 @@ class RateLimiter:
         try:
             async with asyncio.timeout(REDIS_TIMEOUT):
                 allowed, wait_ms, remaining = await self._script(
-                    keys=[self._prefix + key],
-                    args=[repr(interval_ms), period_ms, max(0, weight)])
+                    keys=[self._prefix + key], args=[repr(interval_ms), period_ms, max(0, weight)]
+                )
         except (RedisError, OSError, TimeoutError) as error:
             self._warn(error)
             return Decision(allowed=True, limit=units, remaining=-1, retry_after=0)
         left = max(0, min(units, int(remaining)))
         if int(allowed):
             return Decision(allowed=True, limit=units, remaining=left, retry_after=0)
-        return Decision(allowed=False, limit=units, remaining=left,
-                        retry_after=max(1, math.ceil(int(wait_ms) / 1000)))
+        return Decision(
+            allowed=False,
+            limit=units,
+            remaining=left,
+            retry_after=max(1, math.ceil(int(wait_ms) / 1000)),
+        )
 
     def _warn(self, error: BaseException) -> None:
         now = time.monotonic()
         if now - self._last_warning >= _WARN_EVERY:
             self._last_warning = now
-            logger.warning("rate limiter unavailable, letting requests through: %s",
-                           type(error).__name__)
+            logger.warning(
+                "rate limiter unavailable, letting requests through: %s", type(error).__name__
+            )
 
 
 def refusal(decision: Decision) -> RateLimitedError:
     """The error of a request over its limit (extensions.code RATE_LIMITED, retryAfter)."""
-    return RateLimitedError(f"Too many requests; retry in {decision.retry_after} s.",
-                            retry_after=decision.retry_after)
+    return RateLimitedError(
+        f"Too many requests; retry in {decision.retry_after} s.", retry_after=decision.retry_after
+    )
 
 
-async def limit_sign_in(limiter: RateLimiter, *, address: str, account: str | None,
-                        counted: str | None, rate: tuple[int, int]) -> None:
+async def limit_sign_in(
+    limiter: RateLimiter,
+    *,
+    address: str,
+    account: str | None,
+    counted: str | None,
+    rate: tuple[int, int],
+) -> None:
     """Count one sign-in step against the address and the account; RateLimitedError if over.
 
     The address bucket is the HTTP middleware's anonymous one (`anon:<address>`), so password

@@ -37,17 +37,25 @@ class Runtime:
     feed: SharedHub = field(init=False)
 
     def __post_init__(self) -> None:
-        self.feed = SharedHub(sessions=self.sessions, redis=self.redis,
-                              channel=self.channels.feed, chain_id=self.settings.chain_id,
-                              knobs=self.settings)
+        self.feed = SharedHub(
+            sessions=self.sessions,
+            redis=self.redis,
+            channel=self.channels.feed,
+            chain_id=self.settings.chain_id,
+            knobs=self.settings,
+        )
 
     @classmethod
     def open(cls, settings: Settings, *, database_url: str, redis_url: str) -> Runtime:
         """Create the pools; connections are made lazily on first use."""
         engine = create_engine(database_url)
-        return cls(settings=settings, engine=engine, sessions=session_factory(engine),
-                   redis=aioredis.from_url(redis_url, health_check_interval=30),
-                   channels=channels_for(redis_url, settings.redis_channel_prefix))
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            redis=aioredis.from_url(redis_url, health_check_interval=30),
+            channels=channels_for(redis_url, settings.redis_channel_prefix),
+        )
 
     async def close(self) -> None:
         """Stop background work, then close the pools."""

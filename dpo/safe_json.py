@@ -67,8 +67,9 @@ def nesting_exceeds(document: Document, max_depth: int) -> bool:
 
 
 def _skeleton(document: Document) -> bytes:
-    raw = (document.encode("utf-8", "surrogatepass") if isinstance(document, str)
-           else bytes(document))
+    raw = (
+        document.encode("utf-8", "surrogatepass") if isinstance(document, str) else bytes(document)
+    )
     return _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
 
 
@@ -84,5 +85,6 @@ def _unpaired(skeleton: bytes, max_depth: int) -> bytes:
 
 
 def _balanced(skeleton: bytes) -> bool:
-    return (skeleton.count(b"[") == skeleton.count(b"]")
-            and skeleton.count(b"{") == skeleton.count(b"}"))
+    return skeleton.count(b"[") == skeleton.count(b"]") and skeleton.count(b"{") == skeleton.count(
+        b"}"
+    )

@@ -40,20 +40,24 @@ async def payment_pass(runtime: Runtime, client: BillBittsClient) -> bool:
     full = False
     changed = False
     try:
-        requested = await request_due(runtime.sessions, client,
-                                      expiry_seconds=settings.payment_expiry_seconds,
-                                      limit=BATCH)
+        requested = await request_due(
+            runtime.sessions, client, expiry_seconds=settings.payment_expiry_seconds, limit=BATCH
+        )
         if requested.created:
-            logger.info("payment requests: %d made, %d still due", requested.created,
-                        requested.retrying)
+            logger.info(
+                "payment requests: %d made, %d still due", requested.created, requested.retrying
+            )
         changed |= requested.created > 0
         full |= requested.created + requested.retrying >= BATCH
     except (SQLAlchemyError, OSError) as error:
         logger.warning("payment requests paused: %s", type(error).__name__)
     try:
-        expired = await expire_due(runtime.sessions, client,
-                                   grace_seconds=settings.payment_expiry_grace_seconds,
-                                   limit=BATCH)
+        expired = await expire_due(
+            runtime.sessions,
+            client,
+            grace_seconds=settings.payment_expiry_grace_seconds,
+            limit=BATCH,
+        )
         changed |= expired.changed > 0
         full |= expired.changed + expired.unchanged + expired.waiting >= BATCH
     except (SQLAlchemyError, OSError) as error:
@@ -69,8 +73,13 @@ async def payment_pass(runtime: Runtime, client: BillBittsClient) -> bool:
     return full
 
 
-async def payment_loop(runtime: Runtime, client: BillBittsClient, stopping: asyncio.Event, *,
-                       poll: float = POLL_SECONDS) -> None:
+async def payment_loop(
+    runtime: Runtime,
+    client: BillBittsClient,
+    stopping: asyncio.Event,
+    *,
+    poll: float = POLL_SECONDS,
+) -> None:
     """Passes until `stopping` is set; at once again while a part has a full batch."""
     while not stopping.is_set():
         if await payment_pass(runtime, client):
@@ -85,8 +94,9 @@ async def payment_worker(runtime: Runtime, stopping: asyncio.Event) -> None:
         logger.warning("BILLBITTS_API_KEY is not set: orders wait for their payment requests")
         await stopping.wait()
         return
-    client = billbitts_client(runtime.settings,
-                              breakers=breakers_for(runtime.settings, redis=runtime.redis))
+    client = billbitts_client(
+        runtime.settings, breakers=breakers_for(runtime.settings, redis=runtime.redis)
+    )
     try:
         await payment_loop(runtime, client, stopping)
     finally:

@@ -23,5 +23,9 @@ async def run(context: JobContext) -> None:
     await context.committed()
 
 
-SPEC = JobSpec(name="reconcile_positions", run=run, has_full=True,
-               description="Ledger, on-chain and CSD positions compared; breaks opened/closed")
+SPEC = JobSpec(
+    name="reconcile_positions",
+    run=run,
+    has_full=True,
+    description="Ledger, on-chain and CSD positions compared; breaks opened/closed",
+)

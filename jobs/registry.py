@@ -6,8 +6,9 @@ from dpo.errors import ValidationError
 from dpo.runs.runner import JobSpec
 from jobs import reconcile_positions, sync_csd, sync_fx_rates
 
-JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
-    sync_fx_rates.SPEC, sync_csd.SPEC, reconcile_positions.SPEC)}
+JOBS: dict[str, JobSpec] = {
+    spec.name: spec for spec in (sync_fx_rates.SPEC, sync_csd.SPEC, reconcile_positions.SPEC)
+}
 
 
 def job_named(name: str) -> JobSpec:
@@ -15,6 +16,5 @@ def job_named(name: str) -> JobSpec:
     spec = JOBS.get(name)
     if spec is None:
         shown = name if len(name) <= 64 and name.isprintable() else "(unprintable)"
-        raise ValidationError(f"unknown job {shown!r}; jobs are {', '.join(JOBS)}",
-                              field="name")
+        raise ValidationError(f"unknown job {shown!r}; jobs are {', '.join(JOBS)}", field="name")
     return spec

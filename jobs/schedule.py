@@ -28,11 +28,19 @@ class Entry:
 
 
 # The runbook: FX every 15 minutes, CSDs every 30, reconciliation hourly and in full weekly.
-RUNBOOK = (Entry("sync_fx_rates", 15 * MINUTE), Entry("sync_csd", 30 * MINUTE),
-           Entry("reconcile_positions", HOUR), Entry("reconcile_positions", WEEK, full=True))
+RUNBOOK = (
+    Entry("sync_fx_rates", 15 * MINUTE),
+    Entry("sync_csd", 30 * MINUTE),
+    Entry("reconcile_positions", HOUR),
+    Entry("reconcile_positions", WEEK, full=True),
+)
 # `dpo up --demo`: every job within the first minute, then often enough to watch.
-DEMO = (Entry("sync_fx_rates", 20), Entry("sync_csd", 30), Entry("reconcile_positions", 40),
-        Entry("reconcile_positions", 5 * MINUTE, full=True))
+DEMO = (
+    Entry("sync_fx_rates", 20),
+    Entry("sync_csd", 30),
+    Entry("reconcile_positions", 40),
+    Entry("reconcile_positions", 5 * MINUTE, full=True),
+)
 SCHEDULES = {"runbook": RUNBOOK, "demo": DEMO}
 
 

@@ -48,8 +48,7 @@ RETRY_AFTER_SKIP = 60.0
 Companion = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
 
 
-async def last_started(sessions: async_sessionmaker[AsyncSession], entry: Entry
-                       ) -> datetime | None:
+async def last_started(sessions: async_sessionmaker[AsyncSession], entry: Entry) -> datetime | None:
     """When the entry's job (full or not) last started and ended, by a scheduler or by hand.
 
     Runs that did not end on their own (still `running`, or interrupted or stopped by a
@@ -57,26 +56,40 @@ async def last_started(sessions: async_sessionmaker[AsyncSession], entry: Entry
     failed by itself counts, so a failing job is not retried on every restart.
     """
     full = func.coalesce(cast(JobRun.counts["full"].astext, Boolean), False)
-    ended = and_(JobRun.status != RunStatus.RUNNING.value, or_(
-        JobRun.error.is_(None), and_(JobRun.error.not_like(f"{INTERRUPTED[:11]}%"),
-                                     JobRun.error.not_like(f"{STOPPED[:7]}%"))))
+    ended = and_(
+        JobRun.status != RunStatus.RUNNING.value,
+        or_(
+            JobRun.error.is_(None),
+            and_(
+                JobRun.error.not_like(f"{INTERRUPTED[:11]}%"),
+                JobRun.error.not_like(f"{STOPPED[:7]}%"),
+            ),
+        ),
+    )
     async with sessions() as session:
-        return await session.scalar(select(func.max(JobRun.started_at))
-                                    .where(JobRun.job == entry.job, full == entry.full, ended))
+        return await session.scalar(
+            select(func.max(JobRun.started_at)).where(
+                JobRun.job == entry.job, full == entry.full, ended
+            )
+        )
 
 
 class Scheduler:
     """Runs the schedule while it holds the leader lock."""
 
-    def __init__(self, runtime: Runtime, database_url: str, *,
-                 entries: Sequence[Entry] | None = None,
-                 companions: Sequence[Companion] = (),
-                 jobs: Mapping[str, JobSpec] = JOBS) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        database_url: str,
+        *,
+        entries: Sequence[Entry] | None = None,
+        companions: Sequence[Companion] = (),
+        jobs: Mapping[str, JobSpec] = JOBS,
+    ) -> None:
         self.runtime = runtime
         self.database_url = database_url
         settings = runtime.settings
-        self.entries = list(entries if entries is not None
-                            else SCHEDULES[settings.jobs_schedule])
+        self.entries = list(entries if entries is not None else SCHEDULES[settings.jobs_schedule])
         self.stop_seconds = settings.jobs_stop_seconds
         self.companions = companions
         self.jobs = jobs
@@ -94,21 +107,33 @@ class Scheduler:
         self.running.add(task)
         try:
             started = await start_run(
-                self.jobs[entry.job], settings=self.runtime.settings,
-                sessions=self.runtime.sessions, redis=self.runtime.redis,
-                database_url=self.database_url, full=entry.full)
+                self.jobs[entry.job],
+                settings=self.runtime.settings,
+                sessions=self.runtime.sessions,
+                redis=self.runtime.redis,
+                database_url=self.database_url,
+                full=entry.full,
+            )
             await started.execute()
         except RunSkippedError as skipped:
             # Another run holds the job (by hand, runJob, or the full entry of the same job):
             # try once more a little later instead of waiting a whole interval.
-            retry = datetime.now(UTC) + timedelta(seconds=min(RETRY_AFTER_SKIP,
-                                                              entry.seconds / 2))
-            logger.info("scheduled %s: %s; retrying at %s", entry.key, skipped,
-                        retry.isoformat(timespec="seconds"))
+            retry = datetime.now(UTC) + timedelta(seconds=min(RETRY_AFTER_SKIP, entry.seconds / 2))
+            logger.info(
+                "scheduled %s: %s; retrying at %s",
+                entry.key,
+                skipped,
+                retry.isoformat(timespec="seconds"),
+            )
             if self._apscheduler is not None and not self.stopping.is_set():
-                self._apscheduler.add_job(self.run_entry, DateTrigger(run_date=retry),
-                                          args=[entry], id=f"{entry.key}:retry",
-                                          replace_existing=True, misfire_grace_time=None)
+                self._apscheduler.add_job(
+                    self.run_entry,
+                    DateTrigger(run_date=retry),
+                    args=[entry],
+                    id=f"{entry.key}:retry",
+                    replace_existing=True,
+                    misfire_grace_time=None,
+                )
         except asyncio.CancelledError:
             if not self.stopping.is_set():
                 raise
@@ -119,8 +144,13 @@ class Scheduler:
             self.running.discard(task)
 
     async def _wait_for_leadership(self) -> bool:
-        if not await stand_by(self.leader, self.stopping, name="scheduler", retry=STANDBY_RETRY,
-                              others="another scheduler is active"):
+        if not await stand_by(
+            self.leader,
+            self.stopping,
+            name="scheduler",
+            retry=STANDBY_RETRY,
+            others="another scheduler is active",
+        ):
             return False
         logger.info("scheduler lock acquired; this scheduler is active")
         return True
@@ -130,15 +160,26 @@ class Scheduler:
         for entry in self.entries:
             spec = self.jobs[entry.job]
             if spec.run is None:
-                logger.info("%s is not available yet in this version; not scheduled",
-                            entry.job)
+                logger.info("%s is not available yet in this version; not scheduled", entry.job)
                 continue
             due = first_due(entry, await last_started(self.runtime.sessions, entry), now)
-            scheduler.add_job(self.run_entry, IntervalTrigger(seconds=entry.seconds),
-                              args=[entry], id=entry.key, name=entry.key, next_run_time=due,
-                              coalesce=True, max_instances=1, misfire_grace_time=None)
-            logger.info("%s every %d s, first at %s", entry.key, entry.seconds,
-                        due.isoformat(timespec="seconds"))
+            scheduler.add_job(
+                self.run_entry,
+                IntervalTrigger(seconds=entry.seconds),
+                args=[entry],
+                id=entry.key,
+                name=entry.key,
+                next_run_time=due,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,
+            )
+            logger.info(
+                "%s every %d s, first at %s",
+                entry.key,
+                entry.seconds,
+                due.isoformat(timespec="seconds"),
+            )
 
     async def run(self) -> int:
         """Until stopped (0) or the leader lock is lost (1)."""
@@ -150,8 +191,10 @@ class Scheduler:
         try:
             await self._schedule(scheduler)
             scheduler.start()
-            helpers = [asyncio.create_task(companion(self.runtime, self.stopping))
-                       for companion in self.companions]
+            helpers = [
+                asyncio.create_task(companion(self.runtime, self.stopping))
+                for companion in self.companions
+            ]
             while not self.stopping.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), WATCH_INTERVAL)
@@ -172,8 +215,11 @@ class Scheduler:
     async def _drain(self, helpers: list[asyncio.Task[None]]) -> None:
         running = set(self.running)
         if running:
-            logger.info("waiting up to %.0f s for %d running job(s) to finish",
-                        self.stop_seconds, len(running))
+            logger.info(
+                "waiting up to %.0f s for %d running job(s) to finish",
+                self.stop_seconds,
+                len(running),
+            )
             _, pending = await asyncio.wait(running, timeout=self.stop_seconds)
             for task in pending:
                 task.cancel()

@@ -39,11 +39,11 @@ def _op(abi_type: str, indexed: bool) -> tuple[int, int] | None:
             return HASHED, 0  # an indexed dynamic value is only its keccak hash
         return (STRING if abi_type == "string" else BYTES), 0
     for prefix, op in (("uint", UINT), ("int", INT)):
-        bits = abi_type[len(prefix):]
+        bits = abi_type[len(prefix) :]
         if abi_type.startswith(prefix) and is_ascii_digits(bits):
             size = int(bits)
             return (op, size) if 8 <= size <= 256 and size % 8 == 0 else None
-    size_text = abi_type[len("bytes"):]
+    size_text = abi_type[len("bytes") :]
     if abi_type.startswith("bytes") and is_ascii_digits(size_text):
         size = int(size_text)
         return (FIXED, size) if 1 <= size <= 32 else None
@@ -125,7 +125,7 @@ class ArgsPlan:
                         return None
                     args[name] = text.replace("\0", "")
                     continue
-                word = raw[at:at + 32]
+                word = raw[at : at + 32]
                 if op == ADDRESS:
                     if word[:12] != _ZERO12:
                         return None
@@ -171,10 +171,10 @@ def _address(hex40: str) -> str | None:
 
 def _dynamic(raw: bytes, head: int, head_size: int) -> bytes | None:
     """The bytes a head word points to, if pointer, length and zero padding are all valid."""
-    offset = int.from_bytes(raw[head:head + 32], "big")
+    offset = int.from_bytes(raw[head : head + 32], "big")
     if offset < head_size or offset + 32 > len(raw):
         return None
-    length = int.from_bytes(raw[offset:offset + 32], "big")
+    length = int.from_bytes(raw[offset : offset + 32], "big")
     start = offset + 32
     end = start + length
     padded = start + (length + 31) // 32 * 32

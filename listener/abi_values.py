@@ -21,7 +21,7 @@ def canonical_type(item: Mapping[str, Any]) -> str:
     abi_type = str(item["type"])
     if abi_type.startswith("tuple"):
         inner = ",".join(canonical_type(c) for c in item.get("components", []))
-        return f"({inner}){abi_type[len('tuple'):]}"
+        return f"({inner}){abi_type[len('tuple') :]}"
     return abi_type
 
 
@@ -54,31 +54,37 @@ def word_decoder(abi_type: str) -> WordDecoder | None:
     Padding is checked as strictly as eth_abi does.
     """
     if abi_type == "address":
+
         def address(word: bytes) -> tuple[Any, str | None]:
             if any(word[:12]):
                 raise _padding_error(abi_type)
             return checksum("0x" + word[12:].hex()), None
+
         return address
     if abi_type == "bool":
+
         def boolean(word: bytes) -> tuple[Any, str | None]:
             if any(word[:31]) or word[31] > 1:
                 raise _padding_error(abi_type)
             return word[31] == 1, None
+
         return boolean
     for prefix, signed in (("uint", False), ("int", True)):
-        bits_text = abi_type[len(prefix):]
+        bits_text = abi_type[len(prefix) :]
         if abi_type.startswith(prefix) and is_ascii_digits(bits_text):
             bits = int(bits_text)
 
-            def integer(word: bytes, bits: int = bits,
-                        signed: bool = signed) -> tuple[Any, str | None]:
+            def integer(
+                word: bytes, bits: int = bits, signed: bool = signed
+            ) -> tuple[Any, str | None]:
                 value = int.from_bytes(word, "big", signed=signed)
                 limit = 1 << (bits - 1 if signed else bits)
                 if not (-limit if signed else 0) <= value < limit:
                     raise _padding_error(abi_type)
                 return str(value), None
+
             return integer
-    size_text = abi_type[len("bytes"):]
+    size_text = abi_type[len("bytes") :]
     if abi_type.startswith("bytes") and is_ascii_digits(size_text):
         size = int(size_text)
 
@@ -86,6 +92,7 @@ def word_decoder(abi_type: str) -> WordDecoder | None:
             if any(word[size:]):
                 raise _padding_error(abi_type)
             return "0x" + word[:size].hex(), ascii_text(word[:size])
+
         return fixed
     return None
 
@@ -138,7 +145,7 @@ def _split_tuple(abi_type: str) -> list[str]:
 
 def fixed_text(abi_type: str, value: Any) -> str | None:
     """The ASCII text of a bytesN value, if it is text."""
-    if abi_type.startswith("bytes") and is_ascii_digits(abi_type[len("bytes"):]):
+    if abi_type.startswith("bytes") and is_ascii_digits(abi_type[len("bytes") :]):
         return ascii_text(bytes(value))
     return None
 

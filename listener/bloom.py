@@ -22,7 +22,7 @@ def bloom_mask(value: bytes) -> int:
     digest = keccak(value)
     mask = 0
     for i in (0, 2, 4):
-        mask |= 1 << (int.from_bytes(digest[i:i + 2], "big") % BLOOM_BITS)
+        mask |= 1 << (int.from_bytes(digest[i : i + 2], "big") % BLOOM_BITS)
     return mask
 
 
@@ -42,8 +42,7 @@ class AddressBloom:
     """The bloom bits of our contract addresses, computed once."""
 
     def __init__(self, addresses: Iterable[str]) -> None:
-        self.masks = [bloom_mask(bytes.fromhex(a.lower().removeprefix("0x")))
-                      for a in addresses]
+        self.masks = [bloom_mask(bytes.fromhex(a.lower().removeprefix("0x"))) for a in addresses]
 
     def may_log(self, bloom: int) -> bool:
         """Tell whether a block with this bloom may hold a log of one of our addresses."""

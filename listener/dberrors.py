@@ -38,8 +38,10 @@ def is_transient_db_error(error: BaseException) -> bool:
         state = _sqlstate(current)
         if state is not None and (state[:2] in TRANSIENT_CLASSES or state in TRANSIENT_CODES):
             return True
-        if isinstance(current, (asyncpg.InterfaceError, asyncpg.InternalClientError,
-                                ConnectionError, TimeoutError)):
+        if isinstance(
+            current,
+            (asyncpg.InterfaceError, asyncpg.InternalClientError, ConnectionError, TimeoutError),
+        ):
             return True
         if isinstance(current, OSError) and not isinstance(current, FileNotFoundError):
             return True

@@ -117,8 +117,9 @@ class Decoder:
                 if item.get("type") != "event" or item.get("anonymous"):
                     continue
                 inputs = tuple(
-                    _Input(str(i.get("name") or f"arg{n}"), canonical_type(i),
-                           bool(i.get("indexed")))
+                    _Input(
+                        str(i.get("name") or f"arg{n}"), canonical_type(i), bool(i.get("indexed"))
+                    )
                     for n, i in enumerate(item["inputs"])
                 )
                 data_types = tuple(i.abi_type for i in inputs if not i.indexed)
@@ -132,7 +133,8 @@ class Decoder:
                     data_words=None if None in words else words,  # type: ignore[arg-type]
                     topic_words=tuple(
                         None if is_dynamic(i.abi_type) else word_decoder(i.abi_type)
-                        for i in inputs if i.indexed
+                        for i in inputs
+                        if i.indexed
                     ),
                     plan=ArgsPlan.of([(i.name, i.abi_type, i.indexed) for i in inputs]),
                 )
@@ -161,8 +163,11 @@ class Decoder:
             return None
         address, topic0 = log["address"], topics[0]
         # Providers spell address and topic the same way every time: skip normalising them.
-        spec = self._seen.get((address, topic0)) if isinstance(address, str) and isinstance(
-            topic0, str) else None
+        spec = (
+            self._seen.get((address, topic0))
+            if isinstance(address, str) and isinstance(topic0, str)
+            else None
+        )
         if spec is None:
             spec = self._specs.get((str(address).lower(), _hex(topic0)))
             if spec is None:
@@ -178,8 +183,12 @@ class Decoder:
         except (DecodingError, ValueError, TypeError, OverflowError) as error:
             self.skipped += 1
             logger.warning(
-                "cannot decode %s.%s in tx %s log %s: %s", spec.contract_name,
-                spec.event_name, _hex(log["transactionHash"]), _int(log["logIndex"]), error,
+                "cannot decode %s.%s in tx %s log %s: %s",
+                spec.contract_name,
+                spec.event_name,
+                _hex(log["transactionHash"]),
+                _int(log["logIndex"]),
+                error,
             )
             return None
         # Logs come grouped by block: convert a block's fields once.
@@ -187,16 +196,29 @@ class Decoder:
         raw_time = log.get("blockTimestamp")
         block = self._block
         if block[0] != raw_hash or block[1] != raw_number or block[2] != raw_time:
-            block = (raw_hash, raw_number, raw_time, _int(raw_number), _hex(raw_hash),
-                     None if raw_time is None else _int(raw_time))
+            block = (
+                raw_hash,
+                raw_number,
+                raw_time,
+                _int(raw_number),
+                _hex(raw_hash),
+                None if raw_time is None else _int(raw_time),
+            )
             self._block = block
         tx_hash = log["transactionHash"]
         return DecodedLog(
-            self.chain_id, spec.contract_address, spec.contract_name, spec.event_name,
-            block[3], block[4],
+            self.chain_id,
+            spec.contract_address,
+            spec.contract_name,
+            spec.event_name,
+            block[3],
+            block[4],
             tx_hash.lower() if type(tx_hash) is str and tx_hash[:2] == "0x" else _hex(tx_hash),
-            _int(log["transactionIndex"]), _int(log["logIndex"]), args,
-            bool(log.get("removed", False)), block[5],
+            _int(log["transactionIndex"]),
+            _int(log["logIndex"]),
+            args,
+            bool(log.get("removed", False)),
+            block[5],
         )
 
     def decode_all(self, logs: Iterable[Mapping[str, Any]]) -> list[DecodedLog]:
@@ -208,16 +230,18 @@ class Decoder:
         """The arguments by name; `topics` includes topic0."""
         if len(topics) != len(spec.topic_words) + 1:
             raise ValueError(
-                f"expected {len(spec.topic_words)} indexed topics, got {len(topics) - 1}")
+                f"expected {len(spec.topic_words)} indexed topics, got {len(topics) - 1}"
+            )
         if spec.data_words is not None:
             if len(data) < 32 * len(spec.data_words):
                 raise DecodingError("data is shorter than the event's arguments")
-            values = [fn(data[32 * n: 32 * n + 32]) for n, fn in enumerate(spec.data_words)]
+            values = [fn(data[32 * n : 32 * n + 32]) for n, fn in enumerate(spec.data_words)]
         else:
             values = [
                 (json_value(t, v), fixed_text(t, v))
-                for t, v in zip(spec.data_types, abi_decode(list(spec.data_types), data),
-                                strict=True)
+                for t, v in zip(
+                    spec.data_types, abi_decode(list(spec.data_types), data), strict=True
+                )
             ]
         args: dict[str, Any] = {}
         topic_at = value_at = 0

@@ -86,8 +86,9 @@ class _Blocks:
     blooms: dict[int, int | None] = field(default_factory=dict)
     timestamps: dict[int, int] = field(default_factory=dict)
 
-    async def fetch(self, numbers: Sequence[int],
-                    pause: Callable[[float], Awaitable[None]]) -> None:
+    async def fetch(
+        self, numbers: Sequence[int], pause: Callable[[float], Awaitable[None]]
+    ) -> None:
         todo = [n for n in numbers if n not in self.headers]
         for attempt in range(HEADER_ATTEMPTS):
             if not todo:
@@ -96,22 +97,33 @@ class _Blocks:
             blocks = await self.rpc.get_blocks(todo)
             for number, block in zip(todo, blocks, strict=True):
                 if block is not None:
-                    self.headers[number] = Header(to_int(block["number"]), hex_str(block["hash"]),
-                                                  hex_str(block["parentHash"]))
+                    self.headers[number] = Header(
+                        to_int(block["number"]),
+                        hex_str(block["hash"]),
+                        hex_str(block["parentHash"]),
+                    )
                     self.blooms[number] = parse_bloom(block.get("logsBloom"))
                     self.timestamps[number] = to_int(block["timestamp"])
             todo = [n for n in todo if n not in self.headers]
             if todo:  # the answering node is behind its peers: ask again, prefer another URL
                 self.rpc.report_inconsistent()
-                await pause(REFUSAL_PAUSE * 2 ** attempt)
+                await pause(REFUSAL_PAUSE * 2**attempt)
         if todo:
-            raise refuse(ChainMovedError(f"the node has no block {todo[0]}",
-                                         reason="missing_block"))
+            raise refuse(
+                ChainMovedError(f"the node has no block {todo[0]}", reason="missing_block")
+            )
 
 
-async def prove(rpc: Rpc, addresses: Sequence[str], bloom: AddressBloom, blocks: _Blocks,
-                logs: list[dict[str, Any]], lo: int, hi: int,
-                pause: Callable[[float], Awaitable[None]]) -> None:
+async def prove(
+    rpc: Rpc,
+    addresses: Sequence[str],
+    bloom: AddressBloom,
+    blocks: _Blocks,
+    logs: list[dict[str, Any]],
+    lo: int,
+    hi: int,
+    pause: Callable[[float], Awaitable[None]],
+) -> None:
     """Raise RefusedAnswerError unless the answer for [lo, hi] is proven complete, block by block.
 
     Fetches the headers of the blocks without logs in the answer, and a pinned eth_getLogs of
@@ -121,9 +133,12 @@ async def prove(rpc: Rpc, addresses: Sequence[str], bloom: AddressBloom, blocks:
     for log in logs:
         number = to_int(log["blockNumber"])
         if not lo <= number <= hi:
-            raise refuse(RefusedAnswerError(
-                f"eth_getLogs of blocks {lo}..{hi} answered with a log of block {number}",
-                reason="out_of_range"))
+            raise refuse(
+                RefusedAnswerError(
+                    f"eth_getLogs of blocks {lo}..{hi} answered with a log of block {number}",
+                    reason="out_of_range",
+                )
+            )
         seen.add(number)
     await blocks.fetch([n for n in range(lo, hi + 1) if n not in seen], pause)
     suspects = []
@@ -143,14 +158,25 @@ async def prove(rpc: Rpc, addresses: Sequence[str], bloom: AddressBloom, blocks:
     missing = [n for n, has in zip(suspects, found, strict=True) if has]
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
-        raise refuse(RefusedAnswerError(
-            f"eth_getLogs of blocks {lo}..{hi} lacked the logs of block(s) {shown} (the "
-            f"answering node was behind or had lost them)", reason="missing_logs"))
+        raise refuse(
+            RefusedAnswerError(
+                f"eth_getLogs of blocks {lo}..{hi} lacked the logs of block(s) {shown} (the "
+                f"answering node was behind or had lost them)",
+                reason="missing_logs",
+            )
+        )
 
 
-async def fetch_range(rpc: Rpc, sizer: RangeSizer, addresses: Sequence[str], first: int,
-                      last: int, window_start: int, *,
-                      pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> Fetched:
+async def fetch_range(
+    rpc: Rpc,
+    sizer: RangeSizer,
+    addresses: Sequence[str],
+    first: int,
+    last: int,
+    window_start: int,
+    *,
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Fetched:
     """The proven logs of [first, last], split as the provider demands, and the needed headers.
 
     Headers: every block from `window_start` on (the reorg window), the range's last block
@@ -168,8 +194,10 @@ async def fetch_range(rpc: Rpc, sizer: RangeSizer, addresses: Sequence[str], fir
             part = await rpc.get_logs(lo, hi, addresses)
         except RangeTooLargeError as error:
             if lo == hi:
-                raise RpcError(f"the provider refused eth_getLogs of the single block {lo}: "
-                               f"{error}", retryable=True) from error
+                raise RpcError(
+                    f"the provider refused eth_getLogs of the single block {lo}: {error}",
+                    retryable=True,
+                ) from error
             suggested = error.suggested
             max_range = getattr(error, "max_range", None)
             if suggested is None and isinstance(max_range, int) and max_range > 0:
@@ -191,12 +219,16 @@ async def fetch_range(rpc: Rpc, sizer: RangeSizer, addresses: Sequence[str], fir
         cursor.accept(len(part))
         logs.extend(part)
     wanted = {last, *range(max(first, window_start), last + 1)}
-    wanted.update(to_int(log["blockNumber"]) for log in logs
-                  if log.get("blockTimestamp") is None)
+    wanted.update(to_int(log["blockNumber"]) for log in logs if log.get("blockTimestamp") is None)
     await blocks.fetch(sorted(wanted), pause)
     numbers = sorted(blocks.headers)
-    return Fetched(first, last, logs, [blocks.headers[n] for n in numbers],
-                   {n: blocks.timestamps[n] for n in numbers})
+    return Fetched(
+        first,
+        last,
+        logs,
+        [blocks.headers[n] for n in numbers],
+        {n: blocks.timestamps[n] for n in numbers},
+    )
 
 
 def check_fetched(fetched: Fetched, tip: tuple[int, str] | None) -> None:
@@ -209,20 +241,30 @@ def check_consistent(fetched: Fetched) -> None:
     """Raise ChainMovedError unless the headers chain and every log is of those blocks."""
     hashes = {h.number: h.hash for h in fetched.headers}
     if not linked(fetched.headers):
-        raise refuse(ChainMovedError(f"headers of {fetched.first}..{fetched.last} do not chain",
-                                     reason="unlinked_headers"))
+        raise refuse(
+            ChainMovedError(
+                f"headers of {fetched.first}..{fetched.last} do not chain",
+                reason="unlinked_headers",
+            )
+        )
     checked: tuple[Any, Any] | None = None
     for log in fetched.logs:
         block = (log["blockNumber"], log["blockHash"])
         if block != checked:  # logs come grouped by block: compare each block once
             known = hashes.get(to_int(block[0]))
             if known is not None and known != hex_str(block[1]):
-                raise refuse(ChainMovedError(f"a log of block {to_int(block[0])} is orphaned",
-                                             reason="orphaned_log"))
+                raise refuse(
+                    ChainMovedError(
+                        f"a log of block {to_int(block[0])} is orphaned", reason="orphaned_log"
+                    )
+                )
             checked = block
         if log.get("removed"):
-            raise refuse(ChainMovedError(f"a log of block {to_int(block[0])} is orphaned",
-                                         reason="orphaned_log"))
+            raise refuse(
+                ChainMovedError(
+                    f"a log of block {to_int(block[0])} is orphaned", reason="orphaned_log"
+                )
+            )
 
 
 def check_follows(fetched: Fetched, tip: tuple[int, str] | None) -> None:

@@ -62,23 +62,35 @@ class FollowerConfig:
 class Follower:
     """Follows one chain into the database; `run` returns when `stop` is set."""
 
-    def __init__(self, *, rpc: Rpc, store: Store, decoder: Decoder, config: FollowerConfig,
-                 fence: Fence | None = None, progress: Progress | None = None,
-                 wake: asyncio.Event | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        rpc: Rpc,
+        store: Store,
+        decoder: Decoder,
+        config: FollowerConfig,
+        fence: Fence | None = None,
+        progress: Progress | None = None,
+        wake: asyncio.Event | None = None,
+    ) -> None:
         self.rpc = rpc
         self.store = store
         self.decoder = decoder
         self.config = config
         self.fence = fence
         self.progress = progress or Progress()
-        self.sizer = RangeSizer(initial=config.batch_blocks, maximum=config.max_batch_blocks,
-                                max_results=config.max_batch_events)
+        self.sizer = RangeSizer(
+            initial=config.batch_blocks,
+            maximum=config.max_batch_blocks,
+            max_results=config.max_batch_events,
+        )
         self.next_block = config.start_block
         self.tip: tuple[int, str] | None = None
         # Set on each new head (newHeads over WebSocket) to end an idle wait early.
         self.wake = wake
-        self.source = RangeSource(rpc, self.sizer, decoder, decoder.addresses, config.chain_id,
-                                  asyncio.Lock())
+        self.source = RangeSource(
+            rpc, self.sizer, decoder, decoder.addresses, config.chain_id, asyncio.Lock()
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Verify the chain, resume from the checkpoint and follow until `stop` is set.
@@ -124,8 +136,9 @@ class Follower:
             self.next_block, self.tip = self.config.start_block, None
         else:
             self.next_block, self.tip = checkpoint[0] + 1, checkpoint
-        logger.info("listener for chain %s resumes at block %s", self.config.chain_id,
-                    self.next_block)
+        logger.info(
+            "listener for chain %s resumes at block %s", self.config.chain_id, self.next_block
+        )
 
     async def step(self, stop: asyncio.Event) -> bool:
         """One pass: check our tip, then sync up to the safe head; False when idle."""
@@ -165,15 +178,16 @@ class Follower:
         if current is None or current == tip_hash:
             return False  # in sync, or a lagging node: never a reorg
         chain_id = self.config.chain_id
-        stored = await tips.stored_window(self.store, chain_id, self.tip,
-                                         self.config.reorg_window)
+        stored = await tips.stored_window(self.store, chain_id, self.tip, self.config.reorg_window)
         try:
-            verdict = await walk_back(chain_id=chain_id, stored=stored,
-                                      chain_hash=self.chain_hash)
+            verdict = await walk_back(chain_id=chain_id, stored=stored, chain_hash=self.chain_hash)
         except DeepReorgError as error:
-            deep = DeepReorgError(chain_id=error.chain_id, lowest=error.lowest,
-                                  highest=error.highest,
-                                  rewind_to=await self.rewind_point(error.lowest))
+            deep = DeepReorgError(
+                chain_id=error.chain_id,
+                lowest=error.lowest,
+                highest=error.highest,
+                rewind_to=await self.rewind_point(error.lowest),
+            )
             await self.store.set_halt(chain_id, str(deep))
             raise deep from None
         if verdict.lagging or verdict.ancestor is None or verdict.ancestor == tip_number:
@@ -181,9 +195,14 @@ class Follower:
         ancestor = verdict.ancestor
         result = await self.revert(ancestor, stored[ancestor])
         metrics.REORGS.inc()
-        logger.warning("reorg on chain %s: blocks %s..%s replaced; reverted to block %s, "
-                       "%s events removed", chain_id, ancestor + 1, tip_number,
-                       ancestor, result.removed)
+        logger.warning(
+            "reorg on chain %s: blocks %s..%s replaced; reverted to block %s, %s events removed",
+            chain_id,
+            ancestor + 1,
+            tip_number,
+            ancestor,
+            result.removed,
+        )
         return True
 
     async def revert(self, number: int, block_hash: str) -> RevertResult:
@@ -202,8 +221,7 @@ class Follower:
 
     async def rewind_point(self, below: int) -> int | None:
         """The newest block below `below` whose stored events the chain still has, if any."""
-        return await tips.rewind_point(self.store, self.config.chain_id, below,
-                                      self.chain_hash)
+        return await tips.rewind_point(self.store, self.config.chain_id, below, self.chain_hash)
 
     async def sync(self, safe: int, head: int, stop: asyncio.Event) -> None:
         """Fetch ranges up to `safe` concurrently and apply them in block order."""
@@ -216,8 +234,9 @@ class Follower:
                 while len(pending) < self.config.concurrency and planned <= safe:
                     taken = self.sizer.take(planned, safe)
                     assert taken is not None
-                    pending.append(asyncio.create_task(
-                        prepare_range(self.source, *taken, window_start)))
+                    pending.append(
+                        asyncio.create_task(prepare_range(self.source, *taken, window_start))
+                    )
                     planned = taken[1] + 1
                 ready = self._join_ready(await until(stop, pending.popleft()), pending)
                 await self.apply(ready, safe, head)
@@ -239,14 +258,20 @@ class Follower:
             await self.fence.check()
         # The store keeps window + 1 headers: a reorg of `reorg_window` blocks still finds
         # its common ancestor among them. It announces the feed ids after the commit.
-        result = await self.store.ingest(prepared.batch, prepared.rows,
-                                         reorg_window=self.config.reorg_window + 1)
+        result = await self.store.ingest(
+            prepared.batch, prepared.rows, reorg_window=self.config.reorg_window + 1
+        )
         self.next_block, self.tip = fetched.last + 1, (fetched.last, hashes[fetched.last])
         metrics.PROCESSED_BLOCK.set(fetched.last)
         metrics.LAG_BLOCKS.set(max(0, head - fetched.last))
         metrics.EVENTS.inc(result.inserted)
-        logger.debug("blocks %s..%s: %s events stored, %s already there", fetched.first,
-                     fetched.last, result.inserted, result.skipped_duplicates)
+        logger.debug(
+            "blocks %s..%s: %s events stored, %s already there",
+            fetched.first,
+            fetched.last,
+            result.inserted,
+            result.skipped_duplicates,
+        )
         self.progress.update(fetched.last, safe, events=result.inserted)
 
     async def _idle(self) -> None:

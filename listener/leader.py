@@ -42,8 +42,14 @@ def lock_key(chain_id: int) -> int:
 class Leader:
     """Holds (or waits for) the listener lock of one chain."""
 
-    def __init__(self, *, database_url: str, chain_id: int, retry_interval: float = 1.0,
-                 watch_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        chain_id: int,
+        retry_interval: float = 1.0,
+        watch_interval: float = 1.0,
+    ) -> None:
         self.url = libpq_url(database_url)
         self.chain_id = chain_id
         self.key = lock_key(chain_id)
@@ -72,19 +78,20 @@ class Leader:
                     connection = self._connection = await asyncpg.connect(self.url, timeout=10)
                 held = await connection.fetchval("SELECT pg_try_advisory_lock($1)", self.key)
             except (TimeoutError, OSError, asyncpg.PostgresError) as error:
-                logger.warning("cannot reach PostgreSQL for the listener lock: %s",
-                               type(error).__name__)
+                logger.warning(
+                    "cannot reach PostgreSQL for the listener lock: %s", type(error).__name__
+                )
                 held = False
             if held and connection is not None:
                 self.backend_pid = connection.get_server_pid()
-                logger.info("listener lock of chain %s acquired; this instance is active",
-                            self.chain_id)
+                logger.info(
+                    "listener lock of chain %s acquired; this instance is active", self.chain_id
+                )
                 self.lost.clear()
                 self._watchdog = asyncio.create_task(self._watch())
                 return True
             if not waited:
-                logger.info("another listener of chain %s is active; standing by",
-                            self.chain_id)
+                logger.info("another listener of chain %s is active; standing by", self.chain_id)
                 waited = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.retry_interval)
@@ -115,10 +122,12 @@ class Leader:
         connection, self._connection = self._connection, None
         self.backend_pid = None
         if connection is not None and not connection.is_closed():
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
-                                     TimeoutError):
-                await connection.execute("SELECT pg_advisory_unlock($1)", self.key,
-                                         timeout=PING_TIMEOUT)
+            with contextlib.suppress(
+                OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError
+            ):
+                await connection.execute(
+                    "SELECT pg_advisory_unlock($1)", self.key, timeout=PING_TIMEOUT
+                )
             with contextlib.suppress(Exception):
                 await connection.close(timeout=PING_TIMEOUT)
 

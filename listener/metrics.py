@@ -6,18 +6,30 @@ from prometheus_client import Counter, Gauge, Histogram
 
 # Kinds of RPC failure, the label values of RPC_ERRORS.
 RPC_ERROR_KINDS = (
-    "timeout", "transport", "http_5xx", "http_4xx", "rate_limited", "bad_body", "rpc_error",
+    "timeout",
+    "transport",
+    "http_5xx",
+    "http_4xx",
+    "rate_limited",
+    "bad_body",
+    "rpc_error",
     "range",
 )
 
 RPC_ERRORS = Counter(
-    "dpo_listener_rpc_errors_total", "Failed JSON-RPC attempts by kind of failure.", ["kind"],
+    "dpo_listener_rpc_errors_total",
+    "Failed JSON-RPC attempts by kind of failure.",
+    ["kind"],
 )
 RPC_REQUESTS = Counter(
-    "dpo_listener_rpc_requests_total", "JSON-RPC requests sent (every attempt).", ["method"],
+    "dpo_listener_rpc_requests_total",
+    "JSON-RPC requests sent (every attempt).",
+    ["method"],
 )
 RPC_SECONDS = Histogram(
-    "dpo_listener_rpc_seconds", "Duration of one JSON-RPC attempt.", ["method"],
+    "dpo_listener_rpc_seconds",
+    "Duration of one JSON-RPC attempt.",
+    ["method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 HEAD_BLOCK = Gauge("dpo_listener_head_block", "Latest block number the provider reported.")
@@ -26,11 +38,17 @@ LAG_BLOCKS = Gauge("dpo_listener_lag_blocks", "Head block minus processed block.
 EVENTS = Counter("dpo_listener_events_total", "Chain events stored.")
 REORGS = Counter("dpo_listener_reorgs_total", "Chain reorganisations handled.")
 # Why answers were refused: a node behind the chain, or answers that disagree.
-INCONSISTENT_REASONS = ("missing_logs", "out_of_range", "missing_block", "unlinked_headers",
-                        "orphaned_log")
+INCONSISTENT_REASONS = (
+    "missing_logs",
+    "out_of_range",
+    "missing_block",
+    "unlinked_headers",
+    "orphaned_log",
+)
 RPC_INCONSISTENT = Counter(
     "dpo_rpc_inconsistent_total",
-    "RPC answers refused by the listener's checks (never committed), by reason.", ["reason"],
+    "RPC answers refused by the listener's checks (never committed), by reason.",
+    ["reason"],
 )
 DB_RETRIES = Counter(
     "dpo_listener_db_retries_total",

@@ -49,10 +49,14 @@ class NewHeads:
 
     async def __aenter__(self) -> NewHeads:
         try:
-            self._socket = await connect(self._url, open_timeout=self._timeout,
-                                         logger=_PROTOCOL_LOGGER, max_size=2**22)
-            await self._socket.send(json.dumps(
-                {"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}))
+            self._socket = await connect(
+                self._url, open_timeout=self._timeout, logger=_PROTOCOL_LOGGER, max_size=2**22
+            )
+            await self._socket.send(
+                json.dumps(
+                    {"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}
+                )
+            )
             async with asyncio.timeout(self._timeout):
                 reply = json.loads(await self._socket.recv())
         except (OSError, TimeoutError, WebSocketException, ValueError) as error:
@@ -60,14 +64,19 @@ class NewHeads:
             raise self._failed("could not subscribe", error) from None
         if not isinstance(reply, dict) or not isinstance(reply.get("result"), str):
             await self.aclose()
-            raise RpcError(f"newHeads on {self.endpoint} refused: {str(reply)[:200]}",
-                           retryable=False)
+            raise RpcError(
+                f"newHeads on {self.endpoint} refused: {str(reply)[:200]}", retryable=False
+            )
         self._subscription = reply["result"]
         logger.info("subscribed to newHeads on %s", self.endpoint)
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        traceback: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:

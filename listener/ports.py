@@ -26,8 +26,9 @@ class RpcError(Exception):
 class RangeTooLargeError(RpcError):
     """eth_getLogs refused the block range; `suggested` is the provider's hint, if any."""
 
-    def __init__(self, message: str, *, suggested: tuple[int, int] | None = None,
-                 code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, suggested: tuple[int, int] | None = None, code: int | None = None
+    ) -> None:
         super().__init__(message, code=code, retryable=False)
         self.suggested = suggested
 
@@ -51,13 +52,13 @@ class Rpc(Protocol):
         """get_block of each number, in order (None where the node lacks it); may batch."""
         ...
 
-    async def get_logs(self, from_block: int, to_block: int,
-                       addresses: Sequence[str]) -> list[dict[str, Any]]:
+    async def get_logs(
+        self, from_block: int, to_block: int, addresses: Sequence[str]
+    ) -> list[dict[str, Any]]:
         """eth_getLogs over an inclusive block range; raises RangeTooLargeError when refused."""
         ...
 
-    async def get_logs_at(self, block_hash: str,
-                          addresses: Sequence[str]) -> list[dict[str, Any]]:
+    async def get_logs_at(self, block_hash: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
         """eth_getLogs of one block pinned by its hash (EIP-234); a node without it errs."""
         ...
 
@@ -89,8 +90,7 @@ class Store(Protocol):
         """Blocks below `below` holding live events (number, hash), newest first; bounded."""
         ...
 
-    async def ingest(self, batch: Batch, rows: PreparedBatch, *,
-                     reorg_window: int) -> IngestResult:
+    async def ingest(self, batch: Batch, rows: PreparedBatch, *, reorg_window: int) -> IngestResult:
         """Store a batch exactly once with its projections, kept headers and checkpoint.
 
         Raises ReorgDetectedError (listener.store_types) if the batch does not extend the
@@ -98,8 +98,7 @@ class Store(Protocol):
         """
         ...
 
-    async def revert(self, chain_id: int, ancestor_number: int,
-                     ancestor_hash: str) -> RevertResult:
+    async def revert(self, chain_id: int, ancestor_number: int, ancestor_hash: str) -> RevertResult:
         """Remove every live event above the ancestor, undo projections, move the checkpoint."""
         ...
 

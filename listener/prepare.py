@@ -44,44 +44,52 @@ class RangeSource:
     decoding: asyncio.Lock
 
 
-async def prepare_range(source: RangeSource, first: int, last: int,
-                        window_start: int) -> Prepared:
+async def prepare_range(source: RangeSource, first: int, last: int, window_start: int) -> Prepared:
     """Fetch and prove a range, check it is consistent in itself, decode it.
 
     The raw logs are dropped here (they are the bulk of the memory).
     """
-    fetched = await fetch_range(source.rpc, source.sizer, source.addresses, first, last,
-                                window_start)
+    fetched = await fetch_range(
+        source.rpc, source.sizer, source.addresses, first, last, window_start
+    )
     check_consistent(fetched)
     keep_headers(fetched, window_start)
-    batch, rows = await decode_range(source.decoder, source.chain_id, fetched,
-                                     source.decoding)
+    batch, rows = await decode_range(source.decoder, source.chain_id, fetched, source.decoding)
     return Prepared(fetched, batch, rows)
 
 
-def join_ready(ready: Prepared, pending: deque[asyncio.Task[Prepared]],
-               max_events: int) -> Prepared:
+def join_ready(
+    ready: Prepared, pending: deque[asyncio.Task[Prepared]], max_events: int
+) -> Prepared:
     """Join the ranges already prepared behind `ready` into one batch.
 
     When the database is the bottleneck, prepared ranges queue up: committing them together
     (up to `max_events` logs) halves the per-transaction costs. A range that does not follow
     on is left to fail on its own turn, as it would unjoined.
     """
-    while pending and pending[0].done() and not pending[0].cancelled() \
-            and pending[0].exception() is None:
+    while (
+        pending
+        and pending[0].done()
+        and not pending[0].cancelled()
+        and pending[0].exception() is None
+    ):
         following = pending[0].result()
         if len(ready.rows.logs) + len(following.rows.logs) > max_events:
             break
         last = ready.fetched.headers[-1]
         first = following.fetched.headers[0]
         if last.number != ready.fetched.last or (
-                first.number == last.number + 1 and first.parent_hash != last.hash):
+            first.number == last.number + 1 and first.parent_hash != last.hash
+        ):
             break
         pending.popleft()
         a, b = ready.fetched, following.fetched
         batch, rows = join_batches((ready.batch, ready.rows), (following.batch, following.rows))
-        ready = Prepared(Fetched(a.first, b.last, [], a.headers + b.headers,
-                                 a.timestamps | b.timestamps), batch, rows)
+        ready = Prepared(
+            Fetched(a.first, b.last, [], a.headers + b.headers, a.timestamps | b.timestamps),
+            batch,
+            rows,
+        )
     return ready
 
 
@@ -92,18 +100,27 @@ def keep_headers(fetched: Fetched, window_start: int) -> None:
     headers), the last (the checkpoint's hash) and those of blocks with logs (their time).
     """
     timed = {to_int(log["blockNumber"]) for log in fetched.logs}
-    fetched.headers = [h for i, h in enumerate(fetched.headers)
-                       if i == 0 or h.number >= window_start or h.number == fetched.last
-                       or h.number in timed]
+    fetched.headers = [
+        h
+        for i, h in enumerate(fetched.headers)
+        if i == 0 or h.number >= window_start or h.number == fetched.last or h.number in timed
+    ]
     fetched.timestamps = {h.number: fetched.timestamps[h.number] for h in fetched.headers}
 
 
-async def decode_range(decoder: Decoder, chain_id: int, fetched: Fetched,
-                       lock: asyncio.Lock) -> tuple[Batch, PreparedBatch]:
+async def decode_range(
+    decoder: Decoder, chain_id: int, fetched: Fetched, lock: asyncio.Lock
+) -> tuple[Batch, PreparedBatch]:
     """Decode a range's raw logs into its batch and rows, freeing the raw logs as it goes."""
-    blocks = [BlockHeader(number=h.number, hash=h.hash, parent_hash=h.parent_hash,
-                                timestamp=fetched.timestamps[h.number])
-              for h in fetched.headers]
+    blocks = [
+        BlockHeader(
+            number=h.number,
+            hash=h.hash,
+            parent_hash=h.parent_hash,
+            timestamp=fetched.timestamps[h.number],
+        )
+        for h in fetched.headers
+    ]
     raw, logs, parts = fetched.logs, [], []
     fetched.logs = []
     # One range at a time, its raw logs freed as they are decoded: bounds the memory.
@@ -111,8 +128,7 @@ async def decode_range(decoder: Decoder, chain_id: int, fetched: Fetched,
         while raw:
             chunk = decoder.decode_all(raw[:DECODE_CHUNK])
             del raw[:DECODE_CHUNK]
-            parts.append(prepare_batch(Batch(chain_id, fetched.first, fetched.last,
-                                                   blocks, chunk)))
+            parts.append(prepare_batch(Batch(chain_id, fetched.first, fetched.last, blocks, chunk)))
             logs += chunk
             # Let the batch being committed go on: the event loop must not be held for a
             # range's whole work while PostgreSQL waits for its COPY data or a statement.

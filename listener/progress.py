@@ -24,8 +24,13 @@ def format_eta(seconds: float | None) -> str:
 class Progress:
     """Tracks processed blocks against the target and reports them at most every `every` s."""
 
-    def __init__(self, *, stream: TextIO | None = None, every: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        stream: TextIO | None = None,
+        every: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty()
         self.every = 0.2 if self.tty else every
@@ -64,9 +69,14 @@ class Progress:
         """The progress line: bar, blocks, rate and ETA."""
         remaining = max(0, target - processed)
         eta = remaining / self.rate if self.rate > 0 else None
-        done = 1.0 if target <= self.first_block else (
-            (processed - self.first_block) / (target - self.first_block))
+        done = (
+            1.0
+            if target <= self.first_block
+            else ((processed - self.first_block) / (target - self.first_block))
+        )
         filled = int(BAR_WIDTH * min(1.0, max(0.0, done)))
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-        return (f"[{bar}] block {processed}/{target} {self.rate:.1f} blocks/s "
-                f"eta {format_eta(eta if remaining else 0.0)}")
+        return (
+            f"[{bar}] block {processed}/{target} {self.rate:.1f} blocks/s "
+            f"eta {format_eta(eta if remaining else 0.0)}"
+        )

@@ -51,8 +51,9 @@ def is_projected(contract_name: str, event_name: str) -> bool:
     )
 
 
-async def _project(connection: AsyncConnection, events: Sequence[StoredEvent],
-                   revert: bool) -> ProjectionStats:
+async def _project(
+    connection: AsyncConnection, events: Sequence[StoredEvent], revert: bool
+) -> ProjectionStats:
     stats = ProjectionStats()
     known = await projections_sto.load_known(connection, events)
     if not revert:
@@ -74,13 +75,15 @@ async def _project(connection: AsyncConnection, events: Sequence[StoredEvent],
     return stats
 
 
-async def apply_events(connection: AsyncConnection,
-                       events: Sequence[StoredEvent]) -> ProjectionStats:
+async def apply_events(
+    connection: AsyncConnection, events: Sequence[StoredEvent]
+) -> ProjectionStats:
     """Apply the projections of events given in chain order."""
     return await _project(connection, events, revert=False)
 
 
-async def revert_events(connection: AsyncConnection,
-                        events: Sequence[StoredEvent]) -> ProjectionStats:
+async def revert_events(
+    connection: AsyncConnection, events: Sequence[StoredEvent]
+) -> ProjectionStats:
     """Undo the projections of events given newest first."""
     return await _project(connection, events, revert=True)

@@ -10,8 +10,15 @@ from listener.decode import DecodedLog
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
-__all__ = ["MINOR_UNITS", "ZERO_ADDRESS", "Known", "ProjectionError", "ProjectionStats",
-           "StoredEvent", "minor_to_decimal"]
+__all__ = [
+    "MINOR_UNITS",
+    "ZERO_ADDRESS",
+    "Known",
+    "ProjectionError",
+    "ProjectionStats",
+    "StoredEvent",
+    "minor_to_decimal",
+]
 
 
 class ProjectionError(Exception):

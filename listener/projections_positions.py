@@ -46,20 +46,31 @@ class _Delta:
     chain_id: int = 0
 
 
-async def _offering_of(connection: AsyncConnection, token: str,
-                       cache: dict[str, int | None]) -> int | None:
+async def _offering_of(
+    connection: AsyncConnection, token: str, cache: dict[str, int | None]
+) -> int | None:
     if token not in cache:
-        cache[token] = (await connection.execute(
-            text("SELECT id FROM offerings WHERE lower(token_address) = :a ORDER BY id LIMIT 1"),
-            {"a": token.lower()},
-        )).scalar_one_or_none()
+        cache[token] = (
+            await connection.execute(
+                text(
+                    "SELECT id FROM offerings WHERE lower(token_address) = :a ORDER BY id LIMIT 1"
+                ),
+                {"a": token.lower()},
+            )
+        ).scalar_one_or_none()
     return cache[token]
 
 
-def _add(deltas: dict[tuple[str, int], _Delta], key: tuple[str, int], event: StoredEvent,
-         quantity: int = 0, frozen: int = 0) -> None:
-    delta = deltas.setdefault(key, _Delta(token=event.log.contract_address,
-                                          chain_id=event.log.chain_id))
+def _add(
+    deltas: dict[tuple[str, int], _Delta],
+    key: tuple[str, int],
+    event: StoredEvent,
+    quantity: int = 0,
+    frozen: int = 0,
+) -> None:
+    delta = deltas.setdefault(
+        key, _Delta(token=event.log.contract_address, chain_id=event.log.chain_id)
+    )
     delta.quantity += quantity
     delta.frozen += frozen
     block = event.log.block_number
@@ -70,7 +81,10 @@ def _add(deltas: dict[tuple[str, int], _Delta], key: tuple[str, int], event: Sto
 
 
 async def project_positions(
-    connection: AsyncConnection, events: Sequence[StoredEvent], *, revert: bool,
+    connection: AsyncConnection,
+    events: Sequence[StoredEvent],
+    *,
+    revert: bool,
     stats: ProjectionStats,
 ) -> None:
     """Apply (or revert) the position changes of the Issuance events among `events`."""
@@ -87,8 +101,10 @@ async def project_positions(
             stats.skipped += 1
             if not known:
                 # Once per token and batch: a backfill would otherwise log every transfer.
-                logger.warning("no offering has token %s: its positions are not projected",
-                               log.contract_address)
+                logger.warning(
+                    "no offering has token %s: its positions are not projected",
+                    log.contract_address,
+                )
             continue
         args = log.args
         if log.event_name == "Transfer":
@@ -107,8 +123,10 @@ async def project_positions(
         await _write(connection, deltas, revert=revert)
 
 
-async def _last_changes(connection: AsyncConnection, deltas: dict[tuple[str, int], _Delta],
-                        ) -> dict[tuple[str, int], tuple[int, datetime | None]]:
+async def _last_changes(
+    connection: AsyncConnection,
+    deltas: dict[tuple[str, int], _Delta],
+) -> dict[tuple[str, int], tuple[int, datetime | None]]:
     """Per reverted key: block and time of the holder's newest live change below the revert.
 
     Runs before the reverted events are marked removed, hence `block_number < first_block`.
@@ -116,28 +134,37 @@ async def _last_changes(connection: AsyncConnection, deltas: dict[tuple[str, int
     """
     keys = list(deltas)
     rows = await connection.execute(
-        text("SELECT u.i, e.block_number, e.block_timestamp FROM unnest("
-             "CAST(:h AS varchar[]), CAST(:t AS varchar[]), CAST(:c AS bigint[]), "
-             "CAST(:f AS bigint[]), CAST(:i AS int[])) AS u(h, t, c, f, i) "
-             "CROSS JOIN LATERAL (SELECT block_number, block_timestamp FROM chain_events "
-             "WHERE chain_id = u.c AND block_number < u.f AND contract_address = u.t "
-             "AND NOT removed AND event_name IN ('Transfer', 'TokensFrozen', 'TokensUnfrozen') "
-             "AND u.h IN (args->>'from', args->>'to', args->>'userAddress') "
-             "ORDER BY block_number DESC, log_index DESC LIMIT 1) AS e"),
-        {"h": [k[0] for k in keys], "t": [deltas[k].token for k in keys],
-         "c": [deltas[k].chain_id for k in keys],
-         "f": [deltas[k].first_block for k in keys], "i": list(range(len(keys)))},
+        text(
+            "SELECT u.i, e.block_number, e.block_timestamp FROM unnest("
+            "CAST(:h AS varchar[]), CAST(:t AS varchar[]), CAST(:c AS bigint[]), "
+            "CAST(:f AS bigint[]), CAST(:i AS int[])) AS u(h, t, c, f, i) "
+            "CROSS JOIN LATERAL (SELECT block_number, block_timestamp FROM chain_events "
+            "WHERE chain_id = u.c AND block_number < u.f AND contract_address = u.t "
+            "AND NOT removed AND event_name IN ('Transfer', 'TokensFrozen', 'TokensUnfrozen') "
+            "AND u.h IN (args->>'from', args->>'to', args->>'userAddress') "
+            "ORDER BY block_number DESC, log_index DESC LIMIT 1) AS e"
+        ),
+        {
+            "h": [k[0] for k in keys],
+            "t": [deltas[k].token for k in keys],
+            "c": [deltas[k].chain_id for k in keys],
+            "f": [deltas[k].first_block for k in keys],
+            "i": list(range(len(keys))),
+        },
     )
     return {keys[int(r[0])]: (int(r[1]), r[2]) for r in rows}
 
 
-async def _write(connection: AsyncConnection, deltas: dict[tuple[str, int], _Delta], *,
-                 revert: bool) -> None:
+async def _write(
+    connection: AsyncConnection, deltas: dict[tuple[str, int], _Delta], *, revert: bool
+) -> None:
     keys = list(deltas)
     rows = await connection.execute(
-        text("SELECT holder_address, offering_id, quantity, frozen_quantity FROM positions "
-             "WHERE location = 'onchain' AND (holder_address, offering_id) IN "
-             "(SELECT * FROM unnest(CAST(:h AS varchar[]), CAST(:o AS bigint[]))) FOR UPDATE"),
+        text(
+            "SELECT holder_address, offering_id, quantity, frozen_quantity FROM positions "
+            "WHERE location = 'onchain' AND (holder_address, offering_id) IN "
+            "(SELECT * FROM unnest(CAST(:h AS varchar[]), CAST(:o AS bigint[]))) FOR UPDATE"
+        ),
         {"h": [k[0] for k in keys], "o": [k[1] for k in keys]},
     )
     current = {(str(r[0]), int(r[1])): (int(r[2]), int(r[3])) for r in rows}
@@ -155,7 +182,11 @@ async def _write(connection: AsyncConnection, deltas: dict[tuple[str, int], _Del
         if quantity < 0 or frozen < 0 or frozen > quantity:
             logger.error(
                 "position of %s in offering %d would become %d (frozen %d): a missed or "
-                "duplicated event; rolling the batch back", key[0], key[1], quantity, frozen,
+                "duplicated event; rolling the batch back",
+                key[0],
+                key[1],
+                quantity,
+                frozen,
             )
             raise ProjectionError(f"position of {key[0]} in offering {key[1]} would be invalid")
         holders.append(key[0])
@@ -171,23 +202,26 @@ async def _write(connection: AsyncConnection, deltas: dict[tuple[str, int], _Del
             blocks.append(delta.block)
             times.append(delta.time)
     await connection.execute(
-        text("INSERT INTO positions AS p (holder_address, offering_id, location, quantity, "
-             "frozen_quantity, as_of_block, as_of_time) "
-             "SELECT h, o, 'onchain', q, f, b, coalesce(t, now()) FROM unnest("
-             "CAST(:h AS varchar[]), CAST(:o AS bigint[]), CAST(:q AS numeric[]), "
-             "CAST(:f AS numeric[]), CAST(:b AS bigint[]), CAST(:t AS timestamptz[])) "
-             "AS u(h, o, q, f, b, t) "
-             "ON CONFLICT (holder_address, offering_id, location) DO UPDATE SET "
-             "quantity = excluded.quantity, frozen_quantity = excluded.frozen_quantity, "
-             "as_of_block = excluded.as_of_block, as_of_time = excluded.as_of_time"),
-        {"h": holders, "o": offering_ids, "q": quantities, "f": frozens, "b": blocks,
-         "t": times},
+        text(
+            "INSERT INTO positions AS p (holder_address, offering_id, location, quantity, "
+            "frozen_quantity, as_of_block, as_of_time) "
+            "SELECT h, o, 'onchain', q, f, b, coalesce(t, now()) FROM unnest("
+            "CAST(:h AS varchar[]), CAST(:o AS bigint[]), CAST(:q AS numeric[]), "
+            "CAST(:f AS numeric[]), CAST(:b AS bigint[]), CAST(:t AS timestamptz[])) "
+            "AS u(h, o, q, f, b, t) "
+            "ON CONFLICT (holder_address, offering_id, location) DO UPDATE SET "
+            "quantity = excluded.quantity, frozen_quantity = excluded.frozen_quantity, "
+            "as_of_block = excluded.as_of_block, as_of_time = excluded.as_of_time"
+        ),
+        {"h": holders, "o": offering_ids, "q": quantities, "f": frozens, "b": blocks, "t": times},
     )
     if revert:
         await connection.execute(
-            text("DELETE FROM positions WHERE location = 'onchain' AND quantity = 0 "
-                 "AND frozen_quantity = 0 AND investor_id IS NULL "
-                 "AND (holder_address, offering_id) IN "
-                 "(SELECT * FROM unnest(CAST(:h AS varchar[]), CAST(:o AS bigint[])))"),
+            text(
+                "DELETE FROM positions WHERE location = 'onchain' AND quantity = 0 "
+                "AND frozen_quantity = 0 AND investor_id IS NULL "
+                "AND (holder_address, offering_id) IN "
+                "(SELECT * FROM unnest(CAST(:h AS varchar[]), CAST(:o AS bigint[])))"
+            ),
             {"h": holders, "o": offering_ids},
         )

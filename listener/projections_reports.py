@@ -33,8 +33,14 @@ BRIDGE_STATUSES = {1: "pending", 2: "instructed", 3: "settled", 4: "failed", 5: 
 
 
 def _skip(event: StoredEvent, why: str) -> None:
-    logger.warning("%s.%s in tx %s log %d not projected: %s", event.log.contract_name,
-                   event.log.event_name, event.log.tx_hash, event.log.log_index, why)
+    logger.warning(
+        "%s.%s in tx %s log %d not projected: %s",
+        event.log.contract_name,
+        event.log.event_name,
+        event.log.tx_hash,
+        event.log.log_index,
+        why,
+    )
 
 
 def _party(args: dict[str, str], name: str) -> str:
@@ -60,10 +66,15 @@ def _report_row(event: StoredEvent) -> dict[str, Any] | None:
         _skip(event, "the notional exceeds what the money column holds")
         return None
     return {
-        "uti": uti, "action": action, "version": int(args["version"]),
-        "product": str(args["product"])[:64], "notional": notional, "currency": currency,
+        "uti": uti,
+        "action": action,
+        "version": int(args["version"]),
+        "product": str(args["product"])[:64],
+        "notional": notional,
+        "currency": currency,
         "counterparty_a": _party(args, "counterpartyA"),
-        "counterparty_b": _party(args, "counterpartyB"), "reported_at": event.time,
+        "counterparty_b": _party(args, "counterpartyB"),
+        "reported_at": event.time,
         "chain_event_id": event.id,
     }
 
@@ -79,25 +90,50 @@ def _bridge_row(event: StoredEvent) -> dict[str, Any] | None:
         return None
     return {
         "direction": "lock" if event.log.event_name == "TokensLocked" else "release",
-        "isin": isin, "amount": int(args["amount"]), "holder_address": args["holder"],
-        "euroclear_account": account, "reference": args["ref"], "status": "pending",
-        "tx_hash": event.log.tx_hash, "chain_event_id": event.id,
+        "isin": isin,
+        "amount": int(args["amount"]),
+        "holder_address": args["holder"],
+        "euroclear_account": account,
+        "reference": args["ref"],
+        "status": "pending",
+        "tx_hash": event.log.tx_hash,
+        "chain_event_id": event.id,
     }
 
 
 # table -> (builder, conflict target, column -> array type)
-_TABLES: dict[str, tuple[Callable[[StoredEvent], dict[str, Any] | None], str,
-                         dict[str, str]]] = {
-    "derivative_reports": (_report_row, "(uti, action, version)", {
-        "uti": "varchar", "action": "varchar", "version": "integer", "product": "varchar",
-        "notional": "numeric", "currency": "varchar", "counterparty_a": "varchar",
-        "counterparty_b": "varchar", "reported_at": "timestamptz", "chain_event_id": "bigint",
-    }),
-    "bridge_transfers": (_bridge_row, "(reference)", {
-        "direction": "varchar", "isin": "varchar", "amount": "numeric",
-        "holder_address": "varchar", "euroclear_account": "varchar", "reference": "varchar",
-        "status": "varchar", "tx_hash": "varchar", "chain_event_id": "bigint",
-    }),
+_TABLES: dict[str, tuple[Callable[[StoredEvent], dict[str, Any] | None], str, dict[str, str]]] = {
+    "derivative_reports": (
+        _report_row,
+        "(uti, action, version)",
+        {
+            "uti": "varchar",
+            "action": "varchar",
+            "version": "integer",
+            "product": "varchar",
+            "notional": "numeric",
+            "currency": "varchar",
+            "counterparty_a": "varchar",
+            "counterparty_b": "varchar",
+            "reported_at": "timestamptz",
+            "chain_event_id": "bigint",
+        },
+    ),
+    "bridge_transfers": (
+        _bridge_row,
+        "(reference)",
+        {
+            "direction": "varchar",
+            "isin": "varchar",
+            "amount": "numeric",
+            "holder_address": "varchar",
+            "euroclear_account": "varchar",
+            "reference": "varchar",
+            "status": "varchar",
+            "tx_hash": "varchar",
+            "chain_event_id": "bigint",
+        },
+    ),
 }
 ROW_EVENTS = {
     ("DerivativesReporter", "TradeReported"): "derivative_reports",
@@ -106,8 +142,13 @@ ROW_EVENTS = {
 }
 
 
-async def project_rows(connection: AsyncConnection, events: Sequence[StoredEvent], *,
-                       revert: bool, stats: ProjectionStats) -> None:
+async def project_rows(
+    connection: AsyncConnection,
+    events: Sequence[StoredEvent],
+    *,
+    revert: bool,
+    stats: ProjectionStats,
+) -> None:
     """Insert (or, on revert, delete) the rows of TradeReported / TokensLocked / Released.
 
     One statement per table and batch; a row already there (same UTI, action and version, or
@@ -143,39 +184,53 @@ def _insert_sql(table: str) -> str:
     _, conflict, columns = _TABLES[table]
     names = ", ".join(columns)
     arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns.items())
-    return (f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) "  # noqa: S608
-            f"ON CONFLICT {conflict} DO NOTHING RETURNING id")
+    return (
+        f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) "  # noqa: S608
+        f"ON CONFLICT {conflict} DO NOTHING RETURNING id"
+    )
 
 
 # Built from the constant table above, never from event data.
 _INSERTS = {table: _insert_sql(table) for table in _TABLES}
 _DELETES = {
-    "derivative_reports":
-        "DELETE FROM derivative_reports WHERE chain_event_id = ANY(:ids) RETURNING id",
-    "bridge_transfers":
-        "DELETE FROM bridge_transfers WHERE chain_event_id = ANY(:ids) RETURNING id",
+    "derivative_reports": (
+        "DELETE FROM derivative_reports WHERE chain_event_id = ANY(:ids) RETURNING id"
+    ),
+    "bridge_transfers": (
+        "DELETE FROM bridge_transfers WHERE chain_event_id = ANY(:ids) RETURNING id"
+    ),
 }
 
 
-async def transfer_status_changed(connection: AsyncConnection, event: StoredEvent,
-                                  revert: bool, known: Known) -> bool:
+async def transfer_status_changed(
+    connection: AsyncConnection, event: StoredEvent, revert: bool, known: Known
+) -> bool:
     """Move a bridge transfer from the old status to the new (or back)."""
     args = event.log.args
     if int(args["oldStatus"]) == 0:
         # The creation: the TokensLocked / TokensReleased row (next log) records it.
         return True
-    old, new = BRIDGE_STATUSES.get(int(args["oldStatus"])), BRIDGE_STATUSES.get(
-        int(args["newStatus"]))
+    old, new = (
+        BRIDGE_STATUSES.get(int(args["oldStatus"])),
+        BRIDGE_STATUSES.get(int(args["newStatus"])),
+    )
     if old is None or new is None:
         _skip(event, f"unknown status {args['oldStatus']} -> {args['newStatus']}")
         return False
     before, after = (new, old) if revert else (old, new)
     # Settled sets settled_at (forward) or clears it (revert); other statuses leave it.
     result = await connection.execute(
-        text("UPDATE bridge_transfers SET status = :after, updated_at = now(), settled_at = "
-             "CASE WHEN :new = 'settled' THEN CAST(:t AS timestamptz) ELSE settled_at END "
-             "WHERE reference = :ref AND status = :before"),
-        {"after": after, "before": before, "new": new, "ref": args["ref"],
-         "t": None if revert else event.time},
+        text(
+            "UPDATE bridge_transfers SET status = :after, updated_at = now(), settled_at = "
+            "CASE WHEN :new = 'settled' THEN CAST(:t AS timestamptz) ELSE settled_at END "
+            "WHERE reference = :ref AND status = :before"
+        ),
+        {
+            "after": after,
+            "before": before,
+            "new": new,
+            "ref": args["ref"],
+            "t": None if revert else event.time,
+        },
     )
     return bool(getattr(result, "rowcount", 0))

@@ -33,8 +33,7 @@ async def _run(connection: AsyncConnection, sql: str, params: dict[str, Any]) ->
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _totals(connection: AsyncConnection, event: StoredEvent, sign: int,
-                  known: Known) -> int:
+async def _totals(connection: AsyncConnection, event: StoredEvent, sign: int, known: Known) -> int:
     args = event.log.args
     offering = known.offerings.get(int(args["offeringId"]))
     if offering is None:
@@ -69,19 +68,24 @@ _UNREFUNDED = (
 )
 
 
-async def investment_received(connection: AsyncConnection, event: StoredEvent,
-                              revert: bool, known: Known) -> bool:
+async def investment_received(
+    connection: AsyncConnection, event: StoredEvent, revert: bool, known: Known
+) -> bool:
     """Offering raised/units += the investment; the matching investment becomes paid."""
     ref = event.log.args["investmentRef"]
     changed = await _totals(connection, event, -1 if revert else 1, known)
     if ref in known.investment_refs:
-        changed += await _run(connection, _UNPAID if revert else _PAID,
-                              {"r": ref, "tx": event.log.tx_hash, "t": event.time})
+        changed += await _run(
+            connection,
+            _UNPAID if revert else _PAID,
+            {"r": ref, "tx": event.log.tx_hash, "t": event.time},
+        )
     return changed > 0
 
 
-async def investment_refunded(connection: AsyncConnection, event: StoredEvent,
-                              revert: bool, known: Known) -> bool:
+async def investment_refunded(
+    connection: AsyncConnection, event: StoredEvent, revert: bool, known: Known
+) -> bool:
     """Offering raised/units -= the investment; the matching investment becomes refunded."""
     ref = event.log.args["investmentRef"]
     changed = await _totals(connection, event, 1 if revert else -1, known)
@@ -90,8 +94,9 @@ async def investment_refunded(connection: AsyncConnection, event: StoredEvent,
     return changed > 0
 
 
-async def issued(connection: AsyncConnection, event: StoredEvent, revert: bool,
-                 known: Known) -> bool:
+async def issued(
+    connection: AsyncConnection, event: StoredEvent, revert: bool, known: Known
+) -> bool:
     """The investment with this investmentRef becomes issued (tx hash kept if already set)."""
     if event.log.args["investmentRef"] not in known.investment_refs:
         return False
@@ -131,31 +136,38 @@ _TOKENS_ISSUED = (
 )
 
 
-async def _status(connection: AsyncConnection, event: StoredEvent, revert: bool,
-                  known: Known, status: str) -> bool:
+async def _status(
+    connection: AsyncConnection, event: StoredEvent, revert: bool, known: Known, status: str
+) -> bool:
     if int(event.log.args["offeringId"]) not in known.offerings:
         return False
     before, after = (status, "open") if revert else ("open", status)
-    return await _run(
-        connection,
-        "UPDATE offerings SET status = :after, updated_at = now() "
-        "WHERE onchain_offering_id = :o AND status = :before",
-        {"o": int(event.log.args["offeringId"]), "before": before, "after": after},
-    ) > 0
+    return (
+        await _run(
+            connection,
+            "UPDATE offerings SET status = :after, updated_at = now() "
+            "WHERE onchain_offering_id = :o AND status = :before",
+            {"o": int(event.log.args["offeringId"]), "before": before, "after": after},
+        )
+        > 0
+    )
 
 
-async def offering_closed(connection: AsyncConnection, event: StoredEvent, revert: bool,
-                          known: Known) -> bool:
+async def offering_closed(
+    connection: AsyncConnection, event: StoredEvent, revert: bool, known: Known
+) -> bool:
     """An open offering becomes closed; its investors are told (not again on a re-close)."""
     changed = await _status(connection, event, revert, known, "closed")
     if changed and not revert:
         await notices.offering_closed_onchain(
-            connection, onchain_offering_id=int(event.log.args["offeringId"]))
+            connection, onchain_offering_id=int(event.log.args["offeringId"])
+        )
     return changed
 
 
-async def offering_cancelled(connection: AsyncConnection, event: StoredEvent,
-                             revert: bool, known: Known) -> bool:
+async def offering_cancelled(
+    connection: AsyncConnection, event: StoredEvent, revert: bool, known: Known
+) -> bool:
     """An open offering becomes cancelled."""
     return await _status(connection, event, revert, known, "cancelled")
 
@@ -173,15 +185,19 @@ async def load_known(connection: AsyncConnection, events: Sequence[StoredEvent])
             refs.add(str(args["investmentRef"]))
     if offering_ids:
         rows = await connection.execute(
-            text("SELECT onchain_offering_id, id, currency FROM offerings "
-                 "WHERE onchain_offering_id = ANY(CAST(:ids AS numeric[]))"),
+            text(
+                "SELECT onchain_offering_id, id, currency FROM offerings "
+                "WHERE onchain_offering_id = ANY(CAST(:ids AS numeric[]))"
+            ),
             {"ids": sorted(offering_ids)},
         )
         known.offerings = {int(r[0]): (int(r[1]), str(r[2])) for r in rows}
     if refs:
         rows = await connection.execute(
-            text("SELECT onchain_reference FROM investments "
-                 "WHERE onchain_reference = ANY(CAST(:refs AS varchar[]))"),
+            text(
+                "SELECT onchain_reference FROM investments "
+                "WHERE onchain_reference = ANY(CAST(:refs AS varchar[]))"
+            ),
             {"refs": sorted(refs)},
         )
         known.investment_refs = {str(r[0]) for r in rows}

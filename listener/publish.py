@@ -24,21 +24,28 @@ logger = logging.getLogger(__name__)
 
 def feed_message(*, chain_id: int, first_seq: int, last_seq: int) -> str:
     """The message announcing feed ids first..last of a chain."""
-    return json.dumps({"chain_id": chain_id, "first": first_seq, "last": last_seq},
-                      separators=(",", ":"))
+    return json.dumps(
+        {"chain_id": chain_id, "first": first_seq, "last": last_seq}, separators=(",", ":")
+    )
 
 
-async def publish_feed(redis: Any, *, channel: str, chain_id: int, first_seq: int | None,
-                       last_seq: int | None) -> None:
+async def publish_feed(
+    redis: Any, *, channel: str, chain_id: int, first_seq: int | None, last_seq: int | None
+) -> None:
     """Announce committed feed ids; a no-op when there are none, never raises for Redis."""
     if first_seq is None or last_seq is None:
         return
     try:
-        await redis.publish(channel, feed_message(
-            chain_id=chain_id, first_seq=first_seq, last_seq=last_seq))
+        await redis.publish(
+            channel, feed_message(chain_id=chain_id, first_seq=first_seq, last_seq=last_seq)
+        )
     except (RedisError, OSError) as error:
-        logger.warning("feed publish of %d..%d failed (subscribers catch up): %s",
-                       first_seq, last_seq, type(error).__name__)
+        logger.warning(
+            "feed publish of %d..%d failed (subscribers catch up): %s",
+            first_seq,
+            last_seq,
+            type(error).__name__,
+        )
 
 
 def status_message(*, chain_id: int, status: str) -> str:
@@ -51,5 +58,4 @@ async def publish_status(redis: Any, *, channel: str, chain_id: int, status: str
     try:
         await redis.publish(channel, status_message(chain_id=chain_id, status=status))
     except (RedisError, OSError) as error:
-        logger.warning("feed status publish failed (subscribers poll): %s",
-                       type(error).__name__)
+        logger.warning("feed status publish failed (subscribers poll): %s", type(error).__name__)

@@ -38,8 +38,7 @@ class RangeSizer:
         if self.max_results is not None and results > self.max_results:
             self.size = max(1, min(self.size, span * self.max_results // results))
             return
-        if span < self.size or (self.max_results is not None
-                                and results * 2 > self.max_results):
+        if span < self.size or (self.max_results is not None and results * 2 > self.max_results):
             return
         self._streak += 1
         if self._streak >= PROBE_AFTER:

@@ -10,15 +10,19 @@ from dataclasses import dataclass
 class DeepReorgError(RuntimeError):
     """The chain replaced every block we kept: continuing could corrupt the database."""
 
-    def __init__(self, *, chain_id: int, lowest: int, highest: int,
-                 rewind_to: int | None = None) -> None:
+    def __init__(
+        self, *, chain_id: int, lowest: int, highest: int, rewind_to: int | None = None
+    ) -> None:
         self.chain_id = chain_id
         self.lowest = lowest
         self.highest = highest
         # A block known to be on the chain (its stored events still are), else a guess.
         self.rewind_to = max(0, lowest - 1) if rewind_to is None else rewind_to
-        where = ("the newest block below them whose stored events are still on the chain"
-                 if rewind_to is not None else "a block before the fork")
+        where = (
+            "the newest block below them whose stored events are still on the chain"
+            if rewind_to is not None
+            else "a block before the fork"
+        )
         super().__init__(
             f"chain {chain_id} reorganised deeper than the kept reorg window: every stored block "
             f"from {lowest} to {highest} is no longer on the chain, so no common ancestor is "
@@ -51,8 +55,9 @@ class Verdict:
     ancestor: int | None = None
 
 
-async def walk_back(*, chain_id: int, stored: Mapping[int, str],
-                    chain_hash: Callable[[int], Awaitable[str | None]]) -> Verdict:
+async def walk_back(
+    *, chain_id: int, stored: Mapping[int, str], chain_hash: Callable[[int], Awaitable[str | None]]
+) -> Verdict:
     """Compare stored hashes with the chain's from the newest down to the first match.
 
     Raises DeepReorgError when no stored block is still on the chain. `chain_hash` returns the

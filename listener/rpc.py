@@ -59,13 +59,23 @@ class RpcClient(BatchCalls):
     (listener/rpc_batch.py).
     """
 
-    def __init__(self, *, urls: Sequence[str], timeout: float, max_attempts: int = 8,
-                 backoff_base: float = 0.25, backoff_cap: float = 10.0,
-                 retry_after_cap: float = 30.0, failover_after: int = 2, cooldown: float = 60.0,
-                 max_connections: int = 16, header_batch: int = 100,
-                 rng: random.Random | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        urls: Sequence[str],
+        timeout: float,
+        max_attempts: int = 8,
+        backoff_base: float = 0.25,
+        backoff_cap: float = 10.0,
+        retry_after_cap: float = 30.0,
+        failover_after: int = 2,
+        cooldown: float = 60.0,
+        max_connections: int = 16,
+        header_batch: int = 100,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not urls:
             raise ValueError("no RPC URL: set QUICKNODE_URL or BLOCKCHAIN_RPC_URL")
         if max_attempts < 1:
@@ -90,8 +100,9 @@ class RpcClient(BatchCalls):
         self.pressure = 0
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
             headers={"Content-Type": "application/json"},
         )
 
@@ -124,19 +135,21 @@ class RpcClient(BatchCalls):
         tag = hex(block) if isinstance(block, int) else block
         return to_header(await self.call("eth_getBlockByNumber", [tag, False]))
 
-    async def get_logs(self, from_block: int, to_block: int,
-                       addresses: Sequence[str]) -> list[dict[str, Any]]:
+    async def get_logs(
+        self, from_block: int, to_block: int, addresses: Sequence[str]
+    ) -> list[dict[str, Any]]:
         """Raw logs (hex fields as sent) of an inclusive range; LogRangeError when refused."""
-        params = [{"fromBlock": hex(from_block), "toBlock": hex(to_block),
-                   "address": list(addresses)}]
+        params = [
+            {"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": list(addresses)}
+        ]
         logs: list[dict[str, Any]] = await self.call("eth_getLogs", params)
         return logs
 
-    async def get_logs_at(self, block_hash: str,
-                          addresses: Sequence[str]) -> list[dict[str, Any]]:
+    async def get_logs_at(self, block_hash: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
         """Raw logs of the block with this hash (EIP-234); a node without the block errs."""
         logs: list[dict[str, Any]] = await self.call(
-            "eth_getLogs", [{"blockHash": block_hash, "address": list(addresses)}])
+            "eth_getLogs", [{"blockHash": block_hash, "address": list(addresses)}]
+        )
         return logs
 
     def report_inconsistent(self) -> None:
@@ -161,8 +174,11 @@ class RpcClient(BatchCalls):
             self._active = (index + 1) % len(self._urls)
             self._streak = 0
             self._switched_at = self._clock()
-            logger.warning("RPC failover from %s to %s", endpoint_label(self._urls[index]),
-                           endpoint_label(self._urls[self._active]))
+            logger.warning(
+                "RPC failover from %s to %s",
+                endpoint_label(self._urls[index]),
+                endpoint_label(self._urls[self._active]),
+            )
 
     async def call(self, method: str, params: list[Any]) -> Any:
         """One JSON-RPC call with retries and failover; its `result` (any method)."""
@@ -190,13 +206,21 @@ class RpcClient(BatchCalls):
                 delay = failure.delay
                 if delay is None:
                     delay = backoff_delay(attempt, base=self._base, cap=self._cap, rng=self._rng)
-                logger.warning("RPC %s on %s failed (%s: %s); retry %d in %.2fs", method, label,
-                               failure.kind, failure.detail, attempt + 1, delay)
+                logger.warning(
+                    "RPC %s on %s failed (%s: %s); retry %d in %.2fs",
+                    method,
+                    label,
+                    failure.kind,
+                    failure.detail,
+                    attempt + 1,
+                    delay,
+                )
                 await self._sleep(delay)
         assert last is not None
         raise RpcError(
             f"{method} failed after {self._max_attempts} attempts on {', '.join(tried)}; "
-            f"last error {last.kind}: {last.detail}", retryable=True,
+            f"last error {last.kind}: {last.detail}",
+            retryable=True,
         )
 
     async def _attempt(self, index: int, method: str, params: list[Any]) -> Any:
@@ -222,10 +246,17 @@ class RpcClient(BatchCalls):
             metrics.RPC_SECONDS.labels(method=method).observe(time.perf_counter() - started)
         return response, content
 
-    def _result(self, response: httpx.Response, content: bytes, method: str,
-                request_id: int) -> Any:
-        return read_result(response, content, method, request_id, urls=self._urls,
-                           retry_after_cap=self._retry_after_cap)
+    def _result(
+        self, response: httpx.Response, content: bytes, method: str, request_id: int
+    ) -> Any:
+        return read_result(
+            response,
+            content,
+            method,
+            request_id,
+            urls=self._urls,
+            retry_after_cap=self._retry_after_cap,
+        )
 
     def _check_rate_limit(self, response: httpx.Response) -> None:
         check_rate_limit(response, retry_after_cap=self._retry_after_cap)

@@ -24,7 +24,9 @@ from listener.rpc_policy import (
 
 # The shape of each result we rely on; a node answering otherwise is broken, so retry.
 RESULT_TYPES: dict[str, type | tuple[type, ...]] = {
-    "eth_chainId": str, "eth_blockNumber": str, "eth_getLogs": list,
+    "eth_chainId": str,
+    "eth_blockNumber": str,
+    "eth_getLogs": list,
     "eth_getBlockByNumber": (dict, type(None)),
 }
 
@@ -32,14 +34,27 @@ RESULT_TYPES: dict[str, type | tuple[type, ...]] = {
 class LogRangeError(RangeTooLargeError):
     """eth_getLogs range refusal that may also state the provider's block-range limit."""
 
-    def __init__(self, message: str, *, suggested: tuple[int, int] | None = None,
-                 max_range: int | None = None, code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        suggested: tuple[int, int] | None = None,
+        max_range: int | None = None,
+        code: int | None = None,
+    ) -> None:
         super().__init__(message, suggested=suggested, code=code)
         self.max_range = max_range
 
 
-def read_result(response: httpx.Response, content: bytes, method: str, request_id: int, *,
-                urls: tuple[str, ...], retry_after_cap: float) -> Any:
+def read_result(
+    response: httpx.Response,
+    content: bytes,
+    method: str,
+    request_id: int,
+    *,
+    urls: tuple[str, ...],
+    retry_after_cap: float,
+) -> Any:
     """The result of one JSON-RPC answer, or the typed error its status or body means."""
     status = response.status_code
     check_rate_limit(response, retry_after_cap=retry_after_cap)
@@ -65,12 +80,13 @@ def read_result(response: httpx.Response, content: bytes, method: str, request_i
         raise AttemptError("bad_body", f"{method} result is {type(result).__name__}")
     return result
 
+
 def check_rate_limit(response: httpx.Response, *, retry_after_cap: float) -> None:
     """HTTP 429: retry after what Retry-After says (capped)."""
     if response.status_code == 429:
-        wait = parse_retry_after(response.headers.get("Retry-After"),
-                                 cap=retry_after_cap)
+        wait = parse_retry_after(response.headers.get("Retry-After"), cap=retry_after_cap)
         raise AttemptError("rate_limited", "HTTP 429", delay=wait)
+
 
 def raise_rpc_error(error: dict[str, Any], method: str, *, urls: tuple[str, ...]) -> NoReturn:
     """The typed error a JSON-RPC error object means: a range refusal, fatal, or retryable."""
@@ -80,8 +96,12 @@ def raise_rpc_error(error: dict[str, Any], method: str, *, urls: tuple[str, ...]
     if verdict is Verdict.RANGE:
         metrics.RPC_ERRORS.labels(kind="range").inc()
         hint = parse_range_hint(message)
-        raise LogRangeError(f"{method} range refused: {message}", suggested=hint.suggested,
-                            max_range=hint.max_range, code=code)
+        raise LogRangeError(
+            f"{method} range refused: {message}",
+            suggested=hint.suggested,
+            max_range=hint.max_range,
+            code=code,
+        )
     if verdict is Verdict.FATAL:
         metrics.RPC_ERRORS.labels(kind="rpc_error").inc()
         raise RpcError(f"{method} refused ({code}): {message}", code=code, retryable=False)

@@ -65,8 +65,11 @@ def batch_refusal(status: int, payload: Any) -> str | None:
         error = payload.get("error")
         if isinstance(error, dict) and (error.get("code") == -32600 or _mentions_batch(error)):
             return f"JSON-RPC {error.get('code')}: {str(error.get('message', ''))[:200]}"
-    if isinstance(payload, list) and payload and all(
-            isinstance(item, dict) and _mentions_batch(item.get("error")) for item in payload):
+    if (
+        isinstance(payload, list)
+        and payload
+        and all(isinstance(item, dict) and _mentions_batch(item.get("error")) for item in payload)
+    ):
         return f"every item refused: {str(payload[0]['error'].get('message', ''))[:200]}"
     return None
 
@@ -74,8 +77,9 @@ def batch_refusal(status: int, payload: Any) -> str | None:
 def match_items(payload: list[Any], ids: Sequence[int]) -> list[dict[str, Any]]:
     """The answer's items in the order of `ids`; AttemptError if one is missing or malformed."""
     wanted = set(ids)
-    by_id = {item["id"]: item for item in payload
-             if isinstance(item, dict) and item.get("id") in wanted}
+    by_id = {
+        item["id"]: item for item in payload if isinstance(item, dict) and item.get("id") in wanted
+    }
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise AttemptError("bad_body", f"batch answer lacks {len(missing)} of {len(ids)} items")
@@ -119,7 +123,7 @@ class BatchCalls:
             async with limit:
                 await self._fetch(part, found)
 
-        await asyncio.gather(*(chunk(unique[i:i + size]) for i in range(0, len(unique), size)))
+        await asyncio.gather(*(chunk(unique[i : i + size]) for i in range(0, len(unique), size)))
         return [found[n] for n in numbers]
 
     async def _fetch(self, numbers: list[int], found: dict[int, dict[str, Any] | None]) -> None:
@@ -143,14 +147,20 @@ class BatchCalls:
         metrics.RPC_ERRORS.labels(kind="batch_refused").inc()
         lowered = max(1, min(self._batch_limit, refused_size // 2))
         if lowered < self._batch_limit:
-            logger.warning("the RPC provider refused a batch of %d headers (%s); batches of "
-                           "%d from now on", refused_size, reason, lowered)
+            logger.warning(
+                "the RPC provider refused a batch of %d headers (%s); batches of %d from now on",
+                refused_size,
+                reason,
+                lowered,
+            )
         self._batch_limit = lowered
 
     async def _batch(self, numbers: list[int], index: int) -> list[Any]:
         ids = [next(self._ids) for _ in numbers]
-        body = [{"jsonrpc": "2.0", "id": i, "method": METHOD, "params": [hex(n), False]}
-                for i, n in zip(ids, numbers, strict=True)]
+        body = [
+            {"jsonrpc": "2.0", "id": i, "method": METHOD, "params": [hex(n), False]}
+            for i, n in zip(ids, numbers, strict=True)
+        ]
         metrics.RPC_REQUESTS.labels(method="batch").inc()
         metrics.RPC_REQUESTS.labels(method=METHOD).inc(len(numbers))
         response, content = await self._post(index, "batch", orjson.dumps(body))
@@ -168,8 +178,11 @@ class BatchCalls:
         if status >= 400:
             raise AttemptError("http_5xx" if status >= 500 else "http_4xx", f"HTTP {status}")
         if not isinstance(payload, list):
-            raise AttemptError("bad_body", f"a batch answered with {type(payload).__name__}, "
-                                           f"not an array ({len(content)} bytes)")
+            raise AttemptError(
+                "bad_body",
+                f"a batch answered with {type(payload).__name__}, "
+                f"not an array ({len(content)} bytes)",
+            )
         results = []
         for item in match_items(payload, ids):
             if isinstance(item.get("error"), dict):

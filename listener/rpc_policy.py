@@ -32,52 +32,91 @@ class RangeHint:
 
 # Texts of eth_getLogs refusals by Infura, Alchemy, QuickNode, Ankr, Chainstack, NodeReal,
 # BlastAPI, Cloudflare, Erigon, Besu and public endpoints.
-_RANGE_PATTERNS = [re.compile(p, re.IGNORECASE) for p in (
-    r"query returned more than [\d,]+ results",
-    r"query exceeds max results",
-    r"block range (is )?too (wide|large|big)",
-    r"block range (limit )?exceeded",
-    r"exceed(s|ed)? (the )?max(imum)? block range",
-    r"limited to (a )?[\d,]+\s*(-block|blocks?)?\s*range",
-    r"log response size exceeded",
-    r"response size (exceeded|should not)",
-    r"range should work",
-    r"try with this block range",
-    r"(requested|too) many blocks",
-    r"block range (greater than|exceeds?|is greater)",
-    r"max(imum)? (block )?range( is|:)",
-    r"too many (logs|results)",
-    r"reduc(e|ing) your block range",
-    r"logs? (result )?(set )?(is )?too large",
-)]
+_RANGE_PATTERNS = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"query returned more than [\d,]+ results",
+        r"query exceeds max results",
+        r"block range (is )?too (wide|large|big)",
+        r"block range (limit )?exceeded",
+        r"exceed(s|ed)? (the )?max(imum)? block range",
+        r"limited to (a )?[\d,]+\s*(-block|blocks?)?\s*range",
+        r"log response size exceeded",
+        r"response size (exceeded|should not)",
+        r"range should work",
+        r"try with this block range",
+        r"(requested|too) many blocks",
+        r"block range (greater than|exceeds?|is greater)",
+        r"max(imum)? (block )?range( is|:)",
+        r"too many (logs|results)",
+        r"reduc(e|ing) your block range",
+        r"logs? (result )?(set )?(is )?too large",
+    )
+]
 
 _SUGGESTED = re.compile(
-    r"\[\s*(0x[0-9a-f]+|\d+)\s*,\s*(0x[0-9a-f]+|\d+)\s*\]", re.IGNORECASE,
+    r"\[\s*(0x[0-9a-f]+|\d+)\s*,\s*(0x[0-9a-f]+|\d+)\s*\]",
+    re.IGNORECASE,
 )
 _NUMBER = r"(\d[\d,]*(?:\.\d+)?\s*[kK]?)"
-_MAX_RANGE = [re.compile(p, re.IGNORECASE) for p in (
-    rf"limited to (?:a )?{_NUMBER}\s*(?:-block|blocks?)?\s*range",
-    rf"max(?:imum)? block range(?: is)?:?\s*{_NUMBER}",
-    rf"max(?:imum)? range(?: is)?:?\s*{_NUMBER}",
-    rf"maximum is set to {_NUMBER}",
-    rf"up to (?:a )?{_NUMBER}\s*block range",
-    rf"block range (?:greater than|exceeds?|limit(?: is)?:?)\s*{_NUMBER}",
-    rf"range (?:is )?limited to {_NUMBER}",
-)]
+_MAX_RANGE = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        rf"limited to (?:a )?{_NUMBER}\s*(?:-block|blocks?)?\s*range",
+        rf"max(?:imum)? block range(?: is)?:?\s*{_NUMBER}",
+        rf"max(?:imum)? range(?: is)?:?\s*{_NUMBER}",
+        rf"maximum is set to {_NUMBER}",
+        rf"up to (?:a )?{_NUMBER}\s*block range",
+        rf"block range (?:greater than|exceeds?|limit(?: is)?:?)\s*{_NUMBER}",
+        rf"range (?:is )?limited to {_NUMBER}",
+    )
+]
 
 # -32000 texts that mean "this node, right now": another attempt (or provider) can succeed.
 _TRANSIENT_TEXTS = (
-    "header not found", "missing trie node", "timeout", "timed out", "rate limit",
-    "too many requests", "limit exceeded", "try again", "temporarily", "unavailable",
-    "overloaded", "busy", "capacity", "request limit", "daily request count", "backend",
-    "upstream", "connection", "not synced", "syncing", "internal error", "unknown block",
+    "header not found",
+    "missing trie node",
+    "timeout",
+    "timed out",
+    "rate limit",
+    "too many requests",
+    "limit exceeded",
+    "try again",
+    "temporarily",
+    "unavailable",
+    "overloaded",
+    "busy",
+    "capacity",
+    "request limit",
+    "daily request count",
+    "backend",
+    "upstream",
+    "connection",
+    "not synced",
+    "syncing",
+    "internal error",
+    "unknown block",
 )
 # A node behind its load-balanced peers refuses blocks it has not seen yet; a peer may have.
-_LAGGING_TEXTS = ("header not found", "unknown block", "blockoutofrange", "block height is",
-                  "beyond current head", "greater than latest", "future block",
-                  "after last accepted block")
-_FATAL_TEXTS = ("execution reverted", "invalid argument", "invalid params", "method not found",
-                "does not exist/is not available", "not supported", "unsupported method")
+_LAGGING_TEXTS = (
+    "header not found",
+    "unknown block",
+    "blockoutofrange",
+    "block height is",
+    "beyond current head",
+    "greater than latest",
+    "future block",
+    "after last accepted block",
+)
+_FATAL_TEXTS = (
+    "execution reverted",
+    "invalid argument",
+    "invalid params",
+    "method not found",
+    "does not exist/is not available",
+    "not supported",
+    "unsupported method",
+)
 
 
 def _to_int(text: str) -> int:
@@ -138,8 +177,9 @@ def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) 
     return rng.uniform(0.0, ceiling)
 
 
-def parse_retry_after(value: str | None, *, cap: float,
-                      now: datetime | None = None) -> float | None:
+def parse_retry_after(
+    value: str | None, *, cap: float, now: datetime | None = None
+) -> float | None:
     """Seconds a Retry-After header asks for (seconds or HTTP date), capped; None if unusable."""
     if value is None or not value.strip():
         return None
@@ -208,6 +248,8 @@ class RedactUrls(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(endpoint_label(str(arg)) if isinstance(arg, httpx.URL) else arg
-                                for arg in record.args)
+            record.args = tuple(
+                endpoint_label(str(arg)) if isinstance(arg, httpx.URL) else arg
+                for arg in record.args
+            )
         return True

@@ -35,8 +35,7 @@ def check_settings(settings: Settings) -> None:
     if missing:
         raise ConfigError(f"{', '.join(missing)}: required by the listener (not set)")
     if not settings.rpc_urls():
-        raise ConfigError("BLOCKCHAIN_RPC_URL or QUICKNODE_URL: required by the listener "
-                          "(not set)")
+        raise ConfigError("BLOCKCHAIN_RPC_URL or QUICKNODE_URL: required by the listener (not set)")
 
 
 def follower_config(settings: Settings) -> FollowerConfig:
@@ -71,14 +70,22 @@ async def rewind(follower: Follower, block: int) -> None:
         raise ConfigError(
             f"--rewind {block}: block {stored[0][0]} holds events of a block no longer on the "
             f"chain, so rewinding to {block} would keep them; rewind to "
-            f"{good if good is not None else 'an earlier block'} or lower")
+            f"{good if good is not None else 'an earlier block'} or lower"
+        )
     result = await follower.revert(block, str(header["hash"]).lower())
-    logger.warning("rewound chain %s to block %s: %s events removed", chain_id, block,
-                   result.removed)
+    logger.warning(
+        "rewound chain %s to block %s: %s events removed", chain_id, block, result.removed
+    )
 
 
-async def run_listener(settings: Settings, *, database_url: str, redis_url: str,
-                       stop: asyncio.Event, rewind_to: int | None = None) -> None:
+async def run_listener(
+    settings: Settings,
+    *,
+    database_url: str,
+    redis_url: str,
+    stop: asyncio.Event,
+    rewind_to: int | None = None,
+) -> None:
     """Wait for the chain's listener lock, then follow the chain until `stop` is set.
 
     Raises LeadershipLostError if the lock is lost while active, DeepReorgError on a reorg
@@ -94,11 +101,19 @@ async def run_listener(settings: Settings, *, database_url: str, redis_url: str,
     heads = asyncio.create_task(watch_heads(ws_urls[0], wake)) if ws_urls else None
     try:
         # The doorbell channel of the deployment: the Redis URL's database and the prefix.
-        store = PgStore(session_factory(engine), redis=redis,
-                        channel=channels_for(redis_url, settings.redis_channel_prefix).feed)
-        follower = Follower(rpc=rpc, store=store, decoder=Decoder.from_settings(settings),
-                            config=follower_config(settings), fence=leader,
-                            wake=wake if heads is not None else None)
+        store = PgStore(
+            session_factory(engine),
+            redis=redis,
+            channel=channels_for(redis_url, settings.redis_channel_prefix).feed,
+        )
+        follower = Follower(
+            rpc=rpc,
+            store=store,
+            decoder=Decoder.from_settings(settings),
+            config=follower_config(settings),
+            fence=leader,
+            wake=wake if heads is not None else None,
+        )
         await lead(follower, leader, stop, rewind_to=rewind_to)
     finally:
         if heads is not None:
@@ -124,8 +139,9 @@ async def watch_heads(url: str, wake: asyncio.Event, *, retry_seconds: float = 5
         await asyncio.sleep(retry_seconds)
 
 
-async def lead(follower: Follower, leader: Leader, stop: asyncio.Event, *,
-               rewind_to: int | None = None) -> None:
+async def lead(
+    follower: Follower, leader: Leader, stop: asyncio.Event, *, rewind_to: int | None = None
+) -> None:
     """Stand by until `leader` holds the lock, then follow until stop or lost leadership."""
     try:
         # A wrong chain is refused at once, standby or not.
@@ -152,8 +168,9 @@ async def _follow(follower: Follower, leader: Leader, stop: asyncio.Event) -> No
             try:
                 await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
             except TimeoutError:
-                logger.warning("the current batch did not finish in %ss; abandoning it",
-                               STOP_GRACE_SECONDS)
+                logger.warning(
+                    "the current batch did not finish in %ss; abandoning it", STOP_GRACE_SECONDS
+                )
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -192,8 +209,9 @@ def serve_metrics(settings: Settings) -> None:
         logger.info("listener metrics on %s:%s/metrics", host, settings.listener_metrics_port)
 
 
-def serve(settings: Settings, *, database_url: str, redis_url: str,
-          rewind_to: int | None = None) -> None:
+def serve(
+    settings: Settings, *, database_url: str, redis_url: str, rewind_to: int | None = None
+) -> None:
     """Run the listener in this process; SIGTERM and SIGINT stop it cleanly."""
     freeze_heap()
     serve_metrics(settings)
@@ -203,8 +221,9 @@ def serve(settings: Settings, *, database_url: str, redis_url: str,
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await run_listener(settings, database_url=database_url, redis_url=redis_url,
-                           stop=stop, rewind_to=rewind_to)
+        await run_listener(
+            settings, database_url=database_url, redis_url=redis_url, stop=stop, rewind_to=rewind_to
+        )
         logger.info("listener stopped")
 
     asyncio.run(main())
@@ -223,8 +242,12 @@ def main(settings: Settings, *, rewind_to: int | None = None) -> int:
     check_settings(settings)
     services = ensure_services(settings)
     try:
-        serve(settings, database_url=services.database_url, redis_url=services.redis_url,
-              rewind_to=rewind_to)
+        serve(
+            settings,
+            database_url=services.database_url,
+            redis_url=services.redis_url,
+            rewind_to=rewind_to,
+        )
     except ChainMismatchError as error:
         logger.error("%s", error)
         return 2

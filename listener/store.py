@@ -65,8 +65,9 @@ Sessions = async_sessionmaker[AsyncSession]
 class PgStore:
     """The Store port on PostgreSQL; `redis` None publishes nothing (tools, tests)."""
 
-    def __init__(self, sessions: Sessions, *, redis: Redis | None = None,
-                 channel: str = Channels().feed) -> None:
+    def __init__(
+        self, sessions: Sessions, *, redis: Redis | None = None, channel: str = Channels().feed
+    ) -> None:
         self.sessions = sessions
         self.redis = redis
         # The deployment's doorbell channel (dpo.channels); the default is database 0's.
@@ -84,37 +85,48 @@ class PgStore:
         """Blocks below `below` holding live events, newest first (a bounded search)."""
         return await event_blocks(self.sessions, chain_id, below)
 
-    async def ingest(self, batch: Batch, rows: PreparedBatch, *,
-                     reorg_window: int) -> IngestResult:
+    async def ingest(self, batch: Batch, rows: PreparedBatch, *, reorg_window: int) -> IngestResult:
         """Commit a batch (ingest_batch), then announce its feed ids."""
-        result = await ingest_batch(self.sessions, batch, reorg_window=reorg_window,
-                                    prepared=rows)
+        result = await ingest_batch(self.sessions, batch, reorg_window=reorg_window, prepared=rows)
         await self.announce(batch.chain_id, result)
         return result
 
-    async def revert(self, chain_id: int, ancestor_number: int,
-                     ancestor_hash: str) -> RevertResult:
+    async def revert(self, chain_id: int, ancestor_number: int, ancestor_hash: str) -> RevertResult:
         """Commit a revert to the ancestor (revert_to), then announce its removal items."""
-        result = await revert_to(self.sessions, chain_id=chain_id,
-                                 ancestor_number=ancestor_number, ancestor_hash=ancestor_hash)
+        result = await revert_to(
+            self.sessions,
+            chain_id=chain_id,
+            ancestor_number=ancestor_number,
+            ancestor_hash=ancestor_hash,
+        )
         await self.announce(chain_id, result)
         return result
 
     async def set_halt(self, chain_id: int, reason: str | None) -> bool:
         """Record or clear the halt after a deep reorg, announced if it changed."""
-        return await set_halt(self.sessions, chain_id, reason, redis=self.redis,
-                              channel=self.channel)
+        return await set_halt(
+            self.sessions, chain_id, reason, redis=self.redis, channel=self.channel
+        )
 
     async def announce(self, chain_id: int, result: IngestResult | RevertResult) -> None:
         """Ring the doorbell for a committed result's feed ids (none: nothing is sent)."""
         if self.redis is None or result.first_seq is None or result.last_seq is None:
             return
         try:
-            await publish_feed(self.redis, channel=self.channel, chain_id=chain_id,
-                               first_seq=result.first_seq, last_seq=result.last_seq)
+            await publish_feed(
+                self.redis,
+                channel=self.channel,
+                chain_id=chain_id,
+                first_seq=result.first_seq,
+                last_seq=result.last_seq,
+            )
         except Exception:  # Redis is only a doorbell: subscribers catch up from PostgreSQL.
-            logger.warning("could not publish feed items %s..%s", result.first_seq,
-                           result.last_seq, exc_info=True)
+            logger.warning(
+                "could not publish feed items %s..%s",
+                result.first_seq,
+                result.last_seq,
+                exc_info=True,
+            )
 
 
 def _reorg_window(value: int | None) -> int:
@@ -129,19 +141,30 @@ async def _already_applied(
     connection: AsyncConnection, batch: Batch, headers: dict[int, BlockHeader]
 ) -> bool:
     """True if the checkpoint covers the batch; raises if it covers another chain's blocks."""
-    row = (await connection.execute(
-        text("SELECT last_processed_block, last_processed_hash FROM listener_checkpoints "
-             "WHERE chain_id = :c FOR UPDATE"), {"c": batch.chain_id},
-    )).first()
+    row = (
+        await connection.execute(
+            text(
+                "SELECT last_processed_block, last_processed_hash FROM listener_checkpoints "
+                "WHERE chain_id = :c FOR UPDATE"
+            ),
+            {"c": batch.chain_id},
+        )
+    ).first()
     if row is None:
         return False
     number, hash_ = int(row[0]), str(row[1])
     last = headers[batch.to_block]
     if number >= batch.to_block:
-        known = hash_ if number == batch.to_block else (await connection.execute(
-            text("SELECT hash FROM listener_blocks WHERE chain_id = :c AND number = :n"),
-            {"c": batch.chain_id, "n": batch.to_block},
-        )).scalar_one_or_none()
+        known = (
+            hash_
+            if number == batch.to_block
+            else (
+                await connection.execute(
+                    text("SELECT hash FROM listener_blocks WHERE chain_id = :c AND number = :n"),
+                    {"c": batch.chain_id, "n": batch.to_block},
+                )
+            ).scalar_one_or_none()
+        )
         if known is not None and known != last.hash:
             raise ReorgDetectedError(
                 f"block {batch.to_block} was processed with hash {known}, the batch has {last.hash}"
@@ -157,19 +180,22 @@ async def _already_applied(
     return False
 
 
-async def _existing_keys(
-    connection: AsyncConnection, batch: Batch
-) -> set[tuple[str, str, int]]:
+async def _existing_keys(connection: AsyncConnection, batch: Batch) -> set[tuple[str, str, int]]:
     rows = await connection.execute(
-        text("SELECT block_hash, tx_hash, log_index FROM chain_events WHERE chain_id = :c "
-             "AND NOT removed AND block_number BETWEEN :a AND :b"),
+        text(
+            "SELECT block_hash, tx_hash, log_index FROM chain_events WHERE chain_id = :c "
+            "AND NOT removed AND block_number BETWEEN :a AND :b"
+        ),
         {"c": batch.chain_id, "a": batch.from_block, "b": batch.to_block},
     )
     return {(str(r[0]), str(r[1]), int(r[2])) for r in rows}
 
 
 async def ingest_batch(
-    sessions: async_sessionmaker[AsyncSession], batch: Batch, *, reorg_window: int | None = None,
+    sessions: async_sessionmaker[AsyncSession],
+    batch: Batch,
+    *,
+    reorg_window: int | None = None,
     prepared: PreparedBatch | None = None,
 ) -> IngestResult:
     """Store a batch exactly once with its projections and checkpoint, in one transaction.
@@ -185,38 +211,50 @@ async def ingest_batch(
         if await _already_applied(connection, batch, headers):
             return IngestResult(0, None, None, len(batch.logs))
         existing = await _existing_keys(connection, batch)
-        fresh = range(len(prepared.logs)) if not existing else [
-            i for i, key in enumerate(prepared.keys) if key not in existing]
+        fresh = (
+            range(len(prepared.logs))
+            if not existing
+            else [i for i, key in enumerate(prepared.keys) if key not in existing]
+        )
         await _keep_blocks(connection, batch, window)
         # Late: the reservation locks the feed for every writer until this transaction ends.
         ids = await next_feed_sequences(session, len(fresh))
         if fresh:
             tails = prepared.tails
             await (await raw_connection(session)).copy_records_to_table(
-                "chain_events", records=[(seq, *tails[i]) for seq, i in zip(ids, fresh,
-                                                                             strict=True)],
+                "chain_events",
+                records=[(seq, *tails[i]) for seq, i in zip(ids, fresh, strict=True)],
                 columns=EVENT_COLUMNS,
             )
         chosen = set(fresh) if existing else None
         first_id = ids[0] if fresh else 0
         position = dict(zip(fresh, ids, strict=True)) if existing else None
         events = [
-            StoredEvent(id=first_id + i if position is None else position[i],
-                        log=prepared.logs[i], block_time=prepared.times[i])
-            for i in prepared.projected if chosen is None or i in chosen
+            StoredEvent(
+                id=first_id + i if position is None else position[i],
+                log=prepared.logs[i],
+                block_time=prepared.times[i],
+            )
+            for i in prepared.projected
+            if chosen is None or i in chosen
         ]
         stats = await apply_events(connection, events)
         last = headers[batch.to_block]
         await connection.execute(
-            text("INSERT INTO listener_checkpoints AS c (chain_id, last_processed_block, "
-                 "last_processed_hash) VALUES (:c, :n, :h) ON CONFLICT (chain_id) DO UPDATE "
-                 "SET last_processed_block = :n, last_processed_hash = :h, updated_at = now()"),
+            text(
+                "INSERT INTO listener_checkpoints AS c (chain_id, last_processed_block, "
+                "last_processed_hash) VALUES (:c, :n, :h) ON CONFLICT (chain_id) DO UPDATE "
+                "SET last_processed_block = :n, last_processed_hash = :h, updated_at = now()"
+            ),
             {"c": batch.chain_id, "n": last.number, "h": last.hash},
         )
     inserted = len(fresh)
     logger.debug(
-        "stored blocks %d..%d: %d events (%d duplicates)", batch.from_block, batch.to_block,
-        inserted, len(batch.logs) - inserted,
+        "stored blocks %d..%d: %d events (%d duplicates)",
+        batch.from_block,
+        batch.to_block,
+        inserted,
+        len(batch.logs) - inserted,
     )
     return IngestResult(
         inserted=inserted,
@@ -233,13 +271,15 @@ async def _keep_blocks(connection: AsyncConnection, batch: Batch, window: int) -
     # One statement (one round trip): the deleted and the inserted numbers never overlap.
     kept = [b for b in batch.blocks if b.number > oldest]
     await connection.execute(
-        text("WITH dropped AS (DELETE FROM listener_blocks WHERE chain_id = :c "
-             "AND number <= :o) "
-             "INSERT INTO listener_blocks (chain_id, number, hash, parent_hash, timestamp) "
-             "SELECT :c, * FROM unnest(CAST(:n AS bigint[]), CAST(:h AS varchar[]), "
-             "CAST(:p AS varchar[]), CAST(:t AS timestamptz[])) "
-             "ON CONFLICT (chain_id, number) DO UPDATE SET hash = excluded.hash, "
-             "parent_hash = excluded.parent_hash, timestamp = excluded.timestamp"),
+        text(
+            "WITH dropped AS (DELETE FROM listener_blocks WHERE chain_id = :c "
+            "AND number <= :o) "
+            "INSERT INTO listener_blocks (chain_id, number, hash, parent_hash, timestamp) "
+            "SELECT :c, * FROM unnest(CAST(:n AS bigint[]), CAST(:h AS varchar[]), "
+            "CAST(:p AS varchar[]), CAST(:t AS timestamptz[])) "
+            "ON CONFLICT (chain_id, number) DO UPDATE SET hash = excluded.hash, "
+            "parent_hash = excluded.parent_hash, timestamp = excluded.timestamp"
+        ),
         {
             "c": batch.chain_id,
             "o": oldest,

@@ -29,7 +29,10 @@ logger = logging.getLogger(__name__)
 
 
 async def revert_to(
-    sessions: async_sessionmaker[AsyncSession], *, chain_id: int, ancestor_number: int,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    chain_id: int,
+    ancestor_number: int,
     ancestor_hash: str | None = None,
 ) -> RevertResult:
     """Remove every live event above the ancestor, revert projections, rewind the checkpoint.
@@ -38,17 +41,24 @@ async def revert_to(
     """
     async with sessions() as session, session.begin():
         connection = await session.connection()
-        current = (await connection.execute(
-            text("SELECT last_processed_block FROM listener_checkpoints WHERE chain_id = :c "
-                 "FOR UPDATE"), {"c": chain_id},
-        )).scalar_one_or_none()
+        current = (
+            await connection.execute(
+                text(
+                    "SELECT last_processed_block FROM listener_checkpoints WHERE chain_id = :c "
+                    "FOR UPDATE"
+                ),
+                {"c": chain_id},
+            )
+        ).scalar_one_or_none()
         if current is None or int(current) <= ancestor_number:
             return RevertResult(0, None, None)
         if ancestor_hash is None:
-            ancestor_hash = (await connection.execute(
-                text("SELECT hash FROM listener_blocks WHERE chain_id = :c AND number = :n"),
-                {"c": chain_id, "n": ancestor_number},
-            )).scalar_one_or_none()
+            ancestor_hash = (
+                await connection.execute(
+                    text("SELECT hash FROM listener_blocks WHERE chain_id = :c AND number = :n"),
+                    {"c": chain_id, "n": ancestor_number},
+                )
+            ).scalar_one_or_none()
             if ancestor_hash is None:
                 raise StoreError(f"block {ancestor_number} is not in the kept reorg window")
         raw = await raw_connection(session)
@@ -57,16 +67,18 @@ async def revert_to(
             "block_hash, block_timestamp, tx_hash, tx_index, log_index, args "
             "FROM chain_events WHERE chain_id = $1 AND block_number > $2 AND NOT removed "
             "ORDER BY block_number DESC, log_index DESC FOR UPDATE",
-            chain_id, ancestor_number,
+            chain_id,
+            ancestor_number,
         )
         events = [stored_event(row) for row in rows]
         stats = await revert_events(connection, events)
         ids = await next_feed_sequences(session, len(events))
         if events:
-            now = (await raw.fetchval("SELECT now()"))
+            now = await raw.fetchval("SELECT now()")
             await raw.execute(
                 "UPDATE chain_events SET removed = true, removed_at = $2 WHERE id = ANY($1)",
-                [e.id for e in events], now,
+                [e.id for e in events],
+                now,
             )
             await raw.copy_records_to_table(
                 "chain_events",
@@ -81,8 +93,10 @@ async def revert_to(
             {"c": chain_id, "n": ancestor_number},
         )
         await connection.execute(
-            text("UPDATE listener_checkpoints SET last_processed_block = :n, "
-                 "last_processed_hash = :h, updated_at = now() WHERE chain_id = :c"),
+            text(
+                "UPDATE listener_checkpoints SET last_processed_block = :n, "
+                "last_processed_hash = :h, updated_at = now() WHERE chain_id = :c"
+            ),
             {"c": chain_id, "n": ancestor_number, "h": ancestor_hash},
         )
     logger.warning(

@@ -92,11 +92,24 @@ def prepare_batch(batch: Batch) -> PreparedBatch:
         logs.append(log)
         keys.append(key)
         times.append(when)
-        tails.append((
-            log.chain_id, log.contract_address, log.contract_name, log.event_name, number,
-            log.block_hash, when, log.tx_hash, log.tx_index, log.log_index,
-            args_json(log), False, None, None,
-        ))
+        tails.append(
+            (
+                log.chain_id,
+                log.contract_address,
+                log.contract_name,
+                log.event_name,
+                number,
+                log.block_hash,
+                when,
+                log.tx_hash,
+                log.tx_index,
+                log.log_index,
+                args_json(log),
+                False,
+                None,
+                None,
+            )
+        )
     return PreparedBatch(headers, logs, keys, tails, times, projected)
 
 
@@ -134,12 +147,15 @@ def concat_rows(parts: list[PreparedBatch]) -> PreparedBatch | None:
     return _concat(parts)
 
 
-def join_batches(first: tuple[Batch, PreparedBatch],
-                 second: tuple[Batch, PreparedBatch]) -> tuple[Batch, PreparedBatch]:
+def join_batches(
+    first: tuple[Batch, PreparedBatch], second: tuple[Batch, PreparedBatch]
+) -> tuple[Batch, PreparedBatch]:
     """One batch of two consecutive ones (the second starts right after the first)."""
     (a, rows_a), (b, rows_b) = first, second
     if b.chain_id != a.chain_id or b.from_block != a.to_block + 1:
-        raise StoreError(f"batches {a.from_block}..{a.to_block} and {b.from_block}..{b.to_block}"
-                         " are not consecutive")
+        raise StoreError(
+            f"batches {a.from_block}..{a.to_block} and {b.from_block}..{b.to_block}"
+            " are not consecutive"
+        )
     batch = Batch(a.chain_id, a.from_block, b.to_block, a.blocks + b.blocks, a.logs + b.logs)
     return batch, _concat([rows_a, rows_b])

@@ -15,9 +15,21 @@ from listener.decode import DecodedLog
 from listener.projections import ProjectionStats, StoredEvent
 
 EVENT_COLUMNS = (
-    "id", "chain_id", "contract_address", "contract_name", "event_name", "block_number",
-    "block_hash", "block_timestamp", "tx_hash", "tx_index", "log_index", "args", "removed",
-    "removed_at", "removes_id",
+    "id",
+    "chain_id",
+    "contract_address",
+    "contract_name",
+    "event_name",
+    "block_number",
+    "block_hash",
+    "block_timestamp",
+    "tx_hash",
+    "tx_index",
+    "log_index",
+    "args",
+    "removed",
+    "removed_at",
+    "removes_id",
 )
 
 
@@ -91,15 +103,31 @@ def args_json(log: DecodedLog) -> str:
     return orjson.dumps(log.args).decode()
 
 
-def event_record(event: StoredEvent, removes_id: int | None = None,
-                 removed_at: datetime | None = None, *, args: str | None = None) -> tuple[Any, ...]:
+def event_record(
+    event: StoredEvent,
+    removes_id: int | None = None,
+    removed_at: datetime | None = None,
+    *,
+    args: str | None = None,
+) -> tuple[Any, ...]:
     """A chain_events row for COPY, in EVENT_COLUMNS order (a removal item if removes_id)."""
     log = event.log
     return (
-        event.id, log.chain_id, log.contract_address, log.contract_name, log.event_name,
-        log.block_number, log.block_hash, event.block_time, log.tx_hash, log.tx_index,
-        log.log_index, args_json(log) if args is None else args, removed_at is not None,
-        removed_at, removes_id,
+        event.id,
+        log.chain_id,
+        log.contract_address,
+        log.contract_name,
+        log.event_name,
+        log.block_number,
+        log.block_hash,
+        event.block_time,
+        log.tx_hash,
+        log.tx_index,
+        log.log_index,
+        args_json(log) if args is None else args,
+        removed_at is not None,
+        removed_at,
+        removes_id,
     )
 
 
@@ -107,10 +135,15 @@ def stored_event(row: Any) -> StoredEvent:
     """A chain_events row read back as the event the projections revert."""
     args = row["args"]
     log = DecodedLog(
-        chain_id=int(row["chain_id"]), contract_address=row["contract_address"],
-        contract_name=row["contract_name"], event_name=row["event_name"],
-        block_number=int(row["block_number"]), block_hash=row["block_hash"],
-        tx_hash=row["tx_hash"], tx_index=int(row["tx_index"]), log_index=int(row["log_index"]),
+        chain_id=int(row["chain_id"]),
+        contract_address=row["contract_address"],
+        contract_name=row["contract_name"],
+        event_name=row["event_name"],
+        block_number=int(row["block_number"]),
+        block_hash=row["block_hash"],
+        tx_hash=row["tx_hash"],
+        tx_index=int(row["tx_index"]),
+        log_index=int(row["log_index"]),
         args=json.loads(args) if isinstance(args, str) else dict(args),
     )
     return StoredEvent(id=int(row["id"]), log=log, block_time=row["block_timestamp"])

@@ -14,8 +14,9 @@ from listener.ports import Store
 from listener.reorg import window
 
 
-async def stored_window(store: Store, chain_id: int, tip: tuple[int, str],
-                        size: int) -> dict[int, str]:
+async def stored_window(
+    store: Store, chain_id: int, tip: tuple[int, str], size: int
+) -> dict[int, str]:
     """Our kept hashes a reorg may replace: the tip and the `size` blocks below it."""
     recent = await store.recent_blocks(chain_id, size + 1)
     stored = window({b.number: b.hash for b in recent}, tip[0], size)
@@ -23,8 +24,9 @@ async def stored_window(store: Store, chain_id: int, tip: tuple[int, str],
     return stored
 
 
-async def rewind_point(store: Store, chain_id: int, below: int,
-                       chain_hash: Callable[[int], Awaitable[str | None]]) -> int | None:
+async def rewind_point(
+    store: Store, chain_id: int, below: int, chain_hash: Callable[[int], Awaitable[str | None]]
+) -> int | None:
     """The newest block below `below` whose stored events the chain still has, if any."""
     for number, block_hash in await store.event_blocks(chain_id, below):
         if await chain_hash(number) == block_hash:

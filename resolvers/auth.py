@@ -39,10 +39,13 @@ async def _sign_in_gate(info: Info, *, account: str | None = None) -> None:
     runtime = info.context.runtime
     scope = info.context.request.scope
     client = scope.get("client")
-    await limit_sign_in(RateLimiter(runtime.redis),
-                        address=str(client[0]) if client else "unknown", account=account,
-                        counted=info.context.counted,
-                        rate=parse_rate(runtime.settings.rate_limit_anon))
+    await limit_sign_in(
+        RateLimiter(runtime.redis),
+        address=str(client[0]) if client else "unknown",
+        account=account,
+        counted=info.context.counted,
+        rate=parse_rate(runtime.settings.rate_limit_anon),
+    )
 
 
 async def resolve_nonce(info: Info, address: Address | None = None) -> Nonce:
@@ -60,56 +63,75 @@ def resolve_viewer(info: Info) -> Viewer:
 class AuthQuery:
     nonce: Nonce = strawberry.field(
         resolver=resolve_nonce,
-        description="A nonce to put in a Sign-In with Ethereum message; valid 10 minutes.")
+        description="A nonce to put in a Sign-In with Ethereum message; valid 10 minutes.",
+    )
     viewer: Viewer = strawberry.field(
-        resolver=resolve_viewer, description="Who you are signed in as.")
+        resolver=resolve_viewer, description="Who you are signed in as."
+    )
 
 
 async def resolve_sign_in(info: Info, message: str, signature: str) -> AuthPayload:
     await _sign_in_gate(info)
     runtime = info.context.runtime
-    domain = siwe.expected_domain(runtime.settings,
-                                  request_host=info.context.request.headers.get("host"))
-    pair = await audited_wallet_sign_in(runtime.sessions, message=message,
-                                        signature=_limit(signature, "signature"), domain=domain,
-                                        settings=runtime.settings)
+    domain = siwe.expected_domain(
+        runtime.settings, request_host=info.context.request.headers.get("host")
+    )
+    pair = await audited_wallet_sign_in(
+        runtime.sessions,
+        message=message,
+        signature=_limit(signature, "signature"),
+        domain=domain,
+        settings=runtime.settings,
+    )
     return AuthPayload.of(pair)
 
 
 async def resolve_staff_sign_in(info: Info, email: str, password: str) -> AuthPayload:
     await _sign_in_gate(info, account=_limit(email, "email", 320))
     runtime = info.context.runtime
-    pair = await audited_staff_sign_in(runtime.sessions, email=_limit(email, "email", 320),
-                                       password=_limit(password, "password"),
-                                       settings=runtime.settings)
+    pair = await audited_staff_sign_in(
+        runtime.sessions,
+        email=_limit(email, "email", 320),
+        password=_limit(password, "password"),
+        settings=runtime.settings,
+    )
     return AuthPayload.of(pair)
 
 
 async def resolve_refresh_token(info: Info, refresh_token: str) -> AuthPayload:
     runtime = info.context.runtime
     pair = await refresh_in_own_transaction(
-        runtime.sessions, refresh_token=_limit(refresh_token, "refreshToken"),
-        settings=runtime.settings)
+        runtime.sessions,
+        refresh_token=_limit(refresh_token, "refreshToken"),
+        settings=runtime.settings,
+    )
     return AuthPayload.of(pair)
 
 
 async def resolve_sign_out(info: Info, refresh_token: str) -> bool:
     async with unit_of_work(info.context.runtime.sessions) as session:
-        return await sign_out(session, refresh_token=_limit(refresh_token, "refreshToken"),
-                              principal=info.context.principal)
+        return await sign_out(
+            session,
+            refresh_token=_limit(refresh_token, "refreshToken"),
+            principal=info.context.principal,
+        )
 
 
 @strawberry.type
 class AuthMutation:
     sign_in: AuthPayload = strawberry.mutation(
         resolver=resolve_sign_in,
-        description="Sign in with an EIP-4361 message and its wallet signature.")
+        description="Sign in with an EIP-4361 message and its wallet signature.",
+    )
     staff_sign_in: AuthPayload = strawberry.mutation(
         resolver=resolve_staff_sign_in,
-        description="Sign in as staff (admin, issuer, ops) with e-mail and password.")
+        description="Sign in as staff (admin, issuer, ops) with e-mail and password.",
+    )
     refresh_token: AuthPayload = strawberry.mutation(
         resolver=resolve_refresh_token,
-        description="Exchange a refresh token for a new pair; each token works once.")
+        description="Exchange a refresh token for a new pair; each token works once.",
+    )
     sign_out: bool = strawberry.mutation(
         resolver=resolve_sign_out,
-        description="Revoke a refresh token and every token refreshed from the same sign-in.")
+        description="Revoke a refresh token and every token refreshed from the same sign-in.",
+    )

@@ -13,16 +13,26 @@ from schema.relay import Connection, connection_of, from_global_id
 from schema.scalars import Address
 
 
-async def resolve_csd_accounts(info: Info, csd: CsdName | None = None,
-                               first: int | None = None, after: str | None = None,
-                               last: int | None = None, before: str | None = None
-                               ) -> Connection[CsdAccount]:
+async def resolve_csd_accounts(
+    info: Info,
+    csd: CsdName | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Connection[CsdAccount]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
     core = csd
     async with sessions() as session:
-        page = await csd_accounts.list_accounts(session, principal=principal, csd=core,
-                                                first=first, after=after, last=last,
-                                                before=before)
+        page = await csd_accounts.list_accounts(
+            session,
+            principal=principal,
+            csd=core,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
 
     async def total() -> int:
         async with sessions() as session:
@@ -31,23 +41,35 @@ async def resolve_csd_accounts(info: Info, csd: CsdName | None = None,
     return connection_of(page, [CsdAccount.from_row(r) for r in page.rows], total)
 
 
-async def resolve_map_csd_account(info: Info, csd: CsdName, account: str,
-                                  holder: Address | None = None,
-                                  investor_id: strawberry.ID | None = None
-                                  ) -> CsdAccountMapping:
-    investor = (None if investor_id is None else
-                from_global_id(investor_id, expect="Investor", field="investorId")[1])
+async def resolve_map_csd_account(
+    info: Info,
+    csd: CsdName,
+    account: str,
+    holder: Address | None = None,
+    investor_id: strawberry.ID | None = None,
+) -> CsdAccountMapping:
+    investor = (
+        None
+        if investor_id is None
+        else from_global_id(investor_id, expect="Investor", field="investorId")[1]
+    )
     async with unit_of_work(info.context.runtime.sessions) as session:
         mapped = await csd_accounts.map_account(
-            session, principal=info.context.principal, csd=csd, account=account,
-            holder=holder, investor_id=investor)
+            session,
+            principal=info.context.principal,
+            csd=csd,
+            account=account,
+            holder=holder,
+            investor_id=investor,
+        )
         return CsdAccountMapping(mapping=CsdAccount.from_row(mapped.row), changed=mapped.changed)
 
 
 async def resolve_unmap_csd_account(info: Info, csd: CsdName, account: str) -> CsdAccount:
     async with unit_of_work(info.context.runtime.sessions) as session:
-        row = await csd_accounts.unmap_account(session, principal=info.context.principal,
-                                               csd=csd, account=account)
+        row = await csd_accounts.unmap_account(
+            session, principal=info.context.principal, csd=csd, account=account
+        )
         return CsdAccount.from_row(row)
 
 
@@ -55,7 +77,8 @@ async def resolve_unmap_csd_account(info: Info, csd: CsdName, account: str) -> C
 class CsdQuery:
     csd_accounts: Connection[CsdAccount] = strawberry.field(
         resolver=resolve_csd_accounts,
-        description="Mapped CSD safekeeping accounts in (csd, account) order (ops, admin).")
+        description="Mapped CSD safekeeping accounts in (csd, account) order (ops, admin).",
+    )
 
 
 @strawberry.type
@@ -63,9 +86,11 @@ class CsdMutation:
     map_csd_account: CsdAccountMapping = strawberry.mutation(
         resolver=resolve_map_csd_account,
         description="Map a CSD safekeeping account to a holder: an address, or an investor "
-                    "(their first wallet, where the ledger books their units). Exactly one of "
-                    "`holder` and `investorId`. Idempotent; audited; the next reconciliation "
-                    "uses it (ops, admin).")
+        "(their first wallet, where the ledger books their units). Exactly one of "
+        "`holder` and `investorId`. Idempotent; audited; the next reconciliation "
+        "uses it (ops, admin).",
+    )
     unmap_csd_account: CsdAccount = strawberry.mutation(
         resolver=resolve_unmap_csd_account,
-        description="Remove an account's mapping; returns what it was (ops, admin).")
+        description="Remove an account's mapping; returns what it was (ops, admin).",
+    )

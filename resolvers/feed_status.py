@@ -22,6 +22,7 @@ from schema.system import FeedStatus
 
 logger = logging.getLogger(__name__)
 
+
 async def read_feed(info: Info) -> FeedStatus | None:
     """The feed's state now (the `status` query); None when it cannot be read in time."""
     runtime = info.context.runtime
@@ -52,5 +53,6 @@ class FeedStatusSubscriptionRoot:
     feed_status: AsyncGenerator[FeedStatus] = strawberry.subscription(
         resolver=subscribe_feed_status,
         description="The chain event feed's state now, then each change: HALTED (at block N, "
-                    "why) after a reorg deeper than the listener keeps, LIVE again once an "
-                    "operator re-synced it. Subscribe beside `events`.")
+        "why) after a reorg deeper than the listener keeps, LIVE again once an "
+        "operator re-synced it. Subscribe beside `events`.",
+    )

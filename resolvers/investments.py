@@ -29,33 +29,52 @@ async def resolve_investment_node(info: Info, db_id: int) -> Investment | None:
     """`node(id)` for orders: null when unknown or not visible."""
     async with info.context.runtime.sessions() as session:
         try:
-            row = await investments.get_investment(session, principal=info.context.principal,
-                                                   investment_id=db_id)
+            row = await investments.get_investment(
+                session, principal=info.context.principal, investment_id=db_id
+            )
         except DomainError:
             return None
         return Investment.from_row(row)
 
 
-async def resolve_investments(info: Info, offering_id: strawberry.ID | None = None,
-                              investor_id: strawberry.ID | None = None,
-                              state: InvestmentState | None = None,
-                              tx_hash: Bytes32 | None = None, first: int | None = None,
-                              after: str | None = None, last: int | None = None,
-                              before: str | None = None) -> Connection[Investment]:
+async def resolve_investments(
+    info: Info,
+    offering_id: strawberry.ID | None = None,
+    investor_id: strawberry.ID | None = None,
+    state: InvestmentState | None = None,
+    tx_hash: Bytes32 | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Connection[Investment]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
     offering = _optional_id(offering_id, "Offering", "offeringId")
     investor = _optional_id(investor_id, "Investor", "investorId")
     async with sessions() as session:
         page = await investments.list_investments(
-            session, principal=principal, offering_id=offering, investor_id=investor,
-            state=state, tx_hash=tx_hash, first=first, after=after, last=last,
-            before=before)
+            session,
+            principal=principal,
+            offering_id=offering,
+            investor_id=investor,
+            state=state,
+            tx_hash=tx_hash,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
 
     async def total() -> int:
         async with sessions() as session:
             return await investments.count_investments(
-                session, principal=principal, offering_id=offering, investor_id=investor,
-                state=state, tx_hash=tx_hash)
+                session,
+                principal=principal,
+                offering_id=offering,
+                investor_id=investor,
+                state=state,
+                tx_hash=tx_hash,
+            )
 
     return connection_of(page, [Investment.from_row(r) for r in page.rows], total)
 
@@ -65,20 +84,28 @@ class InvestmentQuery:
     investments: Connection[Investment] = strawberry.field(
         resolver=resolve_investments,
         description="Orders: your own, your offerings' (issuers), or all (staff); `txHash` "
-                    "finds the order a transaction paid or issued.")
+        "finds the order a transaction paid or issued.",
+    )
 
 
-async def resolve_submit_investment(info: Info, input: SubmitInvestmentInput
-                                    ) -> Investment:
+async def resolve_submit_investment(info: Info, input: SubmitInvestmentInput) -> Investment:
     offering = from_global_id(input.offering_id, expect="Offering", field="offeringId")[1]
     runtime = info.context.runtime
     async with unit_of_work(runtime.sessions) as session:
         row = await investments.submit_investment(
-            session, principal=info.context.principal, offering_id=offering,
-            amount=input.amount, currency=input.currency)
+            session,
+            principal=info.context.principal,
+            offering_id=offering,
+            amount=input.amount,
+            currency=input.currency,
+        )
     # The order is committed; its payment page follows now, or later (dpo.payments.requests).
-    await request_now(runtime.sessions, runtime.billbitts, row.id,
-                      expiry_seconds=runtime.settings.payment_expiry_seconds)
+    await request_now(
+        runtime.sessions,
+        runtime.billbitts,
+        row.id,
+        expiry_seconds=runtime.settings.payment_expiry_seconds,
+    )
     async with runtime.sessions() as session:
         fresh = await session.get(InvestmentRow, row.id)
     return Investment.from_row(fresh or row)
@@ -88,8 +115,9 @@ async def resolve_cancel_investment(info: Info, id: strawberry.ID) -> Investment
     target = from_global_id(id, expect="Investment")[1]
     runtime = info.context.runtime
     async with unit_of_work(runtime.sessions) as session:
-        row = await investments.cancel_investment(session, principal=info.context.principal,
-                                                  investment_id=target)
+        row = await investments.cancel_investment(
+            session, principal=info.context.principal, investment_id=target
+        )
         # With the cancel: its BillBitts page is owed a cancel, the investor a message.
         remote = owe_cancel(row)
         await notify_order(session, row, "investment_cancelled", reason="cancelled by you")
@@ -103,9 +131,11 @@ async def resolve_cancel_investment(info: Info, id: strawberry.ID) -> Investment
 class InvestmentMutation:
     submit_investment: Investment = strawberry.mutation(
         resolver=resolve_submit_investment,
-        description="Place an order; refused with the rule it breaks.")
+        description="Place an order; refused with the rule it breaks.",
+    )
     cancel_investment: Investment = strawberry.mutation(
         resolver=resolve_cancel_investment,
         description="Cancel your own order while it awaits payment; its BillBitts payment "
-                    "page is closed too (later, by the payment worker, if BillBitts is down). "
-                    "CONFLICT once the order is paid.")
+        "page is closed too (later, by the payment worker, if BillBitts is down). "
+        "CONFLICT once the order is paid.",
+    )

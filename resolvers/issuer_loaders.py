@@ -37,8 +37,9 @@ class IssuerOfferingLoaders:
         found: dict[PageKey, Page] = {}
         for (spec, principal), ids in groups.items():
             async with self._session() as session:
-                pages = await issuers.list_offering_pages(session, principal=principal,
-                                                          issuer_ids=ids, spec=spec)
+                pages = await issuers.list_offering_pages(
+                    session, principal=principal, issuer_ids=ids, spec=spec
+                )
             found.update({(i, spec, principal): pages[i] for i in ids})
         return [found[key] for key in keys]
 
@@ -50,6 +51,7 @@ class IssuerOfferingLoaders:
         for (status, principal), ids in groups.items():
             async with self._session() as session:
                 counts = await issuers.count_offerings_by_issuer(
-                    session, principal=principal, issuer_ids=ids, status=status)
+                    session, principal=principal, issuer_ids=ids, status=status
+                )
             found.update({(i, status, principal): counts[i] for i in ids})
         return [found[key] for key in keys]

@@ -36,11 +36,11 @@ class RequestLoaders:
         self._lock = asyncio.Lock()
         self.issuer: DataLoader[int, Issuer | None] = DataLoader(load_fn=self._issuers)
         self.offering_totals: DataLoader[int, OfferingTotals] = DataLoader(
-            load_fn=self._offering_totals)
+            load_fn=self._offering_totals
+        )
         self.offering: DataLoader[int, Offering | None] = DataLoader(load_fn=self._offerings)
         self.wallets: DataLoader[int, list[str]] = DataLoader(load_fn=self._wallets)
-        self.user: DataLoader[tuple[int, Principal], User | None] = DataLoader(
-            load_fn=self._users)
+        self.user: DataLoader[tuple[int, Principal], User | None] = DataLoader(load_fn=self._users)
         self.issuer_offerings = IssuerOfferingLoaders(self.session)
 
     @asynccontextmanager
@@ -93,8 +93,9 @@ class RequestLoaders:
         async with self.session() as session:
             for user_id, principal in keys:
                 try:
-                    found.append(await users.get_user(session, principal=principal,
-                                                      user_id=user_id))
+                    found.append(
+                        await users.get_user(session, principal=principal, user_id=user_id)
+                    )
                 except NotFoundError:
                     found.append(None)
         return found

@@ -28,19 +28,31 @@ from schema.scalars import ISIN
 def _core_filter(where: OfferingFilter | None) -> offerings.OfferingFilter | None:
     if where is None:
         return None
-    issuer_id = (from_global_id(where.issuer_id, expect="Issuer", field="issuerId")[1]
-                 if where.issuer_id is not None else None)
+    issuer_id = (
+        from_global_id(where.issuer_id, expect="Issuer", field="issuerId")[1]
+        if where.issuer_id is not None
+        else None
+    )
     return offerings.OfferingFilter(
-        status=where.status.value if where.status else None, issuer_id=issuer_id,
+        status=where.status.value if where.status else None,
+        issuer_id=issuer_id,
         regulation=where.regulation.value if where.regulation else None,
-        currency=where.currency, search=where.search, token_address=where.token_address,
-        onchain_offering_id=where.onchain_offering_id)
+        currency=where.currency,
+        search=where.search,
+        token_address=where.token_address,
+        onchain_offering_id=where.onchain_offering_id,
+    )
 
 
-async def resolve_offerings(info: Info, filter: OfferingFilter | None = None,
-                            order_by: OfferingOrderBy | None = None, first: int | None = None,
-                            after: str | None = None, last: int | None = None,
-                            before: str | None = None) -> Connection[Offering]:
+async def resolve_offerings(
+    info: Info,
+    filter: OfferingFilter | None = None,
+    order_by: OfferingOrderBy | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Connection[Offering]:
     """A page of the offerings the caller may see."""
     principal, loaders = info.context.principal, info.context.loaders
     where = _core_filter(filter)
@@ -48,10 +60,16 @@ async def resolve_offerings(info: Info, filter: OfferingFilter | None = None,
     # The request's shared session: page, count and loader batches use one connection.
     async with loaders.session() as session:
         page = await offerings.list_offerings(
-            session, principal=principal, filter=where,
+            session,
+            principal=principal,
+            filter=where,
             order_by=order.field,
-            descending=order.direction is SortDirection.DESC, first=first, after=after,
-            last=last, before=before)
+            descending=order.direction is SortDirection.DESC,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
 
     async def total() -> int:
         async with loaders.session() as session:
@@ -60,13 +78,15 @@ async def resolve_offerings(info: Info, filter: OfferingFilter | None = None,
     return connection_of(page, [Offering.from_row(row) for row in page.rows], total)
 
 
-async def resolve_offering(info: Info, id: strawberry.ID | None = None,
-                           isin: ISIN | None = None) -> Offering | None:
+async def resolve_offering(
+    info: Info, id: strawberry.ID | None = None, isin: ISIN | None = None
+) -> Offering | None:
     """One offering by global id or ISIN; NOT_FOUND when absent or hidden."""
     db_id = from_global_id(id, expect="Offering")[1] if id is not None else None
     async with info.context.runtime.sessions() as session:
-        row = await offerings.get_offering(session, principal=info.context.principal,
-                                           id=db_id, isin=isin)
+        row = await offerings.get_offering(
+            session, principal=info.context.principal, id=db_id, isin=isin
+        )
     return Offering.from_row(row)
 
 
@@ -74,8 +94,7 @@ async def resolve_offering_node(info: Info, db_id: int) -> Offering | None:
     """`node(id)` for offerings: null when unknown or hidden."""
     async with info.context.runtime.sessions() as session:
         try:
-            row = await offerings.get_offering(session, principal=info.context.principal,
-                                               id=db_id)
+            row = await offerings.get_offering(session, principal=info.context.principal, id=db_id)
         except DomainError:
             return None
     return Offering.from_row(row)
@@ -85,8 +104,9 @@ async def resolve_issuer_node(info: Info, db_id: int) -> Issuer | None:
     """`node(id)` for issuers: null when unknown or hidden."""
     async with info.context.runtime.sessions() as session:
         try:
-            row = await issuers.get_issuer(session, principal=info.context.principal,
-                                           issuer_id=db_id)
+            row = await issuers.get_issuer(
+                session, principal=info.context.principal, issuer_id=db_id
+            )
         except DomainError:
             return None
     return Issuer.from_row(row)
@@ -96,9 +116,11 @@ async def resolve_issuer_node(info: Info, db_id: int) -> Issuer | None:
 class OfferingQuery:
     offerings: Connection[Offering] = strawberry.field(
         resolver=resolve_offerings,
-        description="Offerings you may see: open ones, plus your own (issuers), or all (staff).")
+        description="Offerings you may see: open ones, plus your own (issuers), or all (staff).",
+    )
     offering: Offering | None = strawberry.field(
-        resolver=resolve_offering, description="One offering by id or ISIN (give exactly one).")
+        resolver=resolve_offering, description="One offering by id or ISIN (give exactly one)."
+    )
 
 
 def _fields(data: object, *, skip: tuple[str, ...]) -> dict[str, Any]:
@@ -111,60 +133,76 @@ def _fields(data: object, *, skip: tuple[str, ...]) -> dict[str, Any]:
     return given
 
 
-async def _mutate(info: Info, run: Callable[..., Awaitable[OfferingRow]], **kwargs: Any
-                  ) -> Offering:
+async def _mutate(
+    info: Info, run: Callable[..., Awaitable[OfferingRow]], **kwargs: Any
+) -> Offering:
     async with unit_of_work(info.context.runtime.sessions) as session:
-        row = await run(session, principal=info.context.principal,
-                        request_id=request_id_of(info.context), **kwargs)
+        row = await run(
+            session,
+            principal=info.context.principal,
+            request_id=request_id_of(info.context),
+            **kwargs,
+        )
     return Offering.from_row(row)
 
 
-async def resolve_create_offering(info: Info, input: CreateOfferingInput
-                                  ) -> Offering:
+async def resolve_create_offering(info: Info, input: CreateOfferingInput) -> Offering:
     """A new draft offering."""
     issuer_id = from_global_id(input.issuer_id, expect="Issuer", field="issuerId")[1]
-    return await _mutate(info, offering_changes.create_offering, issuer_id=issuer_id,
-                         fields=_fields(input, skip=("issuer_id",)))
+    return await _mutate(
+        info,
+        offering_changes.create_offering,
+        issuer_id=issuer_id,
+        fields=_fields(input, skip=("issuer_id",)),
+    )
 
 
-async def resolve_update_offering(info: Info, input: UpdateOfferingInput
-                                  ) -> Offering:
+async def resolve_update_offering(info: Info, input: UpdateOfferingInput) -> Offering:
     """Change a draft."""
     offering_id = from_global_id(input.id, expect="Offering")[1]
     changes = _fields(input, skip=("id",))
     if not changes:
         raise ValidationError("nothing to change", field="input")
-    return await _mutate(info, offering_changes.update_offering, offering_id=offering_id,
-                         changes=changes)
+    return await _mutate(
+        info, offering_changes.update_offering, offering_id=offering_id, changes=changes
+    )
 
 
 async def resolve_open_offering(info: Info, id: strawberry.ID) -> Offering:
     """Draft → open."""
-    return await _mutate(info, offering_changes.open_offering,
-                         offering_id=from_global_id(id, expect="Offering")[1])
+    return await _mutate(
+        info, offering_changes.open_offering, offering_id=from_global_id(id, expect="Offering")[1]
+    )
 
 
 async def resolve_close_offering(info: Info, id: strawberry.ID) -> Offering:
     """Open → closed."""
-    return await _mutate(info, offering_changes.close_offering,
-                         offering_id=from_global_id(id, expect="Offering")[1])
+    return await _mutate(
+        info, offering_changes.close_offering, offering_id=from_global_id(id, expect="Offering")[1]
+    )
 
 
 async def resolve_cancel_offering(info: Info, id: strawberry.ID) -> Offering:
     """Draft, open or closed → cancelled."""
-    return await _mutate(info, offering_changes.cancel_offering,
-                         offering_id=from_global_id(id, expect="Offering")[1])
+    return await _mutate(
+        info, offering_changes.cancel_offering, offering_id=from_global_id(id, expect="Offering")[1]
+    )
 
 
 @strawberry.type
 class OfferingMutation:
     create_offering: Offering = strawberry.mutation(
-        resolver=resolve_create_offering, description="Issuer staff or admin: a new draft.")
+        resolver=resolve_create_offering, description="Issuer staff or admin: a new draft."
+    )
     update_offering: Offering = strawberry.mutation(
-        resolver=resolve_update_offering, description="Change a draft; refused once opened.")
+        resolver=resolve_update_offering, description="Change a draft; refused once opened."
+    )
     open_offering: Offering = strawberry.mutation(
-        resolver=resolve_open_offering, description="Start taking subscriptions.")
+        resolver=resolve_open_offering, description="Start taking subscriptions."
+    )
     close_offering: Offering = strawberry.mutation(
-        resolver=resolve_close_offering, description="Stop taking subscriptions.")
+        resolver=resolve_close_offering, description="Stop taking subscriptions."
+    )
     cancel_offering: Offering = strawberry.mutation(
-        resolver=resolve_cancel_offering, description="Call the offering off.")
+        resolver=resolve_cancel_offering, description="Call the offering off."
+    )

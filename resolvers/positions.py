@@ -17,28 +17,46 @@ async def resolve_position_node(info: Info, db_id: int) -> Position | None:
     """`node(id)` for positions: null when unknown or not visible."""
     async with info.context.runtime.sessions() as session:
         try:
-            row = await positions.get_position(session, principal=info.context.principal,
-                                               position_id=db_id)
+            row = await positions.get_position(
+                session, principal=info.context.principal, position_id=db_id
+            )
         except DomainError:
             return None
         return Position.from_row(row)
 
 
-async def resolve_positions(info: Info, holder: Address | None = None,
-                            offering_id: strawberry.ID | None = None,
-                            location: Location | None = None, first: int | None = None,
-                            after: str | None = None, last: int | None = None,
-                            before: str | None = None) -> PositionConnection:
-    offering = (None if offering_id is None
-                else from_global_id(offering_id, expect="Offering", field="offeringId")[1])
+async def resolve_positions(
+    info: Info,
+    holder: Address | None = None,
+    offering_id: strawberry.ID | None = None,
+    location: Location | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> PositionConnection:
+    offering = (
+        None
+        if offering_id is None
+        else from_global_id(offering_id, expect="Offering", field="offeringId")[1]
+    )
     async with info.context.runtime.sessions() as session:
         listed = await positions.list_positions(
-            session, principal=info.context.principal, holder=holder, offering_id=offering,
+            session,
+            principal=info.context.principal,
+            holder=holder,
+            offering_id=offering,
             location=location,
-            first=first, after=after, last=last, before=before)
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
     page = listed.page
-    totals = [LocationTotal(location=Location(name), quantity=BigInt(quantity))
-              for name, quantity in sorted(listed.totals.items())]
+    totals = [
+        LocationTotal(location=Location(name), quantity=BigInt(quantity))
+        for name, quantity in sorted(listed.totals.items())
+    ]
     # Every matching position sits at one location, so the count is the sum of the groups.
     matching = sum(listed.counts.values())
 
@@ -46,17 +64,24 @@ async def resolve_positions(info: Info, holder: Address | None = None,
         return matching
 
     return PositionConnection(
-        edges=[Edge(cursor=c, node=Position.from_row(r)) for c, r in
-               zip(page.cursors, page.rows, strict=True)],
-        page_info=PageInfo(has_next_page=page.has_next_page,
-                           has_previous_page=page.has_previous_page,
-                           start_cursor=page.cursors[0] if page.cursors else None,
-                           end_cursor=page.cursors[-1] if page.cursors else None),
-        count_total=total, totals=totals)
+        edges=[
+            Edge(cursor=c, node=Position.from_row(r))
+            for c, r in zip(page.cursors, page.rows, strict=True)
+        ],
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+        count_total=total,
+        totals=totals,
+    )
 
 
 @strawberry.type
 class PositionQuery:
     positions: PositionConnection = strawberry.field(
         resolver=resolve_positions,
-        description="Positions you may see, with the totals per location over all pages.")
+        description="Positions you may see, with the totals per location over all pages.",
+    )

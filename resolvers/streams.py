@@ -26,11 +26,15 @@ async def resolve_stream_ticket(info: Info) -> StreamTicket:
         # expiry from; and a socket has no use for a ticket.
         raise ValidationError("ask for a stream ticket over HTTP", reason="http_only")
     ticket = await stream_tickets.mint(
-        runtime.redis, stream_tickets.ticket_key(signing_key(runtime.settings)),
-        info.context.principal, now=time.time(),
-        ends_at=stream_tickets.bearer_expiry(request.headers))
-    return StreamTicket(ticket=ticket.value,
-                        expires_at=dt.datetime.fromtimestamp(ticket.expires_at, dt.UTC))
+        runtime.redis,
+        stream_tickets.ticket_key(signing_key(runtime.settings)),
+        info.context.principal,
+        now=time.time(),
+        ends_at=stream_tickets.bearer_expiry(request.headers),
+    )
+    return StreamTicket(
+        ticket=ticket.value, expires_at=dt.datetime.fromtimestamp(ticket.expires_at, dt.UTC)
+    )
 
 
 @strawberry.type
@@ -38,6 +42,7 @@ class StreamMutation:
     stream_ticket: StreamTicket = strawberry.mutation(
         resolver=resolve_stream_ticket,
         description="A single-use ticket, valid 60 seconds, that opens one event stream as you: "
-                    "GET /graphql?ticket=<ticket>&query=... with Accept: text/event-stream "
-                    "(a browser's EventSource). Not a bearer token: queries and mutations "
-                    "refuse it. Needs a signed-in caller.")
+        "GET /graphql?ticket=<ticket>&query=... with Accept: text/event-stream "
+        "(a browser's EventSource). Not a bearer token: queries and mutations "
+        "refuse it. Needs a signed-in caller.",
+    )

@@ -52,43 +52,64 @@ BREAKS_PAGE = 1000
 
 def event_edge(item: FeedItem) -> ChainEventEdge:
     """The history query's edge for a live item; `cursor` is its feed sequence."""
-    return ChainEventEdge(cursor=str(item.id), node=ChainEvent(
-        id=to_global_id("ChainEvent", item.id), sequence=BigInt(item.id),
-        chain_id=BigInt(item.chain_id),
-        contract_address=Address(item.contract_address), contract_name=item.contract_name,
-        event_name=item.event_name, block_number=BigInt(item.block_number),
-        block_hash=Bytes32(item.block_hash), tx_hash=Bytes32(item.tx_hash),
-        log_index=item.log_index, args=JSON(item.args), removed=item.removed,
-        removes_sequence=BigInt(item.removes_id) if item.removes_id is not None else None,
-        block_timestamp=item.block_timestamp))
+    return ChainEventEdge(
+        cursor=str(item.id),
+        node=ChainEvent(
+            id=to_global_id("ChainEvent", item.id),
+            sequence=BigInt(item.id),
+            chain_id=BigInt(item.chain_id),
+            contract_address=Address(item.contract_address),
+            contract_name=item.contract_name,
+            event_name=item.event_name,
+            block_number=BigInt(item.block_number),
+            block_hash=Bytes32(item.block_hash),
+            tx_hash=Bytes32(item.tx_hash),
+            log_index=item.log_index,
+            args=JSON(item.args),
+            removed=item.removed,
+            removes_sequence=BigInt(item.removes_id) if item.removes_id is not None else None,
+            block_timestamp=item.block_timestamp,
+        ),
+    )
 
 
 def _observe(item: FeedItem) -> None:
     metrics.DELIVERY_SECONDS.observe(
-        max(0.0, (datetime.now(UTC) - item.created_at).total_seconds()))
+        max(0.0, (datetime.now(UTC) - item.created_at).total_seconds())
+    )
 
 
-async def _open(info: Info, spec: chain_events.EventFilter | None, after: int | None
-                ) -> tuple[FeedHub, FeedSubscription]:
+async def _open(
+    info: Info, spec: chain_events.EventFilter | None, after: int | None
+) -> tuple[FeedHub, FeedSubscription]:
     hub = await info.context.runtime.feed.get()
     async with info.context.runtime.sessions() as session:
         matcher = await matcher_for(session, spec)
-    subscription = hub.subscribe(after=after, spec=spec, matcher=matcher,
-                                 on_slow=info.context.on_slow)
+    subscription = hub.subscribe(
+        after=after, spec=spec, matcher=matcher, on_slow=info.context.on_slow
+    )
     return hub, subscription
 
 
 def _core_filter(filter: EventFilter | None) -> chain_events.EventFilter | None:
     if filter is None:
         return None
-    offering = (None if filter.offering_id is None else
-                from_global_id(filter.offering_id, expect="Offering", field="offeringId")[1])
-    return chain_events.EventFilter(contract=filter.contract, event_name=filter.event_name,
-                                    offering_id=offering, address=filter.address)
+    offering = (
+        None
+        if filter.offering_id is None
+        else from_global_id(filter.offering_id, expect="Offering", field="offeringId")[1]
+    )
+    return chain_events.EventFilter(
+        contract=filter.contract,
+        event_name=filter.event_name,
+        offering_id=offering,
+        address=filter.address,
+    )
 
 
-async def subscribe_events(info: Info, filter: EventFilter | None = None,
-                           after: str | None = None) -> AsyncGenerator[ChainEventEdge]:
+async def subscribe_events(
+    info: Info, filter: EventFilter | None = None, after: str | None = None
+) -> AsyncGenerator[ChainEventEdge]:
     """Feed items after the cursor (from now on without one), in feed order, each once."""
     sequence = None if after is None else decode_sequence(after)
     _, subscription = await _open(info, _core_filter(filter), sequence)
@@ -115,9 +136,10 @@ async def subscribe_events(info: Info, filter: EventFilter | None = None,
             _observe(item)
             # The executor (schema.shared_events) builds and executes the edge once per
             # operation and scope for every subscriber of this item, then reuses the result.
-            yield cast("ChainEventEdge", SharedEvent(memo=item.memo,
-                                                     build=partial(event_edge, item),
-                                                     scope=scope))
+            yield cast(
+                "ChainEventEdge",
+                SharedEvent(memo=item.memo, build=partial(event_edge, item), scope=scope),
+            )
     except SlowConsumerError:
         # The transport closes the socket with 4413; an error frame would only add noise.
         return
@@ -139,8 +161,7 @@ async def _changes(subscription: FeedSubscription) -> AsyncGenerator[FeedItem]:
         await stream.aclose()
 
 
-async def subscribe_offering_updated(info: Info, id: strawberry.ID
-                                     ) -> AsyncGenerator[Offering]:
+async def subscribe_offering_updated(info: Info, id: strawberry.ID) -> AsyncGenerator[Offering]:
     """The offering now, then again after each feed item that touches it."""
     db_id = from_global_id(id, expect="Offering")[1]
     principal, sessions = info.context.principal, info.context.runtime.sessions
@@ -159,8 +180,7 @@ async def subscribe_offering_updated(info: Info, id: strawberry.ID
         yield Offering.from_row(row)
 
 
-async def subscribe_position_changed(info: Info, holder: Address
-                                     ) -> AsyncGenerator[list[Position]]:
+async def subscribe_position_changed(info: Info, holder: Address) -> AsyncGenerator[list[Position]]:
     """The holder's positions now, then again after each feed item naming the holder.
 
     Investors may watch their own wallets only; issuers and staff as the positions query allows.
@@ -169,8 +189,9 @@ async def subscribe_position_changed(info: Info, holder: Address
 
     async def current() -> list[Position]:
         async with sessions() as session:
-            listed = await positions.list_positions(session, principal=principal,
-                                                    holder=holder, first=MAX_POSITIONS)
+            listed = await positions.list_positions(
+                session, principal=principal, holder=holder, first=MAX_POSITIONS
+            )
         return [Position.from_row(row) for row in listed.page.rows]
 
     await current()  # refuses other people's wallets before anything is opened
@@ -182,8 +203,7 @@ async def subscribe_position_changed(info: Info, holder: Address
         yield await current()
 
 
-async def subscribe_reconciliation_breaks(info: Info
-                                          ) -> AsyncGenerator[ReconciliationBreak]:
+async def subscribe_reconciliation_breaks(info: Info) -> AsyncGenerator[ReconciliationBreak]:
     """Breaks opened, changed or closed from now on (ops, admin), in revision order.
 
     Every change stamps the break with a revision that becomes visible in order
@@ -198,18 +218,24 @@ async def subscribe_reconciliation_breaks(info: Info
     bell = await get_bell(runtime.redis, runtime.channels.breaks)
     async with sessions() as session:
         # (revision, id) of the last change delivered: everything up to now counts as seen.
-        mark = ((await session.scalar(select(func.max(ReconciliationBreakRow.revision)))) or 0,
-                2**62)
+        mark = (
+            (await session.scalar(select(func.max(ReconciliationBreakRow.revision)))) or 0,
+            2**62,
+        )
     cursor = tuple_(ReconciliationBreakRow.revision, ReconciliationBreakRow.id)
     seen = bell.generation
     while True:
         # Returns at once when a ring came after `seen` (taken before the last read).
         seen = await bell.wait(seen, interval)
         async with sessions() as session:
-            rows = (await session.scalars(
-                select(ReconciliationBreakRow).where(cursor > tuple_(*mark))
-                .order_by(ReconciliationBreakRow.revision, ReconciliationBreakRow.id)
-                .limit(BREAKS_PAGE))).all()
+            rows = (
+                await session.scalars(
+                    select(ReconciliationBreakRow)
+                    .where(cursor > tuple_(*mark))
+                    .order_by(ReconciliationBreakRow.revision, ReconciliationBreakRow.id)
+                    .limit(BREAKS_PAGE)
+                )
+            ).all()
         ops.require_ops(info.context.principal)
         for row in rows:
             mark = (row.revision, row.id)
@@ -223,15 +249,19 @@ class FeedSubscriptionRoot:
     events: AsyncGenerator[ChainEventEdge] = strawberry.subscription(
         resolver=subscribe_events,
         description="Chain event feed items after `after` (a cursor from this subscription or "
-                    "the `events` query; from now on without it), in feed order, each once. "
-                    "Reorged events arrive as removal items (`removed`, `removesSequence`).")
+        "the `events` query; from now on without it), in feed order, each once. "
+        "Reorged events arrive as removal items (`removed`, `removesSequence`).",
+    )
     offering_updated: AsyncGenerator[Offering] = strawberry.subscription(
         resolver=subscribe_offering_updated,
-        description="The offering (raised, units, status) now and after each on-chain change.")
+        description="The offering (raised, units, status) now and after each on-chain change.",
+    )
     position_changed: AsyncGenerator[list[Position]] = strawberry.subscription(
         resolver=subscribe_position_changed,
         description="A holder's positions now and after each on-chain change; your own "
-                    "wallets unless your role may see more.")
+        "wallets unless your role may see more.",
+    )
     reconciliation_breaks: AsyncGenerator[ReconciliationBreak] = strawberry.subscription(
         resolver=subscribe_reconciliation_breaks,
-        description="Reconciliation breaks as they are found, seen again or resolved (ops).")
+        description="Reconciliation breaks as they are found, seen again or resolved (ops).",
+    )

@@ -20,8 +20,9 @@ async def resolve_status(info: Info) -> ServiceStatus:
         version=version("dpo-platform"),
         environment=runtime.settings.environment,
         chain_id=runtime.settings.chain_id,
-        dependencies=[DependencyStatus(name=p.name, ok=p.ok, latency_ms=p.latency_ms)
-                      for p in probes],
+        dependencies=[
+            DependencyStatus(name=p.name, ok=p.ok, latency_ms=p.latency_ms) for p in probes
+        ],
         feed=await read_feed(info) if probes[0].ok else None,
     )
 
@@ -29,4 +30,5 @@ async def resolve_status(info: Info) -> ServiceStatus:
 @strawberry.type
 class SystemQuery:
     status: ServiceStatus = strawberry.field(
-        resolver=resolve_status, description="The service's version and dependencies.")
+        resolver=resolve_status, description="The service's version and dependencies."
+    )

@@ -16,23 +16,34 @@ async def resolve_delivery_node(info: Info, db_id: int) -> WebhookDelivery | Non
     """`node(id)` for deliveries: ops and admins, as `webhookDeliveries`; null otherwise."""
     async with info.context.runtime.sessions() as session:
         try:
-            row = await deliveries.get_delivery(session, principal=info.context.principal,
-                                                delivery_id=db_id)
+            row = await deliveries.get_delivery(
+                session, principal=info.context.principal, delivery_id=db_id
+            )
         except DomainError:
             return None
         return WebhookDelivery.from_view(row)
 
 
-async def resolve_webhook_deliveries(info: Info, status: WebhookDeliveryStatus | None = None,
-                                     first: int | None = None, after: str | None = None,
-                                     last: int | None = None, before: str | None = None
-                                     ) -> Connection[WebhookDelivery]:
+async def resolve_webhook_deliveries(
+    info: Info,
+    status: WebhookDeliveryStatus | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Connection[WebhookDelivery]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
     core = WebhookStatus(status.value) if status else None
     async with sessions() as session:
-        page = await deliveries.list_deliveries(session, principal=principal, status=core,
-                                                first=first, after=after, last=last,
-                                                before=before)
+        page = await deliveries.list_deliveries(
+            session,
+            principal=principal,
+            status=core,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
 
     async def total() -> int:
         async with sessions() as session:
@@ -46,4 +57,5 @@ class WebhookQuery:
     webhook_deliveries: Connection[WebhookDelivery] = strawberry.field(
         resolver=resolve_webhook_deliveries,
         description="Provider webhook deliveries, newest first, optionally of one status "
-                    "(ops, admin). Never the body or its signature.")
+        "(ops, admin). Never the body or its signature.",
+    )

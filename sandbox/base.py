@@ -40,10 +40,16 @@ class Simulator:
     def record(self, scope: Scope, fault: str | None) -> None:
         """Log a request as it arrives (never its key), with the fault it gets."""
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        self.requests.append({"method": scope["method"], "path": scope["path"],
-                              "request_id": headers.get("x-request-id"),
-                              "participant": headers.get("x-participant-id"),
-                              "fault": fault, "authorised": None})
+        self.requests.append(
+            {
+                "method": scope["method"],
+                "path": scope["path"],
+                "request_id": headers.get("x-request-id"),
+                "participant": headers.get("x-participant-id"),
+                "fault": fault,
+                "authorised": None,
+            }
+        )
 
     def authorised(self, request: Request) -> bool:
         """Check the key when one is configured; noted on the request's log line."""
@@ -60,6 +66,7 @@ class Simulator:
 
     def app(self) -> ASGIApp:
         """The simulator as an ASGI app, faults applied."""
+
         async def faults(request: Request) -> Response:
             body = await request.json()
             self.faults.set(body.get("plan", []), always=body.get("always"))
@@ -76,12 +83,14 @@ class Simulator:
             return JSONResponse({"ok": True})
 
         async def log(request: Request) -> Response:
-            return JSONResponse({"requests": self.requests,
-                                 "faults_injected": dict(self.faults.injected)})
+            return JSONResponse(
+                {"requests": self.requests, "faults_injected": dict(self.faults.injected)}
+            )
 
-        admin = [Route(f"{ADMIN_PREFIX}/faults", faults, methods=["POST"]),
-                 Route(f"{ADMIN_PREFIX}/state", state, methods=["POST"]),
-                 Route(f"{ADMIN_PREFIX}/reset", reset, methods=["POST"]),
-                 Route(f"{ADMIN_PREFIX}/requests", log, methods=["GET"])]
-        return FaultMiddleware(Starlette(routes=[*admin, *self.routes()]), self.faults,
-                               self.record)
+        admin = [
+            Route(f"{ADMIN_PREFIX}/faults", faults, methods=["POST"]),
+            Route(f"{ADMIN_PREFIX}/state", state, methods=["POST"]),
+            Route(f"{ADMIN_PREFIX}/reset", reset, methods=["POST"]),
+            Route(f"{ADMIN_PREFIX}/requests", log, methods=["GET"]),
+        ]
+        return FaultMiddleware(Starlette(routes=[*admin, *self.routes()]), self.faults, self.record)

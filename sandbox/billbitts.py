@@ -39,8 +39,12 @@ from sandbox.base import Simulator
 from sandbox.billbitts_webhooks import WebhookSender
 
 WINDOW = 300
-OUTCOMES = {"paid": "payment.paid", "failed": "payment.failed", "expired": "payment.expired",
-            "refunded": "payment.refunded"}
+OUTCOMES = {
+    "paid": "payment.paid",
+    "failed": "payment.failed",
+    "expired": "payment.expired",
+    "refunded": "payment.refunded",
+}
 
 
 class BillBittsSim(Simulator):
@@ -105,22 +109,29 @@ class BillBittsSim(Simulator):
         payment["status"] = outcome
         if not webhook:
             return
-        data = {"paymentId": payment["id"], "reference": payment["reference"],
-                "amount": payment["amount"], "currency": payment["currency"]}
-        self.webhooks.emit(encode(f"evt_sbx_{next(self._events)}", OUTCOMES[outcome],
-                                  int(time.time()), data))
+        data = {
+            "paymentId": payment["id"],
+            "reference": payment["reference"],
+            "amount": payment["amount"],
+            "currency": payment["currency"],
+        }
+        self.webhooks.emit(
+            encode(f"evt_sbx_{next(self._events)}", OUTCOMES[outcome], int(time.time()), data)
+        )
 
     def routes(self) -> list[BaseRoute]:
         """The API, the hosted pages and the sandbox's switches."""
-        return [Route("/v1/payment-requests", self._create, methods=["POST"]),
-                Route("/v1/payment-requests/{id}", self._status, methods=["GET"]),
-                Route("/v1/payment-requests/{id}/cancel", self._cancel, methods=["POST"]),
-                Route("/pay/{id}", self._page, methods=["GET"]),
-                Route("/pay/{id}", self._pay, methods=["POST"]),
-                Route("/_sandbox/pay", self._admin_pay, methods=["POST"]),
-                Route("/_sandbox/webhooks", self._webhook_faults, methods=["POST"]),
-                Route("/_sandbox/webhooks", self._webhook_log, methods=["GET"]),
-                Route("/_sandbox/webhooks/flush", self._flush, methods=["POST"])]
+        return [
+            Route("/v1/payment-requests", self._create, methods=["POST"]),
+            Route("/v1/payment-requests/{id}", self._status, methods=["GET"]),
+            Route("/v1/payment-requests/{id}/cancel", self._cancel, methods=["POST"]),
+            Route("/pay/{id}", self._page, methods=["GET"]),
+            Route("/pay/{id}", self._pay, methods=["POST"]),
+            Route("/_sandbox/pay", self._admin_pay, methods=["POST"]),
+            Route("/_sandbox/webhooks", self._webhook_faults, methods=["POST"]),
+            Route("/_sandbox/webhooks", self._webhook_log, methods=["GET"]),
+            Route("/_sandbox/webhooks/flush", self._flush, methods=["POST"]),
+        ]
 
     async def _create(self, request: Request) -> Response:
         if not self.authorised(request):
@@ -137,24 +148,27 @@ class BillBittsSim(Simulator):
             currency = str(wanted["currency"])
             expires_in = int(wanted.get("expiresInSeconds", 86400))
         except (ValueError, KeyError, TypeError, InvalidOperation):
-            return JSONResponse({"error": "reference, amount, currency required"},
-                                status_code=400)
+            return JSONResponse({"error": "reference, amount, currency required"}, status_code=400)
         existing = self.payments.get(reference)
         if existing is not None:
             if Decimal(existing["amount"]) != amount or existing["currency"] != currency:
-                return JSONResponse({"error": "reference used for another amount"},
-                                    status_code=409)
+                return JSONResponse({"error": "reference used for another amount"}, status_code=409)
             return JSONResponse(existing, status_code=200)
         payment_id = f"pay_sbx_{next(self._ids)}"
         expires = datetime.now(UTC) + timedelta(seconds=expires_in)
         # The page lives beside the API, under whatever prefix the sandbox is mounted at.
         prefix = request.url.path.removesuffix("/v1/payment-requests")
         page = f"{request.url.scheme}://{request.url.netloc}{prefix}/pay/{payment_id}"
-        payment = {"id": payment_id, "reference": reference, "status": "pending",
-                   "amount": str(amount), "currency": currency,
-                   "url": page,
-                   "expiresAt": expires.isoformat().replace("+00:00", "Z"),
-                   "description": str(wanted.get("description", ""))}
+        payment = {
+            "id": payment_id,
+            "reference": reference,
+            "status": "pending",
+            "amount": str(amount),
+            "currency": currency,
+            "url": page,
+            "expiresAt": expires.isoformat().replace("+00:00", "Z"),
+            "description": str(wanted.get("description", "")),
+        }
         self.payments[reference] = payment
         return JSONResponse(payment, status_code=201)
 
@@ -188,10 +202,15 @@ class BillBittsSim(Simulator):
         payment = self.find(request.path_params["id"])
         if payment is None:
             return HTMLResponse("<h1>No such payment</h1>", status_code=404)
-        button = ('<form method="post"><button type="submit">Pay</button></form>'
-                  if payment["status"] == "pending" else f"<p>{payment['status']}</p>")
-        return HTMLResponse(f"<h1>Pay {payment['amount']} {payment['currency']}</h1>"
-                            f"<p>Reference {payment['reference']}</p>{button}")
+        button = (
+            '<form method="post"><button type="submit">Pay</button></form>'
+            if payment["status"] == "pending"
+            else f"<p>{payment['status']}</p>"
+        )
+        return HTMLResponse(
+            f"<h1>Pay {payment['amount']} {payment['currency']}</h1>"
+            f"<p>Reference {payment['reference']}</p>{button}"
+        )
 
     async def _pay(self, request: Request) -> Response:
         payment = self.find(request.path_params["id"])
@@ -216,8 +235,13 @@ class BillBittsSim(Simulator):
         return JSONResponse({"ok": True})
 
     async def _webhook_log(self, request: Request) -> Response:
-        return JSONResponse({"deliveries": self.webhooks.log, "held": len(self.webhooks.held),
-                             "busy": self.webhooks.busy})
+        return JSONResponse(
+            {
+                "deliveries": self.webhooks.log,
+                "held": len(self.webhooks.held),
+                "busy": self.webhooks.busy,
+            }
+        )
 
     async def _flush(self, request: Request) -> Response:
         body = await request.json() if await request.body() else {}

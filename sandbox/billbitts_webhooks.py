@@ -126,8 +126,10 @@ class WebhookSender:
                 if attempt <= self.faults.bad_signature:
                     secrets = [b"not-the-secret"]
                 stamp = now - STALE_SECONDS if attempt <= self.faults.stale else now
-                headers = {HEADER: header_value(secrets, stamp, body),
-                           "Content-Type": "application/json"}
+                headers = {
+                    HEADER: header_value(secrets, stamp, body),
+                    "Content-Type": "application/json",
+                }
                 entry: dict[str, Any] = {"attempt": attempt, "body": body.decode()}
                 try:
                     response = await client.post(self.url, content=body, headers=headers)

@@ -51,6 +51,7 @@ class CsdSim(Simulator):
 
     def routes(self) -> list[BaseRoute]:
         """The statement and status routes."""
+
         async def statement(request: Request) -> Response:
             if not self.authorised(request):
                 return self.refuse()
@@ -61,23 +62,41 @@ class CsdSim(Simulator):
             pages = max(1, -(-len(self.holdings) // self.page_size))
             if not 1 <= page <= pages:
                 return JSONResponse({"error": "no such page"}, status_code=404)
-            lines = self.holdings[(page - 1) * self.page_size:page * self.page_size]
-            return JSONResponse({
-                "stmtGnlDtls": {"stmtId": self.statement_id,
-                                "stmtDt": self.statement_date.isoformat(),
-                                "pgntn": {"pgNb": page, "lastPgInd": page == pages}},
-                "balances": [{"sfkpgAcct": h["account"], "isin": h["isin"],
-                              "aggtBal": str(h["quantity"])} for h in lines]})
+            lines = self.holdings[(page - 1) * self.page_size : page * self.page_size]
+            return JSONResponse(
+                {
+                    "stmtGnlDtls": {
+                        "stmtId": self.statement_id,
+                        "stmtDt": self.statement_date.isoformat(),
+                        "pgntn": {"pgNb": page, "lastPgInd": page == pages},
+                    },
+                    "balances": [
+                        {
+                            "sfkpgAcct": h["account"],
+                            "isin": h["isin"],
+                            "aggtBal": str(h["quantity"]),
+                        }
+                        for h in lines
+                    ],
+                }
+            )
 
         async def statuses(request: Request) -> Response:
             if not self.authorised(request):
                 return self.refuse()
             refs = (await request.json()).get("refs", [])
-            return JSONResponse({"statuses": [{"ref": ref, **self.statuses[ref]}
-                                              for ref in refs if ref in self.statuses]})
+            return JSONResponse(
+                {
+                    "statuses": [
+                        {"ref": ref, **self.statuses[ref]} for ref in refs if ref in self.statuses
+                    ]
+                }
+            )
 
-        return [Route("/v1/semt002/statements", statement, methods=["GET"]),
-                Route("/v1/sese024/status-queries", statuses, methods=["POST"])]
+        return [
+            Route("/v1/semt002/statements", statement, methods=["GET"]),
+            Route("/v1/sese024/status-queries", statuses, methods=["POST"]),
+        ]
 
 
 class ClearstreamSim(CsdSim):
@@ -100,22 +119,23 @@ class ClearstreamSim(CsdSim):
 
     def routes(self) -> list[BaseRoute]:
         """CSD routes plus POST /v1/pmi/isin-requests (de-duplicated by requestRef)."""
+
         async def isin_request(request: Request) -> Response:
             if not self.authorised(request):
                 return self.refuse()
             body = await request.json()
             ref = body.get("requestRef")
             if not isinstance(ref, str) or not body.get("issuerName"):
-                return JSONResponse({"error": "requestRef and issuerName required"},
-                                    status_code=400)
+                return JSONResponse(
+                    {"error": "requestRef and issuerName required"}, status_code=400
+                )
             known = self.isin_requests.get(ref)
             if known is None or (known["status"] == "PENDING" and self.pmi_mode != "pending"):
                 known = self._decide(ref)
                 self.isin_requests[ref] = known
             return JSONResponse(known, status_code=200)
 
-        return [*super().routes(),
-                Route("/v1/pmi/isin-requests", isin_request, methods=["POST"])]
+        return [*super().routes(), Route("/v1/pmi/isin-requests", isin_request, methods=["POST"])]
 
     def _decide(self, ref: str) -> dict[str, Any]:
         if self.pmi_mode == "pending":

@@ -12,8 +12,13 @@ from starlette.routing import BaseRoute, Route
 
 from sandbox.base import Simulator
 
-DEFAULT_RATES = {"USD": "1.0812", "JPY": "162.45", "GBP": "0.85630", "CHF": "0.9412",
-                 "SEK": "11.2350"}
+DEFAULT_RATES = {
+    "USD": "1.0812",
+    "JPY": "162.45",
+    "GBP": "0.85630",
+    "CHF": "0.9412",
+    "SEK": "11.2350",
+}
 
 
 def render(as_of: date, rates: dict[str, Decimal]) -> bytes:
@@ -27,7 +32,8 @@ def render(as_of: date, rates: dict[str, Decimal]) -> bytes:
         "\t<gesmes:Sender>\n\t\t<gesmes:name>European Central Bank</gesmes:name>\n"
         "\t</gesmes:Sender>\n"
         f"\t<Cube>\n\t\t<Cube time='{as_of.isoformat()}'>{cubes}\n\t\t</Cube>\n\t</Cube>\n"
-        "</gesmes:Envelope>\n").encode()
+        "</gesmes:Envelope>\n"
+    ).encode()
 
 
 class EcbSim(Simulator):
@@ -39,8 +45,9 @@ class EcbSim(Simulator):
         super().__init__()
         self.faults.content_type = "text/xml"
         self.faults.malformed_body = b"<gesmes:Envelope><Cube><Cube time='2026-01-02'>"
-        self.faults.wrong_schema_body = (b'<?xml version="1.0"?><rates day="2026-01-02">'
-                                         b'<rate ccy="USD">1.08</rate></rates>')
+        self.faults.wrong_schema_body = (
+            b'<?xml version="1.0"?><rates day="2026-01-02"><rate ccy="USD">1.08</rate></rates>'
+        )
         self.reset_state()
 
     def reset_state(self) -> None:
@@ -57,6 +64,7 @@ class EcbSim(Simulator):
 
     def routes(self) -> list[BaseRoute]:
         """GET /eurofxref-daily.xml."""
+
         async def daily(request: Request) -> Response:
             self.authorised(request)
             return Response(render(self.as_of, self.rates), media_type="text/xml")

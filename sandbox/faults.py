@@ -62,8 +62,9 @@ class Faults:
 class FaultMiddleware:
     """Applies a simulator's fault plan to every request outside the admin paths."""
 
-    def __init__(self, app: ASGIApp, faults: Faults,
-                 record: Callable[[Scope, str | None], None]) -> None:
+    def __init__(
+        self, app: ASGIApp, faults: Faults, record: Callable[[Scope, str | None], None]
+    ) -> None:
         self.app = app
         self.faults = faults
         self.record = record
@@ -86,9 +87,16 @@ class FaultMiddleware:
         elif kind == "wrong_schema":
             await _answer(send, 200, self.faults.wrong_schema_body, self.faults.content_type)
         elif kind == "reset":
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", self.faults.content_type.encode()),
-                                    (b"content-length", b"4096")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", self.faults.content_type.encode()),
+                        (b"content-length", b"4096"),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": b'{"partial', "more_body": True})
             raise ConnectionDropped("sandbox fault: connection dropped mid-answer")
         elif kind == "429":
@@ -100,9 +108,22 @@ class FaultMiddleware:
             await _answer(send, 500, f"unknown sandbox fault {kind!r}".encode(), "text/plain")
 
 
-async def _answer(send: Send, status: int, body: bytes, content_type: str,
-                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type.encode()),
-                            (b"content-length", str(len(body)).encode()), *(headers or [])]})
+async def _answer(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -29,19 +29,26 @@ class OmnisendSim(Simulator):
 
     def routes(self) -> list[BaseRoute]:
         """POST /events."""
+
         async def event(request: Request) -> Response:
             if not self.authorised(request):
                 return self.refuse()
             body = await request.json()
-            if not isinstance(body, dict) or not body.get("systemName") or not (
-                    body.get("email") or body.get("phone")):
-                return JSONResponse({"error": "systemName and email or phone required"},
-                                    status_code=400)
+            if (
+                not isinstance(body, dict)
+                or not body.get("systemName")
+                or not (body.get("email") or body.get("phone"))
+            ):
+                return JSONResponse(
+                    {"error": "systemName and email or phone required"}, status_code=400
+                )
             self.events.append(body)
             return JSONResponse({}, status_code=200)
 
         async def listed(request: Request) -> Response:
             return JSONResponse({"events": self.events})
 
-        return [Route("/events", event, methods=["POST"]),
-                Route("/_sandbox/events", listed, methods=["GET"])]
+        return [
+            Route("/events", event, methods=["POST"]),
+            Route("/_sandbox/events", listed, methods=["GET"]),
+        ]

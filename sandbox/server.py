@@ -21,10 +21,13 @@ from sandbox.omnisend import OmnisendSim
 from sandbox.xetra import XetraSim
 
 # Keys the demo configures and the simulators expect (not secrets: sandbox only).
-DEMO_KEYS = {"EUROCLEAR_API_KEY": "sandbox-euroclear-key",
-             "CLEARSTREAM_PMI_KEY": "sandbox-clearstream-key",
-             "XETRA_API_KEY": "sandbox-xetra-key", "OMNISEND_API_KEY": "sandbox-omnisend-key",
-             "BILLBITTS_API_KEY": "sandbox-billbitts-key"}
+DEMO_KEYS = {
+    "EUROCLEAR_API_KEY": "sandbox-euroclear-key",
+    "CLEARSTREAM_PMI_KEY": "sandbox-clearstream-key",
+    "XETRA_API_KEY": "sandbox-xetra-key",
+    "OMNISEND_API_KEY": "sandbox-omnisend-key",
+    "BILLBITTS_API_KEY": "sandbox-billbitts-key",
+}
 
 
 @dataclass
@@ -43,17 +46,27 @@ class World:
 
     def app(self) -> Starlette:
         """One app with each simulator under its prefix."""
-        return Starlette(routes=[
-            Mount("/ecb", app=self.ecb.app()), Mount("/xetra", app=self.xetra.app()),
-            Mount("/euroclear", app=self.euroclear.app()),
-            Mount("/clearstream", app=self.clearstream.app()),
-            Mount("/omnisend/v3", app=self.omnisend.app()),
-            Mount("/billbitts", app=self.billbitts.app())])
+        return Starlette(
+            routes=[
+                Mount("/ecb", app=self.ecb.app()),
+                Mount("/xetra", app=self.xetra.app()),
+                Mount("/euroclear", app=self.euroclear.app()),
+                Mount("/clearstream", app=self.clearstream.app()),
+                Mount("/omnisend/v3", app=self.omnisend.app()),
+                Mount("/billbitts", app=self.billbitts.app()),
+            ]
+        )
 
     def reset(self) -> None:
         """Initial state, no faults, empty logs, everywhere."""
-        for sim in (self.ecb, self.xetra, self.euroclear, self.clearstream, self.omnisend,
-                    self.billbitts):
+        for sim in (
+            self.ecb,
+            self.xetra,
+            self.euroclear,
+            self.clearstream,
+            self.omnisend,
+            self.billbitts,
+        ):
             sim.faults.clear()
             sim.requests.clear()
             sim.reset_state()
@@ -62,12 +75,17 @@ class World:
 def environment(base_url: str, keys: dict[str, str] | None = None) -> dict[str, str]:
     """The settings that point the platform at a sandbox served at `base_url`."""
     base = base_url.rstrip("/")
-    return {"ECB_FX_URL": f"{base}/ecb/eurofxref-daily.xml", "XETRA_API_BASE": f"{base}/xetra",
-            "EUROCLEAR_API_BASE": f"{base}/euroclear",
-            "CLEARSTREAM_PMI_BASE": f"{base}/clearstream",
-            "OMNISEND_API_BASE": f"{base}/omnisend/v3", "BILLBITTS_API_URL": f"{base}/billbitts",
-            "CLEARSTREAM_PARTICIPANT_ID": "SANDBOX1", "XETRA_PARTICIPANT_ID": "SANDBOX1",
-            **(keys if keys is not None else DEMO_KEYS)}
+    return {
+        "ECB_FX_URL": f"{base}/ecb/eurofxref-daily.xml",
+        "XETRA_API_BASE": f"{base}/xetra",
+        "EUROCLEAR_API_BASE": f"{base}/euroclear",
+        "CLEARSTREAM_PMI_BASE": f"{base}/clearstream",
+        "OMNISEND_API_BASE": f"{base}/omnisend/v3",
+        "BILLBITTS_API_URL": f"{base}/billbitts",
+        "CLEARSTREAM_PARTICIPANT_ID": "SANDBOX1",
+        "XETRA_PARTICIPANT_ID": "SANDBOX1",
+        **(keys if keys is not None else DEMO_KEYS),
+    }
 
 
 class _QuietDrops(logging.Filter):
@@ -95,8 +113,9 @@ class Sandbox:
         self._socket.bind(("127.0.0.1", port))
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(
-            self.world.app(), log_level="warning", lifespan="off", log_config=None))
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.world.app(), log_level="warning", lifespan="off", log_config=None)
+        )
         self._thread = threading.Thread(target=self._run, name="sandbox", daemon=True)
 
     def _run(self) -> None:

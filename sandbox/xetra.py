@@ -31,6 +31,7 @@ class XetraSim(Simulator):
 
     def routes(self) -> list[BaseRoute]:
         """GET /v1/instruments/prices?isin=A,B."""
+
         async def prices(request: Request) -> Response:
             if not self.authorised(request):
                 return self.refuse()

@@ -15,9 +15,12 @@ from schema.relay import Node, to_global_id
 from schema.scalars import Address
 
 
-@strawberry.type(description=(
-    "Someone who signs in with a password (admin, issuer staff, ops) or owns an API key; "
-    "you see yourself, admins see everyone."))
+@strawberry.type(
+    description=(
+        "Someone who signs in with a password (admin, issuer staff, ops) or owns an API key; "
+        "you see yourself, admins see everyone."
+    )
+)
 class User(Node):
     id: strawberry.ID
     email: str
@@ -30,11 +33,15 @@ class User(Node):
     @classmethod
     def from_row(cls, row: UserRow) -> User:
         """The API view of a user; never the password hash."""
-        return cls(id=to_global_id("User", row.id), email=row.email, role=row.role,
-                       issuer_id=None if row.issuer_id is None else to_global_id("Issuer",
-                                                                                 row.issuer_id),
-                       is_active=row.is_active, created_at=row.created_at,
-                       last_login_at=row.last_login_at)
+        return cls(
+            id=to_global_id("User", row.id),
+            email=row.email,
+            role=row.role,
+            issuer_id=None if row.issuer_id is None else to_global_id("Issuer", row.issuer_id),
+            is_active=row.is_active,
+            created_at=row.created_at,
+            last_login_at=row.last_login_at,
+        )
 
 
 async def load_user(info: Info, db_id: int) -> User | None:
@@ -53,26 +60,33 @@ class Viewer:
     role: str = strawberry.field(description="anonymous, investor, issuer, ops or admin.")
     address: Address | None = strawberry.field(description="The signed-in wallet, if any.")
     investor_id: strawberry.ID | None = strawberry.field(
-        description="The caller's investor; null for a wallet that has not registered yet.")
+        description="The caller's investor; null for a wallet that has not registered yet."
+    )
     issuer_id: strawberry.ID | None
     user_id: strawberry.ID | None = strawberry.field(
-        description="The signed-in user's global id (`user`, or `node(id:)`); null for wallets.")
+        description="The signed-in user's global id (`user`, or `node(id:)`); null for wallets."
+    )
     user_db_id: strawberry.Private[int | None]
-    user: User | None = strawberry.field(resolver=_viewer_user,
-                                         description="The signed-in user, if any.")
+    user: User | None = strawberry.field(
+        resolver=_viewer_user, description="The signed-in user, if any."
+    )
 
     @classmethod
     def of(cls, principal: Principal) -> Viewer:
         """The API view of a principal."""
+
         def global_id(type_name: str, db_id: int | None) -> strawberry.ID | None:
             return None if db_id is None else to_global_id(type_name, db_id)
 
-        return cls(kind=principal.kind, role=principal.role,
-                   address=Address(principal.address) if principal.address else None,
-                   investor_id=global_id("Investor", principal.investor_id),
-                   issuer_id=global_id("Issuer", principal.issuer_id),
-                   user_id=global_id("User", principal.user_id),
-                   user_db_id=principal.user_id)
+        return cls(
+            kind=principal.kind,
+            role=principal.role,
+            address=Address(principal.address) if principal.address else None,
+            investor_id=global_id("Investor", principal.investor_id),
+            issuer_id=global_id("Issuer", principal.issuer_id),
+            user_id=global_id("User", principal.user_id),
+            user_db_id=principal.user_id,
+        )
 
 
 @strawberry.type(description="A single-use Sign-In with Ethereum nonce.")
@@ -84,9 +98,11 @@ class Nonce:
 @strawberry.type(description="Tokens for the signed-in caller.")
 class AuthPayload:
     access_token: str = strawberry.field(
-        description="Send as `Authorization: Bearer <token>`; valid 15 minutes.")
+        description="Send as `Authorization: Bearer <token>`; valid 15 minutes."
+    )
     refresh_token: str = strawberry.field(
-        description="Exchange once with refreshToken for a new pair; valid 30 days.")
+        description="Exchange once with refreshToken for a new pair; valid 30 days."
+    )
     expires_at: dt.datetime = strawberry.field(description="When the access token expires.")
     refresh_expires_at: dt.datetime
     principal: Viewer
@@ -94,14 +110,20 @@ class AuthPayload:
     @classmethod
     def of(cls, pair: TokenPair) -> AuthPayload:
         """The API view of a token pair."""
-        return cls(access_token=pair.access_token, refresh_token=pair.refresh_token,
-                   expires_at=pair.expires_at, refresh_expires_at=pair.refresh_expires_at,
-                   principal=Viewer.of(pair.principal))
+        return cls(
+            access_token=pair.access_token,
+            refresh_token=pair.refresh_token,
+            expires_at=pair.expires_at,
+            refresh_expires_at=pair.refresh_expires_at,
+            principal=Viewer.of(pair.principal),
+        )
 
 
 @strawberry.type(description="A single-use credential for opening one event stream.")
 class StreamTicket:
     ticket: str = strawberry.field(
-        description="Pass as `?ticket=` on the event stream's URL; opaque, used once.")
+        description="Pass as `?ticket=` on the event stream's URL; opaque, used once."
+    )
     expires_at: dt.datetime = strawberry.field(
-        description="Open the stream before this (60 seconds after it was issued).")
+        description="Open the stream before this (60 seconds after it was issued)."
+    )

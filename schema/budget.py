@@ -46,8 +46,9 @@ _VALIDATIONS: OrderedDict[Hashable, list[GraphQLError]] = OrderedDict()
 _POOL = ThreadPoolExecutor(max_workers=VALIDATION_THREADS, thread_name_prefix="graphql-validate")
 
 
-async def validated(schema: GraphQLSchema, document: DocumentNode,
-                    rules: tuple[type[ASTValidationRule], ...]) -> list[GraphQLError]:
+async def validated(
+    schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
+) -> list[GraphQLError]:
     """The validation errors of a document: from the cache, or computed in the worker thread."""
     key = (schema, document, rules)
     known = _VALIDATIONS.get(key)
@@ -55,7 +56,8 @@ async def validated(schema: GraphQLSchema, document: DocumentNode,
         _VALIDATIONS.move_to_end(key)
         return list(known)
     errors = await asyncio.get_running_loop().run_in_executor(
-        _POOL, validate_document, schema, document, rules)
+        _POOL, validate_document, schema, document, rules
+    )
     _VALIDATIONS[key] = errors
     if len(_VALIDATIONS) > VALIDATION_CACHE_SIZE:
         _VALIDATIONS.popitem(last=False)
@@ -77,8 +79,7 @@ Meter = Callable[[ExecutionContext, int], Awaitable[Spent]]
 
 
 def _refusal(message: str, **extensions: Any) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": ErrorCode.LIMIT_EXCEEDED.value,
-                                             **extensions})
+    return GraphQLError(message, extensions={"code": ErrorCode.LIMIT_EXCEEDED.value, **extensions})
 
 
 class QueryBudget(SchemaExtension):
@@ -99,34 +100,43 @@ class QueryBudget(SchemaExtension):
         if document is not None:
             errors = self._over_limits(context, document)
             if errors is None:
-                errors = await validated(context.schema._schema, document,
-                                         context.validation_rules)
+                errors = await validated(context.schema._schema, document, context.validation_rules)
                 if not errors and self.meter is not None:
                     errors = await self._charge(context)
             context.pre_execution_errors = errors
         yield
 
-    def _over_limits(self, context: ExecutionContext,
-                     document: DocumentNode) -> list[GraphQLError] | None:
+    def _over_limits(
+        self, context: ExecutionContext, document: DocumentNode
+    ) -> list[GraphQLError] | None:
         try:
             selections = shape(document).selections
             if selections > self.max_selections:
                 self.refused = True
-                return [_refusal(
-                    f"The document expands to {selections:,} fields once its fragments are "
-                    f"written out; at most {self.max_selections:,} are allowed.")]
-            self.requested = estimate_nodes(document, context.schema._schema,
-                                            operation_name=context.operation_name,
-                                            variables=context.variables)
+                return [
+                    _refusal(
+                        f"The document expands to {selections:,} fields once its fragments are "
+                        f"written out; at most {self.max_selections:,} are allowed."
+                    )
+                ]
+            self.requested = estimate_nodes(
+                document,
+                context.schema._schema,
+                operation_name=context.operation_name,
+                variables=context.variables,
+            )
         except RecursionError:
             self.refused = True
             return [_refusal("The document nests too deeply.")]
         if self.requested > self.max_cost:
             self.refused = True
-            return [_refusal(
-                f"The operation may return about {self.requested:,} objects; at most "
-                f"{self.max_cost:,} are allowed. Ask for smaller pages (first/last) or fewer "
-                "nested lists.")]
+            return [
+                _refusal(
+                    f"The operation may return about {self.requested:,} objects; at most "
+                    f"{self.max_cost:,} are allowed. Ask for smaller pages (first/last) or fewer "
+                    "nested lists."
+                )
+            ]
         return None
 
     async def _charge(self, context: ExecutionContext) -> list[GraphQLError]:
@@ -135,9 +145,13 @@ class QueryBudget(SchemaExtension):
         if spent.allowed:
             return []
         self.refused = True
-        return [_refusal(f"The query budget of {spent.per_minute:,} objects per minute is "
-                         f"spent; retry in {spent.retry_after} s.",
-                         retryAfter=spent.retry_after)]
+        return [
+            _refusal(
+                f"The query budget of {spent.per_minute:,} objects per minute is "
+                f"spent; retry in {spent.retry_after} s.",
+                retryAfter=spent.retry_after,
+            )
+        ]
 
     def get_results(self) -> dict[str, Any]:
         """`extensions.cost` of query answers and refusals."""
@@ -146,9 +160,14 @@ class QueryBudget(SchemaExtension):
         if not self.refused and _operation_type(self.execution_context) != OperationType.QUERY:
             return {}
         spent = self.spent
-        return {"cost": {"requested": self.requested, "maximum": self.max_cost,
-                         "remaining": spent.remaining if spent else None,
-                         "perMinute": spent.per_minute if spent else None}}
+        return {
+            "cost": {
+                "requested": self.requested,
+                "maximum": self.max_cost,
+                "remaining": spent.remaining if spent else None,
+                "perMinute": spent.per_minute if spent else None,
+            }
+        }
 
 
 def _operation_type(context: ExecutionContext) -> OperationType | None:

@@ -67,8 +67,11 @@ class _Figures:
 
 
 def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
-    return {definition.name.value: definition for definition in document.definitions
-            if isinstance(definition, FragmentDefinitionNode)}
+    return {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
 
 
 def operation_name_of(definition: OperationDefinitionNode) -> str:
@@ -88,8 +91,9 @@ def shape(document: DocumentNode) -> Shape:
             if isinstance(selection, FieldNode):
                 inner = of_set(selection.selection_set)
                 total.selections = min(CEILING, total.selections + 1 + inner.selections)
-                total.aliases = min(CEILING, total.aliases + inner.aliases
-                                    + (1 if selection.alias else 0))
+                total.aliases = min(
+                    CEILING, total.aliases + inner.aliases + (1 if selection.alias else 0)
+                )
                 # Strawberry's limiter: leaves and introspection fields (`__…`) add no depth.
                 if selection.selection_set and not selection.name.value.startswith("__"):
                     total.depth = max(total.depth, 1 + inner.depth)
@@ -135,11 +139,15 @@ def shape(document: DocumentNode) -> Shape:
     return Shape(selections=selections, aliases=aliases, depths=depths)
 
 
-def select_operation(document: DocumentNode,
-                     operation_name: str | None) -> OperationDefinitionNode | None:
+def select_operation(
+    document: DocumentNode, operation_name: str | None
+) -> OperationDefinitionNode | None:
     """The operation that would run (None when the name matches none or is ambiguous)."""
-    operations = [definition for definition in document.definitions
-                  if isinstance(definition, OperationDefinitionNode)]
+    operations = [
+        definition
+        for definition in document.definitions
+        if isinstance(definition, OperationDefinitionNode)
+    ]
     if operation_name is None:
         return operations[0] if len(operations) == 1 else None
     for operation in operations:
@@ -148,8 +156,9 @@ def select_operation(document: DocumentNode,
     return None
 
 
-def _int(node: ValueNode | None, variables: Mapping[str, Any],
-         defaults: Mapping[str, ValueNode | None]) -> int | None:
+def _int(
+    node: ValueNode | None, variables: Mapping[str, Any], defaults: Mapping[str, ValueNode | None]
+) -> int | None:
     """An Int argument's value, if it is a literal or a variable holding an integer."""
     if isinstance(node, VariableNode):
         name = node.name.value
@@ -167,8 +176,13 @@ def _int(node: ValueNode | None, variables: Mapping[str, Any],
     return None
 
 
-def estimate_nodes(document: DocumentNode, schema: GraphQLSchema, *,
-                   operation_name: str | None, variables: Mapping[str, Any] | None) -> int:
+def estimate_nodes(
+    document: DocumentNode,
+    schema: GraphQLSchema,
+    *,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+) -> int:
     """The objects the operation may return at most (see the module's docstring)."""
     operation = select_operation(document, operation_name)
     if operation is None:
@@ -177,8 +191,10 @@ def estimate_nodes(document: DocumentNode, schema: GraphQLSchema, *,
     if root is None:
         return 0
     values = variables or {}
-    defaults = {definition.variable.name.value: definition.default_value
-                for definition in operation.variable_definitions or ()}
+    defaults = {
+        definition.variable.name.value: definition.default_value
+        for definition in operation.variable_definitions or ()
+    }
     fragments = _fragments(document)
     memo: dict[tuple[str, int | None], int] = {}
     open_: set[str] = set()
@@ -197,8 +213,9 @@ def estimate_nodes(document: DocumentNode, schema: GraphQLSchema, *,
             return DEFAULT_PAGE
         return None
 
-    def of_set(selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None,
-               page: int | None) -> int:
+    def of_set(
+        selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None, page: int | None
+    ) -> int:
         total = 0
         for selection in selection_set.selections if selection_set else ():
             if isinstance(selection, FieldNode):
@@ -211,8 +228,11 @@ def estimate_nodes(document: DocumentNode, schema: GraphQLSchema, *,
                 is_list = isinstance(nullable, GraphQLList)
                 child = get_named_type(definition.type) if definition else None
                 if is_list:
-                    count = own_page if own_page is not None else (
-                        page if page is not None else DEFAULT_LIST)
+                    count = (
+                        own_page
+                        if own_page is not None
+                        else (page if page is not None else DEFAULT_LIST)
+                    )
                     inner = of_set(selection.selection_set, child, None)
                 else:
                     count = 1
@@ -237,8 +257,11 @@ def estimate_nodes(document: DocumentNode, schema: GraphQLSchema, *,
             return 0
         open_.add(name)
         try:
-            nodes = of_set(definition.selection_set,
-                           schema.get_type(definition.type_condition.name.value), page)
+            nodes = of_set(
+                definition.selection_set,
+                schema.get_type(definition.type_condition.name.value),
+                page,
+            )
         finally:
             open_.discard(name)
         memo[key] = nodes

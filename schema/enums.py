@@ -27,26 +27,44 @@ from dpo.db.models.enums import Csd as CsdName
 from dpo.services.offerings import OfferingSort as OfferingSortField
 from dpo.streaming.status import FeedState
 
-__all__ = ["AccreditationStatus", "BreakStatus", "CsdName", "FeedState", "InvestmentState",
-           "KycStatus", "Location", "OfferingSortField", "OfferingStatus", "PaymentStatus",
-           "PrincipalKind", "Regulation", "SecurityType"]
+__all__ = [
+    "AccreditationStatus",
+    "BreakStatus",
+    "CsdName",
+    "FeedState",
+    "InvestmentState",
+    "KycStatus",
+    "Location",
+    "OfferingSortField",
+    "OfferingStatus",
+    "PaymentStatus",
+    "PrincipalKind",
+    "Regulation",
+    "SecurityType",
+]
 
 strawberry.enum(PrincipalKind, name="PrincipalKind", description="How the caller authenticated.")
-strawberry.enum(CsdName, name="CsdName",
-                description="A central securities depository we mirror positions at.")
-strawberry.enum(InvestmentState, description=(
-    "An order's life: pending_payment → paid → issued | cancelled."))
-strawberry.enum(PaymentStatus, description=(
-    "BillBitts' view of an order's payment (the last event applied)."))
+strawberry.enum(
+    CsdName, name="CsdName", description="A central securities depository we mirror positions at."
+)
+strawberry.enum(
+    InvestmentState, description=("An order's life: pending_payment → paid → issued | cancelled.")
+)
+strawberry.enum(
+    PaymentStatus, description=("BillBitts' view of an order's payment (the last event applied).")
+)
 strawberry.enum(KycStatus, description="Outcome of the know-your-customer check.")
-strawberry.enum(AccreditationStatus,
-                description="Outcome of the accredited-investor verification.")
-strawberry.enum(OfferingStatus, description=(
-    "An offering's life: draft → open → closed → settled | cancelled."))
+strawberry.enum(AccreditationStatus, description="Outcome of the accredited-investor verification.")
+strawberry.enum(
+    OfferingStatus, description=("An offering's life: draft → open → closed → settled | cancelled.")
+)
 strawberry.enum(Regulation, description="The exemption or regime an offering is made under.")
 strawberry.enum(SecurityType, description="What kind of security an offering sells.")
-strawberry.enum(OfferingSortField, name="OfferingSortField",
-                description="What offerings can be sorted by; the id breaks ties.")
+strawberry.enum(
+    OfferingSortField,
+    name="OfferingSortField",
+    description="What offerings can be sorted by; the id breaks ties.",
+)
 strawberry.enum(BreakStatus, description="A reconciliation break's life.")
 strawberry.enum(Location, description="Where a position is held.")
 strawberry.enum(FeedState, description="Whether the chain event feed follows the chain.")

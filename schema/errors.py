@@ -48,8 +48,12 @@ def is_unexpected(error: GraphQLError) -> bool:
     # Without a path: graphql-core's own errors, and coercion errors naming the document node
     # they concern, are the client's. A bare exception with neither escaped a subscription's
     # source stream (Strawberry wraps it without path or nodes): ours.
-    return (original is not None and not isinstance(original, GraphQLError)
-            and not isinstance(original, _CLIENT_EXCEPTIONS) and not error.nodes)
+    return (
+        original is not None
+        and not isinstance(original, GraphQLError)
+        and not isinstance(original, _CLIENT_EXCEPTIONS)
+        and not error.nodes
+    )
 
 
 def request_id_of(context: Any) -> str | None:
@@ -61,8 +65,9 @@ def request_id_of(context: Any) -> str | None:
     return str(request_id) if request_id else None
 
 
-def format_error(error: GraphQLError, *, debug: bool,
-                 request_id: str | None = None) -> GraphQLError:
+def format_error(
+    error: GraphQLError, *, debug: bool, request_id: str | None = None
+) -> GraphQLError:
     """The client's view of one error; an INTERNAL one names the request to look up."""
     original = _unwrap(error)
     extensions: dict[str, Any] = dict(error.extensions or {})
@@ -81,9 +86,15 @@ def format_error(error: GraphQLError, *, debug: bool,
             message = INTERNAL_MESSAGE
     else:
         extensions.setdefault("code", ErrorCode.VALIDATION.value)
-    return GraphQLError(message, nodes=error.nodes, source=error.source,
-                        positions=error.positions, path=error.path,
-                        original_error=None, extensions=extensions)
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
 
 
 class ErrorFormatter(MaskErrors):
@@ -112,7 +123,8 @@ def log_errors(errors: list[GraphQLError], context: Any) -> None:
     for error in errors:
         if is_unexpected(error):
             original = _unwrap(error)
-            logger.error("unexpected error in %s (request %s)", error.path, request_id,
-                         exc_info=original)
+            logger.error(
+                "unexpected error in %s (request %s)", error.path, request_id, exc_info=original
+            )
         else:
             logger.debug("request %s refused: %s", request_id, error.message)

@@ -26,8 +26,11 @@ class TextLiteralRule(ValidationRule):
         """Check one literal."""
         problem = text_problem(node.value)
         if problem is not None:
-            self.report_error(GraphQLError(f"A string {problem}.", node,
-                                           extensions={"code": ErrorCode.VALIDATION.value}))
+            self.report_error(
+                GraphQLError(
+                    f"A string {problem}.", node, extensions={"code": ErrorCode.VALIDATION.value}
+                )
+            )
 
 
 class TextVariables(SchemaExtension):
@@ -50,7 +53,10 @@ class TextVariables(SchemaExtension):
             found = find_bad_text(context.variables, "$")
             if found is not None:
                 where, problem = found
-                context.pre_execution_errors = [GraphQLError(
-                    f"Variable {where[2:]} {problem}.",
-                    extensions={"code": ErrorCode.VALIDATION.value, "field": where[2:]})]
+                context.pre_execution_errors = [
+                    GraphQLError(
+                        f"Variable {where[2:]} {problem}.",
+                        extensions={"code": ErrorCode.VALIDATION.value, "field": where[2:]},
+                    )
+                ]
         yield

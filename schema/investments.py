@@ -32,24 +32,30 @@ class Investment(Node):
     units: BigInt
     state: InvestmentState
     payment_reference: str = strawberry.field(
-        description="Quote it with the bank transfer so the payment is matched to the order.")
+        description="Quote it with the bank transfer so the payment is matched to the order."
+    )
     tx_hash: Bytes32 | None
     paid_at: dt.datetime | None
     issued_at: dt.datetime | None
     created_at: dt.datetime
     payment_id: str | None = strawberry.field(
-        description="BillBitts' id of the payment request; null until it exists.")
+        description="BillBitts' id of the payment request; null until it exists."
+    )
     payment_url: str | None = strawberry.field(
         description="The hosted page where the order is paid; null until the payment request "
-                    "exists (BillBitts unreachable at submit time: it follows, and "
-                    "subscribers are told).")
+        "exists (BillBitts unreachable at submit time: it follows, and "
+        "subscribers are told)."
+    )
     payment_expires_at: dt.datetime | None = strawberry.field(
-        description="When the payment page expires (the order is then cancelled).")
+        description="When the payment page expires (the order is then cancelled)."
+    )
     payment_status: PaymentStatus | None = strawberry.field(
-        description="BillBitts' view of the payment; null until the payment request exists.")
+        description="BillBitts' view of the payment; null until the payment request exists."
+    )
     offering_db_id: strawberry.Private[int]
-    offering: Offering = strawberry.field(resolver=_offering,
-                                              description="The offering ordered in.")
+    offering: Offering = strawberry.field(
+        resolver=_offering, description="The offering ordered in."
+    )
 
     @classmethod
     def from_row(cls, row: InvestmentRow) -> Investment:
@@ -57,12 +63,19 @@ class Investment(Node):
         return cls(
             id=to_global_id("Investment", row.id),
             investor_id=to_global_id("Investor", row.investor_id),
-            offering_id=to_global_id("Offering", row.offering_id), amount=row.amount,
-            currency=CurrencyCode(row.currency), units=BigInt(row.units),
-            state=InvestmentState(row.state), payment_reference=row.payment_reference,
-            tx_hash=Bytes32(row.tx_hash) if row.tx_hash else None, paid_at=row.paid_at,
-            issued_at=row.issued_at, created_at=row.created_at, offering_db_id=row.offering_id,
-            payment_id=row.payment_id, payment_url=row.payment_url,
+            offering_id=to_global_id("Offering", row.offering_id),
+            amount=row.amount,
+            currency=CurrencyCode(row.currency),
+            units=BigInt(row.units),
+            state=InvestmentState(row.state),
+            payment_reference=row.payment_reference,
+            tx_hash=Bytes32(row.tx_hash) if row.tx_hash else None,
+            paid_at=row.paid_at,
+            issued_at=row.issued_at,
+            created_at=row.created_at,
+            offering_db_id=row.offering_id,
+            payment_id=row.payment_id,
+            payment_url=row.payment_url,
             payment_expires_at=row.payment_expires_at,
             payment_status=PaymentStatus(row.payment_status) if row.payment_status else None,
         )

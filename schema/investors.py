@@ -30,18 +30,24 @@ class Investor(Node):
     accreditation_expires_at: dt.datetime | None
     created_at: dt.datetime
     db_id: strawberry.Private[int]
-    wallets: list[Address] = strawberry.field(resolver=_wallets,
-                                              description="The investor's wallet addresses.")
+    wallets: list[Address] = strawberry.field(
+        resolver=_wallets, description="The investor's wallet addresses."
+    )
 
     @classmethod
     def from_row(cls, row: InvestorRow) -> Investor:
         """The API view of an investor."""
         return cls(
-            id=to_global_id("Investor", row.id), full_name=row.full_name, email=row.email,
-            country=row.country, is_us_person=row.is_us_person,
-            kyc_status=KycStatus(row.kyc_status), kyc_updated_at=row.kyc_updated_at,
+            id=to_global_id("Investor", row.id),
+            full_name=row.full_name,
+            email=row.email,
+            country=row.country,
+            is_us_person=row.is_us_person,
+            kyc_status=KycStatus(row.kyc_status),
+            kyc_updated_at=row.kyc_updated_at,
             accreditation_status=AccreditationStatus(row.accreditation_status),
-            accreditation_expires_at=row.accreditation_expires_at, created_at=row.created_at,
+            accreditation_expires_at=row.accreditation_expires_at,
+            created_at=row.created_at,
             db_id=row.id,
         )
 

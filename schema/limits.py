@@ -98,11 +98,13 @@ def shape_rule(max_depth: int, max_aliases: int) -> type[ASTValidationRule]:
             measured = shape(context.document)
             for name, depth in measured.depths.items():
                 if depth > max_depth:
-                    context.report_error(GraphQLError(
-                        f"'{name}' exceeds maximum operation depth of {max_depth}"))
+                    context.report_error(
+                        GraphQLError(f"'{name}' exceeds maximum operation depth of {max_depth}")
+                    )
             if measured.aliases > max_aliases:
-                context.report_error(GraphQLError(
-                    f"{measured.aliases} aliases found. Allowed: {max_aliases}"))
+                context.report_error(
+                    GraphQLError(f"{measured.aliases} aliases found. Allowed: {max_aliases}")
+                )
 
     return ShapeLimits
 
@@ -140,14 +142,17 @@ class LimitErrors(SchemaExtension):
             return
         for error in result.errors or ():
             if _LIMIT_MESSAGES.search(error.message):
-                error.extensions = {**(error.extensions or {}),
-                                    "code": ErrorCode.LIMIT_EXCEEDED.value}
+                error.extensions = {
+                    **(error.extensions or {}),
+                    "code": ErrorCode.LIMIT_EXCEEDED.value,
+                }
             if self.hide_suggestions:
                 error.message = _SUGGESTION.sub("", error.message)
 
 
-def limit_extensions(*, production: bool, limits: Limits = Limits(),
-                     meter: Meter | None = None) -> list[Callable[[], SchemaExtension]]:
+def limit_extensions(
+    *, production: bool, limits: Limits = Limits(), meter: Meter | None = None
+) -> list[Callable[[], SchemaExtension]]:
     """Factories of the limit extensions, for build_schema(extensions=...).
 
     Validation results are cached (bounded LRU keyed by the document, compared by structure,
@@ -163,8 +168,9 @@ def limit_extensions(*, production: bool, limits: Limits = Limits(),
         partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
         ParseCache,
         partial(AddValidationRules, rules),
-        partial(QueryBudget, max_selections=limits.max_selections, max_cost=limits.max_cost,
-                meter=meter),
+        partial(
+            QueryBudget, max_selections=limits.max_selections, max_cost=limits.max_cost, meter=meter
+        ),
         partial(ExecutionTimeLimit, seconds=limits.execution_seconds),
         partial(LimitErrors, hide_suggestions=production),
     ]

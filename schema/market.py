@@ -14,8 +14,10 @@ from schema.relay import Node, to_global_id
 from schema.scalars import ISIN, CurrencyCode
 
 
-@strawberry.type(description="A price of an instrument at a time, from a market data source "
-                             "(Xetra), synced by sync_fx_rates.")
+@strawberry.type(
+    description="A price of an instrument at a time, from a market data source "
+    "(Xetra), synced by sync_fx_rates."
+)
 class InstrumentPrice(Node):
     id: strawberry.ID
     isin: ISIN
@@ -29,10 +31,16 @@ class InstrumentPrice(Node):
     @classmethod
     def from_row(cls, row: PriceRow) -> InstrumentPrice:
         """The API view of a price."""
-        return cls(id=to_global_id("InstrumentPrice", row.id), isin=ISIN(row.isin),
-                   source=row.source, venue=row.venue,
-                   currency=CurrencyCode(row.currency), price=row.price,
-                   as_of=row.as_of, fetched_at=row.fetched_at)
+        return cls(
+            id=to_global_id("InstrumentPrice", row.id),
+            isin=ISIN(row.isin),
+            source=row.source,
+            venue=row.venue,
+            currency=CurrencyCode(row.currency),
+            price=row.price,
+            as_of=row.as_of,
+            fetched_at=row.fetched_at,
+        )
 
 
 @strawberry.enum(description="Where an ISIN request to Clearstream PMI stands.")
@@ -42,8 +50,10 @@ class IsinRequestStatus(Enum):
     REJECTED = "rejected"
 
 
-@strawberry.type(description="Our request to Clearstream PMI for an offering's ISIN "
-                             "(sync_csd asks for every draft offering without one).")
+@strawberry.type(
+    description="Our request to Clearstream PMI for an offering's ISIN "
+    "(sync_csd asks for every draft offering without one)."
+)
 class IsinRequest(Node):
     id: strawberry.ID
     offering_id: strawberry.ID
@@ -57,8 +67,13 @@ class IsinRequest(Node):
     @classmethod
     def from_row(cls, row: RequestRow) -> IsinRequest:
         """The API view of an ISIN request."""
-        return cls(id=to_global_id("IsinRequest", row.id),
-                   offering_id=to_global_id("Offering", row.offering_id),
-                   request_ref=row.request_ref, status=IsinRequestStatus(row.status),
-                   isin=ISIN(row.isin) if row.isin else None, reason=row.reason,
-                   created_at=row.created_at, updated_at=row.updated_at)
+        return cls(
+            id=to_global_id("IsinRequest", row.id),
+            offering_id=to_global_id("Offering", row.offering_id),
+            request_ref=row.request_ref,
+            status=IsinRequestStatus(row.status),
+            isin=ISIN(row.isin) if row.isin else None,
+            reason=row.reason,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )

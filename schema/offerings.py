@@ -30,7 +30,8 @@ class OfferingFilter:
     regulation: Regulation | None = None
     currency: CurrencyCode | None = None
     search: str | None = strawberry.field(
-        default=None, description="Part of the name or ISIN, case-insensitive.")
+        default=None, description="Part of the name or ISIN, case-insensitive."
+    )
     token_address: Address | None = None
     onchain_offering_id: BigInt | None = None
 
@@ -58,9 +59,13 @@ class CreateOfferingInput:
     opens_at: dt.datetime | None = None
     closes_at: dt.datetime | None = None
     allowed_countries: list[str] | None = None
-    isin: ISIN | None = strawberry.field(default=None, description=(
-        "Leave out to have one requested from Clearstream's primary-market issuance desk "
-        "(the sync_csd job); an offering opens only once it has one."))
+    isin: ISIN | None = strawberry.field(
+        default=None,
+        description=(
+            "Leave out to have one requested from Clearstream's primary-market issuance desk "
+            "(the sync_csd job); an offering opens only once it has one."
+        ),
+    )
 
 
 @strawberry.input(description="Changes to a draft offering; omitted fields stay as they are.")
@@ -92,16 +97,19 @@ async def _issuer(root: Offering, info: Info) -> Issuer:
 
 async def _totals(root: Offering, info: Info) -> OfferingTotals:
     totals = await info.context.loaders.offering_totals.load(root.db_id)
-    return OfferingTotals(investments_count=totals.investments_count,
-                          investors_count=totals.investors_count,
-                          amount_committed=totals.amount_committed)
+    return OfferingTotals(
+        investments_count=totals.investments_count,
+        investors_count=totals.investors_count,
+        amount_committed=totals.amount_committed,
+    )
 
 
 @strawberry.type(description="A security offered for subscription.")
 class Offering(Node):
     id: strawberry.ID
-    isin: ISIN | None = strawberry.field(description=(
-        "Null until Clearstream allocates one (requested by the sync_csd job)."))
+    isin: ISIN | None = strawberry.field(
+        description=("Null until Clearstream allocates one (requested by the sync_csd job).")
+    )
     name: str
     symbol: str
     description: str | None
@@ -124,42 +132,66 @@ class Offering(Node):
     created_at: dt.datetime
     db_id: strawberry.Private[int]
     issuer_db_id: strawberry.Private[int]
-    issuer: Issuer = strawberry.field(resolver=_issuer,
-                                          description="The company making the offering.")
+    issuer: Issuer = strawberry.field(
+        resolver=_issuer, description="The company making the offering."
+    )
     totals: OfferingTotals = strawberry.field(
-        resolver=_totals, description="Investments committed so far, cancelled excluded.")
+        resolver=_totals, description="Investments committed so far, cancelled excluded."
+    )
 
     @classmethod
     def from_row(cls, row: OfferingRow) -> Offering:
         """The API view of an offering; the ORM object never leaves the resolvers."""
         return cls(
-            id=to_global_id("Offering", row.id), isin=ISIN(row.isin) if row.isin else None,
+            id=to_global_id("Offering", row.id),
+            isin=ISIN(row.isin) if row.isin else None,
             name=row.name,
-            symbol=row.symbol, description=row.description,
-            security_type=SecurityType(row.security_type), regulation=Regulation(row.regulation),
-            currency=CurrencyCode(row.currency), unit_price=row.unit_price,
-            min_ticket=row.min_ticket, max_ticket=row.max_ticket, soft_cap=row.soft_cap,
-            hard_cap=row.hard_cap, opens_at=row.opens_at, closes_at=row.closes_at,
+            symbol=row.symbol,
+            description=row.description,
+            security_type=SecurityType(row.security_type),
+            regulation=Regulation(row.regulation),
+            currency=CurrencyCode(row.currency),
+            unit_price=row.unit_price,
+            min_ticket=row.min_ticket,
+            max_ticket=row.max_ticket,
+            soft_cap=row.soft_cap,
+            hard_cap=row.hard_cap,
+            opens_at=row.opens_at,
+            closes_at=row.closes_at,
             status=OfferingStatus(row.status),
             token_address=Address(row.token_address) if row.token_address else None,
-            onchain_offering_id=(BigInt(row.onchain_offering_id)
-                                 if row.onchain_offering_id is not None else None),
-            amount_raised=row.amount_raised, units_sold=BigInt(row.units_sold),
-            allowed_countries=list(row.allowed_countries), created_at=row.created_at,
-            db_id=row.id, issuer_db_id=row.issuer_id,
+            onchain_offering_id=(
+                BigInt(row.onchain_offering_id) if row.onchain_offering_id is not None else None
+            ),
+            amount_raised=row.amount_raised,
+            units_sold=BigInt(row.units_sold),
+            allowed_countries=list(row.allowed_countries),
+            created_at=row.created_at,
+            db_id=row.id,
+            issuer_db_id=row.issuer_id,
         )
 
 
-async def _issuer_offerings(root: Issuer, info: Info,
-                            status: OfferingStatus | None = None,
-                            order_by: OfferingOrderBy | None = None, first: int | None = None,
-                            after: str | None = None, last: int | None = None,
-                            before: str | None = None) -> Connection[Offering]:
+async def _issuer_offerings(
+    root: Issuer,
+    info: Info,
+    status: OfferingStatus | None = None,
+    order_by: OfferingOrderBy | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Connection[Offering]:
     order = order_by or OfferingOrderBy()
-    spec = OfferingPageSpec(status=status.value if status else None,
-                            order_by=order.field,
-                            descending=order.direction is SortDirection.DESC,
-                            first=first, after=after, last=last, before=before)
+    spec = OfferingPageSpec(
+        status=status.value if status else None,
+        order_by=order.field,
+        descending=order.direction is SortDirection.DESC,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )
     loaders, principal = info.context.loaders.issuer_offerings, info.context.principal
     page = await loaders.pages.load((root.db_id, spec, principal))
 
@@ -178,10 +210,16 @@ class Issuer(Node):
     db_id: strawberry.Private[int]
     offerings: Connection[Offering] = strawberry.field(
         resolver=_issuer_offerings,
-        description="Its offerings you may see, as the `offerings` query shows them.")
+        description="Its offerings you may see, as the `offerings` query shows them.",
+    )
 
     @classmethod
     def from_row(cls, row: IssuerRow) -> Issuer:
         """The API view of an issuer."""
-        return cls(id=to_global_id("Issuer", row.id), name=row.name, country=row.country,
-                       website=row.website, db_id=row.id)
+        return cls(
+            id=to_global_id("Issuer", row.id),
+            name=row.name,
+            country=row.country,
+            website=row.website,
+            db_id=row.id,
+        )

@@ -32,18 +32,21 @@ class Position(Node):
     as_of_block: BigInt | None
     as_of_time: dt.datetime
     offering_db_id: strawberry.Private[int]
-    offering: Offering = strawberry.field(resolver=_offering,
-                                              description="The instrument held.")
+    offering: Offering = strawberry.field(resolver=_offering, description="The instrument held.")
 
     @classmethod
     def from_row(cls, row: PositionRow) -> Position:
         """The API view of a position."""
         return cls(
-            id=to_global_id("Position", row.id), holder=Address(row.holder_address),
-            offering_id=to_global_id("Offering", row.offering_id), location=Location(row.location),
-            quantity=BigInt(row.quantity), frozen_quantity=BigInt(row.frozen_quantity),
+            id=to_global_id("Position", row.id),
+            holder=Address(row.holder_address),
+            offering_id=to_global_id("Offering", row.offering_id),
+            location=Location(row.location),
+            quantity=BigInt(row.quantity),
+            frozen_quantity=BigInt(row.frozen_quantity),
             as_of_block=BigInt(row.as_of_block) if row.as_of_block is not None else None,
-            as_of_time=row.as_of_time, offering_db_id=row.offering_id,
+            as_of_time=row.as_of_time,
+            offering_db_id=row.offering_id,
         )
 
 

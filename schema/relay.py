@@ -31,8 +31,9 @@ def to_global_id(type_name: str, db_id: int) -> strawberry.ID:
     return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{db_id}".encode()).decode())
 
 
-def from_global_id(global_id: str, *, expect: str | None = None,
-                   field: str = "id") -> tuple[str, int]:
+def from_global_id(
+    global_id: str, *, expect: str | None = None, field: str = "id"
+) -> tuple[str, int]:
     """(type name, database id) of a global id; ValidationError if malformed or of another type.
 
     The id must be ours exactly: ASCII digits, 1 to 2**63 - 1 (PostgreSQL's BIGINT), so a
@@ -86,17 +87,22 @@ class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
     count_total: strawberry.Private[Callable[[], Awaitable[int]]]
-    total_count: int = strawberry.field(resolver=_total_count,
-                                        description="How many nodes match, over all pages.")
+    total_count: int = strawberry.field(
+        resolver=_total_count, description="How many nodes match, over all pages."
+    )
 
 
-def connection_of(page: Page, nodes: list[T], count_total: Callable[[], Awaitable[int]]
-                  ) -> Connection[T]:
+def connection_of(
+    page: Page, nodes: list[T], count_total: Callable[[], Awaitable[int]]
+) -> Connection[T]:
     """A connection from a service page and the mapped nodes, in the same order."""
     edges = [Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)]
-    info = PageInfo(has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
-                    start_cursor=page.cursors[0] if page.cursors else None,
-                    end_cursor=page.cursors[-1] if page.cursors else None)
+    info = PageInfo(
+        has_next_page=page.has_next_page,
+        has_previous_page=page.has_previous_page,
+        start_cursor=page.cursors[0] if page.cursors else None,
+        end_cursor=page.cursors[-1] if page.cursors else None,
+    )
     return Connection(edges=edges, page_info=info, count_total=count_total)
 
 
@@ -119,7 +125,8 @@ def node_query(resolvers: Mapping[str, NodeResolver]) -> type:
 
     @strawberry.type
     class NodeQuery:
-        node: Node | None = strawberry.field(resolver=resolve_node,
-                                             description="Any object by its global id.")
+        node: Node | None = strawberry.field(
+            resolver=resolve_node, description="Any object by its global id."
+        )
 
     return NodeQuery

@@ -28,22 +28,33 @@ Extensions = Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]]
 class DpoSchema(strawberry.Schema):
     """Logs only unexpected errors, with the request id; the client's mistakes are not noise."""
 
-    def process_errors(self, errors: list[GraphQLError],
-                       execution_context: ExecutionContext | None = None) -> None:
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         """Replace Strawberry's log-everything default."""
         log_errors(errors, execution_context.context if execution_context else None)
 
 
-def assemble(*, query: Sequence[type], mutation: Sequence[type], subscription: Sequence[type],
-             debug: bool, extensions: Extensions = ()) -> strawberry.Schema:
+def assemble(
+    *,
+    query: Sequence[type],
+    mutation: Sequence[type],
+    subscription: Sequence[type],
+    debug: bool,
+    extensions: Extensions = (),
+) -> strawberry.Schema:
     """A schema whose root types merge the given ones (their fields in this order).
 
     `extensions` (classes or factories) see errors already formatted.
     """
     roots: dict[str, Any] = {
         name: merge_types(name, tuple(types)) if types else None
-        for name, types in (("Query", query), ("Mutation", mutation),
-                            ("Subscription", subscription))}
+        for name, types in (
+            ("Query", query),
+            ("Mutation", mutation),
+            ("Subscription", subscription),
+        )
+    }
     return DpoSchema(
         query=roots["Query"],
         mutation=roots["Mutation"],

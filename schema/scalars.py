@@ -62,7 +62,7 @@ def parse_decimal(value: Any) -> decimal.Decimal:
     """A plain decimal string: no exponent, no NaN, at most 20.18 digits."""
     text = _expect_str(value, "Decimal")
     if not _DECIMAL.match(text):
-        raise ScalarError("Decimal must be a plain decimal string such as \"1250.50\"")
+        raise ScalarError('Decimal must be a plain decimal string such as "1250.50"')
     return decimal.Decimal(text)
 
 
@@ -143,24 +143,45 @@ def parse_currency(value: Any) -> str:
 
 SCALARS: dict[object, ScalarDefinition] = {
     BigInt: strawberry.scalar(
-        name="BigInt", description="An integer of up to 78 digits, as a string.",
-        serialize=serialize_bigint, parse_value=parse_bigint),
+        name="BigInt",
+        description="An integer of up to 78 digits, as a string.",
+        serialize=serialize_bigint,
+        parse_value=parse_bigint,
+    ),
     decimal.Decimal: strawberry.scalar(
-        name="Decimal", description="An exact decimal number as a string, e.g. \"1250.50\".",
-        serialize=serialize_decimal, parse_value=parse_decimal),
+        name="Decimal",
+        description='An exact decimal number as a string, e.g. "1250.50".',
+        serialize=serialize_decimal,
+        parse_value=parse_decimal,
+    ),
     dt.datetime: strawberry.scalar(
-        name="DateTime", description="An ISO 8601 instant; always UTC ('Z') on output.",
-        serialize=serialize_datetime, parse_value=parse_datetime),
+        name="DateTime",
+        description="An ISO 8601 instant; always UTC ('Z') on output.",
+        serialize=serialize_datetime,
+        parse_value=parse_datetime,
+    ),
     Address: strawberry.scalar(
-        name="Address", description="An Ethereum address, EIP-55 checksummed on output.",
-        serialize=serialize_address, parse_value=parse_address),
+        name="Address",
+        description="An Ethereum address, EIP-55 checksummed on output.",
+        serialize=serialize_address,
+        parse_value=parse_address,
+    ),
     Bytes32: strawberry.scalar(
-        name="Bytes32", description="32 bytes as 0x and 64 lower-case hex digits.",
-        serialize=serialize_bytes32, parse_value=parse_bytes32),
+        name="Bytes32",
+        description="32 bytes as 0x and 64 lower-case hex digits.",
+        serialize=serialize_bytes32,
+        parse_value=parse_bytes32,
+    ),
     ISIN: strawberry.scalar(
-        name="ISIN", description="An ISO 6166 securities identification number.",
-        serialize=str, parse_value=parse_isin),
+        name="ISIN",
+        description="An ISO 6166 securities identification number.",
+        serialize=str,
+        parse_value=parse_isin,
+    ),
     CurrencyCode: strawberry.scalar(
-        name="CurrencyCode", description="An active ISO 4217 currency code.",
-        serialize=str, parse_value=parse_currency),
+        name="CurrencyCode",
+        description="An active ISO 4217 currency code.",
+        serialize=str,
+        parse_value=parse_currency,
+    ),
 }

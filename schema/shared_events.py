@@ -57,8 +57,12 @@ def encode_message(message: object) -> str:
     """JSON of a transport message; a shared payload's data is spliced in, not re-encoded."""
     if type(message) is dict and len(message) == 3:
         payload, op_id, kind = message.get("payload"), message.get("id"), message.get("type")
-        if (type(payload) is dict and len(payload) == 1 and type(op_id) is str
-                and kind in FRAME_TYPES):
+        if (
+            type(payload) is dict
+            and len(payload) == 1
+            and type(op_id) is str
+            and kind in FRAME_TYPES
+        ):
             data = payload.get("data")
             if type(data) is EncodedData:
                 return frame_prefix(op_id, kind) + data.encoded + "}}"
@@ -108,8 +112,9 @@ class SharedEvent:
 
     __slots__ = ("build", "memo", "scope")
 
-    def __init__(self, *, memo: dict[Hashable, Any], build: Callable[[], object],
-                 scope: Hashable) -> None:
+    def __init__(
+        self, *, memo: dict[Hashable, Any], build: Callable[[], object], scope: Hashable
+    ) -> None:
         self.memo = memo
         self.build = build
         self.scope = scope
@@ -120,9 +125,11 @@ def permission_scope(principal: Principal) -> Principal:
     return replace(principal, user_id=None, api_key_prefix=None)
 
 
-def operation_key(operation: OperationDefinitionNode,
-                  fragments: dict[str, FragmentDefinitionNode],
-                  variables: dict[str, Any]) -> str:
+def operation_key(
+    operation: OperationDefinitionNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    variables: dict[str, Any],
+) -> str:
     """The document, the operation's name and the (coerced) variables its payload depends on."""
     cached = _SHAPES.get(id(operation))
     if cached is None or cached[0] is not operation:
@@ -131,8 +138,11 @@ def operation_key(operation: OperationDefinitionNode,
         cached = (operation, *_shape(operation, fragments))
         _SHAPES[id(operation)] = cached
     _, shape, used = cached
-    payload = json.dumps({key: value for key, value in variables.items()
-                          if used is None or key in used}, sort_keys=True, default=repr)
+    payload = json.dumps(
+        {key: value for key, value in variables.items() if used is None or key in used},
+        sort_keys=True,
+        default=repr,
+    )
     return f"{shape}\n{payload}"
 
 
@@ -142,21 +152,24 @@ SHAPES_CACHE_SIZE = 1024
 _SHAPES: dict[int, tuple[OperationDefinitionNode, str, set[str] | None]] = {}
 
 
-def _shape(operation: OperationDefinitionNode,
-           fragments: dict[str, FragmentDefinitionNode]) -> tuple[str, set[str] | None]:
+def _shape(
+    operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+) -> tuple[str, set[str] | None]:
     loc = operation.loc
     if loc is not None:
         # The whole document as sent (it holds the operation and its fragments): cheap.
         document = loc.source.body
     else:
-        document = "\n".join([print_ast(operation),
-                              *(print_ast(node) for _, node in sorted(fragments.items()))])
+        document = "\n".join(
+            [print_ast(operation), *(print_ast(node) for _, node in sorted(fragments.items()))]
+        )
     name = operation.name.value if operation.name is not None else ""
     return f"{document}\n{name}", payload_variables(operation, fragments)
 
 
-def payload_variables(operation: OperationDefinitionNode,
-                      fragments: dict[str, FragmentDefinitionNode]) -> set[str] | None:
+def payload_variables(
+    operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+) -> set[str] | None:
     """Variables used anywhere but in the root field's arguments (None: cannot tell)."""
     roots = operation.selection_set.selections
     if len(roots) != 1 or not isinstance(roots[0], FieldNode):
@@ -193,8 +206,9 @@ class SharedExecutor(StrawberryGraphQLCoreExecutionContext):
         if isinstance(payload, SharedEvent):
             if self.share_key is None:
                 # Computed once, before the per-event copies are made.
-                self.share_key = operation_key(self.operation, self.fragment_definitions,
-                                               self.variable_values.coerced)
+                self.share_key = operation_key(
+                    self.operation, self.fragment_definitions, self.variable_values.coerced
+                )
             done = payload.memo.get((self.share_key, payload.scope))
             if done is not None:
                 metrics.SHARED_FRAMES.inc()
@@ -244,6 +258,5 @@ def _remember(result: Any, memo: dict[Hashable, Any], key: Hashable) -> Any:
     return shared
 
 
-async def _remember_later(pending: Awaitable[Any], memo: dict[Hashable, Any],
-                          key: Hashable) -> Any:
+async def _remember_later(pending: Awaitable[Any], memo: dict[Hashable, Any], key: Hashable) -> Any:
     return _remember(await pending, memo, key)

@@ -117,8 +117,9 @@ async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     """A session whose work is rolled back after the test, commits included."""
     async with engine.connect() as connection:
         transaction = await connection.begin()
-        session = AsyncSession(bind=connection, expire_on_commit=False,
-                               join_transaction_mode="create_savepoint")
+        session = AsyncSession(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
         try:
             yield session
         finally:
@@ -145,10 +146,13 @@ def worker_redis_url(url: str, index: int) -> str:
     if index == 0:
         return url
     if index > base:
-        raise RuntimeError(f"TEST_REDIS_URL selects database {base}: too few below it "
-                           f"for worker {index}; name a higher database number")
-    query = "&".join(part for part in parsed.query.split("&")
-                     if part and not part.startswith("db="))
+        raise RuntimeError(
+            f"TEST_REDIS_URL selects database {base}: too few below it "
+            f"for worker {index}; name a higher database number"
+        )
+    query = "&".join(
+        part for part in parsed.query.split("&") if part and not part.startswith("db=")
+    )
     return urlunsplit((parsed.scheme, parsed.netloc, f"/{base - index}", query, ""))
 
 

@@ -26,10 +26,13 @@ GC_GEN0_THRESHOLD = 7000  # Python's default is 700
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--public-urls", is_flag=True,
-              help="Reach PostgreSQL and Redis by DATABASE_PUBLIC_URL and REDIS_PUBLIC_URL "
-                   "(Railway's TCP proxy): for `railway run`, which runs the command outside "
-                   "Railway, where the private network does not resolve.")
+@click.option(
+    "--public-urls",
+    is_flag=True,
+    help="Reach PostgreSQL and Redis by DATABASE_PUBLIC_URL and REDIS_PUBLIC_URL "
+    "(Railway's TCP proxy): for `railway run`, which runs the command outside "
+    "Railway, where the private network does not resolve.",
+)
 def cli(public_urls: bool) -> None:
     """DPO platform back end: web, listener, jobs and operator commands."""
     # --public-urls takes effect when the command reads its settings (app.cli.common.settings),
@@ -54,15 +57,18 @@ def web(host: str | None, port: int | None, migrate: bool) -> None:
     try:
         sock = listen(bind_host, bind_port)
     except OSError as error:
-        click.echo(f"dpo web: cannot listen on {bind_host}:{bind_port}: "
-                   f"{error.strerror or error}", err=True)
+        click.echo(
+            f"dpo web: cannot listen on {bind_host}:{bind_port}: {error.strerror or error}",
+            err=True,
+        )
         sys.exit(1)
     services = ensure_services(config)
     try:
         if migrate:
             upgrade(services.database_url)
-        application = create_app(config, database_url=services.database_url,
-                                 redis_url=services.redis_url)
+        application = create_app(
+            config, database_url=services.database_url, redis_url=services.redis_url
+        )
         # Leave the start-up heap (modules, the schema) out of the cyclic GC: thousands of
         # sockets connecting at once trigger full collections, and each walked all of it too
         # (pauses of 0.5-1.7 s in bench/fanout).
@@ -80,8 +86,13 @@ def web(host: str | None, port: int | None, migrate: bool) -> None:
 
 
 @cli.command()
-@click.option("--rewind", type=click.IntRange(min=0), default=None, metavar="BLOCK",
-              help="First remove everything above BLOCK and re-sync from there.")
+@click.option(
+    "--rewind",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="BLOCK",
+    help="First remove everything above BLOCK and re-sync from there.",
+)
 def listener(rewind: int | None) -> None:
     """Follow the chain and feed the database and subscribers."""
     from listener.service import main as run_listener
@@ -91,9 +102,13 @@ def listener(rewind: int | None) -> None:
 
 @cli.command()
 @click.option("--deploy", is_flag=True, help="Check the configuration for a production deploy.")
-@click.option("--service", type=click.Choice(SERVICES), default=None,
-              help="With --deploy: judge this service's variables (default: "
-                   "$RAILWAY_SERVICE_NAME, as Railway sets it).")
+@click.option(
+    "--service",
+    type=click.Choice(SERVICES),
+    default=None,
+    help="With --deploy: judge this service's variables (default: "
+    "$RAILWAY_SERVICE_NAME, as Railway sets it).",
+)
 def check(deploy: bool, service: str | None) -> None:
     """Check the configuration; with --deploy, list what production must fix."""
     import os
@@ -126,9 +141,19 @@ def check(deploy: bool, service: str | None) -> None:
     click.echo("System check identified no issues." if deploy else "Configuration is valid.")
 
 
-for command in (cli_db.migrate, cli_db.showmigrations, cli_db.makemigrations,
-                cli_db.create_admin, cli_up.up, cli_chain.contracts, cli_auth.api_key,
-                cli_jobs.jobs, cli_sandbox.sandbox, cli_csd.csd, cli_sender.sender):
+for command in (
+    cli_db.migrate,
+    cli_db.showmigrations,
+    cli_db.makemigrations,
+    cli_db.create_admin,
+    cli_up.up,
+    cli_chain.contracts,
+    cli_auth.api_key,
+    cli_jobs.jobs,
+    cli_sandbox.sandbox,
+    cli_csd.csd,
+    cli_sender.sender,
+):
     cli.add_command(command)
 
 
@@ -139,4 +164,3 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as error:
         click.echo(f"configuration error: {error}", err=True)
         sys.exit(2)
-

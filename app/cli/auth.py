@@ -22,10 +22,19 @@ def api_key() -> None:
 
 @api_key.command("create")
 @click.option("--name", required=True, help="Who uses the key, e.g. 'job runner'.")
-@click.option("--role", type=click.Choice(ROLES), default="ops",
-              show_default=True, help="What the key may do.")
-@click.option("--expires-days", type=click.IntRange(min=1), default=None,
-              help="Days until the key stops working (default: never).")
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="ops",
+    show_default=True,
+    help="What the key may do.",
+)
+@click.option(
+    "--expires-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Days until the key stops working (default: never).",
+)
 def create(name: str, role: str, expires_days: int | None) -> None:
     """Create a key and print it once; only its hash is kept."""
     from dpo.auth.api_keys import create_api_key_in_database
@@ -36,9 +45,15 @@ def create(name: str, role: str, expires_days: int | None) -> None:
     expires_at = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
     services = ensure_services(loaded)
     try:
-        full_key = asyncio.run(create_api_key_in_database(
-            services.database_url, name=name, role=Role(role), settings=loaded,
-            expires_at=expires_at))
+        full_key = asyncio.run(
+            create_api_key_in_database(
+                services.database_url,
+                name=name,
+                role=Role(role),
+                settings=loaded,
+                expires_at=expires_at,
+            )
+        )
     except ValidationError as error:
         raise click.BadParameter(error.message) from None
     finally:

@@ -17,8 +17,14 @@ def contracts() -> None:
 
 @contracts.command("deploy")
 @click.option("--rpc-url", default=None, help="JSON-RPC URL (default: the configured RPC).")
-@click.option("--write-env", "env_file", type=click.Path(path_type=Path), default=Path(".env"),
-              show_default=True, help="Dotenv file to record the addresses in.")
+@click.option(
+    "--write-env",
+    "env_file",
+    type=click.Path(path_type=Path),
+    default=Path(".env"),
+    show_default=True,
+    help="Dotenv file to record the addresses in.",
+)
 @click.option("--dev-key", is_flag=True, help="Sign with anvil's first development key.")
 def deploy(rpc_url: str | None, env_file: Path, dev_key: bool) -> None:
     """Deploy all four contracts and record their addresses where the settings read them."""

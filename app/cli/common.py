@@ -46,6 +46,10 @@ def settings() -> Settings:
     if public_urls_requested():
         os.environ.update(public_urls(os.environ))
     loaded = get_settings()
-    configure_logging(loaded.log_level, json=loaded.log_json, service=service_name(),
-                      secrets=loaded.secret_values())
+    configure_logging(
+        loaded.log_level,
+        json=loaded.log_json,
+        service=service_name(),
+        secrets=loaded.secret_values(),
+    )
     return loaded

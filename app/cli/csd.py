@@ -30,8 +30,7 @@ def csd() -> None:
     """CSD safekeeping accounts and the holders they are mapped to."""
 
 
-async def _in_transaction(database_url: str,
-                          work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+async def _in_transaction(database_url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     from dpo.db.session import create_engine, session_factory, unit_of_work
 
     engine = create_engine(database_url, pool_size=1)
@@ -59,17 +58,26 @@ def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 @click.argument("depository", type=click.Choice(CSDS))
 @click.argument("account")
 @click.option("--holder", default=None, help="The holder's chain address.")
-@click.option("--investor-id", type=click.IntRange(min=1, max=2**63 - 1), default=None,
-              help="The investor (their first wallet, where the ledger books their units).")
-def map_command(depository: str, account: str, holder: str | None,
-                investor_id: int | None) -> None:
+@click.option(
+    "--investor-id",
+    type=click.IntRange(min=1, max=2**63 - 1),
+    default=None,
+    help="The investor (their first wallet, where the ledger books their units).",
+)
+def map_command(depository: str, account: str, holder: str | None, investor_id: int | None) -> None:
     """Map ACCOUNT at DEPOSITORY to a holder (idempotent)."""
     from dpo.db.models.enums import Csd
     from dpo.services.csd_accounts import Mapped, map_account_as
 
     async def work(session: AsyncSession) -> Mapped:
-        return await map_account_as(session, actor=ACTOR, csd=Csd(depository),
-                                    account=account, holder=holder, investor_id=investor_id)
+        return await map_account_as(
+            session,
+            actor=ACTOR,
+            csd=Csd(depository),
+            account=account,
+            holder=holder,
+            investor_id=investor_id,
+        )
 
     mapped = _run(work)
     state = "mapped" if mapped.changed else "already mapped"
@@ -85,8 +93,7 @@ def unmap_command(depository: str, account: str) -> None:
     from dpo.services.csd_accounts import unmap_account_as
 
     async def work(session: AsyncSession) -> object:
-        return await unmap_account_as(session, actor=ACTOR, csd=Csd(depository),
-                                      account=account)
+        return await unmap_account_as(session, actor=ACTOR, csd=Csd(depository), account=account)
 
     _run(work)
     click.echo(f"{depository} {account} unmapped")
@@ -101,8 +108,9 @@ def list_command() -> None:
 
     async def work(session: AsyncSession) -> list[Any]:
         query = select(CsdAccount.csd, CsdAccount.account, CsdAccount.holder_address)
-        return list((await session.execute(
-            query.order_by(CsdAccount.csd, CsdAccount.account))).all())
+        return list(
+            (await session.execute(query.order_by(CsdAccount.csd, CsdAccount.account))).all()
+        )
 
     for row in _run(work):
         click.echo("\t".join(row))

@@ -26,7 +26,8 @@ def migrate(revision: str, noinput: bool) -> None:
         if revision not in ("head", "base") and revision not in known:
             raise click.BadParameter(f"unknown revision {revision!r}", param_hint="REVISION")
         lower = revision == "base" or (
-            now is not None and revision in known and known.index(revision) < known.index(now))
+            now is not None and revision in known and known.index(revision) < known.index(now)
+        )
         if lower:
             downgrade(services.database_url, revision)
         else:
@@ -78,8 +79,9 @@ def create_admin(email: str, password_stdin: bool) -> None:
             raise click.BadParameter("the passwords differ", param_hint="password")
     services = ensure_services(settings())
     try:
-        user_id = asyncio.run(create_admin_user(services.database_url, email=email,
-                                                password=password))
+        user_id = asyncio.run(
+            create_admin_user(services.database_url, email=email, password=password)
+        )
     except UserExistsError as error:
         raise click.ClickException(str(error)) from None
     except ValueError as error:

@@ -25,8 +25,9 @@ def jobs() -> None:
     """Scheduled jobs: run one now, or run the scheduler."""
 
 
-async def run_once(name: str, config: Settings, *, database_url: str, redis_url: str,
-                   full: bool) -> int:
+async def run_once(
+    name: str, config: Settings, *, database_url: str, redis_url: str, full: bool
+) -> int:
     """One run of a job: 0 when it succeeded or was skipped (another run holds it), else 1."""
     spec = job_named(name)
     runtime = Runtime.open(config, database_url=database_url, redis_url=redis_url)
@@ -37,19 +38,28 @@ async def run_once(name: str, config: Settings, *, database_url: str, redis_url:
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         try:
-            started = await start_run(spec, settings=config, sessions=runtime.sessions,
-                                      redis=runtime.redis, database_url=database_url, full=full)
+            started = await start_run(
+                spec,
+                settings=config,
+                sessions=runtime.sessions,
+                redis=runtime.redis,
+                database_url=database_url,
+                full=full,
+            )
         except RunSkippedError as skipped:
             click.echo(f"{skipped}")
             return 0
         except ProgrammingError:
-            click.echo(f"{name}: cannot start, the database is not migrated "
-                       "(run `dpo migrate`)", err=True)
+            click.echo(
+                f"{name}: cannot start, the database is not migrated (run `dpo migrate`)", err=True
+            )
             return 1
         except (OSError, TimeoutError, asyncpg.PostgresError, SQLAlchemyError) as error:
             # Unreachable or refusing database: one line, no traceback, nothing started.
-            click.echo(f"{name}: cannot start, the database is unavailable "
-                       f"({type(error).__name__})", err=True)
+            click.echo(
+                f"{name}: cannot start, the database is unavailable ({type(error).__name__})",
+                err=True,
+            )
             return 1
         click.echo(f"{name}: run {started.row.id} started")
         try:
@@ -57,8 +67,10 @@ async def run_once(name: str, config: Settings, *, database_url: str, redis_url:
         except asyncio.CancelledError:
             click.echo(f"{name}: run {started.row.id} stopped by a signal", err=True)
             return 1
-        click.echo(f"{name}: run {row.id} {row.status} {row.counts}"
-                   + (f"\n{row.error}" if row.error else ""))
+        click.echo(
+            f"{name}: run {row.id} {row.status} {row.counts}"
+            + (f"\n{row.error}" if row.error else "")
+        )
         return 0 if row.status == RunStatus.SUCCEEDED.value else 1
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
@@ -67,8 +79,11 @@ async def run_once(name: str, config: Settings, *, database_url: str, redis_url:
 
 @jobs.command("run")
 @click.argument("name")
-@click.option("--full", is_flag=True,
-              help="reconcile_positions: also re-derive on-chain positions from the events.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="reconcile_positions: also re-derive on-chain positions from the events.",
+)
 def jobs_run(name: str, full: bool) -> None:
     """Run one job now (sync_fx_rates, sync_csd, reconcile_positions)."""
     try:
@@ -82,8 +97,15 @@ def jobs_run(name: str, full: bool) -> None:
         not_available(f"the {name} job")
     services = ensure_services(config)
     try:
-        code = asyncio.run(run_once(name, config, database_url=services.database_url,
-                                    redis_url=services.redis_url, full=full))
+        code = asyncio.run(
+            run_once(
+                name,
+                config,
+                database_url=services.database_url,
+                redis_url=services.redis_url,
+                full=full,
+            )
+        )
     except JobNotAvailableError:
         not_available(f"the {name} job")
     finally:
@@ -99,8 +121,9 @@ async def _schedule(config: Settings, database_url: str, redis_url: str) -> int:
     serve_metrics(config)
     runtime = Runtime.open(config, database_url=database_url, redis_url=redis_url)
     try:
-        scheduler = Scheduler(runtime, database_url, companions=[deliver_notifications,
-                                                                payment_worker])
+        scheduler = Scheduler(
+            runtime, database_url, companions=[deliver_notifications, payment_worker]
+        )
         scheduler.install_signals()
         return await scheduler.run()
     finally:
@@ -124,15 +147,21 @@ def serve_metrics(config: Settings) -> None:
 
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
-    for collector in (*job_metrics.COLLECTORS, *outbox_metrics.COLLECTORS,
-                      *provider_metrics.COLLECTORS):
+    for collector in (
+        *job_metrics.COLLECTORS,
+        *outbox_metrics.COLLECTORS,
+        *provider_metrics.COLLECTORS,
+    ):
         registry.register(collector)
     host = "0.0.0.0" if config.is_production else "127.0.0.1"  # noqa: S104
     try:
         start_http_server(config.jobs_metrics_port, addr=host, registry=registry)
     except OSError as error:
-        click.echo(f"dpo jobs schedule: cannot serve metrics on {host}:"
-                   f"{config.jobs_metrics_port}: {error.strerror or error}", err=True)
+        click.echo(
+            f"dpo jobs schedule: cannot serve metrics on {host}:"
+            f"{config.jobs_metrics_port}: {error.strerror or error}",
+            err=True,
+        )
         sys.exit(1)
     click.echo(f"scheduler metrics on {host}:{config.jobs_metrics_port}/metrics")
 

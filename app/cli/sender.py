@@ -35,8 +35,10 @@ async def _with_sessions(action: str, intent_id: int | None) -> int:
             if before is None:
                 click.echo(f"intent {intent_id}: not reverted or failed; nothing done", err=True)
                 return 1
-            click.echo(f"intent {intent_id}: {before} -> pending (checked on chain again "
-                       "before it is sent)")
+            click.echo(
+                f"intent {intent_id}: {before} -> pending (checked on chain again "
+                "before it is sent)"
+            )
             return 0
         for state, count in sorted((await ops.counts(sessions)).items()):
             click.echo(f"{state}: {count}")

@@ -33,8 +33,10 @@ def demo_payments(env: dict[str, str], data_dir: Path) -> dict[str, str]:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         key = ed25519.Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption())
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(key)
@@ -65,8 +67,11 @@ def _seed_demo(database_url: str, rpc_url: str, token: str, sandbox_url: str) ->
                 return
             time.sleep(0.1)
     try:
-        asyncio.run(seed_demo(database_url=database_url, rpc_url=rpc_url, token=token,
-                              sandbox_url=sandbox_url))
+        asyncio.run(
+            seed_demo(
+                database_url=database_url, rpc_url=rpc_url, token=token, sandbox_url=sandbox_url
+            )
+        )
     except Exception as error:  # the demo runs on without its book, and says why
         click.echo(f"  demo book not planted: {type(error).__name__}: {error}"[:500], err=True)
         return
@@ -75,8 +80,11 @@ def _seed_demo(database_url: str, rpc_url: str, token: str, sandbox_url: str) ->
 
 @click.command()
 @click.option("--port", type=int, default=None, help="Web port (default: $PORT or 8000).")
-@click.option("--demo", is_flag=True,
-              help="Demo mode: DEBUG on (GraphiQL), providers simulated by `dpo sandbox`.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Demo mode: DEBUG on (GraphiQL), providers simulated by `dpo sandbox`.",
+)
 def up(port: int | None, demo: bool) -> None:
     """Start embedded servers, a local chain, web, listener and scheduler."""
     from dpo.chain.local import ensure_local_contracts
@@ -95,15 +103,21 @@ def up(port: int | None, demo: bool) -> None:
     signal.signal(signal.SIGTERM, stop)
     try:
         upgrade(services.database_url)
-        env = {**os.environ, "DATABASE_URL": services.database_url,
-               "REDIS_URL": services.redis_url,
-               "DEBUG": "true" if demo else os.environ.get("DEBUG", "false")}
+        env = {
+            **os.environ,
+            "DATABASE_URL": services.database_url,
+            "REDIS_URL": services.redis_url,
+            "DEBUG": "true" if demo else os.environ.get("DEBUG", "false"),
+        }
         if services.rpc_url:
             env["BLOCKCHAIN_RPC_URL"] = services.rpc_url
         if services.local_chain and services.rpc_url:
             # Our own local chain: deploy the contracts once and hand their addresses over.
-            env.update(asyncio.run(ensure_local_contracts(
-                services.rpc_url, config.data_dir / "contracts.env")))
+            env.update(
+                asyncio.run(
+                    ensure_local_contracts(services.rpc_url, config.data_dir / "contracts.env")
+                )
+            )
         web_port = port or config.port
         if demo:
             # The outside world simulated on 127.0.0.1, and every provider setting aimed at it.
@@ -112,16 +126,28 @@ def up(port: int | None, demo: bool) -> None:
 
             sandbox_port = free_port()
             env.update(demo_payments(env, config.data_dir))
-            children["sandbox"] = _spawn("sandbox", [
-                "sandbox", "--port", str(sandbox_port),
-                "--webhook-url", f"http://127.0.0.1:{web_port}/webhooks/billbitts"], env)
+            children["sandbox"] = _spawn(
+                "sandbox",
+                [
+                    "sandbox",
+                    "--port",
+                    str(sandbox_port),
+                    "--webhook-url",
+                    f"http://127.0.0.1:{web_port}/webhooks/billbitts",
+                ],
+                env,
+            )
             env.update(environment(f"http://127.0.0.1:{sandbox_port}"))
             # Short intervals, so every job shows in `jobRuns` within the first minute.
             env.setdefault("JOBS_SCHEDULE", "demo")
             env.setdefault("OPS_EMAIL", "ops@example.com")  # the sandbox's Omnisend keeps it
             if services.local_chain and services.rpc_url:
-                _seed_demo(services.database_url, services.rpc_url,
-                           env["ISSUANCE_CONTRACT_ADDRESS"], f"http://127.0.0.1:{sandbox_port}")
+                _seed_demo(
+                    services.database_url,
+                    services.rpc_url,
+                    env["ISSUANCE_CONTRACT_ADDRESS"],
+                    f"http://127.0.0.1:{sandbox_port}",
+                )
         children["web"] = _spawn("web", ["web", "--port", str(web_port)], env)
         children["listener"] = _spawn("listener", ["listener"], env)
         if services.local_chain and services.rpc_url:
@@ -133,13 +159,14 @@ def up(port: int | None, demo: bool) -> None:
             env.setdefault("SENDER_CONFIRMATIONS", "0")
             children["sender"] = _spawn("sender", ["sender"], env)
         children["scheduler"] = _spawn("scheduler", ["jobs", "schedule"], env)
-        click.echo(f"\nGraphiQL   http://127.0.0.1:{web_port}/graphql\n"
-                   f"Health     http://127.0.0.1:{web_port}/api/health/\n"
-                   f"PostgreSQL {services.database_url}\nRedis      {services.redis_url}\n"
-                   f"Chain RPC  {services.rpc_url}\n"
-                   + (f"Sandbox    {env['EUROCLEAR_API_BASE'].rsplit('/', 1)[0]}\n"
-                      if demo else "")
-                   + "Press Ctrl-C to stop.\n")
+        click.echo(
+            f"\nGraphiQL   http://127.0.0.1:{web_port}/graphql\n"
+            f"Health     http://127.0.0.1:{web_port}/api/health/\n"
+            f"PostgreSQL {services.database_url}\nRedis      {services.redis_url}\n"
+            f"Chain RPC  {services.rpc_url}\n"
+            + (f"Sandbox    {env['EUROCLEAR_API_BASE'].rsplit('/', 1)[0]}\n" if demo else "")
+            + "Press Ctrl-C to stop.\n"
+        )
         while not stopping:
             for name, child in list(children.items()):
                 code = child.poll()

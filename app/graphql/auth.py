@@ -50,13 +50,22 @@ async def principal_of(request: Request | WebSocket, runtime: Runtime) -> Princi
 
 async def _verify(request: Request, runtime: Runtime) -> Principal:
     if not has_api_key_headers(request.headers) or "authorization" in request.headers:
-        return await authenticate(request.headers, method=request.method,
-                                  path=signed_path(request), runtime=runtime, body=request.body)
+        return await authenticate(
+            request.headers,
+            method=request.method,
+            path=signed_path(request),
+            runtime=runtime,
+            body=request.body,
+        )
     # An API-key call is counted here, once its signature is checked (the middleware cannot).
     try:
-        principal = await authenticate(request.headers, method=request.method,
-                                       path=signed_path(request), runtime=runtime,
-                                       body=request.body)
+        principal = await authenticate(
+            request.headers,
+            method=request.method,
+            path=signed_path(request),
+            runtime=runtime,
+            body=request.body,
+        )
     except UnauthenticatedError:
         await limit_api_key_call(request.scope, runtime, prefix=None)
         raise
@@ -66,9 +75,12 @@ async def _verify(request: Request, runtime: Runtime) -> Principal:
 
 def rate_limited_response(error: RateLimitedError) -> Response:
     """The 429 of an API-key call over its limit, shaped as the middleware's."""
-    return Response(rate_limited_body(error.retry_after), status_code=429,
-                    media_type="application/json",
-                    headers={"Retry-After": str(error.retry_after)})
+    return Response(
+        rate_limited_body(error.retry_after),
+        status_code=429,
+        media_type="application/json",
+        headers={"Retry-After": str(error.retry_after)},
+    )
 
 
 def unauthenticated_response(error: UnauthenticatedError) -> JSONResponse:
@@ -78,4 +90,6 @@ def unauthenticated_response(error: UnauthenticatedError) -> JSONResponse:
         extensions["reason"] = error.details["reason"]  # e.g. why a stream ticket was refused
     return JSONResponse(
         {"data": None, "errors": [{"message": error.message, "extensions": extensions}]},
-        status_code=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )

@@ -40,8 +40,10 @@ CACHE_HEADER = b"x-cache"
 # Extensions that name the client, not what to run (Apollo Client 4's client awareness).
 IGNORED_EXTENSIONS = frozenset({"clientLibrary"})
 _JSON_PARAMS = frozenset({"variables", "extensions"})
-_COUNTED = {outcome: LOOKUPS.labels(outcome.decode())
-            for outcome in (b"hit", b"coalesced", b"miss", b"bypass")}
+_COUNTED = {
+    outcome: LOOKUPS.labels(outcome.decode())
+    for outcome in (b"hit", b"coalesced", b"miss", b"bypass")
+}
 
 
 def invalidation_of(scope: Scope) -> CacheInvalidation | None:
@@ -79,8 +81,11 @@ def request_key(scope: Scope, body: bytes) -> tuple[Hashable, ...] | None:
     elif scope["method"] == "GET":
         params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         try:
-            fields = {name: values[0] if name not in _JSON_PARAMS else loads(values[0])
-                      for name, values in params.items() if len(values) == 1}
+            fields = {
+                name: values[0] if name not in _JSON_PARAMS else loads(values[0])
+                for name, values in params.items()
+                if len(values) == 1
+            }
         except ValueError:
             return None
     else:
@@ -89,10 +94,13 @@ def request_key(scope: Scope, body: bytes) -> tuple[Hashable, ...] | None:
         return None  # a batch
     query, name = fields.get("query"), fields.get("operationName")
     variables, extensions = fields.get("variables"), fields.get("extensions")
-    if (not isinstance(query, str) or not (name is None or isinstance(name, str))
-            or not (variables is None or isinstance(variables, dict))
-            or not (extensions is None or isinstance(extensions, dict))
-            or any(key not in IGNORED_EXTENSIONS for key in extensions or ())):
+    if (
+        not isinstance(query, str)
+        or not (name is None or isinstance(name, str))
+        or not (variables is None or isinstance(variables, dict))
+        or not (extensions is None or isinstance(extensions, dict))
+        or any(key not in IGNORED_EXTENSIONS for key in extensions or ())
+    ):
         return None
     try:
         encoded = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
@@ -129,8 +137,15 @@ def replay(body: bytes, receive: Receive) -> Receive:
     return once
 
 
-async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send, *,
-                       invalidation: CacheInvalidation, runtime: Runtime) -> None:
+async def serve_cached(
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    invalidation: CacheInvalidation,
+    runtime: Runtime,
+) -> None:
     """Answer from the cache, or run `app` and store its answer when allowed."""
     cache = invalidation.cache
     body = await read_body(receive)
@@ -174,15 +189,23 @@ async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
 
     try:
         await app(scope, replay(body, receive), keep)
-        start = messages[0] if messages and messages[0]["type"] == "http.response.start" \
-            else None
+        start = messages[0] if messages and messages[0]["type"] == "http.response.start" else None
         if start is not None:
             headers = tuple((bytes(k), bytes(v)) for k, v in start.get("headers", ()))
             answer = [m for m in messages[1:] if m["type"] == "http.response.body"]
-            if (state.storable and start["status"] == 200 and len(answer) == len(messages) - 1
-                    and not any(k == b"set-cookie" for k, _ in headers)):
-                stored = cache.put(full, ticket, status=200, headers=headers,
-                                   body=b"".join(m.get("body", b"") for m in answer))
+            if (
+                state.storable
+                and start["status"] == 200
+                and len(answer) == len(messages) - 1
+                and not any(k == b"set-cookie" for k, _ in headers)
+            ):
+                stored = cache.put(
+                    full,
+                    ticket,
+                    status=200,
+                    headers=headers,
+                    body=b"".join(m.get("body", b"") for m in answer),
+                )
             start["headers"] = [*headers, (CACHE_HEADER, b"miss")]
     finally:
         cache.land(full, flight, stored)
@@ -191,8 +214,13 @@ async def serve_cached(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
 
 
 async def _send_entry(send: Send, entry: Entry, outcome: bytes) -> None:
-    await send({"type": "http.response.start", "status": entry.status,
-                "headers": [*entry.headers, (CACHE_HEADER, outcome)]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": entry.status,
+            "headers": [*entry.headers, (CACHE_HEADER, outcome)],
+        }
+    )
     await send({"type": "http.response.body", "body": entry.body})
 
 
@@ -205,7 +233,8 @@ def _root_fields(execution: ExecutionContext) -> Iterator[FieldNode | None]:
         if not isinstance(definition, OperationDefinitionNode):
             continue
         if execution.operation_name is not None and (
-                definition.name is None or definition.name.value != execution.operation_name):
+            definition.name is None or definition.name.value != execution.operation_name
+        ):
             continue
         for selection in definition.selection_set.selections:
             yield selection if isinstance(selection, FieldNode) else None
@@ -217,8 +246,10 @@ def storable(execution: ExecutionContext) -> bool:
     result = execution.result
     if result is None or result.errors:
         return False
-    return all(field is not None and field.name.value not in NO_STORE_FIELDS
-               for field in _root_fields(execution))
+    return all(
+        field is not None and field.name.value not in NO_STORE_FIELDS
+        for field in _root_fields(execution)
+    )
 
 
 class ResponseCacheExtension(SchemaExtension):

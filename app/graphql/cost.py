@@ -38,10 +38,12 @@ def cost_meter(settings: Settings) -> Meter:
         if not isinstance(context, Context):  # only our views execute operations
             return Spent(allowed=True, remaining=None, per_minute=budget[0])
         limiter = RateLimiter(context.runtime.redis, prefix=PREFIX)
-        decision = await limiter.spend(caller_key(context), budget=budget,
-                                       weight=cost)
-        return Spent(allowed=decision.allowed,
-                     remaining=None if decision.degraded else decision.remaining,
-                     per_minute=budget[0], retry_after=decision.retry_after)
+        decision = await limiter.spend(caller_key(context), budget=budget, weight=cost)
+        return Spent(
+            allowed=decision.allowed,
+            remaining=None if decision.degraded else decision.remaining,
+            per_minute=budget[0],
+            retry_after=decision.retry_after,
+        )
 
     return meter

@@ -26,14 +26,17 @@ from dpo.errors import ErrorCode, UnsupportedTransportError
 _CODES = {404: ErrorCode.NOT_FOUND, 429: ErrorCode.RATE_LIMITED}
 SUBSCRIPTION_TRANSPORTS = (
     "Subscriptions run over a WebSocket at /graphql (graphql-transport-ws or graphql-ws) or as "
-    "Server-Sent Events (a request with Accept: text/event-stream), not as a JSON answer.")
+    "Server-Sent Events (a request with Accept: text/event-stream), not as a JSON answer."
+)
 
 
 def error_response(status: int, message: str) -> JSONResponse:
     """A GraphQL-shaped refusal: `{"data": null, "errors": [{message, extensions.code}]}`."""
     code = _CODES.get(status, ErrorCode.VALIDATION)
-    return JSONResponse({"data": None, "errors": [
-        {"message": message, "extensions": {"code": code.value}}]}, status_code=status)
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": {"code": code.value}}]},
+        status_code=status,
+    )
 
 
 def json_object(value: object) -> Any:
@@ -56,16 +59,23 @@ class CheckedHttpRequests:
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
         """Strawberry's parse, then the fields it does not check."""
-        parsed: GraphQLRequestData | list[GraphQLRequestData] = (
-            await super().parse_http_body(request))  # type: ignore[misc]
+        parsed: GraphQLRequestData | list[GraphQLRequestData] = await super().parse_http_body(  # type: ignore[misc]
+            request
+        )
         for item in parsed if isinstance(parsed, list) else [parsed]:
             if not (item.operation_name is None or isinstance(item.operation_name, str)):
                 raise HTTPException(400, "operationName must be a string or null")
         return parsed
 
-    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any,
-                             context: Any, root_value: Any,
-                             request_data: GraphQLRequestData) -> ExecutionResult:
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
         """Strawberry's, except a subscription is refused: it cannot run as one JSON answer.
 
         Strawberry executed it as a query (INTERNAL "Cannot return null for non-nullable field
@@ -74,7 +84,8 @@ class CheckedHttpRequests:
         if is_subscription(request_data.query, request_data.operation_name):
             raise UnsupportedTransportError(SUBSCRIPTION_TRANSPORTS)
         result: ExecutionResult = await super().execute_single(  # type: ignore[misc]
-            request, request_adapter, sub_response, context, root_value, request_data)
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
         return result
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
@@ -82,8 +93,11 @@ class CheckedHttpRequests:
         if not isinstance(request, Request):
             return await super().run(request, context, root_value)  # type: ignore[misc]
         try:
-            response: Response = await super().run(request, context,  # type: ignore[misc]
-                                                   root_value)
+            response: Response = await super().run(  # type: ignore[misc]
+                request,
+                context,
+                root_value,
+            )
         except HTTPException as error:
             return error_response(error.status_code, error.reason)
         return response

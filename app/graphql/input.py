@@ -38,8 +38,10 @@ def too_deep(error: JSONTooDeepError) -> LimitExceededError:
 def check_query_length(query: object) -> None:
     """LimitExceededError when a query text is longer than MAX_QUERY_CHARS."""
     if isinstance(query, str) and len(query) > MAX_QUERY_CHARS:
-        raise LimitExceededError(f"The query is longer than {MAX_QUERY_CHARS:,} characters; "
-                                 "pass long values as variables.")
+        raise LimitExceededError(
+            f"The query is longer than {MAX_QUERY_CHARS:,} characters; "
+            "pass long values as variables."
+        )
 
 
 def _frame_query(message: object) -> object:
@@ -54,9 +56,13 @@ def _frame_query(message: object) -> object:
 
 def error_response(error: DomainError, status: int) -> JSONResponse:
     """A GraphQL-shaped error answer, the code where clients read every other one."""
-    return JSONResponse({"data": None, "errors": [
-        {"message": error.message, "extensions": {"code": error.code.value}}]},
-        status_code=status)
+    return JSONResponse(
+        {
+            "data": None,
+            "errors": [{"message": error.message, "extensions": {"code": error.code.value}}],
+        },
+        status_code=status,
+    )
 
 
 class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
@@ -74,8 +80,9 @@ class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
             reason, connection.rejection = connection.rejection, None
         await super().close(code, reason)
 
-    async def iter_json(self, *, ignore_parsing_errors: bool = False
-                        ) -> AsyncGenerator[object, None]:
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object, None]:
         """Strawberry's loop over text frames, with `loads` and the close on a deep frame."""
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:

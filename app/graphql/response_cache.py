@@ -32,14 +32,21 @@ from dpo.invalidation import announce_write
 
 logger = logging.getLogger(__name__)
 
-LOOKUPS = Counter("dpo_graphql_response_cache_total",
-                  "GraphQL requests by response cache outcome (hit, coalesced, miss, bypass).",
-                  ["result"], registry=REGISTRY)
-ENTRIES = Gauge("dpo_graphql_response_cache_entries", "Answers held by the response cache.",
-                registry=REGISTRY)
-INVALIDATIONS = Counter("dpo_graphql_response_cache_invalidations_total",
-                        "Times the response cache was emptied, by cause.", ["cause"],
-                        registry=REGISTRY)
+LOOKUPS = Counter(
+    "dpo_graphql_response_cache_total",
+    "GraphQL requests by response cache outcome (hit, coalesced, miss, bypass).",
+    ["result"],
+    registry=REGISTRY,
+)
+ENTRIES = Gauge(
+    "dpo_graphql_response_cache_entries", "Answers held by the response cache.", registry=REGISTRY
+)
+INVALIDATIONS = Counter(
+    "dpo_graphql_response_cache_invalidations_total",
+    "Times the response cache was emptied, by cause.",
+    ["cause"],
+    registry=REGISTRY,
+)
 
 RETRY_SECONDS = 1.0  # between attempts to subscribe again
 PING_SECONDS = 5.0  # an idle subscription is pinged this often, so a dead link is noticed
@@ -70,8 +77,14 @@ class Entry:
 class ResponseCache:
     """A size-capped LRU of answers, valid for one generation and a maximum age."""
 
-    def __init__(self, *, max_age: float, max_entries: int, max_bytes: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        max_age: float,
+        max_entries: int,
+        max_bytes: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_age = max_age
         self.max_entries = max_entries
         self.max_bytes = max_bytes
@@ -105,8 +118,15 @@ class ResponseCache:
         self._entries.move_to_end(key)
         return entry
 
-    def put(self, key: Hashable, ticket: Ticket, *, status: int,
-            headers: tuple[tuple[bytes, bytes], ...], body: bytes) -> Entry | None:
+    def put(
+        self,
+        key: Hashable,
+        ticket: Ticket,
+        *,
+        status: int,
+        headers: tuple[tuple[bytes, bytes], ...],
+        body: bytes,
+    ) -> Entry | None:
         """Store an answer executed under `ticket`; None when it is already outdated."""
         if not self.healthy or ticket.generation != self.generation:
             return None
@@ -136,8 +156,9 @@ class ResponseCache:
         self._flights[key] = (ticket.generation, future)
         return future
 
-    def land(self, key: Hashable, future: asyncio.Future[Entry | None],
-             entry: Entry | None) -> None:
+    def land(
+        self, key: Hashable, future: asyncio.Future[Entry | None], entry: Entry | None
+    ) -> None:
         """Hand the stored answer (None: none) to those waiting for it."""
         flight = self._flights.get(key)
         if flight is not None and flight[1] is future:
@@ -190,8 +211,9 @@ class CacheInvalidation:
     def note_write(self) -> None:
         """A write of this process committed: drop local answers now, tell the others."""
         self.cache.invalidate("local")
-        task = asyncio.create_task(announce_write(self.redis, channel=self.channels.invalidate,
-                                                  origin=self.origin))
+        task = asyncio.create_task(
+            announce_write(self.redis, channel=self.channels.invalidate, origin=self.origin)
+        )
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -202,8 +224,9 @@ class CacheInvalidation:
                 await self._listen()
             except (RedisError, OSError, TimeoutError) as error:
                 if not failing:
-                    logger.warning("response cache off: invalidation channel lost (%s)",
-                                   type(error).__name__)
+                    logger.warning(
+                        "response cache off: invalidation channel lost (%s)", type(error).__name__
+                    )
                 failing = True
             self.cache.healthy = False
             self.subscribed.clear()
@@ -240,6 +263,7 @@ class CacheInvalidation:
             data = message.get("data")
             invalidate = self.channels.invalidate
             if message.get("channel") in (invalidate, invalidate.encode()) and (
-                    data in (self.origin, self.origin.encode())):
+                data in (self.origin, self.origin.encode())
+            ):
                 return
             self.cache.invalidate("remote")

@@ -85,5 +85,10 @@ SUBSCRIPTION_TYPES: tuple[type, ...] = (FeedSubscriptionRoot, FeedStatusSubscrip
 
 def build_schema(*, debug: bool, extensions: Extensions = ()) -> strawberry.Schema:
     """The API's schema; `extensions` (classes or factories) see errors already formatted."""
-    return assemble(query=QUERY_TYPES, mutation=MUTATION_TYPES, subscription=SUBSCRIPTION_TYPES,
-                    debug=debug, extensions=extensions)
+    return assemble(
+        query=QUERY_TYPES,
+        mutation=MUTATION_TYPES,
+        subscription=SUBSCRIPTION_TYPES,
+        debug=debug,
+        extensions=extensions,
+    )

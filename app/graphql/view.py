@@ -33,10 +33,19 @@ class GraphQLView(WebSocketSubscriptions, CheckedHttpRequests, GraphQL[Context, 
 
     websocket_adapter_class = BoundedWebSocketAdapter
 
-    def __init__(self, runtime_of: Any, *, debug: bool, knobs: StreamingSettings,
-                 extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> None:
-        super().__init__(build_schema(debug=debug, extensions=extensions),
-                         graphql_ide="graphiql" if debug else None, knobs=knobs)
+    def __init__(
+        self,
+        runtime_of: Any,
+        *,
+        debug: bool,
+        knobs: StreamingSettings,
+        extensions: Sequence[Callable[[], SchemaExtension]] = (),
+    ) -> None:
+        super().__init__(
+            build_schema(debug=debug, extensions=extensions),
+            graphql_ide="graphiql" if debug else None,
+            knobs=knobs,
+        )
         self._runtime_of = runtime_of
 
     def encode_json(self, data: object) -> str | bytes:
@@ -73,8 +82,14 @@ class GraphQLView(WebSocketSubscriptions, CheckedHttpRequests, GraphQL[Context, 
         state = request_state(request.scope)
         # Verified once per request (by the rate limiter or the response cache, if they did).
         principal = await principal_of(request, runtime)
-        context = Context(request=request, runtime=runtime, make_loaders=RequestLoaders,
-                          share_session=True, principal=principal, counted=state.counted)
+        context = Context(
+            request=request,
+            runtime=runtime,
+            make_loaders=RequestLoaders,
+            share_session=True,
+            principal=principal,
+            counted=state.counted,
+        )
         state.context = context  # its session is closed by app.endpoint
         return context
 

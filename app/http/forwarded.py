@@ -21,8 +21,12 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-SCHEMES = {"http": ("http", "ws"), "https": ("https", "wss"), "ws": ("http", "ws"),
-           "wss": ("https", "wss")}
+SCHEMES = {
+    "http": ("http", "ws"),
+    "https": ("https", "wss"),
+    "ws": ("http", "ws"),
+    "wss": ("https", "wss"),
+}
 
 
 def parse_allow_list(values: Iterable[str]) -> tuple[bool, tuple[Network, ...]]:
@@ -40,7 +44,7 @@ def ip_of(entry: str) -> str | None:
     """The address of one forwarded entry (`1.2.3.4`, `1.2.3.4:5`, `[::1]:5`, `::1`), or None."""
     entry = entry.strip().strip('"')
     if entry.startswith("["):
-        entry = entry[1:entry.find("]")] if "]" in entry else ""
+        entry = entry[1 : entry.find("]")] if "]" in entry else ""
     elif entry.count(":") == 1:
         entry = entry.split(":", 1)[0]
     try:

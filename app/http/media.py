@@ -56,8 +56,11 @@ class GraphQLMediaTypeMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope.get("path") != PATH
-                or json_media_type(header(scope, "accept")) != GRAPHQL_JSON):
+        if (
+            scope["type"] != "http"
+            or scope.get("path") != PATH
+            or json_media_type(header(scope, "accept")) != GRAPHQL_JSON
+        ):
             await self.app(scope, receive, send)
             return
         start: Message | None = None

@@ -37,20 +37,33 @@ from dpo.sender.health import sender_state
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
 
-HTTP_REQUESTS = Counter("dpo_http_requests_total", "HTTP requests served.",
-                        ["method", "route", "status"], registry=REGISTRY)
-HTTP_SECONDS = Histogram("dpo_http_request_seconds", "HTTP request latency.", ["route"],
-                         registry=REGISTRY)
+HTTP_REQUESTS = Counter(
+    "dpo_http_requests_total",
+    "HTTP requests served.",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+HTTP_SECONDS = Histogram(
+    "dpo_http_request_seconds", "HTTP request latency.", ["route"], registry=REGISTRY
+)
 # Provider calls, job runs (the runJob mutation) and token checks of this process.
-for _collector in (*provider_metrics.COLLECTORS, *job_metrics.COLLECTORS,
-                   *auth_metrics.COLLECTORS):
+for _collector in (*provider_metrics.COLLECTORS, *job_metrics.COLLECTORS, *auth_metrics.COLLECTORS):
     REGISTRY.register(_collector)
-OPERATIONS = Counter("dpo_graphql_operations_total", "GraphQL operations executed.",
-                     ["operation_name", "operation_type"], registry=REGISTRY)
-OPERATION_SECONDS = Histogram("dpo_graphql_operation_seconds", "GraphQL operation latency.",
-                              ["operation_name"], registry=REGISTRY)
-ERRORS = Counter("dpo_graphql_errors_total", "GraphQL errors by extensions.code.", ["code"],
-                 registry=REGISTRY)
+OPERATIONS = Counter(
+    "dpo_graphql_operations_total",
+    "GraphQL operations executed.",
+    ["operation_name", "operation_type"],
+    registry=REGISTRY,
+)
+OPERATION_SECONDS = Histogram(
+    "dpo_graphql_operation_seconds",
+    "GraphQL operation latency.",
+    ["operation_name"],
+    registry=REGISTRY,
+)
+ERRORS = Counter(
+    "dpo_graphql_errors_total", "GraphQL errors by extensions.code.", ["code"], registry=REGISTRY
+)
 
 METHODS = frozenset({"GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"})
 # Operation names come from clients: only this many distinct names get their own series.
@@ -114,9 +127,15 @@ class GraphQLMetrics(SchemaExtension):
         OPERATIONS.labels(name, kind).inc()
         OPERATION_SECONDS.labels(name).observe(seconds)
         result = context.result
-        errors = [raised] if raised is not None else (
-            result.errors or [] if isinstance(result, (GraphQLExecutionResult, ExecutionResult))
-            else [])
+        errors = (
+            [raised]
+            if raised is not None
+            else (
+                result.errors or []
+                if isinstance(result, (GraphQLExecutionResult, ExecutionResult))
+                else []
+            )
+        )
         for error in errors:
             ERRORS.labels(error_code(error)).inc()
 
@@ -155,12 +174,19 @@ class HttpMetricsMiddleware:
 
 # The listener runs in its own process (and exits on a deep reorg): every web replica reports
 # its state from PostgreSQL at scrape time, so an alert does not depend on the listener being up.
-LISTENER_HALTED = Gauge("dpo_listener_halted", "1 while a chain's listener is stopped by a reorg "
-                        "deeper than its window (recover with dpo listener --rewind).",
-                        ["chain_id"], registry=REGISTRY)
-LISTENER_CHECKPOINT = Gauge("dpo_listener_checkpoint_block",
-                            "Last block the chain's listener committed.", ["chain_id"],
-                            registry=REGISTRY)
+LISTENER_HALTED = Gauge(
+    "dpo_listener_halted",
+    "1 while a chain's listener is stopped by a reorg "
+    "deeper than its window (recover with dpo listener --rewind).",
+    ["chain_id"],
+    registry=REGISTRY,
+)
+LISTENER_CHECKPOINT = Gauge(
+    "dpo_listener_checkpoint_block",
+    "Last block the chain's listener committed.",
+    ["chain_id"],
+    registry=REGISTRY,
+)
 
 
 async def refresh_listener_gauges(request: Request) -> None:
@@ -177,11 +203,17 @@ async def refresh_listener_gauges(request: Request) -> None:
 # The sender's intents, read from PostgreSQL at scrape time like the listener's state
 # (dpo/sender/health.py): reverted or failed intents need a person; old open ones mean a
 # sender that is down or stuck at its fee cap.
-SENDER_INTENTS = Gauge("dpo_sender_intents", "Chain intents of the platform wallet by state.",
-                       ["state"], registry=REGISTRY)
-SENDER_OLDEST_OPEN = Gauge("dpo_sender_oldest_open_seconds",
-                           "Age of the oldest pending or in-flight chain intent (0: none).",
-                           registry=REGISTRY)
+SENDER_INTENTS = Gauge(
+    "dpo_sender_intents",
+    "Chain intents of the platform wallet by state.",
+    ["state"],
+    registry=REGISTRY,
+)
+SENDER_OLDEST_OPEN = Gauge(
+    "dpo_sender_oldest_open_seconds",
+    "Age of the oldest pending or in-flight chain intent (0: none).",
+    registry=REGISTRY,
+)
 
 
 async def refresh_sender_gauges(request: Request) -> None:
@@ -213,9 +245,12 @@ def is_private(address: str) -> bool:
     return ip.is_loopback or ip.is_private
 
 
-def metrics_endpoint(*, token: str | None, trust_forwarded: bool,
-                     refresh: Callable[[Request], Awaitable[None]] | None = None,
-                     ) -> Callable[[Request], Awaitable[Response]]:
+def metrics_endpoint(
+    *,
+    token: str | None,
+    trust_forwarded: bool,
+    refresh: Callable[[Request], Awaitable[None]] | None = None,
+) -> Callable[[Request], Awaitable[Response]]:
     """The /metrics view: from a private address, or anywhere with the bearer token.
 
     `refresh` updates gauges read from the database before each scrape.
@@ -225,7 +260,8 @@ def metrics_endpoint(*, token: str | None, trust_forwarded: bool,
         """Prometheus text exposition."""
         given = request.headers.get("authorization", "")
         authorised = token is not None and hmac.compare_digest(
-            given.encode(), f"Bearer {token}".encode())
+            given.encode(), f"Bearer {token}".encode()
+        )
         address = client_address(request.scope, trust_forwarded=trust_forwarded)
         if not authorised and not is_private(address):
             return PlainTextResponse("Forbidden\n", status_code=403)

@@ -40,14 +40,22 @@ def sane_request_id(value: str | None) -> str:
     return uuid.uuid4().hex
 
 
-async def plain_response(send: Send, status: int, text: str,
-                         headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def plain_response(
+    send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     """Send a short text/plain response."""
     body = text.encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode()),
-                            *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -111,8 +119,9 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-INTERNAL_BODY = b'{"data":null,"errors":[{"message":"Internal server error",' \
-    b'"extensions":{"code":"INTERNAL"}}]}'
+INTERNAL_BODY = (
+    b'{"data":null,"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL"}}]}'
+)
 
 
 class ResponseStarted:
@@ -150,13 +159,24 @@ class ErrorBoundaryMiddleware:
         try:
             await self.app(scope, receive, sent)
         except Exception:
-            logger.exception("unhandled error in %s %s (request %s)", scope.get("method"),
-                             scope.get("path"), request_id_var.get())
+            logger.exception(
+                "unhandled error in %s %s (request %s)",
+                scope.get("method"),
+                scope.get("path"),
+                request_id_var.get(),
+            )
             if sent.started:
                 raise  # too late for an answer: the server drops the connection
-            await send({"type": "http.response.start", "status": 500,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(INTERNAL_BODY)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(INTERNAL_BODY)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": INTERNAL_BODY})
 
 
@@ -202,11 +222,27 @@ class BodySizeLimitMiddleware:
     async def _refuse(self, send: Send) -> None:
         """A GraphQL-shaped 413, like every other refusal of /graphql."""
         logger.info("request body over %d bytes refused", self.max_bytes)
-        body = json.dumps({"data": None, "errors": [
-            {"message": f"Request body over {self.max_bytes} bytes.",
-             "extensions": {"code": "LIMIT_EXCEEDED"}}]}, separators=(",", ":")).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        body = json.dumps(
+            {
+                "data": None,
+                "errors": [
+                    {
+                        "message": f"Request body over {self.max_bytes} bytes.",
+                        "extensions": {"code": "LIMIT_EXCEEDED"},
+                    }
+                ],
+            },
+            separators=(",", ":"),
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -104,8 +104,9 @@ def accepts_event_stream(header: str | None) -> bool:
 
 def is_subscription(query: object, operation_name: object) -> bool:
     """Whether the operation a request selects is a subscription (False when it cannot tell)."""
-    if not isinstance(query, str) or not (operation_name is None
-                                          or isinstance(operation_name, str)):
+    if not isinstance(query, str) or not (
+        operation_name is None or isinstance(operation_name, str)
+    ):
         return False
     if "subscription" not in query:
         return False  # no need to parse: the keyword is not there

@@ -86,27 +86,42 @@ async def limit_api_key_call(scope: Scope, runtime: Runtime, *, prefix: str | No
         decision = await limiter.hit(f"key:{prefix}", rate=parse_rate(settings.rate_limit_user))
     else:
         address = client_address(scope, trust_forwarded=False)
-        decision = await limiter.hit(f"anon:{address}",
-                                     rate=parse_rate(settings.rate_limit_anon))
+        decision = await limiter.hit(f"anon:{address}", rate=parse_rate(settings.rate_limit_anon))
     if not decision.allowed:
         logger.info("rate limit exceeded; retry after %d s", decision.retry_after)
-        raise RateLimitedError(f"Too many requests; retry in {decision.retry_after} s.",
-                               retry_after=decision.retry_after)
+        raise RateLimitedError(
+            f"Too many requests; retry in {decision.retry_after} s.",
+            retry_after=decision.retry_after,
+        )
 
 
 def rate_limited_body(retry_after: int) -> bytes:
     """The GraphQL-shaped error body of a 429."""
-    return json.dumps({"data": None, "errors": [{
-        "message": f"Too many requests; retry in {retry_after} s.",
-        "extensions": {"code": ErrorCode.RATE_LIMITED.value, "retryAfter": retry_after},
-    }]}).encode()
+    return json.dumps(
+        {
+            "data": None,
+            "errors": [
+                {
+                    "message": f"Too many requests; retry in {retry_after} s.",
+                    "extensions": {"code": ErrorCode.RATE_LIMITED.value, "retryAfter": retry_after},
+                }
+            ],
+        }
+    ).encode()
 
 
 class RateLimitMiddleware:
     """Count API requests per user (RATE_LIMIT_USER) or per address (RATE_LIMIT_ANON)."""
 
-    def __init__(self, app: ASGIApp, *, user_rate: tuple[int, int], anon_rate: tuple[int, int],
-                 trust_forwarded: bool, identify: Identify | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        user_rate: tuple[int, int],
+        anon_rate: tuple[int, int],
+        trust_forwarded: bool,
+        identify: Identify | None = None,
+    ) -> None:
         self.app = app
         self.user_rate = user_rate
         self.anon_rate = anon_rate
@@ -122,8 +137,11 @@ class RateLimitMiddleware:
         return self._limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope.get("method") == "OPTIONS"
-                or scope.get("path") not in LIMITED_PATHS):
+        if (
+            scope["type"] != "http"
+            or scope.get("method") == "OPTIONS"
+            or scope.get("path") not in LIMITED_PATHS
+        ):
             await self.app(scope, receive, send)
             return
         limiter = self._limiter_for(scope)
@@ -147,9 +165,15 @@ class RateLimitMiddleware:
             return
         logger.info("rate limit exceeded; retry after %d s", decision.retry_after)
         body = rate_limited_body(decision.retry_after)
-        await send({"type": "http.response.start", "status": 429, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(decision.retry_after).encode()),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(decision.retry_after).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -22,8 +22,10 @@ LOCAL_HOSTS = (".localhost", "127.0.0.1", "[::1]")
 # RFC 3986 `host [ ":" port ]` as a Host header may carry it: a DNS name (letters, digits,
 # hyphens, dots; a trailing dot allowed), an IPv4 address or a bracketed IPv6 literal. No
 # userinfo (`a@b`), no path, no spaces; `127.0.0.1:8113@evil.example` is not a host.
-_HOST = re.compile(r"^(?P<host>\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-                   r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.?)(?::(?P<port>[0-9]{1,5}))?$")
+_HOST = re.compile(
+    r"^(?P<host>\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+    r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.?)(?::(?P<port>[0-9]{1,5}))?$"
+)
 
 
 def parse_host(value: str) -> tuple[str, int | None] | None:
@@ -155,7 +157,6 @@ class HttpsMiddleware:
         authority = name if port is None else f"{name}:{port}"
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string") or b""
-        location = (b"https://" + authority.encode("ascii") + path
-                    + (b"?" + query if query else b""))
+        location = b"https://" + authority.encode("ascii") + path + (b"?" + query if query else b"")
         status = 301 if scope.get("method") in ("GET", "HEAD") else 308
         await plain_response(send, status, "Use HTTPS.\n", [(b"location", location)])

@@ -21,10 +21,20 @@ from dpo.settings import Settings, parse_rate
 CORS_MAX_AGE = 600  # seconds a browser may cache a preflight answer
 # What browsers' GraphQL clients send: Apollo Client's client awareness and CSRF-prevention
 # headers, the last event id a fetch-based SSE client resumes with, graphql-sse's stream token.
-CORS_HEADERS = ["Accept", "Authorization", "Content-Type", "X-Request-ID", "X-Api-Key",
-                "X-Signature", "X-Timestamp", "Apollographql-Client-Name",
-                "Apollographql-Client-Version", "Apollo-Require-Preflight", "Last-Event-ID",
-                "X-GraphQL-Event-Stream-Token"]
+CORS_HEADERS = [
+    "Accept",
+    "Authorization",
+    "Content-Type",
+    "X-Request-ID",
+    "X-Api-Key",
+    "X-Signature",
+    "X-Timestamp",
+    "Apollographql-Client-Name",
+    "Apollographql-Client-Version",
+    "Apollo-Require-Preflight",
+    "Last-Event-ID",
+    "X-GraphQL-Event-Stream-Token",
+]
 
 
 def build_middleware(settings: Settings, *, identify: Identify | None = None) -> list[Middleware]:
@@ -33,11 +43,14 @@ def build_middleware(settings: Settings, *, identify: Identify | None = None) ->
     The proxy's headers are read first, so every later step and the access log see the
     client's address and scheme.
     """
-    hosts = effective_allowed_hosts(settings.allowed_hosts, debug=settings.debug,
-                                    production=settings.is_production)
-    trust = ProxyTrust.from_settings(settings.trusted_proxies,
-                                     hops=settings.forwarded_proxy_count,
-                                     header=settings.forwarded_for_header)
+    hosts = effective_allowed_hosts(
+        settings.allowed_hosts, debug=settings.debug, production=settings.is_production
+    )
+    trust = ProxyTrust.from_settings(
+        settings.trusted_proxies,
+        hops=settings.forwarded_proxy_count,
+        header=settings.forwarded_for_header,
+    )
     return [
         Middleware(ProxyHeadersMiddleware, trust=trust),
         Middleware(RequestIdMiddleware),
@@ -47,16 +60,26 @@ def build_middleware(settings: Settings, *, identify: Identify | None = None) ->
         Middleware(GraphQLMediaTypeMiddleware),
         Middleware(ErrorBoundaryMiddleware),
         Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
-        Middleware(HttpsMiddleware, redirect=settings.secure_ssl_redirect,
-                   hsts_seconds=settings.secure_hsts_seconds),
-        Middleware(CORSMiddleware, allow_origins=settings.cors_allowed_origins,
-                   allow_credentials=True, allow_methods=["GET", "POST", "OPTIONS"],
-                   allow_headers=CORS_HEADERS,
-                   expose_headers=["X-Request-ID", "Retry-After", "X-Cache"],
-                   max_age=CORS_MAX_AGE),
-        Middleware(RateLimitMiddleware, user_rate=parse_rate(settings.rate_limit_user),
-                   anon_rate=parse_rate(settings.rate_limit_anon),
-                   trust_forwarded=False,  # the scope's client is already the proxy's
-                   identify=identify or bearer_identity),
+        Middleware(
+            HttpsMiddleware,
+            redirect=settings.secure_ssl_redirect,
+            hsts_seconds=settings.secure_hsts_seconds,
+        ),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allowed_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=CORS_HEADERS,
+            expose_headers=["X-Request-ID", "Retry-After", "X-Cache"],
+            max_age=CORS_MAX_AGE,
+        ),
+        Middleware(
+            RateLimitMiddleware,
+            user_rate=parse_rate(settings.rate_limit_user),
+            anon_rate=parse_rate(settings.rate_limit_anon),
+            trust_forwarded=False,  # the scope's client is already the proxy's
+            identify=identify or bearer_identity,
+        ),
         Middleware(BodySizeLimitMiddleware),
     ]

@@ -27,11 +27,16 @@ from app.http.metrics import REGISTRY
 
 logger = logging.getLogger(__name__)
 
-TIMEOUTS = Counter("dpo_http_read_timeouts_total",
-                   "Connections closed because a request's headers or body came too slowly.",
-                   ["part"], registry=REGISTRY)
-_408 = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        b"content-length: 17\r\nconnection: close\r\n\r\nRequest Timeout.\n")
+TIMEOUTS = Counter(
+    "dpo_http_read_timeouts_total",
+    "Connections closed because a request's headers or body came too slowly.",
+    ["part"],
+    registry=REGISTRY,
+)
+_408 = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 17\r\nconnection: close\r\n\r\nRequest Timeout.\n"
+)
 
 
 class DeadlineHttpProtocol(HttpToolsProtocol):
@@ -61,8 +66,9 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
         if self.transport is None or self.transport.is_closing():
             return
         TIMEOUTS.labels(self._waiting_for).inc()
-        logger.info("closing a connection whose request %s did not arrive in time",
-                    self._waiting_for)
+        logger.info(
+            "closing a connection whose request %s did not arrive in time", self._waiting_for
+        )
         cycle = self.cycle
         # A 408 only where a response may begin: never inside one already being written.
         if self._headers_in:
@@ -112,5 +118,8 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
 
 def with_deadlines(*, header_timeout: float, body_timeout: float) -> type[DeadlineHttpProtocol]:
     """The protocol class `dpo web` hands uvicorn, with these deadlines."""
-    return type("HttpProtocol", (DeadlineHttpProtocol,),
-                {"header_timeout": header_timeout, "body_timeout": body_timeout})
+    return type(
+        "HttpProtocol",
+        (DeadlineHttpProtocol,),
+        {"header_timeout": header_timeout, "body_timeout": body_timeout},
+    )

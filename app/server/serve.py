@@ -39,8 +39,13 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(application: ASGIApp, sock: socket.socket, settings: Settings, *,
-          on_shutdown: Callable[[], None] = lambda: None) -> int:
+def serve(
+    application: ASGIApp,
+    sock: socket.socket,
+    settings: Settings,
+    *,
+    on_shutdown: Callable[[], None] = lambda: None,
+) -> int:
     """Serve until SIGTERM/SIGINT; the exit code (1 when the server never started).
 
     On SIGTERM (a deploy's old replica, docs/RUNBOOK.md): stop accepting, close idle
@@ -66,16 +71,21 @@ def serve(application: ASGIApp, sock: socket.socket, settings: Settings, *,
                 self._captured_signals.remove(signal.SIGTERM)
 
     config = uvicorn.Config(
-        application, log_level=settings.log_level.lower(), log_config=None,
+        application,
+        log_level=settings.log_level.lower(),
+        log_config=None,
         # Forwarded headers are read by app.http.forwarded, from trusted proxies only.
         proxy_headers=False,
-        http=with_deadlines(header_timeout=settings.http_header_timeout,
-                            body_timeout=settings.http_body_timeout),
+        http=with_deadlines(
+            header_timeout=settings.http_header_timeout, body_timeout=settings.http_body_timeout
+        ),
         # Longer than Railway's edge keeps an idle connection (settings.py says why).
         timeout_keep_alive=settings.http_keep_alive_seconds,
         timeout_graceful_shutdown=settings.web_drain_seconds,
-        ws=with_close_timeout(settings.ws_close_timeout), ws_max_size=WS_MAX_BYTES,
-        ws_per_message_deflate=False)
+        ws=with_close_timeout(settings.ws_close_timeout),
+        ws_max_size=WS_MAX_BYTES,
+        ws_per_message_deflate=False,
+    )
     server = Server(config)
     host, port = sock.getsockname()[:2]
     logger.info("dpo web listening on %s:%s", host, port)

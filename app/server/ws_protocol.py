@@ -31,9 +31,12 @@ from app.http.metrics import REGISTRY
 
 logger = logging.getLogger(__name__)
 
-ABORTS = Counter("dpo_ws_aborts_total",
-                 "WebSockets reset because the peer did not complete the closing handshake in "
-                 "time (it stopped reading).", registry=REGISTRY)
+ABORTS = Counter(
+    "dpo_ws_aborts_total",
+    "WebSockets reset because the peer did not complete the closing handshake in "
+    "time (it stopped reading).",
+    registry=REGISTRY,
+)
 _LINGER_ZERO = struct.pack("ii", 1, 0)
 GOING_AWAY = 1001
 SHUTDOWN_REASON = "server shutting down; reconnect and resume from your last cursor"
@@ -148,8 +151,9 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         closing = message["type"] == "websocket.close"
         if closing and not self.writable.is_set() and self._open():
             code, reason = message.get("code", 1000), message.get("reason")
-            self._close_behind_unread(code if isinstance(code, int) else 1000,
-                                      reason if isinstance(reason, str) else "")
+            self._close_behind_unread(
+                code if isinstance(code, int) else 1000, reason if isinstance(reason, str) else ""
+            )
             return
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
@@ -186,8 +190,11 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         if self.disconnected:
             return
         ABORTS.inc()
-        logger.info("resetting a WebSocket from %s whose peer did not complete the close in "
-                    "%.1fs", self.client[0] if self.client else "?", self.close_timeout)
+        logger.info(
+            "resetting a WebSocket from %s whose peer did not complete the close in %.1fs",
+            self.client[0] if self.client else "?",
+            self.close_timeout,
+        )
         sock = self.transport.get_extra_info("socket")
         if sock is not None:
             with suppress(OSError):
@@ -195,8 +202,12 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.abort()
 
     def _open(self) -> bool:
-        return (self.handshake_complete and not self.close_sent and not self.disconnected
-                and self.initial_response is None)
+        return (
+            self.handshake_complete
+            and not self.close_sent
+            and not self.disconnected
+            and self.initial_response is None
+        )
 
     def _close_behind_unread(self, code: int, reason: str) -> None:
         # What uvicorn does for a close, minus waiting for room in the write buffer.

@@ -50,8 +50,10 @@ _SEQUENCE = re.compile(r"^[0-9]{1,19}$")
 
 
 def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
-    return JSONResponse({"data": None, "errors": [
-        {"message": message, "extensions": {"code": code.value}}]}, status_code=status)
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": {"code": code.value}}]},
+        status_code=status,
+    )
 
 
 async def _params(request: Request) -> dict[str, Any] | None:
@@ -80,14 +82,20 @@ async def _params(request: Request) -> dict[str, Any] | None:
             raise too_deep(error) from None
         except ValueError:
             return None
-    if not isinstance(raw, dict) or not isinstance(raw.get("query"), str) or \
-            not raw["query"].strip():
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("query"), str)
+        or not raw["query"].strip()
+    ):
         return None
     check_query_length(raw["query"])
     variables = raw.get("variables") or {}
     name, extensions = raw.get("operationName"), raw.get("extensions")
-    if not isinstance(variables, dict) or not (name is None or isinstance(name, str)) or \
-            not (extensions is None or isinstance(extensions, dict)):
+    if (
+        not isinstance(variables, dict)
+        or not (name is None or isinstance(name, str))
+        or not (extensions is None or isinstance(extensions, dict))
+    ):
         return None
     return {"query": raw["query"], "variables": variables, "operation_name": name}
 
@@ -134,8 +142,11 @@ async def serve_event_stream(view: Any, scope: Scope, receive: Receive, send: Se
         # A bad credential is still a 401 first; a stream ticket is left unspent.
         if ticket_of(scope.get("query_string", b"")) is None:
             await principal_of(request, runtime)
-        await _error(400, ErrorCode.VALIDATION, "send a GraphQL operation: query, "
-                     "variables (an object) and operationName")(scope, receive, send)
+        await _error(
+            400,
+            ErrorCode.VALIDATION,
+            "send a GraphQL operation: query, variables (an object) and operationName",
+        )(scope, receive, send)
         return
     principal, ends_at = await stream_caller(request, runtime)
     if principal.kind == Kind.ANONYMOUS:
@@ -147,17 +158,20 @@ async def serve_event_stream(view: Any, scope: Scope, receive: Receive, send: Se
     knobs = runtime.settings
     client = scope.get("client")
     redis, caps = caps_redis(scope), caps_of(scope)
-    address = await caps.take(redis, "address", client[0] if client else "unknown",
-                              knobs.ws_max_connections_per_address)
+    address = await caps.take(
+        redis, "address", client[0] if client else "unknown", knobs.ws_max_connections_per_address
+    )
     if address is None:
-        await _error(429, ErrorCode.LIMIT_EXCEEDED, "too many connections from this address"
-                     )(scope, receive, send)
+        await _error(429, ErrorCode.LIMIT_EXCEEDED, "too many connections from this address")(
+            scope, receive, send
+        )
         return
     try:
         user = await caps.take(redis, "user", principal.actor, knobs.ws_max_connections_per_user)
         if user is None:
-            await _error(429, ErrorCode.LIMIT_EXCEEDED, "too many connections for this user"
-                         )(scope, receive, send)
+            await _error(429, ErrorCode.LIMIT_EXCEEDED, "too many connections for this user")(
+                scope, receive, send
+            )
             return
         try:
             await _run(view, request, principal, params, send, receive, ends_at=ends_at)
@@ -167,25 +181,44 @@ async def serve_event_stream(view: Any, scope: Scope, receive: Receive, send: Se
         await caps.release(address)
 
 
-async def _run(view: Any, request: Request, principal: Any, params: dict[str, Any],
-               send: Send, receive: Receive, *, ends_at: float | None) -> None:
+async def _run(
+    view: Any,
+    request: Request,
+    principal: Any,
+    params: dict[str, Any],
+    send: Send,
+    receive: Receive,
+    *,
+    ends_at: float | None,
+) -> None:
     stream = _Stream(send)
-    context = Context(request=request, runtime=request.scope["app"].state.runtime,
-                      make_loaders=RequestLoaders, principal=principal,
-                      counted=request_state(request.scope).counted, on_slow=stream.close_slow)
+    context = Context(
+        request=request,
+        runtime=request.scope["app"].state.runtime,
+        make_loaders=RequestLoaders,
+        principal=principal,
+        counted=request_state(request.scope).counted,
+        on_slow=stream.close_slow,
+    )
     knobs = context.runtime.settings
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
     pump = asyncio.create_task(_pump(view, context, params, stream))
     stream.task = pump
     # The access token's expiry (the one that asked for the ticket, with a ticket).
     expiry = None if ends_at is None else max(0.0, ends_at - datetime.now(UTC).timestamp())
-    timer = (asyncio.get_running_loop().call_later(expiry, stream.stop, "access token expired")
-             if expiry is not None else None)
-    helpers = [asyncio.create_task(stream.keep_alive(knobs.ws_keepalive_interval)),
-               asyncio.create_task(_watch_disconnect(receive, stream))]
+    timer = (
+        asyncio.get_running_loop().call_later(expiry, stream.stop, "access token expired")
+        if expiry is not None
+        else None
+    )
+    helpers = [
+        asyncio.create_task(stream.keep_alive(knobs.ws_keepalive_interval)),
+        asyncio.create_task(_watch_disconnect(receive, stream)),
+    ]
     # On SIGTERM the stream ends at once (app.server.drain): the client resumes on another replica.
     unregister = request.scope["app"].state.drain.register(
-        lambda: stream.stop("server shutting down"))
+        lambda: stream.stop("server shutting down")
+    )
     metrics.CONNECTIONS.inc()
     try:
         await pump
@@ -208,9 +241,12 @@ async def _run(view: Any, request: Request, principal: Any, params: dict[str, An
 
 async def _pump(view: Any, context: Context, params: dict[str, Any], stream: _Stream) -> None:
     results = await view.schema.stream(
-        params["query"], variable_values=params["variables"], context_value=context,
+        params["query"],
+        variable_values=params["variables"],
+        context_value=context,
         operation_name=params["operation_name"],
-        allowed_operation_types=(OperationType.SUBSCRIPTION,))
+        allowed_operation_types=(OperationType.SUBSCRIPTION,),
+    )
     async for body in _bodies(results):
         await stream.write(body)
     await stream.write(b"event: complete\ndata:\n\n")

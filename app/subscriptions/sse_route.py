@@ -32,8 +32,11 @@ from dpo.safe_json import loads
 from resolvers.loaders import RequestLoaders
 from schema.context import Context
 
-SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
-               (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
 
 
 def _fields(scope: Scope, body: bytes) -> tuple[object, object]:
@@ -72,26 +75,41 @@ def encode_next(result: dict[str, Any]) -> bytes:
 
 
 def _refusal(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"data": None, "errors": [
-        {"message": message, "extensions": {"code": ErrorCode.VALIDATION.value}}]},
-        status_code=status)
+    return JSONResponse(
+        {
+            "data": None,
+            "errors": [{"message": message, "extensions": {"code": ErrorCode.VALIDATION.value}}],
+        },
+        status_code=status,
+    )
 
 
-async def run_once(view: Any, request: Request, principal: Principal, params: dict[str, Any],
-                   send: Send) -> None:
+async def run_once(
+    view: Any, request: Request, principal: Principal, params: dict[str, Any], send: Send
+) -> None:
     """A query or mutation as one `next` event and `complete`; refusals as a JSON 400."""
     allowed = {OperationType.QUERY} | (
-        {OperationType.MUTATION} if request.method == "POST" else set())
-    context = Context(request=request, runtime=request.scope["app"].state.runtime,
-                      make_loaders=RequestLoaders, principal=principal,
-                      counted=request_state(request.scope).counted)
+        {OperationType.MUTATION} if request.method == "POST" else set()
+    )
+    context = Context(
+        request=request,
+        runtime=request.scope["app"].state.runtime,
+        make_loaders=RequestLoaders,
+        principal=principal,
+        counted=request_state(request.scope).counted,
+    )
     try:
         result = await view.schema.execute(
-            params["query"], variable_values=params["variables"], context_value=context,
-            operation_name=params["operation_name"], allowed_operation_types=allowed)
+            params["query"],
+            variable_values=params["variables"],
+            context_value=context,
+            operation_name=params["operation_name"],
+            allowed_operation_types=allowed,
+        )
     except InvalidOperationTypeError as error:
         await _refusal(400, error.as_http_error_reason(request.method))(
-            request.scope, request.receive, send)
+            request.scope, request.receive, send
+        )
         return
     except CannotGetOperationTypeError as error:
         await _refusal(400, error.as_http_error_reason())(request.scope, request.receive, send)

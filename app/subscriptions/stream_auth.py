@@ -33,8 +33,9 @@ async def stream_caller(request: Request, runtime: Runtime) -> tuple[Principal, 
         principal = await principal_of(request, runtime)
         return principal, bearer_expiry(request.headers)
     if "authorization" in request.headers or has_api_key_headers(request.headers):
-        raise UnauthenticatedError("send a stream ticket or a credential, not both",
-                                   reason="ticket_and_credential")
+        raise UnauthenticatedError(
+            "send a stream ticket or a credential, not both", reason="ticket_and_credential"
+        )
     key = ticket_key(signing_key(runtime.settings))
     redeemed = await redeem(runtime.redis, key, ticket, now=time.time())
     return redeemed.principal, redeemed.ends_at

@@ -137,7 +137,8 @@ class WebSocketSubscriptions:
     keep_alive: bool
     # Shared frames go to the socket directly (app.subscriptions.ws_frames).
     graphql_transport_ws_handler_class: type[BaseGraphQLTransportWSHandler[Context, None]] = (
-        TransportWSHandler)
+        TransportWSHandler
+    )
     graphql_ws_handler_class: type[BaseGraphQLWSHandler[Context, None]] = LegacyWSHandler
     keep_alive_interval: float | None
     max_subscriptions_per_connection: int | None
@@ -163,8 +164,12 @@ class WebSocketSubscriptions:
         assert isinstance(websocket, WebSocket)
         connection = connection_of(websocket.scope)
         assert connection is not None  # serve_websocket opened it
-        user = await connection.caps.take(caps_redis(websocket.scope), "user", principal.actor,
-                                          self.knobs.ws_max_connections_per_user)
+        user = await connection.caps.take(
+            caps_redis(websocket.scope),
+            "user",
+            principal.actor,
+            self.knobs.ws_max_connections_per_user,
+        )
         if user is None:
             raise _refuse(context, "LIMIT_EXCEEDED", "too many connections for this user")
         connection.user = user
@@ -178,13 +183,18 @@ class WebSocketSubscriptions:
         return unset
 
 
-async def serve_websocket(view: ASGIApp, knobs: StreamingSettings, scope: Scope,
-                          receive: Receive, send: Send) -> None:
+async def serve_websocket(
+    view: ASGIApp, knobs: StreamingSettings, scope: Scope, receive: Receive, send: Send
+) -> None:
     """Serve one GraphQL WebSocket through `view`, counted against its address while open."""
     client = scope.get("client")
     caps = caps_of(scope)
-    address = await caps.take(caps_redis(scope), "address", client[0] if client else "unknown",
-                              knobs.ws_max_connections_per_address)
+    address = await caps.take(
+        caps_redis(scope),
+        "address",
+        client[0] if client else "unknown",
+        knobs.ws_max_connections_per_address,
+    )
     if address is None:
         logger.warning("refusing a WebSocket: too many from one address")
         await receive()

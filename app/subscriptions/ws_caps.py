@@ -77,8 +77,9 @@ class ConnectionCaps:
                 async with self._gate:
                     taken = await redis.eval(_TAKE, 1, name, cap, self.lease_ms, member)
             except (RedisError, OSError) as error:
-                logger.warning("connection caps counted in this process only (%s)",
-                               type(error).__name__)
+                logger.warning(
+                    "connection caps counted in this process only (%s)", type(error).__name__
+                )
             else:
                 if not int(taken):
                     return None

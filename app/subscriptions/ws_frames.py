@@ -36,9 +36,12 @@ from schema.shared_events import EncodedData, frame_prefix
 
 logger = logging.getLogger(__name__)
 
-DIRECT_FRAMES = Counter("dpo_ws_direct_frames_total",
-                        "Shared subscription frames written to the socket without Strawberry's "
-                        "per-result path.", ["protocol"], registry=REGISTRY)
+DIRECT_FRAMES = Counter(
+    "dpo_ws_direct_frames_total",
+    "Shared subscription frames written to the socket without Strawberry's per-result path.",
+    ["protocol"],
+    registry=REGISTRY,
+)
 _TRANSPORT_WS = DIRECT_FRAMES.labels(protocol="graphql-transport-ws")
 _LEGACY_WS = DIRECT_FRAMES.labels(protocol="graphql-ws")
 
@@ -86,8 +89,9 @@ class _LegacySink:
 
     __slots__ = ("handler", "operation_id", "prefix", "task", "websocket")
 
-    def __init__(self, handler: LegacyWSHandler, operation_id: str,
-                 task: asyncio.Task[Any] | None) -> None:
+    def __init__(
+        self, handler: LegacyWSHandler, operation_id: str, task: asyncio.Task[Any] | None
+    ) -> None:
         self.handler = handler
         self.operation_id = operation_id
         self.task = task
@@ -159,9 +163,13 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             return
         await super().handle_message(message)
 
-    async def handle_async_results(self, operation_id: str, query: str,
-                                   operation_name: str | None,
-                                   variables: dict[str, object] | None) -> None:
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
         """Run the operation as Strawberry does, its shared frames going through the sink.
 
         Counted first (ws_limits): over the limit, the operation ends with an `error`
@@ -170,8 +178,9 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         refused = await operation_refusal(self.context)
         if refused is not None:
             try:
-                await self.send_message({"type": "error", "id": operation_id,
-                                         "payload": refused.formatted})
+                await self.send_message(
+                    {"type": "error", "id": operation_id, "payload": refused.formatted}
+                )
             finally:
                 self.subscriptions.pop(operation_id, None)
                 self.tasks.pop(operation_id, None)

@@ -36,6 +36,7 @@ async def operation_refusal(context: Context) -> GraphQLError | None:
     if decision.allowed:
         return None
     ERRORS.labels(ErrorCode.RATE_LIMITED.value).inc()
-    return GraphQLError(f"Too many requests; retry in {decision.retry_after} s.",
-                        extensions={"code": ErrorCode.RATE_LIMITED.value,
-                                    "retryAfter": decision.retry_after})
+    return GraphQLError(
+        f"Too many requests; retry in {decision.retry_after} s.",
+        extensions={"code": ErrorCode.RATE_LIMITED.value, "retryAfter": decision.retry_after},
+    )

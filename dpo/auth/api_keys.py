@@ -57,15 +57,18 @@ _INVALID = "invalid API key or signature"
 def _hmac_secret(settings: Settings) -> bytes:
     secret = settings.api_hmac_secret
     if secret is None or len(secret.get_secret_value()) < MIN_HMAC_SECRET_LENGTH:
-        raise ConfigError(f"API_HMAC_SECRET must be set to at least {MIN_HMAC_SECRET_LENGTH} "
-                          "characters to use API keys")
+        raise ConfigError(
+            f"API_HMAC_SECRET must be set to at least {MIN_HMAC_SECRET_LENGTH} "
+            "characters to use API keys"
+        )
     return secret.get_secret_value().encode()
 
 
 def derive_secret(settings: Settings, *, prefix: str, salt: str) -> str:
     """The secret of a key, recomputed from the server secret, the prefix and the salt."""
-    digest = hmac.new(_hmac_secret(settings), f"dpo-api-key\n{prefix}\n{salt}".encode(),
-                      hashlib.sha256).digest()
+    digest = hmac.new(
+        _hmac_secret(settings), f"dpo-api-key\n{prefix}\n{salt}".encode(), hashlib.sha256
+    ).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
@@ -84,26 +87,42 @@ def sign(secret: str, *, timestamp: str, method: str, path: str, body: bytes) ->
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signed_headers(full_key: str, *, method: str, path: str, body: bytes = b"",
-                   timestamp: int | None = None) -> dict[str, str]:
+def signed_headers(
+    full_key: str, *, method: str, path: str, body: bytes = b"", timestamp: int | None = None
+) -> dict[str, str]:
     """The three headers a client sends to call the API with a key."""
     prefix, _, secret = full_key.partition(".")
     stamp = str(int(time.time()) if timestamp is None else timestamp)
-    return {"X-Api-Key": prefix, "X-Timestamp": stamp,
-            "X-Signature": sign(secret, timestamp=stamp, method=method, path=path, body=body)}
+    return {
+        "X-Api-Key": prefix,
+        "X-Timestamp": stamp,
+        "X-Signature": sign(secret, timestamp=stamp, method=method, path=path, body=body),
+    }
 
 
-async def create_api_key(session: AsyncSession, *, name: str, role: Role, settings: Settings,
-                         user_id: int | None = None,
-                         expires_at: datetime | None = None) -> tuple[str, ApiKey]:
+async def create_api_key(
+    session: AsyncSession,
+    *,
+    name: str,
+    role: Role,
+    settings: Settings,
+    user_id: int | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[str, ApiKey]:
     """A new key; the full key is returned once and never stored. The caller commits."""
     name = name.strip()
     if not name or len(name) > 100:
         raise ValidationError("name must be 1 to 100 characters", field="name")
     prefix, salt = "dpo" + secrets.token_hex(6), secrets.token_hex(16)
     secret = derive_secret(settings, prefix=prefix, salt=salt)
-    key = ApiKey(prefix=prefix, key_hash=f"v1${salt}${_digest(secret)}", name=name,
-                 role=Role(role).value, user_id=user_id, expires_at=expires_at)
+    key = ApiKey(
+        prefix=prefix,
+        key_hash=f"v1${salt}${_digest(secret)}",
+        name=name,
+        role=Role(role).value,
+        user_id=user_id,
+        expires_at=expires_at,
+    )
     session.add(key)
     await session.flush()
     return f"{prefix}.{secret}", key
@@ -112,8 +131,10 @@ async def create_api_key(session: AsyncSession, *, name: str, role: Role, settin
 async def revoke_api_key(session: AsyncSession, *, prefix: str) -> bool:
     """Revoke a key by its prefix; False when no live key has it."""
     revoked = await session.scalar(
-        update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC)).returning(ApiKey.id)
+        update(ApiKey)
+        .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+        .returning(ApiKey.id)
     )
     return revoked is not None
 
@@ -123,9 +144,17 @@ def has_api_key_headers(headers: Mapping[str, str]) -> bool:
     return any(name in headers for name in (KEY_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER))
 
 
-async def verify_request(session: AsyncSession, redis: aioredis.Redis, *, settings: Settings,
-                         headers: Mapping[str, str], method: str, path: str, body: bytes,
-                         now: float | None = None) -> Principal:
+async def verify_request(
+    session: AsyncSession,
+    redis: aioredis.Redis,
+    *,
+    settings: Settings,
+    headers: Mapping[str, str],
+    method: str,
+    path: str,
+    body: bytes,
+    now: float | None = None,
+) -> Principal:
     """The service principal of a signed request; UnauthenticatedError if anything is off.
 
     `headers` must look names up case-insensitively (Starlette's Headers do). The caller
@@ -141,11 +170,17 @@ async def verify_request(session: AsyncSession, redis: aioredis.Redis, *, settin
     if abs(current - int(stamp)) > REPLAY_WINDOW:
         raise UnauthenticatedError(f"X-Timestamp is more than {REPLAY_WINDOW} s off")
     moment = datetime.fromtimestamp(current, UTC)
-    row = (await session.execute(
-        select(ApiKey, User.issuer_id).outerjoin(User, User.id == ApiKey.user_id)
-        .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None),
-               or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > moment))
-    )).one_or_none()
+    row = (
+        await session.execute(
+            select(ApiKey, User.issuer_id)
+            .outerjoin(User, User.id == ApiKey.user_id)
+            .where(
+                ApiKey.prefix == prefix,
+                ApiKey.revoked_at.is_(None),
+                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > moment),
+            )
+        )
+    ).one_or_none()
     if row is None:
         raise UnauthenticatedError(_INVALID)
     key, issuer_id = row
@@ -153,54 +188,89 @@ async def verify_request(session: AsyncSession, redis: aioredis.Redis, *, settin
     salt, _, digest = rest.partition("$")
     secret = derive_secret(settings, prefix=prefix, salt=salt)
     expected = sign(secret, timestamp=stamp, method=method, path=path, body=body)
-    if version != "v1" or not hmac.compare_digest(_digest(secret), digest) or \
-            not hmac.compare_digest(expected, signature):
+    if (
+        version != "v1"
+        or not hmac.compare_digest(_digest(secret), digest)
+        or not hmac.compare_digest(expected, signature)
+    ):
         raise UnauthenticatedError(_INVALID)
     # Recorded only once the signature is good, so forgeries cannot block a real request.
-    fresh = await redis.set(f"dpo:auth:api-sig:{prefix}:{signature}", 1, nx=True,
-                            ex=2 * REPLAY_WINDOW + 1)
+    fresh = await redis.set(
+        f"dpo:auth:api-sig:{prefix}:{signature}", 1, nx=True, ex=2 * REPLAY_WINDOW + 1
+    )
     if not fresh:
         raise UnauthenticatedError("this request was already used; sign a new one")
     await session.execute(
         update(ApiKey)
-        .where(ApiKey.id == key.id, or_(ApiKey.last_used_at.is_(None),
-                                        ApiKey.last_used_at < moment - LAST_USED_RESOLUTION))
+        .where(
+            ApiKey.id == key.id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < moment - LAST_USED_RESOLUTION),
+        )
         .values(last_used_at=moment)
     )
-    return Principal(kind=Kind.SERVICE, role=key.role, user_id=key.user_id,
-                     issuer_id=issuer_id, api_key_prefix=prefix)
+    return Principal(
+        kind=Kind.SERVICE,
+        role=key.role,
+        user_id=key.user_id,
+        issuer_id=issuer_id,
+        api_key_prefix=prefix,
+    )
 
 
-async def create_api_key_in_database(database_url: str, *, name: str, role: Role,
-                                     settings: Settings, expires_at: datetime | None = None,
-                                     actor: str = "system:cli") -> str:
+async def create_api_key_in_database(
+    database_url: str,
+    *,
+    name: str,
+    role: Role,
+    settings: Settings,
+    expires_at: datetime | None = None,
+    actor: str = "system:cli",
+) -> str:
     """Create a key in its own transaction, audited (the CLI's path); return the full key."""
     engine = create_engine(database_url, pool_size=1)
     try:
         async with unit_of_work(session_factory(engine)) as session:
-            full_key, key = await create_api_key(session, name=name, role=role,
-                                                 settings=settings, expires_at=expires_at)
-            session.add(AuditLog(actor=actor, action="api_key.create", entity_type="api_key",
-                                 entity_id=key.prefix, before=None,
-                                 after={"name": key.name, "role": key.role,
-                                        "expires_at": expires_at.isoformat()
-                                        if expires_at else None}))
+            full_key, key = await create_api_key(
+                session, name=name, role=role, settings=settings, expires_at=expires_at
+            )
+            session.add(
+                AuditLog(
+                    actor=actor,
+                    action="api_key.create",
+                    entity_type="api_key",
+                    entity_id=key.prefix,
+                    before=None,
+                    after={
+                        "name": key.name,
+                        "role": key.role,
+                        "expires_at": expires_at.isoformat() if expires_at else None,
+                    },
+                )
+            )
         return full_key
     finally:
         await engine.dispose()
 
 
-async def revoke_api_key_in_database(database_url: str, *, prefix: str,
-                                     actor: str = "system:cli") -> bool:
+async def revoke_api_key_in_database(
+    database_url: str, *, prefix: str, actor: str = "system:cli"
+) -> bool:
     """Revoke a key in its own transaction, audited; False when no live key has the prefix."""
     engine = create_engine(database_url, pool_size=1)
     try:
         async with unit_of_work(session_factory(engine)) as session:
             revoked = await revoke_api_key(session, prefix=prefix)
             if revoked:
-                session.add(AuditLog(actor=actor, action="api_key.revoke",
-                                     entity_type="api_key", entity_id=prefix,
-                                     before={"revoked": False}, after={"revoked": True}))
+                session.add(
+                    AuditLog(
+                        actor=actor,
+                        action="api_key.revoke",
+                        entity_type="api_key",
+                        entity_id=prefix,
+                        before={"revoked": False},
+                        after={"revoked": True},
+                    )
+                )
         return revoked
     finally:
         await engine.dispose()

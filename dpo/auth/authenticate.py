@@ -39,9 +39,14 @@ def bearer_caller(authorization: str, *, settings: Settings) -> Principal:
     return verify_access_token(token, settings=settings)
 
 
-async def authenticate(request_headers: Mapping[str, str], *, method: str, path: str,
-                       runtime: Runtime,
-                       body: Callable[[], Awaitable[bytes]] = _no_body) -> Principal:
+async def authenticate(
+    request_headers: Mapping[str, str],
+    *,
+    method: str,
+    path: str,
+    runtime: Runtime,
+    body: Callable[[], Awaitable[bytes]] = _no_body,
+) -> Principal:
     """The caller of a request; `body` is read only for API-key signatures.
 
     `request_headers` must look names up case-insensitively (Starlette's Headers do); `path`
@@ -55,7 +60,13 @@ async def authenticate(request_headers: Mapping[str, str], *, method: str, path:
         return bearer_caller(authorization, settings=runtime.settings)
     if with_key:
         async with unit_of_work(runtime.sessions) as session:
-            return await verify_request(session, runtime.redis, settings=runtime.settings,
-                                        headers=request_headers, method=method, path=path,
-                                        body=await body())
+            return await verify_request(
+                session,
+                runtime.redis,
+                settings=runtime.settings,
+                headers=request_headers,
+                method=method,
+                path=path,
+                body=await body(),
+            )
     return ANONYMOUS

@@ -56,19 +56,20 @@ def principal_for_user(user: User) -> Principal:
 async def principal_for_wallet(session: AsyncSession, *, address: str) -> Principal:
     """The wallet principal of an address, with its investor if one holds the wallet."""
     investor_id = await session.scalar(
-        select(InvestorWallet.investor_id)
-        .where(func.lower(InvestorWallet.address) == address.lower())
+        select(InvestorWallet.investor_id).where(
+            func.lower(InvestorWallet.address) == address.lower()
+        )
     )
-    return Principal(kind=Kind.WALLET, role=Role.INVESTOR.value, investor_id=investor_id,
-                     address=address)
+    return Principal(
+        kind=Kind.WALLET, role=Role.INVESTOR.value, investor_id=investor_id, address=address
+    )
 
 
-async def staff_sign_in(session: AsyncSession, *, email: str, password: str,
-                        settings: Settings) -> TokenPair:
+async def staff_sign_in(
+    session: AsyncSession, *, email: str, password: str, settings: Settings
+) -> TokenPair:
     """Check a staff user's password and issue tokens; the caller commits."""
-    user = await session.scalar(
-        select(User).where(func.lower(User.email) == email.strip().lower())
-    )
+    user = await session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
     if user is None or user.password_hash is None:
         await check_password(None, password)  # as slow as a wrong password
         raise SignInRefusedError("unknown_email", user_id=user.id if user else None)
@@ -81,27 +82,44 @@ async def staff_sign_in(session: AsyncSession, *, email: str, password: str,
         raise SignInRefusedError("not_staff", user_id=user.id)
     user.last_login_at = datetime.now(UTC)
     principal = principal_for_user(user)
-    await audit.record(session, principal=principal, action="auth.sign_in", entity_type="user",
-                       entity_id=user.id, before=None, after={"method": "password"})
+    await audit.record(
+        session,
+        principal=principal,
+        action="auth.sign_in",
+        entity_type="user",
+        entity_id=user.id,
+        before=None,
+        after={"method": "password"},
+    )
     return await issue_tokens(session, principal=principal, settings=settings)
 
 
-async def wallet_sign_in(session: AsyncSession, *, message: str, signature: str, domain: str,
-                         settings: Settings) -> TokenPair:
+async def wallet_sign_in(
+    session: AsyncSession, *, message: str, signature: str, domain: str, settings: Settings
+) -> TokenPair:
     """Verify a SIWE message and signature, consume its nonce and issue tokens."""
-    signed = await siwe.verify_sign_in(session, text=message, signature=signature,
-                                       domain=domain, chain_id=settings.chain_id)
+    signed = await siwe.verify_sign_in(
+        session, text=message, signature=signature, domain=domain, chain_id=settings.chain_id
+    )
     # Signing proves control of the wallet: a registered, unverified one becomes verified.
     await session.execute(
         update(InvestorWallet)
-        .where(func.lower(InvestorWallet.address) == signed.address.lower(),
-               InvestorWallet.verified_at.is_(None))
+        .where(
+            func.lower(InvestorWallet.address) == signed.address.lower(),
+            InvestorWallet.verified_at.is_(None),
+        )
         .values(verified_at=datetime.now(UTC))
     )
     principal = await principal_for_wallet(session, address=signed.address)
-    await audit.record(session, principal=principal, action="auth.sign_in",
-                       entity_type="wallet", entity_id=signed.address, before=None,
-                       after={"method": "siwe", "investor_id": principal.investor_id})
+    await audit.record(
+        session,
+        principal=principal,
+        action="auth.sign_in",
+        entity_type="wallet",
+        entity_id=signed.address,
+        before=None,
+        after={"method": "siwe", "investor_id": principal.investor_id},
+    )
     return await issue_tokens(session, principal=principal, settings=settings)
 
 
@@ -117,11 +135,18 @@ async def refresh(session: AsyncSession, *, refresh_token: str, settings: Settin
         principal = await principal_for_wallet(session, address=subject.address)
     else:
         raise UnauthenticatedError("refresh token is invalid or expired; sign in again")
-    await audit.record(session, principal=principal, action="auth.refresh",
-                       entity_type="refresh_token_family", entity_id=subject.family,
-                       before=None, after=None)
-    return await issue_tokens(session, principal=principal, settings=settings,
-                              family=subject.family)
+    await audit.record(
+        session,
+        principal=principal,
+        action="auth.refresh",
+        entity_type="refresh_token_family",
+        entity_id=subject.family,
+        before=None,
+        after=None,
+    )
+    return await issue_tokens(
+        session, principal=principal, settings=settings, family=subject.family
+    )
 
 
 async def sign_out(session: AsyncSession, *, refresh_token: str, principal: Principal) -> bool:
@@ -129,14 +154,21 @@ async def sign_out(session: AsyncSession, *, refresh_token: str, principal: Prin
     family = await revoke_refresh_token(session, refresh_token=refresh_token)
     if family is None:
         return False
-    await audit.record(session, principal=principal, action="auth.sign_out",
-                       entity_type="refresh_token_family", entity_id=family, before=None,
-                       after={"revoked": True})
+    await audit.record(
+        session,
+        principal=principal,
+        action="auth.sign_out",
+        entity_type="refresh_token_family",
+        entity_id=family,
+        before=None,
+        after={"revoked": True},
+    )
     return True
 
 
-async def refresh_in_own_transaction(sessions: async_sessionmaker[AsyncSession], *,
-                                     refresh_token: str, settings: Settings) -> TokenPair:
+async def refresh_in_own_transaction(
+    sessions: async_sessionmaker[AsyncSession], *, refresh_token: str, settings: Settings
+) -> TokenPair:
     """`refresh` committed in its own transaction, keeping a reuse's revocation."""
     async with sessions() as session:
         try:
@@ -153,19 +185,22 @@ def _auditable_email(email: str) -> str | None:
     return value if EMAIL.match(value) else None
 
 
-async def audited_staff_sign_in(sessions: async_sessionmaker[AsyncSession], *, email: str,
-                                password: str, settings: Settings) -> TokenPair:
+async def audited_staff_sign_in(
+    sessions: async_sessionmaker[AsyncSession], *, email: str, password: str, settings: Settings
+) -> TokenPair:
     """`staff_sign_in` in its own transaction; a refusal is audited apart, then re-raised."""
     try:
         async with unit_of_work(sessions) as session:
-            return await staff_sign_in(session, email=email, password=password,
-                                       settings=settings)
+            return await staff_sign_in(session, email=email, password=password, settings=settings)
     except SignInRefusedError as error:
         await audit.record_apart(
-            sessions, principal=ANONYMOUS, action="auth.sign_in_refused", entity_type="user",
+            sessions,
+            principal=ANONYMOUS,
+            action="auth.sign_in_refused",
+            entity_type="user",
             entity_id=error.user_id if error.user_id is not None else "unknown",
-            after={"method": "password", "reason": error.reason,
-                   "email": _auditable_email(email)})
+            after={"method": "password", "reason": error.reason, "email": _auditable_email(email)},
+        )
         raise
 
 
@@ -176,16 +211,27 @@ def _claimed_address(message: str) -> str:
         return "unknown"
 
 
-async def audited_wallet_sign_in(sessions: async_sessionmaker[AsyncSession], *, message: str,
-                                 signature: str, domain: str, settings: Settings) -> TokenPair:
+async def audited_wallet_sign_in(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    message: str,
+    signature: str,
+    domain: str,
+    settings: Settings,
+) -> TokenPair:
     """`wallet_sign_in` in its own transaction; a refusal is audited apart, then re-raised."""
     try:
         async with unit_of_work(sessions) as session:
-            return await wallet_sign_in(session, message=message, signature=signature,
-                                        domain=domain, settings=settings)
+            return await wallet_sign_in(
+                session, message=message, signature=signature, domain=domain, settings=settings
+            )
     except DomainError as error:
         await audit.record_apart(
-            sessions, principal=ANONYMOUS, action="auth.sign_in_refused", entity_type="wallet",
+            sessions,
+            principal=ANONYMOUS,
+            action="auth.sign_in_refused",
+            entity_type="wallet",
             entity_id=_claimed_address(message),
-            after={"method": "siwe", "code": error.code.value, "reason": error.message[:200]})
+            after={"method": "siwe", "code": error.code.value, "reason": error.message[:200]},
+        )
         raise

@@ -25,6 +25,8 @@ from dpo.settings import ConfigError, Settings
 
 NONCE_TTL = timedelta(minutes=10)
 CLOCK_SKEW = timedelta(seconds=60)
+
+
 def expected_domain(settings: Settings, *, request_host: str | None) -> str:
     """The domain a message must name (see the module docstring)."""
     if settings.siwe_domain:
@@ -33,8 +35,9 @@ def expected_domain(settings: Settings, *, request_host: str | None) -> str:
         if host != "*" and not host.startswith("."):
             return host
     if settings.is_production or not request_host:
-        raise ConfigError("SIWE_DOMAIN or a concrete ALLOWED_HOSTS entry is needed for "
-                          "Sign-In with Ethereum")
+        raise ConfigError(
+            "SIWE_DOMAIN or a concrete ALLOWED_HOSTS entry is needed for Sign-In with Ethereum"
+        )
     return request_host
 
 
@@ -45,8 +48,9 @@ def _domain_matches(domain: str, expected: str) -> bool:
     return domain.rsplit(":", 1)[0].lower() == expected.lower()
 
 
-def check_message(message: SiweMessage, *, domain: str, chain_id: int,
-                  now: datetime | None = None) -> None:
+def check_message(
+    message: SiweMessage, *, domain: str, chain_id: int, now: datetime | None = None
+) -> None:
     """Refuse a message for another site or chain, or outside its time bounds."""
     now = now or datetime.now(UTC)
     if not _domain_matches(message.domain, domain):
@@ -67,8 +71,7 @@ def recover_signer(text: str, signature: str) -> str:
     if not re.fullmatch(r"[0-9a-fA-F]{130}", raw):
         raise UnauthenticatedError("the signature does not match the message")
     try:
-        return str(Account.recover_message(encode_defunct(text=text),
-                                           signature=bytes.fromhex(raw)))
+        return str(Account.recover_message(encode_defunct(text=text), signature=bytes.fromhex(raw)))
     except Exception:  # eth-account raises several types for unrecoverable signatures
         raise UnauthenticatedError("the signature does not match the message") from None
 
@@ -79,8 +82,9 @@ def verify_signature(message: SiweMessage, text: str, signature: str) -> None:
         raise UnauthenticatedError("the signature does not match the message")
 
 
-async def create_nonce(session: AsyncSession, *, address: str | None = None,
-                       now: datetime | None = None) -> AuthNonce:
+async def create_nonce(
+    session: AsyncSession, *, address: str | None = None, now: datetime | None = None
+) -> AuthNonce:
     """A fresh single-use nonce (128 random bits) valid for ten minutes; the caller commits."""
     if address is not None and not re.fullmatch(r"0x[0-9a-fA-F]{40}", address):
         raise ValidationError("not an Ethereum address", field="address")
@@ -91,25 +95,37 @@ async def create_nonce(session: AsyncSession, *, address: str | None = None,
     return nonce
 
 
-async def consume_nonce(session: AsyncSession, *, nonce: str, address: str,
-                        now: datetime | None = None) -> None:
+async def consume_nonce(
+    session: AsyncSession, *, nonce: str, address: str, now: datetime | None = None
+) -> None:
     """Mark the nonce used by this address, or refuse it; one statement, so race-safe."""
     now = now or datetime.now(UTC)
     used = await session.scalar(
         update(AuthNonce)
-        .where(AuthNonce.nonce == nonce, AuthNonce.used_at.is_(None), AuthNonce.expires_at > now,
-               or_(AuthNonce.address.is_(None),
-                   func.lower(AuthNonce.address) == address.lower()))
+        .where(
+            AuthNonce.nonce == nonce,
+            AuthNonce.used_at.is_(None),
+            AuthNonce.expires_at > now,
+            or_(AuthNonce.address.is_(None), func.lower(AuthNonce.address) == address.lower()),
+        )
         .values(used_at=now, address=address)
         .returning(AuthNonce.id)
     )
     if used is None:
-        raise UnauthenticatedError("the sign-in nonce is unknown, used or expired; "
-                                   "request a new one")
+        raise UnauthenticatedError(
+            "the sign-in nonce is unknown, used or expired; request a new one"
+        )
 
 
-async def verify_sign_in(session: AsyncSession, *, text: str, signature: str, domain: str,
-                         chain_id: int, now: datetime | None = None) -> SiweMessage:
+async def verify_sign_in(
+    session: AsyncSession,
+    *,
+    text: str,
+    signature: str,
+    domain: str,
+    chain_id: int,
+    now: datetime | None = None,
+) -> SiweMessage:
     """Every check of a sign-in, consuming the nonce last; the caller commits."""
     message = parse_message(text)
     check_message(message, domain=domain, chain_id=chain_id, now=now)
@@ -121,6 +137,8 @@ async def verify_sign_in(session: AsyncSession, *, text: str, signature: str, do
 async def purge_nonces(session: AsyncSession, *, now: datetime | None = None) -> int:
     """Delete nonces past their expiry, used or not (a job's housekeeping); return how many."""
     result = await session.execute(
-        delete(AuthNonce).where(AuthNonce.expires_at <= (now or datetime.now(UTC)))
-        .returning(AuthNonce.id))
+        delete(AuthNonce)
+        .where(AuthNonce.expires_at <= (now or datetime.now(UTC)))
+        .returning(AuthNonce.id)
+    )
     return len(result.all())

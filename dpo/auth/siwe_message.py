@@ -23,10 +23,20 @@ _DOMAIN = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 # ASCII digits only: \d would also match '٢' (dpo.inputs).
-_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
-                   r"(Z|[+-][0-9]{2}:[0-9]{2})$")
-_FIELDS = ("URI", "Version", "Chain ID", "Nonce", "Issued At", "Expiration Time",
-           "Not Before", "Request ID")
+_TIME = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+_FIELDS = (
+    "URI",
+    "Version",
+    "Chain ID",
+    "Nonce",
+    "Issued At",
+    "Expiration Time",
+    "Not Before",
+    "Request ID",
+)
 _OPTIONAL = frozenset({"Expiration Time", "Not Before", "Request ID"})
 
 
@@ -54,9 +64,14 @@ class SiweMessage:
         lines = [f"{prefix}{self.domain}{_HEADER}", self.address, ""]
         if self.statement is not None:
             lines.append(self.statement)
-        lines += ["", f"URI: {self.uri}", f"Version: {self.version}",
-                  f"Chain ID: {self.chain_id}", f"Nonce: {self.nonce}",
-                  f"Issued At: {format_time(self.issued_at)}"]
+        lines += [
+            "",
+            f"URI: {self.uri}",
+            f"Version: {self.version}",
+            f"Chain ID: {self.chain_id}",
+            f"Nonce: {self.nonce}",
+            f"Issued At: {format_time(self.issued_at)}",
+        ]
         if self.expiration_time is not None:
             lines.append(f"Expiration Time: {format_time(self.expiration_time)}")
         if self.not_before is not None:
@@ -146,11 +161,21 @@ def parse_message(text: str) -> SiweMessage:
     if not _URI.match(values["URI"]):
         raise _bad("URI must be an absolute URI")
     return SiweMessage(
-        domain=domain, address=address, uri=values["URI"], chain_id=int(values["Chain ID"]),
-        nonce=values["Nonce"], issued_at=_time("Issued At", values["Issued At"]),
-        version="1", statement=statement,
-        expiration_time=(_time("Expiration Time", values["Expiration Time"])
-                         if "Expiration Time" in values else None),
+        domain=domain,
+        address=address,
+        uri=values["URI"],
+        chain_id=int(values["Chain ID"]),
+        nonce=values["Nonce"],
+        issued_at=_time("Issued At", values["Issued At"]),
+        version="1",
+        statement=statement,
+        expiration_time=(
+            _time("Expiration Time", values["Expiration Time"])
+            if "Expiration Time" in values
+            else None
+        ),
         not_before=_time("Not Before", values["Not Before"]) if "Not Before" in values else None,
-        request_id=values.get("Request ID"), resources=tuple(resources), scheme=scheme or None,
+        request_id=values.get("Request ID"),
+        resources=tuple(resources),
+        scheme=scheme or None,
     )

@@ -19,8 +19,9 @@ class UserExistsError(Exception):
     """A user with that e-mail exists already."""
 
 
-async def create_staff_user(session: AsyncSession, *, email: str, password: str, role: Role,
-                            actor: str) -> User:
+async def create_staff_user(
+    session: AsyncSession, *, email: str, password: str, role: Role, actor: str
+) -> User:
     """Add a staff user with a hashed password, and audit it; the caller commits."""
     email = email.strip()
     if not EMAIL.match(email):
@@ -32,9 +33,16 @@ async def create_staff_user(session: AsyncSession, *, email: str, password: str,
     user = User(email=email, password_hash=hash_password(password), role=role.value)
     session.add(user)
     await session.flush()
-    session.add(AuditLog(actor=actor, action="user.create", entity_type="user",
-                         entity_id=str(user.id), before=None,
-                         after={"email": email, "role": role.value}))
+    session.add(
+        AuditLog(
+            actor=actor,
+            action="user.create",
+            entity_type="user",
+            entity_id=str(user.id),
+            before=None,
+            after={"email": email, "role": role.value},
+        )
+    )
     return user
 
 
@@ -43,8 +51,9 @@ async def create_admin_user(database_url: str, *, email: str, password: str) -> 
     engine = create_engine(database_url, pool_size=1)
     try:
         async with unit_of_work(session_factory(engine)) as session:
-            user = await create_staff_user(session, email=email, password=password,
-                                           role=Role.ADMIN, actor="system:cli")
+            user = await create_staff_user(
+                session, email=email, password=password, role=Role.ADMIN, actor="system:cli"
+            )
             return user.id
     finally:
         await engine.dispose()

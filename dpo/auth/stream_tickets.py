@@ -79,7 +79,9 @@ def refuse_ticket(query_string: bytes) -> None:
     if ticket_of(query_string) is not None:
         raise UnauthenticatedError(
             "a stream ticket only opens an event stream (GET with Accept: text/event-stream); "
-            "send the access token as Authorization: Bearer", reason="ticket_not_accepted")
+            "send the access token as Authorization: Bearer",
+            reason="ticket_not_accepted",
+        )
 
 
 def bearer_expiry(headers: Mapping[str, str]) -> float | None:
@@ -111,15 +113,18 @@ def check(key: bytes, value: object, *, now: float) -> str:
     if not isinstance(value, str) or len(value) != TICKET_LENGTH or not value.startswith(PREFIX):
         raise TicketError("invalid", "not a stream ticket")
     try:
-        raw = base64.urlsafe_b64decode(value[len(PREFIX):] + "==")
+        raw = base64.urlsafe_b64decode(value[len(PREFIX) :] + "==")
     except (binascii.Error, ValueError):
         raise TicketError("invalid", "not a stream ticket") from None
     body, tag = raw[:24], raw[24:]
     # Canonical only: base64's spare bits in the last character must not make a second
     # spelling of one ticket.
     canonical = base64.urlsafe_b64encode(raw).decode().rstrip("=")
-    if len(raw) != 40 or canonical != value[len(PREFIX):] or \
-            not hmac.compare_digest(tag, _tag(key, body)):
+    if (
+        len(raw) != 40
+        or canonical != value[len(PREFIX) :]
+        or not hmac.compare_digest(tag, _tag(key, body))
+    ):
         raise TicketError("invalid", "not a stream ticket")
     (expires_at,) = struct.unpack(">Q", body[:8])
     if now >= expires_at:
@@ -135,12 +140,14 @@ def _principal_json(principal: Principal) -> dict[str, Any]:
 
 
 def _principal_of(fields: dict[str, Any]) -> Principal:
-    return Principal(**{**fields, "kind": Kind(fields["kind"]),
-                        "scopes": frozenset(fields["scopes"])})
+    return Principal(
+        **{**fields, "kind": Kind(fields["kind"]), "scopes": frozenset(fields["scopes"])}
+    )
 
 
-async def mint(store: aioredis.Redis, key: bytes, principal: Principal, *, now: float,
-               ends_at: float | None) -> Ticket:
+async def mint(
+    store: aioredis.Redis, key: bytes, principal: Principal, *, now: float, ends_at: float | None
+) -> Ticket:
     """A new ticket for `principal`, kept TICKET_SECONDS; refused to anonymous callers."""
     if not principal.is_authenticated:
         raise UnauthenticatedError("sign in to ask for a stream ticket")

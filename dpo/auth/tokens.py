@@ -93,8 +93,9 @@ def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_access_token(principal: Principal, *, settings: Settings,
-                        now: datetime | None = None) -> AccessToken:
+def create_access_token(
+    principal: Principal, *, settings: Settings, now: datetime | None = None
+) -> AccessToken:
     """Sign an access token for the principal."""
     if principal.kind not in _REFRESHABLE:
         raise ValueError(f"access tokens are not issued to {principal.kind} principals")
@@ -144,8 +145,9 @@ def verify_access_token(token: str, *, settings: Settings) -> Principal:
             return principal
         raise UnauthenticatedError("access token expired")
     try:
-        claims = jwt.decode(token, key, algorithms=[ALGORITHM], issuer=ISSUER,
-                            options={"require": _REQUIRED})
+        claims = jwt.decode(
+            token, key, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": _REQUIRED}
+        )
     except jwt.ExpiredSignatureError:
         raise UnauthenticatedError("access token expired") from None
     except jwt.PyJWTError:
@@ -157,38 +159,62 @@ def verify_access_token(token: str, *, settings: Settings) -> Principal:
     except ValueError:
         raise UnauthenticatedError("invalid access token") from None
     address, role = claims.get("address"), claims["role"]
-    if kind not in _REFRESHABLE or not isinstance(role, str) or not (
-            address is None or isinstance(address, str)):
+    if (
+        kind not in _REFRESHABLE
+        or not isinstance(role, str)
+        or not (address is None or isinstance(address, str))
+    ):
         raise UnauthenticatedError("invalid access token")
-    principal = Principal(kind=kind, role=role, user_id=_optional_int(claims.get("uid")),
-                          investor_id=_optional_int(claims.get("investor_id")),
-                          issuer_id=_optional_int(claims.get("issuer_id")), address=address)
+    principal = Principal(
+        kind=kind,
+        role=role,
+        user_id=_optional_int(claims.get("uid")),
+        investor_id=_optional_int(claims.get("investor_id")),
+        issuer_id=_optional_int(claims.get("issuer_id")),
+        address=address,
+    )
     if len(_verified) >= _VERIFIED_CAP:
         _verified.clear()
     _verified[key, token] = (principal, int(claims["exp"]))
     return principal
 
 
-async def issue_tokens(session: AsyncSession, *, principal: Principal, settings: Settings,
-                       family: str | None = None, now: datetime | None = None) -> TokenPair:
+async def issue_tokens(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    settings: Settings,
+    family: str | None = None,
+    now: datetime | None = None,
+) -> TokenPair:
     """An access token and a new refresh token (stored hashed); the caller commits."""
     now = now or datetime.now(UTC)
     access = create_access_token(principal, settings=settings, now=now)
     refresh_token = secrets.token_urlsafe(32)
     refresh_expires_at = now + REFRESH_TTL
-    session.add(RefreshToken(
-        token_hash=hash_refresh_token(refresh_token), family=family or uuid.uuid4().hex,
-        kind=principal.kind.value, user_id=principal.user_id, address=principal.address,
-        expires_at=refresh_expires_at,
-    ))
+    session.add(
+        RefreshToken(
+            token_hash=hash_refresh_token(refresh_token),
+            family=family or uuid.uuid4().hex,
+            kind=principal.kind.value,
+            user_id=principal.user_id,
+            address=principal.address,
+            expires_at=refresh_expires_at,
+        )
+    )
     await session.flush()
-    return TokenPair(access_token=access.token, refresh_token=refresh_token,
-                     expires_at=access.expires_at, refresh_expires_at=refresh_expires_at,
-                     principal=principal)
+    return TokenPair(
+        access_token=access.token,
+        refresh_token=refresh_token,
+        expires_at=access.expires_at,
+        refresh_expires_at=refresh_expires_at,
+        principal=principal,
+    )
 
 
-async def rotate_refresh_token(session: AsyncSession, *, refresh_token: str,
-                               now: datetime | None = None) -> RefreshSubject:
+async def rotate_refresh_token(
+    session: AsyncSession, *, refresh_token: str, now: datetime | None = None
+) -> RefreshSubject:
     """Mark a live refresh token used and say whom it belongs to.
 
     A reused token revokes its family before UnauthenticatedError is raised: the caller must
@@ -197,29 +223,39 @@ async def rotate_refresh_token(session: AsyncSession, *, refresh_token: str,
     now = now or datetime.now(UTC)
     token_hash = hash_refresh_token(refresh_token)
     # One statement, so of two concurrent uses exactly one finds used_at still NULL.
-    row = (await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None),
-               RefreshToken.revoked_at.is_(None), RefreshToken.expires_at > now)
-        .values(used_at=now)
-        .returning(RefreshToken.family, RefreshToken.kind, RefreshToken.user_id,
-                   RefreshToken.address)
-    )).one_or_none()
+    row = (
+        await session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.token_hash == token_hash,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(
+                RefreshToken.family, RefreshToken.kind, RefreshToken.user_id, RefreshToken.address
+            )
+        )
+    ).one_or_none()
     if row is not None:
-        return RefreshSubject(family=row.family, kind=Kind(row.kind), user_id=row.user_id,
-                              address=row.address)
-    stale = (await session.execute(
-        select(RefreshToken.family, RefreshToken.used_at, RefreshToken.revoked_at)
-        .where(RefreshToken.token_hash == token_hash)
-    )).one_or_none()
+        return RefreshSubject(
+            family=row.family, kind=Kind(row.kind), user_id=row.user_id, address=row.address
+        )
+    stale = (
+        await session.execute(
+            select(RefreshToken.family, RefreshToken.used_at, RefreshToken.revoked_at).where(
+                RefreshToken.token_hash == token_hash
+            )
+        )
+    ).one_or_none()
     if stale is not None and stale.used_at is not None and stale.revoked_at is None:
         logger.warning("refresh token reused; revoking its family %s", stale.family)
         await revoke_family(session, family=stale.family, now=now)
     raise UnauthenticatedError("refresh token is invalid or expired; sign in again")
 
 
-async def revoke_family(session: AsyncSession, *, family: str,
-                        now: datetime | None = None) -> int:
+async def revoke_family(session: AsyncSession, *, family: str, now: datetime | None = None) -> int:
     """Revoke every live token of a family; return how many."""
     result = await session.execute(
         update(RefreshToken)
@@ -233,8 +269,9 @@ async def revoke_family(session: AsyncSession, *, family: str,
 async def revoke_refresh_token(session: AsyncSession, *, refresh_token: str) -> str | None:
     """Sign out: revoke the token's family and return it; None when the token is unknown."""
     family = await session.scalar(
-        select(RefreshToken.family)
-        .where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
+        select(RefreshToken.family).where(
+            RefreshToken.token_hash == hash_refresh_token(refresh_token)
+        )
     )
     if family is not None:
         await revoke_family(session, family=family)
@@ -244,6 +281,8 @@ async def revoke_refresh_token(session: AsyncSession, *, refresh_token: str) -> 
 async def purge_refresh_tokens(session: AsyncSession, *, now: datetime | None = None) -> int:
     """Delete refresh tokens past their expiry (a job's housekeeping); return how many."""
     result = await session.execute(
-        delete(RefreshToken).where(RefreshToken.expires_at <= (now or datetime.now(UTC)))
-        .returning(RefreshToken.id))
+        delete(RefreshToken)
+        .where(RefreshToken.expires_at <= (now or datetime.now(UTC)))
+        .returning(RefreshToken.id)
+    )
     return len(result.all())

@@ -37,9 +37,16 @@ def rpc_call(url: str, method: str, params: list[object] | None = None) -> objec
 class EmbeddedAnvil:
     """Start an anvil chain on 127.0.0.1:port, keeping its state in `folder` if asked."""
 
-    def __init__(self, folder: Path, port: int, *, chain_id: int = 31337,
-                 block_time: float | None = None, persist: bool = True,
-                 prune_history: bool = False) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        port: int,
+        *,
+        chain_id: int = 31337,
+        block_time: float | None = None,
+        persist: bool = True,
+        prune_history: bool = False,
+    ) -> None:
         self.folder = folder.resolve()
         self.port = port
         self.chain_id = chain_id
@@ -65,8 +72,15 @@ class EmbeddedAnvil:
             logger.info("reusing the chain already answering on port %s", self.port)
             return self.url
         self.folder.mkdir(parents=True, exist_ok=True)
-        argv = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(self.port),
-                "--chain-id", str(self.chain_id)]
+        argv = [
+            str(anvil_binary()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+        ]
         if self.block_time:
             argv += ["--block-time", str(self.block_time)]
         if self.prune_history:
@@ -79,8 +93,9 @@ class EmbeddedAnvil:
         if self.persist:
             # The chain survives restarts, so deployed contracts and history stay put.
             argv += ["--state", str(self.folder / "state.json")]
-        self.server = ChildServer("anvil", argv, log_path=self.folder / "anvil.log",
-                                  stop_signal=signal.SIGTERM)
+        self.server = ChildServer(
+            "anvil", argv, log_path=self.folder / "anvil.log", stop_signal=signal.SIGTERM
+        )
         self.server.start()
         self.server.wait_ready(self._answers)
         logger.info("anvil listening on %s", self.url)

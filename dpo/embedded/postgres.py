@@ -38,8 +38,18 @@ def _run_as() -> str | None:
     try:
         pwd.getpwnam(SYSTEM_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        SYSTEM_USER], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER,
+            ],
+            check=True,
+            capture_output=True,
+        )
     return SYSTEM_USER
 
 
@@ -86,9 +96,21 @@ class EmbeddedPostgres:
             _hand_over(self.folder, user)
         logger.info("initialising PostgreSQL data in %s", self.data)
         result = subprocess.run(
-            [str(bin_dir() / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-             "--encoding=UTF8", "--locale=C", "--no-sync"],
-            user=user, capture_output=True, text=True, check=False,
+            [
+                str(bin_dir() / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            user=user,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise ServerError(f"initdb failed: {result.stderr.strip()[-500:]}")
@@ -105,15 +127,32 @@ class EmbeddedPostgres:
             self._initdb(user)
         elif user:
             _hand_over(self.folder, user)
-        options = ["-c", "listen_addresses=127.0.0.1", "-c", f"port={self.port}",
-                   "-c", f"unix_socket_directories={self.data}", "-c", "max_connections=200"]
+        options = [
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"port={self.port}",
+            "-c",
+            f"unix_socket_directories={self.data}",
+            "-c",
+            "max_connections=200",
+        ]
         if not self.durable:
             # Test databases are thrown away; skipping fsync makes them several times faster.
-            options += ["-c", "fsync=off", "-c", "synchronous_commit=off",
-                        "-c", "full_page_writes=off"]
+            options += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
         self.server = ChildServer(
-            "postgres", [str(bin_dir() / "postgres"), "-D", str(self.data), *options],
-            log_path=self.folder / "postgres.log", stop_signal=signal.SIGINT, user=user,
+            "postgres",
+            [str(bin_dir() / "postgres"), "-D", str(self.data), *options],
+            log_path=self.folder / "postgres.log",
+            stop_signal=signal.SIGINT,
+            user=user,
         )
         self.server.start()
         self.server.wait_ready(self._ready)

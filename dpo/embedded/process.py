@@ -61,8 +61,16 @@ def _die_with_parent(sig: int) -> Callable[[], None]:
 class ChildServer:
     """One server process we started; stop() ends it with its polite signal first."""
 
-    def __init__(self, name: str, argv: Sequence[str], *, log_path: Path, stop_signal: int,
-                 user: str | None = None, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        stop_signal: int,
+        user: str | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
@@ -77,8 +85,13 @@ class ChildServer:
         log = self.log_path.open("ab")
         try:
             self.process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                user=self.user, cwd=self.cwd, preexec_fn=_die_with_parent(self.stop_signal),
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                user=self.user,
+                cwd=self.cwd,
+                preexec_fn=_die_with_parent(self.stop_signal),
             )
         finally:
             log.close()
@@ -89,8 +102,9 @@ class ChildServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise ServerError(f"{self.name} exited with {self.process.returncode}: "
-                                  f"{self.log_tail()}")
+                raise ServerError(
+                    f"{self.name} exited with {self.process.returncode}: {self.log_tail()}"
+                )
             if ready():
                 return
             time.sleep(0.05)

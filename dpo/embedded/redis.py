@@ -44,11 +44,26 @@ class EmbeddedRedis:
             return self.url
         self.folder.mkdir(parents=True, exist_ok=True)
         # Redis is only the doorbell and rate-limit store here: nothing needs persisting.
-        argv = [str(server_binary()), "--bind", "127.0.0.1", "--port", str(self.port),
-                "--dir", str(self.folder), "--save", "", "--appendonly", "no",
-                "--protected-mode", "yes", "--daemonize", "no"]
-        self.server = ChildServer("redis", argv, log_path=self.folder / "redis.log",
-                                  stop_signal=signal.SIGTERM)
+        argv = [
+            str(server_binary()),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.folder),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+        ]
+        self.server = ChildServer(
+            "redis", argv, log_path=self.folder / "redis.log", stop_signal=signal.SIGTERM
+        )
         self.server.start()
         self.server.wait_ready(lambda: port_open(self.port))
         logger.info("Redis listening on 127.0.0.1:%s", self.port)

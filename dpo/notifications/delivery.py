@@ -41,21 +41,25 @@ BACKOFF_FIRST, BACKOFF_MAX = 30.0, 3600.0
 _RECOVER = text(
     "UPDATE notifications SET status = 'pending', claimed_until = NULL, "
     "last_error = 'delivery interrupted (the send may have happened); retried' "
-    "WHERE status = 'sending' AND claimed_until < now()")
+    "WHERE status = 'sending' AND claimed_until < now()"
+)
 _CLAIM = text(
     "UPDATE notifications SET status = 'sending', attempts = attempts + 1, "
     "claimed_until = now() + make_interval(secs => :lease) "
     "WHERE id IN (SELECT id FROM notifications WHERE status = 'pending' "
     "AND next_attempt_at <= now() AND (audience <> 'ops' OR :ops_known) "
     "ORDER BY next_attempt_at, id LIMIT :limit FOR UPDATE SKIP LOCKED) "
-    "RETURNING id, key, event, email, fields, attempts")
+    "RETURNING id, key, event, email, fields, attempts"
+)
 _SENT = text(
     "UPDATE notifications SET status = 'sent', sent_at = now(), claimed_until = NULL, "
-    "last_error = NULL WHERE id = :id AND status = 'sending' AND attempts = :attempts")
+    "last_error = NULL WHERE id = :id AND status = 'sending' AND attempts = :attempts"
+)
 _AGAIN = text(
     "UPDATE notifications SET status = :status, claimed_until = NULL, last_error = :error, "
     "next_attempt_at = now() + make_interval(secs => :delay) "
-    "WHERE id = :id AND status = 'sending' AND attempts = :attempts")
+    "WHERE id = :id AND status = 'sending' AND attempts = :attempts"
+)
 
 
 @dataclass
@@ -74,21 +78,34 @@ def backoff(attempts: int) -> float:
     return float(base * random.uniform(0.8, 1.2))  # noqa: S311 (jitter, not security)
 
 
-async def _execute(sessions: async_sessionmaker[AsyncSession], statement: object,
-                   **params: object) -> int:
+async def _execute(
+    sessions: async_sessionmaker[AsyncSession], statement: object, **params: object
+) -> int:
     async with unit_of_work(sessions) as session:
         result = await session.execute(statement, params)  # type: ignore[call-overload]
         return int(result.rowcount)
 
 
-async def deliver_due(sessions: async_sessionmaker[AsyncSession], notifier: Notifier, *,
-                      ops_email: str | None, limit: int = 50) -> Delivered:
+async def deliver_due(
+    sessions: async_sessionmaker[AsyncSession],
+    notifier: Notifier,
+    *,
+    ops_email: str | None,
+    limit: int = 50,
+) -> Delivered:
     """Recover expired leases, then claim and send up to `limit` due messages."""
     done = Delivered(recovered=await _execute(sessions, _RECOVER))
     async with unit_of_work(sessions) as session:
-        claimed = (await session.execute(_CLAIM, {
-            "lease": LEASE.total_seconds(), "ops_known": ops_email is not None,
-            "limit": limit})).all()
+        claimed = (
+            await session.execute(
+                _CLAIM,
+                {
+                    "lease": LEASE.total_seconds(),
+                    "ops_known": ops_email is not None,
+                    "limit": limit,
+                },
+            )
+        ).all()
     for row in claimed:
         email = row.email if row.email is not None else ops_email
         assert email is not None
@@ -97,23 +114,41 @@ async def deliver_due(sessions: async_sessionmaker[AsyncSession], notifier: Noti
             await notifier.send(message)
         except (ProviderRejected, ValidationError) as error:
             done.failed += 1
-            await _execute(sessions, _AGAIN, id=row.id, attempts=row.attempts,
-                           status="failed", delay=0, error=_describe(error))
+            await _execute(
+                sessions,
+                _AGAIN,
+                id=row.id,
+                attempts=row.attempts,
+                status="failed",
+                delay=0,
+                error=_describe(error),
+            )
             logger.error("notification %s refused: %s", row.key, _describe(error))
             continue
         except Exception as error:
             final = row.attempts >= MAX_ATTEMPTS
             done.failed += final
             done.retrying += not final
-            await _execute(sessions, _AGAIN, id=row.id, attempts=row.attempts,
-                           status="failed" if final else "pending",
-                           delay=backoff(row.attempts), error=_describe(error))
-            logger.warning("notification %s not delivered (attempt %d): %s", row.key,
-                           row.attempts, _describe(error))
+            await _execute(
+                sessions,
+                _AGAIN,
+                id=row.id,
+                attempts=row.attempts,
+                status="failed" if final else "pending",
+                delay=backoff(row.attempts),
+                error=_describe(error),
+            )
+            logger.warning(
+                "notification %s not delivered (attempt %d): %s",
+                row.key,
+                row.attempts,
+                _describe(error),
+            )
             continue
         done.sent += await _execute(sessions, _SENT, id=row.id, attempts=row.attempts)
-    metrics.count(sent=done.sent, retrying=done.retrying, failed=done.failed,
-                  recovered=done.recovered)
+    metrics.count(
+        sent=done.sent, retrying=done.retrying, failed=done.failed, recovered=done.recovered
+    )
     return done
 
 

@@ -24,7 +24,8 @@ _OFFERING_CLOSED = text(
     "JOIN investors v ON v.id = i.investor_id "
     "WHERE o.id = :offering AND i.state IN ('pending_payment', 'paid', 'issued') "
     "AND v.email IS NOT NULL ORDER BY v.id "
-    "ON CONFLICT (key) DO NOTHING")
+    "ON CONFLICT (key) DO NOTHING"
+)
 _ONCHAIN = text("SELECT id FROM offerings WHERE onchain_offering_id = :onchain")
 
 
@@ -36,6 +37,7 @@ async def offering_closed(executor: Any, *, offering_id: int) -> int:
 
 async def offering_closed_onchain(executor: Any, *, onchain_offering_id: int) -> int:
     """The STO closed the offering it knows by this id."""
-    found = (await executor.execute(_ONCHAIN, {"onchain": onchain_offering_id})
-             ).scalar_one_or_none()
+    found = (
+        await executor.execute(_ONCHAIN, {"onchain": onchain_offering_id})
+    ).scalar_one_or_none()
     return 0 if found is None else await offering_closed(executor, offering_id=int(found))

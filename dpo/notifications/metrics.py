@@ -13,24 +13,33 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 DELIVERIES = Counter(
     "dpo_notification_deliveries_total",
     "Delivery attempts by outcome (sent, retrying, failed, recovered: a lease that expired).",
-    ["outcome"])
-PENDING = Gauge("dpo_notifications_pending",
-                "Messages not yet sent nor failed (pending or being sent).")
-OLDEST_PENDING = Gauge("dpo_notifications_oldest_pending_seconds",
-                       "Age of the oldest message not yet sent nor failed; 0 when none.")
+    ["outcome"],
+)
+PENDING = Gauge(
+    "dpo_notifications_pending", "Messages not yet sent nor failed (pending or being sent)."
+)
+OLDEST_PENDING = Gauge(
+    "dpo_notifications_oldest_pending_seconds",
+    "Age of the oldest message not yet sent nor failed; 0 when none.",
+)
 
 COLLECTORS = (DELIVERIES, PENDING, OLDEST_PENDING)
 
 _BACKLOG = text(
     "SELECT count(*) AS pending, "
     "coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest "
-    "FROM notifications WHERE status IN ('pending', 'sending')")
+    "FROM notifications WHERE status IN ('pending', 'sending')"
+)
 
 
 def count(*, sent: int, retrying: int, failed: int, recovered: int) -> None:
     """What one delivery pass did."""
-    for outcome, value in (("sent", sent), ("retrying", retrying), ("failed", failed),
-                           ("recovered", recovered)):
+    for outcome, value in (
+        ("sent", sent),
+        ("retrying", retrying),
+        ("failed", failed),
+        ("recovered", recovered),
+    ):
         if value:
             DELIVERIES.labels(outcome=outcome).inc(value)
 

@@ -38,5 +38,6 @@ class OmnisendNotifier:
 
     async def send(self, message: Message) -> None:
         """Trigger the message's event for its recipient."""
-        await self.client.send_event(message.event, email=message.email,
-                                     fields={**message.fields, "messageKey": message.key})
+        await self.client.send_event(
+            message.event, email=message.email, fields={**message.fields, "messageKey": message.key}
+        )

@@ -108,5 +108,7 @@ def _where(error: PydanticError) -> str:
 
 def encode(event_id: str, event_type: str, created: int, data: dict[str, Any]) -> bytes:
     """A body in the wire format (the sandbox sends these; tests forge them)."""
-    return json.dumps({"id": event_id, "type": event_type, "created": created, "data": data},
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {"id": event_id, "type": event_type, "created": created, "data": data},
+        separators=(",", ":"),
+    ).encode()

@@ -56,24 +56,33 @@ _CLAIM = text(
     "AND payment_expires_at < now() - make_interval(secs => :grace) "
     "AND (payment_check_at IS NULL OR payment_check_at <= now()) "
     "ORDER BY payment_expires_at, id LIMIT :limit FOR UPDATE SKIP LOCKED) "
-    "RETURNING id, payment_id, payment_reference")
+    "RETURNING id, payment_id, payment_reference"
+)
 
 
 @dataclass
 class Expired:
     """What one pass of the expiry check did."""
 
-    changed: int = 0   # orders moved (cancelled, or paid after all)
+    changed: int = 0  # orders moved (cancelled, or paid after all)
     unchanged: int = 0  # already moved by a webhook meanwhile, or not applicable (ops)
-    waiting: int = 0   # BillBitts did not answer: asked again later
+    waiting: int = 0  # BillBitts did not answer: asked again later
 
 
-async def expire_due(sessions: async_sessionmaker[AsyncSession], client: BillBittsClient, *,
-                     grace_seconds: int, limit: int = 20) -> Expired:
+async def expire_due(
+    sessions: async_sessionmaker[AsyncSession],
+    client: BillBittsClient,
+    *,
+    grace_seconds: int,
+    limit: int = 20,
+) -> Expired:
     """Claim orders past expiry and grace (SKIP LOCKED, with a lease) and settle each."""
     async with unit_of_work(sessions) as session:
-        claimed = (await session.execute(_CLAIM, {"lease": LEASE_SECONDS, "grace": grace_seconds,
-                                                  "limit": limit})).all()
+        claimed = (
+            await session.execute(
+                _CLAIM, {"lease": LEASE_SECONDS, "grace": grace_seconds, "limit": limit}
+            )
+        ).all()
     done = Expired()
     for investment_id, payment_id, reference in claimed:
         try:
@@ -96,23 +105,34 @@ def event_of(payment: Payment) -> Event:
     """The event BillBitts' status of an expired order amounts to (as if it had sent it)."""
     kind = after_expiry(payment.status).event
     try:
-        data = PaymentData(payment_id=payment.id, reference=payment.reference,
-                           amount=payment.amount, currency=payment.currency)
+        data = PaymentData(
+            payment_id=payment.id,
+            reference=payment.reference,
+            amount=payment.amount,
+            currency=payment.currency,
+        )
     except PydanticError:
-        raise ProviderMalformed("billbitts", "status answer is not a payment we can apply"
-                                ) from None
-    return Event(id=f"status:{payment.id}", type=kind.value, created=utcnow(), payload={},
-                 kind=kind, payment=data)
+        raise ProviderMalformed(
+            "billbitts", "status answer is not a payment we can apply"
+        ) from None
+    return Event(
+        id=f"status:{payment.id}",
+        type=kind.value,
+        created=utcnow(),
+        payload={},
+        kind=kind,
+        payment=data,
+    )
 
 
-async def settle(sessions: async_sessionmaker[AsyncSession], investment_id: int,
-                 payment: Payment, event: Event) -> bool:
+async def settle(
+    sessions: async_sessionmaker[AsyncSession], investment_id: int, payment: Payment, event: Event
+) -> bool:
     """Apply `event` (event_of the status) to the expired order; True when it moved."""
     plan = after_expiry(payment.status)
     async with unit_of_work(sessions) as session:
         result = await apply_event(session, event)
-        investment = await session.scalar(
-            select(Investment).where(Investment.id == investment_id))
+        investment = await session.scalar(select(Investment).where(Investment.id == investment_id))
         if investment is not None and result.changed and plan.close_remote:
             owe_cancel(investment)
         elif investment is not None and investment.state == InvestmentState.PENDING_PAYMENT:
@@ -120,18 +140,27 @@ async def settle(sessions: async_sessionmaker[AsyncSession], investment_id: int,
             # asked again only after a while, in case it was put right.
             investment.payment_error = f"after expiry: {result.reason}"[:300]
             investment.payment_check_at = utcnow() + timedelta(seconds=NEEDS_OPS_RECHECK)
-    logger.info("investment %d past its payment's expiry; BillBitts says %s: %s (%s)",
-                investment_id, payment.status, result.status, result.reason)
+    logger.info(
+        "investment %d past its payment's expiry; BillBitts says %s: %s (%s)",
+        investment_id,
+        payment.status,
+        result.status,
+        result.reason,
+    )
     return result.changed
 
 
-async def _later(sessions: async_sessionmaker[AsyncSession], investment_id: int,
-                 reason: str) -> None:
+async def _later(
+    sessions: async_sessionmaker[AsyncSession], investment_id: int, reason: str
+) -> None:
     async with unit_of_work(sessions) as session:
         investment = await session.get(Investment, investment_id, with_for_update=True)
         if investment is None:
             return
         investment.payment_check_at = utcnow() + timedelta(seconds=RECHECK_SECONDS)
         investment.payment_error = f"status at BillBitts: {reason}"[:300]
-    logger.warning("investment %d past its payment's expiry, BillBitts not answering: %s",
-                   investment_id, reason)
+    logger.warning(
+        "investment %d past its payment's expiry, BillBitts not answering: %s",
+        investment_id,
+        reason,
+    )

@@ -42,7 +42,8 @@ _CLAIM = text(
     "WHERE id IN (SELECT id FROM investments WHERE payment_cancel_at <= now() "
     "AND payment_id IS NOT NULL "
     "ORDER BY payment_cancel_at, id LIMIT :limit FOR UPDATE SKIP LOCKED) "
-    "RETURNING id, payment_id")
+    "RETURNING id, payment_id"
+)
 
 
 @dataclass
@@ -65,8 +66,12 @@ def owe_cancel(investment: Investment) -> bool:
     return True
 
 
-async def cancel_remote(sessions: async_sessionmaker[AsyncSession], client: BillBittsClient,
-                        investment_id: int, payment_id: str) -> bool:
+async def cancel_remote(
+    sessions: async_sessionmaker[AsyncSession],
+    client: BillBittsClient,
+    investment_id: int,
+    payment_id: str,
+) -> bool:
     """Cancel one request at BillBitts and record it; True when BillBitts answered."""
     try:
         payment = await client.cancel_payment(payment_id)
@@ -75,59 +80,81 @@ async def cancel_remote(sessions: async_sessionmaker[AsyncSession], client: Bill
         return False
     except asyncio.CancelledError:
         # The mutation's budget ran out mid-call: the worker cancels it again (idempotent).
-        await asyncio.shield(_failed(sessions, investment_id, payment_id,
-                                     "no answer within the cancel budget"))
+        await asyncio.shield(
+            _failed(sessions, investment_id, payment_id, "no answer within the cancel budget")
+        )
         raise
     note = None
     if payment.status != "cancelled":
         # Ended before our call (paid, most likely): its own webhook decides (ops if paid).
         note = f"BillBitts kept the request: already {payment.status}"
-        logger.warning("payment request of investment %d not cancelled at BillBitts: %s",
-                       investment_id, payment.status)
+        logger.warning(
+            "payment request of investment %d not cancelled at BillBitts: %s",
+            investment_id,
+            payment.status,
+        )
     async with unit_of_work(sessions) as session:
         await session.execute(
-            update(Investment).where(Investment.id == investment_id,
-                                     Investment.payment_id == payment_id)
-            .values(payment_cancel_at=None, payment_error=note))
+            update(Investment)
+            .where(Investment.id == investment_id, Investment.payment_id == payment_id)
+            .values(payment_cancel_at=None, payment_error=note)
+        )
     return True
 
 
-async def cancel_now(sessions: async_sessionmaker[AsyncSession], client: BillBittsClient | None,
-                     investment_id: int, payment_id: str, *,
-                     budget: float = CANCEL_BUDGET) -> None:
+async def cancel_now(
+    sessions: async_sessionmaker[AsyncSession],
+    client: BillBittsClient | None,
+    investment_id: int,
+    payment_id: str,
+    *,
+    budget: float = CANCEL_BUDGET,
+) -> None:
     """cancelInvestment's attempt: at most `budget` seconds; the worker does the rest."""
     if client is None:
         return
     try:
-        await asyncio.wait_for(cancel_remote(sessions, client, investment_id, payment_id),
-                               budget)
+        await asyncio.wait_for(cancel_remote(sessions, client, investment_id, payment_id), budget)
     except TimeoutError:
-        logger.info("remote cancel of investment %d left to the worker (no answer in %.0f s)",
-                    investment_id, budget)
+        logger.info(
+            "remote cancel of investment %d left to the worker (no answer in %.0f s)",
+            investment_id,
+            budget,
+        )
 
 
-async def _failed(sessions: async_sessionmaker[AsyncSession], investment_id: int,
-                  payment_id: str, reason: str) -> None:
+async def _failed(
+    sessions: async_sessionmaker[AsyncSession], investment_id: int, payment_id: str, reason: str
+) -> None:
     async with unit_of_work(sessions) as session:
         investment = await session.get(Investment, investment_id, with_for_update=True)
-        if investment is None or investment.payment_id != payment_id or (
-                investment.payment_cancel_at is None):
+        if (
+            investment is None
+            or investment.payment_id != payment_id
+            or (investment.payment_cancel_at is None)
+        ):
             return
         investment.payment_cancel_attempts += 1
         delay = backoff(investment.payment_cancel_attempts)
         investment.payment_cancel_at = utcnow() + timedelta(seconds=delay)
         investment.payment_error = f"cancel at BillBitts: {reason}"[:300]
         attempts = investment.payment_cancel_attempts
-    logger.warning("payment request of investment %d not cancelled at BillBitts (attempt %d, "
-                   "next in %.0f s): %s", investment_id, attempts, delay, reason)
+    logger.warning(
+        "payment request of investment %d not cancelled at BillBitts (attempt %d, "
+        "next in %.0f s): %s",
+        investment_id,
+        attempts,
+        delay,
+        reason,
+    )
 
 
-async def cancel_due(sessions: async_sessionmaker[AsyncSession], client: BillBittsClient, *,
-                     limit: int = 20) -> Cancelled:
+async def cancel_due(
+    sessions: async_sessionmaker[AsyncSession], client: BillBittsClient, *, limit: int = 20
+) -> Cancelled:
     """Claim owed remote cancels (SKIP LOCKED, with a lease) and make them."""
     async with unit_of_work(sessions) as session:
-        claimed = (await session.execute(
-            _CLAIM, {"lease": LEASE_SECONDS, "limit": limit})).all()
+        claimed = (await session.execute(_CLAIM, {"lease": LEASE_SECONDS, "limit": limit})).all()
     done = Cancelled()
     for investment_id, payment_id in claimed:
         if await cancel_remote(sessions, client, int(investment_id), str(payment_id)):

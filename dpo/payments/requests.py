@@ -48,7 +48,8 @@ _CLAIM = text(
     "UPDATE investments SET payment_next_attempt_at = now() + make_interval(secs => :lease) "
     "WHERE id IN (SELECT id FROM investments WHERE payment_id IS NULL "
     "AND state = 'pending_payment' AND payment_next_attempt_at <= now() "
-    "ORDER BY payment_next_attempt_at, id LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING id")
+    "ORDER BY payment_next_attempt_at, id LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING id"
+)
 
 
 @dataclass
@@ -65,23 +66,40 @@ def backoff(attempts: int) -> float:
     return float(base * random.uniform(0.8, 1.2))  # noqa: S311 (jitter, not security)
 
 
-async def _request_of(session: AsyncSession, investment_id: int, expiry_seconds: int
-                      ) -> PaymentRequest | None:
-    row = (await session.execute(
-        select(Investment, Offering.name).join(Offering, Offering.id == Investment.offering_id)
-        .where(Investment.id == investment_id, Investment.payment_id.is_(None),
-               Investment.state == InvestmentState.PENDING_PAYMENT.value))).first()
+async def _request_of(
+    session: AsyncSession, investment_id: int, expiry_seconds: int
+) -> PaymentRequest | None:
+    row = (
+        await session.execute(
+            select(Investment, Offering.name)
+            .join(Offering, Offering.id == Investment.offering_id)
+            .where(
+                Investment.id == investment_id,
+                Investment.payment_id.is_(None),
+                Investment.state == InvestmentState.PENDING_PAYMENT.value,
+            )
+        )
+    ).first()
     if row is None:
         return None
     investment, offering_name = row
     return PaymentRequest(
-        reference=investment.payment_reference, amount=investment.amount,
-        currency=investment.currency, description=f"{offering_name}: {investment.units} units"[
-            :200], expires_in_seconds=expiry_seconds, investment_id=investment.id)
+        reference=investment.payment_reference,
+        amount=investment.amount,
+        currency=investment.currency,
+        description=f"{offering_name}: {investment.units} units"[:200],
+        expires_in_seconds=expiry_seconds,
+        investment_id=investment.id,
+    )
 
 
-async def request_payment(sessions: async_sessionmaker[AsyncSession], client: BillBittsClient,
-                          investment_id: int, *, expiry_seconds: int) -> bool:
+async def request_payment(
+    sessions: async_sessionmaker[AsyncSession],
+    client: BillBittsClient,
+    investment_id: int,
+    *,
+    expiry_seconds: int,
+) -> bool:
     """Ask BillBitts for the order's payment request and store it; True when stored.
 
     A failure is recorded on the order (attempts, next attempt, reason) for the worker.
@@ -102,25 +120,36 @@ async def request_payment(sessions: async_sessionmaker[AsyncSession], client: Bi
     return await _store(sessions, investment_id, payment)
 
 
-async def request_now(sessions: async_sessionmaker[AsyncSession], client: BillBittsClient | None,
-                      investment_id: int, *, expiry_seconds: int,
-                      budget: float = SUBMIT_BUDGET) -> None:
+async def request_now(
+    sessions: async_sessionmaker[AsyncSession],
+    client: BillBittsClient | None,
+    investment_id: int,
+    *,
+    expiry_seconds: int,
+    budget: float = SUBMIT_BUDGET,
+) -> None:
     """submitInvestment's attempt: at most `budget` seconds; the worker does the rest."""
     if client is None:
         return
     try:
-        await asyncio.wait_for(request_payment(sessions, client, investment_id,
-                                               expiry_seconds=expiry_seconds), budget)
+        await asyncio.wait_for(
+            request_payment(sessions, client, investment_id, expiry_seconds=expiry_seconds), budget
+        )
     except TimeoutError:
-        logger.info("payment request for investment %d left to the worker (no answer in "
-                    "%.0f s)", investment_id, budget)
+        logger.info(
+            "payment request for investment %d left to the worker (no answer in %.0f s)",
+            investment_id,
+            budget,
+        )
 
 
-async def _store(sessions: async_sessionmaker[AsyncSession], investment_id: int,
-                 payment: Payment) -> bool:
+async def _store(
+    sessions: async_sessionmaker[AsyncSession], investment_id: int, payment: Payment
+) -> bool:
     async with unit_of_work(sessions) as session:
         investment = await session.scalar(
-            select(Investment).where(Investment.id == investment_id).with_for_update())
+            select(Investment).where(Investment.id == investment_id).with_for_update()
+        )
         if investment is None or investment.payment_id not in (None, payment.id):
             return False
         if investment.payment_id == payment.id:
@@ -132,48 +161,72 @@ async def _store(sessions: async_sessionmaker[AsyncSession], investment_id: int,
             investment.payment_status = PaymentStatus.PENDING.value
         investment.payment_error = None
         await session.flush()
-        email = await session.scalar(select(Investor.email).where(
-            Investor.id == investment.investor_id))
+        email = await session.scalar(
+            select(Investor.email).where(Investor.id == investment.investor_id)
+        )
         if email and investment.state == InvestmentState.PENDING_PAYMENT.value:
             await notify_investor(
-                session, key=f"investment_received:inv:{investment.id}",
-                event="investment_received", email=email,
-                fields={"reference": investment.payment_reference,
-                        "amount": str(investment.amount), "currency": investment.currency,
-                        "paymentUrl": payment.url,
-                        "expiresAt": payment.expires_at.isoformat()})
+                session,
+                key=f"investment_received:inv:{investment.id}",
+                event="investment_received",
+                email=email,
+                fields={
+                    "reference": investment.payment_reference,
+                    "amount": str(investment.amount),
+                    "currency": investment.currency,
+                    "paymentUrl": payment.url,
+                    "expiresAt": payment.expires_at.isoformat(),
+                },
+            )
     return True
 
 
-async def _failed(sessions: async_sessionmaker[AsyncSession], investment_id: int,
-                  error: ProviderError | None) -> None:
+async def _failed(
+    sessions: async_sessionmaker[AsyncSession], investment_id: int, error: ProviderError | None
+) -> None:
     reason = "no answer within the submit budget" if error is None else error.message
     async with unit_of_work(sessions) as session:
         investment = await session.scalar(
-            select(Investment).where(Investment.id == investment_id,
-                                     Investment.payment_id.is_(None)).with_for_update())
+            select(Investment)
+            .where(Investment.id == investment_id, Investment.payment_id.is_(None))
+            .with_for_update()
+        )
         if investment is None:
             return
         investment.payment_attempts += 1
         # A refusal (our request or key is wrong) will not fix itself soon: wait the longest.
-        delay = BACKOFF_MAX if isinstance(error, ProviderRejected) else backoff(
-            investment.payment_attempts)
+        delay = (
+            BACKOFF_MAX
+            if isinstance(error, ProviderRejected)
+            else backoff(investment.payment_attempts)
+        )
         investment.payment_next_attempt_at = utcnow() + timedelta(seconds=delay)
         investment.payment_error = reason[:300]
-    logger.warning("payment request for investment %d not made (attempt %d): %s",
-                   investment_id, investment.payment_attempts, reason)
+    logger.warning(
+        "payment request for investment %d not made (attempt %d): %s",
+        investment_id,
+        investment.payment_attempts,
+        reason,
+    )
 
 
-async def request_due(sessions: async_sessionmaker[AsyncSession], client: BillBittsClient, *,
-                      expiry_seconds: int, limit: int = 20) -> Requested:
+async def request_due(
+    sessions: async_sessionmaker[AsyncSession],
+    client: BillBittsClient,
+    *,
+    expiry_seconds: int,
+    limit: int = 20,
+) -> Requested:
     """Claim due orders (SKIP LOCKED, with a lease) and ask for their payment requests."""
     async with unit_of_work(sessions) as session:
-        claimed = list((await session.scalars(
-            _CLAIM, {"lease": LEASE_SECONDS, "limit": limit})).all())
+        claimed = list(
+            (await session.scalars(_CLAIM, {"lease": LEASE_SECONDS, "limit": limit})).all()
+        )
     done = Requested()
     for investment_id in claimed:
-        if await request_payment(sessions, client, int(investment_id),
-                                 expiry_seconds=expiry_seconds):
+        if await request_payment(
+            sessions, client, int(investment_id), expiry_seconds=expiry_seconds
+        ):
             done.created += 1
         else:
             done.retrying += 1

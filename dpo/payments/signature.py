@@ -98,8 +98,14 @@ def header_value(secrets: Sequence[bytes], timestamp: int, body: bytes) -> str:
     return ",".join([f"t={timestamp}", *(f"v1={compute(s, timestamp, body)}" for s in secrets)])
 
 
-def verify(value: str | None, body: bytes, *, secrets: Sequence[bytes], now: float,
-           tolerance: int = TOLERANCE) -> int:
+def verify(
+    value: str | None,
+    body: bytes,
+    *,
+    secrets: Sequence[bytes],
+    now: float,
+    tolerance: int = TOLERANCE,
+) -> int:
     """The delivery's timestamp when one `v1` matches one of our secrets within the window.
 
     Raises SignatureError: missing or malformed header (400), a timestamp out of the window

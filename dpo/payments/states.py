@@ -45,16 +45,16 @@ from dpo.payments.events import PaymentEvent
 class Outcome(StrEnum):
     """How a delivery ends (stored on webhook_deliveries.status)."""
 
-    APPLIED = "processed"      # the order moved
-    IGNORED = "ignored"        # nothing to do: a duplicate, a stale or unknown event
-    NEEDS_OPS = "failed"       # valid, but a person must act (kept with its reason)
+    APPLIED = "processed"  # the order moved
+    IGNORED = "ignored"  # nothing to do: a duplicate, a stale or unknown event
+    NEEDS_OPS = "failed"  # valid, but a person must act (kept with its reason)
 
 
 class Action(StrEnum):
     """The chain work a transition asks for, in the same transaction."""
 
     NONE = "none"
-    ISSUE = "issue"    # record the order on the STO and issue the tokens
+    ISSUE = "issue"  # record the order on the STO and issue the tokens
     REFUND = "refund"  # refund the recorded order on the STO
 
 
@@ -75,8 +75,9 @@ E = PaymentEvent
 _STOPPED = (E.FAILED, E.EXPIRED)
 
 
-def decide(state: InvestmentState, event: PaymentEvent, *,
-           cancelled_by_payment: bool = False) -> Decision:
+def decide(
+    state: InvestmentState, event: PaymentEvent, *, cancelled_by_payment: bool = False
+) -> Decision:
     """The transition for `event` arriving while the order is in `state`.
 
     `cancelled_by_payment`: a cancelled order was cancelled by a failed/expired event (not by
@@ -90,33 +91,40 @@ def decide(state: InvestmentState, event: PaymentEvent, *,
         return Decision(Outcome.APPLIED, "refunded before the payment was seen", S.REFUNDED)
     if state is S.PAID:
         if event is E.REFUNDED:
-            return Decision(Outcome.APPLIED, "refunded before issuance", S.REFUNDED,
-                            Action.REFUND)
-        return Decision(Outcome.IGNORED, "duplicate" if event is E.PAID
-                        else "stale: the order is paid")
+            return Decision(Outcome.APPLIED, "refunded before issuance", S.REFUNDED, Action.REFUND)
+        return Decision(
+            Outcome.IGNORED, "duplicate" if event is E.PAID else "stale: the order is paid"
+        )
     if state is S.ISSUED:
         if event is E.REFUNDED:
             return Decision(Outcome.NEEDS_OPS, "refunded after the tokens were issued")
-        return Decision(Outcome.IGNORED, "duplicate" if event is E.PAID
-                        else "stale: the order is issued")
+        return Decision(
+            Outcome.IGNORED, "duplicate" if event is E.PAID else "stale: the order is issued"
+        )
     if state is S.CANCELLED:
         if event is E.PAID and cancelled_by_payment:
-            return Decision(Outcome.APPLIED, "paid after a stale failure or expiry", S.PAID,
-                            Action.ISSUE, needs_capacity=True)
+            return Decision(
+                Outcome.APPLIED,
+                "paid after a stale failure or expiry",
+                S.PAID,
+                Action.ISSUE,
+                needs_capacity=True,
+            )
         if event is E.PAID:
             return Decision(Outcome.NEEDS_OPS, "paid after the investor cancelled: refund it")
         if event is E.REFUNDED:
             # The money went back: final, so a paid delivered later cannot revive the order.
-            return Decision(Outcome.APPLIED, "payment of a cancelled order refunded",
-                            S.REFUNDED)
+            return Decision(Outcome.APPLIED, "payment of a cancelled order refunded", S.REFUNDED)
         return Decision(Outcome.IGNORED, "duplicate: the order is cancelled")
     # Refunded is final.
-    return Decision(Outcome.IGNORED, "duplicate" if event is E.REFUNDED
-                    else "stale: the order is refunded")
+    return Decision(
+        Outcome.IGNORED, "duplicate" if event is E.REFUNDED else "stale: the order is refunded"
+    )
 
 
-def mismatch(*, amount: Decimal, currency: str, paid_amount: Decimal,
-             paid_currency: str) -> str | None:
+def mismatch(
+    *, amount: Decimal, currency: str, paid_amount: Decimal, paid_currency: str
+) -> str | None:
     """Why a payment event's money does not fit the order, or None when it does."""
     if paid_currency != currency:
         return f"currency {paid_currency} differs from the order's {currency}"

@@ -48,9 +48,12 @@ from dpo.services.investments import committed_total
 logger = logging.getLogger(__name__)
 
 PROVIDER = "billbitts"
-_STATUS = {PaymentEvent.PAID: PaymentStatus.PAID, PaymentEvent.FAILED: PaymentStatus.FAILED,
-           PaymentEvent.EXPIRED: PaymentStatus.EXPIRED,
-           PaymentEvent.REFUNDED: PaymentStatus.REFUNDED}
+_STATUS = {
+    PaymentEvent.PAID: PaymentStatus.PAID,
+    PaymentEvent.FAILED: PaymentStatus.FAILED,
+    PaymentEvent.EXPIRED: PaymentStatus.EXPIRED,
+    PaymentEvent.REFUNDED: PaymentStatus.REFUNDED,
+}
 
 
 @dataclass(frozen=True)
@@ -80,16 +83,23 @@ async def receive(session: AsyncSession, event: Event) -> Received:
     result = await apply_event(session, event)
     stored = await session.scalar(
         insert(WebhookDelivery)
-        .values(provider=PROVIDER, delivery_id=event.id, event_type=event.type,
-                payload=event.payload, status=result.status, attempts=1,
-                error=result.reason[:1000] or None, processed_at=func.now())
+        .values(
+            provider=PROVIDER,
+            delivery_id=event.id,
+            event_type=event.type,
+            payload=event.payload,
+            status=result.status,
+            attempts=1,
+            error=result.reason[:1000] or None,
+            processed_at=func.now(),
+        )
         .on_conflict_do_nothing(index_elements=["provider", "delivery_id"])
-        .returning(WebhookDelivery.id))
+        .returning(WebhookDelivery.id)
+    )
     if stored is None:
         raise DuplicateDelivery
     if result.status == WebhookStatus.FAILED.value:
-        logger.warning("billbitts event %s (%s) needs ops: %s", event.id, event.type,
-                       result.reason)
+        logger.warning("billbitts event %s (%s) needs ops: %s", event.id, event.type, result.reason)
     return result
 
 
@@ -103,22 +113,36 @@ async def apply_event(session: AsyncSession, event: Event) -> Received:
         return Received(False, WebhookStatus.IGNORED.value, "event type not handled")
     payment = event.payment
     # The order alone is locked (never the investor: their other orders' events go on).
-    found = (await session.execute(
-        select(Investment, Investor.email).join(Investor, Investor.id == Investment.investor_id)
-        .where(Investment.payment_reference == payment.reference)
-        .with_for_update(of=Investment))).first()
+    found = (
+        await session.execute(
+            select(Investment, Investor.email)
+            .join(Investor, Investor.id == Investment.investor_id)
+            .where(Investment.payment_reference == payment.reference)
+            .with_for_update(of=Investment)
+        )
+    ).first()
     if found is None:
         return Received(False, WebhookStatus.IGNORED.value, "no order with this reference")
     investment, email = found
     if investment.payment_id is not None and investment.payment_id != payment.payment_id:
         return _needs_ops(investment, "the event's payment id is not the order's")
     state = InvestmentState(investment.state)
-    decision = decide(state, event.kind, cancelled_by_payment=(
-        state is InvestmentState.CANCELLED and investment.payment_status in (
-            PaymentStatus.FAILED.value, PaymentStatus.EXPIRED.value)))
+    decision = decide(
+        state,
+        event.kind,
+        cancelled_by_payment=(
+            state is InvestmentState.CANCELLED
+            and investment.payment_status
+            in (PaymentStatus.FAILED.value, PaymentStatus.EXPIRED.value)
+        ),
+    )
     if decision.outcome is Outcome.APPLIED and event.kind is PaymentEvent.PAID:
-        wrong = mismatch(amount=investment.amount, currency=investment.currency,
-                         paid_amount=payment.amount, paid_currency=payment.currency)
+        wrong = mismatch(
+            amount=investment.amount,
+            currency=investment.currency,
+            paid_amount=payment.amount,
+            paid_currency=payment.currency,
+        )
         if wrong is not None:
             return _needs_ops(investment, wrong)
         if decision.needs_capacity and not await _room_for(session, investment):
@@ -135,15 +159,21 @@ def _needs_ops(investment: Investment, reason: str) -> Received:
 
 async def _room_for(session: AsyncSession, investment: Investment) -> bool:
     offering = await session.scalar(
-        select(Offering).where(Offering.id == investment.offering_id).with_for_update())
+        select(Offering).where(Offering.id == investment.offering_id).with_for_update()
+    )
     if offering is None or offering.hard_cap is None:
         return offering is not None
     committed: Decimal = await committed_total(session, offering.id)
     return committed + investment.amount <= offering.hard_cap
 
 
-async def _transition(session: AsyncSession, investment: Investment, decision: Decision,
-                      event: Event, email: str | None) -> None:
+async def _transition(
+    session: AsyncSession,
+    investment: Investment,
+    decision: Decision,
+    event: Event,
+    email: str | None,
+) -> None:
     assert decision.state is not None
     assert event.kind is not None
     assert event.payment is not None
@@ -163,8 +193,9 @@ async def _transition(session: AsyncSession, investment: Investment, decision: D
     elif decision.action is Action.REFUND:
         await enqueue_refund(session, investment)
     if decision.state is InvestmentState.CANCELLED:
-        await notify_order(session, investment, "investment_cancelled", reason=decision.reason,
-                           email=email)
+        await notify_order(
+            session, investment, "investment_cancelled", reason=decision.reason, email=email
+        )
 
 
 def _when(created: datetime) -> datetime:
@@ -175,20 +206,31 @@ def _when(created: datetime) -> datetime:
 _UNREAD = ""
 
 
-async def notify_order(session: AsyncSession, investment: Investment, event: str, *,
-                       reason: str | None = None, email: str | None = _UNREAD) -> None:
+async def notify_order(
+    session: AsyncSession,
+    investment: Investment,
+    event: str,
+    *,
+    reason: str | None = None,
+    email: str | None = _UNREAD,
+) -> None:
     """Tell the order's investor (when they have an e-mail), once per order and event.
 
     `email`: the investor's address when the caller read it already (None: they have none).
     """
     if email == _UNREAD:
-        email = await session.scalar(select(Investor.email).where(
-            Investor.id == investment.investor_id))
+        email = await session.scalar(
+            select(Investor.email).where(Investor.id == investment.investor_id)
+        )
     if not email:
         return
-    fields = {"reference": investment.payment_reference, "amount": str(investment.amount),
-              "currency": investment.currency}
+    fields = {
+        "reference": investment.payment_reference,
+        "amount": str(investment.amount),
+        "currency": investment.currency,
+    }
     if reason is not None:
         fields["reason"] = reason
-    await notify_investor(session, key=f"{event}:inv:{investment.id}", event=event,
-                          email=email, fields=fields)
+    await notify_investor(
+        session, key=f"{event}:inv:{investment.id}", event=event, email=email, fields=fields
+    )

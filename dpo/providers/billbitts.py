@@ -41,10 +41,14 @@ class PaymentRequest(_Strict):
 
     def wire(self) -> dict[str, object]:
         """The JSON body (amounts as decimal strings: no float rounding)."""
-        return {"reference": self.reference, "amount": str(self.amount),
-                "currency": self.currency, "description": self.description,
-                "expiresInSeconds": self.expires_in_seconds,
-                "metadata": {"investmentId": str(self.investment_id)}}
+        return {
+            "reference": self.reference,
+            "amount": str(self.amount),
+            "currency": self.currency,
+            "description": self.description,
+            "expiresInSeconds": self.expires_in_seconds,
+            "metadata": {"investmentId": str(self.investment_id)},
+        }
 
 
 class Payment(_Strict):
@@ -77,8 +81,12 @@ class BillBittsClient:
     async def create_payment(self, request: PaymentRequest) -> Payment:
         """The payment request for `request.reference`, created now or earlier."""
         payment = await self.http.call(
-            "POST", PATH, lambda response, body: decode(PROVIDER, Payment, body),
-            json=request.wire(), idempotent=True)
+            "POST",
+            PATH,
+            lambda response, body: decode(PROVIDER, Payment, body),
+            json=request.wire(),
+            idempotent=True,
+        )
         if payment.reference != request.reference:
             raise ProviderMalformed(PROVIDER, "answer is for another reference")
         if payment.currency != request.currency or payment.amount != request.amount:
@@ -88,7 +96,8 @@ class BillBittsClient:
     async def payment_status(self, payment_id: str) -> Payment:
         """The payment request as BillBitts sees it now."""
         payment = await self.http.call(
-            "GET", _path_of(payment_id), lambda response, body: decode(PROVIDER, Payment, body))
+            "GET", _path_of(payment_id), lambda response, body: decode(PROVIDER, Payment, body)
+        )
         return _same(payment, payment_id)
 
     async def cancel_payment(self, payment_id: str) -> Payment:
@@ -98,8 +107,12 @@ class BillBittsClient:
         in which case BillBitts changed nothing.
         """
         payment = await self.http.call(
-            "POST", f"{_path_of(payment_id)}/cancel",
-            lambda response, body: decode(PROVIDER, Payment, body), json={}, idempotent=True)
+            "POST",
+            f"{_path_of(payment_id)}/cancel",
+            lambda response, body: decode(PROVIDER, Payment, body),
+            json={},
+            idempotent=True,
+        )
         return _same(payment, payment_id)
 
 

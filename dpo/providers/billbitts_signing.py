@@ -73,8 +73,9 @@ def load_private_key(data: bytes) -> PrivateKey:
         raise SigningKeyError("an EC key must be on P-256")
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size < MIN_RSA_BITS:
         raise SigningKeyError(f"an RSA key needs at least {MIN_RSA_BITS} bits")
-    if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
-                      | rsa.RSAPrivateKey):
+    if not isinstance(
+        key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    ):
         raise SigningKeyError("the key must be Ed25519, EC P-256 or RSA")
     return key
 
@@ -153,5 +154,7 @@ class RequestSigner:
         """The signature headers for a request."""
         timestamp = int(self._clock())
         signature = sign(self._key, canonical(method, path, timestamp, body))
-        return {TIMESTAMP_HEADER: str(timestamp),
-                SIGNATURE_HEADER: f"{self._alg}={base64.b64encode(signature).decode()}"}
+        return {
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: f"{self._alg}={base64.b64encode(signature).decode()}",
+        }

@@ -54,8 +54,15 @@ class CircuitState:
 class Breakers:
     """The circuit breakers of all providers."""
 
-    def __init__(self, *, threshold: int, reset_seconds: float, redis_url: str | None = None,
-                 redis: Any = None, namespace: str = NAMESPACE) -> None:
+    def __init__(
+        self,
+        *,
+        threshold: int,
+        reset_seconds: float,
+        redis_url: str | None = None,
+        redis: Any = None,
+        namespace: str = NAMESPACE,
+    ) -> None:
         uow: AsyncRedisUnitOfWork | AsyncInMemoryUnitOfWork
         self._owned_redis: Any = None
         if redis_url or redis is not None:
@@ -72,8 +79,11 @@ class Breakers:
             uow = AsyncInMemoryUnitOfWork()
         self._threshold, self._reset_seconds = threshold, reset_seconds
         self._factory = AsyncCircuitBreakerFactory(
-            default_threshold=threshold, default_ttl=reset_seconds,
-            exclude=[ProviderRejected], uow=uow)
+            default_threshold=threshold,
+            default_ttl=reset_seconds,
+            exclude=[ProviderRejected],
+            uow=uow,
+        )
         self._factory.add_listener(_record_state)
         self._ready = False
 
@@ -105,10 +115,17 @@ class Breakers:
         if context is None:
             return CircuitState(provider, "closed", 0)
         name = _STATES.get(context.state, "closed")
-        retry_at = (context.opened_at + context.ttl
-                    if name == "open" and context.opened_at is not None else None)
-        return CircuitState(provider, name, context.failure_count or 0,  # type: ignore[arg-type]
-                            retry_at)
+        retry_at = (
+            context.opened_at + context.ttl
+            if name == "open" and context.opened_at is not None
+            else None
+        )
+        return CircuitState(
+            provider,
+            name,  # type: ignore[arg-type]
+            context.failure_count or 0,
+            retry_at,
+        )
 
 
 def _record_state(name: str, event_name: str, event: Event) -> None:

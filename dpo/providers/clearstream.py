@@ -24,13 +24,16 @@ class IsinRequest(_Strict):
 
     request_ref: Max35 = Field(alias="requestRef")
     issuer_name: Annotated[str, StringConstraints(min_length=1, max_length=140)] = Field(
-        alias="issuerName")
+        alias="issuerName"
+    )
     instrument_name: Annotated[str, StringConstraints(min_length=1, max_length=140)] = Field(
-        alias="instrumentName")
+        alias="instrumentName"
+    )
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
     security_type: Annotated[str, StringConstraints(max_length=32)] = Field(alias="securityType")
-    issuer_lei: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{18}[0-9]{2}$")] | None = (
-        Field(None, alias="issuerLei"))
+    issuer_lei: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{18}[0-9]{2}$")] | None = Field(
+        None, alias="issuerLei"
+    )
 
 
 class IsinAllocation(_Strict):
@@ -57,9 +60,11 @@ class Clearstream(JsonCsd):
     async def request_isin(self, request: IsinRequest) -> IsinAllocation:
         """Ask for an ISIN (or get the answer to the same request made before)."""
         allocation = await self.http.call(
-            "POST", "v1/pmi/isin-requests",
+            "POST",
+            "v1/pmi/isin-requests",
             lambda response, body: decode(PROVIDER, IsinAllocation, body),
-            json=request.model_dump(by_alias=True, exclude_none=True))
+            json=request.model_dump(by_alias=True, exclude_none=True),
+        )
         if allocation.request_ref != request.request_ref:
             raise ProviderMalformed(PROVIDER, "answer is for another request")
         return allocation

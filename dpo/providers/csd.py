@@ -69,12 +69,21 @@ class Reason(_Strict):
     text: Annotated[str, StringConstraints(max_length=350)] | None = Field(None, alias="txt")
 
 
-PROCESSING = {"PEND": ProcessingStatus.PENDING, "PACK": ProcessingStatus.ACKNOWLEDGED,
-              "REJT": ProcessingStatus.REJECTED, "REPR": ProcessingStatus.REPAIR,
-              "CPRC": ProcessingStatus.CANCELLATION_REQUESTED, "CAND": ProcessingStatus.CANCELLED}
+PROCESSING = {
+    "PEND": ProcessingStatus.PENDING,
+    "PACK": ProcessingStatus.ACKNOWLEDGED,
+    "REJT": ProcessingStatus.REJECTED,
+    "REPR": ProcessingStatus.REPAIR,
+    "CPRC": ProcessingStatus.CANCELLATION_REQUESTED,
+    "CAND": ProcessingStatus.CANCELLED,
+}
 MATCHING = {"NMAT": MatchingStatus.UNMATCHED, "MACH": MatchingStatus.MATCHED}
-SETTLEMENT = {"PEND": SettlementStatus.PENDING, "PENF": SettlementStatus.FAILING,
-              "PART": SettlementStatus.PARTIALLY_SETTLED, "SETT": SettlementStatus.SETTLED}
+SETTLEMENT = {
+    "PEND": SettlementStatus.PENDING,
+    "PENF": SettlementStatus.FAILING,
+    "PART": SettlementStatus.PARTIALLY_SETTLED,
+    "SETT": SettlementStatus.SETTLED,
+}
 
 
 class StatusReport(_Strict):
@@ -139,9 +148,11 @@ class JsonCsd:
         def parse(response: httpx.Response, body: bytes) -> HoldingsPage:
             page = decode(self.name, HoldingsPage, body)
             if page.details.pagination.page != expected:
-                raise ProviderMalformed(self.name, f"asked for page {expected}, got "
-                                        f"{page.details.pagination.page}")
+                raise ProviderMalformed(
+                    self.name, f"asked for page {expected}, got {page.details.pagination.page}"
+                )
             return page
+
         return parse
 
     async def holdings(self, statement_date: date | None = None) -> AsyncIterator[HoldingsPage]:
@@ -154,11 +165,14 @@ class JsonCsd:
             elif first is not None:
                 params["date"] = first.statement_date.isoformat()
             page: HoldingsPage = await self.http.call(
-                "GET", "v1/semt002/statements", self._page(number), params=params)
+                "GET", "v1/semt002/statements", self._page(number), params=params
+            )
             if first is None:
                 first = page.details
             elif (page.details.statement_id, page.details.statement_date) != (
-                    first.statement_id, first.statement_date):
+                first.statement_id,
+                first.statement_date,
+            ):
                 raise ProviderMalformed(self.name, "statement changed between pages")
             yield page
             if page.details.pagination.last:
@@ -169,10 +183,12 @@ class JsonCsd:
         """Statuses in batches of STATUS_BATCH references (a query: safe to retry)."""
         reports: list[StatusReport] = []
         for start in range(0, len(references), STATUS_BATCH):
-            batch = list(references[start:start + STATUS_BATCH])
+            batch = list(references[start : start + STATUS_BATCH])
             page = await self.http.call(
-                "POST", "v1/sese024/status-queries",
+                "POST",
+                "v1/sese024/status-queries",
                 lambda response, body: decode(self.name, StatusPage, body),
-                json={"refs": batch})
+                json={"refs": batch},
+            )
             reports.extend(report for report in page.statuses if report.reference in batch)
         return reports

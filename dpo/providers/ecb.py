@@ -52,12 +52,16 @@ def _local(tag: str) -> str:
 def parse_daily(body: bytes) -> EcbDaily:
     """The day's rates from an `eurofxref-daily.xml` body; ValueError if it is not one."""
     try:
-        root: Element = fromstring(body, forbid_dtd=True, forbid_entities=True,
-                                   forbid_external=True)
+        root: Element = fromstring(
+            body, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
     except (ParseError, DefusedXmlException) as error:
         raise ValueError(f"not well-formed XML ({type(error).__name__})") from None
-    days = [element for element in root.iter() if _local(element.tag) == "Cube"
-            and "time" in element.attrib]
+    days = [
+        element
+        for element in root.iter()
+        if _local(element.tag) == "Cube" and "time" in element.attrib
+    ]
     if len(days) != 1:
         raise ValueError(f"expected one Cube[@time], found {len(days)}")
     day = days[0]

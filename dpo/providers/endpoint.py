@@ -27,12 +27,14 @@ class RetryPolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
         """The policy the PROVIDER_* settings describe."""
-        return cls(attempts=settings.provider_retry_attempts,
-                   total_seconds=settings.provider_retry_seconds,
-                   wait_initial=settings.provider_retry_wait_initial,
-                   wait_max=settings.provider_retry_wait_max,
-                   retry_after_max=settings.provider_retry_after_max,
-                   max_response_bytes=settings.provider_max_response_bytes)
+        return cls(
+            attempts=settings.provider_retry_attempts,
+            total_seconds=settings.provider_retry_seconds,
+            wait_initial=settings.provider_retry_wait_initial,
+            wait_max=settings.provider_retry_wait_max,
+            retry_after_max=settings.provider_retry_after_max,
+            max_response_bytes=settings.provider_max_response_bytes,
+        )
 
 
 @dataclass(frozen=True)
@@ -47,5 +49,4 @@ class Endpoint:
     key_prefix: str = "Bearer "
     headers: Mapping[str, str] = field(default_factory=dict)
     # Extra headers signing each attempt: (method, URL path, body) -> headers (BillBitts).
-    signer: Callable[[str, str, bytes], Mapping[str, str]] | None = field(default=None,
-                                                                          repr=False)
+    signer: Callable[[str, str, bytes], Mapping[str, str]] | None = field(default=None, repr=False)

@@ -23,28 +23,42 @@ from dpo.settings import Settings
 PROVIDERS = ("ecb", "xetra", "euroclear", "clearstream", "omnisend", "billbitts")
 
 
-def breakers_for(settings: Settings, *, redis_url: str | None = None,
-                 redis: Any = None) -> Breakers:
+def breakers_for(
+    settings: Settings, *, redis_url: str | None = None, redis: Any = None
+) -> Breakers:
     """The circuit breakers the PROVIDER_BREAKER_* settings describe (in Redis when given)."""
-    return Breakers(threshold=settings.provider_breaker_threshold,
-                    reset_seconds=settings.provider_breaker_reset_seconds, redis_url=redis_url,
-                    redis=redis)
+    return Breakers(
+        threshold=settings.provider_breaker_threshold,
+        reset_seconds=settings.provider_breaker_reset_seconds,
+        redis_url=redis_url,
+        redis=redis,
+    )
 
 
 def billbitts_endpoint(settings: Settings) -> Endpoint:
     """BillBitts: the API key plus a signature by the PEM key (when one is configured)."""
     key_path = settings.billbitts_private_key_path
-    return Endpoint("billbitts", settings.billbitts_api_url, settings.billbitts_timeout,
-                    settings.billbitts_api_key,
-                    signer=KeyFileSigner(key_path, provider="billbitts") if key_path else None)
+    return Endpoint(
+        "billbitts",
+        settings.billbitts_api_url,
+        settings.billbitts_timeout,
+        settings.billbitts_api_key,
+        signer=KeyFileSigner(key_path, provider="billbitts") if key_path else None,
+    )
 
 
-def billbitts_client(settings: Settings, *, breakers: Breakers,
-                     transport: httpx.AsyncBaseTransport | None = None) -> BillBittsClient:
+def billbitts_client(
+    settings: Settings, *, breakers: Breakers, transport: httpx.AsyncBaseTransport | None = None
+) -> BillBittsClient:
     """A BillBitts client alone (the web service needs no other provider)."""
-    return BillBittsClient(ProviderHttp(billbitts_endpoint(settings),
-                                        policy=RetryPolicy.from_settings(settings),
-                                        breakers=breakers, transport=transport))
+    return BillBittsClient(
+        ProviderHttp(
+            billbitts_endpoint(settings),
+            policy=RetryPolicy.from_settings(settings),
+            breakers=breakers,
+            transport=transport,
+        )
+    )
 
 
 def _split(url: str) -> tuple[str, str]:
@@ -72,8 +86,13 @@ class Providers:
     _https: tuple[ProviderHttp, ...]
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, breakers: Breakers,
-                      transport: httpx.AsyncBaseTransport | None = None) -> Providers:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        breakers: Breakers,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> Providers:
         """Clients for the configured endpoints."""
         policy = RetryPolicy.from_settings(settings)
 
@@ -82,24 +101,53 @@ class Providers:
 
         ecb_base, ecb_path = _split(settings.ecb_fx_url)
         ecb = http(Endpoint("ecb", ecb_base, settings.ecb_timeout))
-        xetra = http(Endpoint(
-            "xetra", settings.xetra_api_base, settings.xetra_timeout, settings.xetra_api_key,
-            headers=_participant(settings.xetra_participant_id)))
-        euroclear = http(Endpoint("euroclear", settings.euroclear_api_base,
-                                  settings.euroclear_timeout, settings.euroclear_api_key))
-        clearstream = http(Endpoint(
-            "clearstream", settings.clearstream_pmi_base, settings.clearstream_timeout,
-            settings.clearstream_pmi_key,
-            headers=_participant(settings.clearstream_participant_id)))
-        omnisend = http(Endpoint("omnisend", settings.omnisend_api_base,
-                                 settings.omnisend_timeout, settings.omnisend_api_key,
-                                 key_header="X-API-KEY", key_prefix=""))
+        xetra = http(
+            Endpoint(
+                "xetra",
+                settings.xetra_api_base,
+                settings.xetra_timeout,
+                settings.xetra_api_key,
+                headers=_participant(settings.xetra_participant_id),
+            )
+        )
+        euroclear = http(
+            Endpoint(
+                "euroclear",
+                settings.euroclear_api_base,
+                settings.euroclear_timeout,
+                settings.euroclear_api_key,
+            )
+        )
+        clearstream = http(
+            Endpoint(
+                "clearstream",
+                settings.clearstream_pmi_base,
+                settings.clearstream_timeout,
+                settings.clearstream_pmi_key,
+                headers=_participant(settings.clearstream_participant_id),
+            )
+        )
+        omnisend = http(
+            Endpoint(
+                "omnisend",
+                settings.omnisend_api_base,
+                settings.omnisend_timeout,
+                settings.omnisend_api_key,
+                key_header="X-API-KEY",
+                key_prefix="",
+            )
+        )
         billbitts = http(billbitts_endpoint(settings))
-        return cls(ecb=EcbClient(ecb, path=ecb_path), xetra=XetraClient(xetra),
-                   euroclear=JsonCsd("euroclear", euroclear), clearstream=Clearstream(clearstream),
-                   omnisend=OmnisendClient(omnisend, from_email=settings.default_from_email),
-                   billbitts=BillBittsClient(billbitts), breakers=breakers,
-                   _https=(ecb, xetra, euroclear, clearstream, omnisend, billbitts))
+        return cls(
+            ecb=EcbClient(ecb, path=ecb_path),
+            xetra=XetraClient(xetra),
+            euroclear=JsonCsd("euroclear", euroclear),
+            clearstream=Clearstream(clearstream),
+            omnisend=OmnisendClient(omnisend, from_email=settings.default_from_email),
+            billbitts=BillBittsClient(billbitts),
+            breakers=breakers,
+            _https=(ecb, xetra, euroclear, clearstream, omnisend, billbitts),
+        )
 
     def depositories(self) -> list[CsdAdapter]:
         """The CSDs sync_csd reads, in a fixed order."""

@@ -36,12 +36,12 @@ T = TypeVar("T")
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
-
 class _TransientError(Exception):
     """A failed attempt worth retrying; its text is ours (safe to log)."""
 
-    def __init__(self, reason: str, *, retry_after: float | None = None,
-                 unprocessed: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, retry_after: float | None = None, unprocessed: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
@@ -69,15 +69,24 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 class ProviderHttp:
     """An HTTP client for one provider with retries, a breaker, metrics and no leaks."""
 
-    def __init__(self, endpoint: Endpoint, *, policy: RetryPolicy, breakers: Breakers,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        policy: RetryPolicy,
+        breakers: Breakers,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.policy = policy
         self.breakers = breakers
         self._client = httpx.AsyncClient(
             base_url=endpoint.base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(endpoint.timeout), transport=transport,
-            follow_redirects=False, headers={"User-Agent": "dpo-platform"})
+            timeout=httpx.Timeout(endpoint.timeout),
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": "dpo-platform"},
+        )
 
     @property
     def provider(self) -> str:
@@ -88,9 +97,16 @@ class ProviderHttp:
         """Close the connection pool."""
         await self._client.aclose()
 
-    async def call(self, method: str, path: str, parse: Callable[[httpx.Response, bytes], T], *,
-                   params: Mapping[str, str | int] | None = None, json: Any = None,
-                   idempotent: bool = True) -> T:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[httpx.Response, bytes], T],
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        idempotent: bool = True,
+    ) -> T:
         """One logical call: send (retrying), then parse a 2xx body with `parse`.
 
         `parse` raises ProviderMalformed for a body it cannot use. A non-idempotent call
@@ -104,15 +120,18 @@ class ProviderHttp:
             breaker = await self.breakers.guard(self.provider)
             async with breaker:
                 response, body = await self._send_with_retries(
-                    method, path, request_id, params=params, json=json, idempotent=idempotent)
+                    method, path, request_id, params=params, json=json, idempotent=idempotent
+                )
                 return parse(response, body)
         except CircuitOpen:
             outcome = "circuit_open"
-            raise ProviderUnavailable(self.provider, "circuit open: not called",
-                                      request_id=request_id) from None
+            raise ProviderUnavailable(
+                self.provider, "circuit open: not called", request_id=request_id
+            ) from None
         except ProviderError as error:
             outcome = {ProviderRejected: "rejected", ProviderMalformed: "malformed"}.get(
-                type(error), "unavailable")
+                type(error), "unavailable"
+            )
             error.details.setdefault("request_id", request_id)
             raise
         finally:
@@ -120,19 +139,34 @@ class ProviderHttp:
             metrics.CALLS.labels(self.provider, outcome).inc()
             metrics.CALL_SECONDS.labels(self.provider, outcome).observe(elapsed)
             log = logger.info if outcome == "ok" else logger.warning
-            log("provider call %s %s %s: %s in %.0f ms (request id %s)", self.provider,
-                method, path, outcome, elapsed * 1000, request_id)
+            log(
+                "provider call %s %s %s: %s in %.0f ms (request id %s)",
+                self.provider,
+                method,
+                path,
+                outcome,
+                elapsed * 1000,
+                request_id,
+            )
 
     def _headers(self, request_id: str) -> dict[str, str]:
         headers = {**self.endpoint.headers, REQUEST_ID_HEADER: request_id}
         if self.endpoint.api_key is not None:
             headers[self.endpoint.key_header] = (
-                self.endpoint.key_prefix + self.endpoint.api_key.get_secret_value())
+                self.endpoint.key_prefix + self.endpoint.api_key.get_secret_value()
+            )
         return headers
 
-    async def _send_with_retries(self, method: str, path: str, request_id: str, *,
-                                 params: Mapping[str, str | int] | None, json: Any,
-                                 idempotent: bool) -> tuple[httpx.Response, bytes]:
+    async def _send_with_retries(
+        self,
+        method: str,
+        path: str,
+        request_id: str,
+        *,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        idempotent: bool,
+    ) -> tuple[httpx.Response, bytes]:
         policy = self.policy
 
         def backoff(error: Exception) -> bool | float:
@@ -144,19 +178,28 @@ class ProviderHttp:
 
         try:
             async for attempt in stamina.retry_context(
-                    on=backoff, attempts=policy.attempts, timeout=policy.total_seconds,
-                    wait_initial=policy.wait_initial, wait_max=policy.wait_max,
-                    wait_jitter=policy.wait_initial):
+                on=backoff,
+                attempts=policy.attempts,
+                timeout=policy.total_seconds,
+                wait_initial=policy.wait_initial,
+                wait_max=policy.wait_max,
+                wait_jitter=policy.wait_initial,
+            ):
                 with attempt:
-                    return await self._attempt(method, path, request_id, params=params,
-                                               json=json)
+                    return await self._attempt(method, path, request_id, params=params, json=json)
         except _TransientError as error:
             raise ProviderUnavailable(self.provider, error.reason) from None
         raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
 
-    async def _attempt(self, method: str, path: str, request_id: str, *,
-                       params: Mapping[str, str | int] | None,
-                       json: Any) -> tuple[httpx.Response, bytes]:
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        request_id: str,
+        *,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+    ) -> tuple[httpx.Response, bytes]:
         headers = self._headers(request_id)
         content: bytes | None = None
         if self.endpoint.signer is not None:
@@ -168,30 +211,40 @@ class ProviderHttp:
             headers.update(self.endpoint.signer(method, url_path, content or b""))
             json = None
         try:
-            async with self._client.stream(method, path.lstrip("/"), params=params, json=json,
-                                           content=content, headers=headers) as response:
+            async with self._client.stream(
+                method, path.lstrip("/"), params=params, json=json, content=content, headers=headers
+            ) as response:
                 status = response.status_code
                 if status == 429 or status >= 500:
                     metrics.ATTEMPTS.labels(self.provider, "429" if status == 429 else "5xx").inc()
-                    wait = (parse_retry_after(response.headers.get("retry-after"))
-                            if status in (429, 503) else None)
-                    raise _TransientError(f"HTTP {status}", retry_after=wait,
-                                     unprocessed=status == 429)
+                    wait = (
+                        parse_retry_after(response.headers.get("retry-after"))
+                        if status in (429, 503)
+                        else None
+                    )
+                    raise _TransientError(
+                        f"HTTP {status}", retry_after=wait, unprocessed=status == 429
+                    )
                 if status >= 300:
                     metrics.ATTEMPTS.labels(self.provider, "4xx").inc()
-                    raise ProviderRejected(self.provider, f"refused with HTTP {status}",
-                                           status=status)
+                    raise ProviderRejected(
+                        self.provider, f"refused with HTTP {status}", status=status
+                    )
                 body = await self._read_capped(response)
                 metrics.ATTEMPTS.labels(self.provider, "2xx").inc()
                 return response, body
         except httpx.TimeoutException as error:
             metrics.ATTEMPTS.labels(self.provider, "timeout").inc()
-            raise _TransientError(f"timed out ({type(error).__name__})",
-                             unprocessed=isinstance(error, httpx.ConnectTimeout)) from None
+            raise _TransientError(
+                f"timed out ({type(error).__name__})",
+                unprocessed=isinstance(error, httpx.ConnectTimeout),
+            ) from None
         except httpx.TransportError as error:
             metrics.ATTEMPTS.labels(self.provider, "connection").inc()
-            raise _TransientError(f"connection failed ({type(error).__name__})",
-                             unprocessed=isinstance(error, httpx.ConnectError)) from None
+            raise _TransientError(
+                f"connection failed ({type(error).__name__})",
+                unprocessed=isinstance(error, httpx.ConnectError),
+            ) from None
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
         limit = self.policy.max_response_bytes

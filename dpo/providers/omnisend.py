@@ -31,15 +31,20 @@ class OmnisendClient:
         self.http = http
         self.from_email = from_email
 
-    async def send_event(self, system_name: str, *, email: str,
-                         fields: Mapping[str, str | int | bool]) -> None:
+    async def send_event(
+        self, system_name: str, *, email: str, fields: Mapping[str, str | int | bool]
+    ) -> None:
         """Trigger the custom event `system_name` for the contact `email`."""
         if not _SYSTEM_NAME.match(system_name):
             raise ValidationError("not an event system name", field="system_name")
         if not _EMAIL.match(email):
             raise ValidationError("not an e-mail address", field="email")
-        body = {"systemName": system_name, "name": system_name.replace("_", " "),
-                "email": email, "fields": {**fields, "fromEmail": self.from_email}}
+        body = {
+            "systemName": system_name,
+            "name": system_name.replace("_", " "),
+            "email": email,
+            "fields": {**fields, "fromEmail": self.from_email},
+        }
         await self.http.call("POST", "events", _accepted, json=body, idempotent=False)
 
 

@@ -44,10 +44,12 @@ class XetraClient:
         """Prices of the ISINs Xetra quotes (the others are simply absent)."""
         found: list[InstrumentPrice] = []
         for start in range(0, len(isins), BATCH):
-            batch = list(isins[start:start + BATCH])
+            batch = list(isins[start : start + BATCH])
             page = await self.http.call(
-                "GET", "v1/instruments/prices",
+                "GET",
+                "v1/instruments/prices",
                 lambda response, body: decode(PROVIDER, PricePage, body),
-                params={"isin": ",".join(batch)})
+                params={"isin": ",".join(batch)},
+            )
             found.extend(price for price in page.prices if price.isin in batch)
         return found

@@ -90,14 +90,14 @@ class BreakBell:
                 backoff = 0.1
                 self.ring()  # whatever changed while unsubscribed is read now
                 while not self._stopping:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True,
-                                                       timeout=1.0)
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         self.ring()
             except (RedisError, OSError) as error:
                 self.subscribed.clear()
-                logger.warning("break doorbell lost (%s); retrying in %.1fs",
-                               type(error).__name__, backoff)
+                logger.warning(
+                    "break doorbell lost (%s); retrying in %.1fs", type(error).__name__, backoff
+                )
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()

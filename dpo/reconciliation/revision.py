@@ -22,11 +22,15 @@ class BreakRevisionMissingError(RuntimeError):
 
 async def next_break_revision(session: AsyncSession) -> int:
     """The next break revision; the counter stays locked until the transaction ends."""
-    value = (await session.execute(
-        update(BreakRevision).where(BreakRevision.id == 1)
-        .values(last_value=BreakRevision.last_value + 1)
-        .returning(BreakRevision.last_value)
-        .execution_options(synchronize_session=False))).scalar_one_or_none()
+    value = (
+        await session.execute(
+            update(BreakRevision)
+            .where(BreakRevision.id == 1)
+            .values(last_value=BreakRevision.last_value + 1)
+            .returning(BreakRevision.last_value)
+            .execution_options(synchronize_session=False)
+        )
+    ).scalar_one_or_none()
     if value is None:
         raise BreakRevisionMissingError("break_revision has no row; run the migrations")
     return int(value)

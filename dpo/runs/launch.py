@@ -35,35 +35,56 @@ def require_job_starter(principal: Principal) -> None:
     require_authenticated(principal)
     if principal.role == ADMIN or (principal.kind is Kind.SERVICE and principal.role == OPS):
         return
-    raise ForbiddenError("only admins and service API keys may start jobs",
-                         reason="job_starters_only")
+    raise ForbiddenError(
+        "only admins and service API keys may start jobs", reason="job_starters_only"
+    )
 
 
 def _database_url(runtime: Runtime) -> str:
     return runtime.engine.url.render_as_string(hide_password=False)
 
 
-async def launch(spec: JobSpec, *, full: bool, principal: Principal, runtime: Runtime,
-                 request_id: str | None = None, on_failure: FailureHook | None = None
-                 ) -> JobRun:
+async def launch(
+    spec: JobSpec,
+    *,
+    full: bool,
+    principal: Principal,
+    runtime: Runtime,
+    request_id: str | None = None,
+    on_failure: FailureHook | None = None,
+) -> JobRun:
     """Start a run of `spec` and return its `running` row; the run goes on in the background."""
     require_job_starter(principal)
     if full and not spec.has_full:
         raise ValidationError(f"{spec.name} has no full run", field="full")
     try:
-        started = await start_run(spec, settings=runtime.settings, sessions=runtime.sessions,
-                                  redis=runtime.redis, database_url=_database_url(runtime),
-                                  full=full, on_failure=on_failure)
+        started = await start_run(
+            spec,
+            settings=runtime.settings,
+            sessions=runtime.sessions,
+            redis=runtime.redis,
+            database_url=_database_url(runtime),
+            full=full,
+            on_failure=on_failure,
+        )
     except RunSkippedError as skipped:
-        raise ConflictError(str(skipped), reason="already_running",
-                            running_run=skipped.running_id) from None
+        raise ConflictError(
+            str(skipped), reason="already_running", running_run=skipped.running_id
+        ) from None
     except JobNotAvailableError as error:
         raise ConflictError(str(error), reason="not_available") from None
     try:
         async with unit_of_work(runtime.sessions) as session:
-            await audit.record(session, principal=principal, action="job.run",
-                               entity_type="job_run", entity_id=started.row.id, before=None,
-                               after={"job": spec.name, "full": full}, request_id=request_id)
+            await audit.record(
+                session,
+                principal=principal,
+                action="job.run",
+                entity_type="job_run",
+                entity_id=started.row.id,
+                before=None,
+                after={"job": spec.name, "full": full},
+                request_id=request_id,
+            )
     except BaseException:
         await started.lock.release()
         raise

@@ -47,8 +47,9 @@ class AdvisoryLock:
         """Take the lock if it is free; False if someone holds it. Raises if unreachable."""
         connection = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
         try:
-            held = await connection.fetchval("SELECT pg_try_advisory_lock($1)", self.key,
-                                             timeout=STATEMENT_TIMEOUT)
+            held = await connection.fetchval(
+                "SELECT pg_try_advisory_lock($1)", self.key, timeout=STATEMENT_TIMEOUT
+            )
         except BaseException:
             await _close(connection)
             raise
@@ -74,10 +75,12 @@ class AdvisoryLock:
         connection, self._connection = self._connection, None
         if connection is None or connection.is_closed():
             return
-        with contextlib.suppress(TimeoutError, OSError, asyncpg.PostgresError,
-                                 asyncpg.InterfaceError):
-            await connection.execute("SELECT pg_advisory_unlock($1)", self.key,
-                                     timeout=STATEMENT_TIMEOUT)
+        with contextlib.suppress(
+            TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError
+        ):
+            await connection.execute(
+                "SELECT pg_advisory_unlock($1)", self.key, timeout=STATEMENT_TIMEOUT
+            )
         await _close(connection)
 
 
@@ -86,8 +89,9 @@ async def _close(connection: asyncpg.Connection) -> None:
         await connection.close(timeout=STATEMENT_TIMEOUT)
 
 
-async def stand_by(lock: AdvisoryLock, stop: asyncio.Event, *, name: str, others: str,
-                   retry: float) -> bool:
+async def stand_by(
+    lock: AdvisoryLock, stop: asyncio.Event, *, name: str, others: str, retry: float
+) -> bool:
     """Wait until `lock` is ours (True) or `stop` is set (False): the standby of a process
     that runs one active across replicas. Says once that `others` hold it; an unreachable
     PostgreSQL is a WARNING and another try, never an exit."""
@@ -97,8 +101,9 @@ async def stand_by(lock: AdvisoryLock, stop: asyncio.Event, *, name: str, others
             if await lock.acquire():
                 return True
         except (OSError, TimeoutError) as error:
-            logger.warning("cannot reach PostgreSQL for the %s lock: %s", name,
-                           type(error).__name__)
+            logger.warning(
+                "cannot reach PostgreSQL for the %s lock: %s", name, type(error).__name__
+            )
         if not told:
             logger.info("%s; standing by", others)
             told = True

@@ -114,8 +114,7 @@ class StartedRun:
             await self.spec.run(self.context)
             status, error = RunStatus.SUCCEEDED, ""
         except asyncio.CancelledError:
-            logger.warning("job %s run %d stopped before it finished", self.spec.name,
-                           self.row.id)
+            logger.warning("job %s run %d stopped before it finished", self.spec.name, self.row.id)
             raise
         except Exception as failure:
             error = error_text(failure)
@@ -125,9 +124,8 @@ class StartedRun:
                 await asyncio.shield(self._finish(status, error or None))
             finally:
                 await self.lock.release()
-                outcome = ("stopped" if error == STOPPED else status.value)
-                metrics.observe(self.spec.name, outcome, time.monotonic() - self.began,
-                                time.time())
+                outcome = "stopped" if error == STOPPED else status.value
+                metrics.observe(self.spec.name, outcome, time.monotonic() - self.began, time.time())
         return self.row
 
     async def _finish(self, status: RunStatus, error: str | None) -> None:
@@ -148,21 +146,35 @@ class StartedRun:
 
 async def _notify_failed(session: AsyncSession, row: JobRun) -> None:
     """Tell ops, in the transaction that records the failure (once per run)."""
-    await notify_ops(session, key=f"job_failed:{row.id}", event="job_failed",
-                     fields={"job": row.job, "run_id": row.id, "error": row.error or ""})
+    await notify_ops(
+        session,
+        key=f"job_failed:{row.id}",
+        event="job_failed",
+        fields={"job": row.job, "run_id": row.id, "error": row.error or ""},
+    )
 
 
 async def running_run(sessions: async_sessionmaker[AsyncSession], name: str) -> int | None:
     """The newest `running` row of a job, if any."""
     async with sessions() as session:
-        return await session.scalar(select(JobRun.id).where(
-            JobRun.job == name, JobRun.status == RunStatus.RUNNING.value)
-            .order_by(JobRun.id.desc()).limit(1))
+        return await session.scalar(
+            select(JobRun.id)
+            .where(JobRun.job == name, JobRun.status == RunStatus.RUNNING.value)
+            .order_by(JobRun.id.desc())
+            .limit(1)
+        )
 
 
-async def start_run(spec: JobSpec, *, settings: Settings,
-                    sessions: async_sessionmaker[AsyncSession], redis: Any, database_url: str,
-                    full: bool = False, on_failure: FailureHook | None = None) -> StartedRun:
+async def start_run(
+    spec: JobSpec,
+    *,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Any,
+    database_url: str,
+    full: bool = False,
+    on_failure: FailureHook | None = None,
+) -> StartedRun:
     """Take the job's lock and commit its `running` row; RunSkippedError if it is taken."""
     if spec.run is None:
         raise JobNotAvailableError(f"the {spec.name} job is not available yet in this version")
@@ -173,22 +185,36 @@ async def start_run(spec: JobSpec, *, settings: Settings,
     try:
         counts: dict[str, Any] = {"full": True} if full else {}
         async with unit_of_work(sessions) as session:
-            stale = (await session.scalars(
-                update(JobRun)
-                .where(JobRun.job == spec.name, JobRun.status == RunStatus.RUNNING.value)
-                .values(status=RunStatus.FAILED.value, finished_at=utcnow(), error=INTERRUPTED)
-                .returning(JobRun))).all()
-            row = JobRun(job=spec.name, status=RunStatus.RUNNING.value, counts=counts,
-                         started_at=utcnow())
+            stale = (
+                await session.scalars(
+                    update(JobRun)
+                    .where(JobRun.job == spec.name, JobRun.status == RunStatus.RUNNING.value)
+                    .values(status=RunStatus.FAILED.value, finished_at=utcnow(), error=INTERRUPTED)
+                    .returning(JobRun)
+                )
+            ).all()
+            row = JobRun(
+                job=spec.name, status=RunStatus.RUNNING.value, counts=counts, started_at=utcnow()
+            )
             session.add(row)
             await session.flush()
             for stale_row in stale:
                 await _notify_failed(session, stale_row)
         for stale_row in stale:
-            logger.warning("job %s run %d was interrupted (its process died); marked failed",
-                           spec.name, stale_row.id)
-        context = JobContext(name=spec.name, run_id=row.id, settings=settings,
-                             sessions=sessions, redis=redis, full=full, counts=dict(counts))
+            logger.warning(
+                "job %s run %d was interrupted (its process died); marked failed",
+                spec.name,
+                stale_row.id,
+            )
+        context = JobContext(
+            name=spec.name,
+            run_id=row.id,
+            settings=settings,
+            sessions=sessions,
+            redis=redis,
+            full=full,
+            counts=dict(counts),
+        )
         logger.info("job %s run %d started%s", spec.name, row.id, " (full)" if full else "")
         return StartedRun(spec=spec, context=context, lock=lock, row=row, on_failure=on_failure)
     except BaseException:

@@ -19,8 +19,12 @@ from web3 import Web3
 from dpo.chain.artifacts import load_artifact
 from dpo.sender.verdicts import Order
 
-_PANIC = {0x01: "assertion failed", 0x11: "arithmetic overflow or underflow",
-          0x12: "division by zero", 0x32: "array index out of bounds"}
+_PANIC = {
+    0x01: "assertion failed",
+    0x11: "arithmetic overflow or underflow",
+    0x12: "division by zero",
+    0x32: "array index out of bounds",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +38,10 @@ class Call:
 
     def as_record(self) -> dict[str, Any]:
         """The JSON kept on the intent (big integers as strings)."""
-        shown = {k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v
-                 for k, v in self.args.items()}
+        shown = {
+            k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+            for k, v in self.args.items()
+        }
         return {"to": self.to, "function": self.function, "args": shown}
 
 
@@ -50,9 +56,15 @@ def _error_table(abis: list[list[dict[str, Any]]]) -> dict[bytes, tuple[str, lis
             selector = function_signature_to_4byte_selector(f"{entry['name']}({','.join(types)})")
             table[bytes(selector)] = (str(entry["name"]), types, names)
     table[bytes(function_signature_to_4byte_selector("Error(string)"))] = (
-        "Error", ["string"], ["message"])
+        "Error",
+        ["string"],
+        ["message"],
+    )
     table[bytes(function_signature_to_4byte_selector("Panic(uint256)"))] = (
-        "Panic", ["uint256"], ["code"])
+        "Panic",
+        ["uint256"],
+        ["code"],
+    )
     return table
 
 
@@ -73,33 +85,46 @@ class Contracts:
         self._sto = w3.eth.contract(abi=sto_abi)
         self._issuance = w3.eth.contract(abi=issuance_abi)
         self._errors = _error_table([sto_abi, issuance_abi])
-        self._unknown_investment = bytes(function_signature_to_4byte_selector(
-            "UnknownInvestment(bytes32)"))
+        self._unknown_investment = bytes(
+            function_signature_to_4byte_selector("UnknownInvestment(bytes32)")
+        )
 
-    def call_for(self, kind: str, order: Order, reference: str,
-                 token: str | None = None) -> Call:
+    def call_for(self, kind: str, order: Order, reference: str, token: str | None = None) -> Call:
         """The call an intent of this kind makes for this order."""
         ref = bytes.fromhex(reference[2:])
         investor = to_checksum_address(order.investor)
         if kind == "invest":
-            args: dict[str, Any] = {"offeringId": order.offering_id, "investor": investor,
-                                    "amount": order.amount, "units": order.units,
-                                    "investmentRef": reference}
-            data = self._sto.encode_abi("invest", [order.offering_id, investor, order.amount,
-                                                   order.units, ref])
+            args: dict[str, Any] = {
+                "offeringId": order.offering_id,
+                "investor": investor,
+                "amount": order.amount,
+                "units": order.units,
+                "investmentRef": reference,
+            }
+            data = self._sto.encode_abi(
+                "invest", [order.offering_id, investor, order.amount, order.units, ref]
+            )
             return Call(self.sto_address, "invest", args, data)
         if kind == "issue":
             to = to_checksum_address(token) if token else self.issuance_address
-            args = {"to": investor, "amount": order.units, "offeringId": order.offering_id,
-                    "investmentRef": reference}
-            data = self._issuance.encode_abi("issue", [investor, order.units, order.offering_id,
-                                                       ref])
+            args = {
+                "to": investor,
+                "amount": order.units,
+                "offeringId": order.offering_id,
+                "investmentRef": reference,
+            }
+            data = self._issuance.encode_abi(
+                "issue", [investor, order.units, order.offering_id, ref]
+            )
             return Call(to, "issue", args, data)
         if kind == "refund":
-            args = {"offeringId": order.offering_id, "investor": investor,
-                    "amount": order.amount, "investmentRef": reference}
-            data = self._sto.encode_abi("refund", [order.offering_id, investor, order.amount,
-                                                   ref])
+            args = {
+                "offeringId": order.offering_id,
+                "investor": investor,
+                "amount": order.amount,
+                "investmentRef": reference,
+            }
+            data = self._sto.encode_abi("refund", [order.offering_id, investor, order.amount, ref])
             return Call(self.sto_address, "refund", args, data)
         raise ValueError(f"no call for intent kind {kind!r}")
 
@@ -114,11 +139,15 @@ class Contracts:
     @staticmethod
     def decode_investment(result: str) -> Order:
         """STO.getInvestment's answer as an Order."""
-        (value,) = abi_decode(["(uint256,address,bool,uint256,uint256)"],
-                              bytes.fromhex(result[2:]))
+        (value,) = abi_decode(["(uint256,address,bool,uint256,uint256)"], bytes.fromhex(result[2:]))
         offering_id, investor, refunded, amount, units = value
-        return Order(offering_id=int(offering_id), investor=str(investor), amount=int(amount),
-                     units=int(units), refunded=bool(refunded))
+        return Order(
+            offering_id=int(offering_id),
+            investor=str(investor),
+            amount=int(amount),
+            units=int(units),
+            refunded=bool(refunded),
+        )
 
     @staticmethod
     def decode_bool(result: str) -> bool:

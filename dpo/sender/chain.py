@@ -12,8 +12,13 @@ from dpo.sender.rpc import Rpc, RpcCallError
 from dpo.sender.verdicts import Order
 
 # Node messages (geth, anvil, erigon, nitro) meaning "this transaction is already in hand".
-_KNOWN = ("already known", "known transaction", "already imported", "already exists",
-          "transaction already")
+_KNOWN = (
+    "already known",
+    "known transaction",
+    "already imported",
+    "already exists",
+    "transaction already",
+)
 _NONCE_USED = ("nonce too low", "nonce has already been used", "old nonce")
 
 
@@ -43,7 +48,7 @@ class Sent(Enum):
     """How a broadcast went."""
 
     ACCEPTED = "accepted"
-    KNOWN = "known"            # the node already has it (a resend, or a crash's broadcast)
+    KNOWN = "known"  # the node already has it (a resend, or a crash's broadcast)
     NONCE_USED = "nonce_used"  # mined already (ours) or taken: the receipts will tell
     REFUSED = "refused"
 
@@ -70,15 +75,17 @@ class Chain:
         mined, pending, block = await asyncio.gather(
             self.rpc.call("eth_getTransactionCount", [self.address, "latest"]),
             self.rpc.call("eth_getTransactionCount", [self.address, "pending"]),
-            self.rpc.call("eth_getBlockByNumber", ["latest", False]))
+            self.rpc.call("eth_getBlockByNumber", ["latest", False]),
+        )
         try:
             tip = int(await self.rpc.call("eth_maxPriorityFeePerGas", []), 16)
         except RpcCallError:
             tip = 0  # a node without the method (EIP-1559 fee history only): no tip
         block = block if isinstance(block, dict) else {}
         base = int(block.get("baseFeePerGas") or "0x0", 16)
-        return ChainStatus(int(mined, 16), int(pending, 16), base, tip,
-                           int(block.get("number") or "0x0", 16))
+        return ChainStatus(
+            int(mined, 16), int(pending, 16), base, tip, int(block.get("number") or "0x0", 16)
+        )
 
     async def receipts(self, hashes: list[str]) -> dict[str, Receipt | None]:
         """Receipts by hash (None while not mined, as this node sees it), in batches."""
@@ -90,23 +97,26 @@ class Chain:
             if not isinstance(raw, dict) or raw.get("blockNumber") is None:
                 out[tx_hash] = None
                 continue
-            out[tx_hash] = Receipt(tx_hash, int(raw.get("status") or "0x0", 16),
-                                   int(raw["blockNumber"], 16),
-                                   int(raw.get("gasUsed") or "0x0", 16),
-                                   str(raw.get("blockHash") or "").lower())
+            out[tx_hash] = Receipt(
+                tx_hash,
+                int(raw.get("status") or "0x0", 16),
+                int(raw["blockNumber"], 16),
+                int(raw.get("gasUsed") or "0x0", 16),
+                str(raw.get("blockHash") or "").lower(),
+            )
         return out
 
     async def block_hashes(self, numbers: list[int]) -> dict[int, str | None]:
         """The chain's block hash at each height (None: no such block yet), in batches."""
         wanted = sorted(set(numbers))
-        answers = await self.rpc.batch([("eth_getBlockByNumber", [hex(n), False])
-                                        for n in wanted])
+        answers = await self.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in wanted])
         out: dict[int, str | None] = {}
         for number, raw in zip(wanted, answers, strict=True):
             if isinstance(raw, RpcCallError):
                 raise raw
-            out[number] = str(raw["hash"]).lower() if isinstance(raw, dict) and raw.get(
-                "hash") else None
+            out[number] = (
+                str(raw["hash"]).lower() if isinstance(raw, dict) and raw.get("hash") else None
+            )
         return out
 
     async def known(self, tx_hash: str) -> bool:
@@ -118,14 +128,18 @@ class Chain:
 
     async def orders(self, references: list[str]) -> dict[str, Order | None]:
         """STO.getInvestment of each reference (None: the STO knows no such reference)."""
-        answers = await self.rpc.batch([
-            self._view(self.contracts.sto_address, self.contracts.get_investment_data(r))
-            for r in references])
+        answers = await self.rpc.batch(
+            [
+                self._view(self.contracts.sto_address, self.contracts.get_investment_data(r))
+                for r in references
+            ]
+        )
         out: dict[str, Order | None] = {}
         for reference, answer in zip(references, answers, strict=True):
             if isinstance(answer, RpcCallError):
                 if self.contracts.is_unknown_investment(answer.data) or (
-                        answer.data is None and "UnknownInvestment" in answer.message):
+                    answer.data is None and "UnknownInvestment" in answer.message
+                ):
                     out[reference] = None
                     continue
                 raise answer
@@ -134,9 +148,15 @@ class Chain:
 
     async def issued(self, items: list[tuple[str, str | None]]) -> dict[str, bool]:
         """Issuance.isIssuedRef of each (reference, token; None = the configured Issuance)."""
-        answers = await self.rpc.batch([
-            self._view(token or self.contracts.issuance_address,
-                       self.contracts.is_issued_data(reference)) for reference, token in items])
+        answers = await self.rpc.batch(
+            [
+                self._view(
+                    token or self.contracts.issuance_address,
+                    self.contracts.is_issued_data(reference),
+                )
+                for reference, token in items
+            ]
+        )
         out: dict[str, bool] = {}
         for (reference, _), answer in zip(items, answers, strict=True):
             if isinstance(answer, RpcCallError):
@@ -144,8 +164,9 @@ class Chain:
             out[reference] = self.contracts.decode_bool(str(answer))
         return out
 
-    async def facts(self, kind: str, reference: str | None,
-                    token: str | None) -> tuple[Order | None, bool]:
+    async def facts(
+        self, kind: str, reference: str | None, token: str | None
+    ) -> tuple[Order | None, bool]:
         """What the chain holds for one reference: its order, and (for issue) whether issued."""
         if reference is None:
             return None, False
@@ -156,9 +177,12 @@ class Chain:
     async def estimates(self, calls: list[tuple[str, str]]) -> list[int | RpcCallError]:
         """eth_estimateGas of each (to, data) from our account; a revert comes back as its
         RpcCallError (is_revert), any other node error is raised."""
-        answers = await self.rpc.batch([
-            ("eth_estimateGas", [{"from": self.address, "to": to, "data": data}])
-            for to, data in calls])
+        answers = await self.rpc.batch(
+            [
+                ("eth_estimateGas", [{"from": self.address, "to": to, "data": data}])
+                for to, data in calls
+            ]
+        )
         out: list[int | RpcCallError] = []
         for answer in answers:
             if isinstance(answer, RpcCallError):
@@ -174,8 +198,9 @@ class Chain:
         (which holds whatever earlier transaction of the block made it fail), then before."""
         for block in (block_number, max(block_number - 1, 0)):
             try:
-                await self.rpc.call("eth_call", [{"from": self.address, "to": to,
-                                                  "data": data}, hex(block)])
+                await self.rpc.call(
+                    "eth_call", [{"from": self.address, "to": to, "data": data}, hex(block)]
+                )
             except RpcCallError as error:
                 return self.contracts.reason(error.data, error.message)
         return "reverted on chain (a replay succeeds: out of gas?)"

@@ -25,9 +25,16 @@ logger = logging.getLogger(__name__)
 class Confirmer:
     """Watches our mined intents until they are final (it remembers missing receipts)."""
 
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], chain: Chain,
-                 chain_id: int, confirmations: int, missing_after: float,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        chain: Chain,
+        chain_id: int,
+        confirmations: int,
+        missing_after: float,
+        clock: Callable[[], float],
+    ) -> None:
         self.sessions = sessions
         self.chain = chain
         self.chain_id = chain_id
@@ -43,10 +50,14 @@ class Confirmer:
             self._missing_since.clear()
             return 0
         receipts = await self.chain.receipts([v for row in rows for v in row.versions])
-        hashes = await self.chain.block_hashes([row.block_number for row in rows
-                                                if row.block_number <= status.head])
-        listener = await store.listener_blocks(self.sessions, self.chain_id, [
-            (row.kind, row.reference) for row in rows if row.reference])
+        hashes = await self.chain.block_hashes(
+            [row.block_number for row in rows if row.block_number <= status.head]
+        )
+        listener = await store.listener_blocks(
+            self.sessions,
+            self.chain_id,
+            [(row.kind, row.reference) for row in rows if row.reference],
+        )
         now = self.clock()
         final: list[store.MinedIntent] = []
         changed = 0
@@ -64,28 +75,45 @@ class Confirmer:
                 reverted=any(r is not None and r.status == 0 for r in found),
                 canonical_hash=hashes.get(row.block_number),
                 nonce_used=status.mined_nonce > row.nonce,
-                listener_block=listener.get((row.kind, row.reference or "")))
-            step = mined_step(view, head=status.head, confirmations=self.confirmations,
-                              missing_for=missing_for, missing_after=self.missing_after)
+                listener_block=listener.get((row.kind, row.reference or "")),
+            )
+            step = mined_step(
+                view,
+                head=status.head,
+                confirmations=self.confirmations,
+                missing_for=missing_for,
+                missing_after=self.missing_after,
+            )
             if step is Mined.FINAL:
                 final.append(row)
             elif step is Mined.MOVED and ok is not None:
-                logger.info("intent %s: a reorg moved transaction %s from block %s to %s; "
-                            "confirmations count again", row.id, ok.tx_hash, row.block_number,
-                            ok.block_number)
+                logger.info(
+                    "intent %s: a reorg moved transaction %s from block %s to %s; "
+                    "confirmations count again",
+                    row.id,
+                    ok.tx_hash,
+                    row.block_number,
+                    ok.block_number,
+                )
                 metrics.REORGED.labels(outcome="moved").inc()
-                await store.moved(self.sessions, row.id, ok.tx_hash, ok.block_number,
-                                  ok.block_hash)
+                await store.moved(self.sessions, row.id, ok.tx_hash, ok.block_number, ok.block_hash)
                 changed += 1
             elif step is Mined.RECHECK:
                 self._missing_since.pop(row.id, None)
-                logger.warning("intent %s (%s): a reorg took block %s with its transaction; "
-                               "checked on chain again and sent again if the chain lacks it",
-                               row.id, row.kind, row.block_number)
+                logger.warning(
+                    "intent %s (%s): a reorg took block %s with its transaction; "
+                    "checked on chain again and sent again if the chain lacks it",
+                    row.id,
+                    row.kind,
+                    row.block_number,
+                )
                 metrics.REORGED.labels(outcome="dropped").inc()
-                await store.recheck(self.sessions, row.id,
-                                    f"block {row.block_number} taken by a reorg (nonce "
-                                    f"{row.nonce} released); checked on chain again")
+                await store.recheck(
+                    self.sessions,
+                    row.id,
+                    f"block {row.block_number} taken by a reorg (nonce "
+                    f"{row.nonce} released); checked on chain again",
+                )
                 changed += 1
         await store.confirm(self.sessions, [row.id for row in final])
         for row in final:

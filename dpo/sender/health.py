@@ -28,15 +28,28 @@ async def sender_state(engine: AsyncEngine) -> dict[str, object] | None:
     unreadable (a database before migration 0009 included)."""
     try:
         async with asyncio.timeout(PROBE_SECONDS), engine.connect() as connection:
-            counts = (await connection.execute(text(
-                "SELECT state, count(*) FROM chain_intents GROUP BY state"))).all()
-            oldest = await connection.scalar(text(
-                "SELECT extract(epoch FROM now() - min(created_at)) FROM chain_intents "
-                "WHERE state IN ('pending', 'in_flight', 'mined')"))
-            problems = (await connection.execute(text(
-                "SELECT id, kind, state, investment_id, coalesce(revert_reason, last_error), "
-                "updated_at FROM chain_intents WHERE state IN ('reverted', 'failed') "
-                "ORDER BY updated_at DESC, id DESC LIMIT :n"), {"n": SHOWN})).all()
+            counts = (
+                await connection.execute(
+                    text("SELECT state, count(*) FROM chain_intents GROUP BY state")
+                )
+            ).all()
+            oldest = await connection.scalar(
+                text(
+                    "SELECT extract(epoch FROM now() - min(created_at)) FROM chain_intents "
+                    "WHERE state IN ('pending', 'in_flight', 'mined')"
+                )
+            )
+            problems = (
+                await connection.execute(
+                    text(
+                        "SELECT id, kind, state, investment_id, "
+                        "coalesce(revert_reason, last_error), updated_at FROM chain_intents "
+                        "WHERE state IN ('reverted', 'failed') "
+                        "ORDER BY updated_at DESC, id DESC LIMIT :n"
+                    ),
+                    {"n": SHOWN},
+                )
+            ).all()
     except Exception as error:
         logger.warning("sender state unreadable: %s", type(error).__name__)
         return None
@@ -46,7 +59,15 @@ async def sender_state(engine: AsyncEngine) -> dict[str, object] | None:
         "status": "attention" if needs_ops else "ok",
         "intents": by_state,
         "oldest_open_seconds": round(float(oldest), 1) if oldest is not None else 0.0,
-        "needs_ops": [{"id": int(row[0]), "kind": row[1], "state": row[2],
-                       "investment_id": row[3], "reason": row[4],
-                       "updated_at": row[5].isoformat()} for row in problems],
+        "needs_ops": [
+            {
+                "id": int(row[0]),
+                "kind": row[1],
+                "state": row[2],
+                "investment_id": row[3],
+                "reason": row[4],
+                "updated_at": row[5].isoformat(),
+            }
+            for row in problems
+        ],
     }

@@ -38,8 +38,9 @@ def new_onchain_reference() -> str:
     return "0x" + secrets.token_hex(32)
 
 
-async def _insert(session: AsyncSession, investment_id: int, kind: IntentKind,
-                  depends_on_id: int | None) -> int:
+async def _insert(
+    session: AsyncSession, investment_id: int, kind: IntentKind, depends_on_id: int | None
+) -> int:
     """Insert the intent unless (investment, kind) exists; return its id either way."""
     inserted = await session.scalar(
         insert(ChainIntent)
@@ -49,8 +50,11 @@ async def _insert(session: AsyncSession, investment_id: int, kind: IntentKind,
     )
     if inserted is not None:
         return int(inserted)
-    existing = await session.scalar(select(ChainIntent.id).where(
-        ChainIntent.investment_id == investment_id, ChainIntent.kind == kind.value))
+    existing = await session.scalar(
+        select(ChainIntent.id).where(
+            ChainIntent.investment_id == investment_id, ChainIntent.kind == kind.value
+        )
+    )
     if existing is None:  # pragma: no cover - the conflict above proves the row exists
         raise RuntimeError("chain intent vanished during enqueue")
     return int(existing)
@@ -67,26 +71,39 @@ async def enqueue_issuance(session: AsyncSession, investment: Investment) -> Non
 
 async def enqueue_refund(session: AsyncSession, investment: Investment) -> None:
     """Cancel what was not signed yet; owe the chain a refund of what may be recorded."""
-    rows = (await session.execute(
-        select(ChainIntent.id, ChainIntent.kind, ChainIntent.state)
-        .where(ChainIntent.investment_id == investment.id)
-        .order_by(ChainIntent.id)
-        .with_for_update()
-    )).all()
+    rows = (
+        await session.execute(
+            select(ChainIntent.id, ChainIntent.kind, ChainIntent.state)
+            .where(ChainIntent.investment_id == investment.id)
+            .order_by(ChainIntent.id)
+            .with_for_update()
+        )
+    ).all()
     states = {kind: (intent_id, state) for intent_id, kind, state in rows}
-    pending = [intent_id for intent_id, kind, state in rows
-               if state == IntentState.PENDING.value
-               and kind in (IntentKind.INVEST.value, IntentKind.ISSUE.value)]
+    pending = [
+        intent_id
+        for intent_id, kind, state in rows
+        if state == IntentState.PENDING.value
+        and kind in (IntentKind.INVEST.value, IntentKind.ISSUE.value)
+    ]
     if pending:
         await session.execute(
-            update(ChainIntent).where(ChainIntent.id.in_(pending))
-            .values(state=IntentState.CANCELLED.value, last_error="cancelled by a refund",
-                    finished_at=func.now(), updated_at=func.now())
+            update(ChainIntent)
+            .where(ChainIntent.id.in_(pending))
+            .values(
+                state=IntentState.CANCELLED.value,
+                last_error="cancelled by a refund",
+                finished_at=func.now(),
+                updated_at=func.now(),
+            )
         )
     invest = states.get(IntentKind.INVEST.value)
     if invest is None:
         return
     invest_id, invest_state = invest
-    if invest_state in (IntentState.IN_FLIGHT.value, IntentState.MINED.value,
-                        IntentState.SUCCEEDED.value):
+    if invest_state in (
+        IntentState.IN_FLIGHT.value,
+        IntentState.MINED.value,
+        IntentState.SUCCEEDED.value,
+    ):
         await _insert(session, investment.id, IntentKind.REFUND, invest_id)

@@ -12,10 +12,12 @@ from dpo.db.models.enums import IntentState
 async def counts(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
     """Intents by state."""
     async with sessions() as session:
-        rows = (await session.execute(
-            select(ChainIntent.state, func.count()).group_by(ChainIntent.state))).all()
+        rows = (
+            await session.execute(
+                select(ChainIntent.state, func.count()).group_by(ChainIntent.state)
+            )
+        ).all()
     return {str(state): int(n) for state, n in rows}
-
 
 
 async def retry(sessions: async_sessionmaker[AsyncSession], intent_id: int) -> str | None:
@@ -25,10 +27,10 @@ async def retry(sessions: async_sessionmaker[AsyncSession], intent_id: int) -> s
     check runs again before anything is sent, so a retry never repeats what happened.
     """
     async with sessions() as session, session.begin():
-        row = await session.scalar(select(ChainIntent).where(ChainIntent.id == intent_id)
-                                   .with_for_update())
-        if row is None or row.state not in (IntentState.REVERTED.value,
-                                            IntentState.FAILED.value):
+        row = await session.scalar(
+            select(ChainIntent).where(ChainIntent.id == intent_id).with_for_update()
+        )
+        if row is None or row.state not in (IntentState.REVERTED.value, IntentState.FAILED.value):
             return None
         before = row.state
         reason = row.revert_reason or row.last_error or ""

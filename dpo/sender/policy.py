@@ -68,16 +68,14 @@ def bumped_fees(old: Fees, base_fee: int, suggested_tip: int, caps: FeeCaps) -> 
     max_fee = max(_raised(old.max_fee, percent), 2 * max(base_fee, 0) + tip)
     tip, max_fee = min(tip, caps.tip), min(max_fee, caps.max_fee)
     tip = min(tip, max_fee)
-    if tip < _raised(old.tip, MIN_BUMP_PERCENT) or max_fee < _raised(old.max_fee,
-                                                                     MIN_BUMP_PERCENT):
+    if tip < _raised(old.tip, MIN_BUMP_PERCENT) or max_fee < _raised(old.max_fee, MIN_BUMP_PERCENT):
         return None
     if max_fee <= old.max_fee:
         return None
     return Fees(max_fee=max_fee, tip=tip)
 
 
-def fresh_nonces(count: int, *, chain_mined: int, chain_pending: int,
-                 held: set[int]) -> list[int]:
+def fresh_nonces(count: int, *, chain_mined: int, chain_pending: int, held: set[int]) -> list[int]:
     """`count` nonces for new transactions, gap-free: first the holes at or above the chain's
     mined count no intent of ours holds (a reorg freed them; one left empty holds every later
     transaction back), then past the chain's pending count and everything we hold."""
@@ -97,10 +95,10 @@ class Step(Enum):
     """What to do with an in-flight transaction on this pass."""
 
     WAIT = "wait"
-    RECEIPT = "receipt"          # its nonce is used on chain: find which version was mined
-    BROADCAST = "broadcast"      # written but never broadcast (a crash came in between)
-    CHECK_POOL = "check_pool"    # not seen for a while: resend it if the node lost it
-    REPLACE = "replace"          # not mined in time: same nonce, higher fees
+    RECEIPT = "receipt"  # its nonce is used on chain: find which version was mined
+    BROADCAST = "broadcast"  # written but never broadcast (a crash came in between)
+    CHECK_POOL = "check_pool"  # not seen for a while: resend it if the node lost it
+    REPLACE = "replace"  # not mined in time: same nonce, higher fees
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +111,9 @@ class Flight:
     checked_at: float | None = None
 
 
-def flight_step(flight: Flight, *, mined_nonce: int, now: float, replace_after: float,
-                resend_after: float) -> Step:
+def flight_step(
+    flight: Flight, *, mined_nonce: int, now: float, replace_after: float, resend_after: float
+) -> Step:
     """Decide the next step for one in-flight transaction (its latest signed version)."""
     if flight.nonce < mined_nonce:
         return Step.RECEIPT
@@ -137,8 +136,9 @@ class Outcome(Enum):
     NOT_YET = "not_yet"
 
 
-def receipt_outcome(statuses: list[int | None], *, missing_for: float,
-                    nonce_taken_after: float) -> Outcome:
+def receipt_outcome(
+    statuses: list[int | None], *, missing_for: float, nonce_taken_after: float
+) -> Outcome:
     """Read the receipts (status per signed version, None = none) of a used nonce. At most one
     version is mined. No receipt is normal for a moment (a node behind the one that counted
     the nonce); after `nonce_taken_after` seconds the nonce is someone else's."""
@@ -154,15 +154,16 @@ def receipt_outcome(statuses: list[int | None], *, missing_for: float,
 class Mined(Enum):
     """What to do with a mined intent on this pass."""
 
-    WAIT = "wait"          # not deep enough yet, or the node's answers disagree for a moment
-    FINAL = "final"        # confirmed: succeeded
-    MOVED = "moved"        # a reorg moved it to another block: record it, count again
-    RECHECK = "recheck"    # a reorg took it: back to the chain check, sent again if needed
+    WAIT = "wait"  # not deep enough yet, or the node's answers disagree for a moment
+    FINAL = "final"  # confirmed: succeeded
+    MOVED = "moved"  # a reorg moved it to another block: record it, count again
+    RECHECK = "recheck"  # a reorg took it: back to the chain check, sent again if needed
 
 
 @dataclass(frozen=True, slots=True)
 class Inclusion:
     """A block a transaction is in."""
+
     block_number: int
     block_hash: str
 
@@ -182,8 +183,9 @@ class MinedView:
     listener_block: int | None = None
 
 
-def mined_step(view: MinedView, *, head: int, confirmations: int, missing_for: float,
-               missing_after: float) -> Mined:
+def mined_step(
+    view: MinedView, *, head: int, confirmations: int, missing_for: float, missing_after: float
+) -> Mined:
     """Final: the listener holds the event `confirmations` deep (it removes what a reorg takes;
     the same depth keeps one rule whatever its own setting), or our receipt's block is that
     deep and still the chain's block at its height. No receipt while the chain no longer

@@ -55,9 +55,9 @@ def endpoint_label(url: str) -> str:
 def http_url(url: str) -> str:
     """A ws(s):// provider URL called over HTTP(S) on the same host and path."""
     if url.startswith("wss://"):
-        return "https://" + url[len("wss://"):]
+        return "https://" + url[len("wss://") :]
     if url.startswith("ws://"):
-        return "http://" + url[len("ws://"):]
+        return "http://" + url[len("ws://") :]
     return url
 
 
@@ -71,8 +71,15 @@ def _revert_data(error: dict[str, Any]) -> str | None:
 class Rpc:
     """JSON-RPC over HTTP to the configured endpoints, first one first."""
 
-    def __init__(self, urls: Sequence[str], *, timeout: float, attempts: int = 4,
-                 backoff: float = 0.2, backoff_cap: float = 2.0) -> None:
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        timeout: float,
+        attempts: int = 4,
+        backoff: float = 0.2,
+        backoff_cap: float = 2.0,
+    ) -> None:
         if not urls:
             raise ValueError("no RPC URL: set QUICKNODE_URL or BLOCKCHAIN_RPC_URL")
         self._urls = [http_url(url) for url in urls]
@@ -82,8 +89,9 @@ class Rpc:
         self._backoff_cap = backoff_cap
         self._active = 0
         self._ids = itertools.count(1)
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout),
-                                       headers={"Content-Type": "application/json"})
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout), headers={"Content-Type": "application/json"}
+        )
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -101,7 +109,7 @@ class Rpc:
                 metrics.RPC_ERRORS.labels(kind=failure.kind).inc()
                 self._active = (self._active + 1) % len(self._urls)
                 if attempt + 1 < self._attempts:
-                    await asyncio.sleep(min(self._backoff_cap, self._backoff * 2 ** attempt))
+                    await asyncio.sleep(min(self._backoff_cap, self._backoff * 2**attempt))
         logger.warning("RPC %s failed %d times; last: %s", method, self._attempts, last)
         raise RpcUnavailableError(f"{method} failed {self._attempts} times; last: {last}")
 
@@ -111,7 +119,7 @@ class Rpc:
         that refuses batches gets the calls one by one."""
         out: list[Any] = []
         for start in range(0, len(calls), BATCH_SIZE):
-            chunk = calls[start:start + BATCH_SIZE]
+            chunk = calls[start : start + BATCH_SIZE]
             try:
                 out.extend(await self.call("batch", [chunk]))
             except RpcCallError:  # batches refused: one call each
@@ -128,8 +136,10 @@ class Rpc:
         if method == "batch":
             return await self._batch_once(url, params[0])
         request_id = next(self._ids)
-        payload = await self._post(url, orjson.dumps(
-            {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}))
+        payload = await self._post(
+            url,
+            orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}),
+        )
         if not isinstance(payload, dict) or payload.get("id") != request_id:
             raise _AttemptError("bad_body")
         error = payload.get("error")
@@ -162,8 +172,12 @@ class Rpc:
 
     async def _batch_once(self, url: str, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         ids = [next(self._ids) for _ in calls]
-        body = orjson.dumps([{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
-                             for i, (m, p) in zip(ids, calls, strict=True)])
+        body = orjson.dumps(
+            [
+                {"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+                for i, (m, p) in zip(ids, calls, strict=True)
+            ]
+        )
         payload = await self._post(url, body)
         if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
             raise RpcCallError("batch", None, "batch refused", None)

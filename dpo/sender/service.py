@@ -49,8 +49,11 @@ def check_settings(settings: Settings) -> None:
     """Refuse to start without the key, the two contracts and an RPC URL (one line each)."""
     if settings.wallet_private_key is None:
         raise ConfigError("WALLET_PRIVATE_KEY: required by the sender (not set)")
-    missing = [name for name in ("STO_CONTRACT_ADDRESS", "ISSUANCE_CONTRACT_ADDRESS")
-               if not settings.contract_addresses()[name]]
+    missing = [
+        name
+        for name in ("STO_CONTRACT_ADDRESS", "ISSUANCE_CONTRACT_ADDRESS")
+        if not settings.contract_addresses()[name]
+    ]
     if missing:
         raise ConfigError(f"{', '.join(missing)}: required by the sender (not set)")
     if not settings.rpc_urls():
@@ -64,11 +67,14 @@ def config_of(settings: Settings) -> Config:
         replace_after=settings.sender_replace_after,
         resend_after=settings.sender_resend_after,
         nonce_taken_after=settings.sender_nonce_taken_after,
-        caps=FeeCaps(max_fee=int(settings.sender_max_fee_gwei * GWEI),
-                     tip=int(settings.sender_max_priority_fee_gwei * GWEI),
-                     bump_percent=settings.sender_fee_bump_percent),
+        caps=FeeCaps(
+            max_fee=int(settings.sender_max_fee_gwei * GWEI),
+            tip=int(settings.sender_max_priority_fee_gwei * GWEI),
+            bump_percent=settings.sender_fee_bump_percent,
+        ),
         gas_headroom_percent=settings.sender_gas_headroom_percent,
-        confirmations=settings.sender_confirmations)
+        confirmations=settings.sender_confirmations,
+    )
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
@@ -82,8 +88,10 @@ async def run_sender(settings: Settings, *, database_url: str, stop: asyncio.Eve
     assert settings.wallet_private_key is not None
     account = Account.from_key(settings.wallet_private_key.get_secret_value())
     addresses = settings.contract_addresses()
-    contracts = Contracts(sto=str(addresses["STO_CONTRACT_ADDRESS"]),
-                          issuance=str(addresses["ISSUANCE_CONTRACT_ADDRESS"]))
+    contracts = Contracts(
+        sto=str(addresses["STO_CONTRACT_ADDRESS"]),
+        issuance=str(addresses["ISSUANCE_CONTRACT_ADDRESS"]),
+    )
     rpc = Rpc(settings.rpc_urls(), timeout=settings.rpc_timeout)
     chain = Chain(rpc, contracts, account.address)
     engine = create_engine(database_url, pool_size=4)
@@ -93,15 +101,22 @@ async def run_sender(settings: Settings, *, database_url: str, stop: asyncio.Eve
         if chain_id is None:
             return
         if chain_id != settings.chain_id:
-            raise ConfigError(f"BLOCKCHAIN_NETWORK: the RPC serves chain {chain_id}, not "
-                              f"{settings.chain_id}")
+            raise ConfigError(
+                f"BLOCKCHAIN_NETWORK: the RPC serves chain {chain_id}, not {settings.chain_id}"
+            )
         lock = AdvisoryLock(database_url, f"sender:{chain_id}:{account.address.lower()}")
-        if not await stand_by(lock, stop, name="sender", retry=1.0,
-                              others="another sender of this account is active"):
+        if not await stand_by(
+            lock, stop, name="sender", retry=1.0, others="another sender of this account is active"
+        ):
             return
         logger.info("sender of %s on chain %s active", account.address, chain_id)
-        worker = Worker(sessions=session_factory(engine), chain=chain, account=account,
-                        chain_id=chain_id, config=config_of(settings))
+        worker = Worker(
+            sessions=session_factory(engine),
+            chain=chain,
+            account=account,
+            chain_id=chain_id,
+            config=config_of(settings),
+        )
         await _loop(worker, lock, stop, settings.sender_poll_interval)
     finally:
         if lock is not None:
@@ -122,8 +137,9 @@ async def _chain_id(chain: Chain, stop: asyncio.Event) -> int | None:
     return None
 
 
-async def _loop(worker: Worker, lock: AdvisoryLock, stop: asyncio.Event,
-                poll_interval: float) -> None:
+async def _loop(
+    worker: Worker, lock: AdvisoryLock, stop: asyncio.Event, poll_interval: float
+) -> None:
     delay = poll_interval
     while not stop.is_set():
         if not await lock.alive():
@@ -135,9 +151,11 @@ async def _loop(worker: Worker, lock: AdvisoryLock, stop: asyncio.Event,
         if not task.done():
             done, _ = await asyncio.wait({task}, timeout=STOP_SECONDS)
             if not done:
-                logger.warning("the pass did not end within %ss of the stop; cancelled "
-                               "(what it signed is stored and resent at the next start)",
-                               STOP_SECONDS)
+                logger.warning(
+                    "the pass did not end within %ss of the stop; cancelled "
+                    "(what it signed is stored and resent at the next start)",
+                    STOP_SECONDS,
+                )
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -150,8 +168,9 @@ async def _loop(worker: Worker, lock: AdvisoryLock, stop: asyncio.Event,
             logger.warning("pass stopped by the RPC (%s); next in %.1fs", error, delay)
         except (DBAPIError, OSError) as error:
             delay = min(MAX_BACKOFF, max(delay * 2, poll_interval))
-            logger.warning("pass stopped by the database (%s); next in %.1fs",
-                           type(error).__name__, delay)
+            logger.warning(
+                "pass stopped by the database (%s); next in %.1fs", type(error).__name__, delay
+            )
         await _wait(stop, delay)
 
 

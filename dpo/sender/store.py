@@ -85,66 +85,113 @@ class Ready:
         return Order(self.onchain_offering_id, self.wallet, amount, int(self.units or 0)), ""
 
 
-async def in_flight(sessions: async_sessionmaker[AsyncSession], chain_id: int,
-                    sender: str) -> list[InFlight]:
+async def in_flight(
+    sessions: async_sessionmaker[AsyncSession], chain_id: int, sender: str
+) -> list[InFlight]:
     """Our in-flight intents on this chain, lowest nonce first, with their versions."""
     async with sessions() as session:
-        rows = (await session.execute(
-            select(ChainIntent.id, ChainIntent.kind, ChainIntent.nonce,
-                   Investment.onchain_reference, ChainIntent.call)
-            .outerjoin(Investment, Investment.id == ChainIntent.investment_id)
-            .where(ChainIntent.state == IntentState.IN_FLIGHT.value,
-                   ChainIntent.chain_id == chain_id, ChainIntent.sender_address == sender)
-            .order_by(ChainIntent.nonce))).all()
-        flights = {row[0]: InFlight(int(row[0]), row[1], int(row[2]), row[3], dict(row[4]))
-                   for row in rows}
+        rows = (
+            await session.execute(
+                select(
+                    ChainIntent.id,
+                    ChainIntent.kind,
+                    ChainIntent.nonce,
+                    Investment.onchain_reference,
+                    ChainIntent.call,
+                )
+                .outerjoin(Investment, Investment.id == ChainIntent.investment_id)
+                .where(
+                    ChainIntent.state == IntentState.IN_FLIGHT.value,
+                    ChainIntent.chain_id == chain_id,
+                    ChainIntent.sender_address == sender,
+                )
+                .order_by(ChainIntent.nonce)
+            )
+        ).all()
+        flights = {
+            row[0]: InFlight(int(row[0]), row[1], int(row[2]), row[3], dict(row[4])) for row in rows
+        }
         if not flights:
             return []
         attempts = await session.scalars(
-            select(ChainTransaction).where(ChainTransaction.intent_id.in_(list(flights)))
-            .order_by(ChainTransaction.id))
+            select(ChainTransaction)
+            .where(ChainTransaction.intent_id.in_(list(flights)))
+            .order_by(ChainTransaction.id)
+        )
         for tx in attempts:
-            flights[tx.intent_id].attempts.append(Attempt(
-                tx.id, tx.tx_hash, tx.raw_tx, tx.gas_limit,
-                Fees(tx.max_fee_per_gas, tx.max_priority_fee_per_gas), tx.signed_at,
-                tx.broadcast_at))
+            flights[tx.intent_id].attempts.append(
+                Attempt(
+                    tx.id,
+                    tx.tx_hash,
+                    tx.raw_tx,
+                    tx.gas_limit,
+                    Fees(tx.max_fee_per_gas, tx.max_priority_fee_per_gas),
+                    tx.signed_at,
+                    tx.broadcast_at,
+                )
+            )
     return [flight for flight in flights.values() if flight.attempts]
 
 
-async def ready(sessions: async_sessionmaker[AsyncSession], chain_id: int,
-                limit: int) -> list[Ready]:
+async def ready(
+    sessions: async_sessionmaker[AsyncSession], chain_id: int, limit: int
+) -> list[Ready]:
     """Up to `limit` pending intents, oldest first, whose dependency is no longer open."""
     dependency = aliased(ChainIntent)
-    wallet = (select(InvestorWallet.address)
-              .where(InvestorWallet.investor_id == Investment.investor_id,
-                     InvestorWallet.verified_at.is_not(None),
-                     InvestorWallet.chain_id == chain_id)
-              .order_by(InvestorWallet.verified_at, InvestorWallet.id).limit(1)
-              .correlate(Investment).scalar_subquery())
+    wallet = (
+        select(InvestorWallet.address)
+        .where(
+            InvestorWallet.investor_id == Investment.investor_id,
+            InvestorWallet.verified_at.is_not(None),
+            InvestorWallet.chain_id == chain_id,
+        )
+        .order_by(InvestorWallet.verified_at, InvestorWallet.id)
+        .limit(1)
+        .correlate(Investment)
+        .scalar_subquery()
+    )
     query = (
-        select(ChainIntent.id, ChainIntent.kind, dependency.state, Investment.onchain_reference,
-               Investment.amount, Investment.currency, Investment.units,
-               Offering.onchain_offering_id, Offering.token_address, wallet)
+        select(
+            ChainIntent.id,
+            ChainIntent.kind,
+            dependency.state,
+            Investment.onchain_reference,
+            Investment.amount,
+            Investment.currency,
+            Investment.units,
+            Offering.onchain_offering_id,
+            Offering.token_address,
+            wallet,
+        )
         .outerjoin(dependency, dependency.id == ChainIntent.depends_on_id)
         .outerjoin(Investment, Investment.id == ChainIntent.investment_id)
         .outerjoin(Offering, Offering.id == Investment.offering_id)
-        .where(ChainIntent.state == IntentState.PENDING.value,
-               ChainIntent.nonce.is_(None),
-               (dependency.id.is_(None)) | (dependency.state.not_in(OPEN)))
-        .order_by(ChainIntent.id).limit(limit))
+        .where(
+            ChainIntent.state == IntentState.PENDING.value,
+            ChainIntent.nonce.is_(None),
+            (dependency.id.is_(None)) | (dependency.state.not_in(OPEN)),
+        )
+        .order_by(ChainIntent.id)
+        .limit(limit)
+    )
     async with sessions() as session:
         rows = (await session.execute(query)).all()
-    return [Ready(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
-            for r in rows]
+    return [Ready(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows]
 
 
-async def finish(sessions: async_sessionmaker[AsyncSession], intent_id: int, state: str, *,
-                 note: str | None = None, tx_hash: str | None = None,
-                 block_number: int | None = None, revert_reason: str | None = None,
-                 call: dict[str, Any] | None = None) -> bool:
+async def finish(
+    sessions: async_sessionmaker[AsyncSession],
+    intent_id: int,
+    state: str,
+    *,
+    note: str | None = None,
+    tx_hash: str | None = None,
+    block_number: int | None = None,
+    revert_reason: str | None = None,
+    call: dict[str, Any] | None = None,
+) -> bool:
     """Move an open intent to a final state; False if it was no longer open."""
-    values: dict[str, Any] = {"state": state, "finished_at": func.now(),
-                              "updated_at": func.now()}
+    values: dict[str, Any] = {"state": state, "finished_at": func.now(), "updated_at": func.now()}
     if note is not None:
         values["last_error"] = note[:2000]
     if tx_hash is not None:
@@ -157,24 +204,37 @@ async def finish(sessions: async_sessionmaker[AsyncSession], intent_id: int, sta
         values["call"] = call
     async with sessions() as session, session.begin():
         result = await session.execute(
-            update(ChainIntent).where(ChainIntent.id == intent_id, ChainIntent.state.in_(OPEN))
-            .values(**values))
+            update(ChainIntent)
+            .where(ChainIntent.id == intent_id, ChainIntent.state.in_(OPEN))
+            .values(**values)
+        )
     return bool(getattr(result, "rowcount", 0))
 
 
-async def back_to_pending(sessions: async_sessionmaker[AsyncSession], intent_id: int,
-                          note: str) -> None:
+async def back_to_pending(
+    sessions: async_sessionmaker[AsyncSession], intent_id: int, note: str
+) -> None:
     """An in-flight intent whose nonce someone else used: pending again, without a nonce."""
     async with sessions() as session, session.begin():
         await session.execute(
-            update(ChainIntent).where(ChainIntent.id == intent_id,
-                                      ChainIntent.state == IntentState.IN_FLIGHT.value)
-            .values(state=IntentState.PENDING.value, nonce=None, chain_id=None,
-                    sender_address=None, last_error=note, updated_at=func.now()))
+            update(ChainIntent)
+            .where(ChainIntent.id == intent_id, ChainIntent.state == IntentState.IN_FLIGHT.value)
+            .values(
+                state=IntentState.PENDING.value,
+                nonce=None,
+                chain_id=None,
+                sender_address=None,
+                last_error=note,
+                updated_at=func.now(),
+            )
+        )
 
 
 async def note(sessions: async_sessionmaker[AsyncSession], intent_id: int, text: str) -> None:
     """Record the latest trouble of an intent that stays open."""
     async with sessions() as session, session.begin():
-        await session.execute(update(ChainIntent).where(ChainIntent.id == intent_id)
-                              .values(last_error=text[:2000], updated_at=func.now()))
+        await session.execute(
+            update(ChainIntent)
+            .where(ChainIntent.id == intent_id)
+            .values(last_error=text[:2000], updated_at=func.now())
+        )

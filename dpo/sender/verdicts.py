@@ -25,17 +25,21 @@ class Order:
     def same_order(self, other: Order) -> bool:
         """Same offering, investor (any case), amount and units."""
         return (self.offering_id, self.investor.lower(), self.amount, self.units) == (
-            other.offering_id, other.investor.lower(), other.amount, other.units)
+            other.offering_id,
+            other.investor.lower(),
+            other.amount,
+            other.units,
+        )
 
 
 class Verdict(Enum):
     """What the chain check before sending decides."""
 
     SEND = "send"
-    DONE = "done"            # the chain already has it: succeeded, nothing sent
-    CANCEL = "cancel"        # nothing to do on chain any more
-    FAIL = "fail"            # cannot be sent as it is: ops must look
-    WAIT = "wait"            # its dependency has not succeeded yet
+    DONE = "done"  # the chain already has it: succeeded, nothing sent
+    CANCEL = "cancel"  # nothing to do on chain any more
+    FAIL = "fail"  # cannot be sent as it is: ops must look
+    WAIT = "wait"  # its dependency has not succeeded yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +61,20 @@ def dependency_decision(kind: str, dependency_state: str | None) -> Decision:
     if dependency_state in ("pending", "in_flight"):
         return Decision(Verdict.WAIT)
     if kind == "refund":
-        return Decision(Verdict.CANCEL, f"the order's record ended {dependency_state}: "
-                                        "nothing on chain to refund")
+        return Decision(
+            Verdict.CANCEL,
+            f"the order's record ended {dependency_state}: nothing on chain to refund",
+        )
     return Decision(Verdict.FAIL, f"the intent it depends on ended {dependency_state}")
 
 
-def chain_decision(kind: str, expected: Order, recorded: Order | None, issued: bool,
-                   dependency_state: str | None = None) -> Decision:
+def chain_decision(
+    kind: str,
+    expected: Order,
+    recorded: Order | None,
+    issued: bool,
+    dependency_state: str | None = None,
+) -> Decision:
     """The exactly-once check: what the chain already holds for this reference decides. An
     order only mined yet absent on chain was taken by a reorg and is sent again: wait for it."""
     gone = Decision(Verdict.WAIT, "the order's record is not on chain (a reorg?)")
@@ -77,15 +88,21 @@ def chain_decision(kind: str, expected: Order, recorded: Order | None, issued: b
         if issued:
             return Decision(Verdict.DONE, "already issued on chain")
         if recorded is None:
-            return gone if dependency_state == "mined" else Decision(
-                Verdict.FAIL, "the order is not recorded on chain")
+            return (
+                gone
+                if dependency_state == "mined"
+                else Decision(Verdict.FAIL, "the order is not recorded on chain")
+            )
         if recorded.refunded:
             return Decision(Verdict.CANCEL, "the order was refunded on chain")
         return Decision(Verdict.SEND)
     if kind == "refund":
         if recorded is None:
-            return gone if dependency_state == "mined" else Decision(
-                Verdict.CANCEL, "nothing recorded on chain to refund")
+            return (
+                gone
+                if dependency_state == "mined"
+                else Decision(Verdict.CANCEL, "nothing recorded on chain to refund")
+            )
         if recorded.refunded:
             return Decision(Verdict.DONE, "already refunded on chain")
         return Decision(Verdict.SEND)

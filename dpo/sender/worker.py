@@ -43,27 +43,48 @@ FINAL_STATE = {Verdict.DONE: "succeeded", Verdict.CANCEL: "cancelled", Verdict.F
 class Worker:
     """The passes of one sender (one account on one chain)."""
 
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], chain: Chain,
-                 account: LocalAccount, chain_id: int, config: Config,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        chain: Chain,
+        account: LocalAccount,
+        chain_id: int,
+        config: Config,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.sessions = sessions
         self.chain = chain
         self.contracts = chain.contracts
         self._account, self.address = account, account.address
         self.chain_id = chain_id
         self.config = config
-        self.tender = Tender(sessions=sessions, chain=chain, config=config, clock=clock,
-                             sign=self._sign)
-        self.confirmer = Confirmer(sessions=sessions, chain=chain, chain_id=chain_id,
-                                   confirmations=config.confirmations,
-                                   missing_after=config.nonce_taken_after, clock=clock)
+        self.tender = Tender(
+            sessions=sessions, chain=chain, config=config, clock=clock, sign=self._sign
+        )
+        self.confirmer = Confirmer(
+            sessions=sessions,
+            chain=chain,
+            chain_id=chain_id,
+            confirmations=config.confirmations,
+            missing_after=config.nonce_taken_after,
+            clock=clock,
+        )
 
     def _sign(self, to: str, data: str, gas: int, fees: Fees, nonce: int) -> tuple[str, str]:
-        signed = self._account.sign_transaction({
-            "type": 2, "chainId": self.chain_id, "nonce": nonce, "to": HexStr(to),
-            "data": HexStr(data),
-            "value": 0, "gas": gas, "maxFeePerGas": fees.max_fee,
-            "maxPriorityFeePerGas": fees.tip})
+        signed = self._account.sign_transaction(
+            {
+                "type": 2,
+                "chainId": self.chain_id,
+                "nonce": nonce,
+                "to": HexStr(to),
+                "data": HexStr(data),
+                "value": 0,
+                "gas": gas,
+                "maxFeePerGas": fees.max_fee,
+                "maxPriorityFeePerGas": fees.tip,
+            }
+        )
         return signed.hash.to_0x_hex(), signed.raw_transaction.to_0x_hex()
 
     async def run_pass(self) -> int:
@@ -75,9 +96,14 @@ class Worker:
         upcoming = max([status.pending_nonce, *(n + 1 for n in carried)])
         metrics.NONCE_GAP.set(max(0, upcoming - status.pending_nonce))
         # Receipts of every version whose nonce the chain used, in batches.
-        receipts: dict[str, Receipt | None] = await self.chain.receipts([
-            attempt.tx_hash for flight in flights if flight.nonce < status.mined_nonce
-            for attempt in flight.attempts])
+        receipts: dict[str, Receipt | None] = await self.chain.receipts(
+            [
+                attempt.tx_hash
+                for flight in flights
+                if flight.nonce < status.mined_nonce
+                for attempt in flight.attempts
+            ]
+        )
         gate = asyncio.Semaphore(CHECK_CONCURRENCY)
 
         async def tend(flight: store.InFlight) -> tuple[int, int]:
@@ -116,15 +142,24 @@ class Worker:
             return nonces.Signed(intent_id, nonce, tx_hash, raw, gas, fees, call)
 
         signed = await nonces.sign_and_record(
-            self.sessions, chain_id=self.chain_id, sender=self.address,
-            intent_ids=sorted(by_id), chain_mined=status.mined_nonce,
-            chain_pending=status.pending_nonce, sign=sign)
+            self.sessions,
+            chain_id=self.chain_id,
+            sender=self.address,
+            intent_ids=sorted(by_id),
+            chain_mined=status.mined_nonce,
+            chain_pending=status.pending_nonce,
+            sign=sign,
+        )
         done: list[tuple[int, str]] = []
         for item in signed:  # nonce order: a node may refuse a nonce beyond a gap
             outcome, message = await self.chain.broadcast(item.raw_tx)
             if outcome is Sent.REFUSED:
-                logger.warning("intent %s: the node refused transaction %s: %s",
-                               item.intent_id, item.tx_hash, message)
+                logger.warning(
+                    "intent %s: the node refused transaction %s: %s",
+                    item.intent_id,
+                    item.tx_hash,
+                    message,
+                )
                 await store.note(self.sessions, item.intent_id, f"broadcast refused: {message}")
             metrics.SENDS.labels(kind=str(item.call.get("kind", ""))).inc()
             done.append((item.intent_id, item.tx_hash))
@@ -134,19 +169,26 @@ class Worker:
     async def _fill_holes(self, status: ChainStatus) -> int:
         """Carry the nonces a reorg freed that nothing else took (policy.holes_behind)."""
         fees = initial_fees(status.base_fee, status.tip, self.config.caps)
-        call = {"to": self.address, "data": "0x", "kind": "fill", "function": "fill",
-                "args": {}}
+        call = {"to": self.address, "data": "0x", "kind": "fill", "function": "fill", "args": {}}
 
         def sign(nonce: int) -> nonces.Signed:
             tx_hash, raw = self._sign(self.address, "0x", FILL_GAS, fees, nonce)
             return nonces.Signed(0, nonce, tx_hash, raw, FILL_GAS, fees, call)
 
-        fills = await nonces.fill_holes(self.sessions, chain_id=self.chain_id,
-                                       sender=self.address, chain_mined=status.mined_nonce,
-                                       sign=sign)
+        fills = await nonces.fill_holes(
+            self.sessions,
+            chain_id=self.chain_id,
+            sender=self.address,
+            chain_mined=status.mined_nonce,
+            sign=sign,
+        )
         for item in fills:
-            logger.warning("nonce %s freed by a reorg and not taken again: filled by intent %s "
-                           "(a no-op transfer to ourselves)", item.nonce, item.intent_id)
+            logger.warning(
+                "nonce %s freed by a reorg and not taken again: filled by intent %s "
+                "(a no-op transfer to ourselves)",
+                item.nonce,
+                item.intent_id,
+            )
             await self.tender.broadcast(item.intent_id, item.tx_hash, item.raw_tx)
             metrics.SENDS.labels(kind="fill").inc()
         return len(fills)
@@ -169,13 +211,22 @@ class Worker:
             checked.append((ready, expected, ready.reference))
         # The exactly-once check, for all of them in batches.
         orders = await self.chain.orders([reference for _, _, reference in checked])
-        issued = await self.chain.issued([(reference, ready.token_address)
-                                          for ready, _, reference in checked
-                                          if ready.kind == "issue"])
+        issued = await self.chain.issued(
+            [
+                (reference, ready.token_address)
+                for ready, _, reference in checked
+                if ready.kind == "issue"
+            ]
+        )
         to_send: list[tuple[store.Ready, dict[str, Any]]] = []
         for ready, expected, reference in checked:
-            decision = chain_decision(ready.kind, expected, orders[reference],
-                                      issued.get(reference, False), ready.dependency_state)
+            decision = chain_decision(
+                ready.kind,
+                expected,
+                orders[reference],
+                issued.get(reference, False),
+                ready.dependency_state,
+            )
             if decision.verdict is Verdict.WAIT:
                 continue
             if decision.verdict is not Verdict.SEND:
@@ -183,8 +234,9 @@ class Worker:
                 continue
             call = self.contracts.call_for(ready.kind, expected, reference, ready.token_address)
             to_send.append((ready, {**call.as_record(), "data": call.data, "kind": ready.kind}))
-        gases = await self.chain.estimates([(record["to"], record["data"])
-                                            for _, record in to_send])
+        gases = await self.chain.estimates(
+            [(record["to"], record["data"]) for _, record in to_send]
+        )
         out: list[tuple[int, dict[str, Any], int]] = []
         for (ready, record), gas in zip(to_send, gases, strict=True):
             if isinstance(gas, RpcCallError):  # it would revert: record why, send nothing

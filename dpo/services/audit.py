@@ -43,9 +43,11 @@ def snapshot(entity: Any, *, exclude: frozenset[str] = frozenset()) -> dict[str,
     """The column values of a mapped object, JSON-safe; unloaded columns are left out."""
     state = inspect(entity)
     unloaded = state.unloaded
-    return {attr.key: _json_safe(getattr(entity, attr.key))
-            for attr in state.mapper.column_attrs
-            if attr.key not in unloaded and attr.key not in exclude}
+    return {
+        attr.key: _json_safe(getattr(entity, attr.key))
+        for attr in state.mapper.column_attrs
+        if attr.key not in unloaded and attr.key not in exclude
+    }
 
 
 def origin() -> tuple[str | None, str | None]:
@@ -54,24 +56,51 @@ def origin() -> tuple[str | None, str | None]:
     return (None if request_id == "-" else request_id), client_address_var.get()
 
 
-async def record(session: AsyncSession, *, principal: Principal, action: str, entity_type: str,
-                 entity_id: object, before: dict[str, Any] | None,
-                 after: dict[str, Any] | None, request_id: str | None = None) -> AuditLog:
+async def record(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    request_id: str | None = None,
+) -> AuditLog:
     """Add one audit row in the caller's transaction, with the request's id and address."""
     current_id, client_address = origin()
-    row = AuditLog(actor=principal.actor, action=action, entity_type=entity_type,
-                   entity_id=str(entity_id)[:64], before=_json_safe(before),
-                   after=_json_safe(after), request_id=request_id or current_id,
-                   client_address=client_address)
+    row = AuditLog(
+        actor=principal.actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id)[:64],
+        before=_json_safe(before),
+        after=_json_safe(after),
+        request_id=request_id or current_id,
+        client_address=client_address,
+    )
     session.add(row)
     await session.flush()
     return row
 
 
-async def record_apart(sessions: async_sessionmaker[AsyncSession], *, principal: Principal,
-                       action: str, entity_type: str, entity_id: object,
-                       after: dict[str, Any] | None) -> None:
+async def record_apart(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    principal: Principal,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    after: dict[str, Any] | None,
+) -> None:
     """Add one audit row in a transaction of its own (the caller's is being rolled back)."""
     async with unit_of_work(sessions) as session:
-        await record(session, principal=principal, action=action, entity_type=entity_type,
-                     entity_id=entity_id, before=None, after=after)
+        await record(
+            session,
+            principal=principal,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            before=None,
+            after=after,
+        )

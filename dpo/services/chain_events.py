@@ -31,32 +31,40 @@ class EventFilter:
     address: str | None = None
 
 
-async def events_statement(session: AsyncSession, *,
-                           filter: EventFilter | None = None) -> Select[ChainEvent]:
+async def events_statement(
+    session: AsyncSession, *, filter: EventFilter | None = None
+) -> Select[ChainEvent]:
     """Feed items matching the filter, unordered and unlimited."""
     spec = filter or EventFilter()
     query = select(ChainEvent)
     if spec.contract is not None:
         # A contract is named by its address or by its name (e.g. "STO").
-        query = query.where(or_(func.lower(ChainEvent.contract_address) == spec.contract.lower(),
-                                ChainEvent.contract_name == spec.contract))
+        query = query.where(
+            or_(
+                func.lower(ChainEvent.contract_address) == spec.contract.lower(),
+                ChainEvent.contract_name == spec.contract,
+            )
+        )
     if spec.event_name is not None:
         query = query.where(ChainEvent.event_name == spec.event_name)
     if spec.address is not None:
         # Any argument equal to the address: sender, receiver, investor, agent...
         value = func.jsonb_each_text(ChainEvent.args).table_valued("key", "value")
-        query = query.where(exists().select_from(value)
-                            .where(func.lower(value.c.value) == spec.address.lower()))
+        query = query.where(
+            exists().select_from(value).where(func.lower(value.c.value) == spec.address.lower())
+        )
     if spec.offering_id is not None:
         offering = await session.get(Offering, spec.offering_id)
         matches = []
         # An unknown offering matches nothing rather than failing, so ids cannot be probed.
         if offering is not None and offering.onchain_offering_id is not None:
-            matches.append(ChainEvent.args["offeringId"].astext
-                           == str(offering.onchain_offering_id))
+            matches.append(
+                ChainEvent.args["offeringId"].astext == str(offering.onchain_offering_id)
+            )
         if offering is not None and offering.token_address is not None:
-            matches.append(func.lower(ChainEvent.contract_address)
-                           == offering.token_address.lower())
+            matches.append(
+                func.lower(ChainEvent.contract_address) == offering.token_address.lower()
+            )
         query = query.where(or_(*matches) if matches else text("false"))
     return query
 
@@ -75,10 +83,15 @@ async def list_events(
     return list((await session.scalars(query)).all())
 
 
-async def page_events(session: AsyncSession, *, filter: EventFilter | None = None,
-                      first: int | None = None, after: str | None = None,
-                      last: int | None = None, before: str | None = None
-                      ) -> Slice[ChainEvent]:
+async def page_events(
+    session: AsyncSession,
+    *,
+    filter: EventFilter | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Slice[ChainEvent]:
     """A page of feed items between two feed cursors, in feed order, with its pageInfo flags.
 
     The cursors are feed sequences, as in the subscription; `first`/`after` page forwards,

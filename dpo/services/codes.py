@@ -54,7 +54,10 @@ def normalize_address(value: str) -> str:
     if not ADDRESS_RE.match(value):
         raise ValueError("an address is 0x followed by 40 hex digits")
     hex_part = value[2:]
-    if hex_part != hex_part.lower() and hex_part != hex_part.upper() \
-            and not is_checksum_address(value):
+    if (
+        hex_part != hex_part.lower()
+        and hex_part != hex_part.upper()
+        and not is_checksum_address(value)
+    ):
         raise ValueError("the address's mixed-case checksum is wrong")
     return str(to_checksum_address(value))

@@ -103,8 +103,7 @@ def _checked(value: Any, expected: type, *, nullable: bool) -> Any:
 
 def encode_cursor(ordering: str, values: Sequence[Any]) -> str:
     """The opaque cursor of a row's sort-key values."""
-    payload = json.dumps({"o": ordering, "k": [_to_json(v) for v in values]},
-                         separators=(",", ":"))
+    payload = json.dumps({"o": ordering, "k": [_to_json(v) for v in values]}, separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode()
 
 
@@ -120,11 +119,14 @@ def decode_cursor(ordering: Ordering, cursor: str, *, field: str = "after") -> l
         payload = safe_json.loads(base64.urlsafe_b64decode(cursor.encode()))
         if payload["o"] != ordering.name or len(payload["k"]) != _width(ordering):
             raise ValueError("cursor of another ordering")
-        return [_checked(_from_json(v), expected, nullable=nullable)
-                for v, (expected, nullable) in zip(payload["k"], _slots(ordering), strict=True)]
+        return [
+            _checked(_from_json(v), expected, nullable=nullable)
+            for v, (expected, nullable) in zip(payload["k"], _slots(ordering), strict=True)
+        ]
     except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
-        raise ValidationError(f"{field} is not a valid cursor for this ordering",
-                              field=field) from None
+        raise ValidationError(
+            f"{field} is not a valid cursor for this ordering", field=field
+        ) from None
 
 
 def decode_sequence(cursor: str, *, field: str = "after") -> int:
@@ -132,8 +134,9 @@ def decode_sequence(cursor: str, *, field: str = "after") -> int:
     try:
         return parse_ascii_int(cursor)
     except ValueError:
-        raise ValidationError(f"{field} must be a feed sequence (digits, below 2**63)",
-                              field=field) from None
+        raise ValidationError(
+            f"{field} must be a feed sequence (digits, below 2**63)", field=field
+        ) from None
 
 
 def _slots(ordering: Ordering) -> list[tuple[type, bool]]:

@@ -44,10 +44,14 @@ class FxSyncResult:
 
     def counts(self) -> dict[str, Any]:
         """The job_runs.counts form."""
-        return {"as_of": self.as_of.isoformat() if self.as_of else None,
-                "currencies": self.currencies, "written": self.written,
-                "unchanged": self.unchanged, "skipped": self.skipped,
-                **({"errors": self.errors} if self.errors else {})}
+        return {
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "currencies": self.currencies,
+            "written": self.written,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            **({"errors": self.errors} if self.errors else {}),
+        }
 
 
 def derive_pairs(daily: EcbDaily) -> tuple[dict[tuple[str, str], Decimal], int]:
@@ -68,14 +72,21 @@ def derive_pairs(daily: EcbDaily) -> tuple[dict[tuple[str, str], Decimal], int]:
     return pairs, skipped
 
 
-async def upsert_rates(session: AsyncSession, as_of: date,
-                       pairs: dict[tuple[str, str], Decimal], *, source: str = SOURCE) -> int:
+async def upsert_rates(
+    session: AsyncSession,
+    as_of: date,
+    pairs: dict[tuple[str, str], Decimal],
+    *,
+    source: str = SOURCE,
+) -> int:
     """Insert new rows, rewrite changed ones; returns how many were written."""
     written = 0
     items = list(pairs.items())
     for start in range(0, len(items), 1000):
-        rows = [{"base": b, "quote": q, "rate": r, "as_of": as_of, "source": source}
-                for (b, q), r in items[start:start + 1000]]
+        rows = [
+            {"base": b, "quote": q, "rate": r, "as_of": as_of, "source": source}
+            for (b, q), r in items[start : start + 1000]
+        ]
         statement = insert(FxRate).values(rows)
         upsert = statement.on_conflict_do_update(
             index_elements=[FxRate.base, FxRate.quote, FxRate.as_of, FxRate.source],
@@ -86,8 +97,7 @@ async def upsert_rates(session: AsyncSession, as_of: date,
     return written
 
 
-async def sync_fx_rates(sessions: async_sessionmaker[AsyncSession],
-                        ecb: EcbClient) -> FxSyncResult:
+async def sync_fx_rates(sessions: async_sessionmaker[AsyncSession], ecb: EcbClient) -> FxSyncResult:
     """Read the ECB feed and store the day's rates and cross rates (one transaction)."""
     result = FxSyncResult()
     try:
@@ -100,6 +110,11 @@ async def sync_fx_rates(sessions: async_sessionmaker[AsyncSession],
         result.written = await upsert_rates(session, daily.as_of, pairs)
     result.as_of, result.currencies = daily.as_of, len(daily.rates)
     result.unchanged = len(pairs) - result.written
-    logger.info("fx rates of %s: %d written, %d unchanged, %d skipped", daily.as_of,
-                result.written, result.unchanged, result.skipped)
+    logger.info(
+        "fx rates of %s: %d written, %d unchanged, %d skipped",
+        daily.as_of,
+        result.written,
+        result.unchanged,
+        result.skipped,
+    )
     return result

@@ -66,8 +66,9 @@ async def _unique_payment_reference(session: AsyncSession) -> str:
         )
         if taken is None:
             return reference
-    raise ConflictError("could not allocate a payment reference; try again",
-                        reason="reference_exhausted")
+    raise ConflictError(
+        "could not allocate a payment reference; try again", reason="reference_exhausted"
+    )
 
 
 async def committed_total(session: AsyncSession, offering_id: int) -> Decimal:
@@ -110,43 +111,67 @@ async def submit_investment(
     if offering.hard_cap is not None:
         committed = await committed_total(session, offering.id)
         if committed + amount > offering.hard_cap:
-            raise ConflictError("this order would exceed the offering's hard cap",
-                                reason="hard_cap_exceeded",
-                                available=str(max(offering.hard_cap - committed, Decimal(0))))
+            raise ConflictError(
+                "this order would exceed the offering's hard cap",
+                reason="hard_cap_exceeded",
+                available=str(max(offering.hard_cap - committed, Decimal(0))),
+            )
     investment = Investment(
-        investor_id=investor.id, offering_id=offering.id, amount=amount,
-        currency=offering.currency, units=units, state=InvestmentState.PENDING_PAYMENT.value,
+        investor_id=investor.id,
+        offering_id=offering.id,
+        amount=amount,
+        currency=offering.currency,
+        units=units,
+        state=InvestmentState.PENDING_PAYMENT.value,
         payment_reference=await _unique_payment_reference(session),
     )
     session.add(investment)
     await session.flush()
     await session.refresh(investment)
-    await audit.record(session, principal=principal, action="investment.submit",
-                       entity_type="investment", entity_id=str(investment.id), before=None,
-                       after=snapshot(investment))
+    await audit.record(
+        session,
+        principal=principal,
+        action="investment.submit",
+        entity_type="investment",
+        entity_id=str(investment.id),
+        before=None,
+        after=snapshot(investment),
+    )
     return investment
 
 
-async def cancel_investment(session: AsyncSession, *, principal: Principal,
-                            investment_id: int) -> Investment:
+async def cancel_investment(
+    session: AsyncSession, *, principal: Principal, investment_id: int
+) -> Investment:
     """Cancel the caller's own order while it still awaits payment."""
     require_authenticated(principal)
     investment = await session.scalar(
         select(Investment).where(Investment.id == investment_id).with_for_update()
     )
-    if investment is None or principal.investor_id is None or (
-        investment.investor_id != principal.investor_id
+    if (
+        investment is None
+        or principal.investor_id is None
+        or (investment.investor_id != principal.investor_id)
     ):
         raise ForbiddenError("you may only cancel your own orders", reason="not_yours")
     if investment.state != InvestmentState.PENDING_PAYMENT:
-        raise ConflictError("only an order awaiting payment can be cancelled",
-                            reason="not_pending_payment", state=investment.state)
+        raise ConflictError(
+            "only an order awaiting payment can be cancelled",
+            reason="not_pending_payment",
+            state=investment.state,
+        )
     before = snapshot(investment)
     investment.state = InvestmentState.CANCELLED.value
     await session.flush()
-    await audit.record(session, principal=principal, action="investment.cancel",
-                       entity_type="investment", entity_id=str(investment.id),
-                       before=before, after=snapshot(investment))
+    await audit.record(
+        session,
+        principal=principal,
+        action="investment.cancel",
+        entity_type="investment",
+        entity_id=str(investment.id),
+        before=before,
+        after=snapshot(investment),
+    )
     return investment
 
 
@@ -163,8 +188,9 @@ def _visible(principal: Principal) -> Any:
     raise ForbiddenError("you may not see investments", reason="not_allowed")
 
 
-async def get_investment(session: AsyncSession, *, principal: Principal,
-                         investment_id: int) -> Investment:
+async def get_investment(
+    session: AsyncSession, *, principal: Principal, investment_id: int
+) -> Investment:
     """One order the caller may see."""
     require_authenticated(principal)
     query = select(Investment).where(Investment.id == investment_id)
@@ -221,10 +247,16 @@ async def list_investments(
     before: str | None = None,
 ) -> Page:
     """A page of the orders the caller may see, in id order."""
-    statement = investments_statement(principal=principal, offering_id=offering_id,
-                                      investor_id=investor_id, state=state, tx_hash=tx_hash)
-    return await paginate(session, statement, ordering=BY_ID, first=first, after=after,
-                          last=last, before=before)
+    statement = investments_statement(
+        principal=principal,
+        offering_id=offering_id,
+        investor_id=investor_id,
+        state=state,
+        tx_hash=tx_hash,
+    )
+    return await paginate(
+        session, statement, ordering=BY_ID, first=first, after=after, last=last, before=before
+    )
 
 
 async def count_investments(
@@ -237,6 +269,13 @@ async def count_investments(
     tx_hash: str | None = None,
 ) -> int:
     """How many orders list_investments would page through."""
-    return await count(session, investments_statement(
-        principal=principal, offering_id=offering_id, investor_id=investor_id, state=state,
-        tx_hash=tx_hash))
+    return await count(
+        session,
+        investments_statement(
+            principal=principal,
+            offering_id=offering_id,
+            investor_id=investor_id,
+            state=state,
+            tx_hash=tx_hash,
+        ),
+    )

@@ -42,16 +42,18 @@ def _issuer_investors(issuer_id: int) -> Any:
     )
 
 
-async def get_investor(session: AsyncSession, *, principal: Principal,
-                       investor_id: int) -> Investor:
+async def get_investor(
+    session: AsyncSession, *, principal: Principal, investor_id: int
+) -> Investor:
     """One investor: the caller themself, an issuer's own investors, or anyone for staff."""
     require_authenticated(principal)
     if principal.role in STAFF_READERS or principal.investor_id == investor_id:
         return await load_investor(session, investor_id)
     if principal.role == Role.ISSUER.value and principal.issuer_id is not None:
         found = await session.scalar(
-            select(Investor).where(Investor.id == investor_id,
-                                   _issuer_investors(principal.issuer_id))
+            select(Investor).where(
+                Investor.id == investor_id, _issuer_investors(principal.issuer_id)
+            )
         )
         if found is not None:
             return found
@@ -59,8 +61,9 @@ async def get_investor(session: AsyncSession, *, principal: Principal,
     raise ForbiddenError("you may not see this investor", reason="not_yours")
 
 
-async def list_wallets_by_investor_ids(session: AsyncSession, *, investor_ids: Sequence[int]
-                                       ) -> dict[int, list[str]]:
+async def list_wallets_by_investor_ids(
+    session: AsyncSession, *, investor_ids: Sequence[int]
+) -> dict[int, list[str]]:
     """Each investor's wallet addresses in registration order, for batch loading."""
     rows = await session.execute(
         select(InvestorWallet.investor_id, InvestorWallet.address)
@@ -84,8 +87,9 @@ async def get_me(session: AsyncSession, *, principal: Principal) -> Investor | N
 BY_ID = Ordering("investors_by_id", (SortKey(Investor.id.expression),))
 
 
-def investors_statement(*, principal: Principal,
-                        kyc_status: KycStatus | None = None) -> Select[Investor]:
+def investors_statement(
+    *, principal: Principal, kyc_status: KycStatus | None = None
+) -> Select[Investor]:
     """The investors the caller may list: all for admin/ops, an issuer's own, else oneself."""
     require_authenticated(principal)
     query = select(Investor)
@@ -102,17 +106,25 @@ def investors_statement(*, principal: Principal,
     return query
 
 
-async def list_investors(session: AsyncSession, *, principal: Principal,
-                         kyc_status: KycStatus | None = None, first: int | None = None,
-                         after: str | None = None, last: int | None = None,
-                         before: str | None = None) -> Page:
+async def list_investors(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    kyc_status: KycStatus | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page:
     """A page of the investors the caller may see, in id order."""
     statement = investors_statement(principal=principal, kyc_status=kyc_status)
-    return await paginate(session, statement, ordering=BY_ID, first=first, after=after,
-                          last=last, before=before)
+    return await paginate(
+        session, statement, ordering=BY_ID, first=first, after=after, last=last, before=before
+    )
 
 
-async def count_investors(session: AsyncSession, *, principal: Principal,
-                          kyc_status: KycStatus | None = None) -> int:
+async def count_investors(
+    session: AsyncSession, *, principal: Principal, kyc_status: KycStatus | None = None
+) -> int:
     """How many investors list_investors would page through."""
     return await count(session, investors_statement(principal=principal, kyc_status=kyc_status))

@@ -31,7 +31,6 @@ from dpo.services.policy import ADMIN, require_authenticated, require_role
 logger = logging.getLogger(__name__)
 
 
-
 def snapshot(investor: Investor) -> dict[str, Any]:
     """The audit-log form of an investor."""
     expires = investor.accreditation_expires_at
@@ -69,24 +68,42 @@ async def register_investor(
     )
     if taken is not None:
         raise ConflictError("this wallet is registered already", reason="already_registered")
-    investor = Investor(full_name=name, email=clean_email, country=clean_country,
-                        is_us_person=is_us_person, kyc_status=KycStatus.PENDING.value,
-                        accreditation_status=AccreditationStatus.NONE.value)
+    investor = Investor(
+        full_name=name,
+        email=clean_email,
+        country=clean_country,
+        is_us_person=is_us_person,
+        kyc_status=KycStatus.PENDING.value,
+        accreditation_status=AccreditationStatus.NONE.value,
+    )
     try:
         async with session.begin_nested():
             session.add(investor)
             await session.flush()
-            session.add(InvestorWallet(investor_id=investor.id, address=address,
-                                       chain_id=chain_id, verified_at=utcnow()))
+            session.add(
+                InvestorWallet(
+                    investor_id=investor.id,
+                    address=address,
+                    chain_id=chain_id,
+                    verified_at=utcnow(),
+                )
+            )
             await session.flush()
     except IntegrityError:
         # A concurrent registration of the same wallet committed first.
-        raise ConflictError("this wallet is registered already",
-                            reason="already_registered") from None
+        raise ConflictError(
+            "this wallet is registered already", reason="already_registered"
+        ) from None
     await session.refresh(investor)
-    await audit.record(session, principal=principal, action="investor.register",
-                       entity_type="investor", entity_id=str(investor.id), before=None,
-                       after={**snapshot(investor), "wallet": address})
+    await audit.record(
+        session,
+        principal=principal,
+        action="investor.register",
+        entity_type="investor",
+        entity_id=str(investor.id),
+        before=None,
+        after={**snapshot(investor), "wallet": address},
+    )
     return investor
 
 
@@ -131,51 +148,82 @@ async def update_profile(
     after = snapshot(investor)
     if after != before:
         await session.flush()
-        await audit.record(session, principal=principal, action="investor.update_profile",
-                           entity_type="investor", entity_id=str(investor.id),
-                           before=before, after=after)
+        await audit.record(
+            session,
+            principal=principal,
+            action="investor.update_profile",
+            entity_type="investor",
+            entity_id=str(investor.id),
+            before=before,
+            after=after,
+        )
     return investor
 
 
-async def approve_kyc(session: AsyncSession, *, principal: Principal, investor_id: int,
-                      status: KycStatus = KycStatus.APPROVED) -> Investor:
+async def approve_kyc(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    investor_id: int,
+    status: KycStatus = KycStatus.APPROVED,
+) -> Investor:
     """Record a KYC decision (admin only), following the KYC state machine."""
     require_role(principal, ADMIN)
     investor = await load_investor(session, investor_id, lock=True)
     allowed = rules.KYC_TRANSITIONS[KycStatus(investor.kyc_status)]
     if status not in allowed:
-        raise ConflictError(f"KYC cannot go from {investor.kyc_status} to {status.value}",
-                            reason="invalid_transition", current=investor.kyc_status)
+        raise ConflictError(
+            f"KYC cannot go from {investor.kyc_status} to {status.value}",
+            reason="invalid_transition",
+            current=investor.kyc_status,
+        )
     before = snapshot(investor)
     investor.kyc_status = status.value
     investor.kyc_updated_at = utcnow()
     await session.flush()
-    await audit.record(session, principal=principal, action="investor.kyc",
-                       entity_type="investor", entity_id=str(investor.id),
-                       before=before, after=snapshot(investor))
+    await audit.record(
+        session,
+        principal=principal,
+        action="investor.kyc",
+        entity_type="investor",
+        entity_id=str(investor.id),
+        before=before,
+        after=snapshot(investor),
+    )
     return investor
 
 
-async def set_accreditation(session: AsyncSession, *, principal: Principal, investor_id: int,
-                            status: AccreditationStatus,
-                            expires_at: datetime | None = None) -> Investor:
+async def set_accreditation(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    investor_id: int,
+    status: AccreditationStatus,
+    expires_at: datetime | None = None,
+) -> Investor:
     """Record an accreditation outcome (admin only); a verified one needs a future expiry."""
     require_role(principal, ADMIN)
     if status is AccreditationStatus.VERIFIED:
         if expires_at is None or expires_at.tzinfo is None:
-            raise ValidationError("a verified accreditation needs a UTC expiry time",
-                                  field="expiresAt")
+            raise ValidationError(
+                "a verified accreditation needs a UTC expiry time", field="expiresAt"
+            )
         if expires_at <= utcnow():
             raise ValidationError("the expiry time is in the past", field="expiresAt")
     elif expires_at is not None:
-        raise ValidationError("only a verified accreditation has an expiry time",
-                              field="expiresAt")
+        raise ValidationError("only a verified accreditation has an expiry time", field="expiresAt")
     investor = await load_investor(session, investor_id, lock=True)
     before = snapshot(investor)
     investor.accreditation_status = status.value
     investor.accreditation_expires_at = expires_at
     await session.flush()
-    await audit.record(session, principal=principal, action="investor.accreditation",
-                       entity_type="investor", entity_id=str(investor.id),
-                       before=before, after=snapshot(investor))
+    await audit.record(
+        session,
+        principal=principal,
+        action="investor.accreditation",
+        entity_type="investor",
+        entity_id=str(investor.id),
+        before=before,
+        after=snapshot(investor),
+    )
     return investor

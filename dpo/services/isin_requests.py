@@ -44,17 +44,25 @@ def reference(offering_id: int) -> str:
 async def _waiting(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[Offering, Issuer]]:
     async with sessions() as session:
         rejected = select(IsinRequestRow.offering_id).where(IsinRequestRow.status == "rejected")
-        rows = (await session.execute(
-            select(Offering, Issuer).join(Issuer, Issuer.id == Offering.issuer_id)
-            .where(Offering.isin.is_(None), Offering.status == OfferingStatus.DRAFT.value,
-                   Offering.id.not_in(rejected))
-            .order_by(Offering.id))).all()
+        rows = (
+            await session.execute(
+                select(Offering, Issuer)
+                .join(Issuer, Issuer.id == Offering.issuer_id)
+                .where(
+                    Offering.isin.is_(None),
+                    Offering.status == OfferingStatus.DRAFT.value,
+                    Offering.id.not_in(rejected),
+                )
+                .order_by(Offering.id)
+            )
+        ).all()
     return [(offering, issuer) for offering, issuer in rows]
 
 
 async def _record(session: AsyncSession, offering_id: int, answer: IsinAllocation) -> str:
-    row = await session.scalar(select(IsinRequestRow).where(
-        IsinRequestRow.offering_id == offering_id).with_for_update())
+    row = await session.scalar(
+        select(IsinRequestRow).where(IsinRequestRow.offering_id == offering_id).with_for_update()
+    )
     if row is None:
         row = IsinRequestRow(offering_id=offering_id, request_ref=answer.request_ref)
         session.add(row)
@@ -70,23 +78,31 @@ async def _record(session: AsyncSession, offering_id: int, answer: IsinAllocatio
     return row.status
 
 
-async def request_isins(sessions: async_sessionmaker[AsyncSession],
-                        pmi: Clearstream) -> IsinRequestResult:
+async def request_isins(
+    sessions: async_sessionmaker[AsyncSession], pmi: Clearstream
+) -> IsinRequestResult:
     """Ask PMI for an ISIN for every draft offering without one; one transaction each."""
     result = IsinRequestResult()
     for offering, issuer in await _waiting(sessions):
         request = IsinRequest(
-            request_ref=reference(offering.id), issuer_name=issuer.name,
-            instrument_name=offering.name, currency=offering.currency,
-            security_type=offering.security_type, issuer_lei=issuer.lei)
+            request_ref=reference(offering.id),
+            issuer_name=issuer.name,
+            instrument_name=offering.name,
+            currency=offering.currency,
+            security_type=offering.security_type,
+            issuer_lei=issuer.lei,
+        )
         result.asked += 1
         try:
             answer = await pmi.request_isin(request)
             async with unit_of_work(sessions) as session:
                 status = await _record(session, offering.id, answer)
         except (ProviderError, ValueError) as error:
-            text = (f"{error.code.value}: {error.message}" if isinstance(error, ProviderError)
-                    else f"CONFLICT: {error}")
+            text = (
+                f"{error.code.value}: {error.message}"
+                if isinstance(error, ProviderError)
+                else f"CONFLICT: {error}"
+            )
             result.errors[str(offering.id)] = text
             logger.warning("isin request for offering %d failed: %s", offering.id, text)
             if isinstance(error, ProviderError) and error.code.value == "PROVIDER_UNAVAILABLE":

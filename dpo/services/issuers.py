@@ -26,9 +26,9 @@ from dpo.services.pagination import Ordering, Page, SortKey, count, paginate, pa
 
 logger = logging.getLogger(__name__)
 
-ISSUER_ORDERING = Ordering(name="issuer:name:asc",
-                           keys=(SortKey(Issuer.name.expression),
-                                 SortKey(Issuer.id.expression)))
+ISSUER_ORDERING = Ordering(
+    name="issuer:name:asc", keys=(SortKey(Issuer.name.expression), SortKey(Issuer.id.expression))
+)
 
 
 @dataclass(frozen=True)
@@ -57,23 +57,38 @@ def visible_issuers(principal: Principal) -> ColumnElement[bool]:
 def _issuers(principal: Principal, search: str | None) -> Select[Any]:
     statement = select(Issuer).where(visible_issuers(principal))
     if search:
-        pattern = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%") \
-            .replace("_", "\\_") + "%"
+        pattern = (
+            "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
         statement = statement.where(Issuer.name.ilike(pattern, escape="\\"))
     return statement
 
 
-async def list_issuers(session: AsyncSession, *, principal: Principal,
-                       search: str | None = None, first: int | None = None,
-                       after: str | None = None, last: int | None = None,
-                       before: str | None = None) -> Page:
+async def list_issuers(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    search: str | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page:
     """One page of the issuers the caller may know of, by name."""
-    return await paginate(session, _issuers(principal, search), ordering=ISSUER_ORDERING,
-                          first=first, after=after, last=last, before=before)
+    return await paginate(
+        session,
+        _issuers(principal, search),
+        ordering=ISSUER_ORDERING,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )
 
 
-async def count_issuers(session: AsyncSession, *, principal: Principal,
-                        search: str | None = None) -> int:
+async def count_issuers(
+    session: AsyncSession, *, principal: Principal, search: str | None = None
+) -> int:
     """How many issuers the caller may know of match."""
     return await count(session, _issuers(principal, search))
 
@@ -81,30 +96,44 @@ async def count_issuers(session: AsyncSession, *, principal: Principal,
 async def get_issuer(session: AsyncSession, *, principal: Principal, issuer_id: int) -> Issuer:
     """One issuer; NotFoundError if absent or hidden from the caller."""
     issuer = await session.scalar(
-        select(Issuer).where(Issuer.id == issuer_id, visible_issuers(principal)))
+        select(Issuer).where(Issuer.id == issuer_id, visible_issuers(principal))
+    )
     if issuer is None:
         raise NotFoundError("no such issuer")
     return issuer
 
 
-async def list_offering_pages(session: AsyncSession, *, principal: Principal,
-                              issuer_ids: Sequence[int], spec: OfferingPageSpec
-                              ) -> dict[int, Page]:
+async def list_offering_pages(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    issuer_ids: Sequence[int],
+    spec: OfferingPageSpec,
+) -> dict[int, Page]:
     """A page of visible offerings per issuer, in one statement."""
     statement = filtered(principal, OfferingFilter(status=spec.status))
     return await paginate_groups(
-        session, statement, group=Offering.issuer_id.expression, group_ids=issuer_ids,
-        ordering=ordering(spec.order_by, descending=spec.descending), first=spec.first,
-        after=spec.after, last=spec.last, before=spec.before)
+        session,
+        statement,
+        group=Offering.issuer_id.expression,
+        group_ids=issuer_ids,
+        ordering=ordering(spec.order_by, descending=spec.descending),
+        first=spec.first,
+        after=spec.after,
+        last=spec.last,
+        before=spec.before,
+    )
 
 
-async def count_offerings_by_issuer(session: AsyncSession, *, principal: Principal,
-                                    issuer_ids: Sequence[int], status: str | None
-                                    ) -> dict[int, int]:
+async def count_offerings_by_issuer(
+    session: AsyncSession, *, principal: Principal, issuer_ids: Sequence[int], status: str | None
+) -> dict[int, int]:
     """How many visible offerings each issuer has, in one statement."""
-    statement = (select(Offering.issuer_id, func.count(Offering.id))
-                 .where(Offering.issuer_id.in_(issuer_ids), visible(principal))
-                 .group_by(Offering.issuer_id))
+    statement = (
+        select(Offering.issuer_id, func.count(Offering.id))
+        .where(Offering.issuer_id.in_(issuer_ids), visible(principal))
+        .group_by(Offering.issuer_id)
+    )
     if status is not None:
         statement = statement.where(Offering.status == status)
     found = {int(row[0]): int(row[1]) for row in await session.execute(statement)}

@@ -22,9 +22,13 @@ from dpo.services.policy import ISSUER, STAFF_READERS, require_authenticated
 
 _ISIN = re.compile(r"^[A-Z]{2}[A-Z0-9]{9}[0-9]$")
 STATUSES = ("pending", "allocated", "rejected")
-PRICES_NEWEST_FIRST = Ordering("prices_newest_first", (
-    SortKey(InstrumentPrice.as_of.expression, descending=True),
-    SortKey(InstrumentPrice.id.expression, descending=True)))
+PRICES_NEWEST_FIRST = Ordering(
+    "prices_newest_first",
+    (
+        SortKey(InstrumentPrice.as_of.expression, descending=True),
+        SortKey(InstrumentPrice.id.expression, descending=True),
+    ),
+)
 REQUESTS_BY_ID = Ordering("isin_requests_by_id", (SortKey(IsinRequest.id.expression),))
 
 
@@ -37,12 +41,25 @@ def _prices(isin: str | None) -> Select[InstrumentPrice]:
     return query
 
 
-async def list_prices(session: AsyncSession, *, isin: str | None = None,
-                      first: int | None = None, after: str | None = None,
-                      last: int | None = None, before: str | None = None) -> Page:
+async def list_prices(
+    session: AsyncSession,
+    *,
+    isin: str | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page:
     """Instrument prices, newest first (public)."""
-    return await paginate(session, _prices(isin), ordering=PRICES_NEWEST_FIRST, first=first,
-                          after=after, last=last, before=before)
+    return await paginate(
+        session,
+        _prices(isin),
+        ordering=PRICES_NEWEST_FIRST,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )
 
 
 async def count_prices(session: AsyncSession, *, isin: str | None = None) -> int:
@@ -55,7 +72,8 @@ def _requests(principal: Principal, status: str | None) -> Select[IsinRequest]:
     query = select(IsinRequest)
     if principal.role == ISSUER and principal.issuer_id is not None:
         query = query.join(Offering, Offering.id == IsinRequest.offering_id).where(
-            Offering.issuer_id == principal.issuer_id)
+            Offering.issuer_id == principal.issuer_id
+        )
     elif principal.role not in STAFF_READERS:
         raise ForbiddenError("only ops, admins and the offering's issuer may see ISIN requests")
     if status is not None:
@@ -65,23 +83,38 @@ def _requests(principal: Principal, status: str | None) -> Select[IsinRequest]:
     return query
 
 
-async def list_isin_requests(session: AsyncSession, *, principal: Principal,
-                             status: str | None = None, first: int | None = None,
-                             after: str | None = None, last: int | None = None,
-                             before: str | None = None) -> Page:
+async def list_isin_requests(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    status: str | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page:
     """ISIN requests in id order: all for ops and admins, their own offerings' for issuers."""
-    return await paginate(session, _requests(principal, status), ordering=REQUESTS_BY_ID,
-                          first=first, after=after, last=last, before=before)
+    return await paginate(
+        session,
+        _requests(principal, status),
+        ordering=REQUESTS_BY_ID,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )
 
 
-async def count_isin_requests(session: AsyncSession, *, principal: Principal,
-                              status: str | None = None) -> int:
+async def count_isin_requests(
+    session: AsyncSession, *, principal: Principal, status: str | None = None
+) -> int:
     """How many requests list_isin_requests pages through."""
     return await count(session, _requests(principal, status))
 
 
-async def get_isin_request(session: AsyncSession, *, principal: Principal,
-                           request_id: int) -> IsinRequest:
+async def get_isin_request(
+    session: AsyncSession, *, principal: Principal, request_id: int
+) -> IsinRequest:
     """One request the caller may see; NotFound otherwise (hidden ones included)."""
     row = await session.scalar(_requests(principal, None).where(IsinRequest.id == request_id))
     if row is None:

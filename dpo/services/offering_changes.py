@@ -50,8 +50,14 @@ async def _flush_unique_isin(session: AsyncSession) -> None:
         raise ConflictError("an offering with this ISIN exists", field="isin") from None
 
 
-async def create_offering(session: AsyncSession, *, principal: Principal, issuer_id: int,
-                          fields: Mapping[str, Any], request_id: str | None = None) -> Offering:
+async def create_offering(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    issuer_id: int,
+    fields: Mapping[str, Any],
+    request_id: str | None = None,
+) -> Offering:
     """A new draft offering of an issuer; admin or that issuer's staff."""
     policy.require_role(principal, policy.ADMIN, policy.ISSUER)
     if not policy.is_admin(principal) and not policy.is_issuer_staff_of(principal, issuer_id):
@@ -70,9 +76,16 @@ async def create_offering(session: AsyncSession, *, principal: Principal, issuer
     session.add(offering)
     await _flush_unique_isin(session)
     await session.refresh(offering)
-    await audit.record(session, principal=principal, action="offering.create",
-                       entity_type=ENTITY, entity_id=offering.id, before=None,
-                       after=audit.snapshot(offering), request_id=request_id)
+    await audit.record(
+        session,
+        principal=principal,
+        action="offering.create",
+        entity_type=ENTITY,
+        entity_id=offering.id,
+        before=None,
+        after=audit.snapshot(offering),
+        request_id=request_id,
+    )
     return offering
 
 
@@ -80,16 +93,22 @@ async def _managed(session: AsyncSession, principal: Principal, offering_id: int
     """The offering, locked, if the caller may change it; hidden ones are not found."""
     policy.require_role(principal, policy.ADMIN, policy.ISSUER)
     offering = await session.scalar(
-        select(Offering).where(Offering.id == offering_id, visible(principal))
-        .with_for_update())
+        select(Offering).where(Offering.id == offering_id, visible(principal)).with_for_update()
+    )
     if offering is None:
         raise NotFoundError("no such offering")
     policy.require_manage_offering(principal, offering)
     return offering
 
 
-async def update_offering(session: AsyncSession, *, principal: Principal, offering_id: int,
-                          changes: Mapping[str, Any], request_id: str | None = None) -> Offering:
+async def update_offering(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    offering_id: int,
+    changes: Mapping[str, Any],
+    request_id: str | None = None,
+) -> Offering:
     """Change a draft's fields; ConflictError once it has left draft."""
     offering = await _managed(session, principal, offering_id)
     if offering.status != OfferingStatus.DRAFT:
@@ -109,18 +128,32 @@ async def update_offering(session: AsyncSession, *, principal: Principal, offeri
         setattr(offering, name, values[name])
     await _flush_unique_isin(session)
     await session.refresh(offering)
-    await audit.record(session, principal=principal, action="offering.update",
-                       entity_type=ENTITY, entity_id=offering.id, before=before,
-                       after=audit.snapshot(offering), request_id=request_id)
+    await audit.record(
+        session,
+        principal=principal,
+        action="offering.update",
+        entity_type=ENTITY,
+        entity_id=offering.id,
+        before=before,
+        after=audit.snapshot(offering),
+        request_id=request_id,
+    )
     return offering
 
 
-async def _transition(session: AsyncSession, *, principal: Principal, offering_id: int,
-                      to: OfferingStatus, request_id: str | None) -> Offering:
+async def _transition(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    offering_id: int,
+    to: OfferingStatus,
+    request_id: str | None,
+) -> Offering:
     offering = await _managed(session, principal, offering_id)
     if to not in TRANSITIONS[offering.status]:
-        raise ConflictError(f"a {offering.status} offering cannot become {to.value}",
-                            status=offering.status)
+        raise ConflictError(
+            f"a {offering.status} offering cannot become {to.value}", status=offering.status
+        )
     if to is OfferingStatus.SETTLED:
         await check_settlement(session, offering)
     required = ("isin", "opens_at", "closes_at", "hard_cap")
@@ -131,37 +164,68 @@ async def _transition(session: AsyncSession, *, principal: Principal, offering_i
     offering.status = to.value
     await session.flush()
     await session.refresh(offering)
-    await audit.record(session, principal=principal, action=f"offering.{to.value}",
-                       entity_type=ENTITY, entity_id=offering.id, before=before,
-                       after=audit.snapshot(offering), request_id=request_id)
+    await audit.record(
+        session,
+        principal=principal,
+        action=f"offering.{to.value}",
+        entity_type=ENTITY,
+        entity_id=offering.id,
+        before=before,
+        after=audit.snapshot(offering),
+        request_id=request_id,
+    )
     if to is OfferingStatus.CLOSED:
         await notices.offering_closed(session, offering_id=offering.id)
     return offering
 
 
-async def open_offering(session: AsyncSession, *, principal: Principal, offering_id: int,
-                        request_id: str | None = None) -> Offering:
+async def open_offering(
+    session: AsyncSession, *, principal: Principal, offering_id: int, request_id: str | None = None
+) -> Offering:
     """Draft → open, once its window and hard cap are set."""
-    return await _transition(session, principal=principal, offering_id=offering_id,
-                             to=OfferingStatus.OPEN, request_id=request_id)
+    return await _transition(
+        session,
+        principal=principal,
+        offering_id=offering_id,
+        to=OfferingStatus.OPEN,
+        request_id=request_id,
+    )
 
 
-async def close_offering(session: AsyncSession, *, principal: Principal, offering_id: int,
-                         request_id: str | None = None) -> Offering:
+async def close_offering(
+    session: AsyncSession, *, principal: Principal, offering_id: int, request_id: str | None = None
+) -> Offering:
     """Open → closed: no more subscriptions."""
-    return await _transition(session, principal=principal, offering_id=offering_id,
-                             to=OfferingStatus.CLOSED, request_id=request_id)
+    return await _transition(
+        session,
+        principal=principal,
+        offering_id=offering_id,
+        to=OfferingStatus.CLOSED,
+        request_id=request_id,
+    )
 
 
-async def cancel_offering(session: AsyncSession, *, principal: Principal, offering_id: int,
-                          request_id: str | None = None) -> Offering:
+async def cancel_offering(
+    session: AsyncSession, *, principal: Principal, offering_id: int, request_id: str | None = None
+) -> Offering:
     """Draft, open or closed → cancelled."""
-    return await _transition(session, principal=principal, offering_id=offering_id,
-                             to=OfferingStatus.CANCELLED, request_id=request_id)
+    return await _transition(
+        session,
+        principal=principal,
+        offering_id=offering_id,
+        to=OfferingStatus.CANCELLED,
+        request_id=request_id,
+    )
 
 
-async def settle_offering(session: AsyncSession, *, principal: Principal, offering_id: int,
-                          request_id: str | None = None) -> Offering:
+async def settle_offering(
+    session: AsyncSession, *, principal: Principal, offering_id: int, request_id: str | None = None
+) -> Offering:
     """Closed → settled, once every order it kept is matched to on-chain issuance."""
-    return await _transition(session, principal=principal, offering_id=offering_id,
-                             to=OfferingStatus.SETTLED, request_id=request_id)
+    return await _transition(
+        session,
+        principal=principal,
+        offering_id=offering_id,
+        to=OfferingStatus.SETTLED,
+        request_id=request_id,
+    )

@@ -14,9 +14,23 @@ from dpo.services import codes
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,15}$")
 # The columns a caller may set; status, totals and on-chain ids are the system's.
-EDITABLE = ("isin", "name", "symbol", "description", "security_type", "regulation", "currency",
-            "unit_price", "min_ticket", "max_ticket", "soft_cap", "hard_cap", "opens_at",
-            "closes_at", "allowed_countries")
+EDITABLE = (
+    "isin",
+    "name",
+    "symbol",
+    "description",
+    "security_type",
+    "regulation",
+    "currency",
+    "unit_price",
+    "min_ticket",
+    "max_ticket",
+    "soft_cap",
+    "hard_cap",
+    "opens_at",
+    "closes_at",
+    "allowed_countries",
+)
 # isin may be left out: Clearstream PMI allocates one (sync_csd); opening needs it.
 REQUIRED = ("name", "symbol", "security_type", "regulation", "currency", "unit_price")
 
@@ -46,8 +60,9 @@ def check_offering(values: Mapping[str, Any]) -> None:
     _check_window(values.get("opens_at"), values.get("closes_at"))
     for country in values.get("allowed_countries") or ():
         if not COUNTRY_RE.match(country):
-            raise ValidationError("allowed_countries holds ISO 3166 alpha-2 codes",
-                                  field="allowed_countries")
+            raise ValidationError(
+                "allowed_countries holds ISO 3166 alpha-2 codes", field="allowed_countries"
+            )
 
 
 def _check_amounts(values: Mapping[str, Any]) -> None:
@@ -57,10 +72,17 @@ def _check_amounts(values: Mapping[str, Any]) -> None:
         if values.get(name) is not None and values[name] < 0:
             raise ValidationError(f"{name} must not be negative", field=name)
     # Each pair is checked where both ends are given: min <= max <= hard cap, soft <= hard.
-    for low, high in (("min_ticket", "max_ticket"), ("max_ticket", "hard_cap"),
-                      ("min_ticket", "hard_cap"), ("soft_cap", "hard_cap")):
-        if values.get(low) is not None and values.get(high) is not None \
-                and values[low] > values[high]:
+    for low, high in (
+        ("min_ticket", "max_ticket"),
+        ("max_ticket", "hard_cap"),
+        ("min_ticket", "hard_cap"),
+        ("soft_cap", "hard_cap"),
+    ):
+        if (
+            values.get(low) is not None
+            and values.get(high) is not None
+            and values[low] > values[high]
+        ):
             raise ValidationError(f"{low} must not exceed {high}", field=low)
 
 

@@ -66,9 +66,13 @@ def ordering(sort: OfferingSort, *, descending: bool) -> Ordering:
         OfferingSort.NAME: Offering.name.expression,
     }
     column = columns[sort]
-    return Ordering(name=f"offering:{sort.value}:{'desc' if descending else 'asc'}",
-                    keys=(SortKey(column, descending, nullable=sort is OfferingSort.OPENS_AT),
-                          SortKey(Offering.id.expression, descending)))
+    return Ordering(
+        name=f"offering:{sort.value}:{'desc' if descending else 'asc'}",
+        keys=(
+            SortKey(column, descending, nullable=sort is OfferingSort.OPENS_AT),
+            SortKey(Offering.id.expression, descending),
+        ),
+    )
 
 
 def visible(principal: Principal) -> ColumnElement[bool]:
@@ -76,8 +80,9 @@ def visible(principal: Principal) -> ColumnElement[bool]:
     if policy.can_read_everything(principal):
         return true()
     if policy.has_role(principal, policy.ISSUER) and principal.issuer_id is not None:
-        return or_(Offering.status == OfferingStatus.OPEN,
-                   Offering.issuer_id == principal.issuer_id)
+        return or_(
+            Offering.status == OfferingStatus.OPEN, Offering.issuer_id == principal.issuer_id
+        )
     if policy.has_role(principal, policy.INVESTOR):
         return Offering.status.in_(INVESTOR_STATUSES)
     return Offering.status == OfferingStatus.OPEN
@@ -98,39 +103,60 @@ def filtered(principal: Principal, where: OfferingFilter | None) -> Select[Any]:
         statement = statement.where(Offering.currency == where.currency)
     if where.token_address is not None:
         # Stored as the listener saw it; addresses compare without case.
-        statement = statement.where(func.lower(Offering.token_address)
-                                    == where.token_address.lower())
+        statement = statement.where(
+            func.lower(Offering.token_address) == where.token_address.lower()
+        )
     if where.onchain_offering_id is not None:
         statement = statement.where(Offering.onchain_offering_id == where.onchain_offering_id)
     if where.search:
-        pattern = "%" + where.search.strip().replace("\\", "\\\\").replace("%", "\\%") \
-            .replace("_", "\\_") + "%"
-        statement = statement.where(or_(Offering.name.ilike(pattern, escape="\\"),
-                                        Offering.isin.ilike(pattern, escape="\\")))
+        pattern = (
+            "%"
+            + where.search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            + "%"
+        )
+        statement = statement.where(
+            or_(
+                Offering.name.ilike(pattern, escape="\\"), Offering.isin.ilike(pattern, escape="\\")
+            )
+        )
     return statement
 
 
-async def list_offerings(session: AsyncSession, *, principal: Principal,
-                         filter: OfferingFilter | None = None,
-                         order_by: OfferingSort = OfferingSort.CREATED_AT,
-                         descending: bool = False, first: int | None = None,
-                         after: str | None = None, last: int | None = None,
-                         before: str | None = None) -> Page:
+async def list_offerings(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    filter: OfferingFilter | None = None,
+    order_by: OfferingSort = OfferingSort.CREATED_AT,
+    descending: bool = False,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page:
     """One page of the offerings the caller may see."""
     statement = filtered(principal, filter)
-    return await paginate(session, statement, ordering=ordering(order_by, descending=descending),
-                          first=first, after=after, last=last, before=before)
+    return await paginate(
+        session,
+        statement,
+        ordering=ordering(order_by, descending=descending),
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )
 
 
-async def count_offerings(session: AsyncSession, *, principal: Principal,
-                          filter: OfferingFilter | None = None
-                          ) -> int:
+async def count_offerings(
+    session: AsyncSession, *, principal: Principal, filter: OfferingFilter | None = None
+) -> int:
     """How many offerings the caller may see match the filter."""
     return await count(session, filtered(principal, filter))
 
 
-async def get_offering(session: AsyncSession, *, principal: Principal, id: int | None = None,
-                       isin: str | None = None) -> Offering:
+async def get_offering(
+    session: AsyncSession, *, principal: Principal, id: int | None = None, isin: str | None = None
+) -> Offering:
     """One offering by id or ISIN; NotFoundError if absent or hidden from the caller."""
     if (id is None) == (isin is None):
         raise ValidationError("give exactly one of id and isin", field="id")
@@ -147,24 +173,31 @@ async def list_issuers_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> d
     return {issuer.id: issuer for issuer in rows}
 
 
-async def list_offerings_by_ids(session: AsyncSession, *, ids: Sequence[int]
-                                ) -> dict[int, Offering]:
+async def list_offerings_by_ids(
+    session: AsyncSession, *, ids: Sequence[int]
+) -> dict[int, Offering]:
     """Offerings by id, for batch loading under records the caller may already see."""
     rows = await session.scalars(select(Offering).where(Offering.id.in_(ids)))
     return {offering.id: offering for offering in rows}
 
 
-async def list_offering_totals(session: AsyncSession, *, offering_ids: Sequence[int]
-                               ) -> dict[int, OfferingTotals]:
+async def list_offering_totals(
+    session: AsyncSession, *, offering_ids: Sequence[int]
+) -> dict[int, OfferingTotals]:
     """Committed investments per offering in one statement; offerings with none get zeros."""
     statement = (
-        select(Investment.offering_id, func.count(Investment.id),
-               func.count(distinct(Investment.investor_id)), func.sum(Investment.amount))
-        .where(Investment.offering_id.in_(offering_ids),
-               Investment.state.in_(COMMITTED_STATES))
+        select(
+            Investment.offering_id,
+            func.count(Investment.id),
+            func.count(distinct(Investment.investor_id)),
+            func.sum(Investment.amount),
+        )
+        .where(Investment.offering_id.in_(offering_ids), Investment.state.in_(COMMITTED_STATES))
         .group_by(Investment.offering_id)
     )
-    found = {row[0]: OfferingTotals(int(row[1]), int(row[2]), Decimal(row[3] or 0))
-             for row in await session.execute(statement)}
+    found = {
+        row[0]: OfferingTotals(int(row[1]), int(row[2]), Decimal(row[3] or 0))
+        for row in await session.execute(statement)
+    }
     empty = OfferingTotals(0, 0, Decimal(0))
     return {offering_id: found.get(offering_id, empty) for offering_id in offering_ids}

@@ -56,12 +56,14 @@ async def list_breaks(
     query = select(ReconciliationBreak)
     if status is not None:
         query = query.where(ReconciliationBreak.status == status.value)
-    return await paginate(session, query, ordering=BREAKS_BY_ID, first=first, after=after,
-                          last=last, before=before)
+    return await paginate(
+        session, query, ordering=BREAKS_BY_ID, first=first, after=after, last=last, before=before
+    )
 
 
-async def get_break(session: AsyncSession, *, principal: Principal,
-                    break_id: int) -> ReconciliationBreak:
+async def get_break(
+    session: AsyncSession, *, principal: Principal, break_id: int
+) -> ReconciliationBreak:
     """One reconciliation break (ops, admin)."""
     require_ops(principal)
     item = await session.get(ReconciliationBreak, break_id)
@@ -70,8 +72,9 @@ async def get_break(session: AsyncSession, *, principal: Principal,
     return item
 
 
-async def count_breaks(session: AsyncSession, *, principal: Principal,
-                       status: BreakStatus | None = None) -> int:
+async def count_breaks(
+    session: AsyncSession, *, principal: Principal, status: BreakStatus | None = None
+) -> int:
     """How many breaks list_breaks would page through."""
     require_ops(principal)
     query = select(ReconciliationBreak)
@@ -91,8 +94,7 @@ async def resolve_break(
     """Close an open break as resolved or ignored, with who did it and why."""
     require_ops(principal)
     if status is BreakStatus.OPEN:
-        raise ValidationError("a break can only be closed as resolved or ignored",
-                              field="status")
+        raise ValidationError("a break can only be closed as resolved or ignored", field="status")
     if note is not None and len(note) > 2000:
         raise ValidationError("the note is longer than 2000 characters", field="note")
     item = await session.scalar(
@@ -101,8 +103,7 @@ async def resolve_break(
     if item is None:
         raise NotFoundError("no such reconciliation break", id=break_id)
     if item.status != BreakStatus.OPEN:
-        raise ConflictError("this break is closed already", reason="not_open",
-                            status=item.status)
+        raise ConflictError("this break is closed already", reason="not_open", status=item.status)
     before = _break_snapshot(item)
     item.status = status.value
     item.resolved_by = principal.actor
@@ -110,9 +111,15 @@ async def resolve_break(
     item.note = note
     item.revision = await next_break_revision(session)
     await session.flush()
-    await audit.record(session, principal=principal, action="reconciliation_break.resolve",
-                       entity_type="reconciliation_break", entity_id=str(item.id),
-                       before=before, after=_break_snapshot(item))
+    await audit.record(
+        session,
+        principal=principal,
+        action="reconciliation_break.resolve",
+        entity_type="reconciliation_break",
+        entity_id=str(item.id),
+        before=before,
+        after=_break_snapshot(item),
+    )
     return item
 
 
@@ -126,8 +133,9 @@ async def list_job_runs(
 ) -> Sequence[JobRun]:
     """The latest job runs first, optionally of one job."""
     require_ops(principal)
-    query = (select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc())
-             .limit(page_size(first)))
+    query = (
+        select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(page_size(first))
+    )
     if job is not None:
         query = query.where(JobRun.job == job)
     if status is not None:

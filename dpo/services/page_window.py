@@ -56,8 +56,9 @@ def _checked_size(value: int, field: str) -> int:
     if value < 0:
         raise ValidationError(f"{field} must not be negative", field=field)
     if value > MAX_PAGE_SIZE:
-        raise PageSizeExceededError(f"{field} must be at most {MAX_PAGE_SIZE}", field=field,
-                                    limit=MAX_PAGE_SIZE)
+        raise PageSizeExceededError(
+            f"{field} must be at most {MAX_PAGE_SIZE}", field=field, limit=MAX_PAGE_SIZE
+        )
     return value
 
 
@@ -66,16 +67,19 @@ def page_size(first: int | None, field: str = "first") -> int:
     return DEFAULT_PAGE_SIZE if first is None else _checked_size(first, field)
 
 
-def window(first: int | None = None, after: str | None = None, last: int | None = None,
-           before: str | None = None) -> Window:
+def window(
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Window:
     """The window a connection's arguments ask for; ValidationError / LIMIT_EXCEEDED if bad.
 
     Backwards when `last` is given, or `before` without `first` (the page that ends at
     `before`); forwards otherwise, `first` defaulting to DEFAULT_PAGE_SIZE.
     """
     if first is not None and last is not None:
-        raise ValidationError("give first or last, not both", field="last",
-                              reason="first_and_last")
+        raise ValidationError("give first or last, not both", field="last", reason="first_and_last")
     if last is not None or (before is not None and first is None):
         return Window(size=page_size(last, "last"), backward=True, after=after, before=before)
     return Window(size=page_size(first), backward=False, after=after, before=before)
@@ -97,10 +101,12 @@ def settle(win: Window, fetched: Sequence[T], *, beyond: bool) -> Slice[T]:
     item lies on the other side of the window's reverse-side cursor (`Window.reverse_side`).
     """
     more = len(fetched) > win.size
-    items = list(fetched[:win.size])
+    items = list(fetched[: win.size])
     if win.backward:
         items.reverse()
-        return Slice(items=items, has_next_page=win.before is not None and beyond,
-                     has_previous_page=more)
-    return Slice(items=items, has_next_page=more,
-                 has_previous_page=win.after is not None and beyond)
+        return Slice(
+            items=items, has_next_page=win.before is not None and beyond, has_previous_page=more
+        )
+    return Slice(
+        items=items, has_next_page=more, has_previous_page=win.after is not None and beyond
+    )

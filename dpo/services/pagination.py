@@ -33,8 +33,17 @@ from dpo.services.page_window import (
 )
 
 # What callers of pagination use, wherever it is defined.
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "Ordering", "PageSizeExceededError", "SortKey",
-           "decode_cursor", "decode_sequence", "encode_cursor", "page_size"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "Ordering",
+    "PageSizeExceededError",
+    "SortKey",
+    "decode_cursor",
+    "decode_sequence",
+    "encode_cursor",
+    "page_size",
+]
 
 
 @dataclass(frozen=True)
@@ -71,8 +80,12 @@ def _after(keys: list[tuple[ColumnElement[Any], bool]], values: list[Any]) -> Co
     return or_(false(), *clauses)
 
 
-def _bounded(statement: Select[Any], keys: list[tuple[ColumnElement[Any], bool]],
-             ordering: Ordering, win: Window) -> Select[Any]:
+def _bounded(
+    statement: Select[Any],
+    keys: list[tuple[ColumnElement[Any], bool]],
+    ordering: Ordering,
+    win: Window,
+) -> Select[Any]:
     """`statement` limited to the rows strictly between the window's cursors."""
     if win.after is not None:
         statement = statement.where(_after(keys, decode_cursor(ordering, win.after)))
@@ -86,14 +99,16 @@ def _flipped(keys: list[tuple[ColumnElement[Any], bool]]) -> list[tuple[ColumnEl
     return [(expression, not descending) for expression, descending in keys]
 
 
-def _reading_order(keys: list[tuple[ColumnElement[Any], bool]],
-                   win: Window) -> list[ColumnElement[Any]]:
+def _reading_order(
+    keys: list[tuple[ColumnElement[Any], bool]], win: Window
+) -> list[ColumnElement[Any]]:
     # A backward window reads from its end: the order flipped, turned back by `settle`.
     return [e.desc() if d != win.backward else e.asc() for e, d in keys]
 
 
-def _beyond_clause(keys: list[tuple[ColumnElement[Any], bool]], ordering: Ordering,
-                   win: Window) -> ColumnElement[bool] | None:
+def _beyond_clause(
+    keys: list[tuple[ColumnElement[Any], bool]], ordering: Ordering, win: Window
+) -> ColumnElement[bool] | None:
     """Rows on the far side of the window's reverse-side cursor, or None if it has none.
 
     Forwards: rows at or before `after` (not strictly after it); backwards: rows at or after
@@ -108,24 +123,35 @@ def _beyond_clause(keys: list[tuple[ColumnElement[Any], bool]], ordering: Orderi
     return not_(func.coalesce(strictly, false()))
 
 
-async def paginate(session: AsyncSession, statement: Select[Any], *, ordering: Ordering,
-                   first: int | None, after: str | None, last: int | None = None,
-                   before: str | None = None) -> Page:
+async def paginate(
+    session: AsyncSession,
+    statement: Select[Any],
+    *,
+    ordering: Ordering,
+    first: int | None,
+    after: str | None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page:
     """One page of `statement` (selecting one entity) in `ordering`, between cursors."""
     win = window(first=first, after=after, last=last, before=before)
     keys = _expanded(ordering)
     bounded = _bounded(statement, keys, ordering, win)
     key_columns = [e.label(f"_k{i}") for i, (e, _) in enumerate(keys)]
-    result = await session.execute(bounded.order_by(*_reading_order(keys, win))
-                                   .add_columns(*key_columns).limit(win.size + 1))
+    result = await session.execute(
+        bounded.order_by(*_reading_order(keys, win)).add_columns(*key_columns).limit(win.size + 1)
+    )
     beyond = False
     clause = _beyond_clause(keys, ordering, win)
     if clause is not None:
         beyond = bool(await session.scalar(select(exists(statement.where(clause)))))
     sliced = settle(win, result.all(), beyond=beyond)
-    return Page(rows=[row[0] for row in sliced.items],
-                cursors=[encode_cursor(ordering.name, list(row[1:])) for row in sliced.items],
-                has_next_page=sliced.has_next_page, has_previous_page=sliced.has_previous_page)
+    return Page(
+        rows=[row[0] for row in sliced.items],
+        cursors=[encode_cursor(ordering.name, list(row[1:])) for row in sliced.items],
+        has_next_page=sliced.has_next_page,
+        has_previous_page=sliced.has_previous_page,
+    )
 
 
 async def count(session: AsyncSession, statement: Select[Any]) -> int:
@@ -134,11 +160,18 @@ async def count(session: AsyncSession, statement: Select[Any]) -> int:
     return int(total or 0)
 
 
-async def paginate_groups(session: AsyncSession, statement: Select[Any], *,
-                          group: ColumnElement[int], group_ids: Sequence[int],
-                          ordering: Ordering, first: int | None,
-                          after: str | None, last: int | None = None,
-                          before: str | None = None) -> dict[int, Page]:
+async def paginate_groups(
+    session: AsyncSession,
+    statement: Select[Any],
+    *,
+    group: ColumnElement[int],
+    group_ids: Sequence[int],
+    ordering: Ordering,
+    first: int | None,
+    after: str | None,
+    last: int | None = None,
+    before: str | None = None,
+) -> dict[int, Page]:
     """The page of `statement` within each group, in one statement whatever the groups.
 
     Rows are numbered per group (ROW_NUMBER() OVER (PARTITION BY group ...)) and cut at the
@@ -150,21 +183,23 @@ async def paginate_groups(session: AsyncSession, statement: Select[Any], *,
     statement = statement.where(group.in_(group_ids))
     bounded = _bounded(statement, keys, ordering, win)
     number = func.row_number().over(partition_by=group, order_by=_reading_order(keys, win))
-    inner = bounded.add_columns(group.label("_g"), number.label("_n"),
-                                *(e.label(f"_k{i}") for i, (e, _) in enumerate(keys)))
+    inner = bounded.add_columns(
+        group.label("_g"), number.label("_n"), *(e.label(f"_k{i}") for i, (e, _) in enumerate(keys))
+    )
     numbered = inner.subquery()
     entity = aliased(statement.column_descriptions[0]["entity"], numbered)
-    outer = (select(entity, numbered.c._g,
-                    *(numbered.c[f"_k{i}"] for i in range(len(keys))))
-             .where(numbered.c._n <= win.size + 1).order_by(numbered.c._g, numbered.c._n))
+    outer = (
+        select(entity, numbered.c._g, *(numbered.c[f"_k{i}"] for i in range(len(keys))))
+        .where(numbered.c._n <= win.size + 1)
+        .order_by(numbered.c._g, numbered.c._n)
+    )
     grouped: dict[int, list[Any]] = {group_id: [] for group_id in group_ids}
     for row in (await session.execute(outer)).all():
         grouped[row[1]].append(row)
     beyond: set[int] = set()
     clause = _beyond_clause(keys, ordering, win)
     if clause is not None:
-        found = await session.scalars(statement.where(clause).with_only_columns(group)
-                                      .distinct())
+        found = await session.scalars(statement.where(clause).with_only_columns(group).distinct())
         beyond = set(found.all())
     pages: dict[int, Page] = {}
     for group_id, rows in grouped.items():
@@ -172,5 +207,7 @@ async def paginate_groups(session: AsyncSession, statement: Select[Any], *,
         pages[group_id] = Page(
             rows=[row[0] for row in sliced.items],
             cursors=[encode_cursor(ordering.name, list(row[2:])) for row in sliced.items],
-            has_next_page=sliced.has_next_page, has_previous_page=sliced.has_previous_page)
+            has_next_page=sliced.has_next_page,
+            has_previous_page=sliced.has_previous_page,
+        )
     return pages

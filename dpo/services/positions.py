@@ -48,13 +48,16 @@ def _visible(principal: Principal) -> Any:
         own_wallets = select(func.lower(InvestorWallet.address)).where(
             InvestorWallet.investor_id == principal.investor_id
         )
-        return or_(Position.investor_id == principal.investor_id,
-                   func.lower(Position.holder_address).in_(own_wallets))
+        return or_(
+            Position.investor_id == principal.investor_id,
+            func.lower(Position.holder_address).in_(own_wallets),
+        )
     raise ForbiddenError("you may not see positions", reason="not_allowed")
 
 
-async def get_position(session: AsyncSession, *, principal: Principal,
-                       position_id: int) -> Position:
+async def get_position(
+    session: AsyncSession, *, principal: Principal, position_id: int
+) -> Position:
     """One position the caller may see."""
     require_authenticated(principal)
     query = select(Position).where(Position.id == position_id)
@@ -113,8 +116,18 @@ async def list_positions(
         .where(*conditions)
         .group_by(Position.location)
     )
-    page = await paginate(session, select(Position).where(*conditions), ordering=BY_ID,
-                          first=first, after=after, last=last, before=before)
+    page = await paginate(
+        session,
+        select(Position).where(*conditions),
+        ordering=BY_ID,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )
     groups = (await session.execute(totals_query)).all()
-    return PositionList(page=page, totals={str(row[0]): int(row[1]) for row in groups},
-                        counts={str(row[0]): int(row[2]) for row in groups})
+    return PositionList(
+        page=page,
+        totals={str(row[0]): int(row[1]) for row in groups},
+        counts={str(row[0]): int(row[2]) for row in groups},
+    )

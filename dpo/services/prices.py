@@ -29,14 +29,19 @@ class PriceSyncResult:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-async def sync_prices(sessions: async_sessionmaker[AsyncSession],
-                      xetra: XetraClient) -> PriceSyncResult:
+async def sync_prices(
+    sessions: async_sessionmaker[AsyncSession], xetra: XetraClient
+) -> PriceSyncResult:
     """Prices of every offering that has an ISIN (one transaction)."""
     result = PriceSyncResult()
     async with sessions() as session:
-        isins = list((await session.scalars(
-            select(Offering.isin).where(Offering.isin.is_not(None)).order_by(Offering.isin)
-        )).all())
+        isins = list(
+            (
+                await session.scalars(
+                    select(Offering.isin).where(Offering.isin.is_not(None)).order_by(Offering.isin)
+                )
+            ).all()
+        )
     result.asked = len(isins)
     if not isins:
         return result
@@ -48,15 +53,27 @@ async def sync_prices(sessions: async_sessionmaker[AsyncSession],
     result.received = len(prices)
     if not prices:
         return result
-    rows = {(p.isin, p.as_of): {"isin": p.isin, "source": SOURCE, "venue": p.venue,
-                                "currency": p.currency, "price": p.price, "as_of": p.as_of}
-            for p in prices}
+    rows = {
+        (p.isin, p.as_of): {
+            "isin": p.isin,
+            "source": SOURCE,
+            "venue": p.venue,
+            "currency": p.currency,
+            "price": p.price,
+            "as_of": p.as_of,
+        }
+        for p in prices
+    }
     async with unit_of_work(sessions) as session:
         statement = insert(InstrumentPrice).values(list(rows.values()))
         upsert = statement.on_conflict_do_update(
             index_elements=[InstrumentPrice.isin, InstrumentPrice.source, InstrumentPrice.as_of],
-            set_={"price": statement.excluded.price, "currency": statement.excluded.currency,
-                  "venue": statement.excluded.venue, "fetched_at": func.now()},
+            set_={
+                "price": statement.excluded.price,
+                "currency": statement.excluded.currency,
+                "venue": statement.excluded.venue,
+                "fetched_at": func.now(),
+            },
             where=(InstrumentPrice.price != statement.excluded.price)
             | (InstrumentPrice.currency != statement.excluded.currency),
         ).returning(InstrumentPrice.id)

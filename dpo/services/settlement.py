@@ -25,28 +25,49 @@ UNSETTLED_STATES = (InvestmentState.PENDING_PAYMENT, InvestmentState.PAID)
 async def check_settlement(session: AsyncSession, offering: Offering) -> None:
     """Raise ConflictError unless the offering's orders all match on-chain issuance."""
     if offering.onchain_offering_id is None or offering.token_address is None:
-        raise ConflictError("the offering is not linked to its on-chain offering",
-                            reason="not_linked")
+        raise ConflictError(
+            "the offering is not linked to its on-chain offering", reason="not_linked"
+        )
     issued = Investment.state == InvestmentState.ISSUED
-    unmatched = and_(issued, or_(Investment.onchain_reference.is_(None),
-                                 Investment.tx_hash.is_(None), Investment.issued_at.is_(None)))
-    row = (await session.execute(
-        select(func.count().filter(Investment.state.in_(UNSETTLED_STATES)),
-               func.count().filter(issued), func.count().filter(unmatched),
-               func.coalesce(func.sum(Investment.units).filter(issued), 0))
-        .where(Investment.offering_id == offering.id))).one()
+    unmatched = and_(
+        issued,
+        or_(
+            Investment.onchain_reference.is_(None),
+            Investment.tx_hash.is_(None),
+            Investment.issued_at.is_(None),
+        ),
+    )
+    row = (
+        await session.execute(
+            select(
+                func.count().filter(Investment.state.in_(UNSETTLED_STATES)),
+                func.count().filter(issued),
+                func.count().filter(unmatched),
+                func.coalesce(func.sum(Investment.units).filter(issued), 0),
+            ).where(Investment.offering_id == offering.id)
+        )
+    ).one()
     unsettled, issued_count, unmatched_count, issued_units = (int(value) for value in row)
     if unsettled:
-        raise ConflictError(f"{unsettled} investment(s) are not issued, cancelled or refunded",
-                            reason="unissued_investments", count=unsettled)
+        raise ConflictError(
+            f"{unsettled} investment(s) are not issued, cancelled or refunded",
+            reason="unissued_investments",
+            count=unsettled,
+        )
     if unmatched_count:
-        raise ConflictError(f"{unmatched_count} issued investment(s) lack their on-chain "
-                            "reference or transaction", reason="unmatched_investments",
-                            count=unmatched_count)
+        raise ConflictError(
+            f"{unmatched_count} issued investment(s) lack their on-chain reference or transaction",
+            reason="unmatched_investments",
+            count=unmatched_count,
+        )
     if not issued_count:
-        raise ConflictError("nothing was issued; cancel the offering instead",
-                            reason="nothing_issued")
+        raise ConflictError(
+            "nothing was issued; cancel the offering instead", reason="nothing_issued"
+        )
     if issued_units != offering.units_sold:
-        raise ConflictError("issued units differ from the units sold on chain",
-                            reason="units_mismatch", issued_units=str(issued_units),
-                            units_sold=str(offering.units_sold))
+        raise ConflictError(
+            "issued units differ from the units sold on chain",
+            reason="units_mismatch",
+            issued_units=str(issued_units),
+            units_sold=str(offering.units_sold),
+        )

@@ -22,8 +22,9 @@ from dpo.services.prices import sync_prices
 
 
 def _providers(ctx: JobContext) -> Providers:
-    return Providers.from_settings(ctx.settings,
-                                   breakers=breakers_for(ctx.settings, redis=ctx.redis))
+    return Providers.from_settings(
+        ctx.settings, breakers=breakers_for(ctx.settings, redis=ctx.redis)
+    )
 
 
 def _outcome(errors: dict[str, str], sources: int) -> str:
@@ -39,9 +40,11 @@ async def run_sync_fx_rates(ctx: JobContext) -> None:
     finally:
         await providers.aclose()
     errors = {**fx.errors, **prices.errors}
-    counts: dict[str, Any] = {**fx.counts(), "outcome": _outcome(errors, 2),
-                              "prices": {"asked": prices.asked, "received": prices.received,
-                                         "written": prices.written}}
+    counts: dict[str, Any] = {
+        **fx.counts(),
+        "outcome": _outcome(errors, 2),
+        "prices": {"asked": prices.asked, "received": prices.received, "written": prices.written},
+    }
     if errors:
         counts["errors"] = errors
     ctx.counts.update(counts)
@@ -60,16 +63,26 @@ async def run_sync_csd(ctx: JobContext) -> None:
     finally:
         await providers.aclose()
     counts = result.counts()
-    counts["isin_requests"] = {"asked": isins.asked, "allocated": isins.allocated,
-                               "pending": isins.pending, "rejected": isins.rejected}
+    counts["isin_requests"] = {
+        "asked": isins.asked,
+        "allocated": isins.allocated,
+        "pending": isins.pending,
+        "rejected": isins.rejected,
+    }
     if isins.errors:
         counts.setdefault("errors", {})["clearstream_pmi"] = isins.errors
         if counts["outcome"] == "complete":
             counts["outcome"] = "partial"
     ctx.counts.update(counts)
-    if (any(result.holdings.values()) or any(result.removed.values())
-            or any(result.statuses.values()) or isins.allocated or isins.rejected):
+    if (
+        any(result.holdings.values())
+        or any(result.removed.values())
+        or any(result.statuses.values())
+        or isins.allocated
+        or isins.rejected
+    ):
         await ctx.committed()
     if counts["outcome"] == "failed":
-        raise ProviderUnavailable("csd", "; ".join(f"{name}: {text}"
-                                                  for name, text in result.errors.items()))
+        raise ProviderUnavailable(
+            "csd", "; ".join(f"{name}: {text}" for name, text in result.errors.items())
+        )

@@ -28,8 +28,9 @@ from dpo.errors import NotFoundError
 from dpo.services.ops import require_ops
 from dpo.services.pagination import Ordering, Page, SortKey, count, paginate
 
-NEWEST_FIRST = Ordering("webhook_deliveries_newest",
-                        (SortKey(WebhookDelivery.id.expression, descending=True),))
+NEWEST_FIRST = Ordering(
+    "webhook_deliveries_newest", (SortKey(WebhookDelivery.id.expression, descending=True),)
+)
 # The order a payment event is about: BillBitts' `data.reference`, our payment reference.
 REFERENCE = WebhookDelivery.payload["data"]["reference"].astext
 
@@ -57,48 +58,73 @@ def _statement(status: WebhookStatus | None) -> Select[Any]:
     return query
 
 
-async def list_deliveries(session: AsyncSession, *, principal: Principal,
-                          status: WebhookStatus | None = None,
-                          first: int | None = None, after: str | None = None,
-                          last: int | None = None, before: str | None = None) -> Page:
+async def list_deliveries(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    status: WebhookStatus | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page:
     """A page of deliveries, newest first, optionally of one status (ops, admin)."""
     require_ops(principal)
-    page = await paginate(session, _statement(status), ordering=NEWEST_FIRST,
-                          first=first, after=after, last=last, before=before)
-    return Page(await _views(session, page.rows), page.cursors, page.has_next_page,
-                page.has_previous_page)
+    page = await paginate(
+        session,
+        _statement(status),
+        ordering=NEWEST_FIRST,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )
+    return Page(
+        await _views(session, page.rows), page.cursors, page.has_next_page, page.has_previous_page
+    )
 
 
-async def get_delivery(session: AsyncSession, *, principal: Principal,
-                       delivery_id: int) -> DeliveryView:
+async def get_delivery(
+    session: AsyncSession, *, principal: Principal, delivery_id: int
+) -> DeliveryView:
     """One delivery (ops, admin)."""
     require_ops(principal)
-    found = (await session.scalars(_statement(None).where(
-        WebhookDelivery.id == delivery_id))).all()
+    found = (await session.scalars(_statement(None).where(WebhookDelivery.id == delivery_id))).all()
     if not found:
         raise NotFoundError("no such webhook delivery", id=delivery_id)
     return (await _views(session, list(found)))[0]
 
 
-async def _views(session: AsyncSession, deliveries: list[WebhookDelivery]
-                 ) -> list[DeliveryView]:
+async def _views(session: AsyncSession, deliveries: list[WebhookDelivery]) -> list[DeliveryView]:
     orders: dict[int, tuple[str | None, int | None]] = {}
     if deliveries:
         # The reference is read in the database: the body itself never leaves it.
         found = await session.execute(
             select(WebhookDelivery.id, REFERENCE, Investment.id)
             .outerjoin(Investment, Investment.payment_reference == REFERENCE)
-            .where(WebhookDelivery.id.in_([d.id for d in deliveries])))
+            .where(WebhookDelivery.id.in_([d.id for d in deliveries]))
+        )
         orders = {row[0]: (row[1], row[2]) for row in found.all()}
-    return [DeliveryView(
-        id=d.id, provider=d.provider, event_id=d.delivery_id, event_type=d.event_type,
-        status=d.status, reason=d.error, received_at=d.received_at,
-        processed_at=d.processed_at, payment_reference=_short(orders.get(d.id, (None,))[0]),
-        investment_id=orders.get(d.id, (None, None))[1]) for d in deliveries]
+    return [
+        DeliveryView(
+            id=d.id,
+            provider=d.provider,
+            event_id=d.delivery_id,
+            event_type=d.event_type,
+            status=d.status,
+            reason=d.error,
+            received_at=d.received_at,
+            processed_at=d.processed_at,
+            payment_reference=_short(orders.get(d.id, (None,))[0]),
+            investment_id=orders.get(d.id, (None, None))[1],
+        )
+        for d in deliveries
+    ]
 
 
-async def count_deliveries(session: AsyncSession, *, principal: Principal,
-                           status: WebhookStatus | None = None) -> int:
+async def count_deliveries(
+    session: AsyncSession, *, principal: Principal, status: WebhookStatus | None = None
+) -> int:
     """How many deliveries list_deliveries would page through."""
     require_ops(principal)
     return await count(session, _statement(status))

@@ -31,23 +31,40 @@ from dpo.settings.values import (
 )
 from dpo.settings.web import WebSettings
 
-__all__ = ["ADDRESS", "CONTRACT_VARS", "PLACEHOLDER", "PRIVATE_KEY", "RATE", "CommaList",
-           "ConfigError", "Settings", "describe", "get_settings", "is_placeholder", "load",
-           "parse_rate"]
+__all__ = [
+    "ADDRESS",
+    "CONTRACT_VARS",
+    "PLACEHOLDER",
+    "PRIVATE_KEY",
+    "RATE",
+    "CommaList",
+    "ConfigError",
+    "Settings",
+    "describe",
+    "get_settings",
+    "is_placeholder",
+    "load",
+    "parse_rate",
+]
 
 
 # Pydantic collects fields from the last base to the first: listed in reverse, they keep the
 # runbook's order (core, web, payments, chain, markets, jobs, streaming).
-class Settings(StreamingSettings, JobsSettings, MarketSettings, ChainSettings, PaymentSettings,
-               WebSettings, CoreSettings, BaseSettings):
+class Settings(
+    StreamingSettings,
+    JobsSettings,
+    MarketSettings,
+    ChainSettings,
+    PaymentSettings,
+    WebSettings,
+    CoreSettings,
+    BaseSettings,
+):
     """Every variable of the runbook under its own name, plus ours."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    @field_validator("allowed_hosts", "cors_allowed_origins", "forwarded_allow_ips",
-                     mode="before")
+    @field_validator("allowed_hosts", "cors_allowed_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -55,13 +72,26 @@ class Settings(StreamingSettings, JobsSettings, MarketSettings, ChainSettings, P
         return value
 
     @field_validator(
-        "database_url", "redis_url", "quicknode_url", "blockchain_rpc_url",
-        "issuance_contract_address", "sto_contract_address",
-        "derivatives_reporter_contract_address", "euroclear_bridge_contract_address",
-        "wallet_private_key", "webhook_secret", "api_hmac_secret", "omnisend_api_key",
+        "database_url",
+        "redis_url",
+        "quicknode_url",
+        "blockchain_rpc_url",
+        "issuance_contract_address",
+        "sto_contract_address",
+        "derivatives_reporter_contract_address",
+        "euroclear_bridge_contract_address",
+        "wallet_private_key",
+        "webhook_secret",
+        "api_hmac_secret",
+        "omnisend_api_key",
         "metrics_token",
-        "billbitts_api_key", "euroclear_api_key", "clearstream_pmi_key", "xetra_api_key",
-        "clearstream_participant_id", "xetra_participant_id", "billbitts_private_key_path",
+        "billbitts_api_key",
+        "euroclear_api_key",
+        "clearstream_pmi_key",
+        "xetra_api_key",
+        "clearstream_participant_id",
+        "xetra_participant_id",
+        "billbitts_private_key_path",
         "log_format",
         mode="before",
     )
@@ -84,8 +114,11 @@ class Settings(StreamingSettings, JobsSettings, MarketSettings, ChainSettings, P
             value = getattr(self, name)
             if isinstance(value, SecretStr) and value.get_secret_value():
                 values.add(value.get_secret_value())
-                password = urlsplit(value.get_secret_value()).password if "://" in (
-                    value.get_secret_value()) else None
+                password = (
+                    urlsplit(value.get_secret_value()).password
+                    if "://" in (value.get_secret_value())
+                    else None
+                )
                 if password:
                     values.add(password)
         # Short values would redact ordinary words; no real secret is this short.

@@ -45,19 +45,23 @@ class ChainSettings(BaseModel):
     # The platform wallet's transaction sender (docs/SENDER.md).
     sender_poll_interval: float = Field(default=1.0, gt=0, le=300, alias="SENDER_POLL_INTERVAL")
     sender_max_in_flight: int = Field(default=64, ge=1, le=10_000, alias="SENDER_MAX_IN_FLIGHT")
-    sender_replace_after: float = Field(default=60.0, gt=0, le=86_400,
-                                        alias="SENDER_REPLACE_AFTER")
+    sender_replace_after: float = Field(default=60.0, gt=0, le=86_400, alias="SENDER_REPLACE_AFTER")
     sender_resend_after: float = Field(default=15.0, gt=0, le=86_400, alias="SENDER_RESEND_AFTER")
-    sender_nonce_taken_after: float = Field(default=30.0, ge=0, le=86_400,
-                                            alias="SENDER_NONCE_TAKEN_AFTER")
-    sender_max_fee_gwei: Decimal = Field(default=Decimal(100), gt=0, le=1_000_000,
-                                         alias="SENDER_MAX_FEE_GWEI")
-    sender_max_priority_fee_gwei: Decimal = Field(default=Decimal(5), ge=0, le=1_000_000,
-                                                  alias="SENDER_MAX_PRIORITY_FEE_GWEI")
-    sender_fee_bump_percent: int = Field(default=12, ge=10, le=1_000,
-                                         alias="SENDER_FEE_BUMP_PERCENT")
-    sender_gas_headroom_percent: int = Field(default=20, ge=0, le=1_000,
-                                             alias="SENDER_GAS_HEADROOM_PERCENT")
+    sender_nonce_taken_after: float = Field(
+        default=30.0, ge=0, le=86_400, alias="SENDER_NONCE_TAKEN_AFTER"
+    )
+    sender_max_fee_gwei: Decimal = Field(
+        default=Decimal(100), gt=0, le=1_000_000, alias="SENDER_MAX_FEE_GWEI"
+    )
+    sender_max_priority_fee_gwei: Decimal = Field(
+        default=Decimal(5), ge=0, le=1_000_000, alias="SENDER_MAX_PRIORITY_FEE_GWEI"
+    )
+    sender_fee_bump_percent: int = Field(
+        default=12, ge=10, le=1_000, alias="SENDER_FEE_BUMP_PERCENT"
+    )
+    sender_gas_headroom_percent: int = Field(
+        default=20, ge=0, le=1_000, alias="SENDER_GAS_HEADROOM_PERCENT"
+    )
     sender_metrics_port: int = Field(default=0, ge=0, le=65_535, alias="SENDER_METRICS_PORT")
     # Blocks on top of a receipt's block before its intent is final (12: ~3 s on Arbitrum Nova).
     sender_confirmations: int = Field(default=12, ge=0, le=10_000, alias="SENDER_CONFIRMATIONS")
@@ -73,8 +77,10 @@ class ChainSettings(BaseModel):
         return value
 
     @field_validator(
-        "issuance_contract_address", "sto_contract_address",
-        "derivatives_reporter_contract_address", "euroclear_bridge_contract_address",
+        "issuance_contract_address",
+        "sto_contract_address",
+        "derivatives_reporter_contract_address",
+        "euroclear_bridge_contract_address",
         mode="after",
     )
     @classmethod

@@ -28,8 +28,9 @@ class CoreSettings(BaseModel):
     redis_url: SecretStr | None = Field(default=None, alias="REDIS_URL")
     # Pub/sub channels are shared by every database of a Redis server: names carry this
     # prefix and the URL's database number (dpo/channels.py).
-    redis_channel_prefix: str = Field(default="dpo", pattern=r"^[A-Za-z0-9._-]{1,64}$",
-                                      alias="REDIS_CHANNEL_PREFIX")
+    redis_channel_prefix: str = Field(
+        default="dpo", pattern=r"^[A-Za-z0-9._-]{1,64}$", alias="REDIS_CHANNEL_PREFIX"
+    )
     data_dir: Path = Field(default=Path(".dpo"), alias="DPO_DATA_DIR")
     # Fixed local ports, so a second start finds and reuses the first one's servers.
     embedded_pg_port: int = Field(default=54320, ge=1024, le=65535, alias="DPO_PG_PORT")

@@ -27,12 +27,14 @@ class PaymentSettings(BaseModel):
     )
     billbitts_timeout: float = Field(default=10, gt=0, le=600, alias="BILLBITTS_TIMEOUT")
     # How long an investor has to pay an order on BillBitts' page before it expires.
-    payment_expiry_seconds: int = Field(default=86_400, ge=300, le=30 * 86_400,
-                                        alias="PAYMENT_EXPIRY_SECONDS")
+    payment_expiry_seconds: int = Field(
+        default=86_400, ge=300, le=30 * 86_400, alias="PAYMENT_EXPIRY_SECONDS"
+    )
     # How long after a payment's expiry the order is checked with BillBitts and cancelled
     # when BillBitts never said `expired` (its webhook may simply be late).
-    payment_expiry_grace_seconds: int = Field(default=900, ge=0, le=7 * 86_400,
-                                              alias="PAYMENT_EXPIRY_GRACE_SECONDS")
+    payment_expiry_grace_seconds: int = Field(
+        default=900, ge=0, le=7 * 86_400, alias="PAYMENT_EXPIRY_GRACE_SECONDS"
+    )
 
 
 class MarketSettings(BaseModel):
@@ -62,21 +64,28 @@ class MarketSettings(BaseModel):
     # Every provider call (dpo/providers/http.py): retries with backoff and jitter on 5xx,
     # 429 and connection errors, within a total budget; then a circuit breaker per provider.
     provider_retry_attempts: int = Field(default=4, ge=1, le=20, alias="PROVIDER_RETRY_ATTEMPTS")
-    provider_retry_seconds: float = Field(default=60, gt=0, le=3600,
-                                          alias="PROVIDER_RETRY_SECONDS")
-    provider_retry_wait_initial: float = Field(default=0.5, ge=0, le=60,
-                                               alias="PROVIDER_RETRY_WAIT_INITIAL")
-    provider_retry_wait_max: float = Field(default=10, ge=0, le=600,
-                                           alias="PROVIDER_RETRY_WAIT_MAX")
-    provider_retry_after_max: float = Field(default=30, ge=0, le=3600,
-                                            alias="PROVIDER_RETRY_AFTER_MAX")
-    provider_breaker_threshold: int = Field(default=5, ge=1, le=1000,
-                                            alias="PROVIDER_BREAKER_THRESHOLD")
-    provider_breaker_reset_seconds: float = Field(default=60, gt=0, le=86_400,
-                                                  alias="PROVIDER_BREAKER_RESET_SECONDS")
-    provider_max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024,
-                                             le=1024 * 1024 * 1024,
-                                             alias="PROVIDER_MAX_RESPONSE_BYTES")
+    provider_retry_seconds: float = Field(default=60, gt=0, le=3600, alias="PROVIDER_RETRY_SECONDS")
+    provider_retry_wait_initial: float = Field(
+        default=0.5, ge=0, le=60, alias="PROVIDER_RETRY_WAIT_INITIAL"
+    )
+    provider_retry_wait_max: float = Field(
+        default=10, ge=0, le=600, alias="PROVIDER_RETRY_WAIT_MAX"
+    )
+    provider_retry_after_max: float = Field(
+        default=30, ge=0, le=3600, alias="PROVIDER_RETRY_AFTER_MAX"
+    )
+    provider_breaker_threshold: int = Field(
+        default=5, ge=1, le=1000, alias="PROVIDER_BREAKER_THRESHOLD"
+    )
+    provider_breaker_reset_seconds: float = Field(
+        default=60, gt=0, le=86_400, alias="PROVIDER_BREAKER_RESET_SECONDS"
+    )
+    provider_max_response_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        alias="PROVIDER_MAX_RESPONSE_BYTES",
+    )
 
 
 class JobsSettings(BaseModel):

@@ -44,11 +44,19 @@ HOLE_RETRIES = 20
 class FeedHub:
     """Fans the feed out to the subscribers of one process."""
 
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], redis: Any,
-                 channel: str, poll_interval: float = 2.0, page_size: int = 500,
-                 queue_size: int = 1000, slow_after: float = 30.0,
-                 replay_concurrency: int = 4,
-                 status: StatusWatch | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: Any,
+        channel: str,
+        poll_interval: float = 2.0,
+        page_size: int = 500,
+        queue_size: int = 1000,
+        slow_after: float = 30.0,
+        replay_concurrency: int = 4,
+        status: StatusWatch | None = None,
+    ) -> None:
         self.sessions = sessions
         # Replaying subscribers read at most this many pages at once, so a crowd resuming
         # together (every client after a restart) queues here, without a deadline, instead of
@@ -77,9 +85,11 @@ class FeedHub:
         async with self.sessions() as session:
             self.head = (await session.scalar(select(func.max(ChainEvent.id)))) or 0
         self._announced = self.head
-        self._tasks = [asyncio.create_task(self._listen(), name="feed-hub-listen"),
-                       asyncio.create_task(self._read_loop(), name="feed-hub-read"),
-                       asyncio.create_task(self._watch_stalls(), name="feed-hub-stalls")]
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="feed-hub-listen"),
+            asyncio.create_task(self._read_loop(), name="feed-hub-read"),
+            asyncio.create_task(self._watch_stalls(), name="feed-hub-stalls"),
+        ]
         if self.status is not None:
             self.status.start()
         # Serve the first subscriber with the doorbell on; without Redis, the poll covers.
@@ -102,12 +112,23 @@ class FeedHub:
         """Subscribers of this process, live or replaying."""
         return len(self._all)
 
-    def subscribe(self, *, after: int | None, spec: EventFilter | None, matcher: FeedMatcher,
-                  on_slow: Callable[[FeedSubscription], None] | None = None
-                  ) -> FeedSubscription:
+    def subscribe(
+        self,
+        *,
+        after: int | None,
+        spec: EventFilter | None,
+        matcher: FeedMatcher,
+        on_slow: Callable[[FeedSubscription], None] | None = None,
+    ) -> FeedSubscription:
         """A subscription after the cursor (None: from now on)."""
-        return FeedSubscription(self, after=self.head if after is None else after, spec=spec,
-                                matcher=matcher, queue_size=self.queue_size, on_slow=on_slow)
+        return FeedSubscription(
+            self,
+            after=self.head if after is None else after,
+            spec=spec,
+            matcher=matcher,
+            queue_size=self.queue_size,
+            on_slow=on_slow,
+        )
 
     def register(self, subscription: FeedSubscription) -> None:
         """Track a subscription for stall checks."""
@@ -145,8 +166,11 @@ class FeedHub:
             return
         if first > max(self.head, self._announced) + 1:
             metrics.GAPS.inc()
-            logger.info("feed doorbell skipped ids %d..%d; reading them from the database",
-                        max(self.head, self._announced) + 1, first - 1)
+            logger.info(
+                "feed doorbell skipped ids %d..%d; reading them from the database",
+                max(self.head, self._announced) + 1,
+                first - 1,
+            )
         self._announced = max(self._announced, last)
         self._ring.set()
 
@@ -158,21 +182,20 @@ class FeedHub:
                 await pubsub.subscribe(self.channel)
                 if connected_before:
                     metrics.REDIS_RECONNECTS.inc()
-                    logger.info("re-subscribed to %s; catching up from the database",
-                                self.channel)
+                    logger.info("re-subscribed to %s; catching up from the database", self.channel)
                 connected_before, backoff = True, 0.1
                 self.subscribed.set()
                 # Anything committed while we were away is read now, not at the next poll.
                 self._ring.set()
                 while not self._stopping:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True,
-                                                       timeout=1.0)
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         self.on_message(message["data"])
             except (RedisError, OSError) as error:
                 self.subscribed.clear()
-                logger.warning("feed doorbell lost (%s); retrying in %.1fs",
-                               type(error).__name__, backoff)
+                logger.warning(
+                    "feed doorbell lost (%s); retrying in %.1fs", type(error).__name__, backoff
+                )
             finally:
                 with suppress(Exception):
                     await pubsub.aclose()
@@ -195,8 +218,12 @@ class FeedHub:
 
     async def _read_after(self, head: int) -> list[FeedItem]:
         async with self.sessions() as session:
-            rows = await session.scalars(select(ChainEvent).where(ChainEvent.id > head)
-                                         .order_by(ChainEvent.id).limit(self.page_size))
+            rows = await session.scalars(
+                select(ChainEvent)
+                .where(ChainEvent.id > head)
+                .order_by(ChainEvent.id)
+                .limit(self.page_size)
+            )
             return [item_of(row) for row in rows.all()]
 
     async def catch_up(self, cause: str = "doorbell") -> None:
@@ -212,8 +239,11 @@ class FeedHub:
                     # Ids are visible in order, so this is a transient read; read again.
                     await asyncio.sleep(0.05)
                     continue
-                logger.error("feed ids %d..%d never became visible; skipping past them",
-                             self.head + 1, items[0].id - 1)
+                logger.error(
+                    "feed ids %d..%d never became visible; skipping past them",
+                    self.head + 1,
+                    items[0].id - 1,
+                )
                 batch = items
             holes = 0
             if batch:
@@ -230,8 +260,11 @@ class FeedHub:
             now = time.monotonic()
             for subscription in list(self._all):
                 if subscription.stalled_for(now) > self.slow_after:
-                    logger.info("closing a subscriber stalled for %.1fs at cursor %d",
-                                subscription.stalled_for(now), subscription.delivered)
+                    logger.info(
+                        "closing a subscriber stalled for %.1fs at cursor %d",
+                        subscription.stalled_for(now),
+                        subscription.delivered,
+                    )
                     subscription.close_slow()
 
 

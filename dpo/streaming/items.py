@@ -42,12 +42,21 @@ class FeedItem:
 def item_of(row: ChainEvent) -> FeedItem:
     """The value of an ORM row."""
     return FeedItem(
-        id=row.id, chain_id=row.chain_id, contract_address=row.contract_address,
-        contract_name=row.contract_name, event_name=row.event_name,
-        block_number=row.block_number, block_hash=row.block_hash,
-        block_timestamp=row.block_timestamp, tx_hash=row.tx_hash, tx_index=row.tx_index,
-        log_index=row.log_index, args=dict(row.args), removed=row.removed,
-        removes_id=row.removes_id, created_at=row.created_at,
+        id=row.id,
+        chain_id=row.chain_id,
+        contract_address=row.contract_address,
+        contract_name=row.contract_name,
+        event_name=row.event_name,
+        block_number=row.block_number,
+        block_hash=row.block_hash,
+        block_timestamp=row.block_timestamp,
+        tx_hash=row.tx_hash,
+        tx_index=row.tx_index,
+        log_index=row.log_index,
+        args=dict(row.args),
+        removed=row.removed,
+        removes_id=row.removes_id,
+        created_at=row.created_at,
     )
 
 
@@ -66,8 +75,9 @@ class FeedMatcher:
         """Whether the item passes every filter given."""
         spec = self.spec
         if spec.contract is not None and not (
-                item.contract_address.lower() == spec.contract.lower()
-                or item.contract_name == spec.contract):
+            item.contract_address.lower() == spec.contract.lower()
+            or item.contract_name == spec.contract
+        ):
             return False
         if spec.event_name is not None and item.event_name != spec.event_name:
             return False
@@ -76,10 +86,14 @@ class FeedMatcher:
             if not any(_text(value).lower() == wanted for value in item.args.values()):
                 return False
         if spec.offering_id is not None:
-            by_id = (self.offering_chain_id is not None
-                     and _text(item.args.get("offeringId")) == self.offering_chain_id)
-            by_token = (self.offering_token is not None
-                        and item.contract_address.lower() == self.offering_token)
+            by_id = (
+                self.offering_chain_id is not None
+                and _text(item.args.get("offeringId")) == self.offering_chain_id
+            )
+            by_token = (
+                self.offering_token is not None
+                and item.contract_address.lower() == self.offering_token
+            )
             return by_id or by_token
         return True
 
@@ -100,11 +114,18 @@ async def matcher_for(session: AsyncSession, spec: EventFilter | None) -> FeedMa
     spec = spec or EventFilter()
     if spec.offering_id is None:
         return FeedMatcher(spec)
-    row = (await session.execute(
-        select(Offering.onchain_offering_id, Offering.token_address)
-        .where(Offering.id == spec.offering_id))).one_or_none()
+    row = (
+        await session.execute(
+            select(Offering.onchain_offering_id, Offering.token_address).where(
+                Offering.id == spec.offering_id
+            )
+        )
+    ).one_or_none()
     if row is None:
         return FeedMatcher(spec)
     chain_id, token = row
-    return FeedMatcher(spec, offering_chain_id=None if chain_id is None else str(chain_id),
-                       offering_token=None if token is None else token.lower())
+    return FeedMatcher(
+        spec,
+        offering_chain_id=None if chain_id is None else str(chain_id),
+        offering_token=None if token is None else token.lower(),
+    )

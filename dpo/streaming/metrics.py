@@ -15,21 +15,37 @@ OVERFLOWS = Counter(
     "dpo_feed_subscriber_overflows_total",
     "Live items dropped from a full subscriber queue (the subscriber re-reads them from the DB).",
 )
-SLOW_CLOSES = Counter("dpo_feed_slow_consumer_closes_total",
-                      "Subscribers closed because they stopped consuming.")
-GAPS = Counter("dpo_feed_doorbell_gaps_total",
-               "Doorbells that skipped feed ids (a lost pub/sub message), filled from the DB.")
+SLOW_CLOSES = Counter(
+    "dpo_feed_slow_consumer_closes_total", "Subscribers closed because they stopped consuming."
+)
+GAPS = Counter(
+    "dpo_feed_doorbell_gaps_total",
+    "Doorbells that skipped feed ids (a lost pub/sub message), filled from the DB.",
+)
 HUB_READS = Counter("dpo_feed_hub_reads_total", "Reads of new feed items by the hub.", ["cause"])
-REDIS_RECONNECTS = Counter("dpo_feed_redis_reconnects_total",
-                           "Re-subscriptions to the feed channel after a Redis failure.")
+REDIS_RECONNECTS = Counter(
+    "dpo_feed_redis_reconnects_total", "Re-subscriptions to the feed channel after a Redis failure."
+)
 FRAME_EXECUTIONS = Counter(
     "dpo_feed_frame_executions_total",
     "Executions of a subscription's selection set for a feed item (once per operation, "
-    "permission scope and item; then shared).")
+    "permission scope and item; then shared).",
+)
 SHARED_FRAMES = Counter(
     "dpo_feed_shared_frames_total",
-    "Subscription results reused from another subscriber's execution of the same operation.")
+    "Subscription results reused from another subscriber's execution of the same operation.",
+)
 
 # For a web app that serves its own registry (app.http.metrics) as well as the default one.
-COLLECTORS = (CONNECTIONS, SUBSCRIPTIONS, DELIVERY_SECONDS, OVERFLOWS, SLOW_CLOSES, GAPS,
-              HUB_READS, REDIS_RECONNECTS, FRAME_EXECUTIONS, SHARED_FRAMES)
+COLLECTORS = (
+    CONNECTIONS,
+    SUBSCRIPTIONS,
+    DELIVERY_SECONDS,
+    OVERFLOWS,
+    SLOW_CLOSES,
+    GAPS,
+    HUB_READS,
+    REDIS_RECONNECTS,
+    FRAME_EXECUTIONS,
+    SHARED_FRAMES,
+)

@@ -22,8 +22,15 @@ class SharedHub:
     without subscribers (the listener, a job) never starts it.
     """
 
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], redis: Any,
-                 channel: str, chain_id: int, knobs: StreamingSettings) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: Any,
+        channel: str,
+        chain_id: int,
+        knobs: StreamingSettings,
+    ) -> None:
         self._sessions = sessions
         self._redis = redis
         self._channel = channel
@@ -39,15 +46,21 @@ class SharedHub:
         async with self._lock:
             if self._hub is None:
                 knobs = self._knobs
-                hub = FeedHub(sessions=self._sessions, redis=self._redis, channel=self._channel,
-                              poll_interval=knobs.feed_poll_interval,
-                              page_size=knobs.feed_page_size,
-                              queue_size=knobs.subscriber_queue_size,
-                              slow_after=knobs.slow_consumer_seconds,
-                              replay_concurrency=knobs.feed_replay_concurrency,
-                              status=StatusWatch(sessions=self._sessions,
-                                                 chain_id=self._chain_id,
-                                                 poll_interval=knobs.feed_poll_interval))
+                hub = FeedHub(
+                    sessions=self._sessions,
+                    redis=self._redis,
+                    channel=self._channel,
+                    poll_interval=knobs.feed_poll_interval,
+                    page_size=knobs.feed_page_size,
+                    queue_size=knobs.subscriber_queue_size,
+                    slow_after=knobs.slow_consumer_seconds,
+                    replay_concurrency=knobs.feed_replay_concurrency,
+                    status=StatusWatch(
+                        sessions=self._sessions,
+                        chain_id=self._chain_id,
+                        poll_interval=knobs.feed_poll_interval,
+                    ),
+                )
                 await hub.start()
                 self._hub = hub
                 logger.info("feed hub started at feed id %d", hub.head)

@@ -58,11 +58,13 @@ class FeedStatus:
     def message(self) -> str:
         """What the state means for a consumer of the feed."""
         if self.state is FeedState.HALTED:
-            return (f"The feed is halted at block {self.last_block}: the chain reorganised "
-                    "deeper than the listener keeps, so no new items arrive until an operator "
-                    "re-syncs it. Keep your cursor: items of the replaced blocks will be "
-                    "followed by their removal items, and this subscription says LIVE again "
-                    "when the feed resumes.")
+            return (
+                f"The feed is halted at block {self.last_block}: the chain reorganised "
+                "deeper than the listener keeps, so no new items arrive until an operator "
+                "re-syncs it. Keep your cursor: items of the replaced blocks will be "
+                "followed by their removal items, and this subscription says LIVE again "
+                "when the feed resumes."
+            )
         if self.state is FeedState.NOT_STARTED:
             return "The listener has not committed a block of this chain yet."
         return f"The feed follows the chain (last block {self.last_block})."
@@ -73,11 +75,14 @@ def status_of(chain_id: int, row: Mapping[Any, Any] | None) -> FeedStatus:
     if row is None:
         return FeedStatus(chain_id=chain_id, state=FeedState.NOT_STARTED)
     halted_at = row["halted_at"]
-    return FeedStatus(chain_id=chain_id,
-                      state=FeedState.LIVE if halted_at is None else FeedState.HALTED,
-                      last_block=int(row["last_processed_block"]),
-                      updated_at=row["updated_at"], halted_at=halted_at,
-                      reason=None if halted_at is None else row["halted_reason"])
+    return FeedStatus(
+        chain_id=chain_id,
+        state=FeedState.LIVE if halted_at is None else FeedState.HALTED,
+        last_block=int(row["last_processed_block"]),
+        updated_at=row["updated_at"],
+        halted_at=halted_at,
+        reason=None if halted_at is None else row["halted_reason"],
+    )
 
 
 def is_status_message(message: object) -> bool:
@@ -88,17 +93,32 @@ def is_status_message(message: object) -> bool:
 async def read_status(sessions: async_sessionmaker[AsyncSession], chain_id: int) -> FeedStatus:
     """The chain's feed state now."""
     async with sessions() as session:
-        row = (await session.execute(text(
-            "SELECT last_processed_block, updated_at, halted_at, halted_reason "
-            "FROM listener_checkpoints WHERE chain_id = :c"), {"c": chain_id})).mappings().first()
+        row = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT last_processed_block, updated_at, halted_at, halted_reason "
+                        "FROM listener_checkpoints WHERE chain_id = :c"
+                    ),
+                    {"c": chain_id},
+                )
+            )
+            .mappings()
+            .first()
+        )
     return status_of(chain_id, row)
 
 
 class StatusWatch:
     """The current state of one chain's feed, and its changes, for this process's consumers."""
 
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], chain_id: int,
-                 poll_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        chain_id: int,
+        poll_interval: float = 2.0,
+    ) -> None:
         self.sessions = sessions
         self.chain_id = chain_id
         self.poll_interval = poll_interval
@@ -143,8 +163,7 @@ class StatusWatch:
             try:
                 await self.refresh()
             except (SQLAlchemyError, OSError) as error:
-                logger.warning("feed status read failed (%s); retrying",
-                               type(error).__name__)
+                logger.warning("feed status read failed (%s); retrying", type(error).__name__)
 
     async def changes(self) -> AsyncGenerator[FeedStatus]:
         """The state now, then each state that differs from the last one yielded."""

@@ -67,9 +67,16 @@ class Feed(Protocol):
 class FeedSubscription:
     """An async iterator of the feed items after a cursor that match a filter."""
 
-    def __init__(self, hub: Feed, *, after: int, spec: EventFilter | None,
-                 matcher: FeedMatcher, queue_size: int,
-                 on_slow: Callable[[FeedSubscription], None] | None = None) -> None:
+    def __init__(
+        self,
+        hub: Feed,
+        *,
+        after: int,
+        spec: EventFilter | None,
+        matcher: FeedMatcher,
+        queue_size: int,
+        on_slow: Callable[[FeedSubscription], None] | None = None,
+    ) -> None:
         self.hub = hub
         self.spec = spec
         self.matcher = matcher
@@ -140,12 +147,16 @@ class FeedSubscription:
         self.yielded_at = time.monotonic()
         return item
 
-    async def _replay_page(self, sessions: async_sessionmaker[AsyncSession], bound: int
-                           ) -> list[FeedItem]:
+    async def _replay_page(
+        self, sessions: async_sessionmaker[AsyncSession], bound: int
+    ) -> list[FeedItem]:
         async with self.hub.replay_slots, sessions() as session:
-            query = (await events_statement(session, filter=self.spec))
-            query = (query.where(ChainEvent.id > self.position, ChainEvent.id <= bound)
-                     .order_by(ChainEvent.id).limit(self.hub.page_size))
+            query = await events_statement(session, filter=self.spec)
+            query = (
+                query.where(ChainEvent.id > self.position, ChainEvent.id <= bound)
+                .order_by(ChainEvent.id)
+                .limit(self.hub.page_size)
+            )
             return [item_of(row) for row in (await session.scalars(query)).all()]
 
     async def items(self) -> AsyncGenerator[FeedItem]:

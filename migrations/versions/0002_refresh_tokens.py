@@ -41,7 +41,9 @@ def upgrade() -> None:
             "address ~ '^0x[0-9a-fA-F]{40}$'", name=op.f("ck_refresh_tokens_address_format")
         ),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_refresh_tokens_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_refresh_tokens_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_refresh_tokens")),

@@ -20,8 +20,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Two nullable columns: set while halted, cleared by the rewind."""
-    op.add_column("listener_checkpoints",
-                  sa.Column("halted_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column(
+        "listener_checkpoints", sa.Column("halted_at", sa.DateTime(timezone=True), nullable=True)
+    )
     op.add_column("listener_checkpoints", sa.Column("halted_reason", sa.Text(), nullable=True))
 
 

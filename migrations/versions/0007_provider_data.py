@@ -31,18 +31,25 @@ def upgrade() -> None:
         sa.Column("currency", sa.CHAR(length=3), nullable=False),
         sa.Column("price", sa.Numeric(precision=38, scale=18), nullable=False),
         sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("fetched_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
-                  nullable=False),
+        sa.Column(
+            "fetched_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.CheckConstraint(f"isin ~ {ISIN}", name=op.f("ck_instrument_prices_isin_format")),
-        sa.CheckConstraint("currency ~ '^[A-Z]{3}$'",
-                           name=op.f("ck_instrument_prices_currency_format")),
+        sa.CheckConstraint(
+            "currency ~ '^[A-Z]{3}$'", name=op.f("ck_instrument_prices_currency_format")
+        ),
         sa.CheckConstraint("price > 0", name=op.f("ck_instrument_prices_price_positive")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_instrument_prices")),
-        sa.UniqueConstraint("isin", "source", "as_of",
-                            name=op.f("uq_instrument_prices_isin_source_as_of")),
+        sa.UniqueConstraint(
+            "isin", "source", "as_of", name=op.f("uq_instrument_prices_isin_source_as_of")
+        ),
     )
-    op.create_index("ix_instrument_prices_isin_as_of", "instrument_prices", ["isin", "as_of"],
-                    unique=False)
+    op.create_index(
+        "ix_instrument_prices_isin_as_of", "instrument_prices", ["isin", "as_of"], unique=False
+    )
     op.create_table(
         "isin_requests",
         sa.Column("id", sa.BigInteger(), nullable=False),
@@ -51,17 +58,33 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), server_default="pending", nullable=False),
         sa.Column("isin", sa.CHAR(length=12), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
-                  nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
-                  nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.CheckConstraint(f"isin ~ {ISIN}", name=op.f("ck_isin_requests_isin_format")),
-        sa.CheckConstraint("status IN ('pending', 'allocated', 'rejected')",
-                           name=op.f("ck_isin_requests_status_valid")),
-        sa.CheckConstraint("(status = 'allocated') = (isin IS NOT NULL)",
-                           name=op.f("ck_isin_requests_isin_iff_allocated")),
-        sa.ForeignKeyConstraint(["offering_id"], ["offerings.id"], ondelete="CASCADE",
-                                name=op.f("fk_isin_requests_offering_id_offerings")),
+        sa.CheckConstraint(
+            "status IN ('pending', 'allocated', 'rejected')",
+            name=op.f("ck_isin_requests_status_valid"),
+        ),
+        sa.CheckConstraint(
+            "(status = 'allocated') = (isin IS NOT NULL)",
+            name=op.f("ck_isin_requests_isin_iff_allocated"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["offering_id"],
+            ["offerings.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_isin_requests_offering_id_offerings"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_isin_requests")),
         sa.UniqueConstraint("offering_id", name=op.f("uq_isin_requests_offering_id")),
         sa.UniqueConstraint("request_ref", name=op.f("uq_isin_requests_request_ref")),

@@ -29,13 +29,13 @@ def upgrade() -> None:
     """Add audit_log.client_address; make the investors' e-mail index non-unique."""
     op.add_column("audit_log", sa.Column("client_address", sa.String(length=64), nullable=True))
     op.drop_index("uq_investors_email_lower", table_name="investors")
-    op.create_index("ix_investors_email_lower", "investors", [sa.text("lower(email)")],
-                    unique=False)
+    op.create_index(
+        "ix_investors_email_lower", "investors", [sa.text("lower(email)")], unique=False
+    )
 
 
 def downgrade() -> None:
     """Back to 0007 (fails if two investors now share an e-mail: resolve those first)."""
     op.drop_index("ix_investors_email_lower", table_name="investors")
-    op.create_index("uq_investors_email_lower", "investors", [sa.text("lower(email)")],
-                    unique=True)
+    op.create_index("uq_investors_email_lower", "investors", [sa.text("lower(email)")], unique=True)
     op.drop_column("audit_log", "client_address")

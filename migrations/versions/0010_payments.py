@@ -34,36 +34,59 @@ def upgrade() -> None:
     """Add the payment request's columns, checks and the due index."""
     op.add_column("investments", sa.Column("payment_id", sa.String(length=64), nullable=True))
     op.add_column("investments", sa.Column("payment_url", sa.String(length=2048), nullable=True))
-    op.add_column("investments", sa.Column("payment_expires_at", sa.DateTime(timezone=True),
-                                           nullable=True))
-    op.add_column("investments", sa.Column("payment_status", sa.String(length=16),
-                                           nullable=True))
-    op.add_column("investments", sa.Column("payment_attempts", sa.Integer(),
-                                           server_default=sa.text("0"), nullable=False))
-    op.add_column("investments", sa.Column("payment_next_attempt_at",
-                                           sa.DateTime(timezone=True),
-                                           server_default=sa.text("now()"), nullable=True))
-    op.add_column("investments", sa.Column("payment_error", sa.String(length=300),
-                                           nullable=True))
-    op.create_unique_constraint(op.f("uq_investments_payment_id"), "investments",
-                                ["payment_id"])
-    op.create_check_constraint(op.f("ck_investments_payment_status"), "investments",
-                               f"payment_status IN ({STATUSES})")
-    op.create_check_constraint(op.f("ck_investments_payment_attempts_non_negative"),
-                               "investments", "payment_attempts >= 0")
-    op.create_index("ix_investments_payment_due", "investments", ["payment_next_attempt_at"],
-                    unique=False,
-                    postgresql_where=sa.text("payment_id IS NULL AND state = 'pending_payment'"))
+    op.add_column(
+        "investments", sa.Column("payment_expires_at", sa.DateTime(timezone=True), nullable=True)
+    )
+    op.add_column("investments", sa.Column("payment_status", sa.String(length=16), nullable=True))
+    op.add_column(
+        "investments",
+        sa.Column("payment_attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
+    )
+    op.add_column(
+        "investments",
+        sa.Column(
+            "payment_next_attempt_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=True,
+        ),
+    )
+    op.add_column("investments", sa.Column("payment_error", sa.String(length=300), nullable=True))
+    op.create_unique_constraint(op.f("uq_investments_payment_id"), "investments", ["payment_id"])
+    op.create_check_constraint(
+        op.f("ck_investments_payment_status"), "investments", f"payment_status IN ({STATUSES})"
+    )
+    op.create_check_constraint(
+        op.f("ck_investments_payment_attempts_non_negative"), "investments", "payment_attempts >= 0"
+    )
+    op.create_index(
+        "ix_investments_payment_due",
+        "investments",
+        ["payment_next_attempt_at"],
+        unique=False,
+        postgresql_where=sa.text("payment_id IS NULL AND state = 'pending_payment'"),
+    )
 
 
 def downgrade() -> None:
     """Back to 0009: the payment request's columns are dropped."""
-    op.drop_index("ix_investments_payment_due", table_name="investments",
-                  postgresql_where=sa.text("payment_id IS NULL AND state = 'pending_payment'"))
-    op.drop_constraint(op.f("ck_investments_payment_attempts_non_negative"), "investments",
-                       type_="check")
+    op.drop_index(
+        "ix_investments_payment_due",
+        table_name="investments",
+        postgresql_where=sa.text("payment_id IS NULL AND state = 'pending_payment'"),
+    )
+    op.drop_constraint(
+        op.f("ck_investments_payment_attempts_non_negative"), "investments", type_="check"
+    )
     op.drop_constraint(op.f("ck_investments_payment_status"), "investments", type_="check")
     op.drop_constraint(op.f("uq_investments_payment_id"), "investments", type_="unique")
-    for column in ("payment_error", "payment_next_attempt_at", "payment_attempts",
-                   "payment_status", "payment_expires_at", "payment_url", "payment_id"):
+    for column in (
+        "payment_error",
+        "payment_next_attempt_at",
+        "payment_attempts",
+        "payment_status",
+        "payment_expires_at",
+        "payment_url",
+        "payment_id",
+    ):
         op.drop_column("investments", column)

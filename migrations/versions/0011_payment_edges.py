@@ -32,27 +32,53 @@ CANCEL_DUE = "payment_cancel_at IS NOT NULL"
 
 def upgrade() -> None:
     """Add the expiry check and remote cancel columns and their indexes."""
-    op.add_column("investments", sa.Column("payment_check_at", sa.DateTime(timezone=True),
-                                           nullable=True))
-    op.add_column("investments", sa.Column("payment_cancel_at", sa.DateTime(timezone=True),
-                                           nullable=True))
-    op.add_column("investments", sa.Column("payment_cancel_attempts", sa.Integer(),
-                                           server_default=sa.text("0"), nullable=False))
-    op.create_check_constraint(op.f("ck_investments_payment_cancel_attempts_non_negative"),
-                               "investments", "payment_cancel_attempts >= 0")
-    op.create_index("ix_investments_payment_expiring", "investments", ["payment_expires_at"],
-                    unique=False, postgresql_where=sa.text(EXPIRING))
-    op.create_index("ix_investments_payment_cancel_due", "investments", ["payment_cancel_at"],
-                    unique=False, postgresql_where=sa.text(CANCEL_DUE))
+    op.add_column(
+        "investments", sa.Column("payment_check_at", sa.DateTime(timezone=True), nullable=True)
+    )
+    op.add_column(
+        "investments", sa.Column("payment_cancel_at", sa.DateTime(timezone=True), nullable=True)
+    )
+    op.add_column(
+        "investments",
+        sa.Column(
+            "payment_cancel_attempts", sa.Integer(), server_default=sa.text("0"), nullable=False
+        ),
+    )
+    op.create_check_constraint(
+        op.f("ck_investments_payment_cancel_attempts_non_negative"),
+        "investments",
+        "payment_cancel_attempts >= 0",
+    )
+    op.create_index(
+        "ix_investments_payment_expiring",
+        "investments",
+        ["payment_expires_at"],
+        unique=False,
+        postgresql_where=sa.text(EXPIRING),
+    )
+    op.create_index(
+        "ix_investments_payment_cancel_due",
+        "investments",
+        ["payment_cancel_at"],
+        unique=False,
+        postgresql_where=sa.text(CANCEL_DUE),
+    )
 
 
 def downgrade() -> None:
     """Back to 0010."""
-    op.drop_index("ix_investments_payment_cancel_due", table_name="investments",
-                  postgresql_where=sa.text(CANCEL_DUE))
-    op.drop_index("ix_investments_payment_expiring", table_name="investments",
-                  postgresql_where=sa.text(EXPIRING))
-    op.drop_constraint(op.f("ck_investments_payment_cancel_attempts_non_negative"),
-                       "investments", type_="check")
+    op.drop_index(
+        "ix_investments_payment_cancel_due",
+        table_name="investments",
+        postgresql_where=sa.text(CANCEL_DUE),
+    )
+    op.drop_index(
+        "ix_investments_payment_expiring",
+        table_name="investments",
+        postgresql_where=sa.text(EXPIRING),
+    )
+    op.drop_constraint(
+        op.f("ck_investments_payment_cancel_attempts_non_negative"), "investments", type_="check"
+    )
     for column in ("payment_cancel_attempts", "payment_cancel_at", "payment_check_at"):
         op.drop_column("investments", column)

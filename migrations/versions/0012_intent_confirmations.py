@@ -29,32 +29,48 @@ REF_INDEX_WHERE = "args ? 'investmentRef'"
 
 def _states(states: str, open_states: str) -> None:
     op.drop_constraint(op.f("ck_chain_intents_state"), "chain_intents", type_="check")
-    op.create_check_constraint(op.f("ck_chain_intents_state"), "chain_intents",
-                               f"state IN ({states})")
+    op.create_check_constraint(
+        op.f("ck_chain_intents_state"), "chain_intents", f"state IN ({states})"
+    )
     op.drop_index("ix_chain_intents_open", table_name="chain_intents")
-    op.create_index("ix_chain_intents_open", "chain_intents", ["id"], unique=False,
-                    postgresql_where=sa.text(f"state IN ({open_states})"))
+    op.create_index(
+        "ix_chain_intents_open",
+        "chain_intents",
+        ["id"],
+        unique=False,
+        postgresql_where=sa.text(f"state IN ({open_states})"),
+    )
 
 
 def upgrade() -> None:
     """Add the mined state, the receipt's block hash and the investmentRef index."""
-    _states("'pending', 'in_flight', 'mined', 'succeeded', 'reverted', 'failed', 'cancelled'",
-            "'pending', 'in_flight', 'mined'")
+    _states(
+        "'pending', 'in_flight', 'mined', 'succeeded', 'reverted', 'failed', 'cancelled'",
+        "'pending', 'in_flight', 'mined'",
+    )
     op.add_column("chain_intents", sa.Column("block_hash", sa.String(length=66), nullable=True))
     op.create_check_constraint(
-        op.f("ck_chain_intents_block_hash_format"), "chain_intents",
-        "length(block_hash) = 66 AND block_hash ~ '^0x[0-9a-fA-F]+$'")
-    op.create_index("ix_chain_events_investment_ref", "chain_events",
-                    [sa.text("(args ->> 'investmentRef')")], unique=False,
-                    postgresql_where=sa.text(REF_INDEX_WHERE))
+        op.f("ck_chain_intents_block_hash_format"),
+        "chain_intents",
+        "length(block_hash) = 66 AND block_hash ~ '^0x[0-9a-fA-F]+$'",
+    )
+    op.create_index(
+        "ix_chain_events_investment_ref",
+        "chain_events",
+        [sa.text("(args ->> 'investmentRef')")],
+        unique=False,
+        postgresql_where=sa.text(REF_INDEX_WHERE),
+    )
 
 
 def downgrade() -> None:
     """Back to 0011: mined intents count as in flight again (their receipts are re-read)."""
-    op.drop_index("ix_chain_events_investment_ref", table_name="chain_events",
-                  postgresql_where=sa.text(REF_INDEX_WHERE))
+    op.drop_index(
+        "ix_chain_events_investment_ref",
+        table_name="chain_events",
+        postgresql_where=sa.text(REF_INDEX_WHERE),
+    )
     op.execute("UPDATE chain_intents SET state = 'in_flight' WHERE state = 'mined'")
-    op.drop_constraint(op.f("ck_chain_intents_block_hash_format"), "chain_intents",
-                       type_="check")
+    op.drop_constraint(op.f("ck_chain_intents_block_hash_format"), "chain_intents", type_="check")
     op.drop_column("chain_intents", "block_hash")
     _states(STATES, "'pending', 'in_flight'")

@@ -18,13 +18,27 @@ from dpo.embedded.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # Variables a developer's shell or .env might set that would change what a test sees.
-_CLEARED = ("DATABASE_URL", "REDIS_URL", "DEBUG", "ENVIRONMENT", "PORT", "BLOCKCHAIN_RPC_URL",
-            "QUICKNODE_URL", "START_BLOCK_NUMBER", "RATE_LIMIT_ANON", "RATE_LIMIT_USER",
-            "GRAPHQL_MAX_COST", "GRAPHQL_COST_PER_MINUTE")
+_CLEARED = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DEBUG",
+    "ENVIRONMENT",
+    "PORT",
+    "BLOCKCHAIN_RPC_URL",
+    "QUICKNODE_URL",
+    "START_BLOCK_NUMBER",
+    "RATE_LIMIT_ANON",
+    "RATE_LIMIT_USER",
+    "GRAPHQL_MAX_COST",
+    "GRAPHQL_COST_PER_MINUTE",
+)
 # Every e2e request comes from 127.0.0.1 and shares one Redis: tests of the rate limit and of
 # the query budget set their own, the others must not trip over the production defaults.
-_DEFAULTS = {"RATE_LIMIT_ANON": "1000000/min", "RATE_LIMIT_USER": "1000000/min",
-             "GRAPHQL_COST_PER_MINUTE": "1000000000"}
+_DEFAULTS = {
+    "RATE_LIMIT_ANON": "1000000/min",
+    "RATE_LIMIT_USER": "1000000/min",
+    "GRAPHQL_COST_PER_MINUTE": "1000000000",
+}
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -35,16 +49,25 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_dpo(*args: str, env: dict[str, str], stdin: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_dpo(
+    *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m app ARGS` from a folder with no .env and capture its output."""
-    return subprocess.run([sys.executable, "-m", "app", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT / "tests",
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT / "tests",
+        check=False,
+    )
 
 
-def wait_http(url: str, timeout: float = 90,
-              process: subprocess.Popen[bytes] | None = None) -> httpx.Response:
+def wait_http(
+    url: str, timeout: float = 90, process: subprocess.Popen[bytes] | None = None
+) -> httpx.Response:
     """Poll a URL until it answers at all (a server starting on a busy machine can take tens
     of seconds to import and bind); stop at once if its `process` has exited."""
     deadline = time.monotonic() + timeout
@@ -53,8 +76,9 @@ def wait_http(url: str, timeout: float = 90,
             return httpx.get(url, timeout=5)
         except httpx.TransportError:
             if process is not None and process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode} "
-                                   f"before {url} answered") from None
+                raise RuntimeError(
+                    f"the server exited with {process.returncode} before {url} answered"
+                ) from None
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
@@ -68,11 +92,14 @@ def web_server(env: dict[str, str], *, log_path: Path | None = None) -> Iterator
     a temporary file: never to a pipe nobody reads, where a chatty server would block.
     """
     port = free_port()
-    with (log_path.open("wb") if log_path is not None
-          else tempfile.TemporaryFile()) as log:
-        process = subprocess.Popen([sys.executable, "-m", "app", "web", "--port", str(port)],
-                                   env=env, cwd=ROOT / "tests", stdout=log,
-                                   stderr=subprocess.STDOUT)
+    with log_path.open("wb") if log_path is not None else tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "web", "--port", str(port)],
+            env=env,
+            cwd=ROOT / "tests",
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             wait_http(base + "/api/health/", process=process)

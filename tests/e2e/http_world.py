@@ -26,25 +26,42 @@ from tests.e2e.conftest import base_env, web_server
 from tests.e2e.http_seed import HMAC_SECRET, SECRET, World, settings
 from tests.integration.api.committed import Api
 
-ROLES = ("anonymous", "investor", "other_investor", "issuer", "other_issuer", "admin", "ops",
-         "api_key")
+ROLES = (
+    "anonymous",
+    "investor",
+    "other_investor",
+    "issuer",
+    "other_issuer",
+    "admin",
+    "ops",
+    "api_key",
+)
 # Tables whose rows a request may touch without changing anything: a nonce query stores a
 # nonce, an API-key call stamps last_used_at.
 _VOLATILE = {"alembic_version", "auth_nonces", "api_keys"}
+
+
 def principals(world: World) -> dict[str, Principal]:
     """The bearer-token principal of every role but anonymous and the API key."""
     ids, addresses = world.ids, world.addresses
     return {
-        "investor": Principal(kind=Kind.WALLET, role="investor", investor_id=ids["investor"],
-                              address=addresses["investor"]),
-        "other_investor": Principal(kind=Kind.WALLET, role="investor",
-                                    investor_id=ids["other_investor"],
-                                    address=addresses["other_investor"]),
-        "new_wallet": Principal(kind=Kind.WALLET, role="investor",
-                                address=addresses["new_wallet"]),
+        "investor": Principal(
+            kind=Kind.WALLET,
+            role="investor",
+            investor_id=ids["investor"],
+            address=addresses["investor"],
+        ),
+        "other_investor": Principal(
+            kind=Kind.WALLET,
+            role="investor",
+            investor_id=ids["other_investor"],
+            address=addresses["other_investor"],
+        ),
+        "new_wallet": Principal(kind=Kind.WALLET, role="investor", address=addresses["new_wallet"]),
         "issuer": Principal(kind=Kind.STAFF, role="issuer", user_id=901, issuer_id=ids["acme"]),
-        "other_issuer": Principal(kind=Kind.STAFF, role="issuer", user_id=902,
-                                  issuer_id=ids["bolt"]),
+        "other_issuer": Principal(
+            kind=Kind.STAFF, role="issuer", user_id=902, issuer_id=ids["bolt"]
+        ),
         "admin": Principal(kind=Kind.STAFF, role="admin", user_id=903),
         "ops": Principal(kind=Kind.STAFF, role="ops", user_id=904),
     }
@@ -58,8 +75,9 @@ class Caller:
     headers: dict[str, str]
     api_key: str | None = None
 
-    async def post(self, query: str, request_id: str | None = None,
-                   **variables: Any) -> httpx.Response:
+    async def post(
+        self, query: str, request_id: str | None = None, **variables: Any
+    ) -> httpx.Response:
         """One POST /graphql; an API key signs each body, made unique (signatures work once)."""
         payload: dict[str, Any] = {"query": query, "variables": variables}
         headers = dict(self.headers)
@@ -90,18 +108,26 @@ def code_of(response: httpx.Response) -> str | None:
 
 
 @asynccontextmanager
-async def serve(api: Api, world: World, redis_url: str, *, log_path: Path | None = None,
-                **extra: str) -> AsyncIterator[dict[str, Caller]]:
+async def serve(
+    api: Api, world: World, redis_url: str, *, log_path: Path | None = None, **extra: str
+) -> AsyncIterator[dict[str, Caller]]:
     """Start the server; yield a caller per role (and `new_wallet`, an unregistered one).
 
     With `log_path`, the server's output goes there (see `error_lines`).
     """
-    env = base_env(DATABASE_URL=api.url, REDIS_URL=redis_url, DJANGO_SECRET_KEY=SECRET,
-                   API_HMAC_SECRET=HMAC_SECRET, **extra)
+    env = base_env(
+        DATABASE_URL=api.url,
+        REDIS_URL=redis_url,
+        DJANGO_SECRET_KEY=SECRET,
+        API_HMAC_SECRET=HMAC_SECRET,
+        **extra,
+    )
     with web_server(env, log_path=log_path) as base:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            callers = {"anonymous": Caller(client, {}),
-                       "api_key": Caller(client, {}, api_key=world.addresses["api_key"])}
+            callers = {
+                "anonymous": Caller(client, {}),
+                "api_key": Caller(client, {}, api_key=world.addresses["api_key"]),
+            }
             for name, principal in principals(world).items():
                 bearer = create_access_token(principal, settings=settings()).token
                 callers[name] = Caller(client, {"Authorization": f"Bearer {bearer}"})
@@ -111,13 +137,22 @@ async def serve(api: Api, world: World, redis_url: str, *, log_path: Path | None
 async def fingerprint(api: Api) -> dict[str, str]:
     """An md5 of every table's rows (volatile ones aside): equal means nothing changed."""
     async with api.runtime.sessions() as session:
-        tables = [row[0] for row in await session.execute(text(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"))
-            if row[0] not in _VOLATILE]
+        tables = [
+            row[0]
+            for row in await session.execute(
+                text(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+                )
+            )
+            if row[0] not in _VOLATILE
+        ]
         # Table names come from the catalog, not from input.
-        parts = [f"SELECT '{t}', md5(coalesce(string_agg(x::text, '|' "  # noqa: S608
-                 f"ORDER BY x::text), '')) FROM \"{t}\" x" for t in sorted(tables)]
+        parts = [
+            f"SELECT '{t}', md5(coalesce(string_agg(x::text, '|' "  # noqa: S608
+            f"ORDER BY x::text), '')) FROM \"{t}\" x"
+            for t in sorted(tables)
+        ]
         query = " UNION ALL ".join(parts)
         return {str(row[0]): str(row[1]) for row in await session.execute(text(query))}
 
@@ -125,10 +160,13 @@ async def fingerprint(api: Api) -> dict[str, str]:
 async def audit_rows(api: Api, entity_type: str, entity_id: int) -> list[Mapping[str, Any]]:
     """The audit log of one entity, oldest first."""
     async with api.runtime.sessions() as session:
-        rows = await session.execute(text(
-            "SELECT actor, action, entity_type, entity_id, before, after, request_id "
-            "FROM audit_log WHERE entity_type = :t AND entity_id = :i ORDER BY id"),
-            {"t": entity_type, "i": str(entity_id)})
+        rows = await session.execute(
+            text(
+                "SELECT actor, action, entity_type, entity_id, before, after, request_id "
+                "FROM audit_log WHERE entity_type = :t AND entity_id = :i ORDER BY id"
+            ),
+            {"t": entity_type, "i": str(entity_id)},
+        )
         return [dict(row._mapping) for row in rows]
 
 
@@ -137,5 +175,8 @@ def error_lines(log_path: Path, start: int = 0) -> list[str]:
     with log_path.open("rb") as log:
         log.seek(start)
         text = log.read().decode(errors="replace")
-    return [line for line in text.splitlines()
-            if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")]
+    return [
+        line
+        for line in text.splitlines()
+        if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")
+    ]

@@ -43,9 +43,15 @@ SIGN_OUT = "mutation($t: String!) { signOut(refreshToken: $t) }"
 
 @pytest.fixture(scope="module")
 def server(migrated_url: str, redis_url: str) -> Iterator[str]:
-    env = base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url, DJANGO_SECRET_KEY=SECRET_KEY,
-                   API_HMAC_SECRET=HMAC_SECRET, ALLOWED_HOSTS="127.0.0.1,localhost",
-                   RATE_LIMIT_ANON="10000/min", RATE_LIMIT_USER="10000/min")
+    env = base_env(
+        DATABASE_URL=migrated_url,
+        REDIS_URL=redis_url,
+        DJANGO_SECRET_KEY=SECRET_KEY,
+        API_HMAC_SECRET=HMAC_SECRET,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        RATE_LIMIT_ANON="10000/min",
+        RATE_LIMIT_USER="10000/min",
+    )
     with web_server(env) as base:
         yield base
 
@@ -58,16 +64,17 @@ async def sessions(migrated_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
 
 
 def settings() -> Settings:
-    return Settings.model_validate({"DJANGO_SECRET_KEY": SECRET_KEY,
-                                    "API_HMAC_SECRET": HMAC_SECRET})
+    return Settings.model_validate(
+        {"DJANGO_SECRET_KEY": SECRET_KEY, "API_HMAC_SECRET": HMAC_SECRET}
+    )
 
 
-async def gql(base: str, query: str, token: str | None = None,
-              **variables: Any) -> httpx.Response:
+async def gql(base: str, query: str, token: str | None = None, **variables: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient() as client:
-        return await client.post(base + "/graphql", headers=headers,
-                                 json={"query": query, "variables": variables})
+        return await client.post(
+            base + "/graphql", headers=headers, json={"query": query, "variables": variables}
+        )
 
 
 def codes(response: httpx.Response) -> list[str]:
@@ -81,9 +88,15 @@ def sign(account: LocalAccount, text: str) -> str:
 
 def sign_in_message(base: str, account: LocalAccount, nonce: str) -> tuple[str, str]:
     host = base.removeprefix("http://")
-    text = SiweMessage(domain=host, address=account.address, uri=base, chain_id=31337,
-                       nonce=nonce, issued_at=datetime.now(UTC),
-                       statement="Sign in to DPO.").format()
+    text = SiweMessage(
+        domain=host,
+        address=account.address,
+        uri=base,
+        chain_id=31337,
+        nonce=nonce,
+        issued_at=datetime.now(UTC),
+        statement="Sign in to DPO.",
+    ).format()
     return text, sign(account, text)
 
 
@@ -100,7 +113,8 @@ async def forget_wallet(sessions: async_sessionmaker[AsyncSession], address: str
 
 
 async def test_wallet_sign_in_refresh_and_sign_out(
-        server: str, sessions: async_sessionmaker[AsyncSession]) -> None:
+    server: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     account = Account.create()
     try:
         nonce = (await gql(server, NONCE)).json()["data"]["nonce"]
@@ -108,13 +122,21 @@ async def test_wallet_sign_in_refresh_and_sign_out(
         text, signature = sign_in_message(server, account, nonce["value"])
         signed = await gql(server, SIGN_IN, m=text, s=signature)
         payload = signed.json()["data"]["signIn"]
-        assert payload["principal"] == {"kind": "WALLET", "role": "investor",
-                                        "address": account.address, "investorId": None}
+        assert payload["principal"] == {
+            "kind": "WALLET",
+            "role": "investor",
+            "address": account.address,
+            "investorId": None,
+        }
 
         viewer = await gql(server, VIEWER, token=payload["accessToken"])
         assert viewer.json()["data"]["viewer"] == {
-            "kind": "WALLET", "role": "investor", "address": account.address,
-            "investorId": None, "userId": None}
+            "kind": "WALLET",
+            "role": "investor",
+            "address": account.address,
+            "investorId": None,
+            "userId": None,
+        }
         anonymous = await gql(server, VIEWER)
         assert anonymous.json()["data"]["viewer"]["kind"] == "ANONYMOUS"
 
@@ -126,25 +148,24 @@ async def test_wallet_sign_in_refresh_and_sign_out(
         assert new_pair["principal"]["kind"] == "WALLET"
         assert new_pair["refreshToken"] != payload["refreshToken"]
         # The first token was used: presenting it again revokes the family.
-        assert codes(await gql(server, REFRESH, t=payload["refreshToken"])) == [
-            "UNAUTHENTICATED"]
-        assert codes(await gql(server, REFRESH, t=new_pair["refreshToken"])) == [
-            "UNAUTHENTICATED"]
+        assert codes(await gql(server, REFRESH, t=payload["refreshToken"])) == ["UNAUTHENTICATED"]
+        assert codes(await gql(server, REFRESH, t=new_pair["refreshToken"])) == ["UNAUTHENTICATED"]
 
         fresh_nonce = (await gql(server, NONCE)).json()["data"]["nonce"]["value"]
         text, signature = sign_in_message(server, account, fresh_nonce)
         second = (await gql(server, SIGN_IN, m=text, s=signature)).json()["data"]["signIn"]
-        signed_out = await gql(server, SIGN_OUT, token=second["accessToken"],
-                               t=second["refreshToken"])
+        signed_out = await gql(
+            server, SIGN_OUT, token=second["accessToken"], t=second["refreshToken"]
+        )
         assert signed_out.json()["data"] == {"signOut": True}
-        assert codes(await gql(server, REFRESH, t=second["refreshToken"])) == [
-            "UNAUTHENTICATED"]
+        assert codes(await gql(server, REFRESH, t=second["refreshToken"])) == ["UNAUTHENTICATED"]
     finally:
         await forget_wallet(sessions, account.address)
 
 
 async def test_bad_signature_consumes_no_nonce(
-        server: str, sessions: async_sessionmaker[AsyncSession]) -> None:
+    server: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     account = Account.create()
     try:
         nonce = (await gql(server, NONCE)).json()["data"]["nonce"]["value"]
@@ -156,8 +177,10 @@ async def test_bad_signature_consumes_no_nonce(
         assert "signature" in refused.json()["errors"][0]["message"]
         assert not await nonce_used(sessions, nonce)
 
-        for bad in [text.replace("Chain ID: 31337", "Chain ID: 1"),
-                    text.replace(server.removeprefix("http://"), "evil.example")]:
+        for bad in [
+            text.replace("Chain ID: 31337", "Chain ID: 1"),
+            text.replace(server.removeprefix("http://"), "evil.example"),
+        ]:
             refused = await gql(server, SIGN_IN, m=bad, s=sign(account, bad))
             assert codes(refused) == ["UNAUTHENTICATED"]
             assert "signature" not in refused.json()["errors"][0]["message"]
@@ -175,8 +198,9 @@ async def test_bad_signature_consumes_no_nonce(
 async def test_bad_bearer_token_is_401(server: str, token: str) -> None:
     principal = Principal(kind=Kind.STAFF, role="admin", user_id=1)
     if token == "expired":
-        value = create_access_token(principal, settings=settings(),
-                                    now=datetime.now(UTC) - timedelta(minutes=16)).token
+        value = create_access_token(
+            principal, settings=settings(), now=datetime.now(UTC) - timedelta(minutes=16)
+        ).token
     elif token == "forged":
         other = settings().model_copy(update={"secret_key": SecretStr("f" * 40)})
         value = create_access_token(principal, settings=other).token
@@ -189,12 +213,14 @@ async def test_bad_bearer_token_is_401(server: str, token: str) -> None:
     assert value not in response.text
 
 
-async def test_staff_sign_in_over_http(server: str,
-                                       sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_staff_sign_in_over_http(
+    server: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     email = f"staff-{secrets.token_hex(4)}@example.com"
     async with unit_of_work(sessions) as session:
-        user = await create_staff_user(session, email=email, password=PASSWORD, role=Role.OPS,
-                                       actor="test")
+        user = await create_staff_user(
+            session, email=email, password=PASSWORD, role=Role.OPS, actor="test"
+        )
     try:
         wrong = await gql(server, STAFF, e=email, p="not the password")
         unknown = await gql(server, STAFF, e="nobody@example.com", p=PASSWORD)
@@ -206,36 +232,51 @@ async def test_staff_sign_in_over_http(server: str,
         viewer = (await gql(server, VIEWER, token=pair["accessToken"])).json()
         assert viewer["data"]["viewer"]["userId"] == pair["principal"]["userId"]
         refreshed = (await gql(server, REFRESH, t=pair["refreshToken"])).json()
-        assert refreshed["data"]["refreshToken"]["principal"]["userId"] == \
-            pair["principal"]["userId"]
+        assert (
+            refreshed["data"]["refreshToken"]["principal"]["userId"] == pair["principal"]["userId"]
+        )
     finally:
         async with unit_of_work(sessions) as session:
             await session.execute(delete(AuditLog).where(AuditLog.actor == f"user:{user.id}"))
-            await session.execute(delete(AuditLog).where(AuditLog.entity_type == "user",
-                                                         AuditLog.entity_id == str(user.id)))
+            await session.execute(
+                delete(AuditLog).where(
+                    AuditLog.entity_type == "user", AuditLog.entity_id == str(user.id)
+                )
+            )
             await session.execute(delete(User).where(User.id == user.id))
 
 
-async def test_api_key_request_over_http(server: str,
-                                         sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_api_key_request_over_http(
+    server: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     async with unit_of_work(sessions) as session:
-        full_key, key = await create_api_key(session, name="e2e jobs", role=Role.OPS,
-                                             settings=settings())
+        full_key, key = await create_api_key(
+            session, name="e2e jobs", role=Role.OPS, settings=settings()
+        )
     try:
         body = httpx.Request("POST", server + "/graphql", json={"query": VIEWER}).content
-        headers = {"Content-Type": "application/json",
-                   **signed_headers(full_key, method="POST", path="/graphql", body=body)}
+        headers = {
+            "Content-Type": "application/json",
+            **signed_headers(full_key, method="POST", path="/graphql", body=body),
+        }
         async with httpx.AsyncClient() as client:
             first = await client.post(server + "/graphql", headers=headers, content=body)
             replay = await client.post(server + "/graphql", headers=headers, content=body)
-            tampered_headers = {**headers, **signed_headers(full_key, method="POST",
-                                                            path="/graphql", body=body)}
-            tampered = await client.post(server + "/graphql", headers=tampered_headers,
-                                         content=body + b" ")
+            tampered_headers = {
+                **headers,
+                **signed_headers(full_key, method="POST", path="/graphql", body=body),
+            }
+            tampered = await client.post(
+                server + "/graphql", headers=tampered_headers, content=body + b" "
+            )
         assert first.status_code == 200
-        assert first.json()["data"]["viewer"] == {"kind": "SERVICE", "role": "ops",
-                                                  "address": None, "investorId": None,
-                                                  "userId": None}
+        assert first.json()["data"]["viewer"] == {
+            "kind": "SERVICE",
+            "role": "ops",
+            "address": None,
+            "investorId": None,
+            "userId": None,
+        }
         assert replay.status_code == 401
         assert codes(replay) == ["UNAUTHENTICATED"]
         assert tampered.status_code == 401
@@ -248,16 +289,20 @@ async def test_api_key_request_over_http(server: str,
 
 
 async def test_bad_input_is_refused_and_changes_nothing(
-        server: str, sessions: async_sessionmaker[AsyncSession]) -> None:
+    server: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     async def counts() -> tuple[int, int, int]:
         async with sessions() as session:
-            return (len((await session.scalars(select(AuthNonce.id))).all()),
-                    len((await session.scalars(select(RefreshToken.id))).all()),
-                    len((await session.scalars(select(AuditLog.id))).all()))
+            return (
+                len((await session.scalars(select(AuthNonce.id))).all()),
+                len((await session.scalars(select(RefreshToken.id))).all()),
+                len((await session.scalars(select(AuditLog.id))).all()),
+            )
 
     before = await counts()
-    bad_address = await gql(server, "query($a: Address) { nonce(address: $a) { value } }",
-                            a="0x123")
+    bad_address = await gql(
+        server, "query($a: Address) { nonce(address: $a) { value } }", a="0x123"
+    )
     long_password = await gql(server, STAFF, e="a@example.com", p="x" * 2000)
     long_signature = await gql(server, SIGN_IN, m="m", s="0x" + "ab" * 1000)
     garbage_refresh = await gql(server, REFRESH, t="garbage")
@@ -270,12 +315,14 @@ async def test_bad_input_is_refused_and_changes_nothing(
     assert await counts() == before
 
 
-async def test_nonce_bound_to_an_address(server: str,
-                                         sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_nonce_bound_to_an_address(
+    server: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     account, stranger = Account.create(), Account.create()
     try:
-        bound = await gql(server, "query($a: Address) { nonce(address: $a) { value } }",
-                          a=account.address.lower())
+        bound = await gql(
+            server, "query($a: Address) { nonce(address: $a) { value } }", a=account.address.lower()
+        )
         nonce = bound.json()["data"]["nonce"]["value"]
         text, signature = sign_in_message(server, stranger, nonce)
         assert codes(await gql(server, SIGN_IN, m=text, s=signature)) == ["UNAUTHENTICATED"]
@@ -286,8 +333,9 @@ async def test_nonce_bound_to_an_address(server: str,
         await forget_wallet(sessions, account.address)
 
 
-async def test_api_key_cli(server: str, migrated_url: str, redis_url: str,
-                           sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_api_key_cli(
+    server: str, migrated_url: str, redis_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     env = base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url, API_HMAC_SECRET=HMAC_SECRET)
     created = run_dpo("api-key", "create", "--name", "cli test", "--role", "admin", env=env)
     assert created.returncode == 0, created.stderr
@@ -296,24 +344,39 @@ async def test_api_key_cli(server: str, migrated_url: str, redis_url: str,
     try:
         body = httpx.Request("POST", server + "/graphql", json={"query": VIEWER}).content
         async with httpx.AsyncClient() as client:
-            response = await client.post(server + "/graphql", content=body, headers={
-                "Content-Type": "application/json",
-                **signed_headers(full_key, method="POST", path="/graphql", body=body)})
+            response = await client.post(
+                server + "/graphql",
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    **signed_headers(full_key, method="POST", path="/graphql", body=body),
+                },
+            )
         assert response.json()["data"]["viewer"]["role"] == "admin"
 
         revoked = run_dpo("api-key", "revoke", prefix, env=env)
         assert revoked.returncode == 0, revoked.stderr
         assert run_dpo("api-key", "revoke", prefix, env=env).returncode == 1
         async with httpx.AsyncClient() as client:
-            refused = await client.post(server + "/graphql", content=body, headers={
-                "Content-Type": "application/json",
-                **signed_headers(full_key, method="POST", path="/graphql", body=body)})
+            refused = await client.post(
+                server + "/graphql",
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    **signed_headers(full_key, method="POST", path="/graphql", body=body),
+                },
+            )
         assert refused.status_code == 401
         bad_role = run_dpo("api-key", "create", "--name", "x", "--role", "root", env=env)
         assert bad_role.returncode == 2
         async with sessions() as session:
-            actions = list(await session.scalars(select(AuditLog.action).where(
-                AuditLog.entity_type == "api_key", AuditLog.entity_id == prefix)))
+            actions = list(
+                await session.scalars(
+                    select(AuditLog.action).where(
+                        AuditLog.entity_type == "api_key", AuditLog.entity_id == prefix
+                    )
+                )
+            )
         assert sorted(actions) == ["api_key.create", "api_key.revoke"]
         assert full_key.partition(".")[2] not in created.stderr
     finally:

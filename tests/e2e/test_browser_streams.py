@@ -101,18 +101,22 @@ def page_server(html: str) -> Iterator[str]:
 
 
 async def test_a_page_of_another_origin_streams_with_a_ticket_and_resumes_with_fetch(
-        feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis,
-        tmp_path: Path) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis, tmp_path: Path
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
-    with page_server("<!doctype html><title>app</title>") as origin, \
-            web_server(server_env(url, redis_url, CORS_ALLOWED_ORIGINS=origin)) as base, \
-            chromium(tmp_path / "profile") as page:
+    with (
+        page_server("<!doctype html><title>app</title>") as origin,
+        web_server(server_env(url, redis_url, CORS_ALLOWED_ORIGINS=origin)) as base,
+        chromium(tmp_path / "profile") as page,
+    ):
         page.call("Page.enable")
         page.call("Page.navigate", url=origin + "/")
         page.wait_for("document.readyState === 'complete'")
-        page.evaluate(f"const API = {json.dumps(base)}, TOKEN = {json.dumps(token(ADMIN))},"
-                      f" EVENTS = {json.dumps(EVENTS)};" + SCRIPT + "; true")
+        page.evaluate(
+            f"const API = {json.dumps(base)}, TOKEN = {json.dumps(token(ADMIN))},"
+            f" EVENTS = {json.dumps(EVENTS)};" + SCRIPT + "; true"
+        )
         assert page.evaluate("openTicketStream()") == 1  # OPEN
         await chain.emit(2, redis=redis)
         ids = page.wait_for("got.eventSource.length >= 2 && got.eventSource")

@@ -19,8 +19,9 @@ from dpo.invalidation import announce_write
 from listener.publish import publish_feed
 from tests.e2e.conftest import base_env, web_server
 
-REMOTE = re.compile(r'^dpo_graphql_response_cache_invalidations_total\{cause="remote"\} (\S+)$',
-                    re.MULTILINE)
+REMOTE = re.compile(
+    r'^dpo_graphql_response_cache_invalidations_total\{cause="remote"\} (\S+)$', re.MULTILINE
+)
 
 
 def on_db(redis_url: str, db: int) -> str:
@@ -57,17 +58,21 @@ async def wait_for(client: httpx.AsyncClient, at_least: float) -> float:
 
 
 async def test_deployments_on_different_redis_databases_do_not_hear_each_other(
-        migrated_url: str, redis_url: str) -> None:
+    migrated_url: str, redis_url: str
+) -> None:
     staging, production = on_db(redis_url, 6), on_db(redis_url, 5)
     assert channels_for(staging).all != channels_for(production).all
 
     def env(url: str) -> dict[str, str]:
-        return base_env(DATABASE_URL=migrated_url, REDIS_URL=url, RESPONSE_CACHE="true",
-                        LOG_LEVEL="WARNING")
+        return base_env(
+            DATABASE_URL=migrated_url, REDIS_URL=url, RESPONSE_CACHE="true", LOG_LEVEL="WARNING"
+        )
 
     with web_server(env(production)) as prod_base, web_server(env(staging)) as staging_base:
-        async with httpx.AsyncClient(base_url=prod_base, timeout=30) as prod, \
-                httpx.AsyncClient(base_url=staging_base, timeout=30) as stage:
+        async with (
+            httpx.AsyncClient(base_url=prod_base, timeout=30) as prod,
+            httpx.AsyncClient(base_url=staging_base, timeout=30) as stage,
+        ):
             # Each server hears its own deployment's messages (so it is listening at all)...
             await ring(production)
             prod_before = await wait_for(prod, 2)

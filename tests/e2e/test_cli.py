@@ -28,8 +28,9 @@ CASES = [(["web"], *case) for case in INVALID] + [
 
 
 @pytest.mark.parametrize(("command", "variable", "value"), CASES)
-def test_invalid_setting_stops_startup_with_one_line(command: list[str], variable: str,
-                                                     value: str) -> None:
+def test_invalid_setting_stops_startup_with_one_line(
+    command: list[str], variable: str, value: str
+) -> None:
     result = run_dpo(*command, env=base_env(**{variable: value}))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -55,13 +56,15 @@ STREAMING_CASES = [
 
 @pytest.mark.parametrize(("command", "variable", "value"), STREAMING_CASES)
 def test_invalid_streaming_setting_stops_startup_with_one_line(
-        command: list[str], variable: str, value: str) -> None:
+    command: list[str], variable: str, value: str
+) -> None:
     result = run_dpo(*command, env=base_env(**{variable: value}))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"configuration error: {variable}: "), lines[0]
     assert "Traceback" not in result.stderr
+
 
 def test_every_job_of_the_runbook_is_known() -> None:
     for job in ("sync_fx_rates", "sync_csd", "reconcile_positions"):
@@ -76,9 +79,15 @@ def test_unknown_job_is_a_usage_error() -> None:
 
 
 def _manage(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=base_env(),
-                          capture_output=True, text=True, timeout=60, cwd=ROOT / "tests",
-                          check=False)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT / "tests",
+        check=False,
+    )
 
 
 def test_manage_py_keeps_the_runbook_command_names() -> None:
@@ -105,13 +114,26 @@ def test_check_deploy_with_the_runbook_values_lists_what_to_fix() -> None:
     for command in (["check", "--deploy"],):
         result = run_dpo(*command, env=base_env(**RUNBOOK))
         assert result.returncode == 1
-        for variable in ("DJANGO_SECRET_KEY", "QUICKNODE_URL", "STO_CONTRACT_ADDRESS",
-                         "WALLET_PRIVATE_KEY", "DATABASE_URL", "REDIS_URL",
-                         "BILLBITTS_PRIVATE_KEY_PATH", "XETRA_PARTICIPANT_ID"):
+        for variable in (
+            "DJANGO_SECRET_KEY",
+            "QUICKNODE_URL",
+            "STO_CONTRACT_ADDRESS",
+            "WALLET_PRIVATE_KEY",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "BILLBITTS_PRIVATE_KEY_PATH",
+            "XETRA_PARTICIPANT_ID",
+        ):
             assert variable in result.stdout, variable
-    via_manage = subprocess.run([sys.executable, str(ROOT / "manage.py"), "check", "--deploy"],
-                                env=base_env(**RUNBOOK), capture_output=True, text=True,
-                                timeout=60, cwd=ROOT / "tests", check=False)
+    via_manage = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "check", "--deploy"],
+        env=base_env(**RUNBOOK),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT / "tests",
+        check=False,
+    )
     assert via_manage.returncode == 1
     assert "QUICKNODE_URL" in via_manage.stdout
 
@@ -163,10 +185,16 @@ def test_check_deploy_per_service_keeps_the_wallet_key_on_the_sender(tmp_path: o
     assert on_web.returncode == 1
     assert on_web.stdout.splitlines()[0] == (
         "WALLET_PRIVATE_KEY: is set on the web service, which never signs: keep the platform's "
-        "key on the sender only (least privilege) [dpo.E021]")
+        "key on the sender only (least privilege) [dpo.E021]"
+    )
     assert key[2:] not in on_web.stdout + on_web.stderr
-    sender = run_dpo("check", "--deploy", "--service", "sender",
-                     env=base_env(**without, RAILWAY_SERVICE_NAME="web"))
+    sender = run_dpo(
+        "check",
+        "--deploy",
+        "--service",
+        "sender",
+        env=base_env(**without, RAILWAY_SERVICE_NAME="web"),
+    )
     assert sender.returncode == 1
     assert "WALLET_PRIVATE_KEY: is not set: the sender signs" in sender.stdout
     for service, env in (("sender", good), ("listener", without), ("cron", without)):
@@ -177,9 +205,14 @@ def test_check_deploy_per_service_keeps_the_wallet_key_on_the_sender(tmp_path: o
     assert "RAILWAY_SERVICE_NAME: is 'api', not one of web" in renamed.stdout
 
 
-@pytest.mark.parametrize("args", [["check", "--deploy", "--service", "worker"],
-                                  ["check", "--deploy", "--service", "x" * 10_000],
-                                  ["check", "--service", "web"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "--deploy", "--service", "worker"],
+        ["check", "--deploy", "--service", "x" * 10_000],
+        ["check", "--service", "web"],
+    ],
+)
 def test_check_service_refuses_bad_usage(args: list[str]) -> None:
     result = run_dpo(*args, env=base_env())
     assert result.returncode == 2

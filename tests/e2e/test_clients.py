@@ -33,12 +33,21 @@ def client_env(base: str, world: World) -> dict[str, str]:
     """What the Node tests read: the server, a token per role, an expired one, seeded ids."""
     roles = principals(world)
     past = datetime.now(UTC) - ACCESS_TTL - timedelta(minutes=5)
-    tokens = {name: create_access_token(roles[name], settings=settings()).token
-              for name in ("admin", "investor")}
+    tokens = {
+        name: create_access_token(roles[name], settings=settings()).token
+        for name in ("admin", "investor")
+    }
     tokens["expired"] = create_access_token(roles["admin"], settings=settings(), now=past).token
-    return {"DPO_URL": base, "DPO_TOKENS": json.dumps(tokens),
-            "DPO_IDS": json.dumps({"openOffering": world.gid("Offering", "acme_open"),
-                                   "investorAddress": world.addresses["investor"]})}
+    return {
+        "DPO_URL": base,
+        "DPO_TOKENS": json.dumps(tokens),
+        "DPO_IDS": json.dumps(
+            {
+                "openOffering": world.gid("Offering", "acme_open"),
+                "investorAddress": world.addresses["investor"],
+            }
+        ),
+    }
 
 
 def node() -> str:
@@ -52,8 +61,15 @@ def node() -> str:
 def run_node_tests(base: str, world: World, *files: str) -> subprocess.CompletedProcess[str]:
     """`node --test FILES` in tests/clients against the server at `base`."""
     env = {**os.environ, **client_env(base, world)}
-    return subprocess.run([node(), "--test", "--test-reporter=tap", *files], cwd=CLIENTS,
-                          env=env, capture_output=True, text=True, timeout=240, check=False)
+    return subprocess.run(
+        [node(), "--test", "--test-reporter=tap", *files],
+        cwd=CLIENTS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,12 @@ async def test_map_list_unmap(empty_database: str, redis_url: str) -> None:
     listed = run_dpo("csd", "list", env=env)
     assert listed.stdout.split("\t")[:2] == ["euroclear", "EC-1"]
 
-    for args, words in ((["euroclear", "EC-2", "--holder", "0x12"], "address"),
-                        (["euroclear", "EC-2"], "exactly one"),
-                        (["euroclear", "x" * 36, "--holder", HOLDER], "account"),
-                        (["euroclear", "EC-2", "--investor-id", "99"], "no such investor")):
+    for args, words in (
+        (["euroclear", "EC-2", "--holder", "0x12"], "address"),
+        (["euroclear", "EC-2"], "exactly one"),
+        (["euroclear", "x" * 36, "--holder", HOLDER], "account"),
+        (["euroclear", "EC-2", "--investor-id", "99"], "no such investor"),
+    ):
         refused = run_dpo("csd", "map", *args, env=env)
         assert refused.returncode == 1, refused.stdout
         assert words in refused.stderr
@@ -38,11 +40,12 @@ async def test_map_list_unmap(empty_database: str, redis_url: str) -> None:
 
     connection = await asyncpg.connect(empty_database)
     try:
-        audit = await connection.fetch("SELECT actor, action, entity_id FROM audit_log "
-                                       "ORDER BY id")
+        audit = await connection.fetch("SELECT actor, action, entity_id FROM audit_log ORDER BY id")
         left = await connection.fetchval("SELECT count(*) FROM csd_accounts")
     finally:
         await connection.close()
-    assert [tuple(a) for a in audit] == [("system:cli", "csd_account.map", "euroclear:EC-1"),
-                                        ("system:cli", "csd_account.unmap", "euroclear:EC-1")]
+    assert [tuple(a) for a in audit] == [
+        ("system:cli", "csd_account.map", "euroclear:EC-1"),
+        ("system:cli", "csd_account.unmap", "euroclear:EC-1"),
+    ]
     assert left == 0

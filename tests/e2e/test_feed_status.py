@@ -27,9 +27,13 @@ pytestmark = [pytest.mark.needs_chain, pytest.mark.timeout(180)]
 
 __all__ = ["chain", "databases", "deployed", "w3"]
 
-FEED_STATUS = ("subscription { feedStatus { chainId state lastBlock haltedAt reason message } }")
-INVESTOR = Principal(kind=Kind.WALLET, role="investor", investor_id=1,
-                     address="0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+FEED_STATUS = "subscription { feedStatus { chainId state lastBlock haltedAt reason message } }"
+INVESTOR = Principal(
+    kind=Kind.WALLET,
+    role="investor",
+    investor_id=1,
+    address="0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+)
 
 
 class Frames:
@@ -60,8 +64,12 @@ async def exit_code(process: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 async def test_a_halted_feed_is_announced_to_its_subscribers_and_so_is_its_resumption(
-    anvil_url: str, redis_url: str, deployed: dict[str, str], chain: Chain,
-    w3: AsyncWeb3[AsyncHTTPProvider], databases: Callable[[], Awaitable[tuple[str, Sessions]]],
+    anvil_url: str,
+    redis_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
+    w3: AsyncWeb3[AsyncHTTPProvider],
+    databases: Callable[[], Awaitable[tuple[str, Sessions]]],
 ) -> None:
     holder = await chain.investor(tokens=10)
     for _ in range(5):
@@ -76,10 +84,13 @@ async def test_a_halted_feed_is_announced_to_its_subscribers_and_so_is_its_resum
         await reach(process, sessions, number, hash_)
         # A long safety poll: the subscribers must be told by the listener's doorbell.
         with web_server(server_env(url, redis_url, FEED_POLL_INTERVAL="60")) as base:
-            async with (open_socket(base) as sock,
-                        httpx.AsyncClient(base_url=base, timeout=90) as http,
-                        http.stream("POST", "/graphql", json={"query": FEED_STATUS},
-                                    headers=headers(INVESTOR)) as sse):
+            async with (
+                open_socket(base) as sock,
+                httpx.AsyncClient(base_url=base, timeout=90) as http,
+                http.stream(
+                    "POST", "/graphql", json={"query": FEED_STATUS}, headers=headers(INVESTOR)
+                ) as sse,
+            ):
                 assert sse.status_code == 200
                 over_sse = sse_status(sse)
                 await signed_in(sock)
@@ -108,17 +119,24 @@ async def test_a_halted_feed_is_announced_to_its_subscribers_and_so_is_its_resum
                 await reach(rewound, sessions, new_number, new_hash)
                 resumed = (await frames.next("status"))["feedStatus"]
                 assert (resumed["state"], resumed["reason"], resumed["haltedAt"]) == (
-                    "LIVE", None, None)
+                    "LIVE",
+                    None,
+                    None,
+                )
                 assert int(resumed["lastBlock"]) >= number - 5
                 assert (await anext(over_sse))["state"] == "LIVE"
                 # The events subscriber on the same socket got the rewind's removal items.
                 removal = (await frames.next("events"))["events"]["node"]
                 assert removal["removed"] is True
                 assert removal["removesSequence"] is not None
-                status = await http.post("/graphql", json={
-                    "query": "{ status { dependencies { name } feed { state lastBlock } } }"})
+                status = await http.post(
+                    "/graphql",
+                    json={"query": "{ status { dependencies { name } feed { state lastBlock } } }"},
+                )
                 assert status.json()["data"]["status"]["feed"] == {
-                    "state": "LIVE", "lastBlock": str(new_number)}
+                    "state": "LIVE",
+                    "lastBlock": str(new_number),
+                }
     finally:
         for running in (process, rewound):
             if running is not None and running.poll() is None:

@@ -76,14 +76,21 @@ class Page:
             self.send("Fetch.failRequest", requestId=params["requestId"], errorReason="Failed")
             return
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        self.send("Fetch.fulfillRequest", requestId=params["requestId"], responseCode=200,
-                  responseHeaders=[{"name": "Content-Type", "value": kind},
-                                   {"name": "Access-Control-Allow-Origin", "value": "*"}],
-                  body=base64.b64encode(path.read_bytes()).decode())
+        self.send(
+            "Fetch.fulfillRequest",
+            requestId=params["requestId"],
+            responseCode=200,
+            responseHeaders=[
+                {"name": "Content-Type", "value": kind},
+                {"name": "Access-Control-Allow-Origin", "value": "*"},
+            ],
+            body=base64.b64encode(path.read_bytes()).decode(),
+        )
 
     def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True,
-                           awaitPromise=True)
+        result = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(str(result["exceptionDetails"]))
         return result["result"].get("value")
@@ -107,10 +114,21 @@ def chromium(profile: Path) -> Iterator[Page]:
     assert ASSETS.is_dir(), "GraphiQL's packages are not installed: run `make browser`"
     port = free_port()
     process = subprocess.Popen(
-        [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--no-first-run", "--remote-allow-origins=*", f"--remote-debugging-port={port}",
-         f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            binary,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--remote-allow-origins=*",
+            f"--remote-debugging-port={port}",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + TIMEOUT
         while True:
@@ -136,17 +154,22 @@ def test_graphiql_runs_a_typed_query(migrated_url: str, redis_url: str, tmp_path
         page.call("Page.enable")
         page.call("Page.navigate", url=base + "/graphql")
         page.wait_for("!!document.querySelector('.graphiql-query-editor .CodeMirror')")
-        page.evaluate("(() => { const cm = document.querySelector("
-                      "'.graphiql-query-editor .CodeMirror').CodeMirror;"
-                      " cm.focus(); cm.execCommand('selectAll'); return true; })()")
+        page.evaluate(
+            "(() => { const cm = document.querySelector("
+            "'.graphiql-query-editor .CodeMirror').CodeMirror;"
+            " cm.focus(); cm.execCommand('selectAll'); return true; })()"
+        )
         page.call("Input.insertText", text=QUERY)
-        typed = page.evaluate("document.querySelector('.graphiql-query-editor .CodeMirror')"
-                              ".CodeMirror.getValue()")
+        typed = page.evaluate(
+            "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.getValue()"
+        )
         page.evaluate("document.querySelector('.graphiql-execute-button').click()")
-        output = page.wait_for("(() => { const cm = document.querySelector("
-                               "'.result-window .CodeMirror'); const v = cm &&"
-                               " cm.CodeMirror.getValue(); return v && v.includes('\"data\"')"
-                               " ? v : ''; })()")
+        output = page.wait_for(
+            "(() => { const cm = document.querySelector("
+            "'.result-window .CodeMirror'); const v = cm &&"
+            " cm.CodeMirror.getValue(); return v && v.includes('\"data\"')"
+            " ? v : ''; })()"
+        )
     assert typed == QUERY
     data = json.loads(output)["data"]["status"]
     assert data["version"]

@@ -28,14 +28,16 @@ pytestmark = pytest.mark.timeout(240)
 feed_db = subscriptions.feed_db
 redis = subscriptions.redis
 SUBSCRIPTION = "subscription { events { cursor node { eventName args } } }"
-RESULT = ("(() => { const cm = document.querySelector('.result-window .CodeMirror');"
-          " const v = cm && cm.CodeMirror.getValue(); return v && v.includes('\"cursor\"')"
-          " ? v : ''; })()")
+RESULT = (
+    "(() => { const cm = document.querySelector('.result-window .CodeMirror');"
+    " const v = cm && cm.CodeMirror.getValue(); return v && v.includes('\"cursor\"')"
+    " ? v : ''; })()"
+)
 
 
 async def test_a_subscription_started_in_graphiql_shows_a_live_event(
-        feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis,
-        tmp_path: Path) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis, tmp_path: Path
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
     env = server_env(url, redis_url, DEBUG="true")
@@ -46,13 +48,17 @@ async def test_a_subscription_started_in_graphiql_shows_a_live_event(
         page.call("Page.navigate", url=f"{base}/graphql?headers={quote(headers)}")
         editor = "document.querySelector('.graphiql-query-editor .CodeMirror')"
         page.wait_for(f"!!{editor}")
-        page.evaluate(f"(() => {{ const cm = {editor}.CodeMirror; cm.focus();"
-                      " cm.execCommand('selectAll'); return true; })()")
+        page.evaluate(
+            f"(() => {{ const cm = {editor}.CodeMirror; cm.focus();"
+            " cm.execCommand('selectAll'); return true; })()"
+        )
         page.call("Input.insertText", text=SUBSCRIPTION)
         typed = page.evaluate(f"{editor}.CodeMirror.getValue()")
         # GraphiQL sends an operation over the socket once it has parsed it as a subscription.
-        page.wait_for(f"(() => {{ const ast = {editor}.CodeMirror.documentAST;"
-                      " return !!ast && ast.definitions[0].operation === 'subscription'; })()")
+        page.wait_for(
+            f"(() => {{ const ast = {editor}.CodeMirror.documentAST;"
+            " return !!ast && ast.definitions[0].operation === 'subscription'; })()"
+        )
         page.evaluate("document.querySelector('.graphiql-execute-button').click()")
         await metrics_when(base, lambda text: metric(text, "dpo_feed_subscriptions") == 1)
         first, _ = await chain.emit(1, to=ALICE, redis=redis)

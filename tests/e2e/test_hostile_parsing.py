@@ -38,14 +38,19 @@ def nested(depth: int) -> str:
 
 def deep_body(depth: int = DEEP) -> bytes:
     """A GraphQL request whose variables nest `depth` arrays deep (~2 bytes a level)."""
-    return ('{"query": "{ status { version } }", "variables": {"v": ' + nested(depth)
-            + "}}").encode()
+    return (
+        '{"query": "{ status { version } }", "variables": {"v": ' + nested(depth) + "}}"
+    ).encode()
 
 
 @pytest.fixture(scope="module")
 def server(migrated_url: str, redis_url: str) -> Iterator[str]:
-    env = base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url, DJANGO_SECRET_KEY=SECRET_KEY,
-                   WS_INIT_TIMEOUT="3")
+    env = base_env(
+        DATABASE_URL=migrated_url,
+        REDIS_URL=redis_url,
+        DJANGO_SECRET_KEY=SECRET_KEY,
+        WS_INIT_TIMEOUT="3",
+    )
     with web_server(env) as base:
         yield base
 
@@ -61,7 +66,8 @@ def assert_limit_exceeded(response: httpx.Response) -> None:
     body = response.json()
     # application/graphql-response+json: a request error has no data entry (the spec's rule).
     graphql_response = response.headers["content-type"].startswith(
-        "application/graphql-response+json")
+        "application/graphql-response+json"
+    )
     assert body.get("data") is None
     assert ("data" in body) is not graphql_response
     assert [e["extensions"]["code"] for e in body["errors"]] == ["LIMIT_EXCEEDED"]
@@ -75,20 +81,31 @@ def still_serving(base: str) -> None:
     assert answer.json()["data"]["status"]["version"]
 
 
-@pytest.mark.parametrize("headers", [{}, {"Accept": "application/graphql-response+json"}],
-                         ids=["json", "graphql-response"])
-def test_deep_body_is_refused_and_the_process_survives(server: str,
-                                                       headers: dict[str, str]) -> None:
-    response = httpx.post(server + "/graphql", content=deep_body(),
-                          headers={"Content-Type": "application/json", **headers}, timeout=30)
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Accept": "application/graphql-response+json"}],
+    ids=["json", "graphql-response"],
+)
+def test_deep_body_is_refused_and_the_process_survives(
+    server: str, headers: dict[str, str]
+) -> None:
+    response = httpx.post(
+        server + "/graphql",
+        content=deep_body(),
+        headers={"Content-Type": "application/json", **headers},
+        timeout=30,
+    )
     assert_limit_exceeded(response)
     still_serving(server)
 
 
 def test_deep_body_of_a_signed_in_caller_is_refused(server: str) -> None:
-    response = httpx.post(server + "/graphql", content=deep_body(),
-                          headers={"Content-Type": "application/json",
-                                   "Authorization": f"Bearer {token()}"}, timeout=30)
+    response = httpx.post(
+        server + "/graphql",
+        content=deep_body(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token()}"},
+        timeout=30,
+    )
     assert_limit_exceeded(response)
     still_serving(server)
 
@@ -96,26 +113,33 @@ def test_deep_body_of_a_signed_in_caller_is_refused(server: str) -> None:
 def test_deep_get_variables_are_refused(server: str) -> None:
     # A URL is bounded by the server's header limit; 3,000 levels already overflowed the
     # recursion limit of a sane interpreter (a 500) and nest far past the bound.
-    response = httpx.get(server + "/graphql", params={"query": STATUS["query"],
-                                                      "variables": '{"v": ' + nested(3000) + "}"},
-                         timeout=30)
+    response = httpx.get(
+        server + "/graphql",
+        params={"query": STATUS["query"], "variables": '{"v": ' + nested(3000) + "}"},
+        timeout=30,
+    )
     assert_limit_exceeded(response)
     still_serving(server)
 
 
 def test_variables_within_the_bound_still_work(server: str) -> None:
     variables = {"v": json.loads(nested(60))}
-    response = httpx.post(server + "/graphql", json={**STATUS, "variables": variables},
-                          timeout=30)
+    response = httpx.post(server + "/graphql", json={**STATUS, "variables": variables}, timeout=30)
     assert response.status_code == 200
     assert response.json()["data"]["status"]["version"]
 
 
 def test_deep_body_over_server_sent_events_is_refused(server: str) -> None:
-    response = httpx.post(server + "/graphql", content=deep_body(), timeout=30,
-                          headers={"Content-Type": "application/json",
-                                   "Accept": "text/event-stream",
-                                   "Authorization": f"Bearer {token()}"})
+    response = httpx.post(
+        server + "/graphql",
+        content=deep_body(),
+        timeout=30,
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "Authorization": f"Bearer {token()}",
+        },
+    )
     assert_limit_exceeded(response)
     still_serving(server)
 
@@ -123,16 +147,16 @@ def test_deep_body_over_server_sent_events_is_refused(server: str) -> None:
 def test_deep_cursor_is_a_validation_error(server: str) -> None:
     cursor = base64.urlsafe_b64encode(('{"o": ' + nested(DEEP) + "}").encode()).decode()
     query = "query($c: String) { offerings(first: 1, after: $c) { edges { cursor } } }"
-    response = httpx.post(server + "/graphql", json={"query": query, "variables": {"c": cursor}},
-                          timeout=30)
+    response = httpx.post(
+        server + "/graphql", json={"query": query, "variables": {"c": cursor}}, timeout=30
+    )
     assert response.status_code == 200
     assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["VALIDATION"]
     still_serving(server)
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
-async def test_deep_connection_init_closes_the_socket_with_4400(server: str,
-                                                                protocol: str) -> None:
+async def test_deep_connection_init_closes_the_socket_with_4400(server: str, protocol: str) -> None:
     frame = '{"type": "connection_init", "payload": {"v": ' + nested(200_000) + "}}"
     async with open_socket(server, protocol=protocol) as socket:
         await socket.ws.send(frame)
@@ -144,10 +168,13 @@ async def test_deep_connection_init_closes_the_socket_with_4400(server: str,
 
 async def test_deep_frame_after_sign_in_closes_the_socket_with_4400(server: str) -> None:
     async with open_socket(server) as socket:
-        assert (await socket.init({"authorization": f"Bearer {token()}"}))["type"] == \
-            "connection_ack"
-        await socket.ws.send('{"id": "1", "type": "subscribe", "payload": {"query": "{ status '
-                             '{ version } }", "variables": {"v": ' + nested(DEEP) + "}}}")
+        assert (await socket.init({"authorization": f"Bearer {token()}"}))[
+            "type"
+        ] == "connection_ack"
+        await socket.ws.send(
+            '{"id": "1", "type": "subscribe", "payload": {"query": "{ status '
+            '{ version } }", "variables": {"v": ' + nested(DEEP) + "}}}"
+        )
         code, _ = await socket.closed_with()
     assert code == 4400
     still_serving(server)
@@ -170,8 +197,13 @@ async def _hammer_sign_in(base: str, stop: asyncio.Event) -> int:
     count = 0
     async with httpx.AsyncClient(timeout=60) as client:
         while not stop.is_set():
-            response = await client.post(base + "/graphql", json={
-                "query": STAFF, "variables": {"e": "nobody@example.com", "p": "wrong password!"}})
+            response = await client.post(
+                base + "/graphql",
+                json={
+                    "query": STAFF,
+                    "variables": {"e": "nobody@example.com", "p": "wrong password!"},
+                },
+            )
             assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
             count += 1
     return count
@@ -188,9 +220,11 @@ async def test_health_stays_fast_while_staff_sign_in_is_hammered(server: str) ->
     finally:
         stop.set()
     attempts = sum(await asyncio.gather(*hammers))
-    print(f"\nhealth p50/max quiet {statistics.median(quiet) * 1000:.0f}/"
-          f"{max(quiet) * 1000:.0f} ms; under {attempts} sign-ins in ~3.5 s: "
-          f"{statistics.median(busy) * 1000:.0f}/{max(busy) * 1000:.0f} ms")
+    print(
+        f"\nhealth p50/max quiet {statistics.median(quiet) * 1000:.0f}/"
+        f"{max(quiet) * 1000:.0f} ms; under {attempts} sign-ins in ~3.5 s: "
+        f"{statistics.median(busy) * 1000:.0f}/{max(busy) * 1000:.0f} ms"
+    )
     assert attempts >= 6
     # Printed, not asserted (the machine running the tests is shared): with argon2 on the
     # event loop the health check waited behind every queued hash (p50 1.7 s, max 2.2 s);
@@ -211,19 +245,24 @@ def assert_too_long(response: httpx.Response) -> None:
 def test_a_query_text_too_long_to_lex_quickly_is_refused_before_parsing(server: str) -> None:
     """graphql-core lexes in Python: a 1 MB string literal held the event loop for ~1 s."""
     posted = httpx.post(server + "/graphql", json={"query": LONG_QUERY}, timeout=30)
-    streamed = httpx.post(server + "/graphql", json={"query": LONG_QUERY}, timeout=30,
-                          headers={"Accept": "text/event-stream",
-                                   "Authorization": f"Bearer {token()}"})
-    fetched = httpx.get(server + "/graphql", params={"query": "{ status { version } }"
-                                                     + " " * 40_000}, timeout=30)
+    streamed = httpx.post(
+        server + "/graphql",
+        json={"query": LONG_QUERY},
+        timeout=30,
+        headers={"Accept": "text/event-stream", "Authorization": f"Bearer {token()}"},
+    )
+    fetched = httpx.get(
+        server + "/graphql", params={"query": "{ status { version } }" + " " * 40_000}, timeout=30
+    )
     for response in (posted, streamed, fetched):
         assert_too_long(response)
     still_serving(server)
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
-async def test_a_query_text_too_long_closes_the_socket_with_4400(server: str,
-                                                                 protocol: str) -> None:
+async def test_a_query_text_too_long_closes_the_socket_with_4400(
+    server: str, protocol: str
+) -> None:
     async with open_socket(server, protocol=protocol) as socket:
         await socket.init({"authorization": f"Bearer {token()}"})
         await socket.subscribe("1", LONG_QUERY)

@@ -43,10 +43,14 @@ ENVIRONMENTS = {
 }
 # Audit items that may fail, per environment, and why. BF61 asks for `__type` too, but only
 # checks that a UTF-8 body is accepted (200), which a refused introspection still is.
-_INTROSPECTION = ("asks `__type` with variables; introspection is refused in production "
-                  "(docs/WEB.md), so the answer carries a VALIDATION error")
-ACCEPTED: dict[str, dict[str, str]] = {"development": {}, "production": {
-    "28B9": _INTROSPECTION, "2EA1": _INTROSPECTION}}
+_INTROSPECTION = (
+    "asks `__type` with variables; introspection is refused in production "
+    "(docs/WEB.md), so the answer carries a VALIDATION error"
+)
+ACCEPTED: dict[str, dict[str, str]] = {
+    "development": {},
+    "production": {"28B9": _INTROSPECTION, "2EA1": _INTROSPECTION},
+}
 
 
 @dataclass
@@ -66,13 +70,25 @@ async def world(api: Api) -> World:
 
 
 @pytest.fixture(scope="module", params=list(ENVIRONMENTS))
-async def server(request: pytest.FixtureRequest, api: Api, world: World, redis_url: str,
-                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+async def server(
+    request: pytest.FixtureRequest,
+    api: Api,
+    world: World,
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Server]:
     name: str = request.param
     log = tmp_path_factory.mktemp(name) / "web.log"
     # Rate limits low enough to reach with the ops caller (each user has their own bucket).
-    async with serve(api, world, redis_url, log_path=log, RATE_LIMIT_USER="10/min",
-                     CORS_ALLOWED_ORIGINS=ORIGIN, **ENVIRONMENTS[name]) as callers:
+    async with serve(
+        api,
+        world,
+        redis_url,
+        log_path=log,
+        RATE_LIMIT_USER="10/min",
+        CORS_ALLOWED_ORIGINS=ORIGIN,
+        **ENVIRONMENTS[name],
+    ) as callers:
         base = str(callers["anonymous"].client.base_url).rstrip("/")
         yield Server(name, base, callers, world, log)
     assert error_lines(log) == [], f"{name} server logged errors"
@@ -89,9 +105,15 @@ def client(server: Server) -> Iterator[httpx.Client]:
 
 def test_graphql_http_audit(server: Server) -> None:
     """Every MUST and SHOULD of graphql-http's server audit passes (MAY items are reported)."""
-    result = subprocess.run([node(), "audit.mjs"], cwd=CLIENTS, capture_output=True, text=True,
-                            env={**os.environ, "DPO_URL": server.base}, timeout=240,
-                            check=False)
+    result = subprocess.run(
+        [node(), "audit.mjs"],
+        cwd=CLIENTS,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DPO_URL": server.base},
+        timeout=240,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     audits = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(audits) > 50, result.stdout[-2000:]
@@ -103,8 +125,10 @@ def test_graphql_http_audit(server: Server) -> None:
 # --- docs/API.md's table --------------------------------------------------------------------
 
 SETTLE = "mutation($id: ID!) { settleOffering(id: $id) { status } }"
-COSTLY = ("{ offerings(first: 100) { edges { node { issuer { offerings(first: 100) { edges "
-          "{ node { id } } } } } } } }")
+COSTLY = (
+    "{ offerings(first: 100) { edges { node { issuer { offerings(first: 100) { edges "
+    "{ node { id } } } } } } } }"
+)
 
 
 @dataclass(frozen=True)
@@ -120,44 +144,67 @@ class Row:
 
 ROWS: dict[tuple[str, str], Row] = {
     ("VALIDATION", "the document does not parse or validate"): Row(
-        "anonymous", lambda w: {"query": "{ offerings("}),
+        "anonymous", lambda w: {"query": "{ offerings("}
+    ),
     ("VALIDATION", "not a GraphQL request"): Row(
-        "anonymous", lambda w: {"query": "{ __typename }", "operationName": 5}),
+        "anonymous", lambda w: {"query": "{ __typename }", "operationName": 5}
+    ),
     ("VALIDATION", "a field's input breaks a rule"): Row(
-        "issuer", lambda w: {"query": SETTLE, "variables": {"id": "not-an-id"}}),
+        "issuer", lambda w: {"query": SETTLE, "variables": {"id": "not-an-id"}}
+    ),
     ("NOT_FOUND", "raised by a field"): Row(
-        "anonymous", lambda w: {"query": "query($id: ID!) { issuer(id: $id) { name } }",
-                                "variables": {"id": w.gid("Issuer", "ghost")}}),
+        "anonymous",
+        lambda w: {
+            "query": "query($id: ID!) { issuer(id: $id) { name } }",
+            "variables": {"id": w.gid("Issuer", "ghost")},
+        },
+    ),
     ("FORBIDDEN", "raised by a field"): Row(
-        "investor", lambda w: {"query": "{ reconciliationBreaks { totalCount } }"}),
+        "investor", lambda w: {"query": "{ reconciliationBreaks { totalCount } }"}
+    ),
     ("CONFLICT", "raised by a field"): Row(
-        "admin", lambda w: {"query": SETTLE, "variables": {"id": w.gid("Offering", "acme_open")}}),
+        "admin", lambda w: {"query": SETTLE, "variables": {"id": w.gid("Offering", "acme_open")}}
+    ),
     ("UNAUTHENTICATED", "a field needs a signed-in caller"): Row(
-        "anonymous", lambda w: {"query": "{ reconciliationBreaks { totalCount } }"}),
+        "anonymous", lambda w: {"query": "{ reconciliationBreaks { totalCount } }"}
+    ),
     ("UNAUTHENTICATED", "a bad, expired or foreign credential"): Row(
-        "forged", lambda w: {"query": "{ __typename }"}),
+        "forged", lambda w: {"query": "{ __typename }"}
+    ),
     ("RATE_LIMITED", "over"): Row("ops", lambda w: {"query": "{ __typename }"}, repeat=12),
     ("LIMIT_EXCEEDED", "the body is over 1 MiB"): Row(
-        "anonymous", lambda w: None,
-        content=b'{"query": "{ __typename }"' + b" " * (1024 * 1024) + b"}"),
+        "anonymous",
+        lambda w: None,
+        content=b'{"query": "{ __typename }"' + b" " * (1024 * 1024) + b"}",
+    ),
     ("LIMIT_EXCEEDED", "JSON nested past 64 levels"): Row(
-        "anonymous", lambda w: None,
-        content=b'{"query": "{ __typename }", "variables": {"a": ' + b"[" * 100 + b"]" * 100
-        + b"}}"),
+        "anonymous",
+        lambda w: None,
+        content=b'{"query": "{ __typename }", "variables": {"a": '
+        + b"[" * 100
+        + b"]" * 100
+        + b"}}",
+    ),
     ("LIMIT_EXCEEDED", "refused before execution"): Row("anonymous", lambda w: {"query": COSTLY}),
     ("LIMIT_EXCEEDED", "a page size"): Row(
-        "anonymous", lambda w: {"query": "{ offerings(first: 101) { edges { node { id } } } }"}),
+        "anonymous", lambda w: {"query": "{ offerings(first: 101) { edges { node { id } } } }"}
+    ),
     ("UNSUPPORTED_TRANSPORT", "a subscription as a JSON request"): Row(
-        "other_issuer", lambda w: {
+        "other_issuer",
+        lambda w: {
             "query": "subscription($id: ID!) { offeringUpdated(id: $id) { id } }",
-            "variables": {"id": w.gid("Offering", "acme_open")}}),
+            "variables": {"id": w.gid("Offering", "acme_open")},
+        },
+    ),
 }
 # Rows not made here, and where they are tested.
 ELSEWHERE = {
     ("INTERNAL", "a field failed unexpectedly"): "test_transport_limits.py renames a table",
     ("INTERNAL", "an error escaped the application"): "integration/web/test_error_boundary.py",
-    ("PROVIDER_UNAVAILABLE, PROVIDER_REJECTED, PROVIDER_MALFORMED", "raised by a field"):
-        "no query calls a provider today; tests/integration/providers",
+    (
+        "PROVIDER_UNAVAILABLE, PROVIDER_REJECTED, PROVIDER_MALFORMED",
+        "raised by a field",
+    ): "no query calls a provider today; tests/integration/providers",
 }
 _ROW = re.compile(r"^\| `?([A-Z_`, ]+?)`? \| (.+?) \| (\d{3}) \| (\d{3}) \|$")
 
@@ -199,8 +246,9 @@ def _send(client: httpx.Client, server: Server, row: Row, accept: str) -> httpx.
         headers.update(caller.headers)
     elif row.role == "forged":
         headers["Authorization"] = "Bearer forged.token.value"
-    content = row.content if row.content is not None else json.dumps(
-        row.body(server.world)).encode()
+    content = (
+        row.content if row.content is not None else json.dumps(row.body(server.world)).encode()
+    )
     response = client.post("/graphql", content=content, headers=headers)
     for _ in range(row.repeat - 1):
         response = client.post("/graphql", content=content, headers=headers)
@@ -235,10 +283,17 @@ def test_what_a_client_sees(server: Server, client: httpx.Client) -> None:
 
 # --- malformed requests ---------------------------------------------------------------------
 
-ACCEPTS = [None, JSON, GRAPHQL_JSON, "*/*", "text/event-stream",
-           "application/graphql-response+json, application/graphql+json, application/json, "
-           "text/event-stream, multipart/mixed",
-           'multipart/mixed;boundary="graphql";subscriptionSpec=1.0,application/json', "text/html"]
+ACCEPTS = [
+    None,
+    JSON,
+    GRAPHQL_JSON,
+    "*/*",
+    "text/event-stream",
+    "application/graphql-response+json, application/graphql+json, application/json, "
+    "text/event-stream, multipart/mixed",
+    'multipart/mixed;boundary="graphql";subscriptionSpec=1.0,application/json',
+    "text/html",
+]
 CODES = {code.value for code in ErrorCode}
 
 
@@ -248,8 +303,11 @@ def check_answer(response: httpx.Response) -> list[dict[str, Any]]:
     assert response.status_code < 500, where
     media = response.headers.get("content-type", "")
     if media.startswith("text/event-stream"):
-        payloads = [line[len("data: "):] for line in response.text.splitlines()
-                    if line.startswith("data: ")]
+        payloads = [
+            line[len("data: ") :]
+            for line in response.text.splitlines()
+            if line.startswith("data: ")
+        ]
         assert payloads, where
         bodies = [json.loads(p) for p in payloads]
     else:
@@ -298,8 +356,9 @@ MALFORMED: list[tuple[str, bytes | None, str | None]] = [
 ]
 
 
-def _request(client: httpx.Client, method: str, body: bytes | None, media: str | None,
-             accept: str | None) -> httpx.Response:
+def _request(
+    client: httpx.Client, method: str, body: bytes | None, media: str | None, accept: str | None
+) -> httpx.Response:
     headers = {} if accept is None else {"Accept": accept}
     if method == "GET":
         return client.get("/graphql?" + (body or b"").decode("latin-1"), headers=headers)
@@ -314,38 +373,74 @@ def test_malformed_requests_get_json_with_a_code(server: Server, client: httpx.C
             response = _request(client, method, body, media, accept)
             answers = check_answer(response)
             assert response.status_code >= 400 or any(a.get("errors") for a in answers), (
-                method, body, accept, response.text[:200])
+                method,
+                body,
+                accept,
+                response.text[:200],
+            )
     # Another encoding than UTF-8 (the decoder recognises UTF-16 and UTF-32): served, in JSON.
     for accept in ACCEPTS:
-        check_answer(_request(client, "POST", '{"query": "{ __typename }"}'.encode("utf-16"),
-                              "application/json; charset=utf-16", accept))
+        check_answer(
+            _request(
+                client,
+                "POST",
+                '{"query": "{ __typename }"}'.encode("utf-16"),
+                "application/json; charset=utf-16",
+                accept,
+            )
+        )
 
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 any_json = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-              st.floats(allow_nan=False), st.text(max_size=30)),
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.text(max_size=8), inner, max_size=3)),
-    max_leaves=8)
-fields = st.fixed_dictionaries({}, optional={
-    "query": st.one_of(any_json, st.sampled_from(["{ __typename }", "subscription { a }",
-                                                  "query Q { __typename }", "{", ""]),
-                       st.text(max_size=200)),
-    "operationName": st.one_of(any_json, st.sampled_from(["Q", ""])),
-    "variables": any_json,
-    "extensions": st.one_of(any_json, st.just({"clientLibrary": {"name": "x"}}),
-                            st.just({"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}})),
-    "id": any_json,
-})
-bodies = st.one_of(fields.map(lambda f: json.dumps(f).encode()),
-                   any_json.map(lambda v: json.dumps(v).encode()),
-                   fields.map(lambda f: json.dumps(f).encode("utf-16")),
-                   st.binary(max_size=300),
-                   st.builds(lambda f, n: json.dumps(f).encode() + b" " * n, fields,
-                             st.sampled_from([0, 1024 * 1024])))
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=False),
+        st.text(max_size=30),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "query": st.one_of(
+            any_json,
+            st.sampled_from(
+                ["{ __typename }", "subscription { a }", "query Q { __typename }", "{", ""]
+            ),
+            st.text(max_size=200),
+        ),
+        "operationName": st.one_of(any_json, st.sampled_from(["Q", ""])),
+        "variables": any_json,
+        "extensions": st.one_of(
+            any_json,
+            st.just({"clientLibrary": {"name": "x"}}),
+            st.just({"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}),
+        ),
+        "id": any_json,
+    },
+)
+bodies = st.one_of(
+    fields.map(lambda f: json.dumps(f).encode()),
+    any_json.map(lambda v: json.dumps(v).encode()),
+    fields.map(lambda f: json.dumps(f).encode("utf-16")),
+    st.binary(max_size=300),
+    st.builds(
+        lambda f, n: json.dumps(f).encode() + b" " * n, fields, st.sampled_from([0, 1024 * 1024])
+    ),
+)
 
 
 def test_fuzz_malformed_bodies(server: Server, client: httpx.Client) -> None:
@@ -353,9 +448,14 @@ def test_fuzz_malformed_bodies(server: Server, client: httpx.Client) -> None:
     an error without a known code."""
 
     @FUZZ
-    @given(bodies, st.sampled_from([JSON, "application/json; charset=utf-8", "text/plain", None,
-                                    "application/graphql"]),
-           st.sampled_from(ACCEPTS[:-1]), st.booleans())
+    @given(
+        bodies,
+        st.sampled_from(
+            [JSON, "application/json; charset=utf-8", "text/plain", None, "application/graphql"]
+        ),
+        st.sampled_from(ACCEPTS[:-1]),
+        st.booleans(),
+    )
     def run(body: bytes, media: str | None, accept: str | None, as_get: bool) -> None:
         if as_get:  # a URL is bounded by the server's header limit
             query = b"query=" + quote_from_bytes(body[:2000]).encode()
@@ -369,18 +469,31 @@ def test_fuzz_malformed_bodies(server: Server, client: httpx.Client) -> None:
 
 # --- CORS -----------------------------------------------------------------------------------
 
-CLIENT_HEADERS = ["content-type", "authorization", "accept", "apollographql-client-name",
-                  "apollographql-client-version", "apollo-require-preflight", "last-event-id",
-                  "x-graphql-event-stream-token"]
+CLIENT_HEADERS = [
+    "content-type",
+    "authorization",
+    "accept",
+    "apollographql-client-name",
+    "apollographql-client-version",
+    "apollo-require-preflight",
+    "last-event-id",
+    "x-graphql-event-stream-token",
+]
 
 
 def test_cors_preflight_allows_what_clients_send(server: Server, client: httpx.Client) -> None:
-    response = client.options("/graphql", headers={
-        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": ",".join(CLIENT_HEADERS)})
+    response = client.options(
+        "/graphql",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": ",".join(CLIENT_HEADERS),
+        },
+    )
     assert response.status_code == 200, response.text
-    allowed = {h.strip().lower() for h in response.headers["access-control-allow-headers"]
-               .split(",")}
+    allowed = {
+        h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")
+    }
     assert set(CLIENT_HEADERS) <= allowed
     assert response.headers["access-control-allow-origin"] == ORIGIN
 
@@ -390,23 +503,34 @@ def test_cors_preflight_allows_what_clients_send(server: Server, client: httpx.C
 MINT = "mutation { streamTicket { ticket } }"
 
 
-def test_a_stream_ticket_never_runs_a_query_or_a_mutation(server: Server,
-                                                          client: httpx.Client) -> None:
+def test_a_stream_ticket_never_runs_a_query_or_a_mutation(
+    server: Server, client: httpx.Client
+) -> None:
     """Queries and mutations over the stream take the HTTP credential: a ticket is refused
     there, unspent, and still opens its subscription afterwards."""
-    minted = client.post("/graphql", json={"query": MINT},
-                         headers=server.callers["investor"].headers)
+    minted = client.post(
+        "/graphql", json={"query": MINT}, headers=server.callers["investor"].headers
+    )
     ticket = minted.json()["data"]["streamTicket"]["ticket"]
     for query in ("{ viewer { role } }", 'mutation { signOut(refreshToken: "x") }'):
-        refused = client.get("/graphql", params={"query": query, "ticket": ticket},
-                             headers={"Accept": "text/event-stream"})
+        refused = client.get(
+            "/graphql",
+            params={"query": query, "ticket": ticket},
+            headers={"Accept": "text/event-stream"},
+        )
         assert refused.status_code == 401, refused.text
         assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     subscription = "subscription($id: ID!) { offeringUpdated(id: $id) { name } }"
-    with client.stream("GET", "/graphql", headers={"Accept": "text/event-stream"}, params={
-            "query": subscription, "ticket": ticket,
-            "variables": json.dumps({"id": server.world.gid("Offering", "acme_open")})}
-            ) as opened:
+    with client.stream(
+        "GET",
+        "/graphql",
+        headers={"Accept": "text/event-stream"},
+        params={
+            "query": subscription,
+            "ticket": ticket,
+            "variables": json.dumps({"id": server.world.gid("Offering", "acme_open")}),
+        },
+    ) as opened:
         assert opened.status_code == 200
         first = next(line for line in opened.iter_lines() if line.startswith("data: "))
-    assert json.loads(first[len("data: "):])["data"]["offeringUpdated"]["name"] == "Acme Open"
+    assert json.loads(first[len("data: ") :])["data"]["offeringUpdated"]["name"] == "Acme Open"

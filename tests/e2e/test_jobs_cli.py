@@ -21,9 +21,12 @@ from tests.support.book import PLANT, expected_breaks
 
 HOLDERS = 5000
 # The sync jobs run on the schedule too: their providers refuse at once, without retries.
-UNREACHABLE = {"ECB_FX_URL": "http://127.0.0.1:9/eurofxref-daily.xml",
-               "EUROCLEAR_API_BASE": "http://127.0.0.1:9", "CLEARSTREAM_PMI_BASE":
-               "http://127.0.0.1:9", "PROVIDER_RETRY_ATTEMPTS": "1"}
+UNREACHABLE = {
+    "ECB_FX_URL": "http://127.0.0.1:9/eurofxref-daily.xml",
+    "EUROCLEAR_API_BASE": "http://127.0.0.1:9",
+    "CLEARSTREAM_PMI_BASE": "http://127.0.0.1:9",
+    "PROVIDER_RETRY_ATTEMPTS": "1",
+}
 
 
 @pytest.fixture
@@ -54,7 +57,8 @@ async def _poll_blocked(connection: asyncpg.Connection) -> None:
         waiting = await connection.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
             "AND datname = current_database() "
-            "AND query LIKE '%break_revision%'")
+            "AND query LIKE '%break_revision%'"
+        )
         if waiting:
             return
         await asyncio.sleep(0.05)
@@ -64,24 +68,38 @@ async def _poll_blocked(connection: asyncpg.Connection) -> None:
 def _start(url: str, redis_url: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "app", "jobs", "run", "reconcile_positions", *args],
-        env=base_env(DATABASE_URL=url, REDIS_URL=redis_url), cwd=ROOT / "tests",
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
+        env=base_env(DATABASE_URL=url, REDIS_URL=redis_url),
+        cwd=ROOT / "tests",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 async def _state(connection: asyncpg.Connection) -> tuple[dict[str, int], list[str], list[str]]:
-    kinds = {r["kind"]: r["n"] for r in await connection.fetch(
-        "SELECT kind, count(*) AS n FROM reconciliation_breaks WHERE status = 'open' "
-        "GROUP BY kind")}
-    jobs = [r["status"] for r in await connection.fetch(
-        "SELECT status FROM job_runs WHERE job = 'reconcile_positions' ORDER BY id")]
-    runs = [r["status"] for r in await connection.fetch(
-        "SELECT status FROM reconciliation_runs ORDER BY id")]
+    kinds = {
+        r["kind"]: r["n"]
+        for r in await connection.fetch(
+            "SELECT kind, count(*) AS n FROM reconciliation_breaks WHERE status = 'open' "
+            "GROUP BY kind"
+        )
+    }
+    jobs = [
+        r["status"]
+        for r in await connection.fetch(
+            "SELECT status FROM job_runs WHERE job = 'reconcile_positions' ORDER BY id"
+        )
+    ]
+    runs = [
+        r["status"]
+        for r in await connection.fetch("SELECT status FROM reconciliation_runs ORDER BY id")
+    ]
     return kinds, jobs, runs
 
 
 async def test_overlapping_runs_skip_and_kill_9_leaves_nothing_half_written(
-        book_url: str, redis_url: str) -> None:
+    book_url: str, redis_url: str
+) -> None:
     blocker = await asyncpg.connect(libpq_url(book_url))
     try:
         # Hold the counter row: the job's transaction stops after its comparison, mid-pass.
@@ -91,19 +109,28 @@ async def test_overlapping_runs_skip_and_kill_9_leaves_nothing_half_written(
         first = _start(book_url, redis_url)
         await _wait_blocked(book_url)
         second = await asyncio.to_thread(
-            run_dpo, "jobs", "run", "reconcile_positions",
-            env=base_env(DATABASE_URL=book_url, REDIS_URL=redis_url))
+            run_dpo,
+            "jobs",
+            "run",
+            "reconcile_positions",
+            env=base_env(DATABASE_URL=book_url, REDIS_URL=redis_url),
+        )
         assert second.returncode == 0, second.stderr
-        assert "reconcile_positions is already running (run 1); this run was skipped" \
-            in second.stdout
+        assert (
+            "reconcile_positions is already running (run 1); this run was skipped" in second.stdout
+        )
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         await holding.rollback()
         kinds, jobs, runs = await _state(blocker)
         assert (kinds, jobs, runs) == ({}, ["running"], ["running"])  # nothing half-written
         rerun = await asyncio.to_thread(
-            run_dpo, "jobs", "run", "reconcile_positions",
-            env=base_env(DATABASE_URL=book_url, REDIS_URL=redis_url))
+            run_dpo,
+            "jobs",
+            "run",
+            "reconcile_positions",
+            env=base_env(DATABASE_URL=book_url, REDIS_URL=redis_url),
+        )
         assert rerun.returncode == 0, rerun.stderr
         assert "run 2 succeeded" in rerun.stdout
         kinds, jobs, runs = await _state(blocker)
@@ -113,9 +140,15 @@ async def test_overlapping_runs_skip_and_kill_9_leaves_nothing_half_written(
         assert error.startswith("interrupted")
         # A clean repeat: the same breaks, nothing opened or closed.
         repeat = await asyncio.to_thread(  # by the runbook's name
-            subprocess.run, [sys.executable, str(ROOT / "manage.py"), "reconcile_positions"],
-            env=base_env(DATABASE_URL=book_url, REDIS_URL=redis_url), capture_output=True,
-            text=True, timeout=60, cwd=ROOT / "tests", check=False)
+            subprocess.run,
+            [sys.executable, str(ROOT / "manage.py"), "reconcile_positions"],
+            env=base_env(DATABASE_URL=book_url, REDIS_URL=redis_url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT / "tests",
+            check=False,
+        )
         assert repeat.returncode == 0, repeat.stderr
         assert "'breaks_opened': 0" in repeat.stdout
         assert "'breaks_resolved': 0" in repeat.stdout
@@ -148,10 +181,13 @@ async def test_sigterm_stops_a_run_cleanly(book_url: str, redis_url: str) -> Non
 
 
 def _scheduler(url: str, redis_url: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "app", "jobs", "schedule"],
-                            env=base_env(DATABASE_URL=url, REDIS_URL=redis_url,
-                                         JOBS_SCHEDULE="demo", **UNREACHABLE),
-                            cwd=ROOT / "tests", stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "jobs", "schedule"],
+        env=base_env(DATABASE_URL=url, REDIS_URL=redis_url, JOBS_SCHEDULE="demo", **UNREACHABLE),
+        cwd=ROOT / "tests",
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 async def _until_logged(log: IO[bytes], text: str, seconds: float = 30) -> None:
@@ -182,7 +218,8 @@ async def _pair(connection: asyncpg.Connection, query: str) -> tuple[int, int]:
 
 
 async def test_one_scheduler_across_two_processes_and_a_takeover_after_kill_9(
-        book_url: str, redis_url: str) -> None:
+    book_url: str, redis_url: str
+) -> None:
     with tempfile.TemporaryFile() as log_a, tempfile.TemporaryFile() as log_b:
         active = _scheduler(book_url, redis_url, log_a)
         standby: subprocess.Popen[bytes] | None = None
@@ -191,10 +228,12 @@ async def test_one_scheduler_across_two_processes_and_a_takeover_after_kill_9(
             standby = _scheduler(book_url, redis_url, log_b)
             await _until_logged(log_b, "another scheduler is active; standing by")
             connection = await asyncpg.connect(libpq_url(book_url))
-            succeeded = ("SELECT count(*) FILTER (WHERE counts ? 'full'), "
-                         "count(*) FILTER (WHERE NOT counts ? 'full') "
-                         "FROM job_runs WHERE status = 'succeeded' "
-                         "AND job = 'reconcile_positions'")
+            succeeded = (
+                "SELECT count(*) FILTER (WHERE counts ? 'full'), "
+                "count(*) FILTER (WHERE NOT counts ? 'full') "
+                "FROM job_runs WHERE status = 'succeeded' "
+                "AND job = 'reconcile_positions'"
+            )
             try:
                 for _ in range(300):
                     if sum(await _pair(connection, succeeded)) >= 1:
@@ -224,8 +263,14 @@ async def test_one_scheduler_across_two_processes_and_a_takeover_after_kill_9(
 
 
 def test_an_unreachable_database_is_one_line_and_exit_1(redis_url: str) -> None:
-    result = run_dpo("jobs", "run", "reconcile_positions", env=base_env(
-        DATABASE_URL="postgresql://dpo:s3cret-pw@127.0.0.1:9/dpo", REDIS_URL=redis_url))
+    result = run_dpo(
+        "jobs",
+        "run",
+        "reconcile_positions",
+        env=base_env(
+            DATABASE_URL="postgresql://dpo:s3cret-pw@127.0.0.1:9/dpo", REDIS_URL=redis_url
+        ),
+    )
     assert result.returncode == 1, result.stderr
     assert "reconcile_positions: cannot start, the database is unavailable" in result.stderr
     assert "Traceback" not in result.stderr

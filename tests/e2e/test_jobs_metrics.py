@@ -41,14 +41,22 @@ async def url(pg_server_url: str) -> AsyncIterator[str]:
 
 
 def _scheduler(env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "app", "jobs", "schedule"], env=env,
-                            cwd=ROOT / "tests", stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "jobs", "schedule"],
+        env=env,
+        cwd=ROOT / "tests",
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """(sample name, sorted labels) -> value."""
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 async def _wait(connection: asyncpg.Connection, query: str, seconds: float = 120) -> None:
@@ -59,8 +67,9 @@ async def _wait(connection: asyncpg.Connection, query: str, seconds: float = 120
     raise AssertionError(f"never true: {query}")
 
 
-async def test_job_and_outbox_metrics_from_the_scheduler(url: str, redis_url: str,
-                                                         sandbox: Sandbox) -> None:
+async def test_job_and_outbox_metrics_from_the_scheduler(
+    url: str, redis_url: str, sandbox: Sandbox
+) -> None:
     sandbox.world.reset()
     connection = await asyncpg.connect(libpq_url(url))
     port = free_port()
@@ -70,20 +79,30 @@ async def test_job_and_outbox_metrics_from_the_scheduler(url: str, redis_url: st
         await connection.execute(
             "INSERT INTO notifications (key, audience, event, created_at) VALUES "
             "('ops:1', 'ops', 'job_failed', now() - interval '1 hour'), "
-            "('ops:2', 'ops', 'breaks_opened', now())")
+            "('ops:2', 'ops', 'breaks_opened', now())"
+        )
         await connection.execute(
             "INSERT INTO notifications (key, audience, event, email) VALUES "
-            "('inv:1', 'investor', 'tokens_issued', 'ada@example.com')")
-        env = base_env(DATABASE_URL=url, REDIS_URL=redis_url, JOBS_SCHEDULE="demo",
-                       JOBS_METRICS_PORT=str(port), **sandbox.environment())
+            "('inv:1', 'investor', 'tokens_issued', 'ada@example.com')"
+        )
+        env = base_env(
+            DATABASE_URL=url,
+            REDIS_URL=redis_url,
+            JOBS_SCHEDULE="demo",
+            JOBS_METRICS_PORT=str(port),
+            **sandbox.environment(),
+        )
         env.pop("OPS_EMAIL", None)
         with tempfile.TemporaryFile() as log:
             process = _scheduler(env, log)
             try:
-                await _wait(connection, "SELECT count(DISTINCT job) = 3 FROM job_runs "
-                                        "WHERE status = 'succeeded'")
-                await _wait(connection, "SELECT status = 'sent' FROM notifications "
-                                        "WHERE key = 'inv:1'")
+                await _wait(
+                    connection,
+                    "SELECT count(DISTINCT job) = 3 FROM job_runs WHERE status = 'succeeded'",
+                )
+                await _wait(
+                    connection, "SELECT status = 'sent' FROM notifications WHERE key = 'inv:1'"
+                )
                 # The backlog gauges are set after each delivery pass (every 5 s).
                 async with httpx.AsyncClient(timeout=30) as client:
                     for _ in range(240):
@@ -91,9 +110,13 @@ async def test_job_and_outbox_metrics_from_the_scheduler(url: str, redis_url: st
                         if "dpo_notifications_pending 2.0" in scraped:
                             break
                         await asyncio.sleep(0.5)
-                succeeded: dict[str, int] = {row["job"]: row["n"] for row in await connection.fetch(
-                    "SELECT job, count(*) AS n FROM job_runs WHERE status = 'succeeded' "
-                    "GROUP BY job")}
+                succeeded: dict[str, int] = {
+                    row["job"]: row["n"]
+                    for row in await connection.fetch(
+                        "SELECT job, count(*) AS n FROM job_runs WHERE status = 'succeeded' "
+                        "GROUP BY job"
+                    )
+                }
             finally:
                 process.terminate()
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -110,8 +133,9 @@ async def test_job_and_outbox_metrics_from_the_scheduler(url: str, redis_url: st
         runs = values[("dpo_job_runs_total", (("job", job), ("outcome", "succeeded")))]
         # Every succeeded run recorded in job_runs by then was counted (later ones may add).
         assert runs >= succeeded[job] >= 1, (job, runs, succeeded)
-        assert values[("dpo_job_run_seconds_count",
-                       (("job", job), ("outcome", "succeeded")))] == runs
+        assert (
+            values[("dpo_job_run_seconds_count", (("job", job), ("outcome", "succeeded")))] == runs
+        )
         last = values[("dpo_job_last_success_timestamp_seconds", (("job", job),))]
         assert began <= last <= time.time()
     assert values[("dpo_notification_deliveries_total", (("outcome", "sent"),))] == 1

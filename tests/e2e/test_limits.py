@@ -38,8 +38,7 @@ def client(address: str) -> dict[str, str]:
 def test_anonymous_limit_returns_429_with_retry_after(migrated_url: str, redis_url: str) -> None:
     me, other = fresh_address(), fresh_address()
     with web_server(env_for(migrated_url, redis_url, RATE_LIMIT_ANON="5/min")) as base:
-        answers = [httpx.post(base + "/graphql", json=QUERY, headers=client(me))
-                   for _ in range(6)]
+        answers = [httpx.post(base + "/graphql", json=QUERY, headers=client(me)) for _ in range(6)]
         others = httpx.post(base + "/graphql", json=QUERY, headers=client(other))
         health = httpx.get(base + "/api/health/", headers=client(me))
         metrics = httpx.get(base + "/metrics")
@@ -58,8 +57,10 @@ def test_limit_is_shared_by_two_web_processes(migrated_url: str, redis_url: str)
     env = env_for(migrated_url, redis_url, RATE_LIMIT_ANON="4/min")
     me = client(fresh_address())
     with web_server(env) as first, web_server(env) as second:
-        codes = [httpx.post((first, second)[i % 2] + "/graphql", json=QUERY, headers=me)
-                 .status_code for i in range(5)]
+        codes = [
+            httpx.post((first, second)[i % 2] + "/graphql", json=QUERY, headers=me).status_code
+            for i in range(5)
+        ]
     assert codes == [200, 200, 200, 200, 429]
 
 
@@ -114,8 +115,13 @@ def test_introspection_and_suggestions_in_debug(migrated_url: str, redis_url: st
 
 
 def test_no_introspection_nor_suggestions_in_production(migrated_url: str, redis_url: str) -> None:
-    env = env_for(migrated_url, redis_url, ENVIRONMENT="production", DJANGO_SECRET_KEY="k" * 64,
-                  ALLOWED_HOSTS="127.0.0.1")
+    env = env_for(
+        migrated_url,
+        redis_url,
+        ENVIRONMENT="production",
+        DJANGO_SECRET_KEY="k" * 64,
+        ALLOWED_HOSTS="127.0.0.1",
+    )
     with web_server(env) as base:
         introspection = httpx.post(base + "/graphql", json=INTROSPECT)
         typo = httpx.post(base + "/graphql", json=TYPO)
@@ -139,15 +145,23 @@ def test_signed_in_users_have_their_own_limit(migrated_url: str, redis_url: str)
 
     alice, bob = bearer(uuid.uuid4().int % 10**9), bearer(uuid.uuid4().int % 10**9 + 1)
     address = client(fresh_address())
-    env = env_for(migrated_url, redis_url, DJANGO_SECRET_KEY=secret, RATE_LIMIT_USER="3/min",
-                  RATE_LIMIT_ANON="100/min")
+    env = env_for(
+        migrated_url,
+        redis_url,
+        DJANGO_SECRET_KEY=secret,
+        RATE_LIMIT_USER="3/min",
+        RATE_LIMIT_ANON="100/min",
+    )
     with web_server(env) as base:
-        codes = [httpx.post(base + "/graphql", json=QUERY, headers={**address, **alice})
-                 .status_code for _ in range(4)]
+        codes = [
+            httpx.post(base + "/graphql", json=QUERY, headers={**address, **alice}).status_code
+            for _ in range(4)
+        ]
         other_user = httpx.post(base + "/graphql", json=QUERY, headers={**address, **bob})
         anonymous = httpx.post(base + "/graphql", json=QUERY, headers=address)
-        forged = httpx.post(base + "/graphql", json=QUERY,
-                            headers={**address, "Authorization": "Bearer forged"})
+        forged = httpx.post(
+            base + "/graphql", json=QUERY, headers={**address, "Authorization": "Bearer forged"}
+        )
     assert codes == [200, 200, 200, 429]
     assert other_user.status_code == 200
     assert anonymous.status_code == 200
@@ -166,8 +180,14 @@ async def _new_keys(url: str, settings: Settings, count: int) -> list[str]:
     engine = create_engine(url, pool_size=1)
     try:
         async with unit_of_work(session_factory(engine)) as session:
-            return [(await create_api_key(session, name=f"limit {i}", role=Role.OPS,
-                                          settings=settings))[0] for i in range(count)]
+            return [
+                (
+                    await create_api_key(
+                        session, name=f"limit {i}", role=Role.OPS, settings=settings
+                    )
+                )[0]
+                for i in range(count)
+            ]
     finally:
         await engine.dispose()
 
@@ -184,17 +204,26 @@ def test_api_key_calls_count_against_the_key(migrated_url: str, redis_url: str) 
         headers = signed_headers(key, method="POST", path="/graphql", body=body)
         if forged:
             headers["X-Signature"] = "0" * 64
-        return httpx.post(base + "/graphql", content=body, headers={
-            "Content-Type": "application/json", **headers, **client(address)})
+        return httpx.post(
+            base + "/graphql",
+            content=body,
+            headers={"Content-Type": "application/json", **headers, **client(address)},
+        )
 
     address, stranger = fresh_address(), fresh_address()
-    env = env_for(migrated_url, redis_url, API_HMAC_SECRET=hmac_secret,
-                  RATE_LIMIT_USER="3/min", RATE_LIMIT_ANON="2/min")
+    env = env_for(
+        migrated_url,
+        redis_url,
+        API_HMAC_SECRET=hmac_secret,
+        RATE_LIMIT_USER="3/min",
+        RATE_LIMIT_ANON="2/min",
+    )
     with web_server(env) as base:
         own = [signed(mine, address) for _ in range(4)]
         other_key = signed(theirs, address)
-        anonymous = [httpx.post(base + "/graphql", json=QUERY, headers=client(address))
-                     for _ in range(2)]
+        anonymous = [
+            httpx.post(base + "/graphql", json=QUERY, headers=client(address)) for _ in range(2)
+        ]
         forged = [signed(mine, stranger, forged=True) for _ in range(3)]
     # Three calls from an address whose anonymous limit is two: counted against the key.
     assert [r.status_code for r in own] == [200, 200, 200, 429]
@@ -202,7 +231,9 @@ def test_api_key_calls_count_against_the_key(migrated_url: str, redis_url: str) 
     refused = own[3]
     assert 1 <= int(refused.headers["retry-after"]) <= 20
     assert errors_of(refused)[0]["extensions"] == {
-        "code": "RATE_LIMITED", "retryAfter": int(refused.headers["retry-after"])}
+        "code": "RATE_LIMITED",
+        "retryAfter": int(refused.headers["retry-after"]),
+    }
     assert other_key.status_code == 200
     assert [r.status_code for r in anonymous] == [200, 200]
     # A signature that fails is counted against the address, like any anonymous call.

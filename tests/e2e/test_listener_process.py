@@ -43,8 +43,9 @@ async def chain(w3: AsyncWeb3[AsyncHTTPProvider], deployed: dict[str, str]) -> C
 
 
 @pytest.fixture
-async def databases(pg_server_url: str) -> AsyncIterator[Callable[[], Awaitable[tuple[str,
-                                                                                     Sessions]]]]:
+async def databases(
+    pg_server_url: str,
+) -> AsyncIterator[Callable[[], Awaitable[tuple[str, Sessions]]]]:
     """Make migrated databases with the Issuance offering; dropped after the test."""
     made: list[tuple[str, Any]] = []
 
@@ -61,25 +62,38 @@ async def databases(pg_server_url: str) -> AsyncIterator[Callable[[], Awaitable[
         await _drop_database(pg_server_url, url)
 
 
-def listener_env(database_url: str, redis_url: str, anvil_url: str, deployed: dict[str, str],
-                 **extra: str) -> dict[str, str]:
+def listener_env(
+    database_url: str, redis_url: str, anvil_url: str, deployed: dict[str, str], **extra: str
+) -> dict[str, str]:
     """The listener's environment: the runbook's names only."""
-    values = {"DATABASE_URL": database_url, "REDIS_URL": redis_url,
-              "BLOCKCHAIN_RPC_URL": anvil_url, "BLOCKCHAIN_NETWORK": "anvil",
-              "START_BLOCK_NUMBER": "0", "LISTENER_POLL_INTERVAL": "0.1", **deployed}
+    values = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "BLOCKCHAIN_RPC_URL": anvil_url,
+        "BLOCKCHAIN_NETWORK": "anvil",
+        "START_BLOCK_NUMBER": "0",
+        "LISTENER_POLL_INTERVAL": "0.1",
+        **deployed,
+    }
     values.update(extra)
     return base_env(**values)
 
 
 def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     """`python -m app listener ARGS` from a folder without .env."""
-    return subprocess.Popen([sys.executable, "-m", "app", "listener", *args], env=env,
-                            cwd=ROOT / "tests", stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "listener", *args],
+        env=env,
+        cwd=ROOT / "tests",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
-async def reach(process: subprocess.Popen[str], sessions: Sessions, number: int, hash_: str,
-                within: float = 90) -> None:
+async def reach(
+    process: subprocess.Popen[str], sessions: Sessions, number: int, hash_: str, within: float = 90
+) -> None:
     """Wait until the process committed block `number` with `hash_`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
@@ -107,14 +121,18 @@ async def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 async def test_the_listener_process_follows_the_chain_and_stops_on_sigterm(
-    anvil_url: str, redis_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    redis_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[tuple[str, Sessions]]],
 ) -> None:
     url, sessions = await databases()
     await with_offering(sessions, deployed)
     port = free_port()
-    process = start(listener_env(url, redis_url, anvil_url, deployed,
-                                 LISTENER_METRICS_PORT=str(port)))
+    process = start(
+        listener_env(url, redis_url, anvil_url, deployed, LISTENER_METRICS_PORT=str(port))
+    )
     try:
         number, hash_ = await head(chain.w3)
         await reach(process, sessions, number, hash_)
@@ -138,7 +156,10 @@ async def test_the_listener_process_follows_the_chain_and_stops_on_sigterm(
 
 
 async def test_sigterm_and_kill_9_mid_backfill_then_restart_equal_an_uninterrupted_run(
-    anvil_url: str, redis_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    redis_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[tuple[str, Sessions]]],
 ) -> None:
     await history(chain, 30)
@@ -190,10 +211,12 @@ def test_the_listener_refuses_to_start_without_an_rpc_url(deployed: dict[str, st
     assert "BLOCKCHAIN_RPC_URL" in lines[0]
 
 
-def test_the_listener_refuses_the_wrong_chain(anvil_url: str, deployed: dict[str, str],
-                                              migrated_url: str, redis_url: str) -> None:
-    env = listener_env(migrated_url, redis_url, anvil_url, deployed,
-                       BLOCKCHAIN_NETWORK="arbitrum-nova")
+def test_the_listener_refuses_the_wrong_chain(
+    anvil_url: str, deployed: dict[str, str], migrated_url: str, redis_url: str
+) -> None:
+    env = listener_env(
+        migrated_url, redis_url, anvil_url, deployed, BLOCKCHAIN_NETWORK="arbitrum-nova"
+    )
     result = run_dpo("listener", env=env)
     assert result.returncode == 2
     assert "42170" in result.stderr
@@ -201,7 +224,10 @@ def test_the_listener_refuses_the_wrong_chain(anvil_url: str, deployed: dict[str
 
 
 async def test_a_deep_reorg_stops_the_process_loudly_and_rewind_recovers(
-    anvil_url: str, redis_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    redis_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[tuple[str, Sessions]]],
 ) -> None:
     holder = await chain.investor(tokens=10)

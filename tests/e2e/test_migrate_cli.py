@@ -17,9 +17,15 @@ def test_migrate_up_down_and_show(empty_database: str, redis_url: str) -> None:
     assert before.returncode == 0, before.stderr
     assert " [ ] 0001" in before.stdout
 
-    migrated = subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput"],
-                              env=env, capture_output=True, text=True, timeout=120,
-                              cwd=ROOT / "tests", check=False)
+    migrated = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT / "tests",
+        check=False,
+    )
     assert migrated.returncode == 0, migrated.stderr
     assert " [X] 0001" in run_dpo("showmigrations", env=env).stdout
 

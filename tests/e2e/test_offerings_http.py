@@ -38,16 +38,27 @@ async def world(api: Api) -> dict[str, Any]:
     async with api.runtime.sessions() as session, session.begin():
         issuer = Issuer(name="Http Capital", country="LU")
         rows = []
-        for i, (name, status) in enumerate((("Alpha", "open"), ("Beta", "open"),
-                                            ("Gamma", "open"), ("Delta", "draft"))):
-            rows.append(Offering(
-                issuer=issuer, isin=new_isin(), name=name, symbol=name.upper(),
-                security_type="fund", regulation="reg_s", currency="EUR",
-                unit_price=Decimal("1.25"), status=status, units_sold=2**200,
-                onchain_offering_id=2**70 + i,
-                token_address=TOKEN,
-                opens_at=datetime(2026, 1, 1, tzinfo=UTC),
-                closes_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=400)))
+        for i, (name, status) in enumerate(
+            (("Alpha", "open"), ("Beta", "open"), ("Gamma", "open"), ("Delta", "draft"))
+        ):
+            rows.append(
+                Offering(
+                    issuer=issuer,
+                    isin=new_isin(),
+                    name=name,
+                    symbol=name.upper(),
+                    security_type="fund",
+                    regulation="reg_s",
+                    currency="EUR",
+                    unit_price=Decimal("1.25"),
+                    status=status,
+                    units_sold=2**200,
+                    onchain_offering_id=2**70 + i,
+                    token_address=TOKEN,
+                    opens_at=datetime(2026, 1, 1, tzinfo=UTC),
+                    closes_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=400),
+                )
+            )
         session.add_all(rows)
     return {"issuer": issuer.id, "draft": rows[3].id}
 
@@ -72,15 +83,23 @@ def code(body: dict[str, Any]) -> str:
 
 async def test_offerings_over_http(api: Api, world: dict[str, Any], redis_url: str) -> None:
     env = base_env(DATABASE_URL=api.url, REDIS_URL=redis_url, RATE_LIMIT_ANON="1000/min")
-    valid = {"issuerId": to_global_id("Issuer", world["issuer"]), "isin": new_isin(),
-             "name": "Epsilon", "symbol": "EPS", "securityType": "FUND", "regulation": "REG_S",
-             "currency": "EUR", "unitPrice": "1"}
+    valid = {
+        "issuerId": to_global_id("Issuer", world["issuer"]),
+        "isin": new_isin(),
+        "name": "Epsilon",
+        "symbol": "EPS",
+        "securityType": "FUND",
+        "regulation": "REG_S",
+        "currency": "EUR",
+        "unitPrice": "1",
+    }
     before = await counts(api)
     with web_server(env) as base:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             first = await post(client, LIST)
-            second = await post(client, LIST,
-                                after=first["data"]["offerings"]["pageInfo"]["endCursor"])
+            second = await post(
+                client, LIST, after=first["data"]["offerings"]["pageInfo"]["endCursor"]
+            )
             drafts = await post(client, LIST, f={"status": "DRAFT"})
             draft = to_global_id("Offering", world["draft"])
             hidden = await post(client, f'{{ offering(id: "{draft}") {{ name }} }}')
@@ -90,13 +109,22 @@ async def test_offerings_over_http(api: Api, world: dict[str, Any], redis_url: s
             bad_time = await post(client, CREATE, input={**valid, "opensAt": "2030-01-01"})
             bad_literal = await post(client, '{ offering(isin: "DE000BASF112") { id } }')
             too_many = await post(client, "{ offerings(first: 500) { totalCount } }")
-            by_token = await post(client, LIST, f={"tokenAddress": TOKEN.lower(),
-                                                   "onchainOfferingId": str(2**70 + 1)})
+            by_token = await post(
+                client, LIST, f={"tokenAddress": TOKEN.lower(), "onchainOfferingId": str(2**70 + 1)}
+            )
             by_int = await post(client, LIST, f={"onchainOfferingId": 2**70 + 2})
-            bad_filters = [await post(client, LIST, f=f) for f in (
-                {"tokenAddress": TOKEN.replace("aA", "Aa", 1)}, {"tokenAddress": "0x1234"},
-                {"onchainOfferingId": "1.5"}, {"onchainOfferingId": 1.0},
-                {"onchainOfferingId": str(2**256)}, {"currency": "EURO"}, {"currency": "XXY"})]
+            bad_filters = [
+                await post(client, LIST, f=f)
+                for f in (
+                    {"tokenAddress": TOKEN.replace("aA", "Aa", 1)},
+                    {"tokenAddress": "0x1234"},
+                    {"onchainOfferingId": "1.5"},
+                    {"onchainOfferingId": 1.0},
+                    {"onchainOfferingId": str(2**256)},
+                    {"currency": "EURO"},
+                    {"currency": "XXY"},
+                )
+            ]
     page = first["data"]["offerings"]
     assert page["totalCount"] == 3
     assert page["pageInfo"]["hasNextPage"] is True

@@ -39,11 +39,14 @@ def token(principal: Principal) -> str:
     return create_access_token(principal, settings=settings).token
 
 
-async def post(client: httpx.AsyncClient, query: str, bearer: str,
-               **variables: Any) -> dict[str, Any]:
-    response = await client.post("/graphql", json={"query": query, "variables": variables},
-                                 headers={"Authorization": f"Bearer {bearer}",
-                                          "X-Request-ID": "e2e-offerings-1"})
+async def post(
+    client: httpx.AsyncClient, query: str, bearer: str, **variables: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {bearer}", "X-Request-ID": "e2e-offerings-1"},
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -60,12 +63,26 @@ async def test_roles_with_real_tokens(api: Api, redis_url: str) -> None:
     other = token(Principal(kind=Kind.STAFF, role="issuer", user_id=12, issuer_id=theirs))
     investor = token(Principal(kind=Kind.WALLET, role="investor", address="0x" + "ab" * 20))
     admin = token(Principal(kind=Kind.STAFF, role="admin", user_id=13))
-    draft = {"issuerId": to_global_id("Issuer", mine), "isin": new_isin(), "name": "Tok",
-             "symbol": "TOK", "securityType": "DEBT", "regulation": "REG_CF",
-             "currency": "GBP", "unitPrice": "100", "hardCap": "50000",
-             "opensAt": "2030-01-01T00:00:00Z", "closesAt": "2030-06-01T00:00:00Z"}
-    env = base_env(DATABASE_URL=api.url, REDIS_URL=redis_url, DJANGO_SECRET_KEY=SECRET,
-                   RATE_LIMIT_USER="1000/min", RATE_LIMIT_ANON="1000/min")
+    draft = {
+        "issuerId": to_global_id("Issuer", mine),
+        "isin": new_isin(),
+        "name": "Tok",
+        "symbol": "TOK",
+        "securityType": "DEBT",
+        "regulation": "REG_CF",
+        "currency": "GBP",
+        "unitPrice": "100",
+        "hardCap": "50000",
+        "opensAt": "2030-01-01T00:00:00Z",
+        "closesAt": "2030-06-01T00:00:00Z",
+    }
+    env = base_env(
+        DATABASE_URL=api.url,
+        REDIS_URL=redis_url,
+        DJANGO_SECRET_KEY=SECRET,
+        RATE_LIMIT_USER="1000/min",
+        RATE_LIMIT_ANON="1000/min",
+    )
     with web_server(env) as base:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             by_investor = await post(client, CREATE, investor, input=draft)
@@ -74,14 +91,21 @@ async def test_roles_with_real_tokens(api: Api, redis_url: str) -> None:
             oid = created["data"]["createOffering"]["id"]
             hidden = await post(client, f'{{ offering(id: "{oid}") {{ name }} }}', other)
             seen = await post(client, f'{{ offering(id: "{oid}") {{ name }} }}', admin)
-            opened_by_other = await post(client, f'mutation {{ openOffering(id: "{oid}") '
-                                         "{ status } }", other)
-            opened = await post(client, f'mutation {{ openOffering(id: "{oid}") {{ status }} }}',
-                                staff)
-            edited = await post(client, "mutation($i: UpdateOfferingInput!) { updateOffering("
-                                "input: $i) { name } }", staff, i={"id": oid, "name": "Late"})
-            closed = await post(client, f'mutation {{ closeOffering(id: "{oid}") {{ status }} }}',
-                                admin)
+            opened_by_other = await post(
+                client, f'mutation {{ openOffering(id: "{oid}") {{ status }} }}', other
+            )
+            opened = await post(
+                client, f'mutation {{ openOffering(id: "{oid}") {{ status }} }}', staff
+            )
+            edited = await post(
+                client,
+                "mutation($i: UpdateOfferingInput!) { updateOffering(input: $i) { name } }",
+                staff,
+                i={"id": oid, "name": "Late"},
+            )
+            closed = await post(
+                client, f'mutation {{ closeOffering(id: "{oid}") {{ status }} }}', admin
+            )
     assert code(by_investor) == "FORBIDDEN"
     assert code(for_other) == "FORBIDDEN"
     assert created["data"]["createOffering"]["status"] == "DRAFT"
@@ -93,9 +117,14 @@ async def test_roles_with_real_tokens(api: Api, redis_url: str) -> None:
     assert code(edited) == "CONFLICT"
     assert closed["data"]["closeOffering"] == {"status": "CLOSED"}
     async with api.runtime.sessions() as session:
-        rows = (await session.scalars(select(AuditLog).where(AuditLog.entity_type == "offering")
-                                      .order_by(AuditLog.id))).all()
+        rows = (
+            await session.scalars(
+                select(AuditLog).where(AuditLog.entity_type == "offering").order_by(AuditLog.id)
+            )
+        ).all()
     assert [(r.actor, r.action) for r in rows] == [
-        ("user:11", "offering.create"), ("user:11", "offering.open"),
-        ("user:13", "offering.closed")]
+        ("user:11", "offering.create"),
+        ("user:11", "offering.open"),
+        ("user:13", "offering.closed"),
+    ]
     assert {r.request_id for r in rows} == {"e2e-offerings-1"}

@@ -38,9 +38,13 @@ from tests.integration.api.committed import Api
 @pytest.fixture(scope="module")
 def key_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("billbitts-expiry") / "billbitts.pem"
-    path.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    path.write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return path
 
 
@@ -58,11 +62,18 @@ async def world(api: Api) -> World:
 
 
 @pytest.fixture(scope="module")
-async def callers(api: Api, world: World, redis_url: str, sandbox: Sandbox, key_path: Path,
-                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Caller]]:
+async def callers(
+    api: Api,
+    world: World,
+    redis_url: str,
+    sandbox: Sandbox,
+    key_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[dict[str, Caller]]:
     log = tmp_path_factory.mktemp("expiry-web") / "web.log"
-    async with serve(api, world, redis_url, log_path=log,
-                     **settings_env(sandbox, key_path)) as callers:
+    async with serve(
+        api, world, redis_url, log_path=log, **settings_env(sandbox, key_path)
+    ) as callers:
         yield callers
 
 
@@ -77,8 +88,8 @@ async def client(sandbox: Sandbox, key_path: Path) -> AsyncIterator[BillBittsCli
 
 
 async def test_expired_while_billbitts_stayed_silent_is_cancelled_and_the_page_closed(
-        api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox,
-        client: BillBittsClient) -> None:
+    api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox, client: BillBittsClient
+) -> None:
     order = await submit(callers["investor"], world)
     investment = await expire(api, order["paymentReference"])
     done = await expire_due(api.runtime.sessions, client, grace_seconds=GRACE)
@@ -91,20 +102,24 @@ async def test_expired_while_billbitts_stayed_silent_is_cancelled_and_the_page_c
     assert (await cancel_due(api.runtime.sessions, client)).closed >= 1
     assert sandbox.world.billbitts.payments[order["paymentReference"]]["status"] == "cancelled"
     assert (await row(api, order["paymentReference"])).payment_cancel_at is None
-    paths = [r["path"] for r in sandbox.world.billbitts.requests if r["method"] != "POST"
-             or r["path"].endswith("/cancel")]
+    paths = [
+        r["path"]
+        for r in sandbox.world.billbitts.requests
+        if r["method"] != "POST" or r["path"].endswith("/cancel")
+    ]
     assert f"/billbitts/v1/payment-requests/{order['paymentId']}" in paths
     assert f"/billbitts/v1/payment-requests/{order['paymentId']}/cancel" in paths
     # Seen by the investor as cancelled, the same state the API shows.
     node = await callers["investor"].data(
         "query($id: ID!) { node(id: $id) { ... on Investment { state paymentStatus } } }",
-        id=order["id"])
+        id=order["id"],
+    )
     assert node["node"] == {"state": "CANCELLED", "paymentStatus": "EXPIRED"}
 
 
 async def test_within_the_grace_nothing_is_asked_or_changed(
-        api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox,
-        client: BillBittsClient) -> None:
+    api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox, client: BillBittsClient
+) -> None:
     order = await submit(callers["investor"], world)
     await expire(api, order["paymentReference"], ago=GRACE - 120)
     sandbox.world.billbitts.requests.clear()
@@ -114,8 +129,8 @@ async def test_within_the_grace_nothing_is_asked_or_changed(
 
 
 async def test_expired_but_paid_at_billbitts_is_issued_not_cancelled(
-        api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox,
-        client: BillBittsClient) -> None:
+    api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox, client: BillBittsClient
+) -> None:
     order = await submit(callers["investor"], world)
     billbitts = sandbox.world.billbitts
     billbitts.settle(billbitts.payments[order["paymentReference"]], "paid", webhook=False)
@@ -123,21 +138,22 @@ async def test_expired_but_paid_at_billbitts_is_issued_not_cancelled(
     await expire_due(api.runtime.sessions, client, grace_seconds=GRACE)
     after = await counts(api, investment, order["paymentReference"])
     assert (after.state, after.intents) == ("paid", ("invest", "issue"))
-    assert after.notifications == (f"investment_received:inv:{investment}",
-                                   f"payment_confirmed:inv:{investment}")
+    assert after.notifications == (
+        f"investment_received:inv:{investment}",
+        f"payment_confirmed:inv:{investment}",
+    )
     assert (await row(api, order["paymentReference"])).payment_cancel_at is None
     # BillBitts' webhook, late: a duplicate of what the status said; nothing more is issued.
     client_http = callers["anonymous"].client
-    late = body_for("payment.paid", order["paymentReference"],
-                    payment_id=order["paymentId"])
+    late = body_for("payment.paid", order["paymentReference"], payment_id=order["paymentId"])
     assert (await post(client_http, late, signed(late))).json()["status"] == "ignored"
     again = await counts(api, investment, order["paymentReference"])
     assert (again.state, again.intents) == ("paid", ("invest", "issue"))
 
 
 async def test_billbitts_down_during_the_expiry_check_changes_nothing_until_it_answers(
-        api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox,
-        client: BillBittsClient) -> None:
+    api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox, client: BillBittsClient
+) -> None:
     order = await submit(callers["investor"], world)
     await expire(api, order["paymentReference"])
     sandbox.world.billbitts.faults.set(always="503")
@@ -157,14 +173,18 @@ async def test_billbitts_down_during_the_expiry_check_changes_nothing_until_it_a
 
 
 async def test_cancel_investment_cancels_the_billbitts_request(
-        api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox) -> None:
+    api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox
+) -> None:
     sandbox.world.billbitts.faults.clear()
     order = await submit(callers["investor"], world)
     cancelled = await callers["investor"].data(CANCEL, id=order["id"])
     assert cancelled["cancelInvestment"]["state"] == "CANCELLED"
     assert sandbox.world.billbitts.payments[order["paymentReference"]]["status"] == "cancelled"
-    call = [r for r in sandbox.world.billbitts.requests
-            if r["path"].endswith(f"{order['paymentId']}/cancel")]
+    call = [
+        r
+        for r in sandbox.world.billbitts.requests
+        if r["path"].endswith(f"{order['paymentId']}/cancel")
+    ]
     assert len(call) == 1
     assert call[0]["authorised"]
     assert call[0].get("signed", True)
@@ -175,8 +195,8 @@ async def test_cancel_investment_cancels_the_billbitts_request(
 
 
 async def test_billbitts_down_during_cancel_the_local_cancel_holds_and_the_remote_is_retried(
-        api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox,
-        client: BillBittsClient) -> None:
+    api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox, client: BillBittsClient
+) -> None:
     order = await submit(callers["investor"], world)
     sandbox.world.billbitts.faults.set(always="503")
     cancelled = await callers["investor"].data(CANCEL, id=order["id"])
@@ -202,16 +222,15 @@ async def test_billbitts_down_during_cancel_the_local_cancel_holds_and_the_remot
 
 
 async def test_cancel_investment_racing_a_paid_webhook_ends_one_way_or_the_other(
-        api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox) -> None:
+    api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox
+) -> None:
     sandbox.world.billbitts.faults.clear()
     orders = [await submit(callers["investor"], world) for _ in range(16)]
     http = callers["anonymous"].client
 
     async def race(order: dict[str, Any]) -> tuple[str | None, int]:
-        body = body_for("payment.paid", order["paymentReference"],
-                        payment_id=order["paymentId"])
-        tasks = [callers["investor"].post(CANCEL, id=order["id"]),
-                 post(http, body, signed(body))]
+        body = body_for("payment.paid", order["paymentReference"], payment_id=order["paymentId"])
+        tasks = [callers["investor"].post(CANCEL, id=order["id"]), post(http, body, signed(body))]
         random.shuffle(tasks)
         answers = await asyncio.gather(*tasks)
         cancel = next(a for a in answers if a.url.path == "/graphql")
@@ -225,31 +244,40 @@ async def test_cancel_investment_racing_a_paid_webhook_ends_one_way_or_the_other
         found = await row(api, order["paymentReference"])
         seen = await counts(api, found.id, order["paymentReference"])
         async with api.runtime.sessions() as session:
-            delivery = (await session.execute(text(
-                "SELECT status, error FROM webhook_deliveries "
-                "WHERE payload->'data'->>'reference' = :r"),
-                {"r": order["paymentReference"]})).one()
+            delivery = (
+                await session.execute(
+                    text(
+                        "SELECT status, error FROM webhook_deliveries "
+                        "WHERE payload->'data'->>'reference' = :r"
+                    ),
+                    {"r": order["paymentReference"]},
+                )
+            ).one()
         if cancel_code is None:  # the cancel committed first: paid goes to ops
             outcomes.add("cancelled")
             assert (found.state, seen.intents) == ("cancelled", ())
             assert (delivery.status, delivery.error) == (
-                "failed", "paid after the investor cancelled: refund it")
+                "failed",
+                "paid after the investor cancelled: refund it",
+            )
             assert f"investment_cancelled:inv:{found.id}" in seen.notifications
         else:  # paid committed first: the cancel is refused, the order is issued
             outcomes.add("paid")
             assert cancel_code == "CONFLICT"
             assert (found.state, seen.intents) == ("paid", ("invest", "issue"))
             assert delivery.status == "processed"
-            assert seen.notifications == (f"investment_received:inv:{found.id}",
-                                          f"payment_confirmed:inv:{found.id}")
+            assert seen.notifications == (
+                f"investment_received:inv:{found.id}",
+                f"payment_confirmed:inv:{found.id}",
+            )
             assert found.payment_cancel_at is None
         assert seen.deliveries == 1
     assert outcomes  # every order ended in exactly one of the two
 
 
 async def test_expiry_racing_a_paid_webhook_ends_paid_and_issued_once(
-        api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox,
-        client: BillBittsClient) -> None:
+    api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox, client: BillBittsClient
+) -> None:
     orders = [await submit(callers["investor"], world) for _ in range(16)]
     ids = {o["paymentReference"]: await expire(api, o["paymentReference"]) for o in orders}
     http = callers["anonymous"].client
@@ -258,8 +286,7 @@ async def test_expiry_racing_a_paid_webhook_ends_paid_and_issued_once(
     async def pay(order: dict[str, Any]) -> int:
         await asyncio.sleep(random.uniform(0, 0.05))
         billbitts.settle(billbitts.payments[order["paymentReference"]], "paid", webhook=False)
-        body = body_for("payment.paid", order["paymentReference"],
-                        payment_id=order["paymentId"])
+        body = body_for("payment.paid", order["paymentReference"], payment_id=order["paymentId"])
         return (await post(http, body, signed(body))).status_code
 
     async def expiry() -> None:
@@ -267,27 +294,35 @@ async def test_expiry_racing_a_paid_webhook_ends_paid_and_issued_once(
             await expire_due(api.runtime.sessions, client, grace_seconds=GRACE, limit=8)
 
     answers = await asyncio.gather(*[pay(o) for o in orders], expiry(), expiry())
-    assert set(answers[:len(orders)]) == {200}
+    assert set(answers[: len(orders)]) == {200}
     for reference, investment in ids.items():
         seen = await counts(api, investment, reference)
         assert (seen.state, seen.intents) == ("paid", ("invest", "issue")), reference
         assert f"payment_confirmed:inv:{investment}" in seen.notifications
         assert seen.deliveries == 1
     async with api.runtime.sessions() as session:
-        issues = await session.scalar(text(
-            "SELECT count(*) FROM chain_intents WHERE kind = 'issue' AND investment_id = ANY(:i)"),
-            {"i": list(ids.values())})
+        issues = await session.scalar(
+            text(
+                "SELECT count(*) FROM chain_intents "
+                "WHERE kind = 'issue' AND investment_id = ANY(:i)"
+            ),
+            {"i": list(ids.values())},
+        )
     assert issues == len(orders)
 
 
 async def test_one_pass_of_the_payment_worker_expires_and_closes_the_page(
-        api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox,
-        client: BillBittsClient) -> None:
+    api: Api, callers: dict[str, Caller], world: World, sandbox: Sandbox, client: BillBittsClient
+) -> None:
     order = await submit(callers["investor"], world)
-    await expire(api, order["paymentReference"], ago=api.runtime.settings
-                 .payment_expiry_grace_seconds + 60)
+    await expire(
+        api, order["paymentReference"], ago=api.runtime.settings.payment_expiry_grace_seconds + 60
+    )
     await payment_pass(api.runtime, client)
     after = await row(api, order["paymentReference"])
     assert (after.state, after.payment_status, after.payment_cancel_at) == (
-        "cancelled", "expired", None)
+        "cancelled",
+        "expired",
+        None,
+    )
     assert sandbox.world.billbitts.payments[order["paymentReference"]]["status"] == "cancelled"

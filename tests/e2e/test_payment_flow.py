@@ -56,9 +56,13 @@ POSITIONS = "subscription($h: Address!) { positionChanged(holder: $h) { holder q
 @pytest.fixture
 def key_path(tmp_path: Path) -> Path:
     path = tmp_path / "billbitts.pem"
-    path.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    path.write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return path
 
 
@@ -70,27 +74,47 @@ def sandbox(key_path: Path) -> Iterator[Sandbox]:
     server.stop()
 
 
-async def seed_platform(sessions: async_sessionmaker[AsyncSession], world: World
-                        ) -> tuple[Principal, str, int]:
+async def seed_platform(
+    sessions: async_sessionmaker[AsyncSession], world: World
+) -> tuple[Principal, str, int]:
     """The offering linked to on-chain offering 1, an approved investor with a verified wallet."""
     address = world.investors[0].lower()
     now = datetime.now(UTC)
     async with sessions() as session, session.begin():
         offering = Offering(
-            issuer=Issuer(name="Acme AG", country="CH"), isin=new_isin(), name="Acme 2030",
-            symbol="ACME", security_type="equity", regulation="reg_s", currency="EUR",
-            unit_price=Decimal(10), min_ticket=Decimal(10), hard_cap=Decimal(10**6),
-            opens_at=now - timedelta(days=1), closes_at=now + timedelta(days=20),
-            status="open", allowed_countries=[], onchain_offering_id=world.offering_id,
-            token_address=world.issuance.lower())
-        investor = Investor(full_name="Ada", country="DE", kyc_status="approved",
-                            email=f"ada{secrets.token_hex(3)}@example.com")
+            issuer=Issuer(name="Acme AG", country="CH"),
+            isin=new_isin(),
+            name="Acme 2030",
+            symbol="ACME",
+            security_type="equity",
+            regulation="reg_s",
+            currency="EUR",
+            unit_price=Decimal(10),
+            min_ticket=Decimal(10),
+            hard_cap=Decimal(10**6),
+            opens_at=now - timedelta(days=1),
+            closes_at=now + timedelta(days=20),
+            status="open",
+            allowed_countries=[],
+            onchain_offering_id=world.offering_id,
+            token_address=world.issuance.lower(),
+        )
+        investor = Investor(
+            full_name="Ada",
+            country="DE",
+            kyc_status="approved",
+            email=f"ada{secrets.token_hex(3)}@example.com",
+        )
         session.add_all([offering, investor])
         await session.flush()
-        session.add(InvestorWallet(investor_id=investor.id, address=address, chain_id=31337,
-                                   verified_at=now))
-        principal = Principal(kind=Kind.WALLET, role="investor", investor_id=investor.id,
-                              address=address)
+        session.add(
+            InvestorWallet(
+                investor_id=investor.id, address=address, chain_id=31337, verified_at=now
+            )
+        )
+        principal = Principal(
+            kind=Kind.WALLET, role="investor", investor_id=investor.id, address=address
+        )
         return principal, address, offering.id
 
 
@@ -119,30 +143,60 @@ async def processes(world: World, sender_db: str, redis_url: str) -> AsyncIterat
 
 
 async def test_submit_pay_issue_and_the_subscriber_sees_the_tokens(
-        world: World, sessions: async_sessionmaker[AsyncSession], sender_db: str,
-        redis_url: str, sandbox: Sandbox, key_path: Path, tmp_path: Path) -> None:
+    world: World,
+    sessions: async_sessionmaker[AsyncSession],
+    sender_db: str,
+    redis_url: str,
+    sandbox: Sandbox,
+    key_path: Path,
+    tmp_path: Path,
+) -> None:
     principal, address, offering_id = await seed_platform(sessions, world)
-    env = server_env(sender_db, redis_url, WEBHOOK_SECRET=WEBHOOK_SECRET,
-                     BILLBITTS_API_URL=sandbox.environment()["BILLBITTS_API_URL"],
-                     BILLBITTS_API_KEY=sandbox.world.keys["BILLBITTS_API_KEY"],
-                     BILLBITTS_PRIVATE_KEY_PATH=str(key_path), RESPONSE_CACHE_MAX_AGE="1")
+    env = server_env(
+        sender_db,
+        redis_url,
+        WEBHOOK_SECRET=WEBHOOK_SECRET,
+        BILLBITTS_API_URL=sandbox.environment()["BILLBITTS_API_URL"],
+        BILLBITTS_API_KEY=sandbox.world.keys["BILLBITTS_API_KEY"],
+        BILLBITTS_PRIVATE_KEY_PATH=str(key_path),
+        RESPONSE_CACHE_MAX_AGE="1",
+    )
     with web_server(env, log_path=tmp_path / "web.log") as base:
-        sandbox.world.billbitts.plant({"webhook": {
-            "url": f"{base}/webhooks/billbitts", "secrets": [WEBHOOK_SECRET],
-            "retry_wait": 0.2}})
+        sandbox.world.billbitts.plant(
+            {
+                "webhook": {
+                    "url": f"{base}/webhooks/billbitts",
+                    "secrets": [WEBHOOK_SECRET],
+                    "retry_wait": 0.2,
+                }
+            }
+        )
         sandbox.world.billbitts.webhooks.faults.set({"duplicates": 3, "bad_signature": 1})
         headers = bearer(principal)
-        async with processes(world, sender_db, redis_url), open_socket(base) as sock, \
-                httpx.AsyncClient(base_url=base, timeout=60) as client:
+        async with (
+            processes(world, sender_db, redis_url),
+            open_socket(base) as sock,
+            httpx.AsyncClient(base_url=base, timeout=60) as client,
+        ):
             ack = await sock.init(headers)
             assert ack["type"] == "connection_ack", ack
             await sock.subscribe("p", POSITIONS, h=address)
             assert await sock.data("p") == {"positionChanged": []}
 
-            answer = await client.post("/graphql", headers=headers, json={
-                "query": SUBMIT, "variables": {"input": {
-                    "offeringId": to_global_id("Offering", offering_id), "amount": "100",
-                    "currency": "EUR"}}})
+            answer = await client.post(
+                "/graphql",
+                headers=headers,
+                json={
+                    "query": SUBMIT,
+                    "variables": {
+                        "input": {
+                            "offeringId": to_global_id("Offering", offering_id),
+                            "amount": "100",
+                            "currency": "EUR",
+                        }
+                    },
+                },
+            )
             order = answer.json()["data"]["submitInvestment"]
             assert order["state"] == "PENDING_PAYMENT"
             assert order["paymentUrl"], answer.text
@@ -155,8 +209,13 @@ async def test_submit_pay_issue_and_the_subscriber_sees_the_tokens(
             await until(tokens, "the tokens on the investor's subscription")
 
             async def issued() -> dict[str, Any] | None:
-                found = (await client.post("/graphql", headers=headers, json={
-                    "query": ORDER, "variables": {"id": order["id"]}})).json()
+                found = (
+                    await client.post(
+                        "/graphql",
+                        headers=headers,
+                        json={"query": ORDER, "variables": {"id": order["id"]}},
+                    )
+                ).json()
                 node: dict[str, Any] = found["data"]["node"]
                 return node if node["state"] == "ISSUED" else None
 
@@ -166,8 +225,9 @@ async def test_submit_pay_issue_and_the_subscriber_sees_the_tokens(
             # only once their blocks are SENDER_CONFIRMATIONS (12) deep.
             async def confirmed() -> bool:
                 async with sessions() as session:
-                    states = set((await session.scalars(text(
-                        "SELECT state FROM chain_intents"))).all())
+                    states = set(
+                        (await session.scalars(text("SELECT state FROM chain_intents"))).all()
+                    )
                 if states == {"succeeded"}:
                     return True
                 assert states <= {"mined", "succeeded"}, states
@@ -178,18 +238,30 @@ async def test_submit_pay_issue_and_the_subscriber_sees_the_tokens(
     assert node["txHash"]
     assert node["issuedAt"]
     async with sessions() as session:
-        row = (await session.execute(text(
-            "SELECT id, onchain_reference FROM investments WHERE payment_reference = :r"),
-            {"r": order["paymentReference"]})).one()
-        intents = (await session.execute(text(
-            "SELECT kind, state FROM chain_intents WHERE investment_id = :i ORDER BY id"),
-            {"i": row.id})).all()
-        deliveries = await session.scalar(text(
-            "SELECT count(*) FROM webhook_deliveries WHERE payload->'data'->>'reference' = :r"),
-            {"r": order["paymentReference"]})
-        messages = (await session.scalars(text(
-            "SELECT event FROM notifications WHERE key LIKE :k ORDER BY event"),
-            {"k": f"%:inv:{row.id}"})).all()
+        row = (
+            await session.execute(
+                text("SELECT id, onchain_reference FROM investments WHERE payment_reference = :r"),
+                {"r": order["paymentReference"]},
+            )
+        ).one()
+        intents = (
+            await session.execute(
+                text("SELECT kind, state FROM chain_intents WHERE investment_id = :i ORDER BY id"),
+                {"i": row.id},
+            )
+        ).all()
+        deliveries = await session.scalar(
+            text(
+                "SELECT count(*) FROM webhook_deliveries WHERE payload->'data'->>'reference' = :r"
+            ),
+            {"r": order["paymentReference"]},
+        )
+        messages = (
+            await session.scalars(
+                text("SELECT event FROM notifications WHERE key LIKE :k ORDER BY event"),
+                {"k": f"%:inv:{row.id}"},
+            )
+        ).all()
     assert [tuple(i) for i in intents] == [("invest", "succeeded"), ("issue", "succeeded")]
     assert issued_refs(world.url, world.issuance)[row.onchain_reference] == 1
     assert recorded_refs(world.url, world.sto)[row.onchain_reference] == 1

@@ -27,9 +27,15 @@ from tests.e2e.conftest import base_env, web_server
 from tests.integration.streaming.wsclient import open_socket
 
 SECRET_KEY = "e2e-cost-" + secrets.token_hex(24)
-AMPLIFICATION = "{ " + " ".join(
-    f"a{i}: offerings(first: 100) {{ edges {{ node {{ issuer {{ offerings(first: 100) {{ "
-    "edges { node { id name } } } } } } }" for i in range(15)) + " }"
+AMPLIFICATION = (
+    "{ "
+    + " ".join(
+        f"a{i}: offerings(first: 100) {{ edges {{ node {{ issuer {{ offerings(first: 100) {{ "
+        "edges { node { id name } } } } } } }"
+        for i in range(15)
+    )
+    + " }"
+)
 # 15 * (1 + 100 * (1 + 1 + 1 + 1 + 100 * 2)), schema.cost's estimate.
 AMPLIFICATION_NODES = 306_015
 OFFERINGS = "{ offerings { edges { node { id issuer { name } } } pageInfo { hasNextPage } } }"
@@ -55,8 +61,9 @@ def fresh_user() -> int:
 
 
 def env(migrated_url: str, redis_url: str, **extra: str) -> dict[str, str]:
-    return base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url,
-                    DJANGO_SECRET_KEY=SECRET_KEY, **extra)
+    return base_env(
+        DATABASE_URL=migrated_url, REDIS_URL=redis_url, DJANGO_SECRET_KEY=SECRET_KEY, **extra
+    )
 
 
 @pytest.fixture(scope="module")
@@ -103,13 +110,16 @@ async def _health_during(base: str, attack: Any, seconds: float) -> tuple[list[f
 
 def _report(what: str, latencies: list[float], sent: int, refusal_ms: float | None) -> None:
     refused = f"refused in {refusal_ms:.1f} ms; " if refusal_ms is not None else ""
-    print(f"\n{what}: {refused}health p50/max "
-          f"{statistics.median(latencies) * 1000:.0f}/{max(latencies) * 1000:.0f} ms "
-          f"over {len(latencies)} probes during {sent} attacks")
+    print(
+        f"\n{what}: {refused}health p50/max "
+        f"{statistics.median(latencies) * 1000:.0f}/{max(latencies) * 1000:.0f} ms "
+        f"over {len(latencies)} probes during {sent} attacks"
+    )
 
 
 async def test_fragment_fan_out_is_refused_in_milliseconds_while_health_answers(
-        server: str) -> None:
+    server: str,
+) -> None:
     async with httpx.AsyncClient(timeout=60) as client:
         started = time.perf_counter()
         response = await client.post(server + "/graphql", json={"query": fan_out(20)})
@@ -119,8 +129,9 @@ async def test_fragment_fan_out_is_refused_in_milliseconds_while_health_answers(
 
     async def attack(client: httpx.AsyncClient) -> None:
         # A fresh text each time: no parse or validation cache helps.
-        answer = await client.post(server + "/graphql",
-                                   json={"query": fan_out(20, secrets.token_hex(4))})
+        answer = await client.post(
+            server + "/graphql", json={"query": fan_out(20, secrets.token_hex(4))}
+        )
         refusal(answer)
 
     latencies, sent = await _health_during(server, attack, 2.0)
@@ -129,8 +140,7 @@ async def test_fragment_fan_out_is_refused_in_milliseconds_while_health_answers(
     assert latencies  # every probe answered 200 (_health_during); the figures are printed
 
 
-async def test_amplification_is_refused_before_it_runs_while_health_answers(
-        server: str) -> None:
+async def test_amplification_is_refused_before_it_runs_while_health_answers(server: str) -> None:
     async with httpx.AsyncClient(timeout=60) as client:
         started = time.perf_counter()
         response = await client.post(server + "/graphql", json={"query": AMPLIFICATION})
@@ -155,8 +165,7 @@ async def test_validation_heavy_documents_run_off_the_event_loop(server: str) ->
         return f"query Heavy{salt} {{ " + "status { version } " * 200 + "}"
 
     async def attack(client: httpx.AsyncClient) -> None:
-        answer = await client.post(server + "/graphql",
-                                   json={"query": heavy(secrets.token_hex(4))})
+        answer = await client.post(server + "/graphql", json={"query": heavy(secrets.token_hex(4))})
         assert answer.json()["data"]["status"]["version"]
 
     latencies, sent = await _health_during(server, attack, 3.0)
@@ -175,25 +184,29 @@ def test_page_size_from_variables_counts(server: str) -> None:
 
 
 def test_a_query_answer_carries_its_cost_and_the_remaining_budget(server: str) -> None:
-    answer = httpx.post(server + "/graphql", json={"query": OFFERINGS},
-                        headers=bearer(fresh_user())).json()
+    answer = httpx.post(
+        server + "/graphql", json={"query": OFFERINGS}, headers=bearer(fresh_user())
+    ).json()
     assert "errors" not in answer
     cost = answer["extensions"]["cost"]
     assert cost.pop("remaining") in range(10**9 - OFFERINGS_NODES - 1, 10**9 - OFFERINGS_NODES + 1)
     assert cost == {"requested": OFFERINGS_NODES, "maximum": 5000, "perMinute": 10**9}
 
 
-def test_the_budget_per_minute_is_shared_by_two_replicas(migrated_url: str,
-                                                         redis_url: str) -> None:
-    settings = env(migrated_url, redis_url, GRAPHQL_MAX_COST="100",
-                   GRAPHQL_COST_PER_MINUTE="150")
+def test_the_budget_per_minute_is_shared_by_two_replicas(migrated_url: str, redis_url: str) -> None:
+    settings = env(migrated_url, redis_url, GRAPHQL_MAX_COST="100", GRAPHQL_COST_PER_MINUTE="150")
     alice, bob = bearer(fresh_user()), bearer(fresh_user())
     with web_server(settings) as one, web_server(settings) as two:
-        answers = [httpx.post(base + "/graphql", json={"query": OFFERINGS + " " * i},
-                              headers=alice).json() for i, base in enumerate((one, two, one))]
+        answers = [
+            httpx.post(base + "/graphql", json={"query": OFFERINGS + " " * i}, headers=alice).json()
+            for i, base in enumerate((one, two, one))
+        ]
         others = httpx.post(two + "/graphql", json={"query": OFFERINGS}, headers=bob).json()
-        mutation = httpx.post(one + "/graphql", headers=alice, json={
-            "query": 'mutation { signOut(refreshToken: "x") }'}).json()
+        mutation = httpx.post(
+            one + "/graphql",
+            headers=alice,
+            json={"query": 'mutation { signOut(refreshToken: "x") }'},
+        ).json()
     assert [("errors" in a) for a in answers] == [False, False, True]
     # 150 a minute flow back at 2.5 a second: allow for the seconds the requests took.
     left = [a["extensions"]["cost"]["remaining"] for a in answers]
@@ -216,8 +229,7 @@ async def test_the_same_limits_hold_over_websocket(server: str) -> None:
     async with open_socket(server) as socket:
         ack = await socket.init({"authorization": bearer(fresh_user())["Authorization"]})
         assert ack["type"] == "connection_ack"
-        await socket.send({"id": "1", "type": "subscribe",
-                           "payload": {"query": AMPLIFICATION}})
+        await socket.send({"id": "1", "type": "subscribe", "payload": {"query": AMPLIFICATION}})
         amplified = await socket.receive()
         await socket.send({"id": "2", "type": "subscribe", "payload": {"query": fan_out(25)}})
         fanned = await socket.receive()

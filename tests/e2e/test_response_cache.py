@@ -44,9 +44,19 @@ async def world(api: Api) -> World:
     """The role tests' world, plus an offering whose token the fake chain moves."""
     world = await seed(api)
     async with api.runtime.sessions() as session, session.begin():
-        session.add(Offering(issuer=Issuer(name="Chain Co"), isin=new_isin(), name="Chained",
-                             symbol="CHN", security_type="debt", regulation="reg_s",
-                             currency="EUR", unit_price=Decimal(100), token_address=TOKEN))
+        session.add(
+            Offering(
+                issuer=Issuer(name="Chain Co"),
+                isin=new_isin(),
+                name="Chained",
+                symbol="CHN",
+                security_type="debt",
+                regulation="reg_s",
+                currency="EUR",
+                unit_price=Decimal(100),
+                token_address=TOKEN,
+            )
+        )
     return world
 
 
@@ -61,8 +71,13 @@ def own_redis(run_dir: Path) -> Iterator[EmbeddedRedis]:
 
 
 def env(api: Api, redis: EmbeddedRedis, max_age: str = "60") -> dict[str, str]:
-    return base_env(DATABASE_URL=api.url, REDIS_URL=redis.url, DJANGO_SECRET_KEY=SECRET,
-                    RESPONSE_CACHE="true", RESPONSE_CACHE_MAX_AGE=max_age)
+    return base_env(
+        DATABASE_URL=api.url,
+        REDIS_URL=redis.url,
+        DJANGO_SECRET_KEY=SECRET,
+        RESPONSE_CACHE="true",
+        RESPONSE_CACHE_MAX_AGE=max_age,
+    )
 
 
 def bearer(world: World, role: str) -> dict[str, str]:
@@ -70,18 +85,21 @@ def bearer(world: World, role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def ask(client: httpx.AsyncClient, query: str, headers: dict[str, str] | None = None,
-              **variables: Any) -> tuple[str, httpx.Response]:
+async def ask(
+    client: httpx.AsyncClient, query: str, headers: dict[str, str] | None = None, **variables: Any
+) -> tuple[str, httpx.Response]:
     """POST a document; (the x-cache outcome, the response), which must be a success."""
-    response = await client.post("/graphql", json={"query": query, "variables": variables},
-                                 headers=headers or {})
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers or {}
+    )
     assert response.status_code == 200, response.text
     assert not response.json().get("errors"), response.text
     return response.headers["x-cache"], response
 
 
-async def warm(client: httpx.AsyncClient, query: str, headers: dict[str, str] | None = None,
-               **variables: Any) -> httpx.Response:
+async def warm(
+    client: httpx.AsyncClient, query: str, headers: dict[str, str] | None = None, **variables: Any
+) -> httpx.Response:
     """Ask until the answer comes from the cache (the cache starts once subscribed)."""
     deadline = time.monotonic() + 15
     while True:
@@ -93,9 +111,16 @@ async def warm(client: httpx.AsyncClient, query: str, headers: dict[str, str] | 
 
 
 def new_offering(world: World) -> dict[str, Any]:
-    return {"issuerId": world.gid("Issuer", "acme"), "isin": new_isin(),
-            "name": f"Fresh {secrets.token_hex(3)}", "symbol": "FRS", "securityType": "FUND",
-            "regulation": "REG_S", "currency": "EUR", "unitPrice": "1"}
+    return {
+        "issuerId": world.gid("Issuer", "acme"),
+        "isin": new_isin(),
+        "name": f"Fresh {secrets.token_hex(3)}",
+        "symbol": "FRS",
+        "securityType": "FUND",
+        "regulation": "REG_S",
+        "currency": "EUR",
+        "unitPrice": "1",
+    }
 
 
 def total(response: httpx.Response) -> int:
@@ -103,7 +128,8 @@ def total(response: httpx.Response) -> int:
 
 
 async def test_hits_are_the_same_bytes_and_never_cross_callers(
-        api: Api, world: World, own_redis: EmbeddedRedis) -> None:
+    api: Api, world: World, own_redis: EmbeddedRedis
+) -> None:
     admin = bearer(world, "admin")
     investor, other = bearer(world, "investor"), bearer(world, "other_investor")
     with web_server(env(api, own_redis)) as base:
@@ -138,24 +164,33 @@ async def test_hits_are_the_same_bytes_and_never_cross_callers(
             assert [outcome for outcome, _ in nonces] == ["miss", "miss"]
             assert nonces[0][1].json() != nonces[1][1].json()
             metrics = (await client.get("/metrics")).text
-    hits = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-            if line.startswith('dpo_graphql_response_cache_total{result="hit"}')]
+    hits = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith('dpo_graphql_response_cache_total{result="hit"}')
+    ]
     assert hits
     assert hits[0] >= 5  # at least the hits asserted above
 
 
 async def test_a_mutation_is_read_back_at_once_by_its_replica_and_soon_by_others(
-        api: Api, world: World, own_redis: EmbeddedRedis) -> None:
+    api: Api, world: World, own_redis: EmbeddedRedis
+) -> None:
     admin = bearer(world, "admin")
     with web_server(env(api, own_redis)) as one, web_server(env(api, own_redis)) as two:
-        async with httpx.AsyncClient(base_url=one, timeout=30) as first, \
-                httpx.AsyncClient(base_url=two, timeout=30) as second:
+        async with (
+            httpx.AsyncClient(base_url=one, timeout=30) as first,
+            httpx.AsyncClient(base_url=two, timeout=30) as second,
+        ):
             before = total(await warm(first, OFFERINGS, admin))
             await warm(first, OFFERINGS)
             await warm(second, OFFERINGS, admin)
             # Read your writes: the mutation's own replica answers afresh at once.
-            created = await first.post("/graphql", headers=admin, json={
-                "query": CREATE, "variables": {"input": new_offering(world)}})
+            created = await first.post(
+                "/graphql",
+                headers=admin,
+                json={"query": CREATE, "variables": {"input": new_offering(world)}},
+            )
             assert created.json()["data"]["createOffering"]["id"], created.text
             outcome, after = await ask(first, OFFERINGS, admin)
             assert outcome == "miss"
@@ -168,16 +203,20 @@ async def test_a_mutation_is_read_back_at_once_by_its_replica_and_soon_by_others
                 await asyncio.sleep(0.05)
             # And a write on the second replica reaches the first.
             await warm(first, OFFERINGS, admin)
-            await second.post("/graphql", headers=admin, json={
-                "query": CREATE, "variables": {"input": new_offering(world)}})
+            await second.post(
+                "/graphql",
+                headers=admin,
+                json={"query": CREATE, "variables": {"input": new_offering(world)}},
+            )
             deadline = time.monotonic() + 10
             while total((await ask(first, OFFERINGS, admin))[1]) != before + 2:
                 assert time.monotonic() < deadline, "the first replica kept the old answer"
                 await asyncio.sleep(0.05)
 
 
-async def test_a_listener_commit_invalidates(api: Api, world: World,
-                                             own_redis: EmbeddedRedis) -> None:
+async def test_a_listener_commit_invalidates(
+    api: Api, world: World, own_redis: EmbeddedRedis
+) -> None:
     admin = bearer(world, "admin")
     chain = FakeChain(api.runtime.sessions)
     redis = aioredis.from_url(own_redis.url)
@@ -188,8 +227,13 @@ async def test_a_listener_commit_invalidates(api: Api, world: World,
                 assert empty.json()["data"]["positions"]["totalCount"] == 0
                 # The listener's own steps: ingest_batch commits, then the doorbell rings.
                 first, last = await chain.emit(1, to=ALICE)
-                await publish_feed(redis, channel=channels_for(own_redis.url).feed,
-                                   chain_id=CHAIN, first_seq=first, last_seq=last)
+                await publish_feed(
+                    redis,
+                    channel=channels_for(own_redis.url).feed,
+                    chain_id=CHAIN,
+                    first_seq=first,
+                    last_seq=last,
+                )
                 deadline = time.monotonic() + 10
                 while True:
                     outcome, response = await ask(client, HOLDER, admin, h=ALICE)
@@ -203,7 +247,8 @@ async def test_a_listener_commit_invalidates(api: Api, world: World,
 
 
 async def test_without_redis_requests_are_answered_uncached(
-        api: Api, world: World, run_dir: Path) -> None:
+    api: Api, world: World, run_dir: Path
+) -> None:
     admin = bearer(world, "admin")
     redis = EmbeddedRedis(run_dir / f"cache-redis-{uuid.uuid4().hex[:8]}", free_port())
     redis.start()
@@ -216,8 +261,11 @@ async def test_without_redis_requests_are_answered_uncached(
                 while (await ask(client, OFFERINGS, admin))[0] != "bypass":
                     assert time.monotonic() < deadline, "still served from the cache"
                     await asyncio.sleep(0.05)
-                created = await client.post("/graphql", headers=admin, json={
-                    "query": CREATE, "variables": {"input": new_offering(world)}})
+                created = await client.post(
+                    "/graphql",
+                    headers=admin,
+                    json={"query": CREATE, "variables": {"input": new_offering(world)}},
+                )
                 assert created.status_code == 200
                 assert created.json()["data"]["createOffering"]["id"], created.text
                 for _ in range(2):
@@ -231,18 +279,23 @@ async def test_without_redis_requests_are_answered_uncached(
         redis.stop()
 
 
-
 async def test_an_unannounced_write_shows_within_the_maximum_age(
-        api: Api, world: World, own_redis: EmbeddedRedis) -> None:
+    api: Api, world: World, own_redis: EmbeddedRedis
+) -> None:
     # A write nobody announces (a lost message, a crash before the publish, SQL by hand).
     with web_server(env(api, own_redis, max_age="3")) as base:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            names = [e["node"]["name"] for e in
-                     (await warm(client, OFFERINGS)).json()["data"]["offerings"]["edges"]]
+            names = [
+                e["node"]["name"]
+                for e in (await warm(client, OFFERINGS)).json()["data"]["offerings"]["edges"]
+            ]
             renamed = f"Renamed {secrets.token_hex(3)}"
             async with api.runtime.sessions() as session, session.begin():
-                await session.execute(update(Offering).where(
-                    Offering.id == world.ids["acme_open"]).values(name=renamed))
+                await session.execute(
+                    update(Offering)
+                    .where(Offering.id == world.ids["acme_open"])
+                    .values(name=renamed)
+                )
             outcome, stale = await ask(client, OFFERINGS)
             assert outcome == "hit"  # nothing told the cache
             assert renamed not in stale.text
@@ -256,5 +309,8 @@ async def test_an_unannounced_write_shows_within_the_maximum_age(
             assert outcome == "miss"
             assert "Acme Open" in names
             async with api.runtime.sessions() as session, session.begin():
-                await session.execute(update(Offering).where(
-                    Offering.id == world.ids["acme_open"]).values(name="Acme Open"))
+                await session.execute(
+                    update(Offering)
+                    .where(Offering.id == world.ids["acme_open"])
+                    .values(name="Acme Open")
+                )

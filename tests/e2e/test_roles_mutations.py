@@ -43,10 +43,21 @@ Vars = Callable[[World], dict[str, Any]]
 
 
 def new_offering(w: World, issuer: str = "acme") -> dict[str, Any]:
-    return {"i": {"issuerId": w.gid("Issuer", issuer), "isin": new_isin(), "name": "Fresh",
-                  "symbol": "FRSH", "securityType": "EQUITY", "regulation": "REG_S",
-                  "currency": "EUR", "unitPrice": "10", "hardCap": "1000",
-                  "opensAt": "2026-01-01T00:00:00Z", "closesAt": "2099-01-01T00:00:00Z"}}
+    return {
+        "i": {
+            "issuerId": w.gid("Issuer", issuer),
+            "isin": new_isin(),
+            "name": "Fresh",
+            "symbol": "FRSH",
+            "securityType": "EQUITY",
+            "regulation": "REG_S",
+            "currency": "EUR",
+            "unitPrice": "10",
+            "hardCap": "1000",
+            "opensAt": "2026-01-01T00:00:00Z",
+            "closesAt": "2099-01-01T00:00:00Z",
+        }
+    }
 
 
 def offering(name: str) -> Vars:
@@ -58,12 +69,14 @@ def investor(name: str, **extra: Any) -> Vars:
 
 
 def order(w: World, offering_name: str = "acme_open", amount: str = "20") -> dict[str, Any]:
-    return {"i": {"offeringId": w.gid("Offering", offering_name), "amount": amount,
-                  "currency": "EUR"}}
+    return {
+        "i": {"offeringId": w.gid("Offering", offering_name), "amount": amount, "currency": "EUR"}
+    }
 
 
-def refused(document: str, variables: Vars, codes: dict[str, str]
-            ) -> list[tuple[str, Vars, str, str]]:
+def refused(
+    document: str, variables: Vars, codes: dict[str, str]
+) -> list[tuple[str, Vars, str, str]]:
     return [(document, variables, role, code) for role, code in codes.items()]
 
 
@@ -73,15 +86,22 @@ def outsiders(*, others: str, **roles: str) -> dict[str, str]:
     return {"anonymous": U, **dict.fromkeys(names, others), **roles}
 
 
-REGISTRATION = {"i": {"fullName": "Dee", "email": "dee@example.com", "country": "IE",
-                      "isUsPerson": False}}
+REGISTRATION = {
+    "i": {"fullName": "Dee", "email": "dee@example.com", "country": "IE", "isUsPerson": False}
+}
 REFUSALS = [
     *refused(CREATE, new_offering, outsiders(others=F)),
     *refused(CREATE, lambda w: new_offering(w, "bolt"), {"issuer": F}),
-    *refused(UPDATE, lambda w: {"i": {"id": w.gid("Offering", "acme_draft"), "name": "X"}},
-             outsiders(others=F, other_issuer=N)),
-    *refused(UPDATE, lambda w: {"i": {"id": w.gid("Offering", "acme_open"), "name": "X"}},
-             {"issuer": C, "admin": C}),
+    *refused(
+        UPDATE,
+        lambda w: {"i": {"id": w.gid("Offering", "acme_draft"), "name": "X"}},
+        outsiders(others=F, other_issuer=N),
+    ),
+    *refused(
+        UPDATE,
+        lambda w: {"i": {"id": w.gid("Offering", "acme_open"), "name": "X"}},
+        {"issuer": C, "admin": C},
+    ),
     *refused(OPEN, offering("acme_draft"), outsiders(others=F, other_issuer=N)),
     *refused(OPEN, offering("acme_open"), {"issuer": C}),
     *refused(CLOSE, offering("acme_open"), outsiders(others=F)),
@@ -90,40 +110,66 @@ REFUSALS = [
     *refused(SETTLE, offering("acme_settle"), outsiders(others=F, other_issuer=N)),
     *refused(SETTLE, offering("acme_unsettled"), {"issuer": C, "admin": C}),
     *refused(SETTLE, offering("acme_open"), {"issuer": C}),
-    *refused(REGISTER, lambda w: REGISTRATION, {
-        "anonymous": U, "investor": C, "issuer": F, "admin": F, "ops": F, "api_key": F}),
-    *refused(PROFILE, lambda w: {"i": {"fullName": "Eve"}}, {
-        "anonymous": U, "new_wallet": F, "issuer": F, "admin": F, "ops": F, "api_key": F}),
+    *refused(
+        REGISTER,
+        lambda w: REGISTRATION,
+        {"anonymous": U, "investor": C, "issuer": F, "admin": F, "ops": F, "api_key": F},
+    ),
+    *refused(
+        PROFILE,
+        lambda w: {"i": {"fullName": "Eve"}},
+        {"anonymous": U, "new_wallet": F, "issuer": F, "admin": F, "ops": F, "api_key": F},
+    ),
     # Another investor's e-mail is accepted (e-mails are not unique, issue 9); a malformed one
     # is refused.
     *refused(PROFILE, lambda w: {"i": {"email": "not-an-email"}}, {"investor": V}),
-    *refused(KYC, investor("pending_investor", s="APPROVED"),
-             outsiders(others=F, issuer=F)),
+    *refused(KYC, investor("pending_investor", s="APPROVED"), outsiders(others=F, issuer=F)),
     *refused(KYC, investor("investor", s="APPROVED"), {"admin": C}),
-    *refused(ACCREDIT, investor("investor", s="VERIFIED", e="2099-01-01T00:00:00Z"),
-             outsiders(others=F, issuer=F)),
+    *refused(
+        ACCREDIT,
+        investor("investor", s="VERIFIED", e="2099-01-01T00:00:00Z"),
+        outsiders(others=F, issuer=F),
+    ),
     *refused(ACCREDIT, investor("investor", s="VERIFIED"), {"admin": V}),
-    *refused(SUBMIT, order, {"anonymous": U, "new_wallet": F, "issuer": F, "admin": F,
-                             "ops": F, "api_key": F}),
+    *refused(
+        SUBMIT,
+        order,
+        {"anonymous": U, "new_wallet": F, "issuer": F, "admin": F, "ops": F, "api_key": F},
+    ),
     *refused(SUBMIT, lambda w: order(w, "acme_draft"), {"investor": N}),
     *refused(SUBMIT, lambda w: order(w, amount="5"), {"investor": V}),
     *refused(SUBMIT, lambda w: order(w, amount="15"), {"investor": V}),
-    *refused(CANCEL_ORDER, lambda w: {"id": w.gid("Investment", "order")},
-             {"anonymous": U, **dict.fromkeys(("other_investor", "issuer", "other_issuer",
-                                               "admin", "ops", "api_key"), F)}),
+    *refused(
+        CANCEL_ORDER,
+        lambda w: {"id": w.gid("Investment", "order")},
+        {
+            "anonymous": U,
+            **dict.fromkeys(
+                ("other_investor", "issuer", "other_issuer", "admin", "ops", "api_key"), F
+            ),
+        },
+    ),
     *refused(CANCEL_ORDER, lambda w: {"id": w.gid("Investment", "issued")}, {"investor": C}),
-    *refused(RESOLVE, lambda w: {"id": w.gid("ReconciliationBreak", "break"), "n": "x" * 2001},
-             {"ops": V}),
-    *refused(MAP, lambda w: {"a": "EC-1", "h": w.addresses["investor"]},
-             {"anonymous": U, "investor": F, "other_investor": F, "issuer": F,
-              "other_issuer": F}),
+    *refused(
+        RESOLVE,
+        lambda w: {"id": w.gid("ReconciliationBreak", "break"), "n": "x" * 2001},
+        {"ops": V},
+    ),
+    *refused(
+        MAP,
+        lambda w: {"a": "EC-1", "h": w.addresses["investor"]},
+        {"anonymous": U, "investor": F, "other_investor": F, "issuer": F, "other_issuer": F},
+    ),
     *refused(MAP, lambda w: {"a": " EC-1", "h": w.addresses["investor"]}, {"ops": V}),
     *refused(MAP, lambda w: {"a": "EC-1"}, {"admin": V}),
-    *refused(UNMAP, lambda w: {"a": "EC-1"}, {"anonymous": U, "investor": F, "issuer": F,
-                                             "ops": N}),
-    *refused(RESOLVE, lambda w: {"id": w.gid("ReconciliationBreak", "break")},
-             {"anonymous": U, "investor": F, "other_investor": F, "issuer": F,
-              "other_issuer": F}),
+    *refused(
+        UNMAP, lambda w: {"a": "EC-1"}, {"anonymous": U, "investor": F, "issuer": F, "ops": N}
+    ),
+    *refused(
+        RESOLVE,
+        lambda w: {"id": w.gid("ReconciliationBreak", "break")},
+        {"anonymous": U, "investor": F, "other_investor": F, "issuer": F, "other_issuer": F},
+    ),
 ]
 
 
@@ -131,8 +177,11 @@ REFUSALS = [
 async def world(api: Api) -> World:
     world = await seed(api)
     async with api.runtime.sessions() as session, session.begin():
-        await session.execute(update(Investor).where(Investor.id == world.ids["other_investor"])
-                              .values(email="taken@example.com"))
+        await session.execute(
+            update(Investor)
+            .where(Investor.id == world.ids["other_investor"])
+            .values(email="taken@example.com")
+        )
     return world
 
 
@@ -142,12 +191,20 @@ async def callers(api: Api, world: World, redis_url: str) -> AsyncIterator[dict[
         yield callers
 
 
-@pytest.mark.parametrize(("document", "variables", "role", "code"), REFUSALS,
-                         ids=[f"{d.split('{')[1].split('(')[0].strip()}-{r}-{c}"
-                              for d, _, r, c in REFUSALS])
-async def test_refused_and_nothing_changed(api: Api, world: World, callers: dict[str, Caller],
-                                           document: str, variables: Vars, role: str,
-                                           code: str) -> None:
+@pytest.mark.parametrize(
+    ("document", "variables", "role", "code"),
+    REFUSALS,
+    ids=[f"{d.split('{')[1].split('(')[0].strip()}-{r}-{c}" for d, _, r, c in REFUSALS],
+)
+async def test_refused_and_nothing_changed(
+    api: Api,
+    world: World,
+    callers: dict[str, Caller],
+    document: str,
+    variables: Vars,
+    role: str,
+    code: str,
+) -> None:
     assert role in (*ROLES, "new_wallet")
     before = await fingerprint(api)
     response = await callers[role].post(document, **variables(world))
@@ -161,8 +218,9 @@ async def audited(api: Api, entity: str, gid: str) -> dict[str, Any]:
     return dict(rows[-1])
 
 
-async def test_offering_life_cycle_and_settlement(api: Api, world: World,
-                                                  callers: dict[str, Caller]) -> None:
+async def test_offering_life_cycle_and_settlement(
+    api: Api, world: World, callers: dict[str, Caller]
+) -> None:
     issuer, admin = callers["issuer"], callers["admin"]
     created = (await issuer.data(CREATE, **new_offering(world)))["createOffering"]
     oid = created["id"]
@@ -173,8 +231,11 @@ async def test_offering_life_cycle_and_settlement(api: Api, world: World,
     row = await audited(api, "offering", oid)
     assert (row["actor"], row["action"]) == ("user:903", "offering.update")
     assert (row["before"]["name"], row["after"]["name"]) == ("Fresh", "Fresher")
-    for document, status, action in ((OPEN, "OPEN", "open"), (CLOSE, "CLOSED", "closed"),
-                                     (CANCEL, "CANCELLED", "cancelled")):
+    for document, status, action in (
+        (OPEN, "OPEN", "open"),
+        (CLOSE, "CLOSED", "closed"),
+        (CANCEL, "CANCELLED", "cancelled"),
+    ):
         answer = await issuer.data(document, id=oid)
         assert next(iter(answer.values())) == {"status": status}
         row = await audited(api, "offering", oid)
@@ -186,22 +247,32 @@ async def test_offering_life_cycle_and_settlement(api: Api, world: World,
     assert response.json() == {"data": {"settleOffering": {"status": "SETTLED"}}}
     row = await audited(api, "offering", settle)
     assert (row["actor"], row["action"], row["request_id"]) == (
-        "user:901", "offering.settled", "e2e-settle-1")
+        "user:901",
+        "offering.settled",
+        "e2e-settle-1",
+    )
     assert (row["before"]["status"], row["after"]["status"]) == ("closed", "settled")
     again = await admin.post(SETTLE, id=settle)
     assert code_of(again) == C
     unissued = await admin.post(SETTLE, id=world.gid("Offering", "acme_unsettled"))
     assert unissued.json()["errors"][0]["extensions"] == {
-        "code": C, "reason": "unissued_investments", "count": 1}
+        "code": C,
+        "reason": "unissued_investments",
+        "count": 1,
+    }
 
 
-async def test_investor_register_profile_kyc_accreditation(api: Api, world: World,
-                                                           callers: dict[str, Caller]) -> None:
+async def test_investor_register_profile_kyc_accreditation(
+    api: Api, world: World, callers: dict[str, Caller]
+) -> None:
     registered = (await callers["new_wallet"].data(REGISTER, **REGISTRATION))["registerInvestor"]
     assert registered["kycStatus"] == "PENDING"
     row = await audited(api, "investor", registered["id"])
     assert (row["actor"], row["action"], row["before"]) == (
-        f"wallet:{world.addresses['new_wallet']}", "investor.register", None)
+        f"wallet:{world.addresses['new_wallet']}",
+        "investor.register",
+        None,
+    )
     await callers["investor"].data(PROFILE, i={"fullName": "Ada L."})
     row = await audited(api, "investor", world.gid("Investor", "investor"))
     assert row["action"] == "investor.update_profile"
@@ -222,13 +293,17 @@ async def test_investor_register_profile_kyc_accreditation(api: Api, world: Worl
     assert row["after"]["accreditation_status"] == "verified"
 
 
-async def test_submit_and_cancel_an_order(api: Api, world: World,
-                                          callers: dict[str, Caller]) -> None:
+async def test_submit_and_cancel_an_order(
+    api: Api, world: World, callers: dict[str, Caller]
+) -> None:
     placed = (await callers["investor"].data(SUBMIT, **order(world)))["submitInvestment"]
     assert (placed["state"], placed["units"]) == ("PENDING_PAYMENT", "2")
     row = await audited(api, "investment", placed["id"])
     assert (row["actor"], row["action"], row["before"]) == (
-        f"wallet:{world.addresses['investor']}", "investment.submit", None)
+        f"wallet:{world.addresses['investor']}",
+        "investment.submit",
+        None,
+    )
     assert row["after"]["amount"].startswith("20")
     theirs = await callers["other_investor"].post(CANCEL_ORDER, id=placed["id"])
     assert code_of(theirs) == F
@@ -239,8 +314,9 @@ async def test_submit_and_cancel_an_order(api: Api, world: World,
     assert (row["before"]["state"], row["after"]["state"]) == ("pending_payment", "cancelled")
 
 
-async def test_resolve_break_with_an_api_key(api: Api, world: World,
-                                             callers: dict[str, Caller]) -> None:
+async def test_resolve_break_with_an_api_key(
+    api: Api, world: World, callers: dict[str, Caller]
+) -> None:
     target = world.gid("ReconciliationBreak", "break")
     answer = await callers["api_key"].data(RESOLVE, id=target, n="matched by hand")
     prefix = world.addresses["api_key"].partition(".")[0]
@@ -251,9 +327,10 @@ async def test_resolve_break_with_an_api_key(api: Api, world: World,
     assert code_of(await callers["ops"].post(RESOLVE, id=target)) == C
 
 
-async def test_admin_creates_for_any_issuer_and_ops_resolves(api: Api, world: World,
-                                                            callers: dict[str, Caller]) -> None:
-    created = (await callers["admin"].data(CREATE, **new_offering(world, "bolt")))
+async def test_admin_creates_for_any_issuer_and_ops_resolves(
+    api: Api, world: World, callers: dict[str, Caller]
+) -> None:
+    created = await callers["admin"].data(CREATE, **new_offering(world, "bolt"))
     oid = created["createOffering"]["id"]
     assert created["createOffering"]["status"] == "DRAFT"
     row = await audited(api, "offering", oid)

@@ -26,21 +26,34 @@ __all__ = ["anvil", "sender_db", "sessions", "world"]
 TOKEN = "tok-" + "9f3c" * 8  # an API token in the provider URL's path
 
 
-def sender_env(world: World, database_url: str, redis_url: str, rpc_url: str,
-               **extra: str) -> dict[str, str]:
+def sender_env(
+    world: World, database_url: str, redis_url: str, rpc_url: str, **extra: str
+) -> dict[str, str]:
     """The sender's environment: the runbook's names and SENDER_* knobs."""
     return base_env(
-        DATABASE_URL=database_url, REDIS_URL=redis_url, QUICKNODE_URL=rpc_url,
-        BLOCKCHAIN_NETWORK="anvil", WALLET_PRIVATE_KEY=SENDER_KEY, LOG_LEVEL="DEBUG",
-        STO_CONTRACT_ADDRESS=world.sto, ISSUANCE_CONTRACT_ADDRESS=world.issuance,
-        SENDER_POLL_INTERVAL="0.1", **extra)
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        QUICKNODE_URL=rpc_url,
+        BLOCKCHAIN_NETWORK="anvil",
+        WALLET_PRIVATE_KEY=SENDER_KEY,
+        LOG_LEVEL="DEBUG",
+        STO_CONTRACT_ADDRESS=world.sto,
+        ISSUANCE_CONTRACT_ADDRESS=world.issuance,
+        SENDER_POLL_INTERVAL="0.1",
+        **extra,
+    )
 
 
 def start(env: dict[str, str]) -> subprocess.Popen[str]:
     """`python -m app sender` from a folder without .env."""
-    return subprocess.Popen([sys.executable, "-m", "app", "sender"], env=env,
-                            cwd=ROOT / "tests", stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "sender"],
+        env=env,
+        cwd=ROOT / "tests",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -57,8 +70,8 @@ def assert_no_secret(text: str) -> None:
 
 
 async def test_kill_9_between_sending_and_recording_then_restart_issues_once(
-        world: World, sessions: async_sessionmaker[AsyncSession], sender_db: str,
-        redis_url: str) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession], sender_db: str, redis_url: str
+) -> None:
     await seed(sessions, world, 3)
     async with FaultyProxy(world.url, hang_seconds=300) as proxy:
         # The first broadcast reaches anvil (mined at once) and its answer never comes back.
@@ -66,8 +79,10 @@ async def test_kill_9_between_sending_and_recording_then_restart_issues_once(
         url = f"{proxy.url}{TOKEN}/"
         crashed = start(sender_env(world, sender_db, redis_url, url, RPC_TIMEOUT="300"))
         try:
+
             async def on_chain() -> bool:
                 return len(recorded_refs(world.url, world.sto)) == 1
+
             await wait_for(on_chain, "the first order on chain")
             first = (await intents(sessions))[0]
             assert first.state == "in_flight"
@@ -79,12 +94,15 @@ async def test_kill_9_between_sending_and_recording_then_restart_issues_once(
         (sent,) = [v for v in await versions(sessions) if v.intent_id == first.id]
 
         metrics_port = free_port()
-        restarted = start(sender_env(world, sender_db, redis_url, url,
-                                     SENDER_METRICS_PORT=str(metrics_port)))
+        restarted = start(
+            sender_env(world, sender_db, redis_url, url, SENDER_METRICS_PORT=str(metrics_port))
+        )
         try:
+
             async def finished() -> bool:
                 rpc(world.url, "evm_mine")  # blocks on top: SENDER_CONFIRMATIONS (12) deep
                 return all(i.state == "succeeded" for i in await intents(sessions))
+
             await wait_for(finished, "every intent to succeed")
             async with httpx.AsyncClient(timeout=10) as client:
                 metrics = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
@@ -105,8 +123,8 @@ async def test_kill_9_between_sending_and_recording_then_restart_issues_once(
 
 
 async def test_one_active_sender_per_account(
-        world: World, sessions: async_sessionmaker[AsyncSession], sender_db: str,
-        redis_url: str) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession], sender_db: str, redis_url: str
+) -> None:
     env = sender_env(world, sender_db, redis_url, world.url)
     active = start(env)
     standby: subprocess.Popen[str] | None = None
@@ -117,6 +135,7 @@ async def test_one_active_sender_per_account(
             rpc(world.url, "evm_mine")
             rows = await intents(sessions)
             return bool(rows) and all(i.state == "succeeded" for i in rows)
+
         await wait_for(finished, "the first order")
         standby = start(env)
         assert standby.stdout is not None
@@ -141,8 +160,8 @@ async def test_one_active_sender_per_account(
 
 
 async def test_a_revert_is_surfaced_on_every_web_replica(
-        world: World, sessions: async_sessionmaker[AsyncSession], sender_db: str,
-        redis_url: str) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession], sender_db: str, redis_url: str
+) -> None:
     from tests.e2e.conftest import web_server
     from tests.integration.sender.test_sender import all_final
     from tests.integration.sender.world import drive, make_worker
@@ -168,8 +187,8 @@ async def test_a_revert_is_surfaced_on_every_web_replica(
 
 
 async def test_intents_waiting_for_confirmations_are_shown_as_mined(
-        world: World, sessions: async_sessionmaker[AsyncSession], sender_db: str,
-        redis_url: str) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession], sender_db: str, redis_url: str
+) -> None:
     from tests.e2e.conftest import web_server
     from tests.integration.sender.world import drive, make_worker
 
@@ -177,11 +196,18 @@ async def test_intents_waiting_for_confirmations_are_shown_as_mined(
 
     async def both_mined() -> bool:
         return [i.state for i in await intents(sessions)] == ["mined", "mined"]
+
     await drive(make_worker(sessions, world, world.url, confirmations=12), both_mined)
     env = base_env(DATABASE_URL=sender_db, REDIS_URL=redis_url, WALLET_PRIVATE_KEY=SENDER_KEY)
     status = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "app", "sender", "status"], env=env,
-        cwd=ROOT / "tests", capture_output=True, text=True, timeout=120)
+        subprocess.run,
+        [sys.executable, "-m", "app", "sender", "status"],
+        env=env,
+        cwd=ROOT / "tests",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert status.returncode == 0, status.stderr
     assert status.stdout.splitlines() == ["mined: 2"]
     with web_server(env) as base:

@@ -50,14 +50,20 @@ async def investment_state(sessions: async_sessionmaker[AsyncSession]) -> str:
 async def issued_events(sessions: async_sessionmaker[AsyncSession], ref: str) -> list[bool]:
     """The listener's Issued rows of the reference: removed or live, in feed order."""
     async with sessions() as session:
-        return list(await session.scalars(text(
-            "SELECT removed FROM chain_events WHERE event_name = 'Issued' AND removes_id IS "
-            "NULL AND args ->> 'investmentRef' = :r ORDER BY id"), {"r": ref}))
+        return list(
+            await session.scalars(
+                text(
+                    "SELECT removed FROM chain_events WHERE event_name = 'Issued' "
+                    "AND removes_id IS NULL AND args ->> 'investmentRef' = :r ORDER BY id"
+                ),
+                {"r": ref},
+            )
+        )
 
 
 async def test_a_reorg_that_takes_the_issue_ends_in_one_issuance_with_the_listener(
-        world: World, sessions: async_sessionmaker[AsyncSession], sender_db: str,
-        redis_url: str) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession], sender_db: str, redis_url: str
+) -> None:
     (investment_id,) = await seed(sessions, world, 1)
     (ref,) = await references(sessions)
     async with sessions() as session, session.begin():  # paid as the webhook marks it
@@ -65,12 +71,14 @@ async def test_a_reorg_that_takes_the_issue_ends_in_one_issuance_with_the_listen
     worker = make_worker(sessions, world, world.url, confirmations=4)
     listener = start_listener(listener_env(sender_db, redis_url, world.url, world.addresses))
     try:
+
         async def issued() -> bool:
             return await investment_state(sessions) == "issued"
 
         async def issue_mined() -> bool:
             states = [i.state for i in await intents(sessions)]
             return states == ["mined", "mined"] and await issued()
+
         await drive(worker, issue_mined)
         before = next(i for i in await intents(sessions) if i.kind == "issue")
         assert await issued_events(sessions, ref) == [False]
@@ -80,6 +88,7 @@ async def test_a_reorg_that_takes_the_issue_ends_in_one_issuance_with_the_listen
 
         async def back_to_paid() -> bool:
             return await investment_state(sessions) == "paid"
+
         await until(back_to_paid, "the listener to revert the issuance")
         assert await issued_events(sessions, ref) == [True]
 
@@ -100,8 +109,9 @@ async def test_a_reorg_that_takes_the_issue_ends_in_one_issuance_with_the_listen
     assert recorded_refs(world.url, world.sto) == {ref: 1}
     assert await issued_events(sessions, ref) == [True, False]  # one live issuance
     async with sessions() as session:
-        tx_hash = await session.scalar(text("SELECT tx_hash FROM investments WHERE id = :i"),
-                                       {"i": investment_id})
+        tx_hash = await session.scalar(
+            text("SELECT tx_hash FROM investments WHERE id = :i"), {"i": investment_id}
+        )
     assert await investment_state(sessions) == "issued"
     assert tx_hash is not None
     await assert_contiguous_nonces(sessions, world)

@@ -36,10 +36,14 @@ MINT = "mutation { streamTicket { ticket expiresAt } }"
 STREAM = {"Accept": "text/event-stream"}
 
 
-async def mint(http: httpx.AsyncClient, principal: Principal = ADMIN,
-               bearer: str | None = None) -> dict[str, Any]:
-    answer = await http.post("/graphql", json={"query": MINT}, headers={
-        "Authorization": f"Bearer {bearer or token(principal)}"})
+async def mint(
+    http: httpx.AsyncClient, principal: Principal = ADMIN, bearer: str | None = None
+) -> dict[str, Any]:
+    answer = await http.post(
+        "/graphql",
+        json={"query": MINT},
+        headers={"Authorization": f"Bearer {bearer or token(principal)}"},
+    )
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     assert "errors" not in body, body
@@ -57,8 +61,8 @@ def refusal(response: httpx.Response) -> tuple[int, str, str | None]:
 
 
 async def test_a_ticket_opens_one_stream_once_and_never_reaches_the_log(
-        feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis,
-        tmp_path: Path) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis, tmp_path: Path
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
     log = tmp_path / "web.log"
@@ -69,27 +73,38 @@ async def test_a_ticket_opens_one_stream_once_and_never_reaches_the_log(
             expires = datetime.fromisoformat(issued["expiresAt"])
             assert timedelta(seconds=50) < expires - datetime.now(UTC) <= timedelta(seconds=61)
             # An EventSource's request: GET, the ticket in the URL, no Authorization.
-            async with http.stream("GET", "/graphql", params=stream_params(ticket),
-                                   headers=STREAM) as response:
+            async with http.stream(
+                "GET", "/graphql", params=stream_params(ticket), headers=STREAM
+            ) as response:
                 assert response.status_code == 200
                 await chain.emit(2, redis=redis)
                 assert cursors(await take(response, 2)) == [1, 2]
             reused = await http.get("/graphql", params=stream_params(ticket), headers=STREAM)
             # Not a bearer token, and not a credential for queries or mutations.
-            as_bearer = await http.post("/graphql", json={"query": "{ viewer { role } }"},
-                                        headers={"Authorization": f"Bearer {ticket}"})
+            as_bearer = await http.post(
+                "/graphql",
+                json={"query": "{ viewer { role } }"},
+                headers={"Authorization": f"Bearer {ticket}"},
+            )
             fresh = (await mint(http))["ticket"]
-            as_query = await http.post("/graphql", params={"ticket": fresh},
-                                       json={"query": "{ viewer { role } }"})
-            as_get_query = await http.get("/graphql", params={
-                "ticket": fresh, "query": "{ viewer { role } }"})
-            as_mutation = await http.post("/graphql", params={"ticket": fresh},
-                                          json={"query": MINT})
-            both = await http.get("/graphql", params=stream_params(fresh), headers={
-                **STREAM, "Authorization": f"Bearer {token(ADMIN)}"})
+            as_query = await http.post(
+                "/graphql", params={"ticket": fresh}, json={"query": "{ viewer { role } }"}
+            )
+            as_get_query = await http.get(
+                "/graphql", params={"ticket": fresh, "query": "{ viewer { role } }"}
+            )
+            as_mutation = await http.post(
+                "/graphql", params={"ticket": fresh}, json={"query": MINT}
+            )
+            both = await http.get(
+                "/graphql",
+                params=stream_params(fresh),
+                headers={**STREAM, "Authorization": f"Bearer {token(ADMIN)}"},
+            )
             # None of those used it up: it still opens its stream.
-            async with http.stream("GET", "/graphql", params=stream_params(fresh, after="1"),
-                                   headers=STREAM) as response:
+            async with http.stream(
+                "GET", "/graphql", params=stream_params(fresh, after="1"), headers=STREAM
+            ) as response:
                 assert response.status_code == 200
                 assert cursors(await take(response, 1)) == [2]
             anonymous = await http.post("/graphql", json={"query": MINT})
@@ -105,35 +120,50 @@ async def test_a_ticket_opens_one_stream_once_and_never_reaches_the_log(
     assert "ticket=***" in logged  # the access log has the requests...
     for value in (ticket, fresh):
         assert value not in logged  # ...but not the tickets
-        assert value[len(stream_tickets.PREFIX):] not in logged
+        assert value[len(stream_tickets.PREFIX) :] not in logged
 
 
 async def test_forged_expired_and_foreign_tickets_are_refused_clearly(
-        feed_db: tuple[str, Sessions], redis_url: str) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str
+) -> None:
     url, _ = feed_db
     key = stream_tickets.ticket_key(SECRET_KEY)
-    expired = stream_tickets.encode(key, expires_at=int(time.time()) - 1,
-                                    nonce=secrets.token_bytes(16))
-    foreign = stream_tickets.encode(stream_tickets.ticket_key("another " + SECRET_KEY),
-                                    expires_at=int(time.time()) + 60,
-                                    nonce=secrets.token_bytes(16))
+    expired = stream_tickets.encode(
+        key, expires_at=int(time.time()) - 1, nonce=secrets.token_bytes(16)
+    )
+    foreign = stream_tickets.encode(
+        stream_tickets.ticket_key("another " + SECRET_KEY),
+        expires_at=int(time.time()) + 60,
+        nonce=secrets.token_bytes(16),
+    )
     # Authentic and unexpired, but never issued: as good as used.
-    unissued = stream_tickets.encode(key, expires_at=int(time.time()) + 60,
-                                     nonce=secrets.token_bytes(16))
+    unissued = stream_tickets.encode(
+        key, expires_at=int(time.time()) + 60, nonce=secrets.token_bytes(16)
+    )
     with web_server(server_env(url, redis_url)) as base:
         async with httpx.AsyncClient(base_url=base, timeout=60) as http:
             real = (await mint(http))["ticket"]
             flipped = real[:-3] + ("A" if real[-3] != "A" else "B") + real[-2:]
             answers = {}
-            for name, value in {"expired": expired, "foreign": foreign, "unissued": unissued,
-                                "flipped": flipped, "empty": "", "junk": "st1_" + "x" * 54,
-                                "huge": "st1_" + "A" * 6000, "unicode": "st1_" + "é" * 54,
-                                "nul": "st1_\x00"}.items():
-                answers[name] = await http.get("/graphql", params=stream_params(value),
-                                               headers=STREAM)
+            for name, value in {
+                "expired": expired,
+                "foreign": foreign,
+                "unissued": unissued,
+                "flipped": flipped,
+                "empty": "",
+                "junk": "st1_" + "x" * 54,
+                "huge": "st1_" + "A" * 6000,
+                "unicode": "st1_" + "é" * 54,
+                "nul": "st1_\x00",
+            }.items():
+                answers[name] = await http.get(
+                    "/graphql", params=stream_params(value), headers=STREAM
+                )
             repeated = await http.get(
-                "/graphql", headers=STREAM,
-                params=[("ticket", expired), ("ticket", real), ("query", EVENTS)])
+                "/graphql",
+                headers=STREAM,
+                params=[("ticket", expired), ("ticket", real), ("query", EVENTS)],
+            )
     assert refusal(answers.pop("expired")) == (401, "UNAUTHENTICATED", "expired")
     assert refusal(answers.pop("unissued")) == (401, "UNAUTHENTICATED", "used")
     for name, answer in answers.items():
@@ -142,16 +172,19 @@ async def test_forged_expired_and_foreign_tickets_are_refused_clearly(
 
 
 async def test_a_ticket_stream_ends_when_the_access_token_behind_it_expires(
-        feed_db: tuple[str, Sessions], redis_url: str) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str
+) -> None:
     url, _ = feed_db
     with web_server(server_env(url, redis_url)) as base:
         async with httpx.AsyncClient(base_url=base, timeout=60) as http:
             # An access token with a few seconds left asks for the ticket.
-            short = token(ADMIN, now=datetime.now(UTC) - timedelta(minutes=15)
-                          + timedelta(seconds=8))
+            short = token(
+                ADMIN, now=datetime.now(UTC) - timedelta(minutes=15) + timedelta(seconds=8)
+            )
             ticket = (await mint(http, bearer=short))["ticket"]
-            async with http.stream("GET", "/graphql", params=stream_params(ticket),
-                                   headers=STREAM) as response:
+            async with http.stream(
+                "GET", "/graphql", params=stream_params(ticket), headers=STREAM
+            ) as response:
                 assert response.status_code == 200
                 got = [message async for message in messages(response.aiter_lines())]
     # The stream ended by itself (no item arrived; the server closed it).
@@ -159,7 +192,8 @@ async def test_a_ticket_stream_ends_when_the_access_token_behind_it_expires(
 
 
 async def test_of_two_concurrent_uses_of_one_ticket_exactly_one_opens_a_stream(
-        feed_db: tuple[str, Sessions], redis_url: str) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str
+) -> None:
     url, _ = feed_db
     with web_server(server_env(url, redis_url)) as base:
         async with httpx.AsyncClient(base_url=base, timeout=60) as http:
@@ -167,15 +201,19 @@ async def test_of_two_concurrent_uses_of_one_ticket_exactly_one_opens_a_stream(
                 ticket = (await mint(http))["ticket"]
 
                 async def use(value: str = ticket) -> int:
-                    async with http.stream("GET", "/graphql", params=stream_params(value),
-                                           headers=STREAM) as response:
+                    async with http.stream(
+                        "GET", "/graphql", params=stream_params(value), headers=STREAM
+                    ) as response:
                         return response.status_code
 
                 statuses = sorted(await asyncio.gather(use(), use(), use()))
                 assert statuses == [200, 401, 401]
             # A malformed request is refused without spending the ticket it carries.
             ticket = (await mint(http))["ticket"]
-            bad = await http.get("/graphql", headers=STREAM, params={
-                "query": EVENTS, "variables": "[1]", "ticket": ticket})
+            bad = await http.get(
+                "/graphql",
+                headers=STREAM,
+                params={"query": EVENTS, "variables": "[1]", "ticket": ticket},
+            )
             assert bad.status_code == 400
             assert await use(ticket) == 200

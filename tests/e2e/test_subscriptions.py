@@ -63,12 +63,17 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
-    values = {"DATABASE_URL": database_url, "REDIS_URL": redis_url,
-              "DJANGO_SECRET_KEY": SECRET_KEY, "FEED_POLL_INTERVAL": "1",
-              # web_server never reads the server's output: keep it small.
-              "LOG_LEVEL": "WARNING",
-              # Caps are shared through Redis: each test's servers count among themselves.
-              "WS_CAPS_NAMESPACE": "dpo:ws:caps:" + secrets.token_hex(6), **extra}
+    values = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DJANGO_SECRET_KEY": SECRET_KEY,
+        "FEED_POLL_INTERVAL": "1",
+        # web_server never reads the server's output: keep it small.
+        "LOG_LEVEL": "WARNING",
+        # Caps are shared through Redis: each test's servers count among themselves.
+        "WS_CAPS_NAMESPACE": "dpo:ws:caps:" + secrets.token_hex(6),
+        **extra,
+    }
     return base_env(**values)
 
 
@@ -86,7 +91,8 @@ async def frames(sock: GraphQLSocket, op_id: str, n: int) -> list[dict[str, Any]
 
 
 async def test_a_client_resuming_with_its_last_cursor_gets_1000_events_each_once(
-        feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
     rng = random.Random(7)
@@ -104,8 +110,9 @@ async def test_a_client_resuming_with_its_last_cursor_gets_1000_events_each_once
             async with open_socket(base) as sock:
                 await signed_in(sock)
                 await sock.subscribe("1", EVENTS, after=cursor)
-                batch = cursors(await frames(sock, "1", min(rng.randint(1, 120),
-                                                            1000 - len(received))))
+                batch = cursors(
+                    await frames(sock, "1", min(rng.randint(1, 120), 1000 - len(received)))
+                )
                 sock.drop()
             received += batch
             cursor = str(batch[-1])
@@ -114,7 +121,8 @@ async def test_a_client_resuming_with_its_last_cursor_gets_1000_events_each_once
 
 
 async def test_two_web_processes_on_one_redis_both_deliver(
-        feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
     # No safety poll within the test: only the doorbell can wake the two hubs.
@@ -134,7 +142,8 @@ async def test_two_web_processes_on_one_redis_both_deliver(
 
 
 async def test_a_redis_restart_mid_stream_loses_nothing(
-        feed_db: tuple[str, Sessions], tmp_path: Path) -> None:
+    feed_db: tuple[str, Sessions], tmp_path: Path
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
     server = EmbeddedRedis(tmp_path / "redis", free_port())
@@ -163,7 +172,8 @@ async def test_a_redis_restart_mid_stream_loses_nothing(
 
 
 async def test_filters_hold_over_the_socket(
-        feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
     with web_server(server_env(url, redis_url)) as base:
@@ -190,7 +200,8 @@ async def frames_of(sock: GraphQLSocket, wanted: dict[str, int]) -> dict[str, li
 
 
 async def test_permissions_hold_for_positions_and_breaks(
-        feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
     investor = Principal(kind=Kind.WALLET, role="investor", investor_id=4242, address=ALICE)
@@ -226,14 +237,19 @@ async def errors_of(sock: GraphQLSocket, ops: set[str]) -> dict[str, str]:
     return codes
 
 
-@pytest.mark.parametrize("payload", [
-    None,
-    {"authorization": "Bearer not-a-token"},
-    {"token": "x.y.z"},
-    {"authorization": "Basic abc"},
-], ids=["missing", "garbage-bearer", "garbage-token", "wrong-scheme"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        {"authorization": "Bearer not-a-token"},
+        {"token": "x.y.z"},
+        {"authorization": "Basic abc"},
+    ],
+    ids=["missing", "garbage-bearer", "garbage-token", "wrong-scheme"],
+)
 async def test_a_missing_or_bad_token_is_refused_with_4403(
-        migrated_url: str, redis_url: str, payload: dict[str, str] | None) -> None:
+    migrated_url: str, redis_url: str, payload: dict[str, str] | None
+) -> None:
     with web_server(server_env(migrated_url, redis_url)) as base:
         async with open_socket(base) as sock:
             await sock.send({"type": "connection_init", "payload": payload or {}})
@@ -242,10 +258,15 @@ async def test_a_missing_or_bad_token_is_refused_with_4403(
 
 
 async def test_expired_or_foreign_tokens_are_refused_and_both_payload_forms_work(
-        migrated_url: str, redis_url: str) -> None:
+    migrated_url: str, redis_url: str
+) -> None:
     expired = token(now=datetime.now(UTC) - ACCESS_TTL - timedelta(minutes=1))
-    foreign = create_access_token(ADMIN, settings=Settings.model_validate(
-        {"DJANGO_SECRET_KEY": "another-secret-" + secrets.token_hex(24)})).token
+    foreign = create_access_token(
+        ADMIN,
+        settings=Settings.model_validate(
+            {"DJANGO_SECRET_KEY": "another-secret-" + secrets.token_hex(24)}
+        ),
+    ).token
     codes = []
     with web_server(server_env(migrated_url, redis_url)) as base:
         for bad in (expired, foreign):
@@ -261,7 +282,8 @@ async def test_expired_or_foreign_tokens_are_refused_and_both_payload_forms_work
 
 
 async def test_no_connection_init_in_time_closes_with_4408(
-        migrated_url: str, redis_url: str) -> None:
+    migrated_url: str, redis_url: str
+) -> None:
     with web_server(server_env(migrated_url, redis_url, WS_INIT_TIMEOUT="0.5")) as base:
         async with open_socket(base) as sock:
             code, _ = await sock.closed_with()
@@ -269,7 +291,8 @@ async def test_no_connection_init_in_time_closes_with_4408(
 
 
 async def test_an_expiring_token_ends_the_socket_with_4401(
-        migrated_url: str, redis_url: str) -> None:
+    migrated_url: str, redis_url: str
+) -> None:
     with web_server(server_env(migrated_url, redis_url)) as base:
         soon = token(now=datetime.now(UTC) - ACCESS_TTL + timedelta(seconds=3))
         async with open_socket(base) as sock:
@@ -281,9 +304,14 @@ async def test_an_expiring_token_ends_the_socket_with_4401(
 
 
 async def test_caps_on_subscriptions_per_connection_and_connections_per_user(
-        migrated_url: str, redis_url: str) -> None:
-    env = server_env(migrated_url, redis_url, WS_MAX_SUBSCRIPTIONS_PER_CONNECTION="2",
-                     WS_MAX_CONNECTIONS_PER_USER="1")
+    migrated_url: str, redis_url: str
+) -> None:
+    env = server_env(
+        migrated_url,
+        redis_url,
+        WS_MAX_SUBSCRIPTIONS_PER_CONNECTION="2",
+        WS_MAX_CONNECTIONS_PER_USER="1",
+    )
     with web_server(env) as base:
         async with open_socket(base) as first:
             await signed_in(first)
@@ -313,7 +341,8 @@ async def acknowledged(base: str) -> bool:
 
 
 async def test_the_legacy_graphql_ws_protocol_works(
-        feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
     with web_server(server_env(url, redis_url)) as base:
@@ -327,7 +356,8 @@ async def test_the_legacy_graphql_ws_protocol_works(
 
 
 async def test_offering_updates_follow_its_events_and_metrics_count_them(
-        feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
     query = "subscription($id: ID!) { offeringUpdated(id: $id) { id status unitsSold } }"
@@ -344,8 +374,11 @@ async def test_offering_updates_follow_its_events_and_metrics_count_them(
     assert now == again
     assert now["offeringUpdated"]["id"] == offering
     assert now["offeringUpdated"]["status"] == "DRAFT"
-    samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in metrics.splitlines()
-               if line and not line.startswith("#")}
+    samples = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in metrics.splitlines()
+        if line and not line.startswith("#")
+    }
     assert samples["dpo_ws_connections"] == 1
     assert samples["dpo_feed_subscriptions"] == 1
     assert samples["dpo_feed_delivery_seconds_count"] >= 1

@@ -25,9 +25,13 @@ def crashable_server(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[byt
     """`dpo web` as web_server starts it, with its process, so a test can kill it."""
     port = free_port()
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen([sys.executable, "-m", "app", "web", "--port", str(port)],
-                                   env=env, cwd=ROOT / "tests", stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "web", "--port", str(port)],
+            env=env,
+            cwd=ROOT / "tests",
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             wait_http(base + "/api/health/")
@@ -39,9 +43,11 @@ def crashable_server(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[byt
 
 
 async def test_the_per_user_cap_holds_across_processes_and_a_crashed_one_stops_counting(
-        migrated_url: str, redis_url: str) -> None:
-    env = server_env(migrated_url, redis_url, WS_MAX_CONNECTIONS_PER_USER="1",
-                     WS_CAPS_LEASE_SECONDS="2")
+    migrated_url: str, redis_url: str
+) -> None:
+    env = server_env(
+        migrated_url, redis_url, WS_MAX_CONNECTIONS_PER_USER="1", WS_CAPS_LEASE_SECONDS="2"
+    )
     with web_server(env) as second_base, crashable_server(env) as (first, first_base):
         async with open_socket(first_base) as holder:
             await signed_in(holder)
@@ -55,4 +61,3 @@ async def test_the_per_user_cap_holds_across_processes_and_a_crashed_one_stops_c
                     await asyncio.sleep(0.2)
             holder.drop()
     assert code == 4403
-

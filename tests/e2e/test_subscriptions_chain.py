@@ -21,7 +21,10 @@ __all__ = ["chain", "databases", "deployed", "w3"]
 
 
 async def test_an_event_emitted_on_anvil_reaches_a_subscriber(
-    anvil_url: str, redis_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    redis_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     w3: AsyncWeb3[AsyncHTTPProvider],
     databases: Callable[[], Awaitable[tuple[str, Sessions]]],
 ) -> None:

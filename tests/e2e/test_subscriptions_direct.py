@@ -53,8 +53,10 @@ def strawberry_frame(protocol: str, op_id: str, data: Any) -> str:
 
 
 async def test_shared_frames_are_written_directly_and_byte_exact_on_both_protocols(
-        feed_db: tuple[str, Sessions],  # noqa: F811
-        redis_url: str, redis: aioredis.Redis) -> None:  # noqa: F811
+    feed_db: tuple[str, Sessions],  # noqa: F811
+    redis_url: str,
+    redis: aioredis.Redis,  # noqa: F811
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
     protocols = (TRANSPORT_WS, TRANSPORT_WS, LEGACY_WS, LEGACY_WS)
@@ -93,8 +95,10 @@ async def test_shared_frames_are_written_directly_and_byte_exact_on_both_protoco
         assert frames == [strawberry_frame(protocol, f"op-{index}", data) for data in datas]
     fourth = json.loads(last[0][0])["payload"]["data"]
     assert fourth["events"]["cursor"] == "4"
-    assert last == [[strawberry_frame(TRANSPORT_WS, "op-0", fourth)],
-                    [strawberry_frame(LEGACY_WS, "op-2", fourth)]]
+    assert last == [
+        [strawberry_frame(TRANSPORT_WS, "op-0", fourth)],
+        [strawberry_frame(LEGACY_WS, "op-2", fourth)],
+    ]
 
     def delta(protocol: str) -> float:
         series = f'{DIRECT}{{protocol="{protocol}"}}'

@@ -36,8 +36,11 @@ OTHER_ADMIN = Principal(kind=Kind.STAFF, role="admin", user_id=3)
 async def metrics(base: str) -> dict[str, float]:
     async with httpx.AsyncClient() as http:
         text = (await http.get(base + "/metrics")).text
-    return {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
-            if line and not line.startswith("#")}
+    return {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
 
 
 async def messages(sock: GraphQLSocket, n: int) -> list[dict[str, Any]]:
@@ -45,8 +48,10 @@ async def messages(sock: GraphQLSocket, n: int) -> list[dict[str, Any]]:
 
 
 async def test_subscribers_of_one_operation_share_one_execution_per_item_and_keep_their_own(
-        feed_db: tuple[str, Sessions],  # noqa: F811
-        redis_url: str, redis: aioredis.Redis) -> None:  # noqa: F811
+    feed_db: tuple[str, Sessions],  # noqa: F811
+    redis_url: str,
+    redis: aioredis.Redis,  # noqa: F811
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
     bob = {"filter": {"address": BOB}}
@@ -93,8 +98,9 @@ async def test_subscribers_of_one_operation_share_one_execution_per_item_and_kee
     # Each subscriber gets its own operation id on identical, correct frames.
     first = got_same[0]
     assert sorted({m["id"] for m in first}) == ["a0", "a0-again"]
-    assert [m["payload"] for m in first if m["id"] == "a0"] == \
-        [m["payload"] for m in first if m["id"] == "a0-again"]
+    assert [m["payload"] for m in first if m["id"] == "a0"] == [
+        m["payload"] for m in first if m["id"] == "a0-again"
+    ]
     payloads = [m["payload"] for m in first if m["id"] == "a0"]
     for index, got in enumerate(got_same[1:], start=1):
         assert {m["id"] for m in got} == {f"a{index}"}
@@ -113,9 +119,9 @@ async def test_subscribers_of_one_operation_share_one_execution_per_item_and_kee
         assert [m["payload"] for m in got] == payloads
 
     # One execution per (operation, payload variables, scope) and item; the rest reused.
-    executions = (after["dpo_feed_frame_executions_total"]
-                  - before.get("dpo_feed_frame_executions_total", 0))
-    shared = (after["dpo_feed_shared_frames_total"]
-              - before.get("dpo_feed_shared_frames_total", 0))
+    executions = after["dpo_feed_frame_executions_total"] - before.get(
+        "dpo_feed_frame_executions_total", 0
+    )
+    shared = after["dpo_feed_shared_frames_total"] - before.get("dpo_feed_shared_frames_total", 0)
     assert executions == 5 + 5
     assert shared == (7 - 1) * 5 + 2 * 2 + (2 - 1) * 5

@@ -74,8 +74,13 @@ class StalledClient:
         ack = self._next()
         assert isinstance(ack, dict), ack
         assert ack["type"] == "connection_ack", ack
-        self._send({"id": "s", "type": "subscribe",
-                    "payload": {"query": EVENTS, "variables": {"after": "0"}}})
+        self._send(
+            {
+                "id": "s",
+                "type": "subscribe",
+                "payload": {"query": EVENTS, "variables": {"after": "0"}},
+            }
+        )
 
     def wait_cut_off(self) -> str:
         """Read (finally) until the server's end is gone: 'eof' or 'reset'."""
@@ -114,11 +119,13 @@ async def metrics_when(base: str, ok: Any) -> str:
 
 
 async def test_a_consumer_that_stops_reading_is_cut_off_while_others_go_on(
-        feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
-    env = server_env(url, redis_url, SUBSCRIBER_QUEUE_SIZE="10", SLOW_CONSUMER_SECONDS="1",
-                     WS_CLOSE_TIMEOUT="1")
+    env = server_env(
+        url, redis_url, SUBSCRIBER_QUEUE_SIZE="10", SLOW_CONSUMER_SECONDS="1", WS_CLOSE_TIMEOUT="1"
+    )
     with web_server(env) as base:
         stalled = StalledClient(base)
         try:
@@ -131,11 +138,15 @@ async def test_a_consumer_that_stops_reading_is_cut_off_while_others_go_on(
                 for _ in range(30):
                     await chain.emit(50, memo=secrets.token_hex(4096), redis=redis)
                 got = cursors(await frames(fast, "f", 1500))
-                text = await metrics_when(base, lambda t: (
-                    metric(t, "dpo_feed_slow_consumer_closes_total") >= 1
-                    and metric(t, "dpo_ws_aborts_total") >= 1
-                    and metric(t, "dpo_ws_connections") == 1
-                    and metric(t, "dpo_feed_subscriptions") == 1))
+                text = await metrics_when(
+                    base,
+                    lambda t: (
+                        metric(t, "dpo_feed_slow_consumer_closes_total") >= 1
+                        and metric(t, "dpo_ws_aborts_total") >= 1
+                        and metric(t, "dpo_ws_connections") == 1
+                        and metric(t, "dpo_feed_subscriptions") == 1
+                    ),
+                )
                 how = await asyncio.to_thread(stalled.wait_cut_off)
                 # The one left goes on.
                 await chain.emit(3, redis=redis)

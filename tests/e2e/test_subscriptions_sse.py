@@ -22,8 +22,12 @@ pytestmark = pytest.mark.timeout(180)
 feed_db = subscriptions.feed_db
 redis = subscriptions.redis
 BREAKS = "subscription { reconciliationBreaks { id } }"
-INVESTOR = Principal(kind=Kind.WALLET, role="investor", investor_id=1,
-                     address="0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+INVESTOR = Principal(
+    kind=Kind.WALLET,
+    role="investor",
+    investor_id=1,
+    address="0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+)
 
 
 def headers(principal: Principal | None = None, **extra: str) -> dict[str, str]:
@@ -63,24 +67,26 @@ def cursors(got: list[dict[str, Any]]) -> list[int]:
 
 
 async def test_events_over_sse_carry_their_sequence_and_resume_from_last_event_id(
-        feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str, redis: aioredis.Redis
+) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
     admin = Principal(kind=Kind.STAFF, role="admin", user_id=1)
     with web_server(server_env(url, redis_url)) as base:
         async with httpx.AsyncClient(base_url=base, timeout=60) as http:
             body = {"query": EVENTS, "variables": {"after": "0"}}
-            async with http.stream("POST", "/graphql", json=body,
-                                   headers=headers(admin)) as response:
+            async with http.stream(
+                "POST", "/graphql", json=body, headers=headers(admin)
+            ) as response:
                 assert response.status_code == 200
                 assert response.headers["content-type"].startswith("text/event-stream")
                 await chain.emit(3, redis=redis)
                 first = cursors(await take(response, 3))
             # The browser's EventSource way: GET, and Last-Event-ID after a drop.
             params = {"query": EVENTS, "variables": json.dumps({"after": "0"})}
-            async with http.stream("GET", "/graphql", params=params,
-                                   headers=headers(admin, **{"Last-Event-ID": "2"})
-                                   ) as response:
+            async with http.stream(
+                "GET", "/graphql", params=params, headers=headers(admin, **{"Last-Event-ID": "2"})
+            ) as response:
                 await chain.emit(2, redis=redis)
                 resumed = cursors(await take(response, 3))
     assert first == [1, 2, 3]
@@ -88,18 +94,21 @@ async def test_events_over_sse_carry_their_sequence_and_resume_from_last_event_i
 
 
 async def test_sse_refuses_anonymous_callers_and_keeps_permissions(
-        feed_db: tuple[str, Sessions], redis_url: str) -> None:
+    feed_db: tuple[str, Sessions], redis_url: str
+) -> None:
     url, _ = feed_db
     with web_server(server_env(url, redis_url)) as base:
         async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-            anonymous = await http.post("/graphql", json={"query": EVENTS},
-                                        headers=headers())
-            bad = await http.post("/graphql", json={"query": EVENTS},
-                                  headers={**headers(), "Authorization": "Bearer nope"})
-            malformed = await http.post("/graphql", content=b"{",
-                                        headers=headers(INVESTOR))
-            async with http.stream("POST", "/graphql", json={"query": BREAKS},
-                                   headers=headers(INVESTOR)) as response:
+            anonymous = await http.post("/graphql", json={"query": EVENTS}, headers=headers())
+            bad = await http.post(
+                "/graphql",
+                json={"query": EVENTS},
+                headers={**headers(), "Authorization": "Bearer nope"},
+            )
+            malformed = await http.post("/graphql", content=b"{", headers=headers(INVESTOR))
+            async with http.stream(
+                "POST", "/graphql", json={"query": BREAKS}, headers=headers(INVESTOR)
+            ) as response:
                 refused = await take(response, 2)
     assert anonymous.status_code == 401
     assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

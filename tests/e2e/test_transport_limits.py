@@ -54,8 +54,11 @@ def server(feed_db: tuple[str, Sessions], redis_url: str) -> Iterator[str]:
 def code_of(message: dict[str, Any]) -> str:
     """The first error code of an operation's result or error message ("OK" without one)."""
     payload = message["payload"]
-    errors = payload if isinstance(payload, list) else payload.get("errors") or (
-        [payload] if message["type"] == "error" else [])
+    errors = (
+        payload
+        if isinstance(payload, list)
+        else payload.get("errors") or ([payload] if message["type"] == "error" else [])
+    )
     return str(errors[0]["extensions"]["code"]) if errors else "OK"
 
 
@@ -71,27 +74,34 @@ async def operation(sock: GraphQLSocket, op_id: str, query: str, **variables: An
 
 
 async def test_staff_password_guesses_over_websocket_hit_the_http_limit(
-        server: str, feed_db: tuple[str, Sessions]) -> None:
+    server: str, feed_db: tuple[str, Sessions]
+) -> None:
     _, sessions = feed_db
     http_email, ws_email = (f"{kind}-{secrets.token_hex(4)}@example.com" for kind in "hw")
     async with sessions() as session, session.begin():
         for email in (http_email, ws_email):
-            await create_staff_user(session, email=email, password=PASSWORD, role=Role.OPS,
-                                    actor="test")
+            await create_staff_user(
+                session, email=email, password=PASSWORD, role=Role.OPS, actor="test"
+            )
     # Over HTTP, anonymous: 5 guesses a minute from one address.
     over_http: list[str] = []
-    async with httpx.AsyncClient(base_url=server, timeout=30,
-                                 headers={"X-Forwarded-For": address()}) as client:
+    async with httpx.AsyncClient(
+        base_url=server, timeout=30, headers={"X-Forwarded-For": address()}
+    ) as client:
         for _ in range(7):
-            response = await client.post("/graphql", json={"query": STAFF, "variables": {
-                "e": http_email, "p": "a wrong guess"}})
+            response = await client.post(
+                "/graphql",
+                json={"query": STAFF, "variables": {"e": http_email, "p": "a wrong guess"}},
+            )
             over_http.append(code_of({"type": "next", "payload": response.json()}))
     # Over a WebSocket signed in as some other user, from another address: the same 5.
     async with open_socket(server, additional_headers={"X-Forwarded-For": address()}) as sock:
         assert (await sock.init({"authorization": f"Bearer {token(user(501))}"}))[
-            "type"] == "connection_ack"
-        over_ws = [await operation(sock, f"g{i}", STAFF, e=ws_email, p="a wrong guess")
-                   for i in range(7)]
+            "type"
+        ] == "connection_ack"
+        over_ws = [
+            await operation(sock, f"g{i}", STAFF, e=ws_email, p="a wrong guess") for i in range(7)
+        ]
         right = await operation(sock, "right", STAFF, e=ws_email, p=PASSWORD)
         # Refused operations leave the socket open: a plain query still runs.
         viewer = await operation(sock, "viewer", VIEWER)
@@ -100,21 +110,25 @@ async def test_staff_password_guesses_over_websocket_hit_the_http_limit(
     assert right == "RATE_LIMITED"  # the password is never tested once over the limit
     assert viewer == "OK"
     # Per account too: a fresh address guessing the same account is refused at once.
-    async with httpx.AsyncClient(base_url=server, timeout=30,
-                                 headers={"X-Forwarded-For": address()}) as client:
-        fresh = await client.post("/graphql", json={"query": STAFF, "variables": {
-            "e": ws_email, "p": PASSWORD}})
+    async with httpx.AsyncClient(
+        base_url=server, timeout=30, headers={"X-Forwarded-For": address()}
+    ) as client:
+        fresh = await client.post(
+            "/graphql", json={"query": STAFF, "variables": {"e": ws_email, "p": PASSWORD}}
+        )
     assert code_of({"type": "next", "payload": fresh.json()}) == "RATE_LIMITED"
 
 
-async def test_nonces_over_a_socket_are_limited_per_address(server: str,
-                                                            feed_db: tuple[str, Sessions]) -> None:
+async def test_nonces_over_a_socket_are_limited_per_address(
+    server: str, feed_db: tuple[str, Sessions]
+) -> None:
     _, sessions = feed_db
     async with sessions() as session:
         before = await session.scalar(text("SELECT count(*) FROM auth_nonces"))
     async with open_socket(server, additional_headers={"X-Forwarded-For": address()}) as sock:
         assert (await sock.init({"authorization": f"Bearer {token(user(801))}"}))[
-            "type"] == "connection_ack"
+            "type"
+        ] == "connection_ack"
         outcomes = [await operation(sock, f"n{i}", NONCE) for i in range(9)]
     async with sessions() as session:
         after = await session.scalar(text("SELECT count(*) FROM auth_nonces"))
@@ -125,7 +139,8 @@ async def test_nonces_over_a_socket_are_limited_per_address(server: str,
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
 async def test_every_websocket_operation_counts_in_the_callers_http_bucket(
-        server: str, protocol: str) -> None:
+    server: str, protocol: str
+) -> None:
     caller = user(600 + secrets.randbelow(10_000))
     bearer = {"Authorization": f"Bearer {token(caller)}"}
     async with httpx.AsyncClient(base_url=server, timeout=30, headers=bearer) as client:
@@ -133,12 +148,16 @@ async def test_every_websocket_operation_counts_in_the_callers_http_bucket(
             assert (await client.post("/graphql", json={"query": VIEWER})).status_code == 200
         async with open_socket(server, protocol=protocol) as sock:
             assert (await sock.init({"authorization": bearer["Authorization"]}))[
-                "type"] == "connection_ack"
+                "type"
+            ] == "connection_ack"
             outcomes = [await operation(sock, f"q{i}", VIEWER) for i in range(10)]
             after = await client.post("/graphql", json={"query": VIEWER})
             # A subscription over Server-Sent Events is an HTTP request in the same bucket.
-            sse = await client.post("/graphql", json={"query": OFFERING, "variables": {
-                "id": to_global_id("Offering", 1)}}, headers={"Accept": "text/event-stream"})
+            sse = await client.post(
+                "/graphql",
+                json={"query": OFFERING, "variables": {"id": to_global_id("Offering", 1)}},
+                headers={"Accept": "text/event-stream"},
+            )
     # The legacy protocol serves subscriptions only: its refusal is still an operation counted.
     served = "OK" if protocol == TRANSPORT_WS else "VALIDATION"
     assert outcomes == [served] * 8 + ["RATE_LIMITED"] * 2
@@ -147,7 +166,8 @@ async def test_every_websocket_operation_counts_in_the_callers_http_bucket(
 
 
 async def test_unexpected_subscription_errors_are_masked_on_websocket_and_sse(
-        server: str, feed_db: tuple[str, Sessions]) -> None:
+    server: str, feed_db: tuple[str, Sessions]
+) -> None:
     _, sessions = feed_db
     caller = user(700 + secrets.randbelow(10_000))
     huge = to_global_id("Offering", 10**30)
@@ -157,24 +177,30 @@ async def test_unexpected_subscription_errors_are_masked_on_websocket_and_sse(
     try:
         async with open_socket(server) as sock:
             assert (await sock.init({"authorization": f"Bearer {token(caller)}"}))[
-                "type"] == "connection_ack"
+                "type"
+            ] == "connection_ack"
             await sock.subscribe("broken", OFFERING, id=to_global_id("Offering", 1))
             broken = await sock.receive()
             assert (await sock.receive())["type"] == "complete"
             await sock.subscribe("huge", OFFERING, id=huge)
             big = await sock.receive()
-        async with httpx.AsyncClient(base_url=server, timeout=30) as client, client.stream(
-                "POST", "/graphql", json={"query": OFFERING, "variables": {
-                    "id": to_global_id("Offering", 1)}},
-                headers={"Accept": "text/event-stream",
-                         "Authorization": f"Bearer {token(caller)}"}) as stream:
+        async with (
+            httpx.AsyncClient(base_url=server, timeout=30) as client,
+            client.stream(
+                "POST",
+                "/graphql",
+                json={"query": OFFERING, "variables": {"id": to_global_id("Offering", 1)}},
+                headers={"Accept": "text/event-stream", "Authorization": f"Bearer {token(caller)}"},
+            ) as stream,
+        ):
             sse = (await stream.aread()).decode()
     finally:
         async with sessions() as session, session.begin():
             await session.execute(text("ALTER TABLE offerings_away RENAME TO offerings"))
     for message in (broken, big):
-        errors = message["payload"] if message["type"] == "error" else (
-            message["payload"]["errors"])
+        errors = (
+            message["payload"] if message["type"] == "error" else (message["payload"]["errors"])
+        )
         text_of = json.dumps(message)
         assert "SELECT" not in text_of, text_of
         assert "offerings" not in text_of, text_of

@@ -24,8 +24,17 @@ from tests.e2e.conftest import ROOT, base_env, wait_http
 # Two whole `dpo up` runs, the first waiting for a reconciliation after the CSD sync.
 pytestmark = pytest.mark.timeout(480)
 # Clearstream's statement lacks SHORT units of the third holder's: CSD minus chain.
-EXPECTED_BREAKS = [(DEMO_ISIN, HOLDERS[2].wallet.lower(), "quantity_mismatch", HOLDERS[2].units,
-                    HOLDERS[2].units, HOLDERS[2].units - SHORT, -SHORT)]
+EXPECTED_BREAKS = [
+    (
+        DEMO_ISIN,
+        HOLDERS[2].wallet.lower(),
+        "quantity_mismatch",
+        HOLDERS[2].units,
+        HOLDERS[2].units,
+        HOLDERS[2].units - SHORT,
+        -SHORT,
+    )
+]
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -42,10 +51,16 @@ async def _jobs_ran(pg_port: int, seconds: float = 60) -> set[str]:
     ran: set[str] = set()
     for _ in range(int(seconds / 0.5)):
         with contextlib.suppress(OSError, asyncpg.PostgresError):
-            connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{pg_port}/postgres")
+            connection = await asyncpg.connect(
+                f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
+            )
             try:
-                ran = {row["job"] for row in await connection.fetch(
-                    "SELECT DISTINCT job FROM job_runs WHERE status = 'succeeded'")}
+                ran = {
+                    row["job"]
+                    for row in await connection.fetch(
+                        "SELECT DISTINCT job FROM job_runs WHERE status = 'succeeded'"
+                    )
+                }
             finally:
                 await connection.close()
         if len(ran) == 3:
@@ -60,16 +75,25 @@ async def _demo_book(pg_port: int, seconds: float = 150) -> dict[str, object]:
     found: dict[str, object] = {}
     for _ in range(int(seconds / 0.5)):
         with contextlib.suppress(OSError, asyncpg.PostgresError):
-            connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{pg_port}/postgres")
+            connection = await asyncpg.connect(
+                f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
+            )
             try:
                 found = {
-                    "breaks": [tuple(row) for row in await connection.fetch(
-                        "SELECT isin, holder, kind, ledger_qty, chain_qty, csd_qty, difference "
-                        "FROM reconciliation_breaks WHERE status = 'open' ORDER BY id")],
+                    "breaks": [
+                        tuple(row)
+                        for row in await connection.fetch(
+                            "SELECT isin, holder, kind, ledger_qty, chain_qty, csd_qty, difference "
+                            "FROM reconciliation_breaks WHERE status = 'open' ORDER BY id"
+                        )
+                    ],
                     "prices": await connection.fetchval(
-                        "SELECT count(*) FROM instrument_prices WHERE isin = $1", DEMO_ISIN),
+                        "SELECT count(*) FROM instrument_prices WHERE isin = $1", DEMO_ISIN
+                    ),
                     "positions": await connection.fetchval(
-                        "SELECT count(*) FROM positions WHERE location = 'onchain'")}
+                        "SELECT count(*) FROM positions WHERE location = 'onchain'"
+                    ),
+                }
             finally:
                 await connection.close()
             if found["breaks"] == EXPECTED_BREAKS and found["prices"]:
@@ -81,38 +105,70 @@ async def _demo_book(pg_port: int, seconds: float = 150) -> dict[str, object]:
 def _up_once(folder: Path, ports: dict[str, str], web_port: int) -> dict[str, object]:
     env = base_env(DPO_DATA_DIR=str(folder), **ports)
     argv = [sys.executable, "-m", "app", "up", "--demo", "--port", str(web_port)]
-    process = subprocess.Popen(argv, env=env, cwd=ROOT / "tests", stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=ROOT / "tests",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         health = wait_http(f"http://127.0.0.1:{web_port}/api/health/", timeout=90)
-        graphiql = httpx.get(f"http://127.0.0.1:{web_port}/graphql",
-                             headers={"Accept": "text/html"}, timeout=5)
+        graphiql = httpx.get(
+            f"http://127.0.0.1:{web_port}/graphql", headers={"Accept": "text/html"}, timeout=5
+        )
         rpc = f"http://127.0.0.1:{ports['DPO_ANVIL_PORT']}"
-        chain = httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
-                           timeout=5)
+        chain = httpx.post(
+            rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=5
+        )
         jobs = asyncio.run(_jobs_ran(int(ports["DPO_PG_PORT"])))
         book = asyncio.run(_demo_book(int(ports["DPO_PG_PORT"])))
         contracts = recorded_contracts(folder / "contracts.env")
-        code = {name: httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getCode",
-                                            "params": [address, "latest"]}, timeout=5).json()
-                ["result"] for name, address in contracts.items()}
+        code = {
+            name: httpx.post(
+                rpc,
+                json={
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "eth_getCode",
+                    "params": [address, "latest"],
+                },
+                timeout=5,
+            ).json()["result"]
+            for name, address in contracts.items()
+        }
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
-    return {"health": health.json(), "graphiql": graphiql.text, "chain": chain.json(),
-            "contracts": contracts, "code": code, "jobs": jobs, "book": book,
-            "exit": process.returncode, "output": output}
+    return {
+        "health": health.json(),
+        "graphiql": graphiql.text,
+        "chain": chain.json(),
+        "contracts": contracts,
+        "code": code,
+        "jobs": jobs,
+        "book": book,
+        "exit": process.returncode,
+        "output": output,
+    }
 
 
 def test_up_serves_then_stops_everything_and_restarts_on_the_same_data(run_dir: Path) -> None:
     folder = run_dir / "up"
-    ports = {"DPO_PG_PORT": str(free_port()), "DPO_REDIS_PORT": str(free_port()),
-             "DPO_ANVIL_PORT": str(free_port())}
+    ports = {
+        "DPO_PG_PORT": str(free_port()),
+        "DPO_REDIS_PORT": str(free_port()),
+        "DPO_ANVIL_PORT": str(free_port()),
+    }
     first = _up_once(folder, ports, free_port())
     health = first["health"]
     assert isinstance(health, dict)
     assert (health["status"], health["database"]["status"], health["redis"]["status"]) == (
-        "ok", "ok", "ok")
+        "ok",
+        "ok",
+        "ok",
+    )
     assert "graphiql" in str(first["graphiql"]).lower()
     assert first["chain"] == {"jsonrpc": "2.0", "id": 1, "result": hex(31337)}
     assert "Running upgrade" in str(first["output"])

@@ -54,9 +54,7 @@ def test_graphiql_only_in_debug(migrated_url: str, redis_url: str) -> None:
         assert "graphiql" not in httpx.get(base + "/graphql", headers=accept).text.lower()
 
 
-
-def test_health_shows_a_circuit_the_cron_service_opened(migrated_url: str,
-                                                         redis_url: str) -> None:
+def test_health_shows_a_circuit_the_cron_service_opened(migrated_url: str, redis_url: str) -> None:
     import asyncio
 
     import redis.asyncio as aioredis

@@ -29,9 +29,14 @@ def logged_server(env: dict[str, str], log: Path) -> Iterator[str]:
     """Like web_server, with the process's output written to `log`."""
     port = free_port()
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "app", "web", "--port", str(port)],
-                                   env=env, cwd=ROOT / "tests", stdout=out,
-                                   stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "web", "--port", str(port)],
+            env=env,
+            cwd=ROOT / "tests",
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             wait_http(f"http://127.0.0.1:{port}/api/health/")
             yield f"http://127.0.0.1:{port}"
@@ -44,12 +49,10 @@ def test_disallowed_host_is_refused_and_suffix_matches(migrated_url: str, redis_
     env = env_for(migrated_url, redis_url, ALLOWED_HOSTS=".railway.app,api.example.com")
     with web_server(env) as base:
         bad = httpx.post(base + "/graphql", json=QUERY, headers={"Host": "evil.example.org"})
-        sub = httpx.post(base + "/graphql", json=QUERY,
-                         headers={"Host": "dpo-web.up.railway.app"})
+        sub = httpx.post(base + "/graphql", json=QUERY, headers={"Host": "dpo-web.up.railway.app"})
         apex = httpx.post(base + "/graphql", json=QUERY, headers={"Host": "railway.app:8080"})
         exact = httpx.post(base + "/graphql", json=QUERY, headers={"Host": "api.example.com"})
-        lookalike = httpx.post(base + "/graphql", json=QUERY,
-                               headers={"Host": "notrailway.app"})
+        lookalike = httpx.post(base + "/graphql", json=QUERY, headers={"Host": "notrailway.app"})
         health = httpx.get(base + "/api/health/", headers={"Host": "10.0.0.7:8080"})
     assert bad.status_code == 400
     assert lookalike.status_code == 400
@@ -60,9 +63,15 @@ def test_disallowed_host_is_refused_and_suffix_matches(migrated_url: str, redis_
 
 
 def test_production_with_empty_allowed_hosts_serves_only_health(
-        migrated_url: str, redis_url: str) -> None:
-    env = env_for(migrated_url, redis_url, ENVIRONMENT="production",
-                  DJANGO_SECRET_KEY="k" * 64, ALLOWED_HOSTS="")
+    migrated_url: str, redis_url: str
+) -> None:
+    env = env_for(
+        migrated_url,
+        redis_url,
+        ENVIRONMENT="production",
+        DJANGO_SECRET_KEY="k" * 64,
+        ALLOWED_HOSTS="",
+    )
     with web_server(env) as base:
         graphql = httpx.post(base + "/graphql", json=QUERY)
         health = httpx.get(base + "/api/health/")
@@ -71,13 +80,19 @@ def test_production_with_empty_allowed_hosts_serves_only_health(
 
 
 def test_ssl_redirect_and_hsts(migrated_url: str, redis_url: str) -> None:
-    env = env_for(migrated_url, redis_url, SECURE_SSL_REDIRECT="true",
-                  SECURE_HSTS_SECONDS="31536000")
+    env = env_for(
+        migrated_url, redis_url, SECURE_SSL_REDIRECT="true", SECURE_HSTS_SECONDS="31536000"
+    )
     with web_server(env) as base:
-        plain = httpx.get(base + "/graphql?query=%7Bstatus%7Bversion%7D%7D",
-                          headers={"X-Forwarded-Proto": "http", "Host": "localhost"})
-        post = httpx.post(base + "/graphql", json=QUERY,
-                          headers={"X-Forwarded-Proto": "http", "Host": "localhost"})
+        plain = httpx.get(
+            base + "/graphql?query=%7Bstatus%7Bversion%7D%7D",
+            headers={"X-Forwarded-Proto": "http", "Host": "localhost"},
+        )
+        post = httpx.post(
+            base + "/graphql",
+            json=QUERY,
+            headers={"X-Forwarded-Proto": "http", "Host": "localhost"},
+        )
         secure = httpx.post(base + "/graphql", json=QUERY, headers={"X-Forwarded-Proto": "https"})
         health = httpx.get(base + "/api/health/", headers={"X-Forwarded-Proto": "http"})
     assert plain.status_code == 301
@@ -98,19 +113,24 @@ def test_no_redirect_and_no_hsts_by_default(migrated_url: str, redis_url: str) -
 
 
 def test_cors_preflight_for_allowed_and_refused_origins(migrated_url: str, redis_url: str) -> None:
-    env = env_for(migrated_url, redis_url,
-                  CORS_ALLOWED_ORIGINS="https://directprivateoffers.net")
-    preflight = {"Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "content-type,authorization"}
+    env = env_for(migrated_url, redis_url, CORS_ALLOWED_ORIGINS="https://directprivateoffers.net")
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,authorization",
+    }
     with web_server(env) as base:
-        allowed = httpx.options(base + "/graphql", headers={
-            "Origin": "https://directprivateoffers.net", **preflight})
-        refused = httpx.options(base + "/graphql", headers={
-            "Origin": "https://evil.example", **preflight})
-        simple = httpx.post(base + "/graphql", json=QUERY,
-                            headers={"Origin": "https://directprivateoffers.net"})
-        foreign = httpx.post(base + "/graphql", json=QUERY,
-                             headers={"Origin": "https://evil.example"})
+        allowed = httpx.options(
+            base + "/graphql", headers={"Origin": "https://directprivateoffers.net", **preflight}
+        )
+        refused = httpx.options(
+            base + "/graphql", headers={"Origin": "https://evil.example", **preflight}
+        )
+        simple = httpx.post(
+            base + "/graphql", json=QUERY, headers={"Origin": "https://directprivateoffers.net"}
+        )
+        foreign = httpx.post(
+            base + "/graphql", json=QUERY, headers={"Origin": "https://evil.example"}
+        )
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://directprivateoffers.net"
     assert allowed.headers["access-control-allow-credentials"] == "true"
@@ -137,13 +157,15 @@ def test_body_over_the_limit_is_refused(migrated_url: str, redis_url: str) -> No
 
     def chunks() -> Iterator[bytes]:
         for start in range(0, len(big), 64 * 1024):
-            yield big[start:start + 64 * 1024]
+            yield big[start : start + 64 * 1024]
 
     with web_server(env_for(migrated_url, redis_url)) as base:
-        declared = httpx.post(base + "/graphql", content=big,
-                              headers={"Content-Type": "application/json"})
-        streamed = httpx.post(base + "/graphql", content=chunks(),
-                              headers={"Content-Type": "application/json"})
+        declared = httpx.post(
+            base + "/graphql", content=big, headers={"Content-Type": "application/json"}
+        )
+        streamed = httpx.post(
+            base + "/graphql", content=chunks(), headers={"Content-Type": "application/json"}
+        )
         small = httpx.post(base + "/graphql", json={"query": "{ status { version } }" + " " * 1000})
     assert declared.status_code == 413
     assert "content-length" not in streamed.request.headers
@@ -151,14 +173,14 @@ def test_body_over_the_limit_is_refused(migrated_url: str, redis_url: str) -> No
     assert small.status_code == 200
 
 
-def test_request_id_echoed_and_in_every_log_line(migrated_url: str, redis_url: str,
-                                                 tmp_path: Path) -> None:
+def test_request_id_echoed_and_in_every_log_line(
+    migrated_url: str, redis_url: str, tmp_path: Path
+) -> None:
     log = tmp_path / "web.log"
     with logged_server(env_for(migrated_url, redis_url), log) as base:
         given = httpx.post(base + "/graphql", json=QUERY, headers={"X-Request-ID": "abc-123.x"})
         made = httpx.post(base + "/graphql", json=QUERY)
-        hostile = httpx.post(base + "/graphql", json=QUERY,
-                             headers={"X-Request-ID": "x" * 500})
+        hostile = httpx.post(base + "/graphql", json=QUERY, headers={"X-Request-ID": "x" * 500})
     assert given.headers["x-request-id"] == "abc-123.x"
     assert len(made.headers["x-request-id"]) == 32
     assert hostile.headers["x-request-id"] != "x" * 500
@@ -179,8 +201,11 @@ def test_websocket_with_a_disallowed_host_is_refused(migrated_url: str, redis_ur
             # Connect to our server but name `host` in the Host header.
             sock = socket.create_connection(("127.0.0.1", port))
             try:
-                with connect(f"ws://{host}:{port}/graphql", sock=sock,
-                             subprotocols=[Subprotocol("graphql-transport-ws")]):
+                with connect(
+                    f"ws://{host}:{port}/graphql",
+                    sock=sock,
+                    subprotocols=[Subprotocol("graphql-transport-ws")],
+                ):
                     return 101
             except InvalidStatus as refused:
                 return refused.response.status_code

@@ -29,9 +29,13 @@ async def world(api: Api) -> World:
 @contextmanager
 def web(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen([sys.executable, "-m", "app", "web", "--port", str(port)],
-                                   env=env, cwd=ROOT / "tests", stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "web", "--port", str(port)],
+            env=env,
+            cwd=ROOT / "tests",
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_http(f"http://127.0.0.1:{port}/api/health/", timeout=90)
             yield process
@@ -41,20 +45,29 @@ def web(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 
 async def test_kill_9_mid_webhook_then_the_retry_ends_as_a_clean_run(
-        api: Api, world: World, redis_url: str) -> None:
-    env = base_env(DATABASE_URL=api.url, REDIS_URL=redis_url, DJANGO_SECRET_KEY=SECRET,
-                   API_HMAC_SECRET=HMAC_SECRET, WEBHOOK_SECRET=WEBHOOK_SECRET)
+    api: Api, world: World, redis_url: str
+) -> None:
+    env = base_env(
+        DATABASE_URL=api.url,
+        REDIS_URL=redis_url,
+        DJANGO_SECRET_KEY=SECRET,
+        API_HMAC_SECRET=HMAC_SECRET,
+        WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     rng = random.Random(12)
-    orders = [await new_order(api, investor_id=world.ids["investor"],
-                              offering_id=world.ids["acme_open"]) for _ in range(4)]
+    orders = [
+        await new_order(api, investor_id=world.ids["investor"], offering_id=world.ids["acme_open"])
+        for _ in range(4)
+    ]
     bodies = {reference: body_for("payment.paid", reference) for _, reference in orders}
     for _, reference in orders:
         with web(env, port) as process:
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
                 delivery = asyncio.ensure_future(
-                    post(client, bodies[reference], signed(bodies[reference])))
+                    post(client, bodies[reference], signed(bodies[reference]))
+                )
                 await asyncio.sleep(rng.uniform(0.0, 0.08))
                 process.kill()  # SIGKILL: no clean-up of any kind
                 await asyncio.gather(delivery, return_exceptions=True)

@@ -39,10 +39,12 @@ def web_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-async def callers(api: Api, world: World, redis_url: str,
-                  web_log: Path) -> AsyncIterator[dict[str, Caller]]:
-    async with serve(api, world, redis_url, log_path=web_log,
-                     WEBHOOK_SECRET=WEBHOOK_SECRET) as callers:
+async def callers(
+    api: Api, world: World, redis_url: str, web_log: Path
+) -> AsyncIterator[dict[str, Caller]]:
+    async with serve(
+        api, world, redis_url, log_path=web_log, WEBHOOK_SECRET=WEBHOOK_SECRET
+    ) as callers:
         yield callers
 
 
@@ -52,14 +54,18 @@ async def made(api: Api, world: World, callers: dict[str, Caller]) -> dict[str, 
     client = callers["anonymous"].client
     made: dict[str, Any] = {}
 
-    async def deliver(name: str, kind: str, *, amount: str = "100",
-                      cancelled: bool = False, copies: int = 1) -> None:
-        order_id, reference = await new_order(api, investor_id=world.ids["investor"],
-                                              offering_id=world.ids["acme_open"])
+    async def deliver(
+        name: str, kind: str, *, amount: str = "100", cancelled: bool = False, copies: int = 1
+    ) -> None:
+        order_id, reference = await new_order(
+            api, investor_id=world.ids["investor"], offering_id=world.ids["acme_open"]
+        )
         if cancelled:
             async with api.runtime.sessions() as session, session.begin():
-                await session.execute(text(
-                    "UPDATE investments SET state = 'cancelled' WHERE id = :i"), {"i": order_id})
+                await session.execute(
+                    text("UPDATE investments SET state = 'cancelled' WHERE id = :i"),
+                    {"i": order_id},
+                )
         body = body_for(kind, reference, amount=amount)
         for _ in range(copies):
             assert (await post(client, body, signed(body))).status_code == 200
@@ -80,7 +86,8 @@ async def page(caller: Caller, **variables: Any) -> dict[str, Any]:
 
 
 async def test_ops_see_the_failed_deliveries_with_their_reasons(
-        callers: dict[str, Caller], made: dict[str, Any]) -> None:
+    callers: dict[str, Caller], made: dict[str, Any]
+) -> None:
     failed = await page(callers["ops"], status="FAILED")
     by_event = {e["node"]["eventId"]: e["node"] for e in failed["edges"]}
     assert set(by_event) == {made["after_cancel"][0], made["wrong_amount"][0]}
@@ -96,13 +103,14 @@ async def test_ops_see_the_failed_deliveries_with_their_reasons(
     # The investment is addressable: node(id) finds the order the delivery is about.
     found = await callers["ops"].data(
         "query($id: ID!) { node(id: $id) { ... on Investment { paymentReference state } } }",
-        id=cancelled["investmentId"])
-    assert found["node"] == {"paymentReference": made["after_cancel"][1],
-                             "state": "CANCELLED"}
+        id=cancelled["investmentId"],
+    )
+    assert found["node"] == {"paymentReference": made["after_cancel"][1], "state": "CANCELLED"}
 
 
 async def test_each_status_filters_and_a_repeat_is_stored_once(
-        callers: dict[str, Caller], made: dict[str, Any]) -> None:
+    callers: dict[str, Caller], made: dict[str, Any]
+) -> None:
     every = await page(callers["admin"], first=100)
     events = [e["node"]["eventId"] for e in every["edges"]]
     assert events == [made[n][0] for n in ("unknown", "wrong_amount", "after_cancel", "paid")]
@@ -115,7 +123,8 @@ async def test_each_status_filters_and_a_repeat_is_stored_once(
 
 
 async def test_pages_walk_newest_first_without_overlap(
-        callers: dict[str, Caller], made: dict[str, Any]) -> None:
+    callers: dict[str, Caller], made: dict[str, Any]
+) -> None:
     seen: list[str] = []
     after = None
     while True:
@@ -130,23 +139,34 @@ async def test_pages_walk_newest_first_without_overlap(
 
 
 async def test_nothing_of_the_body_or_signature_is_exposed(
-        callers: dict[str, Caller], made: dict[str, Any]) -> None:
+    callers: dict[str, Caller], made: dict[str, Any]
+) -> None:
     response = await callers["ops"].post(QUERY, first=100)
     assert response.status_code == 200
     assert WEBHOOK_SECRET not in response.text
     for field in ("payload", "body", "signature", "headers"):
-        asked = await callers["ops"].post(f"{{ webhookDeliveries {{ edges {{ node {{ {field} "
-                                          "} } } }")
+        asked = await callers["ops"].post(
+            f"{{ webhookDeliveries {{ edges {{ node {{ {field} }} }} }} }}"
+        )
         assert code_of(asked) == "VALIDATION", asked.text
     assert '"amount"' not in response.text
     assert "paymentId" not in response.text
 
 
-@pytest.mark.parametrize(("role", "expected"), [
-    ("anonymous", "UNAUTHENTICATED"), ("investor", "FORBIDDEN"), ("issuer", "FORBIDDEN"),
-    ("api_key", None), ("ops", None), ("admin", None)])
-async def test_only_staff_read_them(callers: dict[str, Caller], made: dict[str, Any],
-                                    role: str, expected: str | None) -> None:
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("anonymous", "UNAUTHENTICATED"),
+        ("investor", "FORBIDDEN"),
+        ("issuer", "FORBIDDEN"),
+        ("api_key", None),
+        ("ops", None),
+        ("admin", None),
+    ],
+)
+async def test_only_staff_read_them(
+    callers: dict[str, Caller], made: dict[str, Any], role: str, expected: str | None
+) -> None:
     response = await callers[role].post(QUERY, status="FAILED")
     assert response.status_code == 200
     assert code_of(response) == expected, response.text
@@ -155,24 +175,34 @@ async def test_only_staff_read_them(callers: dict[str, Caller], made: dict[str, 
         assert made["after_cancel"][1] not in response.text
 
 
-@pytest.mark.parametrize(("variables", "expected"), [
-    ({"first": 10**6}, "LIMIT_EXCEEDED"),  # the query's cost, before anything is read
-    ({"first": 2**31}, "LIMIT_EXCEEDED"),  # beyond a 32-bit Int: refused on cost first
-    ({"first": 101}, "LIMIT_EXCEEDED"),
-    ({"first": -1}, "VALIDATION"),
-    ({"first": 1, "last": 1}, "VALIDATION"),
-    ({"after": "not-a-cursor"}, "VALIDATION"),
-    ({"after": "x" * 5000}, "VALIDATION"),
-    ({"before": "eyJvIjoiYnJlYWtzX2J5X2lkIiwiayI6WzFdfQ=="}, "VALIDATION"),  # another ordering
-    ({"after": "eyJvIjoid2ViaG9va19kZWxpdmVyaWVzX25ld2VzdCIsImsiOlsiMSJdfQ=="},
-     "VALIDATION"),  # ours, with a string where the id is
-    ({"status": "PAID"}, "VALIDATION"),
-    ({"status": "failed"}, "VALIDATION"),
-    ({"status": 1}, "VALIDATION"),
-])
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"first": 10**6}, "LIMIT_EXCEEDED"),  # the query's cost, before anything is read
+        ({"first": 2**31}, "LIMIT_EXCEEDED"),  # beyond a 32-bit Int: refused on cost first
+        ({"first": 101}, "LIMIT_EXCEEDED"),
+        ({"first": -1}, "VALIDATION"),
+        ({"first": 1, "last": 1}, "VALIDATION"),
+        ({"after": "not-a-cursor"}, "VALIDATION"),
+        ({"after": "x" * 5000}, "VALIDATION"),
+        ({"before": "eyJvIjoiYnJlYWtzX2J5X2lkIiwiayI6WzFdfQ=="}, "VALIDATION"),  # another ordering
+        (
+            {"after": "eyJvIjoid2ViaG9va19kZWxpdmVyaWVzX25ld2VzdCIsImsiOlsiMSJdfQ=="},
+            "VALIDATION",
+        ),  # ours, with a string where the id is
+        ({"status": "PAID"}, "VALIDATION"),
+        ({"status": "failed"}, "VALIDATION"),
+        ({"status": 1}, "VALIDATION"),
+    ],
+)
 async def test_hostile_arguments_get_stable_codes_and_change_nothing(
-        api: Api, callers: dict[str, Caller], made: dict[str, Any], web_log: Path,
-        variables: dict[str, Any], expected: str) -> None:
+    api: Api,
+    callers: dict[str, Caller],
+    made: dict[str, Any],
+    web_log: Path,
+    variables: dict[str, Any],
+    expected: str,
+) -> None:
     before = await fingerprint(api)
     start = await asyncio.to_thread(lambda: web_log.stat().st_size)
     response = await callers["ops"].post(QUERY, **variables)

@@ -38,19 +38,26 @@ async def world(api: Api) -> World:
 
 
 @pytest.fixture(scope="module")
-async def server(api: Api, world: World, redis_url: str,
-                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+async def server(
+    api: Api, world: World, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Server]:
     log = tmp_path_factory.mktemp("webhooks") / "web.log"
-    env = base_env(DATABASE_URL=api.url, REDIS_URL=redis_url, DJANGO_SECRET_KEY=SECRET,
-                   API_HMAC_SECRET=HMAC_SECRET, WEBHOOK_SECRET=WEBHOOK_SECRET)
+    env = base_env(
+        DATABASE_URL=api.url,
+        REDIS_URL=redis_url,
+        DJANGO_SECRET_KEY=SECRET,
+        API_HMAC_SECRET=HMAC_SECRET,
+        WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
     with web_server(env, log_path=log) as base:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             yield client, log
 
 
 async def order(api: Api, world: World) -> tuple[int, str]:
-    return await new_order(api, investor_id=world.ids["investor"],
-                           offering_id=world.ids["acme_open"])
+    return await new_order(
+        api, investor_id=world.ids["investor"], offering_id=world.ids["acme_open"]
+    )
 
 
 def _forged(body: bytes) -> dict[str, str]:
@@ -87,21 +94,29 @@ def _form(body: bytes) -> dict[str, str]:
 
 def _signature_of_other_time(body: bytes) -> dict[str, str]:
     now = int(time.time())
-    return {HEADER: f"t={now},v1={compute(WEBHOOK_SECRET.encode(), now - 5, body)}",
-            "Content-Type": "application/json"}
+    return {
+        HEADER: f"t={now},v1={compute(WEBHOOK_SECRET.encode(), now - 5, body)}",
+        "Content-Type": "application/json",
+    }
 
 
 HOSTILE: dict[str, tuple[Callable[[bytes], dict[str, str]], int]] = {
-    "forged": (_forged, 401), "stale": (_stale, 401), "future": (_future, 401),
-    "no_header": (_no_header, 400), "malformed_header": (_malformed, 400),
-    "no_v1": (_no_v1, 400), "text_plain": (_text_plain, 415), "form": (_form, 415),
+    "forged": (_forged, 401),
+    "stale": (_stale, 401),
+    "future": (_future, 401),
+    "no_header": (_no_header, 400),
+    "malformed_header": (_malformed, 400),
+    "no_v1": (_no_v1, 400),
+    "text_plain": (_text_plain, 415),
+    "form": (_form, 415),
     "other_timestamp": (_signature_of_other_time, 401),
 }
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))
 async def test_a_hostile_delivery_is_refused_and_changes_nothing(
-        api: Api, world: World, server: Server, case: str) -> None:
+    api: Api, world: World, server: Server, case: str
+) -> None:
     client, log = server
     _, reference = await order(api, world)
     body = body_for("payment.paid", reference)
@@ -115,7 +130,8 @@ async def test_a_hostile_delivery_is_refused_and_changes_nothing(
 
 
 async def test_a_body_changed_after_signing_is_refused(
-        api: Api, world: World, server: Server) -> None:
+    api: Api, world: World, server: Server
+) -> None:
     client, _ = server
     _, reference = await order(api, world)
     body = body_for("payment.paid", reference)
@@ -127,13 +143,21 @@ async def test_a_body_changed_after_signing_is_refused(
     assert await fingerprint(api) == before
 
 
-@pytest.mark.parametrize("body", [
-    b"not json", b"[]", b'{"id":"evt_x"}', b"[" * 5000 + b"]" * 5000,
-    b'{"id":"evt_x","type":"payment.paid","created":1,"data":{"reference":"DPO-X"}}',
-    b'{"id":"evt x","type":"payment.paid","created":1}', b"",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"id":"evt_x"}',
+        b"[" * 5000 + b"]" * 5000,
+        b'{"id":"evt_x","type":"payment.paid","created":1,"data":{"reference":"DPO-X"}}',
+        b'{"id":"evt x","type":"payment.paid","created":1}',
+        b"",
+    ],
+)
 async def test_a_signed_body_that_is_not_an_event_is_400_and_changes_nothing(
-        api: Api, server: Server, body: bytes) -> None:
+    api: Api, server: Server, body: bytes
+) -> None:
     client, _ = server
     before = await fingerprint(api)
     response = await post(client, body, signed(body))
@@ -143,14 +167,17 @@ async def test_a_signed_body_that_is_not_an_event_is_400_and_changes_nothing(
 
 @pytest.mark.parametrize("chunked", [False, True])
 async def test_a_huge_body_is_refused_before_it_is_read_whole(
-        api: Api, server: Server, chunked: bool) -> None:
+    api: Api, server: Server, chunked: bool
+) -> None:
     client, _ = server
     body = b'{"id":"evt_big","type":"x","created":1,"data":{"pad":"' + b"a" * 200_000 + b'"}}'
     before = await fingerprint(api)
     if chunked:
+
         async def stream() -> AsyncIterator[bytes]:
             for start in range(0, len(body), 16_384):
-                yield body[start:start + 16_384]
+                yield body[start : start + 16_384]
+
         response = await client.post(PATH, content=stream(), headers=signed(body))
     else:
         response = await post(client, body, signed(body))
@@ -159,7 +186,8 @@ async def test_a_huge_body_is_refused_before_it_is_read_whole(
 
 
 async def test_an_unknown_event_type_is_acknowledged_and_ignored(
-        api: Api, world: World, server: Server) -> None:
+    api: Api, world: World, server: Server
+) -> None:
     client, _ = server
     investment, reference = await order(api, world)
     body = body_for("payment.disputed", reference)
@@ -210,10 +238,10 @@ async def test_one_issuance_whatever_is_delivered(api: Api, world: World, server
     assert error_lines(log, start) == []
 
 
-@pytest.mark.parametrize("order_of", [["expired", "paid"], ["failed", "paid"],
-                                      ["paid", "expired"]])
+@pytest.mark.parametrize("order_of", [["expired", "paid"], ["failed", "paid"], ["paid", "expired"]])
 async def test_out_of_order_expiry_and_payment_end_paid_and_issued_once(
-        api: Api, world: World, server: Server, order_of: list[str]) -> None:
+    api: Api, world: World, server: Server, order_of: list[str]
+) -> None:
     client, _ = server
     investment, reference = await order(api, world)
     for kind in order_of:
@@ -224,12 +252,14 @@ async def test_out_of_order_expiry_and_payment_end_paid_and_issued_once(
 
 
 async def test_paid_after_the_investor_cancelled_goes_to_ops(
-        api: Api, world: World, server: Server) -> None:
+    api: Api, world: World, server: Server
+) -> None:
     client, _ = server
     investment, reference = await order(api, world)
     async with api.runtime.sessions() as session, session.begin():
-        await session.execute(text("UPDATE investments SET state = 'cancelled' WHERE id = :i"),
-                              {"i": investment})
+        await session.execute(
+            text("UPDATE investments SET state = 'cancelled' WHERE id = :i"), {"i": investment}
+        )
     body = body_for("payment.paid", reference)
     response = await post(client, body, signed(body))
     assert response.json()["status"] == "failed"
@@ -239,7 +269,8 @@ async def test_paid_after_the_investor_cancelled_goes_to_ops(
 
 @pytest.mark.parametrize("sequence", [["paid", "refunded"], ["refunded", "paid"]])
 async def test_a_refund_before_issuance_ends_refunded(
-        api: Api, world: World, server: Server, sequence: list[str]) -> None:
+    api: Api, world: World, server: Server, sequence: list[str]
+) -> None:
     client, _ = server
     investment, reference = await order(api, world)
     for kind in sequence:
@@ -252,7 +283,8 @@ async def test_a_refund_before_issuance_ends_refunded(
 
 
 async def test_a_payment_of_another_amount_is_not_applied(
-        api: Api, world: World, server: Server) -> None:
+    api: Api, world: World, server: Server
+) -> None:
     client, _ = server
     investment, reference = await order(api, world)
     body = body_for("payment.paid", reference, amount="99.99")
@@ -262,7 +294,8 @@ async def test_a_payment_of_another_amount_is_not_applied(
 
 
 async def test_concurrent_copies_of_one_event_store_one_row(
-        api: Api, world: World, server: Server) -> None:
+    api: Api, world: World, server: Server
+) -> None:
     client, _ = server
     investment, reference = await order(api, world)
     eid = event_id()
@@ -275,7 +308,8 @@ async def test_concurrent_copies_of_one_event_store_one_row(
 
 
 async def test_the_secret_is_in_no_log_answer_or_metric(
-        api: Api, world: World, server: Server) -> None:
+    api: Api, world: World, server: Server
+) -> None:
     client, log = server
     _, reference = await order(api, world)
     body = body_for("payment.paid", reference)
@@ -283,8 +317,10 @@ async def test_the_secret_is_in_no_log_answer_or_metric(
     answers.append(await post(client, body, signed(body)))
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200
-    assert 'dpo_webhook_deliveries_total{outcome="signature_mismatch",provider="billbitts"}' \
+    assert (
+        'dpo_webhook_deliveries_total{outcome="signature_mismatch",provider="billbitts"}'
         in metrics.text
+    )
     texts = [log.read_text(errors="replace"), metrics.text, *(r.text for r in answers)]
     expected = compute(WEBHOOK_SECRET.encode(), int(time.time()), body)
     for seen in texts:

@@ -28,35 +28,59 @@ def event_id() -> str:
     return f"evt_e2e_{secrets.token_hex(4)}_{next(_events)}"
 
 
-def body_for(kind: str, reference: str, *, amount: str = "100", currency: str = "EUR",
-             payment_id: str | None = None, eid: str | None = None) -> bytes:
+def body_for(
+    kind: str,
+    reference: str,
+    *,
+    amount: str = "100",
+    currency: str = "EUR",
+    payment_id: str | None = None,
+    eid: str | None = None,
+) -> bytes:
     """A payment event's body in the wire format."""
-    return encode(eid or event_id(), kind, int(time.time()),
-                  {"paymentId": payment_id or f"pay_{reference.replace('-', '_')}",
-                   "reference": reference, "amount": amount, "currency": currency})
+    return encode(
+        eid or event_id(),
+        kind,
+        int(time.time()),
+        {
+            "paymentId": payment_id or f"pay_{reference.replace('-', '_')}",
+            "reference": reference,
+            "amount": amount,
+            "currency": currency,
+        },
+    )
 
 
-def signed(body: bytes, *, secrets_: list[str] | None = None, at: int | None = None
-           ) -> dict[str, str]:
+def signed(
+    body: bytes, *, secrets_: list[str] | None = None, at: int | None = None
+) -> dict[str, str]:
     """Headers of a correctly signed JSON delivery."""
     keys = [s.encode() for s in (secrets_ or [WEBHOOK_SECRET])]
-    return {HEADER: header_value(keys, at if at is not None else int(time.time()), body),
-            "Content-Type": "application/json"}
+    return {
+        HEADER: header_value(keys, at if at is not None else int(time.time()), body),
+        "Content-Type": "application/json",
+    }
 
 
-async def post(client: httpx.AsyncClient, body: bytes, headers: dict[str, str]
-               ) -> httpx.Response:
+async def post(client: httpx.AsyncClient, body: bytes, headers: dict[str, str]) -> httpx.Response:
     """One delivery."""
     return await client.post(PATH, content=body, headers=headers)
 
 
-async def new_order(api: Api, *, investor_id: int, offering_id: int,
-                    amount: Decimal = Decimal(100)) -> tuple[int, str]:
+async def new_order(
+    api: Api, *, investor_id: int, offering_id: int, amount: Decimal = Decimal(100)
+) -> tuple[int, str]:
     """A fresh order awaiting payment: (id, payment reference)."""
     reference = f"DPO-WH{next(_refs):02d}-{secrets.token_hex(2).upper()}"
     async with api.runtime.sessions() as session, session.begin():
-        row = Investment(investor_id=investor_id, offering_id=offering_id, amount=amount,
-                         currency="EUR", units=int(amount // 10), payment_reference=reference)
+        row = Investment(
+            investor_id=investor_id,
+            offering_id=offering_id,
+            amount=amount,
+            currency="EUR",
+            units=int(amount // 10),
+            payment_reference=reference,
+        )
         session.add(row)
         await session.flush()
         return row.id, reference
@@ -75,17 +99,27 @@ class Counts:
 async def counts(api: Api, investment_id: int, reference: str) -> Counts:
     """The order's state, its stored deliveries, chain intents and notifications."""
     async with api.runtime.sessions() as session:
-        state = await session.scalar(text("SELECT state FROM investments WHERE id = :i"),
-                                     {"i": investment_id})
-        deliveries = await session.scalar(text(
-            "SELECT count(*) FROM webhook_deliveries WHERE payload->'data'->>'reference' = :r"),
-            {"r": reference})
-        intents = (await session.scalars(text(
-            "SELECT kind FROM chain_intents WHERE investment_id = :i ORDER BY id"),
-            {"i": investment_id})).all()
-        notes = (await session.scalars(text(
-            "SELECT key FROM notifications WHERE key LIKE :k ORDER BY id"),
-            {"k": f"%:inv:{investment_id}"})).all()
+        state = await session.scalar(
+            text("SELECT state FROM investments WHERE id = :i"), {"i": investment_id}
+        )
+        deliveries = await session.scalar(
+            text(
+                "SELECT count(*) FROM webhook_deliveries WHERE payload->'data'->>'reference' = :r"
+            ),
+            {"r": reference},
+        )
+        intents = (
+            await session.scalars(
+                text("SELECT kind FROM chain_intents WHERE investment_id = :i ORDER BY id"),
+                {"i": investment_id},
+            )
+        ).all()
+        notes = (
+            await session.scalars(
+                text("SELECT key FROM notifications WHERE key LIKE :k ORDER BY id"),
+                {"k": f"%:inv:{investment_id}"},
+            )
+        ).all()
     return Counts(str(state), int(deliveries or 0), tuple(intents), tuple(notes))
 
 

@@ -29,13 +29,20 @@ def uv() -> Path:
     return path
 
 
-def run_uv(uv: Path, *args: str, cwd: Path,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_uv(
+    uv: Path, *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run uv with the machine's Python (and PyPI, as `make` does)."""
     python = shutil.which("python3") or "python3"
-    return subprocess.run([str(uv), *args, "--python", python], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, check=False,
-                          env={**os.environ, "UV_PYTHON_DOWNLOADS": "never", **(env or {})})
+    return subprocess.run(
+        [str(uv), *args, "--python", python],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never", **(env or {})},
+    )
 
 
 def project_copy(tmp_path: Path) -> Path:
@@ -58,6 +65,5 @@ def image_app(uv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {**os.environ, "PATH": f"{uv.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     # The machine's interpreter stands in for Debian's; uv is the one `make setup` installed.
     debian = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
-    run_build_stage(build, app, {"/app": str(app), debian: str(python)}, skip=("apt-get",),
-                    env=env)
+    run_build_stage(build, app, {"/app": str(app), debian: str(python)}, skip=("apt-get",), env=env)
     return app

@@ -78,23 +78,35 @@ def ignored(relative: str, patterns: list[str]) -> bool:
     """Whether .dockerignore keeps this path (or a folder above it) out of the context."""
     parts = relative.split("/")
     prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
-    return any(fnmatch.fnmatch(prefix, pattern) or fnmatch.fnmatch(prefix, "*/" + pattern)
-               for pattern in patterns for prefix in prefixes)
+    return any(
+        fnmatch.fnmatch(prefix, pattern) or fnmatch.fnmatch(prefix, "*/" + pattern)
+        for pattern in patterns
+        for prefix in prefixes
+    )
 
 
 def dockerignore() -> list[str]:
     """The patterns of .dockerignore."""
     text = (ROOT / ".dockerignore").read_text()
-    return [p.strip().removeprefix("**/") for p in text.splitlines()
-            if p.strip() and not p.startswith("#")]
+    return [
+        p.strip().removeprefix("**/")
+        for p in text.splitlines()
+        if p.strip() and not p.startswith("#")
+    ]
 
 
 def _env_pairs(arguments: str) -> dict[str, str]:
     return dict(word.split("=", 1) for word in shlex.split(arguments))
 
 
-def run_build_stage(stage: Stage, app: Path, replace: dict[str, str], *,
-                    skip: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+def run_build_stage(
+    stage: Stage,
+    app: Path,
+    replace: dict[str, str],
+    *,
+    skip: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> None:
     """Carry out COPY, ENV, WORKDIR and RUN of `stage` with /app at `app`.
 
     `replace` maps paths inside the image to paths here; RUN lines containing a `skip`
@@ -122,11 +134,22 @@ def run_build_stage(stage: Stage, app: Path, replace: dict[str, str], *,
             for source in sources:
                 origin = ROOT / source
                 if origin.is_dir():
-                    shutil.copytree(origin, destination, dirs_exist_ok=True,
-                                    ignore=shutil.ignore_patterns("__pycache__"))
+                    shutil.copytree(
+                        origin,
+                        destination,
+                        dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"),
+                    )
                 else:
                     destination.mkdir(parents=True, exist_ok=True)
                     shutil.copy(origin, destination / origin.name)
         elif instruction.keyword == "RUN" and not any(text in arguments for text in skip):
-            subprocess.run(["bash", "-c", here(arguments)], cwd=workdir, env=env, check=True,
-                           capture_output=True, text=True, timeout=600)
+            subprocess.run(
+                ["bash", "-c", here(arguments)],
+                cwd=workdir,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )

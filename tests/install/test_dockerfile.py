@@ -27,24 +27,28 @@ APT = "apt-get update && apt-get install -y --no-install-recommends"
 
 def test_three_stages_from_one_pinned_debian_slim() -> None:
     assert [(s.base, s.name) for s in STAGES] == [
-        ("${DEBIAN_IMAGE}", "runtime"), ("runtime", "build"), ("runtime", None)]
+        ("${DEBIAN_IMAGE}", "runtime"),
+        ("runtime", "build"),
+        ("runtime", None),
+    ]
     assert re.fullmatch(r"debian:bookworm-slim@sha256:[0-9a-f]{64}", ARGS["DEBIAN_IMAGE"])
 
 
 def test_the_runtime_is_debians_python_of_the_tested_minor_version() -> None:
     # The minor version the suite runs on (and requires-python's floor), and the CA bundle;
     # no compiler, no recommends, no apt lists left in the layer.
-    assert RUNTIME.all("RUN") == [
-        f"{APT} ca-certificates {PYTHON} && rm -rf /var/lib/apt/lists/*"]
+    assert RUNTIME.all("RUN") == [f"{APT} ca-certificates {PYTHON} && rm -rf /var/lib/apt/lists/*"]
     assert [i.keyword for i in RUNTIME.instructions] == ["RUN"]
 
 
 def test_uv_is_the_version_make_setup_uses() -> None:
     assert [a for a in BUILD.all("ARG") if a.startswith("UV_VERSION")] == [
-        f"UV_VERSION={uv_version()}"]
+        f"UV_VERSION={uv_version()}"
+    ]
     assert BUILD.all("RUN")[0] == (
         f"{APT} python3-pip && rm -rf /var/lib/apt/lists/* && pip install --no-cache-dir "
-        '--break-system-packages --root-user-action=ignore "uv==${UV_VERSION}"')
+        '--break-system-packages --root-user-action=ignore "uv==${UV_VERSION}"'
+    )
 
 
 def test_every_install_is_the_lock_without_extras() -> None:
@@ -53,8 +57,12 @@ def test_every_install_is_the_lock_without_extras() -> None:
     assert syncs == ["uv sync --locked --no-install-project", "uv sync --locked"]
     assert len(runs) == 3  # uv itself, the dependencies, the project
     env = " ".join(BUILD.all("ENV"))
-    for setting in ("UV_PYTHON_DOWNLOADS=never", f"UV_PYTHON=/usr/bin/{PYTHON}",
-                    "UV_PROJECT_ENVIRONMENT=/app/.venv", "UV_NATIVE_TLS=1"):
+    for setting in (
+        "UV_PYTHON_DOWNLOADS=never",
+        f"UV_PYTHON=/usr/bin/{PYTHON}",
+        "UV_PROJECT_ENVIRONMENT=/app/.venv",
+        "UV_NATIVE_TLS=1",
+    ):
         assert setting in env
 
 
@@ -88,16 +96,29 @@ def test_every_copy_source_exists_and_is_in_the_build_context() -> None:
                 copied.append(source)
     # What the services read at run time, and every package the project installs.
     include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"]["find"]["include"]
+        "packages"
+    ]["find"]["include"]
     needed = {name.rstrip("*") for name in include} | {
-        "manage.py", "uv.lock", "migrations", "contracts/artifacts", "pyproject.toml"}
+        "manage.py",
+        "uv.lock",
+        "migrations",
+        "contracts/artifacts",
+        "pyproject.toml",
+    }
     assert needed <= set(copied)
 
 
 def test_the_ignore_file_keeps_local_state_out() -> None:
     patterns = dockerignore()
-    for path in (".venv/bin/python", ".env", ".dpo/pg/data", "node_modules/x", ".git/HEAD",
-                 "dpo/__pycache__/x.pyc", "tests/conftest.py"):
+    for path in (
+        ".venv/bin/python",
+        ".env",
+        ".dpo/pg/data",
+        "node_modules/x",
+        ".git/HEAD",
+        "dpo/__pycache__/x.pyc",
+        "tests/conftest.py",
+    ):
         assert ignored(path, patterns), path
     assert not ignored("dpo/settings.py", patterns)
 
@@ -105,12 +126,20 @@ def test_the_ignore_file_keeps_local_state_out() -> None:
 def test_instructions_join_continuations_and_drop_comments() -> None:
     parsed = instructions("# c\nFROM x AS y\nRUN a \\\n    && b\n\nENV A=1 \\\n  B=2\n")
     assert [(i.keyword, i.arguments) for i in parsed] == [
-        ("FROM", "x AS y"), ("RUN", "a && b"), ("ENV", "A=1 B=2")]
+        ("FROM", "x AS y"),
+        ("RUN", "a && b"),
+        ("ENV", "A=1 B=2"),
+    ]
 
 
 def _hadolint(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(HADOLINT), "--no-color", str(path)], capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [str(HADOLINT), "--no-color", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_hadolint_passes() -> None:
@@ -118,11 +147,14 @@ def test_hadolint_passes() -> None:
     assert result.returncode == 0, result.stdout
 
 
-@pytest.mark.parametrize(("line", "rule"), [
-    ("FROM python:latest", "DL3007"),
-    ("FROM python:3.11-slim\nRUN pip install uv", "DL3013"),
-    ("FROM python:3.11-slim\nUSER root", "DL3002"),
-])
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        ("FROM python:latest", "DL3007"),
+        ("FROM python:3.11-slim\nRUN pip install uv", "DL3013"),
+        ("FROM python:3.11-slim\nUSER root", "DL3002"),
+    ],
+)
 def test_hadolint_catches_a_planted_problem(tmp_path: Path, line: str, rule: str) -> None:
     planted = tmp_path / "Dockerfile"
     planted.write_text(line + "\n")

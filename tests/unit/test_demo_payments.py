@@ -22,7 +22,8 @@ def test_a_key_is_made_once_and_readable_only_by_us(tmp_path: Path) -> None:
 
 
 def test_given_values_are_kept(tmp_path: Path) -> None:
-    values = demo_payments({"WEBHOOK_SECRET": "mine", "BILLBITTS_PRIVATE_KEY_PATH": "/k.pem"},
-                           tmp_path)
+    values = demo_payments(
+        {"WEBHOOK_SECRET": "mine", "BILLBITTS_PRIVATE_KEY_PATH": "/k.pem"}, tmp_path
+    )
     assert values == {"WEBHOOK_SECRET": "mine"}
     assert list(tmp_path.iterdir()) == []

@@ -28,13 +28,25 @@ ADDRESSES = {
     "DERIVATIVES_REPORTER_CONTRACT_ADDRESS": "0x9a792C8aF9e2E2CAe5a03366936c1cbb4B6111D4",
     "EUROCLEAR_BRIDGE_CONTRACT_ADDRESS": "0xA0dbA83eA98b96966a9cA1b030dec2c60Cea4D1e",
 }
-API_KEYS = ("OMNISEND_API_KEY", "BILLBITTS_API_KEY", "EUROCLEAR_API_KEY", "CLEARSTREAM_PMI_KEY",
-            "XETRA_API_KEY")
+API_KEYS = (
+    "OMNISEND_API_KEY",
+    "BILLBITTS_API_KEY",
+    "EUROCLEAR_API_KEY",
+    "CLEARSTREAM_PMI_KEY",
+    "XETRA_API_KEY",
+)
 
 RUNBOOK_PROBLEMS = {
-    "QUICKNODE_URL", "BLOCKCHAIN_RPC_URL", *CONTRACT_VARS, "WALLET_PRIVATE_KEY", *API_KEYS,
-    "BILLBITTS_PRIVATE_KEY_PATH", "CLEARSTREAM_PARTICIPANT_ID", "XETRA_PARTICIPANT_ID",
-    "DATABASE_URL", "REDIS_URL",
+    "QUICKNODE_URL",
+    "BLOCKCHAIN_RPC_URL",
+    *CONTRACT_VARS,
+    "WALLET_PRIVATE_KEY",
+    *API_KEYS,
+    "BILLBITTS_PRIVATE_KEY_PATH",
+    "CLEARSTREAM_PARTICIPANT_ID",
+    "XETRA_PARTICIPANT_ID",
+    "DATABASE_URL",
+    "REDIS_URL",
 }
 
 
@@ -44,21 +56,26 @@ def good(tmp_path: Path) -> dict[str, str]:
     pem = tmp_path / "billbitts.pem"
     pem.write_text("-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n-----END PRIVATE KEY-----\n")
     env = {name: value for name, value in RUNBOOK.items() if not value.startswith(("your-", "0x"))}
-    return env | ADDRESSES | {name: secrets.token_hex(24) for name in API_KEYS} | {
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "api.directprivateoffers.net",
-        "WEBHOOK_SECRET": secrets.token_hex(32),
-        "API_HMAC_SECRET": secrets.token_hex(32),
-        "DATABASE_URL": f"postgresql://dpo:{secrets.token_hex(16)}@db.internal:5432/dpo",
-        "REDIS_URL": f"rediss://default:{secrets.token_hex(16)}@cache.internal:6380/0",
-        "BILLBITTS_PRIVATE_KEY_PATH": str(pem),
-        "QUICKNODE_URL": f"https://nova.quiknode.pro/{secrets.token_hex(20)}/",
-        "BLOCKCHAIN_RPC_URL": "https://nova.arbitrum.io/rpc",
-        "WALLET_PRIVATE_KEY": "0x" + keccak(text="dpo test wallet").hex(),
-        "CLEARSTREAM_PARTICIPANT_ID": "CS12345",
-        "XETRA_PARTICIPANT_ID": "XE67890",
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-    }
+    return (
+        env
+        | ADDRESSES
+        | {name: secrets.token_hex(24) for name in API_KEYS}
+        | {
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "api.directprivateoffers.net",
+            "WEBHOOK_SECRET": secrets.token_hex(32),
+            "API_HMAC_SECRET": secrets.token_hex(32),
+            "DATABASE_URL": f"postgresql://dpo:{secrets.token_hex(16)}@db.internal:5432/dpo",
+            "REDIS_URL": f"rediss://default:{secrets.token_hex(16)}@cache.internal:6380/0",
+            "BILLBITTS_PRIVATE_KEY_PATH": str(pem),
+            "QUICKNODE_URL": f"https://nova.quiknode.pro/{secrets.token_hex(20)}/",
+            "BLOCKCHAIN_RPC_URL": "https://nova.arbitrum.io/rpc",
+            "WALLET_PRIVATE_KEY": "0x" + keccak(text="dpo test wallet").hex(),
+            "CLEARSTREAM_PARTICIPANT_ID": "CS12345",
+            "XETRA_PARTICIPANT_ID": "XE67890",
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+        }
+    )
 
 
 def _in_dir(name: str, content: str | None) -> Callable[[Path], str]:
@@ -117,8 +134,7 @@ FLIPS: list[tuple[str, Value, str]] = [
     *[(name, "0x...", "dpo.E004") for name in CONTRACT_VARS],
     *[(name, "0x" + "0" * 40, "dpo.E012") for name in CONTRACT_VARS],
     *[(name, ADDRESSES[name].lower(), "dpo.E013") for name in CONTRACT_VARS],
-    *[(name, ADDRESSES[name].swapcase().replace("0X", "0x"), "dpo.E013")
-      for name in CONTRACT_VARS],
+    *[(name, ADDRESSES[name].swapcase().replace("0X", "0x"), "dpo.E013") for name in CONTRACT_VARS],
     ("WALLET_PRIVATE_KEY", "0x...", "dpo.E004"),
     ("WALLET_PRIVATE_KEY", ANVIL_KEY_0, "dpo.E014"),
     ("WALLET_PRIVATE_KEY", ANVIL_KEY_1.upper(), "dpo.E014"),
@@ -168,8 +184,11 @@ def test_good_config_has_no_problems(good: dict[str, str]) -> None:
     assert format_problems(problems) == "Deployment check found no problems."
 
 
-@pytest.mark.parametrize(("variable", "value", "problem_id"), FLIPS,
-                         ids=[f"{name}-{problem_id}" for name, _, problem_id in FLIPS])
+@pytest.mark.parametrize(
+    ("variable", "value", "problem_id"),
+    FLIPS,
+    ids=[f"{name}-{problem_id}" for name, _, problem_id in FLIPS],
+)
 def test_one_change_reports_that_variable(
     good: dict[str, str], tmp_path: Path, variable: str, value: Value, problem_id: str
 ) -> None:
@@ -195,10 +214,14 @@ def test_both_rpc_urls_missing(good: dict[str, str]) -> None:
     env = {k: v for k, v in good.items() if k not in ("QUICKNODE_URL", "BLOCKCHAIN_RPC_URL")}
     _, problems = check_environment(env)
     assert [(p.variable, p.id) for p in problems] == [
-        ("QUICKNODE_URL", "dpo.E003"), ("BLOCKCHAIN_RPC_URL", "dpo.E003")]
+        ("QUICKNODE_URL", "dpo.E003"),
+        ("BLOCKCHAIN_RPC_URL", "dpo.E003"),
+    ]
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8545", "ws://localhost:8546", "http://[::1]:8545"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8545", "ws://localhost:8546", "http://[::1]:8545"]
+)
 def test_plain_http_to_a_local_node_is_fine(good: dict[str, str], url: str) -> None:
     assert check_environment(good | {"BLOCKCHAIN_RPC_URL": url})[1] == []
 
@@ -235,8 +258,10 @@ def test_invalid_values_do_not_hide_each_other(good: dict[str, str]) -> None:
     assert settings is not None
     assert settings.issuance_contract_address is None
     assert [(p.variable, p.id) for p in problems] == [
-        ("START_BLOCK_NUMBER", "dpo.E018"), ("ISSUANCE_CONTRACT_ADDRESS", "dpo.E018"),
-        ("DEBUG", "dpo.E001")]
+        ("START_BLOCK_NUMBER", "dpo.E018"),
+        ("ISSUANCE_CONTRACT_ADDRESS", "dpo.E018"),
+        ("DEBUG", "dpo.E001"),
+    ]
     assert "START_BLOCK_NUMBER: is invalid" in format_problems(problems)
 
 

@@ -23,7 +23,9 @@ def test_each_drifted_package_is_named() -> None:
     del installed["asyncpg"]
     problems = check_install(LOCK_FILE, installed)
     assert [(p.variable, p.id, p.severity) for p in problems] == [
-        ("asyncpg", "dpo.E020", Severity.ERROR), ("redis", "dpo.E020", Severity.ERROR)]
+        ("asyncpg", "dpo.E020", Severity.ERROR),
+        ("redis", "dpo.E020", Severity.ERROR),
+    ]
     text = format_problems(problems)
     assert f"redis: 8.1.0 is installed, uv.lock has {locked['redis']}: reinstall" in text
     assert f"asyncpg: is not installed (uv.lock has {locked['asyncpg']})" in text

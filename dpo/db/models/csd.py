@@ -70,9 +70,7 @@ class CsdAccount(Base):
     csd: Mapped[str] = mapped_column(String(16), primary_key=True)
     account: Mapped[str] = mapped_column(String(35), primary_key=True)
     holder_address: Mapped[str] = mapped_column(String(42))
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class SettlementInstruction(Timestamped, Base):

@@ -96,16 +96,24 @@ class Investment(Timestamped, Base):
         checks.one_of("payment_status", PaymentStatus),
         checks.non_negative("payment_attempts"),
         # The orders still owed a payment request (dpo.payments.requests), soonest first.
-        Index("ix_investments_payment_due", "payment_next_attempt_at",
-              postgresql_where=text("payment_id IS NULL AND state = 'pending_payment'")),
+        Index(
+            "ix_investments_payment_due",
+            "payment_next_attempt_at",
+            postgresql_where=text("payment_id IS NULL AND state = 'pending_payment'"),
+        ),
         checks.non_negative("payment_cancel_attempts"),
         # Orders awaiting payment by expiry (dpo.payments.expiry).
-        Index("ix_investments_payment_expiring", "payment_expires_at",
-              postgresql_where=text(
-                  "state = 'pending_payment' AND payment_expires_at IS NOT NULL")),
+        Index(
+            "ix_investments_payment_expiring",
+            "payment_expires_at",
+            postgresql_where=text("state = 'pending_payment' AND payment_expires_at IS NOT NULL"),
+        ),
         # Payment requests still to be cancelled at BillBitts (dpo.payments.remote_cancel).
-        Index("ix_investments_payment_cancel_due", "payment_cancel_at",
-              postgresql_where=text("payment_cancel_at IS NOT NULL")),
+        Index(
+            "ix_investments_payment_cancel_due",
+            "payment_cancel_at",
+            postgresql_where=text("payment_cancel_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -131,7 +139,8 @@ class Investment(Timestamped, Base):
     # Asking for the request again after BillBitts was unreachable (dpo.payments.requests).
     payment_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     payment_next_attempt_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), server_default=func.now())
+        DateTime(timezone=True), server_default=func.now()
+    )
     payment_error: Mapped[str | None] = mapped_column(String(300))
     # When the expiry worker may ask BillBitts about this order again (a lease, a backoff).
     payment_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

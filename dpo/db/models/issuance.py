@@ -115,7 +115,8 @@ class IsinRequest(Timestamped, Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     offering_id: Mapped[int] = mapped_column(
-        ForeignKey("offerings.id", ondelete="CASCADE"), unique=True)
+        ForeignKey("offerings.id", ondelete="CASCADE"), unique=True
+    )
     # What Clearstream de-duplicates on: asking again never allocates a second ISIN.
     request_ref: Mapped[str] = mapped_column(String(35), unique=True)
     status: Mapped[str] = mapped_column(String(16), server_default="pending")

@@ -22,8 +22,9 @@ class Notification(Base):
         checks.one_of("audience", Audience),
         checks.one_of("status", NotificationStatus),
         checks.non_negative("attempts"),
-        Index("ix_notifications_due", "next_attempt_at",
-              postgresql_where=text("status = 'pending'")),
+        Index(
+            "ix_notifications_due", "next_attempt_at", postgresql_where=text("status = 'pending'")
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -34,14 +35,13 @@ class Notification(Base):
     # The recipient; None for ops (OPS_EMAIL at delivery time).
     email: Mapped[str | None] = mapped_column(String(320))
     fields: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
-    status: Mapped[str] = mapped_column(String(16),
-                                        server_default=NotificationStatus.PENDING.value)
+    status: Mapped[str] = mapped_column(String(16), server_default=NotificationStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
-                                                      server_default=func.now())
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
     # While `sending`: until when the claiming worker owns it.
     claimed_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
-                                                 server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None]

@@ -47,18 +47,23 @@ class ChainIntent(Timestamped, Base):
         UniqueConstraint("investment_id", "kind"),
         # A nonce carries one intent of ours; a replacement is another transaction, not intent.
         UniqueConstraint("chain_id", "sender_address", "nonce"),
-        Index("ix_chain_intents_open", "id",
-              postgresql_where=text("state IN ('pending', 'in_flight', 'mined')")),
+        Index(
+            "ix_chain_intents_open",
+            "id",
+            postgresql_where=text("state IN ('pending', 'in_flight', 'mined')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     investment_id: Mapped[int | None] = mapped_column(
-        ForeignKey("investments.id", ondelete="RESTRICT"))
+        ForeignKey("investments.id", ondelete="RESTRICT")
+    )
     kind: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), server_default=IntentState.PENDING.value)
     # Sent only once this intent succeeded (issue after invest; refund after invest).
     depends_on_id: Mapped[int | None] = mapped_column(
-        ForeignKey("chain_intents.id", ondelete="RESTRICT"), index=True)
+        ForeignKey("chain_intents.id", ondelete="RESTRICT"), index=True
+    )
     chain_id: Mapped[int | None] = mapped_column(BigInteger)
     sender_address: Mapped[str | None] = mapped_column(String(42))
     nonce: Mapped[int | None] = mapped_column(BigInteger)
@@ -90,13 +95,13 @@ class ChainTransaction(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     intent_id: Mapped[int] = mapped_column(
-        ForeignKey("chain_intents.id", ondelete="CASCADE"), index=True)
+        ForeignKey("chain_intents.id", ondelete="CASCADE"), index=True
+    )
     nonce: Mapped[int] = mapped_column(BigInteger)
     tx_hash: Mapped[str] = mapped_column(String(66), unique=True)
     raw_tx: Mapped[str] = mapped_column(Text)
     gas_limit: Mapped[int] = mapped_column(BigInteger)
     max_fee_per_gas: Mapped[int] = mapped_column(UINT256)
     max_priority_fee_per_gas: Mapped[int] = mapped_column(UINT256)
-    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
-                                                server_default=func.now())
+    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     broadcast_at: Mapped[datetime | None]

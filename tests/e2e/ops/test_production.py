@@ -40,21 +40,37 @@ FIELDS = {"time", "level", "logger", "message", "request_id", "service"}
 HTTPS = {"X-Forwarded-Proto": "https"}  # what Railway's edge sends; `*` is trusted in production
 
 
-def production_env(database_url: str, redis_url: str, data_dir: Path, **extra: str
-                   ) -> dict[str, str]:
+def production_env(
+    database_url: str, redis_url: str, data_dir: Path, **extra: str
+) -> dict[str, str]:
     """The variables railway-setup.sh gives every service, pointed at the test's servers."""
-    return base_env(ENVIRONMENT="production", DEBUG="False", DATABASE_URL=database_url,
-                    REDIS_URL=redis_url, DJANGO_SECRET_KEY=SECRET_KEY, API_HMAC_SECRET=HMAC,
-                    ALLOWED_HOSTS="127.0.0.1", SECURE_SSL_REDIRECT="True",
-                    SECURE_HSTS_SECONDS="31536000", LOG_LEVEL="INFO", DPO_DATA_DIR=str(data_dir),
-                    WS_CAPS_NAMESPACE="dpo:ws:caps:" + secrets.token_hex(6), **extra)
+    return base_env(
+        ENVIRONMENT="production",
+        DEBUG="False",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        DJANGO_SECRET_KEY=SECRET_KEY,
+        API_HMAC_SECRET=HMAC,
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="True",
+        SECURE_HSTS_SECONDS="31536000",
+        LOG_LEVEL="INFO",
+        DPO_DATA_DIR=str(data_dir),
+        WS_CAPS_NAMESPACE="dpo:ws:caps:" + secrets.token_hex(6),
+        **extra,
+    )
 
 
 def start(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
     """`python -m app ARGS`, its output to a file."""
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "app", *args], env=env,
-                                cwd=ROOT / "tests", stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "app", *args],
+            env=env,
+            cwd=ROOT / "tests",
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def json_lines(log: Path, service: str) -> list[dict[str, Any]]:
@@ -76,8 +92,9 @@ def _read(log: Path) -> str:
     return log.read_text()
 
 
-async def wait_for(log: Path, text: str, process: subprocess.Popen[bytes],
-                   within: float = 120) -> None:
+async def wait_for(
+    log: Path, text: str, process: subprocess.Popen[bytes], within: float = 120
+) -> None:
     """Until the process logged `text`."""
     deadline = time.monotonic() + within
     while text not in _read(log):
@@ -100,9 +117,13 @@ def _trickled_request(port: int) -> tuple[socket.socket, bytes]:
     """A POST whose body is half sent: a request in flight when SIGTERM comes."""
     body = json.dumps({"query": "{ __typename }"}).encode()
     sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-    sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Proto: https\r\n"
-                 b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
-                 + b"\r\n\r\n" + body[:5])
+    sock.sendall(
+        b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Proto: https\r\n"
+        b"Content-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body[:5]
+    )
     sock.setblocking(False)
     return sock, body[5:]
 
@@ -123,8 +144,9 @@ async def _sse_ends(client: httpx.AsyncClient, base: str, opened: asyncio.Event)
     """Open an event stream; what it received until the server ended it."""
     received = ""
     headers = {"Accept": "text/event-stream", **HTTPS, **bearer()}
-    async with client.stream("POST", base + "/graphql", headers=headers,
-                              json={"query": EVENTS, "variables": {}}) as response:
+    async with client.stream(
+        "POST", base + "/graphql", headers=headers, json={"query": EVENTS, "variables": {}}
+    ) as response:
         assert response.status_code == 200
         opened.set()
         async for text in response.aiter_text():
@@ -133,8 +155,9 @@ async def _sse_ends(client: httpx.AsyncClient, base: str, opened: asyncio.Event)
 
 
 @pytest.fixture
-async def web(feed_db: tuple[str, Sessions], redis_url: str, tmp_path: Path
-              ) -> AsyncIterator[tuple[subprocess.Popen[bytes], str, Path]]:
+async def web(
+    feed_db: tuple[str, Sessions], redis_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[subprocess.Popen[bytes], str, Path]]:
     """`dpo web` in production on a free port, as railway.toml starts it."""
     log, port = tmp_path / "web.log", free_port()
     # A drain longer than the waits below: what ends early was ended, not timed out.
@@ -152,18 +175,21 @@ async def web(feed_db: tuple[str, Sessions], redis_url: str, tmp_path: Path
 
 
 async def test_web_in_production_drains_on_sigterm(
-        web: tuple[subprocess.Popen[bytes], str, Path]) -> None:
+    web: tuple[subprocess.Popen[bytes], str, Path],
+) -> None:
     process, base, tmp_path = web
     port = int(base.rsplit(":", 1)[1])
     async with httpx.AsyncClient(timeout=60) as client:
         # Railway's health check: its own Host, plain HTTP, answered 200.
-        health = await client.get(base + "/api/health/",
-                                  headers={"Host": "healthcheck.railway.app"})
+        health = await client.get(
+            base + "/api/health/", headers={"Host": "healthcheck.railway.app"}
+        )
         assert health.status_code == 200, health.text
         assert health.json()["status"] == "ok"
         # The edge's X-Forwarded-Proto is trusted: no redirect, and HSTS on the answer.
-        answer = await client.post(base + "/graphql", json={"query": "{ __typename }"},
-                                   headers=HTTPS)
+        answer = await client.post(
+            base + "/graphql", json={"query": "{ __typename }"}, headers=HTTPS
+        )
         assert answer.status_code == 200, answer.text
         assert "strict-transport-security" in answer.headers
         plain = await client.post(base + "/graphql", json={"query": "{ __typename }"})
@@ -207,14 +233,26 @@ async def test_web_in_production_drains_on_sigterm(
 
 @pytest.mark.needs_chain
 async def test_listener_and_scheduler_in_production_stop_on_sigterm(
-        feed_db: tuple[str, Sessions], redis_url: str, anvil_url: str,
-        deployed: dict[str, str], tmp_path: Path) -> None:
+    feed_db: tuple[str, Sessions],
+    redis_url: str,
+    anvil_url: str,
+    deployed: dict[str, str],
+    tmp_path: Path,
+) -> None:
     sandbox = Sandbox().start()
     try:
-        env = production_env(feed_db[0], redis_url, tmp_path / "data",
-                             BLOCKCHAIN_RPC_URL=anvil_url, BLOCKCHAIN_NETWORK="anvil",
-                             START_BLOCK_NUMBER="0", LISTENER_POLL_INTERVAL="0.2",
-                             PROVIDER_RETRY_ATTEMPTS="1", **sandbox.environment(), **deployed)
+        env = production_env(
+            feed_db[0],
+            redis_url,
+            tmp_path / "data",
+            BLOCKCHAIN_RPC_URL=anvil_url,
+            BLOCKCHAIN_NETWORK="anvil",
+            START_BLOCK_NUMBER="0",
+            LISTENER_POLL_INTERVAL="0.2",
+            PROVIDER_RETRY_ATTEMPTS="1",
+            **sandbox.environment(),
+            **deployed,
+        )
         listeners = [start(env, tmp_path / f"listener-{i}.log", "listener") for i in (1, 2)]
         scheduler = start(env, tmp_path / "cron.log", "jobs", "schedule")
         try:
@@ -224,7 +262,8 @@ async def test_listener_and_scheduler_in_production_stop_on_sigterm(
             while True:
                 logs = [(tmp_path / f"listener-{i}.log").read_text() for i in (1, 2)]
                 if any("this instance is active" in t for t in logs) and any(
-                        "standing by" in t for t in logs):
+                    "standing by" in t for t in logs
+                ):
                     break
                 assert time.monotonic() < deadline, logs
                 assert all(p.poll() is None for p in listeners), logs

@@ -39,15 +39,21 @@ class Api:
     runtime: Runtime
     url: str
 
-    async def run(self, document: str, principal: Principal = ANONYMOUS,
-                  **variables: Any) -> dict[str, Any]:
+    async def run(
+        self, document: str, principal: Principal = ANONYMOUS, **variables: Any
+    ) -> dict[str, Any]:
         """{"data": ..., "errors": [{"message", "code", ...}]}."""
         request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
-        result = await schema.execute(document, variable_values=variables,
-                                      context_value=Context(request=request,
-                                                            runtime=self.runtime,
-                                                            make_loaders=RequestLoaders,
-                                                            principal=principal))
+        result = await schema.execute(
+            document,
+            variable_values=variables,
+            context_value=Context(
+                request=request,
+                runtime=self.runtime,
+                make_loaders=RequestLoaders,
+                principal=principal,
+            ),
+        )
         errors = [{"message": e.message, **(e.extensions or {})} for e in result.errors or []]
         return {"data": result.data, "errors": errors}
 
@@ -90,8 +96,9 @@ async def committed_api(pg_server_url: str) -> AsyncIterator[Api]:
     await _execute(pg_server_url, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     url = with_database(pg_server_url, name)
     engine = create_engine(url, pool_size=5)
-    runtime = Runtime(settings=Settings(), engine=engine, sessions=session_factory(engine),
-                      redis=aioredis.Redis())
+    runtime = Runtime(
+        settings=Settings(), engine=engine, sessions=session_factory(engine), redis=aioredis.Redis()
+    )
     try:
         yield Api(runtime=runtime, url=url)
     finally:

@@ -26,18 +26,27 @@ Execute = Callable[..., Awaitable[dict[str, Any]]]
 def gql(db: AsyncSession) -> Execute:
     """Execute a document as a principal; returns {"data": ..., "errors": [...]}."""
     # Every session the resolvers open shares the test's connection, so all is rolled back.
-    sessions = async_sessionmaker(bind=db.bind, expire_on_commit=False,
-                                  join_transaction_mode="create_savepoint")
-    runtime = Runtime(settings=Settings(), engine=None,  # type: ignore[arg-type]
-                      sessions=sessions, redis=aioredis.Redis())
+    sessions = async_sessionmaker(
+        bind=db.bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    runtime = Runtime(
+        settings=Settings(),
+        engine=None,  # type: ignore[arg-type]
+        sessions=sessions,
+        redis=aioredis.Redis(),
+    )
     request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
 
-    async def execute(document: str, principal: Principal = ANONYMOUS,
-                      **variables: Any) -> dict[str, Any]:
-        result = await schema.execute(document, variable_values=variables,
-                                      context_value=Context(request=request, runtime=runtime,
-                                                            make_loaders=RequestLoaders,
-                                                            principal=principal))
+    async def execute(
+        document: str, principal: Principal = ANONYMOUS, **variables: Any
+    ) -> dict[str, Any]:
+        result = await schema.execute(
+            document,
+            variable_values=variables,
+            context_value=Context(
+                request=request, runtime=runtime, make_loaders=RequestLoaders, principal=principal
+            ),
+        )
         errors = [{"message": e.message, **(e.extensions or {})} for e in result.errors or []]
         return {"data": result.data, "errors": errors}
 

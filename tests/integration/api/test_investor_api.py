@@ -48,8 +48,12 @@ async def _rows(db: AsyncSession, model: type) -> int:
 
 async def test_register_then_me(gql: Execute, db: AsyncSession) -> None:
     addr = address()
-    profile = {"fullName": "Grace Hopper", "email": f"{addr[2:10]}@example.com",
-               "country": "US", "isUsPerson": True}
+    profile = {
+        "fullName": "Grace Hopper",
+        "email": f"{addr[2:10]}@example.com",
+        "country": "US",
+        "isUsPerson": True,
+    }
     result = await gql(REGISTER, wallet(addr), input=profile)
     assert result["errors"] == []
     registered = result["data"]["registerInvestor"]
@@ -76,8 +80,16 @@ async def test_reading_investors_by_role(gql: Execute, db: AsyncSession) -> None
     alice, alice_p = await make_investor(db)
     bob, bob_p = await make_investor(db)
     offering = await make_offering(db)
-    db.add(Investment(investor_id=alice.id, offering_id=offering.id, amount=Decimal("100"),
-                      currency="USD", units=10, payment_reference=f"T-{alice.id}"))
+    db.add(
+        Investment(
+            investor_id=alice.id,
+            offering_id=offering.id,
+            amount=Decimal("100"),
+            currency="USD",
+            units=10,
+            payment_reference=f"T-{alice.id}",
+        )
+    )
     await db.flush()
     own = await gql(INVESTOR, alice_p, id=gid("Investor", alice.id))
     assert own["data"]["investor"]["email"] == alice.email
@@ -91,7 +103,8 @@ async def test_reading_investors_by_role(gql: Execute, db: AsyncSession) -> None
     issuer = await gql(INVESTORS, issuer_staff(offering.issuer_id))
     assert issuer["data"]["investors"]["totalCount"] == 1
     assert [e["node"]["id"] for e in issuer["data"]["investors"]["edges"]] == [
-        gid("Investor", alice.id)]
+        gid("Investor", alice.id)
+    ]
     mine = await gql(INVESTORS, bob_p)
     assert mine["data"]["investors"]["totalCount"] == 1
     node = "query($id: ID!) { node(id: $id) { id ... on Investor { email } } }"
@@ -103,7 +116,7 @@ async def test_reading_investors_by_role(gql: Execute, db: AsyncSession) -> None
 async def test_profile_kyc_and_accreditation_mutations(gql: Execute, db: AsyncSession) -> None:
     investor, me = await make_investor(db, kyc_status="pending")
     target = gid("Investor", investor.id)
-    update = "mutation { updateProfile(input: {fullName: \"Ada King\"}) { fullName } }"
+    update = 'mutation { updateProfile(input: {fullName: "Ada King"}) { fullName } }'
     assert (await gql(update, me))["data"]["updateProfile"]["fullName"] == "Ada King"
     assert code(await gql(update, admin())) == "FORBIDDEN"
     approve = "mutation($id: ID!) { approveKyc(investorId: $id) { kycStatus } }"
@@ -119,12 +132,20 @@ async def test_profile_kyc_and_accreditation_mutations(gql: Execute, db: AsyncSe
     assert code(await gql(accredit, admin(), id=target, at=None)) == "VALIDATION"
     assert code(await gql(accredit, admin(), id=target, at="tomorrow")) == "VALIDATION"
     done = await gql(accredit, admin(), id=target, at="2099-01-01T00:00:00Z")
-    assert done["data"]["setAccreditation"] == {"accreditationStatus": "VERIFIED",
-                                                "accreditationExpiresAt": "2099-01-01T00:00:00Z"}
-    actions = await db.scalars(select(AuditLog.action).where(
-        AuditLog.entity_type == "investor", AuditLog.entity_id == str(investor.id)))
-    assert sorted(actions.all()) == ["investor.accreditation", "investor.kyc",
-                                     "investor.update_profile"]
+    assert done["data"]["setAccreditation"] == {
+        "accreditationStatus": "VERIFIED",
+        "accreditationExpiresAt": "2099-01-01T00:00:00Z",
+    }
+    actions = await db.scalars(
+        select(AuditLog.action).where(
+            AuditLog.entity_type == "investor", AuditLog.entity_id == str(investor.id)
+        )
+    )
+    assert sorted(actions.all()) == [
+        "investor.accreditation",
+        "investor.kyc",
+        "investor.update_profile",
+    ]
 
 
 async def test_submit_and_cancel_investment(gql: Execute, db: AsyncSession) -> None:
@@ -133,8 +154,7 @@ async def test_submit_and_cancel_investment(gql: Execute, db: AsyncSession) -> N
     investor, me = await make_investor(db)
     _, pending = await make_investor(db, kyc_status="pending")
     _, other = await make_investor(db)
-    order = {"offeringId": gid("Offering", offering.id), "amount": "1250.00",
-             "currency": "usd"}
+    order = {"offeringId": gid("Offering", offering.id), "amount": "1250.00", "currency": "usd"}
     placed = await gql(SUBMIT, me, input=order)
     assert placed["errors"] == []
     made = placed["data"]["submitInvestment"]
@@ -147,8 +167,7 @@ async def test_submit_and_cancel_investment(gql: Execute, db: AsyncSession) -> N
     before = await _rows(db, Investment)
     refusals = [
         (me, {**order, "amount": "1255"}, "VALIDATION", "fractional_units"),
-        (me, {**order, "offeringId": gid("Offering", closed.id)}, "CONFLICT",
-         "offering_not_open"),
+        (me, {**order, "offeringId": gid("Offering", closed.id)}, "CONFLICT", "offering_not_open"),
         (pending, order, "FORBIDDEN", "kyc_not_approved"),
         (wallet(address()), order, "FORBIDDEN", "not_registered"),
         (ANONYMOUS, order, "UNAUTHENTICATED", None),
@@ -157,8 +176,12 @@ async def test_submit_and_cancel_investment(gql: Execute, db: AsyncSession) -> N
         result = await gql(SUBMIT, principal, input=payload)
         assert code(result) == expected, (payload, result)
         assert result["errors"][0].get("reason") == reason
-    for garbage in ({**order, "amount": "1e3"}, {**order, "amount": 1000},
-                    {**order, "currency": "XXY"}, {**order, "offeringId": "nope"}):
+    for garbage in (
+        {**order, "amount": "1e3"},
+        {**order, "amount": 1000},
+        {**order, "currency": "XXY"},
+        {**order, "offeringId": "nope"},
+    ):
         assert code(await gql(SUBMIT, me, input=garbage)) == "VALIDATION"
     assert await _rows(db, Investment) == before
     assert code(await gql(CANCEL, other, id=made["id"])) == "FORBIDDEN"
@@ -200,7 +223,8 @@ NESTED = """{ investments(first: 50) { edges { node { id offering { id name } } 
 
 
 async def test_nested_offering_and_wallets_cost_constant_statements(
-        gql: Execute, db: AsyncSession, engine: AsyncEngine) -> None:
+    gql: Execute, db: AsyncSession, engine: AsyncEngine
+) -> None:
     _, me = await make_investor(db)
     assert me.address is not None
     statements: list[str] = []
@@ -212,8 +236,15 @@ async def test_nested_offering_and_wallets_cost_constant_statements(
     for batch in (1, 5):
         for _ in range(batch):
             offering = await make_offering(db, name=f"Nested {batch}")
-            result = await gql(SUBMIT, me, input={"offeringId": gid("Offering", offering.id),
-                                                  "amount": "100", "currency": "USD"})
+            result = await gql(
+                SUBMIT,
+                me,
+                input={
+                    "offeringId": gid("Offering", offering.id),
+                    "amount": "100",
+                    "currency": "USD",
+                },
+            )
             assert result["errors"] == []
         statements.clear()
         sync_engine = engine.sync_engine

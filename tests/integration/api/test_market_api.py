@@ -33,24 +33,46 @@ def valid_isin() -> str:
     return body + str(isin_check_digit(body))
 
 
-async def test_prices_are_public_newest_first_and_filtered(gql: Execute,
-                                                           db: AsyncSession) -> None:
+async def test_prices_are_public_newest_first_and_filtered(gql: Execute, db: AsyncSession) -> None:
     one = await make_offering(db, isin=valid_isin())
     two = await make_offering(db, isin=valid_isin())
     at = now()
-    db.add_all([
-        InstrumentPrice(isin=one.isin, source="xetra", venue="XETR", currency="EUR",
-                        price=Decimal("101.25"), as_of=at - timedelta(days=1)),
-        InstrumentPrice(isin=one.isin, source="xetra", venue="XETR", currency="EUR",
-                        price=Decimal("102.5"), as_of=at),
-        InstrumentPrice(isin=two.isin, source="xetra", venue="XETR", currency="USD",
-                        price=Decimal("7"), as_of=at - timedelta(hours=1)),
-    ])
+    db.add_all(
+        [
+            InstrumentPrice(
+                isin=one.isin,
+                source="xetra",
+                venue="XETR",
+                currency="EUR",
+                price=Decimal("101.25"),
+                as_of=at - timedelta(days=1),
+            ),
+            InstrumentPrice(
+                isin=one.isin,
+                source="xetra",
+                venue="XETR",
+                currency="EUR",
+                price=Decimal("102.5"),
+                as_of=at,
+            ),
+            InstrumentPrice(
+                isin=two.isin,
+                source="xetra",
+                venue="XETR",
+                currency="USD",
+                price=Decimal("7"),
+                as_of=at - timedelta(hours=1),
+            ),
+        ]
+    )
     await db.flush()
     every = (await gql(PRICES, ANONYMOUS))["data"]["instrumentPrices"]
     assert every["totalCount"] == 3
     assert [(e["node"]["isin"], e["node"]["price"]) for e in every["edges"]] == [
-        (one.isin, "102.5"), (two.isin, "7"), (one.isin, "101.25")]
+        (one.isin, "102.5"),
+        (two.isin, "7"),
+        (one.isin, "101.25"),
+    ]
     assert one.isin is not None
     mine = (await gql(PRICES, ANONYMOUS, isin=one.isin.lower()))["data"]["instrumentPrices"]
     assert [e["node"]["price"] for e in mine["edges"]] == ["102.5", "101.25"]
@@ -65,25 +87,38 @@ async def test_isin_requests_by_role(gql: Execute, db: AsyncSession) -> None:
     waiting = await make_offering(db, issuer=acme, isin=None, status="draft")
     allocated = await make_offering(db, issuer=acme, isin=valid_isin())
     refused = await make_offering(db, issuer=bolt, isin=None, status="draft")
-    db.add_all([
-        IsinRequest(offering_id=waiting.id, request_ref=f"DPO-OFFERING-{waiting.id}",
-                    status="pending"),
-        IsinRequest(offering_id=allocated.id, request_ref=f"DPO-OFFERING-{allocated.id}",
-                    status="allocated", isin=allocated.isin),
-        IsinRequest(offering_id=refused.id, request_ref=f"DPO-OFFERING-{refused.id}",
-                    status="rejected", reason="issuer not onboarded"),
-    ])
+    db.add_all(
+        [
+            IsinRequest(
+                offering_id=waiting.id, request_ref=f"DPO-OFFERING-{waiting.id}", status="pending"
+            ),
+            IsinRequest(
+                offering_id=allocated.id,
+                request_ref=f"DPO-OFFERING-{allocated.id}",
+                status="allocated",
+                isin=allocated.isin,
+            ),
+            IsinRequest(
+                offering_id=refused.id,
+                request_ref=f"DPO-OFFERING-{refused.id}",
+                status="rejected",
+                reason="issuer not onboarded",
+            ),
+        ]
+    )
     await db.flush()
     staff = (await gql(REQUESTS, ops()))["data"]["isinRequests"]
     assert staff["totalCount"] == 3
-    assert [(e["node"]["status"], e["node"]["isin"], e["node"]["reason"])
-            for e in staff["edges"]] == [("PENDING", None, None),
-                                         ("ALLOCATED", allocated.isin, None),
-                                         ("REJECTED", None, "issuer not onboarded")]
+    assert [
+        (e["node"]["status"], e["node"]["isin"], e["node"]["reason"]) for e in staff["edges"]
+    ] == [
+        ("PENDING", None, None),
+        ("ALLOCATED", allocated.isin, None),
+        ("REJECTED", None, "issuer not onboarded"),
+    ]
     assert staff["edges"][0]["node"]["offeringId"] == to_global_id("Offering", waiting.id)
     rejected = (await gql(REQUESTS, admin(), status="REJECTED"))["data"]["isinRequests"]
-    assert [e["node"]["requestRef"] for e in rejected["edges"]] == [
-        f"DPO-OFFERING-{refused.id}"]
+    assert [e["node"]["requestRef"] for e in rejected["edges"]] == [f"DPO-OFFERING-{refused.id}"]
     own = (await gql(REQUESTS, issuer_staff(acme.id)))["data"]["isinRequests"]
     assert own["totalCount"] == 2
     other = (await gql(REQUESTS, issuer_staff(bolt.id)))["data"]["isinRequests"]

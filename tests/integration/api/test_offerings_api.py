@@ -37,8 +37,7 @@ def staff(issuer_id: int) -> Principal:
 
 
 def investor() -> Principal:
-    return Principal(kind=Kind.WALLET, role="investor", investor_id=99,
-                     address="0x" + "11" * 20)
+    return Principal(kind=Kind.WALLET, role="investor", investor_id=99, address="0x" + "11" * 20)
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +49,38 @@ async def world(api: Api) -> dict[str, Any]:
         rows: dict[str, Offering] = {}
         for i, status in enumerate(("draft", "open", "closed", "settled", "cancelled")):
             rows[status] = Offering(
-                issuer=acme, isin=new_isin(), name=f"Acme {status}", symbol="ACME",
-                security_type="equity", regulation="reg_s", currency="EUR",
-                unit_price=Decimal("12.5"), hard_cap=Decimal(100000), status=status,
+                issuer=acme,
+                isin=new_isin(),
+                name=f"Acme {status}",
+                symbol="ACME",
+                security_type="equity",
+                regulation="reg_s",
+                currency="EUR",
+                unit_price=Decimal("12.5"),
+                hard_cap=Decimal(100000),
+                status=status,
                 opens_at=datetime.now(UTC) + timedelta(days=i),
-                closes_at=datetime.now(UTC) + timedelta(days=30))
+                closes_at=datetime.now(UTC) + timedelta(days=30),
+            )
             session.add(rows[status])
         rows["bolt_draft"] = Offering(
-            issuer=bolt, isin=new_isin(), name="Bolt draft", symbol="BOLT",
-            security_type="debt", regulation="reg_d_506c", currency="USD",
-            unit_price=Decimal(100), status="draft")
+            issuer=bolt,
+            isin=new_isin(),
+            name="Bolt draft",
+            symbol="BOLT",
+            security_type="debt",
+            regulation="reg_d_506c",
+            currency="USD",
+            unit_price=Decimal(100),
+            status="draft",
+        )
         session.add(rows["bolt_draft"])
-    return {"acme": acme.id, "bolt": bolt.id, **{k: v.id for k, v in rows.items()},
-            "isins": {k: v.isin for k, v in rows.items()}}
+    return {
+        "acme": acme.id,
+        "bolt": bolt.id,
+        **{k: v.id for k, v in rows.items()},
+        "isins": {k: v.isin for k, v in rows.items()},
+    }
 
 
 async def counts(api: Api) -> tuple[int, int]:
@@ -73,8 +91,12 @@ async def counts(api: Api) -> tuple[int, int]:
 
 
 async def names(api: Api, principal: Principal, **filters: Any) -> list[str]:
-    result = await api.run("query($f: OfferingFilter) { offerings(filter: $f, first: 100) "
-                           "{ edges { node { name } } } }", principal, f=filters or None)
+    result = await api.run(
+        "query($f: OfferingFilter) { offerings(filter: $f, first: 100) "
+        "{ edges { node { name } } } }",
+        principal,
+        f=filters or None,
+    )
     assert result["errors"] == []
     return sorted(e["node"]["name"] for e in result["data"]["offerings"]["edges"])
 
@@ -105,8 +127,9 @@ async def test_offering_by_id_and_isin_with_node(api: Api, world: dict[str, Any]
     assert by_isin["data"]["offering"]["id"] == open_id
     node = await api.run(f'{{ node(id: "{open_id}") {{ id ... on Offering {{ name }} }} }}')
     assert node["data"]["node"] == {"id": open_id, "name": "Acme open"}
-    issuer = await api.run(f'{{ node(id: "{gid("Issuer", world["acme"])}") '
-                           '{ ... on Issuer { name } } }')
+    issuer = await api.run(
+        f'{{ node(id: "{gid("Issuer", world["acme"])}") {{ ... on Issuer {{ name }} }} }}'
+    )
     assert issuer["data"]["node"] == {"name": "Acme AG"}
 
 
@@ -115,8 +138,9 @@ async def test_hidden_offerings_are_not_found(api: Api, world: dict[str, Any]) -
     result = await api.run(f'{{ offering(id: "{draft}") {{ id name }} }}')
     assert result["data"] == {"offering": None}
     assert result["errors"][0]["code"] == "NOT_FOUND"
-    by_isin = await api.run(f'{{ offering(isin: "{world["isins"]["bolt_draft"]}") {{ id }} }}',
-                            staff(world["acme"]))
+    by_isin = await api.run(
+        f'{{ offering(isin: "{world["isins"]["bolt_draft"]}") {{ id }} }}', staff(world["acme"])
+    )
     assert by_isin["errors"][0]["code"] == "NOT_FOUND"
     node = await api.run(f'{{ node(id: "{draft}") {{ id }} }}', investor())
     assert node == {"data": {"node": None}, "errors": []}
@@ -127,9 +151,11 @@ async def test_hidden_offerings_are_not_found(api: Api, world: dict[str, Any]) -
 
 
 async def test_pagination_and_limits(api: Api, world: dict[str, Any]) -> None:
-    query = ("query($after: String) { offerings(first: 2, after: $after, "
-             "orderBy: {field: NAME, direction: DESC}) { totalCount "
-             "pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { name } } } }")
+    query = (
+        "query($after: String) { offerings(first: 2, after: $after, "
+        "orderBy: {field: NAME, direction: DESC}) { totalCount "
+        "pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { name } } } }"
+    )
     seen: list[str] = []
     after = None
     while True:
@@ -159,10 +185,19 @@ mutation($input: CreateOfferingInput!) {
 
 def create_input(issuer_id: int, **overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "issuerId": gid("Issuer", issuer_id), "isin": new_isin().lower(), "name": "Acme C",
-        "symbol": "ACMC", "securityType": "EQUITY", "regulation": "REG_S", "currency": "chf",
-        "unitPrice": "5.00", "minTicket": "50", "maxTicket": "5000", "softCap": "10000",
-        "hardCap": "90000", "opensAt": "2030-01-01T09:00:00+01:00",
+        "issuerId": gid("Issuer", issuer_id),
+        "isin": new_isin().lower(),
+        "name": "Acme C",
+        "symbol": "ACMC",
+        "securityType": "EQUITY",
+        "regulation": "REG_S",
+        "currency": "chf",
+        "unitPrice": "5.00",
+        "minTicket": "50",
+        "maxTicket": "5000",
+        "softCap": "10000",
+        "hardCap": "90000",
+        "opensAt": "2030-01-01T09:00:00+01:00",
         "closesAt": "2030-02-01T09:00:00Z",
     }
     values.update(overrides)
@@ -181,12 +216,17 @@ async def test_life_cycle_through_mutations(api: Api, world: dict[str, Any]) -> 
     assert offering["issuer"] == {"name": "Acme AG"}
     assert offering["isin"] == offering["isin"].upper()
     oid = offering["id"]
-    updated = await api.run("mutation($i: UpdateOfferingInput!) { updateOffering(input: $i) "
-                            "{ name minTicket } }", me,
-                            i={"id": oid, "name": "Acme C2", "minTicket": None})
+    updated = await api.run(
+        "mutation($i: UpdateOfferingInput!) { updateOffering(input: $i) { name minTicket } }",
+        me,
+        i={"id": oid, "name": "Acme C2", "minTicket": None},
+    )
     assert updated["data"]["updateOffering"] == {"name": "Acme C2", "minTicket": None}
-    for action, status in (("openOffering", "OPEN"), ("closeOffering", "CLOSED"),
-                           ("cancelOffering", "CANCELLED")):
+    for action, status in (
+        ("openOffering", "OPEN"),
+        ("closeOffering", "CLOSED"),
+        ("cancelOffering", "CANCELLED"),
+    ):
         result = await api.run(f'mutation {{ {action}(id: "{oid}") {{ status }} }}', me)
         assert result["data"][action] == {"status": status}
     refused = await api.run(f'mutation {{ openOffering(id: "{oid}") {{ status }} }}', me)
@@ -195,32 +235,47 @@ async def test_life_cycle_through_mutations(api: Api, world: dict[str, Any]) -> 
     assert await counts(api) == (before[0] + 1, before[1] + 5)
 
 
-@pytest.mark.parametrize(("who", "code"), [
-    ("anonymous", "UNAUTHENTICATED"), ("investor", "FORBIDDEN"), ("other", "FORBIDDEN"),
-])
-async def test_mutations_refused_change_nothing(api: Api, world: dict[str, Any], who: str,
-                                                code: str) -> None:
-    principal = {"anonymous": ANONYMOUS, "investor": investor(),
-                 "other": staff(world["bolt"])}[who]
+@pytest.mark.parametrize(
+    ("who", "code"),
+    [
+        ("anonymous", "UNAUTHENTICATED"),
+        ("investor", "FORBIDDEN"),
+        ("other", "FORBIDDEN"),
+    ],
+)
+async def test_mutations_refused_change_nothing(
+    api: Api, world: dict[str, Any], who: str, code: str
+) -> None:
+    principal = {"anonymous": ANONYMOUS, "investor": investor(), "other": staff(world["bolt"])}[who]
     before = await counts(api)
     created = await api.run(CREATE, principal, input=create_input(world["acme"]))
     assert created["data"] is None
     assert created["errors"][0]["code"] == code
-    opened = await api.run(f'mutation {{ closeOffering(id: "{gid("Offering", world["open"])}")'
-                           " { status } }", principal)
+    opened = await api.run(
+        f'mutation {{ closeOffering(id: "{gid("Offering", world["open"])}") {{ status }} }}',
+        principal,
+    )
     assert opened["errors"][0]["code"] == code
     assert await counts(api) == before
 
 
-@pytest.mark.parametrize(("override", "field"), [
-    ({"isin": "US0378331006"}, "isin"), ({"currency": "EURO"}, "currency"),
-    ({"unitPrice": 5.5}, "unitPrice"), ({"unitPrice": "1e3"}, "unitPrice"),
-    ({"opensAt": "2030-01-01T09:00:00"}, "opensAt"), ({"issuerId": "garbage"}, "issuerId"),
-    ({"minTicket": "6000"}, "min_ticket"), ({"softCap": "100000"}, "soft_cap"),
-    ({"closesAt": "2029-01-01T00:00:00Z"}, "opens_at"),
-])
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"isin": "US0378331006"}, "isin"),
+        ({"currency": "EURO"}, "currency"),
+        ({"unitPrice": 5.5}, "unitPrice"),
+        ({"unitPrice": "1e3"}, "unitPrice"),
+        ({"opensAt": "2030-01-01T09:00:00"}, "opensAt"),
+        ({"issuerId": "garbage"}, "issuerId"),
+        ({"minTicket": "6000"}, "min_ticket"),
+        ({"softCap": "100000"}, "soft_cap"),
+        ({"closesAt": "2029-01-01T00:00:00Z"}, "opens_at"),
+    ],
+)
 async def test_bad_input_is_validation_and_changes_nothing(
-        api: Api, world: dict[str, Any], override: dict[str, Any], field: str) -> None:
+    api: Api, world: dict[str, Any], override: dict[str, Any], field: str
+) -> None:
     before = await counts(api)
     result = await api.run(CREATE, admin(), input=create_input(world["acme"], **override))
     assert result["data"] is None
@@ -232,8 +287,11 @@ async def test_bad_input_is_validation_and_changes_nothing(
 
 async def test_update_after_draft_is_conflict(api: Api, world: dict[str, Any]) -> None:
     oid = gid("Offering", world["open"])
-    result = await api.run("mutation($i: UpdateOfferingInput!) { updateOffering(input: $i) "
-                           "{ name } }", admin(), i={"id": oid, "name": "Renamed"})
+    result = await api.run(
+        "mutation($i: UpdateOfferingInput!) { updateOffering(input: $i) { name } }",
+        admin(),
+        i={"id": oid, "name": "Renamed"},
+    )
     assert result["errors"][0]["code"] == "CONFLICT"
     check = await api.run(f'{{ offering(id: "{oid}") {{ name }} }}')
     assert check["data"]["offering"]["name"] == "Acme open"

@@ -46,8 +46,9 @@ ARGS = "first: $first, after: $after, last: $last, before: $before"
 VARS = "$first: Int, $after: String, $last: Int, $before: String"
 CONNECTIONS: dict[str, str] = {
     "offerings by name": f"offerings(orderBy: {{field: NAME}}, {ARGS}) {{ {PAGE} }}",
-    "offerings by opensAt desc":
-        f"offerings(orderBy: {{field: OPENS_AT, direction: DESC}}, {ARGS}) {{ {PAGE} }}",
+    "offerings by opensAt desc": (
+        f"offerings(orderBy: {{field: OPENS_AT, direction: DESC}}, {ARGS}) {{ {PAGE} }}"
+    ),
     "offerings by createdAt": f"offerings({ARGS}) {{ {PAGE} }}",
     "issuers": f"issuers({ARGS}) {{ {PAGE} }}",
     "investors": f"investors({ARGS}) {{ {PAGE} }}",
@@ -56,8 +57,9 @@ CONNECTIONS: dict[str, str] = {
     "reconciliationBreaks": f"reconciliationBreaks({ARGS}) {{ {PAGE} }}",
     "events": f"events({ARGS}) {{ {PAGE} }}",
     # No global id (the csd and account are its key): the account stands in for it here.
-    "csdAccounts":
-        f"csdAccounts({ARGS}) {{ {PAGE.replace('node { id }', 'node { id: account }')} }}",
+    "csdAccounts": (
+        f"csdAccounts({ARGS}) {{ {PAGE.replace('node { id }', 'node { id: account }')} }}"
+    ),
     "instrumentPrices": f"instrumentPrices({ARGS}) {{ {PAGE} }}",
     "isinRequests": f"isinRequests({ARGS}) {{ {PAGE} }}",
     "webhookDeliveries": f"webhookDeliveries({ARGS}) {{ {PAGE} }}",
@@ -69,40 +71,81 @@ async def seed(db: AsyncSession) -> dict[str, Any]:
     issuer = Issuer(name="Relay Holdings", country="DE")
     offerings = []
     for i in range(7):
-        offerings.append(await make_offering(
-            db, issuer=issuer, name=f"Series {'ABAB'[i % 4]}",
-            opens_at=None if i % 3 == 0 else now() - timedelta(days=i % 2),
-            status="draft" if i == 6 else "open"))
+        offerings.append(
+            await make_offering(
+                db,
+                issuer=issuer,
+                name=f"Series {'ABAB'[i % 4]}",
+                opens_at=None if i % 3 == 0 else now() - timedelta(days=i % 2),
+                status="draft" if i == 6 else "open",
+            )
+        )
     for i in range(6):
         db.add(Issuer(name=f"Other {i % 2}"))
     investors = [await make_investor(db) for _ in range(7)]
     for n, (investor, principal) in enumerate(investors):
         db.add(factories.investment(investor=investor, offering=offerings[n % 3]))
         assert principal.address is not None
-        db.add(Position(holder_address=principal.address, offering_id=offerings[0].id,
-                        location="onchain", quantity=n + 1))
+        db.add(
+            Position(
+                holder_address=principal.address,
+                offering_id=offerings[0].id,
+                location="onchain",
+                quantity=n + 1,
+            )
+        )
     run = ReconciliationRun()
     db.add(run)
     db.add_all([factories.reconciliation_break(run, holder=address()) for _ in range(7)])
     db.add_all([factories.chain_event(i) for i in await next_feed_sequences(db, 7)])
-    db.add_all([CsdAccount(csd=("euroclear", "clearstream")[i % 2], account=f"ACC-{6 - i}",
-                           holder_address=address()) for i in range(7)])
+    db.add_all(
+        [
+            CsdAccount(
+                csd=("euroclear", "clearstream")[i % 2],
+                account=f"ACC-{6 - i}",
+                holder_address=address(),
+            )
+            for i in range(7)
+        ]
+    )
     await db.flush()
     # Prices that tie on their time (newest first, then by id) and requests of each offering.
-    db.add_all([InstrumentPrice(isin=offerings[i % 2].isin, source="xetra", venue="XETR",
-                                currency="EUR", price=Decimal(100 + i),
-                                as_of=now() - timedelta(hours=i // 2)) for i in range(7)])
-    db.add_all([IsinRequest(offering_id=o.id, request_ref=f"DPO-OFFERING-{o.id}",
-                            status="pending") for o in offerings])
-    db.add_all([WebhookDelivery(provider="billbitts", delivery_id=f"evt_relay_{i}",
-                                event_type="payment.paid", payload={"id": f"evt_relay_{i}"},
-                                status=("processed", "failed")[i % 2]) for i in range(7)])
+    db.add_all(
+        [
+            InstrumentPrice(
+                isin=offerings[i % 2].isin,
+                source="xetra",
+                venue="XETR",
+                currency="EUR",
+                price=Decimal(100 + i),
+                as_of=now() - timedelta(hours=i // 2),
+            )
+            for i in range(7)
+        ]
+    )
+    db.add_all(
+        [
+            IsinRequest(offering_id=o.id, request_ref=f"DPO-OFFERING-{o.id}", status="pending")
+            for o in offerings
+        ]
+    )
+    db.add_all(
+        [
+            WebhookDelivery(
+                provider="billbitts",
+                delivery_id=f"evt_relay_{i}",
+                event_type="payment.paid",
+                payload={"id": f"evt_relay_{i}"},
+                status=("processed", "failed")[i % 2],
+            )
+            for i in range(7)
+        ]
+    )
     await db.flush()
     return {"issuer": issuer, "offerings": offerings, "investors": investors}
 
 
-async def _page(gql: Execute, name: str, principal: Principal, **arguments: Any
-                ) -> dict[str, Any]:
+async def _page(gql: Execute, name: str, principal: Principal, **arguments: Any) -> dict[str, Any]:
     field = CONNECTIONS[name]
     result = await gql(f"query({VARS}) {{ {field} }}", principal, **arguments)
     assert not result["errors"], result["errors"]
@@ -143,7 +186,8 @@ async def walk_backward(gql: Execute, name: str, principal: Principal, size: int
 
 @pytest.mark.parametrize("name", sorted(CONNECTIONS))
 async def test_every_connection_pages_both_ways_to_the_same_items(
-        gql: Execute, db: AsyncSession, name: str) -> None:
+    gql: Execute, db: AsyncSession, name: str
+) -> None:
     await seed(db)
     whole = _check_cursors(await _page(gql, name, admin(), first=100))
     assert len(whole) >= 7
@@ -151,8 +195,13 @@ async def test_every_connection_pages_both_ways_to_the_same_items(
         assert await walk_forward(gql, name, admin(), size) == whole
         assert await walk_backward(gql, name, admin(), size) == whole
     # A page back from a forward page's start is the page before it, and says a page follows.
-    middle = await _page(gql, name, admin(), first=2,
-                         after=(await _page(gql, name, admin(), first=3))["pageInfo"]["endCursor"])
+    middle = await _page(
+        gql,
+        name,
+        admin(),
+        first=2,
+        after=(await _page(gql, name, admin(), first=3))["pageInfo"]["endCursor"],
+    )
     back = await _page(gql, name, admin(), last=3, before=middle["pageInfo"]["startCursor"])
     assert _check_cursors(back) == whole[:3]
     assert back["pageInfo"]["hasNextPage"] is True
@@ -160,14 +209,17 @@ async def test_every_connection_pages_both_ways_to_the_same_items(
     # Both cursors bound the slice; `first` and `last` each take from their own end.
     end = middle["pageInfo"]["endCursor"]
     start = back["pageInfo"]["startCursor"]
-    assert _check_cursors(await _page(gql, name, admin(), after=start, before=end,
-                                      first=10)) == whole[1:4]
-    assert _check_cursors(await _page(gql, name, admin(), after=start, before=end,
-                                      last=2)) == whole[2:4]
+    assert (
+        _check_cursors(await _page(gql, name, admin(), after=start, before=end, first=10))
+        == whole[1:4]
+    )
+    assert (
+        _check_cursors(await _page(gql, name, admin(), after=start, before=end, last=2))
+        == whole[2:4]
+    )
 
 
-async def test_issuer_offerings_page_both_ways_in_one_batch(gql: Execute,
-                                                            db: AsyncSession) -> None:
+async def test_issuer_offerings_page_both_ways_in_one_batch(gql: Execute, db: AsyncSession) -> None:
     world = await seed(db)
     query = f"""query($id: ID!, {VARS}) {{ issuer(id: $id) {{
         offerings(orderBy: {{field: OPENS_AT}}, {ARGS}) {{ {PAGE} }} }} }}"""
@@ -203,7 +255,8 @@ async def test_issuer_offerings_page_both_ways_in_one_batch(gql: Execute,
 
 
 async def test_has_previous_page_is_false_when_nothing_lies_before_the_cursor(
-        gql: Execute, db: AsyncSession) -> None:
+    gql: Execute, db: AsyncSession
+) -> None:
     await seed(db)
     # A cursor before every row (a forged but well-typed one): nothing precedes the page.
     before_all = encode_cursor("breaks_by_id", [0])
@@ -219,8 +272,9 @@ async def test_has_previous_page_is_false_when_nothing_lies_before_the_cursor(
 
 
 @pytest.mark.parametrize("name", sorted(CONNECTIONS))
-async def test_hostile_paging_arguments_get_stable_codes(gql: Execute, db: AsyncSession,
-                                                         name: str) -> None:
+async def test_hostile_paging_arguments_get_stable_codes(
+    gql: Execute, db: AsyncSession, name: str
+) -> None:
     await seed(db)
     query = f"query({VARS}) {{ {CONNECTIONS[name]} }}"
     other = "events" if name != "events" else "issuers"
@@ -257,8 +311,9 @@ async def _node(gql: Execute, principal: Principal, global_id: str) -> str | Non
     return str(node["__typename"])
 
 
-async def test_node_finds_every_type_only_where_its_query_would(gql: Execute,
-                                                                db: AsyncSession) -> None:
+async def test_node_finds_every_type_only_where_its_query_would(
+    gql: Execute, db: AsyncSession
+) -> None:
     world = await seed(db)
     investor, me = world["investors"][0]
     draft = world["offerings"][6]
@@ -283,12 +338,15 @@ async def test_node_finds_every_type_only_where_its_query_would(gql: Execute,
         "Investor": to_global_id("Investor", investor.id),
         "Offering": to_global_id("Offering", draft.id),
         "Issuer": to_global_id("Issuer", world["issuer"].id),
-        "InstrumentPrice": (await _page(gql, "instrumentPrices", ANONYMOUS, first=1))[
-            "edges"][0]["node"]["id"],
-        "IsinRequest": (await _page(gql, "isinRequests", admin(), first=1))[
-            "edges"][0]["node"]["id"],
-        "WebhookDelivery": (await _page(gql, "webhookDeliveries", ops(), first=1))[
-            "edges"][0]["node"]["id"],
+        "InstrumentPrice": (await _page(gql, "instrumentPrices", ANONYMOUS, first=1))["edges"][0][
+            "node"
+        ]["id"],
+        "IsinRequest": (await _page(gql, "isinRequests", admin(), first=1))["edges"][0]["node"][
+            "id"
+        ],
+        "WebhookDelivery": (await _page(gql, "webhookDeliveries", ops(), first=1))["edges"][0][
+            "node"
+        ]["id"],
     }
     seen_by = {  # type -> the callers who may see that object (the others get null)
         "ChainEvent": {"anonymous", "me", "stranger", "issuer", "ops", "admin", "someone"},
@@ -300,32 +358,42 @@ async def test_node_finds_every_type_only_where_its_query_would(gql: Execute,
         "Investor": {"me", "issuer", "ops", "admin", "someone"},  # issuer: it invested there
         "Offering": {"issuer", "ops", "admin", "someone"},
         "Issuer": {"anonymous", "me", "stranger", "issuer", "ops", "admin", "someone"},
-        "InstrumentPrice": {"anonymous", "me", "stranger", "issuer", "ops", "admin",
-                            "someone"},
+        "InstrumentPrice": {"anonymous", "me", "stranger", "issuer", "ops", "admin", "someone"},
         "IsinRequest": {"issuer", "ops", "admin", "someone"},  # of the issuer's offering
         "WebhookDelivery": {"ops", "admin", "someone"},
     }
-    callers = {"anonymous": ANONYMOUS, "me": me, "stranger": stranger,
-               "issuer": issuer_staff(world["issuer"].id), "ops": ops_self, "admin": admin(),
-               "someone": someone}
+    callers = {
+        "anonymous": ANONYMOUS,
+        "me": me,
+        "stranger": stranger,
+        "issuer": issuer_staff(world["issuer"].id),
+        "ops": ops_self,
+        "admin": admin(),
+        "someone": someone,
+    }
     for type_name, global_id in ids.items():
         for who, principal in callers.items():
             expected = type_name if who in seen_by[type_name] else None
             assert await _node(gql, principal, global_id) == expected, (type_name, who)
     # The direct queries agree where there is one.
     for who, principal in callers.items():
-        direct = await gql("query($id: ID!) { offering(id: $id) { id } }", principal,
-                           id=ids["Offering"])
+        direct = await gql(
+            "query($id: ID!) { offering(id: $id) { id } }", principal, id=ids["Offering"]
+        )
         assert (code(direct) is None) is (who in seen_by["Offering"]), who
-        direct = await gql("query($id: ID!) { investor(id: $id) { id } }", principal,
-                           id=ids["Investor"])
+        direct = await gql(
+            "query($id: ID!) { investor(id: $id) { id } }", principal, id=ids["Investor"]
+        )
         assert (code(direct) is None) is (who in seen_by["Investor"]), who
         runs = await gql('{ jobRuns(job: "relay_job") { id } }', principal)
         assert (code(runs) is None) is (who in seen_by["JobRun"]), who
     # The viewer's own user, by field and by node; unknown ids of every type are null.
     mine = await gql("{ viewer { userId user { id email role } } }", someone)
-    assert mine["data"]["viewer"]["user"] == {"id": ids["User"], "role": "admin",
-                                              "email": "relay-admin@example.com"}
+    assert mine["data"]["viewer"]["user"] == {
+        "id": ids["User"],
+        "role": "admin",
+        "email": "relay-admin@example.com",
+    }
     assert mine["data"]["viewer"]["userId"] == ids["User"]
     assert (await gql("{ viewer { user { id } } }", me))["data"]["viewer"]["user"] is None
     for type_name in ids:

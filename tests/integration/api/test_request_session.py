@@ -35,13 +35,16 @@ async def page(api: Api, *, share_session: bool) -> tuple[int, Context, dict[str
 
     pool = api.runtime.engine.sync_engine.pool
     request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
-    context = Context(request=request, runtime=api.runtime, make_loaders=RequestLoaders,
-                      principal=ANONYMOUS,
-                      share_session=share_session)
+    context = Context(
+        request=request,
+        runtime=api.runtime,
+        make_loaders=RequestLoaders,
+        principal=ANONYMOUS,
+        share_session=share_session,
+    )
     event.listen(pool, "checkout", checkout)
     try:
-        result = await schema.execute(PAGE, variable_values={"first": 10},
-                                      context_value=context)
+        result = await schema.execute(PAGE, variable_values={"first": 10}, context_value=context)
     finally:
         event.remove(pool, "checkout", checkout)
     assert result.errors is None
@@ -66,7 +69,8 @@ async def test_shared_session_costs_one_checkout_for_all_batches(api: Api) -> No
 
 async def test_closing_an_unused_shared_session_is_a_no_op(api: Api) -> None:
     request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
-    context = Context(request=request, runtime=api.runtime, make_loaders=RequestLoaders,
-                      share_session=True)
+    context = Context(
+        request=request, runtime=api.runtime, make_loaders=RequestLoaders, share_session=True
+    )
     await context.loaders.close()
     assert api.runtime.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -27,22 +27,37 @@ query ($first: Int!) {
 async def seed(api: Api, count: int) -> None:
     """`count` open offerings, each of its own issuer, each with two investments."""
     async with api.runtime.sessions() as session, session.begin():
-        investor = Investor(full_name="Grace Hopper",
-                            email=f"g{secrets.token_hex(6)}@example.com", country="US")
+        investor = Investor(
+            full_name="Grace Hopper", email=f"g{secrets.token_hex(6)}@example.com", country="US"
+        )
         session.add(investor)
         for i in range(count):
             issuer = Issuer(name=f"Issuer {i}", country="DE")
             offering = Offering(
-                issuer=issuer, isin=f"XT{secrets.token_hex(3).upper()}{i % 1000:03d}0",
-                name=f"Offering {i}", symbol="OFF", security_type="equity",
-                regulation="reg_s", currency="EUR", unit_price=Decimal(10), status="open",
-                opens_at=datetime.now(UTC), closes_at=datetime.now(UTC) + timedelta(days=9))
+                issuer=issuer,
+                isin=f"XT{secrets.token_hex(3).upper()}{i % 1000:03d}0",
+                name=f"Offering {i}",
+                symbol="OFF",
+                security_type="equity",
+                regulation="reg_s",
+                currency="EUR",
+                unit_price=Decimal(10),
+                status="open",
+                opens_at=datetime.now(UTC),
+                closes_at=datetime.now(UTC) + timedelta(days=9),
+            )
             session.add(offering)
             await session.flush()
             for amount in (100, 250):
-                session.add(Investment(investor_id=investor.id, offering_id=offering.id,
-                                       amount=Decimal(amount), currency="EUR",
-                                       payment_reference=secrets.token_hex(8)))
+                session.add(
+                    Investment(
+                        investor_id=investor.id,
+                        offering_id=offering.id,
+                        amount=Decimal(amount),
+                        currency="EUR",
+                        payment_reference=secrets.token_hex(8),
+                    )
+                )
 
 
 async def statements_for_page(api: Api, first: int) -> tuple[int, dict[str, Any]]:
@@ -71,8 +86,11 @@ async def test_page_cost_is_constant(api: Api) -> None:
     edges = data["offerings"]["edges"]
     assert len(edges) == 100
     assert data["offerings"]["totalCount"] == 100
-    assert all(e["node"]["totals"] == {"investmentsCount": 2, "investorsCount": 1,
-                                       "amountCommitted": "350"} for e in edges)
+    assert all(
+        e["node"]["totals"]
+        == {"investmentsCount": 2, "investorsCount": 1, "amountCommitted": "350"}
+        for e in edges
+    )
     assert len({e["node"]["issuer"]["id"] for e in edges}) == 100
     assert small == large
     # The page, its count, the issuers, the totals.

@@ -22,16 +22,30 @@ from dpo.settings import Settings
 BODY = b'{"query":"{ viewer { kind } }"}'
 
 
-async def verify(db: AsyncSession, redis: aioredis.Redis, settings: Settings,
-                 headers: dict[str, str], *, body: bytes = BODY, path: str = "/graphql",
-                 now: float | None = None) -> Principal:
-    return await verify_request(db, redis, settings=settings, headers=Headers(headers),
-                                method="POST", path=path, body=body, now=now)
+async def verify(
+    db: AsyncSession,
+    redis: aioredis.Redis,
+    settings: Settings,
+    headers: dict[str, str],
+    *,
+    body: bytes = BODY,
+    path: str = "/graphql",
+    now: float | None = None,
+) -> Principal:
+    return await verify_request(
+        db,
+        redis,
+        settings=settings,
+        headers=Headers(headers),
+        method="POST",
+        path=path,
+        body=body,
+        now=now,
+    )
 
 
 async def test_create_stores_no_secret(db: AsyncSession, settings: Settings) -> None:
-    full_key, key = await create_api_key(db, name=" job runner ", role=Role.OPS,
-                                         settings=settings)
+    full_key, key = await create_api_key(db, name=" job runner ", role=Role.OPS, settings=settings)
     prefix, _, secret = full_key.partition(".")
     assert (key.prefix, key.name, key.role) == (prefix, "job runner", "ops")
     assert len(prefix) == 15
@@ -48,9 +62,11 @@ async def test_create_refuses_bad_input(db: AsyncSession, settings: Settings) ->
 
 
 async def test_signed_request_gives_a_service_principal(
-        db: AsyncSession, redis_client: aioredis.Redis, settings: Settings, staff: User) -> None:
-    full_key, key = await create_api_key(db, name="tool", role=Role.ADMIN, settings=settings,
-                                         user_id=staff.id)
+    db: AsyncSession, redis_client: aioredis.Redis, settings: Settings, staff: User
+) -> None:
+    full_key, key = await create_api_key(
+        db, name="tool", role=Role.ADMIN, settings=settings, user_id=staff.id
+    )
     headers = signed_headers(full_key, method="POST", path="/graphql", body=BODY)
     principal = await verify(db, redis_client, settings, headers)
     assert principal.kind is Kind.SERVICE
@@ -61,21 +77,24 @@ async def test_signed_request_gives_a_service_principal(
     assert key.last_used_at is not None
 
 
-async def test_replay_is_refused(db: AsyncSession, redis_client: aioredis.Redis,
-                                 settings: Settings) -> None:
+async def test_replay_is_refused(
+    db: AsyncSession, redis_client: aioredis.Redis, settings: Settings
+) -> None:
     full_key, _ = await create_api_key(db, name="tool", role=Role.OPS, settings=settings)
     headers = signed_headers(full_key, method="POST", path="/graphql", body=BODY)
     await verify(db, redis_client, settings, headers)
     with pytest.raises(UnauthenticatedError, match="already used"):
         await verify(db, redis_client, settings, headers)
     # A new signature (new timestamp) goes through.
-    later = signed_headers(full_key, method="POST", path="/graphql", body=BODY,
-                           timestamp=int(time.time()) + 1)
+    later = signed_headers(
+        full_key, method="POST", path="/graphql", body=BODY, timestamp=int(time.time()) + 1
+    )
     await verify(db, redis_client, settings, later)
 
 
 async def test_forgeries_do_not_block_the_real_request(
-        db: AsyncSession, redis_client: aioredis.Redis, settings: Settings) -> None:
+    db: AsyncSession, redis_client: aioredis.Redis, settings: Settings
+) -> None:
     full_key, _ = await create_api_key(db, name="tool", role=Role.OPS, settings=settings)
     headers = signed_headers(full_key, method="POST", path="/graphql", body=BODY)
     with pytest.raises(UnauthenticatedError, match="invalid"):
@@ -84,42 +103,51 @@ async def test_forgeries_do_not_block_the_real_request(
 
 
 @pytest.mark.parametrize("skew", [-301, 301])
-async def test_outside_the_window_is_refused(db: AsyncSession, redis_client: aioredis.Redis,
-                                             settings: Settings, skew: int) -> None:
+async def test_outside_the_window_is_refused(
+    db: AsyncSession, redis_client: aioredis.Redis, settings: Settings, skew: int
+) -> None:
     full_key, _ = await create_api_key(db, name="tool", role=Role.OPS, settings=settings)
     stamp = int(time.time())
-    headers = signed_headers(full_key, method="POST", path="/graphql", body=BODY,
-                             timestamp=stamp)
+    headers = signed_headers(full_key, method="POST", path="/graphql", body=BODY, timestamp=stamp)
     with pytest.raises(UnauthenticatedError, match="300 s"):
         await verify(db, redis_client, settings, headers, now=stamp + skew)
     await verify(db, redis_client, settings, headers, now=stamp + (299 if skew > 0 else -299))
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    ({"X-Signature": "00" * 32}, "invalid"),
-    ({"X-Api-Key": "dpo000000000000"}, "invalid"),
-    ({"X-Timestamp": "soon"}, "unix time"),
-    ({"X-Signature": ""}, "required"),
-])
-async def test_bad_headers_are_refused(db: AsyncSession, redis_client: aioredis.Redis,
-                                       settings: Settings, change: dict[str, str],
-                                       reason: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"X-Signature": "00" * 32}, "invalid"),
+        ({"X-Api-Key": "dpo000000000000"}, "invalid"),
+        ({"X-Timestamp": "soon"}, "unix time"),
+        ({"X-Signature": ""}, "required"),
+    ],
+)
+async def test_bad_headers_are_refused(
+    db: AsyncSession,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    change: dict[str, str],
+    reason: str,
+) -> None:
     full_key, _ = await create_api_key(db, name="tool", role=Role.OPS, settings=settings)
     headers = signed_headers(full_key, method="POST", path="/graphql", body=BODY)
     with pytest.raises(UnauthenticatedError, match=reason):
         await verify(db, redis_client, settings, {**headers, **change})
 
 
-async def test_signature_covers_the_path(db: AsyncSession, redis_client: aioredis.Redis,
-                                         settings: Settings) -> None:
+async def test_signature_covers_the_path(
+    db: AsyncSession, redis_client: aioredis.Redis, settings: Settings
+) -> None:
     full_key, _ = await create_api_key(db, name="tool", role=Role.OPS, settings=settings)
     headers = signed_headers(full_key, method="POST", path="/graphql", body=BODY)
     with pytest.raises(UnauthenticatedError, match="invalid"):
         await verify(db, redis_client, settings, headers, path="/graphql?x=1")
 
 
-async def test_revoked_key_is_refused(db: AsyncSession, redis_client: aioredis.Redis,
-                                      settings: Settings) -> None:
+async def test_revoked_key_is_refused(
+    db: AsyncSession, redis_client: aioredis.Redis, settings: Settings
+) -> None:
     full_key, key = await create_api_key(db, name="tool", role=Role.OPS, settings=settings)
     assert await revoke_api_key(db, prefix=key.prefix) is True
     assert await revoke_api_key(db, prefix=key.prefix) is False
@@ -128,17 +156,24 @@ async def test_revoked_key_is_refused(db: AsyncSession, redis_client: aioredis.R
         await verify(db, redis_client, settings, headers)
 
 
-async def test_expired_key_is_refused(db: AsyncSession, redis_client: aioredis.Redis,
-                                      settings: Settings) -> None:
-    full_key, _ = await create_api_key(db, name="tool", role=Role.OPS, settings=settings,
-                                       expires_at=datetime.now(UTC) - timedelta(seconds=1))
+async def test_expired_key_is_refused(
+    db: AsyncSession, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    full_key, _ = await create_api_key(
+        db,
+        name="tool",
+        role=Role.OPS,
+        settings=settings,
+        expires_at=datetime.now(UTC) - timedelta(seconds=1),
+    )
     headers = signed_headers(full_key, method="POST", path="/graphql", body=BODY)
     with pytest.raises(UnauthenticatedError, match="invalid"):
         await verify(db, redis_client, settings, headers)
 
 
-async def test_new_hmac_secret_invalidates_keys(db: AsyncSession, redis_client: aioredis.Redis,
-                                                settings: Settings) -> None:
+async def test_new_hmac_secret_invalidates_keys(
+    db: AsyncSession, redis_client: aioredis.Redis, settings: Settings
+) -> None:
     full_key, _ = await create_api_key(db, name="tool", role=Role.OPS, settings=settings)
     rotated = settings.model_copy(update={"api_hmac_secret": SecretStr("r" * 40)})
     headers = signed_headers(full_key, method="POST", path="/graphql", body=BODY)
@@ -147,12 +182,14 @@ async def test_new_hmac_secret_invalidates_keys(db: AsyncSession, redis_client: 
 
 
 async def test_last_used_is_written_at_most_once_a_minute(
-        db: AsyncSession, redis_client: aioredis.Redis, settings: Settings) -> None:
+    db: AsyncSession, redis_client: aioredis.Redis, settings: Settings
+) -> None:
     full_key, key = await create_api_key(db, name="tool", role=Role.OPS, settings=settings)
     stamp = int(time.time())
     for offset in (0, 1):
-        headers = signed_headers(full_key, method="POST", path="/graphql", body=BODY,
-                                 timestamp=stamp + offset)
+        headers = signed_headers(
+            full_key, method="POST", path="/graphql", body=BODY, timestamp=stamp + offset
+        )
         await verify(db, redis_client, settings, headers, now=stamp + offset)
     used = await db.scalar(select(ApiKey.last_used_at).where(ApiKey.id == key.id))
     assert used == datetime.fromtimestamp(stamp, UTC)

@@ -13,16 +13,18 @@ from dpo.auth.tokens import REFRESH_TTL, issue_tokens, purge_refresh_tokens
 from dpo.db.models import AuthNonce, RefreshToken
 from dpo.settings import Settings
 
-WALLET = Principal(kind=Kind.WALLET, role="investor",
-                   address="0x00000000000000000000000000000000000000aB")
+WALLET = Principal(
+    kind=Kind.WALLET, role="investor", address="0x00000000000000000000000000000000000000aB"
+)
 
 
 async def test_purge(db: AsyncSession, settings: Settings) -> None:
     now = datetime.now(UTC)
     old_nonce = await create_nonce(db, now=now - timedelta(hours=1))
     live_nonce = await create_nonce(db, now=now)
-    old = await issue_tokens(db, principal=WALLET, settings=settings,
-                             now=now - REFRESH_TTL - timedelta(seconds=1))
+    old = await issue_tokens(
+        db, principal=WALLET, settings=settings, now=now - REFRESH_TTL - timedelta(seconds=1)
+    )
     live = await issue_tokens(db, principal=WALLET, settings=settings, now=now)
     # Other tests' rows may exist too; ours must be among the deleted and the kept.
     assert await purge_nonces(db, now=now) >= 1

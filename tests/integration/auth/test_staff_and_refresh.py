@@ -34,16 +34,25 @@ from tests.integration.auth.conftest import PASSWORD
 async def test_staff_sign_in(db: AsyncSession, staff: User, settings: Settings) -> None:
     last_login = select(User.last_login_at).where(User.id == staff.id)
     assert await db.scalar(last_login) is None
-    pair = await staff_sign_in(db, email="  ops.lead@EXAMPLE.com ", password=PASSWORD,
-                               settings=settings)
+    pair = await staff_sign_in(
+        db, email="  ops.lead@EXAMPLE.com ", password=PASSWORD, settings=settings
+    )
     principal = verify_access_token(pair.access_token, settings=settings)
     assert (principal.kind, principal.role, principal.user_id) == (Kind.STAFF, "admin", staff.id)
     assert await db.scalar(last_login) is not None
-    assert await db.scalar(select(AuditLog.actor).where(
-        AuditLog.action == "auth.sign_in", AuditLog.entity_id == str(staff.id))) == \
-        f"user:{staff.id}"
-    stored = await db.scalar(select(RefreshToken).where(
-        RefreshToken.token_hash == hash_refresh_token(pair.refresh_token)))
+    assert (
+        await db.scalar(
+            select(AuditLog.actor).where(
+                AuditLog.action == "auth.sign_in", AuditLog.entity_id == str(staff.id)
+            )
+        )
+        == f"user:{staff.id}"
+    )
+    stored = await db.scalar(
+        select(RefreshToken).where(
+            RefreshToken.token_hash == hash_refresh_token(pair.refresh_token)
+        )
+    )
     assert stored is not None
     assert stored.user_id == staff.id
     # Only the hash is kept.
@@ -51,13 +60,17 @@ async def test_staff_sign_in(db: AsyncSession, staff: User, settings: Settings) 
     assert pair.refresh_token not in list(tokens)
 
 
-@pytest.mark.parametrize(("email", "password"), [
-    ("ops.lead@example.com", "wrong password!!"),
-    ("nobody@example.com", PASSWORD),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [
+        ("ops.lead@example.com", "wrong password!!"),
+        ("nobody@example.com", PASSWORD),
+        ("", ""),
+    ],
+)
 async def test_staff_bad_credentials_give_one_message(
-        db: AsyncSession, staff: User, settings: Settings, email: str, password: str) -> None:
+    db: AsyncSession, staff: User, settings: Settings, email: str, password: str
+) -> None:
     with pytest.raises(UnauthenticatedError) as caught:
         await staff_sign_in(db, email=email, password=password, settings=settings)
     assert caught.value.message == "wrong e-mail or password"
@@ -65,8 +78,7 @@ async def test_staff_bad_credentials_give_one_message(
     assert staff.last_login_at is None
 
 
-async def test_inactive_staff_is_refused(db: AsyncSession, staff: User,
-                                         settings: Settings) -> None:
+async def test_inactive_staff_is_refused(db: AsyncSession, staff: User, settings: Settings) -> None:
     staff.is_active = False
     await db.flush()
     # The right password of a deactivated account gets the wrong password's answer (issue 9).
@@ -75,10 +87,10 @@ async def test_inactive_staff_is_refused(db: AsyncSession, staff: User,
     assert staff.last_login_at is None
 
 
-async def test_investor_user_cannot_use_staff_sign_in(db: AsyncSession,
-                                                      settings: Settings) -> None:
-    user = await create_staff_user(db, email="inv@example.com", password=PASSWORD,
-                                   role=Role.INVESTOR, actor="test")
+async def test_investor_user_cannot_use_staff_sign_in(db: AsyncSession, settings: Settings) -> None:
+    user = await create_staff_user(
+        db, email="inv@example.com", password=PASSWORD, role=Role.INVESTOR, actor="test"
+    )
     with pytest.raises(UnauthenticatedError, match=r"^wrong e-mail or password$"):
         await staff_sign_in(db, email=user.email, password=PASSWORD, settings=settings)
 
@@ -97,8 +109,7 @@ async def test_refresh_rotates(db: AsyncSession, staff: User, settings: Settings
     assert third.principal.user_id == staff.id
 
 
-async def test_reuse_revokes_the_family(db: AsyncSession, staff: User,
-                                        settings: Settings) -> None:
+async def test_reuse_revokes_the_family(db: AsyncSession, staff: User, settings: Settings) -> None:
     first = await staff_sign_in(db, email=staff.email, password=PASSWORD, settings=settings)
     second = await refresh(db, refresh_token=first.refresh_token, settings=settings)
     other = await staff_sign_in(db, email=staff.email, password=PASSWORD, settings=settings)
@@ -116,8 +127,9 @@ async def test_unknown_refresh_token_is_refused(db: AsyncSession, settings: Sett
         await refresh(db, refresh_token="not-a-token", settings=settings)
 
 
-async def test_refresh_of_deactivated_staff_is_refused(db: AsyncSession, staff: User,
-                                                      settings: Settings) -> None:
+async def test_refresh_of_deactivated_staff_is_refused(
+    db: AsyncSession, staff: User, settings: Settings
+) -> None:
     pair = await staff_sign_in(db, email=staff.email, password=PASSWORD, settings=settings)
     staff.is_active = False
     await db.flush()
@@ -135,41 +147,49 @@ async def test_sign_out_revokes(db: AsyncSession, staff: User, settings: Setting
         await refresh(db, refresh_token=pair.refresh_token, settings=settings)
 
 
-async def test_reuse_revocation_survives_the_error(engine: AsyncEngine,
-                                                   settings: Settings) -> None:
+async def test_reuse_revocation_survives_the_error(engine: AsyncEngine, settings: Settings) -> None:
     # Committed for real: the revocation must persist although refresh raised.
     sessions = session_factory(engine)
     async with sessions() as session:
-        user = await create_staff_user(session, email="reuse@example.com", password=PASSWORD,
-                                       role=Role.OPS, actor="test")
+        user = await create_staff_user(
+            session, email="reuse@example.com", password=PASSWORD, role=Role.OPS, actor="test"
+        )
         pair = await issue_tokens(session, principal=principal_for_user(user), settings=settings)
         await session.commit()
     try:
-        second = await refresh_in_own_transaction(sessions, refresh_token=pair.refresh_token,
-                                                  settings=settings)
+        second = await refresh_in_own_transaction(
+            sessions, refresh_token=pair.refresh_token, settings=settings
+        )
         with pytest.raises(UnauthenticatedError):
-            await refresh_in_own_transaction(sessions, refresh_token=pair.refresh_token,
-                                             settings=settings)
+            await refresh_in_own_transaction(
+                sessions, refresh_token=pair.refresh_token, settings=settings
+            )
         with pytest.raises(UnauthenticatedError):
-            await refresh_in_own_transaction(sessions, refresh_token=second.refresh_token,
-                                             settings=settings)
+            await refresh_in_own_transaction(
+                sessions, refresh_token=second.refresh_token, settings=settings
+            )
     finally:
         await _delete_user(sessions, user.id)
 
 
-async def test_concurrent_refresh_lets_one_through(engine: AsyncEngine,
-                                                   settings: Settings) -> None:
+async def test_concurrent_refresh_lets_one_through(engine: AsyncEngine, settings: Settings) -> None:
     sessions = session_factory(engine)
     async with sessions() as session:
-        user = await create_staff_user(session, email="race@example.com", password=PASSWORD,
-                                       role=Role.OPS, actor="test")
+        user = await create_staff_user(
+            session, email="race@example.com", password=PASSWORD, role=Role.OPS, actor="test"
+        )
         pair = await issue_tokens(session, principal=principal_for_user(user), settings=settings)
         await session.commit()
     try:
         results = await asyncio.gather(
-            *(refresh_in_own_transaction(sessions, refresh_token=pair.refresh_token,
-                                         settings=settings) for _ in range(2)),
-            return_exceptions=True)
+            *(
+                refresh_in_own_transaction(
+                    sessions, refresh_token=pair.refresh_token, settings=settings
+                )
+                for _ in range(2)
+            ),
+            return_exceptions=True,
+        )
         assert sum(isinstance(r, UnauthenticatedError) for r in results) == 1
         assert sum(not isinstance(r, BaseException) for r in results) == 1
     finally:
@@ -179,7 +199,10 @@ async def test_concurrent_refresh_lets_one_through(engine: AsyncEngine,
 async def _delete_user(sessions: async_sessionmaker[AsyncSession], user_id: int) -> None:
     async with sessions() as session:
         await session.execute(delete(AuditLog).where(AuditLog.actor == f"user:{user_id}"))
-        await session.execute(delete(AuditLog).where(AuditLog.entity_type == "user",
-                                                     AuditLog.entity_id == str(user_id)))
+        await session.execute(
+            delete(AuditLog).where(
+                AuditLog.entity_type == "user", AuditLog.entity_id == str(user_id)
+            )
+        )
         await session.execute(delete(User).where(User.id == user_id))
         await session.commit()

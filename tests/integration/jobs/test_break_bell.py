@@ -40,9 +40,13 @@ async def runtime(pg_server_url: str, redis_url: str) -> AsyncIterator[tuple[Run
     prefix = "bell" + secrets.token_hex(4)  # this test's own channels
     settings = Settings.model_validate({"REDIS_CHANNEL_PREFIX": prefix})
     async with committed_api(pg_server_url) as api:
-        made = Runtime(settings=settings, engine=api.runtime.engine,
-                       sessions=api.runtime.sessions, redis=aioredis.from_url(redis_url),
-                       channels=channels_for(redis_url, prefix))
+        made = Runtime(
+            settings=settings,
+            engine=api.runtime.engine,
+            sessions=api.runtime.sessions,
+            redis=aioredis.from_url(redis_url),
+            channels=channels_for(redis_url, prefix),
+        )
         try:
             yield made, api.url
         finally:
@@ -61,15 +65,21 @@ async def _waiting(redis: Any) -> bell_module.BreakBell:
 
 
 async def _reconcile(runtime: Runtime, url: str) -> dict[str, Any]:
-    started = await start_run(JOBS["reconcile_positions"], settings=runtime.settings,
-                              sessions=runtime.sessions, redis=runtime.redis, database_url=url)
+    started = await start_run(
+        JOBS["reconcile_positions"],
+        settings=runtime.settings,
+        sessions=runtime.sessions,
+        redis=runtime.redis,
+        database_url=url,
+    )
     row = await started.execute()
     assert row.status == "succeeded", row.error
     return dict(row.counts)
 
 
 async def test_a_new_break_wakes_the_subscriber_through_redis(
-        runtime: tuple[Runtime, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime: tuple[Runtime, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     rt, url = runtime
     monkeypatch.setattr(rt.settings, "feed_poll_interval", NEVER)
     world = World(rt.sessions)
@@ -77,9 +87,12 @@ async def test_a_new_break_wakes_the_subscriber_through_redis(
     await world.ledger(offering, holder, 10)
     await world.chain(offering, holder, 9)
     request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
-    stream = await schema.subscribe(BREAKS, context_value=Context(request=request, runtime=rt,
-                                                                  make_loaders=RequestLoaders,
-                                                                  principal=ops()))
+    stream = await schema.subscribe(
+        BREAKS,
+        context_value=Context(
+            request=request, runtime=rt, make_loaders=RequestLoaders, principal=ops()
+        ),
+    )
     iterator: Any = stream
     next_result = asyncio.ensure_future(iterator.__anext__())
     try:
@@ -91,7 +104,10 @@ async def test_a_new_break_wakes_the_subscriber_through_redis(
         assert not opened.errors, opened.errors
         found = opened.data["reconciliationBreaks"]
         assert (found["holder"], found["kind"], found["status"]) == (
-            holder, "quantity_mismatch", "OPEN")
+            holder,
+            "quantity_mismatch",
+            "OPEN",
+        )
         assert bell.generation > rung  # it came through the bell
 
         # A pass that changes nothing rings nothing.
@@ -102,10 +118,13 @@ async def test_a_new_break_wakes_the_subscriber_through_redis(
         # resolveBreak rings too, after its commit.
         next_result = asyncio.ensure_future(iterator.__anext__())
         await _waiting(rt.redis)
-        answer = await schema.execute(RESOLVE, variable_values={"id": found["id"]},
-                                      context_value=Context(request=request, runtime=rt,
-                                                            make_loaders=RequestLoaders,
-                                                            principal=ops()))
+        answer = await schema.execute(
+            RESOLVE,
+            variable_values={"id": found["id"]},
+            context_value=Context(
+                request=request, runtime=rt, make_loaders=RequestLoaders, principal=ops()
+            ),
+        )
         assert not answer.errors, answer.errors
         closed = await asyncio.wait_for(next_result, 60)
         assert closed.data["reconciliationBreaks"]["status"] == "RESOLVED"

@@ -53,12 +53,19 @@ def codes(result: dict[str, Any]) -> list[str]:
 
 async def audit_count(api: Api) -> int:
     async with api.runtime.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(AuditLog)
-                                        .where(AuditLog.entity_type == "csd_account")) or 0)
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(AuditLog)
+                .where(AuditLog.entity_type == "csd_account")
+            )
+            or 0
+        )
 
 
 async def test_a_mapped_account_reconciles_clean_an_unmapped_one_is_reported(
-        api: Api, sandbox: Sandbox) -> None:
+    api: Api, sandbox: Sandbox
+) -> None:
     world = World(api.runtime.sessions)
     offering = await world.offering()
     assert offering.isin is not None
@@ -68,19 +75,28 @@ async def test_a_mapped_account_reconciles_clean_an_unmapped_one_is_reported(
         await world.chain(offering, holder, 100)
     investor = await world.investor_of(mapped_holder)
     sandbox.world.reset()
-    sandbox.world.euroclear.plant({"holdings": [
-        {"account": "EC-MAPPED", "isin": offering.isin, "quantity": 100},
-        {"account": "EC-UNMAPPED", "isin": offering.isin, "quantity": 100}]})
+    sandbox.world.euroclear.plant(
+        {
+            "holdings": [
+                {"account": "EC-MAPPED", "isin": offering.isin, "quantity": 100},
+                {"account": "EC-UNMAPPED", "isin": offering.isin, "quantity": 100},
+            ]
+        }
+    )
     settings = settings_for(sandbox)
-    providers = Providers.from_settings(settings, breakers=Breakers(threshold=3,
-                                                                    reset_seconds=1))
+    providers = Providers.from_settings(settings, breakers=Breakers(threshold=3, reset_seconds=1))
     try:
         synced = await sync_csd(api.runtime.sessions, [providers.euroclear])
         assert synced.counts()["unmapped_accounts"] == {"euroclear": 2}
 
         # Mapped to the investor: their first wallet, where the ledger books their units.
-        answer = await api.run(MAP, ops(), csd="EUROCLEAR", account="EC-MAPPED",
-                               investor=to_global_id("Investor", investor))
+        answer = await api.run(
+            MAP,
+            ops(),
+            csd="EUROCLEAR",
+            account="EC-MAPPED",
+            investor=to_global_id("Investor", investor),
+        )
         assert answer["errors"] == []
         mapping = answer["data"]["mapCsdAccount"]
         assert mapping["changed"] is True
@@ -99,8 +115,9 @@ async def test_a_mapped_account_reconciles_clean_an_unmapped_one_is_reported(
         (i, unmapped_holder.lower()): ("missing_at_csd", 100, 100, None, -100),
     }
     # Mapping the second account too closes both breaks; the mapped one never had any.
-    answer = await api.run(MAP, admin(), csd="EUROCLEAR", account="EC-UNMAPPED",
-                           holder=unmapped_holder)
+    answer = await api.run(
+        MAP, admin(), csd="EUROCLEAR", account="EC-UNMAPPED", holder=unmapped_holder
+    )
     assert answer["data"]["mapCsdAccount"]["changed"] is True
     fixed = await run_pass(api.runtime.sessions)
     assert (fixed.breaks_opened, fixed.breaks_resolved) == (0, 2)
@@ -117,56 +134,78 @@ async def test_mapping_is_idempotent_audited_and_validated(api: Api) -> None:
     assert answer["data"]["mapCsdAccount"]["changed"] is True
     assert await audit_count(api) == 1
     # The same again (any letter case): nothing changes, nothing is audited.
-    again = await api.run(MAP, ops(), csd="CLEARSTREAM", account="CS 1", holder=first.upper()
-                          .replace("0X", "0x"))
+    again = await api.run(
+        MAP, ops(), csd="CLEARSTREAM", account="CS 1", holder=first.upper().replace("0X", "0x")
+    )
     assert again["data"]["mapCsdAccount"]["changed"] is False
     assert await audit_count(api) == 1
     # Another holder replaces the old one, audited with both.
     moved = await api.run(MAP, admin(), csd="CLEARSTREAM", account="CS 1", holder=second)
     assert moved["data"]["mapCsdAccount"]["changed"] is True
     async with api.runtime.sessions() as session:
-        row = (await session.scalars(select(AuditLog).where(
-            AuditLog.entity_type == "csd_account").order_by(AuditLog.id.desc()))).first()
+        row = (
+            await session.scalars(
+                select(AuditLog)
+                .where(AuditLog.entity_type == "csd_account")
+                .order_by(AuditLog.id.desc())
+            )
+        ).first()
         assert row is not None
-        assert (row.action, row.entity_id, row.actor) == ("csd_account.map",
-                                                          "clearstream:CS 1", admin().actor)
+        assert (row.action, row.entity_id, row.actor) == (
+            "csd_account.map",
+            "clearstream:CS 1",
+            admin().actor,
+        )
         assert (row.before or {})["holder_address"].lower() == first
         assert (row.after or {})["holder_address"].lower() == second
 
     refused = {
         "no holder": {"csd": "EUROCLEAR", "account": "A"},
-        "both": {"csd": "EUROCLEAR", "account": "A", "holder": first,
-                 "investor": to_global_id("Investor", 1)},
+        "both": {
+            "csd": "EUROCLEAR",
+            "account": "A",
+            "holder": first,
+            "investor": to_global_id("Investor", 1),
+        },
         "empty account": {"csd": "EUROCLEAR", "account": "", "holder": first},
         "long account": {"csd": "EUROCLEAR", "account": "A" * 36, "holder": first},
         "blank edge": {"csd": "EUROCLEAR", "account": " A", "holder": first},
         "control": {"csd": "EUROCLEAR", "account": "A\x00B", "holder": first},
         "unicode": {"csd": "EUROCLEAR", "account": "Ä", "holder": first},
         "forged investor": {"csd": "EUROCLEAR", "account": "A", "investor": "bm9wZQ=="},
-        "investor of another type": {"csd": "EUROCLEAR", "account": "A",
-                                     "investor": to_global_id("Offering", 1)},
+        "investor of another type": {
+            "csd": "EUROCLEAR",
+            "account": "A",
+            "investor": to_global_id("Offering", 1),
+        },
     }
     for name, variables in refused.items():
         result = await api.run(MAP, ops(), **variables)
         assert codes(result) == ["VALIDATION"], (name, result)
-    for variables in ({"csd": "NASDAQ", "account": "A", "holder": first},
-                      {"csd": "EUROCLEAR", "account": "A", "holder": "0x12"}):
+    for variables in (
+        {"csd": "NASDAQ", "account": "A", "holder": first},
+        {"csd": "EUROCLEAR", "account": "A", "holder": "0x12"},
+    ):
         assert (await api.run(MAP, ops(), **variables))["errors"], variables
-    missing = await api.run(MAP, ops(), csd="EUROCLEAR", account="A",
-                            investor=to_global_id("Investor", 10**12))
+    missing = await api.run(
+        MAP, ops(), csd="EUROCLEAR", account="A", investor=to_global_id("Investor", 10**12)
+    )
     assert codes(missing) == ["NOT_FOUND"]
     async with unit_of_work(api.runtime.sessions) as session:
         walletless = Investor(full_name="No Wallet", country="CH")
         session.add(walletless)
         await session.flush()
-    nowhere = await api.run(MAP, ops(), csd="EUROCLEAR", account="A",
-                            investor=to_global_id("Investor", walletless.id))
+    nowhere = await api.run(
+        MAP, ops(), csd="EUROCLEAR", account="A", investor=to_global_id("Investor", walletless.id)
+    )
     assert codes(nowhere) == ["VALIDATION"]
     async with api.runtime.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(CsdAccount)) == 1
     principals: tuple[tuple[Principal, str], ...] = (
-        (ANONYMOUS, "UNAUTHENTICATED"), (wallet(first), "FORBIDDEN"),
-        (issuer_staff(offering.issuer_id), "FORBIDDEN"))
+        (ANONYMOUS, "UNAUTHENTICATED"),
+        (wallet(first), "FORBIDDEN"),
+        (issuer_staff(offering.issuer_id), "FORBIDDEN"),
+    )
     for principal, code in principals:
         result = await api.run(MAP, principal, csd="EUROCLEAR", account="B", holder=first)
         assert codes(result) == [code]
@@ -176,8 +215,9 @@ async def test_mapping_is_idempotent_audited_and_validated(api: Api) -> None:
 
 async def test_concurrent_first_mappings_insert_once_and_unmap(api: Api) -> None:
     holder = address()
-    results = await asyncio.gather(*(api.run(MAP, ops(), csd="EUROCLEAR", account="RACE",
-                                             holder=holder) for _ in range(8)))
+    results = await asyncio.gather(
+        *(api.run(MAP, ops(), csd="EUROCLEAR", account="RACE", holder=holder) for _ in range(8))
+    )
     assert all(r["errors"] == [] for r in results), results
     assert sum(r["data"]["mapCsdAccount"]["changed"] for r in results) == 1
     assert await audit_count(api) == 1
@@ -186,7 +226,7 @@ async def test_concurrent_first_mappings_insert_once_and_unmap(api: Api) -> None
     page = (await api.run(LIST, ops(), first=2))["data"]["csdAccounts"]
     assert page["totalCount"] == 4
     assert [e["node"]["account"] for e in page["edges"]] == ["P0", "P1"]
-    rest = (await api.run(LIST, ops(), first=2, after=page["pageInfo"]["endCursor"]))
+    rest = await api.run(LIST, ops(), first=2, after=page["pageInfo"]["endCursor"])
     assert [e["node"]["account"] for e in rest["data"]["csdAccounts"]["edges"]] == ["P2", "RACE"]
     only = (await api.run(LIST, admin(), csd="EUROCLEAR"))["data"]["csdAccounts"]
     assert only["totalCount"] == 1

@@ -15,8 +15,7 @@ from tests.integration.services.support import admin, issuer_staff, ops, wallet
 RUN = """mutation($name: String!, $full: Boolean) { runJob(name: $name, full: $full) {
   id job status } }"""
 SERVICE_OPS = Principal(kind=Kind.SERVICE, role="ops", api_key_prefix="svcops")
-SERVICE_ISSUER = Principal(kind=Kind.SERVICE, role="issuer", api_key_prefix="svciss",
-                           issuer_id=1)
+SERVICE_ISSUER = Principal(kind=Kind.SERVICE, role="issuer", api_key_prefix="svciss", issuer_id=1)
 
 
 def _code(result: dict[str, object]) -> str | None:
@@ -36,9 +35,13 @@ async def _settle(api: Api) -> None:
 
 
 async def test_only_admins_and_service_keys_start_jobs(api: Api) -> None:
-    for principal, code in ((ANONYMOUS, "UNAUTHENTICATED"), (wallet("0x" + "1" * 40, 1),
-                            "FORBIDDEN"), (ops(), "FORBIDDEN"), (issuer_staff(1), "FORBIDDEN"),
-                            (SERVICE_ISSUER, "FORBIDDEN")):
+    for principal, code in (
+        (ANONYMOUS, "UNAUTHENTICATED"),
+        (wallet("0x" + "1" * 40, 1), "FORBIDDEN"),
+        (ops(), "FORBIDDEN"),
+        (issuer_staff(1), "FORBIDDEN"),
+        (SERVICE_ISSUER, "FORBIDDEN"),
+    ):
         # Refused before the name is looked at: an unknown name says nothing more.
         for name in ("reconcile_positions", "no_such_job"):
             assert _code(await api.run(RUN, principal, name=name)) == code, principal
@@ -48,12 +51,17 @@ async def test_only_admins_and_service_keys_start_jobs(api: Api) -> None:
         assert answer["data"]["runJob"]["status"] == "running", answer
         await _settle(api)
     async with api.runtime.sessions() as session:
-        audit = (await session.execute(select(AuditLog.actor, AuditLog.action, AuditLog.after)
-                                       .where(AuditLog.entity_type == "job_run")
-                                       .order_by(AuditLog.id))).all()
+        audit = (
+            await session.execute(
+                select(AuditLog.actor, AuditLog.action, AuditLog.after)
+                .where(AuditLog.entity_type == "job_run")
+                .order_by(AuditLog.id)
+            )
+        ).all()
     assert [tuple(row) for row in audit] == [
         ("user:1", "job.run", {"job": "reconcile_positions", "full": False}),
-        ("api_key:svcops", "job.run", {"job": "reconcile_positions", "full": False})]
+        ("api_key:svcops", "job.run", {"job": "reconcile_positions", "full": False}),
+    ]
 
 
 async def test_bad_names_and_options_are_validation_errors_and_change_nothing(api: Api) -> None:
@@ -64,7 +72,7 @@ async def test_bad_names_and_options_are_validation_errors_and_change_nothing(ap
         assert _code(answer) == "VALIDATION", name
         assert huge not in str(answer)
     assert _code(await api.run(RUN, admin(), name="sync_csd", full=True)) == "VALIDATION"
-    assert _code(await api.run('mutation { runJob(name: 5) { id } }', admin())) is not None
+    assert _code(await api.run("mutation { runJob(name: 5) { id } }", admin())) is not None
     assert await _runs(api) == before
 
 
@@ -72,7 +80,7 @@ async def test_the_full_run_is_recorded_as_full(api: Api) -> None:
     answer = await api.run(RUN, admin(), name="reconcile_positions", full=True)
     assert answer["data"]["runJob"]["status"] == "running"
     await _settle(api)
-    runs = await api.run('{ jobRuns(first: 1) { status counts } }', admin())
+    runs = await api.run("{ jobRuns(first: 1) { status counts } }", admin())
     run = runs["data"]["jobRuns"][0]
     assert (run["status"], run["counts"]["full"]) == ("succeeded", True)
     assert run["counts"]["projections_checked"] == 0
@@ -89,7 +97,7 @@ async def test_closing_the_runtime_stops_a_background_run(api: Api) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     run_id = answer["data"]["runJob"]["id"]
-    runs = (await api.run('{ jobRuns(first: 1) { id status error } }', admin()))["data"]
+    runs = (await api.run("{ jobRuns(first: 1) { id status error } }", admin()))["data"]
     assert runs["jobRuns"][0]["id"] == run_id
     assert runs["jobRuns"][0]["status"] == "failed"
     assert runs["jobRuns"][0]["error"].startswith("stopped")

@@ -43,21 +43,26 @@ def _name() -> str:
 
 async def _rows(sessions: async_sessionmaker[AsyncSession], name: str) -> list[JobRun]:
     async with sessions() as session:
-        return list((await session.scalars(
-            select(JobRun).where(JobRun.job == name).order_by(JobRun.id))).all())
+        return list(
+            (
+                await session.scalars(select(JobRun).where(JobRun.job == name).order_by(JobRun.id))
+            ).all()
+        )
 
 
-async def _notified(sessions: async_sessionmaker[AsyncSession], run_id: int
-                    ) -> dict[str, object] | None:
+async def _notified(
+    sessions: async_sessionmaker[AsyncSession], run_id: int
+) -> dict[str, object] | None:
     """The fields of the ops notification of a failed run, if one was written."""
     async with sessions() as session:
-        return await session.scalar(select(Notification.fields)
-                                    .where(Notification.key == f"job_failed:{run_id}"))
+        return await session.scalar(
+            select(Notification.fields).where(Notification.key == f"job_failed:{run_id}")
+        )
 
 
 async def test_two_concurrent_runs_one_runs_one_skips(
-        sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis,
-        migrated_url: str) -> None:
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, migrated_url: str
+) -> None:
     name, entered, release = _name(), asyncio.Event(), asyncio.Event()
     calls = 0
 
@@ -69,8 +74,12 @@ async def test_two_concurrent_runs_one_runs_one_skips(
         context.counts["done"] = 1
 
     spec = JobSpec(name=name, description="test", run=work)
-    kwargs = {"settings": Settings(), "sessions": sessions, "redis": redis,
-              "database_url": migrated_url}
+    kwargs = {
+        "settings": Settings(),
+        "sessions": sessions,
+        "redis": redis,
+        "database_url": migrated_url,
+    }
     first = await start_run(spec, **kwargs)  # type: ignore[arg-type]
     task = asyncio.create_task(first.execute())
     await entered.wait()
@@ -90,8 +99,8 @@ async def test_two_concurrent_runs_one_runs_one_skips(
 
 
 async def test_a_failure_is_recorded_with_its_counts_and_the_lock_released(
-        sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis,
-        migrated_url: str) -> None:
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, migrated_url: str
+) -> None:
     name = _name()
 
     async def work(context: JobContext) -> None:
@@ -104,22 +113,34 @@ async def test_a_failure_is_recorded_with_its_counts_and_the_lock_released(
         hooked.append(row.id)
 
     spec = JobSpec(name=name, description="test", run=work)
-    started = await start_run(spec, settings=Settings(), sessions=sessions, redis=redis,
-                              database_url=migrated_url, on_failure=on_failure)
+    started = await start_run(
+        spec,
+        settings=Settings(),
+        sessions=sessions,
+        redis=redis,
+        database_url=migrated_url,
+        on_failure=on_failure,
+    )
     row = await started.execute()
-    assert (row.status, row.counts, row.error) == ("failed", {"units": 2},
-                                                   "RuntimeError: depository said no")
+    assert (row.status, row.counts, row.error) == (
+        "failed",
+        {"units": 2},
+        "RuntimeError: depository said no",
+    )
     assert hooked == [row.id]
-    assert await _notified(sessions, row.id) == {"job": name, "run_id": row.id,
-                                                 "error": "RuntimeError: depository said no"}
+    assert await _notified(sessions, row.id) == {
+        "job": name,
+        "run_id": row.id,
+        "error": "RuntimeError: depository said no",
+    }
     lock = AdvisoryLock(migrated_url, name)
     assert await lock.acquire()
     await lock.release()
 
 
 async def test_a_dead_runs_row_is_marked_interrupted_by_the_next_run(
-        sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis,
-        migrated_url: str) -> None:
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, migrated_url: str
+) -> None:
     name = _name()
     async with unit_of_work(sessions) as session:
         session.add(JobRun(job=name, status="running"))
@@ -128,19 +149,21 @@ async def test_a_dead_runs_row_is_marked_interrupted_by_the_next_run(
         return None
 
     spec = JobSpec(name=name, description="test", run=work)
-    row = await (await start_run(spec, settings=Settings(), sessions=sessions, redis=redis,
-                                 database_url=migrated_url)).execute()
+    row = await (
+        await start_run(
+            spec, settings=Settings(), sessions=sessions, redis=redis, database_url=migrated_url
+        )
+    ).execute()
     rows = await _rows(sessions, name)
-    assert [(r.status, r.error) for r in rows] == [("failed", INTERRUPTED),
-                                                   ("succeeded", None)]
+    assert [(r.status, r.error) for r in rows] == [("failed", INTERRUPTED), ("succeeded", None)]
     assert rows[1].id == row.id
     assert (await _notified(sessions, rows[0].id) or {}).get("error") == INTERRUPTED
     assert await _notified(sessions, rows[1].id) is None
 
 
 async def test_cancelling_a_run_records_it_stopped_and_frees_the_lock(
-        sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis,
-        migrated_url: str) -> None:
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, migrated_url: str
+) -> None:
     name, entered = _name(), asyncio.Event()
 
     async def work(context: JobContext) -> None:
@@ -148,8 +171,9 @@ async def test_cancelling_a_run_records_it_stopped_and_frees_the_lock(
         await asyncio.sleep(60)
 
     spec = JobSpec(name=name, description="test", run=work)
-    started = await start_run(spec, settings=Settings(), sessions=sessions, redis=redis,
-                              database_url=migrated_url)
+    started = await start_run(
+        spec, settings=Settings(), sessions=sessions, redis=redis, database_url=migrated_url
+    )
     task = asyncio.create_task(started.execute())
     await entered.wait()
     task.cancel()
@@ -162,10 +186,11 @@ async def test_cancelling_a_run_records_it_stopped_and_frees_the_lock(
 
 
 async def test_an_unbuilt_job_does_not_start(
-        sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis,
-        migrated_url: str) -> None:
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, migrated_url: str
+) -> None:
     spec = JobSpec(name=_name(), description="test", run=None)
     with pytest.raises(JobNotAvailableError):
-        await start_run(spec, settings=Settings(), sessions=sessions, redis=redis,
-                        database_url=migrated_url)
+        await start_run(
+            spec, settings=Settings(), sessions=sessions, redis=redis, database_url=migrated_url
+        )
     assert await _rows(sessions, spec.name) == []

@@ -25,9 +25,12 @@ from tests.integration.api.committed import committed_api
 @pytest.fixture
 async def runtime(pg_server_url: str, redis_url: str) -> AsyncIterator[tuple[Runtime, str]]:
     async with committed_api(pg_server_url) as api:
-        live = Runtime(settings=Settings(JOBS_STOP_SECONDS=0.5),
-                       engine=api.runtime.engine, sessions=api.runtime.sessions,
-                       redis=aioredis.from_url(redis_url))
+        live = Runtime(
+            settings=Settings(JOBS_STOP_SECONDS=0.5),
+            engine=api.runtime.engine,
+            sessions=api.runtime.sessions,
+            redis=aioredis.from_url(redis_url),
+        )
         yield live, api.url
         await live.redis.aclose()
 
@@ -54,8 +57,13 @@ class Counting:
 
 async def _statuses(runtime: Runtime, name: str) -> list[str]:
     async with runtime.sessions() as session:
-        return list((await session.scalars(select(JobRun.status).where(JobRun.job == name)
-                                           .order_by(JobRun.id))).all())
+        return list(
+            (
+                await session.scalars(
+                    select(JobRun.status).where(JobRun.job == name).order_by(JobRun.id)
+                )
+            ).all()
+        )
 
 
 async def _until(predicate: object, seconds: float = 10) -> None:
@@ -67,17 +75,33 @@ async def _until(predicate: object, seconds: float = 10) -> None:
 
 
 async def test_a_run_missed_while_down_runs_once_and_one_on_time_waits(
-        runtime: tuple[Runtime, str]) -> None:
+    runtime: tuple[Runtime, str],
+) -> None:
     live, url = runtime
     missed, recent = Counting(), Counting()
     async with unit_of_work(live.sessions) as session:
-        session.add_all([
-            JobRun(job=missed.name, status="succeeded", started_at=utcnow() - timedelta(hours=5),
-                   finished_at=utcnow() - timedelta(hours=5)),
-            JobRun(job=recent.name, status="succeeded",
-                   started_at=utcnow() - timedelta(minutes=10), finished_at=utcnow())])
-    scheduler = Scheduler(live, url, entries=[Entry(missed.name, 3600), Entry(recent.name, 3600)],
-                          jobs={missed.name: missed.spec, recent.name: recent.spec})
+        session.add_all(
+            [
+                JobRun(
+                    job=missed.name,
+                    status="succeeded",
+                    started_at=utcnow() - timedelta(hours=5),
+                    finished_at=utcnow() - timedelta(hours=5),
+                ),
+                JobRun(
+                    job=recent.name,
+                    status="succeeded",
+                    started_at=utcnow() - timedelta(minutes=10),
+                    finished_at=utcnow(),
+                ),
+            ]
+        )
+    scheduler = Scheduler(
+        live,
+        url,
+        entries=[Entry(missed.name, 3600), Entry(recent.name, 3600)],
+        jobs={missed.name: missed.spec, recent.name: recent.spec},
+    )
     task = asyncio.create_task(scheduler.run())
     await _until(lambda: missed.runs >= 1)
     await asyncio.sleep(1.0)  # time for any further (wrong) catch-up runs
@@ -88,7 +112,8 @@ async def test_a_run_missed_while_down_runs_once_and_one_on_time_waits(
 
 
 async def test_one_active_scheduler_the_other_stands_by_and_takes_over(
-        runtime: tuple[Runtime, str]) -> None:
+    runtime: tuple[Runtime, str],
+) -> None:
     live, url = runtime
     job = Counting()
     entries, jobs = [Entry(job.name, 3600)], {job.name: job.spec}
@@ -111,12 +136,12 @@ async def test_one_active_scheduler_the_other_stands_by_and_takes_over(
 
 @pytest.mark.parametrize(("finishes", "status"), [(True, "succeeded"), (False, "failed")])
 async def test_sigterm_lets_a_run_finish_within_the_bound_or_stops_it(
-        runtime: tuple[Runtime, str], finishes: bool, status: str) -> None:
+    runtime: tuple[Runtime, str], finishes: bool, status: str
+) -> None:
     live, url = runtime
     job = Counting()
     job.release.clear()
-    scheduler = Scheduler(live, url, entries=[Entry(job.name, 3600)],
-                          jobs={job.name: job.spec})
+    scheduler = Scheduler(live, url, entries=[Entry(job.name, 3600)], jobs={job.name: job.spec})
     task = asyncio.create_task(scheduler.run())
     await job.entered.wait()
     scheduler.stopping.set()  # what SIGTERM does

@@ -38,7 +38,8 @@ async def test_forwards_and_counts(anvil_url: str, http: httpx.AsyncClient) -> N
 
 
 async def test_method_plans_come_before_plans_for_any_method(
-    anvil_url: str, http: httpx.AsyncClient,
+    anvil_url: str,
+    http: httpx.AsyncClient,
 ) -> None:
     async with FaultyProxy(anvil_url) as proxy:
         proxy.set_plan(["502", "429:4"])
@@ -80,14 +81,14 @@ async def test_timeout_holds_the_answer_and_stop_ends_it(anvil_url: str) -> None
 
 
 async def test_seeded_rates_repeat_and_default_and_clear(
-    anvil_url: str, http: httpx.AsyncClient,
+    anvil_url: str,
+    http: httpx.AsyncClient,
 ) -> None:
     outcomes: list[list[int]] = []
     for _ in range(2):
         async with FaultyProxy(anvil_url) as proxy:
             proxy.set_rates({"500": 0.3, "503": 0.2}, seed=5, methods=["eth_chainId"])
-            statuses = [(await post(http, proxy.url, "eth_chainId")).status_code
-                        for _ in range(60)]
+            statuses = [(await post(http, proxy.url, "eth_chainId")).status_code for _ in range(60)]
             assert (await post(http, proxy.url, "eth_blockNumber")).status_code == 200
             outcomes.append(statuses)
             assert proxy.faults_injected["500"] == statuses.count(500)

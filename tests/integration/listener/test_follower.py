@@ -72,19 +72,33 @@ async def with_offering(sessions: Sessions, deployed: dict[str, str]) -> Session
     return sessions
 
 
-def make_follower(anvil_url: str, deployed: dict[str, str], sessions: Sessions,
-                  redis: aioredis.Redis | None = None, rpc: Any = None,
-                  **config: Any) -> Follower:
+def make_follower(
+    anvil_url: str,
+    deployed: dict[str, str],
+    sessions: Sessions,
+    redis: aioredis.Redis | None = None,
+    rpc: Any = None,
+    **config: Any,
+) -> Follower:
     """A follower of the module's anvil with small batches."""
-    decoder = Decoder(ANVIL_CHAIN_ID, {deployed[var]: name
-                                       for var, name in CONTRACT_ARTIFACTS.items()})
-    settings: dict[str, Any] = {"chain_id": ANVIL_CHAIN_ID, "poll_interval": 0.05,
-                                "batch_blocks": 3, "max_batch_blocks": 3, "concurrency": 3,
-                                "reorg_window": 16}
+    decoder = Decoder(
+        ANVIL_CHAIN_ID, {deployed[var]: name for var, name in CONTRACT_ARTIFACTS.items()}
+    )
+    settings: dict[str, Any] = {
+        "chain_id": ANVIL_CHAIN_ID,
+        "poll_interval": 0.05,
+        "batch_blocks": 3,
+        "max_batch_blocks": 3,
+        "concurrency": 3,
+        "reorg_window": 16,
+    }
     settings.update(config)
-    return Follower(rpc=rpc or RpcClient(urls=[anvil_url], timeout=10),
-                    store=PgStore(sessions, redis=redis), decoder=decoder,
-                    config=FollowerConfig(**settings))
+    return Follower(
+        rpc=rpc or RpcClient(urls=[anvil_url], timeout=10),
+        store=PgStore(sessions, redis=redis),
+        decoder=decoder,
+        config=FollowerConfig(**settings),
+    )
 
 
 class Running:
@@ -107,8 +121,11 @@ class Running:
                 self.task.result()
                 raise AssertionError("the follower stopped early")
             point = await self.follower.store.checkpoint(ANVIL_CHAIN_ID)
-            if point is not None and point[0] >= block and (hash_ is None or (
-                    point[0] == block and point[1] == hash_)):
+            if (
+                point is not None
+                and point[0] >= block
+                and (hash_ is None or (point[0] == block and point[1] == hash_))
+            ):
                 return
             assert loop.time() < deadline, f"checkpoint {point} never reached block {block}"
             await asyncio.sleep(0.05)
@@ -148,37 +165,54 @@ async def history(chain: Chain, rounds: int) -> int:
 async def live_events(sessions: Sessions) -> list[tuple[Any, ...]]:
     """The live events, without feed ids."""
     async with sessions() as session:
-        rows = (await session.execute(text(
-            "SELECT block_number, block_hash, tx_hash, log_index, contract_name, event_name, "
-            "args::text FROM chain_events WHERE NOT removed ORDER BY block_number, log_index"
-        ))).all()
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT block_number, block_hash, tx_hash, log_index, contract_name, "
+                    "event_name, args::text FROM chain_events WHERE NOT removed "
+                    "ORDER BY block_number, log_index"
+                )
+            )
+        ).all()
     return [tuple(r) for r in rows]
 
 
 async def state(sessions: Sessions) -> dict[str, Any]:
     """What a clean run over the same chain must give: live events and projections."""
     async with sessions() as session:
-        positions = (await session.execute(text(
-            "SELECT holder_address, location, quantity, frozen_quantity FROM positions "
-            "ORDER BY holder_address, location"))).all()
+        positions = (
+            await session.execute(
+                text(
+                    "SELECT holder_address, location, quantity, frozen_quantity FROM positions "
+                    "ORDER BY holder_address, location"
+                )
+            )
+        ).all()
     return {"events": await live_events(sessions), "positions": [tuple(p) for p in positions]}
 
 
 async def feed(sessions: Sessions) -> list[tuple[int, bool, int | None]]:
     """Every feed item: (id, removed, removes_id)."""
     async with sessions() as session:
-        rows = (await session.execute(text(
-            "SELECT id, removed, removes_id FROM chain_events ORDER BY id"))).all()
+        rows = (
+            await session.execute(
+                text("SELECT id, removed, removes_id FROM chain_events ORDER BY id")
+            )
+        ).all()
     return [(int(r[0]), bool(r[1]), r[2]) for r in rows]
 
 
-async def clean_run(anvil_url: str, deployed: dict[str, str],
-                    databases: Callable[[], Awaitable[Sessions]],
-                    w3: AsyncWeb3[AsyncHTTPProvider]) -> dict[str, Any]:
+async def clean_run(
+    anvil_url: str,
+    deployed: dict[str, str],
+    databases: Callable[[], Awaitable[Sessions]],
+    w3: AsyncWeb3[AsyncHTTPProvider],
+) -> dict[str, Any]:
     """Backfill the current chain into a fresh database and return its state."""
     sessions = await with_offering(await databases(), deployed)
-    running = Running(make_follower(anvil_url, deployed, sessions, batch_blocks=50,
-                                    max_batch_blocks=50))
+    running = Running(
+        make_follower(anvil_url, deployed, sessions, batch_blocks=50, max_batch_blocks=50)
+    )
     number, hash_ = await head(w3)
     await running.reach(number, hash_=hash_)
     await running.finish()
@@ -186,16 +220,20 @@ async def clean_run(anvil_url: str, deployed: dict[str, str],
 
 
 async def test_backfill_stores_every_event_exactly_once_across_range_boundaries(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
-    databases: Callable[[], Awaitable[Sessions]], redis_client: aioredis.Redis,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
+    databases: Callable[[], Awaitable[Sessions]],
+    redis_client: aioredis.Redis,
 ) -> None:
     emitted = await history(chain, 16)
     number, hash_ = await head(chain.w3)
     # What the chain holds, read directly: the expected events.
     addresses = [AsyncWeb3.to_checksum_address(a) for a in chain.by_address]
     raw = await chain.w3.eth.get_logs({"fromBlock": 0, "toBlock": number, "address": addresses})
-    expected = sorted((log["blockNumber"], log["transactionHash"].to_0x_hex(), log["logIndex"])
-                      for log in raw)
+    expected = sorted(
+        (log["blockNumber"], log["transactionHash"].to_0x_hex(), log["logIndex"]) for log in raw
+    )
     assert len(expected) >= emitted > 40
     sessions = await with_offering(await databases(), deployed)
     pubsub = redis_client.pubsub()
@@ -229,7 +267,9 @@ async def test_backfill_stores_every_event_exactly_once_across_range_boundaries(
 
 
 async def test_live_events_arrive_while_the_follower_runs(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     sessions = await with_offering(await databases(), deployed)
@@ -238,7 +278,8 @@ async def test_live_events_arrive_while_the_follower_runs(
     await running.reach(number)
     investor = await chain.investor()
     tx_hash = await chain.token.functions.issue(investor, 42, 0, ref()).transact(
-        {"from": chain.admin})
+        {"from": chain.admin}
+    )
     await chain.w3.eth.wait_for_transaction_receipt(tx_hash)
     number, hash_ = await head(chain.w3)
     await running.reach(number, hash_=hash_)
@@ -250,16 +291,20 @@ async def test_live_events_arrive_while_the_follower_runs(
 
 async def reorg(chain: Chain, depth: int, replacement: Sequence[tuple[str, Any]]) -> None:
     """anvil_reorg: replace the last `depth` blocks, putting these calls in the first one."""
-    pairs = [[{"from": chain.admin, "to": address, "data": data, "gas": hex(500_000)}, 0]
-             for address, data in replacement]
-    response = await chain.w3.provider.make_request(
-        "anvil_reorg", [depth, pairs])
+    pairs = [
+        [{"from": chain.admin, "to": address, "data": data, "gas": hex(500_000)}, 0]
+        for address, data in replacement
+    ]
+    response = await chain.w3.provider.make_request("anvil_reorg", [depth, pairs])
     assert "error" not in response, response
 
 
 @pytest.mark.parametrize("depth", [1, 3])
 async def test_a_reorg_reverts_orphaned_events_and_matches_a_clean_run(
-    depth: int, anvil_url: str, deployed: dict[str, str], chain: Chain,
+    depth: int,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     sessions = await with_offering(await databases(), deployed)
@@ -292,8 +337,11 @@ async def test_a_reorg_reverts_orphaned_events_and_matches_a_clean_run(
 
 
 async def test_a_reorg_deeper_than_the_window_stops_loudly_and_changes_nothing(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
-    databases: Callable[[], Awaitable[Sessions]], redis_client: aioredis.Redis,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
+    databases: Callable[[], Awaitable[Sessions]],
+    redis_client: aioredis.Redis,
 ) -> None:
     sessions = await with_offering(await databases(), deployed)
     holder = await chain.investor(tokens=100)
@@ -354,20 +402,23 @@ class LaggingRpc:
 
     async def get_block(self, block: int | str) -> dict[str, Any] | None:
         # The lagging node does not have the newest blocks at all.
-        if (self.lagging and isinstance(block, int)
-                and block > await self.inner.block_number() - self.behind):
+        if (
+            self.lagging
+            and isinstance(block, int)
+            and block > await self.inner.block_number() - self.behind
+        ):
             return None
         return await self.inner.get_block(block)
 
     async def get_blocks(self, numbers: Sequence[int]) -> list[dict[str, Any] | None]:
         return [await self.get_block(n) for n in numbers]
 
-    async def get_logs(self, from_block: int, to_block: int,
-                       addresses: Sequence[str]) -> list[dict[str, Any]]:
+    async def get_logs(
+        self, from_block: int, to_block: int, addresses: Sequence[str]
+    ) -> list[dict[str, Any]]:
         return await self.inner.get_logs(from_block, to_block, addresses)
 
-    async def get_logs_at(self, block_hash: str,
-                          addresses: Sequence[str]) -> list[dict[str, Any]]:
+    async def get_logs_at(self, block_hash: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
         return await self.inner.get_logs_at(block_hash, addresses)
 
     def report_inconsistent(self) -> None:
@@ -378,7 +429,9 @@ class LaggingRpc:
 
 
 async def test_a_lagging_node_is_not_a_reorg(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     sessions = await with_offering(await databases(), deployed)
@@ -401,9 +454,10 @@ async def test_a_lagging_node_is_not_a_reorg(
     assert (await clean_run(anvil_url, deployed, databases, chain.w3)) == await state(sessions)
 
 
-
 async def test_provider_faults_lose_nothing_and_duplicate_nothing(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     await history(chain, 6)
@@ -411,13 +465,26 @@ async def test_provider_faults_lose_nothing_and_duplicate_nothing(
     sessions = await with_offering(await databases(), deployed)
     async with FaultyProxy(anvil_url, seed=11) as proxy:
         proxy.set_plan(["500", "429:0", "truncate", "cut", "timeout", "reset"])
-        proxy.set_plan(["rpc:-32000:block range is too wide", "500", "truncate"],
-                       method="eth_getLogs")
-        proxy.set_rates({"500": 0.08, "429:0": 0.05, "truncate": 0.05, "cut": 0.04,
-                         "timeout": 0.02, "reset": 0.03}, seed=11)
+        proxy.set_plan(
+            ["rpc:-32000:block range is too wide", "500", "truncate"], method="eth_getLogs"
+        )
+        proxy.set_rates(
+            {
+                "500": 0.08,
+                "429:0": 0.05,
+                "truncate": 0.05,
+                "cut": 0.04,
+                "timeout": 0.02,
+                "reset": 0.03,
+            },
+            seed=11,
+        )
         rpc = RpcClient(urls=[proxy.url], timeout=0.5, backoff_base=0.01, backoff_cap=0.05)
-        running = Running(make_follower(anvil_url, deployed, sessions, rpc=rpc,
-                                        batch_blocks=8, max_batch_blocks=32))
+        running = Running(
+            make_follower(
+                anvil_url, deployed, sessions, rpc=rpc, batch_blocks=8, max_batch_blocks=32
+            )
+        )
         await running.reach(number, hash_=hash_, within=120)
         await running.finish()
         await rpc.aclose()
@@ -431,7 +498,9 @@ async def test_provider_faults_lose_nothing_and_duplicate_nothing(
 
 
 async def test_new_heads_over_websocket_wake_an_idle_follower(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     sessions = await with_offering(await databases(), deployed)
@@ -470,7 +539,9 @@ class CountingRpc(LaggingRpc):
 
 
 async def test_confirmations_hold_back_the_newest_blocks(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     sessions = await with_offering(await databases(), deployed)
@@ -491,7 +562,9 @@ async def test_confirmations_hold_back_the_newest_blocks(
 
 
 async def test_use_finalized_follows_the_finalized_block_only(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     sessions = await with_offering(await databases(), deployed)
@@ -500,18 +573,31 @@ async def test_use_finalized_follows_the_finalized_block_only(
     number, _ = await head(chain.w3)
     assert 0 < finalized["number"] < number  # anvil finalizes some blocks behind the head
     rpc = CountingRpc(RpcClient(urls=[anvil_url], timeout=10))
-    running = Running(make_follower(anvil_url, deployed, sessions, rpc=rpc, use_finalized=True,
-                                    batch_blocks=50, max_batch_blocks=50))
+    running = Running(
+        make_follower(
+            anvil_url,
+            deployed,
+            sessions,
+            rpc=rpc,
+            use_finalized=True,
+            batch_blocks=50,
+            max_batch_blocks=50,
+        )
+    )
     await running.reach(finalized["number"], hash_=finalized["hash"].to_0x_hex())
     rpc.polled.clear()
     await asyncio.wait_for(rpc.polled.wait(), 30)
     await running.finish()
     assert await store.checkpoint(sessions, ANVIL_CHAIN_ID) == (
-        finalized["number"], finalized["hash"].to_0x_hex())
+        finalized["number"],
+        finalized["hash"].to_0x_hex(),
+    )
 
 
 async def test_a_reorg_while_the_listener_was_down_is_reverted_at_start(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     sessions = await with_offering(await databases(), deployed)

@@ -37,8 +37,17 @@ pytestmark = pytest.mark.needs_chain
 __all__ = ["chain", "databases"]
 
 # Columns whose values depend on feed numbering, wall time or seeding, not on the chain.
-VOLATILE = {"id", "removes_id", "created_at", "updated_at", "removed_at", "chain_event_id",
-            "event_id", "received_at", "isin"}
+VOLATILE = {
+    "id",
+    "removes_id",
+    "created_at",
+    "updated_at",
+    "removed_at",
+    "chain_event_id",
+    "event_id",
+    "received_at",
+    "isin",
+}
 SKIPPED_TABLES = {"alembic_version", "feed_sequence"}
 
 
@@ -49,9 +58,14 @@ async def every_table(sessions: Sessions) -> dict[str, list[tuple[str, ...]]]:
     """
     tables: dict[str, list[tuple[str, ...]]] = {}
     async with sessions() as session:
-        columns = (await session.execute(text(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"))).all()
+        columns = (
+            await session.execute(
+                text(
+                    "SELECT table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+                )
+            )
+        ).all()
         by_table: dict[str, list[str]] = {}
         for table, column in columns:
             if table not in SKIPPED_TABLES and column not in VOLATILE:
@@ -66,14 +80,18 @@ async def every_table(sessions: Sessions) -> dict[str, list[tuple[str, ...]]]:
     return tables
 
 
-async def clean_tables(anvil_url: str, deployed: dict[str, str],
-                       databases: Callable[[], Awaitable[Sessions]],
-                       w3: AsyncWeb3[AsyncHTTPProvider],
-                       **config: Any) -> dict[str, list[tuple[str, ...]]]:
+async def clean_tables(
+    anvil_url: str,
+    deployed: dict[str, str],
+    databases: Callable[[], Awaitable[Sessions]],
+    w3: AsyncWeb3[AsyncHTTPProvider],
+    **config: Any,
+) -> dict[str, list[tuple[str, ...]]]:
     """Every table after a clean backfill of the current chain (follower `config` as given)."""
     sessions = await with_offering(await databases(), deployed)
-    running = Running(make_follower(anvil_url, deployed, sessions, batch_blocks=50,
-                                    max_batch_blocks=50, **config))
+    running = Running(
+        make_follower(anvil_url, deployed, sessions, batch_blocks=50, max_batch_blocks=50, **config)
+    )
     number, hash_ = await head(w3)
     await running.reach(number, hash_=hash_)
     await running.finish()
@@ -88,12 +106,13 @@ def refused(reason: str) -> float:
 
 def fast_client(*urls: str, **options: Any) -> RpcClient:
     """An RPC client with short timeouts and backoffs, for faults that come often."""
-    return RpcClient(urls=list(urls), timeout=1.0, backoff_base=0.01, backoff_cap=0.05,
-                     **options)
+    return RpcClient(urls=list(urls), timeout=1.0, backoff_base=0.01, backoff_cap=0.05, **options)
 
 
 async def test_a_lagging_answer_in_backfill_is_refused_and_nothing_is_lost(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     await history(chain, 8)
@@ -105,11 +124,23 @@ async def test_a_lagging_answer_in_backfill_is_refused_and_nothing_is_lost(
         # by one without receipts), then lagging and empty answers mixed with other faults.
         proxy.set_plan(["lag:2", "empty", "lag:6", "empty"], method="eth_getLogs")
         proxy.set_plan(["lag:6", "lag:2"], method="batch")  # header batches from that node
-        proxy.set_rates({"lag:2": 0.15, "lag:9": 0.1, "empty": 0.1, "500": 0.04,
-                         "truncate": 0.03, "429:0": 0.03}, seed=3)
+        proxy.set_rates(
+            {
+                "lag:2": 0.15,
+                "lag:9": 0.1,
+                "empty": 0.1,
+                "500": 0.04,
+                "truncate": 0.03,
+                "429:0": 0.03,
+            },
+            seed=3,
+        )
         rpc = fast_client(proxy.url)
-        running = Running(make_follower(anvil_url, deployed, sessions, rpc=rpc,
-                                        batch_blocks=6, max_batch_blocks=12))
+        running = Running(
+            make_follower(
+                anvil_url, deployed, sessions, rpc=rpc, batch_blocks=6, max_batch_blocks=12
+            )
+        )
         await running.reach(number, hash_=hash_, within=120)
         await running.finish()
         await rpc.aclose()
@@ -117,13 +148,16 @@ async def test_a_lagging_answer_in_backfill_is_refused_and_nothing_is_lost(
         assert proxy.faults_injected["empty"] >= 2
         assert proxy.requests_seen["batch"] >= 2
         assert proxy.pending == 0
-    assert await every_table(sessions) == await clean_tables(anvil_url, deployed, databases,
-                                                             chain.w3)
+    assert await every_table(sessions) == await clean_tables(
+        anvil_url, deployed, databases, chain.w3
+    )
     assert refused("missing_logs") > missing_before
 
 
 async def test_lagging_answers_while_following_the_head_are_refused(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     sessions = await with_offering(await databases(), deployed)
@@ -134,38 +168,48 @@ async def test_lagging_answers_while_following_the_head_are_refused(
         number, hash_ = await head(chain.w3)
         await running.reach(number, hash_=hash_)
         # Now every method may be answered by a node 1-4 blocks behind, among other faults.
-        proxy.set_rates({"lag:1": 0.2, "lag:4": 0.15, "empty": 0.1, "500": 0.03,
-                         "cut": 0.02}, seed=5)
+        proxy.set_rates(
+            {"lag:1": 0.2, "lag:4": 0.15, "empty": 0.1, "500": 0.03, "cut": 0.02}, seed=5
+        )
         for i in range(12):
             await chain.send(chain.token.functions.issue(holders[i % 2], 3 + i, 0, ref()))
-            await chain.send(chain.token.functions.transfer(holders[(i + 1) % 2], 1),
-                             holders[i % 2])
+            await chain.send(
+                chain.token.functions.transfer(holders[(i + 1) % 2], 1), holders[i % 2]
+            )
             await asyncio.sleep(0.05)
         number, hash_ = await head(chain.w3)
         await running.reach(number, hash_=hash_, within=120)
         await running.finish()
         await rpc.aclose()
         assert proxy.faults_injected["lag"] >= 5
-    assert await every_table(sessions) == await clean_tables(anvil_url, deployed, databases,
-                                                             chain.w3)
+    assert await every_table(sessions) == await clean_tables(
+        anvil_url, deployed, databases, chain.w3
+    )
 
 
 async def test_one_url_lagging_5_to_50_blocks_across_failover(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     await history(chain, 4)
     sessions = await with_offering(await databases(), deployed)
     holder = await chain.investor(tokens=20)
-    async with FaultyProxy(anvil_url, seed=7) as quicknode, \
-            FaultyProxy(anvil_url, seed=8) as fallback:
+    async with (
+        FaultyProxy(anvil_url, seed=7) as quicknode,
+        FaultyProxy(anvil_url, seed=8) as fallback,
+    ):
         # QUICKNODE_URL (first) lags 5-50 blocks for the whole test and fails now and then,
         # so the client fails over to BLOCKCHAIN_RPC_URL and comes back after its cool-down.
         quicknode.set_rates({"lag:5": 0.3, "lag:20": 0.3, "lag:50": 0.3, "500": 0.1}, seed=7)
         fallback.set_rates({"500": 0.05}, seed=8)
         rpc = fast_client(quicknode.url, fallback.url, failover_after=2, cooldown=0.3)
-        running = Running(make_follower(anvil_url, deployed, sessions, rpc=rpc,
-                                        batch_blocks=4, max_batch_blocks=8))
+        running = Running(
+            make_follower(
+                anvil_url, deployed, sessions, rpc=rpc, batch_blocks=4, max_batch_blocks=8
+            )
+        )
         for i in range(10):
             await chain.send(chain.token.functions.issue(holder, 1 + i, 0, ref()))
             await mine(chain.w3, 3)
@@ -177,12 +221,14 @@ async def test_one_url_lagging_5_to_50_blocks_across_failover(
         assert quicknode.faults_injected["lag"] >= 20
         assert quicknode.requests_seen["eth_getLogs"] > 0
         assert fallback.requests_seen["eth_getLogs"] > 0
-    assert await every_table(sessions) == await clean_tables(anvil_url, deployed, databases,
-                                                             chain.w3)
+    assert await every_table(sessions) == await clean_tables(
+        anvil_url, deployed, databases, chain.w3
+    )
 
 
 async def test_our_bloom_bits_are_the_nodes(
-    deployed: dict[str, str], chain: Chain,
+    deployed: dict[str, str],
+    chain: Chain,
 ) -> None:
     """Every block with a log of ours has its address in the header's logsBloom."""
     await history(chain, 2)

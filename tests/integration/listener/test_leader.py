@@ -50,8 +50,9 @@ class Instance:
     """One listener process, in-process: a leader and a follower in a task."""
 
     def __init__(self, url: str, follower: Follower) -> None:
-        self.leader = Leader(database_url=url, chain_id=ANVIL_CHAIN_ID, retry_interval=0.2,
-                             watch_interval=0.2)
+        self.leader = Leader(
+            database_url=url, chain_id=ANVIL_CHAIN_ID, retry_interval=0.2, watch_interval=0.2
+        )
         follower.fence = self.leader
         self.follower = follower
         self.stop = asyncio.Event()
@@ -84,11 +85,14 @@ async def lock_holders(url: str) -> int:
     key = lock_key(ANVIL_CHAIN_ID)
     connection = await asyncpg.connect(libpq_url(url))
     try:
-        return int(await connection.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND ((classid::bigint << 32) | objid::bigint) = $1",
-            key))
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND ((classid::bigint << 32) | objid::bigint) = $1",
+                key,
+            )
+        )
     finally:
         await connection.close()
 
@@ -96,11 +100,14 @@ async def lock_holders(url: str) -> int:
 def at(sessions: Sessions, number: int, hash_: str) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return await store.checkpoint(sessions, ANVIL_CHAIN_ID) == (number, hash_)
+
     return check
 
 
 async def test_one_active_the_standby_takes_over_when_it_dies(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     database: tuple[str, AsyncEngine],
 ) -> None:
     url, engine = database
@@ -125,8 +132,7 @@ async def test_one_active_the_standby_takes_over_when_it_dies(
     finally:
         for instance in (first, second):
             instance.stop.set()
-        await asyncio.wait_for(asyncio.gather(first.task, second.task,
-                                              return_exceptions=True), 30)
+        await asyncio.wait_for(asyncio.gather(first.task, second.task, return_exceptions=True), 30)
     items = await feed(sessions)
     assert [i[0] for i in items] == list(range(1, len(items) + 1))
     assert all(removes is None for _, _, removes in items)
@@ -139,7 +145,9 @@ async def test_one_active_the_standby_takes_over_when_it_dies(
 
 
 async def test_an_active_listener_whose_lock_connection_dies_stops_at_once(
-    anvil_url: str, deployed: dict[str, str], chain: Chain,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     database: tuple[str, AsyncEngine],
 ) -> None:
     url, engine = database

@@ -37,7 +37,8 @@ async def test_heads_arrive_in_order(anvil_url: str, w3: AsyncWeb3[AsyncHTTPProv
 
 
 async def test_subscribe_new_heads_generator(
-    anvil_url: str, w3: AsyncWeb3[AsyncHTTPProvider],
+    anvil_url: str,
+    w3: AsyncWeb3[AsyncHTTPProvider],
 ) -> None:
     start = int(await w3.eth.block_number)
 

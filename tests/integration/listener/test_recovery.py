@@ -42,22 +42,29 @@ def database_name(sessions: Sessions) -> str:
 async def kept_headers(sessions: Sessions) -> list[int]:
     """The block numbers of the kept reorg window."""
     async with sessions() as session:
-        rows = (await session.execute(text(
-            "SELECT number FROM listener_blocks ORDER BY number"))).all()
+        rows = (
+            await session.execute(text("SELECT number FROM listener_blocks ORDER BY number"))
+        ).all()
     return [int(r[0]) for r in rows]
 
 
 async def feed_rows(sessions: Sessions) -> list[tuple[int, int | None, bool]]:
     """Every feed item as replayed now: (sequence, removesSequence, removed)."""
     async with sessions() as session:
-        rows = (await session.execute(text(
-            "SELECT id, removes_id, removed FROM chain_events ORDER BY id"))).all()
+        rows = (
+            await session.execute(
+                text("SELECT id, removes_id, removed FROM chain_events ORDER BY id")
+            )
+        ).all()
     return [(int(r[0]), None if r[1] is None else int(r[1]), bool(r[2])) for r in rows]
 
 
 @pytest.mark.parametrize("window", [4])
 async def test_a_reorg_exactly_as_deep_as_the_window_after_a_catch_up_is_reverted(
-    window: int, anvil_url: str, deployed: dict[str, str], chain: Chain,
+    window: int,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     sessions = await with_offering(await databases(), deployed)
@@ -68,8 +75,11 @@ async def test_a_reorg_exactly_as_deep_as_the_window_after_a_catch_up_is_reverte
         await chain.send(chain.token.functions.issue(holder, 5, 0, ref()))
     number, hash_ = await head(chain.w3)
     # A catch-up of many blocks in one range, as after a restart.
-    running = Running(make_follower(anvil_url, deployed, sessions, reorg_window=window,
-                                    batch_blocks=64, max_batch_blocks=64))
+    running = Running(
+        make_follower(
+            anvil_url, deployed, sessions, reorg_window=window, batch_blocks=64, max_batch_blocks=64
+        )
+    )
     await running.reach(number, hash_=hash_)
     assert await kept_headers(sessions) == list(range(number - window, number + 1))
     live_before = {row[0] for row in await feed_rows(sessions)}
@@ -82,8 +92,9 @@ async def test_a_reorg_exactly_as_deep_as_the_window_after_a_catch_up_is_reverte
     await running.finish()
     # Every table equals a clean run, positions' as_of_block/as_of_time included (the
     # holder's are those of its last change before the replaced blocks).
-    assert await every_table(sessions) == await clean_tables(anvil_url, deployed, databases,
-                                                             chain.w3, reorg_window=window)
+    assert await every_table(sessions) == await clean_tables(
+        anvil_url, deployed, databases, chain.w3, reorg_window=window
+    )
 
     # Feed items are never changed for a client that keys on removesSequence: whatever
     # cursor it resumes from, applying "add" items and "remove removesSequence" items in
@@ -106,7 +117,10 @@ async def test_a_reorg_exactly_as_deep_as_the_window_after_a_catch_up_is_reverte
 
 
 async def test_database_connections_killed_and_statements_timed_out_mid_batch_are_retried(
-    anvil_url: str, deployed: dict[str, str], chain: Chain, pg_server_url: str,
+    anvil_url: str,
+    deployed: dict[str, str],
+    chain: Chain,
+    pg_server_url: str,
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     await history(chain, 10)
@@ -119,25 +133,44 @@ async def test_database_connections_killed_and_statements_timed_out_mid_batch_ar
         # Each batch lingers 50 ms at its checkpoint write, inside its transaction.
         await admin.execute(f'ALTER DATABASE "{name}" SET statement_timeout = 0')
         async with sessions() as session, session.begin():
-            await session.execute(text(
-                "CREATE FUNCTION linger() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$"))
-            await session.execute(text(
-                "CREATE TRIGGER linger AFTER INSERT OR UPDATE ON listener_checkpoints "
-                "FOR EACH STATEMENT EXECUTE FUNCTION linger()"))
+            await session.execute(
+                text(
+                    "CREATE FUNCTION linger() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$"
+                )
+            )
+            await session.execute(
+                text(
+                    "CREATE TRIGGER linger AFTER INSERT OR UPDATE ON listener_checkpoints "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION linger()"
+                )
+            )
 
         async def mid_batch() -> list[int]:
-            return [int(r[0]) for r in await admin.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state IN "
-                "('active', 'idle in transaction')", name)]
+            return [
+                int(r[0])
+                for r in await admin.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state IN "
+                    "('active', 'idle in transaction')",
+                    name,
+                )
+            ]
 
         # The follower's own engine: the test's pooled connections are killed too.
         url = sessions.kw["bind"].url.render_as_string(hide_password=False)
         engine = create_engine(url, pool_size=2)
         # A short poll interval keeps the backoff after repeated failures short.
-        running = Running(make_follower(anvil_url, deployed, session_factory(engine),
-                                        batch_blocks=2, max_batch_blocks=2, concurrency=2,
-                                        poll_interval=0.01))
+        running = Running(
+            make_follower(
+                anvil_url,
+                deployed,
+                session_factory(engine),
+                batch_blocks=2,
+                max_batch_blocks=2,
+                concurrency=2,
+                poll_interval=0.01,
+            )
+        )
         killed = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60
@@ -149,8 +182,9 @@ async def test_database_connections_killed_and_statements_timed_out_mid_batch_ar
             await asyncio.sleep(0.005)
         # Then every statement times out for a while (new sessions take the setting).
         await admin.execute(f'ALTER DATABASE "{name}" SET statement_timeout = 20')
-        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = $1", name)
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
         timed_out = metrics.DB_RETRIES._value.get()
         await chain.send(chain.token.functions.issue(await chain.investor(), 9, 0, ref()))
         while metrics.DB_RETRIES._value.get() < timed_out + 2:  # statement timeouts, retried
@@ -158,8 +192,9 @@ async def test_database_connections_killed_and_statements_timed_out_mid_batch_ar
             assert loop.time() < deadline, "no statement timed out"
             await asyncio.sleep(0.05)
         await admin.execute(f'ALTER DATABASE "{name}" RESET statement_timeout')
-        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = $1", name)
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
         assert not running.task.done(), "the follower exited"
         await sessions.kw["bind"].dispose()
         number, hash_ = await head(chain.w3)
@@ -176,5 +211,6 @@ async def test_database_connections_killed_and_statements_timed_out_mid_batch_ar
     async with sessions() as session, session.begin():
         await session.execute(text("DROP TRIGGER linger ON listener_checkpoints"))
     assert await store.checkpoint(sessions, ANVIL_CHAIN_ID) == (number, hash_)
-    assert await every_table(sessions) == await clean_tables(anvil_url, deployed, databases,
-                                                             chain.w3)
+    assert await every_table(sessions) == await clean_tables(
+        anvil_url, deployed, databases, chain.w3
+    )

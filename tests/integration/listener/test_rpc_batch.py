@@ -31,15 +31,18 @@ class Sleeps:
 async def expected(anvil_url: str) -> list[str]:
     """Mine BLOCKS blocks; their hashes, fetched one call each without the proxy."""
     async with httpx.AsyncClient() as http:
+
         async def call(method: str, params: list[Any]) -> Any:
-            answer = await http.post(anvil_url, json={"jsonrpc": "2.0", "id": 1,
-                                                      "method": method, "params": params})
+            answer = await http.post(
+                anvil_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+            )
             return answer.json()["result"]
 
         if int(await call("eth_blockNumber", []), 16) < BLOCKS:
             await call("anvil_mine", [hex(BLOCKS)])
-        return [(await call("eth_getBlockByNumber", [hex(n), False]))["hash"]
-                for n in range(BLOCKS)]
+        return [
+            (await call("eth_getBlockByNumber", [hex(n), False]))["hash"] for n in range(BLOCKS)
+        ]
 
 
 @pytest.fixture
@@ -62,7 +65,8 @@ async def fetch(rpc: RpcClient, numbers: list[int]) -> list[str | None]:
 
 
 async def test_headers_come_in_batches_matched_by_id(
-    proxy: FaultyProxy, expected: list[str],
+    proxy: FaultyProxy,
+    expected: list[str],
 ) -> None:
     rpc = client([proxy.url], Sleeps(), header_batch=8)
     numbers = [*range(BLOCKS), 5, 10_000]  # a repeat, and a block the chain does not have
@@ -72,8 +76,9 @@ async def test_headers_come_in_batches_matched_by_id(
     assert proxy.requests_seen["eth_getBlockByNumber"] == 0
 
 
-async def test_the_setting_sizes_the_batches(proxy: FaultyProxy, expected: list[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_setting_sizes_the_batches(
+    proxy: FaultyProxy, expected: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dpo.settings import Settings
 
     monkeypatch.setenv("LISTENER_HEADER_BATCH", "16")
@@ -84,12 +89,23 @@ async def test_the_setting_sizes_the_batches(proxy: FaultyProxy, expected: list[
     assert proxy.requests_seen["batch"] == 2
 
 
-@pytest.mark.parametrize("fault", [
-    "drop", "itemerror:-32000:header not found", "object", "wrongid", "500", "truncate",
-    "429:0", "rpc:-32603:internal error",
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "drop",
+        "itemerror:-32000:header not found",
+        "object",
+        "wrongid",
+        "500",
+        "truncate",
+        "429:0",
+        "rpc:-32603:internal error",
+    ],
+)
 async def test_a_faulty_batch_answer_is_a_failure_of_the_batch_and_is_retried(
-    proxy: FaultyProxy, expected: list[str], fault: str,
+    proxy: FaultyProxy,
+    expected: list[str],
+    fault: str,
 ) -> None:
     proxy.set_plan([fault], method="batch")
     sleeps = Sleeps()
@@ -101,7 +117,8 @@ async def test_a_faulty_batch_answer_is_a_failure_of_the_batch_and_is_retried(
 
 
 async def test_a_batch_answered_badly_every_time_fails_like_a_call(
-    proxy: FaultyProxy, expected: list[str],
+    proxy: FaultyProxy,
+    expected: list[str],
 ) -> None:
     proxy.set_default("object")  # never an array: a broken node, not a refusal of batches
     rpc = client([proxy.url], Sleeps(), header_batch=BLOCKS, max_attempts=3)
@@ -113,7 +130,9 @@ async def test_a_batch_answered_badly_every_time_fails_like_a_call(
 
 
 async def test_a_failing_batch_fails_over_to_the_other_url(
-    proxy: FaultyProxy, anvil_url: str, expected: list[str],
+    proxy: FaultyProxy,
+    anvil_url: str,
+    expected: list[str],
 ) -> None:
     async with FaultyProxy(anvil_url) as other:
         proxy.set_default("drop")
@@ -124,7 +143,8 @@ async def test_a_failing_batch_fails_over_to_the_other_url(
 
 
 async def test_a_provider_limiting_batch_size_gets_smaller_batches(
-    proxy: FaultyProxy, expected: list[str],
+    proxy: FaultyProxy,
+    expected: list[str],
 ) -> None:
     proxy.set_default("nobatch:8")  # refuses a batch of more than 8
     sleeps = Sleeps()
@@ -136,7 +156,8 @@ async def test_a_provider_limiting_batch_size_gets_smaller_batches(
 
 
 async def test_a_provider_refusing_batches_gets_single_calls(
-    proxy: FaultyProxy, expected: list[str],
+    proxy: FaultyProxy,
+    expected: list[str],
 ) -> None:
     proxy.set_default("nobatch")
     rpc = client([proxy.url], Sleeps(), header_batch=4)
@@ -147,7 +168,8 @@ async def test_a_provider_refusing_batches_gets_single_calls(
 
 
 async def test_a_lagging_node_answers_a_batch_item_by_item(
-    proxy: FaultyProxy, expected: list[str],
+    proxy: FaultyProxy,
+    expected: list[str],
 ) -> None:
     rpc = client([proxy.url], Sleeps(), header_batch=BLOCKS)
     head = await rpc.block_number()

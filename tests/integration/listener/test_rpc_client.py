@@ -75,17 +75,32 @@ async def anvil_head(anvil_url: str) -> int:
         await provider.disconnect()
 
 
-@pytest.mark.parametrize(("fault", "kind"), [
-    ("500", "http_5xx"), ("502", "http_5xx"), ("503", "http_5xx"), ("404", "http_4xx"),
-    ("429", "rate_limited"), ("timeout", "timeout"), ("reset", "transport"),
-    ("truncate", "bad_body"), ("cut", "transport"),
-    ("rpc:-32000:header not found", "rpc_error"), ("rpc:-32603:internal error", "rpc_error"),
-    ("rpc:-32000:missing trie node 0xabc", "rpc_error"),
-    ("rpc:-32602:BlockOutOfRangeError: block height is 6 but requested was 7", "rpc_error"),
-    ("rpc:-32005:limit exceeded", "rate_limited"), ("null", "bad_body"), ("wrongid", "bad_body"),
-])
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ("500", "http_5xx"),
+        ("502", "http_5xx"),
+        ("503", "http_5xx"),
+        ("404", "http_4xx"),
+        ("429", "rate_limited"),
+        ("timeout", "timeout"),
+        ("reset", "transport"),
+        ("truncate", "bad_body"),
+        ("cut", "transport"),
+        ("rpc:-32000:header not found", "rpc_error"),
+        ("rpc:-32603:internal error", "rpc_error"),
+        ("rpc:-32000:missing trie node 0xabc", "rpc_error"),
+        ("rpc:-32602:BlockOutOfRangeError: block height is 6 but requested was 7", "rpc_error"),
+        ("rpc:-32005:limit exceeded", "rate_limited"),
+        ("null", "bad_body"),
+        ("wrongid", "bad_body"),
+    ],
+)
 async def test_every_fault_kind_is_retried_and_the_call_succeeds(
-    proxy: FaultyProxy, anvil_url: str, fault: str, kind: str,
+    proxy: FaultyProxy,
+    anvil_url: str,
+    fault: str,
+    kind: str,
 ) -> None:
     sleeps = Sleeps()
     rpc = client([proxy.url + TOKEN], sleeps)
@@ -133,14 +148,17 @@ async def test_backoff_is_capped_exponential(proxy: FaultyProxy) -> None:
 
 
 async def test_failover_to_the_next_url_and_back_after_cool_down(
-    proxy: FaultyProxy, anvil_url: str, caplog: pytest.LogCaptureFixture,
+    proxy: FaultyProxy,
+    anvil_url: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     dead = free_port()
     primary = f"http://127.0.0.1:{dead}/{TOKEN}/"
     sleeps, clock = Sleeps(), Clock()
-    rpc = client([primary, proxy.url + OTHER_TOKEN], sleeps, failover_after=2, cooldown=30.0,
-                 clock=clock)
+    rpc = client(
+        [primary, proxy.url + OTHER_TOKEN], sleeps, failover_after=2, cooldown=30.0, clock=clock
+    )
     try:
         assert await rpc.chain_id() == 31337
         assert len(sleeps.delays) == 2  # two failures on the dead primary, then the switch
@@ -162,12 +180,15 @@ async def test_failover_to_the_next_url_and_back_after_cool_down(
 
 
 async def test_all_endpoints_down_is_a_retryable_error_without_secrets(
-    proxy: FaultyProxy, caplog: pytest.LogCaptureFixture,
+    proxy: FaultyProxy,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     proxy.set_default("503")
-    urls = [f"http://user:pa55word@127.0.0.1:{free_port()}/{TOKEN}/?apikey=abcdef123",
-            f"{proxy.url}{OTHER_TOKEN}"]
+    urls = [
+        f"http://user:pa55word@127.0.0.1:{free_port()}/{TOKEN}/?apikey=abcdef123",
+        f"{proxy.url}{OTHER_TOKEN}",
+    ]
     sleeps = Sleeps()
     rpc = client(urls, sleeps, max_attempts=5)
     try:
@@ -188,12 +209,18 @@ async def test_all_endpoints_down_is_a_retryable_error_without_secrets(
     assert proxy.faults_injected["503"] >= 2
 
 
-@pytest.mark.parametrize(("method", "params", "code"), [
-    ("eth_getBlockByNumber", ["nothex", False], -32602),
-    ("eth_noSuchMethod", [], -32601),
-])
+@pytest.mark.parametrize(
+    ("method", "params", "code"),
+    [
+        ("eth_getBlockByNumber", ["nothex", False], -32602),
+        ("eth_noSuchMethod", [], -32601),
+    ],
+)
 async def test_non_retryable_errors_fail_at_once(
-    proxy: FaultyProxy, method: str, params: list[Any], code: int,
+    proxy: FaultyProxy,
+    method: str,
+    params: list[Any],
+    code: int,
 ) -> None:
     sleeps = Sleeps()
     rpc = client([proxy.url], sleeps)
@@ -219,8 +246,13 @@ async def test_range_refusal_raises_with_the_providers_hint(proxy: FaultyProxy) 
             await rpc.get_logs(0, 50_000, [ANVIL_ADDRESS])
         assert caught.value.max_range == 10_000
         assert caught.value.suggested is None
-        proxy.set_plan(["rpc:-32005:query returned more than 10000 results. "
-                        "Try with this block range [0x1, 0x5]."], method="eth_getLogs")
+        proxy.set_plan(
+            [
+                "rpc:-32005:query returned more than 10000 results. "
+                "Try with this block range [0x1, 0x5]."
+            ],
+            method="eth_getLogs",
+        )
         with pytest.raises(RangeTooLargeError) as hinted:
             await rpc.get_logs(0, 50_000, [ANVIL_ADDRESS])
         assert hinted.value.suggested == (1, 5)
@@ -232,10 +264,14 @@ async def test_range_refusal_raises_with_the_providers_hint(proxy: FaultyProxy) 
 
 
 async def test_get_logs_returns_an_emitted_event_despite_faults(
-    proxy: FaultyProxy, w3: AsyncWeb3[AsyncHTTPProvider], deployed: dict[str, str],
+    proxy: FaultyProxy,
+    w3: AsyncWeb3[AsyncHTTPProvider],
+    deployed: dict[str, str],
 ) -> None:
-    token = w3.eth.contract(address=AsyncWeb3.to_checksum_address(
-        deployed["ISSUANCE_CONTRACT_ADDRESS"]), abi=load_artifact("Issuance").abi)
+    token = w3.eth.contract(
+        address=AsyncWeb3.to_checksum_address(deployed["ISSUANCE_CONTRACT_ADDRESS"]),
+        abi=load_artifact("Issuance").abi,
+    )
     investor = AsyncWeb3.to_checksum_address(os.urandom(20))
     tx_hash = await token.functions.verifyInvestor(investor).transact({"from": ANVIL_ADDRESS})
     receipt = await w3.eth.wait_for_transaction_receipt(tx_hash)
@@ -255,7 +291,8 @@ async def test_get_logs_returns_an_emitted_event_despite_faults(
     assert int(log["blockNumber"], 16) == block
     assert log["address"].lower() == deployed["ISSUANCE_CONTRACT_ADDRESS"].lower()
     assert log["topics"][0] == "0x" + AsyncWeb3.keccak(
-        text="InvestorVerified(address,address)").hex().removeprefix("0x")
+        text="InvestorVerified(address,address)"
+    ).hex().removeprefix("0x")
     assert all(entry["transactionHash"] != log["transactionHash"] for entry in before)
     assert proxy.faults_injected["truncate"] == 1
     assert proxy.faults_injected["cut"] == 1
@@ -298,7 +335,8 @@ async def test_verify_chain(proxy: FaultyProxy) -> None:
 
 
 async def test_from_settings_uses_both_urls_in_order(
-    anvil_url: str, monkeypatch: pytest.MonkeyPatch,
+    anvil_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dead = free_port()
     monkeypatch.setenv("QUICKNODE_URL", f"https://127.0.0.1:{dead}/{TOKEN}/")
@@ -307,21 +345,31 @@ async def test_from_settings_uses_both_urls_in_order(
     settings = Settings(_env_file=None)
     rpc = RpcClient.from_settings(settings, sleep=Sleeps(), failover_after=1)
     try:
-        assert rpc.endpoints == [f"https://127.0.0.1:{dead}",
-                                 anvil_url.rstrip("/")]
+        assert rpc.endpoints == [f"https://127.0.0.1:{dead}", anvil_url.rstrip("/")]
         assert await rpc.chain_id() == 31337
     finally:
         await rpc.aclose()
 
 
 async def test_concurrent_calls_under_random_faults_all_return_the_right_answer(
-    proxy: FaultyProxy, w3: AsyncWeb3[AsyncHTTPProvider], deployed: dict[str, str],
+    proxy: FaultyProxy,
+    w3: AsyncWeb3[AsyncHTTPProvider],
+    deployed: dict[str, str],
 ) -> None:
     head = int(await w3.eth.block_number)
     addresses = list(deployed.values())
     expected = [await w3.eth.get_block(n) for n in range(head + 1)]
-    proxy.set_rates({"500": 0.1, "429": 0.1, "timeout": 0.03, "truncate": 0.1, "cut": 0.05,
-                     "rpc:-32000:header not found": 0.05}, seed=11)
+    proxy.set_rates(
+        {
+            "500": 0.1,
+            "429": 0.1,
+            "timeout": 0.03,
+            "truncate": 0.1,
+            "cut": 0.05,
+            "rpc:-32000:header not found": 0.05,
+        },
+        seed=11,
+    )
     rpc = client([proxy.url], Sleeps(), max_attempts=20)
     try:
         blocks = await asyncio.gather(*(rpc.get_block(n) for n in range(head + 1)))
@@ -329,8 +377,10 @@ async def test_concurrent_calls_under_random_faults_all_return_the_right_answer(
     finally:
         await rpc.aclose()
     assert [block["hash"] if block else None for block in blocks] == [
-        "0x" + bytes(block["hash"]).hex() for block in expected]
+        "0x" + bytes(block["hash"]).hex() for block in expected
+    ]
     assert sum(len(entries) for entries in logs) > 0
-    assert all(int(log["blockNumber"], 16) == n for n, entries in enumerate(logs)
-               for log in entries)
+    assert all(
+        int(log["blockNumber"], 16) == n for n, entries in enumerate(logs) for log in entries
+    )
     assert sum(proxy.faults_injected.values()) > 0

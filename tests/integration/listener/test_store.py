@@ -47,18 +47,26 @@ def header(number: int, fork: int = 0, parent_fork: int | None = None) -> BlockH
     return BlockHeader(number, block_hash(number, fork), parent, 1_700_000_000 + number)
 
 
-def transfer(number: int, log_index: int, sender: str, to: str, value: int,
-             fork: int = 0) -> DecodedLog:
+def transfer(
+    number: int, log_index: int, sender: str, to: str, value: int, fork: int = 0
+) -> DecodedLog:
     return DecodedLog(
-        chain_id=CHAIN, contract_address=TOKEN, contract_name="Issuance", event_name="Transfer",
-        block_number=number, block_hash=block_hash(number, fork),
-        tx_hash=f"0x{fork:02x}{number:030x}{log_index:032x}", tx_index=0, log_index=log_index,
+        chain_id=CHAIN,
+        contract_address=TOKEN,
+        contract_name="Issuance",
+        event_name="Transfer",
+        block_number=number,
+        block_hash=block_hash(number, fork),
+        tx_hash=f"0x{fork:02x}{number:030x}{log_index:032x}",
+        tx_index=0,
+        log_index=log_index,
         args={"from": sender, "to": to, "value": str(value)},
     )
 
 
-def batch(first: int, last: int, logs: list[DecodedLog], fork: int = 0,
-          parent_fork: int | None = None) -> Batch:
+def batch(
+    first: int, last: int, logs: list[DecodedLog], fork: int = 0, parent_fork: int | None = None
+) -> Batch:
     blocks = [header(n, fork, parent_fork if n == first else None) for n in range(first, last + 1)]
     return Batch(CHAIN, first, last, blocks, logs)
 
@@ -69,14 +77,15 @@ async def sessions(empty_database: str) -> AsyncIterator[async_sessionmaker[Asyn
     engine = create_engine(empty_database, pool_size=2)
     factory = session_factory(engine)
     async with factory() as session, session.begin():
-        await session.execute(text(
-            "INSERT INTO issuers (id, name) VALUES (1, 'Issuer');"
-        ))
-        await session.execute(text(
-            "INSERT INTO offerings (id, issuer_id, isin, name, symbol, security_type, "
-            "regulation, currency, unit_price, token_address) VALUES (1, 1, 'DE000A1B2C35', "
-            "'Bond', 'BND', 'debt', 'reg_s', 'EUR', 100, :t)"
-        ), {"t": TOKEN})
+        await session.execute(text("INSERT INTO issuers (id, name) VALUES (1, 'Issuer');"))
+        await session.execute(
+            text(
+                "INSERT INTO offerings (id, issuer_id, isin, name, symbol, security_type, "
+                "regulation, currency, unit_price, token_address) VALUES (1, 1, 'DE000A1B2C35', "
+                "'Bond', 'BND', 'debt', 'reg_s', 'EUR', 100, :t)"
+            ),
+            {"t": TOKEN},
+        )
     yield factory
     await engine.dispose()
 
@@ -86,10 +95,14 @@ async def rows(sessions: async_sessionmaker[AsyncSession], sql: str) -> list[tup
         return [tuple(r) for r in (await session.execute(text(sql))).all()]
 
 
-EVENTS = ("SELECT id, block_number, log_index, block_hash, removed, removes_id, event_name "
-          "FROM chain_events ORDER BY id")
-POSITIONS = ("SELECT holder_address, offering_id, location, quantity, frozen_quantity "
-             "FROM positions ORDER BY holder_address")
+EVENTS = (
+    "SELECT id, block_number, log_index, block_hash, removed, removes_id, event_name "
+    "FROM chain_events ORDER BY id"
+)
+POSITIONS = (
+    "SELECT holder_address, offering_id, location, quantity, frozen_quantity "
+    "FROM positions ORDER BY holder_address"
+)
 
 
 async def state(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
@@ -122,7 +135,8 @@ async def test_ingest_stores_events_in_block_and_log_order_with_gap_free_ids(
     events = await rows(sessions, EVENTS)
     assert [(e[0], e[1], e[2]) for e in events] == [(1, 1, 0), (2, 1, 1), (3, 3, 0), (4, 3, 5)]
     assert await rows(sessions, POSITIONS) == [
-        (BOB, 1, "onchain", 2**200 + 3, 0), (ALICE, 1, "onchain", 7, 0),
+        (BOB, 1, "onchain", 2**200 + 3, 0),
+        (ALICE, 1, "onchain", 7, 0),
     ]
     assert await checkpoint(sessions, CHAIN) == (3, block_hash(3))
     args = await rows(sessions, "SELECT args FROM chain_events WHERE id = 3")
@@ -177,17 +191,25 @@ async def test_revert_removes_appends_removals_newest_first_and_restores_project
     assert result.projections.applied == 2
     events = await rows(sessions, EVENTS)
     assert [(e[0], e[4], e[5]) for e in events] == [
-        (1, False, None), (2, False, None), (3, True, None), (4, True, None),
-        (5, True, 4), (6, True, 3),
+        (1, False, None),
+        (2, False, None),
+        (3, True, None),
+        (4, True, None),
+        (5, True, 4),
+        (6, True, 3),
     ]
     # Removal items repeat every field of the removed event, so filters apply to them too.
-    same = ("SELECT chain_id, contract_address, contract_name, event_name, block_number, "
-            "block_hash, block_timestamp, tx_hash, tx_index, log_index, args FROM chain_events ")
+    same = (
+        "SELECT chain_id, contract_address, contract_name, event_name, block_number, "
+        "block_hash, block_timestamp, tx_hash, tx_index, log_index, args FROM chain_events "
+    )
     originals = await rows(sessions, same + "WHERE id IN (4, 3) ORDER BY id DESC")
     removals = await rows(sessions, same + "WHERE id IN (5, 6) ORDER BY id")
     assert removals == originals
-    assert all(r[0] is not None for r in await rows(
-        sessions, "SELECT removed_at FROM chain_events WHERE removed"))
+    assert all(
+        r[0] is not None
+        for r in await rows(sessions, "SELECT removed_at FROM chain_events WHERE removed")
+    )
     after = await state(sessions)
     assert after["positions"] == before["positions"]
     assert after["checkpoint"] == before["checkpoint"] == (2, block_hash(2))
@@ -203,11 +225,13 @@ async def test_blocks_of_another_fork_after_a_revert_get_fresh_rows(
     with pytest.raises(ReorgDetectedError):
         await ingest_batch(sessions, batch(3, 3, forked, fork=1, parent_fork=0), reorg_window=10)
     await revert_to(sessions, chain_id=CHAIN, ancestor_number=2)
-    result = await ingest_batch(sessions, batch(3, 3, forked, fork=1, parent_fork=0),
-                                reorg_window=10)
+    result = await ingest_batch(
+        sessions, batch(3, 3, forked, fork=1, parent_fork=0), reorg_window=10
+    )
     assert (result.inserted, result.first_seq) == (1, 7)
-    live = await rows(sessions, "SELECT id, block_hash FROM chain_events WHERE NOT removed "
-                                "AND block_number = 3")
+    live = await rows(
+        sessions, "SELECT id, block_hash FROM chain_events WHERE NOT removed AND block_number = 3"
+    )
     assert live == [(7, block_hash(3, 1))]
     assert await checkpoint(sessions, CHAIN) == (3, block_hash(3, 1))
 
@@ -269,8 +293,9 @@ async def test_racing_writers_of_one_batch_store_it_once_with_a_gap_free_feed(
         return_exceptions=True,
     )
     stored = [r for r in results if not isinstance(r, BaseException)]
-    assert not [r for r in results if isinstance(r, BaseException)
-                and not isinstance(r, IntegrityError)]
+    assert not [
+        r for r in results if isinstance(r, BaseException) and not isinstance(r, IntegrityError)
+    ]
     assert sorted(r.inserted for r in stored)[-1] == 2
     assert sum(r.inserted for r in stored) == 2
     assert [e[0] for e in await rows(sessions, EVENTS)] == [1, 2, 3, 4]

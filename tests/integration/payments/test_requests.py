@@ -35,67 +35,99 @@ async def world(api: Api) -> World:
 @pytest.fixture
 async def clients(sandbox: Sandbox) -> AsyncIterator[list[BillBittsClient]]:
     sandbox.world.reset()
-    settings = Settings.model_validate({
-        "BILLBITTS_API_URL": sandbox.environment()["BILLBITTS_API_URL"],
-        "BILLBITTS_API_KEY": sandbox.world.keys["BILLBITTS_API_KEY"],
-        "PROVIDER_RETRY_ATTEMPTS": "2", "PROVIDER_RETRY_WAIT_INITIAL": "0.01",
-        "PROVIDER_RETRY_WAIT_MAX": "0.02", "BILLBITTS_TIMEOUT": "5"})
-    made = [billbitts_client(settings, breakers=Breakers(threshold=1000, reset_seconds=1))
-            for _ in range(2)]
+    settings = Settings.model_validate(
+        {
+            "BILLBITTS_API_URL": sandbox.environment()["BILLBITTS_API_URL"],
+            "BILLBITTS_API_KEY": sandbox.world.keys["BILLBITTS_API_KEY"],
+            "PROVIDER_RETRY_ATTEMPTS": "2",
+            "PROVIDER_RETRY_WAIT_INITIAL": "0.01",
+            "PROVIDER_RETRY_WAIT_MAX": "0.02",
+            "BILLBITTS_TIMEOUT": "5",
+        }
+    )
+    made = [
+        billbitts_client(settings, breakers=Breakers(threshold=1000, reset_seconds=1))
+        for _ in range(2)
+    ]
     yield made
     for client in made:
         await client.http.aclose()
 
 
 async def due_orders(api: Api, world: World, n: int) -> list[int]:
-    ids = [(await new_order(api, investor_id=world.ids["investor"],
-                            offering_id=world.ids["acme_open"]))[0] for _ in range(n)]
+    ids = [
+        (
+            await new_order(
+                api, investor_id=world.ids["investor"], offering_id=world.ids["acme_open"]
+            )
+        )[0]
+        for _ in range(n)
+    ]
     async with api.runtime.sessions() as session, session.begin():
         # Only these are due: earlier tests' orders are pushed out of the way.
-        await session.execute(text(
-            "UPDATE investments SET payment_next_attempt_at = now() + interval '1 day' "
-            "WHERE payment_id IS NULL AND NOT (id = ANY(:ids))"), {"ids": ids})
+        await session.execute(
+            text(
+                "UPDATE investments SET payment_next_attempt_at = now() + interval '1 day' "
+                "WHERE payment_id IS NULL AND NOT (id = ANY(:ids))"
+            ),
+            {"ids": ids},
+        )
     return ids
 
 
 async def test_two_workers_at_once_ask_once_per_order(
-        api: Api, world: World, sandbox: Sandbox, clients: list[BillBittsClient]) -> None:
+    api: Api, world: World, sandbox: Sandbox, clients: list[BillBittsClient]
+) -> None:
     ids = await due_orders(api, world, 12)
-    first, second = await asyncio.gather(*[
-        request_due(api.runtime.sessions, client, expiry_seconds=3600, limit=50)
-        for client in clients])
+    first, second = await asyncio.gather(
+        *[
+            request_due(api.runtime.sessions, client, expiry_seconds=3600, limit=50)
+            for client in clients
+        ]
+    )
     assert first.created + second.created == 12
     assert len(sandbox.world.billbitts.requests) == 12  # the claim kept them apart
     async with api.runtime.sessions() as session:
-        stored = (await session.execute(text(
-            "SELECT payment_id, payment_url, payment_status FROM investments "
-            "WHERE id = ANY(:ids)"), {"ids": ids})).all()
+        stored = (
+            await session.execute(
+                text(
+                    "SELECT payment_id, payment_url, payment_status FROM investments "
+                    "WHERE id = ANY(:ids)"
+                ),
+                {"ids": ids},
+            )
+        ).all()
     assert len({row.payment_id for row in stored}) == 12
     assert all(row.payment_url and row.payment_status == "pending" for row in stored)
 
 
 async def test_an_outage_is_recorded_and_retried_after_backoff(
-        api: Api, world: World, sandbox: Sandbox, clients: list[BillBittsClient]) -> None:
+    api: Api, world: World, sandbox: Sandbox, clients: list[BillBittsClient]
+) -> None:
     (investment,) = await due_orders(api, world, 1)
     sandbox.world.billbitts.faults.set(always="503")
     done = await request_due(api.runtime.sessions, clients[0], expiry_seconds=3600)
     assert (done.created, done.retrying) == (0, 1)
     async with api.runtime.sessions() as session:
-        row = (await session.execute(text(
-            "SELECT payment_attempts, payment_error, payment_id, "
-            "payment_next_attempt_at > now() AS later FROM investments WHERE id = :i"),
-            {"i": investment})).one()
+        row = (
+            await session.execute(
+                text(
+                    "SELECT payment_attempts, payment_error, payment_id, "
+                    "payment_next_attempt_at > now() AS later FROM investments WHERE id = :i"
+                ),
+                {"i": investment},
+            )
+        ).one()
     assert (row.payment_attempts, row.payment_id, row.later) == (1, None, True)
     assert "unavailable" in row.payment_error or "HTTP 503" in row.payment_error
     # Not due yet: nothing is asked.
     sandbox.world.billbitts.faults.clear()
     calls = len(sandbox.world.billbitts.requests)
-    assert (await request_due(api.runtime.sessions, clients[0], expiry_seconds=3600)).created \
-        == 0
+    assert (await request_due(api.runtime.sessions, clients[0], expiry_seconds=3600)).created == 0
     assert len(sandbox.world.billbitts.requests) == calls
     async with api.runtime.sessions() as session, session.begin():
-        await session.execute(text(
-            "UPDATE investments SET payment_next_attempt_at = now() WHERE id = :i"),
-            {"i": investment})
-    assert (await request_due(api.runtime.sessions, clients[0], expiry_seconds=3600)).created \
-        == 1
+        await session.execute(
+            text("UPDATE investments SET payment_next_attempt_at = now() WHERE id = :i"),
+            {"i": investment},
+        )
+    assert (await request_due(api.runtime.sessions, clients[0], expiry_seconds=3600)).created == 1

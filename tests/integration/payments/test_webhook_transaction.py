@@ -23,10 +23,12 @@ async def world(api: Api) -> World:
 
 async def test_an_open_delivery_holds_its_order_only(api: Api, world: World) -> None:
     """Another order of the same investor is applied while the first is still open."""
-    first, first_ref = await new_order(api, investor_id=world.ids["investor"],
-                                       offering_id=world.ids["acme_open"])
-    second, second_ref = await new_order(api, investor_id=world.ids["investor"],
-                                         offering_id=world.ids["acme_open"])
+    first, first_ref = await new_order(
+        api, investor_id=world.ids["investor"], offering_id=world.ids["acme_open"]
+    )
+    second, second_ref = await new_order(
+        api, investor_id=world.ids["investor"], offering_id=world.ids["acme_open"]
+    )
     release = asyncio.Event()
 
     async def hold_first() -> None:
@@ -43,13 +45,15 @@ async def test_an_open_delivery_holds_its_order_only(api: Api, world: World) -> 
         assert done.status == "processed"
         async with api.runtime.sessions() as session:
             # Neither the investor's row nor the offering's is locked (NOWAIT would raise).
-            locked = await session.scalar(text(
-                "SELECT id FROM investors WHERE id = :i FOR UPDATE NOWAIT"),
-                {"i": world.ids["investor"]})
+            locked = await session.scalar(
+                text("SELECT id FROM investors WHERE id = :i FOR UPDATE NOWAIT"),
+                {"i": world.ids["investor"]},
+            )
             assert locked == world.ids["investor"]
-            offering = await session.scalar(text(
-                "SELECT id FROM offerings WHERE id = :i FOR UPDATE NOWAIT"),
-                {"i": world.ids["acme_open"]})
+            offering = await session.scalar(
+                text("SELECT id FROM offerings WHERE id = :i FOR UPDATE NOWAIT"),
+                {"i": world.ids["acme_open"]},
+            )
             assert offering == world.ids["acme_open"]
             await session.rollback()
     finally:
@@ -60,17 +64,19 @@ async def test_an_open_delivery_holds_its_order_only(api: Api, world: World) -> 
 
 
 async def test_a_repeated_event_is_rolled_back_whole(api: Api, world: World) -> None:
-    investment, reference = await new_order(api, investor_id=world.ids["investor"],
-                                            offering_id=world.ids["acme_open"])
+    investment, reference = await new_order(
+        api, investor_id=world.ids["investor"], offering_id=world.ids["acme_open"]
+    )
     event = parse(body_for("payment.failed", reference))
     async with unit_of_work(api.runtime.sessions) as session:
         assert (await receive(session, event)).status == "processed"
     before = await counts(api, investment, reference)
     # The order is put back by hand: the repeat would apply again, but the id is stored.
     async with api.runtime.sessions() as session, session.begin():
-        await session.execute(text(
-            "UPDATE investments SET state = 'pending_payment' WHERE id = :i"),
-            {"i": investment})
+        await session.execute(
+            text("UPDATE investments SET state = 'pending_payment' WHERE id = :i"),
+            {"i": investment},
+        )
     with pytest.raises(DuplicateDelivery):
         async with unit_of_work(api.runtime.sessions) as session:
             await receive(session, event)

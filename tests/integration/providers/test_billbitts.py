@@ -27,15 +27,24 @@ KEYS: dict[str, Callable[[], object]] = {
 
 def pem(key: object, *, password: bytes | None = None) -> bytes:
     encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password) if password
-        else serialization.NoEncryption())
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
     return key.private_bytes(  # type: ignore[attr-defined, no-any-return]
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
 
 
 def order(reference: str = "DPO-SIGN-0001", amount: str = "250.00") -> PaymentRequest:
-    return PaymentRequest(reference=reference, amount=Decimal(amount), currency="EUR",
-                          description="Acme 2030", expires_in_seconds=3600, investment_id=7)
+    return PaymentRequest(
+        reference=reference,
+        amount=Decimal(amount),
+        currency="EUR",
+        description="Acme 2030",
+        expires_in_seconds=3600,
+        investment_id=7,
+    )
 
 
 async def clients(sandbox: Sandbox, key_path: Path | None) -> Providers:
@@ -54,7 +63,8 @@ async def fresh(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
 
 @pytest.mark.parametrize("alg", list(KEYS))
 async def test_signed_requests_are_accepted_by_the_holder_of_the_public_key(
-        fresh: Sandbox, tmp_path: Path, alg: str) -> None:
+    fresh: Sandbox, tmp_path: Path, alg: str
+) -> None:
     key = KEYS[alg]()
     path = tmp_path / "billbitts.pem"
     path.write_bytes(pem(key))
@@ -85,7 +95,8 @@ async def test_another_key_is_refused_and_not_retried(fresh: Sandbox, tmp_path: 
 
 
 async def test_unsigned_requests_are_refused_when_billbitts_expects_a_signature(
-        fresh: Sandbox) -> None:
+    fresh: Sandbox,
+) -> None:
     fresh.world.billbitts.use_public_key(pem(ed25519.Ed25519PrivateKey.generate()))
     providers = await clients(fresh, None)
     try:
@@ -136,7 +147,8 @@ async def test_a_reference_reused_or_answered_for_another_is_refused(fresh: Sand
 
 @pytest.mark.parametrize("content", ["missing", "garbage", "encrypted", "small_rsa", "p384"])
 async def test_an_unusable_key_file_is_rejected_without_a_request_or_a_leak(
-        fresh: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture, content: str) -> None:
+    fresh: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture, content: str
+) -> None:
     path = tmp_path / "secret-name-of-key.pem"
     if content == "garbage":
         path.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n")
@@ -160,7 +172,8 @@ async def test_an_unusable_key_file_is_rejected_without_a_request_or_a_leak(
 
 
 async def test_neither_the_api_key_nor_the_private_key_is_logged(
-        fresh: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    fresh: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     key = ed25519.Ed25519PrivateKey.generate()
     path = tmp_path / "billbitts.pem"
     path.write_bytes(pem(key))
@@ -173,8 +186,9 @@ async def test_neither_the_api_key_nor_the_private_key_is_logged(
             await providers.billbitts.create_payment(order("DPO-SIGN-0009"))
     finally:
         await providers.aclose()
-    raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                            serialization.NoEncryption())
+    raw = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     text = caplog.text + str(caught.value) + repr(caught.value.__dict__) + repr(providers)
     assert "sandbox-billbitts-key" not in text
     assert raw.hex() not in text

@@ -37,26 +37,45 @@ async def _clearstream(p: Providers) -> Any:
 
 
 async def _pmi(p: Providers) -> Any:
-    return await p.clearstream.request_isin(IsinRequest(
-        request_ref="DPO-OFFERING-1", issuer_name="Acme AG", instrument_name="Acme 2030",
-        currency="EUR", security_type="bond"))
+    return await p.clearstream.request_isin(
+        IsinRequest(
+            request_ref="DPO-OFFERING-1",
+            issuer_name="Acme AG",
+            instrument_name="Acme 2030",
+            currency="EUR",
+            security_type="bond",
+        )
+    )
 
 
 async def _omnisend(p: Providers) -> Any:
-    await p.omnisend.send_event("tokens_issued", email="investor@example.com",
-                                fields={"offering": "Acme 2030", "units": 10})
+    await p.omnisend.send_event(
+        "tokens_issued", email="investor@example.com", fields={"offering": "Acme 2030", "units": 10}
+    )
 
 
 async def _billbitts(p: Providers) -> Any:
-    return await p.billbitts.create_payment(PaymentRequest(
-        reference="DPO-FALT-0001", amount=Decimal("100.00"), currency="EUR",
-        description="Acme 2030", expires_in_seconds=3600, investment_id=1))
+    return await p.billbitts.create_payment(
+        PaymentRequest(
+            reference="DPO-FALT-0001",
+            amount=Decimal("100.00"),
+            currency="EUR",
+            description="Acme 2030",
+            expires_in_seconds=3600,
+            investment_id=1,
+        )
+    )
 
 
 CLIENTS: dict[str, tuple[str, Call]] = {
-    "ecb": ("ecb", _ecb), "xetra": ("xetra", _xetra), "euroclear": ("euroclear", _euroclear),
-    "clearstream": ("clearstream", _clearstream), "pmi": ("clearstream", _pmi),
-    "omnisend": ("omnisend", _omnisend), "billbitts": ("billbitts", _billbitts)}
+    "ecb": ("ecb", _ecb),
+    "xetra": ("xetra", _xetra),
+    "euroclear": ("euroclear", _euroclear),
+    "clearstream": ("clearstream", _clearstream),
+    "pmi": ("clearstream", _pmi),
+    "omnisend": ("omnisend", _omnisend),
+    "billbitts": ("billbitts", _billbitts),
+}
 IDEMPOTENT = [name for name in CLIENTS if name != "omnisend"]
 
 
@@ -67,16 +86,28 @@ def sim(sandbox: Sandbox, name: str) -> Simulator:
 
 def plant(sandbox: Sandbox) -> None:
     world = sandbox.world
-    world.xetra.plant({"prices": [{"isin": ISIN, "currency": "EUR", "last": "101.25",
-                                   "asOf": "2026-12-04T16:30:00Z"}]})
+    world.xetra.plant(
+        {
+            "prices": [
+                {"isin": ISIN, "currency": "EUR", "last": "101.25", "asOf": "2026-12-04T16:30:00Z"}
+            ]
+        }
+    )
     for csd in (world.euroclear, world.clearstream):
-        csd.plant({"page_size": 2, "holdings": [
-            {"account": f"ACC{n}", "isin": ISIN, "quantity": 10 * n} for n in range(1, 6)]})
+        csd.plant(
+            {
+                "page_size": 2,
+                "holdings": [
+                    {"account": f"ACC{n}", "isin": ISIN, "quantity": 10 * n} for n in range(1, 6)
+                ],
+            }
+        )
 
 
 @pytest.mark.parametrize("name", list(CLIENTS))
 async def test_a_clean_call_works_and_carries_a_request_id(
-        sandbox: Sandbox, providers: Providers, name: str) -> None:
+    sandbox: Sandbox, providers: Providers, name: str
+) -> None:
     plant(sandbox)
     result = await CLIENTS[name][1](providers)
     if name in ("euroclear", "clearstream"):
@@ -92,7 +123,8 @@ async def test_a_clean_call_works_and_carries_a_request_id(
 @pytest.mark.parametrize("fault", ["500", "502", "503", "429:0.05", "slow:1", "reset"])
 @pytest.mark.parametrize("name", IDEMPOTENT)
 async def test_a_transient_fault_is_retried_with_the_same_request_id(
-        sandbox: Sandbox, providers: Providers, name: str, fault: str) -> None:
+    sandbox: Sandbox, providers: Providers, name: str, fault: str
+) -> None:
     plant(sandbox)
     simulator = sim(sandbox, name)
     simulator.faults.set([fault])
@@ -105,7 +137,8 @@ async def test_a_transient_fault_is_retried_with_the_same_request_id(
 @pytest.mark.parametrize("fault", ["500", "429:0.05", "reset"])
 @pytest.mark.parametrize("name", list(CLIENTS))
 async def test_a_fault_that_persists_is_provider_unavailable(
-        sandbox: Sandbox, providers: Providers, name: str, fault: str) -> None:
+    sandbox: Sandbox, providers: Providers, name: str, fault: str
+) -> None:
     plant(sandbox)
     simulator = sim(sandbox, name)
     simulator.faults.set(always=fault)
@@ -118,7 +151,8 @@ async def test_a_fault_that_persists_is_provider_unavailable(
 
 
 async def test_a_provider_that_stays_slow_is_unavailable(
-        sandbox: Sandbox, providers: Providers) -> None:
+    sandbox: Sandbox, providers: Providers
+) -> None:
     sandbox.world.ecb.faults.set(always="slow:2")
     with pytest.raises(ProviderUnavailable, match="timed out"):
         await providers.ecb.daily()
@@ -126,7 +160,8 @@ async def test_a_provider_that_stays_slow_is_unavailable(
 
 
 async def test_a_send_that_timed_out_is_not_sent_twice(
-        sandbox: Sandbox, providers: Providers) -> None:
+    sandbox: Sandbox, providers: Providers
+) -> None:
     # The provider may have acted on it: the outbox decides, not a blind resend.
     sandbox.world.omnisend.faults.set(["slow:1"])
     with pytest.raises(ProviderUnavailable):
@@ -137,7 +172,8 @@ async def test_a_send_that_timed_out_is_not_sent_twice(
 @pytest.mark.parametrize("fault", ["malformed", "wrong_schema"])
 @pytest.mark.parametrize("name", list(CLIENTS))
 async def test_a_malformed_or_wrong_schema_answer_is_provider_malformed(
-        sandbox: Sandbox, providers: Providers, name: str, fault: str) -> None:
+    sandbox: Sandbox, providers: Providers, name: str, fault: str
+) -> None:
     plant(sandbox)
     simulator = sim(sandbox, name)
     simulator.faults.set([fault])
@@ -150,7 +186,8 @@ async def test_a_malformed_or_wrong_schema_answer_is_provider_malformed(
 @pytest.mark.parametrize("status", ["400", "401", "404"])
 @pytest.mark.parametrize("name", list(CLIENTS))
 async def test_a_refusal_is_provider_rejected_and_not_retried(
-        sandbox: Sandbox, providers: Providers, name: str, status: str) -> None:
+    sandbox: Sandbox, providers: Providers, name: str, status: str
+) -> None:
     plant(sandbox)
     simulator = sim(sandbox, name)
     simulator.faults.set([status])

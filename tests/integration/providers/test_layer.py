@@ -16,10 +16,12 @@ from dpo.providers.http import parse_retry_after
 from sandbox.server import Sandbox
 from tests.integration.providers.conftest import settings_for
 
-BOMB = (b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
-        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
-        b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
-        b"<Cube><Cube time='2026-01-02'><Cube currency='USD' rate='&lol3;'/></Cube></Cube>")
+BOMB = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+    b"<Cube><Cube time='2026-01-02'><Cube currency='USD' rate='&lol3;'/></Cube></Cube>"
+)
 
 
 @pytest.fixture
@@ -37,7 +39,8 @@ def waits() -> Iterator[list[float]]:
 
 
 async def test_the_breaker_opens_then_closes_after_a_good_trial(
-        sandbox: Sandbox, providers: Providers) -> None:
+    sandbox: Sandbox, providers: Providers
+) -> None:
     ecb = sandbox.world.ecb
     ecb.faults.set(always="500")
     for _ in range(3):  # PROVIDER_BREAKER_THRESHOLD=3
@@ -56,7 +59,8 @@ async def test_the_breaker_opens_then_closes_after_a_good_trial(
 
 
 async def test_a_failed_trial_opens_the_circuit_again(
-        sandbox: Sandbox, providers: Providers) -> None:
+    sandbox: Sandbox, providers: Providers
+) -> None:
     sandbox.world.ecb.faults.set(always="503")
     for _ in range(3):
         with pytest.raises(ProviderUnavailable):
@@ -78,14 +82,16 @@ async def test_refusals_never_open_the_circuit(sandbox: Sandbox, providers: Prov
 
 
 async def test_retry_after_is_honoured_and_capped(
-        sandbox: Sandbox, providers: Providers, waits: list[float]) -> None:
+    sandbox: Sandbox, providers: Providers, waits: list[float]
+) -> None:
     sandbox.world.ecb.faults.set(["429:0.2", "429:3600"])
     await providers.ecb.daily()
     assert waits == pytest.approx([0.2, 0.5])  # PROVIDER_RETRY_AFTER_MAX=0.5
 
 
 async def test_backoff_without_retry_after_is_exponential_with_jitter(
-        sandbox: Sandbox, providers: Providers, waits: list[float]) -> None:
+    sandbox: Sandbox, providers: Providers, waits: list[float]
+) -> None:
     sandbox.world.ecb.faults.set(["500", "500"])
     await providers.ecb.daily()
     assert len(waits) == 2
@@ -100,7 +106,8 @@ def test_retry_after_forms() -> None:
 
 
 async def test_an_entity_bomb_is_refused_not_expanded(
-        sandbox: Sandbox, providers: Providers) -> None:
+    sandbox: Sandbox, providers: Providers
+) -> None:
     sandbox.world.ecb.faults.malformed_body = BOMB
     try:
         sandbox.world.ecb.faults.set(["malformed"])
@@ -112,9 +119,15 @@ async def test_an_entity_bomb_is_refused_not_expanded(
 
 async def test_a_huge_answer_is_refused(sandbox: Sandbox) -> None:
     sandbox.world.reset()
-    sandbox.world.euroclear.plant({"page_size": 500, "holdings": [
-        {"account": f"ACCOUNT-{n:06d}", "isin": "DE0001102580", "quantity": n}
-        for n in range(500)]})
+    sandbox.world.euroclear.plant(
+        {
+            "page_size": 500,
+            "holdings": [
+                {"account": f"ACCOUNT-{n:06d}", "isin": "DE0001102580", "quantity": n}
+                for n in range(500)
+            ],
+        }
+    )
     settings = settings_for(sandbox, PROVIDER_MAX_RESPONSE_BYTES="2048")
     clients = Providers.from_settings(settings, breakers=Breakers(threshold=3, reset_seconds=1))
     try:
@@ -125,18 +138,26 @@ async def test_a_huge_answer_is_refused(sandbox: Sandbox) -> None:
 
 
 async def test_nothing_secret_in_logs_or_errors(
-        sandbox: Sandbox, providers: Providers, caplog: pytest.LogCaptureFixture) -> None:
+    sandbox: Sandbox, providers: Providers, caplog: pytest.LogCaptureFixture
+) -> None:
     keys = sandbox.world.keys
     caplog.set_level(logging.DEBUG)
     errors: list[str] = []
     for fault in ("500", "401", "malformed", "reset", None):
-        for sim in (sandbox.world.xetra, sandbox.world.euroclear, sandbox.world.clearstream,
-                    sandbox.world.omnisend):
+        for sim in (
+            sandbox.world.xetra,
+            sandbox.world.euroclear,
+            sandbox.world.clearstream,
+            sandbox.world.omnisend,
+        ):
             sim.faults.set([fault] if fault else [], always=fault if fault == "500" else None)
-        calls = [providers.xetra.prices(["DE0001102580"]),
-                 providers.clearstream.statuses(["REF-1"]),
-                 providers.omnisend.send_event("payment_confirmed", email="a@example.com",
-                                               fields={"amount": "10.00"})]
+        calls = [
+            providers.xetra.prices(["DE0001102580"]),
+            providers.clearstream.statuses(["REF-1"]),
+            providers.omnisend.send_event(
+                "payment_confirmed", email="a@example.com", fields={"amount": "10.00"}
+            ),
+        ]
         for outcome in await asyncio.gather(*calls, return_exceptions=True):
             if isinstance(outcome, Exception):
                 errors.append(f"{outcome!s} {outcome!r} {getattr(outcome, 'details', '')}")
@@ -179,7 +200,8 @@ async def test_our_threshold_applies_to_a_circuit_registered_by_another(redis_ur
 
 
 async def test_a_refused_connection_is_retried_even_for_a_send(
-        sandbox: Sandbox, waits: list[float]) -> None:
+    sandbox: Sandbox, waits: list[float]
+) -> None:
     # Nothing listens there: the request surely never arrived, so even a send is retried.
     from dpo.embedded.process import free_port
 

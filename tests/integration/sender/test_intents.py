@@ -36,8 +36,11 @@ async def test_issuance_enqueues_invest_then_issue_once(db: AsyncSession) -> Non
     for _ in range(3):  # a repeated webhook, a replayed job
         await enqueue_issuance(db, investment)
     assert investment.onchain_reference == reference
-    count = await db.scalar(select(func.count()).select_from(ChainIntent)
-                            .where(ChainIntent.investment_id == investment.id))
+    count = await db.scalar(
+        select(func.count())
+        .select_from(ChainIntent)
+        .where(ChainIntent.investment_id == investment.id)
+    )
     assert count == 2
 
 
@@ -49,8 +52,14 @@ async def test_enqueue_does_not_commit(db: AsyncSession) -> None:
     savepoint = await db.begin_nested()
     await enqueue_issuance(db, investment)
     await savepoint.rollback()
-    assert await db.scalar(select(func.count()).select_from(ChainIntent)
-                           .where(ChainIntent.investment_id == investment_id)) == 0
+    assert (
+        await db.scalar(
+            select(func.count())
+            .select_from(ChainIntent)
+            .where(ChainIntent.investment_id == investment_id)
+        )
+        == 0
+    )
 
 
 async def test_refund_before_signing_cancels_and_owes_nothing(db: AsyncSession) -> None:
@@ -72,9 +81,11 @@ async def test_refund_after_the_order_was_signed_owes_a_refund(db: AsyncSession)
     db.add(investment)
     await db.flush()
     await enqueue_issuance(db, investment)
-    await db.execute(update(ChainIntent).where(ChainIntent.investment_id == investment.id,
-                                               ChainIntent.kind == "invest")
-                     .values(state=IntentState.IN_FLIGHT.value))
+    await db.execute(
+        update(ChainIntent)
+        .where(ChainIntent.investment_id == investment.id, ChainIntent.kind == "invest")
+        .values(state=IntentState.IN_FLIGHT.value)
+    )
     await enqueue_refund(db, investment)
     await enqueue_refund(db, investment)
     investment_id = investment.id

@@ -15,9 +15,13 @@ TOKEN = "tok-" + "77ab" * 8
 async def test_a_batch_answers_each_call_or_its_error(anvil: str) -> None:
     rpc = Rpc([anvil], timeout=10)
     try:
-        chain_id, count, bad = await rpc.batch([
-            ("eth_chainId", []), ("eth_getTransactionCount", [SENDER, "latest"]),
-            ("eth_call", [{"to": SENDER, "data": "0x"}, "no-such-block"])])
+        chain_id, count, bad = await rpc.batch(
+            [
+                ("eth_chainId", []),
+                ("eth_getTransactionCount", [SENDER, "latest"]),
+                ("eth_call", [{"to": SENDER, "data": "0x"}, "no-such-block"]),
+            ]
+        )
     finally:
         await rpc.aclose()
     assert chain_id == "0x7a69"

@@ -27,19 +27,26 @@ async def intents(sessions: async_sessionmaker[AsyncSession]) -> list[ChainInten
 
 def all_final(sessions: async_sessionmaker[AsyncSession]) -> Any:
     async def check() -> bool:
-        return all(i.state not in ("pending", "in_flight", "mined")
-                   for i in await intents(sessions))
+        return all(
+            i.state not in ("pending", "in_flight", "mined") for i in await intents(sessions)
+        )
+
     return check
 
 
 async def references(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
     async with sessions() as session:
-        return [str(r) for r in await session.scalars(
-            select(Investment.onchain_reference).order_by(Investment.id))]
+        return [
+            str(r)
+            for r in await session.scalars(
+                select(Investment.onchain_reference).order_by(Investment.id)
+            )
+        ]
 
 
-async def assert_contiguous_nonces(sessions: async_sessionmaker[AsyncSession],
-                                   world: World) -> None:
+async def assert_contiguous_nonces(
+    sessions: async_sessionmaker[AsyncSession], world: World
+) -> None:
     """Every nonce we hold is distinct, the sequence has no hole, and the chain agrees."""
     nonces = sorted(i.nonce for i in await intents(sessions) if i.nonce is not None)
     assert nonces == list(range(nonces[0], nonces[0] + len(nonces)))
@@ -48,7 +55,8 @@ async def assert_contiguous_nonces(sessions: async_sessionmaker[AsyncSession],
 
 
 async def test_paid_orders_are_recorded_then_issued_once(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     await seed(sessions, world, 3)
     worker = make_worker(sessions, world, world.url)
     await drive(worker, all_final(sessions))
@@ -66,15 +74,19 @@ async def test_paid_orders_are_recorded_then_issued_once(
 
 
 async def test_a_replayed_intent_is_settled_by_the_chain_check_without_sending(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     await seed(sessions, world, 2)
     worker = make_worker(sessions, world, world.url)
     await drive(worker, all_final(sessions))
     sent = chain_nonce(world.url)
     # A restored backup, a replayed job: the intents say pending again, without nonces.
     async with sessions() as session, session.begin():
-        await session.execute(update(ChainIntent).values(
-            state="pending", nonce=None, chain_id=None, sender_address=None, tx_hash=None))
+        await session.execute(
+            update(ChainIntent).values(
+                state="pending", nonce=None, chain_id=None, sender_address=None, tx_hash=None
+            )
+        )
     await drive(worker, all_final(sessions))
 
     assert chain_nonce(world.url) == sent
@@ -86,7 +98,8 @@ async def test_a_replayed_intent_is_settled_by_the_chain_check_without_sending(
 
 
 async def test_a_revert_is_recorded_with_its_reason_and_not_retried(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     unverified = "0x" + "5a" * 20
     await seed(sessions, world, 1, wallet=unverified)
     worker = make_worker(sessions, world, world.url)
@@ -108,7 +121,8 @@ async def test_a_revert_is_recorded_with_its_reason_and_not_retried(
 
 
 async def test_a_revert_on_chain_is_recorded_from_its_receipt(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     from tests.integration.sender.world import rpc
 
     await seed(sessions, world, 2)
@@ -120,10 +134,19 @@ async def test_a_revert_on_chain_is_recorded_from_its_receipt(
 
     from dpo.chain.artifacts import load_artifact
     from tests.integration.sender.world import OWNER
+
     sto = Web3().eth.contract(abi=load_artifact("STO").abi)
-    rpc(world.url, "eth_sendTransaction", {"from": OWNER, "to": world.sto,
-                                           "data": sto.encode_abi("cancelOffering", [1]),
-                                           "gasPrice": hex(10**12), "gas": hex(200_000)})
+    rpc(
+        world.url,
+        "eth_sendTransaction",
+        {
+            "from": OWNER,
+            "to": world.sto,
+            "data": sto.encode_abi("cancelOffering", [1]),
+            "gasPrice": hex(10**12),
+            "gas": hex(200_000),
+        },
+    )
     rpc(world.url, "evm_setAutomine", True)
     rpc(world.url, "evm_mine")
     await drive(worker, all_final(sessions))
@@ -138,7 +161,8 @@ async def test_a_revert_on_chain_is_recorded_from_its_receipt(
 
 
 async def test_a_refund_is_recorded_on_chain_once_where_the_order_was(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     from dpo.sender.intents import enqueue_refund
     from tests.integration.sender.world import rpc
 
@@ -158,15 +182,22 @@ async def test_a_refund_is_recorded_on_chain_once_where_the_order_was(
     await drive(worker, all_final(sessions))
 
     states = {(i.investment_id, i.kind): i.state for i in await intents(sessions)}
-    assert states == {(recorded, "invest"): "succeeded", (recorded, "issue"): "cancelled",
-                      (recorded, "refund"): "succeeded",
-                      (unsent, "invest"): "cancelled", (unsent, "issue"): "cancelled"}
+    assert states == {
+        (recorded, "invest"): "succeeded",
+        (recorded, "issue"): "cancelled",
+        (recorded, "refund"): "succeeded",
+        (unsent, "invest"): "cancelled",
+        (unsent, "issue"): "cancelled",
+    }
     refs = await references(sessions)
     topic = "0x" + __import__("web3").Web3.keccak(
-        text="InvestmentRefunded(uint256,address,uint256,uint256,bytes32)").hex().removeprefix(
-        "0x")
-    logs = rpc(world.url, "eth_getLogs", {"fromBlock": "0x0", "toBlock": "latest",
-                                          "address": world.sto, "topics": [topic]})
+        text="InvestmentRefunded(uint256,address,uint256,uint256,bytes32)"
+    ).hex().removeprefix("0x")
+    logs = rpc(
+        world.url,
+        "eth_getLogs",
+        {"fromBlock": "0x0", "toBlock": "latest", "address": world.sto, "topics": [topic]},
+    )
     assert ["0x" + log["data"][-64:] for log in logs] == [refs[0]]
     assert issued_refs(world.url, world.issuance) == {}
     await assert_contiguous_nonces(sessions, world)

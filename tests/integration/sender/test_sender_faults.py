@@ -48,11 +48,11 @@ async def assert_once(sessions: async_sessionmaker[AsyncSession], world: World) 
 
 
 async def test_a_transaction_dropped_from_the_pool_is_resent(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     await seed(sessions, world, 1)
     clock = Clock()
-    worker = make_worker(sessions, world, world.url, clock=clock, resend_after=5,
-                         replace_after=600)
+    worker = make_worker(sessions, world, world.url, clock=clock, resend_after=5, replace_after=600)
     rpc(world.url, "evm_setAutomine", False)
     await worker.run_pass()
     (sent,) = await versions(sessions)
@@ -78,11 +78,13 @@ async def test_a_transaction_dropped_from_the_pool_is_resent(
 
 
 async def test_a_transaction_stuck_below_the_base_fee_is_replaced(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     await seed(sessions, world, 1)
     clock = Clock()
-    worker = make_worker(sessions, world, world.url, clock=clock, replace_after=30,
-                         resend_after=600)
+    worker = make_worker(
+        sessions, world, world.url, clock=clock, replace_after=30, resend_after=600
+    )
     rpc(world.url, "evm_setAutomine", False)
     await worker.run_pass()
     (first,) = await versions(sessions)
@@ -112,7 +114,8 @@ async def test_a_transaction_stuck_below_the_base_fee_is_replaced(
 
 
 async def test_two_hundred_paid_orders_at_once_are_all_issued_exactly_once(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     await seed(sessions, world, 200, units=1)
     worker = make_worker(sessions, world, world.url, max_in_flight=256)
     await drive(worker, all_final(sessions), passes=2000)
@@ -124,13 +127,15 @@ async def test_two_hundred_paid_orders_at_once_are_all_issued_exactly_once(
 
 
 async def test_provider_faults_during_sends_and_receipt_polling(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     await seed(sessions, world, 20)
     async with FaultyProxy(world.url, hang_seconds=5) as proxy:
         # The send reaches the node but the answer is lost (500 / never comes): the retry
         # sends the same bytes, which the node already has or already mined.
-        proxy.set_plan(["lost", "swallow", "lost:502", "500", "timeout"],
-                       method="eth_sendRawTransaction")
+        proxy.set_plan(
+            ["lost", "swallow", "lost:502", "500", "timeout"], method="eth_sendRawTransaction"
+        )
         proxy.set_plan(["500", "timeout", "503", "lost"], method="eth_getTransactionReceipt")
         proxy.set_rates({"500": 0.1, "timeout": 0.02, "lost": 0.05}, seed=11)
         worker = make_worker(sessions, world, proxy.url, timeout=1.0)
@@ -143,24 +148,40 @@ async def test_provider_faults_during_sends_and_receipt_polling(
 
 
 async def test_a_nonce_used_by_another_transaction_of_our_key_is_given_up_and_resent(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     from eth_account import Account
 
     from tests.integration.sender.world import SENDER, SENDER_KEY
 
     await seed(sessions, world, 1)
     clock = Clock()
-    worker = make_worker(sessions, world, world.url, clock=clock, nonce_taken_after=5,
-                         replace_after=600, resend_after=600)
+    worker = make_worker(
+        sessions,
+        world,
+        world.url,
+        clock=clock,
+        nonce_taken_after=5,
+        replace_after=600,
+        resend_after=600,
+    )
     rpc(world.url, "evm_setAutomine", False)
     await worker.run_pass()
     (ours,) = await versions(sessions)
     # Someone else signs with the platform's key at the same nonce and outbids us.
     rpc(world.url, "anvil_dropTransaction", ours.tx_hash)
-    foreign = Account.from_key(SENDER_KEY).sign_transaction({
-        "type": 2, "chainId": 31337, "nonce": ours.nonce, "to": SENDER, "value": 0,
-        "gas": 21000, "maxFeePerGas": ours.max_fee_per_gas * 2,
-        "maxPriorityFeePerGas": ours.max_priority_fee_per_gas * 2})
+    foreign = Account.from_key(SENDER_KEY).sign_transaction(
+        {
+            "type": 2,
+            "chainId": 31337,
+            "nonce": ours.nonce,
+            "to": SENDER,
+            "value": 0,
+            "gas": 21000,
+            "maxFeePerGas": ours.max_fee_per_gas * 2,
+            "maxPriorityFeePerGas": ours.max_priority_fee_per_gas * 2,
+        }
+    )
     rpc(world.url, "eth_sendRawTransaction", foreign.raw_transaction.to_0x_hex())
     rpc(world.url, "evm_mine")
     rpc(world.url, "evm_setAutomine", True)

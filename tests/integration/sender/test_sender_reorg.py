@@ -33,24 +33,24 @@ CONFIRMATIONS = 3
 
 
 def reorged(outcome: str) -> float:
-    return REGISTRY.get_sample_value("dpo_sender_reorged_total",
-                                     {"outcome": outcome}) or 0.0
+    return REGISTRY.get_sample_value("dpo_sender_reorged_total", {"outcome": outcome}) or 0.0
 
 
 async def by_kind(sessions: async_sessionmaker[AsyncSession]) -> dict[str, ChainIntent]:
     return {i.kind: i for i in await intents(sessions)}
 
 
-async def mined_issue(world: World, sessions: async_sessionmaker[AsyncSession],
-                      worker: Worker) -> ChainIntent:
+async def mined_issue(
+    world: World, sessions: async_sessionmaker[AsyncSession], worker: Worker
+) -> ChainIntent:
     """One paid order: its invest and issue mined one block apart, the issue's block the head."""
     await seed(sessions, world, 1)
     rpc(world.url, "evm_setAutomine", False)
-    await worker.run_pass()              # the invest signed and sent
+    await worker.run_pass()  # the invest signed and sent
     rpc(world.url, "evm_mine")
-    await worker.run_pass()              # the invest mined; the issue signed and sent
+    await worker.run_pass()  # the invest mined; the issue signed and sent
     rpc(world.url, "evm_mine")
-    await worker.run_pass()              # the issue mined
+    await worker.run_pass()  # the issue mined
     rows = await by_kind(sessions)
     assert (rows["invest"].state, rows["issue"].state) == ("mined", "mined")
     head = rpc(world.url, "eth_getBlockByNumber", "latest", False)
@@ -59,8 +59,7 @@ async def mined_issue(world: World, sessions: async_sessionmaker[AsyncSession],
     return rows["issue"]
 
 
-async def finish(world: World, sessions: async_sessionmaker[AsyncSession],
-                 worker: Worker) -> None:
+async def finish(world: World, sessions: async_sessionmaker[AsyncSession], worker: Worker) -> None:
     """Automine back on, and blocks on top until every intent is final."""
     rpc(world.url, "evm_setAutomine", True)
     await drive(worker, all_final(sessions), between=lambda: rpc(world.url, "evm_mine"))
@@ -76,7 +75,8 @@ async def assert_issued_once(world: World, sessions: async_sessionmaker[AsyncSes
 
 
 async def test_a_reorg_that_takes_the_issue_sends_it_again_once_in_its_nonce(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     worker = make_worker(sessions, world, world.url, confirmations=CONFIRMATIONS)
     issue = await mined_issue(world, sessions, worker)
     (ref,) = await references(sessions)
@@ -99,14 +99,14 @@ async def test_a_reorg_that_takes_the_issue_sends_it_again_once_in_its_nonce(
     final = (await by_kind(sessions))["issue"]
     assert final.block_hash != issue.block_hash
     assert final.sends == 2
-    assert {v.nonce for v in await versions(sessions) if v.intent_id == issue.id} == {
-        issue.nonce}
+    assert {v.nonce for v in await versions(sessions) if v.intent_id == issue.id} == {issue.nonce}
     assert issued_refs(world.url, world.issuance) == {ref: 1}
     await assert_issued_once(world, sessions)
 
 
 async def test_a_reorg_while_the_sender_is_down_is_found_by_the_next_one(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     crashed = make_worker(sessions, world, world.url, confirmations=CONFIRMATIONS)
     issue = await mined_issue(world, sessions, crashed)
     rpc(world.url, "anvil_reorg", 1, [])
@@ -122,12 +122,13 @@ async def test_a_reorg_while_the_sender_is_down_is_found_by_the_next_one(
 
 
 async def test_a_freed_nonce_nothing_takes_again_is_filled_so_ours_behind_it_go(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     worker = make_worker(sessions, world, world.url, confirmations=CONFIRMATIONS)
     issue = await mined_issue(world, sessions, worker)  # order A: invest n, issue n + 1
     freed = int(issue.nonce or 0)
-    await seed(sessions, world, 1)                      # order B
-    await worker.run_pass()                             # its invest sent at n + 2, not mined
+    await seed(sessions, world, 1)  # order B
+    await worker.run_pass()  # its invest sent at n + 2, not mined
     invest_b = [i for i in await intents(sessions) if i.kind == "invest"][-1]
     assert (invest_b.state, invest_b.nonce) == ("in_flight", freed + 1)
 
@@ -136,8 +137,7 @@ async def test_a_freed_nonce_nothing_takes_again_is_filled_so_ours_behind_it_go(
     # A's invest takes n again; its issue waits for it, so n + 1 would hold B's invest back.
     rows = await intents(sessions)
     fills = [i for i in rows if i.kind == "fill"]
-    assert [(f.state, f.nonce, f.investment_id) for f in fills] == [
-        ("in_flight", freed, None)]
+    assert [(f.state, f.nonce, f.investment_id) for f in fills] == [("in_flight", freed, None)]
     await finish(world, sessions, worker)
 
     rows = await intents(sessions)
@@ -148,7 +148,8 @@ async def test_a_freed_nonce_nothing_takes_again_is_filled_so_ours_behind_it_go(
 
 
 async def test_a_revert_that_takes_the_order_and_the_issue_sends_both_again_in_order(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     # Deeper than this reorg: a reorg past the confirmations is beyond what they promise.
     worker = make_worker(sessions, world, world.url, confirmations=20)
     snapshot = rpc(world.url, "evm_snapshot")
@@ -180,7 +181,8 @@ async def _all_mined(sessions: async_sessionmaker[AsyncSession]) -> bool:
 
 
 async def test_nothing_is_final_before_its_confirmations(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     worker = make_worker(sessions, world, world.url, confirmations=CONFIRMATIONS)
     issue = await mined_issue(world, sessions, worker)
     for depth in range(1, CONFIRMATIONS + 1):
@@ -197,7 +199,8 @@ async def test_nothing_is_final_before_its_confirmations(
 
 
 async def test_a_receipt_moved_to_another_block_is_followed_and_counted_again(
-        world: World, sessions: async_sessionmaker[AsyncSession]) -> None:
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     worker = make_worker(sessions, world, world.url, confirmations=CONFIRMATIONS)
     issue = await mined_issue(world, sessions, worker)
     (signed,) = [v for v in await versions(sessions) if v.intent_id == issue.id]
@@ -225,32 +228,52 @@ async def test_a_receipt_moved_to_another_block_is_followed_and_counted_again(
 
 
 async def test_the_listeners_events_count_only_live_and_at_or_below_its_checkpoint(
-        sessions: async_sessionmaker[AsyncSession]) -> None:
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
     refs = ["0x" + f"{n:064x}" for n in range(1, 7)]
     rows = [  # (ref, event, block, removed, chain)
-        (refs[0], "Issued", 10, False, 31337),                 # seen, below the checkpoint
-        (refs[1], "Issued", 10, True, 31337),                  # removed by a reorg
-        (refs[2], "Issued", 21, False, 31337),                 # above the checkpoint
-        (refs[3], "Issued", 10, False, 1),                     # another chain
-        (refs[4], "InvestmentReceived", 12, False, 31337),     # the invest's event
-        (refs[5], "InvestmentRefunded", 20, False, 31337),     # at the checkpoint
+        (refs[0], "Issued", 10, False, 31337),  # seen, below the checkpoint
+        (refs[1], "Issued", 10, True, 31337),  # removed by a reorg
+        (refs[2], "Issued", 21, False, 31337),  # above the checkpoint
+        (refs[3], "Issued", 10, False, 1),  # another chain
+        (refs[4], "InvestmentReceived", 12, False, 31337),  # the invest's event
+        (refs[5], "InvestmentRefunded", 20, False, 31337),  # at the checkpoint
     ]
     async with sessions() as session, session.begin():
-        await session.execute(text(
-            "INSERT INTO listener_checkpoints (chain_id, last_processed_block, "
-            "last_processed_hash) VALUES (31337, 20, :h)"), {"h": "0x" + "ab" * 32})
+        await session.execute(
+            text(
+                "INSERT INTO listener_checkpoints (chain_id, last_processed_block, "
+                "last_processed_hash) VALUES (31337, 20, :h)"
+            ),
+            {"h": "0x" + "ab" * 32},
+        )
         for n, (ref, event, block, removed, chain) in enumerate(rows, start=1):
-            await session.execute(text(
-                "INSERT INTO chain_events (id, chain_id, contract_address, contract_name, "
-                "event_name, block_number, block_hash, tx_hash, tx_index, log_index, args, "
-                "removed, removed_at) VALUES (:id, :chain, :a, 'X', :event, :block, :bh, :tx, "
-                "0, 0, jsonb_build_object('investmentRef', CAST(:ref AS text)), :removed, "
-                "CASE WHEN :removed THEN now() END)"),
-                {"id": n, "chain": chain, "a": "0x" + "11" * 20, "event": event,
-                 "block": block, "bh": "0x" + f"{n:064x}", "tx": "0x" + f"{n + 99:064x}",
-                 "ref": ref, "removed": removed})
+            await session.execute(
+                text(
+                    "INSERT INTO chain_events (id, chain_id, contract_address, contract_name, "
+                    "event_name, block_number, block_hash, tx_hash, tx_index, log_index, args, "
+                    "removed, removed_at) VALUES (:id, :chain, :a, 'X', :event, :block, :bh, :tx, "
+                    "0, 0, jsonb_build_object('investmentRef', CAST(:ref AS text)), :removed, "
+                    "CASE WHEN :removed THEN now() END)"
+                ),
+                {
+                    "id": n,
+                    "chain": chain,
+                    "a": "0x" + "11" * 20,
+                    "event": event,
+                    "block": block,
+                    "bh": "0x" + f"{n:064x}",
+                    "tx": "0x" + f"{n + 99:064x}",
+                    "ref": ref,
+                    "removed": removed,
+                },
+            )
     wanted = [("issue", ref) for ref in refs[:4]] + [
-        ("invest", refs[4]), ("issue", refs[4]), ("refund", refs[5]), ("fill", refs[0])]
+        ("invest", refs[4]),
+        ("issue", refs[4]),
+        ("refund", refs[5]),
+        ("fill", refs[0]),
+    ]
     found = await listener_blocks(sessions, 31337, wanted)
     assert found == {("issue", refs[0]): 10, ("invest", refs[4]): 12, ("refund", refs[5]): 20}
     assert await listener_blocks(sessions, 31337, []) == {}

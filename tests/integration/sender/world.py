@@ -39,8 +39,9 @@ GWEI = 10**9
 
 def rpc(url: str, method: str, *params: Any) -> Any:
     """One JSON-RPC call; raises on an error object."""
-    answer = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method,
-                                   "params": list(params)}, timeout=30).json()
+    answer = httpx.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=30
+    ).json()
     if "error" in answer:
         raise RuntimeError(f"{method}: {answer['error']}")
     return answer["result"]
@@ -76,8 +77,9 @@ class World:
         return self.addresses["ISSUANCE_CONTRACT_ADDRESS"]
 
 
-def prepare_chain(url: str, addresses: dict[str, str], *, investors: int = 1,
-                  hard_cap_cents: int = 10**15) -> World:
+def prepare_chain(
+    url: str, addresses: dict[str, str], *, investors: int = 1, hard_cap_cents: int = 10**15
+) -> World:
     """Make SENDER an agent, open offering 1 on the Issuance token, verify the investors."""
     w3 = Web3()
     sto = w3.eth.contract(abi=load_artifact("STO").abi)
@@ -86,9 +88,22 @@ def prepare_chain(url: str, addresses: dict[str, str], *, investors: int = 1,
     transact(url, world.sto, sto.encode_abi("addAgent", [SENDER]))
     transact(url, world.issuance, token.encode_abi("addAgent", [SENDER]))
     now = int(rpc(url, "eth_getBlockByNumber", "latest", False)["timestamp"], 16)
-    transact(url, world.sto, sto.encode_abi("createOffering", [
-        Web3.to_checksum_address(world.issuance), b"EUR", UNIT_PRICE_CENTS, 0, hard_cap_cents,
-        1, now + 30 * 86400]))
+    transact(
+        url,
+        world.sto,
+        sto.encode_abi(
+            "createOffering",
+            [
+                Web3.to_checksum_address(world.issuance),
+                b"EUR",
+                UNIT_PRICE_CENTS,
+                0,
+                hard_cap_cents,
+                1,
+                now + 30 * 86400,
+            ],
+        ),
+    )
     for _ in range(investors):
         address = Account.create().address
         transact(url, world.issuance, token.encode_abi("verifyInvestor", [address]))
@@ -96,37 +111,63 @@ def prepare_chain(url: str, addresses: dict[str, str], *, investors: int = 1,
     return world
 
 
-async def seed(sessions: async_sessionmaker[AsyncSession], world: World, count: int, *,
-               units: int = 3, wallet: str | None = None) -> list[int]:
+async def seed(
+    sessions: async_sessionmaker[AsyncSession],
+    world: World,
+    count: int,
+    *,
+    units: int = 3,
+    wallet: str | None = None,
+) -> list[int]:
     """An offering linked to on-chain offering 1, an investor, `count` paid orders with their
     intents enqueued (one transaction, as the paid transition does)."""
     address = (wallet or world.investors[0]).lower()
     async with sessions() as session, session.begin():
-        offering = await session.scalar(select(Offering).where(
-            Offering.onchain_offering_id == world.offering_id))
+        offering = await session.scalar(
+            select(Offering).where(Offering.onchain_offering_id == world.offering_id)
+        )
         if offering is None:
             offering = Offering(
-                issuer=Issuer(name="Acme AG", country="CH"), name="Acme A", symbol="ACME",
-                security_type="equity", regulation="reg_s", currency="EUR",
-                unit_price=Decimal("10"), status="open",
-                onchain_offering_id=world.offering_id, token_address=world.issuance.lower())
+                issuer=Issuer(name="Acme AG", country="CH"),
+                name="Acme A",
+                symbol="ACME",
+                security_type="equity",
+                regulation="reg_s",
+                currency="EUR",
+                unit_price=Decimal("10"),
+                status="open",
+                onchain_offering_id=world.offering_id,
+                token_address=world.issuance.lower(),
+            )
             session.add(offering)
-        investor_id = await session.scalar(select(InvestorWallet.investor_id).where(
-            InvestorWallet.address == address))
+        investor_id = await session.scalar(
+            select(InvestorWallet.investor_id).where(InvestorWallet.address == address)
+        )
         if investor_id is None:
             investor = Investor(full_name="Ada", country="GB")
             session.add(investor)
             await session.flush()
             investor_id = investor.id
-            session.add(InvestorWallet(investor_id=investor_id, chain_id=31337, address=address,
-                                       verified_at=datetime.now(UTC)))
+            session.add(
+                InvestorWallet(
+                    investor_id=investor_id,
+                    chain_id=31337,
+                    address=address,
+                    verified_at=datetime.now(UTC),
+                )
+            )
         await session.flush()
         ids = []
         for _ in range(count):
             investment = Investment(
-                investor_id=investor_id, offering_id=offering.id, amount=Decimal(10 * units),
-                currency="EUR", units=units, state="paid",
-                payment_reference=f"PAY-{uuid.uuid4().hex[:16]}")
+                investor_id=investor_id,
+                offering_id=offering.id,
+                amount=Decimal(10 * units),
+                currency="EUR",
+                units=units,
+                state="paid",
+                payment_reference=f"PAY-{uuid.uuid4().hex[:16]}",
+            )
             session.add(investment)
             await session.flush()
             await enqueue_issuance(session, investment)
@@ -144,23 +185,45 @@ class Clock:
         return time.time() + self.offset
 
 
-def make_worker(sessions: async_sessionmaker[AsyncSession], world: World, rpc_url: str, *,
-                clock: Callable[[], float] = time.time, timeout: float = 10.0,
-                **overrides: Any) -> Worker:
+def make_worker(
+    sessions: async_sessionmaker[AsyncSession],
+    world: World,
+    rpc_url: str,
+    *,
+    clock: Callable[[], float] = time.time,
+    timeout: float = 10.0,
+    **overrides: Any,
+) -> Worker:
     """A worker signing with SENDER through `rpc_url`."""
     settings: dict[str, Any] = {
-        "max_in_flight": 64, "replace_after": 60.0, "resend_after": 15.0,
-        "nonce_taken_after": 5.0, "caps": FeeCaps(max_fee=500 * GWEI, tip=5 * GWEI),
-        "gas_headroom_percent": 20, "confirmations": 0}
+        "max_in_flight": 64,
+        "replace_after": 60.0,
+        "resend_after": 15.0,
+        "nonce_taken_after": 5.0,
+        "caps": FeeCaps(max_fee=500 * GWEI, tip=5 * GWEI),
+        "gas_headroom_percent": 20,
+        "confirmations": 0,
+    }
     settings.update(overrides)
     contracts = Contracts(sto=world.sto, issuance=world.issuance)
     chain = Chain(Rpc([rpc_url], timeout=timeout, attempts=4, backoff=0.05), contracts, SENDER)
-    return Worker(sessions=sessions, chain=chain, account=Account.from_key(SENDER_KEY),
-                  chain_id=31337, config=Config(**settings), clock=clock)
+    return Worker(
+        sessions=sessions,
+        chain=chain,
+        account=Account.from_key(SENDER_KEY),
+        chain_id=31337,
+        config=Config(**settings),
+        clock=clock,
+    )
 
 
-async def drive(worker: Worker, done: Callable[[], Any], *, passes: int = 400,
-                between: Callable[[], Any] | None = None) -> int:
+async def drive(
+    worker: Worker,
+    done: Callable[[], Any],
+    *,
+    passes: int = 400,
+    between: Callable[[], Any] | None = None,
+) -> int:
     """Run passes (RPC failures retried, as the service does) until `await done()` is true."""
     failures = 0
     for _ in range(passes):
@@ -179,19 +242,26 @@ async def drive(worker: Worker, done: Callable[[], Any], *, passes: int = 400,
 def issued_refs(url: str, issuance: str) -> Counter[str]:
     """How many Issued events each investmentRef has on chain."""
     topic = "0x" + Web3.keccak(text="Issued(uint256,address,uint256,bytes32)").hex().removeprefix(
-        "0x")
-    logs = rpc(url, "eth_getLogs", {"fromBlock": "0x0", "toBlock": "latest",
-                                    "address": issuance, "topics": [topic]})
+        "0x"
+    )
+    logs = rpc(
+        url,
+        "eth_getLogs",
+        {"fromBlock": "0x0", "toBlock": "latest", "address": issuance, "topics": [topic]},
+    )
     return Counter("0x" + log["data"][-64:] for log in logs)
 
 
 def recorded_refs(url: str, sto: str) -> Counter[str]:
     """How many InvestmentReceived events each investmentRef has on chain."""
     topic = "0x" + Web3.keccak(
-        text="InvestmentReceived(uint256,address,uint256,uint256,bytes32)").hex().removeprefix(
-        "0x")
-    logs = rpc(url, "eth_getLogs", {"fromBlock": "0x0", "toBlock": "latest",
-                                    "address": sto, "topics": [topic]})
+        text="InvestmentReceived(uint256,address,uint256,uint256,bytes32)"
+    ).hex().removeprefix("0x")
+    logs = rpc(
+        url,
+        "eth_getLogs",
+        {"fromBlock": "0x0", "toBlock": "latest", "address": sto, "topics": [topic]},
+    )
     return Counter("0x" + log["data"][-64:] for log in logs)
 
 

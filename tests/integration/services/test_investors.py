@@ -36,11 +36,18 @@ from tests.integration.services.support import (
 )
 
 
-async def _register(db: AsyncSession, principal: Principal, email: str = "grace@example.com",
-                    country: str = "us") -> Investor:
-    return await investors.register_investor(db, principal=principal, full_name=" Grace Hopper ",
-                                             email=email, country=country, is_us_person=True,
-                                             chain_id=CHAIN_ID)
+async def _register(
+    db: AsyncSession, principal: Principal, email: str = "grace@example.com", country: str = "us"
+) -> Investor:
+    return await investors.register_investor(
+        db,
+        principal=principal,
+        full_name=" Grace Hopper ",
+        email=email,
+        country=country,
+        is_us_person=True,
+        chain_id=CHAIN_ID,
+    )
 
 
 async def test_register_creates_investor_and_verified_wallet(db: AsyncSession) -> None:
@@ -108,8 +115,9 @@ async def test_reading_investors_per_role(db: AsyncSession) -> None:
     alice, alice_p = await make_investor(db)
     bob, bob_p = await make_investor(db)
     offering = await make_offering(db)
-    await investments.submit_investment(db, principal=alice_p, offering_id=offering.id,
-                                        amount=Decimal("100"), currency="USD")
+    await investments.submit_investment(
+        db, principal=alice_p, offering_id=offering.id, amount=Decimal("100"), currency="USD"
+    )
     issuer = issuer_staff(offering.issuer_id)
     # Self
     assert (await queries.get_investor(db, principal=alice_p, investor_id=alice.id)) is alice
@@ -150,15 +158,18 @@ async def test_kyc_state_machine(db: AsyncSession) -> None:
     with pytest.raises(ForbiddenError):
         await investors.approve_kyc(db, principal=ops(), investor_id=investor.id)
     with pytest.raises(ConflictError):
-        await investors.approve_kyc(db, principal=admin(), investor_id=investor.id,
-                                    status=KycStatus.EXPIRED)
+        await investors.approve_kyc(
+            db, principal=admin(), investor_id=investor.id, status=KycStatus.EXPIRED
+        )
     await investors.approve_kyc(db, principal=admin(), investor_id=investor.id)
     assert investor.kyc_status == "approved"
-    await investors.approve_kyc(db, principal=admin(), investor_id=investor.id,
-                                status=KycStatus.EXPIRED)
+    await investors.approve_kyc(
+        db, principal=admin(), investor_id=investor.id, status=KycStatus.EXPIRED
+    )
     with pytest.raises(ConflictError):
-        await investors.approve_kyc(db, principal=admin(), investor_id=investor.id,
-                                    status=KycStatus.EXPIRED)
+        await investors.approve_kyc(
+            db, principal=admin(), investor_id=investor.id, status=KycStatus.EXPIRED
+        )
     rows = await audit_rows(db, "investor", investor.id)
     assert [(r.before or {}).get("kyc_status") for r in rows] == ["pending", "approved"]
     assert [(r.after or {}).get("kyc_status") for r in rows] == ["approved", "expired"]
@@ -170,18 +181,33 @@ async def test_accreditation(db: AsyncSession) -> None:
     investor, me = await make_investor(db)
     later = now() + timedelta(days=90)
     with pytest.raises(ForbiddenError):
-        await investors.set_accreditation(db, principal=me, investor_id=investor.id,
-                                          status=AccreditationStatus.VERIFIED, expires_at=later)
+        await investors.set_accreditation(
+            db,
+            principal=me,
+            investor_id=investor.id,
+            status=AccreditationStatus.VERIFIED,
+            expires_at=later,
+        )
     with pytest.raises(ValidationError):
-        await investors.set_accreditation(db, principal=admin(), investor_id=investor.id,
-                                          status=AccreditationStatus.VERIFIED)
+        await investors.set_accreditation(
+            db, principal=admin(), investor_id=investor.id, status=AccreditationStatus.VERIFIED
+        )
     with pytest.raises(ValidationError):
-        await investors.set_accreditation(db, principal=admin(), investor_id=investor.id,
-                                          status=AccreditationStatus.VERIFIED,
-                                          expires_at=now() - timedelta(days=1))
+        await investors.set_accreditation(
+            db,
+            principal=admin(),
+            investor_id=investor.id,
+            status=AccreditationStatus.VERIFIED,
+            expires_at=now() - timedelta(days=1),
+        )
     assert investor.accreditation_status == "none"
-    await investors.set_accreditation(db, principal=admin(), investor_id=investor.id,
-                                      status=AccreditationStatus.VERIFIED, expires_at=later)
+    await investors.set_accreditation(
+        db,
+        principal=admin(),
+        investor_id=investor.id,
+        status=AccreditationStatus.VERIFIED,
+        expires_at=later,
+    )
     assert investor.accreditation_status == "verified"
     assert investor.accreditation_expires_at == later
     [row] = await audit_rows(db, "investor", investor.id)
@@ -199,16 +225,24 @@ async def test_two_investors_may_share_an_email(engine: AsyncEngine) -> None:
             await _register(b, second, email=email.upper())
             await b.commit()
         async with AsyncSession(engine) as check:
-            count = await check.scalar(select(func.count()).select_from(Investor)
-                                       .where(func.lower(Investor.email) == email))
+            count = await check.scalar(
+                select(func.count())
+                .select_from(Investor)
+                .where(func.lower(Investor.email) == email)
+            )
             assert count == 2
     finally:
         async with AsyncSession(engine) as cleanup, cleanup.begin():
-            ids = (await cleanup.scalars(select(Investor.id)
-                                         .where(func.lower(Investor.email) == email))).all()
-            await cleanup.execute(delete(AuditLog).where(
-                AuditLog.entity_type == "investor",
-                AuditLog.entity_id.in_([str(i) for i in ids])))
-            await cleanup.execute(delete(InvestorWallet).where(
-                InvestorWallet.investor_id.in_(ids)))
+            ids = (
+                await cleanup.scalars(
+                    select(Investor.id).where(func.lower(Investor.email) == email)
+                )
+            ).all()
+            await cleanup.execute(
+                delete(AuditLog).where(
+                    AuditLog.entity_type == "investor",
+                    AuditLog.entity_id.in_([str(i) for i in ids]),
+                )
+            )
+            await cleanup.execute(delete(InvestorWallet).where(InvestorWallet.investor_id.in_(ids)))
             await cleanup.execute(delete(Investor).where(Investor.id.in_(ids)))

@@ -46,11 +46,18 @@ def valid_isin() -> str:
 
 def fields(**overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "isin": valid_isin(), "name": "Bolt Series B", "symbol": "BOLT",
-        "security_type": "equity", "regulation": "reg_d_506c", "currency": "EUR",
-        "unit_price": Decimal("25"), "min_ticket": Decimal("250"),
-        "max_ticket": Decimal("25000"), "soft_cap": Decimal("100000"),
-        "hard_cap": Decimal("500000"), "opens_at": now() + timedelta(days=1),
+        "isin": valid_isin(),
+        "name": "Bolt Series B",
+        "symbol": "BOLT",
+        "security_type": "equity",
+        "regulation": "reg_d_506c",
+        "currency": "EUR",
+        "unit_price": Decimal("25"),
+        "min_ticket": Decimal("250"),
+        "max_ticket": Decimal("25000"),
+        "soft_cap": Decimal("100000"),
+        "hard_cap": Decimal("500000"),
+        "opens_at": now() + timedelta(days=1),
         "closes_at": now() + timedelta(days=31),
     }
     values.update(overrides)
@@ -74,35 +81,52 @@ async def issue_on_chain(db: AsyncSession, offering: Offering) -> None:
     offering.onchain_offering_id = secrets.randbelow(2**60)
     offering.token_address = "0x" + secrets.token_hex(20)
     offering.units_sold = 40
-    db.add(Investment(investor_id=investor.id, offering_id=offering.id, amount=Decimal(1000),
-                      currency="EUR", units=40, state="issued",
-                      payment_reference=secrets.token_hex(8),
-                      onchain_reference="0x" + secrets.token_hex(32),
-                      tx_hash="0x" + secrets.token_hex(32), issued_at=now()))
+    db.add(
+        Investment(
+            investor_id=investor.id,
+            offering_id=offering.id,
+            amount=Decimal(1000),
+            currency="EUR",
+            units=40,
+            state="issued",
+            payment_reference=secrets.token_hex(8),
+            onchain_reference="0x" + secrets.token_hex(32),
+            tx_hash="0x" + secrets.token_hex(32),
+            issued_at=now(),
+        )
+    )
     await db.flush()
 
 
 async def test_life_cycle_with_audit(db: AsyncSession) -> None:
     issuer = await new_issuer(db)
     staff = issuer_staff(issuer.id)
-    offering = await lifecycle.create_offering(db, principal=staff, issuer_id=issuer.id,
-                                         fields=fields())
+    offering = await lifecycle.create_offering(
+        db, principal=staff, issuer_id=issuer.id, fields=fields()
+    )
     assert offering.status == "draft"
     assert offering.created_at is not None
-    offering = await lifecycle.update_offering(db, principal=staff, offering_id=offering.id,
-                                         changes={"name": "Bolt Series B2"})
+    offering = await lifecycle.update_offering(
+        db, principal=staff, offering_id=offering.id, changes={"name": "Bolt Series B2"}
+    )
     assert offering.name == "Bolt Series B2"
     await lifecycle.open_offering(db, principal=staff, offering_id=offering.id)
     with pytest.raises(ConflictError):
-        await lifecycle.update_offering(db, principal=staff, offering_id=offering.id,
-                                  changes={"name": "Too late"})
+        await lifecycle.update_offering(
+            db, principal=staff, offering_id=offering.id, changes={"name": "Too late"}
+        )
     await lifecycle.close_offering(db, principal=admin(), offering_id=offering.id)
     await issue_on_chain(db, offering)
     settled = await lifecycle.settle_offering(db, principal=admin(), offering_id=offering.id)
     assert settled.status == "settled"
     rows = await audit_rows(db, "offering", offering.id)
-    assert [r.action for r in rows] == ["offering.create", "offering.update", "offering.open",
-                                        "offering.closed", "offering.settled"]
+    assert [r.action for r in rows] == [
+        "offering.create",
+        "offering.update",
+        "offering.open",
+        "offering.closed",
+        "offering.settled",
+    ]
     assert rows[0].before is None
     assert rows[0].after is not None
     assert rows[0].after["unit_price"] == "25.000000000000000000"
@@ -115,14 +139,21 @@ async def test_life_cycle_with_audit(db: AsyncSession) -> None:
     assert {r.actor for r in rows} == {"user:3", "user:1"}
 
 
-@pytest.mark.parametrize(("start", "action"), [
-    ("draft", lifecycle.close_offering), ("open", lifecycle.open_offering),
-    ("closed", lifecycle.open_offering),
-    ("settled", lifecycle.cancel_offering), ("cancelled", lifecycle.open_offering),
-    ("cancelled", lifecycle.cancel_offering), ("draft", lifecycle.settle_offering),
-])
+@pytest.mark.parametrize(
+    ("start", "action"),
+    [
+        ("draft", lifecycle.close_offering),
+        ("open", lifecycle.open_offering),
+        ("closed", lifecycle.open_offering),
+        ("settled", lifecycle.cancel_offering),
+        ("cancelled", lifecycle.open_offering),
+        ("cancelled", lifecycle.cancel_offering),
+        ("draft", lifecycle.settle_offering),
+    ],
+)
 async def test_invalid_transitions_conflict_and_change_nothing(
-        db: AsyncSession, start: str, action: Any) -> None:
+    db: AsyncSession, start: str, action: Any
+) -> None:
     offering = await make_offering(db, status=start)
     before = await audit_count(db)
     with pytest.raises(ConflictError) as caught:
@@ -140,32 +171,37 @@ async def test_cancel_from_draft_open_and_closed(db: AsyncSession) -> None:
         assert cancelled.status == "cancelled"
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"min_ticket": Decimal("30000")}, "min_ticket"),
-    ({"max_ticket": Decimal("600000")}, "max_ticket"),
-    ({"soft_cap": Decimal("600000")}, "soft_cap"),
-    ({"opens_at": now() + timedelta(days=40)}, "opens_at"),
-    ({"currency": "EURO"}, "currency"),
-    ({"currency": "XYZ"}, "currency"),
-    ({"regulation": "reg_z"}, "regulation"),
-    ({"security_type": "tulips"}, "security_type"),
-    ({"isin": "US0378331006"}, "isin"),
-    ({"unit_price": Decimal(0)}, "unit_price"),
-    ({"hard_cap": Decimal(-1)}, "hard_cap"),
-    ({"name": "  "}, "name"),
-    ({"symbol": "bad symbol"}, "symbol"),
-    ({"allowed_countries": ["gb"]}, "allowed_countries"),
-    ({"unit_price": None}, "unit_price"),
-    ({"status": "open"}, "status"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"min_ticket": Decimal("30000")}, "min_ticket"),
+        ({"max_ticket": Decimal("600000")}, "max_ticket"),
+        ({"soft_cap": Decimal("600000")}, "soft_cap"),
+        ({"opens_at": now() + timedelta(days=40)}, "opens_at"),
+        ({"currency": "EURO"}, "currency"),
+        ({"currency": "XYZ"}, "currency"),
+        ({"regulation": "reg_z"}, "regulation"),
+        ({"security_type": "tulips"}, "security_type"),
+        ({"isin": "US0378331006"}, "isin"),
+        ({"unit_price": Decimal(0)}, "unit_price"),
+        ({"hard_cap": Decimal(-1)}, "hard_cap"),
+        ({"name": "  "}, "name"),
+        ({"symbol": "bad symbol"}, "symbol"),
+        ({"allowed_countries": ["gb"]}, "allowed_countries"),
+        ({"unit_price": None}, "unit_price"),
+        ({"status": "open"}, "status"),
+    ],
+)
 async def test_rules_name_the_field_and_write_nothing(
-        db: AsyncSession, changes: dict[str, Any], field: str) -> None:
+    db: AsyncSession, changes: dict[str, Any], field: str
+) -> None:
     issuer = await new_issuer(db)
     count_before = await db.scalar(select(func.count()).select_from(Offering))
     audit_before = await audit_count(db)
     with pytest.raises(ValidationError) as caught:
-        await lifecycle.create_offering(db, principal=admin(), issuer_id=issuer.id,
-                                  fields=fields(**changes))
+        await lifecycle.create_offering(
+            db, principal=admin(), issuer_id=issuer.id, fields=fields(**changes)
+        )
     assert caught.value.details["field"] == field
     assert await db.scalar(select(func.count()).select_from(Offering)) == count_before
     assert await audit_count(db) == audit_before
@@ -174,8 +210,9 @@ async def test_rules_name_the_field_and_write_nothing(
 async def test_update_checks_the_merged_state(db: AsyncSession) -> None:
     offering = await make_offering(db, status="draft", isin=valid_isin())
     with pytest.raises(ValidationError) as caught:
-        await lifecycle.update_offering(db, principal=admin(), offering_id=offering.id,
-                                  changes={"min_ticket": Decimal("6000")})
+        await lifecycle.update_offering(
+            db, principal=admin(), offering_id=offering.id, changes={"min_ticket": Decimal("6000")}
+        )
     assert caught.value.details["field"] == "min_ticket"
     await db.refresh(offering)
     assert offering.min_ticket == Decimal(100)
@@ -186,8 +223,9 @@ async def test_duplicate_isin_conflicts(db: AsyncSession) -> None:
     first = fields()
     await lifecycle.create_offering(db, principal=admin(), issuer_id=issuer.id, fields=first)
     with pytest.raises(ConflictError):
-        await lifecycle.create_offering(db, principal=admin(), issuer_id=issuer.id,
-                                  fields=fields(isin=first["isin"]))
+        await lifecycle.create_offering(
+            db, principal=admin(), issuer_id=issuer.id, fields=fields(isin=first["isin"])
+        )
 
 
 async def test_open_needs_window_and_cap(db: AsyncSession) -> None:
@@ -206,8 +244,9 @@ async def test_permissions_per_role(db: AsyncSession) -> None:
         await lifecycle.create_offering(db, principal=ANONYMOUS, issuer_id=mine.id, fields=fields())
     for caller in (investor, ops()):
         with pytest.raises(ForbiddenError):
-            await lifecycle.create_offering(db, principal=caller, issuer_id=mine.id,
-                                            fields=fields())
+            await lifecycle.create_offering(
+                db, principal=caller, issuer_id=mine.id, fields=fields()
+            )
         with pytest.raises(ForbiddenError):
             await lifecycle.open_offering(db, principal=caller, offering_id=draft.id)
     staff = issuer_staff(mine.id)
@@ -228,14 +267,17 @@ async def test_permissions_per_role(db: AsyncSession) -> None:
 async def test_visibility_per_role(db: AsyncSession) -> None:
     issuer = await new_issuer(db)
     other = await new_issuer(db)
-    rows = {status: await make_offering(db, issuer=issuer, status=status)
-            for status in ("draft", "open", "closed", "settled", "cancelled")}
+    rows = {
+        status: await make_offering(db, issuer=issuer, status=status)
+        for status in ("draft", "open", "closed", "settled", "cancelled")
+    }
     other_draft = await make_offering(db, issuer=other, status="draft")
     _, investor = await make_investor(db)
 
     async def seen(principal: Principal) -> set[int]:
-        page = await svc.list_offerings(db, principal=principal, first=100,
-                                        filter=svc.OfferingFilter(search="Acme"))
+        page = await svc.list_offerings(
+            db, principal=principal, first=100, filter=svc.OfferingFilter(search="Acme")
+        )
         return {o.id for o in page.rows} & ({o.id for o in rows.values()} | {other_draft.id})
 
     assert await seen(ANONYMOUS) == {rows["open"].id}
@@ -255,22 +297,33 @@ async def test_keyset_pages_are_stable_under_inserts(db: AsyncSession) -> None:
     issuer = await new_issuer(db)
     tag = secrets.token_hex(4)
     for i in range(5):
-        await make_offering(db, issuer=issuer, name=f"Page {tag} {i}",
-                            opens_at=None if i == 2 else now() + timedelta(days=i))
+        await make_offering(
+            db,
+            issuer=issuer,
+            name=f"Page {tag} {i}",
+            opens_at=None if i == 2 else now() + timedelta(days=i),
+        )
     where = svc.OfferingFilter(search=tag)
     for sort in svc.OfferingSort:
         for descending in (False, True):
             seen: list[int] = []
             after = None
             while True:
-                page = await svc.list_offerings(db, principal=admin(), filter=where,
-                                                order_by=sort, descending=descending,
-                                                first=2, after=after)
+                page = await svc.list_offerings(
+                    db,
+                    principal=admin(),
+                    filter=where,
+                    order_by=sort,
+                    descending=descending,
+                    first=2,
+                    after=after,
+                )
                 seen.extend(o.id for o in page.rows)
                 if len(seen) == 2:
                     # A row inserted before the cursor must not shift the next page.
-                    await make_offering(db, issuer=issuer, name=f"Page {tag} a",
-                                        opens_at=now() - timedelta(days=99))
+                    await make_offering(
+                        db, issuer=issuer, name=f"Page {tag} a", opens_at=now() - timedelta(days=99)
+                    )
                 if not page.has_next_page:
                     break
                 after = page.cursors[-1]
@@ -290,8 +343,13 @@ async def test_page_limits_and_bad_cursors(db: AsyncSession) -> None:
         await svc.list_offerings(db, principal=admin(), first=1, after="garbage")
     if page.cursors:
         with pytest.raises(ValidationError):
-            await svc.list_offerings(db, principal=admin(), first=1, after=page.cursors[0],
-                                     order_by=svc.OfferingSort.NAME)
+            await svc.list_offerings(
+                db,
+                principal=admin(),
+                first=1,
+                after=page.cursors[0],
+                order_by=svc.OfferingSort.NAME,
+            )
 
 
 async def test_totals_count_committed_investments(db: AsyncSession) -> None:
@@ -299,12 +357,22 @@ async def test_totals_count_committed_investments(db: AsyncSession) -> None:
     empty = await make_offering(db)
     investor_a, _ = await make_investor(db)
     investor_b, _ = await make_investor(db)
-    for investor, amount, state in ((investor_a, "100", "paid"), (investor_a, "200", "issued"),
-                                    (investor_b, "300", "pending_payment"),
-                                    (investor_b, "999", "cancelled")):
-        db.add(Investment(investor_id=investor.id, offering_id=offering.id,
-                          amount=Decimal(amount), currency="USD", state=state,
-                          payment_reference=secrets.token_hex(8)))
+    for investor, amount, state in (
+        (investor_a, "100", "paid"),
+        (investor_a, "200", "issued"),
+        (investor_b, "300", "pending_payment"),
+        (investor_b, "999", "cancelled"),
+    ):
+        db.add(
+            Investment(
+                investor_id=investor.id,
+                offering_id=offering.id,
+                amount=Decimal(amount),
+                currency="USD",
+                state=state,
+                payment_reference=secrets.token_hex(8),
+            )
+        )
     await db.flush()
     totals = await svc.list_offering_totals(db, offering_ids=[offering.id, empty.id])
     assert totals[offering.id] == svc.OfferingTotals(3, 2, Decimal(600))
@@ -314,9 +382,18 @@ async def test_totals_count_committed_investments(db: AsyncSession) -> None:
 async def test_isin_taken_between_check_and_insert_is_conflict(db: AsyncSession) -> None:
     taken = await make_offering(db, isin=valid_isin())
     # The row another request inserted after our check: the unique constraint decides.
-    db.add(Offering(issuer_id=taken.issuer_id, isin=taken.isin, name="Twin", symbol="TW",
-                    security_type="equity", regulation="reg_s", currency="EUR",
-                    unit_price=Decimal(1)))
+    db.add(
+        Offering(
+            issuer_id=taken.issuer_id,
+            isin=taken.isin,
+            name="Twin",
+            symbol="TW",
+            security_type="equity",
+            regulation="reg_s",
+            currency="EUR",
+            unit_price=Decimal(1),
+        )
+    )
     with pytest.raises(ConflictError) as caught:
         await lifecycle._flush_unique_isin(db)
     assert caught.value.details == {"field": "isin"}

@@ -40,24 +40,30 @@ async def test_positions_per_role_with_totals(db: AsyncSession) -> None:
     assert me.address is not None
     mine = me.address
     theirs = address()
-    db.add_all([
-        Position(holder_address=mine, offering_id=offering.id, location="onchain", quantity=7),
-        Position(holder_address=mine, offering_id=offering.id, location="euroclear",
-                 quantity=3),
-        Position(holder_address=mine, offering_id=other.id, location="onchain",
-                 quantity=2**255),
-        Position(holder_address=theirs, offering_id=other.id, location="onchain", quantity=5),
-    ])
+    db.add_all(
+        [
+            Position(holder_address=mine, offering_id=offering.id, location="onchain", quantity=7),
+            Position(
+                holder_address=mine, offering_id=offering.id, location="euroclear", quantity=3
+            ),
+            Position(
+                holder_address=mine, offering_id=other.id, location="onchain", quantity=2**255
+            ),
+            Position(holder_address=theirs, offering_id=other.id, location="onchain", quantity=5),
+        ]
+    )
     await db.flush()
     own = await positions.list_positions(db, principal=me)
     assert len(own.positions) == 3
     assert own.totals == {"onchain": 7 + 2**255, "euroclear": 3}
-    one = await positions.list_positions(db, principal=me, offering_id=offering.id,
-                                         location=Location.ONCHAIN)
+    one = await positions.list_positions(
+        db, principal=me, offering_id=offering.id, location=Location.ONCHAIN
+    )
     assert [p.quantity for p in one.positions] == [7]
     assert one.totals == {"onchain": 7}
-    by_holder = await positions.list_positions(db, principal=me, holder=mine.upper()[:2]
-                                               + mine[2:].upper())
+    by_holder = await positions.list_positions(
+        db, principal=me, holder=mine.upper()[:2] + mine[2:].upper()
+    )
     assert len(by_holder.positions) == 3
     with pytest.raises(ForbiddenError):
         await positions.list_positions(db, principal=me, holder=theirs)
@@ -71,15 +77,19 @@ async def test_positions_per_role_with_totals(db: AsyncSession) -> None:
 
 
 async def test_fx_rates_latest_or_on_a_day(db: AsyncSession) -> None:
-    db.add_all([
-        FxRate(base="EUR", quote="XTS", rate="1.05", as_of=date(2026, 1, 2), source="ecb"),
-        FxRate(base="EUR", quote="XTS", rate="1.07", as_of=date(2026, 1, 5), source="ecb"),
-        FxRate(base="EUR", quote="XTS", rate="1.06", as_of=date(2026, 1, 5), source="xetra"),
-    ])
+    db.add_all(
+        [
+            FxRate(base="EUR", quote="XTS", rate="1.05", as_of=date(2026, 1, 2), source="ecb"),
+            FxRate(base="EUR", quote="XTS", rate="1.07", as_of=date(2026, 1, 5), source="ecb"),
+            FxRate(base="EUR", quote="XTS", rate="1.06", as_of=date(2026, 1, 5), source="xetra"),
+        ]
+    )
     await db.flush()
     latest = await market.list_fx_rates(db, base="eur", quote="XTS")
     assert sorted((r.source, str(r.rate)) for r in latest) == [
-        ("ecb", "1.070000000000"), ("xetra", "1.060000000000")]
+        ("ecb", "1.070000000000"),
+        ("xetra", "1.060000000000"),
+    ]
     # A Saturday gets Friday's fixing.
     saturday = await market.list_fx_rates(db, base="EUR", quote="XTS", on=date(2026, 1, 3))
     assert [(r.source, r.as_of) for r in saturday] == [("ecb", date(2026, 1, 2))]
@@ -91,9 +101,18 @@ async def test_fx_rates_latest_or_on_a_day(db: AsyncSession) -> None:
 async def test_breaks_resolve_and_job_runs(db: AsyncSession) -> None:
     run = ReconciliationRun()
     item = factories.reconciliation_break(run, holder=address())
-    db.add_all([run, item, JobRun(job="sync_fx_rates_test", status="succeeded",
-                                  started_at=now() - timedelta(minutes=1),
-                                  finished_at=now())])
+    db.add_all(
+        [
+            run,
+            item,
+            JobRun(
+                job="sync_fx_rates_test",
+                status="succeeded",
+                started_at=now() - timedelta(minutes=1),
+                finished_at=now(),
+            ),
+        ]
+    )
     await db.flush()
     for who in (ANONYMOUS,):
         with pytest.raises(UnauthenticatedError):
@@ -106,8 +125,9 @@ async def test_breaks_resolve_and_job_runs(db: AsyncSession) -> None:
             await ops.resolve_break(db, principal=who, break_id=item.id)
         with pytest.raises(ForbiddenError):
             await ops.list_job_runs(db, principal=who)
-    listed = (await ops.list_breaks(db, principal=ops_principal(), status=BreakStatus.OPEN,
-                                   first=100)).rows
+    listed = (
+        await ops.list_breaks(db, principal=ops_principal(), status=BreakStatus.OPEN, first=100)
+    ).rows
     assert item.id in [b.id for b in listed]
     await ops.resolve_break(db, principal=ops_principal(), break_id=item.id, note="booked")
     assert item.status == "resolved"
@@ -117,17 +137,18 @@ async def test_breaks_resolve_and_job_runs(db: AsyncSession) -> None:
     with pytest.raises(NotFoundError):
         await ops.resolve_break(db, principal=admin(), break_id=10**12)
     with pytest.raises(ValidationError):
-        await ops.resolve_break(db, principal=admin(), break_id=item.id,
-                                status=BreakStatus.OPEN)
+        await ops.resolve_break(db, principal=admin(), break_id=item.id, status=BreakStatus.OPEN)
     [row] = await audit_rows(db, "reconciliation_break", item.id)
-    assert row.before == {"status": "open", "resolved_by": None, "resolved_at": None,
-                          "note": None}
+    assert row.before == {"status": "open", "resolved_by": None, "resolved_at": None, "note": None}
     assert row.after is not None
     assert row.after["note"] == "booked"
     runs = await ops.list_job_runs(db, principal=admin(), job="sync_fx_rates_test")
     assert [r.job for r in runs] == ["sync_fx_rates_test"]
-    still_open = await db.scalar(select(func.count()).select_from(ReconciliationBreak).where(
-        ReconciliationBreak.id == item.id, ReconciliationBreak.status == "open"))
+    still_open = await db.scalar(
+        select(func.count())
+        .select_from(ReconciliationBreak)
+        .where(ReconciliationBreak.id == item.id, ReconciliationBreak.status == "open")
+    )
     assert still_open == 0
 
 
@@ -135,14 +156,22 @@ async def test_event_history_filters_and_cursor(db: AsyncSession) -> None:
     holder = address()
     offering = await make_offering(db, onchain_offering_id=987654321)
     ids = list(await next_feed_sequences(db, 3))
-    db.add_all([
-        factories.chain_event(ids[0], contract_name="STO", event_name="InvestmentReceived",
-                              args={"offeringId": "987654321", "investor": holder}),
-        factories.chain_event(ids[1], event_name="Transfer",
-                              args={"from": holder, "to": address(), "value": "5"}),
-        factories.chain_event(ids[2], contract_name="STO", event_name="OfferingClosed",
-                              args={"offeringId": "1"}),
-    ])
+    db.add_all(
+        [
+            factories.chain_event(
+                ids[0],
+                contract_name="STO",
+                event_name="InvestmentReceived",
+                args={"offeringId": "987654321", "investor": holder},
+            ),
+            factories.chain_event(
+                ids[1], event_name="Transfer", args={"from": holder, "to": address(), "value": "5"}
+            ),
+            factories.chain_event(
+                ids[2], contract_name="STO", event_name="OfferingClosed", args={"offeringId": "1"}
+            ),
+        ]
+    )
     await db.flush()
     start = ids[0] - 1
     every = await chain_events.list_events(db, after=start)
@@ -152,18 +181,28 @@ async def test_event_history_filters_and_cursor(db: AsyncSession) -> None:
     rest = await chain_events.list_events(db, after=page[-1].id)
     assert [e.id for e in rest] == ids[2:]
     by_address = await chain_events.list_events(
-        db, after=start, filter=chain_events.EventFilter(address=holder.upper()[:2]
-                                                         + holder[2:].upper()))
+        db,
+        after=start,
+        filter=chain_events.EventFilter(address=holder.upper()[:2] + holder[2:].upper()),
+    )
     assert [e.id for e in by_address] == ids[:2]
     by_offering = await chain_events.list_events(
-        db, after=start, filter=chain_events.EventFilter(offering_id=offering.id))
+        db, after=start, filter=chain_events.EventFilter(offering_id=offering.id)
+    )
     assert [e.id for e in by_offering] == ids[:1]
     by_name = await chain_events.list_events(
-        db, after=start, filter=chain_events.EventFilter(contract="STO",
-                                                         event_name="OfferingClosed"))
+        db,
+        after=start,
+        filter=chain_events.EventFilter(contract="STO", event_name="OfferingClosed"),
+    )
     assert [e.id for e in by_name] == ids[2:]
     unknown = await chain_events.list_events(
-        db, after=start, filter=chain_events.EventFilter(offering_id=10**12))
+        db, after=start, filter=chain_events.EventFilter(offering_id=10**12)
+    )
     assert unknown == []
-    assert await chain_events.count_events(
-        db, filter=chain_events.EventFilter(offering_id=offering.id)) == 1
+    assert (
+        await chain_events.count_events(
+            db, filter=chain_events.EventFilter(offering_id=offering.id)
+        )
+        == 1
+    )

@@ -29,10 +29,14 @@ async def seed_offering(sessions: async_sessionmaker[AsyncSession]) -> None:
     """An issuer and offering 1 whose token is TOKEN (the Transfer projection needs it)."""
     async with sessions() as session, session.begin():
         await session.execute(text("INSERT INTO issuers (id, name) VALUES (1, 'Issuer')"))
-        await session.execute(text(
-            "INSERT INTO offerings (id, issuer_id, isin, name, symbol, security_type, "
-            "regulation, currency, unit_price, token_address) VALUES (1, 1, 'DE000A1B2C35', "
-            "'Bond', 'BND', 'debt', 'reg_s', 'EUR', 100, :t)"), {"t": TOKEN})
+        await session.execute(
+            text(
+                "INSERT INTO offerings (id, issuer_id, isin, name, symbol, security_type, "
+                "regulation, currency, unit_price, token_address) VALUES (1, 1, 'DE000A1B2C35', "
+                "'Bond', 'BND', 'debt', 'reg_s', 'EUR', 100, :t)"
+            ),
+            {"t": TOKEN},
+        )
 
 
 @dataclass
@@ -43,34 +47,63 @@ class FakeChain:
     next_block: int = 1
     published: list[tuple[int, int]] = field(default_factory=list)
 
-    def transfer(self, block: int, index: int, to: str, *, contract: str = TOKEN,
-                 event: str = "Transfer", memo: str | None = None) -> DecodedLog:
+    def transfer(
+        self,
+        block: int,
+        index: int,
+        to: str,
+        *,
+        contract: str = TOKEN,
+        event: str = "Transfer",
+        memo: str | None = None,
+    ) -> DecodedLog:
         args: dict[str, Any] = {"from": ZERO, "to": to, "value": str(index + 1)}
         if memo is not None:
             args["memo"] = memo
         return DecodedLog(
-            chain_id=CHAIN, contract_address=contract, contract_name="Issuance",
-            event_name=event, block_number=block, block_hash=block_hash(block),
-            tx_hash=f"0x{block:032x}{index:032x}", tx_index=0, log_index=index, args=args)
+            chain_id=CHAIN,
+            contract_address=contract,
+            contract_name="Issuance",
+            event_name=event,
+            block_number=block,
+            block_hash=block_hash(block),
+            tx_hash=f"0x{block:032x}{index:032x}",
+            tx_index=0,
+            log_index=index,
+            args=args,
+        )
 
-    async def emit(self, count: int, *, to: str = ALICE, memo: str | None = None,
-                   contract: str = TOKEN, event: str = "Transfer", redis: Any = None,
-                   channel: str | None = None) -> tuple[int, int]:
+    async def emit(
+        self,
+        count: int,
+        *,
+        to: str = ALICE,
+        memo: str | None = None,
+        contract: str = TOKEN,
+        event: str = "Transfer",
+        redis: Any = None,
+        channel: str | None = None,
+    ) -> tuple[int, int]:
         """Store `count` Transfers in one new block; ring the doorbell when given Redis."""
         number = self.next_block
         self.next_block += 1
         header = BlockHeader(number, block_hash(number), block_hash(number - 1), 1_700_000_000)
-        logs = [self.transfer(number, i, to, contract=contract, event=event, memo=memo)
-                for i in range(count)]
-        result = await ingest_batch(self.sessions, Batch(CHAIN, number, number, [header], logs),
-                                    reorg_window=1000)
+        logs = [
+            self.transfer(number, i, to, contract=contract, event=event, memo=memo)
+            for i in range(count)
+        ]
+        result = await ingest_batch(
+            self.sessions, Batch(CHAIN, number, number, [header], logs), reorg_window=1000
+        )
         assert result.first_seq is not None
         assert result.last_seq is not None
         span = (result.first_seq, result.last_seq)
         if redis is not None:
             # By default the channel a deployment on this client's database listens to.
             db = int(redis.connection_pool.connection_kwargs.get("db") or 0)
-            await redis.publish(channel or Channels(db=db).feed, feed_message(
-                chain_id=CHAIN, first_seq=span[0], last_seq=span[1]))
+            await redis.publish(
+                channel or Channels(db=db).feed,
+                feed_message(chain_id=CHAIN, first_seq=span[0], last_seq=span[1]),
+            )
         self.published.append(span)
         return span

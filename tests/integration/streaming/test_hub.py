@@ -29,8 +29,9 @@ Sessions = async_sessionmaker[AsyncSession]
 
 
 @asynccontextmanager
-async def running_hub(sessions: Sessions, redis: Any, channel: str,
-                      **options: Any) -> AsyncIterator[FeedHub]:
+async def running_hub(
+    sessions: Sessions, redis: Any, channel: str, **options: Any
+) -> AsyncIterator[FeedHub]:
     hub = FeedHub(sessions=sessions, redis=redis, channel=channel, **options)
     await hub.start()
     await asyncio.wait_for(hub.subscribed.wait(), 10)
@@ -40,8 +41,9 @@ async def running_hub(sessions: Sessions, redis: Any, channel: str,
         await hub.stop()
 
 
-async def subscribe(hub: FeedHub, after: int | None = None,
-                    spec: EventFilter | None = None, **options: Any) -> FeedSubscription:
+async def subscribe(
+    hub: FeedHub, after: int | None = None, spec: EventFilter | None = None, **options: Any
+) -> FeedSubscription:
     async with hub.sessions() as session:
         matcher = await matcher_for(session, spec)
     return hub.subscribe(after=after, spec=spec, matcher=matcher, **options)
@@ -60,7 +62,8 @@ def sample(name: str) -> float:
 
 
 async def test_replay_after_a_cursor_then_live_without_gap_or_duplicate(
-        sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str) -> None:
+    sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str
+) -> None:
     await chain.emit(30)
     async with running_hub(sessions, redis, channel, page_size=7) as hub:
         stream = (await subscribe(hub, after=10)).items()
@@ -73,7 +76,8 @@ async def test_replay_after_a_cursor_then_live_without_gap_or_duplicate(
 
 
 async def test_lost_doorbells_are_covered_by_the_safety_poll(
-        sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str) -> None:
+    sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str
+) -> None:
     async with running_hub(sessions, redis, channel, poll_interval=0.2) as hub:
         stream = (await subscribe(hub)).items()
         await chain.emit(4)  # no doorbell at all
@@ -83,7 +87,8 @@ async def test_lost_doorbells_are_covered_by_the_safety_poll(
 
 
 async def test_a_doorbell_that_skips_ids_counts_a_gap_and_delivers_all(
-        sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str) -> None:
+    sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str
+) -> None:
     async with running_hub(sessions, redis, channel, poll_interval=300) as hub:
         stream = (await subscribe(hub)).items()
         before = sample("dpo_feed_doorbell_gaps_total")
@@ -96,7 +101,8 @@ async def test_a_doorbell_that_skips_ids_counts_a_gap_and_delivers_all(
 
 
 async def test_resuming_from_the_last_cursor_across_1000_events_gives_each_once(
-        sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str) -> None:
+    sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str
+) -> None:
     rng = random.Random(5)
 
     async def produce() -> None:
@@ -119,7 +125,8 @@ async def test_resuming_from_the_last_cursor_across_1000_events_gives_each_once(
 
 
 async def test_filters_agree_between_replay_and_live(
-        sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str) -> None:
+    sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str
+) -> None:
     async def mixed() -> None:
         await chain.emit(2, to=ALICE, redis=redis, channel=channel)
         await chain.emit(2, to=BOB, redis=redis, channel=channel)
@@ -136,16 +143,21 @@ async def test_filters_agree_between_replay_and_live(
     }
     await mixed()  # history, replayed with the SQL filter
     async with running_hub(sessions, redis, channel) as hub:
-        streams = {name: (await subscribe(hub, after=0, spec=spec)).items()
-                   for name, (spec, _) in cases.items()}
-        replayed = {name: [i.id for i in await take(streams[name], len(ids))]
-                    for name, (_, ids) in cases.items()}
+        streams = {
+            name: (await subscribe(hub, after=0, spec=spec)).items()
+            for name, (spec, _) in cases.items()
+        }
+        replayed = {
+            name: [i.id for i in await take(streams[name], len(ids))]
+            for name, (_, ids) in cases.items()
+        }
         await mixed()  # live, matched in memory
-        live = {name: [i.id - 7 for i in await take(streams[name], len(ids))]
-                for name, (_, ids) in cases.items()}
+        live = {
+            name: [i.id - 7 for i in await take(streams[name], len(ids))]
+            for name, (_, ids) in cases.items()
+        }
         # A marker after everything: nothing else arrived for any filter in between.
-        await chain.emit(1, to=BOB, contract=OTHER, event="Approval", redis=redis,
-                         channel=channel)
+        await chain.emit(1, to=BOB, contract=OTHER, event="Approval", redis=redis, channel=channel)
         marker_only = await take(streams["contract"], 1)
         for stream in streams.values():
             await stream.aclose()
@@ -156,7 +168,8 @@ async def test_filters_agree_between_replay_and_live(
 
 
 async def test_a_full_queue_falls_back_to_the_database_and_loses_nothing(
-        sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str) -> None:
+    sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str
+) -> None:
     async with running_hub(sessions, redis, channel, queue_size=5, page_size=50) as hub:
         stream = (await subscribe(hub)).items()
         before = sample("dpo_feed_subscriber_overflows_total")
@@ -170,7 +183,8 @@ async def test_a_full_queue_falls_back_to_the_database_and_loses_nothing(
 
 
 async def test_a_stalled_consumer_is_closed_while_others_go_on(
-        sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str) -> None:
+    sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str
+) -> None:
     closed: list[int] = []
     closed_event = asyncio.Event()
 
@@ -198,7 +212,8 @@ async def test_a_stalled_consumer_is_closed_while_others_go_on(
 
 
 async def test_a_redis_restart_mid_stream_loses_nothing(
-        sessions: Sessions, chain: FakeChain, channel: str, tmp_path: Path) -> None:
+    sessions: Sessions, chain: FakeChain, channel: str, tmp_path: Path
+) -> None:
     server = EmbeddedRedis(tmp_path / "redis", free_port())
     client = aioredis.from_url(server.start())
     try:
@@ -225,7 +240,8 @@ async def test_a_redis_restart_mid_stream_loses_nothing(
 
 
 async def test_reorged_events_arrive_as_removals_in_feed_order(
-        sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str) -> None:
+    sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str
+) -> None:
     await chain.emit(2)
     async with running_hub(sessions, redis, channel) as hub:
         stream = (await subscribe(hub, after=0)).items()
@@ -233,8 +249,12 @@ async def test_reorged_events_arrive_as_removals_in_feed_order(
         await chain.emit(3, redis=redis, channel=channel)  # block 2, about to be orphaned
         live = await take(stream, 3)
         result = await revert_to(sessions, chain_id=CHAIN, ancestor_number=1)
-        await redis.publish(channel, feed_message(chain_id=CHAIN, first_seq=result.first_seq or 0,
-                                                  last_seq=result.last_seq or 0))
+        await redis.publish(
+            channel,
+            feed_message(
+                chain_id=CHAIN, first_seq=result.first_seq or 0, last_seq=result.last_seq or 0
+            ),
+        )
         removals = await take(stream, 3)
         await stream.aclose()
         # A subscriber resuming before the reorg sees the events and then their removals.
@@ -242,13 +262,17 @@ async def test_reorged_events_arrive_as_removals_in_feed_order(
     assert [i.id for i in original + live] == [1, 2, 3, 4, 5]
     # Newest first, each pointing at the event it removes, with the same filters' fields.
     assert [(i.id, i.removed, i.removes_id) for i in removals] == [
-        (6, True, 5), (7, True, 4), (8, True, 3)]
+        (6, True, 5),
+        (7, True, 4),
+        (8, True, 3),
+    ]
     assert {(i.contract_address, i.event_name) for i in removals} == {(TOKEN, "Transfer")}
     assert [i.id for i in replayed] == [3, 4, 5, 6, 7, 8]
 
 
 async def test_a_crowd_resuming_at_once_reads_through_a_few_connections_and_misses_nothing(
-        sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str) -> None:
+    sessions: Sessions, chain: FakeChain, redis: aioredis.Redis, channel: str
+) -> None:
     """Fifty clients resuming together after a restart must not drain the pool (whose
     checkout times out and fails the stream): replay pages queue for a few slots instead."""
     await chain.emit(60)
@@ -262,8 +286,7 @@ async def test_a_crowd_resuming_at_once_reads_through_a_few_connections_and_miss
     def checkin(*_: Any) -> None:
         out["now"] -= 1
 
-    async with running_hub(sessions, redis, channel, page_size=5,
-                           replay_concurrency=2) as hub:
+    async with running_hub(sessions, redis, channel, page_size=5, replay_concurrency=2) as hub:
         streams = [(await subscribe(hub, after=0)).items() for _ in range(50)]
         event.listen(engine.sync_engine.pool, "checkout", checkout)
         event.listen(engine.sync_engine.pool, "checkin", checkin)

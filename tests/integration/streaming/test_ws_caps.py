@@ -15,7 +15,8 @@ def namespace() -> str:
 
 
 async def test_two_processes_share_the_cap_and_a_release_frees_a_place(
-        redis_client: aioredis.Redis) -> None:
+    redis_client: aioredis.Redis,
+) -> None:
     prefix = namespace()
     one, two = ConnectionCaps(prefix=prefix), ConnectionCaps(prefix=prefix)
     first = await one.take(redis_client, "user", "user:1", 2)
@@ -34,10 +35,13 @@ async def test_two_processes_share_the_cap_and_a_release_frees_a_place(
 
 
 async def test_a_crashed_process_leases_run_out_and_live_ones_are_renewed(
-        redis_client: aioredis.Redis) -> None:
+    redis_client: aioredis.Redis,
+) -> None:
     prefix = namespace()
-    crashed, alive = (ConnectionCaps(lease_seconds=1, prefix=prefix),
-                      ConnectionCaps(lease_seconds=1, prefix=prefix))
+    crashed, alive = (
+        ConnectionCaps(lease_seconds=1, prefix=prefix),
+        ConnectionCaps(lease_seconds=1, prefix=prefix),
+    )
     assert await crashed.take(redis_client, "address", "10.0.0.1", 2) is not None
     assert await alive.take(redis_client, "address", "10.0.0.1", 2) is not None
     crashed.stop_renewing()  # it never releases nor renews again

@@ -47,8 +47,9 @@ class GraphQLSocket:
 
     async def subscribe(self, op_id: str, query: str, **variables: Any) -> None:
         kind = "subscribe" if self.protocol == TRANSPORT_WS else "start"
-        await self.send({"id": op_id, "type": kind,
-                         "payload": {"query": query, "variables": variables}})
+        await self.send(
+            {"id": op_id, "type": kind, "payload": {"query": query, "variables": variables}}
+        )
 
     async def stop(self, op_id: str) -> None:
         kind = "complete" if self.protocol == TRANSPORT_WS else "stop"
@@ -81,8 +82,9 @@ class GraphQLSocket:
 
 
 @asynccontextmanager
-async def open_socket(base: str, *, protocol: str = TRANSPORT_WS, small_buffers: bool = False,
-                      **options: Any) -> AsyncIterator[GraphQLSocket]:
+async def open_socket(
+    base: str, *, protocol: str = TRANSPORT_WS, small_buffers: bool = False, **options: Any
+) -> AsyncIterator[GraphQLSocket]:
     """A socket to base's /graphql; `small_buffers` makes a client that reads late pile up."""
     url = base.replace("http://", "ws://") + "/graphql"
     if small_buffers:
@@ -93,6 +95,7 @@ async def open_socket(base: str, *, protocol: str = TRANSPORT_WS, small_buffers:
         options.update(sock=sock, max_queue=1)
     # A client with unread frames queued reads no more, so it never sees the server's close.
     options.setdefault("close_timeout", 1)
-    async with connect(url, subprotocols=[Subprotocol(protocol)], compression=None,
-                       open_timeout=10, **options) as ws:
+    async with connect(
+        url, subprotocols=[Subprotocol(protocol)], compression=None, open_timeout=10, **options
+    ) as ws:
         yield GraphQLSocket(ws, protocol)

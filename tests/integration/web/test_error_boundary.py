@@ -33,12 +33,14 @@ async def broken(request: Request) -> Response:
 @pytest.fixture
 async def base(redis_client: aioredis.Redis) -> AsyncIterator[str]:
     settings = Settings.model_validate({"RATE_LIMIT_ANON": "3/min", "ALLOWED_HOSTS": "*"})
-    app = Starlette(routes=[Route("/graphql", broken, methods=["POST"])],
-                    middleware=build_middleware(settings))
+    app = Starlette(
+        routes=[Route("/graphql", broken, methods=["POST"])], middleware=build_middleware(settings)
+    )
     app.state.runtime = SimpleNamespace(redis=redis_client)  # what the rate limit reads
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
         await asyncio.sleep(0.02)
@@ -50,16 +52,21 @@ async def base(redis_client: aioredis.Redis) -> AsyncIterator[str]:
 
 
 async def test_an_escaping_error_is_a_json_500_with_the_headers_and_rate_limited(
-        base: str, caplog: pytest.LogCaptureFixture) -> None:
+    base: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.ERROR)
     async with httpx.AsyncClient(base_url=base) as client:
-        answers = [await client.post("/graphql", json={}, headers={"X-Request-ID": f"r-{i}"})
-                   for i in range(4)]
+        answers = [
+            await client.post("/graphql", json={}, headers={"X-Request-ID": f"r-{i}"})
+            for i in range(4)
+        ]
     for i, response in enumerate(answers[:3]):
         assert response.status_code == 500
         assert response.headers["content-type"] == "application/json"
-        assert response.json() == {"data": None, "errors": [{
-            "message": "Internal server error", "extensions": {"code": "INTERNAL"}}]}
+        assert response.json() == {
+            "data": None,
+            "errors": [{"message": "Internal server error", "extensions": {"code": "INTERNAL"}}],
+        }
         assert response.headers["x-request-id"] == f"r-{i}"
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"

@@ -28,13 +28,11 @@ async def test_keys_are_independent_and_expire(redis_client: aioredis.Redis) -> 
     assert 0 < ttl <= 60_000
 
 
-async def test_two_limiters_share_the_count(redis_client: aioredis.Redis,
-                                            redis_url: str) -> None:
+async def test_two_limiters_share_the_count(redis_client: aioredis.Redis, redis_url: str) -> None:
     other = aioredis.from_url(redis_url)
     try:
         first, second = RateLimiter(redis_client), RateLimiter(other)
-        results = [await (first if i % 2 else second).hit("user:7", rate=(4, 60))
-                   for i in range(5)]
+        results = [await (first if i % 2 else second).hit("user:7", rate=(4, 60)) for i in range(5)]
     finally:
         await other.aclose()
     assert [r.allowed for r in results] == [True] * 4 + [False]
@@ -61,8 +59,12 @@ async def test_spend_takes_weighted_units_all_or_nothing(redis_client: aioredis.
     too_much = await limiter.spend("user:9", budget=budget, weight=200)
     small = await limiter.spend("user:9", budget=budget, weight=50)
     other = await limiter.spend("user:10", budget=budget, weight=1000)
-    assert (first.allowed, second.allowed, too_much.allowed, small.allowed) == \
-        (True, True, False, True)
+    assert (first.allowed, second.allowed, too_much.allowed, small.allowed) == (
+        True,
+        True,
+        False,
+        True,
+    )
     assert 399 <= first.remaining <= 401
     assert 99 <= second.remaining <= 101
     assert 99 <= too_much.remaining <= 102  # refused: nothing taken

@@ -46,8 +46,11 @@ class Probe:
 
 
 def probe_schema(*, debug: bool) -> strawberry.Schema:
-    return DpoSchema(query=Probe, extensions=[partial(ErrorFormatter, debug=debug)],
-                     config=StrawberryConfig(scalar_map=SCALARS))
+    return DpoSchema(
+        query=Probe,
+        extensions=[partial(ErrorFormatter, debug=debug)],
+        config=StrawberryConfig(scalar_map=SCALARS),
+    )
 
 
 async def test_domain_error_carries_code_and_details() -> None:
@@ -76,13 +79,16 @@ async def test_unexpected_error_shown_in_debug() -> None:
     assert result.errors[0].extensions == {"code": "INTERNAL"}
 
 
-@pytest.mark.parametrize("query", [
-    '{ isin(value: "US0378331006") }',
-    '{ amount(value: 1.5) }',
-    '{ amount(value: "1e5") }',
-    "{ nope }",
-    "{ conflict",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ isin(value: "US0378331006") }',
+        "{ amount(value: 1.5) }",
+        '{ amount(value: "1e5") }',
+        "{ nope }",
+        "{ conflict",
+    ],
+)
 async def test_bad_documents_and_literals_are_validation(query: str) -> None:
     result = await probe_schema(debug=False).execute(query)
     assert result.errors is not None
@@ -92,7 +98,8 @@ async def test_bad_documents_and_literals_are_validation(query: str) -> None:
 
 async def test_bad_scalar_variable_is_validation_with_reason() -> None:
     result = await probe_schema(debug=False).execute(
-        "query($v: ISIN!) { isin(value: $v) }", variable_values={"v": "US0378331006"})
+        "query($v: ISIN!) { isin(value: $v) }", variable_values={"v": "US0378331006"}
+    )
     assert result.errors is not None
     [error] = result.errors
     assert error.extensions == {"code": "VALIDATION"}
@@ -102,7 +109,8 @@ async def test_bad_scalar_variable_is_validation_with_reason() -> None:
 async def test_good_scalars_round_trip() -> None:
     result = await probe_schema(debug=False).execute(
         'query($v: ISIN!) { isin(value: $v) amount(value: "0012.50") }',
-        variable_values={"v": "us0378331005"})
+        variable_values={"v": "us0378331005"},
+    )
     assert result.errors is None
     assert result.data == {"isin": "US0378331005", "amount": "12.5"}
 

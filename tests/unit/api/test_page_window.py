@@ -23,15 +23,16 @@ from dpo.services.page_window import (
 Keys = list[int]
 
 
-def spec_page(items: Keys, first: int | None, after: int | None, last: int | None,
-              before: int | None) -> tuple[Keys, bool, bool]:
+def spec_page(
+    items: Keys, first: int | None, after: int | None, last: int | None, before: int | None
+) -> tuple[Keys, bool, bool]:
     """The spec's edges, hasNextPage and hasPreviousPage, over sorted distinct keys."""
     edges = [k for k in items if (after is None or k > after) and (before is None or k < before)]
     bounded = list(edges)
     if first is not None:
         edges = edges[:first]
     if last is not None:
-        edges = edges[max(0, len(edges) - last):]
+        edges = edges[max(0, len(edges) - last) :]
     # HasPreviousPage: last set -> more than last between the cursors; else after set and
     # something at or before it; else false. HasNextPage mirrors it.
     if last is not None:
@@ -45,19 +46,23 @@ def spec_page(items: Keys, first: int | None, after: int | None, last: int | Non
     return edges, following, previous
 
 
-def keyset_page(items: Keys, first: int | None, after: int | None, last: int | None,
-                before: int | None) -> tuple[Keys, bool, bool]:
+def keyset_page(
+    items: Keys, first: int | None, after: int | None, last: int | None, before: int | None
+) -> tuple[Keys, bool, bool]:
     """What the database does for a window: a keyset read, then `settle`."""
-    win = window(first=first, after=None if after is None else str(after), last=last,
-                 before=None if before is None else str(before))
-    between = [k for k in items if (after is None or k > after)
-               and (before is None or k < before)]
+    win = window(
+        first=first,
+        after=None if after is None else str(after),
+        last=last,
+        before=None if before is None else str(before),
+    )
+    between = [k for k in items if (after is None or k > after) and (before is None or k < before)]
     reading = list(reversed(between)) if win.backward else between
     if win.backward:
         beyond = before is not None and any(k >= before for k in items)
     else:
         beyond = after is not None and any(k <= after for k in items)
-    sliced = settle(win, reading[:win.size + 1], beyond=beyond)
+    sliced = settle(win, reading[: win.size + 1], beyond=beyond)
     return sliced.items, sliced.has_next_page, sliced.has_previous_page
 
 
@@ -67,17 +72,21 @@ size = st.integers(min_value=0, max_value=12)
 
 
 @given(sorted_keys, size, cursor, cursor)
-def test_forward_window_follows_the_spec(items: Keys, first: int, after: int | None,
-                                         before: int | None) -> None:
-    assert keyset_page(items, first, after, None, before) == \
-        spec_page(items, first, after, None, before)
+def test_forward_window_follows_the_spec(
+    items: Keys, first: int, after: int | None, before: int | None
+) -> None:
+    assert keyset_page(items, first, after, None, before) == spec_page(
+        items, first, after, None, before
+    )
 
 
 @given(sorted_keys, size, cursor, cursor)
-def test_backward_window_follows_the_spec(items: Keys, last: int, after: int | None,
-                                          before: int | None) -> None:
-    assert keyset_page(items, None, after, last, before) == \
-        spec_page(items, None, after, last, before)
+def test_backward_window_follows_the_spec(
+    items: Keys, last: int, after: int | None, before: int | None
+) -> None:
+    assert keyset_page(items, None, after, last, before) == spec_page(
+        items, None, after, last, before
+    )
 
 
 @given(sorted_keys, st.integers(min_value=1, max_value=7))
@@ -102,8 +111,9 @@ def test_paging_forward_and_backward_give_the_same_items(items: Keys, size: int)
 
 
 @given(sorted_keys, st.integers(min_value=1, max_value=7), st.data())
-def test_a_page_back_from_a_forward_page_is_the_one_before_it(items: Keys, size: int,
-                                                             data: st.DataObject) -> None:
+def test_a_page_back_from_a_forward_page_is_the_one_before_it(
+    items: Keys, size: int, data: st.DataObject
+) -> None:
     assume(len(items) > size)
     start = data.draw(st.integers(min_value=0, max_value=len(items) - 1))
     page, _, has_previous = keyset_page(items, size, items[start], None, None)
@@ -111,7 +121,7 @@ def test_a_page_back_from_a_forward_page_is_the_one_before_it(items: Keys, size:
     if page:
         back, has_next, _ = keyset_page(items, None, None, size, page[0])
         assert has_next
-        assert back == items[max(0, start + 1 - size):start + 1]
+        assert back == items[max(0, start + 1 - size) : start + 1]
 
 
 def test_no_arguments_is_the_first_default_page() -> None:
@@ -120,18 +130,23 @@ def test_no_arguments_is_the_first_default_page() -> None:
     assert window(first=3, before="x") == Window(size=3, backward=False, before="x")
 
 
-@pytest.mark.parametrize(("first", "last", "field"), [(1, 1, "last"), (0, 0, "last"),
-                                                      (-1, None, "first"), (None, -1, "last")])
-def test_contradictory_or_negative_sizes_are_refused(first: int | None, last: int | None,
-                                                     field: str) -> None:
+@pytest.mark.parametrize(
+    ("first", "last", "field"),
+    [(1, 1, "last"), (0, 0, "last"), (-1, None, "first"), (None, -1, "last")],
+)
+def test_contradictory_or_negative_sizes_are_refused(
+    first: int | None, last: int | None, field: str
+) -> None:
     with pytest.raises(ValidationError) as caught:
         window(first=first, last=last)
     assert caught.value.code == "VALIDATION"
     assert caught.value.details["field"] == field
 
 
-@pytest.mark.parametrize(("first", "last", "argument"), [(MAX_PAGE_SIZE + 1, None, "first"),
-                                                         (None, MAX_PAGE_SIZE + 1, "last")])
+@pytest.mark.parametrize(
+    ("first", "last", "argument"),
+    [(MAX_PAGE_SIZE + 1, None, "first"), (None, MAX_PAGE_SIZE + 1, "last")],
+)
 def test_huge_sizes_are_refused(first: int | None, last: int | None, argument: str) -> None:
     with pytest.raises(PageSizeExceededError) as caught:
         window(first=first, last=last)

@@ -24,8 +24,9 @@ from dpo.services.pagination import (
 from schema.relay import from_global_id, to_global_id
 
 BY_NAME = Ordering(name="thing:name", keys=(SortKey(column("name")), SortKey(column("id"))))
-BY_DATE = Ordering(name="thing:date", keys=(SortKey(column("at"), nullable=True),
-                                            SortKey(column("id"))))
+BY_DATE = Ordering(
+    name="thing:date", keys=(SortKey(column("at"), nullable=True), SortKey(column("id")))
+)
 
 
 def test_cursor_round_trips_typed_values() -> None:
@@ -36,12 +37,17 @@ def test_cursor_round_trips_typed_values() -> None:
     assert decode_cursor(BY_NAME, cursor) == [decimal.Decimal("1.50"), 3]
 
 
-@pytest.mark.parametrize("cursor", [
-    "", "!!!", base64.urlsafe_b64encode(b"not json").decode(),
-    base64.urlsafe_b64encode(b'{"o":"thing:name","k":[1]}').decode(),
-    base64.urlsafe_b64encode(b'{"o":"thing:name","k":[[1],2]}').decode(),
-    encode_cursor("thing:date", ["a", 1]),
-])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "!!!",
+        base64.urlsafe_b64encode(b"not json").decode(),
+        base64.urlsafe_b64encode(b'{"o":"thing:name","k":[1]}').decode(),
+        base64.urlsafe_b64encode(b'{"o":"thing:name","k":[[1],2]}').decode(),
+        encode_cursor("thing:date", ["a", 1]),
+    ],
+)
 def test_foreign_or_broken_cursors_are_refused(cursor: str) -> None:
     with pytest.raises(ValidationError):
         decode_cursor(BY_NAME, cursor)
@@ -62,8 +68,13 @@ def test_global_ids() -> None:
     gid = to_global_id("Offering", 42)
     assert from_global_id(gid) == ("Offering", 42)
     assert from_global_id(gid, expect="Offering") == ("Offering", 42)
-    for bad in ("", "%%%", base64.b64encode(b"Offering:x").decode(),
-                base64.b64encode(b"Offering:-1").decode(), to_global_id("Issuer", 1)):
+    for bad in (
+        "",
+        "%%%",
+        base64.b64encode(b"Offering:x").decode(),
+        base64.b64encode(b"Offering:-1").decode(),
+        to_global_id("Issuer", 1),
+    ):
         with pytest.raises(ValidationError):
             from_global_id(bad, expect="Offering")
 

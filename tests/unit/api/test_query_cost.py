@@ -49,9 +49,9 @@ DOCUMENTS = [
     "fragment O on Offering { id issuer { name } } "
     "query { x: offerings { edges { node { ...O } } } y: offerings { edges { node { ...O } } } }",
     "query A { status { version } } query B { s: status { version } } "
-    "mutation M { signOut(refreshToken: \"x\") }",
+    'mutation M { signOut(refreshToken: "x") }',
     "{ __schema { types { name fields { name } } } }",
-    "{ node(id: \"x\") { ... on Offering { a: issuer { name } } } }",
+    '{ node(id: "x") { ... on Offering { a: issuer { name } } } }',
 ]
 
 
@@ -59,8 +59,11 @@ DOCUMENTS = [
 def test_depth_and_aliases_agree_with_strawberrys_limiters(document: str) -> None:
     measured = shape(parse(document))
     seen: dict[str, int] = {}
-    validate(SCHEMA, parse(document),
-             [strawberry_depth(100, None, callback=seen.update), strawberry_aliases(100)])
+    validate(
+        SCHEMA,
+        parse(document),
+        [strawberry_depth(100, None, callback=seen.update), strawberry_aliases(100)],
+    )
     assert measured.depths == seen
     for limit in range(4):
         errors = validate(SCHEMA, parse(document), [strawberry_aliases(limit)])
@@ -68,28 +71,41 @@ def test_depth_and_aliases_agree_with_strawberrys_limiters(document: str) -> Non
 
 
 def test_fragment_cycles_and_unknown_fragments_do_not_loop() -> None:
-    cyclic = parse("query { ...A } fragment A on Query { status { version } ...B } "
-                   "fragment B on Query { ...A ...Missing }")
+    cyclic = parse(
+        "query { ...A } fragment A on Query { status { version } ...B } "
+        "fragment B on Query { ...A ...Missing }"
+    )
     assert shape(cyclic).selections == 2
     assert estimate_nodes(cyclic, SCHEMA, operation_name=None, variables=None) == 1
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("{ status { version } }", 1),
-    ("{ status { dependencies { name } } }", 1 + DEFAULT_LIST),
-    # A connection: 1, then its page of edges and nodes, then pageInfo once.
-    ("{ offerings { edges { node { id } } pageInfo { hasNextPage } } }", 1 + 20 * 2 + 1),
-    ("{ offerings(first: 100) { edges { node { issuer { name } } } } }", 1 + 100 * 3),
-    ("{ offerings(first: 100) { edges { node { issuer { offerings(first: 100) "
-     "{ edges { node { id } } } } } } } }", 20_401),
-    ("fragment C on OfferingConnection { edges { node { id } } } "
-     "{ offerings(first: 50) { ...C } }", 1 + 50 * 2),
-    ("{ node(id: \"x\") { ... on Offering { issuer { name } } } }", 2),
-    ("{ offerings(first: 99999999999999999999999) { edges { node { id } } } }",
-     min(CEILING, 1 + CEILING * 2)),
-    ("{ offerings(first: -5) { edges { node { id } } } }", 1),
-    ("{ nope { a { b } } }", 2),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("{ status { version } }", 1),
+        ("{ status { dependencies { name } } }", 1 + DEFAULT_LIST),
+        # A connection: 1, then its page of edges and nodes, then pageInfo once.
+        ("{ offerings { edges { node { id } } pageInfo { hasNextPage } } }", 1 + 20 * 2 + 1),
+        ("{ offerings(first: 100) { edges { node { issuer { name } } } } }", 1 + 100 * 3),
+        (
+            "{ offerings(first: 100) { edges { node { issuer { offerings(first: 100) "
+            "{ edges { node { id } } } } } } } }",
+            20_401,
+        ),
+        (
+            "fragment C on OfferingConnection { edges { node { id } } } "
+            "{ offerings(first: 50) { ...C } }",
+            1 + 50 * 2,
+        ),
+        ('{ node(id: "x") { ... on Offering { issuer { name } } } }', 2),
+        (
+            "{ offerings(first: 99999999999999999999999) { edges { node { id } } } }",
+            min(CEILING, 1 + CEILING * 2),
+        ),
+        ("{ offerings(first: -5) { edges { node { id } } } }", 1),
+        ("{ nope { a { b } } }", 2),
+    ],
+)
 def test_estimated_nodes(query: str, expected: int) -> None:
     assert nodes(query) == expected
 
@@ -103,8 +119,10 @@ def test_page_sizes_from_variables_and_their_defaults() -> None:
 
 
 def test_the_operation_named_is_the_one_estimated() -> None:
-    document = parse("query Small { status { version } } "
-                     "query Big { offerings(first: 100) { edges { node { id } } } }")
+    document = parse(
+        "query Small { status { version } } "
+        "query Big { offerings(first: 100) { edges { node { id } } } }"
+    )
     assert estimate_nodes(document, SCHEMA, operation_name="Small", variables=None) == 1
     assert estimate_nodes(document, SCHEMA, operation_name="Big", variables=None) == 201
     assert estimate_nodes(document, SCHEMA, operation_name=None, variables=None) == 0

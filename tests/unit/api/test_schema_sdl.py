@@ -23,9 +23,14 @@ def test_the_schema_prints_the_reviewed_sdl() -> None:
     if os.environ.get("DPO_WRITE_SDL") == "1":
         SNAPSHOT.write_text(printed)
     reviewed = SNAPSHOT.read_text()
-    diff = "".join(difflib.unified_diff(reviewed.splitlines(keepends=True),
-                                        printed.splitlines(keepends=True),
-                                        "schema.graphql (reviewed)", "schema (printed)"))
+    diff = "".join(
+        difflib.unified_diff(
+            reviewed.splitlines(keepends=True),
+            printed.splitlines(keepends=True),
+            "schema.graphql (reviewed)",
+            "schema (printed)",
+        )
+    )
     assert printed == reviewed, f"the SDL changed:\n{diff}"
 
 

@@ -52,27 +52,37 @@ class Query:
 @strawberry.type
 class Subscription:
     @strawberry.subscription
-    async def items(self, info: strawberry.Info, numbers: list[int],
-                    shared: bool = True) -> AsyncGenerator[Item]:
+    async def items(
+        self, info: strawberry.Info, numbers: list[int], shared: bool = True
+    ) -> AsyncGenerator[Item]:
         scope = info.context["scope"]
         for number in numbers:
             if shared:
-                yield cast("Item", SharedEvent(memo=MEMOS.setdefault(number, {}),
-                                               build=partial(build, number), scope=scope))
+                yield cast(
+                    "Item",
+                    SharedEvent(
+                        memo=MEMOS.setdefault(number, {}), build=partial(build, number), scope=scope
+                    ),
+                )
             else:
                 yield build(number)
 
 
-schema = strawberry.Schema(query=Query, subscription=Subscription,
-                           execution_context_class=SharedExecutor)
-QUERY = ("subscription($n: [Int!]!, $label: Boolean! = true) { items(numbers: $n) "
-         "{ id label @include(if: $label) checked } }")
+schema = strawberry.Schema(
+    query=Query, subscription=Subscription, execution_context_class=SharedExecutor
+)
+QUERY = (
+    "subscription($n: [Int!]!, $label: Boolean! = true) { items(numbers: $n) "
+    "{ id label @include(if: $label) checked } }"
+)
 
 
-async def run(query: str = QUERY, scope: str = "a", **variables: Any
-              ) -> list[ExecutionResult | PreExecutionError]:
-    stream = await schema.subscribe(query, variable_values=variables,
-                                    context_value={"scope": scope})
+async def run(
+    query: str = QUERY, scope: str = "a", **variables: Any
+) -> list[ExecutionResult | PreExecutionError]:
+    stream = await schema.subscribe(
+        query, variable_values=variables, context_value={"scope": scope}
+    )
     return [result async for result in stream]
 
 
@@ -85,8 +95,11 @@ async def test_subscribers_of_one_operation_share_each_item() -> None:
     first = await run(n=[1, 2, 3])
     second = await run(n=[1, 2, 3])
     assert BUILT == [1, 2, 3]  # built and executed once per item
-    assert [r.data for r in first] == [r.data for r in second] == [
-        {"items": {"id": n, "label": f"item {n}", "checked": f"item {n}!"}} for n in (1, 2, 3)]
+    assert (
+        [r.data for r in first]
+        == [r.data for r in second]
+        == [{"items": {"id": n, "label": f"item {n}", "checked": f"item {n}!"}} for n in (1, 2, 3)]
+    )
     assert all(isinstance(r.data, EncodedData) for r in first + second)
 
 
@@ -123,7 +136,7 @@ async def test_plain_events_are_executed_as_usual() -> None:
 
 
 def test_frames_splice_the_shared_data_with_each_id() -> None:
-    data = EncodedData({"events": {"cursor": "7", "node": {"args": {"to": "é\"x"}}}})
+    data = EncodedData({"events": {"cursor": "7", "node": {"args": {"to": 'é"x'}}}})
     for kind in ("next", "data"):
         for op_id in ("1", 'quote"and\\slash', "ünï"):
             message = {"id": op_id, "type": kind, "payload": {"data": data}}
@@ -132,8 +145,11 @@ def test_frames_splice_the_shared_data_with_each_id() -> None:
 
 def test_other_messages_are_encoded_as_strawberry_does() -> None:
     plain = {"id": "1", "type": "next", "payload": {"data": {"x": 1}}}
-    with_errors = {"id": "1", "type": "next",
-                   "payload": {"data": EncodedData({"x": 1}), "errors": [{"message": "m"}]}}
+    with_errors = {
+        "id": "1",
+        "type": "next",
+        "payload": {"data": EncodedData({"x": 1}), "errors": [{"message": "m"}]},
+    }
     for message in (plain, with_errors, {"type": "connection_ack"}, [1, 2]):
         assert encode_message(message) == json.dumps(message, separators=(",", ":"))
 

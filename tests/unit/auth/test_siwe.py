@@ -49,9 +49,15 @@ Issued At: 2026-11-29T02:00:00Z"""
 
 
 def message(**changes: object) -> SiweMessage:
-    base = SiweMessage(domain="dpo.example", address=ACCOUNT.address, uri="https://dpo.example",
-                       chain_id=31337, nonce="abcdef0123456789", issued_at=NOW,
-                       statement="Sign in to DPO.")
+    base = SiweMessage(
+        domain="dpo.example",
+        address=ACCOUNT.address,
+        uri="https://dpo.example",
+        chain_id=31337,
+        nonce="abcdef0123456789",
+        issued_at=NOW,
+        statement="Sign in to DPO.",
+    )
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -76,16 +82,20 @@ def test_parse_format_round_trip(text: str) -> None:
 
 
 def test_format_parse_round_trip() -> None:
-    original = message(expiration_time=NOW + timedelta(minutes=5), request_id="r1",
-                       resources=("https://dpo.example/terms",))
+    original = message(
+        expiration_time=NOW + timedelta(minutes=5),
+        request_id="r1",
+        resources=("https://dpo.example/terms",),
+    )
     assert parse_message(original.format()) == original
     no_statement = message(statement=None)
     assert parse_message(no_statement.format()) == no_statement
 
 
 def test_format_time() -> None:
-    assert format_time(datetime(2026, 1, 2, 3, 4, 5, 678900, tzinfo=UTC)) == \
-        "2026-01-02T03:04:05.678Z"
+    assert (
+        format_time(datetime(2026, 1, 2, 3, 4, 5, 678900, tzinfo=UTC)) == "2026-01-02T03:04:05.678Z"
+    )
     tz = datetime(2026, 1, 2, 4, 4, 5, tzinfo=UTC).astimezone()
     assert format_time(tz) == "2026-01-02T04:04:05Z"
 
@@ -95,29 +105,42 @@ def _swap(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("", "first line"),
-    (_swap(MINIMAL, "wants you to sign in", "wants to sign in"), "first line"),
-    (_swap(MINIMAL, "localhost:8000 wants", "local host wants"), "domain"),
-    (_swap(MINIMAL, "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
-           "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"), "checksummed"),
-    (_swap(MINIMAL, "Version: 1", "Version: 2"), "Version"),
-    (_swap(MINIMAL, "Chain ID: 31337", "Chain ID: x"), "Chain ID"),
-    (_swap(MINIMAL, "Nonce: abcdef0123456789", "Nonce: abc"), "Nonce"),
-    (_swap(MINIMAL, "Nonce: abcdef0123456789", "Nonce: abcd-ef01-2345"), "Nonce"),
-    (_swap(MINIMAL, "Issued At: 2026-11-29T02:00:00Z", "Issued At: yesterday"), "RFC 3339"),
-    (_swap(MINIMAL, "Issued At: 2026-11-29T02:00:00Z", "Issued At: 2026-13-29T02:00:00Z"),
-     "valid date"),
-    (_swap(MINIMAL, "URI: http://localhost:8000\n", ""), "unexpected line"),
-    (_swap(MINIMAL, "\nIssued At: 2026-11-29T02:00:00Z", ""), "missing Issued At"),
-    (_swap(MINIMAL, "URI: http://localhost:8000", "URI: not a uri"), "URI"),
-    (_swap(MINIMAL, "Version: 1\nChain ID: 31337", "Chain ID: 31337\nVersion: 1"),
-     "unexpected line"),
-    (MINIMAL + "\nNonce: again12345", "unexpected line"),
-    (MINIMAL + "\nResources:\n- not a uri", "resource"),
-    (_swap(MINIMAL, "\n\n\nURI", "\n\nstatement\nURI"), "statement"),
-    ("x" * 5000, "too long"),
-])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "first line"),
+        (_swap(MINIMAL, "wants you to sign in", "wants to sign in"), "first line"),
+        (_swap(MINIMAL, "localhost:8000 wants", "local host wants"), "domain"),
+        (
+            _swap(
+                MINIMAL,
+                "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
+                "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2",
+            ),
+            "checksummed",
+        ),
+        (_swap(MINIMAL, "Version: 1", "Version: 2"), "Version"),
+        (_swap(MINIMAL, "Chain ID: 31337", "Chain ID: x"), "Chain ID"),
+        (_swap(MINIMAL, "Nonce: abcdef0123456789", "Nonce: abc"), "Nonce"),
+        (_swap(MINIMAL, "Nonce: abcdef0123456789", "Nonce: abcd-ef01-2345"), "Nonce"),
+        (_swap(MINIMAL, "Issued At: 2026-11-29T02:00:00Z", "Issued At: yesterday"), "RFC 3339"),
+        (
+            _swap(MINIMAL, "Issued At: 2026-11-29T02:00:00Z", "Issued At: 2026-13-29T02:00:00Z"),
+            "valid date",
+        ),
+        (_swap(MINIMAL, "URI: http://localhost:8000\n", ""), "unexpected line"),
+        (_swap(MINIMAL, "\nIssued At: 2026-11-29T02:00:00Z", ""), "missing Issued At"),
+        (_swap(MINIMAL, "URI: http://localhost:8000", "URI: not a uri"), "URI"),
+        (
+            _swap(MINIMAL, "Version: 1\nChain ID: 31337", "Chain ID: 31337\nVersion: 1"),
+            "unexpected line",
+        ),
+        (MINIMAL + "\nNonce: again12345", "unexpected line"),
+        (MINIMAL + "\nResources:\n- not a uri", "resource"),
+        (_swap(MINIMAL, "\n\n\nURI", "\n\nstatement\nURI"), "statement"),
+        ("x" * 5000, "too long"),
+    ],
+)
 def test_malformed_messages_are_refused(text: str, reason: str) -> None:
     with pytest.raises(ValidationError, match=reason):
         parse_message(text)
@@ -125,26 +148,32 @@ def test_malformed_messages_are_refused(text: str, reason: str) -> None:
 
 def test_checks_pass_for_a_good_message() -> None:
     check_message(message(), domain="dpo.example", chain_id=31337, now=NOW)
-    check_message(message(domain="dpo.example:8443"), domain="dpo.example", chain_id=31337,
-                  now=NOW)
+    check_message(message(domain="dpo.example:8443"), domain="dpo.example", chain_id=31337, now=NOW)
 
 
-@pytest.mark.parametrize(("changes", "domain", "reason"), [
-    ({"domain": "evil.example"}, "dpo.example", "another domain"),
-    ({"domain": "dpo.example:1"}, "dpo.example:2", "another domain"),
-    ({"chain_id": 1}, "dpo.example", "chain 1"),
-    ({"issued_at": NOW + timedelta(minutes=2)}, "dpo.example", "future"),
-    ({"expiration_time": NOW}, "dpo.example", "expired"),
-    ({"not_before": NOW + timedelta(minutes=2)}, "dpo.example", "not valid yet"),
-])
+@pytest.mark.parametrize(
+    ("changes", "domain", "reason"),
+    [
+        ({"domain": "evil.example"}, "dpo.example", "another domain"),
+        ({"domain": "dpo.example:1"}, "dpo.example:2", "another domain"),
+        ({"chain_id": 1}, "dpo.example", "chain 1"),
+        ({"issued_at": NOW + timedelta(minutes=2)}, "dpo.example", "future"),
+        ({"expiration_time": NOW}, "dpo.example", "expired"),
+        ({"not_before": NOW + timedelta(minutes=2)}, "dpo.example", "not valid yet"),
+    ],
+)
 def test_each_check_refuses(changes: dict[str, object], domain: str, reason: str) -> None:
     with pytest.raises(UnauthenticatedError, match=reason):
         check_message(message(**changes), domain=domain, chain_id=31337, now=NOW)
 
 
 def test_small_clock_skew_is_tolerated() -> None:
-    check_message(message(issued_at=NOW + timedelta(seconds=30)), domain="dpo.example",
-                  chain_id=31337, now=NOW)
+    check_message(
+        message(issued_at=NOW + timedelta(seconds=30)),
+        domain="dpo.example",
+        chain_id=31337,
+        now=NOW,
+    )
 
 
 def _sign(text: str, account: object = ACCOUNT) -> str:
@@ -182,12 +211,20 @@ def _settings(**values: str) -> Settings:
 
 
 def test_expected_domain() -> None:
-    assert expected_domain(_settings(SIWE_DOMAIN="app.dpo.example",
-                                     ALLOWED_HOSTS="api.dpo.example"),
-                           request_host="x") == "app.dpo.example"
-    assert expected_domain(_settings(ALLOWED_HOSTS=".railway.app,api.dpo.example"),
-                           request_host="x") == "api.dpo.example"
+    assert (
+        expected_domain(
+            _settings(SIWE_DOMAIN="app.dpo.example", ALLOWED_HOSTS="api.dpo.example"),
+            request_host="x",
+        )
+        == "app.dpo.example"
+    )
+    assert (
+        expected_domain(_settings(ALLOWED_HOSTS=".railway.app,api.dpo.example"), request_host="x")
+        == "api.dpo.example"
+    )
     assert expected_domain(_settings(), request_host="127.0.0.1:8000") == "127.0.0.1:8000"
     with pytest.raises(ConfigError, match="SIWE_DOMAIN"):
-        expected_domain(_settings(ENVIRONMENT="production", ALLOWED_HOSTS=".railway.app"),
-                        request_host="evil.example")
+        expected_domain(
+            _settings(ENVIRONMENT="production", ALLOWED_HOSTS=".railway.app"),
+            request_host="evil.example",
+        )

@@ -52,15 +52,24 @@ def test_a_ticket_names_nobody_and_checks_until_it_expires() -> None:
 @given(st.integers(min_value=0, max_value=TICKET_LENGTH - 1), st.data())
 def test_any_change_to_a_ticket_makes_it_invalid(position: int, data: st.DataObject) -> None:
     ticket = minted()
-    replacement = data.draw(st.sampled_from(
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-        .filter(lambda c: c != ticket[position]))
-    changed = ticket[:position] + replacement + ticket[position + 1:]
+    replacement = data.draw(
+        st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_").filter(
+            lambda c: c != ticket[position]
+        )
+    )
+    changed = ticket[:position] + replacement + ticket[position + 1 :]
     assert reason(changed) == "invalid"
 
 
-@given(st.one_of(st.text(max_size=200), st.binary(max_size=80), st.none(), st.integers(),
-                 st.text(max_size=60).map(lambda t: PREFIX + t)))
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.binary(max_size=80),
+        st.none(),
+        st.integers(),
+        st.text(max_size=60).map(lambda t: PREFIX + t),
+    )
+)
 def test_anything_that_is_not_a_minted_ticket_is_invalid(value: object) -> None:
     assert reason(value) == "invalid"
 
@@ -77,16 +86,22 @@ def test_tickets_are_found_in_query_strings_and_refused_outside_streams() -> Non
 
 
 names = st.sampled_from(["ticket", "TICKET", "%74icket", "t%69cket", "ticke%74", "%74%69cket"])
-others = st.lists(st.tuples(st.sampled_from(["query", "variables", "x"]),
-                            st.text("abc%=+ {}", max_size=10)), max_size=3)
+others = st.lists(
+    st.tuples(st.sampled_from(["query", "variables", "x"]), st.text("abc%=+ {}", max_size=10)),
+    max_size=3,
+)
 
 
 @given(names, others, others)
-def test_no_spelling_of_the_ticket_parameter_reaches_a_log(name: str, before: list[tuple[
-        str, str]], after: list[tuple[str, str]]) -> None:
+def test_no_spelling_of_the_ticket_parameter_reaches_a_log(
+    name: str, before: list[tuple[str, str]], after: list[tuple[str, str]]
+) -> None:
     ticket = minted()
-    parts = [f"{k}={quote(v)}" for k, v in before] + [f"{name}={ticket}"] + \
-        [f"{k}={quote(v)}" for k, v in after]
+    parts = (
+        [f"{k}={quote(v)}" for k, v in before]
+        + [f"{name}={ticket}"]
+        + [f"{k}={quote(v)}" for k, v in after]
+    )
     line = f'127.0.0.1:5 - "GET /graphql?{"&".join(parts)} HTTP/1.1" 200'
     assert ticket_of("&".join(parts).encode()) in (ticket, None)
     cleaned = redact_tickets(line)
@@ -97,13 +112,17 @@ def test_no_spelling_of_the_ticket_parameter_reaches_a_log(name: str, before: li
 
 
 @pytest.mark.parametrize("formatter", [TextFormatter(), JsonLineFormatter()])
-def test_both_log_formats_blank_tickets_in_access_log_records(
-        formatter: logging.Formatter) -> None:
+def test_both_log_formats_blank_tickets_in_access_log_records(formatter: logging.Formatter) -> None:
     ticket = minted()
-    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
-                               '%s - "%s %s HTTP/%s" %d',
-                               ("127.0.0.1:5", "GET", f"/graphql?ticket={ticket}&x=1", "1.1",
-                                200), None)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", f"/graphql?ticket={ticket}&x=1", "1.1", 200),
+        None,
+    )
     RequestIdFilter().filter(record)
     line = formatter.format(record)
     assert ticket not in line

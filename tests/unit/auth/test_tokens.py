@@ -22,8 +22,12 @@ from dpo.errors import UnauthenticatedError
 from dpo.settings import ConfigError, Settings
 
 KEY = "k" * 20 + "0123456789abcdef"
-WALLET = Principal(kind=Kind.WALLET, role="investor", investor_id=7,
-                   address="0x00000000000000000000000000000000000000aB")
+WALLET = Principal(
+    kind=Kind.WALLET,
+    role="investor",
+    investor_id=7,
+    address="0x00000000000000000000000000000000000000aB",
+)
 STAFF = Principal(kind=Kind.STAFF, role="issuer", user_id=3, issuer_id=9)
 
 
@@ -44,7 +48,11 @@ def test_claims() -> None:
     assert claims["sub"] == "user:3"
     assert claims["typ"] == "access"
     assert (claims["kind"], claims["role"], claims["uid"], claims["issuer_id"]) == (
-        "staff", "issuer", 3, 9)
+        "staff",
+        "issuer",
+        3,
+        9,
+    )
     assert claims["exp"] - claims["iat"] == ACCESS_TTL.total_seconds() == 900
     assert token.expires_at == now + ACCESS_TTL
     assert len(claims["jti"]) == 32
@@ -84,18 +92,31 @@ def test_tampered_claims_are_refused() -> None:
         verify_access_token(_tamper(token.token, role="admin"), settings=settings())
 
 
-@pytest.mark.parametrize("claims", [
-    {"typ": "refresh"},
-    {"kind": "service"},
-    {"kind": "nobody"},
-    {"uid": "3"},
-    {"role": None},
-])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"typ": "refresh"},
+        {"kind": "service"},
+        {"kind": "nobody"},
+        {"uid": "3"},
+        {"role": None},
+    ],
+)
 def test_forged_claims_signed_with_our_key_are_refused(claims: dict[str, object]) -> None:
     # Even a correctly signed token must carry the shape we issue.
     now = int(datetime.now(UTC).timestamp())
-    payload = {"sub": "user:3", "kind": "staff", "role": "admin", "uid": 3, "iat": now,
-               "exp": now + 60, "jti": "x", "typ": "access", "iss": "dpo", **claims}
+    payload = {
+        "sub": "user:3",
+        "kind": "staff",
+        "role": "admin",
+        "uid": 3,
+        "iat": now,
+        "exp": now + 60,
+        "jti": "x",
+        "typ": "access",
+        "iss": "dpo",
+        **claims,
+    }
     token = jwt.encode(payload, KEY, algorithm="HS256")
     with pytest.raises(UnauthenticatedError):
         verify_access_token(token, settings=settings())
@@ -103,8 +124,17 @@ def test_forged_claims_signed_with_our_key_are_refused(claims: dict[str, object]
 
 def test_none_algorithm_is_refused() -> None:
     now = int(datetime.now(UTC).timestamp())
-    payload = {"sub": "user:3", "kind": "staff", "role": "admin", "uid": 3, "iat": now,
-               "exp": now + 60, "jti": "x", "typ": "access", "iss": "dpo"}
+    payload = {
+        "sub": "user:3",
+        "kind": "staff",
+        "role": "admin",
+        "uid": 3,
+        "iat": now,
+        "exp": now + 60,
+        "jti": "x",
+        "typ": "access",
+        "iss": "dpo",
+    }
     token = jwt.encode(payload, "", algorithm="none")
     with pytest.raises(UnauthenticatedError):
         verify_access_token(token, settings=settings())
@@ -112,8 +142,18 @@ def test_none_algorithm_is_refused() -> None:
 
 def test_missing_claim_is_refused() -> None:
     now = int(datetime.now(UTC).timestamp())
-    token = jwt.encode({"sub": "user:3", "kind": "staff", "role": "admin", "exp": now + 60,
-                        "typ": "access", "iss": "dpo"}, KEY, algorithm="HS256")
+    token = jwt.encode(
+        {
+            "sub": "user:3",
+            "kind": "staff",
+            "role": "admin",
+            "exp": now + 60,
+            "typ": "access",
+            "iss": "dpo",
+        },
+        KEY,
+        algorithm="HS256",
+    )
     with pytest.raises(UnauthenticatedError):
         verify_access_token(token, settings=settings())
 

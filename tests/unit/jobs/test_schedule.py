@@ -28,9 +28,11 @@ def test_an_entry_not_yet_due_keeps_its_time() -> None:
 
 def test_the_runbook_schedule_and_the_demo_one_cover_every_job() -> None:
     assert [(e.job, e.seconds, e.full) for e in RUNBOOK] == [
-        ("sync_fx_rates", 900, False), ("sync_csd", 1800, False),
+        ("sync_fx_rates", 900, False),
+        ("sync_csd", 1800, False),
         ("reconcile_positions", 3600, False),
-        ("reconcile_positions", 7 * 24 * 3600, True)]
+        ("reconcile_positions", 7 * 24 * 3600, True),
+    ]
     for schedule in (RUNBOOK, DEMO):
         assert {e.job for e in schedule} == set(JOBS)
         assert len({e.key for e in schedule}) == len(schedule)

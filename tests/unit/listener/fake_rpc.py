@@ -53,8 +53,12 @@ class Block:
 
     def header(self) -> dict[str, Any]:
         """eth_getBlockByNumber's answer (no logsBloom: the proof asks pinned logs)."""
-        return {"number": hex(self.number), "hash": self.hash, "parentHash": self.parent_hash,
-                "timestamp": hex(1_700_000_000 + 12 * self.number)}
+        return {
+            "number": hex(self.number),
+            "hash": self.hash,
+            "parentHash": self.parent_hash,
+            "timestamp": hex(1_700_000_000 + 12 * self.number),
+        }
 
 
 class FakeRpc:
@@ -84,13 +88,19 @@ class FakeRpc:
         block = Block(number, digest("block", number, self.forks), parent.hash)
         for index in range(events):
             tx_hash = digest("tx", number, self.forks, index)
-            block.logs.append({
-                "address": TOKEN,
-                "topics": [TRANSFER, "0x" + "00" * 32, "0x" + HOLDER[2:].rjust(64, "0")],
-                "data": "0x" + encode(["uint256"], [number * 100 + index]).hex(),
-                "blockNumber": hex(number), "blockHash": block.hash, "transactionHash": tx_hash,
-                "transactionIndex": hex(index), "logIndex": hex(index), "removed": False,
-            })
+            block.logs.append(
+                {
+                    "address": TOKEN,
+                    "topics": [TRANSFER, "0x" + "00" * 32, "0x" + HOLDER[2:].rjust(64, "0")],
+                    "data": "0x" + encode(["uint256"], [number * 100 + index]).hex(),
+                    "blockNumber": hex(number),
+                    "blockHash": block.hash,
+                    "transactionHash": tx_hash,
+                    "transactionIndex": hex(index),
+                    "logIndex": hex(index),
+                    "removed": False,
+                }
+            )
         self.blocks.append(block)
         return block
 
@@ -102,7 +112,7 @@ class FakeRpc:
     def reorg(self, depth: int, events: int = 1) -> None:
         """Replace the newest `depth` blocks with as many new ones (new hashes and logs)."""
         self.forks += 1
-        del self.blocks[len(self.blocks) - depth:]
+        del self.blocks[len(self.blocks) - depth :]
         self.mine_many(depth, events)
 
     def fail_next(self, calls: int) -> None:
@@ -111,8 +121,11 @@ class FakeRpc:
 
     def keys(self) -> set[Key]:
         """The (block hash, tx hash, log index) of every log on the chain now."""
-        return {(log["blockHash"], log["transactionHash"], int(log["logIndex"], 16))
-                for block in self.blocks for log in block.logs}
+        return {
+            (log["blockHash"], log["transactionHash"], int(log["logIndex"], 16))
+            for block in self.blocks
+            for log in block.logs
+        }
 
     @property
     def head(self) -> Block:
@@ -152,8 +165,9 @@ class FakeRpc:
     async def get_blocks(self, numbers: Sequence[int]) -> list[dict[str, Any] | None]:
         return [await self.get_block(number) for number in numbers]
 
-    async def get_logs(self, from_block: int, to_block: int,
-                       addresses: Sequence[str]) -> list[dict[str, Any]]:
+    async def get_logs(
+        self, from_block: int, to_block: int, addresses: Sequence[str]
+    ) -> list[dict[str, Any]]:
         await self._call("eth_getLogs")
         wanted = {a.lower() for a in addresses}
         logs: list[dict[str, Any]] = []
@@ -163,8 +177,7 @@ class FakeRpc:
                 logs += [dict(log) for log in block.logs if log["address"].lower() in wanted]
         return logs
 
-    async def get_logs_at(self, block_hash: str,
-                          addresses: Sequence[str]) -> list[dict[str, Any]]:
+    async def get_logs_at(self, block_hash: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
         await self._call("eth_getLogs")
         wanted = {a.lower() for a in addresses}
         for number in range(len(self.blocks)):

@@ -80,21 +80,29 @@ class FakeStore:
         return [self.headers[n] for n in sorted(self.headers, reverse=True)[:limit]]
 
     async def event_blocks(self, chain_id: int, below: int) -> list[tuple[int, str]]:
-        blocks = {(log.block_number, log.block_hash) for _, log in self.live.values()
-                  if log.block_number < below}
+        blocks = {
+            (log.block_number, log.block_hash)
+            for _, log in self.live.values()
+            if log.block_number < below
+        }
         return sorted(blocks, reverse=True)[:256]
 
-    async def ingest(self, batch: Batch, rows: PreparedBatch, *,
-                     reorg_window: int) -> IngestResult:
+    async def ingest(self, batch: Batch, rows: PreparedBatch, *, reorg_window: int) -> IngestResult:
         self.writes += 1
         await self._fault(after_commit=False)
         last = rows.headers[batch.to_block]
         if self.point is not None:
             number, block_hash = self.point
             if number >= batch.to_block:
-                known = block_hash if number == batch.to_block else (
-                    self.headers[batch.to_block].hash if batch.to_block in self.headers
-                    else None)
+                known = (
+                    block_hash
+                    if number == batch.to_block
+                    else (
+                        self.headers[batch.to_block].hash
+                        if batch.to_block in self.headers
+                        else None
+                    )
+                )
                 if known is not None and known != last.hash:
                     raise ReorgDetectedError(f"block {batch.to_block} was processed as {known}")
                 return IngestResult(0, None, None, len(batch.logs))
@@ -115,18 +123,26 @@ class FakeStore:
         self.point = (last.number, last.hash)
         await self._fault(after_commit=True)
         self._announce(batch.chain_id, ids)
-        return IngestResult(len(fresh), ids[0] if ids else None, ids[-1] if ids else None,
-                            len(batch.logs) - len(fresh))
+        return IngestResult(
+            len(fresh),
+            ids[0] if ids else None,
+            ids[-1] if ids else None,
+            len(batch.logs) - len(fresh),
+        )
 
-    async def revert(self, chain_id: int, ancestor_number: int,
-                     ancestor_hash: str) -> RevertResult:
+    async def revert(self, chain_id: int, ancestor_number: int, ancestor_hash: str) -> RevertResult:
         self.writes += 1
         await self._fault(after_commit=False)
         if self.point is None or self.point[0] <= ancestor_number:
             return RevertResult(0, None, None)
-        removed = sorted(((log.block_number, log.log_index, key, seq)
-                          for key, (seq, log) in self.live.items()
-                          if log.block_number > ancestor_number), reverse=True)
+        removed = sorted(
+            (
+                (log.block_number, log.log_index, key, seq)
+                for key, (seq, log) in self.live.items()
+                if log.block_number > ancestor_number
+            ),
+            reverse=True,
+        )
         ids = self._reserve(len(removed))
         for new, (number, _, key, seq) in zip(ids, removed, strict=True):
             del self.live[key]

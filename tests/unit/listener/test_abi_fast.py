@@ -15,8 +15,21 @@ from listener.abi_fast import ArgsPlan
 from listener.abi_values import fixed_text, json_value
 
 Inputs = list[tuple[str, str, bool]]
-STATIC = ["address", "bool", "uint8", "uint32", "uint64", "uint256", "int8", "int64", "int256",
-          "bytes1", "bytes3", "bytes12", "bytes32"]
+STATIC = [
+    "address",
+    "bool",
+    "uint8",
+    "uint32",
+    "uint64",
+    "uint256",
+    "int8",
+    "int64",
+    "int256",
+    "bytes1",
+    "bytes3",
+    "bytes12",
+    "bytes32",
+]
 DYNAMIC = ["string", "bytes"]
 
 
@@ -52,8 +65,15 @@ def random_value(rng: random.Random, abi_type: str) -> Any:
         return rng.choice([0, 1, 2**bits - 1, rng.getrandbits(bits)])
     if abi_type.startswith("int"):
         bits = int(abi_type[3:])
-        return rng.choice([0, -1, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1,
-                           rng.getrandbits(bits) - 2 ** (bits - 1)])
+        return rng.choice(
+            [
+                0,
+                -1,
+                -(2 ** (bits - 1)),
+                2 ** (bits - 1) - 1,
+                rng.getrandbits(bits) - 2 ** (bits - 1),
+            ]
+        )
     if abi_type.startswith("bytes") and abi_type != "bytes":
         size = int(abi_type[5:])
         return rng.choice([bytes(size), b"EUR"[:size].ljust(size, b"\0"), rng.randbytes(size)])
@@ -91,8 +111,7 @@ def test_fuzzed_valid_encodings_decode_exactly_as_eth_abi(seed: int) -> None:
     rng = random.Random(seed)
     for _ in range(250):
         inputs, topics, data = random_event(rng)
-        assert plan_of(inputs).decode(topics, "0x" + data.hex()) == reference(inputs, topics,
-                                                                               data)
+        assert plan_of(inputs).decode(topics, "0x" + data.hex()) == reference(inputs, topics, data)
 
 
 def corrupt(rng: random.Random, data: bytes) -> bytes:
@@ -103,9 +122,9 @@ def corrupt(rng: random.Random, data: bytes) -> bytes:
         return data[: rng.randrange(len(data))]  # truncated
     spot = rng.randrange(len(data))
     if choice == 1:
-        return data[:spot] + bytes([data[spot] ^ (1 << rng.randrange(8))]) + data[spot + 1:]
+        return data[:spot] + bytes([data[spot] ^ (1 << rng.randrange(8))]) + data[spot + 1 :]
     if choice == 2:
-        return data[:spot] + b"\xff" + data[spot + 1:]
+        return data[:spot] + b"\xff" + data[spot + 1 :]
     return data + rng.randbytes(rng.randrange(1, 40))  # trailing bytes (eth_abi ignores them)
 
 
@@ -130,37 +149,68 @@ def test_fuzzed_corrupt_data_is_left_to_the_general_path_whenever_eth_abi_refuse
 
 
 def test_edge_values_exact() -> None:
-    inputs: Inputs = [("u", "uint256", False), ("i", "int256", False), ("a", "address", False),
-                      ("s", "string", False), ("b", "bytes", False), ("c", "bytes3", False),
-                      ("who", "address", True), ("n", "int8", True), ("h", "string", True)]
+    inputs: Inputs = [
+        ("u", "uint256", False),
+        ("i", "int256", False),
+        ("a", "address", False),
+        ("s", "string", False),
+        ("b", "bytes", False),
+        ("c", "bytes3", False),
+        ("who", "address", True),
+        ("n", "int8", True),
+        ("h", "string", True),
+    ]
     who = "0x" + "c3" * 20
-    data = encode(["uint256", "int256", "address", "string", "bytes", "bytes3"],
-                  [2**256 - 1, -(2**255), "0x" + "ab" * 20, "a\0b", b"", b"EUR"])
-    topics = ["0x" + "11" * 32, "0x" + "00" * 12 + "c3" * 20,
-              "0x" + encode(["int8"], [-128]).hex(), "0x" + "99" * 32]
+    data = encode(
+        ["uint256", "int256", "address", "string", "bytes", "bytes3"],
+        [2**256 - 1, -(2**255), "0x" + "ab" * 20, "a\0b", b"", b"EUR"],
+    )
+    topics = [
+        "0x" + "11" * 32,
+        "0x" + "00" * 12 + "c3" * 20,
+        "0x" + encode(["int8"], [-128]).hex(),
+        "0x" + "99" * 32,
+    ]
     assert plan_of(inputs).decode(topics, "0x" + data.hex()) == {
-        "u": str(2**256 - 1), "i": str(-(2**255)), "a": to_checksum_address("0x" + "ab" * 20),
-        "s": "ab", "b": "0x", "c": "0x455552", "c_text": "EUR",
-        "who": to_checksum_address(who), "n": "-128", "h": "0x" + "99" * 32,
+        "u": str(2**256 - 1),
+        "i": str(-(2**255)),
+        "a": to_checksum_address("0x" + "ab" * 20),
+        "s": "ab",
+        "b": "0x",
+        "c": "0x455552",
+        "c_text": "EUR",
+        "who": to_checksum_address(who),
+        "n": "-128",
+        "h": "0x" + "99" * 32,
     }
 
 
-@pytest.mark.parametrize(("inputs", "topics", "data"), [
-    # bad hex, whitespace, uppercase-free prefix missing, wrong topic count or length
-    ([("v", "uint256", False)], ["0x" + "00" * 32], "0x" + "zz" * 32),
-    ([("v", "uint256", False)], ["0x" + "00" * 32], "0x" + "00 " * 32),
-    ([("v", "uint256", False)], ["0x" + "00" * 32], "00" * 32),
-    ([("v", "uint256", True)], ["0x" + "00" * 32], "0x"),
-    ([("v", "uint256", True)], ["0x" + "00" * 32, "0x" + "00" * 31], "0x"),
-    ([("v", "address", True)], ["0x" + "00" * 32, "0x" + "00" * 12 + "g0" * 20], "0x"),
-    ([("v", "address", True)], ["0x" + "00" * 32, "0x01" + "00" * 11 + "a0" * 20], "0x"),
-    # invalid UTF-8 in a string
-    ([("s", "string", False)], ["0x" + "00" * 32],
-     "0x" + (32).to_bytes(32, "big").hex() + (2).to_bytes(32, "big").hex()
-     + "ff" * 2 + "00" * 30),
-])
-def test_malformed_logs_are_left_to_the_general_path(inputs: Inputs, topics: list[str],
-                                                      data: str) -> None:
+@pytest.mark.parametrize(
+    ("inputs", "topics", "data"),
+    [
+        # bad hex, whitespace, uppercase-free prefix missing, wrong topic count or length
+        ([("v", "uint256", False)], ["0x" + "00" * 32], "0x" + "zz" * 32),
+        ([("v", "uint256", False)], ["0x" + "00" * 32], "0x" + "00 " * 32),
+        ([("v", "uint256", False)], ["0x" + "00" * 32], "00" * 32),
+        ([("v", "uint256", True)], ["0x" + "00" * 32], "0x"),
+        ([("v", "uint256", True)], ["0x" + "00" * 32, "0x" + "00" * 31], "0x"),
+        ([("v", "address", True)], ["0x" + "00" * 32, "0x" + "00" * 12 + "g0" * 20], "0x"),
+        ([("v", "address", True)], ["0x" + "00" * 32, "0x01" + "00" * 11 + "a0" * 20], "0x"),
+        # invalid UTF-8 in a string
+        (
+            [("s", "string", False)],
+            ["0x" + "00" * 32],
+            "0x"
+            + (32).to_bytes(32, "big").hex()
+            + (2).to_bytes(32, "big").hex()
+            + "ff" * 2
+            + "00" * 30,
+        ),
+    ],
+)
+def test_malformed_logs_are_left_to_the_general_path(
+    inputs: Inputs, topics: list[str], data: str
+) -> None:
     assert plan_of(inputs).decode(topics, data) is None
 
 

@@ -61,8 +61,11 @@ def test_investment_received_decodes_indexed_and_data_args_as_exact_strings(
     ref = bytes(range(32))
     log = raw_log(
         STO,
-        [topic_of("STO", "InvestmentReceived"), word((7).to_bytes(32, "big")),
-         word(bytes.fromhex(INVESTOR[2:]))],
+        [
+            topic_of("STO", "InvestmentReceived"),
+            word((7).to_bytes(32, "big")),
+            word(bytes.fromhex(INVESTOR[2:])),
+        ],
         encode(["uint256", "uint256", "bytes32"], [MAX, 3, ref]),
     )
     decoded = decoder.decode(log)
@@ -86,10 +89,15 @@ def test_investment_received_decodes_indexed_and_data_args_as_exact_strings(
 def test_offering_created_gives_bytes3_currency_as_hex_and_text(decoder: Decoder) -> None:
     log = raw_log(
         STO,
-        [topic_of("STO", "OfferingCreated"), word((1).to_bytes(32, "big")),
-         word(bytes.fromhex(TOKEN[2:]))],
-        encode(["bytes3", "uint256", "uint256", "uint256", "uint64", "uint64"],
-               [b"EUR", 100, 0, 10_000, 1, 2]),
+        [
+            topic_of("STO", "OfferingCreated"),
+            word((1).to_bytes(32, "big")),
+            word(bytes.fromhex(TOKEN[2:])),
+        ],
+        encode(
+            ["bytes3", "uint256", "uint256", "uint256", "uint64", "uint64"],
+            [b"EUR", 100, 0, 10_000, 1, 2],
+        ),
     )
     decoded = decoder.decode(log)
     assert decoded is not None
@@ -103,17 +111,25 @@ def test_web3_style_log_with_ints_and_bytes_decodes_the_same(decoder: Decoder) -
     topics = [topic_of("Issuance", "Transfer"), word(b""), word(bytes.fromhex(INVESTOR[2:]))]
     data = encode(["uint256"], [5])
     hexed = decoder.decode(raw_log(TOKEN, topics, data))
-    typed = decoder.decode({
-        "address": to_checksum_address(TOKEN),
-        "topics": [bytes.fromhex(t[2:]) for t in topics],
-        "data": data,
-        "blockNumber": 16, "blockHash": bytes.fromhex("ab" * 32),
-        "transactionHash": bytes.fromhex("cd" * 32), "transactionIndex": 2, "logIndex": 7,
-    })
+    typed = decoder.decode(
+        {
+            "address": to_checksum_address(TOKEN),
+            "topics": [bytes.fromhex(t[2:]) for t in topics],
+            "data": data,
+            "blockNumber": 16,
+            "blockHash": bytes.fromhex("ab" * 32),
+            "transactionHash": bytes.fromhex("cd" * 32),
+            "transactionIndex": 2,
+            "logIndex": 7,
+        }
+    )
     assert hexed == typed
     assert hexed is not None
-    assert hexed.args == {"from": "0x" + "0" * 40, "to": to_checksum_address(INVESTOR),
-                          "value": "5"}
+    assert hexed.args == {
+        "from": "0x" + "0" * 40,
+        "to": to_checksum_address(INVESTOR),
+        "value": "5",
+    }
 
 
 def test_unknown_topic_address_and_undecodable_data_are_skipped_and_counted(
@@ -135,22 +151,33 @@ def test_an_event_of_another_contract_at_the_same_topic_needs_its_address(
     decoder: Decoder,
 ) -> None:
     other = Decoder(1, {TOKEN: "Issuance"})
-    log = raw_log(STO, [topic_of("STO", "OfferingClosed"), word(b"\x01")],
-                  encode(["uint256", "uint256"], [1, 2]))
+    log = raw_log(
+        STO,
+        [topic_of("STO", "OfferingClosed"), word(b"\x01")],
+        encode(["uint256", "uint256"], [1, 2]),
+    )
     assert other.decode(log) is None
     assert decoder.decode(log) is not None
 
 
-def test_abi_dir_drop_in_replaces_the_bundled_abi(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    event = {"type": "event", "name": "Ping", "anonymous": False,
-             "inputs": [{"name": "who", "type": "string", "indexed": True},
-                        {"name": "n", "type": "int8", "indexed": False}]}
+def test_abi_dir_drop_in_replaces_the_bundled_abi(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = {
+        "type": "event",
+        "name": "Ping",
+        "anonymous": False,
+        "inputs": [
+            {"name": "who", "type": "string", "indexed": True},
+            {"name": "n", "type": "int8", "indexed": False},
+        ],
+    }
     (tmp_path / "STO.json").write_text(json.dumps([event]))
     monkeypatch.setenv(ABI_DIR_ENV, str(tmp_path))
     decoder = Decoder(1, {STO: "STO"})
-    decoded = decoder.decode(raw_log(STO, [event_topic(event), word(b"\x09" * 32)],
-                                     encode(["int8"], [-3])))
+    decoded = decoder.decode(
+        raw_log(STO, [event_topic(event), word(b"\x09" * 32)], encode(["int8"], [-3]))
+    )
     assert decoded is not None
     assert decoded.args == {"who": "0x" + "09" * 32, "n": "-3"}
 
@@ -166,12 +193,24 @@ def test_json_values_of_arrays_tuples_strings_and_text_detection() -> None:
     assert ascii_text(b"\x01abc") is None
 
 
-@pytest.mark.parametrize(("abi_type", "value"), [
-    ("uint256", MAX), ("uint256", 0), ("uint8", 255), ("uint64", 2**64 - 1),
-    ("int256", -(2**255)), ("int8", -1), ("int32", 2**31 - 1),
-    ("address", "0x" + "ab" * 20), ("bool", True), ("bool", False),
-    ("bytes3", b"EUR"), ("bytes32", bytes(range(32))), ("bytes12", b"DE000A1B2C35"),
-])
+@pytest.mark.parametrize(
+    ("abi_type", "value"),
+    [
+        ("uint256", MAX),
+        ("uint256", 0),
+        ("uint8", 255),
+        ("uint64", 2**64 - 1),
+        ("int256", -(2**255)),
+        ("int8", -1),
+        ("int32", 2**31 - 1),
+        ("address", "0x" + "ab" * 20),
+        ("bool", True),
+        ("bool", False),
+        ("bytes3", b"EUR"),
+        ("bytes32", bytes(range(32))),
+        ("bytes12", b"DE000A1B2C35"),
+    ],
+)
 def test_fast_word_decoders_agree_with_eth_abi(abi_type: str, value: Any) -> None:
     from eth_abi.abi import decode
 
@@ -181,13 +220,16 @@ def test_fast_word_decoders_agree_with_eth_abi(abi_type: str, value: Any) -> Non
     assert fast(word)[0] == json_value(abi_type, decode([abi_type], word)[0])
 
 
-@pytest.mark.parametrize(("abi_type", "word"), [
-    ("address", b"\x01" + b"\0" * 31),
-    ("bool", b"\0" * 31 + b"\x02"),
-    ("uint8", b"\0" * 30 + b"\x01\x00"),
-    ("int8", b"\0" * 31 + b"\x80"),
-    ("bytes3", b"EUR" + b"\x01" + b"\0" * 28),
-])
+@pytest.mark.parametrize(
+    ("abi_type", "word"),
+    [
+        ("address", b"\x01" + b"\0" * 31),
+        ("bool", b"\0" * 31 + b"\x02"),
+        ("uint8", b"\0" * 30 + b"\x01\x00"),
+        ("int8", b"\0" * 31 + b"\x80"),
+        ("bytes3", b"EUR" + b"\x01" + b"\0" * 28),
+    ],
+)
 def test_fast_word_decoders_refuse_bad_padding(abi_type: str, word: bytes) -> None:
     from eth_abi.exceptions import DecodingError
 
@@ -200,11 +242,20 @@ def test_fast_word_decoders_refuse_bad_padding(abi_type: str, word: bytes) -> No
 def test_dynamic_data_falls_back_to_the_general_decoder() -> None:
     reporter = "0x00000000000000000000000000000000000000d4"
     decoder = Decoder(1, {reporter: "DerivativesReporter"})
-    data = encode(["uint32", "string", "uint256", "bytes3", "bytes32", "bytes32"],
-                  [2, "IRS", 5, b"USD", b"A" * 32, b"\xff" * 32])
-    log = raw_log(reporter, [topic_of("DerivativesReporter", "TradeReported"),
-                             word(b"UTI-1".ljust(32, b"\0")), word(b"\x02"),
-                             word(bytes.fromhex(INVESTOR[2:]))], data)
+    data = encode(
+        ["uint32", "string", "uint256", "bytes3", "bytes32", "bytes32"],
+        [2, "IRS", 5, b"USD", b"A" * 32, b"\xff" * 32],
+    )
+    log = raw_log(
+        reporter,
+        [
+            topic_of("DerivativesReporter", "TradeReported"),
+            word(b"UTI-1".ljust(32, b"\0")),
+            word(b"\x02"),
+            word(bytes.fromhex(INVESTOR[2:])),
+        ],
+        data,
+    )
     decoded = decoder.decode(log)
     assert decoded is not None
     assert decoded.args["uti_text"] == "UTI-1"
@@ -224,7 +275,9 @@ def test_decoder_from_settings_knows_the_configured_contracts_only(
     for var in ("DERIVATIVES_REPORTER_CONTRACT_ADDRESS", "EUROCLEAR_BRIDGE_CONTRACT_ADDRESS"):
         monkeypatch.delenv(var, raising=False)
     settings = Settings(
-        _env_file=None, ISSUANCE_CONTRACT_ADDRESS=TOKEN, STO_CONTRACT_ADDRESS=STO,
+        _env_file=None,
+        ISSUANCE_CONTRACT_ADDRESS=TOKEN,
+        STO_CONTRACT_ADDRESS=STO,
         BLOCKCHAIN_NETWORK="arbitrum-nova",
     )
     decoder = Decoder.from_settings(settings)

@@ -26,12 +26,21 @@ WINDOW = 8
 
 def make_follower(rpc: FakeRpc, store: FakeStore, **config: Any) -> Follower:
     """A follower of the fake node with small ranges, so that batches span many ranges."""
-    settings: dict[str, Any] = {"chain_id": CHAIN_ID, "poll_interval": 0.01,
-                                "batch_blocks": 3, "max_batch_blocks": 3, "concurrency": 3,
-                                "reorg_window": WINDOW}
+    settings: dict[str, Any] = {
+        "chain_id": CHAIN_ID,
+        "poll_interval": 0.01,
+        "batch_blocks": 3,
+        "max_batch_blocks": 3,
+        "concurrency": 3,
+        "reorg_window": WINDOW,
+    }
     settings.update(config)
-    return Follower(rpc=rpc, store=store, decoder=Decoder(CHAIN_ID, {TOKEN: "Issuance"}),
-                    config=FollowerConfig(**settings))
+    return Follower(
+        rpc=rpc,
+        store=store,
+        decoder=Decoder(CHAIN_ID, {TOKEN: "Issuance"}),
+        config=FollowerConfig(**settings),
+    )
 
 
 class Running:
@@ -113,8 +122,7 @@ async def test_steady_follow_stores_every_event_once_and_announces_after_each_co
     assert len(store.live) == 52
     assert not [item for item in store.feed if item.removes is not None]
     # The kept headers are the reorg window's: window + 1 blocks below the tip.
-    assert sorted(store.headers) == list(range(rpc.head.number - WINDOW,
-                                               rpc.head.number + 1))
+    assert sorted(store.headers) == list(range(rpc.head.number - WINDOW, rpc.head.number + 1))
     assert metrics.PROCESSED_BLOCK._value.get() == rpc.head.number
     assert store.statuses == []  # never halted: nothing announced about the status
 
@@ -140,9 +148,11 @@ async def test_a_reorg_reverts_to_the_common_ancestor_and_follows_the_new_branch
     removals = [item for item in store.feed if item.removes is not None]
     assert {item.key for item in removals} == orphaned
     assert [item.removes for item in removals] == sorted(
-        (before[key][0] for key in orphaned), reverse=True)
+        (before[key][0] for key in orphaned), reverse=True
+    )
     assert [item.block_number for item in removals] == sorted(
-        (item.block_number for item in removals), reverse=True)
+        (item.block_number for item in removals), reverse=True
+    )
     # The same live events as a follower that never saw the orphaned branch.
     assert set((await clean_run(rpc, running)).live) == set(store.live)
 
@@ -238,12 +248,16 @@ async def test_transient_provider_and_database_errors_are_retried_from_the_check
     assert set(announced) < {item.id for item in store.feed}
 
 
-@pytest.mark.parametrize("error", [
-    RpcError("method not found", code=-32601),
-    ValueError("a programming error"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        RpcError("method not found", code=-32601),
+        ValueError("a programming error"),
+    ],
+)
 async def test_an_error_that_is_not_transient_stops_the_follower(
-    running: Callable[[Follower], Running], error: Exception,
+    running: Callable[[Follower], Running],
+    error: Exception,
 ) -> None:
     rpc, store = FakeRpc(), FakeStore()
     rpc.mine_many(4, events=1)
@@ -251,8 +265,10 @@ async def test_an_error_that_is_not_transient_stops_the_follower(
     await run.until(at_head(store, rpc))
     point, feed = store.point, list(store.feed)
     if isinstance(error, RpcError):
+
         async def refuse(*_: Any) -> int:
             raise error
+
         rpc.block_number = refuse  # type: ignore[method-assign]
     else:
         store.fail_next(error)

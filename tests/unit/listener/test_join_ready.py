@@ -19,25 +19,45 @@ def h(tag: str, n: int) -> str:
 
 def prepared(first: int, last: int, events: int, *, parent_tag: str = "b") -> Prepared:
     """Blocks first..last (hashes b<n>), `events` Paused logs in the last block."""
-    headers = [Header(n, h("b", n), h(parent_tag if n == first else "b", n - 1))
-               for n in range(first, last + 1)]
-    logs = [DecodedLog(1, "0x" + "ab" * 20, "Issuance", "Paused", last, h("b", last),
-                       h("t", last * 1000 + i), 0, i, {}) for i in range(events)]
-    batch = Batch(1, first, last, [BlockHeader(x.number, x.hash, x.parent_hash, 0)
-                                   for x in headers], logs)
+    headers = [
+        Header(n, h("b", n), h(parent_tag if n == first else "b", n - 1))
+        for n in range(first, last + 1)
+    ]
+    logs = [
+        DecodedLog(
+            1,
+            "0x" + "ab" * 20,
+            "Issuance",
+            "Paused",
+            last,
+            h("b", last),
+            h("t", last * 1000 + i),
+            0,
+            i,
+            {},
+        )
+        for i in range(events)
+    ]
+    batch = Batch(
+        1, first, last, [BlockHeader(x.number, x.hash, x.parent_hash, 0) for x in headers], logs
+    )
     fetched = Fetched(first, last, [], headers, {x.number: 0 for x in headers})
     return Prepared(fetched, batch, prepare_batch(batch))
 
 
 def follower(max_batch_events: int) -> Follower:
-    return Follower(rpc=object(), store=object(),  # type: ignore[arg-type]
-                    decoder=Decoder(1, {}),
-                    config=FollowerConfig(chain_id=1, max_batch_events=max_batch_events))
+    return Follower(
+        rpc=object(),  # type: ignore[arg-type]
+        store=object(),  # type: ignore[arg-type]
+        decoder=Decoder(1, {}),
+        config=FollowerConfig(chain_id=1, max_batch_events=max_batch_events),
+    )
 
 
 def done(value: Prepared) -> asyncio.Task[Prepared]:
     async def result() -> Prepared:
         return value
+
     return asyncio.get_running_loop().create_task(result())
 
 

@@ -25,8 +25,14 @@ def h(n: int) -> str:
 class Chain:
     """Blocks 0..head; `logged` blocks hold one log of ours. Answers may lag `behind` blocks."""
 
-    def __init__(self, head: int, logged: set[int], *, false_positive: set[int] | None = None,
-                 no_bloom: set[int] | None = None) -> None:
+    def __init__(
+        self,
+        head: int,
+        logged: set[int],
+        *,
+        false_positive: set[int] | None = None,
+        no_bloom: set[int] | None = None,
+    ) -> None:
         self.head = head
         self.logged = logged
         self.false_positive = false_positive or set()
@@ -38,8 +44,13 @@ class Chain:
         self.reported = 0
 
     def log(self, n: int) -> dict[str, Any]:
-        return {"blockNumber": hex(n), "blockHash": h(n), "logIndex": "0x0", "address": OURS,
-                "blockTimestamp": hex(1000 + n)}
+        return {
+            "blockNumber": hex(n),
+            "blockHash": h(n),
+            "logIndex": "0x0",
+            "address": OURS,
+            "blockTimestamp": hex(1000 + n),
+        }
 
     async def chain_id(self) -> int:
         return 1
@@ -51,25 +62,33 @@ class Chain:
         assert isinstance(block, int)
         if block in self.missing_headers:
             return None
-        mask = bloom_mask(bytes.fromhex(OURS[2:])) if (
-            block in self.logged or block in self.false_positive) else 0
+        mask = (
+            bloom_mask(bytes.fromhex(OURS[2:]))
+            if (block in self.logged or block in self.false_positive)
+            else 0
+        )
         bloom = None if block in self.no_bloom else "0x" + f"{mask:0512x}"
-        return {"number": block, "hash": h(block), "parentHash": h(block - 1),
-                "timestamp": 1000 + block, "logsBloom": bloom}
+        return {
+            "number": block,
+            "hash": h(block),
+            "parentHash": h(block - 1),
+            "timestamp": 1000 + block,
+            "logsBloom": bloom,
+        }
 
     async def get_blocks(self, numbers: Sequence[int]) -> list[dict[str, Any] | None]:
         return [await self.get_block(n) for n in numbers]
 
-    async def get_logs(self, from_block: int, to_block: int,
-                       addresses: Sequence[str]) -> list[dict[str, Any]]:
+    async def get_logs(
+        self, from_block: int, to_block: int, addresses: Sequence[str]
+    ) -> list[dict[str, Any]]:
         last = to_block
         if self.lagging_answers > 0:
             self.lagging_answers -= 1
             last = min(to_block, self.head - self.behind)
         return [self.log(n) for n in range(from_block, last + 1) if n in self.logged]
 
-    async def get_logs_at(self, block_hash: str,
-                          addresses: Sequence[str]) -> list[dict[str, Any]]:
+    async def get_logs_at(self, block_hash: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
         number = int(block_hash, 16)
         self.pinned.append(number)
         return [self.log(number)] if number in self.logged else []
@@ -95,8 +114,15 @@ def missing() -> float:
 
 
 async def fetch(chain: Chain, first: int, last: int, pauses: Pauses | None = None) -> list[int]:
-    fetched = await fetch_range(chain, RangeSizer(initial=64, maximum=64), [OURS], first, last,
-                                last - 2, pause=pauses or Pauses())
+    fetched = await fetch_range(
+        chain,
+        RangeSizer(initial=64, maximum=64),
+        [OURS],
+        first,
+        last,
+        last - 2,
+        pause=pauses or Pauses(),
+    )
     return [int(log["blockNumber"], 16) for log in fetched.logs]
 
 
@@ -135,7 +161,7 @@ async def test_repeated_refusals_back_off_then_give_up_to_the_follower() -> None
         await fetch(chain, 0, 20, pauses)
     assert info.value.reason == "missing_logs"
     assert chain.reported == REFUSAL_RETRIES + 1
-    assert pauses.delays == [0.1 * 2 ** i for i in range(REFUSAL_RETRIES)]
+    assert pauses.delays == [0.1 * 2**i for i in range(REFUSAL_RETRIES)]
     assert isinstance(info.value, ChainMovedError)  # never committed: the range is fetched again
 
 
@@ -173,7 +199,7 @@ def test_bloom_bits_and_parsing() -> None:
     assert bloom.may_log(mask)
     assert not bloom.may_log(0)
     assert parse_bloom("0x" + "00" * 256) == 0
-    assert parse_bloom("0x" + "ff" * 256) == 2 ** 2048 - 1
+    assert parse_bloom("0x" + "ff" * 256) == 2**2048 - 1
     assert parse_bloom(bytes(256)) == 0
     for bad in (None, "0x12", "0x" + "zz" * 256, b"\x00" * 10, 7):
         assert parse_bloom(bad) is None
@@ -186,18 +212,30 @@ def test_transient_database_errors_are_told_from_the_others() -> None:
     terminated = asyncpg.exceptions.AdminShutdownError("terminating connection")
     timed_out = asyncpg.exceptions.QueryCanceledError("canceling statement due to timeout")
     unique = asyncpg.exceptions.UniqueViolationError("duplicate key")
-    for error in (terminated, timed_out, asyncpg.exceptions.DeadlockDetectedError("d"),
-                  asyncpg.exceptions.ConnectionDoesNotExistError("closed"),
-                  asyncpg.InterfaceError("connection is closed"), ConnectionResetError(),
-                  asyncpg.InternalClientError(
-                      "cannot switch to state 12; another operation (2) is in progress"),
-                  DBAPIError("SELECT 1", None, timed_out)):
+    for error in (
+        terminated,
+        timed_out,
+        asyncpg.exceptions.DeadlockDetectedError("d"),
+        asyncpg.exceptions.ConnectionDoesNotExistError("closed"),
+        asyncpg.InterfaceError("connection is closed"),
+        ConnectionResetError(),
+        asyncpg.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        ),
+        DBAPIError("SELECT 1", None, timed_out),
+    ):
         assert is_transient_db_error(error), error
     wrapped = RuntimeError("while committing")
     wrapped.__cause__ = terminated
     assert is_transient_db_error(wrapped)
-    for other in (unique, IntegrityError("INSERT", None, unique), ValueError("bug"),
-                  RpcError("provider"), FileNotFoundError("x")):
+    for other in (
+        unique,
+        IntegrityError("INSERT", None, unique),
+        ValueError("bug"),
+        RpcError("provider"),
+        FileNotFoundError("x"),
+    ):
         assert not is_transient_db_error(other), other
     assert describe(DBAPIError("SELECT 1", None, timed_out)) == (
-        "QueryCanceledError (SQLSTATE 57014)")
+        "QueryCanceledError (SQLSTATE 57014)"
+    )

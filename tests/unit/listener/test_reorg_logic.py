@@ -148,14 +148,19 @@ class RefusingRpc:
     async def get_block(self, block: int | str) -> dict[str, Any] | None:
         assert isinstance(block, int)
         self.blocks_asked.append(block)
-        return {"number": block, "hash": h("a", block), "parentHash": h("a", block - 1),
-                "timestamp": 1_700_000_000 + block}
+        return {
+            "number": block,
+            "hash": h("a", block),
+            "parentHash": h("a", block - 1),
+            "timestamp": 1_700_000_000 + block,
+        }
 
     async def get_blocks(self, numbers: Sequence[int]) -> list[dict[str, Any] | None]:
         return [await self.get_block(n) for n in numbers]
 
-    async def get_logs(self, from_block: int, to_block: int,
-                       addresses: Sequence[str]) -> list[dict[str, Any]]:
+    async def get_logs(
+        self, from_block: int, to_block: int, addresses: Sequence[str]
+    ) -> list[dict[str, Any]]:
         if to_block - from_block + 1 > self.limit:
             self.refusals += 1
             raise RangeTooLargeError("block range is too wide")
@@ -167,8 +172,7 @@ class RefusingRpc:
             logs.append(log)
         return logs
 
-    async def get_logs_at(self, block_hash: str,
-                          addresses: Sequence[str]) -> list[dict[str, Any]]:
+    async def get_logs_at(self, block_hash: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
         raise AssertionError("every block has a log: no pinned query is needed")
 
     def report_inconsistent(self) -> None:
@@ -178,10 +182,13 @@ class RefusingRpc:
         return None
 
 
-@pytest.mark.parametrize(("first", "last", "limit"), [(0, 0, 1), (5, 40, 3), (1, 64, 7),
-                                                      (100, 163, 64)])
+@pytest.mark.parametrize(
+    ("first", "last", "limit"), [(0, 0, 1), (5, 40, 3), (1, 64, 7), (100, 163, 64)]
+)
 async def test_a_fetched_range_has_every_blocks_logs_once_and_the_needed_headers(
-    first: int, last: int, limit: int,
+    first: int,
+    last: int,
+    limit: int,
 ) -> None:
     rpc = RefusingRpc(limit)
     sizer = RangeSizer(initial=64, maximum=64)

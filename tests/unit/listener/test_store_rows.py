@@ -15,13 +15,28 @@ def h(tag: str, n: int) -> str:
     return "0x" + f"{tag}{n}".encode().hex().ljust(64, "0")
 
 
-def log(block: int, index: int, event: str = "Transfer", *, timestamp: int | None = None,
-        block_hash: str | None = None, removed: bool = False) -> DecodedLog:
+def log(
+    block: int,
+    index: int,
+    event: str = "Transfer",
+    *,
+    timestamp: int | None = None,
+    block_hash: str | None = None,
+    removed: bool = False,
+) -> DecodedLog:
     return DecodedLog(
-        chain_id=7, contract_address="0x" + "ab" * 20, contract_name="Issuance",
-        event_name=event, block_number=block, block_hash=block_hash or h("b", block),
-        tx_hash=h("t", block * 100 + index), tx_index=0, log_index=index,
-        args={"n": str(index)}, removed=removed, block_timestamp=timestamp,
+        chain_id=7,
+        contract_address="0x" + "ab" * 20,
+        contract_name="Issuance",
+        event_name=event,
+        block_number=block,
+        block_hash=block_hash or h("b", block),
+        tx_hash=h("t", block * 100 + index),
+        tx_index=0,
+        log_index=index,
+        args={"n": str(index)},
+        removed=removed,
+        block_timestamp=timestamp,
     )
 
 
@@ -32,30 +47,39 @@ def header(n: int) -> BlockHeader:
 def test_logs_are_ordered_deduplicated_and_given_rows_without_ids() -> None:
     logs = [log(3, 1), log(2, 5, "Paused"), log(3, 0), log(3, 1)]
     prepared = prepare_batch(Batch(7, 2, 3, [header(3)], [*logs, log(2, 6, timestamp=99)]))
-    assert [(g.block_number, g.log_index) for g in prepared.logs] == [(2, 5), (2, 6), (3, 0),
-                                                                      (3, 1)]
+    assert [(g.block_number, g.log_index) for g in prepared.logs] == [
+        (2, 5),
+        (2, 6),
+        (3, 0),
+        (3, 1),
+    ]
     assert prepared.keys == [(g.block_hash, g.tx_hash, g.log_index) for g in prepared.logs]
     # Paused changes no projection; Transfer does.
     assert prepared.projected == [1, 2, 3]
     # Block 3's time comes from its header; block 2 has none, so from the log (or None).
-    assert prepared.times == [None, datetime.fromtimestamp(99, UTC),
-                              datetime.fromtimestamp(1_700_000_003, UTC),
-                              datetime.fromtimestamp(1_700_000_003, UTC)]
+    assert prepared.times == [
+        None,
+        datetime.fromtimestamp(99, UTC),
+        datetime.fromtimestamp(1_700_000_003, UTC),
+        datetime.fromtimestamp(1_700_000_003, UTC),
+    ]
     first = prepared.tails[2]
     assert first[:6] == (7, "0x" + "ab" * 20, "Issuance", "Transfer", 3, h("b", 3))
     assert first[6:] == (prepared.times[2], h("t", 300), 0, 0, '{"n":"0"}', False, None, None)
 
 
-@pytest.mark.parametrize(("batch", "error"), [
-    (Batch(7, 3, 2, [header(2)], []), StoreError),
-    (Batch(7, 1, 2, [header(1)], []), StoreError),
-    (Batch(7, 1, 2, [header(2)], [log(3, 0)]), StoreError),
-    (Batch(8, 1, 2, [header(2)], [log(2, 0)]), StoreError),
-    (Batch(7, 1, 2, [header(2)], [log(2, 0, removed=True)]), ReorgDetectedError),
-    (Batch(7, 1, 2, [header(2)], [log(2, 0, block_hash=h("x", 2))]), ReorgDetectedError),
-])
-def test_batches_that_must_not_be_applied_are_refused(batch: Batch,
-                                                      error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("batch", "error"),
+    [
+        (Batch(7, 3, 2, [header(2)], []), StoreError),
+        (Batch(7, 1, 2, [header(1)], []), StoreError),
+        (Batch(7, 1, 2, [header(2)], [log(3, 0)]), StoreError),
+        (Batch(8, 1, 2, [header(2)], [log(2, 0)]), StoreError),
+        (Batch(7, 1, 2, [header(2)], [log(2, 0, removed=True)]), ReorgDetectedError),
+        (Batch(7, 1, 2, [header(2)], [log(2, 0, block_hash=h("x", 2))]), ReorgDetectedError),
+    ],
+)
+def test_batches_that_must_not_be_applied_are_refused(batch: Batch, error: type[Exception]) -> None:
     with pytest.raises(error):
         prepare_batch(batch)
 

@@ -29,8 +29,9 @@ def captured() -> Iterator[tuple[logging.Logger, io.StringIO, logging.StreamHand
     logger.removeHandler(handler)
 
 
-def test_json_line_has_the_fields(captured: tuple[logging.Logger, io.StringIO,
-                                                  logging.StreamHandler[io.StringIO]]) -> None:
+def test_json_line_has_the_fields(
+    captured: tuple[logging.Logger, io.StringIO, logging.StreamHandler[io.StringIO]],
+) -> None:
     logger, stream, handler = captured
     handler.setFormatter(JsonLineFormatter())
     token = request_id_var.set("req-42")
@@ -51,7 +52,8 @@ def test_json_line_has_the_fields(captured: tuple[logging.Logger, io.StringIO,
 
 
 def test_json_traceback_is_one_line_and_redacted(
-        captured: tuple[logging.Logger, io.StringIO, logging.StreamHandler[io.StringIO]]) -> None:
+    captured: tuple[logging.Logger, io.StringIO, logging.StreamHandler[io.StringIO]],
+) -> None:
     logger, stream, handler = captured
     quoted = 'pa"ss\\word-123'
     handler.setFormatter(JsonLineFormatter([SECRET, quoted]))
@@ -68,8 +70,9 @@ def test_json_traceback_is_one_line_and_redacted(
     assert "postgresql://u:***@db/x" in record["exc_info"]
 
 
-def test_text_line_is_redacted(captured: tuple[logging.Logger, io.StringIO,
-                                               logging.StreamHandler[io.StringIO]]) -> None:
+def test_text_line_is_redacted(
+    captured: tuple[logging.Logger, io.StringIO, logging.StreamHandler[io.StringIO]],
+) -> None:
     logger, stream, handler = captured
     handler.setFormatter(TextFormatter([SECRET]))
     logger.info("key=%s", SECRET)
@@ -87,10 +90,13 @@ def test_format_follows_the_environment() -> None:
 
 
 def test_secret_values_cover_keys_and_url_passwords() -> None:
-    settings = Settings(_env_file=None, DJANGO_SECRET_KEY=SECRET,
-                        DATABASE_URL="postgresql://app:db-password-1@db.internal:5432/dpo",
-                        REDIS_URL="redis://default:redis-pass-2@redis.internal:6379/0",
-                        API_HMAC_SECRET="hmac-secret-3")
+    settings = Settings(
+        _env_file=None,
+        DJANGO_SECRET_KEY=SECRET,
+        DATABASE_URL="postgresql://app:db-password-1@db.internal:5432/dpo",
+        REDIS_URL="redis://default:redis-pass-2@redis.internal:6379/0",
+        API_HMAC_SECRET="hmac-secret-3",
+    )
     values = settings.secret_values()
     for secret in (SECRET, "db-password-1", "redis-pass-2", "hmac-secret-3"):
         assert secret in values

@@ -24,14 +24,35 @@ from listener.service import STOP_GRACE_SECONDS
 from tests.support.cron_rules import railway_problems
 
 ROOT = Path(__file__).resolve().parents[3]
-FILES = {"web": "railway.toml", "listener": "railway.listener.toml", "cron": "railway.cron.toml",
-         "sender": "railway.sender.toml"}
+FILES = {
+    "web": "railway.toml",
+    "listener": "railway.listener.toml",
+    "cron": "railway.cron.toml",
+    "sender": "railway.sender.toml",
+}
 TOP = {"$schema", "build", "deploy", "environments"}
-BUILD = {"builder", "watchPatterns", "buildCommand", "dockerfilePath", "railpackVersion",
-         "nixpacksConfigPath", "nixpacksPlan", "nixpacksVersion"}
-DEPLOY = {"startCommand", "preDeployCommand", "multiRegionConfig", "healthcheckPath",
-          "healthcheckTimeout", "restartPolicyType", "restartPolicyMaxRetries", "cronSchedule",
-          "overlapSeconds", "drainingSeconds"}
+BUILD = {
+    "builder",
+    "watchPatterns",
+    "buildCommand",
+    "dockerfilePath",
+    "railpackVersion",
+    "nixpacksConfigPath",
+    "nixpacksPlan",
+    "nixpacksVersion",
+}
+DEPLOY = {
+    "startCommand",
+    "preDeployCommand",
+    "multiRegionConfig",
+    "healthcheckPath",
+    "healthcheckTimeout",
+    "restartPolicyType",
+    "restartPolicyMaxRetries",
+    "cronSchedule",
+    "overlapSeconds",
+    "drainingSeconds",
+}
 BUILDERS = {"RAILPACK", "DOCKERFILE", "NIXPACKS"}
 RESTART = {"ON_FAILURE", "ALWAYS", "NEVER"}
 NUMBERS = {"healthcheckTimeout", "restartPolicyMaxRetries", "overlapSeconds", "drainingSeconds"}
@@ -51,8 +72,11 @@ def deploy(service: str) -> dict[str, Any]:
 
 
 def _check_section(name: str, section: dict[str, Any]) -> list[str]:
-    problems = [f"unknown key {name}.{key}" for key in section
-                if key not in (BUILD if name == "build" else DEPLOY)]
+    problems = [
+        f"unknown key {name}.{key}"
+        for key in section
+        if key not in (BUILD if name == "build" else DEPLOY)
+    ]
     if name == "build":
         if section.get("builder", "RAILPACK") not in BUILDERS:
             problems.append(f"builder {section['builder']!r}")
@@ -90,14 +114,27 @@ def test_only_known_keys_and_values(service: str) -> None:
 
 
 def test_the_checker_refuses_what_railway_refuses() -> None:
-    bad = {"deploy": {"startComand": "x", "drainingSeconds": "10", "restartPolicyType": "always",
-                      "cronSchedule": "*/7 * * * *",
-                      "multiRegionConfig": {"europe-west4-drams3a": {"numReplicas": 0}}},
-           "build": {"builder": "HEROKU"}, "services": []}
+    bad = {
+        "deploy": {
+            "startComand": "x",
+            "drainingSeconds": "10",
+            "restartPolicyType": "always",
+            "cronSchedule": "*/7 * * * *",
+            "multiRegionConfig": {"europe-west4-drams3a": {"numReplicas": 0}},
+        },
+        "build": {"builder": "HEROKU"},
+        "services": [],
+    }
     problems = "\n".join(problems_of(bad))
-    for expected in ("top-level key services", "builder 'HEROKU'", "deploy.startComand",
-                     "drainingSeconds must be", "restartPolicyType 'always'",
-                     "multiRegionConfig.europe-west4-drams3a", "4 minutes apart"):
+    for expected in (
+        "top-level key services",
+        "builder 'HEROKU'",
+        "deploy.startComand",
+        "drainingSeconds must be",
+        "restartPolicyType 'always'",
+        "multiRegionConfig.europe-west4-drams3a",
+        "4 minutes apart",
+    ):
         assert expected in problems, problems
 
 
@@ -114,17 +151,24 @@ def _commands() -> list[tuple[str, str]]:
 def test_every_command_exists_in_our_cli(service: str, command: str) -> None:
     words = shlex.split(command)
     assert words[0] == "python", f"{service}: {command!r} must run our interpreter"
-    done = subprocess.run([sys.executable, *words[1:], "--help"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, check=False,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, *words[1:], "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT)},
+    )
     assert done.returncode == 0, (command, done.stdout, done.stderr)
     assert "Usage:" in done.stdout, done.stdout
 
 
 def test_the_health_path_is_a_route_of_the_app() -> None:
     path = deploy("web")["healthcheckPath"]
-    app = create_app(Settings(_env_file=None), database_url="postgresql://h/db",
-                     redis_url="redis://h:6379/0")
+    app = create_app(
+        Settings(_env_file=None), database_url="postgresql://h/db", redis_url="redis://h:6379/0"
+    )
     routes = [r for r in app.routes if isinstance(r, Route) and r.path == path]
     assert routes, f"{path} is not served"
     assert "GET" in (routes[0].methods or set())

@@ -29,13 +29,14 @@ with open(os.environ["RAILWAY_CALLS"], "a") as calls:
     calls.write(json.dumps({{"argv": sys.argv[1:], "stdin": stdin}}) + "\\n")
 """
 # What Railway resolves the references to (private network names, as on Railway).
-RESOLVED = {"${{Postgres.DATABASE_URL}}": "postgresql://postgres:pg-pass-123@postgres.railway"
-            ".internal:5432/railway",
-            "${{Redis.REDIS_URL}}": "redis://default:redis-pass-123@redis.railway.internal:6379",
-            "${{Postgres.DATABASE_PUBLIC_URL}}": "postgresql://postgres:pg-pass-123@roundhouse"
-            ".proxy.rlwy.net:11105/railway",
-            "${{Redis.REDIS_PUBLIC_URL}}": "redis://default:redis-pass-123@monorail.proxy.rlwy"
-            ".net:23145"}
+RESOLVED = {
+    "${{Postgres.DATABASE_URL}}": "postgresql://postgres:pg-pass-123@postgres.railway"
+    ".internal:5432/railway",
+    "${{Redis.REDIS_URL}}": "redis://default:redis-pass-123@redis.railway.internal:6379",
+    "${{Postgres.DATABASE_PUBLIC_URL}}": "postgresql://postgres:pg-pass-123@roundhouse"
+    ".proxy.rlwy.net:11105/railway",
+    "${{Redis.REDIS_PUBLIC_URL}}": "redis://default:redis-pass-123@monorail.proxy.rlwy.net:23145",
+}
 
 
 def _run_setup(tmp_path: Path, **extra: str) -> list[dict[str, Any]]:
@@ -44,10 +45,20 @@ def _run_setup(tmp_path: Path, **extra: str) -> list[dict[str, Any]]:
     recorder.chmod(0o755)
     calls = tmp_path / "calls"
     calls.unlink(missing_ok=True)
-    done = subprocess.run([str(ROOT / "railway-setup.sh")], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=False,
-                          env={"PATH": os.environ["PATH"], "RAILWAY": str(recorder),
-                               "RAILWAY_CALLS": str(calls), **extra})
+    done = subprocess.run(
+        [str(ROOT / "railway-setup.sh")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={
+            "PATH": os.environ["PATH"],
+            "RAILWAY": str(recorder),
+            "RAILWAY_CALLS": str(calls),
+            **extra,
+        },
+    )
     assert done.returncode == 0, done.stderr
     if key := extra.get("WALLET_PRIVATE_KEY"):
         assert key not in done.stdout + done.stderr
@@ -84,15 +95,21 @@ def operator_variables() -> set[str]:
 def operator_values(tmp_path: Path) -> dict[str, str]:
     """Valid production values for every operator variable (a real PEM file for BillBitts)."""
     pem = tmp_path / "billbitts.pem"
-    pem.write_text("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n"
-                   "-----END PRIVATE KEY-----\n")
+    pem.write_text(
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n-----END PRIVATE KEY-----\n"
+    )
     return {
-        "OMNISEND_API_KEY": "omni-live-4f9a2c", "BILLBITTS_API_KEY": "bb-live-8d1e7f",
-        "BILLBITTS_PRIVATE_KEY_PATH": str(pem), "EUROCLEAR_API_KEY": "ec-live-2b6d9a",
-        "CLEARSTREAM_PMI_KEY": "cs-live-5c3e1b", "CLEARSTREAM_PARTICIPANT_ID": "CS12345",
-        "XETRA_API_KEY": "xe-live-9f2a4d", "XETRA_PARTICIPANT_ID": "XE67890",
+        "OMNISEND_API_KEY": "omni-live-4f9a2c",
+        "BILLBITTS_API_KEY": "bb-live-8d1e7f",
+        "BILLBITTS_PRIVATE_KEY_PATH": str(pem),
+        "EUROCLEAR_API_KEY": "ec-live-2b6d9a",
+        "CLEARSTREAM_PMI_KEY": "cs-live-5c3e1b",
+        "CLEARSTREAM_PARTICIPANT_ID": "CS12345",
+        "XETRA_API_KEY": "xe-live-9f2a4d",
+        "XETRA_PARTICIPANT_ID": "XE67890",
         "QUICKNODE_URL": "https://nova.quiknode.pro/abc123/",
-        "BLOCKCHAIN_RPC_URL": "https://nova.arbitrum.io/rpc", "START_BLOCK_NUMBER": "12345678",
+        "BLOCKCHAIN_RPC_URL": "https://nova.arbitrum.io/rpc",
+        "START_BLOCK_NUMBER": "12345678",
         "ISSUANCE_CONTRACT_ADDRESS": "0x0606008C719EFCd9c95B6139de07dDF11bc13040",
         "STO_CONTRACT_ADDRESS": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
         "DERIVATIVES_REPORTER_CONTRACT_ADDRESS": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
@@ -103,8 +120,10 @@ def operator_values(tmp_path: Path) -> dict[str, str]:
 
 def test_creates_the_databases_and_services(tmp_path: Path) -> None:
     argvs = [call["argv"] for call in _run_setup(tmp_path)]
-    assert argvs[:5] == [["add", "--database", "postgres", "--database", "redis"],
-                         *(["add", "--service", service] for service in SERVICES)]
+    assert argvs[:5] == [
+        ["add", "--database", "postgres", "--database", "redis"],
+        *(["add", "--service", service] for service in SERVICES),
+    ]
 
 
 def test_secrets_are_generated_shared_and_fresh(tmp_path: Path) -> None:
@@ -135,8 +154,10 @@ def test_every_service_references_the_public_urls_for_railway_run(tmp_path: Path
         assert found[service]["REDIS_PUBLIC_URL"] == "${{Redis.REDIS_PUBLIC_URL}}"
     # Resolved as Railway does, `dpo --public-urls` takes them; unresolved, it says so.
     resolved = {name: RESOLVED.get(value, value) for name, value in found["web"].items()}
-    assert public_urls(resolved) == {"DATABASE_URL": RESOLVED["${{Postgres.DATABASE_PUBLIC_URL}}"],
-                                     "REDIS_URL": RESOLVED["${{Redis.REDIS_PUBLIC_URL}}"]}
+    assert public_urls(resolved) == {
+        "DATABASE_URL": RESOLVED["${{Postgres.DATABASE_PUBLIC_URL}}"],
+        "REDIS_URL": RESOLVED["${{Redis.REDIS_PUBLIC_URL}}"],
+    }
 
 
 def _service_values(tmp_path: Path, service: str) -> dict[str, str]:
@@ -160,8 +181,9 @@ def test_production_needs_nothing_more(tmp_path: Path) -> None:
         assert problems == [], service
     # Without the operator's values, every one of them is reported, and nothing else.
     given = found["sender"]
-    _, missing = check_environment({name: RESOLVED.get(v, v) for name, v in given.items()},
-                                   "sender")
+    _, missing = check_environment(
+        {name: RESOLVED.get(v, v) for name, v in given.items()}, "sender"
+    )
     reported = {problem.variable for problem in missing}
     assert reported <= documented, reported - documented
     assert "WALLET_PRIVATE_KEY" in reported
@@ -172,15 +194,28 @@ def test_the_wallet_key_goes_to_the_sender_alone_through_stdin(tmp_path: Path) -
     calls = _run_setup(tmp_path, WALLET_PRIVATE_KEY=key)
     keyed = [call for call in calls if "WALLET_PRIVATE_KEY" in " ".join(call["argv"])]
     assert [(call["argv"], call["stdin"]) for call in keyed] == [
-        (["variable", "set", "--service", "sender", "--skip-deploys", "WALLET_PRIVATE_KEY",
-          "--stdin"], key)]
+        (
+            [
+                "variable",
+                "set",
+                "--service",
+                "sender",
+                "--skip-deploys",
+                "WALLET_PRIVATE_KEY",
+                "--stdin",
+            ],
+            key,
+        )
+    ]
     assert all(key not in " ".join(call["argv"]) for call in calls)
     found = _variables(calls)
     assert found["sender"]["WALLET_PRIVATE_KEY"] == key
     assert all("WALLET_PRIVATE_KEY" not in found[s] for s in SERVICES if s != "sender")
     # Not exported: not set anywhere (the operator sets it on the sender later).
-    assert all("WALLET_PRIVATE_KEY" not in found_ for found_ in _variables(
-        _run_setup(tmp_path, WALLET_PRIVATE_KEY="")).values())
+    assert all(
+        "WALLET_PRIVATE_KEY" not in found_
+        for found_ in _variables(_run_setup(tmp_path, WALLET_PRIVATE_KEY="")).values()
+    )
 
 
 def test_the_runbook_keeps_the_wallet_key_on_the_sender(tmp_path: Path) -> None:

@@ -26,10 +26,11 @@ EXERCISED = {
     "python manage.py collectstatic --noinput": ("tests/e2e/test_cli.py", "collectstatic"),
     "python manage.py sync_csd": ("tests/e2e/ops/test_railway_tasks.py", "sync_csd"),
     "python manage.py sync_fx_rates": ("tests/e2e/ops/test_railway_tasks.py", "sync_fx_rates"),
-    "python manage.py reconcile_positions": ("tests/e2e/ops/test_railway_tasks.py",
-                                             "reconcile_positions"),
-    "python -m app listener --rewind 12345600": ("tests/e2e/test_listener_process.py",
-                                                 "--rewind"),
+    "python manage.py reconcile_positions": (
+        "tests/e2e/ops/test_railway_tasks.py",
+        "reconcile_positions",
+    ),
+    "python -m app listener --rewind 12345600": ("tests/e2e/test_listener_process.py", "--rewind"),
     "./railway-setup.sh": ("tests/unit/ops/test_railway_setup.py", "railway-setup.sh"),
     "./railway-tasks.sh": ("tests/e2e/ops/test_railway_tasks.py", "railway-tasks.sh"),
 }
@@ -38,8 +39,12 @@ EXERCISED = {
 def commands() -> list[str]:
     """Every command line of the runbook's shell blocks."""
     blocks = re.findall(r"```bash\n(.*?)```", RUNBOOK.read_text(), re.DOTALL)
-    return [line.strip() for block in blocks for line in block.splitlines()
-            if line.strip() and not line.strip().startswith("#")]
+    return [
+        line.strip()
+        for block in blocks
+        for line in block.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
 
 
 def ours(command: str) -> str | None:
@@ -52,8 +57,11 @@ def ours(command: str) -> str | None:
         # `manage.py --public-urls CMD` is CMD reaching the databases from outside Railway
         # (tests/e2e/ops/test_railway_tasks.py runs it so).
         return shlex.join(word for word in rest if word != "--public-urls")
-    if words[0] == "railway" or "| railway " in command or words[:3] == ["npm", "install",
-                                                                          "--global"]:
+    if (
+        words[0] == "railway"
+        or "| railway " in command
+        or words[:3] == ["npm", "install", "--global"]
+    ):
         return None
     return command
 
@@ -70,6 +78,12 @@ def test_each_of_our_commands_is_run_by_a_test(command: str) -> None:
     assert word in (ROOT / path).read_text(), f"{path} does not run {command!r}"
     words = shlex.split(command)
     if words[0] == "python":
-        done = subprocess.run([sys.executable, *words[1:], "--help"], cwd=ROOT,
-                              capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [sys.executable, *words[1:], "--help"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, (command, done.stdout, done.stderr)

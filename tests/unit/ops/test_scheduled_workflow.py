@@ -38,8 +38,13 @@ def commands() -> dict[str, tuple[str, list[list[str]]]]:
     """Per workflow job: its `if:` condition and its `railway run` command lines."""
     found = {}
     for name, job in workflow()["jobs"].items():
-        lines = [shlex.split(line) for step in job["steps"] if "run" in step
-                 for line in step["run"].splitlines() if line.startswith("railway ")]
+        lines = [
+            shlex.split(line)
+            for step in job["steps"]
+            if "run" in step
+            for line in step["run"].splitlines()
+            if line.startswith("railway ")
+        ]
         found[name] = (job["if"], lines)
     return found
 
@@ -71,8 +76,14 @@ def test_each_schedule_runs_its_own_job_at_the_runbook_interval() -> None:
 def test_every_command_exists_in_our_cli() -> None:
     for _, lines in commands().values():
         for line in lines:
-            done = subprocess.run([sys.executable, *line[5:], "--help"], cwd=ROOT,
-                                  capture_output=True, text=True, timeout=120, check=False)
+            done = subprocess.run(
+                [sys.executable, *line[5:], "--help"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
             assert done.returncode == 0, (line, done.stderr)
             assert "Usage:" in done.stdout
 

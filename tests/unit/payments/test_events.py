@@ -9,8 +9,7 @@ import pytest
 
 from dpo.payments.events import MalformedEvent, PaymentEvent, encode, parse
 
-DATA = {"paymentId": "pay_123", "reference": "DPO-7K3M-Q9XA", "amount": "100.00",
-        "currency": "EUR"}
+DATA = {"paymentId": "pay_123", "reference": "DPO-7K3M-Q9XA", "amount": "100.00", "currency": "EUR"}
 
 
 @pytest.mark.parametrize("kind", list(PaymentEvent))
@@ -34,27 +33,38 @@ def test_extra_fields_are_ignored() -> None:
     assert parse(json.dumps(body).encode()).kind is PaymentEvent.PAID
 
 
-@pytest.mark.parametrize("body", [
-    b"", b"not json", b"[]", b"null", b'"x"', b"\xff\xfe", b"{", b"[" * 10000 + b"]" * 10000,
-    b'{"type":"payment.paid","created":1,"data":{}}',
-    b'{"id":"","type":"payment.paid","created":1}',
-    b'{"id":"evt 1","type":"payment.paid","created":1}',
-    b'{"id":"' + b"a" * 200 + b'","type":"x","created":1}',
-    b'{"id":"evt_1","type":"Payment.Paid","created":1}',
-    b'{"id":"evt_1","type":"payment.paid","created":-1}',
-    b'{"id":"evt_1","type":"payment.paid","created":"1"}',
-    b'{"id":1,"type":"payment.paid","created":1}',
-    b'{"id":"evt_1","type":"payment.paid","created":1,"data":[]}',
-    b'{"id":"evt_1","type":"payment.paid","created":1,"data":{}}',
-    b'{"id":"evt_1","type":"payment.paid","created":1,"data":{"paymentId":"p","reference":"r",'
-    b'"amount":"NaN","currency":"EUR"}}',
-    b'{"id":"evt_1","type":"payment.paid","created":1,"data":{"paymentId":"p","reference":"r",'
-    b'"amount":"-1","currency":"EUR"}}',
-    b'{"id":"evt_1","type":"payment.paid","created":1,"data":{"paymentId":"p","reference":"r",'
-    b'"amount":"1","currency":"eur"}}',
-    b'{"id":"evt_1","type":"payment.paid","created":1,"data":{"paymentId":"p q","reference":"r",'
-    b'"amount":"1","currency":"EUR"}}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b"null",
+        b'"x"',
+        b"\xff\xfe",
+        b"{",
+        b"[" * 10000 + b"]" * 10000,
+        b'{"type":"payment.paid","created":1,"data":{}}',
+        b'{"id":"","type":"payment.paid","created":1}',
+        b'{"id":"evt 1","type":"payment.paid","created":1}',
+        b'{"id":"' + b"a" * 200 + b'","type":"x","created":1}',
+        b'{"id":"evt_1","type":"Payment.Paid","created":1}',
+        b'{"id":"evt_1","type":"payment.paid","created":-1}',
+        b'{"id":"evt_1","type":"payment.paid","created":"1"}',
+        b'{"id":1,"type":"payment.paid","created":1}',
+        b'{"id":"evt_1","type":"payment.paid","created":1,"data":[]}',
+        b'{"id":"evt_1","type":"payment.paid","created":1,"data":{}}',
+        b'{"id":"evt_1","type":"payment.paid","created":1,"data":{"paymentId":"p","reference":"r",'
+        b'"amount":"NaN","currency":"EUR"}}',
+        b'{"id":"evt_1","type":"payment.paid","created":1,"data":{"paymentId":"p","reference":"r",'
+        b'"amount":"-1","currency":"EUR"}}',
+        b'{"id":"evt_1","type":"payment.paid","created":1,"data":{"paymentId":"p","reference":"r",'
+        b'"amount":"1","currency":"eur"}}',
+        b'{"id":"evt_1","type":"payment.paid","created":1,"data":{"paymentId":"p q",'
+        b'"reference":"r",'
+        b'"amount":"1","currency":"EUR"}}',
+    ],
+)
 def test_malformed_bodies_are_refused(body: bytes) -> None:
     with pytest.raises(MalformedEvent) as caught:
         parse(body)

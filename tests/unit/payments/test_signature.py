@@ -56,8 +56,10 @@ def test_unknown_schemes_are_ignored() -> None:
     assert verify(header, BODY, secrets=[SECRET], now=NOW) == NOW
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda b: b + b" ", lambda b: b[:-1], lambda b: b.replace(b"paid", b"pain"), lambda b: b""])
+@pytest.mark.parametrize(
+    "mutate",
+    [lambda b: b + b" ", lambda b: b[:-1], lambda b: b.replace(b"paid", b"pain"), lambda b: b""],
+)
 def test_a_changed_body_is_a_mismatch(mutate: object) -> None:
     header = header_value([SECRET], NOW, BODY)
     with pytest.raises(SignatureError) as caught:
@@ -79,9 +81,10 @@ def test_signature_for_another_timestamp_is_a_mismatch() -> None:
     assert caught.value.reason == "mismatch"
 
 
-@pytest.mark.parametrize(("offset", "reason"), [(-TOLERANCE - 1, "stale"),
-                                                (TOLERANCE + 1, "future"),
-                                                (-10**6, "stale"), (10**6, "future")])
+@pytest.mark.parametrize(
+    ("offset", "reason"),
+    [(-TOLERANCE - 1, "stale"), (TOLERANCE + 1, "future"), (-(10**6), "stale"), (10**6, "future")],
+)
 def test_outside_the_window_is_refused_even_if_signed(offset: int, reason: str) -> None:
     header = header_value([SECRET], NOW + offset, BODY)
     with pytest.raises(SignatureError) as caught:
@@ -99,13 +102,35 @@ def test_the_window_edges_are_inside(offset: int) -> None:
 GOOD = "a" * 64
 
 
-@pytest.mark.parametrize("header", [
-    None, "", "   ", "t=1", f"v1={GOOD}", f"t=,v1={GOOD}", f"t=abc,v1={GOOD}",
-    f"t=-5,v1={GOOD}", f"t=1.5,v1={GOOD}", f"t=1,t=2,v1={GOOD}", "t=1,v1=", "t=1,v1=zz",
-    f"t=1,v1={'a' * 63}", f"t=1,v1={'a' * 65}", f"t=1;v1={GOOD}", f"t=1,v1 {GOOD}",
-    f"t=1,,v1={GOOD}", f"t=١٢٣,v1={GOOD}", f"t=1,v1={GOOD}," , f"t=1,v1={GOOD}" + ",x=1" * 20,
-    "t=1,v1=" + "a" * 5000, f"t=1234567890123,v1={GOOD}", "ü=1", f"T=1,V1={GOOD}",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "   ",
+        "t=1",
+        f"v1={GOOD}",
+        f"t=,v1={GOOD}",
+        f"t=abc,v1={GOOD}",
+        f"t=-5,v1={GOOD}",
+        f"t=1.5,v1={GOOD}",
+        f"t=1,t=2,v1={GOOD}",
+        "t=1,v1=",
+        "t=1,v1=zz",
+        f"t=1,v1={'a' * 63}",
+        f"t=1,v1={'a' * 65}",
+        f"t=1;v1={GOOD}",
+        f"t=1,v1 {GOOD}",
+        f"t=1,,v1={GOOD}",
+        f"t=١٢٣,v1={GOOD}",
+        f"t=1,v1={GOOD},",
+        f"t=1,v1={GOOD}" + ",x=1" * 20,
+        "t=1,v1=" + "a" * 5000,
+        f"t=1234567890123,v1={GOOD}",
+        "ü=1",
+        f"T=1,V1={GOOD}",
+    ],
+)
 def test_malformed_headers_are_400(header: str | None) -> None:
     with pytest.raises(SignatureError) as caught:
         verify(header, BODY, secrets=[SECRET], now=NOW)

@@ -38,8 +38,7 @@ TABLE = [
 
 
 @pytest.mark.parametrize(("state", "event", "outcome", "after", "action"), TABLE)
-def test_every_pair(state: S, event: E, outcome: Outcome, after: S | None,
-                    action: Action) -> None:
+def test_every_pair(state: S, event: E, outcome: Outcome, after: S | None, action: Action) -> None:
     decision = decide(state, event)
     assert (decision.outcome, decision.state, decision.action) == (outcome, after, action)
     assert decision.reason
@@ -53,7 +52,10 @@ def test_the_table_covers_every_pair() -> None:
 def test_paid_after_an_expiry_revives_the_order_if_the_cap_allows() -> None:
     decision = decide(S.CANCELLED, E.PAID, cancelled_by_payment=True)
     assert (decision.outcome, decision.state, decision.action) == (
-        Outcome.APPLIED, S.PAID, Action.ISSUE)
+        Outcome.APPLIED,
+        S.PAID,
+        Action.ISSUE,
+    )
     assert decision.needs_capacity
 
 
@@ -80,11 +82,23 @@ class Order:
 
 
 PROVIDER_STORIES = [
-    [E.PAID], [E.EXPIRED], [E.FAILED], [E.PAID, E.EXPIRED], [E.FAILED, E.PAID],
-    [E.PAID, E.REFUNDED], [E.EXPIRED, E.PAID, E.REFUNDED],
+    [E.PAID],
+    [E.EXPIRED],
+    [E.FAILED],
+    [E.PAID, E.EXPIRED],
+    [E.FAILED, E.PAID],
+    [E.PAID, E.REFUNDED],
+    [E.EXPIRED, E.PAID, E.REFUNDED],
 ]
-END = {0: S.PAID, 1: S.CANCELLED, 2: S.CANCELLED, 3: S.PAID, 4: S.PAID, 5: S.REFUNDED,
-       6: S.REFUNDED}
+END = {
+    0: S.PAID,
+    1: S.CANCELLED,
+    2: S.CANCELLED,
+    3: S.PAID,
+    4: S.PAID,
+    5: S.REFUNDED,
+    6: S.REFUNDED,
+}
 
 
 @pytest.mark.parametrize("index", range(len(PROVIDER_STORIES)))
@@ -123,20 +137,43 @@ def test_never_more_than_one_issue_or_refund_and_refund_only_after_issue(events:
 
 
 def test_money_must_match() -> None:
-    assert mismatch(amount=Decimal("100"), currency="EUR", paid_amount=Decimal("100.00"),
-                    paid_currency="EUR") is None
-    assert "amount" in (mismatch(amount=Decimal("100"), currency="EUR",
-                                 paid_amount=Decimal("99.99"), paid_currency="EUR") or "")
-    assert "currency" in (mismatch(amount=Decimal("100"), currency="EUR",
-                                   paid_amount=Decimal("100"), paid_currency="USD") or "")
+    assert (
+        mismatch(
+            amount=Decimal("100"),
+            currency="EUR",
+            paid_amount=Decimal("100.00"),
+            paid_currency="EUR",
+        )
+        is None
+    )
+    assert "amount" in (
+        mismatch(
+            amount=Decimal("100"), currency="EUR", paid_amount=Decimal("99.99"), paid_currency="EUR"
+        )
+        or ""
+    )
+    assert "currency" in (
+        mismatch(
+            amount=Decimal("100"), currency="EUR", paid_amount=Decimal("100"), paid_currency="USD"
+        )
+        or ""
+    )
 
 
-@pytest.mark.parametrize(("remote", "event", "close"), [
-    ("pending", E.EXPIRED, True), ("cancelled", E.EXPIRED, False),
-    ("expired", E.EXPIRED, False), ("failed", E.FAILED, False),
-    ("paid", E.PAID, False), ("refunded", E.REFUNDED, False)])
+@pytest.mark.parametrize(
+    ("remote", "event", "close"),
+    [
+        ("pending", E.EXPIRED, True),
+        ("cancelled", E.EXPIRED, False),
+        ("expired", E.EXPIRED, False),
+        ("failed", E.FAILED, False),
+        ("paid", E.PAID, False),
+        ("refunded", E.REFUNDED, False),
+    ],
+)
 def test_an_expired_order_gets_the_event_billbitts_status_amounts_to(
-        remote: str, event: E, close: bool) -> None:
+    remote: str, event: E, close: bool
+) -> None:
     found = after_expiry(remote)
     assert (found.event, found.close_remote) == (event, close)
 

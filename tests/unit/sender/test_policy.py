@@ -33,6 +33,7 @@ ORDER = Order(offering_id=1, investor="0x" + "aB" * 20, amount=3000, units=3)
 
 # ---- fees ----
 
+
 def test_initial_fees_leave_room_for_the_base_fee_to_double() -> None:
     assert initial_fees(10 * GWEI, 2 * GWEI, CAPS) == Fees(max_fee=22 * GWEI, tip=2 * GWEI)
 
@@ -71,12 +72,18 @@ def test_a_zero_tip_still_gets_a_valid_replacement() -> None:
     assert new.max_fee >= GWEI * 110 // 100
 
 
-@given(max_fee=st.integers(0, 10**14), tip=st.integers(0, 10**12), base=st.integers(0, 10**13),
-       suggested=st.integers(0, 10**12), percent=st.integers(MIN_BUMP_PERCENT, 300),
-       cap_fee=st.integers(1, 10**14), cap_tip=st.integers(0, 10**12))
+@given(
+    max_fee=st.integers(0, 10**14),
+    tip=st.integers(0, 10**12),
+    base=st.integers(0, 10**13),
+    suggested=st.integers(0, 10**12),
+    percent=st.integers(MIN_BUMP_PERCENT, 300),
+    cap_fee=st.integers(1, 10**14),
+    cap_tip=st.integers(0, 10**12),
+)
 def test_every_replacement_is_valid_and_within_the_caps(
-        max_fee: int, tip: int, base: int, suggested: int, percent: int, cap_fee: int,
-        cap_tip: int) -> None:
+    max_fee: int, tip: int, base: int, suggested: int, percent: int, cap_fee: int, cap_tip: int
+) -> None:
     tip = min(tip, max_fee)
     caps = FeeCaps(max_fee=cap_fee, tip=cap_tip, bump_percent=percent)
     new = bumped_fees(Fees(max_fee, tip), base, suggested, caps)
@@ -91,10 +98,15 @@ def test_every_replacement_is_valid_and_within_the_caps(
     assert new.max_fee > max_fee
 
 
-@given(base=st.integers(0, 10**13), suggested=st.integers(0, 10**12),
-       cap_fee=st.integers(1, 10**14), cap_tip=st.integers(0, 10**12))
-def test_initial_fees_never_exceed_the_caps(base: int, suggested: int, cap_fee: int,
-                                            cap_tip: int) -> None:
+@given(
+    base=st.integers(0, 10**13),
+    suggested=st.integers(0, 10**12),
+    cap_fee=st.integers(1, 10**14),
+    cap_tip=st.integers(0, 10**12),
+)
+def test_initial_fees_never_exceed_the_caps(
+    base: int, suggested: int, cap_fee: int, cap_tip: int
+) -> None:
     fees = initial_fees(base, suggested, FeeCaps(max_fee=cap_fee, tip=cap_tip))
     assert 0 <= fees.tip <= min(cap_tip, fees.max_fee)
     assert fees.max_fee <= cap_fee
@@ -102,13 +114,17 @@ def test_initial_fees_never_exceed_the_caps(base: int, suggested: int, cap_fee: 
 
 # ---- nonces ----
 
-@pytest.mark.parametrize(("mined", "held", "expected"), [
-    (5, set(), []),
-    (5, {5, 6, 7}, []),
-    (5, {6, 7}, [5]),              # a reorg freed 5 and ours wait behind it
-    (5, {5, 8}, [6, 7]),
-    (5, {5}, []),                  # nothing waits behind the top: nothing to fill
-])
+
+@pytest.mark.parametrize(
+    ("mined", "held", "expected"),
+    [
+        (5, set(), []),
+        (5, {5, 6, 7}, []),
+        (5, {6, 7}, [5]),  # a reorg freed 5 and ours wait behind it
+        (5, {5, 8}, [6, 7]),
+        (5, {5}, []),  # nothing waits behind the top: nothing to fill
+    ],
+)
 def test_holes_behind(mined: int, held: set[int], expected: list[int]) -> None:
     assert holes_behind(mined, held) == expected
 
@@ -117,26 +133,35 @@ def test_a_fill_pending_again_is_not_sent_again() -> None:
     assert dependency_decision("fill", None).verdict is Verdict.CANCEL
 
 
-@pytest.mark.parametrize(("mined", "pending", "held", "count", "expected"), [
-    (0, 0, set(), 2, [0, 1]),            # a fresh account
-    (5, 5, set(), 1, [5]),               # the key was used before us
-    (5, 5, {5, 6, 7}, 1, [8]),           # ours in flight (the node may have dropped some)
-    (5, 9, {5, 6, 7}, 2, [8, 9]),        # pending beyond ours: 8 is pooled elsewhere (ours
-    (9, 9, {5, 6, 7}, 1, [9]),           # before a reorg, or someone's): the hole goes first
-    (5, 8, {6, 7}, 3, [5, 8, 9]),        # a reorg took 5: it is handed out again first
-    (5, 5, {5, 7, 9}, 4, [6, 8, 10, 11]),  # holes lowest first, then past everything
-    (5, 5, {7}, 1, [5]),                 # only the lowest hole when one is asked for
-    (5, 5, set(), 0, []),
-])
-def test_fresh_nonces(mined: int, pending: int, held: set[int], count: int,
-                      expected: list[int]) -> None:
+@pytest.mark.parametrize(
+    ("mined", "pending", "held", "count", "expected"),
+    [
+        (0, 0, set(), 2, [0, 1]),  # a fresh account
+        (5, 5, set(), 1, [5]),  # the key was used before us
+        (5, 5, {5, 6, 7}, 1, [8]),  # ours in flight (the node may have dropped some)
+        (5, 9, {5, 6, 7}, 2, [8, 9]),  # pending beyond ours: 8 is pooled elsewhere (ours
+        (9, 9, {5, 6, 7}, 1, [9]),  # before a reorg, or someone's): the hole goes first
+        (5, 8, {6, 7}, 3, [5, 8, 9]),  # a reorg took 5: it is handed out again first
+        (5, 5, {5, 7, 9}, 4, [6, 8, 10, 11]),  # holes lowest first, then past everything
+        (5, 5, {7}, 1, [5]),  # only the lowest hole when one is asked for
+        (5, 5, set(), 0, []),
+    ],
+)
+def test_fresh_nonces(
+    mined: int, pending: int, held: set[int], count: int, expected: list[int]
+) -> None:
     assert fresh_nonces(count, chain_mined=mined, chain_pending=pending, held=held) == expected
 
 
-@given(mined=st.integers(0, 50), extra=st.integers(0, 10), count=st.integers(0, 20),
-       held=st.sets(st.integers(0, 80), max_size=20))
-def test_fresh_nonces_never_reuse_and_leave_no_hole(mined: int, extra: int, count: int,
-                                                    held: set[int]) -> None:
+@given(
+    mined=st.integers(0, 50),
+    extra=st.integers(0, 10),
+    count=st.integers(0, 20),
+    held=st.sets(st.integers(0, 80), max_size=20),
+)
+def test_fresh_nonces_never_reuse_and_leave_no_hole(
+    mined: int, extra: int, count: int, held: set[int]
+) -> None:
     held = {n for n in held if n >= mined}
     nonces = fresh_nonces(count, chain_mined=mined, chain_pending=mined + extra, held=held)
     assert len(nonces) == count == len(set(nonces))
@@ -148,6 +173,7 @@ def test_fresh_nonces_never_reuse_and_leave_no_hole(mined: int, extra: int, coun
 
 
 # ---- in flight ----
+
 
 def step(flight: Flight, now: float = 100.0, mined: int = 0) -> Step:
     return flight_step(flight, mined_nonce=mined, now=now, replace_after=60, resend_after=15)
@@ -169,20 +195,23 @@ def test_waiting_then_pool_check_then_replacement() -> None:
     assert step(Flight(5, 40.0, 40.0, checked_at=99.0)) is Step.REPLACE
 
 
-@pytest.mark.parametrize(("statuses", "missing_for", "outcome"), [
-    ([1], 0, Outcome.SUCCEEDED),
-    ([None, 1], 0, Outcome.SUCCEEDED),       # the replacement was mined
-    ([1, None], 0, Outcome.SUCCEEDED),       # the original was mined, not the replacement
-    ([0], 0, Outcome.REVERTED),
-    ([None, None], 1, Outcome.NOT_YET),      # a lagging node: wait before concluding
-    ([None], 30, Outcome.NONCE_TAKEN),
-])
-def test_receipt_outcome(statuses: list[int | None], missing_for: float,
-                         outcome: Outcome) -> None:
+@pytest.mark.parametrize(
+    ("statuses", "missing_for", "outcome"),
+    [
+        ([1], 0, Outcome.SUCCEEDED),
+        ([None, 1], 0, Outcome.SUCCEEDED),  # the replacement was mined
+        ([1, None], 0, Outcome.SUCCEEDED),  # the original was mined, not the replacement
+        ([0], 0, Outcome.REVERTED),
+        ([None, None], 1, Outcome.NOT_YET),  # a lagging node: wait before concluding
+        ([None], 30, Outcome.NONCE_TAKEN),
+    ],
+)
+def test_receipt_outcome(statuses: list[int | None], missing_for: float, outcome: Outcome) -> None:
     assert receipt_outcome(statuses, missing_for=missing_for, nonce_taken_after=30) is outcome
 
 
 # ---- exactly once ----
+
 
 def test_dependencies() -> None:
     assert dependency_decision("invest", None).verdict is Verdict.SEND
@@ -249,22 +278,26 @@ ELSEWHERE = Inclusion(101, "0x" + "bb" * 32)
 
 
 def view(**changes: object) -> MinedView:
-    fields: dict[str, object] = {"recorded": HERE, "receipt": HERE, "reverted": False,
-                                 "canonical_hash": HERE.block_hash, "nonce_used": True,
-                                 "listener_block": None}
+    fields: dict[str, object] = {
+        "recorded": HERE,
+        "receipt": HERE,
+        "reverted": False,
+        "canonical_hash": HERE.block_hash,
+        "nonce_used": True,
+        "listener_block": None,
+    }
     fields.update(changes)
     return MinedView(**fields)  # type: ignore[arg-type]
 
 
 def decide(mined: MinedView, head: int = 111, missing_for: float = 0.0) -> Mined:
-    return mined_step(mined, head=head, confirmations=12, missing_for=missing_for,
-                      missing_after=30)
+    return mined_step(mined, head=head, confirmations=12, missing_for=missing_for, missing_after=30)
 
 
 def test_a_receipt_is_final_only_at_depth_with_its_block_still_there() -> None:
-    assert decide(view(), head=111) is Mined.WAIT       # 11 blocks on top
-    assert decide(view(), head=112) is Mined.FINAL      # 12
-    assert decide(view(canonical_hash=None), head=112) is Mined.WAIT   # height unread
+    assert decide(view(), head=111) is Mined.WAIT  # 11 blocks on top
+    assert decide(view(), head=112) is Mined.FINAL  # 12
+    assert decide(view(canonical_hash=None), head=112) is Mined.WAIT  # height unread
     other = "0x" + "cc" * 32
     assert decide(view(canonical_hash=other), head=500) is Mined.WAIT  # answers disagree
 
@@ -281,8 +314,10 @@ def test_the_listeners_event_confirms_at_the_same_depth() -> None:
 def test_a_receipt_a_reorg_moved_is_followed_and_counted_again() -> None:
     assert decide(view(receipt=ELSEWHERE), head=500) is Mined.MOVED
     same_height = Inclusion(100, "0x" + "dd" * 32)
-    assert decide(view(receipt=same_height, canonical_hash=same_height.block_hash),
-                  head=500) is Mined.MOVED
+    assert (
+        decide(view(receipt=same_height, canonical_hash=same_height.block_hash), head=500)
+        is Mined.MOVED
+    )
 
 
 def test_a_receipt_a_reorg_took_goes_back_to_the_chain_check() -> None:
@@ -296,14 +331,26 @@ def test_a_receipt_a_reorg_took_goes_back_to_the_chain_check() -> None:
     assert decide(view(receipt=None), missing_for=30) is Mined.RECHECK
 
 
-@given(depth=st.integers(0, 100), confirmations=st.integers(0, 64),
-       same_hash=st.booleans(), receipt_kept=st.booleans())
-def test_nothing_is_final_before_its_confirmations(depth: int, confirmations: int,
-                                                   same_hash: bool, receipt_kept: bool) -> None:
-    mined = view(receipt=HERE if receipt_kept else None,
-                 canonical_hash=HERE.block_hash if same_hash else "0x" + "ee" * 32)
-    step = mined_step(mined, head=HERE.block_number + depth, confirmations=confirmations,
-                      missing_for=0, missing_after=30)
+@given(
+    depth=st.integers(0, 100),
+    confirmations=st.integers(0, 64),
+    same_hash=st.booleans(),
+    receipt_kept=st.booleans(),
+)
+def test_nothing_is_final_before_its_confirmations(
+    depth: int, confirmations: int, same_hash: bool, receipt_kept: bool
+) -> None:
+    mined = view(
+        receipt=HERE if receipt_kept else None,
+        canonical_hash=HERE.block_hash if same_hash else "0x" + "ee" * 32,
+    )
+    step = mined_step(
+        mined,
+        head=HERE.block_number + depth,
+        confirmations=confirmations,
+        missing_for=0,
+        missing_after=30,
+    )
     if step is Mined.FINAL:
         assert depth >= confirmations
         assert same_hash

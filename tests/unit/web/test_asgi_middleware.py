@@ -26,11 +26,18 @@ async def echo(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": str(size).encode()})
 
 
-async def call(app: Any, *, method: str = "POST", scheme: str = "http",
-               headers: list[tuple[bytes, bytes]] | None = None,
-               chunks: list[bytes] | None = None) -> tuple[int, dict[str, str], bytes]:
-    pending = [{"type": "http.request", "body": chunk, "more_body": i < len(chunks or []) - 1}
-               for i, chunk in enumerate(chunks or [b""])]
+async def call(
+    app: Any,
+    *,
+    method: str = "POST",
+    scheme: str = "http",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    chunks: list[bytes] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    pending = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks or []) - 1}
+        for i, chunk in enumerate(chunks or [b""])
+    ]
     sent: list[Message] = []
 
     async def receive() -> Message:
@@ -39,8 +46,15 @@ async def call(app: Any, *, method: str = "POST", scheme: str = "http",
     async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": method, "scheme": scheme, "path": "/graphql",
-             "raw_path": b"/graphql", "query_string": b"a=1", "headers": headers or []}
+    scope = {
+        "type": "http",
+        "method": method,
+        "scheme": scheme,
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"a=1",
+        "headers": headers or [],
+    }
     await app(scope, receive, send)
     start = sent[0]
     response_headers = {k.decode(): v.decode() for k, v in start["headers"]}

@@ -14,8 +14,12 @@ NOW = datetime(2026, 12, 4, 22, 0, tzinfo=UTC)
 
 
 def row(halted_at: datetime | None, reason: str | None) -> dict[str, object]:
-    return {"last_processed_block": 41, "updated_at": NOW, "halted_at": halted_at,
-            "halted_reason": reason}
+    return {
+        "last_processed_block": 41,
+        "updated_at": NOW,
+        "halted_at": halted_at,
+        "halted_reason": reason,
+    }
 
 
 def test_no_checkpoint_is_not_started() -> None:
@@ -44,13 +48,20 @@ def test_only_the_state_the_halt_and_the_reason_make_a_change() -> None:
     assert status_of(7, row(NOW, "a")).key != status_of(7, row(NOW, "b")).key
 
 
-@pytest.mark.parametrize(("message", "expected"), [
-    (json.loads(status_message(chain_id=1, status="halted")), True),
-    (json.loads(status_message(chain_id=1, status="live")), True),
-    (json.loads(feed_message(chain_id=1, first_seq=1, last_seq=2)), False),
-    ({"status": "halted", "first": 1, "last": 2}, False),  # feed ids win: read them
-    ({"chain_id": 1}, False), ([], False), ("status", False), (None, False),
-])
-def test_status_messages_are_told_apart_from_feed_doorbells(message: object,
-                                                            expected: bool) -> None:
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (json.loads(status_message(chain_id=1, status="halted")), True),
+        (json.loads(status_message(chain_id=1, status="live")), True),
+        (json.loads(feed_message(chain_id=1, first_seq=1, last_seq=2)), False),
+        ({"status": "halted", "first": 1, "last": 2}, False),  # feed ids win: read them
+        ({"chain_id": 1}, False),
+        ([], False),
+        ("status", False),
+        (None, False),
+    ],
+)
+def test_status_messages_are_told_apart_from_feed_doorbells(
+    message: object, expected: bool
+) -> None:
     assert is_status_message(message) is expected

@@ -10,20 +10,24 @@ from dpo.channels import Channels, channels_for, channels_of, redis_db
 from dpo.settings import Settings
 
 
-@pytest.mark.parametrize(("values", "hops", "client"), [
-    (["6.6.6.6, 203.0.113.9"], 1, "203.0.113.9"),  # the client's own entry is never read
-    (["6.6.6.6", "203.0.113.9"], 1, "203.0.113.9"),  # two header lines, in order
-    (["6.6.6.6, 203.0.113.9, 10.0.0.2"], 2, "203.0.113.9"),  # two proxies
-    (["203.0.113.9"], 3, "203.0.113.9"),  # fewer entries than proxies: the first
-    (["203.0.113.9:5123"], 1, "203.0.113.9"),
-    (["[2001:db8::1]:443"], 1, "2001:db8::1"),
-    (["2001:db8::1"], 1, "2001:db8::1"),
-    (["6.6.6.6, not-an-address"], 1, None),  # keep the peer's address
-    (["6.6.6.6, "], 1, None),
-    ([], 1, None),
-])
-def test_the_client_is_counted_from_the_right(values: list[str], hops: int,
-                                               client: str | None) -> None:
+@pytest.mark.parametrize(
+    ("values", "hops", "client"),
+    [
+        (["6.6.6.6, 203.0.113.9"], 1, "203.0.113.9"),  # the client's own entry is never read
+        (["6.6.6.6", "203.0.113.9"], 1, "203.0.113.9"),  # two header lines, in order
+        (["6.6.6.6, 203.0.113.9, 10.0.0.2"], 2, "203.0.113.9"),  # two proxies
+        (["203.0.113.9"], 3, "203.0.113.9"),  # fewer entries than proxies: the first
+        (["203.0.113.9:5123"], 1, "203.0.113.9"),
+        (["[2001:db8::1]:443"], 1, "2001:db8::1"),
+        (["2001:db8::1"], 1, "2001:db8::1"),
+        (["6.6.6.6, not-an-address"], 1, None),  # keep the peer's address
+        (["6.6.6.6, "], 1, None),
+        ([], 1, None),
+    ],
+)
+def test_the_client_is_counted_from_the_right(
+    values: list[str], hops: int, client: str | None
+) -> None:
     assert forwarded_client(values, hops) == client
 
 
@@ -43,8 +47,7 @@ def test_the_scheme_is_the_nearest_proxys() -> None:
 
 
 def test_trust_by_peer() -> None:
-    local = ProxyTrust.from_settings(["127.0.0.1", "10.0.0.0/8"], hops=1,
-                                     header="X-Forwarded-For")
+    local = ProxyTrust.from_settings(["127.0.0.1", "10.0.0.0/8"], hops=1, header="X-Forwarded-For")
     assert local.trusts("127.0.0.1")
     assert local.trusts("10.1.2.3")
     assert not local.trusts("192.0.2.1")
@@ -57,19 +60,39 @@ def test_trusted_proxies_by_environment() -> None:
     assert Settings.model_validate({}).trusted_proxies == ["127.0.0.1", "::1"]
     production = Settings.model_validate({"ENVIRONMENT": "production"})
     assert production.trusted_proxies == ["*"]
-    chosen = Settings.model_validate({"ENVIRONMENT": "production",
-                                      "FORWARDED_ALLOW_IPS": "10.0.0.0/8, 127.0.0.1"})
+    chosen = Settings.model_validate(
+        {"ENVIRONMENT": "production", "FORWARDED_ALLOW_IPS": "10.0.0.0/8, 127.0.0.1"}
+    )
     assert chosen.trusted_proxies == ["10.0.0.0/8", "127.0.0.1"]
     with pytest.raises(ValueError, match="not an IP"):
         Settings.model_validate({"FORWARDED_ALLOW_IPS": "proxy.internal"})
 
 
-@pytest.mark.parametrize("host", [
-    "127.0.0.1:8113@evil.example", "user@example.com", "example.com/path", "example.com?x",
-    "exa mple.com", "example.com:", "example.com:0", "example.com:65536", "[::1", "[zz]", "::1",
-    "-example.com", "example-.com", "a..b", "é.example", "x" * 64 + ".com", "", " ",
-    "example.com:80:80", "example.com\r\nX: y",
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1:8113@evil.example",
+        "user@example.com",
+        "example.com/path",
+        "example.com?x",
+        "exa mple.com",
+        "example.com:",
+        "example.com:0",
+        "example.com:65536",
+        "[::1",
+        "[zz]",
+        "::1",
+        "-example.com",
+        "example-.com",
+        "a..b",
+        "é.example",
+        "x" * 64 + ".com",
+        "",
+        " ",
+        "example.com:80:80",
+        "example.com\r\nX: y",
+    ],
+)
 def test_hosts_that_are_not_host_port_are_refused(host: str) -> None:
     assert parse_host(host) is None
     assert not host_allowed(host, ["*"])

@@ -9,18 +9,21 @@ from app.http.ratelimit import client_address
 from app.http.security import effective_allowed_hosts, host_allowed, split_host
 
 
-@pytest.mark.parametrize(("host", "allowed"), [
-    ("api.railway.app", True),
-    ("a.b.railway.app", True),
-    ("railway.app", True),
-    ("RAILWAY.APP:443", True),
-    ("railway.app.", True),
-    ("evilrailway.app", False),
-    ("railway.app.evil.com", False),
-    ("example.com", True),
-    ("www.example.com", False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("api.railway.app", True),
+        ("a.b.railway.app", True),
+        ("railway.app", True),
+        ("RAILWAY.APP:443", True),
+        ("railway.app.", True),
+        ("evilrailway.app", False),
+        ("railway.app.evil.com", False),
+        ("example.com", True),
+        ("www.example.com", False),
+        ("", False),
+    ],
+)
 def test_django_host_rules(host: str, allowed: bool) -> None:
     assert host_allowed(host, [".railway.app", "example.com"]) is allowed
 

@@ -28,8 +28,25 @@ def test_ascii_digits(text: str) -> None:
     assert is_ascii_digits(text)
 
 
-@pytest.mark.parametrize("text", ["", " 7", "7 ", "+7", "-7", "1_000", "\u00b2", "\u0661",
-                                  "\uff17", "7\n", "1e3", "0x10", None, 7])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " 7",
+        "7 ",
+        "+7",
+        "-7",
+        "1_000",
+        "\u00b2",
+        "\u0661",
+        "\uff17",
+        "7\n",
+        "1e3",
+        "0x10",
+        None,
+        7,
+    ],
+)
 def test_not_ascii_digits(text: Any) -> None:
     assert not is_ascii_digits(text)
 
@@ -60,9 +77,21 @@ def gid(raw: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
-@pytest.mark.parametrize("raw", [f"Offering:{2**63}", "Offering:" + "9" * 30, "Offering:0",
-                                 "Offering:\u0661", "Offering: 1", "Offering:+1", "Offering:1_0",
-                                 "Offering:", ":1", "Offering:1\x00"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        f"Offering:{2**63}",
+        "Offering:" + "9" * 30,
+        "Offering:0",
+        "Offering:\u0661",
+        "Offering: 1",
+        "Offering:+1",
+        "Offering:1_0",
+        "Offering:",
+        ":1",
+        "Offering:1\x00",
+    ],
+)
 def test_global_ids_out_of_range_or_not_ascii(raw: str) -> None:
     with pytest.raises(ValidationError):
         from_global_id(gid(raw), expect="Offering")
@@ -75,10 +104,14 @@ def test_global_id_limits() -> None:
             from_global_id(bad)
 
 
-TYPED = Ordering(name="typed", keys=(SortKey(column("at", DateTime(timezone=True)),
-                                             nullable=True),
-                                     SortKey(column("name", String())),
-                                     SortKey(column("id", BigInteger()))))
+TYPED = Ordering(
+    name="typed",
+    keys=(
+        SortKey(column("at", DateTime(timezone=True)), nullable=True),
+        SortKey(column("name", String())),
+        SortKey(column("id", BigInteger())),
+    ),
+)
 
 
 def raw_cursor(keys: Any) -> str:
@@ -91,12 +124,23 @@ def test_typed_cursor_round_trip() -> None:
     assert decode_cursor(TYPED, raw_cursor([True, None, "n", 5])) == [True, None, "n", 5]
 
 
-@pytest.mark.parametrize("keys", [
-    ["x", None, "n", 5], [False, 5, "n", 5], [False, {"t": "2026-01-01T00:00:00"}, "n", 5],
-    [False, None, 5, 5], [False, None, "n\x00", 5], [False, None, "n", "5"],
-    [False, None, "n", 2**63], [False, None, "n", True], [False, None, "n", None],
-    [False, None, None, 5], [False, None, "n", {"d": "NaN"}], [False, None, "n", 1.5],
-])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["x", None, "n", 5],
+        [False, 5, "n", 5],
+        [False, {"t": "2026-01-01T00:00:00"}, "n", 5],
+        [False, None, 5, 5],
+        [False, None, "n\x00", 5],
+        [False, None, "n", "5"],
+        [False, None, "n", 2**63],
+        [False, None, "n", True],
+        [False, None, "n", None],
+        [False, None, None, 5],
+        [False, None, "n", {"d": "NaN"}],
+        [False, None, "n", 1.5],
+    ],
+)
 def test_cursor_values_of_the_wrong_type_are_refused(keys: list[Any]) -> None:
     with pytest.raises(ValidationError):
         decode_cursor(TYPED, raw_cursor(keys))
@@ -115,28 +159,52 @@ def test_feed_sequence() -> None:
             decode_sequence(bad)
 
 
-@pytest.mark.parametrize("message", [
-    [], "x", 1, None, {"type": 1}, {}, {"type": "subscribe", "id": "1", "payload": None},
-    {"type": "subscribe", "id": "1"}, {"type": "subscribe", "id": 1, "payload": {"query": ""}},
-    {"type": "subscribe", "id": "", "payload": {"query": ""}},
-    {"type": "subscribe", "id": "x" * 257, "payload": {"query": ""}},
-    {"type": "start", "id": "1", "payload": {"query": 5}},
-    {"type": "subscribe", "id": "1", "payload": {"query": ""}},
-    {"type": "subscribe", "id": "1", "payload": {"query": " \n"}},
-    {"type": "start", "id": "1", "payload": {"query": "", "variables": []}},
-    {"type": "subscribe", "id": "1", "payload": {"query": "", "operationName": {}}},
-    {"type": "subscribe", "id": "1", "payload": {"query": "", "extensions": "x"}},
-    {"type": "complete"}, {"type": "stop", "id": {}},
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        [],
+        "x",
+        1,
+        None,
+        {"type": 1},
+        {},
+        {"type": "subscribe", "id": "1", "payload": None},
+        {"type": "subscribe", "id": "1"},
+        {"type": "subscribe", "id": 1, "payload": {"query": ""}},
+        {"type": "subscribe", "id": "", "payload": {"query": ""}},
+        {"type": "subscribe", "id": "x" * 257, "payload": {"query": ""}},
+        {"type": "start", "id": "1", "payload": {"query": 5}},
+        {"type": "subscribe", "id": "1", "payload": {"query": ""}},
+        {"type": "subscribe", "id": "1", "payload": {"query": " \n"}},
+        {"type": "start", "id": "1", "payload": {"query": "", "variables": []}},
+        {"type": "subscribe", "id": "1", "payload": {"query": "", "operationName": {}}},
+        {"type": "subscribe", "id": "1", "payload": {"query": "", "extensions": "x"}},
+        {"type": "complete"},
+        {"type": "stop", "id": {}},
+    ],
+)
 def test_malformed_messages(message: Any) -> None:
     assert message_problem(message) is not None
 
 
-@pytest.mark.parametrize("message", [
-    {"type": "connection_init"}, {"type": "ping", "payload": [1]}, {"type": "whatever"},
-    {"type": "subscribe", "id": "1", "payload": {"query": "{ a }", "variables": None,
-                                                 "operationName": None, "extensions": {}}},
-    {"type": "complete", "id": "1"},
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "connection_init"},
+        {"type": "ping", "payload": [1]},
+        {"type": "whatever"},
+        {
+            "type": "subscribe",
+            "id": "1",
+            "payload": {
+                "query": "{ a }",
+                "variables": None,
+                "operationName": None,
+                "extensions": {},
+            },
+        },
+        {"type": "complete", "id": "1"},
+    ],
+)
 def test_well_formed_messages(message: Any) -> None:
     assert message_problem(message) is None

@@ -35,8 +35,10 @@ class Query:
 
 
 def make_schema(*, production: bool, limits: Limits | None = None) -> strawberry.Schema:
-    extensions: list[Any] = [*limit_extensions(production=production, limits=limits or Limits()),
-                             partial(ErrorFormatter, debug=False)]
+    extensions: list[Any] = [
+        *limit_extensions(production=production, limits=limits or Limits()),
+        partial(ErrorFormatter, debug=False),
+    ]
     return strawberry.Schema(query=Query, extensions=extensions)
 
 

@@ -17,23 +17,39 @@ from app.http.negotiation import (
 )
 
 APOLLO = "application/graphql-response+json,application/json;q=0.9"
-APOLLO_MULTIPART = ('multipart/mixed;boundary="graphql";subscriptionSpec=1.0,'
-                    "application/graphql-response+json,application/json;q=0.9")
-URQL = ("application/graphql-response+json, application/graphql+json, application/json, "
-        "text/event-stream, multipart/mixed")
+APOLLO_MULTIPART = (
+    'multipart/mixed;boundary="graphql";subscriptionSpec=1.0,'
+    "application/graphql-response+json,application/json;q=0.9"
+)
+URQL = (
+    "application/graphql-response+json, application/graphql+json, application/json, "
+    "text/event-stream, multipart/mixed"
+)
 URQL_SUBSCRIPTION = "text/event-stream, multipart/mixed"
 SSE = "text/event-stream"
 
 
-@pytest.mark.parametrize(("accept", "media"), [
-    (None, JSON), ("", JSON), ("*/*", JSON), ("application/*", JSON), (JSON, JSON),
-    (GRAPHQL_JSON, GRAPHQL_JSON), (APOLLO, GRAPHQL_JSON), (URQL, GRAPHQL_JSON),
-    ("application/json, application/graphql-response+json;q=0.5", JSON),
-    ("application/graphql-response+json;q=0, application/json", JSON),
-    ("application/json;q=0, */*", GRAPHQL_JSON),
-    (SSE, None), (URQL_SUBSCRIPTION, None), ("text/html", None), ("garbage", JSON),
-    ("application/json;q=abc", None),
-])
+@pytest.mark.parametrize(
+    ("accept", "media"),
+    [
+        (None, JSON),
+        ("", JSON),
+        ("*/*", JSON),
+        ("application/*", JSON),
+        (JSON, JSON),
+        (GRAPHQL_JSON, GRAPHQL_JSON),
+        (APOLLO, GRAPHQL_JSON),
+        (URQL, GRAPHQL_JSON),
+        ("application/json, application/graphql-response+json;q=0.5", JSON),
+        ("application/graphql-response+json;q=0, application/json", JSON),
+        ("application/json;q=0, */*", GRAPHQL_JSON),
+        (SSE, None),
+        (URQL_SUBSCRIPTION, None),
+        ("text/html", None),
+        ("garbage", JSON),
+        ("application/json;q=abc", None),
+    ],
+)
 def test_json_media_type(accept: str | None, media: str | None) -> None:
     assert json_media_type(accept) == media
 
@@ -49,17 +65,22 @@ def test_stream_choice() -> None:
     assert not streams(APOLLO, subscription=True)  # answered with UNSUPPORTED_TRANSPORT
 
 
-@pytest.mark.parametrize(("query", "name", "expected"), [
-    ("subscription { events { cursor } }", None, True),
-    ("subscription S { events { cursor } }", "S", True),
-    ("query Q { a } subscription S { b }", "S", True),
-    ("query Q { a } subscription S { b }", "Q", False),
-    ("query Q { a } subscription S { b }", None, False),  # ambiguous: the view says so
-    ("{ subscription }", None, False),
-    ('query { a(x: "subscription") }', None, False),
-    ("subscription {", None, False),
-    (None, None, False), (7, None, False), ("subscription { a }", 5, False),
-])
+@pytest.mark.parametrize(
+    ("query", "name", "expected"),
+    [
+        ("subscription { events { cursor } }", None, True),
+        ("subscription S { events { cursor } }", "S", True),
+        ("query Q { a } subscription S { b }", "S", True),
+        ("query Q { a } subscription S { b }", "Q", False),
+        ("query Q { a } subscription S { b }", None, False),  # ambiguous: the view says so
+        ("{ subscription }", None, False),
+        ('query { a(x: "subscription") }', None, False),
+        ("subscription {", None, False),
+        (None, None, False),
+        (7, None, False),
+        ("subscription { a }", 5, False),
+    ],
+)
 def test_is_subscription(query: object, name: object, expected: bool) -> None:
     assert is_subscription(query, name) is expected
 
@@ -73,8 +94,10 @@ def test_request_errors_lose_data_and_get_400() -> None:
     body, status = request_error_body(_body({"data": None, "errors": [error]}), 200) or (b"", 0)
     assert status == 400
     assert json.loads(body) == {"errors": [error]}
-    unauthenticated = {"data": None, "errors": [{"message": "bad token", "extensions": {
-        "code": "UNAUTHENTICATED"}}]}
+    unauthenticated = {
+        "data": None,
+        "errors": [{"message": "bad token", "extensions": {"code": "UNAUTHENTICATED"}}],
+    }
     body, status = request_error_body(_body(unauthenticated), 401) or (b"", 0)
     assert status == 401
     assert "data" not in json.loads(body)

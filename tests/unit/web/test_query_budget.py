@@ -52,9 +52,10 @@ class Meter:
 
 
 def make(meter: Meter | None = None, **limits: Any) -> strawberry.Schema:
-    extensions: list[Any] = [*limit_extensions(production=True, limits=Limits(**limits),
-                                               meter=meter),
-                             partial(ErrorFormatter, debug=False)]
+    extensions: list[Any] = [
+        *limit_extensions(production=True, limits=Limits(**limits), meter=meter),
+        partial(ErrorFormatter, debug=False),
+    ]
     return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
 
 
@@ -67,14 +68,16 @@ async def test_a_query_within_budget_runs_charged_and_reports_its_cost() -> None
     result = await make(meter).execute("{ item { children(first: 4) { name } } }")
     assert result.errors is None
     assert meter.charged == [5]  # the item, and four children
-    assert result.extensions == {"cost": {"requested": 5, "maximum": 5000, "remaining": 95,
-                                          "perMinute": 100}}
+    assert result.extensions == {
+        "cost": {"requested": 5, "maximum": 5000, "remaining": 95, "perMinute": 100}
+    }
 
 
 async def test_over_the_request_maximum_is_refused_before_anything_runs() -> None:
     meter = Meter(10**6)
     result = await make(meter, max_cost=50).execute(
-        "{ item { children(first: 10) { children(first: 10) { name } } } }")
+        "{ item { children(first: 10) { children(first: 10) { name } } } }"
+    )
     assert codes(result) == ["LIMIT_EXCEEDED"]
     assert result.data is None
     assert meter.charged == []
@@ -93,7 +96,8 @@ async def test_a_spent_budget_is_refused_with_retry_after() -> None:
 
 async def test_fan_out_is_refused_before_validation() -> None:
     lines = ["query { ...F0 }"] + [
-        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(40)]
+        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(40)
+    ]
     lines.append("fragment F40 on Query { item { name } }")
     result = await make(Meter(10), max_selections=100).execute("\n".join(lines))
     assert codes(result) == ["LIMIT_EXCEEDED"]
@@ -116,7 +120,8 @@ async def test_invalid_documents_are_not_charged() -> None:
 
 
 async def test_a_document_nested_past_the_parsers_guard_is_a_limit() -> None:
-    result = await make(Meter(10)).execute("{ item " + "{ children " * 400 + "{ name }"
-                                            + " }" * 401)
+    result = await make(Meter(10)).execute(
+        "{ item " + "{ children " * 400 + "{ name }" + " }" * 401
+    )
     assert codes(result) == ["LIMIT_EXCEEDED"]
     assert "nested too deeply" in result.errors[0].message  # type: ignore[index]

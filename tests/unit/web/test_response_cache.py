@@ -17,8 +17,12 @@ class Clock:
 
 
 def cache(clock: Clock | None = None, **caps: int) -> ResponseCache:
-    store = ResponseCache(max_age=2.0, max_entries=caps.get("entries", 100),
-                          max_bytes=caps.get("bytes", 1_000_000), clock=clock or Clock())
+    store = ResponseCache(
+        max_age=2.0,
+        max_entries=caps.get("entries", 100),
+        max_bytes=caps.get("bytes", 1_000_000),
+        clock=clock or Clock(),
+    )
     store.healthy = True
     return store
 
@@ -105,20 +109,30 @@ async def test_nobody_joins_an_execution_that_a_write_overtook() -> None:
     assert await flight is None  # those who joined before the write run it themselves
 
 
-def scope(method: str, content_type: bytes = b"application/json", query: bytes = b"",
-          accept: bytes = b"*/*") -> dict[str, object]:
-    return {"type": "http", "method": method, "query_string": query,
-            "headers": [(b"content-type", content_type), (b"accept", accept)]}
+def scope(
+    method: str,
+    content_type: bytes = b"application/json",
+    query: bytes = b"",
+    accept: bytes = b"*/*",
+) -> dict[str, object]:
+    return {
+        "type": "http",
+        "method": method,
+        "query_string": query,
+        "headers": [(b"content-type", content_type), (b"accept", accept)],
+    }
 
 
 def test_the_key_ignores_spelling_but_not_meaning() -> None:
     one = request_key(scope("POST"), b'{"query": "{ a }", "variables": {"x": 1, "y": 2}}')
     same = request_key(scope("POST"), b'{"variables": {"y": 2, "x": 1}, "query": "{ a }"}')
     other = request_key(scope("POST"), b'{"query": "{ a }", "variables": {"x": 2, "y": 2}}')
-    named = request_key(scope("POST"), b'{"query": "{ a }", "operationName": "A", '
-                                       b'"variables": {"x": 1, "y": 2}}')
-    got = request_key(scope("GET", query=b"query=%7B%20a%20%7D&variables=%7B%22x%22%3A1%2C"
-                                          b"%22y%22%3A2%7D"), b"")
+    named = request_key(
+        scope("POST"), b'{"query": "{ a }", "operationName": "A", "variables": {"x": 1, "y": 2}}'
+    )
+    got = request_key(
+        scope("GET", query=b"query=%7B%20a%20%7D&variables=%7B%22x%22%3A1%2C%22y%22%3A2%7D"), b""
+    )
     assert one is not None
     assert one == same == got
     assert len({one, other, named}) == 3
@@ -137,14 +151,20 @@ def test_requests_that_are_not_one_plain_query_have_no_key() -> None:
 
 def test_the_client_name_extension_is_not_part_of_the_key() -> None:
     plain = request_key(scope("POST"), b'{"query": "{ a }"}')
-    apollo = request_key(scope("POST", accept=b"application/graphql-response+json,"
-                                              b"application/json;q=0.9"),
-                         b'{"query": "{ a }", "extensions": {"clientLibrary": '
-                         b'{"name": "@apollo/client", "version": "4.3.8"}}}')
-    urql = request_key(scope("POST", accept=b"application/graphql-response+json, "
-                                            b"application/graphql+json, application/json, "
-                                            b"text/event-stream, multipart/mixed"),
-                       b'{"query": "{ a }"}')
+    apollo = request_key(
+        scope("POST", accept=b"application/graphql-response+json,application/json;q=0.9"),
+        b'{"query": "{ a }", "extensions": {"clientLibrary": '
+        b'{"name": "@apollo/client", "version": "4.3.8"}}}',
+    )
+    urql = request_key(
+        scope(
+            "POST",
+            accept=b"application/graphql-response+json, "
+            b"application/graphql+json, application/json, "
+            b"text/event-stream, multipart/mixed",
+        ),
+        b'{"query": "{ a }"}',
+    )
     assert plain is not None
     assert plain == apollo == urql
     persisted = b'{"query": "{ a }", "extensions": {"clientLibrary": {}, "persistedQuery": {}}}'
@@ -154,7 +174,9 @@ def test_the_client_name_extension_is_not_part_of_the_key() -> None:
 def test_extensions_of_the_wrong_type_have_no_key() -> None:
     # Looked up, they would be answered from the cache without the view's 400.
     for extensions in (b"0", b"false", b'"x"', b"[]", b"[1]"):
-        assert request_key(scope("POST"), b'{"query": "{ a }", "extensions": ' + extensions
-                           + b"}") is None
+        assert (
+            request_key(scope("POST"), b'{"query": "{ a }", "extensions": ' + extensions + b"}")
+            is None
+        )
     assert request_key(scope("GET", query=b"query=%7B%20a%20%7D&extensions=0"), b"") is None
     assert request_key(scope("POST", accept=b"text/event-stream"), b'{"query": "{ a }"}') is None

@@ -64,11 +64,14 @@ def test_decoding_is_the_standard_librarys() -> None:
 
 def test_deep_json_cannot_crash_the_interpreter_even_with_a_huge_recursion_limit() -> None:
     """What killed `dpo web`: py_ecc's limit of 100,000 and a 100,000-deep document."""
-    code = ("import sys; sys.setrecursionlimit(100_000); from dpo.safe_json import loads\n"
-            "try:\n    loads('[' * 100_000 + ']' * 100_000)\n"
-            "except ValueError as e:\n    print(type(e).__name__)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
+    code = (
+        "import sys; sys.setrecursionlimit(100_000); from dpo.safe_json import loads\n"
+        "try:\n    loads('[' * 100_000 + ']' * 100_000)\n"
+        "except ValueError as e:\n    print(type(e).__name__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "JSONTooDeepError"
 

@@ -13,6 +13,7 @@ from tests.unit.web.test_limits import make_schema
 
 async def test_repeated_operation_is_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[object] = []
+
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(args[1])
         return real_validate(*args, **kwargs)
