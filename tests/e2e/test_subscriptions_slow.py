@@ -123,8 +123,11 @@ async def test_a_consumer_that_stops_reading_is_cut_off_while_others_go_on(
 ) -> None:
     url, sessions = feed_db
     chain = FakeChain(sessions)
+    # The stalled peer never reads, so any allowance cuts it off; the reading one must only
+    # never fall that far behind. 3 s and 50 frames leave a busy test machine room for that
+    # (at 1 s and 10 frames a parallel run's load made the reading client "slow" too).
     env = server_env(
-        url, redis_url, SUBSCRIBER_QUEUE_SIZE="10", SLOW_CONSUMER_SECONDS="1", WS_CLOSE_TIMEOUT="1"
+        url, redis_url, SUBSCRIBER_QUEUE_SIZE="50", SLOW_CONSUMER_SECONDS="3", WS_CLOSE_TIMEOUT="1"
     )
     with web_server(env) as base:
         stalled = StalledClient(base)
