@@ -7,7 +7,8 @@ import strawberry
 from dpo.errors import DomainError
 from dpo.services import market_data
 from schema.context import Info
-from schema.market import InstrumentPrice, IsinRequest, IsinRequestStatus
+from schema.enums import IsinRequestStatus
+from schema.market import InstrumentPrice, IsinRequest
 from schema.relay import Connection, connection_of
 from schema.scalars import ISIN
 

@@ -9,7 +9,7 @@ from dpo.errors import DomainError
 from dpo.services import webhook_deliveries as deliveries
 from schema.context import Info
 from schema.relay import Connection, connection_of
-from schema.webhooks import WebhookDelivery, WebhookDeliveryStatus
+from schema.webhooks import WebhookDelivery
 
 
 async def resolve_delivery_node(info: Info, db_id: int) -> WebhookDelivery | None:
@@ -26,19 +26,18 @@ async def resolve_delivery_node(info: Info, db_id: int) -> WebhookDelivery | Non
 
 async def resolve_webhook_deliveries(
     info: Info,
-    status: WebhookDeliveryStatus | None = None,
+    status: WebhookStatus | None = None,
     first: int | None = None,
     after: str | None = None,
     last: int | None = None,
     before: str | None = None,
 ) -> Connection[WebhookDelivery]:
     principal, sessions = info.context.principal, info.context.runtime.sessions
-    core = WebhookStatus(status.value) if status else None
     async with sessions() as session:
         page = await deliveries.list_deliveries(
             session,
             principal=principal,
-            status=core,
+            status=status,
             first=first,
             after=after,
             last=last,
@@ -47,7 +46,7 @@ async def resolve_webhook_deliveries(
 
     async def total() -> int:
         async with sessions() as session:
-            return await deliveries.count_deliveries(session, principal=principal, status=core)
+            return await deliveries.count_deliveries(session, principal=principal, status=status)
 
     return connection_of(page, [WebhookDelivery.from_view(r) for r in page.rows], total)
 

@@ -16,12 +16,14 @@ from dpo.db.models.enums import (
     AccreditationStatus,
     BreakStatus,
     InvestmentState,
+    IsinRequestStatus,
     KycStatus,
     Location,
     OfferingStatus,
     PaymentStatus,
     Regulation,
     SecurityType,
+    WebhookStatus,
 )
 from dpo.db.models.enums import Csd as CsdName
 from dpo.services.offerings import OfferingSort as OfferingSortField
@@ -33,6 +35,7 @@ __all__ = [
     "CsdName",
     "FeedState",
     "InvestmentState",
+    "IsinRequestStatus",
     "KycStatus",
     "Location",
     "OfferingSortField",
@@ -41,6 +44,7 @@ __all__ = [
     "PrincipalKind",
     "Regulation",
     "SecurityType",
+    "WebhookStatus",
 ]
 
 strawberry.enum(PrincipalKind, name="PrincipalKind", description="How the caller authenticated.")
@@ -68,3 +72,7 @@ strawberry.enum(
 strawberry.enum(BreakStatus, description="A reconciliation break's life.")
 strawberry.enum(Location, description="Where a position is held.")
 strawberry.enum(FeedState, description="Whether the chain event feed follows the chain.")
+strawberry.enum(IsinRequestStatus, description="Where an ISIN request to Clearstream PMI stands.")
+strawberry.enum(
+    WebhookStatus, name="WebhookDeliveryStatus", description="What became of a webhook delivery."
+)

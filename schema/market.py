@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from enum import Enum
 
 import strawberry
 
 from dpo.db.models import InstrumentPrice as PriceRow
 from dpo.db.models import IsinRequest as RequestRow
+from schema.enums import IsinRequestStatus
 from schema.relay import Node, to_global_id
 from schema.scalars import ISIN, CurrencyCode
 
@@ -41,13 +41,6 @@ class InstrumentPrice(Node):
             as_of=row.as_of,
             fetched_at=row.fetched_at,
         )
-
-
-@strawberry.enum(description="Where an ISIN request to Clearstream PMI stands.")
-class IsinRequestStatus(Enum):
-    PENDING = "pending"
-    ALLOCATED = "allocated"
-    REJECTED = "rejected"
 
 
 @strawberry.type(

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
 
 import strawberry
 
 from dpo.services import webhook_deliveries as deliveries
+from schema.enums import WebhookStatus
 from schema.relay import Node, to_global_id
-
-
-@strawberry.enum(description="What became of a webhook delivery.")
-class WebhookDeliveryStatus(Enum):
-    RECEIVED = "received"
-    PROCESSED = "processed"
-    IGNORED = "ignored"
-    FAILED = "failed"
 
 
 @strawberry.type(
@@ -31,7 +23,7 @@ class WebhookDelivery(Node):
     provider: str
     event_id: str = strawberry.field(description="The provider's event id (de-duplication key).")
     event_type: str | None
-    status: WebhookDeliveryStatus
+    status: WebhookStatus
     reason: str | None = strawberry.field(
         description="Why it was ignored or needs ops; null when processed."
     )
@@ -52,7 +44,7 @@ class WebhookDelivery(Node):
             provider=row.provider,
             event_id=row.event_id,
             event_type=row.event_type,
-            status=WebhookDeliveryStatus(row.status),
+            status=WebhookStatus(row.status),
             reason=row.reason,
             received_at=row.received_at,
             processed_at=row.processed_at,

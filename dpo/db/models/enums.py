@@ -179,6 +179,14 @@ class BridgeStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class IsinRequestStatus(StrEnum):
+    """Where our request to Clearstream PMI for an offering's ISIN stands."""
+
+    PENDING = "pending"
+    ALLOCATED = "allocated"
+    REJECTED = "rejected"
+
+
 class WebhookStatus(StrEnum):
     """A received webhook's processing outcome."""
 

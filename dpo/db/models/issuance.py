@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dpo.db.base import MONEY, UINT256, Base, Timestamped
 from dpo.db.models import checks
-from dpo.db.models.enums import OfferingStatus, Regulation, SecurityType
+from dpo.db.models.enums import IsinRequestStatus, OfferingStatus, Regulation, SecurityType
 
 
 class Issuer(Timestamped, Base):
@@ -109,7 +109,7 @@ class IsinRequest(Timestamped, Base):
     __tablename__ = "isin_requests"
     __table_args__ = (
         checks.matches("isin", checks.ISIN_RE),
-        CheckConstraint("status IN ('pending', 'allocated', 'rejected')", name="status_valid"),
+        checks.one_of("status", IsinRequestStatus, name="status_valid"),
         CheckConstraint("(status = 'allocated') = (isin IS NOT NULL)", name="isin_iff_allocated"),
     )
 
