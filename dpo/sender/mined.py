@@ -16,8 +16,9 @@ from typing import cast
 from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dpo.db.models import ChainIntent, ChainTransaction, Investment
+from dpo.db.models import ChainIntent, ChainTransaction
 from dpo.db.models.enums import IntentState
+from dpo.sender.store import ours_in_state
 
 # The listener's event that shows an intent's call on chain.
 EVENTS = {"invest": "InvestmentReceived", "issue": "Issued", "refund": "InvestmentRefunded"}
@@ -51,22 +52,14 @@ async def mined(
     async with sessions() as session:
         rows = (
             await session.execute(
-                select(
-                    ChainIntent.id,
-                    ChainIntent.kind,
-                    ChainIntent.nonce,
-                    Investment.onchain_reference,
+                ours_in_state(
+                    IntentState.MINED,
+                    chain_id,
+                    sender,
                     ChainIntent.tx_hash,
                     ChainIntent.block_number,
                     ChainIntent.block_hash,
                 )
-                .outerjoin(Investment, Investment.id == ChainIntent.investment_id)
-                .where(
-                    ChainIntent.state == IntentState.MINED.value,
-                    ChainIntent.chain_id == chain_id,
-                    ChainIntent.sender_address == sender,
-                )
-                .order_by(ChainIntent.nonce)
             )
         ).all()
         out = {

@@ -35,6 +35,19 @@ class Signed:
     call: dict[str, Any]
 
 
+async def held_nonces(session: AsyncSession, chain_id: int, sender: str, start: int) -> set[int]:
+    """The nonces our intents hold on this chain from `start` on (what fresh ones skip, and
+    what a hole is found between)."""
+    found = await session.scalars(
+        select(ChainIntent.nonce).where(
+            ChainIntent.chain_id == chain_id,
+            ChainIntent.sender_address == sender,
+            ChainIntent.nonce >= start,
+        )
+    )
+    return {int(n or 0) for n in found}
+
+
 async def sign_and_record(
     sessions: async_sessionmaker[AsyncSession],
     *,
@@ -64,16 +77,7 @@ async def sign_and_record(
         )
         if not still:
             return []
-        held = {
-            int(n or 0)
-            for n in await session.scalars(
-                select(ChainIntent.nonce).where(
-                    ChainIntent.chain_id == chain_id,
-                    ChainIntent.sender_address == sender,
-                    ChainIntent.nonce >= chain_mined,
-                )
-            )
-        }
+        held = await held_nonces(session, chain_id, sender, chain_mined)
         nonces = fresh_nonces(
             len(still), chain_mined=chain_mined, chain_pending=chain_pending, held=held
         )
@@ -169,16 +173,7 @@ async def fill_holes(
     intent (a no-op self-transfer, `sign(nonce)`) each, written in flight before the
     broadcast like any other. Run after the pass sent what was ready, which fills first."""
     async with sessions() as session, session.begin():
-        held = {
-            int(n or 0)
-            for n in await session.scalars(
-                select(ChainIntent.nonce).where(
-                    ChainIntent.chain_id == chain_id,
-                    ChainIntent.sender_address == sender,
-                    ChainIntent.nonce >= chain_mined,
-                )
-            )
-        }
+        held = await held_nonces(session, chain_id, sender, chain_mined)
         out = [sign(nonce) for nonce in holes_behind(chain_mined, held)]
         for item in out:
             intent = ChainIntent(

@@ -85,6 +85,27 @@ class Ready:
         return Order(self.onchain_offering_id, self.wallet, amount, int(self.units or 0)), ""
 
 
+def ours_in_state(state: IntentState, chain_id: int, sender: str, *columns: Any) -> Any:
+    """Our intents in `state` on this chain, lowest nonce first: id, kind, nonce, the order's
+    reference, then `columns` (the in-flight and the mined reads differ only in those)."""
+    return (
+        select(
+            ChainIntent.id,
+            ChainIntent.kind,
+            ChainIntent.nonce,
+            Investment.onchain_reference,
+            *columns,
+        )
+        .outerjoin(Investment, Investment.id == ChainIntent.investment_id)
+        .where(
+            ChainIntent.state == state.value,
+            ChainIntent.chain_id == chain_id,
+            ChainIntent.sender_address == sender,
+        )
+        .order_by(ChainIntent.nonce)
+    )
+
+
 async def in_flight(
     sessions: async_sessionmaker[AsyncSession], chain_id: int, sender: str
 ) -> list[InFlight]:
@@ -92,20 +113,7 @@ async def in_flight(
     async with sessions() as session:
         rows = (
             await session.execute(
-                select(
-                    ChainIntent.id,
-                    ChainIntent.kind,
-                    ChainIntent.nonce,
-                    Investment.onchain_reference,
-                    ChainIntent.call,
-                )
-                .outerjoin(Investment, Investment.id == ChainIntent.investment_id)
-                .where(
-                    ChainIntent.state == IntentState.IN_FLIGHT.value,
-                    ChainIntent.chain_id == chain_id,
-                    ChainIntent.sender_address == sender,
-                )
-                .order_by(ChainIntent.nonce)
+                ours_in_state(IntentState.IN_FLIGHT, chain_id, sender, ChainIntent.call)
             )
         ).all()
         flights = {
