@@ -1,5 +1,6 @@
 """The rows bench/query.py measures against: ISSUERS issuers, OFFERINGS open offerings with
-investments by INVESTORS investors, and the positions of one holder (HOLDER).
+investments by INVESTORS investors, the positions of one holder (HOLDER) and EVENTS chain
+event feed items (transfers and investments, as the listener stores them).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import insert
 
-from dpo.db.models import Investment, Investor, Issuer, Offering, Position
+from dpo.db.models import ChainEvent, Investment, Investor, Issuer, Offering, Position
 from dpo.db.session import create_engine
 from dpo.services.codes import isin_check_digit
 
@@ -17,6 +18,8 @@ OFFERINGS = 10_000
 ISSUERS = 100
 INVESTORS = 200
 HOLDER = "0x" + "ab" * 20
+EVENTS = 20_000
+TOKEN = "0x" + "5f" * 20
 
 
 def isin(number: int) -> str:
@@ -92,4 +95,31 @@ async def seed(url: str) -> None:
                 for location in ("onchain", "euroclear")
             ],
         )
+        await connection.execute(
+            insert(ChainEvent), [event_row(n, now) for n in range(1, EVENTS + 1)]
+        )
     await engine.dispose()
+
+
+def event_row(n: int, now: datetime) -> dict[str, object]:
+    """Feed item n: a token transfer, or every fourth an investment on the offering contract."""
+    block = 1_000 + n // 4
+    transfer = n % 4 != 0
+    return {
+        "id": n,
+        "chain_id": 31337,
+        "contract_address": TOKEN if transfer else "0x" + "7c" * 20,
+        "contract_name": "SecurityToken" if transfer else "STO",
+        "event_name": "Transfer" if transfer else "Invested",
+        "block_number": block,
+        "block_hash": "0x" + f"{block:064x}",
+        "block_timestamp": now - timedelta(seconds=EVENTS - n),
+        "tx_hash": "0x" + f"{n:064x}",
+        "tx_index": 0,
+        "log_index": n % 4,
+        "args": (
+            {"from": HOLDER, "to": "0x" + f"{n:040x}", "value": str(10**18 * n)}
+            if transfer
+            else {"offeringId": str(n % OFFERINGS + 1), "investor": HOLDER, "amount": str(n)}
+        ),
+    }

@@ -18,12 +18,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @contextmanager
 def web_process(
-    env: dict[str, str], *, timeout: float = 60, stop_timeout: float = 20
+    env: dict[str, str], *, timeout: float = 60, stop_timeout: float = 20, tree: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """Start `dpo web` on a free port, wait until it answers; yield (process, base URL)."""
+    """Start `dpo web` on a free port, wait until it answers; yield (process, base URL).
+
+    With `tree` (an earlier commit's checkout, bench/previous.py), that code runs: `-m app`
+    finds the working folder's packages before the installed ones.
+    """
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "app", "web", "--port", str(port)], env=env, cwd=ROOT / "bench"
+        [sys.executable, "-m", "app", "web", "--port", str(port)],
+        env=env,
+        cwd=tree or ROOT / "bench",
     )
     base = f"http://127.0.0.1:{port}"
     try:
