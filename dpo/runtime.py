@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dpo.channels import Channels, channels_for
-from dpo.db.session import create_engine, session_factory
+from dpo.db.session import create_engine, read_session_factory, session_factory
 from dpo.providers.billbitts import BillBittsClient
 from dpo.settings import Settings
 from dpo.streaming.shared import SharedHub
@@ -33,10 +33,14 @@ class Runtime:
     # The payment provider's client, for processes that ask for payment requests (web);
     # closed with the runtime.
     billbitts: BillBittsClient | None = None
+    # Sessions for reads only (dpo.db.session.read_session_factory); `sessions` when not given.
+    read_sessions: InitVar[async_sessionmaker[AsyncSession] | None] = None
+    reads: async_sessionmaker[AsyncSession] = field(init=False)
     # The feed hub of this process's subscriptions, started by the first one (web only).
     feed: SharedHub = field(init=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, read_sessions: async_sessionmaker[AsyncSession] | None) -> None:
+        self.reads = read_sessions or self.sessions
         self.feed = SharedHub(
             sessions=self.sessions,
             redis=self.redis,
@@ -53,6 +57,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=session_factory(engine),
+            read_sessions=read_session_factory(engine),
             redis=aioredis.from_url(redis_url, health_check_interval=30),
             channels=channels_for(redis_url, settings.redis_channel_prefix),
         )

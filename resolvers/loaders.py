@@ -22,8 +22,9 @@ class RequestLoaders:
 
     Shared (one HTTP request): every batch, and every read a resolver makes through
     `session()`, runs one at a time in one session opened on first use, so a request checks
-    out one connection and opens one transaction whatever the number of reads; `close` ends
-    it. Not shared (a WebSocket connection, which may
+    out one connection whatever the number of reads; `close` gives it back. The sessions are
+    the runtime's read sessions (no BEGIN/ROLLBACK, dpo.db.session.read_session_factory).
+    Not shared (a WebSocket connection, which may
     live for hours): each batch runs in its own short session, so no transaction stays open.
     """
 

@@ -83,7 +83,7 @@ async def resolve_offering(
 ) -> Offering | None:
     """One offering by global id or ISIN; NOT_FOUND when absent or hidden."""
     db_id = from_global_id(id, expect="Offering")[1] if id is not None else None
-    async with info.context.runtime.sessions() as session:
+    async with info.context.runtime.reads() as session:
         row = await offerings.get_offering(
             session, principal=info.context.principal, id=db_id, isin=isin
         )

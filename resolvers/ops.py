@@ -130,7 +130,7 @@ async def resolve_events(
             offering_id=offering,
             address=filter.address,
         )
-    sessions = info.context.runtime.sessions
+    sessions = info.context.runtime.reads
     async with sessions() as session:
         page = await chain_events.page_events(
             session, filter=spec, first=first, after=after, last=last, before=before

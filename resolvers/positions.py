@@ -40,7 +40,7 @@ async def resolve_positions(
         if offering_id is None
         else from_global_id(offering_id, expect="Offering", field="offeringId")[1]
     )
-    async with info.context.runtime.sessions() as session:
+    async with info.context.runtime.reads() as session:
         listed = await positions.list_positions(
             session,
             principal=info.context.principal,

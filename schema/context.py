@@ -99,7 +99,7 @@ class Context:
     def loaders(self) -> Loaders:
         """The loaders, built on first use: most WebSocket connections never need them."""
         if self._loaders is None:
-            self._loaders = self.make_loaders(self.runtime.sessions, shared=self.share_session)
+            self._loaders = self.make_loaders(self.runtime.reads, shared=self.share_session)
         return self._loaders
 
     @property

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from app.graphql.schema import build_schema
 from dpo.auth.principal import ANONYMOUS, Principal
 from dpo.db.migrate import upgrade_async
-from dpo.db.session import create_engine, session_factory
+from dpo.db.session import create_engine, read_session_factory, session_factory
 from dpo.db.urls import with_database
 from dpo.runtime import Runtime
 from dpo.settings import Settings
@@ -97,7 +97,11 @@ async def committed_api(pg_server_url: str) -> AsyncIterator[Api]:
     url = with_database(pg_server_url, name)
     engine = create_engine(url, pool_size=5)
     runtime = Runtime(
-        settings=Settings(), engine=engine, sessions=session_factory(engine), redis=aioredis.Redis()
+        settings=Settings(),
+        engine=engine,
+        sessions=session_factory(engine),
+        read_sessions=read_session_factory(engine),
+        redis=aioredis.Redis(),
     )
     try:
         yield Api(runtime=runtime, url=url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import event
 from starlette.requests import Request
@@ -74,3 +75,23 @@ async def test_closing_an_unused_shared_session_is_a_no_op(api: Api) -> None:
     )
     await context.loaders.close()
     assert api.runtime.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_request_holding_its_connection_keeps_no_transaction_open(api: Api) -> None:
+    """Reads run without BEGIN/ROLLBACK (two round trips less), so nothing is left idle in
+    a transaction while the request still holds its connection."""
+    _, context, _ = await page(api, share_session=True)
+    observer = await asyncpg.connect(api.url)
+    try:
+        states = [
+            row["state"]
+            for row in await observer.fetch(
+                "SELECT state FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+    finally:
+        await observer.close()
+        await context.loaders.close()
+    assert "idle" in states  # the request's connection, still held
+    assert "idle in transaction" not in states
