@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/ponder.py [--events 200000] [--ponder-version 1.0.0]
        [--rounds 1] [--read-rounds 2] [--seconds 10] [--concurrency 8] [--clients 2]
-       [--skip-reads]
+       [--skip-reads] [--latency 30] [--settle-blocks 30]
 
 Installs Ponder from the npm registry into .dpo/bench/ponder-<version>/ (bench/ponder_install.py;
 kept for the next run) with our small app over the four contracts (bench/ponder_app/), starts
@@ -16,10 +16,11 @@ contracts and emits the events (bench/emitter.py, as bench/ingest.py does). Then
 2. uncached reads at steady load (bench/ponder_reads.py): a page of 20 events, one holder's
    positions, one offering with totals, from our GraphQL (`dpo web`, response cache off, signed
    in, limits on) and Ponder's generated /graphql (the last backfill's process), alternating;
-   req/s, p50/p99 and server CPU per request.
+   req/s, p50/p99 and server CPU per request;
+3. tx mined -> subscriber (bench/ponder_latency.py), `--latency` samples with our listener on
+   newHeads and then polling: our `events` subscription against Ponder's /sql/live.
 
-Prints both side by side with the ratio ours / Ponder and one `RESULT {json}` line. The
-latency of a mined transaction to a subscriber is not measured here (see bench/README.md).
+Prints the medians side by side with the ratio ours / Ponder and one `RESULT {json}` line.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 
 import asyncpg
 import ponder_backfill as backfill  # bench/ is the script's folder
+import ponder_latency as latency
 import ponder_reads as reads
 from benchdb import fresh_database
 from emitter import Chain, emit, investor, seed
@@ -128,52 +130,73 @@ def run_backfills(
     return results, ours_url, kept
 
 
-def run_reads(
-    stack: Stack, ours_url: str, ponder: backfill.Running, args: argparse.Namespace
-) -> dict[str, Any]:
-    holder = str(
-        asyncio.run(
-            fetch_value(
-                ours_url,
-                "SELECT holder_address FROM positions WHERE lower(holder_address) = $1",
-                investor(0),
-            )
-        )
-    )
-    theirs = str(
-        asyncio.run(
-            fetch_value(
-                ponder.database_url,
-                'SELECT holder FROM "ponder_bench"."position" WHERE lower(holder) = $1',
-                investor(0),
-            )
-        )
-    )
-    variables = {
-        "ours": {"holder": holder, "id": to_global_id("Offering", 1)},
-        "ponder": {"holder": theirs, "id": "1"},
+def read_variables(ours_url: str, ponder: backfill.Running) -> dict[str, dict[str, Any]]:
+    """The holder and offering both sides are asked about, as each stores them."""
+    ours = "SELECT holder_address FROM positions WHERE lower(holder_address) = $1"
+    theirs = 'SELECT holder FROM "ponder_bench"."position" WHERE lower(holder) = $1'
+    return {
+        "ours": {
+            "holder": str(asyncio.run(fetch_value(ours_url, ours, investor(0)))),
+            "id": to_global_id("Offering", 1),
+        },
+        "ponder": {
+            "holder": str(asyncio.run(fetch_value(ponder.database_url, theirs, investor(0)))),
+            "id": "1",
+        },
     }
+
+
+def serve_and_measure(
+    stack: Stack,
+    ours_url: str,
+    ponder: backfill.Running,
+    addresses: dict[str, str],
+    logs: Path,
+    args: argparse.Namespace,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`dpo web` on our database; the uncached reads, then the latencies."""
     settings = Settings(DJANGO_SECRET_KEY=SECRET)  # type: ignore[call-arg]
     admin = Principal(kind=Kind.STAFF, role="admin", user_id=1)
-    headers = {"Authorization": "Bearer " + create_access_token(admin, settings=settings).token}
+    token = create_access_token(admin, settings=settings).token
+    headers = {"Authorization": "Bearer " + token}
     env = {**os.environ, **bench_settings(ours_url, stack.redis_url, cache=False)}
+    got: dict[str, Any] = {}
     with web_process(env) as (server, base):
-        reads.check("ours", base, headers, variables)
-        reads.check("ponder", ponder.base, {}, variables)
-        sides = {
-            "ours": (reads.targets(base, "ours", headers, variables), server.pid),
-            "ponder": (reads.targets(ponder.base, "ponder", {}, variables), ponder.process.pid),
-        }
-        return reads.measure(
-            sides,
-            rounds=args.read_rounds,
-            seconds=args.seconds,
-            connections=args.concurrency,
-            clients=args.clients,
-        )
+        if not args.skip_reads:
+            variables = read_variables(ours_url, ponder)
+            reads.check("ours", base, headers, variables)
+            reads.check("ponder", ponder.base, {}, variables)
+            sides = {
+                "ours": (reads.targets(base, "ours", headers, variables), server.pid),
+                "ponder": (reads.targets(ponder.base, "ponder", {}, variables), ponder.process.pid),
+            }
+            got = reads.measure(
+                sides,
+                rounds=args.read_rounds,
+                seconds=args.seconds,
+                connections=args.concurrency,
+                clients=args.clients,
+            )
+        lat: dict[str, Any] = {}
+        if args.latency:
+            lat = latency.run(
+                stack.rpc_url,
+                stack.redis_url,
+                ours_url,
+                addresses,
+                base,
+                token,
+                ponder,
+                args.ponder_version,
+                args.latency,
+                logs,
+            )
+    return got, lat
 
 
-def report(version: str, fills: dict[str, list[dict[str, Any]]], got: dict[str, Any]) -> None:
+def report(
+    version: str, fills: dict[str, list[dict[str, Any]]], got: dict[str, Any], lat: dict[str, Any]
+) -> None:
     print(f"\n{'':<38} {'ours':>12} {'ponder ' + version:>12} {'ours/ponder':>10}")
     ours, theirs = fills["ours"], fills["ponder"]
     for label, key in (
@@ -196,6 +219,10 @@ def report(version: str, fills: dict[str, list[dict[str, Any]]], got: dict[str, 
                     median(got["ponder"][name], key),
                 )
             )
+    for mode, sides in lat.items():
+        for key in ("p50_ms", "p99_ms"):
+            label = f"tx mined -> subscriber {key[:3]} ms, ours {mode}"
+            print(row(label, sides["ours"].get(key), sides["ponder"].get(key)))
 
 
 def main() -> None:
@@ -216,6 +243,12 @@ def main() -> None:
         help="empty blocks mined after the events (Ponder's finality depth on anvil)",
     )
     parser.add_argument("--skip-reads", action="store_true")
+    parser.add_argument(
+        "--latency",
+        type=int,
+        default=30,
+        help="tx mined -> subscriber samples per listener mode (0: skip)",
+    )
     args = parser.parse_args()
     try:
         version_tuple(args.ponder_version)
@@ -223,8 +256,8 @@ def main() -> None:
         parser.error(str(exc))
     if min(args.events, args.rounds, args.read_rounds) < 1 or args.seconds <= 0:
         parser.error("--events, --rounds and --read-rounds take >= 1, --seconds > 0")
-    if args.settle_blocks < 0:
-        parser.error("--settle-blocks takes >= 0")
+    if args.settle_blocks < 0 or args.latency < 0 or args.latency == 1:
+        parser.error("--settle-blocks takes >= 0, --latency 0 or >= 2")
 
     folder = install(args.ponder_version)
     with bench_stack("ponder", prune_history=True) as stack:
@@ -240,10 +273,10 @@ def main() -> None:
         write_app(folder, args.ponder_version, stack.rpc_url, names, abis, 0, CHAIN_ID)
         fills, ours_url, ponder = run_backfills(stack, folder, addresses, head, args)
         try:
-            got = {} if args.skip_reads else run_reads(stack, ours_url, ponder, args)
+            got, lat = serve_and_measure(stack, ours_url, ponder, addresses, folder / "logs", args)
         finally:
             backfill.stop(ponder)
-        report(args.ponder_version, fills, got)
+        report(args.ponder_version, fills, got, lat)
         print(
             "RESULT "
             + json.dumps(
@@ -254,6 +287,7 @@ def main() -> None:
                     "blocks": head + 1,
                     "backfill": fills,
                     "reads": got,
+                    "latency": lat,
                     "load_average": os.getloadavg()[0],
                 }
             )
