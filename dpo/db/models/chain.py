@@ -11,10 +11,11 @@ chain/contract/event/block/tx/log fields, so cursor and filters apply to it unch
 how eth_getLogs reports removed logs. A subscriber past the original item learns of the removal
 from the new item; one not yet past it sees both, in order.
 
-Idempotent ingestion is a unique index on (chain_id, block_hash, tx_hash, log_index) over live
-rows only (`WHERE NOT removed`): replaying a batch inserts nothing twice
-(`ON CONFLICT (chain_id, block_hash, tx_hash, log_index) WHERE NOT removed DO NOTHING`), and a
-block that comes back after being orphaned gets a fresh row and id, so subscribers see it again.
+Idempotent ingestion is a unique index on (chain_id, block_number, log_index, block_hash) over
+live rows only (`WHERE NOT removed`; a log is its block and its index in that block): replaying
+a batch inserts nothing twice, and a block that comes back after being orphaned gets a fresh row
+and id, so subscribers see it again. Every index here is written by every listener batch, so
+only those a query uses are kept (docs/ARCHITECTURE.md, "chain_events' indexes").
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from dpo.db.base import Base
 from dpo.db.models import checks
 
 # Columns of the live-event key; pass with LIVE_EVENT_WHERE to ON CONFLICT.
-LIVE_EVENT_KEY = ("chain_id", "block_hash", "tx_hash", "log_index")
+LIVE_EVENT_KEY = ("chain_id", "block_number", "log_index", "block_hash")
 LIVE_EVENT_WHERE = text("NOT removed")
 
 
@@ -62,19 +63,18 @@ class ChainEvent(Base):
         CheckConstraint("removed = (removed_at IS NOT NULL)", name="removed_at_iff_removed"),
         CheckConstraint("removes_id IS NULL OR removed", name="removal_is_removed"),
         CheckConstraint("removes_id < id", name="removal_follows_event"),
+        # A log is its block and its index there; the block number leads so that the
+        # listener's inserts land at the index's right edge and its block-range reads (dedup,
+        # revert, rewind search) are served by this index too.
         Index(
             "uq_chain_events_live_key",
             *LIVE_EVENT_KEY,
             unique=True,
             postgresql_where=LIVE_EVENT_WHERE,
         ),
-        # Feed reads: "after N" with optional contract / event filters, in id order.
-        Index("ix_chain_events_contract_name_event_name_id", "contract_name", "event_name", "id"),
-        Index("ix_chain_events_contract_address_id", "contract_address", "id"),
+        # Feed pages filtered by event name, in id order (a rare event would scan the feed).
         Index("ix_chain_events_event_name_id", "event_name", "id"),
-        # Reorg handling walks back by block.
-        Index("ix_chain_events_chain_id_block_number", "chain_id", "block_number"),
-        Index("ix_chain_events_tx_hash", "tx_hash"),
+        # The removal items, for their foreign key's cascade; live events have no entry.
         Index(
             "ix_chain_events_removes_id",
             "removes_id",

@@ -37,7 +37,8 @@ class DerivativeReport(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     # ISO 23897 UTIs are at most 52 characters.
-    uti: Mapped[str] = mapped_column(String(52), index=True)
+    # Looked up through the unique key, whose leading column it is.
+    uti: Mapped[str] = mapped_column(String(52))
     action: Mapped[str] = mapped_column(String(8))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     product: Mapped[str] = mapped_column(String(64))

@@ -144,3 +144,52 @@ def test_offline_mode_renders_sql() -> None:
     assert "CREATE TABLE chain_events" in sql
     assert "INSERT INTO feed_sequence (id, last_value) VALUES (1, 0)" in sql
     assert "CREATE TYPE" not in sql
+
+
+EVENT_INDEXES = """
+    SELECT indexname || ' ' || regexp_replace(indexdef, '^.* USING btree ', '') FROM pg_indexes
+    WHERE tablename IN ('chain_events', 'derivative_reports') ORDER BY 1
+"""
+EVENT = """
+    INSERT INTO chain_events (id, chain_id, contract_address, contract_name, event_name,
+        block_number, block_hash, tx_hash, tx_index, log_index)
+    VALUES (1, 31337, '0x' || repeat('1', 40), 'Issuance', 'Transfer', 7, '0x' || repeat('a', 64),
+        '0x' || repeat('b', 64), 0, 3)
+"""
+
+
+async def test_event_indexes_up_and_down(empty_database: str) -> None:
+    # 0013 keeps the indexes a query uses and puts the live key in block order; down restores.
+    url = empty_database
+    await upgrade_async(url, "0012")
+    before = await fetch(url, EVENT_INDEXES)
+    assert (
+        "uq_chain_events_live_key (chain_id, block_hash, tx_hash, log_index) WHERE (NOT removed)"
+        in before
+    )
+    await fetch(url, EVENT)
+    await upgrade_async(url, "0013")
+    after = await fetch(url, EVENT_INDEXES)
+    assert [line.split(" ")[0] for line in after] == [
+        "ix_chain_events_event_name_id",
+        "ix_chain_events_investment_ref",
+        "ix_chain_events_removes_id",
+        "ix_derivative_reports_chain_event_id",
+        "ix_derivative_reports_reported_at",
+        "pk_chain_events",
+        "pk_derivative_reports",
+        "uq_chain_events_live_key",
+        "uq_derivative_reports_uti_action_version",
+    ]
+    assert (
+        "uq_chain_events_live_key (chain_id, block_number, log_index, block_hash) "
+        "WHERE (NOT removed)" in after
+    )
+    # The kept row still counts: the same log again is refused by the new key.
+    with pytest.raises(asyncpg.UniqueViolationError, match="uq_chain_events_live_key"):
+        await fetch(url, EVENT.replace("VALUES (1,", "VALUES (2,"))
+    await downgrade_async(url, "0012")
+    assert await fetch(url, EVENT_INDEXES) == before
+    assert await fetch(url, "SELECT count(*) FROM chain_events") == [1]
+    await upgrade_async(url)
+    assert await fetch(url, EVENT_INDEXES) == after
