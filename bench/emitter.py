@@ -2,8 +2,10 @@
 
 `emit` sends batched `eth_sendTransaction`s with automine off and one `evm_mine` per block
 (issue -> Transfer + Issued, every tenth transaction a TradeReported with a string); `seed`
-adds the offering of the deployed token so that positions are projected. Used by
-bench/ingest.py and bench/chaos.py.
+adds the offering of the deployed token so that positions are projected, and with
+`investments` a paid order per issue, as the platform has, so that every Issued event moves
+its order to issued and queues the investor's message. Used by bench/ingest.py and
+bench/chaos.py.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import httpx
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from dpo.db.models import Issuer, Offering
 from dpo.db.session import create_engine
@@ -163,8 +165,29 @@ async def emit(
     return blocks
 
 
-async def seed(database_url: str, token: str) -> None:
-    """One offering of the deployed token, so that positions are projected."""
+def issues(events: int) -> int:
+    """Transactions `emit` sends for `events` events (an upper bound)."""
+    return events // 19 * 10 + 10
+
+
+# The paid orders whose investmentRef `emit`'s issue of transaction n carries (n + 1).
+INVESTMENTS = """
+INSERT INTO investors (id, full_name, email, country)
+SELECT n, 'Investor ' || n, 'investor' || n || '@example.com', 'DE'
+FROM generate_series(1, :investors) AS n;
+INSERT INTO investments (investor_id, offering_id, amount, currency, units, state,
+    payment_reference, onchain_reference, paid_at)
+SELECT 1 + n % :investors, 1, 1000, 'EUR', 100 + n % 7, 'paid', 'bench-' || n,
+    '0x' || lpad(to_hex(n + 1), 64, '0'), now()
+FROM generate_series(0, :sent - 1) AS n WHERE n % 10 <> 9;
+"""
+
+
+async def seed(database_url: str, token: str, investments: int = 0) -> None:
+    """One offering of the deployed token, so that positions are projected.
+
+    `investments` > 0: the paid orders of the first `investments` transactions' issues.
+    """
     engine = create_engine(database_url)
     now = datetime.now(UTC)
     async with engine.begin() as connection:
@@ -191,4 +214,9 @@ async def seed(database_url: str, token: str) -> None:
                 }
             ],
         )
+        if investments:
+            for statement in INVESTMENTS.split(";")[:-1]:
+                await connection.execute(
+                    text(statement), {"investors": INVESTORS, "sent": investments}
+                )
     await engine.dispose()

@@ -2,7 +2,14 @@
 
 Usage: .venv/bin/python bench/ingest.py [--events 100000] [--tx-per-block 200]
        [--batch-blocks 10] [--max-batch-blocks 25] [--concurrency 4] [--empty-blocks 0]
-       [--header-batch 100] [--baseline-header-batch 1]
+       [--header-batch 100] [--baseline-header-batch 1] [--no-investments]
+       [--process] [--compare REF] [--rounds R]
+
+The database gets the token's offering and, unless `--no-investments`, a paid order per issue
+(each Issued event then moves its order to issued and queues the investor's message).
+`--process` backfills with the real `dpo listener` process at its defaults instead
+(bench/ingest_process.py); `--compare REF` also runs REF's code in each of `--rounds` rounds,
+on fresh databases, the two in alternating order, and prints both side by side.
 
 Starts its own PostgreSQL, Redis and anvil in a scratch folder under .dpo/bench/ (removed
 afterwards) unless DATABASE_URL / REDIS_URL are set (a fresh `dpo_bench_ingest` database is
@@ -12,13 +19,9 @@ backfill (RpcClient → Decoder → ingest_batch with projections) from block 0 
 prints events/s, the peak RSS and RSS samples over time, the CPU per event of the listener,
 PostgreSQL and anvil, and one `RESULT {json}` line per backfill.
 
-`--baseline-header-batch N` backfills the same emitted chain twice, each into a fresh
-database: first with N headers per JSON-RPC batch (1: one request per header, the listener
-before batching), then with `--header-batch`, and prints both side by side; `--rounds R`
-runs R pairs in alternating order (ABBA...). Each backfill starts after a CHECKPOINT.
-
-Ranges are capped at `--max-batch-blocks` blocks (default 25 blocks, about 9,500 events): anvil
-answers eth_getLogs of any size, where hosted providers refuse more than about 10,000 results.
+`--baseline-header-batch N` also backfills with N headers per JSON-RPC batch (1: as before
+batching), side by side, `--rounds` pairs in ABBA order; each backfill starts after a
+CHECKPOINT. Ranges are capped at `--max-batch-blocks` (default 25 blocks, about 9,500 events).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from typing import Any
 import asyncpg
 import psutil
 from benchdb import fresh_database  # bench/ is the script's folder
-from emitter import emit, seed
+from emitter import emit, issues, seed
+from ingest_process import compare
 from measure import RssSampler, tree_cpu
 from sqlalchemy import text
 from stack import CHAIN_ID, Stack, bench_stack, pid_of
@@ -134,7 +138,7 @@ def measure(
     """One backfill of the emitted chain into a fresh database; its figures, printed too."""
     database_url = asyncio.run(fresh_database(stack.database_url, "dpo_bench_ingest"))
     upgrade(database_url)
-    asyncio.run(seed(database_url, addresses["ISSUANCE_CONTRACT_ADDRESS"]))
+    asyncio.run(seed(database_url, addresses["ISSUANCE_CONTRACT_ADDRESS"], args.investments))
     asyncio.run(checkpoint(stack.database_url))
     freeze_heap()  # as `dpo listener` does before it starts following
     rss_before = psutil.Process().memory_info().rss
@@ -258,7 +262,11 @@ def main() -> None:
         help="backfills of each kind, alternating (the load changes over time)",
     )
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the backfill here")
+    parser.add_argument("--no-investments", action="store_true", help="seed no paid orders")
+    parser.add_argument("--process", action="store_true", help="backfill with `dpo listener`")
+    parser.add_argument("--compare", help="also backfill with this commit's `dpo listener`")
     args = parser.parse_args()
+    args.investments = 0 if args.no_investments else issues(args.events)
 
     with bench_stack("ingest", prune_history=True) as stack:
         addresses = asyncio.run(deploy_all(stack.rpc_url, DEV_PRIVATE_KEY))
@@ -272,6 +280,9 @@ def main() -> None:
             f"({args.events / emit_seconds:,.0f} events/s)",
             flush=True,
         )
+        if args.process or args.compare:
+            compare(stack, addresses, args)
+            return
         runs = [("baseline", args.baseline_header_batch)] if args.baseline_header_batch else []
         runs.append(("current", args.header_batch))
         # Alternating order (ABBA...): a drift over the runs weighs on both kinds alike.
