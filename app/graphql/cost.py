@@ -32,12 +32,18 @@ def caller_key(context: Context) -> str:
 def cost_meter(settings: Settings) -> Meter:
     """The meter for build_schema's QueryBudget, at GRAPHQL_COST_PER_MINUTE."""
     budget = (settings.graphql_cost_per_minute, 60)
+    # The limiter of the last Redis client seen (the runtime's, opened once in the lifespan):
+    # building one registers its script, a SHA-1 of the Lua text, which every operation paid.
+    cached: list[tuple[object, RateLimiter]] = []
 
     async def meter(execution: ExecutionContext, cost: int) -> Spent:
         context = execution.context
         if not isinstance(context, Context):  # only our views execute operations
             return Spent(allowed=True, remaining=None, per_minute=budget[0])
-        limiter = RateLimiter(context.runtime.redis, prefix=PREFIX)
+        redis = context.runtime.redis
+        if not cached or cached[0][0] is not redis:
+            cached[:] = [(redis, RateLimiter(redis, prefix=PREFIX))]
+        limiter = cached[0][1]
         decision = await limiter.spend(caller_key(context), budget=budget, weight=cost)
         return Spent(
             allowed=decision.allowed,

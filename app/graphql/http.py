@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,6 +23,7 @@ from strawberry.types.unset import UNSET
 
 from app.http.negotiation import is_subscription
 from dpo.errors import ErrorCode, UnsupportedTransportError
+from schema.shared_events import encode_message
 
 _CODES = {404: ErrorCode.NOT_FOUND, 429: ErrorCode.RATE_LIMITED}
 SUBSCRIPTION_TRANSPORTS = (
@@ -37,6 +39,20 @@ def error_response(status: int, message: str) -> JSONResponse:
         {"data": None, "errors": [{"message": message, "extensions": {"code": code.value}}]},
         status_code=status,
     )
+
+
+def encode_answer(data: object) -> bytes:
+    """A JSON answer's bytes: orjson (C), else the standard library's encoder.
+
+    orjson writes what json.dumps with compact separators writes, except that it leaves
+    non-ASCII characters as UTF-8 instead of `\\u` escapes (the same JSON text). It refuses
+    integers beyond 64 bits, which json.dumps writes exactly: those answers, and anything
+    else it refuses, take the standard library's path.
+    """
+    try:
+        return orjson.dumps(data)
+    except TypeError:  # orjson.JSONEncodeError included
+        return encode_message(data).encode()
 
 
 def json_object(value: object) -> Any:

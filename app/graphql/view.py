@@ -6,12 +6,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
 
 from app.graphql.auth import principal_of
-from app.graphql.http import CheckedHttpRequests, json_object
+from app.graphql.http import CheckedHttpRequests, encode_answer, json_object
 from app.graphql.input import BoundedWebSocketAdapter, check_query_length, too_deep
 from app.graphql.schema import build_schema
 from app.http.state import request_state
@@ -47,6 +48,16 @@ class GraphQLView(WebSocketSubscriptions, CheckedHttpRequests, GraphQL[Context, 
             knobs=knobs,
         )
         self._runtime_of = runtime_of
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """Strawberry's JSON answer, encoded by orjson (app.graphql.http.encode_answer)."""
+        response = Response(encode_answer(response_data), media_type="application/json")
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
 
     def encode_json(self, data: object) -> str | bytes:
         """Strawberry's JSON, except a shared subscription payload is spliced in, not re-encoded."""
