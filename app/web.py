@@ -21,7 +21,12 @@ from app.graphql.cost import cost_meter
 from app.graphql.response_cache import CacheInvalidation, ResponseCache
 from app.graphql.view import GraphQLView, runtime_of
 from app.http.health import health, ready
-from app.http.metrics import GraphQLMetrics, metrics_endpoint, refresh_database_gauges
+from app.http.metrics import (
+    REGISTRY,
+    GraphQLMetrics,
+    metrics_endpoint,
+    refresh_database_gauges,
+)
 from app.http.stack import build_middleware
 from app.server.drain import Drain
 from app.subscriptions.ws_caps import ConnectionCaps
@@ -83,9 +88,14 @@ def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Star
                 channels=app.state.runtime.channels,
             )
             app.state.response_cache.start()
+        peers = getattr(app.state, "metrics_peers", None)  # one of several workers
+        if peers is not None:
+            await peers.start(REGISTRY)
         try:
             yield
         finally:
+            if peers is not None:
+                await peers.stop()
             if settings.response_cache:
                 await app.state.response_cache.stop()
             app.state.caps.stop_renewing()

@@ -59,6 +59,8 @@ class Web:
             "RATE_LIMIT_USER": "100000000/min",
             "RATE_LIMIT_ANON": "100000000/min",
             "SLOW_CONSUMER_SECONDS": "300",
+            # One process: SIGKILL of the command must free the port for the restart.
+            "WEB_CONCURRENCY": "1",
         }
         self.process: subprocess.Popen[bytes] | None = None
 

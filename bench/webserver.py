@@ -26,6 +26,9 @@ def web_process(
     finds the working folder's packages before the installed ones.
     """
     port = free_port()
+    # One worker unless the caller asks for more: the benchmarks measure CPU per request of
+    # one process (server_pid), and `dpo web` starts one per core by default.
+    env = {"WEB_CONCURRENCY": "1", **env}
     server = subprocess.Popen(
         [sys.executable, "-m", "app", "web", "--port", str(port)],
         env=env,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 
@@ -21,8 +20,6 @@ from dpo.deploy_services import SERVICES
 from dpo.settings import ConfigError
 
 logger = logging.getLogger(__name__)
-
-GC_GEN0_THRESHOLD = 7000  # Python's default is 700
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,8 +42,9 @@ def cli(public_urls: bool) -> None:
 @click.option("--migrate/--no-migrate", default=False, help="Apply migrations before serving.")
 def web(host: str | None, port: int | None, migrate: bool) -> None:
     """Serve the GraphQL API, health and readiness over HTTP and WebSocket."""
-    from app.server.serve import listen, serve
-    from app.web import create_app
+    from app.server.cores import worker_count
+    from app.server.serve import listen
+    from app.server.workers import Supervisor, run_application
     from dpo.db.migrate import upgrade
     from dpo.embedded.stack import ensure_services
 
@@ -66,18 +64,12 @@ def web(host: str | None, port: int | None, migrate: bool) -> None:
     try:
         if migrate:
             upgrade(services.database_url)
-        application = create_app(
-            config, database_url=services.database_url, redis_url=services.redis_url
-        )
-        # Leave the start-up heap (modules, the schema) out of the cyclic GC: thousands of
-        # sockets connecting at once trigger full collections, and each walked all of it too
-        # (pauses of 0.5-1.7 s in bench/fanout).
-        gc.collect()
-        gc.freeze()
-        # Young collections 10x less often: with 1,000 sockets, 1 full collection instead of 8
-        # per bench/fanout run, the longest 0.08 s instead of 0.15 s (docs/BENCHMARKS.md).
-        gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
-        code = serve(application, sock, config, on_shutdown=application.state.drain.begin)
+        urls = (services.database_url, services.redis_url)
+        count = worker_count(config.web_concurrency)
+        if count == 1:
+            code = run_application(config, sock, database_url=urls[0], redis_url=urls[1])
+        else:
+            code = Supervisor(count, sock, config, database_url=urls[0], redis_url=urls[1]).run()
     finally:
         sock.close()
         services.stop()

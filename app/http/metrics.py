@@ -230,6 +230,13 @@ async def refresh_sender_gauges(request: Request) -> None:
     SENDER_OLDEST_OPEN.set(oldest)
 
 
+# Read from PostgreSQL, the same in every worker: given once, not per worker (app.http.peers).
+SHARED = frozenset(
+    {"dpo_listener_halted", "dpo_listener_checkpoint_block", "dpo_sender_intents"}
+    | {"dpo_sender_oldest_open_seconds"}
+)
+
+
 async def refresh_database_gauges(request: Request) -> None:
     """The gauges every replica reads from PostgreSQL before a scrape."""
     await refresh_listener_gauges(request)
@@ -267,6 +274,10 @@ def metrics_endpoint(
             return PlainTextResponse("Forbidden\n", status_code=403)
         if refresh is not None:
             await refresh(request)
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        text = generate_latest(REGISTRY)
+        peers = getattr(request.app.state, "metrics_peers", None)
+        if peers is not None:  # one of several workers (app.http.peers)
+            text = await peers.gather(text, SHARED)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return metrics

@@ -40,6 +40,10 @@ class WebSettings(BaseModel):
     # gives in-flight HTTP requests this long to finish; it must stay below the service's
     # drainingSeconds (railway.toml), after which Railway sends SIGKILL (docs/RUNBOOK.md).
     web_drain_seconds: int = Field(default=10, ge=0, le=3600, alias="WEB_DRAIN_SECONDS")
+    # Worker processes of `dpo web` (gunicorn's and uvicorn's name, which platforms such as
+    # Railway and Heroku set); unset: one per core the process may use (app/server/cores.py).
+    # 1 serves from the command's own process, as before workers existed.
+    web_concurrency: int | None = Field(default=None, ge=1, le=64, alias="WEB_CONCURRENCY")
     # A GraphQL operation still executing after this long is stopped with LIMIT_EXCEEDED.
     graphql_execution_seconds: float = Field(
         default=10.0, gt=0, le=300, alias="GRAPHQL_EXECUTION_SECONDS"

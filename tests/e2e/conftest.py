@@ -31,6 +31,7 @@ _CLEARED = (
     "RATE_LIMIT_USER",
     "GRAPHQL_MAX_COST",
     "GRAPHQL_COST_PER_MINUTE",
+    "WEB_CONCURRENCY",
 )
 # Every e2e request comes from 127.0.0.1 and shares one Redis: tests of the rate limit and of
 # the query budget set their own, the others must not trip over the production defaults.
@@ -38,6 +39,9 @@ _DEFAULTS = {
     "RATE_LIMIT_ANON": "1000000/min",
     "RATE_LIMIT_USER": "1000000/min",
     "GRAPHQL_COST_PER_MINUTE": "1000000000",
+    # One process, as the tests of one server's state (metrics, caches, SIGKILL) expect; the
+    # workers have their own tests (tests/e2e/ops/test_workers.py).
+    "WEB_CONCURRENCY": "1",
 }
 
 
