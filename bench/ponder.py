@@ -40,7 +40,8 @@ import ponder_reads as reads
 from benchdb import fresh_database
 from emitter import Chain, emit, investor, seed
 from ingest import checkpoint
-from ponder_install import install, version_tuple, write_app
+from ponder_args import parse_args
+from ponder_install import install, write_app
 from query import SECRET, bench_settings
 from stack import CHAIN_ID, Stack, bench_stack, pid_of
 from webserver import web_process
@@ -201,7 +202,7 @@ def report(
     ours, theirs = fills["ours"], fills["ponder"]
     for label, key in (
         ("backfill events/s (spawn to head)", "events_per_s"),
-        ("backfill events/s (after start-up)", "events_per_s_after_start"),
+        ("backfill seconds to first commit", "first_commit_seconds"),
         ("backfill CPU us/event (process tree)", "cpu_us_per_event"),
         ("backfill PostgreSQL CPU us/event", "postgres_cpu_us_per_event"),
         ("backfill peak RSS MB", "peak_rss_mb"),
@@ -226,39 +227,7 @@ def report(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--tx-per-block", type=int, default=200)
-    parser.add_argument("--ponder-version", default="1.0.0", help="e.g. 1.0.0 or 0.16.10")
-    parser.add_argument("--rounds", type=int, default=1, help="backfills of each side")
-    parser.add_argument("--read-rounds", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=10.0, help="per read measurement")
-    parser.add_argument("--concurrency", type=int, default=8, help="connections per client")
-    parser.add_argument("--clients", type=int, default=2, help="load generator processes")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="per backfill, seconds")
-    parser.add_argument(
-        "--settle-blocks",
-        type=int,
-        default=30,
-        help="empty blocks mined after the events (Ponder's finality depth on anvil)",
-    )
-    parser.add_argument("--skip-reads", action="store_true")
-    parser.add_argument(
-        "--latency",
-        type=int,
-        default=30,
-        help="tx mined -> subscriber samples per listener mode (0: skip)",
-    )
-    args = parser.parse_args()
-    try:
-        version_tuple(args.ponder_version)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if min(args.events, args.rounds, args.read_rounds) < 1 or args.seconds <= 0:
-        parser.error("--events, --rounds and --read-rounds take >= 1, --seconds > 0")
-    if args.settle_blocks < 0 or args.latency < 0 or args.latency == 1:
-        parser.error("--settle-blocks takes >= 0, --latency 0 or >= 2")
-
+    args = parse_args(__doc__.splitlines()[0])
     folder = install(args.ponder_version)
     with bench_stack("ponder", prune_history=True) as stack:
         addresses = asyncio.run(deploy_all(stack.rpc_url, DEV_PRIVATE_KEY))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -21,14 +23,19 @@ ADDRESSES = {
 }
 
 
-@pytest.fixture(scope="module")
-def install() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ponder_install", BENCH / "ponder_install.py")
+def load(name: str) -> ModuleType:
+    """A bench module by file (bench/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def install() -> ModuleType:
+    return load("ponder_install")
 
 
 def test_config_of_the_networks_line(install: ModuleType) -> None:
@@ -98,3 +105,48 @@ def test_the_app_sources_are_there(install: ModuleType) -> None:
     assert "onchainTable(" in (app / "ponder.schema.ts").read_text()
     assert ".on(`${contractName}:${eventName}`" in (app / "src" / "index.ts").read_text()
     assert 'app.use("/graphql"' in (app / "src" / "api" / "index.ts").read_text()
+
+
+@pytest.fixture(scope="module")
+def parse_args(install: ModuleType) -> Any:
+    sys.modules["ponder_install"] = install  # as bench/ on sys.path would give it
+    try:
+        return load("ponder_args").parse_args
+    finally:
+        del sys.modules["ponder_install"]
+
+
+def test_default_flags(parse_args: Any) -> None:
+    args = parse_args("bench", [])
+    assert (args.events, args.ponder_version, args.latency, args.settle_blocks) == (
+        200_000,
+        "1.0.0",
+        30,
+        30,
+    )
+    assert parse_args("bench", ["--ponder-version", "0.16.10"]).ponder_version == "0.16.10"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--ponder-version", "latest"], "not a version number"),
+        (["--ponder-version", "1.0"], "not a version number"),
+        (["--events", "0"], "take >= 1"),
+        (["--rounds", "-1"], "take >= 1"),
+        (["--clients", "0"], "take >= 1"),
+        (["--events", "many"], "invalid int value"),
+        (["--seconds", "0"], "--seconds and --timeout take > 0"),
+        (["--timeout", "-5"], "--seconds and --timeout take > 0"),
+        (["--latency", "1"], "--latency 0 or >= 2"),
+        (["--latency", "-3"], "--latency 0 or >= 2"),
+        (["--settle-blocks", "-1"], "--settle-blocks takes >= 0"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(
+    parse_args: Any, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        parse_args("bench", flags)
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
