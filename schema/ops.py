@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import strawberry
+from sqlalchemy import Row
 from strawberry.scalars import JSON
 
 from dpo.db.models import ChainEvent as ChainEventRow
@@ -134,8 +136,8 @@ class ChainEvent(Node):
     block_timestamp: dt.datetime | None
 
     @classmethod
-    def from_row(cls, row: ChainEventRow) -> ChainEvent:
-        """The API view of a feed item."""
+    def from_row(cls, row: ChainEventRow | Row[Any]) -> ChainEvent:
+        """The API view of a feed item: an ORM object, or a row of its table (a page)."""
         return cls(
             id=to_global_id("ChainEvent", row.id),
             sequence=BigInt(row.id),

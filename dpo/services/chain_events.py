@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select, text
+from sqlalchemy import ColumnElement, Row, Select, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.db.models import ChainEvent, Offering
@@ -31,26 +32,28 @@ class EventFilter:
     address: str | None = None
 
 
-async def events_statement(
-    session: AsyncSession, *, filter: EventFilter | None = None
-) -> Select[ChainEvent]:
-    """Feed items matching the filter, unordered and unlimited."""
-    spec = filter or EventFilter()
-    query = select(ChainEvent)
+EVENTS = ChainEvent.__table__
+"""The feed's table: pages are read as rows of it, not as ORM objects (the read path)."""
+
+
+async def _conditions(session: AsyncSession, spec: EventFilter) -> list[ColumnElement[bool]]:
+    """The filter's conditions on EVENTS' columns."""
+    columns = EVENTS.c
+    conditions: list[ColumnElement[bool]] = []
     if spec.contract is not None:
         # A contract is named by its address or by its name (e.g. "STO").
-        query = query.where(
+        conditions.append(
             or_(
-                func.lower(ChainEvent.contract_address) == spec.contract.lower(),
-                ChainEvent.contract_name == spec.contract,
+                func.lower(columns.contract_address) == spec.contract.lower(),
+                columns.contract_name == spec.contract,
             )
         )
     if spec.event_name is not None:
-        query = query.where(ChainEvent.event_name == spec.event_name)
+        conditions.append(columns.event_name == spec.event_name)
     if spec.address is not None:
         # Any argument equal to the address: sender, receiver, investor, agent...
-        value = func.jsonb_each_text(ChainEvent.args).table_valued("key", "value")
-        query = query.where(
+        value = func.jsonb_each_text(columns.args).table_valued("key", "value")
+        conditions.append(
             exists().select_from(value).where(func.lower(value.c.value) == spec.address.lower())
         )
     if spec.offering_id is not None:
@@ -58,15 +61,18 @@ async def events_statement(
         matches = []
         # An unknown offering matches nothing rather than failing, so ids cannot be probed.
         if offering is not None and offering.onchain_offering_id is not None:
-            matches.append(
-                ChainEvent.args["offeringId"].astext == str(offering.onchain_offering_id)
-            )
+            matches.append(columns.args["offeringId"].astext == str(offering.onchain_offering_id))
         if offering is not None and offering.token_address is not None:
-            matches.append(
-                func.lower(ChainEvent.contract_address) == offering.token_address.lower()
-            )
-        query = query.where(or_(*matches) if matches else text("false"))
-    return query
+            matches.append(func.lower(columns.contract_address) == offering.token_address.lower())
+        conditions.append(or_(*matches) if matches else false())
+    return conditions
+
+
+async def events_statement(
+    session: AsyncSession, *, filter: EventFilter | None = None
+) -> Select[ChainEvent]:
+    """Feed items matching the filter, unordered and unlimited."""
+    return select(ChainEvent).where(*await _conditions(session, filter or EventFilter()))
 
 
 async def list_events(
@@ -91,29 +97,38 @@ async def page_events(
     after: str | None = None,
     last: int | None = None,
     before: str | None = None,
-) -> Slice[ChainEvent]:
+) -> Slice[Row[Any]]:
     """A page of feed items between two feed cursors, in feed order, with its pageInfo flags.
 
     The cursors are feed sequences, as in the subscription; `first`/`after` page forwards,
-    `last`/`before` backwards (dpo.services.page_window).
+    `last`/`before` backwards (dpo.services.page_window). The items are rows of EVENTS (their
+    columns by name, as the ORM object's attributes), read without the ORM's objects.
     """
     win = window(first=first, after=after, last=last, before=before)
     low = None if after is None else decode_sequence(after)
     high = None if before is None else decode_sequence(before, field="before")
-    base = await events_statement(session, filter=filter)
-    query = base
+    conditions = await _conditions(session, filter or EventFilter())
+    key = EVENTS.c.id
+    query = select(EVENTS).where(*conditions)
     if low is not None:
-        query = query.where(ChainEvent.id > low)
+        query = query.where(key > low)
     if high is not None:
-        query = query.where(ChainEvent.id < high)
-    query = query.order_by(ChainEvent.id.desc() if win.backward else ChainEvent.id)
-    rows = list((await session.scalars(query.limit(win.size + 1))).all())
+        query = query.where(key < high)
+    query = query.order_by(key.desc() if win.backward else key)
+    rows = list((await session.execute(query.limit(win.size + 1))).all())
     beyond = False
     if win.backward and high is not None:
-        beyond = bool(await session.scalar(select(exists(base.where(ChainEvent.id >= high)))))
+        beyond = await _exists(session, conditions, key >= high)
     elif not win.backward and low is not None:
-        beyond = bool(await session.scalar(select(exists(base.where(ChainEvent.id <= low)))))
+        beyond = await _exists(session, conditions, key <= low)
     return settle(win, rows, beyond=beyond)
+
+
+async def _exists(
+    session: AsyncSession, conditions: list[ColumnElement[bool]], bound: ColumnElement[bool]
+) -> bool:
+    found = await session.scalar(select(exists().where(*conditions, bound)))
+    return bool(found)
 
 
 async def get_event(session: AsyncSession, sequence: int) -> ChainEvent | None:

@@ -10,7 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import ANONYMOUS
 from dpo.db.feed import next_feed_sequences
-from dpo.db.models import FxRate, JobRun, Position, ReconciliationBreak, ReconciliationRun
+from dpo.db.models import (
+    ChainEvent,
+    FxRate,
+    JobRun,
+    Position,
+    ReconciliationBreak,
+    ReconciliationRun,
+)
 from dpo.db.models.enums import BreakStatus, Location
 from dpo.errors import (
     ConflictError,
@@ -206,3 +213,27 @@ async def test_event_history_filters_and_cursor(db: AsyncSession) -> None:
         )
         == 1
     )
+    # A page reads the same items as rows of the table, never as ORM objects.
+    cases = {
+        None: ids,
+        chain_events.EventFilter(address=holder.upper()[:2] + holder[2:].upper()): ids[:2],
+        chain_events.EventFilter(offering_id=offering.id): ids[:1],
+        chain_events.EventFilter(contract="STO", event_name="OfferingClosed"): ids[2:],
+        chain_events.EventFilter(offering_id=10**12): [],
+    }
+    for spec, expected in cases.items():
+        page = await chain_events.page_events(db, filter=spec, after=str(start))
+        assert [row.id for row in page.items] == expected
+        assert not any(isinstance(row, ChainEvent) for row in page.items)
+        assert not page.has_previous_page
+        assert not page.has_next_page
+    middle = await chain_events.page_events(db, first=1, after=str(ids[0]))
+    assert [row.id for row in middle.items] == ids[1:2]
+    assert middle.has_previous_page
+    assert middle.has_next_page
+    back = await chain_events.page_events(db, last=1, before=str(ids[2]))
+    assert [(row.id, row.event_name, row.args["value"]) for row in back.items] == [
+        (ids[1], "Transfer", "5")
+    ]
+    assert back.has_previous_page
+    assert back.has_next_page

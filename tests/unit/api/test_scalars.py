@@ -149,6 +149,24 @@ def test_address_accepts_valid_forms_and_checksums(given: str) -> None:
     assert scalars.serialize_address(given.lower()) == CHECKSUMMED
 
 
+def test_a_stored_address_is_checksummed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The keccak checksum is the dearest part of a page of events; a repeated one is remembered.
+    computed: list[str] = []
+
+    def counting(value: str) -> str:
+        computed.append(value)
+        return CHECKSUMMED
+
+    scalars.serialize_address.cache_clear()
+    monkeypatch.setattr(scalars.codes, "normalize_address", counting)
+    try:
+        for _ in range(3):
+            assert scalars.serialize_address(CHECKSUMMED.lower()) == CHECKSUMMED
+    finally:
+        scalars.serialize_address.cache_clear()
+    assert computed == [CHECKSUMMED.lower()]
+
+
 @pytest.mark.parametrize(
     "given",
     [
