@@ -222,11 +222,11 @@ async def test_event_history_filters_and_cursor(db: AsyncSession) -> None:
         chain_events.EventFilter(offering_id=10**12): [],
     }
     for spec, expected in cases.items():
-        page = await chain_events.page_events(db, filter=spec, after=str(start))
-        assert [row.id for row in page.items] == expected
-        assert not any(isinstance(row, ChainEvent) for row in page.items)
-        assert not page.has_previous_page
-        assert not page.has_next_page
+        rows = await chain_events.page_events(db, filter=spec, after=str(start))
+        assert [row.id for row in rows.items] == expected
+        assert not any(isinstance(row, ChainEvent) for row in rows.items)
+        assert not rows.has_previous_page
+        assert not rows.has_next_page
     middle = await chain_events.page_events(db, first=1, after=str(ids[0]))
     assert [row.id for row in middle.items] == ids[1:2]
     assert middle.has_previous_page

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dpo.services import codes
 from schema import scalars
 from schema.scalars import ScalarError
 
@@ -158,7 +159,7 @@ def test_a_stored_address_is_checksummed_once(monkeypatch: pytest.MonkeyPatch) -
         return CHECKSUMMED
 
     scalars.serialize_address.cache_clear()
-    monkeypatch.setattr(scalars.codes, "normalize_address", counting)
+    monkeypatch.setattr(codes, "normalize_address", counting)
     try:
         for _ in range(3):
             assert scalars.serialize_address(CHECKSUMMED.lower()) == CHECKSUMMED
