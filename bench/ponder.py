@@ -70,7 +70,7 @@ def row(label: str, ours: float | None, theirs: float | None) -> str:
     def cell(value: float | None) -> str:
         return "-" if value is None else f"{value:,.1f}"
 
-    return f"{label:<38} {cell(ours):>12} {cell(theirs):>12} {ratio(ours, theirs):>10}"
+    return f"{label:<46} {cell(ours):>12} {cell(theirs):>12} {ratio(ours, theirs):>11}"
 
 
 async def fetch_value(url: str, query: str, *args: Any) -> Any:
@@ -198,7 +198,7 @@ def serve_and_measure(
 def report(
     version: str, fills: dict[str, list[dict[str, Any]]], got: dict[str, Any], lat: dict[str, Any]
 ) -> None:
-    print(f"\n{'':<38} {'ours':>12} {'ponder ' + version:>12} {'ours/ponder':>10}")
+    print(f"\n{'':<46} {'ours':>12} {'ponder ' + version:>12} {'ours/ponder':>11}")
     ours, theirs = fills["ours"], fills["ponder"]
     for label, key in (
         ("backfill events/s (spawn to head)", "events_per_s"),

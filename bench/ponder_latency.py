@@ -131,7 +131,7 @@ def summary(values: list[float], samples: int) -> dict[str, Any]:
     if len(values) >= 2:
         figures.update(
             p50_ms=round(statistics.median(values), 1),
-            p99_ms=round(statistics.quantiles(values, n=100)[98], 1),
+            p99_ms=round(statistics.quantiles(values, n=100, method="inclusive")[98], 1),
             max_ms=round(max(values), 1),
         )
     return figures

@@ -105,9 +105,11 @@ def measure(
     """Each question against each side, in alternating order per round; figures by side."""
     order = list(sides)
     results: dict[str, dict[str, list[dict[str, float]]]] = {s: {} for s in order}
-    for by_name, _pid in sides.values():  # warm-up: connections, plans, JIT
+    # Warm-up: connections, query plans, and Node's JIT (Ponder's CPU per request halves
+    # between a first and a second 10 s run after a 1 s warm-up).
+    for by_name, _pid in sides.values():
         for target in by_name.values():
-            run_load(target, seconds=1, connections=connections, clients=clients)
+            run_load(target, seconds=min(seconds, 5), connections=connections, clients=clients)
     for round_ in range(rounds):
         for name in OURS:
             for side in order if round_ % 2 == 0 else order[::-1]:
