@@ -20,6 +20,8 @@ from listener import metrics
 from listener import tip as tips
 from listener.decode import Decoder
 from listener.fetch import ChainMovedError, check_follows, hex_str, to_int
+from listener.heads import Heads, Pushed, TipRpc, extends, observe_fetched, read_head
+from listener.period import Period
 from listener.ports import Rpc, Store
 from listener.prepare import Prepared, RangeSource, join_ready, prepare_range
 from listener.progress import Progress
@@ -71,7 +73,8 @@ class Follower:
         config: FollowerConfig,
         fence: Fence | None = None,
         progress: Progress | None = None,
-        wake: asyncio.Event | None = None,
+        heads: Heads | None = None,
+        period: Period | None = None,
     ) -> None:
         self.rpc = rpc
         self.store = store
@@ -86,11 +89,15 @@ class Follower:
         )
         self.next_block = config.start_block
         self.tip: tuple[int, str] | None = None
-        # Set on each new head (newHeads over WebSocket) to end an idle wait early.
-        self.wake = wake
+        # Pushed heads (newHeads) end an idle wait; their pass uses the push (listener.heads).
+        self.heads = heads
+        self.period = period or Period(config.poll_interval)
+        self.tip_rpc = TipRpc(rpc)
         self.source = RangeSource(
-            rpc, self.sizer, decoder, decoder.addresses, config.chain_id, asyncio.Lock()
+            self.tip_rpc, self.sizer, decoder, decoder.addresses, config.chain_id, asyncio.Lock()
         )
+        # The newest head and when it was seen (time.time()): the zero of the tip's stages.
+        self.seen: tuple[int, float] = (-1, 0.0)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Verify the chain, resume from the checkpoint and follow until `stop` is set.
@@ -108,6 +115,7 @@ class Follower:
                     if not resumed:
                         await self.resume()
                         resumed = True
+                    self.period.started()
                     busy = await self.step(stop)
                     if not halt_cleared:  # our tip is on the chain again (after a rewind)
                         await self.store.set_halt(self.config.chain_id, None)
@@ -127,7 +135,7 @@ class Follower:
                     continue
                 failures = 0
                 if not busy:
-                    await until(stop, self._idle())
+                    await until(stop, self.period.wait(self.heads))
 
     async def resume(self) -> None:
         """Continue after the checkpoint, or from the start block."""
@@ -142,11 +150,18 @@ class Follower:
 
     async def step(self, stop: asyncio.Event) -> bool:
         """One pass: check our tip, then sync up to the safe head; False when idle."""
-        if self.wake is not None:
-            self.wake.clear()  # before reading the head: a later head wakes the next wait
-        head = await self.rpc.block_number()
+        head, pushed, self.seen = await read_head(self.heads, self.rpc, self.seen)
         metrics.HEAD_BLOCK.set(head)
-        if self.tip is not None and head >= self.tip[0] and await self.check_reorg():
+        self.tip_rpc.pushed = pushed
+        try:
+            return await self._pass(head, pushed, stop)
+        finally:
+            self.tip_rpc.pushed = None
+
+    async def _pass(self, head: int, pushed: Pushed | None, stop: asyncio.Event) -> bool:
+        tip = self.tip  # a push that builds on it needs no check of its hash
+        skip = tip is None or head < tip[0] or extends(pushed, tip)
+        if not skip and await self.check_reorg():
             return True
         safe = await self.safe_head(head)
         if safe < self.next_block:
@@ -161,7 +176,7 @@ class Follower:
             # Wait a poll interval: the next pass checks our tip against the chain.
             logger.info("chain moved during a fetch (%s); fetching again", moved)
             return False
-        return True
+        return pushed is None  # a pushed head is synced: the next push (or poll) wakes us
 
     async def safe_head(self, head: int) -> int:
         """The highest block we may process: finalized, or head minus confirmations."""
@@ -256,10 +271,14 @@ class Follower:
         hashes = {h.number: h.hash for h in fetched.headers}
         if self.fence is not None:
             await self.fence.check()
+        seen_at = observe_fetched(prepared, self.seen)
         # The store keeps window + 1 headers: a reorg of `reorg_window` blocks still finds
         # its common ancestor among them. It announces the feed ids after the commit.
         result = await self.store.ingest(
-            prepared.batch, prepared.rows, reorg_window=self.config.reorg_window + 1
+            prepared.batch,
+            prepared.rows,
+            reorg_window=self.config.reorg_window + 1,
+            seen_at=seen_at,
         )
         self.next_block, self.tip = fetched.last + 1, (fetched.last, hashes[fetched.last])
         metrics.PROCESSED_BLOCK.set(fetched.last)
@@ -273,14 +292,6 @@ class Follower:
             result.skipped_duplicates,
         )
         self.progress.update(fetched.last, safe, events=result.inserted)
-
-    async def _idle(self) -> None:
-        """Wait a poll interval, or less when a new head is announced."""
-        if self.wake is None:
-            await asyncio.sleep(self.config.poll_interval)
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), self.config.poll_interval)
 
     async def chain_hash(self, number: int) -> str | None:
         """The chain's hash of a block; None when the node does not have it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import Counter, Gauge, Histogram
 
 # Kinds of RPC failure, the label values of RPC_ERRORS.
@@ -50,13 +52,59 @@ RPC_INCONSISTENT = Counter(
     "RPC answers refused by the listener's checks (never committed), by reason.",
     ["reason"],
 )
+# The tip's stages, in seconds after the listener saw the head (a newHeads push, or the poll
+# whose eth_blockNumber answered it): wall-clock time, so the web's frame histogram
+# (dpo_feed_frame_seconds) continues the same scale from the doorbell's `seen`.
+TIP_STAGES = ("logs_fetched", "committed", "published")
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.025,
+    0.03,
+    0.04,
+    0.05,
+    0.06,
+    0.08,
+    0.1,
+    0.15,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+TIP_SECONDS = Histogram(
+    "dpo_listener_tip_seconds",
+    "Seconds from seeing a head to each stage of the batch that reaches it, by stage.",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
+HEAD_DELAY = Histogram(
+    "dpo_listener_head_seen_seconds",
+    "Seconds from a head's block timestamp (whole seconds on most chains) to the listener "
+    "seeing it.",
+    buckets=(0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0),
+)
 DB_RETRIES = Counter(
     "dpo_listener_db_retries_total",
     "Transient database errors (lost connection, statement timeout) retried in process.",
 )
 
+for _stage in TIP_STAGES:
+    TIP_SECONDS.labels(stage=_stage)
 for _reason in INCONSISTENT_REASONS:
     RPC_INCONSISTENT.labels(reason=_reason)
 for _kind in RPC_ERROR_KINDS:
     # Export every kind at zero so dashboards and alerts see the series before a failure.
     RPC_ERRORS.labels(kind=_kind)
+
+
+def observe_stage(stage: str, seen_at: float | None) -> None:
+    """Observe a tip stage reached now, for a batch whose head was seen at `seen_at` (or not)."""
+    if seen_at is not None:
+        TIP_SECONDS.labels(stage=stage).observe(time.time() - seen_at)

@@ -89,14 +89,19 @@ class NewHeads:
         return self._numbers()
 
     async def _numbers(self) -> AsyncIterator[int]:
+        async for header in self.headers():
+            yield int(header["number"], 16)
+
+    async def headers(self) -> AsyncIterator[dict[str, Any]]:
+        """The pushed headers as the node sends them (hex fields), as they arrive."""
         socket = self._socket
         if socket is None:
             raise RuntimeError("enter the NewHeads context first")
         try:
             async for message in socket:
-                number = self._head_number(json.loads(message))
-                if number is not None:
-                    yield number
+                header = self._head(json.loads(message))
+                if header is not None:
+                    yield header
         except (OSError, WebSocketException, ValueError) as error:
             if self._socket is None:
                 return  # we closed it
@@ -104,13 +109,16 @@ class NewHeads:
         if self._socket is not None:
             raise self._failed("closed by the server")
 
-    def _head_number(self, message: Any) -> int | None:
+    def _head(self, message: Any) -> dict[str, Any] | None:
         if not isinstance(message, dict) or message.get("method") != "eth_subscription":
             return None
         params = message.get("params") or {}
         if params.get("subscription") != self._subscription:
             return None
-        return int(params["result"]["number"], 16)
+        result = params.get("result")
+        if not isinstance(result, dict) or not isinstance(result.get("number"), str):
+            raise ValueError("a newHeads message without a block number")
+        return result
 
 
 async def subscribe_new_heads(url: str, *, open_timeout: float = 10.0) -> AsyncGenerator[int]:
@@ -118,3 +126,12 @@ async def subscribe_new_heads(url: str, *, open_timeout: float = 10.0) -> AsyncG
     async with NewHeads(url, timeout=open_timeout) as heads:
         async for number in heads:
             yield number
+
+
+async def subscribe_headers(
+    url: str, *, open_timeout: float = 10.0
+) -> AsyncGenerator[dict[str, Any]]:
+    """New heads' headers (hex fields) from a ws(s):// endpoint until the connection fails."""
+    async with NewHeads(url, timeout=open_timeout) as heads:
+        async for header in heads.headers():
+            yield header

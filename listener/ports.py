@@ -90,8 +90,18 @@ class Store(Protocol):
         """Blocks below `below` holding live events (number, hash), newest first; bounded."""
         ...
 
-    async def ingest(self, batch: Batch, rows: PreparedBatch, *, reorg_window: int) -> IngestResult:
+    async def ingest(
+        self,
+        batch: Batch,
+        rows: PreparedBatch,
+        *,
+        reorg_window: int,
+        seen_at: float | None = None,
+    ) -> IngestResult:
         """Store a batch exactly once with its projections, kept headers and checkpoint.
+
+        `seen_at` (time.time()) is when the head the batch reaches was seen, for the tip's
+        stage histograms and the doorbell; None for a backfill range.
 
         Raises ReorgDetectedError (listener.store_types) if the batch does not extend the
         checkpoint's chain; nothing is changed then.

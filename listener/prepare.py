@@ -7,6 +7,7 @@ overlaps the database work of the batches before it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ class Prepared:
     fetched: Fetched
     batch: Batch
     rows: PreparedBatch
+    # When it was ready (time.time()): the tip's `logs_fetched` stage (listener.heads).
+    ready_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ async def prepare_range(source: RangeSource, first: int, last: int, window_start
     check_consistent(fetched)
     keep_headers(fetched, window_start)
     batch, rows = await decode_range(source.decoder, source.chain_id, fetched, source.decoding)
-    return Prepared(fetched, batch, rows)
+    return Prepared(fetched, batch, rows, time.time())
 
 
 def join_ready(
@@ -89,6 +92,7 @@ def join_ready(
             Fetched(a.first, b.last, [], a.headers + b.headers, a.timestamps | b.timestamps),
             batch,
             rows,
+            following.ready_at,
         )
     return ready
 

@@ -16,8 +16,9 @@ from dpo.db.session import create_engine, session_factory
 from dpo.settings import CONTRACT_VARS, ConfigError, Settings
 from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
+from listener.heads import Heads, pushed_header
 from listener.leader import Leader, LeadershipLostError
-from listener.newheads import subscribe_new_heads
+from listener.newheads import subscribe_headers
 from listener.ports import RpcError
 from listener.rpc import RpcClient, verify_chain
 from listener.store import PgStore
@@ -96,9 +97,9 @@ async def run_listener(
     redis = Redis.from_url(redis_url)
     rpc = RpcClient.from_settings(settings)
     leader = Leader(database_url=database_url, chain_id=settings.chain_id)
-    wake = asyncio.Event()
+    pushed = Heads()
     ws_urls = [url for url in settings.rpc_urls() if url.lower().startswith(("ws://", "wss://"))]
-    heads = asyncio.create_task(watch_heads(ws_urls[0], wake)) if ws_urls else None
+    heads = asyncio.create_task(watch_heads(ws_urls[0], pushed)) if ws_urls else None
     try:
         # The doorbell channel of the deployment: the Redis URL's database and the prefix.
         store = PgStore(
@@ -112,7 +113,7 @@ async def run_listener(
             decoder=Decoder.from_settings(settings),
             config=follower_config(settings),
             fence=leader,
-            wake=wake if heads is not None else None,
+            heads=pushed if heads is not None else None,
         )
         await lead(follower, leader, stop, rewind_to=rewind_to)
     finally:
@@ -125,15 +126,16 @@ async def run_listener(
         await engine.dispose()
 
 
-async def watch_heads(url: str, wake: asyncio.Event, *, retry_seconds: float = 5.0) -> None:
-    """Set `wake` on every new head pushed over WebSocket; resubscribe after failures.
+async def watch_heads(url: str, heads: Heads, *, retry_seconds: float = 5.0) -> None:
+    """Record every head pushed over WebSocket in `heads` (waking the follower); resubscribe
+    after failures.
 
     Polling continues meanwhile, so a lost subscription only makes the listener slower.
     """
     while True:
         try:
-            async for _ in subscribe_new_heads(url):
-                wake.set()
+            async for header in subscribe_headers(url):
+                heads.push(pushed_header(header))
         except RpcError as error:
             logger.warning("newHeads subscription failed (%s); polling meanwhile", error)
         await asyncio.sleep(retry_seconds)

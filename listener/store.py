@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from dpo.channels import Channels
 from dpo.db.feed import next_feed_sequences
+from listener.metrics import observe_stage
 from listener.projections import StoredEvent, apply_events
 from listener.publish import publish_feed
 from listener.store_revert import revert_to
@@ -85,10 +86,14 @@ class PgStore:
         """Blocks below `below` holding live events, newest first (a bounded search)."""
         return await event_blocks(self.sessions, chain_id, below)
 
-    async def ingest(self, batch: Batch, rows: PreparedBatch, *, reorg_window: int) -> IngestResult:
-        """Commit a batch (ingest_batch), then announce its feed ids."""
+    async def ingest(
+        self, batch: Batch, rows: PreparedBatch, *, reorg_window: int, seen_at: float | None = None
+    ) -> IngestResult:
+        """Commit a batch (ingest_batch), then announce its feed ids (seen_at: listener.heads)."""
         result = await ingest_batch(self.sessions, batch, reorg_window=reorg_window, prepared=rows)
-        await self.announce(batch.chain_id, result)
+        observe_stage("committed", seen_at)
+        await self.announce(batch.chain_id, result, seen_at=seen_at)
+        observe_stage("published", seen_at if result.last_seq is not None else None)
         return result
 
     async def revert(self, chain_id: int, ancestor_number: int, ancestor_hash: str) -> RevertResult:
@@ -108,7 +113,9 @@ class PgStore:
             self.sessions, chain_id, reason, redis=self.redis, channel=self.channel
         )
 
-    async def announce(self, chain_id: int, result: IngestResult | RevertResult) -> None:
+    async def announce(
+        self, chain_id: int, result: IngestResult | RevertResult, *, seen_at: float | None = None
+    ) -> None:
         """Ring the doorbell for a committed result's feed ids (none: nothing is sent)."""
         if self.redis is None or result.first_seq is None or result.last_seq is None:
             return
@@ -119,6 +126,7 @@ class PgStore:
                 chain_id=chain_id,
                 first_seq=result.first_seq,
                 last_seq=result.last_seq,
+                seen_at=seen_at,
             )
         except Exception:  # Redis is only a doorbell: subscribers catch up from PostgreSQL.
             logger.warning(

@@ -11,6 +11,7 @@ coalescing a burst into one read. A slow consumer is closed by the transport
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from functools import partial
@@ -27,7 +28,7 @@ from dpo.services import chain_events, offerings, ops, positions
 from dpo.services.pagination import decode_sequence
 from dpo.streaming import metrics
 from dpo.streaming.hub import FeedHub
-from dpo.streaming.items import FeedItem, matcher_for
+from dpo.streaming.items import SEEN, FeedItem, matcher_for
 from dpo.streaming.subscriber import FeedSubscription, SlowConsumerError
 from schema.context import Info
 from schema.offerings import Offering
@@ -77,6 +78,9 @@ def _observe(item: FeedItem) -> None:
     metrics.DELIVERY_SECONDS.observe(
         max(0.0, (datetime.now(UTC) - item.created_at).total_seconds())
     )
+    seen = item.memo.get(SEEN)
+    if seen is not None:
+        metrics.FRAME_SECONDS.observe(max(0.0, time.time() - seen))
 
 
 async def _open(

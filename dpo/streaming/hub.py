@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -27,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dpo.db.models import ChainEvent
 from dpo.services.chain_events import EventFilter
 from dpo.streaming import metrics
-from dpo.streaming.items import FeedItem, FeedMatcher, item_of
+from dpo.streaming.items import SEEN, FeedItem, FeedMatcher, item_of
 from dpo.streaming.status import StatusWatch, is_status_message
 from dpo.streaming.subscriber import FeedSubscription
 
@@ -73,6 +75,9 @@ class FeedHub:
         # The highest feed id read; every id up to it is committed and visible.
         self.head = 0
         self._announced = 0
+        # (first, last, seen) of recent doorbells that carried `seen`: when the listener saw
+        # the head of those ids, attached to the items read for them (metrics only).
+        self._seen: deque[tuple[int, int, float]] = deque(maxlen=256)
         self._live: set[FeedSubscription] = set()
         self._all: set[FeedSubscription] = set()
         self._ring = asyncio.Event()
@@ -160,7 +165,10 @@ class FeedHub:
                     self.status.ring()
                 return
             first, last = int(message["first"]), int(message["last"])
-        except (ValueError, TypeError, KeyError):
+            seen = message.get("seen")
+            if type(seen) in (int, float) and math.isfinite(seen) and first <= last:
+                self._seen.append((first, last, float(seen)))
+        except (ValueError, TypeError, KeyError, AttributeError):
             logger.warning("ignoring a malformed feed doorbell")
             self._ring.set()
             return
@@ -248,10 +256,22 @@ class FeedHub:
             holes = 0
             if batch:
                 self.head = batch[-1].id
+                self._mark_seen(batch)
                 for subscription in list(self._live):
                     subscription.offer(batch)
             if len(items) < self.page_size:
                 return
+
+    def _mark_seen(self, batch: Sequence[FeedItem]) -> None:
+        """Give the items their head's `seen` from the doorbells that announced them."""
+        seen = self._seen
+        for item in batch:
+            while seen and seen[0][1] < item.id:
+                seen.popleft()
+            if not seen:
+                return
+            if seen[0][0] <= item.id:
+                item.memo[SEEN] = seen[0][2]
 
     async def _watch_stalls(self) -> None:
         tick = max(0.05, min(self.slow_after / 4, 1.0))

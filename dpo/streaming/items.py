@@ -13,6 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dpo.db.models import ChainEvent, Offering
 from dpo.services.chain_events import EventFilter
 
+# The key of `FeedItem.memo` holding when the listener saw the item's head (Unix seconds, the
+# doorbell's `seen`; dpo.streaming.hub), for `dpo_feed_frame_seconds`.
+SEEN = "seen"
+
 
 @dataclass(frozen=True, slots=True)
 class FeedItem:

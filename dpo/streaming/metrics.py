@@ -11,6 +11,30 @@ DELIVERY_SECONDS = Histogram(
     "From the listener's insert of a feed item to its frame being handed to the socket.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+FRAME_SECONDS = Histogram(
+    "dpo_feed_frame_seconds",
+    "From the listener seeing the head of a feed item's block (the doorbell's `seen`) to the "
+    "item's frame written to a subscriber's socket; one observation per frame.",
+    buckets=(
+        0.005,
+        0.01,
+        0.015,
+        0.02,
+        0.025,
+        0.03,
+        0.04,
+        0.05,
+        0.06,
+        0.08,
+        0.1,
+        0.15,
+        0.25,
+        0.5,
+        1.0,
+        2.5,
+        5.0,
+    ),
+)
 OVERFLOWS = Counter(
     "dpo_feed_subscriber_overflows_total",
     "Live items dropped from a full subscriber queue (the subscriber re-reads them from the DB).",
@@ -41,6 +65,7 @@ COLLECTORS = (
     CONNECTIONS,
     SUBSCRIPTIONS,
     DELIVERY_SECONDS,
+    FRAME_SECONDS,
     OVERFLOWS,
     SLOW_CLOSES,
     GAPS,

@@ -382,3 +382,4 @@ async def test_offering_updates_follow_its_events_and_metrics_count_them(
     assert samples["dpo_ws_connections"] == 1
     assert samples["dpo_feed_subscriptions"] == 1
     assert samples["dpo_feed_delivery_seconds_count"] >= 1
+    assert samples["dpo_feed_frame_seconds_count"] >= 1  # from the doorbell's `seen`

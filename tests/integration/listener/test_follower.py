@@ -21,6 +21,7 @@ from dpo.settings import ConfigError
 from listener import metrics, store
 from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
+from listener.heads import Heads
 from listener.reorg import DeepReorgError
 from listener.rpc import RpcClient
 from listener.service import rewind, watch_heads
@@ -504,19 +505,22 @@ async def test_new_heads_over_websocket_wake_an_idle_follower(
     databases: Callable[[], Awaitable[Sessions]],
 ) -> None:
     sessions = await with_offering(await databases(), deployed)
-    wake = asyncio.Event()
-    heads = asyncio.create_task(watch_heads(anvil_url.replace("http://", "ws://"), wake))
+    pushed = Heads()
+    heads = asyncio.create_task(watch_heads(anvil_url.replace("http://", "ws://"), pushed))
     # Polling alone would take a minute to see the next block.
     follower = make_follower(anvil_url, deployed, sessions, poll_interval=60.0)
-    follower.wake = wake
+    follower.heads = pushed
     running = Running(follower)
     try:
         number, hash_ = await head(chain.w3)
         await running.reach(number, hash_=hash_)
+        saved = follower.tip_rpc.saved
         await chain.send(chain.token.functions.issue(await chain.investor(), 3, 0, ref()))
         number, hash_ = await head(chain.w3)
         await running.reach(number, hash_=hash_, within=20)
         await running.finish()
+        # The new block's header came with the push (anvil's newHeads), not from a fetch.
+        assert follower.tip_rpc.saved > saved
     finally:
         heads.cancel()
         await asyncio.gather(heads, return_exceptions=True)

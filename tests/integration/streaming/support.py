@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +104,10 @@ class FakeChain:
             db = int(redis.connection_pool.connection_kwargs.get("db") or 0)
             await redis.publish(
                 channel or Channels(db=db).feed,
-                feed_message(chain_id=CHAIN, first_seq=span[0], last_seq=span[1]),
+                # `seen` as the listener sends it for the tip's batch (dpo_feed_frame_seconds).
+                feed_message(
+                    chain_id=CHAIN, first_seq=span[0], last_seq=span[1], seen_at=time.time()
+                ),
             )
         self.published.append(span)
         return span

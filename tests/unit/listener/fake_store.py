@@ -51,6 +51,8 @@ class FakeStore:
         self.statuses: list[tuple[int, str]] = []
         self.halted: str | None = None
         self.writes = 0
+        # The `seen_at` of every ingest (None: not the tip's batch).
+        self.seen: list[float | None] = []
         self._faults: list[tuple[BaseException, bool]] = []
 
     def fail_next(self, error: BaseException, *, after_commit: bool = False) -> None:
@@ -87,8 +89,16 @@ class FakeStore:
         }
         return sorted(blocks, reverse=True)[:256]
 
-    async def ingest(self, batch: Batch, rows: PreparedBatch, *, reorg_window: int) -> IngestResult:
+    async def ingest(
+        self,
+        batch: Batch,
+        rows: PreparedBatch,
+        *,
+        reorg_window: int,
+        seen_at: float | None = None,
+    ) -> IngestResult:
         self.writes += 1
+        self.seen.append(seen_at)
         await self._fault(after_commit=False)
         last = rows.headers[batch.to_block]
         if self.point is not None:
