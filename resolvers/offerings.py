@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.db.models import Offering as OfferingRow
 from dpo.db.session import unit_of_work
@@ -19,10 +20,12 @@ from schema.offerings import (
     Offering,
     OfferingFilter,
     OfferingOrderBy,
+    OfferingTotals,
     UpdateOfferingInput,
 )
 from schema.relay import Connection, SortDirection, connection_of, from_global_id
 from schema.scalars import ISIN
+from schema.selection import selects
 
 
 def _core_filter(where: OfferingFilter | None) -> offerings.OfferingFilter | None:
@@ -70,12 +73,14 @@ async def resolve_offerings(
             last=last,
             before=before,
         )
+        nodes = [Offering.from_row(row) for row in page.rows]
+        await _preload(info, session, nodes, "edges", "node")
 
     async def total() -> int:
         async with loaders.session() as session:
             return await offerings.count_offerings(session, principal=principal, filter=where)
 
-    return connection_of(page, [Offering.from_row(row) for row in page.rows], total)
+    return connection_of(page, nodes, total)
 
 
 async def resolve_offering(
@@ -83,11 +88,38 @@ async def resolve_offering(
 ) -> Offering | None:
     """One offering by global id or ISIN; NOT_FOUND when absent or hidden."""
     db_id = from_global_id(id, expect="Offering")[1] if id is not None else None
-    async with info.context.runtime.reads() as session:
+    async with info.context.loaders.session() as session:
         row = await offerings.get_offering(
             session, principal=info.context.principal, id=db_id, isin=isin
         )
-    return Offering.from_row(row)
+        node = Offering.from_row(row)
+        await _preload(info, session, [node])
+    return node
+
+
+async def _preload(info: Info, session: AsyncSession, nodes: list[Offering], *path: str) -> None:
+    """Read the issuers and totals of all `nodes` at once, if the query asks for them.
+
+    The same statements the DataLoaders would send, but the fields then resolve as plain
+    values (schema.selection): no future and coroutine per node for graphql-core to gather.
+    """
+    if not nodes:
+        return
+    if selects(info, *path, "issuer"):
+        ids = list(dict.fromkeys(node.issuer_db_id for node in nodes))
+        issuers_by_id = {
+            key: Issuer.from_row(row)
+            for key, row in (await offerings.list_issuers_by_ids(session, ids=ids)).items()
+        }
+        for node in nodes:
+            # A missing one (a bug) is left to the field, which reports it.
+            node.loaded_issuer = issuers_by_id.get(node.issuer_db_id)
+    if selects(info, *path, "totals"):
+        totals = await offerings.list_offering_totals(
+            session, offering_ids=[node.db_id for node in nodes]
+        )
+        for node in nodes:
+            node.loaded_totals = OfferingTotals.of(totals[node.db_id])
 
 
 async def resolve_offering_node(info: Info, db_id: int) -> Offering | None:

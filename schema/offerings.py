@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from typing import cast
 
 import strawberry
 
 from dpo.db.models import Issuer as IssuerRow
 from dpo.db.models import Offering as OfferingRow
 from dpo.services.issuers import OfferingPageSpec
+from dpo.services.offerings import OfferingTotals as CoreTotals
 from schema.context import Info
 from schema.enums import OfferingSortField, OfferingStatus, Regulation, SecurityType
 from schema.relay import Connection, Node, SortDirection, connection_of, to_global_id
@@ -21,6 +23,15 @@ class OfferingTotals:
     investments_count: int
     investors_count: int
     amount_committed: decimal.Decimal
+
+    @classmethod
+    def of(cls, totals: CoreTotals) -> OfferingTotals:
+        """The API view of the core's totals."""
+        return cls(
+            investments_count=totals.investments_count,
+            investors_count=totals.investors_count,
+            amount_committed=totals.amount_committed,
+        )
 
 
 @strawberry.input(description="Conditions that must all hold.")
@@ -88,20 +99,31 @@ class UpdateOfferingInput:
     allowed_countries: list[str] | None = strawberry.UNSET
 
 
-async def _issuer(root: Offering, info: Info) -> Issuer:
+# Plain functions, not coroutines: when the page's resolver read the relation for the whole
+# page (it knew it was asked for), the value is returned as is and graphql-core completes it
+# without scheduling anything; otherwise the loading coroutine is returned, which graphql-core
+# awaits as it awaits any awaitable a resolver returns (hence the casts).
+def _issuer(root: Offering, info: Info) -> Issuer:
+    if root.loaded_issuer is not None:
+        return root.loaded_issuer
+    return cast("Issuer", _load_issuer(root, info))
+
+
+async def _load_issuer(root: Offering, info: Info) -> Issuer:
     row = await info.context.loaders.issuer.load(root.issuer_db_id)
     if row is None:  # the foreign key makes this a bug, not a client error
         raise LookupError(f"issuer {root.issuer_db_id} of offering {root.db_id} is missing")
     return Issuer.from_row(row)
 
 
-async def _totals(root: Offering, info: Info) -> OfferingTotals:
-    totals = await info.context.loaders.offering_totals.load(root.db_id)
-    return OfferingTotals(
-        investments_count=totals.investments_count,
-        investors_count=totals.investors_count,
-        amount_committed=totals.amount_committed,
-    )
+def _totals(root: Offering, info: Info) -> OfferingTotals:
+    if root.loaded_totals is not None:
+        return root.loaded_totals
+    return cast("OfferingTotals", _load_totals(root, info))
+
+
+async def _load_totals(root: Offering, info: Info) -> OfferingTotals:
+    return OfferingTotals.of(await info.context.loaders.offering_totals.load(root.db_id))
 
 
 @strawberry.type(description="A security offered for subscription.")
@@ -138,6 +160,10 @@ class Offering(Node):
     totals: OfferingTotals = strawberry.field(
         resolver=_totals, description="Investments committed so far, cancelled excluded."
     )
+    # Set by a resolver that read them for a whole page (resolvers/offerings.py); None: the
+    # fields load them through the request's DataLoaders.
+    loaded_issuer: strawberry.Private[Issuer | None] = None
+    loaded_totals: strawberry.Private[OfferingTotals | None] = None
 
     @classmethod
     def from_row(cls, row: OfferingRow) -> Offering:

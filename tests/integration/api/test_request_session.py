@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from sqlalchemy import event
 from starlette.requests import Request
+from strawberry.dataloader import DataLoader
 
 from app.graphql.schema import build_schema
 from dpo.auth.principal import ANONYMOUS
@@ -95,3 +96,51 @@ async def test_a_request_holding_its_connection_keeps_no_transaction_open(api: A
         await context.loaders.close()
     assert "idle" in states  # the request's connection, still held
     assert "idle in transaction" not in states
+
+
+THROUGH_FRAGMENTS = """
+query ($first: Int!, $id: ID!) {
+  offerings(first: $first) { edges { node { ...Parts } } }
+  offering(id: $id) { name ... on Offering { issuer { name } totals { investmentsCount } } }
+}
+fragment Parts on Offering { id issuer { id name } totals { amountCommitted } }
+"""
+
+
+async def test_pages_read_issuers_and_totals_with_the_page_not_per_node(api: Api) -> None:
+    """Asked for (through fragments too), an offering's issuer and totals come with the page
+    as plain values: the per-node DataLoaders are never used."""
+
+    async def refuse(keys: list[Any]) -> list[Any]:
+        raise AssertionError(f"loaded per node: {keys}")
+
+    def page_only(sessions: Any, *, shared: bool) -> RequestLoaders:
+        loaders = RequestLoaders(sessions, shared=shared)
+        loaders.issuer = DataLoader(load_fn=refuse)
+        loaders.offering_totals = DataLoader(load_fn=refuse)
+        return loaders
+
+    request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
+    first = await schema.execute(
+        PAGE,
+        variable_values={"first": 1},
+        context_value=Context(request=request, runtime=api.runtime, make_loaders=RequestLoaders),
+    )
+    assert first.data is not None
+    offering_id = first.data["offerings"]["edges"][0]["node"]["id"]
+    results = []
+    for make in (page_only, RequestLoaders):
+        context = Context(request=request, runtime=api.runtime, make_loaders=make)
+        result = await schema.execute(
+            THROUGH_FRAGMENTS,
+            variable_values={"first": 5, "id": offering_id},
+            context_value=context,
+        )
+        assert result.errors is None
+        results.append(result.data)
+    assert results[0] == results[1]
+    assert results[0] is not None
+    assert [e["node"]["issuer"]["name"] for e in results[0]["offerings"]["edges"]] == [
+        f"Issuer {i}" for i in range(5)
+    ]
+    assert results[0]["offering"]["totals"] == {"investmentsCount": 2}
