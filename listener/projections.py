@@ -3,8 +3,9 @@
 `apply_events` takes events in chain order; `revert_events` takes them newest first and undoes
 each exactly (see the modules for what each event changes):
 - `projections_positions`: Issuance Transfer / TokensFrozen / TokensUnfrozen → positions;
-- `projections_sto`: STO InvestmentReceived / InvestmentRefunded / OfferingClosed /
-  OfferingCancelled → offering totals and status, investments; Issuance Issued → investments;
+- `projections_orders`: STO InvestmentReceived / InvestmentRefunded and Issuance Issued →
+  investments and offering totals, a run of them folded into a few statements;
+- `projections_sto`: STO OfferingClosed / OfferingCancelled → offering status;
 - `projections_reports`: DerivativesReporter TradeReported → derivative_reports; bridge
   TokensLocked / TokensReleased / TransferStatusChanged → bridge_transfers.
 Other events (OfferingCreated, Redeemed — its Transfer moves the position —, AddressFrozen,
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from listener import projections_reports, projections_sto
 from listener.projections_common import Known, ProjectionError, ProjectionStats, StoredEvent
+from listener.projections_orders import ORDER_EVENTS, project_orders
 from listener.projections_positions import POSITION_EVENTS, project_positions
 
 __all__ = [
@@ -33,11 +35,8 @@ __all__ = [
 Handler = Callable[[AsyncConnection, StoredEvent, bool, Known], Awaitable[bool]]
 
 HANDLERS: dict[tuple[str, str], Handler] = {
-    ("STO", "InvestmentReceived"): projections_sto.investment_received,
-    ("STO", "InvestmentRefunded"): projections_sto.investment_refunded,
     ("STO", "OfferingClosed"): projections_sto.offering_closed,
     ("STO", "OfferingCancelled"): projections_sto.offering_cancelled,
-    ("Issuance", "Issued"): projections_sto.issued,
     ("EuroclearBridge", "TransferStatusChanged"): projections_reports.transfer_status_changed,
 }
 
@@ -46,6 +45,7 @@ def is_projected(contract_name: str, event_name: str) -> bool:
     """Tell whether an event changes a read model."""
     return (
         (contract_name, event_name) in HANDLERS
+        or (contract_name, event_name) in ORDER_EVENTS
         or (contract_name, event_name) in projections_reports.ROW_EVENTS
         or (contract_name == "Issuance" and event_name in POSITION_EVENTS)
     )
@@ -59,14 +59,24 @@ async def _project(
     if not revert:
         # Rows first: the status changes below may concern transfers created in this batch.
         await projections_reports.project_rows(connection, events, revert=False, stats=stats)
+    # Order events are folded a run at a time; the run ends before any other handler, which
+    # may read what they change (a close tells the investors with a kept order).
+    run: list[StoredEvent] = []
     for event in events:
-        handler = HANDLERS.get((event.log.contract_name, event.log.event_name))
+        kind = (event.log.contract_name, event.log.event_name)
+        if kind in ORDER_EVENTS:
+            run.append(event)
+            continue
+        handler = HANDLERS.get(kind)
         if handler is None:
             continue
+        await project_orders(connection, run, revert=revert, known=known, stats=stats)
+        run = []
         if await handler(connection, event, revert, known):
             stats.applied += 1
         else:
             stats.skipped += 1
+    await project_orders(connection, run, revert=revert, known=known, stats=stats)
     if revert:
         # Rows last: the status changes above are undone while their transfers still exist.
         await projections_reports.project_rows(connection, events, revert=True, stats=stats)

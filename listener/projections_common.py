@@ -43,12 +43,10 @@ class StoredEvent:
 class Known:
     """Rows a batch's events could touch, read once so unmatched events cost no round trip.
 
-    `offerings` maps linked on-chain offering ids to (offering id, currency);
-    `investment_refs` holds the investmentRefs (lowercase 0x-hex) we have an investment for.
+    `offerings` maps linked on-chain offering ids to (offering id, currency).
     """
 
     offerings: dict[int, tuple[int, str]] = field(default_factory=dict)
-    investment_refs: set[str] = field(default_factory=set)
 
 
 @dataclass
