@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -14,8 +13,14 @@ T2 = datetime(2026, 1, 2, tzinfo=UTC)
 PAY, ISSUE = "0x" + "a" * 64, "0x" + "b" * 64
 
 
-def order(state: str = "pending_payment", **values: object) -> Order:
-    return replace(Order(1, state, None, None, None), **values)
+def order(
+    state: str = "pending_payment",
+    *,
+    tx_hash: str | None = None,
+    paid_at: datetime | None = None,
+    issued_at: datetime | None = None,
+) -> Order:
+    return Order(1, state, tx_hash, paid_at, issued_at)
 
 
 def columns(o: Order) -> tuple[object, ...]:
