@@ -179,6 +179,9 @@ async def fetch_range(
 ) -> Fetched:
     """The proven logs of [first, last], split as the provider demands, and the needed headers.
 
+    A range whose logs reach the sizer's `max_results` before its end (denser than its size
+    foresaw) ends there: the Fetched's `last` says where, and the caller fetches the rest.
+
     Headers: every block from `window_start` on (the reorg window), the range's last block
     (the checkpoint's hash), blocks whose logs lack `blockTimestamp`, and those the proof of
     range needs (blocks without logs). A range dense with events needs few beyond the window.
@@ -218,6 +221,9 @@ async def fetch_range(
             continue
         cursor.accept(len(part))
         logs.extend(part)
+        if sizer.max_results is not None and len(logs) >= sizer.max_results and not cursor.done:
+            last = hi  # this range holds its share of the logs in flight: the rest comes later
+            break
     wanted = {last, *range(max(first, window_start), last + 1)}
     wanted.update(to_int(log["blockNumber"]) for log in logs if log.get("blockTimestamp") is None)
     await blocks.fetch(sorted(wanted), pause)

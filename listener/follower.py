@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,9 +20,10 @@ from listener import tip as tips
 from listener.decode import Decoder
 from listener.fetch import ChainMovedError, check_follows, hex_str, to_int
 from listener.heads import Heads, Pushed, TipRpc, extends, observe_fetched, read_head
+from listener.inflight import InFlight
 from listener.period import Period
 from listener.ports import Rpc, Store
-from listener.prepare import Prepared, RangeSource, join_ready, prepare_range
+from listener.prepare import Prepared, RangeSource
 from listener.progress import Progress
 from listener.ranges import RangeSizer
 from listener.reorg import DeepReorgError, walk_back
@@ -57,8 +57,9 @@ class FollowerConfig:
     concurrency: int = 4
     batch_blocks: int = 2_000
     max_batch_blocks: int = 50_000
-    # Logs per range to stay under (ranges shrink in dense stretches): bounds memory.
-    max_batch_events: int = 20_000
+    # Logs the ranges in flight may hold together (fetched, decoded, being committed): what
+    # bounds the backfill's memory; each range aims at its share (docs/LISTENER.md, "Memory").
+    max_logs_in_flight: int = 20_000
 
 
 class Follower:
@@ -85,7 +86,7 @@ class Follower:
         self.sizer = RangeSizer(
             initial=config.batch_blocks,
             maximum=config.max_batch_blocks,
-            max_results=config.max_batch_events,
+            max_results=max(1, config.max_logs_in_flight // config.concurrency),
         )
         self.next_block = config.start_block
         self.tip: tuple[int, str] | None = None
@@ -241,28 +242,19 @@ class Follower:
     async def sync(self, safe: int, head: int, stop: asyncio.Event) -> None:
         """Fetch ranges up to `safe` concurrently and apply them in block order."""
         # Window + 1 headers: a reorg exactly `reorg_window` deep finds its ancestor among them.
-        window_start = safe - self.config.reorg_window
-        pending: deque[asyncio.Task[Prepared]] = deque()
-        planned = self.next_block
+        flight = InFlight(
+            self.source,
+            first=self.next_block,
+            last=safe,
+            window_start=safe - self.config.reorg_window,
+            limit=self.config.max_logs_in_flight,
+            concurrency=self.config.concurrency,
+        )
         try:
-            while (planned <= safe or pending) and not stop.is_set():
-                while len(pending) < self.config.concurrency and planned <= safe:
-                    taken = self.sizer.take(planned, safe)
-                    assert taken is not None
-                    pending.append(
-                        asyncio.create_task(prepare_range(self.source, *taken, window_start))
-                    )
-                    planned = taken[1] + 1
-                ready = self._join_ready(await until(stop, pending.popleft()), pending)
-                await self.apply(ready, safe, head)
+            while flight.busy and not stop.is_set():
+                await self.apply(await flight.next(stop), safe, head)
         finally:
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-
-    def _join_ready(self, ready: Prepared, pending: deque[asyncio.Task[Prepared]]) -> Prepared:
-        """Join the ranges already prepared behind `ready` into one batch (prepare.join_ready)."""
-        return join_ready(ready, pending, self.config.max_batch_events)
+            await flight.cancel()
 
     async def apply(self, prepared: Prepared, safe: int, head: int) -> None:
         """Check the range against the chain we know, then commit it as one batch."""

@@ -81,8 +81,10 @@ def join_ready(
             break
         last = ready.fetched.headers[-1]
         first = following.fetched.headers[0]
-        if last.number != ready.fetched.last or (
-            first.number == last.number + 1 and first.parent_hash != last.hash
+        if (
+            following.fetched.first != ready.fetched.last + 1
+            or last.number != ready.fetched.last
+            or (first.number == last.number + 1 and first.parent_hash != last.hash)
         ):
             break
         pending.popleft()

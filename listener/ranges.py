@@ -1,4 +1,12 @@
-"""Adaptive block ranges for eth_getLogs: grow on success, shrink when the provider refuses.
+"""Adaptive block ranges for eth_getLogs: sized by the logs they hold, not only by blocks.
+
+A range's memory is its logs, and how many logs a block holds differs by orders of magnitude
+between chains and stretches of one chain (2,000 blocks were 72k logs on a dense chain and
+none on a quiet one). So the sizer learns the density (logs per block) of the last answer and
+hands out ranges expected to hold about `max_results` logs, within the block limits. Until
+the first answer the density is unknown, so that range goes alone (an answer too large for
+the client is split: listener.rpc). `plan_more` bounds what all the ranges in flight hold
+together (docs/LISTENER.md, "Memory").
 
 Pure logic, no I/O. The invariant every caller relies on: the ranges handed out for a span
 [first, last] are contiguous and inclusive and cover every block exactly once, whatever the
@@ -17,7 +25,9 @@ class RangeSizer:
     """The current range size: starts at `initial`, doubles after success up to `maximum`.
 
     A refusal also sets a ceiling, so that growth does not run into the same refusal after
-    every success; the ceiling lifts after PROBE_AFTER successes in a row.
+    every success; the ceiling lifts after PROBE_AFTER successes in a row. With
+    `max_results`, `take` also keeps a range's expected logs (its blocks times the last
+    answer's density) under it.
     """
 
     def __init__(self, *, initial: int, maximum: int, max_results: int | None = None) -> None:
@@ -29,12 +39,17 @@ class RangeSizer:
         self.size = min(initial, maximum)
         self.ceiling: int | None = None
         self._streak = 0
+        # Logs per block of the last answer; None before the first.
+        self.density: float | None = None
 
     def succeeded(self, span: int, results: int = 0) -> None:
         """A range of `span` blocks gave `results` logs: grow, or shrink if they were too many.
 
         A short tail range (smaller than the current size) does not grow the size.
         """
+        # An answer with fewer logs lowers the estimate by half at most: a quiet stretch
+        # (or the blocks before a deployment) is no proof that the next blocks are quiet too.
+        self.density = max(results / max(1, span), (self.density or 0.0) / 2)
         if self.max_results is not None and results > self.max_results:
             self.size = max(1, min(self.size, span * self.max_results // results))
             return
@@ -62,11 +77,40 @@ class RangeSizer:
         self._streak = 0
         return self.size
 
+    def span(self) -> int:
+        """Blocks of the next range: the size, fewer where the blocks are dense."""
+        if self.max_results is None or not self.density:
+            return self.size
+        if self.density * self.size <= self.max_results:
+            return self.size
+        return max(1, int(self.max_results / self.density))
+
+    def expected(self, first: int, last: int) -> int | None:
+        """The logs a range is expected to hold; None before the first answer."""
+        if self.density is None:
+            return None
+        return round(self.density * (last - first + 1))
+
     def take(self, start: int, target: int) -> tuple[int, int] | None:
         """The next range from `start`, ending at `target` at the latest; None when done."""
         if start > target:
             return None
-        return start, min(target, start + self.size - 1)
+        return start, min(target, start + self.span() - 1)
+
+
+def plan_more(held: list[int], expected: int | None, limit: int, concurrency: int) -> bool:
+    """Whether one more range may be fetched beside those in flight.
+
+    `held` are the logs of the ranges in flight (fetched, or else expected), `expected` the
+    next range's (None: unknown). It starts only while fewer than `concurrency` are in
+    flight and the total stays within `limit`; an unknown one only alone. With nothing in
+    flight a range always starts, however large, so the backfill moves on.
+    """
+    if not held:
+        return True
+    if expected is None:
+        return False
+    return len(held) < concurrency and sum(held) + expected <= limit
 
 
 class RangeCursor:

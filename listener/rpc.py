@@ -16,7 +16,14 @@ import orjson
 from listener import metrics
 from listener.chain_check import ChainMismatchError, network_name, verify_chain
 from listener.ports import RpcError
-from listener.rpc_answer import LogRangeError, check_rate_limit, raise_rpc_error, read_result
+from listener.rpc_answer import (
+    AnswerTooLargeError,
+    LogRangeError,
+    check_rate_limit,
+    raise_rpc_error,
+    read_body,
+    read_result,
+)
 from listener.rpc_batch import BatchCalls, to_header
 from listener.rpc_policy import (
     AttemptError,
@@ -32,6 +39,9 @@ if TYPE_CHECKING:
 __all__ = ["ChainMismatchError", "LogRangeError", "RpcClient", "network_name", "verify_chain"]
 
 logger = logging.getLogger(__name__)
+
+# Bytes of JSON an eth_getLogs answer may take per log of its range's share (ours: ~700).
+ANSWER_BYTES_PER_LOG = 2048
 
 
 # httpx logs every request's full URL at INFO, and provider URLs carry their API token.
@@ -56,7 +66,8 @@ class RpcClient(BatchCalls):
     log dicts (hex `blockNumber`, `logIndex`, ...). Range refusals raise LogRangeError (a
     RangeTooLargeError with `suggested` and `max_range`) at once, without retrying.
     get_blocks fetches many headers in JSON-RPC batches of up to `header_batch`
-    (listener/rpc_batch.py).
+    (listener/rpc_batch.py). An eth_getLogs answer of several blocks past `max_log_bytes`
+    is not taken in: LogRangeError, suggesting the share of the range that fits.
     """
 
     def __init__(
@@ -72,6 +83,7 @@ class RpcClient(BatchCalls):
         cooldown: float = 60.0,
         max_connections: int = 16,
         header_batch: int = 100,
+        max_log_bytes: int | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -93,6 +105,7 @@ class RpcClient(BatchCalls):
         self._clock = clock
         self._ids = itertools.count(1)
         self._batch_limit = max(1, header_batch)
+        self._max_log_bytes = max_log_bytes
         self._active = 0
         self._streak = 0
         self._switched_at = 0.0
@@ -110,6 +123,9 @@ class RpcClient(BatchCalls):
     def from_settings(cls, settings: Settings, **options: Any) -> RpcClient:
         """A client of the configured endpoints (QUICKNODE_URL first) with RPC_TIMEOUT."""
         options.setdefault("header_batch", settings.listener_header_batch)
+        # A range's answer may hold about its share of the logs in flight (follower.py).
+        share = settings.listener_max_logs_in_flight // settings.listener_concurrency
+        options.setdefault("max_log_bytes", max(1, share) * ANSWER_BYTES_PER_LOG)
         return cls(urls=settings.rpc_urls(), timeout=settings.rpc_timeout, **options)
 
     @property
@@ -142,7 +158,14 @@ class RpcClient(BatchCalls):
         params = [
             {"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": list(addresses)}
         ]
-        logs: list[dict[str, Any]] = await self.call("eth_getLogs", params)
+        # One block cannot be split: its answer is taken whatever its size.
+        limit = self._max_log_bytes if to_block > from_block else None
+        try:
+            logs: list[dict[str, Any]] = await self.call("eth_getLogs", params, max_bytes=limit)
+        except AnswerTooLargeError as error:
+            metrics.RPC_ERRORS.labels(kind="too_large").inc()
+            error.suggest(from_block, to_block, limit or 1)
+            raise
         return logs
 
     async def get_logs_at(self, block_hash: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
@@ -180,9 +203,11 @@ class RpcClient(BatchCalls):
                 endpoint_label(self._urls[self._active]),
             )
 
-    async def call(self, method: str, params: list[Any]) -> Any:
-        """One JSON-RPC call with retries and failover; its `result` (any method)."""
-        return await self._retrying(method, lambda index: self._attempt(index, method, params))
+    async def call(self, method: str, params: list[Any], *, max_bytes: int | None = None) -> Any:
+        """One call with retries and failover: its `result` (AnswerTooLargeError past max_bytes)."""
+        return await self._retrying(
+            method, lambda index: self._attempt(index, method, params, max_bytes)
+        )
 
     async def _retrying(self, method: str, once: Callable[[int], Awaitable[Any]]) -> Any:
         """`once(url index)` with retries, backoff and failover until one succeeds."""
@@ -223,21 +248,29 @@ class RpcClient(BatchCalls):
             retryable=True,
         )
 
-    async def _attempt(self, index: int, method: str, params: list[Any]) -> Any:
+    async def _attempt(
+        self, index: int, method: str, params: list[Any], max_bytes: int | None = None
+    ) -> Any:
         request_id = next(self._ids)
         body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         metrics.RPC_REQUESTS.labels(method=method).inc()
-        response, content = await self._post(index, method, orjson.dumps(body))
+        response, content = await self._post(index, method, orjson.dumps(body), max_bytes)
         return self._result(response, content, method, request_id)
 
-    async def _post(self, index: int, method: str, body: bytes) -> tuple[httpx.Response, bytes]:
+    async def _post(
+        self, index: int, method: str, body: bytes, max_bytes: int | None = None
+    ) -> tuple[httpx.Response, bytes]:
         """POST one body with the per-attempt deadline; a transport failure is an attempt's."""
         url = self._urls[index]
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._http.post(url, content=body)
-                content = response.content
+                request = self._http.build_request("POST", url, content=body)
+                response = await self._http.send(request, stream=True)
+                try:
+                    content = await read_body(response, max_bytes)
+                finally:
+                    await response.aclose()
         except (TimeoutError, httpx.TimeoutException):
             raise AttemptError("timeout", f"no answer within {self._timeout:g}s") from None
         except httpx.HTTPError as error:

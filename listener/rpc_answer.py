@@ -46,6 +46,39 @@ class LogRangeError(RangeTooLargeError):
         self.max_range = max_range
 
 
+class AnswerTooLargeError(LogRangeError):
+    """An eth_getLogs answer larger than the client takes in one piece; `size` when known."""
+
+    def __init__(self, message: str, *, size: int | None = None) -> None:
+        super().__init__(message)
+        self.size = size
+
+    def suggest(self, first: int, last: int, limit: int) -> None:
+        """Suggest the share of [first, last] that fits `limit` (with a margin), else half."""
+        span = last - first + 1
+        fits = span * limit * 9 // (10 * self.size) if self.size else span // 2
+        self.suggested = (first, first + max(1, fits) - 1)
+
+
+async def read_body(response: httpx.Response, limit: int | None) -> bytes:
+    """The body of a streamed answer; AnswerTooLargeError past `limit` bytes (None: no limit).
+
+    A Content-Length past the limit is refused before the body is read; without one, the
+    reading stops at the limit. Either way the connection is given up, not drained.
+    """
+    length = response.headers.get("content-length")
+    if limit is not None and length is not None and length.isdigit() and int(length) > limit:
+        raise AnswerTooLargeError(f"answer of {length} bytes", size=int(length))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise AnswerTooLargeError(f"answer of more than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def read_result(
     response: httpx.Response,
     content: bytes,

@@ -51,6 +51,7 @@ def follower_config(settings: Settings) -> FollowerConfig:
         concurrency=settings.listener_concurrency,
         batch_blocks=settings.listener_batch_blocks,
         max_batch_blocks=max(settings.listener_max_batch_blocks, 1),
+        max_logs_in_flight=settings.listener_max_logs_in_flight,
     )
 
 

@@ -38,6 +38,10 @@ class ChainSettings(BaseModel):
     listener_max_batch_blocks: int = Field(default=50_000, ge=1, alias="LISTENER_MAX_BATCH_BLOCKS")
     listener_reorg_window: int = Field(default=128, ge=1, le=10_000, alias="LISTENER_REORG_WINDOW")
     listener_concurrency: int = Field(default=4, ge=1, le=64, alias="LISTENER_CONCURRENCY")
+    # What bounds the backfill's memory: logs held at once by the ranges in flight.
+    listener_max_logs_in_flight: int = Field(
+        default=20_000, ge=100, le=10_000_000, alias="LISTENER_MAX_LOGS_IN_FLIGHT"
+    )
     listener_header_batch: int = Field(default=100, ge=1, le=1_000, alias="LISTENER_HEADER_BATCH")
     listener_metrics_port: int = Field(default=0, ge=0, le=65_535, alias="LISTENER_METRICS_PORT")
     rpc_timeout: float = Field(default=15.0, gt=0, le=300, alias="RPC_TIMEOUT")

@@ -211,6 +211,23 @@ def test_the_listener_refuses_to_start_without_an_rpc_url(deployed: dict[str, st
     assert "BLOCKCHAIN_RPC_URL" in lines[0]
 
 
+@pytest.mark.parametrize("value", ["0", "99", "ten thousand", "10000001"])
+def test_the_listener_refuses_a_bad_budget_of_logs_in_flight(
+    anvil_url: str, deployed: dict[str, str], value: str
+) -> None:
+    env = base_env(
+        BLOCKCHAIN_NETWORK="anvil",
+        BLOCKCHAIN_RPC_URL=anvil_url,
+        LISTENER_MAX_LOGS_IN_FLIGHT=value,
+        **deployed,
+    )
+    result = run_dpo("listener", env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("configuration error: LISTENER_MAX_LOGS_IN_FLIGHT: "), lines[0]
+
+
 def test_the_listener_refuses_the_wrong_chain(
     anvil_url: str, deployed: dict[str, str], migrated_url: str, redis_url: str
 ) -> None:

@@ -274,3 +274,23 @@ def test_sender_confirmations(
     if value is not None:
         monkeypatch.setenv("SENDER_CONFIRMATIONS", value)
     assert load().sender_confirmations == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["0", "99", "-1", "10000001", "1.5", "lots", "٢٠٠٠٠", "", "9" * 400]
+)
+def test_listener_max_logs_in_flight_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    message = _load_error(monkeypatch, "LISTENER_MAX_LOGS_IN_FLIGHT", value)
+    assert message.startswith("LISTENER_MAX_LOGS_IN_FLIGHT: ")
+    assert len(message) < 400
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, 20_000), ("100", 100), ("250000", 250_000), (" 500 ", 500)]
+)
+def test_listener_max_logs_in_flight(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: int
+) -> None:
+    if value is not None:
+        monkeypatch.setenv("LISTENER_MAX_LOGS_IN_FLIGHT", value)
+    assert load().listener_max_logs_in_flight == expected

@@ -1,13 +1,13 @@
-"""Follower._join_ready: prepared ranges behind the current one join it, within the limits."""
+"""join_ready: prepared ranges behind the current one join it, within the limits."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
 
-from listener.decode import DecodedLog, Decoder
+from listener.decode import DecodedLog
 from listener.fetch import Fetched
-from listener.follower import Follower, FollowerConfig, Prepared
+from listener.prepare import Prepared, join_ready
 from listener.reorg import Header
 from listener.store_rows import prepare_batch
 from listener.store_types import Batch, BlockHeader
@@ -45,15 +45,6 @@ def prepared(first: int, last: int, events: int, *, parent_tag: str = "b") -> Pr
     return Prepared(fetched, batch, prepare_batch(batch))
 
 
-def follower(max_batch_events: int) -> Follower:
-    return Follower(
-        rpc=object(),  # type: ignore[arg-type]
-        store=object(),  # type: ignore[arg-type]
-        decoder=Decoder(1, {}),
-        config=FollowerConfig(chain_id=1, max_batch_events=max_batch_events),
-    )
-
-
 def done(value: Prepared) -> asyncio.Task[Prepared]:
     async def result() -> Prepared:
         return value
@@ -66,13 +57,13 @@ async def test_ready_ranges_join_up_to_the_event_limit_and_stop_at_a_pending_one
     await asyncio.sleep(0)
     waiting = asyncio.get_running_loop().create_future()
     pending.append(waiting)  # type: ignore[arg-type]
-    joined = follower(5)._join_ready(prepared(1, 2, 1), pending)
+    joined = join_ready(prepared(1, 2, 1), pending, 5)
     assert (joined.batch.from_block, joined.batch.to_block) == (1, 6)
     assert (joined.fetched.first, joined.fetched.last) == (1, 6)
     assert [x.number for x in joined.fetched.headers] == [1, 2, 3, 4, 5, 6]
     assert len(joined.rows.logs) == 5
     assert len(pending) == 2  # 7..7 would pass the limit; it is applied on its own
-    alone = follower(50)._join_ready(pending.popleft().result(), pending)
+    alone = join_ready(pending.popleft().result(), pending, 50)
     assert (alone.batch.from_block, alone.batch.to_block) == (7, 7)  # the next is not done
     waiting.cancel()
 
@@ -81,6 +72,6 @@ async def test_a_range_that_does_not_follow_on_is_left_for_its_own_turn() -> Non
     forked = done(prepared(3, 4, 1, parent_tag="x"))
     pending = deque([forked])
     await asyncio.sleep(0)
-    joined = follower(50)._join_ready(prepared(1, 2, 1), pending)
+    joined = join_ready(prepared(1, 2, 1), pending, 50)
     assert joined.batch.to_block == 2
     assert list(pending) == [forked]
