@@ -109,7 +109,7 @@ async def _preload(info: Info, session: AsyncSession, nodes: list[Offering], *pa
         ids = list(dict.fromkeys(node.issuer_db_id for node in nodes))
         issuers_by_id = {
             key: Issuer.from_row(row)
-            for key, row in (await offerings.list_issuers_by_ids(session, ids=ids)).items()
+            for key, row in (await offerings.issuer_rows_by_ids(session, ids=ids)).items()
         }
         for node in nodes:
             # A missing one (a bug) is left to the field, which reports it.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from typing import cast
+from typing import Any, cast
 
 import strawberry
+from sqlalchemy import Row
 
 from dpo.db.models import Issuer as IssuerRow
 from dpo.db.models import Offering as OfferingRow
@@ -166,7 +167,7 @@ class Offering(Node):
     loaded_totals: strawberry.Private[OfferingTotals | None] = None
 
     @classmethod
-    def from_row(cls, row: OfferingRow) -> Offering:
+    def from_row(cls, row: OfferingRow | Row[Any]) -> Offering:
         """The API view of an offering; the ORM object never leaves the resolvers."""
         return cls(
             id=to_global_id("Offering", row.id),
@@ -240,7 +241,7 @@ class Issuer(Node):
     )
 
     @classmethod
-    def from_row(cls, row: IssuerRow) -> Issuer:
+    def from_row(cls, row: IssuerRow | Row[Any]) -> Issuer:
         """The API view of an issuer."""
         return cls(
             id=to_global_id("Issuer", row.id),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import strawberry
+from sqlalchemy import Row
 
 from dpo.db.models import Position as PositionRow
 from schema.context import Info
@@ -35,7 +37,7 @@ class Position(Node):
     offering: Offering = strawberry.field(resolver=_offering, description="The instrument held.")
 
     @classmethod
-    def from_row(cls, row: PositionRow) -> Position:
+    def from_row(cls, row: PositionRow | Row[Any]) -> Position:
         """The API view of a position."""
         return cls(
             id=to_global_id("Position", row.id),

@@ -132,8 +132,14 @@ async def paginate(
     after: str | None,
     last: int | None = None,
     before: str | None = None,
+    as_rows: bool = False,
 ) -> Page:
-    """One page of `statement` (selecting one entity) in `ordering`, between cursors."""
+    """One page of `statement` (selecting one entity) in `ordering`, between cursors.
+
+    `as_rows`: the statement selects a table's columns instead, and the page's rows are the
+    result's rows (the ordering's key columns appended as `_k0`, `_k1`...): no ORM objects
+    for a page that is only read (docs/ARCHITECTURE.md, the read path).
+    """
     win = window(first=first, after=after, last=last, before=before)
     keys = _expanded(ordering)
     bounded = _bounded(statement, keys, ordering, win)
@@ -146,9 +152,10 @@ async def paginate(
     if clause is not None:
         beyond = bool(await session.scalar(select(exists(statement.where(clause)))))
     sliced = settle(win, result.all(), beyond=beyond)
+    width = len(key_columns)
     return Page(
-        rows=[row[0] for row in sliced.items],
-        cursors=[encode_cursor(ordering.name, list(row[1:])) for row in sliced.items],
+        rows=list(sliced.items) if as_rows else [row[0] for row in sliced.items],
+        cursors=[encode_cursor(ordering.name, list(row[-width:])) for row in sliced.items],
         has_next_page=sliced.has_next_page,
         has_previous_page=sliced.has_previous_page,
     )

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Row, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import Principal
@@ -31,8 +31,8 @@ class PositionList:
     counts: dict[str, int]
 
     @property
-    def positions(self) -> list[Position]:
-        """The page's rows."""
+    def positions(self) -> list[Row[Any]]:
+        """The page's rows: rows of the positions table (their columns by name)."""
         return list(self.page.rows)
 
 
@@ -118,8 +118,9 @@ async def list_positions(
     )
     page = await paginate(
         session,
-        select(Position).where(*conditions),
+        select(*Position.__table__.c).where(*conditions),
         ordering=BY_ID,
+        as_rows=True,
         first=first,
         after=after,
         last=last,

@@ -278,6 +278,8 @@ async def test_visibility_per_role(db: AsyncSession) -> None:
         page = await svc.list_offerings(
             db, principal=principal, first=100, filter=svc.OfferingFilter(search="Acme")
         )
+        # Rows of the offerings table (columns by name), never ORM objects.
+        assert not any(isinstance(o, Offering) for o in page.rows)
         return {o.id for o in page.rows} & ({o.id for o in rows.values()} | {other_draft.id})
 
     assert await seen(ANONYMOUS) == {rows["open"].id}

@@ -67,6 +67,9 @@ async def test_positions_per_role_with_totals(db: AsyncSession) -> None:
         db, principal=me, offering_id=offering.id, location=Location.ONCHAIN
     )
     assert [p.quantity for p in one.positions] == [7]
+    # Read as rows of the table (columns by name), never as ORM objects.
+    assert not any(isinstance(p, Position) for p in own.positions)
+    assert {p.holder_address for p in own.positions} == {mine}
     assert one.totals == {"onchain": 7}
     by_holder = await positions.list_positions(
         db, principal=me, holder=mine.upper()[:2] + mine[2:].upper()
