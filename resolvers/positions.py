@@ -60,7 +60,7 @@ async def resolve_positions(
     # Every matching position sits at one location, so the count is the sum of the groups.
     matching = sum(listed.counts.values())
 
-    async def total() -> int:
+    def total() -> int:
         return matching
 
     return PositionConnection(

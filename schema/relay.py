@@ -11,7 +11,7 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable, Mapping
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import strawberry
 
@@ -70,10 +70,11 @@ class PageInfo:
     end_cursor: str | None
 
 
-async def _total_count(root: Any) -> int:
-    # Counted only when asked for: the count is the most expensive part of a page.
-    total: int = await root.count_total()
-    return total
+def _total_count(root: Any) -> int:
+    # Counted only when asked for: the count is the most expensive part of a page. A plain
+    # function: a count already known (positions sum their groups) is returned as is, with no
+    # coroutine to schedule; a query's awaitable is awaited by graphql-core (hence the cast).
+    return cast(int, root.count_total())
 
 
 @strawberry.type
@@ -86,7 +87,7 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
-    count_total: strawberry.Private[Callable[[], Awaitable[int]]]
+    count_total: strawberry.Private[Callable[[], Awaitable[int] | int]]
     total_count: int = strawberry.field(
         resolver=_total_count, description="How many nodes match, over all pages."
     )

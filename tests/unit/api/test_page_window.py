@@ -19,6 +19,7 @@ from dpo.services.page_window import (
     settle,
     window,
 )
+from schema.relay import Connection, PageInfo, _total_count
 
 Keys = list[int]
 
@@ -152,3 +153,12 @@ def test_huge_sizes_are_refused(first: int | None, last: int | None, argument: s
         window(first=first, last=last)
     assert caught.value.code == "LIMIT_EXCEEDED"
     assert caught.value.details == {"field": argument, "limit": MAX_PAGE_SIZE}
+
+
+def test_a_known_total_count_is_returned_without_a_coroutine() -> None:
+    # positions know their total (the sum of their groups): nothing to schedule or await.
+    page_info = PageInfo(
+        has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None
+    )
+    connection: Connection[int] = Connection(edges=[], page_info=page_info, count_total=lambda: 3)
+    assert _total_count(connection) == 3
