@@ -13,11 +13,13 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from schema.errors import ErrorFormatter, log_errors
+from schema.hooks import hook_runner
 from schema.inputs import TextVariables
 from schema.scalars import SCALARS
 from schema.shared_events import SharedExecutor
@@ -33,6 +35,12 @@ class DpoSchema(strawberry.Schema):
     ) -> None:
         """Replace Strawberry's log-everything default."""
         log_errors(errors, execution_context.context if execution_context else None)
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        """Our extensions' hooks without a context manager built per hook (schema.hooks)."""
+        return hook_runner(execution_context, extensions)
 
 
 def assemble(

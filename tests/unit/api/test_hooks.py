@@ -1,0 +1,159 @@
+"""schema.hooks runs extension hooks as Strawberry's ExitStack-based managers do, cheaper.
+
+Each case runs the same extensions through Strawberry's OperationContextManager and through
+our Phase, recording what every hook saw, and compares the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.context import OperationContextManager
+from strawberry.types import ExecutionContext
+
+from schema.hooks import HookRunner, Phase
+from schema.root import assemble
+
+
+class BoomError(Exception):
+    pass
+
+
+class OtherError(Exception):
+    pass
+
+
+def make(log: list[str]) -> dict[str, type[SchemaExtension]]:
+    class Gen(SchemaExtension):
+        name = "gen"
+
+        def on_operation(self) -> Iterator[None]:
+            log.append(f"{self.name} in")
+            try:
+                yield
+            except Exception as error:
+                log.append(f"{self.name} saw {type(error).__name__}")
+                raise
+            log.append(f"{self.name} out")
+
+    class Gen2(Gen):
+        name = "gen2"
+
+    class AsyncGen(SchemaExtension):
+        async def on_operation(self) -> AsyncIterator[None]:
+            log.append("agen in")
+            try:
+                yield
+            except Exception as error:
+                log.append(f"agen saw {type(error).__name__}")
+                raise
+            log.append("agen out")
+
+    class Swallow(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
+            try:
+                yield
+            except BoomError:
+                log.append("swallowed")
+
+    class Replace(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
+            try:
+                yield
+            except BoomError:
+                log.append("replaced")
+                raise OtherError from None
+
+    class RaiseOnExit(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
+            yield
+            log.append("raising on exit")
+            raise OtherError
+
+    class Coroutine(SchemaExtension):
+        async def on_operation(self) -> None:  # type: ignore[override]
+            log.append("coroutine")
+
+    class Plain(SchemaExtension):
+        def on_operation(self) -> None:  # type: ignore[override]
+            log.append("plain")
+
+    class NoHook(SchemaExtension):
+        pass
+
+    return {
+        "gen": Gen,
+        "gen2": Gen2,
+        "agen": AsyncGen,
+        "swallow": Swallow,
+        "replace": Replace,
+        "raise_on_exit": RaiseOnExit,
+        "coroutine": Coroutine,
+        "plain": Plain,
+        "none": NoHook,
+    }
+
+
+async def run(manager_of: Any, names: list[str], body_raises: bool) -> list[str]:
+    log: list[str] = []
+    classes = make(log)
+    extensions = [classes[name]() for name in names]
+    try:
+        async with manager_of(extensions):
+            log.append("body")
+            if body_raises:
+                raise BoomError
+        log.append("after: no error")
+    except Exception as error:
+        log.append(f"after: {type(error).__name__}")
+    return log
+
+
+CASES = [
+    ["gen", "gen2"],
+    ["gen", "agen", "gen2"],
+    ["gen", "swallow", "gen2"],
+    ["gen", "replace", "gen2"],
+    ["gen", "raise_on_exit", "gen2"],
+    ["coroutine", "gen", "plain", "none"],
+    ["swallow", "replace"],
+    ["replace", "swallow"],
+]
+
+
+@pytest.mark.parametrize("names", CASES)
+@pytest.mark.parametrize("body_raises", [False, True])
+async def test_phase_runs_hooks_as_strawberry_does(names: list[str], body_raises: bool) -> None:
+    expected = await run(OperationContextManager, names, body_raises)
+    ours = await run(lambda extensions: Phase(extensions, "on_operation"), names, body_raises)
+    assert ours == expected
+
+
+def test_the_plain_with_refuses_async_hooks_and_runs_the_others() -> None:
+    log: list[str] = []
+    classes = make(log)
+    with Phase([classes["gen"](), classes["plain"]()], "on_operation"):
+        log.append("body")
+    assert log == ["gen in", "plain", "body", "gen out"]
+    with (
+        pytest.raises(RuntimeError, match="synchronously"),
+        Phase([classes["agen"]()], "on_operation"),
+    ):
+        pass
+
+
+def test_the_schema_uses_the_hook_runner() -> None:
+    schema = assemble(query=[_Query], mutation=[], subscription=[], debug=False)
+    context = ExecutionContext(query="{ ok }", schema=schema, allowed_operations=())
+    assert isinstance(schema.create_extensions_runner(context, []), HookRunner)
+
+
+import strawberry  # noqa: E402 - the small schema of the last test
+
+
+@strawberry.type
+class _Query:
+    ok: bool = True
