@@ -56,7 +56,7 @@ class GraphQLEndpoint:
         finally:
             state = known_state(scope)
             if state is not None and state.context is not None:
-                await state.context.loaders.close()
+                await state.context.close()
 
     async def _json(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A JSON answer: from the response cache when the application has one."""

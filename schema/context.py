@@ -102,6 +102,11 @@ class Context:
             self._loaders = self.make_loaders(self.runtime.reads, shared=self.share_session)
         return self._loaders
 
+    async def close(self) -> None:
+        """Close the loaders' session if they were built; a request that used none builds none."""
+        if self._loaders is not None:
+            await self._loaders.close()
+
     @property
     def frame_sink(self) -> FrameSink | None:
         """Where the running operation's shared frames go (schema.shared_events); None: none.
