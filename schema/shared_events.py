@@ -34,10 +34,10 @@ from graphql import (
     VariableNode,
     print_ast,
 )
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from dpo.auth.principal import Principal
 from dpo.streaming import metrics
+from schema.plain_fields import PlainFieldExecutor
 
 SEPARATORS = (",", ":")
 FRAME_TYPES = frozenset({"next", "data"})
@@ -196,8 +196,11 @@ def _collect(node: object, used: set[str]) -> None:
             _collect(child, used)
 
 
-class SharedExecutor(StrawberryGraphQLCoreExecutionContext):
-    """The schema's executor: executes a `SharedEvent` once per operation and scope."""
+class SharedExecutor(PlainFieldExecutor):
+    """The schema's executor: executes a `SharedEvent` once per operation and scope.
+
+    Plain scalar fields take schema.plain_fields' short way.
+    """
 
     share_key: str | None = None
 
