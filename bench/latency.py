@@ -113,14 +113,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "BLOCKCHAIN_NETWORK": "anvil",
                     "START_BLOCK_NUMBER": "0",
                     "LOG_LEVEL": "WARNING",
-                    # One web process: SIGSTOP freezes all of it, and fan-out is per process.
-                    "WEB_CONCURRENCY": "1",
                     "WS_MAX_CONNECTIONS_PER_USER": cap,
                     "WS_MAX_CONNECTIONS_PER_ADDRESS": cap,
                     "SLOW_CONSUMER_SECONDS": "600",
                     "RATE_LIMIT_ANON": "100000000/min",
                     "RATE_LIMIT_USER": "100000000/min",
                 }
+                if args.web_workers:  # else `dpo web`'s default: one worker per core
+                    env["WEB_CONCURRENCY"] = str(args.web_workers)
                 side = Side(name, code, env, stack.scratch, free_port(), free_port())
                 side.start_web()
                 sides.append(side)
@@ -158,18 +158,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 stages: dict[tuple[str, str], Buckets] = {}
                 loads: list[float] = []
                 for mode in modes:
+                    state = (nonce, n0, sent, stages, loads)
                     nonce, n0 = await measure_mode(
-                        args,
-                        stack.rpc_url,
-                        chain,
-                        issuance,
-                        sides,
-                        mode,
-                        nonce,
-                        n0,
-                        sent,
-                        stages,
-                        loads,
+                        args, stack.rpc_url, chain, issuance, sides, mode, *state
                     )
                 for _ in sides:
                     name, received = out.get(timeout=until - time.time() + 120)
@@ -214,10 +205,12 @@ async def measure_mode(
             await caught_up(side, chain)
             before = {k: await scrape(side.url(k)) for k in ("listener", "web")}
             loads.append(os.getloadavg()[0])
+            cpu = side.cpu_seconds()
             times = await send_round(chain, issuance, args.blocks, gap, nonce, n0)
             nonce, n0 = nonce + args.blocks, n0 + args.blocks
             await caught_up(side, chain)
             await asyncio.sleep(1.0)
+            side.count_cpu(mode, cpu, args.blocks)
             for kind in ("listener", "web"):
                 delta = minus(await scrape(side.url(kind)), before[kind])
                 stages[side.name, mode] = plus(stages.get((side.name, mode), {}), delta)
@@ -257,6 +250,9 @@ async def figures(
                 "sent": sum(1 for m, _ in mine.values() if m == mode),
                 "load": round(sum(loads) / len(loads), 1) if loads else None,
             }
+            listener_s, web_s, blocks_sent = side.cpu.get(mode, [0.0, 0.0, 0])
+            row["listener_cpu_ms_per_block"] = round(listener_s * 1000 / max(1, blocks_sent), 2)
+            row["web_cpu_us_per_frame"] = round(web_s * 1e6 / max(1, blocks_sent * count), 1)
             for q, tag in ((0.5, "p50"), (0.99, "p99")):
                 value = pct(e2e, q)
                 row[f"e2e_{tag}_ms"] = None if value is None else round(value * 1000, 1)
@@ -275,14 +271,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--blocks", type=int, default=15, help="transactions per round")
     parser.add_argument("--compare", help="also run this commit's listener and web")
+    parser.add_argument("--web-workers", type=int, default=0, help="0: dpo web's default")
     args = parser.parse_args()
-    if args.interval <= 0 or args.rounds < 1 or args.blocks < 1:
+    if args.interval <= 0 or args.rounds < 1 or args.blocks < 1 or args.web_workers < 0:
         parser.error("--interval, --rounds and --blocks must be positive")
     result = asyncio.run(run(args))
     columns = ["e2e", *STAGES]
     print(
         f"{'subs':>5} {'mode':>4} {'side':>8} {'frames':>7} {'load':>5} "
         + " ".join(f"{c + ' p50/p99 ms':>24}" for c in columns)
+        + " listener CPU ms/block, web CPU us/frame"
     )
     for row in result["results"]:
         print(
@@ -292,6 +290,7 @@ def main() -> None:
                 f"{row[c + '_p50_ms'] or '-'} / {row[c + '_p99_ms'] or '-'}".rjust(24)
                 for c in columns
             )
+            + f" {row['listener_cpu_ms_per_block']:>8} {row['web_cpu_us_per_frame']:>8}"
         )
     print("RESULT " + json.dumps({"bench": "latency", **result}))
 

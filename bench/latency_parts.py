@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from billbitts import spawn
 from emitter import Chain
 from prometheus_client.parser import text_string_to_metric_families
@@ -144,6 +145,8 @@ class Side:
     web: subprocess.Popen[bytes] | None = None
     listener: subprocess.Popen[bytes] | None = None
     received: list[tuple[int, float]] = field(default_factory=list)
+    # Per mode: CPU seconds of the listener and of the web (workers included), and blocks.
+    cpu: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def base(self) -> str:
@@ -177,7 +180,30 @@ class Side:
     def _signal(self, signum: int) -> None:
         for process in (self.web, self.listener):
             if process is not None and process.poll() is None:
-                os.kill(process.pid, signum)
+                # A `dpo web` of several workers: its worker processes too.
+                children = psutil.Process(process.pid).children(recursive=True)
+                for pid in [process.pid, *(child.pid for child in children)]:
+                    os.kill(pid, signum)
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """User + system CPU of the listener and of the web process tree so far."""
+
+        def tree(process: subprocess.Popen[bytes] | None) -> float:
+            if process is None or process.poll() is not None:
+                return 0.0
+            root = psutil.Process(process.pid)
+            times = [root.cpu_times()] + [c.cpu_times() for c in root.children(recursive=True)]
+            return sum(t.user + t.system for t in times)
+
+        return tree(self.listener), tree(self.web)
+
+    def count_cpu(self, mode: str, before: tuple[float, float], blocks: int) -> None:
+        """Add a round's CPU (since `before`) and blocks to the mode's totals."""
+        after = self.cpu_seconds()
+        total = self.cpu.setdefault(mode, [0.0, 0.0, 0])
+        total[0] += after[0] - before[0]
+        total[1] += after[1] - before[1]
+        total[2] += blocks
 
     def pause(self) -> None:
         """Freeze both processes (SIGSTOP) while the other side is measured."""

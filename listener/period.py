@@ -6,8 +6,8 @@ poll is due one interval after the previous one was due (no drift: the grid stay
 whatever a pass costs), so an event waits half an interval on average plus the pass that
 finds it. A pass that overruns its slot is followed by the next one at once, and the grid
 restarts from that poll: at most one late poll, never a burst to catch up. A pass woken early
-(a pushed head, or a busy backfill running pass after pass) also restarts the grid from its own
-start: the next poll is a full interval after the last one.
+by a pushed head restarts the grid from its own start (the next poll a full interval after
+it); the passes that follow a busy one at once (a block found, a backfill) leave it alone.
 """
 
 from __future__ import annotations
@@ -45,10 +45,14 @@ class Period:
         self.clock = clock
         self.sleep = sleep
         self.due: float | None = None
+        self.woken = False  # the last wait ended early, on a wake-up
 
     def started(self) -> None:
         """A poll starts now: set when the next one is due."""
         now, due, interval = self.clock(), self.due, self.interval
+        woken, self.woken = self.woken, False
+        if due is not None and now < due and not woken:
+            return  # a pass right after a busy one: the poll due is still to come
         if due is None or now < due or now >= due + interval:
             # The first poll, one woken early, or one more than a slot late: restart the grid.
             self.due = now + interval
@@ -64,11 +68,13 @@ class Period:
             await self.sleep(delay)
             return
         if wake.is_set():
+            self.woken = True
             return
         sleeper = asyncio.ensure_future(self.sleep(delay))
         waker = asyncio.ensure_future(wake.wait())
         try:
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            self.woken = waker.done() and not sleeper.done()
         finally:
             for task in (sleeper, waker):
                 task.cancel()

@@ -36,14 +36,17 @@ class Clock:
 class TimedRpc(FakeRpc):
     """A node whose eth_blockNumber marks a poll's start and costs `costs[n]` fake seconds."""
 
-    def __init__(self, clock: Clock, costs: list[float]) -> None:
+    def __init__(self, clock: Clock, costs: list[float], mine_at: frozenset[int]) -> None:
         super().__init__()
         self.clock = clock
         self.costs = costs
+        self.mine_at = mine_at
         self.polls: list[float] = []
         self.done = asyncio.Event()
 
     async def block_number(self) -> int:
+        if len(self.polls) in self.mine_at:
+            self.mine(events=1)  # this poll finds a block: a busy pass, then a poll at once
         self.polls.append(round(self.clock.now, 6))
         cost = self.costs[len(self.polls) - 1] if len(self.polls) <= len(self.costs) else 0.3
         self.clock.now += cost  # the pass's work, on the fake clock
@@ -52,10 +55,12 @@ class TimedRpc(FakeRpc):
         return await super().block_number()
 
 
-async def polls(costs: list[float], interval: float = 1.0) -> list[float]:
-    """The fake times at which an idle follower polled, each pass costing `costs[n]`."""
+async def polls(
+    costs: list[float], interval: float = 1.0, mine_at: frozenset[int] = frozenset()
+) -> list[float]:
+    """The fake times at which a follower polled, each pass costing `costs[n]`."""
     clock = Clock()
-    rpc, store = TimedRpc(clock, costs), FakeStore()
+    rpc, store = TimedRpc(clock, costs, mine_at), FakeStore()
     # Nothing to fetch (the chain is its genesis block): every pass is an idle poll.
     follower = make_follower(rpc, store, poll_interval=interval, start_block=1)
     follower.period = Period(interval, clock=clock, sleep=clock.sleep)
@@ -69,6 +74,12 @@ async def test_polls_keep_a_fixed_period_whatever_a_pass_costs() -> None:
     # A sleep after each pass would poll at 0, 1.3, 2.6, 3.9.
     assert await polls([0.3, 0.3, 0.3, 0.3]) == [0.0, 1.0, 2.0, 3.0]
     assert await polls([0.05, 0.7, 0.2, 0.0, 0.9]) == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+async def test_a_block_found_polls_again_at_once_and_keeps_the_grid() -> None:
+    # Poll 1 finds a block: the pass syncs it and polls again at once (1.3); the next poll is
+    # still due at 2.0, not an interval after the extra one (2.3, 3.3: a drift per block).
+    assert await polls([0.3] * 5, mine_at=frozenset({1})) == [0.0, 1.0, 1.3, 2.0, 3.0]
 
 
 async def test_an_overrun_polls_again_at_once_without_a_burst() -> None:
