@@ -115,12 +115,23 @@ async def page_events(
     if high is not None:
         query = query.where(key < high)
     query = query.order_by(key.desc() if win.backward else key)
+    # Whether items lie beyond the cursor on the far side (pageInfo) is asked in the same
+    # statement, as a column computed once (an uncorrelated subquery): one round trip, not
+    # two; only an empty page, which has no row to carry it, asks on its own.
+    bound = None
+    if win.backward and high is not None:
+        bound = key >= high
+    elif not win.backward and low is not None:
+        bound = key <= low
+    if bound is not None:
+        beyond_column = select(exists().where(*conditions, bound)).scalar_subquery()
+        query = query.add_columns(beyond_column.label("_beyond"))
     rows = list((await session.execute(query.limit(win.size + 1))).all())
     beyond = False
-    if win.backward and high is not None:
-        beyond = await _exists(session, conditions, key >= high)
-    elif not win.backward and low is not None:
-        beyond = await _exists(session, conditions, key <= low)
+    if bound is not None:
+        beyond = (
+            bool(rows[0]._mapping["_beyond"]) if rows else await _exists(session, conditions, bound)
+        )
     return settle(win, rows, beyond=beyond)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import ANONYMOUS
@@ -230,7 +231,24 @@ async def test_event_history_filters_and_cursor(db: AsyncSession) -> None:
         assert not any(isinstance(row, ChainEvent) for row in rows.items)
         assert not rows.has_previous_page
         assert not rows.has_next_page
-    middle = await chain_events.page_events(db, first=1, after=str(ids[0]))
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    connection = (await db.connection()).sync_connection
+    assert connection is not None
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        # The page and whether items lie before its cursor: one statement.
+        middle = await chain_events.page_events(db, first=1, after=str(ids[0]))
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    assert len(statements) == 1
+    # An empty page has no row to carry it: asked on its own.
+    tail = await chain_events.page_events(db, first=5, after=str(ids[2]))
+    assert tail.items == []
+    assert tail.has_previous_page
     assert [row.id for row in middle.items] == ids[1:2]
     assert middle.has_previous_page
     assert middle.has_next_page
