@@ -4,9 +4,9 @@ A range's memory is its logs, and how many logs a block holds differs by orders 
 between chains and stretches of one chain (2,000 blocks were 72k logs on a dense chain and
 none on a quiet one). So the sizer learns the density (logs per block) of the last answer and
 hands out ranges expected to hold about `max_results` logs, within the block limits. Until
-the first answer the density is unknown, so that range goes alone (an answer too large for
-the client is split: listener.rpc). `plan_more` bounds what all the ranges in flight hold
-together (docs/LISTENER.md, "Memory").
+the first answer the density is unknown, so that range is short and goes alone (an answer
+too large for the client is split: listener.rpc). `plan_more` bounds what all the ranges in
+flight hold together (docs/LISTENER.md, "Memory").
 
 Pure logic, no I/O. The invariant every caller relies on: the ranges handed out for a span
 [first, last] are contiguous and inclusive and cover every block exactly once, whatever the
@@ -19,6 +19,9 @@ from __future__ import annotations
 # Successes in a row after which the size may grow past the last refused size again: limits
 # on the number of results depend on how dense the blocks are, so a learnt ceiling expires.
 PROBE_AFTER = 16
+# Blocks of the first range, while the density is unknown: a dense chain's 2,000 blocks are
+# 760k logs, more than a node answers within a timeout; 100 are a small answer anywhere.
+FIRST_SPAN = 100
 
 
 class RangeSizer:
@@ -79,6 +82,8 @@ class RangeSizer:
 
     def span(self) -> int:
         """Blocks of the next range: the size, fewer where the blocks are dense."""
+        if self.max_results is not None and self.density is None:
+            return min(self.size, FIRST_SPAN)
         if self.max_results is None or not self.density:
             return self.size
         if self.density * self.size <= self.max_results:

@@ -66,8 +66,8 @@ class RpcClient(BatchCalls):
     log dicts (hex `blockNumber`, `logIndex`, ...). Range refusals raise LogRangeError (a
     RangeTooLargeError with `suggested` and `max_range`) at once, without retrying.
     get_blocks fetches many headers in JSON-RPC batches of up to `header_batch`
-    (listener/rpc_batch.py). An eth_getLogs answer of several blocks past `max_log_bytes`
-    is not taken in: LogRangeError, suggesting the share of the range that fits.
+    (listener/rpc_batch.py). An eth_getLogs answer of several blocks past `max_log_bytes`, or
+    not there within the timeout, is a LogRangeError suggesting the share that fits.
     """
 
     def __init__(
@@ -163,7 +163,6 @@ class RpcClient(BatchCalls):
         try:
             logs: list[dict[str, Any]] = await self.call("eth_getLogs", params, max_bytes=limit)
         except AnswerTooLargeError as error:
-            metrics.RPC_ERRORS.labels(kind="too_large").inc()
             error.suggest(from_block, to_block, limit or 1)
             raise
         return logs
@@ -272,6 +271,8 @@ class RpcClient(BatchCalls):
                 finally:
                     await response.aclose()
         except (TimeoutError, httpx.TimeoutException):
+            if max_bytes is not None:  # a range too heavy to answer in time: split, not retry
+                raise AnswerTooLargeError(f"no answer within {self._timeout:g}s") from None
             raise AttemptError("timeout", f"no answer within {self._timeout:g}s") from None
         except httpx.HTTPError as error:
             raise AttemptError("transport", type(error).__name__) from None

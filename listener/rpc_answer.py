@@ -47,7 +47,8 @@ class LogRangeError(RangeTooLargeError):
 
 
 class AnswerTooLargeError(LogRangeError):
-    """An eth_getLogs answer larger than the client takes in one piece; `size` when known."""
+    """An eth_getLogs answer larger than the client takes in one piece (or too slow to come);
+    `size` in bytes when known."""
 
     def __init__(self, message: str, *, size: int | None = None) -> None:
         super().__init__(message)
@@ -55,6 +56,7 @@ class AnswerTooLargeError(LogRangeError):
 
     def suggest(self, first: int, last: int, limit: int) -> None:
         """Suggest the share of [first, last] that fits `limit` (with a margin), else half."""
+        metrics.RPC_ERRORS.labels(kind="too_large").inc()
         span = last - first + 1
         fits = span * limit * 9 // (10 * self.size) if self.size else span // 2
         self.suggested = (first, first + max(1, fits) - 1)

@@ -33,6 +33,7 @@ from tests.integration.listener.test_follower import (
     live_events,
     with_offering,
 )
+from tests.support.faulty_proxy import FaultyProxy
 
 pytestmark = pytest.mark.needs_chain
 
@@ -143,3 +144,31 @@ async def test_a_dense_stretch_past_the_budget_is_stored_exactly_once_and_comple
     # ... and no committed batch held more than half the budget and one dense block.
     assert max(store.batches) <= BUDGET // 2 + 2 * PER_BLOCK
     assert sum(store.batches) == len(expected)
+
+
+async def test_the_client_splits_a_range_past_its_cap_or_its_timeout_and_takes_a_block_whole(
+    anvil_url: str, chain: Chain
+) -> None:
+    await dense_blocks(chain, 2)
+    number, _ = await head(chain.w3)
+    addresses = [AsyncWeb3.to_checksum_address(a) for a in chain.by_address]
+    rpc = RpcClient(urls=[anvil_url], timeout=30, max_log_bytes=20_000)
+    try:
+        with pytest.raises(AnswerTooLargeError) as caught:
+            await rpc.get_logs(number - 1, number, addresses)
+        assert (caught.value.size or 0) > 20_000  # refused by its Content-Length
+        assert caught.value.suggested == (number - 1, number - 1)  # the share that fits
+        assert len(await rpc.get_logs(number, number, addresses)) == 2 * PER_BLOCK
+    finally:
+        await rpc.aclose()
+    async with FaultyProxy(anvil_url) as proxy:
+        rpc = RpcClient(urls=[proxy.url], timeout=0.5, max_log_bytes=20_000)
+        try:
+            proxy.set_plan(["timeout"], method="eth_getLogs")
+            with pytest.raises(AnswerTooLargeError) as slow:  # not retried: split
+                await rpc.get_logs(number - 3, number, addresses)
+            assert slow.value.suggested == (number - 3, number - 2)
+            proxy.set_plan(["timeout"], method="eth_getLogs")  # one block: retried as before
+            assert len(await rpc.get_logs(number, number, addresses)) == 2 * PER_BLOCK
+        finally:
+            await rpc.aclose()

@@ -32,8 +32,10 @@ def test_a_dense_range_is_sized_by_its_logs_not_its_blocks() -> None:
 
 def test_sparse_blocks_keep_the_block_limits() -> None:
     sizer = RangeSizer(initial=2_000, maximum=50_000, max_results=5_000)
-    assert sizer.take(0, 10**9) == (0, 1_999)  # nothing known yet: the starting size
-    assert sizer.expected(0, 1_999) is None
+    assert sizer.take(0, 10**9) == (0, 99)  # nothing known yet: a short first range
+    assert sizer.expected(0, 99) is None
+    sizer.succeeded(100, results=1)
+    assert sizer.take(100, 10**9) == (100, 2_099)  # quiet: the starting size
     sizer.succeeded(2_000, results=20)
     assert sizer.take(2_000, 10**9) == (2_000, 5_999)  # grew by doubling
     sizer.succeeded(4_000, results=0)
@@ -52,8 +54,8 @@ def test_a_quiet_answer_lowers_the_density_by_half_at_most() -> None:
 
 def test_a_cursor_sizes_each_part_by_the_density_of_the_last_answer() -> None:
     sizer = RangeSizer(initial=1_000, maximum=1_000, max_results=100)
-    cursor = RangeCursor(0, 999, sizer)
-    assert cursor.accept(results=500) == (0, 999)  # 0.5 a block: 200 blocks hold 100
+    cursor = RangeCursor(0, 99, sizer)
+    assert cursor.accept(results=50) == (0, 99)  # 0.5 a block: 200 blocks hold 100
     assert cursor.done
     cursor = RangeCursor(1_000, 1_999, sizer)
     assert cursor.current == (1_000, 1_199)
