@@ -178,15 +178,16 @@ FROM generate_series(1, :investors) AS n;
 INSERT INTO investments (investor_id, offering_id, amount, currency, units, state,
     payment_reference, onchain_reference, paid_at)
 SELECT 1 + n % :investors, 1, 1000, 'EUR', 100 + n % 7, 'paid', 'bench-' || n,
-    '0x' || lpad(to_hex(n + 1), 64, '0'), now()
-FROM generate_series(0, :sent - 1) AS n WHERE n % 10 <> 9;
+    '0x' || lpad(to_hex(n + 1), 64, '0'), TIMESTAMPTZ '2026-01-01 00:00:00+00'
+FROM generate_series(0, :sent - 1) AS n WHERE n % 10 <> 9 AND n % :every = 0;
 """
 
 
-async def seed(database_url: str, token: str, investments: int = 0) -> None:
+async def seed(database_url: str, token: str, investments: int = 0, every: int = 1) -> None:
     """One offering of the deployed token, so that positions are projected.
 
-    `investments` > 0: the paid orders of the first `investments` transactions' issues.
+    `investments` > 0: the paid orders of the issues among the first `investments`
+    transactions, of every `every`-th one.
     """
     engine = create_engine(database_url)
     now = datetime.now(UTC)
@@ -217,6 +218,7 @@ async def seed(database_url: str, token: str, investments: int = 0) -> None:
         if investments:
             for statement in INVESTMENTS.split(";")[:-1]:
                 await connection.execute(
-                    text(statement), {"investors": INVESTORS, "sent": investments}
+                    text(statement),
+                    {"investors": INVESTORS, "sent": investments, "every": every},
                 )
     await engine.dispose()
