@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dpo.db.models import Offering as OfferingRow
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError, ValidationError
-from dpo.services import issuers, offering_changes, offerings
+from dpo.services import issuers, offering_changes, offering_detail, offerings
 from schema.context import Info
 from schema.errors import request_id_of
 from schema.offerings import (
@@ -88,12 +88,19 @@ async def resolve_offering(
 ) -> Offering | None:
     """One offering by global id or ISIN; NOT_FOUND when absent or hidden."""
     db_id = from_global_id(id, expect="Offering")[1] if id is not None else None
+    principal = info.context.principal
     async with info.context.loaders.session() as session:
-        row = await offerings.get_offering(
-            session, principal=info.context.principal, id=db_id, isin=isin
+        if not (selects(info, "issuer") or selects(info, "totals")):
+            return Offering.from_row(
+                await offerings.get_offering(session, principal=principal, id=db_id, isin=isin)
+            )
+        # A detail page: the offering, its issuer and its totals in one statement.
+        detail = await offering_detail.get_offering_detail(
+            session, principal=principal, id=db_id, isin=isin
         )
-        node = Offering.from_row(row)
-        await _preload(info, session, [node])
+    node = Offering.from_row(detail.offering)
+    node.loaded_issuer = None if detail.issuer is None else Issuer.from_row(detail.issuer)
+    node.loaded_totals = OfferingTotals.of(detail.totals)
     return node
 
 

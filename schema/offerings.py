@@ -12,6 +12,7 @@ from sqlalchemy import Row
 from dpo.db.models import Issuer as IssuerRow
 from dpo.db.models import Offering as OfferingRow
 from dpo.services.issuers import OfferingPageSpec
+from dpo.services.offering_detail import IssuerFields
 from dpo.services.offerings import OfferingTotals as CoreTotals
 from schema.context import Info
 from schema.enums import OfferingSortField, OfferingStatus, Regulation, SecurityType
@@ -241,7 +242,7 @@ class Issuer(Node):
     )
 
     @classmethod
-    def from_row(cls, row: IssuerRow | Row[Any]) -> Issuer:
+    def from_row(cls, row: IssuerRow | Row[Any] | IssuerFields) -> Issuer:
         """The API view of an issuer."""
         return cls(
             id=to_global_id("Issuer", row.id),

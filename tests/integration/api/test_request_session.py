@@ -144,3 +144,27 @@ async def test_pages_read_issuers_and_totals_with_the_page_not_per_node(api: Api
         f"Issuer {i}" for i in range(5)
     ]
     assert results[0]["offering"]["totals"] == {"investmentsCount": 2}
+
+
+async def test_a_detail_page_reads_offering_issuer_and_totals_in_one_statement(api: Api) -> None:
+    listed = await api.run(PAGE, first=1)
+    offering_id = listed["data"]["offerings"]["edges"][0]["node"]["id"]
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    sync_engine = api.runtime.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", count)
+    try:
+        result = await api.run(
+            "query ($id: ID!) { offering(id: $id) { name issuer { name } "
+            "totals { investmentsCount amountCommitted } } }",
+            id=offering_id,
+        )
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", count)
+    assert result["errors"] == []
+    assert result["data"]["offering"]["issuer"] == {"name": "Issuer 0"}
+    assert result["data"]["offering"]["totals"] == {"investmentsCount": 2, "amountCommitted": "350"}
+    assert len(statements) == 1

@@ -24,6 +24,7 @@ from dpo.errors import (
 from dpo.services import offering_changes as lifecycle
 from dpo.services import offerings as svc
 from dpo.services.codes import isin_check_digit
+from dpo.services.offering_detail import IssuerFields, get_offering_detail
 from dpo.services.pagination import PageSizeExceededError
 from tests.integration.services.support import (
     admin,
@@ -379,6 +380,23 @@ async def test_totals_count_committed_investments(db: AsyncSession) -> None:
     totals = await svc.list_offering_totals(db, offering_ids=[offering.id, empty.id])
     assert totals[offering.id] == svc.OfferingTotals(3, 2, Decimal(600))
     assert totals[empty.id] == svc.OfferingTotals(0, 0, Decimal(0))
+    # A detail page reads the offering, its issuer and the same totals in one statement.
+    for row in (offering, empty):
+        detail = await get_offering_detail(db, principal=ANONYMOUS, id=row.id)
+        assert detail.offering.id == row.id
+        assert detail.offering.name == row.name
+        assert detail.totals == totals[row.id]
+        assert detail.issuer == IssuerFields(
+            id=row.issuer_id, name="Acme Capital AG", country="CH", website=None
+        )
+    by_isin = await get_offering_detail(db, principal=ANONYMOUS, isin=offering.isin)
+    assert by_isin.offering.id == offering.id
+    draft = await make_offering(db, status="draft")
+    with pytest.raises(NotFoundError):  # hidden as get_offering hides it
+        await get_offering_detail(db, principal=ANONYMOUS, id=draft.id)
+    assert (await get_offering_detail(db, principal=admin(), id=draft.id)).offering.id == draft.id
+    with pytest.raises(ValidationError):
+        await get_offering_detail(db, principal=ANONYMOUS)
 
 
 async def test_isin_taken_between_check_and_insert_is_conflict(db: AsyncSession) -> None:

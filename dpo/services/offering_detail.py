@@ -1,0 +1,95 @@
+"""One offering with its issuer and totals in one statement: what a detail page shows.
+
+`dpo.services.offerings.get_offering` and the loaders would read the three with three
+statements (three round trips, and the statement overhead of each); a detail page that asks
+for all three reads them joined. Same visibility and answers as `get_offering`, and the same
+totals as `list_offering_totals`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, distinct, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpo.auth.principal import Principal
+from dpo.db.models import Investment, Issuer, Offering
+from dpo.errors import NotFoundError, ValidationError
+from dpo.services.offerings import COMMITTED_STATES, OfferingTotals, visible
+
+OFFERINGS = Offering.__table__
+ISSUERS = Issuer.__table__
+INVESTMENTS = Investment.__table__
+
+
+@dataclass(frozen=True)
+class IssuerFields:
+    """An issuer's columns read beside its offering."""
+
+    id: int
+    name: str
+    country: str | None
+    website: str | None
+
+
+@dataclass(frozen=True)
+class OfferingDetail:
+    """A row of the offerings table, its issuer (None only if the row is missing: a bug the
+    caller reports) and its committed totals."""
+
+    offering: Row[Any]
+    issuer: IssuerFields | None
+    totals: OfferingTotals
+
+
+async def get_offering_detail(
+    session: AsyncSession, *, principal: Principal, id: int | None = None, isin: str | None = None
+) -> OfferingDetail:
+    """One offering by id or ISIN with its issuer and totals; NotFoundError as get_offering."""
+    if (id is None) == (isin is None):
+        raise ValidationError("give exactly one of id and isin", field="id")
+    key = OFFERINGS.c.id == id if id is not None else OFFERINGS.c.isin == isin
+    totals = (
+        select(
+            func.count(INVESTMENTS.c.id).label("investments_count"),
+            func.count(distinct(INVESTMENTS.c.investor_id)).label("investors_count"),
+            func.sum(INVESTMENTS.c.amount).label("amount_committed"),
+        )
+        .where(
+            INVESTMENTS.c.offering_id == OFFERINGS.c.id,
+            INVESTMENTS.c.state.in_(COMMITTED_STATES),
+        )
+        .lateral("totals")
+    )
+    issuer_columns = [ISSUERS.c[name].label(f"issuer__{name}") for name in _ISSUER_FIELDS]
+    statement = (
+        select(OFFERINGS, *issuer_columns, *totals.c)
+        .select_from(
+            OFFERINGS.outerjoin(ISSUERS, ISSUERS.c.id == OFFERINGS.c.issuer_id).join(totals, true())
+        )
+        .where(key, visible(principal))
+    )
+    row = (await session.execute(statement)).first()
+    if row is None:
+        raise NotFoundError("no such offering")
+    fields = row._mapping
+    issuer = (
+        None
+        if fields["issuer__id"] is None
+        else IssuerFields(**{name: fields[f"issuer__{name}"] for name in _ISSUER_FIELDS})
+    )
+    return OfferingDetail(
+        offering=row,
+        issuer=issuer,
+        totals=OfferingTotals(
+            int(fields["investments_count"]),
+            int(fields["investors_count"]),
+            Decimal(fields["amount_committed"] or 0),
+        ),
+    )
+
+
+_ISSUER_FIELDS = ("id", "name", "country", "website")
