@@ -12,8 +12,8 @@ A backfill holds an Issued event per order the platform issued, so one statement
 made matching the listener's bottleneck. Here a run of events is folded instead: the orders
 they name are read once (locked, in id order), every event is applied in the given order in
 `step` (the same conditions the statements per event had, so several events of one order in a
-batch end as they would one by one), and the changed orders, the offering totals and the
-messages are written with one statement each.
+batch end as they would one by one), and the changed orders with their messages, then the
+offering totals, are written with one statement each.
 """
 
 from __future__ import annotations
@@ -124,26 +124,20 @@ async def _write(
     connection: AsyncConnection, changed: list[Order], totals: dict[int, tuple[Decimal, int]]
 ) -> None:
     if changed:
+        # One statement: the orders, and the messages of those a forward Issued moved (the
+        # investor hears of it from the same commit; the key makes a replay, a revert and the
+        # block back or a rewind, add no second message).
         await connection.execute(
-            text(
-                "UPDATE investments AS i SET state = u.s, tx_hash = u.tx, paid_at = u.p, "
-                "issued_at = u.d, updated_at = now() FROM unnest(CAST(:ids AS bigint[]), "
-                "CAST(:s AS varchar[]), CAST(:tx AS varchar[]), CAST(:p AS timestamptz[]), "
-                "CAST(:d AS timestamptz[])) AS u(id, s, tx, p, d) WHERE i.id = u.id"
-            ),
+            text(_ORDERS_AND_MESSAGES),
             {
                 "ids": [o.id for o in changed],
                 "s": [o.state for o in changed],
                 "tx": [o.tx_hash for o in changed],
                 "p": [o.paid_at for o in changed],
                 "d": [o.issued_at for o in changed],
+                "m": [o.issued for o in changed],
             },
         )
-    issued = [o.id for o in changed if o.issued]
-    if issued:
-        # The investor hears of it from the same commit; the key makes a replay (a revert
-        # and the block back, a rewind) add no second message.
-        await connection.execute(text(_TOKENS_ISSUED), {"ids": issued})
     if totals:
         ids = sorted(totals)
         await connection.execute(
@@ -161,15 +155,22 @@ async def _write(
         )
 
 
-# The notification outbox's rows (dpo.notifications.outbox), written in SQL like the rest of
-# the ingestion transaction; investors without an e-mail get none.
-_TOKENS_ISSUED = (
+# The notification outbox's rows (dpo.notifications.outbox) from the updated orders' own
+# RETURNING (no second read of them), written in SQL like the rest of the ingestion
+# transaction; investors without an e-mail get none.
+_ORDERS_AND_MESSAGES = (
+    "WITH updated AS (UPDATE investments AS i SET state = u.s, tx_hash = u.tx, paid_at = u.p, "
+    "issued_at = u.d, updated_at = now() FROM unnest(CAST(:ids AS bigint[]), "
+    "CAST(:s AS varchar[]), CAST(:tx AS varchar[]), CAST(:p AS timestamptz[]), "
+    "CAST(:d AS timestamptz[]), CAST(:m AS boolean[])) AS u(id, s, tx, p, d, m) "
+    "WHERE i.id = u.id "
+    "RETURNING i.id, i.investor_id, i.offering_id, i.payment_reference, i.units, u.m) "
     "INSERT INTO notifications (key, audience, event, email, fields) "
-    "SELECT 'tokens_issued:inv:' || i.id, 'investor', 'tokens_issued', v.email, "
-    "jsonb_build_object('reference', i.payment_reference, 'units', i.units::text, "
+    "SELECT 'tokens_issued:inv:' || d.id, 'investor', 'tokens_issued', v.email, "
+    "jsonb_build_object('reference', d.payment_reference, 'units', d.units::text, "
     "'offering', o.name) "
-    "FROM investments i JOIN investors v ON v.id = i.investor_id "
-    "JOIN offerings o ON o.id = i.offering_id "
-    "WHERE i.id = ANY(CAST(:ids AS bigint[])) AND v.email IS NOT NULL "
-    "ORDER BY i.id ON CONFLICT (key) DO NOTHING"
+    "FROM updated d JOIN investors v ON v.id = d.investor_id "
+    "JOIN offerings o ON o.id = d.offering_id "
+    "WHERE d.m AND v.email IS NOT NULL "
+    "ORDER BY d.id ON CONFLICT (key) DO NOTHING"
 )

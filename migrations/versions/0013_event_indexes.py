@@ -14,6 +14,9 @@ for this one (docs/ARCHITECTURE.md, "chain_events' indexes", says which query us
   with the address, so no single index serves it) and (tx_hash) (nothing looks events up by
   transaction); derivative_reports' (uti) is the leading column of its unique key.
 
+The new key is built in the migration's transaction: about 2 s per 500,000 events on a loaded
+2-core machine, during which the listener's writes wait (reads go on).
+
 Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-05
