@@ -87,10 +87,13 @@ def _worker(
     database_url: str,
     redis_url: str,
     peers: tuple[Path, int],
+    supervisor: int,
 ) -> None:
     """One worker process (the spawn target): serve, then exit with serve's code."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # the supervisor died: drain and stop
+    if os.getppid() != supervisor:  # it died before the line above: nobody would stop us
+        sys.exit(0)
     from dpo.logs import configure_logging
 
     configure_logging(
@@ -132,6 +135,8 @@ class Supervisor:
         }
         try:
             for index in range(self.count):
+                if self.stopping:  # told to stop while starting: start no more
+                    break
                 self._start(index)
             logger.info("dpo web: %d workers", self.count)
             while not self.stopping:
@@ -147,7 +152,7 @@ class Supervisor:
     def _start(self, index: int) -> None:
         process = self._spawn.Process(
             target=_worker,
-            args=(self.sock, self.config, *self.urls, (self.folder, index)),
+            args=(self.sock, self.config, *self.urls, (self.folder, index), os.getpid()),
             name=f"dpo-web-{index}",
         )
         process.start()
