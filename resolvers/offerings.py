@@ -107,26 +107,28 @@ async def resolve_offering(
 async def _preload(info: Info, session: AsyncSession, nodes: list[Offering], *path: str) -> None:
     """Read the issuers and totals of all `nodes` at once, if the query asks for them.
 
-    The same statements the DataLoaders would send, but the fields then resolve as plain
-    values (schema.selection): no future and coroutine per node for graphql-core to gather.
+    One statement for both (the DataLoaders would send one each), and the fields then
+    resolve as plain values (schema.selection): no future and coroutine per node for
+    graphql-core to gather. Anything not found is left to the fields' loaders.
     """
-    if not nodes:
+    issuer, totals = selects(info, *path, "issuer"), selects(info, *path, "totals")
+    if not nodes or not (issuer or totals):
         return
-    if selects(info, *path, "issuer"):
-        ids = list(dict.fromkeys(node.issuer_db_id for node in nodes))
-        issuers_by_id = {
-            key: Issuer.from_row(row)
-            for key, row in (await offerings.issuer_rows_by_ids(session, ids=ids)).items()
-        }
-        for node in nodes:
-            # A missing one (a bug) is left to the field, which reports it.
-            node.loaded_issuer = issuers_by_id.get(node.issuer_db_id)
-    if selects(info, *path, "totals"):
-        totals = await offerings.list_offering_totals(
-            session, offering_ids=[node.db_id for node in nodes]
-        )
-        for node in nodes:
-            node.loaded_totals = OfferingTotals.of(totals[node.db_id])
+    # Both in one statement (one round trip) even when only one is asked for.
+    relations = await offering_detail.list_offering_relations(
+        session, offering_ids=[node.db_id for node in nodes]
+    )
+    issuers: dict[int, Issuer] = {}
+    for node in nodes:
+        if node.db_id not in relations:
+            continue
+        found, committed = relations[node.db_id]
+        if issuer and found is not None:
+            if found.id not in issuers:
+                issuers[found.id] = Issuer.from_row(found)
+            node.loaded_issuer = issuers[found.id]
+        if totals:
+            node.loaded_totals = OfferingTotals.of(committed)
 
 
 async def resolve_offering_node(info: Info, db_id: int) -> Offering | None:

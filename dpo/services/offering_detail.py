@@ -8,12 +8,14 @@ totals as `list_offering_totals`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, distinct, func, select, true
+from sqlalchemy import Label, Row, distinct, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import LateralFromClause
 
 from dpo.auth.principal import Principal
 from dpo.db.models import Investment, Issuer, Offering
@@ -52,7 +54,42 @@ async def get_offering_detail(
     if (id is None) == (isin is None):
         raise ValidationError("give exactly one of id and isin", field="id")
     key = OFFERINGS.c.id == id if id is not None else OFFERINGS.c.isin == isin
-    totals = (
+    totals = _totals()
+    statement = (
+        select(OFFERINGS, *_issuer_columns(), *totals.c)
+        .select_from(
+            OFFERINGS.outerjoin(ISSUERS, ISSUERS.c.id == OFFERINGS.c.issuer_id).join(totals, true())
+        )
+        .where(key, visible(principal))
+    )
+    row = (await session.execute(statement)).first()
+    if row is None:
+        raise NotFoundError("no such offering")
+    return OfferingDetail(offering=row, issuer=_issuer_of(row), totals=_totals_of(row))
+
+
+async def list_offering_relations(
+    session: AsyncSession, *, offering_ids: Sequence[int]
+) -> dict[int, tuple[IssuerFields | None, OfferingTotals]]:
+    """The issuer and totals of each offering (visible already: a page's), in one statement;
+    an id that is not an offering is left out."""
+    totals = _totals()
+    statement = (
+        select(OFFERINGS.c.id, *_issuer_columns(), *totals.c)
+        .select_from(
+            OFFERINGS.outerjoin(ISSUERS, ISSUERS.c.id == OFFERINGS.c.issuer_id).join(totals, true())
+        )
+        .where(OFFERINGS.c.id.in_(offering_ids))
+    )
+    return {row.id: (_issuer_of(row), _totals_of(row)) for row in await session.execute(statement)}
+
+
+_ISSUER_FIELDS = ("id", "name", "country", "website")
+
+
+def _totals() -> LateralFromClause:
+    """Committed investments of the offering on the left, aggregated (one row, even zero)."""
+    return (
         select(
             func.count(INVESTMENTS.c.id).label("investments_count"),
             func.count(distinct(INVESTMENTS.c.investor_id)).label("investors_count"),
@@ -64,32 +101,24 @@ async def get_offering_detail(
         )
         .lateral("totals")
     )
-    issuer_columns = [ISSUERS.c[name].label(f"issuer__{name}") for name in _ISSUER_FIELDS]
-    statement = (
-        select(OFFERINGS, *issuer_columns, *totals.c)
-        .select_from(
-            OFFERINGS.outerjoin(ISSUERS, ISSUERS.c.id == OFFERINGS.c.issuer_id).join(totals, true())
-        )
-        .where(key, visible(principal))
-    )
-    row = (await session.execute(statement)).first()
-    if row is None:
-        raise NotFoundError("no such offering")
+
+
+def _issuer_columns() -> list[Label[Any]]:
+    # Prefixed: the offerings table has an `issuer_id` of its own.
+    return [ISSUERS.c[name].label(f"issuer__{name}") for name in _ISSUER_FIELDS]
+
+
+def _issuer_of(row: Row[Any]) -> IssuerFields | None:
     fields = row._mapping
-    issuer = (
-        None
-        if fields["issuer__id"] is None
-        else IssuerFields(**{name: fields[f"issuer__{name}"] for name in _ISSUER_FIELDS})
-    )
-    return OfferingDetail(
-        offering=row,
-        issuer=issuer,
-        totals=OfferingTotals(
-            int(fields["investments_count"]),
-            int(fields["investors_count"]),
-            Decimal(fields["amount_committed"] or 0),
-        ),
-    )
+    if fields["issuer__id"] is None:
+        return None
+    return IssuerFields(**{name: fields[f"issuer__{name}"] for name in _ISSUER_FIELDS})
 
 
-_ISSUER_FIELDS = ("id", "name", "country", "website")
+def _totals_of(row: Row[Any]) -> OfferingTotals:
+    fields = row._mapping
+    return OfferingTotals(
+        int(fields["investments_count"]),
+        int(fields["investors_count"]),
+        Decimal(fields["amount_committed"] or 0),
+    )

@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, distinct, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, distinct, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import Principal
@@ -173,13 +173,6 @@ async def list_issuers_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> d
     """Issuers by id, for batch loading."""
     rows = await session.scalars(select(Issuer).where(Issuer.id.in_(ids)))
     return {issuer.id: issuer for issuer in rows}
-
-
-async def issuer_rows_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, Row[Any]]:
-    """Issuers by id as rows of the issuers table (their columns by name), for a page."""
-    issuers = Issuer.__table__
-    result = await session.execute(select(issuers).where(issuers.c.id.in_(ids)))
-    return {row.id: row for row in result}
 
 
 async def list_offerings_by_ids(

@@ -24,7 +24,11 @@ from dpo.errors import (
 from dpo.services import offering_changes as lifecycle
 from dpo.services import offerings as svc
 from dpo.services.codes import isin_check_digit
-from dpo.services.offering_detail import IssuerFields, get_offering_detail
+from dpo.services.offering_detail import (
+    IssuerFields,
+    get_offering_detail,
+    list_offering_relations,
+)
 from dpo.services.pagination import PageSizeExceededError
 from tests.integration.services.support import (
     admin,
@@ -389,6 +393,14 @@ async def test_totals_count_committed_investments(db: AsyncSession) -> None:
         assert detail.issuer == IssuerFields(
             id=row.issuer_id, name="Acme Capital AG", country="CH", website=None
         )
+    # A page's issuers and totals, in one statement; an id that is no offering is left out.
+    relations = await list_offering_relations(db, offering_ids=[offering.id, empty.id, 10**12])
+    assert set(relations) == {offering.id, empty.id}
+    for row in (offering, empty):
+        issuer, committed = relations[row.id]
+        assert committed == totals[row.id]
+        assert issuer is not None
+        assert issuer.id == row.issuer_id
     by_isin = await get_offering_detail(db, principal=ANONYMOUS, isin=offering.isin)
     assert by_isin.offering.id == offering.id
     draft = await make_offering(db, status="draft")
