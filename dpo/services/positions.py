@@ -19,7 +19,11 @@ from dpo.services.policy import STAFF_READERS, require_authenticated
 logger = logging.getLogger(__name__)
 
 
-BY_ID = Ordering("positions_by_id", (SortKey(Position.id.expression),))
+# Conditions and pages on the table's own columns: a page is a Core select, which skips the
+# ORM's compile and load steps entirely (docs/ARCHITECTURE.md, the read path).
+POSITIONS = Position.__table__
+WALLETS = InvestorWallet.__table__
+BY_ID = Ordering("positions_by_id", (SortKey(POSITIONS.c.id),))
 
 
 @dataclass(frozen=True)
@@ -41,16 +45,17 @@ def _visible(principal: Principal) -> Any:
     if principal.role in STAFF_READERS:
         return None
     if principal.role == Role.ISSUER.value and principal.issuer_id is not None:
-        return Position.offering_id.in_(
-            select(Offering.id).where(Offering.issuer_id == principal.issuer_id)
+        offerings = Offering.__table__
+        return POSITIONS.c.offering_id.in_(
+            select(offerings.c.id).where(offerings.c.issuer_id == principal.issuer_id)
         )
     if principal.investor_id is not None:
-        own_wallets = select(func.lower(InvestorWallet.address)).where(
-            InvestorWallet.investor_id == principal.investor_id
+        own_wallets = select(func.lower(WALLETS.c.address)).where(
+            WALLETS.c.investor_id == principal.investor_id
         )
         return or_(
-            Position.investor_id == principal.investor_id,
-            func.lower(Position.holder_address).in_(own_wallets),
+            POSITIONS.c.investor_id == principal.investor_id,
+            func.lower(POSITIONS.c.holder_address).in_(own_wallets),
         )
     raise ForbiddenError("you may not see positions", reason="not_allowed")
 
@@ -106,19 +111,19 @@ async def list_positions(
         conditions.append(clause)
     if holder is not None:
         await _check_holder(session, principal, holder)
-        conditions.append(func.lower(Position.holder_address) == holder.lower())
+        conditions.append(func.lower(POSITIONS.c.holder_address) == holder.lower())
     if offering_id is not None:
-        conditions.append(Position.offering_id == offering_id)
+        conditions.append(POSITIONS.c.offering_id == offering_id)
     if location is not None:
-        conditions.append(Position.location == location.value)
+        conditions.append(POSITIONS.c.location == location.value)
     totals_query = (
-        select(Position.location, func.sum(Position.quantity), func.count())
+        select(POSITIONS.c.location, func.sum(POSITIONS.c.quantity), func.count())
         .where(*conditions)
-        .group_by(Position.location)
+        .group_by(POSITIONS.c.location)
     )
     page = await paginate(
         session,
-        select(*Position.__table__.c).where(*conditions),
+        select(POSITIONS).where(*conditions),
         ordering=BY_ID,
         as_rows=True,
         first=first,
