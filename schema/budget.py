@@ -64,6 +64,51 @@ async def validated(
     return list(errors)
 
 
+# A document's expanded size, and an operation's estimate by its variables: measured once per
+# parsed document (ParseCache hands the same object for the same text) and variable values,
+# not on every request. Keyed by object ids with the objects kept in the entry, so an id reused
+# after a document was dropped never matches.
+MEASURE_CACHE_SIZE = 512
+_SIZES: OrderedDict[int, tuple[DocumentNode, int]] = OrderedDict()
+_ESTIMATES: OrderedDict[Hashable, tuple[DocumentNode, GraphQLSchema, int]] = OrderedDict()
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Hashable, entry: Any) -> None:
+    cache[key] = entry
+    if len(cache) > MEASURE_CACHE_SIZE:
+        cache.popitem(last=False)
+
+
+def expanded_size(document: DocumentNode) -> int:
+    """schema.cost.shape's selection count of the document, measured once per document."""
+    known = _SIZES.get(id(document))
+    if known is not None and known[0] is document:
+        return known[1]
+    selections = shape(document).selections
+    _remember(_SIZES, id(document), (document, selections))
+    return selections
+
+
+def estimate(
+    document: DocumentNode,
+    schema: GraphQLSchema,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+) -> int:
+    """schema.cost.estimate_nodes, once per document, operation and plain variable values."""
+    values = variables or {}
+    if not all(isinstance(value, _PLAIN) for value in values.values()):
+        return estimate_nodes(document, schema, operation_name=operation_name, variables=variables)
+    key = (id(document), id(schema), operation_name, tuple(sorted(values.items())))
+    known = _ESTIMATES.get(key)
+    if known is not None and known[0] is document and known[1] is schema:
+        return known[2]
+    nodes = estimate_nodes(document, schema, operation_name=operation_name, variables=variables)
+    _remember(_ESTIMATES, key, (document, schema, nodes))
+    return nodes
+
+
 @dataclass(frozen=True)
 class Spent:
     """The meter's verdict on one operation."""
@@ -110,7 +155,7 @@ class QueryBudget(SchemaExtension):
         self, context: ExecutionContext, document: DocumentNode
     ) -> list[GraphQLError] | None:
         try:
-            selections = shape(document).selections
+            selections = expanded_size(document)
             if selections > self.max_selections:
                 self.refused = True
                 return [
@@ -119,11 +164,8 @@ class QueryBudget(SchemaExtension):
                         f"written out; at most {self.max_selections:,} are allowed."
                     )
                 ]
-            self.requested = estimate_nodes(
-                document,
-                context.schema._schema,
-                operation_name=context.operation_name,
-                variables=context.variables,
+            self.requested = estimate(
+                document, context.schema._schema, context.operation_name, context.variables
             )
         except RecursionError:
             self.refused = True
