@@ -10,6 +10,7 @@ import strawberry
 from graphql import parse
 
 from schema import budget
+from schema.cost import estimate_nodes, shape
 
 
 @strawberry.type
@@ -30,7 +31,6 @@ SCHEMA = strawberry.Schema(query=Query)._schema
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     calls = {"shape": 0, "estimate": 0}
-    shape, estimate_nodes = budget.shape, budget.estimate_nodes
 
     def counting_shape(document: Any) -> Any:
         calls["shape"] += 1
