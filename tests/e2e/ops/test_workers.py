@@ -66,9 +66,13 @@ def served(
         until(lambda: len(workers_of(process.pid)) == 2, what="two workers")
         yield process, base, log
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(30)
+        if process.poll() is None:  # SIGTERM, so the supervisor removes its folder too
+            process.terminate()
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(30)
 
 
 def served_by(base: str) -> dict[str, float]:
