@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/ponder.py [--events 200000] [--ponder-version 1.0.0]
        [--rounds 1] [--read-rounds 2] [--seconds 10] [--concurrency 8] [--clients 2]
-       [--skip-reads] [--latency 30] [--settle-blocks 30]
+       [--skip-reads] [--latency 30] [--settle-blocks 30] [--ponder-ws]
 
 Installs Ponder from the npm registry into .dpo/bench/ponder-<version>/ (bench/ponder_install.py;
 kept for the next run) with our small app over the four contracts (bench/ponder_app/), starts
@@ -112,7 +112,9 @@ def run_backfills(
             run = (
                 backfill.start_ours(url, stack.redis_url, stack.rpc_url, addresses, log)
                 if side == "ours"
-                else backfill.start_ponder(folder, url, log)
+                else backfill.start_ponder(
+                    folder, url, log, stack.rpc_url if args.ponder_ws else ""
+                )
             )
             try:
                 figures = backfill.measure(run, head, args.timeout, pid_of(stack.postgres))
@@ -239,7 +241,8 @@ def main() -> None:
         print(f"emitted {args.events:,} events in {blocks:,} blocks; head {head}", flush=True)
         names = {CONTRACT_ARTIFACTS[var]: address for var, address in addresses.items()}
         abis = {name: load_artifact(name).abi for name in names}
-        write_app(folder, args.ponder_version, stack.rpc_url, names, abis, 0, CHAIN_ID)
+        ws_url = stack.rpc_url.replace("http://", "ws://", 1) if args.ponder_ws else None
+        write_app(folder, args.ponder_version, stack.rpc_url, names, abis, 0, CHAIN_ID, ws_url)
         fills, ours_url, ponder = run_backfills(stack, folder, addresses, head, args)
         try:
             got, lat = serve_and_measure(stack, ours_url, ponder, addresses, folder / "logs", args)
@@ -252,6 +255,7 @@ def main() -> None:
                 {
                     "bench": "ponder",
                     "ponder_version": args.ponder_version,
+                    "ponder_follows_by": "newHeads" if args.ponder_ws else "polling",
                     "events_emitted": args.events,
                     "blocks": head + 1,
                     "backfill": fills,

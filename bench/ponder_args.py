@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ponder_install import version_tuple  # bench/ is the script's folder
+from ponder_install import uses_chains, version_tuple  # bench/ is the script's folder
 
 
 def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -36,11 +36,18 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
         default=30,
         help="tx mined -> subscriber samples per listener mode (0: skip)",
     )
+    parser.add_argument(
+        "--ponder-ws",
+        action="store_true",
+        help="Ponder follows the chain by newHeads over WebSocket (0.11 and later)",
+    )
     args = parser.parse_args(argv)
     try:
         version_tuple(args.ponder_version)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.ponder_ws and not uses_chains(args.ponder_version):
+        parser.error(f"--ponder-ws: ponder {args.ponder_version} has no new-block push")
     counts = (args.events, args.tx_per_block, args.rounds, args.read_rounds, args.concurrency)
     if min(*counts, args.clients) < 1:
         parser.error(

@@ -44,15 +44,27 @@ def uses_chains(version: str) -> bool:
 
 
 def config_source(
-    version: str, rpc_url: str, addresses: Mapping[str, str], start_block: int, chain_id: int
+    version: str,
+    rpc_url: str,
+    addresses: Mapping[str, str],
+    start_block: int,
+    chain_id: int,
+    ws_url: str | None = None,
 ) -> str:
-    """ponder.config.ts for this chain: the contracts by name, their addresses, a start block."""
+    """ponder.config.ts for this chain: the contracts by name, their addresses, a start block.
+
+    `ws_url` makes Ponder follow the chain by newHeads pushed over WebSocket instead of
+    polling (0.11 and later; the 0.10 line polls whatever its transport).
+    """
     if start_block < 0:
         raise ValueError("start block must be >= 0")
     version_tuple(version)
+    if ws_url is not None and not uses_chains(version):
+        raise ValueError(f"ponder {version} has no new-block push (0.11 and later do)")
     key = "chain" if uses_chains(version) else "network"
     if uses_chains(version):
-        chain = f"{{ id: {chain_id}, rpc: {json.dumps(rpc_url)} }}"
+        ws = f", ws: {json.dumps(ws_url)}" if ws_url is not None else ""
+        chain = f"{{ id: {chain_id}, rpc: {json.dumps(rpc_url)}{ws} }}"
         chains = f"chains: {{ {CHAIN_NAME}: {chain} }},"
     else:
         # The default, 50 requests a second, would throttle a local node; ours has no cap.
@@ -139,6 +151,7 @@ def write_app(
     abis: Mapping[str, list[dict[str, Any]]],
     start_block: int,
     chain_id: int,
+    ws_url: str | None = None,
 ) -> None:
     """Our app's sources into the installed folder, config and ABIs for this run."""
     for source in APP.rglob("*"):
@@ -148,6 +161,6 @@ def write_app(
             shutil.copyfile(source, target)
     (folder / "abis.ts").write_text(abis_source(abis))
     (folder / "ponder.config.ts").write_text(
-        config_source(version, rpc_url, addresses, start_block, chain_id)
+        config_source(version, rpc_url, addresses, start_block, chain_id, ws_url)
     )
     shutil.rmtree(folder / ".ponder", ignore_errors=True)  # a previous run's build cache

@@ -63,6 +63,15 @@ def test_config_of_the_chains_line(install: ModuleType) -> None:
     assert "viem" not in source
 
 
+def test_new_block_push_for_the_chains_line_only(install: ModuleType) -> None:
+    source = install.config_source(
+        "0.16.10", "http://127.0.0.1:8545", ADDRESSES, 0, 31337, "ws://127.0.0.1:8545"
+    )
+    assert 'rpc: "http://127.0.0.1:8545", ws: "ws://127.0.0.1:8545" } },' in source
+    with pytest.raises(ValueError, match="no new-block push"):
+        install.config_source("1.0.0", "http://x", ADDRESSES, 0, 1, "ws://x")
+
+
 @pytest.mark.parametrize(
     ("version", "chains"),
     [("1.0.0", False), ("0.10.7", False), ("0.11.13", True), ("0.16.10", True)],
@@ -125,6 +134,7 @@ def test_default_flags(parse_args: Any) -> None:
         30,
     )
     assert parse_args("bench", ["--ponder-version", "0.16.10"]).ponder_version == "0.16.10"
+    assert parse_args("bench", ["--ponder-version", "0.16.10", "--ponder-ws"]).ponder_ws
 
 
 @pytest.mark.parametrize(
@@ -141,6 +151,7 @@ def test_default_flags(parse_args: Any) -> None:
         (["--latency", "1"], "--latency 0 or >= 2"),
         (["--latency", "-3"], "--latency 0 or >= 2"),
         (["--settle-blocks", "-1"], "--settle-blocks takes >= 0"),
+        (["--ponder-ws"], "ponder 1.0.0 has no new-block push"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(
