@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, func, or_, select
+from sqlalchemy import Row, Text, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import Principal
@@ -116,14 +118,34 @@ async def list_positions(
         conditions.append(POSITIONS.c.offering_id == offering_id)
     if location is not None:
         conditions.append(POSITIONS.c.location == location.value)
-    totals_query = (
-        select(POSITIONS.c.location, func.sum(POSITIONS.c.quantity), func.count())
+    groups = (
+        select(
+            POSITIONS.c.location,
+            func.sum(POSITIONS.c.quantity).label("quantity"),
+            func.count().label("count"),
+        )
         .where(*conditions)
         .group_by(POSITIONS.c.location)
     )
+    # The totals ride on the page's own statement as one uncorrelated column (computed once,
+    # JSON text of [location, quantity, count] triples): one round trip, not two. An empty
+    # page, with no row to carry them, asks on its own.
+    grouped = groups.subquery()
+    totals_column = (
+        select(
+            cast(
+                func.json_agg(
+                    func.json_build_array(grouped.c.location, grouped.c.quantity, grouped.c.count)
+                ),
+                Text,
+            )
+        )
+        .scalar_subquery()
+        .label("_totals")
+    )
     page = await paginate(
         session,
-        select(POSITIONS).where(*conditions),
+        select(POSITIONS, totals_column).where(*conditions),
         ordering=BY_ID,
         as_rows=True,
         first=first,
@@ -131,9 +153,14 @@ async def list_positions(
         last=last,
         before=before,
     )
-    groups = (await session.execute(totals_query)).all()
+    if page.rows:
+        text = page.rows[0]._mapping["_totals"]
+        # Quantities are exact integers (NUMERIC(78,0)); never read through a float.
+        triples = [] if text is None else json.loads(text, parse_float=Decimal)
+    else:
+        triples = [list(row) for row in await session.execute(groups)]
     return PositionList(
         page=page,
-        totals={str(row[0]): int(row[1]) for row in groups},
-        counts={str(row[0]): int(row[2]) for row in groups},
+        totals={str(name): int(quantity) for name, quantity, _ in triples},
+        counts={str(name): int(count) for name, _, count in triples},
     )

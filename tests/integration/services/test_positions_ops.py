@@ -71,6 +71,25 @@ async def test_positions_per_role_with_totals(db: AsyncSession) -> None:
     # Read as rows of the table (columns by name), never as ORM objects.
     assert not any(isinstance(p, Position) for p in own.positions)
     assert {p.holder_address for p in own.positions} == {mine}
+    # The totals ride on the page's statement; an empty page still has them, asked alone.
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    connection = (await db.connection()).sync_connection
+    assert connection is not None
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        again = await positions.list_positions(db, principal=me)
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    assert len(statements) == 1
+    assert (again.totals, again.counts) == (own.totals, own.counts)
+    beyond = await positions.list_positions(db, principal=me, after=own.page.cursors[-1])
+    assert beyond.positions == []
+    assert (beyond.totals, beyond.counts) == ({"onchain": 7 + 2**255, "euroclear": 3}, own.counts)
+    assert sum(own.counts.values()) == 3
     assert one.totals == {"onchain": 7}
     by_holder = await positions.list_positions(
         db, principal=me, holder=mine.upper()[:2] + mine[2:].upper()
