@@ -150,7 +150,7 @@ class Follower:
         )
 
     async def step(self, stop: asyncio.Event) -> bool:
-        """One pass: check our tip, then sync up to the safe head; False when idle."""
+        """One pass: check our tip, then sync up to the safe head; True after a reorg."""
         head, pushed, self.seen = await read_head(self.heads, self.rpc, self.seen)
         metrics.HEAD_BLOCK.set(head)
         self.tip_rpc.pushed = pushed
@@ -177,7 +177,8 @@ class Follower:
             # Wait a poll interval: the next pass checks our tip against the chain.
             logger.info("chain moved during a fetch (%s); fetching again", moved)
             return False
-        return pushed is None  # a pushed head is synced: the next push (or poll) wakes us
+        # Synced to the head: the next poll is due on the grid (at once after a long pass).
+        return False
 
     async def safe_head(self, head: int) -> int:
         """The highest block we may process: finalized, or head minus confirmations."""

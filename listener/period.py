@@ -7,7 +7,7 @@ whatever a pass costs), so an event waits half an interval on average plus the p
 finds it. A pass that overruns its slot is followed by the next one at once, and the grid
 restarts from that poll: at most one late poll, never a burst to catch up. A pass woken early
 by a pushed head restarts the grid from its own start (the next poll a full interval after
-it); the passes that follow a busy one at once (a block found, a backfill) leave it alone.
+it); a pass that follows a busy one at once (after a reorg) leaves it alone.
 """
 
 from __future__ import annotations

@@ -76,10 +76,10 @@ async def test_polls_keep_a_fixed_period_whatever_a_pass_costs() -> None:
     assert await polls([0.05, 0.7, 0.2, 0.0, 0.9]) == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
-async def test_a_block_found_polls_again_at_once_and_keeps_the_grid() -> None:
-    # Poll 1 finds a block: the pass syncs it and polls again at once (1.3); the next poll is
-    # still due at 2.0, not an interval after the extra one (2.3, 3.3: a drift per block).
-    assert await polls([0.3] * 5, mine_at=frozenset({1})) == [0.0, 1.0, 1.3, 2.0, 3.0]
+async def test_a_block_found_keeps_the_grid_without_an_extra_poll() -> None:
+    # Poll 1 finds a block: the pass syncs it and the next poll is still due at 2.0 (not an
+    # extra poll at once, nor an interval after one: 1.3, 2.3, 3.3 drifted by each block).
+    assert await polls([0.3] * 5, mine_at=frozenset({1, 3})) == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
 async def test_an_overrun_polls_again_at_once_without_a_burst() -> None:
