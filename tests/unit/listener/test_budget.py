@@ -144,3 +144,27 @@ async def test_a_dense_backfill_holds_no_more_than_the_budget_and_stores_everyth
     # Never more fetched and uncommitted than the budget, save one block that cannot split.
     assert rpc.most <= 120 + 30
     assert max(store.batches) <= 120 // 2 + 30
+
+
+async def test_a_range_denser_than_foreseen_ends_early_and_its_rest_comes_before_the_next() -> None:
+    # Quiet blocks size the ranges at 30 blocks; the dense blocks after them make those ranges
+    # end at their share, while the ranges planned behind them are already in flight.
+    rpc = CappedRpc(cap=90)  # RpcClient's cap: about three times the share
+    rpc.mine_many(60, events=1)
+    rpc.mine_many(30, events=12)
+    rpc.mine_many(60, events=1)
+    store = CountingStore(rpc)
+    config = FollowerConfig(
+        chain_id=CHAIN_ID, reorg_window=8, concurrency=4, max_logs_in_flight=120
+    )
+    follower = Follower(
+        rpc=rpc, store=store, decoder=Decoder(CHAIN_ID, {TOKEN: "Issuance"}), config=config
+    )
+    await follower.resume()
+    await follower.sync(rpc.head.number, rpc.head.number, asyncio.Event())
+    assert store.point == (rpc.head.number, rpc.head.hash)
+    assert set(store.live) == rpc.keys()
+    assert [item.id for item in store.feed] == list(range(1, 481))
+    # One round of ranges sized for the quiet blocks meets the dense ones: each holds at most
+    # an answer under the cap (and one block), until the density has caught up.
+    assert rpc.most <= 4 * (90 + 12)
