@@ -94,7 +94,7 @@ class Connection(Generic[T]):
 
 
 def connection_of(
-    page: Page, nodes: list[T], count_total: Callable[[], Awaitable[int]]
+    page: Page, nodes: list[T], count_total: Callable[[], Awaitable[int] | int]
 ) -> Connection[T]:
     """A connection from a service page and the mapped nodes, in the same order."""
     edges = [Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)]

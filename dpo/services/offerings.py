@@ -134,9 +134,19 @@ async def list_offerings(
     after: str | None = None,
     last: int | None = None,
     before: str | None = None,
+    with_count: bool = False,
 ) -> Page:
-    """One page of the offerings the caller may see, as rows of the offerings table."""
+    """One page of the offerings the caller may see, as rows of the offerings table.
+
+    `with_count`: the rows also carry how many match in all (`counted`), computed once in
+    the page's own statement (an uncorrelated subquery): one round trip, not two.
+    """
     statement = filtered(principal, filter).with_only_columns(*OFFERINGS.c)
+    if with_count:
+        everything = filtered(principal, filter).subquery()
+        statement = statement.add_columns(
+            select(func.count()).select_from(everything).scalar_subquery().label("_count")
+        )
     return await paginate(
         session,
         statement,
@@ -147,6 +157,11 @@ async def list_offerings(
         last=last,
         before=before,
     )
+
+
+def counted(page: Page) -> int | None:
+    """The count a page read `with_count` carries; None when it has no row to carry it."""
+    return int(page.rows[0]._mapping["_count"]) if page.rows else None
 
 
 async def count_offerings(
