@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request id, security headers, the 500 answer and the body limit.
+"""Pure ASGI middleware: request id and security headers, the 500 answer and the body limit.
 
 Pure ASGI (not BaseHTTPMiddleware) so WebSockets and streamed responses pass untouched.
 """
@@ -10,7 +10,6 @@ import logging
 import re
 import uuid
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dpo.inputs import is_ascii_digits
@@ -59,11 +58,39 @@ async def plain_response(
     await send({"type": "http.response.body", "body": body})
 
 
-class RequestIdMiddleware:
-    """Give each request an id: in the log context and in the `X-Request-ID` response header.
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+_REQUEST_ID_RAW = REQUEST_ID_HEADER.encode("latin-1")
 
-    It also puts the client's address (the scope's, which app.http.forwarded set from a trusted
-    proxy) in context, so every audit row records both (dpo.services.audit).
+
+def with_response_headers(raw: list[tuple[bytes, bytes]], request_id: bytes) -> None:
+    """Add the security headers the response lacks, then set `X-Request-ID` (in place).
+
+    Names are compared in lower case, as MutableHeaders did; the headers are appended raw
+    rather than through MutableHeaders, which decodes every header once per header set.
+    """
+    names = {bytes(name).lower() for name, _ in raw}
+    if _REQUEST_ID_RAW in names:
+        raw[:] = [item for item in raw if bytes(item[0]).lower() != _REQUEST_ID_RAW]
+    for name, value in SECURITY_HEADERS:
+        if name not in names:
+            raw.append((name, value))
+    raw.append((_REQUEST_ID_RAW, request_id))
+
+
+class ResponseHeadersMiddleware:
+    """Each request's id, and the headers every HTTP response carries.
+
+    The id (the caller's sane `X-Request-ID`, else a new one) goes in the log context, the
+    request's state and the response's `X-Request-ID`. The client's address (the scope's, which
+    app.http.forwarded set from a trusted proxy) goes in the log context too, so every audit row
+    records both (dpo.services.audit). Every response gets no sniffing, no framing and no
+    referrer leaks, unless it set those headers itself. One layer for both: each ASGI layer
+    costs a wrapped `send` per message of every request.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -78,45 +105,21 @@ class RequestIdMiddleware:
         token = request_id_var.set(request_id)
         client = scope.get("client")
         address_token = client_address_var.set(str(client[0])[:64] if client else None)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)
-            client_address_var.reset(address_token)
-
-
-class SecurityHeadersMiddleware:
-    """Headers every HTTP response carries: no sniffing, no framing, no referrer leaks."""
-
-    HEADERS = (
-        ("X-Content-Type-Options", "nosniff"),
-        ("X-Frame-Options", "DENY"),
-        ("Referrer-Policy", "same-origin"),
-        ("Cross-Origin-Opener-Policy", "same-origin"),
-    )
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+        raw_id = request_id.encode("latin-1")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.HEADERS:
-                    headers.setdefault(name, value)
+                raw = message.setdefault("headers", [])
+                if not isinstance(raw, list):
+                    raw = message["headers"] = list(raw)
+                with_response_headers(raw, raw_id)
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            request_id_var.reset(token)
+            client_address_var.reset(address_token)
 
 
 INTERNAL_BODY = (

@@ -11,8 +11,7 @@ from app.http.metrics import HttpMetricsMiddleware
 from app.http.middleware import (
     BodySizeLimitMiddleware,
     ErrorBoundaryMiddleware,
-    RequestIdMiddleware,
-    SecurityHeadersMiddleware,
+    ResponseHeadersMiddleware,
 )
 from app.http.ratelimit import Identify, RateLimitMiddleware, bearer_identity
 from app.http.security import HttpsMiddleware, TrustedHostMiddleware, effective_allowed_hosts
@@ -53,9 +52,8 @@ def build_middleware(settings: Settings, *, identify: Identify | None = None) ->
     )
     return [
         Middleware(ProxyHeadersMiddleware, trust=trust),
-        Middleware(RequestIdMiddleware),
+        Middleware(ResponseHeadersMiddleware),  # the request id and the security headers
         Middleware(HttpMetricsMiddleware),
-        Middleware(SecurityHeadersMiddleware),
         # Every JSON answer of /graphql, the error boundary's 500 included (app.http.media).
         Middleware(GraphQLMediaTypeMiddleware),
         Middleware(ErrorBoundaryMiddleware),

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from app.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from app.http.middleware import BodySizeLimitMiddleware, ResponseHeadersMiddleware
 from app.http.security import HttpsMiddleware
 from dpo.logs import request_id_var
 
@@ -82,8 +82,49 @@ async def test_redirect_keeps_path_and_query_and_method_semantics() -> None:
 
 
 async def test_request_id_is_set_for_the_app_and_reset_after() -> None:
-    app = RequestIdMiddleware(echo)
+    app = ResponseHeadersMiddleware(echo)
     _, headers, _ = await call(app, headers=[(b"x-request-id", b"given-1")])
     assert headers["x-request-id"] == "given-1"
     assert seen_ids[-1] == "given-1"
     assert request_id_var.get() == "-"
+
+
+async def test_every_response_gets_the_security_headers_and_one_request_id() -> None:
+    app = ResponseHeadersMiddleware(echo)
+    _, headers, _ = await call(app)
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"] == "same-origin"
+    assert headers["cross-origin-opener-policy"] == "same-origin"
+    assert len(headers["x-request-id"]) == 32
+
+
+async def test_headers_the_response_set_itself_are_kept_and_its_request_id_replaced() -> None:
+    async def own(scope: Scope, receive: Receive, send: Send) -> None:
+        start: Message = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": (
+                (b"X-Frame-Options", b"SAMEORIGIN"),
+                (b"X-Request-ID", b"stale"),
+                (b"x-request-id", b"stale-too"),
+            ),
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"x-request-id", b"r-9")]}
+    await ResponseHeadersMiddleware(own)(scope, receive, send)
+    raw = list(sent[0]["headers"])
+    assert (b"X-Frame-Options", b"SAMEORIGIN") in raw
+    assert not any(name.lower() == b"x-frame-options" and value == b"DENY" for name, value in raw)
+    assert [value for name, value in raw if name.lower() == b"x-request-id"] == [b"r-9"]
+    assert (b"x-content-type-options", b"nosniff") in raw
