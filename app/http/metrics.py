@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
+from app.http.metric_children import Children
 from app.http.ratelimit import client_address
 from dpo.auth import metrics as auth_metrics
 from dpo.db.models.enums import IntentState
@@ -94,6 +95,11 @@ class NameBudget:
 
 
 OPERATION_NAMES = NameBudget(MAX_OPERATION_NAMES)
+_OPERATIONS = Children(OPERATIONS)
+_OPERATION_SECONDS = Children(OPERATION_SECONDS)
+_ERRORS = Children(ERRORS)
+_HTTP_REQUESTS = Children(HTTP_REQUESTS)
+_HTTP_SECONDS = Children(HTTP_SECONDS)
 
 
 def error_code(error: GraphQLError) -> str:
@@ -124,8 +130,8 @@ class GraphQLMetrics(SchemaExtension):
             kind = context.operation_type.value
         except (RuntimeError, AttributeError, KeyError):
             kind = "unknown"  # the document did not parse
-        OPERATIONS.labels(name, kind).inc()
-        OPERATION_SECONDS.labels(name).observe(seconds)
+        _OPERATIONS[name, kind].inc()
+        _OPERATION_SECONDS[(name,)].observe(seconds)
         result = context.result
         errors = (
             [raised]
@@ -137,7 +143,7 @@ class GraphQLMetrics(SchemaExtension):
             )
         )
         for error in errors:
-            ERRORS.labels(error_code(error)).inc()
+            _ERRORS[(error_code(error),)].inc()
 
 
 class HttpMetricsMiddleware:
@@ -165,11 +171,11 @@ class HttpMetricsMiddleware:
         finally:
             # The router's template ("/x/{id}"), not the raw path: bounded label values.
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_SECONDS.labels(route).observe(time.perf_counter() - start)
+            _HTTP_REQUESTS[method, route, str(status)].inc()
+            _HTTP_SECONDS[(route,)].observe(time.perf_counter() - start)
             if status == 429:
                 # Refused by the rate limiter before GraphQL ran; still a RATE_LIMITED error.
-                ERRORS.labels("RATE_LIMITED").inc()
+                _ERRORS[("RATE_LIMITED",)].inc()
 
 
 # The listener runs in its own process (and exits on a deep reorg): every web replica reports
