@@ -208,3 +208,28 @@ def test_malformed_messages(message: Any) -> None:
 )
 def test_well_formed_messages(message: Any) -> None:
     assert message_problem(message) is None
+
+
+def test_the_view_parses_content_types_as_strawberry_does() -> None:
+    import strawberry.http.async_base_view as strawberry_view
+    from strawberry.http.parse_content_type import parse_content_type as by_email
+
+    from app.graphql import view  # noqa: F401  (the view's module installs the parser)
+    from app.graphql.http import parse_content_type
+
+    assert vars(strawberry_view)["parse_content_type"] is parse_content_type
+    for value in (
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/json;charset=UTF-8",
+        "Application/JSON",
+        "application/json; charset=latin-1",
+        'multipart/form-data; boundary="x y"',
+        "text/plain",
+        "",
+        "application/json; charset=utf-8; x=1",
+    ):
+        assert parse_content_type(value) == by_email(value)
+    mime, params = parse_content_type("application/json; charset=utf-8")
+    params["charset"] = "changed"  # each caller gets its own parameters
+    assert parse_content_type("application/json; charset=utf-8") == (mime, {"charset": "utf-8"})
