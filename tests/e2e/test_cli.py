@@ -90,6 +90,8 @@ def _manage(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# Seven interpreter start-ups in a row: on a loaded machine, more than the default 120 s.
+@pytest.mark.timeout(420)
 def test_manage_py_keeps_the_runbook_command_names() -> None:
     assert _manage("collectstatic", "--noinput").returncode == 0
     listener = _manage("run_blockchain_listener")
