@@ -14,6 +14,11 @@ from app.http.middleware import header, plain_response
 
 logger = logging.getLogger(__name__)
 
+# Host values found allowed, per middleware, are remembered up to this many: a service answers
+# to a few names, and a flood of new ones (a wildcard pattern allows any subdomain) only stops
+# adding to the set.
+MAX_REMEMBERED_HOSTS = 64
+
 # Railway's health check calls this over plain HTTP with an internal Host header.
 HEALTH_PATH = "/api/health/"
 LOCAL_HOSTS = (".localhost", "127.0.0.1", "[::1]")
@@ -41,7 +46,7 @@ def parse_host(value: str) -> tuple[str, int | None] | None:
             return None
     else:
         host = host.rstrip(".")
-        if len(host) > 253 or any(len(label) > 63 for label in host.split(".")):
+        if len(host) > 253 or max(map(len, host.split("."))) > 63:
             return None
     if port is not None and not 0 < int(port) <= 65535:
         return None
@@ -94,15 +99,22 @@ class TrustedHostMiddleware:
     def __init__(self, app: ASGIApp, *, allowed_hosts: list[str]) -> None:
         self.app = app
         self.allowed_hosts = list(allowed_hosts)
+        # Raw Host values already found allowed: checked again by one set lookup (~20 calls).
+        self.allowed_seen: set[bytes] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope.get("path") == HEALTH_PATH:
             await self.app(scope, receive, send)
             return
-        hosts = [value for name, value in scope.get("headers", ()) if name == b"host"]
+        hosts = [bytes(value) for name, value in scope.get("headers", ()) if name == b"host"]
         # RFC 9112: a request with more than one Host is refused (it would be ambiguous).
-        host = bytes(hosts[0]).decode("latin-1") if len(hosts) == 1 else ""
+        if len(hosts) == 1 and hosts[0] in self.allowed_seen:
+            await self.app(scope, receive, send)
+            return
+        host = hosts[0].decode("latin-1") if len(hosts) == 1 else ""
         if host_allowed(host, self.allowed_hosts):
+            if len(hosts) == 1 and len(self.allowed_seen) < MAX_REMEMBERED_HOSTS:
+                self.allowed_seen.add(hosts[0])
             await self.app(scope, receive, send)
             return
         logger.warning("request with a disallowed Host header refused")

@@ -128,3 +128,28 @@ async def test_headers_the_response_set_itself_are_kept_and_its_request_id_repla
     assert not any(name.lower() == b"x-frame-options" and value == b"DENY" for name, value in raw)
     assert [value for name, value in raw if name.lower() == b"x-request-id"] == [b"r-9"]
     assert (b"x-content-type-options", b"nosniff") in raw
+
+
+async def test_an_allowed_host_is_remembered_and_a_refused_one_is_not() -> None:
+    from app.http.security import MAX_REMEMBERED_HOSTS, TrustedHostMiddleware
+
+    app = TrustedHostMiddleware(echo, allowed_hosts=[".example.com"])
+    for _ in range(2):
+        assert (await call(app, headers=[(b"host", b"api.example.com")]))[0] == 200
+        assert (await call(app, headers=[(b"host", b"evil.test")]))[0] == 400
+        # Two Host headers are refused even when each alone is allowed and remembered.
+        twice = [(b"host", b"api.example.com"), (b"host", b"api.example.com")]
+        assert (await call(app, headers=twice))[0] == 400
+    assert app.allowed_seen == {b"api.example.com"}
+    for i in range(MAX_REMEMBERED_HOSTS + 5):
+        assert (await call(app, headers=[(b"host", f"h{i}.example.com".encode())]))[0] == 200
+    assert len(app.allowed_seen) == MAX_REMEMBERED_HOSTS
+
+
+def test_a_request_with_any_api_key_header_is_seen_as_one() -> None:
+    from app.http.ratelimit import _has_api_key
+
+    assert not _has_api_key({"headers": [(b"host", b"a"), (b"authorization", b"Bearer x")]})
+    assert not _has_api_key({})
+    for name in (b"x-api-key", b"x-signature", b"x-timestamp"):
+        assert _has_api_key({"headers": [(b"host", b"a"), (name, b"v")]})
