@@ -22,6 +22,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Literal
 
+from graphql.execution.middleware import MiddlewareManager
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.context import StreamResultContextManager
 from strawberry.extensions.runner import SchemaExtensionsRunner
@@ -226,9 +227,39 @@ class HookRunner(SchemaExtensionsRunner):
         """The execution's hooks (on_execute)."""
         return Phase(self.extensions, "on_execute", self.classes)
 
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        """Strawberry's merge of the extensions' results, in order, skipping the extensions
+        that keep SchemaExtension's empty `get_results` (awaiting each was ~6 calls)."""
+        data: dict[str, Any] = {}
+        for i, _ in hook_plan(self.classes, "get_results"):
+            value = self.extensions[i].get_results()
+            if inspect.isawaitable(value):
+                value = await value
+            data.update(value)
+        data.update(ctx.extensions_results)
+        return data
+
     def on_stream_result(self, result: StreamExecutionResult) -> StreamResultContextManager:
         """Strawberry's own (incremental delivery, which we do not use)."""
         return StreamResultContextManager(self.extensions, result)
+
+
+# A manager without middleware holds nothing of a request (graphql-core returns each resolver
+# unwrapped), so every operation whose extensions have no per-field `resolve` shares this one.
+_NO_MIDDLEWARE = MiddlewareManager()
+_RESOLVES: dict[tuple[type[SchemaExtension], ...], bool] = {}
+
+
+def middleware_manager(extensions: list[SchemaExtension]) -> MiddlewareManager:
+    """Strawberry's per-operation manager of the extensions' `resolve` hooks, or the shared
+    empty one when none has such a hook (found once per tuple of extension classes)."""
+    classes: tuple[type[SchemaExtension], ...] = tuple(map(type, extensions))
+    resolves = _RESOLVES.get(classes)
+    if resolves is None:
+        resolves = _RESOLVES[classes] = any(cls._implements_resolve() for cls in classes)
+    if resolves:
+        return MiddlewareManager(*(e for e in extensions if e._implements_resolve()))
+    return _NO_MIDDLEWARE
 
 
 def hook_runner(

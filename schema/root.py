@@ -12,6 +12,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from graphql.execution.middleware import MiddlewareManager
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
@@ -19,7 +20,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from schema.errors import ErrorFormatter, log_errors
-from schema.hooks import hook_runner
+from schema.hooks import hook_runner, middleware_manager
 from schema.inputs import TextVariables
 from schema.scalars import SCALARS
 from schema.shared_events import SharedExecutor
@@ -41,6 +42,10 @@ class DpoSchema(strawberry.Schema):
     ) -> SchemaExtensionsRunner:
         """Our extensions' hooks without a context manager built per hook (schema.hooks)."""
         return hook_runner(execution_context, extensions)
+
+    def _get_middleware_manager(self, extensions: list[SchemaExtension]) -> MiddlewareManager:
+        """Strawberry's, shared by every operation when no extension resolves fields."""
+        return middleware_manager(extensions)
 
 
 def assemble(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.context import OperationContextManager
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
 
 from schema.hooks import HookRunner, Phase
@@ -157,3 +158,47 @@ import strawberry  # noqa: E402 - the small schema of the last test
 @strawberry.type
 class _Query:
     ok: bool = True
+
+
+def test_extensions_without_resolve_share_one_empty_middleware_manager() -> None:
+    from schema.hooks import middleware_manager
+
+    log: list[str] = []
+    classes = make(log)
+
+    class Resolves(SchemaExtension):
+        def resolve(self, _next: Any, root: Any, info: Any, *args: str, **kwargs: Any) -> Any:
+            return _next(root, info, *args, **kwargs)
+
+    plain = [classes["gen"](), classes["none"]()]
+    shared = middleware_manager(plain)
+    assert shared is middleware_manager([classes["gen"](), classes["none"]()])
+    assert shared.middlewares == ()
+    resolving = Resolves()
+    mixed = middleware_manager([classes["gen"](), resolving])
+    assert mixed is not shared
+    assert mixed.middlewares == (resolving,)
+    schema = assemble(query=[_Query], mutation=[], subscription=[], debug=False)
+    assert schema._get_middleware_manager(plain) is shared
+
+
+async def test_results_merge_in_order_skipping_the_default_ones() -> None:
+    class A(SchemaExtension):
+        def get_results(self) -> dict[str, Any]:
+            return {"a": 1, "k": "a"}
+
+    class B(SchemaExtension):
+        async def get_results(self) -> dict[str, Any]:
+            return {"b": 2, "k": "b"}
+
+    class Quiet(SchemaExtension):
+        pass
+
+    schema = assemble(query=[_Query], mutation=[], subscription=[], debug=False)
+    context = ExecutionContext(query="{ ok }", schema=schema, allowed_operations=())
+    context.extensions_results["c"] = 3
+    extensions = [A(), Quiet(), B()]
+    ours = await HookRunner(context, extensions).get_extensions_results(context)
+    theirs = await SchemaExtensionsRunner(context, extensions).get_extensions_results(context)
+    assert ours == theirs == {"a": 1, "k": "b", "b": 2, "c": 3}
+    assert list(ours) == list(theirs)
