@@ -16,6 +16,7 @@ Pure functions: the ASGI side is in app.endpoint and app.subscriptions.sse.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
 
@@ -80,6 +81,13 @@ def quality(ranges: list[MediaRange], media: str) -> tuple[int, float]:
     return best
 
 
+# Both answers below are pure functions of the Accept header, which a client sends the same on
+# every request: they are remembered for the last values seen (an LRU, so varied headers only
+# churn it), instead of parsing the header twice per request (~40 Python calls).
+ACCEPT_CACHE_SIZE = 128
+
+
+@lru_cache(maxsize=ACCEPT_CACHE_SIZE)
 def json_media_type(header: str | None) -> str | None:
     """The JSON media type to answer with; None when the client accepts neither."""
     ranges = parse_accept(header)
@@ -96,6 +104,7 @@ def json_media_type(header: str | None) -> str | None:
     return GRAPHQL_JSON if graphql_q > 0 else None
 
 
+@lru_cache(maxsize=ACCEPT_CACHE_SIZE)
 def accepts_event_stream(header: str | None) -> bool:
     """Whether the client names `text/event-stream` (a wildcard is not a request to stream)."""
     specificity, q = quality(parse_accept(header), EVENT_STREAM)

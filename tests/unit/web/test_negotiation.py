@@ -110,3 +110,19 @@ def test_answers_that_are_not_request_errors_are_left_alone() -> None:
     assert request_error_body(_body({"data": None}), 200) is None
     assert request_error_body(b'{"data":null,"errors":', 200) is None
     assert request_error_body(b'{"errors":[]}', 400) is None
+
+
+def test_the_answers_for_an_accept_header_are_remembered_and_bounded() -> None:
+    from app.http.negotiation import ACCEPT_CACHE_SIZE
+
+    header = "application/graphql-response+json, application/json;q=0.9, x/remembered"
+    json_media_type.cache_clear()
+    accepts_event_stream.cache_clear()
+    for _ in range(3):
+        assert json_media_type(header) == GRAPHQL_JSON
+        assert accepts_event_stream(header) is False
+    assert json_media_type.cache_info().hits == 2
+    assert accepts_event_stream.cache_info().hits == 2
+    for i in range(ACCEPT_CACHE_SIZE * 2):
+        json_media_type(f"text/x-{i}")
+    assert json_media_type.cache_info().currsize == ACCEPT_CACHE_SIZE
