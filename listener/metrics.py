@@ -6,6 +6,8 @@ import time
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from dpo.streaming.buckets import LATENCY_BUCKETS
+
 # Kinds of RPC failure, the label values of RPC_ERRORS.
 RPC_ERROR_KINDS = (
     "timeout",
@@ -56,28 +58,6 @@ RPC_INCONSISTENT = Counter(
 # whose eth_blockNumber answered it): wall-clock time, so the web's frame histogram
 # (dpo_feed_frame_seconds) continues the same scale from the doorbell's `seen`.
 TIP_STAGES = ("logs_fetched", "committed", "published")
-LATENCY_BUCKETS = (
-    0.001,
-    0.0025,
-    0.005,
-    0.0075,
-    0.01,
-    0.015,
-    0.02,
-    0.025,
-    0.03,
-    0.04,
-    0.05,
-    0.06,
-    0.08,
-    0.1,
-    0.15,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-)
 TIP_SECONDS = Histogram(
     "dpo_listener_tip_seconds",
     "Seconds from seeing a head to each stage of the batch that reaches it, by stage.",

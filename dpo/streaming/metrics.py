@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from dpo.streaming.buckets import LATENCY_BUCKETS
+
 CONNECTIONS = Gauge("dpo_ws_connections", "Open GraphQL WebSocket connections.")
 SUBSCRIPTIONS = Gauge("dpo_feed_subscriptions", "Active feed subscribers in this process.")
 DELIVERY_SECONDS = Histogram(
@@ -15,25 +17,7 @@ FRAME_SECONDS = Histogram(
     "dpo_feed_frame_seconds",
     "From the listener seeing the head of a feed item's block (the doorbell's `seen`) to the "
     "item's frame written to a subscriber's socket; one observation per frame.",
-    buckets=(
-        0.005,
-        0.01,
-        0.015,
-        0.02,
-        0.025,
-        0.03,
-        0.04,
-        0.05,
-        0.06,
-        0.08,
-        0.1,
-        0.15,
-        0.25,
-        0.5,
-        1.0,
-        2.5,
-        5.0,
-    ),
+    buckets=LATENCY_BUCKETS,
 )
 OVERFLOWS = Counter(
     "dpo_feed_subscriber_overflows_total",
