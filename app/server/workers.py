@@ -9,7 +9,8 @@ supervisor serves nothing; it
 
 - forwards SIGTERM / SIGINT to every worker, which drains as a single process does (WebSockets
   closed with 1001, event streams ended, requests in flight given WEB_DRAIN_SECONDS), waits for
-  all of them and exits 0 when every one did;
+  all of them and exits 0 when every one did (a worker the signal found still starting, which
+  had served nothing, counts as drained);
 - replaces a worker killed by a signal (the kernel's OOM killer, an operator's kill -9) so the
   others keep serving and capacity comes back; more than MAX_REPLACEMENTS in REPLACEMENT_WINDOW
   seconds, or a worker that exits by itself (it failed to start, or crashed), stops them all and
@@ -208,5 +209,10 @@ class Supervisor:
                 logger.error("dpo web: worker %d did not stop in time; killing it", index)
                 process.kill()
                 process.join()
-            if process.exitcode != 0:
+            if process.exitcode == -signal.SIGTERM:
+                # Our SIGTERM found it still starting, before uvicorn takes the signal over
+                # (importing, building the application): it had served nothing, so nothing
+                # was cut short, and it did what it was told.
+                logger.info("dpo web: worker %d stopped before it served", index)
+            elif process.exitcode != 0:
                 self.code = 1

@@ -25,6 +25,7 @@ from tests.e2e.conftest import base_env, run_dpo, wait_http
 from tests.e2e.ops.test_production import _answer, _trickled_request, start
 
 pytestmark = pytest.mark.timeout(240)
+_READY = "Application startup complete."
 _SERVED = re.compile(r'^dpo_http_requests_total\{.*route="/api/health/".*worker="(\d+)"\} (\S+)$')
 
 
@@ -64,6 +65,9 @@ def served(
     try:
         wait_http(base + "/api/health/", process=process)
         until(lambda: len(workers_of(process.pid)) == 2, what="two workers")
+        # Both serving, not only started: a worker still importing when a test acts would be
+        # the test's own race (the health check above may have reached the first one only).
+        until(lambda: log.read_text().count(_READY) == 2, what="both workers serving")
         yield process, base, log
     finally:
         if process.poll() is None:  # SIGTERM, so the supervisor removes its folder too
@@ -133,6 +137,26 @@ def test_sigterm_drains_every_worker(served: tuple[subprocess.Popen[bytes], str,
     for pid in workers:
         assert f"Finished server process [{pid}]" in text
         assert not Path(f"/proc/{pid}").exists()
+
+
+def test_sigterm_while_workers_start_exits_0(
+    migrated_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """Told to stop while its workers still import: no worker served, so the stop is clean."""
+    log = tmp_path / "web.log"
+    env = base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url, WEB_CONCURRENCY="2")
+    process = start(env, log, "web", "--port", str(free_port()))
+    try:
+        until(lambda: "dpo web: 2 workers" in log.read_text(), what="the workers to be started")
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+    text = log.read_text()
+    assert code == 0, text[-3000:]
+    assert "stopped before it served" in text, text[-3000:]
 
 
 def test_a_killed_worker_is_replaced(served: tuple[subprocess.Popen[bytes], str, Path]) -> None:
