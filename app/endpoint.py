@@ -18,6 +18,7 @@ from app.graphql.auth import rate_limited_response, unauthenticated_response
 from app.graphql.cache import invalidation_of, serve_cached
 from app.graphql.input import error_response
 from app.graphql.view import GraphQLView
+from app.http.ratelimit import settle_pending
 from app.http.state import known_state
 from app.subscriptions.sse import serve_event_stream
 from app.subscriptions.sse_route import choose_stream
@@ -44,6 +45,8 @@ class GraphQLEndpoint:
         try:
             stream, receive = await choose_stream(scope, receive)
             if stream:
+                # A stream's answer starts before its operation's charge: the rate limit first.
+                await settle_pending(scope)
                 await serve_event_stream(self.view, scope, receive, send)
             else:
                 await self._json(scope, receive, send)

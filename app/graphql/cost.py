@@ -5,6 +5,9 @@ units (dpo.ratelimit, weighted): a caller who spent it waits until enough has fl
 caller is the principal (user, wallet, API key) when signed in, else the client address as the
 rate limiter sees it. Redis unreachable: the operation runs (as with the rate limiter) and its
 answer says the remaining budget is not known.
+
+An HTTP request's rate-limit hit, left pending by the middleware (app.http.ratelimit), is made
+in the same Redis call as the charge (dpo.ratelimit `hit_and_spend`): one round trip for both.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from strawberry.types import ExecutionContext
 
 from app.http.ratelimit import client_address
+from app.http.state import known_state
 from dpo.ratelimit import RateLimiter
 from dpo.settings import Settings
 from schema.budget import Meter, Spent
@@ -43,8 +47,28 @@ def cost_meter(settings: Settings) -> Meter:
         redis = context.runtime.redis
         if not cached or cached[0][0] is not redis:
             cached[:] = [(redis, RateLimiter(redis, prefix=PREFIX))]
-        limiter = cached[0][1]
-        decision = await limiter.spend(caller_key(context), budget=budget, weight=cost)
+        state = known_state(context.request.scope)
+        pending = state.pending if state is not None else None
+        if pending is None:
+            decision = await cached[0][1].spend(caller_key(context), budget=budget, weight=cost)
+        else:
+            # The rate limiter's hit of this request, made in the same Redis call.
+            assert state is not None
+            state.pending = None
+            limiter, key, rate = pending
+            hit, spent = await limiter.hit_and_spend(
+                key, rate=rate, budget_key=PREFIX + caller_key(context), budget=budget, weight=cost
+            )
+            if spent is None:
+                # Refused by the rate limit: nothing runs, and its 429 replaces the answer.
+                state.limited = hit
+                return Spent(
+                    allowed=False,
+                    remaining=None,
+                    per_minute=budget[0],
+                    retry_after=hit.retry_after,
+                )
+            decision = spent
         return Spent(
             allowed=decision.allowed,
             remaining=None if decision.degraded else decision.remaining,

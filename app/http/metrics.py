@@ -27,6 +27,7 @@ from strawberry.types import ExecutionResult
 
 from app.http.metric_children import Children
 from app.http.ratelimit import client_address
+from app.http.state import refused_by_rate_limit
 from dpo.auth import metrics as auth_metrics
 from dpo.db.models.enums import IntentState
 from dpo.errors import ErrorCode
@@ -125,6 +126,9 @@ class GraphQLMetrics(SchemaExtension):
 
     def _record(self, seconds: float, raised: GraphQLError | None) -> None:
         context = self.execution_context
+        limited = raised is None and getattr(context.result, "errors", None)
+        if limited and refused_by_rate_limit(context.context):
+            return  # answered 429 instead, counted by HttpMetricsMiddleware
         name = OPERATION_NAMES.label(context.operation_name)
         try:
             kind = context.operation_type.value

@@ -6,14 +6,14 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.http.middleware import header
-from app.http.state import request_state
+from app.http.state import RequestState, known_state, request_state
 from dpo.auth.api_keys import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from dpo.auth.authenticate import bearer_caller
 from dpo.errors import DomainError, ErrorCode, RateLimitedError, UnauthenticatedError
-from dpo.ratelimit import RateLimiter
+from dpo.ratelimit import RateLimiter, RefusedBuckets, refusal
 from dpo.runtime import Runtime
 from dpo.settings import ConfigError, parse_rate
 
@@ -111,8 +111,53 @@ def rate_limited_body(retry_after: int) -> bytes:
     ).encode()
 
 
+async def settle_pending(scope: Scope) -> None:
+    """Make the rate-limit hit the middleware left pending, alone; RateLimitedError if refused.
+
+    For the answers that do not go through the query budget's charge (which makes the hit in
+    its own Redis call), e.g. event streams, before they start.
+    """
+    state = known_state(scope)
+    if state is None or state.pending is None:
+        return
+    limiter, key, rate = state.pending
+    state.pending = None
+    decision = await limiter.hit(key, rate=rate)
+    if not decision.allowed:
+        state.limited = decision
+        raise refusal(decision)
+
+
+async def _send_refusal(send: Send, retry_after: int) -> None:
+    logger.info("rate limit exceeded; retry after %d s", retry_after)
+    body = rate_limited_body(retry_after)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(retry_after).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class RateLimitMiddleware:
-    """Count API requests per user (RATE_LIMIT_USER) or per address (RATE_LIMIT_ANON)."""
+    """Count API requests per user (RATE_LIMIT_USER) or per address (RATE_LIMIT_ANON).
+
+    The caller and its bucket are found here, before the body is read, but the hit is left
+    pending (app.http.state): the query budget charges an operation's cost after validation,
+    and makes the hit in that same Redis call (app.graphql.cost), so a request costs one
+    round trip, not two. A request that reaches no charge (an error, a cached answer, a
+    refusal) has its hit made here when its answer starts; a refusal replaces the answer with
+    the 429, so nothing of a refused request reaches the client, and nothing runs: operations
+    execute only after the charge. A refusal is remembered until Redis would allow the bucket
+    again (a refused request moves nothing, so Redis would refuse every request till then):
+    a client over its limit is refused here, before its body is read, without a round trip.
+    """
 
     def __init__(
         self,
@@ -129,6 +174,7 @@ class RateLimitMiddleware:
         self.trust_forwarded = trust_forwarded
         self.identify = identify
         self._limiter: RateLimiter | None = None
+        self._refused = RefusedBuckets()
 
     def _limiter_for(self, scope: Scope) -> RateLimiter | None:
         if self._limiter is None:
@@ -159,22 +205,46 @@ class RateLimitMiddleware:
         else:
             address = client_address(scope, trust_forwarded=self.trust_forwarded)
             key, rate = f"anon:{address}", self.anon_rate
-        decision = await limiter.hit(key, rate=rate)
-        request_state(scope).counted = key
-        if decision.allowed:
-            await self.app(scope, receive, send)
+        state = request_state(scope)
+        state.counted = key
+        retry_after = self._refused.retry_after(key)
+        if retry_after:
+            await _send_refusal(send, retry_after)
             return
-        logger.info("rate limit exceeded; retry after %d s", decision.retry_after)
-        body = rate_limited_body(decision.retry_after)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(decision.retry_after).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        state.pending = (limiter, key, rate)
+        started = False
+
+        async def limited_send(message: Message) -> None:
+            nonlocal started
+            if not started:
+                started = True
+                if await self._refuses(state, key, send):
+                    return
+            elif state.limited is not None:
+                return  # the 429 went instead of this answer
+            await send(message)
+
+        try:
+            await self.app(scope, receive, limited_send)
+        except Exception:
+            # The request would have been refused before it ran: the 429, not the failure.
+            if not started and await self._refuses(state, key, send):
+                return
+            raise
+        if not started:
+            await self._refuses(state, key, send)
+
+    async def _refuses(self, state: RequestState, key: str, send: Send) -> bool:
+        """Make the pending hit if it still is; on a refusal send the 429 and say so."""
+        if state.pending is not None:
+            limiter, _, rate = state.pending
+            state.pending = None
+            decision = await limiter.hit(key, rate=rate)
+            if not decision.allowed:
+                state.limited = decision
+        limited = state.limited
+        if limited is None:
+            return False
+        self._refused.remember(key, limited.wait_ms)
+        await _send_refusal(send, limited.retry_after)
+        return True

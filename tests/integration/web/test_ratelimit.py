@@ -76,3 +76,57 @@ async def test_spend_takes_weighted_units_all_or_nothing(redis_client: aioredis.
     assert (await limiter.spend("user:10", budget=budget, weight=0)).allowed
     # Plain hits keep their meaning next to weighted spends.
     assert (await RateLimiter(redis_client).hit("anon:spend", rate=(1, 60))).allowed
+
+
+async def test_a_hit_and_a_spend_in_one_call_keep_the_order_of_two(
+    redis_client: aioredis.Redis,
+) -> None:
+    limiter = RateLimiter(redis_client)
+    budget = (100, 60)
+    pairs = [
+        await limiter.hit_and_spend(
+            "anon:pair", rate=(2, 60), budget_key="dpo:test-cost:pair", budget=budget, weight=30
+        )
+        for _ in range(3)
+    ]
+    assert [(hit.allowed, spent is not None) for hit, spent in pairs] == [
+        (True, True),
+        (True, True),
+        (False, False),  # refused by the rate: nothing spent
+    ]
+    assert [hit.remaining for hit, _ in pairs[:2]] == [1, 0]
+    assert 1 <= pairs[2][0].retry_after <= 30
+    assert 29_000 <= pairs[2][0].wait_ms <= 30_000
+    assert [spent.remaining for _, spent in pairs[:2] if spent] == [70, 40]
+    # The budget saw two spends of 30: 40 left, so 50 more is refused and 40 is not.
+    budget_only = RateLimiter(redis_client, prefix="dpo:test-cost:")
+    assert not (await budget_only.spend("pair", budget=budget, weight=50)).allowed
+    assert (await budget_only.spend("pair", budget=budget, weight=40)).allowed
+
+
+async def test_a_spend_refused_in_the_pair_still_counts_the_hit(
+    redis_client: aioredis.Redis,
+) -> None:
+    limiter = RateLimiter(redis_client)
+    hit, spent = await limiter.hit_and_spend(
+        "anon:big", rate=(2, 60), budget_key="dpo:test-cost:big", budget=(10, 60), weight=11
+    )
+    assert hit.allowed
+    assert spent is not None
+    assert not spent.allowed
+    assert (await limiter.hit("anon:big", rate=(2, 60))).remaining == 0
+
+
+async def test_the_pair_lets_requests_through_when_redis_is_down() -> None:
+    dead = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        hit, spent = await RateLimiter(dead).hit_and_spend(
+            "anon:x", rate=(1, 60), budget_key="dpo:cost:anon:x", budget=(1, 60), weight=5
+        )
+    finally:
+        await dead.aclose()
+    assert hit.allowed
+    assert hit.degraded
+    assert spent is not None
+    assert spent.allowed
+    assert spent.degraded
