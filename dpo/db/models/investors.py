@@ -91,8 +91,9 @@ class Investment(Timestamped, Base):
         checks.uint256("units"),
         checks.hash32("onchain_reference"),
         checks.hash32("tx_hash"),
-        Index("ix_investments_offering_id_state", "offering_id", "state"),
-        Index("ix_investments_investor_id_created_at", "investor_id", "created_at"),
+        # An offering's and an investor's orders, paged in id order (migration 0014).
+        Index("ix_investments_offering_id_id", "offering_id", "id"),
+        Index("ix_investments_investor_id_id", "investor_id", "id"),
         checks.one_of("payment_status", PaymentStatus),
         checks.non_negative("payment_attempts"),
         # The orders still owed a payment request (dpo.payments.requests), soonest first.
@@ -123,7 +124,7 @@ class Investment(Timestamped, Base):
     currency: Mapped[str] = mapped_column(CHAR(3))
     units: Mapped[int] = mapped_column(UINT256, server_default=text("0"))
     state: Mapped[str] = mapped_column(
-        String(16), server_default=InvestmentState.PENDING_PAYMENT.value, index=True
+        String(16), server_default=InvestmentState.PENDING_PAYMENT.value
     )
     payment_reference: Mapped[str] = mapped_column(String(64), unique=True)
     # bytes32 the STO contract knows the order by.

@@ -193,3 +193,31 @@ async def test_event_indexes_up_and_down(empty_database: str) -> None:
     assert await fetch(url, "SELECT count(*) FROM chain_events") == [1]
     await upgrade_async(url)
     assert await fetch(url, EVENT_INDEXES) == after
+
+
+ORDER_INDEXES = """
+    SELECT indexname || ' ' || regexp_replace(indexdef, '^.* USING btree ', '') FROM pg_indexes
+    WHERE tablename = 'investments' ORDER BY 1
+"""
+
+
+async def test_investment_indexes_up_and_down(empty_database: str) -> None:
+    # 0014 keys the order indexes by columns an order never changes; down restores 0013's.
+    url = empty_database
+    await upgrade_async(url, "0013")
+    before = await fetch(url, ORDER_INDEXES)
+    assert "ix_investments_state (state)" in before
+    await upgrade_async(url, "0014")
+    after = await fetch(url, ORDER_INDEXES)
+    assert [
+        line for line in after if line.startswith(("ix_investments_i", "ix_investments_o"))
+    ] == [
+        "ix_investments_investor_id_id (investor_id, id)",
+        "ix_investments_offering_id_id (offering_id, id)",
+    ]
+    assert not [line for line in after if "state" in line.split(" WHERE ")[0]]
+    assert len(after) == len(before) - 1
+    await downgrade_async(url, "0013")
+    assert await fetch(url, ORDER_INDEXES) == before
+    await upgrade_async(url)
+    assert await fetch(url, ORDER_INDEXES) == after
