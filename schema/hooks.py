@@ -160,23 +160,16 @@ class Phase:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> Literal[False]:
-        pending, raised = exc, False
-        while self.open:
-            _, generator = self.open.pop()
-            try:
-                _leave(generator, pending)
-                pending = None
-            except BaseException as error:
-                if error is not pending:
-                    if pending is not None and error.__context__ is None:
-                        error.__context__ = pending
-                    raised = True
-                pending = error
-        if pending is None:
-            return False
-        if pending is exc and not raised:
-            return False
-        raise pending
+        # __aexit__'s loop, run to its end here: a synchronous phase entered no async hook, so
+        # the coroutine never suspends (one unwinding loop for both kinds of phase).
+        leaving = self.__aexit__(exc_type, exc, tb)
+        try:
+            leaving.send(None)
+        except StopIteration as done:
+            result: Literal[False] = done.value
+            return result
+        leaving.close()
+        raise RuntimeError("a synchronous phase awaited while leaving its hooks")
 
 
 def _leave(generator: Any, exc: BaseException | None) -> None:

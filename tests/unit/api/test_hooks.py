@@ -133,6 +133,34 @@ async def test_phase_runs_hooks_as_strawberry_does(names: list[str], body_raises
     assert ours == expected
 
 
+def run_sync(manager_of: Any, names: list[str], body_raises: bool) -> list[str]:
+    log: list[str] = []
+    classes = make(log)
+    extensions = [classes[name]() for name in names]
+    try:
+        with manager_of(extensions):
+            log.append("body")
+            if body_raises:
+                raise BoomError
+        log.append("after: no error")
+    except Exception as error:
+        log.append(f"after: {type(error).__name__}")
+    return log
+
+
+SYNC_CASES = [case for case in CASES if "agen" not in case and "coroutine" not in case]
+
+
+@pytest.mark.parametrize("names", SYNC_CASES)
+@pytest.mark.parametrize("body_raises", [False, True])
+def test_the_plain_with_leaves_hooks_as_strawberry_does(
+    names: list[str], body_raises: bool
+) -> None:
+    expected = run_sync(OperationContextManager, names, body_raises)
+    ours = run_sync(lambda extensions: Phase(extensions, "on_operation"), names, body_raises)
+    assert ours == expected
+
+
 def test_the_plain_with_refuses_async_hooks_and_runs_the_others() -> None:
     log: list[str] = []
     classes = make(log)
