@@ -19,26 +19,31 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from graphql import GraphQLField, GraphQLLeafType, GraphQLObjectType, is_leaf_type, is_non_null_type
+from graphql import (
+    GraphQLField,
+    GraphQLLeafType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    is_leaf_type,
+    is_non_null_type,
+)
 from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
-# A field's plan: (attribute, scalar or enum type), or None when it is not plain. Keyed by the
-# field's id with the field kept alive in the entry (GraphQLField compares by value and is not
-# hashable); a schema's fields live as long as the schema.
-_PLANS: dict[int, tuple[GraphQLField, tuple[str, GraphQLLeafType] | None]] = {}
+# Where a GraphQL schema keeps its fields' plans: (type name, field name) -> (attribute, leaf
+# type, non-null) or None when the field is not plain; found on first use of each field.
+# Kept on the schema object itself, so they live and die with it.
+PLANS_ATTRIBUTE = "dpo_plain_plans"
+Plan = tuple[str, GraphQLLeafType, bool]
+_UNKNOWN = object()
 # Values that are neither awaitable nor an exception, checked by type alone.
 _SIMPLE = frozenset({str, int, float, bool, type(None), Decimal, datetime, date, dict, list})
 
 
 def plan_of(field: GraphQLField) -> tuple[str, GraphQLLeafType] | None:
     """What reading `field` takes when it is plain (attribute name, leaf type), else None."""
-    known = _PLANS.get(id(field))
-    if known is not None and known[0] is field:
-        return known[1]
-    plan: tuple[str, GraphQLLeafType] | None = None
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     resolve = field.resolve
     leaf = field.type.of_type if is_non_null_type(field.type) else field.type
@@ -51,8 +56,20 @@ def plan_of(field: GraphQLField) -> tuple[str, GraphQLLeafType] | None:
         and not field.args
         and is_leaf_type(leaf)
     ):
-        plan = (definition.python_name, leaf)
-    _PLANS[id(field)] = (field, plan)
+        return (definition.python_name, leaf)
+    return None
+
+
+def _planned(schema: GraphQLSchema, parent_type: GraphQLObjectType, name: str) -> Plan | None:
+    """The plan of `parent_type.name`, found and kept on the schema (None for meta fields)."""
+    plans: dict[tuple[str, str], Plan | None] | None = getattr(schema, PLANS_ATTRIBUTE, None)
+    if plans is None:
+        plans = {}
+        setattr(schema, PLANS_ATTRIBUTE, plans)
+    field = parent_type.fields.get(name)
+    found = plan_of(field) if field is not None else None
+    plan = None if found is None or field is None else (*found, is_non_null_type(field.type))
+    plans[parent_type.name, name] = plan
     return plan
 
 
@@ -71,24 +88,24 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         manager = self.middleware_manager
         if manager is None or not manager.middlewares:
             node = field_details_list[0].node
-            # Meta fields (__typename) are not in `fields`: graphql-core's path serves them.
-            field = parent_type.fields.get(node.name.value)
-            known = _PLANS.get(id(field)) if field is not None else None
-            plan = known[1] if known is not None and known[0] is field else None
-            if known is None and field is not None:
-                plan = plan_of(field)
+            name = node.name.value
+            plans = getattr(self.schema, PLANS_ATTRIBUTE, None)
+            plan = plans.get((parent_type.name, name), _UNKNOWN) if plans is not None else _UNKNOWN
+            if plan is _UNKNOWN:
+                plan = _planned(self.schema, parent_type, name)
             if plan is not None and not node.arguments:
+                attribute, leaf, non_null = plan  # type: ignore[misc]
                 try:
-                    value = getattr(source, plan[0])
+                    value = getattr(source, attribute)
                     if type(value) not in _SIMPLE and (
                         isinstance(value, Exception) or self.is_awaitable(value)
                     ):
                         pass  # graphql-core raises it, or awaits it
                     elif value is not None and value is not Undefined:
-                        coerced = plan[1].coerce_output_value(value)
+                        coerced = leaf.coerce_output_value(value)
                         if coerced is not None and coerced is not Undefined:
                             return coerced
-                    elif not is_non_null_type(field.type):
+                    elif not non_null:
                         return None
                 except Exception:  # noqa: S110 - graphql-core's path reports it
                     pass

@@ -15,7 +15,8 @@ import strawberry
 from graphql import GraphQLField, GraphQLObjectType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from schema.plain_fields import PlainFieldExecutor, plan_of
+from schema import plain_fields
+from schema.plain_fields import PLANS_ATTRIBUTE, PlainFieldExecutor, plan_of
 
 
 @strawberry.enum
@@ -114,3 +115,13 @@ def test_only_plain_scalar_fields_have_a_plan() -> None:
     holder = graphql_schema.get_type("Holder")
     assert isinstance(holder, GraphQLObjectType)
     assert plan_of(holder.fields["item"]) is None  # an object
+
+
+async def test_the_plans_are_kept_on_each_schema() -> None:
+    first, second = schema(PlainFieldExecutor), schema(PlainFieldExecutor)
+    assert (await first.execute("{ holder { item { name note } } }")).errors is None
+    plans = getattr(first._schema, PLANS_ATTRIBUTE)
+    assert plans["Item", "name"] == ("name", first._schema.get_type("String"), True)
+    assert plans["Holder", "item"] is None  # not plain: graphql-core's path
+    assert getattr(second._schema, PLANS_ATTRIBUTE, None) is None  # nothing shared
+    assert [name for name in vars(plain_fields) if "PLANS" in name] == ["PLANS_ATTRIBUTE"]
