@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from dpo.embedded.process import free_port
+from tests.support import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 # Variables a developer's shell or .env might set that would change what a test sees.
@@ -93,24 +93,58 @@ def web_server(env: dict[str, str], *, log_path: Path | None = None) -> Iterator
     """A real `dpo web` process on a free port; yields its base URL.
 
     Its output goes to `log_path` when given (a test reads what the server logged), else to
-    a temporary file: never to a pipe nobody reads, where a chatty server would block.
+    a file in the test's tmp_path: never to a pipe nobody reads, where a chatty server would
+    block (tests/support/processes.py).
     """
     port = free_port()
-    with log_path.open("wb") if log_path is not None else tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "web", "--port", str(port)],
-            env=env,
-            cwd=ROOT / "tests",
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(base + "/api/health/", process=process)
-            yield base
-        finally:
-            process.terminate()
-            process.wait(20)
+    process = processes.python_app("web", "--port", str(port), env=env, log=log_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/api/health/", process=process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _process_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Where a process started outside a test (a module's server) writes its output."""
+    processes.log_dir.append(tmp_path_factory.mktemp("processes"))
+    yield
+    processes.log_dir.clear()
+
+
+@pytest.fixture(autouse=True)
+def _test_process_logs(tmp_path: Path) -> Iterator[None]:
+    """A process started by a test writes its output to the test's tmp_path; one the test
+    left running (it failed before stopping it) is killed, not left to the next test."""
+    processes.log_dir.append(tmp_path)
+    first = len(processes.STARTED)
+    yield
+    processes.log_dir.remove(tmp_path)
+    processes.kill_running(first)
+
+
+_FIRST = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Remember which processes were started before this test."""
+    item.stash[_FIRST] = len(processes.STARTED)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failing test's report ends with the last lines of each process it started."""
+    report = yield
+    if report.failed:
+        for title, text in processes.reports(item.stash.get(_FIRST, len(processes.STARTED))):
+            report.sections.append((title, text))
+    return report
 
 
 @pytest.fixture

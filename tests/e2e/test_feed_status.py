@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from tests.integration.chain.conftest import deployed, w3
 from tests.integration.chain.test_contracts import Chain, ref
 from tests.integration.listener.test_follower import Sessions, head, with_offering
 from tests.integration.streaming.wsclient import EVENTS, GraphQLSocket, open_socket
+from tests.support.processes import Logged
 
 pytestmark = [pytest.mark.needs_chain, pytest.mark.timeout(180)]
 
@@ -58,9 +58,8 @@ async def sse_status(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
         yield json.loads(message["data"])["data"]["feedStatus"]
 
 
-async def exit_code(process: subprocess.Popen[str]) -> tuple[int, str]:
-    output, _ = await asyncio.to_thread(process.communicate, timeout=60)
-    return process.returncode, output
+async def exit_code(process: Logged) -> tuple[int, str]:
+    return await asyncio.to_thread(process.finish, 60)
 
 
 async def test_a_halted_feed_is_announced_to_its_subscribers_and_so_is_its_resumption(
@@ -78,7 +77,7 @@ async def test_a_halted_feed_is_announced_to_its_subscribers_and_so_is_its_resum
     await with_offering(sessions, deployed)
     env = listener_env(url, redis_url, anvil_url, deployed, LISTENER_REORG_WINDOW="2")
     process = start(env)
-    rewound: subprocess.Popen[str] | None = None
+    rewound: Logged | None = None
     try:
         number, hash_ = await head(chain.w3)
         await reach(process, sessions, number, hash_)

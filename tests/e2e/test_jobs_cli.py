@@ -6,9 +6,7 @@ import asyncio
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import AsyncIterator
-from typing import IO
 
 import asyncpg
 import pytest
@@ -18,6 +16,7 @@ from dpo.db.urls import libpq_url
 from tests.e2e.conftest import ROOT, base_env, run_dpo
 from tests.integration.api.committed import committed_api
 from tests.support.book import PLANT, expected_breaks
+from tests.support.processes import Logged, python_app
 
 HOLDERS = 5000
 # The sync jobs run on the schedule too: their providers refuse at once, without retries.
@@ -65,14 +64,13 @@ async def _poll_blocked(connection: asyncpg.Connection) -> None:
     raise AssertionError("the job never reached the break revision")
 
 
-def _start(url: str, redis_url: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "app", "jobs", "run", "reconcile_positions", *args],
+def _start(url: str, redis_url: str, *args: str) -> Logged:
+    return python_app(
+        "jobs",
+        "run",
+        "reconcile_positions",
+        *args,
         env=base_env(DATABASE_URL=url, REDIS_URL=redis_url),
-        cwd=ROOT / "tests",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
 
 
@@ -168,9 +166,9 @@ async def test_sigterm_stops_a_run_cleanly(book_url: str, redis_url: str) -> Non
         process.send_signal(signal.SIGTERM)
         await asyncio.sleep(0.5)
         await holding.rollback()
-        _, stderr = await asyncio.to_thread(process.communicate, timeout=30)
-        assert process.returncode == 1, stderr
-        assert "stopped by a signal" in stderr
+        code, output = await asyncio.to_thread(process.finish, 30)
+        assert code == 1, output
+        assert "stopped by a signal" in output
         row = await blocker.fetchrow("SELECT status, error FROM job_runs")
         assert row is not None
         assert row["status"] == "failed"
@@ -180,24 +178,20 @@ async def test_sigterm_stops_a_run_cleanly(book_url: str, redis_url: str) -> Non
         await blocker.close()
 
 
-def _scheduler(url: str, redis_url: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "app", "jobs", "schedule"],
+def _scheduler(url: str, redis_url: str) -> Logged:
+    return python_app(
+        "jobs",
+        "schedule",
         env=base_env(DATABASE_URL=url, REDIS_URL=redis_url, JOBS_SCHEDULE="demo", **UNREACHABLE),
-        cwd=ROOT / "tests",
-        stdout=log,
-        stderr=subprocess.STDOUT,
     )
 
 
-async def _until_logged(log: IO[bytes], text: str, seconds: float = 30) -> None:
+async def _until_logged(process: Logged, text: str, seconds: float = 30) -> None:
     for _ in range(int(seconds / 0.1)):
-        log.seek(0)
-        if text in log.read().decode():
+        if text in process.output():
             return
         await asyncio.sleep(0.1)
-    log.seek(0)
-    raise AssertionError(f"{text!r} not logged:\n{log.read().decode()[-3000:]}")
+    raise AssertionError(f"{text!r} not logged: {process.describe()}")
 
 
 async def _forget_breakers(redis_url: str) -> None:
@@ -220,46 +214,45 @@ async def _pair(connection: asyncpg.Connection, query: str) -> tuple[int, int]:
 async def test_one_scheduler_across_two_processes_and_a_takeover_after_kill_9(
     book_url: str, redis_url: str
 ) -> None:
-    with tempfile.TemporaryFile() as log_a, tempfile.TemporaryFile() as log_b:
-        active = _scheduler(book_url, redis_url, log_a)
-        standby: subprocess.Popen[bytes] | None = None
+    active = _scheduler(book_url, redis_url)
+    standby: Logged | None = None
+    try:
+        await _until_logged(active, "this scheduler is active")
+        standby = _scheduler(book_url, redis_url)
+        await _until_logged(standby, "another scheduler is active; standing by")
+        connection = await asyncpg.connect(libpq_url(book_url))
+        succeeded = (
+            "SELECT count(*) FILTER (WHERE counts ? 'full'), "
+            "count(*) FILTER (WHERE NOT counts ? 'full') "
+            "FROM job_runs WHERE status = 'succeeded' "
+            "AND job = 'reconcile_positions'"
+        )
         try:
-            await _until_logged(log_a, "this scheduler is active")
-            standby = _scheduler(book_url, redis_url, log_b)
-            await _until_logged(log_b, "another scheduler is active; standing by")
-            connection = await asyncpg.connect(libpq_url(book_url))
-            succeeded = (
-                "SELECT count(*) FILTER (WHERE counts ? 'full'), "
-                "count(*) FILTER (WHERE NOT counts ? 'full') "
-                "FROM job_runs WHERE status = 'succeeded' "
-                "AND job = 'reconcile_positions'"
-            )
-            try:
-                for _ in range(300):
-                    if sum(await _pair(connection, succeeded)) >= 1:
-                        break
-                    await asyncio.sleep(0.1)
-                active.send_signal(signal.SIGKILL)
-                active.wait(10)
-                await _until_logged(log_b, "this scheduler is active")
-                # The new leader runs what the old one had not finished, and nothing twice.
-                for _ in range(300):
-                    if await _pair(connection, succeeded) == (1, 1):
-                        break
-                    await asyncio.sleep(0.1)
-                await asyncio.sleep(1.0)
-                counts = await _pair(connection, succeeded)
-            finally:
-                await connection.close()
-            assert counts == (1, 1)
-            standby.send_signal(signal.SIGTERM)
-            assert standby.wait(30) == 0
+            for _ in range(300):
+                if sum(await _pair(connection, succeeded)) >= 1:
+                    break
+                await asyncio.sleep(0.1)
+            active.send_signal(signal.SIGKILL)
+            active.wait(10)
+            await _until_logged(standby, "this scheduler is active")
+            # The new leader runs what the old one had not finished, and nothing twice.
+            for _ in range(300):
+                if await _pair(connection, succeeded) == (1, 1):
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)
+            counts = await _pair(connection, succeeded)
         finally:
-            for process in (active, standby):
-                if process is not None and process.poll() is None:
-                    process.kill()
-                    process.wait(10)
-            await _forget_breakers(redis_url)
+            await connection.close()
+        assert counts == (1, 1)
+        standby.send_signal(signal.SIGTERM)
+        assert standby.wait(30) == 0
+    finally:
+        for process in (active, standby):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(10)
+        await _forget_breakers(redis_url)
 
 
 def test_an_unreachable_database_is_one_line_and_exit_1(redis_url: str) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -18,7 +16,7 @@ from dpo.db.session import create_engine, session_factory
 from dpo.embedded.process import free_port
 from listener import store
 from tests.conftest import _create_database, _drop_database
-from tests.e2e.conftest import ROOT, base_env, run_dpo, web_server
+from tests.e2e.conftest import base_env, run_dpo, web_server
 from tests.integration.chain.conftest import deployed, w3
 from tests.integration.chain.test_contracts import Chain, ref
 from tests.integration.listener.test_follower import (
@@ -30,6 +28,7 @@ from tests.integration.listener.test_follower import (
     state,
     with_offering,
 )
+from tests.support.processes import Logged, python_app
 
 pytestmark = pytest.mark.needs_chain
 
@@ -79,29 +78,21 @@ def listener_env(
     return base_env(**values)
 
 
-def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    """`python -m app listener ARGS` from a folder without .env."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "app", "listener", *args],
-        env=env,
-        cwd=ROOT / "tests",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def start(env: dict[str, str], *args: str) -> Logged:
+    """`python -m app listener ARGS` from a folder without .env, its output in a file."""
+    return python_app("listener", *args, env=env)
 
 
 async def reach(
-    process: subprocess.Popen[str], sessions: Sessions, number: int, hash_: str, within: float = 90
+    process: Logged, sessions: Sessions, number: int, hash_: str, within: float = 90
 ) -> None:
     """Wait until the process committed block `number` with `hash_`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while await store.checkpoint(sessions, ANVIL_CHAIN_ID) != (number, hash_):
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            raise AssertionError(f"the listener exited with {process.returncode}:\n{output}")
-        assert loop.time() < deadline, "the listener never reached the head"
+            raise AssertionError(f"the listener exited: {process.describe()}")
+        assert loop.time() < deadline, f"the listener never reached the head: {process.describe()}"
         await asyncio.sleep(0.1)
 
 
@@ -113,11 +104,10 @@ def web_health(database_url: str, redis_url: str) -> tuple[dict[str, Any], str]:
     return body, metrics
 
 
-async def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+async def stop(process: Logged) -> tuple[int, str]:
     """SIGTERM, then wait (without blocking the loop) for the exit code and output."""
     process.send_signal(signal.SIGTERM)
-    output, _ = await asyncio.to_thread(process.communicate, timeout=30)
-    return process.returncode, output
+    return await asyncio.to_thread(process.finish, 30)
 
 
 async def test_the_listener_process_follows_the_chain_and_stops_on_sigterm(
@@ -175,8 +165,8 @@ async def test_sigterm_and_kill_9_mid_backfill_then_restart_equal_an_uninterrupt
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 90
         while ((await store.checkpoint(sessions, ANVIL_CHAIN_ID)) or (-1, ""))[0] < kill_at:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert loop.time() < deadline, "the listener never got that far"
+            assert process.poll() is None, process.describe()
+            assert loop.time() < deadline, f"the listener never got that far: {process.describe()}"
             await asyncio.sleep(0.01)
         if brutal:
             process.kill()
@@ -260,7 +250,7 @@ async def test_a_deep_reorg_stops_the_process_loudly_and_rewind_recovers(
         before = await feed(sessions)
         response = await chain.w3.provider.make_request("anvil_reorg", [5, []])
         assert "error" not in response, response
-        output, _ = await asyncio.to_thread(process.communicate, timeout=60)
+        _, output = await asyncio.to_thread(process.finish, 60)
     finally:
         if process.poll() is None:
             process.kill()

@@ -20,6 +20,7 @@ from tests.integration.sender.test_sender import intents, references
 from tests.integration.sender.test_sender_faults import assert_once, versions
 from tests.integration.sender.world import SENDER_KEY, World, recorded_refs, rpc, seed
 from tests.support.faulty_proxy import FaultyProxy
+from tests.support.processes import Logged, python_app
 
 __all__ = ["anvil", "sender_db", "sessions", "world"]
 
@@ -44,16 +45,9 @@ def sender_env(
     )
 
 
-def start(env: dict[str, str]) -> subprocess.Popen[str]:
-    """`python -m app sender` from a folder without .env."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "app", "sender"],
-        env=env,
-        cwd=ROOT / "tests",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def start(env: dict[str, str]) -> Logged:
+    """`python -m app sender` from a folder without .env, its output in a file."""
+    return python_app("sender", env=env)
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -90,7 +84,7 @@ async def test_kill_9_between_sending_and_recording_then_restart_issues_once(
             crashed.kill()
         finally:
             crashed.kill()
-            first_output = crashed.communicate(timeout=30)[0]
+            first_output = crashed.finish(30)[1]
         (sent,) = [v for v in await versions(sessions) if v.intent_id == first.id]
 
         metrics_port = free_port()
@@ -107,7 +101,7 @@ async def test_kill_9_between_sending_and_recording_then_restart_issues_once(
             async with httpx.AsyncClient(timeout=10) as client:
                 metrics = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
             restarted.send_signal(signal.SIGTERM)
-            second_output = restarted.communicate(timeout=60)[0]
+            second_output = restarted.finish(60)[1]
         finally:
             restarted.kill()
     assert restarted.returncode == 0, second_output
@@ -127,7 +121,7 @@ async def test_one_active_sender_per_account(
 ) -> None:
     env = sender_env(world, sender_db, redis_url, world.url)
     active = start(env)
-    standby: subprocess.Popen[str] | None = None
+    standby: Logged | None = None
     try:
         await seed(sessions, world, 1)
 
@@ -138,18 +132,19 @@ async def test_one_active_sender_per_account(
 
         await wait_for(finished, "the first order")
         standby = start(env)
-        assert standby.stdout is not None
-        seen = ""
-        while "standing by" not in seen:  # it waits on the active sender's lock
-            line = await asyncio.wait_for(asyncio.to_thread(standby.stdout.readline), 120)
-            assert line, seen
-            seen += line
+
+        async def standing_by() -> bool:  # it waits on the active sender's lock
+            assert standby is not None
+            assert standby.poll() is None, standby.describe()
+            return "standing by" in standby.output()
+
+        await wait_for(standing_by, "the second sender to stand by")
         assert active.poll() is None
         active.kill()  # kill -9: its lock goes with its connection
         await seed(sessions, world, 1)
         await wait_for(finished, "the standby to take over")
         standby.send_signal(signal.SIGTERM)
-        output = seen + standby.communicate(timeout=60)[0]
+        output = standby.finish(60)[1]
     finally:
         active.kill()
         if standby is not None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
@@ -19,7 +17,8 @@ from dpo.chain.local import recorded_contracts
 from dpo.embedded.process import free_port
 from sandbox.demo import HOLDERS, SHORT
 from sandbox.demo import ISIN as DEMO_ISIN
-from tests.e2e.conftest import ROOT, base_env, wait_http
+from tests.e2e.conftest import base_env, wait_http
+from tests.support.processes import python_app
 
 # Two whole `dpo up` runs, the first waiting for a reconciliation after the CSD sync.
 pytestmark = pytest.mark.timeout(480)
@@ -104,17 +103,9 @@ async def _demo_book(pg_port: int, seconds: float = 150) -> dict[str, object]:
 
 def _up_once(folder: Path, ports: dict[str, str], web_port: int) -> dict[str, object]:
     env = base_env(DPO_DATA_DIR=str(folder), **ports)
-    argv = [sys.executable, "-m", "app", "up", "--demo", "--port", str(web_port)]
-    process = subprocess.Popen(
-        argv,
-        env=env,
-        cwd=ROOT / "tests",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = python_app("up", "--demo", "--port", str(web_port), env=env)
     try:
-        health = wait_http(f"http://127.0.0.1:{web_port}/api/health/", timeout=90)
+        health = wait_http(f"http://127.0.0.1:{web_port}/api/health/", timeout=90, process=process)
         graphiql = httpx.get(
             f"http://127.0.0.1:{web_port}/graphql", headers={"Accept": "text/html"}, timeout=5
         )
@@ -140,7 +131,7 @@ def _up_once(folder: Path, ports: dict[str, str], web_port: int) -> dict[str, ob
         }
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
+        _, output = process.finish(60)
     return {
         "health": health.json(),
         "graphiql": graphiql.text,
