@@ -10,6 +10,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from tests.e2e.conftest import web_server
 from tests.e2e.test_listener_process import chain, databases, listener_env, start, stop
 from tests.e2e.test_subscriptions import server_env, signed_in
+from tests.e2e.test_subscriptions_slow import metric, metrics_when
 from tests.integration.chain.conftest import deployed, w3
 from tests.integration.chain.test_contracts import Chain, ref
 from tests.integration.listener.test_follower import Sessions, with_offering
@@ -36,6 +37,10 @@ async def test_an_event_emitted_on_anvil_reaches_a_subscriber(
             async with open_socket(base) as sock:
                 await signed_in(sock)
                 await sock.subscribe("1", EVENTS, filter={"eventName": "Issued"})
+                # A subscription from now on starts at the feed's head when the server takes
+                # it: emit only once it has, or a busy server can take it after the listener
+                # stored the event, and the frame never comes.
+                await metrics_when(base, lambda text: metric(text, "dpo_feed_subscriptions") == 1)
                 holder = await chain.investor()
                 await chain.send(chain.token.functions.issue(holder, 5, 0, ref()))
                 frame = await sock.data("1")
