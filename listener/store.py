@@ -5,11 +5,15 @@ ring the Redis doorbell (listener.publish) after, so a subscriber told of feed i
 read them; Redis is only a doorbell (subscribers catch up from PostgreSQL), so a failed publish
 is logged and never undoes or repeats a commit.
 
-`ingest_batch` drops the logs already stored (live key), reserves exactly as many feed numbers
-as new rows (the feed stays gap-free: subscribers detect lost pub/sub messages by gaps), COPYs
-the events in (block, log index) order with ascending ids, applies the projections, keeps the
-batch's block headers for the reorg window and moves the checkpoint, all in one transaction.
-The feed numbers are taken as late as possible because they lock the feed until commit; the
+`ingest_batch` drops the logs already stored (live key; not asked for when the batch starts
+right after the checkpoint, where nothing can be stored), reserves exactly as many feed
+numbers as new rows (the feed stays gap-free: subscribers detect lost pub/sub messages by
+gaps), inserts the events in (block, log index) order with ascending ids, applies the
+projections, keeps the batch's block headers for the reorg window and moves the checkpoint,
+all in one transaction. A few events (a block at the tip) are written with the headers,
+checkpoint and feed numbers in one statement, many by COPY (listener.store_write): a tip
+commit is BEGIN, the checkpoint lock, that statement, the projections' and COMMIT. The feed
+numbers are taken as late as possible because they lock the feed until commit; the
 projections come after them only because their rows reference the event ids. Reverts are
 listener.store_revert's, the tip's reads and the halt listener.store_tip's.
 """
@@ -40,8 +44,8 @@ from listener.store_types import (
     StoreError,
     feed_range,
     raw_connection,
-    time_of,
 )
+from listener.store_write import COPY_FROM, mark, write_few
 
 __all__ = [
     "Batch",
@@ -145,10 +149,15 @@ def _reorg_window(value: int | None) -> int:
     return get_settings().listener_reorg_window
 
 
-async def _already_applied(
-    connection: AsyncConnection, batch: Batch, headers: dict[int, BlockHeader]
-) -> bool:
-    """True if the checkpoint covers the batch; raises if it covers another chain's blocks."""
+# Where a batch starts against the locked checkpoint (`_place`).
+APPLIED, NEXT, OVERLAP = "applied", "next", "overlap"
+
+
+async def _place(connection: AsyncConnection, batch: Batch, headers: dict[int, BlockHeader]) -> str:
+    """Lock the checkpoint and place the batch: APPLIED (covered), NEXT (starts right after
+    it) or OVERLAP (no checkpoint yet, or the batch repeats stored blocks); raises if the
+    checkpoint covers another chain's blocks or is not reached.
+    """
     row = (
         await connection.execute(
             text(
@@ -159,7 +168,7 @@ async def _already_applied(
         )
     ).first()
     if row is None:
-        return False
+        return OVERLAP
     number, hash_ = int(row[0]), str(row[1])
     last = headers[batch.to_block]
     if number >= batch.to_block:
@@ -177,7 +186,7 @@ async def _already_applied(
             raise ReorgDetectedError(
                 f"block {batch.to_block} was processed with hash {known}, the batch has {last.hash}"
             )
-        return True
+        return APPLIED
     if batch.from_block > number + 1:
         raise StoreError(f"gap: checkpoint at {number}, batch starts at {batch.from_block}")
     first = headers.get(number + 1)
@@ -185,10 +194,25 @@ async def _already_applied(
         raise ReorgDetectedError(
             f"block {number + 1}'s parent {first.parent_hash} is not the checkpoint {hash_}"
         )
-    return False
+    return NEXT if batch.from_block == number + 1 else OVERLAP
 
 
-async def _existing_keys(connection: AsyncConnection, batch: Batch) -> set[tuple[str, str, int]]:
+async def _existing_keys(
+    connection: AsyncConnection, batch: Batch, place: str, logs: int
+) -> set[tuple[str, str, int]]:
+    """The batch's keys already stored live; none asked for when none can exist.
+
+    A batch starting right after the locked checkpoint (NEXT) has nothing stored: every live
+    event is at or below the checkpoint, since an ingest moves the checkpoint to its last
+    block in the transaction that stores its events, and a revert removes every live event
+    above the ancestor in the transaction that moves the checkpoint back to it. Nothing else
+    writes chain_events; the lock keeps every other writer (a racing one, an old leader after
+    a failover) out until we commit, and a killed process loses a whole transaction, events
+    and checkpoint together. Were it broken by hand (the checkpoint moved back with SQL), the
+    live key (uq_chain_events_live_key) refuses the duplicate and the batch rolls back.
+    """
+    if place == NEXT or not logs:
+        return set()
     rows = await connection.execute(
         text(
             "SELECT block_hash, tx_hash, log_index FROM chain_events WHERE chain_id = :c "
@@ -205,31 +229,40 @@ async def ingest_batch(
     *,
     reorg_window: int | None = None,
     prepared: PreparedBatch | None = None,
+    copy_from: int = COPY_FROM,
 ) -> IngestResult:
     """Store a batch exactly once with its projections and checkpoint, in one transaction.
 
-    `prepared` is `prepare_batch(batch)` when the caller built it ahead of time.
+    `prepared` is `prepare_batch(batch)` when the caller built it ahead of time. Fewer fresh
+    events than `copy_from` are inserted with the headers, checkpoint and feed numbers in one
+    statement (listener.store_write), more by COPY.
     """
     if prepared is None:
         prepared = prepare_batch(batch)
     headers = prepared.headers
     window = _reorg_window(reorg_window)
+    last = headers[batch.to_block]
     async with sessions() as session, session.begin():
         connection = await session.connection()
-        if await _already_applied(connection, batch, headers):
+        place = await _place(connection, batch, headers)
+        if place == APPLIED:
             return IngestResult(0, None, None, len(batch.logs))
-        existing = await _existing_keys(connection, batch)
+        existing = await _existing_keys(connection, batch, place, len(prepared.logs))
         fresh = (
             range(len(prepared.logs))
             if not existing
             else [i for i, key in enumerate(prepared.keys) if key not in existing]
         )
-        await _keep_blocks(connection, batch, window)
-        # Late: the reservation locks the feed for every writer until this transaction ends.
-        ids = await next_feed_sequences(session, len(fresh))
-        if fresh:
-            tails = prepared.tails
-            await (await raw_connection(session)).copy_records_to_table(
+        raw = await raw_connection(session)
+        tails = prepared.tails
+        if len(fresh) < copy_from:
+            rows = [tails[i] for i in fresh]
+            ids = await write_few(raw, batch, window, (last.number, last.hash), rows)
+        else:
+            await mark(raw, batch, window, (last.number, last.hash))
+            # Late: the reservation locks the feed for every writer until this transaction ends.
+            ids = await next_feed_sequences(session, len(fresh))
+            await raw.copy_records_to_table(
                 "chain_events",
                 records=[(seq, *tails[i]) for seq, i in zip(ids, fresh, strict=True)],
                 columns=EVENT_COLUMNS,
@@ -247,15 +280,6 @@ async def ingest_batch(
             if chosen is None or i in chosen
         ]
         stats = await apply_events(connection, events)
-        last = headers[batch.to_block]
-        await connection.execute(
-            text(
-                "INSERT INTO listener_checkpoints AS c (chain_id, last_processed_block, "
-                "last_processed_hash) VALUES (:c, :n, :h) ON CONFLICT (chain_id) DO UPDATE "
-                "SET last_processed_block = :n, last_processed_hash = :h, updated_at = now()"
-            ),
-            {"c": batch.chain_id, "n": last.number, "h": last.hash},
-        )
     inserted = len(fresh)
     logger.debug(
         "stored blocks %d..%d: %d events (%d duplicates)",
@@ -270,30 +294,4 @@ async def ingest_batch(
         last_seq=ids[-1] if inserted else None,
         skipped_duplicates=len(batch.logs) - inserted,
         projections=stats,
-    )
-
-
-async def _keep_blocks(connection: AsyncConnection, batch: Batch, window: int) -> None:
-    oldest = batch.to_block - window
-    # A backfill range can span thousands of blocks; only the window's newest are kept.
-    # One statement (one round trip): the deleted and the inserted numbers never overlap.
-    kept = [b for b in batch.blocks if b.number > oldest]
-    await connection.execute(
-        text(
-            "WITH dropped AS (DELETE FROM listener_blocks WHERE chain_id = :c "
-            "AND number <= :o) "
-            "INSERT INTO listener_blocks (chain_id, number, hash, parent_hash, timestamp) "
-            "SELECT :c, * FROM unnest(CAST(:n AS bigint[]), CAST(:h AS varchar[]), "
-            "CAST(:p AS varchar[]), CAST(:t AS timestamptz[])) "
-            "ON CONFLICT (chain_id, number) DO UPDATE SET hash = excluded.hash, "
-            "parent_hash = excluded.parent_hash, timestamp = excluded.timestamp"
-        ),
-        {
-            "c": batch.chain_id,
-            "o": oldest,
-            "n": [b.number for b in kept],
-            "h": [b.hash for b in kept],
-            "p": [b.parent_hash for b in kept],
-            "t": [time_of(b.timestamp) for b in kept],
-        },
     )

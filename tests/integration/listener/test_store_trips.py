@@ -1,0 +1,178 @@
+"""A tip commit's round trips on a real PostgreSQL, read off the wire (tests/support/pg_wire).
+
+The latency of a new block is mostly the commit's waits for PostgreSQL: these pin what one
+commit sends, and that the one-statement path for a few rows (listener.store_write) and the
+COPY path store the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dpo.db.migrate import upgrade_async
+from dpo.db.session import create_engine, session_factory
+from listener.decode import DecodedLog
+from listener.projections import ProjectionError
+from listener.store import checkpoint, ingest_batch, revert_to
+from tests.integration.listener.test_store import (
+    ALICE,
+    BOB,
+    CHAIN,
+    POSITIONS,
+    TOKEN,
+    ZERO,
+    batch,
+    block_hash,
+    history,
+    rows,
+    transfer,
+)
+from tests.support.pg_wire import PgWire
+
+EXISTING_KEYS = "SELECT block_hash, tx_hash, log_index FROM chain_events"
+# Every column; removed_at is the revert's now(), compared as set or not.
+ALL_COLUMNS = (
+    "SELECT id, chain_id, contract_address, contract_name, event_name, block_number, "
+    "block_hash, block_timestamp, tx_hash, tx_index, log_index, args, removed, "
+    "removed_at IS NOT NULL, removes_id FROM chain_events ORDER BY id"
+)
+NEVER, ALWAYS = 10**9, 0
+
+
+def unprojected(number: int, log_index: int) -> DecodedLog:
+    """An event kept in the feed only (no read model changes)."""
+    return DecodedLog(
+        chain_id=CHAIN,
+        contract_address=TOKEN,
+        contract_name="Issuance",
+        event_name="InvestorVerified",
+        block_number=number,
+        block_hash=block_hash(number),
+        tx_hash=f"0x{number:032x}{log_index:032x}",
+        tx_index=log_index,
+        log_index=log_index,
+        args={"investor": ALICE},
+    )
+
+
+@pytest.fixture
+async def wired(
+    empty_database: str,
+) -> AsyncIterator[tuple[PgWire, async_sessionmaker[AsyncSession]]]:
+    await upgrade_async(empty_database)
+    async with PgWire(empty_database) as wire:
+        engine = create_engine(wire.url(empty_database), pool_size=1)
+        factory = session_factory(engine)
+        async with factory() as session, session.begin():
+            await session.execute(text("INSERT INTO issuers (id, name) VALUES (1, 'Issuer')"))
+            await session.execute(
+                text(
+                    "INSERT INTO offerings (id, issuer_id, isin, name, symbol, security_type, "
+                    "regulation, currency, unit_price, token_address) VALUES (1, 1, "
+                    "'DE000A1B2C35', 'Bond', 'BND', 'debt', 'reg_s', 'EUR', 100, :t)"
+                ),
+                {"t": TOKEN},
+            )
+        yield wire, factory
+        await engine.dispose()
+
+
+def asked_for_keys(wire: PgWire) -> int:
+    return sum(EXISTING_KEYS in sql for sql in wire.statements())
+
+
+async def test_a_batch_right_after_the_checkpoint_asks_for_no_stored_keys(
+    wired: tuple[PgWire, async_sessionmaker[AsyncSession]],
+) -> None:
+    wire, sessions = wired
+    await ingest_batch(sessions, batch(1, 2, history()[:2]), reorg_window=10)
+    wire.reset()
+    result = await ingest_batch(sessions, batch(3, 3, history()[2:]), reorg_window=10)
+    assert result.inserted == 2
+    assert asked_for_keys(wire) == 0
+    # A batch repeating stored blocks still asks, and skips what is stored.
+    wire.reset()
+    again = await ingest_batch(
+        sessions, batch(1, 4, [*history(), transfer(4, 0, ALICE, BOB, 1)]), reorg_window=10
+    )
+    assert (again.inserted, again.skipped_duplicates) == (1, 4)
+    assert asked_for_keys(wire) == 1
+
+
+async def test_a_tip_commit_of_a_few_events_is_four_round_trips(
+    wired: tuple[PgWire, async_sessionmaker[AsyncSession]],
+) -> None:
+    wire, sessions = wired
+    await ingest_batch(sessions, batch(1, 1, [unprojected(1, 0)]), reorg_window=10)
+    wire.reset()
+    await ingest_batch(
+        sessions, batch(2, 2, [unprojected(2, i) for i in range(3)]), reorg_window=10
+    )
+    # BEGIN; lock the checkpoint; headers, checkpoint, feed numbers and events; COMMIT.
+    statements = wire.statements()
+    assert (wire.round_trips, len(statements)) == (4, 4), statements
+    assert statements[0].startswith("BEGIN")
+    assert statements[-1].startswith("COMMIT")
+    assert "INSERT INTO chain_events" in statements[2]
+    assert [e[0] for e in await rows(sessions, "SELECT id FROM chain_events ORDER BY id")] == [
+        1,
+        2,
+        3,
+        4,
+    ]
+
+
+async def scenario(sessions: async_sessionmaker[AsyncSession], copy_from: int) -> dict[str, Any]:
+    """Batches with duplicates, a failing one, a revert and another fork; what is stored."""
+    results: list[tuple[int | None, ...]] = []
+    for part in (
+        batch(1, 2, history()[:2] + history()[:1]),
+        batch(1, 4, [*history(), transfer(4, 0, ALICE, BOB, 1), unprojected(4, 1)]),
+        batch(5, 5, [unprojected(5, i) for i in range(5)]),
+    ):
+        result = await ingest_batch(sessions, part, reorg_window=10, copy_from=copy_from)
+        results.append((result.inserted, result.first_seq, result.last_seq))
+        results.append((result.skipped_duplicates, result.projections.applied))
+    bad = batch(6, 6, [transfer(6, 0, ALICE, BOB, 7)])
+    with pytest.raises(ProjectionError):  # Alice holds 6: rolled back, nothing kept
+        await ingest_batch(sessions, bad, reorg_window=10, copy_from=copy_from)
+    reverted = await revert_to(sessions, chain_id=CHAIN, ancestor_number=3)
+    results.append((reverted.removed, reverted.first_seq, reverted.last_seq))
+    forked = batch(4, 4, [transfer(4, 0, BOB, ZERO, 1, fork=1)], fork=1, parent_fork=0)
+    result = await ingest_batch(sessions, forked, reorg_window=10, copy_from=copy_from)
+    results.append((result.inserted, result.first_seq, result.last_seq))
+    return {
+        "results": results,
+        "events": await rows(sessions, ALL_COLUMNS),
+        "positions": await rows(sessions, POSITIONS),
+        "feed": await rows(sessions, "SELECT last_value FROM feed_sequence"),
+        "checkpoint": await checkpoint(sessions, CHAIN),
+        "blocks": await rows(
+            sessions, "SELECT number, hash, parent_hash, timestamp FROM listener_blocks ORDER BY 1"
+        ),
+    }
+
+
+async def test_the_few_rows_path_and_copy_store_the_same_rows(
+    wired: tuple[PgWire, async_sessionmaker[AsyncSession]],
+) -> None:
+    wire, sessions = wired
+    wire.reset()
+    inserted = await scenario(sessions, NEVER)
+    # The revert's removal items are always copied; no batch is.
+    assert sum(sql.startswith("COPY") for sql in wire.statements()) == 1
+    async with sessions() as session, session.begin():
+        for table in ("positions", "chain_events", "listener_blocks", "listener_checkpoints"):
+            await session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - constants
+        await session.execute(text("UPDATE feed_sequence SET last_value = 0"))
+    wire.reset()
+    copied = await scenario(sessions, ALWAYS)
+    assert sum(sql.startswith("COPY") for sql in wire.statements()) == 6  # 5 batches, 1 revert
+    assert copied == inserted
+    assert len(inserted["events"]) == 19
+    assert inserted["checkpoint"] == (4, block_hash(4, 1))
