@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dpo.db import raw_reads
 from dpo.db.models import ChainEvent, Offering
 from dpo.services.page_window import Slice, settle, window
 from dpo.services.pagination import count, decode_sequence
@@ -126,7 +127,8 @@ async def page_events(
     if bound is not None:
         beyond_column = select(exists().where(*conditions, bound)).scalar_subquery()
         query = query.add_columns(beyond_column.label("_beyond"))
-    rows = list((await session.execute(query.limit(win.size + 1))).all())
+    # Run on the driver connection: a fixed statement shape (dpo.db.raw_reads).
+    rows = await raw_reads.fetch(session, query.limit(win.size + 1))
     beyond = False
     if bound is not None:
         beyond = (
@@ -138,7 +140,7 @@ async def page_events(
 async def _exists(
     session: AsyncSession, conditions: list[ColumnElement[bool]], bound: ColumnElement[bool]
 ) -> bool:
-    found = await session.scalar(select(exists().where(*conditions, bound)))
+    found = await raw_reads.scalar(session, select(exists().where(*conditions, bound)))
     return bool(found)
 
 
