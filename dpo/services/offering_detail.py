@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import LateralFromClause
 
 from dpo.auth.principal import Principal
+from dpo.db import raw_reads
 from dpo.db.models import Investment, Issuer, Offering
 from dpo.errors import NotFoundError, ValidationError
 from dpo.services.offerings import COMMITTED_STATES, OfferingTotals, visible
@@ -62,7 +63,8 @@ async def get_offering_detail(
         )
         .where(key, visible(principal))
     )
-    row = (await session.execute(statement)).first()
+    rows = await raw_reads.fetch(session, statement)
+    row = rows[0] if rows else None
     if row is None:
         raise NotFoundError("no such offering")
     return OfferingDetail(offering=row, issuer=_issuer_of(row), totals=_totals_of(row))
@@ -79,9 +81,11 @@ async def list_offering_relations(
         .select_from(
             OFFERINGS.outerjoin(ISSUERS, ISSUERS.c.id == OFFERINGS.c.issuer_id).join(totals, true())
         )
-        .where(OFFERINGS.c.id.in_(offering_ids))
+        # One array, not an IN list: the SQL text stays the same whatever the page's size.
+        .where(raw_reads.among(OFFERINGS.c.id, offering_ids))
     )
-    return {row.id: (_issuer_of(row), _totals_of(row)) for row in await session.execute(statement)}
+    rows = await raw_reads.fetch(session, statement)
+    return {row.id: (_issuer_of(row), _totals_of(row)) for row in rows}
 
 
 _ISSUER_FIELDS = ("id", "name", "country", "website")
@@ -97,7 +101,7 @@ def _totals() -> LateralFromClause:
         )
         .where(
             INVESTMENTS.c.offering_id == OFFERINGS.c.id,
-            INVESTMENTS.c.state.in_(COMMITTED_STATES),
+            raw_reads.among(INVESTMENTS.c.state, COMMITTED_STATES),
         )
         .lateral("totals")
     )

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dpo.auth.principal import Principal
 from dpo.db.models import Investment, Issuer, Offering
 from dpo.db.models.enums import InvestmentState, OfferingStatus
+from dpo.db.raw_reads import among
 from dpo.errors import NotFoundError, ValidationError
 from dpo.services import policy
 from dpo.services.pagination import Ordering, Page, SortKey, count, paginate
@@ -85,7 +86,7 @@ def visible(principal: Principal) -> ColumnElement[bool]:
             Offering.status == OfferingStatus.OPEN, Offering.issuer_id == principal.issuer_id
         )
     if policy.has_role(principal, policy.INVESTOR):
-        return Offering.status.in_(INVESTOR_STATUSES)
+        return among(Offering.status.expression, INVESTOR_STATUSES)
     return Offering.status == OfferingStatus.OPEN
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, func, literal
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from dpo.db import raw_reads
 from dpo.services.cursors import (
     Ordering,
     SortKey,
@@ -144,14 +145,20 @@ async def paginate(
     keys = _expanded(ordering)
     bounded = _bounded(statement, keys, ordering, win)
     key_columns = [e.label(f"_k{i}") for i, (e, _) in enumerate(keys)]
-    result = await session.execute(
-        bounded.order_by(*_reading_order(keys, win)).add_columns(*key_columns).limit(win.size + 1)
+    query = bounded.order_by(*_reading_order(keys, win)).add_columns(*key_columns)
+    query = query.limit(win.size + 1)
+    # Rows of columns run on the driver connection (dpo.db.raw_reads); entities need the ORM.
+    rows = (
+        await raw_reads.fetch(session, query) if as_rows else (await session.execute(query)).all()
     )
     beyond = False
     clause = _beyond_clause(keys, ordering, win)
     if clause is not None:
-        beyond = bool(await session.scalar(select(exists(statement.where(clause)))))
-    sliced = settle(win, result.all(), beyond=beyond)
+        asked = select(exists(statement.where(clause)))
+        beyond = bool(
+            await raw_reads.scalar(session, asked) if as_rows else await session.scalar(asked)
+        )
+    sliced = settle(win, rows, beyond=beyond)
     width = len(key_columns)
     return Page(
         rows=list(sliced.items) if as_rows else [row[0] for row in sliced.items],

@@ -12,6 +12,7 @@ from sqlalchemy import Row, Text, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import Principal
+from dpo.db import raw_reads
 from dpo.db.models import InvestorWallet, Offering, Position
 from dpo.db.models.enums import Location, Role
 from dpo.errors import ForbiddenError, NotFoundError
@@ -83,11 +84,12 @@ async def _check_holder(session: AsyncSession, principal: Principal, holder: str
     """Refuse an investor asking for an address that is not one of their wallets."""
     if principal.role in STAFF_READERS or principal.role == Role.ISSUER.value:
         return
-    own = await session.scalar(
-        select(InvestorWallet.id).where(
-            InvestorWallet.investor_id == principal.investor_id,
-            func.lower(InvestorWallet.address) == holder.lower(),
-        )
+    own = await raw_reads.scalar(
+        session,
+        select(WALLETS.c.id).where(
+            WALLETS.c.investor_id == principal.investor_id,
+            func.lower(WALLETS.c.address) == holder.lower(),
+        ),
     )
     if own is None:
         raise ForbiddenError("you may only see your own wallets' positions", reason="not_yours")
@@ -158,7 +160,7 @@ async def list_positions(
         # Quantities are exact integers (NUMERIC(78,0)); never read through a float.
         triples = [] if text is None else json.loads(text, parse_float=Decimal)
     else:
-        triples = [list(row) for row in await session.execute(groups)]
+        triples = [list(row) for row in await raw_reads.fetch(session, groups)]
     return PositionList(
         page=page,
         totals={str(name): int(quantity) for name, quantity, _ in triples},

@@ -1,0 +1,167 @@
+"""The read services give the same answers on the driver connection (dpo.db.raw_reads) as
+through SQLAlchemy's execution path, on the same seeded rows: nulls, JSONB, decimals,
+timestamps, cursors both ways and empty pages."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import is_dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpo.auth.principal import ANONYMOUS
+from dpo.db import raw_reads
+from dpo.db.models import Investment, Position
+from dpo.services import chain_events, offering_detail, offerings, positions
+from tests.integration.db import factories
+from tests.integration.services.support import address, admin, make_investor, make_offering
+
+Read = Callable[[], Awaitable[Any]]
+
+
+async def _through_sqlalchemy(session: AsyncSession, statement: Any) -> list[Any]:
+    return list((await session.execute(statement)).all())
+
+
+def plain(value: Any) -> Any:
+    """Rows, pages and results as plain, comparable values, with the types of each value."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return plain({f: getattr(value, f) for f in value.__dataclass_fields__})
+    if hasattr(value, "_mapping"):
+        return plain(dict(value._mapping))
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return (type(value).__name__, value)
+
+
+async def both(monkeypatch: pytest.MonkeyPatch, read: Read) -> tuple[Any, Any]:
+    """`read` on the driver connection, then through SQLAlchemy (the previous path)."""
+    raw = plain(await read())
+    with monkeypatch.context() as patch:
+        patch.setattr(raw_reads, "fetch", _through_sqlalchemy)
+        previous = plain(await read())
+    return raw, previous
+
+
+async def seed(db: AsyncSession) -> tuple[int, int, str]:
+    """Two offerings (one with nulls, one with committed investments), positions, events."""
+    full = await make_offering(db, unit_price=Decimal("10.125"))
+    sparse = await make_offering(
+        db, opens_at=None, max_ticket=None, soft_cap=None, hard_cap=None, onchain_offering_id=7
+    )
+    investor, _ = await make_investor(db)
+    for amount, state in ((Decimal("100.50"), "paid"), (Decimal(250), "issued"), (1, "cancelled")):
+        db.add(
+            Investment(
+                investor_id=investor.id,
+                offering_id=full.id,
+                amount=amount,
+                currency="USD",
+                state=state,
+                payment_reference=address(),
+            )
+        )
+    holder = address()
+    db.add_all(
+        [
+            Position(
+                holder_address=holder,
+                offering_id=full.id,
+                location=location,
+                quantity=quantity,
+                as_of_time=factories.now() if quantity else None,
+                as_of_block=quantity % 1000 or None,
+            )
+            for location, quantity in (("onchain", 2**255), ("euroclear", 3), ("ledger", 0))
+        ]
+    )
+    for i in range(12):
+        db.add(
+            factories.chain_event(
+                880_000 + i,
+                event_name="Transfer" if i % 3 else "Issued",
+                args={"to": holder, "value": str(10**30 + i), "offeringId": "7", "x": [i, None]},
+                block_timestamp=None if i % 2 else factories.now(),
+            )
+        )
+    await db.flush()
+    return full.id, sparse.id, holder
+
+
+async def test_events_pages(db: AsyncSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, sparse, holder = await seed(db)
+    filters = [
+        chain_events.EventFilter(),
+        chain_events.EventFilter(event_name="Issued"),
+        chain_events.EventFilter(address=holder.upper().replace("0X", "0x")),
+        chain_events.EventFilter(offering_id=sparse),
+        chain_events.EventFilter(contract="nothing"),
+    ]
+    windows: list[dict[str, Any]] = [
+        {"first": 5, "after": "879999"},
+        {"first": 5, "after": "880004"},
+        {"last": 3, "before": "880010"},
+        {"first": 5, "after": "990000"},  # empty page after a cursor
+        {"last": 2, "before": "880000"},  # empty page before one
+        {"first": 4},
+    ]
+    for spec in filters:
+        for window in windows:
+
+            async def read(spec: Any = spec, window: Any = window) -> Any:
+                return await chain_events.page_events(db, filter=spec, **window)
+
+            raw, previous = await both(monkeypatch, read)
+            assert raw == previous
+
+
+async def test_positions_pages(db: AsyncSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    full, _, holder = await seed(db)
+    first_page = await positions.list_positions(db, principal=admin(), holder=holder, first=2)
+    cursor = first_page.page.cursors[-1]
+    for kwargs in (
+        {"holder": holder, "first": 2},
+        {"holder": holder, "first": 2, "after": cursor},
+        {"holder": holder, "last": 1, "before": cursor},
+        {"holder": address()},  # nothing: the totals asked on their own
+        {"offering_id": full},
+    ):
+
+        async def read(kwargs: Any = kwargs) -> Any:
+            return await positions.list_positions(db, principal=admin(), **kwargs)
+
+        raw, previous = await both(monkeypatch, read)
+        assert raw == previous
+
+
+async def test_offerings_and_detail(db: AsyncSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    full, sparse, _ = await seed(db)
+    listed = await offerings.list_offerings(db, principal=ANONYMOUS, first=1)
+    reads: list[Read] = [
+        lambda: offerings.list_offerings(db, principal=admin(), first=3, with_count=True),
+        lambda: offerings.list_offerings(
+            db, principal=ANONYMOUS, first=3, after=listed.cursors[0], with_count=True
+        ),
+        lambda: offerings.list_offerings(
+            db,
+            principal=admin(),
+            order_by=offerings.OfferingSort.OPENS_AT,
+            descending=True,
+            last=2,
+        ),
+        lambda: offerings.list_offerings(
+            db, principal=ANONYMOUS, filter=offerings.OfferingFilter(search="none such"), first=2
+        ),
+        lambda: offering_detail.get_offering_detail(db, principal=admin(), id=full),
+        lambda: offering_detail.get_offering_detail(db, principal=ANONYMOUS, id=sparse),
+        lambda: offering_detail.list_offering_relations(db, offering_ids=[full, sparse, -1]),
+        lambda: offering_detail.list_offering_relations(db, offering_ids=[]),
+    ]
+    for read in reads:
+        raw, previous = await both(monkeypatch, read)
+        assert raw == previous
