@@ -12,15 +12,17 @@ Strawberry wraps without a path, is as unexpected as one in a resolver.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionContext
 
 from dpo.errors import DomainError, ErrorCode
 from dpo.logs import request_id_var
 from schema.scalars import ScalarError
+from schema.shared_extension import SharedExtension
 
 logger = logging.getLogger(__name__)
 
@@ -97,24 +99,36 @@ def format_error(
     )
 
 
-class ErrorFormatter(MaskErrors):
-    """Rewrites every error of a result into the API's one style."""
+class ErrorFormatter(SharedExtension):
+    """Rewrites every error of a result into the API's one style.
+
+    In the place of Strawberry's MaskErrors (every error "masked" by formatting it), shared by
+    every operation: each result is formatted when the operation ends, and each result of a
+    stream (a subscription's events) before it is sent. A stream's last result may be seen
+    again when its operation ends: formatting a formatted error gives it back unchanged.
+    """
 
     def __init__(self, *, debug: bool = False) -> None:
-        super().__init__(should_mask_error=lambda _: True, error_message=INTERNAL_MESSAGE)
         self.debug = debug
 
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        """Format instead of blanket masking."""
-        context = getattr(getattr(self, "execution_context", None), "context", None)
-        return format_error(error, debug=self.debug, request_id=request_id_of(context))
+    def operation(self, context: ExecutionContext) -> Iterator[None]:
+        """Format the finished operation's errors."""
+        yield
+        result = context.result
+        self._format(context, getattr(result, "initial_result", None) or result)
 
-    def _process_result(self, result: Any) -> None:
-        # As MaskErrors does, minus its runtime Protocol isinstance check: that costs more
-        # than the rest of the hook and runs for every frame of every subscriber.
+    def stream_result(self, context: ExecutionContext, result: object) -> Iterator[None]:
+        """Format a stream's result before it reaches the client."""
+        self._format(context, result)
+        yield
+
+    def _format(self, context: ExecutionContext, result: object) -> None:
         errors = getattr(result, "errors", None)
         if errors:
-            result.errors = self._process_errors(errors)
+            request_id = request_id_of(context.context)
+            result.errors = [  # type: ignore[attr-defined]
+                format_error(error, debug=self.debug, request_id=request_id) for error in errors
+            ]
 
 
 def log_errors(errors: list[GraphQLError], context: Any) -> None:

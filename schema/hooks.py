@@ -19,16 +19,21 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 from typing import Any, Literal
 
 from graphql.execution.middleware import MiddlewareManager
 from strawberry.extensions import SchemaExtension
-from strawberry.extensions.context import StreamResultContextManager
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext, StreamExecutionResult
 
+from schema.shared_extension import SHARED_HOOKS, SharedExtension
+
 NONE, GENERATOR, ASYNC_GENERATOR, COROUTINE, FUNCTION = range(5)
+# Added to the kind of a shared extension's hook (schema.shared_extension): it is given the
+# operation's context (then the hook's own arguments).
+SHARED = 8
 _KINDS: dict[tuple[type, str], int] = {}
 # Per tuple of extension classes and hook name: (position, kind) of each hook that is not
 # SchemaExtension's own. The classes are the same on every request, so a phase finds its hooks
@@ -37,12 +42,14 @@ _PLANS: dict[tuple[tuple[type, ...], str], list[tuple[int, int]]] = {}
 
 
 def hook_kind(cls: type, name: str) -> int:
-    """What `cls`'s hook `name` is (NONE when it keeps SchemaExtension's), found once per class."""
+    """What `cls`'s hook `name` is (NONE when it keeps SchemaExtension's), found once per class;
+    a shared extension's hook for `name` has its kind plus SHARED."""
     key = (cls, name)
     kind = _KINDS.get(key)
     if kind is None:
-        hook = getattr(cls, name)
-        if hook is getattr(SchemaExtension, name):
+        shared = SHARED_HOOKS.get(name) if issubclass(cls, SharedExtension) else None
+        hook = getattr(cls, name) if shared is None else getattr(cls, shared, None)
+        if hook is None or hook is getattr(SchemaExtension, name):
             kind = NONE
         elif inspect.isgeneratorfunction(hook):
             kind = GENERATOR
@@ -54,6 +61,8 @@ def hook_kind(cls: type, name: str) -> int:
             kind = FUNCTION
         else:
             raise ValueError(f"Hook {name} on {cls} must be callable, received {hook!r}")
+        if shared is not None and kind != NONE:
+            kind |= SHARED
         _KINDS[key] = kind
     return kind
 
@@ -74,12 +83,22 @@ class Phase:
     __slots__ = ("hooks", "open")
 
     def __init__(
-        self, extensions: list[SchemaExtension], name: str, classes: tuple[type, ...] | None = None
+        self,
+        extensions: list[SchemaExtension],
+        name: str,
+        classes: tuple[type, ...] | None = None,
+        context: ExecutionContext | None = None,
+        args: tuple[Any, ...] = (),
     ) -> None:
         plan = hook_plan(tuple(map(type, extensions)) if classes is None else classes, name)
-        self.hooks: list[tuple[int, Callable[[], Any]]] = [
-            (kind, getattr(extensions[i], name)) for i, kind in plan
-        ]
+        self.hooks: list[tuple[int, Callable[[], Any]]] = []
+        for i, kind in plan:
+            if kind & SHARED:
+                hook = getattr(extensions[i], SHARED_HOOKS[name])
+                self.hooks.append((kind & ~SHARED, partial(hook, context, *args)))
+            else:
+                hook = getattr(extensions[i], name)
+                self.hooks.append((kind, partial(hook, *args) if args else hook))
         self.open: list[tuple[int, Any]] = []
 
     async def __aenter__(self) -> None:
@@ -206,19 +225,19 @@ class HookRunner(SchemaExtensionsRunner):
 
     def operation(self) -> Phase:  # type: ignore[override]
         """The operation's hooks (on_operation)."""
-        return Phase(self.extensions, "on_operation", self.classes)
+        return Phase(self.extensions, "on_operation", self.classes, self.execution_context)
 
     def validation(self) -> Phase:  # type: ignore[override]
         """The validation's hooks (on_validate)."""
-        return Phase(self.extensions, "on_validate", self.classes)
+        return Phase(self.extensions, "on_validate", self.classes, self.execution_context)
 
     def parsing(self) -> Phase:  # type: ignore[override]
         """The parse's hooks (on_parse)."""
-        return Phase(self.extensions, "on_parse", self.classes)
+        return Phase(self.extensions, "on_parse", self.classes, self.execution_context)
 
     def executing(self) -> Phase:  # type: ignore[override]
         """The execution's hooks (on_execute)."""
-        return Phase(self.extensions, "on_execute", self.classes)
+        return Phase(self.extensions, "on_execute", self.classes, self.execution_context)
 
     async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
         """Strawberry's merge of the extensions' results, in order, skipping the extensions
@@ -232,9 +251,11 @@ class HookRunner(SchemaExtensionsRunner):
         data.update(ctx.extensions_results)
         return data
 
-    def on_stream_result(self, result: StreamExecutionResult) -> StreamResultContextManager:
-        """Strawberry's own (incremental delivery, which we do not use)."""
-        return StreamResultContextManager(self.extensions, result)
+    def on_stream_result(self, result: StreamExecutionResult) -> Phase:  # type: ignore[override]
+        """Each result of a stream (a subscription's events; on_stream_result)."""
+        return Phase(
+            self.extensions, "on_stream_result", self.classes, self.execution_context, (result,)
+        )
 
 
 # A manager without middleware holds nothing of a request (graphql-core returns each resolver

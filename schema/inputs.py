@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from graphql import GraphQLError, StringValueNode, ValidationRule
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from dpo.errors import ErrorCode
 from dpo.inputs import find_bad_text, text_problem
+from schema.shared_extension import SharedExtension
 
 
 class TextLiteralRule(ValidationRule):
@@ -33,22 +34,20 @@ class TextLiteralRule(ValidationRule):
             )
 
 
-class TextVariables(SchemaExtension):
+class TextVariables(SharedExtension):
     """Refuse the operation when a variable holds such a string (anywhere in its value)."""
 
-    def on_operation(self) -> Iterator[None]:
+    def operation(self, context: ExecutionContext) -> Iterator[None]:
         """Add the literal rule to validation (its result is cached with the document's)."""
-        context = self.execution_context
         context.validation_rules = (*context.validation_rules, TextLiteralRule)
         yield
 
-    def on_validate(self) -> Iterator[None]:
+    def validate(self, context: ExecutionContext) -> Iterator[None]:
         """Check the variables' values (validation does not see them) before validation runs.
 
         Before, not after: Strawberry reads the errors inside the hook's block. An earlier
         extension (the validation cache) may have put the document's own errors there first.
         """
-        context = self.execution_context
         if not context.pre_execution_errors and context.variables:
             found = find_bad_text(context.variables, "$")
             if found is not None:

@@ -14,23 +14,20 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, ValidationContext
 from graphql import ExecutionResult as GraphQLExecutionResult
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxTokensLimiter,
-    SchemaExtension,
-)
-from strawberry.types import ExecutionResult
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from dpo.errors import ErrorCode
 from schema.budget import Meter, QueryBudget
 from schema.cost import shape
+from schema.shared_extension import SharedExtension
 
 # The messages of Strawberry's and graphql-core's limit rules (pinned versions; tests
 # break if they change).
@@ -48,16 +45,39 @@ PARSE_CACHE_SIZE = 512
 _DOCUMENTS: OrderedDict[tuple[str, frozenset[tuple[str, Hashable]]], DocumentNode] = OrderedDict()
 
 
-class ParseCache(SchemaExtension):
+class TokenLimit(SharedExtension):
+    """Strawberry's MaxTokensLimiter, shared: the parser refuses documents over `max_tokens`."""
+
+    def __init__(self, *, max_tokens: int) -> None:
+        self.max_tokens = max_tokens
+
+    def operation(self, context: ExecutionContext) -> Iterator[None]:
+        """Set the parser's token limit for the operation."""
+        context.parse_options["max_tokens"] = self.max_tokens
+        yield
+
+
+class ValidationRules(SharedExtension):
+    """Strawberry's AddValidationRules, shared: `rules` join the operation's validation."""
+
+    def __init__(self, rules: Sequence[type[ASTValidationRule]]) -> None:
+        self.rules = tuple(rules)
+
+    def operation(self, context: ExecutionContext) -> Iterator[None]:
+        """Add the rules (the validation cache keys on them, so they are the same classes)."""
+        context.validation_rules = context.validation_rules + self.rules
+        yield
+
+
+class ParseCache(SharedExtension):
     """Reuse the document of a text parsed before with the same options; Strawberry parses misses.
 
     Only successful parses are stored, after Strawberry's own parse, so every parse error
     (the token limit's included) still arises where it did and keeps its code.
     """
 
-    def on_parse(self) -> Iterator[None]:
+    def parse(self, context: ExecutionContext) -> Iterator[None]:
         """Hand Strawberry a cached document, or store the one it parsed."""
-        context = self.execution_context
         key = (context.query or "", frozenset(context.parse_options.items()))
         cached = _DOCUMENTS.get(key)
         if cached is not None:
@@ -109,13 +129,13 @@ def shape_rule(max_depth: int, max_aliases: int) -> type[ASTValidationRule]:
     return ShapeLimits
 
 
-class ExecutionTimeLimit(SchemaExtension):
+class ExecutionTimeLimit(SharedExtension):
     """Stop an operation's execution after `seconds` with LIMIT_EXCEEDED."""
 
     def __init__(self, *, seconds: float) -> None:
         self.seconds = seconds
 
-    async def on_execute(self) -> AsyncIterator[None]:
+    async def execute(self, context: ExecutionContext) -> AsyncIterator[None]:
         """Run the execution under a deadline."""
         try:
             async with asyncio.timeout(self.seconds):
@@ -128,16 +148,16 @@ class ExecutionTimeLimit(SchemaExtension):
             ) from None
 
 
-class LimitErrors(SchemaExtension):
+class LimitErrors(SharedExtension):
     """Give the limit rules' errors code LIMIT_EXCEEDED; drop field suggestions if asked."""
 
     def __init__(self, *, hide_suggestions: bool) -> None:
         self.hide_suggestions = hide_suggestions
 
-    def on_operation(self) -> Iterator[None]:
+    def operation(self, context: ExecutionContext) -> Iterator[None]:
         """Rewrite the errors of the finished operation (already formatted)."""
         yield
-        result = self.execution_context.result
+        result = context.result
         if not isinstance(result, (GraphQLExecutionResult, ExecutionResult)):
             return
         for error in result.errors or ():
@@ -165,9 +185,9 @@ def limit_extensions(
     """
     rules: list[type[ASTValidationRule]] = [shape_rule(limits.max_depth, limits.max_aliases)]
     factories: list[Callable[[], SchemaExtension]] = [
-        partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
+        partial(TokenLimit, max_tokens=limits.max_tokens),
         ParseCache,
-        partial(AddValidationRules, rules),
+        partial(ValidationRules, rules),
         partial(
             QueryBudget, max_selections=limits.max_selections, max_cost=limits.max_cost, meter=meter
         ),
@@ -176,5 +196,5 @@ def limit_extensions(
     ]
     if production:
         # Its rule joins the others in on_operation, before the (cached) validation runs.
-        factories.append(DisableIntrospection)
+        factories.append(partial(ValidationRules, [NoSchemaIntrospectionCustomRule]))
     return factories

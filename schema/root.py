@@ -14,6 +14,7 @@ import strawberry
 from graphql import GraphQLError
 from graphql.execution.middleware import MiddlewareManager
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.directives import DirectivesExtension, DirectivesExtensionSync
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -24,12 +25,40 @@ from schema.hooks import hook_runner, middleware_manager
 from schema.inputs import TextVariables
 from schema.scalars import SCALARS
 from schema.shared_events import SharedExecutor
+from schema.shared_extension import SharedExtension
 
 Extensions = Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]]
 
 
 class DpoSchema(strawberry.Schema):
-    """Logs only unexpected errors, with the request id; the client's mistakes are not noise."""
+    """Logs only unexpected errors, with the request id; the client's mistakes are not noise.
+
+    Shared extensions (schema.shared_extension) are built once, on the schema's first
+    operation; the others for every operation.
+    """
+
+    _makers: tuple[tuple[object, ...], list[SchemaExtension | Callable[[], SchemaExtension]]] = (
+        (),
+        [],
+    )
+
+    def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
+        """The operation's extensions, in their order: the shared ones and fresh ones."""
+        extensions, makers = self._makers
+        if extensions is not self.extensions:  # built on first use (and if they are replaced)
+            makers = [
+                make
+                if isinstance(make, SchemaExtension)
+                else made
+                if isinstance(made := make(), SharedExtension)
+                else make
+                for make in self.extensions
+            ]
+            self._makers = (self.extensions, makers)
+        resolved = [make if isinstance(make, SchemaExtension) else make() for make in makers]
+        if self.directives:
+            resolved.append(DirectivesExtensionSync() if sync else DirectivesExtension())
+        return resolved
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

@@ -21,7 +21,6 @@ import orjson
 from graphql import FieldNode, OperationDefinitionNode
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 from strawberry.types.graphql import OperationType
 
@@ -31,6 +30,7 @@ from app.http.negotiation import json_media_type
 from app.http.state import known_state, request_state
 from dpo.runtime import Runtime
 from dpo.safe_json import loads
+from schema.shared_extension import SharedExtension
 
 # Root query fields whose answer must be fresh each time: `nonce` creates a single-use
 # nonce, `status` probes the database and Redis. A new query with side effects or live
@@ -252,12 +252,11 @@ def storable(execution: ExecutionContext) -> bool:
     )
 
 
-class ResponseCacheExtension(SchemaExtension):
+class ResponseCacheExtension(SharedExtension):
     """Marks storable query answers; a mutation invalidates once its operation ends."""
 
-    def on_operation(self) -> Iterator[None]:
+    def operation(self, execution: ExecutionContext) -> Iterator[None]:
         """After the operation: invalidate for a mutation, mark a clean query storable."""
-        execution = self.execution_context
         completed = False
         try:
             yield

@@ -22,8 +22,7 @@ from prometheus_client import (
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import SchemaExtension
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.http.metric_children import Children
 from app.http.ratelimit import client_address
@@ -35,6 +34,7 @@ from dpo.health import listener_state
 from dpo.providers import metrics as provider_metrics
 from dpo.runs import metrics as job_metrics
 from dpo.sender.health import sender_state
+from schema.shared_extension import SharedExtension
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -109,10 +109,10 @@ def error_code(error: GraphQLError) -> str:
     return code if isinstance(code, str) and code in _KNOWN_CODES else "OTHER"
 
 
-class GraphQLMetrics(SchemaExtension):
+class GraphQLMetrics(SharedExtension):
     """Count each operation by name and type, its latency, and its errors by code."""
 
-    def on_operation(self) -> Iterator[None]:
+    def operation(self, context: ExecutionContext) -> Iterator[None]:
         """Measure the whole operation, parse to result."""
         start = time.perf_counter()
         raised: GraphQLError | None = None
@@ -122,32 +122,32 @@ class GraphQLMetrics(SchemaExtension):
             raised = error
             raise
         finally:
-            self._record(time.perf_counter() - start, raised)
+            _record(context, time.perf_counter() - start, raised)
 
-    def _record(self, seconds: float, raised: GraphQLError | None) -> None:
-        context = self.execution_context
-        limited = raised is None and getattr(context.result, "errors", None)
-        if limited and refused_by_rate_limit(context.context):
-            return  # answered 429 instead, counted by HttpMetricsMiddleware
-        name = OPERATION_NAMES.label(context.operation_name)
-        try:
-            kind = context.operation_type.value
-        except (RuntimeError, AttributeError, KeyError):
-            kind = "unknown"  # the document did not parse
-        _OPERATIONS[name, kind].inc()
-        _OPERATION_SECONDS[(name,)].observe(seconds)
-        result = context.result
-        errors = (
-            [raised]
-            if raised is not None
-            else (
-                result.errors or []
-                if isinstance(result, (GraphQLExecutionResult, ExecutionResult))
-                else []
-            )
+
+def _record(context: ExecutionContext, seconds: float, raised: GraphQLError | None) -> None:
+    limited = raised is None and getattr(context.result, "errors", None)
+    if limited and refused_by_rate_limit(context.context):
+        return  # answered 429 instead, counted by HttpMetricsMiddleware
+    name = OPERATION_NAMES.label(context.operation_name)
+    try:
+        kind = context.operation_type.value
+    except (RuntimeError, AttributeError, KeyError):
+        kind = "unknown"  # the document did not parse
+    _OPERATIONS[name, kind].inc()
+    _OPERATION_SECONDS[(name,)].observe(seconds)
+    result = context.result
+    errors = (
+        [raised]
+        if raised is not None
+        else (
+            result.errors or []
+            if isinstance(result, (GraphQLExecutionResult, ExecutionResult))
+            else []
         )
-        for error in errors:
-            _ERRORS[(error_code(error),)].inc()
+    )
+    for error in errors:
+        _ERRORS[(error_code(error),)].inc()
 
 
 class HttpMetricsMiddleware:

@@ -11,6 +11,7 @@ from strawberry.extensions import SchemaExtension
 
 from schema.errors import ErrorFormatter
 from schema.limits import Limits, limit_extensions
+from schema.root import DpoSchema
 
 
 @strawberry.type
@@ -39,7 +40,7 @@ def make_schema(*, production: bool, limits: Limits | None = None) -> strawberry
         *limit_extensions(production=production, limits=limits or Limits()),
         partial(ErrorFormatter, debug=False),
     ]
-    return strawberry.Schema(query=Query, extensions=extensions)
+    return DpoSchema(query=Query, extensions=extensions)
 
 
 def nested(depth: int) -> str:

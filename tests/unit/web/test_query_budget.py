@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 from schema.budget import Spent
 from schema.errors import ErrorFormatter
 from schema.limits import Limits, limit_extensions
+from schema.root import DpoSchema
 
 
 @strawberry.type
@@ -56,7 +57,7 @@ def make(meter: Meter | None = None, **limits: Any) -> strawberry.Schema:
         *limit_extensions(production=True, limits=Limits(**limits), meter=meter),
         partial(ErrorFormatter, debug=False),
     ]
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return DpoSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 
 def codes(result: Any) -> list[str]:
