@@ -59,6 +59,8 @@ class Fetched:
     logs: list[dict[str, Any]]
     headers: list[Header] = field(default_factory=list)
     timestamps: dict[int, int] = field(default_factory=dict)
+    # Header fetches answered from a pushed header (`known`; tests and the benchmark read it).
+    saved: int = 0
 
 
 def to_int(value: Any) -> int:
@@ -82,6 +84,9 @@ class _Blocks:
     """Headers fetched for one range, by number, with their blooms and timestamps."""
 
     rpc: Rpc
+    # Raw headers known without a fetch (a pushed head), dropped once the node's answers disagree.
+    known: dict[int, dict[str, Any]] = field(default_factory=dict)
+    saved: int = 0
     headers: dict[int, Header] = field(default_factory=dict)
     blooms: dict[int, int | None] = field(default_factory=dict)
     timestamps: dict[int, int] = field(default_factory=dict)
@@ -90,6 +95,10 @@ class _Blocks:
         self, numbers: Sequence[int], pause: Callable[[float], Awaitable[None]]
     ) -> None:
         todo = [n for n in numbers if n not in self.headers]
+        for number in [n for n in todo if n in self.known]:
+            self.keep(number, self.known[number])
+            self.saved += 1
+        todo = [n for n in todo if n not in self.headers]
         for attempt in range(HEADER_ATTEMPTS):
             if not todo:
                 return
@@ -97,21 +106,28 @@ class _Blocks:
             blocks = await self.rpc.get_blocks(todo)
             for number, block in zip(todo, blocks, strict=True):
                 if block is not None:
-                    self.headers[number] = Header(
-                        to_int(block["number"]),
-                        hex_str(block["hash"]),
-                        hex_str(block["parentHash"]),
-                    )
-                    self.blooms[number] = parse_bloom(block.get("logsBloom"))
-                    self.timestamps[number] = to_int(block["timestamp"])
+                    self.keep(number, block)
             todo = [n for n in todo if n not in self.headers]
             if todo:  # the answering node is behind its peers: ask again, prefer another URL
-                self.rpc.report_inconsistent()
+                self.inconsistent()
                 await pause(REFUSAL_PAUSE * 2**attempt)
         if todo:
             raise refuse(
                 ChainMovedError(f"the node has no block {todo[0]}", reason="missing_block")
             )
+
+    def keep(self, number: int, block: dict[str, Any]) -> None:
+        """Keep a block's header, bloom and timestamp."""
+        self.headers[number] = Header(
+            to_int(block["number"]), hex_str(block["hash"]), hex_str(block["parentHash"])
+        )
+        self.blooms[number] = parse_bloom(block.get("logsBloom"))
+        self.timestamps[number] = to_int(block["timestamp"])
+
+    def inconsistent(self) -> None:
+        """The node's answers disagree: ask it (another URL) for every header from now on."""
+        self.known.clear()
+        self.rpc.report_inconsistent()
 
 
 async def prove(
@@ -176,6 +192,7 @@ async def fetch_range(
     window_start: int,
     *,
     pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    pushed: dict[str, Any] | None = None,
 ) -> Fetched:
     """The proven logs of [first, last], split as the provider demands, and the needed headers.
 
@@ -185,9 +202,10 @@ async def fetch_range(
     Headers: every block from `window_start` on (the reorg window), the range's last block
     (the checkpoint's hash), blocks whose logs lack `blockTimestamp`, and those the proof of
     range needs (blocks without logs). A range dense with events needs few beyond the window.
+    `pushed` is a header the node pushed (listener.heads): its block is not fetched.
     """
     bloom = AddressBloom(addresses)
-    blocks = _Blocks(rpc)
+    blocks = _Blocks(rpc, {to_int(pushed["number"]): pushed} if pushed is not None else {})
     logs: list[dict[str, Any]] = []
     cursor = RangeCursor(first, last, sizer)
     refusals = 0
@@ -212,7 +230,7 @@ async def fetch_range(
             await prove(rpc, addresses, bloom, blocks, part, lo, hi, pause)
         except RefusedAnswerError as refused:
             refusals += 1
-            rpc.report_inconsistent()  # the client prefers its other URL after a few
+            blocks.inconsistent()  # the client prefers its other URL after a few
             if refusals > REFUSAL_RETRIES:
                 raise
             delay = REFUSAL_PAUSE * 2 ** (refusals - 1)
@@ -234,6 +252,7 @@ async def fetch_range(
         logs,
         [blocks.headers[n] for n in numbers],
         {n: blocks.timestamps[n] for n in numbers},
+        blocks.saved,
     )
 
 

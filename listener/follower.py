@@ -19,7 +19,7 @@ from listener import metrics
 from listener import tip as tips
 from listener.decode import Decoder
 from listener.fetch import ChainMovedError, check_follows, hex_str, to_int
-from listener.heads import Heads, Pushed, TipRpc, extends, observe_fetched, read_head
+from listener.heads import Heads, Pushed, extends, observe_fetched, read_head
 from listener.inflight import InFlight
 from listener.period import Period
 from listener.ports import Rpc, Store
@@ -93,10 +93,11 @@ class Follower:
         # Pushed heads (newHeads) end an idle wait; their pass uses the push (listener.heads).
         self.heads = heads
         self.period = period or Period(config.poll_interval)
-        self.tip_rpc = TipRpc(rpc)
         self.source = RangeSource(
-            self.tip_rpc, self.sizer, decoder, decoder.addresses, config.chain_id, asyncio.Lock()
+            rpc, self.sizer, decoder, decoder.addresses, config.chain_id, asyncio.Lock()
         )
+        #: Header fetches answered from a push (tests and the benchmark read it).
+        self.saved = 0
         # The newest head and when it was seen (time.time()): the zero of the tip's stages.
         self.seen: tuple[int, float] = (-1, 0.0)
 
@@ -153,11 +154,7 @@ class Follower:
         """One pass: check our tip, then sync up to the safe head; True after a reorg."""
         head, pushed, self.seen = await read_head(self.heads, self.rpc, self.seen)
         metrics.HEAD_BLOCK.set(head)
-        self.tip_rpc.pushed = pushed
-        try:
-            return await self._pass(head, pushed, stop)
-        finally:
-            self.tip_rpc.pushed = None
+        return await self._pass(head, pushed, stop)
 
     async def _pass(self, head: int, pushed: Pushed | None, stop: asyncio.Event) -> bool:
         tip = self.tip  # a push that builds on it needs no check of its hash
@@ -170,7 +167,7 @@ class Follower:
                 metrics.LAG_BLOCKS.set(max(0, head - self.tip[0]))
             return False
         try:
-            await self.sync(safe, head, stop)
+            await self.sync(safe, head, stop, pushed)
         except (ChainMovedError, ReorgDetectedError) as moved:
             if isinstance(moved, ChainMovedError) and moved.reason != "chain_moved":
                 raise  # a node's answers could not be trusted: `run` backs off
@@ -240,8 +237,15 @@ class Follower:
         """The newest block below `below` whose stored events the chain still has, if any."""
         return await tips.rewind_point(self.store, self.config.chain_id, below, self.chain_hash)
 
-    async def sync(self, safe: int, head: int, stop: asyncio.Event) -> None:
-        """Fetch ranges up to `safe` concurrently and apply them in block order."""
+    async def sync(
+        self, safe: int, head: int, stop: asyncio.Event, pushed: Pushed | None = None
+    ) -> None:
+        """Fetch ranges up to `safe` concurrently and apply them in block order.
+
+        `pushed` (the head that woke this pass) answers its block's header fetch; it is
+        handed to this pass's ranges only, so it is never served beyond the pass (a reorg
+        after it is asked of the node as always).
+        """
         # Window + 1 headers: a reorg exactly `reorg_window` deep finds its ancestor among them.
         flight = InFlight(
             self.source,
@@ -250,6 +254,7 @@ class Follower:
             window_start=safe - self.config.reorg_window,
             limit=self.config.max_logs_in_flight,
             concurrency=self.config.concurrency,
+            pushed=None if pushed is None else pushed.header,
         )
         try:
             while flight.busy and not stop.is_set():
@@ -265,6 +270,7 @@ class Follower:
         if self.fence is not None:
             await self.fence.check()
         seen_at = observe_fetched(prepared, self.seen)
+        self.saved += fetched.saved
         # The store keeps window + 1 headers: a reorg of `reorg_window` blocks still finds
         # its common ancestor among them. It announces the feed ids after the commit.
         result = await self.store.ingest(

@@ -3,11 +3,12 @@
 With a ws(s):// RPC URL, `listener.service.watch_heads` records every pushed header here and
 wakes the follower. A push carries the whole header (number, hash, parentHash, timestamp,
 logsBloom), so the pass it wakes needs neither `eth_blockNumber` (the head is the pushed
-number) nor the header of the new block (`eth_getBlockByNumber`): `TipRpc` answers it from
-the push. A pushed header is a header from some node, which is all the proof of range ever
-assumes of a header (docs/ARCHITECTURE.md, "Proof of range"); the logs still come from
-`eth_getLogs` and are proven as always. The push is used only by the pass it woke: a failed
-pass, or the next poll, asks the node again.
+number) nor the header of the new block (`eth_getBlockByNumber`): the follower hands the push
+to that pass's range fetches (listener.fetch.fetch_range's `pushed`), which take the block's
+header from it. A pushed header is a header from some node, which is all the proof of range
+ever assumes of a header (docs/ARCHITECTURE.md, "Proof of range"); the logs still come from
+`eth_getLogs` and are proven as always. The push is used only by the pass it woke (it is an
+argument of that pass, not state): a failed pass, or the next poll, asks the node again.
 
 `seen_at` (wall clock, time.time()) is when the head arrived, the zero of the tip's stage
 histograms (listener.metrics.TIP_SECONDS) and of the web's frame histogram: the doorbell
@@ -18,14 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from listener import metrics
 from listener.ports import Rpc
 from listener.prepare import Prepared
 
-__all__ = ["Heads", "Pushed", "TipRpc", "extends", "observe_fetched", "read_head"]
+__all__ = ["Heads", "Pushed", "extends", "observe_fetched", "read_head"]
 
 
 class Pushed:
@@ -92,58 +92,6 @@ class Heads:
     async def wait(self) -> None:
         """Until the next push."""
         await self.event.wait()
-
-
-class TipRpc:
-    """The Rpc port with one pushed header answered locally (its block's header fetch).
-
-    The follower sets `pushed` for one pass and clears it after, so a header is never served
-    beyond the pass its push woke (a reorg after it is asked of the node as always).
-    """
-
-    def __init__(self, inner: Rpc) -> None:
-        self.inner = inner
-        self.pushed: Pushed | None = None
-        #: Header fetches answered from a push (tests and the benchmark read it).
-        self.saved = 0
-
-    async def chain_id(self) -> int:
-        return await self.inner.chain_id()
-
-    async def block_number(self) -> int:
-        return await self.inner.block_number()
-
-    async def get_block(self, block: int | str) -> dict[str, Any] | None:
-        pushed = self.pushed
-        if pushed is not None and block == pushed.number:
-            self.saved += 1
-            return dict(pushed.header)
-        return await self.inner.get_block(block)
-
-    async def get_blocks(self, numbers: Sequence[int]) -> list[dict[str, Any] | None]:
-        pushed = self.pushed
-        if pushed is None or pushed.number not in numbers:
-            return await self.inner.get_blocks(numbers)
-        rest = [n for n in numbers if n != pushed.number]
-        fetched = dict(zip(rest, await self.inner.get_blocks(rest), strict=True)) if rest else {}
-        self.saved += 1
-        fetched[pushed.number] = dict(pushed.header)
-        return [fetched[n] for n in numbers]
-
-    async def get_logs(
-        self, from_block: int, to_block: int, addresses: Sequence[str]
-    ) -> list[dict[str, Any]]:
-        return await self.inner.get_logs(from_block, to_block, addresses)
-
-    async def get_logs_at(self, block_hash: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
-        return await self.inner.get_logs_at(block_hash, addresses)
-
-    def report_inconsistent(self) -> None:
-        self.pushed = None  # the answers disagree: ask the node from now on
-        self.inner.report_inconsistent()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 async def read_head(

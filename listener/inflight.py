@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import Any
 
 from listener.prepare import Prepared, RangeSource, join_ready, prepare_range
 from listener.ranges import plan_more
@@ -30,8 +31,11 @@ class InFlight:
         window_start: int,
         limit: int,
         concurrency: int,
+        pushed: dict[str, Any] | None = None,
     ) -> None:
         self.source = source
+        # The header of the head that woke this pass (listener.heads), for the range holding it.
+        self.pushed = pushed
         self.last = last
         self.window_start = window_start
         self.limit = limit
@@ -101,7 +105,9 @@ class InFlight:
 
     def _start(self, first: int, last: int, *, front: bool = False) -> None:
         sizer = self.source.sizer
-        task = asyncio.create_task(prepare_range(self.source, first, last, self.window_start))
+        task = asyncio.create_task(
+            prepare_range(self.source, first, last, self.window_start, self.pushed)
+        )
         if front:
             self.pending.appendleft(task)
         else:

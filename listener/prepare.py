@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from listener.decode import Decoder
 from listener.fetch import Fetched, check_consistent, fetch_range, to_int
@@ -47,13 +48,20 @@ class RangeSource:
     decoding: asyncio.Lock
 
 
-async def prepare_range(source: RangeSource, first: int, last: int, window_start: int) -> Prepared:
+async def prepare_range(
+    source: RangeSource,
+    first: int,
+    last: int,
+    window_start: int,
+    pushed: dict[str, Any] | None = None,
+) -> Prepared:
     """Fetch and prove a range, check it is consistent in itself, decode it.
 
-    The raw logs are dropped here (they are the bulk of the memory).
+    `pushed` is the header of the head that woke this pass (listener.heads), its block not
+    fetched again. The raw logs are dropped here (they are the bulk of the memory).
     """
     fetched = await fetch_range(
-        source.rpc, source.sizer, source.addresses, first, last, window_start
+        source.rpc, source.sizer, source.addresses, first, last, window_start, pushed=pushed
     )
     check_consistent(fetched)
     keep_headers(fetched, window_start)
@@ -91,7 +99,14 @@ def join_ready(
         a, b = ready.fetched, following.fetched
         batch, rows = join_batches((ready.batch, ready.rows), (following.batch, following.rows))
         ready = Prepared(
-            Fetched(a.first, b.last, [], a.headers + b.headers, a.timestamps | b.timestamps),
+            Fetched(
+                a.first,
+                b.last,
+                [],
+                a.headers + b.headers,
+                a.timestamps | b.timestamps,
+                a.saved + b.saved,
+            ),
             batch,
             rows,
             following.ready_at,

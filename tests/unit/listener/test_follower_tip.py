@@ -135,7 +135,7 @@ async def test_a_pushed_head_costs_one_get_logs_and_is_observed() -> None:
         assert heads.latest is not None
         assert store.seen[-1] == heads.latest.seen_at  # the tip's batch: its stages observed
     await run.finish()
-    assert follower.tip_rpc.saved == 3
+    assert follower.saved == 3
     assert metrics.TIP_SECONDS.labels(stage="logs_fetched")._sum.get() > fetched
 
 

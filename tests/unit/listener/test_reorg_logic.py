@@ -208,6 +208,49 @@ async def test_logs_without_timestamps_fetch_their_blocks_headers() -> None:
     assert fetched.timestamps[15] == 1_700_000_015
 
 
+class ForgetfulRpc(RefusingRpc):
+    """Answers its first eth_getLogs with nothing, though its blocks have logs."""
+
+    def __init__(self) -> None:
+        super().__init__(100)
+        self.answered = False
+        self.inconsistent = 0
+
+    async def get_logs(
+        self, from_block: int, to_block: int, addresses: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        logs = await super().get_logs(from_block, to_block, addresses)
+        first, self.answered = not self.answered, True
+        return [] if first else logs
+
+    async def get_logs_at(self, block_hash: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
+        return [{"blockHash": block_hash}]
+
+    def report_inconsistent(self) -> None:
+        self.inconsistent += 1
+
+
+async def no_pause(_: float) -> None:
+    return None
+
+
+async def test_a_pushed_header_is_not_fetched_until_the_node_disagrees() -> None:
+    rpc = RefusingRpc(100)
+    pushed = await rpc.get_block(20)
+    rpc.blocks_asked.clear()
+    sizer = RangeSizer(initial=16, maximum=16)
+    fetched = await fetch_range(rpc, sizer, [], 10, 20, 16, pushed=pushed)
+    assert sorted(rpc.blocks_asked) == list(range(16, 20))
+    assert (fetched.saved, fetched.headers[-1].hash) == (1, h("a", 20))
+    # An answer refused before the pushed block's header was needed: the node is asked.
+    forgetful = ForgetfulRpc()
+    small = RangeSizer(initial=4, maximum=4)  # refused in 10..13, before block 20 is needed
+    fetched = await fetch_range(forgetful, small, [], 10, 20, 16, pause=no_pause, pushed=pushed)
+    assert forgetful.inconsistent == 1
+    assert 20 in forgetful.blocks_asked
+    assert fetched.saved == 0
+
+
 def fetched_range(logs_hash: str = "a", tip_hash: str = "a") -> tuple[Fetched, tuple[int, str]]:
     headers = [Header(n, h("a", n), h("a", n - 1)) for n in range(5, 8)]
     logs = [{"blockNumber": hex(6), "blockHash": h(logs_hash, 6)}]
