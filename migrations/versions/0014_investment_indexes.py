@@ -16,8 +16,9 @@ indexes", says which query uses which and what each entry costs).
   now holds a column that changes after the order is placed; the payment workers' partial
   indexes still name state in their predicates, so the listener's UPDATE stays non-HOT.
 
-Each index is built in the migration's transaction: well under a second per 100,000 orders,
-during which writes to investments wait (reads go on).
+The new indexes are built first, in the migration's transaction: about 0.3 s per 100,000
+orders on a loaded 2-core machine, during which writes to investments wait (reads go on);
+the old ones are dropped last, so reads wait only for the commit that follows.
 
 Revision ID: 0014
 Revises: 0013
