@@ -108,6 +108,8 @@ class ArgsPlan:
                     word = bytes.fromhex(topic[2:])
                 except ValueError:
                     return None
+                if len(word) != 32:
+                    return None  # whitespace inside the hex (fromhex skips it)
                 if op == HASHED:
                     args[name] = "0x" + word.hex()
                     continue

@@ -195,6 +195,10 @@ def test_edge_values_exact() -> None:
         ([("v", "uint256", True)], ["0x" + "00" * 32], "0x"),
         ([("v", "uint256", True)], ["0x" + "00" * 32, "0x" + "00" * 31], "0x"),
         ([("v", "address", True)], ["0x" + "00" * 32, "0x" + "00" * 12 + "g0" * 20], "0x"),
+        # whitespace inside a topic's hex: 66 characters, but 21 bytes
+        ([("v", "uint256", True)], ["0x" + "00" * 32, "0x" + "00 " * 21 + " "], "0x"),
+        ([("v", "bytes32", True)], ["0x" + "00" * 32, "0x" + "ab " * 21 + " "], "0x"),
+        ([("v", "string", True)], ["0x" + "00" * 32, "0x" + "ab " * 21 + " "], "0x"),
         ([("v", "address", True)], ["0x" + "00" * 32, "0x01" + "00" * 11 + "a0" * 20], "0x"),
         # invalid UTF-8 in a string
         (

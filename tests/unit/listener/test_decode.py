@@ -283,3 +283,15 @@ def test_decoder_from_settings_knows_the_configured_contracts_only(
     decoder = Decoder.from_settings(settings)
     assert decoder.chain_id == 42170
     assert decoder.addresses == sorted([to_checksum_address(STO), to_checksum_address(TOKEN)])
+
+
+def test_a_topic_with_whitespace_in_its_hex_is_skipped_not_read_short(decoder: Decoder) -> None:
+    # 66 characters that fromhex reads as 21 bytes: the fast path used to take them as
+    # offeringId 0; both paths now refuse the log, as eth_abi does.
+    data = encode(["uint256", "bytes32"], [5, bytes(32)])
+    issued = topic_of("Issuance", "Issued")
+    good = raw_log(TOKEN, [issued, word(b"\x07"), word(bytes.fromhex(INVESTOR[2:]))], data)
+    bad = raw_log(TOKEN, [issued, "0x" + "00 " * 21 + " ", word(bytes.fromhex(INVESTOR[2:]))], data)
+    decoded = decoder.decode_all([good, bad])
+    assert [log.args["offeringId"] for log in decoded] == ["7"]
+    assert decoder.skipped == 1
