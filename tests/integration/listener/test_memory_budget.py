@@ -19,8 +19,6 @@ from listener.follower import Follower, FollowerConfig
 from listener.rpc import ANSWER_BYTES_PER_LOG, RpcClient
 from listener.rpc_answer import AnswerTooLargeError
 from listener.store import PgStore
-from listener.store_rows import PreparedBatch
-from listener.store_types import Batch, IngestResult
 from tests.integration.chain.test_contracts import Chain, ref
 from tests.integration.listener.test_follower import (
     ANVIL_CHAIN_ID,
@@ -34,6 +32,7 @@ from tests.integration.listener.test_follower import (
     with_offering,
 )
 from tests.support.faulty_proxy import FaultyProxy
+from tests.support.recording_store import Recording
 
 pytestmark = pytest.mark.needs_chain
 
@@ -62,24 +61,8 @@ class RecordingClient(RpcClient):
         return logs
 
 
-class RecordingStore(PgStore):
+class RecordingStore(Recording, PgStore):
     """The real store, noting the events of each committed batch."""
-
-    def __init__(self, sessions: Sessions) -> None:
-        super().__init__(sessions)
-        self.batches: list[int] = []
-
-    async def ingest(
-        self,
-        batch: Batch,
-        rows: PreparedBatch,
-        *,
-        reorg_window: int,
-        seen_at: float | None = None,
-    ) -> IngestResult:
-        result = await super().ingest(batch, rows, reorg_window=reorg_window, seen_at=seen_at)
-        self.batches.append(len(batch.logs))
-        return result
 
 
 async def dense_blocks(chain: Chain, blocks: int) -> None:

@@ -15,8 +15,8 @@ from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
 from listener.ranges import RangeCursor, RangeSizer, plan_more
 from listener.rpc_answer import AnswerTooLargeError
-from listener.store_rows import PreparedBatch
 from listener.store_types import Batch, IngestResult
+from tests.support.recording_store import Recording
 from tests.unit.listener.fake_rpc import CHAIN_ID, TOKEN, FakeRpc
 from tests.unit.listener.fake_store import FakeStore
 
@@ -96,27 +96,16 @@ class CappedRpc(FakeRpc):
         return logs
 
 
-class CountingStore(FakeStore):
+class CountingStore(Recording, FakeStore):
     """Gives back the logs of each committed batch to the node's count."""
 
     def __init__(self, rpc: CappedRpc) -> None:
         super().__init__()
         self.rpc = rpc
-        self.batches: list[int] = []
 
-    async def ingest(
-        self,
-        batch: Batch,
-        rows: PreparedBatch,
-        *,
-        reorg_window: int,
-        seen_at: float | None = None,
-    ) -> IngestResult:
-        result = await super().ingest(batch, rows, reorg_window=reorg_window, seen_at=seen_at)
-        self.batches.append(len(batch.logs))
+    async def committed(self, batch: Batch, result: IngestResult) -> None:
         self.rpc.outstanding -= len(batch.logs)
         await asyncio.sleep(0.001)  # a commit takes a while: ranges queue up meanwhile
-        return result
 
 
 async def test_a_dense_backfill_holds_no_more_than_the_budget_and_stores_everything_once() -> None:
