@@ -38,9 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import psutil
-from benchdb import fresh_database  # bench/ is the script's folder
+from benchdb import checkpoint, fresh_database  # bench/ is the script's folder
 from emitter import emit, issues, seed
 from ingest_process import compare
 from measure import RssSampler, tree_cpu
@@ -121,15 +120,6 @@ def rpc_requests() -> dict[str, int]:
                 if sample.name.endswith("_total"):
                     counts[sample.labels["method"]] = int(sample.value)
     return counts
-
-
-async def checkpoint(server_url: str) -> None:
-    """Write out what earlier runs left dirty, so that no run pays for another's writes."""
-    connection = await asyncpg.connect(server_url)
-    try:
-        await connection.execute("CHECKPOINT")
-    finally:
-        await connection.close()
 
 
 def measure(

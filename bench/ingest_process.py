@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,18 +22,15 @@ from typing import Any
 
 import asyncpg
 import psutil
-from benchdb import fresh_database
-from emitter import Chain, seed
+from benchdb import OURS, prepared_database
+from emitter import Chain
 from measure import tree_cpu
 from previous import checkout, drop_checkout
 from stack import ROOT, Stack, pid_of
 
-# Our variables the listener must not inherit from the caller's shell.
-_OURS = ("DATABASE_URL", "REDIS_URL", "BLOCKCHAIN_RPC_URL", "QUICKNODE_URL", "START_BLOCK_NUMBER")
-
 
 def _env(database_url: str, stack: Stack, addresses: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _OURS}
+    env = {k: v for k, v in os.environ.items() if k not in OURS}
     return env | {
         "DATABASE_URL": database_url,
         "REDIS_URL": stack.redis_url,
@@ -89,25 +85,15 @@ async def backfill(
     investments: int,
 ) -> dict[str, Any]:
     """One backfill by a `dpo listener` process of `tree`'s code (None: ours)."""
-    database_url = await fresh_database(stack.database_url, "dpo_bench_ingest")
+    database_url = await prepared_database(
+        stack.database_url,
+        "dpo_bench_ingest",
+        tree,
+        addresses["ISSUANCE_CONTRACT_ADDRESS"],
+        investments,
+    )
     env = _env(database_url, stack, addresses)
     cwd = tree or ROOT / "bench"
-    migrate = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        "migrate",
-        "--noinput",
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-    )
-    if await migrate.wait() != 0:
-        raise RuntimeError(f"the {label} migrations failed")
-    await seed(database_url, addresses["ISSUANCE_CONTRACT_ADDRESS"], investments)
-    server = await asyncpg.connect(stack.database_url)
-    await server.execute("CHECKPOINT")
-    await server.close()
     log = (stack.scratch / f"listener-{label}.log").open("wb")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "app", "listener", env=env, cwd=cwd, stdout=log, stderr=log

@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,19 +32,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-from benchdb import fresh_database  # bench/ is the script's folder
+from benchdb import prepared_database  # bench/ is the script's folder
 from chain_cache import CACHE, cached_chain
-from emitter import seed
 from previous import checkout, drop_checkout
+from stack import Stack, bench_stack
 
-from dpo.embedded.postgres import EmbeddedPostgres
 from dpo.embedded.process import free_port
-from dpo.embedded.redis import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRATCH = ROOT / ".dpo" / "bench" / f"memory-{os.getpid()}"
 MARKS = (100_000, 250_000, 500_000, 1_000_000)
 METRIC = re.compile(rb"^(dpo_listener_\w+?)(?:_total)? ([0-9.e+]+)$", re.MULTILINE)
 
@@ -95,44 +90,17 @@ def listener_env(
     return env
 
 
-def prepare_database(server_url: str, tree: Path | None, chain: Any) -> str:
-    """A fresh database migrated by the code under test, with the bench's offering."""
-    database_url = asyncio.run(fresh_database(server_url, "dpo_bench_memory"))
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    subprocess.run(
-        [sys.executable, "-m", "app", "migrate"],
-        env=env,
-        cwd=tree or ROOT / "bench",
-        check=True,
-        capture_output=True,
-    )
-    asyncio.run(seed(database_url, chain.addresses["ISSUANCE_CONTRACT_ADDRESS"]))
-    asyncio.run(checkpoint(server_url))
-    return database_url
-
-
-async def checkpoint(server_url: str) -> None:
-    """Write out what earlier runs left dirty, so that no run pays for another's writes."""
-    connection = await asyncpg.connect(server_url)
-    try:
-        await connection.execute("CHECKPOINT")
-    finally:
-        await connection.close()
-
-
 def run(
-    label: str,
-    tree: Path | None,
-    server_url: str,
-    redis_url: str,
-    chain: Any,
-    args: argparse.Namespace,
+    label: str, tree: Path | None, stack: Stack, chain: Any, args: argparse.Namespace
 ) -> dict[str, Any]:
     """One backfill by `dpo listener` of the code in `tree` (ours: None); its figures."""
-    database_url = prepare_database(server_url, tree, chain)
+    token = chain.addresses["ISSUANCE_CONTRACT_ADDRESS"]
+    database_url = asyncio.run(
+        prepared_database(stack.database_url, "dpo_bench_memory", tree, token)
+    )
     port = free_port()
-    env = listener_env(database_url, redis_url, chain, port, args.set)
-    log = (SCRATCH / f"{label}.log").open("wb")
+    env = listener_env(database_url, stack.redis_url, chain, port, args.set)
+    log = (stack.scratch / f"{label}.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "listener"],
         env=env,
@@ -234,24 +202,21 @@ def table(results: list[dict[str, Any]]) -> None:
 
 
 def measure_all(args: argparse.Namespace) -> list[dict[str, Any]]:
-    SCRATCH.mkdir(parents=True, exist_ok=True)
-    postgres = EmbeddedPostgres(SCRATCH / "pg", free_port())
-    redis = EmbeddedRedis(SCRATCH / "redis", free_port())
-    tree = checkout(args.compare, SCRATCH / "previous") if args.compare else None
     results: list[dict[str, Any]] = []
-    try:
-        server_url = postgres.start()
-        redis_url = redis.start()
-        with cached_chain(
-            args.events, args.tx_per_block, args.chains, fresh=args.fresh_chain
-        ) as chain:
+    # Its own PostgreSQL and Redis (never the environment's), the chain from the cache.
+    with (
+        bench_stack("memory", reuse=False, anvil=False) as stack,
+        cached_chain(args.events, args.tx_per_block, args.chains, fresh=args.fresh_chain) as chain,
+    ):
+        tree = checkout(args.compare, stack.scratch / "previous") if args.compare else None
+        try:
             runs: list[tuple[str, Path | None]] = [("ours", None)]
             if tree is not None:
                 runs.append(("previous", tree))
             for n in range(args.rounds):
                 # Alternating order (AB BA ...): a drift in the machine's load weighs on both.
                 for label, code in runs if n % 2 == 0 else runs[::-1]:
-                    result = run(label, code, server_url, redis_url, chain, args)
+                    result = run(label, code, stack, chain, args)
                     print(
                         json.dumps(result["peak_rss_mb_at"]),
                         result["events_per_s"],
@@ -259,12 +224,9 @@ def measure_all(args: argparse.Namespace) -> list[dict[str, Any]]:
                         flush=True,
                     )
                     results.append(result)
-    finally:
-        if tree is not None:
-            drop_checkout(tree)
-        redis.stop()
-        postgres.stop()
-        shutil.rmtree(SCRATCH, ignore_errors=True)
+        finally:
+            if tree is not None:
+                drop_checkout(tree)
     return results
 
 

@@ -1,6 +1,7 @@
 """The servers a benchmark runs against, started in a scratch folder and removed afterwards.
 
-bench/ingest.py and bench/chaos.py both need PostgreSQL, Redis and anvil; `bench_stack` starts
+bench/ingest.py, bench/chaos.py and bench/memory.py (which brings its own cached chain) need
+PostgreSQL, Redis and anvil; `bench_stack` starts
 the ones the environment does not name (`DATABASE_URL`, `REDIS_URL`, when `reuse` allows),
 yields their URLs and stops whatever it started, newest first, however the run ends.
 """
@@ -52,8 +53,11 @@ def pid_of(server: Any) -> int | None:
 
 
 @contextlib.contextmanager
-def bench_stack(name: str, *, reuse: bool = True, prune_history: bool = False) -> Iterator[Stack]:
-    """PostgreSQL, Redis and anvil for one run under .dpo/bench/<name>-<pid>/."""
+def bench_stack(
+    name: str, *, reuse: bool = True, prune_history: bool = False, anvil: bool = True
+) -> Iterator[Stack]:
+    """PostgreSQL, Redis and (unless `anvil` is False: the caller brings its chain) anvil for
+    one run under .dpo/bench/<name>-<pid>/."""
     stack = Stack(scratch=ROOT / ".dpo" / "bench" / f"{name}-{os.getpid()}")
     try:
         stack.database_url = (os.environ.get("DATABASE_URL") if reuse else None) or ""
@@ -66,15 +70,16 @@ def bench_stack(name: str, *, reuse: bool = True, prune_history: bool = False) -
             stack.redis = EmbeddedRedis(stack.scratch / "redis", free_port())
             stack.redis_url = stack.redis.start()
             stack.started.append(stack.redis)
-        stack.anvil = EmbeddedAnvil(
-            stack.scratch / "anvil",
-            free_port(),
-            chain_id=CHAIN_ID,
-            persist=False,
-            prune_history=prune_history,
-        )
-        stack.rpc_url = stack.anvil.start()
-        stack.started.append(stack.anvil)
+        if anvil:
+            stack.anvil = EmbeddedAnvil(
+                stack.scratch / "anvil",
+                free_port(),
+                chain_id=CHAIN_ID,
+                persist=False,
+                prune_history=prune_history,
+            )
+            stack.rpc_url = stack.anvil.start()
+            stack.started.append(stack.anvil)
         yield stack
     finally:
         while stack.started:
