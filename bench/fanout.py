@@ -24,7 +24,6 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -32,7 +31,7 @@ import redis.asyncio as aioredis
 from benchdb import fresh_database  # bench/ is the script's folder
 from sqlalchemy import text
 from webserver import web_process  # bench/ is the script's folder
-from wsload import subscribe_all
+from wsload import subscriber_process
 
 from dpo.auth.principal import Kind, Principal
 from dpo.auth.tokens import create_access_token
@@ -69,42 +68,6 @@ async def seed(url: str) -> None:
 
 
 # ---- load generator (separate processes) ----
-
-
-def _worker(
-    base: str,
-    token: str,
-    count: int,
-    expect: int,
-    ready: Any,
-    results: Any,
-    deadline: float,
-    release: Any,
-) -> None:
-    url = base.replace("http://", "ws://") + "/graphql"
-    subscribed_at = [0.0]
-
-    def subscribed(connected: int) -> None:
-        subscribed_at[0] = time.process_time()  # CPU from here on is the frames'
-        ready.put(connected)
-
-    def report(received: list[tuple[int, float]]) -> None:
-        results.put((received, time.process_time() - subscribed_at[0]))
-        # Sockets stay open until the server's CPU is read: their closing is not delivery.
-        release.wait(120)
-
-    asyncio.run(
-        subscribe_all(
-            url,
-            token=token,
-            query=SUBSCRIBE,
-            count=count,
-            expect=expect,
-            on_ready=subscribed,
-            deadline=deadline,
-            before_close=report,
-        )
-    )
 
 
 # ---- producer: the listener's path ----
@@ -201,8 +164,9 @@ def main() -> None:
             ctx = multiprocessing.get_context("spawn")
             warm_ready, warm_results, release = ctx.Queue(), ctx.Queue(), ctx.Event()
             warm = ctx.Process(
-                target=_worker,
-                args=(base, token, 1, 1, warm_ready, warm_results, time.time() + 15, release),
+                target=subscriber_process,
+                args=(base, token, SUBSCRIBE, 1, 1, warm_ready, warm_results, time.time() + 15),
+                kwargs={"release": release},
             )
             warm.start()
             warm_ready.get(timeout=60)
@@ -218,7 +182,9 @@ def main() -> None:
             until = time.time() + 600
             workers = [
                 ctx.Process(
-                    target=_worker, args=(base, token, n, expect, ready, results, until, release)
+                    target=subscriber_process,
+                    args=(base, token, SUBSCRIBE, n, expect, ready, results, until),
+                    kwargs={"release": release},
                 )
                 for n in per
                 if n
@@ -243,7 +209,7 @@ def main() -> None:
             frames: list[tuple[int, float]] = []
             client_cpu = 0.0
             for _ in workers:
-                received, cpu = results.get(timeout=600)
+                _, received, cpu = results.get(timeout=600)
                 frames += received
                 client_cpu += cpu
             server_cpu = sum(process.cpu_times()[:2]) - cpu_before

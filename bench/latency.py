@@ -43,6 +43,7 @@ from billbitts import wait_up  # noqa: E402
 from emitter import VERIFY, Chain, tx, word  # noqa: E402
 from latency_parts import (  # noqa: E402
     STAGES,
+    SUBSCRIBE,
     Buckets,
     Side,
     blocks_of,
@@ -53,11 +54,11 @@ from latency_parts import (  # noqa: E402
     plus,
     quantile,
     scrape,
-    subscriber_process,
     wait_metric,
 )
 from previous import checkout, drop_checkout  # noqa: E402
 from stack import bench_stack  # noqa: E402
+from wsload import subscriber_process  # noqa: E402
 
 from dpo.auth.principal import Kind, Principal  # noqa: E402
 from dpo.auth.tokens import create_access_token  # noqa: E402
@@ -146,7 +147,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for side in sides:
                     worker = ctx.Process(
                         target=subscriber_process,
-                        args=(side.name, side.base, token, count, expect, ready, out, until),
+                        args=(side.base, token, SUBSCRIBE, count, expect, ready, out, until),
                     )
                     worker.start()
                     workers.append(worker)
@@ -163,8 +164,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         args, stack.rpc_url, chain, issuance, sides, mode, *state
                     )
                 for _ in sides:
-                    name, received = out.get(timeout=until - time.time() + 120)
-                    next(s for s in sides if s.name == name).received = received
+                    base, received, _ = out.get(timeout=until - time.time() + 120)
+                    next(s for s in sides if s.base == base).received = received
                 for worker in workers:
                     worker.join(60)
                 results += await figures(sides, sent, stages, count, modes, loads)

@@ -11,7 +11,6 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -19,7 +18,6 @@ from billbitts import spawn
 from emitter import Chain
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
-from wsload import subscribe_all
 
 from dpo.db.session import create_engine
 
@@ -102,34 +100,6 @@ async def scrape(url: str) -> Buckets:
             return buckets((await client.get(url)).text)
     except httpx.HTTPError:
         return {}
-
-
-def subscriber_process(
-    name: str,
-    base: str,
-    token: str,
-    count: int,
-    expect: int,
-    ready: Any,
-    results: Any,
-    deadline: float,
-) -> None:
-    """A load-generator process: `count` sockets until each has `expect` frames or `deadline`.
-
-    Puts (name, [(cursor, arrival time)]) on `results` at the end.
-    """
-    asyncio.run(
-        subscribe_all(
-            base.replace("http://", "ws://") + "/graphql",
-            token=token,
-            query=SUBSCRIBE,
-            count=count,
-            expect=expect,
-            on_ready=ready.put,
-            deadline=deadline,
-            before_close=lambda received: results.put((name, received)),
-        )
-    )
 
 
 @dataclass

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -216,3 +217,47 @@ async def subscribe_all(
     for subscriber in subscribers:
         subscriber.close()
     return received
+
+
+def subscriber_process(
+    base: str,
+    token: str,
+    query: str,
+    count: int,
+    expect: int,
+    ready: Any,
+    results: Any,
+    deadline: float,
+    release: Any = None,
+) -> None:
+    """A load-generator process: `count` sockets on `base` until each has `expect` frames or
+    `deadline` (bench/latency.py, bench/fanout.py; their queues and event are multiprocessing's).
+
+    Puts the number subscribed on `ready`; at the end, while every socket is still open, puts
+    (base, [(cursor, arrival time)], its CPU seconds since subscribing) on `results`; then, with
+    a `release` event, keeps them open until it is set (120 s at most), so that their closing
+    is not counted as the server's delivery work.
+    """
+    subscribed_at = [0.0]
+
+    def subscribed(connected: int) -> None:
+        subscribed_at[0] = time.process_time()  # CPU from here on is the frames'
+        ready.put(connected)
+
+    def report(received: list[tuple[int, float]]) -> None:
+        results.put((base, received, time.process_time() - subscribed_at[0]))
+        if release is not None:
+            release.wait(120)
+
+    asyncio.run(
+        subscribe_all(
+            base.replace("http://", "ws://") + "/graphql",
+            token=token,
+            query=query,
+            count=count,
+            expect=expect,
+            on_ready=subscribed,
+            deadline=deadline,
+            before_close=report,
+        )
+    )
