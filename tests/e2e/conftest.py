@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -145,6 +145,33 @@ def pytest_runtest_makereport(
         for title, text in processes.reports(item.stash.get(_FIRST, len(processes.STARTED))):
             report.sections.append((title, text))
     return report
+
+
+# shared_web: the base URL of a server kept for the session, for an environment.
+SharedWeb = Callable[[dict[str, str]], str]
+
+
+@pytest.fixture(scope="session")
+def shared_web(migrated_url: str, redis_url: str) -> Iterator[SharedWeb]:
+    """The base URL of a `dpo web` with this environment, started on first use and kept for
+    the worker's whole run: each start costs seconds of imports, and the tests of answers to
+    requests (headers, limits on input, refusals) need no server of their own. A test that
+    reads what a server counted, cached or logged starts its own (web_server). It depends on
+    the session's database and Redis so that they are torn down after its servers."""
+    servers: dict[frozenset[tuple[str, str]], str] = {}
+    with ExitStack() as stack:
+
+        def get(env: dict[str, str]) -> str:
+            # pytest names the running test in the environment each child inherits.
+            key = frozenset((k, v) for k, v in env.items() if k != "PYTEST_CURRENT_TEST")
+            if key not in servers:
+                first = len(processes.STARTED)
+                log = processes.log_file("web", shared=True)
+                servers[key] = stack.enter_context(web_server(env, log_path=log))
+                processes.keep(first)
+            return servers[key]
+
+        yield get
 
 
 @pytest.fixture

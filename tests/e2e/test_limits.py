@@ -15,7 +15,7 @@ from dpo.db.models.enums import Role
 from dpo.db.session import create_engine, session_factory, unit_of_work
 from dpo.embedded.process import free_port
 from dpo.settings import Settings
-from tests.e2e.conftest import base_env, web_server
+from tests.e2e.conftest import SharedWeb, base_env, web_server
 
 QUERY = {"query": "{ status { version } }"}
 
@@ -73,16 +73,18 @@ def codes(response: httpx.Response) -> set[object]:
     return {error["extensions"]["code"] for error in errors_of(response)}  # type: ignore[index]
 
 
-def test_depth_alias_and_token_limits(migrated_url: str, redis_url: str) -> None:
+def test_depth_alias_and_token_limits(
+    migrated_url: str, redis_url: str, shared_web: SharedWeb
+) -> None:
     deep = "{ status " + "{ a " * 11 + "{ b }" + " }" * 12
     aliases = "{ " + " ".join(f"s{i}: status {{ version }}" for i in range(16)) + " }"
     fifteen = "{ " + " ".join(f"s{i}: status {{ version }}" for i in range(15)) + " }"
     tokens = "{ status { " + "version " * 2100 + "} }"
-    with web_server(env_for(migrated_url, redis_url)) as base:
-        too_deep = httpx.post(base + "/graphql", json={"query": deep})
-        too_many_aliases = httpx.post(base + "/graphql", json={"query": aliases})
-        allowed_aliases = httpx.post(base + "/graphql", json={"query": fifteen})
-        too_many_tokens = httpx.post(base + "/graphql", json={"query": tokens})
+    base = shared_web(env_for(migrated_url, redis_url))
+    too_deep = httpx.post(base + "/graphql", json={"query": deep})
+    too_many_aliases = httpx.post(base + "/graphql", json={"query": aliases})
+    allowed_aliases = httpx.post(base + "/graphql", json={"query": fifteen})
+    too_many_tokens = httpx.post(base + "/graphql", json={"query": tokens})
     assert "LIMIT_EXCEEDED" in codes(too_deep)
     assert any("depth" in str(e["message"]) for e in errors_of(too_deep))
     assert codes(too_many_aliases) == {"LIMIT_EXCEEDED"}
@@ -90,11 +92,13 @@ def test_depth_alias_and_token_limits(migrated_url: str, redis_url: str) -> None
     assert codes(too_many_tokens) == {"LIMIT_EXCEEDED"}
 
 
-def test_get_runs_queries_only_and_batches_are_refused(migrated_url: str, redis_url: str) -> None:
-    with web_server(env_for(migrated_url, redis_url)) as base:
-        query = httpx.get(base + "/graphql", params={"query": "{ status { version } }"})
-        mutation = httpx.get(base + "/graphql", params={"query": "mutation { status }"})
-        batch = httpx.post(base + "/graphql", json=[QUERY, QUERY])
+def test_get_runs_queries_only_and_batches_are_refused(
+    migrated_url: str, redis_url: str, shared_web: SharedWeb
+) -> None:
+    base = shared_web(env_for(migrated_url, redis_url))
+    query = httpx.get(base + "/graphql", params={"query": "{ status { version } }"})
+    mutation = httpx.get(base + "/graphql", params={"query": "mutation { status }"})
+    batch = httpx.post(base + "/graphql", json=[QUERY, QUERY])
     assert query.status_code == 200
     assert query.json()["data"]["status"]["version"]
     assert mutation.status_code == 400

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from dpo.embedded.process import free_port
-from tests.e2e.conftest import base_env, web_server
+from tests.e2e.conftest import SharedWeb, base_env, web_server
 
 
 def test_ready_reports_a_reachable_rpc(migrated_url: str, redis_url: str, anvil_url: str) -> None:
@@ -27,8 +27,10 @@ def test_rpc_down_is_reported_but_ready_stays_200(migrated_url: str, redis_url: 
     assert "secret-api-key" not in ready.text
 
 
-def test_no_rpc_configured_means_no_rpc_entry(migrated_url: str, redis_url: str) -> None:
-    with web_server(base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url)) as base:
-        ready = httpx.get(base + "/api/ready")
+def test_no_rpc_configured_means_no_rpc_entry(
+    migrated_url: str, redis_url: str, shared_web: SharedWeb
+) -> None:
+    base = shared_web(base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url))
+    ready = httpx.get(base + "/api/ready")
     assert ready.status_code == 200
     assert "rpc" not in ready.json()

@@ -5,13 +5,15 @@ from __future__ import annotations
 import httpx
 
 from dpo.embedded.process import free_port
-from tests.e2e.conftest import base_env, web_server
+from tests.e2e.conftest import SharedWeb, base_env, web_server
 
 
-def test_health_names_database_and_redis(migrated_url: str, redis_url: str) -> None:
-    with web_server(base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url)) as base:
-        health = httpx.get(base + "/api/health/")
-        ready = httpx.get(base + "/api/ready")
+def test_health_names_database_and_redis(
+    migrated_url: str, redis_url: str, shared_web: SharedWeb
+) -> None:
+    base = shared_web(base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url))
+    health = httpx.get(base + "/api/health/")
+    ready = httpx.get(base + "/api/ready")
     assert health.status_code == 200
     body = health.json()
     assert body["status"] == "ok"
@@ -34,10 +36,12 @@ def test_health_reports_redis_down_and_ready_refuses(migrated_url: str) -> None:
     assert "hunter2" not in health.text + ready.text
 
 
-def test_graphql_status_query_over_http(migrated_url: str, redis_url: str) -> None:
+def test_graphql_status_query_over_http(
+    migrated_url: str, redis_url: str, shared_web: SharedWeb
+) -> None:
     query = "{ status { version environment chainId dependencies { name ok } } }"
-    with web_server(base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url)) as base:
-        response = httpx.post(base + "/graphql", json={"query": query})
+    base = shared_web(base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url))
+    response = httpx.post(base + "/graphql", json={"query": query})
     assert response.status_code == 200
     data = response.json()["data"]["status"]
     assert data["chainId"] == 31337

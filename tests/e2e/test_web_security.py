@@ -15,7 +15,7 @@ from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
 from dpo.embedded.process import free_port
-from tests.e2e.conftest import ROOT, base_env, wait_http, web_server
+from tests.e2e.conftest import ROOT, SharedWeb, base_env, wait_http, web_server
 
 QUERY = {"query": "{ status { version } }"}
 
@@ -105,9 +105,11 @@ def test_ssl_redirect_and_hsts(migrated_url: str, redis_url: str) -> None:
     assert "strict-transport-security" not in health.headers
 
 
-def test_no_redirect_and_no_hsts_by_default(migrated_url: str, redis_url: str) -> None:
-    with web_server(env_for(migrated_url, redis_url)) as base:
-        response = httpx.post(base + "/graphql", json=QUERY, headers={"X-Forwarded-Proto": "https"})
+def test_no_redirect_and_no_hsts_by_default(
+    migrated_url: str, redis_url: str, shared_web: SharedWeb
+) -> None:
+    base = shared_web(env_for(migrated_url, redis_url))
+    response = httpx.post(base + "/graphql", json=QUERY, headers={"X-Forwarded-Proto": "https"})
     assert response.status_code == 200
     assert "strict-transport-security" not in response.headers
 
@@ -141,17 +143,19 @@ def test_cors_preflight_for_allowed_and_refused_origins(migrated_url: str, redis
     assert "access-control-allow-origin" not in foreign.headers
 
 
-def test_security_headers(migrated_url: str, redis_url: str) -> None:
-    with web_server(env_for(migrated_url, redis_url)) as base:
-        response = httpx.post(base + "/graphql", json=QUERY)
-        refused = httpx.get(base + "/graphql", headers={"Host": "evil.example"})
+def test_security_headers(migrated_url: str, redis_url: str, shared_web: SharedWeb) -> None:
+    base = shared_web(env_for(migrated_url, redis_url))
+    response = httpx.post(base + "/graphql", json=QUERY)
+    refused = httpx.get(base + "/graphql", headers={"Host": "evil.example"})
     for headers in (response.headers, refused.headers):
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "DENY"
         assert headers["referrer-policy"] == "same-origin"
 
 
-def test_body_over_the_limit_is_refused(migrated_url: str, redis_url: str) -> None:
+def test_body_over_the_limit_is_refused(
+    migrated_url: str, redis_url: str, shared_web: SharedWeb
+) -> None:
     padding = " " * (1024 * 1024 + 10)
     big = ('{"query": "{ status { version } }"' + padding + "}").encode()
 
@@ -159,14 +163,14 @@ def test_body_over_the_limit_is_refused(migrated_url: str, redis_url: str) -> No
         for start in range(0, len(big), 64 * 1024):
             yield big[start : start + 64 * 1024]
 
-    with web_server(env_for(migrated_url, redis_url)) as base:
-        declared = httpx.post(
-            base + "/graphql", content=big, headers={"Content-Type": "application/json"}
-        )
-        streamed = httpx.post(
-            base + "/graphql", content=chunks(), headers={"Content-Type": "application/json"}
-        )
-        small = httpx.post(base + "/graphql", json={"query": "{ status { version } }" + " " * 1000})
+    base = shared_web(env_for(migrated_url, redis_url))
+    declared = httpx.post(
+        base + "/graphql", content=big, headers={"Content-Type": "application/json"}
+    )
+    streamed = httpx.post(
+        base + "/graphql", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    small = httpx.post(base + "/graphql", json={"query": "{ status { version } }" + " " * 1000})
     assert declared.status_code == 413
     assert "content-length" not in streamed.request.headers
     assert streamed.status_code == 413

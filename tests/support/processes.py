@@ -27,11 +27,12 @@ _numbers = itertools.count(1)
 log_dir: list[Path] = []
 
 
-def log_file(name: str) -> Path:
-    """A new log file named after the program, in the current test's folder."""
+def log_file(name: str, *, shared: bool = False) -> Path:
+    """A new log file named after the program, in the current test's folder (`shared`: the
+    session's, for a process that outlives the test)."""
     if not log_dir:
         raise RuntimeError("no folder for process logs: tests/e2e/conftest.py sets one")
-    return log_dir[-1] / f"{name}-{next(_numbers)}.log"
+    return log_dir[0 if shared else -1] / f"{name}-{next(_numbers)}.log"
 
 
 class Logged(subprocess.Popen[bytes]):
@@ -52,6 +53,9 @@ class Logged(subprocess.Popen[bytes]):
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:  # the child keeps its own copy of the descriptor
             super().__init__(list(argv), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        # False for a process kept across tests (conftest's shared_web): never killed at the
+        # end of the test that happened to start it.
+        self.owned = True
         STARTED.append(self)
 
     def output(self) -> str:
@@ -88,9 +92,15 @@ def reports(since: int) -> list[tuple[str, str]]:
     ]
 
 
-def kill_running(since: int) -> None:
-    """Kill the children started since STARTED[since] that still run."""
+def keep(since: int) -> None:
+    """The children started since STARTED[since] outlive the test that started them."""
     for process in STARTED[since:]:
-        if process.poll() is None:
+        process.owned = False
+
+
+def kill_running(since: int) -> None:
+    """Kill the children started since STARTED[since] that a test owns and that still run."""
+    for process in STARTED[since:]:
+        if process.owned and process.poll() is None:
             process.kill()
             process.wait(30)

@@ -37,8 +37,13 @@ def test_a_report_names_what_was_started_since_and_what_still_runs(tmp_path: Pat
         assert done.log.parent == tmp_path
         assert any("last words" in text and "exited with 0" in text for text in reports.values())
         assert any("(running," in text for text in reports.values())  # started before, running
+        kept = Logged([sys.executable, "-c", "import time; time.sleep(60)"], env={})
+        processes.keep(len(processes.STARTED) - 1)
         processes.kill_running(since - 1)
         assert before.poll() is not None
+        assert kept.poll() is None  # kept for later tests
+        kept.kill()
+        kept.wait(30)
         assert all(f"pid {before.pid}," not in title for title, _ in processes.reports(since))
     finally:
         processes.log_dir.remove(tmp_path)

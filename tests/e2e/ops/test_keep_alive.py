@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from tests.e2e.conftest import base_env, web_server
+from tests.e2e.conftest import SharedWeb, base_env
 
 REQUEST = b"GET /api/health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
@@ -25,10 +25,12 @@ def _request(sock: socket.socket) -> bytes:
     return answer
 
 
-async def test_default_outlives_uvicorns_five_seconds(migrated_url: str, redis_url: str) -> None:
-    with web_server(base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url)) as base:
-        port = int(base.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            assert _request(sock).startswith(b"HTTP/1.1 200")
-            await asyncio.sleep(7)  # idle past uvicorn's default keep-alive
-            assert _request(sock).startswith(b"HTTP/1.1 200")  # the same connection
+async def test_default_outlives_uvicorns_five_seconds(
+    migrated_url: str, redis_url: str, shared_web: SharedWeb
+) -> None:
+    base = shared_web(base_env(DATABASE_URL=migrated_url, REDIS_URL=redis_url))
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        assert _request(sock).startswith(b"HTTP/1.1 200")
+        await asyncio.sleep(7)  # idle past uvicorn's default keep-alive
+        assert _request(sock).startswith(b"HTTP/1.1 200")  # the same connection
