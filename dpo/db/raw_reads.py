@@ -27,7 +27,7 @@ array parameter (`column = ANY($1)`), whose text never varies.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -89,18 +89,11 @@ class _Shape:
 _shapes: dict[Any, _Shape] = {}
 
 
-def _shape(statement: Select[Any], dialect: Dialect) -> tuple[_Shape, Any]:
-    """The statement's compiled shape and its cache key (whose parameters hold the values)."""
-    key = statement._generate_cache_key()
-    if key is None:
-        raise exc.InvalidRequestError("a raw read needs a cacheable statement")
-    found = _shapes.get(key.key)
-    if found is not None:
-        return found, key
+def _compile(statement: Select[Any], dialect: Dialect, key: Any = None) -> _Shape:
     compiled = statement.compile(dialect=dialect, cache_key=key)
     if compiled.post_compile_params or compiled.literal_execute_params:
         raise exc.InvalidRequestError("a raw read's SQL must not vary: use among(), not in_()")
-    shape = _Shape(
+    return _Shape(
         compiled=compiled,
         sql=compiled.string,
         names=tuple(compiled.positiontup or ()),
@@ -108,10 +101,24 @@ def _shape(statement: Select[Any], dialect: Dialect) -> tuple[_Shape, Any]:
         row=_row_class(list(statement.selected_columns.keys())),
         types=tuple(column.type for column in statement.selected_columns),
     )
+
+
+def _remember(key: Any, shape: _Shape) -> None:
     if len(_shapes) >= MAX_SHAPES:
         del _shapes[next(iter(_shapes))]
-    _shapes[key.key] = shape
-    return shape, key
+    _shapes[key] = shape
+
+
+def _shape(statement: Select[Any], dialect: Dialect) -> tuple[_Shape, Any]:
+    """The statement's compiled shape and its cache key (whose parameters hold the values)."""
+    key = statement._generate_cache_key()
+    if key is None:
+        raise exc.InvalidRequestError("a raw read needs a cacheable statement")
+    found = _shapes.get(key.key)
+    if found is None:
+        found = _compile(statement, dialect, key)
+        _remember(key.key, found)
+    return found, key
 
 
 def _arguments(shape: _Shape, key: Any) -> tuple[str, list[Any]]:
@@ -150,9 +157,46 @@ async def fetch(session: AsyncSession, statement: Select[Any]) -> list[Any]:
 
 async def fetch_on(connection: AsyncConnection, statement: Select[Any]) -> list[Any]:
     """`fetch` on a connection already checked out."""
-    dialect = connection.dialect
-    shape, key = _shape(statement, dialect)
+    shape, key = _shape(statement, connection.dialect)
     sql, values = _arguments(shape, key)
+    return await _run(connection, shape, sql, values)
+
+
+async def fetch_fixed(
+    session: AsyncSession,
+    shape_key: Hashable,
+    build: Callable[[], Select[Any]],
+    values: Mapping[str, Any],
+) -> list[Any]:
+    """The rows of the statement `build()` makes for `shape_key`, with `values` bound.
+
+    For the hottest reads: `build` runs once per shape (a statement whose every parameter is
+    a named `bindparam`), so a request neither builds a statement nor walks it for its cache
+    key; it only binds `values` by name. A parameter `values` does not name (a value built
+    into the statement, which later calls would silently reuse) is refused.
+    """
+    connection = await session.connection()
+    key = ("fixed", shape_key)
+    shape = _shapes.get(key)
+    if shape is None:
+        shape = _compile(build(), connection.dialect)
+        missing = [name for name in shape.names if name not in values]
+        if missing:
+            raise exc.InvalidRequestError(f"a fixed read binds every value by name: {missing}")
+        _remember(key, shape)
+    binders = shape.binders
+    arguments = []
+    for name in shape.names:
+        value = values[name]
+        binder = binders.get(name)
+        arguments.append(value if binder is None else binder(value))
+    return await _run(connection, shape, shape.sql, arguments)
+
+
+async def _run(
+    connection: AsyncConnection, shape: _Shape, sql: str, values: list[Any]
+) -> list[Any]:
+    dialect = connection.dialect
     fairy = await connection.get_raw_connection()
     driver = fairy.driver_connection
     sync = connection.sync_connection

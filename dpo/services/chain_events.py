@@ -12,7 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, exists, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Text,
+    bindparam,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.db import raw_reads
@@ -37,43 +48,12 @@ EVENTS = ChainEvent.__table__
 """The feed's table: pages are read as rows of it, not as ORM objects (the read path)."""
 
 
-async def _conditions(session: AsyncSession, spec: EventFilter) -> list[ColumnElement[bool]]:
-    """The filter's conditions on EVENTS' columns."""
-    columns = EVENTS.c
-    conditions: list[ColumnElement[bool]] = []
-    if spec.contract is not None:
-        # A contract is named by its address or by its name (e.g. "STO").
-        conditions.append(
-            or_(
-                func.lower(columns.contract_address) == spec.contract.lower(),
-                columns.contract_name == spec.contract,
-            )
-        )
-    if spec.event_name is not None:
-        conditions.append(columns.event_name == spec.event_name)
-    if spec.address is not None:
-        # Any argument equal to the address: sender, receiver, investor, agent...
-        value = func.jsonb_each_text(columns.args).table_valued("key", "value")
-        conditions.append(
-            exists().select_from(value).where(func.lower(value.c.value) == spec.address.lower())
-        )
-    if spec.offering_id is not None:
-        offering = await session.get(Offering, spec.offering_id)
-        matches = []
-        # An unknown offering matches nothing rather than failing, so ids cannot be probed.
-        if offering is not None and offering.onchain_offering_id is not None:
-            matches.append(columns.args["offeringId"].astext == str(offering.onchain_offering_id))
-        if offering is not None and offering.token_address is not None:
-            matches.append(func.lower(columns.contract_address) == offering.token_address.lower())
-        conditions.append(or_(*matches) if matches else false())
-    return conditions
-
-
 async def events_statement(
     session: AsyncSession, *, filter: EventFilter | None = None
 ) -> Select[ChainEvent]:
     """Feed items matching the filter, unordered and unlimited."""
-    return select(ChainEvent).where(*await _conditions(session, filter or EventFilter()))
+    parts, values = await _filter_values(session, filter or EventFilter())
+    return select(ChainEvent).where(*_named_conditions(parts)).params(values)
 
 
 async def list_events(
@@ -98,50 +78,131 @@ async def page_events(
     after: str | None = None,
     last: int | None = None,
     before: str | None = None,
-) -> Slice[Row[Any]]:
+) -> Slice[Any]:
     """A page of feed items between two feed cursors, in feed order, with its pageInfo flags.
 
     The cursors are feed sequences, as in the subscription; `first`/`after` page forwards,
     `last`/`before` backwards (dpo.services.page_window). The items are rows of EVENTS (their
     columns by name, as the ORM object's attributes), read without the ORM's objects.
+
+    The statement is built once per shape (which filters, which cursors, which direction)
+    with every value a named parameter, and run on the driver connection
+    (`raw_reads.fetch_fixed`): a request binds values and builds no statement.
     """
     win = window(first=first, after=after, last=last, before=before)
     low = None if after is None else decode_sequence(after)
     high = None if before is None else decode_sequence(before, field="before")
-    conditions = await _conditions(session, filter or EventFilter())
-    key = EVENTS.c.id
-    query = select(EVENTS).where(*conditions)
-    if low is not None:
-        query = query.where(key > low)
-    if high is not None:
-        query = query.where(key < high)
-    query = query.order_by(key.desc() if win.backward else key)
+    parts, values = await _filter_values(session, filter or EventFilter())
+    values.update(low=low, high=high, size=win.size + 1)
     # Whether items lie beyond the cursor on the far side (pageInfo) is asked in the same
     # statement, as a column computed once (an uncorrelated subquery): one round trip, not
     # two; only an empty page, which has no row to carry it, asks on its own.
     bound = None
     if win.backward and high is not None:
-        bound = key >= high
+        bound = "high"
     elif not win.backward and low is not None:
-        bound = key <= low
-    if bound is not None:
-        beyond_column = select(exists().where(*conditions, bound)).scalar_subquery()
-        query = query.add_columns(beyond_column.label("_beyond"))
-    # Run on the driver connection: a fixed statement shape (dpo.db.raw_reads).
-    rows = await raw_reads.fetch(session, query.limit(win.size + 1))
+        bound = "low"
+    shape = (parts, low is not None, high is not None, win.backward, bound)
+    rows = await raw_reads.fetch_fixed(
+        session, ("events page", shape), lambda: _page_statement(*shape), values
+    )
     beyond = False
     if bound is not None:
-        beyond = (
-            bool(rows[0]._mapping["_beyond"]) if rows else await _exists(session, conditions, bound)
-        )
+        if rows:
+            beyond = bool(rows[0]._mapping["_beyond"])
+        else:
+            side = bound
+            found = await raw_reads.fetch_fixed(
+                session,
+                ("events beyond", parts, side),
+                lambda: select(exists().where(*_named_conditions(parts), _bound(side))),
+                values,
+            )
+            beyond = bool(found[0][0])
     return settle(win, rows, beyond=beyond)
 
 
-async def _exists(
-    session: AsyncSession, conditions: list[ColumnElement[bool]], bound: ColumnElement[bool]
-) -> bool:
-    found = await raw_reads.scalar(session, select(exists().where(*conditions, bound)))
-    return bool(found)
+async def _filter_values(
+    session: AsyncSession, spec: EventFilter
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The filter's shape (which conditions apply) and their values, by parameter name."""
+    parts: list[str] = []
+    values: dict[str, Any] = {}
+    if spec.contract is not None:
+        # A contract is named by its address or by its name (e.g. "STO").
+        parts.append("contract")
+        values.update(contract=spec.contract, contract_lower=spec.contract.lower())
+    if spec.event_name is not None:
+        parts.append("event_name")
+        values["event_name"] = spec.event_name
+    if spec.address is not None:
+        parts.append("address")
+        values["address"] = spec.address.lower()
+    if spec.offering_id is not None:
+        offering = await session.get(Offering, spec.offering_id)
+        # An unknown offering matches nothing rather than failing, so ids cannot be probed.
+        parts.append("offering")
+        if offering is not None and offering.onchain_offering_id is not None:
+            parts.append("onchain")
+            values.update(offering_key="offeringId", onchain=str(offering.onchain_offering_id))
+        if offering is not None and offering.token_address is not None:
+            parts.append("token")
+            values["token"] = offering.token_address.lower()
+    return tuple(parts), values
+
+
+def _named_conditions(parts: tuple[str, ...]) -> list[ColumnElement[bool]]:
+    """The filter's conditions on EVENTS' columns, every value a named parameter (bound from
+    `_filter_values`), so one statement serves every value of a shape."""
+    columns = EVENTS.c
+    conditions: list[ColumnElement[bool]] = []
+    if "contract" in parts:
+        conditions.append(
+            or_(
+                func.lower(columns.contract_address) == bindparam("contract_lower"),
+                columns.contract_name == bindparam("contract"),
+            )
+        )
+    if "event_name" in parts:
+        conditions.append(columns.event_name == bindparam("event_name"))
+    if "address" in parts:
+        # Any argument equal to the address: sender, receiver, investor, agent...
+        value = func.jsonb_each_text(columns.args).table_valued("key", "value")
+        conditions.append(
+            exists().select_from(value).where(func.lower(value.c.value) == bindparam("address"))
+        )
+    if "offering" in parts:
+        matches = []
+        if "onchain" in parts:
+            key = bindparam("offering_key", type_=Text)
+            matches.append(columns.args[key].astext == bindparam("onchain"))
+        if "token" in parts:
+            matches.append(func.lower(columns.contract_address) == bindparam("token"))
+        conditions.append(or_(*matches) if matches else false())
+    return conditions
+
+
+def _bound(side: str) -> ColumnElement[bool]:
+    """Items at or beyond the cursor on the far side of the window."""
+    key = EVENTS.c.id
+    return key <= bindparam("low") if side == "low" else key >= bindparam("high")
+
+
+def _page_statement(
+    parts: tuple[str, ...], low: bool, high: bool, backward: bool, bound: str | None
+) -> Select[Any]:
+    key = EVENTS.c.id
+    conditions = _named_conditions(parts)
+    query = select(EVENTS).where(*conditions)
+    if low:
+        query = query.where(key > bindparam("low"))
+    if high:
+        query = query.where(key < bindparam("high"))
+    query = query.order_by(key.desc() if backward else key)
+    if bound is not None:
+        beyond = select(exists().where(*conditions, _bound(bound))).scalar_subquery()
+        query = query.add_columns(beyond.label("_beyond"))
+    return query.limit(bindparam("size", type_=Integer))
 
 
 async def get_event(session: AsyncSession, sequence: int) -> ChainEvent | None:

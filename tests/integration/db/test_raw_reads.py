@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, exc, func, literal, select, text
+from sqlalchemy import bindparam, event, exc, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from dpo.db import raw_reads
@@ -156,3 +156,21 @@ async def test_in_lists_are_refused_and_among_keeps_one_text(db: AsyncSession) -
     finally:
         event.remove(connection.sync_connection, "before_cursor_execute", seen)
     assert len(texts) == 1
+
+
+async def test_fixed_reads_bind_every_value_by_name(db: AsyncSession) -> None:
+    def baked() -> Any:
+        return select(EVENTS.c.id).where(EVENTS.c.id == 5)  # a value built in: refused
+
+    with pytest.raises(exc.InvalidRequestError):
+        await raw_reads.fetch_fixed(db, "test baked", baked, {})
+    await seed(db)
+
+    def named() -> Any:
+        window = EVENTS.c.id.between(bindparam("low"), bindparam("high"))
+        return select(EVENTS.c.id).where(window).order_by(EVENTS.c.id)
+
+    for low in (9_001, 9_002):
+        values = {"low": low, "high": 9_002}
+        rows = await raw_reads.fetch_fixed(db, "test named", named, values)
+        assert [row.id for row in rows] == list(range(low, 9_003))
