@@ -18,7 +18,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 SCHEMES = {
@@ -100,29 +100,22 @@ class ProxyTrust:
         return any(address in network for network in self.networks)
 
 
-class ProxyHeadersMiddleware:
-    """Set the scope's client and scheme from a trusted proxy's headers (outermost)."""
-
-    def __init__(self, app: ASGIApp, *, trust: ProxyTrust) -> None:
-        self.app = app
-        self.trust = trust
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        peer = scope.get("client")
-        if kind in ("http", "websocket") and peer and self.trust.trusts(str(peer[0])):
-            addresses: list[str] = []
-            schemes: list[str] = []
-            for name, value in scope.get("headers", ()):
-                if name == self.trust.for_header:
-                    addresses.append(bytes(value).decode("latin-1"))
-                elif name == b"x-forwarded-proto":
-                    schemes.append(bytes(value).decode("latin-1"))
-            client = forwarded_client(addresses, self.trust.hops)
-            if client is not None:
-                scope["client"] = (client, 0)
-            scheme = forwarded_scheme(schemes)
-            if scheme is not None:
-                http, ws = SCHEMES[scheme]
-                scope["scheme"] = ws if kind == "websocket" else http
-        await self.app(scope, receive, send)
+def apply_proxy_headers(scope: Scope, trust: ProxyTrust) -> None:
+    """Set the scope's client and scheme from a trusted proxy's headers, in place."""
+    kind = scope["type"]
+    peer = scope.get("client")
+    if kind in ("http", "websocket") and peer and trust.trusts(str(peer[0])):
+        addresses: list[str] = []
+        schemes: list[str] = []
+        for name, value in scope.get("headers", ()):
+            if name == trust.for_header:
+                addresses.append(bytes(value).decode("latin-1"))
+            elif name == b"x-forwarded-proto":
+                schemes.append(bytes(value).decode("latin-1"))
+        client = forwarded_client(addresses, trust.hops)
+        if client is not None:
+            scope["client"] = (client, 0)
+        scheme = forwarded_scheme(schemes)
+        if scheme is not None:
+            http, ws = SCHEMES[scheme]
+            scope["scheme"] = ws if kind == "websocket" else http

@@ -12,6 +12,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.http.forwarded import ProxyTrust, apply_proxy_headers
 from dpo.inputs import is_ascii_digits
 from dpo.logs import client_address_var, request_id_var
 
@@ -91,15 +92,22 @@ class ResponseHeadersMiddleware:
     records both (dpo.services.audit). Every response gets no sniffing, no framing and no
     referrer leaks, unless it set those headers itself. One layer for both: each ASGI layer
     costs a wrapped `send` per message of every request.
+
+    With `trust`, the outermost layer: the client's address and scheme are first taken from a
+    trusted proxy's headers (app.http.forwarded), so everything after it and the access log
+    see the client's; it was a layer of its own.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, trust: ProxyTrust | None = None) -> None:
         self.app = app
+        self.trust = trust
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        if self.trust is not None:
+            apply_proxy_headers(scope, self.trust)
         request_id = sane_request_id(header(scope, REQUEST_ID_HEADER))
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)

@@ -103,20 +103,31 @@ class TrustedHostMiddleware:
         self.allowed_seen: set[bytes] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope.get("path") == HEALTH_PATH:
+        if (
+            scope["type"] not in ("http", "websocket")
+            or scope.get("path") == HEALTH_PATH
+            or self.allows(scope)
+        ):
             await self.app(scope, receive, send)
             return
+        await self.refuse(scope, send)
+
+    def allows(self, scope: Scope) -> bool:
+        """Whether the request's one Host header is allowed."""
         hosts = [bytes(value) for name, value in scope.get("headers", ()) if name == b"host"]
         # RFC 9112: a request with more than one Host is refused (it would be ambiguous).
         if len(hosts) == 1 and hosts[0] in self.allowed_seen:
-            await self.app(scope, receive, send)
-            return
+            return True
         host = hosts[0].decode("latin-1") if len(hosts) == 1 else ""
         if host_allowed(host, self.allowed_hosts):
             if len(hosts) == 1 and len(self.allowed_seen) < MAX_REMEMBERED_HOSTS:
                 self.allowed_seen.add(hosts[0])
-            await self.app(scope, receive, send)
-            return
+            return True
+        return False
+
+    @staticmethod
+    async def refuse(scope: Scope, send: Send) -> None:
+        """400, or a WebSocket closed with 1008."""
         logger.warning("request with a disallowed Host header refused")
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
@@ -144,7 +155,7 @@ class HttpsMiddleware:
             return
         secure = scope.get("scheme") == "https"
         if not secure and self.redirect and scope.get("path") != HEALTH_PATH:
-            await self._redirect(scope, send)
+            await self.redirect_to_https(scope, send)
             return
         if not secure or self.hsts is None:
             await self.app(scope, receive, send)
@@ -158,7 +169,8 @@ class HttpsMiddleware:
 
         await self.app(scope, receive, send_with_hsts)
 
-    async def _redirect(self, scope: Scope, send: Send) -> None:
+    async def redirect_to_https(self, scope: Scope, send: Send) -> None:
+        """301 (GET, HEAD) or 308 to the same URL over HTTPS."""
         # Built from the parsed host only (TrustedHostMiddleware has refused invalid ones;
         # the health path, which it lets through, is never redirected).
         parsed = parse_host(header(scope, "host") or "")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 
-from app.http.forwarded import ProxyHeadersMiddleware, ProxyTrust
+from app.http.edge import EdgeMiddleware
+from app.http.forwarded import ProxyTrust
 from app.http.media import GraphQLMediaTypeMiddleware
 from app.http.metrics import HttpMetricsMiddleware
 from app.http.middleware import (
@@ -14,7 +14,7 @@ from app.http.middleware import (
     ResponseHeadersMiddleware,
 )
 from app.http.ratelimit import Identify, RateLimitMiddleware, bearer_identity
-from app.http.security import HttpsMiddleware, TrustedHostMiddleware, effective_allowed_hosts
+from app.http.security import effective_allowed_hosts
 from dpo.settings import Settings, parse_rate
 
 CORS_MAX_AGE = 600  # seconds a browser may cache a preflight answer
@@ -51,26 +51,26 @@ def build_middleware(settings: Settings, *, identify: Identify | None = None) ->
         header=settings.forwarded_for_header,
     )
     return [
-        Middleware(ProxyHeadersMiddleware, trust=trust),
-        Middleware(ResponseHeadersMiddleware),  # the request id and the security headers
+        # The proxy's headers, then the request id and the security headers: one layer.
+        Middleware(ResponseHeadersMiddleware, trust=trust),
         Middleware(HttpMetricsMiddleware),
         # Every JSON answer of /graphql, the error boundary's 500 included (app.http.media).
         Middleware(GraphQLMediaTypeMiddleware),
         Middleware(ErrorBoundaryMiddleware),
-        Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+        # The Host check, HTTPS, then CORS (Starlette's for requests with an Origin): one layer.
         Middleware(
-            HttpsMiddleware,
+            EdgeMiddleware,
+            allowed_hosts=hosts,
             redirect=settings.secure_ssl_redirect,
             hsts_seconds=settings.secure_hsts_seconds,
-        ),
-        Middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_allowed_origins,
-            allow_credentials=True,
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=CORS_HEADERS,
-            expose_headers=["X-Request-ID", "Retry-After", "X-Cache"],
-            max_age=CORS_MAX_AGE,
+            cors={
+                "allow_origins": settings.cors_allowed_origins,
+                "allow_credentials": True,
+                "allow_methods": ["GET", "POST", "OPTIONS"],
+                "allow_headers": CORS_HEADERS,
+                "expose_headers": ["X-Request-ID", "Retry-After", "X-Cache"],
+                "max_age": CORS_MAX_AGE,
+            },
         ),
         Middleware(
             RateLimitMiddleware,

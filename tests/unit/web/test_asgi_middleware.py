@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from app.http.forwarded import ProxyTrust
 from app.http.middleware import BodySizeLimitMiddleware, ResponseHeadersMiddleware
 from app.http.security import HttpsMiddleware
-from dpo.logs import request_id_var
+from dpo.logs import client_address_var, request_id_var
 
 seen_ids: list[str] = []
 
@@ -153,3 +155,46 @@ def test_a_request_with_any_api_key_header_is_seen_as_one() -> None:
     assert not _has_api_key({})
     for name in (b"x-api-key", b"x-signature", b"x-timestamp"):
         assert _has_api_key({"headers": [(b"host", b"a"), (name, b"v")]})
+
+
+@pytest.mark.parametrize(
+    ("peer", "client", "scheme"),
+    [
+        ("10.0.0.2", "203.0.113.9", "https"),  # our proxy: its entry and scheme are the client's
+        ("198.51.100.7", "198.51.100.7", "http"),  # anyone else: the forged headers are ignored
+    ],
+)
+async def test_the_outermost_layer_reads_the_proxy_headers_before_anything_else(
+    peer: str, client: str, scheme: str
+) -> None:
+    seen: list[tuple[object, object, str | None]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((scope["client"][0], scope["scheme"], client_address_var.get()))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    trust = ProxyTrust.from_settings(["10.0.0.0/8"], hops=1, header="X-Forwarded-For")
+    layer = ResponseHeadersMiddleware(app, trust=trust)
+    sent: list[Message] = []
+    scope = {
+        "type": "http",
+        "scheme": "http",
+        "path": "/graphql",
+        "client": (peer, 4000),
+        "headers": [
+            (b"x-forwarded-for", b"6.6.6.6, 203.0.113.9"),
+            (b"x-forwarded-proto", b"https"),
+        ],
+    }
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def collect(message: Message) -> None:
+        sent.append(message)
+
+    await layer(scope, receive, collect)
+    # The audit's address (set by the same layer) is the client's too, never the forged one.
+    assert seen == [(client, scheme, client)]
+    assert dict(sent[0]["headers"])[b"x-frame-options"] == b"DENY"
