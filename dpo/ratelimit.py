@@ -198,7 +198,7 @@ class RefusedBuckets:
     GCRA refuses a request without moving the bucket, and other requests only move it later,
     so every request of a refused bucket is refused until its wait is over, by whichever
     replica: the answer is known without asking Redis. Bounded: past `size` buckets the
-    expired ones are dropped, then the oldest.
+    oldest is forgotten (Redis still answers for it).
     """
 
     def __init__(self, size: int = 10_000) -> None:
@@ -220,13 +220,11 @@ class RefusedBuckets:
         """`key` was refused, allowed again in `wait_ms` milliseconds."""
         if wait_ms <= 0:
             return
-        now = time.monotonic()
         if len(self._until) >= self._size and key not in self._until:
-            for known in [k for k, until in self._until.items() if until <= now]:
-                del self._until[known]
-            if len(self._until) >= self._size:
-                del self._until[next(iter(self._until))]
-        self._until[key] = now + wait_ms / 1000
+            # The oldest entry, in O(1): a flood from many addresses must not make each
+            # refusal scan the table.
+            del self._until[next(iter(self._until))]
+        self._until[key] = time.monotonic() + wait_ms / 1000
 
 
 def refusal(decision: Decision) -> RateLimitedError:
