@@ -6,16 +6,15 @@ read them; Redis is only a doorbell (subscribers catch up from PostgreSQL), so a
 is logged and never undoes or repeats a commit.
 
 `ingest_batch` drops the logs already stored (live key; not asked for when the batch starts
-right after the checkpoint, where nothing can be stored), reserves exactly as many feed
-numbers as new rows (the feed stays gap-free: subscribers detect lost pub/sub messages by
-gaps), inserts the events in (block, log index) order with ascending ids, applies the
-projections, keeps the batch's block headers for the reorg window and moves the checkpoint,
-all in one transaction. A few events (a block at the tip) are written with the headers,
-checkpoint and feed numbers in one statement, many by COPY (listener.store_write): a tip
-commit is BEGIN, the checkpoint lock, that statement, the projections' and COMMIT. The feed
-numbers are taken as late as possible because they lock the feed until commit; the
-projections come after them only because their rows reference the event ids. Reverts are
-listener.store_revert's, the tip's reads and the halt listener.store_tip's.
+right after the checkpoint, where none can be), reserves exactly as many feed numbers as new
+rows (the feed stays gap-free: subscribers detect lost pub/sub messages by gaps), inserts the
+events in (block, log index) order with ascending ids, applies the projections, keeps the
+batch's block headers for the reorg window and moves the checkpoint, all in one transaction.
+A few events (a block at the tip) are written in one statement, many by COPY; a batch right
+after the checkpoint does not read it first (listener.store_write). The feed numbers are taken
+as late as possible because they lock the feed until commit; the projections come after them
+only because their rows reference the event ids. Reverts are listener.store_revert's, the
+tip's reads and the halt listener.store_tip's.
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ from listener.store_types import (
     feed_range,
     raw_connection,
 )
-from listener.store_write import COPY_FROM, mark, write_few
+from listener.store_write import COPY_FROM, ingest_next, write
 
 __all__ = [
     "Batch",
@@ -234,13 +233,16 @@ async def ingest_batch(
     """Store a batch exactly once with its projections and checkpoint, in one transaction.
 
     `prepared` is `prepare_batch(batch)` when the caller built it ahead of time. Fewer fresh
-    events than `copy_from` are inserted with the headers, checkpoint and feed numbers in one
-    statement (listener.store_write), more by COPY.
+    events than `copy_from` are written in one statement (listener.store_write), more by COPY.
     """
     if prepared is None:
         prepared = prepare_batch(batch)
     headers = prepared.headers
     window = _reorg_window(reorg_window)
+    if len(prepared.logs) < copy_from:
+        done = await ingest_next(sessions, batch, prepared, window)
+        if done is not None:
+            return done
     last = headers[batch.to_block]
     async with sessions() as session, session.begin():
         connection = await session.connection()
@@ -253,13 +255,12 @@ async def ingest_batch(
             if not existing
             else [i for i, key in enumerate(prepared.keys) if key not in existing]
         )
-        raw = await raw_connection(session)
-        tails = prepared.tails
-        if len(fresh) < copy_from:
-            rows = [tails[i] for i in fresh]
-            ids = await write_few(raw, batch, window, (last.number, last.hash), rows)
+        raw, tails, tip = await raw_connection(session), prepared.tails, (last.number, last.hash)
+        few = len(fresh) < copy_from
+        written = await write(raw, batch, window, tip, [tails[i] for i in fresh] if few else [])
+        if few and written is not None:  # never None: the lock is ours, the write not gated
+            ids = written
         else:
-            await mark(raw, batch, window, (last.number, last.hash))
             # Late: the reservation locks the feed for every writer until this transaction ends.
             ids = await next_feed_sequences(session, len(fresh))
             await raw.copy_records_to_table(

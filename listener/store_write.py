@@ -1,30 +1,39 @@
-"""The writes of a batch's transaction, each as few round trips as PostgreSQL allows.
+"""A batch's writes in as few round trips as PostgreSQL allows.
 
 A block at the tip is a handful of rows, and its commit is mostly waiting for PostgreSQL's
-answers (the round trips, not the work), so:
+answers (the round trips, not the work), so `write` is one statement (data-modifying CTEs)
+that keeps the batch's block headers for the reorg window, moves the checkpoint and, for a
+few rows, reserves the feed numbers and inserts the events from arrays (`unnest`); a large
+batch reserves them apart and COPYs (listener.store), COPY being cheaper per row on the
+server.
 
-- `mark` keeps the batch's block headers for the reorg window and moves the checkpoint in one
-  statement (data-modifying CTEs);
-- `write_few` does that and also reserves the feed numbers and inserts the events from arrays
-  (`unnest`), in the same one statement: a few rows cost one round trip where a COPY needs the
-  reservation first (dpo.db.feed) and then its own;
-- a large batch keeps COPY (listener.store), which is cheaper per row on the server.
+`ingest_next` stores a batch that starts right after the checkpoint without reading the
+checkpoint first: the statement locks it only if it is where the batch's first header says
+(FOR UPDATE in a CTE every change is conditional on), so a writer that waited for the lock
+sees the row as the other left it and changes nothing; the caller then takes the general
+path, which reads the checkpoint under the lock and tells an applied batch, a reorg or a gap
+apart. Without projections that statement is the whole transaction (one round trip); with
+them BEGIN goes first and COMMIT after the projections, as before.
 
-The feed row is locked by the reservation until the commit, as dpo.db.feed's UPDATE locks it;
-here that happens in the batch's last write before the projections, as late as before. The
-checkpoint row is already locked (FOR UPDATE) when these run, so moving it first changes
-nothing another writer can see before the commit.
+The feed row is locked by the reservation until the commit, as dpo.db.feed's UPDATE locks it,
+in the batch's last write before the projections, as late as before. The checkpoint row is
+locked before anything is changed, so moving it first changes nothing another writer can see
+before the commit.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from dpo.db.feed import FEED_SEQUENCE_ROW, FeedSequenceMissingError
-from listener.store_rows import Tail
-from listener.store_types import Batch, time_of
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-# Fewer fresh events than this are inserted by `write_few`, more by COPY. Measured per commit
+from dpo.db.feed import FEED_SEQUENCE_ROW, FeedSequenceMissingError
+from listener.projections import ProjectionStats, StoredEvent, apply_events
+from listener.store_rows import PreparedBatch, Tail
+from listener.store_types import Batch, IngestResult, raw_connection, time_of
+
+# Fewer fresh events than this are inserted by `write`, more by COPY. Measured per commit
 # of n unprojected events on a loaded 2-core machine (CPU of the client and of its PostgreSQL
 # backend from /proc, 30-40 commits each, both paths alternating): up to 128 rows the insert
 # costs PostgreSQL no more CPU than COPY (64: 1.5 vs 1.5 ms, 128: 2.6 vs 2.8) and the client
@@ -32,75 +41,191 @@ from listener.store_types import Batch, time_of
 # 2.8 vs 4.5 ms, 512: 4.1 vs 7.2), whose CPU is the backfill's serial share.
 COPY_FROM = 128
 
-_BLOCKS = (
-    # A backfill range can span thousands of blocks; only the window's newest are kept. The
-    # deleted and the inserted numbers never overlap.
-    "dropped AS (DELETE FROM listener_blocks WHERE chain_id = $1::bigint AND number <= $2), "
-    "kept AS (INSERT INTO listener_blocks (chain_id, number, hash, parent_hash, timestamp) "
-    "SELECT $1::bigint, * FROM unnest($3::bigint[], $4::varchar[], $5::varchar[], "
-    "$6::timestamptz[]) ON CONFLICT (chain_id, number) DO UPDATE SET hash = excluded.hash, "
-    "parent_hash = excluded.parent_hash, timestamp = excluded.timestamp)"
+PLACED = (
+    # The checkpoint where the batch says it starts, locked (at READ COMMITTED a writer that
+    # waited for the lock sees the row as the other left it, so a moved checkpoint is not it).
+    "placed AS (SELECT 1 FROM listener_checkpoints WHERE chain_id = @c::bigint "
+    "AND last_processed_block = @after::bigint AND last_processed_hash = @after_hash::varchar "
+    "FOR UPDATE)"
 )
-_CHECKPOINT = (
-    "INSERT INTO listener_checkpoints AS c (chain_id, last_processed_block, "
-    "last_processed_hash) VALUES ($1::bigint, $7::bigint, $8::varchar) ON CONFLICT (chain_id) "
-    "DO UPDATE SET last_processed_block = $7::bigint, last_processed_hash = $8::varchar, "
-    "updated_at = now()"
-)
-MARK = f"WITH {_BLOCKS} {_CHECKPOINT}"
-WRITE = (
-    f"WITH {_BLOCKS}, moved AS ({_CHECKPOINT}), "  # noqa: S608 - constants only
-    "feed AS (UPDATE feed_sequence SET last_value = last_value + $9::bigint "
-    f"WHERE id = {FEED_SEQUENCE_ROW} RETURNING last_value), "
-    "added AS (INSERT INTO chain_events (id, chain_id, contract_address, contract_name, "
-    "event_name, block_number, block_hash, block_timestamp, tx_hash, tx_index, log_index, args, "
-    "removed, removed_at, removes_id) "
-    "SELECT feed.last_value - $9::bigint + r.n, $1::bigint, r.address, r.contract, r.event, "
-    "r.number, r.block_hash, r.at, r.tx_hash, r.tx_index, r.log_index, CAST(r.args AS jsonb), "
-    "false, NULL, NULL FROM feed, unnest($10::varchar[], $11::varchar[], $12::varchar[], "
-    "$13::bigint[], $14::varchar[], $15::timestamptz[], $16::varchar[], $17::int[], $18::int[], "
-    "$19::text[]) WITH ORDINALITY AS r(address, contract, event, number, block_hash, at, "
-    "tx_hash, tx_index, log_index, args, n)) "
-    "SELECT last_value FROM feed"
+GATE = " AND EXISTS (SELECT 1 FROM placed)"
+
+
+def _statement(*, placed: bool, events: bool) -> tuple[str, list[str]]:
+    """The one statement of a write, with $n for the @names, and the names in $ order.
+
+    `placed`: every change is conditional on the checkpoint being where the batch starts
+    (`after`), which it locks; it answers whether it was. Else the checkpoint is already
+    locked by the caller. `events`: also reserve the feed numbers and insert the events.
+    """
+    gate = GATE if placed else ""
+    parts = [PLACED] if placed else []
+    parts += [
+        # A backfill range can span thousands of blocks; only the window's newest are kept.
+        # The deleted and the inserted numbers never overlap.
+        "dropped AS (DELETE FROM listener_blocks WHERE chain_id = @c::bigint "  # noqa: S608 - constants
+        f"AND number <= @oldest::bigint{gate})",
+        "kept AS (INSERT INTO listener_blocks (chain_id, number, hash, parent_hash, timestamp) "  # noqa: S608 - constants
+        "SELECT @c::bigint, * FROM unnest(@numbers::bigint[], @hashes::varchar[], "
+        f"@parents::varchar[], @times::timestamptz[]) WHERE true{gate} "
+        "ON CONFLICT (chain_id, number) DO UPDATE SET hash = excluded.hash, "
+        "parent_hash = excluded.parent_hash, timestamp = excluded.timestamp)",
+        (
+            "moved AS (UPDATE listener_checkpoints SET last_processed_block = @last::bigint, "  # noqa: S608 - constants
+            "last_processed_hash = @last_hash::varchar, updated_at = now() "
+            f"WHERE chain_id = @c::bigint{gate})"
+            if placed
+            else "moved AS (INSERT INTO listener_checkpoints AS c (chain_id, "
+            "last_processed_block, last_processed_hash) VALUES (@c::bigint, @last::bigint, "
+            "@last_hash::varchar) ON CONFLICT (chain_id) DO UPDATE SET "
+            "last_processed_block = @last::bigint, last_processed_hash = @last_hash::varchar, "
+            "updated_at = now())"
+        ),
+    ]
+    if events:
+        parts += [
+            "feed AS (UPDATE feed_sequence SET last_value = last_value + @n::bigint "  # noqa: S608 - constants
+            f"WHERE id = {FEED_SEQUENCE_ROW}{gate} RETURNING last_value)",
+            "added AS (INSERT INTO chain_events (id, chain_id, contract_address, contract_name, "
+            "event_name, block_number, block_hash, block_timestamp, tx_hash, tx_index, "
+            "log_index, args, removed, removed_at, removes_id) "
+            "SELECT feed.last_value - @n::bigint + r.n, @c::bigint, r.address, r.contract, "
+            "r.event, r.number, r.block_hash, r.at, r.tx_hash, r.tx_index, r.log_index, "
+            "CAST(r.args AS jsonb), false, NULL, NULL FROM feed, unnest(@addresses::varchar[], "
+            "@contracts::varchar[], @names::varchar[], @blocks::bigint[], "
+            "@block_hashes::varchar[], @ats::timestamptz[], @txs::varchar[], "
+            "@tx_indexes::int[], @log_indexes::int[], @args::text[]) WITH ORDINALITY "
+            "AS r(address, contract, event, number, block_hash, at, tx_hash, tx_index, "
+            "log_index, args, n))",
+        ]
+    answer = "(SELECT count(*) FROM placed)" if placed else "1"
+    last = "(SELECT last_value FROM feed)" if events else "NULL::bigint"
+    sql = f"WITH {', '.join(parts)} SELECT {answer}, {last}"
+    names: list[str] = []
+    for name in re.findall(r"@(\w+)", sql):
+        if name not in names:
+            names.append(name)
+    for index, name in enumerate(names, 1):
+        sql = re.sub(rf"@{name}\b", f"${index}", sql)
+    return sql, names
+
+
+STATEMENTS = {
+    (placed, events): _statement(placed=placed, events=events)
+    for placed in (False, True)
+    for events in (False, True)
+}
+EVENT_ARRAYS = (
+    "addresses",
+    "contracts",
+    "names",
+    "blocks",
+    "block_hashes",
+    "ats",
+    "txs",
+    "tx_indexes",
+    "log_indexes",
+    "args",
 )
 
 
-def _mark_values(batch: Batch, window: int, last: tuple[int, str]) -> list[Any]:
+async def write(
+    raw: Any,
+    batch: Batch,
+    window: int,
+    last: tuple[int, str],
+    rows: list[Tail],
+    *,
+    after: tuple[int, str] | None = None,
+) -> range | None:
+    """Keep the batch's headers, move the checkpoint to `last`, and reserve feed ids for
+    `rows` and insert them in order, in one statement; the ids, or None if not `after`.
+
+    `rows` are chain_events tails (listener.store_rows) in the order their ids ascend; no
+    rows: the feed is not touched (nor locked). `after` (number, hash): only if the
+    checkpoint is there, locking it; None: the caller holds the checkpoint's lock. `raw`
+    is the asyncpg connection, or the session's AsyncConnection when this statement must
+    open the transaction (asyncpg's own calls send no BEGIN: SQLAlchemy sends it before its
+    first statement).
+    """
     oldest = batch.to_block - window
     kept = [b for b in batch.blocks if b.number > oldest]
-    return [
-        batch.chain_id,
-        oldest,
-        [b.number for b in kept],
-        [b.hash for b in kept],
-        [b.parent_hash for b in kept],
-        [time_of(b.timestamp) for b in kept],
-        last[0],
-        last[1],
-    ]
-
-
-async def mark(raw: Any, batch: Batch, window: int, last: tuple[int, str]) -> None:
-    """Keep the window's headers of the batch and move the checkpoint to `last` (one trip)."""
-    await raw.execute(MARK, *_mark_values(batch, window, last))
-
-
-async def write_few(
-    raw: Any, batch: Batch, window: int, last: tuple[int, str], rows: list[Tail]
-) -> range:
-    """`mark`, and reserve feed ids for `rows` and insert them in order: one round trip.
-
-    `rows` are chain_events tails (listener.store_rows) in the order their ids ascend; the
-    ids are returned. No rows: `mark` alone (the feed is not locked).
-    """
+    values: dict[str, Any] = {
+        "c": batch.chain_id,
+        "oldest": oldest,
+        "numbers": [b.number for b in kept],
+        "hashes": [b.hash for b in kept],
+        "parents": [b.parent_hash for b in kept],
+        "times": [time_of(b.timestamp) for b in kept],
+        "last": last[0],
+        "last_hash": last[1],
+    }
+    if after is not None:
+        values["after"], values["after_hash"] = after
+    if rows:
+        values["n"] = len(rows)
+        columns = list(zip(*rows, strict=True))[1:11]
+        values.update(zip(EVENT_ARRAYS, (list(c) for c in columns), strict=True))
+    sql, names = STATEMENTS[after is not None, bool(rows)]
+    args = tuple(values[name] for name in names)
+    if isinstance(raw, AsyncConnection):  # through SQLAlchemy: BEGIN goes first if not sent
+        row: Any = (await raw.exec_driver_sql(sql, args)).one()
+    else:
+        row = await raw.fetchrow(sql, *args)
+    placed, value = row[0], row[1]
+    if not placed:
+        return None
     if not rows:
-        await mark(raw, batch, window, last)
         return range(0)
-    n = len(rows)
-    columns = list(zip(*rows, strict=True))
-    value = await raw.fetchval(
-        WRITE, *_mark_values(batch, window, last), n, *(list(c) for c in columns[1:11])
-    )
     if value is None:
         raise FeedSequenceMissingError("feed_sequence has no row; run the migrations")
-    return range(int(value) - n + 1, int(value) + 1)
+    return range(int(value) - len(rows) + 1, int(value) + 1)
+
+
+async def ingest_next(
+    sessions: async_sessionmaker[AsyncSession],
+    batch: Batch,
+    prepared: PreparedBatch,
+    window: int,
+) -> IngestResult | None:
+    """Store a batch that starts right after the checkpoint, else None (nothing changed).
+
+    The batch's first header names the checkpoint it follows; `write` checks and locks it
+    in the statement that stores the batch, so no statement reads it first. A batch no read
+    model follows is that one statement, its own transaction (BEGIN and COMMIT would be two
+    more round trips); with projections it is BEGIN, the statement, the projections, COMMIT.
+    None (not there: another writer's batch, a reorg, a gap, the first batch) leaves the
+    batch to listener.store.ingest_batch, which tells these apart under the lock.
+    """
+    first = prepared.headers.get(batch.from_block)
+    if first is None:
+        return None
+    after = (batch.from_block - 1, first.parent_hash)
+    tip = prepared.headers[batch.to_block]
+    last = (tip.number, tip.hash)
+    async with sessions() as session:
+        if not prepared.projected:
+            ids = await write(
+                await raw_connection(session), batch, window, last, prepared.tails, after=after
+            )
+            stats = ProjectionStats()
+        else:
+            async with session.begin():
+                connection = await session.connection()
+                ids = await write(connection, batch, window, last, prepared.tails, after=after)
+                if ids is None:
+                    return None
+                events = [
+                    StoredEvent(ids[i], prepared.logs[i], prepared.times[i])
+                    for i in prepared.projected
+                ]
+                stats = await apply_events(connection, events)
+    if ids is None:
+        return None
+    return IngestResult(
+        inserted=len(ids),
+        first_seq=ids[0] if ids else None,
+        last_seq=ids[-1] if ids else None,
+        skipped_duplicates=len(batch.logs) - len(ids),
+        projections=stats,
+    )

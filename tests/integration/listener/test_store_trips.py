@@ -19,6 +19,7 @@ from dpo.db.session import create_engine, session_factory
 from listener.decode import DecodedLog
 from listener.projections import ProjectionError
 from listener.store import checkpoint, ingest_batch, revert_to
+from listener.store_write import COPY_FROM
 from tests.integration.listener.test_store import (
     ALICE,
     BOB,
@@ -86,44 +87,59 @@ def asked_for_keys(wire: PgWire) -> int:
     return sum(EXISTING_KEYS in sql for sql in wire.statements())
 
 
+@pytest.mark.parametrize("copy_from", [COPY_FROM, ALWAYS])
 async def test_a_batch_right_after_the_checkpoint_asks_for_no_stored_keys(
-    wired: tuple[PgWire, async_sessionmaker[AsyncSession]],
+    wired: tuple[PgWire, async_sessionmaker[AsyncSession]], copy_from: int
 ) -> None:
     wire, sessions = wired
     await ingest_batch(sessions, batch(1, 2, history()[:2]), reorg_window=10)
     wire.reset()
-    result = await ingest_batch(sessions, batch(3, 3, history()[2:]), reorg_window=10)
+    result = await ingest_batch(
+        sessions, batch(3, 3, history()[2:]), reorg_window=10, copy_from=copy_from
+    )
     assert result.inserted == 2
     assert asked_for_keys(wire) == 0
     # A batch repeating stored blocks still asks, and skips what is stored.
     wire.reset()
     again = await ingest_batch(
-        sessions, batch(1, 4, [*history(), transfer(4, 0, ALICE, BOB, 1)]), reorg_window=10
+        sessions,
+        batch(1, 4, [*history(), transfer(4, 0, ALICE, BOB, 1)]),
+        reorg_window=10,
+        copy_from=copy_from,
     )
     assert (again.inserted, again.skipped_duplicates) == (1, 4)
     assert asked_for_keys(wire) == 1
 
 
-async def test_a_tip_commit_of_a_few_events_is_four_round_trips(
+async def test_a_tip_commit_is_one_round_trip_or_its_projections_more(
     wired: tuple[PgWire, async_sessionmaker[AsyncSession]],
 ) -> None:
     wire, sessions = wired
-    await ingest_batch(sessions, batch(1, 1, [unprojected(1, 0)]), reorg_window=10)
+    await ingest_batch(sessions, batch(1, 1, [transfer(1, 0, ZERO, ALICE, 5)]), reorg_window=10)
+    # Each statement is prepared on its first use (a round trip), then reused.
+    await ingest_batch(sessions, batch(2, 2, [unprojected(2, 0)]), reorg_window=10)
+    await ingest_batch(sessions, batch(3, 3, [transfer(3, 0, ALICE, BOB, 1)]), reorg_window=10)
     wire.reset()
     await ingest_batch(
-        sessions, batch(2, 2, [unprojected(2, i) for i in range(3)]), reorg_window=10
+        sessions, batch(4, 4, [unprojected(4, i) for i in range(3)]), reorg_window=10
     )
-    # BEGIN; lock the checkpoint; headers, checkpoint, feed numbers and events; COMMIT.
+    # One statement, its own transaction: headers, checkpoint, feed numbers and events.
     statements = wire.statements()
-    assert (wire.round_trips, len(statements)) == (4, 4), statements
+    assert (wire.round_trips, len(statements)) == (1, 1), statements
+    assert "INSERT INTO chain_events" in statements[0]
+    wire.reset()
+    await ingest_batch(sessions, batch(5, 5, [transfer(5, 0, ALICE, BOB, 1)]), reorg_window=10)
+    # With projections, BEGIN goes first: the write and the read models commit together.
+    statements = wire.statements()
+    assert wire.round_trips == 6, statements
     assert statements[0].startswith("BEGIN")
+    assert "INSERT INTO chain_events" in statements[1]
     assert statements[-1].startswith("COMMIT")
-    assert "INSERT INTO chain_events" in statements[2]
-    assert [e[0] for e in await rows(sessions, "SELECT id FROM chain_events ORDER BY id")] == [
-        1,
-        2,
-        3,
-        4,
+    ids = [e[0] for e in await rows(sessions, "SELECT id FROM chain_events ORDER BY id")]
+    assert ids == list(range(1, 8))
+    assert await rows(sessions, POSITIONS) == [
+        (BOB, 1, "onchain", 2, 0),
+        (ALICE, 1, "onchain", 3, 0),
     ]
 
 
