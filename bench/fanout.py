@@ -10,8 +10,8 @@ waits until the server runs them all, measures the server's RSS before and after
 connect (memory per idle subscriber), then stores events through the listener's path
 (ingest_batch, then the Redis doorbell) and measures the delivery latency from the commit to
 the client's receipt. Prints p50/p99, frames/s, memory per subscriber, CPU per frame (server
-and load generators), selection-set executions per event, the load average and one
-`RESULT {json}` line.
+and load generators), selection-set executions per event, frames the hub's fan-out wrote
+itself (`dpo_feed_fanout_frames_total`), the load average and one `RESULT {json}` line.
 """
 
 from __future__ import annotations
@@ -214,6 +214,7 @@ def main() -> None:
                 client_cpu += cpu
             server_cpu = sum(process.cpu_times()[:2]) - cpu_before
             executions = _metric(base, "dpo_feed_frame_executions_total")
+            fanned = _metric(base, "dpo_feed_fanout_frames_total")
             load_after = _loadavg()
             release.set()
             for worker in [*workers, warm]:
@@ -242,6 +243,7 @@ def main() -> None:
             "loadavg_before": load_before,
             "loadavg_after": load_after,
             "executions_per_event": round(executions / len(committed), 2) if committed else 0,
+            "fanout_share": round(fanned / len(frames), 3) if frames else 0,
         }
         print(
             f"{figures['connected']}/{figures['subscribers']} subscribers, "
@@ -252,7 +254,7 @@ def main() -> None:
             f"{figures['kb_per_subscriber']} KB per idle subscriber; CPU per frame: "
             f"server {figures['server_us_per_frame']} us, "
             f"load generators {figures['client_us_per_frame']} us; "
-            f"{figures['executions_per_event']} executions per event; "
+            f"{figures['executions_per_event']} executions/event, {fanned:.0f} fanned out; "
             f"load average {load_before} -> {load_after}"
         )
         print("RESULT " + json.dumps({"bench": "fanout", **figures}))

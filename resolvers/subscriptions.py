@@ -3,9 +3,10 @@
 Every stream is driven by the feed (dpo.streaming): items come from PostgreSQL in feed order,
 each once. `events` yields the same edges as the `events` history query, so `cursor` resumes
 either; its payload is executed once per operation and item for all subscribers
-(schema.shared_events). The others re-read current state after feed items that touch it,
-coalescing a burst into one read. A slow consumer is closed by the transport
-(app.subscriptions.ws) with 4413.
+(schema.shared_events), and over WebSocket written by the hub's fan-out itself while the
+subscriber's task is idle (schema.direct_frames). The others re-read current state after
+feed items that touch it, coalescing a burst into one read. A slow consumer is closed by the
+transport (app.subscriptions.ws) with 4413.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dpo.streaming.hub import FeedHub
 from dpo.streaming.items import SEEN, FeedItem, matcher_for
 from dpo.streaming.subscriber import FeedSubscription, SlowConsumerError
 from schema.context import Info
+from schema.direct_frames import DirectFrames
 from schema.offerings import Offering
 from schema.ops import ChainEvent, ChainEventEdge, EventFilter, ReconciliationBreak
 from schema.positions import Position
@@ -127,10 +129,19 @@ async def subscribe_events(
     values: Any = raw.variable_values
     variables: dict[str, Any] = values.coerced if isinstance(values, VariableValues) else values
     key = (operation_key(raw.operation, raw.fragments, variables), scope)
+    # While this task is idle, the hub's fan-out writes live frames itself (direct_frames).
+    direct = None
+    if sink is not None and sink.direct:
+        direct = DirectFrames(sink=sink, key=key, scope=scope, build=event_edge)
+        subscription.direct = direct
     stream = subscription.items()
     try:
         async for item in stream:
-            data = shared_data(item.memo, key) if sink is not None else None
+            # Until the subscription's executor is bound (its first event executed here), its
+            # items go through the executor even when shared, so the fan-out can execute later
+            # items with it, whichever subscriber of the shape it reaches first.
+            bound = direct is None or direct.executor is not None
+            data = shared_data(item.memo, key) if sink is not None and bound else None
             if data is not None and sink is not None:
                 if await sink.send(data):
                     metrics.SHARED_FRAMES.inc()
@@ -142,7 +153,12 @@ async def subscribe_events(
             # operation and scope for every subscriber of this item, then reuses the result.
             yield cast(
                 "ChainEventEdge",
-                SharedEvent(memo=item.memo, build=partial(event_edge, item), scope=scope),
+                SharedEvent(
+                    memo=item.memo,
+                    build=partial(event_edge, item),
+                    scope=scope,
+                    binder=direct,
+                ),
             )
     except SlowConsumerError:
         # The transport closes the socket with 4413; an error frame would only add noise.

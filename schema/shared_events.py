@@ -37,6 +37,7 @@ from graphql import (
 
 from dpo.auth.principal import Principal
 from dpo.streaming import metrics
+from dpo.streaming.batch import Incrementable
 from schema.plain_fields import PlainFieldExecutor
 
 SEPARATORS = (",", ":")
@@ -46,11 +47,13 @@ FRAME_TYPES = frozenset({"next", "data"})
 class EncodedData(dict[str, Any]):
     """A shared result's data, with its JSON text computed once."""
 
-    __slots__ = ("encoded",)
+    __slots__ = ("encoded", "raw")
 
     def __init__(self, data: dict[str, Any]) -> None:
         super().__init__(data)
         self.encoded = json.dumps(data, separators=SEPARATORS)
+        # UTF-8, for frames written as bytes (schema.direct_frames); json.dumps is ASCII.
+        self.raw = self.encoded.encode()
 
 
 def encode_message(message: object) -> str:
@@ -92,6 +95,27 @@ class FrameSink(Protocol):
         """Write the operation's frame of this shared data to its socket."""
         ...
 
+    @property
+    def direct(self) -> bool:
+        """Whether `write_now` can ever write (schema.direct_frames)."""
+        ...
+
+    @property
+    def counter(self) -> Incrementable:
+        """The transport's count of frames `write_now` wrote (added by the fan-out's tally)."""
+        ...
+
+    def write_now(self, data: EncodedData) -> bool:
+        """Write the frame synchronously; False, writing nothing, when `send` would wait."""
+        ...
+
+
+class Binder(Protocol):
+    """Takes the executor of a subscription that executed a shared event (direct_frames)."""
+
+    def bind(self, executor: SharedExecutor) -> None:
+        """Keep the executor to execute later items of the same operation with it."""
+
 
 def shared_data(memo: dict[Hashable, Any], key: Hashable) -> EncodedData | None:
     """The encoded data of an item's shared result for this key, if one was computed."""
@@ -110,14 +134,21 @@ class SharedEvent:
     what an item's payload is, so subscribers that differ only in them share it.
     """
 
-    __slots__ = ("build", "memo", "scope")
+    __slots__ = ("binder", "build", "memo", "scope")
 
     def __init__(
-        self, *, memo: dict[Hashable, Any], build: Callable[[], object], scope: Hashable
+        self,
+        *,
+        memo: dict[Hashable, Any],
+        build: Callable[[], object],
+        scope: Hashable,
+        binder: Binder | None = None,
     ) -> None:
         self.memo = memo
         self.build = build
         self.scope = scope
+        # Told the subscription's executor when it runs this event (schema.direct_frames).
+        self.binder = binder
 
 
 def permission_scope(principal: Principal) -> Principal:
@@ -212,6 +243,8 @@ class SharedExecutor(PlainFieldExecutor):
                 self.share_key = operation_key(
                     self.operation, self.fragment_definitions, self.variable_values.coerced
                 )
+            if payload.binder is not None:
+                payload.binder.bind(self)
             done = payload.memo.get((self.share_key, payload.scope))
             if done is not None:
                 metrics.SHARED_FRAMES.inc()

@@ -8,6 +8,12 @@ the task starts) that writes such a frame, the pre-encoded data behind the opera
 byte for byte what Strawberry's handler would send. Everything else — subscribe, complete,
 errors, the first (executing) subscriber of an item, unshared results — stays with Strawberry.
 
+The feed hub goes further (schema.direct_frames): while an operation's task is idle, a live
+item's frame is written by the hub's fan-out itself, synchronously (`write_now`, through the
+socket's `write_text_now`, app.server.ws_protocol), so a thousand subscribers cost a thousand
+writes, not a thousand task wake-ups. The same bytes as `send`; declined whenever `send` would
+wait or the operation is over, and the item then goes through the task.
+
 A sink sends nothing once its operation is over (the client's complete/stop, an error, the
 socket closing): the handler forgets the operation before it cancels the task, and the sink
 checks the handler's bookkeeping before every write.
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter
@@ -29,6 +36,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from app.http.metrics import REGISTRY
+from app.server.ws_protocol import WRITE_TEXT
 from app.subscriptions.ws_limits import operation_refusal
 from app.subscriptions.ws_messages import INVALID_MESSAGE, message_problem
 from schema.context import Context
@@ -53,6 +61,14 @@ def _socket_of(adapter: Any) -> WebSocket:
     return websocket
 
 
+def _writer_of(websocket: WebSocket) -> Callable[[bytes], bool] | None:
+    """The socket's synchronous writer (app.server.ws_protocol), if the server offers one."""
+    extensions = websocket.scope.get("extensions") or {}
+    ref = extensions.get(WRITE_TEXT)
+    writer = ref() if ref is not None else None
+    return writer if callable(writer) else None
+
+
 async def _write(websocket: WebSocket, text: str) -> bool:
     try:
         await websocket.send_text(text)
@@ -65,13 +81,32 @@ async def _write(websocket: WebSocket, text: str) -> bool:
 class _TransportSink:
     """The sink of one graphql-transport-ws operation: `next` frames."""
 
-    __slots__ = ("handler", "operation", "prefix", "websocket")
+    __slots__ = ("handler", "operation", "prefix", "raw_prefix", "websocket", "writer")
+    # What `write_now`'s frames count in (the fan-out's tally adds them, dpo.streaming.batch).
+    counter = _TRANSPORT_WS
 
     def __init__(self, handler: TransportWSHandler, operation: Operation[Context, None]) -> None:
         self.handler = handler
         self.operation = operation
         self.prefix = frame_prefix(operation.id, "next")
+        self.raw_prefix = self.prefix.encode()
         self.websocket = _socket_of(handler.websocket)
+        self.writer = _writer_of(self.websocket)
+
+    @property
+    def direct(self) -> bool:
+        """Whether `write_now` can write at all (the server offers a synchronous writer)."""
+        return self.writer is not None
+
+    def write_now(self, data: EncodedData) -> bool:
+        """Write the `next` frame now, unless the operation is over or the socket would wait."""
+        operation = self.operation
+        writer = self.writer
+        if writer is None or operation.completed:
+            return False
+        if self.handler.operations.get(operation.id) is not operation:
+            return False
+        return writer(self.raw_prefix + data.raw + b"}}")
 
     async def send(self, data: EncodedData) -> bool:
         """Write the `next` frame unless the operation is over."""
@@ -87,7 +122,8 @@ class _TransportSink:
 class _LegacySink:
     """The sink of one graphql-ws operation: `data` frames."""
 
-    __slots__ = ("handler", "operation_id", "prefix", "task", "websocket")
+    __slots__ = ("handler", "operation_id", "prefix", "raw_prefix", "task", "websocket", "writer")
+    counter = _LEGACY_WS
 
     def __init__(
         self, handler: LegacyWSHandler, operation_id: str, task: asyncio.Task[Any] | None
@@ -96,7 +132,23 @@ class _LegacySink:
         self.operation_id = operation_id
         self.task = task
         self.prefix = frame_prefix(operation_id, "data")
+        self.raw_prefix = self.prefix.encode()
         self.websocket = _socket_of(handler.websocket)
+        self.writer = _writer_of(self.websocket)
+
+    @property
+    def direct(self) -> bool:
+        """Whether `write_now` can write at all (the server offers a synchronous writer)."""
+        return self.writer is not None
+
+    def write_now(self, data: EncodedData) -> bool:
+        """Write the `data` frame now, unless the operation was stopped or the socket would wait."""
+        writer = self.writer
+        if writer is None or self.task is None:
+            return False
+        if self.handler.tasks.get(self.operation_id) is not self.task:
+            return False
+        return writer(self.raw_prefix + data.raw + b"}}")
 
     async def send(self, data: EncodedData) -> bool:
         """Write the `data` frame unless the operation was stopped."""

@@ -43,6 +43,11 @@ SHARED_FRAMES = Counter(
     "dpo_feed_shared_frames_total",
     "Subscription results reused from another subscriber's execution of the same operation.",
 )
+FANOUT_FRAMES = Counter(
+    "dpo_feed_fanout_frames_total",
+    "Live frames written to the socket by the hub's fan-out itself, without waking the "
+    "subscriber's task (schema.direct_frames).",
+)
 
 # For a web app that serves its own registry (app.http.metrics) as well as the default one.
 COLLECTORS = (
@@ -57,4 +62,5 @@ COLLECTORS = (
     REDIS_RECONNECTS,
     FRAME_EXECUTIONS,
     SHARED_FRAMES,
+    FANOUT_FRAMES,
 )

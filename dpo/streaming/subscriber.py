@@ -11,6 +11,12 @@ are duplicates and dropped, an item beyond position + 1 is a gap and sends the s
 to replay. A full queue drops the live items too and falls back to replay: nothing is lost, the
 subscriber just reads them itself, and memory stays at most `queue_size` items per subscriber.
 A subscriber that stops consuming altogether is closed by the hub (`slow`).
+
+A transport can take live items without waking the consumer's task (`direct`): while the task
+is parked with nothing queued, `offer` hands each matching item to `direct`, which writes its
+frame to the socket at once or declines (the socket is backed up, closing, the payload is not
+shared); a declined item and every item after it are queued for the task as before, so the
+order holds and a backed-up socket meets the same queue limit and stall check as ever.
 """
 
 from __future__ import annotations
@@ -92,6 +98,10 @@ class FeedSubscription:
         # When the last item was handed to the consumer, while it has not asked for the next.
         self.yielded_at: float | None = None
         self._page_left = 0
+        # Set by the transport: delivers a live item straight to the socket (True) or declines.
+        self.direct: Callable[[FeedItem], bool] | None = None
+        # The consumer's task waits for the wake with nothing queued or in its hands.
+        self.idle = False
 
     # Called by the hub, synchronously, in feed order.
     def offer(self, batch: Sequence[FeedItem]) -> None:
@@ -101,17 +111,23 @@ class FeedSubscription:
         if batch[0].id > self.position + 1:
             self._fall_back("gap")
             return
+        pending = self.pending
+        direct = self.direct if self.idle and self.live else None
         for item in batch:
             if item.id <= self.position:
                 continue
             if self.matcher(item):
-                if len(self.pending) >= self.queue_size:
-                    metrics.OVERFLOWS.inc()
-                    self._fall_back("queue full")
-                    return
-                self.pending.append(item)
+                if direct is not None and not pending and direct(item):
+                    self.delivered = item.id
+                else:
+                    if len(pending) >= self.queue_size:
+                        metrics.OVERFLOWS.inc()
+                        self._fall_back("queue full")
+                        return
+                    pending.append(item)
             self.position = item.id
-        self.wake.set()
+        if pending:  # items the direct path took, or none matched: the task sleeps on
+            self.wake.set()
 
     def _fall_back(self, why: str) -> None:
         logger.debug("subscriber after %d falls back to replay: %s", self.position, why)
@@ -174,7 +190,11 @@ class FeedSubscription:
                     self.yielded_at = None
                     continue
                 self.wake.clear()
-                await self.wake.wait()
+                self.idle = True
+                try:
+                    await self.wake.wait()
+                finally:
+                    self.idle = False
             raise SlowConsumerError(self.delivered)
         finally:
             self.hub.unregister(self)

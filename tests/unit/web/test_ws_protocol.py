@@ -1,10 +1,13 @@
-"""The lean queue and flag of the WebSocket protocol behave like asyncio's."""
+"""The lean queue and flag of the WebSocket protocol behave like asyncio's; its frames are
+websockets' own."""
 
 from __future__ import annotations
 
 import asyncio
 
-from app.server.ws_protocol import Flag, Inbox
+from websockets.frames import Frame, Opcode
+
+from app.server.ws_protocol import Flag, Inbox, text_frame_header
 
 
 async def test_the_inbox_hands_items_over_in_order_and_waits_for_them() -> None:
@@ -48,3 +51,10 @@ async def test_the_flag_wakes_every_waiter_and_can_be_lowered() -> None:
     late.cancel()
     flag.set()
     await flag.wait()
+
+
+def test_a_text_frame_written_directly_is_the_frame_websockets_writes() -> None:
+    for length in (0, 1, 125, 126, 127, 65535, 65536, 70000):
+        payload = bytes(range(256)) * (length // 256) + b"x" * (length % 256)
+        expected = Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+        assert text_frame_header(length) + payload == expected, length
