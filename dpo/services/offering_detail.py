@@ -13,7 +13,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Label, Row, distinct, func, select, true
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Label,
+    Row,
+    Select,
+    String,
+    any_,
+    bindparam,
+    distinct,
+    func,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import LateralFromClause
 
@@ -21,11 +34,17 @@ from dpo.auth.principal import Principal
 from dpo.db import raw_reads
 from dpo.db.models import Investment, Issuer, Offering
 from dpo.errors import NotFoundError, ValidationError
-from dpo.services.offerings import COMMITTED_STATES, OfferingTotals, visible
+from dpo.services.offerings import (
+    COMMITTED_STATES,
+    OfferingTotals,
+    visibility,
+    visible_where,
+)
 
 OFFERINGS = Offering.__table__
 ISSUERS = Issuer.__table__
 INVESTMENTS = Investment.__table__
+COMMITTED = [str(state) for state in COMMITTED_STATES]
 
 
 @dataclass(frozen=True)
@@ -51,23 +70,34 @@ class OfferingDetail:
 async def get_offering_detail(
     session: AsyncSession, *, principal: Principal, id: int | None = None, isin: str | None = None
 ) -> OfferingDetail:
-    """One offering by id or ISIN with its issuer and totals; NotFoundError as get_offering."""
+    """One offering by id or ISIN with its issuer and totals; NotFoundError as get_offering.
+
+    Built once per shape (by id or by ISIN, and the caller's visibility rule) with every
+    value a named parameter, and run on the driver connection (`raw_reads.fetch_fixed`).
+    """
     if (id is None) == (isin is None):
         raise ValidationError("give exactly one of id and isin", field="id")
-    key = OFFERINGS.c.id == id if id is not None else OFFERINGS.c.isin == isin
+    by = "id" if id is not None else "isin"
+    rule, values = visibility(principal)
+    values.update(id=id, isin=isin, committed=COMMITTED)
+    rows = await raw_reads.fetch_fixed(
+        session, ("offering detail", by, rule), lambda: _detail_statement(by, rule), values
+    )
+    if not rows:
+        raise NotFoundError("no such offering")
+    row = rows[0]
+    return OfferingDetail(offering=row, issuer=_issuer_of(row), totals=_totals_of(row))
+
+
+def _detail_statement(by: str, rule: str) -> Select[Any]:
     totals = _totals()
-    statement = (
+    return (
         select(OFFERINGS, *_issuer_columns(), *totals.c)
         .select_from(
             OFFERINGS.outerjoin(ISSUERS, ISSUERS.c.id == OFFERINGS.c.issuer_id).join(totals, true())
         )
-        .where(key, visible(principal))
+        .where(OFFERINGS.c[by] == bindparam(by), visible_where(rule))
     )
-    rows = await raw_reads.fetch(session, statement)
-    row = rows[0] if rows else None
-    if row is None:
-        raise NotFoundError("no such offering")
-    return OfferingDetail(offering=row, issuer=_issuer_of(row), totals=_totals_of(row))
 
 
 async def list_offering_relations(
@@ -75,24 +105,31 @@ async def list_offering_relations(
 ) -> dict[int, tuple[IssuerFields | None, OfferingTotals]]:
     """The issuer and totals of each offering (visible already: a page's), in one statement;
     an id that is not an offering is left out."""
+    values = {"ids": list(offering_ids), "committed": COMMITTED}
+    rows = await raw_reads.fetch_fixed(
+        session, ("offering relations",), _relations_statement, values
+    )
+    return {row.id: (_issuer_of(row), _totals_of(row)) for row in rows}
+
+
+def _relations_statement() -> Select[Any]:
     totals = _totals()
-    statement = (
+    return (
         select(OFFERINGS.c.id, *_issuer_columns(), *totals.c)
         .select_from(
             OFFERINGS.outerjoin(ISSUERS, ISSUERS.c.id == OFFERINGS.c.issuer_id).join(totals, true())
         )
         # One array, not an IN list: the SQL text stays the same whatever the page's size.
-        .where(raw_reads.among(OFFERINGS.c.id, offering_ids))
+        .where(OFFERINGS.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
     )
-    rows = await raw_reads.fetch(session, statement)
-    return {row.id: (_issuer_of(row), _totals_of(row)) for row in rows}
 
 
 _ISSUER_FIELDS = ("id", "name", "country", "website")
 
 
 def _totals() -> LateralFromClause:
-    """Committed investments of the offering on the left, aggregated (one row, even zero)."""
+    """Committed investments of the offering on the left, aggregated (one row, even zero);
+    the committed states are the parameter `committed` (COMMITTED)."""
     return (
         select(
             func.count(INVESTMENTS.c.id).label("investments_count"),
@@ -101,7 +138,7 @@ def _totals() -> LateralFromClause:
         )
         .where(
             INVESTMENTS.c.offering_id == OFFERINGS.c.id,
-            raw_reads.among(INVESTMENTS.c.state, COMMITTED_STATES),
+            INVESTMENTS.c.state == any_(bindparam("committed", type_=ARRAY(String))),
         )
         .lateral("totals")
     )

@@ -14,13 +14,24 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, distinct, func, or_, select, true
+from sqlalchemy import (
+    ARRAY,
+    BindParameter,
+    ColumnElement,
+    Select,
+    any_,
+    bindparam,
+    distinct,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import Principal
 from dpo.db.models import Investment, Issuer, Offering
 from dpo.db.models.enums import InvestmentState, OfferingStatus
-from dpo.db.raw_reads import among
 from dpo.errors import NotFoundError, ValidationError
 from dpo.services import policy
 from dpo.services.pagination import Ordering, Page, SortKey, count, paginate
@@ -77,17 +88,39 @@ def ordering(sort: OfferingSort, *, descending: bool) -> Ordering:
     )
 
 
+def visibility(principal: Principal) -> tuple[str, dict[str, Any]]:
+    """Which rule of visibility applies to the caller (see the module's docstring), and the
+    values of its parameters by name (`visible_where` uses them)."""
+    if policy.can_read_everything(principal):
+        return "everything", {}
+    if policy.has_role(principal, policy.ISSUER) and principal.issuer_id is not None:
+        return "issuer", {"open": OfferingStatus.OPEN, "own_issuer": principal.issuer_id}
+    if policy.has_role(principal, policy.INVESTOR):
+        return "investor", {"investor_statuses": list(INVESTOR_STATUSES)}
+    return "public", {"open": OfferingStatus.OPEN}
+
+
+def visible_where(rule: str, values: dict[str, Any] | None = None) -> ColumnElement[bool]:
+    """The condition of a visibility rule, its values named parameters: bound here when
+    `values` are given, else at each execution, so one statement serves every caller under
+    the rule (dpo.db.raw_reads.fetch_fixed)."""
+
+    def param(name: str, **kw: Any) -> BindParameter[Any]:
+        return bindparam(name, **kw) if values is None else bindparam(name, values[name], **kw)
+
+    status = OFFERINGS.c.status
+    if rule == "everything":
+        return true()
+    if rule == "issuer":
+        return or_(status == param("open"), OFFERINGS.c.issuer_id == param("own_issuer"))
+    if rule == "investor":
+        return status == any_(param("investor_statuses", type_=ARRAY(status.type)))
+    return status == param("open")
+
+
 def visible(principal: Principal) -> ColumnElement[bool]:
     """The condition selecting the offerings the caller may see."""
-    if policy.can_read_everything(principal):
-        return true()
-    if policy.has_role(principal, policy.ISSUER) and principal.issuer_id is not None:
-        return or_(
-            Offering.status == OfferingStatus.OPEN, Offering.issuer_id == principal.issuer_id
-        )
-    if policy.has_role(principal, policy.INVESTOR):
-        return among(Offering.status.expression, INVESTOR_STATUSES)
-    return Offering.status == OfferingStatus.OPEN
+    return visible_where(*visibility(principal))
 
 
 def filtered(principal: Principal, where: OfferingFilter | None) -> Select[Any]:

@@ -10,19 +10,28 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import exists, false, func, or_, select, update
+from sqlalchemy import distinct, exists, false, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import ANONYMOUS
 from dpo.db import raw_reads
-from dpo.db.models import ChainEvent, Investment, Offering, Position
-from dpo.services import chain_events, offering_detail, offerings, positions
+from dpo.db.models import ChainEvent, Investment, Issuer, Offering, Position
+from dpo.db.models.enums import OfferingStatus
+from dpo.errors import NotFoundError
+from dpo.services import chain_events, offering_detail, offerings, policy, positions
 from dpo.services.page_window import settle, window
 from tests.integration.db import factories
-from tests.integration.services.support import address, admin, make_investor, make_offering
+from tests.integration.services.support import (
+    address,
+    admin,
+    issuer_staff,
+    make_investor,
+    make_offering,
+)
 
 Read = Callable[[], Awaitable[Any]]
 EVENTS = ChainEvent.__table__
+OFFERINGS = Offering.__table__
 
 
 async def _through_sqlalchemy(session: AsyncSession, statement: Any) -> list[Any]:
@@ -235,3 +244,73 @@ async def test_offerings_and_detail(db: AsyncSession, monkeypatch: pytest.Monkey
     for read in reads:
         raw, previous = await both(monkeypatch, read)
         assert raw == previous
+
+
+def previous_visible(principal: Any) -> Any:
+    """`offerings.visible` as it was: values bound in, an IN list for investors."""
+    if policy.can_read_everything(principal):
+        return true()
+    if policy.has_role(principal, policy.ISSUER) and principal.issuer_id is not None:
+        return or_(
+            Offering.status == OfferingStatus.OPEN, Offering.issuer_id == principal.issuer_id
+        )
+    if policy.has_role(principal, policy.INVESTOR):
+        return Offering.status.in_(offerings.INVESTOR_STATUSES)
+    return Offering.status == OfferingStatus.OPEN
+
+
+def previous_joined(*columns: Any) -> Any:
+    """The offering, its issuer and its totals joined, as read before (through SQLAlchemy)."""
+    investments = Investment.__table__
+    totals = (
+        select(
+            func.count(investments.c.id).label("investments_count"),
+            func.count(distinct(investments.c.investor_id)).label("investors_count"),
+            func.sum(investments.c.amount).label("amount_committed"),
+        )
+        .where(
+            investments.c.offering_id == OFFERINGS.c.id,
+            investments.c.state.in_(offerings.COMMITTED_STATES),
+        )
+        .lateral("totals")
+    )
+    issuers = Issuer.__table__
+    named = [issuers.c[n].label(f"issuer__{n}") for n in ("id", "name", "country", "website")]
+    return select(*columns, *named, *totals.c).select_from(
+        OFFERINGS.outerjoin(issuers, issuers.c.id == OFFERINGS.c.issuer_id).join(totals, true())
+    )
+
+
+async def test_detail_and_relations_match_the_previous_statements(db: AsyncSession) -> None:
+    full, sparse, _ = await seed(db)
+    owner = (await db.get(Offering, full)).issuer_id  # type: ignore[union-attr]
+    _, investor = await make_investor(db)
+    await db.execute(update(Offering).where(Offering.id == sparse).values(status="closed"))
+    principals = [admin(), ANONYMOUS, investor, issuer_staff(owner), issuer_staff(-1)]
+    found = 0
+    for principal in principals:
+        for key in ({"id": full}, {"id": sparse}, {"id": -1}, {"isin": "XS0000000000"}):
+            by = OFFERINGS.c.id == key["id"] if "id" in key else OFFERINGS.c.isin == key["isin"]
+            statement = previous_joined(OFFERINGS).where(by, previous_visible(principal))
+            rows = list((await db.execute(statement)).all())
+            try:
+                detail = await offering_detail.get_offering_detail(db, principal=principal, **key)
+            except NotFoundError:
+                assert rows == []
+                continue
+            found += 1
+            expected = offering_detail.OfferingDetail(
+                offering=rows[0],
+                issuer=offering_detail._issuer_of(rows[0]),
+                totals=offering_detail._totals_of(rows[0]),
+            )
+            assert plain(detail) == plain(expected)
+    assert found >= 4  # visible and hidden cases both met
+    for ids in ([full, sparse, -1], [], [sparse]):
+        statement = previous_joined(OFFERINGS.c.id).where(OFFERINGS.c.id.in_(ids))
+        expected_relations = {
+            row.id: (offering_detail._issuer_of(row), offering_detail._totals_of(row))
+            for row in await db.execute(statement)
+        }
+        relations = await offering_detail.list_offering_relations(db, offering_ids=ids)
+        assert plain(relations) == plain(expected_relations)
