@@ -118,6 +118,15 @@ async def test_fanout_frames_are_byte_exact_ordered_and_filtered_for_many_subscr
     # one's task executes it, binding its executor); every later frame through the fan-out,
     # the filtered subscribers' first one included (item 2 was executed by then).
     assert after[FANOUT] - before[FANOUT] == 20 * 5 + 6 * 3
+    # One observation per frame, whichever path wrote it: the insert-to-frame histogram for
+    # every frame, the seen-to-frame one for the frames of items read on their doorbell.
+    frames_sent = 20 * 6 + 6 * 3
+
+    def observed(name: str) -> float:
+        return after[f"{name}_count"] - before[f"{name}_count"]
+
+    assert observed("dpo_feed_delivery_seconds") == frames_sent
+    assert 0 < observed("dpo_feed_frame_seconds") <= frames_sent
 
 
 async def test_a_stalled_live_socket_is_cut_while_many_others_get_every_frame(
