@@ -64,6 +64,10 @@ lint: setup
 ## The suite mostly waits (servers starting, chains mining, clients reconnecting), so it runs
 ## in parallel workers, one test file per worker at a time (--dist loadfile keeps a module's
 ## servers in one process). PYTEST_WORKERS=0 runs it in one process.
+## --no-loadscope-reorder: files are handed out in collection order (testpaths: the long
+## end-to-end files first, the many short unit files last to fill in), not xdist's default of
+## the files with the most tests first, which left the slowest one-test files (`dpo up`, the
+## payment flow) to start last while the other workers stood idle.
 ## Coverage ([tool.coverage] in pyproject.toml: the code the test processes run) is measured
 ## and its total printed after the suite. COVERAGE=full measures the servers the e2e tests
 ## start too (tests/coverage-servers.toml; about twice as slow); COVERAGE=0 skips it.
@@ -71,7 +75,7 @@ PYTEST_WORKERS ?= 3
 COVERAGE ?= 1
 COVERAGE_RC := $(if $(filter full,$(COVERAGE)),--rcfile=tests/coverage-servers.toml)
 pytest: setup browser
-	$(BIN)/pytest -q $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile) \
+	$(BIN)/pytest -q $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder) \
 	  $(if $(filter 0,$(COVERAGE)),,--cov --cov-report= \
 	    $(if $(COVERAGE_RC),--cov-config=tests/coverage-servers.toml))
 	$(if $(filter 0,$(COVERAGE)),,@echo "coverage: $$($(BIN)/coverage report $(COVERAGE_RC) \
