@@ -277,7 +277,8 @@ def test_sender_confirmations(
 
 
 @pytest.mark.parametrize(
-    "value", ["0", "99", "-1", "10000001", "1.5", "lots", "٢٠٠٠٠", "", "9" * 400]
+    "value",
+    ["0", "99", "-1", "10000001", "1.5", "lots", "ten thousand", "٢٠٠٠٠", "", "9" * 400],
 )
 def test_listener_max_logs_in_flight_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     message = _load_error(monkeypatch, "LISTENER_MAX_LOGS_IN_FLIGHT", value)
