@@ -126,13 +126,18 @@ def _arguments(shape: _Shape, key: Any) -> tuple[str, list[Any]]:
     params: Mapping[str, Any] = shape.compiled.construct_params(
         extracted_parameters=key[1], escape_names=False
     )
+    return shape.sql, _bind(shape, params)
+
+
+def _bind(shape: _Shape, params: Mapping[str, Any]) -> list[Any]:
+    """The positional values of `shape` from `params` by name, through each one's binder."""
     binders = shape.binders
     values = []
     for name in shape.names:
         value = params[name]
         binder = binders.get(name)
         values.append(value if binder is None else binder(value))
-    return shape.sql, values
+    return values
 
 
 def among(column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
@@ -184,13 +189,7 @@ async def fetch_fixed(
         if missing:
             raise exc.InvalidRequestError(f"a fixed read binds every value by name: {missing}")
         _remember(key, shape)
-    binders = shape.binders
-    arguments = []
-    for name in shape.names:
-        value = values[name]
-        binder = binders.get(name)
-        arguments.append(value if binder is None else binder(value))
-    return await _run(connection, shape, shape.sql, arguments)
+    return await _run(connection, shape, shape.sql, _bind(shape, values))
 
 
 async def _run(
