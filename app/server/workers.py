@@ -19,7 +19,10 @@ supervisor serves nothing; it
 - dies with its workers: each gets SIGTERM if the supervisor itself is killed (PR_SET_PDEATHSIG).
 
 Metrics: each worker serves its own registry to the others over a Unix socket in a private
-folder; whichever worker answers /metrics adds theirs, labelled `worker` (app.http.peers).
+folder; whichever worker answers /metrics adds theirs, labelled `worker` (app.http.peers). The
+folder is named after the supervisor's pid, and removed when it stops; a supervisor that was
+killed (kill -9, the OOM killer) cannot remove its own, so each supervisor removes, as it
+starts, those whose supervisor is gone.
 """
 
 from __future__ import annotations
@@ -52,6 +55,35 @@ REPLACEMENT_WINDOW = 60.0  # seconds
 # After WEB_DRAIN_SECONDS a worker still has its lifespan's shutdown to run (pools, Redis).
 STOP_GRACE_SECONDS = 15.0
 _PR_SET_PDEATHSIG = 1
+FOLDER_PREFIX = "dpo-web-"
+
+
+def remove_stale_folders(parent: Path) -> list[Path]:
+    """Remove this user's `dpo-web-<pid>-*` folders in `parent` whose supervisor has exited.
+
+    A pid that is alive (or belongs to another user) keeps its folder: a reused pid only
+    delays the removal, and another user's folder is not ours to judge.
+    """
+    removed = []
+    for path in parent.glob(f"{FOLDER_PREFIX}*-*"):
+        pid_text = path.name[len(FOLDER_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or not _stale(path, int(pid_text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _stale(path: Path, pid: int) -> bool:
+    try:
+        if not path.is_dir() or path.is_symlink() or path.stat().st_uid != os.getuid():
+            return False
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # gone meanwhile, or a process of another user: not ours to remove
+        return False
+    return False
 
 
 def run_application(
@@ -122,7 +154,9 @@ class Supervisor:
         self.sock = sock
         self.config = config
         self.urls = (database_url, redis_url)
-        self.folder = Path(tempfile.mkdtemp(prefix="dpo-web-"))
+        for path in remove_stale_folders(Path(tempfile.gettempdir())):
+            logger.info("dpo web: removed %s, left by a supervisor that was killed", path)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
         self.workers: dict[int, BaseProcess] = {}
         self.replaced: deque[float] = deque()
         self.stopping = False
