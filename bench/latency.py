@@ -1,7 +1,7 @@
 """Tx mined -> subscriber frame: the real `dpo listener` and `dpo web`, newHeads and polling.
 
 Usage: .venv/bin/python bench/latency.py [--subscribers 1,1000] [--modes ws,http]
-       [--interval 1.0] [--rounds 4] [--blocks 15] [--compare REF]
+       [--interval 1.0] [--rounds 4] [--blocks 50] [--compare REF]
 
 PostgreSQL, Redis and anvil (bench/stack.py), the contracts deployed, then per side (ours;
 with `--compare REF` also REF's code, a detached worktree, bench/previous.py) a `dpo web` and
@@ -19,7 +19,14 @@ includes anvil's mining) to the frame's arrival at each subscriber. The stages c
 processes' own histograms (docs/LISTENER.md, "Latency at the tip"), scraped around each round
 and merged, quantiles interpolated within buckets: logs fetched, committed, published
 (listener) and frame written (web, every subscriber's frame), each from the moment the listener
-saw the head; "-" for code without them. Prints p50/p99 per side, mode and count, the load.
+saw the head; "-" for code without them. The bench also subscribes to anvil's newHeads and to
+each side's doorbell itself and splits every frame's time before and after the listener saw
+its head (bench/latency_trace.py: mined, pushed, seen, to_frame). Prints p50/p99 per side, mode
+and count, which slowest sample the p99 is and how many samples each column has, the load.
+
+The defaults, 4 rounds of 50 blocks, give 200 frames per side, mode and subscriber count, so
+the p99 is the second slowest of 200 rather than the slowest of a few dozen: about 40 s of
+sending per side and count in ws mode, 200 s in http mode (a poll interval per block).
 """
 
 from __future__ import annotations
@@ -41,21 +48,19 @@ sys.path.insert(0, str(ROOT))
 from benchdb import fresh_database  # noqa: E402 - bench/ is the script's folder
 from billbitts import wait_up  # noqa: E402
 from emitter import VERIFY, Chain, tx, word  # noqa: E402
+from latency_figures import figures, table  # noqa: E402
 from latency_parts import (  # noqa: E402
-    STAGES,
     SUBSCRIBE,
     Buckets,
     Side,
-    blocks_of,
     caught_up,
     listening,
     minus,
-    pct,
     plus,
-    quantile,
     scrape,
     wait_metric,
 )
+from latency_trace import Timeline, tracing  # noqa: E402
 from previous import checkout, drop_checkout  # noqa: E402
 from stack import bench_stack  # noqa: E402
 from wsload import subscriber_process  # noqa: E402
@@ -63,6 +68,7 @@ from wsload import subscriber_process  # noqa: E402
 from dpo.auth.principal import Kind, Principal  # noqa: E402
 from dpo.auth.tokens import create_access_token  # noqa: E402
 from dpo.chain.deploy import deploy_all  # noqa: E402
+from dpo.channels import channels_for  # noqa: E402
 from dpo.embedded.anvil import DEV_PRIVATE_KEY  # noqa: E402
 from dpo.embedded.process import free_port  # noqa: E402
 from dpo.settings import Settings  # noqa: E402
@@ -72,9 +78,18 @@ DEV = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
 
 
 async def send_round(
-    chain: Chain, issuance: str, blocks: int, gap: tuple[float, float], nonce: int, n0: int
+    chain: Chain,
+    issuance: str,
+    blocks: int,
+    gap: tuple[float, float],
+    nonce: int,
+    n0: int,
+    timeline: Timeline,
 ) -> dict[int, float]:
-    """`blocks` transactions of one event each; block number -> time just before the send."""
+    """`blocks` transactions of one event each; block number -> time just before the send.
+
+    When each send was answered (the block mined) goes to `timeline.returned`.
+    """
     sent: dict[int, float] = {}
     rng = random.Random(n0)  # noqa: S311 - timing jitter, not cryptography
     # Automine and no other sender: each transaction is the next block.
@@ -84,6 +99,7 @@ async def send_round(
         started = time.time()
         await chain.batch([tx(issuance, "0x" + VERIFY + word(0xB0000000 + n0 + n), nonce + n)])
         sent[first + n] = started
+        timeline.returned[first + n] = time.time()
     return sent
 
 
@@ -158,17 +174,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 sent: dict[str, dict[int, tuple[str, float]]] = {}
                 stages: dict[tuple[str, str], Buckets] = {}
                 loads: list[float] = []
-                for mode in modes:
-                    state = (nonce, n0, sent, stages, loads)
-                    nonce, n0 = await measure_mode(
-                        args, stack.rpc_url, chain, issuance, sides, mode, *state
-                    )
+                bells = {
+                    channels_for(stack.redis_url, f"bench{x.name}").feed: x.name for x in sides
+                }
+                ws_url = stack.rpc_url.replace("http://", "ws://")
+                async with tracing(ws_url, stack.redis_url, bells) as timeline:
+                    for mode in modes:
+                        state = (nonce, n0, sent, stages, loads, timeline)
+                        nonce, n0 = await measure_mode(
+                            args, stack.rpc_url, chain, issuance, sides, mode, *state
+                        )
                 for _ in sides:
                     base, received, _ = out.get(timeout=until - time.time() + 120)
                     next(s for s in sides if s.base == base).received = received
                 for worker in workers:
                     worker.join(60)
-                results += await figures(sides, sent, stages, count, modes, loads)
+                results += await figures(sides, sent, stages, timeline, count, modes, loads)
         finally:
             for side in sides:
                 side.stop()
@@ -190,6 +211,7 @@ async def measure_mode(
     sent: dict[str, dict[int, tuple[str, float]]],
     stages: dict[tuple[str, str], Buckets],
     loads: list[float],
+    timeline: Timeline,
 ) -> tuple[int, int]:
     """The rounds of one mode, sides alternating; returns the next nonce and reference."""
     url = rpc_url.replace("http://", "ws://") if mode == "ws" else rpc_url
@@ -207,7 +229,7 @@ async def measure_mode(
             before = {k: await scrape(side.url(k)) for k in ("listener", "web")}
             loads.append(os.getloadavg()[0])
             cpu = side.cpu_seconds()
-            times = await send_round(chain, issuance, args.blocks, gap, nonce, n0)
+            times = await send_round(chain, issuance, args.blocks, gap, nonce, n0, timeline)
             nonce, n0 = nonce + args.blocks, n0 + args.blocks
             await caught_up(side, chain)
             await asyncio.sleep(1.0)
@@ -223,76 +245,20 @@ async def measure_mode(
     return nonce, n0
 
 
-async def figures(
-    sides: list[Side],
-    sent: dict[str, dict[int, tuple[str, float]]],
-    stages: dict[tuple[str, str], Buckets],
-    count: int,
-    modes: list[str],
-    loads: list[float],
-) -> list[dict[str, Any]]:
-    """p50/p99 of end-to-end and of every stage per side and mode."""
-    rows = []
-    for mode in modes:
-        for side in sides:
-            blocks = await blocks_of(side.env["DATABASE_URL"])
-            mine = sent.get(side.name, {})
-            e2e = [
-                at - mine[blocks[cursor]][1]
-                for cursor, at in side.received
-                if cursor in blocks and mine.get(blocks[cursor], ("",))[0] == mode
-            ]
-            row: dict[str, Any] = {
-                "subscribers": count,
-                "mode": mode,
-                "side": side.name,
-                "frames": len(e2e),
-                "events": sum(1 for b in blocks.values() if mine.get(b, ("",))[0] == mode),
-                "sent": sum(1 for m, _ in mine.values() if m == mode),
-                "load": round(sum(loads) / len(loads), 1) if loads else None,
-            }
-            listener_s, web_s, blocks_sent = side.cpu.get(mode, [0.0, 0.0, 0])
-            row["listener_cpu_ms_per_block"] = round(listener_s * 1000 / max(1, blocks_sent), 2)
-            row["web_cpu_us_per_frame"] = round(web_s * 1e6 / max(1, blocks_sent * count), 1)
-            for q, tag in ((0.5, "p50"), (0.99, "p99")):
-                value = pct(e2e, q)
-                row[f"e2e_{tag}_ms"] = None if value is None else round(value * 1000, 1)
-                for stage in STAGES:
-                    got = quantile(stages.get((side.name, mode), {}).get(stage, {}), q)
-                    row[f"{stage}_{tag}_ms"] = None if got is None else round(got * 1000, 1)
-            rows.append(row)
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--subscribers", default="1,1000")
     parser.add_argument("--modes", default="ws,http")
     parser.add_argument("--interval", type=float, default=1.0, help="HTTP polling period, s")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--blocks", type=int, default=15, help="transactions per round")
+    parser.add_argument("--blocks", type=int, default=50, help="transactions per round")
     parser.add_argument("--compare", help="also run this commit's listener and web")
     parser.add_argument("--web-workers", type=int, default=0, help="0: dpo web's default")
     args = parser.parse_args()
     if args.interval <= 0 or args.rounds < 1 or args.blocks < 1 or args.web_workers < 0:
         parser.error("--interval, --rounds and --blocks must be positive")
     result = asyncio.run(run(args))
-    columns = ["e2e", *STAGES]
-    print(
-        f"{'subs':>5} {'mode':>4} {'side':>8} {'frames':>7} {'load':>5} "
-        + " ".join(f"{c + ' p50/p99 ms':>24}" for c in columns)
-        + " listener CPU ms/block, web CPU us/frame"
-    )
-    for row in result["results"]:
-        print(
-            f"{row['subscribers']:>5} {row['mode']:>4} {row['side']:>8} {row['frames']:>7} "
-            f"{row['load'] or '-':>5} "
-            + " ".join(
-                f"{row[c + '_p50_ms'] or '-'} / {row[c + '_p99_ms'] or '-'}".rjust(24)
-                for c in columns
-            )
-            + f" {row['listener_cpu_ms_per_block']:>8} {row['web_cpu_us_per_frame']:>8}"
-        )
+    print(table(result["results"]))
     print("RESULT " + json.dumps({"bench": "latency", **result}))
 
 
