@@ -41,7 +41,15 @@ from schema.cost import estimate_nodes, shape
 
 VALIDATION_CACHE_SIZE = 128
 VALIDATION_THREADS = 1
-_VALIDATIONS: OrderedDict[Hashable, list[GraphQLError]] = OrderedDict()
+# Keyed by the objects' ids, the objects kept in the entry (an id reused after one was dropped
+# never matches): graphql-core's nodes are frozen dataclasses whose hash walks the whole
+# document, twice per hit (the lookup and the move to the end), about 120 Python calls for a
+# small query. ParseCache hands the same document object for the same text, so identity is
+# what a repeated operation has in common.
+_VALIDATIONS: OrderedDict[
+    tuple[int, int, tuple[type[ASTValidationRule], ...]],
+    tuple[GraphQLSchema, DocumentNode, list[GraphQLError]],
+] = OrderedDict()
 # Threads start on first use.
 _POOL = ThreadPoolExecutor(max_workers=VALIDATION_THREADS, thread_name_prefix="graphql-validate")
 
@@ -50,15 +58,16 @@ async def validated(
     schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
 ) -> list[GraphQLError]:
     """The validation errors of a document: from the cache, or computed in the worker thread."""
-    key = (schema, document, rules)
+    key = (id(schema), id(document), rules)
     known = _VALIDATIONS.get(key)
-    if known is not None:
+    if known is not None and known[0] is schema and known[1] is document:
         _VALIDATIONS.move_to_end(key)
-        return list(known)
+        return list(known[2])
     errors = await asyncio.get_running_loop().run_in_executor(
         _POOL, validate_document, schema, document, rules
     )
-    _VALIDATIONS[key] = errors
+    _VALIDATIONS[key] = (schema, document, errors)
+    _VALIDATIONS.move_to_end(key)
     if len(_VALIDATIONS) > VALIDATION_CACHE_SIZE:
         _VALIDATIONS.popitem(last=False)
     return list(errors)

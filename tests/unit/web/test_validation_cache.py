@@ -33,3 +33,42 @@ async def test_repeated_operation_is_validated_once(monkeypatch: pytest.MonkeyPa
         assert result.errors
         assert "exceeds maximum operation depth" in result.errors[0].message
     assert len(calls) == 2
+
+
+async def test_a_cached_validation_is_found_by_identity_without_hashing_the_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """graphql-core's nodes hash their whole tree; the cache must not pay for that per hit."""
+    from graphql import DocumentNode, parse, specified_rules
+
+    from schema import budget
+
+    schema = make_schema(production=False, limits=Limits())._schema
+    document = parse("{ node { name } }")
+    rules = tuple(specified_rules)
+    calls: list[object] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[1])
+        return real_validate(*args, **kwargs)
+
+    def refuse(_: object) -> int:
+        raise AssertionError("the document was hashed")
+
+    monkeypatch.setattr("strawberry.schema.schema.validate", counting)
+    monkeypatch.setattr(DocumentNode, "__hash__", refuse)
+    assert await budget.validated(schema, document, rules) == []
+    assert await budget.validated(schema, document, rules) == []
+    assert calls == [document]
+    # An equal document parsed again is another object: validated on its own, never confused
+    # with an entry whose object (and id) is gone.
+    again = parse("{ node { name } }")
+    assert await budget.validated(schema, again, rules) == []
+    assert calls == [document, again]
+    bad = parse("{ nothing }")
+    first = await budget.validated(schema, bad, rules)
+    assert [e.message for e in first] == [
+        e.message for e in await budget.validated(schema, bad, rules)
+    ]
+    assert first
+    assert len(calls) == 3
