@@ -4,11 +4,22 @@ A root field that knows its page's nodes will be asked for a relation (an offeri
 and totals) reads it for the whole page at once and hands the values to the nodes, so the
 relation's fields resolve as plain values: no DataLoader future and no coroutine per node,
 which graphql-core would otherwise schedule and gather (schema/offerings.py).
+
+The question is answered on graphql-core's document itself (the field's nodes and the
+operation's fragments): Strawberry's `Info.selected_fields` would first copy the whole
+selection below the field into its own objects, arguments and directives converted, about a
+hundred Python calls for an offering's detail, of which `selects` reads only the names.
 """
 
 from __future__ import annotations
 
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 
 from schema.context import Info
 
@@ -17,25 +28,30 @@ def selects(info: Info, *path: str) -> bool:
     """Whether the current field's selection reaches `path` (GraphQL names, e.g. "edges",
     "node", "issuer"). Directives are not evaluated: a field under `@skip` still counts,
     which costs at most a read nobody uses."""
-    # `selected_fields` is the current field itself (once per node naming it); look below it.
-    below = [
-        selection
-        for field in info.selected_fields
-        if isinstance(field, SelectedField)
-        for selection in field.selections
-    ]
-    return _reaches(below, path)
+    raw = info._raw_info
+    fragments = raw.fragments
+    # The current field may be named by several nodes (once per selection naming it).
+    return any(_reaches(node.selection_set, path, fragments) for node in raw.field_nodes)
 
 
-def _reaches(selections: list[Selection], path: tuple[str, ...]) -> bool:
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            if selection.name == path[0] and (
-                len(path) == 1 or _reaches(selection.selections, path[1:])
+def _reaches(
+    selection_set: SelectionSetNode | None,
+    path: tuple[str, ...],
+    fragments: dict[str, FragmentDefinitionNode],
+) -> bool:
+    if selection_set is None:
+        return False
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            if selection.name.value == path[0] and (
+                len(path) == 1 or _reaches(selection.selection_set, path[1:], fragments)
             ):
                 return True
-        elif isinstance(selection, FragmentSpread | InlineFragment) and _reaches(
-            selection.selections, path
+        elif isinstance(selection, FragmentSpreadNode):
+            if _reaches(fragments[selection.name.value].selection_set, path, fragments):
+                return True
+        elif isinstance(selection, InlineFragmentNode) and _reaches(
+            selection.selection_set, path, fragments
         ):
             return True
     return False
