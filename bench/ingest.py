@@ -3,7 +3,7 @@
 Usage: .venv/bin/python bench/ingest.py [--events 100000] [--tx-per-block 200]
        [--batch-blocks 10] [--max-batch-blocks 25] [--concurrency 4] [--empty-blocks 0]
        [--header-batch 100] [--baseline-header-batch 1] [--no-investments]
-       [--process] [--compare REF] [--rounds R]
+       [--process] [--compare REF] [--rounds R] [--fresh-chain] [--chains DIR]
 
 The database gets the token's offering and, unless `--no-investments`, a paid order per issue
 (each Issued event then moves its order to issued and queues the investor's message).
@@ -11,10 +11,12 @@ The database gets the token's offering and, unless `--no-investments`, a paid or
 (bench/ingest_process.py); `--compare REF` also runs REF's code in each of `--rounds` rounds,
 on fresh databases, the two in alternating order, and prints both side by side.
 
-Starts its own PostgreSQL, Redis and anvil in a scratch folder under .dpo/bench/ (removed
-afterwards) unless DATABASE_URL / REDIS_URL are set (a fresh `dpo_bench_ingest` database is
-then created on that server), deploys the four contracts, emits the events (issue → Transfer +
-Issued, every tenth transaction a TradeReported with a string), then runs the listener's own
+Starts its own PostgreSQL and Redis in a scratch folder under .dpo/bench/ (removed afterwards)
+unless DATABASE_URL / REDIS_URL are set (a fresh `dpo_bench_ingest` database is then created
+on that server). The chain (the four contracts, issue → Transfer + Issued, every tenth
+transaction a TradeReported with a string) is emitted once per size and kept as anvil's state
+dump under .dpo/bench/chains/ (chain_cache.py; `--fresh-chain` emits anew): 500k events take
+anvil minutes to emit and seconds to load. Then it runs the listener's own
 backfill (RpcClient → Decoder → ingest_batch with projections) from block 0 to the head and
 prints events/s, the peak RSS and RSS samples over time, the CPU per event of the listener,
 PostgreSQL and anvil, and one `RESULT {json}` line per backfill.
@@ -40,17 +42,16 @@ from typing import Any
 
 import psutil
 from benchdb import checkpoint, fresh_database  # bench/ is the script's folder
-from emitter import emit, issues, seed
+from chain_cache import CACHE, cached_chain
+from emitter import issues, seed
 from ingest_process import compare
 from measure import RssSampler, tree_cpu
 from sqlalchemy import text
 from stack import CHAIN_ID, Stack, bench_stack, pid_of
 
 from dpo.chain.artifacts import CONTRACT_ARTIFACTS
-from dpo.chain.deploy import deploy_all
 from dpo.db.migrate import upgrade
 from dpo.db.session import create_engine, session_factory
-from dpo.embedded.anvil import DEV_PRIVATE_KEY
 from listener.decode import Decoder
 from listener.follower import Follower, FollowerConfig
 from listener.progress import Progress
@@ -254,22 +255,25 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the backfill here")
     parser.add_argument("--no-investments", action="store_true", help="seed no paid orders")
     parser.add_argument("--process", action="store_true", help="backfill with `dpo listener`")
+    parser.add_argument("--fresh-chain", action="store_true", help="emit the chain anew")
+    parser.add_argument("--chains", type=Path, default=Path(os.environ.get("BENCH_CHAINS", CACHE)))
     parser.add_argument("--compare", help="also backfill with this commit's `dpo listener`")
     args = parser.parse_args()
     args.investments = 0 if args.no_investments else issues(args.events)
 
-    with bench_stack("ingest", prune_history=True) as stack:
-        addresses = asyncio.run(deploy_all(stack.rpc_url, DEV_PRIVATE_KEY))
-        t0 = time.perf_counter()
-        blocks = asyncio.run(
-            emit(stack.rpc_url, addresses, args.events, args.tx_per_block, args.empty_blocks)
-        )
-        emit_seconds = time.perf_counter() - t0
-        print(
-            f"emitted {args.events} events in {blocks} blocks in {emit_seconds:.1f}s "
-            f"({args.events / emit_seconds:,.0f} events/s)",
-            flush=True,
-        )
+    with (
+        bench_stack("ingest", anvil=False) as stack,
+        cached_chain(
+            args.events,
+            args.tx_per_block,
+            args.chains,
+            fresh=args.fresh_chain,
+            empty_blocks=args.empty_blocks,
+        ) as chain,
+    ):
+        # The cached chain's anvil stands in for the stack's (stopped by cached_chain).
+        stack.rpc_url, stack.anvil = chain.rpc_url, chain.anvil
+        addresses, emit_seconds = chain.addresses, chain.emit_seconds
         if args.process or args.compare:
             compare(stack, addresses, args)
             return

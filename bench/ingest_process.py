@@ -6,7 +6,9 @@ bench's offering and paid orders, and then `python -m app listener` with the def
 worktree (bench/previous.py). The clock starts when the listener holds its advisory lock (one
 active listener per chain, taken before it fetches anything), so process start-up (imports,
 connections) is left out alike for both; it stops when the checkpoint reaches the head. CPU
-seconds of the listener and of PostgreSQL are taken over the same span.
+seconds of the listener and of PostgreSQL are taken over the same span. A listener whose
+checkpoint does not move for STALL seconds (one that refuses the chain's answers and retries,
+say) stops the run with the end of its log instead of leaving it waiting.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from emitter import Chain
 from measure import tree_cpu
 from previous import checkout, drop_checkout
 from stack import ROOT, Stack, pid_of
+
+STALL = 120.0  # seconds without a new checkpoint before a backfill is called stuck
 
 
 def _env(database_url: str, stack: Stack, addresses: dict[str, str]) -> dict[str, str]:
@@ -83,6 +87,7 @@ async def backfill(
     addresses: dict[str, str],
     head: int,
     investments: int,
+    stall: float = STALL,
 ) -> dict[str, Any]:
     """One backfill by a `dpo listener` process of `tree`'s code (None: ours)."""
     database_url = await prepared_database(
@@ -102,11 +107,17 @@ async def backfill(
     connection = await asyncpg.connect(database_url)
     try:
         start: tuple[float, int, float, float] | None = None
+        moved = (time.perf_counter(), -1)  # when the checkpoint last changed, and to what
         while True:
             if process.returncode is not None:
                 raise RuntimeError(f"the {label} listener exited: see {log.name}")
             locked, block, events = await _progress(connection)
             now = time.perf_counter()
+            if block != moved[1]:
+                moved = (now, block)
+            elif now - moved[0] > stall:
+                tail = (await asyncio.to_thread(Path(log.name).read_text))[-1500:]
+                raise RuntimeError(f"the {label} listener is stuck at block {block}:\n{tail}")
             if locked and start is None:
                 cpu = child.cpu_times()
                 start = (now, events, cpu.user + cpu.system, tree_cpu(pg_pid))

@@ -35,7 +35,13 @@ def rpc_call(url: str, method: str, params: list[object] | None = None) -> objec
 
 
 class EmbeddedAnvil:
-    """Start an anvil chain on 127.0.0.1:port, keeping its state in `folder` if asked."""
+    """Start an anvil chain on 127.0.0.1:port, keeping its state in `folder` if asked.
+
+    `load_state`: a dump to start from, read only. anvil's `--state` (what `persist` uses)
+    also writes the dump back on stop, with the genesis block of that start added beside the
+    loaded one; after a few restarts, which genesis a load keeps as block 0 varies, and block
+    1 may no longer follow it. A dump that must stay as written is loaded this way.
+    """
 
     def __init__(
         self,
@@ -46,6 +52,7 @@ class EmbeddedAnvil:
         block_time: float | None = None,
         persist: bool = True,
         prune_history: bool = False,
+        load_state: Path | None = None,
     ) -> None:
         self.folder = folder.resolve()
         self.port = port
@@ -53,6 +60,7 @@ class EmbeddedAnvil:
         self.block_time = block_time
         self.persist = persist
         self.prune_history = prune_history
+        self.load_state = load_state
         self.server: ChildServer | None = None
 
     @property
@@ -93,6 +101,8 @@ class EmbeddedAnvil:
         if self.persist:
             # The chain survives restarts, so deployed contracts and history stay put.
             argv += ["--state", str(self.folder / "state.json")]
+        if self.load_state is not None:
+            argv += ["--load-state", str(self.load_state)]
         self.server = ChildServer(
             "anvil", argv, log_path=self.folder / "anvil.log", stop_signal=signal.SIGTERM
         )
