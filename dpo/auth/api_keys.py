@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 REPLAY_WINDOW = 300
 MIN_HMAC_SECRET_LENGTH = 32
 KEY_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER = "x-api-key", "x-timestamp", "x-signature"
+_API_KEY_HEADERS = frozenset((KEY_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER))
 # last_used_at is written at most this often per key, so busy keys cost no write per request.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 _INVALID = "invalid API key or signature"
@@ -140,8 +141,13 @@ async def revoke_api_key(session: AsyncSession, *, prefix: str) -> bool:
 
 
 def has_api_key_headers(headers: Mapping[str, str]) -> bool:
-    """Whether a request tries to authenticate with an API key."""
-    return any(name in headers for name in (KEY_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER))
+    """Whether a request tries to authenticate with an API key.
+
+    One set operation over the names, not a lookup per header name: Starlette's `in` lowercases
+    and encodes the name and scans the headers in Python each time (about 15 Python calls for
+    the three names, twice per anonymous request).
+    """
+    return not _API_KEY_HEADERS.isdisjoint(headers.keys())
 
 
 async def verify_request(
