@@ -13,11 +13,11 @@ its own (schema.budget's QueryBudget) stays a plain SchemaExtension, built per o
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from typing import NoReturn
 
 from strawberry.extensions import SchemaExtension
-from strawberry.types import ExecutionContext
 
 # Strawberry's hook -> the shared extension's hook, which takes the context (then the result).
 SHARED_HOOKS = {
@@ -29,20 +29,21 @@ SHARED_HOOKS = {
 }
 
 
+def _not_the_operations(extension: SchemaExtension) -> NoReturn:
+    """Never the operation's: a shared hook reads the context it is given."""
+    raise AttributeError(
+        f"{type(extension).__name__} is shared by every operation: read the context its hook "
+        "is given, not self.execution_context"
+    )
+
+
 class SharedExtension(SchemaExtension):
     """One object for every operation of a schema; its hooks are given the operation."""
 
-    @property
-    def execution_context(self) -> NoReturn:
-        """Never the operation's: a shared hook reads the context it is given."""
-        raise AttributeError(
-            f"{type(self).__name__} is shared by every operation: read the context its hook "
-            "is given, not self.execution_context"
-        )
-
-    @execution_context.setter
-    def execution_context(self, value: ExecutionContext) -> None:
-        """Strawberry sets it on every extension of every operation; a shared one keeps none."""
+    # Strawberry sets it on every extension of every operation; a shared one keeps none. The
+    # setter is a C function whose answer is dropped (`operator.is_(extension, value)`), not a
+    # Python one: the assignment then costs no Python call per shared extension per operation.
+    execution_context = property(_not_the_operations, operator.is_)  # type: ignore[arg-type]
 
     def on_operation(self) -> Iterator[None]:
         """Run only by DpoSchema's runner: a plain Strawberry schema would skip every hook."""

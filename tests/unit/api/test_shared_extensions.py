@@ -4,8 +4,10 @@ without mixing them up; the one with state of its own is still built per operati
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import pytest
 import strawberry
@@ -108,9 +110,26 @@ def test_shared_extensions_are_built_once_and_the_budget_per_operation() -> None
 
 def test_a_shared_extension_holds_no_operation() -> None:
     limit = TokenLimit(max_tokens=10)
-    limit.execution_context = object()  # type: ignore[assignment]  # as Strawberry sets it
+    limit.execution_context = object()  # as Strawberry sets it
     with pytest.raises(AttributeError, match="shared by every operation"):
         _ = limit.execution_context
+
+
+def test_setting_a_shared_extensions_context_runs_no_python_function() -> None:
+    """Strawberry sets it on every extension of every operation: it must cost no call."""
+    limit = TokenLimit(max_tokens=10)
+    calls: list[str] = []
+
+    def watch(frame: Any, event: str, _: Any) -> None:
+        if event == "call":
+            calls.append(frame.f_code.co_name)
+
+    sys.setprofile(watch)
+    try:
+        limit.execution_context = object()
+    finally:
+        sys.setprofile(None)
+    assert calls == []
 
 
 async def test_a_plain_strawberry_schema_refuses_shared_extensions() -> None:
