@@ -4,7 +4,9 @@ The instrument of a token is the offering whose `token_address` is the Issuance 
 when several offerings share one token (tranches of one security), positions are booked on
 the oldest (lowest id), since a transfer does not say which tranche it moves. Events of a
 token no offering points at are skipped and counted. A batch's changes are summed per
-(holder, offering) and written with one read and one upsert, so big backfills stay fast.
+(holder, offering) and applied in one statement (listener.positions_statement: the offering,
+the read and the upsert), so big backfills stay fast and a Transfer at the tip costs one round
+trip; a revert reads first and writes after.
 Holder addresses are checksummed. A reverted change that leaves a position at zero deletes
 the row (unless linked to an investor): for the on-chain location a zero row and no row both
 mean "holds nothing". On revert `as_of_block`/`as_of_time` go back to those of the holder's
@@ -23,6 +25,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from listener.positions_statement import POSITION_EVENTS, apply_positions
 from listener.projections_common import (
     ZERO_ADDRESS,
     ProjectionError,
@@ -32,7 +35,7 @@ from listener.projections_common import (
 
 logger = logging.getLogger(__name__)
 
-POSITION_EVENTS = frozenset({"Transfer", "TokensFrozen", "TokensUnfrozen"})
+__all__ = ["POSITION_EVENTS", "project_positions"]
 
 
 @dataclass
@@ -87,8 +90,15 @@ async def project_positions(
     revert: bool,
     stats: ProjectionStats,
 ) -> None:
-    """Apply (or revert) the position changes of the Issuance events among `events`."""
-    sign = -1 if revert else 1
+    """Apply (or revert) the position changes of the Issuance events among `events`.
+
+    Applying is one statement (listener.positions_statement); a revert, rare, reads the
+    offering and the positions first and writes after, as applying did.
+    """
+    if not revert:
+        await apply_positions(connection, events, stats)
+        return
+    sign = -1
     offerings: dict[str, int | None] = {}
     deltas: dict[tuple[str, int], _Delta] = {}
     for event in events:

@@ -12,8 +12,13 @@ checkpoint first: the statement locks it only if it is where the batch's first h
 (FOR UPDATE in a CTE every change is conditional on), so a writer that waited for the lock
 sees the row as the other left it and changes nothing; the caller then takes the general
 path, which reads the checkpoint under the lock and tells an applied batch, a reorg or a gap
-apart. Without projections that statement is the whole transaction (one round trip); with
-them BEGIN goes first and COMMIT after the projections, as before.
+apart. Without projections that statement is the whole transaction (one round trip), and so
+it is when the only read model the batch changes is positions (Transfer, TokensFrozen,
+TokensUnfrozen: the common event at the tip), whose one statement
+(listener.positions_statement) becomes part of it: its rows are read and locked only once the
+checkpoint is, and every change also waits on no position becoming invalid, so a batch that
+would break one changes nothing and raises ProjectionError. Other projections need their own
+statements: BEGIN goes first and COMMIT after them, as before.
 
 The feed row is locked by the reservation until the commit, as dpo.db.feed's UPDATE locks it,
 in the batch's last write before the projections, as late as before. The checkpoint row is
@@ -23,12 +28,13 @@ before the commit.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from dpo.db.feed import FEED_SEQUENCE_ROW, FeedSequenceMissingError
+from listener import positions_statement
+from listener.positions_statement import POSITION_EVENTS, Deltas, collect, settle
 from listener.projections import ProjectionStats, StoredEvent, apply_events
 from listener.store_rows import PreparedBatch, Tail
 from listener.store_types import Batch, IngestResult, raw_connection, time_of
@@ -49,17 +55,23 @@ PLACED = (
     "FOR UPDATE)"
 )
 GATE = " AND EXISTS (SELECT 1 FROM placed)"
+VALID = " AND NOT EXISTS (SELECT 1 FROM pbad)"
 
 
-def _statement(*, placed: bool, events: bool) -> tuple[str, list[str]]:
+def _statement(*, placed: bool, events: bool, positions: bool = False) -> tuple[str, list[str]]:
     """The one statement of a write, with $n for the @names, and the names in $ order.
 
     `placed`: every change is conditional on the checkpoint being where the batch starts
     (`after`), which it locks; it answers whether it was. Else the checkpoint is already
     locked by the caller. `events`: also reserve the feed numbers and insert the events.
+    `positions` (only `placed`): also apply the batch's position changes
+    (listener.positions_statement), read after the checkpoint is locked; every change then
+    also waits on none of them being invalid, so an invalid batch changes nothing.
     """
-    gate = GATE if placed else ""
+    gate = GATE + (VALID if positions else "") if placed else ""
     parts = [PLACED] if placed else []
+    if positions:
+        parts += positions_statement.ctes(GATE)
     parts += [
         # A backfill range can span thousands of blocks; only the window's newest are kept.
         # The deleted and the inserted numbers never overlap.
@@ -100,20 +112,15 @@ def _statement(*, placed: bool, events: bool) -> tuple[str, list[str]]:
         ]
     answer = "(SELECT count(*) FROM placed)" if placed else "1"
     last = "(SELECT last_value FROM feed)" if events else "NULL::bigint"
-    sql = f"WITH {', '.join(parts)} SELECT {answer}, {last}"
-    names: list[str] = []
-    for name in re.findall(r"@(\w+)", sql):
-        if name not in names:
-            names.append(name)
-    for index, name in enumerate(names, 1):
-        sql = re.sub(rf"@{name}\b", f"${index}", sql)
-    return sql, names
+    more = f", {positions_statement.ANSWER}" if positions else ""
+    return positions_statement.numbered(f"WITH {', '.join(parts)} SELECT {answer}, {last}{more}")
 
 
 STATEMENTS = {
-    (placed, events): _statement(placed=placed, events=events)
+    (placed, events, positions): _statement(placed=placed, events=events, positions=positions)
     for placed in (False, True)
     for events in (False, True)
+    for positions in ((False, True) if placed else (False,))
 }
 EVENT_ARRAYS = (
     "addresses",
@@ -137,6 +144,7 @@ async def write(
     rows: list[Tail],
     *,
     after: tuple[int, str] | None = None,
+    positions: tuple[Deltas, ProjectionStats] | None = None,
 ) -> range | None:
     """Keep the batch's headers, move the checkpoint to `last`, and reserve feed ids for
     `rows` and insert them in order, in one statement; the ids, or None if not `after`.
@@ -146,7 +154,9 @@ async def write(
     checkpoint is there, locking it; None: the caller holds the checkpoint's lock. `raw`
     is the asyncpg connection, or the session's AsyncConnection when this statement must
     open the transaction (asyncpg's own calls send no BEGIN: SQLAlchemy sends it before its
-    first statement).
+    first statement). `positions` (only with `after`): the batch's position changes, applied
+    in the same statement, and the stats that count them; raises ProjectionError, nothing
+    changed, if one would be invalid.
     """
     oldest = batch.to_block - window
     kept = [b for b in batch.blocks if b.number > oldest]
@@ -166,7 +176,9 @@ async def write(
         values["n"] = len(rows)
         columns = list(zip(*rows, strict=True))[1:11]
         values.update(zip(EVENT_ARRAYS, (list(c) for c in columns), strict=True))
-    sql, names = STATEMENTS[after is not None, bool(rows)]
+    if positions is not None:
+        values.update(positions[0].values())
+    sql, names = STATEMENTS[after is not None, bool(rows), positions is not None]
     args = tuple(values[name] for name in names)
     if isinstance(raw, AsyncConnection):  # through SQLAlchemy: BEGIN goes first if not sent
         row: Any = (await raw.exec_driver_sql(sql, args)).one()
@@ -175,6 +187,8 @@ async def write(
     placed, value = row[0], row[1]
     if not placed:
         return None
+    if positions is not None:
+        settle(positions[0], row[2], row[3], positions[1])
     if not rows:
         return range(0)
     if value is None:
@@ -203,12 +217,21 @@ async def ingest_next(
     after = (batch.from_block - 1, first.parent_hash)
     tip = prepared.headers[batch.to_block]
     last = (tip.number, tip.hash)
+    stats = ProjectionStats()
+    projected = [prepared.logs[i] for i in prepared.projected]
+    alone = all(log.contract_name == "Issuance" for log in projected) and all(
+        log.event_name in POSITION_EVENTS for log in projected
+    )
     async with sessions() as session:
-        if not prepared.projected:
+        if alone:  # no read model, or only positions: one statement, its own transaction
+            events = [
+                StoredEvent(0, prepared.logs[i], prepared.times[i]) for i in prepared.projected
+            ]
+            raw = await raw_connection(session)
+            positions = (collect(events), stats) if events else None
             ids = await write(
-                await raw_connection(session), batch, window, last, prepared.tails, after=after
+                raw, batch, window, last, prepared.tails, after=after, positions=positions
             )
-            stats = ProjectionStats()
         else:
             async with session.begin():
                 connection = await session.connection()

@@ -8,6 +8,7 @@ COPY path store the same rows.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -129,17 +130,60 @@ async def test_a_tip_commit_is_one_round_trip_or_its_projections_more(
     assert "INSERT INTO chain_events" in statements[0]
     wire.reset()
     await ingest_batch(sessions, batch(5, 5, [transfer(5, 0, ALICE, BOB, 1)]), reorg_window=10)
-    # With projections, BEGIN goes first: the write and the read models commit together.
+    # A Transfer's positions (the offering, the rows read under lock, the upsert) are part of
+    # the same statement: still one round trip, no BEGIN or COMMIT.
     statements = wire.statements()
-    assert wire.round_trips == 6, statements
-    assert statements[0].startswith("BEGIN")
-    assert "INSERT INTO chain_events" in statements[1]
-    assert statements[-1].startswith("COMMIT")
+    assert (wire.round_trips, len(statements)) == (1, 1), statements
+    assert "INSERT INTO chain_events" in statements[0]
+    assert "INSERT INTO positions" in statements[0]
     ids = [e[0] for e in await rows(sessions, "SELECT id FROM chain_events ORDER BY id")]
     assert ids == list(range(1, 8))
     assert await rows(sessions, POSITIONS) == [
         (BOB, 1, "onchain", 2, 0),
         (ALICE, 1, "onchain", 3, 0),
+    ]
+    # An invalid one (Alice holds 3) is refused by that statement, which changed nothing.
+    before = await rows(sessions, "SELECT last_value FROM feed_sequence")
+    wire.reset()
+    with pytest.raises(ProjectionError):
+        await ingest_batch(sessions, batch(6, 6, [transfer(6, 0, ALICE, BOB, 4)]), reorg_window=10)
+    assert wire.round_trips == 1, wire.statements()
+    assert await rows(sessions, "SELECT last_value FROM feed_sequence") == before
+    assert await checkpoint(sessions, CHAIN) == (5, block_hash(5))
+    assert await rows(sessions, "SELECT count(*) FROM chain_events") == [(7,)]
+
+
+async def test_positions_with_other_read_models_are_one_statement(
+    wired: tuple[PgWire, async_sessionmaker[AsyncSession]],
+) -> None:
+    wire, sessions = wired
+    await ingest_batch(sessions, batch(1, 1, [transfer(1, 0, ZERO, ALICE, 5)]), reorg_window=10)
+
+    def mixed(number: int) -> list[DecodedLog]:
+        """A Transfer, a freeze and an STO event of another read model, in one block."""
+        freeze = {"userAddress": ALICE, "amount": "1"}
+        return [
+            transfer(number, 0, ALICE, BOB, 1),
+            replace(unprojected(number, 1), event_name="TokensFrozen", args=freeze),
+            replace(
+                unprojected(number, 2),
+                contract_name="STO",
+                event_name="OfferingClosed",
+                args={"offeringId": "77"},
+            ),
+        ]
+
+    await ingest_batch(sessions, batch(2, 2, mixed(2)), reorg_window=10)  # prepares statements
+    wire.reset()
+    result = await ingest_batch(sessions, batch(3, 3, mixed(3)), reorg_window=10)
+    # BEGIN, the write, the offerings an STO event names, the positions, COMMIT.
+    statements = wire.statements()
+    assert wire.round_trips == 5, statements
+    assert sum("positions" in sql for sql in statements) == 1, statements
+    assert (result.projections.applied, result.projections.skipped) == (2, 1)
+    assert await rows(sessions, POSITIONS) == [
+        (BOB, 1, "onchain", 2, 0),
+        (ALICE, 1, "onchain", 3, 2),
     ]
 
 
