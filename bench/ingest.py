@@ -255,6 +255,11 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the backfill here")
     parser.add_argument("--no-investments", action="store_true", help="seed no paid orders")
     parser.add_argument("--process", action="store_true", help="backfill with `dpo listener`")
+    parser.add_argument(
+        "--pg-work",
+        action="store_true",
+        help="with --process: count PostgreSQL's work per event (WAL, rows, statements)",
+    )
     parser.add_argument("--fresh-chain", action="store_true", help="emit the chain anew")
     parser.add_argument("--chains", type=Path, default=Path(os.environ.get("BENCH_CHAINS", CACHE)))
     parser.add_argument("--compare", help="also backfill with this commit's `dpo listener`")

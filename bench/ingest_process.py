@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pg_work
 import psutil
 from benchdb import OURS, prepared_database
 from emitter import Chain
@@ -88,6 +89,7 @@ async def backfill(
     head: int,
     investments: int,
     stall: float = STALL,
+    count_work: bool = False,
 ) -> dict[str, Any]:
     """One backfill by a `dpo listener` process of `tree`'s code (None: ours)."""
     database_url = await prepared_database(
@@ -97,6 +99,7 @@ async def backfill(
         addresses["ISSUANCE_CONTRACT_ADDRESS"],
         investments,
     )
+    work = await pg_work.start(database_url) if count_work else None
     env = _env(database_url, stack, addresses)
     cwd = tree or ROOT / "bench"
     log = (stack.scratch / f"listener-{label}.log").open("wb")
@@ -134,6 +137,8 @@ async def backfill(
         await process.wait()
         log.close()
     seconds, counted = now - start[0], events - start[1]
+    if work is not None:  # over the listener's whole life, as its events are
+        work = await pg_work.finish(database_url, work, events)
     return {
         "run": label,
         "events": counted,
@@ -144,19 +149,26 @@ async def backfill(
         "peak_rss_mb": round(peak),
         "load_average": round(os.getloadavg()[0], 2),
         **await _outcome(database_url),
+        "pg_work": work,
     }
 
 
 def compare(stack: Stack, addresses: dict[str, str], args: argparse.Namespace) -> None:
     """`dpo listener` processes of ours (and REF's) code, alternating by round."""
     head = asyncio.run(chain_head(stack.rpc_url))
+    if args.pg_work:
+        pg_work.prepare_server(stack)
     tree = checkout(args.compare, stack.scratch / "previous") if args.compare else None
     sides: list[tuple[str, Path | None]] = [("ours", None)]
     if tree is not None:
         sides.append(("previous", tree))
     try:
         results = [
-            asyncio.run(backfill(label, code, stack, addresses, head, args.investments))
+            asyncio.run(
+                backfill(
+                    label, code, stack, addresses, head, args.investments, count_work=args.pg_work
+                )
+            )
             for round_ in range(args.rounds)
             for label, code in (sides if round_ % 2 == 0 else sides[::-1])
         ]
@@ -164,6 +176,7 @@ def compare(stack: Stack, addresses: dict[str, str], args: argparse.Namespace) -
         if tree is not None:
             drop_checkout(tree)
     print_table(results)
+    pg_work.print_work(results)
     for result in results:
         print("RESULT " + json.dumps({"bench": "ingest", "compare": args.compare, **result}))
 
