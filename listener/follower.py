@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Protocol
 
 from listener import metrics
 from listener import tip as tips
@@ -22,7 +21,7 @@ from listener.fetch import ChainMovedError, check_follows, hex_str, to_int
 from listener.heads import Heads, Pushed, extends, observe_fetched, read_head
 from listener.inflight import InFlight
 from listener.period import Period
-from listener.ports import Rpc, Store
+from listener.ports import Fence, Rpc, Store
 from listener.prepare import Prepared, RangeSource
 from listener.progress import Progress
 from listener.ranges import RangeSizer
@@ -34,14 +33,6 @@ from listener.waiting import StoppedError, backoff, retry_reason, until
 __all__ = ["Fence", "Follower", "FollowerConfig", "Prepared", "StoppedError"]
 
 logger = logging.getLogger(__name__)
-
-
-class Fence(Protocol):
-    """Proof that we are still the active listener; raises when we are not."""
-
-    async def check(self) -> None:
-        """Raise if leadership was lost."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -267,7 +258,9 @@ class Follower:
         fetched = prepared.fetched
         check_follows(fetched, self.tip)
         hashes = {h.number: h.hash for h in fetched.headers}
-        if self.fence is not None:
+        # The fence: the commit itself requires the holder to hold the lock (listener.leader).
+        holder = None if self.fence is None else self.fence.holder()
+        if self.fence is not None and holder is None:
             await self.fence.check()
         seen_at = observe_fetched(prepared, self.seen)
         self.saved += fetched.saved
@@ -278,6 +271,7 @@ class Follower:
             prepared.rows,
             reorg_window=self.config.reorg_window + 1,
             seen_at=seen_at,
+            holder=holder,
         )
         self.next_block, self.tip = fetched.last + 1, (fetched.last, hashes[fetched.last])
         metrics.PROCESSED_BLOCK.set(fetched.last)

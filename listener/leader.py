@@ -4,13 +4,19 @@ The lock lives on a dedicated connection held for the whole process. When the ho
 connection closes and PostgreSQL releases the lock, so a standby polling every second takes
 over within seconds.
 
-Fencing: the follower calls `check()` before every commit; it pings the lock connection and
-raises LeadershipLostError if that connection is gone (then the lock may already be someone
-else's). A watchdog pings in the background too and sets `lost`, so the service stops at once
-instead of at the next batch. The remaining window — the lock connection dies between the check
-and the commit — is harmless: the store serialises writers on the checkpoint row (FOR UPDATE)
-and skips events already stored, so a late commit by the old leader adds no duplicate and
-leaves no gap.
+Fencing: a commit is made only by the lock's holder. The follower hands `holder()` (the lock
+connection's server process and the lock's key, no I/O) to the store, whose commit statement
+itself requires that this process holds the lock in this database (`HELD`, read from pg_locks
+by the statement that writes): a tip commit is one round trip with its fence, where a ping of
+the lock connection before it used to be a round trip of its own, on the tip's critical path.
+A commit that finds the lock gone changes nothing and raises LeadershipLostError, as the
+ping did. Where no holder is known (lost, or a revert) `check()` pings the lock connection as
+before. A watchdog pings in the background too and sets `lost`, so the service stops at once
+instead of at the next batch. The remaining window — the lock connection dies between the
+statement's check and its commit, or a new holder's lock connection gets our dead one's
+process id — is harmless: the store serialises writers on the checkpoint row (FOR UPDATE) and
+skips events already stored, so a late commit by the old leader adds no duplicate and leaves
+no gap.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -27,6 +34,26 @@ from dpo.db.urls import libpq_url
 logger = logging.getLogger(__name__)
 
 PING_TIMEOUT = 5.0
+# True when the server process @lock_pid holds the advisory lock @lock_key (bigint) in the
+# current database; a condition the store puts in its commit statement (listener.store_write).
+HELD = (
+    "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND pid = CAST(@lock_pid AS int) AND objsubid = 1 "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND ((classid::bigint << 32) | objid::bigint) = CAST(@lock_key AS bigint))"
+)
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who must hold the listener lock for a commit to be made: a server process and a key."""
+
+    pid: int
+    key: int
+
+    def values(self) -> dict[str, int]:
+        """HELD's parameters by name."""
+        return {"lock_pid": self.pid, "lock_key": self.key}
 
 
 class LeadershipLostError(RuntimeError):
@@ -97,6 +124,16 @@ class Leader:
                 await asyncio.wait_for(stop.wait(), self.retry_interval)
         return False
 
+    def holder(self) -> LockHolder | None:
+        """The lock connection's process and the key while we hold the lock, as far as we
+        know without asking (None: lost); the commit statement checks it on the server."""
+        connection = self._connection
+        if self.backend_pid is None or self.lost.is_set():
+            return None
+        if connection is None or connection.is_closed():
+            return None
+        return LockHolder(self.backend_pid, self.key)
+
     async def check(self) -> None:
         """Raise LeadershipLostError unless our lock connection is alive."""
         connection = self._connection
@@ -122,8 +159,15 @@ class Leader:
         connection, self._connection = self._connection, None
         self.backend_pid = None
         if connection is not None and not connection.is_closed():
+            # Best effort: closing the connection releases the lock too. A watchdog ping
+            # cancelled above in mid-flight leaves asyncpg refusing the next operation
+            # (InternalClientError) when the commit, not the ping, found the lock lost.
             with contextlib.suppress(
-                OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,
+                TimeoutError,
             ):
                 await connection.execute(
                     "SELECT pg_advisory_unlock($1)", self.key, timeout=PING_TIMEOUT

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from listener.leader import LockHolder
 from listener.store_rows import PreparedBatch
 from listener.store_types import Batch, BlockHeader, IngestResult, RevertResult
 
@@ -97,11 +98,13 @@ class Store(Protocol):
         *,
         reorg_window: int,
         seen_at: float | None = None,
+        holder: LockHolder | None = None,
     ) -> IngestResult:
         """Store a batch exactly once with its projections, kept headers and checkpoint.
 
         `seen_at` (time.time()) is when the head the batch reaches was seen, for the tip's
-        stage histograms and the doorbell; None for a backfill range.
+        stage histograms and the doorbell; None for a backfill range. `holder`: commit only
+        if it holds the listener lock (listener.leader), else raise LeadershipLostError.
 
         Raises ReorgDetectedError (listener.store_types) if the batch does not extend the
         checkpoint's chain; nothing is changed then.
@@ -114,4 +117,16 @@ class Store(Protocol):
 
     async def set_halt(self, chain_id: int, reason: str | None) -> bool:
         """Record (None: clear) the stop after a deep reorg; whether anything changed."""
+        ...
+
+
+class Fence(Protocol):
+    """Proof that we are still the active listener; raises when we are not."""
+
+    async def check(self) -> None:
+        """Raise if leadership was lost."""
+        ...
+
+    def holder(self) -> LockHolder | None:
+        """Who must hold the lock for a commit (checked by the commit), None if unknown."""
         ...

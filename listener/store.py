@@ -22,14 +22,15 @@ from __future__ import annotations
 import logging
 
 from redis.asyncio import Redis
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dpo.channels import Channels
 from dpo.db.feed import next_feed_sequences
+from listener.leader import LockHolder
 from listener.metrics import observe_stage
 from listener.projections import StoredEvent, apply_events
 from listener.publish import publish_feed
+from listener.store_place import APPLIED, existing_keys, place
 from listener.store_revert import revert_to
 from listener.store_rows import PreparedBatch, prepare_batch
 from listener.store_tip import checkpoint, event_blocks, recent_blocks, set_halt
@@ -90,10 +91,18 @@ class PgStore:
         return await event_blocks(self.sessions, chain_id, below)
 
     async def ingest(
-        self, batch: Batch, rows: PreparedBatch, *, reorg_window: int, seen_at: float | None = None
+        self,
+        batch: Batch,
+        rows: PreparedBatch,
+        *,
+        reorg_window: int,
+        seen_at: float | None = None,
+        holder: LockHolder | None = None,
     ) -> IngestResult:
         """Commit a batch (ingest_batch), then announce its feed ids (seen_at: listener.heads)."""
-        result = await ingest_batch(self.sessions, batch, reorg_window=reorg_window, prepared=rows)
+        result = await ingest_batch(
+            self.sessions, batch, reorg_window=reorg_window, prepared=rows, holder=holder
+        )
         observe_stage("committed", seen_at)
         await self.announce(batch.chain_id, result, seen_at=seen_at)
         observe_stage("published", seen_at if result.last_seq is not None else None)
@@ -148,80 +157,6 @@ def _reorg_window(value: int | None) -> int:
     return get_settings().listener_reorg_window
 
 
-# Where a batch starts against the locked checkpoint (`_place`).
-APPLIED, NEXT, OVERLAP = "applied", "next", "overlap"
-
-
-async def _place(connection: AsyncConnection, batch: Batch, headers: dict[int, BlockHeader]) -> str:
-    """Lock the checkpoint and place the batch: APPLIED (covered), NEXT (starts right after
-    it) or OVERLAP (no checkpoint yet, or the batch repeats stored blocks); raises if the
-    checkpoint covers another chain's blocks or is not reached.
-    """
-    row = (
-        await connection.execute(
-            text(
-                "SELECT last_processed_block, last_processed_hash FROM listener_checkpoints "
-                "WHERE chain_id = :c FOR UPDATE"
-            ),
-            {"c": batch.chain_id},
-        )
-    ).first()
-    if row is None:
-        return OVERLAP
-    number, hash_ = int(row[0]), str(row[1])
-    last = headers[batch.to_block]
-    if number >= batch.to_block:
-        known = (
-            hash_
-            if number == batch.to_block
-            else (
-                await connection.execute(
-                    text("SELECT hash FROM listener_blocks WHERE chain_id = :c AND number = :n"),
-                    {"c": batch.chain_id, "n": batch.to_block},
-                )
-            ).scalar_one_or_none()
-        )
-        if known is not None and known != last.hash:
-            raise ReorgDetectedError(
-                f"block {batch.to_block} was processed with hash {known}, the batch has {last.hash}"
-            )
-        return APPLIED
-    if batch.from_block > number + 1:
-        raise StoreError(f"gap: checkpoint at {number}, batch starts at {batch.from_block}")
-    first = headers.get(number + 1)
-    if first is not None and first.parent_hash != hash_:
-        raise ReorgDetectedError(
-            f"block {number + 1}'s parent {first.parent_hash} is not the checkpoint {hash_}"
-        )
-    return NEXT if batch.from_block == number + 1 else OVERLAP
-
-
-async def _existing_keys(
-    connection: AsyncConnection, batch: Batch, place: str, logs: int
-) -> set[tuple[str, str, int]]:
-    """The batch's keys already stored live; none asked for when none can exist.
-
-    A batch starting right after the locked checkpoint (NEXT) has nothing stored: every live
-    event is at or below the checkpoint, since an ingest moves the checkpoint to its last
-    block in the transaction that stores its events, and a revert removes every live event
-    above the ancestor in the transaction that moves the checkpoint back to it. Nothing else
-    writes chain_events; the lock keeps every other writer (a racing one, an old leader after
-    a failover) out until we commit, and a killed process loses a whole transaction, events
-    and checkpoint together. Were it broken by hand (the checkpoint moved back with SQL), the
-    live key (uq_chain_events_live_key) refuses the duplicate and the batch rolls back.
-    """
-    if place == NEXT or not logs:
-        return set()
-    rows = await connection.execute(
-        text(
-            "SELECT block_hash, tx_hash, log_index FROM chain_events WHERE chain_id = :c "
-            "AND NOT removed AND block_number BETWEEN :a AND :b"
-        ),
-        {"c": batch.chain_id, "a": batch.from_block, "b": batch.to_block},
-    )
-    return {(str(r[0]), str(r[1]), int(r[2])) for r in rows}
-
-
 async def ingest_batch(
     sessions: async_sessionmaker[AsyncSession],
     batch: Batch,
@@ -229,27 +164,30 @@ async def ingest_batch(
     reorg_window: int | None = None,
     prepared: PreparedBatch | None = None,
     copy_from: int = COPY_FROM,
+    holder: LockHolder | None = None,
 ) -> IngestResult:
     """Store a batch exactly once with its projections and checkpoint, in one transaction.
 
     `prepared` is `prepare_batch(batch)` when the caller built it ahead of time. Fewer fresh
     events than `copy_from` are written in one statement (listener.store_write), more by COPY.
+    `holder`: commit only if it holds the listener lock, else raise LeadershipLostError
+    (listener.leader), nothing changed.
     """
     if prepared is None:
         prepared = prepare_batch(batch)
     headers = prepared.headers
     window = _reorg_window(reorg_window)
     if len(prepared.logs) < copy_from:
-        done = await ingest_next(sessions, batch, prepared, window)
+        done = await ingest_next(sessions, batch, prepared, window, holder)
         if done is not None:
             return done
     last = headers[batch.to_block]
     async with sessions() as session, session.begin():
         connection = await session.connection()
-        place = await _place(connection, batch, headers)
-        if place == APPLIED:
+        where = await place(connection, batch, headers, holder)
+        if where == APPLIED:
             return IngestResult(0, None, None, len(batch.logs))
-        existing = await _existing_keys(connection, batch, place, len(prepared.logs))
+        existing = await existing_keys(connection, batch, where, len(prepared.logs))
         fresh = (
             range(len(prepared.logs))
             if not existing

@@ -28,12 +28,14 @@ before the commit.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from dpo.db.feed import FEED_SEQUENCE_ROW, FeedSequenceMissingError
 from listener import positions_statement
+from listener.leader import HELD, LeadershipLostError, LockHolder
 from listener.positions_statement import POSITION_EVENTS, Deltas, collect, settle
 from listener.projections import ProjectionStats, StoredEvent, apply_events
 from listener.store_rows import PreparedBatch, Tail
@@ -58,7 +60,10 @@ GATE = " AND EXISTS (SELECT 1 FROM placed)"
 VALID = " AND NOT EXISTS (SELECT 1 FROM pbad)"
 
 
-def _statement(*, placed: bool, events: bool, positions: bool = False) -> tuple[str, list[str]]:
+@functools.cache
+def _statement(
+    *, placed: bool, events: bool, positions: bool = False, fenced: bool = False
+) -> tuple[str, list[str]]:
     """The one statement of a write, with $n for the @names, and the names in $ order.
 
     `placed`: every change is conditional on the checkpoint being where the batch starts
@@ -67,9 +72,16 @@ def _statement(*, placed: bool, events: bool, positions: bool = False) -> tuple[
     `positions` (only `placed`): also apply the batch's position changes
     (listener.positions_statement), read after the checkpoint is locked; every change then
     also waits on none of them being invalid, so an invalid batch changes nothing.
+    `fenced` (only `placed`): the checkpoint is placed only if the lock holder holds the
+    listener lock (listener.leader.HELD), which it answers too.
     """
     gate = GATE + (VALID if positions else "") if placed else ""
-    parts = [PLACED] if placed else []
+    parts = [f"held AS (SELECT {HELD} AS ok)"] if fenced else []
+    parts += (
+        [PLACED.replace("FOR UPDATE", "AND (SELECT ok FROM held) FOR UPDATE")]
+        if fenced
+        else ([PLACED] if placed else [])
+    )
     if positions:
         parts += positions_statement.ctes(GATE)
     parts += [
@@ -112,16 +124,11 @@ def _statement(*, placed: bool, events: bool, positions: bool = False) -> tuple[
         ]
     answer = "(SELECT count(*) FROM placed)" if placed else "1"
     last = "(SELECT last_value FROM feed)" if events else "NULL::bigint"
-    more = f", {positions_statement.ANSWER}" if positions else ""
+    more = ", (SELECT ok FROM held)" if fenced else ", true"
+    more += f", {positions_statement.ANSWER}" if positions else ""
     return positions_statement.numbered(f"WITH {', '.join(parts)} SELECT {answer}, {last}{more}")
 
 
-STATEMENTS = {
-    (placed, events, positions): _statement(placed=placed, events=events, positions=positions)
-    for placed in (False, True)
-    for events in (False, True)
-    for positions in ((False, True) if placed else (False,))
-}
 EVENT_ARRAYS = (
     "addresses",
     "contracts",
@@ -145,6 +152,7 @@ async def write(
     *,
     after: tuple[int, str] | None = None,
     positions: tuple[Deltas, ProjectionStats] | None = None,
+    holder: LockHolder | None = None,
 ) -> range | None:
     """Keep the batch's headers, move the checkpoint to `last`, and reserve feed ids for
     `rows` and insert them in order, in one statement; the ids, or None if not `after`.
@@ -156,7 +164,8 @@ async def write(
     open the transaction (asyncpg's own calls send no BEGIN: SQLAlchemy sends it before its
     first statement). `positions` (only with `after`): the batch's position changes, applied
     in the same statement, and the stats that count them; raises ProjectionError, nothing
-    changed, if one would be invalid.
+    changed, if one would be invalid. `holder` (only with `after`): write only if it holds the
+    listener lock, else raise LeadershipLostError, nothing changed.
     """
     oldest = batch.to_block - window
     kept = [b for b in batch.blocks if b.number > oldest]
@@ -178,17 +187,26 @@ async def write(
         values.update(zip(EVENT_ARRAYS, (list(c) for c in columns), strict=True))
     if positions is not None:
         values.update(positions[0].values())
-    sql, names = STATEMENTS[after is not None, bool(rows), positions is not None]
+    if holder is not None:
+        values.update(holder.values())
+    sql, names = _statement(
+        placed=after is not None,
+        events=bool(rows),
+        positions=positions is not None,
+        fenced=holder is not None,
+    )
     args = tuple(values[name] for name in names)
     if isinstance(raw, AsyncConnection):  # through SQLAlchemy: BEGIN goes first if not sent
         row: Any = (await raw.exec_driver_sql(sql, args)).one()
     else:
         row = await raw.fetchrow(sql, *args)
     placed, value = row[0], row[1]
+    if not row[2]:
+        raise LeadershipLostError(f"the listener lock of chain {batch.chain_id} was lost")
     if not placed:
         return None
     if positions is not None:
-        settle(positions[0], row[2], row[3], positions[1])
+        settle(positions[0], row[3], row[4], positions[1])
     if not rows:
         return range(0)
     if value is None:
@@ -201,6 +219,7 @@ async def ingest_next(
     batch: Batch,
     prepared: PreparedBatch,
     window: int,
+    holder: LockHolder | None = None,
 ) -> IngestResult | None:
     """Store a batch that starts right after the checkpoint, else None (nothing changed).
 
@@ -230,12 +249,21 @@ async def ingest_next(
             raw = await raw_connection(session)
             positions = (collect(events), stats) if events else None
             ids = await write(
-                raw, batch, window, last, prepared.tails, after=after, positions=positions
+                raw,
+                batch,
+                window,
+                last,
+                prepared.tails,
+                after=after,
+                positions=positions,
+                holder=holder,
             )
         else:
             async with session.begin():
                 connection = await session.connection()
-                ids = await write(connection, batch, window, last, prepared.tails, after=after)
+                ids = await write(
+                    connection, batch, window, last, prepared.tails, after=after, holder=holder
+                )
                 if ids is None:
                     return None
                 events = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from listener.leader import LockHolder
 from listener.ports import Store
 from listener.store_rows import PreparedBatch
 from listener.store_types import Batch, IngestResult
@@ -28,10 +29,13 @@ class Recording:
         *,
         reorg_window: int,
         seen_at: float | None = None,
+        holder: LockHolder | None = None,
     ) -> IngestResult:
         """The store's ingest; once it returned, the batch is noted and `committed` runs."""
         store = cast(Store, super())
-        result = await store.ingest(batch, rows, reorg_window=reorg_window, seen_at=seen_at)
+        result = await store.ingest(
+            batch, rows, reorg_window=reorg_window, seen_at=seen_at, holder=holder
+        )
         self.batches.append(len(batch.logs))
         await self.committed(batch, result)
         return result

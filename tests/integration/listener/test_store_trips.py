@@ -11,13 +11,16 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
+from dpo.db.urls import libpq_url
 from listener.decode import DecodedLog
+from listener.leader import LeadershipLostError, LockHolder, lock_key
 from listener.projections import ProjectionError
 from listener.store import checkpoint, ingest_batch, revert_to
 from listener.store_write import COPY_FROM
@@ -236,3 +239,56 @@ async def test_the_few_rows_path_and_copy_store_the_same_rows(
     assert copied == inserted
     assert len(inserted["events"]) == 19
     assert inserted["checkpoint"] == (4, block_hash(4, 1))
+
+
+async def test_the_fence_is_part_of_the_commit_and_refuses_a_lost_lock(
+    wired: tuple[PgWire, async_sessionmaker[AsyncSession]], empty_database: str
+) -> None:
+    wire, sessions = wired
+    lock = await asyncpg.connect(libpq_url(empty_database))  # the leader's, off the wire
+    try:
+        assert await lock.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(CHAIN))
+        ours = LockHolder(lock.get_server_pid(), lock_key(CHAIN))
+        await ingest_batch(
+            sessions, batch(1, 1, [transfer(1, 0, ZERO, ALICE, 5)]), reorg_window=10, holder=ours
+        )
+        for number in (2, 3):  # prepares both shapes
+            logs = [unprojected(number, 0)] if number == 2 else [transfer(3, 0, ALICE, BOB, 1)]
+            await ingest_batch(sessions, batch(number, number, logs), reorg_window=10, holder=ours)
+        wire.reset()
+        await ingest_batch(sessions, batch(4, 4, [unprojected(4, 0)]), reorg_window=10, holder=ours)
+        await ingest_batch(
+            sessions, batch(5, 5, [transfer(5, 0, ALICE, BOB, 1)]), reorg_window=10, holder=ours
+        )
+        # The lock is asked for in the commit statement: no round trip of its own.
+        statements = wire.statements()
+        assert (wire.round_trips, len(statements)) == (2, 2), statements
+        assert all("pg_locks" in sql for sql in statements)
+        before = {
+            "checkpoint": await checkpoint(sessions, CHAIN),
+            "feed": await rows(sessions, "SELECT last_value FROM feed_sequence"),
+            "positions": await rows(sessions, POSITIONS),
+        }
+        assert before["checkpoint"] == (5, block_hash(5))
+        # Another key, another process, then our lock released: each commit is refused.
+        other = LockHolder(ours.pid + 1, ours.key)
+        for holder in (LockHolder(ours.pid, ours.key + 1), other, ours):
+            if holder is ours:
+                await lock.execute("SELECT pg_advisory_unlock_all()")
+            for logs in ([unprojected(6, 0)], [transfer(6, 0, ALICE, BOB, 1)]):
+                wire.reset()
+                with pytest.raises(LeadershipLostError):
+                    await ingest_batch(sessions, batch(6, 6, logs), reorg_window=10, holder=holder)
+                assert wire.round_trips == 1, wire.statements()
+            # The general path (a batch repeating stored blocks) asks under the checkpoint's lock.
+            with pytest.raises(LeadershipLostError):
+                await ingest_batch(
+                    sessions, batch(5, 6, [unprojected(6, 0)]), reorg_window=10, holder=holder
+                )
+        assert {
+            "checkpoint": await checkpoint(sessions, CHAIN),
+            "feed": await rows(sessions, "SELECT last_value FROM feed_sequence"),
+            "positions": await rows(sessions, POSITIONS),
+        } == before
+    finally:
+        await lock.close()

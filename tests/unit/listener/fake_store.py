@@ -13,6 +13,7 @@ import asyncio
 from dataclasses import dataclass
 
 from listener.decode import DecodedLog
+from listener.leader import LockHolder
 from listener.store_rows import PreparedBatch
 from listener.store_types import (
     Batch,
@@ -53,6 +54,8 @@ class FakeStore:
         self.writes = 0
         # The `seen_at` of every ingest (None: not the tip's batch).
         self.seen: list[float | None] = []
+        # The lock holder each ingest was asked to require (listener.leader's fence).
+        self.holders: list[LockHolder | None] = []
         self._faults: list[tuple[BaseException, bool]] = []
 
     def fail_next(self, error: BaseException, *, after_commit: bool = False) -> None:
@@ -96,9 +99,11 @@ class FakeStore:
         *,
         reorg_window: int,
         seen_at: float | None = None,
+        holder: LockHolder | None = None,
     ) -> IngestResult:
         self.writes += 1
         self.seen.append(seen_at)
+        self.holders.append(holder)
         await self._fault(after_commit=False)
         last = rows.headers[batch.to_block]
         if self.point is not None:
