@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dpo.db.models import Offering as OfferingRow
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError, ValidationError
-from dpo.services import issuers, offering_changes, offering_detail, offerings
+from dpo.services import issuers, offering_changes, offering_detail, offering_pages, offerings
 from schema.context import Info
 from schema.errors import request_id_of
 from schema.offerings import (
@@ -64,7 +64,7 @@ async def resolve_offerings(
     with_count = selects(info, "totalCount")
     # The request's shared session: page, count and loader batches use one connection.
     async with loaders.session() as session:
-        page = await offerings.list_offerings(
+        page = await offering_pages.list_offerings(
             session,
             principal=principal,
             filter=where,

@@ -34,7 +34,7 @@ from dpo.db.models import Investment, Issuer, Offering
 from dpo.db.models.enums import InvestmentState, OfferingStatus
 from dpo.errors import NotFoundError, ValidationError
 from dpo.services import policy
-from dpo.services.pagination import Ordering, Page, SortKey, count, paginate
+from dpo.services.pagination import Ordering, Page, SortKey, count
 
 COMMITTED_STATES = (InvestmentState.PENDING_PAYMENT, InvestmentState.PAID, InvestmentState.ISSUED)
 INVESTOR_STATUSES = (OfferingStatus.OPEN, OfferingStatus.CLOSED, OfferingStatus.SETTLED)
@@ -123,6 +123,12 @@ def visible(principal: Principal) -> ColumnElement[bool]:
     return visible_where(*visibility(principal))
 
 
+def search_pattern(search: str) -> str:
+    """The ILIKE pattern of a search: the text anywhere, its wildcards taken literally."""
+    escaped = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return "%" + escaped + "%"
+
+
 def filtered(principal: Principal, where: OfferingFilter | None) -> Select[Any]:
     """The visible offerings matching a filter, unordered."""
     statement = select(Offering).where(visible(principal))
@@ -144,53 +150,13 @@ def filtered(principal: Principal, where: OfferingFilter | None) -> Select[Any]:
     if where.onchain_offering_id is not None:
         statement = statement.where(Offering.onchain_offering_id == where.onchain_offering_id)
     if where.search:
-        pattern = (
-            "%"
-            + where.search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            + "%"
-        )
+        pattern = search_pattern(where.search)
         statement = statement.where(
             or_(
                 Offering.name.ilike(pattern, escape="\\"), Offering.isin.ilike(pattern, escape="\\")
             )
         )
     return statement
-
-
-async def list_offerings(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    filter: OfferingFilter | None = None,
-    order_by: OfferingSort = OfferingSort.CREATED_AT,
-    descending: bool = False,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-    with_count: bool = False,
-) -> Page:
-    """One page of the offerings the caller may see, as rows of the offerings table.
-
-    `with_count`: the rows also carry how many match in all (`counted`), computed once in
-    the page's own statement (an uncorrelated subquery): one round trip, not two.
-    """
-    statement = filtered(principal, filter).with_only_columns(*OFFERINGS.c)
-    if with_count:
-        everything = filtered(principal, filter).subquery()
-        statement = statement.add_columns(
-            select(func.count()).select_from(everything).scalar_subquery().label("_count")
-        )
-    return await paginate(
-        session,
-        statement,
-        as_rows=True,
-        ordering=ordering(order_by, descending=descending),
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-    )
 
 
 def counted(page: Page) -> int | None:

@@ -22,6 +22,7 @@ from dpo.errors import (
     ValidationError,
 )
 from dpo.services import offering_changes as lifecycle
+from dpo.services import offering_pages
 from dpo.services import offerings as svc
 from dpo.services.codes import isin_check_digit
 from dpo.services.offering_detail import (
@@ -280,7 +281,7 @@ async def test_visibility_per_role(db: AsyncSession) -> None:
     _, investor = await make_investor(db)
 
     async def seen(principal: Principal) -> set[int]:
-        page = await svc.list_offerings(
+        page = await offering_pages.list_offerings(
             db, principal=principal, first=100, filter=svc.OfferingFilter(search="Acme")
         )
         # Rows of the offerings table (columns by name), never ORM objects.
@@ -316,7 +317,7 @@ async def test_keyset_pages_are_stable_under_inserts(db: AsyncSession) -> None:
             seen: list[int] = []
             after = None
             while True:
-                page = await svc.list_offerings(
+                page = await offering_pages.list_offerings(
                     db,
                     principal=admin(),
                     filter=where,
@@ -342,15 +343,15 @@ async def test_keyset_pages_are_stable_under_inserts(db: AsyncSession) -> None:
 
 async def test_page_limits_and_bad_cursors(db: AsyncSession) -> None:
     with pytest.raises(PageSizeExceededError):
-        await svc.list_offerings(db, principal=ANONYMOUS, first=101)
+        await offering_pages.list_offerings(db, principal=ANONYMOUS, first=101)
     with pytest.raises(ValidationError):
-        await svc.list_offerings(db, principal=ANONYMOUS, first=-1)
-    page = await svc.list_offerings(db, principal=admin(), first=1)
+        await offering_pages.list_offerings(db, principal=ANONYMOUS, first=-1)
+    page = await offering_pages.list_offerings(db, principal=admin(), first=1)
     with pytest.raises(ValidationError):
-        await svc.list_offerings(db, principal=admin(), first=1, after="garbage")
+        await offering_pages.list_offerings(db, principal=admin(), first=1, after="garbage")
     if page.cursors:
         with pytest.raises(ValidationError):
-            await svc.list_offerings(
+            await offering_pages.list_offerings(
                 db,
                 principal=admin(),
                 first=1,

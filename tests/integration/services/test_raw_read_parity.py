@@ -19,7 +19,7 @@ from dpo.db import raw_reads
 from dpo.db.models import ChainEvent, Investment, InvestorWallet, Issuer, Offering, Position
 from dpo.db.models.enums import Location, OfferingStatus
 from dpo.errors import NotFoundError
-from dpo.services import chain_events, offering_detail, offerings, policy, positions
+from dpo.services import chain_events, offering_detail, offering_pages, offerings, policy, positions
 from dpo.services.page_window import settle, window
 from dpo.services.pagination import paginate
 from tests.integration.db import factories
@@ -296,20 +296,20 @@ async def test_positions_pages(db: AsyncSession) -> None:
 
 async def test_offerings_and_detail(db: AsyncSession, monkeypatch: pytest.MonkeyPatch) -> None:
     full, sparse, _ = await seed(db)
-    listed = await offerings.list_offerings(db, principal=ANONYMOUS, first=1)
+    listed = await offering_pages.list_offerings(db, principal=ANONYMOUS, first=1)
     reads: list[Read] = [
-        lambda: offerings.list_offerings(db, principal=admin(), first=3, with_count=True),
-        lambda: offerings.list_offerings(
+        lambda: offering_pages.list_offerings(db, principal=admin(), first=3, with_count=True),
+        lambda: offering_pages.list_offerings(
             db, principal=ANONYMOUS, first=3, after=listed.cursors[0], with_count=True
         ),
-        lambda: offerings.list_offerings(
+        lambda: offering_pages.list_offerings(
             db,
             principal=admin(),
             order_by=offerings.OfferingSort.OPENS_AT,
             descending=True,
             last=2,
         ),
-        lambda: offerings.list_offerings(
+        lambda: offering_pages.list_offerings(
             db, principal=ANONYMOUS, filter=offerings.OfferingFilter(search="none such"), first=2
         ),
         lambda: offering_detail.get_offering_detail(db, principal=admin(), id=full),
