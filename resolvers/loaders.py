@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
@@ -35,14 +36,39 @@ class RequestLoaders:
         # An AsyncSession runs one statement at a time; batches of different loaders
         # are dispatched concurrently.
         self._lock = asyncio.Lock()
-        self.issuer: DataLoader[int, Issuer | None] = DataLoader(load_fn=self._issuers)
-        self.offering_totals: DataLoader[int, OfferingTotals] = DataLoader(
-            load_fn=self._offering_totals
-        )
-        self.offering: DataLoader[int, Offering | None] = DataLoader(load_fn=self._offerings)
-        self.wallets: DataLoader[int, list[str]] = DataLoader(load_fn=self._wallets)
-        self.user: DataLoader[tuple[int, Principal], User | None] = DataLoader(load_fn=self._users)
-        self.issuer_offerings = IssuerOfferingLoaders(self.session)
+
+    # Each loader is built on its first use: most requests use none (a page reads its
+    # relations for all its nodes at once, a detail read joins them), and building all seven
+    # for every request cost about 30 Python calls.
+    @cached_property
+    def issuer(self) -> DataLoader[int, Issuer | None]:
+        """Issuers by id."""
+        return DataLoader(load_fn=self._issuers)
+
+    @cached_property
+    def offering_totals(self) -> DataLoader[int, OfferingTotals]:
+        """Committed totals by offering id."""
+        return DataLoader(load_fn=self._offering_totals)
+
+    @cached_property
+    def offering(self) -> DataLoader[int, Offering | None]:
+        """Offerings by id."""
+        return DataLoader(load_fn=self._offerings)
+
+    @cached_property
+    def wallets(self) -> DataLoader[int, list[str]]:
+        """Wallet addresses by investor id."""
+        return DataLoader(load_fn=self._wallets)
+
+    @cached_property
+    def user(self) -> DataLoader[tuple[int, Principal], User | None]:
+        """Users by (id, viewer)."""
+        return DataLoader(load_fn=self._users)
+
+    @cached_property
+    def issuer_offerings(self) -> IssuerOfferingLoaders:
+        """Offering pages and counts per issuer."""
+        return IssuerOfferingLoaders(self.session)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -50,11 +50,26 @@ class IssuerOfferingLoads(Protocol):
 class Loaders(Protocol):
     """The loaders of one request, and the session its root fields read through."""
 
-    issuer: DataLoader[int, Issuer | None]
-    offering: DataLoader[int, Offering | None]
-    offering_totals: DataLoader[int, OfferingTotals]
-    wallets: DataLoader[int, list[str]]
-    user: DataLoader[UserKey, User | None]
+    # Read-only: an implementation may build each on first use.
+    @property
+    def issuer(self) -> DataLoader[int, Issuer | None]:
+        """Issuers by id."""
+
+    @property
+    def offering(self) -> DataLoader[int, Offering | None]:
+        """Offerings by id."""
+
+    @property
+    def offering_totals(self) -> DataLoader[int, OfferingTotals]:
+        """Committed totals by offering id."""
+
+    @property
+    def wallets(self) -> DataLoader[int, list[str]]:
+        """Wallet addresses by investor id."""
+
+    @property
+    def user(self) -> DataLoader[UserKey, User | None]:
+        """Users by (id, viewer)."""
 
     @property
     def issuer_offerings(self) -> IssuerOfferingLoads:
