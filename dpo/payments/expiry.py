@@ -51,7 +51,7 @@ NEEDS_OPS_RECHECK = 3600
 
 _CLAIM = text(
     "UPDATE investments SET payment_check_at = now() + make_interval(secs => :lease) "
-    "WHERE id IN (SELECT id FROM investments WHERE state = 'pending_payment' "
+    "WHERE id IN (SELECT id FROM investments WHERE awaiting_payment "
     "AND payment_expires_at IS NOT NULL AND payment_id IS NOT NULL "
     "AND payment_expires_at < now() - make_interval(secs => :grace) "
     "AND (payment_check_at IS NULL OR payment_check_at <= now()) "

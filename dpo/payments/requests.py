@@ -10,7 +10,9 @@ investor is sent the page (`investment_received`, with the link) and caches and 
 are told. We chose this over refusing the order (the investor would lose their place under
 the hard cap to an outage of ours) and over holding the mutation open through the retries
 (minutes of a spinning button). The order itself is the outbox row: `payment_id IS NULL AND
-state = 'pending_payment'`, indexed; a separate table would only duplicate it.
+awaiting_payment` (state = 'pending_payment', a generated column so that the index does not
+name state: issuing an order stays a HOT update), indexed; a separate table would only
+duplicate it.
 
 Every call is idempotent at BillBitts (the order's reference is the key), so a call that
 timed out after BillBitts acted, two replicas asking at once, or a crash between the answer
@@ -47,7 +49,7 @@ LEASE_SECONDS = 60  # a claimed order is not claimed again for this long
 _CLAIM = text(
     "UPDATE investments SET payment_next_attempt_at = now() + make_interval(secs => :lease) "
     "WHERE id IN (SELECT id FROM investments WHERE payment_id IS NULL "
-    "AND state = 'pending_payment' AND payment_next_attempt_at <= now() "
+    "AND awaiting_payment AND payment_next_attempt_at <= now() "
     "ORDER BY payment_next_attempt_at, id LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING id"
 )
 

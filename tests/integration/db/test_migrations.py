@@ -219,5 +219,5 @@ async def test_investment_indexes_up_and_down(empty_database: str) -> None:
     assert len(after) == len(before) - 1
     await downgrade_async(url, "0013")
     assert await fetch(url, ORDER_INDEXES) == before
-    await upgrade_async(url)
+    await upgrade_async(url, "0014")
     assert await fetch(url, ORDER_INDEXES) == after
