@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dpo.db.models import ChainEvent
 from dpo.services.chain_events import EventFilter
 from dpo.streaming import metrics
-from dpo.streaming.items import SEEN, FeedItem, FeedMatcher, item_of
+from dpo.streaming.items import SEEN, FeedItem, FeedMatcher, items_after
 from dpo.streaming.status import StatusWatch, is_status_message
 from dpo.streaming.subscriber import FeedSubscription
 
@@ -226,13 +226,7 @@ class FeedHub:
 
     async def _read_after(self, head: int) -> list[FeedItem]:
         async with self.sessions() as session:
-            rows = await session.scalars(
-                select(ChainEvent)
-                .where(ChainEvent.id > head)
-                .order_by(ChainEvent.id)
-                .limit(self.page_size)
-            )
-            return [item_of(row) for row in rows.all()]
+            return await items_after(session, head, self.page_size)
 
     async def catch_up(self, cause: str = "doorbell") -> None:
         """Read everything after the head and fan it out, page by page."""

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dpo.db import raw_reads
 from dpo.db.models import ChainEvent, Offering
 from dpo.services.chain_events import EventFilter
 
@@ -43,8 +44,8 @@ class FeedItem:
     memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-def item_of(row: ChainEvent) -> FeedItem:
-    """The value of an ORM row."""
+def item_of(row: Any) -> FeedItem:
+    """The value of a chain_events row (an ORM object or a row with the columns by name)."""
     return FeedItem(
         id=row.id,
         chain_id=row.chain_id,
@@ -62,6 +63,30 @@ def item_of(row: ChainEvent) -> FeedItem:
         removes_id=row.removes_id,
         created_at=row.created_at,
     )
+
+
+def _after_statement() -> Select[Any]:
+    """Feed items after `head`, oldest first, at most `size`."""
+    table = ChainEvent.__table__
+    return (
+        select(*table.c)
+        .where(table.c.id > bindparam("head"))
+        .order_by(table.c.id)
+        .limit(bindparam("size"))
+    )
+
+
+async def items_after(session: AsyncSession, head: int, size: int) -> list[FeedItem]:
+    """Up to `size` feed items after id `head`, oldest first: the hub's read after a doorbell.
+
+    One statement on the pooled connection's asyncpg connection (dpo.db.raw_reads), no BEGIN
+    and ROLLBACK around it and no ORM objects: it is on every doorbell's path to the
+    subscribers' frames, in every web worker.
+    """
+    rows = await raw_reads.fetch_fixed(
+        session, "feed_items_after", _after_statement, {"head": head, "size": size}
+    )
+    return [item_of(row) for row in rows]
 
 
 @dataclass(frozen=True)
