@@ -16,6 +16,7 @@ from dpo.services.offering_detail import IssuerFields
 from dpo.services.offerings import OfferingTotals as CoreTotals
 from schema.context import Info
 from schema.enums import OfferingSortField, OfferingStatus, Regulation, SecurityType
+from schema.preloaded import preloaded
 from schema.relay import Connection, Node, SortDirection, connection_of, to_global_id
 from schema.scalars import ISIN, Address, BigInt, CurrencyCode
 
@@ -105,6 +106,7 @@ class UpdateOfferingInput:
 # page (it knew it was asked for), the value is returned as is and graphql-core completes it
 # without scheduling anything; otherwise the loading coroutine is returned, which graphql-core
 # awaits as it awaits any awaitable a resolver returns (hence the casts).
+@preloaded("loaded_issuer")
 def _issuer(root: Offering, info: Info) -> Issuer:
     if root.loaded_issuer is not None:
         return root.loaded_issuer
@@ -118,6 +120,7 @@ async def _load_issuer(root: Offering, info: Info) -> Issuer:
     return Issuer.from_row(row)
 
 
+@preloaded("loaded_totals")
 def _totals(root: Offering, info: Info) -> OfferingTotals:
     if root.loaded_totals is not None:
         return root.loaded_totals

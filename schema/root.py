@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from schema import preloaded
 from schema.errors import ErrorFormatter, log_errors
 from schema.hooks import hook_runner, middleware_manager
 from schema.inputs import TextVariables
@@ -41,6 +42,11 @@ class DpoSchema(strawberry.Schema):
         (),
         [],
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Relations a page's resolver filled in resolve without Strawberry's wrapper.
+        preloaded.install(self._schema)
 
     def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
         """The operation's extensions, in their order: the shared ones and fresh ones."""
