@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement
 
 from dpo import safe_json
@@ -101,8 +102,31 @@ def _checked(value: Any, expected: type, *, nullable: bool) -> Any:
     return value
 
 
+# The values orjson writes exactly as json.dumps does, once the text is ASCII: integers of up
+# to 64 bits (orjson refuses larger ones), strings, booleans and null, and what `_to_json`
+# turns datetimes and decimals into. Anything else (a float, whose digits may differ) takes
+# json.dumps.
+_NATIVE = frozenset({int, str, bool, type(None), dt.datetime, decimal.Decimal})
+
+
 def encode_cursor(ordering: str, values: Sequence[Any]) -> str:
-    """The opaque cursor of a row's sort-key values."""
+    """The opaque cursor of a row's sort-key values.
+
+    The JSON is json.dumps's compact text; orjson writes it when it can be the same (every
+    value of a kind above and the text ASCII without DEL: json.dumps escapes those, orjson
+    does not), a page of 20 cursors then costing about 200 Python calls fewer.
+    """
+    if _NATIVE.issuperset(map(type, values)):
+        try:
+            raw = orjson.dumps(
+                {"o": ordering, "k": values},
+                default=_to_json,
+                option=orjson.OPT_PASSTHROUGH_DATETIME,
+            )
+        except orjson.JSONEncodeError:  # an integer past 64 bits, a lone surrogate
+            raw = b""
+        if raw and raw.isascii() and b"\x7f" not in raw:
+            return base64.urlsafe_b64encode(raw).decode()
     payload = json.dumps({"o": ordering, "k": [_to_json(v) for v in values]}, separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode()
 
