@@ -23,6 +23,7 @@ from dpo.embedded.postgres import EmbeddedPostgres
 from dpo.embedded.process import free_port
 from dpo.embedded.redis import EmbeddedRedis
 from tests.integration.api.committed import Api, committed_api
+from tests.support.migrated import migrated_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 # Each run gets its own folder so runs side by side never share (or stop) a server.
@@ -93,13 +94,19 @@ async def empty_database(pg_server_url: str) -> AsyncIterator[str]:
     await _drop_database(pg_server_url, url)
 
 
+@pytest.fixture
+async def migrated_database(pg_server_url: str) -> AsyncIterator[str]:
+    """A brand-new database at the migrations' head (a copy: tests/support/migrated.py),
+    dropped after the test."""
+    url = await migrated_copy(pg_server_url)
+    yield url
+    await _drop_database(pg_server_url, url)
+
+
 @pytest.fixture(scope="session")
 async def migrated_url(pg_server_url: str) -> AsyncIterator[str]:
     """A database migrated to head, shared by the session's tests."""
-    from dpo.db.migrate import upgrade_async
-
-    url = await _create_database(pg_server_url)
-    await upgrade_async(url)
+    url = await migrated_copy(pg_server_url)
     yield url
     await _drop_database(pg_server_url, url)
 

@@ -6,6 +6,7 @@ import asyncio
 import random
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,16 @@ from websockets.exceptions import ConnectionClosed
 
 from dpo.auth.principal import Kind, Principal
 from dpo.auth.tokens import ACCESS_TTL, create_access_token
-from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
 from dpo.embedded.process import free_port
 from dpo.embedded.redis import EmbeddedRedis
 from dpo.settings import Settings
 from schema.relay import to_global_id
-from tests.conftest import _create_database, _drop_database
+from tests.conftest import _drop_database
 from tests.e2e.conftest import base_env, web_server
 from tests.integration.streaming.support import ALICE, BOB, FakeChain, seed_offering
 from tests.integration.streaming.wsclient import EVENTS, LEGACY_WS, GraphQLSocket, open_socket
+from tests.support.migrated import migrated_copy
 
 SECRET_KEY = "e2e-subscriptions-" + secrets.token_hex(24)
 ADMIN = Principal(kind=Kind.STAFF, role="admin", user_id=1)
@@ -43,16 +44,22 @@ def bearer(principal: Principal = ADMIN) -> dict[str, str]:
     return {"authorization": f"Bearer {token(principal)}"}
 
 
-@pytest.fixture
-async def feed_db(pg_server_url: str) -> AsyncIterator[tuple[str, Sessions]]:
-    url = await _create_database(pg_server_url)
-    await upgrade_async(url)
+@asynccontextmanager
+async def seeded_feed_db(pg_server_url: str) -> AsyncIterator[tuple[str, Sessions]]:
+    """A migrated database with the streaming tests' offering, dropped after."""
+    url = await migrated_copy(pg_server_url)
     engine = create_engine(url, pool_size=3)
     sessions = session_factory(engine)
     await seed_offering(sessions)
     yield url, sessions
     await engine.dispose()
     await _drop_database(pg_server_url, url)
+
+
+@pytest.fixture
+async def feed_db(pg_server_url: str) -> AsyncIterator[tuple[str, Sessions]]:
+    async with seeded_feed_db(pg_server_url) as feed:
+        yield feed
 
 
 @pytest.fixture

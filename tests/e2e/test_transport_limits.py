@@ -1,14 +1,16 @@
 """The same limits and the same error masking on every transport, against a real `dpo web`.
 
-Each test gives its callers addresses of their own through X-Forwarded-For (the server trusts
-its loopback peer as the proxy), so rate-limit buckets in the shared Redis never collide.
+The module's tests share one server and database. Each gives its callers addresses and users
+of their own (addresses through X-Forwarded-For: the server trusts its loopback peer as the
+proxy), so rate-limit buckets in the shared Redis never collide.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -20,9 +22,8 @@ from dpo.auth.principal import Kind, Principal
 from dpo.auth.staff import create_staff_user
 from dpo.db.models.enums import Role
 from schema.relay import to_global_id
-from tests.e2e import test_subscriptions as subscriptions
 from tests.e2e.conftest import web_server
-from tests.e2e.test_subscriptions import server_env, token
+from tests.e2e.test_subscriptions import seeded_feed_db, server_env, token
 from tests.integration.streaming.wsclient import LEGACY_WS, TRANSPORT_WS, GraphQLSocket, open_socket
 
 NONCE = "query { nonce { value } }"
@@ -33,19 +34,32 @@ PASSWORD = "the right staff password"
 OFFERING = "subscription($id: ID!) { offeringUpdated(id: $id) { id status } }"
 Sessions = async_sessionmaker[AsyncSession]
 
-feed_db = subscriptions.feed_db  # the seeded database fixture
+# Each caller's own address and user: never one another test of the module used.
+_callers = itertools.count(1)
 
 
 def address() -> str:
-    return f"198.51.100.{secrets.randbelow(250) + 1}, 203.0.113.{secrets.randbelow(250) + 1}"
+    n = next(_callers)
+    return f"198.51.100.{n % 250 + 1}, 203.0.{113 + n // 250}.{n % 250 + 1}"
 
 
 def user(n: int) -> Principal:
     return Principal(kind=Kind.STAFF, role="admin", user_id=n)
 
 
-@pytest.fixture
+def new_user() -> Principal:
+    return user(1000 + next(_callers))
+
+
+@pytest.fixture(scope="module")
+async def feed_db(pg_server_url: str) -> AsyncIterator[tuple[str, Sessions]]:
+    async with seeded_feed_db(pg_server_url) as feed:
+        yield feed
+
+
+@pytest.fixture(scope="module")
 def server(feed_db: tuple[str, Sessions], redis_url: str) -> Iterator[str]:
+    """One server for the module: its limits are per caller, kept in Redis either way."""
     env = server_env(feed_db[0], redis_url, RATE_LIMIT_ANON="5/min", RATE_LIMIT_USER="12/min")
     with web_server(env) as base:
         yield base
@@ -96,7 +110,7 @@ async def test_staff_password_guesses_over_websocket_hit_the_http_limit(
             over_http.append(code_of({"type": "next", "payload": response.json()}))
     # Over a WebSocket signed in as some other user, from another address: the same 5.
     async with open_socket(server, additional_headers={"X-Forwarded-For": address()}) as sock:
-        assert (await sock.init({"authorization": f"Bearer {token(user(501))}"}))[
+        assert (await sock.init({"authorization": f"Bearer {token(new_user())}"}))[
             "type"
         ] == "connection_ack"
         over_ws = [
@@ -126,7 +140,7 @@ async def test_nonces_over_a_socket_are_limited_per_address(
     async with sessions() as session:
         before = await session.scalar(text("SELECT count(*) FROM auth_nonces"))
     async with open_socket(server, additional_headers={"X-Forwarded-For": address()}) as sock:
-        assert (await sock.init({"authorization": f"Bearer {token(user(801))}"}))[
+        assert (await sock.init({"authorization": f"Bearer {token(new_user())}"}))[
             "type"
         ] == "connection_ack"
         outcomes = [await operation(sock, f"n{i}", NONCE) for i in range(9)]
@@ -141,7 +155,7 @@ async def test_nonces_over_a_socket_are_limited_per_address(
 async def test_every_websocket_operation_counts_in_the_callers_http_bucket(
     server: str, protocol: str
 ) -> None:
-    caller = user(600 + secrets.randbelow(10_000))
+    caller = new_user()
     bearer = {"Authorization": f"Bearer {token(caller)}"}
     async with httpx.AsyncClient(base_url=server, timeout=30, headers=bearer) as client:
         for _ in range(4):  # 4 of the user's 12 a minute over HTTP
@@ -169,7 +183,7 @@ async def test_unexpected_subscription_errors_are_masked_on_websocket_and_sse(
     server: str, feed_db: tuple[str, Sessions]
 ) -> None:
     _, sessions = feed_db
-    caller = user(700 + secrets.randbelow(10_000))
+    caller = new_user()
     huge = to_global_id("Offering", 10**30)
     # A database fault inside the subscription's stream: the offerings table is gone.
     async with sessions() as session, session.begin():

@@ -15,7 +15,6 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from dpo.chain.artifacts import CONTRACT_ARTIFACTS
 from dpo.channels import Channels
-from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
 from dpo.settings import ConfigError
 from listener import metrics, store
@@ -26,10 +25,11 @@ from listener.reorg import DeepReorgError
 from listener.rpc import RpcClient
 from listener.service import rewind, watch_heads
 from listener.store import PgStore
-from tests.conftest import _create_database, _drop_database
+from tests.conftest import _drop_database
 from tests.integration.chain.test_contracts import Chain, ref
 from tests.integration.db import factories
 from tests.support.faulty_proxy import FaultyProxy
+from tests.support.migrated import migrated_copy
 
 pytestmark = pytest.mark.needs_chain
 
@@ -49,8 +49,7 @@ async def databases(pg_server_url: str) -> AsyncIterator[Callable[[], Awaitable[
     made: list[tuple[str, Any]] = []
 
     async def make() -> Sessions:
-        url = await _create_database(pg_server_url)
-        await upgrade_async(url)
+        url = await migrated_copy(pg_server_url)
         engine = create_engine(url, pool_size=4)
         made.append((url, engine))
         return session_factory(engine)

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
 from dpo.db.urls import libpq_url
 from listener import store
@@ -38,11 +37,10 @@ async def chain(w3: AsyncWeb3[AsyncHTTPProvider], deployed: dict[str, str]) -> C
 
 
 @pytest.fixture
-async def database(empty_database: str) -> AsyncIterator[tuple[str, AsyncEngine]]:
+async def database(migrated_database: str) -> AsyncIterator[tuple[str, AsyncEngine]]:
     """A migrated database and an engine on it."""
-    await upgrade_async(empty_database)
-    engine = create_engine(empty_database, pool_size=6)
-    yield empty_database, engine
+    engine = create_engine(migrated_database, pool_size=6)
+    yield migrated_database, engine
     await engine.dispose()
 
 

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine
 from listener.decode import DecodedLog
 from listener.projections import apply_events, revert_events
@@ -26,9 +25,8 @@ def ref(n: int) -> str:
 
 
 @pytest.fixture
-async def engine(empty_database: str) -> AsyncIterator[AsyncEngine]:
-    await upgrade_async(empty_database)
-    engine = create_engine(empty_database, pool_size=1)
+async def engine(migrated_database: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(migrated_database, pool_size=1)
     async with engine.begin() as connection:
         for sql in (
             "INSERT INTO issuers (id, name) VALUES (1, 'Issuer')",

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from dpo.chain.artifacts import CONTRACT_ARTIFACTS
-from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
 from listener.decode import DecodedLog, Decoder
 from listener.store import Batch, BlockHeader, ingest_batch, revert_to
@@ -165,10 +164,9 @@ async def history(w3: AsyncWeb3[AsyncHTTPProvider], deployed: dict[str, str]) ->
 
 @pytest.fixture
 async def sessions(
-    empty_database: str, history: History
+    migrated_database: str, history: History
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await upgrade_async(empty_database)
-    engine = create_engine(empty_database, pool_size=2)
+    engine = create_engine(migrated_database, pool_size=2)
     factory = session_factory(engine)
     async with factory() as session, session.begin():
         await session.execute(text("INSERT INTO issuers (id, name) VALUES (1, 'Issuer')"))

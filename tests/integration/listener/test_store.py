@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dpo.channels import Channels
-from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
 from listener.decode import DecodedLog
 from listener.projections import ProjectionError
@@ -72,9 +71,8 @@ def batch(
 
 
 @pytest.fixture
-async def sessions(empty_database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await upgrade_async(empty_database)
-    engine = create_engine(empty_database, pool_size=2)
+async def sessions(migrated_database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(migrated_database, pool_size=2)
     factory = session_factory(engine)
     async with factory() as session, session.begin():
         await session.execute(text("INSERT INTO issuers (id, name) VALUES (1, 'Issuer');"))

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
 from dpo.db.urls import libpq_url
 from listener.decode import DecodedLog
@@ -67,11 +66,10 @@ def unprojected(number: int, log_index: int) -> DecodedLog:
 
 @pytest.fixture
 async def wired(
-    empty_database: str,
+    migrated_database: str,
 ) -> AsyncIterator[tuple[PgWire, async_sessionmaker[AsyncSession]]]:
-    await upgrade_async(empty_database)
-    async with PgWire(empty_database) as wire:
-        engine = create_engine(wire.url(empty_database), pool_size=1)
+    async with PgWire(migrated_database) as wire:
+        engine = create_engine(wire.url(migrated_database), pool_size=1)
         factory = session_factory(engine)
         async with factory() as session, session.begin():
             await session.execute(text("INSERT INTO issuers (id, name) VALUES (1, 'Issuer')"))

@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dpo.chain.deploy import deploy_all
-from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
 from dpo.embedded.anvil import DEV_PRIVATE_KEY, EmbeddedAnvil
 from dpo.embedded.process import free_port
-from tests.conftest import _create_database, _drop_database
+from tests.conftest import _drop_database
 from tests.integration.sender.world import World, folder, prepare_chain
+from tests.support.migrated import migrated_copy
 
 
 @pytest.fixture
@@ -38,8 +38,7 @@ async def world(anvil: str) -> World:
 @pytest.fixture
 async def sender_db(pg_server_url: str) -> AsyncIterator[str]:
     """A migrated database of the test's own (the sender commits, as in production)."""
-    url = await _create_database(pg_server_url)
-    await upgrade_async(url)
+    url = await migrated_copy(pg_server_url)
     yield url
     await _drop_database(pg_server_url, url)
 

@@ -9,15 +9,13 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dpo.db.migrate import upgrade_async
 from dpo.db.session import create_engine, session_factory
 from tests.integration.streaming.support import FakeChain, seed_offering
 
 
 @pytest.fixture
-async def sessions(empty_database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await upgrade_async(empty_database)
-    engine = create_engine(empty_database, pool_size=5)
+async def sessions(migrated_database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(migrated_database, pool_size=5)
     factory = session_factory(engine)
     await seed_offering(factory)
     yield factory
