@@ -10,22 +10,18 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from tests.e2e.conftest import web_server
+from tests.e2e.feed_sockets import metrics, subscribed, subscriber
 from tests.e2e.test_subscriptions import (
-    ADMIN,
     Sessions,
     feed_db,  # noqa: F401  (fixture)
     redis,  # noqa: F401  (fixture)
     server_env,
-    signed_in,
 )
-from tests.e2e.test_subscriptions_shared import metrics
 from tests.integration.streaming.support import ALICE, FakeChain
 from tests.integration.streaming.wsclient import (
-    EVENTS,
     LEGACY_WS,
     TRANSPORT_WS,
     GraphQLSocket,
-    open_socket,
 )
 
 DIRECT = "dpo_ws_direct_frames_total"
@@ -63,28 +59,18 @@ async def test_shared_frames_are_written_directly_and_byte_exact_on_both_protoco
     protocols = (TRANSPORT_WS, TRANSPORT_WS, LEGACY_WS, LEGACY_WS)
     async with AsyncExitStack() as stack:
         base = stack.enter_context(web_server(server_env(url, redis_url)))
-        sockets: list[GraphQLSocket] = []
-        for index, protocol in enumerate(protocols):
-            sock = await stack.enter_async_context(open_socket(base, protocol=protocol))
-            await signed_in(sock, ADMIN)
-            await sock.subscribe(f"op-{index}", EVENTS)
-            sockets.append(sock)
-        for _ in range(300):
-            before = await metrics(base)
-            if before.get("dpo_feed_subscriptions") == len(sockets):
-                break
-            await asyncio.sleep(0.1)
-        assert before.get("dpo_feed_subscriptions") == len(sockets)
+        sockets = [
+            await subscriber(stack, base, f"op-{index}", protocol=protocol)
+            for index, protocol in enumerate(protocols)
+        ]
+        before = await subscribed(base, len(sockets))
 
         await chain.emit(3, to=ALICE, redis=redis)
         got = [await raw_frames(sock, 3) for sock in sockets]
         # A client's complete (stop) ends delivery to that operation.
         await sockets[1].stop("op-1")
         await sockets[3].stop("op-3")
-        for _ in range(300):
-            if (await metrics(base)).get("dpo_feed_subscriptions") == 2:
-                break
-            await asyncio.sleep(0.1)
+        await subscribed(base, 2)
         await chain.emit(1, to=ALICE, redis=redis)
         last = [await raw_frames(sockets[0], 1), await raw_frames(sockets[2], 1)]
         after = await metrics(base)

@@ -18,6 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.e2e.conftest import web_server
+from tests.e2e.feed_sockets import metrics, subscribed, subscriber
 from tests.e2e.test_clients import CLIENTS, node
 from tests.e2e.test_subscriptions import (
     ADMIN,
@@ -27,19 +28,15 @@ from tests.e2e.test_subscriptions import (
     frames,
     redis,  # noqa: F401  (fixture)
     server_env,
-    signed_in,
     token,
 )
 from tests.e2e.test_subscriptions_direct import raw_frames, strawberry_frame
-from tests.e2e.test_subscriptions_shared import metrics
 from tests.e2e.test_subscriptions_slow import StalledClient, metric, metrics_when
 from tests.integration.streaming.support import ALICE, BOB, FakeChain
 from tests.integration.streaming.wsclient import (
     EVENTS,
     LEGACY_WS,
     TRANSPORT_WS,
-    GraphQLSocket,
-    open_socket,
 )
 
 pytestmark = pytest.mark.timeout(240)
@@ -47,16 +44,6 @@ pytestmark = pytest.mark.timeout(240)
 FANOUT = "dpo_feed_fanout_frames_total"
 EXECUTIONS = "dpo_feed_frame_executions_total"
 CURSORS_ONLY = "subscription { events { cursor } }"
-
-
-async def subscribed(base: str, count: int) -> dict[str, float]:
-    """/metrics once the server runs `count` feed subscriptions."""
-    for _ in range(600):
-        seen = await metrics(base)
-        if seen.get("dpo_feed_subscriptions") == count:
-            return seen
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never {count} subscriptions: {seen.get('dpo_feed_subscriptions')}")
 
 
 async def test_fanout_frames_are_byte_exact_ordered_and_filtered_for_many_subscribers(
@@ -82,13 +69,17 @@ async def test_fanout_frames_are_byte_exact_ordered_and_filtered_for_many_subscr
     async with AsyncExitStack() as stack:
         caps = {"WS_MAX_CONNECTIONS_PER_USER": "100", "WS_MAX_CONNECTIONS_PER_ADDRESS": "100"}
         base = stack.enter_context(web_server(server_env(url, redis_url, **caps)))
-        sockets: list[GraphQLSocket] = []
-        for index, (protocol, document, holder) in enumerate(plan):
-            sock = await stack.enter_async_context(open_socket(base, protocol=protocol))
-            await signed_in(sock, ADMIN)
-            variables = {} if holder is None else {"filter": {"address": holder}}
-            await sock.subscribe(f"op-{index}", document, **variables)
-            sockets.append(sock)
+        sockets = [
+            await subscriber(
+                stack,
+                base,
+                f"op-{index}",
+                document,
+                protocol=protocol,
+                variables=None if holder is None else {"filter": {"address": holder}},
+            )
+            for index, (protocol, document, holder) in enumerate(plan)
+        ]
         before = await subscribed(base, len(sockets))
         got: list[list[str]] = [[] for _ in sockets]
         for k, to in enumerate(targets, 1):
@@ -148,12 +139,7 @@ async def test_a_stalled_live_socket_is_cut_while_many_others_get_every_frame(
         try:
             await asyncio.to_thread(stalled.subscribe)
             async with AsyncExitStack() as stack:
-                fast: list[GraphQLSocket] = []
-                for _ in range(readers):
-                    sock = await stack.enter_async_context(open_socket(base))
-                    await signed_in(sock)
-                    await sock.subscribe("f", EVENTS)
-                    fast.append(sock)
+                fast = [await subscriber(stack, base, "f") for _ in range(readers)]
                 before = await subscribed(base, readers + 1)
                 # One small item first: every subscription's first frame binds its executor.
                 await chain.emit(1, redis=redis)

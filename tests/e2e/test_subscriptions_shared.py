@@ -2,45 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AsyncExitStack
 from typing import Any
 
-import httpx
 import redis.asyncio as aioredis
 
 from dpo.auth.principal import Kind, Principal
 from tests.e2e.conftest import web_server
+from tests.e2e.feed_sockets import metrics, subscribed, subscriber
 from tests.e2e.test_subscriptions import (
-    ADMIN,
     Sessions,
     feed_db,  # noqa: F401  (fixture)
     redis,  # noqa: F401  (fixture)
     server_env,
-    signed_in,
 )
 from tests.integration.streaming.support import ALICE, BOB, FakeChain
 from tests.integration.streaming.wsclient import (
     EVENTS,
     LEGACY_WS,
-    TRANSPORT_WS,
     GraphQLSocket,
-    open_socket,
 )
 
 OPS = Principal(kind=Kind.STAFF, role="ops", user_id=2)
 # Another admin: permissions look at the role, not at who it is, so it shares with ADMIN.
 OTHER_ADMIN = Principal(kind=Kind.STAFF, role="admin", user_id=3)
-
-
-async def metrics(base: str) -> dict[str, float]:
-    async with httpx.AsyncClient() as http:
-        text = (await http.get(base + "/metrics")).text
-    return {
-        line.split(" ")[0]: float(line.split(" ")[1])
-        for line in text.splitlines()
-        if line and not line.startswith("#")
-    }
 
 
 async def messages(sock: GraphQLSocket, n: int) -> list[dict[str, Any]]:
@@ -57,36 +42,20 @@ async def test_subscribers_of_one_operation_share_one_execution_per_item_and_kee
     bob = {"filter": {"address": BOB}}
     async with AsyncExitStack() as stack:
         base = stack.enter_context(web_server(server_env(url, redis_url)))
-
-        async def socket(principal: Principal, protocol: str = TRANSPORT_WS) -> GraphQLSocket:
-            sock = await stack.enter_async_context(open_socket(base, protocol=protocol))
-            await signed_in(sock, principal)
-            return sock
-
         # Group A: one operation, scope "admin" - six sockets, one of them with two
         # operations, one on the legacy protocol, one of another admin user.
-        same = [await socket(ADMIN) for _ in range(4)]
-        same.append(await socket(ADMIN, LEGACY_WS))
-        same.append(await socket(OTHER_ADMIN))
-        for index, sock in enumerate(same):
-            await sock.subscribe(f"a{index}", EVENTS)
+        same = [await subscriber(stack, base, f"a{index}") for index in range(4)]
+        same.append(await subscriber(stack, base, "a4", protocol=LEGACY_WS))
+        same.append(await subscriber(stack, base, "a5", principal=OTHER_ADMIN))
         await same[0].subscribe("a0-again", EVENTS)
         # Group B: a filter, i.e. other arguments of the root field: fewer items, each with
         # the same payload as group A's.
-        filtered = [await socket(ADMIN) for _ in range(2)]
-        for index, sock in enumerate(filtered):
-            await sock.subscribe(f"b{index}", EVENTS, **bob)
+        filtered = [await subscriber(stack, base, f"b{index}", variables=bob) for index in range(2)]
         # Group C: the same operation in another permission scope.
-        other_scope = [await socket(OPS) for _ in range(2)]
-        for index, sock in enumerate(other_scope):
-            await sock.subscribe(f"c{index}", EVENTS)
-        # Subscribers without a cursor start at the head: wait until all run.
-        for _ in range(300):
-            before = await metrics(base)
-            if before.get("dpo_feed_subscriptions") == 11:
-                break
-            await asyncio.sleep(0.1)
-        assert before.get("dpo_feed_subscriptions") == 11
+        other_scope = [
+            await subscriber(stack, base, f"c{index}", principal=OPS) for index in range(2)
+        ]
+        before = await subscribed(base, 11)
 
         await chain.emit(3, to=ALICE, redis=redis)
         await chain.emit(2, to=BOB, redis=redis)

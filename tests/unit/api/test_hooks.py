@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.context import OperationContextManager
 from strawberry.extensions.runner import SchemaExtensionsRunner
@@ -17,6 +18,11 @@ from strawberry.types import ExecutionContext
 
 from schema.hooks import HookRunner, Phase
 from schema.root import assemble
+
+
+@strawberry.type
+class _Query:
+    ok: bool = True
 
 
 class BoomError(Exception):
@@ -98,10 +104,31 @@ def make(log: list[str]) -> dict[str, type[SchemaExtension]]:
     }
 
 
-async def run(manager_of: Any, names: list[str], body_raises: bool) -> list[str]:
+def extensions_of(names: list[str]) -> tuple[list[str], list[SchemaExtension]]:
+    """A new log and the named extensions, recording into it."""
     log: list[str] = []
     classes = make(log)
-    extensions = [classes[name]() for name in names]
+    return log, [classes[name]() for name in names]
+
+
+@pytest.fixture
+def log_and_classes() -> tuple[list[str], dict[str, type[SchemaExtension]]]:
+    log: list[str] = []
+    return log, make(log)
+
+
+@pytest.fixture(scope="module")
+def small_schema() -> Any:
+    """A schema with one field, built with the app's assemble (and so its hook runner)."""
+    return assemble(query=[_Query], mutation=[], subscription=[], debug=False)
+
+
+def ours(extensions: list[SchemaExtension]) -> Phase:
+    return Phase(extensions, "on_operation")
+
+
+async def run(manager_of: Any, names: list[str], body_raises: bool) -> list[str]:
+    log, extensions = extensions_of(names)
     try:
         async with manager_of(extensions):
             log.append("body")
@@ -129,14 +156,11 @@ CASES = [
 @pytest.mark.parametrize("body_raises", [False, True])
 async def test_phase_runs_hooks_as_strawberry_does(names: list[str], body_raises: bool) -> None:
     expected = await run(OperationContextManager, names, body_raises)
-    ours = await run(lambda extensions: Phase(extensions, "on_operation"), names, body_raises)
-    assert ours == expected
+    assert await run(ours, names, body_raises) == expected
 
 
 def run_sync(manager_of: Any, names: list[str], body_raises: bool) -> list[str]:
-    log: list[str] = []
-    classes = make(log)
-    extensions = [classes[name]() for name in names]
+    log, extensions = extensions_of(names)
     try:
         with manager_of(extensions):
             log.append("body")
@@ -157,13 +181,13 @@ def test_the_plain_with_leaves_hooks_as_strawberry_does(
     names: list[str], body_raises: bool
 ) -> None:
     expected = run_sync(OperationContextManager, names, body_raises)
-    ours = run_sync(lambda extensions: Phase(extensions, "on_operation"), names, body_raises)
-    assert ours == expected
+    assert run_sync(ours, names, body_raises) == expected
 
 
-def test_the_plain_with_refuses_async_hooks_and_runs_the_others() -> None:
-    log: list[str] = []
-    classes = make(log)
+def test_the_plain_with_refuses_async_hooks_and_runs_the_others(
+    log_and_classes: tuple[list[str], dict[str, type[SchemaExtension]]],
+) -> None:
+    log, classes = log_and_classes
     with Phase([classes["gen"](), classes["plain"]()], "on_operation"):
         log.append("body")
     assert log == ["gen in", "plain", "body", "gen out"]
@@ -174,25 +198,17 @@ def test_the_plain_with_refuses_async_hooks_and_runs_the_others() -> None:
         pass
 
 
-def test_the_schema_uses_the_hook_runner() -> None:
-    schema = assemble(query=[_Query], mutation=[], subscription=[], debug=False)
-    context = ExecutionContext(query="{ ok }", schema=schema, allowed_operations=())
-    assert isinstance(schema.create_extensions_runner(context, []), HookRunner)
+def test_the_schema_uses_the_hook_runner(small_schema: Any) -> None:
+    context = ExecutionContext(query="{ ok }", schema=small_schema, allowed_operations=())
+    assert isinstance(small_schema.create_extensions_runner(context, []), HookRunner)
 
 
-import strawberry  # noqa: E402 - the small schema of the last test
-
-
-@strawberry.type
-class _Query:
-    ok: bool = True
-
-
-def test_extensions_without_resolve_share_one_empty_middleware_manager() -> None:
+def test_extensions_without_resolve_share_one_empty_middleware_manager(
+    small_schema: Any, log_and_classes: tuple[list[str], dict[str, type[SchemaExtension]]]
+) -> None:
     from schema.hooks import middleware_manager
 
-    log: list[str] = []
-    classes = make(log)
+    _, classes = log_and_classes
 
     class Resolves(SchemaExtension):
         def resolve(self, _next: Any, root: Any, info: Any, *args: str, **kwargs: Any) -> Any:
@@ -206,11 +222,10 @@ def test_extensions_without_resolve_share_one_empty_middleware_manager() -> None
     mixed = middleware_manager([classes["gen"](), resolving])
     assert mixed is not shared
     assert mixed.middlewares == (resolving,)
-    schema = assemble(query=[_Query], mutation=[], subscription=[], debug=False)
-    assert schema._get_middleware_manager(plain) is shared
+    assert small_schema._get_middleware_manager(plain) is shared
 
 
-async def test_results_merge_in_order_skipping_the_default_ones() -> None:
+async def test_results_merge_in_order_skipping_the_default_ones(small_schema: Any) -> None:
     class A(SchemaExtension):
         def get_results(self) -> dict[str, Any]:
             return {"a": 1, "k": "a"}
@@ -222,8 +237,7 @@ async def test_results_merge_in_order_skipping_the_default_ones() -> None:
     class Quiet(SchemaExtension):
         pass
 
-    schema = assemble(query=[_Query], mutation=[], subscription=[], debug=False)
-    context = ExecutionContext(query="{ ok }", schema=schema, allowed_operations=())
+    context = ExecutionContext(query="{ ok }", schema=small_schema, allowed_operations=())
     context.extensions_results["c"] = 3
     extensions = [A(), Quiet(), B()]
     ours = await HookRunner(context, extensions).get_extensions_results(context)
