@@ -90,11 +90,12 @@ async def backfill(
     investments: int,
     stall: float = STALL,
     count_work: bool = False,
+    database: str = "dpo_bench_ingest",
 ) -> dict[str, Any]:
     """One backfill by a `dpo listener` process of `tree`'s code (None: ours)."""
     database_url = await prepared_database(
         stack.database_url,
-        "dpo_bench_ingest",
+        database,
         tree,
         addresses["ISSUANCE_CONTRACT_ADDRESS"],
         investments,
