@@ -240,10 +240,10 @@ async def test_the_few_rows_path_and_copy_store_the_same_rows(
 
 
 async def test_the_fence_is_part_of_the_commit_and_refuses_a_lost_lock(
-    wired: tuple[PgWire, async_sessionmaker[AsyncSession]], empty_database: str
+    wired: tuple[PgWire, async_sessionmaker[AsyncSession]], migrated_database: str
 ) -> None:
     wire, sessions = wired
-    lock = await asyncpg.connect(libpq_url(empty_database))  # the leader's, off the wire
+    lock = await asyncpg.connect(libpq_url(migrated_database))  # the leader's, off the wire
     try:
         assert await lock.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(CHAIN))
         ours = LockHolder(lock.get_server_pid(), lock_key(CHAIN))

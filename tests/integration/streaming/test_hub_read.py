@@ -17,11 +17,11 @@ from tests.support.pg_wire import PgWire
 
 
 async def test_a_doorbell_read_is_one_statement_and_reads_what_the_orm_reads(
-    empty_database: str, sessions: async_sessionmaker[AsyncSession], chain: FakeChain
+    migrated_database: str, sessions: async_sessionmaker[AsyncSession], chain: FakeChain
 ) -> None:
     await chain.emit(3)
-    async with PgWire(empty_database) as wire:
-        engine = create_engine(wire.url(empty_database), pool_size=1)
+    async with PgWire(migrated_database) as wire:
+        engine = create_engine(wire.url(migrated_database), pool_size=1)
         try:
             hub = FeedHub(sessions=session_factory(engine), redis=None, channel="x", page_size=4)
             await hub.catch_up()  # prepares the statement on the connection
