@@ -41,7 +41,11 @@ async def payment_pass(runtime: Runtime, client: BillBittsClient) -> bool:
     changed = False
     try:
         requested = await request_due(
-            runtime.sessions, client, expiry_seconds=settings.payment_expiry_seconds, limit=BATCH
+            runtime.sessions,
+            client,
+            expiry_seconds=settings.payment_expiry_seconds,
+            limit=BATCH,
+            lease_seconds=settings.payment_claim_lease_seconds,
         )
         if requested.created:
             logger.info(
@@ -57,13 +61,19 @@ async def payment_pass(runtime: Runtime, client: BillBittsClient) -> bool:
             client,
             grace_seconds=settings.payment_expiry_grace_seconds,
             limit=BATCH,
+            lease_seconds=settings.payment_claim_lease_seconds,
         )
         changed |= expired.changed > 0
         full |= expired.changed + expired.unchanged + expired.waiting >= BATCH
     except (SQLAlchemyError, OSError) as error:
         logger.warning("payment expiry checks paused: %s", type(error).__name__)
     try:
-        cancelled = await cancel_due(runtime.sessions, client, limit=BATCH)
+        cancelled = await cancel_due(
+            runtime.sessions,
+            client,
+            limit=BATCH,
+            lease_seconds=settings.payment_claim_lease_seconds,
+        )
         full |= cancelled.closed + cancelled.retrying >= BATCH
     except (SQLAlchemyError, OSError) as error:
         logger.warning("remote payment cancels paused: %s", type(error).__name__)

@@ -75,12 +75,13 @@ async def expire_due(
     *,
     grace_seconds: int,
     limit: int = 20,
+    lease_seconds: int = LEASE_SECONDS,
 ) -> Expired:
     """Claim orders past expiry and grace (SKIP LOCKED, with a lease) and settle each."""
     async with unit_of_work(sessions) as session:
         claimed = (
             await session.execute(
-                _CLAIM, {"lease": LEASE_SECONDS, "grace": grace_seconds, "limit": limit}
+                _CLAIM, {"lease": lease_seconds, "grace": grace_seconds, "limit": limit}
             )
         ).all()
     done = Expired()

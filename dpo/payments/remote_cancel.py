@@ -150,11 +150,15 @@ async def _failed(
 
 
 async def cancel_due(
-    sessions: async_sessionmaker[AsyncSession], client: BillBittsClient, *, limit: int = 20
+    sessions: async_sessionmaker[AsyncSession],
+    client: BillBittsClient,
+    *,
+    limit: int = 20,
+    lease_seconds: int = LEASE_SECONDS,
 ) -> Cancelled:
     """Claim owed remote cancels (SKIP LOCKED, with a lease) and make them."""
     async with unit_of_work(sessions) as session:
-        claimed = (await session.execute(_CLAIM, {"lease": LEASE_SECONDS, "limit": limit})).all()
+        claimed = (await session.execute(_CLAIM, {"lease": lease_seconds, "limit": limit})).all()
     done = Cancelled()
     for investment_id, payment_id in claimed:
         if await cancel_remote(sessions, client, int(investment_id), str(payment_id)):

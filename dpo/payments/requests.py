@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 SUBMIT_BUDGET = 5.0  # seconds submitInvestment waits for BillBitts before answering
 BACKOFF_FIRST, BACKOFF_MAX = 5.0, 600.0
-LEASE_SECONDS = 60  # a claimed order is not claimed again for this long
+LEASE_SECONDS = 60  # a claimed order is not claimed again for this long (the default)
 
 _CLAIM = text(
     "UPDATE investments SET payment_next_attempt_at = now() + make_interval(secs => :lease) "
@@ -218,11 +218,12 @@ async def request_due(
     *,
     expiry_seconds: int,
     limit: int = 20,
+    lease_seconds: int = LEASE_SECONDS,
 ) -> Requested:
     """Claim due orders (SKIP LOCKED, with a lease) and ask for their payment requests."""
     async with unit_of_work(sessions) as session:
         claimed = list(
-            (await session.scalars(_CLAIM, {"lease": LEASE_SECONDS, "limit": limit})).all()
+            (await session.scalars(_CLAIM, {"lease": lease_seconds, "limit": limit})).all()
         )
     done = Requested()
     for investment_id in claimed:

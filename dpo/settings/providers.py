@@ -35,6 +35,11 @@ class PaymentSettings(BaseModel):
     payment_expiry_grace_seconds: int = Field(
         default=900, ge=0, le=7 * 86_400, alias="PAYMENT_EXPIRY_GRACE_SECONDS"
     )
+    # How long an order claimed by the payment worker (for its request, expiry check or
+    # remote cancel) is left to it: a worker killed mid-pass leaves its claims to this.
+    payment_claim_lease_seconds: int = Field(
+        default=60, ge=1, le=3600, alias="PAYMENT_CLAIM_LEASE_SECONDS"
+    )
 
 
 class MarketSettings(BaseModel):

@@ -55,6 +55,9 @@ def scheduler(
         BILLBITTS_API_URL=sandbox.environment()["BILLBITTS_API_URL"],
         BILLBITTS_API_KEY=sandbox.world.keys["BILLBITTS_API_KEY"],
         PAYMENT_EXPIRY_GRACE_SECONDS="60",
+        # The orders the killed scheduler had claimed are the restarted one's after this,
+        # instead of the production minute.
+        PAYMENT_CLAIM_LEASE_SECONDS="5",
         **UNREACHABLE,
     )
     return subprocess.Popen(

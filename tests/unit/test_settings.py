@@ -260,6 +260,24 @@ def test_payment_expiry_grace_accepted(
     assert Settings(_env_file=None).payment_expiry_grace_seconds == expected
 
 
+@pytest.mark.parametrize("value", ["0", "3601", "1.5", "-5", "twelve", "", "9" * 400])
+def test_payment_claim_lease_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    message = _load_error(monkeypatch, "PAYMENT_CLAIM_LEASE_SECONDS", value)
+    assert message.startswith("PAYMENT_CLAIM_LEASE_SECONDS: ")
+    assert len(message) < 400
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 60), ("1", 1), ("3600", 3600)])
+def test_payment_claim_lease_accepted(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: int
+) -> None:
+    if value is None:
+        monkeypatch.delenv("PAYMENT_CLAIM_LEASE_SECONDS", raising=False)
+    else:
+        monkeypatch.setenv("PAYMENT_CLAIM_LEASE_SECONDS", value)
+    assert Settings(_env_file=None).payment_claim_lease_seconds == expected
+
+
 @pytest.mark.parametrize("value", ["-1", "10001", "1.5", "twelve", "١٢", "", "9" * 400])
 def test_sender_confirmations_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     message = _load_error(monkeypatch, "SENDER_CONFIRMATIONS", value)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -14,6 +16,7 @@ from dpo.providers.billbitts import BillBittsClient
 from dpo.providers.breaker import Breakers
 from dpo.providers.factory import billbitts_client
 from dpo.settings import Settings
+from jobs.payments import payment_pass
 from sandbox.server import Sandbox
 from tests.e2e.http_seed import World, seed
 from tests.e2e.webhook_world import new_order
@@ -131,3 +134,52 @@ async def test_an_outage_is_recorded_and_retried_after_backoff(
             {"i": investment},
         )
     assert (await request_due(api.runtime.sessions, clients[0], expiry_seconds=3600)).created == 1
+
+
+class Killed(BaseException):
+    """The worker dies mid-call (nothing of its own catches a BaseException)."""
+
+
+class DyingClient:
+    """A BillBitts client whose worker is killed while it asks."""
+
+    async def create_payment(self, request: object) -> None:
+        raise Killed
+
+
+async def claimed_for(api: Api, investment: int) -> float:
+    """Seconds until the order's claim lapses."""
+    async with api.runtime.sessions() as session:
+        left = await session.scalar(
+            text(
+                "SELECT extract(epoch FROM payment_next_attempt_at - now()) "
+                "FROM investments WHERE id = :i"
+            ),
+            {"i": investment},
+        )
+    return float(left)
+
+
+@pytest.mark.parametrize(("lease", "expected"), [(None, 60), (20, 20), (3600, 3600)])
+async def test_a_worker_killed_mid_call_leaves_its_claim_for_the_lease(
+    api: Api, world: World, lease: int | None, expected: int
+) -> None:
+    (investment,) = await due_orders(api, world, 1)
+    dying: Any = DyingClient()
+    leased = {} if lease is None else {"lease_seconds": lease}
+    with pytest.raises(Killed):
+        await request_due(api.runtime.sessions, dying, expiry_seconds=3600, **leased)
+    # Nobody claims it again for the lease, counted from the claim (a moment before this
+    # transaction's now(): the margin is that moment, far less than between the leases).
+    assert expected - 5 < await claimed_for(api, investment) <= expected
+
+
+async def test_the_scheduler_s_payment_pass_claims_for_the_configured_lease(
+    api: Api, world: World
+) -> None:
+    (investment,) = await due_orders(api, world, 1)
+    settings = Settings.model_validate({"PAYMENT_CLAIM_LEASE_SECONDS": "3600"})
+    dying: Any = DyingClient()
+    with pytest.raises(Killed):
+        await payment_pass(replace(api.runtime, settings=settings), dying)
+    assert 3595 < await claimed_for(api, investment) <= 3600
