@@ -40,23 +40,40 @@ def sane_request_id(value: str | None) -> str:
     return uuid.uuid4().hex
 
 
-async def plain_response(
-    send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None
+async def send_answer(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    """Send a short text/plain response."""
-    body = text.encode()
+    """Send a whole answer the middleware makes itself: start and body, with its length."""
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 *(headers or []),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def plain_response(
+    send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Send a short text/plain response."""
+    await send_answer(send, status, text.encode(), b"text/plain; charset=utf-8", headers)
+
+
+async def json_response(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Send an already encoded JSON body."""
+    await send_answer(send, status, body, b"application/json", headers)
 
 
 SECURITY_HEADERS = (
@@ -178,17 +195,7 @@ class ErrorBoundaryMiddleware:
             )
             if sent.started:
                 raise  # too late for an answer: the server drops the connection
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(INTERNAL_BODY)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": INTERNAL_BODY})
+            await json_response(send, 500, INTERNAL_BODY)
 
 
 class BodyTooLargeError(Exception):
@@ -245,15 +252,4 @@ class BodySizeLimitMiddleware:
             },
             separators=(",", ":"),
         ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await json_response(send, 413, body, [(b"connection", b"close")])

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.http.middleware import header
+from app.http.middleware import header, json_response
 from app.http.state import RequestState, known_state, request_state
 from dpo.auth.api_keys import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from dpo.auth.authenticate import bearer_caller
@@ -130,19 +130,9 @@ async def settle_pending(scope: Scope) -> None:
 
 async def _send_refusal(send: Send, retry_after: int) -> None:
     logger.info("rate limit exceeded; retry after %d s", retry_after)
-    body = rate_limited_body(retry_after)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(retry_after).encode()),
-            ],
-        }
+    await json_response(
+        send, 429, rate_limited_body(retry_after), [(b"retry-after", str(retry_after).encode())]
     )
-    await send({"type": "http.response.body", "body": body})
 
 
 class RateLimitMiddleware:
