@@ -67,7 +67,8 @@ def remove_stale_folders(parent: Path) -> list[Path]:
     removed = []
     for path in parent.glob(f"{FOLDER_PREFIX}*-*"):
         pid_text = path.name[len(FOLDER_PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit() or not _stale(path, int(pid_text)):
+        # ASCII digits only: int() refuses some that isdigit() accepts (a superscript).
+        if not (pid_text.isascii() and pid_text.isdigit()) or not _stale(path, int(pid_text)):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
@@ -82,6 +83,8 @@ def _stale(path: Path, pid: int) -> bool:
     except ProcessLookupError:
         return True
     except OSError:  # gone meanwhile, or a process of another user: not ours to remove
+        return False
+    except OverflowError:  # past a pid's range: names no process, so no supervisor of ours
         return False
     return False
 

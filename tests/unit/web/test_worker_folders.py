@@ -71,3 +71,16 @@ def test_a_supervisor_removes_stale_folders_and_names_its_own(
     assert supervisor.folder.name.startswith(f"dpo-web-{os.getpid()}-")
     assert remove_stale_folders(tmp_path) == []  # its own folder is not stale while it runs
     supervisor.folder.rmdir()
+
+
+def test_a_name_that_is_no_pid_keeps_its_folder_and_the_start_goes_on(tmp_path: Path) -> None:
+    """Digits past a process id's range, or digits int() refuses, name no supervisor."""
+    huge = _folder(tmp_path, "dpo-web-99999999999999999999-abc123")
+    past_int = _folder(tmp_path, f"dpo-web-{2**31}-abc123")
+    superscript = _folder(tmp_path, "dpo-web-\u00b2-abc123")
+    dead = _folder(tmp_path, f"dpo-web-{_exited_pid()}-abc123")
+
+    assert remove_stale_folders(tmp_path) == [dead]
+
+    for kept in (huge, past_int, superscript):
+        assert kept.exists()
