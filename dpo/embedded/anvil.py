@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -39,8 +40,12 @@ class EmbeddedAnvil:
 
     `load_state`: a dump to start from, read only. anvil's `--state` (what `persist` uses)
     also writes the dump back on stop, with the genesis block of that start added beside the
-    loaded one; after a few restarts, which genesis a load keeps as block 0 varies, and block
-    1 may no longer follow it. A dump that must stay as written is loaded this way.
+    loaded one; the genesis is stamped with the start's time, so each restart added a block 0
+    of another hash, a later load could serve one that block 1 does not follow, and the
+    listener refused the chain for ever. So a persisted chain records its genesis time in
+    `genesis_timestamp` at its first start and every start passes it (`--timestamp`): each
+    start's genesis is then the same block, and the dump keeps a single block 0. `--timestamp`
+    also sets the chain's clock, which is put back to the wall clock once anvil answers.
     """
 
     def __init__(
@@ -98,9 +103,14 @@ class EmbeddedAnvil:
             # Old block states past anvil's in-memory window would otherwise be written to
             # ~/.foundry/anvil/tmp and never removed after a kill: long histories fill the disk.
             argv += ["--max-persisted-states", "0"]
+        genesis = self.folder / "genesis_timestamp"
         if self.persist:
             # The chain survives restarts, so deployed contracts and history stay put.
             argv += ["--state", str(self.folder / "state.json")]
+            if not genesis.exists() and not (self.folder / "state.json").exists():
+                genesis.write_text(f"{int(time.time())}\n")
+            if genesis.exists():
+                argv += ["--timestamp", genesis.read_text().strip()]
         if self.load_state is not None:
             argv += ["--load-state", str(self.load_state)]
         self.server = ChildServer(
@@ -108,8 +118,22 @@ class EmbeddedAnvil:
         )
         self.server.start()
         self.server.wait_ready(self._answers)
+        if self.persist:
+            self._keep_genesis(genesis)
         logger.info("anvil listening on %s", self.url)
         return self.url
+
+    def _keep_genesis(self, record: Path) -> None:
+        """Put the clock back to now; record the genesis time of a dump from before the record."""
+        rpc_call(self.url, "evm_setTime", [int(time.time())])
+        if not record.exists():
+            # Block 1's parent is the genesis the chain was built on, whichever block 0 is served.
+            first = rpc_call(self.url, "eth_getBlockByNumber", ["0x1", False])
+            genesis = rpc_call(self.url, "eth_getBlockByNumber", ["0x0", False])
+            if isinstance(first, dict):
+                genesis = rpc_call(self.url, "eth_getBlockByHash", [first["parentHash"], False])
+            if isinstance(genesis, dict):
+                record.write_text(f"{int(genesis['timestamp'], 16)}\n")
 
     def stop(self) -> None:
         """Stop anvil if this object started it (it writes its state on the way out)."""
