@@ -20,10 +20,12 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from sqlalchemy import text, update
 
+from dpo.auth.principal import Kind, Principal
 from dpo.auth.staff import create_staff_user
+from dpo.auth.tokens import create_access_token
 from dpo.db.models import User
 from dpo.db.models.enums import Role
-from tests.e2e.http_seed import World, seed
+from tests.e2e.http_seed import World, seed, settings
 from tests.e2e.http_world import Caller, code_of, serve
 from tests.integration.api.committed import Api
 
@@ -77,23 +79,28 @@ async def test_deactivated_staff_gets_the_wrong_password_answer(
 ) -> None:
     anonymous = callers["anonymous"]
     answers = {
-        "inactive, right password": await anonymous.post(
+        "inactive-right": await anonymous.post(
             STAFF_SIGN_IN, "inactive-right", e="inactive@staff.example.com", p=PASSWORD
         ),
-        "inactive, wrong password": await anonymous.post(
+        "inactive-wrong": await anonymous.post(
             STAFF_SIGN_IN, "inactive-wrong", e="inactive@staff.example.com", p="nope nope"
         ),
-        "active, wrong password": await anonymous.post(
+        "active-wrong": await anonymous.post(
             STAFF_SIGN_IN, "active-wrong", e="active@staff.example.com", p="nope nope"
         ),
-        "unknown e-mail": await anonymous.post(
+        "unknown": await anonymous.post(
             STAFF_SIGN_IN, "unknown", e="nobody@staff.example.com", p=PASSWORD
         ),
     }
     bodies = {name: (r.status_code, r.json()) for name, r in answers.items()}
     assert len({repr(body) for body in bodies.values()}) == 1, bodies
-    assert code_of(answers["unknown e-mail"]) == "UNAUTHENTICATED"
-    refused = {row["request_id"]: row for row in await audit_rows(api, "auth.sign_in_refused")}
+    assert code_of(answers["unknown"]) == "UNAUTHENTICATED"
+    # This test's rows only: the other tests refuse sign-ins too, in whatever order they run.
+    refused = {
+        row["request_id"]: row
+        for row in await audit_rows(api, "auth.sign_in_refused")
+        if row["request_id"] in answers
+    }
     reasons = {rid: row["after"]["reason"] for rid, row in refused.items()}
     assert reasons == {
         "inactive-right": "inactive",
@@ -216,6 +223,22 @@ async def test_every_audited_action_carries_request_id_and_address(
     await callers["anonymous"].data(
         "mutation($t: String!) { signOut(refreshToken: $t) }",
         t=refreshed["refreshToken"]["refreshToken"],
+    )
+    # Made here, not left to the other tests of the file: this test must pass alone and in
+    # any order (run alone it found none of these three).
+    refused = await callers["anonymous"].post(
+        STAFF_SIGN_IN, e="active@staff.example.com", p="not the password"
+    )
+    assert code_of(refused) == "UNAUTHENTICATED", refused.text
+    wallet = Principal(kind=Kind.WALLET, role="investor", address="0x" + secrets.token_hex(20))
+    token = create_access_token(wallet, settings=settings()).token
+    await Caller(investor.client, {"Authorization": f"Bearer {token}"}).data(
+        "mutation($i: RegisterInvestorInput!) { registerInvestor(input: $i) { id } }",
+        i={"fullName": "Dee", "email": "dee@example.com", "country": "DE", "isUsPerson": False},
+    )
+    await callers["other_investor"].data(
+        "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { email } }",
+        i={"email": f"moved{secrets.token_hex(4)}@example.com"},
     )
     async with api.runtime.sessions() as session:
         rows = (
