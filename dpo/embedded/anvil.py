@@ -45,7 +45,9 @@ class EmbeddedAnvil:
     listener refused the chain for ever. So a persisted chain records its genesis time in
     `genesis_timestamp` at its first start and every start passes it (`--timestamp`): each
     start's genesis is then the same block, and the dump keeps a single block 0. `--timestamp`
-    also sets the chain's clock, which is put back to the wall clock once anvil answers.
+    also sets the chain's clock, which is put back to the wall clock once anvil answers. A dump
+    from before the record gets its genesis time from a read-only load first; one that already
+    holds several block 0s stays as it is (remove the folder to start the chain anew).
     """
 
     def __init__(
@@ -103,14 +105,10 @@ class EmbeddedAnvil:
             # Old block states past anvil's in-memory window would otherwise be written to
             # ~/.foundry/anvil/tmp and never removed after a kill: long histories fill the disk.
             argv += ["--max-persisted-states", "0"]
-        genesis = self.folder / "genesis_timestamp"
         if self.persist:
             # The chain survives restarts, so deployed contracts and history stay put.
             argv += ["--state", str(self.folder / "state.json")]
-            if not genesis.exists() and not (self.folder / "state.json").exists():
-                genesis.write_text(f"{int(time.time())}\n")
-            if genesis.exists():
-                argv += ["--timestamp", genesis.read_text().strip()]
+            argv += ["--timestamp", self._genesis_timestamp()]
         if self.load_state is not None:
             argv += ["--load-state", str(self.load_state)]
         self.server = ChildServer(
@@ -119,21 +117,37 @@ class EmbeddedAnvil:
         self.server.start()
         self.server.wait_ready(self._answers)
         if self.persist:
-            self._keep_genesis(genesis)
+            rpc_call(self.url, "evm_setTime", [int(time.time())])
         logger.info("anvil listening on %s", self.url)
         return self.url
 
-    def _keep_genesis(self, record: Path) -> None:
-        """Put the clock back to now; record the genesis time of a dump from before the record."""
-        rpc_call(self.url, "evm_setTime", [int(time.time())])
+    def _genesis_timestamp(self) -> str:
+        """The persisted chain's genesis time: recorded, now for a new chain, or read from a
+        dump made before the record (loaded once read only, so no other genesis is added)."""
+        record, dump = self.folder / "genesis_timestamp", self.folder / "state.json"
         if not record.exists():
-            # Block 1's parent is the genesis the chain was built on, whichever block 0 is served.
-            first = rpc_call(self.url, "eth_getBlockByNumber", ["0x1", False])
-            genesis = rpc_call(self.url, "eth_getBlockByNumber", ["0x0", False])
-            if isinstance(first, dict):
-                genesis = rpc_call(self.url, "eth_getBlockByHash", [first["parentHash"], False])
-            if isinstance(genesis, dict):
-                record.write_text(f"{int(genesis['timestamp'], 16)}\n")
+            stamp = int(time.time())
+            if dump.exists():
+                probe = EmbeddedAnvil(
+                    self.folder / "probe",
+                    self.port,
+                    chain_id=self.chain_id,
+                    persist=False,
+                    load_state=dump,
+                )
+                url = probe.start()
+                try:
+                    # Block 1's parent is the genesis the chain was built on.
+                    block = rpc_call(url, "eth_getBlockByNumber", ["0x1", False])
+                    if isinstance(block, dict):
+                        block = rpc_call(url, "eth_getBlockByHash", [block["parentHash"], False])
+                    else:
+                        block = rpc_call(url, "eth_getBlockByNumber", ["0x0", False])
+                    stamp = int(block["timestamp"], 16) if isinstance(block, dict) else stamp
+                finally:
+                    probe.stop()
+            record.write_text(f"{stamp}\n")
+        return record.read_text().strip()
 
     def stop(self) -> None:
         """Stop anvil if this object started it (it writes its state on the way out)."""

@@ -26,10 +26,23 @@ def _next_second() -> None:
 
 
 def test_restarts_keep_the_head_and_a_block_0_that_block_1_follows(tmp_path: Path) -> None:
+    _restart(tmp_path / "anvil", free_port(), starts=6, genesis=None, head=0)
+
+
+def test_a_dump_from_before_the_genesis_record_keeps_its_block_0(tmp_path: Path) -> None:
     folder, port = tmp_path / "anvil", free_port()
-    genesis: str | None = None
-    head = 0
-    for start in range(6):
+    chain = EmbeddedAnvil(folder, port)
+    url = chain.start()
+    genesis = _block(url, "0x0")["hash"]
+    rpc_call(url, "anvil_mine", ["0x2"])
+    chain.stop()
+    (folder / "genesis_timestamp").unlink()  # as a chain persisted before the record
+    _restart(folder, port, starts=8, genesis=genesis, head=2)
+
+
+def _restart(folder: Path, port: int, *, starts: int, genesis: str | None, head: int) -> None:
+    """Start, check and mine 3 blocks `starts` times, each start in a new second."""
+    for start in range(starts):
         _next_second()
         chain = EmbeddedAnvil(folder, port)
         url = chain.start()
