@@ -37,6 +37,7 @@ from previous import checkout, drop_checkout
 from query_queries import QUERIES, payload
 from query_seed import HOLDER, seed
 from query_server import SECRET, bench_settings
+from webserver import wait_answering
 
 from dpo.auth.principal import Kind, Principal
 from dpo.auth.tokens import create_access_token
@@ -78,15 +79,7 @@ def calls(
     base = f"http://127.0.0.1:{port}"
     found: dict[str, float] = {}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(base + "/api/health/", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_answering(base)
         with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
             for name in args.queries:
                 body = content(name)

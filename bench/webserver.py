@@ -16,6 +16,19 @@ from dpo.embedded.process import free_port
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def wait_answering(base: str, timeout: float = 60) -> None:
+    """Return once the server at `base` answers its health route; raise after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(base + "/api/health/", timeout=2)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 @contextmanager
 def web_process(
     env: dict[str, str], *, timeout: float = 60, stop_timeout: float = 20, tree: Path | None = None
@@ -36,15 +49,7 @@ def web_process(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                httpx.get(base + "/api/health/", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_answering(base, timeout)
         yield server, base
     finally:
         server.terminate()
