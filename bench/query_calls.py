@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/query_calls.py [--compare REF] [--requests 200] [--anonymous]
                                              [--queries typename,offering,offerings,...]
+                                             [--by-package]
 
 A deterministic measure of the Python work per request where timings drift on a busy
 machine. Seeds bench/query.py's database (10,000 offerings), then for each side starts a
@@ -9,7 +10,9 @@ machine. Seeds bench/query.py's database (10,000 offerings), then for each side 
 cProfile (bench/calls_server.py) and, per query, sends 30 requests to warm it, then
 `--requests` more on one keep-alive connection while profiled: all calls the worker made
 (its event loop: uvicorn, middleware, GraphQL, SQL, Redis) divided by the requests. Totals
-move by a few tens of calls between runs with the loop's own iterations.
+move by a few tens of calls between runs with the loop's own iterations. `--by-package` also
+prints, per query and side, the calls per request and the share of the profiled own time of
+each package (bench/profile_groups.py): where the remaining work is.
 
 Queries: `typename` (`{ __typename }`, the pipeline alone), bench/query.py's `offerings`,
 `positions`, `events` and `offering`, and bench/ponder.py's three as it sends them
@@ -34,6 +37,7 @@ import httpx
 from benchdb import fresh_database  # bench/ is the script's folder
 from ponder_reads import body as ponder_body
 from previous import checkout, drop_checkout
+from profile_groups import by_package, print_shares
 from query_queries import QUERIES, payload
 from query_seed import HOLDER, seed
 from query_server import SECRET, bench_settings
@@ -95,7 +99,10 @@ def calls(
                 while not out.exists():
                     time.sleep(0.1)
                 time.sleep(0.5)  # written whole
-                found[name] = pstats.Stats(str(out)).total_calls / args.requests  # type: ignore[attr-defined]
+                stats = pstats.Stats(str(out))
+                found[name] = stats.total_calls / args.requests  # type: ignore[attr-defined]
+                if args.by_package:
+                    print_shares(name, by_package(stats, Path(code)), args.requests)
                 out.unlink()
     finally:
         server.terminate()
@@ -110,6 +117,9 @@ def main() -> None:
     parser.add_argument("--anonymous", action="store_true", help="send no bearer token")
     parser.add_argument("--queries", default=",".join(NAMES), help=", ".join(NAMES))
     parser.add_argument("--database", default="dpo_bench_calls")
+    parser.add_argument(
+        "--by-package", action="store_true", help="also print each query's calls by package"
+    )
     args = parser.parse_args()
     args.queries = [q for q in args.queries.split(",") if q]
     if not args.queries or set(args.queries) - set(NAMES) or args.requests < 1:
