@@ -72,7 +72,8 @@ lint: setup
 ## and its total printed after the suite. COVERAGE=full measures the servers the e2e tests
 ## start too (tests/coverage-servers.toml; about twice as slow); COVERAGE=0 skips it.
 ## Four workers on two cores: the suite mostly waits for the servers and chains it starts, so a
-## fourth keeps the cores busy (a full pass 8:40 on a quiet 2-core machine, against 11:14 with 3).
+## fourth keeps the cores busy (a full pass took 8:40 on a quiet 2-core machine; on a loaded one,
+## 9:46 with four against 13:40 with three).
 PYTEST_WORKERS ?= 4
 COVERAGE ?= 1
 COVERAGE_RC := $(if $(filter full,$(COVERAGE)),--rcfile=tests/coverage-servers.toml)
