@@ -39,7 +39,7 @@ PLANS_ATTRIBUTE = "dpo_plain_plans"
 Plan = tuple[str, GraphQLLeafType, bool]
 _UNKNOWN = object()
 # Values that are neither awaitable nor an exception, checked by type alone.
-_SIMPLE = frozenset({str, int, float, bool, type(None), Decimal, datetime, date, dict, list})
+SIMPLE = frozenset({str, int, float, bool, type(None), Decimal, datetime, date, dict, list})
 
 
 def plan_of(field: GraphQLField) -> tuple[str, GraphQLLeafType] | None:
@@ -73,6 +73,15 @@ def _planned(schema: GraphQLSchema, parent_type: GraphQLObjectType, name: str) -
     return plan
 
 
+def field_plan(schema: GraphQLSchema, parent_type: GraphQLObjectType, name: str) -> Plan | None:
+    """The kept plan of `parent_type.name` (None when the field is not plain)."""
+    plans = getattr(schema, PLANS_ATTRIBUTE, None)
+    plan = plans.get((parent_type.name, name), _UNKNOWN) if plans is not None else _UNKNOWN
+    if plan is _UNKNOWN:
+        return _planned(schema, parent_type, name)
+    return plan  # type: ignore[return-value]
+
+
 class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, with plain scalar fields read and serialized directly."""
 
@@ -89,15 +98,12 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         if manager is None or not manager.middlewares:
             node = field_details_list[0].node
             name = node.name.value
-            plans = getattr(self.schema, PLANS_ATTRIBUTE, None)
-            plan = plans.get((parent_type.name, name), _UNKNOWN) if plans is not None else _UNKNOWN
-            if plan is _UNKNOWN:
-                plan = _planned(self.schema, parent_type, name)
+            plan = field_plan(self.schema, parent_type, name)
             if plan is not None and not node.arguments:
-                attribute, leaf, non_null = plan  # type: ignore[misc]
+                attribute, leaf, non_null = plan
                 try:
                     value = getattr(source, attribute)
-                    if type(value) not in _SIMPLE and (
+                    if type(value) not in SIMPLE and (
                         isinstance(value, Exception) or self.is_awaitable(value)
                     ):
                         pass  # graphql-core raises it, or awaits it

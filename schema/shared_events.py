@@ -38,7 +38,7 @@ from graphql import (
 from dpo.auth.principal import Principal
 from dpo.streaming import metrics
 from dpo.streaming.batch import Incrementable
-from schema.plain_fields import PlainFieldExecutor
+from schema.plain_objects import PlainObjectExecutor
 
 SEPARATORS = (",", ":")
 FRAME_TYPES = frozenset({"next", "data"})
@@ -227,10 +227,11 @@ def _collect(node: object, used: set[str]) -> None:
             _collect(child, used)
 
 
-class SharedExecutor(PlainFieldExecutor):
+class SharedExecutor(PlainObjectExecutor):
     """The schema's executor: executes a `SharedEvent` once per operation and scope.
 
-    Plain scalar fields take schema.plain_fields' short way.
+    Plain scalar fields and objects made of them take schema.plain_fields' and
+    schema.plain_objects' short ways.
     """
 
     share_key: str | None = None
