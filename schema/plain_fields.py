@@ -42,11 +42,10 @@ _UNKNOWN = object()
 SIMPLE = frozenset({str, int, float, bool, type(None), Decimal, datetime, date, dict, list})
 
 
-def plan_of(field: GraphQLField) -> tuple[str, GraphQLLeafType] | None:
-    """What reading `field` takes when it is plain (attribute name, leaf type), else None."""
+def attribute_of(field: GraphQLField) -> str | None:
+    """The attribute `field` reads when it has no resolver, extension nor arguments."""
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     resolve = field.resolve
-    leaf = field.type.of_type if is_non_null_type(field.type) else field.type
     if (
         isinstance(definition, StrawberryField)
         and definition.is_basic_field
@@ -54,10 +53,18 @@ def plan_of(field: GraphQLField) -> tuple[str, GraphQLLeafType] | None:
         and getattr(resolve, "_is_default", False) is True
         and getattr(resolve, "__name__", "") == "_get_basic_result"
         and not field.args
-        and is_leaf_type(leaf)
     ):
-        return (definition.python_name, leaf)
+        return definition.python_name
     return None
+
+
+def plan_of(field: GraphQLField) -> tuple[str, GraphQLLeafType] | None:
+    """What reading `field` takes when it is plain (attribute name, leaf type), else None."""
+    leaf = field.type.of_type if is_non_null_type(field.type) else field.type
+    if not is_leaf_type(leaf):
+        return None
+    attribute = attribute_of(field)
+    return None if attribute is None else (attribute, leaf)
 
 
 def _planned(schema: GraphQLSchema, parent_type: GraphQLObjectType, name: str) -> Plan | None:

@@ -59,6 +59,9 @@ CORPUS = [
     f"investmentsCount investorsCount amountCommitted }} }} }}",
     "query($id: ID!) { offering(id: $id) { __typename ... on Offering { closesAt opensAt "
     "issuer { __typename n: name } } } }",
+    "{ events(first: 3) { edges { __typename c: cursor node { id } n: node { sequence } } } }",
+    "query($h: Address!) { positions(holder: $h, first: 2) { edges { cursor node { id "
+    "__typename } } } }",
 ]
 
 
@@ -142,9 +145,11 @@ async def test_plain_objects_of_the_pages_skip_graphql_cores_fields(
     schema.execution_context_class = Counting
     Counting.parents = []
     variables = {"h": seeded["holder"], "s": False}
-    for document in (CORPUS[0], CORPUS[3]):
+    for document in (CORPUS[0], CORPUS[3], CORPUS[-1]):
         used = {k: v for k, v in variables.items() if f"${k}:" in document}
         assert '"errors": []' in await run(schema, db, document, used, admin())
-    # Every field of an event, a position's node and a total is plain: none went one by one.
+    # Every field of an event, a position's node and a total is plain, and an edge is a plain
+    # cursor with such a node: none went one by one.
     assert Counting.parents
     assert not {"ChainEvent", "Position", "LocationTotal"} & set(Counting.parents)
+    assert not {"ChainEventEdge", "PositionEdge"} & set(Counting.parents), Counting.parents

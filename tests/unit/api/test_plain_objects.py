@@ -46,6 +46,43 @@ class Tag:
     missing: str = "x"  # set to None below: a null in a non-null field
 
 
+@strawberry.type
+class Checked:
+    label: str
+    seen: strawberry.Private[list[Any]]
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        # What graphql-core gives is_type_of, recorded to compare both executors.
+        obj.seen.append((info.field_name, info.parent_type.name, info.path.as_list()))
+        return isinstance(obj, cls)
+
+
+@strawberry.type
+class ItemEdge:
+    cursor: str
+    node: Item
+
+
+@strawberry.type
+class TagEdge:
+    cursor: str
+    node: Tag | None
+
+
+@strawberry.type
+class CheckedEdge:
+    cursor: str
+    node: Checked
+
+
+def item_edges(nodes: list[Any]) -> list[ItemEdge]:
+    return [ItemEdge(cursor=str(i), node=node) for i, node in enumerate(nodes)]
+
+
+SEEN: list[Any] = []  # reset per test
+
+
 def items(broken: bool = False) -> list[Item]:
     at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     first = Item(name="a", count=1, colour=Colour.RED, price=Decimal("1.50"), at=at, note="n")
@@ -84,6 +121,34 @@ class Query:
         return tags()[1]
 
     @strawberry.field
+    def edges(self) -> list[ItemEdge]:
+        return item_edges(items())
+
+    @strawberry.field
+    def broken_edges(self) -> list[ItemEdge]:
+        return item_edges(items(broken=True))
+
+    @strawberry.field
+    def null_node(self) -> list[ItemEdge] | None:
+        return item_edges([items()[0], None])
+
+    @strawberry.field
+    def wrong_node(self) -> list[ItemEdge]:
+        return item_edges([items()[0], Tag(label="t")])
+
+    @strawberry.field
+    def tag_edges(self) -> list[TagEdge]:
+        return [TagEdge(cursor=str(i), node=node) for i, node in enumerate([*tags(), None])]
+
+    @strawberry.field
+    def edge(self) -> ItemEdge:
+        return item_edges(items())[1]
+
+    @strawberry.field
+    def checked(self) -> list[CheckedEdge]:
+        return [CheckedEdge(cursor="c", node=Checked(label="l", seen=SEEN))]
+
+    @strawberry.field
     def fails(self) -> str:
         raise ValueError("sibling failed")
 
@@ -112,6 +177,15 @@ QUERIES = [
     "{ item { name price } fails }",
     "{ items { name } fails broken { count } }",
     "{ item { __typename at } tag { __typename label } }",
+    "{ edges { cursor node { name count colour price at note __typename } } }",
+    "{ edges { c: cursor n: node { name } node { count } __typename } edge { node { at } } }",
+    "{ brokenEdges { cursor node { name count } } }",
+    "{ nullNode { cursor node { name } } }",
+    "{ wrongNode { cursor node { name } } }",
+    "{ tagEdges { cursor node { label } } }",
+    "{ tagEdges { cursor node { label missing } } }",
+    "{ edges { node { name } } fails brokenEdges { node { count } } }",
+    "{ checked { cursor node { label } } }",
 ]
 
 
@@ -128,9 +202,27 @@ async def test_answers_and_errors_are_byte_identical(query: str, skip: bool) -> 
     assert encoded(ours) == encoded(theirs)
 
 
+async def test_nested_is_type_of_gets_graphql_cores_info() -> None:
+    query = "{ checked { cursor node { label } } }"
+    SEEN.clear()
+    assert (await schema(StrawberryGraphQLCoreExecutionContext).execute(query)).errors is None
+    theirs = list(SEEN)
+    SEEN.clear()
+    assert (await schema(Counting).execute(query)).errors is None
+    assert SEEN == theirs == [("node", "CheckedEdge", ["checked", 0, "node"])]
+
+
 async def test_failing_cases_fail() -> None:
     # The cases that must leave the short way do fail on graphql-core's path.
-    for query in ("{ broken { count } }", "{ tags { missing } }", "{ item { name } fails }"):
+    for query in (
+        "{ broken { count } }",
+        "{ tags { missing } }",
+        "{ item { name } fails }",
+        "{ brokenEdges { node { count } } }",
+        "{ nullNode { node { name } } }",
+        "{ wrongNode { node { name } } }",
+        "{ tagEdges { node { missing } } }",
+    ):
         result = await schema(StrawberryGraphQLCoreExecutionContext).execute(query)
         assert result.errors
 
@@ -144,6 +236,18 @@ async def test_plain_objects_execute_no_field_one_by_one() -> None:
     # A field that is not plain (a null in a non-null field) sends the object back.
     assert (await schema(Counting).execute("{ tag { label missing } }")).errors
     assert Counting.fields == ["Query", "Tag", "Tag"]
+    Counting.fields = []
+    # An edge (a plain cursor and a node of plain fields) is one loop too, nested included.
+    query = (
+        "{ edges { cursor node { name __typename } } edge { node { at } } "
+        "checked { node { label } } }"
+    )
+    assert (await schema(Counting).execute(query)).errors is None
+    assert Counting.fields == ["Query", "Query", "Query"]
+    Counting.fields = []
+    # A null node in a non-null field sends the whole edge back to graphql-core.
+    assert (await schema(Counting).execute("{ nullNode { cursor node { name } } }")).errors
+    assert "ItemEdge" in Counting.fields
 
 
 async def test_the_object_plans_live_with_the_operation() -> None:
@@ -158,5 +262,5 @@ async def test_the_object_plans_live_with_the_operation() -> None:
     plans = executors[0]._object_plans
     assert plans is not None
     assert [plan for _, plan in plans.values() if plan] == [
-        (("name", "name", GraphQLString, True),)
+        (("name", "name", GraphQLString, True, None),)
     ]
