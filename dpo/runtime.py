@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import InitVar, dataclass, field
+from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dpo.channels import Channels, channels_for
+from dpo.db.pooled_reads import pooled_reads
+from dpo.db.raw_reads import Connections
 from dpo.db.session import create_engine, read_session_factory, session_factory
 from dpo.providers.billbitts import BillBittsClient
 from dpo.settings import Settings
@@ -36,11 +39,20 @@ class Runtime:
     # Sessions for reads only (dpo.db.session.read_session_factory); `sessions` when not given.
     read_sessions: InitVar[async_sessionmaker[AsyncSession] | None] = None
     reads: async_sessionmaker[AsyncSession] = field(init=False)
+    # How reads of rows only (dpo.db.raw_reads) reach a connection: the engine's pool without
+    # a session (dpo.db.pooled_reads) unless given (tests on one rolled-back connection).
+    raw_connections: InitVar[Connections | None] = None
+    read_connections: Connections = field(init=False)
     # The feed hub of this process's subscriptions, started by the first one (web only).
     feed: SharedHub = field(init=False)
 
-    def __post_init__(self, read_sessions: async_sessionmaker[AsyncSession] | None) -> None:
+    def __post_init__(
+        self,
+        read_sessions: async_sessionmaker[AsyncSession] | None,
+        raw_connections: Connections | None,
+    ) -> None:
         self.reads = read_sessions or self.sessions
+        self.read_connections = raw_connections or partial(pooled_reads, self.engine)
         self.feed = SharedHub(
             sessions=self.sessions,
             redis=self.redis,

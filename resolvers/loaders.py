@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 
 from dpo.auth.principal import Principal
 from dpo.db.models import Issuer, Offering, User
+from dpo.db.raw_reads import Connections, Reads
 from dpo.errors import NotFoundError
 from dpo.services import investor_queries, offerings, users
 from dpo.services.offerings import OfferingTotals
@@ -22,17 +23,31 @@ class RequestLoaders:
     """The loaders of one request (schema.context.Loaders).
 
     Shared (one HTTP request): every batch, and every read a resolver makes through
-    `session()`, runs one at a time in one session opened on first use, so a request checks
-    out one connection whatever the number of reads; `close` gives it back. The sessions are
-    the runtime's read sessions (no BEGIN/ROLLBACK, dpo.db.session.read_session_factory).
-    Not shared (a WebSocket connection, which may
-    live for hours): each batch runs in its own short session, so no transaction stays open.
+    `session()` or `reads()`, runs one at a time on one connection checked out on first use,
+    so a request holds one connection whatever the number of reads; `close` gives it back.
+    Raw reads (`reads()`) take it without a session (`connections`: dpo.db.pooled_reads)
+    until something needs the session, which then takes over: the pooled connection goes
+    back first, and later raw reads run on the session's. The sessions are the runtime's
+    read sessions (no BEGIN/ROLLBACK, dpo.db.session.read_session_factory), so reads see no
+    snapshot of their own either way. Not shared (a WebSocket connection, which may live for
+    hours): each batch runs in its own short session or pooled connection, so no transaction
+    stays open.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, shared: bool = False) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        shared: bool,
+        connections: Connections,
+    ) -> None:
         self._sessions = sessions
         self._shared = shared
+        self._connections = connections
         self._session: AsyncSession | None = None
+        # The request's raw-read connection while it holds one (shared), and its block's exit.
+        self._held: Reads | None = None
+        self._release: AbstractAsyncContextManager[Reads] | None = None
         # An AsyncSession runs one statement at a time; batches of different loaders
         # are dispatched concurrently.
         self._lock = asyncio.Lock()
@@ -79,6 +94,7 @@ class RequestLoaders:
             return
         async with self._lock:
             if self._session is None:
+                await self._give_back()  # one connection at a time: the session's from now on
                 self._session = self._sessions()
             try:
                 yield self._session
@@ -87,12 +103,40 @@ class RequestLoaders:
                 await self._session.rollback()
                 raise
 
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[Reads]:
+        """Where raw reads run (dpo.db.raw_reads): the request's session if one was opened,
+        else its pooled connection without a session, or (not shared) a short one of its own."""
+        if not self._shared:
+            async with self._connections() as reads:
+                yield reads
+            return
+        async with self._lock:
+            if self._session is None:
+                if self._held is None:
+                    opened = self._connections()
+                    self._held = await opened.__aenter__()
+                    self._release = opened
+                yield self._held
+                return
+            try:
+                yield self._session
+            except Exception:
+                await self._session.rollback()
+                raise
+
     async def close(self) -> None:
-        """Give back the shared session's connection (a no-op if none was opened)."""
+        """Give back the request's connection (a no-op if none was checked out)."""
         async with self._lock:
             session, self._session = self._session, None
+            await self._give_back()
         if session is not None:
             await session.close()
+
+    async def _give_back(self) -> None:
+        opened, self._release, self._held = self._release, None, None
+        if opened is not None:
+            await opened.__aexit__(None, None, None)
 
     async def _issuers(self, ids: list[int]) -> Sequence[Issuer | None]:
         async with self.session() as session:

@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.db.models import Offering as OfferingRow
+from dpo.db.raw_reads import Reads
 from dpo.db.session import unit_of_work
 from dpo.errors import DomainError, ValidationError
 from dpo.services import issuers, offering_changes, offering_detail, offering_pages, offerings
@@ -62,10 +62,10 @@ async def resolve_offerings(
     order = order_by or OfferingOrderBy()
     # Asked for totalCount: it comes with the page's statement (one round trip less).
     with_count = selects(info, "totalCount")
-    # The request's shared session: page, count and loader batches use one connection.
-    async with loaders.session() as session:
+    # The request's connection (page, count and loader batches use one), raw reads only.
+    async with loaders.reads() as reads:
         page = await offering_pages.list_offerings(
-            session,
+            reads,
             principal=principal,
             filter=where,
             order_by=order.field,
@@ -77,7 +77,7 @@ async def resolve_offerings(
             with_count=with_count,
         )
         nodes = [Offering.from_row(row) for row in page.rows]
-        await _preload(info, session, nodes, "edges", "node")
+        await _preload(info, reads, nodes, "edges", "node")
     known = offerings.counted(page) if with_count else None
 
     async def count() -> int:
@@ -95,15 +95,16 @@ async def resolve_offering(
 ) -> Offering | None:
     """One offering by global id or ISIN; NOT_FOUND when absent or hidden."""
     db_id = from_global_id(id, expect="Offering")[1] if id is not None else None
-    principal = info.context.principal
-    async with info.context.loaders.session() as session:
-        if not (selects(info, "issuer") or selects(info, "totals")):
+    principal, loaders = info.context.principal, info.context.loaders
+    if not (selects(info, "issuer") or selects(info, "totals")):
+        async with loaders.session() as session:
             return Offering.from_row(
                 await offerings.get_offering(session, principal=principal, id=db_id, isin=isin)
             )
-        # A detail page: the offering, its issuer and its totals in one statement.
+    # A detail page: the offering, its issuer and its totals in one statement (a raw read).
+    async with loaders.reads() as reads:
         detail = await offering_detail.get_offering_detail(
-            session, principal=principal, id=db_id, isin=isin
+            reads, principal=principal, id=db_id, isin=isin
         )
     node = Offering.from_row(detail.offering)
     node.loaded_issuer = None if detail.issuer is None else Issuer.from_row(detail.issuer)
@@ -111,7 +112,7 @@ async def resolve_offering(
     return node
 
 
-async def _preload(info: Info, session: AsyncSession, nodes: list[Offering], *path: str) -> None:
+async def _preload(info: Info, reads: Reads, nodes: list[Offering], *path: str) -> None:
     """Read the issuers and totals of all `nodes` at once, if the query asks for them.
 
     One statement for both (the DataLoaders would send one each), and the fields then
@@ -123,7 +124,7 @@ async def _preload(info: Info, session: AsyncSession, nodes: list[Offering], *pa
         return
     # Both in one statement (one round trip) even when only one is asked for.
     relations = await offering_detail.list_offering_relations(
-        session, offering_ids=[node.db_id for node in nodes]
+        reads, offering_ids=[node.db_id for node in nodes]
     )
     issuers: dict[int, Issuer] = {}
     for node in nodes:

@@ -130,10 +130,12 @@ async def resolve_events(
             offering_id=offering,
             address=filter.address,
         )
-    sessions = info.context.runtime.reads
-    async with sessions() as session:
+    runtime = info.context.runtime
+    sessions = runtime.reads
+    # Raw reads only: a pooled connection without a session (dpo.db.pooled_reads).
+    async with runtime.read_connections() as reads:
         page = await chain_events.page_events(
-            session, filter=spec, first=first, after=after, last=last, before=before
+            reads, filter=spec, first=first, after=after, last=last, before=before
         )
     edges = [ChainEventEdge(cursor=str(r.id), node=ChainEvent.from_row(r)) for r in page.items]
     start, end = (edges[0].cursor, edges[-1].cursor) if edges else (None, None)

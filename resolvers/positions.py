@@ -40,9 +40,10 @@ async def resolve_positions(
         if offering_id is None
         else from_global_id(offering_id, expect="Offering", field="offeringId")[1]
     )
-    async with info.context.runtime.reads() as session:
+    # Raw reads only: a pooled connection without a session (dpo.db.pooled_reads).
+    async with info.context.runtime.read_connections() as reads:
         listed = await positions.list_positions(
-            session,
+            reads,
             principal=info.context.principal,
             holder=holder,
             offering_id=offering,

@@ -25,6 +25,7 @@ from strawberry.dataloader import DataLoader
 
 from dpo.auth.principal import ANONYMOUS, Principal
 from dpo.db.models import Issuer, Offering, User
+from dpo.db.raw_reads import Connections, Reads
 from dpo.runtime import Runtime
 from dpo.services.issuers import OfferingPageSpec
 from dpo.services.offerings import OfferingTotals
@@ -78,14 +79,25 @@ class Loaders(Protocol):
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session for one read: the request's shared one, or a short one of its own."""
 
+    def reads(self) -> AbstractAsyncContextManager[Reads]:
+        """Where raw reads run (dpo.db.raw_reads): the request's connection, without a
+        session unless one was opened, or a short pooled connection of its own."""
+
     async def close(self) -> None:
-        """Give back the shared session's connection (a no-op if none was opened)."""
+        """Give back the request's connection (a no-op if none was checked out)."""
 
 
 class MakeLoaders(Protocol):
-    """Builds a request's loaders; `shared`: one session for all of them (one HTTP request)."""
+    """Builds a request's loaders; `shared`: one connection for all of them (one HTTP
+    request); `connections`: how raw reads reach one without a session (Runtime's)."""
 
-    def __call__(self, sessions: async_sessionmaker[AsyncSession], *, shared: bool) -> Loaders:
+    def __call__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        shared: bool,
+        connections: Connections,
+    ) -> Loaders:
         """The loaders of one request."""
 
 
@@ -114,7 +126,10 @@ class Context:
     def loaders(self) -> Loaders:
         """The loaders, built on first use: most WebSocket connections never need them."""
         if self._loaders is None:
-            self._loaders = self.make_loaders(self.runtime.reads, shared=self.share_session)
+            runtime = self.runtime
+            self._loaders = self.make_loaders(
+                runtime.reads, shared=self.share_session, connections=runtime.read_connections
+            )
         return self._loaders
 
     async def close(self) -> None:

@@ -8,10 +8,11 @@ cursor adapter and the `Result`/`Row` machinery, none of which a read-only page 
 
 What stays SQLAlchemy's: the statement is still built with SQLAlchemy Core and compiled by
 the engine's own dialect (same SQL, same bind casts); the connection is checked out of the
-same pool through the caller's session (so a request still uses one connection, in or out
-of its transaction); the asyncpg connection carries the dialect's JSON/JSONB codecs (set
-when the pool connects), so JSONB arrives decoded once; every column still goes through
-its type's result processor, so the values are the ones a `Row` would hold. Errors are
+same pool, through the caller's session (a request that also writes or reads objects: one
+connection, in or out of its transaction) or without one (`PooledReads`, a request that only
+reads rows: dpo.db.pooled_reads); the asyncpg connection carries the dialect's JSON/JSONB
+codecs (set when the pool connects), so JSONB arrives decoded once; every column still goes
+through its type's result processor, so the values are the ones a `Row` would hold. Errors are
 translated into SQLAlchemy's `DBAPIError` family exactly as the engine does it, and a lost
 or interrupted connection is invalidated in the pool, so callers see one error vocabulary.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -35,15 +37,22 @@ from typing import Any
 from sqlalchemy import ARRAY, ColumnElement, any_, exc, literal
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
+
+from dpo.db.pooled_reads import PooledReads
 
 # Shapes are few (one per combination of filters and cursors of a handful of statements);
 # the bound only keeps a bug that builds statements from values from growing without end.
 MAX_SHAPES = 512
 
 Processor = Callable[[Any], Any]
+Reads = AsyncSession | PooledReads
+"""Where raw reads run: a session's connection, or a pooled one held without a session."""
+Connections = Callable[[], AbstractAsyncContextManager[Reads]]
+"""How a request that only reads rows reaches a connection: `pooled_reads` on the engine."""
 
 
 class RawRow(tuple[Any, ...]):
@@ -154,21 +163,21 @@ def _decoders(shape: _Shape, oids: Sequence[int], dialect: Dialect) -> list[tupl
     return found
 
 
-async def fetch(session: AsyncSession, statement: Select[Any]) -> list[Any]:
-    """The rows of a read statement, run on the session's connection's asyncpg connection."""
-    connection = await session.connection()
-    return await fetch_on(connection, statement)
+async def fetch(reads: Reads, statement: Select[Any]) -> list[Any]:
+    """The rows of a read statement, run on the asyncpg connection of `reads`' connection."""
+    on = await reads.connection() if isinstance(reads, AsyncSession) else reads
+    return await fetch_on(on, statement)
 
 
-async def fetch_on(connection: AsyncConnection, statement: Select[Any]) -> list[Any]:
+async def fetch_on(connection: AsyncConnection | PooledReads, statement: Select[Any]) -> list[Any]:
     """`fetch` on a connection already checked out."""
-    shape, key = _shape(statement, connection.dialect)
+    shape, key = _shape(statement, connection.engine.dialect)
     sql, values = _arguments(shape, key)
     return await _run(connection, shape, sql, values)
 
 
 async def fetch_fixed(
-    session: AsyncSession,
+    reads: Reads,
     shape_key: Hashable,
     build: Callable[[], Select[Any]],
     values: Mapping[str, Any],
@@ -180,38 +189,43 @@ async def fetch_fixed(
     key; it only binds `values` by name. A parameter `values` does not name (a value built
     into the statement, which later calls would silently reuse) is refused.
     """
-    connection = await session.connection()
+    on = await reads.connection() if isinstance(reads, AsyncSession) else reads
     key = ("fixed", shape_key)
     shape = _shapes.get(key)
     if shape is None:
-        shape = _compile(build(), connection.dialect)
+        shape = _compile(build(), on.engine.dialect)
         missing = [name for name in shape.names if name not in values]
         if missing:
             raise exc.InvalidRequestError(f"a fixed read binds every value by name: {missing}")
         _remember(key, shape)
-    return await _run(connection, shape, shape.sql, _bind(shape, values))
+    return await _run(on, shape, shape.sql, _bind(shape, values))
 
 
 async def _run(
-    connection: AsyncConnection, shape: _Shape, sql: str, values: list[Any]
+    on: AsyncConnection | PooledReads, shape: _Shape, sql: str, values: list[Any]
 ) -> list[Any]:
-    dialect = connection.dialect
-    fairy = await connection.get_raw_connection()
+    if isinstance(on, PooledReads):
+        fairy = await on.connection()
+        # No engine Connection: the engine's listeners, told of none (None, as the cursor).
+        conn, dispatch = None, on.engine.sync_engine.dispatch
+    else:
+        fairy = await on.get_raw_connection()
+        conn = on.sync_connection
+        dispatch = conn.dispatch if conn is not None else on.sync_engine.dispatch
     driver = fairy.driver_connection
-    sync = connection.sync_connection
-    if sync is not None and sync.dispatch.before_cursor_execute:
+    if dispatch.before_cursor_execute:
         # Listeners (statement counts in tests and benches) see the statement as before.
-        for listener in sync.dispatch.before_cursor_execute:
-            listener(sync, None, sql, tuple(values), None, False)
+        for listener in dispatch.before_cursor_execute:
+            listener(conn, None, sql, tuple(values), None, False)
     try:
         if shape.decoders is None:
             prepared = await driver.prepare(sql)  # type: ignore[union-attr]
             shape.decoders = _decoders(
-                shape, [a.type.oid for a in prepared.get_attributes()], dialect
+                shape, [a.type.oid for a in prepared.get_attributes()], on.engine.dialect
             )
         records = await driver.fetch(sql, *values)  # type: ignore[union-attr]
     except (Exception, asyncio.CancelledError) as error:
-        await _fail(connection, fairy, sql, values, error)
+        await _fail(on, fairy, sql, values, error)
         raise
     make = shape.row
     decoders = shape.decoders
@@ -226,14 +240,18 @@ async def _run(
     return rows
 
 
-async def scalar(session: AsyncSession, statement: Select[Any]) -> Any:
+async def scalar(reads: Reads, statement: Select[Any]) -> Any:
     """The first column of the first row, or None (as `AsyncSession.scalar`)."""
-    rows = await fetch(session, statement)
+    rows = await fetch(reads, statement)
     return rows[0][0] if rows else None
 
 
 async def _fail(
-    connection: AsyncConnection, fairy: Any, sql: str, values: list[Any], error: BaseException
+    on: AsyncConnection | PooledReads,
+    fairy: PoolProxiedConnection,
+    sql: str,
+    values: list[Any],
+    error: BaseException,
 ) -> None:
     """Raise the driver's error as the engine would, after invalidating a lost connection.
 
@@ -242,12 +260,13 @@ async def _fail(
     connection is closed or the statement was interrupted by a cancellation, invalidates it
     so the pool never hands it out again.
     """
-    dialect = connection.dialect
-    adapted = fairy.dbapi_connection
+    engine = on.engine.sync_engine
+    dialect = engine.dialect
+    adapted: Any = fairy.dbapi_connection
     if not isinstance(error, Exception) or isinstance(error, TimeoutError):
         # Cancelled or timed out mid-statement: the connection's state is unknown; SQLAlchemy
         # (util.is_exit_exception) closes it and raises the exception as it is.
-        await connection.invalidate(error)
+        await on.invalidate(error)
         raise error
     dbapi_error: Exception = error
     try:
@@ -262,13 +281,13 @@ async def _fail(
         tuple(values),  # hidden, as the engine hides them (hide_parameters)
         dbapi_error,
         dialect.loaded_dbapi.Error,
-        hide_parameters=connection.sync_engine.hide_parameters,
+        hide_parameters=engine.hide_parameters,
         connection_invalidated=lost,
         dialect=dialect,
     )
     if lost:
         # As the engine does: connections the pool made before this moment are recycled at
         # their next checkout (a restarted server took them all), and this one is closed.
-        connection.sync_engine.pool._invalidate(fairy, wrapped, _checkin=False)
-        await connection.invalidate(wrapped)
+        engine.pool._invalidate(fairy, wrapped, _checkin=False)
+        await on.invalidate(wrapped)
     raise wrapped from error

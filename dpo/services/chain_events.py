@@ -71,7 +71,7 @@ async def list_events(
 
 
 async def page_events(
-    session: AsyncSession,
+    reads: raw_reads.Reads,
     *,
     filter: EventFilter | None = None,
     first: int | None = None,
@@ -92,7 +92,7 @@ async def page_events(
     win = window(first=first, after=after, last=last, before=before)
     low = None if after is None else decode_sequence(after)
     high = None if before is None else decode_sequence(before, field="before")
-    parts, values = await _filter_values(session, filter or EventFilter())
+    parts, values = await _filter_values(reads, filter or EventFilter())
     values.update(low=low, high=high, size=win.size + 1)
     # Whether items lie beyond the cursor on the far side (pageInfo) is asked in the same
     # statement, as a column computed once (an uncorrelated subquery): one round trip, not
@@ -104,7 +104,7 @@ async def page_events(
         bound = "low"
     shape = (parts, low is not None, high is not None, win.backward, bound)
     rows = await raw_reads.fetch_fixed(
-        session, ("events page", shape), lambda: _page_statement(*shape), values
+        reads, ("events page", shape), lambda: _page_statement(*shape), values
     )
     beyond = False
     if bound is not None:
@@ -113,7 +113,7 @@ async def page_events(
         else:
             side = bound
             found = await raw_reads.fetch_fixed(
-                session,
+                reads,
                 ("events beyond", parts, side),
                 lambda: select(exists().where(*_named_conditions(parts), _bound(side))),
                 values,
@@ -123,7 +123,7 @@ async def page_events(
 
 
 async def _filter_values(
-    session: AsyncSession, spec: EventFilter
+    reads: raw_reads.Reads, spec: EventFilter
 ) -> tuple[tuple[str, ...], dict[str, Any]]:
     """The filter's shape (which conditions apply) and their values, by parameter name."""
     parts: list[str] = []
@@ -139,16 +139,27 @@ async def _filter_values(
         parts.append("address")
         values["address"] = spec.address.lower()
     if spec.offering_id is not None:
-        offering = await session.get(Offering, spec.offering_id)
+        # A raw read (no ORM object): a page of events then needs no session.
+        found = await raw_reads.fetch_fixed(
+            reads, ("events offering",), _offering_keys, {"id": spec.offering_id}
+        )
+        onchain, token = found[0] if found else (None, None)
         # An unknown offering matches nothing rather than failing, so ids cannot be probed.
         parts.append("offering")
-        if offering is not None and offering.onchain_offering_id is not None:
+        if onchain is not None:
             parts.append("onchain")
-            values.update(offering_key="offeringId", onchain=str(offering.onchain_offering_id))
-        if offering is not None and offering.token_address is not None:
+            values.update(offering_key="offeringId", onchain=str(onchain))
+        if token is not None:
             parts.append("token")
-            values["token"] = offering.token_address.lower()
+            values["token"] = token.lower()
     return tuple(parts), values
+
+
+def _offering_keys() -> Select[Any]:
+    """What the feed knows an offering by: its on-chain id and its token's address."""
+    offerings = Offering.__table__
+    columns = offerings.c.onchain_offering_id, offerings.c.token_address
+    return select(*columns).where(offerings.c.id == bindparam("id"))
 
 
 def _named_conditions(parts: tuple[str, ...]) -> list[ColumnElement[bool]]:

@@ -29,7 +29,6 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.db import raw_reads
 from dpo.services.cursors import Ordering, decode_cursor, encode_cursor
@@ -101,7 +100,7 @@ def _flipped(keys: Keys) -> Keys:
 
 
 async def fixed_page(
-    session: AsyncSession,
+    reads: raw_reads.Reads,
     shape: Hashable,
     base: Callable[[], Select[Any]],
     values: dict[str, Any],
@@ -140,7 +139,7 @@ async def fixed_page(
         return statement.limit(bindparam("_size", type_=Integer))
 
     key = ("fixed page", shape, ordering.name, kinds, win.backward)
-    rows = await raw_reads.fetch_fixed(session, key, page_statement, values)
+    rows = await raw_reads.fetch_fixed(reads, key, page_statement, values)
     # The cursor on the side the page does not grow from (Window.reverse_side), decoded.
     reverse = decoded_before if win.backward else decoded_after
     beyond = False
@@ -157,7 +156,7 @@ async def fixed_page(
             return select(exists(base().where(not_(func.coalesce(strictly, false())))))
 
         found = await raw_reads.fetch_fixed(
-            session,
+            reads,
             ("fixed beyond", shape, ordering.name, kinds[1 if win.backward else 0], win.backward),
             beyond_statement,
             values,

@@ -27,7 +27,6 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import LateralFromClause
 
 from dpo.auth.principal import Principal
@@ -68,7 +67,7 @@ class OfferingDetail:
 
 
 async def get_offering_detail(
-    session: AsyncSession, *, principal: Principal, id: int | None = None, isin: str | None = None
+    reads: raw_reads.Reads, *, principal: Principal, id: int | None = None, isin: str | None = None
 ) -> OfferingDetail:
     """One offering by id or ISIN with its issuer and totals; NotFoundError as get_offering.
 
@@ -81,7 +80,7 @@ async def get_offering_detail(
     rule, values = visibility(principal)
     values.update(id=id, isin=isin, committed=COMMITTED)
     rows = await raw_reads.fetch_fixed(
-        session, ("offering detail", by, rule), lambda: _detail_statement(by, rule), values
+        reads, ("offering detail", by, rule), lambda: _detail_statement(by, rule), values
     )
     if not rows:
         raise NotFoundError("no such offering")
@@ -101,14 +100,12 @@ def _detail_statement(by: str, rule: str) -> Select[Any]:
 
 
 async def list_offering_relations(
-    session: AsyncSession, *, offering_ids: Sequence[int]
+    reads: raw_reads.Reads, *, offering_ids: Sequence[int]
 ) -> dict[int, tuple[IssuerFields | None, OfferingTotals]]:
     """The issuer and totals of each offering (visible already: a page's), in one statement;
     an id that is not an offering is left out."""
     values = {"ids": list(offering_ids), "committed": COMMITTED}
-    rows = await raw_reads.fetch_fixed(
-        session, ("offering relations",), _relations_statement, values
-    )
+    rows = await raw_reads.fetch_fixed(reads, ("offering relations",), _relations_statement, values)
     return {row.id: (_issuer_of(row), _totals_of(row)) for row in rows}
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, Select, String, bindparam, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpo.auth.principal import Principal
+from dpo.db import raw_reads
 from dpo.db.models import Offering
 from dpo.services.fixed_pages import fixed_page
 from dpo.services.offerings import (
@@ -30,7 +30,7 @@ from dpo.services.pagination import Page
 
 
 async def list_offerings(
-    session: AsyncSession,
+    reads: raw_reads.Reads,
     *,
     principal: Principal,
     filter: OfferingFilter | None = None,
@@ -56,7 +56,7 @@ async def list_offerings(
     for name in [*given, "isin_search"] if "search" in given else given:
         values[name + "_c"] = values[name]
     return await fixed_page(
-        session,
+        reads,
         ("offerings", rule, given, with_count),
         lambda: _page_base(rule, given, with_count),
         values,

@@ -113,12 +113,12 @@ async def get_position(
     return position
 
 
-async def _check_holder(session: AsyncSession, principal: Principal, holder: str) -> None:
+async def _check_holder(reads: raw_reads.Reads, principal: Principal, holder: str) -> None:
     """Refuse an investor asking for an address that is not one of their wallets."""
     if principal.role in STAFF_READERS or principal.role == Role.ISSUER.value:
         return
     own = await raw_reads.scalar(
-        session,
+        reads,
         select(WALLETS.c.id).where(
             WALLETS.c.investor_id == principal.investor_id,
             func.lower(WALLETS.c.address) == holder.lower(),
@@ -129,7 +129,7 @@ async def _check_holder(session: AsyncSession, principal: Principal, holder: str
 
 
 async def list_positions(
-    session: AsyncSession,
+    reads: raw_reads.Reads,
     *,
     principal: Principal,
     holder: str | None = None,
@@ -149,7 +149,7 @@ async def list_positions(
     require_authenticated(principal)
     rule, values = _visibility(principal)
     if holder is not None:
-        await _check_holder(session, principal, holder)
+        await _check_holder(reads, principal, holder)
         values["holder"] = holder.lower()
     if offering_id is not None:
         values["offering"] = offering_id
@@ -164,13 +164,13 @@ async def list_positions(
     filters = (rule, holder is not None, offering_id is not None, location is not None)
     shape = (filters, win.after is not None, win.before is not None, win.backward)
     rows = await raw_reads.fetch_fixed(
-        session, ("positions page", shape), lambda: _page_statement(*shape), values
+        reads, ("positions page", shape), lambda: _page_statement(*shape), values
     )
     beyond = False
     if win.reverse_side is not None:
         backward = win.backward
         found = await raw_reads.fetch_fixed(
-            session,
+            reads,
             ("positions beyond", filters, backward),
             lambda: select(exists().where(*_conditions(filters), _beyond(backward))),
             values,
@@ -189,7 +189,7 @@ async def list_positions(
         triples = [] if text is None else json.loads(text, parse_float=Decimal)
     else:
         found = await raw_reads.fetch_fixed(
-            session, ("positions totals", filters), lambda: _groups(filters), values
+            reads, ("positions totals", filters), lambda: _groups(filters), values
         )
         triples = [list(row) for row in found]
     return PositionList(

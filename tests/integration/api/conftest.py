@@ -25,7 +25,8 @@ Execute = Callable[..., Awaitable[dict[str, Any]]]
 @pytest.fixture
 def gql(db: AsyncSession) -> Execute:
     """Execute a document as a principal; returns {"data": ..., "errors": [...]}."""
-    # Every session the resolvers open shares the test's connection, so all is rolled back.
+    # Every session the resolvers open shares the test's connection, so all is rolled back;
+    # so do their raw reads, run on such sessions rather than on a connection of the pool.
     sessions = async_sessionmaker(
         bind=db.bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
@@ -34,6 +35,7 @@ def gql(db: AsyncSession) -> Execute:
         engine=None,  # type: ignore[arg-type]
         sessions=sessions,
         redis=aioredis.Redis(),
+        raw_connections=sessions,
     )
     request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
 

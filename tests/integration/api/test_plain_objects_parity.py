@@ -104,6 +104,7 @@ async def run(
         engine=None,  # type: ignore[arg-type]
         sessions=sessions,
         redis=aioredis.Redis(),
+        raw_connections=sessions,  # raw reads on the test's connection too, as `gql`'s
     )
     request = Request({"type": "http", "method": "POST", "path": "/graphql", "headers": []})
     context = Context(request=request, runtime=runtime, make_loaders=RequestLoaders, principal=who)

@@ -62,6 +62,8 @@ async def _outcomes(api: Api, server_url: str, query: str, **variables: Any) -> 
     outcomes = []
     for _ in range(2):
         result = await api.run(query, admin(), **variables)
+        # Failed or not, the request's connection is back in the pool (or closed).
+        assert api.runtime.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
         errors = result["errors"]
         outcomes.append([(e["code"], e["message"]) for e in errors] or result["data"] is not None)
     return outcomes

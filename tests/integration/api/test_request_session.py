@@ -125,8 +125,8 @@ async def test_pages_read_issuers_and_totals_with_the_page_not_per_node(api: Api
     async def refuse(keys: list[Any]) -> list[Any]:
         raise AssertionError(f"loaded per node: {keys}")
 
-    def page_only(sessions: Any, *, shared: bool) -> RequestLoaders:
-        loaders = RequestLoaders(sessions, shared=shared)
+    def page_only(sessions: Any, *, shared: bool, connections: Any) -> RequestLoaders:
+        loaders = RequestLoaders(sessions, shared=shared, connections=connections)
         loaders.issuer = DataLoader(load_fn=refuse)
         loaders.offering_totals = DataLoader(load_fn=refuse)
         return loaders

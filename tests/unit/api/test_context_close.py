@@ -18,11 +18,11 @@ class Loaders:
 
 
 def context(made: list[Any]) -> Context:
-    def make(sessions: object, *, shared: bool) -> Loaders:
+    def make(sessions: object, *, shared: bool, connections: object) -> Loaders:
         made.append(sessions)
         return Loaders()
 
-    runtime = SimpleNamespace(reads=object())
+    runtime = SimpleNamespace(reads=object(), read_connections=object())
     request = Request({"type": "http", "headers": []})
     return Context(request=request, runtime=runtime, make_loaders=make)  # type: ignore[arg-type]
 
