@@ -169,6 +169,9 @@ async def test_events_pages(db: AsyncSession) -> None:
     await db.execute(
         update(Offering).where(Offering.id == full).values(token_address=factories.CONTRACT)
     )
+    # The oracle reads the offering with session.get, the page reads its row: both must see
+    # the database, as two requests would, not an object the seed left in the identity map.
+    db.expire_all()
     filters = [
         chain_events.EventFilter(),
         chain_events.EventFilter(event_name="Issued"),
